@@ -1,0 +1,62 @@
+/*
+ * An agent instance: one node's presence on the bus.  It owns a broker
+ * connection, a hypervisor connection and the node's inventory, and shares
+ * the event loop, the worker threads and the schema with every other agent
+ * of the process (virtbusd runs one; tests and the fleet simulator run many).
+ */
+#ifndef AGENT_H
+#define AGENT_H
+
+#include <stdbool.h>
+
+#include <event2/event.h>
+
+#include "agent/config.h"
+#include "agent/workq.h"
+#include "schema/qmf/error.h"
+#include "schema/schema.h"
+
+#define VIRTBUS_VERSION_STRING "0.1.0"
+
+/* What the hosting process provides and shares among its agents. */
+struct agent_env {
+    struct event_base *base;
+    struct workq *wq;
+    const struct schema *schema;
+    bool use_syslog;          /* log to syslog instead of stderr */
+};
+
+struct agent;
+
+/* The configuration is copied; env must outlive the agent. */
+struct agent *agent_new(const struct agent_env *env,
+                        const struct agent_config *cfg, qmf_error *err);
+
+/*
+ * Connects to the hypervisor (on a worker thread), loads the inventory,
+ * then connects to the broker and starts serving.  Failures to reach either
+ * are retried with backoff and logged; they are not errors of this call.
+ */
+int agent_start(struct agent *a);
+
+/*
+ * Graceful stop: stops taking commands, lets running ones finish and
+ * reply, publishes agentStopping, closes the connections, then calls done
+ * on the loop thread.  Guests are never touched.
+ */
+void agent_stop(struct agent *a, void (*done)(struct agent *a, void *opaque),
+                void *opaque);
+
+/* Frees a stopped (or never started) agent. */
+void agent_free(struct agent *a);
+
+/* Applies a reloaded configuration: log level, labels and intervals.  The
+ * node name, broker and URI cannot change without a restart. */
+int agent_reconfigure(struct agent *a, const struct agent_config *cfg,
+                      qmf_error *err);
+
+const char *agent_name(const struct agent *a);
+/* True once the inventory is loaded and the command queue is consumed. */
+bool agent_is_ready(const struct agent *a);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * The agent's configuration: a libvirt-style `key = value` file
+ * (virtqemud.conf syntax), read at start and again on SIGHUP.  Keys are
+ * described by one table in config.c, which drives both parsing and
+ * validation; packaging/virtbusd.conf documents every key.
+ */
+#ifndef AGENT_CONFIG_H
+#define AGENT_CONFIG_H
+
+#include <stddef.h>
+
+#include "agent/log.h"
+#include "schema/qmf/error.h"
+#include "schema/qmf/value.h"
+
+#define AGENT_CONFIG_PATH "/etc/virtbus/virtbusd.conf"
+
+struct agent_config {
+    char *path;                 /* file read, or NULL */
+    char *node;                 /* default: the host name (gethostname) */
+    char *broker;               /* default "amqp://guest:guest@127.0.0.1:5672/" */
+    char *uri;                  /* libvirt URI, default "test:///default" */
+    qmf_value *labels;          /* map of label -> string, from `labels = [ "tier=web", "rack=r1" ]`; never NULL */
+    unsigned heartbeat_interval;/* s, default 5, range 1..3600 */
+    unsigned stats_interval;    /* s, default 30, range 1..86400 */
+    unsigned workers;           /* default 4, range 1..256 */
+    unsigned prefetch;          /* default 64, range 1..65535 */
+    unsigned broker_heartbeat;  /* AMQP heartbeat s, default 10, 0..3600 */
+    char *queue_type;           /* "quorum" (default) | "classic" */
+    size_t max_body;            /* bytes, default 4194304, range 1024..268435456 */
+    char *state_dir;            /* default "/var/lib/virtbus" */
+    enum log_level log_level;   /* default info; key `log_level = "debug"` */
+};
+
+/* Fills every default; cfg is treated as uninitialised (nothing is freed). */
+void agent_config_defaults(struct agent_config *cfg);
+
+/*
+ * Reads path over the current values (call defaults first) and records it
+ * in cfg->path.  Errors (QMF_ERR_INVALID_ARGS) name the file, the line and
+ * the key:
+ *   "/etc/virtbus/virtbusd.conf:12: heartbeat_interval: expected an integer, got \"abc\""
+ * A failed load leaves cfg unchanged.
+ */
+int agent_config_load(struct agent_config *cfg, const char *path, qmf_error *err);
+
+/* Same from a buffer; `name` is used in messages instead of a path, and
+ * cfg->path is left as it is. */
+int agent_config_parse(struct agent_config *cfg, const char *text, size_t len,
+                       const char *name, qmf_error *err);
+
+/* Frees what cfg owns and NULLs the pointers. */
+void agent_config_free(struct agent_config *cfg);
+
+/*
+ * Deep copy, for SIGHUP reloads: copy, load into the copy, swap only on
+ * success.  dst is treated as uninitialised (nothing is freed).
+ */
+void agent_config_copy(struct agent_config *dst, const struct agent_config *src);
+
+#endif

@@ -1,0 +1,565 @@
+/*
+ * Requests from the command queue: validation, expiry, targeting, then one
+ * handler per opcode.  Locates and queries are answered at once from the
+ * inventory; methods are checked against the schema here and executed on a
+ * worker thread, ordered per object.  Every request that can be answered
+ * gets an answer, an _exception at worst, and the agent keeps serving.
+ */
+#include "agent/agent_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Query answers are split into messages of this many objects, so that a
+ * large inventory never makes one huge message. */
+#define QUERY_BATCH 100
+
+typedef int (*request_fn)(struct agent *a, struct bus_delivery *d,
+                          const struct bus_message *m, qmf_error *err);
+
+static int handle_locate(struct agent *a, struct bus_delivery *d,
+                         const struct bus_message *m, qmf_error *err);
+static int handle_query(struct agent *a, struct bus_delivery *d,
+                        const struct bus_message *m, qmf_error *err);
+static int handle_method(struct agent *a, struct bus_delivery *d,
+                         const struct bus_message *m, qmf_error *err);
+
+static const struct {
+    const char *opcode;
+    request_fn handle;
+} request_handlers[] = {
+    { "_agent_locate_request", handle_locate },
+    { "_query_request", handle_query },
+    { "_method_request", handle_method },
+};
+
+/* The command record every executed (or refused) method leaves behind. */
+static void
+publish_command_result(struct agent *a, const struct bus_message *m,
+                       const char *class_name, const char *object_name,
+                       const char *method_name, const char *outcome,
+                       const qmf_error *err, int64_t duration_ns,
+                       bus_confirm_cb confirm, void *opaque)
+{
+    qmf_value *v = qmf_map();
+
+    qmf_map_set(v, "requester", qmf_string(m->user_id ? m->user_id : ""));
+    qmf_map_set(v, "correlationId", qmf_string(m->correlation_id ? m->correlation_id : ""));
+    qmf_map_set(v, "opcode", qmf_string("_method_request"));
+    qmf_map_set(v, "className", qmf_string(class_name ? class_name : ""));
+    qmf_map_set(v, "objectName", qmf_string(object_name ? object_name : ""));
+    qmf_map_set(v, "methodName", qmf_string(method_name ? method_name : ""));
+    qmf_map_set(v, "outcome", qmf_string(outcome));
+    qmf_map_set(v, "errorCode", qmf_u32(err ? err->code : 0));
+    qmf_map_set(v, "errorText", qmf_string(err ? err->text : ""));
+    qmf_map_set(v, "durationNs", qmf_i64(duration_ns));
+    agent_publish_event(a, "commandResult", v, confirm, opaque);
+}
+
+static bool
+request_expired(const struct bus_message *m, int64_t *late_ms)
+{
+    int64_t now_ms;
+
+    if (m->ttl_ms == 0 || m->created_ms == 0)
+        return false;
+    now_ms = agent_now_ns() / 1000000;
+    *late_ms = now_ms - (m->created_ms + (int64_t)m->ttl_ms);
+    return *late_ms > 0;
+}
+
+/* Requests for methods name their target in the body; for the record. */
+static void
+method_names(const struct bus_message *m, const char **object_name,
+             const char **method_name)
+{
+    const qmf_value *oid = m->body ? qmf_map_get(m->body, "_object_id") : NULL;
+
+    *object_name = qmf_map_get_string(oid, "_object_name");
+    *method_name = m->body ? qmf_map_get_string(m->body, "_method_name") : NULL;
+}
+
+static void
+refuse(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
+       const char *opcode, const qmf_error *err)
+{
+    log_info(&a->log, "refused %s from %s: %s", opcode ? opcode : "request",
+             m->reply_to ? m->reply_to : "(no reply-to)", err->text);
+    agent_reply_exception(a, m, err, NULL, NULL);
+    if (opcode && strcmp(opcode, "_method_request") == 0) {
+        const char *object_name, *method_name;
+
+        method_names(m, &object_name, &method_name);
+        publish_command_result(a, m, NULL, object_name, method_name,
+                               err->code == QMF_ERR_EXPIRED ? "expired" : "rejected",
+                               err, 0, NULL, NULL);
+    }
+    bus_ack(d);
+}
+
+void
+agent_on_request(struct bus_delivery *d, const struct bus_message *m,
+                 void *opaque)
+{
+    struct agent *a = opaque;
+    const char *opcode = bus_message_header(m, "qmf.opcode");
+    const qmf_value *target;
+    int64_t late_ms;
+    qmf_error err;
+    size_t i;
+
+    if (a->state != AGENT_RUNNING) {
+        /* Leave it for the next run of this agent. */
+        bus_reject(d, true);
+        return;
+    }
+    if (m->body == NULL) {
+        refuse(a, d, m, opcode, &m->body_error);
+        return;
+    }
+    if (opcode == NULL) {
+        qmf_error_set(&err, QMF_ERR_MALFORMED, "the request has no qmf.opcode");
+        refuse(a, d, m, opcode, &err);
+        return;
+    }
+    if (request_expired(m, &late_ms)) {
+        qmf_error_set(&err, QMF_ERR_EXPIRED,
+                      "the request expired %lld ms before it could run (ttl %llu ms)",
+                      (long long)late_ms, (unsigned long long)m->ttl_ms);
+        refuse(a, d, m, opcode, &err);
+        return;
+    }
+    if (m->body->kind != QMF_MAP) {
+        qmf_error_set(&err, QMF_ERR_MALFORMED, "the body of %s must be a map, not a %s",
+                      opcode, qmf_kind_name(m->body->kind));
+        refuse(a, d, m, opcode, &err);
+        return;
+    }
+    target = qmf_map_get(m->body, "_target");
+    if (target != NULL) {
+        qmf_where *w = qmf_where_compile(target, &err);
+        qmf_value *attrs;
+        bool match;
+
+        if (w == NULL) {
+            qmf_error_set(&err, QMF_ERR_INVALID_ARGS, "bad _target: %.400s", err.text);
+            refuse(a, d, m, opcode, &err);
+            return;
+        }
+        attrs = agent_attributes(a);
+        match = qmf_where_eval(w, attrs);
+        qmf_free(attrs);
+        qmf_where_free(w);
+        if (!match) {
+            /* A broadcast for other agents: stay silent. */
+            bus_ack(d);
+            return;
+        }
+    }
+    for (i = 0; i < sizeof(request_handlers) / sizeof(request_handlers[0]); i++) {
+        if (strcmp(opcode, request_handlers[i].opcode) != 0)
+            continue;
+        if (request_handlers[i].handle(a, d, m, &err) != 0)
+            refuse(a, d, m, opcode, &err);
+        return;
+    }
+    qmf_error_set(&err, QMF_ERR_MALFORMED, "unknown opcode '%.100s'", opcode);
+    refuse(a, d, m, opcode, &err);
+}
+
+/* Locate ----------------------------------------------------------------- */
+
+static int
+handle_locate(struct agent *a, struct bus_delivery *d,
+              const struct bus_message *m, qmf_error *err)
+{
+    const qmf_value *where = qmf_map_get(m->body, "_where");
+    qmf_value *attrs = agent_attributes(a), *body;
+
+    if (where != NULL) {
+        qmf_where *w = qmf_where_compile(where, err);
+        bool match;
+
+        if (w == NULL) {
+            qmf_free(attrs);
+            return -1;
+        }
+        match = qmf_where_eval(w, attrs);
+        qmf_where_free(w);
+        if (!match) {
+            qmf_free(attrs);
+            bus_ack(d);
+            return 0;
+        }
+    }
+    body = qmf_map();
+    qmf_map_set(body, "_values", attrs);
+    agent_reply(a, m, "_agent_locate_response", NULL, false, body, NULL, NULL);
+    bus_ack(d);
+    return 0;
+}
+
+/* Query ------------------------------------------------------------------ */
+
+/* Sends a result list in batches: `partial` on every message but the last,
+ * and one (empty) message when there are no results. */
+static void
+reply_batches(struct agent *a, const struct bus_message *m, const char *content,
+              qmf_value *results)
+{
+    size_t n = qmf_list_len(results), i = 0;
+
+    do {
+        qmf_value *batch = qmf_list();
+        size_t end = i + QUERY_BATCH < n ? i + QUERY_BATCH : n;
+
+        for (; i < end; i++) {
+            qmf_list_append(batch, results->u.list.items[i]);
+            results->u.list.items[i] = NULL;
+        }
+        agent_reply(a, m, "_query_response", content, i < n, batch, NULL, NULL);
+    } while (i < n);
+    results->u.list.len = 0;
+    qmf_free(results);
+}
+
+struct select_ctx {
+    struct agent *a;
+    qmf_value *results;
+    bool ids_only;
+};
+
+static void
+select_one(const struct inv_object *o, void *opaque)
+{
+    struct select_ctx *ctx = opaque;
+
+    if (ctx->ids_only)
+        qmf_list_append(ctx->results, inv_object_id(&ctx->a->inv, o->name));
+    else
+        qmf_list_append(ctx->results,
+                        inv_object_data(&ctx->a->inv, o, !ctx->a->driver_up));
+}
+
+/* The class a request names in _schema_id, NULL if it names none. */
+static int
+requested_class(struct agent *a, const qmf_value *body,
+                const struct schema_class **cls, qmf_error *err)
+{
+    const qmf_value *sid = qmf_map_get(body, "_schema_id");
+    const char *name, *package;
+
+    *cls = NULL;
+    if (sid == NULL)
+        return 0;
+    if (sid->kind != QMF_MAP) {
+        qmf_error_set(err, QMF_ERR_MALFORMED, "_schema_id must be a map");
+        return -1;
+    }
+    package = qmf_map_get_string(sid, "_package_name");
+    if (package != NULL && strcmp(package, SCHEMA_PACKAGE) != 0) {
+        qmf_error_set(err, QMF_ERR_UNKNOWN_OBJECT, "unknown package '%.100s'", package);
+        return -1;
+    }
+    name = qmf_map_get_string(sid, "_class_name");
+    if (name == NULL) {
+        qmf_error_set(err, QMF_ERR_MALFORMED, "_schema_id has no _class_name");
+        return -1;
+    }
+    *cls = schema_find_class(a->env.schema, name);
+    if (*cls == NULL) {
+        qmf_error_set(err, QMF_ERR_UNKNOWN_OBJECT, "unknown class '%.100s'", name);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+query_schema(struct agent *a, const struct bus_message *m, bool ids_only,
+             qmf_error *err)
+{
+    const struct schema_class *cls;
+    qmf_value *results;
+    size_t i;
+
+    if (requested_class(a, m->body, &cls, err) != 0)
+        return -1;
+    results = qmf_list();
+    for (i = 0; i < a->env.schema->nclasses; i++) {
+        const struct schema_class *c = &a->env.schema->classes[i];
+
+        if (cls != NULL && c != cls)
+            continue;
+        qmf_list_append(results, ids_only ? schema_id_value(c) : schema_class_value(c));
+    }
+    reply_batches(a, m, ids_only ? "_schema_id" : "_schema", results);
+    return 0;
+}
+
+static int
+query_objects(struct agent *a, const struct bus_message *m, bool ids_only,
+              qmf_error *err)
+{
+    const qmf_value *oid = qmf_map_get(m->body, "_object_id");
+    const qmf_value *where_expr = qmf_map_get(m->body, "_where");
+    struct select_ctx ctx = { .a = a, .ids_only = ids_only };
+    const struct schema_class *cls;
+    qmf_where *where = NULL;
+
+    if (requested_class(a, m->body, &cls, err) != 0)
+        return -1;
+    if (where_expr != NULL && (where = qmf_where_compile(where_expr, err)) == NULL)
+        return -1;
+    ctx.results = qmf_list();
+    if (oid != NULL) {
+        const char *agent = qmf_map_get_string(oid, "_agent_name");
+        const char *name = qmf_map_get_string(oid, "_object_name");
+        const struct inv_object *o;
+
+        if (oid->kind != QMF_MAP || name == NULL) {
+            qmf_error_set(err, QMF_ERR_MALFORMED, "_object_id needs an _object_name");
+            qmf_where_free(where);
+            qmf_free(ctx.results);
+            return -1;
+        }
+        /* An id of another agent is not ours to answer: empty result. */
+        o = (agent == NULL || strcmp(agent, a->name) == 0) ? inv_get(&a->inv, name) : NULL;
+        if (o != NULL && (cls == NULL || o->cls == cls) &&
+            (where == NULL || qmf_where_eval(where, o->values)))
+            select_one(o, &ctx);
+    } else {
+        inv_select(&a->inv, cls, where, select_one, &ctx);
+    }
+    qmf_where_free(where);
+    reply_batches(a, m, ids_only ? "_object_id" : "_data", ctx.results);
+    return 0;
+}
+
+static int
+handle_query(struct agent *a, struct bus_delivery *d,
+             const struct bus_message *m, qmf_error *err)
+{
+    const char *what = qmf_map_get_string(m->body, "_what");
+    int rc;
+
+    if (what == NULL) {
+        qmf_error_set(err, QMF_ERR_MALFORMED, "_query_request needs a _what string");
+        return -1;
+    }
+    if (strcmp(what, "OBJECT") == 0)
+        rc = query_objects(a, m, false, err);
+    else if (strcmp(what, "OBJECT_ID") == 0)
+        rc = query_objects(a, m, true, err);
+    else if (strcmp(what, "SCHEMA") == 0)
+        rc = query_schema(a, m, false, err);
+    else if (strcmp(what, "SCHEMA_ID") == 0)
+        rc = query_schema(a, m, true, err);
+    else {
+        qmf_error_set(err, QMF_ERR_MALFORMED,
+                      "unknown _what '%.100s' (OBJECT, OBJECT_ID, SCHEMA or SCHEMA_ID)", what);
+        return -1;
+    }
+    if (rc == 0)
+        bus_ack(d);
+    return rc;
+}
+
+/* Methods ---------------------------------------------------------------- */
+
+struct method_job {
+    struct agent *a;
+    struct bus_delivery *delivery;
+    struct bus_message *req;        /* the fields we reply with */
+    struct method_call call;
+    method_fn fn;
+    char *object_name;
+    int64_t started_ns;
+    int rc;
+    qmf_error err;
+    /* The object after the method: its fresh values, or gone. */
+    qmf_value *fresh;
+    bool gone;
+};
+
+static void
+method_job_free(struct method_job *job)
+{
+    bus_message_free(job->req);
+    qmf_free(job->call.args);
+    qmf_free(job->call.out);
+    qmf_free(job->fresh);
+    free(job->object_name);
+    free(job);
+}
+
+/* Worker thread: the method, then a fresh look at its object so that the
+ * reply is sent only once the inventory shows the method's effect. */
+static void
+method_work(void *arg)
+{
+    struct method_job *job = arg;
+    qmf_error ferr;
+
+    job->rc = job->fn(&job->call, &job->err);
+    if (agent_fetch_object(job->a, job->object_name, &job->fresh, &ferr) != 0) {
+        job->fresh = NULL;
+        job->gone = ferr.code == QMF_ERR_UNKNOWN_OBJECT;
+    }
+}
+
+/* Acks the command once its outcome is safely with the broker. */
+static void
+method_outcome_confirmed(bool ok, void *opaque)
+{
+    struct method_job *job = opaque;
+
+    bus_ack(job->delivery);
+    method_job_free(job);
+}
+
+static void
+method_done(void *arg)
+{
+    struct method_job *job = arg;
+    struct agent *a = job->a;
+    int64_t duration = agent_mono_ns() - job->started_ns;
+    const char *outcome = job->rc == 0 ? "ok" : "error";
+    bool has_reply = job->req->reply_to != NULL && job->req->reply_to[0] != '\0';
+
+    agent_apply_object(a, job->object_name, job->fresh, job->gone);
+    job->fresh = NULL;
+    log_info(&a->log, "%s.%s on %s: %s%s%s", job->call.cls->name,
+             job->call.method->name, job->object_name, outcome,
+             job->rc ? ": " : "", job->rc ? job->err.text : "");
+    publish_command_result(a, job->req, job->call.cls->name, job->object_name,
+                           job->call.method->name, outcome,
+                           job->rc ? &job->err : NULL, duration,
+                           has_reply ? NULL : method_outcome_confirmed,
+                           has_reply ? NULL : job);
+    if (has_reply) {
+        if (job->rc == 0) {
+            qmf_value *body = qmf_map();
+
+            qmf_map_set(body, "_arguments", job->call.out ? job->call.out : qmf_map());
+            job->call.out = NULL;
+            agent_reply(a, job->req, "_method_response", NULL, false, body,
+                        method_outcome_confirmed, job);
+        } else {
+            agent_reply_exception(a, job->req, &job->err, method_outcome_confirmed, job);
+        }
+    }
+    agent_job_end(a);
+}
+
+/* The few fields of a request that its reply needs, kept past the
+ * delivery callback. */
+static struct bus_message *
+reply_fields(const struct bus_message *m)
+{
+    struct bus_message *r = bus_message_new();
+
+    if (m->reply_to)
+        r->reply_to = qmf_xstrdup(m->reply_to);
+    if (m->correlation_id)
+        r->correlation_id = qmf_xstrdup(m->correlation_id);
+    if (m->user_id)
+        r->user_id = qmf_xstrdup(m->user_id);
+    return r;
+}
+
+static int
+handle_method(struct agent *a, struct bus_delivery *d,
+              const struct bus_message *m, qmf_error *err)
+{
+    const qmf_value *oid = qmf_map_get(m->body, "_object_id");
+    const qmf_value *args = qmf_map_get(m->body, "_arguments");
+    const char *method_name = qmf_map_get_string(m->body, "_method_name");
+    const char *agent, *name, *colon;
+    const struct schema_method *sm;
+    const struct inv_object *o;
+    struct method_job *job;
+    qmf_value *checked;
+    method_fn fn;
+    char *key;
+
+    if (oid == NULL || oid->kind != QMF_MAP ||
+        (name = qmf_map_get_string(oid, "_object_name")) == NULL) {
+        qmf_error_set(err, QMF_ERR_MALFORMED,
+                      "_method_request needs an _object_id with an _object_name");
+        return -1;
+    }
+    agent = qmf_map_get_string(oid, "_agent_name");
+    if (agent != NULL && strcmp(agent, a->name) != 0) {
+        bus_ack(d);             /* a broadcast for another agent's object */
+        return 0;
+    }
+    if (method_name == NULL) {
+        qmf_error_set(err, QMF_ERR_MALFORMED, "_method_request needs a _method_name string");
+        return -1;
+    }
+    if (args != NULL && args->kind != QMF_MAP) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "_arguments must be a map, not a %s",
+                      qmf_kind_name(args->kind));
+        return -1;
+    }
+    o = inv_get(&a->inv, name);
+    if (o == NULL) {
+        qmf_error_set(err, QMF_ERR_UNKNOWN_OBJECT, "no object '%.200s' on %s",
+                      name, a->cfg.node);
+        return -1;
+    }
+    sm = schema_find_method(o->cls, method_name);
+    if (sm == NULL) {
+        qmf_error_set(err, QMF_ERR_UNKNOWN_METHOD, "class %s has no method '%.100s'",
+                      o->cls->name, method_name);
+        return -1;
+    }
+    checked = args ? qmf_dup(args) : NULL;
+    if (schema_check_args(sm, &checked, err) != 0) {
+        qmf_free(checked);
+        return -1;
+    }
+    fn = agent_find_method(o->cls->name, sm->name);
+    if (fn == NULL) {
+        qmf_free(checked);
+        qmf_error_set(err, QMF_ERR_NOT_IMPLEMENTED,
+                      "%s.%s is not implemented by this agent (driver %s)",
+                      o->cls->name, sm->name, a->drv->name);
+        return -1;
+    }
+    if (!a->driver_up) {
+        qmf_free(checked);
+        qmf_error_set(err, QMF_ERR_DRIVER_DOWN, "not connected to %s", a->cfg.uri);
+        return -1;
+    }
+
+    job = qmf_xcalloc(1, sizeof(*job));
+    job->a = a;
+    job->delivery = d;
+    job->req = reply_fields(m);
+    job->fn = fn;
+    job->object_name = qmf_xstrdup(name);
+    job->started_ns = agent_mono_ns();
+    colon = strchr(job->object_name, ':');
+    job->call = (struct method_call){
+        .a = a,
+        .cls = o->cls,
+        .method = sm,
+        .object_name = job->object_name,
+        .object_key = colon ? colon + 1 : "",
+        .args = checked,
+        .out = qmf_map(),
+    };
+    key = agent_job_key(a, name);
+    agent_job_begin(a);
+    if (workq_submit(a->env.wq, key, method_work, method_done, job) != 0) {
+        free(key);
+        agent_job_end(a);
+        job->delivery = NULL;
+        method_job_free(job);
+        qmf_error_set(err, QMF_ERR_INTERNAL, "cannot queue the method");
+        return -1;
+    }
+    free(key);
+    return 0;
+}

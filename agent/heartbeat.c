@@ -1,0 +1,55 @@
+/*
+ * Heartbeats: every heartbeat_interval seconds the agent announces itself
+ * and its attributes on the topic exchange, which is how consoles learn who
+ * is alive and what to expect.
+ */
+#include "agent/agent_impl.h"
+
+#include <stdlib.h>
+
+void
+agent_heartbeat_send(struct agent *a)
+{
+    qmf_value *body = qmf_map();
+    qmf_value *values = qmf_map_set(body, "_values", agent_attributes(a));
+    char *address;
+    struct agent_publish p = {
+        .opcode = "_agent_heartbeat_indication",
+    };
+
+    qmf_map_set(values, "_timestamp", qmf_i64(agent_now_ns()));
+    qmf_map_set(values, "_heartbeat_interval", qmf_u32(a->cfg.heartbeat_interval));
+    qmf_map_set(values, "_epoch", qmf_i64(a->epoch_ns));
+    address = qmf_xasprintf("/exchange/%s/%s", BUS_EXCHANGE_TOPIC, a->heartbeat_key);
+    p.address = address;
+    agent_publish(a, &p, body);
+    free(address);
+}
+
+static void
+heartbeat_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct agent *a = arg;
+
+    if (a->bus_up)
+        agent_heartbeat_send(a);
+}
+
+void
+agent_heartbeat_start(struct agent *a)
+{
+    struct timeval tv = { a->cfg.heartbeat_interval, 0 };
+
+    if (a->heartbeat_ev == NULL)
+        a->heartbeat_ev = event_new(a->env.base, -1, EV_PERSIST, heartbeat_cb, a);
+    event_add(a->heartbeat_ev, &tv);
+}
+
+void
+agent_heartbeat_stop(struct agent *a)
+{
+    if (a->heartbeat_ev) {
+        event_free(a->heartbeat_ev);
+        a->heartbeat_ev = NULL;
+    }
+}

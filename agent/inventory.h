@@ -1,0 +1,77 @@
+/*
+ * The inventory: the agent's current view of its node's objects (Node,
+ * Domains, Pools, ...), as QMF data objects keyed by stable object name.
+ * Queries are answered from it on the loop thread, so they never wait for
+ * the hypervisor; workers refresh it through snapshots and single-object
+ * updates applied on the loop thread.
+ *
+ * Costs: lookups by name are O(1) (hash table); a query is O(N) in the
+ * number of objects, times the cost of its predicate.
+ */
+#ifndef AGENT_INVENTORY_H
+#define AGENT_INVENTORY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <json-c/linkhash.h>
+
+#include "schema/qmf/value.h"
+#include "schema/qmf/where.h"
+#include "schema/schema.h"
+
+struct inv_object {
+    char *name;                       /* "domain:<uuid>", "node", ... */
+    const struct schema_class *cls;
+    qmf_value *values;                /* owned, typed per the schema */
+    int64_t create_ts, update_ts;     /* ns since the epoch */
+};
+
+struct inventory {
+    struct lh_table *objects;         /* name -> struct inv_object */
+    const struct schema *schema;
+    const char *agent_name;           /* borrowed from the agent */
+};
+
+void inv_init(struct inventory *inv, const struct schema *schema,
+              const char *agent_name);
+void inv_free(struct inventory *inv);
+
+/*
+ * Inserts or updates an object, taking ownership of values.  Returns true if
+ * anything changed (a new object, or different values), so that callers
+ * publish only what changed.
+ */
+bool inv_put(struct inventory *inv, const struct schema_class *cls,
+             const char *name, qmf_value *values, int64_t now);
+
+/* Removes an object; returns its final data map (with _delete_ts) for the
+ * deletion push, or NULL if there was no such object. */
+qmf_value *inv_remove(struct inventory *inv, const char *name, int64_t now);
+
+struct inv_object *inv_get(const struct inventory *inv, const char *name);
+size_t inv_count(const struct inventory *inv, const struct schema_class *cls);
+
+/* The QMF data map of an object: {_object_id, _schema_id, _values, ...}. */
+qmf_value *inv_object_data(const struct inventory *inv,
+                           const struct inv_object *o, bool stale);
+qmf_value *inv_object_id(const struct inventory *inv, const char *name);
+
+/* Calls fn for each object of cls (NULL: every class) matching where
+ * (NULL: all), in insertion order. */
+void inv_select(const struct inventory *inv, const struct schema_class *cls,
+                const qmf_where *where,
+                void (*fn)(const struct inv_object *o, void *opaque),
+                void *opaque);
+
+/*
+ * Replaces every object of the classes present in the snapshot: snapshot
+ * maps object name -> {class name, values}.  Objects no longer present are
+ * removed.  changed (a list, may be NULL) receives the data maps of objects
+ * that were added, changed or deleted.
+ */
+void inv_replace_class(struct inventory *inv, const struct schema_class *cls,
+                       qmf_value *objects_by_name, int64_t now,
+                       qmf_value *changed);
+
+#endif

@@ -1,0 +1,1123 @@
+/*
+ * The AMQP 0-9-1 backend: rabbitmq-c driven from the caller's libevent
+ * loop.  A short-lived connect thread does the blocking set-up
+ * (amqp091_connect.c) and hands the ready connection to the loop; from then
+ * on only the loop thread touches it: frames are read without blocking as
+ * the socket becomes readable, heartbeats are sent and checked by a timer,
+ * and publisher confirms, deliveries and broker closes are handled here.
+ * The process must call evthread_use_pthreads() before creating the loop,
+ * because the connect thread wakes the loop with event_active().
+ */
+#include "bus/amqp091_int.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+/* Frames handled per readiness before yielding to the rest of the loop. */
+#define A091_FRAME_BUDGET 512
+
+enum a091_state {
+    A091_CONNECTING,   /* a connect thread is running */
+    A091_UP,
+    A091_WAITING,      /* lost; the backoff timer will retry */
+    A091_DOWN,         /* lost for good (no reconnect, or closed) */
+};
+
+struct a091_confirm {
+    uint64_t tag;
+    bus_confirm_cb cb;
+    void *opaque;
+    struct a091_confirm *next;
+};
+
+/*
+ * One connect attempt, shared by the loop and the connect thread.  Whoever
+ * drops the last reference frees it, so that a connection can be closed
+ * while its thread still waits on the network.
+ */
+struct a091_job {
+    pthread_mutex_t lock;
+    int refs;
+    bool cancelled;            /* the connection no longer wants the result */
+    struct event *done;        /* activated when the result is ready */
+    struct a091_config *cfg;
+    amqp_connection_state_t amqp;
+    char **names;
+    qmf_error err;
+};
+
+struct a091_conn;
+
+struct a091_delivery {
+    struct bus_delivery_base base;
+    struct a091_conn *conn;    /* NULL once the connection is closed */
+    uint64_t generation;       /* the connection the tag belongs to */
+    uint64_t tag;
+    bool no_ack;
+    struct bus_message *msg;
+    struct a091_delivery *prev, *next;
+};
+
+/* A message being assembled: basic.deliver, content header, body frames. */
+struct a091_incoming {
+    enum { IN_IDLE, IN_HEADER, IN_BODY } stage;
+    bool discard;              /* content nobody consumes (basic.return) */
+    bool too_large;
+    size_t sub;
+    uint64_t tag;
+    struct bus_message *msg;
+    char *content_type;
+    uint64_t body_size, received;
+    char *body;
+};
+
+struct a091_conn {
+    struct bus_conn_base base;
+    struct event_base *evbase;
+    struct a091_config *cfg;
+    struct bus_handlers handlers;
+    void *opaque;
+
+    enum a091_state state;
+    bool closed;
+    int busy;                  /* our callbacks on the stack; free waits for 0 */
+    bool down_reported;        /* down was said since the last up */
+    uint64_t generation;       /* bumped on every new broker connection */
+    unsigned attempt;          /* failed attempts since the last up */
+    uint64_t prng;
+
+    struct a091_job *job;
+    struct event *ev_handover, *ev_retry, *ev_fail, *ev_read, *ev_tick;
+
+    amqp_connection_state_t amqp;
+    char **queue_names;        /* of the current or last connection */
+    int heartbeat_s;           /* negotiated; 0: off */
+    uint64_t last_in_ns, last_out_ns;
+
+    bool failing;              /* a loss found inside an API call, handled soon */
+    qmf_error fail_err;
+
+    bool pub_reopening;        /* the broker closed the publish channel */
+    uint64_t pub_seq;          /* delivery tag of the last publish */
+    struct a091_confirm *confirms, *confirms_tail;
+
+    struct a091_incoming in;
+    struct a091_delivery *deliveries;
+};
+
+static void conn_lost(struct a091_conn *c, const qmf_error *why);
+
+static uint64_t
+now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static amqp_bytes_t
+bytes_of(const char *s)
+{
+    amqp_bytes_t b;
+
+    b.len = strlen(s);
+    b.bytes = (void *)s;
+    return b;
+}
+
+static char *
+bytes_dup(amqp_bytes_t b)
+{
+    return qmf_xstrndup(b.bytes ? (const char *)b.bytes : "", b.len);
+}
+
+/* xorshift64*: the backoff jitter, per connection (no global rand state). */
+static uint64_t
+prng_next(uint64_t *s)
+{
+    uint64_t x = *s;
+
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * UINT64_C(0x2545F4914F6CDD1D);
+}
+
+static uint64_t
+prng_seed(const struct a091_conn *c)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    const char *p;
+
+    for (p = c->cfg->url; *p != '\0'; p++)
+        h = (h ^ (unsigned char)*p) * UINT64_C(0x100000001b3);
+    h ^= (uint64_t)time(NULL) ^ now_ns() ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)c;
+    return h ? h : 1;
+}
+
+/*
+ * Re-entrancy: every libevent callback of ours holds a busy reference, and
+ * user callbacks run inside one, so bus_close() from a user callback only
+ * marks the connection closed; the last callback to leave frees it.
+ */
+static void
+conn_free(struct a091_conn *c)
+{
+    if (c->ev_handover)
+        event_free(c->ev_handover);
+    if (c->ev_retry)
+        event_free(c->ev_retry);
+    if (c->ev_fail)
+        event_free(c->ev_fail);
+    a091_names_free(c->queue_names, c->cfg->nqueues);
+    a091_config_unref(c->cfg);
+    free(c);
+}
+
+static void
+conn_enter(struct a091_conn *c)
+{
+    c->busy++;
+}
+
+static void
+conn_leave(struct a091_conn *c)
+{
+    if (--c->busy == 0 && c->closed)
+        conn_free(c);
+}
+
+static bool
+conn_usable(const struct a091_conn *c)
+{
+    return !c->closed && c->state == A091_UP && !c->failing;
+}
+
+/* After a send: rabbitmq-c may have read frames while writing. */
+static void
+conn_sent(struct a091_conn *c)
+{
+    c->last_out_ns = now_ns();
+    if (amqp_frames_enqueued(c->amqp) || amqp_data_in_buffer(c->amqp))
+        event_active(c->ev_read, 0, 0);
+}
+
+/* A loss found inside an API call: handled from the loop, where user
+ * callbacks may run. */
+static void
+conn_fail_soon(struct a091_conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+conn_fail_soon(struct a091_conn *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (c->failing || c->state != A091_UP)
+        return;
+    c->failing = true;
+    c->fail_err.code = QMF_ERR_TRANSPORT;
+    va_start(ap, fmt);
+    vsnprintf(c->fail_err.text, sizeof(c->fail_err.text), fmt, ap);
+    va_end(ap);
+    event_active(c->ev_fail, 0, 0);
+}
+
+/* Confirms ----------------------------------------------------------------- */
+
+static void
+confirm_add(struct a091_conn *c, uint64_t tag, bus_confirm_cb cb, void *opaque)
+{
+    struct a091_confirm *p = qmf_xcalloc(1, sizeof(*p));
+
+    p->tag = tag;
+    p->cb = cb;
+    p->opaque = opaque;
+    if (c->confirms_tail)
+        c->confirms_tail->next = p;
+    else
+        c->confirms = p;
+    c->confirms_tail = p;
+}
+
+static void
+confirm_unlink(struct a091_conn *c, struct a091_confirm *prev, struct a091_confirm *p)
+{
+    if (prev)
+        prev->next = p->next;
+    else
+        c->confirms = p->next;
+    if (c->confirms_tail == p)
+        c->confirms_tail = prev;
+}
+
+/*
+ * basic.ack / basic.nack: the tag alone, or every tag up to it (multiple).
+ * The list is in publish order, so "multiple" resolves a prefix.
+ */
+static void
+confirms_resolve(struct a091_conn *c, uint64_t tag, bool multiple, bool ok)
+{
+    struct a091_confirm *prev = NULL, *p;
+
+    if (multiple) {
+        while ((p = c->confirms) != NULL && p->tag <= tag && !c->closed) {
+            confirm_unlink(c, NULL, p);
+            p->cb(ok, p->opaque);
+            free(p);
+        }
+        return;
+    }
+    for (p = c->confirms; p != NULL && p->tag < tag; p = p->next)
+        prev = p;
+    if (p != NULL && p->tag == tag) {
+        confirm_unlink(c, prev, p);
+        p->cb(ok, p->opaque);
+        free(p);
+    }
+}
+
+/* Every pending confirm fails; returns false if a callback closed us. */
+static bool
+confirms_fail_all(struct a091_conn *c)
+{
+    struct a091_confirm *list = c->confirms;
+
+    c->confirms = c->confirms_tail = NULL;
+    while (list != NULL) {
+        struct a091_confirm *p = list;
+
+        list = p->next;
+        p->cb(false, p->opaque);
+        free(p);
+    }
+    return !c->closed;
+}
+
+/* Deliveries ----------------------------------------------------------------- */
+
+static struct a091_delivery *
+delivery_new(struct a091_conn *c, uint64_t tag, bool no_ack, struct bus_message *m)
+{
+    struct a091_delivery *d = qmf_xcalloc(1, sizeof(*d));
+
+    d->base.driver = &bus_amqp091_driver;
+    d->conn = c;
+    d->generation = c->generation;
+    d->tag = tag;
+    d->no_ack = no_ack;
+    d->msg = m;
+    d->next = c->deliveries;
+    if (c->deliveries)
+        c->deliveries->prev = d;
+    c->deliveries = d;
+    return d;
+}
+
+static void
+delivery_free(struct a091_delivery *d)
+{
+    if (d->conn != NULL) {
+        if (d->prev)
+            d->prev->next = d->next;
+        else
+            d->conn->deliveries = d->next;
+        if (d->next)
+            d->next->prev = d->prev;
+    }
+    bus_message_free(d->msg);
+    free(d);
+}
+
+/* basic.ack or basic.reject, if the delivery's connection is the live one. */
+static int
+delivery_settle(struct a091_delivery *d, bool ack, bool requeue)
+{
+    struct a091_conn *c = d->conn;
+    int rc;
+
+    if (d->no_ack)
+        return 0;
+    if (c == NULL || !conn_usable(c) || d->generation != c->generation)
+        return -1;
+    if (ack)
+        rc = amqp_basic_ack(c->amqp, A091_CONSUME_CHANNEL, d->tag, 0);
+    else
+        rc = amqp_basic_reject(c->amqp, A091_CONSUME_CHANNEL, d->tag, requeue);
+    if (rc != AMQP_STATUS_OK) {
+        conn_fail_soon(c, "settling a delivery: %s", amqp_error_string2(rc));
+        return -1;
+    }
+    conn_sent(c);
+    return 0;
+}
+
+static int
+a091_ack(struct bus_delivery *bd)
+{
+    struct a091_delivery *d = (struct a091_delivery *)bd;
+    int rc = delivery_settle(d, true, false);
+
+    delivery_free(d);
+    return rc;
+}
+
+static int
+a091_reject(struct bus_delivery *bd, bool requeue)
+{
+    struct a091_delivery *d = (struct a091_delivery *)bd;
+    int rc = delivery_settle(d, false, requeue);
+
+    delivery_free(d);
+    return rc;
+}
+
+/* Incoming frames ----------------------------------------------------------- */
+
+static void
+incoming_clear(struct a091_incoming *in)
+{
+    bus_message_free(in->msg);
+    free(in->content_type);
+    free(in->body);
+    memset(in, 0, sizeof(*in));
+}
+
+static void
+incoming_complete(struct a091_conn *c)
+{
+    struct a091_incoming in = c->in;
+    const struct a091_sub *sub;
+    struct a091_delivery *d;
+    struct bus_message *m = in.msg;
+
+    memset(&c->in, 0, sizeof(c->in));
+    if (in.discard) {
+        incoming_clear(&in);
+        return;
+    }
+    if (in.too_large) {
+        qmf_error_set(&m->body_error, QMF_ERR_TOO_LARGE,
+                      "body of %llu bytes is over the limit of %zu",
+                      (unsigned long long)in.body_size, c->cfg->max_body);
+    } else {
+        a091_message_decode_body(m, in.content_type, in.body, (size_t)in.body_size);
+    }
+    free(in.content_type);
+    free(in.body);
+    sub = &c->cfg->subs[in.sub];
+    d = delivery_new(c, in.tag, sub->no_ack, m);
+    sub->receive((struct bus_delivery *)d, m, sub->opaque);
+}
+
+static void
+on_deliver(struct a091_conn *c, amqp_channel_t channel, const amqp_basic_deliver_t *dl)
+{
+    size_t i;
+
+    incoming_clear(&c->in);
+    c->in.stage = IN_HEADER;
+    if (channel != A091_CONSUME_CHANNEL ||
+        !a091_consumer_index(dl->consumer_tag, c->cfg->nsubs, &i)) {
+        c->in.discard = true;
+        return;
+    }
+    c->in.sub = i;
+    c->in.tag = dl->delivery_tag;
+    c->in.msg = bus_message_new();
+    c->in.msg->subject = bytes_dup(dl->routing_key);
+}
+
+static void
+on_content_header(struct a091_conn *c, const amqp_frame_t *f)
+{
+    uint64_t size = f->payload.properties.body_size;
+
+    if (c->in.stage != IN_HEADER || f->channel != A091_CONSUME_CHANNEL)
+        return;
+    c->in.body_size = size;
+    c->in.received = 0;
+    c->in.stage = IN_BODY;
+    if (!c->in.discard) {
+        const amqp_basic_properties_t *p = f->payload.properties.decoded;
+
+        a091_message_set_properties(c->in.msg, p);
+        if (p->_flags & AMQP_BASIC_CONTENT_TYPE_FLAG)
+            c->in.content_type = bytes_dup(p->content_type);
+        /* Too large: the body frames are counted and dropped, never kept. */
+        if (size > c->cfg->max_body)
+            c->in.too_large = true;
+        else
+            c->in.body = qmf_xmalloc((size_t)size + 1);
+    }
+    if (size == 0)
+        incoming_complete(c);
+}
+
+static void
+on_content_body(struct a091_conn *c, const amqp_frame_t *f)
+{
+    amqp_bytes_t frag = f->payload.body_fragment;
+    qmf_error err;
+
+    if (c->in.stage != IN_BODY || f->channel != A091_CONSUME_CHANNEL)
+        return;
+    if (frag.len > c->in.body_size - c->in.received) {
+        qmf_error_set(&err, QMF_ERR_TRANSPORT,
+                      "the broker sent more body than announced");
+        conn_lost(c, &err);
+        return;
+    }
+    if (c->in.body != NULL)
+        memcpy(c->in.body + c->in.received, frag.bytes, frag.len);
+    c->in.received += frag.len;
+    if (c->in.received == c->in.body_size)
+        incoming_complete(c);
+}
+
+static void
+reopen_publish_channel(struct a091_conn *c)
+{
+    amqp_channel_open_t open;
+    amqp_confirm_select_t select;
+    int rc;
+
+    memset(&open, 0, sizeof(open));
+    memset(&select, 0, sizeof(select));
+    c->pub_reopening = true;
+    c->pub_seq = 0;
+    rc = amqp_send_method(c->amqp, A091_PUBLISH_CHANNEL, AMQP_CHANNEL_OPEN_METHOD, &open);
+    if (rc == AMQP_STATUS_OK)
+        rc = amqp_send_method(c->amqp, A091_PUBLISH_CHANNEL,
+                              AMQP_CONFIRM_SELECT_METHOD, &select);
+    if (rc != AMQP_STATUS_OK)
+        conn_fail_soon(c, "reopening the publish channel: %s", amqp_error_string2(rc));
+    else
+        conn_sent(c);
+}
+
+static void
+on_channel_close(struct a091_conn *c, amqp_channel_t channel,
+                 const amqp_channel_close_t *cl)
+{
+    amqp_channel_close_ok_t ok;
+    qmf_error why;
+
+    memset(&ok, 0, sizeof(ok));
+    qmf_error_set(&why, QMF_ERR_TRANSPORT, "the broker closed channel %u: %u %.*s",
+                  (unsigned)channel, cl->reply_code, (int)cl->reply_text.len,
+                  (const char *)cl->reply_text.bytes);
+    if (amqp_send_method(c->amqp, channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok)
+        != AMQP_STATUS_OK) {
+        conn_lost(c, &why);
+        return;
+    }
+    /* A publish to a missing exchange (say, a bogus reply-to) costs only
+     * the publishes in flight, not the consumers. */
+    if (channel == A091_PUBLISH_CHANNEL && !c->pub_reopening) {
+        reopen_publish_channel(c);
+        confirms_fail_all(c);
+        return;
+    }
+    conn_lost(c, &why);
+}
+
+static void
+on_method(struct a091_conn *c, amqp_channel_t channel, const amqp_method_t *m)
+{
+    qmf_error why;
+
+    switch (m->id) {
+    case AMQP_BASIC_DELIVER_METHOD:
+        on_deliver(c, channel, m->decoded);
+        break;
+    case AMQP_BASIC_RETURN_METHOD:
+        incoming_clear(&c->in);
+        c->in.stage = IN_HEADER;
+        c->in.discard = true;
+        break;
+    case AMQP_BASIC_ACK_METHOD:
+        if (channel == A091_PUBLISH_CHANNEL) {
+            const amqp_basic_ack_t *a = m->decoded;
+
+            confirms_resolve(c, a->delivery_tag, a->multiple, true);
+        }
+        break;
+    case AMQP_BASIC_NACK_METHOD:
+        if (channel == A091_PUBLISH_CHANNEL) {
+            const amqp_basic_nack_t *n = m->decoded;
+
+            confirms_resolve(c, n->delivery_tag, n->multiple, false);
+        }
+        break;
+    case AMQP_CONFIRM_SELECT_OK_METHOD:
+        if (channel == A091_PUBLISH_CHANNEL)
+            c->pub_reopening = false;
+        break;
+    case AMQP_BASIC_CANCEL_METHOD: {
+        const amqp_basic_cancel_t *cn = m->decoded;
+
+        /* The queue went away under a consumer: start over, which
+         * re-declares the topology. */
+        qmf_error_set(&why, QMF_ERR_TRANSPORT, "the broker cancelled consumer %.*s",
+                      (int)cn->consumer_tag.len, (const char *)cn->consumer_tag.bytes);
+        conn_lost(c, &why);
+        break;
+    }
+    case AMQP_CHANNEL_CLOSE_METHOD:
+        on_channel_close(c, channel, m->decoded);
+        break;
+    case AMQP_CONNECTION_CLOSE_METHOD: {
+        const amqp_connection_close_t *cl = m->decoded;
+        amqp_connection_close_ok_t ok;
+
+        memset(&ok, 0, sizeof(ok));
+        qmf_error_set(&why, QMF_ERR_TRANSPORT, "the broker closed the connection: %u %.*s",
+                      cl->reply_code, (int)cl->reply_text.len,
+                      (const char *)cl->reply_text.bytes);
+        amqp_send_method(c->amqp, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+        conn_lost(c, &why);
+        break;
+    }
+    default:
+        /* channel.open-ok, connection.blocked and the like need nothing. */
+        break;
+    }
+}
+
+static void
+on_frame(struct a091_conn *c, const amqp_frame_t *f)
+{
+    switch (f->frame_type) {
+    case AMQP_FRAME_METHOD:
+        on_method(c, f->channel, &f->payload.method);
+        break;
+    case AMQP_FRAME_HEADER:
+        on_content_header(c, f);
+        break;
+    case AMQP_FRAME_BODY:
+        on_content_body(c, f);
+        break;
+    default:
+        /* rabbitmq-c consumes heartbeat frames itself. */
+        break;
+    }
+}
+
+/* Reads every complete frame rabbitmq-c has or can get without blocking. */
+static void
+conn_drain(struct a091_conn *c)
+{
+    uint64_t generation = c->generation;
+    int budget = A091_FRAME_BUDGET;
+
+    while (conn_usable(c) && c->generation == generation) {
+        struct timeval zero = { 0, 0 };
+        amqp_frame_t frame;
+        int rc;
+
+        if (budget-- == 0) {
+            event_active(c->ev_read, 0, 0);
+            return;
+        }
+        rc = amqp_simple_wait_frame_noblock(c->amqp, &frame, &zero);
+        if (rc == AMQP_STATUS_TIMEOUT)
+            return;
+        if (rc != AMQP_STATUS_OK) {
+            qmf_error why;
+
+            qmf_error_set(&why, QMF_ERR_TRANSPORT, "connection to the broker lost: %s",
+                          amqp_error_string2(rc));
+            conn_lost(c, &why);
+            return;
+        }
+        on_frame(c, &frame);
+        /* Everything of the frame was copied out; recycle rabbitmq-c's
+         * pools (it keeps them while frames are still queued). */
+        if (conn_usable(c) && c->generation == generation)
+            amqp_maybe_release_buffers(c->amqp);
+    }
+}
+
+static void
+on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct a091_conn *c = arg;
+
+    conn_enter(c);
+    if (what & EV_READ)
+        c->last_in_ns = now_ns();
+    conn_drain(c);
+    conn_leave(c);
+}
+
+/*
+ * Heartbeats.  rabbitmq-c sends a due heartbeat only from inside its frame
+ * wait, i.e. when we read; and it detects a silent peer only in a wait with
+ * a deadline, which we never make (ours are zero timeouts, where it reports
+ * a plain timeout).  So this timer, at half the interval, sends one
+ * whenever nothing went out for half the interval, and declares the broker
+ * dead after two intervals without a byte in (RabbitMQ itself sends one
+ * every half interval).
+ */
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct a091_conn *c = arg;
+    uint64_t now = now_ns(), interval = (uint64_t)c->heartbeat_s * 1000000000u;
+
+    conn_enter(c);
+    if (conn_usable(c)) {
+        if (now - c->last_in_ns > 2 * interval) {
+            qmf_error why;
+
+            qmf_error_set(&why, QMF_ERR_TRANSPORT,
+                          "no heartbeat from the broker for %d s", 2 * c->heartbeat_s);
+            conn_lost(c, &why);
+        } else if (now - c->last_out_ns >= interval / 2) {
+            amqp_frame_t hb;
+            int rc;
+
+            memset(&hb, 0, sizeof(hb));
+            hb.frame_type = AMQP_FRAME_HEARTBEAT;
+            hb.channel = 0;
+            rc = amqp_send_frame(c->amqp, &hb);
+            if (rc != AMQP_STATUS_OK) {
+                qmf_error why;
+
+                qmf_error_set(&why, QMF_ERR_TRANSPORT, "sending a heartbeat: %s",
+                              amqp_error_string2(rc));
+                conn_lost(c, &why);
+            } else {
+                conn_sent(c);
+            }
+        }
+    }
+    conn_leave(c);
+}
+
+/* Connection life ------------------------------------------------------------ */
+
+static void
+teardown_amqp(struct a091_conn *c, bool polite)
+{
+    if (c->ev_read) {
+        event_free(c->ev_read);
+        c->ev_read = NULL;
+    }
+    if (c->ev_tick) {
+        event_free(c->ev_tick);
+        c->ev_tick = NULL;
+    }
+    if (c->amqp != NULL) {
+        if (polite) {
+            amqp_connection_close_t cl;
+
+            /* Not waiting for close-ok: that would block the loop. */
+            memset(&cl, 0, sizeof(cl));
+            cl.reply_code = AMQP_REPLY_SUCCESS;
+            cl.reply_text = bytes_of("closed by the application");
+            amqp_send_method(c->amqp, 0, AMQP_CONNECTION_CLOSE_METHOD, &cl);
+        }
+        amqp_destroy_connection(c->amqp);
+        c->amqp = NULL;
+    }
+    incoming_clear(&c->in);
+    c->failing = false;
+    c->pub_reopening = false;
+}
+
+/* Returns false if a callback closed the connection. */
+static bool
+report_down(struct a091_conn *c, const qmf_error *why)
+{
+    c->down_reported = true;
+    if (c->handlers.down != NULL)
+        c->handlers.down((struct bus_conn *)c, why, c->opaque);
+    return !c->closed;
+}
+
+static void
+schedule_retry(struct a091_conn *c)
+{
+    uint64_t cap = c->cfg->backoff_min_ms, lo = c->cfg->backoff_min_ms, delay;
+    unsigned i;
+    struct timeval tv;
+
+    /* Full jitter over [min, min * 2^attempt], capped. */
+    for (i = 0; i < c->attempt && cap < c->cfg->backoff_max_ms; i++)
+        cap *= 2;
+    if (cap > c->cfg->backoff_max_ms)
+        cap = c->cfg->backoff_max_ms;
+    delay = lo + prng_next(&c->prng) % (cap - lo + 1);
+    c->attempt++;
+    tv.tv_sec = (time_t)(delay / 1000);
+    tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
+    c->state = A091_WAITING;
+    evtimer_add(c->ev_retry, &tv);
+}
+
+static void
+conn_lost(struct a091_conn *c, const qmf_error *why)
+{
+    if (c->state != A091_UP || c->closed)
+        return;
+    teardown_amqp(c, false);
+    c->state = A091_DOWN;
+    if (!confirms_fail_all(c) || !report_down(c, why))
+        return;
+    if (c->cfg->reconnect && c->state == A091_DOWN)
+        schedule_retry(c);
+}
+
+static void
+attempt_failed(struct a091_conn *c, const qmf_error *why)
+{
+    c->state = A091_DOWN;
+    /* Only the first failure after an up (or the very first attempt) is
+     * news; the retries that follow stay quiet. */
+    if (!c->down_reported && !report_down(c, why))
+        return;
+    if (c->cfg->reconnect)
+        schedule_retry(c);
+}
+
+static void
+connection_up(struct a091_conn *c, amqp_connection_state_t amqp, char **names)
+{
+    a091_names_free(c->queue_names, c->cfg->nqueues);
+    c->queue_names = names;
+    c->amqp = amqp;
+    c->generation++;
+    c->state = A091_UP;
+    c->attempt = 0;
+    c->pub_seq = 0;
+    c->pub_reopening = false;
+    c->failing = false;
+    c->down_reported = false;
+    c->heartbeat_s = amqp_get_heartbeat(amqp);
+    c->last_in_ns = c->last_out_ns = now_ns();
+    c->ev_read = event_new(c->evbase, amqp_get_sockfd(amqp), EV_READ | EV_PERSIST,
+                           on_readable, c);
+    event_add(c->ev_read, NULL);
+    if (c->heartbeat_s > 0) {
+        struct timeval tv;
+        uint64_t half_ms = (uint64_t)c->heartbeat_s * 500;
+
+        tv.tv_sec = (time_t)(half_ms / 1000);
+        tv.tv_usec = (suseconds_t)(half_ms % 1000) * 1000;
+        c->ev_tick = event_new(c->evbase, -1, EV_PERSIST, on_tick, c);
+        event_add(c->ev_tick, &tv);
+    }
+    if (c->handlers.up != NULL)
+        c->handlers.up((struct bus_conn *)c, c->opaque);
+    /* Deliveries that arrived with the last replies of the set-up are
+     * already in rabbitmq-c's buffers: the socket will not signal them. */
+    conn_drain(c);
+}
+
+/* Connect thread ---------------------------------------------------------- */
+
+static void
+job_free(struct a091_job *job)
+{
+    if (job->amqp != NULL)
+        amqp_destroy_connection(job->amqp);
+    a091_names_free(job->names, job->cfg->nqueues);
+    a091_config_unref(job->cfg);
+    pthread_mutex_destroy(&job->lock);
+    free(job);
+}
+
+static void *
+connect_main(void *arg)
+{
+    struct a091_job *job = arg;
+    size_t nqueues = job->cfg->nqueues;
+    amqp_connection_state_t amqp;
+    char **names = NULL;
+    qmf_error err;
+    bool last;
+
+    qmf_error_clear(&err);
+    amqp = a091_connect(job->cfg, &names, &err);
+    pthread_mutex_lock(&job->lock);
+    if (!job->cancelled) {
+        job->amqp = amqp;
+        job->names = names;
+        job->err = err;
+        amqp = NULL;
+        names = NULL;
+        event_active(job->done, 0, 0);
+    }
+    last = --job->refs == 0;
+    pthread_mutex_unlock(&job->lock);
+    /* Past the unlock the job may be gone, unless this was the last ref. */
+    if (amqp != NULL)
+        amqp_destroy_connection(amqp);
+    a091_names_free(names, nqueues);
+    if (last)
+        job_free(job);
+    return NULL;
+}
+
+/* Takes the job away from the connection, with its result if any. */
+static void
+job_detach(struct a091_conn *c, amqp_connection_state_t *amqp, char ***names,
+           qmf_error *err)
+{
+    struct a091_job *job = c->job;
+    bool last;
+
+    c->job = NULL;
+    pthread_mutex_lock(&job->lock);
+    job->cancelled = true;
+    job->done = NULL;
+    *amqp = job->amqp;
+    *names = job->names;
+    *err = job->err;
+    job->amqp = NULL;
+    job->names = NULL;
+    last = --job->refs == 0;
+    pthread_mutex_unlock(&job->lock);
+    if (last)
+        job_free(job);
+}
+
+static int
+start_attempt(struct a091_conn *c, qmf_error *err)
+{
+    struct a091_job *job = qmf_xcalloc(1, sizeof(*job));
+    pthread_attr_t attr;
+    pthread_t tid;
+    sigset_t all, old;
+    int rc;
+
+    pthread_mutex_init(&job->lock, NULL);
+    job->refs = 2;
+    job->done = c->ev_handover;
+    job->cfg = a091_config_ref(c->cfg);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    /* Signals are the loop thread's business. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&tid, &attr, connect_main, job);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        job->refs = 0;
+        job_free(job);
+        qmf_error_set(err, QMF_ERR_INTERNAL, "cannot start a connect thread: %s",
+                      strerror(rc));
+        return -1;
+    }
+    c->job = job;
+    c->state = A091_CONNECTING;
+    return 0;
+}
+
+static void
+on_handover(evutil_socket_t fd, short what, void *arg)
+{
+    struct a091_conn *c = arg;
+    amqp_connection_state_t amqp;
+    char **names;
+    qmf_error err;
+
+    if (c->job == NULL || c->closed)
+        return;
+    conn_enter(c);
+    job_detach(c, &amqp, &names, &err);
+    if (amqp != NULL)
+        connection_up(c, amqp, names);
+    else
+        attempt_failed(c, &err);
+    conn_leave(c);
+}
+
+static void
+on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    struct a091_conn *c = arg;
+    qmf_error err;
+
+    if (c->closed || c->state != A091_WAITING)
+        return;
+    conn_enter(c);
+    if (start_attempt(c, &err) != 0)
+        attempt_failed(c, &err);
+    conn_leave(c);
+}
+
+static void
+on_fail(evutil_socket_t fd, short what, void *arg)
+{
+    struct a091_conn *c = arg;
+    qmf_error why;
+
+    if (!c->failing || c->closed)
+        return;
+    conn_enter(c);
+    why = c->fail_err;
+    c->failing = false;
+    conn_lost(c, &why);
+    conn_leave(c);
+}
+
+/* Entry points ----------------------------------------------------------------- */
+
+static int
+a091_open(struct bus_conn **out, struct event_base *base,
+          const struct bus_options *opts, const struct bus_handlers *h,
+          void *opaque, qmf_error *err)
+{
+    struct a091_config *cfg;
+    struct a091_conn *c;
+
+    *out = NULL;
+    cfg = a091_config_new(opts, err);
+    if (cfg == NULL)
+        return -1;
+    c = qmf_xcalloc(1, sizeof(*c));
+    c->base.driver = &bus_amqp091_driver;
+    c->evbase = base;
+    c->cfg = cfg;
+    if (h != NULL)
+        c->handlers = *h;
+    c->opaque = opaque;
+    c->prng = prng_seed(c);
+    c->state = A091_DOWN;
+    c->ev_handover = event_new(base, -1, 0, on_handover, c);
+    c->ev_retry = evtimer_new(base, on_retry, c);
+    c->ev_fail = event_new(base, -1, 0, on_fail, c);
+    if (start_attempt(c, err) != 0) {
+        conn_free(c);
+        return -1;
+    }
+    *out = (struct bus_conn *)c;
+    return 0;
+}
+
+static int
+a091_publish(struct bus_conn *bc, const char *address, const struct bus_message *m,
+             bus_confirm_cb confirm, void *opaque, qmf_error *err)
+{
+    struct a091_conn *c = (struct a091_conn *)bc;
+    struct a091_outgoing o;
+    char *exchange, *key;
+    int rc;
+
+    if (!conn_usable(c)) {
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "not connected to the broker");
+        return -1;
+    }
+    if (c->pub_reopening) {
+        qmf_error_set(err, QMF_ERR_TRANSPORT,
+                      "the broker closed the publish channel; it is being reopened");
+        return -1;
+    }
+    if (m == NULL || bus_address_parse(address, &exchange, &key) != 0) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "cannot publish to address '%s'",
+                      address ? address : "(null)");
+        return -1;
+    }
+    if (a091_outgoing_build(&o, m, err) != 0) {
+        free(exchange);
+        free(key);
+        return -1;
+    }
+    rc = amqp_basic_publish(c->amqp, A091_PUBLISH_CHANNEL, bytes_of(exchange),
+                            bytes_of(key), 0, 0, &o.props,
+                            (amqp_bytes_t){ .len = o.body_len, .bytes = o.body });
+    a091_outgoing_clear(&o);
+    free(exchange);
+    free(key);
+    if (rc != AMQP_STATUS_OK) {
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "publish failed: %s", amqp_error_string2(rc));
+        conn_fail_soon(c, "publish failed: %s", amqp_error_string2(rc));
+        return -1;
+    }
+    /* In confirm mode every publish takes the next tag, confirmed or not. */
+    c->pub_seq++;
+    if (confirm != NULL)
+        confirm_add(c, c->pub_seq, confirm, opaque);
+    conn_sent(c);
+    return 0;
+}
+
+static const char *
+a091_queue_name(struct bus_conn *bc, size_t i)
+{
+    struct a091_conn *c = (struct a091_conn *)bc;
+
+    if (i >= c->cfg->nqueues)
+        return NULL;
+    if (c->queue_names != NULL)
+        return c->queue_names[i];
+    return c->cfg->queues[i].name;
+}
+
+static bool
+a091_is_up(struct bus_conn *bc)
+{
+    return conn_usable((struct a091_conn *)bc);
+}
+
+static void
+a091_close(struct bus_conn *bc)
+{
+    struct a091_conn *c = (struct a091_conn *)bc;
+    struct a091_delivery *d;
+
+    if (c == NULL || c->closed)
+        return;
+    c->closed = true;
+    if (c->job != NULL) {
+        amqp_connection_state_t amqp;
+        char **names;
+        qmf_error err;
+
+        job_detach(c, &amqp, &names, &err);
+        if (amqp != NULL)
+            amqp_destroy_connection(amqp);
+        a091_names_free(names, c->cfg->nqueues);
+    }
+    teardown_amqp(c, true);
+    c->state = A091_DOWN;
+    event_del(c->ev_handover);
+    event_del(c->ev_retry);
+    event_del(c->ev_fail);
+    /* Unsettled deliveries go back to their queues with the connection;
+     * the application may still settle (and so free) what it holds. */
+    for (d = c->deliveries; d != NULL; d = d->next)
+        d->conn = NULL;
+    c->deliveries = NULL;
+    conn_enter(c);
+    confirms_fail_all(c);
+    conn_leave(c);
+}
+
+static const char *const a091_schemes[] = { "amqp", "amqps", NULL };
+
+const struct bus_driver bus_amqp091_driver = {
+    .name = "amqp091",
+    .schemes = a091_schemes,
+    .open = a091_open,
+    .publish = a091_publish,
+    .ack = a091_ack,
+    .reject = a091_reject,
+    .queue_name = a091_queue_name,
+    .is_up = a091_is_up,
+    .close = a091_close,
+};

@@ -1,0 +1,500 @@
+/*
+ * AMQP 0-9-1 connection set-up: the options copy every attempt works from,
+ * and the blocking sequence (socket, login, channels, confirm mode,
+ * topology, consumers) that runs on a connect thread, never on the loop.
+ */
+#include "bus/amqp091_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <amqp_ssl_socket.h>
+#include <amqp_tcp_socket.h>
+
+/* Where Debian keeps the system's trusted CAs, for amqps without options. */
+#define A091_SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
+
+static char *
+xstrdup_or_null(const char *s)
+{
+    return s ? qmf_xstrdup(s) : NULL;
+}
+
+static void
+queue_copy(struct bus_queue *dst, const struct bus_queue *src)
+{
+    struct bus_binding *b;
+    size_t i;
+
+    *dst = *src;
+    dst->name = xstrdup_or_null(src->name);
+    dst->queue_type = xstrdup_or_null(src->queue_type);
+    dst->dead_letter_exchange = xstrdup_or_null(src->dead_letter_exchange);
+    b = src->nbindings ? qmf_xcalloc(src->nbindings, sizeof(*b)) : NULL;
+    for (i = 0; i < src->nbindings; i++) {
+        b[i].exchange = qmf_xstrdup(src->bindings[i].exchange ? src->bindings[i].exchange : "");
+        b[i].key = qmf_xstrdup(src->bindings[i].key ? src->bindings[i].key : "");
+    }
+    dst->bindings = b;
+    /* A server-named queue is only ever ours. */
+    if (dst->name == NULL)
+        dst->exclusive = true;
+}
+
+static void
+queue_clear(struct bus_queue *q)
+{
+    size_t i;
+
+    free((char *)q->name);
+    free((char *)q->queue_type);
+    free((char *)q->dead_letter_exchange);
+    for (i = 0; i < q->nbindings; i++) {
+        free((char *)q->bindings[i].exchange);
+        free((char *)q->bindings[i].key);
+    }
+    free((struct bus_binding *)q->bindings);
+}
+
+static int
+sub_copy(struct a091_sub *dst, const struct bus_subscription *src, size_t nqueues,
+         qmf_error *err)
+{
+    const char *source = src->source ? src->source : "";
+
+    memset(dst, 0, sizeof(*dst));
+    if (src->receive == NULL) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS,
+                      "subscription '%s' has no receive callback", source);
+        return -1;
+    }
+    if (source[0] == '#') {
+        char *end;
+        unsigned long i = strtoul(source + 1, &end, 10);
+
+        if (end == source + 1 || *end != '\0' || i >= nqueues) {
+            qmf_error_set(err, QMF_ERR_INVALID_ARGS,
+                          "subscription source '%s' names no declared queue", source);
+            return -1;
+        }
+        dst->by_index = true;
+        dst->queue_index = i;
+    } else if (strncmp(source, "/queue/", 7) == 0 && source[7] != '\0') {
+        dst->queue = qmf_xstrdup(source + 7);
+    } else {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS,
+                      "subscription source '%s' is not \"/queue/Q\" or \"#<i>\"",
+                      source);
+        return -1;
+    }
+    dst->credit = src->credit == 0 ? A091_DEFAULT_CREDIT
+                  : src->credit > UINT16_MAX ? UINT16_MAX : (uint16_t)src->credit;
+    dst->no_ack = src->no_ack;
+    dst->receive = src->receive;
+    dst->opaque = src->opaque;
+    return 0;
+}
+
+static void
+config_free(struct a091_config *cfg)
+{
+    size_t i;
+
+    for (i = 0; i < cfg->nqueues; i++)
+        queue_clear(&cfg->queues[i]);
+    free(cfg->queues);
+    for (i = 0; i < cfg->nsubs; i++)
+        free(cfg->subs[i].queue);
+    free(cfg->subs);
+    free(cfg->url);
+    free(cfg->url_buf);
+    free(cfg->name);
+    free(cfg);
+}
+
+struct a091_config *
+a091_config_new(const struct bus_options *opts, qmf_error *err)
+{
+    struct a091_config *cfg = qmf_xcalloc(1, sizeof(*cfg));
+    size_t i;
+
+    atomic_init(&cfg->refs, 1);
+    cfg->url = qmf_xstrdup(opts->url);
+    cfg->url_buf = qmf_xstrdup(opts->url);
+    if (amqp_parse_url(cfg->url_buf, &cfg->info) != AMQP_STATUS_OK) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "bad broker URL '%s'", opts->url);
+        goto fail;
+    }
+    /* "amqp://host/" parses to the empty vhost, which RabbitMQ never has;
+     * take it as the default vhost, as most clients do. */
+    if (cfg->info.vhost[0] == '\0')
+        cfg->info.vhost = "/";
+    cfg->name = xstrdup_or_null(opts->name);
+    cfg->heartbeat_s = opts->heartbeat_s ? opts->heartbeat_s : A091_DEFAULT_HEARTBEAT_S;
+    cfg->max_body = opts->max_body ? opts->max_body : A091_DEFAULT_MAX_BODY;
+    cfg->reconnect = opts->reconnect;
+    cfg->backoff_min_ms = opts->reconnect_min_ms ? opts->reconnect_min_ms
+                                                 : A091_DEFAULT_BACKOFF_MIN_MS;
+    cfg->backoff_max_ms = opts->reconnect_max_ms ? opts->reconnect_max_ms
+                                                 : A091_DEFAULT_BACKOFF_MAX_MS;
+    if (cfg->backoff_max_ms < cfg->backoff_min_ms)
+        cfg->backoff_max_ms = cfg->backoff_min_ms;
+
+    if (opts->nqueues > 0) {
+        cfg->queues = qmf_xcalloc(opts->nqueues, sizeof(*cfg->queues));
+        for (i = 0; i < opts->nqueues; i++) {
+            queue_copy(&cfg->queues[i], &opts->queues[i]);
+            cfg->nqueues++;
+        }
+    }
+    if (opts->nsubs > 0) {
+        cfg->subs = qmf_xcalloc(opts->nsubs, sizeof(*cfg->subs));
+        for (i = 0; i < opts->nsubs; i++) {
+            if (sub_copy(&cfg->subs[i], &opts->subs[i], cfg->nqueues, err) != 0)
+                goto fail;
+            cfg->nsubs++;
+        }
+    }
+    return cfg;
+
+fail:
+    config_free(cfg);
+    return NULL;
+}
+
+struct a091_config *
+a091_config_ref(struct a091_config *cfg)
+{
+    atomic_fetch_add(&cfg->refs, 1);
+    return cfg;
+}
+
+void
+a091_config_unref(struct a091_config *cfg)
+{
+    if (cfg != NULL && atomic_fetch_sub(&cfg->refs, 1) == 1)
+        config_free(cfg);
+}
+
+char *
+a091_consumer_tag(size_t i)
+{
+    return qmf_xasprintf("virtbus-%zu", i);
+}
+
+bool
+a091_consumer_index(amqp_bytes_t tag, size_t nsubs, size_t *i)
+{
+    char buf[32];
+    char *end;
+    unsigned long n;
+
+    if (tag.len <= 8 || tag.len >= sizeof(buf) || memcmp(tag.bytes, "virtbus-", 8) != 0)
+        return false;
+    memcpy(buf, (const char *)tag.bytes + 8, tag.len - 8);
+    buf[tag.len - 8] = '\0';
+    n = strtoul(buf, &end, 10);
+    if (end == buf || *end != '\0' || n >= nsubs)
+        return false;
+    *i = n;
+    return true;
+}
+
+void
+a091_names_free(char **names, size_t n)
+{
+    size_t i;
+
+    if (names == NULL)
+        return;
+    for (i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+void
+a091_reply_error(amqp_rpc_reply_t r, const char *what, qmf_error *err)
+{
+    switch (r.reply_type) {
+    case AMQP_RESPONSE_NORMAL:
+        qmf_error_clear(err);
+        break;
+    case AMQP_RESPONSE_NONE:
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "%s: no reply from the broker", what);
+        break;
+    case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "%s: %s", what,
+                      amqp_error_string2(r.library_error));
+        break;
+    case AMQP_RESPONSE_SERVER_EXCEPTION:
+        if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+            const amqp_connection_close_t *c = r.reply.decoded;
+
+            qmf_error_set(err, QMF_ERR_TRANSPORT, "%s: broker closed the connection: %u %.*s",
+                          what, c->reply_code, (int)c->reply_text.len,
+                          (const char *)c->reply_text.bytes);
+        } else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+            const amqp_channel_close_t *c = r.reply.decoded;
+
+            qmf_error_set(err, QMF_ERR_TRANSPORT, "%s: broker closed the channel: %u %.*s",
+                          what, c->reply_code, (int)c->reply_text.len,
+                          (const char *)c->reply_text.bytes);
+        } else {
+            qmf_error_set(err, QMF_ERR_TRANSPORT, "%s: unexpected broker method 0x%08x",
+                          what, (unsigned)r.reply.id);
+        }
+        break;
+    default:
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "%s: failed", what);
+        break;
+    }
+}
+
+static bool
+rpc_ok(amqp_connection_state_t amqp, const void *reply, const char *what, qmf_error *err)
+{
+    if (reply != NULL)
+        return true;
+    a091_reply_error(amqp_get_rpc_reply(amqp), what, err);
+    if (err != NULL && err->code == QMF_OK)
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "%s: failed", what);
+    return false;
+}
+
+static amqp_bytes_t
+bytes_of(const char *s)
+{
+    amqp_bytes_t b;
+
+    b.len = strlen(s);
+    b.bytes = (void *)s;
+    return b;
+}
+
+static int
+open_socket(amqp_connection_state_t amqp, const struct a091_config *cfg, qmf_error *err)
+{
+    struct timeval tv = { A091_CONNECT_TIMEOUT_S, 0 };
+    amqp_socket_t *sock;
+    int rc;
+
+    if (cfg->info.ssl) {
+        sock = amqp_ssl_socket_new(amqp);
+        if (sock != NULL) {
+            amqp_ssl_socket_set_verify_peer(sock, 1);
+            amqp_ssl_socket_set_verify_hostname(sock, 1);
+            if (access(A091_SYSTEM_CA_BUNDLE, R_OK) == 0 &&
+                amqp_ssl_socket_set_cacert(sock, A091_SYSTEM_CA_BUNDLE) != AMQP_STATUS_OK) {
+                qmf_error_set(err, QMF_ERR_TRANSPORT, "cannot load %s",
+                              A091_SYSTEM_CA_BUNDLE);
+                return -1;
+            }
+        }
+    } else {
+        sock = amqp_tcp_socket_new(amqp);
+    }
+    if (sock == NULL) {
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "cannot create a socket for %s:%d",
+                      cfg->info.host, cfg->info.port);
+        return -1;
+    }
+    amqp_set_handshake_timeout(amqp, &tv);
+    amqp_set_rpc_timeout(amqp, &tv);
+    rc = amqp_socket_open_noblock(sock, cfg->info.host, cfg->info.port, &tv);
+    if (rc != AMQP_STATUS_OK) {
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "cannot connect to %s:%d: %s",
+                      cfg->info.host, cfg->info.port, amqp_error_string2(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static int
+login(amqp_connection_state_t amqp, const struct a091_config *cfg, qmf_error *err)
+{
+    amqp_table_entry_t caps[1], props[2];
+    amqp_table_t table;
+    amqp_rpc_reply_t r;
+    int n = 0;
+
+    /* Without this capability the broker cancels a consumer (queue deleted)
+     * silently, and the subscription would just stop. */
+    caps[0].key = bytes_of("consumer_cancel_notify");
+    caps[0].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+    caps[0].value.value.boolean = 1;
+    props[n].key = bytes_of("capabilities");
+    props[n].value.kind = AMQP_FIELD_KIND_TABLE;
+    props[n].value.value.table.num_entries = 1;
+    props[n].value.value.table.entries = caps;
+    n++;
+    if (cfg->name != NULL) {
+        props[n].key = bytes_of("connection_name");
+        props[n].value.kind = AMQP_FIELD_KIND_UTF8;
+        props[n].value.value.bytes = bytes_of(cfg->name);
+        n++;
+    }
+    table.num_entries = n;
+    table.entries = props;
+    r = amqp_login_with_properties(amqp, cfg->info.vhost, 0, AMQP_DEFAULT_FRAME_SIZE,
+                                   cfg->heartbeat_s, &table, AMQP_SASL_METHOD_PLAIN,
+                                   cfg->info.user, cfg->info.password);
+    if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+        char what[160];
+
+        snprintf(what, sizeof(what), "login to %s:%d vhost '%s' as '%s'",
+                 cfg->info.host, cfg->info.port, cfg->info.vhost, cfg->info.user);
+        a091_reply_error(r, what, err);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+declare_queue(amqp_connection_state_t amqp, const struct bus_queue *q, char **name,
+              qmf_error *err)
+{
+    amqp_table_entry_t args[4];
+    amqp_table_t table;
+    amqp_queue_declare_ok_t *ok;
+    char what[300];
+    int n = 0;
+    size_t i;
+
+    if (q->queue_type != NULL) {
+        args[n].key = bytes_of("x-queue-type");
+        args[n].value.kind = AMQP_FIELD_KIND_UTF8;
+        args[n].value.value.bytes = bytes_of(q->queue_type);
+        n++;
+    }
+    if (q->message_ttl_ms > 0) {
+        args[n].key = bytes_of("x-message-ttl");
+        args[n].value.kind = AMQP_FIELD_KIND_I64;
+        args[n].value.value.i64 = q->message_ttl_ms;
+        n++;
+    }
+    if (q->delivery_limit > 0) {
+        args[n].key = bytes_of("x-delivery-limit");
+        args[n].value.kind = AMQP_FIELD_KIND_I64;
+        args[n].value.value.i64 = q->delivery_limit;
+        n++;
+    }
+    if (q->dead_letter_exchange != NULL) {
+        args[n].key = bytes_of("x-dead-letter-exchange");
+        args[n].value.kind = AMQP_FIELD_KIND_UTF8;
+        args[n].value.value.bytes = bytes_of(q->dead_letter_exchange);
+        n++;
+    }
+    table.num_entries = n;
+    table.entries = args;
+    ok = amqp_queue_declare(amqp, A091_CONSUME_CHANNEL,
+                            q->name ? bytes_of(q->name) : amqp_empty_bytes, 0,
+                            q->durable, q->exclusive, q->auto_delete, table);
+    snprintf(what, sizeof(what), "declaring queue '%s'", q->name ? q->name : "(server-named)");
+    if (!rpc_ok(amqp, ok, what, err))
+        return -1;
+    *name = qmf_xstrndup(ok->queue.bytes, ok->queue.len);
+    for (i = 0; i < q->nbindings; i++) {
+        const struct bus_binding *b = &q->bindings[i];
+
+        snprintf(what, sizeof(what), "binding queue '%s' to '%s' with '%s'", *name,
+                 b->exchange, b->key);
+        if (!rpc_ok(amqp, amqp_queue_bind(amqp, A091_CONSUME_CHANNEL, bytes_of(*name),
+                                          bytes_of(b->exchange), bytes_of(b->key),
+                                          amqp_empty_table),
+                    what, err))
+            return -1;
+    }
+    return 0;
+}
+
+static int
+declare_topology(amqp_connection_state_t amqp, const struct a091_config *cfg,
+                 char **names, qmf_error *err)
+{
+    size_t i;
+
+    if (!rpc_ok(amqp, amqp_exchange_declare(amqp, A091_CONSUME_CHANNEL,
+                                            bytes_of(BUS_EXCHANGE_DIRECT),
+                                            bytes_of("direct"), 0, 1, 0, 0,
+                                            amqp_empty_table),
+                "declaring exchange " BUS_EXCHANGE_DIRECT, err) ||
+        !rpc_ok(amqp, amqp_exchange_declare(amqp, A091_CONSUME_CHANNEL,
+                                            bytes_of(BUS_EXCHANGE_TOPIC),
+                                            bytes_of("topic"), 0, 1, 0, 0,
+                                            amqp_empty_table),
+                "declaring exchange " BUS_EXCHANGE_TOPIC, err))
+        return -1;
+    for (i = 0; i < cfg->nqueues; i++) {
+        if (declare_queue(amqp, &cfg->queues[i], &names[i], err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int
+start_consumers(amqp_connection_state_t amqp, const struct a091_config *cfg,
+                char **names, qmf_error *err)
+{
+    size_t i;
+
+    for (i = 0; i < cfg->nsubs; i++) {
+        const struct a091_sub *s = &cfg->subs[i];
+        const char *queue = s->by_index ? names[s->queue_index] : s->queue;
+        char *tag = a091_consumer_tag(i);
+        char what[300];
+        bool ok;
+
+        /* global=false: the prefetch applies to each consumer started
+         * after it, so every subscription gets its own window. */
+        snprintf(what, sizeof(what), "setting prefetch %u for queue '%s'",
+                 (unsigned)s->credit, queue);
+        ok = rpc_ok(amqp, amqp_basic_qos(amqp, A091_CONSUME_CHANNEL, 0, s->credit, 0),
+                    what, err);
+        if (ok) {
+            snprintf(what, sizeof(what), "consuming from queue '%s'", queue);
+            ok = rpc_ok(amqp, amqp_basic_consume(amqp, A091_CONSUME_CHANNEL,
+                                                 bytes_of(queue), bytes_of(tag), 0,
+                                                 s->no_ack, 0, amqp_empty_table),
+                        what, err);
+        }
+        free(tag);
+        if (!ok)
+            return -1;
+    }
+    return 0;
+}
+
+amqp_connection_state_t
+a091_connect(const struct a091_config *cfg, char ***names_out, qmf_error *err)
+{
+    amqp_connection_state_t amqp = amqp_new_connection();
+    char **names = qmf_xcalloc(cfg->nqueues + 1, sizeof(*names));
+
+    *names_out = NULL;
+    if (amqp == NULL) {
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "cannot allocate an AMQP connection");
+        free(names);
+        return NULL;
+    }
+    if (open_socket(amqp, cfg, err) != 0 || login(amqp, cfg, err) != 0)
+        goto fail;
+    if (!rpc_ok(amqp, amqp_channel_open(amqp, A091_CONSUME_CHANNEL),
+                "opening the consume channel", err) ||
+        !rpc_ok(amqp, amqp_channel_open(amqp, A091_PUBLISH_CHANNEL),
+                "opening the publish channel", err) ||
+        !rpc_ok(amqp, amqp_confirm_select(amqp, A091_PUBLISH_CHANNEL),
+                "selecting publisher confirms", err))
+        goto fail;
+    if (declare_topology(amqp, cfg, names, err) != 0 ||
+        start_consumers(amqp, cfg, names, err) != 0)
+        goto fail;
+    *names_out = names;
+    return amqp;
+
+fail:
+    a091_names_free(names, cfg->nqueues);
+    amqp_destroy_connection(amqp);
+    return NULL;
+}

@@ -1,0 +1,104 @@
+/*
+ * Private to the AMQP 0-9-1 backend: what its loop side (amqp091.c), its
+ * connect thread (amqp091_connect.c) and its message mapping
+ * (amqp091_msg.c) share.
+ */
+#ifndef BUS_AMQP091_INT_H
+#define BUS_AMQP091_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <amqp.h>
+
+#include "bus/bus.h"
+
+/* Consumers and their acks live on one channel, publishes on another: the
+ * broker closes a channel that publishes to a missing exchange (a bad
+ * reply-to), and that must cost the publish channel, not the consumers. */
+#define A091_CONSUME_CHANNEL 1
+#define A091_PUBLISH_CHANNEL 2
+
+#define A091_DEFAULT_HEARTBEAT_S 10
+#define A091_DEFAULT_MAX_BODY (4u * 1024 * 1024)
+#define A091_DEFAULT_CREDIT 100
+#define A091_DEFAULT_BACKOFF_MIN_MS 100
+#define A091_DEFAULT_BACKOFF_MAX_MS 30000
+/* Bounds every blocking step of the connect thread (TCP, handshake, RPCs). */
+#define A091_CONNECT_TIMEOUT_S 15
+
+struct a091_sub {
+    char *queue;            /* the queue name, or NULL with by_index */
+    bool by_index;          /* source "#<i>": options.queues[queue_index] */
+    size_t queue_index;
+    uint16_t credit;
+    bool no_ack;
+    bus_receive_cb receive;
+    void *opaque;
+};
+
+/*
+ * A deep copy of bus_options, immutable once built, shared by the
+ * connection and its connect threads (hence the reference count).
+ */
+struct a091_config {
+    atomic_int refs;
+    char *url;
+    char *url_buf;                      /* parsed in place; info points into it */
+    struct amqp_connection_info info;
+    char *name;
+    uint16_t heartbeat_s;
+    size_t max_body;
+    bool reconnect;
+    uint32_t backoff_min_ms, backoff_max_ms;
+    struct bus_queue *queues;
+    size_t nqueues;
+    struct a091_sub *subs;
+    size_t nsubs;
+};
+
+struct a091_config *a091_config_new(const struct bus_options *opts, qmf_error *err);
+struct a091_config *a091_config_ref(struct a091_config *cfg);
+void a091_config_unref(struct a091_config *cfg);
+
+/* The consumer tag of subscription i, and back. */
+char *a091_consumer_tag(size_t i);
+bool a091_consumer_index(amqp_bytes_t tag, size_t nsubs, size_t *i);
+
+/*
+ * The blocking part, run on the connect thread: TCP (or TLS), login, both
+ * channels, confirm mode, the topology and the consumers.  On success the
+ * connection is returned with names[i] the actual name of queues[i].
+ */
+amqp_connection_state_t a091_connect(const struct a091_config *cfg,
+                                     char ***names, qmf_error *err);
+void a091_names_free(char **names, size_t n);
+/* Text of a failed RPC reply (a server close or a library status). */
+void a091_reply_error(amqp_rpc_reply_t r, const char *what, qmf_error *err);
+
+/* An outgoing message as rabbitmq-c wants it; pointers borrow from the
+ * bus_message except what a091_outgoing_clear frees. */
+struct a091_outgoing {
+    amqp_basic_properties_t props;
+    amqp_table_entry_t *entries;
+    char **texts;              /* strings made for the wire (UUIDs) */
+    size_t ntexts;
+    char expiration[24];
+    char *body;
+    size_t body_len;
+};
+
+int a091_outgoing_build(struct a091_outgoing *o, const struct bus_message *m,
+                        qmf_error *err);
+void a091_outgoing_clear(struct a091_outgoing *o);
+
+/* The properties of a received content header, mapped onto m. */
+void a091_message_set_properties(struct bus_message *m,
+                                 const amqp_basic_properties_t *p);
+/* Decodes the body by content type, or sets m->body_error. */
+void a091_message_decode_body(struct bus_message *m, const char *content_type,
+                              const char *body, size_t len);
+
+#endif

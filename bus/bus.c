@@ -1,0 +1,281 @@
+/*
+ * The bus's generic layer: picks the transport by URL scheme, turns a
+ * missing entry point into one "not supported" error, and holds what every
+ * backend shares (messages, addresses, routing-key escaping).
+ */
+#include "bus/bus.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Every transport this build knows, in lookup order. */
+static const struct bus_driver *const bus_drivers[] = {
+    &bus_amqp091_driver,
+};
+
+static const struct bus_driver *
+conn_driver(struct bus_conn *c)
+{
+    return ((const struct bus_conn_base *)c)->driver;
+}
+
+static const struct bus_driver *
+delivery_driver(struct bus_delivery *d)
+{
+    return ((const struct bus_delivery_base *)d)->driver;
+}
+
+const struct bus_driver *
+bus_driver_for_url(const char *url)
+{
+    const char *sep;
+    size_t len, i;
+
+    if (url == NULL || (sep = strstr(url, "://")) == NULL)
+        return NULL;
+    len = (size_t)(sep - url);
+    for (i = 0; i < sizeof(bus_drivers) / sizeof(bus_drivers[0]); i++) {
+        const char *const *scheme;
+
+        for (scheme = bus_drivers[i]->schemes; *scheme != NULL; scheme++) {
+            if (strlen(*scheme) == len && strncmp(*scheme, url, len) == 0)
+                return bus_drivers[i];
+        }
+    }
+    return NULL;
+}
+
+int
+bus_open(struct bus_conn **out, struct event_base *base,
+         const struct bus_options *opts, const struct bus_handlers *h,
+         void *opaque, qmf_error *err)
+{
+    const struct bus_driver *drv;
+
+    *out = NULL;
+    if (base == NULL || opts == NULL || opts->url == NULL) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "bus_open needs a loop and a URL");
+        return -1;
+    }
+    drv = bus_driver_for_url(opts->url);
+    if (drv == NULL) {
+        qmf_error_set(err, QMF_ERR_NOT_IMPLEMENTED,
+                      "no transport serves the URL scheme of '%s'", opts->url);
+        return -1;
+    }
+    if (drv->open == NULL) {
+        qmf_error_set(err, QMF_ERR_NOT_IMPLEMENTED, "open not supported by %s",
+                      drv->name);
+        return -1;
+    }
+    return drv->open(out, base, opts, h, opaque, err);
+}
+
+int
+bus_publish(struct bus_conn *c, const char *address,
+            const struct bus_message *m, bus_confirm_cb confirm,
+            void *opaque, qmf_error *err)
+{
+    const struct bus_driver *drv;
+
+    if (c == NULL) {
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "no broker connection");
+        return -1;
+    }
+    drv = conn_driver(c);
+    if (drv->publish == NULL) {
+        qmf_error_set(err, QMF_ERR_NOT_IMPLEMENTED, "publish not supported by %s",
+                      drv->name);
+        return -1;
+    }
+    return drv->publish(c, address, m, confirm, opaque, err);
+}
+
+int
+bus_ack(struct bus_delivery *d)
+{
+    if (d == NULL || delivery_driver(d)->ack == NULL)
+        return -1;
+    return delivery_driver(d)->ack(d);
+}
+
+int
+bus_reject(struct bus_delivery *d, bool requeue)
+{
+    if (d == NULL || delivery_driver(d)->reject == NULL)
+        return -1;
+    return delivery_driver(d)->reject(d, requeue);
+}
+
+const char *
+bus_queue_name(struct bus_conn *c, size_t i)
+{
+    if (c == NULL || conn_driver(c)->queue_name == NULL)
+        return NULL;
+    return conn_driver(c)->queue_name(c, i);
+}
+
+bool
+bus_is_up(struct bus_conn *c)
+{
+    if (c == NULL || conn_driver(c)->is_up == NULL)
+        return false;
+    return conn_driver(c)->is_up(c);
+}
+
+void
+bus_close(struct bus_conn *c)
+{
+    if (c != NULL && conn_driver(c)->close != NULL)
+        conn_driver(c)->close(c);
+}
+
+/* Messages ----------------------------------------------------------------- */
+
+struct bus_message *
+bus_message_new(void)
+{
+    struct bus_message *m = qmf_xcalloc(1, sizeof(*m));
+
+    m->headers = qmf_map();
+    return m;
+}
+
+static char *
+strdup_or_null(const char *s)
+{
+    return s ? qmf_xstrdup(s) : NULL;
+}
+
+struct bus_message *
+bus_message_dup(const struct bus_message *m)
+{
+    struct bus_message *c = qmf_xcalloc(1, sizeof(*c));
+
+    c->subject = strdup_or_null(m->subject);
+    c->message_id = strdup_or_null(m->message_id);
+    c->correlation_id = strdup_or_null(m->correlation_id);
+    c->reply_to = strdup_or_null(m->reply_to);
+    c->user_id = strdup_or_null(m->user_id);
+    c->ttl_ms = m->ttl_ms;
+    c->created_ms = m->created_ms;
+    c->durable = m->durable;
+    c->headers = m->headers ? qmf_dup(m->headers) : qmf_map();
+    c->body = qmf_dup(m->body);
+    c->body_error = m->body_error;
+    if (m->raw_body) {
+        c->raw_body = qmf_xmalloc(m->raw_len + 1);
+        memcpy(c->raw_body, m->raw_body, m->raw_len);
+        c->raw_len = m->raw_len;
+    }
+    c->raw_content_type = strdup_or_null(m->raw_content_type);
+    return c;
+}
+
+void
+bus_message_free(struct bus_message *m)
+{
+    if (m == NULL)
+        return;
+    free(m->subject);
+    free(m->message_id);
+    free(m->correlation_id);
+    free(m->reply_to);
+    free(m->user_id);
+    qmf_free(m->headers);
+    qmf_free(m->body);
+    free(m->raw_body);
+    free(m->raw_content_type);
+    free(m);
+}
+
+const char *
+bus_message_header(const struct bus_message *m, const char *name)
+{
+    if (m == NULL || m->headers == NULL)
+        return NULL;
+    return qmf_map_get_string(m->headers, name);
+}
+
+void
+bus_message_set_header(struct bus_message *m, const char *name, qmf_value *v)
+{
+    if (m->headers == NULL)
+        m->headers = qmf_map();
+    qmf_map_set(m->headers, name, v);
+}
+
+void
+bus_message_set_header_string(struct bus_message *m, const char *name,
+                              const char *s)
+{
+    bus_message_set_header(m, name, qmf_string(s));
+}
+
+/* Addresses ----------------------------------------------------------------- */
+
+#define EXCHANGE_PREFIX "/exchange/"
+#define QUEUE_PREFIX "/queue/"
+
+int
+bus_address_parse(const char *address, char **exchange, char **key)
+{
+    *exchange = NULL;
+    *key = NULL;
+    if (address == NULL || address[0] == '\0')
+        return -1;
+    if (strncmp(address, EXCHANGE_PREFIX, strlen(EXCHANGE_PREFIX)) == 0) {
+        const char *x = address + strlen(EXCHANGE_PREFIX);
+        const char *slash = strchr(x, '/');
+        size_t xlen = slash ? (size_t)(slash - x) : strlen(x);
+
+        /* The default exchange has no /exchange/ form: it is /queue/Q. */
+        if (xlen == 0)
+            return -1;
+        *exchange = qmf_xstrndup(x, xlen);
+        *key = qmf_xstrdup(slash ? slash + 1 : "");
+        return 0;
+    }
+    if (strncmp(address, QUEUE_PREFIX, strlen(QUEUE_PREFIX)) == 0) {
+        const char *q = address + strlen(QUEUE_PREFIX);
+
+        if (q[0] == '\0')
+            return -1;
+        *exchange = qmf_xstrdup("");
+        *key = qmf_xstrdup(q);
+        return 0;
+    }
+    /* Any other absolute form (/topic/..., /amq/...) is not ours. */
+    if (address[0] == '/')
+        return -1;
+    *exchange = qmf_xstrdup(BUS_EXCHANGE_DIRECT);
+    *key = qmf_xstrdup(address);
+    return 0;
+}
+
+char *
+bus_address_exchange(const char *exchange, const char *key)
+{
+    return qmf_xasprintf(EXCHANGE_PREFIX "%s/%s", exchange, key ? key : "");
+}
+
+char *
+bus_address_queue(const char *queue)
+{
+    return qmf_xasprintf(QUEUE_PREFIX "%s", queue);
+}
+
+char *
+bus_key_escape(const char *name)
+{
+    char *s, *p;
+
+    if (name == NULL)
+        return NULL;
+    s = qmf_xstrdup(name);
+    for (p = s; *p != '\0'; p++) {
+        if (*p == '.' || *p == '#' || *p == '*')
+            *p = '_';
+    }
+    return s;
+}

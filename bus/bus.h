@@ -1,0 +1,222 @@
+/*
+ * The bus: one interface in front of the AMQP transports.
+ *
+ * A transport is a table of named entry points (struct bus_driver), in the
+ * style of libvirt's driver tables.  The callers (agent, console) only see
+ * this header.  Everything runs on the caller's libevent loop; callbacks
+ * arrive on the loop thread.  Nothing here blocks the loop: a backend that
+ * needs a blocking connect does it on a thread of its own and hands the
+ * connection over, waking the loop with event_active(), so the process must
+ * call evthread_use_pthreads() before it creates the loop.
+ *
+ * The model is shaped to fit both AMQP 0-9-1 and AMQP 1.0 (see
+ * docs/TRANSPORTS.md):
+ *  - addresses use RabbitMQ's AMQP 1.0 form, "/exchange/X/key" and
+ *    "/queue/Q", for both publishing and consuming;
+ *  - topology (exchanges, queues, bindings) and subscriptions are declared
+ *    up front in bus_options and re-established by the backend on every
+ *    (re)connect: 0-9-1 declares them, 1.0 attaches one receiver link per
+ *    subscription;
+ *  - each subscription has a credit window: at most `credit` unsettled
+ *    deliveries (0-9-1 basic.qos prefetch; 1.0 link credit, replenished as
+ *    deliveries are settled);
+ *  - a delivery is settled exactly once with bus_ack() or bus_reject();
+ *  - a publish may ask for a confirm (0-9-1 publisher confirms; 1.0 unsettled
+ *    send and its disposition).
+ */
+#ifndef BUS_H
+#define BUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "schema/qmf/error.h"
+#include "schema/qmf/value.h"
+
+/* The QMF exchanges. */
+#define BUS_EXCHANGE_DIRECT "qmf.default.direct"
+#define BUS_EXCHANGE_TOPIC  "qmf.default.topic"
+
+#define BUS_CONTENT_JSON     "application/json"
+#define BUS_CONTENT_AMQP_MAP "amqp/map"
+#define BUS_CONTENT_AMQP_LIST "amqp/list"
+
+/*
+ * One message, as sent or as received.  The QMF application properties
+ * (qmf.opcode, method, qmf.agent, qmf.content, partial, app-id, ...) are the
+ * `headers` map: 0-9-1 carries them in the headers table, 1.0 in
+ * application-properties, so header values must be scalars.
+ */
+struct bus_message {
+    char *subject;          /* routing key it was published with (received) */
+    char *message_id;
+    char *correlation_id;
+    char *reply_to;         /* an address, "/exchange/X/key" or "/queue/Q" */
+    char *user_id;          /* broker-validated user, when the broker sets it */
+    uint64_t ttl_ms;        /* 0: never expires */
+    int64_t created_ms;     /* ms since the epoch; 0: unknown */
+    bool durable;           /* persistent delivery mode */
+    qmf_value *headers;     /* map of scalars, never NULL once built */
+    qmf_value *body;        /* decoded body, NULL if decoding failed */
+    /* Sending only: bytes sent as the body instead of encoding `body`, with
+     * their content type (default application/json).  For relays, and for
+     * tests that must send what no encoder would produce. */
+    char *raw_body;
+    size_t raw_len;
+    char *raw_content_type;
+    /* Set on receive when the body could not be decoded: code is
+     * QMF_ERR_MALFORMED or QMF_ERR_TOO_LARGE.  Headers and properties are
+     * still valid so that the receiver can reply with an _exception. */
+    qmf_error body_error;
+};
+
+struct bus_message *bus_message_new(void);
+void bus_message_free(struct bus_message *m);
+/* A deep copy, for keeping a received message past its delivery. */
+struct bus_message *bus_message_dup(const struct bus_message *m);
+/* Header accessors: NULL/false when absent or of another kind. */
+const char *bus_message_header(const struct bus_message *m, const char *name);
+void bus_message_set_header(struct bus_message *m, const char *name, qmf_value *v);
+void bus_message_set_header_string(struct bus_message *m, const char *name,
+                                   const char *s);
+
+/* Topology, declared on every (re)connect. */
+struct bus_binding {
+    const char *exchange;
+    const char *key;
+};
+
+struct bus_queue {
+    const char *name;          /* NULL: a server-named exclusive queue */
+    bool durable;
+    bool exclusive;
+    bool auto_delete;
+    const char *queue_type;    /* "classic", "quorum", "stream" or NULL */
+    uint32_t message_ttl_ms;   /* 0: none */
+    uint32_t delivery_limit;   /* quorum queues; 0: broker default */
+    const char *dead_letter_exchange;
+    const struct bus_binding *bindings;
+    size_t nbindings;
+};
+
+struct bus_delivery;
+struct bus_conn;
+
+/*
+ * A received message.  The message belongs to the delivery and stays valid
+ * until the delivery is settled.  The callee must settle every delivery,
+ * now or later, with bus_ack() or bus_reject().
+ */
+typedef void (*bus_receive_cb)(struct bus_delivery *d,
+                               const struct bus_message *m, void *opaque);
+
+struct bus_subscription {
+    /* "/queue/Q": a queue of options.queues or one that exists; or "#<i>",
+     * options.queues[i] whatever its name (the way to reach a server-named
+     * queue, whose name changes on every reconnect). */
+    const char *source;
+    uint32_t credit;           /* max unsettled deliveries; 0 means 100 */
+    bool no_ack;               /* settle on delivery (at-most-once) */
+    bus_receive_cb receive;
+    void *opaque;
+};
+
+/* Connection state changes, on the loop thread.  `down` is said once per
+ * loss: when an up connection is lost, or when the first attempt fails;
+ * the retries that follow (with reconnect) are quiet until the next `up`. */
+struct bus_handlers {
+    void (*up)(struct bus_conn *c, void *opaque);
+    void (*down)(struct bus_conn *c, const qmf_error *why, void *opaque);
+};
+
+struct bus_options {
+    const char *url;           /* amqp://user:pass@host:port/vhost; an
+                                * empty vhost ("...:5672/") means "/" */
+    uint16_t heartbeat_s;      /* AMQP heartbeat; 0: transport default */
+    size_t max_body;           /* larger bodies are refused; 0: 4 MiB */
+    const char *name;          /* connection name shown by the broker */
+    bool reconnect;            /* retry with jittered backoff when lost */
+    uint32_t reconnect_min_ms; /* first backoff; 0: 100 ms */
+    uint32_t reconnect_max_ms; /* backoff cap; 0: 30 s */
+    const struct bus_queue *queues;
+    size_t nqueues;
+    const struct bus_subscription *subs;
+    size_t nsubs;
+};
+
+/* Called with ok=false if the broker refused it or the connection was lost
+ * before the broker took responsibility for the message. */
+typedef void (*bus_confirm_cb)(bool ok, void *opaque);
+
+struct bus_driver {
+    const char *name;            /* "amqp091", "amqp10" */
+    const char *const *schemes;  /* URL schemes served, NULL-terminated */
+    /* Starts connecting; `up` is called once connected and declared.
+     * opts is copied: nothing it points to has to outlive the call. */
+    int (*open)(struct bus_conn **out, struct event_base *base,
+                const struct bus_options *opts, const struct bus_handlers *h,
+                void *opaque, qmf_error *err);
+    /* Queues m for sending to address.  Fails at once if not connected.
+     * With a confirm callback the message is sent for confirmation. */
+    int (*publish)(struct bus_conn *c, const char *address,
+                   const struct bus_message *m, bus_confirm_cb confirm,
+                   void *opaque, qmf_error *err);
+    int (*ack)(struct bus_delivery *d);
+    int (*reject)(struct bus_delivery *d, bool requeue);
+    /* The server-assigned name of options.queues[i] (for unnamed queues). */
+    const char *(*queue_name)(struct bus_conn *c, size_t i);
+    bool (*is_up)(struct bus_conn *c);
+    /* Closes and frees; unsettled deliveries are requeued by the broker
+     * (settling one later only frees it, and returns -1), pending confirms
+     * are reported failed.  Safe from any callback. */
+    void (*close)(struct bus_conn *c);
+};
+
+extern const struct bus_driver bus_amqp091_driver;
+
+/* The driver for a URL's scheme, or NULL. */
+const struct bus_driver *bus_driver_for_url(const char *url);
+
+/*
+ * The generic entry points: they find the driver and turn a NULL entry into
+ * QMF_ERR_NOT_IMPLEMENTED naming the driver.
+ */
+int bus_open(struct bus_conn **out, struct event_base *base,
+             const struct bus_options *opts, const struct bus_handlers *h,
+             void *opaque, qmf_error *err);
+int bus_publish(struct bus_conn *c, const char *address,
+                const struct bus_message *m, bus_confirm_cb confirm,
+                void *opaque, qmf_error *err);
+/* Settle d and free it: 0, or -1 if its connection was lost or closed
+ * meanwhile (the broker then redelivers the message). */
+int bus_ack(struct bus_delivery *d);
+int bus_reject(struct bus_delivery *d, bool requeue);
+const char *bus_queue_name(struct bus_conn *c, size_t i);
+bool bus_is_up(struct bus_conn *c);
+void bus_close(struct bus_conn *c);
+
+/*
+ * Every backend's connection starts with this, so that the generic layer
+ * can find the driver of a connection.
+ */
+struct bus_conn_base {
+    const struct bus_driver *driver;
+};
+struct bus_delivery_base {
+    const struct bus_driver *driver;
+};
+
+/* Address helpers: "/exchange/X/key" -> X, key; "/queue/Q" -> "", Q
+ * (the default exchange routes by queue name).  A bare string is taken as
+ * a routing key on the QMF direct exchange, as QMFv2 reply-to was. */
+int bus_address_parse(const char *address, char **exchange, char **key);
+char *bus_address_exchange(const char *exchange, const char *key);
+char *bus_address_queue(const char *queue);
+
+/* The routing-key form of a name: '.' becomes '_' (and '#', '*' too). */
+char *bus_key_escape(const char *name);
+
+#endif

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The demo: a private RabbitMQ on 127.0.0.1, three virtbusd agents on libvirt
+# test drivers (tests/fixtures/node{1,2,3}.xml), and the virtbus controller
+# working across them while `virtbus watch` prints the events it causes.
+# Everything it starts is stopped again, by pid.
+#
+# VIRTBUS_DEMO_BIN=DIR uses programs already built in DIR (the test suite
+# runs the demo that way) instead of building them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+
+say()  { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+fail() { echo "demo: FAILED: $*" >&2; exit 1; }
+
+if [ -n "${VIRTBUS_DEMO_BIN:-}" ]; then
+    bin=$VIRTBUS_DEMO_BIN
+    run=$bin/demo-run
+else
+    packaging/install-deps.sh
+    say "building"
+    cmake -S . -B build/demo -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build build/demo -j"$(nproc)" --target virtbusd virtbus
+    bin=$top/build/demo
+    run=$bin/run
+fi
+virtbusd=$bin/agent/virtbusd
+virtbus=$bin/controller/virtbus
+rm -rf "$run"
+mkdir -p "$run"
+
+pids=()
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    tests/harness/broker.sh stop "$run/broker" || true
+}
+trap cleanup EXIT
+
+say "starting a private broker"
+url=$(tests/harness/broker.sh start "$run/broker")
+echo "broker: $url"
+export VIRTBUS_BROKER=$url
+
+say "starting three agents"
+for n in 1 2 3; do
+    "$virtbusd" --foreground --node "node$n" --broker "$url" \
+        --uri "test://$top/tests/fixtures/node$n.xml" >"$run/node$n.log" 2>&1 &
+    pids+=($!)
+    echo "virtbusd node$n (pid $!) on test://$top/tests/fixtures/node$n.xml"
+done
+for _ in $(seq 1 100); do
+    [ "$(grep -l 'serving virtbus' "$run"/node*.log 2>/dev/null | wc -l)" -eq 3 ] && break
+    sleep 0.1
+done
+[ "$(grep -l 'serving virtbus' "$run"/node*.log | wc -l)" -eq 3 ] || fail "agents did not come up"
+
+# The watcher runs meanwhile and stops by itself after the three lifecycle
+# events the commands below cause.
+"$virtbus" watch --event domainLifecycle --count 3 >"$run/watch.out" 2>"$run/watch.err" &
+watch_pid=$!
+pids+=("$watch_pid")
+for _ in $(seq 1 100); do grep -q watching "$run/watch.err" 2>/dev/null && break; sleep 0.1; done
+grep -q watching "$run/watch.err" || fail "virtbus watch did not start"
+
+state_of() { "$virtbus" list | awk -v d="$1" '$2 == d { print $1 " " $3 }'; }
+show() { echo "\$ virtbus $*"; "$virtbus" "$@"; }
+
+say "the fleet"
+show nodes
+[ "$("$virtbus" nodes | grep -c '^node[123] ')" -eq 3 ] || fail "virtbus nodes does not show three nodes"
+
+say "every domain"
+show list
+
+say "shut down web1 (it runs on node1), then list again"
+show shutdown web1
+show list
+[ "$(state_of web1)" = "node1 shutoff" ] || fail "web1 is not shut off: $(state_of web1)"
+
+say "start it again, and destroy db1 (on node2)"
+show start web1
+show destroy db1
+show list
+[ "$(state_of web1)" = "node1 running" ] || fail "web1 is not running: $(state_of web1)"
+[ "$(state_of db1)" = "node2 shutoff" ] || fail "db1 is not shut off: $(state_of db1)"
+
+say "an error: destroying a domain that is not running"
+if show destroy db1; then fail "destroying a stopped domain succeeded"; fi
+
+say "what virtbus watch printed meanwhile"
+for _ in $(seq 1 100); do kill -0 "$watch_pid" 2>/dev/null || break; sleep 0.1; done
+cat "$run/watch.out"
+[ "$(grep -c domainLifecycle "$run/watch.out")" -ge 3 ] || fail "virtbus watch missed events"
+
+say "demo finished; stopping agents and broker"

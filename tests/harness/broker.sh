@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Private RabbitMQ for tests and the demo: its own node name, epmd, ports on
+# 127.0.0.1 and data directory, so nothing depends on a broker the machine runs.
+#
+#   broker.sh start DIR   start it, wait until ready, print the broker URL
+#   broker.sh stop DIR    stop the broker and its epmd, by pid
+#   broker.sh url DIR     print the URL of a running one
+#
+# DIR is created if needed; it holds the data, logs, pid files and the URL.
+set -euo pipefail
+
+die() { echo "broker.sh: $*" >&2; exit 1; }
+
+cmd=${1:-}; dir=${2:-}
+[ -n "$cmd" ] && [ -n "$dir" ] || die "usage: broker.sh start|stop|url DIR"
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+
+RMQ_BIN=/usr/lib/rabbitmq/bin
+[ -x "$RMQ_BIN/rabbitmq-server" ] || die "rabbitmq-server is not installed (run packaging/install-deps.sh)"
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# A port that is free, and whose companions (dist at +20000, epmd at +10000)
+# are free too.  The start is spread by pid so parallel runs rarely collide.
+pick_port() {
+    local p=$((30000 + ($$ % 5000)))
+    local tries=0
+    while port_busy "$p" || port_busy $((p + 10000)) || port_busy $((p + 20000)); do
+        p=$((p + 1)); tries=$((tries + 1))
+        [ "$tries" -lt 500 ] || die "no free port found"
+    done
+    echo "$p"
+}
+
+# Run a command as the rabbitmq user with the private HOME (and so the
+# private Erlang cookie); the Debian wrappers would switch user anyway.
+as_rabbit() {
+    runuser -u rabbitmq -- env HOME="$dir" "$@"
+}
+
+load_env() {
+    port=$(cat "$dir/port")
+    export RABBITMQ_NODENAME="virtbus-test-$port@localhost"
+    export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+    export RABBITMQ_NODE_PORT=$port
+    export RABBITMQ_DIST_PORT=$((port + 20000))
+    export ERL_EPMD_PORT=$((port + 10000))
+    export RABBITMQ_MNESIA_BASE=$dir/mnesia
+    export RABBITMQ_LOG_BASE=$dir/log
+    export RABBITMQ_ENABLED_PLUGINS_FILE=$dir/enabled_plugins
+    export RABBITMQ_CONFIG_FILE=$dir/rabbitmq
+    export RABBITMQ_CONF_ENV_FILE=$dir/rabbitmq-env.conf
+    export RABBITMQ_PID_FILE=$dir/broker.pid
+}
+
+url_of() { echo "amqp://guest:guest@127.0.0.1:$(cat "$dir/port")/"; }
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+start() {
+    if alive "$dir/broker.pid"; then url_of; return 0; fi
+    pick_port > "$dir/port"
+    load_env
+    mkdir -p "$RABBITMQ_MNESIA_BASE" "$RABBITMQ_LOG_BASE"
+    rm -rf "$RABBITMQ_MNESIA_BASE"/* "$dir/broker.pid"
+    echo '[rabbitmq_amqp1_0].' > "$RABBITMQ_ENABLED_PLUGINS_FILE"
+    : > "$RABBITMQ_CONF_ENV_FILE"
+    cat > "$RABBITMQ_CONFIG_FILE.conf" <<CONF
+listeners.tcp.default = 127.0.0.1:$port
+loopback_users.guest = true
+log.console = false
+log.file.level = info
+# Tests publish bursts; keep the broker from throttling on a small disk.
+disk_free_limit.absolute = 50MB
+CONF
+    chown -R rabbitmq:rabbitmq "$dir"
+    # The broker runs as rabbitmq and must reach DIR through its parents.
+    local d=$dir
+    while [ "$d" != / ]; do
+        [ -x "$d" ] || die "rabbitmq cannot enter $d"
+        d=$(dirname "$d")
+    done
+
+    # Our own epmd, started in the foreground so that we know its pid.
+    setsid /usr/bin/epmd -port "$ERL_EPMD_PORT" -address 127.0.0.1 \
+        >"$dir/log/epmd.log" 2>&1 &
+    echo $! > "$dir/epmd.pid"
+
+    as_rabbit setsid "$RMQ_BIN/rabbitmq-server" >"$dir/log/startup.log" 2>&1 &
+    echo $! > "$dir/launcher.pid"
+
+    # await_startup needs the node to be known first; give the pid file a bound.
+    local i=0
+    until [ -s "$dir/broker.pid" ]; do
+        sleep 0.2; i=$((i + 1))
+        if [ "$i" -gt 300 ] || ! kill -0 "$(cat "$dir/launcher.pid")" 2>/dev/null; then
+            tail -20 "$dir/log/startup.log" >&2 || true
+            stop_pids; die "broker did not start"
+        fi
+    done
+    if ! as_rabbit timeout 120 "$RMQ_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" \
+            await_startup --timeout 110 >/dev/null 2>"$dir/log/await.err"; then
+        cat "$dir/log/await.err" >&2
+        tail -20 "$dir/log/startup.log" >&2 || true
+        stop_pids; die "broker did not become ready"
+    fi
+    url_of
+}
+
+stop_pid() {
+    local f=$1 pid i
+    [ -f "$f" ] || return 0
+    pid=$(cat "$f")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for i in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$f"
+}
+
+stop_pids() {
+    stop_pid "$dir/broker.pid"
+    stop_pid "$dir/launcher.pid"
+    stop_pid "$dir/epmd.pid"
+}
+
+case "$cmd" in
+start) start ;;
+stop)  stop_pids ;;
+url)   alive "$dir/broker.pid" || die "no broker running in $dir"; url_of ;;
+*)     die "unknown command: $cmd" ;;
+esac

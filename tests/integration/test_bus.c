@@ -1,0 +1,1121 @@
+/*
+ * Integration tests of the bus on AMQP 0-9-1 against the private broker:
+ * round trips with every property, confirms, requeue, bad bodies, credit,
+ * heartbeats, dead peers and reconnects (through an in-test TCP proxy that
+ * can freeze or cut the link), and closing from inside callbacks.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
+#include <criterion/criterion.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+
+#include "bus/bus.h"
+#include "schema/qmf/codec.h"
+#include "tests/testutil.h"
+
+/* Generous bounds: they only end a test that would otherwise hang. */
+#define WAIT_MS 15000
+
+/* Bounded waits ------------------------------------------------------------ */
+
+struct waiter {
+    struct event *timer;
+    bool expired;
+};
+
+static void
+waiter_expired(evutil_socket_t fd, short what, void *arg)
+{
+    ((struct waiter *)arg)->expired = true;
+}
+
+static void
+waiter_start(struct waiter *w, struct event_base *base, int ms)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+    w->expired = false;
+    w->timer = evtimer_new(base, waiter_expired, w);
+    evtimer_add(w->timer, &tv);
+}
+
+static void
+waiter_stop(struct waiter *w)
+{
+    event_free(w->timer);
+}
+
+/* Runs the loop until cond holds or ms pass; the caller asserts cond. */
+#define WAIT_UNTIL(base, cond, ms)                                  \
+    do {                                                            \
+        struct waiter w_;                                           \
+        waiter_start(&w_, (base), (ms));                            \
+        while (!(cond) && !w_.expired)                              \
+            event_base_loop((base), EVLOOP_ONCE);                   \
+        waiter_stop(&w_);                                           \
+    } while (0)
+
+/* Runs the loop for ms whatever happens (to see that nothing does). */
+#define IDLE(base, ms) WAIT_UNTIL(base, false, ms)
+
+static struct event_base *
+new_base(void)
+{
+    struct event_base *base;
+
+    cr_assert_eq(evthread_use_pthreads(), 0);
+    base = event_base_new();
+    cr_assert_not_null(base);
+    return base;
+}
+
+/* A connection's view, as its callbacks saw it ------------------------------ */
+
+#define MAX_HELD 64
+
+struct peer {
+    struct bus_conn *conn;
+    int ups, downs;
+    qmf_error down_err;
+    int received;
+    int held_count, max_held;
+    struct bus_delivery *held[MAX_HELD];
+    const struct bus_message *held_msg[MAX_HELD];
+    bool close_in_up;
+    bool close_in_receive;
+    int ack_after_close_rc;
+    bool reject_first;
+};
+
+static void
+peer_up(struct bus_conn *c, void *opaque)
+{
+    struct peer *p = opaque;
+
+    p->ups++;
+    if (p->close_in_up) {
+        bus_close(c);
+        p->conn = NULL;
+    }
+}
+
+static void
+peer_down(struct bus_conn *c, const qmf_error *why, void *opaque)
+{
+    struct peer *p = opaque;
+
+    p->downs++;
+    if (why != NULL)
+        p->down_err = *why;
+}
+
+static const struct bus_handlers peer_handlers = {
+    .up = peer_up,
+    .down = peer_down,
+};
+
+/* Keeps every delivery unsettled, for the test body to look at. */
+static void
+peer_hold(struct bus_delivery *d, const struct bus_message *m, void *opaque)
+{
+    struct peer *p = opaque;
+
+    p->received++;
+    if (p->close_in_receive) {
+        bus_close(p->conn);
+        p->conn = NULL;
+        /* The delivery outlives the connection and is freed by settling. */
+        p->ack_after_close_rc = bus_ack(d);
+        return;
+    }
+    if (p->reject_first && p->received == 1) {
+        cr_assert_eq(bus_reject(d, true), 0);
+        return;
+    }
+    cr_assert_lt(p->held_count, MAX_HELD);
+    p->held[p->held_count] = d;
+    p->held_msg[p->held_count] = m;
+    p->held_count++;
+    if (p->held_count > p->max_held)
+        p->max_held = p->held_count;
+}
+
+static int
+peer_ack_all(struct peer *p)
+{
+    int i, failures = 0;
+
+    for (i = 0; i < p->held_count; i++) {
+        if (bus_ack(p->held[i]) != 0)
+            failures++;
+    }
+    p->held_count = 0;
+    return failures;
+}
+
+static struct bus_queue
+queue_spec(const char *name, struct bus_binding *binding)
+{
+    struct bus_queue q = {
+        .name = name,
+        .auto_delete = true,
+        .bindings = binding,
+        .nbindings = binding ? 1 : 0,
+    };
+    return q;
+}
+
+static void
+peer_open(struct peer *p, struct event_base *base, const struct bus_options *opts)
+{
+    qmf_error err;
+
+    cr_assert_eq(bus_open(&p->conn, base, opts, &peer_handlers, p, &err), 0,
+                 "bus_open: %s", err.text);
+}
+
+/* Opens a consumer of one queue bound to the direct exchange by its name. */
+static void
+open_consumer(struct peer *p, struct event_base *base, const char *url,
+              const char *queue, uint32_t credit)
+{
+    struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
+    struct bus_queue q = queue_spec(queue, &binding);
+    char *source = bus_address_queue(queue);
+    struct bus_subscription sub = {
+        .source = source, .credit = credit, .receive = peer_hold, .opaque = p,
+    };
+    struct bus_options opts = {
+        .url = url, .name = "test consumer",
+        .queues = &q, .nqueues = 1, .subs = &sub, .nsubs = 1,
+    };
+
+    /* The options are copied: nothing here has to outlive the call. */
+    peer_open(p, base, &opts);
+    free(source);
+}
+
+static void
+open_publisher(struct peer *p, struct event_base *base, const char *url)
+{
+    struct bus_options opts = { .url = url, .name = "test publisher" };
+
+    peer_open(p, base, &opts);
+}
+
+/* Confirms ------------------------------------------------------------------- */
+
+struct confirms {
+    int ok, failed;
+};
+
+static void
+count_confirm(bool ok, void *opaque)
+{
+    struct confirms *c = opaque;
+
+    if (ok)
+        c->ok++;
+    else
+        c->failed++;
+}
+
+static void
+publish_text(struct peer *p, const char *address, const char *text,
+             struct confirms *confirms)
+{
+    struct bus_message *m = bus_message_new();
+    qmf_error err;
+
+    m->body = qmf_map();
+    qmf_map_set(m->body, "text", qmf_string(text));
+    m->correlation_id = qmf_xstrdup(text);
+    cr_assert_eq(bus_publish(p->conn, address, m, confirms ? count_confirm : NULL,
+                             confirms, &err), 0, "publish: %s", err.text);
+    bus_message_free(m);
+}
+
+static const char *
+body_text(const struct bus_message *m)
+{
+    return m->body ? qmf_map_get_string(m->body, "text") : NULL;
+}
+
+/* rabbitmq-c used directly, blocking, to send what the bus never would ----- */
+
+static amqp_connection_state_t
+raw_connect(const char *url)
+{
+    char *buf = qmf_xstrdup(url);
+    struct amqp_connection_info info;
+    amqp_connection_state_t amqp = amqp_new_connection();
+    amqp_socket_t *sock = amqp_tcp_socket_new(amqp);
+    amqp_rpc_reply_t r;
+
+    cr_assert_eq(amqp_parse_url(buf, &info), AMQP_STATUS_OK);
+    cr_assert_eq(amqp_socket_open(sock, info.host, info.port), AMQP_STATUS_OK);
+    r = amqp_login(amqp, "/", 0, AMQP_DEFAULT_FRAME_SIZE, 0, AMQP_SASL_METHOD_PLAIN,
+                   info.user, info.password);
+    cr_assert_eq(r.reply_type, AMQP_RESPONSE_NORMAL);
+    cr_assert_not_null(amqp_channel_open(amqp, 1));
+    free(buf);
+    return amqp;
+}
+
+static void
+raw_publish(amqp_connection_state_t amqp, const char *queue, const char *content_type,
+            const char *correlation_id, const void *body, size_t len)
+{
+    amqp_basic_properties_t props;
+    amqp_bytes_t b = { .len = len, .bytes = (void *)body };
+
+    memset(&props, 0, sizeof(props));
+    props._flags = AMQP_BASIC_CORRELATION_ID_FLAG | AMQP_BASIC_REPLY_TO_FLAG;
+    props.correlation_id = amqp_cstring_bytes(correlation_id);
+    props.reply_to = amqp_cstring_bytes("/queue/replies");
+    if (content_type != NULL) {
+        props._flags |= AMQP_BASIC_CONTENT_TYPE_FLAG;
+        props.content_type = amqp_cstring_bytes(content_type);
+    }
+    cr_assert_eq(amqp_basic_publish(amqp, 1, amqp_empty_bytes, amqp_cstring_bytes(queue),
+                                    0, 0, &props, b), AMQP_STATUS_OK);
+}
+
+static void
+raw_close(amqp_connection_state_t amqp)
+{
+    amqp_channel_close(amqp, 1, AMQP_REPLY_SUCCESS);
+    amqp_connection_close(amqp, AMQP_REPLY_SUCCESS);
+    amqp_destroy_connection(amqp);
+}
+
+/* A TCP proxy on the loop, to freeze (black-hole) or cut the link --------- */
+
+#define MAX_PIPES 8
+
+struct proxy {
+    struct event_base *base;
+    struct evconnlistener *listener;
+    int port, broker_port;
+    bool frozen;
+    struct bufferevent *client[MAX_PIPES], *server[MAX_PIPES];
+};
+
+static int
+proxy_find(struct proxy *px, struct bufferevent *bev, bool *is_client)
+{
+    int i;
+
+    for (i = 0; i < MAX_PIPES; i++) {
+        if (px->client[i] == bev || px->server[i] == bev) {
+            *is_client = px->client[i] == bev;
+            return i;
+        }
+    }
+    return -1;
+}
+
+static void
+proxy_drop(struct proxy *px, int i)
+{
+    if (px->client[i])
+        bufferevent_free(px->client[i]);
+    if (px->server[i])
+        bufferevent_free(px->server[i]);
+    px->client[i] = px->server[i] = NULL;
+}
+
+static void
+proxy_read(struct bufferevent *bev, void *arg)
+{
+    struct proxy *px = arg;
+    bool is_client;
+    int i = proxy_find(px, bev, &is_client);
+    struct bufferevent *other;
+
+    if (i < 0)
+        return;
+    other = is_client ? px->server[i] : px->client[i];
+    if (px->frozen || other == NULL)
+        evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+    else
+        evbuffer_add_buffer(bufferevent_get_output(other), bufferevent_get_input(bev));
+}
+
+static void
+proxy_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct proxy *px = arg;
+    bool is_client;
+    int i = proxy_find(px, bev, &is_client);
+
+    if (i < 0 || !(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+        return;
+    if (px->frozen && !is_client) {
+        /* A dead peer says nothing: the client keeps its socket. */
+        bufferevent_free(px->server[i]);
+        px->server[i] = NULL;
+        return;
+    }
+    proxy_drop(px, i);
+}
+
+static void
+proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+             int socklen, void *arg)
+{
+    struct proxy *px = arg;
+    struct sockaddr_in to;
+    int i;
+
+    for (i = 0; i < MAX_PIPES && px->client[i] != NULL; i++)
+        ;
+    cr_assert_lt(i, MAX_PIPES);
+    px->client[i] = bufferevent_socket_new(px->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    px->server[i] = bufferevent_socket_new(px->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    memset(&to, 0, sizeof(to));
+    to.sin_family = AF_INET;
+    to.sin_port = htons((uint16_t)px->broker_port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bufferevent_setcb(px->client[i], proxy_read, NULL, proxy_event, px);
+    bufferevent_setcb(px->server[i], proxy_read, NULL, proxy_event, px);
+    bufferevent_enable(px->client[i], EV_READ | EV_WRITE);
+    bufferevent_enable(px->server[i], EV_READ | EV_WRITE);
+    cr_assert_eq(bufferevent_socket_connect(px->server[i], (struct sockaddr *)&to,
+                                            sizeof(to)), 0);
+}
+
+static char *
+proxy_start(struct proxy *px, struct event_base *base, const char *broker_url)
+{
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+
+    memset(px, 0, sizeof(*px));
+    px->base = base;
+    px->broker_port = atoi(strrchr(broker_url, ':') + 1);
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    px->listener = evconnlistener_new_bind(base, proxy_accept, px,
+                                           LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, -1,
+                                           (struct sockaddr *)&sin, sizeof(sin));
+    cr_assert_not_null(px->listener);
+    cr_assert_eq(getsockname(evconnlistener_get_fd(px->listener), (struct sockaddr *)&sin,
+                             &len), 0);
+    px->port = ntohs(sin.sin_port);
+    return qmf_xasprintf("amqp://guest:guest@127.0.0.1:%d/", px->port);
+}
+
+static void
+proxy_cut(struct proxy *px)
+{
+    int i;
+
+    for (i = 0; i < MAX_PIPES; i++)
+        proxy_drop(px, i);
+}
+
+static void
+proxy_stop(struct proxy *px)
+{
+    proxy_cut(px);
+    evconnlistener_free(px->listener);
+}
+
+/* Tests that need no broker ---------------------------------------------------- */
+
+Test(bus, address_forms)
+{
+    char *x, *k, *s;
+
+    cr_assert_eq(bus_address_parse("/exchange/qmf.default.topic/agent.ind.#", &x, &k), 0);
+    cr_assert_str_eq(x, "qmf.default.topic");
+    cr_assert_str_eq(k, "agent.ind.#");
+    free(x);
+    free(k);
+    cr_assert_eq(bus_address_parse("/exchange/amq.direct", &x, &k), 0);
+    cr_assert_str_eq(x, "amq.direct");
+    cr_assert_str_eq(k, "");
+    free(x);
+    free(k);
+    cr_assert_eq(bus_address_parse("/queue/virtbus.agent.n1", &x, &k), 0);
+    cr_assert_str_eq(x, "");
+    cr_assert_str_eq(k, "virtbus.agent.n1");
+    free(x);
+    free(k);
+    cr_assert_eq(bus_address_parse("console.replies.1", &x, &k), 0);
+    cr_assert_str_eq(x, BUS_EXCHANGE_DIRECT);
+    cr_assert_str_eq(k, "console.replies.1");
+    free(x);
+    free(k);
+    cr_assert_neq(bus_address_parse("/exchange//key", &x, &k), 0);
+    cr_assert_null(x);
+    cr_assert_neq(bus_address_parse("/queue/", &x, &k), 0);
+    cr_assert_neq(bus_address_parse("/topic/x", &x, &k), 0);
+    cr_assert_neq(bus_address_parse("", &x, &k), 0);
+    cr_assert_neq(bus_address_parse(NULL, &x, &k), 0);
+
+    s = bus_address_exchange("qmf.default.direct", "a.b");
+    cr_assert_str_eq(s, "/exchange/qmf.default.direct/a.b");
+    free(s);
+    s = bus_address_queue("q1");
+    cr_assert_str_eq(s, "/queue/q1");
+    free(s);
+    s = bus_key_escape("host.example.com#1*2");
+    cr_assert_str_eq(s, "host_example_com_1_2");
+    free(s);
+}
+
+Test(bus, driver_by_scheme)
+{
+    struct event_base *base = new_base();
+    struct bus_options opts = { .url = "http://example.org/" };
+    struct bus_conn *c;
+    qmf_error err;
+
+    cr_assert_eq(bus_driver_for_url("amqp://h/"), &bus_amqp091_driver);
+    cr_assert_eq(bus_driver_for_url("amqps://h/"), &bus_amqp091_driver);
+    cr_assert_null(bus_driver_for_url("amqpx://h/"));
+    cr_assert_null(bus_driver_for_url("amqp"));
+    cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
+    cr_assert_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
+    cr_assert_null(c);
+    event_base_free(base);
+}
+
+Test(bus, bad_options_are_refused)
+{
+    struct event_base *base = new_base();
+    struct bus_subscription sub = { .source = "#3", .receive = peer_hold };
+    struct bus_options opts = { .url = "amqp://guest:guest@127.0.0.1:1/",
+                                .subs = &sub, .nsubs = 1 };
+    struct bus_conn *c;
+    qmf_error err;
+
+    cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
+    cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
+    sub.source = "/exchange/x/y";
+    cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
+    opts.url = "amqp://[broken";
+    opts.nsubs = 0;
+    cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
+    event_base_free(base);
+}
+
+/* Against the broker ------------------------------------------------------------ */
+
+Test(bus, publish_while_not_connected_fails, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    struct peer p = { 0 };
+    struct bus_options opts = { .url = "amqp://guest:guest@127.0.0.1:1/" };
+    struct bus_message *m = bus_message_new();
+    qmf_error err;
+
+    peer_open(&p, base, &opts);
+    /* Still connecting: refused at once, not queued. */
+    cr_assert_neq(bus_publish(p.conn, "/queue/x", m, NULL, NULL, &err), 0);
+    cr_assert_eq(err.code, QMF_ERR_TRANSPORT);
+    WAIT_UNTIL(base, p.downs > 0, WAIT_MS);
+    cr_assert_eq(p.downs, 1);
+    cr_assert_eq(p.ups, 0);
+    cr_assert_eq(p.down_err.code, QMF_ERR_TRANSPORT);
+    cr_assert(strstr(p.down_err.text, "cannot connect") != NULL, "%s", p.down_err.text);
+    cr_assert_not(bus_is_up(p.conn));
+    cr_assert_neq(bus_publish(p.conn, "/queue/x", m, NULL, NULL, &err), 0);
+    cr_assert_eq(err.code, QMF_ERR_TRANSPORT);
+    bus_message_free(m);
+    bus_close(p.conn);
+    event_base_free(base);
+}
+
+Test(bus, round_trip_keeps_every_field, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_broker_url(), *queue = test_unique_name("bus-rt"), *address;
+    struct peer cons = { 0 }, pub = { 0 };
+    struct confirms confirms = { 0 };
+    struct bus_message *m = bus_message_new();
+    const struct bus_message *got;
+    qmf_value *list, *v;
+    uint8_t uuid[16];
+    qmf_error err;
+
+    open_consumer(&cons, base, url, queue, 10);
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    cr_assert(bus_is_up(cons.conn) && bus_is_up(pub.conn));
+    cr_assert_str_eq(bus_queue_name(cons.conn, 0), queue);
+
+    m->body = qmf_map();
+    qmf_map_set(m->body, "name", qmf_string("vm-1"));
+    qmf_map_set(m->body, "memory", qmf_i64(2048));
+    list = qmf_map_set(m->body, "tags", qmf_list());
+    qmf_list_append(list, qmf_string("a"));
+    qmf_list_append(list, qmf_bool(true));
+    bus_message_set_header_string(m, "qmf.opcode", "_method_request");
+    bus_message_set_header(m, "partial", qmf_bool(true));
+    bus_message_set_header(m, "count", qmf_i32(-7));
+    bus_message_set_header(m, "small", qmf_uint(QMF_UINT8, 200));
+    bus_message_set_header(m, "seq", qmf_u32(4000000000u));
+    bus_message_set_header(m, "big", qmf_i64(-5000000000LL));
+    bus_message_set_header(m, "u64", qmf_u64(9));
+    bus_message_set_header(m, "ratio", qmf_double(0.25));
+    qmf_uuid_parse("6ba7b810-9dad-11d1-80b4-00c04fd430c8", uuid);
+    bus_message_set_header(m, "uid", qmf_uuid(uuid));
+    m->correlation_id = qmf_xstrdup("corr-1");
+    m->reply_to = qmf_xstrdup("/exchange/qmf.default.direct/console.1");
+    m->message_id = qmf_xstrdup("mid-1");
+    m->ttl_ms = 60000;
+    m->created_ms = 1700000000123LL;
+    m->durable = true;
+    address = bus_address_exchange(BUS_EXCHANGE_DIRECT, queue);
+    cr_assert_eq(bus_publish(pub.conn, address, m, count_confirm, &confirms, &err), 0,
+                 "%s", err.text);
+
+    WAIT_UNTIL(base, cons.received == 1 && confirms.ok == 1, WAIT_MS);
+    cr_assert_eq(confirms.ok, 1);
+    cr_assert_eq(confirms.failed, 0);
+    cr_assert_eq(cons.received, 1);
+    got = cons.held_msg[0];
+    cr_assert_eq(got->body_error.code, QMF_OK, "%s", got->body_error.text);
+    cr_assert(qmf_equal(got->body, m->body));
+    cr_assert_str_eq(got->subject, queue);
+    cr_assert_str_eq(got->correlation_id, "corr-1");
+    cr_assert_str_eq(got->reply_to, "/exchange/qmf.default.direct/console.1");
+    cr_assert_str_eq(got->message_id, "mid-1");
+    cr_assert_null(got->user_id);
+    cr_assert_eq(got->ttl_ms, 60000);
+    cr_assert_eq(got->created_ms, 1700000000123LL);
+    cr_assert(got->durable);
+    cr_assert_str_eq(bus_message_header(got, "qmf.opcode"), "_method_request");
+    cr_assert(qmf_equal(qmf_map_get(got->headers, "partial"), qmf_map_get(m->headers, "partial")));
+    cr_assert(qmf_equal(qmf_map_get(got->headers, "count"), qmf_map_get(m->headers, "count")));
+    cr_assert(qmf_equal(qmf_map_get(got->headers, "small"), qmf_map_get(m->headers, "small")));
+    cr_assert(qmf_equal(qmf_map_get(got->headers, "seq"), qmf_map_get(m->headers, "seq")));
+    cr_assert(qmf_equal(qmf_map_get(got->headers, "big"), qmf_map_get(m->headers, "big")));
+    cr_assert(qmf_equal(qmf_map_get(got->headers, "ratio"), qmf_map_get(m->headers, "ratio")));
+    /* No unsigned 64-bit type in RabbitMQ's tables: it comes back signed. */
+    v = qmf_map_get(got->headers, "u64");
+    cr_assert(v != NULL && v->kind == QMF_INT64 && v->u.i == 9);
+    cr_assert_str_eq(bus_message_header(got, "uid"), "6ba7b810-9dad-11d1-80b4-00c04fd430c8");
+    /* ttl and created are properties, not headers. */
+    cr_assert_null(qmf_map_get(got->headers, "ttl"));
+    cr_assert_null(qmf_map_get(got->headers, "created"));
+    cr_assert_eq(peer_ack_all(&cons), 0);
+
+    /* A body-less message travels as an empty map, and not durable. */
+    bus_message_free(m);
+    m = bus_message_new();
+    cr_assert_eq(bus_publish(pub.conn, address, m, NULL, NULL, &err), 0, "%s", err.text);
+    WAIT_UNTIL(base, cons.received == 2, WAIT_MS);
+    cr_assert_eq(cons.received, 2);
+    got = cons.held_msg[0];
+    cr_assert(got->body != NULL && got->body->kind == QMF_MAP && qmf_map_len(got->body) == 0);
+    cr_assert_not(got->durable);
+    cr_assert_eq(got->ttl_ms, 0);
+    cr_assert_eq(peer_ack_all(&cons), 0);
+
+    bus_message_free(m);
+    free(address);
+    bus_close(cons.conn);
+    bus_close(pub.conn);
+    event_base_free(base);
+    free(queue);
+    free(url);
+}
+
+Test(bus, headers_must_be_scalars, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_broker_url();
+    struct peer pub = { 0 };
+    struct bus_message *m = bus_message_new();
+    qmf_error err;
+
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, pub.ups == 1, WAIT_MS);
+    cr_assert_eq(pub.ups, 1);
+    bus_message_set_header(m, "nested", qmf_map());
+    cr_assert_neq(bus_publish(pub.conn, "/queue/nowhere", m, NULL, NULL, &err), 0);
+    cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
+    bus_message_set_header(m, "nested", qmf_u64(UINT64_MAX));
+    cr_assert_neq(bus_publish(pub.conn, "/queue/nowhere", m, NULL, NULL, &err), 0);
+    cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
+    cr_assert_neq(bus_publish(pub.conn, "/exchange//x", m, NULL, NULL, &err), 0);
+    cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
+    cr_assert(bus_is_up(pub.conn));
+    bus_message_free(m);
+    bus_close(pub.conn);
+    event_base_free(base);
+    free(url);
+}
+
+Test(bus, reject_with_requeue_redelivers, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_broker_url(), *queue = test_unique_name("bus-requeue");
+    char *address = bus_address_queue(queue);
+    struct peer cons = { .reject_first = true }, pub = { 0 };
+    struct confirms confirms = { 0 };
+
+    open_consumer(&cons, base, url, queue, 10);
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    publish_text(&pub, address, "again", &confirms);
+    WAIT_UNTIL(base, cons.received == 2, WAIT_MS);
+    cr_assert_eq(cons.received, 2);
+    cr_assert_eq(cons.held_count, 1);
+    cr_assert_str_eq(body_text(cons.held_msg[0]), "again");
+    cr_assert_eq(peer_ack_all(&cons), 0);
+    cr_assert_eq(confirms.ok, 1);
+    bus_close(cons.conn);
+    bus_close(pub.conn);
+    event_base_free(base);
+    free(address);
+    free(queue);
+    free(url);
+}
+
+struct bad_case {
+    const char *correlation_id;
+    const char *content_type;
+    const char *body;
+    size_t len;
+    uint32_t want_code;
+};
+
+Test(bus, undecodable_bodies_still_arrive, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_broker_url(), *queue = test_unique_name("bus-bad");
+    struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
+    struct bus_queue q = queue_spec(queue, &binding);
+    char *source = bus_address_queue(queue);
+    struct peer cons = { 0 };
+    struct bus_subscription sub = { .source = source, .receive = peer_hold, .opaque = &cons };
+    struct bus_options opts = { .url = url, .max_body = 1024,
+                                .queues = &q, .nqueues = 1, .subs = &sub, .nsubs = 1 };
+    char big[2048];
+    char *amqp_body;
+    size_t amqp_len, i;
+    qmf_value *map = qmf_map();
+    amqp_connection_state_t raw;
+
+    memset(big, ' ', sizeof(big));
+    big[0] = '[';
+    big[sizeof(big) - 1] = ']';
+    qmf_map_set(map, "k", qmf_string("v"));
+    cr_assert_eq(qmf_to_amqp(map, &amqp_body, &amqp_len), 0);
+    {
+        const struct bad_case cases[] = {
+            { "bad-json", "application/json", "{\"a\":", 5, QMF_ERR_MALFORMED },
+            { "bad-type", "text/plain", "hello", 5, QMF_ERR_MALFORMED },
+            { "too-big", "application/json", big, sizeof(big), QMF_ERR_TOO_LARGE },
+            { "amqp-map", "amqp/map", amqp_body, amqp_len, QMF_OK },
+            { "no-type", NULL, "[1,2]", 5, QMF_OK },
+            { "json-charset", "application/json; charset=utf-8", "{}", 2, QMF_OK },
+        };
+        size_t ncases = sizeof(cases) / sizeof(cases[0]);
+
+        peer_open(&cons, base, &opts);
+        WAIT_UNTIL(base, cons.ups == 1, WAIT_MS);
+        cr_assert_eq(cons.ups, 1);
+        raw = raw_connect(url);
+        for (i = 0; i < ncases; i++)
+            raw_publish(raw, queue, cases[i].content_type, cases[i].correlation_id,
+                        cases[i].body, cases[i].len);
+        raw_close(raw);
+        WAIT_UNTIL(base, cons.received == (int)ncases, WAIT_MS);
+        cr_assert_eq(cons.received, (int)ncases);
+        for (i = 0; i < ncases; i++) {
+            const struct bus_message *m = cons.held_msg[i];
+
+            /* One queue, one consumer: the broker keeps the order. */
+            cr_assert_str_eq(m->correlation_id, cases[i].correlation_id);
+            cr_assert_str_eq(m->reply_to, "/queue/replies");
+            cr_assert_eq(m->body_error.code, cases[i].want_code, "%s: %s",
+                         cases[i].correlation_id, m->body_error.text);
+            if (cases[i].want_code == QMF_OK)
+                cr_assert_not_null(m->body);
+            else
+                cr_assert_null(m->body, "%s", cases[i].correlation_id);
+        }
+        cr_assert(qmf_equal(cons.held_msg[3]->body, map));
+        cr_assert(strstr(cons.held_msg[1]->body_error.text, "content-type") != NULL);
+    }
+    cr_assert_eq(peer_ack_all(&cons), 0);
+    bus_close(cons.conn);
+    event_base_free(base);
+    qmf_free(map);
+    free(amqp_body);
+    free(source);
+    free(queue);
+    free(url);
+}
+
+Test(bus, credit_bounds_unsettled_deliveries, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_broker_url(), *queue = test_unique_name("bus-credit");
+    char *address = bus_address_queue(queue);
+    struct peer cons = { 0 }, pub = { 0 };
+    struct confirms confirms = { 0 };
+    int i;
+
+    open_consumer(&cons, base, url, queue, 5);
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    for (i = 0; i < 20; i++) {
+        char text[16];
+
+        snprintf(text, sizeof(text), "m%d", i);
+        publish_text(&pub, address, text, &confirms);
+    }
+    WAIT_UNTIL(base, confirms.ok == 20 && cons.received == 5, WAIT_MS);
+    cr_assert_eq(confirms.ok, 20);
+    cr_assert_eq(cons.received, 5);
+    /* Fifteen more are waiting in the queue; none may come unasked. */
+    IDLE(base, 500);
+    cr_assert_eq(cons.received, 5);
+    while (cons.received < 20) {
+        int before = cons.received;
+
+        cr_assert_eq(peer_ack_all(&cons), 0);
+        WAIT_UNTIL(base, cons.received >= before + 5, WAIT_MS);
+        cr_assert_eq(cons.received, before + 5);
+    }
+    cr_assert_eq(cons.max_held, 5);
+    cr_assert_eq(peer_ack_all(&cons), 0);
+    bus_close(cons.conn);
+    bus_close(pub.conn);
+    event_base_free(base);
+    free(address);
+    free(queue);
+    free(url);
+}
+
+Test(bus, server_named_queue_by_index, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_broker_url(), *key = test_unique_name("bus-anon");
+    struct bus_binding binding = { BUS_EXCHANGE_DIRECT, key };
+    struct bus_queue q = queue_spec(NULL, &binding);
+    struct peer cons = { 0 }, pub = { 0 };
+    struct bus_subscription sub = { .source = "#0", .receive = peer_hold, .opaque = &cons };
+    struct bus_options opts = { .url = url, .queues = &q, .nqueues = 1,
+                                .subs = &sub, .nsubs = 1 };
+    char *by_queue, *by_key;
+
+    peer_open(&cons, base, &opts);
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    cr_assert_not_null(bus_queue_name(cons.conn, 0));
+    cr_assert(strncmp(bus_queue_name(cons.conn, 0), "amq.gen-", 8) == 0);
+    cr_assert_null(bus_queue_name(cons.conn, 1));
+    by_queue = bus_address_queue(bus_queue_name(cons.conn, 0));
+    by_key = bus_address_exchange(BUS_EXCHANGE_DIRECT, key);
+    publish_text(&pub, by_queue, "by-queue", NULL);
+    publish_text(&pub, key, "bare-key", NULL);
+    publish_text(&pub, by_key, "by-key", NULL);
+    WAIT_UNTIL(base, cons.received == 3, WAIT_MS);
+    cr_assert_eq(cons.received, 3);
+    cr_assert_str_eq(body_text(cons.held_msg[0]), "by-queue");
+    cr_assert_str_eq(body_text(cons.held_msg[1]), "bare-key");
+    cr_assert_str_eq(body_text(cons.held_msg[2]), "by-key");
+    cr_assert_eq(peer_ack_all(&cons), 0);
+    bus_close(cons.conn);
+    bus_close(pub.conn);
+    event_base_free(base);
+    free(by_queue);
+    free(by_key);
+    free(key);
+    free(url);
+}
+
+Test(bus, no_ack_subscription_settles_itself, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_broker_url(), *queue = test_unique_name("bus-noack");
+    struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
+    struct bus_queue q = queue_spec(queue, &binding);
+    struct peer cons = { 0 }, pub = { 0 };
+    char *source = bus_address_queue(queue);
+    struct bus_subscription sub = { .source = source, .credit = 1, .no_ack = true,
+                                    .receive = peer_hold, .opaque = &cons };
+    struct bus_options opts = { .url = url, .queues = &q, .nqueues = 1,
+                                .subs = &sub, .nsubs = 1 };
+
+    peer_open(&cons, base, &opts);
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    publish_text(&pub, source, "one", NULL);
+    publish_text(&pub, source, "two", NULL);
+    /* Credit does not hold back auto-settled deliveries. */
+    WAIT_UNTIL(base, cons.received == 2, WAIT_MS);
+    cr_assert_eq(cons.received, 2);
+    cr_assert_eq(peer_ack_all(&cons), 0);
+    bus_close(cons.conn);
+    bus_close(pub.conn);
+    event_base_free(base);
+    free(source);
+    free(queue);
+    free(url);
+}
+
+Test(bus, heartbeats_keep_an_idle_connection, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_broker_url(), *queue = test_unique_name("bus-hb");
+    struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
+    struct bus_queue q = queue_spec(queue, &binding);
+    char *source = bus_address_queue(queue);
+    struct peer p = { 0 };
+    struct confirms confirms = { 0 };
+    struct bus_subscription sub = { .source = source, .receive = peer_hold, .opaque = &p };
+    struct bus_options opts = { .url = url, .heartbeat_s = 1, .queues = &q, .nqueues = 1,
+                                .subs = &sub, .nsubs = 1 };
+
+    peer_open(&p, base, &opts);
+    WAIT_UNTIL(base, p.ups == 1, WAIT_MS);
+    cr_assert_eq(p.ups, 1);
+    /* The broker drops a client silent for two intervals (2 s). */
+    IDLE(base, 3500);
+    cr_assert_eq(p.downs, 0, "%s", p.down_err.text);
+    cr_assert(bus_is_up(p.conn));
+    publish_text(&p, source, "still here", &confirms);
+    WAIT_UNTIL(base, p.received == 1 && confirms.ok == 1, WAIT_MS);
+    cr_assert_eq(p.received, 1);
+    cr_assert_eq(confirms.ok, 1);
+    cr_assert_eq(peer_ack_all(&p), 0);
+    bus_close(p.conn);
+    event_base_free(base);
+    free(source);
+    free(queue);
+    free(url);
+}
+
+Test(bus, dead_broker_is_detected_by_heartbeat, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_broker_url(), *proxied;
+    struct proxy px;
+    struct peer p = { 0 };
+    struct confirms confirms = { 0 };
+    struct bus_options opts = { .heartbeat_s = 1 };
+    struct bus_message *m = bus_message_new();
+    qmf_error err;
+
+    proxied = proxy_start(&px, base, url);
+    opts.url = proxied;
+    peer_open(&p, base, &opts);
+    WAIT_UNTIL(base, p.ups == 1, WAIT_MS);
+    cr_assert_eq(p.ups, 1);
+    px.frozen = true;
+    /* Sent into the void: it must be reported failed with the loss. */
+    publish_text(&p, "/queue/nowhere", "lost", &confirms);
+    WAIT_UNTIL(base, p.downs == 1, WAIT_MS);
+    cr_assert_eq(p.downs, 1);
+    cr_assert(strstr(p.down_err.text, "heartbeat") != NULL, "%s", p.down_err.text);
+    cr_assert_eq(confirms.failed, 1);
+    cr_assert_not(bus_is_up(p.conn));
+    cr_assert_neq(bus_publish(p.conn, "/queue/nowhere", m, NULL, NULL, &err), 0);
+    cr_assert_eq(err.code, QMF_ERR_TRANSPORT);
+    bus_message_free(m);
+    bus_close(p.conn);
+    proxy_stop(&px);
+    event_base_free(base);
+    free(proxied);
+    free(url);
+}
+
+Test(bus, reconnects_and_resubscribes, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_broker_url(), *proxied, *queue = test_unique_name("bus-reconnect");
+    char *address = bus_address_queue(queue);
+    struct proxy px;
+    struct peer cons = { 0 }, pub = { 0 };
+    struct confirms confirms = { 0 };
+    struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
+    struct bus_queue q = queue_spec(queue, &binding);
+    struct bus_subscription sub = { .source = address, .receive = peer_hold, .opaque = &cons };
+    struct bus_options opts = { .reconnect = true, .reconnect_min_ms = 50,
+                                .reconnect_max_ms = 200, .queues = &q, .nqueues = 1,
+                                .subs = &sub, .nsubs = 1 };
+    struct bus_delivery *stale;
+    amqp_connection_state_t raw;
+
+    /* It must outlive the cut to keep the unacked message. */
+    q.auto_delete = false;
+    proxied = proxy_start(&px, base, url);
+    opts.url = proxied;
+    peer_open(&cons, base, &opts);
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    publish_text(&pub, address, "before", NULL);
+    WAIT_UNTIL(base, cons.received == 1, WAIT_MS);
+    cr_assert_eq(cons.received, 1);
+    stale = cons.held[0];
+    cons.held_count = 0;
+
+    proxy_cut(&px);
+    WAIT_UNTIL(base, cons.downs == 1 && cons.ups == 2, WAIT_MS);
+    cr_assert_eq(cons.downs, 1);
+    cr_assert_eq(cons.ups, 2, "%s", cons.down_err.text);
+    /* Its tag belonged to the lost connection: settling only frees it. */
+    cr_assert_neq(bus_ack(stale), 0);
+    /* The unacked message was requeued and comes again, then a new one. */
+    publish_text(&pub, address, "after", &confirms);
+    WAIT_UNTIL(base, cons.held_count == 2, WAIT_MS);
+    cr_assert_eq(cons.held_count, 2);
+    cr_assert_str_eq(body_text(cons.held_msg[0]), "before");
+    cr_assert_str_eq(body_text(cons.held_msg[1]), "after");
+    cr_assert_eq(peer_ack_all(&cons), 0);
+    bus_close(cons.conn);
+    bus_close(pub.conn);
+    raw = raw_connect(url);
+    amqp_queue_delete(raw, 1, amqp_cstring_bytes(queue), 0, 0);
+    raw_close(raw);
+    proxy_stop(&px);
+    event_base_free(base);
+    free(proxied);
+    free(address);
+    free(queue);
+    free(url);
+}
+
+Test(bus, deleted_queue_cancels_and_reconnects, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_broker_url(), *queue = test_unique_name("bus-cancel");
+    char *address = bus_address_queue(queue);
+    struct peer cons = { 0 }, pub = { 0 };
+    struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
+    struct bus_queue q = queue_spec(queue, &binding);
+    struct bus_subscription sub = { .source = address, .receive = peer_hold, .opaque = &cons };
+    struct bus_options opts = { .url = url, .reconnect = true, .reconnect_min_ms = 50,
+                                .reconnect_max_ms = 200, .queues = &q, .nqueues = 1,
+                                .subs = &sub, .nsubs = 1 };
+    amqp_connection_state_t raw;
+
+    q.auto_delete = false;
+    peer_open(&cons, base, &opts);
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    raw = raw_connect(url);
+    cr_assert_not_null(amqp_queue_delete(raw, 1, amqp_cstring_bytes(queue), 0, 0));
+    raw_close(raw);
+    WAIT_UNTIL(base, cons.ups == 2, WAIT_MS);
+    cr_assert_eq(cons.downs, 1);
+    cr_assert_eq(cons.ups, 2);
+    cr_assert(strstr(cons.down_err.text, "cancelled") != NULL, "%s", cons.down_err.text);
+    publish_text(&pub, address, "redeclared", NULL);
+    WAIT_UNTIL(base, cons.received == 1, WAIT_MS);
+    cr_assert_eq(cons.received, 1);
+    cr_assert_eq(peer_ack_all(&cons), 0);
+    bus_close(cons.conn);
+    bus_close(pub.conn);
+    raw = raw_connect(url);
+    amqp_queue_delete(raw, 1, amqp_cstring_bytes(queue), 0, 0);
+    raw_close(raw);
+    event_base_free(base);
+    free(address);
+    free(queue);
+    free(url);
+}
+
+struct retry_publish {
+    struct peer *p;
+    struct confirms *confirms;
+};
+
+static bool
+try_publish(struct retry_publish *r)
+{
+    struct bus_message *m = bus_message_new();
+    qmf_error err;
+    int rc = bus_publish(r->p->conn, "/queue/nowhere", m, count_confirm, r->confirms, &err);
+
+    bus_message_free(m);
+    return rc == 0;
+}
+
+Test(bus, publish_to_missing_exchange_keeps_the_connection, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_broker_url(), *exchange = test_unique_name("bus-no-exchange");
+    char *address = bus_address_exchange(exchange, "k");
+    struct peer pub = { 0 };
+    struct confirms lost = { 0 }, later = { 0 };
+    struct retry_publish retry = { &pub, &later };
+
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, pub.ups == 1, WAIT_MS);
+    publish_text(&pub, address, "nowhere", &lost);
+    WAIT_UNTIL(base, lost.failed == 1, WAIT_MS);
+    cr_assert_eq(lost.failed, 1);
+    WAIT_UNTIL(base, try_publish(&retry), WAIT_MS);
+    WAIT_UNTIL(base, later.ok == 1, WAIT_MS);
+    cr_assert_eq(later.ok, 1);
+    cr_assert_eq(pub.downs, 0, "%s", pub.down_err.text);
+    cr_assert(bus_is_up(pub.conn));
+    bus_close(pub.conn);
+    event_base_free(base);
+    free(address);
+    free(exchange);
+    free(url);
+}
+
+Test(bus, close_inside_callbacks_is_safe, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_broker_url(), *queue = test_unique_name("bus-close");
+    char *address = bus_address_queue(queue);
+    struct peer cons = { .close_in_receive = true, .ack_after_close_rc = 99 };
+    struct peer pub = { 0 }, early = { .close_in_up = true }, racing = { 0 };
+    struct bus_options opts = { .url = url };
+
+    open_consumer(&cons, base, url, queue, 10);
+    open_publisher(&pub, base, url);
+    peer_open(&early, base, &opts);
+    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1 && early.ups == 1, WAIT_MS);
+    cr_assert_eq(early.ups, 1);
+    cr_assert_null(early.conn);
+
+    publish_text(&pub, address, "first", NULL);
+    publish_text(&pub, address, "second", NULL);
+    WAIT_UNTIL(base, cons.received >= 1, WAIT_MS);
+    cr_assert_eq(cons.received, 1);
+    cr_assert_null(cons.conn);
+    cr_assert_neq(cons.ack_after_close_rc, 0);
+    /* Nothing more arrives through the closed connection. */
+    IDLE(base, 300);
+    cr_assert_eq(cons.received, 1);
+
+    /* Closed while its connect thread is still at work. */
+    peer_open(&racing, base, &opts);
+    bus_close(racing.conn);
+    IDLE(base, 500);
+    cr_assert_eq(racing.ups, 0);
+    cr_assert_eq(racing.downs, 0);
+
+    cr_assert(bus_is_up(pub.conn));
+    bus_close(pub.conn);
+    event_base_free(base);
+    free(address);
+    free(queue);
+    free(url);
+}

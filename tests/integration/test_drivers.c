@@ -1,0 +1,1106 @@
+/*
+ * The drivers module against libvirt's real test driver (test:///fixture)
+ * and a private libvirtd: the libevent event loop for libvirt, inventory
+ * maps and their kinds, domain actions and their lifecycle events, error
+ * mapping, NULL driver entries, and connection loss.  No broker needed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "drivers/driver.h"
+#include "schema/qmf/value.h"
+#include "tests/testutil.h"
+
+#define WEB1_UUID    "10000000-0000-4000-8000-000000000001"
+#define WEB2_UUID    "10000000-0000-4000-8000-000000000002"
+#define DBTEST_UUID  "10000000-0000-4000-8000-000000000003"
+#define DB1_UUID     "20000000-0000-4000-8000-000000000001"
+#define MISSING_UUID "99999999-0000-4000-8000-000000000099"
+
+/* Bound on every wait for something the loop delivers. */
+#define WAIT_SECONDS 10
+
+struct prop {
+    const char *name;
+    enum qmf_kind kind;
+};
+
+/* The contract of the org.libvirt schema, minus what the agent fills. */
+static const struct prop node_props[] = {
+    { "hostname", QMF_STRING }, { "uri", QMF_STRING },
+    { "libvirtVersion", QMF_UINT32 }, { "apiVersion", QMF_UINT32 },
+    { "hypervisorVersion", QMF_UINT32 }, { "hypervisorType", QMF_STRING },
+    { "model", QMF_STRING }, { "memory", QMF_UINT64 }, { "cpus", QMF_UINT32 },
+    { "mhz", QMF_UINT32 }, { "nodes", QMF_UINT32 }, { "sockets", QMF_UINT32 },
+    { "cores", QMF_UINT32 }, { "threads", QMF_UINT32 },
+    { "freeMemory", QMF_UINT64 }, { "arch", QMF_STRING },
+};
+
+static const struct prop domain_props[] = {
+    { "uuid", QMF_STRING }, { "name", QMF_STRING }, { "id", QMF_INT32 },
+    { "state", QMF_STRING }, { "numVcpus", QMF_UINT32 }, { "active", QMF_BOOL },
+    { "maximumMemory", QMF_UINT64 }, { "memory", QMF_UINT64 },
+    { "cpuTime", QMF_UINT64 }, { "persistent", QMF_BOOL },
+    { "autostart", QMF_BOOL }, { "osType", QMF_STRING }, { "reason", QMF_STRING },
+};
+
+static const struct prop pool_props[] = {
+    { "uuid", QMF_STRING }, { "name", QMF_STRING }, { "state", QMF_STRING },
+    { "capacity", QMF_UINT64 }, { "allocation", QMF_UINT64 },
+    { "available", QMF_UINT64 }, { "type", QMF_STRING }, { "path", QMF_STRING },
+    { "autostart", QMF_BOOL }, { "persistent", QMF_BOOL },
+};
+
+static const struct prop network_props[] = {
+    { "uuid", QMF_STRING }, { "name", QMF_STRING }, { "active", QMF_BOOL },
+    { "persistent", QMF_BOOL }, { "autostart", QMF_BOOL },
+    { "bridge", QMF_STRING }, { "forwardMode", QMF_STRING },
+};
+
+#define NPROPS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* One test's loop, connection and what the driver told it. */
+struct drv_test {
+    struct event_base *base;
+    struct drv_conn *conn;
+    pthread_t loop_thread;
+    bool threaded;             /* the loop runs on loop_thread */
+    bool loop_stopping;        /* loop_thread was told to stop */
+
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    const char *want_uuid, *want_event, *want_detail;
+    bool matched;
+    int lifecycle_count;
+    int disconnects;
+    char disconnect_reason[128];
+    bool disconnect_on_loop_thread;
+};
+
+static void
+on_lifecycle(void *opaque, const char *uuid, const char *name,
+             const char *event, const char *detail)
+{
+    struct drv_test *t = opaque;
+
+    pthread_mutex_lock(&t->lock);
+    t->lifecycle_count++;
+    if (t->want_uuid != NULL && strcmp(uuid, t->want_uuid) == 0 &&
+        strcmp(event, t->want_event) == 0 && strcmp(detail, t->want_detail) == 0) {
+        t->matched = true;
+        pthread_cond_broadcast(&t->changed);
+        if (!t->threaded)
+            event_base_loopbreak(t->base);
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
+static void
+on_disconnected(void *opaque, const char *reason)
+{
+    struct drv_test *t = opaque;
+
+    pthread_mutex_lock(&t->lock);
+    t->disconnects++;
+    snprintf(t->disconnect_reason, sizeof(t->disconnect_reason), "%s", reason);
+    t->disconnect_on_loop_thread = t->threaded &&
+        pthread_equal(pthread_self(), t->loop_thread);
+    pthread_cond_broadcast(&t->changed);
+    if (!t->threaded)
+        event_base_loopbreak(t->base);
+    pthread_mutex_unlock(&t->lock);
+}
+
+static const struct drv_events test_events = {
+    .domain_lifecycle = on_lifecycle,
+    .disconnected = on_disconnected,
+};
+
+static void
+test_start(struct drv_test *t)
+{
+    qmf_error err = { 0 };
+
+    memset(t, 0, sizeof(*t));
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_cond_init(&t->changed, NULL);
+    cr_assert_eq(evthread_use_pthreads(), 0);
+    t->base = event_base_new();
+    cr_assert_not_null(t->base);
+    cr_assert_eq(drv_event_loop_install(t->base, &err), 0, "%s", err.text);
+}
+
+static struct drv_conn *
+test_open(struct drv_test *t, const char *fixture)
+{
+    char *uri = test_fixture_uri(fixture);
+    struct drv_conn *c = NULL;
+    qmf_error err = { 0 };
+
+    cr_assert_eq(drv_libvirt_backend.open(&c, uri, &test_events, t, &err), 0,
+                 "opening %s: %s", uri, err.text);
+    cr_assert_not_null(c);
+    free(uri);
+    return c;
+}
+
+static void *
+loop_main(void *arg)
+{
+    struct drv_test *t = arg;
+
+    event_base_loop(t->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    return NULL;
+}
+
+/* Runs the loop on its own thread, as virtbusd does. */
+static void
+test_loop_thread_start(struct drv_test *t)
+{
+    t->threaded = true;
+    cr_assert_eq(pthread_create(&t->loop_thread, NULL, loop_main, t), 0);
+}
+
+static void
+test_loop_thread_stop(struct drv_test *t)
+{
+    if (!t->threaded || t->loop_stopping)
+        return;
+    t->loop_stopping = true;
+    event_base_loopbreak(t->base);
+    pthread_join(t->loop_thread, NULL);
+    t->threaded = false;
+}
+
+/* Lets pending releases (libvirt's free callbacks) run, then frees all. */
+static void
+test_finish(struct drv_test *t)
+{
+    int i;
+
+    test_loop_thread_stop(t);
+    if (t->conn != NULL)
+        drv_libvirt_backend.close(t->conn);
+    for (i = 0; i < 3; i++)
+        event_base_loop(t->base, EVLOOP_NONBLOCK);
+    event_base_free(t->base);
+    pthread_cond_destroy(&t->changed);
+    pthread_mutex_destroy(&t->lock);
+}
+
+static void
+expect_event(struct drv_test *t, const char *uuid, const char *event,
+             const char *detail)
+{
+    pthread_mutex_lock(&t->lock);
+    t->want_uuid = uuid;
+    t->want_event = event;
+    t->want_detail = detail;
+    t->matched = false;
+    pthread_mutex_unlock(&t->lock);
+}
+
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    event_base_loopbreak(arg);
+}
+
+/* Runs the loop (on this thread) until the expected event came or the
+ * bound passed; returns whether it came. */
+static bool
+wait_event(struct drv_test *t)
+{
+    struct timeval limit = { WAIT_SECONDS, 0 };
+    struct event *deadline = evtimer_new(t->base, on_deadline, t->base);
+    bool matched;
+
+    evtimer_add(deadline, &limit);
+    pthread_mutex_lock(&t->lock);
+    matched = t->matched;
+    pthread_mutex_unlock(&t->lock);
+    if (!matched)
+        event_base_loop(t->base, 0);
+    event_free(deadline);
+    pthread_mutex_lock(&t->lock);
+    matched = t->matched;
+    pthread_mutex_unlock(&t->lock);
+    return matched;
+}
+
+/* The same with the loop on its own thread. */
+static bool
+wait_threaded(struct drv_test *t, bool (*done)(struct drv_test *))
+{
+    struct timespec limit;
+    bool ok;
+
+    clock_gettime(CLOCK_REALTIME, &limit);
+    limit.tv_sec += WAIT_SECONDS;
+    pthread_mutex_lock(&t->lock);
+    while (!(ok = done(t)))
+        if (pthread_cond_timedwait(&t->changed, &t->lock, &limit) == ETIMEDOUT)
+            break;
+    ok = done(t);
+    pthread_mutex_unlock(&t->lock);
+    return ok;
+}
+
+static bool
+event_matched(struct drv_test *t)
+{
+    return t->matched;
+}
+
+static bool
+disconnected(struct drv_test *t)
+{
+    return t->disconnects > 0;
+}
+
+static void
+expect_props(const qmf_value *map, const struct prop *props, size_t n,
+             const char *what)
+{
+    size_t i;
+    qmf_value *v;
+
+    cr_assert_not_null(map);
+    cr_assert_eq(map->kind, QMF_MAP);
+    for (i = 0; i < n; i++) {
+        v = qmf_map_get(map, props[i].name);
+        cr_assert_not_null(v, "%s has no %s", what, props[i].name);
+        cr_expect_eq(v->kind, props[i].kind, "%s.%s is %s, not %s", what,
+                     props[i].name, qmf_kind_name(v->kind),
+                     qmf_kind_name(props[i].kind));
+    }
+    cr_expect_eq(qmf_map_len(map), n, "%s has %zu properties, not %zu", what,
+                 qmf_map_len(map), n);
+}
+
+static qmf_value *
+find_by(const qmf_value *list, const char *key, const char *value)
+{
+    size_t i;
+    const char *s;
+
+    for (i = 0; i < qmf_list_len(list); i++) {
+        s = qmf_map_get_string(qmf_list_at(list, i), key);
+        if (s != NULL && strcmp(s, value) == 0)
+            return qmf_list_at(list, i);
+    }
+    return NULL;
+}
+
+static uint64_t
+get_u(const qmf_value *map, const char *key)
+{
+    qmf_value *v = qmf_map_get(map, key);
+
+    cr_assert_not_null(v, "no %s", key);
+    return v->u.u;
+}
+
+static bool
+get_b(const qmf_value *map, const char *key)
+{
+    qmf_value *v = qmf_map_get(map, key);
+
+    cr_assert_not_null(v, "no %s", key);
+    cr_assert_eq(v->kind, QMF_BOOL);
+    return v->u.b;
+}
+
+static const char *
+get_s(const qmf_value *map, const char *key)
+{
+    const char *s = qmf_map_get_string(map, key);
+
+    cr_assert_not_null(s, "no string %s", key);
+    return s;
+}
+
+static qmf_value *
+domain_get(struct drv_test *t, const char *uuid)
+{
+    qmf_value *d = NULL;
+    qmf_error err = { 0 };
+
+    cr_assert_eq(drv_domain_get(&drv_libvirt_backend, t->conn, uuid, &d, &err), 0,
+                 "%s", err.text);
+    return d;
+}
+
+/* ---- the event loop on its own ---- */
+
+struct loop_probe {
+    struct event_base *base;
+    int timer;
+    int fired;
+    int stop_at;               /* 0-timeout: disable after this many */
+    int handle_events;
+    int handle_calls;
+    bool freed;
+};
+
+static void
+probe_timer(int timer, void *opaque)
+{
+    struct loop_probe *p = opaque;
+
+    if (++p->fired >= p->stop_at) {
+        virEventUpdateTimeout(timer, -1);
+        event_base_loopbreak(p->base);
+    }
+}
+
+static void
+probe_handle(int watch, int fd, int events, void *opaque)
+{
+    struct loop_probe *p = opaque;
+    char buf[16];
+
+    p->handle_calls++;
+    p->handle_events |= events;
+    if (events & VIR_EVENT_HANDLE_READABLE)
+        (void)read(fd, buf, sizeof(buf));
+    event_base_loopbreak(p->base);
+}
+
+static void
+probe_free(void *opaque)
+{
+    struct loop_probe *p = opaque;
+
+    p->freed = true;
+}
+
+/* Runs the loop for a bounded while without expecting anything. */
+static void
+run_loop_briefly(struct event_base *base, int ms)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+    event_base_loopexit(base, &tv);
+    event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY);
+}
+
+Test(drivers, loop_install_rules)
+{
+    struct drv_test t;
+    struct event_base *other;
+    qmf_error err = { 0 };
+
+    test_start(&t);
+    cr_expect_eq(drv_event_loop_install(t.base, &err), 0, "same base again: %s", err.text);
+    other = event_base_new();
+    cr_expect_eq(drv_event_loop_install(other, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_INTERNAL);
+    cr_expect_eq(drv_event_loop_install(NULL, &err), -1);
+    event_base_free(other);
+    test_finish(&t);
+}
+
+Test(drivers, loop_zero_timeout_fires_until_disabled)
+{
+    struct drv_test t;
+    struct loop_probe p = { .stop_at = 5 };
+
+    test_start(&t);
+    p.base = t.base;
+    p.timer = virEventAddTimeout(0, probe_timer, &p, probe_free);
+    cr_assert_geq(p.timer, 0);
+    run_loop_briefly(t.base, WAIT_SECONDS * 1000);
+    cr_assert_eq(p.fired, 5, "a 0 timeout fired %d times before -1", p.fired);
+    /* Disabled: the loop must now sleep through its whole run. */
+    run_loop_briefly(t.base, 200);
+    cr_expect_eq(p.fired, 5, "a disabled timeout fired again");
+
+    /* Re-enabled with a period, it fires again. */
+    p.stop_at = 7;
+    virEventUpdateTimeout(p.timer, 10);
+    run_loop_briefly(t.base, WAIT_SECONDS * 1000);
+    cr_expect_eq(p.fired, 7);
+
+    cr_assert_eq(virEventRemoveTimeout(p.timer), 0);
+    cr_expect_not(p.freed, "ff ran inside remove");
+    event_base_loop(t.base, EVLOOP_NONBLOCK);
+    cr_expect(p.freed, "ff did not run on the loop");
+    cr_expect_eq(virEventRemoveTimeout(p.timer), -1, "removed twice");
+    test_finish(&t);
+}
+
+Test(drivers, loop_handles_translate_events)
+{
+    struct drv_test t;
+    struct loop_probe p = { 0 };
+    int fds[2], watch;
+
+    test_start(&t);
+    p.base = t.base;
+    cr_assert_eq(pipe(fds), 0);
+    watch = virEventAddHandle(fds[0], VIR_EVENT_HANDLE_READABLE, probe_handle,
+                              &p, probe_free);
+    cr_assert_geq(watch, 0);
+
+    cr_assert_eq(write(fds[1], "x", 1), 1);
+    run_loop_briefly(t.base, WAIT_SECONDS * 1000);
+    cr_assert_eq(p.handle_calls, 1);
+    cr_expect_eq(p.handle_events, VIR_EVENT_HANDLE_READABLE);
+
+    /* Disabled: pending data must not wake it. */
+    virEventUpdateHandle(watch, 0);
+    cr_assert_eq(write(fds[1], "y", 1), 1);
+    run_loop_briefly(t.base, 200);
+    cr_expect_eq(p.handle_calls, 1, "a disabled handle was called");
+
+    /* Re-enabled, with the writer gone: readable and hung up. */
+    close(fds[1]);
+    p.handle_events = 0;
+    virEventUpdateHandle(watch, VIR_EVENT_HANDLE_READABLE);
+    run_loop_briefly(t.base, WAIT_SECONDS * 1000);
+    cr_assert_eq(p.handle_calls, 2);
+    cr_expect(p.handle_events & VIR_EVENT_HANDLE_READABLE);
+    cr_expect(p.handle_events & VIR_EVENT_HANDLE_HANGUP,
+              "hang-up not reported: events %#x", p.handle_events);
+
+    cr_assert_eq(virEventRemoveHandle(watch), 0);
+    cr_expect_not(p.freed, "ff ran inside remove");
+    event_base_loop(t.base, EVLOOP_NONBLOCK);
+    cr_expect(p.freed);
+    close(fds[0]);
+    test_finish(&t);
+}
+
+Test(drivers, loop_handle_writable)
+{
+    struct drv_test t;
+    struct loop_probe p = { 0 };
+    int fds[2], watch;
+
+    test_start(&t);
+    p.base = t.base;
+    cr_assert_eq(pipe(fds), 0);
+    watch = virEventAddHandle(fds[1], VIR_EVENT_HANDLE_WRITABLE, probe_handle,
+                              &p, NULL);
+    cr_assert_geq(watch, 0);
+    run_loop_briefly(t.base, WAIT_SECONDS * 1000);
+    cr_assert_eq(p.handle_calls, 1);
+    cr_expect_eq(p.handle_events, VIR_EVENT_HANDLE_WRITABLE);
+    cr_assert_eq(virEventRemoveHandle(watch), 0);
+    close(fds[0]);
+    close(fds[1]);
+    test_finish(&t);
+}
+
+/* ---- the libvirt backend on the test driver ---- */
+
+Test(drivers, open_rejects_bad_uris)
+{
+    struct drv_test t;
+    struct drv_conn *c = NULL;
+    qmf_error err = { 0 };
+
+    test_start(&t);
+    cr_expect_eq(drv_libvirt_backend.open(&c, NULL, &test_events, &t, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_INVALID_ARGS);
+    cr_expect_eq(drv_libvirt_backend.open(&c, "", &test_events, &t, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_INVALID_ARGS);
+    cr_expect_eq(drv_libvirt_backend.open(&c, "test:///nonexistent/virtbus.xml",
+                                          &test_events, &t, &err), -1);
+    cr_expect_eq(err.code & QMF_ERR_LIBVIRT, QMF_ERR_LIBVIRT, "code %#x", err.code);
+    cr_expect_neq(err.text[0], '\0');
+    cr_expect_null(c);
+    cr_expect_eq(drv_backend_for_uri("qemu:///system"), &drv_libvirt_backend);
+    test_finish(&t);
+}
+
+Test(drivers, node_info_has_every_property)
+{
+    struct drv_test t;
+    qmf_value *node = NULL;
+    qmf_error err = { 0 };
+    unsigned long lib_ver;
+    char *uri;
+
+    test_start(&t);
+    t.conn = test_open(&t, "node1.xml");
+    cr_assert_eq(drv_node_info(&drv_libvirt_backend, t.conn, &node, &err), 0, "%s", err.text);
+    expect_props(node, node_props, NPROPS(node_props), "Node");
+
+    uri = test_fixture_uri("node1.xml");
+    cr_expect_str_eq(get_s(node, "uri"), uri);
+    free(uri);
+    cr_expect_neq(get_s(node, "hostname")[0], '\0');
+    cr_expect_str_eq(get_s(node, "hypervisorType"), "TEST");   /* virConnectGetType, unchanged */
+    cr_expect_str_eq(get_s(node, "model"), "x86_64");
+    cr_expect_neq(get_s(node, "arch")[0], '\0');
+    cr_expect_eq(get_u(node, "memory"), 16777216);
+    cr_expect_eq(get_u(node, "cpus"), 8);
+    cr_expect_eq(get_u(node, "mhz"), 2400);
+    cr_expect_eq(get_u(node, "nodes"), 1);
+    cr_expect_eq(get_u(node, "sockets"), 1);
+    cr_expect_eq(get_u(node, "cores"), 4);
+    cr_expect_eq(get_u(node, "threads"), 2);
+    cr_expect_eq(get_u(node, "hypervisorVersion"), 2);   /* the test driver's 0.0.2 */
+    cr_assert_eq(virGetVersion(&lib_ver, NULL, NULL), 0);
+    cr_expect_eq(get_u(node, "apiVersion"), lib_ver);
+    cr_expect_eq(get_u(node, "libvirtVersion"), lib_ver);    /* in-process driver */
+    cr_expect_leq(get_u(node, "freeMemory"), get_u(node, "memory"));
+    qmf_free(node);
+    test_finish(&t);
+}
+
+Test(drivers, domain_list_has_the_fixture_domains)
+{
+    struct drv_test t;
+    qmf_value *list = NULL, *d;
+    qmf_error err = { 0 };
+    size_t i;
+
+    test_start(&t);
+    t.conn = test_open(&t, "node1.xml");
+    cr_assert_eq(drv_domain_list(&drv_libvirt_backend, t.conn, &list, &err), 0, "%s", err.text);
+    cr_assert_eq(qmf_list_len(list), 3);
+    for (i = 0; i < qmf_list_len(list); i++)
+        expect_props(qmf_list_at(list, i), domain_props, NPROPS(domain_props), "Domain");
+
+    d = find_by(list, "name", "web1");
+    cr_assert_not_null(d);
+    cr_expect_str_eq(get_s(d, "uuid"), WEB1_UUID);
+    cr_expect_str_eq(get_s(d, "state"), "running");
+    cr_expect(get_b(d, "active"));
+    cr_expect_gt(qmf_map_get(d, "id")->u.i, 0);
+    cr_expect_eq(get_u(d, "numVcpus"), 2);
+    cr_expect_eq(get_u(d, "maximumMemory"), 2048 * 1024);
+    cr_expect_eq(get_u(d, "memory"), 1536 * 1024);
+    cr_expect_str_eq(get_s(d, "osType"), "linux");   /* whatever the XML: test driver */
+    cr_expect(get_b(d, "persistent"));
+    cr_expect_not(get_b(d, "autostart"));
+
+    d = find_by(list, "name", "web2");
+    cr_assert_not_null(d);
+    cr_expect_str_eq(get_s(d, "state"), "running");
+
+    d = find_by(list, "name", "db-test");
+    cr_assert_not_null(d);
+    cr_expect_str_eq(get_s(d, "uuid"), DBTEST_UUID);
+    cr_expect_str_eq(get_s(d, "state"), "shutoff");
+    cr_expect_not(get_b(d, "active"));
+    cr_expect_eq(qmf_map_get(d, "id")->u.i, -1);
+    qmf_free(list);
+    test_finish(&t);
+}
+
+Test(drivers, domain_get_known_and_unknown)
+{
+    struct drv_test t;
+    qmf_value *d = NULL;
+    qmf_error err = { 0 };
+
+    test_start(&t);
+    t.conn = test_open(&t, "node1.xml");
+    d = domain_get(&t, WEB2_UUID);
+    expect_props(d, domain_props, NPROPS(domain_props), "Domain");
+    cr_expect_str_eq(get_s(d, "name"), "web2");
+    cr_expect_str_eq(get_s(d, "uuid"), WEB2_UUID);
+    qmf_free(d);
+    d = NULL;
+
+    cr_expect_eq(drv_domain_get(&drv_libvirt_backend, t.conn, MISSING_UUID, &d, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT, "code %#x: %s", err.code, err.text);
+    cr_expect_not_null(strstr(err.text, MISSING_UUID), "%s", err.text);
+    cr_expect_null(d);
+
+    /* Another node's domain is not on this one. */
+    cr_expect_eq(drv_domain_get(&drv_libvirt_backend, t.conn, DB1_UUID, &d, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
+
+    cr_expect_eq(drv_domain_get(&drv_libvirt_backend, t.conn, "not-a-uuid", &d, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
+    cr_expect_eq(drv_domain_shutdown(&drv_libvirt_backend, t.conn, MISSING_UUID, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
+    test_finish(&t);
+}
+
+Test(drivers, actions_change_state_and_raise_events)
+{
+    struct drv_test t;
+    qmf_value *d;
+    qmf_error err = { 0 };
+
+    test_start(&t);
+    t.conn = test_open(&t, "node1.xml");
+
+    expect_event(&t, WEB1_UUID, "stopped", "shutdown");
+    cr_assert_eq(drv_domain_shutdown(&drv_libvirt_backend, t.conn, WEB1_UUID, &err), 0,
+                 "%s", err.text);
+    cr_assert(wait_event(&t), "no stopped/shutdown event for web1");
+    d = domain_get(&t, WEB1_UUID);
+    cr_expect_str_eq(get_s(d, "state"), "shutoff");
+    cr_expect_str_eq(get_s(d, "reason"), "shutdown");
+    cr_expect_not(get_b(d, "active"));
+    qmf_free(d);
+
+    expect_event(&t, DBTEST_UUID, "started", "booted");
+    cr_assert_eq(drv_domain_create(&drv_libvirt_backend, t.conn, DBTEST_UUID, &err), 0,
+                 "%s", err.text);
+    cr_assert(wait_event(&t), "no started/booted event for db-test");
+    d = domain_get(&t, DBTEST_UUID);
+    cr_expect_str_eq(get_s(d, "state"), "running");
+    cr_expect_str_eq(get_s(d, "reason"), "booted");
+    cr_expect(get_b(d, "active"));
+    cr_expect_gt(qmf_map_get(d, "id")->u.i, 0);
+    qmf_free(d);
+
+    expect_event(&t, DBTEST_UUID, "stopped", "destroyed");
+    cr_assert_eq(drv_domain_destroy(&drv_libvirt_backend, t.conn, DBTEST_UUID, &err), 0,
+                 "%s", err.text);
+    cr_assert(wait_event(&t), "no stopped/destroyed event for db-test");
+    d = domain_get(&t, DBTEST_UUID);
+    cr_expect_str_eq(get_s(d, "state"), "shutoff");
+    cr_expect_str_eq(get_s(d, "reason"), "destroyed");
+    qmf_free(d);
+
+    /* libvirt's own refusal, code and text. */
+    cr_assert_eq(drv_domain_destroy(&drv_libvirt_backend, t.conn, DBTEST_UUID, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_LIBVIRT | VIR_ERR_OPERATION_INVALID,
+                 "code %#x: %s", err.code, err.text);
+    cr_expect_not_null(strstr(err.text, "domain is not running"), "%s", err.text);
+    test_finish(&t);
+}
+
+Test(drivers, events_reach_a_loop_on_another_thread)
+{
+    struct drv_test t;
+    qmf_error err = { 0 };
+
+    test_start(&t);
+    test_loop_thread_start(&t);
+    /* Opened while the loop runs: libvirt registers its timer from here. */
+    t.conn = test_open(&t, "node1.xml");
+    expect_event(&t, WEB2_UUID, "stopped", "destroyed");
+    cr_assert_eq(drv_domain_destroy(&drv_libvirt_backend, t.conn, WEB2_UUID, &err), 0,
+                 "%s", err.text);
+    cr_assert(wait_threaded(&t, event_matched), "no stopped/destroyed event for web2");
+    expect_event(&t, WEB2_UUID, "started", "booted");
+    cr_assert_eq(drv_domain_create(&drv_libvirt_backend, t.conn, WEB2_UUID, &err), 0,
+                 "%s", err.text);
+    cr_assert(wait_threaded(&t, event_matched), "no started/booted event for web2");
+    test_loop_thread_stop(&t);
+    test_finish(&t);
+}
+
+Test(drivers, no_events_after_close)
+{
+    struct drv_test t;
+    qmf_error err = { 0 };
+    int before;
+
+    test_start(&t);
+    t.conn = test_open(&t, "node1.xml");
+    /* Queued, not yet dispatched: close must drop it. */
+    cr_assert_eq(drv_domain_destroy(&drv_libvirt_backend, t.conn, WEB1_UUID, &err), 0);
+    before = t.lifecycle_count;
+    drv_libvirt_backend.close(t.conn);
+    t.conn = NULL;
+    run_loop_briefly(t.base, 200);
+    cr_expect_eq(t.lifecycle_count, before, "an event arrived after close");
+    test_finish(&t);
+}
+
+Test(drivers, pools_and_networks)
+{
+    struct drv_test t;
+    qmf_value *pools = NULL, *nets = NULL, *p, *n;
+    qmf_error err = { 0 };
+
+    test_start(&t);
+    t.conn = test_open(&t, "node1.xml");
+    cr_assert_eq(drv_pool_list(&drv_libvirt_backend, t.conn, &pools, &err), 0, "%s", err.text);
+    cr_assert_eq(qmf_list_len(pools), 1);
+    p = qmf_list_at(pools, 0);
+    expect_props(p, pool_props, NPROPS(pool_props), "Pool");
+    cr_expect_str_eq(get_s(p, "name"), "node1-pool");
+    cr_expect_str_eq(get_s(p, "uuid"), "1a000000-0000-4000-8000-000000000001");
+    cr_expect_str_eq(get_s(p, "state"), "running");
+    cr_expect_str_eq(get_s(p, "type"), "dir");
+    cr_expect_str_eq(get_s(p, "path"), "/var/lib/virtbus/node1-pool");
+    cr_expect_eq(get_u(p, "capacity"), 100ULL << 30);
+    cr_expect_eq(get_u(p, "allocation"), 6ULL << 30);     /* its two volumes */
+    cr_expect_eq(get_u(p, "available"), 94ULL << 30);
+    cr_expect(get_b(p, "persistent"));
+
+    cr_assert_eq(drv_network_list(&drv_libvirt_backend, t.conn, &nets, &err), 0, "%s", err.text);
+    cr_assert_eq(qmf_list_len(nets), 1);
+    n = qmf_list_at(nets, 0);
+    expect_props(n, network_props, NPROPS(network_props), "Network");
+    cr_expect_str_eq(get_s(n, "name"), "node1-net");
+    cr_expect_str_eq(get_s(n, "uuid"), "1b000000-0000-4000-8000-000000000001");
+    cr_expect_str_eq(get_s(n, "bridge"), "virbr1");
+    cr_expect_str_eq(get_s(n, "forwardMode"), "nat");
+    cr_expect(get_b(n, "active"));
+    cr_expect(get_b(n, "persistent"));
+    qmf_free(pools);
+    qmf_free(nets);
+    test_finish(&t);
+}
+
+Test(drivers, network_forward_modes)
+{
+    struct drv_test t;
+    struct drv_conn *c2, *c3;
+    qmf_value *nets = NULL;
+    qmf_error err = { 0 };
+
+    test_start(&t);
+    c2 = test_open(&t, "node2.xml");
+    c3 = test_open(&t, "node3.xml");
+    cr_assert_eq(drv_network_list(&drv_libvirt_backend, c2, &nets, &err), 0, "%s", err.text);
+    cr_expect_str_eq(get_s(qmf_list_at(nets, 0), "forwardMode"), "route");
+    qmf_free(nets);
+    cr_assert_eq(drv_network_list(&drv_libvirt_backend, c3, &nets, &err), 0, "%s", err.text);
+    cr_expect_str_eq(get_s(qmf_list_at(nets, 0), "forwardMode"), "none");
+    qmf_free(nets);
+    drv_libvirt_backend.close(c2);
+    drv_libvirt_backend.close(c3);
+    test_finish(&t);
+}
+
+Test(drivers, two_connections_keep_separate_state)
+{
+    struct drv_test t;
+    struct drv_conn *c2;
+    qmf_value *l1 = NULL, *l2 = NULL, *d;
+    qmf_error err = { 0 };
+
+    test_start(&t);
+    t.conn = test_open(&t, "node1.xml");
+    c2 = test_open(&t, "node2.xml");
+    cr_assert_eq(drv_domain_destroy(&drv_libvirt_backend, t.conn, WEB1_UUID, &err), 0,
+                 "%s", err.text);
+    cr_assert_eq(drv_domain_list(&drv_libvirt_backend, t.conn, &l1, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_domain_list(&drv_libvirt_backend, c2, &l2, &err), 0, "%s", err.text);
+    cr_expect_eq(qmf_list_len(l1), 3);
+    cr_expect_eq(qmf_list_len(l2), 3);
+    cr_expect_null(find_by(l2, "name", "web1"));
+    cr_expect_null(find_by(l1, "name", "db1"));
+    d = find_by(l1, "name", "web1");
+    cr_assert_not_null(d);
+    cr_expect_str_eq(get_s(d, "state"), "shutoff");
+    d = find_by(l2, "name", "db1");
+    cr_assert_not_null(d);
+    cr_expect_str_eq(get_s(d, "state"), "running");
+    cr_expect_str_eq(get_s(find_by(l2, "name", "batch-01"), "state"), "shutoff");
+    qmf_free(l1);
+    qmf_free(l2);
+    drv_libvirt_backend.close(c2);
+    test_finish(&t);
+}
+
+static int
+count_state(const qmf_value *list, const char *state)
+{
+    size_t i;
+    int n = 0;
+
+    for (i = 0; i < qmf_list_len(list); i++)
+        if (strcmp(get_s(qmf_list_at(list, i), "state"), state) == 0)
+            n++;
+    return n;
+}
+
+Test(drivers, all_fixtures_open)
+{
+    static const char *const fixtures[] = { "node1.xml", "node2.xml", "node3.xml" };
+    struct drv_test t;
+    struct drv_conn *c;
+    qmf_value *doms = NULL, *pools = NULL, *nets = NULL;
+    qmf_error err = { 0 };
+    size_t i;
+
+    test_start(&t);
+    for (i = 0; i < 3; i++) {
+        c = test_open(&t, fixtures[i]);
+        cr_assert_eq(drv_domain_list(&drv_libvirt_backend, c, &doms, &err), 0, "%s", err.text);
+        cr_expect_eq(qmf_list_len(doms), 3, "%s", fixtures[i]);
+        cr_expect_geq(count_state(doms, "running"), 1, "%s", fixtures[i]);
+        cr_expect_geq(count_state(doms, "shutoff"), 1, "%s", fixtures[i]);
+        cr_assert_eq(drv_pool_list(&drv_libvirt_backend, c, &pools, &err), 0, "%s", err.text);
+        cr_expect_eq(qmf_list_len(pools), 1, "%s", fixtures[i]);
+        cr_assert_eq(drv_network_list(&drv_libvirt_backend, c, &nets, &err), 0, "%s", err.text);
+        cr_expect_eq(qmf_list_len(nets), 1, "%s", fixtures[i]);
+        qmf_free(doms);
+        qmf_free(pools);
+        qmf_free(nets);
+        drv_libvirt_backend.close(c);
+    }
+    c = test_open(&t, "node3.xml");
+    cr_assert_eq(drv_domain_list(&drv_libvirt_backend, c, &doms, &err), 0, "%s", err.text);
+    cr_expect_str_eq(get_s(find_by(doms, "name", "batch-03"), "state"), "paused");
+    qmf_free(doms);
+    drv_libvirt_backend.close(c);
+    test_finish(&t);
+}
+
+Test(drivers, fleet_fixture_is_large_and_mixed)
+{
+    struct drv_test t;
+    qmf_value *doms = NULL, *pools = NULL, *nets = NULL;
+    qmf_error err = { 0 };
+    virConnectPtr raw;
+    virInterfacePtr *ifaces = NULL;
+    char *uri;
+    int i, n;
+
+    test_start(&t);
+    t.conn = test_open(&t, "fleet.xml");
+    cr_assert_eq(drv_domain_list(&drv_libvirt_backend, t.conn, &doms, &err), 0, "%s", err.text);
+    cr_expect_geq(qmf_list_len(doms), 50);
+    cr_expect_gt(count_state(doms, "running"), 0);
+    cr_expect_gt(count_state(doms, "shutoff"), 0);
+    cr_expect_gt(count_state(doms, "paused"), 0);
+    cr_assert_eq(drv_pool_list(&drv_libvirt_backend, t.conn, &pools, &err), 0, "%s", err.text);
+    cr_expect_eq(qmf_list_len(pools), 2);
+    cr_assert_eq(drv_network_list(&drv_libvirt_backend, t.conn, &nets, &err), 0, "%s", err.text);
+    cr_expect_eq(qmf_list_len(nets), 2);
+    qmf_free(doms);
+    qmf_free(pools);
+    qmf_free(nets);
+
+    uri = test_fixture_uri("fleet.xml");
+    raw = virConnectOpen(uri);
+    cr_assert_not_null(raw);
+    n = virConnectListAllInterfaces(raw, &ifaces, 0);
+    cr_expect_geq(n, 2);
+    for (i = 0; i < n; i++)
+        virInterfaceFree(ifaces[i]);
+    free(ifaces);
+    virConnectClose(raw);
+    free(uri);
+    test_finish(&t);
+}
+
+/* ---- the wrappers ---- */
+
+static const struct drv_hypervisor stub_hypervisor = {
+    .name = "stub",
+};
+
+static const struct drv_network stub_network = {
+    .name = "stub",
+    .network_list = NULL,
+};
+
+static const struct drv_backend stub_backend = {
+    .name = "stub",
+    .hypervisor = &stub_hypervisor,
+    .storage = NULL,
+    .network = &stub_network,
+};
+
+Test(drivers, null_entries_are_not_implemented)
+{
+    /* Not a real connection: the wrappers must not get as far as using it. */
+    struct drv_conn *fake = (struct drv_conn *)&stub_backend;
+    qmf_value *v = (qmf_value *)&stub_backend;
+    qmf_error err = { 0 };
+
+    cr_expect_eq(drv_node_info(&stub_backend, fake, &v, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
+    cr_expect_str_eq(err.text, "node_info is not implemented by the stub driver");
+    cr_expect_null(v);
+    cr_expect_eq(drv_domain_list(&stub_backend, fake, &v, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
+    cr_expect_eq(drv_domain_get(&stub_backend, fake, WEB1_UUID, &v, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
+    cr_expect_eq(drv_domain_create(&stub_backend, fake, WEB1_UUID, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
+    cr_expect_eq(drv_domain_destroy(&stub_backend, fake, WEB1_UUID, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
+    cr_expect_eq(drv_domain_shutdown(&stub_backend, fake, WEB1_UUID, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
+    cr_expect_str_eq(err.text, "domain_shutdown is not implemented by the stub driver");
+    cr_expect_eq(drv_pool_list(&stub_backend, fake, &v, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
+    cr_expect_str_eq(err.text, "pool_list is not implemented by the stub driver");
+    cr_expect_eq(drv_network_list(&stub_backend, fake, &v, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
+
+    /* A real backend without a connection is "driver down", not a crash. */
+    cr_expect_eq(drv_domain_list(&drv_libvirt_backend, NULL, &v, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_DRIVER_DOWN);
+}
+
+/* ---- a private libvirtd: remote connections and their loss ---- */
+
+struct libvirtd {
+    char dir[64];
+    char *socket;
+    pid_t pid;
+};
+
+/* The daemon's directory is flat (its only subdirectory stays empty). */
+static void
+remove_dir(const char *dir)
+{
+    DIR *dp = opendir(dir);
+    struct dirent *de;
+    char *path;
+
+    if (dp == NULL)
+        return;
+    while ((de = readdir(dp)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        path = qmf_xasprintf("%s/%s", dir, de->d_name);
+        remove(path);
+        free(path);
+    }
+    closedir(dp);
+    rmdir(dir);
+}
+
+static const char *
+find_libvirtd(void)
+{
+    static const char *const paths[] = { "/usr/sbin/libvirtd", "/usr/local/sbin/libvirtd" };
+    size_t i;
+
+    for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+        if (access(paths[i], X_OK) == 0)
+            return paths[i];
+    return NULL;
+}
+
+/* Starts libvirtd with only its built-in test driver, on a private socket. */
+static void
+libvirtd_start(struct libvirtd *d)
+{
+    const char *bin = find_libvirtd();
+    char *conf, *drivers, *pidfile, *log;
+    FILE *f;
+    int i, fd, status;
+
+    if (bin == NULL)
+        cr_skip_test("libvirtd is not installed");
+    snprintf(d->dir, sizeof(d->dir), "/tmp/virtbus-lvd-XXXXXX");
+    cr_assert_not_null(mkdtemp(d->dir));
+    conf = qmf_xasprintf("%s/libvirtd.conf", d->dir);
+    drivers = qmf_xasprintf("%s/drivers", d->dir);
+    pidfile = qmf_xasprintf("%s/libvirtd.pid", d->dir);
+    log = qmf_xasprintf("%s/libvirtd.log", d->dir);
+    d->socket = qmf_xasprintf("%s/libvirt-sock", d->dir);
+    cr_assert_eq(mkdir(drivers, 0700), 0);
+    f = fopen(conf, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "unix_sock_dir = \"%s\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n",
+            d->dir);
+    fclose(f);
+
+    d->pid = fork();
+    cr_assert_geq(d->pid, 0);
+    if (d->pid == 0) {
+        /* Dies with the test even when a failed assertion skips the kill. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* An empty driver dir keeps the QEMU driver (and its user) out. */
+        setenv("LIBVIRT_DRIVER_DIR", drivers, 1);
+        fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execl(bin, "libvirtd", "-f", conf, "-p", pidfile, (char *)NULL);
+        _exit(127);
+    }
+    for (i = 0; i < WAIT_SECONDS * 20 && access(d->socket, F_OK) != 0; i++) {
+        cr_assert_eq(waitpid(d->pid, &status, WNOHANG), 0,
+                     "libvirtd exited; see %s", log);
+        usleep(50 * 1000);
+    }
+    cr_assert_eq(access(d->socket, F_OK), 0, "libvirtd did not listen; see %s", log);
+    free(conf);
+    free(drivers);
+    free(pidfile);
+    free(log);
+}
+
+static void
+libvirtd_kill(struct libvirtd *d)
+{
+    if (d->pid > 0) {
+        kill(d->pid, SIGKILL);
+        waitpid(d->pid, NULL, 0);
+        d->pid = 0;
+    }
+}
+
+static void
+libvirtd_stop(struct libvirtd *d)
+{
+    libvirtd_kill(d);
+    remove_dir(d->dir);
+    free(d->socket);
+}
+
+Test(drivers, remote_events_and_connection_loss)
+{
+    struct drv_test t;
+    struct libvirtd d = { .pid = 0 };
+    qmf_value *list = NULL;
+    qmf_error err = { 0 };
+    char *path, *uri;
+
+    libvirtd_start(&d);
+    test_start(&t);
+    test_loop_thread_start(&t);
+    path = test_fixture_path("node1.xml");
+    uri = qmf_xasprintf("test+unix://%s?socket=%s", path, d.socket);
+    cr_assert_eq(drv_libvirt_backend.open(&t.conn, uri, &test_events, &t, &err), 0,
+                 "opening %s: %s", uri, err.text);
+
+    cr_assert_eq(drv_domain_list(&drv_libvirt_backend, t.conn, &list, &err), 0, "%s", err.text);
+    cr_expect_eq(qmf_list_len(list), 3);
+    qmf_free(list);
+
+    /* The event travels over the socket: it needs the loop's fd watch. */
+    expect_event(&t, WEB1_UUID, "stopped", "shutdown");
+    cr_assert_eq(drv_domain_shutdown(&drv_libvirt_backend, t.conn, WEB1_UUID, &err), 0,
+                 "%s", err.text);
+    cr_assert(wait_threaded(&t, event_matched), "no remote stopped/shutdown event");
+
+    libvirtd_kill(&d);
+    cr_assert(wait_threaded(&t, disconnected), "no disconnected callback");
+    cr_expect_eq(t.disconnects, 1);
+    cr_expect(t.disconnect_on_loop_thread, "disconnected ran off the loop thread");
+    cr_expect_neq(t.disconnect_reason[0], '\0');
+
+    cr_expect_eq(drv_domain_list(&drv_libvirt_backend, t.conn, &list, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_DRIVER_DOWN, "code %#x: %s", err.code, err.text);
+    cr_expect_eq(drv_node_info(&drv_libvirt_backend, t.conn, &list, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_DRIVER_DOWN);
+
+    test_loop_thread_stop(&t);
+    test_finish(&t);
+    libvirtd_stop(&d);
+    free(path);
+    free(uri);
+}

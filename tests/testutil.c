@@ -1,0 +1,58 @@
+/* Helpers shared by the tests: fixture paths and the private broker's URL. */
+#include "tests/testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "schema/qmf/value.h"
+
+char *
+test_fixture_path(const char *name)
+{
+    const char *dir = getenv("VIRTBUS_FIXTURES");
+
+    cr_assert(dir != NULL, "VIRTBUS_FIXTURES is not set: run the tests through ctest");
+    return qmf_xasprintf("%s/%s", dir, name);
+}
+
+char *
+test_fixture_uri(const char *name)
+{
+    char *path = test_fixture_path(name);
+    char *uri = qmf_xasprintf("test://%s", path);
+
+    free(path);
+    return uri;
+}
+
+char *
+test_broker_url(void)
+{
+    const char *dir = getenv("VIRTBUS_TEST_BROKER_DIR");
+    char *path, line[256];
+    FILE *f;
+    int port;
+
+    cr_assert(dir != NULL, "VIRTBUS_TEST_BROKER_DIR is not set: run the tests through ctest");
+    path = qmf_xasprintf("%s/port", dir);
+    f = fopen(path, "r");
+    cr_assert(f != NULL, "no test broker in %s: the broker/start fixture did not run", dir);
+    cr_assert(fgets(line, sizeof(line), f) != NULL);
+    fclose(f);
+    free(path);
+    port = atoi(line);
+    cr_assert(port > 0);
+    return qmf_xasprintf("amqp://guest:guest@127.0.0.1:%d/", port);
+}
+
+char *
+test_unique_name(const char *prefix)
+{
+    static unsigned counter;    /* test-process local; tests are not a library */
+
+    return qmf_xasprintf("%s-%ld-%u", prefix, (long)getpid(), counter++);
+}
