@@ -56,6 +56,13 @@ publish_command_result(struct agent *a, const struct bus_message *m,
     agent_publish_event(a, "commandResult", v, confirm, opaque);
 }
 
+/* Broadcasts arrive through the topic exchange with console.* keys. */
+static bool
+is_broadcast(const struct bus_message *m)
+{
+    return m->subject != NULL && strncmp(m->subject, "console.", 8) == 0;
+}
+
 static bool
 request_expired(const struct bus_message *m, int64_t *late_ms)
 {
@@ -122,13 +129,6 @@ agent_on_request(struct bus_delivery *d, const struct bus_message *m,
         refuse(a, d, m, opcode, &err);
         return;
     }
-    if (request_expired(m, &late_ms)) {
-        qmf_error_set(&err, QMF_ERR_EXPIRED,
-                      "the request expired %lld ms before it could run (ttl %llu ms)",
-                      (long long)late_ms, (unsigned long long)m->ttl_ms);
-        refuse(a, d, m, opcode, &err);
-        return;
-    }
     if (m->body->kind != QMF_MAP) {
         qmf_error_set(&err, QMF_ERR_MALFORMED, "the body of %s must be a map, not a %s",
                       opcode, qmf_kind_name(m->body->kind));
@@ -155,6 +155,13 @@ agent_on_request(struct bus_delivery *d, const struct bus_message *m,
             bus_ack(d);
             return;
         }
+    }
+    if (request_expired(m, &late_ms)) {
+        qmf_error_set(&err, QMF_ERR_EXPIRED,
+                      "the request expired %lld ms before it could run (ttl %llu ms)",
+                      (long long)late_ms, (unsigned long long)m->ttl_ms);
+        refuse(a, d, m, opcode, &err);
+        return;
     }
     for (i = 0; i < sizeof(request_handlers) / sizeof(request_handlers[0]); i++) {
         if (strcmp(opcode, request_handlers[i].opcode) != 0)
@@ -342,9 +349,15 @@ handle_query(struct agent *a, struct bus_delivery *d,
     const char *what = qmf_map_get_string(m->body, "_what");
     int rc;
 
+    const char *owner = qmf_map_get_string(qmf_map_get(m->body, "_object_id"), "_agent_name");
+
     if (what == NULL) {
         qmf_error_set(err, QMF_ERR_MALFORMED, "_query_request needs a _what string");
         return -1;
+    }
+    if (owner != NULL && strcmp(owner, a->name) != 0 && is_broadcast(m)) {
+        bus_ack(d);             /* another agent's object: its owner answers */
+        return 0;
     }
     if (strcmp(what, "OBJECT") == 0)
         rc = query_objects(a, m, false, err);
@@ -482,6 +495,12 @@ handle_method(struct agent *a, struct bus_delivery *d,
     method_fn fn;
     char *key;
 
+    if (oid == NULL && qmf_map_get(m->body, "_schema_id") != NULL) {
+        qmf_error_set(err, QMF_ERR_NOT_IMPLEMENTED,
+                      "selecting objects by _schema_id and _where in a method request "
+                      "is not implemented yet; name the object with _object_id");
+        return -1;
+    }
     if (oid == NULL || oid->kind != QMF_MAP ||
         (name = qmf_map_get_string(oid, "_object_name")) == NULL) {
         qmf_error_set(err, QMF_ERR_MALFORMED,
@@ -490,8 +509,13 @@ handle_method(struct agent *a, struct bus_delivery *d,
     }
     agent = qmf_map_get_string(oid, "_agent_name");
     if (agent != NULL && strcmp(agent, a->name) != 0) {
-        bus_ack(d);             /* a broadcast for another agent's object */
-        return 0;
+        if (is_broadcast(m)) {
+            bus_ack(d);         /* another agent's object: not ours to answer */
+            return 0;
+        }
+        qmf_error_set(err, QMF_ERR_UNKNOWN_OBJECT, "object of agent %.200s sent to %s",
+                      agent, a->name);
+        return -1;
     }
     if (method_name == NULL) {
         qmf_error_set(err, QMF_ERR_MALFORMED, "_method_request needs a _method_name string");

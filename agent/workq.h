@@ -38,7 +38,8 @@ struct workq *workq_new(struct event_base *base, unsigned nthreads, qmf_error *e
  * Jobs with the same non-NULL key run one at a time, in submission order;
  * jobs with different keys (or NULL) run in parallel up to nthreads.  The
  * key is copied.  Returns -1 (and runs nothing) once workq_free has begun,
- * or if work is NULL; arg then still belongs to the caller.
+ * if work is NULL, or if the strand table cannot grow; arg then still
+ * belongs to the caller.
  */
 int workq_submit(struct workq *wq, const char *key, workq_fn work,
                  workq_done_fn done, void *arg);

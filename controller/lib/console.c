@@ -469,7 +469,14 @@ virtbus_request_message(struct virtbus_console *c, const char *address,
     clock_gettime(CLOCK_REALTIME, &now);
     if (m->created_ms == 0)
         m->created_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    m->durable = true;
+    /* Commands must survive a broker restart while they wait for their
+     * agent; queries and locates are worthless by then, and persisting a
+     * broadcast costs a disk write per queue. */
+    {
+        const char *opcode = bus_message_header(m, "qmf.opcode");
+
+        m->durable = opcode && strcmp(opcode, "_method_request") == 0;
+    }
     c->current = &p;
     rc = bus_publish(c->bus, address, m, NULL, NULL, err);
     bus_message_free(m);
