@@ -1,4 +1,8 @@
-/* The inventory: the agent's objects by name, and their QMF data maps. */
+/*
+ * The inventory: the agent's objects by name, and their QMF data maps.
+ * libxml2's hash table holds them: it removes entries for real, so lookups
+ * stay O(1) however many guests come and go over an agent's life.
+ */
 #include "agent/inventory.h"
 
 #include <stdlib.h>
@@ -14,17 +18,18 @@ object_free(struct inv_object *o)
 }
 
 static void
-entry_free(struct lh_entry *e)
+entry_free(void *payload, const xmlChar *name)
 {
-    /* The key is the object's own name: freeing the object frees both. */
-    object_free(lh_entry_v(e));
+    object_free(payload);
 }
+
+#define KEY(s) ((const xmlChar *)(s))
 
 void
 inv_init(struct inventory *inv, const struct schema *schema,
          const char *agent_name)
 {
-    inv->objects = lh_kchar_table_new(64, entry_free);
+    inv->objects = xmlHashCreate(64);
     if (inv->objects == NULL)
         abort();
     inv->schema = schema;
@@ -35,16 +40,14 @@ void
 inv_free(struct inventory *inv)
 {
     if (inv->objects)
-        lh_table_free(inv->objects);
+        xmlHashFree(inv->objects, entry_free);
     inv->objects = NULL;
 }
 
 struct inv_object *
 inv_get(const struct inventory *inv, const char *name)
 {
-    struct lh_entry *e = lh_table_lookup_entry(inv->objects, name);
-
-    return e ? lh_entry_v(e) : NULL;
+    return xmlHashLookup(inv->objects, KEY(name));
 }
 
 bool
@@ -69,7 +72,7 @@ inv_put(struct inventory *inv, const struct schema_class *cls,
     o->cls = cls;
     o->values = values;
     o->create_ts = o->update_ts = now;
-    if (lh_table_insert(inv->objects, o->name, o) != 0)
+    if (xmlHashAddEntry(inv->objects, KEY(o->name), o) != 0)
         abort();
     return true;
 }
@@ -110,23 +113,42 @@ inv_remove(struct inventory *inv, const char *name, int64_t now)
         return NULL;
     data = inv_object_data(inv, o, false);
     qmf_map_set(data, "_delete_ts", qmf_i64(now));
-    lh_table_delete(inv->objects, name);
+    xmlHashRemoveEntry(inv->objects, KEY(name), entry_free);
     return data;
+}
+
+struct select_ctx {
+    const struct schema_class *cls;
+    const qmf_where *where;
+    void (*fn)(const struct inv_object *o, void *opaque);
+    void *opaque;
+    size_t count;
+};
+
+static void
+select_scan(void *payload, void *data, const xmlChar *name)
+{
+    const struct inv_object *o = payload;
+    struct select_ctx *ctx = data;
+
+    if (ctx->cls != NULL && o->cls != ctx->cls)
+        return;
+    if (ctx->where != NULL && !qmf_where_eval(ctx->where, o->values))
+        return;
+    ctx->count++;
+    if (ctx->fn)
+        ctx->fn(o, ctx->opaque);
 }
 
 size_t
 inv_count(const struct inventory *inv, const struct schema_class *cls)
 {
-    struct lh_entry *e;
-    size_t n = 0;
+    struct select_ctx ctx = { .cls = cls };
 
-    lh_foreach(inv->objects, e) {
-        const struct inv_object *o = lh_entry_v(e);
-
-        if (cls == NULL || o->cls == cls)
-            n++;
-    }
-    return n;
+    if (cls == NULL)
+        return (size_t)xmlHashSize(inv->objects);
+    xmlHashScan(inv->objects, select_scan, &ctx);
+    return ctx.count;
 }
 
 void
@@ -134,39 +156,47 @@ inv_select(const struct inventory *inv, const struct schema_class *cls,
            const qmf_where *where,
            void (*fn)(const struct inv_object *o, void *opaque), void *opaque)
 {
-    struct lh_entry *e;
+    struct select_ctx ctx = { .cls = cls, .where = where, .fn = fn, .opaque = opaque };
 
-    lh_foreach(inv->objects, e) {
-        const struct inv_object *o = lh_entry_v(e);
+    xmlHashScan(inv->objects, select_scan, &ctx);
+}
 
-        if (cls != NULL && o->cls != cls)
-            continue;
-        if (where != NULL && !qmf_where_eval(where, o->values))
-            continue;
-        fn(o, opaque);
-    }
+/* Collects the names of a class's objects that the snapshot lacks. */
+struct stale_ctx {
+    const struct schema_class *cls;
+    const qmf_value *snapshot;
+    qmf_value *names;
+};
+
+static void
+stale_scan(void *payload, void *data, const xmlChar *name)
+{
+    const struct inv_object *o = payload;
+    struct stale_ctx *ctx = data;
+
+    if (o->cls == ctx->cls && qmf_map_get(ctx->snapshot, o->name) == NULL)
+        qmf_list_append(ctx->names, qmf_string(o->name));
 }
 
 void
 inv_replace_class(struct inventory *inv, const struct schema_class *cls,
                   qmf_value *objects_by_name, int64_t now, qmf_value *changed)
 {
-    struct lh_entry *e, *tmp;
+    struct stale_ctx ctx = { cls, objects_by_name, qmf_list() };
     size_t i;
 
-    /* Deletions first, so that a push never shows an object twice. */
-    lh_foreach_safe(inv->objects, e, tmp) {
-        struct inv_object *o = lh_entry_v(e);
-        qmf_value *gone;
+    /* Deletions first, so that a push never shows an object twice; the
+     * table is not changed while it is scanned. */
+    xmlHashScan(inv->objects, stale_scan, &ctx);
+    for (i = 0; i < qmf_list_len(ctx.names); i++) {
+        qmf_value *gone = inv_remove(inv, qmf_list_at(ctx.names, i)->u.str.ptr, now);
 
-        if (o->cls != cls || qmf_map_get(objects_by_name, o->name) != NULL)
-            continue;
-        gone = inv_remove(inv, o->name, now);
         if (changed)
             qmf_list_append(changed, gone);
         else
             qmf_free(gone);
     }
+    qmf_free(ctx.names);
     for (i = 0; i < qmf_map_len(objects_by_name); i++) {
         struct qmf_pair *p = &objects_by_name->u.map.items[i];
         qmf_value *values = p->value;

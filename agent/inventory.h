@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <json-c/linkhash.h>
+#include <libxml/hash.h>
 
 #include "schema/qmf/value.h"
 #include "schema/qmf/where.h"
@@ -28,7 +28,7 @@ struct inv_object {
 };
 
 struct inventory {
-    struct lh_table *objects;         /* name -> struct inv_object */
+    xmlHashTablePtr objects;          /* name -> struct inv_object */
     const struct schema *schema;
     const char *agent_name;           /* borrowed from the agent */
 };
@@ -58,7 +58,7 @@ qmf_value *inv_object_data(const struct inventory *inv,
 qmf_value *inv_object_id(const struct inventory *inv, const char *name);
 
 /* Calls fn for each object of cls (NULL: every class) matching where
- * (NULL: all), in insertion order. */
+ * (NULL: all), in no particular order.  fn must not add or remove. */
 void inv_select(const struct inventory *inv, const struct schema_class *cls,
                 const qmf_where *where,
                 void (*fn)(const struct inv_object *o, void *opaque),

@@ -124,16 +124,6 @@ now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static amqp_bytes_t
-bytes_of(const char *s)
-{
-    amqp_bytes_t b;
-
-    b.len = strlen(s);
-    b.bytes = (void *)s;
-    return b;
-}
-
 static char *
 bytes_dup(amqp_bytes_t b)
 {
@@ -726,7 +716,7 @@ teardown_amqp(struct a091_conn *c, bool polite)
             /* Not waiting for close-ok: that would block the loop. */
             memset(&cl, 0, sizeof(cl));
             cl.reply_code = AMQP_REPLY_SUCCESS;
-            cl.reply_text = bytes_of("closed by the application");
+            cl.reply_text = a091_bytes_of("closed by the application");
             amqp_send_method(c->amqp, 0, AMQP_CONNECTION_CLOSE_METHOD, &cl);
         }
         amqp_destroy_connection(c->amqp);
@@ -1037,8 +1027,8 @@ a091_publish(struct bus_conn *bc, const char *address, const struct bus_message 
         free(key);
         return -1;
     }
-    rc = amqp_basic_publish(c->amqp, A091_PUBLISH_CHANNEL, bytes_of(exchange),
-                            bytes_of(key), 0, 0, &o.props,
+    rc = amqp_basic_publish(c->amqp, A091_PUBLISH_CHANNEL, a091_bytes_of(exchange),
+                            a091_bytes_of(key), 0, 0, &o.props,
                             (amqp_bytes_t){ .len = o.body_len, .bytes = o.body });
     a091_outgoing_clear(&o);
     free(exchange);

@@ -263,16 +263,6 @@ rpc_ok(amqp_connection_state_t amqp, const void *reply, const char *what, qmf_er
     return false;
 }
 
-static amqp_bytes_t
-bytes_of(const char *s)
-{
-    amqp_bytes_t b;
-
-    b.len = strlen(s);
-    b.bytes = (void *)s;
-    return b;
-}
-
 static int
 open_socket(amqp_connection_state_t amqp, const struct a091_config *cfg, qmf_error *err)
 {
@@ -321,18 +311,18 @@ login(amqp_connection_state_t amqp, const struct a091_config *cfg, qmf_error *er
 
     /* Without this capability the broker cancels a consumer (queue deleted)
      * silently, and the subscription would just stop. */
-    caps[0].key = bytes_of("consumer_cancel_notify");
+    caps[0].key = a091_bytes_of("consumer_cancel_notify");
     caps[0].value.kind = AMQP_FIELD_KIND_BOOLEAN;
     caps[0].value.value.boolean = 1;
-    props[n].key = bytes_of("capabilities");
+    props[n].key = a091_bytes_of("capabilities");
     props[n].value.kind = AMQP_FIELD_KIND_TABLE;
     props[n].value.value.table.num_entries = 1;
     props[n].value.value.table.entries = caps;
     n++;
     if (cfg->name != NULL) {
-        props[n].key = bytes_of("connection_name");
+        props[n].key = a091_bytes_of("connection_name");
         props[n].value.kind = AMQP_FIELD_KIND_UTF8;
-        props[n].value.value.bytes = bytes_of(cfg->name);
+        props[n].value.value.bytes = a091_bytes_of(cfg->name);
         n++;
     }
     table.num_entries = n;
@@ -363,33 +353,33 @@ declare_queue(amqp_connection_state_t amqp, const struct bus_queue *q, char **na
     size_t i;
 
     if (q->queue_type != NULL) {
-        args[n].key = bytes_of("x-queue-type");
+        args[n].key = a091_bytes_of("x-queue-type");
         args[n].value.kind = AMQP_FIELD_KIND_UTF8;
-        args[n].value.value.bytes = bytes_of(q->queue_type);
+        args[n].value.value.bytes = a091_bytes_of(q->queue_type);
         n++;
     }
     if (q->message_ttl_ms > 0) {
-        args[n].key = bytes_of("x-message-ttl");
+        args[n].key = a091_bytes_of("x-message-ttl");
         args[n].value.kind = AMQP_FIELD_KIND_I64;
         args[n].value.value.i64 = q->message_ttl_ms;
         n++;
     }
     if (q->delivery_limit > 0) {
-        args[n].key = bytes_of("x-delivery-limit");
+        args[n].key = a091_bytes_of("x-delivery-limit");
         args[n].value.kind = AMQP_FIELD_KIND_I64;
         args[n].value.value.i64 = q->delivery_limit;
         n++;
     }
     if (q->dead_letter_exchange != NULL) {
-        args[n].key = bytes_of("x-dead-letter-exchange");
+        args[n].key = a091_bytes_of("x-dead-letter-exchange");
         args[n].value.kind = AMQP_FIELD_KIND_UTF8;
-        args[n].value.value.bytes = bytes_of(q->dead_letter_exchange);
+        args[n].value.value.bytes = a091_bytes_of(q->dead_letter_exchange);
         n++;
     }
     table.num_entries = n;
     table.entries = args;
     ok = amqp_queue_declare(amqp, A091_CONSUME_CHANNEL,
-                            q->name ? bytes_of(q->name) : amqp_empty_bytes, 0,
+                            q->name ? a091_bytes_of(q->name) : amqp_empty_bytes, 0,
                             q->durable, q->exclusive, q->auto_delete, table);
     snprintf(what, sizeof(what), "declaring queue '%s'", q->name ? q->name : "(server-named)");
     if (!rpc_ok(amqp, ok, what, err))
@@ -400,8 +390,8 @@ declare_queue(amqp_connection_state_t amqp, const struct bus_queue *q, char **na
 
         snprintf(what, sizeof(what), "binding queue '%s' to '%s' with '%s'", *name,
                  b->exchange, b->key);
-        if (!rpc_ok(amqp, amqp_queue_bind(amqp, A091_CONSUME_CHANNEL, bytes_of(*name),
-                                          bytes_of(b->exchange), bytes_of(b->key),
+        if (!rpc_ok(amqp, amqp_queue_bind(amqp, A091_CONSUME_CHANNEL, a091_bytes_of(*name),
+                                          a091_bytes_of(b->exchange), a091_bytes_of(b->key),
                                           amqp_empty_table),
                     what, err))
             return -1;
@@ -416,13 +406,13 @@ declare_topology(amqp_connection_state_t amqp, const struct a091_config *cfg,
     size_t i;
 
     if (!rpc_ok(amqp, amqp_exchange_declare(amqp, A091_CONSUME_CHANNEL,
-                                            bytes_of(BUS_EXCHANGE_DIRECT),
-                                            bytes_of("direct"), 0, 1, 0, 0,
+                                            a091_bytes_of(BUS_EXCHANGE_DIRECT),
+                                            a091_bytes_of("direct"), 0, 1, 0, 0,
                                             amqp_empty_table),
                 "declaring exchange " BUS_EXCHANGE_DIRECT, err) ||
         !rpc_ok(amqp, amqp_exchange_declare(amqp, A091_CONSUME_CHANNEL,
-                                            bytes_of(BUS_EXCHANGE_TOPIC),
-                                            bytes_of("topic"), 0, 1, 0, 0,
+                                            a091_bytes_of(BUS_EXCHANGE_TOPIC),
+                                            a091_bytes_of("topic"), 0, 1, 0, 0,
                                             amqp_empty_table),
                 "declaring exchange " BUS_EXCHANGE_TOPIC, err))
         return -1;
@@ -455,7 +445,7 @@ start_consumers(amqp_connection_state_t amqp, const struct a091_config *cfg,
         if (ok) {
             snprintf(what, sizeof(what), "consuming from queue '%s'", queue);
             ok = rpc_ok(amqp, amqp_basic_consume(amqp, A091_CONSUME_CHANNEL,
-                                                 bytes_of(queue), bytes_of(tag), 0,
+                                                 a091_bytes_of(queue), a091_bytes_of(tag), 0,
                                                  s->no_ack, 0, amqp_empty_table),
                         what, err);
         }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <amqp.h>
 
@@ -100,5 +101,16 @@ void a091_message_set_properties(struct bus_message *m,
 /* Decodes the body by content type, or sets m->body_error. */
 void a091_message_decode_body(struct bus_message *m, const char *content_type,
                               const char *body, size_t len);
+
+/* A C string as AMQP bytes, borrowed (rabbitmq-c copies on send). */
+static inline amqp_bytes_t
+a091_bytes_of(const char *s)
+{
+    amqp_bytes_t b;
+
+    b.len = strlen(s);
+    b.bytes = (void *)s;
+    return b;
+}
 
 #endif

@@ -14,16 +14,6 @@
 
 #include "schema/qmf/codec.h"
 
-static amqp_bytes_t
-bytes_of(const char *s)
-{
-    amqp_bytes_t b;
-
-    b.len = strlen(s);
-    b.bytes = (void *)s;
-    return b;
-}
-
 static bool
 is_reserved_header(const char *key)
 {
@@ -94,7 +84,7 @@ header_to_field(struct a091_outgoing *o, const char *key, const qmf_value *v,
         qmf_uuid_format(v->u.uuid, text);
         o->texts[o->ntexts++] = text;
         f->kind = AMQP_FIELD_KIND_UTF8;
-        f->value.bytes = bytes_of(text);
+        f->value.bytes = a091_bytes_of(text);
         break;
     }
     case QMF_STRING:
@@ -141,23 +131,23 @@ a091_outgoing_build(struct a091_outgoing *o, const struct bus_message *m,
                           pair->key);
             goto fail;
         }
-        o->entries[n].key = bytes_of(pair->key);
+        o->entries[n].key = a091_bytes_of(pair->key);
         if (header_to_field(o, pair->key, pair->value, &o->entries[n].value, err) != 0)
             goto fail;
         n++;
     }
     if (m->ttl_ms > 0) {
-        o->entries[n].key = bytes_of("ttl");
+        o->entries[n].key = a091_bytes_of("ttl");
         o->entries[n].value.kind = AMQP_FIELD_KIND_I64;
         o->entries[n].value.value.i64 =
             m->ttl_ms > INT64_MAX ? INT64_MAX : (int64_t)m->ttl_ms;
         n++;
         snprintf(o->expiration, sizeof(o->expiration), "%" PRIu64, m->ttl_ms);
         p->_flags |= AMQP_BASIC_EXPIRATION_FLAG;
-        p->expiration = bytes_of(o->expiration);
+        p->expiration = a091_bytes_of(o->expiration);
     }
     if (m->created_ms != 0) {
-        o->entries[n].key = bytes_of("created");
+        o->entries[n].key = a091_bytes_of("created");
         o->entries[n].value.kind = AMQP_FIELD_KIND_I64;
         o->entries[n].value.value.i64 = m->created_ms;
         n++;
@@ -172,25 +162,25 @@ a091_outgoing_build(struct a091_outgoing *o, const struct bus_message *m,
 
     p->_flags |= AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
                  AMQP_BASIC_APP_ID_FLAG;
-    p->content_type = bytes_of(m->raw_body && m->raw_content_type ?
+    p->content_type = a091_bytes_of(m->raw_body && m->raw_content_type ?
                                m->raw_content_type : BUS_CONTENT_JSON);
     p->delivery_mode = m->durable ? 2 : 1;
-    p->app_id = bytes_of("qmf2");
+    p->app_id = a091_bytes_of("qmf2");
     if (m->correlation_id != NULL) {
         p->_flags |= AMQP_BASIC_CORRELATION_ID_FLAG;
-        p->correlation_id = bytes_of(m->correlation_id);
+        p->correlation_id = a091_bytes_of(m->correlation_id);
     }
     if (m->reply_to != NULL) {
         p->_flags |= AMQP_BASIC_REPLY_TO_FLAG;
-        p->reply_to = bytes_of(m->reply_to);
+        p->reply_to = a091_bytes_of(m->reply_to);
     }
     if (m->message_id != NULL) {
         p->_flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
-        p->message_id = bytes_of(m->message_id);
+        p->message_id = a091_bytes_of(m->message_id);
     }
     if (m->user_id != NULL) {
         p->_flags |= AMQP_BASIC_USER_ID_FLAG;
-        p->user_id = bytes_of(m->user_id);
+        p->user_id = a091_bytes_of(m->user_id);
     }
 
     if (m->raw_body != NULL) {

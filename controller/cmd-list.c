@@ -52,25 +52,16 @@ cmd_list_exec(struct ctl_ctx *ctx, int argc, char **argv)
         "NODE", "NAME", "STATE", "ID", "VCPUS", "MEMORY", "UUID",
     };
     static const size_t by_node_name[] = { 0, 1 };
-    struct virtbus_agent_list agents;
     struct virtbus_results res;
     struct ctl_table *t;
     qmf_value *json = NULL, *rows = NULL, *errors = NULL;
-    qmf_error err;
     size_t i, j;
     int rc;
 
     if (argc != 1)
         return ctl_usage(&ctl_cmd_list_entry);
-    if ((rc = ctl_connect(ctx, NULL)) != 0 || (rc = ctl_locate(ctx, &agents)) != 0)
+    if ((rc = ctl_query_fleet(ctx, "Domain", NULL, &res)) != 0)
         return rc;
-    rc = virtbus_query(ctx->console, &agents, "OBJECT", "Domain", NULL,
-                       ctx->timeout_ms, &res, &err);
-    virtbus_agent_list_free(&agents);
-    if (rc != 0) {
-        ctl_warnx("%s", err.text);
-        return CTL_EXIT_FAILED;
-    }
     if (ctx->json) {
         json = qmf_map();
         rows = qmf_map_set(json, "domains", qmf_list());

@@ -55,6 +55,26 @@ ctl_locate(struct ctl_ctx *ctx, struct virtbus_agent_list *agents)
 }
 
 int
+ctl_query_fleet(struct ctl_ctx *ctx, const char *class_name, const qmf_value *where,
+                struct virtbus_results *res)
+{
+    struct virtbus_agent_list agents;
+    qmf_error err;
+    int rc;
+
+    if ((rc = ctl_connect(ctx, NULL)) != 0 || (rc = ctl_locate(ctx, &agents)) != 0)
+        return rc;
+    rc = virtbus_query(ctx->console, &agents, "OBJECT", class_name, where,
+                       ctx->timeout_ms, res, &err);
+    virtbus_agent_list_free(&agents);
+    if (rc != 0) {
+        ctl_warnx("%s", err.text);
+        return CTL_EXIT_FAILED;
+    }
+    return CTL_EXIT_OK;
+}
+
+int
 ctl_report_results(struct ctl_ctx *ctx, const struct virtbus_results *r,
                    qmf_value *json_errors)
 {

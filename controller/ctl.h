@@ -57,6 +57,11 @@ void ctl_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Finds the live agents (all of them, for now). */
 int ctl_locate(struct ctl_ctx *ctx, struct virtbus_agent_list *agents);
 
+/* Connects, finds the live agents and queries their objects of a class
+ * (where may be NULL).  On failure prints why and returns an exit status. */
+int ctl_query_fleet(struct ctl_ctx *ctx, const char *class_name,
+                    const qmf_value *where, struct virtbus_results *res);
+
 /* Reports failed and silent agents of a result set on stderr (or into a
  * JSON "errors" list) and returns the exit status they imply. */
 int ctl_report_results(struct ctl_ctx *ctx, const struct virtbus_results *r,

@@ -129,7 +129,6 @@ int
 ctl_domain_verb(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e,
                 const char *method, int argc, char **argv)
 {
-    struct virtbus_agent_list agents;
     struct virtbus_results res;
     qmf_value *where, *json = NULL, *json_results = NULL, *json_errors = NULL;
     struct match found[8];
@@ -138,17 +137,11 @@ ctl_domain_verb(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e,
 
     if (argc < 2)
         return ctl_usage(e);
-    if ((rc = ctl_connect(ctx, NULL)) != 0 || (rc = ctl_locate(ctx, &agents)) != 0)
-        return rc;
     where = names_predicate(argc, argv);
-    rc = virtbus_query(ctx->console, &agents, "OBJECT", "Domain", where,
-                       ctx->timeout_ms, &res, &err);
+    rc = ctl_query_fleet(ctx, "Domain", where, &res);
     qmf_free(where);
-    virtbus_agent_list_free(&agents);
-    if (rc != 0) {
-        ctl_warnx("%s", err.text);
-        return CTL_EXIT_FAILED;
-    }
+    if (rc != 0)
+        return rc;
     if (ctx->json) {
         json = qmf_map();
         json_results = qmf_map_set(json, "results", qmf_list());

@@ -94,4 +94,11 @@ for _ in $(seq 1 100); do kill -0 "$watch_pid" 2>/dev/null || break; sleep 0.1; 
 cat "$run/watch.out"
 [ "$(grep -c domainLifecycle "$run/watch.out")" -ge 3 ] || fail "virtbus watch missed events"
 
-say "demo finished; stopping agents and broker"
+say "demo finished; stopping agents (SIGTERM) and broker"
+for i in 0 1 2; do
+    kill -TERM "${pids[$i]}"
+    rc=0
+    wait "${pids[$i]}" || rc=$?
+    [ "$rc" -eq 0 ] || fail "virtbusd node$((i + 1)) exited with status $rc"
+done
+echo "agents stopped cleanly"
