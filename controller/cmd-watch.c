@@ -17,16 +17,18 @@ struct watch_state {
     unsigned long count, max;
 };
 
+/* ISO 8601 in UTC with milliseconds: 2026-11-25T21:40:39.123Z */
 static void
 format_time(int64_t ns, char *buf, size_t len)
 {
     time_t secs = (time_t)(ns / 1000000000);
+    unsigned ms = (unsigned)((ns % 1000000000 + 1000000000) % 1000000000 / 1000000);
     struct tm tm;
+    size_t n;
 
     gmtime_r(&secs, &tm);
-    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (int)(ns / 1000000 % 1000));
+    n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%03uZ", ms % 1000);
 }
 
 static void
@@ -37,7 +39,7 @@ print_item(struct watch_state *ws, const char *node, const char *content,
     const qmf_value *values = qmf_map_get(item, "_values");
     const char *class_name = qmf_map_get_string(sid, "_class_name");
     int64_t ts = 0;
-    char when[32];
+    char when[64];
     size_t i;
 
     if (!qmf_get_int64(qmf_map_get(item, "_timestamp"), &ts))
