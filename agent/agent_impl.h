@@ -1,8 +1,9 @@
 /*
- * The agent's insides, shared by its files: agent.c (lifecycle and
- * publishing), dispatch.c (requests), methods.c (method table), events.c
- * (hypervisor events) and heartbeat.c.  Everything here runs on the loop
- * thread unless a comment says otherwise.
+ * The agent's insides, shared by its files: agent.c (lifecycle, broker),
+ * hypervisor.c (the libvirt connection), objects.c (classes and
+ * inventory loading), publish.c, dispatch.c (requests), methods.c (the
+ * method table), events.c (hypervisor events) and heartbeat.c.
+ * Everything here runs on the loop thread unless a comment says otherwise.
  */
 #ifndef AGENT_IMPL_H
 #define AGENT_IMPL_H
@@ -24,6 +25,15 @@ enum agent_state {
     AGENT_STOPPED,
 };
 
+enum agent_driver_state {
+    AGENT_DRIVER_DOWN,        /* no connection; maybe a retry pending */
+    AGENT_DRIVER_CONNECTING,  /* an open job runs */
+    AGENT_DRIVER_LOADING,     /* connected, first inventory loading */
+    AGENT_DRIVER_UP,
+    AGENT_DRIVER_LOST,        /* lost; closed once no job uses it */
+    AGENT_DRIVER_CLOSING,     /* a close job runs */
+};
+
 struct agent {
     struct agent_env env;
     struct agent_config cfg;
@@ -40,9 +50,12 @@ struct agent {
      * that uses it is queued or running (workers only read it). */
     const struct drv_backend *drv;
     struct drv_conn *dconn;
-    bool driver_up;
+    enum agent_driver_state driver_state;
+    bool driver_up;          /* connected and inventory loaded */
+    bool driver_was_up;      /* so a later success is a reconnect */
     struct event *driver_retry_ev;
-    unsigned driver_backoff_ms;
+    uint32_t driver_backoff_ms;
+    uint64_t rng;            /* backoff jitter */
 
     /* Broker. */
     struct bus_conn *bus;
@@ -54,6 +67,7 @@ struct agent {
     struct event *stats_ev;
 
     unsigned jobs_in_flight;    /* worker jobs holding a pointer to us */
+    bool saying_goodbye;        /* the stop has passed its point of no return */
     void (*stopped_cb)(struct agent *a, void *opaque);
     void *stopped_opaque;
 };
@@ -62,10 +76,14 @@ struct agent {
 int64_t agent_now_ns(void);
 int64_t agent_mono_ns(void);
 
-/* The "<agent>/<object>" key that orders worker jobs per object. */
-char *agent_job_key(const struct agent *a, const char *object_name);
-/* Bookkeeping around every worker job, so that stop waits for them. */
-void agent_job_begin(struct agent *a);
+/*
+ * Runs work on a worker thread, ordered after every earlier job of the
+ * same agent and object, then done on the loop thread.  done must end
+ * with agent_job_end(a): stopping and reconnecting wait for jobs to end.
+ * Returns -1 (and counts nothing) if the pool refuses the job.
+ */
+int agent_submit(struct agent *a, const char *object_name, void (*work)(void *),
+                 void (*done)(void *), void *job);
 void agent_job_end(struct agent *a);
 
 /* Agent attributes: locate responses, heartbeats and _target predicates. */
@@ -97,9 +115,12 @@ int agent_reply_exception(struct agent *a, const struct bus_message *req,
 /* Publishes an event of the schema's event class `event`; values consumed. */
 int agent_publish_event(struct agent *a, const char *event, qmf_value *values,
                         bus_confirm_cb confirm, void *opaque);
-/* Pushes changed objects (a list of data maps, consumed) as a
- * _data_indication, one message per class. */
+/* Pushes changed objects (a list of data maps, consumed) as
+ * _data_indications, batched, one routing key per class. */
 void agent_push_objects(struct agent *a, qmf_value *data_list);
+/* Pushes every object: the snapshot consumers get at start and after a
+ * reconnect. */
+void agent_push_all(struct agent *a);
 
 /* dispatch.c */
 void agent_on_request(struct bus_delivery *d, const struct bus_message *m,
@@ -114,14 +135,43 @@ struct method_call {
     const char *object_key;      /* the part after the colon, or "" */
     qmf_value *args;             /* checked and coerced */
     qmf_value *out;              /* output arguments (a map) */
+    /* Set by a method that creates an object (its name, malloc'd), so that
+     * the agent fetches and pushes it once the method returns. */
+    char *created;
+    /* Set by a method whose effect reaches a whole class (e.g. "Volume"
+     * after a pool is deleted): the class is reloaded afterwards. */
+    const char *reload_class;
 };
 typedef int (*method_fn)(struct method_call *call, qmf_error *err);
 method_fn agent_find_method(const char *class_name, const char *method_name);
+/* The i-th entry of the method table (false past the end), so that a test
+ * can hold the table against the schema. */
+bool agent_method_entry(size_t i, const char **class_name, const char **method_name);
 
 /* events.c */
 extern const struct drv_events agent_driver_events;
+
+/* objects.c */
+/* {_agent_name, _object_name} of one of this agent's objects. */
+qmf_value *agent_object_ref(const struct agent *a, const char *object_name);
+/* "domain:<uuid>" from ("Domain", uuid); NULL for an unknown class. */
+char *agent_object_name(const char *class_name, const char *key);
 /* Schedules a refresh of one object and a push of what changed. */
 void agent_refresh_object(struct agent *a, const char *object_name);
+/* (Re)loads every class (only_class NULL) or one, on a worker; pushes what
+ * changed, or everything with push_all. */
+void agent_load_inventory(struct agent *a, const char *only_class, bool push_all,
+                          void (*done)(struct agent *a, bool ok));
+
+/* hypervisor.c */
+void agent_hypervisor_start(struct agent *a);
+void agent_driver_lost(struct agent *a, const char *reason);
+/* Called when the last worker job ended. */
+void agent_hypervisor_idle(struct agent *a);
+/* Stop path: closes the connection off the loop, then calls done. */
+void agent_hypervisor_close(struct agent *a, void (*done)(struct agent *a));
+/* agent.c: the first connection attempt is over (either way). */
+void agent_hypervisor_ready(struct agent *a);
 
 /* heartbeat.c */
 void agent_heartbeat_start(struct agent *a);
@@ -137,7 +187,5 @@ int agent_fetch_object(struct agent *a, const char *object_name,
 void agent_apply_object(struct agent *a, const char *object_name,
                         qmf_value *values, bool gone);
 
-/* agent.c: (re)loads the whole inventory from the hypervisor. */
-void agent_load_inventory(struct agent *a, void (*done)(struct agent *a, bool ok));
 
 #endif

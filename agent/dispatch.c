@@ -389,9 +389,11 @@ struct method_job {
     int64_t started_ns;
     int rc;
     qmf_error err;
-    /* The object after the method: its fresh values, or gone. */
+    /* The object after the method: its fresh values, or gone; and the
+     * object the method created, if any. */
     qmf_value *fresh;
     bool gone;
+    qmf_value *created_values;
 };
 
 static void
@@ -401,6 +403,8 @@ method_job_free(struct method_job *job)
     qmf_free(job->call.args);
     qmf_free(job->call.out);
     qmf_free(job->fresh);
+    qmf_free(job->created_values);
+    free(job->call.created);
     free(job->object_name);
     free(job);
 }
@@ -414,10 +418,11 @@ method_work(void *arg)
     qmf_error ferr;
 
     job->rc = job->fn(&job->call, &job->err);
-    if (agent_fetch_object(job->a, job->object_name, &job->fresh, &ferr) != 0) {
-        job->fresh = NULL;
+    if (agent_fetch_object(job->a, job->object_name, &job->fresh, &ferr) != 0)
         job->gone = ferr.code == QMF_ERR_UNKNOWN_OBJECT;
-    }
+    if (job->call.created != NULL &&
+        agent_fetch_object(job->a, job->call.created, &job->created_values, &ferr) != 0)
+        job->created_values = NULL;
 }
 
 /* Acks the command once its outcome is safely with the broker. */
@@ -441,6 +446,12 @@ method_done(void *arg)
 
     agent_apply_object(a, job->object_name, job->fresh, job->gone);
     job->fresh = NULL;
+    if (job->created_values != NULL) {
+        agent_apply_object(a, job->call.created, job->created_values, false);
+        job->created_values = NULL;
+    }
+    if (job->call.reload_class != NULL)
+        agent_load_inventory(a, job->call.reload_class, false, NULL);
     log_info(&a->log, "%s.%s on %s: %s%s%s", job->call.cls->name,
              job->call.method->name, job->object_name, outcome,
              job->rc ? ": " : "", job->rc ? job->err.text : "");
@@ -493,7 +504,6 @@ handle_method(struct agent *a, struct bus_delivery *d,
     struct method_job *job;
     qmf_value *checked;
     method_fn fn;
-    char *key;
 
     if (oid == NULL && qmf_map_get(m->body, "_schema_id") != NULL) {
         qmf_error_set(err, QMF_ERR_NOT_IMPLEMENTED,
@@ -574,16 +584,11 @@ handle_method(struct agent *a, struct bus_delivery *d,
         .args = checked,
         .out = qmf_map(),
     };
-    key = agent_job_key(a, name);
-    agent_job_begin(a);
-    if (workq_submit(a->env.wq, key, method_work, method_done, job) != 0) {
-        free(key);
-        agent_job_end(a);
+    if (agent_submit(a, name, method_work, method_done, job) != 0) {
         job->delivery = NULL;
         method_job_free(job);
         qmf_error_set(err, QMF_ERR_INTERNAL, "cannot queue the method");
         return -1;
     }
-    free(key);
     return 0;
 }

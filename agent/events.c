@@ -1,60 +1,41 @@
 /*
  * Hypervisor events: libvirt's callbacks (on the loop thread) become QMF
  * events on the bus at once, and a refresh of the object they concern,
- * ordered after any command running on that object.
+ * ordered after any command running on that object.  Volumes have no
+ * events of their own: a pool's events reload them.
  */
 #include "agent/agent_impl.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 
-struct refresh_job {
-    struct agent *a;
-    char *object_name;
-    qmf_value *values;
-    bool gone;
-};
-
+/* Publishes an event whose values are pairs of strings; NULL-terminated. */
 static void
-refresh_work(void *arg)
+publish_strings(struct agent *a, const char *event, ...)
 {
-    struct refresh_job *job = arg;
-    qmf_error err;
+    qmf_value *v = qmf_map();
+    const char *key, *value;
+    va_list ap;
 
-    if (agent_fetch_object(job->a, job->object_name, &job->values, &err) != 0)
-        job->gone = err.code == QMF_ERR_UNKNOWN_OBJECT;
-}
-
-static void
-refresh_done(void *arg)
-{
-    struct refresh_job *job = arg;
-    struct agent *a = job->a;
-
-    agent_apply_object(a, job->object_name, job->values, job->gone);
-    free(job->object_name);
-    free(job);
-    agent_job_end(a);
-}
-
-void
-agent_refresh_object(struct agent *a, const char *object_name)
-{
-    struct refresh_job *job;
-    char *key;
-
-    if (!a->driver_up || a->state == AGENT_STOPPED)
-        return;
-    job = qmf_xcalloc(1, sizeof(*job));
-    job->a = a;
-    job->object_name = qmf_xstrdup(object_name);
-    key = agent_job_key(a, object_name);
-    agent_job_begin(a);
-    if (workq_submit(a->env.wq, key, refresh_work, refresh_done, job) != 0) {
-        free(job->object_name);
-        free(job);
-        agent_job_end(a);
+    va_start(ap, event);
+    while ((key = va_arg(ap, const char *)) != NULL) {
+        value = va_arg(ap, const char *);
+        qmf_map_set(v, key, qmf_string(value ? value : ""));
     }
-    free(key);
+    va_end(ap);
+    if (a->bus_up)
+        agent_publish_event(a, event, v, NULL, NULL);
+    else
+        qmf_free(v);
+}
+
+static void
+refresh(struct agent *a, const char *class_name, const char *key)
+{
+    char *name = agent_object_name(class_name, key);
+
+    agent_refresh_object(a, name);
+    free(name);
 }
 
 static void
@@ -62,40 +43,68 @@ on_domain_lifecycle(void *opaque, const char *uuid, const char *name,
                     const char *event, const char *detail)
 {
     struct agent *a = opaque;
-    qmf_value *v = qmf_map();
-    char *object_name;
 
     log_debug(&a->log, "domain %s: %s (%s)", name, event, detail);
-    qmf_map_set(v, "domain", qmf_string(name));
-    qmf_map_set(v, "uuid", qmf_string(uuid));
-    qmf_map_set(v, "event", qmf_string(event));
-    qmf_map_set(v, "detail", qmf_string(detail));
-    if (a->bus_up)
-        agent_publish_event(a, "domainLifecycle", v, NULL, NULL);
-    else
-        qmf_free(v);
-    object_name = qmf_xasprintf("domain:%s", uuid);
-    agent_refresh_object(a, object_name);
-    free(object_name);
+    publish_strings(a, "domainLifecycle", "domain", name, "uuid", uuid,
+                    "event", event, "detail", detail, NULL);
+    refresh(a, "Domain", uuid);
+}
+
+static void
+on_domain_reboot(void *opaque, const char *uuid, const char *name)
+{
+    struct agent *a = opaque;
+
+    publish_strings(a, "domainReboot", "domain", name, "uuid", uuid, NULL);
+    refresh(a, "Domain", uuid);
+}
+
+static void
+on_domain_device(void *opaque, const char *uuid, const char *name,
+                 const char *device, bool added)
+{
+    struct agent *a = opaque;
+
+    publish_strings(a, added ? "domainDeviceAdded" : "domainDeviceRemoved",
+                    "domain", name, "uuid", uuid, "device", device, NULL);
+    refresh(a, "Domain", uuid);
+}
+
+static void
+on_pool_lifecycle(void *opaque, const char *uuid, const char *name,
+                  const char *event, const char *detail)
+{
+    struct agent *a = opaque;
+
+    publish_strings(a, "poolLifecycle", "pool", name, "uuid", uuid,
+                    "event", event, "detail", detail, NULL);
+    refresh(a, "Pool", uuid);
+    if (a->driver_up)
+        agent_load_inventory(a, "Volume", false, NULL);
+}
+
+static void
+on_network_lifecycle(void *opaque, const char *uuid, const char *name,
+                     const char *event, const char *detail)
+{
+    struct agent *a = opaque;
+
+    publish_strings(a, "networkLifecycle", "network", name, "uuid", uuid,
+                    "event", event, "detail", detail, NULL);
+    refresh(a, "Network", uuid);
 }
 
 static void
 on_disconnected(void *opaque, const char *reason)
 {
-    struct agent *a = opaque;
-    qmf_value *v = qmf_map();
-
-    log_warnx(&a->log, "lost %s: %s", a->cfg.uri, reason);
-    a->driver_up = false;
-    qmf_map_set(v, "uri", qmf_string(a->cfg.uri));
-    qmf_map_set(v, "reason", qmf_string(reason));
-    if (a->bus_up)
-        agent_publish_event(a, "driverDisconnected", v, NULL, NULL);
-    else
-        qmf_free(v);
+    agent_driver_lost(opaque, reason);
 }
 
 const struct drv_events agent_driver_events = {
     .domain_lifecycle = on_domain_lifecycle,
+    .domain_reboot = on_domain_reboot,
+    .domain_device = on_domain_device,
+    .pool_lifecycle = on_pool_lifecycle,
+    .network_lifecycle = on_network_lifecycle,
     .disconnected = on_disconnected,
 };

@@ -36,6 +36,7 @@ struct virtbus_console {
     struct bus_conn *bus;
     char *reply_key;
     char *reply_to;
+    char *user;              /* the broker user, sent as user_id */
     struct bus_binding reply_binding;
     struct bus_binding *watch_bindings;
     struct bus_queue queues[2];
@@ -91,6 +92,27 @@ virtbus_console_schema(const struct virtbus_console *c)
 
 /* Connection --------------------------------------------------------------- */
 
+/*
+ * The user of a broker URL ("amqp://user:pass@host/" -> "user"; "guest",
+ * the AMQP default, without one).  Requests carry it as user_id, which the
+ * broker checks against the authenticated user: agents can then record
+ * who asked for a command.
+ */
+static char *
+url_user(const char *url)
+{
+    const char *start = strstr(url, "://"), *at, *end;
+
+    if (start == NULL)
+        return qmf_xstrdup("guest");
+    start += 3;
+    at = strchr(start, '@');
+    if (at == NULL || (strchr(start, '/') && strchr(start, '/') < at))
+        return qmf_xstrdup("guest");
+    end = memchr(start, ':', (size_t)(at - start));
+    return qmf_xstrndup(start, (size_t)((end ? end : at) - start));
+}
+
 static void
 bus_up_cb(struct bus_conn *conn, void *opaque)
 {
@@ -136,6 +158,7 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
     size_t nwatch = 0, i;
 
     c->base = base;
+    c->user = url_user(o->url);
     c->schema = schema_load_builtin(err);
     if (c->schema == NULL) {
         free(c);
@@ -218,6 +241,7 @@ virtbus_console_close(struct virtbus_console *c)
     free(c->watch_bindings);
     free(c->reply_key);
     free(c->reply_to);
+    free(c->user);
     free(c);
 }
 
@@ -427,6 +451,45 @@ pending_done_cb(evutil_socket_t fd, short what, void *arg)
     ((struct pending *)arg)->done = true;
 }
 
+/* Properties every request gets: ttl and creation time unless the caller
+ * set them, the user, and persistence for commands only. */
+static void
+stamp(struct virtbus_console *c, struct bus_message *m, unsigned ttl_ms)
+{
+    const char *opcode = bus_message_header(m, "qmf.opcode");
+    struct timespec now;
+
+    if (m->ttl_ms == 0)
+        m->ttl_ms = ttl_ms;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (m->created_ms == 0)
+        m->created_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    if (m->user_id == NULL)
+        m->user_id = qmf_xstrdup(c->user);
+    /* Commands must survive a broker restart while they wait for their
+     * agent; queries and locates are worthless by then, and persisting a
+     * broadcast costs a disk write per queue. */
+    m->durable = opcode && strcmp(opcode, "_method_request") == 0;
+}
+
+int
+virtbus_send(struct virtbus_console *c, const char *address, struct bus_message *m,
+             qmf_error *err)
+{
+    int rc;
+
+    if (!c->up) {
+        bus_message_free(m);
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "not connected to the broker");
+        return -1;
+    }
+    /* Fire-and-forget requests wait in queues: a day unless told. */
+    stamp(c, m, 24 * 3600 * 1000);
+    rc = bus_publish(c->bus, address, m, NULL, NULL, err);
+    bus_message_free(m);
+    return rc;
+}
+
 int
 virtbus_request_message(struct virtbus_console *c, const char *address,
                         struct bus_message *m, const struct virtbus_agent_list *expect,
@@ -434,7 +497,6 @@ virtbus_request_message(struct virtbus_console *c, const char *address,
 {
     struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
     struct pending p = { 0 };
-    struct timespec now;
     size_t i;
     int rc;
 
@@ -464,19 +526,7 @@ virtbus_request_message(struct virtbus_console *c, const char *address,
     free(m->reply_to);
     m->reply_to = qmf_xstrdup(c->reply_to);
     /* A request is worth running only while someone waits for it. */
-    if (m->ttl_ms == 0)
-        m->ttl_ms = timeout_ms;
-    clock_gettime(CLOCK_REALTIME, &now);
-    if (m->created_ms == 0)
-        m->created_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    /* Commands must survive a broker restart while they wait for their
-     * agent; queries and locates are worthless by then, and persisting a
-     * broadcast costs a disk write per queue. */
-    {
-        const char *opcode = bus_message_header(m, "qmf.opcode");
-
-        m->durable = opcode && strcmp(opcode, "_method_request") == 0;
-    }
+    stamp(c, m, timeout_ms);
     c->current = &p;
     rc = bus_publish(c->bus, address, m, NULL, NULL, err);
     bus_message_free(m);

@@ -123,6 +123,12 @@ int virtbus_request_message(struct virtbus_console *c, const char *address,
                             unsigned timeout_ms, struct virtbus_results *out,
                             qmf_error *err);
 
+/* Publishes a message (consumed) without waiting for any answer: a
+ * fire-and-forget request when it has no reply-to.  Its ttl and creation
+ * time are set unless already set, and the console's user as user_id. */
+int virtbus_send(struct virtbus_console *c, const char *address,
+                 struct bus_message *m, qmf_error *err);
+
 /* The reply-to address of this console. */
 const char *virtbus_console_reply_to(const struct virtbus_console *c);
 

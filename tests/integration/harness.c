@@ -1,8 +1,17 @@
 /* In-process fleets for integration tests (see harness.h). */
 #include "tests/integration/harness.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <event2/thread.h>
@@ -31,11 +40,21 @@ struct agent *
 fleet_add_agent(struct test_fleet *f, const char *fixture,
                 void (*cfg_edit)(struct agent_config *cfg))
 {
+    char *uri = test_fixture_uri(fixture);
+    struct agent *a = fleet_add_agent_uri(f, uri, cfg_edit);
+
+    free(uri);
+    return a;
+}
+
+struct agent *
+fleet_add_agent_uri(struct test_fleet *f, const char *uri,
+                    void (*cfg_edit)(struct agent_config *cfg))
+{
     struct agent_env env = { .base = f->base, .wq = f->wq, .schema = f->schema };
     struct agent_config cfg;
     struct agent *a;
     qmf_error err;
-    char *uri = test_fixture_uri(fixture);
 
     cr_assert(f->n < FLEET_MAX);
     agent_config_defaults(&cfg);
@@ -44,7 +63,7 @@ fleet_add_agent(struct test_fleet *f, const char *fixture,
     free(cfg.broker);
     cfg.broker = qmf_xstrdup(f->url);
     free(cfg.uri);
-    cfg.uri = uri;
+    cfg.uri = qmf_xstrdup(uri);
     free(cfg.queue_type);
     cfg.queue_type = qmf_xstrdup("classic");
     cfg.heartbeat_interval = 1;
@@ -193,4 +212,240 @@ fleet_find(const qmf_value *results, const char *name)
             return data;
     }
     return NULL;
+}
+
+qmf_value *
+fleet_object_id(const struct test_fleet *f, size_t agent, const char *name)
+{
+    qmf_value *id = qmf_map();
+
+    qmf_map_set(id, "_agent_name", qmf_string(agent_name(f->agents[agent])));
+    qmf_map_set(id, "_object_name", qmf_string(name));
+    return id;
+}
+
+struct bus_message *
+fleet_request(const char *opcode, qmf_value *body)
+{
+    struct bus_message *m = bus_message_new();
+
+    if (opcode)
+        bus_message_set_header_string(m, "qmf.opcode", opcode);
+    bus_message_set_header_string(m, "method", "request");
+    m->body = body;
+    return m;
+}
+
+struct virtbus_result
+fleet_ask(struct test_fleet *f, size_t agent, struct bus_message *m)
+{
+    struct virtbus_agent_list one;
+    struct virtbus_results res;
+    struct virtbus_result r;
+    char *address = virtbus_agent_address(agent_name(f->agents[agent]));
+    qmf_error err;
+
+    fleet_agent_list(f, agent, 1, &one);
+    cr_assert(virtbus_request_message(f->console, address, m, &one, FLEET_REPLY_MS,
+                                      &res, &err) == 0, "%s", err.text);
+    free(address);
+    virtbus_agent_list_free(&one);
+    cr_assert_eq(res.n, 1);
+    r = res.items[0];
+    free(res.items);
+    return r;
+}
+
+qmf_value *
+fleet_call_ok(struct test_fleet *f, size_t agent, const char *object_name,
+              const char *method, const qmf_value *args)
+{
+    qmf_value *id = fleet_object_id(f, agent, object_name), *out;
+    struct virtbus_result r;
+    qmf_error err;
+
+    cr_assert(virtbus_call(f->console, agent_name(f->agents[agent]), id, method, args,
+                           FLEET_REPLY_MS, &r, &err) == 0, "%s", err.text);
+    qmf_free(id);
+    cr_assert_eq(r.status, VIRTBUS_OK, "%s on %s failed: %#x %s", method, object_name,
+                 r.error.code, r.error.text);
+    out = r.value;
+    r.value = NULL;
+    virtbus_result_clear(&r);
+    return out;
+}
+
+const char *
+fleet_state(const qmf_value *data)
+{
+    return qmf_map_get_string(qmf_map_get(data, "_values"), "state");
+}
+
+/* Watching --------------------------------------------------------------- */
+
+#define WATCH_MAX_PAIRS 4
+
+struct watch_expect {
+    struct test_fleet *f;
+    const char *agent;
+    const char *class_name;
+    const char *fields[WATCH_MAX_PAIRS], *values[WATCH_MAX_PAIRS];
+    size_t npairs;
+    qmf_value *found;
+};
+
+static void
+watch_fn(const struct bus_message *m, void *opaque)
+{
+    struct watch_expect *w = opaque;
+    const char *agent = bus_message_header(m, "qmf.agent");
+    size_t i, j;
+
+    if (w->found || agent == NULL || strcmp(agent, w->agent) != 0 || m->body == NULL)
+        return;
+    for (i = 0; i < qmf_list_len(m->body); i++) {
+        const qmf_value *item = qmf_list_at(m->body, i);
+        const qmf_value *values = qmf_map_get(item, "_values");
+        const char *cls = qmf_map_get_string(qmf_map_get(item, "_schema_id"), "_class_name");
+
+        if (cls == NULL || strcmp(cls, w->class_name) != 0)
+            continue;
+        for (j = 0; j < w->npairs; j++) {
+            const char *v = qmf_map_get_string(values, w->fields[j]);
+
+            if (v == NULL || strcmp(v, w->values[j]) != 0)
+                break;
+        }
+        if (j == w->npairs) {
+            w->found = qmf_dup(values);
+            virtbus_watch_stop(w->f->console);
+            return;
+        }
+    }
+}
+
+static void
+watch_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    virtbus_watch_stop(arg);
+}
+
+qmf_value *
+fleet_expect_watch(struct test_fleet *f, size_t agent, const char *class_name, ...)
+{
+    struct watch_expect w = { .f = f, .agent = agent_name(f->agents[agent]),
+                              .class_name = class_name };
+    struct timeval tv = { FLEET_WAIT_MS / 1000, 0 };
+    struct event *timer;
+    const char *field;
+    qmf_error err;
+    va_list ap;
+
+    va_start(ap, class_name);
+    while ((field = va_arg(ap, const char *)) != NULL) {
+        cr_assert(w.npairs < WATCH_MAX_PAIRS);
+        w.fields[w.npairs] = field;
+        w.values[w.npairs++] = va_arg(ap, const char *);
+    }
+    va_end(ap);
+    timer = evtimer_new(f->base, watch_timeout, f->console);
+    evtimer_add(timer, &tv);
+    cr_assert(virtbus_watch(f->console, watch_fn, &w, &err) == 0, "%s", err.text);
+    event_free(timer);
+    cr_assert(w.found != NULL, "no %s%s%s arrived from %s within %d ms", class_name,
+              w.npairs ? " with " : "", w.npairs ? w.fields[0] : "", w.agent, FLEET_WAIT_MS);
+    return w.found;
+}
+
+/* A private libvirtd ------------------------------------------------------- */
+
+void
+test_libvirtd_start(struct test_libvirtd *d)
+{
+    static const char bin[] = "/usr/sbin/libvirtd";
+    char *conf, *drivers, *log, *socket;
+    int i, status;
+    FILE *f;
+
+    cr_assert(access(bin, X_OK) == 0, "%s is missing: packaging/install-deps.sh installs it",
+              bin);
+    if (d->dir[0] == '\0') {
+        snprintf(d->dir, sizeof(d->dir), "/tmp/virtbus-libvirtd-XXXXXX");
+        cr_assert_not_null(mkdtemp(d->dir));
+    }
+    conf = qmf_xasprintf("%s/libvirtd.conf", d->dir);
+    drivers = qmf_xasprintf("%s/drivers", d->dir);
+    log = qmf_xasprintf("%s/libvirtd.log", d->dir);
+    socket = qmf_xasprintf("%s/libvirt-sock", d->dir);
+    mkdir(drivers, 0700);
+    unlink(socket);
+    f = fopen(conf, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "unix_sock_dir = \"%s\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n",
+            d->dir);
+    fclose(f);
+    free(d->uri);
+    d->uri = qmf_xasprintf("test+unix:///default?socket=%s", socket);
+
+    d->pid = fork();
+    cr_assert_geq(d->pid, 0);
+    if (d->pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+        /* Dies with the test even when a failed assertion skips the kill. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* An empty driver directory keeps the QEMU driver (and its user)
+         * out: only the built-in test driver remains. */
+        setenv("LIBVIRT_DRIVER_DIR", drivers, 1);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execl(bin, "libvirtd", "-f", conf, (char *)NULL);
+        _exit(127);
+    }
+    for (i = 0; i < FLEET_WAIT_MS / 50 && access(socket, F_OK) != 0; i++) {
+        cr_assert_eq(waitpid(d->pid, &status, WNOHANG), 0, "libvirtd exited; see %s", log);
+        usleep(50 * 1000);
+    }
+    cr_assert_eq(access(socket, F_OK), 0, "libvirtd did not listen; see %s", log);
+    free(conf);
+    free(drivers);
+    free(log);
+    free(socket);
+}
+
+void
+test_libvirtd_kill(struct test_libvirtd *d)
+{
+    if (d->pid > 0) {
+        kill(d->pid, SIGKILL);
+        waitpid(d->pid, NULL, 0);
+        d->pid = 0;
+    }
+}
+
+void
+test_libvirtd_stop(struct test_libvirtd *d)
+{
+    DIR *dp;
+    struct dirent *de;
+
+    test_libvirtd_kill(d);
+    /* The directory holds files and one empty subdirectory. */
+    if (d->dir[0] && (dp = opendir(d->dir)) != NULL) {
+        while ((de = readdir(dp)) != NULL) {
+            char *path;
+
+            if (de->d_name[0] == '.')
+                continue;
+            path = qmf_xasprintf("%s/%s", d->dir, de->d_name);
+            remove(path);
+            free(path);
+        }
+        closedir(dp);
+        rmdir(d->dir);
+    }
+    free(d->uri);
+    d->uri = NULL;
 }

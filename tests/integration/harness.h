@@ -7,6 +7,7 @@
 #define TEST_HARNESS_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include <event2/event.h>
 
@@ -34,6 +35,9 @@ void fleet_init(struct test_fleet *f);
  * this test process.  cfg_edit, if given, adjusts its configuration. */
 struct agent *fleet_add_agent(struct test_fleet *f, const char *fixture,
                               void (*cfg_edit)(struct agent_config *cfg));
+/* The same on any libvirt URI. */
+struct agent *fleet_add_agent_uri(struct test_fleet *f, const char *uri,
+                                  void (*cfg_edit)(struct agent_config *cfg));
 /* Waits until every agent serves. */
 void fleet_wait_ready(struct test_fleet *f);
 /* Opens the console (watch_keys may be NULL). */
@@ -54,5 +58,38 @@ qmf_value *fleet_query(struct test_fleet *f, size_t agent, const char *class_nam
 /* The data map of the object of class_name whose property `name` is
  * name, in a result list; NULL if none. */
 const qmf_value *fleet_find(const qmf_value *results, const char *name);
+
+/* {_agent_name, _object_name} of an object of agent i. */
+qmf_value *fleet_object_id(const struct test_fleet *f, size_t agent, const char *name);
+/* A request message with an opcode (NULL: none) and a body (consumed). */
+struct bus_message *fleet_request(const char *opcode, qmf_value *body);
+/* Sends m (consumed) to agent i and returns its one result (caller clears). */
+struct virtbus_result fleet_ask(struct test_fleet *f, size_t agent, struct bus_message *m);
+/* Calls a method and asserts it succeeded; returns its output arguments
+ * (caller frees). */
+qmf_value *fleet_call_ok(struct test_fleet *f, size_t agent, const char *object_name,
+                         const char *method, const qmf_value *args);
+/* The state property of a data map. */
+const char *fleet_state(const qmf_value *data);
+
+/*
+ * Waits (bounded) for a watch message from agent i whose item has class
+ * class_name and whose _values match every (field, value) pair given,
+ * NULL-terminated.  The console must have been opened with watch keys
+ * that bind it.  Returns the matching item's _values (caller frees).
+ */
+qmf_value *fleet_expect_watch(struct test_fleet *f, size_t agent,
+                              const char *class_name, ...);
+
+/* A private libvirtd with only its test driver, on a unix socket in a
+ * temporary directory (for connection-loss tests). */
+struct test_libvirtd {
+    char dir[64];
+    char *uri;          /* test+unix:///default?socket=... */
+    pid_t pid;
+};
+void test_libvirtd_start(struct test_libvirtd *d);   /* again after kill: same socket */
+void test_libvirtd_kill(struct test_libvirtd *d);    /* SIGKILL, by pid */
+void test_libvirtd_stop(struct test_libvirtd *d);    /* kill and clean up */
 
 #endif

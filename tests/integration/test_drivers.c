@@ -1,8 +1,10 @@
 /*
  * The drivers module against libvirt's real test driver (test:///fixture)
  * and a private libvirtd: the libevent event loop for libvirt, inventory
- * maps and their kinds, domain actions and their lifecycle events, error
- * mapping, NULL driver entries, and connection loss.  No broker needed.
+ * maps and their kinds (nodes, domains, pools, volumes, networks,
+ * interfaces), the entry points and the domain, pool and network events
+ * they raise, error mapping, NULL driver entries, and connection loss.  No
+ * broker needed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -77,6 +79,11 @@ static const struct prop network_props[] = {
 
 #define NPROPS(a) (sizeof(a) / sizeof((a)[0]))
 
+/* The libvirt backend's tables, called directly. */
+#define LV_HV (drv_libvirt_backend.hypervisor)
+#define LV_ST (drv_libvirt_backend.storage)
+#define LV_NET (drv_libvirt_backend.network)
+
 /* One test's loop, connection and what the driver told it. */
 struct drv_test {
     struct event_base *base;
@@ -87,30 +94,73 @@ struct drv_test {
 
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    const char *want_uuid, *want_event, *want_detail;
+    const char *want_kind, *want_uuid, *want_event, *want_detail;
     bool matched;
     int lifecycle_count;
+    char seen[2048];           /* events since the last expect_*, for messages */
     int disconnects;
     char disconnect_reason[128];
     bool disconnect_on_loop_thread;
 };
 
+/* Records one event ("domain", "pool", "network", "reboot", "device+" or
+ * "device-"), and wakes the waiter if it is the one expected. */
 static void
-on_lifecycle(void *opaque, const char *uuid, const char *name,
-             const char *event, const char *detail)
+note_event(struct drv_test *t, const char *kind, const char *uuid,
+           const char *event, const char *detail)
 {
-    struct drv_test *t = opaque;
+    size_t len;
 
     pthread_mutex_lock(&t->lock);
-    t->lifecycle_count++;
-    if (t->want_uuid != NULL && strcmp(uuid, t->want_uuid) == 0 &&
-        strcmp(event, t->want_event) == 0 && strcmp(detail, t->want_detail) == 0) {
+    if (strcmp(kind, "domain") == 0)
+        t->lifecycle_count++;
+    len = strlen(t->seen);
+    if (len + 1 < sizeof(t->seen))
+        snprintf(t->seen + len, sizeof(t->seen) - len, "%s %s %s/%s; ", kind, uuid,
+                 event, detail);
+    if (t->want_kind != NULL && strcmp(kind, t->want_kind) == 0 &&
+        strcmp(uuid, t->want_uuid) == 0 && strcmp(event, t->want_event) == 0 &&
+        strcmp(detail, t->want_detail) == 0) {
         t->matched = true;
         pthread_cond_broadcast(&t->changed);
         if (!t->threaded)
             event_base_loopbreak(t->base);
     }
     pthread_mutex_unlock(&t->lock);
+}
+
+static void
+on_lifecycle(void *opaque, const char *uuid, const char *name,
+             const char *event, const char *detail)
+{
+    note_event(opaque, "domain", uuid, event, detail);
+}
+
+static void
+on_reboot(void *opaque, const char *uuid, const char *name)
+{
+    note_event(opaque, "reboot", uuid, "", "");
+}
+
+static void
+on_device(void *opaque, const char *uuid, const char *name, const char *device,
+          bool added)
+{
+    note_event(opaque, added ? "device+" : "device-", uuid, device, "");
+}
+
+static void
+on_pool(void *opaque, const char *uuid, const char *name, const char *event,
+        const char *detail)
+{
+    note_event(opaque, "pool", uuid, event, detail);
+}
+
+static void
+on_network(void *opaque, const char *uuid, const char *name, const char *event,
+           const char *detail)
+{
+    note_event(opaque, "network", uuid, event, detail);
 }
 
 static void
@@ -130,6 +180,16 @@ on_disconnected(void *opaque, const char *reason)
 }
 
 static const struct drv_events test_events = {
+    .domain_lifecycle = on_lifecycle,
+    .domain_reboot = on_reboot,
+    .domain_device = on_device,
+    .pool_lifecycle = on_pool,
+    .network_lifecycle = on_network,
+    .disconnected = on_disconnected,
+};
+
+/* Only domain lifecycle and loss: every other entry may be NULL. */
+static const struct drv_events sparse_events = {
     .domain_lifecycle = on_lifecycle,
     .disconnected = on_disconnected,
 };
@@ -207,15 +267,24 @@ test_finish(struct drv_test *t)
 }
 
 static void
-expect_event(struct drv_test *t, const char *uuid, const char *event,
-             const char *detail)
+expect_kind(struct drv_test *t, const char *kind, const char *uuid,
+            const char *event, const char *detail)
 {
     pthread_mutex_lock(&t->lock);
+    t->seen[0] = '\0';
+    t->want_kind = kind;
     t->want_uuid = uuid;
     t->want_event = event;
     t->want_detail = detail;
     t->matched = false;
     pthread_mutex_unlock(&t->lock);
+}
+
+static void
+expect_event(struct drv_test *t, const char *uuid, const char *event,
+             const char *detail)
+{
+    expect_kind(t, "domain", uuid, event, detail);
 }
 
 static void
@@ -344,7 +413,7 @@ domain_get(struct drv_test *t, const char *uuid)
     qmf_value *d = NULL;
     qmf_error err = { 0 };
 
-    cr_assert_eq(drv_domain_get(&drv_libvirt_backend, t->conn, uuid, &d, &err), 0,
+    cr_assert_eq(LV_HV->domain_get(t->conn, uuid, &d, &err), 0,
                  "%s", err.text);
     return d;
 }
@@ -546,7 +615,7 @@ Test(drivers, node_info_has_every_property)
 
     test_start(&t);
     t.conn = test_open(&t, "node1.xml");
-    cr_assert_eq(drv_node_info(&drv_libvirt_backend, t.conn, &node, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_HV->node_info(t.conn, &node, &err), 0, "%s", err.text);
     expect_props(node, node_props, NPROPS(node_props), "Node");
 
     uri = test_fixture_uri("node1.xml");
@@ -581,7 +650,7 @@ Test(drivers, domain_list_has_the_fixture_domains)
 
     test_start(&t);
     t.conn = test_open(&t, "node1.xml");
-    cr_assert_eq(drv_domain_list(&drv_libvirt_backend, t.conn, &list, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_HV->domain_list(t.conn, &list, &err), 0, "%s", err.text);
     cr_assert_eq(qmf_list_len(list), 3);
     for (i = 0; i < qmf_list_len(list); i++)
         expect_props(qmf_list_at(list, i), domain_props, NPROPS(domain_props), "Domain");
@@ -628,18 +697,18 @@ Test(drivers, domain_get_known_and_unknown)
     qmf_free(d);
     d = NULL;
 
-    cr_expect_eq(drv_domain_get(&drv_libvirt_backend, t.conn, MISSING_UUID, &d, &err), -1);
+    cr_expect_eq(LV_HV->domain_get(t.conn, MISSING_UUID, &d, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT, "code %#x: %s", err.code, err.text);
     cr_expect_not_null(strstr(err.text, MISSING_UUID), "%s", err.text);
     cr_expect_null(d);
 
     /* Another node's domain is not on this one. */
-    cr_expect_eq(drv_domain_get(&drv_libvirt_backend, t.conn, DB1_UUID, &d, &err), -1);
+    cr_expect_eq(LV_HV->domain_get(t.conn, DB1_UUID, &d, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
 
-    cr_expect_eq(drv_domain_get(&drv_libvirt_backend, t.conn, "not-a-uuid", &d, &err), -1);
+    cr_expect_eq(LV_HV->domain_get(t.conn, "not-a-uuid", &d, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
-    cr_expect_eq(drv_domain_shutdown(&drv_libvirt_backend, t.conn, MISSING_UUID, &err), -1);
+    cr_expect_eq(LV_HV->domain_shutdown(t.conn, MISSING_UUID, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
     test_finish(&t);
 }
@@ -654,7 +723,7 @@ Test(drivers, actions_change_state_and_raise_events)
     t.conn = test_open(&t, "node1.xml");
 
     expect_event(&t, WEB1_UUID, "stopped", "shutdown");
-    cr_assert_eq(drv_domain_shutdown(&drv_libvirt_backend, t.conn, WEB1_UUID, &err), 0,
+    cr_assert_eq(LV_HV->domain_shutdown(t.conn, WEB1_UUID, &err), 0,
                  "%s", err.text);
     cr_assert(wait_event(&t), "no stopped/shutdown event for web1");
     d = domain_get(&t, WEB1_UUID);
@@ -664,7 +733,7 @@ Test(drivers, actions_change_state_and_raise_events)
     qmf_free(d);
 
     expect_event(&t, DBTEST_UUID, "started", "booted");
-    cr_assert_eq(drv_domain_create(&drv_libvirt_backend, t.conn, DBTEST_UUID, &err), 0,
+    cr_assert_eq(LV_HV->domain_create(t.conn, DBTEST_UUID, 0, &err), 0,
                  "%s", err.text);
     cr_assert(wait_event(&t), "no started/booted event for db-test");
     d = domain_get(&t, DBTEST_UUID);
@@ -675,7 +744,7 @@ Test(drivers, actions_change_state_and_raise_events)
     qmf_free(d);
 
     expect_event(&t, DBTEST_UUID, "stopped", "destroyed");
-    cr_assert_eq(drv_domain_destroy(&drv_libvirt_backend, t.conn, DBTEST_UUID, &err), 0,
+    cr_assert_eq(LV_HV->domain_destroy(t.conn, DBTEST_UUID, &err), 0,
                  "%s", err.text);
     cr_assert(wait_event(&t), "no stopped/destroyed event for db-test");
     d = domain_get(&t, DBTEST_UUID);
@@ -684,7 +753,7 @@ Test(drivers, actions_change_state_and_raise_events)
     qmf_free(d);
 
     /* libvirt's own refusal, code and text. */
-    cr_assert_eq(drv_domain_destroy(&drv_libvirt_backend, t.conn, DBTEST_UUID, &err), -1);
+    cr_assert_eq(LV_HV->domain_destroy(t.conn, DBTEST_UUID, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_LIBVIRT | VIR_ERR_OPERATION_INVALID,
                  "code %#x: %s", err.code, err.text);
     cr_expect_not_null(strstr(err.text, "domain is not running"), "%s", err.text);
@@ -701,11 +770,11 @@ Test(drivers, events_reach_a_loop_on_another_thread)
     /* Opened while the loop runs: libvirt registers its timer from here. */
     t.conn = test_open(&t, "node1.xml");
     expect_event(&t, WEB2_UUID, "stopped", "destroyed");
-    cr_assert_eq(drv_domain_destroy(&drv_libvirt_backend, t.conn, WEB2_UUID, &err), 0,
+    cr_assert_eq(LV_HV->domain_destroy(t.conn, WEB2_UUID, &err), 0,
                  "%s", err.text);
     cr_assert(wait_threaded(&t, event_matched), "no stopped/destroyed event for web2");
     expect_event(&t, WEB2_UUID, "started", "booted");
-    cr_assert_eq(drv_domain_create(&drv_libvirt_backend, t.conn, WEB2_UUID, &err), 0,
+    cr_assert_eq(LV_HV->domain_create(t.conn, WEB2_UUID, 0, &err), 0,
                  "%s", err.text);
     cr_assert(wait_threaded(&t, event_matched), "no started/booted event for web2");
     test_loop_thread_stop(&t);
@@ -721,7 +790,7 @@ Test(drivers, no_events_after_close)
     test_start(&t);
     t.conn = test_open(&t, "node1.xml");
     /* Queued, not yet dispatched: close must drop it. */
-    cr_assert_eq(drv_domain_destroy(&drv_libvirt_backend, t.conn, WEB1_UUID, &err), 0);
+    cr_assert_eq(LV_HV->domain_destroy(t.conn, WEB1_UUID, &err), 0);
     before = t.lifecycle_count;
     drv_libvirt_backend.close(t.conn);
     t.conn = NULL;
@@ -738,7 +807,7 @@ Test(drivers, pools_and_networks)
 
     test_start(&t);
     t.conn = test_open(&t, "node1.xml");
-    cr_assert_eq(drv_pool_list(&drv_libvirt_backend, t.conn, &pools, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_ST->pool_list(t.conn, &pools, &err), 0, "%s", err.text);
     cr_assert_eq(qmf_list_len(pools), 1);
     p = qmf_list_at(pools, 0);
     expect_props(p, pool_props, NPROPS(pool_props), "Pool");
@@ -752,7 +821,7 @@ Test(drivers, pools_and_networks)
     cr_expect_eq(get_u(p, "available"), 94ULL << 30);
     cr_expect(get_b(p, "persistent"));
 
-    cr_assert_eq(drv_network_list(&drv_libvirt_backend, t.conn, &nets, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_NET->network_list(t.conn, &nets, &err), 0, "%s", err.text);
     cr_assert_eq(qmf_list_len(nets), 1);
     n = qmf_list_at(nets, 0);
     expect_props(n, network_props, NPROPS(network_props), "Network");
@@ -777,10 +846,10 @@ Test(drivers, network_forward_modes)
     test_start(&t);
     c2 = test_open(&t, "node2.xml");
     c3 = test_open(&t, "node3.xml");
-    cr_assert_eq(drv_network_list(&drv_libvirt_backend, c2, &nets, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_NET->network_list(c2, &nets, &err), 0, "%s", err.text);
     cr_expect_str_eq(get_s(qmf_list_at(nets, 0), "forwardMode"), "route");
     qmf_free(nets);
-    cr_assert_eq(drv_network_list(&drv_libvirt_backend, c3, &nets, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_NET->network_list(c3, &nets, &err), 0, "%s", err.text);
     cr_expect_str_eq(get_s(qmf_list_at(nets, 0), "forwardMode"), "none");
     qmf_free(nets);
     drv_libvirt_backend.close(c2);
@@ -798,10 +867,10 @@ Test(drivers, two_connections_keep_separate_state)
     test_start(&t);
     t.conn = test_open(&t, "node1.xml");
     c2 = test_open(&t, "node2.xml");
-    cr_assert_eq(drv_domain_destroy(&drv_libvirt_backend, t.conn, WEB1_UUID, &err), 0,
+    cr_assert_eq(LV_HV->domain_destroy(t.conn, WEB1_UUID, &err), 0,
                  "%s", err.text);
-    cr_assert_eq(drv_domain_list(&drv_libvirt_backend, t.conn, &l1, &err), 0, "%s", err.text);
-    cr_assert_eq(drv_domain_list(&drv_libvirt_backend, c2, &l2, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_HV->domain_list(t.conn, &l1, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_HV->domain_list(c2, &l2, &err), 0, "%s", err.text);
     cr_expect_eq(qmf_list_len(l1), 3);
     cr_expect_eq(qmf_list_len(l2), 3);
     cr_expect_null(find_by(l2, "name", "web1"));
@@ -843,13 +912,13 @@ Test(drivers, all_fixtures_open)
     test_start(&t);
     for (i = 0; i < 3; i++) {
         c = test_open(&t, fixtures[i]);
-        cr_assert_eq(drv_domain_list(&drv_libvirt_backend, c, &doms, &err), 0, "%s", err.text);
+        cr_assert_eq(LV_HV->domain_list(c, &doms, &err), 0, "%s", err.text);
         cr_expect_eq(qmf_list_len(doms), 3, "%s", fixtures[i]);
         cr_expect_geq(count_state(doms, "running"), 1, "%s", fixtures[i]);
         cr_expect_geq(count_state(doms, "shutoff"), 1, "%s", fixtures[i]);
-        cr_assert_eq(drv_pool_list(&drv_libvirt_backend, c, &pools, &err), 0, "%s", err.text);
+        cr_assert_eq(LV_ST->pool_list(c, &pools, &err), 0, "%s", err.text);
         cr_expect_eq(qmf_list_len(pools), 1, "%s", fixtures[i]);
-        cr_assert_eq(drv_network_list(&drv_libvirt_backend, c, &nets, &err), 0, "%s", err.text);
+        cr_assert_eq(LV_NET->network_list(c, &nets, &err), 0, "%s", err.text);
         cr_expect_eq(qmf_list_len(nets), 1, "%s", fixtures[i]);
         qmf_free(doms);
         qmf_free(pools);
@@ -857,7 +926,7 @@ Test(drivers, all_fixtures_open)
         drv_libvirt_backend.close(c);
     }
     c = test_open(&t, "node3.xml");
-    cr_assert_eq(drv_domain_list(&drv_libvirt_backend, c, &doms, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_HV->domain_list(c, &doms, &err), 0, "%s", err.text);
     cr_expect_str_eq(get_s(find_by(doms, "name", "batch-03"), "state"), "paused");
     qmf_free(doms);
     drv_libvirt_backend.close(c);
@@ -876,14 +945,14 @@ Test(drivers, fleet_fixture_is_large_and_mixed)
 
     test_start(&t);
     t.conn = test_open(&t, "fleet.xml");
-    cr_assert_eq(drv_domain_list(&drv_libvirt_backend, t.conn, &doms, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_HV->domain_list(t.conn, &doms, &err), 0, "%s", err.text);
     cr_expect_geq(qmf_list_len(doms), 50);
     cr_expect_gt(count_state(doms, "running"), 0);
     cr_expect_gt(count_state(doms, "shutoff"), 0);
     cr_expect_gt(count_state(doms, "paused"), 0);
-    cr_assert_eq(drv_pool_list(&drv_libvirt_backend, t.conn, &pools, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_ST->pool_list(t.conn, &pools, &err), 0, "%s", err.text);
     cr_expect_eq(qmf_list_len(pools), 2);
-    cr_assert_eq(drv_network_list(&drv_libvirt_backend, t.conn, &nets, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_NET->network_list(t.conn, &nets, &err), 0, "%s", err.text);
     cr_expect_eq(qmf_list_len(nets), 2);
     qmf_free(doms);
     qmf_free(pools);
@@ -902,7 +971,400 @@ Test(drivers, fleet_fixture_is_large_and_mixed)
     test_finish(&t);
 }
 
-/* ---- the wrappers ---- */
+/* ---- the other entry points and their events ---- */
+
+#define NODE1_POOL_UUID "1a000000-0000-4000-8000-000000000001"
+#define NODE1_NET_UUID  "1b000000-0000-4000-8000-000000000001"
+#define EV_POOL_UUID    "1a000000-0000-4000-8000-0000000000e1"
+#define EV_NET_UUID     "1b000000-0000-4000-8000-0000000000e1"
+#define EV_DOM_UUID     "10000000-0000-4000-8000-0000000000e1"
+
+static const struct prop volume_props[] = {
+    { "key", QMF_STRING }, { "path", QMF_STRING }, { "name", QMF_STRING },
+    { "capacity", QMF_UINT64 }, { "allocation", QMF_UINT64 },
+    { "storagePool", QMF_MAP }, { "format", QMF_STRING },
+};
+
+static const struct prop interface_props[] = {
+    { "name", QMF_STRING }, { "mac", QMF_STRING }, { "active", QMF_BOOL },
+};
+
+static void
+wait_for(struct drv_test *t, const char *what)
+{
+    cr_assert(wait_event(t), "no %s event; seen: %s", what, t->seen);
+}
+
+Test(drivers, domain_actions_and_their_events)
+{
+    struct drv_test t;
+    qmf_value *d;
+    qmf_error err = { 0 };
+    char dir[] = "/tmp/virtbus-save-XXXXXX", *path, *xml = NULL, *uuid = NULL;
+
+    test_start(&t);
+    t.conn = test_open(&t, "node1.xml");
+    cr_assert_not_null(mkdtemp(dir));
+    path = qmf_xasprintf("%s/web1.save", dir);
+
+    expect_event(&t, WEB1_UUID, "suspended", "paused");
+    cr_assert_eq(LV_HV->domain_suspend(t.conn, WEB1_UUID, &err), 0, "%s", err.text);
+    wait_for(&t, "suspended/paused");
+    d = domain_get(&t, WEB1_UUID);
+    cr_expect_str_eq(get_s(d, "state"), "paused");
+    cr_expect_str_eq(get_s(d, "reason"), "user");
+    qmf_free(d);
+    expect_event(&t, WEB1_UUID, "resumed", "unpaused");
+    cr_assert_eq(LV_HV->domain_resume(t.conn, WEB1_UUID, &err), 0, "%s", err.text);
+    wait_for(&t, "resumed/unpaused");
+
+    cr_assert_eq(LV_HV->domain_set_vcpus(t.conn, WEB1_UUID, 1, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_HV->domain_set_memory(t.conn, WEB1_UUID, 1024 * 1024, &err), 0,
+                 "%s", err.text);
+    d = domain_get(&t, WEB1_UUID);
+    cr_expect_eq(get_u(d, "numVcpus"), 1);
+    cr_expect_eq(get_u(d, "memory"), 1024 * 1024);
+    qmf_free(d);
+    cr_expect_eq(LV_HV->domain_set_memory(t.conn, WEB1_UUID, 8ULL << 20, &err), -1,
+                 "more than maximumMemory");
+    cr_expect_eq(err.code & QMF_ERR_LIBVIRT, QMF_ERR_LIBVIRT, "%#x %s", err.code, err.text);
+
+    cr_assert_eq(LV_HV->domain_reboot(t.conn, WEB1_UUID, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_HV->domain_reset(t.conn, WEB1_UUID, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_HV->domain_set_autostart(t.conn, WEB1_UUID, true, &err), 0, "%s", err.text);
+    d = domain_get(&t, WEB1_UUID);
+    cr_expect_str_eq(get_s(d, "state"), "running");
+    cr_expect(get_b(d, "autostart"));
+    qmf_free(d);
+
+    cr_assert_eq(LV_HV->domain_get_xml(t.conn, WEB1_UUID, 0, &xml, &err), 0, "%s", err.text);
+    cr_expect_not_null(strstr(xml, "<name>web1</name>"), "%s", xml);
+    free(xml);
+
+    /* Save and restore through a file. */
+    expect_event(&t, WEB1_UUID, "stopped", "saved");
+    cr_assert_eq(LV_HV->domain_save(t.conn, WEB1_UUID, path, &err), 0, "%s", err.text);
+    wait_for(&t, "stopped/saved");
+    cr_expect_eq(access(path, F_OK), 0, "no state file %s", path);
+    expect_event(&t, WEB1_UUID, "started", "restored");
+    cr_assert_eq(LV_HV->node_restore(t.conn, path, &err), 0, "%s", err.text);
+    wait_for(&t, "started/restored");
+    d = domain_get(&t, WEB1_UUID);
+    cr_expect_str_eq(get_s(d, "reason"), "restored");
+    qmf_free(d);
+    cr_expect_eq(LV_HV->node_restore(t.conn, "/nonexistent/virtbus.save", &err), -1);
+    cr_expect_eq(err.code & QMF_ERR_LIBVIRT, QMF_ERR_LIBVIRT, "%#x %s", err.code, err.text);
+
+    expect_event(&t, WEB2_UUID, "stopped", "saved");
+    cr_assert_eq(LV_HV->domain_managed_save(t.conn, WEB2_UUID, &err), 0, "%s", err.text);
+    wait_for(&t, "stopped/saved (managed)");
+
+    /* What the test driver cannot do, with libvirt's own code. */
+    cr_expect_eq(LV_HV->domain_attach_device(t.conn, WEB1_UUID,
+                 "<disk type='file' device='disk'><source file='/tmp/x.img'/>"
+                 "<target dev='vdb' bus='virtio'/></disk>", true, false, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_LIBVIRT | VIR_ERR_NO_SUPPORT, "%#x %s", err.code, err.text);
+    cr_expect_eq(LV_HV->domain_migrate(t.conn, WEB1_UUID, "test:///default", 0, "copy", 100,
+                                       &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_LIBVIRT | VIR_ERR_ARGUMENT_UNSUPPORTED,
+                 "%#x %s", err.code, err.text);
+    cr_expect_eq(LV_HV->domain_migrate(t.conn, MISSING_UUID, "test:///default", 0, NULL, 0,
+                                       &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
+
+    /* Define, then undefine, a domain of our own. */
+    expect_event(&t, EV_DOM_UUID, "defined", "added");
+    cr_assert_eq(LV_HV->domain_define_xml(t.conn,
+                 "<domain type='test'><name>ev-dom</name><uuid>" EV_DOM_UUID "</uuid>"
+                 "<memory>65536</memory><os><type>hvm</type></os></domain>",
+                 &uuid, &err), 0, "%s", err.text);
+    cr_expect_str_eq(uuid, EV_DOM_UUID);
+    free(uuid);
+    wait_for(&t, "defined/added");
+    expect_event(&t, EV_DOM_UUID, "undefined", "removed");
+    cr_assert_eq(LV_HV->domain_undefine(t.conn, EV_DOM_UUID, &err), 0, "%s", err.text);
+    wait_for(&t, "undefined/removed");
+    cr_expect_eq(LV_HV->domain_get(t.conn, EV_DOM_UUID, &d, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
+    cr_expect_eq(LV_HV->domain_define_xml(t.conn, "<domain>", &uuid, &err), -1);
+    cr_expect_eq(err.code & QMF_ERR_LIBVIRT, QMF_ERR_LIBVIRT, "%#x %s", err.code, err.text);
+    cr_expect_null(uuid);
+
+    cr_assert_eq(LV_HV->node_capabilities(t.conn, &xml, &err), 0, "%s", err.text);
+    cr_expect_not_null(strstr(xml, "<capabilities>"));
+    free(xml);
+
+    unlink(path);
+    rmdir(dir);
+    free(path);
+    test_finish(&t);
+}
+
+Test(drivers, pool_lifecycle_events)
+{
+    struct drv_test t;
+    qmf_value *p = NULL;
+    qmf_error err = { 0 };
+    char *uuid = NULL, *xml = NULL;
+
+    test_start(&t);
+    t.conn = test_open(&t, "node1.xml");
+
+    expect_kind(&t, "pool", EV_POOL_UUID, "defined", "");
+    cr_assert_eq(LV_ST->pool_define_xml(t.conn,
+                 "<pool type='dir'><name>ev-pool</name><uuid>" EV_POOL_UUID "</uuid>"
+                 "<target><path>/var/lib/virtbus/ev-pool</path></target></pool>",
+                 &uuid, &err), 0, "%s", err.text);
+    cr_expect_str_eq(uuid, EV_POOL_UUID);
+    free(uuid);
+    wait_for(&t, "pool defined");
+    cr_assert_eq(LV_ST->pool_get(t.conn, EV_POOL_UUID, &p, &err), 0, "%s", err.text);
+    expect_props(p, pool_props, NPROPS(pool_props), "Pool");
+    cr_expect_str_eq(get_s(p, "state"), "inactive");
+    qmf_free(p);
+
+    cr_assert_eq(LV_ST->pool_build(t.conn, EV_POOL_UUID, 0, &err), 0, "%s", err.text);
+    expect_kind(&t, "pool", EV_POOL_UUID, "started", "");
+    cr_assert_eq(LV_ST->pool_create(t.conn, EV_POOL_UUID, &err), 0, "%s", err.text);
+    wait_for(&t, "pool started");
+    expect_kind(&t, "pool", EV_POOL_UUID, "refreshed", "");
+    cr_assert_eq(LV_ST->pool_refresh(t.conn, EV_POOL_UUID, &err), 0, "%s", err.text);
+    wait_for(&t, "pool refreshed");
+    cr_assert_eq(LV_ST->pool_get_xml(t.conn, EV_POOL_UUID, 0, &xml, &err), 0, "%s", err.text);
+    cr_expect_not_null(strstr(xml, "<name>ev-pool</name>"), "%s", xml);
+    free(xml);
+    expect_kind(&t, "pool", EV_POOL_UUID, "stopped", "");
+    cr_assert_eq(LV_ST->pool_destroy(t.conn, EV_POOL_UUID, &err), 0, "%s", err.text);
+    wait_for(&t, "pool stopped");
+    cr_expect_eq(LV_ST->pool_refresh(t.conn, EV_POOL_UUID, &err), -1, "refreshing a stopped pool");
+    cr_expect_eq(err.code, QMF_ERR_LIBVIRT | VIR_ERR_OPERATION_INVALID, "%#x %s", err.code,
+                 err.text);
+    expect_kind(&t, "pool", EV_POOL_UUID, "deleted", "");
+    cr_assert_eq(LV_ST->pool_delete(t.conn, EV_POOL_UUID, 0, &err), 0, "%s", err.text);
+    wait_for(&t, "pool deleted");
+    expect_kind(&t, "pool", EV_POOL_UUID, "undefined", "");
+    cr_assert_eq(LV_ST->pool_undefine(t.conn, EV_POOL_UUID, &err), 0, "%s", err.text);
+    wait_for(&t, "pool undefined");
+    cr_expect_eq(LV_ST->pool_get(t.conn, EV_POOL_UUID, &p, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
+    cr_expect_eq(LV_ST->pool_create(t.conn, "not-a-uuid", &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
+
+    /* A transient pool starts at once. */
+    expect_kind(&t, "pool", EV_POOL_UUID, "started", "");
+    cr_assert_eq(LV_ST->pool_create_xml(t.conn,
+                 "<pool type='dir'><name>ev-pool</name><uuid>" EV_POOL_UUID "</uuid>"
+                 "<target><path>/var/lib/virtbus/ev-pool</path></target></pool>",
+                 &uuid, &err), 0, "%s", err.text);
+    free(uuid);
+    wait_for(&t, "transient pool started");
+    cr_assert_eq(LV_ST->pool_get(t.conn, EV_POOL_UUID, &p, &err), 0, "%s", err.text);
+    cr_expect_not(get_b(p, "persistent"));
+    cr_expect_str_eq(get_s(p, "state"), "running");
+    qmf_free(p);
+
+    cr_assert_eq(LV_ST->find_pool_sources(t.conn, "logical", NULL, &xml, &err), 0,
+                 "%s", err.text);
+    cr_expect_not_null(strstr(xml, "<sources>"), "%s", xml);
+    free(xml);
+    cr_expect_eq(LV_ST->find_pool_sources(t.conn, "dir", NULL, &xml, &err), -1);
+    cr_expect_eq(err.code & QMF_ERR_LIBVIRT, QMF_ERR_LIBVIRT, "%#x %s", err.code, err.text);
+    test_finish(&t);
+}
+
+Test(drivers, network_lifecycle_events)
+{
+    static const char net_xml[] =
+        "<network><name>ev-net</name><uuid>" EV_NET_UUID "</uuid>"
+        "<bridge name='virbr77'/><forward mode='route'/>"
+        "<ip address='192.168.77.1' netmask='255.255.255.0'/></network>";
+    struct drv_test t;
+    qmf_value *n = NULL;
+    qmf_error err = { 0 };
+    char *uuid = NULL, *xml = NULL;
+
+    test_start(&t);
+    t.conn = test_open(&t, "node1.xml");
+
+    expect_kind(&t, "network", EV_NET_UUID, "defined", "");
+    cr_assert_eq(LV_NET->network_define_xml(t.conn, net_xml, &uuid, &err), 0, "%s", err.text);
+    cr_expect_str_eq(uuid, EV_NET_UUID);
+    free(uuid);
+    wait_for(&t, "network defined");
+    expect_kind(&t, "network", EV_NET_UUID, "started", "");
+    cr_assert_eq(LV_NET->network_create(t.conn, EV_NET_UUID, &err), 0, "%s", err.text);
+    wait_for(&t, "network started");
+    cr_assert_eq(LV_NET->network_set_autostart(t.conn, EV_NET_UUID, true, &err), 0,
+                 "%s", err.text);
+    cr_assert_eq(LV_NET->network_get(t.conn, EV_NET_UUID, &n, &err), 0, "%s", err.text);
+    expect_props(n, network_props, NPROPS(network_props), "Network");
+    cr_expect(get_b(n, "active"));
+    cr_expect(get_b(n, "autostart"));
+    cr_expect_str_eq(get_s(n, "forwardMode"), "route");
+    cr_expect_str_eq(get_s(n, "bridge"), "virbr77");
+    qmf_free(n);
+    cr_assert_eq(LV_NET->network_get_xml(t.conn, EV_NET_UUID, 0, &xml, &err), 0, "%s", err.text);
+    cr_expect_not_null(strstr(xml, "<name>ev-net</name>"), "%s", xml);
+    free(xml);
+    cr_expect_eq(LV_NET->network_dhcp_leases(t.conn, EV_NET_UUID, NULL, &n, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_LIBVIRT | VIR_ERR_NO_SUPPORT, "%#x %s", err.code, err.text);
+    expect_kind(&t, "network", EV_NET_UUID, "stopped", "");
+    cr_assert_eq(LV_NET->network_destroy(t.conn, EV_NET_UUID, &err), 0, "%s", err.text);
+    wait_for(&t, "network stopped");
+    expect_kind(&t, "network", EV_NET_UUID, "undefined", "");
+    cr_assert_eq(LV_NET->network_undefine(t.conn, EV_NET_UUID, &err), 0, "%s", err.text);
+    wait_for(&t, "network undefined");
+    cr_expect_eq(LV_NET->network_get(t.conn, EV_NET_UUID, &n, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
+
+    expect_kind(&t, "network", EV_NET_UUID, "started", "");
+    cr_assert_eq(LV_NET->network_create_xml(t.conn, net_xml, &uuid, &err), 0, "%s", err.text);
+    free(uuid);
+    wait_for(&t, "transient network started");
+    test_finish(&t);
+}
+
+/* Every event entry but the domain lifecycle may be NULL. */
+Test(drivers, null_event_entries_are_skipped)
+{
+    struct drv_test t;
+    qmf_error err = { 0 };
+    char *uri = test_fixture_uri("node1.xml");
+
+    test_start(&t);
+    cr_assert_eq(drv_libvirt_backend.open(&t.conn, uri, &sparse_events, &t, &err), 0,
+                 "%s", err.text);
+    cr_assert_eq(LV_ST->pool_refresh(t.conn, NODE1_POOL_UUID, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_NET->network_destroy(t.conn, NODE1_NET_UUID, &err), 0, "%s", err.text);
+    /* libvirt dispatches its queue in order: once this event is here, the
+     * pool and network events went through the NULL entries (and were
+     * dropped, not called). */
+    expect_event(&t, WEB1_UUID, "stopped", "destroyed");
+    cr_assert_eq(LV_HV->domain_destroy(t.conn, WEB1_UUID, &err), 0, "%s", err.text);
+    wait_for(&t, "stopped/destroyed");
+    free(uri);
+    test_finish(&t);
+}
+
+Test(drivers, volumes)
+{
+    struct drv_test t;
+    qmf_value *list = NULL, *v = NULL;
+    const qmf_value *pool_ref;
+    qmf_error err = { 0 };
+    char *key = NULL, *copy = NULL, *xml = NULL;
+    size_t i;
+
+    test_start(&t);
+    t.conn = test_open(&t, "node1.xml");
+    cr_assert_eq(LV_ST->volume_list(t.conn, &list, &err), 0, "%s", err.text);
+    cr_assert_eq(qmf_list_len(list), 2);
+    for (i = 0; i < qmf_list_len(list); i++)
+        expect_props(qmf_list_at(list, i), volume_props, NPROPS(volume_props), "Volume");
+    v = find_by(list, "name", "web2.qcow2");
+    cr_assert_not_null(v);
+    cr_expect_str_eq(get_s(v, "key"), "/var/lib/virtbus/node1-pool/web2.qcow2");
+    cr_expect_str_eq(get_s(v, "path"), "/var/lib/virtbus/node1-pool/web2.qcow2");
+    cr_expect_str_eq(get_s(v, "format"), "qcow2");
+    cr_expect_eq(get_u(v, "capacity"), 20ULL << 30);
+    cr_expect_eq(get_u(v, "allocation"), 2ULL << 30);
+    /* Only the object name: the agent adds its own name. */
+    pool_ref = qmf_map_get(v, "storagePool");
+    cr_expect_eq(qmf_map_len(pool_ref), 1);
+    cr_expect_str_eq(get_s(pool_ref, "_object_name"), "pool:" NODE1_POOL_UUID);
+    qmf_free(list);
+
+    /* A name that XML must escape. */
+    cr_assert_eq(LV_ST->pool_create_volume(t.conn, NODE1_POOL_UUID, "a&b<c>'\".img",
+                                           1 << 20, "qcow2", &key, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_ST->volume_get(t.conn, key, &v, &err), 0, "%s", err.text);
+    cr_expect_str_eq(get_s(v, "name"), "a&b<c>'\".img");
+    cr_expect_str_eq(get_s(v, "format"), "qcow2");
+    cr_expect_eq(get_u(v, "capacity"), 1 << 20);
+    cr_expect_str_eq(get_s(qmf_map_get(v, "storagePool"), "_object_name"),
+                     "pool:" NODE1_POOL_UUID);
+    qmf_free(v);
+    cr_assert_eq(LV_ST->volume_get_xml(t.conn, key, 0, &xml, &err), 0, "%s", err.text);
+    cr_expect_not_null(strstr(xml, "a&amp;b&lt;c&gt;"), "%s", xml);
+    free(xml);
+
+    cr_assert_eq(LV_ST->volume_clone(t.conn, key, "copy.img", &copy, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_ST->volume_get(t.conn, copy, &v, &err), 0, "%s", err.text);
+    cr_expect_str_eq(get_s(v, "name"), "copy.img");
+    cr_expect_eq(get_u(v, "capacity"), 1 << 20);
+    qmf_free(v);
+    cr_expect_eq(LV_ST->volume_clone(t.conn, key, "copy.img", &xml, &err), -1, "clone twice");
+    cr_expect_eq(err.code & QMF_ERR_LIBVIRT, QMF_ERR_LIBVIRT, "%#x %s", err.code, err.text);
+
+    cr_expect_eq(LV_ST->volume_wipe(t.conn, copy, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_LIBVIRT | VIR_ERR_NO_SUPPORT, "%#x %s", err.code, err.text);
+    cr_expect_eq(LV_ST->volume_resize(t.conn, copy, 2 << 20, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_LIBVIRT | VIR_ERR_NO_SUPPORT, "%#x %s", err.code, err.text);
+
+    cr_assert_eq(LV_ST->volume_delete(t.conn, copy, &err), 0, "%s", err.text);
+    cr_expect_eq(LV_ST->volume_get(t.conn, copy, &v, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT, "%#x %s", err.code, err.text);
+    cr_expect_eq(LV_ST->volume_delete(t.conn, copy, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
+    free(copy);
+
+    cr_assert_eq(LV_ST->pool_create_volume_xml(t.conn, NODE1_POOL_UUID,
+                 "<volume><name>x.raw</name><capacity>4096</capacity></volume>", &copy,
+                 &err), 0, "%s", err.text);
+    cr_assert_eq(LV_ST->volume_list(t.conn, &list, &err), 0, "%s", err.text);
+    cr_expect_eq(qmf_list_len(list), 4);
+    qmf_free(list);
+    cr_expect_eq(LV_ST->pool_create_volume_xml(t.conn, NODE1_POOL_UUID, "<volume/>", &xml,
+                                               &err), -1);
+    cr_expect_eq(err.code & QMF_ERR_LIBVIRT, QMF_ERR_LIBVIRT, "%#x %s", err.code, err.text);
+
+    /* A stopped pool's volumes are not listed. */
+    cr_assert_eq(LV_ST->pool_destroy(t.conn, NODE1_POOL_UUID, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_ST->volume_list(t.conn, &list, &err), 0, "%s", err.text);
+    cr_expect_eq(qmf_list_len(list), 0);
+    qmf_free(list);
+    free(key);
+    free(copy);
+    test_finish(&t);
+}
+
+Test(drivers, interfaces)
+{
+    struct drv_test t;
+    qmf_value *list = NULL, *i0;
+    qmf_error err = { 0 };
+    char *xml = NULL;
+    size_t i;
+
+    test_start(&t);
+    t.conn = test_open(&t, "fleet.xml");
+    cr_assert_eq(LV_NET->interface_list(t.conn, &list, &err), 0, "%s", err.text);
+    cr_assert_eq(qmf_list_len(list), 2);
+    for (i = 0; i < qmf_list_len(list); i++)
+        expect_props(qmf_list_at(list, i), interface_props, NPROPS(interface_props),
+                     "Interface");
+    i0 = find_by(list, "name", "eth1");
+    cr_assert_not_null(i0);
+    cr_expect_str_eq(get_s(i0, "mac"), "52:54:00:f1:ee:02");
+    cr_expect(get_b(i0, "active"));
+    qmf_free(list);
+
+    cr_assert_eq(LV_NET->interface_destroy(t.conn, "eth1", &err), 0, "%s", err.text);
+    cr_assert_eq(LV_NET->interface_get(t.conn, "eth1", &i0, &err), 0, "%s", err.text);
+    cr_expect_not(get_b(i0, "active"));
+    qmf_free(i0);
+    cr_expect_eq(LV_NET->interface_destroy(t.conn, "eth1", &err), -1, "already down");
+    cr_expect_eq(err.code & QMF_ERR_LIBVIRT, QMF_ERR_LIBVIRT, "%#x %s", err.code, err.text);
+    cr_assert_eq(LV_NET->interface_create(t.conn, "eth1", &err), 0, "%s", err.text);
+    cr_assert_eq(LV_NET->interface_get_xml(t.conn, "eth0", 0, &xml, &err), 0, "%s", err.text);
+    cr_expect_not_null(strstr(xml, "name='eth0'"), "%s", xml);
+    free(xml);
+    cr_expect_eq(LV_NET->interface_get(t.conn, "eth9", &i0, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT, "%#x %s", err.code, err.text);
+    test_finish(&t);
+}
+
+/* ---- NULL entries ---- */
 
 static const struct drv_hypervisor stub_hypervisor = {
     .name = "stub",
@@ -922,34 +1384,47 @@ static const struct drv_backend stub_backend = {
 
 Test(drivers, null_entries_are_not_implemented)
 {
-    /* Not a real connection: the wrappers must not get as far as using it. */
+    /* Not a real connection: DRV_CALL must not get as far as using it. */
     struct drv_conn *fake = (struct drv_conn *)&stub_backend;
-    qmf_value *v = (qmf_value *)&stub_backend;
+    const struct drv_backend *b = &stub_backend;
+    qmf_value *v = NULL;
+    char *s = NULL;
     qmf_error err = { 0 };
 
-    cr_expect_eq(drv_node_info(&stub_backend, fake, &v, &err), -1);
+    cr_expect_eq(DRV_CALL(b, hypervisor, node_info, &err, fake, &v, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
     cr_expect_str_eq(err.text, "node_info is not implemented by the stub driver");
-    cr_expect_null(v);
-    cr_expect_eq(drv_domain_list(&stub_backend, fake, &v, &err), -1);
+    cr_expect_eq(DRV_CALL(b, hypervisor, domain_list, &err, fake, &v, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
-    cr_expect_eq(drv_domain_get(&stub_backend, fake, WEB1_UUID, &v, &err), -1);
+    cr_expect_eq(DRV_CALL(b, hypervisor, domain_get, &err, fake, WEB1_UUID, &v, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
-    cr_expect_eq(drv_domain_create(&stub_backend, fake, WEB1_UUID, &err), -1);
+    cr_expect_eq(DRV_CALL(b, hypervisor, domain_create, &err, fake, WEB1_UUID, 0, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
-    cr_expect_eq(drv_domain_destroy(&stub_backend, fake, WEB1_UUID, &err), -1);
-    cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
-    cr_expect_eq(drv_domain_shutdown(&stub_backend, fake, WEB1_UUID, &err), -1);
+    cr_expect_eq(DRV_CALL(b, hypervisor, domain_migrate, &err, fake, WEB1_UUID,
+                          "test:///default", 0, NULL, 0, &err), -1);
+    cr_expect_str_eq(err.text, "domain_migrate is not implemented by the stub driver");
+    cr_expect_eq(DRV_CALL(b, hypervisor, domain_shutdown, &err, fake, WEB1_UUID, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
     cr_expect_str_eq(err.text, "domain_shutdown is not implemented by the stub driver");
-    cr_expect_eq(drv_pool_list(&stub_backend, fake, &v, &err), -1);
+    /* A NULL table is the same as NULL entries. */
+    cr_expect_eq(DRV_CALL(b, storage, pool_list, &err, fake, &v, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
     cr_expect_str_eq(err.text, "pool_list is not implemented by the stub driver");
-    cr_expect_eq(drv_network_list(&stub_backend, fake, &v, &err), -1);
+    cr_expect_eq(DRV_CALL(b, storage, volume_get_xml, &err, fake, "k", 0, &s, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
+    cr_expect_eq(DRV_CALL(b, network, network_list, &err, fake, &v, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
+    cr_expect_eq(DRV_CALL(b, network, interface_destroy, &err, fake, "eth0", &err), -1);
+    cr_expect_str_eq(err.text, "interface_destroy is not implemented by the stub driver");
+    cr_expect_null(v);
+    cr_expect_null(s);
 
     /* A real backend without a connection is "driver down", not a crash. */
-    cr_expect_eq(drv_domain_list(&drv_libvirt_backend, NULL, &v, &err), -1);
+    cr_expect_eq(LV_HV->domain_list(NULL, &v, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_DRIVER_DOWN);
+    cr_expect_eq(LV_ST->volume_wipe(NULL, "k", &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_DRIVER_DOWN);
+    cr_expect_eq(LV_NET->interface_create(NULL, "eth0", &err), -1);
     cr_expect_eq(err.code, QMF_ERR_DRIVER_DOWN);
 }
 
@@ -1080,13 +1555,13 @@ Test(drivers, remote_events_and_connection_loss)
     cr_assert_eq(drv_libvirt_backend.open(&t.conn, uri, &test_events, &t, &err), 0,
                  "opening %s: %s", uri, err.text);
 
-    cr_assert_eq(drv_domain_list(&drv_libvirt_backend, t.conn, &list, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_HV->domain_list(t.conn, &list, &err), 0, "%s", err.text);
     cr_expect_eq(qmf_list_len(list), 3);
     qmf_free(list);
 
     /* The event travels over the socket: it needs the loop's fd watch. */
     expect_event(&t, WEB1_UUID, "stopped", "shutdown");
-    cr_assert_eq(drv_domain_shutdown(&drv_libvirt_backend, t.conn, WEB1_UUID, &err), 0,
+    cr_assert_eq(LV_HV->domain_shutdown(t.conn, WEB1_UUID, &err), 0,
                  "%s", err.text);
     cr_assert(wait_threaded(&t, event_matched), "no remote stopped/shutdown event");
 
@@ -1096,9 +1571,9 @@ Test(drivers, remote_events_and_connection_loss)
     cr_expect(t.disconnect_on_loop_thread, "disconnected ran off the loop thread");
     cr_expect_neq(t.disconnect_reason[0], '\0');
 
-    cr_expect_eq(drv_domain_list(&drv_libvirt_backend, t.conn, &list, &err), -1);
+    cr_expect_eq(LV_HV->domain_list(t.conn, &list, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_DRIVER_DOWN, "code %#x: %s", err.code, err.text);
-    cr_expect_eq(drv_node_info(&drv_libvirt_backend, t.conn, &list, &err), -1);
+    cr_expect_eq(LV_HV->node_info(t.conn, &list, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_DRIVER_DOWN);
 
     test_loop_thread_stop(&t);

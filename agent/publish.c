@@ -1,0 +1,210 @@
+/*
+ * Publishing: every message an agent sends goes through here, with the
+ * QMF application properties set the same way: replies, exceptions,
+ * events and object pushes.
+ */
+#include "agent/agent_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *
+opcode_method(const char *opcode)
+{
+    size_t n = strlen(opcode);
+
+#define ENDS_WITH(s) (n >= sizeof(s) - 1 && strcmp(opcode + n - (sizeof(s) - 1), s) == 0)
+    if (ENDS_WITH("_request"))
+        return "request";
+    if (ENDS_WITH("_indication"))
+        return "indication";
+#undef ENDS_WITH
+    return "response";     /* *_response and _exception */
+}
+
+int
+agent_publish(struct agent *a, const struct agent_publish *p, qmf_value *body)
+{
+    struct bus_message *m = bus_message_new();
+    qmf_error err;
+    int rc;
+
+    bus_message_set_header_string(m, "qmf.opcode", p->opcode);
+    bus_message_set_header_string(m, "method", opcode_method(p->opcode));
+    bus_message_set_header_string(m, "qmf.agent", a->name);
+    bus_message_set_header_string(m, "app-id", "qmf2");
+    if (p->content)
+        bus_message_set_header_string(m, "qmf.content", p->content);
+    if (p->partial)
+        bus_message_set_header(m, "partial", qmf_bool(true));
+    if (p->correlation_id)
+        m->correlation_id = qmf_xstrdup(p->correlation_id);
+    m->created_ms = agent_now_ns() / 1000000;
+    m->body = body;
+    rc = bus_publish(a->bus, p->address, m, p->confirm, p->opaque, &err);
+    bus_message_free(m);
+    if (rc != 0) {
+        log_debug(&a->log, "cannot publish %s to %s: %s", p->opcode, p->address, err.text);
+        /* The contract is "confirm called exactly once", also on failure. */
+        if (p->confirm)
+            p->confirm(false, p->opaque);
+    }
+    return rc;
+}
+
+int
+agent_reply(struct agent *a, const struct bus_message *req, const char *opcode,
+            const char *content, bool partial, qmf_value *body,
+            bus_confirm_cb confirm, void *opaque)
+{
+    struct agent_publish p = {
+        .address = req->reply_to,
+        .opcode = opcode,
+        .content = content,
+        .correlation_id = req->correlation_id,
+        .partial = partial,
+        .confirm = confirm,
+        .opaque = opaque,
+    };
+
+    if (req->reply_to == NULL || req->reply_to[0] == '\0') {
+        qmf_free(body);
+        if (confirm)
+            confirm(true, opaque);     /* fire-and-forget: nothing to send */
+        return 0;
+    }
+    return agent_publish(a, &p, body);
+}
+
+int
+agent_reply_exception(struct agent *a, const struct bus_message *req,
+                      const qmf_error *err, bus_confirm_cb confirm, void *opaque)
+{
+    qmf_value *body = qmf_map();
+    qmf_value *values = qmf_map_set(body, "_values", qmf_map());
+
+    qmf_map_set(values, "error_code", qmf_u32(err->code));
+    qmf_map_set(values, "error_text", qmf_string(err->text));
+    log_debug(&a->log, "exception %u to %s: %s", err->code,
+              req->reply_to ? req->reply_to : "(no reply-to)", err->text);
+    return agent_reply(a, req, "_exception", NULL, false, body, confirm, opaque);
+}
+
+int
+agent_publish_event(struct agent *a, const char *event, qmf_value *values,
+                    bus_confirm_cb confirm, void *opaque)
+{
+    const struct schema_class *cls = schema_find_class(a->env.schema, event);
+    struct agent_publish p = {
+        .opcode = "_data_indication",
+        .content = "_event",
+        .confirm = confirm,
+        .opaque = opaque,
+    };
+    qmf_value *body, *ev;
+    qmf_error err;
+    char *address;
+    int rc;
+
+    if (cls == NULL || cls->kind != SCHEMA_EVENT) {
+        /* A programming error, but not worth dying for on a hypervisor. */
+        log_warnx(&a->log, "no event class %s in the schema", event);
+        qmf_free(values);
+        if (confirm)
+            confirm(false, opaque);
+        return -1;
+    }
+    if (schema_check_values(cls, values, &err) != 0)
+        log_warnx(&a->log, "event %s does not match the schema: %s", event, err.text);
+    body = qmf_list();
+    ev = qmf_list_append(body, qmf_map());
+    qmf_map_set(ev, "_schema_id", schema_id_value(cls));
+    qmf_map_set(ev, "_values", values);
+    qmf_map_set(ev, "_timestamp", qmf_i64(agent_now_ns()));
+    qmf_map_set(ev, "_severity", qmf_string(schema_severity_name(cls->severity)));
+    address = qmf_xasprintf("/exchange/%s/agent.ind.event.org_libvirt.%s.%s.%s",
+                            BUS_EXCHANGE_TOPIC, event,
+                            schema_severity_name(cls->severity), a->key_name);
+    p.address = address;
+    rc = agent_publish(a, &p, body);
+    free(address);
+    return rc;
+}
+
+/* Object pushes go out in messages of at most this many objects. */
+#define PUSH_BATCH 100
+
+static void
+push_class(struct agent *a, const char *class_name, qmf_value *objects)
+{
+    char *address = qmf_xasprintf("/exchange/%s/agent.ind.data.org_libvirt.%s.%s",
+                                  BUS_EXCHANGE_TOPIC, class_name, a->key_name);
+    struct agent_publish p = {
+        .address = address,
+        .opcode = "_data_indication",
+        .content = "_data",
+    };
+    size_t n = qmf_list_len(objects), i = 0;
+
+    while (i < n) {
+        qmf_value *batch = qmf_list();
+        size_t end = i + PUSH_BATCH < n ? i + PUSH_BATCH : n;
+
+        for (; i < end; i++) {
+            qmf_list_append(batch, objects->u.list.items[i]);
+            objects->u.list.items[i] = NULL;
+        }
+        agent_publish(a, &p, batch);
+    }
+    objects->u.list.len = 0;
+    free(address);
+}
+
+void
+agent_push_objects(struct agent *a, qmf_value *data_list)
+{
+    qmf_value *by_class = qmf_map();
+    size_t i;
+
+    /* One routing key per class, so that consumers bind per class:
+     * bucket first (O(objects x classes)), then send each bucket. */
+    for (i = 0; i < qmf_list_len(data_list); i++) {
+        qmf_value *d = data_list->u.list.items[i];
+        const char *cls = qmf_map_get_string(qmf_map_get(d, "_schema_id"), "_class_name");
+        qmf_value *bucket;
+
+        if (cls == NULL)
+            continue;
+        bucket = qmf_map_get(by_class, cls);
+        if (bucket == NULL)
+            bucket = qmf_map_set(by_class, cls, qmf_list());
+        qmf_list_append(bucket, d);
+        data_list->u.list.items[i] = qmf_void();
+    }
+    for (i = 0; i < qmf_map_len(by_class); i++)
+        push_class(a, by_class->u.map.items[i].key, by_class->u.map.items[i].value);
+    qmf_free(by_class);
+    qmf_free(data_list);
+}
+
+struct collect_ctx {
+    struct agent *a;
+    qmf_value *list;
+};
+
+static void
+collect_data(const struct inv_object *o, void *opaque)
+{
+    struct collect_ctx *ctx = opaque;
+
+    qmf_list_append(ctx->list, inv_object_data(&ctx->a->inv, o, !ctx->a->driver_up));
+}
+
+void
+agent_push_all(struct agent *a)
+{
+    struct collect_ctx ctx = { a, qmf_list() };
+
+    inv_select(&a->inv, NULL, NULL, collect_data, &ctx);
+    agent_push_objects(a, ctx.list);
+}

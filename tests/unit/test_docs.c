@@ -1,0 +1,99 @@
+/*
+ * docs/PROTOCOL.md lists the schema as built: every class of the schema
+ * has its section, with a table row for each property and method, and
+ * every event has its row.  The schema XML is the truth; this keeps the
+ * document from drifting away from it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "schema/schema.h"
+#include "tests/testutil.h"
+
+static char *
+read_protocol(void)
+{
+    char *path = test_fixture_path("../../docs/PROTOCOL.md"), *text;
+    FILE *f = fopen(path, "r");
+    long len;
+
+    cr_assert_not_null(f, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    len = ftell(f);
+    rewind(f);
+    text = qmf_xmalloc((size_t)len + 1);
+    cr_assert_eq(fread(text, 1, (size_t)len, f), (size_t)len);
+    text[len] = '\0';
+    fclose(f);
+    free(path);
+    return text;
+}
+
+/* The text of the "### 10.x <title>" section, up to the next heading. */
+static char *
+section(const char *doc, const char *title)
+{
+    const char *p = doc, *end;
+
+    while ((p = strstr(p, "\n### 10.")) != NULL) {
+        const char *line = p + 1, *eol = strchr(line, '\n');
+        const char *name = strchr(line, ' ') ? strchr(strchr(line, ' ') + 1, ' ') : NULL;
+
+        if (name && eol && (size_t)(eol - name - 1) >= strlen(title) &&
+            strncmp(name + 1, title, strlen(title)) == 0 &&
+            (name[1 + strlen(title)] == ' ' || name[1 + strlen(title)] == '\n')) {
+            end = strstr(eol, "\n### ");
+            if (end == NULL)
+                end = strstr(eol, "\n## ");
+            return qmf_xstrndup(eol, end ? (size_t)(end - eol) : strlen(eol));
+        }
+        p = line;
+    }
+    return NULL;
+}
+
+static bool
+has_row(const char *text, const char *name)
+{
+    char *cell = qmf_xasprintf("\n| %s |", name);
+    bool found = strstr(text, cell) != NULL;
+
+    free(cell);
+    return found;
+}
+
+Test(docs, protocol_lists_the_schema_as_built)
+{
+    char *doc = read_protocol(), *events = section(doc, "Events");
+    struct schema *s;
+    qmf_error err;
+    size_t i, j;
+
+    s = schema_load_builtin(&err);
+    cr_assert_not_null(s, "%s", err.text);
+    cr_assert_not_null(events, "docs/PROTOCOL.md has no '### 10.x Events' section");
+    for (i = 0; i < s->nclasses; i++) {
+        const struct schema_class *c = &s->classes[i];
+        char *text;
+
+        if (c->kind == SCHEMA_EVENT) {
+            cr_expect(has_row(events, c->name), "event %s is not in docs/PROTOCOL.md", c->name);
+            continue;
+        }
+        text = section(doc, c->name);
+        cr_assert_not_null(text, "class %s has no section in docs/PROTOCOL.md", c->name);
+        for (j = 0; j < c->nprops; j++)
+            cr_expect(has_row(text, c->props[j].name), "%s.%s is not in docs/PROTOCOL.md",
+                      c->name, c->props[j].name);
+        for (j = 0; j < c->nmethods; j++)
+            cr_expect(has_row(text, c->methods[j].name), "%s.%s() is not in docs/PROTOCOL.md",
+                      c->name, c->methods[j].name);
+        free(text);
+    }
+    schema_free(s);
+    free(events);
+    free(doc);
+}
