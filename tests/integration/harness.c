@@ -167,6 +167,7 @@ fleet_fini(struct test_fleet *f)
     cr_assert(fleet_run_until(f, all_stopped, counts, FLEET_WAIT_MS),
               "agents did not stop within %d ms", FLEET_WAIT_MS);
     virtbus_console_close(f->console);
+    qmf_free(f->seen);
     workq_free(f->wq);
     for (i = 0; i < f->n; i++) {
         agent_free(f->agents[i]);
@@ -283,6 +284,11 @@ fleet_state(const qmf_value *data)
 
 /* Watching --------------------------------------------------------------- */
 
+/*
+ * Every watch message's items are kept in f->seen (agent name, item) until
+ * an expectation takes them, so that expecting A then B works whichever of
+ * the two arrived first.
+ */
 #define WATCH_MAX_PAIRS 4
 
 struct watch_expect {
@@ -294,34 +300,63 @@ struct watch_expect {
     qmf_value *found;
 };
 
+static bool
+item_matches(const struct watch_expect *w, const char *agent, const qmf_value *item)
+{
+    const qmf_value *values = qmf_map_get(item, "_values");
+    const char *cls = qmf_map_get_string(qmf_map_get(item, "_schema_id"), "_class_name");
+    size_t j;
+
+    if (strcmp(agent, w->agent) != 0 || cls == NULL || strcmp(cls, w->class_name) != 0)
+        return false;
+    for (j = 0; j < w->npairs; j++) {
+        const char *v = qmf_map_get_string(values, w->fields[j]);
+
+        if (v == NULL || strcmp(v, w->values[j]) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* Takes the first kept item that matches, if any. */
+static bool
+take_seen(struct watch_expect *w)
+{
+    qmf_value *seen = w->f->seen;
+    size_t i;
+
+    for (i = 0; i < qmf_list_len(seen); i++) {
+        qmf_value *entry = seen->u.list.items[i];
+
+        if (!item_matches(w, qmf_map_get_string(entry, "agent"), qmf_map_get(entry, "item")))
+            continue;
+        w->found = qmf_map_take(entry, "item");
+        qmf_free(entry);
+        memmove(&seen->u.list.items[i], &seen->u.list.items[i + 1],
+                (seen->u.list.len - i - 1) * sizeof(qmf_value *));
+        seen->u.list.len--;
+        return true;
+    }
+    return false;
+}
+
 static void
 watch_fn(const struct bus_message *m, void *opaque)
 {
     struct watch_expect *w = opaque;
     const char *agent = bus_message_header(m, "qmf.agent");
-    size_t i, j;
+    size_t i;
 
-    if (w->found || agent == NULL || strcmp(agent, w->agent) != 0 || m->body == NULL)
+    if (agent == NULL || m->body == NULL || m->body->kind != QMF_LIST)
         return;
     for (i = 0; i < qmf_list_len(m->body); i++) {
-        const qmf_value *item = qmf_list_at(m->body, i);
-        const qmf_value *values = qmf_map_get(item, "_values");
-        const char *cls = qmf_map_get_string(qmf_map_get(item, "_schema_id"), "_class_name");
+        qmf_value *entry = qmf_list_append(w->f->seen, qmf_map());
 
-        if (cls == NULL || strcmp(cls, w->class_name) != 0)
-            continue;
-        for (j = 0; j < w->npairs; j++) {
-            const char *v = qmf_map_get_string(values, w->fields[j]);
-
-            if (v == NULL || strcmp(v, w->values[j]) != 0)
-                break;
-        }
-        if (j == w->npairs) {
-            w->found = qmf_dup(values);
-            virtbus_watch_stop(w->f->console);
-            return;
-        }
+        qmf_map_set(entry, "agent", qmf_string(agent));
+        qmf_map_set(entry, "item", qmf_dup(qmf_list_at(m->body, i)));
     }
+    if (w->found == NULL && take_seen(w))
+        virtbus_watch_stop(w->f->console);
 }
 
 static void
@@ -348,6 +383,10 @@ fleet_expect_watch(struct test_fleet *f, size_t agent, const char *class_name, .
         w.values[w.npairs++] = va_arg(ap, const char *);
     }
     va_end(ap);
+    if (f->seen == NULL)
+        f->seen = qmf_list();
+    if (take_seen(&w))
+        return w.found;
     timer = evtimer_new(f->base, watch_timeout, f->console);
     evtimer_add(timer, &tv);
     cr_assert(virtbus_watch(f->console, watch_fn, &w, &err) == 0, "%s", err.text);
@@ -386,6 +425,8 @@ test_libvirtd_start(struct test_libvirtd *d)
     fclose(f);
     free(d->uri);
     d->uri = qmf_xasprintf("test+unix:///default?socket=%s", socket);
+    free(d->socket);
+    d->socket = qmf_xstrdup(socket);
 
     d->pid = fork();
     cr_assert_geq(d->pid, 0);
@@ -448,4 +489,6 @@ test_libvirtd_stop(struct test_libvirtd *d)
     }
     free(d->uri);
     d->uri = NULL;
+    free(d->socket);
+    d->socket = NULL;
 }

@@ -27,6 +27,7 @@ struct test_fleet {
     char *nodes[FLEET_MAX];
     size_t n;
     struct virtbus_console *console;
+    qmf_value *seen;          /* watch items not yet expected */
 };
 
 /* Loop, libvirt event hook, schema and workers; no agent yet. */
@@ -76,7 +77,8 @@ const char *fleet_state(const qmf_value *data);
  * Waits (bounded) for a watch message from agent i whose item has class
  * class_name and whose _values match every (field, value) pair given,
  * NULL-terminated.  The console must have been opened with watch keys
- * that bind it.  Returns the matching item's _values (caller frees).
+ * that bind it.  Returns the matching item, a data or event map (caller
+ * frees).
  */
 qmf_value *fleet_expect_watch(struct test_fleet *f, size_t agent,
                               const char *class_name, ...);
@@ -85,6 +87,7 @@ qmf_value *fleet_expect_watch(struct test_fleet *f, size_t agent,
  * temporary directory (for connection-loss tests). */
 struct test_libvirtd {
     char dir[64];
+    char *socket;       /* its unix socket */
     char *uri;          /* test+unix:///default?socket=... */
     pid_t pid;
 };

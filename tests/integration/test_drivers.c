@@ -29,6 +29,7 @@
 
 #include "drivers/driver.h"
 #include "schema/qmf/value.h"
+#include "tests/integration/harness.h"
 #include "tests/testutil.h"
 
 #define WEB1_UUID    "10000000-0000-4000-8000-000000000001"
@@ -1430,124 +1431,15 @@ Test(drivers, null_entries_are_not_implemented)
 
 /* ---- a private libvirtd: remote connections and their loss ---- */
 
-struct libvirtd {
-    char dir[64];
-    char *socket;
-    pid_t pid;
-};
-
-/* The daemon's directory is flat (its only subdirectory stays empty). */
-static void
-remove_dir(const char *dir)
-{
-    DIR *dp = opendir(dir);
-    struct dirent *de;
-    char *path;
-
-    if (dp == NULL)
-        return;
-    while ((de = readdir(dp)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        path = qmf_xasprintf("%s/%s", dir, de->d_name);
-        remove(path);
-        free(path);
-    }
-    closedir(dp);
-    rmdir(dir);
-}
-
-static const char *
-find_libvirtd(void)
-{
-    static const char *const paths[] = { "/usr/sbin/libvirtd", "/usr/local/sbin/libvirtd" };
-    size_t i;
-
-    for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
-        if (access(paths[i], X_OK) == 0)
-            return paths[i];
-    return NULL;
-}
-
-/* Starts libvirtd with only its built-in test driver, on a private socket. */
-static void
-libvirtd_start(struct libvirtd *d)
-{
-    const char *bin = find_libvirtd();
-    char *conf, *drivers, *pidfile, *log;
-    FILE *f;
-    int i, fd, status;
-
-    if (bin == NULL)
-        cr_skip_test("libvirtd is not installed");
-    snprintf(d->dir, sizeof(d->dir), "/tmp/virtbus-lvd-XXXXXX");
-    cr_assert_not_null(mkdtemp(d->dir));
-    conf = qmf_xasprintf("%s/libvirtd.conf", d->dir);
-    drivers = qmf_xasprintf("%s/drivers", d->dir);
-    pidfile = qmf_xasprintf("%s/libvirtd.pid", d->dir);
-    log = qmf_xasprintf("%s/libvirtd.log", d->dir);
-    d->socket = qmf_xasprintf("%s/libvirt-sock", d->dir);
-    cr_assert_eq(mkdir(drivers, 0700), 0);
-    f = fopen(conf, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "unix_sock_dir = \"%s\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n",
-            d->dir);
-    fclose(f);
-
-    d->pid = fork();
-    cr_assert_geq(d->pid, 0);
-    if (d->pid == 0) {
-        /* Dies with the test even when a failed assertion skips the kill. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        /* An empty driver dir keeps the QEMU driver (and its user) out. */
-        setenv("LIBVIRT_DRIVER_DIR", drivers, 1);
-        fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execl(bin, "libvirtd", "-f", conf, "-p", pidfile, (char *)NULL);
-        _exit(127);
-    }
-    for (i = 0; i < WAIT_SECONDS * 20 && access(d->socket, F_OK) != 0; i++) {
-        cr_assert_eq(waitpid(d->pid, &status, WNOHANG), 0,
-                     "libvirtd exited; see %s", log);
-        usleep(50 * 1000);
-    }
-    cr_assert_eq(access(d->socket, F_OK), 0, "libvirtd did not listen; see %s", log);
-    free(conf);
-    free(drivers);
-    free(pidfile);
-    free(log);
-}
-
-static void
-libvirtd_kill(struct libvirtd *d)
-{
-    if (d->pid > 0) {
-        kill(d->pid, SIGKILL);
-        waitpid(d->pid, NULL, 0);
-        d->pid = 0;
-    }
-}
-
-static void
-libvirtd_stop(struct libvirtd *d)
-{
-    libvirtd_kill(d);
-    remove_dir(d->dir);
-    free(d->socket);
-}
-
 Test(drivers, remote_events_and_connection_loss)
 {
     struct drv_test t;
-    struct libvirtd d = { .pid = 0 };
+    struct test_libvirtd d = { .pid = 0 };
     qmf_value *list = NULL;
     qmf_error err = { 0 };
     char *path, *uri;
 
-    libvirtd_start(&d);
+    test_libvirtd_start(&d);
     test_start(&t);
     test_loop_thread_start(&t);
     path = test_fixture_path("node1.xml");
@@ -1565,7 +1457,7 @@ Test(drivers, remote_events_and_connection_loss)
                  "%s", err.text);
     cr_assert(wait_threaded(&t, event_matched), "no remote stopped/shutdown event");
 
-    libvirtd_kill(&d);
+    test_libvirtd_kill(&d);
     cr_assert(wait_threaded(&t, disconnected), "no disconnected callback");
     cr_expect_eq(t.disconnects, 1);
     cr_expect(t.disconnect_on_loop_thread, "disconnected ran off the loop thread");
@@ -1578,7 +1470,7 @@ Test(drivers, remote_events_and_connection_loss)
 
     test_loop_thread_stop(&t);
     test_finish(&t);
-    libvirtd_stop(&d);
+    test_libvirtd_stop(&d);
     free(path);
     free(uri);
 }

@@ -28,7 +28,12 @@ object_name(const qmf_value *data)
 
 Test(reconnect, libvirtd_restart, .timeout = 180)
 {
-    static const char *const watch[] = { "agent.ind.event.#", NULL };
+    /* Bound by the events' own routing keys. */
+    static const char *const watch[] = {
+        "agent.ind.event.org_libvirt.driverDisconnected.*.virtbus.agent.*",
+        "agent.ind.event.org_libvirt.driverReconnected.*.virtbus.agent.*",
+        NULL,
+    };
     struct test_libvirtd d = { .pid = 0 };
     struct test_fleet f;
     struct virtbus_result r;
