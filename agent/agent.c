@@ -151,6 +151,12 @@ agent_reconfigure(struct agent *a, const struct agent_config *cfg,
         agent_heartbeat_stop(a);
         agent_heartbeat_start(a);
     }
+    if (a->stats_ev) {
+        struct timeval tv = { a->cfg.stats_interval, 0 };
+
+        event_del(a->stats_ev);
+        event_add(a->stats_ev, &tv);
+    }
     log_info(&a->log, "configuration reloaded");
     return 0;
 }
