@@ -256,8 +256,9 @@ agent_open_bus(struct agent *a)
 {
     struct bus_options opts = { 0 };
     struct bus_binding bindings[2];
-    struct bus_queue queue;
+    struct bus_queue queues[2];
     struct bus_subscription sub;
+    qmf_value *presence_args;
     char *source, *conn_name;
     qmf_error err;
 
@@ -265,13 +266,15 @@ agent_open_bus(struct agent *a)
      * copies all of this and declares it again on every reconnect. */
     bindings[0] = (struct bus_binding){ BUS_EXCHANGE_DIRECT, a->name };
     bindings[1] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, "console.#" };
-    queue = (struct bus_queue){
+    queues[0] = (struct bus_queue){
         .name = a->queue,
         .durable = true,
         .queue_type = a->cfg.queue_type,
         .bindings = bindings,
         .nbindings = 2,
     };
+    /* The presence stream must exist for heartbeats to be kept. */
+    presence_args = bus_presence_queue(&queues[1]);
     source = bus_address_queue(a->queue);
     conn_name = qmf_xasprintf("virtbusd %s", a->cfg.node);
     sub = (struct bus_subscription){
@@ -285,12 +288,13 @@ agent_open_bus(struct agent *a)
     opts.max_body = a->cfg.max_body;
     opts.name = conn_name;
     opts.reconnect = true;
-    opts.queues = &queue;
-    opts.nqueues = 1;
+    opts.queues = queues;
+    opts.nqueues = 2;
     opts.subs = &sub;
     opts.nsubs = 1;
     if (bus_open(&a->bus, a->env.base, &opts, &agent_bus_handlers, a, &err) != 0)
         log_warnx(&a->log, "cannot use broker %s: %s", a->cfg.broker, err.text);
+    qmf_free(presence_args);
     free(source);
     free(conn_name);
 }

@@ -100,6 +100,7 @@ struct agent_publish {
     const char *content;
     const char *correlation_id;
     bool partial;
+    bool durable;           /* persistent: replies to persistent requests */
     bus_confirm_cb confirm;
     void *opaque;
 };

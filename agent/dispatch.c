@@ -394,6 +394,17 @@ struct method_job {
     qmf_value *fresh;
     bool gone;
     qmf_value *created_values;
+    /* A call on objects selected by _where: one job per object, one
+     * answer for all of them. */
+    struct method_group *group;
+    size_t index;
+};
+
+struct method_group {
+    struct bus_delivery *delivery;
+    struct bus_message *req;
+    qmf_value *results;         /* one slot per object, in selection order */
+    size_t remaining;
 };
 
 static void
@@ -435,6 +446,45 @@ method_outcome_confirmed(bool ok, void *opaque)
     method_job_free(job);
 }
 
+/* The answers of a group go out in batches; the request is acked once
+ * the last batch is confirmed. */
+static void
+group_confirmed(bool ok, void *opaque)
+{
+    struct method_group *g = opaque;
+
+    bus_ack(g->delivery);
+    bus_message_free(g->req);
+    free(g);
+}
+
+static void
+group_answer(struct agent *a, struct method_group *g)
+{
+    size_t n = qmf_list_len(g->results), i = 0;
+
+    if (g->req->reply_to == NULL || g->req->reply_to[0] == '\0') {
+        qmf_free(g->results);
+        group_confirmed(true, g);
+        return;
+    }
+    do {
+        qmf_value *body = qmf_map(), *batch = qmf_map_set(body, "_results", qmf_list());
+        size_t end = i + QUERY_BATCH < n ? i + QUERY_BATCH : n;
+        bool last;
+
+        for (; i < end; i++) {
+            qmf_list_append(batch, g->results->u.list.items[i]);
+            g->results->u.list.items[i] = NULL;
+        }
+        last = i >= n;
+        agent_reply(a, g->req, "_method_response", NULL, !last, body,
+                    last ? group_confirmed : NULL, last ? g : NULL);
+    } while (i < n);
+    g->results->u.list.len = 0;
+    qmf_free(g->results);
+}
+
 static void
 method_done(void *arg)
 {
@@ -443,6 +493,7 @@ method_done(void *arg)
     int64_t duration = agent_mono_ns() - job->started_ns;
     const char *outcome = job->rc == 0 ? "ok" : "error";
     bool has_reply = job->req->reply_to != NULL && job->req->reply_to[0] != '\0';
+    struct method_group *g = job->group;
 
     agent_apply_object(a, job->object_name, job->fresh, job->gone);
     job->fresh = NULL;
@@ -455,21 +506,45 @@ method_done(void *arg)
     log_info(&a->log, "%s.%s on %s: %s%s%s", job->call.cls->name,
              job->call.method->name, job->object_name, outcome,
              job->rc ? ": " : "", job->rc ? job->err.text : "");
-    publish_command_result(a, job->req, job->call.cls->name, job->object_name,
-                           job->call.method->name, outcome,
-                           job->rc ? &job->err : NULL, duration,
-                           has_reply ? NULL : method_outcome_confirmed,
-                           has_reply ? NULL : job);
-    if (has_reply) {
-        if (job->rc == 0) {
-            qmf_value *body = qmf_map();
+    if (g != NULL) {
+        qmf_value *item = qmf_map();
 
-            qmf_map_set(body, "_arguments", job->call.out ? job->call.out : qmf_map());
+        qmf_map_set(item, "_object_id", agent_object_ref(a, job->object_name));
+        if (job->rc == 0) {
+            qmf_map_set(item, "_arguments", job->call.out);
             job->call.out = NULL;
-            agent_reply(a, job->req, "_method_response", NULL, false, body,
-                        method_outcome_confirmed, job);
         } else {
-            agent_reply_exception(a, job->req, &job->err, method_outcome_confirmed, job);
+            qmf_value *v = qmf_map_set(item, "_values", qmf_map());
+
+            qmf_map_set(v, "error_code", qmf_u32(job->err.code));
+            qmf_map_set(v, "error_text", qmf_string(job->err.text));
+        }
+        qmf_free(g->results->u.list.items[job->index]);
+        g->results->u.list.items[job->index] = item;
+        publish_command_result(a, job->req, job->call.cls->name, job->object_name,
+                               job->call.method->name, outcome,
+                               job->rc ? &job->err : NULL, duration, NULL, NULL);
+        if (--g->remaining == 0)
+            group_answer(a, g);
+        job->delivery = NULL;
+        method_job_free(job);
+    } else {
+        publish_command_result(a, job->req, job->call.cls->name, job->object_name,
+                               job->call.method->name, outcome,
+                               job->rc ? &job->err : NULL, duration,
+                               has_reply ? NULL : method_outcome_confirmed,
+                               has_reply ? NULL : job);
+        if (has_reply) {
+            if (job->rc == 0) {
+                qmf_value *body = qmf_map();
+
+                qmf_map_set(body, "_arguments", job->call.out ? job->call.out : qmf_map());
+                job->call.out = NULL;
+                agent_reply(a, job->req, "_method_response", NULL, false, body,
+                            method_outcome_confirmed, job);
+            } else {
+                agent_reply_exception(a, job->req, &job->err, method_outcome_confirmed, job);
+            }
         }
     }
     agent_job_end(a);
@@ -488,7 +563,167 @@ reply_fields(const struct bus_message *m)
         r->correlation_id = qmf_xstrdup(m->correlation_id);
     if (m->user_id)
         r->user_id = qmf_xstrdup(m->user_id);
+    r->durable = m->durable;
     return r;
+}
+
+/* What a method request asks, checked against the schema, for one class. */
+struct method_check {
+    const struct schema_method *sm;
+    method_fn fn;
+    qmf_value *args;            /* checked and coerced; owned */
+};
+
+static int
+check_method(struct agent *a, const struct bus_message *m, const struct schema_class *cls,
+             struct method_check *mc, qmf_error *err)
+{
+    const qmf_value *args = qmf_map_get(m->body, "_arguments");
+    const char *method_name = qmf_map_get_string(m->body, "_method_name");
+
+    memset(mc, 0, sizeof(*mc));
+    if (method_name == NULL) {
+        qmf_error_set(err, QMF_ERR_MALFORMED, "_method_request needs a _method_name string");
+        return -1;
+    }
+    if (args != NULL && args->kind != QMF_MAP) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "_arguments must be a map, not a %s",
+                      qmf_kind_name(args->kind));
+        return -1;
+    }
+    mc->sm = schema_find_method(cls, method_name);
+    if (mc->sm == NULL) {
+        qmf_error_set(err, QMF_ERR_UNKNOWN_METHOD, "class %s has no method '%.100s'",
+                      cls->name, method_name);
+        return -1;
+    }
+    mc->args = args ? qmf_dup(args) : NULL;
+    if (schema_check_args(mc->sm, &mc->args, err) != 0)
+        goto fail;
+    mc->fn = agent_find_method(cls->name, mc->sm->name);
+    if (mc->fn == NULL) {
+        qmf_error_set(err, QMF_ERR_NOT_IMPLEMENTED,
+                      "%s.%s is not implemented by this agent (driver %s)",
+                      cls->name, mc->sm->name, a->drv->name);
+        goto fail;
+    }
+    if (!a->driver_up) {
+        qmf_error_set(err, QMF_ERR_DRIVER_DOWN, "not connected to %s", a->cfg.uri);
+        goto fail;
+    }
+    return 0;
+fail:
+    qmf_free(mc->args);
+    mc->args = NULL;
+    return -1;
+}
+
+/* Queues the method on one object; args consumed. */
+static int
+submit_method(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
+              const struct inv_object *o, const struct method_check *mc, qmf_value *args,
+              struct method_group *group, size_t index)
+{
+    struct method_job *job = qmf_xcalloc(1, sizeof(*job));
+    const char *colon;
+
+    job->a = a;
+    job->delivery = d;
+    job->req = reply_fields(m);
+    job->fn = mc->fn;
+    job->object_name = qmf_xstrdup(o->name);
+    job->started_ns = agent_mono_ns();
+    job->group = group;
+    job->index = index;
+    colon = strchr(job->object_name, ':');
+    job->call = (struct method_call){
+        .a = a,
+        .cls = o->cls,
+        .method = mc->sm,
+        .object_name = job->object_name,
+        .object_key = colon ? colon + 1 : "",
+        .args = args,
+        .out = qmf_map(),
+    };
+    if (agent_submit(a, o->name, method_work, method_done, job) != 0) {
+        job->delivery = NULL;
+        method_job_free(job);
+        return -1;
+    }
+    return 0;
+}
+
+struct selected {
+    const struct inv_object **items;
+    size_t n;
+};
+
+static void
+collect_selected(const struct inv_object *o, void *opaque)
+{
+    struct selected *sel = opaque;
+
+    sel->items = qmf_xrealloc(sel->items, (sel->n + 1) * sizeof(*sel->items));
+    sel->items[sel->n++] = o;
+}
+
+/* A method on every object of a class that _where selects (§7.4). */
+static int
+handle_method_where(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
+                    qmf_error *err)
+{
+    const qmf_value *where_expr = qmf_map_get(m->body, "_where");
+    const struct schema_class *cls;
+    struct selected sel = { NULL, 0 };
+    struct method_group *g;
+    struct method_check mc;
+    qmf_where *where = NULL;
+    size_t i;
+
+    if (requested_class(a, m->body, &cls, err) != 0)
+        return -1;
+    if (cls == NULL || cls->kind != SCHEMA_DATA) {
+        qmf_error_set(err, QMF_ERR_MALFORMED, "_schema_id must name a data class");
+        return -1;
+    }
+    if (where_expr != NULL && (where = qmf_where_compile(where_expr, err)) == NULL)
+        return -1;
+    if (check_method(a, m, cls, &mc, err) != 0) {
+        qmf_where_free(where);
+        return -1;
+    }
+    inv_select(&a->inv, cls, where, collect_selected, &sel);
+    qmf_where_free(where);
+
+    g = qmf_xcalloc(1, sizeof(*g));
+    g->delivery = d;
+    g->req = reply_fields(m);
+    g->results = qmf_list();
+    g->remaining = sel.n;
+    for (i = 0; i < sel.n; i++)
+        qmf_list_append(g->results, qmf_void());
+    if (sel.n == 0)
+        group_answer(a, g);
+    /* Every job holds the group: count all of them before the first can
+     * finish (none finishes before this loop returns to the loop thread). */
+    for (i = 0; i < sel.n; i++) {
+        if (submit_method(a, d, m, sel.items[i], &mc, mc.args ? qmf_dup(mc.args) : NULL,
+                          g, i) != 0) {
+            qmf_value *item = qmf_map(), *v;
+
+            qmf_map_set(item, "_object_id", agent_object_ref(a, sel.items[i]->name));
+            v = qmf_map_set(item, "_values", qmf_map());
+            qmf_map_set(v, "error_code", qmf_u32(QMF_ERR_INTERNAL));
+            qmf_map_set(v, "error_text", qmf_string("cannot queue the method"));
+            qmf_free(g->results->u.list.items[i]);
+            g->results->u.list.items[i] = item;
+            if (--g->remaining == 0)
+                group_answer(a, g);
+        }
+    }
+    qmf_free(mc.args);
+    free(sel.items);
+    return 0;
 }
 
 static int
@@ -496,25 +731,17 @@ handle_method(struct agent *a, struct bus_delivery *d,
               const struct bus_message *m, qmf_error *err)
 {
     const qmf_value *oid = qmf_map_get(m->body, "_object_id");
-    const qmf_value *args = qmf_map_get(m->body, "_arguments");
-    const char *method_name = qmf_map_get_string(m->body, "_method_name");
-    const char *agent, *name, *colon;
-    const struct schema_method *sm;
+    const char *agent, *name;
     const struct inv_object *o;
-    struct method_job *job;
-    qmf_value *checked;
-    method_fn fn;
+    struct method_check mc;
 
-    if (oid == NULL && qmf_map_get(m->body, "_schema_id") != NULL) {
-        qmf_error_set(err, QMF_ERR_NOT_IMPLEMENTED,
-                      "selecting objects by _schema_id and _where in a method request "
-                      "is not implemented yet; name the object with _object_id");
-        return -1;
-    }
+    if (oid == NULL && qmf_map_get(m->body, "_schema_id") != NULL)
+        return handle_method_where(a, d, m, err);
     if (oid == NULL || oid->kind != QMF_MAP ||
         (name = qmf_map_get_string(oid, "_object_name")) == NULL) {
         qmf_error_set(err, QMF_ERR_MALFORMED,
-                      "_method_request needs an _object_id with an _object_name");
+                      "_method_request needs an _object_id with an _object_name, "
+                      "or a _schema_id (and _where) selecting objects");
         return -1;
     }
     agent = qmf_map_get_string(oid, "_agent_name");
@@ -527,66 +754,15 @@ handle_method(struct agent *a, struct bus_delivery *d,
                       agent, a->name);
         return -1;
     }
-    if (method_name == NULL) {
-        qmf_error_set(err, QMF_ERR_MALFORMED, "_method_request needs a _method_name string");
-        return -1;
-    }
-    if (args != NULL && args->kind != QMF_MAP) {
-        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "_arguments must be a map, not a %s",
-                      qmf_kind_name(args->kind));
-        return -1;
-    }
     o = inv_get(&a->inv, name);
     if (o == NULL) {
         qmf_error_set(err, QMF_ERR_UNKNOWN_OBJECT, "no object '%.200s' on %s",
                       name, a->cfg.node);
         return -1;
     }
-    sm = schema_find_method(o->cls, method_name);
-    if (sm == NULL) {
-        qmf_error_set(err, QMF_ERR_UNKNOWN_METHOD, "class %s has no method '%.100s'",
-                      o->cls->name, method_name);
+    if (check_method(a, m, o->cls, &mc, err) != 0)
         return -1;
-    }
-    checked = args ? qmf_dup(args) : NULL;
-    if (schema_check_args(sm, &checked, err) != 0) {
-        qmf_free(checked);
-        return -1;
-    }
-    fn = agent_find_method(o->cls->name, sm->name);
-    if (fn == NULL) {
-        qmf_free(checked);
-        qmf_error_set(err, QMF_ERR_NOT_IMPLEMENTED,
-                      "%s.%s is not implemented by this agent (driver %s)",
-                      o->cls->name, sm->name, a->drv->name);
-        return -1;
-    }
-    if (!a->driver_up) {
-        qmf_free(checked);
-        qmf_error_set(err, QMF_ERR_DRIVER_DOWN, "not connected to %s", a->cfg.uri);
-        return -1;
-    }
-
-    job = qmf_xcalloc(1, sizeof(*job));
-    job->a = a;
-    job->delivery = d;
-    job->req = reply_fields(m);
-    job->fn = fn;
-    job->object_name = qmf_xstrdup(name);
-    job->started_ns = agent_mono_ns();
-    colon = strchr(job->object_name, ':');
-    job->call = (struct method_call){
-        .a = a,
-        .cls = o->cls,
-        .method = sm,
-        .object_name = job->object_name,
-        .object_key = colon ? colon + 1 : "",
-        .args = checked,
-        .out = qmf_map(),
-    };
-    if (agent_submit(a, name, method_work, method_done, job) != 0) {
-        job->delivery = NULL;
-        method_job_free(job);
+    if (submit_method(a, d, m, o, &mc, mc.args, NULL, 0) != 0) {
         qmf_error_set(err, QMF_ERR_INTERNAL, "cannot queue the method");
         return -1;
     }

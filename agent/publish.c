@@ -40,6 +40,7 @@ agent_publish(struct agent *a, const struct agent_publish *p, qmf_value *body)
     if (p->correlation_id)
         m->correlation_id = qmf_xstrdup(p->correlation_id);
     m->created_ms = agent_now_ns() / 1000000;
+    m->durable = p->durable;
     m->body = body;
     rc = bus_publish(a->bus, p->address, m, p->confirm, p->opaque, &err);
     bus_message_free(m);
@@ -63,6 +64,9 @@ agent_reply(struct agent *a, const struct bus_message *req, const char *opcode,
         .content = content,
         .correlation_id = req->correlation_id,
         .partial = partial,
+        /* A command's outcome is worth as much as the command: results of
+         * fire-and-forget jobs wait in durable queues. */
+        .durable = req->durable,
         .confirm = confirm,
         .opaque = opaque,
     };

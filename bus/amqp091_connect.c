@@ -38,6 +38,7 @@ queue_copy(struct bus_queue *dst, const struct bus_queue *src)
         b[i].key = qmf_xstrdup(src->bindings[i].key ? src->bindings[i].key : "");
     }
     dst->bindings = b;
+    dst->arguments = src->arguments ? qmf_dup(src->arguments) : NULL;
     /* A server-named queue is only ever ours. */
     if (dst->name == NULL)
         dst->exclusive = true;
@@ -56,6 +57,7 @@ queue_clear(struct bus_queue *q)
         free((char *)q->bindings[i].key);
     }
     free((struct bus_binding *)q->bindings);
+    qmf_free((qmf_value *)q->arguments);
 }
 
 static int
@@ -92,6 +94,7 @@ sub_copy(struct a091_sub *dst, const struct bus_subscription *src, size_t nqueue
     dst->credit = src->credit == 0 ? A091_DEFAULT_CREDIT
                   : src->credit > UINT16_MAX ? UINT16_MAX : (uint16_t)src->credit;
     dst->no_ack = src->no_ack;
+    dst->arguments = src->arguments ? qmf_dup(src->arguments) : NULL;
     dst->receive = src->receive;
     dst->opaque = src->opaque;
     return 0;
@@ -105,8 +108,10 @@ config_free(struct a091_config *cfg)
     for (i = 0; i < cfg->nqueues; i++)
         queue_clear(&cfg->queues[i]);
     free(cfg->queues);
-    for (i = 0; i < cfg->nsubs; i++)
+    for (i = 0; i < cfg->nsubs; i++) {
         free(cfg->subs[i].queue);
+        qmf_free(cfg->subs[i].arguments);
+    }
     free(cfg->subs);
     free(cfg->url);
     free(cfg->url_buf);
@@ -345,7 +350,7 @@ static int
 declare_queue(amqp_connection_state_t amqp, const struct bus_queue *q, char **name,
               qmf_error *err)
 {
-    amqp_table_entry_t args[4];
+    amqp_table_entry_t *args = qmf_xcalloc(4 + qmf_map_len(q->arguments), sizeof(*args));
     amqp_table_t table;
     amqp_queue_declare_ok_t *ok;
     char what[300];
@@ -376,11 +381,17 @@ declare_queue(amqp_connection_state_t amqp, const struct bus_queue *q, char **na
         args[n].value.value.bytes = a091_bytes_of(q->dead_letter_exchange);
         n++;
     }
+    if (q->arguments != NULL && a091_table_append(q->arguments, args, &n, err) != 0) {
+        free(args);
+        return -1;
+    }
     table.num_entries = n;
     table.entries = args;
     ok = amqp_queue_declare(amqp, A091_CONSUME_CHANNEL,
-                            q->name ? a091_bytes_of(q->name) : amqp_empty_bytes, 0,
+                            q->name ? a091_bytes_of(q->name) : amqp_empty_bytes,
+                            q->passive && q->name != NULL,
                             q->durable, q->exclusive, q->auto_delete, table);
+    free(args);
     snprintf(what, sizeof(what), "declaring queue '%s'", q->name ? q->name : "(server-named)");
     if (!rpc_ok(amqp, ok, what, err))
         return -1;
@@ -443,11 +454,17 @@ start_consumers(amqp_connection_state_t amqp, const struct a091_config *cfg,
         ok = rpc_ok(amqp, amqp_basic_qos(amqp, A091_CONSUME_CHANNEL, 0, s->credit, 0),
                     what, err);
         if (ok) {
+            amqp_table_entry_t *entries = qmf_xcalloc(qmf_map_len(s->arguments) + 1,
+                                                      sizeof(*entries));
+            amqp_table_t args = { 0, entries };
+
             snprintf(what, sizeof(what), "consuming from queue '%s'", queue);
-            ok = rpc_ok(amqp, amqp_basic_consume(amqp, A091_CONSUME_CHANNEL,
+            ok = a091_table_append(s->arguments, entries, &args.num_entries, err) == 0 &&
+                 rpc_ok(amqp, amqp_basic_consume(amqp, A091_CONSUME_CHANNEL,
                                                  a091_bytes_of(queue), a091_bytes_of(tag), 0,
-                                                 s->no_ack, 0, amqp_empty_table),
+                                                 s->no_ack, 0, args),
                         what, err);
+            free(entries);
         }
         free(tag);
         if (!ok)

@@ -36,6 +36,7 @@ struct a091_sub {
     size_t queue_index;
     uint16_t credit;
     bool no_ack;
+    qmf_value *arguments;   /* consumer arguments, or NULL */
     bus_receive_cb receive;
     void *opaque;
 };
@@ -98,6 +99,12 @@ void a091_outgoing_clear(struct a091_outgoing *o);
 /* The properties of a received content header, mapped onto m. */
 void a091_message_set_properties(struct bus_message *m,
                                  const amqp_basic_properties_t *p);
+/* The entries of an AMQP table for a map of scalars (declare and consume
+ * arguments), appended to entries[*n]; entries borrow from the map, which
+ * must not hold UUIDs. */
+int a091_table_append(const qmf_value *map, amqp_table_entry_t *entries, int *n,
+                      qmf_error *err);
+
 /* Decodes the body by content type, or sets m->body_error. */
 void a091_message_decode_body(struct bus_message *m, const char *content_type,
                               const char *body, size_t len);

@@ -109,6 +109,27 @@ header_to_field(struct a091_outgoing *o, const char *key, const qmf_value *v,
 }
 
 int
+a091_table_append(const qmf_value *map, amqp_table_entry_t *entries, int *n,
+                  qmf_error *err)
+{
+    size_t i;
+
+    for (i = 0; i < qmf_map_len(map); i++) {
+        const struct qmf_pair *pair = &map->u.map.items[i];
+
+        if (pair->value->kind == QMF_UUID) {
+            qmf_error_set(err, QMF_ERR_INVALID_ARGS, "argument '%s' is a uuid", pair->key);
+            return -1;
+        }
+        entries[*n].key = a091_bytes_of(pair->key);
+        if (header_to_field(NULL, pair->key, pair->value, &entries[*n].value, err) != 0)
+            return -1;
+        (*n)++;
+    }
+    return 0;
+}
+
+int
 a091_outgoing_build(struct a091_outgoing *o, const struct bus_message *m,
                     qmf_error *err)
 {

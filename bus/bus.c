@@ -279,3 +279,24 @@ bus_key_escape(const char *name)
     }
     return s;
 }
+
+qmf_value *
+bus_presence_queue(struct bus_queue *q)
+{
+    static const struct bus_binding binding = { BUS_EXCHANGE_TOPIC, BUS_PRESENCE_KEY };
+    qmf_value *args = qmf_map();
+
+    /* Ten minutes of heartbeats, in small segments so that retention
+     * (applied per segment) actually drops old ones. */
+    qmf_map_set(args, "x-max-age", qmf_string("10m"));
+    qmf_map_set(args, "x-stream-max-segment-size-bytes", qmf_i64(4 * 1024 * 1024));
+    *q = (struct bus_queue){
+        .name = BUS_PRESENCE_QUEUE,
+        .durable = true,
+        .queue_type = "stream",
+        .bindings = &binding,
+        .nbindings = 1,
+        .arguments = args,
+    };
+    return args;
+}

@@ -91,6 +91,7 @@ struct bus_binding {
 
 struct bus_queue {
     const char *name;          /* NULL: a server-named exclusive queue */
+    bool passive;              /* only check that it exists (with name) */
     bool durable;
     bool exclusive;
     bool auto_delete;
@@ -100,6 +101,9 @@ struct bus_queue {
     const char *dead_letter_exchange;
     const struct bus_binding *bindings;
     size_t nbindings;
+    /* More x-arguments (e.g. x-max-age for a stream): a map of strings
+     * and integers, or NULL. */
+    const qmf_value *arguments;
 };
 
 struct bus_delivery;
@@ -120,6 +124,9 @@ struct bus_subscription {
     const char *source;
     uint32_t credit;           /* max unsettled deliveries; 0 means 100 */
     bool no_ack;               /* settle on delivery (at-most-once) */
+    /* Consumer arguments (e.g. x-stream-offset), a map of strings and
+     * integers, or NULL. */
+    const qmf_value *arguments;
     bus_receive_cb receive;
     void *opaque;
 };
@@ -176,6 +183,17 @@ struct bus_driver {
 };
 
 extern const struct bus_driver bus_amqp091_driver;
+
+/*
+ * Presence: a stream that keeps the agents' heartbeats for a while, so that
+ * a console learns at once who is alive instead of waiting for answers.
+ * Agents and consoles both declare it, identically (a declaration with
+ * other arguments would fail).  Fills q and returns its arguments map,
+ * which the caller frees after bus_open().
+ */
+#define BUS_PRESENCE_QUEUE "virtbus.presence"
+#define BUS_PRESENCE_KEY "agent.ind.heartbeat.#"
+qmf_value *bus_presence_queue(struct bus_queue *q);
 
 /* The driver for a URL's scheme, or NULL. */
 const struct bus_driver *bus_driver_for_url(const char *url);

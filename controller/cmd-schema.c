@@ -2,6 +2,7 @@
 #include "controller/ctl.h"
 
 #include <string.h>
+#include <strings.h>
 
 static void
 print_class(const struct schema_class *c)
@@ -32,50 +33,44 @@ print_class(const struct schema_class *c)
 }
 
 static int
-cmd_schema_exec(struct ctl_ctx *ctx, int argc, char **argv)
+schema_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *a)
 {
-    struct schema *s;
-    qmf_error err;
-    size_t i;
+    const struct schema *s = ctx->schema;
+    qmf_value *doc = NULL, *list = NULL;
     bool found = false;
+    size_t i;
 
-    if (argc > 2)
-        return ctl_usage(&ctl_cmd_schema_entry);
-    /* The schema is compiled in: no broker needed to read it. */
-    s = schema_load_builtin(&err);
-    if (s == NULL) {
-        ctl_warnx("%s", err.text);
-        return CTL_EXIT_FAILED;
-    }
+    if (a->argc > 1)
+        return ctl_usage(e, NULL);
     if (ctx->json) {
-        qmf_value *list = qmf_list();
-
-        for (i = 0; i < s->nclasses; i++)
-            if (argc == 1 || strcmp(s->classes[i].name, argv[1]) == 0)
-                qmf_list_append(list, schema_class_value(&s->classes[i]));
-        found = qmf_list_len(list) > 0;
-        if (found)
-            ctl_print_json(list);
-        qmf_free(list);
-    } else {
-        for (i = 0; i < s->nclasses; i++) {
-            if (argc == 2 && strcmp(s->classes[i].name, argv[1]) != 0)
-                continue;
-            print_class(&s->classes[i]);
-            found = true;
-        }
+        doc = qmf_map();
+        list = qmf_map_set(doc, "classes", qmf_list());
     }
-    schema_free(s);
+    /* The schema is compiled in: no broker needed to read it. */
+    for (i = 0; i < s->nclasses; i++) {
+        if (a->argc == 1 && strcasecmp(s->classes[i].name, a->argv[0]) != 0)
+            continue;
+        if (list)
+            qmf_list_append(list, schema_class_value(&s->classes[i]));
+        else if (!ctx->quiet)
+            print_class(&s->classes[i]);
+        found = true;
+    }
     if (!found) {
-        ctl_warnx("no class '%s' in the schema", argv[1]);
-        return CTL_EXIT_FAILED;
+        qmf_free(doc);
+        ctl_warnx("no class '%s' in the schema", a->argv[0]);
+        return CTL_EXIT_USAGE;
+    }
+    if (doc) {
+        ctl_print_json(doc);
+        qmf_free(doc);
     }
     return CTL_EXIT_OK;
 }
 
-const struct ctl_cmd_entry ctl_cmd_schema_entry = {
-    .name = "schema",
-    .usage = "[CLASS]",
-    .summary = "print the classes, properties and methods",
-    .exec = cmd_schema_exec,
+const struct ctl_cmd_entry ctl_cmds_schema[] = {
+    { .name = "schema", .usage = "[CLASS]",
+      .summary = "the classes, properties, methods and events agents serve",
+      .accepts = CTL_OFFLINE, .exec = schema_exec },
+    { 0 },
 };

@@ -1,75 +1,91 @@
 /*
- * virtbus watch: live events from the fleet, one line each (or JSON
- * lines), until interrupted or --count events were printed.
+ * virtbus watch: live events (and object changes) from the fleet, one
+ * line each or one JSON document per line, until interrupted or --count
+ * items were printed.  The broker filters by event, class and a single
+ * node through routing keys; other targeting is applied here, against
+ * the nodes presence knew when the watch began.
  */
 #include "controller/ctl.h"
 
-#include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "bus/bus.h"
+#include "schema/qmf/where.h"
 
 struct watch_state {
     struct ctl_ctx *ctx;
     unsigned long count, max;
+    const struct virtbus_agent_list *allowed;   /* NULL: every node */
+    qmf_where *where;                           /* objects only */
 };
 
-/* ISO 8601 in UTC with milliseconds: 2026-11-25T21:40:39.123Z */
 static void
-format_time(int64_t ns, char *buf, size_t len)
+print_text(const char *node, const char *kind, const char *class_name, int64_t ts,
+           const qmf_value *item, const qmf_value *values)
 {
-    time_t secs = (time_t)(ns / 1000000000);
-    unsigned ms = (unsigned)((ns % 1000000000 + 1000000000) % 1000000000 / 1000000);
-    struct tm tm;
-    size_t n;
+    const char *oname = qmf_map_get_string(qmf_map_get(item, "_object_id"), "_object_name");
+    char when[40];
+    size_t i;
 
-    gmtime_r(&secs, &tm);
-    n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, len - n, ".%03uZ", ms % 1000);
+    ctl_format_time(ts, when, sizeof(when));
+    printf("%s %s %s", when, node, class_name ? class_name : "?");
+    if (strcmp(kind, "object") == 0)
+        printf(" %s%s", oname ? oname : "?", qmf_map_get(item, "_delete_ts") ? " deleted" : "");
+    for (i = 0; i < qmf_map_len(values); i++) {
+        char *cell;
+
+        if (strcmp(values->u.map.items[i].key, "node") == 0)
+            continue;
+        cell = ctl_format_value(values->u.map.items[i].value);
+        printf(" %s=%s", values->u.map.items[i].key, cell);
+        free(cell);
+    }
+    printf("\n");
 }
 
 static void
+print_json(const char *node, const char *kind, const char *class_name, int64_t ts,
+           const qmf_value *item, const qmf_value *values)
+{
+    qmf_value *line = qmf_map();
+
+    qmf_map_set(line, "node", qmf_string(node));
+    qmf_map_set(line, "kind", qmf_string(kind));
+    qmf_map_set(line, "class", qmf_string(class_name ? class_name : ""));
+    qmf_map_set(line, "timestamp", qmf_i64(ts));
+    if (qmf_map_get(item, "_severity"))
+        qmf_map_set(line, "severity", qmf_dup(qmf_map_get(item, "_severity")));
+    if (strcmp(kind, "object") == 0) {
+        qmf_map_set(line, "object", qmf_dup(qmf_map_get(qmf_map_get(item, "_object_id"),
+                                                        "_object_name")));
+        qmf_map_set(line, "deleted", qmf_bool(qmf_map_get(item, "_delete_ts") != NULL));
+    }
+    qmf_map_set(line, "values", values ? qmf_dup(values) : qmf_map());
+    ctl_print_json(line);
+    qmf_free(line);
+}
+
+/* Prints one item; false if a filter left it out. */
+static bool
 print_item(struct watch_state *ws, const char *node, const char *content,
            const qmf_value *item)
 {
-    const qmf_value *sid = qmf_map_get(item, "_schema_id");
+    const char *class_name = qmf_map_get_string(qmf_map_get(item, "_schema_id"), "_class_name");
+    const char *kind = strcmp(content, "_event") == 0 ? "event" : "object";
     const qmf_value *values = qmf_map_get(item, "_values");
-    const char *class_name = qmf_map_get_string(sid, "_class_name");
     int64_t ts = 0;
-    char when[64];
-    size_t i;
 
+    if (ws->where && (strcmp(kind, "object") != 0 || !qmf_where_eval(ws->where, values)))
+        return false;
     if (!qmf_get_int64(qmf_map_get(item, "_timestamp"), &ts))
         qmf_get_int64(qmf_map_get(item, "_update_ts"), &ts);
-    if (ws->ctx->json) {
-        qmf_value *line = qmf_map();
-
-        qmf_map_set(line, "node", qmf_string(node));
-        qmf_map_set(line, "kind", qmf_string(strcmp(content, "_event") == 0 ? "event" : "object"));
-        qmf_map_set(line, "class", qmf_string(class_name ? class_name : ""));
-        qmf_map_set(line, "timestamp", qmf_i64(ts));
-        if (qmf_map_get(item, "_severity"))
-            qmf_map_set(line, "severity", qmf_dup(qmf_map_get(item, "_severity")));
-        qmf_map_set(line, "values", values ? qmf_dup(values) : qmf_map());
-        ctl_print_json(line);
-        qmf_free(line);
-    } else {
-        format_time(ts, when, sizeof(when));
-        printf("%s %s %s", when, node, class_name ? class_name : "?");
-        for (i = 0; i < qmf_map_len(values); i++) {
-            char *cell;
-
-            if (strcmp(values->u.map.items[i].key, "node") == 0)
-                continue;
-            cell = ctl_format_value(values->u.map.items[i].value);
-            printf(" %s=%s", values->u.map.items[i].key, cell);
-            free(cell);
-        }
-        printf("\n");
-    }
+    if (ws->ctx->json)
+        print_json(node, kind, class_name, ts, item, values);
+    else if (!ws->ctx->quiet)
+        print_text(node, kind, class_name, ts, item, values);
+    return true;
 }
 
 static void
@@ -84,8 +100,11 @@ on_message(const struct bus_message *m, void *opaque)
     if (m->body == NULL || m->body->kind != QMF_LIST || agent == NULL || content == NULL)
         return;
     node = strrchr(agent, ':') ? strrchr(agent, ':') + 1 : agent;
+    if (ws->allowed && !ctl_nodes_find(ws->allowed, node))
+        return;
     for (i = 0; i < m->body->u.list.len; i++) {
-        print_item(ws, node, content, m->body->u.list.items[i]);
+        if (!print_item(ws, node, content, m->body->u.list.items[i]))
+            continue;
         if (ws->max && ++ws->count >= ws->max) {
             virtbus_watch_stop(ws->ctx->console);
             return;
@@ -102,56 +121,120 @@ on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(ctx->base);
 }
 
-static int
-cmd_watch_exec(struct ctl_ctx *ctx, int argc, char **argv)
+/* One literal node and nothing else: the broker can filter by it. */
+static const char *
+single_node(const struct ctl_args *a)
 {
-    static const struct option options[] = {
-        { "event", required_argument, NULL, 'e' },
-        { "node", required_argument, NULL, 'n' },
-        { "data", no_argument, NULL, 'd' },
-        { "count", required_argument, NULL, 'N' },
-        { NULL, 0, NULL, 0 },
-    };
-    struct watch_state ws = { .ctx = ctx };
-    const char *event = "*", *node = "*";
-    char *keys[3] = { NULL, NULL, NULL }, *node_key;
-    struct event *sigint_ev, *sigterm_ev;
-    bool data = false;
-    qmf_error err;
-    int ch, rc;
+    if (a->names == NULL || a->names[1] || a->labels || a->if_expr ||
+        strpbrk(a->names[0], "*?[,@"))
+        return NULL;
+    return a->names[0];
+}
 
-    while ((ch = getopt_long(argc, argv, "e:n:dN:", options, NULL)) != -1) {
-        switch (ch) {
-        case 'e': event = optarg; break;
-        case 'n': node = optarg; break;
-        case 'd': data = true; break;
-        case 'N': ws.max = strtoul(optarg, NULL, 10); break;
-        default:  return ctl_usage(&ctl_cmd_watch_entry);
-        }
-    }
-    if (optind != argc)
-        return ctl_usage(&ctl_cmd_watch_entry);
+/* The routing keys for the wanted events and object pushes. */
+static void
+watch_keys(const char *event, const char *class_name, bool data, const char *node,
+           char **keys)
+{
+    char *node_key = node ? bus_key_escape(node) : qmf_xstrdup("*");
+    size_t n = 0;
+
     /* agent.ind.event.org_libvirt.<event>.<severity>.virtbus.agent.<node> */
-    node_key = strcmp(node, "*") == 0 ? qmf_xstrdup("*") : bus_key_escape(node);
-    keys[0] = qmf_xasprintf("agent.ind.event.org_libvirt.%s.*.virtbus.agent.%s", event, node_key);
-    if (data)
-        keys[1] = qmf_xasprintf("agent.ind.data.org_libvirt.*.virtbus.agent.%s", node_key);
+    if (event || class_name == NULL)
+        keys[n++] = qmf_xasprintf("agent.ind.event.org_libvirt.%s.*.virtbus.agent.%s",
+                                  event ? event : "*", node_key);
+    if (data || class_name)
+        keys[n++] = qmf_xasprintf("agent.ind.data.org_libvirt.%s.virtbus.agent.%s",
+                                  class_name ? class_name : "*", node_key);
     free(node_key);
-    rc = ctl_connect(ctx, (const char *const *)keys);
+}
+
+static int
+check_flags(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, const struct ctl_args *a,
+            struct watch_state *ws, const struct schema_class **cls)
+{
+    const char *event = ctl_args_get(a, e, "event"), *count = ctl_args_get(a, e, "count");
+    const struct schema_class *ev;
+    qmf_value *pred;
+    qmf_error err;
+    char *end;
+
+    if (a->argc != 0)
+        return ctl_usage(e, NULL);
+    if (count) {
+        ws->max = strtoul(count, &end, 10);
+        if (end == count || *end || count[0] == '-')
+            return ctl_usage(e, "--count: expected a number, got '%s'", count);
+    }
+    if (event && strcmp(event, "*") != 0 &&
+        ((ev = schema_find_class(ctx->schema, event)) == NULL || ev->kind != SCHEMA_EVENT))
+        return ctl_usage(e, "no event '%s' (virtbus schema lists them)", event);
+    *cls = NULL;
+    if (ctl_args_get(a, e, "class") && (*cls = ctl_find_class(ctx, ctl_args_get(a, e, "class"))) == NULL)
+        return CTL_EXIT_USAGE;
+    if (a->where == NULL)
+        return CTL_EXIT_OK;
+    if (*cls == NULL)
+        return ctl_usage(e, "--where filters objects: name their --class");
+    if ((pred = ctl_compile_expr("--where", a->where, *cls)) == NULL)
+        return CTL_EXIT_USAGE;
+    ws->where = qmf_where_compile(pred, &err);
+    qmf_free(pred);
+    if (ws->where == NULL)
+        return ctl_usage(e, "--where: %s", err.text);
+    return CTL_EXIT_OK;
+}
+
+static int
+watch_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *a)
+{
+    struct watch_state ws = { .ctx = ctx };
+    const struct schema_class *cls = NULL;
+    const char *event = ctl_args_get(a, e, "event");
+    bool filter = ctl_args_targeted(a) && !single_node(a);
+    char *keys[3] = { NULL, NULL, NULL };
+    struct event *sigint_ev, *sigterm_ev;
+    struct ctl_nodes nodes = { 0 };
+    qmf_error err;
+    int rc;
+
+    if ((rc = check_flags(ctx, e, a, &ws, &cls)) != 0) {
+        qmf_where_free(ws.where);
+        return rc;
+    }
+    watch_keys(event, cls ? cls->name : NULL, ctl_args_get(a, e, "data") != NULL, single_node(a), keys);
+    rc = ctl_connect(ctx, filter, (const char *const *)keys);
     free(keys[0]);
     free(keys[1]);
-    if (rc != 0)
+    if (rc == 0 && filter && (rc = ctl_discover(ctx, e, a, &nodes)) == 0) {
+        /* up and down alike: a down node may come back */
+        for (size_t i = 0; i < nodes.down.n; i++)
+            virtbus_agent_list_add(&nodes.up, &nodes.down.items[i]);
+        ws.allowed = &nodes.up;
+    }
+    if (rc != 0) {
+        ctl_nodes_clear(&nodes);
+        qmf_where_free(ws.where);
         return rc;
+    }
     sigint_ev = evsignal_new(ctx->base, SIGINT, on_signal, ctx);
     sigterm_ev = evsignal_new(ctx->base, SIGTERM, on_signal, ctx);
     event_add(sigint_ev, NULL);
     event_add(sigterm_ev, NULL);
-    if (!ctx->quiet)
-        fprintf(stderr, "virtbus: watching %s events on %s\n",
-                strcmp(event, "*") ? event : "all", strcmp(node, "*") ? node : "all nodes");
+    if (!ctx->quiet) {
+        bool events = event || !cls, objects = cls || ctl_args_get(a, e, "data");
+
+        fprintf(stderr, "virtbus: watching %s%s%s%s%s on %s\n",
+                events ? (event ? event : "all") : "", events ? " events" : "",
+                events && objects ? " and " : "",
+                objects ? (cls ? cls->name : "all") : "", objects ? " objects" : "",
+                ctl_args_targeted(a) ? "the targeted nodes" : "all nodes");
+    }
     rc = virtbus_watch(ctx->console, on_message, &ws, &err);
     event_free(sigint_ev);
     event_free(sigterm_ev);
+    ctl_nodes_clear(&nodes);
+    qmf_where_free(ws.where);
     if (rc != 0) {
         ctl_warnx("%s", err.text);
         return CTL_EXIT_FAILED;
@@ -159,9 +242,17 @@ cmd_watch_exec(struct ctl_ctx *ctx, int argc, char **argv)
     return CTL_EXIT_OK;
 }
 
-const struct ctl_cmd_entry ctl_cmd_watch_entry = {
-    .name = "watch",
-    .usage = "[--event NAME] [--node NAME] [--data] [--count N]",
-    .summary = "print live events (and object changes with --data)",
-    .exec = cmd_watch_exec,
+static const struct ctl_option watch_options[] = {
+    { "event", 'e', "NAME", "only this event (virtbus schema lists them)", NULL },
+    { "class", 0, "CLASS", "object changes of this class (implies --data)", NULL },
+    { "data", 'd', NULL, "object changes too", NULL },
+    { "count", 0, "N", "stop after N items", NULL },
+    { 0 },
+};
+
+const struct ctl_cmd_entry ctl_cmds_watch[] = {
+    { .name = "watch", .usage = "[--event NAME] [--class CLASS [--where EXPR]] [--data] [--count N]",
+      .summary = "print live events (and object changes) as they happen",
+      .accepts = CTL_TARGETS | CTL_WHERE, .options = watch_options, .exec = watch_exec },
+    { 0 },
 };

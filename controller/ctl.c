@@ -1,9 +1,13 @@
-/* Helpers the CLI commands share: connecting, locating, reporting. */
+/* Helpers the CLI commands share: messages, exit statuses, connecting,
+ * classes and expressions, send options and progress. */
 #include "controller/ctl.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include "controller/lib/expr.h"
 
 void
 ctl_warnx(const char *fmt, ...)
@@ -18,18 +22,59 @@ ctl_warnx(const char *fmt, ...)
 }
 
 int
-ctl_usage(const struct ctl_cmd_entry *e)
+ctl_usage(const struct ctl_cmd_entry *e, const char *fmt, ...)
 {
-    fprintf(stderr, "usage: virtbus %s %s\n", e->name, e->usage);
+    va_list ap;
+
+    if (fmt) {
+        fprintf(stderr, "virtbus: %s: ", e->name);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+    }
+    fprintf(stderr, "usage: virtbus %s%s%s\n(virtbus help %s for more)\n",
+            e->name, *e->usage ? " " : "", e->usage, e->name);
     return CTL_EXIT_USAGE;
 }
 
+static int
+exit_rank(int rc)
+{
+    switch (rc) {
+    case CTL_EXIT_USAGE: return 3;
+    case CTL_EXIT_NO_REPLY: return 2;
+    case CTL_EXIT_OK: return 0;
+    default: return 1;
+    }
+}
+
 int
-ctl_connect(struct ctl_ctx *ctx, const char *const *watch_keys)
+ctl_exit_worse(int a, int b)
+{
+    return exit_rank(a) >= exit_rank(b) ? a : b;
+}
+
+const struct ctl_cmd_entry *
+ctl_find_command(const char *name)
+{
+    const struct ctl_cmd_section *s;
+    const struct ctl_cmd_entry *e;
+
+    for (s = ctl_sections; s->entries; s++)
+        for (e = s->entries; e->name; e++)
+            if (strcmp(e->name, name) == 0)
+                return e;
+    return NULL;
+}
+
+int
+ctl_connect(struct ctl_ctx *ctx, bool presence, const char *const *watch_keys)
 {
     struct virtbus_console_options o = {
         .url = ctx->url,
         .watch_keys = watch_keys,
+        .presence = presence,
     };
     qmf_error err;
 
@@ -38,72 +83,102 @@ ctl_connect(struct ctl_ctx *ctx, const char *const *watch_keys)
         ctl_warnx("%s", err.text);
         return CTL_EXIT_FAILED;
     }
-    ctx->schema = virtbus_console_schema(ctx->console);
     return CTL_EXIT_OK;
 }
 
-int
-ctl_locate(struct ctl_ctx *ctx, struct virtbus_agent_list *agents)
+const struct schema_class *
+ctl_find_class(const struct ctl_ctx *ctx, const char *name)
 {
-    qmf_error err;
-
-    if (virtbus_locate(ctx->console, NULL, ctx->timeout_ms, agents, &err) != 0) {
-        ctl_warnx("%s", err.text);
-        return CTL_EXIT_FAILED;
-    }
-    return CTL_EXIT_OK;
-}
-
-int
-ctl_query_fleet(struct ctl_ctx *ctx, const char *class_name, const qmf_value *where,
-                struct virtbus_results *res)
-{
-    struct virtbus_agent_list agents;
-    qmf_error err;
-    int rc;
-
-    if ((rc = ctl_connect(ctx, NULL)) != 0 || (rc = ctl_locate(ctx, &agents)) != 0)
-        return rc;
-    rc = virtbus_query(ctx->console, &agents, "OBJECT", class_name, where,
-                       ctx->timeout_ms, res, &err);
-    virtbus_agent_list_free(&agents);
-    if (rc != 0) {
-        ctl_warnx("%s", err.text);
-        return CTL_EXIT_FAILED;
-    }
-    return CTL_EXIT_OK;
-}
-
-int
-ctl_report_results(struct ctl_ctx *ctx, const struct virtbus_results *r,
-                   qmf_value *json_errors)
-{
-    int rc = CTL_EXIT_OK;
     size_t i;
 
-    for (i = 0; i < r->n; i++) {
-        const struct virtbus_result *res = &r->items[i];
+    for (i = 0; i < ctx->schema->nclasses; i++)
+        if (ctx->schema->classes[i].kind == SCHEMA_DATA &&
+            strcasecmp(ctx->schema->classes[i].name, name) == 0)
+            return &ctx->schema->classes[i];
+    ctl_warnx("no class '%s' (virtbus schema lists them)", name);
+    return NULL;
+}
 
-        if (res->status == VIRTBUS_OK)
-            continue;
-        if (json_errors) {
-            qmf_value *e = qmf_list_append(json_errors, qmf_map());
+qmf_value *
+ctl_compile_expr(const char *flag, const char *text, const struct schema_class *cls)
+{
+    qmf_value *pred;
+    qmf_error err;
+    unsigned col;
+    char caret[1024];
 
-            qmf_map_set(e, "node", qmf_string(res->node));
-            qmf_map_set(e, "status", qmf_string(res->status == VIRTBUS_FAILED ?
-                                                "failed" : "no-reply"));
-            qmf_map_set(e, "error_code", qmf_u32(res->error.code));
-            qmf_map_set(e, "error_text", qmf_string(res->error.text));
-        } else if (res->status == VIRTBUS_FAILED) {
-            ctl_warnx("%s: error %#x (%s): %s", res->node, res->error.code,
-                      qmf_error_name(res->error.code), res->error.text);
-        } else {
-            ctl_warnx("%s: no reply", res->node);
-        }
-        if (res->status == VIRTBUS_NO_REPLY)
-            rc = CTL_EXIT_NO_REPLY;
-        else if (rc == CTL_EXIT_OK)
-            rc = CTL_EXIT_FAILED;
+    pred = virtbus_expr_compile(text, cls, &err);
+    if (pred)
+        return pred;
+    ctl_warnx("%s: %s", flag, err.text);
+    if ((col = virtbus_expr_error_column(&err)) > 0) {
+        virtbus_expr_caret(text, col, caret, sizeof(caret));
+        fputs(caret, stderr);
     }
-    return rc;
+    return NULL;
+}
+
+/* --batch N, or N% of n agents (at least one). */
+static unsigned
+batch_window(const char *batch, size_t n)
+{
+    char *end;
+    unsigned long v;
+
+    if (batch == NULL)
+        return 0;
+    v = strtoul(batch, &end, 10);
+    if (*end == '%')
+        v = (v * n + 99) / 100;
+    return v ? (unsigned)v : 1;
+}
+
+static void
+progress_cb(void *opaque, size_t sent, size_t answered, size_t failed, size_t expected)
+{
+    ctl_progress_update(opaque, sent, answered, failed, expected);
+}
+
+void
+ctl_send_opts(struct ctl_ctx *ctx, const struct ctl_args *a, size_t n,
+              const qmf_value *target, struct ctl_progress *p,
+              struct virtbus_send_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->target = target;
+    o->timeout_ms = ctx->timeout_ms;
+    o->batch = batch_window(a->batch, n);
+    o->batch_sleep_ms = a->batch_sleep_ms;
+    if (ctx->progress) {
+        o->progress = progress_cb;
+        o->opaque = p;
+    }
+}
+
+/* "12/50 answered, 1 failed", rewritten in place on stderr; with a
+ * batch window, how many were sent too. */
+void
+ctl_progress_update(struct ctl_progress *p, size_t sent, size_t answered, size_t failed,
+                    size_t expected)
+{
+    char window[48] = "";
+
+    if (p == NULL)
+        return;
+    if (sent < expected)
+        snprintf(window, sizeof(window), " (%zu sent)", sent);
+    fprintf(stderr, "\r\033[K%s%s%zu/%zu answered, %zu failed%s", p->what ? p->what : "",
+            p->what ? ": " : "", answered, expected, failed, window);
+    fflush(stderr);
+    p->shown = true;
+}
+
+void
+ctl_progress_end(struct ctl_progress *p)
+{
+    if (p && p->shown) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+        p->shown = false;
+    }
 }

@@ -1,6 +1,8 @@
 /*
- * The virtbus CLI: the shared context, the command entry table (one file
- * per command, in the tmux style) and the output helpers.
+ * The virtbus CLI: the shared context, the command entry tables (tmux
+ * style: a table of entries per file, a list of tables in main.c), the
+ * shared option parser, targeting, object resolution, the verb machinery,
+ * outcomes and their summary, and the output helpers.
  */
 #ifndef CTL_H
 #define CTL_H
@@ -10,75 +12,356 @@
 
 #include <event2/event.h>
 
+#include "controller/config.h"
 #include "controller/lib/virtbus.h"
 
-/* Exit statuses (documented in the man page and README). */
+/*
+ * Exit statuses (docs/CLI.md).  When several apply, usage wins (nothing
+ * was sent), then no reply (which includes down nodes: the command could
+ * not be done there), then failed.
+ */
 #define CTL_EXIT_OK        0   /* everything asked for succeeded */
 #define CTL_EXIT_FAILED    1   /* some node answered with an error */
-#define CTL_EXIT_USAGE     2   /* bad command line */
-#define CTL_EXIT_NO_REPLY  3   /* some node did not answer in time */
+#define CTL_EXIT_USAGE     2   /* bad command line or configuration */
+#define CTL_EXIT_NO_REPLY  3   /* some node did not answer in time, or is down */
 
 #define CTL_DEFAULT_BROKER "amqp://guest:guest@127.0.0.1:5672/"
-#define CTL_DEFAULT_TIMEOUT_MS 10000
 
 struct ctl_ctx {
-    const char *url;
+    char *url;                  /* the broker, resolved through the config */
     bool json;
     bool quiet;
+    bool progress;              /* stderr is a terminal and not quiet */
     unsigned timeout_ms;
+    struct ctl_config config;
     struct event_base *base;
     struct virtbus_console *console;
-    const struct schema *schema;
+    struct schema *schema;      /* the built-in schema, loaded once */
 };
+
+/* A command's own option; for verbs it may also set method arguments. */
+struct ctl_option {
+    const char *name;           /* long name, without "--" */
+    char short_name;            /* 0: none */
+    const char *arg;            /* the value's name in usage, NULL for a flag */
+    const char *help;
+    /* Verbs: "argument=value ..." applied when given, in table order;
+     * "%s" stands for the option's value. */
+    const char *sets;
+};
+
+/* What a command accepts beyond its own options (-c, --json, -q,
+ * --timeout and -h are accepted everywhere). */
+enum {
+    CTL_TARGETS = 1 << 0,       /* -n, -l, --if, --all */
+    CTL_WHERE = 1 << 1,         /* --where */
+    CTL_BATCH = 1 << 2,         /* --batch, --batch-sleep */
+    CTL_ASYNC = 1 << 3,         /* --async */
+    CTL_OFFLINE = 1 << 4,       /* needs neither broker nor configuration */
+};
+#define CTL_ACTING (CTL_TARGETS | CTL_WHERE | CTL_BATCH | CTL_ASYNC)
+
+struct ctl_args;
+struct ctl_verb;
 
 struct ctl_cmd_entry {
     const char *name;
     const char *usage;          /* what follows the command name */
     const char *summary;        /* one line for `virtbus help` */
-    int (*exec)(struct ctl_ctx *ctx, int argc, char **argv);
+    unsigned accepts;
+    const struct ctl_option *options;   /* ended by { NULL }, or NULL */
+    int (*exec)(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *a);
+    const struct ctl_verb *verb;        /* verbs only */
 };
 
-extern const struct ctl_cmd_entry ctl_cmd_nodes_entry;
-extern const struct ctl_cmd_entry ctl_cmd_list_entry;
-extern const struct ctl_cmd_entry ctl_cmd_start_entry;
-extern const struct ctl_cmd_entry ctl_cmd_shutdown_entry;
-extern const struct ctl_cmd_entry ctl_cmd_destroy_entry;
-extern const struct ctl_cmd_entry ctl_cmd_watch_entry;
-extern const struct ctl_cmd_entry ctl_cmd_schema_entry;
+/* The commands, in sections for `virtbus help` (main.c); a NULL title
+ * continues the section above.  Ended by { NULL, NULL }. */
+struct ctl_cmd_section {
+    const char *title;
+    const struct ctl_cmd_entry *entries;    /* ended by { NULL } */
+};
+extern const struct ctl_cmd_section ctl_sections[];
 
-/* Opens the console (with watch bindings, or NULL).  On failure prints the
- * error and returns an exit status; 0 on success. */
-int ctl_connect(struct ctl_ctx *ctx, const char *const *watch_keys);
+extern const struct ctl_cmd_entry ctl_cmds_nodes[];     /* cmd-nodes.c */
+extern const struct ctl_cmd_entry ctl_cmds_query[];     /* cmd-query.c */
+extern const struct ctl_cmd_entry ctl_cmds_domain[];    /* cmd-domain.c */
+extern const struct ctl_cmd_entry ctl_cmds_storage[];   /* cmd-storage.c */
+extern const struct ctl_cmd_entry ctl_cmds_network[];   /* cmd-network.c */
+extern const struct ctl_cmd_entry ctl_cmds_call[];      /* cmd-call.c */
+extern const struct ctl_cmd_entry ctl_cmds_job[];       /* cmd-job.c */
+extern const struct ctl_cmd_entry ctl_cmds_watch[];     /* cmd-watch.c */
+extern const struct ctl_cmd_entry ctl_cmds_schema[];    /* cmd-schema.c */
+extern const struct ctl_cmd_entry ctl_cmds_help[];      /* cmd-help.c */
 
-/* Prints "virtbus: <cmd>: usage: virtbus <cmd> <usage>" and returns 2. */
-int ctl_usage(const struct ctl_cmd_entry *e);
+const struct ctl_cmd_entry *ctl_find_command(const char *name);
+/* The global usage and the list of commands (cmd-help.c). */
+void ctl_help_print(FILE *f);
+/* One command's usage, options and (verbs) method. */
+void ctl_help_command(const struct ctl_cmd_entry *e, const struct schema *schema);
+
+/* Messages ------------------------------------------------------------------ */
+
 void ctl_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints the usage line (and why, if given) and returns CTL_EXIT_USAGE. */
+int ctl_usage(const struct ctl_cmd_entry *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The worse of two exit statuses (usage, then no reply, then failed). */
+int ctl_exit_worse(int a, int b);
 
-/* Finds the live agents (all of them, for now). */
-int ctl_locate(struct ctl_ctx *ctx, struct virtbus_agent_list *agents);
+/* Options (options.c) -------------------------------------------------------- */
 
-/* Connects, finds the live agents and queries their objects of a class
- * (where may be NULL).  On failure prints why and returns an exit status. */
-int ctl_query_fleet(struct ctl_ctx *ctx, const char *class_name,
-                    const qmf_value *where, struct virtbus_results *res);
+/* A command line, parsed for one command. */
+struct ctl_args {
+    int argc;                   /* positionals */
+    char **argv;
+    const char **names;         /* -n words, NULL-terminated */
+    const char **labels;        /* -l KEY=VALUE, NULL-terminated */
+    const char *if_expr;        /* --if */
+    bool all;                   /* --all */
+    const char *where;          /* --where, as written */
+    const char *batch;          /* --batch N or N% */
+    unsigned batch_sleep_ms;
+    bool async;
+    const char *timeout;        /* --timeout */
+    const char *connect;        /* -c */
+    bool help;                  /* -h: the command's help */
+    const char **values;        /* the entry's own options, by index; NULL: not given */
+};
 
-/* Reports failed and silent agents of a result set on stderr (or into a
- * JSON "errors" list) and returns the exit status they imply. */
-int ctl_report_results(struct ctl_ctx *ctx, const struct virtbus_results *r,
-                       qmf_value *json_errors);
+/* Parses argv (argv[0] is the command name) for e; on error prints the
+ * usage and returns CTL_EXIT_USAGE. */
+int ctl_args_parse(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, int argc,
+                   char **argv, struct ctl_args *a);
+void ctl_args_free(struct ctl_args *a);
+/*
+ * The command line with the command name first: shared options written
+ * before the command (virtbus --async -n web1 start x) move after it, so
+ * that one parser reads them.  argv[0] of the result is NULL if there is
+ * no command; *nargs counts the words.
+ */
+char **ctl_args_hoist(int argc, char **argv, int *nargs);
+/* The value of the entry's option `name` ("" for a given flag), or NULL. */
+const char *ctl_args_get(const struct ctl_args *a, const struct ctl_cmd_entry *e,
+                         const char *name);
+bool ctl_args_targeted(const struct ctl_args *a);
+/* Visits the options of a command, its own then the shared ones (help). */
+typedef void (*ctl_option_fn)(void *opaque, char short_name, const char *name,
+                              const char *arg, const char *help);
+void ctl_options_each(const struct ctl_cmd_entry *e, ctl_option_fn fn, void *opaque);
 
-/* Domain verbs (start, shutdown, destroy, ...): resolve names, call. */
-int ctl_domain_verb(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e,
-                    const char *method, int argc, char **argv);
+/* Connection and targeting (ctl.c, target.c) ---------------------------------- */
 
-/* Output ------------------------------------------------------------------- */
+/* Opens the console (with presence, and watch bindings or NULL).  On
+ * failure prints the error and returns an exit status; 0 on success. */
+int ctl_connect(struct ctl_ctx *ctx, bool presence, const char *const *watch_keys);
+
+/* The nodes a command is for, from presence. */
+struct ctl_nodes {
+    struct virtbus_agent_list presence;     /* every agent heard of */
+    struct virtbus_agent_list up, down;     /* the targeted ones; down also
+                                               holds named nodes never heard of */
+    qmf_value *predicate;                   /* sent as _target */
+};
+
+/* Compiles the targeting flags (usage errors before anything is sent),
+ * connects, reads presence and selects; no flag means every node (acting
+ * commands refuse that earlier where it matters).  Returns an exit status. */
+int ctl_discover(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e,
+                 const struct ctl_args *a, struct ctl_nodes *out);
+void ctl_nodes_clear(struct ctl_nodes *n);
+/* The agent of a node in a list, or NULL. */
+const struct virtbus_agent *ctl_nodes_find(const struct virtbus_agent_list *l,
+                                           const char *node);
+
+/* Compiles a human predicate (docs/EXPRESSIONS.md) for a class; prints the
+ * error with a caret under the column and returns NULL. */
+qmf_value *ctl_compile_expr(const char *flag, const char *text,
+                            const struct schema_class *cls);
+
+/* A class by name, case-insensitively ("domain" is Domain); NULL and a
+ * message if there is none. */
+const struct schema_class *ctl_find_class(const struct ctl_ctx *ctx, const char *name);
+
+/* Send options from --timeout, --batch and --batch-sleep for n agents;
+ * with progress on a terminal.  The progress state lives in *p. */
+struct ctl_progress {
+    const char *what;
+    bool shown;
+};
+void ctl_send_opts(struct ctl_ctx *ctx, const struct ctl_args *a, size_t n,
+                   const qmf_value *target, struct ctl_progress *p,
+                   struct virtbus_send_opts *o);
+void ctl_progress_update(struct ctl_progress *p, size_t sent, size_t answered,
+                         size_t failed, size_t expected);
+void ctl_progress_end(struct ctl_progress *p);
+
+/* Outcomes (outcome.c) -------------------------------------------------------- */
+
+enum ctl_status { CTL_OK, CTL_FAILED, CTL_NO_REPLY, CTL_DOWN };
+
+/* What happened to one object (or to a node as a whole: object NULL). */
+struct ctl_outcome {
+    char *node;                 /* NULL: no node (a name found nowhere) */
+    char *object;               /* its name for people, or NULL */
+    char *object_name;          /* its _object_name, or NULL */
+    enum ctl_status status;
+    qmf_error error;
+    qmf_value *output;          /* output arguments, or NULL */
+};
+
+struct ctl_outcomes {
+    struct ctl_outcome *items;
+    size_t n;
+};
+
+/* Adds an outcome; output is taken over, error copied (may be NULL). */
+struct ctl_outcome *ctl_outcome_add(struct ctl_outcomes *o, const char *node,
+                                    const char *object, const char *object_name,
+                                    enum ctl_status status, const qmf_error *error,
+                                    qmf_value *output);
+/* One outcome per down node. */
+void ctl_outcomes_add_down(struct ctl_outcomes *o, const struct virtbus_agent_list *down);
+/* The agents that failed or did not answer, one outcome each. */
+void ctl_outcomes_add_failures(struct ctl_outcomes *o, const struct virtbus_results *r);
+/* Per-object results of virtbus_call_where or a job (docs/PROTOCOL.md
+ * §7.4); names maps _object_name to a name for people (may be NULL). */
+void ctl_outcomes_add_where_results(struct ctl_outcomes *o, const struct virtbus_results *r,
+                                    const qmf_value *names);
+void ctl_outcomes_clear(struct ctl_outcomes *o);
+
+/* How outcomes are printed. */
+struct ctl_report {
+    const char *command;        /* "shutdown", "call" (JSON) */
+    const char *verb;           /* in "node1: web1: <verb> ok" */
+    const char *class_name;
+    const char *method;
+    const char *print;          /* output argument printed as is (dumpxml) */
+};
+
+/* Prints the outcomes (ok lines on stdout, failures and the summary on
+ * stderr, or one JSON document) and returns the exit status. */
+int ctl_outcomes_report(struct ctl_ctx *ctx, const struct ctl_report *r,
+                        const struct ctl_outcomes *o, qmf_value *json_extra);
+/* Only the failures (for queries): warnings, or JSON elements appended to
+ * json_errors.  Returns the exit status they imply. */
+int ctl_outcomes_warn(struct ctl_ctx *ctx, const struct ctl_outcomes *o,
+                      qmf_value *json_errors);
+/* The JSON element of one outcome (docs/CLI.md). */
+qmf_value *ctl_outcome_json(const struct ctl_outcome *oc);
+int ctl_outcomes_exit(const struct ctl_outcomes *o);
+
+/* Objects by name (resolve.c) -------------------------------------------------- */
+
+/* One object found: borrowed from the query answers kept in the set. */
+struct ctl_found {
+    const struct virtbus_result *owner;     /* its agent's answer */
+    const qmf_value *data;                  /* {_object_id, _values, ...} */
+    const char *name;                       /* as the user wrote it */
+};
+
+struct ctl_found_set {
+    struct virtbus_results answers;
+    struct ctl_found *items;
+    size_t n;
+};
+
+/* Finds each name (name, UUID, key, path: any identity of the class) on
+ * the up nodes; a name found nowhere, or on several nodes, becomes a
+ * failed outcome.  Returns an exit status for errors of its own. */
+int ctl_resolve(struct ctl_ctx *ctx, const struct schema_class *cls,
+                const struct ctl_nodes *nodes, char *const *names, int n,
+                struct ctl_found_set *out, struct ctl_outcomes *errors);
+void ctl_found_set_clear(struct ctl_found_set *s);
+/* ["eq", field, ["quote", text]] */
+qmf_value *ctl_equals(const char *field, const char *text);
+/* The name of an object for people: its name, else its _object_name. */
+const char *ctl_object_label(const qmf_value *data);
+
+/* Method arguments (args.c) ---------------------------------------------------- */
+
+/* The value of one method argument from its text, by its schema type:
+ * numbers, sizes (2G) for arguments in KiB or bytes, booleans, strings,
+ * @FILE for long strings, JSON for maps and lists. */
+qmf_value *ctl_arg_value(const struct schema_arg *arg, const char *text, qmf_error *err);
+/* Sets argument `name` of m in args from text (errors name the argument). */
+int ctl_arg_set(const struct schema_method *m, qmf_value *args, const char *name,
+                const char *text, qmf_error *err);
+/* The contents of a file, NUL-terminated; NULL with an error. */
+char *ctl_read_file(const char *path, qmf_error *err);
+/* "2G", "512M", "1024" (in `unit` bytes) as a count of units, rounded up. */
+bool ctl_parse_size(const char *text, uint64_t unit, uint64_t *out);
+/* The unit of an integer argument in bytes (1024 for KiB, 1 for bytes), or
+ * 0 if it is no size. */
+uint64_t ctl_arg_unit(const struct schema_arg *arg);
+
+/* Acting on objects (verb.c) ------------------------------------------------------ */
+
+enum {
+    CTL_VERB_ONE = 1 << 0,      /* exactly one object (followed by arguments) */
+    CTL_VERB_NODE = 1 << 1,     /* the object is the Node of one -n node */
+};
+
+struct ctl_verb {
+    const char *class_name;
+    const char *method;
+    /* Method arguments from the positionals after the objects, separated
+     * by spaces; "<name" reads the argument from a local file. */
+    const char *params;
+    const char *preset;         /* "argument=value ...", before options */
+    unsigned flags;
+    const char *print;          /* output argument printed as is */
+    /* Called once the nodes are known, to fill in arguments (migrate);
+     * prints why and returns an exit status. */
+    int (*prepare)(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e,
+                   const struct ctl_args *a, const struct ctl_nodes *nodes,
+                   qmf_value *args);
+};
+
+/* One entry line of a verb table.  The variable part initialises the
+ * struct ctl_verb (class_name and method at least). */
+#define CTL_VERB(name_, usage_, summary_, options_, ...)                    \
+    { .name = (name_), .usage = (usage_), .summary = (summary_),            \
+      .accepts = CTL_ACTING, .options = (options_), .exec = ctl_verb_exec, \
+      .verb = &(const struct ctl_verb){ __VA_ARGS__ } }
+
+int ctl_verb_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *a);
+/* --disable for the autostart verbs (autostart=true is their preset). */
+extern const struct ctl_option ctl_autostart_options[];
+
+/* What an acting command asks for, however it was written. */
+struct ctl_action {
+    const struct ctl_cmd_entry *entry;
+    const struct schema_class *cls;
+    const struct schema_method *method;
+    qmf_value *args;            /* checked against the schema */
+    char *const *objects;       /* names, or NULL with where */
+    int nobjects;
+    const char *print;
+    const char *verb;           /* for people: the command, or the method */
+    bool one_node;              /* the Node of exactly one targeted node */
+    int (*prepare)(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e,
+                   const struct ctl_args *a, const struct ctl_nodes *nodes,
+                   qmf_value *args);
+};
+
+/* Runs an action: targets, resolves names or sends to a selection, or
+ * submits a job with --async, then reports.  Returns the exit status. */
+int ctl_act(struct ctl_ctx *ctx, struct ctl_args *a, struct ctl_action *act);
+
+/* Output (format.c) ---------------------------------------------------------------- */
 
 struct ctl_table;
 struct ctl_table *ctl_table_new(size_t ncols, const char *const *headers);
+/* A column the table may leave out to fit the terminal. */
+void ctl_table_optional(struct ctl_table *t, size_t col);
 /* Adds a row of ncols strings (copied). */
 void ctl_table_add(struct ctl_table *t, const char *const *cells);
+/* Adds a row of ncols malloc'd strings, taking them over. */
+void ctl_table_add_owned(struct ctl_table *t, char **cells);
 /* Sorts rows by the given columns, in order (numbers compare naturally). */
 void ctl_table_sort(struct ctl_table *t, const size_t *cols, size_t ncols);
+/* On a terminal, fits its width: optional columns go first, then the
+ * widest columns are cut with "…". */
 void ctl_table_print(const struct ctl_table *t, FILE *f);
 void ctl_table_free(struct ctl_table *t);
 
@@ -86,9 +369,17 @@ void ctl_table_free(struct ctl_table *t);
 char *ctl_format_value(const qmf_value *v);
 /* KiB as "512 MiB", "1.5 GiB"; malloc'd. */
 char *ctl_format_kib(uint64_t kib);
+char *ctl_format_bytes(uint64_t bytes);
 /* libvirt's version encoding (major*1000000+minor*1000+micro) as "9.0.0". */
 char *ctl_format_version(uint64_t v);
+/* How long ago a wall-clock time in ns was: "2s ago", "5m ago", "never". */
+char *ctl_format_ago(int64_t ns);
+/* ISO 8601 UTC with milliseconds; buf needs 32 bytes. */
+void ctl_format_time(int64_t ns, char *buf, size_t len);
 /* Prints v as one line of JSON on stdout. */
 void ctl_print_json(const qmf_value *v);
+/* Prints a document's top level "key: value" lines (show, outputs). */
+void ctl_print_fields(FILE *f, const char *indent, const qmf_value *map,
+                      const struct schema_class *cls);
 
 #endif

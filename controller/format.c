@@ -1,14 +1,21 @@
-/* Output helpers of the CLI: aligned tables, value formatting and JSON. */
+/*
+ * Output helpers of the CLI: aligned tables that fit the terminal, value
+ * formatting and JSON.
+ */
 #include "controller/ctl.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "schema/qmf/codec.h"
 
 struct ctl_table {
     size_t ncols;
     char **headers;
+    bool *optional;
     char ***rows;
     size_t nrows, cap;
     const size_t *sort_cols;     /* only valid during ctl_table_sort */
@@ -23,9 +30,31 @@ ctl_table_new(size_t ncols, const char *const *headers)
 
     t->ncols = ncols;
     t->headers = qmf_xcalloc(ncols, sizeof(char *));
+    t->optional = qmf_xcalloc(ncols, sizeof(bool));
     for (i = 0; i < ncols; i++)
         t->headers[i] = qmf_xstrdup(headers[i]);
     return t;
+}
+
+void
+ctl_table_optional(struct ctl_table *t, size_t col)
+{
+    t->optional[col] = true;
+}
+
+void
+ctl_table_add_owned(struct ctl_table *t, char **cells)
+{
+    size_t i;
+
+    for (i = 0; i < t->ncols; i++)
+        if (cells[i] == NULL)
+            cells[i] = qmf_xstrdup("");
+    if (t->nrows == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 64;
+        t->rows = qmf_xrealloc(t->rows, t->cap * sizeof(*t->rows));
+    }
+    t->rows[t->nrows++] = cells;
 }
 
 void
@@ -36,11 +65,7 @@ ctl_table_add(struct ctl_table *t, const char *const *cells)
 
     for (i = 0; i < t->ncols; i++)
         row[i] = qmf_xstrdup(cells[i] ? cells[i] : "");
-    if (t->nrows == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 64;
-        t->rows = qmf_xrealloc(t->rows, t->cap * sizeof(*t->rows));
-    }
-    t->rows[t->nrows++] = row;
+    ctl_table_add_owned(t, row);
 }
 
 /* Numbers by value, everything else by bytes: "web10" after "web9" would
@@ -96,33 +121,138 @@ ctl_table_sort(struct ctl_table *t, const size_t *cols, size_t ncols)
     t->nsort = 0;
 }
 
+/* Display width of UTF-8 text: one column per character. */
+static size_t
+text_width(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
+/* A cell cut to width columns, ending in "…" when cut. */
+static void
+print_cell(FILE *f, const char *cell, size_t width, bool pad)
+{
+    size_t w = text_width(cell), shown = 0;
+    const char *p = cell;
+
+    if (w <= width) {
+        fputs(cell, f);
+        shown = w;
+    } else if (width > 0) {
+        while (*p && shown < width - 1) {
+            p++;
+            while (((unsigned char)*p & 0xc0) == 0x80)
+                p++;
+            shown++;
+        }
+        fwrite(cell, 1, (size_t)(p - cell), f);
+        fputs("\xe2\x80\xa6", f);    /* … */
+        shown++;
+    }
+    while (pad && shown++ < width)
+        fputc(' ', f);
+}
+
 /* The last column is not padded, so lines carry no trailing blanks. */
 static void
-print_row(FILE *f, char *const *cells, const size_t *width, size_t ncols)
+print_row(FILE *f, char *const *cells, const size_t *width, const bool *shown, size_t ncols)
+{
+    size_t i, last = 0;
+    bool first = true;
+
+    for (i = 0; i < ncols; i++)
+        if (shown[i])
+            last = i;
+    for (i = 0; i < ncols; i++) {
+        if (!shown[i])
+            continue;
+        if (!first)
+            fputs("  ", f);
+        print_cell(f, cells[i], width[i], i != last);
+        first = false;
+    }
+    fputc('\n', f);
+}
+
+/* Columns of the terminal f is, or 0 if it is none (a pipe is not cut). */
+static size_t
+terminal_width(FILE *f)
+{
+    struct winsize ws;
+    const char *env;
+
+    if (!isatty(fileno(f)))
+        return 0;
+    if ((env = getenv("COLUMNS")) && atoi(env) > 0)
+        return (size_t)atoi(env);
+    if (ioctl(fileno(f), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    return 80;
+}
+
+static size_t
+total_width(const size_t *width, const bool *shown, size_t ncols)
+{
+    size_t i, total = 0, n = 0;
+
+    for (i = 0; i < ncols; i++)
+        if (shown[i]) {
+            total += width[i];
+            n++;
+        }
+    return total + (n ? 2 * (n - 1) : 0);
+}
+
+/* Optional columns go first, from the right; then the widest column
+ * loses a column at a time, down to its header's width (at least 4). */
+static void
+fit(const struct ctl_table *t, size_t *width, bool *shown, size_t columns)
 {
     size_t i;
 
-    for (i = 0; i + 1 < ncols; i++)
-        fprintf(f, "%-*s  ", (int)width[i], cells[i]);
-    fprintf(f, "%s\n", cells[ncols - 1]);
+    for (i = t->ncols; i > 0 && total_width(width, shown, t->ncols) > columns; i--)
+        if (t->optional[i - 1])
+            shown[i - 1] = false;
+    while (total_width(width, shown, t->ncols) > columns) {
+        size_t widest = t->ncols, floor;
+
+        for (i = 0; i < t->ncols; i++) {
+            floor = text_width(t->headers[i]) > 4 ? text_width(t->headers[i]) : 4;
+            if (shown[i] && width[i] > floor && (widest == t->ncols || width[i] > width[widest]))
+                widest = i;
+        }
+        if (widest == t->ncols)
+            break;
+        width[widest]--;
+    }
 }
 
 void
 ctl_table_print(const struct ctl_table *t, FILE *f)
 {
     size_t *width = qmf_xcalloc(t->ncols, sizeof(size_t));
-    size_t r, i;
+    bool *shown = qmf_xcalloc(t->ncols, sizeof(bool));
+    size_t r, i, columns = terminal_width(f);
 
-    for (i = 0; i < t->ncols; i++)
-        width[i] = strlen(t->headers[i]);
+    for (i = 0; i < t->ncols; i++) {
+        width[i] = text_width(t->headers[i]);
+        shown[i] = true;
+    }
     for (r = 0; r < t->nrows; r++)
         for (i = 0; i < t->ncols; i++)
-            if (strlen(t->rows[r][i]) > width[i])
-                width[i] = strlen(t->rows[r][i]);
-    print_row(f, t->headers, width, t->ncols);
+            if (text_width(t->rows[r][i]) > width[i])
+                width[i] = text_width(t->rows[r][i]);
+    if (columns)
+        fit(t, width, shown, columns);
+    print_row(f, t->headers, width, shown, t->ncols);
     for (r = 0; r < t->nrows; r++)
-        print_row(f, t->rows[r], width, t->ncols);
+        print_row(f, t->rows[r], width, shown, t->ncols);
     free(width);
+    free(shown);
 }
 
 void
@@ -140,6 +270,7 @@ ctl_table_free(struct ctl_table *t)
     for (i = 0; i < t->ncols; i++)
         free(t->headers[i]);
     free(t->headers);
+    free(t->optional);
     free(t->rows);
     free(t);
 }
@@ -170,7 +301,12 @@ ctl_format_value(const qmf_value *v)
         return qmf_xasprintf("%g", d);
     }
     case QMF_MAP: {
-        char *out = qmf_xstrdup("");
+        char *out;
+
+        /* An object id reads as its object name. */
+        if (qmf_map_get_string(v, "_object_name") && qmf_map_get(v, "_agent_name"))
+            return qmf_xstrdup(qmf_map_get_string(v, "_object_name"));
+        out = qmf_xstrdup("");
 
         /* labels and the like: k=v,k=v */
         for (i = 0; i < v->u.map.len; i++) {
@@ -206,20 +342,84 @@ ctl_format_value(const qmf_value *v)
     }
 }
 
+/* n of units[u] scaled to the largest unit it fills: "1.5 GiB". */
+static char *
+format_scaled(uint64_t n, size_t u)
+{
+    static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+    double d = (double)n;
+
+    while (d >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        d /= 1024;
+        u++;
+    }
+    if (d == (double)(uint64_t)d)
+        return qmf_xasprintf("%llu %s", (unsigned long long)d, units[u]);
+    return qmf_xasprintf("%.1f %s", d, units[u]);
+}
+
 char *
 ctl_format_kib(uint64_t kib)
 {
-    static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
-    double n = (double)kib;
-    size_t u = 0;
+    return format_scaled(kib, 1);
+}
 
-    while (n >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
-        n /= 1024;
-        u++;
+char *
+ctl_format_bytes(uint64_t bytes)
+{
+    return format_scaled(bytes, 0);
+}
+
+char *
+ctl_format_ago(int64_t ns)
+{
+    struct timespec now;
+    int64_t secs;
+
+    if (ns <= 0)
+        return qmf_xstrdup("never");
+    clock_gettime(CLOCK_REALTIME, &now);
+    secs = (now.tv_sec * 1000000000LL + now.tv_nsec - ns) / 1000000000LL;
+    if (secs < 0)
+        secs = 0;
+    if (secs < 120)
+        return qmf_xasprintf("%llds ago", (long long)secs);
+    if (secs < 7200)
+        return qmf_xasprintf("%lldm ago", (long long)(secs / 60));
+    if (secs < 2 * 86400)
+        return qmf_xasprintf("%lldh ago", (long long)(secs / 3600));
+    return qmf_xasprintf("%lldd ago", (long long)(secs / 86400));
+}
+
+/* ISO 8601 in UTC with milliseconds: 2026-11-25T21:40:39.123Z */
+void
+ctl_format_time(int64_t ns, char *buf, size_t len)
+{
+    time_t secs = (time_t)(ns / 1000000000);
+    unsigned ms = (unsigned)((ns % 1000000000 + 1000000000) % 1000000000 / 1000000);
+    struct tm tm;
+    size_t n;
+
+    gmtime_r(&secs, &tm);
+    n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%03uZ", ms % 1000);
+}
+
+void
+ctl_print_fields(FILE *f, const char *indent, const qmf_value *map,
+                 const struct schema_class *cls)
+{
+    size_t i;
+
+    for (i = 0; i < qmf_map_len(map); i++) {
+        const char *key = map->u.map.items[i].key;
+        const struct schema_property *p = cls ? schema_find_property(cls, key) : NULL;
+        char *value = ctl_format_value(map->u.map.items[i].value);
+
+        fprintf(f, "%s%s: %s%s%s\n", indent, key, value, p && p->unit ? " " : "",
+                p && p->unit ? p->unit : "");
+        free(value);
     }
-    if (n == (double)(uint64_t)n)
-        return qmf_xasprintf("%llu %s", (unsigned long long)n, units[u]);
-    return qmf_xasprintf("%.1f %s", n, units[u]);
 }
 
 char *

@@ -1,140 +1,146 @@
 /*
  * virtbus: the controller CLI, virsh for a fleet.  main() parses the global
- * flags and hands over to one command of the table below.
+ * flags, reads the configuration and hands over to one command of the
+ * tables below (one table per cmd-*.c file).
  */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
 
 #include "controller/ctl.h"
 
-static const struct ctl_cmd_entry *const ctl_commands[] = {
-    &ctl_cmd_nodes_entry,
-    &ctl_cmd_list_entry,
-    &ctl_cmd_start_entry,
-    &ctl_cmd_shutdown_entry,
-    &ctl_cmd_destroy_entry,
-    &ctl_cmd_watch_entry,
-    &ctl_cmd_schema_entry,
+const struct ctl_cmd_section ctl_sections[] = {
+    { "Fleet", ctl_cmds_nodes },
+    { NULL, ctl_cmds_query },
+    { "Domains", ctl_cmds_domain },
+    { "Storage pools and volumes", ctl_cmds_storage },
+    { "Networks and interfaces", ctl_cmds_network },
+    { "Any method, jobs, events", ctl_cmds_call },
+    { NULL, ctl_cmds_job },
+    { NULL, ctl_cmds_watch },
+    { NULL, ctl_cmds_schema },
+    { NULL, ctl_cmds_help },
+    { NULL, NULL },
 };
-#define NCOMMANDS (sizeof(ctl_commands) / sizeof(ctl_commands[0]))
 
-static void
-usage(FILE *f)
+/* -c NAME, then $VIRTBUS_BROKER, then the configured default, each an
+ * alias or a URL; then the built-in default. */
+static int
+resolve_broker(struct ctl_ctx *ctx, const char *name)
 {
-    size_t i;
+    qmf_error err;
 
-    fprintf(f,
-        "usage: virtbus [-c BROKER_URL] [--json] [-q] [--timeout SECONDS] COMMAND [ARGS]\n"
-        "\n"
-        "  -c, --connect URL   broker URL (default $VIRTBUS_BROKER or " CTL_DEFAULT_BROKER ")\n"
-        "      --json          machine-readable output, one JSON document\n"
-        "  -q, --quiet         print only errors\n"
-        "  -t, --timeout S     how long to wait for answers (default %d s)\n"
-        "\ncommands:\n", CTL_DEFAULT_TIMEOUT_MS / 1000);
-    for (i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %-10s %-28s %s\n", ctl_commands[i]->name,
-                ctl_commands[i]->usage, ctl_commands[i]->summary);
-    fprintf(f, "\nexit status: 0 all ok, 1 some failed, 2 usage, 3 some did not reply\n");
+    if (name == NULL && getenv("VIRTBUS_BROKER") && *getenv("VIRTBUS_BROKER"))
+        name = getenv("VIRTBUS_BROKER");
+    if (ctl_config_broker_url(&ctx->config, name, &ctx->url, &err) != 0) {
+        ctl_warnx("%s", err.text);
+        return CTL_EXIT_USAGE;
+    }
+    if (ctx->url == NULL)
+        ctx->url = qmf_xstrdup(CTL_DEFAULT_BROKER);
+    return CTL_EXIT_OK;
 }
 
-static const struct ctl_cmd_entry *
-find_command(const char *name)
+static int
+parse_timeout(const char *text, unsigned *ms)
 {
-    size_t i;
+    char *end;
+    double secs = strtod(text, &end);
 
-    for (i = 0; i < NCOMMANDS; i++)
-        if (strcmp(ctl_commands[i]->name, name) == 0)
-            return ctl_commands[i];
-    return NULL;
+    if (end == text || *end != '\0' || !(secs > 0) || secs > CTL_CONFIG_MAX_TIMEOUT) {
+        ctl_warnx("--timeout: expected seconds (up to %d), got '%s'",
+                  CTL_CONFIG_MAX_TIMEOUT, text);
+        return CTL_EXIT_USAGE;
+    }
+    *ms = (unsigned)(secs * 1000);
+    return CTL_EXIT_OK;
+}
+
+/* The schema, the configuration and the broker (unless the command needs
+ * none), the timeout, the event loop. */
+static int
+setup(struct ctl_ctx *ctx, bool offline, const struct ctl_args *a)
+{
+    qmf_error err;
+    int rc;
+
+    ctx->schema = schema_load_builtin(&err);
+    if (ctx->schema == NULL) {
+        ctl_warnx("%s", err.text);
+        return CTL_EXIT_FAILED;
+    }
+    ctx->progress = !ctx->quiet && isatty(STDERR_FILENO);
+    ctl_config_defaults(&ctx->config);
+    if (!offline) {
+        if (ctl_config_load_default(&ctx->config, &err) != 0) {
+            ctl_warnx("%s", err.text);
+            return CTL_EXIT_USAGE;
+        }
+        if ((rc = resolve_broker(ctx, a->connect)) != 0)
+            return rc;
+    }
+    ctx->timeout_ms = ctx->config.timeout * 1000;
+    if (a->timeout && (rc = parse_timeout(a->timeout, &ctx->timeout_ms)) != 0)
+        return rc;
+    signal(SIGPIPE, SIG_IGN);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    /* The bus hands connections over from a connect thread. */
+    if (evthread_use_pthreads() != 0 || (ctx->base = event_base_new()) == NULL) {
+        ctl_warnx("cannot create the event loop");
+        return CTL_EXIT_FAILED;
+    }
+    return CTL_EXIT_OK;
+}
+
+static void
+teardown(struct ctl_ctx *ctx)
+{
+    virtbus_console_close(ctx->console);
+    if (ctx->base)
+        event_base_free(ctx->base);
+    schema_free(ctx->schema);
+    ctl_config_free(&ctx->config);
+    free(ctx->url);
 }
 
 int
 main(int argc, char **argv)
 {
-    static const struct option options[] = {
-        { "connect", required_argument, NULL, 'c' },
-        { "json", no_argument, NULL, 'j' },
-        { "quiet", no_argument, NULL, 'q' },
-        { "timeout", required_argument, NULL, 't' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
+    static char help[] = "help";
     struct ctl_ctx ctx = { 0 };
     const struct ctl_cmd_entry *cmd;
-    char *end;
-    double secs;
-    int ch, rc;
+    struct ctl_args args;
+    char **words = ctl_args_hoist(argc, argv, &argc);
+    bool no_command = words[0] == NULL;
+    int rc;
 
-    ctx.url = getenv("VIRTBUS_BROKER") ? getenv("VIRTBUS_BROKER") : CTL_DEFAULT_BROKER;
-    ctx.timeout_ms = CTL_DEFAULT_TIMEOUT_MS;
-    /* '+': options after the command name belong to the command. */
-    while ((ch = getopt_long(argc, argv, "+c:jqt:h", options, NULL)) != -1) {
-        switch (ch) {
-        case 'c':
-            ctx.url = optarg;
-            break;
-        case 'j':
-            ctx.json = true;
-            break;
-        case 'q':
-            ctx.quiet = true;
-            break;
-        case 't':
-            secs = strtod(optarg, &end);
-            if (*end != '\0' || secs <= 0 || secs > 86400) {
-                ctl_warnx("--timeout: expected seconds, got '%s'", optarg);
-                return CTL_EXIT_USAGE;
-            }
-            ctx.timeout_ms = (unsigned)(secs * 1000);
-            break;
-        case 'h':
-            usage(stdout);
-            return CTL_EXIT_OK;
-        default:
-            usage(stderr);
-            return CTL_EXIT_USAGE;
-        }
-    }
-    if (optind >= argc) {
-        usage(stderr);
+    if (no_command)
+        words[0] = help;
+    if ((cmd = ctl_find_command(words[0])) == NULL) {
+        ctl_warnx("unknown command '%s' (try virtbus help)", words[0]);
+        free(words);
         return CTL_EXIT_USAGE;
     }
-    if (strcmp(argv[optind], "help") == 0) {
-        if (optind + 1 < argc && (cmd = find_command(argv[optind + 1])) != NULL) {
-            printf("usage: virtbus %s %s\n  %s\n", cmd->name, cmd->usage, cmd->summary);
-            return CTL_EXIT_OK;
+    if ((rc = ctl_args_parse(&ctx, cmd, argc, words, &args)) == 0) {
+        if (no_command && !args.help) {
+            ctl_help_print(stderr);
+            rc = CTL_EXIT_USAGE;
+        } else if ((rc = setup(&ctx, args.help || (cmd->accepts & CTL_OFFLINE), &args)) == 0) {
+            if (args.help && no_command)
+                ctl_help_print(stdout);
+            else if (args.help)
+                ctl_help_command(cmd, ctx.schema);
+            else
+                rc = cmd->exec(&ctx, cmd, &args);
         }
-        usage(stdout);
-        return CTL_EXIT_OK;
+        ctl_args_free(&args);
     }
-    cmd = find_command(argv[optind]);
-    if (cmd == NULL) {
-        ctl_warnx("unknown command '%s' (try virtbus help)", argv[optind]);
-        return CTL_EXIT_USAGE;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    /* The bus hands connections over from a connect thread. */
-    if (evthread_use_pthreads() != 0) {
-        ctl_warnx("libevent has no pthreads support");
-        return CTL_EXIT_FAILED;
-    }
-    ctx.base = event_base_new();
-    if (ctx.base == NULL) {
-        ctl_warnx("cannot create the event loop");
-        return CTL_EXIT_FAILED;
-    }
-    argc -= optind;
-    argv += optind;
-    optind = 1;     /* commands parse their own flags with getopt */
-    rc = cmd->exec(&ctx, argc, argv);
-    virtbus_console_close(ctx.console);
-    event_base_free(ctx.base);
+    teardown(&ctx);
+    free(words);
     return rc;
 }

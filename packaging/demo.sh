@@ -44,8 +44,12 @@ echo "broker: $url"
 export VIRTBUS_BROKER=$url
 
 say "starting three agents"
+tiers=(web db batch)
 for n in 1 2 3; do
-    "$virtbusd" --foreground --node "node$n" --broker "$url" \
+    # Labels are operator facts the controller can target (-l tier=db).
+    printf 'labels = [ "tier=%s", "rack=r%s" ]\nheartbeat_interval = 2\n' \
+        "${tiers[$((n - 1))]}" "$n" >"$run/node$n.conf"
+    "$virtbusd" --foreground --config "$run/node$n.conf" --node "node$n" --broker "$url" \
         --uri "test://$top/tests/fixtures/node$n.xml" >"$run/node$n.log" 2>&1 &
     pids+=($!)
     echo "virtbusd node$n (pid $!) on test://$top/tests/fixtures/node$n.xml"
@@ -88,6 +92,16 @@ show list
 
 say "an error: destroying a domain that is not running"
 if show destroy db1; then fail "destroying a stopped domain succeeded"; fi
+
+say "targeting: the batch domains of the db tier, selected by a predicate"
+show list -l tier=db --where 'name =~ "^batch-"'
+show start -l tier=db --where 'name =~ "^batch-"'
+[ "$(state_of batch-01)" = "node2 running" ] || fail "batch-01 did not start"
+
+say "fire and forget: a job id now, the results later"
+job=$("$virtbus" --async -l tier=db shutdown --where 'name =~ "^batch-"')
+echo "job $job"
+show job wait "$job"
 
 say "what virtbus watch printed meanwhile"
 for _ in $(seq 1 100); do kill -0 "$watch_pid" 2>/dev/null || break; sleep 0.1; done

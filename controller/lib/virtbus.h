@@ -22,6 +22,11 @@
 #include "schema/qmf/value.h"
 #include "schema/schema.h"
 
+#define VIRTBUS_VERSION "0.1.0"
+
+/* The version of the library a program runs with. */
+const char *virtbus_version(void);
+
 struct virtbus_console;
 
 struct virtbus_console_options {
@@ -30,6 +35,10 @@ struct virtbus_console_options {
     /* Topic bindings for a watch queue (e.g. "agent.ind.event.#"), NULL-
      * terminated; NULL: no watch queue. */
     const char *const *watch_keys;
+    /* Read the presence stream (needed by virtbus_presence), keeping the
+     * heartbeats of the last presence_window_s seconds (0: 30). */
+    bool presence;
+    unsigned presence_window_s;
 };
 
 /* Connects (running the loop until connected or timed out). */
@@ -39,11 +48,14 @@ struct virtbus_console *virtbus_console_open(struct event_base *base,
 void virtbus_console_close(struct virtbus_console *c);
 const struct schema *virtbus_console_schema(const struct virtbus_console *c);
 
-/* An agent, as it answered a locate. */
+/* An agent, as presence (its heartbeats) or a locate knows it. */
 struct virtbus_agent {
     char *name;          /* "virtbus:agent:<node>" */
     char *node;
     qmf_value *attrs;    /* its attributes (map) */
+    int64_t last_seen_ns;     /* wall clock of its last heartbeat; 0 if unknown */
+    uint32_t interval_s;      /* its heartbeat interval; 0 if unknown */
+    bool up;                  /* heard from within 3 heartbeat intervals */
 };
 
 struct virtbus_agent_list {
@@ -60,6 +72,41 @@ int virtbus_locate(struct virtbus_console *c, const qmf_value *target,
                    unsigned timeout_ms, struct virtbus_agent_list *out,
                    qmf_error *err);
 void virtbus_agent_list_free(struct virtbus_agent_list *l);
+/* Appends a deep copy of a. */
+void virtbus_agent_list_add(struct virtbus_agent_list *l, const struct virtbus_agent *a);
+
+/*
+ * Presence: every agent heard from within the presence window (a stream
+ * of heartbeats the broker keeps), up or down, sorted by node, without a
+ * wait window: the console reads the stream up to a marker it wrote
+ * itself, so it knows when it has read everything.  Cost: the heartbeats
+ * of the window, O(agents x window / interval).
+ */
+int virtbus_presence(struct virtbus_console *c, struct virtbus_agent_list *out,
+                     qmf_error *err);
+
+/*
+ * Targeting.  A command is for the agents matching every given criterion:
+ * node names or globs (names), labels "key=value" (labels), and an agent
+ * predicate (predicate, QMF _where over the agent attributes, e.g. from
+ * virtbus_expr_compile).  With nothing given it is for no agent unless
+ * `all` is set, so that a forgotten flag never reaches the whole fleet.
+ */
+struct virtbus_target {
+    const char *const *names;     /* NULL-terminated, or NULL */
+    const char *const *labels;    /* NULL-terminated, or NULL */
+    const qmf_value *predicate;   /* or NULL */
+    bool all;
+};
+
+/* The agent predicate for a target (sent as _target, evaluated locally on
+ * presence); NULL with an error for an empty target without `all`. */
+qmf_value *virtbus_target_predicate(const struct virtbus_target *t, qmf_error *err);
+
+/* The agents of a presence list matching a predicate (NULL: all), split
+ * into those up and those down; lists are deep copies. */
+void virtbus_select(const struct virtbus_agent_list *presence, const qmf_value *predicate,
+                    struct virtbus_agent_list *up, struct virtbus_agent_list *down);
 
 enum virtbus_status { VIRTBUS_OK, VIRTBUS_FAILED, VIRTBUS_NO_REPLY };
 
@@ -86,6 +133,71 @@ void virtbus_results_free(struct virtbus_results *r);
 int virtbus_query(struct virtbus_console *c, const struct virtbus_agent_list *agents,
                   const char *what, const char *class_name, const qmf_value *where,
                   unsigned timeout_ms, struct virtbus_results *out, qmf_error *err);
+
+/* How a request to many agents is sent and followed. */
+struct virtbus_send_opts {
+    const qmf_value *target;      /* sent as _target; may be NULL */
+    unsigned timeout_ms;
+    /* 0: one broadcast to all.  Else a sliding window of this many agents:
+     * targeted requests, the next one sent as each answer arrives. */
+    unsigned batch;
+    unsigned batch_sleep_ms;      /* pause between sends in a batch */
+    /* Called as requests go out and answers arrive (on the loop thread),
+     * e.g. for progress: sent counts agents asked so far (all of them at
+     * once without a batch), answered those done (no-reply included). */
+    void (*progress)(void *opaque, size_t sent, size_t answered, size_t failed,
+                     size_t expected);
+    void *opaque;
+};
+
+/*
+ * A query of the agents in `agents` (e.g. from virtbus_select), as
+ * virtbus_query, with targeting, batching and progress.
+ */
+int virtbus_query_agents(struct virtbus_console *c, const struct virtbus_agent_list *agents,
+                         const char *what, const char *class_name, const qmf_value *where,
+                         const struct virtbus_send_opts *o, struct virtbus_results *out,
+                         qmf_error *err);
+
+/*
+ * A method on every object of class_name matching where (NULL: every
+ * object of the class) on each agent of `agents`.  Each agent's result
+ * value is the list of per-object results of docs/PROTOCOL.md §7.4:
+ * {_object_id, _arguments} or {_object_id, _values: {error_code, error_text}}.
+ */
+int virtbus_call_where(struct virtbus_console *c, const struct virtbus_agent_list *agents,
+                       const char *class_name, const qmf_value *where, const char *method,
+                       const qmf_value *args, const struct virtbus_send_opts *o,
+                       struct virtbus_results *out, qmf_error *err);
+
+/*
+ * Fire-and-forget jobs.  The requests go out with the replies routed to a
+ * durable queue of the job's own (kept `retention_s` after its last use),
+ * and the job is recorded on the broker, so that its results can be
+ * fetched later by any console, even one started after the agents
+ * finished.  The job id is a UUID string.
+ */
+struct virtbus_job {
+    char *id;
+    int64_t created_ns;
+    char *description;              /* e.g. "Domain.shutdown where ... on 12 nodes" */
+    struct virtbus_agent_list expected;
+    struct virtbus_results results; /* one per expected agent; NO_REPLY until in */
+    bool complete;                  /* every expected agent answered */
+};
+int virtbus_job_submit(struct virtbus_console *c, const struct virtbus_agent_list *agents,
+                       const char *class_name, const qmf_value *where, const char *method,
+                       const qmf_value *args, const qmf_value *target,
+                       unsigned retention_s, const char *description, char **job_id,
+                       qmf_error *err);
+/* The job's results so far; with wait, waits (up to timeout_ms) until it
+ * is complete.  Non-destructive: any number of fetches see the same. */
+int virtbus_job_fetch(struct virtbus_console *c, const char *job_id, bool wait,
+                      unsigned timeout_ms, struct virtbus_job *out, qmf_error *err);
+/* Recent jobs (within the retention), newest first; results not fetched. */
+int virtbus_job_list(struct virtbus_console *c, struct virtbus_job **jobs, size_t *n,
+                     qmf_error *err);
+void virtbus_job_clear(struct virtbus_job *j);
 
 /* A method call on one object of one agent.  args may be NULL. */
 int virtbus_call(struct virtbus_console *c, const char *agent,

@@ -38,7 +38,7 @@ fleet_init(struct test_fleet *f)
 
 struct agent *
 fleet_add_agent(struct test_fleet *f, const char *fixture,
-                void (*cfg_edit)(struct agent_config *cfg))
+                void (*cfg_edit)(struct agent_config *cfg, size_t index))
 {
     char *uri = test_fixture_uri(fixture);
     struct agent *a = fleet_add_agent_uri(f, uri, cfg_edit);
@@ -49,7 +49,7 @@ fleet_add_agent(struct test_fleet *f, const char *fixture,
 
 struct agent *
 fleet_add_agent_uri(struct test_fleet *f, const char *uri,
-                    void (*cfg_edit)(struct agent_config *cfg))
+                    void (*cfg_edit)(struct agent_config *cfg, size_t index))
 {
     struct agent_env env = { .base = f->base, .wq = f->wq, .schema = f->schema };
     struct agent_config cfg;
@@ -68,7 +68,7 @@ fleet_add_agent_uri(struct test_fleet *f, const char *uri,
     cfg.queue_type = qmf_xstrdup("classic");
     cfg.heartbeat_interval = 1;
     if (cfg_edit)
-        cfg_edit(&cfg);
+        cfg_edit(&cfg, f->n);
     a = agent_new(&env, &cfg, &err);
     cr_assert(a != NULL, "%s", err.text);
     f->nodes[f->n] = qmf_xstrdup(cfg.node);

@@ -14,7 +14,7 @@
 #include "agent/agent.h"
 #include "controller/lib/virtbus.h"
 
-#define FLEET_MAX 16
+#define FLEET_MAX 128
 #define FLEET_WAIT_MS 20000       /* bound on any single wait */
 #define FLEET_REPLY_MS 10000      /* timeout given to requests */
 
@@ -33,12 +33,13 @@ struct test_fleet {
 /* Loop, libvirt event hook, schema and workers; no agent yet. */
 void fleet_init(struct test_fleet *f);
 /* Starts an agent on tests/fixtures/<fixture>; its node name is unique to
- * this test process.  cfg_edit, if given, adjusts its configuration. */
+ * this test process.  cfg_edit, if given, adjusts its configuration; index
+ * is the agent's position in the fleet. */
 struct agent *fleet_add_agent(struct test_fleet *f, const char *fixture,
-                              void (*cfg_edit)(struct agent_config *cfg));
+                              void (*cfg_edit)(struct agent_config *cfg, size_t index));
 /* The same on any libvirt URI. */
 struct agent *fleet_add_agent_uri(struct test_fleet *f, const char *uri,
-                                  void (*cfg_edit)(struct agent_config *cfg));
+                                  void (*cfg_edit)(struct agent_config *cfg, size_t index));
 /* Waits until every agent serves. */
 void fleet_wait_ready(struct test_fleet *f);
 /* Opens the console (watch_keys may be NULL). */

@@ -169,7 +169,7 @@ Test(agent, locate_query_call_event, .timeout = 120)
 }
 
 static void
-small_bodies(struct agent_config *cfg)
+small_bodies(struct agent_config *cfg, size_t index)
 {
     cfg->max_body = 64 * 1024;
 }

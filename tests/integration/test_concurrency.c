@@ -25,7 +25,7 @@
 #define WEB2 "domain:10000000-0000-4000-8000-000000000002"
 
 static void
-quiet_statistics(struct agent_config *cfg)
+quiet_statistics(struct agent_config *cfg, size_t index)
 {
     /* Nothing but the test may submit work while it watches the pool. */
     cfg->stats_interval = 86400;

@@ -1,0 +1,1156 @@
+/*
+ * bench/broadcast: broadcast round trips to a simulated fleet.  For each N
+ * it starts virtbus-fleetsim with N agents (a child process, stopped by
+ * pid) and prints the round trip of a broadcast with every reply in (p50,
+ * p99), messages per second back to back and pipelined, and the CPU each
+ * party spent per broadcast.  The same is then measured against N bare bus
+ * consumers that answer at once (the floor the bus and the broker set,
+ * without any agent work).  Last, it times whole `virtbus list` commands
+ * against a smaller fleet, the way MCollective's `mco rpc` is timed.  A
+ * benchmark that prints figures; it asserts nothing about time.
+ *
+ *   bench_broadcast [-N 10,100,500,1000] [-k 50] [-w 8] [--cli-nodes 50]
+ *                   [--cli-runs 20] [--broker-pid PID] BROKER_URL [-- FLEETSIM_FLAGS]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "bus/bus.h"
+#include "controller/lib/virtbus.h"
+#include "schema/qmf/codec.h"
+
+#define SIM_PREFIX "bench"
+#define CLI_PREFIX "benchcli"     /* apart from the bigger fleets still in presence */
+#define ECHO_PREFIX "echo"
+#define ECHO_KEY "bench.echo"
+#define REQUEST_TIMEOUT_MS 30000
+#define STOP_WAIT_S 60
+#define MAX_SIZES 16
+#define ECHO_OPEN_BATCH 50        /* connections opened at a time */
+
+struct bench_options {
+    size_t sizes[MAX_SIZES];
+    size_t nsizes;
+    size_t broadcasts;          /* per measurement */
+    size_t window;              /* pipelined broadcasts in flight */
+    size_t cli_nodes;           /* 0: skip the CLI timing */
+    size_t cli_runs;
+    bool echo;                  /* also measure bare bus consumers */
+    const char *url;
+    const char *fleetsim;
+    const char *cli;
+    const char *self;           /* this program, for its echo mode */
+    const char *workdir;
+    const char *const *fleetsim_args;   /* extra flags, NULL-terminated */
+    pid_t broker_pid;           /* for its CPU time; 0: unknown */
+};
+
+static double
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int
+compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* The sample at quantile q (nearest rank) of samples, sorted in place. */
+static double
+quantile(double *samples, size_t n, double q)
+{
+    size_t rank;
+
+    if (n == 0)
+        return 0;
+    qsort(samples, n, sizeof(double), compare_double);
+    rank = (size_t)(q * (double)n + 0.999999);
+    return samples[rank == 0 ? 0 : rank - 1];
+}
+
+static void __attribute__((noreturn, format(printf, 1, 2)))
+die(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("bench_broadcast: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+static void
+flag_cb(evutil_socket_t fd, short what, void *arg)
+{
+    *(bool *)arg = true;
+}
+
+/* Runs the loop until *flag or timeout_ms; returns *flag. */
+static bool
+run_until(struct event_base *base, const bool *flag, unsigned timeout_ms)
+{
+    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+    bool expired = false;
+    struct event *timer = evtimer_new(base, flag_cb, &expired);
+
+    evtimer_add(timer, &tv);
+    while (!*flag && !expired)
+        event_base_loop(base, EVLOOP_ONCE);
+    event_free(timer);
+    return *flag;
+}
+
+/* The 1-minute load average, so that a reader can tell a busy machine. */
+static void
+loadavg(char *buf, size_t size)
+{
+    FILE *f = fopen("/proc/loadavg", "r");
+
+    buf[0] = '\0';
+    if (f != NULL) {
+        if (fgets(buf, (int)size, f) == NULL)
+            buf[0] = '\0';
+        fclose(f);
+    }
+    buf[strcspn(buf, " ")] = '\0';
+}
+
+static void
+raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* CPU accounting ------------------------------------------------------------- */
+
+/* CPU time of a process (all its threads) in ms; 0 if unknown. */
+static double
+cpu_ms(pid_t pid)
+{
+    unsigned long utime = 0, stime = 0;
+    char path[64], buf[1024], *p;
+    FILE *f;
+    size_t n;
+
+    if (pid <= 0)
+        return 0;
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    if ((f = fopen(path, "r")) == NULL)
+        return 0;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields 14 and 15, counted after the command name in parentheses. */
+    if ((p = strrchr(buf, ')')) == NULL ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+               &utime, &stime) != 2)
+        return 0;
+    return (double)(utime + stime) * 1e3 / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Where the CPU went during a measurement: the fleet, this console and
+ * the broker (if its pid is known).  Clock ticks are 10 ms: figures are
+ * coarse unless a measurement has many broadcasts. */
+struct cpu_use {
+    pid_t fleet, broker;
+    double fleet_ms, self_ms, broker_ms;
+};
+
+static void
+cpu_start(struct cpu_use *u)
+{
+    u->fleet_ms = -cpu_ms(u->fleet);
+    u->self_ms = -cpu_ms(getpid());
+    u->broker_ms = -cpu_ms(u->broker);
+}
+
+static void
+cpu_stop(struct cpu_use *u, size_t per)
+{
+    u->fleet_ms = (u->fleet_ms + cpu_ms(u->fleet)) / (double)per;
+    u->self_ms = (u->self_ms + cpu_ms(getpid())) / (double)per;
+    u->broker_ms = u->broker ? (u->broker_ms + cpu_ms(u->broker)) / (double)per : 0;
+}
+
+/* Fleets: the simulator, or bare consumers --------------------------------- */
+
+enum fleet_kind { FLEET_SIM, FLEET_ECHO };
+
+struct fleet {
+    pid_t pid;
+    size_t n;
+    double start_s;             /* from the ready file */
+    long rss_kib;               /* the whole process */
+    long rss_base_kib;          /* before its agents existed */
+    struct virtbus_agent_list agents;
+};
+
+static void
+fleet_exec(const struct bench_options *o, enum fleet_kind kind, const char *prefix,
+           const char *count, const char *ready, const char *body_file)
+{
+    const char *argv[64];
+    size_t argc = 0, j;
+    int devnull = open("/dev/null", O_WRONLY);
+
+    /* Never outlive the benchmark, whatever happens to it. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (devnull >= 0)
+        dup2(devnull, STDOUT_FILENO);
+    if (kind == FLEET_SIM) {
+        argv[argc++] = o->fleetsim;
+        argv[argc++] = "-n";
+        argv[argc++] = count;
+        argv[argc++] = "-b";
+        argv[argc++] = o->url;
+        argv[argc++] = "--prefix";
+        argv[argc++] = prefix;
+        argv[argc++] = "--ready-file";
+        argv[argc++] = ready;
+        for (j = 0; o->fleetsim_args && o->fleetsim_args[j] && argc < 63; j++)
+            argv[argc++] = o->fleetsim_args[j];
+    } else {
+        argv[argc++] = o->self;
+        argv[argc++] = "--echo-serve";
+        argv[argc++] = count;
+        argv[argc++] = "--ready-file";
+        argv[argc++] = ready;
+        argv[argc++] = "--echo-body";
+        argv[argc++] = body_file;
+        argv[argc++] = o->url;
+    }
+    argv[argc] = NULL;
+    execv(argv[0], (char *const *)argv);
+    fprintf(stderr, "bench_broadcast: %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+static void
+fleet_start(const struct bench_options *o, enum fleet_kind kind, const char *prefix,
+            size_t n, const char *body_file, struct fleet *f)
+{
+    const char *what = kind == FLEET_SIM ? "virtbus-fleetsim" : "echo consumers";
+    char *ready = qmf_xasprintf("%s/bench_broadcast-%ld.ready", o->workdir, (long)getpid());
+    char count[32], line[256];
+    double deadline;
+    int status;
+    size_t i;
+    FILE *rf;
+
+    memset(f, 0, sizeof(*f));
+    f->n = n;
+    unlink(ready);
+    snprintf(count, sizeof(count), "%zu", n);
+    fflush(stdout);
+    f->pid = fork();
+    if (f->pid < 0)
+        die("fork: %s", strerror(errno));
+    if (f->pid == 0)
+        fleet_exec(o, kind, prefix, count, ready, body_file);
+    /* Bounded: a fleet that cannot connect shows up as an error, not a hang. */
+    deadline = now_ms() + 60000 + 100.0 * (double)n;
+    while (access(ready, R_OK) != 0) {
+        if (waitpid(f->pid, &status, WNOHANG) == f->pid)
+            die("%s (%zu) exited (status %#x) before it was ready", what, n, status);
+        if (now_ms() > deadline) {
+            kill(f->pid, SIGKILL);
+            waitpid(f->pid, NULL, 0);
+            die("%s (%zu) were not ready in time", what, n);
+        }
+        usleep(20 * 1000);
+    }
+    if ((rf = fopen(ready, "r")) != NULL) {
+        while (fgets(line, sizeof(line), rf)) {
+            sscanf(line, "seconds=%lf", &f->start_s);
+            sscanf(line, "rss_kib=%ld", &f->rss_kib);
+            sscanf(line, "rss_base_kib=%ld", &f->rss_base_kib);
+        }
+        fclose(rf);
+    }
+    free(ready);
+    f->agents.items = qmf_xcalloc(n, sizeof(*f->agents.items));
+    f->agents.n = n;
+    for (i = 0; i < n; i++) {
+        f->agents.items[i].node = qmf_xasprintf("%s-%04zu", prefix, i + 1);
+        f->agents.items[i].name = qmf_xasprintf("virtbus:agent:%s", f->agents.items[i].node);
+        f->agents.items[i].attrs = qmf_map();
+    }
+}
+
+static void
+fleet_stop(struct fleet *f)
+{
+    double deadline = now_ms() + STOP_WAIT_S * 1000.0;
+    int status = 0;
+
+    kill(f->pid, SIGTERM);
+    while (waitpid(f->pid, &status, WNOHANG) == 0) {
+        if (now_ms() > deadline) {
+            fprintf(stderr, "bench_broadcast: child %ld did not stop; killing it\n",
+                    (long)f->pid);
+            kill(f->pid, SIGKILL);
+            waitpid(f->pid, &status, 0);
+            break;
+        }
+        usleep(20 * 1000);
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "bench_broadcast: child %ld ended with status %#x\n",
+                (long)f->pid, status);
+    virtbus_agent_list_free(&f->agents);
+}
+
+/* Echo mode: bare consumers ------------------------------------------------- */
+
+/*
+ * N bus connections, each with its own queue bound to ECHO_KEY, that answer
+ * every request at once with a fixed body (a real agent's Node answer), in
+ * the agents' pattern: publish the reply (confirm mode), then ack the
+ * request.  What is left of a broadcast's cost is the bus and the broker.
+ */
+struct echo_node {
+    struct echo_fleet *fleet;
+    struct bus_conn *bus;
+    char *name;
+    bool up;
+};
+
+struct echo_fleet {
+    struct event_base *base;
+    struct echo_node *nodes;
+    size_t n, up;
+    char *body;
+    size_t body_len;
+};
+
+static void
+echo_receive(struct bus_delivery *d, const struct bus_message *m, void *opaque)
+{
+    struct echo_node *node = opaque;
+    struct bus_message *r;
+    qmf_error err;
+
+    if (m->reply_to != NULL) {
+        r = bus_message_new();
+        bus_message_set_header_string(r, "qmf.opcode", "_query_response");
+        bus_message_set_header_string(r, "method", "response");
+        bus_message_set_header_string(r, "qmf.content", "_data");
+        bus_message_set_header_string(r, "qmf.agent", node->name);
+        bus_message_set_header_string(r, "app-id", "qmf2");
+        r->correlation_id = m->correlation_id ? qmf_xstrdup(m->correlation_id) : NULL;
+        r->raw_body = qmf_xmalloc(node->fleet->body_len);
+        memcpy(r->raw_body, node->fleet->body, node->fleet->body_len);
+        r->raw_len = node->fleet->body_len;
+        if (bus_publish(node->bus, m->reply_to, r, NULL, NULL, &err) != 0)
+            fprintf(stderr, "bench_broadcast: echo %s: %s\n", node->name, err.text);
+        bus_message_free(r);
+    }
+    bus_ack(d);
+}
+
+static void
+echo_up(struct bus_conn *c, void *opaque)
+{
+    struct echo_node *node = opaque;
+
+    if (!node->up) {
+        node->up = true;
+        node->fleet->up++;
+    }
+}
+
+static void
+echo_down(struct bus_conn *c, const qmf_error *why, void *opaque)
+{
+    struct echo_node *node = opaque;
+
+    if (node->up) {
+        node->up = false;
+        node->fleet->up--;
+    }
+    fprintf(stderr, "bench_broadcast: echo %s: %s\n", node->name, why ? why->text : "closed");
+}
+
+static const struct bus_handlers echo_handlers = { .up = echo_up, .down = echo_down };
+
+static void
+echo_stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+    event_base_loopexit(arg, NULL);
+}
+
+static bool
+echo_all_up(const struct echo_fleet *e, size_t opened)
+{
+    return e->up >= opened;
+}
+
+static int
+echo_serve(const char *url, size_t n, const char *ready, const char *body_file)
+{
+    struct bus_binding binding = { BUS_EXCHANGE_TOPIC, ECHO_KEY };
+    struct bus_queue queue = { .exclusive = true, .auto_delete = true,
+                               .bindings = &binding, .nbindings = 1 };
+    struct echo_fleet e = { 0 };
+    struct event *sigterm_ev;
+    double t0 = now_ms();
+    size_t i, opened = 0;
+    qmf_error err;
+    FILE *f;
+    char *tmp;
+
+    raise_fd_limit();
+    evthread_use_pthreads();
+    e.base = event_base_new();
+    if ((f = fopen(body_file, "r")) == NULL)
+        die("%s: %s", body_file, strerror(errno));
+    e.body = qmf_xmalloc(1 << 20);
+    e.body_len = fread(e.body, 1, 1 << 20, f);
+    fclose(f);
+    e.n = n;
+    e.nodes = qmf_xcalloc(n, sizeof(*e.nodes));
+    sigterm_ev = evsignal_new(e.base, SIGTERM, echo_stop_cb, e.base);
+    event_add(sigterm_ev, NULL);
+    /* Paced like the simulator: a connect storm only slows the broker. */
+    while (opened < n) {
+        size_t batch_end = opened + ECHO_OPEN_BATCH < n ? opened + ECHO_OPEN_BATCH : n;
+        double deadline = now_ms() + 30000;
+
+        for (; opened < batch_end; opened++) {
+            struct echo_node *node = &e.nodes[opened];
+            struct bus_subscription sub = { .source = "#0", .credit = 64,
+                                            .receive = echo_receive, .opaque = node };
+            struct bus_options bo = { .url = url, .name = "bench_broadcast echo",
+                                      .reconnect = true, .queues = &queue, .nqueues = 1,
+                                      .subs = &sub, .nsubs = 1 };
+
+            node->fleet = &e;
+            node->name = qmf_xasprintf("virtbus:agent:" ECHO_PREFIX "-%04zu", opened + 1);
+            if (bus_open(&node->bus, e.base, &bo, &echo_handlers, node, &err) != 0)
+                die("echo connection: %s", err.text);
+        }
+        while (!echo_all_up(&e, opened) && now_ms() < deadline)
+            event_base_loop(e.base, EVLOOP_ONCE);
+        if (!echo_all_up(&e, opened))
+            die("echo: %zu of %zu connections up after 30 s", e.up, opened);
+    }
+    tmp = qmf_xasprintf("%s.tmp", ready);
+    if ((f = fopen(tmp, "w")) != NULL) {
+        fprintf(f, "pid=%ld\nagents=%zu\nseconds=%.3f\n", (long)getpid(), n,
+                (now_ms() - t0) / 1e3);
+        fclose(f);
+        rename(tmp, ready);
+    }
+    free(tmp);
+    event_base_dispatch(e.base);
+    for (i = 0; i < n; i++) {
+        bus_close(e.nodes[i].bus);
+        free(e.nodes[i].name);
+    }
+    unlink(ready);
+    event_free(sigterm_ev);
+    event_base_free(e.base);
+    free(e.nodes);
+    free(e.body);
+    return 0;
+}
+
+/* Back-to-back broadcasts through the library ------------------------------ */
+
+struct latency {
+    double p50, p99;
+    double msgs_per_s;          /* (requests + replies) / elapsed */
+    struct cpu_use cpu;         /* per broadcast */
+    size_t not_ok;              /* results other than OK, over all broadcasts */
+    char first_error[160];
+};
+
+/* One broadcast: fills out as virtbus_query does. */
+typedef int (*broadcast_fn)(struct virtbus_console *c, const struct virtbus_agent_list *agents,
+                            struct virtbus_results *out, qmf_error *err);
+
+static void
+count_results(const struct virtbus_results *res, struct latency *l)
+{
+    size_t i;
+
+    for (i = 0; i < res->n; i++) {
+        if (res->items[i].status == VIRTBUS_OK)
+            continue;
+        if (l->not_ok++ == 0)
+            snprintf(l->first_error, sizeof(l->first_error), "%.40s: %.110s",
+                     res->items[i].node,
+                     res->items[i].status == VIRTBUS_NO_REPLY ? "no reply"
+                                                              : res->items[i].error.text);
+    }
+}
+
+static void
+measure(struct virtbus_console *c, const struct virtbus_agent_list *agents,
+        broadcast_fn fn, size_t k, const struct cpu_use *pids, struct latency *l)
+{
+    double *samples = qmf_xcalloc(k, sizeof(double)), t0, t;
+    struct virtbus_results res;
+    qmf_error err;
+    size_t i;
+
+    memset(l, 0, sizeof(*l));
+    l->cpu = *pids;
+    cpu_start(&l->cpu);
+    t0 = now_ms();
+    for (i = 0; i < k; i++) {
+        t = now_ms();
+        if (fn(c, agents, &res, &err) != 0)
+            die("broadcast: %s", err.text);
+        samples[i] = now_ms() - t;
+        count_results(&res, l);
+        virtbus_results_free(&res);
+    }
+    l->msgs_per_s = (double)(k * (1 + agents->n)) / ((now_ms() - t0) / 1e3);
+    cpu_stop(&l->cpu, k);
+    l->p50 = quantile(samples, k, 0.50);
+    l->p99 = quantile(samples, k, 0.99);
+    free(samples);
+}
+
+static int
+query_node(struct virtbus_console *c, const struct virtbus_agent_list *agents,
+           struct virtbus_results *out, qmf_error *err)
+{
+    return virtbus_query(c, agents, "OBJECT", "Node", NULL, REQUEST_TIMEOUT_MS, out, err);
+}
+
+static int
+query_domain(struct virtbus_console *c, const struct virtbus_agent_list *agents,
+             struct virtbus_results *out, qmf_error *err)
+{
+    return virtbus_query(c, agents, "OBJECT", "Domain", NULL, REQUEST_TIMEOUT_MS, out, err);
+}
+
+/* Domain.getXMLDesc of web1 on every agent: a method broadcast that runs a
+ * libvirt call on the worker threads and changes nothing.  A per-object
+ * failure inside an agent's answer turns its result into FAILED here. */
+static int
+method_getxml(struct virtbus_console *c, const struct virtbus_agent_list *agents,
+              struct virtbus_results *out, qmf_error *err)
+{
+    struct virtbus_send_opts so = { .timeout_ms = REQUEST_TIMEOUT_MS };
+    qmf_value *where = qmf_list(), *quote;
+    size_t i;
+    int rc;
+
+    qmf_list_append(where, qmf_string("eq"));
+    qmf_list_append(where, qmf_string("name"));
+    quote = qmf_list_append(where, qmf_list());
+    qmf_list_append(quote, qmf_string("quote"));
+    qmf_list_append(quote, qmf_string("web1"));
+    rc = virtbus_call_where(c, agents, "Domain", where, "getXMLDesc", NULL, &so, out, err);
+    qmf_free(where);
+    for (i = 0; rc == 0 && i < out->n; i++) {
+        struct virtbus_result *r = &out->items[i];
+
+        if (r->status == VIRTBUS_OK &&
+            (qmf_list_len(r->value) != 1 ||
+             qmf_map_get(qmf_list_at(r->value, 0), "_arguments") == NULL)) {
+            r->status = VIRTBUS_FAILED;
+            qmf_error_set(&r->error, QMF_ERR_INTERNAL, "no getXMLDesc result for web1");
+        }
+    }
+    return rc;
+}
+
+static int
+query_echo(struct virtbus_console *c, const struct virtbus_agent_list *agents,
+           struct virtbus_results *out, qmf_error *err)
+{
+    char *address = bus_address_exchange(BUS_EXCHANGE_TOPIC, ECHO_KEY);
+    qmf_value *body = qmf_map(), *sid;
+    int rc;
+
+    qmf_map_set(body, "_what", qmf_string("OBJECT"));
+    sid = qmf_map_set(body, "_schema_id", qmf_map());
+    qmf_map_set(sid, "_class_name", qmf_string("Node"));
+    rc = virtbus_request(c, address, "_query_request", body, agents, REQUEST_TIMEOUT_MS,
+                         out, err);
+    free(address);
+    return rc;
+}
+
+/* Pipelined broadcasts on a raw bus connection ------------------------------ */
+
+/*
+ * The library has one request in flight per console, so back-to-back
+ * broadcasts leave the fleet idle between them.  Here `window` broadcasts
+ * are in flight at once, to see what the fleet and the broker can carry.
+ */
+struct pipeline {
+    struct bus_conn *bus;
+    bool up, lost;
+    char *reply_to;
+    const char *address;
+    const char *agent_prefix;   /* replies from other agents are ignored */
+    size_t n;                   /* agents per broadcast */
+    size_t total, sent, complete;
+    size_t *replies;            /* final replies per broadcast */
+    size_t messages;            /* reply messages, partial batches included */
+    size_t exceptions;
+    bool done;
+};
+
+static void
+pipeline_send(struct pipeline *p)
+{
+    struct bus_message *m = bus_message_new();
+    qmf_value *sid;
+    qmf_error err;
+
+    bus_message_set_header_string(m, "qmf.opcode", "_query_request");
+    bus_message_set_header_string(m, "method", "request");
+    bus_message_set_header_string(m, "app-id", "qmf2");
+    m->correlation_id = qmf_xasprintf("%zu", p->sent);
+    m->message_id = qmf_xasprintf("bench-%ld-%zu", (long)getpid(), p->sent);
+    m->reply_to = qmf_xstrdup(p->reply_to);
+    m->ttl_ms = REQUEST_TIMEOUT_MS;
+    m->created_ms = (int64_t)time(NULL) * 1000;
+    m->body = qmf_map();
+    qmf_map_set(m->body, "_what", qmf_string("OBJECT"));
+    sid = qmf_map_set(m->body, "_schema_id", qmf_map());
+    qmf_map_set(sid, "_class_name", qmf_string("Node"));
+    if (bus_publish(p->bus, p->address, m, NULL, NULL, &err) != 0)
+        die("pipelined publish: %s", err.text);
+    bus_message_free(m);
+    p->sent++;
+}
+
+static void
+pipeline_receive(struct bus_delivery *d, const struct bus_message *m, void *opaque)
+{
+    struct pipeline *p = opaque;
+    const char *agent = bus_message_header(m, "qmf.agent");
+    const char *opcode = bus_message_header(m, "qmf.opcode");
+    unsigned long i;
+    char *end;
+
+    if (agent && strncmp(agent, p->agent_prefix, strlen(p->agent_prefix)) == 0 &&
+        m->correlation_id && (i = strtoul(m->correlation_id, &end, 10), *end == '\0') &&
+        i < p->sent) {
+        p->messages++;
+        if (opcode && strcmp(opcode, "_exception") == 0)
+            p->exceptions++;
+        if (!bus_message_header(m, "partial") && ++p->replies[i] == p->n) {
+            if (++p->complete == p->total)
+                p->done = true;
+            else if (p->sent < p->total)
+                pipeline_send(p);
+        }
+    }
+    bus_ack(d);
+}
+
+static void
+pipeline_up(struct bus_conn *c, void *opaque)
+{
+    ((struct pipeline *)opaque)->up = true;
+}
+
+static void
+pipeline_down(struct bus_conn *c, const qmf_error *why, void *opaque)
+{
+    struct pipeline *p = opaque;
+
+    p->lost = true;
+    p->done = true;
+    fprintf(stderr, "bench_broadcast: pipelined connection lost: %s\n",
+            why ? why->text : "closed");
+}
+
+static const struct bus_handlers pipeline_handlers = {
+    .up = pipeline_up,
+    .down = pipeline_down,
+};
+
+/* Messages per second, requests and replies; 0 if it did not complete. */
+static double
+measure_pipelined(struct event_base *base, const char *url, enum fleet_kind kind,
+                  size_t n, size_t total, size_t window)
+{
+    struct pipeline p = { .n = n, .total = total };
+    char *key = qmf_xasprintf("virtbus.bench.%ld", (long)getpid());
+    char *address = kind == FLEET_SIM ? virtbus_broadcast_address("query")
+                                      : bus_address_exchange(BUS_EXCHANGE_TOPIC, ECHO_KEY);
+    struct bus_binding binding = { BUS_EXCHANGE_DIRECT, key };
+    struct bus_queue queue = { .exclusive = true, .auto_delete = true,
+                               .bindings = &binding, .nbindings = 1 };
+    struct bus_subscription sub = { .source = "#0", .credit = 5000, .no_ack = true,
+                                    .receive = pipeline_receive, .opaque = &p };
+    struct bus_options bo = { .url = url, .name = "bench_broadcast pipeline",
+                              .queues = &queue, .nqueues = 1, .subs = &sub, .nsubs = 1 };
+    double t0, elapsed, rate = 0;
+    qmf_error err;
+    size_t i;
+
+    p.reply_to = bus_address_exchange(BUS_EXCHANGE_DIRECT, key);
+    p.address = address;
+    p.agent_prefix = kind == FLEET_SIM ? "virtbus:agent:" SIM_PREFIX "-"
+                                       : "virtbus:agent:" ECHO_PREFIX "-";
+    p.replies = qmf_xcalloc(total, sizeof(size_t));
+    if (bus_open(&p.bus, base, &bo, &pipeline_handlers, &p, &err) != 0)
+        die("pipelined connection: %s", err.text);
+    if (!run_until(base, &p.up, 10000))
+        die("pipelined connection: not up within 10 s");
+    t0 = now_ms();
+    for (i = 0; i < window && i < total; i++)
+        pipeline_send(&p);
+    run_until(base, &p.done, REQUEST_TIMEOUT_MS + 1000 * (unsigned)total / 10);
+    elapsed = now_ms() - t0;
+    if (p.complete == total && !p.lost)
+        rate = (double)(p.sent + p.messages) / (elapsed / 1e3);
+    else
+        fprintf(stderr, "bench_broadcast: pipelined run: %zu of %zu broadcasts complete\n",
+                p.complete, total);
+    if (p.exceptions)
+        fprintf(stderr, "bench_broadcast: pipelined run: %zu exceptions\n", p.exceptions);
+    bus_close(p.bus);
+    free(p.replies);
+    free(p.reply_to);
+    free(address);
+    free(key);
+    return rate;
+}
+
+/* One fleet size ------------------------------------------------------------- */
+
+struct row {
+    struct latency node, dom, meth;
+    double piped;
+    bool has_dom, has_meth;
+};
+
+static void
+print_row(const char *label, size_t n, const struct row *r, const struct fleet *f,
+          const char *load_before, const char *load_after)
+{
+    char dom[32] = "      -       -", meth[32] = "      -       -";
+
+    if (r->has_dom)
+        snprintf(dom, sizeof(dom), "%7.2f %7.2f", r->dom.p50, r->dom.p99);
+    if (r->has_meth)
+        snprintf(meth, sizeof(meth), "%7.2f %7.2f", r->meth.p50, r->meth.p99);
+    printf("%-5s %5zu | %7.2f %7.2f | %s | %s | %8.0f %9.0f | %6.2f %6.2f %6.2f | %6.2f %7.0f"
+           " | %s..%s\n",
+           label, n, r->node.p50, r->node.p99, dom, meth, r->node.msgs_per_s, r->piped,
+           r->node.cpu.fleet_ms, r->node.cpu.self_ms, r->node.cpu.broker_ms, f->start_s,
+           f->rss_kib ? (double)(f->rss_kib - f->rss_base_kib) / (double)n : 0.0,
+           load_before, load_after);
+    if (r->node.not_ok)
+        printf("        query: %zu results not OK, first %s\n", r->node.not_ok,
+               r->node.first_error);
+    if (r->has_dom && r->dom.not_ok)
+        printf("        query Domain: %zu results not OK, first %s\n", r->dom.not_ok,
+               r->dom.first_error);
+    if (r->has_meth && r->meth.not_ok)
+        printf("        method: %zu results not OK, first %s\n", r->meth.not_ok,
+               r->meth.first_error);
+    fflush(stdout);
+}
+
+/* Writes one agent's Node answer, the body the echo consumers send. */
+static char *
+save_node_answer(const struct bench_options *o, const struct virtbus_results *res)
+{
+    char *path = qmf_xasprintf("%s/bench_broadcast-%ld.body", o->workdir, (long)getpid());
+    char *json;
+    size_t len;
+    FILE *f;
+
+    if (res->n == 0 || res->items[0].status != VIRTBUS_OK)
+        die("no Node answer to copy for the echo consumers");
+    json = qmf_to_json(res->items[0].value, &len);
+    if ((f = fopen(path, "w")) == NULL || fwrite(json, 1, len, f) != len || fclose(f) != 0)
+        die("%s: %s", path, strerror(errno));
+    free(json);
+    return path;
+}
+
+static void
+bench_size(const struct bench_options *o, struct event_base *base,
+           struct virtbus_console *console, size_t n)
+{
+    struct cpu_use pids = { .broker = o->broker_pid };
+    struct virtbus_results warm;
+    char before[32], after[32], *body_file;
+    struct fleet f;
+    struct row r = { .has_dom = true, .has_meth = true };
+    qmf_error err;
+
+    loadavg(before, sizeof(before));
+    fleet_start(o, FLEET_SIM, SIM_PREFIX, n, NULL, &f);
+    pids.fleet = f.pid;
+    /* Warm-up: connections, caches, the agents' first inventory pushes. */
+    if (query_node(console, &f.agents, &warm, &err) != 0)
+        die("warm-up: %s", err.text);
+    body_file = save_node_answer(o, &warm);
+    virtbus_results_free(&warm);
+    measure(console, &f.agents, query_node, o->broadcasts, &pids, &r.node);
+    measure(console, &f.agents, query_domain, o->broadcasts, &pids, &r.dom);
+    measure(console, &f.agents, method_getxml, o->broadcasts, &pids, &r.meth);
+    r.piped = measure_pipelined(base, o->url, FLEET_SIM, n, o->broadcasts, o->window);
+    loadavg(after, sizeof(after));
+    print_row("agent", n, &r, &f, before, after);
+    fleet_stop(&f);
+
+    if (o->echo) {
+        memset(&r, 0, sizeof(r));
+        loadavg(before, sizeof(before));
+        fleet_start(o, FLEET_ECHO, ECHO_PREFIX, n, body_file, &f);
+        pids.fleet = f.pid;
+        if (query_echo(console, &f.agents, &warm, &err) != 0)
+            die("echo warm-up: %s", err.text);
+        virtbus_results_free(&warm);
+        measure(console, &f.agents, query_echo, o->broadcasts, &pids, &r.node);
+        r.piped = measure_pipelined(base, o->url, FLEET_ECHO, n, o->broadcasts, o->window);
+        loadavg(after, sizeof(after));
+        print_row("echo", n, &r, &f, before, after);
+        fleet_stop(&f);
+    }
+    unlink(body_file);
+    free(body_file);
+}
+
+/* The whole CLI command ------------------------------------------------------ */
+
+/* Runs argv with stdout to a pipe; returns the exit status and counts the
+ * output lines. */
+static int
+run_command(const char *const *argv, size_t *lines)
+{
+    int fds[2], status;
+    char buf[65536];
+    ssize_t got, i;
+    pid_t pid;
+
+    if (pipe(fds) != 0)
+        die("pipe: %s", strerror(errno));
+    pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[1]);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    *lines = 0;
+    while ((got = read(fds[0], buf, sizeof(buf))) > 0 || (got < 0 && errno == EINTR))
+        for (i = 0; i < got; i++)
+            *lines += buf[i] == '\n';
+    close(fds[0]);
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void
+time_command(const char *what, const char *const *argv, size_t runs, size_t expect_lines)
+{
+    double *samples = qmf_xcalloc(runs, sizeof(double)), t;
+    size_t i, lines = 0, bad = 0;
+    int rc = 0;
+
+    for (i = 0; i < runs; i++) {
+        t = now_ms();
+        rc = run_command(argv, &lines);
+        samples[i] = now_ms() - t;
+        bad += rc != 0 || (expect_lines && lines != expect_lines);
+    }
+    printf("  %-52s p50 %7.1f ms  p99 %7.1f ms", what, quantile(samples, runs, 0.5),
+           quantile(samples, runs, 0.99));
+    if (bad)
+        printf("  (%zu of %zu runs: exit %d, %zu lines, expected %zu)", bad, runs, rc,
+               lines, expect_lines);
+    printf("\n");
+    free(samples);
+}
+
+/* The phases of a short-lived client: open, presence, query, close. */
+enum { PHASE_OPEN, PHASE_PRESENCE, PHASE_QUERY, PHASE_CLOSE, NPHASES };
+
+static void
+time_library(const char *what, struct event_base *base, const char *url,
+             const struct virtbus_agent_list *agents, bool presence, size_t runs)
+{
+    static const char *const names[] = { CLI_PREFIX "-*", NULL };
+    static const char *const phase_names[NPHASES] = { "open", "presence", "query", "close" };
+    const struct virtbus_target target = { .names = names };
+    double *samples = qmf_xcalloc(runs, sizeof(double)), t;
+    double *phases[NPHASES];
+    struct virtbus_console_options co = { .url = url, .presence = presence };
+    size_t i, j, bad = 0, seen = 0;
+    char first_error[200] = "";
+    qmf_value *predicate;
+    qmf_error err;
+
+    for (j = 0; j < NPHASES; j++)
+        phases[j] = qmf_xcalloc(runs, sizeof(double));
+    if ((predicate = virtbus_target_predicate(&target, &err)) == NULL)
+        die("target: %s", err.text);
+    for (i = 0; i < runs; i++) {
+        struct virtbus_agent_list found = { 0 }, up = { 0 }, down = { 0 };
+        const struct virtbus_agent_list *ask = agents;
+        struct virtbus_results res = { 0 };
+        struct virtbus_console *c;
+        double t0 = now_ms();
+
+        if ((c = virtbus_console_open(base, &co, &err)) == NULL)
+            die("console: %s", err.text);
+        phases[PHASE_OPEN][i] = (t = now_ms()) - t0;
+        if (presence) {
+            if (virtbus_presence(c, &found, &err) != 0)
+                die("presence: %s", err.text);
+            virtbus_select(&found, predicate, &up, &down);
+            ask = &up;
+            seen = up.n;
+        }
+        phases[PHASE_PRESENCE][i] = now_ms() - t;
+        t = now_ms();
+        if (query_domain(c, ask, &res, &err) != 0)
+            die("query: %s", err.text);
+        phases[PHASE_QUERY][i] = now_ms() - t;
+        t = now_ms();
+        virtbus_console_close(c);
+        phases[PHASE_CLOSE][i] = now_ms() - t;
+        samples[i] = now_ms() - t0;
+        for (j = 0; j < res.n; j++)
+            if (res.items[j].status != VIRTBUS_OK && bad++ == 0)
+                snprintf(first_error, sizeof(first_error), "%.40s: %.150s",
+                         res.items[j].node, res.items[j].error.text);
+        virtbus_results_free(&res);
+        virtbus_agent_list_free(&found);
+        virtbus_agent_list_free(&up);
+        virtbus_agent_list_free(&down);
+    }
+    qmf_free(predicate);
+    printf("  %-52s p50 %7.1f ms  p99 %7.1f ms", what, quantile(samples, runs, 0.5),
+           quantile(samples, runs, 0.99));
+    if (presence)
+        printf("  (%zu agents up)", seen);
+    if (bad)
+        printf("  (%zu results not OK, first %s)", bad, first_error);
+    printf("\n    p50 by phase:");
+    for (j = 0; j < NPHASES; j++) {
+        if (j != PHASE_PRESENCE || presence)
+            printf(" %s %.1f ms", phase_names[j], quantile(phases[j], runs, 0.5));
+        free(phases[j]);
+    }
+    printf("\n");
+    free(samples);
+}
+
+static void
+bench_cli(const struct bench_options *o, struct event_base *base)
+{
+    const char *list_argv[] = { o->cli, "-c", o->url, "list", "-n", CLI_PREFIX "-*", NULL };
+    const char *help_argv[] = { o->cli, "help", NULL };
+    struct fleet f;
+
+    fleet_start(o, FLEET_SIM, CLI_PREFIX, o->cli_nodes, NULL, &f);
+    printf("\nWhole commands against %zu agents, %zu runs each "
+           "(mco rpc to 50 nodes: 300 ms):\n", o->cli_nodes, o->cli_runs);
+    /* A header line and three domains per agent (sim.xml). */
+    time_command("virtbus list -n '" CLI_PREFIX "-*'", list_argv, o->cli_runs,
+                 1 + 3 * o->cli_nodes);
+    time_command("virtbus help (process start-up, no broker)", help_argv, o->cli_runs, 0);
+    time_library("library: open + query Domain (agents known) + close", base, o->url,
+                 &f.agents, false, o->cli_runs);
+    time_library("library: open + presence + query Domain + close", base, o->url,
+                 &f.agents, true, o->cli_runs);
+    fleet_stop(&f);
+}
+
+/* main ----------------------------------------------------------------------- */
+
+static void __attribute__((noreturn))
+usage(FILE *f, int status)
+{
+    fprintf(f,
+        "usage: bench_broadcast [-N 10,100,500,1000] [-k BROADCASTS] [-w WINDOW] [--no-echo]\n"
+        "                       [--cli-nodes N] [--cli-runs R] [--broker-pid PID]\n"
+        "                       [--fleetsim PATH] [--cli PATH] [--workdir DIR]\n"
+        "                       BROKER_URL [-- FLEETSIM_FLAGS...]\n"
+        "  -N LIST           fleet sizes (default 10,100,500,1000)\n"
+        "  -k BROADCASTS     broadcasts per figure (default 50)\n"
+        "  -w WINDOW         broadcasts in flight in the pipelined run (default 8)\n"
+        "  --no-echo         skip the bare-consumer baseline\n"
+        "  --cli-nodes N     fleet size for the whole-command timing (default 50; 0: skip)\n"
+        "  --cli-runs R      runs of each command (default 20)\n"
+        "  --broker-pid PID  the broker's pid, to report its CPU time per broadcast\n"
+        "  --fleetsim PATH, --cli PATH   the programs to run (default: this build's)\n"
+        "  FLEETSIM_FLAGS    passed to every virtbus-fleetsim, e.g. --queue-type quorum\n");
+    exit(status);
+}
+
+static void
+parse_sizes(const char *s, struct bench_options *o)
+{
+    char *copy = qmf_xstrdup(s), *tok, *save = NULL, *end;
+
+    o->nsizes = 0;
+    for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        unsigned long v = strtoul(tok, &end, 10);
+
+        if (*end != '\0' || v == 0 || v > 100000 || o->nsizes == MAX_SIZES)
+            usage(stderr, 2);
+        o->sizes[o->nsizes++] = v;
+    }
+    free(copy);
+    if (o->nsizes == 0)
+        usage(stderr, 2);
+}
+
+static int
+compare_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+static size_t
+parse_size_arg(const char *s, size_t min)
+{
+    char *end;
+    unsigned long v = strtoul(s, &end, 10);
+
+    if (*end != '\0' || s[0] == '-' || v < min || v > 10000000)
+        usage(stderr, 2);
+    return v;
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "sizes", required_argument, NULL, 'N' },
+        { "broadcasts", required_argument, NULL, 'k' },
+        { "window", required_argument, NULL, 'w' },
+        { "no-echo", no_argument, NULL, 'E' },
+        { "cli-nodes", required_argument, NULL, 'C' },
+        { "cli-runs", required_argument, NULL, 'R' },
+        { "broker-pid", required_argument, NULL, 'P' },
+        { "fleetsim", required_argument, NULL, 'F' },
+        { "cli", required_argument, NULL, 'V' },
+        { "workdir", required_argument, NULL, 'D' },
+        /* Internal: this program as the echo consumers' process. */
+        { "echo-serve", required_argument, NULL, 'S' },
+        { "echo-body", required_argument, NULL, 'B' },
+        { "ready-file", required_argument, NULL, 'Y' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct bench_options o = {
+        .broadcasts = 50, .window = 8, .cli_nodes = 50, .cli_runs = 20, .echo = true,
+        .fleetsim = VIRTBUS_FLEETSIM_PATH, .cli = VIRTBUS_CLI_PATH,
+    };
+    const char *echo_body = NULL, *ready = NULL;
+    struct virtbus_console_options co = { 0 };
+    struct virtbus_console *console;
+    struct event_base *base;
+    size_t echo_serve_n = 0, i;
+    qmf_error err;
+    int ch;
+
+    parse_sizes("10,100,500,1000", &o);
+    while ((ch = getopt_long(argc, argv, "N:k:w:h", options, NULL)) != -1) {
+        switch (ch) {
+        case 'N': parse_sizes(optarg, &o); break;
+        case 'k': o.broadcasts = parse_size_arg(optarg, 1); break;
+        case 'w': o.window = parse_size_arg(optarg, 1); break;
+        case 'E': o.echo = false; break;
+        case 'C': o.cli_nodes = parse_size_arg(optarg, 0); break;
+        case 'R': o.cli_runs = parse_size_arg(optarg, 1); break;
+        case 'P': o.broker_pid = (pid_t)parse_size_arg(optarg, 1); break;
+        case 'F': o.fleetsim = optarg; break;
+        case 'V': o.cli = optarg; break;
+        case 'D': o.workdir = optarg; break;
+        case 'S': echo_serve_n = parse_size_arg(optarg, 1); break;
+        case 'B': echo_body = optarg; break;
+        case 'Y': ready = optarg; break;
+        case 'h': usage(stdout, 0);
+        default:  usage(stderr, 2);
+        }
+    }
+    if (optind >= argc)
+        usage(stderr, 2);
+    o.url = argv[optind++];
+    signal(SIGPIPE, SIG_IGN);
+    if (echo_serve_n > 0) {
+        if (ready == NULL || echo_body == NULL)
+            usage(stderr, 2);
+        return echo_serve(o.url, echo_serve_n, ready, echo_body);
+    }
+    if (optind < argc && strcmp(argv[optind], "--") == 0)
+        optind++;
+    o.fleetsim_args = (const char *const *)&argv[optind];
+    o.self = "/proc/self/exe";
+    if (o.workdir == NULL)
+        o.workdir = getenv("TMPDIR") && getenv("TMPDIR")[0] ? getenv("TMPDIR") : "/tmp";
+    /* Ascending: the agents' durable queues of a larger run would otherwise
+     * linger, bound to the broadcast key, and swell the smaller runs. */
+    qsort(o.sizes, o.nsizes, sizeof(size_t), compare_size);
+
+    evthread_use_pthreads();
+    if ((base = event_base_new()) == NULL)
+        die("cannot create the event loop");
+    co.url = o.url;
+    if ((console = virtbus_console_open(base, &co, &err)) == NULL)
+        die("console: %s", err.text);
+
+    printf("bench/broadcast: broker %s, %zu broadcasts per figure, pipelined window %zu\n",
+           o.url, o.broadcasts, o.window);
+    printf("Round trip of one broadcast with every reply in, ms.  msg/s: (requests + replies)"
+           " / s.\nCPU: ms per query broadcast in the fleet process, this console and the"
+           " broker%s.\nagent: virtbus-fleetsim; echo: bare bus consumers answering at once.\n",
+           o.broker_pid ? "" : " (no --broker-pid: 0)");
+    printf("%11s | %-15s | %-15s | %-15s | %-18s | %-20s | %-14s | %s\n", "",
+           "query Node", "query Domain", "method (1 each)", "msg/s, query Node",
+           "CPU ms / broadcast", "fleet start", "load");
+    printf("%-5s %5s | %7s %7s | %7s %7s | %7s %7s | %8s %9s | %6s %6s %6s | %6s %7s | %s\n",
+           "", "N", "p50", "p99", "p50", "p99", "p50", "p99", "b2b", "pipelined",
+           "fleet", "cons", "broker", "s", "KiB/agt", "1 min");
+    for (i = 0; i < o.nsizes; i++)
+        bench_size(&o, base, console, o.sizes[i]);
+    virtbus_console_close(console);
+    if (o.cli_nodes > 0)
+        bench_cli(&o, base);
+    event_base_free(base);
+    return 0;
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs bench_broadcast against a private broker of its own: starts it under
+# the build tree, runs the benchmark, stops it.  A fresh broker matters:
+# agents' command queues are durable and stay bound to the broadcast key
+# after their agents are gone, so a used broker swells every broadcast.
+#
+#   bench/run-broadcast.sh [BUILD_DIR] [bench_broadcast flags...]
+#
+# BUILD_DIR defaults to ./build; it must hold bench/bench_broadcast.
+set -euo pipefail
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-build}
+[ $# -gt 0 ] && shift
+build=$(cd "$build" && pwd)
+bench=$build/bench/bench_broadcast
+[ -x "$bench" ] || { echo "run-broadcast.sh: $bench is missing; build the bench_broadcast target" >&2; exit 2; }
+
+broker_dir=$build/bench-broker
+url=$("$src/tests/harness/broker.sh" start "$broker_dir")
+trap '"$src/tests/harness/broker.sh" stop "$broker_dir"' EXIT
+
+# RabbitMQ takes about 0.9 x its open-file limit in connections; started
+# through runuser, that limit is PAM's 1024, too few for 1000 agents.
+sockets=$(sed -n 's/.*Limiting to approx [0-9]* file handles (\([0-9]*\) sockets).*/\1/p' \
+    "$broker_dir"/log/*.log 2>/dev/null | tail -1)
+args=("$@")
+if [ -n "$sockets" ] && [ "$sockets" -lt 1100 ]; then
+    echo "run-broadcast.sh: the broker takes only $sockets connections (its open-file" \
+         "limit); 1000 agents need more (see docs/PERFORMANCE.md)." >&2
+    case " $* " in
+    *" -N "*) ;;
+    *) echo "run-broadcast.sh: measuring N = 10, 100, 500 only" >&2
+       args=(-N 10,100,500 "${args[@]}") ;;
+    esac
+fi
+
+echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
+     "$(awk '/MemTotal/ { printf "%.1f GiB RAM", $2 / 1048576 }' /proc/meminfo)," \
+     "Linux $(uname -r), RabbitMQ $(dpkg-query -W -f '${Version}' rabbitmq-server 2>/dev/null || echo '?')"
+"$bench" --broker-pid "$(cat "$broker_dir/broker.pid")" "${args[@]}" "$url"

@@ -1,0 +1,510 @@
+/*
+ * The controller's configuration file: a table of keys, each with the
+ * function that checks and stores its value, over the shared libvirt-style
+ * reader (schema/qmf/conf.h); and the lookups the CLI makes in it.
+ */
+#include "controller/config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "schema/qmf/conf.h"
+
+typedef int ctl_config_apply_fn(struct ctl_config *c,
+                                const struct qmf_conf_statement *st, qmf_error *err);
+
+struct ctl_config_key {
+    const char *name;
+    enum qmf_conf_type type;
+    ctl_config_apply_fn *apply;
+};
+
+static ctl_config_apply_fn ctl_config_apply_broker;
+static ctl_config_apply_fn ctl_config_apply_aliases;
+static ctl_config_apply_fn ctl_config_apply_groups;
+static ctl_config_apply_fn ctl_config_apply_timeout;
+static ctl_config_apply_fn ctl_config_apply_key_file;
+
+static const struct ctl_config_key ctl_config_keys[] = {
+    { "broker", QMF_CONF_STRING, ctl_config_apply_broker },
+    { "broker_aliases", QMF_CONF_STRING_LIST, ctl_config_apply_aliases },
+    { "node_groups", QMF_CONF_STRING_LIST, ctl_config_apply_groups },
+    { "timeout", QMF_CONF_INT, ctl_config_apply_timeout },
+    { "key_file", QMF_CONF_STRING, ctl_config_apply_key_file },
+};
+
+#define CTL_CONFIG_NKEYS (sizeof(ctl_config_keys) / sizeof(ctl_config_keys[0]))
+
+#define CTL_CONFIG_NAME_RULE "only letters, digits, '.', '_' and '-' are allowed"
+
+static bool
+ctl_config_name_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+/* Alias and group names: short words that can never be read as a URL or
+ * a node glob. */
+static bool
+ctl_config_name_ok(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s != '\0'; s++)
+        if (!ctl_config_name_char(*s))
+            return false;
+    return true;
+}
+
+/* scheme "://" as in RFC 3986: a letter, then letters, digits, '+', '-', '.'. */
+static bool
+ctl_config_looks_like_url(const char *s)
+{
+    const char *p = s;
+
+    if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')))
+        return false;
+    while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+           (*p >= '0' && *p <= '9') || *p == '+' || *p == '-' || *p == '.')
+        p++;
+    return strncmp(p, "://", 3) == 0;
+}
+
+/* A node name, or a glob over node names as fnmatch(3) reads it. */
+static bool
+ctl_config_member_ok(const char *s, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++)
+        if (!ctl_config_name_char(s[i]) && strchr("*?[]!", s[i]) == NULL)
+            return false;
+    return true;
+}
+
+static void
+ctl_config_set_string(char **field, const char *s)
+{
+    free(*field);
+    *field = qmf_xstrdup(s);
+}
+
+static int
+ctl_config_apply_broker(struct ctl_config *c, const struct qmf_conf_statement *st,
+                        qmf_error *err)
+{
+    const char *s = st->value->u.str.ptr;
+
+    if (!ctl_config_looks_like_url(s) && !ctl_config_name_ok(s))
+        return qmf_conf_error(err, st, "invalid value \"%.*s\" (expected a URL or "
+                              "a broker alias)", QMF_CONF_SHOW_MAX, s);
+    ctl_config_set_string(&c->broker, s);
+    return 0;
+}
+
+static int
+ctl_config_apply_aliases(struct ctl_config *c, const struct qmf_conf_statement *st,
+                         qmf_error *err)
+{
+    qmf_value *aliases = qmf_conf_pairs(st, "alias", err);
+    const struct qmf_pair *alias;
+    size_t i;
+
+    if (aliases == NULL)
+        return -1;
+    for (i = 0; i < qmf_map_len(aliases); i++) {
+        alias = &aliases->u.map.items[i];
+        if (!ctl_config_name_ok(alias->key)) {
+            qmf_conf_error(err, st, "alias \"%.*s\" has an invalid name (%s)",
+                           QMF_CONF_SHOW_MAX, alias->key, CTL_CONFIG_NAME_RULE);
+            goto fail;
+        }
+        if (!ctl_config_looks_like_url(alias->value->u.str.ptr)) {
+            qmf_conf_error(err, st, "alias \"%.*s\": \"%.*s\" is not a URL "
+                           "(expected scheme://...)", QMF_CONF_SHOW_MAX, alias->key,
+                           QMF_CONF_SHOW_MAX, alias->value->u.str.ptr);
+            goto fail;
+        }
+    }
+    qmf_free(c->broker_aliases);
+    c->broker_aliases = aliases;
+    return 0;
+
+fail:
+    qmf_free(aliases);
+    return -1;
+}
+
+/* "web*, front1" -> [ "web*", "front1" ]; NULL with err set on a bad member. */
+static qmf_value *
+ctl_config_split_members(const struct qmf_conf_statement *st, const char *group,
+                         const char *text, qmf_error *err)
+{
+    qmf_value *members = qmf_list();
+    const char *p = text, *start, *end;
+
+    if (text[strspn(text, " \t")] == '\0') {
+        qmf_conf_error(err, st, "group \"%.*s\" has no members",
+                       QMF_CONF_SHOW_MAX, group);
+        goto fail;
+    }
+    for (;;) {
+        start = p + strspn(p, " \t");
+        p = start + strcspn(start, ",");
+        end = p;
+        while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+            end--;
+        if (end == start) {
+            qmf_conf_error(err, st, "group \"%.*s\" has an empty member",
+                           QMF_CONF_SHOW_MAX, group);
+            goto fail;
+        }
+        if (!ctl_config_member_ok(start, (size_t)(end - start))) {
+            qmf_conf_error(err, st, "group \"%.*s\": invalid member \"%.*s\" "
+                           "(expected a node name or glob)", QMF_CONF_SHOW_MAX, group,
+                           (int)((size_t)(end - start) < QMF_CONF_SHOW_MAX ?
+                                 (size_t)(end - start) : QMF_CONF_SHOW_MAX), start);
+            goto fail;
+        }
+        qmf_list_append(members, qmf_stringn(start, (size_t)(end - start)));
+        if (*p == '\0')
+            return members;
+        p++;    /* ',' */
+    }
+
+fail:
+    qmf_free(members);
+    return NULL;
+}
+
+static int
+ctl_config_apply_groups(struct ctl_config *c, const struct qmf_conf_statement *st,
+                        qmf_error *err)
+{
+    qmf_value *pairs = qmf_conf_pairs(st, "group", err), *groups, *members;
+    const struct qmf_pair *group;
+    size_t i;
+
+    if (pairs == NULL)
+        return -1;
+    groups = qmf_map();
+    for (i = 0; i < qmf_map_len(pairs); i++) {
+        group = &pairs->u.map.items[i];
+        if (!ctl_config_name_ok(group->key)) {
+            qmf_conf_error(err, st, "group \"%.*s\" has an invalid name (%s)",
+                           QMF_CONF_SHOW_MAX, group->key, CTL_CONFIG_NAME_RULE);
+            goto fail;
+        }
+        members = ctl_config_split_members(st, group->key, group->value->u.str.ptr, err);
+        if (members == NULL)
+            goto fail;
+        qmf_map_set(groups, group->key, members);
+    }
+    qmf_free(pairs);
+    qmf_free(c->node_groups);
+    c->node_groups = groups;
+    return 0;
+
+fail:
+    qmf_free(pairs);
+    qmf_free(groups);
+    return -1;
+}
+
+static int
+ctl_config_apply_timeout(struct ctl_config *c, const struct qmf_conf_statement *st,
+                         qmf_error *err)
+{
+    int64_t n = st->value->u.i;
+
+    if (n < 1 || n > CTL_CONFIG_MAX_TIMEOUT)
+        return qmf_conf_error(err, st, "%lld is out of range 1..%d", (long long)n,
+                              CTL_CONFIG_MAX_TIMEOUT);
+    c->timeout = (unsigned)n;
+    return 0;
+}
+
+/* Relative paths would depend on where the controller happens to run. */
+static int
+ctl_config_apply_key_file(struct ctl_config *c, const struct qmf_conf_statement *st,
+                          qmf_error *err)
+{
+    const char *s = st->value->u.str.ptr;
+
+    if (*s != '/')
+        return qmf_conf_error(err, st, "invalid value \"%.*s\" (expected an absolute path)",
+                              QMF_CONF_SHOW_MAX, s);
+    ctl_config_set_string(&c->key_file, s);
+    return 0;
+}
+
+static const struct ctl_config_key *
+ctl_config_find_key(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < CTL_CONFIG_NKEYS; i++)
+        if (strcmp(ctl_config_keys[i].name, name) == 0)
+            return &ctl_config_keys[i];
+    return NULL;
+}
+
+static bool
+ctl_config_key_type(void *opaque, const char *name, enum qmf_conf_type *type)
+{
+    const struct ctl_config_key *key = ctl_config_find_key(name);
+
+    if (key == NULL)
+        return false;
+    *type = key->type;
+    return true;
+}
+
+static int
+ctl_config_statement(void *opaque, const struct qmf_conf_statement *st, qmf_error *err)
+{
+    return ctl_config_find_key(st->key)->apply(opaque, st, err);
+}
+
+static const struct qmf_conf_reader ctl_config_reader = {
+    .key_type = ctl_config_key_type,
+    .statement = ctl_config_statement,
+};
+
+void
+ctl_config_defaults(struct ctl_config *c)
+{
+    *c = (struct ctl_config){
+        .broker = NULL,
+        .broker_aliases = qmf_map(),
+        .node_groups = qmf_map(),
+        .timeout = CTL_CONFIG_DEFAULT_TIMEOUT,
+        .key_file = NULL,
+        .paths_read = NULL,
+    };
+}
+
+void
+ctl_config_free(struct ctl_config *c)
+{
+    if (c == NULL)
+        return;
+    free(c->broker);
+    qmf_free(c->broker_aliases);
+    qmf_free(c->node_groups);
+    free(c->key_file);
+    free(c->paths_read);
+    c->broker = c->key_file = c->paths_read = NULL;
+    c->broker_aliases = c->node_groups = NULL;
+}
+
+static char *
+ctl_config_strdup_or_null(const char *s)
+{
+    return s != NULL ? qmf_xstrdup(s) : NULL;
+}
+
+/* Every load works on a copy and swaps it in on success. */
+static void
+ctl_config_copy(struct ctl_config *dst, const struct ctl_config *src)
+{
+    *dst = *src;
+    dst->broker = ctl_config_strdup_or_null(src->broker);
+    dst->broker_aliases = src->broker_aliases != NULL ? qmf_dup(src->broker_aliases)
+                                                      : qmf_map();
+    dst->node_groups = src->node_groups != NULL ? qmf_dup(src->node_groups) : qmf_map();
+    dst->key_file = ctl_config_strdup_or_null(src->key_file);
+    dst->paths_read = ctl_config_strdup_or_null(src->paths_read);
+}
+
+static void
+ctl_config_swap_in(struct ctl_config *c, struct ctl_config *tmp)
+{
+    ctl_config_free(c);
+    *c = *tmp;
+}
+
+int
+ctl_config_parse(struct ctl_config *c, const char *text, size_t len,
+                 const char *name, qmf_error *err)
+{
+    struct ctl_config tmp;
+
+    ctl_config_copy(&tmp, c);
+    if (qmf_conf_parse(text, text != NULL ? len : 0, name, &ctl_config_reader, &tmp,
+                       err) < 0) {
+        ctl_config_free(&tmp);
+        return -1;
+    }
+    ctl_config_swap_in(c, &tmp);
+    return 0;
+}
+
+/* Loads path into c in place; c may be half-updated on failure. */
+static int
+ctl_config_load_into(struct ctl_config *c, const char *path, qmf_error *err)
+{
+    char *text, *paths;
+    size_t len;
+    int rc;
+
+    text = qmf_conf_read_file(path, QMF_CONF_FILE_MAX, &len, err);
+    if (text == NULL)
+        return -1;
+    rc = qmf_conf_parse(text, len, path, &ctl_config_reader, c, err);
+    free(text);
+    if (rc < 0)
+        return -1;
+    paths = c->paths_read != NULL ? qmf_xasprintf("%s:%s", c->paths_read, path)
+                                  : qmf_xstrdup(path);
+    free(c->paths_read);
+    c->paths_read = paths;
+    return 0;
+}
+
+int
+ctl_config_load(struct ctl_config *c, const char *path, qmf_error *err)
+{
+    struct ctl_config tmp;
+
+    if (path == NULL) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "no configuration file given");
+        return -1;
+    }
+    ctl_config_copy(&tmp, c);
+    if (ctl_config_load_into(&tmp, path, err) < 0) {
+        ctl_config_free(&tmp);
+        return -1;
+    }
+    ctl_config_swap_in(c, &tmp);
+    return 0;
+}
+
+/* The optional files: absent is fine, anything else wrong is an error. */
+static int
+ctl_config_load_if_exists(struct ctl_config *c, const char *path, qmf_error *err)
+{
+    struct stat st;
+
+    if (stat(path, &st) < 0 && (errno == ENOENT || errno == ENOTDIR))
+        return 0;
+    return ctl_config_load_into(c, path, err);
+}
+
+/* The per-user file as the XDG base directory specification places it;
+ * NULL when there is no home to put it in. */
+static char *
+ctl_config_user_path(void)
+{
+    const char *xdg = getenv("XDG_CONFIG_HOME");
+    const char *home = getenv("HOME");
+
+    if (xdg != NULL && xdg[0] == '/')
+        return qmf_xasprintf("%s/virtbus/virtbus.conf", xdg);
+    if (home != NULL && home[0] != '\0')
+        return qmf_xasprintf("%s/.config/virtbus/virtbus.conf", home);
+    return NULL;
+}
+
+int
+ctl_config_load_default(struct ctl_config *c, qmf_error *err)
+{
+    const char *only = getenv("VIRTBUS_CONFIG");
+    struct ctl_config tmp;
+    char *user;
+    int rc;
+
+    ctl_config_copy(&tmp, c);
+    if (only != NULL && only[0] != '\0') {
+        rc = ctl_config_load_into(&tmp, only, err);
+    } else {
+        rc = ctl_config_load_if_exists(&tmp, CTL_CONFIG_SYSTEM_PATH, err);
+        user = ctl_config_user_path();
+        if (rc == 0 && user != NULL)
+            rc = ctl_config_load_if_exists(&tmp, user, err);
+        free(user);
+    }
+    if (rc < 0) {
+        ctl_config_free(&tmp);
+        return -1;
+    }
+    ctl_config_swap_in(c, &tmp);
+    return 0;
+}
+
+/* "a, b, c" from a map's keys, or NULL when it is empty. */
+static char *
+ctl_config_join_keys(const qmf_value *map)
+{
+    char *joined = NULL, *next;
+    size_t i;
+
+    for (i = 0; i < qmf_map_len(map); i++) {
+        next = joined != NULL ? qmf_xasprintf("%s, %s", joined, map->u.map.items[i].key)
+                              : qmf_xstrdup(map->u.map.items[i].key);
+        free(joined);
+        joined = next;
+    }
+    return joined;
+}
+
+int
+ctl_config_broker_url(const struct ctl_config *c, const char *name, char **url,
+                      qmf_error *err)
+{
+    const char *alias_url, *origin = "";
+    char *known;
+
+    *url = NULL;
+    if (name == NULL) {
+        if (c->broker == NULL)
+            return 0;
+        name = c->broker;
+        origin = "the configured broker: ";
+    }
+    alias_url = qmf_map_get_string(c->broker_aliases, name);
+    if (alias_url != NULL) {
+        *url = qmf_xstrdup(alias_url);
+        return 0;
+    }
+    if (ctl_config_looks_like_url(name)) {
+        *url = qmf_xstrdup(name);
+        return 0;
+    }
+    known = ctl_config_join_keys(c->broker_aliases);
+    if (known != NULL)
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "%sunknown broker alias '%s' (aliases: %s)",
+                      origin, name, known);
+    else
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS,
+                      "%sunknown broker alias '%s' (no broker aliases are configured)",
+                      origin, name);
+    free(known);
+    return -1;
+}
+
+const qmf_value *
+ctl_config_group(const struct ctl_config *c, const char *group, qmf_error *err)
+{
+    const qmf_value *members;
+    char *known;
+
+    if (group[0] == '@')
+        group++;
+    members = qmf_map_get(c->node_groups, group);
+    if (members != NULL)
+        return members;
+    known = ctl_config_join_keys(c->node_groups);
+    if (known != NULL)
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "unknown node group '%s' (groups: %s)",
+                      group, known);
+    else
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS,
+                      "unknown node group '%s' (no node groups are configured)", group);
+    free(known);
+    return NULL;
+}

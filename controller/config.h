@@ -1,0 +1,74 @@
+/*
+ * The controller's configuration: broker aliases (as libvirt.conf's
+ * uri_aliases, so that `-c prod` works), the default broker, node groups
+ * (`-n @web`), the answer timeout and the key file, in libvirt's
+ * `key = value` syntax.  packaging/virtbus.conf documents every key.
+ */
+#ifndef CTL_CONFIG_H
+#define CTL_CONFIG_H
+
+#include <stddef.h>
+
+#include "schema/qmf/error.h"
+#include "schema/qmf/value.h"
+
+#define CTL_CONFIG_SYSTEM_PATH "/etc/virtbus/virtbus.conf"
+#define CTL_CONFIG_DEFAULT_TIMEOUT 10
+#define CTL_CONFIG_MAX_TIMEOUT 86400
+
+struct ctl_config {
+    char *broker;               /* default broker: URL or alias; NULL if unset */
+    qmf_value *broker_aliases;  /* map alias -> URL string, from
+                                   broker_aliases = [ "prod=amqps://...", ... ]; never NULL */
+    qmf_value *node_groups;     /* map group -> list of node names and globs
+                                   (strings), from node_groups = [ "web=web*,front1" ];
+                                   never NULL */
+    unsigned timeout;           /* seconds for answers; default 10, range 1..86400 */
+    char *key_file;             /* the controller's signing key (absolute path);
+                                   NULL if unset */
+    char *paths_read;           /* for messages: the files read, ':'-separated;
+                                   NULL if none */
+};
+
+/* Fills every default; c is treated as uninitialised (nothing is freed). */
+void ctl_config_defaults(struct ctl_config *c);
+
+/*
+ * Reads CTL_CONFIG_SYSTEM_PATH, then $XDG_CONFIG_HOME/virtbus/virtbus.conf
+ * ($HOME/.config/virtbus/virtbus.conf if $XDG_CONFIG_HOME is unset, empty or
+ * relative), each only if it exists; a key set in a later file replaces the
+ * earlier value as a whole (lists are not merged).  $VIRTBUS_CONFIG, if set
+ * and not empty, names the only file read, and it must exist.  Errors name
+ * the file, the line and the key; on failure c is unchanged.
+ */
+int ctl_config_load_default(struct ctl_config *c, qmf_error *err);
+
+/* Reads one file over the current values and appends it to c->paths_read;
+ * on failure c is unchanged. */
+int ctl_config_load(struct ctl_config *c, const char *path, qmf_error *err);
+
+/* Same from a buffer; name stands for the file in messages, and
+ * c->paths_read is left as it is. */
+int ctl_config_parse(struct ctl_config *c, const char *text, size_t len,
+                     const char *name, qmf_error *err);
+
+/*
+ * The broker URL for `-c NAME` (or $VIRTBUS_BROKER): the URL of the alias
+ * NAME, else NAME itself if it looks like a URL (scheme://...), else an error
+ * "unknown broker alias 'x' (aliases: a, b)".  A NULL name stands for the
+ * configured default broker, resolved the same way; when none is configured,
+ * *url is set to NULL and 0 is returned, so that the caller applies its
+ * built-in default.  *url is malloc'd.
+ */
+int ctl_config_broker_url(const struct ctl_config *c, const char *name, char **url,
+                          qmf_error *err);
+
+/* The members (a list of strings) of group, given with or without its '@';
+ * NULL with an error naming the group and the known groups.  Borrowed from c. */
+const qmf_value *ctl_config_group(const struct ctl_config *c, const char *group,
+                                  qmf_error *err);
+
+/* Frees what c owns and NULLs the pointers. */
+void ctl_config_free(struct ctl_config *c);
+
+#endif

@@ -1,0 +1,98 @@
+/*
+ * The console's insides, shared by its files: console.c (connection,
+ * watch, send), request.c (requests and their answers), presence.c
+ * (who is alive, targeting) and jobs.c (fire-and-forget jobs).
+ */
+#ifndef VIRTBUS_CONSOLE_IMPL_H
+#define VIRTBUS_CONSOLE_IMPL_H
+
+#include <sys/types.h>
+
+#include <libxml/hash.h>
+
+#include "controller/lib/virtbus.h"
+
+/* An agent is present while heartbeats keep coming; the presence window
+ * is how far back a console reads them, and so who it can report down. */
+#define PRESENCE_WINDOW_S 30
+#define PRESENCE_MISSED 3        /* intervals without a heartbeat: down */
+
+/* One synchronous request (or batch of them) and its answers. */
+struct pending {
+    char *correlation_id;
+    bool expect_known;               /* results pre-filled, one per agent */
+    xmlHashTablePtr index;           /* agent name -> result index + 1 */
+    struct virtbus_results results;
+    size_t sent;                     /* agents asked so far */
+    size_t answered, failed;         /* complete results */
+    bool done;
+    struct event *timeout_ev;
+    struct event *quiet_ev;          /* unknown set: done when quiet */
+    /* Batches: targeted sends, at most `window` unanswered at a time. */
+    const struct virtbus_send_opts *opts;
+    const struct bus_message *template;
+    size_t next_to_send, in_flight, window;
+    int64_t *deadline_ms;            /* per result, while in flight */
+    bool *in_flight_flags;
+    struct event *batch_ev;          /* sends the next, and expires */
+    int64_t next_send_ms;
+};
+
+struct virtbus_console {
+    struct event_base *base;
+    struct schema *schema;
+    struct bus_conn *bus;
+    char *url;
+    char *reply_to;
+    char *user;              /* the broker user, sent as user_id */
+    bool up;
+    bool lost;
+    qmf_error last_error;
+    uint64_t seq;
+    char id[37];
+    struct pending *current;
+
+    /* Watch. */
+    bool has_watch;
+    virtbus_watch_fn watch_fn;
+    void *watch_opaque;
+    bool watching;
+    /* Watch messages that arrived while no virtbus_watch() ran (during a
+     * call, say): kept for the next one, so that none is missed. */
+    struct bus_message **backlog;
+    size_t backlog_len, backlog_dropped;
+
+    /* Presence: heartbeats read from the stream, by agent name. */
+    bool has_presence;
+    xmlHashTablePtr presence;        /* agent name -> struct presence_entry */
+    char *presence_marker;           /* our marker's message id */
+    bool presence_complete;          /* the marker came back */
+    unsigned presence_window_s;
+};
+
+/* console.c */
+int64_t console_now_ms(void);
+char *console_new_id(void);           /* a random UUID string */
+/* Sets what every request carries: ttl and creation time unless set, the
+ * user, persistence for commands. */
+void console_stamp(struct virtbus_console *c, struct bus_message *m, unsigned ttl_ms);
+/* Runs the loop until *flag or timeout_ms; false on timeout or a lost broker. */
+bool console_run_until(struct virtbus_console *c, const bool *flag, unsigned timeout_ms);
+
+/* request.c: the reply queue's receiver, and the answer bookkeeping that
+ * jobs share: init with the expected agents (NULL: any), absorb answers
+ * (the result index once complete, else -1), sort, clear. */
+void console_on_reply(struct bus_delivery *d, const struct bus_message *m, void *opaque);
+void console_pending_init(struct pending *p, const struct virtbus_agent_list *expect);
+ssize_t console_absorb(struct pending *p, const struct bus_message *m);
+void console_results_sort(struct virtbus_results *r);
+void console_pending_clear(struct pending *p);
+/* A _method_request on the objects of a class that where selects (§7.4). */
+struct bus_message *console_where_request(const char *class_name, const qmf_value *where,
+                                          const char *method, const qmf_value *args);
+
+/* presence.c: the presence stream's receiver; the options for it. */
+void console_on_presence(struct bus_delivery *d, const struct bus_message *m, void *opaque);
+void console_presence_free(struct virtbus_console *c);
+
+#endif

@@ -1,0 +1,433 @@
+/*
+ * Fire-and-forget jobs.  A job is a durable queue of its own,
+ * virtbus.job.<id>, that the agents' replies are routed to and that the
+ * broker deletes `retention` after its last use; its first message is the
+ * job's record (who was asked what), and the record also goes to the jobs
+ * stream (virtbus.jobs) so that `job list` can find recent jobs.
+ *
+ * Fetching is non-destructive: a side connection consumes the job queue
+ * without acknowledging, reads up to a marker it wrote itself (so it knows
+ * it has read everything), and closes; the broker requeues what it read.
+ * Agents publish replies persistent and with confirms before they ack the
+ * request, so nothing is lost between an agent finishing and a console
+ * asking, even with no console running in between.
+ */
+#include "controller/lib/console_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define JOBS_STREAM "virtbus.jobs"
+#define JOB_RECORD_OPCODE "_virtbus_job"
+#define JOB_MARKER_OPCODE "_virtbus_job_marker"
+#define JOB_PREFIX "virtbus.job."
+#define SIDE_TIMEOUT_MS 10000
+/* Fire-and-forget requests wait for their agents this long at most. */
+#define JOB_REQUEST_TTL_MS (24u * 3600 * 1000)
+
+/* A second, short-lived connection on the same loop: for declaring and
+ * consuming queues the console did not know about when it opened. */
+struct side {
+    struct bus_conn *bus;
+    bool up, failed;
+    qmf_error err;
+    /* What a consumer collects. */
+    qmf_value *records;           /* job records (list of maps) */
+    struct bus_message **messages;
+    size_t nmessages;
+    char *marker;
+    bool marker_seen;
+    bool ack_all;                 /* a stream: acks only renew credit */
+    struct bus_delivery **held;   /* unacknowledged, settled after close */
+    size_t nheld;
+    struct pending *pending;      /* when waiting: answers go here live */
+    bool complete;
+};
+
+static void
+side_up(struct bus_conn *conn, void *opaque)
+{
+    ((struct side *)opaque)->up = true;
+}
+
+static void
+side_down(struct bus_conn *conn, const qmf_error *why, void *opaque)
+{
+    struct side *s = opaque;
+
+    s->failed = true;
+    if (why)
+        s->err = *why;
+}
+
+static const struct bus_handlers side_handlers = { .up = side_up, .down = side_down };
+
+static int
+side_open(struct virtbus_console *c, struct side *s, const struct bus_queue *queues,
+          size_t nqueues, const struct bus_subscription *subs, size_t nsubs,
+          const char *what, qmf_error *err)
+{
+    struct bus_options bo = {
+        .url = c->url, .name = "virtbus console (jobs)",
+        .queues = queues, .nqueues = nqueues, .subs = subs, .nsubs = nsubs,
+    };
+
+    if (bus_open(&s->bus, c->base, &bo, &side_handlers, s, err) != 0)
+        return -1;
+    while (!s->up && !s->failed && !c->lost)
+        event_base_loop(c->base, EVLOOP_ONCE);
+    if (!s->up) {
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "%s: %s", what,
+                      s->err.code ? s->err.text : "the broker connection failed");
+        bus_close(s->bus);
+        s->bus = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void
+side_close(struct side *s)
+{
+    size_t i;
+
+    if (s->bus)
+        bus_close(s->bus);      /* unacknowledged deliveries go back */
+    /* Detached by the close: settling them now only frees them. */
+    for (i = 0; i < s->nheld; i++)
+        bus_reject(s->held[i], true);
+    free(s->held);
+    for (i = 0; i < s->nmessages; i++)
+        bus_message_free(s->messages[i]);
+    free(s->messages);
+    qmf_free(s->records);
+    free(s->marker);
+}
+
+/* The job queue, declared with the arguments every declaration must
+ * repeat; args is what the caller frees. */
+static qmf_value *
+job_queue(struct bus_queue *q, struct bus_binding *b, const char *name, unsigned retention_s)
+{
+    qmf_value *args = qmf_map();
+
+    qmf_map_set(args, "x-expires", qmf_i64((int64_t)retention_s * 1000));
+    *b = (struct bus_binding){ BUS_EXCHANGE_DIRECT, name };
+    *q = (struct bus_queue){
+        .name = name, .durable = true, .queue_type = "classic",
+        .bindings = b, .nbindings = 1, .arguments = args,
+    };
+    return args;
+}
+
+static qmf_value *
+jobs_stream(struct bus_queue *q)
+{
+    qmf_value *args = qmf_map();
+
+    qmf_map_set(args, "x-max-age", qmf_string("7D"));
+    qmf_map_set(args, "x-stream-max-segment-size-bytes", qmf_i64(4 * 1024 * 1024));
+    *q = (struct bus_queue){
+        .name = JOBS_STREAM, .durable = true, .queue_type = "stream", .arguments = args,
+    };
+    return args;
+}
+
+/* Publishing with a confirm, waited for: the job exists once we say so. */
+struct confirm_wait {
+    bool done, ok;
+};
+
+static void
+confirmed(bool ok, void *opaque)
+{
+    struct confirm_wait *w = opaque;
+
+    w->done = true;
+    w->ok = ok;
+}
+
+static int
+publish_confirmed(struct virtbus_console *c, struct bus_conn *bus, const char *address,
+                  struct bus_message *m, qmf_error *err)
+{
+    struct confirm_wait w = { false, false };
+    int rc = bus_publish(bus, address, m, confirmed, &w, err);
+
+    bus_message_free(m);
+    if (rc != 0)
+        return -1;
+    if (!console_run_until(c, &w.done, SIDE_TIMEOUT_MS) || !w.ok) {
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "the broker did not confirm %s", address);
+        return -1;
+    }
+    return 0;
+}
+
+static struct bus_message *
+record_message(const qmf_value *record)
+{
+    struct bus_message *m = bus_message_new();
+
+    bus_message_set_header_string(m, "qmf.opcode", JOB_RECORD_OPCODE);
+    bus_message_set_header_string(m, "method", "indication");
+    m->durable = true;
+    m->body = qmf_dup(record);
+    return m;
+}
+
+int
+virtbus_job_submit(struct virtbus_console *c, const struct virtbus_agent_list *agents,
+                   const char *class_name, const qmf_value *where, const char *method,
+                   const qmf_value *args, const qmf_value *target, unsigned retention_s,
+                   const char *description, char **job_id, qmf_error *err)
+{
+    char *id = console_new_id(), *name = qmf_xasprintf(JOB_PREFIX "%s", id);
+    char *queue_address = bus_address_queue(name), *address;
+    struct bus_queue queues[2];
+    struct bus_binding binding;
+    qmf_value *qargs, *sargs, *record, *expected;
+    struct side s = { 0 };
+    struct bus_message *m;
+    size_t i;
+    int rc = -1;
+
+    *job_id = NULL;
+    if (retention_s == 0)
+        retention_s = 7 * 24 * 3600;
+    qargs = job_queue(&queues[0], &binding, name, retention_s);
+    sargs = jobs_stream(&queues[1]);
+    record = qmf_map();
+    qmf_map_set(record, "id", qmf_string(id));
+    qmf_map_set(record, "created", qmf_i64(console_now_ms()));
+    qmf_map_set(record, "description", qmf_string(description ? description : ""));
+    qmf_map_set(record, "className", qmf_string(class_name));
+    qmf_map_set(record, "methodName", qmf_string(method));
+    qmf_map_set(record, "retention", qmf_u32(retention_s));
+    expected = qmf_map_set(record, "expected", qmf_list());
+    for (i = 0; i < agents->n; i++)
+        qmf_list_append(expected, qmf_string(agents->items[i].name));
+
+    if (side_open(c, &s, queues, 2, NULL, 0, "creating the job queue", err) != 0)
+        goto out;
+    /* The record first, in the job queue and in the jobs stream. */
+    if (publish_confirmed(c, s.bus, queue_address, record_message(record), err) != 0 ||
+        publish_confirmed(c, s.bus, "/queue/" JOBS_STREAM, record_message(record), err) != 0)
+        goto out;
+
+    m = console_where_request(class_name, where, method, args);
+    if (target)
+        qmf_map_set(m->body, "_target", qmf_dup(target));
+    m->correlation_id = qmf_xstrdup(id);
+    m->reply_to = bus_address_exchange(BUS_EXCHANGE_DIRECT, name);
+    console_stamp(c, m, JOB_REQUEST_TTL_MS);
+    address = agents->n == 1 ? virtbus_agent_address(agents->items[0].name)
+                             : virtbus_broadcast_address("method");
+    rc = publish_confirmed(c, s.bus, address, m, err);
+    free(address);
+    if (rc == 0)
+        *job_id = qmf_xstrdup(id);
+out:
+    side_close(&s);
+    qmf_free(qargs);
+    qmf_free(sargs);
+    qmf_free(record);
+    free(queue_address);
+    free(name);
+    free(id);
+    return rc;
+}
+
+/* Fetching -------------------------------------------------------------------------- */
+
+static void
+side_receive(struct bus_delivery *d, const struct bus_message *m, void *opaque)
+{
+    struct side *s = opaque;
+    const char *opcode = bus_message_header(m, "qmf.opcode");
+
+    if (opcode && strcmp(opcode, JOB_MARKER_OPCODE) == 0) {
+        if (m->message_id && s->marker && strcmp(m->message_id, s->marker) == 0)
+            s->marker_seen = true;
+        bus_ack(d);          /* markers are consumed: they must not pile up */
+        return;
+    }
+    if (opcode && strcmp(opcode, JOB_RECORD_OPCODE) == 0 && m->body) {
+        if (s->records == NULL)
+            s->records = qmf_list();
+        qmf_list_append(s->records, qmf_dup(m->body));
+    } else if (s->pending != NULL) {
+        /* Waiting: answers are taken as they come. */
+        if (console_absorb(s->pending, m) >= 0 &&
+            ++s->pending->answered >= s->pending->results.n)
+            s->complete = true;
+    } else {
+        s->messages = qmf_xrealloc(s->messages, (s->nmessages + 1) * sizeof(*s->messages));
+        s->messages[s->nmessages++] = bus_message_dup(m);
+    }
+    /* Queues: left unacknowledged, so that closing puts them back.
+     * Streams: acknowledged (that only renews the credit). */
+    if (s->ack_all) {
+        bus_ack(d);
+        return;
+    }
+    s->held = qmf_xrealloc(s->held, (s->nheld + 1) * sizeof(*s->held));
+    s->held[s->nheld++] = d;
+}
+
+static int
+read_to_marker(struct virtbus_console *c, struct side *s, const char *queue, qmf_error *err)
+{
+    struct bus_message *m = bus_message_new();
+    char *address = bus_address_queue(queue);
+    int rc;
+
+    bus_message_set_header_string(m, "qmf.opcode", JOB_MARKER_OPCODE);
+    m->message_id = qmf_xstrdup(s->marker);
+    m->body = qmf_map();
+    rc = bus_publish(s->bus, address, m, NULL, NULL, err);
+    bus_message_free(m);
+    free(address);
+    if (rc != 0)
+        return -1;
+    if (!console_run_until(c, &s->marker_seen, SIDE_TIMEOUT_MS)) {
+        qmf_error_set(err, QMF_ERR_TIMEOUT, "%s did not answer within %d ms", queue,
+                      SIDE_TIMEOUT_MS);
+        return -1;
+    }
+    return 0;
+}
+
+static void
+job_from_record(struct virtbus_job *j, const qmf_value *record)
+{
+    const qmf_value *expected = qmf_map_get(record, "expected");
+    const char *text;
+    int64_t created = 0;
+    size_t i;
+
+    memset(j, 0, sizeof(*j));
+    j->id = qmf_xstrdup((text = qmf_map_get_string(record, "id")) ? text : "");
+    text = qmf_map_get_string(record, "description");
+    j->description = qmf_xstrdup(text ? text : "");
+    qmf_get_int64(qmf_map_get(record, "created"), &created);
+    j->created_ns = created * 1000000;
+    for (i = 0; i < qmf_list_len(expected); i++) {
+        const qmf_value *name = qmf_list_at(expected, i);
+        const char *colon;
+
+        if (name->kind != QMF_STRING)
+            continue;
+        colon = strrchr(name->u.str.ptr, ':');
+        virtbus_agent_list_add(&j->expected, &(struct virtbus_agent){
+            .name = (char *)name->u.str.ptr,
+            .node = (char *)(colon ? colon + 1 : name->u.str.ptr),
+        });
+    }
+}
+
+int
+virtbus_job_fetch(struct virtbus_console *c, const char *job_id, bool wait,
+                  unsigned timeout_ms, struct virtbus_job *out, qmf_error *err)
+{
+    char *name = qmf_xasprintf(JOB_PREFIX "%s", job_id);
+    struct bus_queue q = { .name = name, .passive = true };
+    struct bus_subscription sub = {
+        .source = "#0", .credit = 65535, .receive = side_receive,
+    };
+    struct side s = { 0 };
+    struct pending p;
+    size_t i;
+    int rc = -1;
+
+    memset(out, 0, sizeof(*out));
+    sub.opaque = &s;
+    s.marker = console_new_id();
+    if (side_open(c, &s, &q, 1, &sub, 1, "opening the job", err) != 0) {
+        qmf_error_set(err, QMF_ERR_UNKNOWN_OBJECT,
+                      "no job %s (it expired, or never existed)", job_id);
+        goto out;
+    }
+    if (read_to_marker(c, &s, name, err) != 0)
+        goto out;
+    if (qmf_list_len(s.records) == 0) {
+        qmf_error_set(err, QMF_ERR_MALFORMED, "job %s has no record", job_id);
+        goto out;
+    }
+    job_from_record(out, qmf_list_at(s.records, 0));
+    console_pending_init(&p, &out->expected);
+    for (i = 0; i < s.nmessages; i++)
+        if (s.messages[i]->correlation_id && strcmp(s.messages[i]->correlation_id, job_id) == 0 &&
+            console_absorb(&p, s.messages[i]) >= 0)
+            p.answered++;
+    s.complete = p.answered >= p.results.n;
+    if (wait && !s.complete) {
+        s.pending = &p;
+        console_run_until(c, &s.complete, timeout_ms);
+    }
+    out->complete = p.answered >= p.results.n;
+    console_results_sort(&p.results);
+    out->results = p.results;
+    memset(&p.results, 0, sizeof(p.results));
+    console_pending_clear(&p);
+    rc = 0;
+out:
+    side_close(&s);
+    free(name);
+    return rc;
+}
+
+static int
+compare_jobs_newest_first(const void *a, const void *b)
+{
+    int64_t x = ((const struct virtbus_job *)a)->created_ns;
+    int64_t y = ((const struct virtbus_job *)b)->created_ns;
+
+    return (x < y) - (x > y);
+}
+
+int
+virtbus_job_list(struct virtbus_console *c, struct virtbus_job **jobs, size_t *n,
+                 qmf_error *err)
+{
+    struct bus_queue q;
+    qmf_value *qargs = jobs_stream(&q), *offset = qmf_map();
+    struct bus_subscription sub = {
+        .source = "/queue/" JOBS_STREAM, .credit = 2000, .receive = side_receive,
+    };
+    struct side s = { 0 };
+    size_t i;
+    int rc = -1;
+
+    *jobs = NULL;
+    *n = 0;
+    qmf_map_set(offset, "x-stream-offset", qmf_string("first"));
+    sub.arguments = offset;
+    sub.opaque = &s;
+    s.marker = console_new_id();
+    s.ack_all = true;
+    if (side_open(c, &s, &q, 1, &sub, 1, "reading the jobs stream", err) != 0 ||
+        read_to_marker(c, &s, JOBS_STREAM, err) != 0)
+        goto out;
+    *jobs = qmf_xcalloc(qmf_list_len(s.records) + 1, sizeof(**jobs));
+    for (i = 0; i < qmf_list_len(s.records); i++)
+        job_from_record(&(*jobs)[i], qmf_list_at(s.records, i));
+    *n = qmf_list_len(s.records);
+    qsort(*jobs, *n, sizeof(**jobs), compare_jobs_newest_first);
+    rc = 0;
+out:
+    side_close(&s);
+    qmf_free(qargs);
+    qmf_free(offset);
+    return rc;
+}
+
+void
+virtbus_job_clear(struct virtbus_job *j)
+{
+    free(j->id);
+    free(j->description);
+    virtbus_agent_list_free(&j->expected);
+    virtbus_results_free(&j->results);
+    memset(j, 0, sizeof(*j));
+}

@@ -1,0 +1,306 @@
+/*
+ * Presence and targeting.  Agents' heartbeats are kept by the broker in a
+ * stream (bus_presence_queue); a console reads it from presence_window
+ * seconds back and, to know when it has read everything, writes a marker
+ * of its own into the stream and reads until the marker comes back.  No
+ * wait window: the answer is complete as soon as the broker has delivered
+ * what it holds.  After that the console keeps reading, so a long-lived
+ * console has a live view.
+ *
+ * Costs: O(heartbeats in the window) to read; O(agents) to list or select.
+ */
+#include "controller/lib/console_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "schema/qmf/where.h"
+
+#define MARKER_OPCODE "_console_presence_marker"
+#define PRESENCE_TIMEOUT_MS 10000
+
+struct presence_entry {
+    char *name;
+    qmf_value *attrs;
+    int64_t last_seen_ms;
+    uint32_t interval_s;
+};
+
+static void
+entry_free(void *payload, const xmlChar *name)
+{
+    struct presence_entry *e = payload;
+
+    free(e->name);
+    qmf_free(e->attrs);
+    free(e);
+}
+
+void
+console_presence_free(struct virtbus_console *c)
+{
+    if (c->presence)
+        xmlHashFree(c->presence, entry_free);
+    c->presence = NULL;
+    free(c->presence_marker);
+    c->presence_marker = NULL;
+}
+
+static void
+heard(struct virtbus_console *c, const char *agent, const qmf_value *values)
+{
+    struct presence_entry *e = xmlHashLookup(c->presence, (const xmlChar *)agent);
+    int64_t ts_ns = 0;
+    uint64_t interval = 0;
+
+    qmf_get_int64(qmf_map_get(values, "_timestamp"), &ts_ns);
+    qmf_get_uint64(qmf_map_get(values, "_heartbeat_interval"), &interval);
+    if (e == NULL) {
+        e = qmf_xcalloc(1, sizeof(*e));
+        e->name = qmf_xstrdup(agent);
+        xmlHashAddEntry(c->presence, (const xmlChar *)agent, e);
+    } else if (ts_ns / 1000000 < e->last_seen_ms) {
+        return;         /* an older heartbeat than one already read */
+    }
+    qmf_free(e->attrs);
+    e->attrs = qmf_dup(values);
+    e->last_seen_ms = ts_ns / 1000000;
+    e->interval_s = (uint32_t)interval;
+}
+
+void
+console_on_presence(struct bus_delivery *d, const struct bus_message *m, void *opaque)
+{
+    struct virtbus_console *c = opaque;
+    const char *opcode = bus_message_header(m, "qmf.opcode");
+    const char *agent = bus_message_header(m, "qmf.agent");
+
+    if (opcode && strcmp(opcode, "_agent_heartbeat_indication") == 0 && agent && m->body)
+        heard(c, agent, qmf_map_get(m->body, "_values"));
+    else if (opcode && strcmp(opcode, MARKER_OPCODE) == 0 && m->message_id &&
+             c->presence_marker && strcmp(m->message_id, c->presence_marker) == 0)
+        c->presence_complete = true;
+    /* Stream deliveries are acknowledged only to renew the credit. */
+    bus_ack(d);
+}
+
+/* Reads the stream up to a fresh marker: everything published before the
+ * call is then known (the first call reads the whole window). */
+static int
+read_to_marker(struct virtbus_console *c, qmf_error *err)
+{
+    struct bus_message *m;
+
+    free(c->presence_marker);
+    c->presence_marker = console_new_id();
+    c->presence_complete = false;
+    m = bus_message_new();
+    bus_message_set_header_string(m, "qmf.opcode", MARKER_OPCODE);
+    bus_message_set_header_string(m, "method", "indication");
+    m->message_id = qmf_xstrdup(c->presence_marker);
+    m->body = qmf_map();
+    if (virtbus_send(c, "/queue/" BUS_PRESENCE_QUEUE, m, err) != 0)
+        return -1;
+    if (!console_run_until(c, &c->presence_complete, PRESENCE_TIMEOUT_MS)) {
+        qmf_error_set(err, QMF_ERR_TIMEOUT,
+                      "the presence stream did not answer within %d ms", PRESENCE_TIMEOUT_MS);
+        return -1;
+    }
+    return 0;
+}
+
+struct list_ctx {
+    struct virtbus_agent_list *out;
+    int64_t now_ms;
+};
+
+static void
+list_scan(void *payload, void *data, const xmlChar *name)
+{
+    const struct presence_entry *e = payload;
+    struct list_ctx *ctx = data;
+    struct virtbus_agent *a = &ctx->out->items[ctx->out->n++];
+    const char *node = qmf_map_get_string(e->attrs, "node");
+    uint32_t interval = e->interval_s ? e->interval_s : 5;
+
+    a->name = qmf_xstrdup(e->name);
+    a->node = qmf_xstrdup(node ? node : e->name);
+    a->attrs = qmf_dup(e->attrs);
+    a->last_seen_ns = e->last_seen_ms * 1000000;
+    a->interval_s = e->interval_s;
+    a->up = ctx->now_ms - e->last_seen_ms <= (int64_t)PRESENCE_MISSED * interval * 1000;
+}
+
+static int
+compare_agents(const void *a, const void *b)
+{
+    return strcmp(((const struct virtbus_agent *)a)->node,
+                  ((const struct virtbus_agent *)b)->node);
+}
+
+int
+virtbus_presence(struct virtbus_console *c, struct virtbus_agent_list *out, qmf_error *err)
+{
+    struct list_ctx ctx = { out, console_now_ms() };
+
+    memset(out, 0, sizeof(*out));
+    if (!c->has_presence) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "the console was opened without presence");
+        return -1;
+    }
+    if (read_to_marker(c, err) != 0)
+        return -1;
+    out->items = qmf_xcalloc((size_t)xmlHashSize(c->presence) + 1, sizeof(*out->items));
+    xmlHashScan(c->presence, list_scan, &ctx);
+    qsort(out->items, out->n, sizeof(*out->items), compare_agents);
+    return 0;
+}
+
+/* Targeting ----------------------------------------------------------------------- */
+
+static qmf_value *
+quoted(const char *s)
+{
+    qmf_value *q = qmf_list();
+
+    qmf_list_append(q, qmf_string("quote"));
+    qmf_list_append(q, qmf_string(s));
+    return q;
+}
+
+static qmf_value *
+compare(const char *op, const char *field, qmf_value *literal)
+{
+    qmf_value *p = qmf_list();
+
+    qmf_list_append(p, qmf_string(op));
+    qmf_list_append(p, qmf_string(field));
+    qmf_list_append(p, literal);
+    return p;
+}
+
+/* A shell glob as an anchored POSIX ERE: * . ? and [...] keep their
+ * glob meaning, every other ERE special character is escaped. */
+static char *
+glob_to_regex(const char *glob)
+{
+    size_t len = strlen(glob), i, n = 0;
+    char *re = qmf_xmalloc(2 * len + 3);
+    bool in_class = false;
+
+    re[n++] = '^';
+    for (i = 0; i < len; i++) {
+        char ch = glob[i];
+
+        if (in_class) {
+            re[n++] = ch;
+            in_class = ch != ']';
+        } else if (ch == '*') {
+            re[n++] = '.';
+            re[n++] = '*';
+        } else if (ch == '?') {
+            re[n++] = '.';
+        } else if (ch == '[') {
+            re[n++] = ch;
+            in_class = true;
+        } else {
+            if (strchr(".^$+(){}|\\", ch))
+                re[n++] = '\\';
+            re[n++] = ch;
+        }
+    }
+    re[n++] = '$';
+    re[n] = '\0';
+    return re;
+}
+
+static qmf_value *
+names_predicate(const char *const *names)
+{
+    qmf_value *any = qmf_list();
+    size_t i;
+
+    qmf_list_append(any, qmf_string("or"));
+    for (i = 0; names[i]; i++) {
+        if (strpbrk(names[i], "*?[")) {
+            char *re = glob_to_regex(names[i]);
+
+            qmf_list_append(any, compare("re_match", "node", quoted(re)));
+            free(re);
+        } else {
+            qmf_list_append(any, compare("eq", "node", quoted(names[i])));
+        }
+    }
+    return any;
+}
+
+qmf_value *
+virtbus_target_predicate(const struct virtbus_target *t, qmf_error *err)
+{
+    qmf_value *all = qmf_list();
+    size_t i;
+
+    qmf_list_append(all, qmf_string("and"));
+    if (t->names && t->names[0])
+        qmf_list_append(all, names_predicate(t->names));
+    for (i = 0; t->labels && t->labels[i]; i++) {
+        const char *eq = strchr(t->labels[i], '=');
+        char *field;
+
+        if (eq == NULL || eq == t->labels[i]) {
+            qmf_error_set(err, QMF_ERR_INVALID_ARGS,
+                          "label '%s' is not KEY=VALUE", t->labels[i]);
+            qmf_free(all);
+            return NULL;
+        }
+        field = qmf_xasprintf("labels.%.*s", (int)(eq - t->labels[i]), t->labels[i]);
+        qmf_list_append(all, compare("eq", field, quoted(eq + 1)));
+        free(field);
+    }
+    if (t->predicate)
+        qmf_list_append(all, qmf_dup(t->predicate));
+    if (qmf_list_len(all) == 1 && !t->all) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS,
+                      "no nodes targeted: name them (-n), select them (-l, --if) or use --all");
+        qmf_free(all);
+        return NULL;
+    }
+    /* ["and"] alone is true: --all. */
+    return all;
+}
+
+void
+virtbus_agent_list_add(struct virtbus_agent_list *l, const struct virtbus_agent *a)
+{
+    struct virtbus_agent *c;
+
+    l->items = qmf_xrealloc(l->items, (l->n + 1) * sizeof(*l->items));
+    c = &l->items[l->n++];
+    *c = *a;
+    c->name = qmf_xstrdup(a->name);
+    c->node = qmf_xstrdup(a->node);
+    c->attrs = a->attrs ? qmf_dup(a->attrs) : qmf_map();
+}
+
+void
+virtbus_select(const struct virtbus_agent_list *presence, const qmf_value *predicate,
+               struct virtbus_agent_list *up, struct virtbus_agent_list *down)
+{
+    qmf_where *w = NULL;
+    qmf_error err;
+    size_t i;
+
+    memset(up, 0, sizeof(*up));
+    memset(down, 0, sizeof(*down));
+    /* A predicate that does not compile selects nobody rather than all. */
+    if (predicate != NULL && (w = qmf_where_compile(predicate, &err)) == NULL)
+        return;
+    for (i = 0; i < presence->n; i++) {
+        const struct virtbus_agent *a = &presence->items[i];
+
+        if (w != NULL && !qmf_where_eval(w, a->attrs))
+            continue;
+        virtbus_agent_list_add(a->up ? up : down, a);
+    }
+    qmf_where_free(w);
+}

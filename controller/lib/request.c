@@ -1,0 +1,595 @@
+/*
+ * Requests and their answers.  A request goes to one agent, to many with
+ * one broadcast, or to many in a sliding window of targeted sends (a
+ * batch); answers are matched by correlation-id and agent, and every
+ * expected agent ends with a result: OK, FAILED or NO_REPLY.  Requests are
+ * synchronous for the caller, so at most one is outstanding; answers that
+ * arrive after it ended are dropped.
+ *
+ * Costs: O(1) per answer (agents are found through a hash table), O(N log N)
+ * to sort N results at the end.
+ */
+#include "controller/lib/console_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+/* Without a known set of agents to expect, a broadcast is complete once no
+ * new agent answered for this long (locate only; presence avoids it). */
+#define QUIET_PERIOD_MS 300
+/* How often a batch checks for agents past their deadline. */
+#define BATCH_TICK_MS 50
+
+/* Results ------------------------------------------------------------------ */
+
+void
+virtbus_result_clear(struct virtbus_result *r)
+{
+    free(r->agent);
+    free(r->node);
+    qmf_free(r->value);
+    memset(r, 0, sizeof(*r));
+}
+
+void
+virtbus_results_free(struct virtbus_results *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->n; i++)
+        virtbus_result_clear(&r->items[i]);
+    free(r->items);
+    r->items = NULL;
+    r->n = 0;
+}
+
+void
+virtbus_agent_list_free(struct virtbus_agent_list *l)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++) {
+        free(l->items[i].name);
+        free(l->items[i].node);
+        qmf_free(l->items[i].attrs);
+    }
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+/* "virtbus:agent:node1" -> "node1" */
+static char *
+node_of_agent(const char *agent)
+{
+    const char *colon = strrchr(agent, ':');
+
+    return qmf_xstrdup(colon ? colon + 1 : agent);
+}
+
+static size_t
+result_add(struct pending *p, const char *agent)
+{
+    struct virtbus_result *res;
+    size_t i = p->results.n;
+
+    p->results.items = qmf_xrealloc(p->results.items, (i + 1) * sizeof(*p->results.items));
+    res = &p->results.items[i];
+    memset(res, 0, sizeof(*res));
+    res->agent = qmf_xstrdup(agent);
+    res->node = node_of_agent(agent);
+    res->status = VIRTBUS_NO_REPLY;
+    qmf_error_set(&res->error, QMF_ERR_TIMEOUT, "no reply");
+    p->results.n++;
+    /* Store index + 1: a NULL payload means "absent". */
+    xmlHashAddEntry(p->index, (const xmlChar *)agent, (void *)(uintptr_t)(i + 1));
+    return i;
+}
+
+static bool
+result_find(struct pending *p, const char *agent, size_t *i)
+{
+    uintptr_t v = (uintptr_t)xmlHashLookup(p->index, (const xmlChar *)agent);
+
+    if (v == 0)
+        return false;
+    *i = v - 1;
+    return true;
+}
+
+static int
+compare_results(const void *a, const void *b)
+{
+    return strcmp(((const struct virtbus_result *)a)->node,
+                  ((const struct virtbus_result *)b)->node);
+}
+
+/* Batches ------------------------------------------------------------------ */
+
+static void send_more(struct virtbus_console *c, struct pending *p);
+
+static void
+report(const struct pending *p)
+{
+    if (p->opts && p->opts->progress)
+        p->opts->progress(p->opts->opaque, p->sent, p->answered, p->failed, p->results.n);
+}
+
+static void
+batch_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct virtbus_console *c = arg;
+    struct pending *p = c->current;
+    int64_t now = console_now_ms();
+    size_t i;
+
+    if (p == NULL || p->done)
+        return;
+    /* Agents past their deadline free their place in the window. */
+    for (i = 0; i < p->results.n; i++) {
+        if (p->in_flight_flags[i] && now >= p->deadline_ms[i]) {
+            p->in_flight_flags[i] = false;
+            p->in_flight--;
+            p->answered++;
+            report(p);
+        }
+    }
+    send_more(c, p);
+}
+
+static void
+send_one(struct virtbus_console *c, struct pending *p, size_t i)
+{
+    struct bus_message *m = bus_message_dup(p->template);
+    char *address = virtbus_agent_address(p->results.items[i].agent);
+    qmf_error err;
+
+    p->deadline_ms[i] = console_now_ms() + p->opts->timeout_ms;
+    p->in_flight_flags[i] = true;
+    p->in_flight++;
+    p->sent++;
+    report(p);
+    if (bus_publish(c->bus, address, m, NULL, NULL, &err) != 0) {
+        /* The broker connection is gone; the agent will be "no reply". */
+        p->deadline_ms[i] = 0;
+    }
+    bus_message_free(m);
+    free(address);
+}
+
+static void
+send_more(struct virtbus_console *c, struct pending *p)
+{
+    int64_t now = console_now_ms();
+
+    while (p->next_to_send < p->results.n && p->in_flight < p->window) {
+        if (p->opts->batch_sleep_ms && p->next_to_send > 0 && now < p->next_send_ms)
+            return;     /* the tick sends it when the pause is over */
+        send_one(c, p, p->next_to_send++);
+        p->next_send_ms = now + p->opts->batch_sleep_ms;
+    }
+    if (p->next_to_send == p->results.n && p->in_flight == 0)
+        p->done = true;
+}
+
+/* Answers ------------------------------------------------------------------ */
+
+/* An answer is complete: count it, free its batch place, maybe finish. */
+static void
+complete(struct virtbus_console *c, struct pending *p, size_t i, bool was_pending)
+{
+    if (!was_pending)
+        return;
+    p->answered++;
+    if (p->results.items[i].status == VIRTBUS_FAILED)
+        p->failed++;
+    report(p);
+    if (p->in_flight_flags) {
+        if (p->in_flight_flags[i]) {
+            p->in_flight_flags[i] = false;
+            p->in_flight--;
+        }
+        send_more(c, p);
+    } else if (p->expect_known && p->answered == p->results.n) {
+        p->done = true;
+    }
+}
+
+/* Appends the items of a list body (or of its _results) to r->value. */
+static void
+append_items(struct virtbus_result *r, const qmf_value *list)
+{
+    size_t i;
+
+    if (r->value == NULL)
+        r->value = qmf_list();
+    for (i = 0; list && list->kind == QMF_LIST && i < list->u.list.len; i++)
+        qmf_list_append(r->value, qmf_dup(list->u.list.items[i]));
+}
+
+/*
+ * Takes one answer into p: returns the index of the agent's result once
+ * its answer is complete (a final message or an exception), or -1 (not
+ * ours, not complete yet, or a late duplicate).
+ */
+ssize_t
+console_absorb(struct pending *p, const struct bus_message *m)
+{
+    const char *agent = bus_message_header(m, "qmf.agent");
+    const char *opcode = bus_message_header(m, "qmf.opcode");
+    const qmf_value *partial = qmf_map_get(m->headers, "partial");
+    bool more = partial && partial->kind == QMF_BOOL && partial->u.b;
+    struct virtbus_result *r;
+    size_t i;
+
+    if (agent == NULL)
+        return -1;
+    if (!result_find(p, agent, &i)) {
+        if (p->expect_known)
+            return -1;      /* not one we asked: ignore */
+        i = result_add(p, agent);
+        if (p->quiet_ev) {
+            struct timeval tv = { 0, QUIET_PERIOD_MS * 1000 };
+
+            evtimer_add(p->quiet_ev, &tv);
+        }
+    }
+    r = &p->results.items[i];
+    if (r->status != VIRTBUS_NO_REPLY)
+        return -1;          /* a late duplicate */
+    if (m->body == NULL) {
+        r->status = VIRTBUS_FAILED;
+        r->error = m->body_error;
+    } else if (opcode && strcmp(opcode, "_exception") == 0) {
+        const qmf_value *values = qmf_map_get(m->body, "_values");
+        const char *text = qmf_map_get_string(values, "error_text");
+        uint64_t code = 0;
+
+        qmf_get_uint64(qmf_map_get(values, "error_code"), &code);
+        r->status = VIRTBUS_FAILED;
+        qmf_error_set(&r->error, (uint32_t)code, "%s", text ? text : "(no text)");
+    } else if (opcode && strcmp(opcode, "_query_response") == 0) {
+        append_items(r, m->body);
+        if (more)
+            return -1;
+        r->status = VIRTBUS_OK;
+    } else if (opcode && strcmp(opcode, "_method_response") == 0 &&
+               qmf_map_get(m->body, "_results") != NULL) {
+        append_items(r, qmf_map_get(m->body, "_results"));
+        if (more)
+            return -1;
+        r->status = VIRTBUS_OK;
+    } else if (opcode && strcmp(opcode, "_method_response") == 0) {
+        const qmf_value *out = qmf_map_get(m->body, "_arguments");
+
+        r->value = out ? qmf_dup(out) : qmf_map();
+        r->status = VIRTBUS_OK;
+    } else {
+        /* _agent_locate_response and anything else: keep the values. */
+        r->value = qmf_dup(qmf_map_get(m->body, "_values"));
+        r->status = VIRTBUS_OK;
+    }
+    if (r->status == VIRTBUS_OK)
+        qmf_error_clear(&r->error);
+    return (ssize_t)i;
+}
+
+void
+console_on_reply(struct bus_delivery *d, const struct bus_message *m, void *opaque)
+{
+    struct virtbus_console *c = opaque;
+    struct pending *p = c->current;
+    ssize_t i;
+
+    /* The message belongs to the delivery: settle (and free) it last. */
+    if (p != NULL && !p->done && m->correlation_id != NULL &&
+        strcmp(m->correlation_id, p->correlation_id) == 0 &&
+        (i = console_absorb(p, m)) >= 0)
+        complete(c, p, (size_t)i, true);
+    bus_ack(d);
+}
+
+void
+console_pending_init(struct pending *p, const struct virtbus_agent_list *expect)
+{
+    size_t i;
+
+    memset(p, 0, sizeof(*p));
+    p->index = xmlHashCreate(expect ? (int)expect->n + 1 : 64);
+    if (expect != NULL) {
+        p->expect_known = true;
+        for (i = 0; i < expect->n; i++)
+            result_add(p, expect->items[i].name);
+        p->done = expect->n == 0;
+    }
+}
+
+void
+console_pending_clear(struct pending *p)
+{
+    xmlHashFree(p->index, NULL);
+    free(p->correlation_id);
+    virtbus_results_free(&p->results);
+}
+
+void
+console_results_sort(struct virtbus_results *r)
+{
+    if (r->n > 1)
+        qsort(r->items, r->n, sizeof(*r->items), compare_results);
+}
+
+/* The engine ------------------------------------------------------------------- */
+
+static void
+done_cb(evutil_socket_t fd, short what, void *arg)
+{
+    ((struct pending *)arg)->done = true;
+}
+
+/*
+ * Sends m (consumed) and collects answers.  With expect, every agent of it
+ * gets a result; else answers are collected until a quiet period.  With
+ * o->batch, m goes to each expected agent in turn (targeted), at most
+ * o->batch at a time; else once, to address.
+ */
+static int
+request(struct virtbus_console *c, const char *address, struct bus_message *m,
+        const struct virtbus_agent_list *expect, const struct virtbus_send_opts *o,
+        struct virtbus_results *out, qmf_error *err)
+{
+    struct pending p = { 0 };
+    unsigned timeout_ms = o->timeout_ms ? o->timeout_ms : 10000;
+    struct timeval tv;
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (!c->up) {
+        bus_message_free(m);
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "not connected to the broker: %s",
+                      c->last_error.code ? c->last_error.text : "connection lost");
+        return -1;
+    }
+    console_pending_init(&p, expect);
+    p.correlation_id = qmf_xasprintf("%s-%llu", c->id, (unsigned long long)++c->seq);
+    p.opts = o;
+    if (expect == NULL) {
+        struct timeval quiet = { 0, QUIET_PERIOD_MS * 1000 };
+
+        p.quiet_ev = evtimer_new(c->base, done_cb, &p);
+        evtimer_add(p.quiet_ev, &quiet);
+    }
+
+    free(m->correlation_id);
+    m->correlation_id = qmf_xstrdup(p.correlation_id);
+    free(m->reply_to);
+    m->reply_to = qmf_xstrdup(c->reply_to);
+    /* A request is worth running only while someone waits for it. */
+    console_stamp(c, m, timeout_ms);
+    if (o->target != NULL && m->body != NULL && m->body->kind == QMF_MAP)
+        qmf_map_set(m->body, "_target", qmf_dup(o->target));
+    c->current = &p;
+
+    if (o->batch > 0 && expect != NULL && !p.done) {
+        struct virtbus_send_opts bo = *o;
+
+        /* Each agent gets its own timeout from when it was sent. */
+        bo.timeout_ms = timeout_ms;
+        p.opts = &bo;
+        p.template = m;
+        p.window = o->batch;
+        p.deadline_ms = qmf_xcalloc(p.results.n, sizeof(*p.deadline_ms));
+        p.in_flight_flags = qmf_xcalloc(p.results.n, sizeof(*p.in_flight_flags));
+        p.batch_ev = event_new(c->base, -1, EV_PERSIST, batch_tick, c);
+        tv = (struct timeval){ 0, BATCH_TICK_MS * 1000 };
+        event_add(p.batch_ev, &tv);
+        send_more(c, &p);
+        while (!p.done && !c->lost)
+            event_base_loop(c->base, EVLOOP_ONCE);
+        event_free(p.batch_ev);
+        free(p.deadline_ms);
+        free(p.in_flight_flags);
+        p.opts = o;
+    } else {
+        tv = (struct timeval){ timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+        p.timeout_ev = evtimer_new(c->base, done_cb, &p);
+        evtimer_add(p.timeout_ev, &tv);
+        rc = p.done ? 0 : bus_publish(c->bus, address, m, NULL, NULL, err);
+        if (rc == 0 && !p.done) {
+            p.sent = p.results.n;
+            report(&p);
+        }
+        while (rc == 0 && !p.done && !c->lost)
+            event_base_loop(c->base, EVLOOP_ONCE);
+        event_free(p.timeout_ev);
+    }
+    bus_message_free(m);
+    c->current = NULL;
+    if (rc == 0 && c->lost && !p.done) {
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "lost the broker: %s", c->last_error.text);
+        rc = -1;
+    }
+    if (p.quiet_ev)
+        event_free(p.quiet_ev);
+    if (rc == 0) {
+        console_results_sort(&p.results);
+        *out = p.results;
+        memset(&p.results, 0, sizeof(p.results));
+    }
+    console_pending_clear(&p);
+    return rc;
+}
+
+int
+virtbus_request_message(struct virtbus_console *c, const char *address,
+                        struct bus_message *m, const struct virtbus_agent_list *expect,
+                        unsigned timeout_ms, struct virtbus_results *out, qmf_error *err)
+{
+    struct virtbus_send_opts o = { .timeout_ms = timeout_ms };
+
+    return request(c, address, m, expect, &o, out, err);
+}
+
+static struct bus_message *
+new_request(const char *opcode, qmf_value *body)
+{
+    struct bus_message *m = bus_message_new();
+
+    bus_message_set_header_string(m, "qmf.opcode", opcode);
+    bus_message_set_header_string(m, "method", "request");
+    bus_message_set_header_string(m, "app-id", "qmf2");
+    m->body = body;
+    return m;
+}
+
+int
+virtbus_request(struct virtbus_console *c, const char *address, const char *opcode,
+                qmf_value *body, const struct virtbus_agent_list *expect,
+                unsigned timeout_ms, struct virtbus_results *out, qmf_error *err)
+{
+    return virtbus_request_message(c, address, new_request(opcode, body), expect,
+                                   timeout_ms, out, err);
+}
+
+/* The calls ---------------------------------------------------------------------- */
+
+int
+virtbus_locate(struct virtbus_console *c, const qmf_value *target, unsigned timeout_ms,
+               struct virtbus_agent_list *out, qmf_error *err)
+{
+    struct virtbus_results res;
+    qmf_value *body = qmf_map();
+    char *address = virtbus_broadcast_address("agent_locate");
+    size_t i;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (target)
+        qmf_map_set(body, "_where", qmf_dup(target));
+    rc = virtbus_request(c, address, "_agent_locate_request", body, NULL, timeout_ms,
+                         &res, err);
+    free(address);
+    if (rc != 0)
+        return -1;
+    out->items = qmf_xcalloc(res.n, sizeof(*out->items));
+    for (i = 0; i < res.n; i++) {
+        struct virtbus_result *r = &res.items[i];
+
+        if (r->status != VIRTBUS_OK)
+            continue;
+        out->items[out->n].name = r->agent;
+        out->items[out->n].node = r->node;
+        out->items[out->n].attrs = r->value ? r->value : qmf_map();
+        out->items[out->n].up = true;
+        r->agent = r->node = NULL;
+        r->value = NULL;
+        out->n++;
+    }
+    virtbus_results_free(&res);
+    return 0;
+}
+
+/* One agent: straight to it.  Several: one broadcast (or a batch). */
+static char *
+address_for(const struct virtbus_agent_list *agents, const char *kind)
+{
+    if (agents && agents->n == 1)
+        return virtbus_agent_address(agents->items[0].name);
+    return virtbus_broadcast_address(kind);
+}
+
+static qmf_value *
+schema_id_of(const char *class_name)
+{
+    qmf_value *sid = qmf_map();
+
+    qmf_map_set(sid, "_package_name", qmf_string(SCHEMA_PACKAGE));
+    qmf_map_set(sid, "_class_name", qmf_string(class_name));
+    return sid;
+}
+
+int
+virtbus_query_agents(struct virtbus_console *c, const struct virtbus_agent_list *agents,
+                     const char *what, const char *class_name, const qmf_value *where,
+                     const struct virtbus_send_opts *o, struct virtbus_results *out,
+                     qmf_error *err)
+{
+    qmf_value *body = qmf_map();
+    char *address = address_for(agents, "query");
+    int rc;
+
+    qmf_map_set(body, "_what", qmf_string(what));
+    if (class_name)
+        qmf_map_set(body, "_schema_id", schema_id_of(class_name));
+    if (where)
+        qmf_map_set(body, "_where", qmf_dup(where));
+    rc = request(c, address, new_request("_query_request", body), agents, o, out, err);
+    free(address);
+    return rc;
+}
+
+int
+virtbus_query(struct virtbus_console *c, const struct virtbus_agent_list *agents,
+              const char *what, const char *class_name, const qmf_value *where,
+              unsigned timeout_ms, struct virtbus_results *out, qmf_error *err)
+{
+    struct virtbus_send_opts o = { .timeout_ms = timeout_ms };
+
+    return virtbus_query_agents(c, agents, what, class_name, where, &o, out, err);
+}
+
+struct bus_message *
+console_where_request(const char *class_name, const qmf_value *where, const char *method,
+                      const qmf_value *args)
+{
+    qmf_value *body = qmf_map();
+
+    qmf_map_set(body, "_schema_id", schema_id_of(class_name));
+    if (where)
+        qmf_map_set(body, "_where", qmf_dup(where));
+    qmf_map_set(body, "_method_name", qmf_string(method));
+    qmf_map_set(body, "_arguments", args ? qmf_dup(args) : qmf_map());
+    return new_request("_method_request", body);
+}
+
+int
+virtbus_call_where(struct virtbus_console *c, const struct virtbus_agent_list *agents,
+                   const char *class_name, const qmf_value *where, const char *method,
+                   const qmf_value *args, const struct virtbus_send_opts *o,
+                   struct virtbus_results *out, qmf_error *err)
+{
+    char *address = address_for(agents, "method");
+    int rc;
+
+    rc = request(c, address, console_where_request(class_name, where, method, args),
+                 agents, o, out, err);
+    free(address);
+    return rc;
+}
+
+int
+virtbus_call(struct virtbus_console *c, const char *agent, const qmf_value *object_id,
+             const char *method, const qmf_value *args, unsigned timeout_ms,
+             struct virtbus_result *out, qmf_error *err)
+{
+    struct virtbus_agent one = { .name = (char *)agent };
+    struct virtbus_agent_list expect = { .items = &one, .n = 1 };
+    struct virtbus_send_opts o = { .timeout_ms = timeout_ms };
+    struct virtbus_results res;
+    qmf_value *body = qmf_map();
+    char *address = virtbus_agent_address(agent);
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    qmf_map_set(body, "_object_id", qmf_dup(object_id));
+    qmf_map_set(body, "_method_name", qmf_string(method));
+    qmf_map_set(body, "_arguments", args ? qmf_dup(args) : qmf_map());
+    rc = request(c, address, new_request("_method_request", body), &expect, &o, &res, err);
+    free(address);
+    if (rc != 0)
+        return -1;
+    *out = res.items[0];
+    free(res.items);
+    return 0;
+}

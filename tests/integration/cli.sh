@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# The virtbus CLI as a user runs it: the real binary against four real
+# agents (libvirt test drivers) on the test broker.  Targeting forms,
+# --where, verbs by name and by selection, call with argument checks,
+# --json against the tables, exit statuses, jobs and watch.
+#
+# Every command targets the cli-* nodes: other tests on the same broker
+# leave agents behind in presence for a while.
+set -euo pipefail
+: "${VIRTBUS_BIN_DIR:?run through ctest}"
+: "${VIRTBUS_FIXTURES:?run through ctest}"
+: "${VIRTBUS_TEST_BROKER_DIR:?run through ctest}"
+
+virtbus=$VIRTBUS_BIN_DIR/controller/virtbus
+virtbusd=$VIRTBUS_BIN_DIR/agent/virtbusd
+url="amqp://guest:guest@127.0.0.1:$(cat "$VIRTBUS_TEST_BROKER_DIR/port")/"
+run=$(mktemp -d)
+export VIRTBUS_BROKER=$url VIRTBUS_CONFIG=$run/virtbus.conf
+unset COLUMNS
+
+pids=()
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do kill -CONT "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$run"
+}
+trap cleanup EXIT
+
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+pass() { echo "ok: $*"; }
+# check NAME EXPECTED ACTUAL
+check() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: expected '$2', got '$3'"; fi; }
+# status EXPECTED NAME COMMAND...: the exit status of a virtbus command
+status() {
+    local want=$1 name=$2 rc=0
+    shift 2
+    "$virtbus" "$@" >"$run/out" 2>"$run/err" || rc=$?
+    if [ "$rc" -eq "$want" ]; then pass "$name (exit $rc)"; else
+        fail "$name: exit $rc, expected $want: $(cat "$run/err")"; fi
+}
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); $1"; }
+# The sorted, space-separated NODE column of a table (or of JSON rows).
+table_nodes() { awk 'NR > 1 { print $1 }' | sort -u | tr '\n' ' ' | sed 's/ $//'; }
+json_nodes() { json "print(' '.join(sorted({r['node'] for r in d['$1']})))"; }
+
+cat >"$VIRTBUS_CONFIG" <<'EOF'
+node_groups = [ "front=cli-a1,cli-a3", "back=cli-b*" ]
+timeout = 10
+EOF
+
+start_agent() {   # NAME FIXTURE LABELS...
+    local name=$1 fixture=$2 labels="" l
+    shift 2
+    for l in "$@"; do labels="$labels\"$l\", "; done
+    mkdir -p "$run/$name"
+    printf 'labels = [ %s ]\nstate_dir = "%s"\nheartbeat_interval = 2\n' \
+        "$labels" "$run/$name" >"$run/$name.conf"
+    "$virtbusd" --foreground --config "$run/$name.conf" --node "$name" --broker "$url" \
+        --uri "test://$VIRTBUS_FIXTURES/$fixture" >"$run/$name.log" 2>&1 &
+    pids+=($!)
+}
+start_agent cli-a1 node1.xml tier=web rack=r1
+start_agent cli-a2 node2.xml tier=db rack=r1
+start_agent cli-a3 node3.xml tier=web rack=r2
+start_agent cli-b1 fleet.xml tier=batch rack=r2
+start_agent cli-b2 fleet.xml tier=batch rack=r1
+for _ in $(seq 1 150); do
+    [ "$(grep -l 'serving' "$run"/cli-*.log 2>/dev/null | wc -l)" -eq 5 ] &&
+        [ "$("$virtbus" --json nodes -n 'cli-*' 2>/dev/null |
+             json "print(sum(n['status'] == 'up' for n in d['nodes']))" 2>/dev/null)" = 5 ] && break
+    sleep 0.2
+done
+check "five agents up" "cli-a1 cli-a2 cli-a3 cli-b1 cli-b2" \
+    "$("$virtbus" nodes -n 'cli-*' | awk 'NR > 1 && $2 == "up" { print $1 }' | tr '\n' ' ' | sed 's/ $//')"
+
+# Targeting: each form selects exactly its nodes -------------------------------
+check "-n glob" "cli-a1 cli-a2 cli-a3" "$("$virtbus" list -n 'cli-a*' | table_nodes)"
+check "-n list" "cli-a2 cli-b1" "$("$virtbus" list -n cli-a2,cli-b1 | table_nodes)"
+check "-n @group" "cli-a1 cli-a3" "$("$virtbus" list -n @front | table_nodes)"
+check "-n @group of globs" "cli-b1 cli-b2" "$("$virtbus" pools -n @back | table_nodes)"
+check "-l" "cli-a1 cli-a3" "$("$virtbus" list -n 'cli-*' -l tier=web | table_nodes)"
+check "-l twice (all must match)" "cli-a1" \
+    "$("$virtbus" list -n 'cli-*' -l tier=web -l rack=r1 | table_nodes)"
+check "--if" "cli-a2 cli-b1 cli-b2" "$("$virtbus" nodes -n 'cli-*' --if 'memory > 32G' | table_nodes)"
+check "--if on labels" "cli-a2" "$("$virtbus" nets -n 'cli-*' --if 'labels.tier == "db"' | table_nodes)"
+check "--all" "cli-a1 cli-a2 cli-a3 cli-b1 cli-b2" \
+    "$("$virtbus" --json list --all --timeout 2 2>/dev/null | json_nodes domains | tr ' ' '\n' | grep '^cli-' | tr '\n' ' ' | sed 's/ $//')"
+status 2 "unknown @group is a usage error" list -n @nope
+status 2 "bad --if is a usage error" list --if 'memory >'
+status 3 "a named node never seen is down" list -n cli-a1,cli-zz
+grep -q 'cli-zz: down' "$run/err" && pass "down node reported" || fail "down node not reported"
+
+# --where and --json against the table -----------------------------------------
+"$virtbus" list -n 'cli-a*' --where 'state == "running"' >"$run/table"
+"$virtbus" list -n 'cli-a*' --where 'state == "running"' --json >"$run/json"
+check "--where keeps only running domains" "running" "$(awk 'NR > 1 { print $3 }' "$run/table" | sort -u)"
+check "--json rows match the table" \
+    "$(awk 'NR > 1 { print $1, $2, $3 }' "$run/table" | sort)" \
+    "$(json "print('\n'.join(sorted(r['node'] + ' ' + r['name'] + ' ' + r['state'] for r in d['domains'])))" <"$run/json")"
+check "--json nodes match the table" "$("$virtbus" nodes -n 'cli-*' | table_nodes)" \
+    "$("$virtbus" nodes -n 'cli-*' --json | json_nodes nodes)"
+status 2 "--where with an unknown field" list -n 'cli-*' --where 'stat == "running"'
+grep -q 'column 1' "$run/err" && pass "--where error points at the column" || fail "no column in: $(cat "$run/err")"
+"$virtbus" vols -n cli-a1 --json | json "assert {v['pool'] for v in d['volumes']} == {'node1-pool'}" &&
+    pass "vols name their pool" || fail "vols pool names"
+"$virtbus" show -n 'cli-*' Domain web1 >"$run/show"
+check "show: one object, key: value" "cli-a1 running" \
+    "$(awk -F': ' '$1 == "node" { n = $2 } $1 == "state" { s = $2 } END { print n, s }' "$run/show")"
+status 1 "show refuses an ambiguous name" show -n 'cli-*' Domain fleet-01
+grep -q "ambiguous" "$run/err" && pass "ambiguity explained" || fail "$(cat "$run/err")"
+status 0 "-n narrows an ambiguous name" show -n cli-b2 Domain fleet-01
+status 1 "show: a missing object" show -n 'cli-*' Domain nosuch
+
+# Verbs by name and by --where ---------------------------------------------------
+state_of() { "$virtbus" list -n 'cli-*' | awk -v d="$1" '$2 == d { print $1, $3 }'; }
+status 0 "shutdown by name" shutdown -n 'cli-*' web1
+check "web1 shut off" "cli-a1 shutoff" "$(state_of web1)"
+status 0 "start by UUID" start -n 'cli-*' 10000000-0000-4000-8000-000000000001
+check "web1 running" "cli-a1 running" "$(state_of web1)"
+status 1 "a name found nowhere fails" start -n 'cli-*' nosuch
+status 1 "a name on several nodes is refused" start -n 'cli-*' fleet-01
+status 2 "--where without targeting is refused" suspend --where 'name =~ "^batch-0[12]$"'
+status 0 "suspend by --where on -l" suspend -n 'cli-*' -l tier=db --where 'state == "running"'
+check "db1 suspended" "cli-a2 paused" "$("$virtbus" list -n 'cli-*' | awk '$2 == "db1" { print $1, $3 }')"
+check "web1 untouched (other label)" "cli-a1 running" "$(state_of web1)"
+"$virtbus" --json resume -n cli-a2 --where 'state == "paused"' >"$run/json"
+json "assert d['summary']['objects'] == {'total': 1, 'ok': 1, 'failed': 0}, d; assert d['results'][0]['object'] == 'db1'" \
+    <"$run/json" && pass "resume --json summary" || fail "resume --json: $(cat "$run/json")"
+status 1 "destroying a stopped domain fails" destroy -n 'cli-*' db-test
+grep -q 'cli-a1: db-test: failed: error' "$run/err" && pass "failure names node and domain" ||
+    fail "failure line: $(cat "$run/err")"
+status 0 "setmem with a size" setmem -n 'cli-*' web2 1G
+check "setmem 1G" "1 GiB" "$("$virtbus" list -n cli-a1 | awk '$2 == "web2" { print $6, $7 }')"
+printf "<domain type='test'><name>cli-new</name><memory>524288</memory><os><type>hvm</type></os></domain>\n" >"$run/dom.xml"
+status 2 "define needs -n" define "$run/dom.xml"
+status 0 "define on one node" define -n cli-a3 "$run/dom.xml"
+check "defined" "cli-a3 shutoff" "$(state_of cli-new)"
+status 0 "vol-create with a size" vol-create -n 'cli-*' node1-pool cli.img 2G --format raw
+check "volume created" "2 GiB" "$("$virtbus" vols -n cli-a1 | awk '$3 == "cli.img" { print $4, $5 }')"
+status 0 "vol-delete by path" vol-delete -n 'cli-*' "$("$virtbus" vols -n cli-a1 --json |
+    json "print([v['path'] for v in d['volumes'] if v['name'] == 'cli.img'][0])")"
+"$virtbus" dumpxml -n 'cli-*' cache1 | grep -q '<name>cache1</name>' && pass "dumpxml" || fail "dumpxml"
+
+# call: arguments checked against the schema before anything is sent -------------
+dead="amqp://guest:guest@127.0.0.1:1/"
+VIRTBUS_BROKER=$dead status 2 "call: a bad number (no broker needed)" call Domain setVcpus web2 count=abc
+grep -q "argument 'count'" "$run/err" && pass "the bad argument is named" || fail "$(cat "$run/err")"
+VIRTBUS_BROKER=$dead status 2 "call: an unknown argument" call Domain setVcpus web2 cnt=1
+VIRTBUS_BROKER=$dead status 2 "call: a missing argument" call Domain setVcpus web2
+VIRTBUS_BROKER=$dead status 2 "call: an unknown method" call Domain fly web2
+VIRTBUS_BROKER=$dead status 2 "call: a bad boolean" call Domain setAutostart web2 autostart=maybe
+status 0 "call with arguments" call -n 'cli-*' Domain setVcpus web2 count=1
+check "setVcpus applied" "1" "$("$virtbus" list -n cli-a1 | awk '$2 == "web2" { print $5 }')"
+"$virtbus" call -n cli-a1 Domain getXMLDesc web2 --json |
+    json "assert '<name>web2</name>' in d['results'][0]['output']['description']" &&
+    pass "call prints output arguments" || fail "call output"
+printf "<domain type='test'><name>cli-file</name><memory>524288</memory><os><type>hvm</type></os></domain>\n" >"$run/dom2.xml"
+status 0 "call with @FILE" call -n cli-a2 Node domainDefineXML cli-a2 "xmlDesc=@$run/dom2.xml"
+check "defined from the file" "cli-a2 shutoff" "$(state_of cli-file)"
+VIRTBUS_BROKER=$dead status 2 "call: @FILE that does not exist" call Node domainDefineXML x xmlDesc=@/nonexistent
+status 1 "migrate to an unknown node" migrate -n 'cli-*' web2 --to cli-zz
+grep -q "destination node 'cli-zz' is unknown" "$run/err" && pass "migrate names the destination" ||
+    fail "$(cat "$run/err")"
+status 0 "a batch window" resume -n 'cli-*' --batch 40% --batch-sleep 0.05 --where 'name == "none"'
+"$virtbus" help call Domain migrate >"$run/help"
+grep -q 'destinationUri (sstr, in, required)' "$run/help" && grep -q 'flags (uint32, in, optional, default 0)' "$run/help" &&
+    pass "help call Domain migrate" || fail "help call: $(cat "$run/help")"
+
+# Silence: a stopped agent is "no reply" (exit 3), which wins over failures ------
+kill -STOP "${pids[1]}"
+status 3 "a silent node is no reply" list -n cli-a1,cli-a2 --timeout 1
+grep -q 'cli-a2: no reply' "$run/err" && pass "no reply names the node" || fail "$(cat "$run/err")"
+status 3 "no reply wins over failed" destroy -n 'cli-a*' --timeout 1 --where 'name == "db-test"'
+kill -CONT "${pids[1]}"
+
+# Fire-and-forget jobs --------------------------------------------------------------
+id=$("$virtbus" --async -n 'cli-*' suspend cache1)
+[[ "$id" =~ ^[0-9a-f-]{36}$ ]] && pass "--async prints only the job id" || fail "--async printed '$id'"
+status 0 "job wait" job wait "$id"
+check "the job ran" "cli-a3 paused" "$(state_of cache1)"
+"$virtbus" job list --json | json "assert any(j['id'] == '$id' for j in d['jobs'])" &&
+    pass "job list has the job" || fail "job list"
+id=$("$virtbus" --async -n 'cli-a3' resume --where 'state == "paused"')
+"$virtbus" --json job wait "$id" | json "assert d['job']['complete'] and d['summary']['objects']['ok'] >= 1, d" &&
+    pass "job by --where" || fail "job by --where"
+
+# Watch -----------------------------------------------------------------------------
+"$virtbus" watch -n cli-a1 --event domainLifecycle --count 1 --json >"$run/watch" 2>"$run/watch.err" &
+watch_pid=$!
+for _ in $(seq 1 100); do grep -q watching "$run/watch.err" && break; sleep 0.1; done
+"$virtbus" -q destroy -n 'cli-*' web1
+for _ in $(seq 1 100); do kill -0 "$watch_pid" 2>/dev/null || break; sleep 0.1; done
+kill "$watch_pid" 2>/dev/null && fail "watch did not stop after --count 1"
+json "assert d['node'] == 'cli-a1' and d['values']['domain'] == 'web1', d" <"$run/watch" &&
+    pass "watch prints the event" || fail "watch printed: $(cat "$run/watch")"
+
+docs=$(dirname "$0")/../../docs/CLI.md
+for c in $("$virtbus" help --json | json "print(' '.join(c['name'] for c in d['commands']))"); do
+    grep -q "\`$c" "$docs" || fail "docs/CLI.md does not mention $c"
+done
+pass "docs/CLI.md mentions every command"
+status 2 "unknown command" frobnicate
+status 0 "help" help
+status 0 "schema Domain" schema Domain
+[ "$failures" -eq 0 ] || { echo "$failures failure(s)" >&2; exit 1; }
+echo "all CLI checks passed"
