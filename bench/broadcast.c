@@ -746,11 +746,59 @@ measure_pipelined(struct event_base *base, const char *url, enum fleet_kind kind
     return rate;
 }
 
+/* Presence reads ------------------------------------------------------------- */
+
+/*
+ * How long virtbus_presence() takes for a fresh console (the start of
+ * every CLI command) with this fleet in the window; p50 of `runs`.  Its
+ * cost follows the heartbeats in the window, not only the agents.
+ */
+static double
+measure_presence(struct event_base *base, const char *url, const char *prefix,
+                 size_t runs, size_t *up_seen)
+{
+    struct virtbus_console_options co = { .url = url, .presence = true };
+    double *samples = qmf_xcalloc(runs, sizeof(double)), t, p50;
+    char *glob = qmf_xasprintf("%s-*", prefix);
+    const char *names[] = { glob, NULL };
+    const struct virtbus_target target = { .names = names };
+    qmf_value *predicate;
+    qmf_error err;
+    size_t i;
+
+    if ((predicate = virtbus_target_predicate(&target, &err)) == NULL)
+        die("target: %s", err.text);
+    for (i = 0; i < runs; i++) {
+        struct virtbus_agent_list found = { 0 }, up = { 0 }, down = { 0 };
+        struct virtbus_console *c;
+
+        if ((c = virtbus_console_open(base, &co, &err)) == NULL)
+            die("console: %s", err.text);
+        t = now_ms();
+        if (virtbus_presence(c, &found, &err) != 0)
+            die("presence: %s", err.text);
+        samples[i] = now_ms() - t;
+        virtbus_select(&found, predicate, &up, &down);
+        *up_seen = up.n;
+        virtbus_console_close(c);
+        virtbus_agent_list_free(&found);
+        virtbus_agent_list_free(&up);
+        virtbus_agent_list_free(&down);
+    }
+    p50 = quantile(samples, runs, 0.5);
+    qmf_free(predicate);
+    free(glob);
+    free(samples);
+    return p50;
+}
+
 /* One fleet size ------------------------------------------------------------- */
 
 struct row {
     struct latency node, dom, meth;
     double piped;
+    double presence_ms;         /* < 0: not measured */
+    size_t presence_up;
     bool has_dom, has_meth;
 };
 
@@ -758,18 +806,22 @@ static void
 print_row(const char *label, size_t n, const struct row *r, const struct fleet *f,
           const char *load_before, const char *load_after)
 {
-    char dom[32] = "      -       -", meth[32] = "      -       -";
+    char dom[32] = "      -       -", meth[32] = "      -       -", pres[32] = "       -";
 
+    if (r->presence_ms >= 0)
+        snprintf(pres, sizeof(pres), "%8.1f", r->presence_ms);
     if (r->has_dom)
         snprintf(dom, sizeof(dom), "%7.2f %7.2f", r->dom.p50, r->dom.p99);
     if (r->has_meth)
         snprintf(meth, sizeof(meth), "%7.2f %7.2f", r->meth.p50, r->meth.p99);
-    printf("%-5s %5zu | %7.2f %7.2f | %s | %s | %8.0f %9.0f | %6.2f %6.2f %6.2f | %6.2f %7.0f"
-           " | %s..%s\n",
+    printf("%-5s %5zu | %7.2f %7.2f | %s | %s | %8.0f %9.0f | %6.2f %6.2f %6.2f | %s"
+           " | %6.2f %7.0f | %s..%s\n",
            label, n, r->node.p50, r->node.p99, dom, meth, r->node.msgs_per_s, r->piped,
-           r->node.cpu.fleet_ms, r->node.cpu.self_ms, r->node.cpu.broker_ms, f->start_s,
+           r->node.cpu.fleet_ms, r->node.cpu.self_ms, r->node.cpu.broker_ms, pres, f->start_s,
            f->rss_kib ? (double)(f->rss_kib - f->rss_base_kib) / (double)n : 0.0,
            load_before, load_after);
+    if (r->presence_ms >= 0 && r->presence_up != n)
+        printf("        presence: %zu of %zu agents up\n", r->presence_up, n);
     if (r->node.not_ok)
         printf("        query: %zu results not OK, first %s\n", r->node.not_ok,
                r->node.first_error);
@@ -809,6 +861,7 @@ bench_size(const struct bench_options *o, struct event_base *base,
     char before[32], after[32], *body_file;
     struct fleet f;
     struct row r = { .has_dom = true, .has_meth = true };
+    size_t presence_runs = o->broadcasts / 5 ? o->broadcasts / 5 : 1;
     qmf_error err;
 
     loadavg(before, sizeof(before));
@@ -823,12 +876,14 @@ bench_size(const struct bench_options *o, struct event_base *base,
     measure(console, &f.agents, query_domain, o->broadcasts, &pids, &r.dom);
     measure(console, &f.agents, method_getxml, o->broadcasts, &pids, &r.meth);
     r.piped = measure_pipelined(base, o->url, FLEET_SIM, n, o->broadcasts, o->window);
+    r.presence_ms = measure_presence(base, o->url, SIM_PREFIX, presence_runs, &r.presence_up);
     loadavg(after, sizeof(after));
     print_row("agent", n, &r, &f, before, after);
     fleet_stop(&f);
 
     if (o->echo) {
         memset(&r, 0, sizeof(r));
+        r.presence_ms = -1;
         loadavg(before, sizeof(before));
         fleet_start(o, FLEET_ECHO, ECHO_PREFIX, n, body_file, &f);
         pids.fleet = f.pid;
@@ -1130,27 +1185,28 @@ main(int argc, char **argv)
     evthread_use_pthreads();
     if ((base = event_base_new()) == NULL)
         die("cannot create the event loop");
+    /* First, while presence holds no heartbeats of the bigger fleets. */
+    if (o.cli_nodes > 0)
+        bench_cli(&o, base);
     co.url = o.url;
     if ((console = virtbus_console_open(base, &co, &err)) == NULL)
         die("console: %s", err.text);
 
-    printf("bench/broadcast: broker %s, %zu broadcasts per figure, pipelined window %zu\n",
+    printf("\nbench/broadcast: broker %s, %zu broadcasts per figure, pipelined window %zu\n",
            o.url, o.broadcasts, o.window);
     printf("Round trip of one broadcast with every reply in, ms.  msg/s: (requests + replies)"
            " / s.\nCPU: ms per query broadcast in the fleet process, this console and the"
            " broker%s.\nagent: virtbus-fleetsim; echo: bare bus consumers answering at once.\n",
            o.broker_pid ? "" : " (no --broker-pid: 0)");
-    printf("%11s | %-15s | %-15s | %-15s | %-18s | %-20s | %-14s | %s\n", "",
+    printf("%11s | %-15s | %-15s | %-15s | %-18s | %-20s | %-8s | %-14s | %s\n", "",
            "query Node", "query Domain", "method (1 each)", "msg/s, query Node",
-           "CPU ms / broadcast", "fleet start", "load");
-    printf("%-5s %5s | %7s %7s | %7s %7s | %7s %7s | %8s %9s | %6s %6s %6s | %6s %7s | %s\n",
-           "", "N", "p50", "p99", "p50", "p99", "p50", "p99", "b2b", "pipelined",
-           "fleet", "cons", "broker", "s", "KiB/agt", "1 min");
+           "CPU ms / broadcast", "presence", "fleet start", "load");
+    printf("%-5s %5s | %7s %7s | %7s %7s | %7s %7s | %8s %9s | %6s %6s %6s | %8s | %6s %7s"
+           " | %s\n", "", "N", "p50", "p99", "p50", "p99", "p50", "p99", "b2b", "pipelined",
+           "fleet", "cons", "broker", "p50 ms", "s", "KiB/agt", "1 min");
     for (i = 0; i < o.nsizes; i++)
         bench_size(&o, base, console, o.sizes[i]);
     virtbus_console_close(console);
-    if (o.cli_nodes > 0)
-        bench_cli(&o, base);
     event_base_free(base);
     return 0;
 }

@@ -13,13 +13,11 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,7 +75,6 @@ struct sim {
     size_t started;
     size_t stopped;
     bool stopping;
-    bool ready;
     bool grace_expired;
     double t_start;             /* monotonic s, first agent started */
     double t_last_progress;
@@ -280,7 +277,7 @@ prepare_fixtures(struct sim *s, qmf_error *err)
     static const char *const tokens[] = { "@SERIAL@", "@NODE@" };
     char **uris, *text, *abs;
     const char *tmp;
-    size_t i;
+    size_t i, j;
 
     if ((abs = realpath(s->opt.fixture, NULL)) == NULL) {
         qmf_error_set(err, QMF_ERR_INVALID_ARGS, "fixture %s: %s", s->opt.fixture,
@@ -337,8 +334,8 @@ prepare_fixtures(struct sim *s, qmf_error *err)
         free(serial);
         free(path);
         if (!ok) {
-            while (i + 1 > 0)
-                free(uris[i--]);
+            for (j = 0; j <= i; j++)
+                free(uris[j]);
             free(uris);
             free(text);
             return NULL;
@@ -449,7 +446,6 @@ poll_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     event_del(s->poll_ev);
-    s->ready = true;
     rss = rss_kib();
     printf("fleetsim: %zu agents ready in %.2f s, RSS %.1f MiB (%.0f KiB per agent)\n",
            s->opt.nagents, t - s->t_start, rss / 1024.0,
@@ -703,8 +699,10 @@ main(int argc, char **argv)
         unlink(s.opt.ready_file);   /* a stale one would mislead a waiter */
     s.rss_base_kib = rss_kib();
 
-    if ((uris = prepare_fixtures(&s, &err)) == NULL)
+    if ((uris = prepare_fixtures(&s, &err)) == NULL) {
+        remove_fixtures(&s);
         fatalx(&s.log, "%s", err.text);
+    }
     if (create_agents(&s, &cfg, uris, &err) != 0) {
         remove_fixtures(&s);
         fatalx(&s.log, "%s", err.text);

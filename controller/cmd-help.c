@@ -192,7 +192,7 @@ help_call(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, const char *cname,
 static int
 help_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *a)
 {
-    const struct ctl_cmd_entry *cmd;
+    const struct ctl_cmd_entry *cmd = NULL;
 
     if (a->argc == 3 && strcmp(a->argv[0], "call") == 0)
         return help_call(ctx, e, a->argv[1], a->argv[2]);

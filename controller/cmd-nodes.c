@@ -70,6 +70,9 @@ nodes_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *
 
     if (a->argc != 0)
         return ctl_usage(e, NULL);
+    /* A longer look back than other commands take: nodes lost a little
+     * while ago are listed too, as down. */
+    ctx->presence_window_s *= 3;
     if ((rc = ctl_discover(ctx, e, a, &nodes)) != 0)
         return rc;
     n = nodes.up.n + nodes.down.n;

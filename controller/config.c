@@ -26,6 +26,7 @@ static ctl_config_apply_fn ctl_config_apply_broker;
 static ctl_config_apply_fn ctl_config_apply_aliases;
 static ctl_config_apply_fn ctl_config_apply_groups;
 static ctl_config_apply_fn ctl_config_apply_timeout;
+static ctl_config_apply_fn ctl_config_apply_presence_window;
 static ctl_config_apply_fn ctl_config_apply_key_file;
 
 static const struct ctl_config_key ctl_config_keys[] = {
@@ -33,6 +34,7 @@ static const struct ctl_config_key ctl_config_keys[] = {
     { "broker_aliases", QMF_CONF_STRING_LIST, ctl_config_apply_aliases },
     { "node_groups", QMF_CONF_STRING_LIST, ctl_config_apply_groups },
     { "timeout", QMF_CONF_INT, ctl_config_apply_timeout },
+    { "presence_window", QMF_CONF_INT, ctl_config_apply_presence_window },
     { "key_file", QMF_CONF_STRING, ctl_config_apply_key_file },
 };
 
@@ -216,16 +218,31 @@ fail:
 }
 
 static int
-ctl_config_apply_timeout(struct ctl_config *c, const struct qmf_conf_statement *st,
-                         qmf_error *err)
+apply_seconds(unsigned *slot, const struct qmf_conf_statement *st, int min, int max,
+              qmf_error *err)
 {
     int64_t n = st->value->u.i;
 
-    if (n < 1 || n > CTL_CONFIG_MAX_TIMEOUT)
-        return qmf_conf_error(err, st, "%lld is out of range 1..%d", (long long)n,
-                              CTL_CONFIG_MAX_TIMEOUT);
-    c->timeout = (unsigned)n;
+    if (n < min || n > max)
+        return qmf_conf_error(err, st, "%lld is out of range %d..%d", (long long)n,
+                              min, max);
+    *slot = (unsigned)n;
     return 0;
+}
+
+static int
+ctl_config_apply_timeout(struct ctl_config *c, const struct qmf_conf_statement *st,
+                         qmf_error *err)
+{
+    return apply_seconds(&c->timeout, st, 1, CTL_CONFIG_MAX_TIMEOUT, err);
+}
+
+static int
+ctl_config_apply_presence_window(struct ctl_config *c, const struct qmf_conf_statement *st,
+                                 qmf_error *err)
+{
+    return apply_seconds(&c->presence_window, st, CTL_CONFIG_MIN_PRESENCE_WINDOW,
+                         CTL_CONFIG_MAX_PRESENCE_WINDOW, err);
 }
 
 /* Relative paths would depend on where the controller happens to run. */
@@ -283,6 +300,7 @@ ctl_config_defaults(struct ctl_config *c)
         .broker_aliases = qmf_map(),
         .node_groups = qmf_map(),
         .timeout = CTL_CONFIG_DEFAULT_TIMEOUT,
+        .presence_window = CTL_CONFIG_DEFAULT_PRESENCE_WINDOW,
         .key_file = NULL,
         .paths_read = NULL,
     };

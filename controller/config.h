@@ -15,6 +15,9 @@
 #define CTL_CONFIG_SYSTEM_PATH "/etc/virtbus/virtbus.conf"
 #define CTL_CONFIG_DEFAULT_TIMEOUT 10
 #define CTL_CONFIG_MAX_TIMEOUT 86400
+#define CTL_CONFIG_DEFAULT_PRESENCE_WINDOW 20
+#define CTL_CONFIG_MIN_PRESENCE_WINDOW 5
+#define CTL_CONFIG_MAX_PRESENCE_WINDOW 3600
 
 struct ctl_config {
     char *broker;               /* default broker: URL or alias; NULL if unset */
@@ -24,6 +27,9 @@ struct ctl_config {
                                    (strings), from node_groups = [ "web=web*,front1" ];
                                    never NULL */
     unsigned timeout;           /* seconds for answers; default 10, range 1..86400 */
+    /* Seconds of heartbeats read to know who is alive; must cover three
+     * of the agents' heartbeat intervals.  Default 20, range 5..3600. */
+    unsigned presence_window;
     char *key_file;             /* the controller's signing key (absolute path);
                                    NULL if unset */
     char *paths_read;           /* for messages: the files read, ':'-separated;

@@ -75,6 +75,7 @@ ctl_connect(struct ctl_ctx *ctx, bool presence, const char *const *watch_keys)
         .url = ctx->url,
         .watch_keys = watch_keys,
         .presence = presence,
+        .presence_window_s = ctx->presence_window_s,
     };
     qmf_error err;
 

@@ -29,6 +29,7 @@
 
 struct ctl_ctx {
     char *url;                  /* the broker, resolved through the config */
+    unsigned presence_window_s; /* heartbeats read to know who is up */
     bool json;
     bool quiet;
     bool progress;              /* stderr is a terminal and not quiet */

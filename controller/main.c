@@ -85,6 +85,7 @@ setup(struct ctl_ctx *ctx, bool offline, const struct ctl_args *a)
             return rc;
     }
     ctx->timeout_ms = ctx->config.timeout * 1000;
+    ctx->presence_window_s = ctx->config.presence_window;
     if (a->timeout && (rc = parse_timeout(a->timeout, &ctx->timeout_ms)) != 0)
         return rc;
     signal(SIGPIPE, SIG_IGN);

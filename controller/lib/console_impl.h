@@ -14,7 +14,7 @@
 
 /* An agent is present while heartbeats keep coming; the presence window
  * is how far back a console reads them, and so who it can report down. */
-#define PRESENCE_WINDOW_S 30
+#define PRESENCE_WINDOW_S 20
 #define PRESENCE_MISSED 3        /* intervals without a heartbeat: down */
 
 /* One synchronous request (or batch of them) and its answers. */

@@ -36,7 +36,8 @@ struct virtbus_console_options {
      * terminated; NULL: no watch queue. */
     const char *const *watch_keys;
     /* Read the presence stream (needed by virtbus_presence), keeping the
-     * heartbeats of the last presence_window_s seconds (0: 30). */
+     * heartbeats of the last presence_window_s seconds (0: 20); it must
+     * cover three of the agents' heartbeat intervals. */
     bool presence;
     unsigned presence_window_s;
 };

@@ -65,7 +65,10 @@ start() {
     mkdir -p "$RABBITMQ_MNESIA_BASE" "$RABBITMQ_LOG_BASE"
     rm -rf "$RABBITMQ_MNESIA_BASE"/* "$dir/broker.pid"
     echo '[rabbitmq_amqp1_0].' > "$RABBITMQ_ENABLED_PLUGINS_FILE"
-    : > "$RABBITMQ_CONF_ENV_FILE"
+    # runuser goes through PAM, which resets the open-file limit to 1024:
+    # too few for a fleet of agents (each one is a connection).  The
+    # broker's scripts source this file, so it raises the limit again.
+    echo 'ulimit -n "$(ulimit -Hn)" 2>/dev/null || true' > "$RABBITMQ_CONF_ENV_FILE"
     cat > "$RABBITMQ_CONFIG_FILE.conf" <<CONF
 listeners.tcp.default = 127.0.0.1:$port
 loopback_users.guest = true
