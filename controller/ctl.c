@@ -2,10 +2,15 @@
  * classes and expressions, send options and progress. */
 #include "controller/ctl.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+
+#include <openssl/evp.h>
 
 #include "controller/lib/expr.h"
 
@@ -68,18 +73,73 @@ ctl_find_command(const char *name)
     return NULL;
 }
 
+/* mkdir -p, private: the cache says which nodes exist. */
+static int
+mkdir_parents(char *dir)
+{
+    char *p;
+
+    for (p = strchr(dir + 1, '/'); ; p = strchr(p + 1, '/')) {
+        if (p)
+            *p = '\0';
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+            if (p)
+                *p = '/';
+            return -1;
+        }
+        if (p == NULL)
+            return 0;
+        *p = '/';
+    }
+}
+
+/*
+ * Where presence is kept between commands: $XDG_CACHE_HOME/virtbus (or
+ * ~/.cache/virtbus), one file per broker (by a digest of its URL, which
+ * may hold a password) and window.  NULL when there is no such place.
+ */
+static char *
+presence_cache_path(const struct ctl_ctx *ctx)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    char *dir, *path, hex[17];
+    int i;
+
+    if (xdg != NULL && xdg[0] == '/')
+        dir = qmf_xasprintf("%s/virtbus", xdg);
+    else if (home != NULL && home[0] == '/')
+        dir = qmf_xasprintf("%s/.cache/virtbus", home);
+    else
+        return NULL;
+    if (EVP_Digest(ctx->url, strlen(ctx->url), digest, &dlen, EVP_sha256(), NULL) != 1 ||
+        mkdir_parents(dir) != 0) {
+        free(dir);
+        return NULL;
+    }
+    for (i = 0; i < 8; i++)
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    path = qmf_xasprintf("%s/presence-%s-%us.json", dir, hex, ctx->presence_window_s);
+    free(dir);
+    return path;
+}
+
 int
 ctl_connect(struct ctl_ctx *ctx, bool presence, const char *const *watch_keys)
 {
+    char *cache = presence ? presence_cache_path(ctx) : NULL;
     struct virtbus_console_options o = {
         .url = ctx->url,
         .watch_keys = watch_keys,
         .presence = presence,
         .presence_window_s = ctx->presence_window_s,
+        .presence_cache = cache,
     };
     qmf_error err;
 
     ctx->console = virtbus_console_open(ctx->base, &o, &err);
+    free(cache);
     if (ctx->console == NULL) {
         ctl_warnx("%s", err.text);
         return CTL_EXIT_FAILED;

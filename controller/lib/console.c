@@ -220,11 +220,16 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
         c->presence = xmlHashCreate(64);
         c->presence_marker = console_new_id();
         presence_args = bus_presence_queue(&queues[n]);
-        /* Read the stream from window seconds ago: a stream offset may
-         * be an interval. */
-        snprintf(offset, sizeof(offset), "%us", c->presence_window_s);
         presence_offset = qmf_map();
-        qmf_map_set(presence_offset, "x-stream-offset", qmf_string(offset));
+        c->presence_offset = -1;
+        /* Resume after what a cache already knows, else read the stream
+         * from window seconds ago (a stream offset may be an interval). */
+        if (o->presence_cache && console_presence_load(c, o->presence_cache)) {
+            qmf_map_set(presence_offset, "x-stream-offset", qmf_i64(c->presence_offset + 1));
+        } else {
+            snprintf(offset, sizeof(offset), "%us", c->presence_window_s);
+            qmf_map_set(presence_offset, "x-stream-offset", qmf_string(offset));
+        }
         subs[n] = (struct bus_subscription){
             .source = "/queue/" BUS_PRESENCE_QUEUE, .credit = 2000,
             .arguments = presence_offset, .receive = console_on_presence, .opaque = c,

@@ -68,6 +68,8 @@ struct virtbus_console {
     char *presence_marker;           /* our marker's message id */
     bool presence_complete;          /* the marker came back */
     unsigned presence_window_s;
+    int64_t presence_offset;         /* the last stream offset read, or -1 */
+    char *presence_cache;            /* file to resume from next time, or NULL */
 };
 
 /* console.c */
@@ -94,5 +96,8 @@ struct bus_message *console_where_request(const char *class_name, const qmf_valu
 /* presence.c: the presence stream's receiver; the options for it. */
 void console_on_presence(struct bus_delivery *d, const struct bus_message *m, void *opaque);
 void console_presence_free(struct virtbus_console *c);
+/* Loads a presence cache: true if it is fresh enough to resume from
+ * c->presence_offset (its agents are then known already). */
+bool console_presence_load(struct virtbus_console *c, const char *path);
 
 #endif

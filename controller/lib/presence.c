@@ -11,10 +11,18 @@
  */
 #include "controller/lib/console_impl.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "schema/qmf/codec.h"
 #include "schema/qmf/where.h"
+
+/* Cache files are small (a few hundred bytes an agent); anything bigger
+ * than this is not one of ours. */
+#define CACHE_MAX (64u * 1024 * 1024)
 
 #define MARKER_OPCODE "_console_presence_marker"
 #define PRESENCE_TIMEOUT_MS 10000
@@ -44,15 +52,20 @@ console_presence_free(struct virtbus_console *c)
     c->presence = NULL;
     free(c->presence_marker);
     c->presence_marker = NULL;
+    free(c->presence_cache);
+    c->presence_cache = NULL;
 }
 
 static void
 heard(struct virtbus_console *c, const char *agent, const qmf_value *values)
 {
-    struct presence_entry *e = xmlHashLookup(c->presence, (const xmlChar *)agent);
+    struct presence_entry *e;
     int64_t ts_ns = 0;
     uint64_t interval = 0;
 
+    if (values == NULL || values->kind != QMF_MAP)
+        return;
+    e = xmlHashLookup(c->presence, (const xmlChar *)agent);
     qmf_get_int64(qmf_map_get(values, "_timestamp"), &ts_ns);
     qmf_get_uint64(qmf_map_get(values, "_heartbeat_interval"), &interval);
     if (e == NULL) {
@@ -74,7 +87,11 @@ console_on_presence(struct bus_delivery *d, const struct bus_message *m, void *o
     struct virtbus_console *c = opaque;
     const char *opcode = bus_message_header(m, "qmf.opcode");
     const char *agent = bus_message_header(m, "qmf.agent");
+    int64_t offset;
 
+    if (qmf_get_int64(qmf_map_get(m->headers, "x-stream-offset"), &offset) &&
+        offset > c->presence_offset)
+        c->presence_offset = offset;
     if (opcode && strcmp(opcode, "_agent_heartbeat_indication") == 0 && agent && m->body)
         heard(c, agent, qmf_map_get(m->body, "_values"));
     else if (opcode && strcmp(opcode, MARKER_OPCODE) == 0 && m->message_id &&
@@ -107,6 +124,92 @@ read_to_marker(struct virtbus_console *c, qmf_error *err)
         return -1;
     }
     return 0;
+}
+
+/* The cache ---------------------------------------------------------------------
+ *
+ * {"offset": <last stream offset read>, "saved": <ms>, "window": <s>,
+ *  "agents": {"<agent name>": <heartbeat _values>, ...}}
+ * Written whole to a temporary file and renamed, so a reader never sees
+ * half of one; read only if saved within the window, else the stream may
+ * have dropped what lies between. */
+
+bool
+console_presence_load(struct virtbus_console *c, const char *path)
+{
+    qmf_value *doc = NULL, *agents;
+    int64_t offset, saved;
+    uint64_t window;
+    qmf_error err;
+    char *text = NULL;
+    FILE *f;
+    long len;
+    size_t i;
+    bool ok = false;
+
+    c->presence_offset = -1;
+    c->presence_cache = qmf_xstrdup(path);
+    if ((f = fopen(path, "r")) == NULL)
+        return false;
+    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) > 0 && (size_t)len < CACHE_MAX &&
+        fseek(f, 0, SEEK_SET) == 0) {
+        text = qmf_xmalloc((size_t)len);
+        if (fread(text, 1, (size_t)len, f) == (size_t)len)
+            doc = qmf_from_json(text, (size_t)len, &err);
+    }
+    fclose(f);
+    free(text);
+    agents = qmf_map_get(doc, "agents");
+    if (qmf_get_int64(qmf_map_get(doc, "offset"), &offset) &&
+        qmf_get_int64(qmf_map_get(doc, "saved"), &saved) &&
+        qmf_get_uint64(qmf_map_get(doc, "window"), &window) &&
+        window == c->presence_window_s && agents && agents->kind == QMF_MAP &&
+        console_now_ms() - saved < (int64_t)c->presence_window_s * 1000) {
+        for (i = 0; i < agents->u.map.len; i++)
+            heard(c, agents->u.map.items[i].key, agents->u.map.items[i].value);
+        c->presence_offset = offset;
+        ok = true;
+    }
+    qmf_free(doc);
+    return ok;
+}
+
+static void
+cache_scan(void *payload, void *data, const xmlChar *name)
+{
+    const struct presence_entry *e = payload;
+
+    qmf_map_set(data, e->name, qmf_dup(e->attrs));
+}
+
+static void
+cache_save(struct virtbus_console *c)
+{
+    qmf_value *doc = qmf_map();
+    char *text, *tmp;
+    size_t len;
+    int fd;
+
+    if (c->presence_cache == NULL || c->presence_offset < 0) {
+        qmf_free(doc);
+        return;
+    }
+    qmf_map_set(doc, "offset", qmf_i64(c->presence_offset));
+    qmf_map_set(doc, "saved", qmf_i64(console_now_ms()));
+    qmf_map_set(doc, "window", qmf_u32(c->presence_window_s));
+    xmlHashScan(c->presence, cache_scan, qmf_map_set(doc, "agents", qmf_map()));
+    text = qmf_to_json(doc, &len);
+    tmp = qmf_xasprintf("%s.%ld.tmp", c->presence_cache, (long)getpid());
+    /* A cache is an optimisation: failing to write one is not an error. */
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >= 0) {
+        bool ok = write(fd, text, len) == (ssize_t)len;
+
+        if (close(fd) != 0 || !ok || rename(tmp, c->presence_cache) != 0)
+            unlink(tmp);
+    }
+    free(tmp);
+    free(text);
+    qmf_free(doc);
 }
 
 struct list_ctx {
@@ -150,6 +253,7 @@ virtbus_presence(struct virtbus_console *c, struct virtbus_agent_list *out, qmf_
     }
     if (read_to_marker(c, err) != 0)
         return -1;
+    cache_save(c);
     out->items = qmf_xcalloc((size_t)xmlHashSize(c->presence) + 1, sizeof(*out->items));
     xmlHashScan(c->presence, list_scan, &ctx);
     qsort(out->items, out->n, sizeof(*out->items), compare_agents);

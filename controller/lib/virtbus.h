@@ -40,6 +40,10 @@ struct virtbus_console_options {
      * cover three of the agents' heartbeat intervals. */
     bool presence;
     unsigned presence_window_s;
+    /* A file in which presence is kept between consoles (e.g. successive
+     * CLI commands), so that the next one reads only the heartbeats it has
+     * not seen; NULL: none.  A missing, stale or bad file is ignored. */
+    const char *presence_cache;
 };
 
 /* Connects (running the loop until connected or timed out). */

@@ -1,0 +1,132 @@
+/*
+ * Presence across consoles: a console saves what it read of the presence
+ * stream, and the next one resumes from there instead of re-reading the
+ * window; a stale or foreign cache is ignored.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "schema/qmf/codec.h"
+#include "tests/integration/harness.h"
+
+static struct virtbus_console *
+open_console(struct test_fleet *f, const char *cache)
+{
+    struct virtbus_console_options o = { .url = f->url, .presence = true, .presence_cache = cache };
+    struct virtbus_console *c;
+    qmf_error err;
+
+    c = virtbus_console_open(f->base, &o, &err);
+    cr_assert_not_null(c, "%s", err.text);
+    return c;
+}
+
+static bool
+lists(struct virtbus_console *c, const char *node)
+{
+    struct virtbus_agent_list l;
+    qmf_error err;
+    bool found = false;
+    size_t i;
+
+    cr_assert(virtbus_presence(c, &l, &err) == 0, "%s", err.text);
+    for (i = 0; i < l.n; i++)
+        found |= strcmp(l.items[i].node, node) == 0;
+    virtbus_agent_list_free(&l);
+    return found;
+}
+
+static qmf_value *
+read_cache(const char *path)
+{
+    char buf[1 << 16];
+    qmf_error err;
+    size_t len;
+    qmf_value *v;
+    FILE *f = fopen(path, "r");
+
+    cr_assert_not_null(f, "no cache written at %s", path);
+    len = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    v = qmf_from_json(buf, len, &err);
+    cr_assert_not_null(v, "%s", err.text);
+    return v;
+}
+
+static void
+write_cache(const char *path, const qmf_value *doc)
+{
+    char *text = qmf_to_json(doc, NULL);
+    FILE *f = fopen(path, "w");
+
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    free(text);
+}
+
+/* A heartbeat's values for an agent that does not exist. */
+static qmf_value *
+ghost(int64_t now_ns)
+{
+    qmf_value *v = qmf_map();
+
+    qmf_map_set(v, "node", qmf_string("ghost"));
+    qmf_map_set(v, "_timestamp", qmf_i64(now_ns));
+    qmf_map_set(v, "_heartbeat_interval", qmf_u32(1));
+    return v;
+}
+
+Test(presence, cache_resumes_where_the_last_console_stopped, .timeout = 120)
+{
+    char path[] = "/tmp/virtbus-presence-XXXXXX";
+    struct virtbus_console *c;
+    struct test_fleet f;
+    struct timespec now;
+    qmf_value *doc;
+    int64_t offset = -1, now_ns;
+    int fd;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    unlink(path);
+
+    /* The first console reads the window and saves where it stopped. */
+    c = open_console(&f, path);
+    cr_assert(lists(c, f.nodes[0]));
+    virtbus_console_close(c);
+    doc = read_cache(path);
+    cr_assert(qmf_get_int64(qmf_map_get(doc, "offset"), &offset) && offset >= 0);
+    cr_assert_not_null(qmf_map_get(qmf_map_get(doc, "agents"), agent_name(f.agents[0])));
+
+    /* A fresh cache is used: an agent only the cache knows is listed... */
+    clock_gettime(CLOCK_REALTIME, &now);
+    now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    qmf_map_set(qmf_map_get(doc, "agents"), "virtbus:agent:ghost", ghost(now_ns));
+    write_cache(path, doc);
+    c = open_console(&f, path);
+    cr_assert(lists(c, "ghost"), "the cache was not used");
+    cr_assert(lists(c, f.nodes[0]), "new heartbeats are read after the cache");
+    virtbus_console_close(c);
+
+    /* ...a stale one is not. */
+    qmf_map_set(doc, "saved", qmf_i64(1000));
+    write_cache(path, doc);
+    c = open_console(&f, path);
+    cr_assert_not(lists(c, "ghost"), "a stale cache was used");
+    cr_assert(lists(c, f.nodes[0]));
+    virtbus_console_close(c);
+
+    qmf_free(doc);
+    unlink(path);
+    fleet_fini(&f);
+}
