@@ -255,26 +255,45 @@ static void
 agent_open_bus(struct agent *a)
 {
     struct bus_options opts = { 0 };
-    struct bus_binding bindings[2];
-    struct bus_queue queues[2];
+    struct bus_binding bindings[3];
+    struct bus_queue queues[3];
     struct bus_subscription sub;
-    qmf_value *presence_args;
+    qmf_value *presence_args, *queue_args;
     char *source, *conn_name;
     qmf_error err;
 
     /* The command queue: targeted requests and broadcasts.  bus_open
-     * copies all of this and declares it again on every reconnect. */
+     * copies all of this and declares it again on every reconnect.  A
+     * command delivered delivery_limit times without being acked (it
+     * keeps crashing the agent) is moved to the dead-letter queue. */
     bindings[0] = (struct bus_binding){ BUS_EXCHANGE_DIRECT, a->name };
     bindings[1] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, "console.#" };
+    bindings[2] = (struct bus_binding){ BUS_EXCHANGE_DIRECT, AGENT_DEAD_LETTERS };
+    queue_args = qmf_map();
+    qmf_map_set(queue_args, "x-dead-letter-routing-key", qmf_string(AGENT_DEAD_LETTERS));
+    if (a->cfg.queue_expires > 0)
+        qmf_map_set(queue_args, "x-expires", qmf_i64((int64_t)a->cfg.queue_expires * 1000));
     queues[0] = (struct bus_queue){
         .name = a->queue,
         .durable = true,
         .queue_type = a->cfg.queue_type,
+        .delivery_limit = strcmp(a->cfg.queue_type, "quorum") == 0 ? a->cfg.delivery_limit : 0,
+        .dead_letter_exchange = BUS_EXCHANGE_DIRECT,
         .bindings = bindings,
         .nbindings = 2,
+        .arguments = queue_args,
+    };
+    /* Dead letters wait for an operator; every agent declares the queue
+     * (identically) so that it exists before the first one arrives. */
+    queues[1] = (struct bus_queue){
+        .name = AGENT_DEAD_LETTERS,
+        .durable = true,
+        .queue_type = "classic",
+        .bindings = &bindings[2],
+        .nbindings = 1,
     };
     /* The presence stream must exist for heartbeats to be kept. */
-    presence_args = bus_presence_queue(&queues[1]);
+    presence_args = bus_presence_queue(&queues[2]);
     source = bus_address_queue(a->queue);
     conn_name = qmf_xasprintf("virtbusd %s", a->cfg.node);
     sub = (struct bus_subscription){
@@ -289,12 +308,13 @@ agent_open_bus(struct agent *a)
     opts.name = conn_name;
     opts.reconnect = true;
     opts.queues = queues;
-    opts.nqueues = 2;
+    opts.nqueues = 3;
     opts.subs = &sub;
     opts.nsubs = 1;
     if (bus_open(&a->bus, a->env.base, &opts, &agent_bus_handlers, a, &err) != 0)
         log_warnx(&a->log, "cannot use broker %s: %s", a->cfg.broker, err.text);
     qmf_free(presence_args);
+    qmf_free(queue_args);
     free(source);
     free(conn_name);
 }

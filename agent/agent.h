@@ -24,6 +24,13 @@ struct agent_env {
     struct workq *wq;
     const struct schema *schema;
     bool use_syslog;          /* log to syslog instead of stderr */
+    /*
+     * Fault injection, for tests only: a comma-separated list of points,
+     * e.g. "crash-on-method=Domain.reboot" makes the agent abort when a
+     * request for that method arrives (before it is journaled), as a
+     * poison command would.  NULL in production.
+     */
+    const char *failpoints;
 };
 
 struct agent;

@@ -25,6 +25,9 @@ enum agent_state {
     AGENT_STOPPED,
 };
 
+/* Where commands go that the broker gave up on (delivery_limit). */
+#define AGENT_DEAD_LETTERS "virtbus.dead-letters"
+
 enum agent_driver_state {
     AGENT_DRIVER_DOWN,        /* no connection; maybe a retry pending */
     AGENT_DRIVER_CONNECTING,  /* an open job runs */

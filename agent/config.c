@@ -51,6 +51,9 @@ static const struct config_key config_keys[] = {
     { "queue_type", CONFIG_STRING, CONFIG_AT(queue_type), 0, 0, config_check_queue_type },
     { "max_body", CONFIG_SIZE, CONFIG_AT(max_body), 1024, 268435456, NULL },
     { "state_dir", CONFIG_STRING, CONFIG_AT(state_dir), 0, 0, config_check_absolute },
+    { "delivery_limit", CONFIG_UNSIGNED, CONFIG_AT(delivery_limit), 0, 1000, NULL },
+    { "queue_expires", CONFIG_UNSIGNED, CONFIG_AT(queue_expires), 0, 31536000, NULL },
+    { "stop_timeout", CONFIG_UNSIGNED, CONFIG_AT(stop_timeout), 1, 86400, NULL },
     { "log_level", CONFIG_LOG_LEVEL, CONFIG_AT(log_level), 0, 0, NULL },
 };
 
@@ -278,6 +281,9 @@ agent_config_defaults(struct agent_config *cfg)
         .queue_type = qmf_xstrdup("quorum"),
         .max_body = 4194304,
         .state_dir = qmf_xstrdup("/var/lib/virtbus"),
+        .delivery_limit = 5,
+        .queue_expires = 0,
+        .stop_timeout = 60,
         .log_level = LOG_LEVEL_INFO,
     };
 }

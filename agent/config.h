@@ -29,6 +29,9 @@ struct agent_config {
     char *queue_type;           /* "quorum" (default) | "classic" */
     size_t max_body;            /* bytes, default 4194304, range 1024..268435456 */
     char *state_dir;            /* default "/var/lib/virtbus" */
+    unsigned delivery_limit;    /* deliveries before a command is dead-lettered; default 5, 0..1000 (0: no limit) */
+    unsigned queue_expires;     /* s an unused command queue is kept; default 0 (for ever), 0..31536000 */
+    unsigned stop_timeout;      /* s running commands get at SIGTERM; default 60, 1..86400 */
     enum log_level log_level;   /* default info; key `log_level = "debug"` */
 };
 

@@ -21,11 +21,10 @@
 #include "schema/schema.h"
 
 #define DEFAULT_CONFIG "/etc/virtbus/virtbusd.conf"
-/* How long running commands get to finish after SIGTERM. */
-#define STOP_GRACE_S 60
 
 struct daemon_state {
     struct event_base *base;
+    unsigned stop_timeout;      /* s running commands get at SIGTERM */
     struct agent *agent;
     struct log_ctx log;
     const char *config_path;
@@ -97,7 +96,7 @@ grace_expired_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct daemon_state *ds = arg;
 
-    log_warnx(&ds->log, "commands still running after %d s; exiting anyway", STOP_GRACE_S);
+    log_warnx(&ds->log, "commands still running after %u s; exiting anyway", ds->stop_timeout);
     event_base_loopexit(ds->base, NULL);
 }
 
@@ -105,7 +104,7 @@ static void
 sigterm_cb(evutil_socket_t sig, short what, void *arg)
 {
     struct daemon_state *ds = arg;
-    struct timeval grace = { STOP_GRACE_S, 0 };
+    struct timeval grace = { ds->stop_timeout, 0 };
 
     if (ds->grace_ev != NULL) {
         log_warnx(&ds->log, "second %s: exiting now", strsignal((int)sig));
@@ -129,8 +128,10 @@ sighup_cb(evutil_socket_t sig, short what, void *arg)
     if (read_config(&cfg, ds->config_path, false, ds->overrides, &err) != 0 ||
         agent_reconfigure(ds->agent, &cfg, &err) != 0)
         log_warnx(&ds->log, "reload refused, keeping the old configuration: %s", err.text);
-    else
+    else {
         ds->log.level = cfg.log_level;
+        ds->stop_timeout = cfg.stop_timeout;
+    }
     agent_config_free(&cfg);
 }
 
@@ -183,6 +184,7 @@ main(int argc, char **argv)
     if (read_config(&cfg, ds.config_path, config_path != NULL, &over, &err) != 0)
         fatalx(&ds.log, "%s", err.text);
     ds.log.level = cfg.log_level;
+    ds.stop_timeout = cfg.stop_timeout;
 
     /* Fork before any thread exists. */
     if (!foreground) {
@@ -208,6 +210,8 @@ main(int argc, char **argv)
 
     env = (struct agent_env){
         .base = ds.base, .wq = wq, .schema = schema, .use_syslog = !foreground,
+        /* Fault injection for the reliability tests (docs/RELIABILITY.md). */
+        .failpoints = getenv("VIRTBUS_FAILPOINTS"),
     };
     ds.agent = agent_new(&env, &cfg, &err);
     if (ds.agent == NULL)

@@ -114,6 +114,7 @@ struct a091_conn {
 };
 
 static void conn_lost(struct a091_conn *c, const qmf_error *why);
+static void conn_abandon(struct a091_conn *c, const qmf_error *why);
 
 static uint64_t
 now_ns(void)
@@ -519,7 +520,7 @@ on_channel_close(struct a091_conn *c, amqp_channel_t channel,
         confirms_fail_all(c);
         return;
     }
-    conn_lost(c, &why);
+    conn_abandon(c, &why);
 }
 
 static void
@@ -561,7 +562,7 @@ on_method(struct a091_conn *c, amqp_channel_t channel, const amqp_method_t *m)
          * re-declares the topology. */
         qmf_error_set(&why, QMF_ERR_TRANSPORT, "the broker cancelled consumer %.*s",
                       (int)cn->consumer_tag.len, (const char *)cn->consumer_tag.bytes);
-        conn_lost(c, &why);
+        conn_abandon(c, &why);
         break;
     }
     case AMQP_CHANNEL_CLOSE_METHOD:
@@ -698,6 +699,54 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 
 /* Connection life ------------------------------------------------------------ */
 
+/* A detached thread; signals are the loop thread's business. */
+static int
+start_detached(void *(*main_fn)(void *), void *arg)
+{
+    pthread_attr_t attr;
+    pthread_t tid;
+    sigset_t all, old;
+    int rc;
+
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&tid, &attr, main_fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    return rc;
+}
+
+static void *
+close_main(void *arg)
+{
+    a091_close_politely(arg, A091_CLOSE_TIMEOUT_MS);
+    return NULL;
+}
+
+/*
+ * A polite close waits for the broker's close-ok (otherwise the broker
+ * logs "client unexpectedly closed TCP connection"), and the loop must not
+ * wait: the connection goes to a short thread of its own, which owns it
+ * from here on.  A process that exits at once cuts that thread short, and
+ * the broker sees the abrupt close after all.
+ */
+static void
+close_in_background(amqp_connection_state_t amqp)
+{
+    amqp_connection_close_t cl;
+
+    if (start_detached(close_main, amqp) == 0)
+        return;
+    /* No thread: say goodbye at least, without waiting for the answer. */
+    memset(&cl, 0, sizeof(cl));
+    cl.reply_code = AMQP_REPLY_SUCCESS;
+    cl.reply_text = a091_bytes_of("closed by the application");
+    amqp_send_method(amqp, 0, AMQP_CONNECTION_CLOSE_METHOD, &cl);
+    amqp_destroy_connection(amqp);
+}
+
 static void
 teardown_amqp(struct a091_conn *c, bool polite)
 {
@@ -710,16 +759,10 @@ teardown_amqp(struct a091_conn *c, bool polite)
         c->ev_tick = NULL;
     }
     if (c->amqp != NULL) {
-        if (polite) {
-            amqp_connection_close_t cl;
-
-            /* Not waiting for close-ok: that would block the loop. */
-            memset(&cl, 0, sizeof(cl));
-            cl.reply_code = AMQP_REPLY_SUCCESS;
-            cl.reply_text = a091_bytes_of("closed by the application");
-            amqp_send_method(c->amqp, 0, AMQP_CONNECTION_CLOSE_METHOD, &cl);
-        }
-        amqp_destroy_connection(c->amqp);
+        if (polite)
+            close_in_background(c->amqp);
+        else
+            amqp_destroy_connection(c->amqp);
         c->amqp = NULL;
     }
     incoming_clear(&c->in);
@@ -757,17 +800,31 @@ schedule_retry(struct a091_conn *c)
     evtimer_add(c->ev_retry, &tv);
 }
 
+/* polite: the link still works, only the connection is of no more use. */
 static void
-conn_lost(struct a091_conn *c, const qmf_error *why)
+conn_end(struct a091_conn *c, const qmf_error *why, bool polite)
 {
     if (c->state != A091_UP || c->closed)
         return;
-    teardown_amqp(c, false);
+    teardown_amqp(c, polite);
     c->state = A091_DOWN;
     if (!confirms_fail_all(c) || !report_down(c, why))
         return;
     if (c->cfg->reconnect && c->state == A091_DOWN)
         schedule_retry(c);
+}
+
+static void
+conn_lost(struct a091_conn *c, const qmf_error *why)
+{
+    conn_end(c, why, false);
+}
+
+/* A consumer cancelled or channel 1 closed: start over, closing politely. */
+static void
+conn_abandon(struct a091_conn *c, const qmf_error *why)
+{
+    conn_end(c, why, true);
 }
 
 static void
@@ -852,9 +909,10 @@ connect_main(void *arg)
     }
     last = --job->refs == 0;
     pthread_mutex_unlock(&job->lock);
-    /* Past the unlock the job may be gone, unless this was the last ref. */
+    /* Past the unlock the job may be gone, unless this was the last ref.
+     * Nobody wants the connection any more; this thread may block. */
     if (amqp != NULL)
-        amqp_destroy_connection(amqp);
+        a091_close_politely(amqp, A091_CLOSE_TIMEOUT_MS);
     a091_names_free(names, nqueues);
     if (last)
         job_free(job);
@@ -888,23 +946,13 @@ static int
 start_attempt(struct a091_conn *c, qmf_error *err)
 {
     struct a091_job *job = qmf_xcalloc(1, sizeof(*job));
-    pthread_attr_t attr;
-    pthread_t tid;
-    sigset_t all, old;
     int rc;
 
     pthread_mutex_init(&job->lock, NULL);
     job->refs = 2;
     job->done = c->ev_handover;
     job->cfg = a091_config_ref(c->cfg);
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    /* Signals are the loop thread's business. */
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    rc = pthread_create(&tid, &attr, connect_main, job);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
+    rc = start_detached(connect_main, job);
     if (rc != 0) {
         job->refs = 0;
         job_free(job);
@@ -1080,7 +1128,7 @@ a091_close(struct bus_conn *bc)
 
         job_detach(c, &amqp, &names, &err);
         if (amqp != NULL)
-            amqp_destroy_connection(amqp);
+            close_in_background(amqp);
         a091_names_free(names, c->cfg->nqueues);
     }
     teardown_amqp(c, true);

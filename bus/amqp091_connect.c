@@ -2,12 +2,15 @@
  * AMQP 0-9-1 connection set-up: the options copy every attempt works from,
  * and the blocking sequence (socket, login, channels, confirm mode,
  * topology, consumers) that runs on a connect thread, never on the loop.
+ * After login the methods are pipelined: a short-lived CLI pays this
+ * set-up on every command, and a round trip per method was most of it.
  */
 #include "bus/amqp091_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <amqp_ssl_socket.h>
@@ -219,6 +222,30 @@ a091_names_free(char **names, size_t n)
     free(names);
 }
 
+/* The methods the set-up pipelines, by the ids a channel.close names. */
+static const char *
+method_name(uint16_t class_id, uint16_t method_id)
+{
+    switch (((uint32_t)class_id << 16) | method_id) {
+    case AMQP_CHANNEL_OPEN_METHOD:
+        return "channel.open";
+    case AMQP_EXCHANGE_DECLARE_METHOD:
+        return "exchange.declare";
+    case AMQP_QUEUE_DECLARE_METHOD:
+        return "queue.declare";
+    case AMQP_QUEUE_BIND_METHOD:
+        return "queue.bind";
+    case AMQP_BASIC_QOS_METHOD:
+        return "basic.qos";
+    case AMQP_BASIC_CONSUME_METHOD:
+        return "basic.consume";
+    case AMQP_CONFIRM_SELECT_METHOD:
+        return "confirm.select";
+    default:
+        return NULL;
+    }
+}
+
 void
 a091_reply_error(amqp_rpc_reply_t r, const char *what, qmf_error *err)
 {
@@ -242,10 +269,14 @@ a091_reply_error(amqp_rpc_reply_t r, const char *what, qmf_error *err)
                           (const char *)c->reply_text.bytes);
         } else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
             const amqp_channel_close_t *c = r.reply.decoded;
+            const char *method = method_name(c->class_id, c->method_id);
 
-            qmf_error_set(err, QMF_ERR_TRANSPORT, "%s: broker closed the channel: %u %.*s",
+            /* With pipelining the refused method may be an earlier one
+             * than the call that got the close: name it. */
+            qmf_error_set(err, QMF_ERR_TRANSPORT, "%s: broker closed the channel: %u %.*s%s%s%s",
                           what, c->reply_code, (int)c->reply_text.len,
-                          (const char *)c->reply_text.bytes);
+                          (const char *)c->reply_text.bytes, method ? " (in " : "",
+                          method ? method : "", method ? ")" : "");
         } else {
             qmf_error_set(err, QMF_ERR_TRANSPORT, "%s: unexpected broker method 0x%08x",
                           what, (unsigned)r.reply.id);
@@ -257,6 +288,33 @@ a091_reply_error(amqp_rpc_reply_t r, const char *what, qmf_error *err)
     }
 }
 
+void
+a091_close_politely(amqp_connection_state_t amqp, unsigned timeout_ms)
+{
+    amqp_rpc_reply_t last = amqp_get_rpc_reply(amqp);
+
+    if (last.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+        last.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+        amqp_connection_close_ok_t ok;
+
+        /* The broker closed it already and only waits for our close-ok. */
+        memset(&ok, 0, sizeof(ok));
+        amqp_send_method(amqp, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+    } else if (last.reply_type != AMQP_RESPONSE_LIBRARY_EXCEPTION) {
+        struct timeval tv = { (time_t)(timeout_ms / 1000),
+                              (suseconds_t)(timeout_ms % 1000) * 1000 };
+
+        /* Until its close-ok the broker is still shutting the channels
+         * down, and a socket closed meanwhile is logged as "client
+         * unexpectedly closed TCP connection".  Whatever else arrives
+         * (deliveries) is dropped with the connection. */
+        amqp_set_rpc_timeout(amqp, &tv);
+        amqp_connection_close(amqp, AMQP_REPLY_SUCCESS);
+    }
+    /* else the link already failed: there is nobody to talk to. */
+    amqp_destroy_connection(amqp);
+}
+
 static bool
 rpc_ok(amqp_connection_state_t amqp, const void *reply, const char *what, qmf_error *err)
 {
@@ -265,6 +323,28 @@ rpc_ok(amqp_connection_state_t amqp, const void *reply, const char *what, qmf_er
     a091_reply_error(amqp_get_rpc_reply(amqp), what, err);
     if (err != NULL && err->code == QMF_OK)
         qmf_error_set(err, QMF_ERR_TRANSPORT, "%s: failed", what);
+    return false;
+}
+
+/*
+ * Sends a method without waiting for its answer, so that the set-up costs
+ * one round trip rather than one per method.  Methods that have a nowait
+ * field go with it set; the others (channel.open, basic.qos) get answers
+ * that carry nothing we need: rabbitmq-c sets them aside while a later
+ * call waits, and the loop drops them.  A method the broker refuses closes
+ * its channel (or the connection), and the next synchronous call on that
+ * channel receives the close, with the broker's reason, instead of its
+ * answer: see confirm_setup().
+ */
+static bool
+send_nowait(amqp_connection_state_t amqp, amqp_channel_t channel,
+            amqp_method_number_t method, void *args, const char *what, qmf_error *err)
+{
+    int rc = amqp_send_method(amqp, channel, method, args);
+
+    if (rc == AMQP_STATUS_OK)
+        return true;
+    qmf_error_set(err, QMF_ERR_TRANSPORT, "%s: %s", what, amqp_error_string2(rc));
     return false;
 }
 
@@ -332,7 +412,7 @@ login(amqp_connection_state_t amqp, const struct a091_config *cfg, qmf_error *er
     }
     table.num_entries = n;
     table.entries = props;
-    r = amqp_login_with_properties(amqp, cfg->info.vhost, 0, AMQP_DEFAULT_FRAME_SIZE,
+    r = amqp_login_with_properties(amqp, cfg->info.vhost, 0, A091_FRAME_MAX,
                                    cfg->heartbeat_s, &table, AMQP_SASL_METHOD_PLAIN,
                                    cfg->info.user, cfg->info.password);
     if (r.reply_type != AMQP_RESPONSE_NORMAL) {
@@ -346,16 +426,54 @@ login(amqp_connection_state_t amqp, const struct a091_config *cfg, qmf_error *er
     return 0;
 }
 
+/* Channel 1 for consumers, channel 2 for publishes in confirm mode. */
+static bool
+open_channels(amqp_connection_state_t amqp, qmf_error *err)
+{
+    amqp_channel_open_t open;
+    amqp_confirm_select_t select;
+
+    memset(&open, 0, sizeof(open));
+    memset(&select, 0, sizeof(select));
+    /* Refused, it would close channel 2 only, and the loop reopens a
+     * closed publish channel anyway. */
+    select.nowait = 1;
+    return send_nowait(amqp, A091_CONSUME_CHANNEL, AMQP_CHANNEL_OPEN_METHOD, &open,
+                       "opening the consume channel", err) &&
+           send_nowait(amqp, A091_PUBLISH_CHANNEL, AMQP_CHANNEL_OPEN_METHOD, &open,
+                       "opening the publish channel", err) &&
+           send_nowait(amqp, A091_PUBLISH_CHANNEL, AMQP_CONFIRM_SELECT_METHOD, &select,
+                       "selecting publisher confirms", err);
+}
+
+static bool
+declare_exchange(amqp_connection_state_t amqp, const char *name, const char *type,
+                 qmf_error *err)
+{
+    amqp_exchange_declare_t declare;
+    char what[200];
+
+    memset(&declare, 0, sizeof(declare));
+    declare.exchange = a091_bytes_of(name);
+    declare.type = a091_bytes_of(type);
+    declare.durable = 1;
+    declare.nowait = 1;
+    declare.arguments = amqp_empty_table;
+    snprintf(what, sizeof(what), "declaring exchange %s", name);
+    return send_nowait(amqp, A091_CONSUME_CHANNEL, AMQP_EXCHANGE_DECLARE_METHOD, &declare,
+                       what, err);
+}
+
 static int
 declare_queue(amqp_connection_state_t amqp, const struct bus_queue *q, char **name,
               qmf_error *err)
 {
     amqp_table_entry_t *args = qmf_xcalloc(4 + qmf_map_len(q->arguments), sizeof(*args));
-    amqp_table_t table;
-    amqp_queue_declare_ok_t *ok;
+    amqp_queue_declare_t declare;
     char what[300];
     int n = 0;
     size_t i;
+    bool ok;
 
     if (q->queue_type != NULL) {
         args[n].key = a091_bytes_of("x-queue-type");
@@ -385,26 +503,49 @@ declare_queue(amqp_connection_state_t amqp, const struct bus_queue *q, char **na
         free(args);
         return -1;
     }
-    table.num_entries = n;
-    table.entries = args;
-    ok = amqp_queue_declare(amqp, A091_CONSUME_CHANNEL,
-                            q->name ? a091_bytes_of(q->name) : amqp_empty_bytes,
-                            q->passive && q->name != NULL,
-                            q->durable, q->exclusive, q->auto_delete, table);
-    free(args);
+    memset(&declare, 0, sizeof(declare));
+    declare.queue = q->name ? a091_bytes_of(q->name) : amqp_empty_bytes;
+    declare.passive = q->passive && q->name != NULL;
+    declare.durable = q->durable;
+    declare.exclusive = q->exclusive;
+    declare.auto_delete = q->auto_delete;
+    declare.arguments.num_entries = n;
+    declare.arguments.entries = args;
     snprintf(what, sizeof(what), "declaring queue '%s'", q->name ? q->name : "(server-named)");
-    if (!rpc_ok(amqp, ok, what, err))
+    if (q->name != NULL) {
+        /* Its answer would only repeat the name; a passive declare of a
+         * missing queue still fails, at confirm_setup(). */
+        declare.nowait = 1;
+        ok = send_nowait(amqp, A091_CONSUME_CHANNEL, AMQP_QUEUE_DECLARE_METHOD, &declare,
+                         what, err);
+        *name = qmf_xstrdup(q->name);
+    } else {
+        /* The broker picks the name and the bindings need it: this one
+         * waits, which also confirms everything sent before it. */
+        const amqp_queue_declare_ok_t *r =
+            amqp_simple_rpc_decoded(amqp, A091_CONSUME_CHANNEL, AMQP_QUEUE_DECLARE_METHOD,
+                                    AMQP_QUEUE_DECLARE_OK_METHOD, &declare);
+
+        ok = rpc_ok(amqp, r, what, err);
+        if (ok)
+            *name = qmf_xstrndup(r->queue.bytes, r->queue.len);
+    }
+    free(args);
+    if (!ok)
         return -1;
-    *name = qmf_xstrndup(ok->queue.bytes, ok->queue.len);
     for (i = 0; i < q->nbindings; i++) {
         const struct bus_binding *b = &q->bindings[i];
+        amqp_queue_bind_t bind;
 
+        memset(&bind, 0, sizeof(bind));
+        bind.queue = a091_bytes_of(*name);
+        bind.exchange = a091_bytes_of(b->exchange);
+        bind.routing_key = a091_bytes_of(b->key);
+        bind.nowait = 1;
+        bind.arguments = amqp_empty_table;
         snprintf(what, sizeof(what), "binding queue '%s' to '%s' with '%s'", *name,
                  b->exchange, b->key);
-        if (!rpc_ok(amqp, amqp_queue_bind(amqp, A091_CONSUME_CHANNEL, a091_bytes_of(*name),
-                                          a091_bytes_of(b->exchange), a091_bytes_of(b->key),
-                                          amqp_empty_table),
-                    what, err))
+        if (!send_nowait(amqp, A091_CONSUME_CHANNEL, AMQP_QUEUE_BIND_METHOD, &bind, what, err))
             return -1;
     }
     return 0;
@@ -416,16 +557,8 @@ declare_topology(amqp_connection_state_t amqp, const struct a091_config *cfg,
 {
     size_t i;
 
-    if (!rpc_ok(amqp, amqp_exchange_declare(amqp, A091_CONSUME_CHANNEL,
-                                            a091_bytes_of(BUS_EXCHANGE_DIRECT),
-                                            a091_bytes_of("direct"), 0, 1, 0, 0,
-                                            amqp_empty_table),
-                "declaring exchange " BUS_EXCHANGE_DIRECT, err) ||
-        !rpc_ok(amqp, amqp_exchange_declare(amqp, A091_CONSUME_CHANNEL,
-                                            a091_bytes_of(BUS_EXCHANGE_TOPIC),
-                                            a091_bytes_of("topic"), 0, 1, 0, 0,
-                                            amqp_empty_table),
-                "declaring exchange " BUS_EXCHANGE_TOPIC, err))
+    if (!declare_exchange(amqp, BUS_EXCHANGE_DIRECT, "direct", err) ||
+        !declare_exchange(amqp, BUS_EXCHANGE_TOPIC, "topic", err))
         return -1;
     for (i = 0; i < cfg->nqueues; i++) {
         if (declare_queue(amqp, &cfg->queues[i], &names[i], err) != 0)
@@ -444,33 +577,55 @@ start_consumers(amqp_connection_state_t amqp, const struct a091_config *cfg,
         const struct a091_sub *s = &cfg->subs[i];
         const char *queue = s->by_index ? names[s->queue_index] : s->queue;
         char *tag = a091_consumer_tag(i);
+        amqp_table_entry_t *entries = qmf_xcalloc(qmf_map_len(s->arguments) + 1,
+                                                  sizeof(*entries));
+        amqp_basic_qos_t qos;
+        amqp_basic_consume_t consume;
         char what[300];
         bool ok;
 
         /* global=false: the prefetch applies to each consumer started
          * after it, so every subscription gets its own window. */
+        memset(&qos, 0, sizeof(qos));
+        qos.prefetch_count = s->credit;
+        memset(&consume, 0, sizeof(consume));
+        consume.queue = a091_bytes_of(queue);
+        consume.consumer_tag = a091_bytes_of(tag);
+        consume.no_ack = s->no_ack;
+        consume.nowait = 1;
+        consume.arguments.entries = entries;
         snprintf(what, sizeof(what), "setting prefetch %u for queue '%s'",
                  (unsigned)s->credit, queue);
-        ok = rpc_ok(amqp, amqp_basic_qos(amqp, A091_CONSUME_CHANNEL, 0, s->credit, 0),
-                    what, err);
-        if (ok) {
-            amqp_table_entry_t *entries = qmf_xcalloc(qmf_map_len(s->arguments) + 1,
-                                                      sizeof(*entries));
-            amqp_table_t args = { 0, entries };
-
-            snprintf(what, sizeof(what), "consuming from queue '%s'", queue);
-            ok = a091_table_append(s->arguments, entries, &args.num_entries, err) == 0 &&
-                 rpc_ok(amqp, amqp_basic_consume(amqp, A091_CONSUME_CHANNEL,
-                                                 a091_bytes_of(queue), a091_bytes_of(tag), 0,
-                                                 s->no_ack, 0, args),
-                        what, err);
-            free(entries);
-        }
+        ok = send_nowait(amqp, A091_CONSUME_CHANNEL, AMQP_BASIC_QOS_METHOD, &qos, what, err);
+        snprintf(what, sizeof(what), "consuming from queue '%s'", queue);
+        ok = ok && a091_table_append(s->arguments, entries, &consume.arguments.num_entries,
+                                     err) == 0 &&
+             send_nowait(amqp, A091_CONSUME_CHANNEL, AMQP_BASIC_CONSUME_METHOD, &consume,
+                         what, err);
+        free(entries);
         free(tag);
         if (!ok)
             return -1;
     }
     return 0;
+}
+
+/*
+ * The one answer the pipelined set-up waits for at its end.  The broker
+ * handles a channel's methods in order, so the answer to this harmless
+ * passive declare means that everything sent before it on channel 1
+ * succeeded.  A refused method closed the channel (or the connection)
+ * instead, and that close, with the broker's reason, is what this call
+ * gets.  Channel 2 is not covered: a close there is the loop's business.
+ */
+static bool
+confirm_setup(amqp_connection_state_t amqp, qmf_error *err)
+{
+    return rpc_ok(amqp, amqp_exchange_declare(amqp, A091_CONSUME_CHANNEL,
+                                              a091_bytes_of(BUS_EXCHANGE_DIRECT),
+                                              a091_bytes_of("direct"), 1, 0, 0, 0,
+                                              amqp_empty_table),
+                  "setting up queues and consumers", err);
 }
 
 amqp_connection_state_t
@@ -485,23 +640,21 @@ a091_connect(const struct a091_config *cfg, char ***names_out, qmf_error *err)
         free(names);
         return NULL;
     }
-    if (open_socket(amqp, cfg, err) != 0 || login(amqp, cfg, err) != 0)
-        goto fail;
-    if (!rpc_ok(amqp, amqp_channel_open(amqp, A091_CONSUME_CHANNEL),
-                "opening the consume channel", err) ||
-        !rpc_ok(amqp, amqp_channel_open(amqp, A091_PUBLISH_CHANNEL),
-                "opening the publish channel", err) ||
-        !rpc_ok(amqp, amqp_confirm_select(amqp, A091_PUBLISH_CHANNEL),
-                "selecting publisher confirms", err))
-        goto fail;
-    if (declare_topology(amqp, cfg, names, err) != 0 ||
-        start_consumers(amqp, cfg, names, err) != 0)
-        goto fail;
+    if (open_socket(amqp, cfg, err) != 0 || login(amqp, cfg, err) != 0) {
+        a091_names_free(names, cfg->nqueues);
+        amqp_destroy_connection(amqp);
+        return NULL;
+    }
+    /* Declare before bind before consume: pipelined, they still run in
+     * the order sent. */
+    if (!open_channels(amqp, err) ||
+        declare_topology(amqp, cfg, names, err) != 0 ||
+        start_consumers(amqp, cfg, names, err) != 0 ||
+        !confirm_setup(amqp, err)) {
+        a091_names_free(names, cfg->nqueues);
+        a091_close_politely(amqp, A091_CLOSE_TIMEOUT_MS);
+        return NULL;
+    }
     *names_out = names;
     return amqp;
-
-fail:
-    a091_names_free(names, cfg->nqueues);
-    amqp_destroy_connection(amqp);
-    return NULL;
 }

@@ -29,6 +29,17 @@
 #define A091_DEFAULT_BACKOFF_MAX_MS 30000
 /* Bounds every blocking step of the connect thread (TCP, handshake, RPCs). */
 #define A091_CONNECT_TIMEOUT_S 15
+/* How long a polite close waits for the broker's connection.close-ok. */
+#define A091_CLOSE_TIMEOUT_MS 2000
+/*
+ * The frame size we offer (the broker may lower it).  rabbitmq-c sizes its
+ * outbound buffer and its per-channel frame pools by it, so the default
+ * 128 KiB costs about half a MiB per connection, which a fleet simulator
+ * with a thousand connections pays a thousand times.  Our messages are
+ * mostly a few KiB; larger bodies are split into frames either way.  A
+ * content header (properties and headers) must fit in one frame.
+ */
+#define A091_FRAME_MAX (32 * 1024)
 
 struct a091_sub {
     char *queue;            /* the queue name, or NULL with by_index */
@@ -79,6 +90,12 @@ amqp_connection_state_t a091_connect(const struct a091_config *cfg,
 void a091_names_free(char **names, size_t n);
 /* Text of a failed RPC reply (a server close or a library status). */
 void a091_reply_error(amqp_rpc_reply_t r, const char *what, qmf_error *err);
+/*
+ * Ends a connection the way the broker expects: connection.close, then
+ * close-ok awaited for up to timeout_ms, then the socket closed and amqp
+ * destroyed.  Blocks: for the connect and close threads, never the loop.
+ */
+void a091_close_politely(amqp_connection_state_t amqp, unsigned timeout_ms);
 
 /* An outgoing message as rabbitmq-c wants it; pointers borrow from the
  * bus_message except what a091_outgoing_clear frees. */

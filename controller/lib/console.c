@@ -103,6 +103,10 @@ console_stamp(struct virtbus_console *c, struct bus_message *m, unsigned ttl_ms)
         m->created_ms = console_now_ms();
     if (m->user_id == NULL)
         m->user_id = qmf_xstrdup(c->user);
+    /* The command's identity: agents answer a repeated one (a re-send
+     * after a broker outage, a redelivery) from their journal. */
+    if (m->message_id == NULL)
+        m->message_id = console_new_id();
     /* Commands must survive a broker restart while they wait for their
      * agent; queries and locates are worthless by then, and persisting a
      * broadcast costs a disk write per queue. */
@@ -185,10 +189,13 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
     reply_key = qmf_xasprintf("virtbus.console.%s", c->id);
     c->reply_to = bus_address_exchange(BUS_EXCHANGE_DIRECT, reply_key);
 
-    /* The reply queue: private, gone with the console. */
+    /* The reply queue: private, gone with the console.  Named by the
+     * console, so that its reply-to stays valid when the bus reconnects
+     * (and declares it again) in the middle of a request. */
     reply_binding = (struct bus_binding){ BUS_EXCHANGE_DIRECT, reply_key };
     queues[n] = (struct bus_queue){
-        .exclusive = true, .auto_delete = true, .bindings = &reply_binding, .nbindings = 1,
+        .name = reply_key, .exclusive = true, .auto_delete = true,
+        .bindings = &reply_binding, .nbindings = 1,
     };
     subs[n] = (struct bus_subscription){
         .source = "#0", .credit = 1000, .no_ack = true,

@@ -328,6 +328,51 @@ done_cb(evutil_socket_t fd, short what, void *arg)
     ((struct pending *)arg)->done = true;
 }
 
+/* Asks again, by name, the expected agents still owed an answer (in a
+ * batch: those in flight). */
+static void
+resend_unanswered(struct virtbus_console *c, struct pending *p, const struct bus_message *m)
+{
+    qmf_error err;
+    size_t i;
+
+    for (i = 0; i < p->results.n; i++) {
+        struct bus_message *again;
+        char *address;
+
+        if (p->results.items[i].status != VIRTBUS_NO_REPLY ||
+            (p->in_flight_flags != NULL && !p->in_flight_flags[i]))
+            continue;
+        again = bus_message_dup(m);
+        address = virtbus_agent_address(p->results.items[i].agent);
+        bus_publish(c->bus, address, again, NULL, NULL, &err);
+        bus_message_free(again);
+        free(address);
+    }
+}
+
+/*
+ * Runs the loop until p is done (answered or timed out).  A broker lost
+ * meanwhile is waited for (the bus reconnects by itself); then the
+ * agents still owed an answer are asked again with the same message-id:
+ * answers sent while the broker was away are gone, and agents answer a
+ * repeated command from their journal instead of running it twice.
+ */
+static void
+wait_answers(struct virtbus_console *c, struct pending *p, const struct bus_message *m)
+{
+    while (!p->done) {
+        if (!c->lost) {
+            event_base_loop(c->base, EVLOOP_ONCE);
+            continue;
+        }
+        while (c->lost && !p->done)
+            event_base_loop(c->base, EVLOOP_ONCE);
+        if (!p->done && p->expect_known)
+            resend_unanswered(c, p, m);
+    }
+}
+
 /*
  * Sends m (consumed) and collects answers.  With expect, every agent of it
  * gets a result; else answers are collected until a quiet period.  With
@@ -385,8 +430,7 @@ request(struct virtbus_console *c, const char *address, struct bus_message *m,
         tv = (struct timeval){ 0, BATCH_TICK_MS * 1000 };
         event_add(p.batch_ev, &tv);
         send_more(c, &p);
-        while (!p.done && !c->lost)
-            event_base_loop(c->base, EVLOOP_ONCE);
+        wait_answers(c, &p, m);
         event_free(p.batch_ev);
         free(p.deadline_ms);
         free(p.in_flight_flags);
@@ -399,17 +443,12 @@ request(struct virtbus_console *c, const char *address, struct bus_message *m,
         if (rc == 0 && !p.done) {
             p.sent = p.results.n;
             report(&p);
+            wait_answers(c, &p, m);
         }
-        while (rc == 0 && !p.done && !c->lost)
-            event_base_loop(c->base, EVLOOP_ONCE);
         event_free(p.timeout_ev);
     }
     bus_message_free(m);
     c->current = NULL;
-    if (rc == 0 && c->lost && !p.done) {
-        qmf_error_set(err, QMF_ERR_TRANSPORT, "lost the broker: %s", c->last_error.text);
-        rc = -1;
-    }
     if (p.quiet_ev)
         event_free(p.quiet_ev);
     if (rc == 0) {

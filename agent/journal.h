@@ -1,0 +1,173 @@
+/*
+ * The command journal: makes the effect of a command delivered at least
+ * once happen at most once, keeps its outcome so that a redelivered or
+ * re-sent command gets the recorded answer again, and holds the outcomes
+ * the broker has not confirmed yet (the spool flushed after a reconnect).
+ * One journal file per agent, in its state directory.
+ *
+ * Life of a command (id, object):
+ *     UNKNOWN --begin--> BEGUN --end--> DONE --delivered--> DONE, delivered
+ * begin is written and fsync'd BEFORE the effect, end (the outcome) AFTER
+ * the effect and before the request is acked, so that after a SIGKILL the
+ * journal says the truth: UNKNOWN means it never started, BEGUN that it may
+ * have run (attempts says how often it was started), DONE that it ran and
+ * what came of it.  A DONE command is never begun again.
+ *
+ * File format (all integers big-endian):
+ *     header  "VBJOURNL" | u32 version (1) | u32 0
+ *     record  u32 len | u8 type | payload[len - 1] | checksum[8]
+ * len counts type and payload; checksum is the first 8 bytes of SHA-256
+ * over type and payload.  The payload is
+ *     u32 id_len | id | u32 object_len | object | i64 ts (ns since epoch)
+ * followed by, for BEGIN (1): u32 attempt (1 for the first); for END (2):
+ * the result as one AMQP 1.0 encoded value (an exact, typed round trip);
+ * DELIVERED (3) has nothing more.  Strings are length-prefixed bytes, so
+ * any string (but NUL, which C strings cannot hold) is stored as is.
+ *
+ * Crash safety: records are only appended, and a new file (creation,
+ * compaction) is written aside, fsync'd, renamed over the old one and the
+ * directory fsync'd.  A crash can therefore only leave a torn last record,
+ * which journal_open drops.  Replay stops at the first record whose length,
+ * checksum or payload is wrong and truncates the file there, even if valid
+ * records seemed to follow: past a damaged length there is no trustworthy
+ * record boundary, and a later record (an END, a DELIVERED) means nothing
+ * without the ones it follows.  A crash never does this in mid-file; media
+ * damage can, and the caller logs the byte count journal_open reports.
+ *
+ * Bounds and compaction: when the file holds more than max_entries
+ * commands or max_bytes bytes, the next blocking call rewrites it with
+ * every BEGUN and every undelivered DONE command, plus the newest delivered
+ * ones while the whole stays under half of each limit; older delivered
+ * commands are forgotten (a very late duplicate of one would run again).
+ * Outcomes not yet delivered are never dropped; instead
+ *   - journal_begin refuses a new command ("journal full") while the
+ *     BEGUN and undelivered commands take half of either limit, so that the
+ *     agent stops taking commands before it has run them, and
+ *   - journal_end fails if recording the outcome would make them exceed
+ *     either whole limit (only possible when many begun commands end with
+ *     big results): the command then stays BEGUN.
+ *
+ * I/O errors: a failed write, fsync or truncate makes the journal refuse
+ * every later begin, end and flush (what reached the disk is unknown, as
+ * with PostgreSQL after a failed fsync); reopening it recovers.
+ *
+ * Threading: every call takes the journal's one mutex and may come from any
+ * thread.  journal_open, journal_close, journal_begin, journal_end and
+ * journal_flush do disk I/O and may block: call them from worker threads
+ * (or at start-up and shutdown), never from the event loop.
+ * journal_lookup, journal_delivered, journal_undelivered and
+ * journal_get_stats never touch the disk; they may wait for the mutex while
+ * a compaction copies the retained records (a memcpy of at most about
+ * max_bytes / 2, once per max_bytes / 4 of growth at least).  Concurrent
+ * begins and ends share fsyncs (group commit).
+ *
+ * Costs: lookups are O(1) (libxml2's hash table on id and object); begin
+ * and end are O(record) plus an fsync; compaction is O(retained bytes),
+ * amortised O(1) per record.  Memory holds each retained record once.
+ */
+#ifndef AGENT_JOURNAL_H
+#define AGENT_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "schema/qmf/error.h"
+#include "schema/qmf/value.h"
+
+#define JOURNAL_DEFAULT_MAX_ENTRIES 100000
+#define JOURNAL_DEFAULT_MAX_BYTES   (64u * 1024 * 1024)
+/* journal_open refuses limits below these. */
+#define JOURNAL_MIN_ENTRIES 4
+#define JOURNAL_MIN_BYTES   4096
+/* The largest record (an encoded outcome with its id and object). */
+#define JOURNAL_RECORD_MAX  (16u * 1024 * 1024)
+
+struct journal;
+
+struct journal_limits {
+    size_t max_entries;     /* commands (id, object) kept */
+    size_t max_bytes;       /* file size */
+};
+
+enum journal_state { JOURNAL_UNKNOWN, JOURNAL_BEGUN, JOURNAL_DONE };
+
+/*
+ * Opens path, creating it (and a lock file "<path>.lock", held so that a
+ * second agent on the same state directory is refused), replays it and
+ * repairs a torn or damaged tail by truncating it; *dropped (if non-NULL)
+ * gets the number of bytes cut off, for the caller to log.  lim NULL means
+ * the defaults.  A file that is not a journal is refused, never truncated.
+ * Blocking.
+ */
+int journal_open(struct journal **out, const char *path,
+                 const struct journal_limits *lim, size_t *dropped,
+                 qmf_error *err);
+/* Writes the queued DELIVERED marks, then frees.  No other call may be
+ * running or follow.  Blocking. */
+void journal_close(struct journal *j);
+
+/*
+ * What is known of (id, object); object NULL or "" means the whole request.
+ * For DONE, *result (if result is non-NULL) gets a copy the caller frees and
+ * *delivered whether the broker confirmed it; otherwise *result is NULL and
+ * *delivered false.  *attempts counts BEGIN records.  An outcome is reported
+ * DONE only once its END record is on disk.  Never blocks on disk.
+ */
+enum journal_state journal_lookup(struct journal *j, const char *id,
+                                  const char *object, qmf_value **result,
+                                  unsigned *attempts, bool *delivered);
+
+/*
+ * Records that execution starts, before the effect; returns once that is on
+ * disk (fsync'd).  Refused for a DONE command, when the journal is full (see
+ * above) and after an I/O error.  Blocking.
+ */
+int journal_begin(struct journal *j, const char *id, const char *object,
+                  qmf_error *err);
+
+/*
+ * Records the outcome (any value; the agent stores its reply and the
+ * commandResult it publishes), after the effect and before the request is
+ * acked; returns once that is on disk (fsync'd).  A command may end without
+ * having begun (one that was never executed, e.g. expired).  Refused for a
+ * DONE command, a record over JOURNAL_RECORD_MAX (QMF_ERR_TOO_LARGE), when
+ * undelivered outcomes would exceed the limits, and after an I/O error.
+ * Blocking.
+ */
+int journal_end(struct journal *j, const char *id, const char *object,
+                const qmf_value *result, qmf_error *err);
+
+/*
+ * The broker confirmed the outcome's messages.  Only queued in memory: the
+ * next begin, end, flush or compaction writes it, without an fsync (losing
+ * it only means one duplicate reply later).  Ignored unless DONE.  Never
+ * blocks on disk: the loop thread may call it.
+ */
+void journal_delivered(struct journal *j, const char *id, const char *object);
+
+/* Writes the queued DELIVERED marks (no fsync); may compact.  Blocking. */
+int journal_flush(struct journal *j, qmf_error *err);
+
+/*
+ * The outcomes on disk but not delivered, oldest outcome first: calls fn
+ * (if non-NULL) with copies the callee owns (it must free result), outside
+ * the mutex, so fn may call the journal.  Returns how many there are.
+ * Never blocks on disk.
+ */
+size_t journal_undelivered(struct journal *j,
+                           void (*fn)(const char *id, const char *object,
+                                      qmf_value *result, void *opaque),
+                           void *opaque);
+
+struct journal_stats {
+    size_t records;                 /* records in the file, queued ones included */
+    size_t entries;                 /* commands known */
+    size_t undelivered;             /* DONE and not delivered */
+    size_t bytes;                   /* file size, queued records included */
+    unsigned long fsyncs;           /* every fsync(2)/fdatasync(2) issued */
+    unsigned long compactions;
+    unsigned long compaction_failures;  /* the file was kept; retried later */
+};
+void journal_get_stats(struct journal *j, struct journal_stats *st);
+
+#endif
