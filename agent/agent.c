@@ -4,6 +4,7 @@
  * are handled in dispatch.c, the hypervisor connection in hypervisor.c.
  */
 #include "agent/agent_impl.h"
+#include "agent/journal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,8 @@ agent_free(struct agent *a)
         bus_close(a->bus);
     if (a->dconn)
         a->drv->close(a->dconn);
+    if (a->journal)
+        journal_close(a->journal);
     inv_free(&a->inv);
     agent_config_free(&a->cfg);
     free(a->name);
@@ -225,6 +228,8 @@ bus_up_cb(struct bus_conn *c, void *opaque)
         agent_publish_event(a, "agentStarted", v, NULL, NULL);
         a->started_event_sent = true;
     }
+    /* Outcomes the broker did not confirm before it went away. */
+    agent_command_flush_spool(a);
     agent_heartbeat_start(a);
     agent_heartbeat_send(a);
     /* The snapshot consumers get at start, and after a broker outage in
@@ -335,19 +340,27 @@ agent_start(struct agent *a)
     a->epoch_ns = agent_now_ns();
     log_info(&a->log, "starting: node %s, hypervisor %s, broker %s",
              a->cfg.node, a->cfg.uri, a->cfg.broker);
-    agent_hypervisor_start(a);
+    /* The journal first: no command may run before it is known which
+     * ones already did. */
+    agent_state_open(a, agent_hypervisor_start);
     return 0;
 }
 
 /* Stopping ------------------------------------------------------------------ */
 
 static void
-stopped(struct agent *a)
+journal_closed(struct agent *a)
 {
     a->state = AGENT_STOPPED;
     log_info(&a->log, "stopped");
     if (a->stopped_cb)
         a->stopped_cb(a, a->stopped_opaque);
+}
+
+static void
+hypervisor_closed(struct agent *a)
+{
+    agent_state_close(a, journal_closed);
 }
 
 static void
@@ -360,7 +373,7 @@ goodbye_sent(bool ok, void *opaque)
         a->bus = NULL;
         a->bus_up = false;
     }
-    agent_hypervisor_close(a, stopped);
+    agent_hypervisor_close(a, hypervisor_closed);
 }
 
 static void

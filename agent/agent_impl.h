@@ -25,6 +25,10 @@ enum agent_state {
     AGENT_STOPPED,
 };
 
+/* Answers (query results, a group's _results) go out in messages of at
+ * most this many objects. */
+#define AGENT_ANSWER_BATCH 100
+
 /* Where commands go that the broker gave up on (delivery_limit). */
 #define AGENT_DEAD_LETTERS "virtbus.dead-letters"
 
@@ -66,6 +70,7 @@ struct agent {
     bool started_event_sent;
 
     struct inventory inv;
+    struct journal *journal;    /* NULL: commands run at least once */
     struct event *heartbeat_ev;
     struct event *stats_ev;
 
@@ -151,6 +156,23 @@ method_fn agent_find_method(const char *class_name, const char *method_name);
 /* The i-th entry of the method table (false past the end), so that a test
  * can hold the table against the schema. */
 bool agent_method_entry(size_t i, const char **class_name, const char **method_name);
+
+/* command.c: a method request, run at most once through the journal, on
+ * one object, or on the objects where selects (answered as _results).
+ * The delivery is settled by the command. */
+void agent_command_one(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
+                       const struct schema_class *cls, const struct schema_method *sm,
+                       method_fn fn, const qmf_value *args, const char *object_name);
+void agent_command_where(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
+                         const struct schema_class *cls, const struct schema_method *sm,
+                         method_fn fn, const qmf_value *args, const qmf_where *where);
+/* Publishes again the outcomes the broker has not confirmed. */
+void agent_command_flush_spool(struct agent *a);
+
+/* state.c: the journal in the state directory, opened and closed on a
+ * worker; done runs on the loop thread. */
+void agent_state_open(struct agent *a, void (*done)(struct agent *a));
+void agent_state_close(struct agent *a, void (*done)(struct agent *a));
 
 /* events.c */
 extern const struct drv_events agent_driver_events;

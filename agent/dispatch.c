@@ -10,10 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Query answers are split into messages of this many objects, so that a
- * large inventory never makes one huge message. */
-#define QUERY_BATCH 100
-
 typedef int (*request_fn)(struct agent *a, struct bus_delivery *d,
                           const struct bus_message *m, qmf_error *err);
 
@@ -218,7 +214,7 @@ reply_batches(struct agent *a, const struct bus_message *m, const char *content,
 
     do {
         qmf_value *batch = qmf_list();
-        size_t end = i + QUERY_BATCH < n ? i + QUERY_BATCH : n;
+        size_t end = i + AGENT_ANSWER_BATCH < n ? i + AGENT_ANSWER_BATCH : n;
 
         for (; i < end; i++) {
             qmf_list_append(batch, results->u.list.items[i]);
@@ -379,194 +375,6 @@ handle_query(struct agent *a, struct bus_delivery *d,
 
 /* Methods ---------------------------------------------------------------- */
 
-struct method_job {
-    struct agent *a;
-    struct bus_delivery *delivery;
-    struct bus_message *req;        /* the fields we reply with */
-    struct method_call call;
-    method_fn fn;
-    char *object_name;
-    int64_t started_ns;
-    int rc;
-    qmf_error err;
-    /* The object after the method: its fresh values, or gone; and the
-     * object the method created, if any. */
-    qmf_value *fresh;
-    bool gone;
-    qmf_value *created_values;
-    /* A call on objects selected by _where: one job per object, one
-     * answer for all of them. */
-    struct method_group *group;
-    size_t index;
-};
-
-struct method_group {
-    struct bus_delivery *delivery;
-    struct bus_message *req;
-    qmf_value *results;         /* one slot per object, in selection order */
-    size_t remaining;
-};
-
-static void
-method_job_free(struct method_job *job)
-{
-    bus_message_free(job->req);
-    qmf_free(job->call.args);
-    qmf_free(job->call.out);
-    qmf_free(job->fresh);
-    qmf_free(job->created_values);
-    free(job->call.created);
-    free(job->object_name);
-    free(job);
-}
-
-/* Worker thread: the method, then a fresh look at its object so that the
- * reply is sent only once the inventory shows the method's effect. */
-static void
-method_work(void *arg)
-{
-    struct method_job *job = arg;
-    qmf_error ferr;
-
-    job->rc = job->fn(&job->call, &job->err);
-    if (agent_fetch_object(job->a, job->object_name, &job->fresh, &ferr) != 0)
-        job->gone = ferr.code == QMF_ERR_UNKNOWN_OBJECT;
-    if (job->call.created != NULL &&
-        agent_fetch_object(job->a, job->call.created, &job->created_values, &ferr) != 0)
-        job->created_values = NULL;
-}
-
-/* Acks the command once its outcome is safely with the broker. */
-static void
-method_outcome_confirmed(bool ok, void *opaque)
-{
-    struct method_job *job = opaque;
-
-    bus_ack(job->delivery);
-    method_job_free(job);
-}
-
-/* The answers of a group go out in batches; the request is acked once
- * the last batch is confirmed. */
-static void
-group_confirmed(bool ok, void *opaque)
-{
-    struct method_group *g = opaque;
-
-    bus_ack(g->delivery);
-    bus_message_free(g->req);
-    free(g);
-}
-
-static void
-group_answer(struct agent *a, struct method_group *g)
-{
-    size_t n = qmf_list_len(g->results), i = 0;
-
-    if (g->req->reply_to == NULL || g->req->reply_to[0] == '\0') {
-        qmf_free(g->results);
-        group_confirmed(true, g);
-        return;
-    }
-    do {
-        qmf_value *body = qmf_map(), *batch = qmf_map_set(body, "_results", qmf_list());
-        size_t end = i + QUERY_BATCH < n ? i + QUERY_BATCH : n;
-        bool last;
-
-        for (; i < end; i++) {
-            qmf_list_append(batch, g->results->u.list.items[i]);
-            g->results->u.list.items[i] = NULL;
-        }
-        last = i >= n;
-        agent_reply(a, g->req, "_method_response", NULL, !last, body,
-                    last ? group_confirmed : NULL, last ? g : NULL);
-    } while (i < n);
-    g->results->u.list.len = 0;
-    qmf_free(g->results);
-}
-
-static void
-method_done(void *arg)
-{
-    struct method_job *job = arg;
-    struct agent *a = job->a;
-    int64_t duration = agent_mono_ns() - job->started_ns;
-    const char *outcome = job->rc == 0 ? "ok" : "error";
-    bool has_reply = job->req->reply_to != NULL && job->req->reply_to[0] != '\0';
-    struct method_group *g = job->group;
-
-    agent_apply_object(a, job->object_name, job->fresh, job->gone);
-    job->fresh = NULL;
-    if (job->created_values != NULL) {
-        agent_apply_object(a, job->call.created, job->created_values, false);
-        job->created_values = NULL;
-    }
-    if (job->call.reload_class != NULL)
-        agent_load_inventory(a, job->call.reload_class, false, NULL);
-    log_info(&a->log, "%s.%s on %s: %s%s%s", job->call.cls->name,
-             job->call.method->name, job->object_name, outcome,
-             job->rc ? ": " : "", job->rc ? job->err.text : "");
-    if (g != NULL) {
-        qmf_value *item = qmf_map();
-
-        qmf_map_set(item, "_object_id", agent_object_ref(a, job->object_name));
-        if (job->rc == 0) {
-            qmf_map_set(item, "_arguments", job->call.out);
-            job->call.out = NULL;
-        } else {
-            qmf_value *v = qmf_map_set(item, "_values", qmf_map());
-
-            qmf_map_set(v, "error_code", qmf_u32(job->err.code));
-            qmf_map_set(v, "error_text", qmf_string(job->err.text));
-        }
-        qmf_free(g->results->u.list.items[job->index]);
-        g->results->u.list.items[job->index] = item;
-        publish_command_result(a, job->req, job->call.cls->name, job->object_name,
-                               job->call.method->name, outcome,
-                               job->rc ? &job->err : NULL, duration, NULL, NULL);
-        if (--g->remaining == 0)
-            group_answer(a, g);
-        job->delivery = NULL;
-        method_job_free(job);
-    } else {
-        publish_command_result(a, job->req, job->call.cls->name, job->object_name,
-                               job->call.method->name, outcome,
-                               job->rc ? &job->err : NULL, duration,
-                               has_reply ? NULL : method_outcome_confirmed,
-                               has_reply ? NULL : job);
-        if (has_reply) {
-            if (job->rc == 0) {
-                qmf_value *body = qmf_map();
-
-                qmf_map_set(body, "_arguments", job->call.out ? job->call.out : qmf_map());
-                job->call.out = NULL;
-                agent_reply(a, job->req, "_method_response", NULL, false, body,
-                            method_outcome_confirmed, job);
-            } else {
-                agent_reply_exception(a, job->req, &job->err, method_outcome_confirmed, job);
-            }
-        }
-    }
-    agent_job_end(a);
-}
-
-/* The few fields of a request that its reply needs, kept past the
- * delivery callback. */
-static struct bus_message *
-reply_fields(const struct bus_message *m)
-{
-    struct bus_message *r = bus_message_new();
-
-    if (m->reply_to)
-        r->reply_to = qmf_xstrdup(m->reply_to);
-    if (m->correlation_id)
-        r->correlation_id = qmf_xstrdup(m->correlation_id);
-    if (m->user_id)
-        r->user_id = qmf_xstrdup(m->user_id);
-    r->durable = m->durable;
-    return r;
-}
-
 /* What a method request asks, checked against the schema, for one class. */
 struct method_check {
     const struct schema_method *sm;
@@ -618,55 +426,6 @@ fail:
     return -1;
 }
 
-/* Queues the method on one object; args consumed. */
-static int
-submit_method(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
-              const struct inv_object *o, const struct method_check *mc, qmf_value *args,
-              struct method_group *group, size_t index)
-{
-    struct method_job *job = qmf_xcalloc(1, sizeof(*job));
-    const char *colon;
-
-    job->a = a;
-    job->delivery = d;
-    job->req = reply_fields(m);
-    job->fn = mc->fn;
-    job->object_name = qmf_xstrdup(o->name);
-    job->started_ns = agent_mono_ns();
-    job->group = group;
-    job->index = index;
-    colon = strchr(job->object_name, ':');
-    job->call = (struct method_call){
-        .a = a,
-        .cls = o->cls,
-        .method = mc->sm,
-        .object_name = job->object_name,
-        .object_key = colon ? colon + 1 : "",
-        .args = args,
-        .out = qmf_map(),
-    };
-    if (agent_submit(a, o->name, method_work, method_done, job) != 0) {
-        job->delivery = NULL;
-        method_job_free(job);
-        return -1;
-    }
-    return 0;
-}
-
-struct selected {
-    const struct inv_object **items;
-    size_t n;
-};
-
-static void
-collect_selected(const struct inv_object *o, void *opaque)
-{
-    struct selected *sel = opaque;
-
-    sel->items = qmf_xrealloc(sel->items, (sel->n + 1) * sizeof(*sel->items));
-    sel->items[sel->n++] = o;
-}
-
 /* A method on every object of a class that _where selects (§7.4). */
 static int
 handle_method_where(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
@@ -674,11 +433,8 @@ handle_method_where(struct agent *a, struct bus_delivery *d, const struct bus_me
 {
     const qmf_value *where_expr = qmf_map_get(m->body, "_where");
     const struct schema_class *cls;
-    struct selected sel = { NULL, 0 };
-    struct method_group *g;
     struct method_check mc;
     qmf_where *where = NULL;
-    size_t i;
 
     if (requested_class(a, m->body, &cls, err) != 0)
         return -1;
@@ -692,37 +448,9 @@ handle_method_where(struct agent *a, struct bus_delivery *d, const struct bus_me
         qmf_where_free(where);
         return -1;
     }
-    inv_select(&a->inv, cls, where, collect_selected, &sel);
+    agent_command_where(a, d, m, cls, mc.sm, mc.fn, mc.args, where);
     qmf_where_free(where);
-
-    g = qmf_xcalloc(1, sizeof(*g));
-    g->delivery = d;
-    g->req = reply_fields(m);
-    g->results = qmf_list();
-    g->remaining = sel.n;
-    for (i = 0; i < sel.n; i++)
-        qmf_list_append(g->results, qmf_void());
-    if (sel.n == 0)
-        group_answer(a, g);
-    /* Every job holds the group: count all of them before the first can
-     * finish (none finishes before this loop returns to the loop thread). */
-    for (i = 0; i < sel.n; i++) {
-        if (submit_method(a, d, m, sel.items[i], &mc, mc.args ? qmf_dup(mc.args) : NULL,
-                          g, i) != 0) {
-            qmf_value *item = qmf_map(), *v;
-
-            qmf_map_set(item, "_object_id", agent_object_ref(a, sel.items[i]->name));
-            v = qmf_map_set(item, "_values", qmf_map());
-            qmf_map_set(v, "error_code", qmf_u32(QMF_ERR_INTERNAL));
-            qmf_map_set(v, "error_text", qmf_string("cannot queue the method"));
-            qmf_free(g->results->u.list.items[i]);
-            g->results->u.list.items[i] = item;
-            if (--g->remaining == 0)
-                group_answer(a, g);
-        }
-    }
     qmf_free(mc.args);
-    free(sel.items);
     return 0;
 }
 
@@ -779,9 +507,7 @@ handle_method(struct agent *a, struct bus_delivery *d,
     failpoint_crash_on_method(a, o->cls->name, qmf_map_get_string(m->body, "_method_name"));
     if (check_method(a, m, o->cls, &mc, err) != 0)
         return -1;
-    if (submit_method(a, d, m, o, &mc, mc.args, NULL, 0) != 0) {
-        qmf_error_set(err, QMF_ERR_INTERNAL, "cannot queue the method");
-        return -1;
-    }
+    agent_command_one(a, d, m, o->cls, mc.sm, mc.fn, mc.args, o->name);
+    qmf_free(mc.args);
     return 0;
 }

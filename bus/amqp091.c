@@ -726,17 +726,23 @@ close_main(void *arg)
 }
 
 /*
- * A polite close waits for the broker's close-ok (otherwise the broker
- * logs "client unexpectedly closed TCP connection"), and the loop must not
- * wait: the connection goes to a short thread of its own, which owns it
- * from here on.  A process that exits at once cuts that thread short, and
- * the broker sees the abrupt close after all.
+ * Lets go of a broker connection that still works.  A polite close waits
+ * for the broker's close-ok (a socket closed before it is logged as
+ * "client unexpectedly closed TCP connection"), and the loop must not
+ * wait: with wait_ms 0 the connection goes to a short thread of its own,
+ * which owns it from then on.  A process that exits at once cuts that
+ * thread short, hence bus_close_wait(), which passes wait_ms and waits
+ * here.
  */
 static void
-close_in_background(amqp_connection_state_t amqp)
+say_goodbye(amqp_connection_state_t amqp, unsigned wait_ms)
 {
     amqp_connection_close_t cl;
 
+    if (wait_ms > 0) {
+        a091_close_politely(amqp, wait_ms);
+        return;
+    }
     if (start_detached(close_main, amqp) == 0)
         return;
     /* No thread: say goodbye at least, without waiting for the answer. */
@@ -747,9 +753,12 @@ close_in_background(amqp_connection_state_t amqp)
     amqp_destroy_connection(amqp);
 }
 
-static void
-teardown_amqp(struct a091_conn *c, bool polite)
+/* Takes the broker connection (returned, NULL if none) away from c. */
+static amqp_connection_state_t
+teardown_amqp(struct a091_conn *c)
 {
+    amqp_connection_state_t amqp = c->amqp;
+
     if (c->ev_read) {
         event_free(c->ev_read);
         c->ev_read = NULL;
@@ -758,16 +767,11 @@ teardown_amqp(struct a091_conn *c, bool polite)
         event_free(c->ev_tick);
         c->ev_tick = NULL;
     }
-    if (c->amqp != NULL) {
-        if (polite)
-            close_in_background(c->amqp);
-        else
-            amqp_destroy_connection(c->amqp);
-        c->amqp = NULL;
-    }
+    c->amqp = NULL;
     incoming_clear(&c->in);
     c->failing = false;
     c->pub_reopening = false;
+    return amqp;
 }
 
 /* Returns false if a callback closed the connection. */
@@ -804,9 +808,15 @@ schedule_retry(struct a091_conn *c)
 static void
 conn_end(struct a091_conn *c, const qmf_error *why, bool polite)
 {
+    amqp_connection_state_t amqp;
+
     if (c->state != A091_UP || c->closed)
         return;
-    teardown_amqp(c, polite);
+    amqp = teardown_amqp(c);
+    if (polite)
+        say_goodbye(amqp, 0);
+    else
+        amqp_destroy_connection(amqp);
     c->state = A091_DOWN;
     if (!confirms_fail_all(c) || !report_down(c, why))
         return;
@@ -1112,26 +1122,29 @@ a091_is_up(struct bus_conn *bc)
     return conn_usable((struct a091_conn *)bc);
 }
 
+/* wait_ms: 0 closes in the background, otherwise here (bus_close_wait). */
 static void
-a091_close(struct bus_conn *bc)
+close_conn(struct a091_conn *c, unsigned wait_ms)
 {
-    struct a091_conn *c = (struct a091_conn *)bc;
+    amqp_connection_state_t amqp;
     struct a091_delivery *d;
 
     if (c == NULL || c->closed)
         return;
     c->closed = true;
     if (c->job != NULL) {
-        amqp_connection_state_t amqp;
         char **names;
         qmf_error err;
 
+        /* A connect thread still at work closes its result itself. */
         job_detach(c, &amqp, &names, &err);
         if (amqp != NULL)
-            close_in_background(amqp);
+            say_goodbye(amqp, wait_ms);
         a091_names_free(names, c->cfg->nqueues);
     }
-    teardown_amqp(c, true);
+    amqp = teardown_amqp(c);
+    if (amqp != NULL)
+        say_goodbye(amqp, wait_ms);
     c->state = A091_DOWN;
     event_del(c->ev_handover);
     event_del(c->ev_retry);
@@ -1146,6 +1159,18 @@ a091_close(struct bus_conn *bc)
     conn_leave(c);
 }
 
+static void
+a091_close(struct bus_conn *bc)
+{
+    close_conn((struct a091_conn *)bc, 0);
+}
+
+static void
+a091_close_wait(struct bus_conn *bc, unsigned timeout_ms)
+{
+    close_conn((struct a091_conn *)bc, timeout_ms > 0 ? timeout_ms : A091_CLOSE_TIMEOUT_MS);
+}
+
 static const char *const a091_schemes[] = { "amqp", "amqps", NULL };
 
 const struct bus_driver bus_amqp091_driver = {
@@ -1158,4 +1183,5 @@ const struct bus_driver bus_amqp091_driver = {
     .queue_name = a091_queue_name,
     .is_up = a091_is_up,
     .close = a091_close,
+    .close_wait = a091_close_wait,
 };

@@ -7,6 +7,7 @@
  */
 #include "bus/amqp091_int.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,19 +289,32 @@ a091_reply_error(amqp_rpc_reply_t r, const char *what, qmf_error *err)
     }
 }
 
+/* rabbitmq-c's sends have no deadline: a goodbye into a full send buffer
+ * (a broker that stopped reading) would block for good. */
+static bool
+socket_writable(amqp_connection_state_t amqp)
+{
+    struct pollfd p = { .fd = amqp_get_sockfd(amqp), .events = POLLOUT };
+
+    return p.fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLOUT) &&
+           !(p.revents & (POLLERR | POLLHUP));
+}
+
 void
 a091_close_politely(amqp_connection_state_t amqp, unsigned timeout_ms)
 {
     amqp_rpc_reply_t last = amqp_get_rpc_reply(amqp);
 
-    if (last.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
-        last.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+    if (last.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION || !socket_writable(amqp)) {
+        /* The link failed or is stuck: there is nobody to say goodbye to. */
+    } else if (last.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+               last.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
         amqp_connection_close_ok_t ok;
 
         /* The broker closed it already and only waits for our close-ok. */
         memset(&ok, 0, sizeof(ok));
         amqp_send_method(amqp, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
-    } else if (last.reply_type != AMQP_RESPONSE_LIBRARY_EXCEPTION) {
+    } else {
         struct timeval tv = { (time_t)(timeout_ms / 1000),
                               (suseconds_t)(timeout_ms % 1000) * 1000 };
 
@@ -311,7 +325,6 @@ a091_close_politely(amqp_connection_state_t amqp, unsigned timeout_ms)
         amqp_set_rpc_timeout(amqp, &tv);
         amqp_connection_close(amqp, AMQP_REPLY_SUCCESS);
     }
-    /* else the link already failed: there is nobody to talk to. */
     amqp_destroy_connection(amqp);
 }
 

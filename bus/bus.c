@@ -130,6 +130,15 @@ bus_close(struct bus_conn *c)
         conn_driver(c)->close(c);
 }
 
+void
+bus_close_wait(struct bus_conn *c, unsigned timeout_ms)
+{
+    if (c != NULL && conn_driver(c)->close_wait != NULL)
+        conn_driver(c)->close_wait(c, timeout_ms);
+    else
+        bus_close(c);
+}
+
 /* Messages ----------------------------------------------------------------- */
 
 struct bus_message *

@@ -178,8 +178,14 @@ struct bus_driver {
     bool (*is_up)(struct bus_conn *c);
     /* Closes and frees; unsettled deliveries are requeued by the broker
      * (settling one later only frees it, and returns -1), pending confirms
-     * are reported failed.  Safe from any callback. */
+     * are reported failed.  Safe from any callback.  Never blocks: a
+     * polite goodbye that needs the broker's answer happens in the
+     * background. */
     void (*close)(struct bus_conn *c);
+    /* close, but the goodbye happens on the calling thread, waiting up to
+     * timeout_ms (0: the backend's default) for the broker's answer.
+     * NULL: close. */
+    void (*close_wait)(struct bus_conn *c, unsigned timeout_ms);
 };
 
 extern const struct bus_driver bus_amqp091_driver;
@@ -215,6 +221,15 @@ int bus_reject(struct bus_delivery *d, bool requeue);
 const char *bus_queue_name(struct bus_conn *c, size_t i);
 bool bus_is_up(struct bus_conn *c);
 void bus_close(struct bus_conn *c);
+/*
+ * bus_close for a process that is done with its loop, such as a command
+ * about to exit: bus_close's background goodbye would die with the
+ * process, and the broker would log an abrupt disconnect.  This one blocks
+ * for up to timeout_ms (about a round trip normally; 0: the backend's
+ * default, 2 s for 0-9-1), so never call it while the loop still has
+ * other work to serve.
+ */
+void bus_close_wait(struct bus_conn *c, unsigned timeout_ms);
 
 /*
  * Every backend's connection starts with this, so that the generic layer

@@ -101,7 +101,7 @@ setup(struct ctl_ctx *ctx, bool offline, const struct ctl_args *a)
 static void
 teardown(struct ctl_ctx *ctx)
 {
-    virtbus_console_close(ctx->console);
+    virtbus_console_close_wait(ctx->console, 1000);
     if (ctx->base)
         event_base_free(ctx->base);
     schema_free(ctx->schema);

@@ -275,6 +275,17 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
 }
 
 void
+virtbus_console_close_wait(struct virtbus_console *c, unsigned timeout_ms)
+{
+    if (c == NULL)
+        return;
+    if (c->bus)
+        bus_close_wait(c->bus, timeout_ms);
+    c->bus = NULL;
+    virtbus_console_close(c);
+}
+
+void
 virtbus_console_close(struct virtbus_console *c)
 {
     if (c == NULL)

@@ -51,6 +51,10 @@ struct virtbus_console *virtbus_console_open(struct event_base *base,
                                              const struct virtbus_console_options *o,
                                              qmf_error *err);
 void virtbus_console_close(struct virtbus_console *c);
+/* The same, saying goodbye to the broker before returning (blocking, up
+ * to timeout_ms): for a program about to exit, which would otherwise
+ * leave the broker to log an abrupt close. */
+void virtbus_console_close_wait(struct virtbus_console *c, unsigned timeout_ms);
 const struct schema *virtbus_console_schema(const struct virtbus_console *c);
 
 /* An agent, as presence (its heartbeats) or a locate knows it. */

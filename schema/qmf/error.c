@@ -47,6 +47,7 @@ qmf_error_name(uint32_t code)
     case QMF_ERR_TRANSPORT:       return "transport";
     case QMF_ERR_TIMEOUT:         return "timeout";
     case QMF_ERR_AMBIGUOUS:       return "ambiguous";
+    case QMF_ERR_INTERRUPTED:     return "interrupted";
     default:                      return "unknown";
     }
 }

@@ -19,6 +19,29 @@
 #include "drivers/driver.h"
 #include "tests/testutil.h"
 
+/* The state directory holds files only (journals and their locks). */
+static void
+remove_tree(const char *dir)
+{
+    DIR *dp = opendir(dir);
+    struct dirent *de;
+
+    if (dp == NULL)
+        return;
+    while ((de = readdir(dp)) != NULL) {
+        char *path;
+
+        if (de->d_name[0] == '.' && (de->d_name[1] == '\0' ||
+                                     (de->d_name[1] == '.' && de->d_name[2] == '\0')))
+            continue;
+        path = qmf_xasprintf("%s/%s", dir, de->d_name);
+        remove(path);
+        free(path);
+    }
+    closedir(dp);
+    rmdir(dir);
+}
+
 void
 fleet_init(struct test_fleet *f)
 {
@@ -33,6 +56,8 @@ fleet_init(struct test_fleet *f)
     cr_assert(f->schema != NULL, "%s", err.text);
     f->wq = workq_new(f->base, 4, &err);
     cr_assert(f->wq != NULL, "%s", err.text);
+    snprintf(f->state_dir, sizeof(f->state_dir), "/tmp/virtbus-state-XXXXXX");
+    cr_assert_not_null(mkdtemp(f->state_dir));
     f->url = test_broker_url();
 }
 
@@ -67,6 +92,8 @@ fleet_add_agent_uri(struct test_fleet *f, const char *uri,
     free(cfg.queue_type);
     cfg.queue_type = qmf_xstrdup("classic");
     cfg.heartbeat_interval = 1;
+    free(cfg.state_dir);
+    cfg.state_dir = qmf_xstrdup(f->state_dir);
     if (cfg_edit)
         cfg_edit(&cfg, f->n);
     a = agent_new(&env, &cfg, &err);
@@ -176,6 +203,7 @@ fleet_fini(struct test_fleet *f)
     schema_free(f->schema);
     free(f->url);
     event_base_free(f->base);
+    remove_tree(f->state_dir);
 }
 
 qmf_value *

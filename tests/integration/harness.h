@@ -28,6 +28,7 @@ struct test_fleet {
     size_t n;
     struct virtbus_console *console;
     qmf_value *seen;          /* watch items not yet expected */
+    char state_dir[64];       /* the agents' journals */
 };
 
 /* Loop, libvirt event hook, schema and workers; no agent yet. */

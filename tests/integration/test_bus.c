@@ -1,11 +1,15 @@
 /*
  * Integration tests of the bus on AMQP 0-9-1 against the private broker:
- * round trips with every property, confirms, requeue, bad bodies, credit,
- * heartbeats, dead peers and reconnects (through an in-test TCP proxy that
- * can freeze or cut the link), and closing from inside callbacks.
+ * round trips with every property, confirms, requeue, bad bodies, bodies
+ * over the frame size, credit, heartbeats, dead peers and reconnects
+ * (through an in-test TCP proxy that can freeze or cut the link), set-up
+ * failures reported with the broker's reason, polite closes, and closing
+ * from inside callbacks.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,6 +314,16 @@ struct proxy {
     int port, broker_port;
     bool frozen;
     struct bufferevent *client[MAX_PIPES], *server[MAX_PIPES];
+    /* The close handshake as the broker lives it: its connection.close-ok
+     * went out, and whether the client hung up only after it. */
+    atomic_bool close_ok_seen;
+    atomic_bool client_hung_up;
+    atomic_bool hung_up_after_close_ok;
+};
+
+/* connection.close-ok: a method frame on channel 0, class 10, method 51. */
+static const unsigned char close_ok_frame[] = {
+    1, 0, 0, 0, 0, 0, 4, 0, 10, 0, 51, 0xce,
 };
 
 static int
@@ -346,6 +360,10 @@ proxy_read(struct bufferevent *bev, void *arg)
 
     if (i < 0)
         return;
+    if (!is_client &&
+        evbuffer_search(bufferevent_get_input(bev), (const char *)close_ok_frame,
+                        sizeof(close_ok_frame), NULL).pos >= 0)
+        px->close_ok_seen = true;
     other = is_client ? px->server[i] : px->client[i];
     if (px->frozen || other == NULL)
         evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
@@ -362,6 +380,10 @@ proxy_event(struct bufferevent *bev, short what, void *arg)
 
     if (i < 0 || !(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
         return;
+    if (is_client) {
+        px->client_hung_up = true;
+        px->hung_up_after_close_ok = px->close_ok_seen;
+    }
     if (px->frozen && !is_client) {
         /* A dead peer says nothing: the client keeps its socket. */
         bufferevent_free(px->server[i]);
@@ -1116,6 +1138,282 @@ Test(bus, close_inside_callbacks_is_safe, .timeout = 60)
     bus_close(pub.conn);
     event_base_free(base);
     free(address);
+    free(queue);
+    free(url);
+}
+
+/* Set-up and close ------------------------------------------------------------ */
+
+/* Opens with opts and returns once it is up or its first attempt failed. */
+static void
+open_and_settle(struct peer *p, struct event_base *base, const struct bus_options *opts)
+{
+    peer_open(p, base, opts);
+    WAIT_UNTIL(base, p->ups + p->downs > 0, WAIT_MS);
+    cr_assert_eq(p->ups + p->downs, 1, "neither up nor down");
+}
+
+/* A queue declared (and left) by a connection of its own. */
+static void
+make_queue(const char *url, const char *name)
+{
+    amqp_connection_state_t raw = raw_connect(url);
+
+    cr_assert_not_null(amqp_queue_declare(raw, 1, amqp_cstring_bytes(name), 0, 0, 0, 0,
+                                          amqp_empty_table));
+    raw_close(raw);
+}
+
+static void
+drop_queue(const char *url, const char *name)
+{
+    amqp_connection_state_t raw = raw_connect(url);
+
+    amqp_queue_delete(raw, 1, amqp_cstring_bytes(name), 0, 0);
+    raw_close(raw);
+}
+
+/* What a job lookup does: a passive declare, then a consumer on it. */
+Test(bus, passive_declare_of_a_missing_queue_fails, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_broker_url(), *queue = test_unique_name("bus-passive");
+    struct bus_queue q = { .name = queue, .passive = true };
+    struct peer missing = { 0 }, bare = { 0 }, present = { 0 };
+    struct bus_subscription sub = { .source = "#0", .receive = peer_hold };
+    struct bus_options opts = { .url = url, .queues = &q, .nqueues = 1,
+                                .subs = &sub, .nsubs = 1 };
+    char want[200];
+
+    snprintf(want, sizeof(want), "NOT_FOUND - no queue '%s'", queue);
+    sub.opaque = &missing;
+    open_and_settle(&missing, base, &opts);
+    cr_assert_eq(missing.ups, 0);
+    cr_assert_eq(missing.down_err.code, QMF_ERR_TRANSPORT);
+    cr_assert(strstr(missing.down_err.text, want) != NULL, "%s", missing.down_err.text);
+    cr_assert(strstr(missing.down_err.text, "queue.declare") != NULL, "%s",
+              missing.down_err.text);
+    cr_assert_not(bus_is_up(missing.conn));
+    bus_close(missing.conn);
+
+    /* The declare alone, nothing after it: its failure still surfaces. */
+    opts.nsubs = 0;
+    open_and_settle(&bare, base, &opts);
+    cr_assert_eq(bare.ups, 0);
+    cr_assert(strstr(bare.down_err.text, want) != NULL, "%s", bare.down_err.text);
+    bus_close(bare.conn);
+
+    /* Once the queue exists the same options connect. */
+    make_queue(url, queue);
+    opts.nsubs = 1;
+    sub.opaque = &present;
+    open_and_settle(&present, base, &opts);
+    cr_assert_eq(present.ups, 1, "%s", present.down_err.text);
+    cr_assert_str_eq(bus_queue_name(present.conn, 0), queue);
+    bus_close(present.conn);
+    drop_queue(url, queue);
+    event_base_free(base);
+    free(queue);
+    free(url);
+}
+
+Test(bus, inequivalent_declare_reports_the_brokers_reason, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_broker_url(), *queue = test_unique_name("bus-inequivalent");
+    struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
+    struct bus_queue q = queue_spec(queue, &binding);
+    struct bus_options opts = { .url = url, .queues = &q, .nqueues = 1 };
+    struct peer p = { 0 };
+
+    /* The queue exists without a TTL; declaring it with one must fail. */
+    make_queue(url, queue);
+    q.auto_delete = false;
+    q.message_ttl_ms = 1000;
+    open_and_settle(&p, base, &opts);
+    cr_assert_eq(p.ups, 0);
+    cr_assert(strstr(p.down_err.text, "PRECONDITION_FAILED - inequivalent arg 'x-message-ttl'")
+              != NULL, "%s", p.down_err.text);
+    bus_close(p.conn);
+    drop_queue(url, queue);
+    event_base_free(base);
+    free(queue);
+    free(url);
+}
+
+/* Each pipelined step of its own: a bind to a missing exchange, a consumer
+ * of a missing queue; and a good set-up after a failed one on the broker. */
+Test(bus, failed_bind_or_consume_reports_the_step, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_broker_url(), *queue = test_unique_name("bus-steps");
+    char *exchange = test_unique_name("bus-no-such-exchange");
+    char *missing = test_unique_name("bus-no-such-queue");
+    char *source = bus_address_queue(missing);
+    struct bus_binding binding = { exchange, "k" };
+    struct bus_queue q = queue_spec(queue, &binding);
+    struct peer bind = { 0 }, consume = { 0 }, good = { 0 };
+    struct bus_subscription sub = { .source = source, .receive = peer_hold, .opaque = &consume };
+    struct bus_options opts = { .url = url, .queues = &q, .nqueues = 1 };
+    char want[200];
+
+    open_and_settle(&bind, base, &opts);
+    cr_assert_eq(bind.ups, 0);
+    snprintf(want, sizeof(want), "NOT_FOUND - no exchange '%s'", exchange);
+    cr_assert(strstr(bind.down_err.text, want) != NULL, "%s", bind.down_err.text);
+    cr_assert(strstr(bind.down_err.text, "queue.bind") != NULL, "%s", bind.down_err.text);
+    bus_close(bind.conn);
+
+    opts.nqueues = 0;
+    opts.subs = &sub;
+    opts.nsubs = 1;
+    open_and_settle(&consume, base, &opts);
+    cr_assert_eq(consume.ups, 0);
+    snprintf(want, sizeof(want), "NOT_FOUND - no queue '%s'", missing);
+    cr_assert(strstr(consume.down_err.text, want) != NULL, "%s", consume.down_err.text);
+    cr_assert(strstr(consume.down_err.text, "basic.consume") != NULL, "%s",
+              consume.down_err.text);
+    bus_close(consume.conn);
+
+    binding.exchange = BUS_EXCHANGE_DIRECT;
+    opts.nqueues = 1;
+    opts.nsubs = 0;
+    open_and_settle(&good, base, &opts);
+    cr_assert_eq(good.ups, 1, "%s", good.down_err.text);
+    bus_close(good.conn);
+    event_base_free(base);
+    free(source);
+    free(missing);
+    free(exchange);
+    free(queue);
+    free(url);
+}
+
+/* Over the frame size (32 KiB) both ways: rabbitmq-c splits what we send,
+ * the broker splits what we receive. */
+Test(bus, large_body_round_trip, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_broker_url();
+    char *qa = test_unique_name("bus-large-a"), *qb = test_unique_name("bus-large-b");
+    char *to_a = bus_address_queue(qa), *to_b = bus_address_queue(qb);
+    struct peer a = { 0 }, b = { 0 };
+    struct confirms confirms = { 0 };
+    struct bus_message *m = bus_message_new();
+    size_t len = 1024 * 1024, i;
+    char *blob = qmf_xmalloc(len + 1);
+    qmf_error err;
+
+    for (i = 0; i < len; i++)
+        blob[i] = (char)('a' + i % 26);
+    blob[len] = '\0';
+    open_consumer(&a, base, url, qa, 10);
+    open_consumer(&b, base, url, qb, 10);
+    WAIT_UNTIL(base, a.ups == 1 && b.ups == 1, WAIT_MS);
+    cr_assert(a.ups == 1 && b.ups == 1);
+
+    m->body = qmf_map();
+    qmf_map_set(m->body, "blob", qmf_string(blob));
+    cr_assert_eq(bus_publish(a.conn, to_b, m, count_confirm, &confirms, &err), 0, "%s",
+                 err.text);
+    WAIT_UNTIL(base, b.received == 1 && confirms.ok == 1, WAIT_MS);
+    cr_assert_eq(confirms.ok, 1);
+    cr_assert_eq(b.received, 1);
+    cr_assert_eq(b.held_msg[0]->body_error.code, QMF_OK, "%s", b.held_msg[0]->body_error.text);
+    cr_assert(qmf_equal(b.held_msg[0]->body, m->body));
+
+    /* And back, as received. */
+    cr_assert_eq(bus_publish(b.conn, to_a, b.held_msg[0], count_confirm, &confirms, &err), 0,
+                 "%s", err.text);
+    WAIT_UNTIL(base, a.received == 1 && confirms.ok == 2, WAIT_MS);
+    cr_assert_eq(confirms.ok, 2);
+    cr_assert_eq(a.received, 1);
+    cr_assert(qmf_equal(a.held_msg[0]->body, m->body));
+    cr_assert_eq(peer_ack_all(&a), 0);
+    cr_assert_eq(peer_ack_all(&b), 0);
+
+    bus_message_free(m);
+    bus_close(a.conn);
+    bus_close(b.conn);
+    event_base_free(base);
+    free(blob);
+    free(to_a);
+    free(to_b);
+    free(qa);
+    free(qb);
+    free(url);
+}
+
+/* Hanging up before the broker's close-ok makes it log "client
+ * unexpectedly closed TCP connection": bus_close must wait for it (off the
+ * loop), and so must a set-up that failed. */
+Test(bus, close_waits_for_the_brokers_close_ok, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_broker_url(), *proxied, *queue = test_unique_name("bus-polite");
+    struct bus_queue missing = { .name = queue, .passive = true };
+    struct proxy px;
+    struct peer p = { 0 }, failed = { 0 };
+    struct bus_options opts = { .name = "polite" };
+
+    proxied = proxy_start(&px, base, url);
+    opts.url = proxied;
+    open_consumer(&p, base, proxied, queue, 10);
+    WAIT_UNTIL(base, p.ups == 1, WAIT_MS);
+    cr_assert_eq(p.ups, 1);
+    bus_close(p.conn);
+    WAIT_UNTIL(base, px.client_hung_up, WAIT_MS);
+    cr_assert(px.client_hung_up);
+    cr_assert(px.hung_up_after_close_ok);
+
+    px.close_ok_seen = px.client_hung_up = px.hung_up_after_close_ok = false;
+    opts.queues = &missing;
+    opts.nqueues = 1;
+    open_and_settle(&failed, base, &opts);
+    cr_assert_eq(failed.ups, 0);
+    WAIT_UNTIL(base, px.client_hung_up, WAIT_MS);
+    cr_assert(px.client_hung_up);
+    cr_assert(px.hung_up_after_close_ok);
+    bus_close(failed.conn);
+
+    proxy_stop(&px);
+    event_base_free(base);
+    free(proxied);
+    free(queue);
+    free(url);
+}
+
+static void *
+run_loop(void *base)
+{
+    event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY);
+    return NULL;
+}
+
+/* For a process about to exit: the goodbye is over when the call returns.
+ * The proxy runs on a loop of its own, since this one blocks. */
+Test(bus, close_wait_says_goodbye_before_returning, .timeout = 60)
+{
+    struct event_base *base = new_base(), *proxy_base = new_base();
+    char *url = test_broker_url(), *proxied, *queue = test_unique_name("bus-close-wait");
+    struct proxy px;
+    struct peer p = { 0 };
+    pthread_t loop;
+
+    proxied = proxy_start(&px, proxy_base, url);
+    cr_assert_eq(pthread_create(&loop, NULL, run_loop, proxy_base), 0);
+    open_consumer(&p, base, proxied, queue, 10);
+    WAIT_UNTIL(base, p.ups == 1, WAIT_MS);
+    cr_assert_eq(p.ups, 1);
+    bus_close_wait(p.conn, WAIT_MS);
+    /* The close-ok passed the proxy before it could reach us. */
+    cr_assert(px.close_ok_seen);
+    event_base_loopbreak(proxy_base);
+    cr_assert_eq(pthread_join(loop, NULL), 0);
+    proxy_stop(&px);
+    event_base_free(proxy_base);
+    event_base_free(base);
+    free(proxied);
     free(queue);
     free(url);
 }

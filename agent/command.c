@@ -1,0 +1,711 @@
+/*
+ * Commands: method requests run at most once, with outcomes that are not
+ * lost.  For each object a command acts on, the journal records BEGIN
+ * before the effect and END with the outcome after it (both fsync'd, on
+ * the worker); the request is acked once every outcome is durable; the
+ * reply and the commandResult events are published with confirms, and
+ * outcomes whose messages the broker did not confirm stay in the journal
+ * (the spool) and are published again, in order, when the broker is back.
+ *
+ * A command delivered again (a redelivery, a console asking again) is not
+ * run again: an outcome on record is answered from the journal; a command
+ * that began but never ended (the agent died while it ran) is answered as
+ * interrupted, its effect unknown, and is never repeated behind the
+ * operator's back.  Requests without a message-id cannot be recognised
+ * and are run at least once, as before journals.
+ */
+#include "agent/agent_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/journal.h"
+#include "schema/qmf/where.h"
+
+struct command;
+
+/* One object a command acts on. */
+struct command_object {
+    struct command *cmd;
+    char *name;
+    enum { CMD_RUN, CMD_REPLAY, CMD_INTERRUPTED } mode;
+    struct method_call call;
+    int rc;
+    qmf_error err;
+    int64_t started_ns, duration_ns;
+    qmf_value *fresh;             /* the object after the method */
+    bool gone;
+    qmf_value *created_values;
+    qmf_value *outcome;           /* what the journal holds */
+    bool durable;                 /* END is on disk (or no journal) */
+    unsigned confirms_pending;    /* its reply and event */
+    bool confirms_failed;
+};
+
+struct command {
+    struct agent *a;
+    struct bus_delivery *delivery;
+    struct bus_message *req;      /* reply-to, correlation-id, user, id */
+    const struct schema_class *cls;
+    const struct schema_method *sm;
+    method_fn fn;
+    bool group;                   /* selected by _where: answered as _results */
+    bool journaled;
+    struct command_object *objs;
+    size_t n, remaining;
+    unsigned refs;                /* objects still waiting for confirms, + 1 */
+};
+
+static void command_unref(struct command *cmd);
+static void publish_event(struct command *cmd, struct command_object *o);
+
+/* Outcomes ---------------------------------------------------------------------- */
+
+static qmf_value *
+command_result_values(const struct command *cmd, const struct command_object *o,
+                      const char *outcome, const qmf_error *err)
+{
+    const struct bus_message *m = cmd->req;
+    qmf_value *v = qmf_map();
+
+    qmf_map_set(v, "requester", qmf_string(m->user_id ? m->user_id : ""));
+    qmf_map_set(v, "correlationId", qmf_string(m->correlation_id ? m->correlation_id : ""));
+    qmf_map_set(v, "opcode", qmf_string("_method_request"));
+    qmf_map_set(v, "className", qmf_string(cmd->cls->name));
+    qmf_map_set(v, "objectName", qmf_string(o->name));
+    qmf_map_set(v, "methodName", qmf_string(cmd->sm->name));
+    qmf_map_set(v, "outcome", qmf_string(outcome));
+    qmf_map_set(v, "errorCode", qmf_u32(err ? err->code : 0));
+    qmf_map_set(v, "errorText", qmf_string(err ? err->text : ""));
+    qmf_map_set(v, "durationNs", qmf_i64(o->duration_ns));
+    return v;
+}
+
+/*
+ * The outcome the journal keeps: the answer (a reply for one object, an
+ * item of _results for a group), the commandResult, and where answers go,
+ * so that the spool can publish them again without the request.
+ */
+static qmf_value *
+make_outcome(struct command *cmd, struct command_object *o, qmf_value *out_args)
+{
+    const struct bus_message *m = cmd->req;
+    qmf_value *outcome = qmf_map(), *answer, *v;
+    bool ok = o->rc == 0;
+
+    if (cmd->group) {
+        answer = qmf_map_set(outcome, "item", qmf_map());
+        qmf_map_set(answer, "_object_id", agent_object_ref(cmd->a, o->name));
+        if (ok) {
+            qmf_map_set(answer, "_arguments", out_args ? out_args : qmf_map());
+            out_args = NULL;
+        } else {
+            v = qmf_map_set(answer, "_values", qmf_map());
+            qmf_map_set(v, "error_code", qmf_u32(o->err.code));
+            qmf_map_set(v, "error_text", qmf_string(o->err.text));
+        }
+    } else {
+        answer = qmf_map_set(outcome, "reply", qmf_map());
+        qmf_map_set(answer, "opcode", qmf_string(ok ? "_method_response" : "_exception"));
+        v = qmf_map_set(answer, "body", qmf_map());
+        if (ok) {
+            qmf_map_set(v, "_arguments", out_args ? out_args : qmf_map());
+            out_args = NULL;
+        } else {
+            qmf_value *values = qmf_map_set(v, "_values", qmf_map());
+
+            qmf_map_set(values, "error_code", qmf_u32(o->err.code));
+            qmf_map_set(values, "error_text", qmf_string(o->err.text));
+        }
+    }
+    qmf_free(out_args);
+    qmf_map_set(outcome, "event",
+                command_result_values(cmd, o, ok ? "ok" : "error", ok ? NULL : &o->err));
+    qmf_map_set(outcome, "group", qmf_bool(cmd->group));
+    qmf_map_set(outcome, "reply_to", qmf_string(m->reply_to ? m->reply_to : ""));
+    qmf_map_set(outcome, "correlation_id",
+                qmf_string(m->correlation_id ? m->correlation_id : ""));
+    qmf_map_set(outcome, "durable", qmf_bool(m->durable));
+    return outcome;
+}
+
+/* Worker side ------------------------------------------------------------------- */
+
+static void
+object_work(void *arg)
+{
+    struct command_object *o = arg;
+    struct command *cmd = o->cmd;
+    struct agent *a = cmd->a;
+    const char *id = cmd->req->message_id;
+    qmf_error jerr, ferr;
+
+    if (o->mode == CMD_INTERRUPTED) {
+        qmf_error_set(&o->err, QMF_ERR_INTERRUPTED,
+                      "interrupted: the agent stopped while %s.%s ran on %s; whether it "
+                      "took effect is unknown, and it is not run again",
+                      cmd->cls->name, cmd->sm->name, o->name);
+        o->rc = -1;
+    } else {
+        if (cmd->journaled && journal_begin(a->journal, id, o->name, &jerr) != 0) {
+            /* Without BEGIN on disk the effect could happen twice. */
+            o->rc = -1;
+            qmf_error_set(&o->err, QMF_ERR_INTERNAL, "not run: %s", jerr.text);
+            return;
+        }
+        o->started_ns = agent_mono_ns();
+        o->rc = cmd->fn(&o->call, &o->err);
+        o->duration_ns = agent_mono_ns() - o->started_ns;
+        if (agent_fetch_object(a, o->name, &o->fresh, &ferr) != 0)
+            o->gone = ferr.code == QMF_ERR_UNKNOWN_OBJECT;
+        if (o->call.created != NULL &&
+            agent_fetch_object(a, o->call.created, &o->created_values, &ferr) != 0)
+            o->created_values = NULL;
+    }
+    /* make_outcome takes the output arguments, and drops them on failure. */
+    o->outcome = make_outcome(cmd, o, o->call.out);
+    o->call.out = NULL;
+    if (!cmd->journaled)
+        o->durable = true;
+    else if (journal_end(a->journal, id, o->name, o->outcome, &jerr) == 0)
+        o->durable = true;
+    else
+        qmf_error_set(&o->err, QMF_ERR_INTERNAL, "outcome not recorded: %s", jerr.text);
+}
+
+/* Publishing, confirms and delivery -------------------------------------------- */
+
+static void
+command_free(struct command *cmd)
+{
+    size_t i;
+
+    for (i = 0; i < cmd->n; i++) {
+        struct command_object *o = &cmd->objs[i];
+
+        free(o->name);
+        qmf_free(o->call.args);
+        qmf_free(o->call.out);
+        free(o->call.created);
+        qmf_free(o->fresh);
+        qmf_free(o->created_values);
+        qmf_free(o->outcome);
+    }
+    free(cmd->objs);
+    bus_message_free(cmd->req);
+    free(cmd);
+}
+
+/* The last reference: without a journal the request is acked only now,
+ * once its answer is confirmed (at least once, as before journals). */
+static void
+command_unref(struct command *cmd)
+{
+    if (--cmd->refs > 0)
+        return;
+    if (cmd->delivery != NULL)
+        bus_ack(cmd->delivery);
+    command_free(cmd);
+}
+
+static void
+object_confirmed(bool ok, void *opaque)
+{
+    struct command_object *o = opaque;
+    struct command *cmd = o->cmd;
+
+    if (!ok)
+        o->confirms_failed = true;
+    if (--o->confirms_pending > 0)
+        return;
+    /* Its answer and its record are with the broker: no need to spool. */
+    if (!o->confirms_failed && cmd->journaled && o->durable)
+        journal_delivered(cmd->a->journal, cmd->req->message_id, o->name);
+    command_unref(cmd);
+}
+
+/* A group's answer is one confirm for every object in it. */
+static void
+group_answer_confirmed(bool ok, void *opaque)
+{
+    struct command *cmd = opaque;
+    size_t i;
+
+    cmd->refs++;            /* object_confirmed may drop the others */
+    for (i = 0; i < cmd->n; i++)
+        object_confirmed(ok, &cmd->objs[i]);
+    command_unref(cmd);
+}
+
+/* The answer to the request: one reply, or the group's _results in
+ * batches, the last of which carries every object's confirm. */
+static void
+publish_answer(struct command *cmd)
+{
+    struct agent *a = cmd->a;
+    size_t i = 0;
+
+    if (!cmd->group) {
+        struct command_object *o = &cmd->objs[0];
+        const qmf_value *reply = qmf_map_get(o->outcome, "reply");
+
+        agent_reply(a, cmd->req, qmf_map_get_string(reply, "opcode"), NULL, false,
+                    qmf_dup(qmf_map_get(reply, "body")), object_confirmed, o);
+        return;
+    }
+    do {
+        qmf_value *body = qmf_map(), *items = qmf_map_set(body, "_results", qmf_list());
+        size_t end = i + AGENT_ANSWER_BATCH < cmd->n ? i + AGENT_ANSWER_BATCH : cmd->n;
+        bool last = end >= cmd->n;
+
+        for (; i < end; i++)
+            qmf_list_append(items, qmf_dup(qmf_map_get(cmd->objs[i].outcome, "item")));
+        agent_reply(a, cmd->req, "_method_response", NULL, !last, body,
+                    last && cmd->n > 0 ? group_answer_confirmed : NULL,
+                    last && cmd->n > 0 ? cmd : NULL);
+    } while (i < cmd->n);
+}
+
+/* Every object has its outcome: ack (they are durable), answer, record. */
+static void
+command_finish(struct command *cmd)
+{
+    bool durable = true;
+    size_t i;
+
+    for (i = 0; i < cmd->n; i++) {
+        struct command_object *o = &cmd->objs[i];
+
+        durable &= o->durable;
+        /* Count every confirm first: a failed publish confirms at once. */
+        o->confirms_pending = 1 + (o->mode != CMD_REPLAY);
+        cmd->refs++;
+    }
+    if (cmd->journaled) {
+        /* The outcomes are on disk: the request may go.  If one is not
+         * (the journal failed), leave it to the broker to deliver again. */
+        if (durable)
+            bus_ack(cmd->delivery);
+        else
+            bus_reject(cmd->delivery, true);
+        cmd->delivery = NULL;
+    }
+    for (i = 0; i < cmd->n; i++)
+        if (cmd->objs[i].mode != CMD_REPLAY)
+            publish_event(cmd, &cmd->objs[i]);
+    publish_answer(cmd);
+    command_unref(cmd);
+}
+
+static void
+publish_event(struct command *cmd, struct command_object *o)
+{
+    const qmf_value *event = qmf_map_get(o->outcome, "event");
+
+    agent_publish_event(cmd->a, "commandResult", event ? qmf_dup(event) : qmf_map(),
+                        object_confirmed, o);
+}
+
+/* Loop side ---------------------------------------------------------------- */
+
+static void
+object_done(void *arg)
+{
+    struct command_object *o = arg;
+    struct command *cmd = o->cmd;
+    struct agent *a = cmd->a;
+
+    if (o->mode == CMD_RUN) {
+        agent_apply_object(a, o->name, o->fresh, o->gone);
+        o->fresh = NULL;
+        if (o->created_values != NULL) {
+            agent_apply_object(a, o->call.created, o->created_values, false);
+            o->created_values = NULL;
+        }
+        if (o->call.reload_class != NULL)
+            agent_load_inventory(a, o->call.reload_class, false, NULL);
+    }
+    log_info(&a->log, "%s.%s on %s: %s%s%s", cmd->cls->name, cmd->sm->name, o->name,
+             o->rc == 0 ? "ok" : "error", o->rc ? ": " : "", o->rc ? o->err.text : "");
+    if (--cmd->remaining == 0)
+        command_finish(cmd);
+    agent_job_end(a);
+}
+
+static void
+command_start(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
+              const struct schema_class *cls, const struct schema_method *sm,
+              method_fn fn, const qmf_value *args, const char *const *names,
+              size_t n, bool group)
+{
+    struct command *cmd = qmf_xcalloc(1, sizeof(*cmd));
+    const char *id = m->message_id;
+    size_t i, runs = 0;
+
+    cmd->a = a;
+    cmd->delivery = d;
+    cmd->req = bus_message_new();
+    cmd->req->reply_to = m->reply_to ? qmf_xstrdup(m->reply_to) : NULL;
+    cmd->req->correlation_id = m->correlation_id ? qmf_xstrdup(m->correlation_id) : NULL;
+    cmd->req->user_id = m->user_id ? qmf_xstrdup(m->user_id) : NULL;
+    cmd->req->message_id = id ? qmf_xstrdup(id) : NULL;
+    cmd->req->durable = m->durable;
+    cmd->cls = cls;
+    cmd->sm = sm;
+    cmd->fn = fn;
+    cmd->group = group;
+    cmd->journaled = a->journal != NULL && id != NULL && id[0] != '\0';
+    cmd->objs = qmf_xcalloc(n ? n : 1, sizeof(*cmd->objs));
+    cmd->n = n;
+    cmd->refs = 1;
+    for (i = 0; i < n; i++) {
+        struct command_object *o = &cmd->objs[i];
+        qmf_value *recorded = NULL;
+        const char *colon;
+
+        o->cmd = cmd;
+        o->name = qmf_xstrdup(names[i]);
+        colon = strchr(o->name, ':');     /* the key points into our copy */
+        o->mode = CMD_RUN;
+        if (cmd->journaled) {
+            switch (journal_lookup(a->journal, id, o->name, &recorded, NULL, NULL)) {
+            case JOURNAL_DONE:
+                o->mode = CMD_REPLAY;
+                o->outcome = recorded;
+                o->durable = true;
+                /* An outcome recorded at recovery does not know its object id. */
+                if (group && qmf_map_get_string(qmf_map_get(qmf_map_get(recorded, "item"),
+                                                             "_object_id"),
+                                                "_object_name") == NULL &&
+                    qmf_map_get(recorded, "item") != NULL)
+                    qmf_map_set(qmf_map_get(recorded, "item"), "_object_id",
+                                agent_object_ref(a, o->name));
+                break;
+            case JOURNAL_BEGUN:
+                o->mode = CMD_INTERRUPTED;
+                break;
+            default:
+                break;
+            }
+        }
+        o->call = (struct method_call){
+            .a = a, .cls = cls, .method = sm,
+            .object_name = o->name,
+            .object_key = colon ? colon + 1 : "",
+            .args = args ? qmf_dup(args) : NULL,
+            .out = qmf_map(),
+        };
+        runs += o->mode != CMD_REPLAY;
+    }
+    if (cmd->journaled && runs < n)
+        log_info(&a->log, "command %s: %zu of %zu outcome(s) answered from the journal",
+                 id, n - runs, n);
+    /* Count every job before the first one can finish. */
+    cmd->remaining = runs;
+    for (i = 0; i < n; i++) {
+        struct command_object *o = &cmd->objs[i];
+
+        if (o->mode == CMD_REPLAY)
+            continue;
+        if (agent_submit(a, o->name, object_work, object_done, o) != 0) {
+            o->rc = -1;
+            qmf_error_set(&o->err, QMF_ERR_INTERNAL, "cannot queue the method");
+            o->outcome = make_outcome(cmd, o, NULL);
+            cmd->remaining--;
+        }
+    }
+    if (cmd->remaining == 0)
+        command_finish(cmd);
+}
+
+void
+agent_command_one(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
+                  const struct schema_class *cls, const struct schema_method *sm,
+                  method_fn fn, const qmf_value *args, const char *object_name)
+{
+    command_start(a, d, m, cls, sm, fn, args, &object_name, 1, false);
+}
+
+/* Selections ------------------------------------------------------------------- *
+ *
+ * A command on the objects a _where selects must act, when it comes again,
+ * on the same objects: by then the selection may match others (after
+ * "suspend where state == running", nothing is running).  So the selection
+ * is recorded under the object "" before any object is acted on, and a
+ * repeat acts on the recorded one. */
+
+struct selection_job {
+    struct agent *a;
+    struct bus_delivery *delivery;
+    const struct bus_message *m;    /* the delivery's: valid until it is settled */
+    const struct schema_class *cls;
+    const struct schema_method *sm;
+    method_fn fn;
+    qmf_value *args;
+    qmf_value *names;               /* list of object names */
+    bool recorded;
+    qmf_error err;
+};
+
+static void
+selection_work(void *arg)
+{
+    struct selection_job *job = arg;
+    qmf_value *record = qmf_map();
+
+    qmf_map_set(record, "objects", qmf_dup(job->names));
+    job->recorded = journal_end(job->a->journal, job->m->message_id, "", record,
+                                &job->err) == 0;
+    qmf_free(record);
+}
+
+static void
+start_names(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
+            const struct schema_class *cls, const struct schema_method *sm, method_fn fn,
+            const qmf_value *args, const qmf_value *names)
+{
+    size_t n = qmf_list_len(names), i;
+    const char **v = qmf_xcalloc(n + 1, sizeof(*v));
+
+    for (i = 0; i < n; i++)
+        v[i] = qmf_list_at(names, i)->u.str.ptr;
+    command_start(a, d, m, cls, sm, fn, args, v, n, true);
+    free(v);
+}
+
+static void
+selection_done(void *arg)
+{
+    struct selection_job *job = arg;
+    struct agent *a = job->a;
+
+    if (job->recorded) {
+        /* Not an outcome anyone waits for: nothing to publish. */
+        journal_delivered(a->journal, job->m->message_id, "");
+        start_names(a, job->delivery, job->m, job->cls, job->sm, job->fn, job->args,
+                    job->names);
+    } else {
+        log_warnx(&a->log, "command %s: %s; leaving it to the broker", job->m->message_id,
+                  job->err.text);
+        bus_reject(job->delivery, true);
+    }
+    qmf_free(job->args);
+    qmf_free(job->names);
+    free(job);
+    agent_job_end(a);
+}
+
+static void
+collect_name(const struct inv_object *o, void *opaque)
+{
+    qmf_list_append(opaque, qmf_string(o->name));
+}
+
+void
+agent_command_where(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
+                    const struct schema_class *cls, const struct schema_method *sm,
+                    method_fn fn, const qmf_value *args, const qmf_where *where)
+{
+    const char *id = m->message_id;
+    struct selection_job *job;
+    qmf_value *names, *record = NULL;
+
+    if (a->journal == NULL || id == NULL || id[0] == '\0') {
+        names = qmf_list();
+        inv_select(&a->inv, cls, where, collect_name, names);
+        start_names(a, d, m, cls, sm, fn, args, names);
+        qmf_free(names);
+        return;
+    }
+    if (journal_lookup(a->journal, id, "", &record, NULL, NULL) == JOURNAL_DONE) {
+        start_names(a, d, m, cls, sm, fn, args, qmf_map_get(record, "objects"));
+        qmf_free(record);
+        return;
+    }
+    qmf_free(record);
+    job = qmf_xcalloc(1, sizeof(*job));
+    job->a = a;
+    job->delivery = d;
+    job->m = m;
+    job->cls = cls;
+    job->sm = sm;
+    job->fn = fn;
+    job->args = args ? qmf_dup(args) : NULL;
+    job->names = qmf_list();
+    inv_select(&a->inv, cls, where, collect_name, job->names);
+    /* Keyed by the command: its objects' jobs start only once it is done. */
+    if (agent_submit(a, id, selection_work, selection_done, job) != 0) {
+        bus_reject(d, true);
+        qmf_free(job->args);
+        qmf_free(job->names);
+        free(job);
+    }
+}
+
+/* The spool --------------------------------------------------------------------- */
+
+/* One outcome published again: delivered once both messages are confirmed. */
+struct spooled {
+    struct agent *a;
+    char *id, *object;
+    unsigned pending;
+    bool failed;
+};
+
+static void
+spooled_confirmed(bool ok, void *opaque)
+{
+    struct spooled *sp = opaque;
+
+    if (!ok)
+        sp->failed = true;
+    if (--sp->pending > 0)
+        return;
+    if (!sp->failed && sp->a->journal != NULL)
+        journal_delivered(sp->a->journal, sp->id, sp->object);
+    free(sp->id);
+    free(sp->object);
+    free(sp);
+}
+
+struct spool_ctx {
+    struct agent *a;
+    qmf_value *entries;       /* [{id, object, outcome}], oldest first */
+};
+
+static void
+collect_undelivered(const char *id, const char *object, qmf_value *outcome, void *opaque)
+{
+    struct spool_ctx *ctx = opaque;
+    qmf_value *e = qmf_list_append(ctx->entries, qmf_map());
+
+    qmf_map_set(e, "id", qmf_string(id));
+    qmf_map_set(e, "object", qmf_string(object));
+    qmf_map_set(e, "outcome", outcome);
+}
+
+/* The request fields an outcome was answered with. */
+static struct bus_message *
+recorded_request(const qmf_value *outcome)
+{
+    struct bus_message *m = bus_message_new();
+    const char *reply_to = qmf_map_get_string(outcome, "reply_to");
+    const char *correlation = qmf_map_get_string(outcome, "correlation_id");
+    const qmf_value *durable = qmf_map_get(outcome, "durable");
+
+    if (reply_to && reply_to[0])
+        m->reply_to = qmf_xstrdup(reply_to);
+    if (correlation && correlation[0])
+        m->correlation_id = qmf_xstrdup(correlation);
+    m->durable = durable && durable->kind == QMF_BOOL && durable->u.b;
+    return m;
+}
+
+/* A group's spooled items, confirmed together by their one answer. */
+struct spooled_group {
+    struct spooled **items;
+    size_t n;
+};
+
+static void
+spooled_group_confirmed(bool ok, void *opaque)
+{
+    struct spooled_group *g = opaque;
+    size_t i;
+
+    for (i = 0; i < g->n; i++)
+        spooled_confirmed(ok, g->items[i]);
+    free(g->items);
+    free(g);
+}
+
+static struct spooled *
+spooled_new(struct agent *a, const char *id, const char *object)
+{
+    struct spooled *sp = qmf_xcalloc(1, sizeof(*sp));
+
+    sp->a = a;
+    sp->id = qmf_xstrdup(id);
+    sp->object = qmf_xstrdup(object);
+    sp->pending = 2;        /* its commandResult and its answer */
+    return sp;
+}
+
+static void
+spool_publish_event(struct agent *a, const qmf_value *outcome, struct spooled *sp)
+{
+    const qmf_value *event = qmf_map_get(outcome, "event");
+
+    agent_publish_event(a, "commandResult", event ? qmf_dup(event) : qmf_map(),
+                        spooled_confirmed, sp);
+}
+
+/*
+ * Publishes again, oldest first, every outcome the broker has not
+ * confirmed (after a reconnect, or at start).  The items of one group
+ * command go out together, as one answer.
+ */
+void
+agent_command_flush_spool(struct agent *a)
+{
+    struct spool_ctx ctx = { a, qmf_list() };
+    size_t n, i, j;
+
+    if (a->journal == NULL)
+        return;
+    n = journal_undelivered(a->journal, collect_undelivered, &ctx);
+    if (n > 0)
+        log_info(&a->log, "publishing %zu outcome(s) the broker has not confirmed", n);
+    for (i = 0; i < qmf_list_len(ctx.entries); i++) {
+        qmf_value *e = qmf_list_at(ctx.entries, i), *outcome, *body, *items;
+        const qmf_value *group;
+        struct spooled_group *g;
+        struct bus_message *req;
+        const char *id;
+
+        if (e->kind != QMF_MAP)
+            continue;       /* already sent with an earlier item of its group */
+        id = qmf_map_get_string(e, "id");
+        outcome = qmf_map_get(e, "outcome");
+        if (qmf_map_get(outcome, "objects") != NULL) {
+            /* A selection record: nothing to publish. */
+            journal_delivered(a->journal, id, "");
+            continue;
+        }
+        group = qmf_map_get(outcome, "group");
+        req = recorded_request(outcome);
+        if (!(group && group->kind == QMF_BOOL && group->u.b)) {
+            const qmf_value *reply = qmf_map_get(outcome, "reply");
+            struct spooled *sp = spooled_new(a, id, qmf_map_get_string(e, "object"));
+
+            spool_publish_event(a, outcome, sp);
+            agent_reply(a, req, qmf_map_get_string(reply, "opcode"), NULL, false,
+                        qmf_dup(qmf_map_get(reply, "body")), spooled_confirmed, sp);
+            bus_message_free(req);
+            continue;
+        }
+        body = qmf_map();
+        items = qmf_map_set(body, "_results", qmf_list());
+        g = qmf_xcalloc(1, sizeof(*g));
+        for (j = i; j < qmf_list_len(ctx.entries); j++) {
+            qmf_value *f = qmf_list_at(ctx.entries, j), *fo;
+            struct spooled *sp;
+
+            if (f->kind != QMF_MAP || strcmp(qmf_map_get_string(f, "id"), id) != 0)
+                continue;
+            fo = qmf_map_get(f, "outcome");
+            sp = spooled_new(a, id, qmf_map_get_string(f, "object"));
+            g->items = qmf_xrealloc(g->items, (g->n + 1) * sizeof(*g->items));
+            g->items[g->n++] = sp;
+            qmf_list_append(items, qmf_dup(qmf_map_get(fo, "item")));
+            spool_publish_event(a, fo, sp);
+            if (j > i) {
+                qmf_free(f);
+                ctx.entries->u.list.items[j] = qmf_void();
+            }
+        }
+        agent_reply(a, req, "_method_response", NULL, false, body, spooled_group_confirmed, g);
+        bus_message_free(req);
+    }
+    qmf_free(ctx.entries);
+}

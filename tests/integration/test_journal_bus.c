@@ -1,0 +1,190 @@
+/*
+ * Exactly-once effect, through the bus: a command delivered again (same
+ * message-id) is answered from the journal instead of running again; a
+ * command a crash left begun is answered as interrupted and not run; an
+ * outcome the broker never confirmed is published again at start.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "agent/journal.h"
+#include "tests/integration/harness.h"
+
+#define WEB1 "domain:10000000-0000-4000-8000-000000000001"
+#define WEB2 "domain:10000000-0000-4000-8000-000000000002"
+
+static const char *const watch[] = {
+    "agent.ind.event.org_libvirt.commandResult.*.virtbus.agent.*", NULL,
+};
+
+static struct bus_message *
+command(struct test_fleet *f, const char *id, const char *object, const char *method)
+{
+    qmf_value *body = qmf_map();
+    struct bus_message *m;
+
+    qmf_map_set(body, "_object_id", fleet_object_id(f, 0, object));
+    qmf_map_set(body, "_method_name", qmf_string(method));
+    m = fleet_request("_method_request", body);
+    m->message_id = qmf_xstrdup(id);
+    return m;
+}
+
+static const char *
+state_of(struct test_fleet *f, const char *name)
+{
+    static char state[32];
+    qmf_value *list = fleet_query(f, 0, "Domain", NULL);
+
+    snprintf(state, sizeof(state), "%s", fleet_state(fleet_find(list, name)));
+    qmf_free(list);
+    return state;
+}
+
+Test(journal_bus, a_repeated_command_is_answered_not_run_again, .timeout = 120)
+{
+    struct test_fleet f;
+    struct virtbus_result r;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    fleet_open_console(&f, watch);
+
+    r = fleet_ask(&f, 0, command(&f, "cmd-destroy-1", WEB1, "destroy"));
+    cr_assert_eq(r.status, VIRTBUS_OK, "%s", r.error.text);
+    virtbus_result_clear(&r);
+    cr_assert_str_eq(state_of(&f, "web1"), "shutoff");
+
+    /* Run again, destroy would fail ("not running"): the journal answers. */
+    r = fleet_ask(&f, 0, command(&f, "cmd-destroy-1", WEB1, "destroy"));
+    cr_assert_eq(r.status, VIRTBUS_OK, "a repeat ran again: %#x %s", r.error.code,
+                 r.error.text);
+    virtbus_result_clear(&r);
+
+    /* A new id is a new command: it does run (and fails). */
+    r = fleet_ask(&f, 0, command(&f, "cmd-destroy-2", WEB1, "destroy"));
+    cr_assert_eq(r.status, VIRTBUS_FAILED);
+    cr_assert(r.error.code & QMF_ERR_LIBVIRT, "%#x %s", r.error.code, r.error.text);
+    virtbus_result_clear(&r);
+
+    /* Exactly one record of the first command's execution. */
+    qmf_free(fleet_expect_watch(&f, 0, "commandResult", "methodName", "destroy",
+                                "outcome", "ok", NULL));
+    qmf_free(fleet_expect_watch(&f, 0, "commandResult", "methodName", "destroy",
+                                "outcome", "error", NULL));
+    fleet_fini(&f);
+}
+
+Test(journal_bus, a_repeated_group_command_is_answered_from_the_journal, .timeout = 120)
+{
+    struct virtbus_agent_list one;
+    struct virtbus_results res;
+    struct test_fleet f;
+    qmf_value *body, *where;
+    struct bus_message *m;
+    char *address;
+    qmf_error err;
+    int round;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    fleet_open_console(&f, NULL);
+    fleet_agent_list(&f, 0, 1, &one);
+    address = virtbus_agent_address(agent_name(f.agents[0]));
+    for (round = 0; round < 2; round++) {
+        body = qmf_map();
+        qmf_map_set(qmf_map_set(body, "_schema_id", qmf_map()), "_class_name",
+                    qmf_string("Domain"));
+        where = qmf_map_set(body, "_where", qmf_list());
+        qmf_list_append(where, qmf_string("eq"));
+        qmf_list_append(where, qmf_string("state"));
+        qmf_list_append(qmf_list_append(where, qmf_list()), qmf_string("quote"));
+        qmf_list_append(qmf_list_at(where, 2), qmf_string("running"));
+        qmf_map_set(body, "_method_name", qmf_string("suspend"));
+        m = fleet_request("_method_request", body);
+        m->message_id = qmf_xstrdup("cmd-suspend-running");
+        cr_assert(virtbus_request_message(f.console, address, m, &one, FLEET_REPLY_MS,
+                                          &res, &err) == 0, "%s", err.text);
+        cr_assert_eq(res.items[0].status, VIRTBUS_OK, "%s", res.items[0].error.text);
+        /* Both running domains, both times: the second answer is the
+         * recorded one (run again, nothing would be running any more). */
+        cr_assert_eq(qmf_list_len(res.items[0].value), 2, "round %d", round);
+        cr_assert_not_null(qmf_map_get(qmf_list_at(res.items[0].value, 0), "_arguments"));
+        cr_assert_not_null(qmf_map_get(qmf_list_at(res.items[0].value, 1), "_arguments"));
+        virtbus_results_free(&res);
+    }
+    cr_assert_str_eq(state_of(&f, "web1"), "paused");
+    free(address);
+    virtbus_agent_list_free(&one);
+    fleet_fini(&f);
+}
+
+/* A journal as a crash would leave it: a command begun, never ended; and
+ * an outcome recorded but never confirmed by the broker. */
+static char *journal_node;
+
+static void
+prepare_journal(struct agent_config *cfg, size_t index)
+{
+    char *path = qmf_xasprintf("%s/%s.journal", cfg->state_dir, cfg->node);
+    struct journal *j;
+    qmf_value *outcome, *event;
+    qmf_error err;
+    size_t dropped;
+
+    cr_assert(journal_open(&j, path, NULL, &dropped, &err) == 0, "%s", err.text);
+    cr_assert(journal_begin(j, "cmd-crashed", WEB2, &err) == 0, "%s", err.text);
+    cr_assert(journal_begin(j, "cmd-unconfirmed", WEB1, &err) == 0, "%s", err.text);
+    outcome = qmf_map();
+    event = qmf_map_set(outcome, "event", qmf_map());
+    qmf_map_set(event, "requester", qmf_string("guest"));
+    qmf_map_set(event, "correlationId", qmf_string("unconfirmed-1"));
+    qmf_map_set(event, "opcode", qmf_string("_method_request"));
+    qmf_map_set(event, "className", qmf_string("Domain"));
+    qmf_map_set(event, "objectName", qmf_string(WEB1));
+    qmf_map_set(event, "methodName", qmf_string("reboot"));
+    qmf_map_set(event, "outcome", qmf_string("ok"));
+    qmf_map_set(event, "errorCode", qmf_u32(0));
+    qmf_map_set(event, "errorText", qmf_string(""));
+    qmf_map_set(event, "durationNs", qmf_i64(1));
+    qmf_map_set(outcome, "group", qmf_bool(false));
+    qmf_map_set(outcome, "reply_to", qmf_string(""));
+    qmf_map_set(outcome, "correlation_id", qmf_string("unconfirmed-1"));
+    qmf_map_set(outcome, "durable", qmf_bool(true));
+    cr_assert(journal_end(j, "cmd-unconfirmed", WEB1, outcome, &err) == 0, "%s", err.text);
+    qmf_free(outcome);
+    journal_close(j);
+    free(path);
+    journal_node = qmf_xstrdup(cfg->node);
+}
+
+Test(journal_bus, crash_leftovers_are_answered_and_spooled, .timeout = 120)
+{
+    struct test_fleet f;
+    struct virtbus_result r;
+
+    fleet_init(&f);
+    fleet_open_console(&f, watch);
+    fleet_add_agent(&f, "node1.xml", prepare_journal);
+    fleet_wait_ready(&f);
+
+    /* The unconfirmed outcome is published again at start. */
+    qmf_free(fleet_expect_watch(&f, 0, "commandResult", "correlationId", "unconfirmed-1",
+                                "methodName", "reboot", NULL));
+    /* The crashed command is recorded as interrupted... */
+    qmf_free(fleet_expect_watch(&f, 0, "commandResult", "objectName", WEB2,
+                                "outcome", "error", NULL));
+    /* ...and when it comes again it is answered so, not run. */
+    r = fleet_ask(&f, 0, command(&f, "cmd-crashed", WEB2, "destroy"));
+    cr_assert_eq(r.status, VIRTBUS_FAILED);
+    cr_assert_eq(r.error.code, QMF_ERR_INTERRUPTED, "%#x %s", r.error.code, r.error.text);
+    virtbus_result_clear(&r);
+    cr_assert_str_eq(state_of(&f, "web2"), "running", "an interrupted command ran again");
+    free(journal_node);
+    fleet_fini(&f);
+}
