@@ -413,5 +413,8 @@ agent_stop(struct agent *a, void (*done)(struct agent *a, void *opaque),
         return;
     log_info(&a->log, "stopping: %u command(s) still running", a->jobs_in_flight);
     a->state = AGENT_STOPPING;
+    /* Take no more commands: they wait in the queue for the next start. */
+    if (a->bus)
+        bus_pause(a->bus);
     agent_maybe_finish_stop(a);
 }

@@ -353,6 +353,36 @@ delivery_settle(struct a091_delivery *d, bool ack, bool requeue)
     return 0;
 }
 
+/* basic.cancel for every consumer, without waiting for cancel-ok (the
+ * loop drops it): the broker stops delivering at once.  A reconnect would
+ * consume again, so pausing is for a connection about to be closed. */
+static int
+a091_pause(struct bus_conn *bc)
+{
+    struct a091_conn *c = (struct a091_conn *)bc;
+    size_t i;
+
+    if (!conn_usable(c))
+        return -1;
+    for (i = 0; i < c->cfg->nsubs; i++) {
+        char *tag = a091_consumer_tag(i);
+        amqp_basic_cancel_t cancel = {
+            .consumer_tag = a091_bytes_of(tag),
+            .nowait = 1,
+        };
+        int rc = amqp_send_method(c->amqp, A091_CONSUME_CHANNEL, AMQP_BASIC_CANCEL_METHOD,
+                                  &cancel);
+
+        free(tag);
+        if (rc != AMQP_STATUS_OK) {
+            conn_fail_soon(c, "cancelling a consumer: %s", amqp_error_string2(rc));
+            return -1;
+        }
+    }
+    conn_sent(c);
+    return 0;
+}
+
 static int
 a091_ack(struct bus_delivery *bd)
 {
@@ -1182,6 +1212,7 @@ const struct bus_driver bus_amqp091_driver = {
     .reject = a091_reject,
     .queue_name = a091_queue_name,
     .is_up = a091_is_up,
+    .pause = a091_pause,
     .close = a091_close,
     .close_wait = a091_close_wait,
 };

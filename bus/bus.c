@@ -115,6 +115,14 @@ bus_queue_name(struct bus_conn *c, size_t i)
     return conn_driver(c)->queue_name(c, i);
 }
 
+int
+bus_pause(struct bus_conn *c)
+{
+    if (c == NULL || conn_driver(c)->pause == NULL)
+        return -1;
+    return conn_driver(c)->pause(c);
+}
+
 bool
 bus_is_up(struct bus_conn *c)
 {

@@ -176,6 +176,10 @@ struct bus_driver {
     /* The server-assigned name of options.queues[i] (for unnamed queues). */
     const char *(*queue_name)(struct bus_conn *c, size_t i);
     bool (*is_up)(struct bus_conn *c);
+    /* Stops every subscription (0-9-1 basic.cancel; 1.0 detach or zero
+     * credit): nothing more is delivered, deliveries held stay valid and
+     * must still be settled; publishing goes on.  For stopping. */
+    int (*pause)(struct bus_conn *c);
     /* Closes and frees; unsettled deliveries are requeued by the broker
      * (settling one later only frees it, and returns -1), pending confirms
      * are reported failed.  Safe from any callback.  Never blocks: a
@@ -220,6 +224,7 @@ int bus_ack(struct bus_delivery *d);
 int bus_reject(struct bus_delivery *d, bool requeue);
 const char *bus_queue_name(struct bus_conn *c, size_t i);
 bool bus_is_up(struct bus_conn *c);
+int bus_pause(struct bus_conn *c);
 void bus_close(struct bus_conn *c);
 /*
  * bus_close for a process that is done with its loop, such as a command
