@@ -4,6 +4,9 @@
 #
 #   broker.sh start DIR   start it, wait until ready, print the broker URL
 #   broker.sh stop DIR    stop the broker and its epmd, by pid
+#   broker.sh restart DIR stop it (if running) and start it again on the same
+#                         port and data: durable queues and persistent
+#                         messages survive, as after a real broker restart
 #   broker.sh url DIR     print the URL of a running one
 #
 # DIR is created if needed; it holds the data, logs, pid files and the URL.
@@ -12,7 +15,7 @@ set -euo pipefail
 die() { echo "broker.sh: $*" >&2; exit 1; }
 
 cmd=${1:-}; dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || die "usage: broker.sh start|stop|url DIR"
+[ -n "$cmd" ] && [ -n "$dir" ] || die "usage: broker.sh start|stop|restart|url DIR"
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 
@@ -77,6 +80,11 @@ log.file.level = info
 # Tests publish bursts; keep the broker from throttling on a small disk.
 disk_free_limit.absolute = 50MB
 CONF
+    launch
+}
+
+# Starts the broker configured in DIR and waits until it is ready.
+launch() {
     chown -R rabbitmq:rabbitmq "$dir"
     # The broker runs as rabbitmq and must reach DIR through its parents.
     local d=$dir
@@ -129,9 +137,17 @@ stop_pids() {
     stop_pid "$dir/epmd.pid"
 }
 
+restart() {
+    [ -s "$dir/port" ] && [ -d "$dir/mnesia" ] || die "no broker was started in $dir"
+    stop_pids
+    load_env
+    launch
+}
+
 case "$cmd" in
 start) start ;;
 stop)  stop_pids ;;
+restart) restart ;;
 url)   alive "$dir/broker.pid" || die "no broker running in $dir"; url_of ;;
 *)     die "unknown command: $cmd" ;;
 esac

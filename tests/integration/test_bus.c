@@ -697,7 +697,8 @@ Test(bus, reject_with_requeue_redelivers, .timeout = 60)
     open_publisher(&pub, base, url);
     WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
     publish_text(&pub, address, "again", &confirms);
-    WAIT_UNTIL(base, cons.received == 2, WAIT_MS);
+    /* The confirm and the deliveries travel separately: wait for both. */
+    WAIT_UNTIL(base, cons.received == 2 && confirms.ok == 1, WAIT_MS);
     cr_assert_eq(cons.received, 2);
     cr_assert_eq(cons.held_count, 1);
     cr_assert_str_eq(body_text(cons.held_msg[0]), "again");
