@@ -391,6 +391,7 @@ agent_maybe_finish_stop(struct agent *a)
         goodbye_sent(false, a);
         return;
     }
+    agent_heartbeat_send(a);
     v = qmf_map();
     qmf_map_set(v, "reason", qmf_string("shutdown requested"));
     /* Wait for the broker to take the goodbye before closing. */

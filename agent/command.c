@@ -16,6 +16,7 @@
  */
 #include "agent/agent_impl.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,9 @@ struct command_object {
     qmf_value *created_values;
     qmf_value *outcome;           /* what the journal holds */
     bool durable;                 /* END is on disk (or no journal) */
+    /* BEGIN or END is on disk: whatever happens now, the journal gives
+     * this object an outcome.  Set by a worker, read on the loop. */
+    atomic_bool on_record;
     unsigned confirms_pending;    /* its reply and event */
     bool confirms_failed;
 };
@@ -54,6 +58,7 @@ struct command {
     struct command_object *objs;
     size_t n, remaining;
     unsigned refs;                /* objects still waiting for confirms, + 1 */
+    struct event *long_ev;        /* acks a long-running command early */
 };
 
 static void command_unref(struct command *cmd);
@@ -131,6 +136,43 @@ make_outcome(struct command *cmd, struct command_object *o, qmf_value *out_args)
 
 /* Worker side ------------------------------------------------------------------- */
 
+/*
+ * What the journal knows of this command on this object: its outcome (it
+ * is answered, not run), or its BEGIN alone (an earlier run died in it).
+ * Asked at dispatch and again when a worker takes the object: by then
+ * another copy of the command (a console sending it again, a redelivery)
+ * may have run first, ordered before this one on the same object.
+ */
+static void
+object_consult_journal(struct command_object *o)
+{
+    struct command *cmd = o->cmd;
+    struct agent *a = cmd->a;
+    qmf_value *recorded = NULL, *item;
+
+    switch (journal_lookup(a->journal, cmd->req->message_id, o->name, &recorded, NULL, NULL)) {
+    case JOURNAL_DONE:
+        o->mode = CMD_REPLAY;
+        o->outcome = recorded;
+        o->durable = true;
+        atomic_store(&o->on_record, true);
+        /* An outcome recorded at recovery does not know its object id. */
+        item = qmf_map_get(recorded, "item");
+        if (cmd->group && item != NULL &&
+            qmf_map_get_string(qmf_map_get(item, "_object_id"), "_object_name") == NULL)
+            qmf_map_set(item, "_object_id", agent_object_ref(a, o->name));
+        return;
+    case JOURNAL_BEGUN:
+        /* Begun by an earlier run that never ended: never repeated. */
+        o->mode = CMD_INTERRUPTED;
+        atomic_store(&o->on_record, true);
+        break;
+    default:
+        break;
+    }
+    qmf_free(recorded);
+}
+
 static void
 object_work(void *arg)
 {
@@ -140,6 +182,11 @@ object_work(void *arg)
     const char *id = cmd->req->message_id;
     qmf_error jerr, ferr;
 
+    if (cmd->journaled) {
+        object_consult_journal(o);
+        if (o->mode == CMD_REPLAY)
+            return;
+    }
     if (o->mode == CMD_INTERRUPTED) {
         qmf_error_set(&o->err, QMF_ERR_INTERRUPTED,
                       "interrupted: the agent stopped while %s.%s ran on %s; whether it "
@@ -148,11 +195,15 @@ object_work(void *arg)
         o->rc = -1;
     } else {
         if (cmd->journaled && journal_begin(a->journal, id, o->name, &jerr) != 0) {
-            /* Without BEGIN on disk the effect could happen twice. */
+            /* Without BEGIN on disk the effect could happen twice: not
+             * run, and answered so (not durable: the request goes back). */
             o->rc = -1;
             qmf_error_set(&o->err, QMF_ERR_INTERNAL, "not run: %s", jerr.text);
+            o->outcome = make_outcome(cmd, o, o->call.out);
+            o->call.out = NULL;
             return;
         }
+        atomic_store(&o->on_record, cmd->journaled);
         o->started_ns = agent_mono_ns();
         o->rc = cmd->fn(&o->call, &o->err);
         o->duration_ns = agent_mono_ns() - o->started_ns;
@@ -193,6 +244,8 @@ command_free(struct command *cmd)
     }
     free(cmd->objs);
     bus_message_free(cmd->req);
+    if (cmd->long_ev != NULL)
+        event_free(cmd->long_ev);
     free(cmd);
 }
 
@@ -281,7 +334,9 @@ command_finish(struct command *cmd)
         o->confirms_pending = 1 + (o->mode != CMD_REPLAY);
         cmd->refs++;
     }
-    if (cmd->journaled) {
+    if (cmd->long_ev != NULL)
+        event_del(cmd->long_ev);
+    if (cmd->journaled && cmd->delivery != NULL) {
         /* The outcomes are on disk: the request may go.  If one is not
          * (the journal failed), leave it to the broker to deliver again. */
         if (durable)
@@ -325,11 +380,42 @@ object_done(void *arg)
         if (o->call.reload_class != NULL)
             agent_load_inventory(a, o->call.reload_class, false, NULL);
     }
-    log_info(&a->log, "%s.%s on %s: %s%s%s", cmd->cls->name, cmd->sm->name, o->name,
-             o->rc == 0 ? "ok" : "error", o->rc ? ": " : "", o->rc ? o->err.text : "");
+    if (o->mode == CMD_REPLAY)
+        log_info(&a->log, "%s.%s on %s: %s ran already; answered from the journal",
+                 cmd->cls->name, cmd->sm->name, o->name, cmd->req->message_id);
+    else
+        log_info(&a->log, "%s.%s on %s: %s%s%s", cmd->cls->name, cmd->sm->name, o->name,
+                 o->rc == 0 ? "ok" : "error", o->rc ? ": " : "", o->rc ? o->err.text : "");
     if (--cmd->remaining == 0)
         command_finish(cmd);
     agent_job_end(a);
+}
+
+/*
+ * RabbitMQ closes the channel of a consumer that holds a delivery past its
+ * consumer_timeout, and a migrate can run longer.  Once every object's
+ * BEGIN is on disk the journal answers for the command whatever happens
+ * (its END, or "interrupted" at the next start, as a redelivery would be
+ * answered), so the delivery can go before the command ends.
+ */
+static void
+long_command_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct command *cmd = arg;
+    struct timeval again = { 1, 0 };
+    size_t i;
+
+    for (i = 0; i < cmd->n; i++)
+        if (!atomic_load(&cmd->objs[i].on_record)) {
+            /* Still waiting behind another command on its object. */
+            event_add(cmd->long_ev, &again);
+            return;
+        }
+    log_info(&cmd->a->log, "%s.%s (%s) still running after %u s: acked now, its start "
+             "being in the journal", cmd->cls->name, cmd->sm->name, cmd->req->message_id,
+             cmd->a->cfg.ack_long_commands_after);
+    bus_ack(cmd->delivery);
+    cmd->delivery = NULL;
 }
 
 static void
@@ -360,34 +446,14 @@ command_start(struct agent *a, struct bus_delivery *d, const struct bus_message 
     cmd->refs = 1;
     for (i = 0; i < n; i++) {
         struct command_object *o = &cmd->objs[i];
-        qmf_value *recorded = NULL;
         const char *colon;
 
         o->cmd = cmd;
         o->name = qmf_xstrdup(names[i]);
         colon = strchr(o->name, ':');     /* the key points into our copy */
         o->mode = CMD_RUN;
-        if (cmd->journaled) {
-            switch (journal_lookup(a->journal, id, o->name, &recorded, NULL, NULL)) {
-            case JOURNAL_DONE:
-                o->mode = CMD_REPLAY;
-                o->outcome = recorded;
-                o->durable = true;
-                /* An outcome recorded at recovery does not know its object id. */
-                if (group && qmf_map_get_string(qmf_map_get(qmf_map_get(recorded, "item"),
-                                                             "_object_id"),
-                                                "_object_name") == NULL &&
-                    qmf_map_get(recorded, "item") != NULL)
-                    qmf_map_set(qmf_map_get(recorded, "item"), "_object_id",
-                                agent_object_ref(a, o->name));
-                break;
-            case JOURNAL_BEGUN:
-                o->mode = CMD_INTERRUPTED;
-                break;
-            default:
-                break;
-            }
-        }
+        if (cmd->journaled)
+            object_consult_journal(o);
         o->call = (struct method_call){
             .a = a, .cls = cls, .method = sm,
             .object_name = o->name,
@@ -400,6 +466,12 @@ command_start(struct agent *a, struct bus_delivery *d, const struct bus_message 
     if (cmd->journaled && runs < n)
         log_info(&a->log, "command %s: %zu of %zu outcome(s) answered from the journal",
                  id, n - runs, n);
+    if (cmd->journaled && runs > 0 && a->cfg.ack_long_commands_after > 0) {
+        struct timeval tv = { a->cfg.ack_long_commands_after, 0 };
+
+        cmd->long_ev = evtimer_new(a->env.base, long_command_cb, cmd);
+        event_add(cmd->long_ev, &tv);
+    }
     /* Count every job before the first one can finish. */
     cmd->remaining = runs;
     for (i = 0; i < n; i++) {

@@ -54,6 +54,8 @@ static const struct config_key config_keys[] = {
     { "delivery_limit", CONFIG_UNSIGNED, CONFIG_AT(delivery_limit), 0, 1000, NULL },
     { "queue_expires", CONFIG_UNSIGNED, CONFIG_AT(queue_expires), 0, 31536000, NULL },
     { "stop_timeout", CONFIG_UNSIGNED, CONFIG_AT(stop_timeout), 1, 86400, NULL },
+    { "ack_long_commands_after", CONFIG_UNSIGNED, CONFIG_AT(ack_long_commands_after),
+      0, 86400, NULL },
     { "log_level", CONFIG_LOG_LEVEL, CONFIG_AT(log_level), 0, 0, NULL },
 };
 
@@ -284,6 +286,7 @@ agent_config_defaults(struct agent_config *cfg)
         .delivery_limit = 5,
         .queue_expires = 0,
         .stop_timeout = 60,
+        .ack_long_commands_after = 900,
         .log_level = LOG_LEVEL_INFO,
     };
 }

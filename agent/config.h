@@ -32,6 +32,7 @@ struct agent_config {
     unsigned delivery_limit;    /* deliveries before a command is dead-lettered; default 5, 0..1000 (0: no limit) */
     unsigned queue_expires;     /* s an unused command queue is kept; default 0 (for ever), 0..31536000 */
     unsigned stop_timeout;      /* s running commands get at SIGTERM; default 60, 1..86400 */
+    unsigned ack_long_commands_after; /* s a running command holds its delivery; default 900, 0..86400 (0: until it ends) */
     enum log_level log_level;   /* default info; key `log_level = "debug"` */
 };
 

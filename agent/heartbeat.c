@@ -20,6 +20,10 @@ agent_heartbeat_send(struct agent *a)
     qmf_map_set(values, "_timestamp", qmf_i64(agent_now_ns()));
     qmf_map_set(values, "_heartbeat_interval", qmf_u32(a->cfg.heartbeat_interval));
     qmf_map_set(values, "_epoch", qmf_i64(a->epoch_ns));
+    /* The last one: consoles count the agent down at once, not after
+     * three missed intervals, and do not wait for its answers. */
+    if (a->state == AGENT_STOPPING)
+        qmf_map_set(values, "_stopping", qmf_bool(true));
     address = qmf_xasprintf("/exchange/%s/%s", BUS_EXCHANGE_TOPIC, a->heartbeat_key);
     p.address = address;
     agent_publish(a, &p, body);

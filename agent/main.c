@@ -30,6 +30,7 @@ struct daemon_state {
     const char *config_path;
     const struct agent_config *overrides;
     struct event *grace_ev;
+    bool abandoned;             /* exited with commands still running */
 };
 
 static void __attribute__((noreturn))
@@ -97,6 +98,7 @@ grace_expired_cb(evutil_socket_t fd, short what, void *arg)
     struct daemon_state *ds = arg;
 
     log_warnx(&ds->log, "commands still running after %u s; exiting anyway", ds->stop_timeout);
+    ds->abandoned = true;
     event_base_loopexit(ds->base, NULL);
 }
 
@@ -108,6 +110,7 @@ sigterm_cb(evutil_socket_t sig, short what, void *arg)
 
     if (ds->grace_ev != NULL) {
         log_warnx(&ds->log, "second %s: exiting now", strsignal((int)sig));
+        ds->abandoned = true;
         event_base_loopexit(ds->base, NULL);
         return;
     }
@@ -226,6 +229,18 @@ main(int argc, char **argv)
 
     agent_start(ds.agent);
     event_base_dispatch(ds.base);
+
+    if (ds.abandoned) {
+        /*
+         * A worker blocked in libvirt cannot be cancelled, and freeing
+         * would wait for it.  Its BEGIN is on disk without an outcome, so
+         * the next start answers it "interrupted" and never re-runs it.
+         */
+        log_warnx(&ds.log, "abandoning the running command(s); "
+                  "the next start reports them interrupted");
+        fflush(NULL);
+        _exit(0);
+    }
 
     event_free(sigterm_ev);
     event_free(sigint_ev);

@@ -163,9 +163,11 @@ a091_outgoing_build(struct a091_outgoing *o, const struct bus_message *m,
         o->entries[n].value.value.i64 =
             m->ttl_ms > INT64_MAX ? INT64_MAX : (int64_t)m->ttl_ms;
         n++;
-        snprintf(o->expiration, sizeof(o->expiration), "%" PRIu64, m->ttl_ms);
-        p->_flags |= AMQP_BASIC_EXPIRATION_FLAG;
-        p->expiration = a091_bytes_of(o->expiration);
+        if (!m->receiver_expires) {
+            snprintf(o->expiration, sizeof(o->expiration), "%" PRIu64, m->ttl_ms);
+            p->_flags |= AMQP_BASIC_EXPIRATION_FLAG;
+            p->expiration = a091_bytes_of(o->expiration);
+        }
     }
     if (m->created_ms != 0) {
         o->entries[n].key = a091_bytes_of("created");

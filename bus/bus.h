@@ -59,6 +59,10 @@ struct bus_message {
     uint64_t ttl_ms;        /* 0: never expires */
     int64_t created_ms;     /* ms since the epoch; 0: unknown */
     bool durable;           /* persistent delivery mode */
+    /* Sending: the TTL travels for the receiver only, so that the broker
+     * never drops the message unseen and the receiver can answer and
+     * record its expiry (commands). */
+    bool receiver_expires;
     qmf_value *headers;     /* map of scalars, never NULL once built */
     qmf_value *body;        /* decoded body, NULL if decoding failed */
     /* Sending only: bytes sent as the body instead of encoding `body`, with

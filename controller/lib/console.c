@@ -111,6 +111,9 @@ console_stamp(struct virtbus_console *c, struct bus_message *m, unsigned ttl_ms)
      * agent; queries and locates are worthless by then, and persisting a
      * broadcast costs a disk write per queue. */
     m->durable = opcode && strcmp(opcode, "_method_request") == 0;
+    /* An expired command must still reach its agent, to be answered and
+     * recorded "expired"; the broker would drop it unseen. */
+    m->receiver_expires = m->durable;
 }
 
 static void

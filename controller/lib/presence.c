@@ -231,7 +231,8 @@ list_scan(void *payload, void *data, const xmlChar *name)
     a->attrs = qmf_dup(e->attrs);
     a->last_seen_ns = e->last_seen_ms * 1000000;
     a->interval_s = e->interval_s;
-    a->up = ctx->now_ms - e->last_seen_ms <= (int64_t)PRESENCE_MISSED * interval * 1000;
+    a->up = ctx->now_ms - e->last_seen_ms <= (int64_t)PRESENCE_MISSED * interval * 1000 &&
+            qmf_map_get(e->attrs, "_stopping") == NULL;
 }
 
 static int

@@ -10,6 +10,10 @@
 #   broker.sh url DIR     print the URL of a running one
 #
 # DIR is created if needed; it holds the data, logs, pid files and the URL.
+#
+# VIRTBUS_BROKER_CONSUMER_TIMEOUT_MS, if set at start, is the broker's
+# consumer_timeout, checked every second (RabbitMQ checks each minute by
+# default): for tests of commands that outlast it.
 set -euo pipefail
 
 die() { echo "broker.sh: $*" >&2; exit 1; }
@@ -55,6 +59,9 @@ load_env() {
     export RABBITMQ_CONFIG_FILE=$dir/rabbitmq
     export RABBITMQ_CONF_ENV_FILE=$dir/rabbitmq-env.conf
     export RABBITMQ_PID_FILE=$dir/broker.pid
+    if [ -f "$dir/advanced.config" ]; then
+        export RABBITMQ_ADVANCED_CONFIG_FILE=$dir/advanced.config
+    fi
 }
 
 url_of() { echo "amqp://guest:guest@127.0.0.1:$(cat "$dir/port")/"; }
@@ -66,7 +73,8 @@ start() {
     pick_port > "$dir/port"
     load_env
     mkdir -p "$RABBITMQ_MNESIA_BASE" "$RABBITMQ_LOG_BASE"
-    rm -rf "$RABBITMQ_MNESIA_BASE"/* "$dir/broker.pid"
+    rm -rf "$RABBITMQ_MNESIA_BASE"/* "$dir/broker.pid" "$dir/advanced.config"
+    unset RABBITMQ_ADVANCED_CONFIG_FILE
     echo '[rabbitmq_amqp1_0].' > "$RABBITMQ_ENABLED_PLUGINS_FILE"
     # runuser goes through PAM, which resets the open-file limit to 1024:
     # too few for a fleet of agents (each one is a connection).  The
@@ -80,6 +88,11 @@ log.file.level = info
 # Tests publish bursts; keep the broker from throttling on a small disk.
 disk_free_limit.absolute = 50MB
 CONF
+    if [ -n "${VIRTBUS_BROKER_CONSUMER_TIMEOUT_MS:-}" ]; then
+        echo "consumer_timeout = $VIRTBUS_BROKER_CONSUMER_TIMEOUT_MS" >> "$RABBITMQ_CONFIG_FILE.conf"
+        echo '[{rabbit, [{channel_tick_interval, 1000}]}].' > "$dir/advanced.config"
+        export RABBITMQ_ADVANCED_CONFIG_FILE=$dir/advanced.config
+    fi
     launch
 }
 

@@ -27,11 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-pass() { echo "ok: $*"; }
-# check NAME EXPECTED ACTUAL
-check() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: expected '$2', got '$3'"; fi; }
+. "$(dirname "$0")/../harness/checks.sh"
 # status EXPECTED NAME COMMAND...: the exit status of a virtbus command
 status() {
     local want=$1 name=$2 rc=0

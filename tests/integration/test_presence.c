@@ -1,7 +1,8 @@
 /*
  * Presence across consoles: a console saves what it read of the presence
  * stream, and the next one resumes from there instead of re-reading the
- * window; a stale or foreign cache is ignored.
+ * window; a stale or foreign cache is ignored.  An agent that stops says
+ * so in a last heartbeat, and is down at once.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,35 @@ write_cache(const char *path, const qmf_value *doc)
     free(text);
 }
 
+/* 1: listed up, 0: listed down, -1: not listed. */
+static int
+up_state(struct virtbus_console *c, const char *node)
+{
+    struct virtbus_agent_list l;
+    qmf_error err;
+    int state = -1;
+    size_t i;
+
+    cr_assert(virtbus_presence(c, &l, &err) == 0, "%s", err.text);
+    for (i = 0; i < l.n; i++)
+        if (strcmp(l.items[i].node, node) == 0)
+            state = l.items[i].up;
+    virtbus_agent_list_free(&l);
+    return state;
+}
+
+static void
+stopped_cb(struct agent *a, void *opaque)
+{
+    *(bool *)opaque = true;
+}
+
+static bool
+flag_set(void *arg)
+{
+    return *(bool *)arg;
+}
+
 /* A heartbeat's values for an agent that does not exist. */
 static qmf_value *
 ghost(int64_t now_ns)
@@ -135,5 +165,28 @@ Test(presence, cache_resumes_where_the_last_console_stopped, .timeout = 120)
 
     qmf_free(doc);
     unlink(path);
+    fleet_fini(&f);
+}
+
+Test(presence, a_stopped_agent_is_down_at_once, .timeout = 120)
+{
+    struct virtbus_console *c;
+    struct test_fleet f;
+    bool stopped = false;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    c = open_console(&f, NULL);
+    cr_assert_eq(up_state(c, f.nodes[0]), 1);
+    virtbus_console_close(c);
+
+    /* Well within 3 heartbeat intervals of its last heartbeat: only the
+     * stopping one can tell a console that it is gone. */
+    agent_stop(f.agents[0], stopped_cb, &stopped);
+    cr_assert(fleet_run_until(&f, flag_set, &stopped, 30000), "the agent did not stop");
+    c = open_console(&f, NULL);
+    cr_assert_eq(up_state(c, f.nodes[0]), 0, "a stopped agent is listed up");
+    virtbus_console_close(c);
     fleet_fini(&f);
 }

@@ -42,6 +42,7 @@ assert_configs_equal(const struct agent_config *a, const struct agent_config *b)
     cr_assert_eq(a->delivery_limit, b->delivery_limit);
     cr_assert_eq(a->queue_expires, b->queue_expires);
     cr_assert_eq(a->stop_timeout, b->stop_timeout);
+    cr_assert_eq(a->ack_long_commands_after, b->ack_long_commands_after);
     cr_assert_eq(a->log_level, b->log_level);
 }
 
@@ -465,7 +466,7 @@ Test(config, example_file_documents_every_key_with_its_default)
     agent_config_defaults(&defaults);
     cr_assert_eq(agent_config_parse(&cfg, text, len, path, &err), 0, "%s", err.text);
     /* Every key of the table, each once (a duplicate would fail above). */
-    cr_assert_eq(keys, 16);
+    cr_assert_eq(keys, 17);
     cr_assert_str_eq(cfg.node, "node1");
     cr_assert_str_eq(label(&cfg, "tier"), "web");
     cr_assert_str_eq(label(&cfg, "rack"), "r1");
