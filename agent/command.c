@@ -466,7 +466,7 @@ command_start(struct agent *a, struct bus_delivery *d, const struct bus_message 
     if (cmd->journaled && runs < n)
         log_info(&a->log, "command %s: %zu of %zu outcome(s) answered from the journal",
                  id, n - runs, n);
-    if (cmd->journaled && runs > 0 && a->cfg.ack_long_commands_after > 0) {
+    if (cmd->journaled && d != NULL && runs > 0 && a->cfg.ack_long_commands_after > 0) {
         struct timeval tv = { a->cfg.ack_long_commands_after, 0 };
 
         cmd->long_ev = evtimer_new(a->env.base, long_command_cb, cmd);

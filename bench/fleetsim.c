@@ -11,6 +11,7 @@
  * serves, one line is printed and the ready file written.  SIGTERM and
  * SIGINT stop every agent gracefully.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -62,6 +63,7 @@ struct sim_options {
     unsigned workers;
     unsigned start_rate;
     enum log_level level;
+    const char *state_dir;          /* NULL: a scratch directory */
 };
 
 struct sim {
@@ -72,6 +74,7 @@ struct sim {
     struct workq *wq;
     struct agent **agents;
     char *fixture_dir;          /* per-agent fixture copies, or NULL */
+    char *scratch_state_dir;    /* the agents' journals, removed at exit */
     size_t started;
     size_t stopped;
     bool stopping;
@@ -94,7 +97,8 @@ usage(FILE *f, int status)
         "                        [--labels standard|none] [--label KEY=VALUE]...\n"
         "                        [--heartbeat S] [--stats-interval S]\n"
         "                        [--queue-type classic|quorum] [--workers N]\n"
-        "                        [--start-rate N] [--ready-file FILE] [-c FILE] [-v]\n"
+        "                        [--start-rate N] [--ready-file FILE] [-c FILE]\n"
+        "                        [--state-dir DIR] [-v]\n"
         "  -n, --agents N          agents to run (default %d)\n"
         "  -b, --broker URL        broker URL (default $VIRTBUS_BROKER or the agent default)\n"
         "  -p, --prefix NAME       node names NAME-0001, NAME-0002, ... (default " DEFAULT_PREFIX ")\n"
@@ -110,6 +114,8 @@ usage(FILE *f, int status)
         "  -r, --start-rate N      agents started per %d ms (default %d)\n"
         "  -R, --ready-file FILE   written once every agent serves, removed at exit\n"
         "  -c, --config FILE       agent configuration applied to every agent first\n"
+        "  -D, --state-dir DIR     the agents' journals (default: a scratch directory,\n"
+        "                          removed at exit)\n"
         "  -v, --verbose           agent info messages (twice: debug)\n",
         DEFAULT_AGENTS, START_TICK_MS, DEFAULT_START_RATE);
     exit(status);
@@ -266,6 +272,18 @@ node_name(const struct sim_options *o, size_t number)
     return qmf_xasprintf("%s-%04zu", o->prefix, number);
 }
 
+/* tmpfs if there is one: a thousand files on a disk file system cost more
+ * CPU in the kernel than the agents' own start. */
+static const char *
+scratch_base(void)
+{
+    if (getenv("TMPDIR") && getenv("TMPDIR")[0])
+        return getenv("TMPDIR");
+    if (access("/dev/shm", W_OK | X_OK) == 0)
+        return "/dev/shm";
+    return "/tmp";
+}
+
 /*
  * The libvirt URI of every agent.  A fixture with @SERIAL@ or @NODE@ is a
  * template: each agent gets a copy of its own, so that every simulated
@@ -297,14 +315,7 @@ prepare_fixtures(struct sim *s, qmf_error *err)
         return uris;
     }
     free(abs);
-    /* tmpfs if there is one: a thousand files on a disk file system cost
-     * more CPU in the kernel than the agents' own start. */
-    if (getenv("TMPDIR") && getenv("TMPDIR")[0])
-        tmp = getenv("TMPDIR");
-    else if (access("/dev/shm", W_OK | X_OK) == 0)
-        tmp = "/dev/shm";
-    else
-        tmp = "/tmp";
+    tmp = scratch_base();
     s->fixture_dir = qmf_xasprintf("%s/virtbus-fleetsim-XXXXXX", tmp);
     if (mkdtemp(s->fixture_dir) == NULL) {
         qmf_error_set(err, QMF_ERR_INVALID_ARGS, "%s: %s", s->fixture_dir, strerror(errno));
@@ -364,6 +375,56 @@ remove_fixtures(struct sim *s)
         log_warn(&s->log, "cannot remove %s", s->fixture_dir);
     free(s->fixture_dir);
     s->fixture_dir = NULL;
+}
+
+/* Simulated agents keep journals like real ones (their cost is part of
+ * what is measured), in a directory of their own unless told otherwise:
+ * never in the system's /var/lib/virtbus. */
+static int
+make_scratch_state(struct sim *s, struct agent_config *cfg, qmf_error *err)
+{
+    if (s->opt.state_dir != NULL) {
+        free(cfg->state_dir);
+        cfg->state_dir = qmf_xstrdup(s->opt.state_dir);
+        return 0;
+    }
+    s->scratch_state_dir = qmf_xasprintf("%s/virtbus-fleetsim-journals-XXXXXX", scratch_base());
+    if (mkdtemp(s->scratch_state_dir) == NULL) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "%s: %s", s->scratch_state_dir,
+                      strerror(errno));
+        free(s->scratch_state_dir);
+        s->scratch_state_dir = NULL;
+        return -1;
+    }
+    free(cfg->state_dir);
+    cfg->state_dir = qmf_xstrdup(s->scratch_state_dir);
+    return 0;
+}
+
+static void
+remove_scratch_state(struct sim *s)
+{
+    DIR *d;
+    struct dirent *de;
+
+    if (s->scratch_state_dir == NULL)
+        return;
+    if ((d = opendir(s->scratch_state_dir)) != NULL) {
+        while ((de = readdir(d)) != NULL) {
+            char *path;
+
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                continue;
+            path = qmf_xasprintf("%s/%s", s->scratch_state_dir, de->d_name);
+            unlink(path);
+            free(path);
+        }
+        closedir(d);
+    }
+    if (rmdir(s->scratch_state_dir) != 0)
+        log_warn(&s->log, "cannot remove %s", s->scratch_state_dir);
+    free(s->scratch_state_dir);
+    s->scratch_state_dir = NULL;
 }
 
 /* Agents ---------------------------------------------------------------- */
@@ -546,6 +607,7 @@ parse_options(int argc, char **argv, struct sim_options *o)
         { "start-rate", required_argument, NULL, 'r' },
         { "ready-file", required_argument, NULL, 'R' },
         { "config", required_argument, NULL, 'c' },
+        { "state-dir", required_argument, NULL, 'D' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -564,7 +626,7 @@ parse_options(int argc, char **argv, struct sim_options *o)
         .level = LOG_LEVEL_WARN,
     };
     o->extra_labels = qmf_xcalloc((size_t)argc, sizeof(*o->extra_labels));
-    while ((ch = getopt_long(argc, argv, "n:b:p:f:l:L:q:w:r:R:c:vh", options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "n:b:p:f:l:L:q:w:r:R:c:D:vh", options, NULL)) != -1) {
         switch (ch) {
         case 'n':
             if (parse_count("--agents", optarg, 1, MAX_AGENTS, &v) != 0)
@@ -629,6 +691,7 @@ parse_options(int argc, char **argv, struct sim_options *o)
             break;
         case 'R': o->ready_file = optarg; break;
         case 'c': o->config = optarg; break;
+        case 'D': o->state_dir = optarg; break;
         case 'v':
             o->level = o->level == LOG_LEVEL_WARN ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
             break;
@@ -699,12 +762,16 @@ main(int argc, char **argv)
         unlink(s.opt.ready_file);   /* a stale one would mislead a waiter */
     s.rss_base_kib = rss_kib();
 
+    if (make_scratch_state(&s, &cfg, &err) != 0)
+        fatalx(&s.log, "%s", err.text);
     if ((uris = prepare_fixtures(&s, &err)) == NULL) {
         remove_fixtures(&s);
+        remove_scratch_state(&s);
         fatalx(&s.log, "%s", err.text);
     }
     if (create_agents(&s, &cfg, uris, &err) != 0) {
         remove_fixtures(&s);
+        remove_scratch_state(&s);
         fatalx(&s.log, "%s", err.text);
     }
     for (i = 0; i < s.opt.nagents; i++)
@@ -744,6 +811,7 @@ main(int argc, char **argv)
     if (s.opt.ready_file)
         unlink(s.opt.ready_file);
     remove_fixtures(&s);
+    remove_scratch_state(&s);
     schema_free(s.schema);
     event_base_free(s.base);
     agent_config_free(&cfg);

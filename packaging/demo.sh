@@ -50,7 +50,7 @@ for n in 1 2 3; do
     printf 'labels = [ "tier=%s", "rack=r%s" ]\nheartbeat_interval = 2\n' \
         "${tiers[$((n - 1))]}" "$n" >"$run/node$n.conf"
     "$virtbusd" --foreground --config "$run/node$n.conf" --node "node$n" --broker "$url" \
-        --uri "test://$top/tests/fixtures/node$n.xml" >"$run/node$n.log" 2>&1 &
+        --uri "test://$top/tests/fixtures/node$n.xml" --state-dir "$run" >"$run/node$n.log" 2>&1 &
     pids+=($!)
     echo "virtbusd node$n (pid $!) on test://$top/tests/fixtures/node$n.xml"
 done

@@ -24,7 +24,7 @@ wait_for() {   # FILE PATTERN: bounded wait for a line
     return 1
 }
 
-"$VIRTBUS_BIN_DIR/agent/virtbusd" -f -n "$node" -b "$url" \
+"$VIRTBUS_BIN_DIR/agent/virtbusd" -f -n "$node" -b "$url" -s "$dir" \
     -u "test://$VIRTBUS_FIXTURES/node1.xml" >"$dir/agent.log" 2>&1 &
 pids+=($!)
 wait_for "$dir/agent.log" "serving" || fail "the agent did not come up"

@@ -30,7 +30,7 @@ cc -std=c11 -Wall -Wextra -Werror "${sanitize[@]}" "$top/docs/examples/fleet-run
     $(pkg-config --cflags --libs libvirtbus) -o "$dir/fleet-running" 2>"$dir/cc.log" ||
     fail "the example does not build against the installed library"
 
-"$VIRTBUS_BIN_DIR/agent/virtbusd" -f -n "$node" -b "$url" \
+"$VIRTBUS_BIN_DIR/agent/virtbusd" -f -n "$node" -b "$url" -s "$dir" \
     -u "test://$VIRTBUS_FIXTURES/node1.xml" >"$dir/agent.log" 2>&1 &
 agent=$!
 for _ in $(seq 1 200); do grep -q serving "$dir/agent.log" && break; sleep 0.1; done
