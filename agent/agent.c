@@ -231,7 +231,7 @@ bus_up_cb(struct bus_conn *c, void *opaque)
     /* Outcomes the broker did not confirm before it went away. */
     agent_command_flush_spool(a);
     agent_heartbeat_start(a);
-    agent_heartbeat_send(a);
+    agent_heartbeat_send(a, false);
     /* The snapshot consumers get at start, and after a broker outage in
      * which they may have missed changes. */
     agent_push_all(a);
@@ -391,11 +391,17 @@ agent_maybe_finish_stop(struct agent *a)
         goodbye_sent(false, a);
         return;
     }
-    agent_heartbeat_send(a);
+    agent_heartbeat_send(a, true);
     v = qmf_map();
     qmf_map_set(v, "reason", qmf_string("shutdown requested"));
     /* Wait for the broker to take the goodbye before closing. */
     agent_publish_event(a, "agentStopping", v, goodbye_sent, a);
+}
+
+unsigned
+agent_jobs_running(const struct agent *a)
+{
+    return a->jobs_in_flight;
 }
 
 void

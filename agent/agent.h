@@ -46,6 +46,10 @@ struct agent *agent_new(const struct agent_env *env,
  */
 int agent_start(struct agent *a);
 
+/* Worker jobs (commands, and the agent's own journal and libvirt work)
+ * not finished yet. */
+unsigned agent_jobs_running(const struct agent *a);
+
 /*
  * Graceful stop: stops taking commands, lets running ones finish and
  * reply, publishes agentStopping, closes the connections, then calls done

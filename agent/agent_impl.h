@@ -202,7 +202,7 @@ void agent_hypervisor_ready(struct agent *a);
 /* heartbeat.c */
 void agent_heartbeat_start(struct agent *a);
 void agent_heartbeat_stop(struct agent *a);
-void agent_heartbeat_send(struct agent *a);
+void agent_heartbeat_send(struct agent *a, bool last);
 
 /* agent.c: a fresh property map of one object, from the hypervisor
  * (worker thread); QMF_ERR_UNKNOWN_OBJECT if it no longer exists. */

@@ -174,6 +174,30 @@ object_consult_journal(struct command_object *o)
 }
 
 static void
+set_interrupted(const struct command *cmd, struct command_object *o)
+{
+    qmf_error_set(&o->err, QMF_ERR_INTERRUPTED,
+                  "interrupted: the agent stopped while %s.%s ran on %s; whether it "
+                  "took effect is unknown, and it is not run again",
+                  cmd->cls->name, cmd->sm->name, o->name);
+    o->rc = -1;
+}
+
+/*
+ * The outcome to record should the agent die while the object's method
+ * runs, kept with its BEGIN: after an early ack (a long command) no
+ * redelivery would say where the answer goes.
+ */
+static qmf_value *
+prepared_interruption(struct command *cmd, const struct command_object *o)
+{
+    struct command_object copy = *o;
+
+    set_interrupted(cmd, &copy);
+    return make_outcome(cmd, &copy, NULL);
+}
+
+static void
 object_work(void *arg)
 {
     struct command_object *o = arg;
@@ -188,13 +212,14 @@ object_work(void *arg)
             return;
     }
     if (o->mode == CMD_INTERRUPTED) {
-        qmf_error_set(&o->err, QMF_ERR_INTERRUPTED,
-                      "interrupted: the agent stopped while %s.%s ran on %s; whether it "
-                      "took effect is unknown, and it is not run again",
-                      cmd->cls->name, cmd->sm->name, o->name);
-        o->rc = -1;
+        set_interrupted(cmd, o);
     } else {
-        if (cmd->journaled && journal_begin(a->journal, id, o->name, &jerr) != 0) {
+        qmf_value *prepared = cmd->journaled ? prepared_interruption(cmd, o) : NULL;
+        int begun = cmd->journaled ? journal_begin(a->journal, id, o->name, prepared, &jerr)
+                                   : 0;
+
+        qmf_free(prepared);
+        if (begun != 0) {
             /* Without BEGIN on disk the effect could happen twice: not
              * run, and answered so (not durable: the request goes back). */
             o->rc = -1;

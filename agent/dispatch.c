@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/journal.h"
+
 typedef int (*request_fn)(struct agent *a, struct bus_delivery *d,
                           const struct bus_message *m, qmf_error *err);
 
@@ -82,6 +84,22 @@ method_names(const struct bus_message *m, const char **object_name,
     *method_name = m->body ? qmf_map_get_string(m->body, "_method_name") : NULL;
 }
 
+/*
+ * A refused command is acked once the broker confirmed its commandResult:
+ * the record of its fate (expired, rejected) is then on the broker.  If it
+ * is not, the request goes back and is refused again, recorded again.
+ */
+static void
+refusal_recorded(bool ok, void *opaque)
+{
+    struct bus_delivery *d = opaque;
+
+    if (ok)
+        bus_ack(d);
+    else
+        bus_reject(d, true);
+}
+
 static void
 refuse(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
        const char *opcode, const qmf_error *err)
@@ -95,9 +113,28 @@ refuse(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
         method_names(m, &object_name, &method_name);
         publish_command_result(a, m, NULL, object_name, method_name,
                                err->code == QMF_ERR_EXPIRED ? "expired" : "rejected",
-                               err, 0, NULL, NULL);
+                               err, 0, refusal_recorded, d);
+        return;
     }
     bus_ack(d);
+}
+
+/*
+ * A command the journal knows was taken in time (it ran, began, or had
+ * its objects selected): a repeat of it past its deadline is answered
+ * from the journal, not refused as expired, which would contradict what
+ * was recorded.
+ */
+static bool
+command_on_record(struct agent *a, const struct bus_message *m)
+{
+    const char *object_name, *method_name;
+
+    if (a->journal == NULL || m->message_id == NULL || m->message_id[0] == '\0')
+        return false;
+    method_names(m, &object_name, &method_name);
+    return journal_lookup(a->journal, m->message_id, object_name ? object_name : "",
+                          NULL, NULL, NULL) != JOURNAL_UNKNOWN;
 }
 
 void
@@ -152,7 +189,8 @@ agent_on_request(struct bus_delivery *d, const struct bus_message *m,
             return;
         }
     }
-    if (request_expired(m, &late_ms)) {
+    if (request_expired(m, &late_ms) &&
+        !(strcmp(opcode, "_method_request") == 0 && command_on_record(a, m))) {
         qmf_error_set(&err, QMF_ERR_EXPIRED,
                       "the request expired %lld ms before it could run (ttl %llu ms)",
                       (long long)late_ms, (unsigned long long)m->ttl_ms);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 void
-agent_heartbeat_send(struct agent *a)
+agent_heartbeat_send(struct agent *a, bool last)
 {
     qmf_value *body = qmf_map();
     qmf_value *values = qmf_map_set(body, "_values", agent_attributes(a));
@@ -20,9 +20,9 @@ agent_heartbeat_send(struct agent *a)
     qmf_map_set(values, "_timestamp", qmf_i64(agent_now_ns()));
     qmf_map_set(values, "_heartbeat_interval", qmf_u32(a->cfg.heartbeat_interval));
     qmf_map_set(values, "_epoch", qmf_i64(a->epoch_ns));
-    /* The last one: consoles count the agent down at once, not after
-     * three missed intervals, and do not wait for its answers. */
-    if (a->state == AGENT_STOPPING)
+    /* The last one, once no command runs: consoles count the agent down
+     * at once, not after three missed intervals, and do not wait for it. */
+    if (last)
         qmf_map_set(values, "_stopping", qmf_bool(true));
     address = qmf_xasprintf("/exchange/%s/%s", BUS_EXCHANGE_TOPIC, a->heartbeat_key);
     p.address = address;
@@ -36,7 +36,7 @@ heartbeat_cb(evutil_socket_t fd, short what, void *arg)
     struct agent *a = arg;
 
     if (a->bus_up)
-        agent_heartbeat_send(a);
+        agent_heartbeat_send(a, false);
 }
 
 void

@@ -62,6 +62,7 @@ struct entry {
     char *begin_rec, *end_rec, *delivered_rec;  /* raw records, or NULL */
     size_t begin_len, end_len, delivered_len;
     size_t result_off, result_len;  /* the encoded outcome inside end_rec */
+    size_t prepared_off, prepared_len;  /* inside begin_rec; 0: none */
     uint64_t end_pos;           /* logical position just past the END record */
     struct entry *prev, *next;  /* oldest first: creation, or END */
 };
@@ -183,7 +184,7 @@ record_encode(const struct journal *j, enum rec_type type, const char *id,
               size_t tail_len, size_t *lenp, qmf_error *err)
 {
     size_t id_len = strlen(id), object_len = strlen(object);
-    size_t extra = type == REC_BEGIN ? 4 : type == REC_END ? tail_len : 0;
+    size_t extra = type == REC_BEGIN ? 4 + tail_len : type == REC_END ? tail_len : 0;
     size_t len, total;
     unsigned char *rec, *p;
 
@@ -211,6 +212,8 @@ record_encode(const struct journal *j, enum rec_type type, const char *id,
     if (type == REC_BEGIN) {
         put_u32(p, attempt);
         p += 4;
+        memcpy(p, tail, tail_len);
+        p += tail_len;
     } else if (type == REC_END) {
         memcpy(p, tail, tail_len);
         p += tail_len;
@@ -276,8 +279,17 @@ record_parse(const struct journal *j, const char *data, size_t avail,
     r->result_off = r->result_len = 0;
     switch (r->type) {
     case REC_BEGIN:
-        if (end - p != 4 || (r->attempt = get_u32(p)) == 0)
+        if (end - p < 4 || (r->attempt = get_u32(p)) == 0)
             return -1;
+        p += 4;
+        /* Optional: the outcome prepared for an interruption. */
+        if (p < end) {
+            r->result_off = (size_t)(p - base);
+            r->result_len = (size_t)(end - p);
+            if ((v = qmf_from_amqp((const char *)p, r->result_len, NULL)) == NULL)
+                return -1;
+            qmf_free(v);
+        }
         break;
     case REC_END:
         r->result_off = (size_t)(p - base);
@@ -402,12 +414,14 @@ entry_remove(struct journal *j, struct entry *e)
  */
 static void
 apply_begin(struct journal *j, struct entry *e, char *rec, size_t len,
-            uint32_t attempt)
+            uint32_t attempt, size_t prepared_off, size_t prepared_len)
 {
     account(j, e, -1);
     free(e->begin_rec);
     e->begin_rec = rec;
     e->begin_len = len;
+    e->prepared_off = prepared_off;
+    e->prepared_len = prepared_len;
     /* A compacted file keeps only the last BEGIN, which carries the count. */
     e->attempts = attempt > e->attempts + 1 ? attempt : e->attempts + 1;
     e->state = JOURNAL_BEGUN;
@@ -815,7 +829,7 @@ journal_replay(struct journal *j, size_t *dropped, qmf_error *err)
         }
         /* Records the API would have refused change nothing. */
         if (r.type == REC_BEGIN && e->state != JOURNAL_DONE)
-            apply_begin(j, e, rec, r.len, r.attempt);
+            apply_begin(j, e, rec, r.len, r.attempt, r.result_off, r.result_len);
         else if (r.type == REC_END && e->state != JOURNAL_DONE)
             apply_end(j, e, rec, r.len, r.result_off, r.result_len,
                       j->appended_pos + off + r.len);
@@ -1065,16 +1079,20 @@ journal_lookup(struct journal *j, const char *id, const char *object,
 
 int
 journal_begin(struct journal *j, const char *id, const char *object,
-              qmf_error *err)
+              const qmf_value *if_interrupted, qmf_error *err)
 {
     struct entry *e;
-    char *rec;
-    size_t len;
+    char *rec, *prepared = NULL;
+    size_t len, prepared_len = 0;
     uint64_t pos;
     int rc;
 
     if (check_id(id, err) != 0)
         return -1;
+    if (if_interrupted != NULL && qmf_to_amqp(if_interrupted, &prepared, &prepared_len) != 0) {
+        qmf_error_set(err, QMF_ERR_INTERNAL, "journal: cannot encode an outcome");
+        return -1;
+    }
     object = object_or_empty(object);
     pthread_mutex_lock(&j->lock);
     if (refuse_if_failed(j, err) != 0)
@@ -1087,7 +1105,7 @@ journal_begin(struct journal *j, const char *id, const char *object,
         goto fail;
     }
     rec = record_encode(j, REC_BEGIN, id, object, e != NULL ? e->attempts + 1 : 1,
-                        NULL, 0, &len, err);
+                        prepared, prepared_len, &len, err);
     if (rec == NULL)
         goto fail;
     if ((e == NULL || e->state != JOURNAL_BEGUN) &&
@@ -1104,12 +1122,15 @@ journal_begin(struct journal *j, const char *id, const char *object,
     if (e == NULL)
         e = entry_create(j, id, strlen(id), object, strlen(object));
     pos = pending_append(j, rec, len, true);
-    apply_begin(j, e, rec, len, e->attempts + 1);
+    apply_begin(j, e, rec, len, e->attempts + 1,
+                prepared_len ? len - REC_SUM_BYTES - prepared_len : 0, prepared_len);
     rc = journal_wait(j, pos, true, err);
     pthread_mutex_unlock(&j->lock);
+    free(prepared);
     return rc;
 fail:
     pthread_mutex_unlock(&j->lock);
+    free(prepared);
     return -1;
 }
 
@@ -1265,7 +1286,7 @@ journal_undelivered(struct journal *j,
 size_t
 journal_begun(struct journal *j,
               void (*fn)(const char *id, const char *object, unsigned attempts,
-                         void *opaque),
+                         qmf_value *if_interrupted, void *opaque),
               void *opaque)
 {
     struct undelivered_copy *copies = NULL;
@@ -1285,15 +1306,25 @@ journal_begun(struct journal *j,
             }
             copies[n].id = qmf_xstrdup(e->id);
             copies[n].object = qmf_xstrdup(e->object);
+            copies[n].encoded = NULL;
+            copies[n].encoded_len = e->prepared_len;
+            if (e->prepared_len > 0) {
+                copies[n].encoded = qmf_xmalloc(e->prepared_len);
+                memcpy(copies[n].encoded, e->begin_rec + e->prepared_off, e->prepared_len);
+            }
             attempts[n] = e->attempts;
         }
         n++;
     }
     pthread_mutex_unlock(&j->lock);
     for (i = 0; fn != NULL && i < n; i++) {
-        fn(copies[i].id, copies[i].object, attempts[i], opaque);
+        qmf_value *prepared = copies[i].encoded != NULL ?
+            qmf_from_amqp(copies[i].encoded, copies[i].encoded_len, NULL) : NULL;
+
+        fn(copies[i].id, copies[i].object, attempts[i], prepared, opaque);
         free(copies[i].id);
         free(copies[i].object);
+        free(copies[i].encoded);
     }
     free(copies);
     free(attempts);

@@ -19,7 +19,9 @@
  * len counts type and payload; checksum is the first 8 bytes of SHA-256
  * over type and payload.  The payload is
  *     u32 id_len | id | u32 object_len | object | i64 ts (ns since epoch)
- * followed by, for BEGIN (1): u32 attempt (1 for the first); for END (2):
+ * followed by, for BEGIN (1): u32 attempt (1 for the first), then
+ * optionally the outcome to record should the command be found
+ * interrupted, as one AMQP 1.0 encoded value; for END (2):
  * the result as one AMQP 1.0 encoded value (an exact, typed round trip);
  * DELIVERED (3) has nothing more.  Strings are length-prefixed bytes, so
  * any string (but NUL, which C strings cannot hold) is stored as is.
@@ -127,11 +129,14 @@ enum journal_state journal_lookup(struct journal *j, const char *id,
 
 /*
  * Records that execution starts, before the effect; returns once that is on
- * disk (fsync'd).  Refused for a DONE command, when the journal is full (see
- * above) and after an I/O error.  Blocking.
+ * disk (fsync'd).  if_interrupted (or NULL) is kept with it: the outcome to
+ * record if the command is found BEGUN after a crash, which must reach the
+ * asker even when its request is gone (acked early, or expired).  Refused
+ * for a DONE command, when the journal is full (see above) and after an I/O
+ * error.  Blocking.
  */
 int journal_begin(struct journal *j, const char *id, const char *object,
-                  qmf_error *err);
+                  const qmf_value *if_interrupted, qmf_error *err);
 
 /*
  * Records the outcome (any value; the agent stores its reply and the
@@ -169,7 +174,8 @@ size_t journal_undelivered(struct journal *j,
 
 /*
  * The commands BEGUN and never ended, oldest first: calls fn (if non-NULL)
- * with each one's id, object and attempts, outside the mutex.  Returns how
+ * with each one's id, object, attempts and the outcome prepared at begin
+ * (a copy the callee owns and frees, or NULL), outside the mutex.  Returns how
  * many there are.  They were interrupted by a crash; a redelivery usually
  * resolves them, but one whose request is gone for good (expired,
  * dead-lettered) stays BEGUN and counts against the limits until the agent
@@ -178,7 +184,8 @@ size_t journal_undelivered(struct journal *j,
  */
 size_t journal_begun(struct journal *j,
                      void (*fn)(const char *id, const char *object,
-                                unsigned attempts, void *opaque),
+                                unsigned attempts, qmf_value *if_interrupted,
+                                void *opaque),
                      void *opaque);
 
 struct journal_stats {

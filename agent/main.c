@@ -97,7 +97,12 @@ grace_expired_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct daemon_state *ds = arg;
 
-    log_warnx(&ds->log, "commands still running after %u s; exiting anyway", ds->stop_timeout);
+    if (agent_jobs_running(ds->agent) > 0)
+        log_warnx(&ds->log, "%u job(s) still running after %u s; exiting anyway",
+                  agent_jobs_running(ds->agent), ds->stop_timeout);
+    else
+        log_warnx(&ds->log, "still stopping after %u s (the broker did not confirm the "
+                  "goodbye); exiting anyway", ds->stop_timeout);
     ds->abandoned = true;
     event_base_loopexit(ds->base, NULL);
 }
@@ -236,8 +241,9 @@ main(int argc, char **argv)
          * would wait for it.  Its BEGIN is on disk without an outcome, so
          * the next start answers it "interrupted" and never re-runs it.
          */
-        log_warnx(&ds.log, "abandoning the running command(s); "
-                  "the next start reports them interrupted");
+        if (agent_jobs_running(ds.agent) > 0)
+            log_warnx(&ds.log, "abandoning the running command(s); "
+                      "the next start reports them interrupted");
         fflush(NULL);
         _exit(0);
     }

@@ -83,16 +83,19 @@ interrupted_outcome(const char *object)
 }
 
 struct begun {
-    qmf_value *list;    /* [[id, object], ...] */
+    qmf_value *list;    /* [[id, object, prepared outcome or nothing], ...] */
 };
 
 static void
-collect_begun(const char *id, const char *object, unsigned attempts, void *opaque)
+collect_begun(const char *id, const char *object, unsigned attempts,
+              qmf_value *if_interrupted, void *opaque)
 {
     qmf_value *pair = qmf_list_append(((struct begun *)opaque)->list, qmf_list());
 
     qmf_list_append(pair, qmf_string(id));
     qmf_list_append(pair, qmf_string(object));
+    if (if_interrupted != NULL)
+        qmf_list_append(pair, if_interrupted);
 }
 
 static void
@@ -118,7 +121,10 @@ open_work(void *arg)
         const qmf_value *pair = qmf_list_at(begun.list, i);
         const char *id = qmf_list_at(pair, 0)->u.str.ptr;
         const char *object = qmf_list_at(pair, 1)->u.str.ptr;
-        qmf_value *outcome = interrupted_outcome(object);
+        /* Prepared at begin, it knows where the answer goes; without it
+         * the answer waits for a redelivery to know. */
+        qmf_value *outcome = qmf_list_len(pair) > 2 ? qmf_dup(qmf_list_at(pair, 2))
+                                                    : interrupted_outcome(object);
         qmf_error err;
 
         if (journal_end(job->journal, id, object, outcome, &err) == 0)

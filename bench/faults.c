@@ -1206,13 +1206,12 @@ on_command_result(struct faults *f, struct agent_proc *ap, const qmf_value *valu
     uint64_t code = 0;
 
     qmf_get_uint64(qmf_map_get(values, "errorCode"), &code);
-    if (c == NULL) {
-        /* Recorded at start for a command a crash interrupted: the journal
-         * keeps no request fields for it, so it names no correlation-id. */
-        if (ap != NULL && code == QMF_ERR_INTERRUPTED)
-            ap->interrupted_records++;
+    /* Recorded at start for a command a crash interrupted (with its
+     * correlation-id when its BEGIN kept the answer prepared for this). */
+    if (ap != NULL && code == QMF_ERR_INTERRUPTED)
+        ap->interrupted_records++;
+    if (c == NULL)
         return;
-    }
     if (c->events++ == 0) {
         c->outcome = qmf_xstrdup(outcome ? outcome : "");
         c->event_code = (uint32_t)code;
@@ -2230,6 +2229,7 @@ drain_fifo(const char *path)
 
 static void scenario_stop_timeout(struct faults *f);
 static void scenario_long_command(struct faults *f, bool early_ack);
+static void scenario_long_command_killed(struct faults *f);
 
 static int
 scenario_sigterm(struct faults *f)
@@ -2385,6 +2385,8 @@ out:
         scenario_long_command(f, true);
     if (!f->interrupted)
         scenario_long_command(f, false);
+    if (!f->interrupted)
+        scenario_long_command_killed(f);
     return 0;
 }
 
@@ -2712,6 +2714,73 @@ out:
     free(filename);
     agents_teardown(f, ap, S6_AGENTS);
     return 0;
+}
+
+/*
+ * A long command acked early, then the agent SIGKILLed while it runs: no
+ * redelivery will come, so the answer ("interrupted") must reach the asker
+ * from what the journal kept with the command's BEGIN.
+ */
+static void
+scenario_long_command_killed(struct faults *f)
+{
+    struct agent_proc *ap = agent_new(f, "faults-s5e", NULL);
+    struct fifo_wait fw;
+    struct cmd *save;
+    struct cmd_range one = { &save, 1 };
+    char *fifo = NULL, *object = NULL;
+    qmf_value *args;
+    unsigned i;
+
+    ap->ack_long_after = 1;
+    printf("  then: a command acked early (ack_long_commands_after 1 s), and the agent "
+           "SIGKILLed while it runs\n");
+    if (libvirtd_start(f, &ap->lvd) != 0 ||
+        (object = domain_object_name(f, &ap->lvd, "test")) == NULL ||
+        agent_spawn(f, ap) != 0 || !agent_wait_ready(f, ap)) {
+        check(f, false, "the agent starts");
+        goto out;
+    }
+    fifo = qmf_xasprintf("%s/killed.fifo", ap->lvd.dir);
+    unlink(fifo);
+    if (mkfifo(fifo, 0600) != 0) {
+        check(f, false, "mkfifo %s: %s", fifo, strerror(errno));
+        goto out;
+    }
+    args = qmf_map();
+    qmf_map_set(args, "filename", qmf_string(fifo));
+    save = cmd_new(f, ap, object, "save", args, LONG_TTL_MS);
+    stream(f, ap, 1);
+    fw.pid = ap->lvd.proc.pid;
+    fw.n = 1;
+    if (!check(f, run_until(f, fifos_blocked, &fw, 30), "a save running (blocked)"))
+        goto out;
+    for (i = 0; i < 100 && !file_contains(ap->log, "acked now"); i++)
+        run_for(f, 0.1);
+    if (!check(f, file_contains(ap->log, "acked now"), "acked while it runs"))
+        goto out;
+    ap->supervised = false;
+    kill(ap->proc.pid, SIGKILL);
+    run_until(f, child_gone, &ap->proc, 10);
+    drain_fifo(fifo);
+    if (agent_spawn(f, ap) != 0 || !agent_wait_ready(f, ap)) {
+        check(f, false, "the agent starts again");
+        goto out;
+    }
+    run_until(f, range_answered, &one, 30);
+    printf("  figures: sent 1, answered %u time(s)%s%s\n", save->answers,
+           save->answers ? ": " : "", save->answers ? (save->text ? save->text : "ok") : "");
+    check(f, is_interrupted(save),
+          "after the restart the asker is answered interrupted (15), though no "
+          "redelivery came");
+    check(f, save->events > 0, "and its commandResult is on record");
+    check_no_crashes(f, &ap, 1);
+out:
+    if (fifo)
+        unlink(fifo);
+    free(fifo);
+    free(object);
+    agents_teardown(f, &ap, 1);
 }
 
 /* Main ------------------------------------------------------------------------ */

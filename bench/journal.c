@@ -62,7 +62,7 @@ run_commands(void *arg)
         qmf_value *v;
 
         snprintf(id, sizeof(id), "cmd-%u-%u-%08x", r->thread, i, i * 2654435761u);
-        if (journal_begin(r->j, id, "", &err) != 0) {
+        if (journal_begin(r->j, id, "", NULL, &err) != 0) {
             r->failures++;
             continue;
         }

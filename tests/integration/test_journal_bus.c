@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <criterion/criterion.h>
 
@@ -31,6 +32,15 @@ command(struct test_fleet *f, const char *id, const char *object, const char *me
     m = fleet_request("_method_request", body);
     m->message_id = qmf_xstrdup(id);
     return m;
+}
+
+static int64_t
+an_hour_ago_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - 3600000;
 }
 
 static const char *
@@ -76,6 +86,49 @@ Test(journal_bus, a_repeated_command_is_answered_not_run_again, .timeout = 120)
                                 "outcome", "ok", NULL));
     qmf_free(fleet_expect_watch(&f, 0, "commandResult", "methodName", "destroy",
                                 "outcome", "error", NULL));
+    fleet_fini(&f);
+}
+
+/*
+ * A command taken in time and asked again past its deadline (a console
+ * re-sending after a long broker outage) is answered with what it did,
+ * not "expired", which would say it never ran.  One never taken is.
+ */
+Test(journal_bus, a_repeat_past_its_deadline_is_answered_from_the_journal, .timeout = 120)
+{
+    struct test_fleet f;
+    struct virtbus_result r;
+    struct bus_message *m;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    fleet_open_console(&f, watch);
+
+    r = fleet_ask(&f, 0, command(&f, "cmd-late-1", WEB1, "destroy"));
+    cr_assert_eq(r.status, VIRTBUS_OK, "%s", r.error.text);
+    virtbus_result_clear(&r);
+
+    /* The same command, created an hour ago with a one-minute TTL. */
+    m = command(&f, "cmd-late-1", WEB1, "destroy");
+    m->ttl_ms = 60000;
+    m->created_ms = an_hour_ago_ms();
+    r = fleet_ask(&f, 0, m);
+    cr_assert_eq(r.status, VIRTBUS_OK, "a repeat past its deadline: %#x %s", r.error.code,
+                 r.error.text);
+    virtbus_result_clear(&r);
+
+    /* A new command that late is refused, and recorded so. */
+    m = command(&f, "cmd-late-2", WEB2, "destroy");
+    m->ttl_ms = 60000;
+    m->created_ms = an_hour_ago_ms();
+    r = fleet_ask(&f, 0, m);
+    cr_assert_eq(r.status, VIRTBUS_FAILED);
+    cr_assert_eq(r.error.code, QMF_ERR_EXPIRED, "%#x %s", r.error.code, r.error.text);
+    virtbus_result_clear(&r);
+    cr_assert_str_eq(state_of(&f, "web2"), "running");
+    qmf_free(fleet_expect_watch(&f, 0, "commandResult", "methodName", "destroy",
+                                "outcome", "expired", NULL));
     fleet_fini(&f);
 }
 
@@ -138,8 +191,8 @@ prepare_journal(struct agent_config *cfg, size_t index)
     size_t dropped;
 
     cr_assert(journal_open(&j, path, NULL, &dropped, &err) == 0, "%s", err.text);
-    cr_assert(journal_begin(j, "cmd-crashed", WEB2, &err) == 0, "%s", err.text);
-    cr_assert(journal_begin(j, "cmd-unconfirmed", WEB1, &err) == 0, "%s", err.text);
+    cr_assert(journal_begin(j, "cmd-crashed", WEB2, NULL, &err) == 0, "%s", err.text);
+    cr_assert(journal_begin(j, "cmd-unconfirmed", WEB1, NULL, &err) == 0, "%s", err.text);
     outcome = qmf_map();
     event = qmf_map_set(outcome, "event", qmf_map());
     qmf_map_set(event, "requester", qmf_string("guest"));

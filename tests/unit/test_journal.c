@@ -100,7 +100,7 @@ begin_ok(struct journal *j, const char *id, const char *object)
 {
     qmf_error err = { 0 };
 
-    cr_assert_eq(journal_begin(j, id, object, &err), 0, "begin %s: %s", id, err.text);
+    cr_assert_eq(journal_begin(j, id, object, NULL, &err), 0, "begin %s: %s", id, err.text);
 }
 
 static void
@@ -201,9 +201,12 @@ struct begun_list {
 };
 
 static void
-collect_begun(const char *id, const char *object, unsigned attempts, void *opaque)
+collect_begun(const char *id, const char *object, unsigned attempts,
+              qmf_value *if_interrupted, void *opaque)
 {
     struct begun_list *l = opaque;
+
+    qmf_free(if_interrupted);
 
     if (l->n < 4) {
         snprintf(l->ids[l->n], sizeof(l->ids[0]), "%s", id);
@@ -235,7 +238,7 @@ Test(journal, attempts_objects_and_refusals)
     expect(j, "a", "domain:2", JOURNAL_UNKNOWN, 0, false, 0, 0);
 
     /* A DONE command is neither begun nor ended again. */
-    cr_assert_eq(journal_begin(j, "a", "domain:1", &err), -1);
+    cr_assert_eq(journal_begin(j, "a", "domain:1", NULL, &err), -1);
     cr_assert_eq(err.code, QMF_ERR_INTERNAL);
     cr_assert(strstr(err.text, "already") != NULL, "%s", err.text);
     cr_assert_eq(journal_end(j, "a", "domain:1", v, &err), -1);
@@ -250,9 +253,9 @@ Test(journal, attempts_objects_and_refusals)
     expect(j, "id with \"quotes\", \n newline and \xc3\xa9", "obj\t\x01\x7f",
            JOURNAL_BEGUN, 1, false, 0, 0);
 
-    cr_assert_eq(journal_begin(j, "", "", &err), -1);
+    cr_assert_eq(journal_begin(j, "", "", NULL, &err), -1);
     cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
-    cr_assert_eq(journal_begin(j, NULL, "", &err), -1);
+    cr_assert_eq(journal_begin(j, NULL, "", NULL, &err), -1);
     cr_assert_eq(journal_end(j, "b", "", NULL, &err), -1);
     journal_delivered(j, "a", "");          /* not DONE: ignored */
     journal_delivered(j, "nobody", "");
@@ -475,6 +478,69 @@ Test(journal, compaction_keeps_pinned_and_newest_delivered)
     tmpdir_fini(&t);
 }
 
+/* The outcome prepared at BEGIN: what it records if found interrupted. */
+struct prepared_list {
+    qmf_value *outcomes[4];
+    size_t n;
+};
+
+static void
+collect_prepared(const char *id, const char *object, unsigned attempts,
+                 qmf_value *if_interrupted, void *opaque)
+{
+    struct prepared_list *l = opaque;
+
+    if (l->n < 4)
+        l->outcomes[l->n++] = if_interrupted;
+    else
+        qmf_free(if_interrupted);
+}
+
+Test(journal, the_outcome_prepared_at_begin_survives_reopen_and_compaction)
+{
+    struct tmpdir t;
+    struct journal *j;
+    struct journal_stats st;
+    struct journal_limits lim = { 8, 1 << 20 };
+    struct prepared_list l = { { NULL }, 0 };
+    qmf_value *prepared = outcome("p", 15, 40);
+    qmf_error err = { 0 };
+    char id[16];
+    unsigned i;
+
+    tmpdir_init(&t);
+    j = open_ok(t.path, &lim, NULL);
+    cr_assert_eq(journal_begin(j, "p", "domain:1", prepared, &err), 0, "%s", err.text);
+    begin_ok(j, "plain", "");
+    journal_close(j);
+
+    j = open_ok(t.path, &lim, NULL);
+    /* Enough delivered commands behind them to compact twice. */
+    for (i = 0; i < 8; i++) {
+        snprintf(id, sizeof(id), "d%u", i);
+        make_delivered(j, id, i, 0);
+    }
+    journal_get_stats(j, &st);
+    cr_assert_geq(st.compactions, 1);
+    cr_assert_eq(journal_begun(j, collect_prepared, &l), 2);
+    cr_assert_eq(l.n, 2);
+    cr_assert_not_null(l.outcomes[0], "the prepared outcome was lost");
+    cr_assert(qmf_equal(l.outcomes[0], prepared));
+    cr_assert_null(l.outcomes[1], "a BEGIN without one grew one");
+    qmf_free(l.outcomes[0]);
+    journal_close(j);
+
+    /* And after a reopen of the compacted file. */
+    l.n = 0;
+    j = open_ok(t.path, &lim, NULL);
+    cr_assert_eq(journal_begun(j, collect_prepared, &l), 2);
+    cr_assert(l.outcomes[0] != NULL && qmf_equal(l.outcomes[0], prepared));
+    qmf_free(l.outcomes[0]);
+    journal_close(j);
+    qmf_free(prepared);
+    tmpdir_fini(&t);
+}
+
 Test(journal, compaction_on_size_keeps_the_file_bounded)
 {
     struct tmpdir t;
@@ -587,7 +653,7 @@ Test(journal, write_error_fails_the_journal_and_reopen_repairs_it)
 
     /* Not on disk, so not DONE; and nothing more is accepted. */
     expect(j, "b", "", JOURNAL_BEGUN, 1, false, 0, 0);
-    cr_assert_eq(journal_begin(j, "c", "", &err), -1);
+    cr_assert_eq(journal_begin(j, "c", "", NULL, &err), -1);
     cr_assert(strstr(err.text, "write") != NULL, "%s", err.text);
     cr_assert_eq(journal_flush(j, &err), -1);
     expect(j, "a", "", JOURNAL_DONE, 1, false, 1, 0);
@@ -616,12 +682,12 @@ Test(journal, full_journal_refuses_begin_and_oversized_end)
     begin_ok(j, "a", "");
     begin_ok(j, "b", "");
     /* a and b take half of 4 entries: no new command. */
-    cr_assert_eq(journal_begin(j, "c", "", &err), -1);
+    cr_assert_eq(journal_begin(j, "c", "", NULL, &err), -1);
     cr_assert(strstr(err.text, "journal full") != NULL, "%s", err.text);
     expect(j, "c", "", JOURNAL_UNKNOWN, 0, false, 0, 0);
     begin_ok(j, "b", "");                   /* a retry is no new command */
     end_ok(j, "a", "", 1, 0);
-    cr_assert_eq(journal_begin(j, "c", "", &err), -1, "undelivered still pinned");
+    cr_assert_eq(journal_begin(j, "c", "", NULL, &err), -1, "undelivered still pinned");
     journal_delivered(j, "a", "");
     begin_ok(j, "c", "");
     journal_close(j);
@@ -638,7 +704,7 @@ Test(journal, full_journal_refuses_begin_and_oversized_end)
     cr_assert(strstr(err.text, "journal full") != NULL, "%s", err.text);
     qmf_free(v);
     expect(j, "q", "", JOURNAL_BEGUN, 1, false, 0, 0);
-    cr_assert_eq(journal_begin(j, "r", "", &err), -1, "over half of max_bytes");
+    cr_assert_eq(journal_begin(j, "r", "", NULL, &err), -1, "over half of max_bytes");
     journal_delivered(j, "p", "");
     end_ok(j, "q", "", 2, 2500);
     journal_close(j);
@@ -688,7 +754,7 @@ worker_run(void *arg)
         qmf_value *v;
 
         snprintf(id, sizeof(id), "t%u-%u", w->index, i);
-        if (journal_begin(w->j, id, "obj", &err) != 0) {
+        if (journal_begin(w->j, id, "obj", NULL, &err) != 0) {
             w->failures++;
             continue;
         }
@@ -1036,10 +1102,13 @@ mark_delivered(const char *id, const char *object, qmf_value *result, void *opaq
 
 /* What an agent does with commands a crash interrupted and nobody resent. */
 static void
-end_interrupted(const char *id, const char *object, unsigned attempts, void *opaque)
+end_interrupted(const char *id, const char *object, unsigned attempts,
+                qmf_value *if_interrupted, void *opaque)
 {
     qmf_value *v = qmf_map();
     qmf_error err;
+
+    qmf_free(if_interrupted);
 
     qmf_map_set(v, "outcome", qmf_string("interrupted"));
     qmf_map_set(v, "attempts", qmf_u32(attempts));
@@ -1069,7 +1138,7 @@ crash_child(const char *path, unsigned round, int fd)
         int rc;
 
         crash_id(id, sizeof(id), round, n);
-        if (journal_begin(j, id, "", &err) != 0)
+        if (journal_begin(j, id, "", NULL, &err) != 0)
             _exit(strstr(err.text, "journal full") != NULL ? 3 : 4);
         v = outcome(id, round * 10000 + n, crash_pad(round, n));
         rc = journal_end(j, id, "", v, &err);
