@@ -2391,6 +2391,41 @@ out:
 }
 
 /*
+ * The guest "test" of a fresh agent saved into a FIFO nobody reads yet: a
+ * command that runs until drain_fifo(*fifo).  false (a failed check said
+ * why) if it could not be set up; *fifo and *object are the caller's to
+ * free either way.
+ */
+static bool
+start_blocked_save(struct faults *f, struct agent_proc *ap, const char *fifo_name,
+                   char **fifo, char **object, struct cmd **save)
+{
+    struct fifo_wait fw;
+    qmf_value *args;
+
+    *fifo = *object = NULL;
+    if (libvirtd_start(f, &ap->lvd) != 0 ||
+        (*object = domain_object_name(f, &ap->lvd, "test")) == NULL ||
+        agent_spawn(f, ap) != 0 || !agent_wait_ready(f, ap)) {
+        check(f, false, "the agent starts");
+        return false;
+    }
+    *fifo = qmf_xasprintf("%s/%s", ap->lvd.dir, fifo_name);
+    unlink(*fifo);
+    if (mkfifo(*fifo, 0600) != 0) {
+        check(f, false, "mkfifo %s: %s", *fifo, strerror(errno));
+        return false;
+    }
+    args = qmf_map();
+    qmf_map_set(args, "filename", qmf_string(*fifo));
+    *save = cmd_new(f, ap, *object, "save", args, LONG_TTL_MS);
+    stream(f, ap, 1);
+    fw.pid = ap->lvd.proc.pid;
+    fw.n = 1;
+    return check(f, run_until(f, fifos_blocked, &fw, 30), "a save running (blocked)");
+}
+
+/*
  * The bound: a command that never finishes (a save into a FIFO nobody
  * reads) does not hold the agent past stop_timeout.  It began and never
  * ended, so after the restart its redelivery is answered interrupted,
@@ -2400,11 +2435,10 @@ static void
 scenario_stop_timeout(struct faults *f)
 {
     struct agent_proc *ap = agent_new(f, "faults-s5b", NULL);
-    struct fifo_wait fw;
     struct cmd *save;
     struct cmd_range one = { &save, 1 };
     char *fifo = NULL, *object = NULL, how[64];
-    qmf_value *args, *doms = NULL;
+    qmf_value *doms = NULL;
     const qmf_value *test;
     double t_term;
     bool gone, drained;
@@ -2412,25 +2446,7 @@ scenario_stop_timeout(struct faults *f)
     ap->stop_timeout = 3;
     printf("  then: SIGTERM while a command runs that never finishes (stop_timeout %u s)\n",
            ap->stop_timeout);
-    if (libvirtd_start(f, &ap->lvd) != 0 ||
-        (object = domain_object_name(f, &ap->lvd, "test")) == NULL ||
-        agent_spawn(f, ap) != 0 || !agent_wait_ready(f, ap)) {
-        check(f, false, "the agent starts");
-        goto out;
-    }
-    fifo = qmf_xasprintf("%s/stuck.fifo", ap->lvd.dir);
-    unlink(fifo);
-    if (mkfifo(fifo, 0600) != 0) {
-        check(f, false, "mkfifo %s: %s", fifo, strerror(errno));
-        goto out;
-    }
-    args = qmf_map();
-    qmf_map_set(args, "filename", qmf_string(fifo));
-    save = cmd_new(f, ap, object, "save", args, LONG_TTL_MS);
-    stream(f, ap, 1);
-    fw.pid = ap->lvd.proc.pid;
-    fw.n = 1;
-    if (!check(f, run_until(f, fifos_blocked, &fw, 30), "a save running (blocked)"))
+    if (!start_blocked_save(f, ap, "stuck.fifo", &fifo, &object, &save))
         goto out;
     ap->supervised = false;
     t_term = now_s();
@@ -2510,7 +2526,6 @@ static void
 scenario_long_command(struct faults *f, bool early_ack)
 {
     struct agent_proc *ap = agent_new(f, early_ack ? "faults-s5c" : "faults-s5d", NULL);
-    struct fifo_wait fw;
     struct cmd *save;
     struct cmd_range one = { &save, 1 };
     struct query *q;
@@ -2523,28 +2538,7 @@ scenario_long_command(struct faults *f, bool early_ack)
     printf("  then: a command running %.0f s, longer than the broker's consumer_timeout "
            "(%.0f s), ack_long_commands_after %u s%s\n", hold, CONSUMER_TIMEOUT_MS / 1000.0,
            ap->ack_long_after, early_ack ? "" : " (the control: held to the end)");
-    if (libvirtd_start(f, &ap->lvd) != 0 ||
-        (object = domain_object_name(f, &ap->lvd, "test")) == NULL ||
-        agent_spawn(f, ap) != 0 || !agent_wait_ready(f, ap)) {
-        check(f, false, "the agent starts");
-        goto out;
-    }
-    fifo = qmf_xasprintf("%s/long.fifo", ap->lvd.dir);
-    unlink(fifo);
-    if (mkfifo(fifo, 0600) != 0) {
-        check(f, false, "mkfifo %s: %s", fifo, strerror(errno));
-        goto out;
-    }
-    {
-        qmf_value *args = qmf_map();
-
-        qmf_map_set(args, "filename", qmf_string(fifo));
-        save = cmd_new(f, ap, object, "save", args, LONG_TTL_MS);
-    }
-    stream(f, ap, 1);
-    fw.pid = ap->lvd.proc.pid;
-    fw.n = 1;
-    if (!check(f, run_until(f, fifos_blocked, &fw, 30), "a save running (blocked)"))
+    if (!start_blocked_save(f, ap, "long.fifo", &fifo, &object, &save))
         goto out;
     run_for(f, hold);
     drained = drain_fifo(fifo);
@@ -2725,35 +2719,15 @@ static void
 scenario_long_command_killed(struct faults *f)
 {
     struct agent_proc *ap = agent_new(f, "faults-s5e", NULL);
-    struct fifo_wait fw;
     struct cmd *save;
     struct cmd_range one = { &save, 1 };
     char *fifo = NULL, *object = NULL;
-    qmf_value *args;
     unsigned i;
 
     ap->ack_long_after = 1;
     printf("  then: a command acked early (ack_long_commands_after 1 s), and the agent "
            "SIGKILLed while it runs\n");
-    if (libvirtd_start(f, &ap->lvd) != 0 ||
-        (object = domain_object_name(f, &ap->lvd, "test")) == NULL ||
-        agent_spawn(f, ap) != 0 || !agent_wait_ready(f, ap)) {
-        check(f, false, "the agent starts");
-        goto out;
-    }
-    fifo = qmf_xasprintf("%s/killed.fifo", ap->lvd.dir);
-    unlink(fifo);
-    if (mkfifo(fifo, 0600) != 0) {
-        check(f, false, "mkfifo %s: %s", fifo, strerror(errno));
-        goto out;
-    }
-    args = qmf_map();
-    qmf_map_set(args, "filename", qmf_string(fifo));
-    save = cmd_new(f, ap, object, "save", args, LONG_TTL_MS);
-    stream(f, ap, 1);
-    fw.pid = ap->lvd.proc.pid;
-    fw.n = 1;
-    if (!check(f, run_until(f, fifos_blocked, &fw, 30), "a save running (blocked)"))
+    if (!start_blocked_save(f, ap, "killed.fifo", &fifo, &object, &save))
         goto out;
     for (i = 0; i < 100 && !file_contains(ap->log, "acked now"); i++)
         run_for(f, 0.1);
