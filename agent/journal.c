@@ -212,7 +212,8 @@ record_encode(const struct journal *j, enum rec_type type, const char *id,
     if (type == REC_BEGIN) {
         put_u32(p, attempt);
         p += 4;
-        memcpy(p, tail, tail_len);
+        if (tail_len > 0)
+            memcpy(p, tail, tail_len);
         p += tail_len;
     } else if (type == REC_END) {
         memcpy(p, tail, tail_len);
