@@ -174,9 +174,28 @@ checksum(const struct journal *j, const void *data, size_t len,
     return 0;
 }
 
+/* Where a record of rec_len bytes keeps its tail: just before the checksum. */
+static size_t
+record_tail_off(size_t rec_len, size_t tail_len)
+{
+    return rec_len - REC_SUM_BYTES - tail_len;
+}
+
+/* An outcome as records keep it; -1 with err set if it cannot be. */
+static int
+outcome_encode(const qmf_value *outcome, char **buf, size_t *len, qmf_error *err)
+{
+    int rc = qmf_to_amqp(outcome, buf, len);
+
+    if (rc != 0)
+        qmf_error_set(err, QMF_ERR_TOO_LARGE, "journal: cannot encode the outcome (%d)", rc);
+    return rc != 0 ? -1 : 0;
+}
+
 /*
  * One record, malloc'd (len in *lenp).  For END, tail is the encoded
- * outcome; for BEGIN, attempt is stored.  NULL with err set if too large.
+ * outcome; for BEGIN, attempt is stored, then the tail (an outcome
+ * prepared for an interruption) if any.  NULL with err set if too large.
  */
 static char *
 record_encode(const struct journal *j, enum rec_type type, const char *id,
@@ -248,6 +267,22 @@ parse_string(const unsigned char **p, const unsigned char *end,
     return 0;
 }
 
+/* The outcome from p to end: located in r once it decodes (a checksum can
+ * match a record we wrote from a buggy encoder). */
+static int
+parse_outcome(const unsigned char *base, const unsigned char *p, const unsigned char *end,
+              struct record *r)
+{
+    qmf_value *v = qmf_from_amqp((const char *)p, (size_t)(end - p), NULL);
+
+    if (v == NULL)
+        return -1;
+    qmf_free(v);
+    r->result_off = (size_t)(p - base);
+    r->result_len = (size_t)(end - p);
+    return 0;
+}
+
 /* 0 if data starts with a whole, intact, well-formed record. */
 static int
 record_parse(const struct journal *j, const char *data, size_t avail,
@@ -256,7 +291,6 @@ record_parse(const struct journal *j, const char *data, size_t avail,
     const unsigned char *base = (const unsigned char *)data, *p, *end;
     unsigned char sum[REC_SUM_BYTES];
     uint32_t len;
-    qmf_value *v;
 
     if (avail < REC_LEN_BYTES)
         return -1;
@@ -284,21 +318,12 @@ record_parse(const struct journal *j, const char *data, size_t avail,
             return -1;
         p += 4;
         /* Optional: the outcome prepared for an interruption. */
-        if (p < end) {
-            r->result_off = (size_t)(p - base);
-            r->result_len = (size_t)(end - p);
-            if ((v = qmf_from_amqp((const char *)p, r->result_len, NULL)) == NULL)
-                return -1;
-            qmf_free(v);
-        }
+        if (p < end && parse_outcome(base, p, end, r) != 0)
+            return -1;
         break;
     case REC_END:
-        r->result_off = (size_t)(p - base);
-        r->result_len = (size_t)(end - p);
-        /* A checksum can match a record we wrote from a buggy encoder. */
-        if ((v = qmf_from_amqp((const char *)p, r->result_len, NULL)) == NULL)
+        if (parse_outcome(base, p, end, r) != 0)
             return -1;
-        qmf_free(v);
         break;
     case REC_DELIVERED:
         if (p != end)
@@ -1090,10 +1115,9 @@ journal_begin(struct journal *j, const char *id, const char *object,
 
     if (check_id(id, err) != 0)
         return -1;
-    if (if_interrupted != NULL && qmf_to_amqp(if_interrupted, &prepared, &prepared_len) != 0) {
-        qmf_error_set(err, QMF_ERR_INTERNAL, "journal: cannot encode an outcome");
+    if (if_interrupted != NULL && outcome_encode(if_interrupted, &prepared, &prepared_len,
+                                                 err) != 0)
         return -1;
-    }
     object = object_or_empty(object);
     pthread_mutex_lock(&j->lock);
     if (refuse_if_failed(j, err) != 0)
@@ -1124,7 +1148,7 @@ journal_begin(struct journal *j, const char *id, const char *object,
         e = entry_create(j, id, strlen(id), object, strlen(object));
     pos = pending_append(j, rec, len, true);
     apply_begin(j, e, rec, len, e->attempts + 1,
-                prepared_len ? len - REC_SUM_BYTES - prepared_len : 0, prepared_len);
+                prepared_len ? record_tail_off(len, prepared_len) : 0, prepared_len);
     rc = journal_wait(j, pos, true, err);
     pthread_mutex_unlock(&j->lock);
     free(prepared);
@@ -1152,16 +1176,13 @@ journal_end(struct journal *j, const char *id, const char *object,
         return -1;
     }
     object = object_or_empty(object);
-    if ((rc = qmf_to_amqp(result, &encoded, &encoded_len)) != 0) {
-        qmf_error_set(err, QMF_ERR_TOO_LARGE, "journal: cannot encode the outcome (%d)",
-                      rc);
+    if (outcome_encode(result, &encoded, &encoded_len, err) != 0)
         return -1;
-    }
     rec = record_encode(j, REC_END, id, object, 0, encoded, encoded_len, &len, err);
     free(encoded);
     if (rec == NULL)
         return -1;
-    result_off = len - REC_SUM_BYTES - encoded_len;
+    result_off = record_tail_off(len, encoded_len);
 
     pthread_mutex_lock(&j->lock);
     if (refuse_if_failed(j, err) != 0)
