@@ -29,6 +29,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "bench/measure.h"
 #include "bus/bus.h"
 #include "controller/lib/virtbus.h"
 #include "schema/qmf/codec.h"
@@ -58,36 +59,6 @@ struct bench_options {
     const char *const *fleetsim_args;   /* extra flags, NULL-terminated */
     pid_t broker_pid;           /* for its CPU time; 0: unknown */
 };
-
-static double
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int
-compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-/* The sample at quantile q (nearest rank) of samples, sorted in place. */
-static double
-quantile(double *samples, size_t n, double q)
-{
-    size_t rank;
-
-    if (n == 0)
-        return 0;
-    qsort(samples, n, sizeof(double), compare_double);
-    rank = (size_t)(q * (double)n + 0.999999);
-    return samples[rank == 0 ? 0 : rank - 1];
-}
 
 static void __attribute__((noreturn, format(printf, 1, 2)))
 die(const char *fmt, ...)
@@ -276,11 +247,11 @@ fleet_start(const struct bench_options *o, enum fleet_kind kind, const char *pre
     if (f->pid == 0)
         fleet_exec(o, kind, prefix, count, ready, body_file);
     /* Bounded: a fleet that cannot connect shows up as an error, not a hang. */
-    deadline = now_ms() + 60000 + 100.0 * (double)n;
+    deadline = bench_now_ms() + 60000 + 100.0 * (double)n;
     while (access(ready, R_OK) != 0) {
         if (waitpid(f->pid, &status, WNOHANG) == f->pid)
             die("%s (%zu) exited (status %#x) before it was ready", what, n, status);
-        if (now_ms() > deadline) {
+        if (bench_now_ms() > deadline) {
             kill(f->pid, SIGKILL);
             waitpid(f->pid, NULL, 0);
             die("%s (%zu) were not ready in time", what, n);
@@ -308,12 +279,12 @@ fleet_start(const struct bench_options *o, enum fleet_kind kind, const char *pre
 static void
 fleet_stop(struct fleet *f)
 {
-    double deadline = now_ms() + STOP_WAIT_S * 1000.0;
+    double deadline = bench_now_ms() + STOP_WAIT_S * 1000.0;
     int status = 0;
 
     kill(f->pid, SIGTERM);
     while (waitpid(f->pid, &status, WNOHANG) == 0) {
-        if (now_ms() > deadline) {
+        if (bench_now_ms() > deadline) {
             fprintf(stderr, "bench_broadcast: child %ld did not stop; killing it\n",
                     (long)f->pid);
             kill(f->pid, SIGKILL);
@@ -421,7 +392,7 @@ echo_serve(const char *url, size_t n, const char *ready, const char *body_file)
                                .bindings = &binding, .nbindings = 1 };
     struct echo_fleet e = { 0 };
     struct event *sigterm_ev;
-    double t0 = now_ms();
+    double t0 = bench_now_ms();
     size_t i, opened = 0;
     qmf_error err;
     FILE *f;
@@ -442,7 +413,7 @@ echo_serve(const char *url, size_t n, const char *ready, const char *body_file)
     /* Paced like the simulator: a connect storm only slows the broker. */
     while (opened < n) {
         size_t batch_end = opened + ECHO_OPEN_BATCH < n ? opened + ECHO_OPEN_BATCH : n;
-        double deadline = now_ms() + 30000;
+        double deadline = bench_now_ms() + 30000;
 
         for (; opened < batch_end; opened++) {
             struct echo_node *node = &e.nodes[opened];
@@ -457,7 +428,7 @@ echo_serve(const char *url, size_t n, const char *ready, const char *body_file)
             if (bus_open(&node->bus, e.base, &bo, &echo_handlers, node, &err) != 0)
                 die("echo connection: %s", err.text);
         }
-        while (!echo_all_up(&e, opened) && now_ms() < deadline)
+        while (!echo_all_up(&e, opened) && bench_now_ms() < deadline)
             event_base_loop(e.base, EVLOOP_ONCE);
         if (!echo_all_up(&e, opened))
             die("echo: %zu of %zu connections up after 30 s", e.up, opened);
@@ -465,7 +436,7 @@ echo_serve(const char *url, size_t n, const char *ready, const char *body_file)
     tmp = qmf_xasprintf("%s.tmp", ready);
     if ((f = fopen(tmp, "w")) != NULL) {
         fprintf(f, "pid=%ld\nagents=%zu\nseconds=%.3f\n", (long)getpid(), n,
-                (now_ms() - t0) / 1e3);
+                (bench_now_ms() - t0) / 1e3);
         fclose(f);
         rename(tmp, ready);
     }
@@ -525,19 +496,19 @@ measure(struct virtbus_console *c, const struct virtbus_agent_list *agents,
     memset(l, 0, sizeof(*l));
     l->cpu = *pids;
     cpu_start(&l->cpu);
-    t0 = now_ms();
+    t0 = bench_now_ms();
     for (i = 0; i < k; i++) {
-        t = now_ms();
+        t = bench_now_ms();
         if (fn(c, agents, &res, &err) != 0)
             die("broadcast: %s", err.text);
-        samples[i] = now_ms() - t;
+        samples[i] = bench_now_ms() - t;
         count_results(&res, l);
         virtbus_results_free(&res);
     }
-    l->msgs_per_s = (double)(k * (1 + agents->n)) / ((now_ms() - t0) / 1e3);
+    l->msgs_per_s = (double)(k * (1 + agents->n)) / ((bench_now_ms() - t0) / 1e3);
     cpu_stop(&l->cpu, k);
-    l->p50 = quantile(samples, k, 0.50);
-    l->p99 = quantile(samples, k, 0.99);
+    l->p50 = bench_quantile(samples, k, 0.50);
+    l->p99 = bench_quantile(samples, k, 0.99);
     free(samples);
 }
 
@@ -726,11 +697,11 @@ measure_pipelined(struct event_base *base, const char *url, enum fleet_kind kind
         die("pipelined connection: %s", err.text);
     if (!run_until(base, &p.up, 10000))
         die("pipelined connection: not up within 10 s");
-    t0 = now_ms();
+    t0 = bench_now_ms();
     for (i = 0; i < window && i < total; i++)
         pipeline_send(&p);
     run_until(base, &p.done, REQUEST_TIMEOUT_MS + 1000 * (unsigned)total / 10);
-    elapsed = now_ms() - t0;
+    elapsed = bench_now_ms() - t0;
     if (p.complete == total && !p.lost)
         rate = (double)(p.sent + p.messages) / (elapsed / 1e3);
     else
@@ -774,10 +745,10 @@ measure_presence(struct event_base *base, const char *url, const char *prefix,
 
         if ((c = virtbus_console_open(base, &co, &err)) == NULL)
             die("console: %s", err.text);
-        t = now_ms();
+        t = bench_now_ms();
         if (virtbus_presence(c, &found, &err) != 0)
             die("presence: %s", err.text);
-        samples[i] = now_ms() - t;
+        samples[i] = bench_now_ms() - t;
         virtbus_select(&found, predicate, &up, &down);
         *up_seen = up.n;
         virtbus_console_close(c);
@@ -785,7 +756,7 @@ measure_presence(struct event_base *base, const char *url, const char *prefix,
         virtbus_agent_list_free(&up);
         virtbus_agent_list_free(&down);
     }
-    p50 = quantile(samples, runs, 0.5);
+    p50 = bench_quantile(samples, runs, 0.5);
     qmf_free(predicate);
     free(glob);
     free(samples);
@@ -942,13 +913,13 @@ time_command(const char *what, const char *const *argv, size_t runs, size_t expe
     int rc = 0;
 
     for (i = 0; i < runs; i++) {
-        t = now_ms();
+        t = bench_now_ms();
         rc = run_command(argv, &lines);
-        samples[i] = now_ms() - t;
+        samples[i] = bench_now_ms() - t;
         bad += rc != 0 || (expect_lines && lines != expect_lines);
     }
-    printf("  %-52s p50 %7.1f ms  p99 %7.1f ms", what, quantile(samples, runs, 0.5),
-           quantile(samples, runs, 0.99));
+    printf("  %-52s p50 %7.1f ms  p99 %7.1f ms", what, bench_quantile(samples, runs, 0.5),
+           bench_quantile(samples, runs, 0.99));
     if (bad)
         printf("  (%zu of %zu runs: exit %d, %zu lines, expected %zu)", bad, runs, rc,
                lines, expect_lines);
@@ -983,11 +954,11 @@ time_library(const char *what, struct event_base *base, const char *url,
         const struct virtbus_agent_list *ask = agents;
         struct virtbus_results res = { 0 };
         struct virtbus_console *c;
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
 
         if ((c = virtbus_console_open(base, &co, &err)) == NULL)
             die("console: %s", err.text);
-        phases[PHASE_OPEN][i] = (t = now_ms()) - t0;
+        phases[PHASE_OPEN][i] = (t = bench_now_ms()) - t0;
         if (presence) {
             if (virtbus_presence(c, &found, &err) != 0)
                 die("presence: %s", err.text);
@@ -995,15 +966,15 @@ time_library(const char *what, struct event_base *base, const char *url,
             ask = &up;
             seen = up.n;
         }
-        phases[PHASE_PRESENCE][i] = now_ms() - t;
-        t = now_ms();
+        phases[PHASE_PRESENCE][i] = bench_now_ms() - t;
+        t = bench_now_ms();
         if (query_domain(c, ask, &res, &err) != 0)
             die("query: %s", err.text);
-        phases[PHASE_QUERY][i] = now_ms() - t;
-        t = now_ms();
+        phases[PHASE_QUERY][i] = bench_now_ms() - t;
+        t = bench_now_ms();
         virtbus_console_close(c);
-        phases[PHASE_CLOSE][i] = now_ms() - t;
-        samples[i] = now_ms() - t0;
+        phases[PHASE_CLOSE][i] = bench_now_ms() - t;
+        samples[i] = bench_now_ms() - t0;
         for (j = 0; j < res.n; j++)
             if (res.items[j].status != VIRTBUS_OK && bad++ == 0)
                 snprintf(first_error, sizeof(first_error), "%.40s: %.150s",
@@ -1014,8 +985,8 @@ time_library(const char *what, struct event_base *base, const char *url,
         virtbus_agent_list_free(&down);
     }
     qmf_free(predicate);
-    printf("  %-52s p50 %7.1f ms  p99 %7.1f ms", what, quantile(samples, runs, 0.5),
-           quantile(samples, runs, 0.99));
+    printf("  %-52s p50 %7.1f ms  p99 %7.1f ms", what, bench_quantile(samples, runs, 0.5),
+           bench_quantile(samples, runs, 0.99));
     if (presence)
         printf("  (%zu agents up)", seen);
     if (bad)
@@ -1023,7 +994,7 @@ time_library(const char *what, struct event_base *base, const char *url,
     printf("\n    p50 by phase:");
     for (j = 0; j < NPHASES; j++) {
         if (j != PHASE_PRESENCE || presence)
-            printf(" %s %.1f ms", phase_names[j], quantile(phases[j], runs, 0.5));
+            printf(" %s %.1f ms", phase_names[j], bench_quantile(phases[j], runs, 0.5));
         free(phases[j]);
     }
     printf("\n");

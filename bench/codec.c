@@ -6,18 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench/measure.h"
 #include "schema/qmf/codec.h"
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static qmf_value *
 domain_batch(size_t n)
@@ -76,14 +67,14 @@ main(int argc, char **argv)
 
     printf("bench/codec: a _query_response batch of 100 Domain objects, %zu iterations\n",
            iters);
-    t = now_s();
+    t = bench_now_s();
     for (i = 0; i < iters; i++) {
         text = qmf_to_json(batch, &len);
         free(text);
     }
-    report("JSON encode", iters, len, now_s() - t);
+    report("JSON encode", iters, len, bench_now_s() - t);
     text = qmf_to_json(batch, &len);
-    t = now_s();
+    t = bench_now_s();
     for (i = 0; i < iters; i++) {
         back = qmf_from_json(text, len, &err);
         if (back == NULL) {
@@ -92,19 +83,19 @@ main(int argc, char **argv)
         }
         qmf_free(back);
     }
-    report("JSON decode", iters, len, now_s() - t);
+    report("JSON decode", iters, len, bench_now_s() - t);
     free(text);
 
-    t = now_s();
+    t = bench_now_s();
     for (i = 0; i < iters; i++) {
         if (qmf_to_amqp(batch, &bin, &len) != 0)
             return 1;
         free(bin);
     }
-    report("AMQP 1.0 encode", iters, len, now_s() - t);
+    report("AMQP 1.0 encode", iters, len, bench_now_s() - t);
     if (qmf_to_amqp(batch, &bin, &len) != 0)
         return 1;
-    t = now_s();
+    t = bench_now_s();
     for (i = 0; i < iters; i++) {
         back = qmf_from_amqp(bin, len, &err);
         if (back == NULL) {
@@ -113,7 +104,7 @@ main(int argc, char **argv)
         }
         qmf_free(back);
     }
-    report("AMQP 1.0 decode", iters, len, now_s() - t);
+    report("AMQP 1.0 decode", iters, len, bench_now_s() - t);
     free(bin);
     qmf_free(batch);
     return 0;

@@ -56,6 +56,7 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include "bench/measure.h"
 #include "bus/bus.h"
 #include "schema/qmf/codec.h"
 #include "schema/qmf/error.h"
@@ -217,15 +218,6 @@ struct faults {
 
 /* Time and output ---------------------------------------------------------- */
 
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int64_t
 wall_ms(void)
 {
@@ -240,7 +232,7 @@ say(const struct faults *f, const char *fmt, ...)
 {
     va_list ap;
 
-    printf("[%7.2fs] ", now_s() - f->t0);
+    printf("[%7.2fs] ", bench_now_s() - f->t0);
     va_start(ap, fmt);
     vprintf(fmt, ap);
     va_end(ap);
@@ -255,7 +247,7 @@ debug(const struct faults *f, const char *fmt, ...)
 
     if (!f->opt.verbose)
         return;
-    printf("[%7.2fs]   ", now_s() - f->t0);
+    printf("[%7.2fs]   ", bench_now_s() - f->t0);
     va_start(ap, fmt);
     vprintf(fmt, ap);
     va_end(ap);
@@ -330,10 +322,10 @@ typedef bool (*cond_fn)(struct faults *f, void *arg);
 static bool
 run_until(struct faults *f, cond_fn cond, void *arg, double timeout_s)
 {
-    double end = now_s() + timeout_s;
+    double end = bench_now_s() + timeout_s;
 
     while (!cond(f, arg)) {
-        if (f->interrupted || now_s() >= end)
+        if (f->interrupted || bench_now_s() >= end)
             return cond(f, arg);
         event_base_loop(f->base, EVLOOP_ONCE);
     }
@@ -345,9 +337,9 @@ run_until(struct faults *f, cond_fn cond, void *arg, double timeout_s)
 static bool
 run_while_moving(struct faults *f, cond_fn cond, void *arg, double idle_s)
 {
-    f->t_last_answer = now_s();
+    f->t_last_answer = bench_now_s();
     while (!cond(f, arg)) {
-        if (f->interrupted || now_s() - f->t_last_answer >= idle_s)
+        if (f->interrupted || bench_now_s() - f->t_last_answer >= idle_s)
             return cond(f, arg);
         event_base_loop(f->base, EVLOOP_ONCE);
     }
@@ -495,7 +487,7 @@ reap_children(struct faults *f)
         if (c->pid > 0 && waitpid(c->pid, &status, WNOHANG) == c->pid) {
             c->pid = 0;
             c->status = status;
-            c->t_exit = now_s();
+            c->t_exit = bench_now_s();
             c->exits++;
         }
     }
@@ -828,7 +820,7 @@ agent_spawn(struct faults *f, struct agent_proc *ap)
     if (rc == 0) {
         ap->supervised = true;
         ap->spawns++;
-        ap->t_spawn = now_s();
+        ap->t_spawn = bench_now_s();
         debug(f, "started %s (pid %d)", ap->node, (int)ap->proc.pid);
     }
     return rc;
@@ -1053,7 +1045,7 @@ cmd_publish(struct faults *f, struct cmd *c)
     m->ttl_ms = c->ttl_ms;
     /* A re-send is the same command: same id, same deadline. */
     if (c->publishes == 0)
-        c->t_sent = now_s();
+        c->t_sent = bench_now_s();
     if (c->created_ms == 0)
         c->created_ms = wall_ms();
     m->created_ms = c->created_ms;
@@ -1130,7 +1122,7 @@ cmd_answered(struct faults *f, struct cmd *c, const struct bus_message *m)
 
     if (!ok && !qmf_get_uint64(qmf_map_get(values, "error_code"), &code))
         code = m->body ? QMF_ERR_MALFORMED : m->body_error.code;
-    record_answer_time(c->agent, now_s());
+    record_answer_time(c->agent, bench_now_s());
     if (++c->answers > 1) {
         /* Answered again (a redelivery, a spool flush): it must say the same. */
         if (ok != c->ok || code != c->code)
@@ -1142,7 +1134,7 @@ cmd_answered(struct faults *f, struct cmd *c, const struct bus_message *m)
     c->text = qmf_xstrdup(text ? text : (m->body ? "" : m->body_error.text));
     if (ok)
         c->out = qmf_dup(qmf_map_get(m->body, "_arguments"));
-    c->t_answer = f->t_last_answer = now_s();
+    c->t_answer = f->t_last_answer = bench_now_s();
     c->answer_seq = ++f->answer_seq;
     f->answered++;
     c->agent->answered++;
@@ -1224,7 +1216,7 @@ on_event(struct bus_delivery *d, const struct bus_message *m, void *opaque)
 {
     struct faults *f = opaque;
     struct agent_proc *ap = agent_by_name(f, bus_message_header(m, "qmf.agent"));
-    double t = now_s();
+    double t = bench_now_s();
     size_t i;
 
     for (i = 0; m->body && m->body->kind == QMF_LIST && i < qmf_list_len(m->body); i++) {
@@ -1551,7 +1543,7 @@ kill_agent(struct faults *f, struct fault *ft, struct agent_proc *ap)
     run_for(f, (double)(prng_next(f) % 20) / 1000.0);
     ft->agent = ap;
     ft->pid = ap->proc.pid;
-    ft->t_begin = now_s();
+    ft->t_begin = bench_now_s();
     if (ap->proc.pid == 0) {
         say(f, "%s is not running", ap->node);
         return false;
@@ -1562,11 +1554,11 @@ kill_agent(struct faults *f, struct fault *ft, struct agent_proc *ap)
         say(f, "%s survived SIGKILL", ap->node);
         return false;
     }
-    ft->t_stopped = now_s();
+    ft->t_stopped = bench_now_s();
     /* Restarted at once, as systemd's Restart=on-failure would. */
     if (agent_spawn(f, ap) != 0)
         return false;
-    ft->t_back = now_s();
+    ft->t_back = bench_now_s();
     say(f, "fault: SIGKILL %s (pid %d), restarted", ap->node, (int)ft->pid);
     return true;
 }
@@ -1575,14 +1567,14 @@ static bool
 restart_broker(struct faults *f, struct fault *ft)
 {
     ft->broker = true;
-    ft->t_begin = now_s();
+    ft->t_begin = bench_now_s();
     say(f, "fault: broker restart (stop by pid, start on the same port and data)");
     if (broker_run(f, "stop") != 0)
         return false;
-    ft->t_stopped = now_s();
+    ft->t_stopped = bench_now_s();
     if (broker_run(f, "restart") != 0)
         return false;
-    ft->t_back = now_s();
+    ft->t_back = bench_now_s();
     say(f, "broker back after %.1f s (stopped in %.1f s, started in %.1f s)",
         ft->t_back - ft->t_begin, ft->t_stopped - ft->t_begin, ft->t_back - ft->t_stopped);
     return true;
@@ -1665,7 +1657,7 @@ scenario_stream(struct faults *f)
     }
     all.v = &f->cmds[first_cmd];
     all.n = N;
-    t_start = now_s();
+    t_start = bench_now_s();
     say(f, "stream of %zu commands started", N);
     for (i = 0; i < A; i++)
         stream(f, v[i], W);
@@ -1693,7 +1685,7 @@ scenario_stream(struct faults *f)
         }
     }
     run_while_moving(f, range_answered, &all, STALL_S);
-    t_done = now_s();
+    t_done = bench_now_s();
     for (i = 0; i < N; i++)
         if (all.v[i]->t_sent > t_sent_all)
             t_sent_all = all.v[i]->t_sent;
@@ -1831,9 +1823,9 @@ scenario_queued(struct faults *f)
         check(f, false, "the agent starts");
         goto out;
     }
-    t_term = now_s();
+    t_term = bench_now_s();
     check(f, agent_term(f, ap, EXIT_WAIT_S), "SIGTERM: it exited 0 in %.1f s",
-          now_s() - t_term);
+          bench_now_s() - t_term);
     for (i = 0; i < n; i++) {
         struct cmd *c;
 
@@ -1852,7 +1844,7 @@ scenario_queued(struct faults *f)
         goto out;
     /* Let the short TTLs run out while it is down. */
     run_for(f, f->opt.short_ttl_ms / 1000.0 + 1.0);
-    t_restart = now_s();
+    t_restart = bench_now_s();
     if (agent_spawn(f, ap) != 0 || !agent_wait_ready(f, ap)) {
         check(f, false, "the agent starts again");
         goto out;
@@ -1967,14 +1959,14 @@ scenario_libvirtd(struct faults *f)
     goal.base = f->answered;
     stream(f, ap, 4);
     run_until(f, answered_at_least, &goal, 60);
-    t_kill = now_s();
+    t_kill = bench_now_s();
     say(f, "fault: SIGKILL the libvirtd (pid %d) mid-stream", (int)ap->lvd.proc.pid);
     libvirtd_kill(f, &ap->lvd);
     run_until(f, range_answered, &a, 60);
     check(f, run_until(f, driver_down_seen, ap, 30), "driverDisconnected published");
     /* Down for a while: the agent keeps trying meanwhile. */
     run_for(f, 1.0);
-    t_restart = now_s();
+    t_restart = bench_now_s();
     if (libvirtd_start(f, &ap->lvd) != 0) {
         check(f, false, "the libvirtd starts again");
         goto out;
@@ -2107,7 +2099,7 @@ scenario_poison(struct faults *f)
         goto out;
     }
     w.c = cmd_new(f, ap, object, "reboot", NULL, LONG_TTL_MS);
-    t0 = now_s();
+    t0 = bench_now_s();
     stream(f, ap, 1);
     while (!f->interrupted && crashes <= 4 * DELIVERY_LIMIT) {
         if (!run_until(f, poison_progress, &w, 60))
@@ -2124,7 +2116,7 @@ scenario_poison(struct faults *f)
     if (ap->proc.pid == 0)
         agent_spawn(f, ap);
     say(f, "poison command %s after %u crash(es), %.1f s", w.c->dead_lettered ?
-        "dead-lettered" : "NOT dead-lettered", crashes, now_s() - t0);
+        "dead-lettered" : "NOT dead-lettered", crashes, bench_now_s() - t0);
     printf("  figures: sent 1, executed 0, deliveries until dead-lettered %u (each one "
            "crashed the agent%s), delivery_limit %d, dead letter reason %s\n",
            crashes, not_abort ? ", not always by SIGABRT" : "", DELIVERY_LIMIT,
@@ -2301,7 +2293,7 @@ scenario_sigterm(struct faults *f)
     if (!check(f, run_until(f, fifos_blocked, &fw, 30),
                "%d saves running (blocked writing their FIFOs)", SLOW_SAVES))
         goto out;
-    t_term = now_s();
+    t_term = bench_now_s();
     say(f, "SIGTERM %s (pid %d) with %d commands running", ap->node, (int)ap->proc.pid,
         SLOW_SAVES);
     ap->supervised = false;
@@ -2341,7 +2333,7 @@ scenario_sigterm(struct faults *f)
           "(%zu answered before the restart)", after_early);
     if (ap->proc.pid != 0)
         child_stop(f, &ap->proc, SIGKILL, 10);
-    t_restart = now_s();
+    t_restart = bench_now_s();
     if (agent_spawn(f, ap) != 0 || !agent_wait_ready(f, ap)) {
         check(f, false, "the agent starts again");
         goto out;
@@ -2358,7 +2350,7 @@ scenario_sigterm(struct faults *f)
            "%.2f s; the queued ones ran %.2f s after the restart\n",
            2 * SLOW_SAVES + 10, 2 * SLOW_SAVES - (SLOW_SAVES - before_exit) + after_effect,
            (SLOW_SAVES - before_exit) * 2 + (10 - after_ok), t_exit - t_term,
-           now_s() - t_restart);
+           bench_now_s() - t_restart);
     check(f, after_ok == 10 && after_effect == 10,
           "after the restart the queued commands ran once each (%zu ok, %zu effects)",
           after_ok, after_effect);
@@ -2449,13 +2441,13 @@ scenario_stop_timeout(struct faults *f)
     if (!start_blocked_save(f, ap, "stuck.fifo", &fifo, &object, &save))
         goto out;
     ap->supervised = false;
-    t_term = now_s();
+    t_term = bench_now_s();
     kill(ap->proc.pid, SIGTERM);
     gone = run_until(f, child_gone, &ap->proc, ap->stop_timeout + 15.0);
     describe_status(ap->proc.status, how, sizeof(how));
     check(f, gone && ap->proc.t_exit - t_term <= ap->stop_timeout + 5.0,
           "it exited (%s) %.2f s after SIGTERM, the command still running", gone ? how :
-          "still running", gone ? ap->proc.t_exit - t_term : now_s() - t_term);
+          "still running", gone ? ap->proc.t_exit - t_term : bench_now_s() - t_term);
     if (!gone)
         child_stop(f, &ap->proc, SIGKILL, 10);
     /* The save goes on in libvirtd without its agent: let it finish. */
@@ -2998,7 +2990,7 @@ main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
     parse_options(&f.opt, argc, argv);
-    f.t0 = now_s();
+    f.t0 = bench_now_s();
     f.prng = ((uint64_t)f.opt.seed << 1) | 1;
     if (setup(&f) != 0) {
         say(&f, "setup failed");
@@ -3007,7 +2999,7 @@ main(int argc, char **argv)
     }
     for (i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]) && !f.interrupted; i++) {
         unsigned before = f.checks_failed;
-        double t = now_s();
+        double t = bench_now_s();
 
         if (!(f.opt.scenarios & (1u << scenarios[i].number)))
             continue;
@@ -3017,7 +3009,7 @@ main(int argc, char **argv)
         if (f.checks_failed > before)
             f.scenarios_failed++;
         printf("  scenario %u: %s in %.1f s\n", scenarios[i].number,
-               f.checks_failed > before ? "FAIL" : "PASS", now_s() - t);
+               f.checks_failed > before ? "FAIL" : "PASS", bench_now_s() - t);
         fflush(stdout);
     }
     status = f.interrupted ? 2 : f.checks_failed ? 1 : 0;

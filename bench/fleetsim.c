@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -29,6 +28,7 @@
 #include "agent/config.h"
 #include "agent/log.h"
 #include "agent/workq.h"
+#include "bench/measure.h"
 #include "drivers/driver.h"
 #include "schema/schema.h"
 
@@ -119,15 +119,6 @@ usage(FILE *f, int status)
         "  -v, --verbose           agent info messages (twice: debug)\n",
         DEFAULT_AGENTS, START_TICK_MS, DEFAULT_START_RATE);
     exit(status);
-}
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* Resident set size of this process, in KiB; -1 if unknown. */
@@ -508,7 +499,7 @@ poll_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct sim *s = arg;
     size_t ready = count_ready(s);
-    double t = now_s();
+    double t = bench_now_s();
     long rss;
 
     if (ready < s->opt.nagents) {
@@ -800,7 +791,7 @@ main(int argc, char **argv)
     event_add(s.sigint_ev, NULL);
     s.start_ev = event_new(s.base, -1, EV_PERSIST, start_cb, &s);
     s.poll_ev = event_new(s.base, -1, EV_PERSIST, poll_cb, &s);
-    s.t_start = s.t_last_progress = now_s();
+    s.t_start = s.t_last_progress = bench_now_s();
     start_cb(-1, 0, &s);
     if (s.started < s.opt.nagents)
         event_add(s.start_ev, &tick);

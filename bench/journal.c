@@ -11,25 +11,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "agent/journal.h"
+#include "bench/measure.h"
 
 struct run {
     struct journal *j;
     unsigned thread, count;
     unsigned failures;
 };
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* About what the agent records: the reply and the commandResult. */
 static qmf_value *
@@ -131,7 +122,7 @@ bench_commits(const char *base, unsigned nthreads, unsigned commands)
     {
         unsigned long fsyncs0 = st.fsyncs;
 
-        t0 = now_s();
+        t0 = bench_now_s();
         for (t = 0; t < nthreads; t++) {
             runs[t] = (struct run){ .j = j, .thread = t, .count = commands / nthreads };
             pthread_create(&threads[t], NULL, run_commands, &runs[t]);
@@ -140,7 +131,7 @@ bench_commits(const char *base, unsigned nthreads, unsigned commands)
             pthread_join(threads[t], NULL);
             failures += runs[t].failures;
         }
-        elapsed = now_s() - t0;
+        elapsed = bench_now_s() - t0;
         journal_get_stats(j, &st);
         st.fsyncs -= fsyncs0;
     }
@@ -226,16 +217,16 @@ bench_replay_lookup_compact(const char *src, const char *base, unsigned entries)
         remove_dir(dir);
         return;
     }
-    t0 = now_s();
+    t0 = bench_now_s();
     if (journal_open(&j, path, &lim, &dropped, &err) != 0) {
         fprintf(stderr, "bench_journal: %s\n", err.text);
         remove_dir(dir);
         return;
     }
-    t_open = now_s() - t0;
+    t_open = bench_now_s() - t0;
     journal_get_stats(j, &before);
 
-    t0 = now_s();
+    t0 = bench_now_s();
     for (i = 0; i < entries; i++) {
         qmf_value *res = NULL;
 
@@ -244,13 +235,13 @@ bench_replay_lookup_compact(const char *src, const char *base, unsigned entries)
             found++;
         qmf_free(res);
     }
-    t_lookup = now_s() - t0;
+    t_lookup = bench_now_s() - t0;
 
     /* One more entry crosses max_entries: its END compacts to half. */
     v = sample_outcome("one-more");
-    t0 = now_s();
+    t0 = bench_now_s();
     journal_end(j, "one-more", "", v, &err);
-    t_compact = now_s() - t0;
+    t_compact = bench_now_s() - t0;
     qmf_free(v);
     journal_get_stats(j, &after);
     journal_close(j);

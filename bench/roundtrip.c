@@ -9,39 +9,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
 
 #include "agent/agent.h"
+#include "bench/measure.h"
 #include "controller/lib/virtbus.h"
 #include "drivers/driver.h"
 
 #define WEB1 "domain:10000000-0000-4000-8000-000000000001"
 
-static double
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int
-compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
 static void
 report(const char *what, double *samples, size_t n)
 {
-    qsort(samples, n, sizeof(double), compare_double);
+    bench_sort(samples, n);
     printf("%-34s p50 %7.2f ms   p99 %7.2f ms   (%zu samples)\n", what,
            samples[n / 2], samples[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1], n);
 }
@@ -151,19 +134,19 @@ main(int argc, char **argv)
 
     for (i = 0; i < iters; i++) {
         struct virtbus_results res;
-        double t = now_ms();
+        double t = bench_now_ms();
 
         if (virtbus_query(console, &one, "OBJECT", "Domain", NULL, 10000, &res, &err) != 0 ||
             res.items[0].status != VIRTBUS_OK)
             fail("query", &err);
-        samples[i] = now_ms() - t;
+        samples[i] = bench_now_ms() - t;
         virtbus_results_free(&res);
     }
     report("targeted query (3 domains)", samples, iters);
 
     for (i = 0; i < iters; i++) {
         struct virtbus_results res;
-        double t = now_ms();
+        double t = bench_now_ms();
         size_t j;
 
         if (virtbus_query(console, &all, "OBJECT", "Domain", NULL, 10000, &res, &err) != 0)
@@ -171,7 +154,7 @@ main(int argc, char **argv)
         for (j = 0; j < res.n; j++)
             if (res.items[j].status != VIRTBUS_OK)
                 fail("broadcast query", &res.items[j].error);
-        samples[i] = now_ms() - t;
+        samples[i] = bench_now_ms() - t;
         virtbus_results_free(&res);
     }
     {
@@ -186,12 +169,12 @@ main(int argc, char **argv)
     qmf_map_set(oid, "_object_name", qmf_string(WEB1));
     for (i = 0; i < iters; i++) {
         struct virtbus_result r;
-        double t = now_ms();
+        double t = bench_now_ms();
 
         if (virtbus_call(console, all.items[0].name, oid, i % 2 ? "create" : "destroy",
                          NULL, 10000, &r, &err) != 0 || r.status != VIRTBUS_OK)
             fail("method", r.status != VIRTBUS_OK ? &r.error : &err);
-        samples[i] = now_ms() - t;
+        samples[i] = bench_now_ms() - t;
         virtbus_result_clear(&r);
     }
     report("method call (destroy/create)", samples, iters);

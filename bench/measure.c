@@ -1,0 +1,49 @@
+/*
+ * The benchmarks' clock and quantiles (measure.h): one definition, so that
+ * every program's figures are taken and ranked the same way.
+ */
+#include "bench/measure.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+double
+bench_now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+double
+bench_now_ms(void)
+{
+    return bench_now_s() * 1e3;
+}
+
+static int
+compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+void
+bench_sort(double *samples, size_t n)
+{
+    qsort(samples, n, sizeof(double), compare_double);
+}
+
+double
+bench_quantile(double *samples, size_t n, double q)
+{
+    size_t rank;
+
+    if (n == 0)
+        return 0;
+    bench_sort(samples, n);
+    rank = (size_t)(q * (double)n + 0.999999);
+    return samples[rank == 0 ? 0 : rank - 1];
+}
