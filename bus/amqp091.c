@@ -109,7 +109,9 @@ struct a091_conn {
     uint64_t pub_seq;          /* delivery tag of the last publish */
     struct a091_confirm *confirms, *confirms_tail;
 
-    struct a091_incoming in;
+    /* One per channel (index: channel - 1): the broker may interleave
+     * channels' frames, never one channel's content frames. */
+    struct a091_incoming in[2];
     struct a091_delivery *deliveries;
 };
 
@@ -370,8 +372,8 @@ a091_pause(struct bus_conn *bc)
             .consumer_tag = a091_bytes_of(tag),
             .nowait = 1,
         };
-        int rc = amqp_send_method(c->amqp, A091_CONSUME_CHANNEL, AMQP_BASIC_CANCEL_METHOD,
-                                  &cancel);
+        int rc = amqp_send_method(c->amqp, c->cfg->subs[i].channel,
+                                  AMQP_BASIC_CANCEL_METHOD, &cancel);
 
         free(tag);
         if (rc != AMQP_STATUS_OK) {
@@ -414,15 +416,24 @@ incoming_clear(struct a091_incoming *in)
     memset(in, 0, sizeof(*in));
 }
 
-static void
-incoming_complete(struct a091_conn *c)
+/* The assembly state of a channel, or NULL for a channel we never open. */
+static struct a091_incoming *
+incoming_of(struct a091_conn *c, amqp_channel_t channel)
 {
-    struct a091_incoming in = c->in;
+    if (channel != A091_CONSUME_CHANNEL && channel != A091_PUBLISH_CHANNEL)
+        return NULL;
+    return &c->in[channel - 1];
+}
+
+static void
+incoming_complete(struct a091_conn *c, struct a091_incoming *slot)
+{
+    struct a091_incoming in = *slot;
     const struct a091_sub *sub;
     struct a091_delivery *d;
     struct bus_message *m = in.msg;
 
-    memset(&c->in, 0, sizeof(c->in));
+    memset(slot, 0, sizeof(*slot));
     if (in.discard) {
         incoming_clear(&in);
         return;
@@ -444,66 +455,71 @@ incoming_complete(struct a091_conn *c)
 static void
 on_deliver(struct a091_conn *c, amqp_channel_t channel, const amqp_basic_deliver_t *dl)
 {
+    struct a091_incoming *in = incoming_of(c, channel);
     size_t i;
 
-    incoming_clear(&c->in);
-    c->in.stage = IN_HEADER;
-    if (channel != A091_CONSUME_CHANNEL ||
-        !a091_consumer_index(dl->consumer_tag, c->cfg->nsubs, &i)) {
-        c->in.discard = true;
+    if (in == NULL)
+        return;
+    incoming_clear(in);
+    in->stage = IN_HEADER;
+    if (!a091_consumer_index(dl->consumer_tag, c->cfg->nsubs, &i) ||
+        c->cfg->subs[i].channel != channel) {
+        in->discard = true;
         return;
     }
-    c->in.sub = i;
-    c->in.tag = dl->delivery_tag;
-    c->in.msg = bus_message_new();
-    c->in.msg->subject = bytes_dup(dl->routing_key);
+    in->sub = i;
+    in->tag = dl->delivery_tag;
+    in->msg = bus_message_new();
+    in->msg->subject = bytes_dup(dl->routing_key);
 }
 
 static void
 on_content_header(struct a091_conn *c, const amqp_frame_t *f)
 {
+    struct a091_incoming *in = incoming_of(c, f->channel);
     uint64_t size = f->payload.properties.body_size;
 
-    if (c->in.stage != IN_HEADER || f->channel != A091_CONSUME_CHANNEL)
+    if (in == NULL || in->stage != IN_HEADER)
         return;
-    c->in.body_size = size;
-    c->in.received = 0;
-    c->in.stage = IN_BODY;
-    if (!c->in.discard) {
+    in->body_size = size;
+    in->received = 0;
+    in->stage = IN_BODY;
+    if (!in->discard) {
         const amqp_basic_properties_t *p = f->payload.properties.decoded;
 
-        a091_message_set_properties(c->in.msg, p);
+        a091_message_set_properties(in->msg, p);
         if (p->_flags & AMQP_BASIC_CONTENT_TYPE_FLAG)
-            c->in.content_type = bytes_dup(p->content_type);
+            in->content_type = bytes_dup(p->content_type);
         /* Too large: the body frames are counted and dropped, never kept. */
         if (size > c->cfg->max_body)
-            c->in.too_large = true;
+            in->too_large = true;
         else
-            c->in.body = qmf_xmalloc((size_t)size + 1);
+            in->body = qmf_xmalloc((size_t)size + 1);
     }
     if (size == 0)
-        incoming_complete(c);
+        incoming_complete(c, in);
 }
 
 static void
 on_content_body(struct a091_conn *c, const amqp_frame_t *f)
 {
+    struct a091_incoming *in = incoming_of(c, f->channel);
     amqp_bytes_t frag = f->payload.body_fragment;
     qmf_error err;
 
-    if (c->in.stage != IN_BODY || f->channel != A091_CONSUME_CHANNEL)
+    if (in == NULL || in->stage != IN_BODY)
         return;
-    if (frag.len > c->in.body_size - c->in.received) {
+    if (frag.len > in->body_size - in->received) {
         qmf_error_set(&err, QMF_ERR_TRANSPORT,
                       "the broker sent more body than announced");
         conn_lost(c, &err);
         return;
     }
-    if (c->in.body != NULL)
-        memcpy(c->in.body + c->in.received, frag.bytes, frag.len);
-    c->in.received += frag.len;
-    if (c->in.received == c->in.body_size)
-        incoming_complete(c);
+    if (in->body != NULL)
+        memcpy(in->body + in->received, frag.bytes, frag.len);
+    in->received += frag.len;
+    if (in->received == in->body_size)
+        incoming_complete(c, in);
 }
 
 static void
@@ -511,6 +527,8 @@ reopen_publish_channel(struct a091_conn *c)
 {
     amqp_channel_open_t open;
     amqp_confirm_select_t select;
+    qmf_error err;
+    size_t i;
     int rc;
 
     memset(&open, 0, sizeof(open));
@@ -521,10 +539,23 @@ reopen_publish_channel(struct a091_conn *c)
     if (rc == AMQP_STATUS_OK)
         rc = amqp_send_method(c->amqp, A091_PUBLISH_CHANNEL,
                               AMQP_CONFIRM_SELECT_METHOD, &select);
-    if (rc != AMQP_STATUS_OK)
+    if (rc != AMQP_STATUS_OK) {
         conn_fail_soon(c, "reopening the publish channel: %s", amqp_error_string2(rc));
-    else
-        conn_sent(c);
+        return;
+    }
+    /* A direct reply-to consumer went with the channel.  Its new address
+     * differs: replies to requests sent before are lost, as with a lost
+     * connection. */
+    for (i = 0; i < c->cfg->nsubs; i++) {
+        const struct a091_sub *s = &c->cfg->subs[i];
+
+        if (s->channel == A091_PUBLISH_CHANNEL &&
+            a091_send_consume(c->amqp, c->cfg, i, s->queue, &err) != 0) {
+            conn_fail_soon(c, "%s", err.text);
+            return;
+        }
+    }
+    conn_sent(c);
 }
 
 static void
@@ -562,11 +593,16 @@ on_method(struct a091_conn *c, amqp_channel_t channel, const amqp_method_t *m)
     case AMQP_BASIC_DELIVER_METHOD:
         on_deliver(c, channel, m->decoded);
         break;
-    case AMQP_BASIC_RETURN_METHOD:
-        incoming_clear(&c->in);
-        c->in.stage = IN_HEADER;
-        c->in.discard = true;
+    case AMQP_BASIC_RETURN_METHOD: {
+        struct a091_incoming *in = incoming_of(c, channel);
+
+        if (in != NULL) {
+            incoming_clear(in);
+            in->stage = IN_HEADER;
+            in->discard = true;
+        }
         break;
+    }
     case AMQP_BASIC_ACK_METHOD:
         if (channel == A091_PUBLISH_CHANNEL) {
             const amqp_basic_ack_t *a = m->decoded;
@@ -798,7 +834,8 @@ teardown_amqp(struct a091_conn *c)
         c->ev_tick = NULL;
     }
     c->amqp = NULL;
-    incoming_clear(&c->in);
+    incoming_clear(&c->in[0]);
+    incoming_clear(&c->in[1]);
     c->failing = false;
     c->pub_reopening = false;
     return amqp;

@@ -95,6 +95,17 @@ sub_copy(struct a091_sub *dst, const struct bus_subscription *src, size_t nqueue
                       source);
         return -1;
     }
+    dst->channel = A091_CONSUME_CHANNEL;
+    if (dst->queue != NULL && strcmp(dst->queue, A091_DIRECT_REPLY_TO) == 0) {
+        if (!src->no_ack) {
+            qmf_error_set(err, QMF_ERR_INVALID_ARGS,
+                          "subscription '%s' must be no_ack (RabbitMQ's rule)", source);
+            free(dst->queue);
+            dst->queue = NULL;
+            return -1;
+        }
+        dst->channel = A091_PUBLISH_CHANNEL;
+    }
     dst->credit = src->credit == 0 ? A091_DEFAULT_CREDIT
                   : src->credit > UINT16_MAX ? UINT16_MAX : (uint16_t)src->credit;
     dst->no_ack = src->no_ack;
@@ -580,6 +591,41 @@ declare_topology(amqp_connection_state_t amqp, const struct a091_config *cfg,
     return 0;
 }
 
+int
+a091_send_consume(amqp_connection_state_t amqp, const struct a091_config *cfg, size_t i,
+                  const char *queue, qmf_error *err)
+{
+    const struct a091_sub *s = &cfg->subs[i];
+    char *tag = a091_consumer_tag(i);
+    amqp_table_entry_t *entries = qmf_xcalloc(qmf_map_len(s->arguments) + 1,
+                                              sizeof(*entries));
+    amqp_basic_qos_t qos;
+    amqp_basic_consume_t consume;
+    char what[300];
+    bool ok;
+
+    /* global=false: the prefetch applies to each consumer started after
+     * it, so every subscription gets its own window. */
+    memset(&qos, 0, sizeof(qos));
+    qos.prefetch_count = s->credit;
+    memset(&consume, 0, sizeof(consume));
+    consume.queue = a091_bytes_of(queue);
+    consume.consumer_tag = a091_bytes_of(tag);
+    consume.no_ack = s->no_ack;
+    consume.nowait = 1;
+    consume.arguments.entries = entries;
+    snprintf(what, sizeof(what), "setting prefetch %u for queue '%s'",
+             (unsigned)s->credit, queue);
+    ok = send_nowait(amqp, s->channel, AMQP_BASIC_QOS_METHOD, &qos, what, err);
+    snprintf(what, sizeof(what), "consuming from queue '%s'", queue);
+    ok = ok && a091_table_append(s->arguments, entries, &consume.arguments.num_entries,
+                                 err) == 0 &&
+         send_nowait(amqp, s->channel, AMQP_BASIC_CONSUME_METHOD, &consume, what, err);
+    free(entries);
+    free(tag);
+    return ok ? 0 : -1;
+}
+
 static int
 start_consumers(amqp_connection_state_t amqp, const struct a091_config *cfg,
                 char **names, qmf_error *err)
@@ -588,36 +634,9 @@ start_consumers(amqp_connection_state_t amqp, const struct a091_config *cfg,
 
     for (i = 0; i < cfg->nsubs; i++) {
         const struct a091_sub *s = &cfg->subs[i];
-        const char *queue = s->by_index ? names[s->queue_index] : s->queue;
-        char *tag = a091_consumer_tag(i);
-        amqp_table_entry_t *entries = qmf_xcalloc(qmf_map_len(s->arguments) + 1,
-                                                  sizeof(*entries));
-        amqp_basic_qos_t qos;
-        amqp_basic_consume_t consume;
-        char what[300];
-        bool ok;
 
-        /* global=false: the prefetch applies to each consumer started
-         * after it, so every subscription gets its own window. */
-        memset(&qos, 0, sizeof(qos));
-        qos.prefetch_count = s->credit;
-        memset(&consume, 0, sizeof(consume));
-        consume.queue = a091_bytes_of(queue);
-        consume.consumer_tag = a091_bytes_of(tag);
-        consume.no_ack = s->no_ack;
-        consume.nowait = 1;
-        consume.arguments.entries = entries;
-        snprintf(what, sizeof(what), "setting prefetch %u for queue '%s'",
-                 (unsigned)s->credit, queue);
-        ok = send_nowait(amqp, A091_CONSUME_CHANNEL, AMQP_BASIC_QOS_METHOD, &qos, what, err);
-        snprintf(what, sizeof(what), "consuming from queue '%s'", queue);
-        ok = ok && a091_table_append(s->arguments, entries, &consume.arguments.num_entries,
-                                     err) == 0 &&
-             send_nowait(amqp, A091_CONSUME_CHANNEL, AMQP_BASIC_CONSUME_METHOD, &consume,
-                         what, err);
-        free(entries);
-        free(tag);
-        if (!ok)
+        if (a091_send_consume(amqp, cfg, i, s->by_index ? names[s->queue_index] : s->queue,
+                              err) != 0)
             return -1;
     }
     return 0;
@@ -629,16 +648,31 @@ start_consumers(amqp_connection_state_t amqp, const struct a091_config *cfg,
  * passive declare means that everything sent before it on channel 1
  * succeeded.  A refused method closed the channel (or the connection)
  * instead, and that close, with the broker's reason, is what this call
- * gets.  Channel 2 is not covered: a close there is the loop's business.
+ * gets.  Channel 2 is checked the same way only when a consumer lives
+ * there; a publish refused later is the loop's business.
  */
 static bool
-confirm_setup(amqp_connection_state_t amqp, qmf_error *err)
+confirm_channel(amqp_connection_state_t amqp, amqp_channel_t channel, qmf_error *err)
 {
-    return rpc_ok(amqp, amqp_exchange_declare(amqp, A091_CONSUME_CHANNEL,
+    return rpc_ok(amqp, amqp_exchange_declare(amqp, channel,
                                               a091_bytes_of(BUS_EXCHANGE_DIRECT),
                                               a091_bytes_of("direct"), 1, 0, 0, 0,
                                               amqp_empty_table),
                   "setting up queues and consumers", err);
+}
+
+/* Channel 2 is checked too when a consumer (direct reply-to) lives there. */
+static bool
+confirm_setup(amqp_connection_state_t amqp, const struct a091_config *cfg, qmf_error *err)
+{
+    size_t i;
+
+    if (!confirm_channel(amqp, A091_CONSUME_CHANNEL, err))
+        return false;
+    for (i = 0; i < cfg->nsubs; i++)
+        if (cfg->subs[i].channel == A091_PUBLISH_CHANNEL)
+            return confirm_channel(amqp, A091_PUBLISH_CHANNEL, err);
+    return true;
 }
 
 amqp_connection_state_t
@@ -663,7 +697,7 @@ a091_connect(const struct a091_config *cfg, char ***names_out, qmf_error *err)
     if (!open_channels(amqp, err) ||
         declare_topology(amqp, cfg, names, err) != 0 ||
         start_consumers(amqp, cfg, names, err) != 0 ||
-        !confirm_setup(amqp, err)) {
+        !confirm_setup(amqp, cfg, err)) {
         a091_names_free(names, cfg->nqueues);
         a091_close_politely(amqp, A091_CLOSE_TIMEOUT_MS);
         return NULL;

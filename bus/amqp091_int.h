@@ -22,6 +22,16 @@
 #define A091_CONSUME_CHANNEL 1
 #define A091_PUBLISH_CHANNEL 2
 
+/*
+ * RabbitMQ's direct reply-to: a reply address that needs no queue, so a
+ * short-lived console skips a queue declare (the broker's costliest step
+ * of its set-up).  The broker insists that its consumer sits on the
+ * channel that publishes the requests naming it, so that subscription
+ * lives on the publish channel.  Requests carry the bare name, which the
+ * broker rewrites into a per-channel routing key on the default exchange.
+ */
+#define A091_DIRECT_REPLY_TO "amq.rabbitmq.reply-to"
+
 #define A091_DEFAULT_HEARTBEAT_S 10
 #define A091_DEFAULT_MAX_BODY (4u * 1024 * 1024)
 #define A091_DEFAULT_CREDIT 100
@@ -47,6 +57,7 @@ struct a091_sub {
     size_t queue_index;
     uint16_t credit;
     bool no_ack;
+    amqp_channel_t channel; /* A091_CONSUME_CHANNEL, or publish for direct reply-to */
     qmf_value *arguments;   /* consumer arguments, or NULL */
     bus_receive_cb receive;
     void *opaque;
@@ -88,6 +99,10 @@ bool a091_consumer_index(amqp_bytes_t tag, size_t nsubs, size_t *i);
 amqp_connection_state_t a091_connect(const struct a091_config *cfg,
                                      char ***names, qmf_error *err);
 void a091_names_free(char **names, size_t n);
+/* Starts subscription i on queue, on its channel, without waiting (used
+ * again by the loop when it reopens the publish channel). */
+int a091_send_consume(amqp_connection_state_t amqp, const struct a091_config *cfg,
+                      size_t i, const char *queue, qmf_error *err);
 /* Text of a failed RPC reply (a server close or a library status). */
 void a091_reply_error(amqp_rpc_reply_t r, const char *what, qmf_error *err);
 /*

@@ -195,7 +195,9 @@ a091_outgoing_build(struct a091_outgoing *o, const struct bus_message *m,
     }
     if (m->reply_to != NULL) {
         p->_flags |= AMQP_BASIC_REPLY_TO_FLAG;
-        p->reply_to = a091_bytes_of(m->reply_to);
+        /* The broker recognises direct reply-to by its bare name only. */
+        p->reply_to = a091_bytes_of(strcmp(m->reply_to, BUS_DIRECT_REPLY_TO) == 0 ?
+                                    A091_DIRECT_REPLY_TO : m->reply_to);
     }
     if (m->message_id != NULL) {
         p->_flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
@@ -246,6 +248,22 @@ static char *
 bytes_dup(amqp_bytes_t b)
 {
     return qmf_xstrndup(b.bytes ? (const char *)b.bytes : "", b.len);
+}
+
+/*
+ * A received reply-to as an address.  The broker rewrote a direct reply-to
+ * into "amq.rabbitmq.reply-to.<key>", a routing key on the default
+ * exchange; any other value is passed on as sent (an address, or a bare
+ * QMFv2 key).
+ */
+static char *
+reply_address(amqp_bytes_t reply_to)
+{
+    size_t n = strlen(A091_DIRECT_REPLY_TO);
+
+    if (reply_to.len > n && memcmp(reply_to.bytes, A091_DIRECT_REPLY_TO ".", n + 1) == 0)
+        return qmf_xasprintf("/queue/%.*s", (int)reply_to.len, (const char *)reply_to.bytes);
+    return bytes_dup(reply_to);
 }
 
 static bool
@@ -348,7 +366,7 @@ a091_message_set_properties(struct bus_message *m, const amqp_basic_properties_t
     if (p->_flags & AMQP_BASIC_CORRELATION_ID_FLAG)
         m->correlation_id = bytes_dup(p->correlation_id);
     if (p->_flags & AMQP_BASIC_REPLY_TO_FLAG)
-        m->reply_to = bytes_dup(p->reply_to);
+        m->reply_to = reply_address(p->reply_to);
     if (p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG)
         m->message_id = bytes_dup(p->message_id);
     if (p->_flags & AMQP_BASIC_USER_ID_FLAG)

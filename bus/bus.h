@@ -40,6 +40,15 @@
 #define BUS_EXCHANGE_DIRECT "qmf.default.direct"
 #define BUS_EXCHANGE_TOPIC  "qmf.default.topic"
 
+/*
+ * A reply address private to one connection that needs no queue (RabbitMQ's
+ * direct reply-to).  Subscribe to it (no_ack) and put it in requests' reply_to
+ * on the same connection; replies come straight to that subscription, and
+ * are lost with the connection, like an exclusive queue's.  Receivers see a
+ * per-connection "/queue/amq.rabbitmq.reply-to.<...>" and just publish there.
+ */
+#define BUS_DIRECT_REPLY_TO "/queue/amq.rabbitmq.reply-to"
+
 #define BUS_CONTENT_JSON     "application/json"
 #define BUS_CONTENT_AMQP_MAP "amqp/map"
 #define BUS_CONTENT_AMQP_LIST "amqp/list"

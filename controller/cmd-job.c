@@ -68,7 +68,7 @@ job_fetch(struct ctl_ctx *ctx, const char *id, bool wait)
     qmf_error err;
     int rc;
 
-    if ((rc = ctl_connect(ctx, false, NULL)) != 0)
+    if ((rc = ctl_connect(ctx, false, NULL, NULL)) != 0)
         return rc;
     if (virtbus_job_fetch(ctx->console, id, wait, ctx->timeout_ms, &job, &err) != 0) {
         ctl_warnx("job %s: %s", id, err.text);
@@ -90,7 +90,7 @@ job_list(struct ctl_ctx *ctx)
     size_t i, n = 0;
     int rc;
 
-    if ((rc = ctl_connect(ctx, false, NULL)) != 0)
+    if ((rc = ctl_connect(ctx, false, NULL, NULL)) != 0)
         return rc;
     if (virtbus_job_list(ctx->console, &jobs, &n, &err) != 0) {
         ctl_warnx("%s", err.text);

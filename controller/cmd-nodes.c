@@ -73,6 +73,8 @@ nodes_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *
     /* A longer look back than other commands take: nodes lost a little
      * while ago are listed too, as down. */
     ctx->presence_window_s *= 3;
+    /* Asked who is up, it answers from the stream, never from a cache. */
+    ctx->presence_reuse_ms = 0;
     if ((rc = ctl_discover(ctx, e, a, &nodes)) != 0)
         return rc;
     n = nodes.up.n + nodes.down.n;

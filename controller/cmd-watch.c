@@ -198,12 +198,14 @@ watch_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *
     qmf_error err;
     int rc;
 
+    /* Events are printed as they come, even into a pipe. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     if ((rc = check_flags(ctx, e, a, &ws, &cls)) != 0) {
         qmf_where_free(ws.where);
         return rc;
     }
     watch_keys(event, cls ? cls->name : NULL, ctl_args_get(a, e, "data") != NULL, single_node(a), keys);
-    rc = ctl_connect(ctx, filter, (const char *const *)keys);
+    rc = ctl_connect(ctx, filter, (const char *const *)keys, NULL);
     free(keys[0]);
     free(keys[1]);
     if (rc == 0 && filter && (rc = ctl_discover(ctx, e, a, &nodes)) == 0) {

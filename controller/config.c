@@ -27,6 +27,7 @@ static ctl_config_apply_fn ctl_config_apply_aliases;
 static ctl_config_apply_fn ctl_config_apply_groups;
 static ctl_config_apply_fn ctl_config_apply_timeout;
 static ctl_config_apply_fn ctl_config_apply_presence_window;
+static ctl_config_apply_fn ctl_config_apply_presence_reuse;
 static ctl_config_apply_fn ctl_config_apply_key_file;
 
 static const struct ctl_config_key ctl_config_keys[] = {
@@ -35,6 +36,7 @@ static const struct ctl_config_key ctl_config_keys[] = {
     { "node_groups", QMF_CONF_STRING_LIST, ctl_config_apply_groups },
     { "timeout", QMF_CONF_INT, ctl_config_apply_timeout },
     { "presence_window", QMF_CONF_INT, ctl_config_apply_presence_window },
+    { "presence_reuse_ms", QMF_CONF_INT, ctl_config_apply_presence_reuse },
     { "key_file", QMF_CONF_STRING, ctl_config_apply_key_file },
 };
 
@@ -245,6 +247,14 @@ ctl_config_apply_presence_window(struct ctl_config *c, const struct qmf_conf_sta
                          CTL_CONFIG_MAX_PRESENCE_WINDOW, err);
 }
 
+/* The range check is the same as for seconds; only the unit differs. */
+static int
+ctl_config_apply_presence_reuse(struct ctl_config *c, const struct qmf_conf_statement *st,
+                                qmf_error *err)
+{
+    return apply_seconds(&c->presence_reuse_ms, st, 0, CTL_CONFIG_MAX_PRESENCE_REUSE_MS, err);
+}
+
 /* Relative paths would depend on where the controller happens to run. */
 static int
 ctl_config_apply_key_file(struct ctl_config *c, const struct qmf_conf_statement *st,
@@ -301,6 +311,7 @@ ctl_config_defaults(struct ctl_config *c)
         .node_groups = qmf_map(),
         .timeout = CTL_CONFIG_DEFAULT_TIMEOUT,
         .presence_window = CTL_CONFIG_DEFAULT_PRESENCE_WINDOW,
+        .presence_reuse_ms = CTL_CONFIG_DEFAULT_PRESENCE_REUSE_MS,
         .key_file = NULL,
         .paths_read = NULL,
     };

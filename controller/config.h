@@ -17,6 +17,8 @@
 #define CTL_CONFIG_MAX_TIMEOUT 86400
 #define CTL_CONFIG_DEFAULT_PRESENCE_WINDOW 20
 #define CTL_CONFIG_MIN_PRESENCE_WINDOW 5
+#define CTL_CONFIG_DEFAULT_PRESENCE_REUSE_MS 2000
+#define CTL_CONFIG_MAX_PRESENCE_REUSE_MS 60000
 #define CTL_CONFIG_MAX_PRESENCE_WINDOW 3600
 
 struct ctl_config {
@@ -30,6 +32,10 @@ struct ctl_config {
     /* Seconds of heartbeats read to know who is alive; must cover three
      * of the agents' heartbeat intervals.  Default 20, range 5..3600. */
     unsigned presence_window;
+    /* A command that finds presence cached less than this many ms ago
+     * takes it as it is instead of reading the stream.  Default 2000,
+     * range 0 (always read) ..60000. */
+    unsigned presence_reuse_ms;
     char *key_file;             /* the controller's signing key (absolute path);
                                    NULL if unset */
     char *paths_read;           /* for messages: the files read, ':'-separated;

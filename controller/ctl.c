@@ -2,6 +2,7 @@
  * classes and expressions, send options and progress. */
 #include "controller/ctl.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,7 +11,6 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include <openssl/evp.h>
 
 #include "controller/lib/expr.h"
 
@@ -94,18 +94,46 @@ mkdir_parents(char *dir)
 }
 
 /*
+ * The broker part of a cache file's name: the URL without its password
+ * (a cache file must not hold one), every byte but [A-Za-z0-9.-] as %XX,
+ * so that two brokers never share a file.
+ */
+static char *
+cache_name_of_url(const char *url)
+{
+    const char *creds = strstr(url, "://"), *at = NULL, *colon = NULL, *p;
+    char *out = qmf_xmalloc(3 * strlen(url) + 1), *o = out;
+
+    if (creds != NULL) {
+        creds += 3;
+        at = strchr(creds, '@');
+        if (at != NULL && strchr(creds, '/') != NULL && strchr(creds, '/') < at)
+            at = NULL;
+        if (at != NULL)
+            colon = memchr(creds, ':', (size_t)(at - creds));
+    }
+    for (p = url; *p; p++) {
+        if (colon != NULL && p >= colon && p < at)
+            continue;
+        if (isalnum((unsigned char)*p) || *p == '.' || *p == '-')
+            *o++ = *p;
+        else
+            o += sprintf(o, "%%%02X", (unsigned char)*p);
+    }
+    *o = '\0';
+    return out;
+}
+
+/*
  * Where presence is kept between commands: $XDG_CACHE_HOME/virtbus (or
- * ~/.cache/virtbus), one file per broker (by a digest of its URL, which
- * may hold a password) and window.  NULL when there is no such place.
+ * ~/.cache/virtbus), one file per broker and window.  NULL when there is
+ * no such place.
  */
 static char *
 presence_cache_path(const struct ctl_ctx *ctx)
 {
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int dlen = 0;
-    char *dir, *path, hex[17];
-    int i;
+    char *dir, *path, *name;
 
     if (xdg != NULL && xdg[0] == '/')
         dir = qmf_xasprintf("%s/virtbus", xdg);
@@ -113,20 +141,20 @@ presence_cache_path(const struct ctl_ctx *ctx)
         dir = qmf_xasprintf("%s/.cache/virtbus", home);
     else
         return NULL;
-    if (EVP_Digest(ctx->url, strlen(ctx->url), digest, &dlen, EVP_sha256(), NULL) != 1 ||
-        mkdir_parents(dir) != 0) {
+    if (mkdir_parents(dir) != 0) {
         free(dir);
         return NULL;
     }
-    for (i = 0; i < 8; i++)
-        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-    path = qmf_xasprintf("%s/presence-%s-%us.json", dir, hex, ctx->presence_window_s);
+    name = cache_name_of_url(ctx->url);
+    path = qmf_xasprintf("%s/presence-%s-%us.json", dir, name, ctx->presence_window_s);
+    free(name);
     free(dir);
     return path;
 }
 
 int
-ctl_connect(struct ctl_ctx *ctx, bool presence, const char *const *watch_keys)
+ctl_connect(struct ctl_ctx *ctx, bool presence, const char *const *watch_keys,
+            const char *const *named_nodes)
 {
     char *cache = presence ? presence_cache_path(ctx) : NULL;
     struct virtbus_console_options o = {
@@ -135,6 +163,8 @@ ctl_connect(struct ctl_ctx *ctx, bool presence, const char *const *watch_keys)
         .presence = presence,
         .presence_window_s = ctx->presence_window_s,
         .presence_cache = cache,
+        .presence_reuse_ms = ctx->presence_reuse_ms,
+        .presence_nodes = named_nodes,
     };
     qmf_error err;
 

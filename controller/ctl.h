@@ -30,6 +30,7 @@
 struct ctl_ctx {
     char *url;                  /* the broker, resolved through the config */
     unsigned presence_window_s; /* heartbeats read to know who is up */
+    unsigned presence_reuse_ms; /* a presence cache this young is taken as is */
     bool json;
     bool quiet;
     bool progress;              /* stderr is a terminal and not quiet */
@@ -152,9 +153,12 @@ void ctl_options_each(const struct ctl_cmd_entry *e, ctl_option_fn fn, void *opa
 
 /* Connection and targeting (ctl.c, target.c) ---------------------------------- */
 
-/* Opens the console (with presence, and watch bindings or NULL).  On
- * failure prints the error and returns an exit status; 0 on success. */
-int ctl_connect(struct ctl_ctx *ctx, bool presence, const char *const *watch_keys);
+/* Opens the console (with presence, and watch bindings or NULL; a recent
+ * presence cache is taken as is only if it has every node of named_nodes
+ * up).  On failure prints the error and returns an exit status; 0 on
+ * success. */
+int ctl_connect(struct ctl_ctx *ctx, bool presence, const char *const *watch_keys,
+                const char *const *named_nodes);
 
 /* The nodes a command is for, from presence. */
 struct ctl_nodes {

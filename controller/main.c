@@ -86,10 +86,14 @@ setup(struct ctl_ctx *ctx, bool offline, const struct ctl_args *a)
     }
     ctx->timeout_ms = ctx->config.timeout * 1000;
     ctx->presence_window_s = ctx->config.presence_window;
+    ctx->presence_reuse_ms = ctx->config.presence_reuse_ms;
     if (a->timeout && (rc = parse_timeout(a->timeout, &ctx->timeout_ms)) != 0)
         return rc;
     signal(SIGPIPE, SIG_IGN);
-    setvbuf(stdout, NULL, _IOLBF, 0);
+    /* A line at a time for a person; a table for a program goes out in a
+     * few writes, not one per line (watch streams: it sets its own). */
+    if (isatty(STDOUT_FILENO))
+        setvbuf(stdout, NULL, _IOLBF, 0);
     /* The bus hands connections over from a connect thread. */
     if (evthread_use_pthreads() != 0 || (ctx->base = event_base_new()) == NULL) {
         ctl_warnx("cannot create the event loop");

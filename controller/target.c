@@ -124,8 +124,16 @@ ctl_discover(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, const struct ct
 
     memset(out, 0, sizeof(*out));
     rc = build_predicate(ctx, e, a, names, &out->predicate);
-    if (rc == 0 && ctx->console == NULL)
-        rc = ctl_connect(ctx, true, NULL);
+    if (rc == 0 && ctx->console == NULL) {
+        const char **exact = qmf_xcalloc(qmf_list_len(names) + 1, sizeof(*exact));
+        size_t i, n = 0;
+
+        for (i = 0; i < qmf_list_len(names); i++)
+            if (!strpbrk(qmf_list_at(names, i)->u.str.ptr, "*?["))
+                exact[n++] = qmf_list_at(names, i)->u.str.ptr;
+        rc = ctl_connect(ctx, true, NULL, exact);
+        free(exact);
+    }
     if (rc == 0 && virtbus_presence(ctx->console, &out->presence, &err) != 0) {
         ctl_warnx("%s", err.text);
         rc = CTL_EXIT_FAILED;

@@ -653,8 +653,8 @@ hash_value(struct hashbuf *b, const qmf_value *v)
     hash_field(b, text);
 }
 
-static int
-hash_class(struct schema_class *c, qmf_error *err)
+static bool
+hash_class(struct schema_class *c)
 {
     struct hashbuf b = { NULL, 0, 0 };
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -703,13 +703,29 @@ hash_class(struct schema_class *c, qmf_error *err)
     }
     ok = EVP_Digest(b.data, b.len, md, &mdlen, EVP_sha256(), NULL);
     free(b.data);
-    if (!ok || mdlen < sizeof(c->hash)) {
-        qmf_error_set(err, QMF_ERR_INTERNAL, "cannot compute the hash of class %s",
-                      c->name);
-        return -1;
-    }
+    if (!ok || mdlen < sizeof(c->hash))
+        return false;
     memcpy(c->hash, md, sizeof(c->hash));
-    return 0;
+    return true;
+}
+
+const uint8_t *
+schema_class_hash(const struct schema_class *c)
+{
+    struct schema *s = c->schema;
+    size_t i;
+
+    if (!atomic_load_explicit(&s->hashed, memory_order_acquire)) {
+        pthread_mutex_lock(&s->hash_lock);
+        if (!atomic_load_explicit(&s->hashed, memory_order_relaxed)) {
+            for (i = 0; i < s->nclasses; i++)
+                if (!hash_class(&s->classes[i]))
+                    abort();    /* SHA-256 unavailable: OpenSSL is broken */
+            atomic_store_explicit(&s->hashed, true, memory_order_release);
+        }
+        pthread_mutex_unlock(&s->hash_lock);
+    }
+    return c->hash;
 }
 
 static int
@@ -744,10 +760,6 @@ parse_schema(struct parser *p, struct schema *s)
                 parse_fail(p, n, "duplicate class or event name");
                 return -1;
             }
-        if (hash_class(c, p->err) == -1) {
-            p->failed = true;
-            return -1;
-        }
     }
     return 0;
 }
@@ -759,6 +771,7 @@ schema_load_memory(const char *xml, size_t len, const char *name, qmf_error *err
     xmlParserCtxtPtr ctxt;
     xmlDocPtr doc;
     struct schema *s;
+    size_t i;
 
     memset(&p, 0, sizeof(p));
     p.file = name != NULL ? name : "<memory>";
@@ -792,6 +805,8 @@ schema_load_memory(const char *xml, size_t len, const char *name, qmf_error *err
     xmlFreeParserCtxt(ctxt);
 
     s = qmf_xcalloc(1, sizeof(*s));
+    pthread_mutex_init(&s->hash_lock, NULL);
+    atomic_init(&s->hashed, false);
     p.root = xmlDocGetRootElement(doc);
     if (p.root == NULL) {
         qmf_error_set(err, QMF_ERR_MALFORMED, "%s: empty document", p.file);
@@ -804,6 +819,8 @@ schema_load_memory(const char *xml, size_t len, const char *name, qmf_error *err
         schema_free(s);
         return NULL;
     }
+    for (i = 0; i < s->nclasses; i++)
+        s->classes[i].schema = s;
     return s;
 }
 
@@ -897,6 +914,7 @@ schema_free(struct schema *s)
         free_class(&s->classes[i]);
     free(s->classes);
     free(s->package);
+    pthread_mutex_destroy(&s->hash_lock);
     free(s);
 }
 
@@ -982,7 +1000,7 @@ schema_id_value(const struct schema_class *c)
     qmf_map_set(id, "_package_name", qmf_string(c->package));
     qmf_map_set(id, "_class_name", qmf_string(c->name));
     qmf_map_set(id, "_type", qmf_string(schema_kind_name(c->kind)));
-    qmf_map_set(id, "_hash", qmf_uuid(c->hash));
+    qmf_map_set(id, "_hash", qmf_uuid(schema_class_hash(c)));
     return id;
 }
 

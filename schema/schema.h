@@ -5,13 +5,15 @@
  * the _hash of each class, SCHEMA/SCHEMA_ID query answers, argument and
  * property type checks, and the controller's help.
  *
- * A loaded schema is immutable and may be shared by any number of agents
- * and threads.  Lookups are linear scans over small arrays: O(classes) and
+ * A loaded schema is immutable (but for its hashes, computed once on first
+ * use, under a lock) and may be shared by any number of agents and threads.  Lookups are linear scans over small arrays: O(classes) and
  * O(members of the class).
  */
 #ifndef SCHEMA_H
 #define SCHEMA_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -73,13 +75,18 @@ struct schema_class {
     size_t nprops;
     struct schema_method *methods;
     size_t nmethods;
-    uint8_t hash[16];
+    struct schema *schema;          /* the schema it belongs to */
+    uint8_t hash[16];               /* read it with schema_class_hash() */
 };
 
 struct schema {
     char *package;
     struct schema_class *classes;
     size_t nclasses;
+    /* Hashes are computed on first use: a short-lived console that never
+     * sends a schema id should not pay OpenSSL's start-up (~2 ms). */
+    pthread_mutex_t hash_lock;
+    atomic_bool hashed;
 };
 
 /* Loads the schema compiled into the program (schema/org.libvirt.xml). */
@@ -105,6 +112,8 @@ const char *schema_dir_name(enum schema_dir d);        /* "I", "O", "IO" */
 const char *schema_role_name(enum schema_role r);      /* "reader", ... */
 const char *schema_severity_name(enum schema_severity s); /* "info", ... */
 
+/* The class's _hash: a digest of everything in it that a peer relies on. */
+const uint8_t *schema_class_hash(const struct schema_class *c);
 /* {_package_name, _class_name, _type, _hash} */
 qmf_value *schema_id_value(const struct schema_class *c);
 /* The full QMFv2 schema map of a class (docs/PROTOCOL.md, "SCHEMA"). */

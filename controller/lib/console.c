@@ -1,6 +1,6 @@
 /*
- * The console's connection: one broker connection with a private reply
- * queue and, on request, a watch queue and the presence stream; plus
+ * The console's connection: one broker connection with direct reply-to
+ * and, on request, a watch queue and the presence stream; plus
  * watching, fire-and-forget sends and the helpers the other files share.
  */
 #include "controller/lib/console_impl.h"
@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/rand.h>
+#include <sys/random.h>
 
 #define CONNECT_TIMEOUT_MS 5000
 /* Bounds the backlog of a console that watches but rarely looks. */
@@ -42,9 +42,15 @@ virtbus_console_reply_to(const struct virtbus_console *c)
     return c->reply_to;
 }
 
+/* Loaded on first use: most short-lived consoles never need it, and
+ * parsing it is a good part of a CLI command's start-up. */
 const struct schema *
-virtbus_console_schema(const struct virtbus_console *c)
+virtbus_console_schema(struct virtbus_console *c)
 {
+    qmf_error err;
+
+    if (c->schema == NULL)
+        c->schema = schema_load_builtin(&err);
     return c->schema;
 }
 
@@ -63,7 +69,9 @@ console_new_id(void)
     uint8_t uuid[16];
     char text[37];
 
-    if (RAND_bytes(uuid, sizeof(uuid)) != 1)
+    /* The kernel's generator: OpenSSL's would cost a short-lived console
+     * milliseconds of start-up for sixteen bytes. */
+    if (getrandom(uuid, sizeof(uuid), 0) != (ssize_t)sizeof(uuid))
         abort();        /* no randomness: nothing is safe to do */
     uuid[6] = (uuid[6] & 0x0f) | 0x40;     /* a version 4 UUID */
     uuid[8] = (uuid[8] & 0x3f) | 0x80;
@@ -169,93 +177,88 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
 {
     struct virtbus_console *c = qmf_xcalloc(1, sizeof(*c));
     unsigned timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : CONNECT_TIMEOUT_MS;
-    struct bus_queue queues[3];
+    struct bus_queue queues[2];
     struct bus_subscription subs[3];
-    struct bus_binding reply_binding, *watch_bindings = NULL;
+    struct bus_binding *watch_bindings = NULL;
     struct bus_options bo = { 0 };
     qmf_value *presence_args = NULL, *presence_offset = NULL;
-    char *reply_key, *id;
-    size_t nwatch = 0, n = 0, i;
+    char *id;
+    size_t nwatch = 0, nq = 0, ns = 0, i;
     int rc;
 
     c->base = base;
     c->url = qmf_xstrdup(o->url);
     c->user = url_user(o->url);
-    c->schema = schema_load_builtin(err);
-    if (c->schema == NULL) {
-        virtbus_console_close(c);
-        return NULL;
-    }
     id = console_new_id();
     memcpy(c->id, id, sizeof(c->id));
     free(id);
-    reply_key = qmf_xasprintf("virtbus.console.%s", c->id);
-    c->reply_to = bus_address_exchange(BUS_EXCHANGE_DIRECT, reply_key);
 
-    /* The reply queue: private, gone with the console.  Named by the
-     * console, so that its reply-to stays valid when the bus reconnects
-     * (and declares it again) in the middle of a request. */
-    reply_binding = (struct bus_binding){ BUS_EXCHANGE_DIRECT, reply_key };
-    queues[n] = (struct bus_queue){
-        .name = reply_key, .exclusive = true, .auto_delete = true,
-        .bindings = &reply_binding, .nbindings = 1,
-    };
-    subs[n] = (struct bus_subscription){
-        .source = "#0", .credit = 1000, .no_ack = true,
+    /* Replies come by direct reply-to: no queue to declare (the costliest
+     * step of a short-lived console's set-up) and none left behind.  Like
+     * an exclusive queue, it dies with the connection; requests whose
+     * replies were lost that way are sent again (request.c). */
+    c->reply_to = qmf_xstrdup(BUS_DIRECT_REPLY_TO);
+    subs[ns++] = (struct bus_subscription){
+        .source = BUS_DIRECT_REPLY_TO, .no_ack = true,
         .receive = console_on_reply, .opaque = c,
     };
-    n++;
     while (o->watch_keys && o->watch_keys[nwatch])
         nwatch++;
     if (nwatch > 0) {
         watch_bindings = qmf_xcalloc(nwatch, sizeof(*watch_bindings));
         for (i = 0; i < nwatch; i++)
             watch_bindings[i] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, o->watch_keys[i] };
-        queues[n] = (struct bus_queue){
+        queues[nq] = (struct bus_queue){
             .exclusive = true, .auto_delete = true,
             .bindings = watch_bindings, .nbindings = nwatch,
         };
-        subs[n] = (struct bus_subscription){
-            .source = "#1", .credit = 1000, .no_ack = true,
+        subs[ns++] = (struct bus_subscription){
+            .source = "#0", .credit = 1000, .no_ack = true,
             .receive = on_watch, .opaque = c,
         };
+        nq++;
         c->has_watch = true;
-        n++;
     }
     if (o->presence) {
         char offset[32];
+        bool resume;
 
         c->has_presence = true;
         c->presence_window_s = o->presence_window_s ? o->presence_window_s : PRESENCE_WINDOW_S;
         c->presence = xmlHashCreate(64);
         c->presence_marker = console_new_id();
-        presence_args = bus_presence_queue(&queues[n]);
-        presence_offset = qmf_map();
         c->presence_offset = -1;
-        /* Resume after what a cache already knows, else read the stream
-         * from window seconds ago (a stream offset may be an interval). */
-        if (o->presence_cache && console_presence_load(c, o->presence_cache)) {
-            qmf_map_set(presence_offset, "x-stream-offset", qmf_i64(c->presence_offset + 1));
-        } else {
-            snprintf(offset, sizeof(offset), "%us", c->presence_window_s);
-            qmf_map_set(presence_offset, "x-stream-offset", qmf_string(offset));
+        resume = o->presence_cache && console_presence_load(c, o->presence_cache);
+        c->presence_reused = resume && console_now_ms() - c->presence_saved_ms <
+                                       (int64_t)o->presence_reuse_ms &&
+                             console_presence_has_up(c, o->presence_nodes);
+        if (!c->presence_reused) {
+            presence_args = bus_presence_queue(&queues[nq++]);
+            presence_offset = qmf_map();
+            /* Resume after what the cache knows, else read the stream
+             * from window seconds ago (a stream offset may be an interval). */
+            if (resume) {
+                qmf_map_set(presence_offset, "x-stream-offset",
+                            qmf_i64(c->presence_offset + 1));
+            } else {
+                snprintf(offset, sizeof(offset), "%us", c->presence_window_s);
+                qmf_map_set(presence_offset, "x-stream-offset", qmf_string(offset));
+            }
+            subs[ns++] = (struct bus_subscription){
+                .source = "/queue/" BUS_PRESENCE_QUEUE, .credit = 2000,
+                .arguments = presence_offset, .receive = console_on_presence, .opaque = c,
+            };
         }
-        subs[n] = (struct bus_subscription){
-            .source = "/queue/" BUS_PRESENCE_QUEUE, .credit = 2000,
-            .arguments = presence_offset, .receive = console_on_presence, .opaque = c,
-        };
-        n++;
     }
     bo.url = o->url;
     bo.name = "virtbus console";
     bo.reconnect = true;
     bo.queues = queues;
-    bo.nqueues = n;
+    bo.nqueues = nq;
     bo.subs = subs;
-    bo.nsubs = n;
+    bo.nsubs = ns;
     rc = bus_open(&c->bus, base, &bo, &console_handlers, c, err);
     /* bus_open copied what it keeps. */
-    free(reply_key);
     free(watch_bindings);
     qmf_free(presence_args);
     qmf_free(presence_offset);

@@ -70,6 +70,8 @@ struct virtbus_console {
     unsigned presence_window_s;
     int64_t presence_offset;         /* the last stream offset read, or -1 */
     char *presence_cache;            /* file to resume from next time, or NULL */
+    int64_t presence_saved_ms;       /* when the loaded cache was saved */
+    bool presence_reused;            /* the cache is the answer; no stream */
 };
 
 /* console.c */
@@ -99,5 +101,7 @@ void console_presence_free(struct virtbus_console *c);
 /* Loads a presence cache: true if it is fresh enough to resume from
  * c->presence_offset (its agents are then known already). */
 bool console_presence_load(struct virtbus_console *c, const char *path);
+/* Whether presence has every one of nodes (NULL-terminated, or NULL) up. */
+bool console_presence_has_up(struct virtbus_console *c, const char *const *nodes);
 
 #endif

@@ -168,6 +168,7 @@ console_presence_load(struct virtbus_console *c, const char *path)
         for (i = 0; i < agents->u.map.len; i++)
             heard(c, agents->u.map.items[i].key, agents->u.map.items[i].value);
         c->presence_offset = offset;
+        c->presence_saved_ms = saved;
         ok = true;
     }
     qmf_free(doc);
@@ -235,6 +236,25 @@ list_scan(void *payload, void *data, const xmlChar *name)
             qmf_map_get(e->attrs, "_stopping") == NULL;
 }
 
+bool
+console_presence_has_up(struct virtbus_console *c, const char *const *nodes)
+{
+    struct virtbus_agent_list all = { 0 };
+    struct list_ctx ctx = { &all, console_now_ms() };
+    size_t i, j;
+    bool ok = true;
+
+    all.items = qmf_xcalloc((size_t)xmlHashSize(c->presence) + 1, sizeof(*all.items));
+    xmlHashScan(c->presence, list_scan, &ctx);
+    for (i = 0; ok && nodes && nodes[i]; i++) {
+        for (j = 0; j < all.n && strcmp(all.items[j].node, nodes[i]) != 0; j++)
+            ;
+        ok = j < all.n && all.items[j].up;
+    }
+    virtbus_agent_list_free(&all);
+    return ok;
+}
+
 static int
 compare_agents(const void *a, const void *b)
 {
@@ -252,9 +272,12 @@ virtbus_presence(struct virtbus_console *c, struct virtbus_agent_list *out, qmf_
         qmf_error_set(err, QMF_ERR_INVALID_ARGS, "the console was opened without presence");
         return -1;
     }
-    if (read_to_marker(c, err) != 0)
-        return -1;
-    cache_save(c);
+    /* A reused cache is not saved again: its age must keep growing. */
+    if (!c->presence_reused) {
+        if (read_to_marker(c, err) != 0)
+            return -1;
+        cache_save(c);
+    }
     out->items = qmf_xcalloc((size_t)xmlHashSize(c->presence) + 1, sizeof(*out->items));
     xmlHashScan(c->presence, list_scan, &ctx);
     qsort(out->items, out->n, sizeof(*out->items), compare_agents);

@@ -44,6 +44,16 @@ struct virtbus_console_options {
      * CLI commands), so that the next one reads only the heartbeats it has
      * not seen; NULL: none.  A missing, stale or bad file is ignored. */
     const char *presence_cache;
+    /* A cache saved less than this many ms ago is taken as it is and the
+     * stream is not read at all (0: always read).  Presence is stale by up
+     * to a heartbeat interval anyway; a second more saves a loop of short
+     * commands the broker's costliest work (a stream reader per command).
+     * The cache is not taken if it misses, or has down, a node of
+     * presence_nodes (NULL-terminated node names, or NULL): a node named
+     * at once after its start is found.  One found by a pattern may be
+     * missed for presence_reuse_ms after its start. */
+    unsigned presence_reuse_ms;
+    const char *const *presence_nodes;
 };
 
 /* Connects (running the loop until connected or timed out). */
@@ -55,7 +65,9 @@ void virtbus_console_close(struct virtbus_console *c);
  * to timeout_ms): for a program about to exit, which would otherwise
  * leave the broker to log an abrupt close. */
 void virtbus_console_close_wait(struct virtbus_console *c, unsigned timeout_ms);
-const struct schema *virtbus_console_schema(const struct virtbus_console *c);
+/* The built-in schema (NULL only if it cannot be loaded, which a test of
+ * the build catches). */
+const struct schema *virtbus_console_schema(struct virtbus_console *c);
 
 /* An agent, as presence (its heartbeats) or a locate knows it. */
 struct virtbus_agent {

@@ -659,6 +659,89 @@ Test(bus, round_trip_keeps_every_field, .timeout = 60)
     free(url);
 }
 
+/* One request to the server's queue with direct reply-to, answered. */
+static void
+ask_and_answer(struct event_base *base, struct peer *asker, struct peer *server,
+               const char *queue, const char *text)
+{
+    struct confirms confirms = { 0 };
+    struct bus_message *m = bus_message_new(), *reply;
+    const struct bus_message *got;
+    char *address = bus_address_queue(queue);
+    int asked = server->received, answered = asker->received;
+    qmf_error err;
+
+    m->correlation_id = qmf_xstrdup(text);
+    m->reply_to = qmf_xstrdup(BUS_DIRECT_REPLY_TO);
+    cr_assert_eq(bus_publish(asker->conn, address, m, NULL, NULL, &err), 0, "%s", err.text);
+    WAIT_UNTIL(base, server->received == asked + 1, WAIT_MS);
+    cr_assert_eq(server->received, asked + 1);
+    got = server->held_msg[0];
+    /* The broker names the asker's channel; receivers see a plain queue. */
+    cr_assert(strncmp(got->reply_to, "/queue/amq.rabbitmq.reply-to.", 29) == 0, "%s",
+              got->reply_to);
+    reply = bus_message_new();
+    reply->correlation_id = qmf_xstrdup(text);
+    cr_assert_eq(bus_publish(server->conn, got->reply_to, reply, count_confirm, &confirms,
+                             &err), 0, "%s", err.text);
+    cr_assert_eq(peer_ack_all(server), 0);
+    WAIT_UNTIL(base, asker->received == answered + 1 && confirms.ok == 1, WAIT_MS);
+    cr_assert_eq(asker->received, answered + 1);
+    cr_assert_eq(confirms.ok, 1, "the reply's publish was not confirmed");
+    cr_assert_str_eq(asker->held_msg[0]->correlation_id, text);
+    cr_assert_eq(peer_ack_all(asker), 0);
+    bus_message_free(reply);
+    bus_message_free(m);
+    free(address);
+}
+
+Test(bus, direct_reply_to, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_broker_url(), *queue = test_unique_name("bus-drt");
+    struct peer asker = { 0 }, server = { 0 };
+    struct bus_subscription sub = {
+        .source = BUS_DIRECT_REPLY_TO, .no_ack = true, .receive = peer_hold, .opaque = &asker,
+    };
+    struct bus_options opts = { .url = url, .name = "test asker", .subs = &sub, .nsubs = 1 };
+    struct bus_message *m;
+    struct bus_conn *c;
+    qmf_error err;
+
+    /* RabbitMQ takes direct reply-to only without acknowledgements. */
+    sub.no_ack = false;
+    cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
+    cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
+    sub.no_ack = true;
+
+    peer_open(&asker, base, &opts);
+    open_consumer(&server, base, url, queue, 10);
+    WAIT_UNTIL(base, asker.ups == 1 && server.ups == 1, WAIT_MS);
+    cr_assert(bus_is_up(asker.conn) && bus_is_up(server.conn));
+    ask_and_answer(base, &asker, &server, queue, "first");
+
+    /* A publish the broker refuses closes the asker's publish channel, and
+     * the reply consumer with it: the bus opens both again. */
+    m = bus_message_new();
+    cr_assert_eq(bus_publish(asker.conn, "/exchange/virtbus.test.missing/x", m, NULL, NULL,
+                             &err), 0, "%s", err.text);
+    bus_message_free(m);
+    m = bus_message_new();
+    WAIT_UNTIL(base, bus_publish(asker.conn, "/queue/virtbus.test.nowhere", m, NULL, NULL,
+                                 &err) != 0, WAIT_MS);
+    WAIT_UNTIL(base, bus_publish(asker.conn, "/queue/virtbus.test.nowhere", m, NULL, NULL,
+                                 &err) == 0, WAIT_MS);
+    bus_message_free(m);
+    ask_and_answer(base, &asker, &server, queue, "after the channel closed");
+    cr_assert_eq(asker.downs, 0);
+
+    bus_close(asker.conn);
+    bus_close(server.conn);
+    event_base_free(base);
+    free(queue);
+    free(url);
+}
+
 Test(bus, headers_must_be_scalars, .timeout = 60)
 {
     struct event_base *base = new_base();

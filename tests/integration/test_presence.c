@@ -190,3 +190,58 @@ Test(presence, a_stopped_agent_is_down_at_once, .timeout = 120)
     virtbus_console_close(c);
     fleet_fini(&f);
 }
+
+static struct virtbus_console *
+open_reusing(struct test_fleet *f, const char *cache, const char *const *nodes)
+{
+    struct virtbus_console_options o = {
+        .url = f->url, .presence = true, .presence_cache = cache,
+        .presence_reuse_ms = 60000, .presence_nodes = nodes,
+    };
+    struct virtbus_console *c;
+    qmf_error err;
+
+    c = virtbus_console_open(f->base, &o, &err);
+    cr_assert_not_null(c, "%s", err.text);
+    return c;
+}
+
+Test(presence, a_recent_cache_is_taken_as_is_unless_it_misses_a_named_node, .timeout = 120)
+{
+    char path[] = "/tmp/virtbus-presence-XXXXXX";
+    const char *named[2] = { NULL, NULL };
+    struct virtbus_console *c;
+    struct test_fleet f;
+    int fd;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    unlink(path);
+    c = open_console(&f, path);
+    cr_assert(lists(c, f.nodes[0]));
+    virtbus_console_close(c);
+
+    /* An agent that starts after the cache was saved... */
+    fleet_add_agent(&f, "node2.xml", NULL);
+    fleet_wait_ready(&f);
+
+    /* ...is not seen through a recent cache taken as it is (the stream is
+     * not read)... */
+    c = open_reusing(&f, path, NULL);
+    cr_assert(lists(c, f.nodes[0]), "the cache was not used");
+    cr_assert_not(lists(c, f.nodes[1]), "the stream was read");
+    virtbus_console_close(c);
+
+    /* ...but is when named: the cache lacks it, so the stream is read. */
+    named[0] = f.nodes[1];
+    c = open_reusing(&f, path, named);
+    cr_assert(lists(c, f.nodes[1]), "a named node missing from the cache was not looked for");
+    virtbus_console_close(c);
+
+    unlink(path);
+    fleet_fini(&f);
+}

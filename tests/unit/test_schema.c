@@ -350,10 +350,10 @@ Test(schema, hash_is_stable_and_distinct)
 
     cr_assert_eq(a->nclasses, b->nclasses);
     for (i = 0; i < a->nclasses; i++) {
-        cr_assert(memcmp(a->classes[i].hash, b->classes[i].hash, 16) == 0,
+        cr_assert(memcmp(schema_class_hash(&a->classes[i]), schema_class_hash(&b->classes[i]), 16) == 0,
                   "hash of %s differs between loads", a->classes[i].name);
         for (j = 0; j < i; j++)
-            cr_assert(memcmp(a->classes[i].hash, a->classes[j].hash, 16) != 0,
+            cr_assert(memcmp(schema_class_hash(&a->classes[i]), schema_class_hash(&a->classes[j]), 16) != 0,
                       "%s and %s share a hash", a->classes[i].name, a->classes[j].name);
     }
     schema_free(a);
@@ -371,8 +371,8 @@ same_hash_after(const char *cls, const char *from, const char *to)
     cr_assert_not_null(base, "%s", err.text);
     changed = load_edit(from, to, &err);
     cr_assert_not_null(changed, "%s -> %s: %s", from, to, err.text);
-    same = memcmp(schema_find_class(base, cls)->hash,
-                  schema_find_class(changed, cls)->hash, 16) == 0;
+    same = memcmp(schema_class_hash(schema_find_class(base, cls)),
+                  schema_class_hash(schema_find_class(changed, cls)), 16) == 0;
     schema_free(base);
     schema_free(changed);
     return same;
@@ -468,7 +468,7 @@ Test(schema, load_file_matches_builtin)
     cr_assert_not_null(file, "%s", err.text);
     cr_assert_eq(file->nclasses, mem->nclasses);
     for (i = 0; i < mem->nclasses; i++)
-        cr_assert(memcmp(file->classes[i].hash, mem->classes[i].hash, 16) == 0);
+        cr_assert(memcmp(schema_class_hash(&file->classes[i]), schema_class_hash(&mem->classes[i]), 16) == 0);
     schema_free(file);
     schema_free(mem);
     free(path);
@@ -491,7 +491,7 @@ Test(schema, id_value_shape)
     hash = qmf_map_get(id, "_hash");
     cr_assert_not_null(hash);
     cr_assert_eq(hash->kind, QMF_UUID);
-    cr_assert(memcmp(hash->u.uuid, c->hash, 16) == 0);
+    cr_assert(memcmp(hash->u.uuid, schema_class_hash(c), 16) == 0);
     qmf_free(id);
 
     id = schema_id_value(schema_find_class(s, "domainLifecycle"));
