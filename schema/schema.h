@@ -1,12 +1,14 @@
 /*
  * The org.libvirt schema as tables.  The classes, properties, methods and
- * events are written once, as data, in schema/org.libvirt.xml; this module
- * reads that XML with libxml2 and derives everything else from the tables:
+ * events are written once, as data, in schema/org.libvirt.xml; the build
+ * turns it into C tables (schema/gen.c), and schema_xml.c reads it (or a
+ * test's schema) at run time.  Everything else derives from the tables:
  * the _hash of each class, SCHEMA/SCHEMA_ID query answers, argument and
  * property type checks, and the controller's help.
  *
  * A loaded schema is immutable (but for its hashes, computed once on first
- * use, under a lock) and may be shared by any number of agents and threads.  Lookups are linear scans over small arrays: O(classes) and
+ * use, under a lock) and may be shared by any number of agents and
+ * threads.  Lookups are linear scans over small arrays: O(classes) and
  * O(members of the class).
  */
 #ifndef SCHEMA_H
@@ -87,9 +89,11 @@ struct schema {
      * sends a schema id should not pay OpenSSL's start-up (~2 ms). */
     pthread_mutex_t hash_lock;
     atomic_bool hashed;
+    bool is_static;                 /* the built-in tables: never freed */
 };
 
-/* Loads the schema compiled into the program (schema/org.libvirt.xml). */
+/* The schema compiled into the program (schema/org.libvirt.xml): tables
+ * made at build time, so nothing is parsed; schema_free() leaves it be. */
 struct schema *schema_load_builtin(qmf_error *err);
 /* Errors name the file, the line and the element or attribute at fault. */
 struct schema *schema_load_file(const char *path, qmf_error *err);

@@ -225,7 +225,7 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
 
         c->has_presence = true;
         c->presence_window_s = o->presence_window_s ? o->presence_window_s : PRESENCE_WINDOW_S;
-        c->presence = xmlHashCreate(64);
+        console_presence_init(c);
         c->presence_marker = console_new_id();
         c->presence_offset = -1;
         resume = o->presence_cache && console_presence_load(c, o->presence_cache);

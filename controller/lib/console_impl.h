@@ -8,7 +8,7 @@
 
 #include <sys/types.h>
 
-#include <libxml/hash.h>
+#include <json-c/linkhash.h>
 
 #include "controller/lib/virtbus.h"
 
@@ -21,7 +21,7 @@
 struct pending {
     char *correlation_id;
     bool expect_known;               /* results pre-filled, one per agent */
-    xmlHashTablePtr index;           /* agent name -> result index + 1 */
+    struct lh_table *index;          /* agent name -> result index + 1 */
     struct virtbus_results results;
     size_t sent;                     /* agents asked so far */
     size_t answered, failed;         /* complete results */
@@ -64,7 +64,7 @@ struct virtbus_console {
 
     /* Presence: heartbeats read from the stream, by agent name. */
     bool has_presence;
-    xmlHashTablePtr presence;        /* agent name -> struct presence_entry */
+    struct lh_table *presence;       /* agent name -> struct presence_entry */
     char *presence_marker;           /* our marker's message id */
     bool presence_complete;          /* the marker came back */
     unsigned presence_window_s;
@@ -97,6 +97,7 @@ struct bus_message *console_where_request(const char *class_name, const qmf_valu
 
 /* presence.c: the presence stream's receiver; the options for it. */
 void console_on_presence(struct bus_delivery *d, const struct bus_message *m, void *opaque);
+void console_presence_init(struct virtbus_console *c);
 void console_presence_free(struct virtbus_console *c);
 /* Loads a presence cache: true if it is fresh enough to resume from
  * c->presence_offset (its agents are then known already). */

@@ -34,10 +34,11 @@ struct presence_entry {
     uint32_t interval_s;
 };
 
+/* The table's keys are the entries' own names: freed with them. */
 static void
-entry_free(void *payload, const xmlChar *name)
+entry_free(struct lh_entry *ent)
 {
-    struct presence_entry *e = payload;
+    struct presence_entry *e = lh_entry_v(ent);
 
     free(e->name);
     qmf_free(e->attrs);
@@ -45,10 +46,16 @@ entry_free(void *payload, const xmlChar *name)
 }
 
 void
+console_presence_init(struct virtbus_console *c)
+{
+    c->presence = lh_kchar_table_new(64, entry_free);
+}
+
+void
 console_presence_free(struct virtbus_console *c)
 {
     if (c->presence)
-        xmlHashFree(c->presence, entry_free);
+        lh_table_free(c->presence);
     c->presence = NULL;
     free(c->presence_marker);
     c->presence_marker = NULL;
@@ -59,19 +66,21 @@ console_presence_free(struct virtbus_console *c)
 static void
 heard(struct virtbus_console *c, const char *agent, const qmf_value *values)
 {
-    struct presence_entry *e;
+    struct presence_entry *e = NULL;
+    void *found;
     int64_t ts_ns = 0;
     uint64_t interval = 0;
 
     if (values == NULL || values->kind != QMF_MAP)
         return;
-    e = xmlHashLookup(c->presence, (const xmlChar *)agent);
+    if (lh_table_lookup_ex(c->presence, agent, &found))
+        e = found;
     qmf_get_int64(qmf_map_get(values, "_timestamp"), &ts_ns);
     qmf_get_uint64(qmf_map_get(values, "_heartbeat_interval"), &interval);
     if (e == NULL) {
         e = qmf_xcalloc(1, sizeof(*e));
         e->name = qmf_xstrdup(agent);
-        xmlHashAddEntry(c->presence, (const xmlChar *)agent, e);
+        lh_table_insert(c->presence, e->name, e);
     } else if (ts_ns / 1000000 < e->last_seen_ms) {
         return;         /* an older heartbeat than one already read */
     }
@@ -176,17 +185,10 @@ console_presence_load(struct virtbus_console *c, const char *path)
 }
 
 static void
-cache_scan(void *payload, void *data, const xmlChar *name)
-{
-    const struct presence_entry *e = payload;
-
-    qmf_map_set(data, e->name, qmf_dup(e->attrs));
-}
-
-static void
 cache_save(struct virtbus_console *c)
 {
-    qmf_value *doc = qmf_map();
+    qmf_value *doc = qmf_map(), *agents;
+    struct lh_entry *ent;
     char *text, *tmp;
     size_t len;
     int fd;
@@ -198,7 +200,12 @@ cache_save(struct virtbus_console *c)
     qmf_map_set(doc, "offset", qmf_i64(c->presence_offset));
     qmf_map_set(doc, "saved", qmf_i64(console_now_ms()));
     qmf_map_set(doc, "window", qmf_u32(c->presence_window_s));
-    xmlHashScan(c->presence, cache_scan, qmf_map_set(doc, "agents", qmf_map()));
+    agents = qmf_map_set(doc, "agents", qmf_map());
+    lh_foreach(c->presence, ent) {
+        const struct presence_entry *e = lh_entry_v(ent);
+
+        qmf_map_set(agents, e->name, qmf_dup(e->attrs));
+    }
     text = qmf_to_json(doc, &len);
     tmp = qmf_xasprintf("%s.%ld.tmp", c->presence_cache, (long)getpid());
     /* A cache is an optimisation: failing to write one is not an error. */
@@ -213,17 +220,9 @@ cache_save(struct virtbus_console *c)
     qmf_free(doc);
 }
 
-struct list_ctx {
-    struct virtbus_agent_list *out;
-    int64_t now_ms;
-};
-
 static void
-list_scan(void *payload, void *data, const xmlChar *name)
+list_one(const struct presence_entry *e, int64_t now_ms, struct virtbus_agent *a)
 {
-    const struct presence_entry *e = payload;
-    struct list_ctx *ctx = data;
-    struct virtbus_agent *a = &ctx->out->items[ctx->out->n++];
     const char *node = qmf_map_get_string(e->attrs, "node");
     uint32_t interval = e->interval_s ? e->interval_s : 5;
 
@@ -232,20 +231,31 @@ list_scan(void *payload, void *data, const xmlChar *name)
     a->attrs = qmf_dup(e->attrs);
     a->last_seen_ns = e->last_seen_ms * 1000000;
     a->interval_s = e->interval_s;
-    a->up = ctx->now_ms - e->last_seen_ms <= (int64_t)PRESENCE_MISSED * interval * 1000 &&
+    a->up = now_ms - e->last_seen_ms <= (int64_t)PRESENCE_MISSED * interval * 1000 &&
             qmf_map_get(e->attrs, "_stopping") == NULL;
+}
+
+/* Every agent heard of, up or down, in no order. */
+static void
+snapshot(struct virtbus_console *c, struct virtbus_agent_list *out)
+{
+    int64_t now_ms = console_now_ms();
+    struct lh_entry *ent;
+
+    memset(out, 0, sizeof(*out));
+    out->items = qmf_xcalloc((size_t)lh_table_length(c->presence) + 1, sizeof(*out->items));
+    lh_foreach(c->presence, ent)
+        list_one(lh_entry_v(ent), now_ms, &out->items[out->n++]);
 }
 
 bool
 console_presence_has_up(struct virtbus_console *c, const char *const *nodes)
 {
-    struct virtbus_agent_list all = { 0 };
-    struct list_ctx ctx = { &all, console_now_ms() };
+    struct virtbus_agent_list all;
     size_t i, j;
     bool ok = true;
 
-    all.items = qmf_xcalloc((size_t)xmlHashSize(c->presence) + 1, sizeof(*all.items));
-    xmlHashScan(c->presence, list_scan, &ctx);
+    snapshot(c, &all);
     for (i = 0; ok && nodes && nodes[i]; i++) {
         for (j = 0; j < all.n && strcmp(all.items[j].node, nodes[i]) != 0; j++)
             ;
@@ -265,8 +275,6 @@ compare_agents(const void *a, const void *b)
 int
 virtbus_presence(struct virtbus_console *c, struct virtbus_agent_list *out, qmf_error *err)
 {
-    struct list_ctx ctx = { out, console_now_ms() };
-
     memset(out, 0, sizeof(*out));
     if (!c->has_presence) {
         qmf_error_set(err, QMF_ERR_INVALID_ARGS, "the console was opened without presence");
@@ -278,8 +286,7 @@ virtbus_presence(struct virtbus_console *c, struct virtbus_agent_list *out, qmf_
             return -1;
         cache_save(c);
     }
-    out->items = qmf_xcalloc((size_t)xmlHashSize(c->presence) + 1, sizeof(*out->items));
-    xmlHashScan(c->presence, list_scan, &ctx);
+    snapshot(c, out);
     qsort(out->items, out->n, sizeof(*out->items), compare_agents);
     return 0;
 }

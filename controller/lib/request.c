@@ -82,19 +82,20 @@ result_add(struct pending *p, const char *agent)
     res->status = VIRTBUS_NO_REPLY;
     qmf_error_set(&res->error, QMF_ERR_TIMEOUT, "no reply");
     p->results.n++;
-    /* Store index + 1: a NULL payload means "absent". */
-    xmlHashAddEntry(p->index, (const xmlChar *)agent, (void *)(uintptr_t)(i + 1));
+    /* Keyed by the result's own copy of the name, which lives as long as
+     * the table; the value is the index + 1. */
+    lh_table_insert(p->index, res->agent, (void *)(uintptr_t)(i + 1));
     return i;
 }
 
 static bool
 result_find(struct pending *p, const char *agent, size_t *i)
 {
-    uintptr_t v = (uintptr_t)xmlHashLookup(p->index, (const xmlChar *)agent);
+    void *v;
 
-    if (v == 0)
+    if (!lh_table_lookup_ex(p->index, agent, &v))
         return false;
-    *i = v - 1;
+    *i = (uintptr_t)v - 1;
     return true;
 }
 
@@ -296,7 +297,7 @@ console_pending_init(struct pending *p, const struct virtbus_agent_list *expect)
     size_t i;
 
     memset(p, 0, sizeof(*p));
-    p->index = xmlHashCreate(expect ? (int)expect->n + 1 : 64);
+    p->index = lh_kchar_table_new(expect ? (int)expect->n * 2 + 16 : 64, NULL);
     if (expect != NULL) {
         p->expect_known = true;
         for (i = 0; i < expect->n; i++)
@@ -308,7 +309,7 @@ console_pending_init(struct pending *p, const struct virtbus_agent_list *expect)
 void
 console_pending_clear(struct pending *p)
 {
-    xmlHashFree(p->index, NULL);
+    lh_table_free(p->index);
     free(p->correlation_id);
     virtbus_results_free(&p->results);
 }

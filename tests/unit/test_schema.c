@@ -1,4 +1,4 @@
-/* Tests of the org.libvirt schema tables: the builtin XML, _hash, load errors and the checks. */
+/* Tests of the org.libvirt schema tables: the built-in tables, _hash, load errors and the checks. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -458,6 +458,58 @@ Test(schema, malformed_xml_names_file_and_line)
     cr_assert_str_eq(err.text, "t.xml:1: <scheme>: the root element must be <schema>");
 }
 
+static void
+assert_same_text(const char *a, const char *b, const char *what)
+{
+    cr_assert((a == NULL) == (b == NULL) && (a == NULL || strcmp(a, b) == 0),
+              "%s differs: '%s' vs '%s'", what, a ? a : "(null)", b ? b : "(null)");
+}
+
+/* The build's tables (gen.c) say exactly what the XML says, field by field. */
+static void
+assert_same_class(const struct schema_class *x, const struct schema_class *y)
+{
+    size_t i, j;
+
+    assert_same_text(x->name, y->name, "class name");
+    assert_same_text(x->package, y->package, x->name);
+    assert_same_text(x->desc, y->desc, x->name);
+    cr_assert(x->kind == y->kind && x->severity == y->severity, "%s", x->name);
+    cr_assert_eq(x->nprops, y->nprops, "%s", x->name);
+    for (i = 0; i < x->nprops; i++) {
+        const struct schema_property *p = &x->props[i], *q = &y->props[i];
+
+        assert_same_text(p->name, q->name, x->name);
+        assert_same_text(p->unit, q->unit, p->name);
+        assert_same_text(p->references, q->references, p->name);
+        assert_same_text(p->desc, q->desc, p->name);
+        cr_assert(p->type == q->type && p->access == q->access && p->optional == q->optional &&
+                  p->statistic == q->statistic && p->index == q->index, "%s.%s", x->name,
+                  p->name);
+    }
+    cr_assert_eq(x->nmethods, y->nmethods, "%s", x->name);
+    for (i = 0; i < x->nmethods; i++) {
+        const struct schema_method *m = &x->methods[i], *n = &y->methods[i];
+
+        assert_same_text(m->name, n->name, x->name);
+        assert_same_text(m->desc, n->desc, m->name);
+        assert_same_text(m->class_name, n->class_name, m->name);
+        cr_assert(m->role == n->role && m->nargs == n->nargs, "%s.%s", x->name, m->name);
+        for (j = 0; j < m->nargs; j++) {
+            const struct schema_arg *a = &m->args[j], *b = &n->args[j];
+
+            assert_same_text(a->name, b->name, m->name);
+            assert_same_text(a->references, b->references, a->name);
+            assert_same_text(a->desc, b->desc, a->name);
+            cr_assert(a->type == b->type && a->dir == b->dir && a->optional == b->optional,
+                      "%s.%s(%s)", x->name, m->name, a->name);
+            cr_assert((a->default_value == NULL) == (b->default_value == NULL) &&
+                      (a->default_value == NULL || qmf_equal(a->default_value, b->default_value)),
+                      "%s.%s(%s): default differs", x->name, m->name, a->name);
+        }
+    }
+}
+
 Test(schema, load_file_matches_builtin)
 {
     char *path = test_fixture_path("../../schema/org.libvirt.xml");
@@ -467,8 +519,11 @@ Test(schema, load_file_matches_builtin)
 
     cr_assert_not_null(file, "%s", err.text);
     cr_assert_eq(file->nclasses, mem->nclasses);
-    for (i = 0; i < mem->nclasses; i++)
+    for (i = 0; i < mem->nclasses; i++) {
+        assert_same_class(&file->classes[i], &mem->classes[i]);
         cr_assert(memcmp(schema_class_hash(&file->classes[i]), schema_class_hash(&mem->classes[i]), 16) == 0);
+        cr_assert_eq(mem->classes[i].schema, mem);
+    }
     schema_free(file);
     schema_free(mem);
     free(path);
