@@ -260,9 +260,9 @@ static void
 agent_open_bus(struct agent *a)
 {
     struct bus_options opts = { 0 };
-    struct bus_binding bindings[3];
-    struct bus_queue queues[3];
-    struct bus_subscription sub;
+    struct bus_binding bindings[5], old_broadcasts;
+    struct bus_queue queues[4];
+    struct bus_subscription subs[2];
     qmf_value *presence_args, *queue_args;
     char *source, *conn_name;
     qmf_error err;
@@ -272,8 +272,12 @@ agent_open_bus(struct agent *a)
      * command delivered delivery_limit times without being acked (it
      * keeps crashing the agent) is moved to the dead-letter queue. */
     bindings[0] = (struct bus_binding){ BUS_EXCHANGE_DIRECT, a->name };
-    bindings[1] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, "console.#" };
+    bindings[1] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, "console.request.method" };
     bindings[2] = (struct bus_binding){ BUS_EXCHANGE_DIRECT, AGENT_DEAD_LETTERS };
+    bindings[3] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, "console.request.query" };
+    bindings[4] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, "console.request.agent_locate" };
+    /* Earlier versions took every broadcast here. */
+    old_broadcasts = (struct bus_binding){ BUS_EXCHANGE_TOPIC, "console.#" };
     queue_args = qmf_map();
     qmf_map_set(queue_args, "x-dead-letter-routing-key", qmf_string(AGENT_DEAD_LETTERS));
     if (a->cfg.queue_expires > 0)
@@ -286,6 +290,8 @@ agent_open_bus(struct agent *a)
         .dead_letter_exchange = BUS_EXCHANGE_DIRECT,
         .bindings = bindings,
         .nbindings = 2,
+        .unbindings = &old_broadcasts,
+        .nunbindings = 1,
         .arguments = queue_args,
     };
     /* Dead letters wait for an operator; every agent declares the queue
@@ -299,12 +305,32 @@ agent_open_bus(struct agent *a)
     };
     /* The presence stream must exist for heartbeats to be kept. */
     presence_args = bus_presence_queue(&queues[2]);
+    /*
+     * Broadcast queries and locates come by a private queue, gone with the
+     * connection and read without acks: an answer is worth something only
+     * to a console waiting for it now, so nothing about a query needs to
+     * survive.  The broker spares a durable queue's work and an ack per
+     * agent and broadcast, and broadcasts stop piling up in the queues of
+     * agents that are gone.
+     */
+    queues[3] = (struct bus_queue){
+        .exclusive = true,
+        .auto_delete = true,
+        .bindings = &bindings[3],
+        .nbindings = 2,
+    };
     source = bus_address_queue(a->queue);
     conn_name = qmf_xasprintf("virtbusd %s", a->cfg.node);
-    sub = (struct bus_subscription){
+    subs[0] = (struct bus_subscription){
         .source = source,
         .credit = a->cfg.prefetch,
         .receive = agent_on_request,
+        .opaque = a,
+    };
+    subs[1] = (struct bus_subscription){
+        .source = "#3",
+        .no_ack = true,
+        .receive = agent_on_broadcast_query,
         .opaque = a,
     };
     opts.url = a->cfg.broker;
@@ -313,9 +339,9 @@ agent_open_bus(struct agent *a)
     opts.name = conn_name;
     opts.reconnect = true;
     opts.queues = queues;
-    opts.nqueues = 3;
-    opts.subs = &sub;
-    opts.nsubs = 1;
+    opts.nqueues = 4;
+    opts.subs = subs;
+    opts.nsubs = 2;
     if (bus_open(&a->bus, a->env.base, &opts, &agent_bus_handlers, a, &err) != 0)
         log_warnx(&a->log, "cannot use broker %s: %s", a->cfg.broker, err.text);
     qmf_free(presence_args);

@@ -132,6 +132,11 @@ void agent_push_objects(struct agent *a, qmf_value *data_list);
 void agent_push_all(struct agent *a);
 
 /* dispatch.c */
+/* A broadcast query or locate, from the agent's private queue: like
+ * agent_on_request, but commands are refused there (they must reach the
+ * durable queue to be kept while the agent is down). */
+void agent_on_broadcast_query(struct bus_delivery *d, const struct bus_message *m,
+                              void *opaque);
 void agent_on_request(struct bus_delivery *d, const struct bus_message *m,
                       void *opaque);
 

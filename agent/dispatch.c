@@ -137,11 +137,11 @@ command_on_record(struct agent *a, const struct bus_message *m)
                           NULL, NULL, NULL) != JOURNAL_UNKNOWN;
 }
 
-void
-agent_on_request(struct bus_delivery *d, const struct bus_message *m,
-                 void *opaque)
+/* durable: the request came by the agent's durable queue (else by its
+ * private queue of broadcast queries). */
+static void
+dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, bool durable)
 {
-    struct agent *a = opaque;
     const char *opcode = bus_message_header(m, "qmf.opcode");
     const qmf_value *target;
     int64_t late_ms;
@@ -189,6 +189,13 @@ agent_on_request(struct bus_delivery *d, const struct bus_message *m,
             return;
         }
     }
+    if (!durable && strcmp(opcode, "_method_request") == 0) {
+        qmf_error_set(&err, QMF_ERR_INVALID_ARGS,
+                      "commands are broadcast with key console.request.method, "
+                      "where they wait for agents that are down");
+        refuse(a, d, m, opcode, &err);
+        return;
+    }
     if (request_expired(m, &late_ms) &&
         !(strcmp(opcode, "_method_request") == 0 && command_on_record(a, m))) {
         qmf_error_set(&err, QMF_ERR_EXPIRED,
@@ -206,6 +213,18 @@ agent_on_request(struct bus_delivery *d, const struct bus_message *m,
     }
     qmf_error_set(&err, QMF_ERR_MALFORMED, "unknown opcode '%.100s'", opcode);
     refuse(a, d, m, opcode, &err);
+}
+
+void
+agent_on_request(struct bus_delivery *d, const struct bus_message *m, void *opaque)
+{
+    dispatch(opaque, d, m, true);
+}
+
+void
+agent_on_broadcast_query(struct bus_delivery *d, const struct bus_message *m, void *opaque)
+{
+    dispatch(opaque, d, m, false);
 }
 
 /* Locate ----------------------------------------------------------------- */

@@ -9,7 +9,7 @@
  * against a smaller fleet, the way MCollective's `mco rpc` is timed.  A
  * benchmark that prints figures; it asserts nothing about time.
  *
- *   bench_broadcast [-N 10,100,500,1000] [-k 50] [-w 8] [--cli-nodes 50]
+ *   bench_broadcast [-N 10,100,500,1000] [-k 50] [-w 8] [--cli-nodes 50] [--cli-procs 1,2]
  *                   [--cli-runs 20] [--broker-pid PID] BROKER_URL [-- FLEETSIM_FLAGS]
  */
 #include <errno.h>
@@ -46,6 +46,8 @@
 struct bench_options {
     size_t sizes[MAX_SIZES];
     size_t nsizes;
+    size_t cli_procs[MAX_SIZES];    /* simulator processes for the CLI timing */
+    size_t ncli_procs;
     size_t broadcasts;          /* per measurement */
     size_t window;              /* pipelined broadcasts in flight */
     size_t cli_nodes;           /* 0: skip the CLI timing */
@@ -186,7 +188,7 @@ struct fleet {
 
 static void
 fleet_exec(const struct bench_options *o, enum fleet_kind kind, const char *prefix,
-           const char *count, const char *ready, const char *body_file)
+           const char *count, const char *first, const char *ready, const char *body_file)
 {
     const char *argv[64];
     size_t argc = 0, j;
@@ -204,6 +206,8 @@ fleet_exec(const struct bench_options *o, enum fleet_kind kind, const char *pref
         argv[argc++] = o->url;
         argv[argc++] = "--prefix";
         argv[argc++] = prefix;
+        argv[argc++] = "--first";
+        argv[argc++] = first;
         argv[argc++] = "--ready-file";
         argv[argc++] = ready;
         for (j = 0; o->fleetsim_args && o->fleetsim_args[j] && argc < 63; j++)
@@ -224,13 +228,14 @@ fleet_exec(const struct bench_options *o, enum fleet_kind kind, const char *pref
     _exit(127);
 }
 
+/* Starts n agents numbered from first (simulated) or n echo consumers. */
 static void
-fleet_start(const struct bench_options *o, enum fleet_kind kind, const char *prefix,
-            size_t n, const char *body_file, struct fleet *f)
+fleet_start_from(const struct bench_options *o, enum fleet_kind kind, const char *prefix,
+                 size_t first, size_t n, const char *body_file, struct fleet *f)
 {
     const char *what = kind == FLEET_SIM ? "virtbus-fleetsim" : "echo consumers";
     char *ready = qmf_xasprintf("%s/bench_broadcast-%ld.ready", o->workdir, (long)getpid());
-    char count[32], line[256];
+    char count[32], first_text[32], line[256];
     double deadline;
     int status;
     size_t i;
@@ -240,12 +245,13 @@ fleet_start(const struct bench_options *o, enum fleet_kind kind, const char *pre
     f->n = n;
     unlink(ready);
     snprintf(count, sizeof(count), "%zu", n);
+    snprintf(first_text, sizeof(first_text), "%zu", first);
     fflush(stdout);
     f->pid = fork();
     if (f->pid < 0)
         die("fork: %s", strerror(errno));
     if (f->pid == 0)
-        fleet_exec(o, kind, prefix, count, ready, body_file);
+        fleet_exec(o, kind, prefix, count, first_text, ready, body_file);
     /* Bounded: a fleet that cannot connect shows up as an error, not a hang. */
     deadline = bench_now_ms() + 60000 + 100.0 * (double)n;
     while (access(ready, R_OK) != 0) {
@@ -270,10 +276,17 @@ fleet_start(const struct bench_options *o, enum fleet_kind kind, const char *pre
     f->agents.items = qmf_xcalloc(n, sizeof(*f->agents.items));
     f->agents.n = n;
     for (i = 0; i < n; i++) {
-        f->agents.items[i].node = qmf_xasprintf("%s-%04zu", prefix, i + 1);
+        f->agents.items[i].node = qmf_xasprintf("%s-%04zu", prefix, first + i);
         f->agents.items[i].name = qmf_xasprintf("virtbus:agent:%s", f->agents.items[i].node);
         f->agents.items[i].attrs = qmf_map();
     }
+}
+
+static void
+fleet_start(const struct bench_options *o, enum fleet_kind kind, const char *prefix,
+            size_t n, const char *body_file, struct fleet *f)
+{
+    fleet_start_from(o, kind, prefix, 1, n, body_file, f);
 }
 
 static void
@@ -1001,25 +1014,55 @@ time_library(const char *what, struct event_base *base, const char *url,
     free(samples);
 }
 
+/* Untimed runs first: a fleet in service has answered before, and the
+ * presence cache is what a loop of commands finds. */
+#define CLI_WARMUP_RUNS 5
+
+/*
+ * The whole-command timing, with the fleet in one simulator process and in
+ * as many as o->cli_procs asks (one per CPU is closest to separate hosts,
+ * which answer in parallel; mco's reference ran one daemon per node).
+ */
 static void
 bench_cli(const struct bench_options *o, struct event_base *base)
 {
     const char *list_argv[] = { o->cli, "-c", o->url, "list", "-n", CLI_PREFIX "-*", NULL };
     const char *help_argv[] = { o->cli, "help", NULL };
-    struct fleet f;
+    struct fleet f[MAX_SIZES];
+    size_t i, k, procs, lines = 0;
+    char what[100];
 
-    fleet_start(o, FLEET_SIM, CLI_PREFIX, o->cli_nodes, NULL, &f);
     printf("\nWhole commands against %zu agents, %zu runs each "
            "(mco rpc to 50 nodes: 300 ms):\n", o->cli_nodes, o->cli_runs);
-    /* A header line and three domains per agent (sim.xml). */
-    time_command("virtbus list -n '" CLI_PREFIX "-*'", list_argv, o->cli_runs,
-                 1 + 3 * o->cli_nodes);
-    time_command("virtbus help (process start-up, no broker)", help_argv, o->cli_runs, 0);
-    time_library("library: open + query Domain (agents known) + close", base, o->url,
-                 &f.agents, false, o->cli_runs);
-    time_library("library: open + presence + query Domain + close", base, o->url,
-                 &f.agents, true, o->cli_runs);
-    fleet_stop(&f);
+    for (i = 0; i < o->ncli_procs; i++) {
+        size_t first = 1;
+
+        procs = o->cli_procs[i] < o->cli_nodes ? o->cli_procs[i] : o->cli_nodes;
+        for (k = 0; k < procs; k++) {
+            size_t n = o->cli_nodes / procs + (k < o->cli_nodes % procs);
+
+            fleet_start_from(o, FLEET_SIM, CLI_PREFIX, first, n, NULL, &f[k]);
+            first += n;
+        }
+        for (k = 0; k < CLI_WARMUP_RUNS; k++)
+            run_command(list_argv, &lines);
+        snprintf(what, sizeof(what), "virtbus list -n '" CLI_PREFIX "-*' (%zu process%s)",
+                 procs, procs == 1 ? "" : "es");
+        /* A header line and three domains per agent (sim.xml). */
+        time_command(what, list_argv, o->cli_runs, 1 + 3 * o->cli_nodes);
+        if (i == 0) {
+            time_command("virtbus help (process start-up, no broker)", help_argv,
+                         o->cli_runs, 0);
+            if (procs == 1) {
+                time_library("library: open + query Domain (agents known) + close", base,
+                             o->url, &f[0].agents, false, o->cli_runs);
+                time_library("library: open + presence + query Domain + close", base,
+                             o->url, &f[0].agents, true, o->cli_runs);
+            }
+        }
+        for (k = 0; k < procs; k++)
+            fleet_stop(&f[k]);
+    }
 }
 
 /* main ----------------------------------------------------------------------- */
@@ -1029,7 +1072,8 @@ usage(FILE *f, int status)
 {
     fprintf(f,
         "usage: bench_broadcast [-N 10,100,500,1000] [-k BROADCASTS] [-w WINDOW] [--no-echo]\n"
-        "                       [--cli-nodes N] [--cli-runs R] [--broker-pid PID]\n"
+        "                       [--cli-nodes N] [--cli-runs R] [--cli-procs 1,2]\n"
+        "                       [--broker-pid PID]\n"
         "                       [--fleetsim PATH] [--cli PATH] [--workdir DIR]\n"
         "                       BROKER_URL [-- FLEETSIM_FLAGS...]\n"
         "  -N LIST           fleet sizes (default 10,100,500,1000)\n"
@@ -1038,27 +1082,29 @@ usage(FILE *f, int status)
         "  --no-echo         skip the bare-consumer baseline\n"
         "  --cli-nodes N     fleet size for the whole-command timing (default 50; 0: skip)\n"
         "  --cli-runs R      runs of each command (default 20)\n"
+        "  --cli-procs LIST  simulator processes the CLI's fleet is split into (default 1,2)\n"
         "  --broker-pid PID  the broker's pid, to report its CPU time per broadcast\n"
         "  --fleetsim PATH, --cli PATH   the programs to run (default: this build's)\n"
         "  FLEETSIM_FLAGS    passed to every virtbus-fleetsim, e.g. --queue-type quorum\n");
     exit(status);
 }
 
+/* "10,100,500" into out[] (at most MAX_SIZES numbers, 1..100000). */
 static void
-parse_sizes(const char *s, struct bench_options *o)
+parse_list(const char *s, size_t *out, size_t *n)
 {
     char *copy = qmf_xstrdup(s), *tok, *save = NULL, *end;
 
-    o->nsizes = 0;
+    *n = 0;
     for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         unsigned long v = strtoul(tok, &end, 10);
 
-        if (*end != '\0' || v == 0 || v > 100000 || o->nsizes == MAX_SIZES)
+        if (*end != '\0' || v == 0 || v > 100000 || *n == MAX_SIZES)
             usage(stderr, 2);
-        o->sizes[o->nsizes++] = v;
+        out[(*n)++] = v;
     }
     free(copy);
-    if (o->nsizes == 0)
+    if (*n == 0)
         usage(stderr, 2);
 }
 
@@ -1091,6 +1137,7 @@ main(int argc, char **argv)
         { "no-echo", no_argument, NULL, 'E' },
         { "cli-nodes", required_argument, NULL, 'C' },
         { "cli-runs", required_argument, NULL, 'R' },
+        { "cli-procs", required_argument, NULL, 'p' },
         { "broker-pid", required_argument, NULL, 'P' },
         { "fleetsim", required_argument, NULL, 'F' },
         { "cli", required_argument, NULL, 'V' },
@@ -1114,10 +1161,12 @@ main(int argc, char **argv)
     qmf_error err;
     int ch;
 
-    parse_sizes("10,100,500,1000", &o);
+    parse_list("10,100,500,1000", o.sizes, &o.nsizes);
+    parse_list("1,2", o.cli_procs, &o.ncli_procs);
     while ((ch = getopt_long(argc, argv, "N:k:w:h", options, NULL)) != -1) {
         switch (ch) {
-        case 'N': parse_sizes(optarg, &o); break;
+        case 'N': parse_list(optarg, o.sizes, &o.nsizes); break;
+        case 'p': parse_list(optarg, o.cli_procs, &o.ncli_procs); break;
         case 'k': o.broadcasts = parse_size_arg(optarg, 1); break;
         case 'w': o.window = parse_size_arg(optarg, 1); break;
         case 'E': o.echo = false; break;

@@ -49,6 +49,7 @@ enum label_scheme { LABELS_STANDARD, LABELS_NONE };
 
 struct sim_options {
     size_t nagents;
+    size_t first;               /* the first agent's number */
     const char *broker;
     const char *prefix;
     const char *fixture;
@@ -93,7 +94,7 @@ static void __attribute__((noreturn))
 usage(FILE *f, int status)
 {
     fprintf(f,
-        "usage: virtbus-fleetsim [-n N] [-b URL] [--prefix NAME] [--fixture FILE]\n"
+        "usage: virtbus-fleetsim [-n N] [-b URL] [--prefix NAME] [--first K] [--fixture FILE]\n"
         "                        [--labels standard|none] [--label KEY=VALUE]...\n"
         "                        [--heartbeat S] [--stats-interval S]\n"
         "                        [--queue-type classic|quorum] [--workers N]\n"
@@ -102,6 +103,8 @@ usage(FILE *f, int status)
         "  -n, --agents N          agents to run (default %d)\n"
         "  -b, --broker URL        broker URL (default $VIRTBUS_BROKER or the agent default)\n"
         "  -p, --prefix NAME       node names NAME-0001, NAME-0002, ... (default " DEFAULT_PREFIX ")\n"
+        "      --first K           number the agents from K (default 1): simulators that\n"
+        "                          share a prefix, one per CPU, make one fleet\n"
         "  -f, --fixture FILE      libvirt test-driver node XML; @SERIAL@ and @NODE@ in it\n"
         "                          are replaced per agent (default sim.xml)\n"
         "  -l, --labels SCHEME     standard: rack=rack<i%%10>, tier=web|db|batch by i%%3,\n"
@@ -317,8 +320,8 @@ prepare_fixtures(struct sim *s, qmf_error *err)
         return NULL;
     }
     for (i = 0; i < s->opt.nagents; i++) {
-        char *node = node_name(&s->opt, i + 1);
-        char *serial = qmf_xasprintf("%012zu", i + 1);
+        char *node = node_name(&s->opt, s->opt.first + i);
+        char *serial = qmf_xasprintf("%012zu", s->opt.first + i);
         char *path = qmf_xasprintf("%s/%s.xml", s->fixture_dir, node);
         const char *values[] = { serial, node };
         FILE *f = fopen(path, "w");
@@ -355,7 +358,7 @@ remove_fixtures(struct sim *s)
     if (s->fixture_dir == NULL)
         return;
     for (i = 0; i < s->opt.nagents; i++) {
-        char *node = node_name(&s->opt, i + 1);
+        char *node = node_name(&s->opt, s->opt.first + i);
         char *path = qmf_xasprintf("%s/%s.xml", s->fixture_dir, node);
 
         unlink(path);
@@ -446,10 +449,10 @@ create_agents(struct sim *s, const struct agent_config *base_cfg, char **uris,
 
         agent_config_copy(&cfg, base_cfg);
         free(cfg.node);
-        cfg.node = node_name(&s->opt, i + 1);
+        cfg.node = node_name(&s->opt, s->opt.first + i);
         free(cfg.uri);
         cfg.uri = qmf_xstrdup(uris[i]);
-        set_labels(&s->opt, i + 1, cfg.labels);
+        set_labels(&s->opt, s->opt.first + i, cfg.labels);
         s->agents[i] = agent_new(&env, &cfg, err);
         agent_config_free(&cfg);
         if (s->agents[i] == NULL)
@@ -601,6 +604,7 @@ parse_options(int argc, char **argv, struct sim_options *o)
         { "agents", required_argument, NULL, 'n' },
         { "broker", required_argument, NULL, 'b' },
         { "prefix", required_argument, NULL, 'p' },
+        { "first", required_argument, NULL, 'F' },
         { "fixture", required_argument, NULL, 'f' },
         { "labels", required_argument, NULL, 'l' },
         { "label", required_argument, NULL, 'L' },
@@ -623,6 +627,7 @@ parse_options(int argc, char **argv, struct sim_options *o)
         .nagents = DEFAULT_AGENTS,
         .broker = getenv("VIRTBUS_BROKER"),
         .prefix = DEFAULT_PREFIX,
+        .first = 1,
         .queue_type = "classic",
         .labels = LABELS_STANDARD,
         .workers = 4,
@@ -630,7 +635,7 @@ parse_options(int argc, char **argv, struct sim_options *o)
         .level = LOG_LEVEL_WARN,
     };
     o->extra_labels = qmf_xcalloc((size_t)argc, sizeof(*o->extra_labels));
-    while ((ch = getopt_long(argc, argv, "n:b:p:f:l:L:q:w:r:R:c:D:vh", options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "n:b:p:F:f:l:L:q:w:r:R:c:D:vh", options, NULL)) != -1) {
         switch (ch) {
         case 'n':
             if (parse_count("--agents", optarg, 1, MAX_AGENTS, &v) != 0)
@@ -638,6 +643,12 @@ parse_options(int argc, char **argv, struct sim_options *o)
             o->nagents = v;
             break;
         case 'b': o->broker = optarg; break;
+        case 'F':
+            /* Several simulators can share one name space (one per core). */
+            if (parse_count("--first", optarg, 1, MAX_AGENTS, &v) != 0)
+                usage(stderr, 2);
+            o->first = v;
+            break;
         case 'p':
             if (optarg[0] == '\0' || strpbrk(optarg, "/ \t") != NULL) {
                 fprintf(stderr, "virtbus-fleetsim: --prefix: a name without '/' or blanks\n");

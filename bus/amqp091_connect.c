@@ -26,22 +26,40 @@ xstrdup_or_null(const char *s)
     return s ? qmf_xstrdup(s) : NULL;
 }
 
+static const struct bus_binding *
+bindings_copy(const struct bus_binding *src, size_t n)
+{
+    struct bus_binding *b = n ? qmf_xcalloc(n, sizeof(*b)) : NULL;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        b[i].exchange = qmf_xstrdup(src[i].exchange ? src[i].exchange : "");
+        b[i].key = qmf_xstrdup(src[i].key ? src[i].key : "");
+    }
+    return b;
+}
+
+static void
+bindings_free(const struct bus_binding *b, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        free((char *)b[i].exchange);
+        free((char *)b[i].key);
+    }
+    free((struct bus_binding *)b);
+}
+
 static void
 queue_copy(struct bus_queue *dst, const struct bus_queue *src)
 {
-    struct bus_binding *b;
-    size_t i;
-
     *dst = *src;
     dst->name = xstrdup_or_null(src->name);
     dst->queue_type = xstrdup_or_null(src->queue_type);
     dst->dead_letter_exchange = xstrdup_or_null(src->dead_letter_exchange);
-    b = src->nbindings ? qmf_xcalloc(src->nbindings, sizeof(*b)) : NULL;
-    for (i = 0; i < src->nbindings; i++) {
-        b[i].exchange = qmf_xstrdup(src->bindings[i].exchange ? src->bindings[i].exchange : "");
-        b[i].key = qmf_xstrdup(src->bindings[i].key ? src->bindings[i].key : "");
-    }
-    dst->bindings = b;
+    dst->bindings = bindings_copy(src->bindings, src->nbindings);
+    dst->unbindings = bindings_copy(src->unbindings, src->nunbindings);
     dst->arguments = src->arguments ? qmf_dup(src->arguments) : NULL;
     /* A server-named queue is only ever ours. */
     if (dst->name == NULL)
@@ -51,16 +69,11 @@ queue_copy(struct bus_queue *dst, const struct bus_queue *src)
 static void
 queue_clear(struct bus_queue *q)
 {
-    size_t i;
-
     free((char *)q->name);
     free((char *)q->queue_type);
     free((char *)q->dead_letter_exchange);
-    for (i = 0; i < q->nbindings; i++) {
-        free((char *)q->bindings[i].exchange);
-        free((char *)q->bindings[i].key);
-    }
-    free((struct bus_binding *)q->bindings);
+    bindings_free(q->bindings, q->nbindings);
+    bindings_free(q->unbindings, q->nunbindings);
     qmf_free((qmf_value *)q->arguments);
 }
 
@@ -353,9 +366,9 @@ rpc_ok(amqp_connection_state_t amqp, const void *reply, const char *what, qmf_er
 /*
  * Sends a method without waiting for its answer, so that the set-up costs
  * one round trip rather than one per method.  Methods that have a nowait
- * field go with it set; the others (channel.open, basic.qos) get answers
- * that carry nothing we need: rabbitmq-c sets them aside while a later
- * call waits, and the loop drops them.  A method the broker refuses closes
+ * field go with it set; the others (channel.open, basic.qos, queue.unbind)
+ * get answers that carry nothing we need: rabbitmq-c sets them aside while
+ * a later call waits, and the loop drops them.  A method the broker refuses closes
  * its channel (or the connection), and the next synchronous call on that
  * channel receives the close, with the broker's reason, instead of its
  * answer: see confirm_setup().
@@ -570,6 +583,22 @@ declare_queue(amqp_connection_state_t amqp, const struct bus_queue *q, char **na
         snprintf(what, sizeof(what), "binding queue '%s' to '%s' with '%s'", *name,
                  b->exchange, b->key);
         if (!send_nowait(amqp, A091_CONSUME_CHANNEL, AMQP_QUEUE_BIND_METHOD, &bind, what, err))
+            return -1;
+    }
+    /* Unbinding what is not bound is fine with RabbitMQ. */
+    for (i = 0; i < q->nunbindings; i++) {
+        const struct bus_binding *b = &q->unbindings[i];
+        amqp_queue_unbind_t unbind;
+
+        memset(&unbind, 0, sizeof(unbind));
+        unbind.queue = a091_bytes_of(*name);
+        unbind.exchange = a091_bytes_of(b->exchange);
+        unbind.routing_key = a091_bytes_of(b->key);
+        unbind.arguments = amqp_empty_table;
+        snprintf(what, sizeof(what), "unbinding queue '%s' from '%s' with '%s'", *name,
+                 b->exchange, b->key);
+        if (!send_nowait(amqp, A091_CONSUME_CHANNEL, AMQP_QUEUE_UNBIND_METHOD, &unbind, what,
+                         err))
             return -1;
     }
     return 0;

@@ -114,6 +114,9 @@ struct bus_queue {
     const char *dead_letter_exchange;
     const struct bus_binding *bindings;
     size_t nbindings;
+    /* Bindings to remove if they exist (what an earlier version bound). */
+    const struct bus_binding *unbindings;
+    size_t nunbindings;
     /* More x-arguments (e.g. x-max-age for a stream): a map of strings
      * and integers, or NULL. */
     const qmf_value *arguments;

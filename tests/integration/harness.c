@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <amqp_tcp_socket.h>
 #include <criterion/criterion.h>
 #include <event2/thread.h>
 
@@ -519,4 +520,41 @@ test_libvirtd_stop(struct test_libvirtd *d)
     d->uri = NULL;
     free(d->socket);
     d->socket = NULL;
+}
+
+amqp_connection_state_t
+test_raw_connect(const char *url)
+{
+    char *buf = qmf_xstrdup(url);
+    struct amqp_connection_info info;
+    amqp_connection_state_t amqp = amqp_new_connection();
+    amqp_socket_t *sock = amqp_tcp_socket_new(amqp);
+    amqp_rpc_reply_t r;
+
+    cr_assert_eq(amqp_parse_url(buf, &info), AMQP_STATUS_OK);
+    cr_assert_eq(amqp_socket_open(sock, info.host, info.port), AMQP_STATUS_OK);
+    r = amqp_login(amqp, "/", 0, AMQP_DEFAULT_FRAME_SIZE, 0, AMQP_SASL_METHOD_PLAIN,
+                   info.user, info.password);
+    cr_assert_eq(r.reply_type, AMQP_RESPONSE_NORMAL);
+    cr_assert_not_null(amqp_channel_open(amqp, 1));
+    free(buf);
+    return amqp;
+}
+
+void
+test_raw_close(amqp_connection_state_t amqp)
+{
+    amqp_channel_close(amqp, 1, AMQP_REPLY_SUCCESS);
+    amqp_connection_close(amqp, AMQP_REPLY_SUCCESS);
+    amqp_destroy_connection(amqp);
+}
+
+uint32_t
+test_raw_queue_depth(amqp_connection_state_t amqp, const char *queue)
+{
+    amqp_queue_declare_ok_t *ok = amqp_queue_declare(amqp, 1, amqp_cstring_bytes(queue), 1, 0,
+                                                     0, 0, amqp_empty_table);
+
+    cr_assert_not_null(ok, "no queue %s", queue);
+    return ok->message_count;
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include <amqp.h>
 #include <event2/event.h>
 
 #include "agent/agent.h"
@@ -96,5 +97,12 @@ struct test_libvirtd {
 void test_libvirtd_start(struct test_libvirtd *d);   /* again after kill: same socket */
 void test_libvirtd_kill(struct test_libvirtd *d);    /* SIGKILL, by pid */
 void test_libvirtd_stop(struct test_libvirtd *d);    /* kill and clean up */
+
+/* rabbitmq-c used directly and blocking, to send or look at what the bus
+ * never would: logged in, channel 1 open. */
+amqp_connection_state_t test_raw_connect(const char *url);
+void test_raw_close(amqp_connection_state_t amqp);
+/* Messages ready in a queue (passive declare). */
+uint32_t test_raw_queue_depth(amqp_connection_state_t amqp, const char *queue);
 
 #endif

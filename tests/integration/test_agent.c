@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -334,5 +335,102 @@ Test(agent, several_agents_share_one_loop, .timeout = 120)
     cr_assert_str_eq(fleet_state(fleet_find(list, "web1")), "running",
                      "the other agent's test driver must not share state");
     qmf_free(list);
+    fleet_fini(&f);
+}
+
+static void
+stopped_cb(struct agent *a, void *opaque)
+{
+    *(bool *)opaque = true;
+}
+
+static bool
+flag_set(void *arg)
+{
+    return *(bool *)arg;
+}
+
+/* One request broadcast with key console.request.<kind>, answered by agent i. */
+static struct virtbus_result
+ask_broadcast(struct test_fleet *f, size_t i, const char *kind, struct bus_message *m)
+{
+    char *address = virtbus_broadcast_address(kind);
+    struct virtbus_agent_list one;
+    struct virtbus_results res;
+    struct virtbus_result r;
+    qmf_error err;
+
+    fleet_agent_list(f, i, 1, &one);
+    cr_assert(virtbus_request_message(f->console, address, m, &one, FLEET_REPLY_MS, &res,
+                                      &err) == 0, "%s", err.text);
+    cr_assert_eq(res.n, 1);
+    r = res.items[0];
+    free(res.items);
+    virtbus_agent_list_free(&one);
+    free(address);
+    return r;
+}
+
+/*
+ * Broadcast queries come by the agent's private queue: answered there, a
+ * command sent that way is refused (it could not wait for a stopped
+ * agent), and an agent that is gone collects none of them.
+ */
+Test(agent, broadcast_queries_come_by_a_private_queue, .timeout = 120)
+{
+    amqp_connection_state_t raw;
+    struct virtbus_result r;
+    struct test_fleet f;
+    bool stopped = false;
+    char *queue;
+    qmf_value *body, *list;
+    int i;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    fleet_open_console(&f, NULL);
+    queue = qmf_xasprintf("virtbus.agent.%s", f.nodes[0]);
+    raw = test_raw_connect(f.url);
+
+    r = ask_broadcast(&f, 0, "query", fleet_request("_query_request",
+                                                    parse("{\"_what\": \"OBJECT\", "
+                                                          "\"_schema_id\": {\"_class_name\": "
+                                                          "\"Domain\"}}")));
+    cr_assert_eq(r.status, VIRTBUS_OK, "%s", r.error.text);
+    cr_assert_eq(qmf_list_len(r.value), 3);
+    virtbus_result_clear(&r);
+
+    body = qmf_map();
+    qmf_map_set(body, "_object_id", fleet_object_id(&f, 0, "web1"));
+    qmf_map_set(body, "_method_name", qmf_string("suspend"));
+    expect_exception(ask_broadcast(&f, 0, "query", fleet_request("_method_request", body)),
+                     QMF_ERR_INVALID_ARGS, "console.request.method");
+    expect_still_serving(&f, 0);
+    list = fleet_query(&f, 0, "Domain", NULL);
+    cr_assert_str_eq(fleet_state(fleet_find(list, "web1")), "running", "the refused command ran");
+    qmf_free(list);
+
+    agent_stop(f.agents[0], stopped_cb, &stopped);
+    cr_assert(fleet_run_until(&f, flag_set, &stopped, 30000), "the agent did not stop");
+    for (i = 0; i < 4; i++) {
+        /* Two queries and a locate, then a command, which does wait in the
+         * durable queue: once it is there, so would be the others. */
+        static const char *const kinds[] = { "query", "query", "agent_locate", "method" };
+        struct bus_message *m = fleet_request(i < 3 ? "_query_request" : "_method_request",
+                                              parse("{\"_what\": \"OBJECT\"}"));
+        char *address = virtbus_broadcast_address(kinds[i]);
+        qmf_error err;
+
+        cr_assert_eq(virtbus_send(f.console, address, m, &err), 0, "%s", err.text);
+        free(address);
+    }
+    for (i = 0; i < 200 && test_raw_queue_depth(raw, queue) == 0; i++)
+        usleep(20000);
+    cr_assert_eq(test_raw_queue_depth(raw, queue), 1,
+                 "broadcast queries reached the queue of an agent that is gone");
+    amqp_queue_delete(raw, 1, amqp_cstring_bytes(queue), 0, 0);
+    test_raw_close(raw);
+    free(queue);
     fleet_fini(&f);
 }

@@ -26,6 +26,7 @@
 
 #include "bus/bus.h"
 #include "schema/qmf/codec.h"
+#include "tests/integration/harness.h"
 #include "tests/testutil.h"
 
 /* Generous bounds: they only end a test that would otherwise hang. */
@@ -258,25 +259,6 @@ body_text(const struct bus_message *m)
 
 /* rabbitmq-c used directly, blocking, to send what the bus never would ----- */
 
-static amqp_connection_state_t
-raw_connect(const char *url)
-{
-    char *buf = qmf_xstrdup(url);
-    struct amqp_connection_info info;
-    amqp_connection_state_t amqp = amqp_new_connection();
-    amqp_socket_t *sock = amqp_tcp_socket_new(amqp);
-    amqp_rpc_reply_t r;
-
-    cr_assert_eq(amqp_parse_url(buf, &info), AMQP_STATUS_OK);
-    cr_assert_eq(amqp_socket_open(sock, info.host, info.port), AMQP_STATUS_OK);
-    r = amqp_login(amqp, "/", 0, AMQP_DEFAULT_FRAME_SIZE, 0, AMQP_SASL_METHOD_PLAIN,
-                   info.user, info.password);
-    cr_assert_eq(r.reply_type, AMQP_RESPONSE_NORMAL);
-    cr_assert_not_null(amqp_channel_open(amqp, 1));
-    free(buf);
-    return amqp;
-}
-
 static void
 raw_publish(amqp_connection_state_t amqp, const char *queue, const char *content_type,
             const char *correlation_id, const void *body, size_t len)
@@ -294,14 +276,6 @@ raw_publish(amqp_connection_state_t amqp, const char *queue, const char *content
     }
     cr_assert_eq(amqp_basic_publish(amqp, 1, amqp_empty_bytes, amqp_cstring_bytes(queue),
                                     0, 0, &props, b), AMQP_STATUS_OK);
-}
-
-static void
-raw_close(amqp_connection_state_t amqp)
-{
-    amqp_channel_close(amqp, 1, AMQP_REPLY_SUCCESS);
-    amqp_connection_close(amqp, AMQP_REPLY_SUCCESS);
-    amqp_destroy_connection(amqp);
 }
 
 /* A TCP proxy on the loop, to freeze (black-hole) or cut the link --------- */
@@ -742,6 +716,62 @@ Test(bus, direct_reply_to, .timeout = 60)
     free(url);
 }
 
+/* A queue declared again without an old binding drops it (unbindings). */
+Test(bus, unbindings_remove_old_bindings, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_broker_url(), *queue = test_unique_name("bus-unbind"), *source;
+    struct bus_binding old_binding = { BUS_EXCHANGE_TOPIC, "bus-test.old.#" };
+    struct bus_binding new_binding = { BUS_EXCHANGE_TOPIC, "bus-test.new" };
+    struct bus_queue q = queue_spec(queue, &old_binding);
+    struct peer first = { 0 }, second = { 0 }, pub = { 0 };
+    struct bus_subscription sub = { .receive = peer_hold };
+    struct bus_options opts = { .url = url, .name = "test unbind", .queues = &q, .nqueues = 1,
+                                .subs = &sub, .nsubs = 1 };
+    amqp_connection_state_t raw = test_raw_connect(url);
+    char *old_key = bus_address_exchange(BUS_EXCHANGE_TOPIC, "bus-test.old.x");
+    char *new_key = bus_address_exchange(BUS_EXCHANGE_TOPIC, "bus-test.new");
+
+    source = bus_address_queue(queue);
+    sub.source = source;
+    /* Kept while the first consumer holds it; the second declares it anew. */
+    q.auto_delete = false;
+    sub.opaque = &first;
+    peer_open(&first, base, &opts);
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, first.ups == 1 && pub.ups == 1, WAIT_MS);
+    publish_text(&pub, old_key, "old", NULL);
+    WAIT_UNTIL(base, first.received == 1, WAIT_MS);
+    cr_assert_eq(first.received, 1, "the old binding did not work to begin with");
+    cr_assert_eq(peer_ack_all(&first), 0);
+    bus_close(first.conn);
+
+    q.bindings = &new_binding;
+    q.unbindings = &old_binding;
+    q.nunbindings = 1;
+    sub.opaque = &second;
+    peer_open(&second, base, &opts);
+    WAIT_UNTIL(base, second.ups == 1, WAIT_MS);
+    publish_text(&pub, old_key, "old again", NULL);
+    publish_text(&pub, new_key, "new", NULL);
+    WAIT_UNTIL(base, second.received == 1, WAIT_MS);
+    cr_assert_eq(second.received, 1);
+    cr_assert_str_eq(body_text(second.held_msg[0]), "new",
+                     "a message came by the binding that was removed");
+    cr_assert_eq(peer_ack_all(&second), 0);
+
+    bus_close(second.conn);
+    bus_close(pub.conn);
+    amqp_queue_delete(raw, 1, amqp_cstring_bytes(queue), 0, 0);
+    test_raw_close(raw);
+    event_base_free(base);
+    free(old_key);
+    free(new_key);
+    free(source);
+    free(queue);
+    free(url);
+}
+
 Test(bus, headers_must_be_scalars, .timeout = 60)
 {
     struct event_base *base = new_base();
@@ -839,11 +869,11 @@ Test(bus, undecodable_bodies_still_arrive, .timeout = 60)
         peer_open(&cons, base, &opts);
         WAIT_UNTIL(base, cons.ups == 1, WAIT_MS);
         cr_assert_eq(cons.ups, 1);
-        raw = raw_connect(url);
+        raw = test_raw_connect(url);
         for (i = 0; i < ncases; i++)
             raw_publish(raw, queue, cases[i].content_type, cases[i].correlation_id,
                         cases[i].body, cases[i].len);
-        raw_close(raw);
+        test_raw_close(raw);
         WAIT_UNTIL(base, cons.received == (int)ncases, WAIT_MS);
         cr_assert_eq(cons.received, (int)ncases);
         for (i = 0; i < ncases; i++) {
@@ -1092,9 +1122,9 @@ Test(bus, reconnects_and_resubscribes, .timeout = 60)
     cr_assert_eq(peer_ack_all(&cons), 0);
     bus_close(cons.conn);
     bus_close(pub.conn);
-    raw = raw_connect(url);
+    raw = test_raw_connect(url);
     amqp_queue_delete(raw, 1, amqp_cstring_bytes(queue), 0, 0);
-    raw_close(raw);
+    test_raw_close(raw);
     proxy_stop(&px);
     event_base_free(base);
     free(proxied);
@@ -1121,9 +1151,9 @@ Test(bus, deleted_queue_cancels_and_reconnects, .timeout = 60)
     peer_open(&cons, base, &opts);
     open_publisher(&pub, base, url);
     WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
-    raw = raw_connect(url);
+    raw = test_raw_connect(url);
     cr_assert_not_null(amqp_queue_delete(raw, 1, amqp_cstring_bytes(queue), 0, 0));
-    raw_close(raw);
+    test_raw_close(raw);
     WAIT_UNTIL(base, cons.ups == 2, WAIT_MS);
     cr_assert_eq(cons.downs, 1);
     cr_assert_eq(cons.ups, 2);
@@ -1134,9 +1164,9 @@ Test(bus, deleted_queue_cancels_and_reconnects, .timeout = 60)
     cr_assert_eq(peer_ack_all(&cons), 0);
     bus_close(cons.conn);
     bus_close(pub.conn);
-    raw = raw_connect(url);
+    raw = test_raw_connect(url);
     amqp_queue_delete(raw, 1, amqp_cstring_bytes(queue), 0, 0);
-    raw_close(raw);
+    test_raw_close(raw);
     event_base_free(base);
     free(address);
     free(queue);
@@ -1241,20 +1271,20 @@ open_and_settle(struct peer *p, struct event_base *base, const struct bus_option
 static void
 make_queue(const char *url, const char *name)
 {
-    amqp_connection_state_t raw = raw_connect(url);
+    amqp_connection_state_t raw = test_raw_connect(url);
 
     cr_assert_not_null(amqp_queue_declare(raw, 1, amqp_cstring_bytes(name), 0, 0, 0, 0,
                                           amqp_empty_table));
-    raw_close(raw);
+    test_raw_close(raw);
 }
 
 static void
 drop_queue(const char *url, const char *name)
 {
-    amqp_connection_state_t raw = raw_connect(url);
+    amqp_connection_state_t raw = test_raw_connect(url);
 
     amqp_queue_delete(raw, 1, amqp_cstring_bytes(name), 0, 0);
-    raw_close(raw);
+    test_raw_close(raw);
 }
 
 /* What a job lookup does: a passive declare, then a consumer on it. */
