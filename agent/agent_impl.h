@@ -109,6 +109,7 @@ struct agent_publish {
     const char *correlation_id;
     bool partial;
     bool durable;           /* persistent: replies to persistent requests */
+    bool unconfirmed;       /* may skip publisher confirms (bus_message) */
     bus_confirm_cb confirm;
     void *opaque;
 };

@@ -41,6 +41,7 @@ agent_publish(struct agent *a, const struct agent_publish *p, qmf_value *body)
         m->correlation_id = qmf_xstrdup(p->correlation_id);
     m->created_ms = agent_now_ns() / 1000000;
     m->durable = p->durable;
+    m->unconfirmed = p->unconfirmed;
     m->body = body;
     rc = bus_publish(a->bus, p->address, m, p->confirm, p->opaque, &err);
     bus_message_free(m);
@@ -67,6 +68,9 @@ agent_reply(struct agent *a, const struct bus_message *req, const char *opcode,
         /* A command's outcome is worth as much as the command: results of
          * fire-and-forget jobs wait in durable queues. */
         .durable = req->durable,
+        /* An answer to a query or a refusal matters only to the one waiting
+         * for it now: no confirm is worth the broker's work. */
+        .unconfirmed = confirm == NULL && !req->durable,
         .confirm = confirm,
         .opaque = opaque,
     };

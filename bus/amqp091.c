@@ -106,6 +106,7 @@ struct a091_conn {
     qmf_error fail_err;
 
     bool pub_reopening;        /* the broker closed the publish channel */
+    bool unconfirmed_open;     /* channel 3 is open (its open-ok came) */
     uint64_t pub_seq;          /* delivery tag of the last publish */
     struct a091_confirm *confirms, *confirms_tail;
 
@@ -581,6 +582,19 @@ on_channel_close(struct a091_conn *c, amqp_channel_t channel,
         confirms_fail_all(c);
         return;
     }
+    if (channel == A091_UNCONFIRMED_CHANNEL && c->unconfirmed_open) {
+        amqp_channel_open_t open;
+
+        /* Unconfirmed messages go by channel 2 until it is open again. */
+        c->unconfirmed_open = false;
+        memset(&open, 0, sizeof(open));
+        if (amqp_send_method(c->amqp, channel, AMQP_CHANNEL_OPEN_METHOD, &open)
+            != AMQP_STATUS_OK)
+            conn_fail_soon(c, "reopening the unconfirmed publish channel");
+        else
+            conn_sent(c);
+        return;
+    }
     conn_abandon(c, &why);
 }
 
@@ -620,6 +634,10 @@ on_method(struct a091_conn *c, amqp_channel_t channel, const amqp_method_t *m)
     case AMQP_CONFIRM_SELECT_OK_METHOD:
         if (channel == A091_PUBLISH_CHANNEL)
             c->pub_reopening = false;
+        break;
+    case AMQP_CHANNEL_OPEN_OK_METHOD:
+        if (channel == A091_UNCONFIRMED_CHANNEL)
+            c->unconfirmed_open = true;
         break;
     case AMQP_BASIC_CANCEL_METHOD: {
         const amqp_basic_cancel_t *cn = m->decoded;
@@ -838,6 +856,7 @@ teardown_amqp(struct a091_conn *c)
     incoming_clear(&c->in[1]);
     c->failing = false;
     c->pub_reopening = false;
+    c->unconfirmed_open = false;
     return amqp;
 }
 
@@ -927,6 +946,7 @@ connection_up(struct a091_conn *c, amqp_connection_state_t amqp, char **names)
     c->attempt = 0;
     c->pub_seq = 0;
     c->pub_reopening = false;
+    c->unconfirmed_open = false;
     c->failing = false;
     c->down_reported = false;
     c->heartbeat_s = amqp_get_heartbeat(amqp);
@@ -1131,13 +1151,17 @@ a091_publish(struct bus_conn *bc, const char *address, const struct bus_message 
     struct a091_conn *c = (struct a091_conn *)bc;
     struct a091_outgoing o;
     char *exchange, *key;
+    bool unconfirmed;
     int rc;
 
     if (!conn_usable(c)) {
         qmf_error_set(err, QMF_ERR_TRANSPORT, "not connected to the broker");
         return -1;
     }
-    if (c->pub_reopening) {
+    /* A request naming direct reply-to goes by the channel consuming it. */
+    unconfirmed = m != NULL && m->unconfirmed && confirm == NULL && c->unconfirmed_open &&
+                  !(m->reply_to != NULL && strcmp(m->reply_to, BUS_DIRECT_REPLY_TO) == 0);
+    if (c->pub_reopening && !unconfirmed) {
         qmf_error_set(err, QMF_ERR_TRANSPORT,
                       "the broker closed the publish channel; it is being reopened");
         return -1;
@@ -1152,8 +1176,9 @@ a091_publish(struct bus_conn *bc, const char *address, const struct bus_message 
         free(key);
         return -1;
     }
-    rc = amqp_basic_publish(c->amqp, A091_PUBLISH_CHANNEL, a091_bytes_of(exchange),
-                            a091_bytes_of(key), 0, 0, &o.props,
+    rc = amqp_basic_publish(c->amqp,
+                            unconfirmed ? A091_UNCONFIRMED_CHANNEL : A091_PUBLISH_CHANNEL,
+                            a091_bytes_of(exchange), a091_bytes_of(key), 0, 0, &o.props,
                             (amqp_bytes_t){ .len = o.body_len, .bytes = o.body });
     a091_outgoing_clear(&o);
     free(exchange);
@@ -1164,9 +1189,11 @@ a091_publish(struct bus_conn *bc, const char *address, const struct bus_message 
         return -1;
     }
     /* In confirm mode every publish takes the next tag, confirmed or not. */
-    c->pub_seq++;
-    if (confirm != NULL)
-        confirm_add(c, c->pub_seq, confirm, opaque);
+    if (!unconfirmed) {
+        c->pub_seq++;
+        if (confirm != NULL)
+            confirm_add(c, c->pub_seq, confirm, opaque);
+    }
     conn_sent(c);
     return 0;
 }

@@ -463,7 +463,8 @@ login(amqp_connection_state_t amqp, const struct a091_config *cfg, qmf_error *er
     return 0;
 }
 
-/* Channel 1 for consumers, channel 2 for publishes in confirm mode. */
+/* Channel 1 for consumers, channel 2 for publishes in confirm mode, 3 for
+ * unconfirmed ones (open once the loop sees its open-ok). */
 static bool
 open_channels(amqp_connection_state_t amqp, qmf_error *err)
 {
@@ -480,7 +481,9 @@ open_channels(amqp_connection_state_t amqp, qmf_error *err)
            send_nowait(amqp, A091_PUBLISH_CHANNEL, AMQP_CHANNEL_OPEN_METHOD, &open,
                        "opening the publish channel", err) &&
            send_nowait(amqp, A091_PUBLISH_CHANNEL, AMQP_CONFIRM_SELECT_METHOD, &select,
-                       "selecting publisher confirms", err);
+                       "selecting publisher confirms", err) &&
+           send_nowait(amqp, A091_UNCONFIRMED_CHANNEL, AMQP_CHANNEL_OPEN_METHOD, &open,
+                       "opening the unconfirmed publish channel", err);
 }
 
 static bool

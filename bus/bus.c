@@ -178,6 +178,7 @@ bus_message_dup(const struct bus_message *m)
     c->created_ms = m->created_ms;
     c->durable = m->durable;
     c->receiver_expires = m->receiver_expires;
+    c->unconfirmed = m->unconfirmed;
     c->headers = m->headers ? qmf_dup(m->headers) : qmf_map();
     c->body = qmf_dup(m->body);
     c->body_error = m->body_error;

@@ -68,6 +68,11 @@ struct bus_message {
     uint64_t ttl_ms;        /* 0: never expires */
     int64_t created_ms;     /* ms since the epoch; 0: unknown */
     bool durable;           /* persistent delivery mode */
+    /* Sending, without a confirm callback: the message may go by a channel
+     * without publisher confirms (a fifth less broker work for an answer).
+     * Ordered with the other unconfirmed messages of the connection, not
+     * with the rest; for answers, which each go to the one that asked. */
+    bool unconfirmed;
     /* Sending: the TTL travels for the receiver only, so that the broker
      * never drops the message unseen and the receiver can answer and
      * record its expiry (commands). */

@@ -716,6 +716,97 @@ Test(bus, direct_reply_to, .timeout = 60)
     free(url);
 }
 
+static void
+publish_unconfirmed(struct peer *p, const char *address, const char *text)
+{
+    struct bus_message *m = bus_message_new();
+    qmf_error err;
+
+    m->body = qmf_map();
+    qmf_map_set(m->body, "text", qmf_string(text));
+    m->unconfirmed = true;
+    cr_assert_eq(bus_publish(p->conn, address, m, NULL, NULL, &err), 0, "publish: %s", err.text);
+    bus_message_free(m);
+}
+
+static int
+count_prefixed(const struct peer *p, const char *prefix)
+{
+    int i, n = 0;
+
+    for (i = 0; i < p->held_count; i++)
+        n += strncmp(body_text(p->held_msg[i]), prefix, strlen(prefix)) == 0;
+    return n;
+}
+
+/* Unconfirmed messages arrive in order, also after the broker closed the
+ * channel they take (a publish to a missing exchange). */
+Test(bus, unconfirmed_messages, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_broker_url(), *queue = test_unique_name("bus-unconfirmed"), *address;
+    struct peer cons = { 0 }, pub = { 0 };
+    struct confirms confirms = { 0 };
+    char text[32];
+    int i, j;
+
+    open_consumer(&cons, base, url, queue, 100);
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    address = bus_address_exchange(BUS_EXCHANGE_DIRECT, queue);
+    for (i = 0; i < 10; i++) {
+        snprintf(text, sizeof(text), "u%d", i);
+        publish_unconfirmed(&pub, address, text);
+    }
+    WAIT_UNTIL(base, cons.received == 10, WAIT_MS);
+    cr_assert_eq(cons.received, 10);
+    for (i = 0; i < 10; i++) {
+        snprintf(text, sizeof(text), "u%d", i);
+        cr_assert_str_eq(body_text(cons.held_msg[i]), text);
+    }
+    cr_assert_eq(peer_ack_all(&cons), 0);
+
+    /* The broker closes the channel; what was sent on it meanwhile is lost
+     * (as a connection's would be).  Confirmed publishes are not touched. */
+    publish_unconfirmed(&pub, "/exchange/virtbus.test.missing/x", "lost");
+    for (i = 0; i < 500 && count_prefixed(&cons, "probe") == 0; i++) {
+        publish_unconfirmed(&pub, address, "probe");
+        publish_text(&pub, address, "confirmed", &confirms);
+        WAIT_UNTIL(base, count_prefixed(&cons, "probe") > 0, 10);
+        if (cons.held_count > MAX_HELD / 2)
+            cr_assert_eq(peer_ack_all(&cons), 0);
+    }
+    cr_assert_gt(count_prefixed(&cons, "probe"), 0, "unconfirmed messages stopped for good");
+    WAIT_UNTIL(base, confirms.ok + confirms.failed == i, WAIT_MS);
+    cr_assert_eq(confirms.failed, 0);
+    cr_assert_eq(confirms.ok, i);
+    cr_assert_eq(peer_ack_all(&cons), 0);
+    cons.received = 0;
+    for (i = 0; i < 10; i++) {
+        snprintf(text, sizeof(text), "again%d", i);
+        publish_unconfirmed(&pub, address, text);
+    }
+    /* Probes and confirmed messages still on their way may come between
+     * (other channels); the ten come all, in order. */
+    WAIT_UNTIL(base, count_prefixed(&cons, "again") == 10, WAIT_MS);
+    cr_assert_eq(count_prefixed(&cons, "again"), 10);
+    for (i = 0, j = 0; i < cons.held_count; i++) {
+        if (strncmp(body_text(cons.held_msg[i]), "again", 5) != 0)
+            continue;
+        snprintf(text, sizeof(text), "again%d", j++);
+        cr_assert_str_eq(body_text(cons.held_msg[i]), text);
+    }
+    cr_assert_eq(pub.downs, 0, "the connection was lost");
+    cr_assert_eq(peer_ack_all(&cons), 0);
+
+    bus_close(cons.conn);
+    bus_close(pub.conn);
+    event_base_free(base);
+    free(address);
+    free(queue);
+    free(url);
+}
+
 /* A queue declared again without an old binding drops it (unbindings). */
 Test(bus, unbindings_remove_old_bindings, .timeout = 60)
 {
