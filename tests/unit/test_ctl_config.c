@@ -33,6 +33,7 @@ assert_configs_equal(const struct ctl_config *a, const struct ctl_config *b)
     cr_assert(qmf_equal(a->node_groups, b->node_groups));
     cr_assert_eq(a->timeout, b->timeout);
     cr_assert_eq(a->presence_window, b->presence_window);
+    cr_assert_eq(a->presence_reuse_ms, b->presence_reuse_ms);
     assert_str_or_null_eq(a->key_file, b->key_file);
     assert_str_or_null_eq(a->paths_read, b->paths_read);
 }
@@ -217,6 +218,11 @@ Test(ctl_config, every_key)
     config_from(&c, "timeout = 1\n");
     cr_assert_eq(c.timeout, 1);
     cr_assert_eq(c.presence_window, CTL_CONFIG_DEFAULT_PRESENCE_WINDOW);
+    cr_assert_eq(c.presence_reuse_ms, CTL_CONFIG_DEFAULT_PRESENCE_REUSE_MS);
+    ctl_config_free(&c);
+
+    config_from(&c, "presence_reuse_ms = 0\n");
+    cr_assert_eq(c.presence_reuse_ms, 0);
     ctl_config_free(&c);
 }
 
@@ -566,6 +572,8 @@ static const struct error_case error_cases[] = {
     { "timeout = 86401\n", "t.conf:1: timeout: 86401 is out of range 1..86400" },
     { "presence_window = 4\n", "t.conf:1: presence_window: 4 is out of range 5..3600" },
     { "presence_window = 3601\n", "t.conf:1: presence_window: 3601 is out of range 5..3600" },
+    { "presence_reuse_ms = 60001\n",
+      "t.conf:1: presence_reuse_ms: 60001 is out of range 0..60000" },
     { "timeout = 99999999999999999999\n",
       "t.conf:1: timeout: 99999999999999999999 is out of range" },
     { "broker = \"\"\n",
@@ -685,7 +693,7 @@ Test(ctl_config, example_file_documents_every_key)
     ctl_config_defaults(&defaults);
     cr_assert_eq(ctl_config_parse(&c, text, len, path, &err), 0, "%s", err.text);
     /* Every key of the table, each once (a duplicate would fail above). */
-    cr_assert_eq(keys, 6);
+    cr_assert_eq(keys, 7);
     /* The examples. */
     cr_assert_str_eq(c.broker, "prod");
     assert_url(&c, NULL, "amqps://ops:secret@broker.example.com:5671/prod");
