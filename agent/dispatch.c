@@ -287,18 +287,63 @@ struct select_ctx {
     struct agent *a;
     qmf_value *results;
     bool ids_only;
+    const qmf_value *properties;    /* _properties: the only ones to send, or NULL */
 };
 
 static void
 select_one(const struct inv_object *o, void *opaque)
 {
     struct select_ctx *ctx = opaque;
+    qmf_value *data, *values;
+    size_t i;
 
-    if (ctx->ids_only)
+    if (ctx->ids_only) {
         qmf_list_append(ctx->results, inv_object_id(&ctx->a->inv, o->name));
-    else
-        qmf_list_append(ctx->results,
-                        inv_object_data(&ctx->a->inv, o, !ctx->a->driver_up));
+        return;
+    }
+    data = inv_object_data(&ctx->a->inv, o, !ctx->a->driver_up);
+    if (ctx->properties != NULL) {
+        values = qmf_map();
+        for (i = 0; i < qmf_list_len(ctx->properties); i++) {
+            const char *name = qmf_list_at(ctx->properties, i)->u.str.ptr;
+            const qmf_value *v = qmf_map_get(o->values, name);
+
+            if (v != NULL)
+                qmf_map_set(values, name, qmf_dup(v));
+        }
+        qmf_map_set(data, "_values", values);
+    }
+    qmf_list_append(ctx->results, data);
+}
+
+/*
+ * _properties (a virtbus extension): a list of property names; only these
+ * are sent in _values.  Names the class lacks are left out, not refused,
+ * so that a console may ask agents of several versions alike.
+ */
+static int
+requested_properties(const qmf_value *body, const qmf_value **out, qmf_error *err)
+{
+    const qmf_value *p = qmf_map_get(body, "_properties");
+    size_t i;
+
+    *out = NULL;
+    if (p == NULL)
+        return 0;
+    if (p->kind != QMF_LIST) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "_properties must be a list of names, not a %s",
+                      qmf_kind_name(p->kind));
+        return -1;
+    }
+    for (i = 0; i < qmf_list_len(p); i++)
+        if (qmf_list_at(p, i)->kind != QMF_STRING) {
+            qmf_error_set(err, QMF_ERR_INVALID_ARGS,
+                          "_properties must be a list of names; item %zu is a %s", i,
+                          qmf_kind_name(qmf_list_at(p, i)->kind));
+            return -1;
+        }
+    *out = p;
+    return 0;
 }
 
 /* The class a request names in _schema_id, NULL if it names none. */
@@ -366,7 +411,8 @@ query_objects(struct agent *a, const struct bus_message *m, bool ids_only,
     const struct schema_class *cls;
     qmf_where *where = NULL;
 
-    if (requested_class(a, m->body, &cls, err) != 0)
+    if (requested_class(a, m->body, &cls, err) != 0 ||
+        requested_properties(m->body, &ctx.properties, err) != 0)
         return -1;
     if (where_expr != NULL && (where = qmf_where_compile(where_expr, err)) == NULL)
         return -1;

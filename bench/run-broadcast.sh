@@ -17,6 +17,9 @@ bench=$build/bench/bench_broadcast
 [ -x "$bench" ] || { echo "run-broadcast.sh: $bench is missing; build the bench_broadcast target" >&2; exit 2; }
 
 broker_dir=$build/bench-broker
+# One run at a time per build: a second one would share (and stop) the broker.
+exec 9>"$broker_dir.lock"
+flock -n 9 || { echo "run-broadcast.sh: another run is using $broker_dir" >&2; exit 2; }
 url=$("$src/tests/harness/broker.sh" start "$broker_dir")
 trap '"$src/tests/harness/broker.sh" stop "$broker_dir"' EXIT
 

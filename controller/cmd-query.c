@@ -229,6 +229,19 @@ add_rows(const struct listing *l, const struct virtbus_results *res, const qmf_v
     }
 }
 
+/* The properties a listing's columns show, into out (NULL-terminated). */
+static const char *const *
+column_properties(const struct listing *l, const char **out)
+{
+    size_t c, n = 0;
+
+    for (c = 0; c < count_columns(l); c++)
+        if (l->cols[c].property != NULL)
+            out[n++] = l->cols[c].property;
+    out[n] = NULL;
+    return out;
+}
+
 static int
 listing_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *a)
 {
@@ -240,6 +253,7 @@ listing_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args
     struct virtbus_results res = { 0 };
     struct ctl_nodes nodes;
     struct ctl_table *t;
+    const char *properties[MAX_COLUMNS + 1];
     qmf_value *where = NULL, *refs, *doc = NULL, *rows = NULL, *errors = NULL;
     qmf_error err;
     int rc;
@@ -253,6 +267,9 @@ listing_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args
         return rc;
     }
     ctl_send_opts(ctx, a, nodes.up.n, nodes.predicate, &progress, &opts);
+    /* A table needs its columns only; --json prints every property. */
+    if (!ctx->json)
+        opts.properties = column_properties(l, properties);
     rc = virtbus_query_agents(ctx->console, &nodes.up, "OBJECT", l->class_name, where, &opts,
                               &res, &err);
     ctl_progress_end(&progress);

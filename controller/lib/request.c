@@ -564,6 +564,13 @@ virtbus_query_agents(struct virtbus_console *c, const struct virtbus_agent_list 
         qmf_map_set(body, "_schema_id", schema_id_of(class_name));
     if (where)
         qmf_map_set(body, "_where", qmf_dup(where));
+    if (o && o->properties) {
+        qmf_value *names = qmf_map_set(body, "_properties", qmf_list());
+        size_t i;
+
+        for (i = 0; o->properties[i]; i++)
+            qmf_list_append(names, qmf_string(o->properties[i]));
+    }
     rc = request(c, address, new_request("_query_request", body), agents, o, out, err);
     free(address);
     return rc;

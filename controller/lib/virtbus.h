@@ -169,6 +169,9 @@ struct virtbus_send_opts {
     void (*progress)(void *opaque, size_t sent, size_t answered, size_t failed,
                      size_t expected);
     void *opaque;
+    /* Queries: only these properties in each object's _values (names,
+     * NULL-terminated; NULL: all).  Less to encode, carry and decode. */
+    const char *const *properties;
 };
 
 /*

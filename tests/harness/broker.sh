@@ -53,6 +53,9 @@ load_env() {
     export RABBITMQ_NODE_PORT=$port
     export RABBITMQ_DIST_PORT=$((port + 20000))
     export ERL_EPMD_PORT=$((port + 10000))
+    # If ever our own epmd is not there, Erlang starts one of its own
+    # ("epmd -daemon", which outlives everything): loopback only, then.
+    export ERL_EPMD_ADDRESS=127.0.0.1
     export RABBITMQ_MNESIA_BASE=$dir/mnesia
     export RABBITMQ_LOG_BASE=$dir/log
     export RABBITMQ_ENABLED_PLUGINS_FILE=$dir/enabled_plugins

@@ -434,3 +434,40 @@ Test(agent, broadcast_queries_come_by_a_private_queue, .timeout = 120)
     free(queue);
     fleet_fini(&f);
 }
+
+/* _properties: only the named properties come back; a bad list is refused. */
+Test(agent, queries_send_only_the_properties_asked_for, .timeout = 120)
+{
+    struct virtbus_result r;
+    struct test_fleet f;
+    const qmf_value *values;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    fleet_open_console(&f, NULL);
+
+    r = fleet_ask(&f, 0, fleet_request("_query_request",
+                                       parse("{\"_what\": \"OBJECT\", \"_schema_id\": "
+                                             "{\"_class_name\": \"Domain\"}, \"_properties\": "
+                                             "[\"name\", \"state\", \"noSuchProperty\"]}")));
+    cr_assert_eq(r.status, VIRTBUS_OK, "%s", r.error.text);
+    cr_assert_eq(qmf_list_len(r.value), 3);
+    values = qmf_map_get(qmf_list_at(r.value, 0), "_values");
+    cr_assert_eq(qmf_map_len(values), 2, "expected name and state only");
+    cr_assert_not_null(qmf_map_get(values, "name"));
+    cr_assert_not_null(qmf_map_get(values, "state"));
+    cr_assert_not_null(qmf_map_get(qmf_list_at(r.value, 0), "_object_id"));
+    virtbus_result_clear(&r);
+
+    expect_exception(fleet_ask(&f, 0, fleet_request("_query_request",
+                                                    parse("{\"_what\": \"OBJECT\", "
+                                                          "\"_properties\": \"name\"}"))),
+                     QMF_ERR_INVALID_ARGS, "_properties must be a list");
+    expect_exception(fleet_ask(&f, 0, fleet_request("_query_request",
+                                                    parse("{\"_what\": \"OBJECT\", "
+                                                          "\"_properties\": [\"name\", 3]}"))),
+                     QMF_ERR_INVALID_ARGS, "item 1");
+    expect_still_serving(&f, 0);
+    fleet_fini(&f);
+}
