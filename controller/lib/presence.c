@@ -220,19 +220,27 @@ cache_save(struct virtbus_console *c)
     qmf_free(doc);
 }
 
+/* Up: a heartbeat within PRESENCE_MISSED intervals, and not the last one. */
+static bool
+entry_up(const struct presence_entry *e, int64_t now_ms)
+{
+    uint32_t interval = e->interval_s ? e->interval_s : 5;
+
+    return now_ms - e->last_seen_ms <= (int64_t)PRESENCE_MISSED * interval * 1000 &&
+           qmf_map_get(e->attrs, "_stopping") == NULL;
+}
+
 static void
 list_one(const struct presence_entry *e, int64_t now_ms, struct virtbus_agent *a)
 {
     const char *node = qmf_map_get_string(e->attrs, "node");
-    uint32_t interval = e->interval_s ? e->interval_s : 5;
 
     a->name = qmf_xstrdup(e->name);
     a->node = qmf_xstrdup(node ? node : e->name);
     a->attrs = qmf_dup(e->attrs);
     a->last_seen_ns = e->last_seen_ms * 1000000;
     a->interval_s = e->interval_s;
-    a->up = now_ms - e->last_seen_ms <= (int64_t)PRESENCE_MISSED * interval * 1000 &&
-            qmf_map_get(e->attrs, "_stopping") == NULL;
+    a->up = entry_up(e, now_ms);
 }
 
 /* Every agent heard of, up or down, in no order. */
@@ -251,17 +259,18 @@ snapshot(struct virtbus_console *c, struct virtbus_agent_list *out)
 bool
 console_presence_has_up(struct virtbus_console *c, const char *const *nodes)
 {
-    struct virtbus_agent_list all;
-    size_t i, j;
+    int64_t now_ms = console_now_ms();
     bool ok = true;
+    size_t i;
 
-    snapshot(c, &all);
+    /* Agents are named after their node (PROTOCOL.md §1.1). */
     for (i = 0; ok && nodes && nodes[i]; i++) {
-        for (j = 0; j < all.n && strcmp(all.items[j].node, nodes[i]) != 0; j++)
-            ;
-        ok = j < all.n && all.items[j].up;
+        char *agent = qmf_xasprintf("virtbus:agent:%s", nodes[i]);
+        void *e;
+
+        ok = lh_table_lookup_ex(c->presence, agent, &e) && entry_up(e, now_ms);
+        free(agent);
     }
-    virtbus_agent_list_free(&all);
     return ok;
 }
 
