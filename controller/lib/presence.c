@@ -361,7 +361,7 @@ glob_to_regex(const char *glob)
 static qmf_value *
 names_predicate(const char *const *names)
 {
-    qmf_value *any = qmf_list();
+    qmf_value *any = qmf_list(), *exact = qmf_list();
     size_t i;
 
     qmf_list_append(any, qmf_string("or"));
@@ -372,8 +372,20 @@ names_predicate(const char *const *names)
             qmf_list_append(any, compare("re_match", "node", quoted(re)));
             free(re);
         } else {
-            qmf_list_append(any, compare("eq", "node", quoted(names[i])));
+            qmf_list_append(exact, qmf_string(names[i]));
         }
+    }
+    /* One "in" for all the names: every agent parses what is sent. */
+    if (qmf_list_len(exact) == 1)
+        qmf_list_append(any, compare("eq", "node", quoted(qmf_list_at(exact, 0)->u.str.ptr)));
+    if (qmf_list_len(exact) > 1) {
+        qmf_value *list = qmf_list();
+
+        qmf_list_append(list, qmf_string("quote"));
+        qmf_list_append(list, exact);
+        qmf_list_append(any, compare("in", "node", list));
+    } else {
+        qmf_free(exact);
     }
     return any;
 }

@@ -7,6 +7,9 @@
  * - ["and"] is true and ["or"] is false (empty conjunction/disjunction).
  * - re_match takes its pattern as ["quote", "re"] or, for re_match only, as
  *   a bare string, since QMF consoles write ["re_match", "name", "^web"].
+ * - in (a virtbus extension) is ["in", a, ["quote", [v, ...]]]: true if a
+ *   is eq to one of the values.  A list of node names is one operator, not
+ *   fifty: every agent of a broadcast parses and compiles what it gets.
  * - Comparing kinds that have no common order (a string with a number, a
  *   bool with anything but a bool) is false for every operator, ne too; so
  *   is a comparison with a missing field.  NaN is unequal to everything.
@@ -30,7 +33,7 @@
 
 enum where_op {
     OP_TRUE, OP_FALSE, OP_AND, OP_OR, OP_NOT,
-    OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_RE_MATCH, OP_EXISTS,
+    OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_RE_MATCH, OP_EXISTS, OP_IN,
 };
 
 #define ANY_ARITY (-1)
@@ -44,7 +47,7 @@ static const struct {
     { "not", OP_NOT, 1 },
     { "eq", OP_EQ, 2 }, { "ne", OP_NE, 2 }, { "lt", OP_LT, 2 },
     { "le", OP_LE, 2 }, { "gt", OP_GT, 2 }, { "ge", OP_GE, 2 },
-    { "re_match", OP_RE_MATCH, 2 }, { "exists", OP_EXISTS, 1 },
+    { "re_match", OP_RE_MATCH, 2 }, { "exists", OP_EXISTS, 1 }, { "in", OP_IN, 2 },
     { "true", OP_TRUE, 0 }, { "false", OP_FALSE, 0 },
 };
 
@@ -263,6 +266,11 @@ compile_operands(struct compile_ctx *ctx, qmf_where *w, const qmf_value *expr)
             rc = compile_regex(ctx, w, qmf_list_at(expr, 2));
         else
             rc = compile_operand(ctx, qmf_list_at(expr, 2), &w->rhs);
+        if (rc == 0 && w->op == OP_IN &&
+            (w->rhs.literal == NULL || w->rhs.literal->kind != QMF_LIST)) {
+            compile_error(ctx, "in needs a quoted list of values, [\"quote\", [...]]");
+            rc = -1;
+        }
         leave(ctx);
         return rc;
     }
@@ -569,6 +577,12 @@ qmf_where_eval(const qmf_where *w, const qmf_value *values)
     b = operand_value(&w->rhs, values);
     if (a == NULL || b == NULL)
         return false;
+    if (w->op == OP_IN) {
+        for (i = 0; i < qmf_list_len(b); i++)
+            if (compare(a, qmf_list_at(b, i)) == ORD_EQ)
+                return true;
+        return false;
+    }
     ord = compare(a, b);
     switch (w->op) {
     case OP_EQ: return ord == ORD_EQ;

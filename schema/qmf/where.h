@@ -3,6 +3,7 @@
  *
  * A predicate is a nested list: ["and"|"or"|"not", p...],
  * ["eq"|"ne"|"lt"|"le"|"gt"|"ge"|"re_match", a, b], ["exists", field],
+ * ["in", a, ["quote", [v, ...]]] (virtbus: a eq to one of the v),
  * ["true"], ["false"].  A bare string operand names a field of the object's
  * _values; ["quote", x] is the literal x; any other scalar is a literal.
  * A field name with dots that is not itself a key descends into nested maps

@@ -404,3 +404,18 @@ Test(qmf_where, nesting_is_bounded)
     qmf_free(ok);
     qmf_free(deep);
 }
+
+Test(qmf_where, in_a_list)
+{
+    assert_match("[\"in\", \"state\", [\"quote\", [\"shutoff\", \"running\"]]]");
+    assert_no_match("[\"in\", \"state\", [\"quote\", [\"shutoff\", \"paused\"]]]");
+    assert_no_match("[\"in\", \"state\", [\"quote\", []]]");
+    /* eq's rules: numbers across kinds, no string equals a number. */
+    assert_match("[\"in\", \"numVcpus\", [\"quote\", [1, 9.0, \"2\"]]]");
+    assert_no_match("[\"in\", \"numVcpus\", [\"quote\", [\"9\"]]]");
+    assert_no_match("[\"in\", \"missing\", [\"quote\", [\"running\"]]]");
+    assert_compile_error("[\"in\", \"state\", [\"quote\", \"running\"]]",
+        "invalid _where at $[2]: in needs a quoted list of values, [\"quote\", [...]]");
+    assert_compile_error("[\"in\", \"state\", \"running\"]",
+        "invalid _where at $[2]: in needs a quoted list of values, [\"quote\", [...]]");
+}
