@@ -528,35 +528,33 @@ reopen_publish_channel(struct a091_conn *c)
 {
     amqp_channel_open_t open;
     amqp_confirm_select_t select;
-    qmf_error err;
-    size_t i;
     int rc;
 
     memset(&open, 0, sizeof(open));
     memset(&select, 0, sizeof(select));
     c->pub_reopening = true;
     c->pub_seq = 0;
+    incoming_clear(&c->in[A091_PUBLISH_CHANNEL - 1]);
     rc = amqp_send_method(c->amqp, A091_PUBLISH_CHANNEL, AMQP_CHANNEL_OPEN_METHOD, &open);
     if (rc == AMQP_STATUS_OK)
         rc = amqp_send_method(c->amqp, A091_PUBLISH_CHANNEL,
                               AMQP_CONFIRM_SELECT_METHOD, &select);
-    if (rc != AMQP_STATUS_OK) {
+    if (rc != AMQP_STATUS_OK)
         conn_fail_soon(c, "reopening the publish channel: %s", amqp_error_string2(rc));
-        return;
-    }
-    /* A direct reply-to consumer went with the channel.  Its new address
-     * differs: replies to requests sent before are lost, as with a lost
-     * connection. */
-    for (i = 0; i < c->cfg->nsubs; i++) {
-        const struct a091_sub *s = &c->cfg->subs[i];
+    else
+        conn_sent(c);
+}
 
-        if (s->channel == A091_PUBLISH_CHANNEL &&
-            a091_send_consume(c->amqp, c->cfg, i, s->queue, &err) != 0) {
-            conn_fail_soon(c, "%s", err.text);
-            return;
-        }
-    }
-    conn_sent(c);
+/* Whether a consumer (direct reply-to) lives on the publish channel. */
+static bool
+publish_channel_consumes(const struct a091_conn *c)
+{
+    size_t i;
+
+    for (i = 0; i < c->cfg->nsubs; i++)
+        if (c->cfg->subs[i].channel == A091_PUBLISH_CHANNEL)
+            return true;
+    return false;
 }
 
 static void
@@ -576,8 +574,10 @@ on_channel_close(struct a091_conn *c, amqp_channel_t channel,
         return;
     }
     /* A publish to a missing exchange (say, a bogus reply-to) costs only
-     * the publishes in flight, not the consumers. */
-    if (channel == A091_PUBLISH_CHANNEL && !c->pub_reopening) {
+     * the publishes in flight, not the consumers.  Unless the channel held
+     * the direct reply-to consumer: the answers to what was asked are lost
+     * with it, and a lost connection is what makes a console ask again. */
+    if (channel == A091_PUBLISH_CHANNEL && !c->pub_reopening && !publish_channel_consumes(c)) {
         reopen_publish_channel(c);
         confirms_fail_all(c);
         return;

@@ -623,9 +623,10 @@ declare_topology(amqp_connection_state_t amqp, const struct a091_config *cfg,
     return 0;
 }
 
-int
-a091_send_consume(amqp_connection_state_t amqp, const struct a091_config *cfg, size_t i,
-                  const char *queue, qmf_error *err)
+/* Starts subscription i on queue, on its channel, without waiting. */
+static int
+send_consume(amqp_connection_state_t amqp, const struct a091_config *cfg, size_t i,
+             const char *queue, qmf_error *err)
 {
     const struct a091_sub *s = &cfg->subs[i];
     char *tag = a091_consumer_tag(i);
@@ -667,7 +668,7 @@ start_consumers(amqp_connection_state_t amqp, const struct a091_config *cfg,
     for (i = 0; i < cfg->nsubs; i++) {
         const struct a091_sub *s = &cfg->subs[i];
 
-        if (a091_send_consume(amqp, cfg, i, s->by_index ? names[s->queue_index] : s->queue,
+        if (send_consume(amqp, cfg, i, s->by_index ? names[s->queue_index] : s->queue,
                               err) != 0)
             return -1;
     }

@@ -22,7 +22,7 @@
 #define A091_CONSUME_CHANNEL 1
 #define A091_PUBLISH_CHANNEL 2
 /* Publishes nobody waits a confirm for (bus_message.unconfirmed): confirms
- * cost the broker about a fifth of an answer's work. */
+ * cost the broker about a tenth of an answer's work. */
 #define A091_UNCONFIRMED_CHANNEL 3
 
 /*
@@ -102,10 +102,6 @@ bool a091_consumer_index(amqp_bytes_t tag, size_t nsubs, size_t *i);
 amqp_connection_state_t a091_connect(const struct a091_config *cfg,
                                      char ***names, qmf_error *err);
 void a091_names_free(char **names, size_t n);
-/* Starts subscription i on queue, on its channel, without waiting (used
- * again by the loop when it reopens the publish channel). */
-int a091_send_consume(amqp_connection_state_t amqp, const struct a091_config *cfg,
-                      size_t i, const char *queue, qmf_error *err);
 /* Text of a failed RPC reply (a server close or a library status). */
 void a091_reply_error(amqp_rpc_reply_t r, const char *what, qmf_error *err);
 /*

@@ -69,7 +69,7 @@ struct bus_message {
     int64_t created_ms;     /* ms since the epoch; 0: unknown */
     bool durable;           /* persistent delivery mode */
     /* Sending, without a confirm callback: the message may go by a channel
-     * without publisher confirms (a fifth less broker work for an answer).
+     * without publisher confirms (a tenth less broker work for an answer).
      * Ordered with the other unconfirmed messages of the connection, not
      * with the rest; for answers, which each go to the one that asked. */
     bool unconfirmed;

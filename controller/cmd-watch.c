@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bus/bus.h"
 #include "schema/qmf/where.h"
@@ -198,8 +199,10 @@ watch_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *
     qmf_error err;
     int rc;
 
-    /* Events are printed as they come, even into a pipe. */
-    setvbuf(stdout, NULL, _IOLBF, 0);
+    /* Events are printed as they come, even into a pipe (main() already
+     * set this for a terminal; setvbuf only once). */
+    if (!isatty(STDOUT_FILENO))
+        setvbuf(stdout, NULL, _IOLBF, 0);
     if ((rc = check_flags(ctx, e, a, &ws, &cls)) != 0) {
         qmf_where_free(ws.where);
         return rc;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "schema/schema.h"
 
@@ -39,7 +40,8 @@ put_string(FILE *out, const char *s)
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
 
-        if (c == '"' || c == '\\')
+        /* '?' too: two of them can start a trigraph in ISO C. */
+        if (c == '"' || c == '\\' || c == '?')
             fprintf(out, "\\%c", c);
         else if (c == '\n')
             fputs("\\n", out);
@@ -64,7 +66,10 @@ put_default(FILE *out, const qmf_value *v, size_t c, size_t m, size_t a)
         fprintf(out, ".u.u = UINT64_C(%" PRIu64 ")", v->u.u);
         break;
     case QMF_INT8: case QMF_INT16: case QMF_INT32: case QMF_INT64:
-        fprintf(out, ".u.i = INT64_C(%" PRId64 ")", v->u.i);
+        if (v->u.i == INT64_MIN)
+            fputs(".u.i = INT64_MIN", out);
+        else
+            fprintf(out, ".u.i = INT64_C(%" PRId64 ")", v->u.i);
         break;
     case QMF_STRING:
         fputs(".u.str = { ", out);
@@ -203,17 +208,24 @@ main(int argc, char **argv)
 {
     struct schema *s;
     qmf_error err;
+    char tmp[4096];
     FILE *out;
 
     if (argc != 3)
         die("usage: schema-gen SCHEMA.xml OUT.c");
     if ((s = schema_load_file(argv[1], &err)) == NULL)
         die("%s", err.text);
-    if ((out = fopen(argv[2], "w")) == NULL)
-        die("cannot write the output: %s", strerror(errno));
+    /* Written aside and renamed: a failed run leaves no half file that a
+     * later build would take as up to date. */
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", argv[2]) >= (int)sizeof(tmp))
+        die("%s: path too long", argv[2]);
+    if ((out = fopen(tmp, "w")) == NULL)
+        die("cannot write %s: %s", tmp, strerror(errno));
     generate(out, s, strrchr(argv[1], '/') ? strrchr(argv[1], '/') + 1 : argv[1]);
-    if (fclose(out) != 0)
-        die("cannot write the output: %s", strerror(errno));
+    if (fclose(out) != 0 || rename(tmp, argv[2]) != 0) {
+        unlink(tmp);
+        die("cannot write %s: %s", argv[2], strerror(errno));
+    }
     schema_free(s);
     return 0;
 }

@@ -5,6 +5,7 @@
  */
 #include "controller/lib/console_impl.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -71,7 +72,12 @@ console_new_id(void)
 
     /* The kernel's generator: OpenSSL's would cost a short-lived console
      * milliseconds of start-up for sixteen bytes. */
-    if (getrandom(uuid, sizeof(uuid), 0) != (ssize_t)sizeof(uuid))
+    ssize_t got;
+
+    /* EINTR only while the kernel's pool is not ready yet: wait for it. */
+    while ((got = getrandom(uuid, sizeof(uuid), 0)) < 0 && errno == EINTR)
+        ;
+    if (got != (ssize_t)sizeof(uuid))
         abort();        /* no randomness: nothing is safe to do */
     uuid[6] = (uuid[6] & 0x0f) | 0x40;     /* a version 4 UUID */
     uuid[8] = (uuid[8] & 0x3f) | 0x80;
@@ -221,6 +227,7 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
     }
     if (o->presence) {
         char offset[32];
+        int64_t age_ms;
         bool resume;
 
         c->has_presence = true;
@@ -229,8 +236,10 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
         c->presence_marker = console_new_id();
         c->presence_offset = -1;
         resume = o->presence_cache && console_presence_load(c, o->presence_cache);
-        c->presence_reused = resume && console_now_ms() - c->presence_saved_ms <
-                                       (int64_t)o->presence_reuse_ms &&
+        age_ms = console_now_ms() - c->presence_saved_ms;
+        /* A cache "from the future" (the clock went back) is not fresh. */
+        c->presence_reused = resume && o->presence_reuse_ms > 0 && age_ms >= 0 &&
+                             age_ms < (int64_t)o->presence_reuse_ms &&
                              console_presence_has_up(c, o->presence_nodes);
         if (!c->presence_reused) {
             presence_args = bus_presence_queue(&queues[nq++]);

@@ -173,6 +173,7 @@ console_presence_load(struct virtbus_console *c, const char *path)
         qmf_get_int64(qmf_map_get(doc, "saved"), &saved) &&
         qmf_get_uint64(qmf_map_get(doc, "window"), &window) &&
         window == c->presence_window_s && agents && agents->kind == QMF_MAP &&
+        console_now_ms() - saved >= 0 &&
         console_now_ms() - saved < (int64_t)c->presence_window_s * 1000) {
         for (i = 0; i < agents->u.map.len; i++)
             heard(c, agents->u.map.items[i].key, agents->u.map.items[i].value);
