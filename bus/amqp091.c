@@ -545,17 +545,6 @@ reopen_publish_channel(struct a091_conn *c)
         conn_sent(c);
 }
 
-/* Whether a consumer (direct reply-to) lives on the publish channel. */
-static bool
-publish_channel_consumes(const struct a091_conn *c)
-{
-    size_t i;
-
-    for (i = 0; i < c->cfg->nsubs; i++)
-        if (c->cfg->subs[i].channel == A091_PUBLISH_CHANNEL)
-            return true;
-    return false;
-}
 
 static void
 on_channel_close(struct a091_conn *c, amqp_channel_t channel,
@@ -577,7 +566,8 @@ on_channel_close(struct a091_conn *c, amqp_channel_t channel,
      * the publishes in flight, not the consumers.  Unless the channel held
      * the direct reply-to consumer: the answers to what was asked are lost
      * with it, and a lost connection is what makes a console ask again. */
-    if (channel == A091_PUBLISH_CHANNEL && !c->pub_reopening && !publish_channel_consumes(c)) {
+    if (channel == A091_PUBLISH_CHANNEL && !c->pub_reopening &&
+        !c->cfg->publish_channel_consumes) {
         reopen_publish_channel(c);
         confirms_fail_all(c);
         return;

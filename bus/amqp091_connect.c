@@ -188,6 +188,8 @@ a091_config_new(const struct bus_options *opts, qmf_error *err)
             if (sub_copy(&cfg->subs[i], &opts->subs[i], cfg->nqueues, err) != 0)
                 goto fail;
             cfg->nsubs++;
+            if (cfg->subs[i].channel == A091_PUBLISH_CHANNEL)
+                cfg->publish_channel_consumes = true;
         }
     }
     return cfg;
@@ -698,14 +700,9 @@ confirm_channel(amqp_connection_state_t amqp, amqp_channel_t channel, qmf_error 
 static bool
 confirm_setup(amqp_connection_state_t amqp, const struct a091_config *cfg, qmf_error *err)
 {
-    size_t i;
-
-    if (!confirm_channel(amqp, A091_CONSUME_CHANNEL, err))
-        return false;
-    for (i = 0; i < cfg->nsubs; i++)
-        if (cfg->subs[i].channel == A091_PUBLISH_CHANNEL)
-            return confirm_channel(amqp, A091_PUBLISH_CHANNEL, err);
-    return true;
+    return confirm_channel(amqp, A091_CONSUME_CHANNEL, err) &&
+           (!cfg->publish_channel_consumes ||
+            confirm_channel(amqp, A091_PUBLISH_CHANNEL, err));
 }
 
 amqp_connection_state_t

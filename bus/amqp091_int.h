@@ -84,6 +84,7 @@ struct a091_config {
     size_t nqueues;
     struct a091_sub *subs;
     size_t nsubs;
+    bool publish_channel_consumes;      /* a subscription (direct reply-to) is on 2 */
 };
 
 struct a091_config *a091_config_new(const struct bus_options *opts, qmf_error *err);
