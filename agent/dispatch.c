@@ -294,15 +294,16 @@ static void
 select_one(const struct inv_object *o, void *opaque)
 {
     struct select_ctx *ctx = opaque;
-    qmf_value *data, *values;
+    qmf_value *values;
     size_t i;
 
     if (ctx->ids_only) {
         qmf_list_append(ctx->results, inv_object_id(&ctx->a->inv, o->name));
         return;
     }
-    data = inv_object_data(&ctx->a->inv, o, !ctx->a->driver_up);
-    if (ctx->properties != NULL) {
+    if (ctx->properties == NULL) {
+        values = qmf_dup(o->values);
+    } else {
         values = qmf_map();
         for (i = 0; i < qmf_list_len(ctx->properties); i++) {
             const char *name = qmf_list_at(ctx->properties, i)->u.str.ptr;
@@ -311,9 +312,9 @@ select_one(const struct inv_object *o, void *opaque)
             if (v != NULL)
                 qmf_map_set(values, name, qmf_dup(v));
         }
-        qmf_map_set(data, "_values", values);
     }
-    qmf_list_append(ctx->results, data);
+    qmf_list_append(ctx->results,
+                    inv_object_data_with(&ctx->a->inv, o, !ctx->a->driver_up, values));
 }
 
 /*

@@ -91,11 +91,18 @@ qmf_value *
 inv_object_data(const struct inventory *inv, const struct inv_object *o,
                 bool stale)
 {
+    return inv_object_data_with(inv, o, stale, qmf_dup(o->values));
+}
+
+qmf_value *
+inv_object_data_with(const struct inventory *inv, const struct inv_object *o,
+                     bool stale, qmf_value *values)
+{
     qmf_value *data = qmf_map();
 
     qmf_map_set(data, "_object_id", inv_object_id(inv, o->name));
     qmf_map_set(data, "_schema_id", schema_id_value(o->cls));
-    qmf_map_set(data, "_values", qmf_dup(o->values));
+    qmf_map_set(data, "_values", values);
     qmf_map_set(data, "_create_ts", qmf_i64(o->create_ts));
     qmf_map_set(data, "_update_ts", qmf_i64(o->update_ts));
     if (stale)

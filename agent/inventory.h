@@ -55,6 +55,9 @@ size_t inv_count(const struct inventory *inv, const struct schema_class *cls);
 /* The QMF data map of an object: {_object_id, _schema_id, _values, ...}. */
 qmf_value *inv_object_data(const struct inventory *inv,
                            const struct inv_object *o, bool stale);
+/* The same with other _values (taken): a query's chosen properties. */
+qmf_value *inv_object_data_with(const struct inventory *inv,
+                                const struct inv_object *o, bool stale, qmf_value *values);
 qmf_value *inv_object_id(const struct inventory *inv, const char *name);
 
 /* Calls fn for each object of cls (NULL: every class) matching where
