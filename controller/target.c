@@ -67,10 +67,10 @@ add_unknown(struct ctl_nodes *n, const qmf_value *names)
 
         struct virtbus_agent unknown = { .node = (char *)name, .attrs = NULL };
 
-        if (strpbrk(name, "*?[") || ctl_nodes_find(&n->presence, name) ||
+        if (virtbus_target_is_pattern(name) || ctl_nodes_find(&n->presence, name) ||
             ctl_nodes_find(&n->down, name))
             continue;
-        unknown.name = qmf_xasprintf("virtbus:agent:%s", name);
+        unknown.name = virtbus_agent_name(name);
         virtbus_agent_list_add(&n->down, &unknown);
         free(unknown.name);
     }
@@ -129,7 +129,7 @@ ctl_discover(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, const struct ct
         size_t i, n = 0;
 
         for (i = 0; i < qmf_list_len(names); i++)
-            if (!strpbrk(qmf_list_at(names, i)->u.str.ptr, "*?["))
+            if (!virtbus_target_is_pattern(qmf_list_at(names, i)->u.str.ptr))
                 exact[n++] = qmf_list_at(names, i)->u.str.ptr;
         rc = ctl_connect(ctx, true, NULL, exact);
         free(exact);

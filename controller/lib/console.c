@@ -22,6 +22,12 @@
 static void on_watch(struct bus_delivery *d, const struct bus_message *m, void *opaque);
 
 char *
+virtbus_agent_name(const char *node)
+{
+    return qmf_xasprintf("virtbus:agent:%s", node);
+}
+
+char *
 virtbus_agent_address(const char *agent_name)
 {
     return bus_address_exchange(BUS_EXCHANGE_DIRECT, agent_name);

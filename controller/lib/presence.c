@@ -264,9 +264,8 @@ console_presence_has_up(struct virtbus_console *c, const char *const *nodes)
     bool ok = true;
     size_t i;
 
-    /* Agents are named after their node (PROTOCOL.md §1.1). */
     for (i = 0; ok && nodes && nodes[i]; i++) {
-        char *agent = qmf_xasprintf("virtbus:agent:%s", nodes[i]);
+        char *agent = virtbus_agent_name(nodes[i]);
         void *e;
 
         ok = lh_table_lookup_ex(c->presence, agent, &e) && entry_up(e, now_ms);
@@ -367,7 +366,7 @@ names_predicate(const char *const *names)
 
     qmf_list_append(any, qmf_string("or"));
     for (i = 0; names[i]; i++) {
-        if (strpbrk(names[i], "*?[")) {
+        if (virtbus_target_is_pattern(names[i])) {
             char *re = glob_to_regex(names[i]);
 
             qmf_list_append(any, compare("re_match", "node", quoted(re)));
@@ -389,6 +388,12 @@ names_predicate(const char *const *names)
         qmf_free(exact);
     }
     return any;
+}
+
+bool
+virtbus_target_is_pattern(const char *name)
+{
+    return strpbrk(name, "*?[") != NULL;
 }
 
 qmf_value *

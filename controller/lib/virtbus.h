@@ -123,6 +123,8 @@ struct virtbus_target {
 /* The agent predicate for a target (sent as _target, evaluated locally on
  * presence); NULL with an error for an empty target without `all`. */
 qmf_value *virtbus_target_predicate(const struct virtbus_target *t, qmf_error *err);
+/* Whether a target name is a shell glob (many nodes) rather than a node. */
+bool virtbus_target_is_pattern(const char *name);
 
 /* The agents of a presence list matching a predicate (NULL: all), split
  * into those up and those down; lists are deep copies. */
@@ -269,6 +271,7 @@ int virtbus_send(struct virtbus_console *c, const char *address,
 const char *virtbus_console_reply_to(const struct virtbus_console *c);
 
 /* Address helpers. */
+char *virtbus_agent_name(const char *node);            /* "virtbus:agent:<node>" */
 char *virtbus_agent_address(const char *agent_name);   /* direct exchange */
 char *virtbus_broadcast_address(const char *kind);     /* topic, console.request.<kind> */
 
