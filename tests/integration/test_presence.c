@@ -15,16 +15,28 @@
 #include "schema/qmf/codec.h"
 #include "tests/integration/harness.h"
 
+/* A console reading presence, with a cache file (or NULL) taken as it is
+ * when saved less than reuse_ms ago and it has every node of nodes up. */
 static struct virtbus_console *
-open_console(struct test_fleet *f, const char *cache)
+open_console_reusing(struct test_fleet *f, const char *cache, unsigned reuse_ms,
+                     const char *const *nodes)
 {
-    struct virtbus_console_options o = { .url = f->url, .presence = true, .presence_cache = cache };
+    struct virtbus_console_options o = {
+        .url = f->url, .presence = true, .presence_cache = cache,
+        .presence_reuse_ms = reuse_ms, .presence_nodes = nodes,
+    };
     struct virtbus_console *c;
     qmf_error err;
 
     c = virtbus_console_open(f->base, &o, &err);
     cr_assert_not_null(c, "%s", err.text);
     return c;
+}
+
+static struct virtbus_console *
+open_console(struct test_fleet *f, const char *cache)
+{
+    return open_console_reusing(f, cache, 0, NULL);
 }
 
 static bool
@@ -40,6 +52,26 @@ lists(struct virtbus_console *c, const char *node)
         found |= strcmp(l.items[i].node, node) == 0;
     virtbus_agent_list_free(&l);
     return found;
+}
+
+/* One agent up, and path (a fresh temporary name) a cache that a first
+ * console saved after reading presence. */
+static void
+start_with_cache(struct test_fleet *f, char *path)
+{
+    struct virtbus_console *c;
+    int fd;
+
+    fleet_init(f);
+    fleet_add_agent(f, "node1.xml", NULL);
+    fleet_wait_ready(f);
+    fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    unlink(path);
+    c = open_console(f, path);
+    cr_assert(lists(c, f->nodes[0]));
+    virtbus_console_close(c);
 }
 
 static qmf_value *
@@ -127,20 +159,9 @@ Test(presence, cache_resumes_where_the_last_console_stopped, .timeout = 120)
     struct timespec now;
     qmf_value *doc;
     int64_t offset = -1, now_ns;
-    int fd;
-
-    fleet_init(&f);
-    fleet_add_agent(&f, "node1.xml", NULL);
-    fleet_wait_ready(&f);
-    fd = mkstemp(path);
-    cr_assert_geq(fd, 0);
-    close(fd);
-    unlink(path);
 
     /* The first console reads the window and saves where it stopped. */
-    c = open_console(&f, path);
-    cr_assert(lists(c, f.nodes[0]));
-    virtbus_console_close(c);
+    start_with_cache(&f, path);
     doc = read_cache(path);
     cr_assert(qmf_get_int64(qmf_map_get(doc, "offset"), &offset) && offset >= 0);
     cr_assert_not_null(qmf_map_get(qmf_map_get(doc, "agents"), agent_name(f.agents[0])));
@@ -191,39 +212,14 @@ Test(presence, a_stopped_agent_is_down_at_once, .timeout = 120)
     fleet_fini(&f);
 }
 
-static struct virtbus_console *
-open_reusing(struct test_fleet *f, const char *cache, const char *const *nodes)
-{
-    struct virtbus_console_options o = {
-        .url = f->url, .presence = true, .presence_cache = cache,
-        .presence_reuse_ms = 60000, .presence_nodes = nodes,
-    };
-    struct virtbus_console *c;
-    qmf_error err;
-
-    c = virtbus_console_open(f->base, &o, &err);
-    cr_assert_not_null(c, "%s", err.text);
-    return c;
-}
-
 Test(presence, a_recent_cache_is_taken_as_is_unless_it_misses_a_named_node, .timeout = 120)
 {
     char path[] = "/tmp/virtbus-presence-XXXXXX";
     const char *named[2] = { NULL, NULL };
     struct virtbus_console *c;
     struct test_fleet f;
-    int fd;
 
-    fleet_init(&f);
-    fleet_add_agent(&f, "node1.xml", NULL);
-    fleet_wait_ready(&f);
-    fd = mkstemp(path);
-    cr_assert_geq(fd, 0);
-    close(fd);
-    unlink(path);
-    c = open_console(&f, path);
-    cr_assert(lists(c, f.nodes[0]));
-    virtbus_console_close(c);
+    start_with_cache(&f, path);
 
     /* An agent that starts after the cache was saved... */
     fleet_add_agent(&f, "node2.xml", NULL);
@@ -231,14 +227,14 @@ Test(presence, a_recent_cache_is_taken_as_is_unless_it_misses_a_named_node, .tim
 
     /* ...is not seen through a recent cache taken as it is (the stream is
      * not read)... */
-    c = open_reusing(&f, path, NULL);
+    c = open_console_reusing(&f, path, 60000, NULL);
     cr_assert(lists(c, f.nodes[0]), "the cache was not used");
     cr_assert_not(lists(c, f.nodes[1]), "the stream was read");
     virtbus_console_close(c);
 
     /* ...but is when named: the cache lacks it, so the stream is read. */
     named[0] = f.nodes[1];
-    c = open_reusing(&f, path, named);
+    c = open_console_reusing(&f, path, 60000, named);
     cr_assert(lists(c, f.nodes[1]), "a named node missing from the cache was not looked for");
     virtbus_console_close(c);
 
