@@ -11,7 +11,6 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-
 #include "controller/lib/expr.h"
 
 void

@@ -75,12 +75,11 @@ console_new_id(void)
 {
     uint8_t uuid[16];
     char text[37];
-
-    /* The kernel's generator: OpenSSL's would cost a short-lived console
-     * milliseconds of start-up for sixteen bytes. */
     ssize_t got;
 
-    /* EINTR only while the kernel's pool is not ready yet: wait for it. */
+    /* The kernel's generator: OpenSSL's would cost a short-lived console
+     * milliseconds of start-up for sixteen bytes.  EINTR comes only while
+     * the kernel's pool is not ready yet: wait for it. */
     while ((got = getrandom(uuid, sizeof(uuid), 0)) < 0 && errno == EINTR)
         ;
     if (got != (ssize_t)sizeof(uuid))

@@ -375,7 +375,8 @@ names_predicate(const char *const *names)
             qmf_list_append(exact, qmf_string(names[i]));
         }
     }
-    /* One "in" for all the names: every agent parses what is sent. */
+    /* One "in" for all the names: every agent parses what is sent.  A
+     * single name stays an "eq", which agents older than "in" understand. */
     if (qmf_list_len(exact) == 1)
         qmf_list_append(any, compare("eq", "node", quoted(qmf_list_at(exact, 0)->u.str.ptr)));
     if (qmf_list_len(exact) > 1) {
