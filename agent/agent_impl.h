@@ -13,6 +13,7 @@
 
 #include "agent/agent.h"
 #include "agent/inventory.h"
+#include "agent/journal.h"
 #include "agent/log.h"
 #include "bus/bus.h"
 #include "drivers/driver.h"
@@ -174,6 +175,11 @@ void agent_command_where(struct agent *a, struct bus_delivery *d, const struct b
                          method_fn fn, const qmf_value *args, const qmf_where *where);
 /* Publishes again the outcomes the broker has not confirmed. */
 void agent_command_flush_spool(struct agent *a);
+/* What, with its message-id, makes a command itself (docs/PROTOCOL.md
+ * §9.3): a digest of its sender and of everything in the request that
+ * decides its effect.  The same id and digest is the same command sent
+ * again; the same id and another digest, another command. */
+void agent_command_digest(const struct bus_message *m, uint8_t digest[JOURNAL_DIGEST_LEN]);
 
 /* state.c: the journal in the state directory, opened and closed on a
  * worker; done runs on the loop thread. */

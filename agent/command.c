@@ -13,6 +13,10 @@
  * interrupted, its effect unknown, and is never repeated behind the
  * operator's back.  Requests without a message-id cannot be recognised
  * and are run at least once, as before journals.
+ *
+ * "Again" means the same command: the same message-id, sender and content
+ * (agent_command_digest).  A console that reuses message-ids (Qpid's sends
+ * "qmf2" every time) is thus never answered with another command's outcome.
  */
 #include "agent/agent_impl.h"
 
@@ -21,6 +25,7 @@
 #include <string.h>
 
 #include "agent/journal.h"
+#include "schema/qmf/digest.h"
 #include "schema/qmf/where.h"
 
 struct command;
@@ -50,6 +55,7 @@ struct command {
     struct agent *a;
     struct bus_delivery *delivery;
     struct bus_message *req;      /* reply-to, correlation-id, user, id */
+    uint8_t digest[JOURNAL_DIGEST_LEN];     /* with the id, what the journal knows it by */
     const struct schema_class *cls;
     const struct schema_method *sm;
     method_fn fn;
@@ -63,6 +69,42 @@ struct command {
 
 static void command_unref(struct command *cmd);
 static void publish_event(struct command *cmd, struct command_object *o);
+
+/* Identity ---------------------------------------------------------------------- */
+
+/* Who sent a request, as far as it truthfully says: the user-id RabbitMQ
+ * checked against the connection's user, or nobody. */
+static const char *
+command_sender(const struct bus_message *m)
+{
+    return m->user_id != NULL ? m->user_id : "";
+}
+
+void
+agent_command_digest(const struct bus_message *m, uint8_t digest[JOURNAL_DIGEST_LEN])
+{
+    /* Everything in a method request that decides what it does; the
+     * correlation-id and reply-to only decide where the answer goes. */
+    static const char *const fields[] = {
+        "_object_id", "_schema_id", "_where", "_method_name", "_arguments", "_target",
+    };
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned int len = 0;
+    size_t i;
+
+    if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+        abort();    /* only out of memory: SHA-256 is always there */
+    qmf_digest_update_string(ctx, "virtbus command 1");
+    qmf_digest_update_string(ctx, command_sender(m));
+    qmf_digest_update_string(ctx, bus_message_header(m, "qmf.opcode"));
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        qmf_digest_update_string(ctx, fields[i]);
+        qmf_digest_update(ctx, m->body != NULL ? qmf_map_get(m->body, fields[i]) : NULL);
+    }
+    if (EVP_DigestFinal_ex(ctx, digest, &len) != 1 || len != JOURNAL_DIGEST_LEN)
+        abort();
+    EVP_MD_CTX_free(ctx);
+}
 
 /* Outcomes ---------------------------------------------------------------------- */
 
@@ -150,7 +192,8 @@ object_consult_journal(struct command_object *o)
     struct agent *a = cmd->a;
     qmf_value *recorded = NULL, *item;
 
-    switch (journal_lookup(a->journal, cmd->req->message_id, o->name, &recorded, NULL, NULL)) {
+    switch (journal_lookup(a->journal, cmd->req->message_id, o->name, cmd->digest, &recorded,
+                           NULL, NULL)) {
     case JOURNAL_DONE:
         o->mode = CMD_REPLAY;
         o->outcome = recorded;
@@ -215,7 +258,8 @@ object_work(void *arg)
         set_interrupted(cmd, o);
     } else {
         qmf_value *prepared = cmd->journaled ? prepared_interruption(cmd, o) : NULL;
-        int begun = cmd->journaled ? journal_begin(a->journal, id, o->name, prepared, &jerr)
+        int begun = cmd->journaled ? journal_begin(a->journal, id, o->name, cmd->digest,
+                                                   prepared, &jerr)
                                    : 0;
 
         qmf_free(prepared);
@@ -243,7 +287,7 @@ object_work(void *arg)
     o->call.out = NULL;
     if (!cmd->journaled)
         o->durable = true;
-    else if (journal_end(a->journal, id, o->name, o->outcome, &jerr) == 0)
+    else if (journal_end(a->journal, id, o->name, cmd->digest, o->outcome, &jerr) == 0)
         o->durable = true;
     else
         qmf_error_set(&o->err, QMF_ERR_INTERNAL, "outcome not recorded: %s", jerr.text);
@@ -298,7 +342,7 @@ object_confirmed(bool ok, void *opaque)
         return;
     /* Its answer and its record are with the broker: no need to spool. */
     if (!o->confirms_failed && cmd->journaled && o->durable)
-        journal_delivered(cmd->a->journal, cmd->req->message_id, o->name);
+        journal_delivered(cmd->a->journal, cmd->req->message_id, o->name, cmd->digest);
     command_unref(cmd);
 }
 
@@ -461,6 +505,7 @@ command_start(struct agent *a, struct bus_delivery *d, const struct bus_message 
     cmd->req->user_id = m->user_id ? qmf_xstrdup(m->user_id) : NULL;
     cmd->req->message_id = id ? qmf_xstrdup(id) : NULL;
     cmd->req->durable = m->durable;
+    agent_command_digest(m, cmd->digest);
     cmd->cls = cls;
     cmd->sm = sm;
     cmd->fn = fn;
@@ -540,6 +585,7 @@ struct selection_job {
     method_fn fn;
     qmf_value *args;
     qmf_value *names;               /* list of object names */
+    uint8_t digest[JOURNAL_DIGEST_LEN];
     bool recorded;
     qmf_error err;
 };
@@ -551,8 +597,8 @@ selection_work(void *arg)
     qmf_value *record = qmf_map();
 
     qmf_map_set(record, "objects", qmf_dup(job->names));
-    job->recorded = journal_end(job->a->journal, job->m->message_id, "", record,
-                                &job->err) == 0;
+    job->recorded = journal_end(job->a->journal, job->m->message_id, "", job->digest,
+                                record, &job->err) == 0;
     qmf_free(record);
 }
 
@@ -578,7 +624,7 @@ selection_done(void *arg)
 
     if (job->recorded) {
         /* Not an outcome anyone waits for: nothing to publish. */
-        journal_delivered(a->journal, job->m->message_id, "");
+        journal_delivered(a->journal, job->m->message_id, "", job->digest);
         start_names(a, job->delivery, job->m, job->cls, job->sm, job->fn, job->args,
                     job->names);
     } else {
@@ -604,6 +650,7 @@ agent_command_where(struct agent *a, struct bus_delivery *d, const struct bus_me
                     method_fn fn, const qmf_value *args, const qmf_where *where)
 {
     const char *id = m->message_id;
+    uint8_t digest[JOURNAL_DIGEST_LEN];
     struct selection_job *job;
     qmf_value *names, *record = NULL;
 
@@ -614,7 +661,8 @@ agent_command_where(struct agent *a, struct bus_delivery *d, const struct bus_me
         qmf_free(names);
         return;
     }
-    if (journal_lookup(a->journal, id, "", &record, NULL, NULL) == JOURNAL_DONE) {
+    agent_command_digest(m, digest);
+    if (journal_lookup(a->journal, id, "", digest, &record, NULL, NULL) == JOURNAL_DONE) {
         start_names(a, d, m, cls, sm, fn, args, qmf_map_get(record, "objects"));
         qmf_free(record);
         return;
@@ -629,6 +677,7 @@ agent_command_where(struct agent *a, struct bus_delivery *d, const struct bus_me
     job->fn = fn;
     job->args = args ? qmf_dup(args) : NULL;
     job->names = qmf_list();
+    memcpy(job->digest, digest, sizeof(job->digest));
     inv_select(&a->inv, cls, where, collect_name, job->names);
     /* Keyed by the command: its objects' jobs start only once it is done. */
     if (agent_submit(a, id, selection_work, selection_done, job) != 0) {
@@ -645,6 +694,8 @@ agent_command_where(struct agent *a, struct bus_delivery *d, const struct bus_me
 struct spooled {
     struct agent *a;
     char *id, *object;
+    uint8_t digest[JOURNAL_DIGEST_LEN];
+    bool has_digest;
     unsigned pending;
     bool failed;
 };
@@ -659,7 +710,8 @@ spooled_confirmed(bool ok, void *opaque)
     if (--sp->pending > 0)
         return;
     if (!sp->failed && sp->a->journal != NULL)
-        journal_delivered(sp->a->journal, sp->id, sp->object);
+        journal_delivered(sp->a->journal, sp->id, sp->object,
+                          sp->has_digest ? sp->digest : NULL);
     free(sp->id);
     free(sp->object);
     free(sp);
@@ -667,18 +719,39 @@ spooled_confirmed(bool ok, void *opaque)
 
 struct spool_ctx {
     struct agent *a;
-    qmf_value *entries;       /* [{id, object, outcome}], oldest first */
+    qmf_value *entries;       /* [{id, object, digest (if any), outcome}], oldest first */
 };
 
 static void
-collect_undelivered(const char *id, const char *object, qmf_value *outcome, void *opaque)
+collect_undelivered(const char *id, const char *object, const uint8_t *digest,
+                    qmf_value *outcome, void *opaque)
 {
     struct spool_ctx *ctx = opaque;
     qmf_value *e = qmf_list_append(ctx->entries, qmf_map());
 
     qmf_map_set(e, "id", qmf_string(id));
     qmf_map_set(e, "object", qmf_string(object));
+    if (digest != NULL)
+        qmf_map_set(e, "digest", qmf_binary(digest, JOURNAL_DIGEST_LEN));
     qmf_map_set(e, "outcome", outcome);
+}
+
+/* The digest of a collected entry, or NULL. */
+static const uint8_t *
+entry_digest(const qmf_value *e)
+{
+    const qmf_value *d = qmf_map_get(e, "digest");
+
+    return d != NULL && d->kind == QMF_BINARY && d->u.str.len == JOURNAL_DIGEST_LEN ?
+        (const uint8_t *)d->u.str.ptr : NULL;
+}
+
+/* Two collected entries of one command (on different objects). */
+static bool
+same_command(const qmf_value *e, const qmf_value *f)
+{
+    return strcmp(qmf_map_get_string(e, "id"), qmf_map_get_string(f, "id")) == 0 &&
+        qmf_equal(qmf_map_get(e, "digest"), qmf_map_get(f, "digest"));
 }
 
 /* The request fields an outcome was answered with. */
@@ -717,13 +790,18 @@ spooled_group_confirmed(bool ok, void *opaque)
 }
 
 static struct spooled *
-spooled_new(struct agent *a, const char *id, const char *object)
+spooled_new(struct agent *a, const qmf_value *entry)
 {
     struct spooled *sp = qmf_xcalloc(1, sizeof(*sp));
+    const uint8_t *digest = entry_digest(entry);
 
     sp->a = a;
-    sp->id = qmf_xstrdup(id);
-    sp->object = qmf_xstrdup(object);
+    sp->id = qmf_xstrdup(qmf_map_get_string(entry, "id"));
+    sp->object = qmf_xstrdup(qmf_map_get_string(entry, "object"));
+    if (digest != NULL) {
+        memcpy(sp->digest, digest, JOURNAL_DIGEST_LEN);
+        sp->has_digest = true;
+    }
     sp->pending = 2;        /* its commandResult and its answer */
     return sp;
 }
@@ -766,14 +844,14 @@ agent_command_flush_spool(struct agent *a)
         outcome = qmf_map_get(e, "outcome");
         if (qmf_map_get(outcome, "objects") != NULL) {
             /* A selection record: nothing to publish. */
-            journal_delivered(a->journal, id, "");
+            journal_delivered(a->journal, id, "", entry_digest(e));
             continue;
         }
         group = qmf_map_get(outcome, "group");
         req = recorded_request(outcome);
         if (!(group && group->kind == QMF_BOOL && group->u.b)) {
             const qmf_value *reply = qmf_map_get(outcome, "reply");
-            struct spooled *sp = spooled_new(a, id, qmf_map_get_string(e, "object"));
+            struct spooled *sp = spooled_new(a, e);
 
             spool_publish_event(a, outcome, sp);
             agent_reply(a, req, qmf_map_get_string(reply, "opcode"), NULL, false,
@@ -788,10 +866,10 @@ agent_command_flush_spool(struct agent *a)
             qmf_value *f = qmf_list_at(ctx.entries, j), *fo;
             struct spooled *sp;
 
-            if (f->kind != QMF_MAP || strcmp(qmf_map_get_string(f, "id"), id) != 0)
+            if (f->kind != QMF_MAP || !same_command(e, f))
                 continue;
             fo = qmf_map_get(f, "outcome");
-            sp = spooled_new(a, id, qmf_map_get_string(f, "object"));
+            sp = spooled_new(a, f);
             g->items = qmf_xrealloc(g->items, (g->n + 1) * sizeof(*g->items));
             g->items[g->n++] = sp;
             qmf_list_append(items, qmf_dup(qmf_map_get(fo, "item")));

@@ -129,12 +129,14 @@ static bool
 command_on_record(struct agent *a, const struct bus_message *m)
 {
     const char *object_name, *method_name;
+    uint8_t digest[JOURNAL_DIGEST_LEN];
 
     if (a->journal == NULL || m->message_id == NULL || m->message_id[0] == '\0')
         return false;
     method_names(m, &object_name, &method_name);
+    agent_command_digest(m, digest);
     return journal_lookup(a->journal, m->message_id, object_name ? object_name : "",
-                          NULL, NULL, NULL) != JOURNAL_UNKNOWN;
+                          digest, NULL, NULL, NULL) != JOURNAL_UNKNOWN;
 }
 
 /* durable: the request came by the agent's durable queue (else by its

@@ -36,7 +36,8 @@
 #include "schema/qmf/codec.h"
 
 #define JOURNAL_MAGIC       "VBJOURNL"
-#define JOURNAL_VERSION     1
+#define JOURNAL_VERSION     2
+#define JOURNAL_VERSION_1   1   /* no digests: read, then rewritten */
 #define HEADER_LEN          16
 #define REC_LEN_BYTES       4
 #define REC_SUM_BYTES       8
@@ -47,6 +48,9 @@
 #define COMPACT_BACKOFF_MAX 1024
 
 enum rec_type { REC_BEGIN = 1, REC_END = 2, REC_DELIVERED = 3 };
+/* Or'ed into the type byte: a digest follows the object. */
+#define REC_HAS_DIGEST      0x80
+#define DIGEST_HEX_LEN      (2 * JOURNAL_DIGEST_LEN + 1)
 
 struct buf {
     char *data;
@@ -55,9 +59,14 @@ struct buf {
 
 struct entry {
     char *id, *object;
+    uint8_t digest[JOURNAL_DIGEST_LEN];
+    bool has_digest;
     enum journal_state state;
     unsigned attempts;
     bool delivered;
+    /* A later command under the same (id, object) began or ended: once
+     * delivered, this one no longer answers a repeat. */
+    bool superseded;
     bool dropping;              /* chosen to go by the running compaction */
     char *begin_rec, *end_rec, *delivered_rec;  /* raw records, or NULL */
     size_t begin_len, end_len, delivered_len;
@@ -75,7 +84,8 @@ struct journal {
     EVP_MD *sha256;
     struct journal_limits lim;
 
-    xmlHashTablePtr index;      /* (id, object) -> struct entry */
+    xmlHashTablePtr index;      /* (id, object, digest in hex) -> struct entry */
+    xmlHashTablePtr latest;     /* (id, object) -> the entry that came last */
     struct entry *head, *tail;
     size_t entries, entry_bytes;
     size_t pinned_entries, pinned_bytes;    /* BEGUN, or DONE undelivered */
@@ -87,6 +97,7 @@ struct journal {
     uint64_t appended_pos, sync_pos, written_pos, synced_pos;
     bool leader;
     bool failed;
+    bool upgrade;               /* opened as version 1 */
     qmf_error failure;
 
     unsigned compact_skip, compact_backoff;
@@ -98,6 +109,7 @@ struct record {
     enum rec_type type;
     const char *id, *object;
     size_t id_len, object_len;
+    const uint8_t *digest;          /* NULL: none */
     int64_t ts;
     uint32_t attempt;
     size_t result_off, result_len;  /* from the record's start */
@@ -199,11 +211,12 @@ outcome_encode(const qmf_value *outcome, char **buf, size_t *len, qmf_error *err
  */
 static char *
 record_encode(const struct journal *j, enum rec_type type, const char *id,
-              const char *object, uint32_t attempt, const char *tail,
-              size_t tail_len, size_t *lenp, qmf_error *err)
+              const char *object, const uint8_t *digest, uint32_t attempt,
+              const char *tail, size_t tail_len, size_t *lenp, qmf_error *err)
 {
     size_t id_len = strlen(id), object_len = strlen(object);
-    size_t extra = type == REC_BEGIN ? 4 + tail_len : type == REC_END ? tail_len : 0;
+    size_t extra = (type == REC_BEGIN ? 4 + tail_len : type == REC_END ? tail_len : 0) +
+        (digest != NULL ? JOURNAL_DIGEST_LEN : 0);
     size_t len, total;
     unsigned char *rec, *p;
 
@@ -219,13 +232,17 @@ record_encode(const struct journal *j, enum rec_type type, const char *id,
     p = rec = qmf_xmalloc(total);
     put_u32(p, (uint32_t)len);
     p += 4;
-    *p++ = (unsigned char)type;
+    *p++ = (unsigned char)(type | (digest != NULL ? REC_HAS_DIGEST : 0));
     put_u32(p, (uint32_t)id_len);
     memcpy(p + 4, id, id_len);
     p += 4 + id_len;
     put_u32(p, (uint32_t)object_len);
     memcpy(p + 4, object, object_len);
     p += 4 + object_len;
+    if (digest != NULL) {
+        memcpy(p, digest, JOURNAL_DIGEST_LEN);
+        p += JOURNAL_DIGEST_LEN;
+    }
     put_u64(p, (uint64_t)now_ns());
     p += 8;
     if (type == REC_BEGIN) {
@@ -290,6 +307,7 @@ record_parse(const struct journal *j, const char *data, size_t avail,
 {
     const unsigned char *base = (const unsigned char *)data, *p, *end;
     unsigned char sum[REC_SUM_BYTES];
+    bool has_digest;
     uint32_t len;
 
     if (avail < REC_LEN_BYTES)
@@ -303,10 +321,19 @@ record_parse(const struct journal *j, const char *data, size_t avail,
         return -1;
     p = base + REC_LEN_BYTES;
     end = p + len;
-    r->type = *p++;
+    has_digest = (*p & REC_HAS_DIGEST) != 0;
+    r->type = *p++ & ~REC_HAS_DIGEST;
     if (parse_string(&p, end, &r->id, &r->id_len, true) != 0 ||
-        parse_string(&p, end, &r->object, &r->object_len, false) != 0 ||
-        end - p < 8)
+        parse_string(&p, end, &r->object, &r->object_len, false) != 0)
+        return -1;
+    r->digest = NULL;
+    if (has_digest) {
+        if (end - p < JOURNAL_DIGEST_LEN)
+            return -1;
+        r->digest = p;
+        p += JOURNAL_DIGEST_LEN;
+    }
+    if (end - p < 8)
         return -1;
     r->ts = (int64_t)get_u64(p);
     p += 8;
@@ -365,10 +392,36 @@ account(struct journal *j, const struct entry *e, int sign)
 #undef ADJ
 }
 
-static struct entry *
-entry_find(struct journal *j, const char *id, const char *object)
+/* The hash key of a digest: hex, or "" for none. */
+static void
+digest_hex(const uint8_t *digest, char out[DIGEST_HEX_LEN])
 {
-    return xmlHashLookup2(j->index, KEY(id), KEY(object));
+    static const char hex[] = "0123456789abcdef";
+    size_t i;
+
+    out[0] = '\0';
+    for (i = 0; digest != NULL && i < JOURNAL_DIGEST_LEN; i++) {
+        out[2 * i] = hex[digest[i] >> 4];
+        out[2 * i + 1] = hex[digest[i] & 15];
+        out[2 * i + 2] = '\0';
+    }
+}
+
+static struct entry *
+entry_find(struct journal *j, const char *id, const char *object, const uint8_t *digest)
+{
+    char hex[DIGEST_HEX_LEN];
+
+    digest_hex(digest, hex);
+    return xmlHashLookup3(j->index, KEY(id), KEY(object), KEY(hex));
+}
+
+/* A delivered outcome of a command since superseded: it answers nothing,
+ * and the same command coming again is a new one. */
+static bool
+entry_stale(const struct entry *e)
+{
+    return e->state == JOURNAL_DONE && e->delivered && e->superseded;
 }
 
 static void
@@ -399,18 +452,51 @@ list_append(struct journal *j, struct entry *e)
 
 static struct entry *
 entry_create(struct journal *j, const char *id, size_t id_len,
-             const char *object, size_t object_len)
+             const char *object, size_t object_len, const uint8_t *digest)
 {
     struct entry *e = qmf_xcalloc(1, sizeof(*e));
+    char hex[DIGEST_HEX_LEN];
 
     e->id = qmf_xstrndup(id, id_len);
     e->object = qmf_xstrndup(object, object_len);
+    if (digest != NULL) {
+        memcpy(e->digest, digest, JOURNAL_DIGEST_LEN);
+        e->has_digest = true;
+    }
     e->state = JOURNAL_UNKNOWN;
-    if (xmlHashAddEntry2(j->index, KEY(e->id), KEY(e->object), e) != 0)
+    digest_hex(digest, hex);
+    if (xmlHashAddEntry3(j->index, KEY(e->id), KEY(e->object), KEY(hex), e) != 0)
         abort();    /* only out of memory: the key was looked up first */
     list_append(j, e);
     j->entries++;
     return e;
+}
+
+static const uint8_t *
+entry_digest(const struct entry *e)
+{
+    return e->has_digest ? e->digest : NULL;
+}
+
+/*
+ * e is the command that came last under its (id, object): the one before
+ * it is superseded.  It also moves to the end of the list, so that a
+ * compacted file, replayed in list order, tells the same story.
+ */
+static void
+entry_make_latest(struct journal *j, struct entry *e)
+{
+    struct entry *before = xmlHashLookup2(j->latest, KEY(e->id), KEY(e->object));
+
+    if (before != e) {
+        if (before != NULL)
+            before->superseded = true;
+        if (xmlHashUpdateEntry2(j->latest, KEY(e->id), KEY(e->object), e, NULL) != 0)
+            abort();    /* only out of memory */
+    }
+    e->superseded = false;
+    list_unlink(j, e);
+    list_append(j, e);
 }
 
 static void
@@ -427,8 +513,13 @@ entry_free(struct entry *e)
 static void
 entry_remove(struct journal *j, struct entry *e)
 {
+    char hex[DIGEST_HEX_LEN];
+
     account(j, e, -1);
-    xmlHashRemoveEntry2(j->index, KEY(e->id), KEY(e->object), NULL);
+    digest_hex(entry_digest(e), hex);
+    xmlHashRemoveEntry3(j->index, KEY(e->id), KEY(e->object), KEY(hex), NULL);
+    if (xmlHashLookup2(j->latest, KEY(e->id), KEY(e->object)) == e)
+        xmlHashRemoveEntry2(j->latest, KEY(e->id), KEY(e->object), NULL);
     list_unlink(j, e);
     j->entries--;
     entry_free(e);
@@ -452,6 +543,7 @@ apply_begin(struct journal *j, struct entry *e, char *rec, size_t len,
     e->attempts = attempt > e->attempts + 1 ? attempt : e->attempts + 1;
     e->state = JOURNAL_BEGUN;
     account(j, e, 1);
+    entry_make_latest(j, e);
 }
 
 static void
@@ -466,9 +558,9 @@ apply_end(struct journal *j, struct entry *e, char *rec, size_t len,
     e->end_pos = end_pos;
     e->state = JOURNAL_DONE;
     account(j, e, 1);
-    /* The undelivered outcomes are listed in the order they were recorded. */
-    list_unlink(j, e);
-    list_append(j, e);
+    /* The undelivered outcomes are listed in the order they were recorded
+     * (entry_make_latest moves e to the end). */
+    entry_make_latest(j, e);
 }
 
 static void
@@ -803,6 +895,7 @@ journal_replay(struct journal *j, size_t *dropped, qmf_error *err)
     struct stat st;
     char *data;
     size_t size, off, got = 0;
+    uint32_t version = 0;
     struct record r;
     struct entry *e;
 
@@ -825,8 +918,10 @@ journal_replay(struct journal *j, size_t *dropped, qmf_error *err)
         }
         got += (size_t)n;
     }
+    if (size >= HEADER_LEN)
+        version = get_u32((unsigned char *)data + 8);
     if (size < HEADER_LEN || memcmp(data, JOURNAL_MAGIC, 8) != 0 ||
-        get_u32((unsigned char *)data + 8) != JOURNAL_VERSION) {
+        (version != JOURNAL_VERSION && version != JOURNAL_VERSION_1)) {
         if (size >= 8 && memcmp(data, JOURNAL_MAGIC, 8) == 0)
             qmf_error_set(err, QMF_ERR_INTERNAL, "journal %s: unsupported version",
                           j->path);
@@ -847,9 +942,15 @@ journal_replay(struct journal *j, size_t *dropped, qmf_error *err)
             char *id = qmf_xstrndup(r.id, r.id_len);
             char *object = qmf_xstrndup(r.object, r.object_len);
 
-            e = entry_find(j, id, object);
+            e = entry_find(j, id, object, r.digest);
+            /* As journal_begin and journal_end do: a stale outcome goes
+             * and the command starts afresh. */
+            if (e != NULL && r.type != REC_DELIVERED && entry_stale(e)) {
+                entry_remove(j, e);
+                e = NULL;
+            }
             if (e == NULL && r.type != REC_DELIVERED)
-                e = entry_create(j, r.id, r.id_len, r.object, r.object_len);
+                e = entry_create(j, r.id, r.id_len, r.object, r.object_len, r.digest);
             free(id);
             free(object);
         }
@@ -876,6 +977,7 @@ journal_replay(struct journal *j, size_t *dropped, qmf_error *err)
         j->fsyncs++;
     }
     *dropped = size - off;
+    j->upgrade = version == JOURNAL_VERSION_1;
     j->file_bytes = off;
     j->appended_pos += off;
     j->sync_pos = j->written_pos = j->synced_pos = j->appended_pos;
@@ -913,6 +1015,8 @@ journal_free(struct journal *j)
     }
     if (j->index != NULL)
         xmlHashFree(j->index, NULL);
+    if (j->latest != NULL)
+        xmlHashFree(j->latest, NULL);
     if (j->fd >= 0)
         close(j->fd);
     if (j->lock_fd >= 0)
@@ -962,7 +1066,7 @@ journal_open(struct journal **out, const char *path,
         slash == path ? qmf_xstrdup("/") : qmf_xstrndup(path, (size_t)(slash - path));
     j->lim.max_entries = lim != NULL ? lim->max_entries : JOURNAL_DEFAULT_MAX_ENTRIES;
     j->lim.max_bytes = lim != NULL ? lim->max_bytes : JOURNAL_DEFAULT_MAX_BYTES;
-    if ((j->index = xmlHashCreate(256)) == NULL)
+    if ((j->index = xmlHashCreate(256)) == NULL || (j->latest = xmlHashCreate(256)) == NULL)
         abort();
     if ((j->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL) {
         qmf_error_set(err, QMF_ERR_INTERNAL, "journal: OpenSSL has no SHA-256");
@@ -1023,6 +1127,16 @@ journal_open(struct journal **out, const char *path,
     } else if (journal_replay(j, &cut, err) != 0) {
         goto fail;
     }
+    if (j->upgrade) {
+        /* Rewritten as version 2 (every record copied as it is); should
+         * that fail, the file stays version 1 with version 2 records
+         * appended, which the next open reads alike and tries again. */
+        pthread_mutex_lock(&j->lock);
+        j->leader = true;
+        (void)journal_compact(j);
+        j->leader = false;
+        pthread_mutex_unlock(&j->lock);
+    }
     if (dropped != NULL)
         *dropped = cut;
     *out = j;
@@ -1062,7 +1176,8 @@ check_id(const char *id, qmf_error *err)
 
 enum journal_state
 journal_lookup(struct journal *j, const char *id, const char *object,
-               qmf_value **result, unsigned *attempts, bool *delivered)
+               const uint8_t *digest, qmf_value **result, unsigned *attempts,
+               bool *delivered)
 {
     enum journal_state state = JOURNAL_UNKNOWN;
     unsigned tries = 0;
@@ -1075,7 +1190,8 @@ journal_lookup(struct journal *j, const char *id, const char *object,
         *result = NULL;
     if (id != NULL) {
         pthread_mutex_lock(&j->lock);
-        if ((e = entry_find(j, id, object_or_empty(object))) != NULL) {
+        e = entry_find(j, id, object_or_empty(object), digest);
+        if (e != NULL && !entry_stale(e)) {
             tries = e->attempts;
             state = e->state;
             /* An outcome counts once its END is on disk. */
@@ -1105,7 +1221,7 @@ journal_lookup(struct journal *j, const char *id, const char *object,
 
 int
 journal_begin(struct journal *j, const char *id, const char *object,
-              const qmf_value *if_interrupted, qmf_error *err)
+              const uint8_t *digest, const qmf_value *if_interrupted, qmf_error *err)
 {
     struct entry *e;
     char *rec, *prepared = NULL;
@@ -1122,14 +1238,18 @@ journal_begin(struct journal *j, const char *id, const char *object,
     pthread_mutex_lock(&j->lock);
     if (refuse_if_failed(j, err) != 0)
         goto fail;
-    e = entry_find(j, id, object);
+    e = entry_find(j, id, object, digest);
+    if (e != NULL && entry_stale(e)) {
+        entry_remove(j, e);
+        e = NULL;
+    }
     if (e != NULL && e->state == JOURNAL_DONE) {
         qmf_error_set(err, QMF_ERR_INTERNAL,
                       "journal: command %s%s%s has already run", id,
                       *object != '\0' ? " on " : "", object);
         goto fail;
     }
-    rec = record_encode(j, REC_BEGIN, id, object, e != NULL ? e->attempts + 1 : 1,
+    rec = record_encode(j, REC_BEGIN, id, object, digest, e != NULL ? e->attempts + 1 : 1,
                         prepared, prepared_len, &len, err);
     if (rec == NULL)
         goto fail;
@@ -1145,7 +1265,7 @@ journal_begin(struct journal *j, const char *id, const char *object,
         goto fail;
     }
     if (e == NULL)
-        e = entry_create(j, id, strlen(id), object, strlen(object));
+        e = entry_create(j, id, strlen(id), object, strlen(object), digest);
     pos = pending_append(j, rec, len, true);
     apply_begin(j, e, rec, len, e->attempts + 1,
                 prepared_len ? record_tail_off(len, prepared_len) : 0, prepared_len);
@@ -1161,7 +1281,7 @@ fail:
 
 int
 journal_end(struct journal *j, const char *id, const char *object,
-            const qmf_value *result, qmf_error *err)
+            const uint8_t *digest, const qmf_value *result, qmf_error *err)
 {
     struct entry *e;
     char *encoded = NULL, *rec;
@@ -1178,7 +1298,7 @@ journal_end(struct journal *j, const char *id, const char *object,
     object = object_or_empty(object);
     if (outcome_encode(result, &encoded, &encoded_len, err) != 0)
         return -1;
-    rec = record_encode(j, REC_END, id, object, 0, encoded, encoded_len, &len, err);
+    rec = record_encode(j, REC_END, id, object, digest, 0, encoded, encoded_len, &len, err);
     free(encoded);
     if (rec == NULL)
         return -1;
@@ -1187,7 +1307,11 @@ journal_end(struct journal *j, const char *id, const char *object,
     pthread_mutex_lock(&j->lock);
     if (refuse_if_failed(j, err) != 0)
         goto fail;
-    e = entry_find(j, id, object);
+    e = entry_find(j, id, object, digest);
+    if (e != NULL && entry_stale(e)) {
+        entry_remove(j, e);
+        e = NULL;
+    }
     if (e != NULL && e->state == JOURNAL_DONE) {
         qmf_error_set(err, QMF_ERR_INTERNAL,
                       "journal: command %s%s%s already has an outcome", id,
@@ -1207,7 +1331,7 @@ journal_end(struct journal *j, const char *id, const char *object,
         goto fail;
     }
     if (e == NULL)
-        e = entry_create(j, id, strlen(id), object, strlen(object));
+        e = entry_create(j, id, strlen(id), object, strlen(object), digest);
     pos = pending_append(j, rec, len, true);
     apply_end(j, e, rec, len, result_off, encoded_len, pos);
     rc = journal_wait(j, pos, true, err);
@@ -1220,7 +1344,8 @@ fail:
 }
 
 void
-journal_delivered(struct journal *j, const char *id, const char *object)
+journal_delivered(struct journal *j, const char *id, const char *object,
+                  const uint8_t *digest)
 {
     struct entry *e;
     char *rec;
@@ -1230,9 +1355,9 @@ journal_delivered(struct journal *j, const char *id, const char *object)
         return;
     object = object_or_empty(object);
     pthread_mutex_lock(&j->lock);
-    e = entry_find(j, id, object);
+    e = entry_find(j, id, object, digest);
     if (e != NULL && e->state == JOURNAL_DONE && !e->delivered &&
-        (rec = record_encode(j, REC_DELIVERED, id, object, 0, NULL, 0, &len,
+        (rec = record_encode(j, REC_DELIVERED, id, object, digest, 0, NULL, 0, &len,
                              NULL)) != NULL) {
         pending_append(j, rec, len, false);
         apply_delivered(j, e, rec, len);
@@ -1262,18 +1387,40 @@ journal_flush(struct journal *j, qmf_error *err)
     return rc;
 }
 
-struct undelivered_copy {
+/* What a listing hands out, copied under the mutex. */
+struct entry_copy {
     char *id, *object, *encoded;
     size_t encoded_len;
+    uint8_t digest[JOURNAL_DIGEST_LEN];
+    bool has_digest;
+    unsigned attempts;
 };
+
+static void
+entry_copy_names(struct entry_copy *c, const struct entry *e)
+{
+    c->id = qmf_xstrdup(e->id);
+    c->object = qmf_xstrdup(e->object);
+    memcpy(c->digest, e->digest, JOURNAL_DIGEST_LEN);
+    c->has_digest = e->has_digest;
+    c->attempts = e->attempts;
+}
+
+static void
+entry_copy_free(struct entry_copy *c)
+{
+    free(c->id);
+    free(c->object);
+    free(c->encoded);
+}
 
 size_t
 journal_undelivered(struct journal *j,
                     void (*fn)(const char *id, const char *object,
-                               qmf_value *result, void *opaque),
+                               const uint8_t *digest, qmf_value *result, void *opaque),
                     void *opaque)
 {
-    struct undelivered_copy *copies = NULL;
+    struct entry_copy *copies = NULL;
     size_t n = 0, i;
     struct entry *e;
 
@@ -1284,8 +1431,7 @@ journal_undelivered(struct journal *j,
         if (e->state != JOURNAL_DONE || e->delivered || e->end_pos > j->synced_pos)
             continue;
         if (copies != NULL) {
-            copies[n].id = qmf_xstrdup(e->id);
-            copies[n].object = qmf_xstrdup(e->object);
+            entry_copy_names(&copies[n], e);
             copies[n].encoded_len = e->result_len;
             copies[n].encoded = qmf_xmalloc(e->result_len);
             memcpy(copies[n].encoded, e->end_rec + e->result_off, e->result_len);
@@ -1296,10 +1442,9 @@ journal_undelivered(struct journal *j,
     for (i = 0; copies != NULL && i < n; i++) {
         qmf_value *v = qmf_from_amqp(copies[i].encoded, copies[i].encoded_len, NULL);
 
-        fn(copies[i].id, copies[i].object, v, opaque);
-        free(copies[i].id);
-        free(copies[i].object);
-        free(copies[i].encoded);
+        fn(copies[i].id, copies[i].object, copies[i].has_digest ? copies[i].digest : NULL, v,
+           opaque);
+        entry_copy_free(&copies[i]);
     }
     free(copies);
     return n;
@@ -1307,12 +1452,11 @@ journal_undelivered(struct journal *j,
 
 size_t
 journal_begun(struct journal *j,
-              void (*fn)(const char *id, const char *object, unsigned attempts,
-                         qmf_value *if_interrupted, void *opaque),
+              void (*fn)(const char *id, const char *object, const uint8_t *digest,
+                         unsigned attempts, qmf_value *if_interrupted, void *opaque),
               void *opaque)
 {
-    struct undelivered_copy *copies = NULL;
-    unsigned *attempts = NULL;
+    struct entry_copy *copies = NULL;
     size_t n = 0, cap = 0, i;
     struct entry *e;
 
@@ -1324,17 +1468,14 @@ journal_begun(struct journal *j,
             if (n == cap) {
                 cap = cap != 0 ? cap * 2 : 16;
                 copies = qmf_xrealloc(copies, cap * sizeof(*copies));
-                attempts = qmf_xrealloc(attempts, cap * sizeof(*attempts));
             }
-            copies[n].id = qmf_xstrdup(e->id);
-            copies[n].object = qmf_xstrdup(e->object);
+            entry_copy_names(&copies[n], e);
             copies[n].encoded = NULL;
             copies[n].encoded_len = e->prepared_len;
             if (e->prepared_len > 0) {
                 copies[n].encoded = qmf_xmalloc(e->prepared_len);
                 memcpy(copies[n].encoded, e->begin_rec + e->prepared_off, e->prepared_len);
             }
-            attempts[n] = e->attempts;
         }
         n++;
     }
@@ -1343,13 +1484,11 @@ journal_begun(struct journal *j,
         qmf_value *prepared = copies[i].encoded != NULL ?
             qmf_from_amqp(copies[i].encoded, copies[i].encoded_len, NULL) : NULL;
 
-        fn(copies[i].id, copies[i].object, attempts[i], prepared, opaque);
-        free(copies[i].id);
-        free(copies[i].object);
-        free(copies[i].encoded);
+        fn(copies[i].id, copies[i].object, copies[i].has_digest ? copies[i].digest : NULL,
+           copies[i].attempts, prepared, opaque);
+        entry_copy_free(&copies[i]);
     }
     free(copies);
-    free(attempts);
     return n;
 }
 

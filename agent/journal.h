@@ -5,26 +5,42 @@
  * the broker has not confirmed yet (the spool flushed after a reconnect).
  * One journal file per agent, in its state directory.
  *
- * Life of a command (id, object):
+ * A command is known by its id (the request's message-id), the object it
+ * acts on, and a digest of its sender and of everything that decides its
+ * effect (computed by the caller; docs/PROTOCOL.md §9.3).  The digest is
+ * what keeps a reused message-id harmless: the same id with other content,
+ * or from another sender, is another command.  Per (id, object) the journal
+ * also knows which command came last; a delivered outcome that a later
+ * command under the same (id, object) has superseded no longer answers a
+ * repeat, so a console that reuses one id (Qpid's sends "qmf2" every time)
+ * can run start, destroy, start.  An undelivered or begun one still does:
+ * it may be a redelivery that has to be answered, never run twice.
+ *
+ * Life of a command (id, object, digest):
  *     UNKNOWN --begin--> BEGUN --end--> DONE --delivered--> DONE, delivered
+ *     DONE, delivered, superseded: taken for UNKNOWN; begin or end starts it
+ *     afresh
  * begin is written and fsync'd BEFORE the effect, end (the outcome) AFTER
  * the effect and before the request is acked, so that after a SIGKILL the
  * journal says the truth: UNKNOWN means it never started, BEGUN that it may
  * have run (attempts says how often it was started), DONE that it ran and
- * what came of it.  A DONE command is never begun again.
+ * what came of it.  A DONE command is never begun again, unless superseded.
  *
  * File format (all integers big-endian):
- *     header  "VBJOURNL" | u32 version (1) | u32 0
+ *     header  "VBJOURNL" | u32 version (2) | u32 0
  *     record  u32 len | u8 type | payload[len - 1] | checksum[8]
  * len counts type and payload; checksum is the first 8 bytes of SHA-256
  * over type and payload.  The payload is
- *     u32 id_len | id | u32 object_len | object | i64 ts (ns since epoch)
- * followed by, for BEGIN (1): u32 attempt (1 for the first), then
- * optionally the outcome to record should the command be found
- * interrupted, as one AMQP 1.0 encoded value; for END (2):
- * the result as one AMQP 1.0 encoded value (an exact, typed round trip);
- * DELIVERED (3) has nothing more.  Strings are length-prefixed bytes, so
- * any string (but NUL, which C strings cannot hold) is stored as is.
+ *     u32 id_len | id | u32 object_len | object | [digest[32]] | i64 ts
+ * with ts in ns since the epoch, and the digest present when the type has
+ * bit 0x80 set (version 1 wrote none; its records are still read, as
+ * commands without a digest).  Then, for BEGIN (1): u32 attempt (1 for the
+ * first), then optionally the outcome to record should the command be found
+ * interrupted, as one AMQP 1.0 encoded value; for END (2): the result as one
+ * AMQP 1.0 encoded value (an exact, typed round trip); DELIVERED (3) has
+ * nothing more.  Strings are length-prefixed bytes, so any string (but NUL,
+ * which C strings cannot hold) is stored as is.  A version 1 file is
+ * rewritten as version 2 when it is opened.
  *
  * Crash safety: records are only appended, and a new file (creation,
  * compaction) is written aside, fsync'd, renamed over the old one and the
@@ -68,7 +84,8 @@
  * Files: besides path, "<path>.lock" (held with flock(2) while open; left
  * in place) and "<path>.tmp" (a compaction in progress; removed at open).
  *
- * Costs: lookups are O(1) (libxml2's hash table on id and object) plus
+ * Costs: lookups are O(1) (libxml2's hash tables on id, object and digest,
+ * and on id and object for the latest command) plus
  * decoding the outcome; begin and end are O(record) plus an fsync;
  * compaction is O(retained bytes), amortised O(1) per record; listings are
  * O(entries).  journal_open reads, checksums and decodes every record
@@ -80,6 +97,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "schema/qmf/error.h"
 #include "schema/qmf/value.h"
@@ -91,6 +109,8 @@
 #define JOURNAL_MIN_BYTES   4096
 /* The largest record (an encoded outcome with its id and object). */
 #define JOURNAL_RECORD_MAX  (16u * 1024 * 1024)
+/* A command's digest: SHA-256 of its sender and content. */
+#define JOURNAL_DIGEST_LEN  32
 
 struct journal;
 
@@ -117,14 +137,19 @@ int journal_open(struct journal **out, const char *path,
 void journal_close(struct journal *j);
 
 /*
- * What is known of (id, object); object NULL or "" means the whole request.
+ * In every call below, object NULL or "" means the whole request, and
+ * digest (JOURNAL_DIGEST_LEN bytes) NULL means a command without one.
+ *
+ * What is known of (id, object, digest): UNKNOWN also for a delivered
+ * outcome that a later command under (id, object) superseded.
  * For DONE, *result (if result is non-NULL) gets a copy the caller frees and
  * *delivered whether the broker confirmed it; otherwise *result is NULL and
  * *delivered false.  *attempts counts BEGIN records.  An outcome is reported
  * DONE only once its END record is on disk.  Never blocks on disk.
  */
 enum journal_state journal_lookup(struct journal *j, const char *id,
-                                  const char *object, qmf_value **result,
+                                  const char *object, const uint8_t *digest,
+                                  qmf_value **result,
                                   unsigned *attempts, bool *delivered);
 
 /*
@@ -136,7 +161,8 @@ enum journal_state journal_lookup(struct journal *j, const char *id,
  * error.  Blocking.
  */
 int journal_begin(struct journal *j, const char *id, const char *object,
-                  const qmf_value *if_interrupted, qmf_error *err);
+                  const uint8_t *digest, const qmf_value *if_interrupted,
+                  qmf_error *err);
 
 /*
  * Records the outcome (any value; the agent stores its reply and the
@@ -148,7 +174,7 @@ int journal_begin(struct journal *j, const char *id, const char *object,
  * Blocking.
  */
 int journal_end(struct journal *j, const char *id, const char *object,
-                const qmf_value *result, qmf_error *err);
+                const uint8_t *digest, const qmf_value *result, qmf_error *err);
 
 /*
  * The broker confirmed the outcome's messages.  Only queued in memory: the
@@ -156,20 +182,23 @@ int journal_end(struct journal *j, const char *id, const char *object,
  * it only means one duplicate reply later).  Ignored unless DONE.  Never
  * blocks on disk: the loop thread may call it.
  */
-void journal_delivered(struct journal *j, const char *id, const char *object);
+void journal_delivered(struct journal *j, const char *id, const char *object,
+                       const uint8_t *digest);
 
 /* Writes the queued DELIVERED marks (no fsync); may compact.  Blocking. */
 int journal_flush(struct journal *j, qmf_error *err);
 
 /*
  * The outcomes on disk but not delivered, oldest outcome first: calls fn
- * (if non-NULL) with copies the callee owns (it must free result), outside
- * the mutex, so fn may call the journal.  Returns how many there are.
+ * (if non-NULL) with copies the callee owns (it must free result; the
+ * strings and digest are valid during the call), outside the mutex, so fn
+ * may call the journal.  Returns how many there are.
  * Never blocks on disk.
  */
 size_t journal_undelivered(struct journal *j,
                            void (*fn)(const char *id, const char *object,
-                                      qmf_value *result, void *opaque),
+                                      const uint8_t *digest, qmf_value *result,
+                                      void *opaque),
                            void *opaque);
 
 /*
@@ -184,8 +213,8 @@ size_t journal_undelivered(struct journal *j,
  */
 size_t journal_begun(struct journal *j,
                      void (*fn)(const char *id, const char *object,
-                                unsigned attempts, qmf_value *if_interrupted,
-                                void *opaque),
+                                const uint8_t *digest, unsigned attempts,
+                                qmf_value *if_interrupted, void *opaque),
                      void *opaque);
 
 struct journal_stats {

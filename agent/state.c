@@ -83,19 +83,20 @@ interrupted_outcome(const char *object)
 }
 
 struct begun {
-    qmf_value *list;    /* [[id, object, prepared outcome or nothing], ...] */
+    qmf_value *list;    /* [[id, object, digest or void, prepared outcome or nothing], ...] */
 };
 
 static void
-collect_begun(const char *id, const char *object, unsigned attempts,
-              qmf_value *if_interrupted, void *opaque)
+collect_begun(const char *id, const char *object, const uint8_t *digest,
+              unsigned attempts, qmf_value *if_interrupted, void *opaque)
 {
-    qmf_value *pair = qmf_list_append(((struct begun *)opaque)->list, qmf_list());
+    qmf_value *cmd = qmf_list_append(((struct begun *)opaque)->list, qmf_list());
 
-    qmf_list_append(pair, qmf_string(id));
-    qmf_list_append(pair, qmf_string(object));
+    qmf_list_append(cmd, qmf_string(id));
+    qmf_list_append(cmd, qmf_string(object));
+    qmf_list_append(cmd, digest != NULL ? qmf_binary(digest, JOURNAL_DIGEST_LEN) : qmf_void());
     if (if_interrupted != NULL)
-        qmf_list_append(pair, if_interrupted);
+        qmf_list_append(cmd, if_interrupted);
 }
 
 static void
@@ -118,16 +119,19 @@ open_work(void *arg)
     if (job->journal != NULL)
         journal_begun(job->journal, collect_begun, &begun);
     for (i = 0; i < qmf_list_len(begun.list); i++) {
-        const qmf_value *pair = qmf_list_at(begun.list, i);
-        const char *id = qmf_list_at(pair, 0)->u.str.ptr;
-        const char *object = qmf_list_at(pair, 1)->u.str.ptr;
+        const qmf_value *cmd = qmf_list_at(begun.list, i);
+        const char *id = qmf_list_at(cmd, 0)->u.str.ptr;
+        const char *object = qmf_list_at(cmd, 1)->u.str.ptr;
+        const qmf_value *digest = qmf_list_at(cmd, 2);
         /* Prepared at begin, it knows where the answer goes; without it
          * the answer waits for a redelivery to know. */
-        qmf_value *outcome = qmf_list_len(pair) > 2 ? qmf_dup(qmf_list_at(pair, 2))
-                                                    : interrupted_outcome(object);
+        qmf_value *outcome = qmf_list_len(cmd) > 3 ? qmf_dup(qmf_list_at(cmd, 3))
+                                                   : interrupted_outcome(object);
         qmf_error err;
 
-        if (journal_end(job->journal, id, object, outcome, &err) == 0)
+        if (journal_end(job->journal, id, object,
+                        digest->kind == QMF_BINARY ? (const uint8_t *)digest->u.str.ptr : NULL,
+                        outcome, &err) == 0)
             job->recovered++;
         qmf_free(outcome);
     }

@@ -53,15 +53,15 @@ run_commands(void *arg)
         qmf_value *v;
 
         snprintf(id, sizeof(id), "cmd-%u-%u-%08x", r->thread, i, i * 2654435761u);
-        if (journal_begin(r->j, id, "", NULL, &err) != 0) {
+        if (journal_begin(r->j, id, "", NULL, NULL, &err) != 0) {
             r->failures++;
             continue;
         }
         v = sample_outcome(id);
-        if (journal_end(r->j, id, "", v, &err) != 0)
+        if (journal_end(r->j, id, "", NULL, v, &err) != 0)
             r->failures++;
         qmf_free(v);
-        journal_delivered(r->j, id, "");
+        journal_delivered(r->j, id, "", NULL);
     }
     return NULL;
 }
@@ -161,12 +161,12 @@ fill_journal(const char *dir, unsigned entries)
 
         snprintf(id, sizeof(id), "cmd-%u", i);
         v = sample_outcome(id);
-        if (journal_end(j, id, "", v, &err) != 0) {
+        if (journal_end(j, id, "", NULL, v, &err) != 0) {
             fprintf(stderr, "bench_journal: %s\n", err.text);
             exit(1);
         }
         qmf_free(v);
-        journal_delivered(j, id, "");
+        journal_delivered(j, id, "", NULL);
     }
     journal_close(j);
 }
@@ -231,7 +231,7 @@ bench_replay_lookup_compact(const char *src, const char *base, unsigned entries)
         qmf_value *res = NULL;
 
         snprintf(id, sizeof(id), "cmd-%u", (i * 7919u) % entries);
-        if (journal_lookup(j, id, "", &res, NULL, NULL) == JOURNAL_DONE && res != NULL)
+        if (journal_lookup(j, id, "", NULL, &res, NULL, NULL) == JOURNAL_DONE && res != NULL)
             found++;
         qmf_free(res);
     }
@@ -240,7 +240,7 @@ bench_replay_lookup_compact(const char *src, const char *base, unsigned entries)
     /* One more entry crosses max_entries: its END compacts to half. */
     v = sample_outcome("one-more");
     t0 = bench_now_s();
-    journal_end(j, "one-more", "", v, &err);
+    journal_end(j, "one-more", "", NULL, v, &err);
     t_compact = bench_now_s() - t0;
     qmf_free(v);
     journal_get_stats(j, &after);

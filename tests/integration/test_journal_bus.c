@@ -1,6 +1,7 @@
 /*
  * Exactly-once effect, through the bus: a command delivered again (same
- * message-id) is answered from the journal instead of running again; a
+ * message-id, sender and content) is answered from the journal instead of
+ * running again, while another command under a reused message-id runs; a
  * command a crash left begun is answered as interrupted and not run; an
  * outcome the broker never confirmed is published again at start.
  */
@@ -11,6 +12,7 @@
 
 #include <criterion/criterion.h>
 
+#include "agent/agent_impl.h"
 #include "agent/journal.h"
 #include "tests/integration/harness.h"
 
@@ -21,17 +23,26 @@ static const char *const watch[] = {
     "agent.ind.event.org_libvirt.commandResult.*.virtbus.agent.*", NULL,
 };
 
+/* A method request as the console sends it to the agent named agent. */
 static struct bus_message *
-command(struct test_fleet *f, const char *id, const char *object, const char *method)
+command_to(const char *agent, const char *id, const char *object, const char *method)
 {
-    qmf_value *body = qmf_map();
+    qmf_value *body = qmf_map(), *oid;
     struct bus_message *m;
 
-    qmf_map_set(body, "_object_id", fleet_object_id(f, 0, object));
+    oid = qmf_map_set(body, "_object_id", qmf_map());
+    qmf_map_set(oid, "_agent_name", qmf_string(agent));
+    qmf_map_set(oid, "_object_name", qmf_string(object));
     qmf_map_set(body, "_method_name", qmf_string(method));
     m = fleet_request("_method_request", body);
     m->message_id = qmf_xstrdup(id);
     return m;
+}
+
+static struct bus_message *
+command(struct test_fleet *f, const char *id, const char *object, const char *method)
+{
+    return command_to(agent_name(f->agents[0]), id, object, method);
 }
 
 static int64_t
@@ -177,6 +188,42 @@ Test(journal_bus, a_repeated_group_command_is_answered_from_the_journal, .timeou
     fleet_fini(&f);
 }
 
+/*
+ * Qpid's Python console sends message-id "qmf2" on every request.  Each of
+ * its commands must run: a destroy, a start (create), and the destroy
+ * again, whose earlier outcome another command has since superseded.
+ */
+Test(journal_bus, a_reused_message_id_with_other_content_runs, .timeout = 120)
+{
+    static const char *const steps[][2] = {
+        { "destroy", "shutoff" }, { "create", "running" }, { "destroy", "shutoff" },
+    };
+    struct test_fleet f;
+    struct virtbus_result r;
+    size_t i;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    fleet_open_console(&f, watch);
+    for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        r = fleet_ask(&f, 0, command(&f, "qmf2", WEB1, steps[i][0]));
+        cr_assert_eq(r.status, VIRTBUS_OK, "%s as qmf2: %#x %s", steps[i][0], r.error.code,
+                     r.error.text);
+        virtbus_result_clear(&r);
+        cr_assert_str_eq(state_of(&f, "web1"), steps[i][1], "step %zu: %s did not run", i,
+                         steps[i][0]);
+        qmf_free(fleet_expect_watch(&f, 0, "commandResult", "methodName", steps[i][0],
+                                    "outcome", "ok", NULL));
+    }
+    /* Yet the same command sent again at once is a repeat: answered. */
+    r = fleet_ask(&f, 0, command(&f, "qmf2", WEB1, "destroy"));
+    cr_assert_eq(r.status, VIRTBUS_OK, "a repeat ran again: %#x %s", r.error.code,
+                 r.error.text);
+    virtbus_result_clear(&r);
+    fleet_fini(&f);
+}
+
 /* A journal as a crash would leave it: a command begun, never ended; and
  * an outcome recorded but never confirmed by the broker. */
 static char *journal_node;
@@ -190,9 +237,19 @@ prepare_journal(struct agent_config *cfg, size_t index)
     qmf_error err;
     size_t dropped;
 
+    char *agent = qmf_xasprintf("virtbus:agent:%s", cfg->node);
+    /* The command the test sends later, as it will reach the agent: from
+     * the console's broker user. */
+    struct bus_message *crashed = command_to(agent, "cmd-crashed", WEB2, "destroy");
+    uint8_t digest[JOURNAL_DIGEST_LEN];
+
+    crashed->user_id = qmf_xstrdup("guest");
+    agent_command_digest(crashed, digest);
+    bus_message_free(crashed);
+    free(agent);
     cr_assert(journal_open(&j, path, NULL, &dropped, &err) == 0, "%s", err.text);
-    cr_assert(journal_begin(j, "cmd-crashed", WEB2, NULL, &err) == 0, "%s", err.text);
-    cr_assert(journal_begin(j, "cmd-unconfirmed", WEB1, NULL, &err) == 0, "%s", err.text);
+    cr_assert(journal_begin(j, "cmd-crashed", WEB2, digest, NULL, &err) == 0, "%s", err.text);
+    cr_assert(journal_begin(j, "cmd-unconfirmed", WEB1, NULL, NULL, &err) == 0, "%s", err.text);
     outcome = qmf_map();
     event = qmf_map_set(outcome, "event", qmf_map());
     qmf_map_set(event, "requester", qmf_string("guest"));
@@ -209,7 +266,7 @@ prepare_journal(struct agent_config *cfg, size_t index)
     qmf_map_set(outcome, "reply_to", qmf_string(""));
     qmf_map_set(outcome, "correlation_id", qmf_string("unconfirmed-1"));
     qmf_map_set(outcome, "durable", qmf_bool(true));
-    cr_assert(journal_end(j, "cmd-unconfirmed", WEB1, outcome, &err) == 0, "%s", err.text);
+    cr_assert(journal_end(j, "cmd-unconfirmed", WEB1, NULL, outcome, &err) == 0, "%s", err.text);
     qmf_free(outcome);
     journal_close(j);
     free(path);

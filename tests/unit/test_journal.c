@@ -24,11 +24,36 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <openssl/evp.h>
 
 #include "agent/journal.h"
+#include "schema/qmf/codec.h"
 #include "schema/qmf/value.h"
 
 #define HEADER_LEN 16
+
+/*
+ * A digest for each id, as an agent would compute from a command's sender
+ * and content: every test runs its commands with digests, so that what is
+ * tested is the format the agent writes.  D(id) lives as long as the
+ * full expression it is in.
+ */
+#define D(id) digest_for((id), (uint8_t[JOURNAL_DIGEST_LEN]){ 0 })
+
+static const uint8_t *
+digest_for(const char *id, uint8_t *out)
+{
+    uint32_t h = 2166136261u;
+    size_t i;
+
+    if (id == NULL)
+        return NULL;
+    for (i = 0; id[i] != '\0'; i++)
+        h = (h ^ (unsigned char)id[i]) * 16777619u;
+    for (i = 0; i < JOURNAL_DIGEST_LEN; i++, h = h * 16777619u + 1)
+        out[i] = (uint8_t)(h >> 24);
+    return out;
+}
 
 struct tmpdir {
     char dir[64];
@@ -100,7 +125,7 @@ begin_ok(struct journal *j, const char *id, const char *object)
 {
     qmf_error err = { 0 };
 
-    cr_assert_eq(journal_begin(j, id, object, NULL, &err), 0, "begin %s: %s", id, err.text);
+    cr_assert_eq(journal_begin(j, id, object, D(id), NULL, &err), 0, "begin %s: %s", id, err.text);
 }
 
 static void
@@ -109,7 +134,7 @@ end_ok(struct journal *j, const char *id, const char *object, unsigned n, size_t
     qmf_error err = { 0 };
     qmf_value *v = outcome(id, n, pad);
 
-    cr_assert_eq(journal_end(j, id, object, v, &err), 0, "end %s: %s", id, err.text);
+    cr_assert_eq(journal_end(j, id, object, D(id), v, &err), 0, "end %s: %s", id, err.text);
     qmf_free(v);
 }
 
@@ -130,7 +155,7 @@ expect(struct journal *j, const char *id, const char *object, enum journal_state
     bool got_delivered = !delivered;
     enum journal_state got;
 
-    got = journal_lookup(j, id, object, &result, &got_attempts, &got_delivered);
+    got = journal_lookup(j, id, object, D(id), &result, &got_attempts, &got_delivered);
     cr_assert_eq(got, state, "%s/%s: state %d, expected %d", id, object ? object : "",
                  got, state);
     cr_assert_eq(got_attempts, attempts, "%s: %u attempts, expected %u", id,
@@ -174,7 +199,7 @@ Test(journal, lifecycle_begin_end_delivered_and_reopen)
     expect(j, "cmd-1", "", JOURNAL_DONE, 1, false, 7, 10);
     cr_assert_eq(journal_undelivered(j, NULL, NULL), 1);
 
-    journal_delivered(j, "cmd-1", "");
+    journal_delivered(j, "cmd-1", "", D("cmd-1"));
     expect(j, "cmd-1", "", JOURNAL_DONE, 1, true, 7, 10);
     cr_assert_eq(journal_undelivered(j, NULL, NULL), 0);
 
@@ -201,13 +226,14 @@ struct begun_list {
 };
 
 static void
-collect_begun(const char *id, const char *object, unsigned attempts,
+collect_begun(const char *id, const char *object, const uint8_t *digest, unsigned attempts,
               qmf_value *if_interrupted, void *opaque)
 {
     struct begun_list *l = opaque;
 
     qmf_free(if_interrupted);
-
+    cr_assert(digest != NULL && memcmp(digest, D(id), JOURNAL_DIGEST_LEN) == 0,
+              "%s: its digest is not the one it began with", id);
     if (l->n < 4) {
         snprintf(l->ids[l->n], sizeof(l->ids[0]), "%s", id);
         l->attempts[l->n++] = attempts;
@@ -238,10 +264,10 @@ Test(journal, attempts_objects_and_refusals)
     expect(j, "a", "domain:2", JOURNAL_UNKNOWN, 0, false, 0, 0);
 
     /* A DONE command is neither begun nor ended again. */
-    cr_assert_eq(journal_begin(j, "a", "domain:1", NULL, &err), -1);
+    cr_assert_eq(journal_begin(j, "a", "domain:1", D("a"), NULL, &err), -1);
     cr_assert_eq(err.code, QMF_ERR_INTERNAL);
     cr_assert(strstr(err.text, "already") != NULL, "%s", err.text);
-    cr_assert_eq(journal_end(j, "a", "domain:1", v, &err), -1);
+    cr_assert_eq(journal_end(j, "a", "domain:1", D("a"), v, &err), -1);
     expect(j, "a", "domain:1", JOURNAL_DONE, 1, false, 3, 0);
 
     /* An outcome without execution (e.g. expired). */
@@ -253,12 +279,12 @@ Test(journal, attempts_objects_and_refusals)
     expect(j, "id with \"quotes\", \n newline and \xc3\xa9", "obj\t\x01\x7f",
            JOURNAL_BEGUN, 1, false, 0, 0);
 
-    cr_assert_eq(journal_begin(j, "", "", NULL, &err), -1);
+    cr_assert_eq(journal_begin(j, "", "", D(""), NULL, &err), -1);
     cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
-    cr_assert_eq(journal_begin(j, NULL, "", NULL, &err), -1);
-    cr_assert_eq(journal_end(j, "b", "", NULL, &err), -1);
-    journal_delivered(j, "a", "");          /* not DONE: ignored */
-    journal_delivered(j, "nobody", "");
+    cr_assert_eq(journal_begin(j, NULL, "", D(NULL), NULL, &err), -1);
+    cr_assert_eq(journal_end(j, "b", "", D("b"), NULL, &err), -1);
+    journal_delivered(j, "a", "", D("a"));          /* not DONE: ignored */
+    journal_delivered(j, "nobody", "", D("nobody"));
     expect(j, "a", "", JOURNAL_BEGUN, 2, false, 0, 0);
     journal_close(j);
 
@@ -333,12 +359,14 @@ struct listing {
 };
 
 static void
-collect(const char *id, const char *object, qmf_value *result, void *opaque)
+collect(const char *id, const char *object, const uint8_t *digest, qmf_value *result,
+        void *opaque)
 {
     struct listing *l = opaque;
     const char *rid = qmf_map_get_string(result, "id");
 
-    if (rid == NULL || strcmp(rid, id) != 0 || strcmp(object, "") != 0)
+    if (rid == NULL || strcmp(rid, id) != 0 || strcmp(object, "") != 0 ||
+        digest == NULL || memcmp(digest, D(id), JOURNAL_DIGEST_LEN) != 0)
         l->results_ok = false;
     if (l->n < 16)
         snprintf(l->ids[l->n++], sizeof(l->ids[0]), "%s", id);
@@ -376,7 +404,7 @@ Test(journal, undelivered_are_listed_oldest_outcome_first)
     end_ok(j, "e", "", 3, 0);       /* never begun */
     end_ok(j, "b", "", 4, 0);
     expect_listing(j, order1, 4);
-    journal_delivered(j, "a", "");
+    journal_delivered(j, "a", "", D("a"));
     expect_listing(j, order2, 3);
     journal_close(j);
 
@@ -404,7 +432,7 @@ Test(journal, delivered_marks_wait_in_memory_until_a_blocking_call)
     fsyncs = st.fsyncs;
     cr_assert_eq((off_t)st.bytes, before);
 
-    journal_delivered(j, "a", "");
+    journal_delivered(j, "a", "", D("a"));
     journal_get_stats(j, &st);
     cr_assert_gt((off_t)st.bytes, before);
     cr_assert_eq(file_size(t.path), before, "journal_delivered wrote to the file");
@@ -422,7 +450,7 @@ make_delivered(struct journal *j, const char *id, unsigned n, size_t pad)
 {
     begin_ok(j, id, "");
     end_ok(j, id, "", n, pad);
-    journal_delivered(j, id, "");
+    journal_delivered(j, id, "", D(id));
 }
 
 Test(journal, compaction_keeps_pinned_and_newest_delivered)
@@ -485,8 +513,8 @@ struct prepared_list {
 };
 
 static void
-collect_prepared(const char *id, const char *object, unsigned attempts,
-                 qmf_value *if_interrupted, void *opaque)
+collect_prepared(const char *id, const char *object, const uint8_t *digest,
+                 unsigned attempts, qmf_value *if_interrupted, void *opaque)
 {
     struct prepared_list *l = opaque;
 
@@ -510,7 +538,7 @@ Test(journal, the_outcome_prepared_at_begin_survives_reopen_and_compaction)
 
     tmpdir_init(&t);
     j = open_ok(t.path, &lim, NULL);
-    cr_assert_eq(journal_begin(j, "p", "domain:1", prepared, &err), 0, "%s", err.text);
+    cr_assert_eq(journal_begin(j, "p", "domain:1", D("p"), prepared, &err), 0, "%s", err.text);
     begin_ok(j, "plain", "");
     journal_close(j);
 
@@ -569,7 +597,7 @@ Test(journal, compaction_on_size_keeps_the_file_bounded)
     /* What is kept is the newest run. */
     for (i = 0; i < 200; i++) {
         snprintf(id, sizeof(id), "s%u", i);
-        if (journal_lookup(j, id, "", NULL, NULL, NULL) == JOURNAL_DONE)
+        if (journal_lookup(j, id, "", D(id), NULL, NULL, NULL) == JOURNAL_DONE)
             present++;
         else
             cr_assert_eq(present, 0, "%s missing after newer ones", id);
@@ -646,14 +674,14 @@ Test(journal, write_error_fails_the_journal_and_reopen_repairs_it)
     small.rlim_cur = (rlim_t)file_size(t.path) + 100;
     cr_assert_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
     v = outcome("b", 2, 5000);
-    cr_assert_eq(journal_end(j, "b", "", v, &err), -1);
+    cr_assert_eq(journal_end(j, "b", "", D("b"), v, &err), -1);
     cr_assert(strstr(err.text, "write") != NULL, "%s", err.text);
     qmf_free(v);
     cr_assert_eq(setrlimit(RLIMIT_FSIZE, &fsize), 0);
 
     /* Not on disk, so not DONE; and nothing more is accepted. */
     expect(j, "b", "", JOURNAL_BEGUN, 1, false, 0, 0);
-    cr_assert_eq(journal_begin(j, "c", "", NULL, &err), -1);
+    cr_assert_eq(journal_begin(j, "c", "", D("c"), NULL, &err), -1);
     cr_assert(strstr(err.text, "write") != NULL, "%s", err.text);
     cr_assert_eq(journal_flush(j, &err), -1);
     expect(j, "a", "", JOURNAL_DONE, 1, false, 1, 0);
@@ -682,13 +710,13 @@ Test(journal, full_journal_refuses_begin_and_oversized_end)
     begin_ok(j, "a", "");
     begin_ok(j, "b", "");
     /* a and b take half of 4 entries: no new command. */
-    cr_assert_eq(journal_begin(j, "c", "", NULL, &err), -1);
+    cr_assert_eq(journal_begin(j, "c", "", D("c"), NULL, &err), -1);
     cr_assert(strstr(err.text, "journal full") != NULL, "%s", err.text);
     expect(j, "c", "", JOURNAL_UNKNOWN, 0, false, 0, 0);
     begin_ok(j, "b", "");                   /* a retry is no new command */
     end_ok(j, "a", "", 1, 0);
-    cr_assert_eq(journal_begin(j, "c", "", NULL, &err), -1, "undelivered still pinned");
-    journal_delivered(j, "a", "");
+    cr_assert_eq(journal_begin(j, "c", "", D("c"), NULL, &err), -1, "undelivered still pinned");
+    journal_delivered(j, "a", "", D("a"));
     begin_ok(j, "c", "");
     journal_close(j);
     tmpdir_fini(&t);
@@ -700,12 +728,12 @@ Test(journal, full_journal_refuses_begin_and_oversized_end)
     end_ok(j, "p", "", 1, 2500);
     /* q's outcome would take the undelivered over 4096 bytes. */
     v = outcome("q", 2, 2500);
-    cr_assert_eq(journal_end(j, "q", "", v, &err), -1);
+    cr_assert_eq(journal_end(j, "q", "", D("q"), v, &err), -1);
     cr_assert(strstr(err.text, "journal full") != NULL, "%s", err.text);
     qmf_free(v);
     expect(j, "q", "", JOURNAL_BEGUN, 1, false, 0, 0);
-    cr_assert_eq(journal_begin(j, "r", "", NULL, &err), -1, "over half of max_bytes");
-    journal_delivered(j, "p", "");
+    cr_assert_eq(journal_begin(j, "r", "", D("r"), NULL, &err), -1, "over half of max_bytes");
+    journal_delivered(j, "p", "", D("p"));
     end_ok(j, "q", "", 2, 2500);
     journal_close(j);
     /* q's END took the file over max_bytes: the delivered p had to go. */
@@ -725,7 +753,7 @@ Test(journal, full_journal_refuses_begin_and_oversized_end)
         qmf_map_set(v, "blob", qmf_binary(data, big));
         free(data);
     }
-    cr_assert_eq(journal_end(j, "huge", "", v, &err), -1);
+    cr_assert_eq(journal_end(j, "huge", "", D("huge"), v, &err), -1);
     cr_assert_eq(err.code, QMF_ERR_TOO_LARGE, "%s", err.text);
     qmf_free(v);
     expect(j, "huge", "", JOURNAL_UNKNOWN, 0, false, 0, 0);
@@ -754,16 +782,16 @@ worker_run(void *arg)
         qmf_value *v;
 
         snprintf(id, sizeof(id), "t%u-%u", w->index, i);
-        if (journal_begin(w->j, id, "obj", NULL, &err) != 0) {
+        if (journal_begin(w->j, id, "obj", D(id), NULL, &err) != 0) {
             w->failures++;
             continue;
         }
         v = outcome(id, w->index * 1000 + i, i % 50);
-        if (journal_end(w->j, id, "obj", v, &err) != 0)
+        if (journal_end(w->j, id, "obj", D(id), v, &err) != 0)
             w->failures++;
         qmf_free(v);
         if (i % 2 == 0)
-            journal_delivered(w->j, id, "obj");
+            journal_delivered(w->j, id, "obj", D(id));
     }
     return NULL;
 }
@@ -787,7 +815,7 @@ reader_run(void *arg)
         enum journal_state s;
 
         snprintf(id, sizeof(id), "t%u-%u", n % NTHREADS, (n / NTHREADS) % PER_THREAD);
-        s = journal_lookup(r->j, id, "obj", &res, NULL, NULL);
+        s = journal_lookup(r->j, id, "obj", D(id), &res, NULL, NULL);
         if ((s == JOURNAL_DONE) != (res != NULL))
             r->bad++;
         if (res != NULL && strcmp(qmf_map_get_string(res, "id"), id) != 0)
@@ -932,7 +960,7 @@ build_steps(const char *path, size_t boundary[NSTEPS + 1], size_t *size)
         else if (steps[i].kind == STEP_END)
             end_ok(j, steps[i].id, "", n, 30 + n);
         else {
-            journal_delivered(j, steps[i].id, "");
+            journal_delivered(j, steps[i].id, "", D(steps[i].id));
             flush_ok(j);
         }
         journal_get_stats(j, &st);
@@ -1094,15 +1122,16 @@ write_report(int fd, uint32_t v)
 }
 
 static void
-mark_delivered(const char *id, const char *object, qmf_value *result, void *opaque)
+mark_delivered(const char *id, const char *object, const uint8_t *digest, qmf_value *result,
+               void *opaque)
 {
-    journal_delivered(opaque, id, object);
+    journal_delivered(opaque, id, object, digest);
     qmf_free(result);
 }
 
 /* What an agent does with commands a crash interrupted and nobody resent. */
 static void
-end_interrupted(const char *id, const char *object, unsigned attempts,
+end_interrupted(const char *id, const char *object, const uint8_t *digest, unsigned attempts,
                 qmf_value *if_interrupted, void *opaque)
 {
     qmf_value *v = qmf_map();
@@ -1112,7 +1141,7 @@ end_interrupted(const char *id, const char *object, unsigned attempts,
 
     qmf_map_set(v, "outcome", qmf_string("interrupted"));
     qmf_map_set(v, "attempts", qmf_u32(attempts));
-    if (journal_end(opaque, id, object, v, &err) != 0)
+    if (journal_end(opaque, id, object, digest, v, &err) != 0)
         _exit(4);
     qmf_free(v);
 }
@@ -1138,10 +1167,10 @@ crash_child(const char *path, unsigned round, int fd)
         int rc;
 
         crash_id(id, sizeof(id), round, n);
-        if (journal_begin(j, id, "", NULL, &err) != 0)
+        if (journal_begin(j, id, "", D(id), NULL, &err) != 0)
             _exit(strstr(err.text, "journal full") != NULL ? 3 : 4);
         v = outcome(id, round * 10000 + n, crash_pad(round, n));
-        rc = journal_end(j, id, "", v, &err);
+        rc = journal_end(j, id, "", D(id), v, &err);
         qmf_free(v);
         if (rc != 0)
             _exit(4);
@@ -1257,7 +1286,7 @@ Test(journal, sigkill_at_random_points_loses_no_acknowledged_outcome, .timeout =
                 unsigned attempts;
 
                 crash_id(id, sizeof(id), prev, i);
-                if (journal_lookup(j, id, "", &res, &attempts, NULL) == JOURNAL_UNKNOWN) {
+                if (journal_lookup(j, id, "", D(id), &res, &attempts, NULL) == JOURNAL_UNKNOWN) {
                     missing++;
                     continue;
                 }
@@ -1289,5 +1318,208 @@ Test(journal, sigkill_at_random_points_loses_no_acknowledged_outcome, .timeout =
     cr_assert_gt(killed, KILLS / 2);
     /* The children compacted (and so could be killed while compacting). */
     cr_assert_gt(compacted_away, 0);
+    tmpdir_fini(&t);
+}
+
+/* Command identity: the same id under another digest ----------------------- */
+
+/* The state of (id, object) under the digest of `as`: another command's. */
+static enum journal_state
+state_as(struct journal *j, const char *id, const char *as, bool *delivered)
+{
+    return journal_lookup(j, id, "domain:1", D(as), NULL, NULL, delivered);
+}
+
+static void
+run_as(struct journal *j, const char *id, const char *as, unsigned n)
+{
+    qmf_error err = { 0 };
+    qmf_value *v = outcome(as, n, 0);
+
+    cr_assert_eq(journal_begin(j, id, "domain:1", D(as), NULL, &err), 0, "begin %s as %s: %s",
+                 id, as, err.text);
+    cr_assert_eq(journal_end(j, id, "domain:1", D(as), v, &err), 0, "end %s as %s: %s", id, as,
+                 err.text);
+    qmf_free(v);
+}
+
+/* What a console reusing one message-id for everything (Qpid's "qmf2")
+ * meets: destroy, then start, then destroy again, all as "qmf2". */
+static void
+expect_reuse_story(struct journal *j)
+{
+    bool delivered;
+
+    /* The second destroy is answered: its outcome is the latest. */
+    cr_assert_eq(state_as(j, "qmf2", "destroy", &delivered), JOURNAL_DONE);
+    cr_assert(delivered);
+    /* The start is superseded: it would run again if it came again. */
+    cr_assert_eq(state_as(j, "qmf2", "start", &delivered), JOURNAL_UNKNOWN);
+}
+
+Test(journal, the_same_id_with_another_digest_is_another_command)
+{
+    struct tmpdir t;
+    struct journal *j;
+    struct journal_limits lim = { 8, 1 << 20 };
+    struct journal_stats st;
+    qmf_value *result = NULL;
+    bool delivered;
+    char id[16];
+    unsigned i;
+
+    tmpdir_init(&t);
+    j = open_ok(t.path, &lim, NULL);
+    /* Older commands, for a compaction to drop later. */
+    for (i = 0; i < 5; i++) {
+        snprintf(id, sizeof(id), "other-%u", i);
+        make_delivered(j, id, i, 0);
+    }
+    run_as(j, "qmf2", "destroy", 1);
+    /* Another command under the same id: unknown, so it runs. */
+    cr_assert_eq(state_as(j, "qmf2", "start", NULL), JOURNAL_UNKNOWN);
+    run_as(j, "qmf2", "start", 2);
+    cr_assert_eq(journal_lookup(j, "qmf2", "domain:1", D("start"), &result, NULL, NULL),
+                 JOURNAL_DONE);
+    cr_assert_eq(qmf_map_get(result, "n")->u.u, 2, "the start's own outcome");
+    qmf_free(result);
+    /* Not delivered yet: the destroy still answers a redelivery of itself. */
+    cr_assert_eq(state_as(j, "qmf2", "destroy", &delivered), JOURNAL_DONE);
+    cr_assert(!delivered);
+
+    journal_delivered(j, "qmf2", "domain:1", D("destroy"));
+    journal_delivered(j, "qmf2", "domain:1", D("start"));
+    /* Delivered and superseded: the same destroy again is a new command. */
+    cr_assert_eq(state_as(j, "qmf2", "destroy", NULL), JOURNAL_UNKNOWN);
+    cr_assert_eq(state_as(j, "qmf2", "start", &delivered), JOURNAL_DONE);
+    cr_assert(delivered, "the latest answers a re-send, delivered or not");
+    run_as(j, "qmf2", "destroy", 3);
+    journal_delivered(j, "qmf2", "domain:1", D("destroy"));
+    expect_reuse_story(j);
+    journal_close(j);
+
+    /* Replay tells the same story... */
+    j = open_ok(t.path, &lim, NULL);
+    expect_reuse_story(j);
+    /* ... and so does a compacted file, which keeps the newest four. */
+    make_delivered(j, "newer-1", 1, 0);
+    make_delivered(j, "newer-2", 2, 0);
+    journal_get_stats(j, &st);
+    cr_assert_eq(st.compactions, 1);
+    cr_assert_eq(st.entries, 4);
+    expect(j, "other-4", "", JOURNAL_UNKNOWN, 0, false, 0, 0);
+    expect_reuse_story(j);
+    journal_close(j);
+    j = open_ok(t.path, &lim, NULL);
+    expect_reuse_story(j);
+    journal_close(j);
+    tmpdir_fini(&t);
+}
+
+Test(journal, a_superseded_command_still_begun_is_not_run_again)
+{
+    struct tmpdir t;
+    struct journal *j;
+    qmf_error err = { 0 };
+    qmf_value *v = outcome("x", 1, 0);
+
+    tmpdir_init(&t);
+    j = open_ok(t.path, NULL, NULL);
+    cr_assert_eq(journal_begin(j, "qmf2", "domain:1", D("migrate"), NULL, &err), 0);
+    run_as(j, "qmf2", "start", 1);
+    journal_delivered(j, "qmf2", "domain:1", D("start"));
+    /* The migrate may have run: it stays begun, never taken for new. */
+    cr_assert_eq(state_as(j, "qmf2", "migrate", NULL), JOURNAL_BEGUN);
+    cr_assert_eq(journal_end(j, "qmf2", "domain:1", D("migrate"), v, &err), 0, "%s", err.text);
+    cr_assert_eq(state_as(j, "qmf2", "migrate", NULL), JOURNAL_DONE);
+    journal_close(j);
+    qmf_free(v);
+    tmpdir_fini(&t);
+}
+
+/* A record as journal version 1 wrote it: no digest. */
+static void
+append_v1_record(int fd, unsigned type, const char *id, const qmf_value *tail_value,
+                 uint32_t attempt)
+{
+    unsigned char buf[4096], md[EVP_MAX_MD_SIZE], *p = buf + 4;
+    char *tail = NULL;
+    size_t tail_len = 0, id_len = strlen(id), len;
+    unsigned mdlen = 0;
+
+    if (tail_value != NULL)
+        cr_assert_eq(qmf_to_amqp(tail_value, &tail, &tail_len), 0);
+    *p++ = (unsigned char)type;
+    p[0] = p[1] = p[2] = 0;
+    p[3] = (unsigned char)id_len;
+    memcpy(p + 4, id, id_len);
+    p += 4 + id_len;
+    memset(p, 0, 4 + 8);            /* empty object, ts 0 */
+    p += 12;
+    if (type == 1) {
+        p[0] = p[1] = p[2] = 0;
+        p[3] = (unsigned char)attempt;
+        p += 4;
+    }
+    memcpy(p, tail, tail_len);
+    p += tail_len;
+    len = (size_t)(p - (buf + 4));
+    buf[0] = buf[1] = 0;
+    buf[2] = (unsigned char)(len >> 8);
+    buf[3] = (unsigned char)len;
+    cr_assert_eq(EVP_Digest(buf + 4, len, md, &mdlen, EVP_sha256(), NULL), 1);
+    memcpy(p, md, 8);
+    cr_assert_eq(write(fd, buf, len + 12), (ssize_t)(len + 12));
+    free(tail);
+}
+
+static void
+collect_v1(const char *id, const char *object, const uint8_t *digest, qmf_value *result,
+           void *opaque)
+{
+    cr_assert_str_eq(id, "old");
+    cr_assert_null(digest, "a version 1 outcome has no digest");
+    *(qmf_value **)opaque = result;
+}
+
+Test(journal, a_version_1_journal_is_read_and_rewritten_as_version_2)
+{
+    static const unsigned char v1_header[HEADER_LEN] = "VBJOURNL\0\0\0\1\0\0\0\0";
+    struct tmpdir t;
+    struct journal *j;
+    qmf_value *want = outcome("old", 5, 3), *got = NULL;
+    unsigned char head[HEADER_LEN];
+    int fd;
+
+    tmpdir_init(&t);
+    fd = open(t.path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    cr_assert(fd >= 0);
+    cr_assert_eq(write(fd, v1_header, HEADER_LEN), HEADER_LEN);
+    append_v1_record(fd, 1, "old", NULL, 1);
+    append_v1_record(fd, 2, "old", want, 0);
+    close(fd);
+
+    j = open_ok(t.path, NULL, NULL);
+    /* Its outcome is still to be published, without a digest. */
+    cr_assert_eq(journal_undelivered(j, collect_v1, &got), 1);
+    cr_assert(qmf_equal(got, want));
+    qmf_free(got);
+    cr_assert_eq(journal_lookup(j, "old", "", NULL, NULL, NULL, NULL), JOURNAL_DONE);
+    cr_assert_eq(journal_lookup(j, "old", "", D("old"), NULL, NULL, NULL), JOURNAL_UNKNOWN,
+                 "a digest that was never recorded matches nothing");
+    journal_delivered(j, "old", "", NULL);
+    cr_assert_eq(journal_undelivered(j, NULL, NULL), 0);
+    journal_close(j);
+
+    fd = open(t.path, O_RDONLY);
+    cr_assert_eq(read(fd, head, HEADER_LEN), HEADER_LEN);
+    close(fd);
+    cr_assert_eq(memcmp(head, "VBJOURNL", 8), 0);
+    cr_assert_eq(head[11], 2, "rewritten as version 2 at open");
+    j = open_ok(t.path, NULL, NULL);
+    cr_assert_eq(journal_undelivered(j, NULL, NULL), 0);
+    cr_assert_eq(journal_lookup(j, "old", "", NULL, NULL, NULL, NULL), JOURNAL_DONE);
+    journal_close(j);
+    qmf_free(want);
     tmpdir_fini(&t);
 }

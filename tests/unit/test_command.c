@@ -1,0 +1,126 @@
+/*
+ * Tests of command identity (agent/command.c, docs/PROTOCOL.md §9.3): what
+ * the digest that tells commands apart covers, and what it leaves out.
+ */
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "agent/agent_impl.h"
+
+static struct bus_message *
+request(void)
+{
+    struct bus_message *m = bus_message_new();
+    qmf_value *oid, *args;
+
+    bus_message_set_header_string(m, "qmf.opcode", "_method_request");
+    m->body = qmf_map();
+    oid = qmf_map_set(m->body, "_object_id", qmf_map());
+    qmf_map_set(oid, "_agent_name", qmf_string("virtbus:agent:node1"));
+    qmf_map_set(oid, "_object_name", qmf_string("domain:1"));
+    qmf_map_set(m->body, "_method_name", qmf_string("setMemory"));
+    args = qmf_map_set(m->body, "_arguments", qmf_map());
+    qmf_map_set(args, "memory", qmf_u64(1024));
+    m->message_id = qmf_xstrdup("qmf2");
+    m->user_id = qmf_xstrdup("alice");
+    return m;
+}
+
+static bool
+same_as_base(void (*change)(struct bus_message *m))
+{
+    struct bus_message *a = request(), *b = request();
+    uint8_t da[JOURNAL_DIGEST_LEN], db[JOURNAL_DIGEST_LEN];
+
+    change(b);
+    agent_command_digest(a, da);
+    agent_command_digest(b, db);
+    bus_message_free(a);
+    bus_message_free(b);
+    return memcmp(da, db, sizeof(da)) == 0;
+}
+
+static void change_nothing(struct bus_message *m) { (void)m; }
+static void change_sender(struct bus_message *m) { free(m->user_id); m->user_id = NULL; }
+static void change_other_sender(struct bus_message *m)
+{
+    free(m->user_id);
+    m->user_id = qmf_xstrdup("bob");
+}
+static void change_method(struct bus_message *m)
+{
+    qmf_map_set(m->body, "_method_name", qmf_string("setMaxMemory"));
+}
+static void change_object(struct bus_message *m)
+{
+    qmf_map_set(qmf_map_get(m->body, "_object_id"), "_object_name", qmf_string("domain:2"));
+}
+static void change_argument(struct bus_message *m)
+{
+    qmf_map_set(qmf_map_get(m->body, "_arguments"), "memory", qmf_u64(2048));
+}
+static void add_argument(struct bus_message *m)
+{
+    qmf_map_set(qmf_map_get(m->body, "_arguments"), "flags", qmf_u32(0));
+}
+static void add_target(struct bus_message *m)
+{
+    qmf_value *t = qmf_map_set(m->body, "_target", qmf_list());
+
+    qmf_list_append(t, qmf_string("true"));
+}
+static void add_where(struct bus_message *m)
+{
+    qmf_value *w = qmf_map_set(m->body, "_where", qmf_list());
+
+    qmf_list_append(w, qmf_string("true"));
+}
+static void add_class(struct bus_message *m)
+{
+    qmf_map_set(qmf_map_set(m->body, "_schema_id", qmf_map()), "_class_name",
+                qmf_string("Domain"));
+}
+static void change_opcode(struct bus_message *m)
+{
+    bus_message_set_header_string(m, "qmf.opcode", "_query_request");
+}
+/* Where the answer goes, and how it is matched, decide no effect. */
+static void change_routing(struct bus_message *m)
+{
+    m->correlation_id = qmf_xstrdup("another-correlation");
+    m->reply_to = qmf_xstrdup("/queue/elsewhere");
+    m->ttl_ms = 5000;
+    m->created_ms = 1;
+}
+/* Neither does the encoding: an integer of another width, keys reordered. */
+static void change_encoding(struct bus_message *m)
+{
+    qmf_value *args = qmf_map_take(m->body, "_arguments");
+    qmf_value *method = qmf_map_take(m->body, "_method_name");
+
+    qmf_map_set(args, "memory", qmf_i64(1024));
+    qmf_map_set(m->body, "_arguments", args);
+    qmf_map_set(m->body, "_method_name", method);
+}
+
+Test(command, the_digest_covers_sender_and_everything_that_decides_the_effect)
+{
+    cr_assert(same_as_base(change_nothing));
+    cr_assert_not(same_as_base(change_sender), "the sender");
+    cr_assert_not(same_as_base(change_other_sender), "another sender");
+    cr_assert_not(same_as_base(change_method), "the method");
+    cr_assert_not(same_as_base(change_object), "the object");
+    cr_assert_not(same_as_base(change_argument), "an argument's value");
+    cr_assert_not(same_as_base(add_argument), "one more argument");
+    cr_assert_not(same_as_base(add_target), "_target");
+    cr_assert_not(same_as_base(add_where), "_where");
+    cr_assert_not(same_as_base(add_class), "_schema_id");
+    cr_assert_not(same_as_base(change_opcode), "the opcode");
+}
+
+Test(command, the_digest_leaves_out_routing_and_encoding)
+{
+    cr_assert(same_as_base(change_routing), "correlation-id, reply-to, ttl and created");
+    cr_assert(same_as_base(change_encoding), "integer width and key order");
+}
