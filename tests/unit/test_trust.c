@@ -1,0 +1,603 @@
+/*
+ * Tests of the trust module: keys and their files, credentials (issued,
+ * tampered with, expired, revoked), node selectors and the policy, and
+ * signed messages checked against a trust store.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "trust/credential.h"
+#include "trust/key.h"
+#include "trust/message.h"
+#include "trust/policy.h"
+#include "trust/store.h"
+
+#define NOW 1767225600      /* 2026-01-01 */
+#define DAY 86400
+
+static char dir[64];
+
+static void
+make_dir(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/vbtrust-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void
+remove_dir(void)
+{
+    char cmd[128];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(trust, .init = make_dir, .fini = remove_dir);
+
+static struct trust_key *
+new_key(void)
+{
+    qmf_error err;
+    struct trust_key *k = trust_key_generate(&err);
+
+    cr_assert_not_null(k, "%s", err.text);
+    return k;
+}
+
+static char *
+path_of(const char *name)
+{
+    return qmf_xasprintf("%s/%s", dir, name);
+}
+
+static void
+write_text(const char *name, const char *text)
+{
+    char *p = path_of(name);
+    FILE *f = fopen(p, "w");
+
+    cr_assert_not_null(f, "%s: %s", p, strerror(errno));
+    fputs(text, f);
+    fclose(f);
+    free(p);
+}
+
+Test(trust, keys_round_trip_through_files_and_private_ones_are_0600)
+{
+    struct trust_key *k = new_key(), *priv, *pub;
+    char *kp = path_of("alice.key"), *pp = path_of("alice.pub");
+    struct stat st;
+    qmf_error err;
+    uint8_t sig[TRUST_SIG_LEN];
+
+    cr_assert(trust_key_is_private(k));
+    cr_assert_eq(trust_key_save_private(k, kp, &err), 0, "%s", err.text);
+    cr_assert_eq(stat(kp, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600);
+    cr_assert_eq(trust_key_save_private(k, kp, &err), -1, "an existing key is overwritten");
+    cr_assert(strstr(err.text, "exists") != NULL, "%s", err.text);
+    cr_assert_eq(trust_key_save_public(k, pp, &err), 0, "%s", err.text);
+
+    priv = trust_key_load(kp, &err);
+    pub = trust_key_load(pp, &err);
+    cr_assert_not_null(priv);
+    cr_assert_not_null(pub);
+    cr_assert(trust_key_is_private(priv));
+    cr_assert_not(trust_key_is_private(pub));
+    cr_assert_str_eq(trust_key_id(priv), trust_key_id(k));
+    cr_assert_str_eq(trust_key_id(pub), trust_key_id(k));
+    cr_assert_eq(strlen(trust_key_id(k)), TRUST_KEY_ID_LEN);
+
+    cr_assert_eq(trust_sign(priv, "hello", 5, sig, &err), 0, "%s", err.text);
+    cr_assert(trust_verify(pub, "hello", 5, sig));
+    cr_assert_not(trust_verify(pub, "hellO", 5, sig));
+    sig[10] ^= 1;
+    cr_assert_not(trust_verify(pub, "hello", 5, sig));
+    cr_assert_eq(trust_sign(pub, "x", 1, sig, &err), -1, "a public key cannot sign");
+
+    write_text("rsa.pem", "-----BEGIN PUBLIC KEY-----\nnonsense\n-----END PUBLIC KEY-----\n");
+    free(kp);
+    kp = path_of("rsa.pem");
+    cr_assert_null(trust_key_load(kp, &err));
+    trust_key_free(k);
+    trust_key_free(priv);
+    trust_key_free(pub);
+    free(kp);
+    free(pp);
+}
+
+Test(trust, base64url_is_strict)
+{
+    static const uint8_t data[] = { 0xfb, 0xff, 0x00, 0x10, 0x83 };
+    uint8_t *out;
+    size_t len, n;
+    char *text;
+
+    for (n = 0; n <= sizeof(data); n++) {
+        text = trust_b64_encode(data, n);
+        cr_assert_null(strchr(text, '='));
+        cr_assert_null(strchr(text, '+'));
+        cr_assert_null(strchr(text, '/'));
+        cr_assert_eq(trust_b64_decode(text, strlen(text), &out, &len, 16), 0, "%s", text);
+        cr_assert_eq(len, n);
+        cr_assert_eq(memcmp(out, data, n), 0);
+        free(out);
+        free(text);
+    }
+    cr_assert_eq(trust_b64_decode("AAAA=", 5, &out, &len, 16), -1, "padding");
+    cr_assert_eq(trust_b64_decode("AA+A", 4, &out, &len, 16), -1, "the other alphabet");
+    cr_assert_eq(trust_b64_decode("AA A", 4, &out, &len, 16), -1, "whitespace");
+    cr_assert_eq(trust_b64_decode("AAAAA", 5, &out, &len, 16), -1, "a dangling character");
+    cr_assert_eq(trust_b64_decode("AAAAAAAA", 8, &out, &len, 5), -1, "over the maximum");
+}
+
+/* A credential for key, issued by issuer, valid for a year from NOW. */
+static char *
+issue(struct trust_key *issuer, const char *name, struct trust_key *key, unsigned roles,
+      const char *nodes)
+{
+    struct trust_credential f = { 0 };
+    qmf_error err;
+    char *text;
+
+    f.name = (char *)name;
+    memcpy(f.key, trust_key_raw(key), TRUST_KEY_LEN);
+    f.roles = roles;
+    f.nodes = (char *)nodes;
+    f.not_before = NOW;
+    f.not_after = NOW + 365 * DAY;
+    text = trust_credential_issue(issuer, &f, &err);
+    cr_assert_not_null(text, "%s", err.text);
+    free(f.serial);
+    return text;
+}
+
+Test(trust, a_credential_is_believed_only_as_its_issuer_signed_it)
+{
+    struct trust_key *issuer = new_key(), *other = new_key(), *alice = new_key();
+    char *text = issue(issuer, "alice", alice, TRUST_ROLE_OPERATOR, "tier=web");
+    struct trust_credential *c;
+    qmf_error err;
+    char *tampered, *dot;
+
+    c = trust_credential_parse(text, strlen(text), &err);
+    cr_assert_not_null(c, "%s", err.text);
+    cr_assert_str_eq(c->name, "alice");
+    cr_assert_eq(c->roles, TRUST_ROLE_OPERATOR);
+    cr_assert_str_eq(c->nodes, "tier=web");
+    cr_assert_str_eq(c->key_id, trust_key_id(alice));
+    cr_assert_str_eq(c->issuer, trust_key_id(issuer));
+    cr_assert_eq(trust_credential_verify(c, issuer, NOW + DAY, 60, &err), 0, "%s", err.text);
+    cr_assert_eq(trust_credential_verify(c, other, NOW + DAY, 60, &err), -1);
+    cr_assert_eq(trust_credential_verify(c, issuer, NOW - 3600, 60, &err), -1, "not yet valid");
+    cr_assert(strstr(err.text, "not valid before") != NULL, "%s", err.text);
+    cr_assert_eq(trust_credential_verify(c, issuer, NOW + 366 * DAY, 60, &err), -1, "expired");
+    cr_assert(strstr(err.text, "expired") != NULL, "%s", err.text);
+    trust_credential_free(c);
+
+    /* One changed character of the payload: the issuer's signature fails
+     * (or the payload no longer parses). */
+    tampered = qmf_xstrdup(text);
+    tampered[10] = tampered[10] == 'A' ? 'B' : 'A';
+    c = trust_credential_parse(tampered, strlen(tampered), &err);
+    if (c != NULL)
+        cr_assert_eq(trust_credential_verify(c, issuer, NOW + DAY, 60, &err), -1);
+    trust_credential_free(c);
+    free(tampered);
+
+    /* A credential signed by another issuer but claiming ours. */
+    tampered = issue(other, "alice", alice, TRUST_ROLE_ADMIN, NULL);
+    c = trust_credential_parse(tampered, strlen(tampered), &err);
+    cr_assert_not_null(c);
+    memcpy(c->issuer, trust_key_id(issuer), sizeof(c->issuer));
+    cr_assert_eq(trust_credential_verify(c, issuer, NOW + DAY, 60, &err), -1);
+    trust_credential_free(c);
+    free(tampered);
+
+    /* Not credentials at all. */
+    cr_assert_null(trust_credential_parse("vbc1.", 5, &err));
+    cr_assert_null(trust_credential_parse("vbc2.AAAA.AAAA", 14, &err));
+    dot = strrchr(text, '.');
+    cr_assert_null(trust_credential_parse(text, (size_t)(dot - text), &err), "no signature");
+    cr_assert_eq(err.code, QMF_ERR_BAD_SIGNATURE);
+    free(text);
+    trust_key_free(issuer);
+    trust_key_free(other);
+    trust_key_free(alice);
+}
+
+Test(trust, roles_imply_the_ones_below_them)
+{
+    char *s;
+
+    cr_assert_eq(trust_roles_implied(TRUST_ROLE_ADMIN),
+                 TRUST_ROLE_ADMIN | TRUST_ROLE_OPERATOR | TRUST_ROLE_READER);
+    cr_assert_eq(trust_roles_implied(TRUST_ROLE_AGENT), TRUST_ROLE_AGENT);
+    cr_assert_eq(trust_role_parse("operator"), TRUST_ROLE_OPERATOR);
+    cr_assert_eq(trust_role_parse("root"), 0);
+    s = trust_roles_format(TRUST_ROLE_READER | TRUST_ROLE_ADMIN);
+    cr_assert_str_eq(s, "reader,admin");
+    free(s);
+}
+
+Test(trust, node_selectors)
+{
+    qmf_value *labels = qmf_map();
+    qmf_error err;
+
+    qmf_map_set(labels, "tier", qmf_string("web"));
+    qmf_map_set(labels, "env", qmf_string("prod"));
+    cr_assert(trust_selector_match("*", "hv1", labels));
+    cr_assert(trust_selector_match("tier=web", "hv1", labels));
+    cr_assert(trust_selector_match("tier=w*,env=prod", "hv1", labels));
+    cr_assert_not(trust_selector_match("tier=web,env!=prod", "hv1", labels));
+    cr_assert(trust_selector_match("rack!=r1", "hv1", labels), "a missing label passes !=");
+    cr_assert_not(trust_selector_match("rack=*", "hv1", labels), "and fails =");
+    cr_assert(trust_selector_match("node=hv*", "hv1", labels));
+    cr_assert_not(trust_selector_match("node=db*", "hv1", labels));
+    cr_assert_eq(trust_selector_check("tier", &err), -1);
+    cr_assert_eq(trust_selector_check("=web", &err), -1);
+    cr_assert_eq(trust_selector_check("tier=web,", &err), -1);
+    cr_assert_eq(trust_selector_check("ti er=web", &err), -1);
+    cr_assert_eq(trust_selector_check("", &err), -1);
+    cr_assert_not(trust_selector_match("tier", "hv1", labels), "malformed selects nothing");
+    qmf_free(labels);
+}
+
+static bool
+decide(const struct trust_policy *p, const char *caller, unsigned roles, const char *action,
+       unsigned needs, char *why)
+{
+    qmf_value *labels = qmf_map();
+    const char *cls_end = strchr(action, '.');
+    char cls[32] = "";
+    struct trust_ask ask = {
+        .caller = caller, .roles = roles, .action = action, .needs = needs,
+        .node = "hv1", .labels = labels,
+    };
+    bool ok;
+
+    if (cls_end != NULL)
+        snprintf(cls, sizeof(cls), "%.*s", (int)(cls_end - action), action);
+    ask.class_name = cls_end != NULL ? cls : NULL;
+    qmf_map_set(labels, "tier", qmf_string("db"));
+    ok = trust_policy_decide(p, &ask, why, 256);
+    qmf_free(labels);
+    return ok;
+}
+
+Test(trust, policy_first_match_wins_then_roles_then_deny)
+{
+    static const char text[] =
+        "# who may do what\n"
+        "deny role:operator Domain.* tier=db   # not on databases\n"
+        "allow bob Domain.reboot *\n"
+        "\n"
+        "allow role:reader Node.getCapabilities node=hv*\n";
+    struct trust_policy *p;
+    qmf_error err;
+    char why[256];
+
+    cr_assert_eq(trust_policy_parse(text, sizeof(text) - 1, "policy", &p, &err), 0, "%s",
+                 err.text);
+    cr_assert_eq(trust_policy_rules(p), 3);
+    /* Narrowed: operators get nothing on Domain here. */
+    cr_assert_not(decide(p, "alice", TRUST_ROLE_OPERATOR, "Domain.shutdown", TRUST_ROLE_OPERATOR,
+                         why));
+    cr_assert(strstr(why, "policy:2") != NULL, "%s", why);
+    /* Admins are operators too. */
+    cr_assert_not(decide(p, "root", TRUST_ROLE_ADMIN, "Domain.undefine", TRUST_ROLE_ADMIN, why));
+    /* Widened: bob, a reader, may reboot. */
+    cr_assert(decide(p, "bob", TRUST_ROLE_READER, "Domain.reboot", TRUST_ROLE_OPERATOR, why),
+              "%s", why);
+    /* Built-in: a reader reads, an admin defines; a reader may not define. */
+    cr_assert(decide(p, "carol", TRUST_ROLE_READER, "Pool.query", TRUST_ROLE_READER, why));
+    cr_assert(decide(p, "root", TRUST_ROLE_ADMIN, "Node.domainDefineXML", TRUST_ROLE_ADMIN,
+                     why));
+    cr_assert_not(decide(p, "carol", TRUST_ROLE_READER, "Node.domainDefineXML",
+                         TRUST_ROLE_ADMIN, why));
+    cr_assert_str_eq(why, "Node.domainDefineXML needs role admin; carol has reader");
+    /* An agent's credential speaks for a node, never for a caller. */
+    cr_assert_not(decide(p, "hv2", TRUST_ROLE_AGENT, "Domain.query", TRUST_ROLE_READER, why));
+    trust_policy_free(p);
+}
+
+Test(trust, policy_errors_name_the_file_and_line)
+{
+    static const struct {
+        const char *text, *want;
+    } cases[] = {
+        { "allow alice Domain.*\n", "p:1: expected" },
+        { "\npermit alice Domain.* *\n", "p:2: 'permit'" },
+        { "allow role:god * *\n", "p:1: unknown role 'god'" },
+        { "allow al/ce * *\n", "p:1: 'al/ce'" },
+        { "allow alice * tier\n", "p:1: 'tier'" },
+        { "allow alice * * extra\n", "p:1: more than 4 words" },
+    };
+    struct trust_policy *p;
+    qmf_error err;
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cr_assert_eq(trust_policy_parse(cases[i].text, strlen(cases[i].text), "p", &p, &err),
+                     -1, "%s", cases[i].text);
+        cr_assert(strstr(err.text, cases[i].want) != NULL, "%s: %s", cases[i].want, err.text);
+    }
+}
+
+Test(trust, credential_constraints_only_narrow)
+{
+    struct trust_policy *p;
+    qmf_value *labels = qmf_map();
+    static const char *const classes[] = { "Domain", NULL };
+    static const char *const methods[] = { "Domain.reboot", "*.query", NULL };
+    struct trust_ask ask = {
+        .caller = "ci", .roles = TRUST_ROLE_ADMIN, .classes = classes, .methods = methods,
+        .nodes = "tier=web", .node = "hv1", .labels = labels,
+    };
+    char why[256];
+    qmf_error err;
+
+    cr_assert_eq(trust_policy_parse("allow * * *\n", 12, "p", &p, &err), 0);
+    qmf_map_set(labels, "tier", qmf_string("web"));
+    ask.action = "Domain.reboot";
+    ask.class_name = "Domain";
+    ask.needs = TRUST_ROLE_OPERATOR;
+    cr_assert(trust_policy_decide(p, &ask, why, sizeof(why)), "%s", why);
+    ask.action = "Domain.undefine";
+    cr_assert_not(trust_policy_decide(p, &ask, why, sizeof(why)), "methods");
+    ask.action = "Pool.query";
+    ask.class_name = "Pool";
+    cr_assert_not(trust_policy_decide(p, &ask, why, sizeof(why)), "classes");
+    ask.action = "Domain.reboot";
+    ask.class_name = "Domain";
+    qmf_map_set(labels, "tier", qmf_string("db"));
+    cr_assert_not(trust_policy_decide(p, &ask, why, sizeof(why)), "nodes");
+    cr_assert(strstr(why, "limited to nodes tier=web") != NULL, "%s", why);
+    trust_policy_free(p);
+    qmf_free(labels);
+}
+
+static struct bus_message *
+request(void)
+{
+    struct bus_message *m = bus_message_new();
+
+    bus_message_set_header_string(m, "qmf.opcode", "_method_request");
+    m->message_id = qmf_xstrdup("id-1");
+    m->correlation_id = qmf_xstrdup("c-1");
+    m->reply_to = qmf_xstrdup(BUS_DIRECT_REPLY_TO);
+    m->user_id = qmf_xstrdup("guest");
+    m->created_ms = (int64_t)NOW * 1000;
+    m->ttl_ms = 30000;
+    m->body = qmf_map();
+    qmf_map_set(m->body, "_method_name", qmf_string("destroy"));
+    return m;
+}
+
+struct fixture {
+    struct trust_key *issuer, *alice, *bob;
+    struct trust_store *store;
+    char *alice_cred;
+};
+
+static void
+fixture_init(struct fixture *f, const char *revoked)
+{
+    char *issuer_path = path_of("issuer.pub"), *tdir = path_of("trusted"), *bob_path;
+    char *rev_path = path_of("revoked");
+    const char *issuers[] = { issuer_path, NULL };
+    struct trust_store_config cfg = { issuers, tdir, revoked ? rev_path : NULL };
+    qmf_error err;
+
+    f->issuer = new_key();
+    f->alice = new_key();
+    f->bob = new_key();
+    cr_assert_eq(trust_key_save_public(f->issuer, issuer_path, &err), 0);
+    cr_assert_eq(mkdir(tdir, 0700), 0);
+    bob_path = qmf_xasprintf("%s/bob.pub", tdir);
+    cr_assert_eq(trust_key_save_public(f->bob, bob_path, &err), 0);
+    {
+        /* roles before the PEM block */
+        FILE *in = fopen(bob_path, "r");
+        char pem[1024];
+        size_t n = fread(pem, 1, sizeof(pem) - 1, in);
+        FILE *out;
+
+        fclose(in);
+        pem[n] = '\0';
+        out = fopen(bob_path, "w");
+        fprintf(out, "roles: reader\n%s", pem);
+        fclose(out);
+    }
+    f->alice_cred = issue(f->issuer, "alice", f->alice, TRUST_ROLE_OPERATOR, NULL);
+    if (revoked != NULL)
+        write_text("revoked", revoked);
+    cr_assert_eq(trust_store_load(&cfg, &f->store, &err), 0, "%s", err.text);
+    cr_assert_eq(trust_store_issuers(f->store), 1);
+    cr_assert_eq(trust_store_direct_keys(f->store), 1);
+    free(issuer_path);
+    free(tdir);
+    free(bob_path);
+    free(rev_path);
+}
+
+static void
+fixture_fini(struct fixture *f)
+{
+    trust_key_free(f->issuer);
+    trust_key_free(f->alice);
+    trust_key_free(f->bob);
+    trust_store_free(f->store);
+    free(f->alice_cred);
+}
+
+static int
+check(struct fixture *f, const struct bus_message *m, const char *target,
+      struct trust_signer *who, qmf_error *err)
+{
+    return trust_store_check(f->store, m, TRUST_REQUEST, target, NOW, 60, who, err);
+}
+
+Test(trust, signed_requests_are_checked_against_the_store)
+{
+    struct fixture f;
+    struct bus_message *m = request();
+    struct trust_signer who;
+    qmf_error err;
+
+    fixture_init(&f, NULL);
+    cr_assert_not(trust_message_is_signed(m));
+    cr_assert_eq(check(&f, m, "virtbus:agent:hv1", &who, &err), -1);
+    cr_assert(strstr(err.text, "not signed") != NULL, "%s", err.text);
+
+    cr_assert_eq(trust_message_sign(m, TRUST_REQUEST, "virtbus:agent:hv1", f.alice,
+                                    f.alice_cred, &err), 0, "%s", err.text);
+    cr_assert(trust_message_is_signed(m));
+    cr_assert_eq(check(&f, m, "virtbus:agent:hv1", &who, &err), 0, "%s", err.text);
+    cr_assert_str_eq(who.name, "alice");
+    cr_assert_str_eq(who.key_id, trust_key_id(f.alice));
+    cr_assert_eq(who.roles, TRUST_ROLE_OPERATOR);
+    cr_assert_not_null(who.credential);
+    trust_signer_clear(&who);
+
+    /* The broker's rewrite of a direct reply-to is not a change. */
+    free(m->reply_to);
+    m->reply_to = qmf_xstrdup(BUS_DIRECT_REPLY_TO ".g2dkaW4tY29uc29sZQ");
+    cr_assert_eq(check(&f, m, "virtbus:agent:hv1", &who, &err), 0, "%s", err.text);
+    trust_signer_clear(&who);
+
+    /* Re-targeted at another node, or taken for an answer: refused. */
+    cr_assert_eq(check(&f, m, "virtbus:agent:hv2", &who, &err), -1);
+    cr_assert_eq(err.code, QMF_ERR_BAD_SIGNATURE);
+    cr_assert_eq(trust_store_check(f.store, m, TRUST_ANSWER, "virtbus:agent:hv1", NOW, 60, &who,
+                                   &err), -1);
+    fixture_fini(&f);
+    bus_message_free(m);
+}
+
+/* Each change of a signed field breaks the signature. */
+static void change_body(struct bus_message *m)
+{
+    qmf_map_set(m->body, "_method_name", qmf_string("undefine"));
+}
+static void change_id(struct bus_message *m) { m->message_id[0] = 'X'; }
+static void change_created(struct bus_message *m) { m->created_ms += 1; }
+static void change_ttl(struct bus_message *m) { m->ttl_ms = 86400000; }
+static void change_reply_to(struct bus_message *m)
+{
+    free(m->reply_to);
+    m->reply_to = qmf_xstrdup("/exchange/qmf.default.topic/agent.ind.x");
+}
+static void change_opcode(struct bus_message *m)
+{
+    bus_message_set_header_string(m, "qmf.opcode", "_query_request");
+}
+static void change_user(struct bus_message *m) { m->user_id[0] = 'X'; }
+static void change_correlation(struct bus_message *m) { m->correlation_id[0] = 'X'; }
+
+Test(trust, every_signed_field_counts)
+{
+    void (*changes[])(struct bus_message *) = {
+        change_body, change_id, change_created, change_ttl, change_reply_to, change_opcode,
+        change_user, change_correlation,
+    };
+    struct fixture f;
+    struct trust_signer who;
+    qmf_error err;
+    size_t i;
+
+    fixture_init(&f, NULL);
+    for (i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
+        struct bus_message *m = request();
+
+        cr_assert_eq(trust_message_sign(m, TRUST_REQUEST, "k", f.alice, f.alice_cred, &err), 0);
+        changes[i](m);
+        cr_assert_eq(check(&f, m, "k", &who, &err), -1, "change %zu went unnoticed", i);
+        cr_assert(strstr(err.text, "does not match") != NULL, "%s", err.text);
+        bus_message_free(m);
+    }
+    fixture_fini(&f);
+}
+
+Test(trust, direct_keys_revocation_and_untrusted_signers)
+{
+    struct fixture f;
+    struct bus_message *m = request();
+    struct trust_key *eve = new_key();
+    char *eve_cred;
+    struct trust_signer who;
+    qmf_error err;
+
+    fixture_init(&f, NULL);
+    /* bob's key is in the trust directory: no credential needed. */
+    cr_assert_eq(trust_message_sign(m, TRUST_REQUEST, "k", f.bob, NULL, &err), 0);
+    cr_assert_eq(check(&f, m, "k", &who, &err), 0, "%s", err.text);
+    cr_assert_str_eq(who.name, "bob");
+    cr_assert_eq(who.roles, TRUST_ROLE_READER);
+    cr_assert_null(who.credential);
+    trust_signer_clear(&who);
+    /* eve's is not, and her self-issued credential is from an unknown issuer. */
+    cr_assert_eq(trust_message_sign(m, TRUST_REQUEST, "k", eve, NULL, &err), 0);
+    cr_assert_eq(check(&f, m, "k", &who, &err), -1);
+    cr_assert(strstr(err.text, "not trusted") != NULL, "%s", err.text);
+    eve_cred = issue(eve, "eve", eve, TRUST_ROLE_ADMIN, NULL);
+    cr_assert_eq(trust_message_sign(m, TRUST_REQUEST, "k", eve, eve_cred, &err), 0);
+    cr_assert_eq(check(&f, m, "k", &who, &err), -1);
+    cr_assert(strstr(err.text, "not trusted here") != NULL, "%s", err.text);
+    /* alice's credential with eve's key signing. */
+    cr_assert_eq(trust_message_sign(m, TRUST_REQUEST, "k", eve, f.alice_cred, &err), 0);
+    cr_assert_eq(check(&f, m, "k", &who, &err), -1);
+    fixture_fini(&f);
+    free(eve_cred);
+    trust_key_free(eve);
+    bus_message_free(m);
+}
+
+Test(trust, revoked_credentials_and_keys_are_refused)
+{
+    struct fixture f;
+    struct bus_message *m;
+    struct trust_credential *c;
+    struct trust_signer who;
+    qmf_error err;
+    char *rev;
+
+    /* Learn the serial alice's credential will not have: revoke by key id. */
+    fixture_init(&f, NULL);
+    c = trust_credential_parse(f.alice_cred, strlen(f.alice_cred), &err);
+    rev = qmf_xasprintf("# revoked\n%s\n%s   # bob\n", c->serial, trust_key_id(f.bob));
+    trust_credential_free(c);
+    {
+        /* The same keys, a store that reads the revocation file. */
+        char *issuer_path = path_of("issuer.pub"), *tdir = path_of("trusted");
+        char *rev_path = path_of("revoked");
+        const char *issuers[] = { issuer_path, NULL };
+        struct trust_store_config cfg = { issuers, tdir, rev_path };
+
+        write_text("revoked", rev);
+        trust_store_free(f.store);
+        cr_assert_eq(trust_store_load(&cfg, &f.store, &err), 0, "%s", err.text);
+        free(issuer_path);
+        free(tdir);
+        free(rev_path);
+    }
+    m = request();
+    cr_assert_eq(trust_message_sign(m, TRUST_REQUEST, "k", f.alice, f.alice_cred, &err), 0);
+    cr_assert_eq(check(&f, m, "k", &who, &err), -1);
+    cr_assert(strstr(err.text, "revoked") != NULL, "%s", err.text);
+    cr_assert_eq(trust_message_sign(m, TRUST_REQUEST, "k", f.bob, NULL, &err), 0);
+    cr_assert_eq(check(&f, m, "k", &who, &err), -1);
+    cr_assert(strstr(err.text, "revoked") != NULL, "%s", err.text);
+    bus_message_free(m);
+    free(rev);
+    fixture_fini(&f);
+}

@@ -1,0 +1,55 @@
+/*
+ * Signed messages.  A console signs each request, an agent each message it
+ * sends, in headers (application properties) beside the QMF ones:
+ *
+ *   virtbus.signature   base64url of the Ed25519 signature
+ *   virtbus.credential  the signer's credential (credential.h), or
+ *   virtbus.key         base64url of its raw public key, for a key the
+ *                       receiver trusts directly (a trust directory)
+ *
+ * The signature covers SHA-256 of a canonical byte string (each field
+ * tagged and length-prefixed, as schema/qmf/digest.h feeds values):
+ *
+ *   "virtbus request 1" or "virtbus answer 1"   (a signed answer can never
+ *                                                pass for a request)
+ *   the routing key it was published with (requests: the target, so that
+ *   a captured request cannot be re-targeted; answers: "")
+ *   qmf.opcode, qmf.agent, qmf.content, partial (headers)
+ *   message-id, correlation-id, reply-to, user-id
+ *   created, ttl (integers, ms)
+ *   the body, in canonical form (so the same value signs alike whether
+ *   it travels as JSON or as an AMQP map)
+ *
+ * A direct reply-to, which the broker rewrites on its way, is signed as the
+ * console wrote it ("/queue/amq.rabbitmq.reply-to").
+ */
+#ifndef TRUST_MESSAGE_H
+#define TRUST_MESSAGE_H
+
+#include <stdint.h>
+
+#include "bus/bus.h"
+#include "trust/key.h"
+
+#define TRUST_HDR_SIGNATURE  "virtbus.signature"
+#define TRUST_HDR_CREDENTIAL "virtbus.credential"
+#define TRUST_HDR_KEY        "virtbus.key"
+
+enum trust_domain { TRUST_REQUEST, TRUST_ANSWER };
+
+#define TRUST_DIGEST_LEN 32
+
+/* What the signature of m covers.  m->body must be decoded (or built). */
+void trust_message_digest(const struct bus_message *m, enum trust_domain domain,
+                          const char *target, uint8_t out[TRUST_DIGEST_LEN]);
+
+/*
+ * Signs m (for target: see above) with a private key, setting the
+ * signature header and either the credential (credential non-NULL) or the
+ * raw key header.  Call it last: any later change to what is covered
+ * breaks the signature.
+ */
+int trust_message_sign(struct bus_message *m, enum trust_domain domain, const char *target,
+                       const struct trust_key *key, const char *credential, qmf_error *err);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * What a receiver trusts, and the check of a signed message against it.
+ * An agent holds one store, built from its configuration at start and
+ * again on SIGHUP (so keys rotate without a restart); a console holds one
+ * to check agents' answers.  A store is immutable once loaded and may be
+ * read from any thread.
+ *
+ *  - issuer keys: PEM public keys; a credential signed by one is believed;
+ *  - a trust directory: files "<name>.pub", each a PEM public key that
+ *    speaks for caller <name> directly (small setups, no issuer), with its
+ *    roles on a line "roles: operator" before the PEM block;
+ *  - a revocation file: credential serials and key ids, one per line
+ *    ('#' comments); a credential whose serial, or whose key's id, is
+ *    listed is refused, as is a directly trusted key listed there.
+ */
+#ifndef TRUST_STORE_H
+#define TRUST_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus/bus.h"
+#include "trust/credential.h"
+#include "trust/key.h"
+#include "trust/message.h"
+
+struct trust_store_config {
+    const char *const *issuer_keys;     /* NULL-terminated paths, or NULL */
+    const char *trust_dir;              /* or NULL */
+    const char *revoked;                /* or NULL */
+};
+
+struct trust_store;
+
+int trust_store_load(const struct trust_store_config *cfg, struct trust_store **out,
+                     qmf_error *err);
+void trust_store_free(struct trust_store *s);
+/* How many issuers and directly trusted keys it holds. */
+size_t trust_store_issuers(const struct trust_store *s);
+size_t trust_store_direct_keys(const struct trust_store *s);
+
+/* A verified signer. */
+struct trust_signer {
+    char name[TRUST_NAME_MAX + 1];
+    char key_id[TRUST_KEY_ID_LEN + 1];
+    unsigned roles;
+    struct trust_credential *credential;    /* owned; NULL for a direct key */
+};
+void trust_signer_clear(struct trust_signer *s);
+
+/*
+ * Whether m carries a signature at all (the signature header).
+ */
+bool trust_message_is_signed(const struct bus_message *m);
+
+/*
+ * Checks m's signature and its signer: a credential from a trusted issuer,
+ * valid at now (s, give or take skew s) and not revoked; or a directly
+ * trusted key.  On success fills *out (clear it with trust_signer_clear).
+ * QMF_ERR_BAD_SIGNATURE, saying what failed, otherwise.  About 60-80 µs
+ * per signature checked: two for a credential, one for a direct key.
+ */
+int trust_store_check(const struct trust_store *s, const struct bus_message *m,
+                      enum trust_domain domain, const char *target, int64_t now, int64_t skew,
+                      struct trust_signer *out, qmf_error *err);
+
+/* Checks a credential (its issuer, validity, revocation), as above. */
+int trust_store_check_credential(const struct trust_store *s, const struct trust_credential *c,
+                                 int64_t now, int64_t skew, qmf_error *err);
+
+#endif
