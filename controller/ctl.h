@@ -14,6 +14,8 @@
 
 #include "controller/config.h"
 #include "controller/lib/virtbus.h"
+#include "trust/credential.h"
+#include "trust/key.h"
 
 /*
  * Exit statuses (docs/CLI.md).  When several apply, usage wins (nothing
@@ -94,6 +96,7 @@ extern const struct ctl_cmd_entry ctl_cmds_job[];       /* cmd-job.c */
 extern const struct ctl_cmd_entry ctl_cmds_watch[];     /* cmd-watch.c */
 extern const struct ctl_cmd_entry ctl_cmds_schema[];    /* cmd-schema.c */
 extern const struct ctl_cmd_entry ctl_cmds_help[];      /* cmd-help.c */
+extern const struct ctl_cmd_entry ctl_cmds_key[];       /* cmd-key.c */
 
 const struct ctl_cmd_entry *ctl_find_command(const char *name);
 /* The global usage and the list of commands (cmd-help.c). */
@@ -199,6 +202,28 @@ void ctl_send_opts(struct ctl_ctx *ctx, const struct ctl_args *a, size_t n,
 void ctl_progress_update(struct ctl_progress *p, size_t sent, size_t answered,
                          size_t failed, size_t expected);
 void ctl_progress_end(struct ctl_progress *p);
+
+/* The caller this console signs as (identity.c) ------------------------------ */
+
+struct ctl_identity {
+    char *key_path;
+    struct trust_key *key;              /* private */
+    char *credential_path;
+    char *credential_text;              /* NULL: a key agents trust directly */
+    struct trust_credential *credential;
+};
+
+/* "<user configuration directory>/<base>" (~/.config/virtbus/<base>), or
+ * NULL without a home; malloc'd. */
+char *ctl_identity_default(const char *base);
+/* The key (key_file, else ~/.config/virtbus/caller.key) and its credential
+ * (the same path, .cred for .key).  Without a key: -1 and a message if
+ * required, else 0 with id->key NULL (requests go unsigned).  A key that
+ * cannot be read, or a credential for another key, is -1 and a message. */
+int ctl_identity_find(struct ctl_ctx *ctx, struct ctl_identity *id, bool required);
+/* The same for commands that did not read the configuration (offline). */
+int ctl_identity_load(struct ctl_ctx *ctx, struct ctl_identity *id);
+void ctl_identity_clear(struct ctl_identity *id);
 
 /* Outcomes (outcome.c) -------------------------------------------------------- */
 

@@ -20,6 +20,7 @@ const struct ctl_cmd_section ctl_sections[] = {
     { "Domains", ctl_cmds_domain },
     { "Storage pools and volumes", ctl_cmds_storage },
     { "Networks and interfaces", ctl_cmds_network },
+    { "Keys and credentials", ctl_cmds_key },
     { "Any method, jobs, events", ctl_cmds_call },
     { NULL, ctl_cmds_job },
     { NULL, ctl_cmds_watch },
