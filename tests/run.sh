@@ -2,8 +2,8 @@
 # The whole test suite, exactly as CI runs it (.ci/run calls this script):
 # installs what is missing, then builds and runs the suite twice, once
 # plain and once under AddressSanitizer and UndefinedBehaviorSanitizer,
-# and then the unit tests and the integration tests that exercise the
-# worker threads (ctest label "threads") under ThreadSanitizer.
+# and then the unit tests and the integration tests that exercise threads
+# (ctest label "threads") under ThreadSanitizer.
 # Each ctest run starts its own private broker (the broker/start fixture)
 # and stops it again.
 set -euo pipefail
