@@ -1,4 +1,5 @@
-/* Helpers shared by the tests: fixture paths and the private broker's URL. */
+/* Helpers shared by the tests: fixture paths, the private broker's URL, and
+ * under ThreadSanitizer the rand_r that lets criterion start (see below). */
 #include "tests/testutil.h"
 
 #include <stdio.h>
