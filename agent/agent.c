@@ -60,6 +60,44 @@ agent_job_end(struct agent *a)
         agent_hypervisor_idle(a);
 }
 
+/* Configuration snapshots ------------------------------------------------- */
+
+struct agent_conf *
+agent_conf_new(const struct agent_config *cfg)
+{
+    struct agent_conf *c = qmf_xcalloc(1, sizeof(*c));
+
+    atomic_init(&c->refs, 1);
+    agent_config_copy(&c->cfg, cfg);
+    return c;
+}
+
+struct agent_conf *
+agent_conf_ref(struct agent_conf *c)
+{
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+    return c;
+}
+
+void
+agent_conf_unref(struct agent_conf *c)
+{
+    /* acq_rel: every holder's reads happen before the free. */
+    if (c == NULL || atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    agent_config_free(&c->cfg);
+    free(c);
+}
+
+/* Makes c the configuration in force (taking its reference). */
+static void
+agent_set_conf(struct agent *a, struct agent_conf *c)
+{
+    agent_conf_unref(a->conf);
+    a->conf = c;
+    a->cfg = c->cfg;
+}
+
 const char *
 agent_name(const struct agent *a)
 {
@@ -85,7 +123,7 @@ agent_new(const struct agent_env *env, const struct agent_config *cfg,
     }
     a = qmf_xcalloc(1, sizeof(*a));
     a->env = *env;
-    agent_config_copy(&a->cfg, cfg);
+    agent_set_conf(a, agent_conf_new(cfg));
     ident = qmf_xasprintf("virtbusd[%s]", cfg->node);
     log_init(&a->log, ident, cfg->log_level, env->use_syslog);
     free(ident);
@@ -125,7 +163,7 @@ agent_free(struct agent *a)
     if (a->journal)
         journal_close(a->journal);
     inv_free(&a->inv);
-    agent_config_free(&a->cfg);
+    agent_conf_unref(a->conf);
     free(a->name);
     free(a->key_name);
     free(a->queue);
@@ -137,7 +175,9 @@ int
 agent_reconfigure(struct agent *a, const struct agent_config *cfg,
                   qmf_error *err)
 {
-    struct agent_config next;
+    unsigned old_heartbeat = a->cfg.heartbeat_interval;
+    unsigned old_stats = a->cfg.stats_interval;
+    bool labels_changed = !qmf_equal(a->cfg.labels, cfg->labels);
 
     if (strcmp(cfg->node, a->cfg.node) != 0 ||
         strcmp(cfg->broker, a->cfg.broker) != 0 ||
@@ -146,20 +186,26 @@ agent_reconfigure(struct agent *a, const struct agent_config *cfg,
                       "node, broker and uri cannot change without a restart");
         return -1;
     }
-    agent_config_copy(&next, cfg);
-    agent_config_free(&a->cfg);
-    a->cfg = next;
+    /* Jobs running keep the snapshot they took; the old one goes with
+     * the last of them. */
+    agent_set_conf(a, agent_conf_new(cfg));
     a->log.level = cfg->log_level;
-    if (a->heartbeat_ev) {
+    /* Restarting a timer that keeps its interval would delay it: reloads
+     * in quick succession would hold off heartbeats and statistics. */
+    if (a->heartbeat_ev && a->cfg.heartbeat_interval != old_heartbeat) {
         agent_heartbeat_stop(a);
         agent_heartbeat_start(a);
     }
-    if (a->stats_ev) {
+    if (a->stats_ev && a->cfg.stats_interval != old_stats) {
         struct timeval tv = { a->cfg.stats_interval, 0 };
 
         event_del(a->stats_ev);
         event_add(a->stats_ev, &tv);
     }
+    /* The Node carries the labels: it shows the new ones now, not at
+     * the next statistics reload. */
+    if (labels_changed)
+        agent_refresh_object(a, "node");
     log_info(&a->log, "configuration reloaded");
     return 0;
 }

@@ -3,6 +3,7 @@
  * connection, a hypervisor connection and the node's inventory, and shares
  * the event loop, the worker threads and the schema with every other agent
  * of the process (virtbusd runs one; tests and the fleet simulator run many).
+ * Every function here belongs to the thread that runs the event loop.
  */
 #ifndef AGENT_H
 #define AGENT_H
@@ -61,8 +62,10 @@ void agent_stop(struct agent *a, void (*done)(struct agent *a, void *opaque),
 /* Frees a stopped (or never started) agent. */
 void agent_free(struct agent *a);
 
-/* Applies a reloaded configuration: log level, labels and intervals.  The
- * node name, broker and URI cannot change without a restart. */
+/* Applies a reloaded configuration (copied): log level, labels and
+ * intervals.  The node name, broker and URI cannot change without a
+ * restart.  Worker jobs already queued or running finish with the
+ * configuration they were submitted under. */
 int agent_reconfigure(struct agent *a, const struct agent_config *cfg,
                       qmf_error *err);
 

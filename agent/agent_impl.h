@@ -3,11 +3,17 @@
  * hypervisor.c (the libvirt connection), objects.c (classes and
  * inventory loading), publish.c, dispatch.c (requests), methods.c (the
  * method table), events.c (hypervisor events) and heartbeat.c.
- * Everything here runs on the loop thread unless a comment says otherwise.
+ *
+ * Threading: everything here runs on the loop thread, and struct agent
+ * belongs to it, unless a comment says otherwise.  A worker job (see
+ * agent_submit) reads only what its job struct owns, the configuration
+ * snapshot it took when it was submitted (struct agent_conf), and the
+ * fields of struct agent marked "workers may read" below.
  */
 #ifndef AGENT_IMPL_H
 #define AGENT_IMPL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -42,20 +48,49 @@ enum agent_driver_state {
     AGENT_DRIVER_CLOSING,     /* a close job runs */
 };
 
-struct agent {
-    struct agent_env env;
+/*
+ * A configuration as loaded, never changed afterwards and shared by
+ * reference: the agent holds the one in force, and each worker job that
+ * reads configuration holds the one in force when it was submitted, so a
+ * reload never changes or frees what a worker is reading.  The count is
+ * atomic so that a reference may be dropped on any thread; the last one
+ * frees.
+ */
+struct agent_conf {
+    atomic_uint refs;
     struct agent_config cfg;
+};
+
+/* A deep copy of cfg, with one reference. */
+struct agent_conf *agent_conf_new(const struct agent_config *cfg);
+/* Another reference to c (returned). */
+struct agent_conf *agent_conf_ref(struct agent_conf *c);
+void agent_conf_unref(struct agent_conf *c);
+
+struct agent {
+    /* Workers may read env (never changed after agent_new). */
+    struct agent_env env;
+    /* The configuration in force, replaced whole by agent_reconfigure.
+     * cfg is conf->cfg by value (strings and labels belong to conf), for
+     * the loop thread's convenience; neither is for workers, which read
+     * their job's own reference to a snapshot instead. */
+    struct agent_conf *conf;
+    struct agent_config cfg;
+    /* Any thread may log through it: its level is atomic. */
     struct log_ctx log;
     enum agent_state state;
 
+    /* Workers may read the four names (never changed after agent_new). */
     char *name;             /* "virtbus:agent:<node>" */
     char *key_name;         /* "virtbus.agent.<node, escaped>" for routing keys */
     char *queue;            /* "virtbus.agent.<node>": the command queue */
     char *heartbeat_key;
     int64_t epoch_ns;       /* start time: tells restarts apart */
 
-    /* Hypervisor.  dconn is set and cleared on the loop thread while no job
-     * that uses it is queued or running (workers only read it). */
+    /* Hypervisor.  Workers may read drv (never changed after agent_new)
+     * and dconn: it is set and cleared on the loop thread only while no
+     * job that uses it is queued or running (the submit and the done of
+     * each job order them). */
     const struct drv_backend *drv;
     struct drv_conn *dconn;
     enum agent_driver_state driver_state;
@@ -70,8 +105,11 @@ struct agent {
     bool bus_up;
     bool started_event_sent;
 
+    /* inv.agent_name is a->name; the rest of inv is the loop's. */
     struct inventory inv;
-    struct journal *journal;    /* NULL: commands run at least once */
+    /* NULL: commands run at least once.  Workers may read the pointer: it
+     * is set before the first command and cleared after the last job. */
+    struct journal *journal;
     struct event *heartbeat_ev;
     struct event *stats_ev;
 
@@ -89,6 +127,8 @@ int64_t agent_mono_ns(void);
  * Runs work on a worker thread, ordered after every earlier job of the
  * same agent and object, then done on the loop thread.  done must end
  * with agent_job_end(a): stopping and reconnecting wait for jobs to end.
+ * A job that needs configuration takes agent_conf_ref(a->conf) before
+ * submitting and drops it in done.
  * Returns -1 (and counts nothing) if the pool refuses the job.
  */
 int agent_submit(struct agent *a, const char *object_name, void (*work)(void *),
@@ -144,7 +184,7 @@ void agent_on_request(struct bus_delivery *d, const struct bus_message *m,
 
 /* methods.c: the worker-side implementation of a method, or NULL. */
 struct method_call {
-    struct agent *a;
+    struct agent *a;             /* of which methods read drv and dconn only */
     const struct schema_class *cls;
     const struct schema_method *method;
     const char *object_name;     /* "domain:<uuid>", "node", ... */
@@ -190,7 +230,8 @@ void agent_state_close(struct agent *a, void (*done)(struct agent *a));
 extern const struct drv_events agent_driver_events;
 
 /* objects.c */
-/* {_agent_name, _object_name} of one of this agent's objects. */
+/* {_agent_name, _object_name} of one of this agent's objects.  Any thread:
+ * it reads only the agent's name. */
 qmf_value *agent_object_ref(const struct agent *a, const char *object_name);
 /* "domain:<uuid>" from ("Domain", uuid); NULL for an unknown class. */
 char *agent_object_name(const char *class_name, const char *key);
@@ -216,10 +257,11 @@ void agent_heartbeat_start(struct agent *a);
 void agent_heartbeat_stop(struct agent *a);
 void agent_heartbeat_send(struct agent *a, bool last);
 
-/* agent.c: a fresh property map of one object, from the hypervisor
- * (worker thread); QMF_ERR_UNKNOWN_OBJECT if it no longer exists. */
-int agent_fetch_object(struct agent *a, const char *object_name,
-                       qmf_value **values, qmf_error *err);
+/* objects.c: a fresh property map of one object, from the hypervisor
+ * (worker thread), completed from cfg (the job's snapshot: the Node's
+ * labels); QMF_ERR_UNKNOWN_OBJECT if it no longer exists. */
+int agent_fetch_object(struct agent *a, const struct agent_config *cfg,
+                       const char *object_name, qmf_value **values, qmf_error *err);
 /* Loop thread: stores what agent_fetch_object found (values consumed; NULL
  * and gone=false: nothing known) and pushes it if it changed. */
 void agent_apply_object(struct agent *a, const char *object_name,

@@ -53,6 +53,7 @@ struct command_object {
 
 struct command {
     struct agent *a;
+    struct agent_conf *conf;      /* what workers read of the configuration */
     struct bus_delivery *delivery;
     struct bus_message *req;      /* reply-to, correlation-id, user, id */
     uint8_t digest[JOURNAL_DIGEST_LEN];     /* with the id, what the journal knows it by */
@@ -276,10 +277,11 @@ object_work(void *arg)
         o->started_ns = agent_mono_ns();
         o->rc = cmd->fn(&o->call, &o->err);
         o->duration_ns = agent_mono_ns() - o->started_ns;
-        if (agent_fetch_object(a, o->name, &o->fresh, &ferr) != 0)
+        if (agent_fetch_object(a, &cmd->conf->cfg, o->name, &o->fresh, &ferr) != 0)
             o->gone = ferr.code == QMF_ERR_UNKNOWN_OBJECT;
         if (o->call.created != NULL &&
-            agent_fetch_object(a, o->call.created, &o->created_values, &ferr) != 0)
+            agent_fetch_object(a, &cmd->conf->cfg, o->call.created, &o->created_values,
+                               &ferr) != 0)
             o->created_values = NULL;
     }
     /* make_outcome takes the output arguments, and drops them on failure. */
@@ -312,6 +314,7 @@ command_free(struct command *cmd)
         qmf_free(o->outcome);
     }
     free(cmd->objs);
+    agent_conf_unref(cmd->conf);
     bus_message_free(cmd->req);
     if (cmd->long_ev != NULL)
         event_free(cmd->long_ev);
@@ -498,6 +501,7 @@ command_start(struct agent *a, struct bus_delivery *d, const struct bus_message 
     size_t i, runs = 0;
 
     cmd->a = a;
+    cmd->conf = agent_conf_ref(a->conf);
     cmd->delivery = d;
     cmd->req = bus_message_new();
     cmd->req->reply_to = m->reply_to ? qmf_xstrdup(m->reply_to) : NULL;
