@@ -110,6 +110,37 @@ agent_is_ready(const struct agent *a)
     return a->state == AGENT_RUNNING && a->bus_up && a->driver_up;
 }
 
+/*
+ * The trust material cfg names (issuer keys, trust directory, revocations,
+ * policy, the agent's own key), with what an operator should know logged.
+ * Small files, read on the loop thread at start and at SIGHUP, as the
+ * configuration file itself is.
+ */
+static struct agent_guard *
+guard_from_config(struct agent *a, const struct agent_config *cfg, qmf_error *err)
+{
+    struct agent_guard_options o = {
+        .require_signatures = cfg->require_signatures,
+        .issuer_keys = (const char *const *)cfg->issuer_keys,
+        .trust_dir = cfg->trust_dir,
+        .revoked = cfg->revoked,
+        .policy = cfg->policy,
+        .key = cfg->key,
+        .credential = cfg->credential,
+        .clock_skew = cfg->clock_skew,
+        .max_request_ttl = cfg->max_request_ttl,
+    };
+    struct agent_guard *g;
+    char *notes;
+
+    if (agent_guard_load(&o, &g, &notes, err) != 0)
+        return NULL;
+    if (notes != NULL)
+        log_warnx(&a->log, "trust: %s", notes);
+    free(notes);
+    return g;
+}
+
 struct agent *
 agent_new(const struct agent_env *env, const struct agent_config *cfg,
           qmf_error *err)
@@ -135,6 +166,10 @@ agent_new(const struct agent_env *env, const struct agent_config *cfg,
     a->heartbeat_key = qmf_xasprintf("agent.ind.heartbeat.%s", a->key_name);
     free(node_key);
 
+    if ((a->guard = guard_from_config(a, cfg, err)) == NULL) {
+        agent_free(a);
+        return NULL;
+    }
     a->drv = drv_backend_for_uri(cfg->uri);
     if (a->drv == NULL) {
         qmf_error_set(err, QMF_ERR_INVALID_ARGS, "no driver serves URI '%s'", cfg->uri);
@@ -163,6 +198,7 @@ agent_free(struct agent *a)
     if (a->journal)
         journal_close(a->journal);
     inv_free(&a->inv);
+    agent_guard_free(a->guard);
     agent_conf_unref(a->conf);
     free(a->name);
     free(a->key_name);
@@ -175,6 +211,7 @@ int
 agent_reconfigure(struct agent *a, const struct agent_config *cfg,
                   qmf_error *err)
 {
+    struct agent_guard *guard;
     unsigned old_heartbeat = a->cfg.heartbeat_interval;
     unsigned old_stats = a->cfg.stats_interval;
     bool labels_changed = !qmf_equal(a->cfg.labels, cfg->labels);
@@ -186,6 +223,12 @@ agent_reconfigure(struct agent *a, const struct agent_config *cfg,
                       "node, broker and uri cannot change without a restart");
         return -1;
     }
+    /* New keys and policy, or nothing changes: a half-read trust
+     * directory must not replace a whole one. */
+    if ((guard = guard_from_config(a, cfg, err)) == NULL)
+        return -1;
+    agent_guard_free(a->guard);
+    a->guard = guard;
     /* Jobs running keep the snapshot they took; the old one goes with
      * the last of them. */
     agent_set_conf(a, agent_conf_new(cfg));

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "agent/agent.h"
+#include "agent/guard.h"
 #include "agent/inventory.h"
 #include "agent/journal.h"
 #include "agent/log.h"
@@ -107,6 +108,9 @@ struct agent {
 
     /* inv.agent_name is a->name; the rest of inv is the loop's. */
     struct inventory inv;
+    /* Trust material: who may ask what, and the agent's own key.  Loop
+     * thread only; replaced as a whole on reload. */
+    struct agent_guard *guard;
     /* NULL: commands run at least once.  Workers may read the pointer: it
      * is set before the first command and cleared after the last job. */
     struct journal *journal;
@@ -208,18 +212,33 @@ bool agent_method_entry(size_t i, const char **class_name, const char **method_n
  * one object, or on the objects where selects (answered as _results).
  * The delivery is settled by the command. */
 void agent_command_one(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
-                       const struct schema_class *cls, const struct schema_method *sm,
-                       method_fn fn, const qmf_value *args, const char *object_name);
+                       const struct agent_caller *caller, const struct schema_class *cls,
+                       const struct schema_method *sm, method_fn fn, const qmf_value *args,
+                       const char *object_name);
 void agent_command_where(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
-                         const struct schema_class *cls, const struct schema_method *sm,
-                         method_fn fn, const qmf_value *args, const qmf_where *where);
+                         const struct agent_caller *caller, const struct schema_class *cls,
+                         const struct schema_method *sm, method_fn fn, const qmf_value *args,
+                         const qmf_where *where);
 /* Publishes again the outcomes the broker has not confirmed. */
 void agent_command_flush_spool(struct agent *a);
 /* What, with its message-id, makes a command itself (docs/PROTOCOL.md
  * §9.3): a digest of its sender and of everything in the request that
  * decides its effect.  The same id and digest is the same command sent
- * again; the same id and another digest, another command. */
-void agent_command_digest(const struct bus_message *m, uint8_t digest[JOURNAL_DIGEST_LEN]);
+ * again; the same id and another digest, another command.  The sender is
+ * the signing key of a signed request, else the user-id it carries. */
+void agent_command_digest(const struct bus_message *m, const struct agent_caller *caller,
+                          uint8_t digest[JOURNAL_DIGEST_LEN]);
+
+/* Who a commandResult names as requester: the verified caller of a signed
+ * request, else the user-id it carried (or ""). */
+const char *agent_requester(const struct agent_caller *c, const struct bus_message *m);
+
+/* audit.c: one line of the audit trail (docs/SECURITY.md §8) for a
+ * command run (outcome "ok" or "error") or a request refused ("rejected",
+ * "expired"); c NULL when the sender is not known. */
+void agent_audit(struct agent *a, const struct agent_caller *c, const struct bus_message *m,
+                 const char *action, const char *object, const char *outcome,
+                 const qmf_error *err);
 
 /* state.c: the journal in the state directory, opened and closed on a
  * worker; done runs on the loop thread. */

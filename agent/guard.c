@@ -260,15 +260,14 @@ agent_guard_identify(struct agent_guard *g, const struct bus_message *m, const c
     if (cred_text != NULL && (cred = checked_credential(g, cred_text, now_ms / 1000, err)) == NULL)
         return -1;
     if (trust_store_check_signature(g->store, m, TRUST_REQUEST, target, cred, &signer,
-                                    err) != 0 ||
-        check_window(g, m, now_ms, err) != 0)
+                                    err) != 0)
         return -1;
     out->is_signed = true;
     memcpy(out->name, signer.name, sizeof(out->name));
     memcpy(out->key_id, signer.key_id, sizeof(out->key_id));
     out->roles = signer.roles;
     out->credential = cred;
-    return 0;
+    return check_window(g, m, now_ms, err);
 }
 
 int

@@ -64,7 +64,9 @@ struct agent_caller {
  * its signer is not trusted or its signature does not match;
  * QMF_ERR_EXPIRED if it is signed but outside its validity window
  * (created - skew <= now <= created + ttl + skew, ttl at most
- * max_request_ttl).  now_ms is the wall clock.
+ * max_request_ttl), in which case *out still says who signed it (a repeat
+ * of a command on record is answered, not refused).  now_ms is the wall
+ * clock.
  */
 int agent_guard_identify(struct agent_guard *g, const struct bus_message *m,
                          const char *target, int64_t now_ms, struct agent_caller *out,
