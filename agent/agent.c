@@ -440,6 +440,7 @@ agent_maybe_finish_stop(struct agent *a)
         return;
     a->saying_goodbye = true;
     agent_heartbeat_stop(a);
+    agent_identity_end_probe(a);
     if (a->stats_ev)
         event_del(a->stats_ev);
     if (!a->bus_up) {

@@ -222,6 +222,8 @@ void agent_identity_init(struct agent *a);
 void agent_identity_free(struct agent *a);
 /* The broker refused the node's lock: find out who has it (bus closed). */
 void agent_identity_locked(struct agent *a, const qmf_error *why);
+/* Stops looking for the holder (stopping). */
+void agent_identity_end_probe(struct agent *a);
 /* agent.c: (re)opens the broker connection; stops for good with why. */
 void agent_open_bus(struct agent *a);
 void agent_fail(struct agent *a, const qmf_error *why);

@@ -49,8 +49,8 @@ agent_identity_init(struct agent *a)
     a->host = qmf_xstrdup(host);
 }
 
-static void
-probe_end(struct agent *a)
+void
+agent_identity_end_probe(struct agent *a)
 {
     if (a->probe_ev) {
         event_free(a->probe_ev);
@@ -65,7 +65,7 @@ probe_end(struct agent *a)
 void
 agent_identity_free(struct agent *a)
 {
-    probe_end(a);
+    agent_identity_end_probe(a);
     free(a->host);
     a->host = NULL;
 }
@@ -122,7 +122,7 @@ refuse(struct agent *a, const qmf_value *v)
                   a->cfg.node, host ? host : qmf_map_get_string(v, "hostname") ?
                   qmf_map_get_string(v, "hostname") : "unknown", pid_text, started,
                   instance ? instance : "of an older version", a->host, (long)getpid());
-    probe_end(a);
+    agent_identity_end_probe(a);
     agent_fail(a, &why);
 }
 
@@ -149,7 +149,7 @@ probe_expired(evutil_socket_t fd, short what, void *arg)
 {
     struct agent *a = arg;
 
-    probe_end(a);
+    agent_identity_end_probe(a);
     if (a->state == AGENT_STOPPING || a->state == AGENT_STOPPED)
         return;
     log_warnx(&a->log, "the lock %s is held by a connection from which no other instance "

@@ -106,8 +106,9 @@ nodes_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *
     /* A longer look back than other commands take: nodes lost a little
      * while ago are listed too, as down. */
     ctx->presence_window_s *= 3;
-    /* Asked who is up, it answers from the stream, never from a cache. */
+    /* Asked who is up, it answers from the streams, never from a cache. */
     ctx->presence_reuse_ms = 0;
+    ctx->fleet_reuse_ms = 0;
     if ((rc = ctl_discover(ctx, e, a, &nodes)) != 0)
         return rc;
     n = nodes.up.n + nodes.down.n;
@@ -155,6 +156,7 @@ node_forget(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args 
         if (virtbus_target_is_pattern(a->argv[i]))
             return ctl_usage(e, "forget takes node names, not patterns: '%s'", a->argv[i]);
     ctx->presence_reuse_ms = 0;
+    ctx->fleet_reuse_ms = 0;
     if ((rc = ctl_connect(ctx, true, NULL, NULL)) != 0)
         return rc;
     if (virtbus_presence(ctx->console, &known, &err) != 0) {

@@ -259,6 +259,7 @@ watch_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *
     /* Presence always, for the silent and back lines; never a cache taken
      * as is, which would not be followed. */
     ctx->presence_reuse_ms = 0;
+    ctx->fleet_reuse_ms = 0;
     rc = ctl_connect(ctx, true, (const char *const *)keys, NULL);
     free(keys[0]);
     free(keys[1]);

@@ -167,6 +167,7 @@ ctl_connect(struct ctl_ctx *ctx, bool presence, const char *const *watch_keys,
         .presence_nodes = named_nodes,
         .fleet = presence,
         .fleet_retention_s = ctx->fleet_retention_s,
+        .fleet_reuse_ms = ctx->fleet_reuse_ms,
     };
     qmf_error err;
 

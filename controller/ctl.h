@@ -26,12 +26,16 @@
 #define CTL_EXIT_NO_REPLY  3   /* some node did not answer in time, or is down */
 
 #define CTL_DEFAULT_BROKER "amqp://guest:guest@127.0.0.1:5672/"
+/* How long a command takes the fleet's memory from the cache without
+ * reading the stream (a stream reader is 10-15 ms of a command). */
+#define CTL_FLEET_REUSE_MS 30000
 
 struct ctl_ctx {
     char *url;                  /* the broker, resolved through the config */
     unsigned presence_window_s; /* heartbeats read to know who is up */
     unsigned presence_reuse_ms; /* a presence cache this young is taken as is */
     unsigned fleet_retention_s; /* the fleet's memory forgets nodes unseen this long */
+    unsigned fleet_reuse_ms;    /* a fleet cache this young is taken as is */
     bool json;
     bool quiet;
     bool progress;              /* stderr is a terminal and not quiet */

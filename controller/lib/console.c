@@ -243,12 +243,14 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
         c->presence_offset = -1;
         resume = o->presence_cache && console_presence_load(c, o->presence_cache);
         age_ms = console_now_ms() - c->presence_saved_ms;
-        if (o->fleet)
+        if (o->fleet) {
             fleet_offset = console_fleet_init(c, o->fleet_cache, o->fleet_retention_s,
-                                              &fleet_fresh, o->presence_reuse_ms);
+                                              &fleet_fresh, o->fleet_reuse_ms);
+            c->fleet_reused = fleet_fresh;
+        }
         /* A cache "from the future" (the clock went back) is not fresh. */
         c->presence_reused = resume && o->presence_reuse_ms > 0 && age_ms >= 0 &&
-                             age_ms < (int64_t)o->presence_reuse_ms && fleet_fresh &&
+                             age_ms < (int64_t)o->presence_reuse_ms &&
                              console_presence_has_up(c, o->presence_nodes);
         if (!c->presence_reused) {
             presence_args = bus_presence_queue(&queues[nq++]);
@@ -266,7 +268,7 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
                 .source = "/queue/" BUS_PRESENCE_QUEUE, .credit = 2000,
                 .arguments = presence_offset, .receive = console_on_presence, .opaque = c,
             };
-            if (o->fleet) {
+            if (o->fleet && !c->fleet_reused) {
                 fleet_args = bus_fleet_queue(&queues[nq++]);
                 subs[ns++] = (struct bus_subscription){
                     .source = "/queue/" BUS_FLEET_QUEUE, .credit = 2000,

@@ -88,6 +88,7 @@ struct virtbus_console {
     bool fleet_resumed;              /* read from a cache's offset... */
     bool fleet_checked;              /* ...and found the same stream there */
     bool fleet_stale;                /* the stream is not the one of the cache */
+    bool fleet_reused;               /* the cache is the answer; no stream */
     char *fleet_cache;
     int64_t fleet_saved_ms;
     unsigned fleet_retention_s;

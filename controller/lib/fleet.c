@@ -18,7 +18,7 @@
  * Costs: a console that resumes from its cache reads only the records
  * written since (one per node and fleet_interval, one per console command
  * for the markers); one without a cache reads the whole stream, a week of
- * them.  Nothing is read at all when the presence cache is taken as is.
+ * them.  One whose cache is younger than fleet_reuse_ms reads nothing.
  */
 #include "controller/lib/console_impl.h"
 
@@ -179,7 +179,8 @@ on_record(struct fleet_reader *r, struct bus_delivery *d, const struct bus_messa
     qmf_get_int64(qmf_map_get(m->headers, "x-stream-offset"), &offset);
     /* Resuming, the first record must be the one the cache ended with:
      * anything else means the stream was made anew (a new broker). */
-    if (c->fleet_resumed && !c->fleet_checked && !c->fleet_stale && r->complete == &c->fleet_complete) {
+    if (c->fleet_resumed && !c->fleet_checked && !c->fleet_stale &&
+        r->complete == &c->fleet_complete && offset >= c->fleet_offset) {
         c->fleet_checked = offset == c->fleet_offset && c->fleet_last &&
                            strcmp(mark, c->fleet_last) == 0;
         c->fleet_stale = !c->fleet_checked;
@@ -292,7 +293,9 @@ cache_save(struct virtbus_console *c)
     doc = qmf_map();
     qmf_map_set(doc, "offset", qmf_i64(c->fleet_offset));
     qmf_map_set(doc, "last", qmf_string(c->fleet_last));
-    qmf_map_set(doc, "saved", qmf_i64(now));
+    /* A cache taken as it is keeps its age, or it would never be read
+     * again. */
+    qmf_map_set(doc, "saved", qmf_i64(c->fleet_reused ? c->fleet_saved_ms : now));
     nodes = qmf_map_set(doc, "nodes", qmf_map());
     lh_foreach(c->fleet, ent) {
         const struct fleet_entry *e = lh_entry_v(ent);
@@ -474,7 +477,9 @@ console_fleet_note_down(struct virtbus_console *c, const char *agent, const qmf_
     qmf_error err;
     void *found;
 
-    if (!c->has_fleet || console_fleet_forgot(c, agent, last_ms) ||
+    /* Only after reading the stream: from a cache taken as it is, every
+     * command would write the same record again. */
+    if (!c->has_fleet || c->fleet_reused || console_fleet_forgot(c, agent, last_ms) ||
         (lh_table_lookup_ex(c->fleet, agent, &found) &&
          ((struct fleet_entry *)found)->last_seen_ms >= last_ms))
         return;

@@ -249,7 +249,7 @@ read_to_marker(struct virtbus_console *c, qmf_error *err)
                       "the presence stream did not answer within %d ms", PRESENCE_TIMEOUT_MS);
         return -1;
     }
-    return c->has_fleet ? console_fleet_read(c, err) : 0;
+    return c->has_fleet && !c->fleet_reused ? console_fleet_read(c, err) : 0;
 }
 
 /* The cache ---------------------------------------------------------------------

@@ -65,6 +65,11 @@ struct virtbus_console_options {
     bool fleet;
     const char *fleet_cache;
     unsigned fleet_retention_s;
+    /* A fleet cache saved less than this many ms ago is taken as it is and
+     * the stream is not read (0: always read).  The memory changes slowly
+     * (presence covers what just happened); what is lost is a forget by
+     * another console, seen up to this much later. */
+    unsigned fleet_reuse_ms;
 };
 
 /* Connects (running the loop until connected or timed out). */
