@@ -177,7 +177,7 @@ struct ctl_nodes {
  * connects, reads presence and the fleet's memory and selects; no flag
  * means every node (acting commands refuse that earlier where it matters).
  * A node named literally that is unknown is a usage error.  Returns an
- * exit status. */
+ * exit status; on failure *out holds nothing. */
 int ctl_discover(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e,
                  const struct ctl_args *a, struct ctl_nodes *out);
 void ctl_nodes_clear(struct ctl_nodes *n);

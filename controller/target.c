@@ -153,6 +153,9 @@ ctl_discover(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, const struct ct
         }
     }
     qmf_free(names);
+    /* Callers return at once on a failure: nothing of it is theirs. */
+    if (rc != 0)
+        ctl_nodes_clear(out);
     return rc;
 }
 

@@ -345,7 +345,10 @@ forge_heartbeat(struct test_fleet *f, const char *node, const qmf_value *like)
     qmf_map_set(v, "_instance_id", qmf_string("00000000-0000-4000-8000-00000000f0f0"));
     qmf_map_set(v, "_host", qmf_string("forged-host"));
     qmf_map_set(v, "_pid", qmf_u32(4242));
-    qmf_map_set(v, "_epoch", qmf_i64(now_ns - 1000000000));
+    /* _epoch stays the agent's: started with it, each heartbeated after
+     * the other started, which a restart never does.  (The agent's last
+     * heartbeat may be a while ago: the loop is ours, and waits for the
+     * CLI.) */
     qmf_map_set(v, "_timestamp", qmf_i64(now_ns));
     bus_message_set_header_string(m, "qmf.opcode", "_agent_heartbeat_indication");
     bus_message_set_header_string(m, "method", "indication");
