@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
-static void agent_open_bus(struct agent *a);
 static void agent_maybe_finish_stop(struct agent *a);
 
 int64_t
@@ -164,7 +164,9 @@ agent_new(const struct agent_env *env, const struct agent_config *cfg,
     a->key_name = qmf_xasprintf("virtbus.agent.%s", node_key);
     a->queue = qmf_xasprintf("virtbus.agent.%s", cfg->node);
     a->heartbeat_key = qmf_xasprintf("agent.ind.heartbeat.%s", a->key_name);
+    a->lock_queue = qmf_xasprintf("virtbus.lock.%s", cfg->node);
     free(node_key);
+    agent_identity_init(a);
 
     if ((a->guard = guard_from_config(a, cfg, err)) == NULL) {
         agent_free(a);
@@ -187,6 +189,7 @@ agent_free(struct agent *a)
     if (a == NULL)
         return;
     agent_heartbeat_stop(a);
+    agent_identity_free(a);
     if (a->driver_retry_ev)
         event_free(a->driver_retry_ev);
     if (a->stats_ev)
@@ -204,6 +207,7 @@ agent_free(struct agent *a)
     free(a->key_name);
     free(a->queue);
     free(a->heartbeat_key);
+    free(a->lock_queue);
     free(a);
 }
 
@@ -271,6 +275,12 @@ agent_attributes(const struct agent *a)
     qmf_map_set(attrs, "_instance", qmf_string(a->cfg.node));
     qmf_map_set(attrs, "_name", qmf_string(a->name));
     qmf_map_set(attrs, "node", qmf_string(a->cfg.node));
+    /* Which process this is: two agents of one node name are a clash
+     * that consoles must be able to see (docs/PROTOCOL.md §1.5). */
+    qmf_map_set(attrs, "_instance_id", qmf_string(a->instance_id));
+    qmf_map_set(attrs, "_host", qmf_string(a->host));
+    qmf_map_set(attrs, "_pid", qmf_u32((uint32_t)getpid()));
+    qmf_map_set(attrs, "_epoch", qmf_i64(a->epoch_ns));
     for (i = 0; node && i < sizeof(from_node) / sizeof(from_node[0]); i++) {
         const qmf_value *v = qmf_map_get(node->values, from_node[i]);
 
@@ -319,6 +329,8 @@ bus_up_cb(struct bus_conn *c, void *opaque)
     }
     /* Outcomes the broker did not confirm before it went away. */
     agent_command_flush_spool(a);
+    /* The first heartbeat of a connection goes to the fleet's memory too. */
+    a->heartbeats_to_fleet = 0;
     agent_heartbeat_start(a);
     agent_heartbeat_send(a, false);
     /* The snapshot consumers get at start, and after a broker outage in
@@ -337,6 +349,10 @@ bus_down_cb(struct bus_conn *c, const qmf_error *why, void *opaque)
 
     a->bus_up = false;
     agent_heartbeat_stop(a);
+    if (why && why->code == QMF_ERR_LOCKED) {
+        agent_identity_locked(a, why);
+        return;
+    }
     log_warnx(&a->log, "lost the broker: %s", why ? why->text : "closed");
 }
 
@@ -345,15 +361,15 @@ static const struct bus_handlers agent_bus_handlers = {
     .down = bus_down_cb,
 };
 
-static void
+void
 agent_open_bus(struct agent *a)
 {
     struct bus_options opts = { 0 };
     struct bus_binding bindings[5], old_broadcasts;
-    struct bus_queue queues[4];
+    struct bus_queue queues[5];
     struct bus_subscription subs[2];
-    qmf_value *presence_args, *queue_args;
-    char *source, *conn_name;
+    qmf_value *presence_args, *fleet_args, *queue_args;
+    char *source, *query_source, *conn_name;
     qmf_error err;
 
     /* The command queue: targeted requests and broadcasts.  bus_open
@@ -371,7 +387,25 @@ agent_open_bus(struct agent *a)
     qmf_map_set(queue_args, "x-dead-letter-routing-key", qmf_string(AGENT_DEAD_LETTERS));
     if (a->cfg.queue_expires > 0)
         qmf_map_set(queue_args, "x-expires", qmf_i64((int64_t)a->cfg.queue_expires * 1000));
+    /*
+     * Broadcast queries and locates come by a private queue, gone with the
+     * connection and read without acks: an answer is worth something only
+     * to a console waiting for it now, so nothing about a query needs to
+     * survive.  The broker spares a durable queue's work and an ack per
+     * agent and broadcast, and broadcasts stop piling up in the queues of
+     * agents that are gone.  Its name is the node's: exclusive, it is also
+     * the node's lock, which the broker gives one connection at a time.
+     * Declared first, so that an agent refused it declares and consumes
+     * nothing else (identity.c).
+     */
     queues[0] = (struct bus_queue){
+        .name = a->lock_queue,
+        .exclusive = true,
+        .auto_delete = true,
+        .bindings = &bindings[3],
+        .nbindings = 2,
+    };
+    queues[1] = (struct bus_queue){
         .name = a->queue,
         .durable = true,
         .queue_type = a->cfg.queue_type,
@@ -385,30 +419,19 @@ agent_open_bus(struct agent *a)
     };
     /* Dead letters wait for an operator; every agent declares the queue
      * (identically) so that it exists before the first one arrives. */
-    queues[1] = (struct bus_queue){
+    queues[2] = (struct bus_queue){
         .name = AGENT_DEAD_LETTERS,
         .durable = true,
         .queue_type = "classic",
         .bindings = &bindings[2],
         .nbindings = 1,
     };
-    /* The presence stream must exist for heartbeats to be kept. */
-    presence_args = bus_presence_queue(&queues[2]);
-    /*
-     * Broadcast queries and locates come by a private queue, gone with the
-     * connection and read without acks: an answer is worth something only
-     * to a console waiting for it now, so nothing about a query needs to
-     * survive.  The broker spares a durable queue's work and an ack per
-     * agent and broadcast, and broadcasts stop piling up in the queues of
-     * agents that are gone.
-     */
-    queues[3] = (struct bus_queue){
-        .exclusive = true,
-        .auto_delete = true,
-        .bindings = &bindings[3],
-        .nbindings = 2,
-    };
+    /* The presence stream must exist for heartbeats to be kept, and the
+     * fleet's for the agent's records in it. */
+    presence_args = bus_presence_queue(&queues[3]);
+    fleet_args = bus_fleet_queue(&queues[4]);
     source = bus_address_queue(a->queue);
+    query_source = bus_address_queue(a->lock_queue);
     conn_name = qmf_xasprintf("virtbusd %s", a->cfg.node);
     subs[0] = (struct bus_subscription){
         .source = source,
@@ -417,7 +440,7 @@ agent_open_bus(struct agent *a)
         .opaque = a,
     };
     subs[1] = (struct bus_subscription){
-        .source = "#3",
+        .source = query_source,
         .no_ack = true,
         .receive = agent_on_broadcast_query,
         .opaque = a,
@@ -428,21 +451,25 @@ agent_open_bus(struct agent *a)
     opts.name = conn_name;
     opts.reconnect = true;
     opts.queues = queues;
-    opts.nqueues = 4;
+    opts.nqueues = 5;
     opts.subs = subs;
     opts.nsubs = 2;
     if (bus_open(&a->bus, a->env.base, &opts, &agent_bus_handlers, a, &err) != 0)
         log_warnx(&a->log, "cannot use broker %s: %s", a->cfg.broker, err.text);
     qmf_free(presence_args);
+    qmf_free(fleet_args);
     qmf_free(queue_args);
     free(source);
+    free(query_source);
     free(conn_name);
 }
 
 void
 agent_hypervisor_ready(struct agent *a)
 {
-    if (a->bus == NULL && a->state == AGENT_STARTING)
+    /* Not while another instance holds the node's lock (identity.c). */
+    if (a->bus == NULL && a->probe == NULL && a->probe_ev == NULL &&
+        a->state == AGENT_STARTING)
         agent_open_bus(a);
 }
 
@@ -470,6 +497,8 @@ journal_closed(struct agent *a)
     log_info(&a->log, "stopped");
     if (a->stopped_cb)
         a->stopped_cb(a, a->stopped_opaque);
+    if (a->failure.code != QMF_OK && a->env.failed)
+        a->env.failed(a, a->env.failed_opaque);
 }
 
 static void
@@ -500,6 +529,7 @@ agent_maybe_finish_stop(struct agent *a)
         return;
     a->saying_goodbye = true;
     agent_heartbeat_stop(a);
+    agent_identity_end_probe(a);
     if (a->stats_ev)
         event_del(a->stats_ev);
     if (!a->bus_up) {
@@ -511,6 +541,34 @@ agent_maybe_finish_stop(struct agent *a)
     qmf_map_set(v, "reason", qmf_string("shutdown requested"));
     /* Wait for the broker to take the goodbye before closing. */
     agent_publish_event(a, "agentStopping", v, goodbye_sent, a);
+}
+
+/* Stops for good on the agent's own account: the running commands end,
+ * nothing more is taken, and the host hears of it (agent_env.failed). */
+void
+agent_fail(struct agent *a, const qmf_error *why)
+{
+    a->failure = *why;
+    if (a->env.failed == NULL)
+        log_warnx(&a->log, "%s", why->text);
+    if (a->state == AGENT_STOPPING || a->state == AGENT_STOPPED)
+        return;
+    a->state = AGENT_STOPPING;
+    if (a->bus)
+        bus_pause(a->bus);
+    agent_maybe_finish_stop(a);
+}
+
+const qmf_error *
+agent_failure(const struct agent *a)
+{
+    return a->failure.code == QMF_OK ? NULL : &a->failure;
+}
+
+const char *
+agent_instance_id(const struct agent *a)
+{
+    return a->instance_id;
 }
 
 unsigned

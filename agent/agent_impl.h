@@ -88,6 +88,18 @@ struct agent {
     char *heartbeat_key;
     int64_t epoch_ns;       /* start time: tells restarts apart */
 
+    /* Identity (identity.c).  The lock queue is the node's lock and its
+     * broadcast-query queue: a named exclusive queue, which the broker
+     * lets one connection have at a time. */
+    char *lock_queue;       /* "virtbus.lock.<node>" */
+    char instance_id[37];   /* random per agent: tells two agents of a node apart */
+    char *host;             /* where this instance runs (gethostname) */
+    struct bus_conn *probe; /* reads heartbeats while another holds the lock */
+    struct event *probe_ev; /* ends the probe */
+    int64_t probe_start_ns;
+    qmf_error failure;      /* code set: another instance serves the node */
+    unsigned heartbeats_to_fleet; /* until the next record in the fleet's memory */
+
     /* Hypervisor.  Workers may read drv (never changed after agent_new)
      * and dconn: it is set and cleared on the loop thread only while no
      * job that uses it is queued or running (the submit and the done of
@@ -270,6 +282,17 @@ void agent_hypervisor_idle(struct agent *a);
 void agent_hypervisor_close(struct agent *a, void (*done)(struct agent *a));
 /* agent.c: the first connection attempt is over (either way). */
 void agent_hypervisor_ready(struct agent *a);
+
+/* identity.c */
+void agent_identity_init(struct agent *a);
+void agent_identity_free(struct agent *a);
+/* The broker refused the node's lock: find out who has it (bus closed). */
+void agent_identity_locked(struct agent *a, const qmf_error *why);
+/* Stops looking for the holder (stopping). */
+void agent_identity_end_probe(struct agent *a);
+/* agent.c: (re)opens the broker connection; stops for good with why. */
+void agent_open_bus(struct agent *a);
+void agent_fail(struct agent *a, const qmf_error *why);
 
 /* heartbeat.c */
 void agent_heartbeat_start(struct agent *a);

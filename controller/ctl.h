@@ -28,11 +28,16 @@
 #define CTL_EXIT_NO_REPLY  3   /* some node did not answer in time, or is down */
 
 #define CTL_DEFAULT_BROKER "amqp://guest:guest@127.0.0.1:5672/"
+/* How long a command takes the fleet's memory from the cache without
+ * reading the stream (a stream reader is 10-15 ms of a command). */
+#define CTL_FLEET_REUSE_MS 30000
 
 struct ctl_ctx {
     char *url;                  /* the broker, resolved through the config */
     unsigned presence_window_s; /* heartbeats read to know who is up */
     unsigned presence_reuse_ms; /* a presence cache this young is taken as is */
+    unsigned fleet_retention_s; /* the fleet's memory forgets nodes unseen this long */
+    unsigned fleet_reuse_ms;    /* a fleet cache this young is taken as is */
     bool json;
     bool quiet;
     bool progress;              /* stderr is a terminal and not quiet */
@@ -165,15 +170,17 @@ int ctl_connect(struct ctl_ctx *ctx, bool presence, const char *const *watch_key
 
 /* The nodes a command is for, from presence. */
 struct ctl_nodes {
-    struct virtbus_agent_list presence;     /* every agent heard of */
-    struct virtbus_agent_list up, down;     /* the targeted ones; down also
-                                               holds named nodes never heard of */
+    struct virtbus_agent_list presence;     /* every agent known: heard of in
+                                               presence, or remembered */
+    struct virtbus_agent_list up, down;     /* the targeted ones */
     qmf_value *predicate;                   /* sent as _target */
 };
 
 /* Compiles the targeting flags (usage errors before anything is sent),
- * connects, reads presence and selects; no flag means every node (acting
- * commands refuse that earlier where it matters).  Returns an exit status. */
+ * connects, reads presence and the fleet's memory and selects; no flag
+ * means every node (acting commands refuse that earlier where it matters).
+ * A node named literally that is unknown is a usage error.  Returns an
+ * exit status; on failure *out holds nothing. */
 int ctl_discover(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e,
                  const struct ctl_args *a, struct ctl_nodes *out);
 void ctl_nodes_clear(struct ctl_nodes *n);
