@@ -18,6 +18,7 @@ enum config_kind {
     CONFIG_SIZE,                /* size_t, min..max */
     CONFIG_LABELS,              /* qmf_value * map, from [ "name=value", ... ] */
     CONFIG_LOG_LEVEL,           /* enum log_level, from a string */
+    CONFIG_PATHS,               /* qmf_value * list of absolute paths */
 };
 
 /* Returns NULL if s is acceptable, else why not (shown in parentheses). */
@@ -57,6 +58,7 @@ static const struct config_key config_keys[] = {
     { "ack_long_commands_after", CONFIG_UNSIGNED, CONFIG_AT(ack_long_commands_after),
       0, 86400, NULL },
     { "log_level", CONFIG_LOG_LEVEL, CONFIG_AT(log_level), 0, 0, NULL },
+    { "allowed_paths", CONFIG_PATHS, CONFIG_AT(allowed_paths), 0, 0, config_check_absolute },
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -86,7 +88,7 @@ config_check_node(const char *s)
     return NULL;
 }
 
-/* The daemon may chdir("/"); a relative state directory would move. */
+/* The daemon may chdir("/"); a relative directory would move. */
 static const char *
 config_check_absolute(const char *s)
 {
@@ -126,6 +128,7 @@ config_kind_type(enum config_kind kind)
     case CONFIG_SIZE:
         return QMF_CONF_INT;
     case CONFIG_LABELS:
+    case CONFIG_PATHS:
         return QMF_CONF_STRING_LIST;
     case CONFIG_STRING:
     case CONFIG_LOG_LEVEL:
@@ -156,6 +159,7 @@ config_apply(void *opaque, const struct qmf_conf_statement *st, qmf_error *err)
     const char *why;
     int64_t n;
     char **str;
+    size_t i;
 
     switch (key->kind) {
     case CONFIG_STRING:
@@ -191,6 +195,18 @@ config_apply(void *opaque, const struct qmf_conf_statement *st, qmf_error *err)
         map = config_field(cfg, key);
         qmf_free(*map);
         *map = labels;
+        return 0;
+    case CONFIG_PATHS:
+        for (i = 0; i < qmf_list_len(v); i++) {
+            const char *path = qmf_list_at(v, i)->u.str.ptr;
+
+            if ((why = key->check(path)) != NULL)
+                return qmf_conf_error(err, st, "invalid entry \"%.*s\" (%s)",
+                                      QMF_CONF_SHOW_MAX, path, why);
+        }
+        map = config_field(cfg, key);
+        qmf_free(*map);
+        *map = qmf_dup(v);
         return 0;
     }
     return qmf_conf_error(err, st, "internal error: unknown kind");
@@ -288,6 +304,7 @@ agent_config_defaults(struct agent_config *cfg)
         .stop_timeout = 60,
         .ack_long_commands_after = 900,
         .log_level = LOG_LEVEL_INFO,
+        .allowed_paths = qmf_list(),
     };
 }
 
@@ -301,11 +318,13 @@ agent_config_free(struct agent_config *cfg)
     free(cfg->broker);
     free(cfg->uri);
     qmf_free(cfg->labels);
+    qmf_free(cfg->allowed_paths);
     free(cfg->queue_type);
     free(cfg->state_dir);
     cfg->path = cfg->node = cfg->broker = cfg->uri = NULL;
     cfg->queue_type = cfg->state_dir = NULL;
     cfg->labels = NULL;
+    cfg->allowed_paths = NULL;
 }
 
 static char *
@@ -323,6 +342,7 @@ agent_config_copy(struct agent_config *dst, const struct agent_config *src)
     dst->broker = config_strdup_or_null(src->broker);
     dst->uri = config_strdup_or_null(src->uri);
     dst->labels = src->labels != NULL ? qmf_dup(src->labels) : qmf_map();
+    dst->allowed_paths = src->allowed_paths != NULL ? qmf_dup(src->allowed_paths) : qmf_list();
     dst->queue_type = config_strdup_or_null(src->queue_type);
     dst->state_dir = config_strdup_or_null(src->state_dir);
 }

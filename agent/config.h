@@ -34,6 +34,11 @@ struct agent_config {
     unsigned stop_timeout;      /* s running commands get at SIGTERM; default 60, 1..86400 */
     unsigned ack_long_commands_after; /* s a running command holds its delivery; default 900, 0..86400 (0: until it ends) */
     enum log_level log_level;   /* default info; key `log_level = "debug"` */
+    /* List of absolute directories under which method arguments may name
+     * host files (docs/SECURITY.md, "Host paths"); `allowed_paths = [
+     * "/var/lib/libvirt/images" ]`.  Default empty: every host path is
+     * refused.  Never NULL. */
+    qmf_value *allowed_paths;
 };
 
 /* Fills every default; cfg is treated as uninitialised (nothing is freed). */
