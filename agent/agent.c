@@ -66,6 +66,36 @@ agent_name(const struct agent *a)
     return a->name;
 }
 
+/*
+ * Resolves allowed_paths into the set new commands check against (commands
+ * already running keep theirs).  At start and on reload only: a few
+ * realpath calls, like reading the configuration file itself.
+ */
+static void
+agent_use_allowed_paths(struct agent *a)
+{
+    struct hostpath_set *set = hostpath_set_new(a->cfg.allowed_paths, a->cfg.max_body);
+    size_t i;
+
+    for (i = 0; i < qmf_list_len(a->cfg.allowed_paths); i++) {
+        const char *given = qmf_list_at(a->cfg.allowed_paths, i)->u.str.ptr;
+        const char *dir = hostpath_set_dir(set, i);
+
+        if (dir == NULL)
+            log_warnx(&a->log, "allowed_paths: %s does not resolve; it allows nothing", given);
+        else if (hostpath_dir_shared(dir))
+            log_warnx(&a->log, "allowed_paths: %s (%s) may be written by users other than "
+                      "root, who could swap a checked path for a symbolic link", given, dir);
+        else
+            log_debug(&a->log, "allowed_paths: %s (%s)", given, dir);
+    }
+    if (qmf_list_len(a->cfg.allowed_paths) == 0)
+        log_info(&a->log, "allowed_paths is empty: every method argument naming a host "
+                 "file is refused");
+    hostpath_set_unref(a->paths);
+    a->paths = set;
+}
+
 bool
 agent_is_ready(const struct agent *a)
 {
@@ -104,6 +134,7 @@ agent_new(const struct agent_env *env, const struct agent_config *cfg,
         return NULL;
     }
     inv_init(&a->inv, env->schema, a->name);
+    agent_use_allowed_paths(a);
     a->state = AGENT_NEW;
     return a;
 }
@@ -125,6 +156,7 @@ agent_free(struct agent *a)
     if (a->journal)
         journal_close(a->journal);
     inv_free(&a->inv);
+    hostpath_set_unref(a->paths);
     agent_config_free(&a->cfg);
     free(a->name);
     free(a->key_name);
@@ -150,6 +182,7 @@ agent_reconfigure(struct agent *a, const struct agent_config *cfg,
     agent_config_free(&a->cfg);
     a->cfg = next;
     a->log.level = cfg->log_level;
+    agent_use_allowed_paths(a);
     if (a->heartbeat_ev) {
         agent_heartbeat_stop(a);
         agent_heartbeat_start(a);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "agent/agent.h"
+#include "agent/hostpath.h"
 #include "agent/inventory.h"
 #include "agent/journal.h"
 #include "agent/log.h"
@@ -72,6 +73,9 @@ struct agent {
 
     struct inventory inv;
     struct journal *journal;    /* NULL: commands run at least once */
+    /* allowed_paths, resolved; replaced on reload, while the commands that
+     * started under the old one keep a reference (hostpath.h). */
+    struct hostpath_set *paths;
     struct event *heartbeat_ev;
     struct event *stats_ev;
 
