@@ -104,6 +104,36 @@ agent_name(const struct agent *a)
     return a->name;
 }
 
+/*
+ * Resolves allowed_paths into the set new commands check against (commands
+ * already running keep theirs).  At start and on reload only: a few
+ * realpath calls, like reading the configuration file itself.
+ */
+static void
+agent_use_allowed_paths(struct agent *a)
+{
+    struct hostpath_set *set = hostpath_set_new(a->cfg.allowed_paths, a->cfg.max_body);
+    size_t i;
+
+    for (i = 0; i < qmf_list_len(a->cfg.allowed_paths); i++) {
+        const char *given = qmf_list_at(a->cfg.allowed_paths, i)->u.str.ptr;
+        const char *dir = hostpath_set_dir(set, i);
+
+        if (dir == NULL)
+            log_warnx(&a->log, "allowed_paths: %s does not resolve; it allows nothing", given);
+        else if (hostpath_dir_shared(dir))
+            log_warnx(&a->log, "allowed_paths: %s (%s) may be written by users other than "
+                      "root, who could swap a checked path for a symbolic link", given, dir);
+        else
+            log_debug(&a->log, "allowed_paths: %s (%s)", given, dir);
+    }
+    if (qmf_list_len(a->cfg.allowed_paths) == 0)
+        log_info(&a->log, "allowed_paths is empty: every method argument naming a host "
+                 "file is refused");
+    hostpath_set_unref(a->paths);
+    a->paths = set;
+}
+
 bool
 agent_is_ready(const struct agent *a)
 {
@@ -119,9 +149,11 @@ agent_is_ready(const struct agent *a)
 static struct agent_guard *
 guard_from_config(struct agent *a, const struct agent_config *cfg, qmf_error *err)
 {
+    size_t n = qmf_list_len(cfg->issuer_keys), i;
+    const char **issuers = qmf_xcalloc(n + 1, sizeof(*issuers));
     struct agent_guard_options o = {
         .require_signatures = cfg->require_signatures,
-        .issuer_keys = (const char *const *)cfg->issuer_keys,
+        .issuer_keys = issuers,
         .trust_dir = cfg->trust_dir,
         .revoked = cfg->revoked,
         .policy = cfg->policy,
@@ -132,8 +164,13 @@ guard_from_config(struct agent *a, const struct agent_config *cfg, qmf_error *er
     };
     struct agent_guard *g;
     char *notes;
+    int rc;
 
-    if (agent_guard_load(&o, &g, &notes, err) != 0)
+    for (i = 0; i < n; i++)
+        issuers[i] = qmf_list_at(cfg->issuer_keys, i)->u.str.ptr;
+    rc = agent_guard_load(&o, &g, &notes, err);
+    free(issuers);
+    if (rc != 0)
         return NULL;
     if (notes != NULL)
         log_warnx(&a->log, "trust: %s", notes);
@@ -179,6 +216,7 @@ agent_new(const struct agent_env *env, const struct agent_config *cfg,
         return NULL;
     }
     inv_init(&a->inv, env->schema, a->name);
+    agent_use_allowed_paths(a);
     a->state = AGENT_NEW;
     return a;
 }
@@ -202,6 +240,7 @@ agent_free(struct agent *a)
         journal_close(a->journal);
     inv_free(&a->inv);
     agent_guard_free(a->guard);
+    hostpath_set_unref(a->paths);
     agent_conf_unref(a->conf);
     free(a->name);
     free(a->key_name);
@@ -237,6 +276,7 @@ agent_reconfigure(struct agent *a, const struct agent_config *cfg,
      * the last of them. */
     agent_set_conf(a, agent_conf_new(cfg));
     a->log.level = cfg->log_level;
+    agent_use_allowed_paths(a);
     /* Restarting a timer that keeps its interval would delay it: reloads
      * in quick succession would hold off heartbeats and statistics. */
     if (a->heartbeat_ev && a->cfg.heartbeat_interval != old_heartbeat) {

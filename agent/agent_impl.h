@@ -19,6 +19,7 @@
 
 #include "agent/agent.h"
 #include "agent/guard.h"
+#include "agent/hostpath.h"
 #include "agent/inventory.h"
 #include "agent/journal.h"
 #include "agent/log.h"
@@ -126,6 +127,9 @@ struct agent {
     /* NULL: commands run at least once.  Workers may read the pointer: it
      * is set before the first command and cleared after the last job. */
     struct journal *journal;
+    /* allowed_paths, resolved; replaced on reload, while the commands that
+     * started under the old one keep a reference (hostpath.h). */
+    struct hostpath_set *paths;
     struct event *heartbeat_ev;
     struct event *stats_ev;
 

@@ -38,6 +38,7 @@ struct command_object {
     struct method_call call;
     int rc;
     qmf_error err;
+    bool refused;                 /* by a check before anything ran */
     int64_t started_ns, duration_ns;
     qmf_value *fresh;             /* the object after the method */
     bool gone;
@@ -61,6 +62,7 @@ struct command {
     const struct schema_class *cls;
     const struct schema_method *sm;
     method_fn fn;
+    struct hostpath_set *paths;   /* allowed_paths when it arrived (a reference) */
     bool group;                   /* selected by _where: answered as _results */
     bool journaled;
     struct command_object *objs;
@@ -180,7 +182,8 @@ make_outcome(struct command *cmd, struct command_object *o, qmf_value *out_args)
     }
     qmf_free(out_args);
     qmf_map_set(outcome, "event",
-                command_result_values(cmd, o, ok ? "ok" : "error", ok ? NULL : &o->err));
+                command_result_values(cmd, o, ok ? "ok" : o->refused ? "rejected" : "error",
+                                      ok ? NULL : &o->err));
     qmf_map_set(outcome, "group", qmf_bool(cmd->group));
     qmf_map_set(outcome, "reply_to", qmf_string(m->reply_to ? m->reply_to : ""));
     qmf_map_set(outcome, "correlation_id",
@@ -269,6 +272,11 @@ object_work(void *arg)
     }
     if (o->mode == CMD_INTERRUPTED) {
         set_interrupted(cmd, o);
+    } else if (hostpath_check_args(cmd->paths, cmd->sm, o->call.args, &o->err) != 0) {
+        /* Refused before its BEGIN: the journal records it as refused
+         * (an END alone), never as begun. */
+        o->rc = -1;
+        o->refused = true;
     } else {
         qmf_value *prepared = cmd->journaled ? prepared_interruption(cmd, o) : NULL;
         int begun = cmd->journaled ? journal_begin(a->journal, id, o->name, cmd->digest,
@@ -327,6 +335,7 @@ command_free(struct command *cmd)
     }
     free(cmd->objs);
     agent_conf_unref(cmd->conf);
+    hostpath_set_unref(cmd->paths);
     bus_message_free(cmd->req);
     if (cmd->long_ev != NULL)
         event_free(cmd->long_ev);
@@ -469,10 +478,11 @@ object_done(void *arg)
                  cmd->cls->name, cmd->sm->name, o->name, cmd->req->message_id);
     } else {
         char *action = qmf_xasprintf("%s.%s", cmd->cls->name, cmd->sm->name);
+        const char *outcome = o->rc == 0 ? "ok" : o->refused ? "rejected" : "error";
 
         log_info(&a->log, "%s on %s for %s: %s%s%s", action, o->name, cmd->caller.name,
-                 o->rc == 0 ? "ok" : "error", o->rc ? ": " : "", o->rc ? o->err.text : "");
-        agent_audit(a, &cmd->caller, cmd->req, action, o->name, o->rc == 0 ? "ok" : "error",
+                 outcome, o->rc ? ": " : "", o->rc ? o->err.text : "");
+        agent_audit(a, &cmd->caller, cmd->req, action, o->name, outcome,
                     o->rc == 0 ? NULL : &o->err);
         free(action);
     }
@@ -533,6 +543,7 @@ command_start(struct agent *a, struct bus_delivery *d, const struct bus_message 
     cmd->cls = cls;
     cmd->sm = sm;
     cmd->fn = fn;
+    cmd->paths = hostpath_set_ref(a->paths);
     cmd->group = group;
     cmd->journaled = a->journal != NULL && id != NULL && id[0] != '\0';
     cmd->objs = qmf_xcalloc(n ? n : 1, sizeof(*cmd->objs));

@@ -19,7 +19,7 @@ enum config_kind {
     CONFIG_LABELS,              /* qmf_value * map, from [ "name=value", ... ] */
     CONFIG_LOG_LEVEL,           /* enum log_level, from a string */
     CONFIG_BOOL,                /* bool, from yes or no */
-    CONFIG_STRING_LIST,         /* char **, NULL-terminated; optional check per item */
+    CONFIG_PATHS,               /* qmf_value * list of absolute paths */
 };
 
 /* Returns NULL if s is acceptable, else why not (shown in parentheses). */
@@ -62,7 +62,7 @@ static const struct config_key config_keys[] = {
       0, 86400, NULL },
     { "log_level", CONFIG_LOG_LEVEL, CONFIG_AT(log_level), 0, 0, NULL },
     { "require_signatures", CONFIG_BOOL, CONFIG_AT(require_signatures), 0, 0, NULL },
-    { "issuer_keys", CONFIG_STRING_LIST, CONFIG_AT(issuer_keys), 0, 0, config_check_absolute },
+    { "issuer_keys", CONFIG_PATHS, CONFIG_AT(issuer_keys), 0, 0, config_check_absolute },
     { "trust_dir", CONFIG_STRING, CONFIG_AT(trust_dir), 0, 0, config_check_optional_path },
     { "revoked", CONFIG_STRING, CONFIG_AT(revoked), 0, 0, config_check_optional_path },
     { "policy", CONFIG_STRING, CONFIG_AT(policy), 0, 0, config_check_optional_path },
@@ -70,6 +70,7 @@ static const struct config_key config_keys[] = {
     { "credential", CONFIG_STRING, CONFIG_AT(credential), 0, 0, config_check_optional_path },
     { "clock_skew", CONFIG_UNSIGNED, CONFIG_AT(clock_skew), 0, 3600, NULL },
     { "max_request_ttl", CONFIG_UNSIGNED, CONFIG_AT(max_request_ttl), 1, 2592000, NULL },
+    { "allowed_paths", CONFIG_PATHS, CONFIG_AT(allowed_paths), 0, 0, config_check_absolute },
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -99,7 +100,7 @@ config_check_node(const char *s)
     return NULL;
 }
 
-/* The daemon may chdir("/"); a relative state directory would move. */
+/* The daemon may chdir("/"); a relative directory would move. */
 static const char *
 config_check_absolute(const char *s)
 {
@@ -118,30 +119,6 @@ config_check_queue_type(const char *s)
     if (strcmp(s, "quorum") == 0 || strcmp(s, "classic") == 0)
         return NULL;
     return "expected \"quorum\" or \"classic\"";
-}
-
-static void
-config_list_free(char **list)
-{
-    char **p;
-
-    for (p = list; p != NULL && *p != NULL; p++)
-        free(*p);
-    free(list);
-}
-
-static char **
-config_list_dup(char *const *list)
-{
-    size_t n = 0, i;
-    char **copy;
-
-    while (list != NULL && list[n] != NULL)
-        n++;
-    copy = qmf_xcalloc(n + 1, sizeof(*copy));
-    for (i = 0; i < n; i++)
-        copy[i] = qmf_xstrdup(list[i]);
-    return copy;
 }
 
 static void *
@@ -169,7 +146,7 @@ config_kind_type(enum config_kind kind)
     case CONFIG_SIZE:
         return QMF_CONF_INT;
     case CONFIG_LABELS:
-    case CONFIG_STRING_LIST:
+    case CONFIG_PATHS:
         return QMF_CONF_STRING_LIST;
     case CONFIG_BOOL:
         return QMF_CONF_BOOL;
@@ -201,7 +178,7 @@ config_apply(void *opaque, const struct qmf_conf_statement *st, qmf_error *err)
     qmf_value *labels, **map;
     const char *why;
     int64_t n;
-    char **str, ***list;
+    char **str;
     size_t i;
 
     switch (key->kind) {
@@ -242,19 +219,17 @@ config_apply(void *opaque, const struct qmf_conf_statement *st, qmf_error *err)
     case CONFIG_BOOL:
         *(bool *)config_field(cfg, key) = v->u.b;
         return 0;
-    case CONFIG_STRING_LIST:
+    case CONFIG_PATHS:
         for (i = 0; i < qmf_list_len(v); i++) {
-            const char *item = qmf_list_at(v, i)->u.str.ptr;
+            const char *path = qmf_list_at(v, i)->u.str.ptr;
 
-            if (key->check != NULL && (why = key->check(item)) != NULL)
-                return qmf_conf_error(err, st, "invalid item \"%.*s\" (%s)",
-                                      QMF_CONF_SHOW_MAX, item, why);
+            if ((why = key->check(path)) != NULL)
+                return qmf_conf_error(err, st, "invalid entry \"%.*s\" (%s)",
+                                      QMF_CONF_SHOW_MAX, path, why);
         }
-        list = config_field(cfg, key);
-        config_list_free(*list);
-        *list = qmf_xcalloc(qmf_list_len(v) + 1, sizeof(**list));
-        for (i = 0; i < qmf_list_len(v); i++)
-            (*list)[i] = qmf_xstrdup(qmf_list_at(v, i)->u.str.ptr);
+        map = config_field(cfg, key);
+        qmf_free(*map);
+        *map = qmf_dup(v);
         return 0;
     }
     return qmf_conf_error(err, st, "internal error: unknown kind");
@@ -354,7 +329,7 @@ agent_config_defaults(struct agent_config *cfg)
         .ack_long_commands_after = 900,
         .log_level = LOG_LEVEL_INFO,
         .require_signatures = true,
-        .issuer_keys = qmf_xcalloc(1, sizeof(char *)),
+        .issuer_keys = qmf_list(),
         .trust_dir = qmf_xstrdup(""),
         .revoked = qmf_xstrdup(""),
         .policy = qmf_xstrdup(""),
@@ -362,6 +337,7 @@ agent_config_defaults(struct agent_config *cfg)
         .credential = qmf_xstrdup("/etc/virtbus/agent.cred"),
         .clock_skew = 60,
         .max_request_ttl = 86400,
+        .allowed_paths = qmf_list(),
     };
 }
 
@@ -375,9 +351,10 @@ agent_config_free(struct agent_config *cfg)
     free(cfg->broker);
     free(cfg->uri);
     qmf_free(cfg->labels);
+    qmf_free(cfg->allowed_paths);
     free(cfg->queue_type);
     free(cfg->state_dir);
-    config_list_free(cfg->issuer_keys);
+    qmf_free(cfg->issuer_keys);
     free(cfg->trust_dir);
     free(cfg->revoked);
     free(cfg->policy);
@@ -388,6 +365,7 @@ agent_config_free(struct agent_config *cfg)
     cfg->trust_dir = cfg->revoked = cfg->policy = cfg->key = cfg->credential = NULL;
     cfg->issuer_keys = NULL;
     cfg->labels = NULL;
+    cfg->allowed_paths = NULL;
 }
 
 static char *
@@ -405,9 +383,10 @@ agent_config_copy(struct agent_config *dst, const struct agent_config *src)
     dst->broker = config_strdup_or_null(src->broker);
     dst->uri = config_strdup_or_null(src->uri);
     dst->labels = src->labels != NULL ? qmf_dup(src->labels) : qmf_map();
+    dst->allowed_paths = src->allowed_paths != NULL ? qmf_dup(src->allowed_paths) : qmf_list();
     dst->queue_type = config_strdup_or_null(src->queue_type);
     dst->state_dir = config_strdup_or_null(src->state_dir);
-    dst->issuer_keys = config_list_dup(src->issuer_keys);
+    dst->issuer_keys = src->issuer_keys != NULL ? qmf_dup(src->issuer_keys) : qmf_list();
     dst->trust_dir = config_strdup_or_null(src->trust_dir);
     dst->revoked = config_strdup_or_null(src->revoked);
     dst->policy = config_strdup_or_null(src->policy);

@@ -35,10 +35,15 @@ struct agent_config {
     unsigned stop_timeout;      /* s running commands get at SIGTERM; default 60, 1..86400 */
     unsigned ack_long_commands_after; /* s a running command holds its delivery; default 900, 0..86400 (0: until it ends) */
     enum log_level log_level;   /* default info; key `log_level = "debug"` */
+    /* List of absolute directories under which method arguments may name
+     * host files (docs/SECURITY.md, "Host paths"); `allowed_paths = [
+     * "/var/lib/libvirt/images" ]`.  Default empty: every host path is
+     * refused.  Never NULL. */
+    qmf_value *allowed_paths;
 
     /* Trust (docs/SECURITY.md); paths are absolute, "" means none. */
     bool require_signatures;    /* default yes: unsigned requests are refused */
-    char **issuer_keys;         /* PEM public keys, NULL-terminated; default none */
+    qmf_value *issuer_keys;     /* list of PEM public keys; default none; never NULL */
     char *trust_dir;            /* directly trusted caller keys; default "" */
     char *revoked;              /* revocation file; default "" */
     char *policy;               /* policy file; default "": the built-in role rules */

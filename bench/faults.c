@@ -792,9 +792,11 @@ agent_write_conf(struct faults *f, struct agent_proc *ap)
         "stop_timeout = %u\n"
         "ack_long_commands_after = %u\n"
         "heartbeat_interval = 2\n"
-        "log_level = \"%s\"\n",
+        "log_level = \"%s\"\n"
+        /* The slow saves write into FIFOs in there. */
+        "allowed_paths = [ \"%s\" ]\n",
         ap->node, f->url, ap->lvd.uri, ap->state_dir, DELIVERY_LIMIT, ap->stop_timeout,
-        ap->ack_long_after, f->opt.verbose ? "debug" : "info");
+        ap->ack_long_after, f->opt.verbose ? "debug" : "info", f->dir);
     int rc = write_file(ap->conf, text);
 
     if (rc != 0)

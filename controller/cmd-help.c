@@ -149,11 +149,14 @@ print_method(const struct schema_class *cls, const struct schema_method *m)
         char *def = arg->default_value ? ctl_format_value(arg->default_value) : NULL;
         uint64_t unit = ctl_arg_unit(arg);
 
-        printf("  %s (%s, %s%s%s%s%s)\n      %s\n", arg->name, qmf_type_name(arg->type),
+        printf("  %s (%s, %s%s%s%s%s%s)\n      %s\n", arg->name, qmf_type_name(arg->type),
                arg->dir == SCHEMA_DIR_IN ? "in" : arg->dir == SCHEMA_DIR_OUT ? "out" : "in/out",
                !(arg->dir & SCHEMA_DIR_IN) ? "" : arg->optional ? ", optional" : ", required",
                def ? ", default " : "", def ? def : "",
-               unit ? (unit == 1 ? ", a size: 10G" : ", a size: 2G") : "", arg->desc);
+               unit ? (unit == 1 ? ", a size: 10G" : ", a size: 2G") : "",
+               arg->path == SCHEMA_PATH_NONE ? "" : arg->path == SCHEMA_PATH_FILE ?
+               ", a host path under the agent's allowed_paths" :
+               ", its host paths under the agent's allowed_paths", arg->desc);
         free(def);
     }
     print_verbs_of(m);

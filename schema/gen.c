@@ -128,7 +128,7 @@ put_class_members(FILE *out, const struct schema_class *cl, size_t c)
                 fputs("NULL", out);
             fputs(", .references = ", out);
             put_string(out, a->references);
-            fputs(",\n      .desc = ", out);
+            fprintf(out, ", .path = %d,\n      .desc = ", (int)a->path);
             put_string(out, a->desc);
             fputs(" },\n", out);
         }

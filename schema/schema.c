@@ -20,9 +20,9 @@
  * 16 bytes.  Descriptions are left out so that documentation edits do not
  * make consoles think the class changed; everything a peer could depend on
  * (names, types, access, flags, units, references, roles, directions,
- * defaults) is in.  Fields are NUL-terminated (XML text cannot hold NUL)
- * and every record starts with a tag and counts, so the encoding is
- * unambiguous.
+ * defaults, host paths) is in.  Fields are NUL-terminated (XML text cannot
+ * hold NUL) and every record starts with a tag and counts, so the encoding
+ * is unambiguous.
  */
 struct hashbuf {
     char *data;
@@ -144,6 +144,12 @@ hash_class(struct schema_class *c)
             hash_flag(&b, a->optional);
             hash_value(&b, a->default_value);
             hash_field(&b, a->references != NULL ? a->references : "");
+            /* Tagged, and only when set: classes without host paths keep
+             * the hashes they had before paths were marked. */
+            if (a->path != SCHEMA_PATH_NONE) {
+                hash_field(&b, "path");
+                hash_field(&b, schema_path_name(a->path));
+            }
         }
     }
     ok = EVP_Digest(b.data, b.len, md, &mdlen, EVP_sha256(), NULL);
@@ -295,6 +301,12 @@ schema_role_name(enum schema_role r)
 }
 
 const char *
+schema_path_name(enum schema_path p)
+{
+    return (size_t)p < NELEM(path_names) ? path_names[p] : "?";
+}
+
+const char *
 schema_severity_name(enum schema_severity s)
 {
     return (size_t)s < NELEM(severity_names) ? severity_names[s] : "?";
@@ -353,6 +365,8 @@ method_value(const struct schema_method *m)
             qmf_map_set(arg, "_default", qmf_dup(a->default_value));
         if (a->references != NULL)
             qmf_map_set(arg, "_references", qmf_string(a->references));
+        if (a->path != SCHEMA_PATH_NONE)
+            qmf_map_set(arg, "_path", qmf_string(schema_path_name(a->path)));
         qmf_map_set(arg, "_desc", qmf_string(a->desc));
     }
     return v;
@@ -370,7 +384,8 @@ method_value(const struct schema_method *m)
  *    _methods: [{_name, _desc, _role: "reader" | "operator" | "admin",
  *                _arguments: [{_name, _type, _dir: "I" | "O" | "IO",
  *                              _optional: bool, _default?: typed value,
- *                              _references?, _desc}, ...]}, ...]}
+ *                              _references?, _path?: "file" | "domain-xml" |
+ *                              ..., _desc}, ...]}, ...]}
  *
  * An event's arguments are its _properties; its _methods list is empty.
  * Lists keep the order of the schema file; keys marked ? are present only

@@ -31,6 +31,16 @@ enum schema_access { SCHEMA_RO, SCHEMA_RC, SCHEMA_RW };
 enum schema_dir { SCHEMA_DIR_IN = 1, SCHEMA_DIR_OUT = 2, SCHEMA_DIR_INOUT = 3 };
 /* Who may call a method (the security issue maps keys to roles). */
 enum schema_role { SCHEMA_ROLE_READER, SCHEMA_ROLE_OPERATOR, SCHEMA_ROLE_ADMIN };
+/*
+ * What an argument says about the host's file system (docs/SECURITY.md,
+ * "Host paths"): nothing; a path the agent's libvirt reads or writes; or
+ * an XML document of that kind whose embedded paths libvirt will use.
+ * The agent refuses paths outside its allowed_paths before running.
+ */
+enum schema_path {
+    SCHEMA_PATH_NONE, SCHEMA_PATH_FILE, SCHEMA_PATH_DOMAIN_XML,
+    SCHEMA_PATH_DEVICE_XML, SCHEMA_PATH_POOL_XML, SCHEMA_PATH_VOLUME_XML,
+};
 enum schema_severity {
     SCHEMA_SEV_EMERG, SCHEMA_SEV_ALERT, SCHEMA_SEV_CRIT, SCHEMA_SEV_ERROR,
     SCHEMA_SEV_WARN, SCHEMA_SEV_NOTICE, SCHEMA_SEV_INFO, SCHEMA_SEV_DEBUG,
@@ -55,6 +65,7 @@ struct schema_arg {
     bool optional;         /* an input that may be omitted */
     qmf_value *default_value;  /* filled in when omitted, or NULL */
     char *references;
+    enum schema_path path;     /* host paths in it; inputs of string types only */
     char *desc;
 };
 
@@ -115,6 +126,7 @@ const char *schema_access_name(enum schema_access a);  /* "RO", "RC", "RW" */
 const char *schema_dir_name(enum schema_dir d);        /* "I", "O", "IO" */
 const char *schema_role_name(enum schema_role r);      /* "reader", ... */
 const char *schema_severity_name(enum schema_severity s); /* "info", ... */
+const char *schema_path_name(enum schema_path p);      /* "", "file", "domain-xml", ... */
 
 /* The class's _hash: a digest of everything in it that a peer relies on. */
 const uint8_t *schema_class_hash(const struct schema_class *c);

@@ -428,11 +428,32 @@ parse_event_arg(struct parser *p, xmlNodePtr n, struct schema_property *prop)
     return 0;
 }
 
+/* path="file|domain-xml|...": only an input string can carry a host path. */
+static int
+attr_path(struct parser *p, xmlNodePtr n, struct schema_arg *arg)
+{
+    int path;
+
+    arg->path = SCHEMA_PATH_NONE;
+    if (!xmlHasProp(n, BAD_CAST "path"))
+        return 0;
+    /* Index 0 is "none", which is spelt by leaving the attribute out. */
+    if (attr_enum(p, n, "path", path_names + 1, NELEM(path_names) - 1, &path) == -1)
+        return -1;
+    arg->path = (enum schema_path)(path + 1);
+    if (!(arg->dir & SCHEMA_DIR_IN) ||
+        (arg->type != QMF_T_SSTR && arg->type != QMF_T_LSTR)) {
+        parse_fail(p, n, "path is only allowed on inputs of type sstr or lstr");
+        return -1;
+    }
+    return 0;
+}
+
 static int
 parse_arg(struct parser *p, xmlNodePtr n, struct schema_arg *arg)
 {
     static const char *const attrs[] = { "name", "type", "dir", "optional",
-        "default", "references", "desc", NULL };
+        "default", "references", "path", "desc", NULL };
     char *def = NULL;
     int dir;
 
@@ -444,6 +465,8 @@ parse_arg(struct parser *p, xmlNodePtr n, struct schema_arg *arg)
         attr_required(p, n, "desc", &arg->desc) == -1)
         return -1;
     arg->dir = (enum schema_dir)dir;
+    if (attr_path(p, n, arg) == -1)
+        return -1;
     if (arg->optional && !(arg->dir & SCHEMA_DIR_IN)) {
         parse_fail(p, n, "optional is only meaningful for inputs");
         return -1;

@@ -163,6 +163,9 @@ status 0 "a batch window" resume -n 'cli-*' --batch 40% --batch-sleep 0.05 --whe
 "$virtbus" help call Domain migrate >"$run/help"
 grep -q 'destinationUri (sstr, in, required)' "$run/help" && grep -q 'flags (uint32, in, optional, default 0)' "$run/help" &&
     pass "help call Domain migrate" || fail "help call: $(cat "$run/help")"
+"$virtbus" help call Domain save >"$run/help"
+grep -q "filename (lstr, in, required, a host path under the agent's allowed_paths)" "$run/help" &&
+    pass "help call marks host paths" || fail "help call Domain save: $(cat "$run/help")"
 
 # Silence: a stopped agent is "no reply" (exit 3), which wins over failures ------
 kill -STOP "${pids[1]}"

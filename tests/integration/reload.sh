@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SIGHUP on a real virtbusd: a new configuration (labels, intervals, log
-# level) takes effect without dropping the broker connection; a bad one is
-# refused with a line naming the file, the line and the key, and the old
-# one stays in force; a change that needs a restart is refused too.
+# level, allowed_paths) takes effect without dropping the broker
+# connection; a bad one is refused with a line naming the file, the line
+# and the key, and the old one stays in force; a change that needs a
+# restart is refused too.
 set -euo pipefail
 : "${VIRTBUS_BIN_DIR:?run through ctest}"
 : "${VIRTBUS_FIXTURES:?run through ctest}"
@@ -48,7 +49,9 @@ wait_for() {
 connects() { grep -c "serving virtbus:agent:$node" "$log" || true; }
 
 # Everything in the file: command-line flags would win over it on reload.
-write_conf() {   # LABEL INTERVAL LOG_LEVEL [NODE]
+write_conf() {   # LABEL INTERVAL LOG_LEVEL [NODE [ALLOWED_DIR]]
+    local allowed=""
+    [ -n "${5:-}" ] && allowed="\"$5\""
     cat >"$conf" <<EOF
 node = "${4:-$node}"
 broker = "$url"
@@ -58,6 +61,7 @@ labels = [ "tier=$1" ]
 heartbeat_interval = $2
 stats_interval = 1
 log_level = "$3"
+allowed_paths = [ $allowed ]
 EOF
 }
 
@@ -65,11 +69,21 @@ write_conf web 2 info
 "$virtbusd" --foreground --config "$conf" >"$log" 2>&1 &
 pid=$!
 wait_for "the agent is up with its first configuration" "up 2 tier=web"
+mkdir "$run/saves"
+if "$virtbus" save -n "$node" web1 "$run/saves/web1.save" >"$run/out" 2>&1; then
+    fail "saved with no allowed_paths"
+else
+    grep -q "not under allowed_paths" "$run/out" && pass "no allowed_paths: save refused" ||
+        fail "save refused, but not for its path: $(cat "$run/out")"
+fi
 
 # A good reload: every reloadable setting at once ------------------------------
-write_conf db 1 debug
+write_conf db 1 debug "$node" "$run/saves"
 kill -HUP "$pid"
 wait_for "labels and heartbeat interval changed by SIGHUP" "up 1 tier=db"
+"$virtbus" save -n "$node" web1 "$run/saves/web1.save" >"$run/out" 2>&1 &&
+    [ -s "$run/saves/web1.save" ] && pass "allowed_paths changed by SIGHUP: save written" ||
+    fail "save under the new allowed_paths: $(cat "$run/out")"
 grep -q "configuration reloaded" "$log" && pass "reload logged" || fail "no 'configuration reloaded' in the log"
 for _ in $(seq 1 50); do
     sed -n '/configuration reloaded/,$p' "$log" | grep -q " debug: " && break
@@ -81,7 +95,7 @@ sed -n '/configuration reloaded/,$p' "$log" | grep -q " debug: " &&
 check "the broker connection was kept" 1 "$(connects)"
 
 # A bad file: refused, named, and the old configuration stays -------------------
-write_conf batch '"soon"' info
+write_conf batch '"soon"' info "$node" "$run/saves"
 kill -HUP "$pid"
 for _ in $(seq 1 50); do grep -q "reload refused" "$log" && break; sleep 0.2; done
 line=$(grep "reload refused" "$log" | tail -n 1)
@@ -93,7 +107,7 @@ sleep 2.5   # more than one heartbeat at the old interval
 check "the old configuration stays in force" "up 1 tier=db" "$(seen)"
 
 # A change that needs a restart: refused too ------------------------------------
-write_conf batch 1 info someone-else
+write_conf batch 1 info someone-else "$run/saves"
 kill -HUP "$pid"
 for _ in $(seq 1 50); do [ "$(grep -c "reload refused" "$log")" -ge 2 ] && break; sleep 0.2; done
 grep "reload refused" "$log" | tail -n 1 | grep -q "without a restart" &&

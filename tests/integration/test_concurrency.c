@@ -24,11 +24,23 @@
 #define WEB1 "domain:10000000-0000-4000-8000-000000000001"
 #define WEB2 "domain:10000000-0000-4000-8000-000000000002"
 
-static void
-quiet_statistics(struct agent_config *cfg, size_t index)
+/* Where the save's FIFO goes: this test process's own directory. */
+static char *
+fifo_dir(void)
 {
-    /* Nothing but the test may submit work while it watches the pool. */
+    return qmf_xasprintf("/tmp/virtbus-fifo-%ld", (long)getpid());
+}
+
+static void
+quiet_agent_saving_in_fifo_dir(struct agent_config *cfg, size_t index)
+{
+    char *dir = fifo_dir();
+
+    /* Nothing but the test may submit work while it watches the pool; the
+     * save may write into the FIFO's directory. */
     cfg->stats_interval = 86400;
+    qmf_list_append(cfg->allowed_paths, qmf_string(dir));
+    free(dir);
 }
 
 struct pool_watch {
@@ -75,7 +87,7 @@ Test(concurrency, slow_save_delays_nothing_else, .timeout = 120)
     static const char *const watch[] = {
         "agent.ind.event.#", "agent.ind.heartbeat.#", NULL,
     };
-    char dir[] = "/tmp/virtbus-fifo-XXXXXX", *fifo, buf[4096];
+    char *dir = fifo_dir(), *fifo, buf[4096];
     struct pool_watch pw;
     struct heartbeat_count hb;
     struct test_fleet f;
@@ -90,10 +102,10 @@ Test(concurrency, slow_save_delays_nothing_else, .timeout = 120)
     ssize_t n;
 
     fleet_init(&f);
-    fleet_add_agent(&f, "node1.xml", quiet_statistics);
+    fleet_add_agent(&f, "node1.xml", quiet_agent_saving_in_fifo_dir);
     fleet_wait_ready(&f);
     fleet_open_console(&f, watch);
-    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_eq(mkdir(dir, 0700), 0, "mkdir %s: %s", dir, strerror(errno));
     fifo = qmf_xasprintf("%s/web1.save", dir);
     cr_assert_eq(mkfifo(fifo, 0600), 0, "mkfifo: %s", strerror(errno));
 
@@ -159,5 +171,6 @@ Test(concurrency, slow_save_delays_nothing_else, .timeout = 120)
     unlink(fifo);
     rmdir(dir);
     free(fifo);
+    free(dir);
     fleet_fini(&f);
 }

@@ -298,3 +298,58 @@ Test(journal_bus, crash_leftovers_are_answered_and_spooled, .timeout = 120)
     free(journal_node);
     fleet_fini(&f);
 }
+
+/*
+ * A command refused by a check before it runs (a host path outside
+ * allowed_paths, here the default empty list) is recorded as refused: an
+ * outcome without a BEGIN, so the journal never says it may have run, and
+ * a repeat gets the same refusal from the record.
+ */
+Test(journal_bus, a_refused_command_is_recorded_never_begun, .timeout = 120)
+{
+    struct test_fleet f;
+    struct virtbus_result r;
+    struct bus_message *m, *as_received;
+    uint8_t digest[JOURNAL_DIGEST_LEN];
+    qmf_value *recorded = NULL;
+    unsigned attempts = 99;
+    char *agent;
+    int round;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    fleet_open_console(&f, watch);
+    agent = qmf_xstrdup(agent_name(f.agents[0]));
+    for (round = 0; round < 2; round++) {
+        m = command_to(agent, "cmd-save-1", WEB1, "save");
+        qmf_map_set(qmf_map_set(m->body, "_arguments", qmf_map()), "filename",
+                    qmf_string("/tmp/virtbus-web1.save"));
+        if (round == 0) {
+            /* The digest the agent computes: the sender is the broker user. */
+            as_received = command_to(agent, "cmd-save-1", WEB1, "save");
+            qmf_map_set(qmf_map_set(as_received->body, "_arguments", qmf_map()), "filename",
+                        qmf_string("/tmp/virtbus-web1.save"));
+            as_received->user_id = qmf_xstrdup("guest");
+            agent_command_digest(as_received, &(struct agent_caller){ .name = "unsigned" }, digest);
+            bus_message_free(as_received);
+        }
+        r = fleet_ask(&f, 0, m);
+        cr_assert_eq(r.status, VIRTBUS_FAILED, "round %d: saved", round);
+        cr_assert_eq(r.error.code, QMF_ERR_UNAUTHORIZED, "%#x %s", r.error.code, r.error.text);
+        cr_assert_str_eq(r.error.text, "Domain.save: argument 'filename': the path is not "
+                         "under allowed_paths");
+        virtbus_result_clear(&r);
+    }
+    cr_assert_eq(journal_lookup(f.agents[0]->journal, "cmd-save-1", WEB1, digest, &recorded,
+                                &attempts, NULL), JOURNAL_DONE);
+    cr_expect_eq(attempts, 0, "the refused command has %u BEGIN records", attempts);
+    cr_expect_str_eq(qmf_map_get_string(qmf_map_get(recorded, "event"), "outcome"), "rejected");
+    qmf_free(recorded);
+    /* Watchers learn of it as refused. */
+    qmf_free(fleet_expect_watch(&f, 0, "commandResult", "methodName", "save",
+                                "outcome", "rejected", NULL));
+    cr_assert_str_eq(state_of(&f, "web1"), "running");
+    free(agent);
+    fleet_fini(&f);
+}

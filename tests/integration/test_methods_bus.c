@@ -6,13 +6,19 @@
  * driver cannot do a method at all, its exact refusal is the failure case
  * (see docs/HYPERVISORS.md).
  */
+#define _XOPEN_SOURCE 700     /* nftw */
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <libvirt/virterror.h>
 
+#include "controller/lib/expr.h"
 #include "tests/integration/harness.h"
 #include "tests/testutil.h"
 
@@ -27,15 +33,104 @@
 
 #define LIBVIRT(code) (QMF_ERR_LIBVIRT | (uint32_t)(code))
 
+/* ---- host paths ---- */
+
+/*
+ * The files the agent may name: the fixture's pools and volumes, which
+ * the test driver keeps in memory only, and allowed/ of this test
+ * process's tree (each test runs in a process of its own).  The tree:
+ *   allowed/            allowed/link -> ../outside
+ *   outside/victim      outside/dir/
+ */
+static char *
+tree_path(const char *rel)
+{
+    return qmf_xasprintf("/tmp/virtbus-methods-%ld/%s", (long)getpid(), rel);
+}
+
+static void
+allow_test_paths(struct agent_config *cfg, size_t index)
+{
+    char *allowed = tree_path("allowed");
+
+    qmf_list_append(cfg->allowed_paths, qmf_string("/var/lib/virtbus"));
+    qmf_list_append(cfg->allowed_paths, qmf_string(allowed));
+    free(allowed);
+}
+
+static const char victim_text[] = "not to be overwritten\n";
+
+static void
+tree_make(void)
+{
+    static const char *const dirs[] = { "", "allowed", "outside", "outside/dir" };
+    char *p;
+    FILE *v;
+    size_t i;
+
+    for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        p = tree_path(dirs[i]);
+        cr_assert_eq(mkdir(p, 0700), 0, "mkdir %s: %s", p, strerror(errno));
+        free(p);
+    }
+    p = tree_path("allowed/link");
+    cr_assert_eq(symlink("../outside", p), 0, "%s: %s", p, strerror(errno));
+    free(p);
+    p = tree_path("outside/victim");
+    v = fopen(p, "w");
+    cr_assert_not_null(v, "%s", p);
+    fputs(victim_text, v);
+    fclose(v);
+    free(p);
+}
+
+/* The victim is as the tree made it. */
+static void
+expect_victim_untouched(void)
+{
+    char *p = tree_path("outside/victim"), buf[256] = "";
+    FILE *v = fopen(p, "r");
+    size_t n;
+
+    cr_assert_not_null(v, "%s is gone", p);
+    n = fread(buf, 1, sizeof(buf) - 1, v);
+    buf[n] = '\0';
+    fclose(v);
+    cr_expect_str_eq(buf, victim_text, "%s was written", p);
+    free(p);
+}
+
+static int
+remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+/* Everything in it, save files included; links are removed, not followed. */
+static void
+tree_remove(void)
+{
+    char *root = tree_path("");
+
+    nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(root);
+}
+
 /* ---- requests ---- */
+
+static void
+start_fleet_watching(struct test_fleet *f, const char *const *watch_keys)
+{
+    fleet_init(f);
+    fleet_add_agent(f, "fleet.xml", allow_test_paths);
+    fleet_wait_ready(f);
+    fleet_open_console(f, watch_keys);
+}
 
 static void
 start_fleet(struct test_fleet *f)
 {
-    fleet_init(f);
-    fleet_add_agent(f, "fleet.xml", NULL);
-    fleet_wait_ready(f);
-    fleet_open_console(f, NULL);
+    start_fleet_watching(f, NULL);
 }
 
 /* Argument maps, built by chaining: arg_s(arg_u(NULL, "a", 1), "b", "x"). */
@@ -330,8 +425,9 @@ Test(methods, node_defines_and_creates, .timeout = 180)
     expect_string(&f, "Pool", name, "name", "new-pool");
     expect_string(&f, "Pool", name, "state", "inactive");
     free(name);
+    /* XML that carries host paths is read by the agent first. */
     call_fails(&f, "node", "storagePoolDefineXML", arg_s(NULL, "xmlDesc", "<pool>"),
-               LIBVIRT(VIR_ERR_XML_DETAIL), "Premature end of data");
+               QMF_ERR_INVALID_ARGS, "argument 'xmlDesc': not well-formed XML");
 
     name = call_created(&f, "node", "storagePoolCreateXML", xml_arg(pool_xml("run-pool")),
                         "pool");
@@ -363,8 +459,9 @@ Test(methods, node_defines_and_creates, .timeout = 180)
 Test(methods, node_reads_and_restores, .timeout = 180)
 {
     struct test_fleet f;
-    char dir[] = "/tmp/virtbus-methods-XXXXXX", *path, *text;
+    char *path, *text;
 
+    tree_make();
     start_fleet(&f);
 
     text = call_text(&f, "node", "getCapabilities", NULL, "capabilities");
@@ -381,8 +478,7 @@ Test(methods, node_reads_and_restores, .timeout = 180)
                LIBVIRT(VIR_ERR_INTERNAL_ERROR), "unknown storage pool type dir");
 
     /* Domain.save, then Node.restore of its file. */
-    cr_assert_not_null(mkdtemp(dir));
-    path = qmf_xasprintf("%s/fleet-05.save", dir);
+    path = tree_path("allowed/fleet-05.save");
     qmf_free(call_ok(&f, FLEET(05), "save", arg_s(NULL, "filename", path)));
     expect_string(&f, "Domain", FLEET(05), "state", "shutoff");
     expect_string(&f, "Domain", FLEET(05), "reason", "saved");
@@ -393,12 +489,14 @@ Test(methods, node_reads_and_restores, .timeout = 180)
     qmf_free(call_ok(&f, "node", "restore", arg_s(NULL, "filename", path)));
     wait_for(&f, "Domain", FLEET(05), "reason", "restored");
     expect_string(&f, "Domain", FLEET(05), "state", "running");
-    call_fails(&f, "node", "restore", arg_s(NULL, "filename", "/nonexistent/virtbus.save"),
+    free(path);
+    /* Under allowed_paths, libvirt's own account of a failure. */
+    path = tree_path("allowed/missing.save");
+    call_fails(&f, "node", "restore", arg_s(NULL, "filename", path),
                LIBVIRT(VIR_ERR_SYSTEM_ERROR), "cannot read domain image");
-    unlink(path);
-    rmdir(dir);
     free(path);
     fleet_fini(&f);
+    tree_remove();
 }
 
 /* ---- Domain ---- */
@@ -604,7 +702,7 @@ Test(methods, pool_volumes, .timeout = 180)
     }
     free(name);
     call_fails(&f, IMAGES, "createVolumeXML", arg_s(NULL, "xmlDesc", "<volume>"),
-               LIBVIRT(VIR_ERR_XML_DETAIL), "Premature end of data");
+               QMF_ERR_INVALID_ARGS, "argument 'xmlDesc': not well-formed XML");
 
     name = call_created(&f, IMAGES, "createVolume",
                         arg_s(arg_u(arg_s(NULL, "name", "vm-disk.qcow2"),
@@ -735,4 +833,305 @@ Test(methods, interfaces, .timeout = 180)
     expect_bool(&f, "Interface", "interface:eth1", "active", true);
     call_fails(&f, "interface:eth0", "create", NULL, LIBVIRT(VIR_ERR_OPERATION_INVALID), "");
     fleet_fini(&f);
+}
+
+/* ---- Host paths (docs/SECURITY.md) ---- */
+
+/* The refusal of `method`'s argument `arg` naming a file. */
+#define REFUSED(method, arg) method ": argument '" arg "': the path is not under allowed_paths"
+
+/* Calls with the tree path rel as argument `arg` (rel absolute if it
+ * starts with '/', else in the tree) and expects exactly `text`, error 6. */
+static void
+refused_path(struct test_fleet *f, const char *object_name, const char *method,
+             const char *arg, const char *rel, const char *text)
+{
+    char *path = rel[0] == '/' || strchr(rel, '/') == NULL ? qmf_xstrdup(rel) : tree_path(rel);
+    struct virtbus_result r = call(f, object_name, method, arg_s(NULL, arg, path));
+
+    cr_assert_eq(r.status, VIRTBUS_FAILED, "%s %s was not refused", method, path);
+    cr_expect_eq(r.error.code, QMF_ERR_UNAUTHORIZED, "%s %s: %#x %s", method, path,
+                 r.error.code, r.error.text);
+    cr_expect_str_eq(r.error.text, text, "%s %s", method, path);
+    virtbus_result_clear(&r);
+    free(path);
+}
+
+Test(methods, host_paths_save_only_under_allowed_paths, .timeout = 180)
+{
+    static const char *const watch[] = {
+        "agent.ind.event.org_libvirt.commandResult.*.virtbus.agent.*", NULL,
+    };
+    static const char *const outside[] = {
+        "outside/victim", "outside/new.save", "allowed/link/victim", "allowed/link/new.save",
+        "allowed/../outside/victim", "outside/dir", "relative.save",
+    };
+    static const char nul_path_tail[] = "allowed/nul.save\0/../../outside/victim";
+    struct test_fleet f;
+    struct virtbus_result r;
+    char *path, *with_nul;
+    qmf_value *args;
+    size_t i;
+
+    tree_make();
+    start_fleet_watching(&f, watch);
+    for (i = 0; i < sizeof(outside) / sizeof(outside[0]); i++)
+        refused_path(&f, FLEET(05), "save", "filename", outside[i],
+                     REFUSED("Domain.save", "filename"));
+    qmf_free(fleet_expect_watch(&f, 0, "commandResult", "methodName", "save",
+                                "outcome", "rejected",
+                                "errorText", REFUSED("Domain.save", "filename"), NULL));
+    expect_victim_untouched();
+    path = tree_path("outside/new.save");
+    cr_expect_neq(access(path, F_OK), 0, "%s was written", path);
+    free(path);
+    cr_expect_neq(access("relative.save", F_OK), 0, "relative.save was written");
+
+    /* A NUL byte: cut there, the path would be allowed. */
+    path = tree_path("");
+    with_nul = qmf_xmalloc(strlen(path) + sizeof(nul_path_tail));
+    memcpy(with_nul, path, strlen(path));
+    memcpy(with_nul + strlen(path), nul_path_tail, sizeof(nul_path_tail));
+    args = qmf_map();
+    qmf_map_set(args, "filename",
+                qmf_stringn(with_nul, strlen(path) + sizeof(nul_path_tail) - 1));
+    r = call(&f, FLEET(05), "save", args);
+    cr_expect_eq(r.status, VIRTBUS_FAILED, "a path with a NUL was saved to");
+    cr_expect_not(r.error.code & QMF_ERR_LIBVIRT, "it reached libvirt: %s", r.error.text);
+    virtbus_result_clear(&r);
+    free(with_nul);
+    free(path);
+    path = tree_path("allowed/nul.save");
+    cr_expect_neq(access(path, F_OK), 0, "%s was written", path);
+    free(path);
+    expect_string(&f, "Domain", FLEET(05), "state", "running");
+
+    /* Under allowed_paths it runs; through the link it would not. */
+    path = tree_path("allowed/fleet-05.save");
+    qmf_free(call_ok(&f, FLEET(05), "save", arg_s(NULL, "filename", path)));
+    cr_expect_eq(access(path, F_OK), 0, "no state file %s", path);
+    free(path);
+    expect_string(&f, "Domain", FLEET(05), "state", "shutoff");
+    expect_victim_untouched();
+    fleet_fini(&f);
+    tree_remove();
+}
+
+/* Whatever lies there (an image of another format, a directory, nothing),
+ * the answer is the same: the agent, root, tells nothing about it. */
+Test(methods, host_paths_restore_tells_nothing_outside, .timeout = 180)
+{
+    static const char *const outside[] = {
+        "outside/victim", "outside/dir", "outside/missing.save", "allowed/link/victim",
+        "allowed/link/dir", "allowed/link/missing.save", "allowed/../outside/victim",
+        "outside/victim/", "relative.save",
+    };
+    struct test_fleet f;
+    size_t i;
+
+    tree_make();
+    start_fleet(&f);
+    for (i = 0; i < sizeof(outside) / sizeof(outside[0]); i++)
+        refused_path(&f, "node", "restore", "filename", outside[i],
+                     REFUSED("Node.restore", "filename"));
+    fleet_fini(&f);
+    tree_remove();
+}
+
+static char *
+domain_with(const char *name, const char *uuid, const char *devices)
+{
+    return qmf_xasprintf("<domain type='test'><name>%s</name><uuid>%s</uuid>"
+                         "<memory>65536</memory><vcpu>1</vcpu>"
+                         "<os><type>hvm</type></os><devices>%s</devices></domain>",
+                         name, uuid, devices);
+}
+
+static char *
+disk_at(const char *rel)
+{
+    char *path = tree_path(rel);
+    char *disk = qmf_xasprintf("<disk type='file' device='disk'><source file='%s'/>"
+                               "<target dev='vdb' bus='virtio'/></disk>", path);
+
+    free(path);
+    return disk;
+}
+
+#define NEW_DOMAIN(n) "d2000000-0000-4000-8000-00000000000" #n
+
+Test(methods, host_paths_in_domain_xml, .timeout = 180)
+{
+    static const char qemu[] =
+        "<domain type='test' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>"
+        "<name>passthrough</name><memory>65536</memory><os><type>hvm</type></os>"
+        "<qemu:commandline><qemu:arg value='-drive'/><qemu:arg value='file=/etc/shadow'/>"
+        "</qemu:commandline></domain>";
+    static const char entity[] =
+        "<!DOCTYPE domain [<!ENTITY f '/etc/shadow'>]><domain type='test'>"
+        "<name>entity</name><memory>65536</memory><os><type>hvm</type></os><devices>"
+        "<disk type='file'><source file='&f;'/><target dev='vda'/></disk></devices></domain>";
+    static const char *const outside[] = { "outside/victim", "allowed/link/victim",
+        "allowed/../outside/victim" };
+    struct test_fleet f;
+    char *disk, *xml, *name, *kernel;
+    size_t i;
+
+    tree_make();
+    start_fleet(&f);
+    for (i = 0; i < sizeof(outside) / sizeof(outside[0]); i++) {
+        disk = disk_at(outside[i]);
+        xml = domain_with("shadow", NEW_DOMAIN(1), disk);
+        call_fails(&f, "node", "domainDefineXML", xml_arg(xml), QMF_ERR_UNAUTHORIZED,
+                   "Node.domainDefineXML: argument 'xmlDesc': disk/source/@file is not "
+                   "under allowed_paths");
+        free(disk);
+    }
+    expect_gone(&f, "Domain", "domain:" NEW_DOMAIN(1));
+
+    /* A kernel outside, for a domain that would start at once. */
+    kernel = tree_path("outside/victim");
+    xml = qmf_xasprintf("<domain type='test'><name>kern</name><uuid>%s</uuid>"
+                        "<memory>65536</memory><os><type>hvm</type><kernel>%s</kernel></os>"
+                        "</domain>", NEW_DOMAIN(2), kernel);
+    call_fails(&f, "node", "domainCreateXML", xml_arg(xml), QMF_ERR_UNAUTHORIZED,
+               "Node.domainCreateXML: argument 'xmlDesc': os/kernel is not under allowed_paths");
+    free(kernel);
+    expect_gone(&f, "Domain", "domain:" NEW_DOMAIN(2));
+
+    call_fails(&f, "node", "domainDefineXML", arg_s(NULL, "xmlDesc", qemu),
+               QMF_ERR_UNAUTHORIZED, "<qemu:commandline>");
+    call_fails(&f, "node", "domainDefineXML", arg_s(NULL, "xmlDesc", entity),
+               QMF_ERR_INVALID_ARGS, "a DOCTYPE is not accepted");
+
+    /* A disk under allowed_paths (the test driver opens no file). */
+    disk = disk_at("allowed/disk.img");
+    name = call_created(&f, "node", "domainDefineXML",
+                        xml_arg(domain_with("allowed-disk", NEW_DOMAIN(3), disk)), "domain");
+    cr_expect_str_eq(name, "domain:" NEW_DOMAIN(3));
+    expect_string(&f, "Domain", name, "state", "shutoff");
+    free(name);
+    free(disk);
+    fleet_fini(&f);
+    tree_remove();
+}
+
+Test(methods, host_paths_in_pool_volume_and_device_xml, .timeout = 180)
+{
+    struct test_fleet f;
+    char *xml, *path, *name, *disk;
+    qmf_value *pools;
+    size_t i;
+
+    tree_make();
+    start_fleet(&f);
+
+    path = tree_path("outside/dir");
+    xml = qmf_xasprintf("<pool type='dir'><name>outside-pool</name>"
+                        "<target><path>%s</path></target></pool>", path);
+    call_fails(&f, "node", "storagePoolDefineXML", arg_s(NULL, "xmlDesc", xml),
+               QMF_ERR_UNAUTHORIZED, "Node.storagePoolDefineXML: argument 'xmlDesc': "
+               "target/path is not under allowed_paths");
+    call_fails(&f, "node", "storagePoolCreateXML", xml_arg(xml), QMF_ERR_UNAUTHORIZED,
+               "target/path is not under allowed_paths");
+    free(path);
+    path = tree_path("allowed/link");
+    xml = qmf_xasprintf("<pool type='fs'><name>linked-pool</name><source><device "
+                        "path='/dev/null'/></source><target><path>%s</path></target></pool>",
+                        path);
+    call_fails(&f, "node", "storagePoolDefineXML", xml_arg(xml), QMF_ERR_UNAUTHORIZED,
+               "is not under allowed_paths");
+    free(path);
+    pools = fleet_query(&f, 0, "Pool", NULL);
+    for (i = 0; i < qmf_list_len(pools); i++) {
+        const char *n = qmf_map_get_string(qmf_map_get(qmf_list_at(pools, i), "_values"),
+                                           "name");
+
+        cr_expect(strcmp(n, "outside-pool") != 0 && strcmp(n, "linked-pool") != 0,
+                  "pool %s was made", n);
+    }
+    qmf_free(pools);
+    path = tree_path("allowed/pool");
+    xml = qmf_xasprintf("<pool type='dir'><name>allowed-pool</name>"
+                        "<target><path>%s</path></target></pool>", path);
+    name = call_created(&f, "node", "storagePoolDefineXML", xml_arg(xml), "pool");
+    expect_string(&f, "Pool", name, "name", "allowed-pool");
+    free(name);
+    free(path);
+
+    /* Volumes: their target and backing store. */
+    path = tree_path("outside/victim");
+    xml = qmf_xasprintf("<volume><name>v1.img</name><capacity>1024</capacity>"
+                        "<target><path>%s</path></target></volume>", path);
+    call_fails(&f, IMAGES, "createVolumeXML", xml_arg(xml), QMF_ERR_UNAUTHORIZED,
+               "Pool.createVolumeXML: argument 'xmlDesc': target/path is not under "
+               "allowed_paths");
+    xml = qmf_xasprintf("<volume><name>v2.qcow2</name><capacity>1024</capacity>"
+                        "<backingStore><path>%s</path><format type='raw'/></backingStore>"
+                        "</volume>", path);
+    call_fails(&f, IMAGES, "createVolumeXML", xml_arg(xml), QMF_ERR_UNAUTHORIZED,
+               "backingStore/path is not under allowed_paths");
+    free(path);
+    expect_gone(&f, "Volume", VOLUME("v1.img"));
+    expect_gone(&f, "Volume", VOLUME("v2.qcow2"));
+
+    /* A device: refused outside; inside, it reaches libvirt (whose test
+     * driver cannot attach anything). */
+    disk = disk_at("allowed/link/victim");
+    call_fails(&f, FLEET(01), "attachDevice", arg_s(NULL, "xmlDesc", disk),
+               QMF_ERR_UNAUTHORIZED, "Domain.attachDevice: argument 'xmlDesc': "
+               "disk/source/@file is not under allowed_paths");
+    free(disk);
+    disk = disk_at("allowed/extra.img");
+    call_fails(&f, FLEET(01), "attachDevice", arg_s(NULL, "xmlDesc", disk),
+               LIBVIRT(VIR_ERR_NO_SUPPORT), "virDomainAttachDeviceFlags");
+    free(disk);
+    expect_victim_untouched();
+    fleet_fini(&f);
+    tree_remove();
+}
+
+/* A selection refuses on every object it selected, and runs on none. */
+Test(methods, host_paths_for_a_where_selection, .timeout = 180)
+{
+    struct virtbus_send_opts o = { .timeout_ms = FLEET_REPLY_MS };
+    struct virtbus_agent_list one;
+    struct virtbus_results res;
+    struct test_fleet f;
+    qmf_value *where, *args;
+    qmf_error err;
+    char *path;
+    size_t i;
+
+    tree_make();
+    start_fleet(&f);
+    fleet_agent_list(&f, 0, 1, &one);
+    where = virtbus_expr_compile("name =~ \"^fleet-0[56]$\"", NULL, &err);
+    cr_assert_not_null(where, "%s", err.text);
+    path = tree_path("allowed/link/victim");
+    args = arg_s(NULL, "filename", path);
+    cr_assert(virtbus_call_where(f.console, &one, "Domain", where, "save", args, &o, &res,
+                                 &err) == 0, "%s", err.text);
+    cr_assert_eq(res.n, 1);
+    cr_assert_eq(res.items[0].status, VIRTBUS_OK, "%s", res.items[0].error.text);
+    cr_assert_eq(qmf_list_len(res.items[0].value), 2);
+    for (i = 0; i < 2; i++) {
+        const qmf_value *values = qmf_map_get(qmf_list_at(res.items[0].value, i), "_values");
+        uint64_t code = 0;
+
+        cr_expect(qmf_get_uint64(qmf_map_get(values, "error_code"), &code) &&
+                  code == QMF_ERR_UNAUTHORIZED, "item %zu: %llu", i, (unsigned long long)code);
+        cr_expect_str_eq(qmf_map_get_string(values, "error_text"),
+                         REFUSED("Domain.save", "filename"));
+    }
+    virtbus_results_free(&res);
+    expect_string(&f, "Domain", FLEET(05), "state", "running");
+    expect_string(&f, "Domain", FLEET(06), "state", "running");
+    expect_victim_untouched();
+    virtbus_agent_list_free(&one);
+    qmf_free(args);
+    qmf_free(where);
+    free(path);
+    fleet_fini(&f);
+    tree_remove();
 }

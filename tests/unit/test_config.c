@@ -45,6 +45,7 @@ assert_configs_equal(const struct agent_config *a, const struct agent_config *b)
     cr_assert_eq(a->stop_timeout, b->stop_timeout);
     cr_assert_eq(a->ack_long_commands_after, b->ack_long_commands_after);
     cr_assert_eq(a->log_level, b->log_level);
+    cr_assert(qmf_equal(a->allowed_paths, b->allowed_paths));
 }
 
 /* A temporary file holding text; the path is malloc'd. */
@@ -88,9 +89,14 @@ Test(config, defaults)
     cr_assert_eq(cfg.max_body, 4194304);
     cr_assert_str_eq(cfg.state_dir, "/var/lib/virtbus");
     cr_assert_eq(cfg.log_level, LOG_LEVEL_INFO);
+    /* Secure by default: no host path is allowed until one is configured. */
+    cr_assert_not_null(cfg.allowed_paths);
+    cr_assert_eq(cfg.allowed_paths->kind, QMF_LIST);
+    cr_assert_eq(qmf_list_len(cfg.allowed_paths), 0);
     agent_config_free(&cfg);
     cr_assert_null(cfg.node);
     cr_assert_null(cfg.labels);
+    cr_assert_null(cfg.allowed_paths);
 }
 
 Test(config, every_key)
@@ -108,7 +114,8 @@ Test(config, every_key)
         "queue_type = \"classic\"\n"
         "max_body = 1024\n"
         "state_dir = \"/srv/virtbus\"\n"
-        "log_level = \"debug\"\n";
+        "log_level = \"debug\"\n"
+        "allowed_paths = [ \"/var/lib/libvirt/images\", \"/srv/save/\" ]\n";
     struct agent_config cfg;
     qmf_error err;
 
@@ -131,6 +138,9 @@ Test(config, every_key)
     cr_assert_eq(cfg.max_body, 1024);
     cr_assert_str_eq(cfg.state_dir, "/srv/virtbus");
     cr_assert_eq(cfg.log_level, LOG_LEVEL_DEBUG);
+    cr_assert_eq(qmf_list_len(cfg.allowed_paths), 2);
+    cr_assert_str_eq(qmf_list_at(cfg.allowed_paths, 0)->u.str.ptr, "/var/lib/libvirt/images");
+    cr_assert_str_eq(qmf_list_at(cfg.allowed_paths, 1)->u.str.ptr, "/srv/save/");
     agent_config_free(&cfg);
 }
 
@@ -289,6 +299,13 @@ static const struct error_case error_cases[] = {
     { "broker = ''\n", "t.conf:1: broker: invalid value \"\" (must not be empty)" },
     { "state_dir = \"var/lib\"\n",
       "t.conf:1: state_dir: invalid value \"var/lib\" (expected an absolute path)" },
+    /* allowed_paths: absolute directories */
+    { "allowed_paths = [ \"/srv/a\", \"images\" ]\n",
+      "t.conf:1: allowed_paths: invalid entry \"images\" (expected an absolute path)" },
+    { "allowed_paths = [ \"\" ]\n",
+      "t.conf:1: allowed_paths: invalid entry \"\" (expected an absolute path)" },
+    { "allowed_paths = \"/srv\"\n",
+      "t.conf:1: allowed_paths: expected a list of strings, got \"/srv\"" },
     /* log level */
     { "log_level = \"verbose\"\n",
       "t.conf:1: log_level: unknown level \"verbose\" (expected error, warn, info or debug)" },
@@ -421,6 +438,7 @@ Test(config, copy_is_deep)
     cr_assert_neq(copy.labels, cfg.labels);
     cr_assert_neq(copy.queue_type, cfg.queue_type);
     cr_assert_neq(copy.state_dir, cfg.state_dir);
+    cr_assert_neq(copy.allowed_paths, cfg.allowed_paths);
 
     /* The reload pattern: parse into the copy, the original stays. */
     cr_assert_eq(parse_text(&copy, "labels = [ \"b=2\" ]\nnode = \"other\"\n", &err), 0);

@@ -305,6 +305,44 @@ Test(schema, methods_of_the_brief)
     schema_free(s);
 }
 
+/* Every argument that names host files, and only those, is marked. */
+Test(schema, host_path_arguments_are_marked)
+{
+    static const struct {
+        const char *cls, *method, *arg;
+        enum schema_path path;
+    } marked[] = {
+        { "Node", "domainDefineXML", "xmlDesc", SCHEMA_PATH_DOMAIN_XML },
+        { "Node", "domainCreateXML", "xmlDesc", SCHEMA_PATH_DOMAIN_XML },
+        { "Node", "storagePoolDefineXML", "xmlDesc", SCHEMA_PATH_POOL_XML },
+        { "Node", "storagePoolCreateXML", "xmlDesc", SCHEMA_PATH_POOL_XML },
+        { "Node", "findStoragePoolSources", "srcSpec", SCHEMA_PATH_POOL_XML },
+        { "Node", "restore", "filename", SCHEMA_PATH_FILE },
+        { "Domain", "save", "filename", SCHEMA_PATH_FILE },
+        { "Domain", "attachDevice", "xmlDesc", SCHEMA_PATH_DEVICE_XML },
+        { "Pool", "createVolumeXML", "xmlDesc", SCHEMA_PATH_VOLUME_XML },
+    };
+    struct schema *s = builtin();
+    size_t i, j, k, n = 0;
+
+    for (i = 0; i < sizeof(marked) / sizeof(marked[0]); i++)
+        cr_expect_eq(arg_of(s, marked[i].cls, marked[i].method, marked[i].arg)->path,
+                     marked[i].path, "%s.%s(%s) is not marked %s", marked[i].cls,
+                     marked[i].method, marked[i].arg, schema_path_name(marked[i].path));
+    for (i = 0; i < s->nclasses; i++)
+        for (j = 0; j < s->classes[i].nmethods; j++)
+            for (k = 0; k < s->classes[i].methods[j].nargs; k++)
+                n += s->classes[i].methods[j].args[k].path != SCHEMA_PATH_NONE;
+    cr_expect_eq(n, sizeof(marked) / sizeof(marked[0]), "%zu arguments are marked", n);
+    /* libvirt chooses the managed save file; a device to detach is only
+     * identified by its XML, never opened. */
+    cr_expect_eq(method_of(s, "Domain", "managedSave")->nargs, 0);
+    cr_expect_eq(arg_of(s, "Domain", "detachDevice", "xmlDesc")->path, SCHEMA_PATH_NONE);
+    cr_expect_str_eq(schema_path_name(SCHEMA_PATH_FILE), "file");
+    cr_expect_str_eq(schema_path_name(SCHEMA_PATH_VOLUME_XML), "volume-xml");
+    schema_free(s);
+}
+
 Test(schema, events)
 {
     static const char *const names[] = { "domainLifecycle", "domainReboot",
@@ -395,6 +433,43 @@ Test(schema, hash_follows_the_table_not_the_text)
     cr_assert(same_hash_after("Thing", "  <class", "<!-- a comment -->\n\n  <class"));
     /* Another class changing leaves this one alone. */
     cr_assert(same_hash_after("Thing", "severity=\"info\"", "severity=\"warn\""));
+}
+
+/* A host path mark is part of the class: it changes what calls are accepted. */
+Test(schema, path_mark_loads_hashes_and_is_checked)
+{
+    static const char plain[] = "<arg name=\"by\" dir=\"I\" type=\"uint32\" optional=\"y\" default=\"1\"";
+    char *with_file = edit(base_xml, plain,
+                           "<arg name=\"by\" dir=\"I\" type=\"lstr\" path=\"file\"");
+    char *without = edit(base_xml, plain, "<arg name=\"by\" dir=\"I\" type=\"lstr\"");
+    qmf_error err = { 0, "" };
+    struct schema *a = load_text(with_file, &err), *b;
+    qmf_value *v;
+
+    cr_assert_not_null(a, "%s", err.text);
+    b = load_text(without, &err);
+    cr_assert_not_null(b, "%s", err.text);
+    cr_assert_eq(a->classes[0].methods[0].args[0].path, SCHEMA_PATH_FILE);
+    cr_assert_eq(b->classes[0].methods[0].args[0].path, SCHEMA_PATH_NONE);
+    cr_assert(memcmp(schema_class_hash(&a->classes[0]), schema_class_hash(&b->classes[0]),
+                     16) != 0, "the path mark does not enter _hash");
+    v = schema_class_value(&a->classes[0]);
+    cr_assert_str_eq(qmf_map_get_string(qmf_list_at(qmf_map_get(qmf_list_at(
+        qmf_map_get(v, "_methods"), 0), "_arguments"), 0), "_path"), "file");
+    qmf_free(v);
+    v = schema_class_value(&b->classes[0]);
+    cr_assert_null(qmf_map_get(qmf_list_at(qmf_map_get(qmf_list_at(
+        qmf_map_get(v, "_methods"), 0), "_arguments"), 0), "_path"));
+    qmf_free(v);
+    schema_free(a);
+    schema_free(b);
+    free(with_file);
+    free(without);
+
+    expect_error("optional=\"y\" default", "path=\"file\" optional=\"y\" default",
+                 "t.xml:6: <arg name=\"by\">: path is only allowed on inputs of type sstr or lstr");
+    expect_error("dir=\"I\"", "dir=\"I\" path=\"files\"",
+                 "t.xml:6: <arg name=\"by\">: bad path \"files\"");
 }
 
 Test(schema, load_errors_name_file_line_and_element)
@@ -501,8 +576,8 @@ assert_same_class(const struct schema_class *x, const struct schema_class *y)
             assert_same_text(a->name, b->name, m->name);
             assert_same_text(a->references, b->references, a->name);
             assert_same_text(a->desc, b->desc, a->name);
-            cr_assert(a->type == b->type && a->dir == b->dir && a->optional == b->optional,
-                      "%s.%s(%s)", x->name, m->name, a->name);
+            cr_assert(a->type == b->type && a->dir == b->dir && a->optional == b->optional &&
+                      a->path == b->path, "%s.%s(%s)", x->name, m->name, a->name);
             cr_assert((a->default_value == NULL) == (b->default_value == NULL) &&
                       (a->default_value == NULL || qmf_equal(a->default_value, b->default_value)),
                       "%s.%s(%s): default differs", x->name, m->name, a->name);
