@@ -72,7 +72,7 @@ job_fetch(struct ctl_ctx *ctx, const char *id, bool wait)
         return rc;
     if (virtbus_job_fetch(ctx->console, id, wait, ctx->timeout_ms, &job, &err) != 0) {
         ctl_warnx("job %s: %s", id, err.text);
-        return err.code == QMF_ERR_TIMEOUT ? CTL_EXIT_NO_REPLY : CTL_EXIT_FAILED;
+        return ctl_exit_of(&err);
     }
     rc = report_job(ctx, &job);
     virtbus_job_clear(&job);

@@ -17,18 +17,21 @@
 
 /*
  * Exit statuses (docs/CLI.md).  When several apply, usage wins (nothing
- * was sent), then no reply (which includes down nodes: the command could
- * not be done there), then failed.
+ * was sent), then the broker (nothing could be sent), then no reply (which
+ * includes down nodes: the command could not be done there), then failed.
  */
 #define CTL_EXIT_OK        0   /* everything asked for succeeded */
 #define CTL_EXIT_FAILED    1   /* some node answered with an error */
 #define CTL_EXIT_USAGE     2   /* bad command line or configuration */
 #define CTL_EXIT_NO_REPLY  3   /* some node did not answer in time, or is down */
+#define CTL_EXIT_BROKER    4   /* the broker cannot be reached, or refused us */
 
 #define CTL_DEFAULT_BROKER "amqp://guest:guest@127.0.0.1:5672/"
 
 struct ctl_ctx {
     char *url;                  /* the broker, resolved through the config */
+    char *url_shown;            /* the same without its password, for people */
+    bool default_broker;        /* nothing named a broker: the built-in one */
     unsigned presence_window_s; /* heartbeats read to know who is up */
     unsigned presence_reuse_ms; /* a presence cache this young is taken as is */
     bool json;
@@ -107,8 +110,13 @@ void ctl_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints the usage line (and why, if given) and returns CTL_EXIT_USAGE. */
 int ctl_usage(const struct ctl_cmd_entry *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* The worse of two exit statuses (usage, then no reply, then failed). */
+/* The worse of two exit statuses (usage, broker, no reply, failed). */
 int ctl_exit_worse(int a, int b);
+/* The exit status of a library call's error: the broker's, a timeout's
+ * (no reply) or a failure's. */
+int ctl_exit_of(const qmf_error *err);
+/* Prints a library call's error and returns ctl_exit_of() it. */
+int ctl_fail(const qmf_error *err);
 
 /* Options (options.c) -------------------------------------------------------- */
 
@@ -383,6 +391,9 @@ char *ctl_format_ago(int64_t ns);
 void ctl_format_time(int64_t ns, char *buf, size_t len);
 /* Prints v as one line of JSON on stdout. */
 void ctl_print_json(const qmf_value *v);
+/* The same for a command's document (a map), which says so when the
+ * broker is the built-in default ("default_broker", docs/CLI.md). */
+void ctl_print_doc(const struct ctl_ctx *ctx, qmf_value *doc);
 /* Prints a document's top level "key: value" lines (show, outputs). */
 void ctl_print_fields(FILE *f, const char *indent, const qmf_value *map,
                       const struct schema_class *cls);

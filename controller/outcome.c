@@ -401,7 +401,7 @@ ctl_outcomes_report(struct ctl_ctx *ctx, const struct ctl_report *r,
         for (i = 0; i < o->n; i++)
             qmf_list_append(results, ctl_outcome_json(v[i]));
         qmf_map_set(doc, "summary", summary_json(&s));
-        ctl_print_json(doc);
+        ctl_print_doc(ctx, doc);
         qmf_free(doc);
     } else {
         if (!ctx->quiet)

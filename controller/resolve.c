@@ -176,8 +176,7 @@ ctl_resolve(struct ctl_ctx *ctx, const struct schema_class *cls, const struct ct
     qmf_free(where);
     if (rc != 0) {
         free(what);
-        ctl_warnx("%s", err.text);
-        return CTL_EXIT_FAILED;
+        return ctl_fail(&err);
     }
     ctl_outcomes_add_failures(errors, &out->answers);
     why = missed_nodes(nodes, &out->answers);

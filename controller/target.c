@@ -134,10 +134,8 @@ ctl_discover(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, const struct ct
         rc = ctl_connect(ctx, true, NULL, exact);
         free(exact);
     }
-    if (rc == 0 && virtbus_presence(ctx->console, &out->presence, &err) != 0) {
-        ctl_warnx("%s", err.text);
-        rc = CTL_EXIT_FAILED;
-    }
+    if (rc == 0 && virtbus_presence(ctx->console, &out->presence, &err) != 0)
+        rc = ctl_fail(&err);
     if (rc == 0) {
         virtbus_select(&out->presence, out->predicate, &out->up, &out->down);
         add_unknown(out, names);

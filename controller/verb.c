@@ -268,8 +268,7 @@ job_for_names(struct ctl_ctx *ctx, struct ctl_action *act, const struct ctl_node
     if (*where && owners->n > 0) {
         if (virtbus_query_agents(ctx->console, owners, "OBJECT_ID", act->cls->name, *where,
                                  &opts, &check, &err) != 0) {
-            ctl_warnx("%s", err.text);
-            rc = CTL_EXIT_FAILED;
+            rc = ctl_fail(&err);
         } else {
             for (i = 0; i < check.n; i++)
                 total += check.items[i].status == VIRTBUS_OK ?
@@ -319,7 +318,7 @@ submit_job(struct ctl_ctx *ctx, const struct ctl_args *a, struct ctl_action *act
         qmf_value *doc = qmf_map();
 
         qmf_map_set(doc, "job", qmf_string(id));
-        ctl_print_json(doc);
+        ctl_print_doc(ctx, doc);
         qmf_free(doc);
     } else if (id) {
         printf("%s\n", id);
