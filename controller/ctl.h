@@ -174,6 +174,7 @@ struct ctl_nodes {
     struct virtbus_agent_list up, down;     /* the targeted ones; down also
                                                holds named nodes never heard of */
     qmf_value *predicate;                   /* sent as _target */
+    bool targeted;                          /* by a flag, not every node */
 };
 
 /* Compiles the targeting flags (usage errors before anything is sent),
@@ -280,7 +281,9 @@ struct ctl_found_set {
 
 /* Finds each name (name, UUID, key, path: any identity of the class) on
  * the up nodes; a name found nowhere, or on several nodes, becomes a
- * failed outcome.  Returns an exit status for errors of its own. */
+ * failed outcome.  Down nodes become outcomes too when a flag targeted
+ * them, or when a name was not found (it may be on one of them).
+ * Returns an exit status for errors of its own. */
 int ctl_resolve(struct ctl_ctx *ctx, const struct schema_class *cls,
                 const struct ctl_nodes *nodes, char *const *names, int n,
                 struct ctl_found_set *out, struct ctl_outcomes *errors);

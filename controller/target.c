@@ -123,6 +123,7 @@ ctl_discover(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, const struct ct
     int rc;
 
     memset(out, 0, sizeof(*out));
+    out->targeted = ctl_args_targeted(a);
     rc = build_predicate(ctx, e, a, names, &out->predicate);
     if (rc == 0 && ctx->console == NULL) {
         const char **exact = qmf_xcalloc(qmf_list_len(names) + 1, sizeof(*exact));
