@@ -44,7 +44,7 @@ report_job(struct ctl_ctx *ctx, const struct virtbus_job *j)
     size_t i;
     int rc;
 
-    ctl_outcomes_add_where_results(&out, &j->results, NULL);
+    ctl_outcomes_add_where_results(&out, &j->results);
     for (i = 0; i < out.n; i++)
         if (out.items[i].status == CTL_NO_REPLY)
             qmf_error_set(&out.items[i].error, QMF_ERR_TIMEOUT, "no result yet");

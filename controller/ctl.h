@@ -238,9 +238,9 @@ void ctl_outcomes_add_down(struct ctl_outcomes *o, const struct virtbus_agent_li
 /* The agents that failed or did not answer, one outcome each. */
 void ctl_outcomes_add_failures(struct ctl_outcomes *o, const struct virtbus_results *r);
 /* Per-object results of virtbus_call_where or a job (docs/PROTOCOL.md
- * §7.4); names maps _object_name to a name for people (may be NULL). */
-void ctl_outcomes_add_where_results(struct ctl_outcomes *o, const struct virtbus_results *r,
-                                    const qmf_value *names);
+ * §7.4), each object named by the _name its agent gave it (else by its
+ * _object_name). */
+void ctl_outcomes_add_where_results(struct ctl_outcomes *o, const struct virtbus_results *r);
 void ctl_outcomes_clear(struct ctl_outcomes *o);
 
 /* How outcomes are printed. */
