@@ -256,13 +256,16 @@ job_for_names(struct ctl_ctx *ctx, struct ctl_action *act, const struct ctl_node
     return rc;
 }
 
-/* --async: the job is left on the broker; its id is all stdout gets. */
+/* --async: the job is left on the broker; its id is all stdout gets.  A
+ * selection goes to every node that matches it, down ones included: they
+ * find it in their queues when they come back. */
 static int
 submit_job(struct ctl_ctx *ctx, const struct ctl_args *a, struct ctl_action *act,
            const struct ctl_nodes *nodes, const qmf_value *where, struct ctl_outcomes *out)
 {
     struct virtbus_agent_list owners = { 0 };
     const struct virtbus_agent_list *agents = &nodes->up;
+    const qmf_value *target = nodes->predicate;
     qmf_value *name_where = NULL;
     char *id = NULL, *desc;
     qmf_error err;
@@ -272,16 +275,14 @@ submit_job(struct ctl_ctx *ctx, const struct ctl_args *a, struct ctl_action *act
         rc = job_for_names(ctx, act, nodes, &owners, &name_where, out);
         agents = &owners;
         where = name_where;
+        target = NULL;      /* the owners, and no other node */
     }
     if (rc == 0 && agents->n > 0) {
         desc = describe(act, a, agents->n);
         if (virtbus_job_submit(ctx->console, agents, act->cls->name, where, act->method->name,
-                               act->args, act->objects ? NULL : nodes->predicate,
-                               0 /* the library's retention, 7 days */, desc, &id,
-                               &err) != 0) {
-            ctl_warnx("%s", err.text);
-            rc = CTL_EXIT_FAILED;
-        }
+                               act->args, target, 0 /* the library's retention, 7 days */,
+                               desc, &id, &err) != 0)
+            rc = ctl_fail(&err);
         free(desc);
     }
     if (id && ctx->json) {

@@ -202,13 +202,20 @@ int virtbus_call_where(struct virtbus_console *c, const struct virtbus_agent_lis
  * and the job is recorded on the broker, so that its results can be
  * fetched later by any console, even one started after the agents
  * finished.  The job id is a UUID string.
+ *
+ * With a target, the request is a broadcast that every agent matching it
+ * receives, the down ones when they come back (within a day); without,
+ * only the agents of `agents` act on it (it goes straight to one, or is
+ * broadcast with a target naming them).
  */
 struct virtbus_job {
     char *id;
     int64_t created_ns;
     char *description;              /* e.g. "Domain.shutdown where ... on 12 nodes" */
     struct virtbus_agent_list expected;
-    struct virtbus_results results; /* one per expected agent; NO_REPLY until in */
+    /* One per expected agent (NO_REPLY until in), and one per agent that
+     * answered unexpected: one down when the job was sent, back since. */
+    struct virtbus_results results;
     bool complete;                  /* every expected agent answered */
 };
 int virtbus_job_submit(struct virtbus_console *c, const struct virtbus_agent_list *agents,
