@@ -179,7 +179,8 @@ struct ctl_nodes {
 
 /* Compiles the targeting flags (usage errors before anything is sent),
  * connects, reads presence and selects; no flag means every node (acting
- * commands refuse that earlier where it matters).  Returns an exit status. */
+ * commands refuse that earlier where it matters).  Returns an exit status;
+ * out is empty unless it is 0. */
 int ctl_discover(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e,
                  const struct ctl_args *a, struct ctl_nodes *out);
 void ctl_nodes_clear(struct ctl_nodes *n);

@@ -146,6 +146,9 @@ ctl_discover(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, const struct ct
         }
     }
     qmf_free(names);
+    /* Callers that fail return at once: nothing of a failure is theirs. */
+    if (rc != 0)
+        ctl_nodes_clear(out);
     return rc;
 }
 
