@@ -135,8 +135,12 @@ ctl_discover(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, const struct ct
         rc = ctl_connect(ctx, true, NULL, exact);
         free(exact);
     }
-    if (rc == 0 && virtbus_presence(ctx->console, &out->presence, &err) != 0)
-        rc = ctl_fail(&err);
+    /* The stream is the broker's: one that does not serve it is no node's
+     * silence. */
+    if (rc == 0 && virtbus_presence(ctx->console, &out->presence, &err) != 0) {
+        ctl_warnx("%s", err.text);
+        rc = err.code == QMF_ERR_TIMEOUT ? CTL_EXIT_BROKER : ctl_exit_of(&err);
+    }
     if (rc == 0) {
         virtbus_select(&out->presence, out->predicate, &out->up, &out->down);
         add_unknown(out, names);

@@ -189,7 +189,8 @@ int virtbus_query_agents(struct virtbus_console *c, const struct virtbus_agent_l
  * A method on every object of class_name matching where (NULL: every
  * object of the class) on each agent of `agents`.  Each agent's result
  * value is the list of per-object results of docs/PROTOCOL.md §7.4:
- * {_object_id, _arguments} or {_object_id, _values: {error_code, error_text}}.
+ * {_object_id, _name, _arguments} or {_object_id, _name, _values:
+ * {error_code, error_text}}, _name (the object's name) when it has one.
  */
 int virtbus_call_where(struct virtbus_console *c, const struct virtbus_agent_list *agents,
                        const char *class_name, const qmf_value *where, const char *method,
