@@ -494,8 +494,12 @@ agent_open_bus(struct agent *a)
     opts.nqueues = 5;
     opts.subs = subs;
     opts.nsubs = 2;
-    if (bus_open(&a->bus, a->env.base, &opts, &agent_bus_handlers, a, &err) != 0)
-        log_warnx(&a->log, "cannot use broker %s: %s", a->cfg.broker, err.text);
+    if (bus_open(&a->bus, a->env.base, &opts, &agent_bus_handlers, a, &err) != 0) {
+        char *shown = bus_url_redact(a->cfg.broker);
+
+        log_warnx(&a->log, "cannot use broker %s: %s", shown, err.text);
+        free(shown);
+    }
     qmf_free(presence_args);
     qmf_free(fleet_args);
     qmf_free(queue_args);
@@ -516,12 +520,16 @@ agent_hypervisor_ready(struct agent *a)
 int
 agent_start(struct agent *a)
 {
+    char *broker;
+
     if (a->state != AGENT_NEW)
         return -1;
     a->state = AGENT_STARTING;
     a->epoch_ns = agent_now_ns();
+    broker = bus_url_redact(a->cfg.broker);
     log_info(&a->log, "starting: node %s, hypervisor %s, broker %s",
-             a->cfg.node, a->cfg.uri, a->cfg.broker);
+             a->cfg.node, a->cfg.uri, broker);
+    free(broker);
     /* The journal first: no command may run before it is known which
      * ones already did. */
     agent_state_open(a, agent_hypervisor_start);

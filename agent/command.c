@@ -34,6 +34,7 @@ struct command;
 struct command_object {
     struct command *cmd;
     char *name;
+    char *label;                  /* its name property for people, or NULL */
     enum { CMD_RUN, CMD_REPLAY, CMD_INTERRUPTED } mode;
     struct method_call call;
     int rc;
@@ -158,6 +159,8 @@ make_outcome(struct command *cmd, struct command_object *o, qmf_value *out_args)
     if (cmd->group) {
         answer = qmf_map_set(outcome, "item", qmf_map());
         qmf_map_set(answer, "_object_id", agent_object_ref(cmd->a, o->name));
+        if (o->label != NULL)
+            qmf_map_set(answer, "_name", qmf_string(o->label));
         if (ok) {
             qmf_map_set(answer, "_arguments", out_args ? out_args : qmf_map());
             out_args = NULL;
@@ -220,6 +223,8 @@ object_consult_journal(struct command_object *o)
         if (cmd->group && item != NULL &&
             qmf_map_get_string(qmf_map_get(item, "_object_id"), "_object_name") == NULL)
             qmf_map_set(item, "_object_id", agent_object_ref(a, o->name));
+        if (cmd->group && item != NULL && o->label != NULL && !qmf_map_get(item, "_name"))
+            qmf_map_set(item, "_name", qmf_string(o->label));
         return;
     case JOURNAL_BEGUN:
         /* Begun by an earlier run that never ended: never repeated. */
@@ -326,6 +331,7 @@ command_free(struct command *cmd)
         struct command_object *o = &cmd->objs[i];
 
         free(o->name);
+        free(o->label);
         qmf_free(o->call.args);
         qmf_free(o->call.out);
         free(o->call.created);
@@ -551,10 +557,14 @@ command_start(struct agent *a, struct bus_delivery *d, const struct bus_message 
     cmd->refs = 1;
     for (i = 0; i < n; i++) {
         struct command_object *o = &cmd->objs[i];
+        const struct inv_object *known = inv_get(&a->inv, names[i]);
+        const char *label = known ? qmf_map_get_string(known->values, "name") : NULL;
         const char *colon;
 
         o->cmd = cmd;
         o->name = qmf_xstrdup(names[i]);
+        /* Taken now, on the loop: the method may remove the object. */
+        o->label = label ? qmf_xstrdup(label) : NULL;
         colon = strchr(o->name, ':');     /* the key points into our copy */
         o->mode = CMD_RUN;
         if (cmd->journaled)

@@ -1172,6 +1172,7 @@ main(int argc, char **argv)
     struct event_base *base;
     size_t echo_serve_n = 0, i;
     qmf_error err;
+    char *shown;
     int ch;
 
     parse_list("10,100,500,1000", o.sizes, &o.nsizes);
@@ -1225,8 +1226,10 @@ main(int argc, char **argv)
     if ((console = virtbus_console_open(base, &co, &err)) == NULL)
         die("console: %s", err.text);
 
+    shown = bus_url_redact(o.url);
     printf("\nbench/broadcast: broker %s, %zu broadcasts per figure, pipelined window %zu\n",
-           o.url, o.broadcasts, o.window);
+           shown, o.broadcasts, o.window);
+    free(shown);
     printf("Round trip of one broadcast with every reply in, ms.  msg/s: (requests + replies)"
            " / s.\nCPU: ms per query broadcast in the fleet process, this console and the"
            " broker%s.\nagent: virtbus-fleetsim; echo: bare bus consumers answering at once.\n",

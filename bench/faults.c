@@ -1371,7 +1371,10 @@ console_open(struct faults *f)
         return -1;
     }
     if (!run_until(f, console_is_up, NULL, 30)) {
-        say(f, "the console did not connect to %s", f->url);
+        char *shown = bus_url_redact(f->url);
+
+        say(f, "the console did not connect to %s", shown);
+        free(shown);
         return -1;
     }
     return 0;
@@ -2883,6 +2886,7 @@ static int
 setup(struct faults *f)
 {
     struct timeval tick = { 0, TICK_MS * 1000 };
+    char *shown;
 
     if (access(f->opt.virtbusd, X_OK) != 0 || access(f->opt.broker_sh, X_OK) != 0 ||
         access(LIBVIRTD, X_OK) != 0) {
@@ -2928,7 +2932,9 @@ setup(struct faults *f)
     setenv("VIRTBUS_BROKER_CONSUMER_TIMEOUT_MS", CONSUMER_TIMEOUT_MS_TEXT, 1);
     if (broker_start(f) != 0)
         return -1;
-    say(f, "private broker at %s", f->url);
+    shown = bus_url_redact(f->url);
+    say(f, "private broker at %s", shown);
+    free(shown);
     return console_open(f);
 }
 

@@ -29,6 +29,7 @@
 #include "agent/log.h"
 #include "agent/workq.h"
 #include "bench/measure.h"
+#include "bus/bus.h"
 #include "drivers/driver.h"
 #include "schema/schema.h"
 
@@ -464,7 +465,7 @@ create_agents(struct sim *s, const struct agent_config *base_cfg, char **uris,
 static void
 write_ready_file(struct sim *s, double secs, long rss)
 {
-    char *tmp;
+    char *tmp, *broker;
     FILE *f;
 
     if (s->opt.ready_file == NULL)
@@ -477,9 +478,11 @@ write_ready_file(struct sim *s, double secs, long rss)
         free(tmp);
         return;
     }
+    broker = bus_url_redact(s->opt.broker);
     fprintf(f, "pid=%ld\nagents=%zu\nprefix=%s\nbroker=%s\nseconds=%.3f\nrss_kib=%ld\n"
             "rss_base_kib=%ld\n", (long)getpid(), s->opt.nagents, s->opt.prefix,
-            s->opt.broker, secs, rss, s->rss_base_kib);
+            broker, secs, rss, s->rss_base_kib);
+    free(broker);
     if (fclose(f) != 0 || rename(tmp, s->opt.ready_file) != 0)
         log_warn(&s->log, "%s", s->opt.ready_file);
     free(tmp);
@@ -750,7 +753,7 @@ main(int argc, char **argv)
     struct agent_config cfg;
     struct timeval tick = { 0, START_TICK_MS * 1000 };
     struct timeval poll = { 0, READY_POLL_MS * 1000 };
-    char **uris;
+    char **uris, *shown;
     qmf_error err;
     size_t i;
     int status = 0;
@@ -792,9 +795,11 @@ main(int argc, char **argv)
     for (i = 0; i < s.opt.nagents; i++)
         free(uris[i]);
     free(uris);
+    shown = bus_url_redact(cfg.broker);
     log_info(&s.log, "%zu agents %s-%04d.. on %s, %s queues, %u per %d ms",
-             s.opt.nagents, s.opt.prefix, 1, cfg.broker, s.opt.queue_type,
+             s.opt.nagents, s.opt.prefix, 1, shown, s.opt.queue_type,
              s.opt.start_rate, START_TICK_MS);
+    free(shown);
 
     s.sigterm_ev = evsignal_new(s.base, SIGTERM, signal_cb, &s);
     s.sigint_ev = evsignal_new(s.base, SIGINT, signal_cb, &s);

@@ -59,6 +59,7 @@ main(int argc, char **argv)
     double *samples;
     qmf_value *oid;
     qmf_error err;
+    char *shown;
     int ch;
 
     while ((ch = getopt(argc, argv, "n:i:f:")) != -1) {
@@ -127,8 +128,10 @@ main(int argc, char **argv)
     co.url = argv[optind];
     if ((console = virtbus_console_open(base, &co, &err)) == NULL)
         fail("console", &err);
+    shown = bus_url_redact(argv[optind]);
     printf("bench/roundtrip: %zu agents in one process, %zu iterations, broker %s\n",
-           nagents, iters, argv[optind]);
+           nagents, iters, shown);
+    free(shown);
     samples = calloc(iters, sizeof(double));
     one = (struct virtbus_agent_list){ .items = all.items, .n = 1 };
 

@@ -157,7 +157,10 @@ a091_config_new(const struct bus_options *opts, qmf_error *err)
     cfg->url = qmf_xstrdup(opts->url);
     cfg->url_buf = qmf_xstrdup(opts->url);
     if (amqp_parse_url(cfg->url_buf, &cfg->info) != AMQP_STATUS_OK) {
-        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "bad broker URL '%s'", opts->url);
+        char *shown = bus_url_redact(opts->url);
+
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "bad broker URL '%s'", shown);
+        free(shown);
         goto fail;
     }
     /* "amqp://host/" parses to the empty vhost, which RabbitMQ never has;

@@ -45,6 +45,53 @@ bus_driver_for_url(const char *url)
     return NULL;
 }
 
+/* "user:pa" of "amqp://user:pa/ss@host/": an authority without '@' whose
+ * ':' is followed by something other than a port. */
+static bool
+cut_short_userinfo(const char *start, const char *end)
+{
+    const char *colon = memchr(start, ':', (size_t)(end - start));
+
+    if (colon == NULL || *start == '[')
+        return false;       /* a host, or an IPv6 literal */
+    return colon + 1 == end || strspn(colon + 1, "0123456789") < (size_t)(end - colon - 1);
+}
+
+/*
+ * RFC 3986: the authority follows "://" and ends at the first '/', '?' or
+ * '#'; its userinfo ends at the last '@' and the password starts at the
+ * first ':' of it.  A password with a raw '/', '?' or '#' (not
+ * percent-encoded) ends the authority early: when what is left of it
+ * cannot be host:port, an '@' further on marks the end of the userinfo,
+ * so that none of the password shows.
+ */
+char *
+bus_url_redact(const char *url)
+{
+    const char *start, *end, *at = NULL, *colon, *p;
+    char *out;
+
+    if (url == NULL)
+        return NULL;
+    start = strstr(url, "://");
+    start = start ? start + 3 : url;
+    end = start + strcspn(start, "/?#");
+    for (p = start; p < end; p++)
+        if (*p == '@')
+            at = p;
+    if (at == NULL && cut_short_userinfo(start, end))
+        at = strrchr(end, '@');
+    if (at == NULL)
+        return qmf_xstrdup(url);
+    colon = memchr(start, ':', (size_t)(at - start));
+    if (colon == NULL)
+        return qmf_xstrdup(url);
+    out = qmf_xmalloc(strlen(url) + 1);
+    memcpy(out, url, (size_t)(colon - url));
+    strcpy(out + (colon - url), at);
+    return out;
+}
+
 int
 bus_open(struct bus_conn **out, struct event_base *base,
          const struct bus_options *opts, const struct bus_handlers *h,
@@ -59,8 +106,11 @@ bus_open(struct bus_conn **out, struct event_base *base,
     }
     drv = bus_driver_for_url(opts->url);
     if (drv == NULL) {
+        char *shown = bus_url_redact(opts->url);
+
         qmf_error_set(err, QMF_ERR_NOT_IMPLEMENTED,
-                      "no transport serves the URL scheme of '%s'", opts->url);
+                      "no transport serves the URL scheme of '%s'", shown);
+        free(shown);
         return -1;
     }
     if (drv->open == NULL) {

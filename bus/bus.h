@@ -248,6 +248,15 @@ qmf_value *bus_fleet_queue(struct bus_queue *q);
 const struct bus_driver *bus_driver_for_url(const char *url);
 
 /*
+ * A broker URL as people may see it, in logs, errors and output:
+ * "amqp://user:secret@host:5672/vh" -> "amqp://user@host:5672/vh".  Only
+ * the password goes; the rest stays as written (percent-encoding
+ * included).  Text that is not a well-formed URL loses everything that
+ * could be a password.  Malloc'd; NULL for NULL.
+ */
+char *bus_url_redact(const char *url);
+
+/*
  * The generic entry points: they find the driver and turn a NULL entry into
  * QMF_ERR_NOT_IMPLEMENTED naming the driver.
  */

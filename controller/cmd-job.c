@@ -44,7 +44,7 @@ report_job(struct ctl_ctx *ctx, const struct virtbus_job *j)
     size_t i;
     int rc;
 
-    ctl_outcomes_add_where_results(&out, &j->results, NULL);
+    ctl_outcomes_add_where_results(&out, &j->results);
     for (i = 0; i < out.n; i++)
         if (out.items[i].status == CTL_NO_REPLY)
             qmf_error_set(&out.items[i].error, QMF_ERR_TIMEOUT, "no result yet");
@@ -72,52 +72,103 @@ job_fetch(struct ctl_ctx *ctx, const char *id, bool wait)
         return rc;
     if (virtbus_job_fetch(ctx->console, id, wait, ctx->timeout_ms, &job, &err) != 0) {
         ctl_warnx("job %s: %s", id, err.text);
-        return err.code == QMF_ERR_TIMEOUT ? CTL_EXIT_NO_REPLY : CTL_EXIT_FAILED;
+        return ctl_exit_of(&err);
     }
     rc = report_job(ctx, &job);
     virtbus_job_clear(&job);
     return rc;
 }
 
+/* Where a job stands, from its results read as `job show` reads them. */
+struct job_state {
+    const char *status;         /* complete, incomplete, expired, unknown */
+    size_t answered, failed;    /* expected nodes in; failed outcomes */
+};
+
+static void
+job_state_of(struct ctl_ctx *ctx, struct virtbus_job *j, struct job_state *st)
+{
+    struct virtbus_job full;
+    struct ctl_outcomes out = { 0 };
+    qmf_error err;
+    size_t i;
+
+    memset(st, 0, sizeof(*st));
+    if (virtbus_job_fetch(ctx->console, j->id, false, 0, &full, &err) != 0) {
+        /* Its queue outlived by its record in the stream, or unreadable. */
+        st->status = err.code == QMF_ERR_UNKNOWN_OBJECT ? "expired" : "unknown";
+        if (err.code != QMF_ERR_UNKNOWN_OBJECT)
+            ctl_warnx("job %s: %s", j->id, err.text);
+        return;
+    }
+    for (i = 0; i < full.results.n; i++)
+        st->answered += full.results.items[i].status != VIRTBUS_NO_REPLY &&
+                        ctl_nodes_find(&full.expected, full.results.items[i].node);
+    ctl_outcomes_add_where_results(&out, &full.results);
+    for (i = 0; i < out.n; i++)
+        st->failed += out.items[i].status == CTL_FAILED;
+    ctl_outcomes_clear(&out);
+    st->status = full.complete ? "complete" : "incomplete";
+    j->complete = full.complete;
+    virtbus_job_clear(&full);
+}
+
+/* "complete", "complete, 1 failed", "incomplete, 2/3 answered", "expired" */
+static char *
+job_state_text(const struct virtbus_job *j, const struct job_state *st)
+{
+    char failed[32] = "";
+
+    if (strcmp(st->status, "complete") != 0 && strcmp(st->status, "incomplete") != 0)
+        return qmf_xstrdup(st->status);
+    if (st->failed)
+        snprintf(failed, sizeof(failed), ", %zu failed", st->failed);
+    if (j->complete)
+        return qmf_xasprintf("complete%s", failed);
+    return qmf_xasprintf("incomplete, %zu/%zu answered%s", st->answered, j->expected.n, failed);
+}
+
 static int
 job_list(struct ctl_ctx *ctx)
 {
-    static const char *const headers[] = { "ID", "CREATED", "NODES", "DESCRIPTION" };
+    static const char *const headers[] = { "ID", "CREATED", "NODES", "STATUS", "DESCRIPTION" };
     struct virtbus_job *jobs = NULL;
+    struct job_state st;
     struct ctl_table *t;
-    qmf_value *doc, *list;
+    qmf_value *doc, *list, *e;
     qmf_error err;
     size_t i, n = 0;
     int rc;
 
     if ((rc = ctl_connect(ctx, false, NULL, NULL)) != 0)
         return rc;
-    if (virtbus_job_list(ctx->console, &jobs, &n, &err) != 0) {
-        ctl_warnx("%s", err.text);
-        return CTL_EXIT_FAILED;
-    }
-    if (ctx->json) {
-        doc = qmf_map();
-        list = qmf_map_set(doc, "jobs", qmf_list());
-        for (i = 0; i < n; i++)
-            qmf_list_append(list, job_json(&jobs[i]));
-        ctl_print_json(doc);
-        qmf_free(doc);
-    } else if (!ctx->quiet) {
-        t = ctl_table_new(4, headers);
-        for (i = 0; i < n; i++) {
-            char **cells = qmf_xcalloc(4, sizeof(char *)), when[40];
+    if (virtbus_job_list(ctx->console, &jobs, &n, &err) != 0)
+        return ctl_fail(&err);
+    doc = qmf_map();
+    list = qmf_map_set(doc, "jobs", qmf_list());
+    t = ctl_table_new(5, headers);
+    for (i = 0; i < n; i++) {
+        char **cells = qmf_xcalloc(5, sizeof(char *)), when[40];
 
-            ctl_format_time(jobs[i].created_ns, when, sizeof(when));
-            cells[0] = qmf_xstrdup(jobs[i].id);
-            cells[1] = qmf_xstrdup(when);
-            cells[2] = qmf_xasprintf("%zu", jobs[i].expected.n);
-            cells[3] = qmf_xstrdup(jobs[i].description ? jobs[i].description : "");
-            ctl_table_add_owned(t, cells);
-        }
-        ctl_table_print(t, stdout);
-        ctl_table_free(t);
+        job_state_of(ctx, &jobs[i], &st);
+        e = qmf_list_append(list, job_json(&jobs[i]));
+        qmf_map_set(e, "status", qmf_string(st.status));
+        qmf_map_set(e, "answered", qmf_u64(st.answered));
+        qmf_map_set(e, "failed", qmf_u64(st.failed));
+        ctl_format_time(jobs[i].created_ns, when, sizeof(when));
+        cells[0] = qmf_xstrdup(jobs[i].id);
+        cells[1] = qmf_xstrdup(when);
+        cells[2] = qmf_xasprintf("%zu", jobs[i].expected.n);
+        cells[3] = job_state_text(&jobs[i], &st);
+        cells[4] = qmf_xstrdup(jobs[i].description ? jobs[i].description : "");
+        ctl_table_add_owned(t, cells);
     }
+    if (ctx->json)
+        ctl_print_doc(ctx, doc);
+    else if (!ctx->quiet)
+        ctl_table_print(t, stdout);
+    ctl_table_free(t);
+    qmf_free(doc);
     for (i = 0; i < n; i++)
         virtbus_job_clear(&jobs[i]);
     free(jobs);

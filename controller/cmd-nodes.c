@@ -124,7 +124,7 @@ nodes_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *
         list = qmf_map_set(doc, "nodes", qmf_list());
         for (i = 0; i < n; i++)
             qmf_list_append(list, json_node(all[i]));
-        ctl_print_json(doc);
+        ctl_print_doc(ctx, doc);
         qmf_free(doc);
     } else if (!ctx->quiet) {
         t = ctl_table_new(NCOLS, headers);

@@ -275,9 +275,8 @@ listing_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args
     ctl_progress_end(&progress);
     qmf_free(where);
     if (rc != 0) {
-        ctl_warnx("%s", err.text);
         ctl_nodes_clear(&nodes);
-        return CTL_EXIT_FAILED;
+        return ctl_fail(&err);
     }
     refs = fetch_ref_names(ctx, l, &nodes);
     if (ctx->json) {
@@ -295,7 +294,7 @@ listing_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args
     }
     rc = ctl_outcomes_warn(ctx, &out, errors);
     if (doc) {
-        ctl_print_json(doc);
+        ctl_print_doc(ctx, doc);
         qmf_free(doc);
     }
     ctl_table_free(t);
@@ -358,7 +357,7 @@ show_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *a
         rc = ctl_outcomes_warn(ctx, &out, doc ? qmf_map_set(doc, "errors", qmf_list()) : NULL);
     }
     if (doc) {
-        ctl_print_json(doc);
+        ctl_print_doc(ctx, doc);
         qmf_free(doc);
     }
     ctl_found_set_clear(&found);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bus/bus.h"
 #include "schema/qmf/conf.h"
 
 typedef int ctl_config_apply_fn(struct ctl_config *c,
@@ -104,10 +105,16 @@ ctl_config_apply_broker(struct ctl_config *c, const struct qmf_conf_statement *s
                         qmf_error *err)
 {
     const char *s = st->value->u.str.ptr;
+    char *shown;
+    int rc;
 
-    if (!ctl_config_looks_like_url(s) && !ctl_config_name_ok(s))
-        return qmf_conf_error(err, st, "invalid value \"%.*s\" (expected a URL or "
-                              "a broker alias)", QMF_CONF_SHOW_MAX, s);
+    if (!ctl_config_looks_like_url(s) && !ctl_config_name_ok(s)) {
+        shown = bus_url_redact(s);
+        rc = qmf_conf_error(err, st, "invalid value \"%.*s\" (expected a URL or "
+                            "a broker alias)", QMF_CONF_SHOW_MAX, shown);
+        free(shown);
+        return rc;
+    }
     ctl_config_set_string(&c->broker, s);
     return 0;
 }
@@ -130,9 +137,12 @@ ctl_config_apply_aliases(struct ctl_config *c, const struct qmf_conf_statement *
             goto fail;
         }
         if (!ctl_config_looks_like_url(alias->value->u.str.ptr)) {
+            char *shown = bus_url_redact(alias->value->u.str.ptr);
+
             qmf_conf_error(err, st, "alias \"%.*s\": \"%.*s\" is not a URL "
                            "(expected scheme://...)", QMF_CONF_SHOW_MAX, alias->key,
-                           QMF_CONF_SHOW_MAX, alias->value->u.str.ptr);
+                           QMF_CONF_SHOW_MAX, shown);
+            free(shown);
             goto fail;
         }
     }
@@ -495,7 +505,7 @@ ctl_config_broker_url(const struct ctl_config *c, const char *name, char **url,
                       qmf_error *err)
 {
     const char *alias_url, *origin = "";
-    char *known;
+    char *known, *shown;
 
     *url = NULL;
     if (name == NULL) {
@@ -513,15 +523,18 @@ ctl_config_broker_url(const struct ctl_config *c, const char *name, char **url,
         *url = qmf_xstrdup(name);
         return 0;
     }
+    /* Not a URL, but it may be one without its scheme, password and all. */
+    shown = bus_url_redact(name);
     known = ctl_config_join_keys(c->broker_aliases);
     if (known != NULL)
         qmf_error_set(err, QMF_ERR_INVALID_ARGS, "%sunknown broker alias '%s' (aliases: %s)",
-                      origin, name, known);
+                      origin, shown, known);
     else
         qmf_error_set(err, QMF_ERR_INVALID_ARGS,
                       "%sunknown broker alias '%s' (no broker aliases are configured)",
-                      origin, name);
+                      origin, shown);
     free(known);
+    free(shown);
     return -1;
 }
 

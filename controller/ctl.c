@@ -46,7 +46,8 @@ static int
 exit_rank(int rc)
 {
     switch (rc) {
-    case CTL_EXIT_USAGE: return 3;
+    case CTL_EXIT_USAGE: return 4;
+    case CTL_EXIT_BROKER: return 3;
     case CTL_EXIT_NO_REPLY: return 2;
     case CTL_EXIT_OK: return 0;
     default: return 1;
@@ -57,6 +58,23 @@ int
 ctl_exit_worse(int a, int b)
 {
     return exit_rank(a) >= exit_rank(b) ? a : b;
+}
+
+int
+ctl_exit_of(const qmf_error *err)
+{
+    switch (err->code) {
+    case QMF_ERR_TRANSPORT: return CTL_EXIT_BROKER;
+    case QMF_ERR_TIMEOUT: return CTL_EXIT_NO_REPLY;
+    default: return CTL_EXIT_FAILED;
+    }
+}
+
+int
+ctl_fail(const qmf_error *err)
+{
+    ctl_warnx("%s", err->text);
+    return ctl_exit_of(err);
 }
 
 const struct ctl_cmd_entry *
@@ -98,22 +116,12 @@ mkdir_parents(char *dir)
  * so that two brokers never share a file.
  */
 static char *
-cache_name_of_url(const char *url)
+cache_name_of_url(const char *url_shown)
 {
-    const char *creds = strstr(url, "://"), *at = NULL, *colon = NULL, *p;
-    char *out = qmf_xmalloc(3 * strlen(url) + 1), *o = out;
+    char *out = qmf_xmalloc(3 * strlen(url_shown) + 1), *o = out;
+    const char *p;
 
-    if (creds != NULL) {
-        creds += 3;
-        at = strchr(creds, '@');
-        if (at != NULL && strchr(creds, '/') != NULL && strchr(creds, '/') < at)
-            at = NULL;
-        if (at != NULL)
-            colon = memchr(creds, ':', (size_t)(at - creds));
-    }
-    for (p = url; *p; p++) {
-        if (colon != NULL && p >= colon && p < at)
-            continue;
+    for (p = url_shown; *p; p++) {
         if (isalnum((unsigned char)*p) || *p == '.' || *p == '-')
             *o++ = *p;
         else
@@ -145,7 +153,7 @@ cache_path(const struct ctl_ctx *ctx, const char *what, const char *suffix)
         free(dir);
         return NULL;
     }
-    name = cache_name_of_url(ctx->url);
+    name = cache_name_of_url(ctx->url_shown);
     path = qmf_xasprintf("%s/%s-%s%s.json", dir, what, name, suffix);
     free(name);
     free(dir);
@@ -171,6 +179,11 @@ ctl_connect(struct ctl_ctx *ctx, bool presence, const char *const *watch_keys,
     };
     qmf_error err;
 
+    /* A broker on the default port may not be the one meant: an empty
+     * answer from it must not pass for an empty fleet unannounced. */
+    if (ctx->default_broker && !ctx->quiet)
+        ctl_warnx("no broker configured (-c, $VIRTBUS_BROKER or the configuration's "
+                  "broker); using the default %s", ctx->url_shown);
     snprintf(window, sizeof(window), "-%us", ctx->presence_window_s);
     o.presence_cache = cache = presence ? cache_path(ctx, "presence", window) : NULL;
     o.fleet_cache = fleet_cache = presence ? cache_path(ctx, "fleet", "") : NULL;
@@ -179,7 +192,10 @@ ctl_connect(struct ctl_ctx *ctx, bool presence, const char *const *watch_keys,
     free(fleet_cache);
     if (ctx->console == NULL) {
         ctl_warnx("%s", err.text);
-        return CTL_EXIT_FAILED;
+        /* A URL that is no URL, or of no transport: a bad option. */
+        if (err.code == QMF_ERR_INVALID_ARGS || err.code == QMF_ERR_NOT_IMPLEMENTED)
+            return CTL_EXIT_USAGE;
+        return ctl_exit_of(&err);
     }
     return CTL_EXIT_OK;
 }

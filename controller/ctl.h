@@ -19,13 +19,14 @@
 
 /*
  * Exit statuses (docs/CLI.md).  When several apply, usage wins (nothing
- * was sent), then no reply (which includes down nodes: the command could
- * not be done there), then failed.
+ * was sent), then the broker (nothing could be sent), then no reply (which
+ * includes down nodes: the command could not be done there), then failed.
  */
 #define CTL_EXIT_OK        0   /* everything asked for succeeded */
 #define CTL_EXIT_FAILED    1   /* some node answered with an error */
 #define CTL_EXIT_USAGE     2   /* bad command line or configuration */
 #define CTL_EXIT_NO_REPLY  3   /* some node did not answer in time, or is down */
+#define CTL_EXIT_BROKER    4   /* the broker cannot be reached, or refused us */
 
 #define CTL_DEFAULT_BROKER "amqp://guest:guest@127.0.0.1:5672/"
 /* How long a command takes the fleet's memory from the cache without
@@ -34,6 +35,8 @@
 
 struct ctl_ctx {
     char *url;                  /* the broker, resolved through the config */
+    char *url_shown;            /* the same without its password, for people */
+    bool default_broker;        /* nothing named a broker: the built-in one */
     unsigned presence_window_s; /* heartbeats read to know who is up */
     unsigned presence_reuse_ms; /* a presence cache this young is taken as is */
     unsigned fleet_retention_s; /* the fleet's memory forgets nodes unseen this long */
@@ -115,8 +118,13 @@ void ctl_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints the usage line (and why, if given) and returns CTL_EXIT_USAGE. */
 int ctl_usage(const struct ctl_cmd_entry *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* The worse of two exit statuses (usage, then no reply, then failed). */
+/* The worse of two exit statuses (usage, broker, no reply, failed). */
 int ctl_exit_worse(int a, int b);
+/* The exit status of a library call's error: the broker's, a timeout's
+ * (no reply) or a failure's. */
+int ctl_exit_of(const qmf_error *err);
+/* Prints a library call's error and returns ctl_exit_of() it. */
+int ctl_fail(const qmf_error *err);
 
 /* Options (options.c) -------------------------------------------------------- */
 
@@ -174,13 +182,14 @@ struct ctl_nodes {
                                                presence, or remembered */
     struct virtbus_agent_list up, down;     /* the targeted ones */
     qmf_value *predicate;                   /* sent as _target */
+    bool targeted;                          /* by a flag, not every node */
 };
 
 /* Compiles the targeting flags (usage errors before anything is sent),
  * connects, reads presence and the fleet's memory and selects; no flag
  * means every node (acting commands refuse that earlier where it matters).
  * A node named literally that is unknown is a usage error.  Returns an
- * exit status; on failure *out holds nothing. */
+ * exit status; out is empty unless it is 0. */
 int ctl_discover(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e,
                  const struct ctl_args *a, struct ctl_nodes *out);
 void ctl_nodes_clear(struct ctl_nodes *n);
@@ -261,9 +270,9 @@ void ctl_outcomes_add_down(struct ctl_outcomes *o, const struct virtbus_agent_li
 /* The agents that failed or did not answer, one outcome each. */
 void ctl_outcomes_add_failures(struct ctl_outcomes *o, const struct virtbus_results *r);
 /* Per-object results of virtbus_call_where or a job (docs/PROTOCOL.md
- * §7.4); names maps _object_name to a name for people (may be NULL). */
-void ctl_outcomes_add_where_results(struct ctl_outcomes *o, const struct virtbus_results *r,
-                                    const qmf_value *names);
+ * §7.4), each object named by the _name its agent gave it (else by its
+ * _object_name). */
+void ctl_outcomes_add_where_results(struct ctl_outcomes *o, const struct virtbus_results *r);
 void ctl_outcomes_clear(struct ctl_outcomes *o);
 
 /* How outcomes are printed. */
@@ -304,7 +313,9 @@ struct ctl_found_set {
 
 /* Finds each name (name, UUID, key, path: any identity of the class) on
  * the up nodes; a name found nowhere, or on several nodes, becomes a
- * failed outcome.  Returns an exit status for errors of its own. */
+ * failed outcome.  Down nodes become outcomes too when a flag targeted
+ * them, or when a name was not found (it may be on one of them).
+ * Returns an exit status for errors of its own. */
 int ctl_resolve(struct ctl_ctx *ctx, const struct schema_class *cls,
                 const struct ctl_nodes *nodes, char *const *names, int n,
                 struct ctl_found_set *out, struct ctl_outcomes *errors);
@@ -415,6 +426,9 @@ char *ctl_format_ago(int64_t ns);
 void ctl_format_time(int64_t ns, char *buf, size_t len);
 /* Prints v as one line of JSON on stdout. */
 void ctl_print_json(const qmf_value *v);
+/* The same for a command's document (a map), which says so when the
+ * broker is the built-in default ("default_broker", docs/CLI.md). */
+void ctl_print_doc(const struct ctl_ctx *ctx, qmf_value *doc);
 /* Prints a document's top level "key: value" lines (show, outputs). */
 void ctl_print_fields(FILE *f, const char *indent, const qmf_value *map,
                       const struct schema_class *cls);

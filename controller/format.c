@@ -439,3 +439,11 @@ ctl_print_json(const qmf_value *v)
     fputc('\n', stdout);
     free(text);
 }
+
+void
+ctl_print_doc(const struct ctl_ctx *ctx, qmf_value *doc)
+{
+    if (ctx->default_broker)
+        qmf_map_set(doc, "default_broker", qmf_string(ctx->url_shown));
+    ctl_print_json(doc);
+}

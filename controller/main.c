@@ -42,8 +42,10 @@ resolve_broker(struct ctl_ctx *ctx, const char *name)
         ctl_warnx("%s", err.text);
         return CTL_EXIT_USAGE;
     }
-    if (ctx->url == NULL)
+    ctx->default_broker = ctx->url == NULL;
+    if (ctx->default_broker)
         ctx->url = qmf_xstrdup(CTL_DEFAULT_BROKER);
+    ctx->url_shown = bus_url_redact(ctx->url);
     return CTL_EXIT_OK;
 }
 
@@ -114,6 +116,7 @@ teardown(struct ctl_ctx *ctx)
     schema_free(ctx->schema);
     ctl_config_free(&ctx->config);
     free(ctx->url);
+    free(ctx->url_shown);
 }
 
 int

@@ -74,8 +74,7 @@ ctl_outcomes_add_failures(struct ctl_outcomes *o, const struct virtbus_results *
 }
 
 void
-ctl_outcomes_add_where_results(struct ctl_outcomes *o, const struct virtbus_results *r,
-                               const qmf_value *names)
+ctl_outcomes_add_where_results(struct ctl_outcomes *o, const struct virtbus_results *r)
 {
     size_t i, j;
 
@@ -92,7 +91,7 @@ ctl_outcomes_add_where_results(struct ctl_outcomes *o, const struct virtbus_resu
             const qmf_value *item = qmf_list_at(res->value, j);
             const char *oname = qmf_map_get_string(qmf_map_get(item, "_object_id"),
                                                    "_object_name");
-            const char *label = oname ? qmf_map_get_string(names, oname) : NULL;
+            const char *label = qmf_map_get_string(item, "_name");
             const qmf_value *failure = qmf_map_get(item, "_values");
             qmf_error err;
             uint64_t code = QMF_ERR_INTERNAL;
@@ -401,7 +400,7 @@ ctl_outcomes_report(struct ctl_ctx *ctx, const struct ctl_report *r,
         for (i = 0; i < o->n; i++)
             qmf_list_append(results, ctl_outcome_json(v[i]));
         qmf_map_set(doc, "summary", summary_json(&s));
-        ctl_print_json(doc);
+        ctl_print_doc(ctx, doc);
         qmf_free(doc);
     } else {
         if (!ctx->quiet)

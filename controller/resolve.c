@@ -167,6 +167,7 @@ ctl_resolve(struct ctl_ctx *ctx, const struct schema_class *cls, const struct ct
     qmf_value *where = is_node ? NULL : names_predicate(cls, names, n);
     struct virtbus_send_opts opts = { .target = nodes->predicate, .timeout_ms = ctx->timeout_ms };
     char *what = lower(cls->name), *why;
+    bool missing = false;
     qmf_error err;
     int i, rc;
 
@@ -176,8 +177,7 @@ ctl_resolve(struct ctl_ctx *ctx, const struct schema_class *cls, const struct ct
     qmf_free(where);
     if (rc != 0) {
         free(what);
-        ctl_warnx("%s", err.text);
-        return CTL_EXIT_FAILED;
+        return ctl_fail(&err);
     }
     ctl_outcomes_add_failures(errors, &out->answers);
     why = missed_nodes(nodes, &out->answers);
@@ -197,8 +197,13 @@ ctl_resolve(struct ctl_ctx *ctx, const struct schema_class *cls, const struct ct
                           what, names[i], count, owners);
         if (count != 1)
             ctl_outcome_add(errors, NULL, names[i], NULL, CTL_FAILED, &err, NULL);
+        missing = missing || count == 0;
         free(owners);
     }
+    /* A down node that was asked for could not answer; one that was not
+     * may hold a name not found. */
+    if (nodes->targeted || missing)
+        ctl_outcomes_add_down(errors, &nodes->down);
     free(why);
     free(what);
     return CTL_EXIT_OK;

@@ -127,6 +127,7 @@ ctl_discover(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, const struct ct
     int rc;
 
     memset(out, 0, sizeof(*out));
+    out->targeted = ctl_args_targeted(a);
     rc = build_predicate(ctx, e, a, names, &out->predicate);
     if (rc == 0 && ctx->console == NULL) {
         const char **exact = qmf_xcalloc(qmf_list_len(names) + 1, sizeof(*exact));
@@ -138,9 +139,11 @@ ctl_discover(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, const struct ct
         rc = ctl_connect(ctx, true, NULL, exact);
         free(exact);
     }
+    /* The stream is the broker's: one that does not serve it is no node's
+     * silence. */
     if (rc == 0 && virtbus_presence(ctx->console, &out->presence, &err) != 0) {
         ctl_warnx("%s", err.text);
-        rc = CTL_EXIT_FAILED;
+        rc = err.code == QMF_ERR_TIMEOUT ? CTL_EXIT_BROKER : ctl_exit_of(&err);
     }
     if (rc == 0) {
         virtbus_select(&out->presence, out->predicate, &out->up, &out->down);

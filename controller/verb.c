@@ -150,35 +150,11 @@ act_on_names(struct ctl_ctx *ctx, struct ctl_action *act, const struct ctl_nodes
     return CTL_EXIT_OK;
 }
 
-/* _object_name -> name of the objects a selection matches, so that
- * results read "node1: web1" rather than an object id. */
-static qmf_value *
-selection_names(struct ctl_ctx *ctx, const struct ctl_action *act,
-                const struct ctl_nodes *nodes, const qmf_value *where)
-{
-    struct virtbus_send_opts opts = { .target = nodes->predicate, .timeout_ms = ctx->timeout_ms };
-    struct virtbus_results res;
-    qmf_value *names = qmf_map();
-    qmf_error err;
-    size_t i, j;
-
-    if (virtbus_query_agents(ctx->console, &nodes->up, "OBJECT", act->cls->name, where,
-                             &opts, &res, &err) != 0)
-        return names;
-    for (i = 0; i < res.n; i++)
-        for (j = 0; res.items[i].status == VIRTBUS_OK && j < qmf_list_len(res.items[i].value); j++) {
-            const qmf_value *data = qmf_list_at(res.items[i].value, j);
-            const char *oname = qmf_map_get_string(qmf_map_get(data, "_object_id"),
-                                                    "_object_name");
-
-            if (oname)
-                qmf_map_set(names, oname, qmf_string(ctl_object_label(data)));
-        }
-    virtbus_results_free(&res);
-    return names;
-}
-
-/* Objects selected with --where (or every Node): one broadcast. */
+/*
+ * Objects selected with --where (or every Node): one broadcast, one
+ * timeout.  The agents name the objects in their answers (PROTOCOL.md
+ * §7.4): a query for the names first would wait out a silent node twice.
+ */
 static int
 act_on_selection(struct ctl_ctx *ctx, const struct ctl_args *a, struct ctl_action *act,
                  const struct ctl_nodes *nodes, const qmf_value *where,
@@ -187,25 +163,19 @@ act_on_selection(struct ctl_ctx *ctx, const struct ctl_args *a, struct ctl_actio
     struct ctl_progress progress = { .what = act->entry->name };
     struct virtbus_send_opts opts;
     struct virtbus_results res;
-    qmf_value *names;
     qmf_error err;
     int rc;
 
     if (nodes->up.n == 0)
         return CTL_EXIT_OK;
-    names = selection_names(ctx, act, nodes, where);
     ctl_send_opts(ctx, a, nodes->up.n, nodes->predicate, &progress, &opts);
     rc = virtbus_call_where(ctx->console, &nodes->up, act->cls->name, where,
                             act->method->name, act->args, &opts, &res, &err);
     ctl_progress_end(&progress);
-    if (rc != 0) {
-        qmf_free(names);
-        ctl_warnx("%s", err.text);
-        return CTL_EXIT_FAILED;
-    }
-    ctl_outcomes_add_where_results(out, &res, names);
+    if (rc != 0)
+        return ctl_fail(&err);
+    ctl_outcomes_add_where_results(out, &res);
     virtbus_results_free(&res);
-    qmf_free(names);
     return CTL_EXIT_OK;
 }
 
@@ -268,8 +238,7 @@ job_for_names(struct ctl_ctx *ctx, struct ctl_action *act, const struct ctl_node
     if (*where && owners->n > 0) {
         if (virtbus_query_agents(ctx->console, owners, "OBJECT_ID", act->cls->name, *where,
                                  &opts, &check, &err) != 0) {
-            ctl_warnx("%s", err.text);
-            rc = CTL_EXIT_FAILED;
+            rc = ctl_fail(&err);
         } else {
             for (i = 0; i < check.n; i++)
                 total += check.items[i].status == VIRTBUS_OK ?
@@ -287,13 +256,16 @@ job_for_names(struct ctl_ctx *ctx, struct ctl_action *act, const struct ctl_node
     return rc;
 }
 
-/* --async: the job is left on the broker; its id is all stdout gets. */
+/* --async: the job is left on the broker; its id is all stdout gets.  A
+ * selection goes to every node that matches it, down ones included: they
+ * find it in their queues when they come back. */
 static int
 submit_job(struct ctl_ctx *ctx, const struct ctl_args *a, struct ctl_action *act,
            const struct ctl_nodes *nodes, const qmf_value *where, struct ctl_outcomes *out)
 {
     struct virtbus_agent_list owners = { 0 };
     const struct virtbus_agent_list *agents = &nodes->up;
+    const qmf_value *target = nodes->predicate;
     qmf_value *name_where = NULL;
     char *id = NULL, *desc;
     qmf_error err;
@@ -303,23 +275,21 @@ submit_job(struct ctl_ctx *ctx, const struct ctl_args *a, struct ctl_action *act
         rc = job_for_names(ctx, act, nodes, &owners, &name_where, out);
         agents = &owners;
         where = name_where;
+        target = NULL;      /* the owners, and no other node */
     }
     if (rc == 0 && agents->n > 0) {
         desc = describe(act, a, agents->n);
         if (virtbus_job_submit(ctx->console, agents, act->cls->name, where, act->method->name,
-                               act->args, act->objects ? NULL : nodes->predicate,
-                               0 /* the library's retention, 7 days */, desc, &id,
-                               &err) != 0) {
-            ctl_warnx("%s", err.text);
-            rc = CTL_EXIT_FAILED;
-        }
+                               act->args, target, 0 /* the library's retention, 7 days */,
+                               desc, &id, &err) != 0)
+            rc = ctl_fail(&err);
         free(desc);
     }
     if (id && ctx->json) {
         qmf_value *doc = qmf_map();
 
         qmf_map_set(doc, "job", qmf_string(id));
-        ctl_print_json(doc);
+        ctl_print_doc(ctx, doc);
         qmf_free(doc);
     } else if (id) {
         printf("%s\n", id);

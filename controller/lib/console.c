@@ -297,12 +297,15 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
     }
     console_run_until(c, &c->up, timeout_ms);
     if (!c->up) {
+        char *shown = bus_url_redact(o->url);
+
         if (c->last_error.code)
             qmf_error_set(err, QMF_ERR_TRANSPORT, "cannot connect to %s: %s",
-                          o->url, c->last_error.text);
+                          shown, c->last_error.text);
         else
             qmf_error_set(err, QMF_ERR_TRANSPORT, "cannot connect to %s within %u ms",
-                          o->url, timeout_ms);
+                          shown, timeout_ms);
+        free(shown);
         virtbus_console_close(c);
         return NULL;
     }

@@ -11,6 +11,10 @@
  * Agents publish replies persistent and with confirms before they ack the
  * request, so nothing is lost between an agent finishing and a console
  * asking, even with no console running in between.
+ *
+ * A selection's request is a broadcast, also with one node up: a matching
+ * node that is down waits for it in its durable queue, and its answer,
+ * once it is back, is part of the job's results.
  */
 #include "controller/lib/console_impl.h"
 
@@ -41,6 +45,7 @@ struct side {
     struct bus_delivery **held;   /* unacknowledged, settled after close */
     size_t nheld;
     struct pending *pending;      /* when waiting: answers go here live */
+    size_t nexpected;             /* the first results of pending */
     bool complete;
 };
 
@@ -176,6 +181,23 @@ record_message(const qmf_value *record)
     return m;
 }
 
+/* Several agents without a target: a broadcast that they alone act on. */
+static qmf_value *
+agents_target(const struct virtbus_agent_list *agents)
+{
+    const char **nodes = qmf_xcalloc(agents->n + 1, sizeof(*nodes));
+    struct virtbus_target t = { .names = nodes };
+    qmf_value *pred;
+    qmf_error err;
+    size_t i;
+
+    for (i = 0; i < agents->n; i++)
+        nodes[i] = agents->items[i].node;
+    pred = virtbus_target_predicate(&t, &err);
+    free(nodes);
+    return pred;
+}
+
 int
 virtbus_job_submit(struct virtbus_console *c, const struct virtbus_agent_list *agents,
                    const char *class_name, const qmf_value *where, const char *method,
@@ -218,11 +240,13 @@ virtbus_job_submit(struct virtbus_console *c, const struct virtbus_agent_list *a
     m = console_where_request(class_name, where, method, args);
     if (target)
         qmf_map_set(m->body, "_target", qmf_dup(target));
+    else if (agents->n > 1)
+        qmf_map_set(m->body, "_target", agents_target(agents));
     m->correlation_id = qmf_xstrdup(id);
     m->reply_to = bus_address_exchange(BUS_EXCHANGE_DIRECT, name);
     console_stamp(c, m, JOB_REQUEST_TTL_MS);
-    address = agents->n == 1 ? virtbus_agent_address(agents->items[0].name)
-                             : virtbus_broadcast_address("method");
+    address = agents->n == 1 && target == NULL ? virtbus_agent_address(agents->items[0].name)
+                                                : virtbus_broadcast_address("method");
     rc = publish_confirmed(c, s.bus, address, m, err);
     free(address);
     if (rc == 0)
@@ -240,6 +264,39 @@ out:
 
 /* Fetching -------------------------------------------------------------------------- */
 
+/* Every expected agent answered (others may have too). */
+static bool
+expected_answered(const struct pending *p, size_t nexpected)
+{
+    size_t i;
+
+    for (i = 0; i < nexpected; i++)
+        if (p->results.items[i].status == VIRTBUS_NO_REPLY)
+            return false;
+    return true;
+}
+
+/*
+ * A queue gives each of its consumers a share: another console's marker
+ * may come to us.  Ours is consumed; one whose console must have given up
+ * is too, so that none piles up; any other goes back to the queue at once,
+ * for its console (held, it would keep that one waiting, maybe for our
+ * own marker held there).  A stream gives every reader everything.
+ */
+static void
+side_marker(struct side *s, struct bus_delivery *d, const struct bus_message *m)
+{
+    bool ours = m->message_id && s->marker && strcmp(m->message_id, s->marker) == 0;
+
+    if (ours)
+        s->marker_seen = true;
+    if (ours || s->ack_all || m->created_ms == 0 ||
+        console_now_ms() - m->created_ms > SIDE_TIMEOUT_MS)
+        bus_ack(d);
+    else
+        bus_reject(d, true);
+}
+
 static void
 side_receive(struct bus_delivery *d, const struct bus_message *m, void *opaque)
 {
@@ -247,9 +304,7 @@ side_receive(struct bus_delivery *d, const struct bus_message *m, void *opaque)
     const char *opcode = bus_message_header(m, "qmf.opcode");
 
     if (opcode && strcmp(opcode, JOB_MARKER_OPCODE) == 0) {
-        if (m->message_id && s->marker && strcmp(m->message_id, s->marker) == 0)
-            s->marker_seen = true;
-        bus_ack(d);          /* markers are consumed: they must not pile up */
+        side_marker(s, d, m);
         return;
     }
     if (opcode && strcmp(opcode, JOB_RECORD_OPCODE) == 0 && m->body) {
@@ -258,9 +313,8 @@ side_receive(struct bus_delivery *d, const struct bus_message *m, void *opaque)
         qmf_list_append(s->records, qmf_dup(m->body));
     } else if (s->pending != NULL) {
         /* Waiting: answers are taken as they come. */
-        if (console_absorb(s->pending, m) >= 0 &&
-            ++s->pending->answered >= s->pending->results.n)
-            s->complete = true;
+        if (console_absorb(s->pending, m) >= 0)
+            s->complete = expected_answered(s->pending, s->nexpected);
     } else {
         s->messages = qmf_xrealloc(s->messages, (s->nmessages + 1) * sizeof(*s->messages));
         s->messages[s->nmessages++] = bus_message_dup(m);
@@ -284,6 +338,7 @@ read_to_marker(struct virtbus_console *c, struct side *s, const char *queue, qmf
 
     bus_message_set_header_string(m, "qmf.opcode", JOB_MARKER_OPCODE);
     m->message_id = qmf_xstrdup(s->marker);
+    m->created_ms = console_now_ms();     /* how others know it is stale */
     m->body = qmf_map();
     rc = bus_publish(s->bus, address, m, NULL, NULL, err);
     bus_message_free(m);
@@ -351,21 +406,27 @@ virtbus_job_fetch(struct virtbus_console *c, const char *job_id, bool wait,
     if (read_to_marker(c, &s, name, err) != 0)
         goto out;
     if (qmf_list_len(s.records) == 0) {
-        qmf_error_set(err, QMF_ERR_MALFORMED, "job %s has no record", job_id);
+        /* Or another console holds it: a queue hands each message to one
+         * reader at a time. */
+        qmf_error_set(err, QMF_ERR_MALFORMED, "no record of the job in its queue: "
+                      "another console may be reading it");
         goto out;
     }
     job_from_record(out, qmf_list_at(s.records, 0));
     console_pending_init(&p, &out->expected);
+    /* The expected agents first; then any other that answered: a node
+     * down when the job was sent, that ran it once back. */
+    p.expect_known = false;
+    s.nexpected = out->expected.n;
     for (i = 0; i < s.nmessages; i++)
-        if (s.messages[i]->correlation_id && strcmp(s.messages[i]->correlation_id, job_id) == 0 &&
-            console_absorb(&p, s.messages[i]) >= 0)
-            p.answered++;
-    s.complete = p.answered >= p.results.n;
+        if (s.messages[i]->correlation_id && strcmp(s.messages[i]->correlation_id, job_id) == 0)
+            console_absorb(&p, s.messages[i]);
+    s.complete = expected_answered(&p, s.nexpected);
     if (wait && !s.complete) {
         s.pending = &p;
         console_run_until(c, &s.complete, timeout_ms);
     }
-    out->complete = p.answered >= p.results.n;
+    out->complete = expected_answered(&p, s.nexpected);
     console_results_sort(&p.results);
     out->results = p.results;
     memset(&p.results, 0, sizeof(p.results));

@@ -237,7 +237,8 @@ int virtbus_query_agents(struct virtbus_console *c, const struct virtbus_agent_l
  * A method on every object of class_name matching where (NULL: every
  * object of the class) on each agent of `agents`.  Each agent's result
  * value is the list of per-object results of docs/PROTOCOL.md §7.4:
- * {_object_id, _arguments} or {_object_id, _values: {error_code, error_text}}.
+ * {_object_id, _name, _arguments} or {_object_id, _name, _values:
+ * {error_code, error_text}}, _name (the object's name) when it has one.
  */
 int virtbus_call_where(struct virtbus_console *c, const struct virtbus_agent_list *agents,
                        const char *class_name, const qmf_value *where, const char *method,
@@ -250,13 +251,20 @@ int virtbus_call_where(struct virtbus_console *c, const struct virtbus_agent_lis
  * and the job is recorded on the broker, so that its results can be
  * fetched later by any console, even one started after the agents
  * finished.  The job id is a UUID string.
+ *
+ * With a target, the request is a broadcast that every agent matching it
+ * receives, the down ones when they come back (within a day); without,
+ * only the agents of `agents` act on it (it goes straight to one, or is
+ * broadcast with a target naming them).
  */
 struct virtbus_job {
     char *id;
     int64_t created_ns;
     char *description;              /* e.g. "Domain.shutdown where ... on 12 nodes" */
     struct virtbus_agent_list expected;
-    struct virtbus_results results; /* one per expected agent; NO_REPLY until in */
+    /* One per expected agent (NO_REPLY until in), and one per agent that
+     * answered unexpected: one down when the job was sent, back since. */
+    struct virtbus_results results;
     bool complete;                  /* every expected agent answered */
 };
 int virtbus_job_submit(struct virtbus_console *c, const struct virtbus_agent_list *agents,

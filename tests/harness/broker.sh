@@ -8,6 +8,10 @@
 #                         port and data: durable queues and persistent
 #                         messages survive, as after a real broker restart
 #   broker.sh url DIR     print the URL of a running one
+#   broker.sh user DIR NAME PASSWORD
+#                         add a user with every right on the default vhost
+#                         (again: the password changes), for tests of
+#                         credentials other than guest's
 #
 # DIR is created if needed; it holds the data, logs, pid files and the URL.
 #
@@ -19,7 +23,7 @@ set -euo pipefail
 die() { echo "broker.sh: $*" >&2; exit 1; }
 
 cmd=${1:-}; dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || die "usage: broker.sh start|stop|restart|url DIR"
+[ -n "$cmd" ] && [ -n "$dir" ] || die "usage: broker.sh start|stop|restart|url DIR, user DIR NAME PASSWORD"
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 
@@ -160,8 +164,26 @@ restart() {
     launch
 }
 
+# A user of the running broker, with every right on "/"; the password goes
+# to rabbitmqctl on its standard input, never on a command line.
+user() {
+    local name=$1 password=$2
+    alive "$dir/broker.pid" || die "no broker running in $dir"
+    load_env
+    if ! printf '%s\n' "$password" | as_rabbit "$RMQ_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" \
+            add_user "$name" >/dev/null 2>"$dir/log/user.err"; then
+        printf '%s\n' "$password" | as_rabbit "$RMQ_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" \
+            change_password "$name" >/dev/null 2>>"$dir/log/user.err" ||
+            { cat "$dir/log/user.err" >&2; die "cannot add user $name"; }
+    fi
+    as_rabbit "$RMQ_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" set_permissions -p / \
+        "$name" '.*' '.*' '.*' >/dev/null 2>>"$dir/log/user.err" ||
+        { cat "$dir/log/user.err" >&2; die "cannot set the permissions of $name"; }
+}
+
 case "$cmd" in
 start) start ;;
+user)  [ $# -eq 4 ] || die "usage: broker.sh user DIR NAME PASSWORD"; user "$3" "$4" ;;
 stop)  stop_pids ;;
 restart) restart ;;
 url)   alive "$dir/broker.pid" || die "no broker running in $dir"; url_of ;;

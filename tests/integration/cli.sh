@@ -7,36 +7,11 @@
 # Every command targets the cli-* nodes: other tests on the same broker
 # leave agents behind in presence for a while.
 set -euo pipefail
-: "${VIRTBUS_BIN_DIR:?run through ctest}"
-: "${VIRTBUS_FIXTURES:?run through ctest}"
-: "${VIRTBUS_TEST_BROKER_DIR:?run through ctest}"
-
-virtbus=$VIRTBUS_BIN_DIR/controller/virtbus
-virtbusd=$VIRTBUS_BIN_DIR/agent/virtbusd
-url="amqp://guest:guest@127.0.0.1:$(cat "$VIRTBUS_TEST_BROKER_DIR/port")/"
-run=$(mktemp -d)
-export VIRTBUS_BROKER=$url VIRTBUS_CONFIG=$run/virtbus.conf
-unset COLUMNS
-
 pids=()
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do kill -CONT "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$run"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/../harness/cli-test.sh"
+url="amqp://guest:guest@127.0.0.1:$port/"
+export VIRTBUS_BROKER=$url VIRTBUS_CONFIG=$run/virtbus.conf
 
-. "$(dirname "$0")/../harness/checks.sh"
-# status EXPECTED NAME COMMAND...: the exit status of a virtbus command
-status() {
-    local want=$1 name=$2 rc=0
-    shift 2
-    "$virtbus" "$@" >"$run/out" 2>"$run/err" || rc=$?
-    if [ "$rc" -eq "$want" ]; then pass "$name (exit $rc)"; else
-        fail "$name: exit $rc, expected $want: $(cat "$run/err")"; fi
-}
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); $1"; }
 # The sorted, space-separated NODE column of a table (or of JSON rows).
 table_nodes() { awk 'NR > 1 { print $1 }' | sort -u | tr '\n' ' ' | sed 's/ $//'; }
 json_nodes() { json "print(' '.join(sorted({r['node'] for r in d['$1']})))"; }

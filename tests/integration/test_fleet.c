@@ -291,6 +291,13 @@ Test(fleet, hundred_agents, .timeout = 600)
         cr_assert_eq(job.results.items[i].status, VIRTBUS_OK, "%s: %s",
                      job.results.items[i].node, job.results.items[i].error.text);
     virtbus_job_clear(&job);
+    /* The web agents only: a broadcast without a target would reach all. */
+    o.target = NULL;
+    cr_assert(virtbus_query_agents(f.console, &everyone, "OBJECT", "Domain", where, &o,
+                                   &res, &err) == 0, "%s", err.text);
+    n = count_state(&f, &res, "web1", "shutoff", want_web, true);
+    cr_assert_eq(n, web.n, "web1 is off on the web agents only");
+    virtbus_results_free(&res);
     /* Fetching is repeatable, and the job is listed. */
     cr_assert(virtbus_job_fetch(f.console, job_id, false, 0, &job, &err) == 0, "%s", err.text);
     cr_assert(job.complete);

@@ -1,0 +1,71 @@
+/* Tests of bus_url_redact: broker URLs as logs, errors and output show
+ * them, never with their password. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "bus/bus.h"
+
+/* The redacted form of url is want, and the password is nowhere in it. */
+static void
+assert_redacted(const char *url, const char *want, const char *password)
+{
+    char *got = bus_url_redact(url);
+
+    cr_assert_str_eq(got, want, "%s", url);
+    if (password != NULL)
+        cr_assert_null(strstr(got, password), "'%s' shows the password in '%s'", url, got);
+    free(got);
+}
+
+Test(bus_url, drops_the_password)
+{
+    assert_redacted("amqp://guest:guest@127.0.0.1:5672/", "amqp://guest@127.0.0.1:5672/", NULL);
+    assert_redacted("amqp://ops:s3cret@broker:5672/prod", "amqp://ops@broker:5672/prod", "s3cret");
+    assert_redacted("amqps://ops:s3cret@broker.example.com:5671/prod",
+                    "amqps://ops@broker.example.com:5671/prod", "s3cret");
+    assert_redacted("amqp://u:@h/", "amqp://u@h/", NULL);
+    assert_redacted("amqp://u:s3cret@h/?heartbeat=10", "amqp://u@h/?heartbeat=10", "s3cret");
+}
+
+Test(bus_url, keeps_urls_without_a_password)
+{
+    assert_redacted("amqp://ops@broker:5672/prod", "amqp://ops@broker:5672/prod", NULL);
+    assert_redacted("amqp://broker/", "amqp://broker/", NULL);
+    assert_redacted("amqp://broker:5672/v@host", "amqp://broker:5672/v@host", NULL);
+    assert_redacted("amqp://u@broker/v@host", "amqp://u@broker/v@host", NULL);
+    assert_redacted("", "", NULL);
+    cr_assert_null(bus_url_redact(NULL));
+}
+
+Test(bus_url, ipv6_hosts)
+{
+    assert_redacted("amqp://u:s3cret@[::1]:5672/vh", "amqp://u@[::1]:5672/vh", "s3cret");
+    assert_redacted("amqp://[::1]:5672/", "amqp://[::1]:5672/", NULL);
+    assert_redacted("amqp://[fe80::1%25eth0]:5672/v@h", "amqp://[fe80::1%25eth0]:5672/v@h", NULL);
+}
+
+/* What the URL may encode is hidden with the rest of the password. */
+Test(bus_url, percent_encoded_passwords)
+{
+    assert_redacted("amqp://vb:Pa55%3Aw%40rd%2Fx@127.0.0.1:5672/%2F",
+                    "amqp://vb@127.0.0.1:5672/%2F", "Pa55");
+    assert_redacted("amqp://us%3Aer:s3cret@h/", "amqp://us%3Aer@h/", "s3cret");
+}
+
+/* Passwords written without the encoding they need: none of it shows. */
+Test(bus_url, raw_delimiters_in_passwords)
+{
+    assert_redacted("amqp://u:p@ss3cret@h:5672/", "amqp://u@h:5672/", "ss3cret");
+    assert_redacted("amqp://u:pa/ss3cret@h:5672/", "amqp://u@h:5672/", "ss3cret");
+    assert_redacted("amqp://u:pa?s3cret@h/", "amqp://u@h/", "s3cret");
+    assert_redacted("amqp://u:pa#s3cret@h/", "amqp://u@h/", "s3cret");
+}
+
+/* An alias mistaken for a URL ("user:pass@host", no scheme). */
+Test(bus_url, text_without_a_scheme)
+{
+    assert_redacted("guest:s3cret@broker:5672", "guest@broker:5672", "s3cret");
+    assert_redacted("prod", "prod", NULL);
+}
