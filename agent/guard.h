@@ -63,8 +63,9 @@ struct agent_caller {
  * QMF_ERR_BAD_SIGNATURE if it is unsigned (and signatures are required),
  * its signer is not trusted or its signature does not match;
  * QMF_ERR_EXPIRED if it is signed but outside its validity window
- * (created - skew <= now <= created + ttl + skew, ttl at most
- * max_request_ttl), in which case *out still says who signed it (a repeat
+ * (created - skew <= now <= created + ttl, ttl at most max_request_ttl:
+ * a created ahead of the agent's clock is allowed the skew, a deadline
+ * is not), in which case *out still says who signed it (a repeat
  * of a command on record is answered, not refused).  now_ms is the wall
  * clock.
  */

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -32,6 +34,8 @@
 #include "bus/bus.h"
 #include "drivers/driver.h"
 #include "schema/schema.h"
+#include "trust/credential.h"
+#include "trust/key.h"
 
 #define DEFAULT_AGENTS 100
 #define DEFAULT_PREFIX "sim"
@@ -66,6 +70,10 @@ struct sim_options {
     unsigned start_rate;
     enum log_level level;
     const char *state_dir;          /* NULL: a scratch directory */
+    /* Trust: DIR holds issuer.key and issuer.pub; every agent trusts the
+     * issuer and signs with a key and credential of its own, made in
+     * DIR/agents when missing.  NULL: as the configuration says. */
+    const char *trust_dir;
 };
 
 struct sim {
@@ -100,7 +108,7 @@ usage(FILE *f, int status)
         "                        [--heartbeat S] [--stats-interval S]\n"
         "                        [--queue-type classic|quorum] [--workers N]\n"
         "                        [--start-rate N] [--ready-file FILE] [-c FILE]\n"
-        "                        [--state-dir DIR] [-v]\n"
+        "                        [--state-dir DIR] [--trust DIR] [-v]\n"
         "  -n, --agents N          agents to run (default %d)\n"
         "  -b, --broker URL        broker URL (default $VIRTBUS_BROKER or the agent default)\n"
         "  -p, --prefix NAME       node names NAME-0001, NAME-0002, ... (default " DEFAULT_PREFIX ")\n"
@@ -120,6 +128,9 @@ usage(FILE *f, int status)
         "  -c, --config FILE       agent configuration applied to every agent first\n"
         "  -D, --state-dir DIR     the agents' journals (default: a scratch directory,\n"
         "                          removed at exit)\n"
+        "  -T, --trust DIR         DIR/issuer.{key,pub} (virtbus key new --out DIR/issuer):\n"
+        "                          agents trust that issuer and sign with keys of their\n"
+        "                          own, issued into DIR/agents when missing\n"
         "  -v, --verbose           agent info messages (twice: debug)\n",
         DEFAULT_AGENTS, START_TICK_MS, DEFAULT_START_RATE);
     exit(status);
@@ -435,6 +446,66 @@ remove_scratch_state(struct sim *s)
     s->scratch_state_dir = NULL;
 }
 
+/* Trust ----------------------------------------------------------------- */
+
+/*
+ * The agent's key and credential in the trust directory, issued now if
+ * they are missing (a simulator restarted on the same directory reuses
+ * them): what an operator does once per host, done for every agent.
+ */
+static int
+agent_trust(const struct sim *s, struct agent_config *cfg, qmf_error *err)
+{
+    char *issuer_path = qmf_xasprintf("%s/issuer.key", s->opt.trust_dir);
+    char *dir = qmf_xasprintf("%s/agents", s->opt.trust_dir);
+    struct trust_credential fields = { 0 };
+    struct trust_key *issuer = NULL, *k = NULL;
+    char *text = NULL;
+    FILE *f;
+    int rc = -1;
+
+    free(cfg->key);
+    free(cfg->credential);
+    cfg->key = qmf_xasprintf("%s/%s.key", dir, cfg->node);
+    cfg->credential = qmf_xasprintf("%s/%s.cred", dir, cfg->node);
+    if (access(cfg->credential, F_OK) == 0) {
+        rc = 0;
+        goto out;
+    }
+    if ((mkdir(dir, 0700) != 0 && errno != EEXIST) ||
+        (issuer = trust_key_load(issuer_path, err)) == NULL ||
+        (k = trust_key_generate(err)) == NULL) {
+        if (err->text[0] == '\0')
+            qmf_error_set(err, QMF_ERR_INVALID_ARGS, "%s: %s", dir, strerror(errno));
+        goto out;
+    }
+    unlink(cfg->key);
+    if (trust_key_save_private(k, cfg->key, err) != 0)
+        goto out;
+    fields.name = cfg->node;
+    memcpy(fields.key, trust_key_raw(k), TRUST_KEY_LEN);
+    fields.roles = TRUST_ROLE_AGENT;
+    fields.not_before = (int64_t)time(NULL) - 3600;
+    fields.not_after = (int64_t)time(NULL) + 365 * 86400;
+    if ((text = trust_credential_issue(issuer, &fields, err)) == NULL)
+        goto out;
+    if ((f = fopen(cfg->credential, "w")) == NULL) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "%s: %s", cfg->credential, strerror(errno));
+        goto out;
+    }
+    fprintf(f, "%s\n", text);
+    fclose(f);
+    rc = 0;
+out:
+    free(text);
+    free(fields.serial);
+    trust_key_free(issuer);
+    trust_key_free(k);
+    free(issuer_path);
+    free(dir);
+    return rc;
+}
+
 /* Agents ---------------------------------------------------------------- */
 
 static int
@@ -454,6 +525,10 @@ create_agents(struct sim *s, const struct agent_config *base_cfg, char **uris,
         free(cfg.uri);
         cfg.uri = qmf_xstrdup(uris[i]);
         set_labels(&s->opt, s->opt.first + i, cfg.labels);
+        if (s->opt.trust_dir != NULL && agent_trust(s, &cfg, err) != 0) {
+            agent_config_free(&cfg);
+            return -1;
+        }
         s->agents[i] = agent_new(&env, &cfg, err);
         agent_config_free(&cfg);
         if (s->agents[i] == NULL)
@@ -619,6 +694,7 @@ parse_options(int argc, char **argv, struct sim_options *o)
         { "ready-file", required_argument, NULL, 'R' },
         { "config", required_argument, NULL, 'c' },
         { "state-dir", required_argument, NULL, 'D' },
+        { "trust", required_argument, NULL, 'T' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -638,7 +714,7 @@ parse_options(int argc, char **argv, struct sim_options *o)
         .level = LOG_LEVEL_WARN,
     };
     o->extra_labels = qmf_xcalloc((size_t)argc, sizeof(*o->extra_labels));
-    while ((ch = getopt_long(argc, argv, "n:b:p:F:f:l:L:q:w:r:R:c:D:vh", options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "n:b:p:F:f:l:L:q:w:r:R:c:D:T:vh", options, NULL)) != -1) {
         switch (ch) {
         case 'n':
             if (parse_count("--agents", optarg, 1, MAX_AGENTS, &v) != 0)
@@ -710,6 +786,7 @@ parse_options(int argc, char **argv, struct sim_options *o)
         case 'R': o->ready_file = optarg; break;
         case 'c': o->config = optarg; break;
         case 'D': o->state_dir = optarg; break;
+        case 'T': o->trust_dir = optarg; break;
         case 'v':
             o->level = o->level == LOG_LEVEL_WARN ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
             break;
@@ -743,6 +820,8 @@ base_config(const struct sim_options *o, struct agent_config *cfg, qmf_error *er
     if (o->stats_s)
         cfg->stats_interval = o->stats_s;
     cfg->log_level = o->level;
+    if (o->trust_dir != NULL)
+        qmf_list_append(cfg->issuer_keys, qmf_stringf("%s/issuer.pub", o->trust_dir));
     return 0;
 }
 

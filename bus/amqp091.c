@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/evp.h>
 
 /* Frames handled per readiness before yielding to the rest of the loop. */
 #define A091_FRAME_BUDGET 512
@@ -445,6 +446,12 @@ incoming_complete(struct a091_conn *c, struct a091_incoming *slot)
                       (unsigned long long)in.body_size, c->cfg->max_body);
     } else {
         a091_message_decode_body(m, in.content_type, in.body, (size_t)in.body_size);
+        /* What a signature covers: the bytes as they came. */
+        if (EVP_Digest(in.body != NULL ? in.body : "", (size_t)in.body_size, m->body_sha256,
+                       NULL, EVP_sha256(), NULL) == 1)
+            m->has_body_sha256 = true;
+        m->raw_content_type = in.content_type;
+        in.content_type = NULL;
     }
     free(in.content_type);
     free(in.body);

@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
+#include "schema/qmf/codec.h"
+
 /* Every transport this build knows, in lookup order. */
 static const struct bus_driver *const bus_drivers[] = {
     &bus_amqp091_driver,
@@ -238,7 +242,42 @@ bus_message_dup(const struct bus_message *m)
         c->raw_len = m->raw_len;
     }
     c->raw_content_type = strdup_or_null(m->raw_content_type);
+    memcpy(c->body_sha256, m->body_sha256, sizeof(c->body_sha256));
+    c->has_body_sha256 = m->has_body_sha256;
     return c;
+}
+
+int
+bus_message_encode(struct bus_message *m, qmf_error *err)
+{
+    if (m->raw_body != NULL)
+        return 0;
+    if (m->body == NULL) {
+        m->raw_body = qmf_xstrdup("{}");
+        m->raw_len = 2;
+        return 0;
+    }
+    if ((m->raw_body = qmf_to_json(m->body, &m->raw_len)) == NULL) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "the body cannot be written as JSON");
+        return -1;
+    }
+    free(m->raw_content_type);
+    m->raw_content_type = qmf_xstrdup(BUS_CONTENT_JSON);
+    return 0;
+}
+
+void
+bus_message_body_sha256(const struct bus_message *m, uint8_t out[32])
+{
+    unsigned int len = 0;
+
+    if (m->has_body_sha256) {
+        memcpy(out, m->body_sha256, 32);
+        return;
+    }
+    if (EVP_Digest(m->raw_body != NULL ? m->raw_body : "", m->raw_body != NULL ? m->raw_len : 0,
+                   out, &len, EVP_sha256(), NULL) != 1)
+        abort();    /* only out of memory */
 }
 
 void

@@ -80,11 +80,17 @@ struct bus_message {
     qmf_value *headers;     /* map of scalars, never NULL once built */
     qmf_value *body;        /* decoded body, NULL if decoding failed */
     /* Sending only: bytes sent as the body instead of encoding `body`, with
-     * their content type (default application/json).  For relays, and for
-     * tests that must send what no encoder would produce. */
+     * their content type (default application/json).  For signed messages
+     * (bus_message_encode), relays, and tests that must send what no
+     * encoder would produce.  Received: raw_content_type is the content
+     * type as it came, or NULL. */
     char *raw_body;
     size_t raw_len;
     char *raw_content_type;
+    /* Received: SHA-256 of the body bytes exactly as they came, what a
+     * signature covers (trust/message.h). */
+    uint8_t body_sha256[32];
+    bool has_body_sha256;
     /* Set on receive when the body could not be decoded: code is
      * QMF_ERR_MALFORMED or QMF_ERR_TOO_LARGE.  Headers and properties are
      * still valid so that the receiver can reply with an _exception. */
@@ -92,6 +98,12 @@ struct bus_message {
 };
 
 struct bus_message *bus_message_new(void);
+/* Sending: encodes body into raw_body (JSON, as the bus would) unless
+ * raw_body is set already, so that the bytes signed are the bytes sent. */
+int bus_message_encode(struct bus_message *m, qmf_error *err);
+/* SHA-256 of the body bytes: as received, else of raw_body (call
+ * bus_message_encode first when sending). */
+void bus_message_body_sha256(const struct bus_message *m, uint8_t out[32]);
 void bus_message_free(struct bus_message *m);
 /* A deep copy, for keeping a received message past its delivery. */
 struct bus_message *bus_message_dup(const struct bus_message *m);

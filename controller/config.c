@@ -31,6 +31,7 @@ static ctl_config_apply_fn ctl_config_apply_presence_window;
 static ctl_config_apply_fn ctl_config_apply_presence_reuse;
 static ctl_config_apply_fn ctl_config_apply_fleet_retention;
 static ctl_config_apply_fn ctl_config_apply_key_file;
+static ctl_config_apply_fn ctl_config_apply_agent_issuer_keys;
 
 static const struct ctl_config_key ctl_config_keys[] = {
     { "broker", QMF_CONF_STRING, ctl_config_apply_broker },
@@ -41,6 +42,7 @@ static const struct ctl_config_key ctl_config_keys[] = {
     { "presence_reuse_ms", QMF_CONF_INT, ctl_config_apply_presence_reuse },
     { "fleet_retention", QMF_CONF_INT, ctl_config_apply_fleet_retention },
     { "key_file", QMF_CONF_STRING, ctl_config_apply_key_file },
+    { "agent_issuer_keys", QMF_CONF_STRING_LIST, ctl_config_apply_agent_issuer_keys },
 };
 
 #define CTL_CONFIG_NKEYS (sizeof(ctl_config_keys) / sizeof(ctl_config_keys[0]))
@@ -288,6 +290,24 @@ ctl_config_apply_key_file(struct ctl_config *c, const struct qmf_conf_statement 
     return 0;
 }
 
+static int
+ctl_config_apply_agent_issuer_keys(struct ctl_config *c, const struct qmf_conf_statement *st,
+                                   qmf_error *err)
+{
+    size_t i;
+
+    for (i = 0; i < qmf_list_len(st->value); i++) {
+        const char *s = qmf_list_at(st->value, i)->u.str.ptr;
+
+        if (*s != '/')
+            return qmf_conf_error(err, st, "invalid entry \"%.*s\" (expected an absolute path)",
+                                  QMF_CONF_SHOW_MAX, s);
+    }
+    qmf_free(c->agent_issuer_keys);
+    c->agent_issuer_keys = qmf_dup(st->value);
+    return 0;
+}
+
 static const struct ctl_config_key *
 ctl_config_find_key(const char *name)
 {
@@ -332,6 +352,7 @@ ctl_config_defaults(struct ctl_config *c)
         .presence_window = CTL_CONFIG_DEFAULT_PRESENCE_WINDOW,
         .presence_reuse_ms = CTL_CONFIG_DEFAULT_PRESENCE_REUSE_MS,
         .key_file = NULL,
+        .agent_issuer_keys = qmf_list(),
         .paths_read = NULL,
     };
 }
@@ -345,8 +366,10 @@ ctl_config_free(struct ctl_config *c)
     qmf_free(c->broker_aliases);
     qmf_free(c->node_groups);
     free(c->key_file);
+    qmf_free(c->agent_issuer_keys);
     free(c->paths_read);
     c->broker = c->key_file = c->paths_read = NULL;
+    c->agent_issuer_keys = NULL;
     c->broker_aliases = c->node_groups = NULL;
 }
 
@@ -366,6 +389,8 @@ ctl_config_copy(struct ctl_config *dst, const struct ctl_config *src)
                                                       : qmf_map();
     dst->node_groups = src->node_groups != NULL ? qmf_dup(src->node_groups) : qmf_map();
     dst->key_file = ctl_config_strdup_or_null(src->key_file);
+    dst->agent_issuer_keys = src->agent_issuer_keys != NULL ? qmf_dup(src->agent_issuer_keys)
+                                                            : qmf_list();
     dst->paths_read = ctl_config_strdup_or_null(src->paths_read);
 }
 

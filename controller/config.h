@@ -41,8 +41,14 @@ struct ctl_config {
      * (listed down) unless forgotten earlier; 0 (the default): until
      * `virtbus node forget`.  Range 0..315360000. */
     unsigned fleet_retention;
-    char *key_file;             /* the controller's signing key (absolute path);
-                                   NULL if unset */
+    char *key_file;             /* the caller's signing key (absolute path; its
+                                   credential is beside it, .cred for .key);
+                                   NULL: ~/.config/virtbus/caller.key if it exists */
+    qmf_value *agent_issuer_keys; /* PEM public keys: answers are checked to come,
+                                     signed, from the agent they name, with a
+                                     credential of one of these issuers; a list
+                                     of absolute paths, never NULL (empty: answers
+                                     are not checked) */
     char *paths_read;           /* for messages: the files read, ':'-separated;
                                    NULL if none */
 };

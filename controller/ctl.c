@@ -177,8 +177,23 @@ ctl_connect(struct ctl_ctx *ctx, bool presence, const char *const *watch_keys,
         .fleet_retention_s = ctx->fleet_retention_s,
         .fleet_reuse_ms = ctx->fleet_reuse_ms,
     };
+    struct ctl_identity id;
+    size_t nissuers = qmf_list_len(ctx->config.agent_issuer_keys), i;
+    const char **issuers = qmf_xcalloc(nissuers + 1, sizeof(*issuers));
     qmf_error err;
 
+    /* The caller it signs as; none means unsigned requests, which agents
+     * refuse unless configured not to (their answer says so). */
+    if (ctl_identity_find(ctx, &id, false) != 0) {
+        free(issuers);
+        return CTL_EXIT_USAGE;
+    }
+    o.key_file = id.key_path;
+    o.credential_file = id.credential_text != NULL ? id.credential_path : NULL;
+    for (i = 0; i < nissuers; i++)
+        issuers[i] = qmf_list_at(ctx->config.agent_issuer_keys, i)->u.str.ptr;
+    o.answer_issuer_keys = nissuers > 0 ? issuers : NULL;
+    ctx->answers_checked = nissuers > 0;
     /* A broker on the default port may not be the one meant: an empty
      * answer from it must not pass for an empty fleet unannounced. */
     if (ctx->default_broker && !ctx->quiet)
@@ -190,6 +205,8 @@ ctl_connect(struct ctl_ctx *ctx, bool presence, const char *const *watch_keys,
     ctx->console = virtbus_console_open(ctx->base, &o, &err);
     free(cache);
     free(fleet_cache);
+    free(issuers);
+    ctl_identity_clear(&id);
     if (ctx->console == NULL) {
         ctl_warnx("%s", err.text);
         /* A URL that is no URL, or of no transport: a bad option. */

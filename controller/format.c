@@ -445,5 +445,9 @@ ctl_print_doc(const struct ctl_ctx *ctx, qmf_value *doc)
 {
     if (ctx->default_broker)
         qmf_map_set(doc, "default_broker", qmf_string(ctx->url_shown));
+    /* Whether each answer was checked to be signed by the agent it names
+     * (agent_issuer_keys): with the check on, one that fails is a failure. */
+    if (ctx->console != NULL)
+        qmf_map_set(doc, "answers_verified", qmf_bool(ctx->answers_checked));
     ctl_print_json(doc);
 }

@@ -2,6 +2,8 @@
 # The demo: a private RabbitMQ on 127.0.0.1, three virtbusd agents on libvirt
 # test drivers (tests/fixtures/node{1,2,3}.xml), and the virtbus controller
 # working across them while `virtbus watch` prints the events it causes.
+# It signs, as a fleet is deployed (docs/SECURITY.md): an issuer, an
+# operator's credential, and a key per agent, made with `virtbus key`.
 # Everything it starts is stopped again, by pid.
 #
 # VIRTBUS_DEMO_BIN=DIR uses programs already built in DIR (the test suite
@@ -45,12 +47,32 @@ export VIRTBUS_BROKER=$url
 # The demo's broker is gone after it: so is what the commands cache of it.
 export XDG_CACHE_HOME=$run/cache
 
+say "keys: an issuer, the operator's credential, one key per agent"
+# Requests are signed; agents refuse unsigned ones (require_signatures).
+virtbus_key() { echo "\$ virtbus key $*"; "$virtbus" -q key "$@"; }
+mkdir -p "$run/trust"
+virtbus_key new --out "$run/trust/issuer"
+export XDG_CONFIG_HOME=$run/config   # the operator's ~/.config
+virtbus_key new
+virtbus_key issue --issuer "$run/trust/issuer.key" --name demo-operator \
+    --key "$XDG_CONFIG_HOME/virtbus/caller.pub" --roles operator --days 1 \
+    -o "$XDG_CONFIG_HOME/virtbus/caller.cred"
+printf 'agent_issuer_keys = [ "%s" ]\n' "$run/trust/issuer.pub" \
+    >"$XDG_CONFIG_HOME/virtbus/virtbus.conf"
+echo "\$ virtbus whoami"
+"$virtbus" whoami
+
 say "starting three agents"
 tiers=(web db batch)
 for n in 1 2 3; do
+    "$virtbus" -q key new --out "$run/trust/node$n"
+    "$virtbus" -q key issue --issuer "$run/trust/issuer.key" --name "node$n" \
+        --key "$run/trust/node$n.pub" --roles agent --days 1 -o "$run/trust/node$n.cred"
     # Labels are operator facts the controller can target (-l tier=db).
     printf 'labels = [ "tier=%s", "rack=r%s" ]\nheartbeat_interval = 2\n' \
         "${tiers[$((n - 1))]}" "$n" >"$run/node$n.conf"
+    printf 'issuer_keys = [ "%s" ]\nkey = "%s"\ncredential = "%s"\n' "$run/trust/issuer.pub" \
+        "$run/trust/node$n.key" "$run/trust/node$n.cred" >>"$run/node$n.conf"
     "$virtbusd" --foreground --config "$run/node$n.conf" --node "node$n" --broker "$url" \
         --uri "test://$top/tests/fixtures/node$n.xml" --state-dir "$run" >"$run/node$n.log" 2>&1 &
     pids+=($!)

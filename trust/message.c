@@ -36,6 +36,7 @@ trust_message_digest(const struct bus_message *m, enum trust_domain domain,
 {
     static const char *const headers[] = { "qmf.opcode", "qmf.agent", "qmf.content", "partial" };
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    uint8_t body[32];
     unsigned int len = 0;
     size_t i;
 
@@ -52,7 +53,10 @@ trust_message_digest(const struct bus_message *m, enum trust_domain domain,
     qmf_digest_update_string(ctx, m->user_id);
     update_i64(ctx, m->created_ms);
     update_i64(ctx, (int64_t)(m->ttl_ms > INT64_MAX ? INT64_MAX : m->ttl_ms));
-    qmf_digest_update(ctx, m->body);
+    qmf_digest_update_string(ctx, m->raw_content_type != NULL ? m->raw_content_type
+                                                              : BUS_CONTENT_JSON);
+    bus_message_body_sha256(m, body);
+    EVP_DigestUpdate(ctx, body, sizeof(body));
     if (EVP_DigestFinal_ex(ctx, out, &len) != 1 || len != TRUST_DIGEST_LEN)
         abort();
     EVP_MD_CTX_free(ctx);
@@ -67,6 +71,9 @@ trust_message_sign(struct bus_message *m, enum trust_domain domain, const char *
 
     if (m->headers == NULL)
         m->headers = qmf_map();
+    /* The bytes signed are the bytes sent. */
+    if (bus_message_encode(m, err) != 0)
+        return -1;
     /* The signature headers are not covered; stale ones must not stay. */
     qmf_free(qmf_map_take(m->headers, TRUST_HDR_CREDENTIAL));
     qmf_free(qmf_map_take(m->headers, TRUST_HDR_KEY));

@@ -17,8 +17,9 @@
  *   qmf.opcode, qmf.agent, qmf.content, partial (headers)
  *   message-id, correlation-id, reply-to, user-id
  *   created, ttl (integers, ms)
- *   the body, in canonical form (so the same value signs alike whether
- *   it travels as JSON or as an AMQP map)
+ *   the content type, and SHA-256 of the body bytes exactly as sent
+ *   (bus_message_encode; a receiver hashes them as they came), so that
+ *   nothing is decoded before its signature is checked against it
  *
  * A direct reply-to, which the broker rewrites on its way, is signed as the
  * console wrote it ("/queue/amq.rabbitmq.reply-to").
@@ -39,15 +40,16 @@ enum trust_domain { TRUST_REQUEST, TRUST_ANSWER };
 
 #define TRUST_DIGEST_LEN 32
 
-/* What the signature of m covers.  m->body must be decoded (or built). */
+/* What the signature of m covers: a received message, or one to send that
+ * bus_message_encode has encoded. */
 void trust_message_digest(const struct bus_message *m, enum trust_domain domain,
                           const char *target, uint8_t out[TRUST_DIGEST_LEN]);
 
 /*
  * Signs m (for target: see above) with a private key, setting the
  * signature header and either the credential (credential non-NULL) or the
- * raw key header.  Call it last: any later change to what is covered
- * breaks the signature.
+ * raw key header; encodes the body first (bus_message_encode).  Call it
+ * last: any later change to what is covered breaks the signature.
  */
 int trust_message_sign(struct bus_message *m, enum trust_domain domain, const char *target,
                        const struct trust_key *key, const char *credential, qmf_error *err);

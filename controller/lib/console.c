@@ -13,6 +13,8 @@
 
 #include <sys/random.h>
 
+#include "trust/message.h"
+
 #define CONNECT_TIMEOUT_MS 5000
 /* Bounds the backlog of a console that watches but rarely looks. */
 #define WATCH_BACKLOG_MAX 10000
@@ -135,6 +137,9 @@ console_stamp(struct virtbus_console *c, struct bus_message *m, unsigned ttl_ms)
     m->receiver_expires = m->durable;
 }
 
+static int console_trust_load(struct virtbus_console *c,
+                              const struct virtbus_console_options *o, qmf_error *err);
+
 static void
 flag_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -201,6 +206,12 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
     c->base = base;
     c->url = qmf_xstrdup(o->url);
     c->user = url_user(o->url);
+    /* Before connecting: a key that cannot be read is the caller's mistake,
+     * and nothing should have been sent unsigned meanwhile. */
+    if (console_trust_load(c, o, err) != 0) {
+        virtbus_console_close(c);
+        return NULL;
+    }
     id = console_new_id();
     memcpy(c->id, id, sizeof(c->id));
     free(id);
@@ -338,8 +349,112 @@ virtbus_console_close(struct virtbus_console *c)
     schema_free(c->schema);
     free(c->reply_to);
     free(c->user);
+    trust_key_free(c->sign_key);
+    free(c->sign_credential);
+    trust_store_free(c->answer_store);
     free(c->url);
     free(c);
+}
+
+/* Signing and checking ------------------------------------------------------------ */
+
+/* Agents allow this much between their clock and a credential's validity. */
+#define ANSWER_CLOCK_SKEW_S 300
+
+static char *
+read_line_file(const char *path, qmf_error *err)
+{
+    char buf[TRUST_CREDENTIAL_MAX + 2];
+    FILE *f = fopen(path, "re");
+    size_t n;
+
+    if (f == NULL) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return qmf_xstrdup(buf);
+}
+
+/* The key, credential and answer check the options name. */
+static int
+console_trust_load(struct virtbus_console *c, const struct virtbus_console_options *o,
+                   qmf_error *err)
+{
+    if (o->key_file != NULL) {
+        if ((c->sign_key = trust_key_load(o->key_file, err)) == NULL)
+            return -1;
+        if (!trust_key_is_private(c->sign_key)) {
+            qmf_error_set(err, QMF_ERR_INVALID_ARGS, "%s: not a private key", o->key_file);
+            return -1;
+        }
+        if (o->credential_file != NULL &&
+            (c->sign_credential = read_line_file(o->credential_file, err)) == NULL)
+            return -1;
+    }
+    if (o->answer_issuer_keys != NULL) {
+        struct trust_store_config sc = { .issuer_keys = o->answer_issuer_keys };
+
+        if (trust_store_load(&sc, &c->answer_store, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int
+console_sign(struct virtbus_console *c, const char *address, struct bus_message *m,
+             qmf_error *err)
+{
+    char *exchange, *key;
+    int rc;
+
+    if (c->sign_key == NULL)
+        return 0;
+    /* The routing key is signed: the request cannot be sent elsewhere. */
+    if (bus_address_parse(address, &exchange, &key) != 0) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "bad address %s", address);
+        return -1;
+    }
+    rc = trust_message_sign(m, TRUST_REQUEST, key, c->sign_key, c->sign_credential, err);
+    free(exchange);
+    free(key);
+    return rc;
+}
+
+int
+console_publish_request(struct virtbus_console *c, const char *address, struct bus_message *m,
+                        qmf_error *err)
+{
+    if (console_sign(c, address, m, err) != 0)
+        return -1;
+    return bus_publish(c->bus, address, m, NULL, NULL, err);
+}
+
+bool
+console_answer_ok(struct virtbus_console *c, const struct bus_message *m, qmf_error *err)
+{
+    const char *agent = bus_message_header(m, "qmf.agent");
+    struct trust_signer who;
+    bool ok;
+
+    if (c->answer_store == NULL)
+        return true;
+    if (trust_store_check(c->answer_store, m, TRUST_ANSWER, "", console_now_ms() / 1000,
+                          ANSWER_CLOCK_SKEW_S, &who, err) != 0)
+        return false;
+    /* An agent's credential speaks for its node, and only for it. */
+    ok = (who.roles & TRUST_ROLE_AGENT) && agent != NULL &&
+         strcmp(agent, "virtbus:agent:") > 0 &&
+         strncmp(agent, "virtbus:agent:", 14) == 0 && strcmp(agent + 14, who.name) == 0;
+    if (!ok)
+        qmf_error_set(err, QMF_ERR_BAD_SIGNATURE, "an answer from %.200s is signed by %s, "
+                      "%s", agent ? agent : "an unnamed agent", who.name,
+                      (who.roles & TRUST_ROLE_AGENT) ? "another node" : "not an agent");
+    trust_signer_clear(&who);
+    return ok;
 }
 
 /* Sending without waiting ------------------------------------------------------ */
@@ -356,7 +471,7 @@ virtbus_send(struct virtbus_console *c, const char *address, struct bus_message 
         return -1;
     }
     console_stamp(c, m, SEND_TTL_MS);
-    rc = bus_publish(c->bus, address, m, NULL, NULL, err);
+    rc = console_publish_request(c, address, m, err);
     bus_message_free(m);
     return rc;
 }

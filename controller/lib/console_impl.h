@@ -11,6 +11,8 @@
 #include <json-c/linkhash.h>
 
 #include "controller/lib/virtbus.h"
+#include "trust/key.h"
+#include "trust/store.h"
 
 /* An agent is present while heartbeats keep coming; the presence window
  * is how far back a console reads them, and so who it can report down. */
@@ -25,6 +27,7 @@ struct pending {
     struct virtbus_results results;
     size_t sent;                     /* agents asked so far */
     size_t answered, failed;         /* complete results */
+    bool checking;                   /* answers are checked (verified) */
     bool done;
     struct event *timeout_ev;
     struct event *quiet_ev;          /* unknown set: done when quiet */
@@ -45,6 +48,9 @@ struct virtbus_console {
     char *url;
     char *reply_to;
     char *user;              /* the broker user, sent as user_id */
+    struct trust_key *sign_key;         /* NULL: requests go unsigned */
+    char *sign_credential;              /* NULL: the bare key */
+    struct trust_store *answer_store;   /* NULL: answers are not checked */
     bool up;
     bool lost;
     qmf_error last_error;
@@ -108,7 +114,18 @@ bool console_run_until(struct virtbus_console *c, const bool *flag, unsigned tim
  * (the result index once complete, else -1), sort, clear. */
 void console_on_reply(struct bus_delivery *d, const struct bus_message *m, void *opaque);
 void console_pending_init(struct pending *p, const struct virtbus_agent_list *expect);
-ssize_t console_absorb(struct pending *p, const struct bus_message *m);
+/* forged (or NULL): m failed the answer check, and stands for this error. */
+ssize_t console_absorb(struct pending *p, const struct bus_message *m, const qmf_error *forged);
+/* Signs a request for its address, if the console has a key: last, once
+ * the request is complete. */
+int console_sign(struct virtbus_console *c, const char *address, struct bus_message *m,
+                 qmf_error *err);
+/* console_sign, then publishes it; m stays the caller's. */
+int console_publish_request(struct virtbus_console *c, const char *address,
+                            struct bus_message *m, qmf_error *err);
+/* Whether an answer passes the answer check (true when there is none);
+ * err says why not. */
+bool console_answer_ok(struct virtbus_console *c, const struct bus_message *m, qmf_error *err);
 void console_results_sort(struct virtbus_results *r);
 void console_pending_clear(struct pending *p);
 /* A _method_request on the objects of a class that where selects (§7.4). */

@@ -32,6 +32,7 @@
 /* A second, short-lived connection on the same loop: for declaring and
  * consuming queues the console did not know about when it opened. */
 struct side {
+    struct virtbus_console *c;    /* whose answer check applies */
     struct bus_conn *bus;
     bool up, failed;
     qmf_error err;
@@ -77,6 +78,7 @@ side_open(struct virtbus_console *c, struct side *s, const struct bus_queue *que
         .queues = queues, .nqueues = nqueues, .subs = subs, .nsubs = nsubs,
     };
 
+    s->c = c;
     if (bus_open(&s->bus, c->base, &bo, &side_handlers, s, err) != 0)
         return -1;
     while (!s->up && !s->failed && !c->lost)
@@ -247,7 +249,11 @@ virtbus_job_submit(struct virtbus_console *c, const struct virtbus_agent_list *a
     console_stamp(c, m, JOB_REQUEST_TTL_MS);
     address = agents->n == 1 && target == NULL ? virtbus_agent_address(agents->items[0].name)
                                                 : virtbus_broadcast_address("method");
-    rc = publish_confirmed(c, s.bus, address, m, err);
+    rc = console_sign(c, address, m, err);
+    if (rc == 0)
+        rc = publish_confirmed(c, s.bus, address, m, err);
+    else
+        bus_message_free(m);
     free(address);
     if (rc == 0)
         *job_id = qmf_xstrdup(id);
@@ -297,6 +303,17 @@ side_marker(struct side *s, struct bus_delivery *d, const struct bus_message *m)
         bus_reject(d, true);
 }
 
+/* An answer a job's queue kept, checked as a live answer would be. */
+static ssize_t
+job_absorb(struct virtbus_console *c, struct pending *p, const struct bus_message *m)
+{
+    qmf_error why;
+    bool ok = console_answer_ok(c, m, &why);
+
+    p->checking = c->answer_store != NULL;
+    return console_absorb(p, m, ok ? NULL : &why);
+}
+
 static void
 side_receive(struct bus_delivery *d, const struct bus_message *m, void *opaque)
 {
@@ -313,7 +330,7 @@ side_receive(struct bus_delivery *d, const struct bus_message *m, void *opaque)
         qmf_list_append(s->records, qmf_dup(m->body));
     } else if (s->pending != NULL) {
         /* Waiting: answers are taken as they come. */
-        if (console_absorb(s->pending, m) >= 0)
+        if (job_absorb(s->c, s->pending, m) >= 0)
             s->complete = expected_answered(s->pending, s->nexpected);
     } else {
         s->messages = qmf_xrealloc(s->messages, (s->nmessages + 1) * sizeof(*s->messages));
@@ -420,7 +437,7 @@ virtbus_job_fetch(struct virtbus_console *c, const char *job_id, bool wait,
     s.nexpected = out->expected.n;
     for (i = 0; i < s.nmessages; i++)
         if (s.messages[i]->correlation_id && strcmp(s.messages[i]->correlation_id, job_id) == 0)
-            console_absorb(&p, s.messages[i]);
+            job_absorb(c, &p, s.messages[i]);
     s.complete = expected_answered(&p, s.nexpected);
     if (wait && !s.complete) {
         s.pending = &p;

@@ -152,7 +152,7 @@ send_one(struct virtbus_console *c, struct pending *p, size_t i)
     p->in_flight++;
     p->sent++;
     report(p);
-    if (bus_publish(c->bus, address, m, NULL, NULL, &err) != 0) {
+    if (console_publish_request(c, address, m, &err) != 0) {
         /* The broker connection is gone; the agent will be "no reply". */
         p->deadline_ms[i] = 0;
     }
@@ -216,7 +216,7 @@ append_items(struct virtbus_result *r, const qmf_value *list)
  * ours, not complete yet, or a late duplicate).
  */
 ssize_t
-console_absorb(struct pending *p, const struct bus_message *m)
+console_absorb(struct pending *p, const struct bus_message *m, const qmf_error *forged)
 {
     const char *agent = bus_message_header(m, "qmf.agent");
     const char *opcode = bus_message_header(m, "qmf.opcode");
@@ -240,6 +240,16 @@ console_absorb(struct pending *p, const struct bus_message *m)
     r = &p->results.items[i];
     if (r->status != VIRTBUS_NO_REPLY)
         return -1;          /* a late duplicate */
+    if (forged != NULL) {
+        /* Whatever it says, it cannot be taken for this agent's word. */
+        qmf_free(r->value);
+        r->value = NULL;
+        r->verified = false;
+        r->status = VIRTBUS_FAILED;
+        r->error = *forged;
+        return (ssize_t)i;
+    }
+    r->verified = p->checking && (r->value == NULL || r->verified);
     if (m->body == NULL) {
         r->status = VIRTBUS_FAILED;
         r->error = m->body_error;
@@ -282,13 +292,18 @@ console_on_reply(struct bus_delivery *d, const struct bus_message *m, void *opaq
 {
     struct virtbus_console *c = opaque;
     struct pending *p = c->current;
+    qmf_error why;
     ssize_t i;
 
     /* The message belongs to the delivery: settle (and free) it last. */
     if (p != NULL && !p->done && m->correlation_id != NULL &&
-        strcmp(m->correlation_id, p->correlation_id) == 0 &&
-        (i = console_absorb(p, m)) >= 0)
-        complete(c, p, (size_t)i, true);
+        strcmp(m->correlation_id, p->correlation_id) == 0) {
+        bool ok = console_answer_ok(c, m, &why);
+
+        p->checking = c->answer_store != NULL;
+        if ((i = console_absorb(p, m, ok ? NULL : &why)) >= 0)
+            complete(c, p, (size_t)i, true);
+    }
     bus_ack(d);
 }
 
@@ -347,7 +362,7 @@ resend_unanswered(struct virtbus_console *c, struct pending *p, const struct bus
             continue;
         again = bus_message_dup(m);
         address = virtbus_agent_address(p->results.items[i].agent);
-        bus_publish(c->bus, address, again, NULL, NULL, &err);
+        console_publish_request(c, address, again, &err);
         bus_message_free(again);
         free(address);
     }
@@ -441,7 +456,7 @@ request(struct virtbus_console *c, const char *address, struct bus_message *m,
         tv = (struct timeval){ timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
         p.timeout_ev = evtimer_new(c->base, done_cb, &p);
         evtimer_add(p.timeout_ev, &tv);
-        rc = p.done ? 0 : bus_publish(c->bus, address, m, NULL, NULL, err);
+        rc = p.done ? 0 : console_publish_request(c, address, m, err);
         if (rc == 0 && !p.done) {
             p.sent = p.results.n;
             report(&p);

@@ -70,6 +70,22 @@ struct virtbus_console_options {
      * (presence covers what just happened); what is lost is a forget by
      * another console, seen up to this much later. */
     unsigned fleet_reuse_ms;
+    /*
+     * Who signs the requests (docs/SECURITY.md §3): a private key (a PEM
+     * file) and the credential an issuer signed for it (NULL: agents must
+     * trust the bare key).  key_file NULL: requests go unsigned, which
+     * agents refuse unless configured not to (require_signatures = no).
+     */
+    const char *key_file;
+    const char *credential_file;
+    /*
+     * Check every answer: signed by the agent it comes from, whose
+     * credential (role agent, name = its node) one of these issuers signed
+     * (PEM public keys, NULL-terminated).  An answer that fails is the
+     * agent's failure (QMF_ERR_BAD_SIGNATURE).  NULL: answers are taken
+     * as they come.
+     */
+    const char *const *answer_issuer_keys;
 };
 
 /* Connects (running the loop until connected or timed out). */
@@ -188,6 +204,9 @@ struct virtbus_result {
     enum virtbus_status status;
     qmf_error error;          /* FAILED: the agent's _exception */
     qmf_value *value;         /* OK: query results (list) or output arguments (map) */
+    /* Every message of the answer was checked: signed by this agent
+     * (answer_issuer_keys).  false when answers are not checked. */
+    bool verified;
 };
 
 struct virtbus_results {

@@ -1,7 +1,9 @@
 /*
  * fleet-running: every running domain of the fleet, with libvirtbus.
  *   cc fleet-running.c $(pkg-config --cflags --libs libvirtbus) -o fleet-running
- *   ./fleet-running amqp://guest:guest@127.0.0.1:5672/
+ *   ./fleet-running amqp://guest:guest@127.0.0.1:5672/ ~/.config/virtbus/caller.key
+ * The key (made by `virtbus key new`) signs the queries, with the
+ * credential beside it (caller.cred): agents answer only signed requests.
  */
 #include <stdio.h>
 
@@ -15,6 +17,8 @@ main(int argc, char **argv)
 {
     struct virtbus_console_options o = {
         .url = argc > 1 ? argv[1] : "amqp://guest:guest@127.0.0.1:5672/",
+        .key_file = argc > 2 ? argv[2] : NULL,
+        .credential_file = argc > 3 ? argv[3] : NULL,
         .presence = true,
     };
     struct virtbus_send_opts send = { .timeout_ms = 5000 };

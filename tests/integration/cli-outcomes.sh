@@ -18,6 +18,10 @@ url="amqp://$user:$encoded@127.0.0.1:$port/"
 shown="amqp://$user@127.0.0.1:$port/"
 export VIRTBUS_BROKER=$url VIRTBUS_CONFIG=$run/virtbus.conf
 printf 'timeout = 10\npresence_reuse_ms = 0\n' >"$VIRTBUS_CONFIG"
+# Signed, as deployed (tests/harness/trust.sh).
+. "$(dirname "$0")/../harness/trust.sh"
+trust_init "$run/trust"
+trust_cli_conf >>"$VIRTBUS_CONFIG"
 
 has() { grep -qF -- "$2" "$3" && pass "$1" || fail "$1: no '$2' in: $(cat "$3")"; }
 lacks() { ! grep -qF -- "$2" "$3" && pass "$1" || fail "$1: '$2' in: $(cat "$3")"; }
@@ -26,6 +30,7 @@ start_agent() {   # NAME FIXTURE [BROKER]
     local name=$1 fixture=$2 broker=${3:-$url}
     mkdir -p "$run/$name"
     printf 'state_dir = "%s"\nheartbeat_interval = 2\n' "$run/$name" >"$run/$name.conf"
+    trust_agent_conf "$name" >>"$run/$name.conf"
     "$virtbusd" --foreground --config "$run/$name.conf" --node "$name" --broker "$broker" \
         --uri "test://$VIRTBUS_FIXTURES/$fixture" >>"$run/$name.log" 2>&1 &
     pids[$name]=$!

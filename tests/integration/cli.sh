@@ -16,10 +16,14 @@ export VIRTBUS_BROKER=$url VIRTBUS_CONFIG=$run/virtbus.conf
 table_nodes() { awk 'NR > 1 { print $1 }' | sort -u | tr '\n' ' ' | sed 's/ $//'; }
 json_nodes() { json "print(' '.join(sorted({r['node'] for r in d['$1']})))"; }
 
+# Signed, as deployed: an issuer, the CLI's caller (admin), a key per agent.
+. "$(dirname "$0")/../harness/trust.sh"
+trust_init "$run/trust"
 cat >"$VIRTBUS_CONFIG" <<'EOF'
 node_groups = [ "front=cli-a1,cli-a3", "back=cli-b*" ]
 timeout = 10
 EOF
+trust_cli_conf >>"$VIRTBUS_CONFIG"
 
 start_agent() {   # NAME FIXTURE LABELS...
     local name=$1 fixture=$2 labels="" l
@@ -28,6 +32,7 @@ start_agent() {   # NAME FIXTURE LABELS...
     mkdir -p "$run/$name"
     printf 'labels = [ %s ]\nstate_dir = "%s"\nheartbeat_interval = 2\n' \
         "$labels" "$run/$name" >"$run/$name.conf"
+    trust_agent_conf "$name" >>"$run/$name.conf"
     "$virtbusd" --foreground --config "$run/$name.conf" --node "$name" --broker "$url" \
         --uri "test://$VIRTBUS_FIXTURES/$fixture" >"$run/$name.log" 2>&1 &
     pids+=($!)

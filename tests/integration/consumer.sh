@@ -24,7 +24,14 @@ wait_for() {   # FILE PATTERN: bounded wait for a line
     return 1
 }
 
-"$VIRTBUS_BIN_DIR/agent/virtbusd" -f -n "$node" -b "$url" -s "$dir" \
+# Signed, as deployed (tests/harness/trust.sh).
+virtbus=$VIRTBUS_BIN_DIR/controller/virtbus
+. "$top/tests/harness/trust.sh"
+trust_init "$dir/trust" operator
+trust_agent_conf "$node" >"$dir/agent.conf"
+trust_cli_conf >"$dir/virtbus.conf"
+export VIRTBUS_CONFIG=$dir/virtbus.conf
+"$VIRTBUS_BIN_DIR/agent/virtbusd" -f -c "$dir/agent.conf" -n "$node" -b "$url" -s "$dir" \
     -u "test://$VIRTBUS_FIXTURES/node1.xml" >"$dir/agent.log" 2>&1 &
 pids+=($!)
 wait_for "$dir/agent.log" "serving" || fail "the agent did not come up"

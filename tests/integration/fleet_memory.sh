@@ -20,6 +20,10 @@ export VIRTBUS_BROKER=$url VIRTBUS_CONFIG=$run/virtbus.conf XDG_CACHE_HOME=$run/
 unset COLUMNS
 # The shortest presence window: `nodes` looks 15 s back, other commands 5 s.
 printf 'presence_window = 5\n' >"$VIRTBUS_CONFIG"
+# Signed, as deployed (tests/harness/trust.sh).
+. "$(dirname "$0")/../harness/trust.sh"
+trust_init "$run/trust"
+trust_cli_conf >>"$VIRTBUS_CONFIG"
 
 pids=()
 cleanup() {
@@ -57,6 +61,7 @@ start_agent() {   # NAME [STATE]
     local name=$1 state=${2:-$1}
     mkdir -p "$run/$state"
     printf 'state_dir = "%s"\nheartbeat_interval = 1\n' "$run/$state" >"$run/$state.conf"
+    trust_agent_conf "$name" >>"$run/$state.conf"
     "$virtbusd" --foreground --config "$run/$state.conf" --node "$name" --broker "$url" \
         --uri test:///default >"$run/$state.log" 2>&1 &
     pids+=($!)

@@ -11,12 +11,14 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <amqp_tcp_socket.h>
 #include <criterion/criterion.h>
 #include <event2/thread.h>
 
+#include "agent/guard.h"
 #include "drivers/driver.h"
 #include "tests/testutil.h"
 
@@ -43,6 +45,102 @@ remove_tree(const char *dir)
     rmdir(dir);
 }
 
+/* Trust ------------------------------------------------------------------------- */
+
+void
+test_trust_init(struct test_trust *t)
+{
+    qmf_error err;
+
+    memset(t, 0, sizeof(*t));
+    snprintf(t->dir, sizeof(t->dir), "/tmp/virtbus-trust-XXXXXX");
+    cr_assert_not_null(mkdtemp(t->dir));
+    t->issuer = trust_key_generate(&err);
+    cr_assert_not_null(t->issuer, "%s", err.text);
+    t->issuer_pub = qmf_xasprintf("%s/issuer.pub", t->dir);
+    cr_assert(trust_key_save_public(t->issuer, t->issuer_pub, &err) == 0, "%s", err.text);
+    t->issuers[0] = t->issuer_pub;
+    test_trust_issue(t, "tests", TRUST_ROLE_ADMIN, &t->console_key, &t->console_cred);
+    {
+        struct trust_key *k = trust_key_load(t->console_key, &err);
+
+        cr_assert_not_null(k, "%s", err.text);
+        snprintf(t->console_key_id, sizeof(t->console_key_id), "%s", trust_key_id(k));
+        trust_key_free(k);
+    }
+    {
+        FILE *out;
+
+        t->cli_config = qmf_xasprintf("%s/virtbus.conf", t->dir);
+        out = fopen(t->cli_config, "w");
+        cr_assert_not_null(out);
+        fprintf(out, "key_file = \"%s\"\nagent_issuer_keys = [ \"%s\" ]\n", t->console_key,
+                t->issuer_pub);
+        fclose(out);
+    }
+}
+
+void
+test_trust_issue(struct test_trust *t, const char *name, unsigned roles, char **key_path,
+                 char **cred_path)
+{
+    struct trust_credential fields = { 0 };
+    struct trust_key *k;
+    qmf_error err;
+    char *kp = qmf_xasprintf("%s/%s.key", t->dir, name);
+    char *cp = qmf_xasprintf("%s/%s.cred", t->dir, name), *text;
+    unsigned copy = 1;
+    FILE *out;
+
+    /* Two agents of one node (identity tests) each get a key. */
+    while (access(kp, F_OK) == 0) {
+        free(kp);
+        free(cp);
+        copy++;
+        kp = qmf_xasprintf("%s/%s-%u.key", t->dir, name, copy);
+        cp = qmf_xasprintf("%s/%s-%u.cred", t->dir, name, copy);
+    }
+
+    k = trust_key_generate(&err);
+    cr_assert_not_null(k, "%s", err.text);
+    cr_assert(trust_key_save_private(k, kp, &err) == 0, "%s", err.text);
+    fields.name = (char *)name;
+    memcpy(fields.key, trust_key_raw(k), TRUST_KEY_LEN);
+    fields.roles = roles;
+    fields.not_before = (int64_t)time(NULL) - 3600;
+    fields.not_after = (int64_t)time(NULL) + 86400;
+    text = trust_credential_issue(t->issuer, &fields, &err);
+    cr_assert_not_null(text, "%s", err.text);
+    out = fopen(cp, "w");
+    cr_assert_not_null(out);
+    fprintf(out, "%s\n", text);
+    fclose(out);
+    free(text);
+    free(fields.serial);
+    trust_key_free(k);
+    if (key_path)
+        *key_path = kp;
+    else
+        free(kp);
+    if (cred_path)
+        *cred_path = cp;
+    else
+        free(cp);
+}
+
+void
+test_trust_fini(struct test_trust *t)
+{
+    trust_key_free(t->issuer);
+    free(t->issuer_pub);
+    free(t->console_key);
+    free(t->console_cred);
+    free(t->cli_config);
+    remove_tree(t->dir);
+}
+
+/* Fleets ------------------------------------------------------------------------ */
+
 void
 fleet_init(struct test_fleet *f)
 {
@@ -60,6 +158,7 @@ fleet_init(struct test_fleet *f)
     snprintf(f->state_dir, sizeof(f->state_dir), "/tmp/virtbus-state-XXXXXX");
     cr_assert_not_null(mkdtemp(f->state_dir));
     f->url = test_broker_url();
+    test_trust_init(&f->trust);
 }
 
 struct agent *
@@ -95,8 +194,17 @@ fleet_add_agent_uri(struct test_fleet *f, const char *uri,
     cfg.heartbeat_interval = 1;
     free(cfg.state_dir);
     cfg.state_dir = qmf_xstrdup(f->state_dir);
+    /* Signed both ways: the agent trusts the fleet's issuer and signs
+     * what it sends with a key of its own, named for its node (which the
+     * test may have changed). */
+    qmf_list_append(cfg.issuer_keys, qmf_string(f->trust.issuer_pub));
+    free(cfg.key);
+    free(cfg.credential);
+    cfg.key = cfg.credential = NULL;
     if (cfg_edit)
         cfg_edit(&cfg, f->n);
+    if (cfg.key == NULL)
+        test_trust_issue(&f->trust, cfg.node, TRUST_ROLE_AGENT, &cfg.key, &cfg.credential);
     a = agent_new(&env, &cfg, &err);
     cr_assert(a != NULL, "%s", err.text);
     f->nodes[f->n] = qmf_xstrdup(cfg.node);
@@ -148,11 +256,33 @@ fleet_wait_ready(struct test_fleet *f)
 }
 
 void
+fleet_console_options(const struct test_fleet *f, struct virtbus_console_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->url = f->url;
+    o->key_file = f->trust.console_key;
+    o->credential_file = f->trust.console_cred;
+    o->answer_issuer_keys = f->trust.issuers;
+}
+
+void
+fleet_console_caller(const struct test_fleet *f, struct agent_caller *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->is_signed = true;
+    snprintf(out->name, sizeof(out->name), "tests");
+    snprintf(out->key_id, sizeof(out->key_id), "%s", f->trust.console_key_id);
+    out->roles = TRUST_ROLE_ADMIN;
+}
+
+void
 fleet_open_console(struct test_fleet *f, const char *const *watch_keys)
 {
-    struct virtbus_console_options o = { .url = f->url, .watch_keys = watch_keys };
+    struct virtbus_console_options o;
     qmf_error err;
 
+    fleet_console_options(f, &o);
+    o.watch_keys = watch_keys;
     f->console = virtbus_console_open(f->base, &o, &err);
     cr_assert(f->console != NULL, "%s", err.text);
 }
@@ -208,6 +338,7 @@ fleet_fini(struct test_fleet *f)
     free(f->url);
     event_base_free(f->base);
     remove_tree(f->state_dir);
+    test_trust_fini(&f->trust);
 }
 
 qmf_value *

@@ -14,10 +14,37 @@
 
 #include "agent/agent.h"
 #include "controller/lib/virtbus.h"
+#include "trust/credential.h"
+#include "trust/key.h"
 
 #define FLEET_MAX 128
 #define FLEET_WAIT_MS 20000       /* bound on any single wait */
 #define FLEET_REPLY_MS 10000      /* timeout given to requests */
+
+/*
+ * Trust for a test (docs/SECURITY.md): an issuer, a caller the console signs
+ * as (role admin, unless a test makes others), and a key and credential per
+ * agent, in a private directory.  Every fleet signs: the tests run the way
+ * a fleet is deployed.
+ */
+struct test_trust {
+    char dir[64];
+    struct trust_key *issuer;
+    char *issuer_pub;               /* the issuer's public key file */
+    char *console_key, *console_cred;
+    char console_key_id[33];
+    const char *issuers[2];         /* { issuer_pub, NULL } */
+    /* A configuration for the virtbus CLI run by a test: it signs as the
+     * console does and checks answers (VIRTBUS_CONFIG=cli_config). */
+    char *cli_config;
+};
+void test_trust_init(struct test_trust *t);
+void test_trust_fini(struct test_trust *t);
+/* A key pair and a credential for name with roles (enum trust_role bits),
+ * as <dir>/<name>.key and <name>.cred (<name>-2.key... for more keys of
+ * one name); the paths are malloc'd (either pointer may be NULL). */
+void test_trust_issue(struct test_trust *t, const char *name, unsigned roles,
+                      char **key_path, char **cred_path);
 
 struct test_fleet {
     struct event_base *base;
@@ -31,6 +58,7 @@ struct test_fleet {
     struct virtbus_console *console;
     qmf_value *seen;          /* watch items not yet expected */
     char state_dir[64];       /* the agents' journals */
+    struct test_trust trust;
 };
 
 /* Loop, libvirt event hook, schema and workers; no agent yet. */
@@ -45,8 +73,15 @@ struct agent *fleet_add_agent_uri(struct test_fleet *f, const char *uri,
                                   void (*cfg_edit)(struct agent_config *cfg, size_t index));
 /* Waits until every agent serves. */
 void fleet_wait_ready(struct test_fleet *f);
-/* Opens the console (watch_keys may be NULL). */
+/* Opens the console (watch_keys may be NULL): it signs as the fleet's
+ * admin caller and checks every answer against the fleet's issuer. */
 void fleet_open_console(struct test_fleet *f, const char *const *watch_keys);
+/* The same options, for a test that opens a console of its own. */
+void fleet_console_options(const struct test_fleet *f, struct virtbus_console_options *o);
+/* Who the agents take the fleet's console for (what its commands' journal
+ * digests are made of). */
+struct agent_caller;
+void fleet_console_caller(const struct test_fleet *f, struct agent_caller *out);
 /* The list of this fleet's agents, for virtbus_query and friends. */
 void fleet_agent_list(const struct test_fleet *f, size_t first, size_t count,
                       struct virtbus_agent_list *out);

@@ -30,14 +30,20 @@ cc -std=c11 -Wall -Wextra -Werror "${sanitize[@]}" "$top/docs/examples/fleet-run
     $(pkg-config --cflags --libs libvirtbus) -o "$dir/fleet-running" 2>"$dir/cc.log" ||
     fail "the example does not build against the installed library"
 
-"$VIRTBUS_BIN_DIR/agent/virtbusd" -f -n "$node" -b "$url" -s "$dir" \
+# Signed, as deployed (tests/harness/trust.sh).
+virtbus=$VIRTBUS_BIN_DIR/controller/virtbus
+. "$top/tests/harness/trust.sh"
+trust_init "$dir/trust" reader
+trust_agent_conf "$node" >"$dir/agent.conf"
+"$VIRTBUS_BIN_DIR/agent/virtbusd" -f -c "$dir/agent.conf" -n "$node" -b "$url" -s "$dir" \
     -u "test://$VIRTBUS_FIXTURES/node1.xml" >"$dir/agent.log" 2>&1 &
 agent=$!
 for _ in $(seq 1 200); do grep -q serving "$dir/agent.log" && break; sleep 0.1; done
 grep -q serving "$dir/agent.log" || fail "the agent did not come up"
 
 LD_LIBRARY_PATH=$(dirname "$(find "$dir/prefix" -name 'libvirtbus.so' | head -1)") \
-    "$dir/fleet-running" "$url" >"$dir/run.log" 2>&1 || fail "the example failed"
+    "$dir/fleet-running" "$url" "$trust_key" "${trust_key%.key}.cred" >"$dir/run.log" 2>&1 ||
+    fail "the example failed"
 grep -q "^$node web1$" "$dir/run.log" || fail "the example did not list $node's web1"
 grep -q "^$node db-test$" "$dir/run.log" && fail "db-test is shut off, not running"
 echo "library.sh: ok"

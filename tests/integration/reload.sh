@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SIGHUP on a real virtbusd: a new configuration (labels, intervals, log
-# level, allowed_paths) takes effect without dropping the broker
-# connection; a bad one is refused with a line naming the file, the line
-# and the key, and the old one stays in force; a change that needs a
-# restart is refused too.
+# level, allowed_paths, trust material) takes effect without dropping the
+# broker connection; a bad one is refused with a line naming the file, the
+# line and the key, and the old one stays in force; a change that needs a
+# restart is refused too.  Keys rotate without a restart: a revoked
+# credential is refused after SIGHUP, a new one is taken.
 set -euo pipefail
 : "${VIRTBUS_BIN_DIR:?run through ctest}"
 : "${VIRTBUS_FIXTURES:?run through ctest}"
@@ -14,7 +15,12 @@ virtbusd=$VIRTBUS_BIN_DIR/agent/virtbusd
 url="amqp://guest:guest@127.0.0.1:$(cat "$VIRTBUS_TEST_BROKER_DIR/port")/"
 run=$(mktemp -d)
 export VIRTBUS_BROKER=$url VIRTBUS_CONFIG=$run/virtbus.conf HOME=$run
-: >"$VIRTBUS_CONFIG"
+# Signed, as deployed (tests/harness/trust.sh).
+. "$(dirname "$0")/../harness/trust.sh"
+trust_init "$run/trust"
+trust_cli_conf >"$VIRTBUS_CONFIG"
+revoked=$run/revoked
+: >"$revoked"
 node=reload-1
 conf=$run/$node.conf
 log=$run/$node.log
@@ -62,7 +68,9 @@ heartbeat_interval = $2
 stats_interval = 1
 log_level = "$3"
 allowed_paths = [ $allowed ]
+revoked = "$revoked"
 EOF
+    trust_agent_conf "${4:-$node}" >>"$conf"
 }
 
 write_conf web 2 info
@@ -93,6 +101,24 @@ sed -n '/configuration reloaded/,$p' "$log" | grep -q " debug: " &&
     pass "log level changed: debug lines after the reload" ||
     fail "no debug line after switching log_level to debug"
 check "the broker connection was kept" 1 "$(connects)"
+
+# Keys rotate without a restart ------------------------------------------------
+serial=$("$virtbus" --json whoami | python3 -c 'import json,sys; print(json.load(sys.stdin)["serial"])')
+echo "$serial" >"$revoked"
+kill -HUP "$pid"
+for _ in $(seq 1 50); do [ "$(grep -c "configuration reloaded" "$log")" -ge 2 ] && break; sleep 0.2; done
+rc=0
+"$virtbus" show -n "$node" domain web1 >"$run/out" 2>&1 || rc=$?
+grep -q "revoked" "$run/out" && [ "$rc" -eq 1 ] &&
+    pass "a revoked credential is refused after SIGHUP" ||
+    fail "revoked credential: exit $rc, $(cat "$run/out")"
+rm -f "$trust_dir/tests.cred"
+"$virtbus" -q key issue --issuer "$trust_dir/issuer.key" --name tests \
+    --key "$trust_dir/tests.pub" --roles admin --days 2 -o "$trust_dir/tests.cred"
+"$virtbus" show -n "$node" domain web1 >"$run/out" 2>&1 &&
+    pass "a new credential for the same key is taken" ||
+    fail "new credential: $(cat "$run/out")"
+check "the broker connection was kept through the rotation" 1 "$(connects)"
 
 # A bad file: refused, named, and the old configuration stays -------------------
 write_conf batch '"soon"' info "$node" "$run/saves"

@@ -159,7 +159,8 @@ Test(agent, locate_query_call_event, .timeout = 120)
     qmf_free(fleet_expect_watch(&f, 0, "Domain", "name", "web1", "state", "shutoff", NULL));
     /* And the audit record names who asked. */
     qmf_free(fleet_expect_watch(&f, 0, "commandResult", "methodName", "shutdown",
-                                "outcome", "ok", "requester", "guest", NULL));
+                                "outcome", "ok", "requester", "tests",
+                                "requesterKey", f.trust.console_key_id, NULL));
     qmf_free(id);
 
     /* The second agent's domains were never touched. */

@@ -107,6 +107,7 @@ run_cli(struct test_fleet *f, const char *const *args, const char *out_path)
 {
     const char *bin_dir = getenv("VIRTBUS_BIN_DIR");
     char *program, *broker = qmf_xasprintf("VIRTBUS_BROKER=%s", f->url);
+    char *config = qmf_xasprintf("VIRTBUS_CONFIG=%s", f->trust.cli_config);
     const char *argv[16];
     char *envp[64];
     posix_spawn_file_actions_t fa;
@@ -127,7 +128,7 @@ run_cli(struct test_fleet *f, const char *const *args, const char *out_path)
             strncmp(environ[i], "VIRTBUS_CONFIG=", 15) != 0)
             envp[n++] = environ[i];
     envp[n++] = broker;
-    envp[n++] = "VIRTBUS_CONFIG=/dev/null";
+    envp[n++] = config;
     envp[n] = NULL;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out_path, O_WRONLY | O_CREAT | O_TRUNC,
@@ -145,6 +146,7 @@ run_cli(struct test_fleet *f, const char *const *args, const char *out_path)
     event_free(poll_ev);
     free(program);
     free(broker);
+    free(config);
     cr_assert(WIFEXITED(c.status), "virtbus died: status %#x", c.status);
     return WEXITSTATUS(c.status);
 }

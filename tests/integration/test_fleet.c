@@ -157,7 +157,7 @@ count_state(struct test_fleet *f, const struct virtbus_results *res, const char 
 
 Test(fleet, hundred_agents, .timeout = 600)
 {
-    struct virtbus_console_options co = { .presence = true };
+    struct virtbus_console_options co;
     struct virtbus_agent_list all, web, down, everyone;
     struct virtbus_results res;
     struct virtbus_target t;
@@ -176,7 +176,8 @@ Test(fleet, hundred_agents, .timeout = 600)
     for (i = 0; i < AGENTS; i++)
         fleet_add_agent(&f, "node1.xml", label);
     fleet_wait_ready(&f);
-    co.url = f.url;
+    fleet_console_options(&f, &co);
+    co.presence = true;
     f.console = virtbus_console_open(f.base, &co, &err);
     cr_assert_not_null(f.console, "%s", err.text);
 

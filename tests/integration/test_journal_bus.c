@@ -227,6 +227,8 @@ Test(journal_bus, a_reused_message_id_with_other_content_runs, .timeout = 120)
 /* A journal as a crash would leave it: a command begun, never ended; and
  * an outcome recorded but never confirmed by the broker. */
 static char *journal_node;
+/* The key the fleet's console signs with: the sender of its commands. */
+static struct agent_caller journal_caller;
 
 static void
 prepare_journal(struct agent_config *cfg, size_t index)
@@ -238,13 +240,12 @@ prepare_journal(struct agent_config *cfg, size_t index)
     size_t dropped;
 
     char *agent = qmf_xasprintf("virtbus:agent:%s", cfg->node);
-    /* The command the test sends later, as it will reach the agent: from
-     * the console's broker user. */
+    /* The command the test sends later, as it will reach the agent:
+     * signed by the console's key. */
     struct bus_message *crashed = command_to(agent, "cmd-crashed", WEB2, "destroy");
     uint8_t digest[JOURNAL_DIGEST_LEN];
 
-    crashed->user_id = qmf_xstrdup("guest");
-    agent_command_digest(crashed, &(struct agent_caller){ .name = "unsigned" }, digest);
+    agent_command_digest(crashed, &journal_caller, digest);
     bus_message_free(crashed);
     free(agent);
     cr_assert(journal_open(&j, path, NULL, &dropped, &err) == 0, "%s", err.text);
@@ -280,6 +281,7 @@ Test(journal_bus, crash_leftovers_are_answered_and_spooled, .timeout = 120)
 
     fleet_init(&f);
     fleet_open_console(&f, watch);
+    fleet_console_caller(&f, &journal_caller);
     fleet_add_agent(&f, "node1.xml", prepare_journal);
     fleet_wait_ready(&f);
 
@@ -326,12 +328,14 @@ Test(journal_bus, a_refused_command_is_recorded_never_begun, .timeout = 120)
         qmf_map_set(qmf_map_set(m->body, "_arguments", qmf_map()), "filename",
                     qmf_string("/tmp/virtbus-web1.save"));
         if (round == 0) {
-            /* The digest the agent computes: the sender is the broker user. */
+            /* The digest the agent computes: the sender is the console's key. */
+            struct agent_caller console;
+
             as_received = command_to(agent, "cmd-save-1", WEB1, "save");
             qmf_map_set(qmf_map_set(as_received->body, "_arguments", qmf_map()), "filename",
                         qmf_string("/tmp/virtbus-web1.save"));
-            as_received->user_id = qmf_xstrdup("guest");
-            agent_command_digest(as_received, &(struct agent_caller){ .name = "unsigned" }, digest);
+            fleet_console_caller(&f, &console);
+            agent_command_digest(as_received, &console, digest);
             bus_message_free(as_received);
         }
         r = fleet_ask(&f, 0, m);

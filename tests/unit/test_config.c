@@ -46,6 +46,49 @@ assert_configs_equal(const struct agent_config *a, const struct agent_config *b)
     cr_assert_eq(a->ack_long_commands_after, b->ack_long_commands_after);
     cr_assert_eq(a->log_level, b->log_level);
     cr_assert(qmf_equal(a->allowed_paths, b->allowed_paths));
+    cr_assert_eq(a->require_signatures, b->require_signatures);
+    cr_assert(qmf_equal(a->issuer_keys, b->issuer_keys));
+    cr_assert_str_eq(a->trust_dir, b->trust_dir);
+    cr_assert_str_eq(a->revoked, b->revoked);
+    cr_assert_str_eq(a->policy, b->policy);
+    cr_assert_str_eq(a->key, b->key);
+    cr_assert_str_eq(a->credential, b->credential);
+    cr_assert_eq(a->clock_skew, b->clock_skew);
+    cr_assert_eq(a->max_request_ttl, b->max_request_ttl);
+}
+
+Test(config, trust_keys_and_booleans)
+{
+    static const char text[] =
+        "require_signatures = no\n"
+        "issuer_keys = [ \"/etc/virtbus/issuer.pub\", \"/etc/virtbus/old-issuer.pub\" ]\n"
+        "policy = \"/etc/virtbus/policy\"\n"
+        "clock_skew = 5\n";
+    static const char *const bad[] = {
+        "require_signatures = maybe\n",
+        "require_signatures = \"no\"\n",
+        "issuer_keys = [ \"relative.pub\" ]\n",
+        "policy = \"relative\"\n",
+        "clock_skew = 3601\n",
+        "max_request_ttl = 0\n",
+    };
+    struct agent_config cfg;
+    qmf_error err;
+    size_t i;
+
+    agent_config_defaults(&cfg);
+    cr_assert(cfg.require_signatures, "signatures are required by default");
+    cr_assert_eq(qmf_list_len(cfg.issuer_keys), 0);
+    cr_assert_eq(agent_config_parse(&cfg, text, sizeof(text) - 1, "t", &err), 0, "%s",
+                 err.text);
+    cr_assert_not(cfg.require_signatures);
+    cr_assert_eq(qmf_list_len(cfg.issuer_keys), 2);
+    cr_assert_str_eq(cfg.policy, "/etc/virtbus/policy");
+    cr_assert_eq(cfg.clock_skew, 5);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_assert_eq(agent_config_parse(&cfg, bad[i], strlen(bad[i]), "t", &err), -1, "%s",
+                     bad[i]);
+    agent_config_free(&cfg);
 }
 
 /* A temporary file holding text; the path is malloc'd. */
@@ -486,7 +529,7 @@ Test(config, example_file_documents_every_key_with_its_default)
     agent_config_defaults(&defaults);
     cr_assert_eq(agent_config_parse(&cfg, text, len, path, &err), 0, "%s", err.text);
     /* Every key of the table, each once (a duplicate would fail above). */
-    cr_assert_eq(keys, 18);
+    cr_assert_eq(keys, 28);
     cr_assert_str_eq(cfg.node, "node1");
     cr_assert_str_eq(label(&cfg, "tier"), "web");
     cr_assert_str_eq(label(&cfg, "rack"), "r1");

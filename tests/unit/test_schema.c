@@ -371,7 +371,8 @@ Test(schema, events)
                                             "device"));
     c = schema_find_class(s, "commandResult");
     cr_assert_eq(c->severity, SCHEMA_SEV_INFO);
-    cr_assert_eq(c->nprops, 10);
+    cr_assert_eq(c->nprops, 11);
+    cr_assert_eq(schema_find_property(c, "requesterKey")->type, QMF_T_SSTR);
     cr_assert_eq(schema_find_property(c, "errorCode")->type, QMF_T_UINT32);
     cr_assert_eq(schema_find_property(c, "durationNs")->type, QMF_T_DELTATIME);
     cr_assert_eq(schema_find_property(c, "errorText")->type, QMF_T_LSTR);

@@ -484,10 +484,16 @@ Test(trust, signed_requests_are_checked_against_the_store)
     bus_message_free(m);
 }
 
-/* Each change of a signed field breaks the signature. */
+/* Each change of a signed field breaks the signature: here, of the bytes
+ * that travel. */
 static void change_body(struct bus_message *m)
 {
-    qmf_map_set(m->body, "_method_name", qmf_string("undefine"));
+    m->raw_body[m->raw_len - 2] ^= 1;
+}
+static void change_content_type(struct bus_message *m)
+{
+    free(m->raw_content_type);
+    m->raw_content_type = qmf_xstrdup("amqp/map");
 }
 static void change_id(struct bus_message *m) { m->message_id[0] = 'X'; }
 static void change_created(struct bus_message *m) { m->created_ms += 1; }
@@ -508,7 +514,7 @@ Test(trust, every_signed_field_counts)
 {
     void (*changes[])(struct bus_message *) = {
         change_body, change_id, change_created, change_ttl, change_reply_to, change_opcode,
-        change_user, change_correlation,
+        change_user, change_correlation, change_content_type,
     };
     struct fixture f;
     struct trust_signer who;
