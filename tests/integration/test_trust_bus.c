@@ -1,0 +1,479 @@
+/*
+ * Trust over the real broker and libvirt (docs/SECURITY.md): roles and the
+ * policy file decide, refusals are audited and recorded, a captured request
+ * replayed is answered and never run twice, re-targeted or tampered with it
+ * is refused, an expired one is refused, unsigned requests are refused by
+ * default, and an answer not signed by its node is the node's failure.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "agent/agent_impl.h"
+#include "tests/integration/harness.h"
+#include "trust/credential.h"
+
+#define WEB1 "domain:10000000-0000-4000-8000-000000000001"
+#define WEB2 "domain:10000000-0000-4000-8000-000000000002"
+#define DBTEST "domain:10000000-0000-4000-8000-000000000003"
+
+static const char *const watch[] = {
+    "agent.ind.event.org_libvirt.commandResult.*.virtbus.agent.*", NULL,
+};
+
+/* A console of the fleet's broker signing as another caller. */
+static struct virtbus_console *
+console_as(struct test_fleet *f, const char *key, const char *cred)
+{
+    struct virtbus_console_options o;
+    struct virtbus_console *c;
+    qmf_error err;
+
+    fleet_console_options(f, &o);
+    o.key_file = key;
+    o.credential_file = cred;
+    c = virtbus_console_open(f->base, &o, &err);
+    cr_assert_not_null(c, "%s", err.text);
+    return c;
+}
+
+/* Calls a method on agent i's object through c; returns the result. */
+static struct virtbus_result
+call(struct test_fleet *f, struct virtbus_console *c, size_t i, const char *object,
+     const char *method)
+{
+    qmf_value *id = fleet_object_id(f, i, object);
+    struct virtbus_result r;
+    qmf_error err;
+
+    cr_assert(virtbus_call(c, agent_name(f->agents[i]), id, method, NULL, FLEET_REPLY_MS, &r,
+                           &err) == 0, "%s", err.text);
+    qmf_free(id);
+    return r;
+}
+
+static void
+expect_refused(struct virtbus_result r, uint32_t code, const char *text)
+{
+    cr_assert_eq(r.status, VIRTBUS_FAILED, "not refused");
+    cr_assert_eq(r.error.code, code, "%#x %s", r.error.code, r.error.text);
+    cr_assert(strstr(r.error.text, text) != NULL, "'%s' not in '%s'", text, r.error.text);
+    virtbus_result_clear(&r);
+}
+
+static void
+expect_ok(struct virtbus_result r)
+{
+    cr_assert_eq(r.status, VIRTBUS_OK, "%#x %s", r.error.code, r.error.text);
+    virtbus_result_clear(&r);
+}
+
+/* The agent's audit trail, as one string ("" before the first line). */
+static char *
+audit_of(struct test_fleet *f, size_t i)
+{
+    char *path = qmf_xasprintf("%s/%s.audit", f->state_dir, f->nodes[i]);
+    char *text = qmf_xstrdup(""), buf[4096];
+    size_t len = 0, n;
+    FILE *in = fopen(path, "r");
+
+    while (in != NULL && (n = fread(buf, 1, sizeof(buf), in)) > 0) {
+        text = qmf_xrealloc(text, len + n + 1);
+        memcpy(text + len, buf, n);
+        len += n;
+        text[len] = '\0';
+    }
+    if (in != NULL)
+        fclose(in);
+    free(path);
+    return text;
+}
+
+struct audit_want {
+    struct test_fleet *f;
+    size_t agent;
+    const char *a, *b, *c;
+};
+
+static bool
+audit_line_found(void *arg)
+{
+    struct audit_want *w = arg;
+    char *text = audit_of(w->f, w->agent), *line, *save = NULL;
+    bool found = false;
+
+    for (line = strtok_r(text, "\n", &save); line && !found; line = strtok_r(NULL, "\n", &save))
+        found = strstr(line, w->a) && strstr(line, w->b) && (w->c == NULL || strstr(line, w->c));
+    free(text);
+    return found;
+}
+
+/* Waits (bounded, the loop running: agents write their audit lines from
+ * worker jobs) for a line of agent i's trail holding a, b and c. */
+static bool
+audit_has(struct test_fleet *f, size_t i, const char *a, const char *b, const char *c)
+{
+    struct audit_want w = { f, i, a, b, c };
+
+    return fleet_run_until(f, audit_line_found, &w, FLEET_WAIT_MS);
+}
+
+Test(trust_bus, roles_decide_and_refusals_are_audited, .timeout = 120)
+{
+    struct test_fleet f;
+    struct virtbus_console *reader, *operator;
+    char *rk, *rc, *ok, *oc;
+    qmf_value *list;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    fleet_open_console(&f, watch);
+    test_trust_issue(&f.trust, "rita", TRUST_ROLE_READER, &rk, &rc);
+    test_trust_issue(&f.trust, "otto", TRUST_ROLE_OPERATOR, &ok, &oc);
+    reader = console_as(&f, rk, rc);
+    operator = console_as(&f, ok, oc);
+
+    /* A reader reads, and runs reader methods; nothing more. */
+    {
+        struct test_fleet g = f;
+
+        g.console = reader;
+        list = fleet_query(&g, 0, "Domain", NULL);
+        cr_assert_eq(qmf_list_len(list), 3);
+        qmf_free(list);
+    }
+    expect_ok(call(&f, reader, 0, WEB1, "getXMLDesc"));
+    expect_refused(call(&f, reader, 0, WEB1, "shutdown"), QMF_ERR_UNAUTHORIZED,
+                   "Domain.shutdown needs role operator; rita has reader");
+    /* An operator runs the lifecycle, not the definitions. */
+    expect_ok(call(&f, operator, 0, WEB2, "suspend"));
+    expect_refused(call(&f, operator, 0, DBTEST, "undefine"), QMF_ERR_UNAUTHORIZED,
+                   "Domain.undefine needs role admin; otto has operator");
+    /* The admin (the fleet's console) may. */
+    expect_ok(call(&f, f.console, 0, DBTEST, "undefine"));
+
+    /* Refusals are recorded with who asked, and audited. */
+    qmf_free(fleet_expect_watch(&f, 0, "commandResult", "methodName", "shutdown",
+                                "outcome", "rejected", "requester", "rita", NULL));
+    cr_assert(audit_has(&f, 0, "\"caller\":\"rita\"", "\"outcome\":\"rejected\"",
+                        "Domain.shutdown needs role operator"), "no audit line of the refusal");
+    cr_assert(audit_has(&f, 0, "\"caller\":\"otto\"", "\"action\":\"Domain.suspend\"",
+                        "\"outcome\":\"ok\""), "no audit line of the suspend");
+    cr_assert(audit_has(&f, 0, "\"caller\":\"tests\"", "\"action\":\"Domain.undefine\"",
+                        "\"outcome\":\"ok\""), "no audit line of the undefine");
+    virtbus_console_close(reader);
+    virtbus_console_close(operator);
+    free(rk);
+    free(rc);
+    free(ok);
+    free(oc);
+    fleet_fini(&f);
+}
+
+static char *policy_path;
+
+static void
+with_policy(struct agent_config *cfg, size_t index)
+{
+    free(cfg->policy);
+    cfg->policy = qmf_xstrdup(policy_path);
+    qmf_map_set(cfg->labels, "tier", qmf_string("db"));
+}
+
+Test(trust_bus, the_policy_file_narrows_and_widens, .timeout = 120)
+{
+    struct test_fleet f;
+    struct virtbus_console *operator, *bob;
+    char *ok, *oc, *bk, *bc;
+    FILE *out;
+
+    fleet_init(&f);
+    policy_path = qmf_xasprintf("%s/policy", f.trust.dir);
+    out = fopen(policy_path, "w");
+    cr_assert_not_null(out);
+    fprintf(out, "# databases are not destroyed by operators\n"
+                 "deny role:operator Domain.destroy tier=db\n"
+                 "allow bob Domain.reboot node=%s*\n", "node-");
+    fclose(out);
+    fleet_add_agent(&f, "node1.xml", with_policy);
+    fleet_wait_ready(&f);
+    fleet_open_console(&f, NULL);
+    test_trust_issue(&f.trust, "otto", TRUST_ROLE_OPERATOR, &ok, &oc);
+    test_trust_issue(&f.trust, "bob", TRUST_ROLE_READER, &bk, &bc);
+    operator = console_as(&f, ok, oc);
+    bob = console_as(&f, bk, bc);
+
+    expect_refused(call(&f, operator, 0, WEB1, "destroy"), QMF_ERR_UNAUTHORIZED,
+                   "(deny role:operator Domain.destroy tier=db)");
+    expect_ok(call(&f, operator, 0, WEB1, "suspend"));
+    /* Widened: bob, a reader, may reboot; still nothing else. */
+    expect_ok(call(&f, bob, 0, WEB2, "reboot"));
+    expect_refused(call(&f, bob, 0, WEB2, "shutdown"), QMF_ERR_UNAUTHORIZED,
+                   "needs role operator");
+    virtbus_console_close(operator);
+    virtbus_console_close(bob);
+    free(ok);
+    free(oc);
+    free(bk);
+    free(bc);
+    fleet_fini(&f);
+    free(policy_path);
+}
+
+Test(trust_bus, credential_constraints_narrow_a_caller, .timeout = 120)
+{
+    struct test_fleet f;
+    struct virtbus_console *c;
+    struct virtbus_agent_list one;
+    struct virtbus_results res;
+    struct trust_credential fields = { 0 };
+    struct trust_key *k;
+    char *key_path, *cred_path, *text;
+    const char *classes[] = { "Domain", NULL };
+    qmf_error err;
+    FILE *out;
+    size_t i;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    /* An admin, but only for Domain objects, and only on web nodes. */
+    key_path = qmf_xasprintf("%s/carla.key", f.trust.dir);
+    cred_path = qmf_xasprintf("%s/carla.cred", f.trust.dir);
+    k = trust_key_generate(&err);
+    cr_assert(trust_key_save_private(k, key_path, &err) == 0, "%s", err.text);
+    fields.name = "carla";
+    memcpy(fields.key, trust_key_raw(k), TRUST_KEY_LEN);
+    fields.roles = TRUST_ROLE_ADMIN;
+    fields.classes = (char **)classes;
+    fields.not_before = (int64_t)time(NULL) - 60;
+    fields.not_after = (int64_t)time(NULL) + 3600;
+    text = trust_credential_issue(f.trust.issuer, &fields, &err);
+    cr_assert_not_null(text, "%s", err.text);
+    out = fopen(cred_path, "w");
+    fprintf(out, "%s\n", text);
+    fclose(out);
+    c = console_as(&f, key_path, cred_path);
+
+    /* A query of every class answers the Domain objects only. */
+    fleet_agent_list(&f, 0, 1, &one);
+    cr_assert(virtbus_query(c, &one, "OBJECT", NULL, NULL, FLEET_REPLY_MS, &res, &err) == 0,
+              "%s", err.text);
+    cr_assert_eq(res.items[0].status, VIRTBUS_OK, "%s", res.items[0].error.text);
+    cr_assert_eq(qmf_list_len(res.items[0].value), 3, "the three domains, nothing else");
+    for (i = 0; i < qmf_list_len(res.items[0].value); i++)
+        cr_assert_str_eq(qmf_map_get_string(qmf_map_get(qmf_list_at(res.items[0].value, i),
+                                                        "_schema_id"), "_class_name"),
+                         "Domain");
+    virtbus_results_free(&res);
+    /* The Node's methods are out of its reach, admin or not. */
+    expect_refused(call(&f, c, 0, "node", "getCapabilities"), QMF_ERR_UNAUTHORIZED,
+                   "does not cover class Node");
+    expect_ok(call(&f, c, 0, WEB1, "suspend"));
+    virtbus_agent_list_free(&one);
+    virtbus_console_close(c);
+    trust_key_free(k);
+    free(fields.serial);
+    free(text);
+    free(key_path);
+    free(cred_path);
+    fleet_fini(&f);
+}
+
+static void
+unsigned_ok(struct agent_config *cfg, size_t index)
+{
+    cfg->require_signatures = false;
+}
+
+Test(trust_bus, unsigned_requests_are_refused_unless_configured_otherwise, .timeout = 120)
+{
+    struct test_fleet f;
+    struct virtbus_console *anon;
+    struct virtbus_console_options o;
+    qmf_error err;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_add_agent(&f, "node1.xml", unsigned_ok);
+    fleet_wait_ready(&f);
+    fleet_console_options(&f, &o);
+    o.key_file = o.credential_file = NULL;
+    anon = virtbus_console_open(f.base, &o, &err);
+    cr_assert_not_null(anon, "%s", err.text);
+    expect_refused(call(&f, anon, 0, WEB1, "suspend"), QMF_ERR_BAD_SIGNATURE,
+                   "requires signed requests");
+    /* require_signatures = no: taken, as the caller "unsigned". */
+    expect_ok(call(&f, anon, 1, WEB1, "suspend"));
+    cr_assert(audit_has(&f, 1, "\"caller\":\"unsigned\"", "\"action\":\"Domain.suspend\"",
+                        "\"outcome\":\"ok\""));
+    cr_assert(audit_has(&f, 0, "\"caller\":\"unknown\"", "\"outcome\":\"rejected\"",
+                        "requires signed requests"));
+    virtbus_console_close(anon);
+    fleet_fini(&f);
+}
+
+Test(trust_bus, an_expired_signed_request_is_refused, .timeout = 120)
+{
+    struct test_fleet f;
+    struct virtbus_result r;
+    struct bus_message *m;
+    qmf_value *body = qmf_map();
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    fleet_open_console(&f, NULL);
+    qmf_map_set(body, "_object_id", fleet_object_id(&f, 0, WEB1));
+    qmf_map_set(body, "_method_name", qmf_string("destroy"));
+    m = fleet_request("_method_request", body);
+    /* Signed with these: two minutes old, valid for thirty seconds. */
+    m->created_ms = (int64_t)time(NULL) * 1000 - 120000;
+    m->ttl_ms = 30000;
+    r = fleet_ask(&f, 0, m);
+    expect_refused(r, QMF_ERR_EXPIRED, "expired");
+    m = fleet_request("_method_request", qmf_map());
+    /* And one that asks for more life than max_request_ttl allows. */
+    qmf_map_set(m->body, "_object_id", fleet_object_id(&f, 0, WEB1));
+    qmf_map_set(m->body, "_method_name", qmf_string("destroy"));
+    m->ttl_ms = 86400001;
+    expect_refused(fleet_ask(&f, 0, m), QMF_ERR_EXPIRED, "max_request_ttl");
+    fleet_fini(&f);
+}
+
+/* Captured off the wire ------------------------------------------------------- */
+
+/* A queue bound where agent i's requests go: what anyone who may bind sees. */
+static char *
+tap(amqp_connection_state_t raw, const char *agent)
+{
+    amqp_queue_declare_ok_t *q = amqp_queue_declare(raw, 1, amqp_empty_bytes, 0, 0, 1, 1,
+                                                    amqp_empty_table);
+    char *name;
+
+    cr_assert_not_null(q);
+    name = qmf_xstrndup(q->queue.bytes, q->queue.len);
+    cr_assert_not_null(amqp_queue_bind(raw, 1, q->queue, amqp_cstring_bytes(BUS_EXCHANGE_DIRECT),
+                                       amqp_cstring_bytes(agent), amqp_empty_table));
+    return name;
+}
+
+/* The next message of queue (bounded wait), as it travelled. */
+static amqp_message_t
+capture(amqp_connection_state_t raw, const char *queue)
+{
+    amqp_message_t msg;
+    int tries;
+
+    for (tries = 0; tries < 250; tries++) {
+        amqp_rpc_reply_t r = amqp_basic_get(raw, 1, amqp_cstring_bytes(queue), 1);
+
+        cr_assert_eq(r.reply_type, AMQP_RESPONSE_NORMAL);
+        if (r.reply.id == AMQP_BASIC_GET_OK_METHOD) {
+            r = amqp_read_message(raw, 1, &msg, 0);
+            cr_assert_eq(r.reply_type, AMQP_RESPONSE_NORMAL);
+            return msg;
+        }
+        usleep(20000);
+    }
+    cr_assert_fail("nothing captured on %s", queue);
+    return msg;
+}
+
+static void
+replay(amqp_connection_state_t raw, const char *key, const amqp_message_t *msg)
+{
+    cr_assert_eq(amqp_basic_publish(raw, 1, amqp_cstring_bytes(BUS_EXCHANGE_DIRECT),
+                                    amqp_cstring_bytes(key), 0, 0, &msg->properties,
+                                    msg->body), AMQP_STATUS_OK);
+}
+
+Test(trust_bus, a_captured_request_replayed_or_retargeted_does_nothing, .timeout = 120)
+{
+    struct test_fleet f;
+    amqp_connection_state_t raw;
+    amqp_message_t msg;
+    char *queue;
+    qmf_value *list, *ev;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    fleet_open_console(&f, watch);
+    raw = test_raw_connect(f.url);
+    queue = tap(raw, agent_name(f.agents[0]));
+
+    expect_ok(call(&f, f.console, 0, WEB1, "destroy"));
+    qmf_free(fleet_expect_watch(&f, 0, "commandResult", "methodName", "destroy",
+                                "outcome", "ok", NULL));
+    msg = capture(raw, queue);
+    /* Started again by its admin, then the captured destroy replayed: it
+     * is the same command, answered from the journal, not run again. */
+    expect_ok(call(&f, f.console, 0, WEB1, "create"));
+    replay(raw, agent_name(f.agents[0]), &msg);
+    /* Re-targeted at the other node: the routing key is signed. */
+    replay(raw, agent_name(f.agents[1]), &msg);
+    ev = fleet_expect_watch(&f, 1, "commandResult", "methodName", "destroy", "outcome",
+                            "rejected", NULL);
+    qmf_free(ev);
+    cr_assert(audit_has(&f, 1, "\"outcome\":\"rejected\"", "does not match", NULL),
+              "the re-targeted copy was not refused for its signature");
+    /* Tampered with (another object in the same body): refused too. */
+    {
+        char *body = qmf_xstrndup(msg.body.bytes, msg.body.len);
+        char *at = strstr(body, "10000000-0000-4000-8000-000000000001");
+        amqp_bytes_t original = msg.body;
+
+        cr_assert_not_null(at);
+        at[strlen("10000000-0000-4000-8000-00000000000")] = '2';
+        msg.body = amqp_cstring_bytes(body);
+        replay(raw, agent_name(f.agents[0]), &msg);
+        cr_assert(audit_has(&f, 0, "\"outcome\":\"rejected\"", "does not match", NULL),
+                  "the tampered copy was not refused");
+        msg.body = original;
+        free(body);
+    }
+    list = fleet_query(&f, 0, "Domain", NULL);
+    cr_assert_str_eq(fleet_state(fleet_find(list, "web1")), "running",
+                     "the replayed destroy ran again");
+    cr_assert_str_eq(fleet_state(fleet_find(list, "web2")), "running",
+                     "the tampered destroy ran");
+    qmf_free(list);
+    list = fleet_query(&f, 1, "Domain", NULL);
+    cr_assert_str_eq(fleet_state(fleet_find(list, "web1")), "running",
+                     "the re-targeted destroy ran");
+    qmf_free(list);
+    amqp_destroy_message(&msg);
+    test_raw_close(raw);
+    free(queue);
+    fleet_fini(&f);
+}
+
+static void
+no_agent_key(struct agent_config *cfg, size_t index)
+{
+    cfg->key = qmf_xstrdup("");
+    cfg->credential = qmf_xstrdup("");
+}
+
+Test(trust_bus, an_answer_not_signed_by_its_node_is_that_node_s_failure, .timeout = 120)
+{
+    struct test_fleet f;
+    struct virtbus_result r;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", no_agent_key);
+    fleet_wait_ready(&f);
+    fleet_open_console(&f, NULL);
+    r = call(&f, f.console, 0, WEB1, "getXMLDesc");
+    cr_assert_eq(r.status, VIRTBUS_FAILED, "an unsigned answer was taken");
+    cr_assert_eq(r.error.code, QMF_ERR_BAD_SIGNATURE, "%#x %s", r.error.code, r.error.text);
+    virtbus_result_clear(&r);
+    fleet_fini(&f);
+}
