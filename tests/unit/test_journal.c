@@ -1203,7 +1203,7 @@ read_report(int fd, uint32_t *v)
     return 0;
 }
 
-Test(journal, sigkill_at_random_points_loses_no_acknowledged_outcome, .timeout = 110)
+Test(journal, sigkill_at_random_points_loses_no_acknowledged_outcome, .timeout = 300)
 {
     struct tmpdir t;
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
