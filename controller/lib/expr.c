@@ -21,12 +21,11 @@
  *
  * Costs: O(length of the text) to tokenize and parse (one token of
  * lookahead, no backtracking), plus O(properties of the class) per field
- * lookup and one regcomp() per =~.
+ * lookup and one regex compile per =~ (the agents' engine, schema/qmf/regex.h).
  */
 #include "controller/lib/expr.h"
 
 #include <inttypes.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -34,6 +33,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "schema/qmf/regex.h"
+#include "schema/qmf/text.h"
 
 /* Nesting of parentheses and nots; with the lists around them this stays
  * under the 64 levels qmf_where_compile() accepts. */
@@ -763,10 +765,9 @@ static qmf_value *
 compile_match(struct parser *p, enum tok op, size_t op_start,
               struct operand *l, struct operand *r)
 {
-    char reason[256];
-    regex_t re;
+    qmf_regex *re;
+    qmf_error why;
     qmf_value *m;
-    int rc;
 
     if (l->kind != OPD_FIELD)
         return fail(p, l->start, "%s needs a field on its left",
@@ -782,11 +783,9 @@ compile_match(struct parser *p, enum tok op, size_t op_start,
                     family_names[type_family(l->prop->type)]);
     /* The agent compiles it the same way; a bad pattern is better caught
      * here, where the column is known. */
-    if ((rc = regcomp(&re, r->str, REG_EXTENDED | REG_NOSUB)) != 0) {
-        regerror(rc, &re, reason, sizeof(reason));
-        return fail(p, r->start, "bad regular expression: %s", reason);
-    }
-    regfree(&re);
+    if ((re = qmf_regex_compile(r->str, strlen(r->str), &why)) == NULL)
+        return fail(p, r->start, "%s", why.text);
+    qmf_regex_free(re);
     m = pred_new("re_match", qmf_string(l->str), literal_value(r, 1));
     return op == TOK_MATCH ? m : pred_new("not", m, NULL);
 }
@@ -1061,6 +1060,20 @@ parse_or(struct parser *p)
     return parse_chain(p, TOK_OR, "or", parse_and);
 }
 
+/* The text goes to agents inside a JSON or AMQP string: valid UTF-8 only. */
+static int
+check_utf8(struct parser *p)
+{
+    size_t len = strlen(p->text), i = 0, n;
+
+    while (i < len) {
+        if ((n = qmf_utf8_char_len(p->text + i, len - i)) == 0)
+            return fail_rc(p, i, "invalid UTF-8 (byte \\x%02x)", (unsigned char)p->text[i]);
+        i += n;
+    }
+    return 0;
+}
+
 qmf_value *
 virtbus_expr_compile(const char *text, const struct schema_class *cls, qmf_error *err)
 {
@@ -1069,7 +1082,7 @@ virtbus_expr_compile(const char *text, const struct schema_class *cls, qmf_error
     char b1[64], b2[64];
 
     qmf_error_clear(err);
-    if (next(&p) != 0)
+    if (check_utf8(&p) != 0 || next(&p) != 0)
         goto out;
     if (p.tok.kind == TOK_END) {
         fail(&p, p.tok.start, "empty expression");
