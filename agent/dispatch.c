@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "agent/journal.h"
+#include "schema/qmf/text.h"
 
 typedef int (*request_fn)(struct agent *a, struct bus_delivery *d,
                           const struct bus_message *m, qmf_error *err);
@@ -31,27 +32,17 @@ static const struct {
     { "_method_request", handle_method },
 };
 
-/* The command record every executed (or refused) method leaves behind. */
+/* The command record every refused method leaves behind. */
 static void
 publish_command_result(struct agent *a, const struct bus_message *m,
-                       const char *class_name, const char *object_name,
-                       const char *method_name, const char *outcome,
-                       const qmf_error *err, int64_t duration_ns,
+                       const char *object_name, const char *method_name,
+                       const char *outcome, const qmf_error *err,
                        bus_confirm_cb confirm, void *opaque)
 {
-    qmf_value *v = qmf_map();
-
-    qmf_map_set(v, "requester", qmf_string(m->user_id ? m->user_id : ""));
-    qmf_map_set(v, "correlationId", qmf_string(m->correlation_id ? m->correlation_id : ""));
-    qmf_map_set(v, "opcode", qmf_string("_method_request"));
-    qmf_map_set(v, "className", qmf_string(class_name ? class_name : ""));
-    qmf_map_set(v, "objectName", qmf_string(object_name ? object_name : ""));
-    qmf_map_set(v, "methodName", qmf_string(method_name ? method_name : ""));
-    qmf_map_set(v, "outcome", qmf_string(outcome));
-    qmf_map_set(v, "errorCode", qmf_u32(err ? err->code : 0));
-    qmf_map_set(v, "errorText", qmf_string(err ? err->text : ""));
-    qmf_map_set(v, "durationNs", qmf_i64(duration_ns));
-    agent_publish_event(a, "commandResult", v, confirm, opaque);
+    agent_publish_event(a, "commandResult",
+                        agent_command_result(m, NULL, object_name, method_name, outcome,
+                                             err, 0),
+                        confirm, opaque);
 }
 
 /* Broadcasts arrive through the topic exchange with console.* keys. */
@@ -61,16 +52,77 @@ is_broadcast(const struct bus_message *m)
     return m->subject != NULL && strncmp(m->subject, "console.", 8) == 0;
 }
 
-static bool
-request_expired(const struct bus_message *m, int64_t *late_ms)
+/*
+ * Whether now_ms is past created + ttl, and by how much.  Both come from
+ * the sender: the deadline saturates at INT64_MAX (a deadline past the end
+ * of time never comes), and the lateness is counted in uint64, where any
+ * difference of two int64 fits.
+ */
+bool
+agent_request_expired(int64_t created_ms, uint64_t ttl_ms, int64_t now_ms, uint64_t *late_ms)
 {
-    int64_t now_ms;
+    int64_t deadline;
 
-    if (m->ttl_ms == 0 || m->created_ms == 0)
+    if (ttl_ms == 0 || created_ms == 0)
         return false;
-    now_ms = agent_now_ns() / 1000000;
-    *late_ms = now_ms - (m->created_ms + (int64_t)m->ttl_ms);
-    return *late_ms > 0;
+    if (ttl_ms > (uint64_t)INT64_MAX || created_ms > INT64_MAX - (int64_t)ttl_ms)
+        deadline = INT64_MAX;
+    else
+        deadline = created_ms + (int64_t)ttl_ms;
+    if (now_ms <= deadline)
+        return false;
+    *late_ms = (uint64_t)now_ms - (uint64_t)deadline;
+    return true;
+}
+
+/*
+ * A field of a request map that must be a string when present: 0 with *out
+ * NULL when absent, -1 (error 5, naming the field) when of another kind.
+ * A wrongly typed field is never taken for an absent one: an _agent_name
+ * that is not a string would otherwise send a command to every agent.
+ */
+static int
+field_string(const qmf_value *map, const char *key, const char **out, qmf_error *err)
+{
+    const qmf_value *v = qmf_map_get(map, key);
+
+    *out = NULL;
+    if (v == NULL)
+        return 0;
+    if (v->kind != QMF_STRING) {
+        qmf_error_set(err, QMF_ERR_MALFORMED, "%s must be a string, not a %s", key,
+                      qmf_kind_name(v->kind));
+        return -1;
+    }
+    *out = v->u.str.ptr;
+    return 0;
+}
+
+/* The same for a map field (_object_id, _schema_id). */
+static int
+field_map(const qmf_value *map, const char *key, const qmf_value **out, qmf_error *err)
+{
+    const qmf_value *v = qmf_map_get(map, key);
+
+    *out = v;
+    if (v != NULL && v->kind != QMF_MAP) {
+        qmf_error_set(err, QMF_ERR_MALFORMED, "%s must be a map, not a %s", key,
+                      qmf_kind_name(v->kind));
+        return -1;
+    }
+    return 0;
+}
+
+/* The agent name of a request's _object_id, NULL if it names none. */
+static int
+object_owner(const qmf_value *body, const char **owner, qmf_error *err)
+{
+    const qmf_value *oid;
+
+    *owner = NULL;
+    if (field_map(body, "_object_id", &oid, err) != 0)
+        return -1;
+    return field_string(oid, "_agent_name", owner, err);
 }
 
 /* Requests for methods name their target in the body; for the record. */
@@ -104,16 +156,16 @@ static void
 refuse(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
        const char *opcode, const qmf_error *err)
 {
-    log_info(&a->log, "refused %s from %s: %s", opcode ? opcode : "request",
+    log_info(&a->log, "refused %.100s from %.300s: %s", opcode ? opcode : "request",
              m->reply_to ? m->reply_to : "(no reply-to)", err->text);
     agent_reply_exception(a, m, err, NULL, NULL);
     if (opcode && strcmp(opcode, "_method_request") == 0) {
         const char *object_name, *method_name;
 
         method_names(m, &object_name, &method_name);
-        publish_command_result(a, m, NULL, object_name, method_name,
+        publish_command_result(a, m, object_name, method_name,
                                err->code == QMF_ERR_EXPIRED ? "expired" : "rejected",
-                               err, 0, refusal_recorded, d);
+                               err, refusal_recorded, d);
         return;
     }
     bus_ack(d);
@@ -146,13 +198,20 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
 {
     const char *opcode = bus_message_header(m, "qmf.opcode");
     const qmf_value *target;
-    int64_t late_ms;
+    uint64_t late_ms;
     qmf_error err;
     size_t i;
+    int rc;
 
     if (a->state != AGENT_RUNNING) {
         /* Leave it for the next run of this agent. */
         bus_reject(d, true);
+        return;
+    }
+    /* Nothing is sent to a reply-to that is not a reply address (§3.3):
+     * refused, recorded if a command, and the refusal goes nowhere. */
+    if (m->reply_to != NULL && !agent_reply_address_allowed(m->reply_to, &err)) {
+        refuse(a, d, m, opcode, &err);
         return;
     }
     if (m->body == NULL) {
@@ -160,7 +219,11 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
         return;
     }
     if (opcode == NULL) {
-        qmf_error_set(&err, QMF_ERR_MALFORMED, "the request has no qmf.opcode");
+        if (qmf_map_get(m->headers, "qmf.opcode") != NULL)
+            qmf_error_set(&err, QMF_ERR_MALFORMED, "qmf.opcode must be a string, not a %s",
+                          qmf_kind_name(qmf_map_get(m->headers, "qmf.opcode")->kind));
+        else
+            qmf_error_set(&err, QMF_ERR_MALFORMED, "the request has no qmf.opcode");
         refuse(a, d, m, opcode, &err);
         return;
     }
@@ -174,7 +237,6 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
     if (target != NULL) {
         qmf_where *w = qmf_where_compile(target, &err);
         qmf_value *attrs;
-        bool match;
 
         if (w == NULL) {
             qmf_error_set(&err, QMF_ERR_INVALID_ARGS, "bad _target: %.400s", err.text);
@@ -182,10 +244,14 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
             return;
         }
         attrs = agent_attributes(a);
-        match = qmf_where_eval(w, attrs);
+        rc = qmf_where_test(w, attrs, &err);
         qmf_free(attrs);
         qmf_where_free(w);
-        if (!match) {
+        if (rc < 0) {
+            refuse(a, d, m, opcode, &err);
+            return;
+        }
+        if (rc == 0) {
             /* A broadcast for other agents: stay silent. */
             bus_ack(d);
             return;
@@ -198,11 +264,11 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
         refuse(a, d, m, opcode, &err);
         return;
     }
-    if (request_expired(m, &late_ms) &&
+    if (agent_request_expired(m->created_ms, m->ttl_ms, agent_now_ns() / 1000000, &late_ms) &&
         !(strcmp(opcode, "_method_request") == 0 && command_on_record(a, m))) {
         qmf_error_set(&err, QMF_ERR_EXPIRED,
-                      "the request expired %lld ms before it could run (ttl %llu ms)",
-                      (long long)late_ms, (unsigned long long)m->ttl_ms);
+                      "the request expired %llu ms before it could run (ttl %llu ms)",
+                      (unsigned long long)late_ms, (unsigned long long)m->ttl_ms);
         refuse(a, d, m, opcode, &err);
         return;
     }
@@ -240,16 +306,18 @@ handle_locate(struct agent *a, struct bus_delivery *d,
 
     if (where != NULL) {
         qmf_where *w = qmf_where_compile(where, err);
-        bool match;
+        int match;
 
         if (w == NULL) {
             qmf_free(attrs);
             return -1;
         }
-        match = qmf_where_eval(w, attrs);
+        match = qmf_where_test(w, attrs, err);
         qmf_where_free(w);
-        if (!match) {
+        if (match != 1) {
             qmf_free(attrs);
+            if (match < 0)
+                return -1;
             bus_ack(d);
             return 0;
         }
@@ -354,22 +422,22 @@ static int
 requested_class(struct agent *a, const qmf_value *body,
                 const struct schema_class **cls, qmf_error *err)
 {
-    const qmf_value *sid = qmf_map_get(body, "_schema_id");
+    const qmf_value *sid;
     const char *name, *package;
 
     *cls = NULL;
+    if (field_map(body, "_schema_id", &sid, err) != 0)
+        return -1;
     if (sid == NULL)
         return 0;
-    if (sid->kind != QMF_MAP) {
-        qmf_error_set(err, QMF_ERR_MALFORMED, "_schema_id must be a map");
+    if (field_string(sid, "_package_name", &package, err) != 0)
         return -1;
-    }
-    package = qmf_map_get_string(sid, "_package_name");
     if (package != NULL && strcmp(package, SCHEMA_PACKAGE) != 0) {
         qmf_error_set(err, QMF_ERR_UNKNOWN_OBJECT, "unknown package '%.100s'", package);
         return -1;
     }
-    name = qmf_map_get_string(sid, "_class_name");
+    if (field_string(sid, "_class_name", &name, err) != 0)
+        return -1;
     if (name == NULL) {
         qmf_error_set(err, QMF_ERR_MALFORMED, "_schema_id has no _class_name");
         return -1;
@@ -412,34 +480,40 @@ query_objects(struct agent *a, const struct bus_message *m, bool ids_only,
     const qmf_value *where_expr = qmf_map_get(m->body, "_where");
     struct select_ctx ctx = { .a = a, .ids_only = ids_only };
     const struct schema_class *cls;
+    const char *agent = NULL, *name = NULL;
     qmf_where *where = NULL;
+    int rc = 0;
 
     if (requested_class(a, m->body, &cls, err) != 0 ||
         requested_properties(m->body, &ctx.properties, err) != 0)
         return -1;
+    if (oid != NULL && (object_owner(m->body, &agent, err) != 0 ||
+                        field_string(oid, "_object_name", &name, err) != 0))
+        return -1;
+    if (oid != NULL && name == NULL) {
+        qmf_error_set(err, QMF_ERR_MALFORMED, "_object_id needs an _object_name");
+        return -1;
+    }
     if (where_expr != NULL && (where = qmf_where_compile(where_expr, err)) == NULL)
         return -1;
     ctx.results = qmf_list();
     if (oid != NULL) {
-        const char *agent = qmf_map_get_string(oid, "_agent_name");
-        const char *name = qmf_map_get_string(oid, "_object_name");
         const struct inv_object *o;
 
-        if (oid->kind != QMF_MAP || name == NULL) {
-            qmf_error_set(err, QMF_ERR_MALFORMED, "_object_id needs an _object_name");
-            qmf_where_free(where);
-            qmf_free(ctx.results);
-            return -1;
-        }
         /* An id of another agent is not ours to answer: empty result. */
         o = (agent == NULL || strcmp(agent, a->name) == 0) ? inv_get(&a->inv, name) : NULL;
         if (o != NULL && (cls == NULL || o->cls == cls) &&
-            (where == NULL || qmf_where_eval(where, o->values)))
+            (where == NULL || (rc = qmf_where_test(where, o->values, err)) == 1))
             select_one(o, &ctx);
     } else {
-        inv_select(&a->inv, cls, where, select_one, &ctx);
+        rc = inv_select(&a->inv, cls, where, select_one, &ctx, err);
     }
     qmf_where_free(where);
+    if (rc < 0) {
+        /* A regex limit: no answer is better than a partial one. */
+        qmf_free(ctx.results);
+        return -1;
+    }
     reply_batches(a, m, ids_only ? "_object_id" : "_data", ctx.results);
     return 0;
 }
@@ -448,11 +522,12 @@ static int
 handle_query(struct agent *a, struct bus_delivery *d,
              const struct bus_message *m, qmf_error *err)
 {
-    const char *what = qmf_map_get_string(m->body, "_what");
+    const char *what, *owner;
     int rc;
 
-    const char *owner = qmf_map_get_string(qmf_map_get(m->body, "_object_id"), "_agent_name");
-
+    if (field_string(m->body, "_what", &what, err) != 0 ||
+        object_owner(m->body, &owner, err) != 0)
+        return -1;
     if (what == NULL) {
         qmf_error_set(err, QMF_ERR_MALFORMED, "_query_request needs a _what string");
         return -1;
@@ -493,9 +568,11 @@ check_method(struct agent *a, const struct bus_message *m, const struct schema_c
              struct method_check *mc, qmf_error *err)
 {
     const qmf_value *args = qmf_map_get(m->body, "_arguments");
-    const char *method_name = qmf_map_get_string(m->body, "_method_name");
+    const char *method_name;
 
     memset(mc, 0, sizeof(*mc));
+    if (field_string(m->body, "_method_name", &method_name, err) != 0)
+        return -1;
     if (method_name == NULL) {
         qmf_error_set(err, QMF_ERR_MALFORMED, "_method_request needs a _method_name string");
         return -1;
@@ -541,6 +618,7 @@ handle_method_where(struct agent *a, struct bus_delivery *d, const struct bus_me
     const struct schema_class *cls;
     struct method_check mc;
     qmf_where *where = NULL;
+    int rc;
 
     if (requested_class(a, m->body, &cls, err) != 0)
         return -1;
@@ -554,10 +632,10 @@ handle_method_where(struct agent *a, struct bus_delivery *d, const struct bus_me
         qmf_where_free(where);
         return -1;
     }
-    agent_command_where(a, d, m, cls, mc.sm, mc.fn, mc.args, where);
+    rc = agent_command_where(a, d, m, cls, mc.sm, mc.fn, mc.args, where, err);
     qmf_where_free(where);
     qmf_free(mc.args);
-    return 0;
+    return rc;
 }
 
 /* The failpoint "crash-on-method=Class.method" (agent_env.failpoints). */
@@ -580,21 +658,24 @@ static int
 handle_method(struct agent *a, struct bus_delivery *d,
               const struct bus_message *m, qmf_error *err)
 {
-    const qmf_value *oid = qmf_map_get(m->body, "_object_id");
-    const char *agent, *name;
+    const qmf_value *oid;
+    const char *agent, *name = NULL;
     const struct inv_object *o;
     struct method_check mc;
 
+    if (object_owner(m->body, &agent, err) != 0)
+        return -1;
+    oid = qmf_map_get(m->body, "_object_id");
     if (oid == NULL && qmf_map_get(m->body, "_schema_id") != NULL)
         return handle_method_where(a, d, m, err);
-    if (oid == NULL || oid->kind != QMF_MAP ||
-        (name = qmf_map_get_string(oid, "_object_name")) == NULL) {
+    if (oid != NULL && field_string(oid, "_object_name", &name, err) != 0)
+        return -1;
+    if (name == NULL) {
         qmf_error_set(err, QMF_ERR_MALFORMED,
                       "_method_request needs an _object_id with an _object_name, "
                       "or a _schema_id (and _where) selecting objects");
         return -1;
     }
-    agent = qmf_map_get_string(oid, "_agent_name");
     if (agent != NULL && strcmp(agent, a->name) != 0) {
         if (is_broadcast(m)) {
             bus_ack(d);         /* another agent's object: not ours to answer */

@@ -167,13 +167,67 @@ node_get_capabilities(struct method_call *call, qmf_error *err)
     return 0;
 }
 
+/* ---- paths the caller names ---- */
+
+/*
+ * libvirt failures that say nothing about a file: the method is missing,
+ * the domain is in the wrong state or gone (virErrorNumber values, which
+ * the protocol carries as 0x10000 | n).
+ */
+#define LIBVIRT_NO_SUPPORT        3
+#define LIBVIRT_NO_DOMAIN         42
+#define LIBVIRT_OPERATION_INVALID 55
+/* What a neutral failure is reported as: VIR_ERR_OPERATION_FAILED. */
+#define LIBVIRT_OPERATION_FAILED  9
+
+/*
+ * Whether the caller may learn why a method failed on a path it named.
+ * Node.restore and Domain.save run as the agent's user (root, usually):
+ * libvirt's own text would tell anyone who may call them whether any file
+ * exists and what it is ("No such file or directory", "Is a directory",
+ * "mismatched header magic" for /etc/shadow).  The allowed_paths
+ * configuration, when it comes, answers true here for its directories.
+ */
+static bool
+path_error_may_be_told(const struct method_call *call, const char *path)
+{
+    (void)call;
+    (void)path;
+    return false;
+}
+
+/*
+ * The one place that decides what a failed method on a named path reports:
+ * libvirt's reason when the path may be told or the reason is not about
+ * the file; otherwise a neutral text, the real one going to the log.
+ */
+static int
+path_method_failed(struct method_call *call, const char *path, qmf_error *err)
+{
+    uint32_t n = err->code & ~(uint32_t)QMF_ERR_LIBVIRT;
+
+    if (!(err->code & QMF_ERR_LIBVIRT) || n == LIBVIRT_NO_SUPPORT || n == LIBVIRT_NO_DOMAIN ||
+        n == LIBVIRT_OPERATION_INVALID || path_error_may_be_told(call, path))
+        return -1;
+    log_warnx(&call->a->log, "%s.%s on '%.200s' failed: %s", call->cls->name,
+              call->method->name, path, err->text);
+    qmf_error_set(err, QMF_ERR_LIBVIRT | LIBVIRT_OPERATION_FAILED,
+                  "%s.%s failed on the file '%.200s' (the reason is in the agent's "
+                  "log; only files under allowed paths are told)",
+                  call->cls->name, call->method->name, path);
+    return -1;
+}
+
 /* Which domain the file holds is libvirt's secret: look at them all. */
 static int
 node_restore(struct method_call *call, qmf_error *err)
 {
+    const char *path = arg_string(call, "filename");
+
     call->reload_class = "Domain";
-    return DRV_CALL(call->a->drv, hypervisor, node_restore, err, call->a->dconn,
-                    arg_string(call, "filename"), err);
+    if (DRV_CALL(call->a->drv, hypervisor, node_restore, err, call->a->dconn, path, err) != 0)
+        return path_method_failed(call, path, err);
+    return 0;
 }
 
 /* ---- Domain ---- */
@@ -193,8 +247,12 @@ GET_XML(domain_get_xml, hypervisor, domain_get_xml)
 static int
 domain_save(struct method_call *call, qmf_error *err)
 {
-    return DRV_CALL(call->a->drv, hypervisor, domain_save, err, call->a->dconn,
-                    call->object_key, arg_string(call, "filename"), err);
+    const char *path = arg_string(call, "filename");
+
+    if (DRV_CALL(call->a->drv, hypervisor, domain_save, err, call->a->dconn,
+                 call->object_key, path, err) != 0)
+        return path_method_failed(call, path, err);
+    return 0;
 }
 
 static int

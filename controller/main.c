@@ -43,6 +43,11 @@ resolve_broker(struct ctl_ctx *ctx, const char *name)
     }
     if (ctx->url == NULL)
         ctx->url = qmf_xstrdup(CTL_DEFAULT_BROKER);
+    /* A URL nothing can connect to is a bad command line, not a failure. */
+    if (bus_url_check(ctx->url, &err) != 0) {
+        ctl_warnx("%s", err.text);
+        return CTL_EXIT_USAGE;
+    }
     return CTL_EXIT_OK;
 }
 

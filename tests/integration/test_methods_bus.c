@@ -393,8 +393,27 @@ Test(methods, node_reads_and_restores, .timeout = 180)
     qmf_free(call_ok(&f, "node", "restore", arg_s(NULL, "filename", path)));
     wait_for(&f, "Domain", FLEET(05), "reason", "restored");
     expect_string(&f, "Domain", FLEET(05), "state", "running");
+    /* Run as root, restore must not tell whether a file exists or what it
+     * is: missing, a directory and a file that is no image all fail alike,
+     * libvirt's reason going to the agent's log only. */
     call_fails(&f, "node", "restore", arg_s(NULL, "filename", "/nonexistent/virtbus.save"),
-               LIBVIRT(VIR_ERR_SYSTEM_ERROR), "cannot read domain image");
+               LIBVIRT(VIR_ERR_OPERATION_FAILED),
+               "Node.restore failed on the file '/nonexistent/virtbus.save' (the reason is "
+               "in the agent's log");
+    call_fails(&f, "node", "restore", arg_s(NULL, "filename", dir),
+               LIBVIRT(VIR_ERR_OPERATION_FAILED), "(the reason is in the agent's log");
+    {
+        FILE *junk = fopen(path, "w");
+
+        cr_assert_not_null(junk);
+        fputs("root:*:19000:0:99999:7:::\n", junk);
+        fclose(junk);
+    }
+    call_fails(&f, "node", "restore", arg_s(NULL, "filename", path),
+               LIBVIRT(VIR_ERR_OPERATION_FAILED), "(the reason is in the agent's log");
+    /* Domain.save's path failures the same way. */
+    call_fails(&f, FLEET(05), "save", arg_s(NULL, "filename", "/nonexistent/dir/x.save"),
+               LIBVIRT(VIR_ERR_OPERATION_FAILED), "Domain.save failed on the file");
     unlink(path);
     rmdir(dir);
     free(path);
