@@ -298,3 +298,90 @@ Test(journal_bus, crash_leftovers_are_answered_and_spooled, .timeout = 120)
     free(journal_node);
     fleet_fini(&f);
 }
+
+/*
+ * The probe filled the journal with 12 outcomes of 3 MB whose replies
+ * could not be delivered (reply-to a missing exchange): every command was
+ * then refused with error 11, and a restart did not help.  Such outcomes
+ * (here as such a journal holds them: recorded by a version that did not
+ * date them) are given one last try at the flush and then no longer pin
+ * the journal.
+ */
+#define PINNED_OUTCOMES 12
+#define PINNED_SIZE (3 * 1024 * 1024)
+
+static void
+prepare_full_journal(struct agent_config *cfg, size_t index)
+{
+    char *path = qmf_xasprintf("%s/%s.journal", cfg->state_dir, cfg->node);
+    char *xml = qmf_xmalloc(PINNED_SIZE + 1);
+    struct journal *j;
+    qmf_error err;
+    size_t dropped;
+    int i;
+
+    memset(xml, 'x', PINNED_SIZE);
+    xml[PINNED_SIZE] = '\0';
+    cr_assert(journal_open(&j, path, NULL, &dropped, &err) == 0, "%s", err.text);
+    for (i = 0; i < PINNED_OUTCOMES; i++) {
+        qmf_value *outcome = qmf_map(), *reply, *event;
+        char id[32];
+
+        snprintf(id, sizeof(id), "pinned-%d", i);
+        reply = qmf_map_set(outcome, "reply", qmf_map());
+        qmf_map_set(reply, "opcode", qmf_string("_method_response"));
+        qmf_map_set(qmf_map_set(qmf_map_set(reply, "body", qmf_map()), "_arguments",
+                                qmf_map()), "description", qmf_string(xml));
+        event = qmf_map_set(outcome, "event", qmf_map());
+        qmf_map_set(event, "requester", qmf_string("guest"));
+        qmf_map_set(event, "correlationId", qmf_string(id));
+        qmf_map_set(event, "opcode", qmf_string("_method_request"));
+        qmf_map_set(event, "className", qmf_string("Domain"));
+        qmf_map_set(event, "objectName", qmf_string(WEB1));
+        qmf_map_set(event, "methodName", qmf_string("getXMLDesc"));
+        qmf_map_set(event, "outcome", qmf_string("ok"));
+        qmf_map_set(event, "errorCode", qmf_u32(0));
+        qmf_map_set(event, "errorText", qmf_string(""));
+        qmf_map_set(event, "durationNs", qmf_i64(1));
+        qmf_map_set(outcome, "group", qmf_bool(false));
+        qmf_map_set(outcome, "reply_to", qmf_string("/exchange/virtbus.no.such.exchange/x"));
+        qmf_map_set(outcome, "correlation_id", qmf_string(id));
+        qmf_map_set(outcome, "durable", qmf_bool(false));
+        cr_assert(journal_end(j, id, WEB1, NULL, outcome, &err) == 0, "%s", err.text);
+        qmf_free(outcome);
+    }
+    /* Full: a new command would not be begun. */
+    cr_assert_neq(journal_begin(j, "probe", WEB1, NULL, NULL, &err), 0);
+    journal_close(j);
+    free(xml);
+    free(path);
+}
+
+static bool
+nothing_undelivered(void *arg)
+{
+    struct agent *a = arg;
+    struct journal_stats st;
+
+    if (a->journal == NULL)
+        return false;
+    journal_get_stats(a->journal, &st);
+    return st.undelivered == 0;
+}
+
+Test(journal_bus, undeliverable_outcomes_do_not_hold_the_journal_full, .timeout = 180)
+{
+    struct test_fleet f;
+    struct virtbus_result r;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", prepare_full_journal);
+    fleet_wait_ready(&f);
+    fleet_open_console(&f, NULL);
+    cr_assert(fleet_run_until(&f, nothing_undelivered, f.agents[0], FLEET_WAIT_MS),
+              "the undeliverable outcomes still pin the journal");
+    r = fleet_ask(&f, 0, command(&f, "cmd-after-full", WEB1, "getXMLDesc"));
+    cr_assert_eq(r.status, VIRTBUS_OK, "%#x %s", r.error.code, r.error.text);
+    virtbus_result_clear(&r);
+    fleet_fini(&f);
+}
