@@ -36,6 +36,7 @@
 
 #include "schema/qmf/regex.h"
 #include "schema/qmf/text.h"
+#include "schema/qmf/where.h"
 
 /* Nesting of parentheses and nots; with the lists around them this stays
  * under the 64 levels qmf_where_compile() accepts. */
@@ -1060,6 +1061,25 @@ parse_or(struct parser *p)
     return parse_chain(p, TOK_OR, "or", parse_and);
 }
 
+/*
+ * The agents' own check of the predicate (qmf_where_compile): the limits
+ * the grammar does not see (how many regexes, how deep) are theirs, and
+ * the console must agree with them.  true (and the error set) if refused.
+ */
+static bool
+agents_refuse(struct parser *p, const qmf_value *pred)
+{
+    qmf_where *w;
+    qmf_error why;
+
+    if ((w = qmf_where_compile(pred, &why)) != NULL) {
+        qmf_where_free(w);
+        return false;
+    }
+    fail(p, 0, "%s", why.text);
+    return true;
+}
+
 /* The text goes to agents inside a JSON or AMQP string: valid UTF-8 only. */
 static int
 check_utf8(struct parser *p)
@@ -1095,6 +1115,8 @@ virtbus_expr_compile(const char *text, const struct schema_class *cls, qmf_error
     } else if (p.tok.kind != TOK_END) {
         fail(&p, p.tok.start, "expected 'and', 'or' or the end%s, found %s",
              after(&p, b1, sizeof(b1)), found(&p, b2, sizeof(b2)));
+    } else if (agents_refuse(&p, e)) {
+        /* Nothing is sent that every agent would refuse. */
     } else {
         goto out;
     }

@@ -839,3 +839,15 @@ Test(expr, invalid_utf8_is_refused)
     assert_syntax_error("name == \"caf\xe9\"", "column 13: invalid UTF-8 (byte \\xe9)");
     assert_syntax_error("\xc0\xaf == 1", "column 1: invalid UTF-8 (byte \\xc0)");
 }
+
+/* What the grammar allows but agents refuse is refused here too. */
+Test(expr, the_agents_limits_apply)
+{
+    char text[17 * 24 + 1] = "";
+    int i;
+
+    for (i = 0; i < 17; i++)
+        strcat(text, i ? " or name =~ \"^web\"" : "name =~ \"^web\"");
+    assert_syntax_error(text, "column 1: invalid _where at $[17][2]: more than 16 "
+                              "re_match operators");
+}
