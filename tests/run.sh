@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this script):
 # installs what is missing, then builds and runs the suite twice, once
-# plain and once under AddressSanitizer and UndefinedBehaviorSanitizer.
+# plain and once under AddressSanitizer and UndefinedBehaviorSanitizer,
+# and last runs each libFuzzer harness for 20 s (tests/fuzz/run.sh).
 # Each ctest run starts its own private broker (the broker/start fixture)
 # and stops it again.
 set -euo pipefail
@@ -20,4 +21,5 @@ for config in plain sanitize; do
     echo "== $config tests"
     ctest --test-dir "$dir" --output-on-failure -j"$jobs"
 done
+tests/fuzz/run.sh
 echo "== all tests passed"
