@@ -6,9 +6,12 @@
 #ifndef VIRTBUS_FUZZ_H
 #define VIRTBUS_FUZZ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+
+#include "schema/qmf/value.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -39,5 +42,12 @@ fuzz_next_part(const uint8_t **data, size_t *size, uint8_t sep, size_t *len)
     *size -= i;
     return start;
 }
+
+/* fuzz_common.c: no NaN or infinity anywhere in v (JSON has no form for
+ * them, and NaN is unequal to itself), so a round trip must give v back. */
+bool fuzz_comparable(const qmf_value *v);
+/* Aborts unless every string and key of v is UTF-8 text without NUL and no
+ * map repeats a key: what both decoders promise. */
+void fuzz_check_decoded(const qmf_value *v);
 
 #endif

@@ -224,6 +224,25 @@ Test(journal_bus, a_reused_message_id_with_other_content_runs, .timeout = 120)
     fleet_fini(&f);
 }
 
+/* The commandResult values an outcome on record carries. */
+static qmf_value *
+recorded_event(const char *correlation_id, const char *object, const char *method)
+{
+    qmf_value *event = qmf_map();
+
+    qmf_map_set(event, "requester", qmf_string("guest"));
+    qmf_map_set(event, "correlationId", qmf_string(correlation_id));
+    qmf_map_set(event, "opcode", qmf_string("_method_request"));
+    qmf_map_set(event, "className", qmf_string("Domain"));
+    qmf_map_set(event, "objectName", qmf_string(object));
+    qmf_map_set(event, "methodName", qmf_string(method));
+    qmf_map_set(event, "outcome", qmf_string("ok"));
+    qmf_map_set(event, "errorCode", qmf_u32(0));
+    qmf_map_set(event, "errorText", qmf_string(""));
+    qmf_map_set(event, "durationNs", qmf_i64(1));
+    return event;
+}
+
 /* A journal as a crash would leave it: a command begun, never ended; and
  * an outcome recorded but never confirmed by the broker. */
 static char *journal_node;
@@ -233,7 +252,7 @@ prepare_journal(struct agent_config *cfg, size_t index)
 {
     char *path = qmf_xasprintf("%s/%s.journal", cfg->state_dir, cfg->node);
     struct journal *j;
-    qmf_value *outcome, *event;
+    qmf_value *outcome;
     qmf_error err;
     size_t dropped;
 
@@ -251,17 +270,7 @@ prepare_journal(struct agent_config *cfg, size_t index)
     cr_assert(journal_begin(j, "cmd-crashed", WEB2, digest, NULL, &err) == 0, "%s", err.text);
     cr_assert(journal_begin(j, "cmd-unconfirmed", WEB1, NULL, NULL, &err) == 0, "%s", err.text);
     outcome = qmf_map();
-    event = qmf_map_set(outcome, "event", qmf_map());
-    qmf_map_set(event, "requester", qmf_string("guest"));
-    qmf_map_set(event, "correlationId", qmf_string("unconfirmed-1"));
-    qmf_map_set(event, "opcode", qmf_string("_method_request"));
-    qmf_map_set(event, "className", qmf_string("Domain"));
-    qmf_map_set(event, "objectName", qmf_string(WEB1));
-    qmf_map_set(event, "methodName", qmf_string("reboot"));
-    qmf_map_set(event, "outcome", qmf_string("ok"));
-    qmf_map_set(event, "errorCode", qmf_u32(0));
-    qmf_map_set(event, "errorText", qmf_string(""));
-    qmf_map_set(event, "durationNs", qmf_i64(1));
+    qmf_map_set(outcome, "event", recorded_event("unconfirmed-1", WEB1, "reboot"));
     qmf_map_set(outcome, "group", qmf_bool(false));
     qmf_map_set(outcome, "reply_to", qmf_string(""));
     qmf_map_set(outcome, "correlation_id", qmf_string("unconfirmed-1"));
@@ -324,7 +333,7 @@ prepare_full_journal(struct agent_config *cfg, size_t index)
     xml[PINNED_SIZE] = '\0';
     cr_assert(journal_open(&j, path, NULL, &dropped, &err) == 0, "%s", err.text);
     for (i = 0; i < PINNED_OUTCOMES; i++) {
-        qmf_value *outcome = qmf_map(), *reply, *event;
+        qmf_value *outcome = qmf_map(), *reply;
         char id[32];
 
         snprintf(id, sizeof(id), "pinned-%d", i);
@@ -332,17 +341,7 @@ prepare_full_journal(struct agent_config *cfg, size_t index)
         qmf_map_set(reply, "opcode", qmf_string("_method_response"));
         qmf_map_set(qmf_map_set(qmf_map_set(reply, "body", qmf_map()), "_arguments",
                                 qmf_map()), "description", qmf_string(xml));
-        event = qmf_map_set(outcome, "event", qmf_map());
-        qmf_map_set(event, "requester", qmf_string("guest"));
-        qmf_map_set(event, "correlationId", qmf_string(id));
-        qmf_map_set(event, "opcode", qmf_string("_method_request"));
-        qmf_map_set(event, "className", qmf_string("Domain"));
-        qmf_map_set(event, "objectName", qmf_string(WEB1));
-        qmf_map_set(event, "methodName", qmf_string("getXMLDesc"));
-        qmf_map_set(event, "outcome", qmf_string("ok"));
-        qmf_map_set(event, "errorCode", qmf_u32(0));
-        qmf_map_set(event, "errorText", qmf_string(""));
-        qmf_map_set(event, "durationNs", qmf_i64(1));
+        qmf_map_set(outcome, "event", recorded_event(id, WEB1, "getXMLDesc"));
         qmf_map_set(outcome, "group", qmf_bool(false));
         qmf_map_set(outcome, "reply_to", qmf_string("/exchange/virtbus.no.such.exchange/x"));
         qmf_map_set(outcome, "correlation_id", qmf_string(id));
