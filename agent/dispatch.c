@@ -208,12 +208,6 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
         bus_reject(d, true);
         return;
     }
-    /* Nothing is sent to a reply-to that is not a reply address (§3.3):
-     * refused, recorded if a command, and the refusal goes nowhere. */
-    if (m->reply_to != NULL && !agent_reply_address_allowed(m->reply_to, &err)) {
-        refuse(a, d, m, opcode, &err);
-        return;
-    }
     if (m->body == NULL) {
         refuse(a, d, m, opcode, &m->body_error);
         return;
@@ -256,6 +250,15 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
             bus_ack(d);
             return;
         }
+    }
+    /* Nothing is sent to a reply-to that is not a reply address (§3.3):
+     * refused, recorded if a command, and the refusal goes nowhere (a
+     * refusal for another reason, above, goes nowhere either: agent_reply
+     * checks every address).  After _target, so that only the agents a
+     * broadcast is for record it. */
+    if (m->reply_to != NULL && !agent_reply_address_allowed(m->reply_to, &err)) {
+        refuse(a, d, m, opcode, &err);
+        return;
     }
     if (!durable && strcmp(opcode, "_method_request") == 0) {
         qmf_error_set(&err, QMF_ERR_INVALID_ARGS,
