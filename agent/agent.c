@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
-static void agent_open_bus(struct agent *a);
 static void agent_maybe_finish_stop(struct agent *a);
 
 int64_t
@@ -60,6 +60,44 @@ agent_job_end(struct agent *a)
         agent_hypervisor_idle(a);
 }
 
+/* Configuration snapshots ------------------------------------------------- */
+
+struct agent_conf *
+agent_conf_new(const struct agent_config *cfg)
+{
+    struct agent_conf *c = qmf_xcalloc(1, sizeof(*c));
+
+    atomic_init(&c->refs, 1);
+    agent_config_copy(&c->cfg, cfg);
+    return c;
+}
+
+struct agent_conf *
+agent_conf_ref(struct agent_conf *c)
+{
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+    return c;
+}
+
+void
+agent_conf_unref(struct agent_conf *c)
+{
+    /* acq_rel: every holder's reads happen before the free. */
+    if (c == NULL || atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    agent_config_free(&c->cfg);
+    free(c);
+}
+
+/* Makes c the configuration in force (taking its reference). */
+static void
+agent_set_conf(struct agent *a, struct agent_conf *c)
+{
+    agent_conf_unref(a->conf);
+    a->conf = c;
+    a->cfg = c->cfg;
+}
+
 const char *
 agent_name(const struct agent *a)
 {
@@ -70,6 +108,37 @@ bool
 agent_is_ready(const struct agent *a)
 {
     return a->state == AGENT_RUNNING && a->bus_up && a->driver_up;
+}
+
+/*
+ * The trust material cfg names (issuer keys, trust directory, revocations,
+ * policy, the agent's own key), with what an operator should know logged.
+ * Small files, read on the loop thread at start and at SIGHUP, as the
+ * configuration file itself is.
+ */
+static struct agent_guard *
+guard_from_config(struct agent *a, const struct agent_config *cfg, qmf_error *err)
+{
+    struct agent_guard_options o = {
+        .require_signatures = cfg->require_signatures,
+        .issuer_keys = (const char *const *)cfg->issuer_keys,
+        .trust_dir = cfg->trust_dir,
+        .revoked = cfg->revoked,
+        .policy = cfg->policy,
+        .key = cfg->key,
+        .credential = cfg->credential,
+        .clock_skew = cfg->clock_skew,
+        .max_request_ttl = cfg->max_request_ttl,
+    };
+    struct agent_guard *g;
+    char *notes;
+
+    if (agent_guard_load(&o, &g, &notes, err) != 0)
+        return NULL;
+    if (notes != NULL)
+        log_warnx(&a->log, "trust: %s", notes);
+    free(notes);
+    return g;
 }
 
 struct agent *
@@ -85,7 +154,7 @@ agent_new(const struct agent_env *env, const struct agent_config *cfg,
     }
     a = qmf_xcalloc(1, sizeof(*a));
     a->env = *env;
-    agent_config_copy(&a->cfg, cfg);
+    agent_set_conf(a, agent_conf_new(cfg));
     ident = qmf_xasprintf("virtbusd[%s]", cfg->node);
     log_init(&a->log, ident, cfg->log_level, env->use_syslog);
     free(ident);
@@ -95,8 +164,14 @@ agent_new(const struct agent_env *env, const struct agent_config *cfg,
     a->key_name = qmf_xasprintf("virtbus.agent.%s", node_key);
     a->queue = qmf_xasprintf("virtbus.agent.%s", cfg->node);
     a->heartbeat_key = qmf_xasprintf("agent.ind.heartbeat.%s", a->key_name);
+    a->lock_queue = qmf_xasprintf("virtbus.lock.%s", cfg->node);
     free(node_key);
+    agent_identity_init(a);
 
+    if ((a->guard = guard_from_config(a, cfg, err)) == NULL) {
+        agent_free(a);
+        return NULL;
+    }
     a->drv = drv_backend_for_uri(cfg->uri);
     if (a->drv == NULL) {
         qmf_error_set(err, QMF_ERR_INVALID_ARGS, "no driver serves URI '%s'", cfg->uri);
@@ -114,6 +189,7 @@ agent_free(struct agent *a)
     if (a == NULL)
         return;
     agent_heartbeat_stop(a);
+    agent_identity_free(a);
     if (a->driver_retry_ev)
         event_free(a->driver_retry_ev);
     if (a->stats_ev)
@@ -125,11 +201,13 @@ agent_free(struct agent *a)
     if (a->journal)
         journal_close(a->journal);
     inv_free(&a->inv);
-    agent_config_free(&a->cfg);
+    agent_guard_free(a->guard);
+    agent_conf_unref(a->conf);
     free(a->name);
     free(a->key_name);
     free(a->queue);
     free(a->heartbeat_key);
+    free(a->lock_queue);
     free(a);
 }
 
@@ -137,7 +215,10 @@ int
 agent_reconfigure(struct agent *a, const struct agent_config *cfg,
                   qmf_error *err)
 {
-    struct agent_config next;
+    struct agent_guard *guard;
+    unsigned old_heartbeat = a->cfg.heartbeat_interval;
+    unsigned old_stats = a->cfg.stats_interval;
+    bool labels_changed = !qmf_equal(a->cfg.labels, cfg->labels);
 
     if (strcmp(cfg->node, a->cfg.node) != 0 ||
         strcmp(cfg->broker, a->cfg.broker) != 0 ||
@@ -146,20 +227,32 @@ agent_reconfigure(struct agent *a, const struct agent_config *cfg,
                       "node, broker and uri cannot change without a restart");
         return -1;
     }
-    agent_config_copy(&next, cfg);
-    agent_config_free(&a->cfg);
-    a->cfg = next;
+    /* New keys and policy, or nothing changes: a half-read trust
+     * directory must not replace a whole one. */
+    if ((guard = guard_from_config(a, cfg, err)) == NULL)
+        return -1;
+    agent_guard_free(a->guard);
+    a->guard = guard;
+    /* Jobs running keep the snapshot they took; the old one goes with
+     * the last of them. */
+    agent_set_conf(a, agent_conf_new(cfg));
     a->log.level = cfg->log_level;
-    if (a->heartbeat_ev) {
+    /* Restarting a timer that keeps its interval would delay it: reloads
+     * in quick succession would hold off heartbeats and statistics. */
+    if (a->heartbeat_ev && a->cfg.heartbeat_interval != old_heartbeat) {
         agent_heartbeat_stop(a);
         agent_heartbeat_start(a);
     }
-    if (a->stats_ev) {
+    if (a->stats_ev && a->cfg.stats_interval != old_stats) {
         struct timeval tv = { a->cfg.stats_interval, 0 };
 
         event_del(a->stats_ev);
         event_add(a->stats_ev, &tv);
     }
+    /* The Node carries the labels: it shows the new ones now, not at
+     * the next statistics reload. */
+    if (labels_changed)
+        agent_refresh_object(a, "node");
     log_info(&a->log, "configuration reloaded");
     return 0;
 }
@@ -182,6 +275,12 @@ agent_attributes(const struct agent *a)
     qmf_map_set(attrs, "_instance", qmf_string(a->cfg.node));
     qmf_map_set(attrs, "_name", qmf_string(a->name));
     qmf_map_set(attrs, "node", qmf_string(a->cfg.node));
+    /* Which process this is: two agents of one node name are a clash
+     * that consoles must be able to see (docs/PROTOCOL.md §1.5). */
+    qmf_map_set(attrs, "_instance_id", qmf_string(a->instance_id));
+    qmf_map_set(attrs, "_host", qmf_string(a->host));
+    qmf_map_set(attrs, "_pid", qmf_u32((uint32_t)getpid()));
+    qmf_map_set(attrs, "_epoch", qmf_i64(a->epoch_ns));
     for (i = 0; node && i < sizeof(from_node) / sizeof(from_node[0]); i++) {
         const qmf_value *v = qmf_map_get(node->values, from_node[i]);
 
@@ -230,6 +329,8 @@ bus_up_cb(struct bus_conn *c, void *opaque)
     }
     /* Outcomes the broker did not confirm before it went away. */
     agent_command_flush_spool(a);
+    /* The first heartbeat of a connection goes to the fleet's memory too. */
+    a->heartbeats_to_fleet = 0;
     agent_heartbeat_start(a);
     agent_heartbeat_send(a, false);
     /* The snapshot consumers get at start, and after a broker outage in
@@ -248,6 +349,10 @@ bus_down_cb(struct bus_conn *c, const qmf_error *why, void *opaque)
 
     a->bus_up = false;
     agent_heartbeat_stop(a);
+    if (why && why->code == QMF_ERR_LOCKED) {
+        agent_identity_locked(a, why);
+        return;
+    }
     log_warnx(&a->log, "lost the broker: %s", why ? why->text : "closed");
 }
 
@@ -256,15 +361,15 @@ static const struct bus_handlers agent_bus_handlers = {
     .down = bus_down_cb,
 };
 
-static void
+void
 agent_open_bus(struct agent *a)
 {
     struct bus_options opts = { 0 };
     struct bus_binding bindings[5], old_broadcasts;
-    struct bus_queue queues[4];
+    struct bus_queue queues[5];
     struct bus_subscription subs[2];
-    qmf_value *presence_args, *queue_args;
-    char *source, *conn_name;
+    qmf_value *presence_args, *fleet_args, *queue_args;
+    char *source, *query_source, *conn_name;
     qmf_error err;
 
     /* The command queue: targeted requests and broadcasts.  bus_open
@@ -282,7 +387,25 @@ agent_open_bus(struct agent *a)
     qmf_map_set(queue_args, "x-dead-letter-routing-key", qmf_string(AGENT_DEAD_LETTERS));
     if (a->cfg.queue_expires > 0)
         qmf_map_set(queue_args, "x-expires", qmf_i64((int64_t)a->cfg.queue_expires * 1000));
+    /*
+     * Broadcast queries and locates come by a private queue, gone with the
+     * connection and read without acks: an answer is worth something only
+     * to a console waiting for it now, so nothing about a query needs to
+     * survive.  The broker spares a durable queue's work and an ack per
+     * agent and broadcast, and broadcasts stop piling up in the queues of
+     * agents that are gone.  Its name is the node's: exclusive, it is also
+     * the node's lock, which the broker gives one connection at a time.
+     * Declared first, so that an agent refused it declares and consumes
+     * nothing else (identity.c).
+     */
     queues[0] = (struct bus_queue){
+        .name = a->lock_queue,
+        .exclusive = true,
+        .auto_delete = true,
+        .bindings = &bindings[3],
+        .nbindings = 2,
+    };
+    queues[1] = (struct bus_queue){
         .name = a->queue,
         .durable = true,
         .queue_type = a->cfg.queue_type,
@@ -296,30 +419,19 @@ agent_open_bus(struct agent *a)
     };
     /* Dead letters wait for an operator; every agent declares the queue
      * (identically) so that it exists before the first one arrives. */
-    queues[1] = (struct bus_queue){
+    queues[2] = (struct bus_queue){
         .name = AGENT_DEAD_LETTERS,
         .durable = true,
         .queue_type = "classic",
         .bindings = &bindings[2],
         .nbindings = 1,
     };
-    /* The presence stream must exist for heartbeats to be kept. */
-    presence_args = bus_presence_queue(&queues[2]);
-    /*
-     * Broadcast queries and locates come by a private queue, gone with the
-     * connection and read without acks: an answer is worth something only
-     * to a console waiting for it now, so nothing about a query needs to
-     * survive.  The broker spares a durable queue's work and an ack per
-     * agent and broadcast, and broadcasts stop piling up in the queues of
-     * agents that are gone.
-     */
-    queues[3] = (struct bus_queue){
-        .exclusive = true,
-        .auto_delete = true,
-        .bindings = &bindings[3],
-        .nbindings = 2,
-    };
+    /* The presence stream must exist for heartbeats to be kept, and the
+     * fleet's for the agent's records in it. */
+    presence_args = bus_presence_queue(&queues[3]);
+    fleet_args = bus_fleet_queue(&queues[4]);
     source = bus_address_queue(a->queue);
+    query_source = bus_address_queue(a->lock_queue);
     conn_name = qmf_xasprintf("virtbusd %s", a->cfg.node);
     subs[0] = (struct bus_subscription){
         .source = source,
@@ -328,7 +440,7 @@ agent_open_bus(struct agent *a)
         .opaque = a,
     };
     subs[1] = (struct bus_subscription){
-        .source = "#3",
+        .source = query_source,
         .no_ack = true,
         .receive = agent_on_broadcast_query,
         .opaque = a,
@@ -339,21 +451,25 @@ agent_open_bus(struct agent *a)
     opts.name = conn_name;
     opts.reconnect = true;
     opts.queues = queues;
-    opts.nqueues = 4;
+    opts.nqueues = 5;
     opts.subs = subs;
     opts.nsubs = 2;
     if (bus_open(&a->bus, a->env.base, &opts, &agent_bus_handlers, a, &err) != 0)
         log_warnx(&a->log, "cannot use broker %s: %s", a->cfg.broker, err.text);
     qmf_free(presence_args);
+    qmf_free(fleet_args);
     qmf_free(queue_args);
     free(source);
+    free(query_source);
     free(conn_name);
 }
 
 void
 agent_hypervisor_ready(struct agent *a)
 {
-    if (a->bus == NULL && a->state == AGENT_STARTING)
+    /* Not while another instance holds the node's lock (identity.c). */
+    if (a->bus == NULL && a->probe == NULL && a->probe_ev == NULL &&
+        a->state == AGENT_STARTING)
         agent_open_bus(a);
 }
 
@@ -381,6 +497,8 @@ journal_closed(struct agent *a)
     log_info(&a->log, "stopped");
     if (a->stopped_cb)
         a->stopped_cb(a, a->stopped_opaque);
+    if (a->failure.code != QMF_OK && a->env.failed)
+        a->env.failed(a, a->env.failed_opaque);
 }
 
 static void
@@ -411,6 +529,7 @@ agent_maybe_finish_stop(struct agent *a)
         return;
     a->saying_goodbye = true;
     agent_heartbeat_stop(a);
+    agent_identity_end_probe(a);
     if (a->stats_ev)
         event_del(a->stats_ev);
     if (!a->bus_up) {
@@ -422,6 +541,34 @@ agent_maybe_finish_stop(struct agent *a)
     qmf_map_set(v, "reason", qmf_string("shutdown requested"));
     /* Wait for the broker to take the goodbye before closing. */
     agent_publish_event(a, "agentStopping", v, goodbye_sent, a);
+}
+
+/* Stops for good on the agent's own account: the running commands end,
+ * nothing more is taken, and the host hears of it (agent_env.failed). */
+void
+agent_fail(struct agent *a, const qmf_error *why)
+{
+    a->failure = *why;
+    if (a->env.failed == NULL)
+        log_warnx(&a->log, "%s", why->text);
+    if (a->state == AGENT_STOPPING || a->state == AGENT_STOPPED)
+        return;
+    a->state = AGENT_STOPPING;
+    if (a->bus)
+        bus_pause(a->bus);
+    agent_maybe_finish_stop(a);
+}
+
+const qmf_error *
+agent_failure(const struct agent *a)
+{
+    return a->failure.code == QMF_OK ? NULL : &a->failure;
+}
+
+const char *
+agent_instance_id(const struct agent *a)
+{
+    return a->instance_id;
 }
 
 unsigned

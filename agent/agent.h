@@ -3,6 +3,7 @@
  * connection, a hypervisor connection and the node's inventory, and shares
  * the event loop, the worker threads and the schema with every other agent
  * of the process (virtbusd runs one; tests and the fleet simulator run many).
+ * Every function here belongs to the thread that runs the event loop.
  */
 #ifndef AGENT_H
 #define AGENT_H
@@ -18,6 +19,8 @@
 
 #define VIRTBUS_VERSION_STRING "0.1.0"
 
+struct agent;
+
 /* What the hosting process provides and shares among its agents. */
 struct agent_env {
     struct event_base *base;
@@ -31,9 +34,16 @@ struct agent_env {
      * poison command would.  NULL in production.
      */
     const char *failpoints;
+    /*
+     * Called on the loop thread once an agent has stopped for good on its
+     * own, because another instance serves its node (agent_failure() says
+     * which); the agent has logged nothing, the host reports it.  NULL: the
+     * agent logs it.  Either way the host frees the agent later, as after
+     * agent_stop(), never from this callback.
+     */
+    void (*failed)(struct agent *a, void *opaque);
+    void *failed_opaque;
 };
-
-struct agent;
 
 /* The configuration is copied; env must outlive the agent. */
 struct agent *agent_new(const struct agent_env *env,
@@ -61,12 +71,19 @@ void agent_stop(struct agent *a, void (*done)(struct agent *a, void *opaque),
 /* Frees a stopped (or never started) agent. */
 void agent_free(struct agent *a);
 
-/* Applies a reloaded configuration: log level, labels and intervals.  The
- * node name, broker and URI cannot change without a restart. */
+/* Applies a reloaded configuration (copied): log level, labels and
+ * intervals.  The node name, broker and URI cannot change without a
+ * restart.  Worker jobs already queued or running finish with the
+ * configuration they were submitted under. */
 int agent_reconfigure(struct agent *a, const struct agent_config *cfg,
                       qmf_error *err);
 
 const char *agent_name(const struct agent *a);
+/* Why the agent stopped on its own (code QMF_ERR_LOCKED: its node is
+ * served by another instance, which the text names), or NULL. */
+const qmf_error *agent_failure(const struct agent *a);
+/* This agent's instance id: random per agent, in every heartbeat. */
+const char *agent_instance_id(const struct agent *a);
 /* True once the inventory is loaded and the command queue is consumed. */
 bool agent_is_ready(const struct agent *a);
 

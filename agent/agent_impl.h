@@ -3,15 +3,22 @@
  * hypervisor.c (the libvirt connection), objects.c (classes and
  * inventory loading), publish.c, dispatch.c (requests), methods.c (the
  * method table), events.c (hypervisor events) and heartbeat.c.
- * Everything here runs on the loop thread unless a comment says otherwise.
+ *
+ * Threading: everything here runs on the loop thread, and struct agent
+ * belongs to it, unless a comment says otherwise.  A worker job (see
+ * agent_submit) reads only what its job struct owns, the configuration
+ * snapshot it took when it was submitted (struct agent_conf), and the
+ * fields of struct agent marked "workers may read" below.
  */
 #ifndef AGENT_IMPL_H
 #define AGENT_IMPL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "agent/agent.h"
+#include "agent/guard.h"
 #include "agent/inventory.h"
 #include "agent/journal.h"
 #include "agent/log.h"
@@ -45,20 +52,61 @@ enum agent_driver_state {
     AGENT_DRIVER_CLOSING,     /* a close job runs */
 };
 
-struct agent {
-    struct agent_env env;
+/*
+ * A configuration as loaded, never changed afterwards and shared by
+ * reference: the agent holds the one in force, and each worker job that
+ * reads configuration holds the one in force when it was submitted, so a
+ * reload never changes or frees what a worker is reading.  The count is
+ * atomic so that a reference may be dropped on any thread; the last one
+ * frees.
+ */
+struct agent_conf {
+    atomic_uint refs;
     struct agent_config cfg;
+};
+
+/* A deep copy of cfg, with one reference. */
+struct agent_conf *agent_conf_new(const struct agent_config *cfg);
+/* Another reference to c (returned). */
+struct agent_conf *agent_conf_ref(struct agent_conf *c);
+void agent_conf_unref(struct agent_conf *c);
+
+struct agent {
+    /* Workers may read env (never changed after agent_new). */
+    struct agent_env env;
+    /* The configuration in force, replaced whole by agent_reconfigure.
+     * cfg is conf->cfg by value (strings and labels belong to conf), for
+     * the loop thread's convenience; neither is for workers, which read
+     * their job's own reference to a snapshot instead. */
+    struct agent_conf *conf;
+    struct agent_config cfg;
+    /* Any thread may log through it: its level is atomic. */
     struct log_ctx log;
     enum agent_state state;
 
+    /* Workers may read the four names (never changed after agent_new). */
     char *name;             /* "virtbus:agent:<node>" */
     char *key_name;         /* "virtbus.agent.<node, escaped>" for routing keys */
     char *queue;            /* "virtbus.agent.<node>": the command queue */
     char *heartbeat_key;
     int64_t epoch_ns;       /* start time: tells restarts apart */
 
-    /* Hypervisor.  dconn is set and cleared on the loop thread while no job
-     * that uses it is queued or running (workers only read it). */
+    /* Identity (identity.c).  The lock queue is the node's lock and its
+     * broadcast-query queue: a named exclusive queue, which the broker
+     * lets one connection have at a time. */
+    char *lock_queue;       /* "virtbus.lock.<node>" */
+    char instance_id[37];   /* random per agent: tells two agents of a node apart */
+    char *host;             /* where this instance runs (gethostname) */
+    struct bus_conn *probe; /* reads heartbeats while another holds the lock */
+    struct event *probe_ev; /* ends the probe */
+    int64_t probe_start_ns;
+    qmf_error failure;      /* code set: another instance serves the node */
+    unsigned heartbeats_to_fleet; /* until the next record in the fleet's memory */
+
+    /* Hypervisor.  Workers may read drv (never changed after agent_new)
+     * and dconn: it is set and cleared on the loop thread only while no
+     * job that uses it is queued or running (the submit and the done of
+     * each job order them). */
     const struct drv_backend *drv;
     struct drv_conn *dconn;
     enum agent_driver_state driver_state;
@@ -73,8 +121,14 @@ struct agent {
     bool bus_up;
     bool started_event_sent;
 
+    /* inv.agent_name is a->name; the rest of inv is the loop's. */
     struct inventory inv;
-    struct journal *journal;    /* NULL: commands run at least once */
+    /* Trust material: who may ask what, and the agent's own key.  Loop
+     * thread only; replaced as a whole on reload. */
+    struct agent_guard *guard;
+    /* NULL: commands run at least once.  Workers may read the pointer: it
+     * is set before the first command and cleared after the last job. */
+    struct journal *journal;
     struct event *heartbeat_ev;
     struct event *stats_ev;
 
@@ -92,6 +146,8 @@ int64_t agent_mono_ns(void);
  * Runs work on a worker thread, ordered after every earlier job of the
  * same agent and object, then done on the loop thread.  done must end
  * with agent_job_end(a): stopping and reconnecting wait for jobs to end.
+ * A job that needs configuration takes agent_conf_ref(a->conf) before
+ * submitting and drops it in done.
  * Returns -1 (and counts nothing) if the pool refuses the job.
  */
 int agent_submit(struct agent *a, const char *object_name, void (*work)(void *),
@@ -163,7 +219,7 @@ void agent_on_request(struct bus_delivery *d, const struct bus_message *m,
 
 /* methods.c: the worker-side implementation of a method, or NULL. */
 struct method_call {
-    struct agent *a;
+    struct agent *a;             /* of which methods read drv and dconn only */
     const struct schema_class *cls;
     const struct schema_method *method;
     const char *object_name;     /* "domain:<uuid>", "node", ... */
@@ -187,31 +243,46 @@ bool agent_method_entry(size_t i, const char **class_name, const char **method_n
  * one object, or on the objects where selects (answered as _results).
  * The delivery is settled by the command. */
 void agent_command_one(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
-                       const struct schema_class *cls, const struct schema_method *sm,
-                       method_fn fn, const qmf_value *args, const char *object_name);
+                       const struct agent_caller *caller, const struct schema_class *cls,
+                       const struct schema_method *sm, method_fn fn, const qmf_value *args,
+                       const char *object_name);
 /* -1 with err set, the delivery untouched, if where cannot be evaluated
  * on some object (a regex limit): nothing has run. */
 int agent_command_where(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
-                        const struct schema_class *cls, const struct schema_method *sm,
-                        method_fn fn, const qmf_value *args, const qmf_where *where,
-                        qmf_error *err);
-/*
- * The values of a commandResult event for request m.  Every text taken
- * from the request (requester, correlation id, class, object and method
- * names) is cut to the schema's 255 bytes and made valid UTF-8: a record
- * must not carry what it records unbounded.  class_name NULL: "".
- */
-qmf_value *agent_command_result(const struct bus_message *m, const char *class_name,
-                                const char *object_name, const char *method_name,
-                                const char *outcome, const qmf_error *err,
-                                int64_t duration_ns);
+                        const struct agent_caller *caller, const struct schema_class *cls,
+                        const struct schema_method *sm, method_fn fn, const qmf_value *args,
+                        const qmf_where *where, qmf_error *err);
 /* Publishes again the outcomes the broker has not confirmed. */
 void agent_command_flush_spool(struct agent *a);
 /* What, with its message-id, makes a command itself (docs/PROTOCOL.md
  * §9.3): a digest of its sender and of everything in the request that
  * decides its effect.  The same id and digest is the same command sent
- * again; the same id and another digest, another command. */
-void agent_command_digest(const struct bus_message *m, uint8_t digest[JOURNAL_DIGEST_LEN]);
+ * again; the same id and another digest, another command.  The sender is
+ * the signing key of a signed request, else the user-id it carries. */
+void agent_command_digest(const struct bus_message *m, const struct agent_caller *caller,
+                          uint8_t digest[JOURNAL_DIGEST_LEN]);
+
+/* Who a commandResult names as requester: the verified caller of a signed
+ * request, else the user-id it carried (or ""). */
+const char *agent_requester(const struct agent_caller *c, const struct bus_message *m);
+/*
+ * The values of a commandResult event for request m from caller (NULL:
+ * not known).  Every text taken from the request (requester, correlation
+ * id, class, object and method names) is cut to the schema's 255 bytes and
+ * made valid UTF-8: a record must not carry what it records unbounded.
+ * class_name NULL: "".
+ */
+qmf_value *agent_command_result(const struct agent_caller *caller, const struct bus_message *m,
+                                const char *class_name, const char *object_name,
+                                const char *method_name, const char *outcome,
+                                const qmf_error *err, int64_t duration_ns);
+
+/* audit.c: one line of the audit trail (docs/SECURITY.md §8) for a
+ * command run (outcome "ok" or "error") or a request refused ("rejected",
+ * "expired"); c NULL when the sender is not known. */
+void agent_audit(struct agent *a, const struct agent_caller *c, const struct bus_message *m,
+                 const char *action, const char *object, const char *outcome,
+                 const qmf_error *err);
 
 /* state.c: the journal in the state directory, opened and closed on a
  * worker; done runs on the loop thread. */
@@ -222,7 +293,8 @@ void agent_state_close(struct agent *a, void (*done)(struct agent *a));
 extern const struct drv_events agent_driver_events;
 
 /* objects.c */
-/* {_agent_name, _object_name} of one of this agent's objects. */
+/* {_agent_name, _object_name} of one of this agent's objects.  Any thread:
+ * it reads only the agent's name. */
 qmf_value *agent_object_ref(const struct agent *a, const char *object_name);
 /* "domain:<uuid>" from ("Domain", uuid); NULL for an unknown class. */
 char *agent_object_name(const char *class_name, const char *key);
@@ -243,15 +315,27 @@ void agent_hypervisor_close(struct agent *a, void (*done)(struct agent *a));
 /* agent.c: the first connection attempt is over (either way). */
 void agent_hypervisor_ready(struct agent *a);
 
+/* identity.c */
+void agent_identity_init(struct agent *a);
+void agent_identity_free(struct agent *a);
+/* The broker refused the node's lock: find out who has it (bus closed). */
+void agent_identity_locked(struct agent *a, const qmf_error *why);
+/* Stops looking for the holder (stopping). */
+void agent_identity_end_probe(struct agent *a);
+/* agent.c: (re)opens the broker connection; stops for good with why. */
+void agent_open_bus(struct agent *a);
+void agent_fail(struct agent *a, const qmf_error *why);
+
 /* heartbeat.c */
 void agent_heartbeat_start(struct agent *a);
 void agent_heartbeat_stop(struct agent *a);
 void agent_heartbeat_send(struct agent *a, bool last);
 
-/* agent.c: a fresh property map of one object, from the hypervisor
- * (worker thread); QMF_ERR_UNKNOWN_OBJECT if it no longer exists. */
-int agent_fetch_object(struct agent *a, const char *object_name,
-                       qmf_value **values, qmf_error *err);
+/* objects.c: a fresh property map of one object, from the hypervisor
+ * (worker thread), completed from cfg (the job's snapshot: the Node's
+ * labels); QMF_ERR_UNKNOWN_OBJECT if it no longer exists. */
+int agent_fetch_object(struct agent *a, const struct agent_config *cfg,
+                       const char *object_name, qmf_value **values, qmf_error *err);
 /* Loop thread: stores what agent_fetch_object found (values consumed; NULL
  * and gone=false: nothing known) and pushes it if it changed. */
 void agent_apply_object(struct agent *a, const char *object_name,

@@ -54,8 +54,10 @@ struct command_object {
 
 struct command {
     struct agent *a;
+    struct agent_conf *conf;      /* what workers read of the configuration */
     struct bus_delivery *delivery;
     struct bus_message *req;      /* reply-to, correlation-id, user, id */
+    struct agent_caller caller;   /* who sent it (credential not kept) */
     uint8_t digest[JOURNAL_DIGEST_LEN];     /* with the id, what the journal knows it by */
     const struct schema_class *cls;
     const struct schema_method *sm;
@@ -73,16 +75,26 @@ static void publish_event(struct command *cmd, struct command_object *o);
 
 /* Identity ---------------------------------------------------------------------- */
 
-/* Who sent a request, as far as it truthfully says: the user-id RabbitMQ
- * checked against the connection's user, or nobody. */
-static const char *
-command_sender(const struct bus_message *m)
+/*
+ * Who sent a request, as far as it truthfully says: the key that signed it,
+ * else the user-id RabbitMQ checked against the connection's user, or
+ * nobody.  Tagged, so that no user name can pass for a key.
+ */
+static void
+update_sender(EVP_MD_CTX *ctx, const struct bus_message *m, const struct agent_caller *c)
 {
-    return m->user_id != NULL ? m->user_id : "";
+    if (c != NULL && c->is_signed) {
+        qmf_digest_update_string(ctx, "key");
+        qmf_digest_update_string(ctx, c->key_id);
+    } else {
+        qmf_digest_update_string(ctx, "user");
+        qmf_digest_update_string(ctx, m->user_id != NULL ? m->user_id : "");
+    }
 }
 
 void
-agent_command_digest(const struct bus_message *m, uint8_t digest[JOURNAL_DIGEST_LEN])
+agent_command_digest(const struct bus_message *m, const struct agent_caller *caller,
+                     uint8_t digest[JOURNAL_DIGEST_LEN])
 {
     /* Everything in a method request that decides what it does; the
      * correlation-id and reply-to only decide where the answer goes. */
@@ -96,7 +108,7 @@ agent_command_digest(const struct bus_message *m, uint8_t digest[JOURNAL_DIGEST_
     if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
         abort();    /* only out of memory: SHA-256 is always there */
     qmf_digest_update_string(ctx, "virtbus command 1");
-    qmf_digest_update_string(ctx, command_sender(m));
+    update_sender(ctx, m, caller);
     qmf_digest_update_string(ctx, bus_message_header(m, "qmf.opcode"));
     for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         qmf_digest_update_string(ctx, fields[i]);
@@ -121,13 +133,15 @@ request_text(const char *s)
 }
 
 qmf_value *
-agent_command_result(const struct bus_message *m, const char *class_name,
-                     const char *object_name, const char *method_name,
-                     const char *outcome, const qmf_error *err, int64_t duration_ns)
+agent_command_result(const struct agent_caller *caller, const struct bus_message *m,
+                     const char *class_name, const char *object_name,
+                     const char *method_name, const char *outcome, const qmf_error *err,
+                     int64_t duration_ns)
 {
     qmf_value *v = qmf_map();
 
-    qmf_map_set(v, "requester", request_text(m->user_id));
+    qmf_map_set(v, "requester", request_text(agent_requester(caller, m)));
+    qmf_map_set(v, "requesterKey", qmf_string(caller != NULL ? caller->key_id : ""));
     qmf_map_set(v, "correlationId", request_text(m->correlation_id));
     qmf_map_set(v, "opcode", qmf_string("_method_request"));
     qmf_map_set(v, "className", request_text(class_name));
@@ -144,8 +158,8 @@ static qmf_value *
 command_result_values(const struct command *cmd, const struct command_object *o,
                       const char *outcome, const qmf_error *err)
 {
-    return agent_command_result(cmd->req, cmd->cls->name, o->name, cmd->sm->name, outcome,
-                                err, o->duration_ns);
+    return agent_command_result(&cmd->caller, cmd->req, cmd->cls->name, o->name,
+                                cmd->sm->name, outcome, err, o->duration_ns);
 }
 
 /*
@@ -298,10 +312,11 @@ object_work(void *arg)
         o->started_ns = agent_mono_ns();
         o->rc = cmd->fn(&o->call, &o->err);
         o->duration_ns = agent_mono_ns() - o->started_ns;
-        if (agent_fetch_object(a, o->name, &o->fresh, &ferr) != 0)
+        if (agent_fetch_object(a, &cmd->conf->cfg, o->name, &o->fresh, &ferr) != 0)
             o->gone = ferr.code == QMF_ERR_UNKNOWN_OBJECT;
         if (o->call.created != NULL &&
-            agent_fetch_object(a, o->call.created, &o->created_values, &ferr) != 0)
+            agent_fetch_object(a, &cmd->conf->cfg, o->call.created, &o->created_values,
+                               &ferr) != 0)
             o->created_values = NULL;
     }
     /* make_outcome takes the output arguments, and drops them on failure. */
@@ -334,6 +349,7 @@ command_free(struct command *cmd)
         qmf_free(o->outcome);
     }
     free(cmd->objs);
+    agent_conf_unref(cmd->conf);
     bus_message_free(cmd->req);
     if (cmd->long_ev != NULL)
         event_free(cmd->long_ev);
@@ -471,12 +487,18 @@ object_done(void *arg)
         if (o->call.reload_class != NULL)
             agent_load_inventory(a, o->call.reload_class, false, NULL);
     }
-    if (o->mode == CMD_REPLAY)
+    if (o->mode == CMD_REPLAY) {
         log_info(&a->log, "%s.%s on %s: %s ran already; answered from the journal",
                  cmd->cls->name, cmd->sm->name, o->name, cmd->req->message_id);
-    else
-        log_info(&a->log, "%s.%s on %s: %s%s%s", cmd->cls->name, cmd->sm->name, o->name,
+    } else {
+        char *action = qmf_xasprintf("%s.%s", cmd->cls->name, cmd->sm->name);
+
+        log_info(&a->log, "%s on %s for %s: %s%s%s", action, o->name, cmd->caller.name,
                  o->rc == 0 ? "ok" : "error", o->rc ? ": " : "", o->rc ? o->err.text : "");
+        agent_audit(a, &cmd->caller, cmd->req, action, o->name, o->rc == 0 ? "ok" : "error",
+                    o->rc == 0 ? NULL : &o->err);
+        free(action);
+    }
     if (--cmd->remaining == 0)
         command_finish(cmd);
     agent_job_end(a);
@@ -511,15 +533,16 @@ long_command_cb(evutil_socket_t fd, short what, void *arg)
 
 static void
 command_start(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
-              const struct schema_class *cls, const struct schema_method *sm,
-              method_fn fn, const qmf_value *args, const char *const *names,
-              size_t n, bool group)
+              const struct agent_caller *caller, const struct schema_class *cls,
+              const struct schema_method *sm, method_fn fn, const qmf_value *args,
+              const char *const *names, size_t n, bool group)
 {
     struct command *cmd = qmf_xcalloc(1, sizeof(*cmd));
     const char *id = m->message_id;
     size_t i, runs = 0;
 
     cmd->a = a;
+    cmd->conf = agent_conf_ref(a->conf);
     cmd->delivery = d;
     cmd->req = bus_message_new();
     cmd->req->reply_to = m->reply_to ? qmf_xstrdup(m->reply_to) : NULL;
@@ -527,7 +550,9 @@ command_start(struct agent *a, struct bus_delivery *d, const struct bus_message 
     cmd->req->user_id = m->user_id ? qmf_xstrdup(m->user_id) : NULL;
     cmd->req->message_id = id ? qmf_xstrdup(id) : NULL;
     cmd->req->durable = m->durable;
-    agent_command_digest(m, cmd->digest);
+    cmd->caller = *caller;
+    cmd->caller.credential = NULL;
+    agent_command_digest(m, caller, cmd->digest);
     cmd->cls = cls;
     cmd->sm = sm;
     cmd->fn = fn;
@@ -584,10 +609,11 @@ command_start(struct agent *a, struct bus_delivery *d, const struct bus_message 
 
 void
 agent_command_one(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
-                  const struct schema_class *cls, const struct schema_method *sm,
-                  method_fn fn, const qmf_value *args, const char *object_name)
+                  const struct agent_caller *caller, const struct schema_class *cls,
+                  const struct schema_method *sm, method_fn fn, const qmf_value *args,
+                  const char *object_name)
 {
-    command_start(a, d, m, cls, sm, fn, args, &object_name, 1, false);
+    command_start(a, d, m, caller, cls, sm, fn, args, &object_name, 1, false);
 }
 
 /* Selections ------------------------------------------------------------------- *
@@ -602,6 +628,7 @@ struct selection_job {
     struct agent *a;
     struct bus_delivery *delivery;
     const struct bus_message *m;    /* the delivery's: valid until it is settled */
+    struct agent_caller caller;     /* credential not kept */
     const struct schema_class *cls;
     const struct schema_method *sm;
     method_fn fn;
@@ -626,15 +653,16 @@ selection_work(void *arg)
 
 static void
 start_names(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
-            const struct schema_class *cls, const struct schema_method *sm, method_fn fn,
-            const qmf_value *args, const qmf_value *names)
+            const struct agent_caller *caller, const struct schema_class *cls,
+            const struct schema_method *sm, method_fn fn, const qmf_value *args,
+            const qmf_value *names)
 {
     size_t n = qmf_list_len(names), i;
     const char **v = qmf_xcalloc(n + 1, sizeof(*v));
 
     for (i = 0; i < n; i++)
         v[i] = qmf_list_at(names, i)->u.str.ptr;
-    command_start(a, d, m, cls, sm, fn, args, v, n, true);
+    command_start(a, d, m, caller, cls, sm, fn, args, v, n, true);
     free(v);
 }
 
@@ -647,8 +675,8 @@ selection_done(void *arg)
     if (job->recorded) {
         /* Not an outcome anyone waits for: nothing to publish. */
         journal_delivered(a->journal, job->m->message_id, "", job->digest);
-        start_names(a, job->delivery, job->m, job->cls, job->sm, job->fn, job->args,
-                    job->names);
+        start_names(a, job->delivery, job->m, &job->caller, job->cls, job->sm, job->fn,
+                    job->args, job->names);
     } else {
         log_warnx(&a->log, "command %s: %s; leaving it to the broker", job->m->message_id,
                   job->err.text);
@@ -668,9 +696,9 @@ collect_name(const struct inv_object *o, void *opaque)
 
 int
 agent_command_where(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
-                    const struct schema_class *cls, const struct schema_method *sm,
-                    method_fn fn, const qmf_value *args, const qmf_where *where,
-                    qmf_error *err)
+                    const struct agent_caller *caller, const struct schema_class *cls,
+                    const struct schema_method *sm, method_fn fn, const qmf_value *args,
+                    const qmf_where *where, qmf_error *err)
 {
     const char *id = m->message_id;
     uint8_t digest[JOURNAL_DIGEST_LEN];
@@ -683,13 +711,13 @@ agent_command_where(struct agent *a, struct bus_delivery *d, const struct bus_me
             qmf_free(names);
             return -1;
         }
-        start_names(a, d, m, cls, sm, fn, args, names);
+        start_names(a, d, m, caller, cls, sm, fn, args, names);
         qmf_free(names);
         return 0;
     }
-    agent_command_digest(m, digest);
+    agent_command_digest(m, caller, digest);
     if (journal_lookup(a->journal, id, "", digest, &record, NULL, NULL) == JOURNAL_DONE) {
-        start_names(a, d, m, cls, sm, fn, args, qmf_map_get(record, "objects"));
+        start_names(a, d, m, caller, cls, sm, fn, args, qmf_map_get(record, "objects"));
         qmf_free(record);
         return 0;
     }
@@ -703,6 +731,8 @@ agent_command_where(struct agent *a, struct bus_delivery *d, const struct bus_me
     job->a = a;
     job->delivery = d;
     job->m = m;
+    job->caller = *caller;
+    job->caller.credential = NULL;
     job->cls = cls;
     job->sm = sm;
     job->fn = fn;

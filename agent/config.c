@@ -18,6 +18,8 @@ enum config_kind {
     CONFIG_SIZE,                /* size_t, min..max */
     CONFIG_LABELS,              /* qmf_value * map, from [ "name=value", ... ] */
     CONFIG_LOG_LEVEL,           /* enum log_level, from a string */
+    CONFIG_BOOL,                /* bool, from yes or no */
+    CONFIG_STRING_LIST,         /* char **, NULL-terminated; optional check per item */
 };
 
 /* Returns NULL if s is acceptable, else why not (shown in parentheses). */
@@ -35,6 +37,7 @@ static config_check_fn config_check_node;
 static config_check_fn config_check_nonempty;
 static config_check_fn config_check_absolute;
 static config_check_fn config_check_queue_type;
+static config_check_fn config_check_optional_path;
 
 #define CONFIG_AT(member) offsetof(struct agent_config, member)
 
@@ -45,6 +48,7 @@ static const struct config_key config_keys[] = {
     { "labels", CONFIG_LABELS, CONFIG_AT(labels), 0, 0, NULL },
     { "heartbeat_interval", CONFIG_UNSIGNED, CONFIG_AT(heartbeat_interval), 1, 3600, NULL },
     { "stats_interval", CONFIG_UNSIGNED, CONFIG_AT(stats_interval), 1, 86400, NULL },
+    { "fleet_interval", CONFIG_UNSIGNED, CONFIG_AT(fleet_interval), 1, 86400, NULL },
     { "workers", CONFIG_UNSIGNED, CONFIG_AT(workers), 1, 256, NULL },
     { "prefetch", CONFIG_UNSIGNED, CONFIG_AT(prefetch), 1, 65535, NULL },
     { "broker_heartbeat", CONFIG_UNSIGNED, CONFIG_AT(broker_heartbeat), 0, 3600, NULL },
@@ -57,6 +61,15 @@ static const struct config_key config_keys[] = {
     { "ack_long_commands_after", CONFIG_UNSIGNED, CONFIG_AT(ack_long_commands_after),
       0, 86400, NULL },
     { "log_level", CONFIG_LOG_LEVEL, CONFIG_AT(log_level), 0, 0, NULL },
+    { "require_signatures", CONFIG_BOOL, CONFIG_AT(require_signatures), 0, 0, NULL },
+    { "issuer_keys", CONFIG_STRING_LIST, CONFIG_AT(issuer_keys), 0, 0, config_check_absolute },
+    { "trust_dir", CONFIG_STRING, CONFIG_AT(trust_dir), 0, 0, config_check_optional_path },
+    { "revoked", CONFIG_STRING, CONFIG_AT(revoked), 0, 0, config_check_optional_path },
+    { "policy", CONFIG_STRING, CONFIG_AT(policy), 0, 0, config_check_optional_path },
+    { "key", CONFIG_STRING, CONFIG_AT(key), 0, 0, config_check_optional_path },
+    { "credential", CONFIG_STRING, CONFIG_AT(credential), 0, 0, config_check_optional_path },
+    { "clock_skew", CONFIG_UNSIGNED, CONFIG_AT(clock_skew), 0, 3600, NULL },
+    { "max_request_ttl", CONFIG_UNSIGNED, CONFIG_AT(max_request_ttl), 1, 2592000, NULL },
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -94,11 +107,41 @@ config_check_absolute(const char *s)
 }
 
 static const char *
+config_check_optional_path(const char *s)
+{
+    return *s != '\0' ? config_check_absolute(s) : NULL;
+}
+
+static const char *
 config_check_queue_type(const char *s)
 {
     if (strcmp(s, "quorum") == 0 || strcmp(s, "classic") == 0)
         return NULL;
     return "expected \"quorum\" or \"classic\"";
+}
+
+static void
+config_list_free(char **list)
+{
+    char **p;
+
+    for (p = list; p != NULL && *p != NULL; p++)
+        free(*p);
+    free(list);
+}
+
+static char **
+config_list_dup(char *const *list)
+{
+    size_t n = 0, i;
+    char **copy;
+
+    while (list != NULL && list[n] != NULL)
+        n++;
+    copy = qmf_xcalloc(n + 1, sizeof(*copy));
+    for (i = 0; i < n; i++)
+        copy[i] = qmf_xstrdup(list[i]);
+    return copy;
 }
 
 static void *
@@ -126,7 +169,10 @@ config_kind_type(enum config_kind kind)
     case CONFIG_SIZE:
         return QMF_CONF_INT;
     case CONFIG_LABELS:
+    case CONFIG_STRING_LIST:
         return QMF_CONF_STRING_LIST;
+    case CONFIG_BOOL:
+        return QMF_CONF_BOOL;
     case CONFIG_STRING:
     case CONFIG_LOG_LEVEL:
     default:
@@ -155,7 +201,8 @@ config_apply(void *opaque, const struct qmf_conf_statement *st, qmf_error *err)
     qmf_value *labels, **map;
     const char *why;
     int64_t n;
-    char **str;
+    char **str, ***list;
+    size_t i;
 
     switch (key->kind) {
     case CONFIG_STRING:
@@ -191,6 +238,23 @@ config_apply(void *opaque, const struct qmf_conf_statement *st, qmf_error *err)
         map = config_field(cfg, key);
         qmf_free(*map);
         *map = labels;
+        return 0;
+    case CONFIG_BOOL:
+        *(bool *)config_field(cfg, key) = v->u.b;
+        return 0;
+    case CONFIG_STRING_LIST:
+        for (i = 0; i < qmf_list_len(v); i++) {
+            const char *item = qmf_list_at(v, i)->u.str.ptr;
+
+            if (key->check != NULL && (why = key->check(item)) != NULL)
+                return qmf_conf_error(err, st, "invalid item \"%.*s\" (%s)",
+                                      QMF_CONF_SHOW_MAX, item, why);
+        }
+        list = config_field(cfg, key);
+        config_list_free(*list);
+        *list = qmf_xcalloc(qmf_list_len(v) + 1, sizeof(**list));
+        for (i = 0; i < qmf_list_len(v); i++)
+            (*list)[i] = qmf_xstrdup(qmf_list_at(v, i)->u.str.ptr);
         return 0;
     }
     return qmf_conf_error(err, st, "internal error: unknown kind");
@@ -277,6 +341,7 @@ agent_config_defaults(struct agent_config *cfg)
         .labels = qmf_map(),
         .heartbeat_interval = 5,
         .stats_interval = 30,
+        .fleet_interval = 3600,
         .workers = 4,
         .prefetch = 64,
         .broker_heartbeat = 10,
@@ -288,6 +353,15 @@ agent_config_defaults(struct agent_config *cfg)
         .stop_timeout = 60,
         .ack_long_commands_after = 900,
         .log_level = LOG_LEVEL_INFO,
+        .require_signatures = true,
+        .issuer_keys = qmf_xcalloc(1, sizeof(char *)),
+        .trust_dir = qmf_xstrdup(""),
+        .revoked = qmf_xstrdup(""),
+        .policy = qmf_xstrdup(""),
+        .key = qmf_xstrdup("/etc/virtbus/agent.key"),
+        .credential = qmf_xstrdup("/etc/virtbus/agent.cred"),
+        .clock_skew = 60,
+        .max_request_ttl = 86400,
     };
 }
 
@@ -303,8 +377,16 @@ agent_config_free(struct agent_config *cfg)
     qmf_free(cfg->labels);
     free(cfg->queue_type);
     free(cfg->state_dir);
+    config_list_free(cfg->issuer_keys);
+    free(cfg->trust_dir);
+    free(cfg->revoked);
+    free(cfg->policy);
+    free(cfg->key);
+    free(cfg->credential);
     cfg->path = cfg->node = cfg->broker = cfg->uri = NULL;
     cfg->queue_type = cfg->state_dir = NULL;
+    cfg->trust_dir = cfg->revoked = cfg->policy = cfg->key = cfg->credential = NULL;
+    cfg->issuer_keys = NULL;
     cfg->labels = NULL;
 }
 
@@ -325,4 +407,10 @@ agent_config_copy(struct agent_config *dst, const struct agent_config *src)
     dst->labels = src->labels != NULL ? qmf_dup(src->labels) : qmf_map();
     dst->queue_type = config_strdup_or_null(src->queue_type);
     dst->state_dir = config_strdup_or_null(src->state_dir);
+    dst->issuer_keys = config_list_dup(src->issuer_keys);
+    dst->trust_dir = config_strdup_or_null(src->trust_dir);
+    dst->revoked = config_strdup_or_null(src->revoked);
+    dst->policy = config_strdup_or_null(src->policy);
+    dst->key = config_strdup_or_null(src->key);
+    dst->credential = config_strdup_or_null(src->credential);
 }

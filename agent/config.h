@@ -23,6 +23,7 @@ struct agent_config {
     qmf_value *labels;          /* map of label -> string, from `labels = [ "tier=web", "rack=r1" ]`; never NULL */
     unsigned heartbeat_interval;/* s, default 5, range 1..3600 */
     unsigned stats_interval;    /* s, default 30, range 1..86400 */
+    unsigned fleet_interval;    /* s between records in the fleet's memory; default 3600, 1..86400 */
     unsigned workers;           /* default 4, range 1..256 */
     unsigned prefetch;          /* default 64, range 1..65535 */
     unsigned broker_heartbeat;  /* AMQP heartbeat s, default 10, 0..3600 */
@@ -34,6 +35,17 @@ struct agent_config {
     unsigned stop_timeout;      /* s running commands get at SIGTERM; default 60, 1..86400 */
     unsigned ack_long_commands_after; /* s a running command holds its delivery; default 900, 0..86400 (0: until it ends) */
     enum log_level log_level;   /* default info; key `log_level = "debug"` */
+
+    /* Trust (docs/SECURITY.md); paths are absolute, "" means none. */
+    bool require_signatures;    /* default yes: unsigned requests are refused */
+    char **issuer_keys;         /* PEM public keys, NULL-terminated; default none */
+    char *trust_dir;            /* directly trusted caller keys; default "" */
+    char *revoked;              /* revocation file; default "" */
+    char *policy;               /* policy file; default "": the built-in role rules */
+    char *key;                  /* the agent's private key; default /etc/virtbus/agent.key */
+    char *credential;           /* its credential; default /etc/virtbus/agent.cred */
+    unsigned clock_skew;        /* s allowed between clocks; default 60, 0..3600 */
+    unsigned max_request_ttl;   /* s a signed request may live; default 86400, 1..2592000 */
 };
 
 /* Fills every default; cfg is treated as uninitialised (nothing is freed). */

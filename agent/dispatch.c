@@ -1,9 +1,11 @@
 /*
- * Requests from the command queue: validation, expiry, targeting, then one
- * handler per opcode.  Locates and queries are answered at once from the
- * inventory; methods are checked against the schema here and executed on a
- * worker thread, ordered per object.  Every request that can be answered
- * gets an answer, an _exception at worst, and the agent keeps serving.
+ * Requests from the command queue: validation, targeting, the sender's
+ * signature and validity window, then one handler per opcode, each of
+ * which asks the guard whether the sender may (docs/SECURITY.md).  Locates
+ * and queries are answered at once from the inventory; methods are checked
+ * against the schema here and executed on a worker thread, ordered per
+ * object.  Every request that can be answered gets an answer, an
+ * _exception at worst, and the agent keeps serving.
  */
 #include "agent/agent_impl.h"
 
@@ -11,17 +13,20 @@
 #include <string.h>
 
 #include "agent/journal.h"
-#include "schema/qmf/text.h"
 
 typedef int (*request_fn)(struct agent *a, struct bus_delivery *d,
-                          const struct bus_message *m, qmf_error *err);
+                          const struct bus_message *m, const struct agent_caller *caller,
+                          qmf_error *err);
 
 static int handle_locate(struct agent *a, struct bus_delivery *d,
-                         const struct bus_message *m, qmf_error *err);
+                         const struct bus_message *m, const struct agent_caller *caller,
+                         qmf_error *err);
 static int handle_query(struct agent *a, struct bus_delivery *d,
-                        const struct bus_message *m, qmf_error *err);
+                        const struct bus_message *m, const struct agent_caller *caller,
+                        qmf_error *err);
 static int handle_method(struct agent *a, struct bus_delivery *d,
-                         const struct bus_message *m, qmf_error *err);
+                         const struct bus_message *m, const struct agent_caller *caller,
+                         qmf_error *err);
 
 static const struct {
     const char *opcode;
@@ -35,13 +40,13 @@ static const struct {
 /* The command record every refused method leaves behind. */
 static void
 publish_command_result(struct agent *a, const struct bus_message *m,
-                       const char *object_name, const char *method_name,
-                       const char *outcome, const qmf_error *err,
+                       const struct agent_caller *caller, const char *object_name,
+                       const char *method_name, const char *outcome, const qmf_error *err,
                        bus_confirm_cb confirm, void *opaque)
 {
     agent_publish_event(a, "commandResult",
-                        agent_command_result(m, NULL, object_name, method_name, outcome,
-                                             err, 0),
+                        agent_command_result(caller, m, NULL, object_name, method_name,
+                                             outcome, err, 0),
                         confirm, opaque);
 }
 
@@ -152,20 +157,25 @@ refusal_recorded(bool ok, void *opaque)
         bus_reject(d, true);
 }
 
+/* caller NULL: the sender is not known (its signature failed). */
 static void
 refuse(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
-       const char *opcode, const qmf_error *err)
+       const char *opcode, const struct agent_caller *caller, const qmf_error *err)
 {
-    log_info(&a->log, "refused %.100s from %.300s: %s", opcode ? opcode : "request",
-             m->reply_to ? m->reply_to : "(no reply-to)", err->text);
-    agent_reply_exception(a, m, err, NULL, NULL);
-    if (opcode && strcmp(opcode, "_method_request") == 0) {
-        const char *object_name, *method_name;
+    const char *object_name = NULL, *method_name = NULL;
+    const char *outcome = err->code == QMF_ERR_EXPIRED ? "expired" : "rejected";
+    bool method = opcode && strcmp(opcode, "_method_request") == 0;
 
+    log_info(&a->log, "refused %.100s from %s (%.300s): %s", opcode ? opcode : "request",
+             caller != NULL ? caller->name : "an unknown sender",
+             m->reply_to ? m->reply_to : "no reply-to", err->text);
+    agent_reply_exception(a, m, err, NULL, NULL);
+    if (method)
         method_names(m, &object_name, &method_name);
-        publish_command_result(a, m, object_name, method_name,
-                               err->code == QMF_ERR_EXPIRED ? "expired" : "rejected",
-                               err, refusal_recorded, d);
+    agent_audit(a, caller, m, method ? method_name : opcode, object_name, outcome, err);
+    if (method) {
+        publish_command_result(a, m, caller, object_name, method_name, outcome, err,
+                               refusal_recorded, d);
         return;
     }
     bus_ack(d);
@@ -178,7 +188,8 @@ refuse(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
  * was recorded.
  */
 static bool
-command_on_record(struct agent *a, const struct bus_message *m)
+command_on_record(struct agent *a, const struct bus_message *m,
+                  const struct agent_caller *caller)
 {
     const char *object_name, *method_name;
     uint8_t digest[JOURNAL_DIGEST_LEN];
@@ -186,7 +197,7 @@ command_on_record(struct agent *a, const struct bus_message *m)
     if (a->journal == NULL || m->message_id == NULL || m->message_id[0] == '\0')
         return false;
     method_names(m, &object_name, &method_name);
-    agent_command_digest(m, digest);
+    agent_command_digest(m, caller, digest);
     return journal_lookup(a->journal, m->message_id, object_name ? object_name : "",
                           digest, NULL, NULL, NULL) != JOURNAL_UNKNOWN;
 }
@@ -198,6 +209,8 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
 {
     const char *opcode = bus_message_header(m, "qmf.opcode");
     const qmf_value *target;
+    struct agent_caller caller;
+    bool method;
     uint64_t late_ms;
     qmf_error err;
     size_t i;
@@ -209,7 +222,7 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
         return;
     }
     if (m->body == NULL) {
-        refuse(a, d, m, opcode, &m->body_error);
+        refuse(a, d, m, opcode, NULL, &m->body_error);
         return;
     }
     if (opcode == NULL) {
@@ -218,15 +231,18 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
                           qmf_kind_name(qmf_map_get(m->headers, "qmf.opcode")->kind));
         else
             qmf_error_set(&err, QMF_ERR_MALFORMED, "the request has no qmf.opcode");
-        refuse(a, d, m, opcode, &err);
+        refuse(a, d, m, opcode, NULL, &err);
         return;
     }
     if (m->body->kind != QMF_MAP) {
         qmf_error_set(&err, QMF_ERR_MALFORMED, "the body of %s must be a map, not a %s",
                       opcode, qmf_kind_name(m->body->kind));
-        refuse(a, d, m, opcode, &err);
+        refuse(a, d, m, opcode, NULL, &err);
         return;
     }
+    method = strcmp(opcode, "_method_request") == 0;
+    /* Before the signature: the agents a broadcast is not for spend nothing
+     * on checking it. */
     target = qmf_map_get(m->body, "_target");
     if (target != NULL) {
         qmf_where *w = qmf_where_compile(target, &err);
@@ -234,7 +250,7 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
 
         if (w == NULL) {
             qmf_error_set(&err, QMF_ERR_INVALID_ARGS, "bad _target: %.400s", err.text);
-            refuse(a, d, m, opcode, &err);
+            refuse(a, d, m, opcode, NULL, &err);
             return;
         }
         attrs = agent_attributes(a);
@@ -242,7 +258,7 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
         qmf_free(attrs);
         qmf_where_free(w);
         if (rc < 0) {
-            refuse(a, d, m, opcode, &err);
+            refuse(a, d, m, opcode, NULL, &err);
             return;
         }
         if (rc == 0) {
@@ -257,33 +273,46 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
      * checks every address).  After _target, so that only the agents a
      * broadcast is for record it. */
     if (m->reply_to != NULL && !agent_reply_address_allowed(m->reply_to, &err)) {
-        refuse(a, d, m, opcode, &err);
+        refuse(a, d, m, opcode, NULL, &err);
         return;
     }
-    if (!durable && strcmp(opcode, "_method_request") == 0) {
+    if (!durable && method) {
         qmf_error_set(&err, QMF_ERR_INVALID_ARGS,
                       "commands are broadcast with key console.request.method, "
                       "where they wait for agents that are down");
-        refuse(a, d, m, opcode, &err);
+        refuse(a, d, m, opcode, NULL, &err);
         return;
     }
-    if (agent_request_expired(m->created_ms, m->ttl_ms, agent_now_ns() / 1000000, &late_ms) &&
-        !(strcmp(opcode, "_method_request") == 0 && command_on_record(a, m))) {
+    if (agent_guard_identify(a->guard, m, m->subject, agent_now_ns() / 1000000, &caller,
+                             &err) != 0) {
+        /* Signed, and out of its window: a repeat of a command taken in
+         * time is answered from the journal, not refused as expired,
+         * which would contradict what was recorded. */
+        bool signer_known = err.code == QMF_ERR_EXPIRED;
+
+        if (!(signer_known && method && command_on_record(a, m, &caller))) {
+            refuse(a, d, m, opcode, signer_known ? &caller : NULL, &err);
+            return;
+        }
+    } else if (!caller.is_signed &&
+               agent_request_expired(m->created_ms, m->ttl_ms, agent_now_ns() / 1000000,
+                                     &late_ms) &&
+               !(method && command_on_record(a, m, &caller))) {
         qmf_error_set(&err, QMF_ERR_EXPIRED,
                       "the request expired %llu ms before it could run (ttl %llu ms)",
                       (unsigned long long)late_ms, (unsigned long long)m->ttl_ms);
-        refuse(a, d, m, opcode, &err);
+        refuse(a, d, m, opcode, &caller, &err);
         return;
     }
     for (i = 0; i < sizeof(request_handlers) / sizeof(request_handlers[0]); i++) {
         if (strcmp(opcode, request_handlers[i].opcode) != 0)
             continue;
-        if (request_handlers[i].handle(a, d, m, &err) != 0)
-            refuse(a, d, m, opcode, &err);
+        if (request_handlers[i].handle(a, d, m, &caller, &err) != 0)
+            refuse(a, d, m, opcode, &caller, &err);
         return;
     }
     qmf_error_set(&err, QMF_ERR_MALFORMED, "unknown opcode '%.100s'", opcode);
-    refuse(a, d, m, opcode, &err);
+    refuse(a, d, m, opcode, &caller, &err);
 }
 
 void
@@ -298,14 +327,63 @@ agent_on_broadcast_query(struct bus_delivery *d, const struct bus_message *m, vo
     dispatch(opaque, d, m, false);
 }
 
+/* Authorization ---------------------------------------------------------- */
+
+static unsigned
+role_bit(enum schema_role role)
+{
+    switch (role) {
+    case SCHEMA_ROLE_ADMIN:
+        return TRUST_ROLE_ADMIN;
+    case SCHEMA_ROLE_OPERATOR:
+        return TRUST_ROLE_OPERATOR;
+    case SCHEMA_ROLE_READER:
+    default:
+        return TRUST_ROLE_READER;
+    }
+}
+
+/* QMF_ERR_UNAUTHORIZED unless the caller may do action here
+ * (docs/SECURITY.md §4); class_name may be NULL. */
+static int
+authorize(struct agent *a, const struct agent_caller *c, const char *action,
+          const char *class_name, enum schema_role needs, qmf_error *err)
+{
+    struct agent_action act = {
+        .action = action,
+        .class_name = class_name,
+        .needs = role_bit(needs),
+        .node = a->cfg.node,
+        .labels = a->cfg.labels,
+    };
+
+    return agent_guard_authorize(a->guard, c, &act, err);
+}
+
+/* Reading the objects of a class. */
+static int
+authorize_query(struct agent *a, const struct agent_caller *c,
+                const struct schema_class *cls, qmf_error *err)
+{
+    char *action = qmf_xasprintf("%s.query", cls->name);
+    int rc = authorize(a, c, action, cls->name, SCHEMA_ROLE_READER, err);
+
+    free(action);
+    return rc;
+}
+
 /* Locate ----------------------------------------------------------------- */
 
 static int
 handle_locate(struct agent *a, struct bus_delivery *d,
-              const struct bus_message *m, qmf_error *err)
+              const struct bus_message *m, const struct agent_caller *caller, qmf_error *err)
 {
     const qmf_value *where = qmf_map_get(m->body, "_where");
-    qmf_value *attrs = agent_attributes(a), *body;
+    qmf_value *attrs, *body;
+
+    if (authorize(a, caller, "locate", NULL, SCHEMA_ROLE_READER, err) != 0)
+        return -1;
+    attrs = agent_attributes(a);
 
     if (where != NULL) {
         qmf_where *w = qmf_where_compile(where, err);
@@ -361,6 +439,9 @@ struct select_ctx {
     qmf_value *results;
     bool ids_only;
     const qmf_value *properties;    /* _properties: the only ones to send, or NULL */
+    /* A query without a class: the classes the caller may read, by their
+     * index in the schema; NULL when the class was checked as a whole. */
+    const bool *readable;
 };
 
 static void
@@ -369,6 +450,9 @@ select_one(const struct inv_object *o, void *opaque)
     struct select_ctx *ctx = opaque;
     qmf_value *values;
     size_t i;
+
+    if (ctx->readable != NULL && !ctx->readable[o->cls - ctx->a->env.schema->classes])
+        return;
 
     if (ctx->ids_only) {
         qmf_list_append(ctx->results, inv_object_id(&ctx->a->inv, o->name));
@@ -454,14 +538,15 @@ requested_class(struct agent *a, const qmf_value *body,
 }
 
 static int
-query_schema(struct agent *a, const struct bus_message *m, bool ids_only,
-             qmf_error *err)
+query_schema(struct agent *a, const struct bus_message *m, const struct agent_caller *caller,
+             bool ids_only, qmf_error *err)
 {
     const struct schema_class *cls;
     qmf_value *results;
     size_t i;
 
-    if (requested_class(a, m->body, &cls, err) != 0)
+    if (authorize(a, caller, "schema", NULL, SCHEMA_ROLE_READER, err) != 0 ||
+        requested_class(a, m->body, &cls, err) != 0)
         return -1;
     results = qmf_list();
     for (i = 0; i < a->env.schema->nclasses; i++) {
@@ -475,9 +560,38 @@ query_schema(struct agent *a, const struct bus_message *m, bool ids_only,
     return 0;
 }
 
+/*
+ * A query without a class answers the objects of the classes the caller
+ * may read; NULL (err set to the first refusal) if it may read none.
+ */
+static bool *
+readable_classes(struct agent *a, const struct agent_caller *caller, qmf_error *err)
+{
+    const struct schema *s = a->env.schema;
+    bool *readable = qmf_xcalloc(s->nclasses + 1, sizeof(*readable)), any = false;
+    qmf_error first, why;
+    size_t i;
+
+    qmf_error_clear(&first);
+    for (i = 0; i < s->nclasses; i++) {
+        if (s->classes[i].kind != SCHEMA_DATA)
+            continue;
+        readable[i] = authorize_query(a, caller, &s->classes[i], &why) == 0;
+        any |= readable[i];
+        if (!readable[i] && first.code == 0)
+            first = why;
+    }
+    if (!any) {
+        *err = first;
+        free(readable);
+        return NULL;
+    }
+    return readable;
+}
+
 static int
-query_objects(struct agent *a, const struct bus_message *m, bool ids_only,
-              qmf_error *err)
+query_objects(struct agent *a, const struct bus_message *m, const struct agent_caller *caller,
+              bool ids_only, qmf_error *err)
 {
     const qmf_value *oid = qmf_map_get(m->body, "_object_id");
     const qmf_value *where_expr = qmf_map_get(m->body, "_where");
@@ -485,6 +599,7 @@ query_objects(struct agent *a, const struct bus_message *m, bool ids_only,
     const struct schema_class *cls;
     const char *agent = NULL, *name = NULL;
     qmf_where *where = NULL;
+    bool *readable = NULL;
     int rc = 0;
 
     if (requested_class(a, m->body, &cls, err) != 0 ||
@@ -497,8 +612,14 @@ query_objects(struct agent *a, const struct bus_message *m, bool ids_only,
         qmf_error_set(err, QMF_ERR_MALFORMED, "_object_id needs an _object_name");
         return -1;
     }
-    if (where_expr != NULL && (where = qmf_where_compile(where_expr, err)) == NULL)
+    if (cls != NULL ? authorize_query(a, caller, cls, err) != 0
+                    : (readable = readable_classes(a, caller, err)) == NULL)
         return -1;
+    ctx.readable = readable;
+    if (where_expr != NULL && (where = qmf_where_compile(where_expr, err)) == NULL) {
+        free(readable);
+        return -1;
+    }
     ctx.results = qmf_list();
     if (oid != NULL) {
         const struct inv_object *o;
@@ -512,6 +633,7 @@ query_objects(struct agent *a, const struct bus_message *m, bool ids_only,
         rc = inv_select(&a->inv, cls, where, select_one, &ctx, err);
     }
     qmf_where_free(where);
+    free(readable);
     if (rc < 0) {
         /* A regex limit: no answer is better than a partial one. */
         qmf_free(ctx.results);
@@ -523,7 +645,7 @@ query_objects(struct agent *a, const struct bus_message *m, bool ids_only,
 
 static int
 handle_query(struct agent *a, struct bus_delivery *d,
-             const struct bus_message *m, qmf_error *err)
+             const struct bus_message *m, const struct agent_caller *caller, qmf_error *err)
 {
     const char *what, *owner;
     int rc;
@@ -540,13 +662,13 @@ handle_query(struct agent *a, struct bus_delivery *d,
         return 0;
     }
     if (strcmp(what, "OBJECT") == 0)
-        rc = query_objects(a, m, false, err);
+        rc = query_objects(a, m, caller, false, err);
     else if (strcmp(what, "OBJECT_ID") == 0)
-        rc = query_objects(a, m, true, err);
+        rc = query_objects(a, m, caller, true, err);
     else if (strcmp(what, "SCHEMA") == 0)
-        rc = query_schema(a, m, false, err);
+        rc = query_schema(a, m, caller, false, err);
     else if (strcmp(what, "SCHEMA_ID") == 0)
-        rc = query_schema(a, m, true, err);
+        rc = query_schema(a, m, caller, true, err);
     else {
         qmf_error_set(err, QMF_ERR_MALFORMED,
                       "unknown _what '%.100s' (OBJECT, OBJECT_ID, SCHEMA or SCHEMA_ID)", what);
@@ -567,8 +689,8 @@ struct method_check {
 };
 
 static int
-check_method(struct agent *a, const struct bus_message *m, const struct schema_class *cls,
-             struct method_check *mc, qmf_error *err)
+check_method(struct agent *a, const struct bus_message *m, const struct agent_caller *caller,
+             const struct schema_class *cls, struct method_check *mc, qmf_error *err)
 {
     const qmf_value *args = qmf_map_get(m->body, "_arguments");
     const char *method_name;
@@ -590,6 +712,14 @@ check_method(struct agent *a, const struct bus_message *m, const struct schema_c
         qmf_error_set(err, QMF_ERR_UNKNOWN_METHOD, "class %s has no method '%.100s'",
                       cls->name, method_name);
         return -1;
+    }
+    {
+        char *action = qmf_xasprintf("%s.%s", cls->name, mc->sm->name);
+        int rc = authorize(a, caller, action, cls->name, mc->sm->role, err);
+
+        free(action);
+        if (rc != 0)
+            return -1;
     }
     mc->args = args ? qmf_dup(args) : NULL;
     if (schema_check_args(mc->sm, &mc->args, err) != 0)
@@ -615,7 +745,7 @@ fail:
 /* A method on every object of a class that _where selects (§7.4). */
 static int
 handle_method_where(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
-                    qmf_error *err)
+                    const struct agent_caller *caller, qmf_error *err)
 {
     const qmf_value *where_expr = qmf_map_get(m->body, "_where");
     const struct schema_class *cls;
@@ -631,11 +761,11 @@ handle_method_where(struct agent *a, struct bus_delivery *d, const struct bus_me
     }
     if (where_expr != NULL && (where = qmf_where_compile(where_expr, err)) == NULL)
         return -1;
-    if (check_method(a, m, cls, &mc, err) != 0) {
+    if (check_method(a, m, caller, cls, &mc, err) != 0) {
         qmf_where_free(where);
         return -1;
     }
-    rc = agent_command_where(a, d, m, cls, mc.sm, mc.fn, mc.args, where, err);
+    rc = agent_command_where(a, d, m, caller, cls, mc.sm, mc.fn, mc.args, where, err);
     qmf_where_free(where);
     qmf_free(mc.args);
     return rc;
@@ -659,7 +789,7 @@ failpoint_crash_on_method(const struct agent *a, const char *class_name, const c
 
 static int
 handle_method(struct agent *a, struct bus_delivery *d,
-              const struct bus_message *m, qmf_error *err)
+              const struct bus_message *m, const struct agent_caller *caller, qmf_error *err)
 {
     const qmf_value *oid;
     const char *agent, *name = NULL;
@@ -670,7 +800,7 @@ handle_method(struct agent *a, struct bus_delivery *d,
         return -1;
     oid = qmf_map_get(m->body, "_object_id");
     if (oid == NULL && qmf_map_get(m->body, "_schema_id") != NULL)
-        return handle_method_where(a, d, m, err);
+        return handle_method_where(a, d, m, caller, err);
     if (oid != NULL && field_string(oid, "_object_name", &name, err) != 0)
         return -1;
     if (name == NULL) {
@@ -695,9 +825,9 @@ handle_method(struct agent *a, struct bus_delivery *d,
         return -1;
     }
     failpoint_crash_on_method(a, o->cls->name, qmf_map_get_string(m->body, "_method_name"));
-    if (check_method(a, m, o->cls, &mc, err) != 0)
+    if (check_method(a, m, caller, o->cls, &mc, err) != 0)
         return -1;
-    agent_command_one(a, d, m, o->cls, mc.sm, mc.fn, mc.args, o->name);
+    agent_command_one(a, d, m, caller, o->cls, mc.sm, mc.fn, mc.args, o->name);
     qmf_free(mc.args);
     return 0;
 }

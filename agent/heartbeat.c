@@ -1,7 +1,7 @@
 /*
  * Heartbeats: every heartbeat_interval seconds the agent announces itself
  * and its attributes on the topic exchange, which is how consoles learn who
- * is alive and what to expect.
+ * is alive and what to expect; some of them also go to the fleet's memory.
  */
 #include "agent/agent_impl.h"
 
@@ -19,11 +19,23 @@ agent_heartbeat_send(struct agent *a, bool last)
 
     qmf_map_set(values, "_timestamp", qmf_i64(agent_now_ns()));
     qmf_map_set(values, "_heartbeat_interval", qmf_u32(a->cfg.heartbeat_interval));
-    qmf_map_set(values, "_epoch", qmf_i64(a->epoch_ns));
     /* The last one, once no command runs: consoles count the agent down
      * at once, not after three missed intervals, and do not wait for it. */
     if (last)
         qmf_map_set(values, "_stopping", qmf_bool(true));
+    /*
+     * The fleet's memory keeps the same message much longer than presence
+     * does, but only the first of a connection, the last, and one every
+     * fleet_interval: enough to say when a node that died was last alive,
+     * at a cost per node that does not grow with the heartbeat rate.
+     */
+    if (last || a->heartbeats_to_fleet == 0) {
+        p.address = "/queue/" BUS_FLEET_QUEUE;
+        agent_publish(a, &p, qmf_dup(body));
+        a->heartbeats_to_fleet = (a->cfg.fleet_interval + a->cfg.heartbeat_interval - 1) /
+                                 a->cfg.heartbeat_interval;
+    }
+    a->heartbeats_to_fleet--;
     address = qmf_xasprintf("/exchange/%s/%s", BUS_EXCHANGE_TOPIC, a->heartbeat_key);
     p.address = address;
     agent_publish(a, &p, body);

@@ -91,6 +91,7 @@ inventory_loaded(struct agent *a, bool ok)
 
 struct open_job {
     struct agent *a;
+    struct agent_conf *conf;     /* the URI, which a reload may free */
     struct drv_conn *conn;
     qmf_error err;
 };
@@ -100,7 +101,7 @@ open_work(void *arg)
 {
     struct open_job *job = arg;
 
-    if (job->a->drv->open(&job->conn, job->a->cfg.uri, &agent_driver_events,
+    if (job->a->drv->open(&job->conn, job->conf->cfg.uri, &agent_driver_events,
                           job->a, &job->err) != 0)
         job->conn = NULL;
 }
@@ -130,6 +131,7 @@ open_done(void *arg)
         log_info(&a->log, "connected to %s", a->cfg.uri);
         agent_load_inventory(a, NULL, true, inventory_loaded);
     }
+    agent_conf_unref(job->conf);
     free(job);
     agent_job_end(a);
 }
@@ -143,8 +145,10 @@ connect_driver(struct agent *a)
         return;
     job = qmf_xcalloc(1, sizeof(*job));
     job->a = a;
+    job->conf = agent_conf_ref(a->conf);
     a->driver_state = AGENT_DRIVER_CONNECTING;
     if (agent_submit(a, "driver", open_work, open_done, job) != 0) {
+        agent_conf_unref(job->conf);
         free(job);
         a->driver_state = AGENT_DRIVER_DOWN;
     }

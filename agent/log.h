@@ -4,18 +4,22 @@
  * that many agents in one process can each log under their own ident and
  * level.  One event is one line, written with one write(2) (or one
  * syslog(3) call), so lines from concurrent threads never interleave.
+ * Any thread may log through a log_ctx while another changes its level.
  */
 #ifndef AGENT_LOG_H
 #define AGENT_LOG_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
 struct log_ctx {
-    enum log_level level;       /* events above this level are dropped */
+    /* Events above this level are dropped.  Atomic: a reload sets it
+     * while workers may be logging. */
+    _Atomic enum log_level level;
     bool use_syslog;            /* syslog(3), LOG_DAEMON, instead of stderr */
     char ident[64];             /* e.g. "virtbusd[node1]", truncated */
 };

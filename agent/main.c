@@ -21,6 +21,10 @@
 #include "schema/schema.h"
 
 #define DEFAULT_CONFIG "/etc/virtbus/virtbusd.conf"
+/* Another virtbusd serves this node (sysexits.h EX_CONFIG: two agents
+ * were given one node name).  Documented in README.md; a service manager
+ * should not restart on it. */
+#define EXIT_NODE_IN_USE 78
 
 struct daemon_state {
     struct event_base *base;
@@ -31,6 +35,7 @@ struct daemon_state {
     const struct agent_config *overrides;
     struct event *grace_ev;
     bool abandoned;             /* exited with commands still running */
+    bool refused;               /* another instance serves the node */
 };
 
 static void __attribute__((noreturn))
@@ -89,6 +94,17 @@ stopped_cb(struct agent *a, void *opaque)
 {
     struct daemon_state *ds = opaque;
 
+    event_base_loopexit(ds->base, NULL);
+}
+
+static void
+failed_cb(struct agent *a, void *opaque)
+{
+    struct daemon_state *ds = opaque;
+
+    log_warnx(&ds->log, "%s; exiting with status %d", agent_failure(a)->text,
+              EXIT_NODE_IN_USE);
+    ds->refused = true;
     event_base_loopexit(ds->base, NULL);
 }
 
@@ -220,6 +236,7 @@ main(int argc, char **argv)
         .base = ds.base, .wq = wq, .schema = schema, .use_syslog = !foreground,
         /* Fault injection for the reliability tests (docs/RELIABILITY.md). */
         .failpoints = getenv("VIRTBUS_FAILPOINTS"),
+        .failed = failed_cb, .failed_opaque = &ds,
     };
     ds.agent = agent_new(&env, &cfg, &err);
     if (ds.agent == NULL)
@@ -258,5 +275,5 @@ main(int argc, char **argv)
     schema_free(schema);
     agent_config_free(&cfg);
     event_base_free(ds.base);
-    return 0;
+    return ds.refused ? EXIT_NODE_IN_USE : 0;
 }

@@ -4,7 +4,8 @@
  * DRV_CALL turns an entry the backend lacks into "not implemented" naming
  * the backend.  Arguments arrive checked and coerced against the schema
  * (dispatch.c), with defaults filled in; optional ones without a default
- * may be absent.  Adapters only read call->a->drv and call->a->dconn.
+ * may be absent.  Of the agent, adapters only read call->a->drv and
+ * call->a->dconn, and its name (agent_object_ref): what workers may read.
  *
  * Most methods have one of a few shapes (an action on the target object,
  * with or without flags; its XML; a define from XML on the Node), written

@@ -4,8 +4,8 @@
  * fetched reaches the inventory (and, when it changed, the bus).
  *
  * Worker-side functions (fetch, the inventory job's work) only read
- * a->drv, a->dconn, a->name and the schema; everything else runs on the
- * loop thread.
+ * a->drv, a->dconn, a->name, the schema and the configuration snapshot
+ * their job took; everything else runs on the loop thread.
  */
 #include "agent/agent_impl.h"
 
@@ -125,11 +125,12 @@ agent_object_name(const char *class_name, const char *key)
  * Completes a driver property map with what only the agent knows and
  * coerces it to the schema's types, so that the inventory holds exactly
  * what the schema says: the node reference, the agent name in objIds the
- * driver filled with an object name only, and the Node's labels.
+ * driver filled with an object name only, and the Node's labels (from
+ * cfg, the job's snapshot: a reload may replace the agent's meanwhile).
  */
 static int
-finish_values(struct agent *a, const struct schema_class *cls, qmf_value *values,
-              qmf_error *err)
+finish_values(struct agent *a, const struct agent_config *cfg,
+              const struct schema_class *cls, qmf_value *values, qmf_error *err)
 {
     size_t i;
 
@@ -146,7 +147,7 @@ finish_values(struct agent *a, const struct schema_class *cls, qmf_value *values
             qmf_map_set(v, "_agent_name", qmf_string(a->name));
     }
     if (strcmp(cls->name, "Node") == 0)
-        qmf_map_set(values, "labels", qmf_dup(a->cfg.labels));
+        qmf_map_set(values, "labels", qmf_dup(cfg->labels));
     return schema_check_values(cls, values, err);
 }
 
@@ -163,8 +164,8 @@ object_name_of(const struct object_class *oc, const qmf_value *values)
 }
 
 int
-agent_fetch_object(struct agent *a, const char *object_name, qmf_value **values,
-                   qmf_error *err)
+agent_fetch_object(struct agent *a, const struct agent_config *cfg,
+                   const char *object_name, qmf_value **values, qmf_error *err)
 {
     const char *key;
     const struct object_class *oc = class_of_object(object_name, &key);
@@ -176,7 +177,7 @@ agent_fetch_object(struct agent *a, const char *object_name, qmf_value **values,
         return -1;
     }
     cls = schema_find_class(a->env.schema, oc->class_name);
-    if (oc->get(a, key, values, err) != 0 || finish_values(a, cls, *values, err) != 0) {
+    if (oc->get(a, key, values, err) != 0 || finish_values(a, cfg, cls, *values, err) != 0) {
         qmf_free(*values);
         *values = NULL;
         return -1;
@@ -217,6 +218,7 @@ agent_apply_object(struct agent *a, const char *object_name, qmf_value *values,
 
 struct refresh_job {
     struct agent *a;
+    struct agent_conf *conf;
     char *object_name;
     qmf_value *values;
     bool gone;
@@ -228,7 +230,8 @@ refresh_work(void *arg)
     struct refresh_job *job = arg;
     qmf_error err;
 
-    if (agent_fetch_object(job->a, job->object_name, &job->values, &err) != 0)
+    if (agent_fetch_object(job->a, &job->conf->cfg, job->object_name, &job->values,
+                           &err) != 0)
         job->gone = err.code == QMF_ERR_UNKNOWN_OBJECT;
 }
 
@@ -243,6 +246,7 @@ refresh_done(void *arg)
         agent_apply_object(a, job->object_name, job->values, job->gone);
     else
         qmf_free(job->values);
+    agent_conf_unref(job->conf);
     free(job->object_name);
     free(job);
     agent_job_end(a);
@@ -253,12 +257,15 @@ agent_refresh_object(struct agent *a, const char *object_name)
 {
     struct refresh_job *job;
 
-    if (!a->driver_up || a->state == AGENT_STOPPED)
+    /* Past the goodbye, the connection is about to close under any job. */
+    if (!a->driver_up || a->state == AGENT_STOPPED || a->saying_goodbye)
         return;
     job = qmf_xcalloc(1, sizeof(*job));
     job->a = a;
+    job->conf = agent_conf_ref(a->conf);
     job->object_name = qmf_xstrdup(object_name);
     if (agent_submit(a, object_name, refresh_work, refresh_done, job) != 0) {
+        agent_conf_unref(job->conf);
         free(job->object_name);
         free(job);
     }
@@ -268,6 +275,7 @@ agent_refresh_object(struct agent *a, const char *object_name)
 
 struct inventory_job {
     struct agent *a;
+    struct agent_conf *conf;
     const char *only_class;      /* NULL: every class */
     bool push_all;
     void (*done)(struct agent *a, bool ok);
@@ -300,7 +308,7 @@ collect_class(struct inventory_job *job, const struct object_class *oc)
         qmf_value *values = list->u.list.items[i];
         char *name;
 
-        if (finish_values(job->a, cls, values, &err) != 0) {
+        if (finish_values(job->a, &job->conf->cfg, cls, values, &err) != 0) {
             job->err = err;
             continue;
         }
@@ -367,6 +375,7 @@ inventory_done(void *arg)
     if (job->done)
         job->done(a, job->ok);
     qmf_free(job->classes);
+    agent_conf_unref(job->conf);
     free(job);
     agent_job_end(a);
 }
@@ -375,14 +384,23 @@ void
 agent_load_inventory(struct agent *a, const char *only_class, bool push_all,
                      void (*done)(struct agent *a, bool ok))
 {
-    struct inventory_job *job = qmf_xcalloc(1, sizeof(*job));
+    struct inventory_job *job;
 
+    /* Past the goodbye, the connection is about to close under any job. */
+    if (a->saying_goodbye) {
+        if (done)
+            done(a, false);
+        return;
+    }
+    job = qmf_xcalloc(1, sizeof(*job));
     job->a = a;
+    job->conf = agent_conf_ref(a->conf);
     job->only_class = only_class;
     job->push_all = push_all;
     job->done = done;
     /* One key for every load: loads never overlap and apply in order. */
     if (agent_submit(a, "inventory", inventory_work, inventory_done, job) != 0) {
+        agent_conf_unref(job->conf);
         free(job);
         log_warnx(&a->log, "cannot queue the inventory load");
     }

@@ -43,6 +43,9 @@ agent_publish(struct agent *a, const struct agent_publish *p, qmf_value *body)
     m->durable = p->durable;
     m->unconfirmed = p->unconfirmed;
     m->body = body;
+    /* Last: the signature covers all of the above. */
+    if (agent_guard_sign(a->guard, m, &err) != 0)
+        log_warnx(&a->log, "cannot sign %s: %s", p->opcode, err.text);
     rc = bus_publish(a->bus, p->address, m, p->confirm, p->opaque, &err);
     bus_message_free(m);
     if (rc != 0) {

@@ -14,6 +14,7 @@
 
 struct state_job {
     struct agent *a;
+    struct agent_conf *conf;     /* opening: where the journal is */
     struct journal *journal;
     void (*done)(struct agent *a);
     size_t dropped, recovered;
@@ -103,16 +104,16 @@ static void
 open_work(void *arg)
 {
     struct state_job *job = arg;
-    struct agent *a = job->a;
+    const struct agent_config *cfg = &job->conf->cfg;
     struct begun begun = { qmf_list() };
     char *path;
     size_t i;
 
-    if (make_dir(a->cfg.state_dir, &job->err) != 0) {
+    if (make_dir(cfg->state_dir, &job->err) != 0) {
         qmf_free(begun.list);
         return;
     }
-    path = qmf_xasprintf("%s/%s.journal", a->cfg.state_dir, a->cfg.node);
+    path = qmf_xasprintf("%s/%s.journal", cfg->state_dir, cfg->node);
     if (journal_open(&job->journal, path, NULL, &job->dropped, &job->err) != 0)
         job->journal = NULL;
     free(path);
@@ -152,6 +153,7 @@ open_done(void *arg)
         log_warnx(&a->log, "journal: %zu torn byte(s) dropped, %zu command(s) found "
                   "interrupted by the last stop", job->dropped, job->recovered);
     job->done(a);
+    agent_conf_unref(job->conf);
     free(job);
     agent_job_end(a);
 }
@@ -162,8 +164,10 @@ agent_state_open(struct agent *a, void (*done)(struct agent *a))
     struct state_job *job = qmf_xcalloc(1, sizeof(*job));
 
     job->a = a;
+    job->conf = agent_conf_ref(a->conf);
     job->done = done;
     if (agent_submit(a, "journal", open_work, open_done, job) != 0) {
+        agent_conf_unref(job->conf);
         free(job);
         done(a);
     }

@@ -918,8 +918,9 @@ attempt_failed(struct a091_conn *c, const qmf_error *why)
 {
     c->state = A091_DOWN;
     /* Only the first failure after an up (or the very first attempt) is
-     * news; the retries that follow stay quiet. */
-    if (!c->down_reported && !report_down(c, why))
+     * news; the retries that follow stay quiet.  A lock held elsewhere is
+     * news every time: the caller decides whether to go on. */
+    if ((!c->down_reported || why->code == QMF_ERR_LOCKED) && !report_down(c, why))
         return;
     if (c->cfg->reconnect)
         schedule_retry(c);

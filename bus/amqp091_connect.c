@@ -300,7 +300,9 @@ a091_reply_error(amqp_rpc_reply_t r, const char *what, qmf_error *err)
 
             /* With pipelining the refused method may be an earlier one
              * than the call that got the close: name it. */
-            qmf_error_set(err, QMF_ERR_TRANSPORT, "%s: broker closed the channel: %u %.*s%s%s%s",
+            qmf_error_set(err, c->reply_code == AMQP_RESOURCE_LOCKED ? QMF_ERR_LOCKED
+                                                                  : QMF_ERR_TRANSPORT,
+                          "%s: broker closed the channel: %u %.*s%s%s%s",
                           what, c->reply_code, (int)c->reply_text.len,
                           (const char *)c->reply_text.bytes, method ? " (in " : "",
                           method ? method : "", method ? ")" : "");

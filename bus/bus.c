@@ -332,3 +332,21 @@ bus_presence_queue(struct bus_queue *q)
     };
     return args;
 }
+
+qmf_value *
+bus_fleet_queue(struct bus_queue *q)
+{
+    qmf_value *args = qmf_map();
+
+    /* A week: consoles carry what is older forward (controller/lib/fleet.c),
+     * so the stream only has to outlast the gaps between consoles. */
+    qmf_map_set(args, "x-max-age", qmf_string("7D"));
+    qmf_map_set(args, "x-stream-max-segment-size-bytes", qmf_i64(4 * 1024 * 1024));
+    *q = (struct bus_queue){
+        .name = BUS_FLEET_QUEUE,
+        .durable = true,
+        .queue_type = "stream",
+        .arguments = args,
+    };
+    return args;
+}

@@ -107,6 +107,13 @@ struct bus_binding {
     const char *key;
 };
 
+/*
+ * A named exclusive queue is also a lock: while one connection has it, the
+ * broker refuses it to every other (RESOURCE_LOCKED), and frees it when
+ * that connection dies.  A connect attempt that meets such a refusal
+ * fails with QMF_ERR_LOCKED, and `down` says so on every attempt, not
+ * only the first: the caller decides whether to keep trying.
+ */
 struct bus_queue {
     const char *name;          /* NULL: a server-named exclusive queue */
     bool passive;              /* only check that it exists (with name) */
@@ -228,6 +235,17 @@ extern const struct bus_driver bus_amqp091_driver;
 #define BUS_PRESENCE_QUEUE "virtbus.presence"
 #define BUS_PRESENCE_KEY "agent.ind.heartbeat.#"
 qmf_value *bus_presence_queue(struct bus_queue *q);
+
+/*
+ * The fleet's memory: a stream of records of the nodes seen (agents write
+ * one at start, every fleet_interval and as they stop) and of the nodes
+ * an operator retired, so that a node that went silent is still known
+ * long after it fell out of presence (docs/PROTOCOL.md §7.6).  Declared
+ * identically by agents and consoles, as presence is; the caller frees
+ * the returned arguments after bus_open().
+ */
+#define BUS_FLEET_QUEUE "virtbus.fleet"
+qmf_value *bus_fleet_queue(struct bus_queue *q);
 
 /* The driver for a URL's scheme, or NULL. */
 const struct bus_driver *bus_driver_for_url(const char *url);

@@ -1,15 +1,17 @@
 /*
  * virtbus watch: live events (and object changes) from the fleet, one
  * line each or one JSON document per line, until interrupted or --count
- * items were printed.  The broker filters by event, class and a single
- * node through routing keys; other targeting is applied here, against
- * the nodes presence knew when the watch began.
+ * items were printed; and, from presence, a line when a node goes silent
+ * and one when it is back.  The broker filters by event, class and a
+ * single node through routing keys; other targeting is applied here,
+ * against the nodes presence knew when the watch began.
  */
 #include "controller/ctl.h"
 
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bus/bus.h"
@@ -19,6 +21,7 @@ struct watch_state {
     struct ctl_ctx *ctx;
     unsigned long count, max;
     const struct virtbus_agent_list *allowed;   /* NULL: every node */
+    const char *single;                         /* the one node, or NULL */
     qmf_where *where;                           /* objects only */
 };
 
@@ -113,6 +116,50 @@ on_message(const struct bus_message *m, void *opaque)
     }
 }
 
+/*
+ * A node going silent or coming back, from presence:
+ *   2026-11-25T22:02:54.674Z node1 silent last_heartbeat=2026-11-25T22:02:39.601Z
+ *   2026-11-25T22:03:10.002Z node1 back
+ * They are not items: --count does not count them.
+ */
+static void
+on_presence(const struct virtbus_agent *a, enum virtbus_presence_change what, void *opaque)
+{
+    static const char *const words[] = {
+        [VIRTBUS_NODE_SILENT] = "silent", [VIRTBUS_NODE_STOPPED] = "stopped",
+        [VIRTBUS_NODE_BACK] = "back", [VIRTBUS_NODE_NEW] = "new",
+    };
+    struct watch_state *ws = opaque;
+    struct timespec now;
+    int64_t now_ns;
+    char when[40], last[40];
+
+    if ((ws->allowed && !ctl_nodes_find(ws->allowed, a->node)) ||
+        (ws->single && strcmp(ws->single, a->node) != 0) || ws->ctx->quiet)
+        return;
+    clock_gettime(CLOCK_REALTIME, &now);
+    now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    if (ws->ctx->json) {
+        qmf_value *line = qmf_map(), *values;
+
+        qmf_map_set(line, "node", qmf_string(a->node));
+        qmf_map_set(line, "kind", qmf_string("presence"));
+        qmf_map_set(line, "class", qmf_string(words[what]));
+        qmf_map_set(line, "timestamp", qmf_i64(now_ns));
+        values = qmf_map_set(line, "values", qmf_map());
+        qmf_map_set(values, "last_heartbeat", qmf_i64(a->last_seen_ns));
+        ctl_print_json(line);
+        qmf_free(line);
+        return;
+    }
+    ctl_format_time(now_ns, when, sizeof(when));
+    ctl_format_time(a->last_seen_ns, last, sizeof(last));
+    if (what == VIRTBUS_NODE_SILENT || what == VIRTBUS_NODE_STOPPED)
+        printf("%s %s %s last_heartbeat=%s\n", when, a->node, words[what], last);
+    else
+        printf("%s %s %s\n", when, a->node, words[what]);
+}
+
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -196,6 +243,7 @@ watch_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *
     char *keys[3] = { NULL, NULL, NULL };
     struct event *sigint_ev, *sigterm_ev;
     struct ctl_nodes nodes = { 0 };
+    struct virtbus_agent_list known = { 0 };
     qmf_error err;
     int rc;
 
@@ -208,7 +256,11 @@ watch_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *
         return rc;
     }
     watch_keys(event, cls ? cls->name : NULL, ctl_args_get(a, e, "data") != NULL, single_node(a), keys);
-    rc = ctl_connect(ctx, filter, (const char *const *)keys, NULL);
+    /* Presence always, for the silent and back lines; never a cache taken
+     * as is, which would not be followed. */
+    ctx->presence_reuse_ms = 0;
+    ctx->fleet_reuse_ms = 0;
+    rc = ctl_connect(ctx, true, (const char *const *)keys, NULL);
     free(keys[0]);
     free(keys[1]);
     if (rc == 0 && filter && (rc = ctl_discover(ctx, e, a, &nodes)) == 0) {
@@ -216,7 +268,16 @@ watch_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *
         for (size_t i = 0; i < nodes.down.n; i++)
             virtbus_agent_list_add(&nodes.up, &nodes.down.items[i]);
         ws.allowed = &nodes.up;
+    } else if (rc == 0 && virtbus_presence(ctx->console, &known, &err) != 0) {
+        ctl_warnx("%s", err.text);
+        rc = CTL_EXIT_FAILED;
     }
+    ws.single = single_node(a);
+    if (rc == 0 && virtbus_presence_follow(ctx->console, on_presence, &ws, &err) != 0) {
+        ctl_warnx("%s", err.text);
+        rc = CTL_EXIT_FAILED;
+    }
+    virtbus_agent_list_free(&known);
     if (rc != 0) {
         ctl_nodes_clear(&nodes);
         qmf_where_free(ws.where);

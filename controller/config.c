@@ -28,6 +28,7 @@ static ctl_config_apply_fn ctl_config_apply_groups;
 static ctl_config_apply_fn ctl_config_apply_timeout;
 static ctl_config_apply_fn ctl_config_apply_presence_window;
 static ctl_config_apply_fn ctl_config_apply_presence_reuse;
+static ctl_config_apply_fn ctl_config_apply_fleet_retention;
 static ctl_config_apply_fn ctl_config_apply_key_file;
 
 static const struct ctl_config_key ctl_config_keys[] = {
@@ -37,6 +38,7 @@ static const struct ctl_config_key ctl_config_keys[] = {
     { "timeout", QMF_CONF_INT, ctl_config_apply_timeout },
     { "presence_window", QMF_CONF_INT, ctl_config_apply_presence_window },
     { "presence_reuse_ms", QMF_CONF_INT, ctl_config_apply_presence_reuse },
+    { "fleet_retention", QMF_CONF_INT, ctl_config_apply_fleet_retention },
     { "key_file", QMF_CONF_STRING, ctl_config_apply_key_file },
 };
 
@@ -253,6 +255,13 @@ ctl_config_apply_presence_reuse(struct ctl_config *c, const struct qmf_conf_stat
                                 qmf_error *err)
 {
     return apply_seconds(&c->presence_reuse_ms, st, 0, CTL_CONFIG_MAX_PRESENCE_REUSE_MS, err);
+}
+
+static int
+ctl_config_apply_fleet_retention(struct ctl_config *c, const struct qmf_conf_statement *st,
+                                 qmf_error *err)
+{
+    return apply_seconds(&c->fleet_retention, st, 0, CTL_CONFIG_MAX_FLEET_RETENTION, err);
 }
 
 /* Relative paths would depend on where the controller happens to run. */

@@ -20,6 +20,7 @@
 #define CTL_CONFIG_DEFAULT_PRESENCE_REUSE_MS 2000
 #define CTL_CONFIG_MAX_PRESENCE_REUSE_MS 60000
 #define CTL_CONFIG_MAX_PRESENCE_WINDOW 3600
+#define CTL_CONFIG_MAX_FLEET_RETENTION 315360000   /* ten years */
 
 struct ctl_config {
     char *broker;               /* default broker: URL or alias; NULL if unset */
@@ -36,6 +37,10 @@ struct ctl_config {
      * takes it as it is instead of reading the stream.  Default 2000,
      * range 0 (always read) ..60000. */
     unsigned presence_reuse_ms;
+    /* Seconds a node that is no longer seen stays in the fleet's memory
+     * (listed down) unless forgotten earlier; 0 (the default): until
+     * `virtbus node forget`.  Range 0..315360000. */
+    unsigned fleet_retention;
     char *key_file;             /* the controller's signing key (absolute path);
                                    NULL if unset */
     char *paths_read;           /* for messages: the files read, ':'-separated;

@@ -124,12 +124,13 @@ cache_name_of_url(const char *url)
 }
 
 /*
- * Where presence is kept between commands: $XDG_CACHE_HOME/virtbus (or
- * ~/.cache/virtbus), one file per broker and window.  NULL when there is
- * no such place.
+ * Where presence (and the fleet's memory) is kept between commands:
+ * $XDG_CACHE_HOME/virtbus (or ~/.cache/virtbus), one file per broker and
+ * window ("presence") or per broker ("fleet").  NULL when there is no
+ * such place.
  */
 static char *
-presence_cache_path(const struct ctl_ctx *ctx)
+cache_path(const struct ctl_ctx *ctx, const char *what, const char *suffix)
 {
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     char *dir, *path, *name;
@@ -145,7 +146,7 @@ presence_cache_path(const struct ctl_ctx *ctx)
         return NULL;
     }
     name = cache_name_of_url(ctx->url);
-    path = qmf_xasprintf("%s/presence-%s-%us.json", dir, name, ctx->presence_window_s);
+    path = qmf_xasprintf("%s/%s-%s%s.json", dir, what, name, suffix);
     free(name);
     free(dir);
     return path;
@@ -155,20 +156,27 @@ int
 ctl_connect(struct ctl_ctx *ctx, bool presence, const char *const *watch_keys,
             const char *const *named_nodes)
 {
-    char *cache = presence ? presence_cache_path(ctx) : NULL;
+    char window[32];
+    char *cache, *fleet_cache;
     struct virtbus_console_options o = {
         .url = ctx->url,
         .watch_keys = watch_keys,
         .presence = presence,
         .presence_window_s = ctx->presence_window_s,
-        .presence_cache = cache,
         .presence_reuse_ms = ctx->presence_reuse_ms,
         .presence_nodes = named_nodes,
+        .fleet = presence,
+        .fleet_retention_s = ctx->fleet_retention_s,
+        .fleet_reuse_ms = ctx->fleet_reuse_ms,
     };
     qmf_error err;
 
+    snprintf(window, sizeof(window), "-%us", ctx->presence_window_s);
+    o.presence_cache = cache = presence ? cache_path(ctx, "presence", window) : NULL;
+    o.fleet_cache = fleet_cache = presence ? cache_path(ctx, "fleet", "") : NULL;
     ctx->console = virtbus_console_open(ctx->base, &o, &err);
     free(cache);
+    free(fleet_cache);
     if (ctx->console == NULL) {
         ctl_warnx("%s", err.text);
         return CTL_EXIT_FAILED;

@@ -14,6 +14,8 @@
 
 #include "controller/config.h"
 #include "controller/lib/virtbus.h"
+#include "trust/credential.h"
+#include "trust/key.h"
 
 /*
  * Exit statuses (docs/CLI.md).  When several apply, usage wins (nothing
@@ -26,11 +28,16 @@
 #define CTL_EXIT_NO_REPLY  3   /* some node did not answer in time, or is down */
 
 #define CTL_DEFAULT_BROKER "amqp://guest:guest@127.0.0.1:5672/"
+/* How long a command takes the fleet's memory from the cache without
+ * reading the stream (a stream reader is 10-15 ms of a command). */
+#define CTL_FLEET_REUSE_MS 30000
 
 struct ctl_ctx {
     char *url;                  /* the broker, resolved through the config */
     unsigned presence_window_s; /* heartbeats read to know who is up */
     unsigned presence_reuse_ms; /* a presence cache this young is taken as is */
+    unsigned fleet_retention_s; /* the fleet's memory forgets nodes unseen this long */
+    unsigned fleet_reuse_ms;    /* a fleet cache this young is taken as is */
     bool json;
     bool quiet;
     bool progress;              /* stderr is a terminal and not quiet */
@@ -94,6 +101,7 @@ extern const struct ctl_cmd_entry ctl_cmds_job[];       /* cmd-job.c */
 extern const struct ctl_cmd_entry ctl_cmds_watch[];     /* cmd-watch.c */
 extern const struct ctl_cmd_entry ctl_cmds_schema[];    /* cmd-schema.c */
 extern const struct ctl_cmd_entry ctl_cmds_help[];      /* cmd-help.c */
+extern const struct ctl_cmd_entry ctl_cmds_key[];       /* cmd-key.c */
 
 const struct ctl_cmd_entry *ctl_find_command(const char *name);
 /* The global usage and the list of commands (cmd-help.c). */
@@ -162,15 +170,17 @@ int ctl_connect(struct ctl_ctx *ctx, bool presence, const char *const *watch_key
 
 /* The nodes a command is for, from presence. */
 struct ctl_nodes {
-    struct virtbus_agent_list presence;     /* every agent heard of */
-    struct virtbus_agent_list up, down;     /* the targeted ones; down also
-                                               holds named nodes never heard of */
+    struct virtbus_agent_list presence;     /* every agent known: heard of in
+                                               presence, or remembered */
+    struct virtbus_agent_list up, down;     /* the targeted ones */
     qmf_value *predicate;                   /* sent as _target */
 };
 
 /* Compiles the targeting flags (usage errors before anything is sent),
- * connects, reads presence and selects; no flag means every node (acting
- * commands refuse that earlier where it matters).  Returns an exit status. */
+ * connects, reads presence and the fleet's memory and selects; no flag
+ * means every node (acting commands refuse that earlier where it matters).
+ * A node named literally that is unknown is a usage error.  Returns an
+ * exit status; on failure *out holds nothing. */
 int ctl_discover(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e,
                  const struct ctl_args *a, struct ctl_nodes *out);
 void ctl_nodes_clear(struct ctl_nodes *n);
@@ -199,6 +209,28 @@ void ctl_send_opts(struct ctl_ctx *ctx, const struct ctl_args *a, size_t n,
 void ctl_progress_update(struct ctl_progress *p, size_t sent, size_t answered,
                          size_t failed, size_t expected);
 void ctl_progress_end(struct ctl_progress *p);
+
+/* The caller this console signs as (identity.c) ------------------------------ */
+
+struct ctl_identity {
+    char *key_path;
+    struct trust_key *key;              /* private */
+    char *credential_path;
+    char *credential_text;              /* NULL: a key agents trust directly */
+    struct trust_credential *credential;
+};
+
+/* "<user configuration directory>/<base>" (~/.config/virtbus/<base>), or
+ * NULL without a home; malloc'd. */
+char *ctl_identity_default(const char *base);
+/* The key (key_file, else ~/.config/virtbus/caller.key) and its credential
+ * (the same path, .cred for .key).  Without a key: -1 and a message if
+ * required, else 0 with id->key NULL (requests go unsigned).  A key that
+ * cannot be read, or a credential for another key, is -1 and a message. */
+int ctl_identity_find(struct ctl_ctx *ctx, struct ctl_identity *id, bool required);
+/* The same for commands that did not read the configuration (offline). */
+int ctl_identity_load(struct ctl_ctx *ctx, struct ctl_identity *id);
+void ctl_identity_clear(struct ctl_identity *id);
 
 /* Outcomes (outcome.c) -------------------------------------------------------- */
 

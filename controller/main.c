@@ -20,6 +20,7 @@ const struct ctl_cmd_section ctl_sections[] = {
     { "Domains", ctl_cmds_domain },
     { "Storage pools and volumes", ctl_cmds_storage },
     { "Networks and interfaces", ctl_cmds_network },
+    { "Keys and credentials", ctl_cmds_key },
     { "Any method, jobs, events", ctl_cmds_call },
     { NULL, ctl_cmds_job },
     { NULL, ctl_cmds_watch },
@@ -92,6 +93,8 @@ setup(struct ctl_ctx *ctx, bool offline, const struct ctl_args *a)
     ctx->timeout_ms = ctx->config.timeout * 1000;
     ctx->presence_window_s = ctx->config.presence_window;
     ctx->presence_reuse_ms = ctx->config.presence_reuse_ms;
+    ctx->fleet_retention_s = ctx->config.fleet_retention;
+    ctx->fleet_reuse_ms = CTL_FLEET_REUSE_MS;
     if (a->timeout && (rc = parse_timeout(a->timeout, &ctx->timeout_ms)) != 0)
         return rc;
     signal(SIGPIPE, SIG_IGN);

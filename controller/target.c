@@ -2,7 +2,8 @@
  * Targeting: -n (names, globs, @groups from the configuration), -l, --if
  * and --all become one agent predicate, the _target of what is sent; the
  * presence stream says at once which of the matching nodes are up and
- * which are down, so no command waits for a discovery window.
+ * which are down, and the fleet's memory which others are down (known
+ * but long silent), so no command waits for a discovery window.
  */
 #include "controller/ctl.h"
 
@@ -55,25 +56,28 @@ ctl_nodes_find(const struct virtbus_agent_list *l, const char *node)
     return NULL;
 }
 
-/* A node named literally (no glob) that presence never heard of is down:
- * it was asked for and cannot answer. */
-static void
-add_unknown(struct ctl_nodes *n, const qmf_value *names)
+/*
+ * A node named literally (no glob) that neither presence nor the fleet's
+ * memory knows is unknown: a typo, or a node retired with `node forget`.
+ * It is a usage error (nothing is sent), unlike a known node that is down
+ * (exit 3): a script can tell "not there now" from "no such node".
+ */
+static int
+check_unknown(const struct ctl_nodes *n, const qmf_value *names)
 {
+    int rc = CTL_EXIT_OK;
     size_t i;
 
     for (i = 0; i < qmf_list_len(names); i++) {
         const char *name = qmf_list_at(names, i)->u.str.ptr;
 
-        struct virtbus_agent unknown = { .node = (char *)name, .attrs = NULL };
-
-        if (virtbus_target_is_pattern(name) || ctl_nodes_find(&n->presence, name) ||
-            ctl_nodes_find(&n->down, name))
+        if (virtbus_target_is_pattern(name) || ctl_nodes_find(&n->presence, name))
             continue;
-        unknown.name = virtbus_agent_name(name);
-        virtbus_agent_list_add(&n->down, &unknown);
-        free(unknown.name);
+        ctl_warnx("unknown node '%s': never heard of, or forgotten (virtbus nodes lists "
+                  "the known ones)", name);
+        rc = CTL_EXIT_USAGE;
     }
+    return rc;
 }
 
 /* The target's predicate, before anything is sent: bad flags are usage
@@ -140,13 +144,18 @@ ctl_discover(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, const struct ct
     }
     if (rc == 0) {
         virtbus_select(&out->presence, out->predicate, &out->up, &out->down);
-        add_unknown(out, names);
+        rc = check_unknown(out, names);
+    }
+    if (rc == 0) {
         if (ctl_args_targeted(a) && out->up.n + out->down.n == 0) {
             ctl_warnx("no node matches the target (virtbus nodes lists them)");
             rc = CTL_EXIT_FAILED;
         }
     }
     qmf_free(names);
+    /* Callers return at once on a failure: nothing of it is theirs. */
+    if (rc != 0)
+        ctl_nodes_clear(out);
     return rc;
 }
 

@@ -2,7 +2,9 @@
 # The whole test suite, exactly as CI runs it (.ci/run calls this script):
 # installs what is missing, then builds and runs the suite twice, once
 # plain and once under AddressSanitizer and UndefinedBehaviorSanitizer,
-# and last runs each libFuzzer harness for 20 s (tests/fuzz/run.sh).
+# then the unit tests and the integration tests that exercise threads
+# (ctest label "threads") under ThreadSanitizer, and last runs each
+# libFuzzer harness for 20 s (tests/fuzz/run.sh).
 # Each ctest run starts its own private broker (the broker/start fixture)
 # and stops it again.
 set -euo pipefail
@@ -11,15 +13,20 @@ cd "$(dirname "$0")/.."
 packaging/install-deps.sh
 
 jobs=$(nproc)
-for config in plain sanitize; do
+for config in plain sanitize tsan; do
     dir=build/test-$config
     flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
-    [ "$config" = sanitize ] && flags=(-DCMAKE_BUILD_TYPE=Debug -DVIRTBUS_SANITIZE=ON)
+    select=()
+    case $config in
+    sanitize) flags=(-DCMAKE_BUILD_TYPE=Debug -DVIRTBUS_SANITIZE=ON) ;;
+    tsan)     flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIRTBUS_TSAN=ON)
+              select=(-L 'unit|threads') ;;
+    esac
     echo "== $config build"
     cmake -S . -B "$dir" "${flags[@]}" >/dev/null
     cmake --build "$dir" -j"$jobs"
     echo "== $config tests"
-    ctest --test-dir "$dir" --output-on-failure -j"$jobs"
+    ctest --test-dir "$dir" --output-on-failure -j"$jobs" "${select[@]}"
 done
 tests/fuzz/run.sh
 echo "== all tests passed"

@@ -232,7 +232,7 @@ trust_store_load(const struct trust_store_config *cfg, struct trust_store **out,
 void
 trust_signer_clear(struct trust_signer *s)
 {
-    trust_credential_free(s->credential);
+    trust_credential_free(s->owned);
     memset(s, 0, sizeof(*s));
 }
 
@@ -291,29 +291,15 @@ signature_of(const struct bus_message *m, uint8_t sig[TRUST_SIG_LEN], qmf_error 
     return 0;
 }
 
-/* The signer's public key and who it is, before the signature is checked. */
+/* The directly trusted key m names, and who it is. */
 static struct trust_key *
-claimed_signer(const struct trust_store *s, const struct bus_message *m, int64_t now,
-               int64_t skew, struct trust_signer *out, qmf_error *err)
+direct_signer(const struct trust_store *s, const struct bus_message *m,
+              struct trust_signer *out, qmf_error *err)
 {
-    const char *cred = bus_message_header(m, TRUST_HDR_CREDENTIAL);
     const char *key64 = bus_message_header(m, TRUST_HDR_KEY);
     uint8_t *raw;
     size_t len, i;
 
-    if (cred != NULL) {
-        struct trust_credential *c = trust_credential_parse(cred, strlen(cred), err);
-
-        if (c == NULL || trust_store_check_credential(s, c, now, skew, err) != 0) {
-            trust_credential_free(c);
-            return NULL;
-        }
-        snprintf(out->name, sizeof(out->name), "%s", c->name);
-        memcpy(out->key_id, c->key_id, sizeof(out->key_id));
-        out->roles = c->roles;
-        out->credential = c;
-        return trust_key_from_raw(c->key, err);
-    }
     if (key64 == NULL) {
         qmf_error_set(err, QMF_ERR_BAD_SIGNATURE, "the message names no signer (%s or %s)",
                       TRUST_HDR_CREDENTIAL, TRUST_HDR_KEY);
@@ -347,27 +333,56 @@ claimed_signer(const struct trust_store *s, const struct bus_message *m, int64_t
 }
 
 int
-trust_store_check(const struct trust_store *s, const struct bus_message *m,
-                  enum trust_domain domain, const char *target, int64_t now, int64_t skew,
-                  struct trust_signer *out, qmf_error *err)
+trust_store_check_signature(const struct trust_store *s, const struct bus_message *m,
+                            enum trust_domain domain, const char *target,
+                            const struct trust_credential *credential,
+                            struct trust_signer *out, qmf_error *err)
 {
     uint8_t sig[TRUST_SIG_LEN], digest[TRUST_DIGEST_LEN];
     struct trust_key *key;
     bool ok;
 
-    memset(out, 0, sizeof(*out));
     if (signature_of(m, sig, err) != 0)
         return -1;
-    if ((key = claimed_signer(s, m, now, skew, out, err)) == NULL) {
-        trust_signer_clear(out);
-        return -1;
+    if (credential != NULL) {
+        snprintf(out->name, sizeof(out->name), "%s", credential->name);
+        memcpy(out->key_id, credential->key_id, sizeof(out->key_id));
+        out->roles = credential->roles;
+        out->credential = credential;
+        key = trust_key_from_raw(credential->key, err);
+    } else {
+        key = direct_signer(s, m, out, err);
     }
+    if (key == NULL)
+        return -1;
     trust_message_digest(m, domain, target, digest);
     ok = trust_verify(key, digest, sizeof(digest), sig);
     trust_key_free(key);
     if (!ok) {
         qmf_error_set(err, QMF_ERR_BAD_SIGNATURE, "the signature of %s does not match the "
                       "message", out->name);
+        return -1;
+    }
+    return 0;
+}
+
+int
+trust_store_check(const struct trust_store *s, const struct bus_message *m,
+                  enum trust_domain domain, const char *target, int64_t now, int64_t skew,
+                  struct trust_signer *out, qmf_error *err)
+{
+    const char *text = bus_message_header(m, TRUST_HDR_CREDENTIAL);
+
+    memset(out, 0, sizeof(*out));
+    if (text != NULL) {
+        out->owned = trust_credential_parse(text, strlen(text), err);
+        if (out->owned == NULL ||
+            trust_store_check_credential(s, out->owned, now, skew, err) != 0) {
+            trust_signer_clear(out);
+            return -1;
+        }
+    }
+    if (trust_store_check_signature(s, m, domain, target, out->owned, out, err) != 0) {
         trust_signer_clear(out);
         return -1;
     }

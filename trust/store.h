@@ -44,7 +44,8 @@ struct trust_signer {
     char name[TRUST_NAME_MAX + 1];
     char key_id[TRUST_KEY_ID_LEN + 1];
     unsigned roles;
-    struct trust_credential *credential;    /* owned; NULL for a direct key */
+    const struct trust_credential *credential;  /* NULL for a direct key */
+    struct trust_credential *owned;             /* freed by trust_signer_clear */
 };
 void trust_signer_clear(struct trust_signer *s);
 
@@ -67,5 +68,17 @@ int trust_store_check(const struct trust_store *s, const struct bus_message *m,
 /* Checks a credential (its issuer, validity, revocation), as above. */
 int trust_store_check_credential(const struct trust_store *s, const struct trust_credential *c,
                                  int64_t now, int64_t skew, qmf_error *err);
+
+/*
+ * The second half of trust_store_check, for a receiver that keeps checked
+ * credentials: checks m's signature against credential (already checked
+ * with trust_store_check_credential; it must be the one m carries), or,
+ * credential NULL, against the directly trusted key m names.  out borrows
+ * credential.
+ */
+int trust_store_check_signature(const struct trust_store *s, const struct bus_message *m,
+                                enum trust_domain domain, const char *target,
+                                const struct trust_credential *credential,
+                                struct trust_signer *out, qmf_error *err);
 
 #endif

@@ -188,11 +188,12 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
 {
     struct virtbus_console *c = qmf_xcalloc(1, sizeof(*c));
     unsigned timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : CONNECT_TIMEOUT_MS;
-    struct bus_queue queues[2];
-    struct bus_subscription subs[3];
+    struct bus_queue queues[3];
+    struct bus_subscription subs[4];
     struct bus_binding *watch_bindings = NULL;
     struct bus_options bo = { 0 };
     qmf_value *presence_args = NULL, *presence_offset = NULL;
+    qmf_value *fleet_args = NULL, *fleet_offset = NULL;
     char *id;
     size_t nwatch = 0, nq = 0, ns = 0, i;
     int rc;
@@ -233,7 +234,7 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
     if (o->presence) {
         char offset[32];
         int64_t age_ms;
-        bool resume;
+        bool resume, fleet_fresh = true;
 
         c->has_presence = true;
         c->presence_window_s = o->presence_window_s ? o->presence_window_s : PRESENCE_WINDOW_S;
@@ -242,6 +243,11 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
         c->presence_offset = -1;
         resume = o->presence_cache && console_presence_load(c, o->presence_cache);
         age_ms = console_now_ms() - c->presence_saved_ms;
+        if (o->fleet) {
+            fleet_offset = console_fleet_init(c, o->fleet_cache, o->fleet_retention_s,
+                                              &fleet_fresh, o->fleet_reuse_ms);
+            c->fleet_reused = fleet_fresh;
+        }
         /* A cache "from the future" (the clock went back) is not fresh. */
         c->presence_reused = resume && o->presence_reuse_ms > 0 && age_ms >= 0 &&
                              age_ms < (int64_t)o->presence_reuse_ms &&
@@ -262,6 +268,13 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
                 .source = "/queue/" BUS_PRESENCE_QUEUE, .credit = 2000,
                 .arguments = presence_offset, .receive = console_on_presence, .opaque = c,
             };
+            if (o->fleet && !c->fleet_reused) {
+                fleet_args = bus_fleet_queue(&queues[nq++]);
+                subs[ns++] = (struct bus_subscription){
+                    .source = "/queue/" BUS_FLEET_QUEUE, .credit = 2000,
+                    .arguments = fleet_offset, .receive = console_on_fleet, .opaque = c,
+                };
+            }
         }
     }
     bo.url = o->url;
@@ -276,6 +289,8 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
     free(watch_bindings);
     qmf_free(presence_args);
     qmf_free(presence_offset);
+    qmf_free(fleet_args);
+    qmf_free(fleet_offset);
     if (rc != 0) {
         virtbus_console_close(c);
         return NULL;
@@ -316,6 +331,7 @@ virtbus_console_close(struct virtbus_console *c)
         bus_message_free(c->backlog[--c->backlog_len]);
     free(c->backlog);
     console_presence_free(c);
+    console_fleet_free(c);
     schema_free(c->schema);
     free(c->reply_to);
     free(c->user);

@@ -72,6 +72,26 @@ struct virtbus_console {
     char *presence_cache;            /* file to resume from next time, or NULL */
     int64_t presence_saved_ms;       /* when the loaded cache was saved */
     bool presence_reused;            /* the cache is the answer; no stream */
+    /* Presence changes followed (virtbus_presence_follow). */
+    virtbus_presence_fn follow_fn;
+    void *follow_opaque;
+    struct event *follow_ev;         /* finds agents gone silent */
+
+    /* The fleet's memory (fleet.c). */
+    bool has_fleet;
+    struct lh_table *fleet;          /* agent name -> struct fleet_entry */
+    qmf_value *fleet_forgotten;      /* agent name -> ms it was last forgotten */
+    char *fleet_marker;
+    bool fleet_complete;
+    int64_t fleet_offset;            /* the last stream offset read, or -1 */
+    char *fleet_last;                /* what lies there, to know the stream again */
+    bool fleet_resumed;              /* read from a cache's offset... */
+    bool fleet_checked;              /* ...and found the same stream there */
+    bool fleet_stale;                /* the stream is not the one of the cache */
+    bool fleet_reused;               /* the cache is the answer; no stream */
+    char *fleet_cache;
+    int64_t fleet_saved_ms;
+    unsigned fleet_retention_s;
 };
 
 /* console.c */
@@ -104,5 +124,25 @@ void console_presence_free(struct virtbus_console *c);
 bool console_presence_load(struct virtbus_console *c, const char *path);
 /* Whether presence has every one of nodes (NULL-terminated, or NULL) up. */
 bool console_presence_has_up(struct virtbus_console *c, const char *const *nodes);
+
+/* fleet.c: the fleet's memory.  init loads the cache and returns the
+ * stream offset to subscribe from (a map of consumer arguments, caller
+ * frees); on_fleet receives the stream; read publishes a marker and reads
+ * up to it (then carries old memories forward and saves the cache); add
+ * lists the agents it remembers that presence does not know (down). */
+qmf_value *console_fleet_init(struct virtbus_console *c, const char *cache,
+                              unsigned retention_s, bool *fresh, unsigned fresh_ms);
+void console_on_fleet(struct bus_delivery *d, const struct bus_message *m, void *opaque);
+int console_fleet_read(struct virtbus_console *c, qmf_error *err);
+void console_fleet_add_remembered(struct virtbus_console *c, struct virtbus_agent_list *out,
+                                  int64_t now_ms);
+/* Presence found an agent down: its last heartbeat goes to the memory
+ * (and the stream) unless the memory knows a later one. */
+void console_fleet_note_down(struct virtbus_console *c, const char *agent,
+                             const qmf_value *values);
+/* Whether the fleet's memory forgot an agent after last_seen_ms. */
+bool console_fleet_forgot(const struct virtbus_console *c, const char *agent,
+                          int64_t last_seen_ms);
+void console_fleet_free(struct virtbus_console *c);
 
 #endif

@@ -26,20 +26,44 @@
 
 #define MARKER_OPCODE "_console_presence_marker"
 #define PRESENCE_TIMEOUT_MS 10000
+/* Instances of one agent told apart; more than two is already a clash. */
+#define PRESENCE_MAX_INSTANCES 4
+
+/* One process heartbeating as an agent. */
+struct presence_instance {
+    char *id;                /* _instance_id, or the start time of an older agent */
+    char *host;
+    uint32_t pid;
+    int64_t started_ms, last_ms;
+};
 
 struct presence_entry {
     char *name;
     qmf_value *attrs;
     int64_t last_seen_ms;
     uint32_t interval_s;
+    struct presence_instance inst[PRESENCE_MAX_INSTANCES];
+    size_t ninst;
+    bool followed_up;        /* up, as last told to virtbus_presence_follow */
 };
+
+static void
+instance_clear(struct presence_instance *in)
+{
+    free(in->id);
+    free(in->host);
+    memset(in, 0, sizeof(*in));
+}
 
 /* The table's keys are the entries' own names: freed with them. */
 static void
 entry_free(struct lh_entry *ent)
 {
     struct presence_entry *e = lh_entry_v(ent);
+    size_t i;
 
+    for (i = 0; i < e->ninst; i++)
+        instance_clear(&e->inst[i]);
     free(e->name);
     qmf_free(e->attrs);
     free(e);
@@ -54,6 +78,9 @@ console_presence_init(struct virtbus_console *c)
 void
 console_presence_free(struct virtbus_console *c)
 {
+    if (c->follow_ev)
+        event_free(c->follow_ev);
+    c->follow_ev = NULL;
     if (c->presence)
         lh_table_free(c->presence);
     c->presence = NULL;
@@ -63,6 +90,90 @@ console_presence_free(struct virtbus_console *c)
     c->presence_cache = NULL;
 }
 
+/* Up: a heartbeat within PRESENCE_MISSED intervals, and not the last one. */
+static bool
+entry_up(const struct presence_entry *e, int64_t now_ms)
+{
+    uint32_t interval = e->interval_s ? e->interval_s : 5;
+
+    return now_ms - e->last_seen_ms <= (int64_t)PRESENCE_MISSED * interval * 1000 &&
+           qmf_map_get(e->attrs, "_stopping") == NULL;
+}
+
+/* Which process sent a heartbeat, kept per agent to see two at once. */
+static void
+heard_instance(struct presence_entry *e, const qmf_value *values, int64_t ts_ms)
+{
+    const char *id = qmf_map_get_string(values, "_instance_id");
+    const char *host = qmf_map_get_string(values, "_host");
+    struct presence_instance *in = NULL;
+    int64_t epoch_ns = 0;
+    uint64_t pid = 0;
+    char *key;
+    size_t i, oldest = 0;
+
+    qmf_get_int64(qmf_map_get(values, "_epoch"), &epoch_ns);
+    qmf_get_uint64(qmf_map_get(values, "_pid"), &pid);
+    /* An agent older than instance ids is one process per start. */
+    key = id ? qmf_xstrdup(id) : qmf_xasprintf("epoch:%lld", (long long)epoch_ns);
+    for (i = 0; i < e->ninst && in == NULL; i++) {
+        if (strcmp(e->inst[i].id, key) == 0)
+            in = &e->inst[i];
+        else if (e->inst[i].last_ms < e->inst[oldest].last_ms)
+            oldest = i;
+    }
+    if (in == NULL) {
+        in = e->ninst < PRESENCE_MAX_INSTANCES ? &e->inst[e->ninst++] : &e->inst[oldest];
+        instance_clear(in);
+        in->id = key;
+        in->host = qmf_xstrdup(host ? host : qmf_map_get_string(values, "hostname") ?
+                               qmf_map_get_string(values, "hostname") : "");
+        in->pid = (uint32_t)pid;
+        in->started_ms = epoch_ns / 1000000;
+    } else {
+        free(key);
+    }
+    if (ts_ms > in->last_ms)
+        in->last_ms = ts_ms;
+}
+
+/*
+ * Two instances clash when each heartbeated after the other started: a
+ * restart (the old one's last heartbeat before the new one's start) is
+ * not a clash.
+ */
+static bool
+entry_clash(const struct presence_entry *e, int64_t since_ms)
+{
+    size_t i, j;
+
+    for (i = 0; i < e->ninst; i++)
+        for (j = i + 1; j < e->ninst; j++)
+            if (e->inst[i].last_ms >= since_ms && e->inst[j].last_ms >= since_ms &&
+                e->inst[i].last_ms >= e->inst[j].started_ms &&
+                e->inst[j].last_ms >= e->inst[i].started_ms)
+                return true;
+    return false;
+}
+
+static void list_one(const struct virtbus_console *c, const struct presence_entry *e,
+                     int64_t now_ms, struct virtbus_agent *a);
+
+static void
+follow_tell(struct virtbus_console *c, struct presence_entry *e,
+            enum virtbus_presence_change what)
+{
+    struct virtbus_agent a;
+
+    e->followed_up = what == VIRTBUS_NODE_BACK || what == VIRTBUS_NODE_NEW;
+    list_one(c, e, console_now_ms(), &a);
+    c->follow_fn(&a, what, c->follow_opaque);
+    free(a.name);
+    free(a.node);
+    qmf_free(a.attrs);
+    qmf_free(a.instances);
+}
+
 static void
 heard(struct virtbus_console *c, const char *agent, const qmf_value *values)
 {
@@ -70,24 +181,30 @@ heard(struct virtbus_console *c, const char *agent, const qmf_value *values)
     void *found;
     int64_t ts_ns = 0;
     uint64_t interval = 0;
+    bool known;
 
     if (values == NULL || values->kind != QMF_MAP)
         return;
     if (lh_table_lookup_ex(c->presence, agent, &found))
         e = found;
+    known = e != NULL;
     qmf_get_int64(qmf_map_get(values, "_timestamp"), &ts_ns);
     qmf_get_uint64(qmf_map_get(values, "_heartbeat_interval"), &interval);
     if (e == NULL) {
         e = qmf_xcalloc(1, sizeof(*e));
         e->name = qmf_xstrdup(agent);
         lh_table_insert(c->presence, e->name, e);
-    } else if (ts_ns / 1000000 < e->last_seen_ms) {
-        return;         /* an older heartbeat than one already read */
     }
+    heard_instance(e, values, ts_ns / 1000000);
+    if (known && ts_ns / 1000000 <= e->last_seen_ms)
+        return;         /* not newer than one already read */
     qmf_free(e->attrs);
     e->attrs = qmf_dup(values);
     e->last_seen_ms = ts_ns / 1000000;
     e->interval_s = (uint32_t)interval;
+    if (c->follow_fn && entry_up(e, console_now_ms()) != e->followed_up)
+        follow_tell(c, e, !known ? VIRTBUS_NODE_NEW : e->followed_up ? VIRTBUS_NODE_STOPPED
+                                                                     : VIRTBUS_NODE_BACK);
 }
 
 void
@@ -132,7 +249,7 @@ read_to_marker(struct virtbus_console *c, qmf_error *err)
                       "the presence stream did not answer within %d ms", PRESENCE_TIMEOUT_MS);
         return -1;
     }
-    return 0;
+    return c->has_fleet && !c->fleet_reused ? console_fleet_read(c, err) : 0;
 }
 
 /* The cache ---------------------------------------------------------------------
@@ -146,14 +263,14 @@ read_to_marker(struct virtbus_console *c, qmf_error *err)
 bool
 console_presence_load(struct virtbus_console *c, const char *path)
 {
-    qmf_value *doc = NULL, *agents;
+    qmf_value *doc = NULL, *agents, *instances;
     int64_t offset, saved;
     uint64_t window;
     qmf_error err;
     char *text = NULL;
     FILE *f;
     long len;
-    size_t i;
+    size_t i, j;
     bool ok = false;
 
     c->presence_offset = -1;
@@ -169,6 +286,7 @@ console_presence_load(struct virtbus_console *c, const char *path)
     fclose(f);
     free(text);
     agents = qmf_map_get(doc, "agents");
+    instances = qmf_map_get(doc, "instances");
     if (qmf_get_int64(qmf_map_get(doc, "offset"), &offset) &&
         qmf_get_int64(qmf_map_get(doc, "saved"), &saved) &&
         qmf_get_uint64(qmf_map_get(doc, "window"), &window) &&
@@ -177,6 +295,11 @@ console_presence_load(struct virtbus_console *c, const char *path)
         console_now_ms() - saved < (int64_t)c->presence_window_s * 1000) {
         for (i = 0; i < agents->u.map.len; i++)
             heard(c, agents->u.map.items[i].key, agents->u.map.items[i].value);
+        /* The other instances heard in the window, as heartbeats. */
+        for (i = 0; i < qmf_map_len(instances); i++)
+            for (j = 0; j < qmf_list_len(instances->u.map.items[i].value); j++)
+                heard(c, instances->u.map.items[i].key,
+                      qmf_list_at(instances->u.map.items[i].value, j));
         c->presence_offset = offset;
         c->presence_saved_ms = saved;
         ok = true;
@@ -188,7 +311,7 @@ console_presence_load(struct virtbus_console *c, const char *path)
 static void
 cache_save(struct virtbus_console *c)
 {
-    qmf_value *doc = qmf_map(), *agents;
+    qmf_value *doc = qmf_map(), *agents, *instances;
     struct lh_entry *ent;
     char *text, *tmp;
     size_t len;
@@ -202,10 +325,28 @@ cache_save(struct virtbus_console *c)
     qmf_map_set(doc, "saved", qmf_i64(console_now_ms()));
     qmf_map_set(doc, "window", qmf_u32(c->presence_window_s));
     agents = qmf_map_set(doc, "agents", qmf_map());
+    instances = qmf_map_set(doc, "instances", qmf_map());
     lh_foreach(c->presence, ent) {
         const struct presence_entry *e = lh_entry_v(ent);
+        qmf_value *list = NULL;
+        size_t i;
 
         qmf_map_set(agents, e->name, qmf_dup(e->attrs));
+        /* Each instance as the heartbeat values that tell it apart. */
+        for (i = 0; e->ninst > 1 && i < e->ninst; i++) {
+            qmf_value *v = qmf_map();
+
+            if (list == NULL)
+                list = qmf_map_set(instances, e->name, qmf_list());
+            if (strncmp(e->inst[i].id, "epoch:", 6) != 0)
+                qmf_map_set(v, "_instance_id", qmf_string(e->inst[i].id));
+            qmf_map_set(v, "node", qmf_dup(qmf_map_get(e->attrs, "node")));
+            qmf_map_set(v, "_host", qmf_string(e->inst[i].host));
+            qmf_map_set(v, "_pid", qmf_u32(e->inst[i].pid));
+            qmf_map_set(v, "_epoch", qmf_i64(e->inst[i].started_ms * 1000000));
+            qmf_map_set(v, "_timestamp", qmf_i64(e->inst[i].last_ms * 1000000));
+            qmf_list_append(list, v);
+        }
     }
     text = qmf_to_json(doc, &len);
     tmp = qmf_xasprintf("%s.%ld.tmp", c->presence_cache, (long)getpid());
@@ -221,30 +362,37 @@ cache_save(struct virtbus_console *c)
     qmf_free(doc);
 }
 
-/* Up: a heartbeat within PRESENCE_MISSED intervals, and not the last one. */
-static bool
-entry_up(const struct presence_entry *e, int64_t now_ms)
-{
-    uint32_t interval = e->interval_s ? e->interval_s : 5;
-
-    return now_ms - e->last_seen_ms <= (int64_t)PRESENCE_MISSED * interval * 1000 &&
-           qmf_map_get(e->attrs, "_stopping") == NULL;
-}
-
 static void
-list_one(const struct presence_entry *e, int64_t now_ms, struct virtbus_agent *a)
+list_one(const struct virtbus_console *c, const struct presence_entry *e, int64_t now_ms,
+         struct virtbus_agent *a)
 {
     const char *node = qmf_map_get_string(e->attrs, "node");
+    size_t i;
 
+    memset(a, 0, sizeof(*a));
     a->name = qmf_xstrdup(e->name);
     a->node = qmf_xstrdup(node ? node : e->name);
     a->attrs = qmf_dup(e->attrs);
     a->last_seen_ns = e->last_seen_ms * 1000000;
     a->interval_s = e->interval_s;
     a->up = entry_up(e, now_ms);
+    /* Only what the window holds: a clash long over is no news. */
+    a->clash = entry_clash(e, now_ms - (int64_t)c->presence_window_s * 1000);
+    a->instances = qmf_list();
+    for (i = 0; i < e->ninst; i++) {
+        qmf_value *in = qmf_list_append(a->instances, qmf_map());
+
+        qmf_map_set(in, "instance_id", qmf_string(e->inst[i].id));
+        qmf_map_set(in, "host", qmf_string(e->inst[i].host));
+        qmf_map_set(in, "pid", qmf_u32(e->inst[i].pid));
+        qmf_map_set(in, "started_ns", qmf_i64(e->inst[i].started_ms * 1000000));
+        qmf_map_set(in, "last_seen_ns", qmf_i64(e->inst[i].last_ms * 1000000));
+    }
 }
 
-/* Every agent heard of, up or down, in no order. */
+/* Every agent heard of, up or down, in no order: presence, then what the
+ * fleet's memory adds.  An agent forgotten since its last heartbeat is
+ * left out. */
 static void
 snapshot(struct virtbus_console *c, struct virtbus_agent_list *out)
 {
@@ -253,8 +401,13 @@ snapshot(struct virtbus_console *c, struct virtbus_agent_list *out)
 
     memset(out, 0, sizeof(*out));
     out->items = qmf_xcalloc((size_t)lh_table_length(c->presence) + 1, sizeof(*out->items));
-    lh_foreach(c->presence, ent)
-        list_one(lh_entry_v(ent), now_ms, &out->items[out->n++]);
+    lh_foreach(c->presence, ent) {
+        const struct presence_entry *e = lh_entry_v(ent);
+
+        if (!console_fleet_forgot(c, e->name, e->last_seen_ms))
+            list_one(c, e, now_ms, &out->items[out->n++]);
+    }
+    console_fleet_add_remembered(c, out, now_ms);
 }
 
 bool
@@ -291,12 +444,66 @@ virtbus_presence(struct virtbus_console *c, struct virtbus_agent_list *out, qmf_
     }
     /* A reused cache is not saved again: its age must keep growing. */
     if (!c->presence_reused) {
+        struct lh_entry *ent;
+        int64_t now_ms = console_now_ms();
+
         if (read_to_marker(c, err) != 0)
             return -1;
         cache_save(c);
+        lh_foreach(c->presence, ent) {
+            const struct presence_entry *e = lh_entry_v(ent);
+
+            if (!entry_up(e, now_ms))
+                console_fleet_note_down(c, e->name, e->attrs);
+        }
     }
     snapshot(c, out);
     qsort(out->items, out->n, sizeof(*out->items), compare_agents);
+    return 0;
+}
+
+static void
+follow_check(evutil_socket_t fd, short what, void *arg)
+{
+    struct virtbus_console *c = arg;
+    int64_t now_ms = console_now_ms();
+    struct lh_entry *ent;
+
+    lh_foreach(c->presence, ent) {
+        struct presence_entry *e = lh_entry_v(ent);
+
+        if (c->follow_fn && e->followed_up && !entry_up(e, now_ms))
+            follow_tell(c, e, VIRTBUS_NODE_SILENT);
+    }
+}
+
+int
+virtbus_presence_follow(struct virtbus_console *c, virtbus_presence_fn fn, void *opaque,
+                        qmf_error *err)
+{
+    struct timeval second = { 1, 0 };
+    int64_t now_ms = console_now_ms();
+    struct lh_entry *ent;
+
+    if (!c->has_presence || c->presence_reused) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "the console does not read presence");
+        return -1;
+    }
+    c->follow_fn = fn;
+    c->follow_opaque = opaque;
+    if (c->follow_ev)
+        event_free(c->follow_ev);
+    c->follow_ev = NULL;
+    if (fn == NULL)
+        return 0;
+    /* What is known now is the baseline: only changes are told. */
+    lh_foreach(c->presence, ent) {
+        struct presence_entry *e = lh_entry_v(ent);
+
+        e->followed_up = entry_up(e, now_ms);
+    }
+    c->follow_ev = event_new(c->base, -1, EV_PERSIST, follow_check, c);
+    event_add(c->follow_ev, &second);
     return 0;
 }
 
@@ -443,6 +650,7 @@ virtbus_agent_list_add(struct virtbus_agent_list *l, const struct virtbus_agent 
     c->name = qmf_xstrdup(a->name);
     c->node = qmf_xstrdup(a->node);
     c->attrs = a->attrs ? qmf_dup(a->attrs) : qmf_map();
+    c->instances = a->instances ? qmf_dup(a->instances) : NULL;
 }
 
 void

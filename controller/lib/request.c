@@ -53,6 +53,7 @@ virtbus_agent_list_free(struct virtbus_agent_list *l)
         free(l->items[i].name);
         free(l->items[i].node);
         qmf_free(l->items[i].attrs);
+        qmf_free(l->items[i].instances);
     }
     free(l->items);
     l->items = NULL;

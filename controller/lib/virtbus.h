@@ -54,6 +54,22 @@ struct virtbus_console_options {
      * missed for presence_reuse_ms after its start. */
     unsigned presence_reuse_ms;
     const char *const *presence_nodes;
+    /*
+     * With presence, the fleet's memory too (docs/PROTOCOL.md §7.6): every
+     * node ever seen and not forgotten, so that virtbus_presence() lists a
+     * node that went silent long ago as down.  fleet_cache is a file that
+     * keeps it between consoles (NULL: none; the first console reads the
+     * whole stream, the next ones only what is new); nodes not seen for
+     * fleet_retention_s seconds are left out (0: none ever is).
+     */
+    bool fleet;
+    const char *fleet_cache;
+    unsigned fleet_retention_s;
+    /* A fleet cache saved less than this many ms ago is taken as it is and
+     * the stream is not read (0: always read).  The memory changes slowly
+     * (presence covers what just happened); what is lost is a forget by
+     * another console, seen up to this much later. */
+    unsigned fleet_reuse_ms;
 };
 
 /* Connects (running the loop until connected or timed out). */
@@ -77,6 +93,15 @@ struct virtbus_agent {
     int64_t last_seen_ns;     /* wall clock of its last heartbeat; 0 if unknown */
     uint32_t interval_s;      /* its heartbeat interval; 0 if unknown */
     bool up;                  /* heard from within 3 heartbeat intervals */
+    /* Known from the fleet's memory only: down, last heard of before the
+     * presence window. */
+    bool remembered;
+    /* The instances (processes) whose heartbeats the presence window holds,
+     * a list of {"instance_id", "host", "pid", "started_ns", "last_seen_ns"};
+     * NULL if none.  clash: two of them were alive at the same time, i.e.
+     * two agents run with one node name. */
+    qmf_value *instances;
+    bool clash;
 };
 
 struct virtbus_agent_list {
@@ -105,6 +130,29 @@ void virtbus_agent_list_add(struct virtbus_agent_list *l, const struct virtbus_a
  */
 int virtbus_presence(struct virtbus_console *c, struct virtbus_agent_list *out,
                      qmf_error *err);
+
+/*
+ * Following presence: after virtbus_presence(), fn is called on the loop
+ * thread whenever an agent's state changes: it stops heartbeating for 3
+ * intervals (SILENT), sends its stopping heartbeat (STOPPED), heartbeats
+ * again (BACK), or heartbeats for the first time (NEW).  Calls happen while
+ * the loop runs (virtbus_watch, say).  fn NULL stops following.
+ */
+enum virtbus_presence_change {
+    VIRTBUS_NODE_SILENT, VIRTBUS_NODE_STOPPED, VIRTBUS_NODE_BACK, VIRTBUS_NODE_NEW,
+};
+typedef void (*virtbus_presence_fn)(const struct virtbus_agent *a,
+                                    enum virtbus_presence_change what, void *opaque);
+int virtbus_presence_follow(struct virtbus_console *c, virtbus_presence_fn fn, void *opaque,
+                            qmf_error *err);
+
+/*
+ * Retires a node from the fleet's memory, for every console: a record in
+ * the stream (docs/PROTOCOL.md §7.6), confirmed by the broker before this
+ * returns.  The node is listed again only if it heartbeats again.  The
+ * console must have been opened with presence and fleet.
+ */
+int virtbus_fleet_forget(struct virtbus_console *c, const char *node, qmf_error *err);
 
 /*
  * Targeting.  A command is for the agents matching every given criterion:

@@ -72,6 +72,8 @@ conf_type_expected(enum qmf_conf_type type)
         return "an integer";
     case QMF_CONF_STRING_LIST:
         return "a list of strings";
+    case QMF_CONF_BOOL:
+        return "yes or no";
     case QMF_CONF_STRING:
     default:
         return "a string";
@@ -203,7 +205,26 @@ conf_parse_string(struct conf_parser *ps, const char *key)
     return v;
 }
 
-/* An unquoted value: only an integer is one. */
+/* A boolean word, or -1. */
+static int
+conf_bool_word(const char *word, size_t len)
+{
+    static const struct {
+        const char *word;
+        bool value;
+    } words[] = {
+        { "yes", true }, { "no", false }, { "true", true }, { "false", false },
+        { "on", true }, { "off", false }, { "1", true }, { "0", false },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strlen(words[i].word) == len && strncmp(words[i].word, word, len) == 0)
+            return words[i].value;
+    return -1;
+}
+
+/* An unquoted value: an integer, or a boolean word where one is expected. */
 static qmf_value *
 conf_parse_word(struct conf_parser *ps, const char *key, enum qmf_conf_type type,
                 bool in_list)
@@ -221,6 +242,17 @@ conf_parse_word(struct conf_parser *ps, const char *key, enum qmf_conf_type type
         else
             conf_error(ps, ps->line, key, "unexpected '%c'", *ps->p);
         return NULL;
+    }
+    if (type == QMF_CONF_BOOL && !in_list) {
+        int b = conf_bool_word(word, len);
+
+        if (b < 0) {
+            conf_error(ps, ps->line, key, "expected yes or no, got \"%.*s\"",
+                       conf_show(len), word);
+            return NULL;
+        }
+        ps->p += len;
+        return qmf_bool(b == 1);
     }
     for (i = word[0] == '-' ? 1 : 0; i < len; i++)
         if (word[i] < '0' || word[i] > '9')
@@ -330,6 +362,8 @@ conf_mistyped(const qmf_value *v, enum qmf_conf_type type)
         return v->kind == QMF_STRING ? NULL : v;
     case QMF_CONF_INT:
         return v->kind == QMF_INT64 ? NULL : v;
+    case QMF_CONF_BOOL:
+        return v->kind == QMF_BOOL ? NULL : v;
     case QMF_CONF_STRING_LIST:
         if (v->kind != QMF_LIST)
             return v;

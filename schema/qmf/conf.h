@@ -7,6 +7,7 @@
  *   # ...                  a comment, on its own line or after a value
  *   "text" or 'text'       strings, with the escapes \" \' \\ \n \t
  *   42, -1                 integers, decimal
+ *   yes, no                booleans (also true/false, on/off, 1/0), unquoted
  *   [ "a", "b", ]          lists; they may span lines, hold comments and
  *                          end with a comma; lists do not nest
  *
@@ -35,6 +36,7 @@ enum qmf_conf_type {
     QMF_CONF_STRING,            /* "text": a QMF_STRING */
     QMF_CONF_INT,               /* 42: a QMF_INT64 */
     QMF_CONF_STRING_LIST,       /* [ "a", "b" ]: a QMF_LIST of QMF_STRING */
+    QMF_CONF_BOOL,              /* yes or no: a QMF_BOOL */
 };
 
 struct qmf_conf_statement {

@@ -53,6 +53,7 @@ qmf_error_name(uint32_t code)
     case QMF_ERR_TIMEOUT:         return "timeout";
     case QMF_ERR_AMBIGUOUS:       return "ambiguous";
     case QMF_ERR_INTERRUPTED:     return "interrupted";
+    case QMF_ERR_LOCKED:          return "locked";
     default:                      return "unknown";
     }
 }

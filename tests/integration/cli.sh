@@ -85,8 +85,8 @@ check "--all" "cli-a1 cli-a2 cli-a3 cli-b1 cli-b2" \
     "$("$virtbus" --json list --all --timeout 2 2>/dev/null | json_nodes domains | tr ' ' '\n' | grep '^cli-' | tr '\n' ' ' | sed 's/ $//')"
 status 2 "unknown @group is a usage error" list -n @nope
 status 2 "bad --if is a usage error" list --if 'memory >'
-status 3 "a named node never seen is down" list -n cli-a1,cli-zz
-grep -q 'cli-zz: down' "$run/err" && pass "down node reported" || fail "down node not reported"
+status 2 "a named node never seen is unknown" list -n cli-a1,cli-zz
+grep -q "unknown node 'cli-zz'" "$run/err" && pass "unknown node reported" || fail "unknown node not reported"
 
 # --where and --json against the table -----------------------------------------
 "$virtbus" list -n 'cli-a*' --where 'state == "running"' >"$run/table"

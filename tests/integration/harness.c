@@ -100,8 +100,9 @@ fleet_add_agent_uri(struct test_fleet *f, const char *uri,
     a = agent_new(&env, &cfg, &err);
     cr_assert(a != NULL, "%s", err.text);
     f->nodes[f->n] = qmf_xstrdup(cfg.node);
+    f->configs[f->n] = qmf_xcalloc(1, sizeof(cfg));
+    *f->configs[f->n] = cfg;
     f->agents[f->n++] = a;
-    agent_config_free(&cfg);
     cr_assert(agent_start(a) == 0);
     return a;
 }
@@ -200,6 +201,8 @@ fleet_fini(struct test_fleet *f)
     for (i = 0; i < f->n; i++) {
         agent_free(f->agents[i]);
         free(f->nodes[i]);
+        agent_config_free(f->configs[i]);
+        free(f->configs[i]);
     }
     schema_free(f->schema);
     free(f->url);

@@ -26,6 +26,7 @@ struct test_fleet {
     char *url;
     struct agent *agents[FLEET_MAX];
     char *nodes[FLEET_MAX];
+    struct agent_config *configs[FLEET_MAX];  /* what each agent started with */
     size_t n;
     struct virtbus_console *console;
     qmf_value *seen;          /* watch items not yet expected */

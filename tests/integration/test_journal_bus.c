@@ -263,7 +263,7 @@ prepare_journal(struct agent_config *cfg, size_t index)
     uint8_t digest[JOURNAL_DIGEST_LEN];
 
     crashed->user_id = qmf_xstrdup("guest");
-    agent_command_digest(crashed, digest);
+    agent_command_digest(crashed, &(struct agent_caller){ .name = "unsigned" }, digest);
     bus_message_free(crashed);
     free(agent);
     cr_assert(journal_open(&j, path, NULL, &dropped, &err) == 0, "%s", err.text);

@@ -2,7 +2,9 @@
  * Presence across consoles: a console saves what it read of the presence
  * stream, and the next one resumes from there instead of re-reading the
  * window; a stale or foreign cache is ignored.  An agent that stops says
- * so in a last heartbeat, and is down at once.
+ * so in a last heartbeat, and is down at once.  The fleet's memory keeps
+ * a node presence has lost, resumes from its cache unless the stream is
+ * another, and forgets a node for every console.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 
 #include "schema/qmf/codec.h"
 #include "tests/integration/harness.h"
+#include "tests/testutil.h"
 
 /* A console reading presence, with a cache file (or NULL) taken as it is
  * when saved less than reuse_ms ago and it has every node of nodes up. */
@@ -151,6 +154,19 @@ ghost(int64_t now_ns)
     return v;
 }
 
+/* The heartbeat values of a node that does not exist, now. */
+static qmf_value *
+ghost_values(const char *node)
+{
+    struct timespec now;
+    qmf_value *v;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    v = ghost((int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
+    qmf_map_set(v, "node", qmf_string(node));
+    return v;
+}
+
 Test(presence, cache_resumes_where_the_last_console_stopped, .timeout = 120)
 {
     char path[] = "/tmp/virtbus-presence-XXXXXX";
@@ -239,5 +255,157 @@ Test(presence, a_recent_cache_is_taken_as_is_unless_it_misses_a_named_node, .tim
     virtbus_console_close(c);
 
     unlink(path);
+    fleet_fini(&f);
+}
+
+/* A console with presence and the fleet's memory, kept in cache (or NULL),
+ * reading presence window_s back. */
+static struct virtbus_console *
+open_fleet_console(struct test_fleet *f, const char *cache, unsigned window_s)
+{
+    struct virtbus_console_options o = {
+        .url = f->url, .presence = true, .presence_window_s = window_s,
+        .fleet = true, .fleet_cache = cache,
+    };
+    struct virtbus_console *c;
+    qmf_error err;
+
+    c = virtbus_console_open(f->base, &o, &err);
+    cr_assert_not_null(c, "%s", err.text);
+    return c;
+}
+
+/* How a fleet console lists node: -1 not at all, 0 down, 1 up; *remembered
+ * whether only the fleet's memory knows it. */
+static int
+memory_state(struct test_fleet *f, const char *cache, unsigned window_s, const char *node,
+            bool *remembered)
+{
+    struct virtbus_console *c = open_fleet_console(f, cache, window_s);
+    struct virtbus_agent_list l;
+    qmf_error err;
+    int state = -1;
+    size_t i;
+
+    cr_assert(virtbus_presence(c, &l, &err) == 0, "%s", err.text);
+    for (i = 0; i < l.n; i++)
+        if (strcmp(l.items[i].node, node) == 0) {
+            state = l.items[i].up;
+            if (remembered)
+                *remembered = l.items[i].remembered;
+        }
+    virtbus_agent_list_free(&l);
+    virtbus_console_close(c);
+    return state;
+}
+
+struct remembered_wait {
+    struct test_fleet *f;
+    const char *node;
+};
+
+/* Until presence (a 1 s window) has lost the node and only the memory
+ * knows it. */
+static bool
+only_remembered(void *arg)
+{
+    struct remembered_wait *w = arg;
+    bool remembered = false;
+
+    return memory_state(w->f, NULL, 1, w->node, &remembered) == 0 && remembered;
+}
+
+static void
+tick(evutil_socket_t fd, short what, void *arg)
+{
+}
+
+/* Until the node is only remembered: time alone makes it so, so the loop
+ * is woken up to look again. */
+static void
+wait_only_remembered(struct test_fleet *f, const char *node)
+{
+    struct remembered_wait w = { f, node };
+    struct timeval every = { 0, 200000 };
+    struct event *ev = event_new(f->base, -1, EV_PERSIST, tick, NULL);
+
+    event_add(ev, &every);
+    cr_assert(fleet_run_until(f, only_remembered, &w, FLEET_WAIT_MS),
+              "a stopped node is not remembered once out of the presence window");
+    event_free(ev);
+}
+
+Test(presence, the_fleet_remembers_a_node_presence_lost_and_a_cache_of_another_stream_is_dropped,
+     .timeout = 120)
+{
+    char path[] = "/tmp/virtbus-fleet-XXXXXX";
+    char *ghost_node = test_unique_name("ghost"), *ghost_agent;
+    struct test_fleet f;
+    bool stopped = false;
+    qmf_value *doc, *ghost;
+    int fd;
+
+    ghost_agent = virtbus_agent_name(ghost_node);
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    agent_stop(f.agents[0], stopped_cb, &stopped);
+    cr_assert(fleet_run_until(&f, flag_set, &stopped, 30000), "the agent did not stop");
+
+    /* Presence forgets it; the fleet does not. */
+    wait_only_remembered(&f, f.nodes[0]);
+
+    /* A cache: the next console resumes from it (a node only the cache
+     * has is listed, so it was read)... */
+    fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    unlink(path);
+    cr_assert_eq(memory_state(&f, path, 1, f.nodes[0], NULL), 0);
+    doc = read_cache(path);
+    ghost = qmf_map_set(qmf_map_get(doc, "nodes"), ghost_agent, qmf_map());
+    qmf_map_set(ghost, "values", ghost_values(ghost_node));
+    /* Recorded just now: no console carries it into the stream. */
+    qmf_map_set(ghost, "recorded", qmf_i64((int64_t)time(NULL) * 1000));
+    write_cache(path, doc);
+    cr_assert_eq(memory_state(&f, path, 1, ghost_node, NULL), 0,
+                 "the fleet cache was not resumed from");
+
+    /* ...unless the stream where it ended is not the one it read (a new
+     * broker): then it reads everything again, and knows no ghost. */
+    qmf_map_set(doc, "last", qmf_string("a record of another broker"));
+    write_cache(path, doc);
+    cr_assert_eq(memory_state(&f, path, 1, ghost_node, NULL), -1,
+                 "a cache of another stream was taken");
+    cr_assert_eq(memory_state(&f, path, 1, f.nodes[0], NULL), 0);
+
+    qmf_free(doc);
+    unlink(path);
+    free(ghost_node);
+    free(ghost_agent);
+    fleet_fini(&f);
+}
+
+Test(presence, a_forgotten_node_is_gone_for_every_console_until_it_heartbeats_again,
+     .timeout = 120)
+{
+    struct virtbus_console *c;
+    struct test_fleet f;
+    bool stopped = false;
+    qmf_error err;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    agent_stop(f.agents[0], stopped_cb, &stopped);
+    cr_assert(fleet_run_until(&f, flag_set, &stopped, 30000), "the agent did not stop");
+    wait_only_remembered(&f, f.nodes[0]);
+
+    c = open_fleet_console(&f, NULL, 1);
+    cr_assert(virtbus_fleet_forget(c, f.nodes[0], &err) == 0, "%s", err.text);
+    virtbus_console_close(c);
+    cr_assert_eq(memory_state(&f, NULL, 1, f.nodes[0], NULL), -1,
+                 "another console still knows a forgotten node");
     fleet_fini(&f);
 }

@@ -27,6 +27,8 @@ request(void)
     return m;
 }
 
+static const struct agent_caller unsigned_caller = { .name = "unsigned" };
+
 static bool
 same_as_base(void (*change)(struct bus_message *m))
 {
@@ -34,8 +36,8 @@ same_as_base(void (*change)(struct bus_message *m))
     uint8_t da[JOURNAL_DIGEST_LEN], db[JOURNAL_DIGEST_LEN];
 
     change(b);
-    agent_command_digest(a, da);
-    agent_command_digest(b, db);
+    agent_command_digest(a, &unsigned_caller, da);
+    agent_command_digest(b, &unsigned_caller, db);
     bus_message_free(a);
     bus_message_free(b);
     return memcmp(da, db, sizeof(da)) == 0;
@@ -117,6 +119,32 @@ Test(command, the_digest_covers_sender_and_everything_that_decides_the_effect)
     cr_assert_not(same_as_base(add_where), "_where");
     cr_assert_not(same_as_base(add_class), "_schema_id");
     cr_assert_not(same_as_base(change_opcode), "the opcode");
+}
+
+/* Signed, the sender is the key: the broker user no longer counts, and a
+ * user named like a key id is not that key. */
+Test(command, a_signed_request_is_the_signing_key_s)
+{
+    struct agent_caller k1 = { .is_signed = true, .name = "alice",
+                               .key_id = "0123456789abcdef0123456789abcdef" };
+    struct agent_caller k2 = { .is_signed = true, .name = "alice",
+                               .key_id = "fedcba9876543210fedcba9876543210" };
+    struct bus_message *m = request(), *u = request();
+    uint8_t d1[JOURNAL_DIGEST_LEN], d1b[JOURNAL_DIGEST_LEN], d2[JOURNAL_DIGEST_LEN];
+    uint8_t du[JOURNAL_DIGEST_LEN];
+
+    agent_command_digest(m, &k1, d1);
+    change_other_sender(m);
+    agent_command_digest(m, &k1, d1b);
+    agent_command_digest(m, &k2, d2);
+    free(u->user_id);
+    u->user_id = qmf_xstrdup(k1.key_id);
+    agent_command_digest(u, &unsigned_caller, du);
+    cr_assert_eq(memcmp(d1, d1b, sizeof(d1)), 0, "the broker user does not count");
+    cr_assert_neq(memcmp(d1, d2, sizeof(d1)), 0, "another key is another sender");
+    cr_assert_neq(memcmp(d1, du, sizeof(d1)), 0, "a user named like the key is not it");
+    bus_message_free(m);
+    bus_message_free(u);
 }
 
 Test(command, the_digest_leaves_out_routing_and_encoding)

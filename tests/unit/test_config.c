@@ -33,6 +33,7 @@ assert_configs_equal(const struct agent_config *a, const struct agent_config *b)
     cr_assert(qmf_equal(a->labels, b->labels));
     cr_assert_eq(a->heartbeat_interval, b->heartbeat_interval);
     cr_assert_eq(a->stats_interval, b->stats_interval);
+    cr_assert_eq(a->fleet_interval, b->fleet_interval);
     cr_assert_eq(a->workers, b->workers);
     cr_assert_eq(a->prefetch, b->prefetch);
     cr_assert_eq(a->broker_heartbeat, b->broker_heartbeat);
@@ -79,6 +80,7 @@ Test(config, defaults)
     cr_assert_eq(qmf_map_len(cfg.labels), 0);
     cr_assert_eq(cfg.heartbeat_interval, 5);
     cr_assert_eq(cfg.stats_interval, 30);
+    cr_assert_eq(cfg.fleet_interval, 3600);
     cr_assert_eq(cfg.workers, 4);
     cr_assert_eq(cfg.prefetch, 64);
     cr_assert_eq(cfg.broker_heartbeat, 10);
@@ -466,7 +468,7 @@ Test(config, example_file_documents_every_key_with_its_default)
     agent_config_defaults(&defaults);
     cr_assert_eq(agent_config_parse(&cfg, text, len, path, &err), 0, "%s", err.text);
     /* Every key of the table, each once (a duplicate would fail above). */
-    cr_assert_eq(keys, 17);
+    cr_assert_eq(keys, 18);
     cr_assert_str_eq(cfg.node, "node1");
     cr_assert_str_eq(label(&cfg, "tier"), "web");
     cr_assert_str_eq(label(&cfg, "rack"), "r1");

@@ -34,6 +34,7 @@ assert_configs_equal(const struct ctl_config *a, const struct ctl_config *b)
     cr_assert_eq(a->timeout, b->timeout);
     cr_assert_eq(a->presence_window, b->presence_window);
     cr_assert_eq(a->presence_reuse_ms, b->presence_reuse_ms);
+    cr_assert_eq(a->fleet_retention, b->fleet_retention);
     assert_str_or_null_eq(a->key_file, b->key_file);
     assert_str_or_null_eq(a->paths_read, b->paths_read);
 }
@@ -693,7 +694,7 @@ Test(ctl_config, example_file_documents_every_key)
     ctl_config_defaults(&defaults);
     cr_assert_eq(ctl_config_parse(&c, text, len, path, &err), 0, "%s", err.text);
     /* Every key of the table, each once (a duplicate would fail above). */
-    cr_assert_eq(keys, 7);
+    cr_assert_eq(keys, 8);
     /* The examples. */
     cr_assert_str_eq(c.broker, "prod");
     assert_url(&c, NULL, "amqps://ops:secret@broker.example.com:5671/prod");

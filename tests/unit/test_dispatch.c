@@ -105,7 +105,7 @@ Test(dispatch, command_results_carry_bounded_valid_texts)
     m->correlation_id = qmf_xstrdup("corr-\xc3");
     m->user_id = qmf_xstrdup("alice");
     qmf_error_set(&err, QMF_ERR_UNKNOWN_OBJECT, "no object '%.200s'", huge);
-    v = agent_command_result(m, huge, huge, "getXMLDesc", "rejected", &err, 0);
+    v = agent_command_result(NULL, m, huge, huge, "getXMLDesc", "rejected", &err, 0);
     for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         const qmf_value *s = qmf_map_get(v, keys[i]);
 

@@ -1,0 +1,587 @@
+/*
+ * The fleet's memory: every node ever seen and when it was last alive,
+ * kept by the broker in the stream virtbus.fleet so that every console
+ * shares it (docs/PROTOCOL.md §7.6).  Agents write a record (a copy of a
+ * heartbeat) when they connect, every fleet_interval and as they stop;
+ * `virtbus node forget` writes a forget record; and consoles write carry
+ * records: the last heartbeat of a node they see down in presence, when
+ * the memory has an older one (so that "last seen" is exact, not as old
+ * as fleet_interval), and the newest record of a node when it is older
+ * than FLEET_CARRY_AFTER_MS, so that a node down for longer than the
+ * stream keeps anything is still remembered.
+ *
+ * Merging is order-free: an agent's memory is its newest values, and a
+ * forget at time F hides every memory of the agent no newer than F.  So
+ * records read twice, or out of order (a cache, then a full read), give
+ * the same result.
+ *
+ * Costs: a console that resumes from its cache reads only the records
+ * written since (one per node and fleet_interval, one per console command
+ * for the markers); one without a cache reads the whole stream, a week of
+ * them.  One whose cache is younger than fleet_reuse_ms reads nothing.
+ */
+#include "controller/lib/console_impl.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "schema/qmf/codec.h"
+
+#define FLEET_MARKER_OPCODE "_console_fleet_marker"
+#define FLEET_FORGET_OPCODE "_virtbus_node_forget"
+#define FLEET_CARRY_OPCODE "_virtbus_node_carry"
+#define FLEET_HEARTBEAT_OPCODE "_agent_heartbeat_indication"
+#define FLEET_TIMEOUT_MS 10000
+#define DAY_MS (24LL * 3600 * 1000)
+/* Half the stream's x-max-age (bus_fleet_queue): a node's newest record is
+ * carried forward long before it ages out. */
+#define FLEET_CARRY_AFTER_MS (3 * DAY_MS)
+/* A cache older than this may have missed records the stream has dropped
+ * since: it is not resumed from. */
+#define FLEET_CACHE_MAX_AGE_MS (6 * DAY_MS)
+/* How long a forget is kept: longer than any record it must hide can
+ * still come back from a cache or the stream. */
+#define FLEET_FORGOTTEN_KEEP_MS (14 * DAY_MS)
+#define FLEET_CACHE_MAX (64u * 1024 * 1024)
+
+struct fleet_entry {
+    char *name;
+    qmf_value *values;       /* the agent's newest known heartbeat values */
+    int64_t last_seen_ms;    /* their _timestamp */
+    int64_t recorded_ms;     /* when the stream last got a record of it */
+};
+
+/* One reader of the stream: the console's own subscription, or a full
+ * read on a connection of its own. */
+struct fleet_reader {
+    struct virtbus_console *c;
+    const char *marker;
+    bool *complete;
+};
+
+static void
+entry_free(struct lh_entry *ent)
+{
+    struct fleet_entry *e = lh_entry_v(ent);
+
+    free(e->name);
+    qmf_free(e->values);
+    free(e);
+}
+
+static int64_t
+values_ms(const qmf_value *values, const char *key)
+{
+    int64_t ns = 0;
+
+    qmf_get_int64(qmf_map_get(values, key), &ns);
+    return ns / 1000000;
+}
+
+bool
+console_fleet_forgot(const struct virtbus_console *c, const char *agent, int64_t last_seen_ms)
+{
+    int64_t at;
+
+    return c->has_fleet && qmf_get_int64(qmf_map_get(c->fleet_forgotten, agent), &at) &&
+           last_seen_ms <= at;
+}
+
+static void
+remember(struct virtbus_console *c, const char *agent, const qmf_value *values,
+         int64_t recorded_ms)
+{
+    int64_t last_ms = values_ms(values, "_timestamp");
+    struct fleet_entry *e = NULL;
+    void *found;
+
+    if (values == NULL || values->kind != QMF_MAP || console_fleet_forgot(c, agent, last_ms))
+        return;
+    if (lh_table_lookup_ex(c->fleet, agent, &found)) {
+        e = found;
+    } else {
+        e = qmf_xcalloc(1, sizeof(*e));
+        e->name = qmf_xstrdup(agent);
+        e->last_seen_ms = -1;
+        lh_table_insert(c->fleet, e->name, e);
+    }
+    if (last_ms > e->last_seen_ms) {
+        qmf_free(e->values);
+        e->values = qmf_dup(values);
+        e->last_seen_ms = last_ms;
+    }
+    if (recorded_ms > e->recorded_ms)
+        e->recorded_ms = recorded_ms;
+}
+
+static void
+forget(struct virtbus_console *c, const char *agent, int64_t at_ms)
+{
+    int64_t before;
+    void *found;
+
+    if (!qmf_get_int64(qmf_map_get(c->fleet_forgotten, agent), &before) || at_ms > before)
+        qmf_map_set(c->fleet_forgotten, agent, qmf_i64(at_ms));
+    if (lh_table_lookup_ex(c->fleet, agent, &found) &&
+        ((struct fleet_entry *)found)->last_seen_ms <= at_ms)
+        lh_table_delete(c->fleet, agent);
+}
+
+/* What a record is, to know the stream again where a cache stopped. */
+static char *
+record_mark(const struct bus_message *m)
+{
+    const char *opcode = bus_message_header(m, "qmf.opcode");
+    const qmf_value *b = m->body;
+    int64_t ts = 0;
+
+    if (m->message_id)
+        return qmf_xstrdup(m->message_id);
+    if (!qmf_get_int64(qmf_map_get(qmf_map_get(b, "_values"), "_timestamp"), &ts))
+        qmf_get_int64(qmf_map_get(b, "_timestamp"), &ts);
+    return qmf_xasprintf("%s/%s/%lld", opcode ? opcode : "",
+                         bus_message_header(m, "qmf.agent") ? bus_message_header(m, "qmf.agent")
+                                                            : "", (long long)ts);
+}
+
+static void
+apply(struct virtbus_console *c, const struct bus_message *m)
+{
+    const char *opcode = bus_message_header(m, "qmf.opcode");
+    const char *agent = bus_message_header(m, "qmf.agent");
+    const qmf_value *b = m->body;
+
+    if (opcode == NULL || b == NULL)
+        return;
+    if (strcmp(opcode, FLEET_HEARTBEAT_OPCODE) == 0 && agent) {
+        const qmf_value *values = qmf_map_get(b, "_values");
+
+        remember(c, agent, values, values_ms(values, "_timestamp"));
+    } else if (strcmp(opcode, FLEET_CARRY_OPCODE) == 0 && qmf_map_get_string(b, "agent")) {
+        remember(c, qmf_map_get_string(b, "agent"), qmf_map_get(b, "_values"),
+                 values_ms(b, "_carried"));
+    } else if (strcmp(opcode, FLEET_FORGET_OPCODE) == 0 && qmf_map_get_string(b, "agent")) {
+        forget(c, qmf_map_get_string(b, "agent"), values_ms(b, "_timestamp"));
+    }
+}
+
+static void
+on_record(struct fleet_reader *r, struct bus_delivery *d, const struct bus_message *m)
+{
+    struct virtbus_console *c = r->c;
+    const char *opcode = bus_message_header(m, "qmf.opcode");
+    char *mark = record_mark(m);
+    int64_t offset = -1;
+
+    qmf_get_int64(qmf_map_get(m->headers, "x-stream-offset"), &offset);
+    /* Resuming, the first record must be the one the cache ended with:
+     * anything else means the stream was made anew (a new broker). */
+    if (c->fleet_resumed && !c->fleet_checked && !c->fleet_stale &&
+        r->complete == &c->fleet_complete && offset >= c->fleet_offset) {
+        c->fleet_checked = offset == c->fleet_offset && c->fleet_last &&
+                           strcmp(mark, c->fleet_last) == 0;
+        c->fleet_stale = !c->fleet_checked;
+    }
+    apply(c, m);
+    if (offset >= c->fleet_offset) {
+        c->fleet_offset = offset;
+        free(c->fleet_last);
+        c->fleet_last = mark;
+        mark = NULL;
+    }
+    free(mark);
+    if (opcode && strcmp(opcode, FLEET_MARKER_OPCODE) == 0 && m->message_id && r->marker &&
+        strcmp(m->message_id, r->marker) == 0)
+        *r->complete = true;
+    /* Stream deliveries are acknowledged only to renew the credit. */
+    bus_ack(d);
+}
+
+void
+console_on_fleet(struct bus_delivery *d, const struct bus_message *m, void *opaque)
+{
+    struct virtbus_console *c = opaque;
+    struct fleet_reader r = { c, c->fleet_marker, &c->fleet_complete };
+
+    on_record(&r, d, m);
+}
+
+static void
+on_full_read(struct bus_delivery *d, const struct bus_message *m, void *opaque)
+{
+    on_record(opaque, d, m);
+}
+
+/* The cache --------------------------------------------------------------------
+ *
+ * {"offset": <last stream offset read>, "last": <what lies there>,
+ *  "saved": <ms>, "nodes": {"<agent>": {"values": {...}, "recorded": <ms>}},
+ *  "forgotten": {"<agent>": <ms>}}
+ * written whole to a temporary file and renamed, as the presence cache. */
+
+static qmf_value *
+read_json_file(const char *path)
+{
+    qmf_value *doc = NULL;
+    qmf_error err;
+    char *text;
+    FILE *f;
+    long len;
+
+    if ((f = fopen(path, "r")) == NULL)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) > 0 && (size_t)len < FLEET_CACHE_MAX &&
+        fseek(f, 0, SEEK_SET) == 0) {
+        text = qmf_xmalloc((size_t)len);
+        if (fread(text, 1, (size_t)len, f) == (size_t)len)
+            doc = qmf_from_json(text, (size_t)len, &err);
+        free(text);
+    }
+    fclose(f);
+    return doc;
+}
+
+static bool
+cache_load(struct virtbus_console *c, const char *path)
+{
+    qmf_value *doc = read_json_file(path), *nodes, *forgotten;
+    int64_t offset, saved, now = console_now_ms();
+    const char *last;
+    size_t i;
+    bool ok = false;
+
+    nodes = qmf_map_get(doc, "nodes");
+    forgotten = qmf_map_get(doc, "forgotten");
+    last = qmf_map_get_string(doc, "last");
+    if (qmf_get_int64(qmf_map_get(doc, "offset"), &offset) && offset >= 0 && last &&
+        qmf_get_int64(qmf_map_get(doc, "saved"), &saved) && now - saved >= 0 &&
+        now - saved < FLEET_CACHE_MAX_AGE_MS && nodes && nodes->kind == QMF_MAP &&
+        forgotten && forgotten->kind == QMF_MAP) {
+        qmf_free(c->fleet_forgotten);
+        c->fleet_forgotten = qmf_dup(forgotten);
+        for (i = 0; i < nodes->u.map.len; i++) {
+            const qmf_value *n = nodes->u.map.items[i].value;
+            int64_t recorded = 0;
+
+            qmf_get_int64(qmf_map_get(n, "recorded"), &recorded);
+            remember(c, nodes->u.map.items[i].key, qmf_map_get(n, "values"), recorded);
+        }
+        c->fleet_offset = offset;
+        c->fleet_last = qmf_xstrdup(last);
+        c->fleet_saved_ms = saved;
+        ok = true;
+    }
+    qmf_free(doc);
+    return ok;
+}
+
+static void
+cache_save(struct virtbus_console *c)
+{
+    qmf_value *doc, *nodes, *forgotten;
+    int64_t now = console_now_ms();
+    struct lh_entry *ent;
+    char *text, *tmp;
+    size_t len, i;
+    int fd;
+
+    if (c->fleet_cache == NULL || c->fleet_offset < 0 || c->fleet_last == NULL)
+        return;
+    doc = qmf_map();
+    qmf_map_set(doc, "offset", qmf_i64(c->fleet_offset));
+    qmf_map_set(doc, "last", qmf_string(c->fleet_last));
+    /* A cache taken as it is keeps its age, or it would never be read
+     * again. */
+    qmf_map_set(doc, "saved", qmf_i64(c->fleet_reused ? c->fleet_saved_ms : now));
+    nodes = qmf_map_set(doc, "nodes", qmf_map());
+    lh_foreach(c->fleet, ent) {
+        const struct fleet_entry *e = lh_entry_v(ent);
+        qmf_value *n = qmf_map_set(nodes, e->name, qmf_map());
+
+        qmf_map_set(n, "values", qmf_dup(e->values));
+        qmf_map_set(n, "recorded", qmf_i64(e->recorded_ms));
+    }
+    forgotten = qmf_map_set(doc, "forgotten", qmf_map());
+    for (i = 0; i < qmf_map_len(c->fleet_forgotten); i++) {
+        int64_t at = 0;
+
+        qmf_get_int64(c->fleet_forgotten->u.map.items[i].value, &at);
+        if (now - at < FLEET_FORGOTTEN_KEEP_MS)
+            qmf_map_set(forgotten, c->fleet_forgotten->u.map.items[i].key, qmf_i64(at));
+    }
+    text = qmf_to_json(doc, &len);
+    tmp = qmf_xasprintf("%s.%ld.tmp", c->fleet_cache, (long)getpid());
+    /* A cache is an optimisation: failing to write one is not an error. */
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >= 0) {
+        bool ok = write(fd, text, len) == (ssize_t)len;
+
+        if (close(fd) != 0 || !ok || rename(tmp, c->fleet_cache) != 0)
+            unlink(tmp);
+    }
+    free(tmp);
+    free(text);
+    qmf_free(doc);
+}
+
+qmf_value *
+console_fleet_init(struct virtbus_console *c, const char *cache, unsigned retention_s,
+                   bool *fresh, unsigned fresh_ms)
+{
+    qmf_value *args = qmf_map();
+    int64_t age;
+
+    c->has_fleet = true;
+    c->fleet = lh_kchar_table_new(64, entry_free);
+    c->fleet_forgotten = qmf_map();
+    c->fleet_offset = -1;
+    c->fleet_retention_s = retention_s;
+    c->fleet_marker = console_new_id();
+    c->fleet_cache = cache ? qmf_xstrdup(cache) : NULL;
+    c->fleet_resumed = cache && cache_load(c, cache);
+    age = console_now_ms() - c->fleet_saved_ms;
+    *fresh = c->fleet_resumed && age >= 0 && age < (int64_t)fresh_ms;
+    /* From the record the cache ended with, to check it is still there. */
+    if (c->fleet_resumed)
+        qmf_map_set(args, "x-stream-offset", qmf_i64(c->fleet_offset));
+    else
+        qmf_map_set(args, "x-stream-offset", qmf_string("first"));
+    return args;
+}
+
+void
+console_fleet_free(struct virtbus_console *c)
+{
+    if (c->fleet)
+        lh_table_free(c->fleet);
+    c->fleet = NULL;
+    qmf_free(c->fleet_forgotten);
+    c->fleet_forgotten = NULL;
+    free(c->fleet_marker);
+    free(c->fleet_last);
+    free(c->fleet_cache);
+    c->fleet_marker = c->fleet_last = c->fleet_cache = NULL;
+}
+
+static struct bus_message *
+fleet_message(const char *opcode, qmf_value *body, char *message_id)
+{
+    struct bus_message *m = bus_message_new();
+
+    bus_message_set_header_string(m, "qmf.opcode", opcode);
+    bus_message_set_header_string(m, "method", "indication");
+    bus_message_set_header_string(m, "app-id", "qmf2");
+    m->message_id = message_id;
+    m->body = body;
+    return m;
+}
+
+static int
+send_marker(struct virtbus_console *c, char **marker, bool *complete, qmf_error *err)
+{
+    free(*marker);
+    *marker = console_new_id();
+    *complete = false;
+    return virtbus_send(c, "/queue/" BUS_FLEET_QUEUE,
+                        fleet_message(FLEET_MARKER_OPCODE, qmf_map(), qmf_xstrdup(*marker)),
+                        err);
+}
+
+static int
+wait_marker(struct virtbus_console *c, const bool *complete, qmf_error *err)
+{
+    if (console_run_until(c, complete, FLEET_TIMEOUT_MS))
+        return 0;
+    qmf_error_set(err, QMF_ERR_TIMEOUT, "the fleet's memory did not answer within %d ms",
+                  FLEET_TIMEOUT_MS);
+    return -1;
+}
+
+/* The whole stream, on a connection of its own: the one the cache
+ * pointed into is not this broker's. */
+static int
+read_all(struct virtbus_console *c, qmf_error *err)
+{
+    char *marker = NULL;
+    bool complete = false;
+    struct fleet_reader r = { c, NULL, &complete };
+    struct bus_options opts = { 0 };
+    struct bus_queue q;
+    struct bus_subscription sub;
+    qmf_value *qargs = bus_fleet_queue(&q), *offset = qmf_map();
+    struct bus_conn *conn = NULL;
+    int rc;
+
+    lh_table_free(c->fleet);
+    c->fleet = lh_kchar_table_new(64, entry_free);
+    qmf_free(c->fleet_forgotten);
+    c->fleet_forgotten = qmf_map();
+    c->fleet_offset = -1;
+    qmf_map_set(offset, "x-stream-offset", qmf_string("first"));
+    sub = (struct bus_subscription){
+        .source = "/queue/" BUS_FLEET_QUEUE, .credit = 2000, .arguments = offset,
+        .receive = on_full_read, .opaque = &r,
+    };
+    opts.url = c->url;
+    opts.name = "virtbus console (fleet)";
+    opts.queues = &q;
+    opts.nqueues = 1;
+    opts.subs = &sub;
+    opts.nsubs = 1;
+    rc = bus_open(&conn, c->base, &opts, NULL, NULL, err);
+    qmf_free(qargs);
+    qmf_free(offset);
+    if (rc == 0 && (rc = send_marker(c, &marker, &complete, err)) == 0) {
+        r.marker = marker;
+        rc = wait_marker(c, &complete, err);
+    }
+    if (conn)
+        bus_close(conn);
+    free(marker);
+    return rc;
+}
+
+/* Repeats the newest record of each node whose records are about to age
+ * out of the stream, so that the memory outlives them. */
+static void
+carry_forward(struct virtbus_console *c)
+{
+    int64_t now = console_now_ms();
+    struct lh_entry *ent;
+    qmf_error err;
+
+    lh_foreach(c->fleet, ent) {
+        struct fleet_entry *e = lh_entry_v(ent);
+        qmf_value *body;
+
+        if (now - e->recorded_ms < FLEET_CARRY_AFTER_MS ||
+            (c->fleet_retention_s && now - e->last_seen_ms > c->fleet_retention_s * 1000LL))
+            continue;
+        body = qmf_map();
+        qmf_map_set(body, "agent", qmf_string(e->name));
+        qmf_map_set(body, "_values", qmf_dup(e->values));
+        qmf_map_set(body, "_carried", qmf_i64(now * 1000000));
+        if (virtbus_send(c, "/queue/" BUS_FLEET_QUEUE,
+                         fleet_message(FLEET_CARRY_OPCODE, body, NULL), &err) == 0)
+            e->recorded_ms = now;
+    }
+}
+
+void
+console_fleet_note_down(struct virtbus_console *c, const char *agent, const qmf_value *values)
+{
+    int64_t last_ms = values_ms(values, "_timestamp"), now = console_now_ms();
+    qmf_value *body;
+    qmf_error err;
+    void *found;
+
+    /* Only after reading the stream: from a cache taken as it is, every
+     * command would write the same record again. */
+    if (!c->has_fleet || c->fleet_reused || console_fleet_forgot(c, agent, last_ms) ||
+        (lh_table_lookup_ex(c->fleet, agent, &found) &&
+         ((struct fleet_entry *)found)->last_seen_ms >= last_ms))
+        return;
+    body = qmf_map();
+    qmf_map_set(body, "agent", qmf_string(agent));
+    qmf_map_set(body, "_values", qmf_dup(values));
+    qmf_map_set(body, "_carried", qmf_i64(now * 1000000));
+    if (virtbus_send(c, "/queue/" BUS_FLEET_QUEUE, fleet_message(FLEET_CARRY_OPCODE, body, NULL),
+                     &err) == 0)
+        remember(c, agent, values, now);
+}
+
+int
+console_fleet_read(struct virtbus_console *c, qmf_error *err)
+{
+    if (send_marker(c, &c->fleet_marker, &c->fleet_complete, err) != 0 ||
+        wait_marker(c, &c->fleet_complete, err) != 0)
+        return -1;
+    if (c->fleet_stale && read_all(c, err) != 0)
+        return -1;
+    c->fleet_stale = false;
+    carry_forward(c);
+    cache_save(c);
+    return 0;
+}
+
+void
+console_fleet_add_remembered(struct virtbus_console *c, struct virtbus_agent_list *out,
+                             int64_t now_ms)
+{
+    struct lh_entry *ent;
+    void *present;
+
+    if (!c->has_fleet)
+        return;
+    lh_foreach(c->fleet, ent) {
+        const struct fleet_entry *e = lh_entry_v(ent);
+        const char *node = qmf_map_get_string(e->values, "node");
+        uint64_t interval = 0;
+        struct virtbus_agent a;
+
+        if (lh_table_lookup_ex(c->presence, e->name, &present) ||
+            (c->fleet_retention_s && now_ms - e->last_seen_ms > c->fleet_retention_s * 1000LL))
+            continue;
+        qmf_get_uint64(qmf_map_get(e->values, "_heartbeat_interval"), &interval);
+        a = (struct virtbus_agent){
+            .name = e->name, .node = (char *)(node ? node : e->name), .attrs = e->values,
+            .last_seen_ns = e->last_seen_ms * 1000000, .interval_s = (uint32_t)interval,
+            .remembered = true,
+        };
+        virtbus_agent_list_add(out, &a);
+    }
+}
+
+/* Confirms ------------------------------------------------------------------------ */
+
+struct confirm_wait {
+    bool done, ok;
+};
+
+static void
+confirmed(bool ok, void *opaque)
+{
+    struct confirm_wait *w = opaque;
+
+    w->ok = ok;
+    w->done = true;
+}
+
+int
+virtbus_fleet_forget(struct virtbus_console *c, const char *node, qmf_error *err)
+{
+    char *agent = virtbus_agent_name(node);
+    struct confirm_wait w = { false, false };
+    struct bus_message *m;
+    qmf_value *body;
+    int64_t now = console_now_ms();
+    int rc;
+
+    if (!c->has_fleet) {
+        free(agent);
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "the console was opened without the fleet");
+        return -1;
+    }
+    body = qmf_map();
+    qmf_map_set(body, "agent", qmf_string(agent));
+    qmf_map_set(body, "node", qmf_string(node));
+    qmf_map_set(body, "_timestamp", qmf_i64(now * 1000000));
+    m = fleet_message(FLEET_FORGET_OPCODE, body, console_new_id());
+    console_stamp(c, m, 0);
+    m->durable = true;
+    rc = bus_publish(c->bus, "/queue/" BUS_FLEET_QUEUE, m, confirmed, &w, err);
+    bus_message_free(m);
+    if (rc == 0 && (!console_run_until(c, &w.done, FLEET_TIMEOUT_MS) || !w.ok)) {
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "the broker did not take the forget record of %s",
+                      node);
+        rc = -1;
+    }
+    if (rc == 0) {
+        forget(c, agent, now);
+        cache_save(c);
+    }
+    free(agent);
+    return rc;
+}

@@ -1,0 +1,351 @@
+/*
+ * Tests of the agent's gate (agent/guard.c): loading trust material, the
+ * validity window, unsigned requests with and without require_signatures,
+ * the checked-credential cache, and decisions.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "agent/guard.h"
+#include "trust/message.h"
+
+#define NOW_MS 1767225600000LL
+
+static char dir[64];
+
+static void
+make_dir(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/vbguard-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void
+remove_dir(void)
+{
+    char cmd[128];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(guard, .init = make_dir, .fini = remove_dir);
+
+struct keys {
+    struct trust_key *issuer, *alice, *agent;
+    char *alice_cred, *issuer_pub, *agent_key, *agent_cred;
+};
+
+static char *
+issue(struct trust_key *issuer, const char *name, struct trust_key *key, unsigned roles)
+{
+    struct trust_credential f = { 0 };
+    qmf_error err;
+    char *text;
+
+    f.name = (char *)name;
+    memcpy(f.key, trust_key_raw(key), TRUST_KEY_LEN);
+    f.roles = roles;
+    f.not_before = NOW_MS / 1000 - 3600;
+    f.not_after = NOW_MS / 1000 + 86400;
+    text = trust_credential_issue(issuer, &f, &err);
+    cr_assert_not_null(text, "%s", err.text);
+    free(f.serial);
+    return text;
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void
+keys_init(struct keys *k)
+{
+    qmf_error err;
+    char *agent_cred;
+
+    k->issuer = trust_key_generate(&err);
+    k->alice = trust_key_generate(&err);
+    k->agent = trust_key_generate(&err);
+    k->alice_cred = issue(k->issuer, "alice", k->alice, TRUST_ROLE_OPERATOR);
+    k->issuer_pub = qmf_xasprintf("%s/issuer.pub", dir);
+    k->agent_key = qmf_xasprintf("%s/agent.key", dir);
+    k->agent_cred = qmf_xasprintf("%s/agent.cred", dir);
+    cr_assert_eq(trust_key_save_public(k->issuer, k->issuer_pub, &err), 0);
+    cr_assert_eq(trust_key_save_private(k->agent, k->agent_key, &err), 0);
+    agent_cred = issue(k->issuer, "hv1", k->agent, TRUST_ROLE_AGENT);
+    write_file(k->agent_cred, agent_cred);
+    free(agent_cred);
+}
+
+static void
+keys_fini(struct keys *k)
+{
+    trust_key_free(k->issuer);
+    trust_key_free(k->alice);
+    trust_key_free(k->agent);
+    free(k->alice_cred);
+    free(k->issuer_pub);
+    free(k->agent_key);
+    free(k->agent_cred);
+}
+
+static struct agent_guard *
+load(struct keys *k, bool require, const char *policy_text, char **notes)
+{
+    const char *issuers[] = { k->issuer_pub, NULL };
+    char *policy = qmf_xasprintf("%s/policy", dir);
+    struct agent_guard_options o = {
+        .require_signatures = require, .issuer_keys = issuers,
+        .policy = policy_text ? policy : NULL, .key = k->agent_key,
+        .credential = k->agent_cred, .clock_skew = 60, .max_request_ttl = 86400,
+    };
+    struct agent_guard *g;
+    char *n = NULL;
+    qmf_error err;
+
+    if (policy_text)
+        write_file(policy, policy_text);
+    cr_assert_eq(agent_guard_load(&o, &g, &n, &err), 0, "%s", err.text);
+    free(policy);
+    if (notes)
+        *notes = n;
+    else
+        free(n);
+    return g;
+}
+
+static struct bus_message *
+request(struct keys *k, int64_t created_ms, uint64_t ttl_ms)
+{
+    struct bus_message *m = bus_message_new();
+    qmf_error err;
+
+    bus_message_set_header_string(m, "qmf.opcode", "_method_request");
+    m->message_id = qmf_xstrdup("id-1");
+    m->created_ms = created_ms;
+    m->ttl_ms = ttl_ms;
+    m->body = qmf_map();
+    qmf_map_set(m->body, "_method_name", qmf_string("reboot"));
+    if (k != NULL)
+        cr_assert_eq(trust_message_sign(m, TRUST_REQUEST, "virtbus:agent:hv1", k->alice,
+                                        k->alice_cred, &err), 0);
+    return m;
+}
+
+Test(guard, a_signed_request_in_its_window_is_identified)
+{
+    struct keys k;
+    struct agent_guard *g;
+    struct agent_caller c;
+    struct bus_message *m;
+    qmf_error err;
+    int round;
+
+    keys_init(&k);
+    g = load(&k, true, NULL, NULL);
+    cr_assert(agent_guard_signs(g));
+    m = request(&k, NOW_MS - 1000, 30000);
+    /* Twice: the second time the credential comes from the cache. */
+    for (round = 0; round < 2; round++) {
+        cr_assert_eq(agent_guard_identify(g, m, "virtbus:agent:hv1", NOW_MS, &c, &err), 0,
+                     "%s", err.text);
+        cr_assert(c.is_signed);
+        cr_assert_str_eq(c.name, "alice");
+        cr_assert_str_eq(c.key_id, trust_key_id(k.alice));
+        cr_assert_eq(c.roles, TRUST_ROLE_OPERATOR);
+        cr_assert_not_null(c.credential);
+    }
+    cr_assert_eq(agent_guard_identify(g, m, "virtbus:agent:hv2", NOW_MS, &c, &err), -1);
+    cr_assert_eq(err.code, QMF_ERR_BAD_SIGNATURE);
+    bus_message_free(m);
+    agent_guard_free(g);
+    keys_fini(&k);
+}
+
+Test(guard, the_validity_window)
+{
+    static const struct {
+        int64_t created_offset_ms;
+        uint64_t ttl_ms;
+        bool ok;
+    } cases[] = {
+        { -1000, 30000, true },
+        { 50000, 30000, true },             /* within the 60 s skew */
+        { 61000, 30000, false },            /* from the future */
+        { -89000, 30000, true },            /* ttl + skew */
+        { -91000, 30000, false },           /* past it */
+        { -1000, 0, false },                /* no ttl */
+        { -1000, 86400001, false },         /* over max_request_ttl */
+    };
+    struct keys k;
+    struct agent_guard *g;
+    struct agent_caller c;
+    qmf_error err;
+    size_t i;
+
+    keys_init(&k);
+    g = load(&k, true, NULL, NULL);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct bus_message *m = request(&k, NOW_MS + cases[i].created_offset_ms,
+                                        cases[i].ttl_ms);
+        int rc = agent_guard_identify(g, m, "virtbus:agent:hv1", NOW_MS, &c, &err);
+
+        cr_assert_eq(rc == 0, cases[i].ok, "case %zu: %s", i, err.text);
+        if (!cases[i].ok)
+            cr_assert_eq(err.code, QMF_ERR_EXPIRED, "case %zu: %s", i, err.text);
+        bus_message_free(m);
+    }
+    /* No created at all. */
+    {
+        struct bus_message *m = request(&k, 0, 30000);
+
+        cr_assert_eq(agent_guard_identify(g, m, "virtbus:agent:hv1", NOW_MS, &c, &err), -1);
+        cr_assert_eq(err.code, QMF_ERR_EXPIRED);
+        bus_message_free(m);
+    }
+    agent_guard_free(g);
+    keys_fini(&k);
+}
+
+Test(guard, unsigned_requests_are_refused_unless_configured_otherwise)
+{
+    struct keys k;
+    struct agent_guard *g;
+    struct agent_caller c;
+    struct bus_message *m;
+    qmf_error err;
+    char *notes;
+
+    keys_init(&k);
+    m = request(NULL, NOW_MS, 30000);
+    g = load(&k, true, NULL, NULL);
+    cr_assert_eq(agent_guard_identify(g, m, "virtbus:agent:hv1", NOW_MS, &c, &err), -1);
+    cr_assert_eq(err.code, QMF_ERR_BAD_SIGNATURE);
+    cr_assert(strstr(err.text, "require_signatures") != NULL, "%s", err.text);
+    agent_guard_free(g);
+
+    g = load(&k, false, NULL, &notes);
+    cr_assert_not_null(notes);
+    cr_assert(strstr(notes, "require_signatures = no") != NULL, "%s", notes);
+    free(notes);
+    cr_assert_eq(agent_guard_identify(g, m, "virtbus:agent:hv1", NOW_MS, &c, &err), 0);
+    cr_assert_not(c.is_signed);
+    cr_assert_str_eq(c.name, "unsigned");
+    agent_guard_free(g);
+    bus_message_free(m);
+    keys_fini(&k);
+}
+
+Test(guard, nothing_trusted_is_said_at_load)
+{
+    struct agent_guard_options o = { .require_signatures = true, .clock_skew = 60,
+                                     .max_request_ttl = 60 };
+    struct agent_guard *g;
+    char *notes;
+    qmf_error err;
+
+    cr_assert_eq(agent_guard_load(&o, &g, &notes, &err), 0, "%s", err.text);
+    cr_assert_not_null(notes);
+    cr_assert(strstr(notes, "every request will be refused") != NULL, "%s", notes);
+    cr_assert(strstr(notes, "unsigned") != NULL, "no key of its own: %s", notes);
+    cr_assert_not(agent_guard_signs(g));
+    free(notes);
+    agent_guard_free(g);
+}
+
+Test(guard, a_named_file_that_is_missing_is_an_error)
+{
+    const char *issuers[] = { "/nonexistent/issuer.pub", NULL };
+    struct agent_guard_options o = { .require_signatures = true, .clock_skew = 60,
+                                     .max_request_ttl = 60 };
+    struct agent_guard *g;
+    char *notes;
+    qmf_error err;
+
+    o.issuer_keys = issuers;
+    cr_assert_eq(agent_guard_load(&o, &g, &notes, &err), -1);
+    cr_assert(strstr(err.text, "/nonexistent/issuer.pub") != NULL, "%s", err.text);
+    o.issuer_keys = NULL;
+    o.revoked = "/nonexistent/revoked";
+    cr_assert_eq(agent_guard_load(&o, &g, &notes, &err), -1);
+    cr_assert(strstr(err.text, "/nonexistent/revoked") != NULL, "%s", err.text);
+    o.revoked = NULL;
+    o.policy = "/nonexistent/policy";
+    cr_assert_eq(agent_guard_load(&o, &g, &notes, &err), -1);
+}
+
+Test(guard, decisions_and_their_reasons)
+{
+    struct keys k;
+    struct agent_guard *g;
+    struct agent_caller c;
+    struct bus_message *m;
+    qmf_value *labels = qmf_map();
+    struct agent_action act = { .node = "hv1", .labels = labels };
+    qmf_error err;
+
+    keys_init(&k);
+    qmf_map_set(labels, "tier", qmf_string("db"));
+    g = load(&k, true, "deny * Domain.destroy tier=db\n", NULL);
+    m = request(&k, NOW_MS, 30000);
+    cr_assert_eq(agent_guard_identify(g, m, "virtbus:agent:hv1", NOW_MS, &c, &err), 0);
+    act.action = "Domain.reboot";
+    act.class_name = "Domain";
+    act.needs = TRUST_ROLE_OPERATOR;
+    cr_assert_eq(agent_guard_authorize(g, &c, &act, &err), 0, "%s", err.text);
+    act.action = "Domain.destroy";
+    cr_assert_eq(agent_guard_authorize(g, &c, &act, &err), -1);
+    cr_assert_eq(err.code, QMF_ERR_UNAUTHORIZED);
+    cr_assert(strstr(err.text, "policy:1") != NULL, "%s", err.text);
+    act.action = "Domain.undefine";
+    act.needs = TRUST_ROLE_ADMIN;
+    cr_assert_eq(agent_guard_authorize(g, &c, &act, &err), -1);
+    cr_assert_str_eq(err.text, "Domain.undefine needs role admin; alice has operator");
+    bus_message_free(m);
+    agent_guard_free(g);
+    qmf_free(labels);
+    keys_fini(&k);
+}
+
+Test(guard, the_agent_signs_what_it_publishes)
+{
+    struct keys k;
+    struct agent_guard *g;
+    struct bus_message *m = bus_message_new();
+    struct trust_store *store;
+    struct trust_signer who;
+    const char *issuers[2];
+    struct trust_store_config sc = { issuers, NULL, NULL };
+    qmf_error err;
+
+    keys_init(&k);
+    issuers[0] = k.issuer_pub;
+    issuers[1] = NULL;
+    g = load(&k, true, NULL, NULL);
+    bus_message_set_header_string(m, "qmf.opcode", "_data_indication");
+    bus_message_set_header_string(m, "qmf.agent", "virtbus:agent:hv1");
+    m->body = qmf_list();
+    cr_assert_eq(agent_guard_sign(g, m, &err), 0, "%s", err.text);
+    cr_assert_eq(trust_store_load(&sc, &store, &err), 0);
+    cr_assert_eq(trust_store_check(store, m, TRUST_ANSWER, "", NOW_MS / 1000, 60, &who, &err),
+                 0, "%s", err.text);
+    cr_assert_str_eq(who.name, "hv1");
+    cr_assert_eq(who.roles, TRUST_ROLE_AGENT);
+    trust_signer_clear(&who);
+    trust_store_free(store);
+    bus_message_free(m);
+    agent_guard_free(g);
+    keys_fini(&k);
+}
