@@ -130,6 +130,8 @@ struct select_ctx {
     void (*fn)(const struct inv_object *o, void *opaque);
     void *opaque;
     size_t count;
+    qmf_error *err;
+    bool failed;                /* the predicate failed on an object: stop */
 };
 
 static void
@@ -137,11 +139,14 @@ select_scan(void *payload, void *data, const xmlChar *name)
 {
     const struct inv_object *o = payload;
     struct select_ctx *ctx = data;
+    int match;
 
-    if (ctx->cls != NULL && o->cls != ctx->cls)
+    if (ctx->failed || (ctx->cls != NULL && o->cls != ctx->cls))
         return;
-    if (ctx->where != NULL && !qmf_where_eval(ctx->where, o->values))
+    if (ctx->where != NULL && (match = qmf_where_test(ctx->where, o->values, ctx->err)) != 1) {
+        ctx->failed = match < 0;
         return;
+    }
     ctx->count++;
     if (ctx->fn)
         ctx->fn(o, ctx->opaque);
@@ -158,14 +163,17 @@ inv_count(const struct inventory *inv, const struct schema_class *cls)
     return ctx.count;
 }
 
-void
+int
 inv_select(const struct inventory *inv, const struct schema_class *cls,
            const qmf_where *where,
-           void (*fn)(const struct inv_object *o, void *opaque), void *opaque)
+           void (*fn)(const struct inv_object *o, void *opaque), void *opaque,
+           qmf_error *err)
 {
-    struct select_ctx ctx = { .cls = cls, .where = where, .fn = fn, .opaque = opaque };
+    struct select_ctx ctx = { .cls = cls, .where = where, .fn = fn, .opaque = opaque,
+                              .err = err };
 
     xmlHashScan(inv->objects, select_scan, &ctx);
+    return ctx.failed ? -1 : 0;
 }
 
 /* Collects the names of a class's objects that the snapshot lacks. */

@@ -61,11 +61,14 @@ qmf_value *inv_object_data_with(const struct inventory *inv,
 qmf_value *inv_object_id(const struct inventory *inv, const char *name);
 
 /* Calls fn for each object of cls (NULL: every class) matching where
- * (NULL: all), in no particular order.  fn must not add or remove. */
-void inv_select(const struct inventory *inv, const struct schema_class *cls,
-                const qmf_where *where,
-                void (*fn)(const struct inv_object *o, void *opaque),
-                void *opaque);
+ * (NULL: all), in no particular order.  fn must not add or remove.
+ * 0, or -1 with err set if where could not be evaluated on an object (a
+ * regex limit, qmf_where_test): the selection stops there, and fn may have
+ * been called for some objects already, so collect before acting. */
+int inv_select(const struct inventory *inv, const struct schema_class *cls,
+               const qmf_where *where,
+               void (*fn)(const struct inv_object *o, void *opaque),
+               void *opaque, qmf_error *err);
 
 /*
  * Replaces every object of the classes present in the snapshot: snapshot

@@ -125,7 +125,7 @@ Test(inventory, select_by_class_and_where)
     qmf_list_append(quote, qmf_string("shutoff"));
     w = qmf_where_compile(expr, &err);
     cr_assert(w != NULL, "%s", err.text);
-    inv_select(&inv, domain_cls, w, collect, names);
+    cr_assert_eq(inv_select(&inv, domain_cls, w, collect, names, &err), 0);
     cr_assert_eq(qmf_list_len(names), 1);
     cr_assert_str_eq(qmf_list_at(names, 0)->u.str.ptr, "domain:b");
     qmf_where_free(w);
