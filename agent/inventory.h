@@ -6,7 +6,8 @@
  * updates applied on the loop thread.
  *
  * Costs: lookups by name are O(1) (hash table); a query is O(N) in the
- * number of objects, times the cost of its predicate.
+ * number of objects, times the cost of its predicate; a removal is
+ * remembered (its name) until the next snapshot is applied.
  */
 #ifndef AGENT_INVENTORY_H
 #define AGENT_INVENTORY_H
