@@ -18,7 +18,10 @@
  *     every string is used as a C string somewhere), and any other
  *     unescaped control character (RFC 8259);
  *   - lone or reversed UTF-16 surrogate escapes, and overlong or
- *     surrogate UTF-8 bytes (json-c's UTF-8 check takes them).
+ *     surrogate UTF-8 bytes (json-c's UTF-8 check takes them);
+ *   - NaN, Infinity and -Infinity, which are not JSON (json-c reads them
+ *     even when strict), and numbers beyond a double's range (json-c
+ *     reads them as infinite).
  * A repeated key keeps its last value (json-c's behaviour).
  *
  * Costs: both directions go through a json-c tree, O(N) time and memory in
@@ -267,6 +270,17 @@ digits_within(const char *p, size_t n, const char *limit)
     return n < lim || (n == lim && memcmp(p, limit, n) <= 0);
 }
 
+/* Whether the number of n bytes at p overflows a double. */
+static bool
+double_overflows(const char *p, size_t n)
+{
+    char *copy = qmf_xstrndup(p, n);
+    bool inf = isinf(strtod(copy, NULL));
+
+    free(copy);
+    return inf;
+}
+
 /*
  * The lexical checks json-c does not make (see the top of this file), in
  * one pass that only needs to know where strings and numbers are; what is
@@ -300,7 +314,17 @@ json_prescan(const char *buf, size_t len, qmf_error *err)
                 p = start;
                 goto bad;
             }
+            if (!integral && double_overflows(start, (size_t)(p - start))) {
+                why = "a number outside the range of a double";
+                p = start;
+                goto bad;
+            }
             continue;
+        }
+        /* Outside strings only true, false and null are words. */
+        if (*p == 'N' || *p == 'I') {
+            why = "NaN and Infinity are not JSON";
+            goto bad;
         }
         if (*p != '"') {
             p++;

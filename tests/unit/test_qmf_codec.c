@@ -537,6 +537,30 @@ Test(qmf_codec, json_malformed_input_is_reported_with_offset)
                           "malformed JSON at offset 1: invalid utf-8 string");
 }
 
+/* json-c reads these even when strict; they are not JSON (found by the
+ * bad-input catalogue, tests/integration/test_bad_input.c). */
+Test(qmf_codec, json_nan_infinity_and_overflowing_numbers_are_malformed)
+{
+    qmf_error err;
+    qmf_value *v;
+
+    assert_json_malformed("{\"a\": NaN}", 11,
+                          "malformed JSON at offset 6: NaN and Infinity are not JSON");
+    assert_json_malformed("[Infinity]", 10,
+                          "malformed JSON at offset 1: NaN and Infinity are not JSON");
+    assert_json_malformed("[-Infinity]", 11,
+                          "malformed JSON at offset 2: NaN and Infinity are not JSON");
+    assert_json_malformed("[1e999]", 7,
+                          "malformed JSON at offset 1: a number outside the range of a double");
+    assert_json_malformed("[-1.5e400]", 10, "malformed JSON at offset 1: a number outside "
+                          "the range of a double");
+    /* In strings they are text; small and large doubles are numbers. */
+    v = qmf_from_json("[\"NaN\", \"Infinity\", 1e308, 1e-999]", 34, &err);
+    cr_assert_not_null(v, "%s", err.text);
+    cr_assert_eq(qmf_list_len(v), 4);
+    qmf_free(v);
+}
+
 /* depth brackets around `inner`, as a malloc'd string. */
 static char *
 nested_json(int depth, const char *inner)
