@@ -34,8 +34,11 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # A port that is free, and whose companions (dist at +20000, epmd at +10000)
 # are free too.  The start is spread by pid so parallel runs rarely collide.
+# All of them stay below the kernel's ephemeral range (32768 and up): a port
+# found free there may be taken by any outgoing connection before the
+# broker binds it (seen once in 20 fault-test runs: dist_port_already_used).
 pick_port() {
-    local p=$((30000 + ($$ % 5000)))
+    local p=$((7000 + ($$ % 5000)))
     local tries=0
     while port_busy "$p" || port_busy $((p + 10000)) || port_busy $((p + 20000)); do
         p=$((p + 1)); tries=$((tries + 1))
