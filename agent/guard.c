@@ -167,9 +167,10 @@ agent_guard_free(struct agent_guard *g)
 
 /*
  * The credential of text, checked against the store: from the cache if its
- * issuer's signature was checked before (its validity and revocation are
- * checked every time: they change with the clock and on reload, and reload
- * builds a new guard).
+ * issuer's signature was checked before, which is then not checked again
+ * (an Ed25519 verification, half of what identifying a request costs).
+ * Its validity and revocation are checked every time: they change with the
+ * clock, and on reload, which builds a new guard with an empty cache.
  */
 static const struct trust_credential *
 checked_credential(struct agent_guard *g, const char *text, int64_t now_s, qmf_error *err)
@@ -183,8 +184,8 @@ checked_credential(struct agent_guard *g, const char *text, int64_t now_s, qmf_e
         struct cached_credential *e = &g->cache[i];
 
         if (e->c != NULL && strcmp(e->c->text, text) == 0) {
-            if (trust_store_check_credential(g->store, e->c, now_s, g->skew_ms / 1000,
-                                             err) != 0)
+            if (trust_store_recheck_credential(g->store, e->c, now_s, g->skew_ms / 1000,
+                                               err) != 0)
                 return NULL;
             e->used = g->clock;
             return e->c;

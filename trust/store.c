@@ -242,6 +242,17 @@ trust_message_is_signed(const struct bus_message *m)
     return bus_message_header(m, TRUST_HDR_SIGNATURE) != NULL;
 }
 
+static int
+check_revocation(const struct trust_store *s, const struct trust_credential *c, qmf_error *err)
+{
+    if (revoked(s, c->serial) || revoked(s, c->key_id)) {
+        qmf_error_set(err, QMF_ERR_BAD_SIGNATURE, "credential of %s (serial %s, key %s) is "
+                      "revoked", c->name, c->serial, c->key_id);
+        return -1;
+    }
+    return 0;
+}
+
 int
 trust_store_check_credential(const struct trust_store *s, const struct trust_credential *c,
                              int64_t now, int64_t skew, qmf_error *err)
@@ -258,12 +269,16 @@ trust_store_check_credential(const struct trust_store *s, const struct trust_cre
     }
     if (trust_credential_verify(c, s->issuers[i], now, skew, err) != 0)
         return -1;
-    if (revoked(s, c->serial) || revoked(s, c->key_id)) {
-        qmf_error_set(err, QMF_ERR_BAD_SIGNATURE, "credential of %s (serial %s, key %s) is "
-                      "revoked", c->name, c->serial, c->key_id);
+    return check_revocation(s, c, err);
+}
+
+int
+trust_store_recheck_credential(const struct trust_store *s, const struct trust_credential *c,
+                               int64_t now, int64_t skew, qmf_error *err)
+{
+    if (trust_credential_check_validity(c, now, skew, err) != 0)
         return -1;
-    }
-    return 0;
+    return check_revocation(s, c, err);
 }
 
 /* The signature header, decoded. */
@@ -364,6 +379,28 @@ trust_store_check_signature(const struct trust_store *s, const struct bus_messag
         return -1;
     }
     return 0;
+}
+
+int
+trust_store_check_answer(const struct trust_store *s, const struct bus_message *m,
+                         int64_t now, int64_t skew, qmf_error *err)
+{
+    static const char prefix[] = "virtbus:agent:";
+    const char *agent = bus_message_header(m, "qmf.agent");
+    struct trust_signer who;
+    bool ok;
+
+    if (trust_store_check(s, m, TRUST_ANSWER, "", now, skew, &who, err) != 0)
+        return -1;
+    ok = (who.roles & TRUST_ROLE_AGENT) && agent != NULL &&
+         strncmp(agent, prefix, sizeof(prefix) - 1) == 0 &&
+         strcmp(agent + sizeof(prefix) - 1, who.name) == 0;
+    if (!ok)
+        qmf_error_set(err, QMF_ERR_BAD_SIGNATURE, "an answer from %.200s is signed by %s, "
+                      "%s", agent ? agent : "an unnamed agent", who.name,
+                      (who.roles & TRUST_ROLE_AGENT) ? "another node" : "not an agent");
+    trust_signer_clear(&who);
+    return ok ? 0 : -1;
 }
 
 int

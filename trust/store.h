@@ -65,9 +65,30 @@ int trust_store_check(const struct trust_store *s, const struct bus_message *m,
                       enum trust_domain domain, const char *target, int64_t now, int64_t skew,
                       struct trust_signer *out, qmf_error *err);
 
+/*
+ * Checks an agent's answer (or event, or heartbeat) as trust_store_check
+ * does (TRUST_ANSWER), and that its signer speaks for the agent the answer
+ * names in qmf.agent ("virtbus:agent:<node>"): a credential with the role
+ * agent whose name is that node.  An agent's key signs for its node only.
+ */
+int trust_store_check_answer(const struct trust_store *s, const struct bus_message *m,
+                             int64_t now, int64_t skew, qmf_error *err);
+
 /* Checks a credential (its issuer, validity, revocation), as above. */
 int trust_store_check_credential(const struct trust_store *s, const struct trust_credential *c,
                                  int64_t now, int64_t skew, qmf_error *err);
+/*
+ * The same for a credential this store has accepted before: its validity
+ * period and revocation only, which change with the clock and never with
+ * the credential.  The issuer's signature is not checked again (it is
+ * the costly part, an Ed25519 verification, and a store never changes),
+ * so c must be the very credential that trust_store_check_credential
+ * accepted with s; a receiver that keeps checked credentials (the agent's
+ * guard) calls this one for those.
+ */
+int trust_store_recheck_credential(const struct trust_store *s,
+                                   const struct trust_credential *c, int64_t now,
+                                   int64_t skew, qmf_error *err);
 
 /*
  * The second half of trust_store_check, for a receiver that keeps checked
