@@ -108,7 +108,7 @@ usage(FILE *f, int status)
         "                        [--heartbeat S] [--stats-interval S]\n"
         "                        [--queue-type classic|quorum] [--workers N]\n"
         "                        [--start-rate N] [--ready-file FILE] [-c FILE]\n"
-        "                        [--state-dir DIR] [--trust DIR] [-v]\n"
+        "                        [--state-dir DIR] [--trust DIR] [-v | --quiet]\n"
         "  -n, --agents N          agents to run (default %d)\n"
         "  -b, --broker URL        broker URL (default $VIRTBUS_BROKER or the agent default)\n"
         "  -p, --prefix NAME       node names NAME-0001, NAME-0002, ... (default " DEFAULT_PREFIX ")\n"
@@ -131,7 +131,9 @@ usage(FILE *f, int status)
         "  -T, --trust DIR         DIR/issuer.{key,pub} (virtbus key new --out DIR/issuer):\n"
         "                          agents trust that issuer and sign with keys of their\n"
         "                          own, issued into DIR/agents when missing\n"
-        "  -v, --verbose           agent info messages (twice: debug)\n",
+        "  -v, --verbose           agent info messages (twice: debug)\n"
+        "      --quiet             agent errors only, not the warnings every agent of a\n"
+        "                          fleet may give alike (e.g. require_signatures = no)\n",
         DEFAULT_AGENTS, START_TICK_MS, DEFAULT_START_RATE);
     exit(status);
 }
@@ -696,6 +698,7 @@ parse_options(int argc, char **argv, struct sim_options *o)
         { "state-dir", required_argument, NULL, 'D' },
         { "trust", required_argument, NULL, 'T' },
         { "verbose", no_argument, NULL, 'v' },
+        { "quiet", no_argument, NULL, 'Q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -788,8 +791,9 @@ parse_options(int argc, char **argv, struct sim_options *o)
         case 'D': o->state_dir = optarg; break;
         case 'T': o->trust_dir = optarg; break;
         case 'v':
-            o->level = o->level == LOG_LEVEL_WARN ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
+            o->level = o->level <= LOG_LEVEL_WARN ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
             break;
+        case 'Q': o->level = LOG_LEVEL_ERROR; break;
         case 'h': usage(stdout, 0);
         default:  usage(stderr, 2);
         }
