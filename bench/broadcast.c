@@ -11,9 +11,10 @@
  *
  * Signatures (docs/SECURITY.md) are on by default, as agents ship: the
  * agents check every request and sign every answer, the console signs
- * every request.  --signatures off|on|answers picks another configuration;
- * --compare-signatures measures the three side by side instead, in rounds
- * that interleave them, so that the machine's drift touches each alike.
+ * every request.  --signatures picks another configuration (enum
+ * sig_mode); --compare-signatures measures them side by side instead, in
+ * rounds that interleave them, so that the machine's drift touches each
+ * alike.
  * The trust material (an issuer, a caller, a key per agent) is made in
  * the work directory and removed at the end.
  *
@@ -62,16 +63,21 @@
 
 /*
  * Who signs and who checks:
- *  off      agents with require_signatures = no and no key of their own,
- *           an unsigned console: no signature anywhere;
- *  on       agents trust an issuer and sign their answers (fleetsim
- *           --trust), the console signs every request: as agents ship;
- *  answers  on, and the console also checks every answer's signature
- *           (answer_issuer_keys; the CLI's agent_issuer_keys).
+ *  off       agents with require_signatures = no and no key of their own,
+ *            an unsigned console: no signature anywhere;
+ *  on-alone  agents trust an issuer, check every request and sign every
+ *            answer (fleetsim --trust), the console signs every request:
+ *            as agents ship; and every simulated agent verifies each
+ *            request itself (--verify-alone), N times over on one thread;
+ *  on        the same, but the simulated agents share what they verified
+ *            (the simulator's default): a broadcast is verified once, as
+ *            a real fleet's hosts verify it at once, in parallel;
+ *  answers   on, and the console also checks every answer's signature
+ *            (answer_issuer_keys; the CLI's agent_issuer_keys).
  */
-enum sig_mode { SIG_OFF, SIG_ON, SIG_ANSWERS, NSIG_MODES };
+enum sig_mode { SIG_OFF, SIG_ALONE, SIG_ON, SIG_ANSWERS, NSIG_MODES };
 
-static const char *const sig_mode_names[NSIG_MODES] = { "off", "on", "answers" };
+static const char *const sig_mode_names[NSIG_MODES] = { "off", "on-alone", "on", "answers" };
 
 /* The files of every mode, in one directory of the work directory. */
 struct trust_files {
@@ -85,6 +91,7 @@ struct trust_files {
     struct trust_key *caller;
     char *credential;
     struct trust_store *answers;
+    struct trust_checked *answer_credentials;   /* as the library keeps them */
 };
 
 struct bench_options {
@@ -104,6 +111,7 @@ struct bench_options {
     const char *workdir;
     const char *const *fleetsim_args;   /* extra flags, NULL-terminated */
     pid_t broker_pid;           /* for its CPU time; 0: unknown */
+    struct event_base *base;    /* the consoles' loop, kept running while waiting */
     enum sig_mode mode;         /* of the fleets, consoles and CLI */
     bool compare;               /* --compare-signatures */
     size_t rounds;              /* of each mode, when comparing */
@@ -157,6 +165,24 @@ loadavg(char *buf, size_t size)
         fclose(f);
     }
     buf[strcspn(buf, " ")] = '\0';
+}
+
+/*
+ * Waits ms while the consoles' loop runs: a console left without its loop
+ * for as long as a thousand agents take to start misses the broker's
+ * heartbeats, and the broker drops it.
+ */
+static void
+idle_ms(struct event_base *base, unsigned ms)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+    if (base == NULL) {
+        usleep(ms * 1000);
+        return;
+    }
+    event_base_loopexit(base, &tv);
+    event_base_dispatch(base);
 }
 
 static void
@@ -288,6 +314,7 @@ trust_make(const char *workdir, struct trust_files *t)
     text = qmf_xasprintf("key_file = \"%s\"\n", t->caller_key);
     write_file(t->cli_conf[SIG_ON], text);
     free(text);
+    t->cli_conf[SIG_ALONE] = qmf_xstrdup(t->cli_conf[SIG_ON]);
     t->cli_conf[SIG_ANSWERS] = qmf_xasprintf("%s/cli-answers.conf", t->dir);
     text = qmf_xasprintf("key_file = \"%s\"\nagent_issuer_keys = [ \"%s\" ]\n",
                          t->caller_key, t->issuer_pub);
@@ -298,6 +325,7 @@ trust_make(const char *workdir, struct trust_files *t)
     issuers[1] = NULL;
     if (trust_store_load(&sc, &t->answers, &err) != 0)
         die("trust store: %s", err.text);
+    t->answer_credentials = trust_checked_new(t->answers, 4096);
 }
 
 /* Removes what trust_make and the simulators made: files only, one level
@@ -345,6 +373,7 @@ trust_free(struct trust_files *t)
     trust_key_free(t->caller);
     free(t->credential);
     trust_store_free(t->answers);
+    trust_checked_free(t->answer_credentials);
     memset(t, 0, sizeof(*t));
 }
 
@@ -421,6 +450,8 @@ fleet_exec(const struct bench_options *o, enum fleet_kind kind, enum sig_mode mo
         argv[argc++] = mode == SIG_OFF ? o->trust.agents_off : o->trust.dir;
         if (mode == SIG_OFF)
             argv[argc++] = "--quiet";
+        if (mode == SIG_ALONE)
+            argv[argc++] = "--verify-alone";
         for (j = 0; o->fleetsim_args && o->fleetsim_args[j] && argc < 63; j++)
             argv[argc++] = o->fleetsim_args[j];
     } else {
@@ -474,7 +505,7 @@ fleet_start_from(const struct bench_options *o, enum fleet_kind kind, enum sig_m
             waitpid(f->pid, NULL, 0);
             die("%s (%zu) were not ready in time", what, n);
         }
-        usleep(20 * 1000);
+        idle_ms(o->base, 20);
     }
     if ((rf = fopen(ready, "r")) != NULL) {
         while (fgets(line, sizeof(line), rf)) {
@@ -502,7 +533,7 @@ fleet_start(const struct bench_options *o, enum fleet_kind kind, enum sig_mode m
 }
 
 static void
-fleet_stop(struct fleet *f)
+fleet_stop(const struct bench_options *o, struct fleet *f)
 {
     double deadline = bench_now_ms() + STOP_WAIT_S * 1000.0;
     int status = 0;
@@ -516,7 +547,7 @@ fleet_stop(struct fleet *f)
             waitpid(f->pid, &status, 0);
             break;
         }
-        usleep(20 * 1000);
+        idle_ms(o->base, 20);
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         fprintf(stderr, "bench_broadcast: child %ld ended with status %#x\n",
@@ -875,8 +906,9 @@ pipeline_receive(struct bus_delivery *d, const struct bus_message *m, void *opaq
         if (p->mode == SIG_ANSWERS) {
             qmf_error err;
 
-            if (trust_store_check_answer(p->trust->answers, m, (int64_t)time(NULL),
-                                         ANSWER_CLOCK_SKEW_S, &err) != 0)
+            if (trust_store_check_answer(p->trust->answers, p->trust->answer_credentials, m,
+                                         (int64_t)time(NULL), ANSWER_CLOCK_SKEW_S,
+                                         &err) != 0)
                 p->unverified++;
         }
         if (!bus_message_header(m, "partial") && ++p->replies[i] == p->n) {
@@ -1101,7 +1133,7 @@ bench_size(const struct bench_options *o, struct event_base *base,
     r.presence_ms = measure_presence(base, o->url, SIM_PREFIX, presence_runs, &r.presence_up);
     loadavg(after, sizeof(after));
     print_row("agent", n, &r, &f, before, after);
-    fleet_stop(&f);
+    fleet_stop(o, &f);
 
     if (o->echo) {
         memset(&r, 0, sizeof(r));
@@ -1117,7 +1149,7 @@ bench_size(const struct bench_options *o, struct event_base *base,
         r.piped = measure_pipelined(base, o, FLEET_ECHO, SIG_OFF, n, o->broadcasts, o->window);
         loadavg(after, sizeof(after));
         print_row("echo", n, &r, &f, before, after);
-        fleet_stop(&f);
+        fleet_stop(o, &f);
     }
     unlink(body_file);
     free(body_file);
@@ -1312,7 +1344,7 @@ bench_cli(const struct bench_options *o, struct event_base *base)
             }
         }
         for (k = 0; k < procs; k++)
-            fleet_stop(&f[k]);
+            fleet_stop(o, &f[k]);
     }
     free(names);
 }
@@ -1377,7 +1409,7 @@ compare_once(const struct bench_options *o, struct virtbus_console *c, enum sig_
                  node.not_ok ? node.first_error : dom.first_error);
     cell->not_ok += node.not_ok + dom.not_ok;
     loadavg(cell->load_last, sizeof(cell->load_last));
-    fleet_stop(&f);
+    fleet_stop(o, &f);
 }
 
 static void
@@ -1389,7 +1421,7 @@ compare_print(const struct bench_options *o, size_t n, struct compare_cell *cell
     enum sig_mode m;
     size_t r;
 
-    printf("\nN = %zu: %zu rounds, each of off, on and answers in turn (the order rotates), "
+    printf("\nN = %zu: %zu rounds of each configuration in turn (the order rotates), "
            "%zu broadcasts of each query per round\n", n, o->rounds, o->broadcasts);
     printf("%-8s | %-46s | %-23s | %-20s | %s\n", "", "query Node", "query Domain",
            "CPU ms / Node query", "load");
@@ -1424,12 +1456,13 @@ compare_print(const struct bench_options *o, size_t n, struct compare_cell *cell
         if (c->not_ok)
             printf("         %zu results not OK, first %s\n", c->not_ok, c->first_error);
     }
-    /* What the CPU figures say per agent and per answer. */
-    printf("fleet CPU per agent and query:");
+    /* What the CPU figures say per agent and per answer (coarse: clock
+     * ticks are 10 ms). */
+    printf("CPU per agent and Node query, fleet:");
     for (m = 0; m < NSIG_MODES; m++)
         printf(" %s %.0f µs%s", sig_mode_names[m],
                cells[m].fleet_ms / rounds / (double)n * 1e3, m + 1 < NSIG_MODES ? "," : "");
-    printf("\nconsole CPU per answer:");
+    printf("\n                         console:");
     for (m = 0; m < NSIG_MODES; m++)
         printf(" %s %.0f µs%s", sig_mode_names[m],
                cells[m].self_ms / rounds / (double)n * 1e3, m + 1 < NSIG_MODES ? "," : "");
@@ -1456,9 +1489,13 @@ bench_compare(const struct bench_options *o, struct virtbus_console *const *cons
            "off.  CPU: ms per Node query\nbroadcast in the fleet process, this console and "
            "the broker%s, averaged over rounds.\n", o->broker_pid ? "" : " (no --broker-pid: 0)");
     printf("off: agents with require_signatures = no and no key, an unsigned console.\n"
-           "on: agents trust an issuer, check every request and sign every answer; the "
-           "console signs.\nanswers: on, and the console checks every answer "
-           "(answer_issuer_keys).\n");
+           "on-alone: agents trust an issuer, check every request and sign every answer; "
+           "the console\n  signs; each simulated agent verifies every request itself, N "
+           "times over on one thread.\n"
+           "on: the same, the simulated agents sharing the signatures they verified, so "
+           "that a\n  broadcast is verified once, as a fleet's hosts verify it at once "
+           "(the simulator's default).\n"
+           "answers: on, and the console checks every answer (answer_issuer_keys).\n");
     for (i = 0; i < o->nsizes; i++) {
         struct compare_cell cells[NSIG_MODES];
 
@@ -1488,7 +1525,7 @@ usage(FILE *f, int status)
     fprintf(f,
         "usage: bench_broadcast [-N 10,100,500,1000] [-k BROADCASTS] [-w WINDOW] [--no-echo]\n"
         "                       [--cli-nodes N] [--cli-runs R] [--cli-procs 1,2]\n"
-        "                       [--signatures off|on|answers]\n"
+        "                       [--signatures off|on-alone|on|answers]\n"
         "                       [--compare-signatures [--rounds R]] [--broker-pid PID]\n"
         "                       [--fleetsim PATH] [--cli PATH] [--workdir DIR]\n"
         "                       BROKER_URL [-- FLEETSIM_FLAGS...]\n"
@@ -1501,11 +1538,13 @@ usage(FILE *f, int status)
         "  --cli-procs LIST  simulator processes the CLI's fleet is split into (default 1,2)\n"
         "  --signatures MODE off: agents accept unsigned requests and sign nothing, the\n"
         "                    console signs nothing; on (default): agents check requests\n"
-        "                    and sign answers, the console and the CLI sign; answers: on,\n"
-        "                    and the console and the CLI check every answer\n"
+        "                    and sign answers, the console and the CLI sign; on-alone:\n"
+        "                    on, every simulated agent verifying each request itself\n"
+        "                    (fleetsim --verify-alone); answers: on, and the console and\n"
+        "                    the CLI check every answer\n"
         "  --compare-signatures  instead of the figures above: the round trip of each\n"
         "                    mode side by side, for each N of -N, in interleaved rounds\n"
-        "  --rounds R        rounds of each mode when comparing (default 3)\n"
+        "  --rounds R        rounds of each mode when comparing (default 4)\n"
         "  --broker-pid PID  the broker's pid, to report its CPU time per broadcast\n"
         "  --fleetsim PATH, --cli PATH   the programs to run (default: this build's)\n"
         "  --workdir DIR     where the trust material and scratch files go ($TMPDIR)\n"
@@ -1579,7 +1618,7 @@ main(int argc, char **argv)
     struct bench_options o = {
         .broadcasts = 50, .window = 8, .cli_nodes = 50, .cli_runs = 20, .echo = true,
         .fleetsim = VIRTBUS_FLEETSIM_PATH, .cli = VIRTBUS_CLI_PATH, .mode = SIG_ON,
-        .rounds = 3,
+        .rounds = NSIG_MODES,
     };
     const char *echo_body = NULL, *ready = NULL;
     struct virtbus_console *consoles[NSIG_MODES];
@@ -1648,6 +1687,7 @@ main(int argc, char **argv)
     evthread_use_pthreads();
     if ((base = event_base_new()) == NULL)
         die("cannot create the event loop");
+    o.base = base;
     /* First, while presence holds no heartbeats of the bigger fleets. */
     if (o.cli_nodes > 0 && !o.compare)
         bench_cli(&o, base);
@@ -1664,6 +1704,7 @@ main(int argc, char **argv)
     }
     printf("Signatures %s: %s.\n", sig_mode_names[o.mode],
            o.mode == SIG_OFF ? "agents accept unsigned requests and sign nothing" :
+           o.mode == SIG_ALONE ? "as on, each simulated agent verifying on its own" :
            o.mode == SIG_ON ? "agents check every request and sign every answer; the "
                               "console signs its requests" :
            "as on, and the console checks every answer");

@@ -352,6 +352,7 @@ virtbus_console_close(struct virtbus_console *c)
     trust_key_free(c->sign_key);
     free(c->sign_credential);
     trust_store_free(c->answer_store);
+    trust_checked_free(c->answer_credentials);
     free(c->url);
     free(c);
 }
@@ -360,6 +361,9 @@ virtbus_console_close(struct virtbus_console *c)
 
 /* Agents allow this much between their clock and a credential's validity. */
 #define ANSWER_CLOCK_SKEW_S 300
+/* Agents' credentials kept checked: a slot for each agent of a large
+ * fleet, a few MB at most. */
+#define ANSWER_CREDENTIALS 4096
 
 static char *
 read_line_file(const char *path, qmf_error *err)
@@ -400,6 +404,7 @@ console_trust_load(struct virtbus_console *c, const struct virtbus_console_optio
 
         if (trust_store_load(&sc, &c->answer_store, err) != 0)
             return -1;
+        c->answer_credentials = trust_checked_new(c->answer_store, ANSWER_CREDENTIALS);
     }
     return 0;
 }
@@ -439,8 +444,8 @@ console_answer_ok(struct virtbus_console *c, const struct bus_message *m, qmf_er
     if (c->answer_store == NULL)
         return true;
     /* An agent's credential speaks for its node, and only for it. */
-    return trust_store_check_answer(c->answer_store, m, console_now_ms() / 1000,
-                                    ANSWER_CLOCK_SKEW_S, err) == 0;
+    return trust_store_check_answer(c->answer_store, c->answer_credentials, m,
+                                    console_now_ms() / 1000, ANSWER_CLOCK_SKEW_S, err) == 0;
 }
 
 /* Sending without waiting ------------------------------------------------------ */
