@@ -29,9 +29,10 @@
 #include "trust/message.h"
 #include "trust/store.h"
 
-/* More callers than the agent's credential cache holds (32): cycling
- * through them, every request misses it. */
-#define COLD_CALLERS 64
+/* Far more callers than the agent's credential cache has slots (64,
+ * direct-mapped): cycling through them, a request all but never finds its
+ * caller's credential there. */
+#define COLD_CALLERS 1024
 #define BROADCAST_QUERY_KEY "console.request.query"
 #define AGENT_NAME "virtbus:agent:rack1-hv042"
 #define NODE_NAME "rack1-hv042"
@@ -116,7 +117,7 @@ material_make(struct material *m)
     if ((m->issuer = trust_key_generate(&err)) == NULL)
         die("issuer key", &err);
     for (i = 0; i < COLD_CALLERS; i++) {
-        snprintf(name, sizeof(name), "operator%02zu", i);
+        snprintf(name, sizeof(name), "operator%04zu", i);
         if ((m->caller[i] = trust_key_generate(&err)) == NULL)
             die("caller key", &err);
         m->caller_cred[i] = issue(m->issuer, m->caller[i], name, TRUST_ROLE_OPERATOR);
