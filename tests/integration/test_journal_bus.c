@@ -364,6 +364,7 @@ Test(journal_bus, a_refused_command_is_recorded_never_begun, .timeout = 120)
                                 "outcome", "rejected", NULL));
     cr_assert_str_eq(state_of(&f, "web1"), "running");
     free(agent);
+    fleet_fini(&f);
 }
 
 /*
