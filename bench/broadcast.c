@@ -495,8 +495,10 @@ fleet_start_from(const struct bench_options *o, enum fleet_kind kind, enum sig_m
         die("fork: %s", strerror(errno));
     if (f->pid == 0)
         fleet_exec(o, kind, mode, prefix, count, first_text, ready, body_file);
-    /* Bounded: a fleet that cannot connect shows up as an error, not a hang. */
-    deadline = bench_now_ms() + 60000 + 100.0 * (double)n;
+    /* Bounded: a fleet that cannot connect shows up as an error, not a hang.
+     * Generous: on a 2-CPU machine loaded to 13, 1000 agents took more
+     * than 160 s. */
+    deadline = bench_now_ms() + 60000 + 300.0 * (double)n;
     while (access(ready, R_OK) != 0) {
         if (waitpid(f->pid, &status, WNOHANG) == f->pid)
             die("%s (%zu) exited (status %#x) before it was ready", what, n, status);
