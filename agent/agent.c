@@ -161,6 +161,7 @@ guard_from_config(struct agent *a, const struct agent_config *cfg, qmf_error *er
         .credential = cfg->credential,
         .clock_skew = cfg->clock_skew,
         .max_request_ttl = cfg->max_request_ttl,
+        .verified = a->env.verified,
     };
     struct agent_guard *g;
     char *notes;

@@ -16,6 +16,7 @@
 #include "agent/workq.h"
 #include "schema/qmf/error.h"
 #include "schema/schema.h"
+#include "trust/verified.h"
 
 #define VIRTBUS_VERSION_STRING "0.1.0"
 
@@ -43,6 +44,13 @@ struct agent_env {
      */
     void (*failed)(struct agent *a, void *opaque);
     void *failed_opaque;
+    /*
+     * Request signatures verified by any agent of this loop, so that a
+     * broadcast that reaches them all is verified once
+     * (trust/verified.h), or NULL: each agent verifies on its own, as on
+     * hosts of their own.  The host owns it; it must outlive the agents.
+     */
+    struct trust_verified *verified;
 };
 
 /* The configuration is copied; env must outlive the agent. */

@@ -16,16 +16,11 @@
 #include "trust/policy.h"
 
 /*
- * Checked credentials, by their text: a console sends the same one with
- * every request, and its issuer's signature need not be checked again.
- * Small and scanned: a node hears from a handful of callers at a time.
+ * Checked credentials kept (trust_checked): a console sends the same one
+ * with every request, and its issuer's signature need not be checked
+ * again.  A node hears from a handful of callers at a time.
  */
-#define CREDENTIAL_CACHE 32
-
-struct cached_credential {
-    struct trust_credential *c;
-    uint64_t used;                  /* for replacing the least recently used */
-};
+#define CREDENTIAL_CACHE 64
 
 struct agent_guard {
     bool require_signatures;
@@ -34,8 +29,8 @@ struct agent_guard {
     struct trust_key *key;          /* NULL: the agent signs nothing */
     char *credential;               /* its text, or NULL: the raw key is sent */
     int64_t skew_ms, max_ttl_ms;
-    struct cached_credential cache[CREDENTIAL_CACHE];
-    uint64_t clock;
+    struct trust_verified *verified;    /* borrowed; NULL: none */
+    struct trust_checked *checked;  /* credentials that passed store */
 };
 
 static bool
@@ -130,6 +125,7 @@ agent_guard_load(const struct agent_guard_options *o, struct agent_guard **out, 
     g->require_signatures = o->require_signatures;
     g->skew_ms = (int64_t)o->clock_skew * 1000;
     g->max_ttl_ms = (int64_t)o->max_request_ttl * 1000;
+    g->verified = o->verified;
     if (trust_store_load(&sc, &g->store, err) != 0 ||
         trust_policy_load(named(o->policy) ? o->policy : NULL, &g->policy, err) != 0 ||
         load_own(g, o, notes, err) != 0) {
@@ -138,6 +134,7 @@ agent_guard_load(const struct agent_guard_options *o, struct agent_guard **out, 
         *notes = NULL;
         return -1;
     }
+    g->checked = trust_checked_new(g->store, CREDENTIAL_CACHE);
     if (trust_store_issuers(g->store) == 0 && trust_store_direct_keys(g->store) == 0)
         note(notes, "%s", g->require_signatures ?
              "no issuer key and no trusted key: every request will be refused" :
@@ -152,56 +149,14 @@ agent_guard_load(const struct agent_guard_options *o, struct agent_guard **out, 
 void
 agent_guard_free(struct agent_guard *g)
 {
-    size_t i;
-
     if (g == NULL)
         return;
     trust_store_free(g->store);
     trust_policy_free(g->policy);
+    trust_checked_free(g->checked);
     trust_key_free(g->key);
     free(g->credential);
-    for (i = 0; i < CREDENTIAL_CACHE; i++)
-        trust_credential_free(g->cache[i].c);
     free(g);
-}
-
-/*
- * The credential of text, checked against the store: from the cache if its
- * issuer's signature was checked before (its validity and revocation are
- * checked every time: they change with the clock and on reload, and reload
- * builds a new guard).
- */
-static const struct trust_credential *
-checked_credential(struct agent_guard *g, const char *text, int64_t now_s, qmf_error *err)
-{
-    struct cached_credential *slot = &g->cache[0];
-    struct trust_credential *c;
-    size_t i;
-
-    g->clock++;
-    for (i = 0; i < CREDENTIAL_CACHE; i++) {
-        struct cached_credential *e = &g->cache[i];
-
-        if (e->c != NULL && strcmp(e->c->text, text) == 0) {
-            if (trust_store_check_credential(g->store, e->c, now_s, g->skew_ms / 1000,
-                                             err) != 0)
-                return NULL;
-            e->used = g->clock;
-            return e->c;
-        }
-        if (e->used < slot->used)
-            slot = e;
-    }
-    if ((c = trust_credential_parse(text, strlen(text), err)) == NULL)
-        return NULL;
-    if (trust_store_check_credential(g->store, c, now_s, g->skew_ms / 1000, err) != 0) {
-        trust_credential_free(c);
-        return NULL;
-    }
-    trust_credential_free(slot->c);
-    slot->c = c;
-    slot->used = g->clock;
-    return c;
 }
 
 static int
@@ -259,10 +214,12 @@ agent_guard_identify(struct agent_guard *g, const struct bus_message *m, const c
         return 0;
     }
     memset(&signer, 0, sizeof(signer));
-    if (cred_text != NULL && (cred = checked_credential(g, cred_text, now_ms / 1000, err)) == NULL)
+    if (cred_text != NULL &&
+        (cred = trust_checked_credential(g->checked, cred_text, now_ms / 1000,
+                                         g->skew_ms / 1000, err)) == NULL)
         return -1;
-    if (trust_store_check_signature(g->store, m, TRUST_REQUEST, target, cred, &signer,
-                                    err) != 0)
+    if (trust_store_check_signature(g->store, m, TRUST_REQUEST, target, cred, g->verified,
+                                    &signer, err) != 0)
         return -1;
     out->is_signed = true;
     memcpy(out->name, signer.name, sizeof(out->name));

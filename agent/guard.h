@@ -21,6 +21,7 @@
 #include "schema/qmf/error.h"
 #include "trust/credential.h"
 #include "trust/store.h"
+#include "trust/verified.h"
 
 struct agent_guard_options {
     bool require_signatures;
@@ -33,6 +34,9 @@ struct agent_guard_options {
     const char *credential;             /* its credential, beside the key */
     unsigned clock_skew;                /* s */
     unsigned max_request_ttl;           /* s */
+    /* Request signatures verified by any agent of this loop, or NULL
+     * (trust/verified.h); borrowed, it must outlive the guard. */
+    struct trust_verified *verified;
 };
 
 struct agent_guard;

@@ -9,9 +9,20 @@
  * against a smaller fleet, the way MCollective's `mco rpc` is timed.  A
  * benchmark that prints figures; it asserts nothing about time.
  *
+ * Signatures (docs/SECURITY.md) are on by default, as agents ship: the
+ * agents check every request and sign every answer, the console signs
+ * every request.  --signatures picks another configuration (enum
+ * sig_mode); --compare-signatures measures them side by side instead, in
+ * rounds that interleave them, so that the machine's drift touches each
+ * alike.
+ * The trust material (an issuer, a caller, a key per agent) is made in
+ * the work directory and removed at the end.
+ *
  *   bench_broadcast [-N 10,100,500,1000] [-k 50] [-w 8] [--cli-nodes 50] [--cli-procs 1,2]
- *                   [--cli-runs 20] [--broker-pid PID] BROKER_URL [-- FLEETSIM_FLAGS]
+ *                   [--cli-runs 20] [--signatures MODE | --compare-signatures [--rounds R]]
+ *                   [--broker-pid PID] BROKER_URL [-- FLEETSIM_FLAGS]
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -22,6 +33,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +45,10 @@
 #include "bus/bus.h"
 #include "controller/lib/virtbus.h"
 #include "schema/qmf/codec.h"
+#include "trust/credential.h"
+#include "trust/key.h"
+#include "trust/message.h"
+#include "trust/store.h"
 
 #define SIM_PREFIX "bench"
 #define CLI_PREFIX "benchcli"     /* apart from the bigger fleets still in presence */
@@ -42,6 +58,41 @@
 #define STOP_WAIT_S 60
 #define MAX_SIZES 16
 #define ECHO_OPEN_BATCH 50        /* connections opened at a time */
+#define QUERY_KEY "console.request.query"
+#define ANSWER_CLOCK_SKEW_S 300   /* as the library allows */
+
+/*
+ * Who signs and who checks:
+ *  off       agents with require_signatures = no and no key of their own,
+ *            an unsigned console: no signature anywhere;
+ *  on-alone  agents trust an issuer, check every request and sign every
+ *            answer (fleetsim --trust), the console signs every request:
+ *            as agents ship; and every simulated agent verifies each
+ *            request itself (--verify-alone), N times over on one thread;
+ *  on        the same, but the simulated agents share what they verified
+ *            (the simulator's default): a broadcast is verified once, as
+ *            a real fleet's hosts verify it at once, in parallel;
+ *  answers   on, and the console also checks every answer's signature
+ *            (answer_issuer_keys; the CLI's agent_issuer_keys).
+ */
+enum sig_mode { SIG_OFF, SIG_ALONE, SIG_ON, SIG_ANSWERS, NSIG_MODES };
+
+static const char *const sig_mode_names[NSIG_MODES] = { "off", "on-alone", "on", "answers" };
+
+/* The files of every mode, in one directory of the work directory. */
+struct trust_files {
+    char *dir;
+    char *issuer_key, *issuer_pub;
+    char *caller_key, *caller_cred;
+    char *agents_off;               /* agent configuration of mode off */
+    char *cli_conf[NSIG_MODES];     /* the CLI's configuration per mode */
+    char *cli_home;                 /* an XDG_CONFIG_HOME with no key in it */
+    /* Loaded, for the pipelined run's own signing and checking. */
+    struct trust_key *caller;
+    char *credential;
+    struct trust_store *answers;
+    struct trust_checked *answer_credentials;   /* as the library keeps them */
+};
 
 struct bench_options {
     size_t sizes[MAX_SIZES];
@@ -60,6 +111,11 @@ struct bench_options {
     const char *workdir;
     const char *const *fleetsim_args;   /* extra flags, NULL-terminated */
     pid_t broker_pid;           /* for its CPU time; 0: unknown */
+    struct event_base *base;    /* the consoles' loop, kept running while waiting */
+    enum sig_mode mode;         /* of the fleets, consoles and CLI */
+    bool compare;               /* --compare-signatures */
+    size_t rounds;              /* of each mode, when comparing */
+    struct trust_files trust;
 };
 
 static void __attribute__((noreturn, format(printf, 1, 2)))
@@ -109,6 +165,24 @@ loadavg(char *buf, size_t size)
         fclose(f);
     }
     buf[strcspn(buf, " ")] = '\0';
+}
+
+/*
+ * Waits ms while the consoles' loop runs: a console left without its loop
+ * for as long as a thousand agents take to start misses the broker's
+ * heartbeats, and the broker drops it.
+ */
+static void
+idle_ms(struct event_base *base, unsigned ms)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+    if (base == NULL) {
+        usleep(ms * 1000);
+        return;
+    }
+    event_base_loopexit(base, &tv);
+    event_base_dispatch(base);
 }
 
 static void
@@ -173,6 +247,165 @@ cpu_stop(struct cpu_use *u, size_t per)
     u->broker_ms = u->broker ? (u->broker_ms + cpu_ms(u->broker)) / (double)per : 0;
 }
 
+/* Trust material ------------------------------------------------------------ */
+
+static void
+write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0)
+        die("%s: %s", path, strerror(errno));
+}
+
+/*
+ * An issuer, a caller with an admin credential, and the configuration
+ * files of every mode, made with the library calls behind `virtbus key new`
+ * and `virtbus key issue`.  Each simulator issues its agents' keys into
+ * DIR/agents (fleetsim --trust), once: later fleets reuse them.
+ */
+static void
+trust_make(const char *workdir, struct trust_files *t)
+{
+    struct trust_credential fields = { 0 };
+    const char *issuers[2];
+    struct trust_store_config sc = { .issuer_keys = issuers };
+    struct trust_key *issuer;
+    qmf_error err;
+    char *text;
+
+    t->dir = qmf_xasprintf("%s/bench_broadcast-trust-XXXXXX", workdir);
+    if (mkdtemp(t->dir) == NULL)
+        die("%s: %s", t->dir, strerror(errno));
+    t->issuer_key = qmf_xasprintf("%s/issuer.key", t->dir);
+    t->issuer_pub = qmf_xasprintf("%s/issuer.pub", t->dir);
+    t->caller_key = qmf_xasprintf("%s/caller.key", t->dir);
+    t->caller_cred = qmf_xasprintf("%s/caller.cred", t->dir);
+    if ((issuer = trust_key_generate(&err)) == NULL ||
+        trust_key_save_private(issuer, t->issuer_key, &err) != 0 ||
+        trust_key_save_public(issuer, t->issuer_pub, &err) != 0 ||
+        (t->caller = trust_key_generate(&err)) == NULL ||
+        trust_key_save_private(t->caller, t->caller_key, &err) != 0)
+        die("trust material: %s", err.text);
+    fields.name = "bench";
+    memcpy(fields.key, trust_key_raw(t->caller), TRUST_KEY_LEN);
+    fields.roles = TRUST_ROLE_ADMIN;
+    fields.not_before = (int64_t)time(NULL) - 3600;
+    fields.not_after = (int64_t)time(NULL) + 7 * 86400;
+    if ((t->credential = trust_credential_issue(issuer, &fields, &err)) == NULL)
+        die("credential: %s", err.text);
+    free(fields.serial);
+    trust_key_free(issuer);
+    text = qmf_xasprintf("%s\n", t->credential);
+    write_file(t->caller_cred, text);
+    free(text);
+
+    /* No key of their own either: an agent would sign with one it found. */
+    t->agents_off = qmf_xasprintf("%s/agents-off.conf", t->dir);
+    write_file(t->agents_off, "require_signatures = no\nkey = \"\"\ncredential = \"\"\n");
+    /* The CLI signs with the key it finds under XDG_CONFIG_HOME unless
+     * key_file says otherwise: mode off points it at an empty home. */
+    t->cli_home = qmf_xasprintf("%s/cli-home", t->dir);
+    if (mkdir(t->cli_home, 0700) != 0)
+        die("%s: %s", t->cli_home, strerror(errno));
+    t->cli_conf[SIG_OFF] = qmf_xasprintf("%s/cli-off.conf", t->dir);
+    write_file(t->cli_conf[SIG_OFF], "# unsigned: no key_file, and none in XDG_CONFIG_HOME\n");
+    t->cli_conf[SIG_ON] = qmf_xasprintf("%s/cli-on.conf", t->dir);
+    text = qmf_xasprintf("key_file = \"%s\"\n", t->caller_key);
+    write_file(t->cli_conf[SIG_ON], text);
+    free(text);
+    t->cli_conf[SIG_ALONE] = qmf_xstrdup(t->cli_conf[SIG_ON]);
+    t->cli_conf[SIG_ANSWERS] = qmf_xasprintf("%s/cli-answers.conf", t->dir);
+    text = qmf_xasprintf("key_file = \"%s\"\nagent_issuer_keys = [ \"%s\" ]\n",
+                         t->caller_key, t->issuer_pub);
+    write_file(t->cli_conf[SIG_ANSWERS], text);
+    free(text);
+
+    issuers[0] = t->issuer_pub;
+    issuers[1] = NULL;
+    if (trust_store_load(&sc, &t->answers, &err) != 0)
+        die("trust store: %s", err.text);
+    t->answer_credentials = trust_checked_new(t->answers, 4096);
+}
+
+/* Removes what trust_make and the simulators made: files only, one level
+ * of subdirectories. */
+static void
+remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+
+    if (d == NULL)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        char *path;
+
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        path = qmf_xasprintf("%s/%s", dir, de->d_name);
+        if (unlink(path) != 0 && errno == EISDIR)
+            remove_tree(path);
+        free(path);
+    }
+    closedir(d);
+    if (rmdir(dir) != 0)
+        fprintf(stderr, "bench_broadcast: cannot remove %s: %s\n", dir, strerror(errno));
+}
+
+static void
+trust_free(struct trust_files *t)
+{
+    enum sig_mode m;
+
+    if (t->dir == NULL)
+        return;
+    remove_tree(t->dir);
+    free(t->dir);
+    free(t->issuer_key);
+    free(t->issuer_pub);
+    free(t->caller_key);
+    free(t->caller_cred);
+    free(t->agents_off);
+    for (m = 0; m < NSIG_MODES; m++)
+        free(t->cli_conf[m]);
+    free(t->cli_home);
+    trust_key_free(t->caller);
+    free(t->credential);
+    trust_store_free(t->answers);
+    trust_checked_free(t->answer_credentials);
+    memset(t, 0, sizeof(*t));
+}
+
+/* A console of the library in mode m. */
+static struct virtbus_console *
+console_open(const struct bench_options *o, struct event_base *base, enum sig_mode m,
+             bool presence)
+{
+    const char *issuers[] = { o->trust.issuer_pub, NULL };
+    struct virtbus_console_options co = { .url = o->url, .presence = presence };
+    struct virtbus_console *c;
+    qmf_error err;
+
+    if (m != SIG_OFF) {
+        co.key_file = o->trust.caller_key;
+        co.credential_file = o->trust.caller_cred;
+    }
+    if (m == SIG_ANSWERS)
+        co.answer_issuer_keys = issuers;
+    if ((c = virtbus_console_open(base, &co, &err)) == NULL)
+        die("console: %s", err.text);
+    return c;
+}
+
+/* The CLI's configuration of mode m, for the commands run from now on. */
+static void
+cli_use_mode(const struct bench_options *o, enum sig_mode m)
+{
+    setenv("VIRTBUS_CONFIG", o->trust.cli_conf[m], 1);
+    setenv("XDG_CONFIG_HOME", o->trust.cli_home, 1);
+}
+
 /* Fleets: the simulator, or bare consumers --------------------------------- */
 
 enum fleet_kind { FLEET_SIM, FLEET_ECHO };
@@ -187,8 +420,9 @@ struct fleet {
 };
 
 static void
-fleet_exec(const struct bench_options *o, enum fleet_kind kind, const char *prefix,
-           const char *count, const char *first, const char *ready, const char *body_file)
+fleet_exec(const struct bench_options *o, enum fleet_kind kind, enum sig_mode mode,
+           const char *prefix, const char *count, const char *first, const char *ready,
+           const char *body_file)
 {
     const char *argv[64];
     size_t argc = 0, j;
@@ -210,6 +444,14 @@ fleet_exec(const struct bench_options *o, enum fleet_kind kind, const char *pref
         argv[argc++] = first;
         argv[argc++] = "--ready-file";
         argv[argc++] = ready;
+        /* Before the user's flags: a -c of theirs replaces mode off's.
+         * Every agent of mode off warns that it accepts unsigned requests. */
+        argv[argc++] = mode == SIG_OFF ? "--config" : "--trust";
+        argv[argc++] = mode == SIG_OFF ? o->trust.agents_off : o->trust.dir;
+        if (mode == SIG_OFF)
+            argv[argc++] = "--quiet";
+        if (mode == SIG_ALONE)
+            argv[argc++] = "--verify-alone";
         for (j = 0; o->fleetsim_args && o->fleetsim_args[j] && argc < 63; j++)
             argv[argc++] = o->fleetsim_args[j];
     } else {
@@ -230,8 +472,9 @@ fleet_exec(const struct bench_options *o, enum fleet_kind kind, const char *pref
 
 /* Starts n agents numbered from first (simulated) or n echo consumers. */
 static void
-fleet_start_from(const struct bench_options *o, enum fleet_kind kind, const char *prefix,
-                 size_t first, size_t n, const char *body_file, struct fleet *f)
+fleet_start_from(const struct bench_options *o, enum fleet_kind kind, enum sig_mode mode,
+                 const char *prefix, size_t first, size_t n, const char *body_file,
+                 struct fleet *f)
 {
     const char *what = kind == FLEET_SIM ? "virtbus-fleetsim" : "echo consumers";
     char *ready = qmf_xasprintf("%s/bench_broadcast-%ld.ready", o->workdir, (long)getpid());
@@ -251,9 +494,11 @@ fleet_start_from(const struct bench_options *o, enum fleet_kind kind, const char
     if (f->pid < 0)
         die("fork: %s", strerror(errno));
     if (f->pid == 0)
-        fleet_exec(o, kind, prefix, count, first_text, ready, body_file);
-    /* Bounded: a fleet that cannot connect shows up as an error, not a hang. */
-    deadline = bench_now_ms() + 60000 + 100.0 * (double)n;
+        fleet_exec(o, kind, mode, prefix, count, first_text, ready, body_file);
+    /* Bounded: a fleet that cannot connect shows up as an error, not a hang.
+     * Generous: on a 2-CPU machine loaded to 13, 1000 agents took more
+     * than 160 s. */
+    deadline = bench_now_ms() + 60000 + 300.0 * (double)n;
     while (access(ready, R_OK) != 0) {
         if (waitpid(f->pid, &status, WNOHANG) == f->pid)
             die("%s (%zu) exited (status %#x) before it was ready", what, n, status);
@@ -262,7 +507,7 @@ fleet_start_from(const struct bench_options *o, enum fleet_kind kind, const char
             waitpid(f->pid, NULL, 0);
             die("%s (%zu) were not ready in time", what, n);
         }
-        usleep(20 * 1000);
+        idle_ms(o->base, 20);
     }
     if ((rf = fopen(ready, "r")) != NULL) {
         while (fgets(line, sizeof(line), rf)) {
@@ -283,14 +528,14 @@ fleet_start_from(const struct bench_options *o, enum fleet_kind kind, const char
 }
 
 static void
-fleet_start(const struct bench_options *o, enum fleet_kind kind, const char *prefix,
-            size_t n, const char *body_file, struct fleet *f)
+fleet_start(const struct bench_options *o, enum fleet_kind kind, enum sig_mode mode,
+            const char *prefix, size_t n, const char *body_file, struct fleet *f)
 {
-    fleet_start_from(o, kind, prefix, 1, n, body_file, f);
+    fleet_start_from(o, kind, mode, prefix, 1, n, body_file, f);
 }
 
 static void
-fleet_stop(struct fleet *f)
+fleet_stop(const struct bench_options *o, struct fleet *f)
 {
     double deadline = bench_now_ms() + STOP_WAIT_S * 1000.0;
     int status = 0;
@@ -304,7 +549,7 @@ fleet_stop(struct fleet *f)
             waitpid(f->pid, &status, 0);
             break;
         }
-        usleep(20 * 1000);
+        idle_ms(o->base, 20);
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         fprintf(stderr, "bench_broadcast: child %ld ended with status %#x\n",
@@ -497,9 +742,10 @@ count_results(const struct virtbus_results *res, struct latency *l)
     }
 }
 
+/* keep: NULL, or room for the k samples (ms), in the order taken. */
 static void
 measure(struct virtbus_console *c, const struct virtbus_agent_list *agents,
-        broadcast_fn fn, size_t k, const struct cpu_use *pids, struct latency *l)
+        broadcast_fn fn, size_t k, const struct cpu_use *pids, struct latency *l, double *keep)
 {
     double *samples = qmf_xcalloc(k, sizeof(double)), t0, t;
     struct virtbus_results res;
@@ -520,6 +766,8 @@ measure(struct virtbus_console *c, const struct virtbus_agent_list *agents,
     }
     l->msgs_per_s = (double)(k * (1 + agents->n)) / ((bench_now_ms() - t0) / 1e3);
     cpu_stop(&l->cpu, k);
+    if (keep != NULL)
+        memcpy(keep, samples, k * sizeof(*samples));
     l->p50 = bench_quantile(samples, k, 0.50);
     l->p99 = bench_quantile(samples, k, 0.99);
     free(samples);
@@ -606,6 +854,9 @@ struct pipeline {
     size_t *replies;            /* final replies per broadcast */
     size_t messages;            /* reply messages, partial batches included */
     size_t exceptions;
+    size_t unverified;          /* answers whose signature did not check */
+    enum sig_mode mode;
+    const struct trust_files *trust;
     bool done;
 };
 
@@ -628,6 +879,11 @@ pipeline_send(struct pipeline *p)
     qmf_map_set(m->body, "_what", qmf_string("OBJECT"));
     sid = qmf_map_set(m->body, "_schema_id", qmf_map());
     qmf_map_set(sid, "_class_name", qmf_string("Node"));
+    /* As the library signs (console_sign): for the routing key. */
+    if (p->mode != SIG_OFF &&
+        trust_message_sign(m, TRUST_REQUEST, QUERY_KEY, p->trust->caller, p->trust->credential,
+                           &err) != 0)
+        die("pipelined signing: %s", err.text);
     if (bus_publish(p->bus, p->address, m, NULL, NULL, &err) != 0)
         die("pipelined publish: %s", err.text);
     bus_message_free(m);
@@ -649,6 +905,14 @@ pipeline_receive(struct bus_delivery *d, const struct bus_message *m, void *opaq
         p->messages++;
         if (opcode && strcmp(opcode, "_exception") == 0)
             p->exceptions++;
+        if (p->mode == SIG_ANSWERS) {
+            qmf_error err;
+
+            if (trust_store_check_answer(p->trust->answers, p->trust->answer_credentials, m,
+                                         (int64_t)time(NULL), ANSWER_CLOCK_SKEW_S,
+                                         &err) != 0)
+                p->unverified++;
+        }
         if (!bus_message_header(m, "partial") && ++p->replies[i] == p->n) {
             if (++p->complete == p->total)
                 p->done = true;
@@ -681,12 +945,14 @@ static const struct bus_handlers pipeline_handlers = {
     .down = pipeline_down,
 };
 
-/* Messages per second, requests and replies; 0 if it did not complete. */
+/* Messages per second, requests and replies; 0 if it did not complete.
+ * The echo consumers neither check nor sign: they run in mode off. */
 static double
-measure_pipelined(struct event_base *base, const char *url, enum fleet_kind kind,
-                  size_t n, size_t total, size_t window)
+measure_pipelined(struct event_base *base, const struct bench_options *o, enum fleet_kind kind,
+                  enum sig_mode mode, size_t n, size_t total, size_t window)
 {
-    struct pipeline p = { .n = n, .total = total };
+    struct pipeline p = { .n = n, .total = total, .mode = mode, .trust = &o->trust };
+    const char *url = o->url;
     char *key = qmf_xasprintf("virtbus.bench.%ld", (long)getpid());
     char *address = kind == FLEET_SIM ? virtbus_broadcast_address("query")
                                       : bus_address_exchange(BUS_EXCHANGE_TOPIC, ECHO_KEY);
@@ -722,6 +988,9 @@ measure_pipelined(struct event_base *base, const char *url, enum fleet_kind kind
                 p.complete, total);
     if (p.exceptions)
         fprintf(stderr, "bench_broadcast: pipelined run: %zu exceptions\n", p.exceptions);
+    if (p.unverified)
+        fprintf(stderr, "bench_broadcast: pipelined run: %zu answers not verified\n",
+                p.unverified);
     bus_close(p.bus);
     free(p.replies);
     free(p.reply_to);
@@ -836,10 +1105,13 @@ save_node_answer(const struct bench_options *o, const struct virtbus_results *re
     return path;
 }
 
+/* consoles: one per mode; the agents get o->mode's, the echo consumers,
+ * which neither check nor sign, mode off's. */
 static void
 bench_size(const struct bench_options *o, struct event_base *base,
-           struct virtbus_console *console, size_t n)
+           struct virtbus_console *const *consoles, size_t n)
 {
+    struct virtbus_console *console = consoles[o->mode];
     struct cpu_use pids = { .broker = o->broker_pid };
     struct virtbus_results warm;
     char before[32], after[32], *body_file;
@@ -849,36 +1121,37 @@ bench_size(const struct bench_options *o, struct event_base *base,
     qmf_error err;
 
     loadavg(before, sizeof(before));
-    fleet_start(o, FLEET_SIM, SIM_PREFIX, n, NULL, &f);
+    fleet_start(o, FLEET_SIM, o->mode, SIM_PREFIX, n, NULL, &f);
     pids.fleet = f.pid;
     /* Warm-up: connections, caches, the agents' first inventory pushes. */
     if (query_node(console, &f.agents, &warm, &err) != 0)
         die("warm-up: %s", err.text);
     body_file = save_node_answer(o, &warm);
     virtbus_results_free(&warm);
-    measure(console, &f.agents, query_node, o->broadcasts, &pids, &r.node);
-    measure(console, &f.agents, query_domain, o->broadcasts, &pids, &r.dom);
-    measure(console, &f.agents, method_getxml, o->broadcasts, &pids, &r.meth);
-    r.piped = measure_pipelined(base, o->url, FLEET_SIM, n, o->broadcasts, o->window);
+    measure(console, &f.agents, query_node, o->broadcasts, &pids, &r.node, NULL);
+    measure(console, &f.agents, query_domain, o->broadcasts, &pids, &r.dom, NULL);
+    measure(console, &f.agents, method_getxml, o->broadcasts, &pids, &r.meth, NULL);
+    r.piped = measure_pipelined(base, o, FLEET_SIM, o->mode, n, o->broadcasts, o->window);
     r.presence_ms = measure_presence(base, o->url, SIM_PREFIX, presence_runs, &r.presence_up);
     loadavg(after, sizeof(after));
     print_row("agent", n, &r, &f, before, after);
-    fleet_stop(&f);
+    fleet_stop(o, &f);
 
     if (o->echo) {
         memset(&r, 0, sizeof(r));
         r.presence_ms = -1;
         loadavg(before, sizeof(before));
-        fleet_start(o, FLEET_ECHO, ECHO_PREFIX, n, body_file, &f);
+        fleet_start(o, FLEET_ECHO, SIG_OFF, ECHO_PREFIX, n, body_file, &f);
         pids.fleet = f.pid;
+        console = consoles[SIG_OFF];
         if (query_echo(console, &f.agents, &warm, &err) != 0)
             die("echo warm-up: %s", err.text);
         virtbus_results_free(&warm);
-        measure(console, &f.agents, query_echo, o->broadcasts, &pids, &r.node);
-        r.piped = measure_pipelined(base, o->url, FLEET_ECHO, n, o->broadcasts, o->window);
+        measure(console, &f.agents, query_echo, o->broadcasts, &pids, &r.node, NULL);
+        r.piped = measure_pipelined(base, o, FLEET_ECHO, SIG_OFF, n, o->broadcasts, o->window);
         loadavg(after, sizeof(after));
         print_row("echo", n, &r, &f, before, after);
-        fleet_stop(&f);
+        fleet_stop(o, &f);
     }
     unlink(body_file);
     free(body_file);
@@ -944,7 +1217,7 @@ time_command(const char *what, const char *const *argv, size_t runs, size_t expe
 enum { PHASE_OPEN, PHASE_PRESENCE, PHASE_QUERY, PHASE_CLOSE, NPHASES };
 
 static void
-time_library(const char *what, struct event_base *base, const char *url,
+time_library(const char *what, const struct bench_options *o, struct event_base *base,
              const struct virtbus_agent_list *agents, bool presence, size_t runs)
 {
     static const char *const names[] = { CLI_PREFIX "-*", NULL };
@@ -952,7 +1225,6 @@ time_library(const char *what, struct event_base *base, const char *url,
     const struct virtbus_target target = { .names = names };
     double *samples = qmf_xcalloc(runs, sizeof(double)), t;
     double *phases[NPHASES];
-    struct virtbus_console_options co = { .url = url, .presence = presence };
     size_t i, j, bad = 0, seen = 0;
     char first_error[200] = "";
     qmf_value *predicate;
@@ -969,8 +1241,7 @@ time_library(const char *what, struct event_base *base, const char *url,
         struct virtbus_console *c;
         double t0 = bench_now_ms();
 
-        if ((c = virtbus_console_open(base, &co, &err)) == NULL)
-            die("console: %s", err.text);
+        c = console_open(o, base, o->mode, presence);
         phases[PHASE_OPEN][i] = (t = bench_now_ms()) - t0;
         if (presence) {
             if (virtbus_presence(c, &found, &err) != 0)
@@ -1041,8 +1312,10 @@ bench_cli(const struct bench_options *o, struct event_base *base)
     }
     names_argv[5] = names;
 
-    printf("\nWhole commands against %zu agents, %zu runs each "
-           "(mco rpc to 50 nodes: 300 ms):\n", o->cli_nodes, o->cli_runs);
+    cli_use_mode(o, o->mode);
+    printf("\nWhole commands against %zu agents, %zu runs each, signatures %s "
+           "(mco rpc to 50 nodes: 300 ms):\n", o->cli_nodes, o->cli_runs,
+           sig_mode_names[o->mode]);
     for (i = 0; i < o->ncli_procs; i++) {
         size_t first = 1;
 
@@ -1050,7 +1323,7 @@ bench_cli(const struct bench_options *o, struct event_base *base)
         for (k = 0; k < procs; k++) {
             size_t n = o->cli_nodes / procs + (k < o->cli_nodes % procs);
 
-            fleet_start_from(o, FLEET_SIM, CLI_PREFIX, first, n, NULL, &f[k]);
+            fleet_start_from(o, FLEET_SIM, o->mode, CLI_PREFIX, first, n, NULL, &f[k]);
             first += n;
         }
         for (k = 0; k < CLI_WARMUP_RUNS; k++)
@@ -1066,16 +1339,184 @@ bench_cli(const struct bench_options *o, struct event_base *base)
             time_command("virtbus help (process start-up, no broker)", help_argv,
                          o->cli_runs, 0);
             if (procs == 1) {
-                time_library("library: open + query Domain (agents known) + close", base,
-                             o->url, &f[0].agents, false, o->cli_runs);
-                time_library("library: open + presence + query Domain + close", base,
-                             o->url, &f[0].agents, true, o->cli_runs);
+                time_library("library: open + query Domain (agents known) + close", o, base,
+                             &f[0].agents, false, o->cli_runs);
+                time_library("library: open + presence + query Domain + close", o, base,
+                             &f[0].agents, true, o->cli_runs);
             }
         }
         for (k = 0; k < procs; k++)
-            fleet_stop(&f[k]);
+            fleet_stop(o, &f[k]);
     }
     free(names);
+}
+
+/* Signatures on and off --------------------------------------------------------- */
+
+#define MAX_ROUNDS 32
+#define WARMUP_BROADCASTS 3
+
+/* One configuration at one N, over every round. */
+struct compare_cell {
+    double *node, *dom;             /* every sample of every round, ms */
+    size_t nsamples;                /* per kind */
+    double round_p50[MAX_ROUNDS];   /* query Node, per round */
+    double fleet_ms, self_ms, broker_ms;    /* CPU per Node query, summed */
+    size_t not_ok;
+    char first_error[160];
+    char load_first[32], load_last[32];
+};
+
+static double
+median_of(const double *v, size_t n)
+{
+    double *copy = qmf_xcalloc(n ? n : 1, sizeof(double)), m;
+
+    memcpy(copy, v, n * sizeof(double));
+    m = bench_quantile(copy, n, 0.5);
+    free(copy);
+    return m;
+}
+
+/* One fleet in mode m: warm it up, take K of each query, stop it. */
+static void
+compare_once(const struct bench_options *o, struct virtbus_console *c, enum sig_mode m,
+             size_t n, size_t round, struct compare_cell *cell)
+{
+    struct cpu_use pids = { .broker = o->broker_pid };
+    struct virtbus_results warm;
+    struct latency node, dom;
+    struct fleet f;
+    qmf_error err;
+    size_t i, k = o->broadcasts;
+
+    loadavg(round == 0 ? cell->load_first : cell->load_last, sizeof(cell->load_first));
+    fleet_start(o, FLEET_SIM, m, SIM_PREFIX, n, NULL, &f);
+    pids.fleet = f.pid;
+    /* Connections, caches (the agents' checked credentials), inventories. */
+    for (i = 0; i < WARMUP_BROADCASTS; i++) {
+        if (query_node(c, &f.agents, &warm, &err) != 0)
+            die("warm-up: %s", err.text);
+        virtbus_results_free(&warm);
+    }
+    measure(c, &f.agents, query_node, k, &pids, &node, cell->node + cell->nsamples);
+    measure(c, &f.agents, query_domain, k, &pids, &dom, cell->dom + cell->nsamples);
+    cell->nsamples += k;
+    cell->round_p50[round] = node.p50;
+    cell->fleet_ms += node.cpu.fleet_ms;
+    cell->self_ms += node.cpu.self_ms;
+    cell->broker_ms += node.cpu.broker_ms;
+    if (node.not_ok + dom.not_ok > 0 && cell->not_ok == 0)
+        snprintf(cell->first_error, sizeof(cell->first_error), "%s",
+                 node.not_ok ? node.first_error : dom.first_error);
+    cell->not_ok += node.not_ok + dom.not_ok;
+    loadavg(cell->load_last, sizeof(cell->load_last));
+    fleet_stop(o, &f);
+}
+
+static void
+compare_print(const struct bench_options *o, size_t n, struct compare_cell *cells)
+{
+    double base_node = bench_quantile(cells[SIG_OFF].node, cells[SIG_OFF].nsamples, 0.5);
+    double base_dom = bench_quantile(cells[SIG_OFF].dom, cells[SIG_OFF].nsamples, 0.5);
+    double rounds = (double)o->rounds;
+    enum sig_mode m;
+    size_t r;
+
+    printf("\nN = %zu: %zu rounds of each configuration in turn (the order rotates), "
+           "%zu broadcasts of each query per round\n", n, o->rounds, o->broadcasts);
+    printf("%-8s | %-46s | %-23s | %-20s | %s\n", "", "query Node", "query Domain",
+           "CPU ms / Node query", "load");
+    printf("%-8s | %7s %7s %7s %7s %15s | %7s %7s %7s | %6s %6s %6s | %s\n", "signing",
+           "p50", "p99", "vs off", "rounds", "per-round p50", "p50", "p99", "vs off", "fleet",
+           "cons", "broker", "1 min");
+    for (m = 0; m < NSIG_MODES; m++) {
+        struct compare_cell *c = &cells[m];
+        double node50 = bench_quantile(c->node, c->nsamples, 0.5);
+        double node99 = bench_quantile(c->node, c->nsamples, 0.99);
+        double dom50 = bench_quantile(c->dom, c->nsamples, 0.5);
+        double dom99 = bench_quantile(c->dom, c->nsamples, 0.99);
+        double ratios[MAX_ROUNDS], lo = c->round_p50[0], hi = c->round_p50[0];
+        char vs_node[16] = "-", vs_dom[16] = "-", vs_rounds[16] = "-", spread[32];
+
+        for (r = 0; r < o->rounds; r++) {
+            ratios[r] = c->round_p50[r] / cells[SIG_OFF].round_p50[r];
+            lo = c->round_p50[r] < lo ? c->round_p50[r] : lo;
+            hi = c->round_p50[r] > hi ? c->round_p50[r] : hi;
+        }
+        if (m != SIG_OFF) {
+            snprintf(vs_node, sizeof(vs_node), "%+.1f%%", (node50 / base_node - 1) * 100);
+            snprintf(vs_dom, sizeof(vs_dom), "%+.1f%%", (dom50 / base_dom - 1) * 100);
+            snprintf(vs_rounds, sizeof(vs_rounds), "%+.1f%%",
+                     (median_of(ratios, o->rounds) - 1) * 100);
+        }
+        snprintf(spread, sizeof(spread), "%.2f..%.2f", lo, hi);
+        printf("%-8s | %7.2f %7.2f %7s %7s %15s | %7.2f %7.2f %7s | %6.2f %6.2f %6.2f | "
+               "%s..%s\n", sig_mode_names[m], node50, node99, vs_node, vs_rounds, spread,
+               dom50, dom99, vs_dom, c->fleet_ms / rounds, c->self_ms / rounds,
+               c->broker_ms / rounds, c->load_first, c->load_last);
+        if (c->not_ok)
+            printf("         %zu results not OK, first %s\n", c->not_ok, c->first_error);
+    }
+    /* What the CPU figures say per agent and per answer (coarse: clock
+     * ticks are 10 ms). */
+    printf("CPU per agent and Node query, fleet:");
+    for (m = 0; m < NSIG_MODES; m++)
+        printf(" %s %.0f µs%s", sig_mode_names[m],
+               cells[m].fleet_ms / rounds / (double)n * 1e3, m + 1 < NSIG_MODES ? "," : "");
+    printf("\n                         console:");
+    for (m = 0; m < NSIG_MODES; m++)
+        printf(" %s %.0f µs%s", sig_mode_names[m],
+               cells[m].self_ms / rounds / (double)n * 1e3, m + 1 < NSIG_MODES ? "," : "");
+    printf("\n");
+    fflush(stdout);
+}
+
+/*
+ * The broadcast round trip with signatures off, on, and on with answers
+ * checked, side by side.  Each round runs a fresh fleet of each in turn,
+ * the order rotating from round to round, so that the machine's drift
+ * (other work, the broker's growth) falls on each configuration alike;
+ * p50 and p99 are over every broadcast of every round; "rounds" is the
+ * median over rounds of each round's p50 against that round's off.
+ */
+static void
+bench_compare(const struct bench_options *o, struct virtbus_console *const *consoles)
+{
+    size_t i, r, j;
+    enum sig_mode m;
+
+    printf("\nSignatures: the round trip of one broadcast with every reply in, ms.  vs off: "
+           "p50 against off's;\nrounds: the median of each round's p50 against that round's "
+           "off.  CPU: ms per Node query\nbroadcast in the fleet process, this console and "
+           "the broker%s, averaged over rounds.\n", o->broker_pid ? "" : " (no --broker-pid: 0)");
+    printf("off: agents with require_signatures = no and no key, an unsigned console.\n"
+           "on-alone: agents trust an issuer, check every request and sign every answer; "
+           "the console\n  signs; each simulated agent verifies every request itself, N "
+           "times over on one thread.\n"
+           "on: the same, the simulated agents sharing the signatures they verified, so "
+           "that a\n  broadcast is verified once, as a fleet's hosts verify it at once "
+           "(the simulator's default).\n"
+           "answers: on, and the console checks every answer (answer_issuer_keys).\n");
+    for (i = 0; i < o->nsizes; i++) {
+        struct compare_cell cells[NSIG_MODES];
+
+        memset(cells, 0, sizeof(cells));
+        for (m = 0; m < NSIG_MODES; m++) {
+            cells[m].node = qmf_xcalloc(o->rounds * o->broadcasts, sizeof(double));
+            cells[m].dom = qmf_xcalloc(o->rounds * o->broadcasts, sizeof(double));
+        }
+        for (r = 0; r < o->rounds; r++)
+            for (j = 0; j < NSIG_MODES; j++) {
+                m = (enum sig_mode)((r + j) % NSIG_MODES);
+                compare_once(o, consoles[m], m, o->sizes[i], r, &cells[m]);
+            }
+        compare_print(o, o->sizes[i], cells);
+        for (m = 0; m < NSIG_MODES; m++) {
+            free(cells[m].node);
+            free(cells[m].dom);
+        }
+    }
 }
 
 /* main ----------------------------------------------------------------------- */
@@ -1086,7 +1527,8 @@ usage(FILE *f, int status)
     fprintf(f,
         "usage: bench_broadcast [-N 10,100,500,1000] [-k BROADCASTS] [-w WINDOW] [--no-echo]\n"
         "                       [--cli-nodes N] [--cli-runs R] [--cli-procs 1,2]\n"
-        "                       [--broker-pid PID]\n"
+        "                       [--signatures off|on-alone|on|answers]\n"
+        "                       [--compare-signatures [--rounds R]] [--broker-pid PID]\n"
         "                       [--fleetsim PATH] [--cli PATH] [--workdir DIR]\n"
         "                       BROKER_URL [-- FLEETSIM_FLAGS...]\n"
         "  -N LIST           fleet sizes (default 10,100,500,1000)\n"
@@ -1096,8 +1538,18 @@ usage(FILE *f, int status)
         "  --cli-nodes N     fleet size for the whole-command timing (default 50; 0: skip)\n"
         "  --cli-runs R      runs of each command (default 20)\n"
         "  --cli-procs LIST  simulator processes the CLI's fleet is split into (default 1,2)\n"
+        "  --signatures MODE off: agents accept unsigned requests and sign nothing, the\n"
+        "                    console signs nothing; on (default): agents check requests\n"
+        "                    and sign answers, the console and the CLI sign; on-alone:\n"
+        "                    on, every simulated agent verifying each request itself\n"
+        "                    (fleetsim --verify-alone); answers: on, and the console and\n"
+        "                    the CLI check every answer\n"
+        "  --compare-signatures  instead of the figures above: the round trip of each\n"
+        "                    mode side by side, for each N of -N, in interleaved rounds\n"
+        "  --rounds R        rounds of each mode when comparing (default 4)\n"
         "  --broker-pid PID  the broker's pid, to report its CPU time per broadcast\n"
         "  --fleetsim PATH, --cli PATH   the programs to run (default: this build's)\n"
+        "  --workdir DIR     where the trust material and scratch files go ($TMPDIR)\n"
         "  FLEETSIM_FLAGS    passed to every virtbus-fleetsim, e.g. --queue-type quorum\n");
     exit(status);
 }
@@ -1155,6 +1607,9 @@ main(int argc, char **argv)
         { "fleetsim", required_argument, NULL, 'F' },
         { "cli", required_argument, NULL, 'V' },
         { "workdir", required_argument, NULL, 'D' },
+        { "signatures", required_argument, NULL, 'G' },
+        { "compare-signatures", no_argument, NULL, 'X' },
+        { "rounds", required_argument, NULL, 'r' },
         /* Internal: this program as the echo consumers' process. */
         { "echo-serve", required_argument, NULL, 'S' },
         { "echo-body", required_argument, NULL, 'B' },
@@ -1164,14 +1619,14 @@ main(int argc, char **argv)
     };
     struct bench_options o = {
         .broadcasts = 50, .window = 8, .cli_nodes = 50, .cli_runs = 20, .echo = true,
-        .fleetsim = VIRTBUS_FLEETSIM_PATH, .cli = VIRTBUS_CLI_PATH,
+        .fleetsim = VIRTBUS_FLEETSIM_PATH, .cli = VIRTBUS_CLI_PATH, .mode = SIG_ON,
+        .rounds = NSIG_MODES,
     };
     const char *echo_body = NULL, *ready = NULL;
-    struct virtbus_console_options co = { 0 };
-    struct virtbus_console *console;
+    struct virtbus_console *consoles[NSIG_MODES];
     struct event_base *base;
     size_t echo_serve_n = 0, i;
-    qmf_error err;
+    enum sig_mode m;
     char *shown;
     int ch;
 
@@ -1190,6 +1645,19 @@ main(int argc, char **argv)
         case 'F': o.fleetsim = optarg; break;
         case 'V': o.cli = optarg; break;
         case 'D': o.workdir = optarg; break;
+        case 'G':
+            for (m = 0; m < NSIG_MODES && strcmp(optarg, sig_mode_names[m]) != 0; m++)
+                ;
+            if (m == NSIG_MODES)
+                usage(stderr, 2);
+            o.mode = m;
+            break;
+        case 'X': o.compare = true; break;
+        case 'r':
+            o.rounds = parse_size_arg(optarg, 1);
+            if (o.rounds > MAX_ROUNDS)
+                usage(stderr, 2);
+            break;
         case 'S': echo_serve_n = parse_size_arg(optarg, 1); break;
         case 'B': echo_body = optarg; break;
         case 'Y': ready = optarg; break;
@@ -1216,20 +1684,32 @@ main(int argc, char **argv)
      * linger, bound to the broadcast key, and swell the smaller runs. */
     qsort(o.sizes, o.nsizes, sizeof(size_t), compare_size);
 
+    trust_make(o.workdir, &o.trust);
+
     evthread_use_pthreads();
     if ((base = event_base_new()) == NULL)
         die("cannot create the event loop");
+    o.base = base;
     /* First, while presence holds no heartbeats of the bigger fleets. */
-    if (o.cli_nodes > 0)
+    if (o.cli_nodes > 0 && !o.compare)
         bench_cli(&o, base);
-    co.url = o.url;
-    if ((console = virtbus_console_open(base, &co, &err)) == NULL)
-        die("console: %s", err.text);
+    for (m = 0; m < NSIG_MODES; m++)
+        consoles[m] = console_open(&o, base, m, false);
 
     shown = bus_url_redact(o.url);
     printf("\nbench/broadcast: broker %s, %zu broadcasts per figure, pipelined window %zu\n",
            shown, o.broadcasts, o.window);
     free(shown);
+    if (o.compare) {
+        bench_compare(&o, consoles);
+        goto out;
+    }
+    printf("Signatures %s: %s.\n", sig_mode_names[o.mode],
+           o.mode == SIG_OFF ? "agents accept unsigned requests and sign nothing" :
+           o.mode == SIG_ALONE ? "as on, each simulated agent verifying on its own" :
+           o.mode == SIG_ON ? "agents check every request and sign every answer; the "
+                              "console signs its requests" :
+           "as on, and the console checks every answer");
     printf("Round trip of one broadcast with every reply in, ms.  msg/s: (requests + replies)"
            " / s.\nCPU: ms per query broadcast in the fleet process, this console and the"
            " broker%s.\nagent: virtbus-fleetsim; echo: bare bus consumers answering at once.\n",
@@ -1241,8 +1721,11 @@ main(int argc, char **argv)
            " | %s\n", "", "N", "p50", "p99", "p50", "p99", "p50", "p99", "b2b", "pipelined",
            "fleet", "cons", "broker", "p50 ms", "s", "KiB/agt", "1 min");
     for (i = 0; i < o.nsizes; i++)
-        bench_size(&o, base, console, o.sizes[i]);
-    virtbus_console_close(console);
+        bench_size(&o, base, consoles, o.sizes[i]);
+out:
+    for (m = 0; m < NSIG_MODES; m++)
+        virtbus_console_close(consoles[m]);
     event_base_free(base);
+    trust_free(&o.trust);
     return 0;
 }

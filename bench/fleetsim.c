@@ -36,6 +36,7 @@
 #include "schema/schema.h"
 #include "trust/credential.h"
 #include "trust/key.h"
+#include "trust/verified.h"
 
 #define DEFAULT_AGENTS 100
 #define DEFAULT_PREFIX "sim"
@@ -74,6 +75,9 @@ struct sim_options {
      * issuer and signs with a key and credential of its own, made in
      * DIR/agents when missing.  NULL: as the configuration says. */
     const char *trust_dir;
+    /* Each agent verifies every request itself, as on a host of its own,
+     * instead of the agents sharing what they verified. */
+    bool verify_alone;
 };
 
 struct sim {
@@ -82,6 +86,10 @@ struct sim {
     struct event_base *base;
     struct schema *schema;
     struct workq *wq;
+    /* Request signatures any agent verified: a broadcast reaches all of
+     * them, and a real fleet verifies it on every host at once, in
+     * parallel, not N times over on one thread.  NULL with --verify-alone. */
+    struct trust_verified *verified;
     struct agent **agents;
     char *fixture_dir;          /* per-agent fixture copies, or NULL */
     char *scratch_state_dir;    /* the agents' journals, removed at exit */
@@ -108,7 +116,8 @@ usage(FILE *f, int status)
         "                        [--heartbeat S] [--stats-interval S]\n"
         "                        [--queue-type classic|quorum] [--workers N]\n"
         "                        [--start-rate N] [--ready-file FILE] [-c FILE]\n"
-        "                        [--state-dir DIR] [--trust DIR] [-v]\n"
+        "                        [--state-dir DIR] [--trust DIR] [--verify-alone]\n"
+        "                        [-v | --quiet]\n"
         "  -n, --agents N          agents to run (default %d)\n"
         "  -b, --broker URL        broker URL (default $VIRTBUS_BROKER or the agent default)\n"
         "  -p, --prefix NAME       node names NAME-0001, NAME-0002, ... (default " DEFAULT_PREFIX ")\n"
@@ -131,7 +140,14 @@ usage(FILE *f, int status)
         "  -T, --trust DIR         DIR/issuer.{key,pub} (virtbus key new --out DIR/issuer):\n"
         "                          agents trust that issuer and sign with keys of their\n"
         "                          own, issued into DIR/agents when missing\n"
-        "  -v, --verbose           agent info messages (twice: debug)\n",
+        "      --verify-alone      every agent verifies each request's signature\n"
+        "                          itself, as hosts do, N times over on one thread\n"
+        "                          (default: the agents share what they verified, so\n"
+        "                          that a broadcast is verified once, as a fleet's\n"
+        "                          hosts do it, at once)\n"
+        "  -v, --verbose           agent info messages (twice: debug)\n"
+        "      --quiet             agent errors only, not the warnings every agent of a\n"
+        "                          fleet may give alike (e.g. require_signatures = no)\n",
         DEFAULT_AGENTS, START_TICK_MS, DEFAULT_START_RATE);
     exit(status);
 }
@@ -512,7 +528,8 @@ static int
 create_agents(struct sim *s, const struct agent_config *base_cfg, char **uris,
               qmf_error *err)
 {
-    struct agent_env env = { .base = s->base, .wq = s->wq, .schema = s->schema };
+    struct agent_env env = { .base = s->base, .wq = s->wq, .schema = s->schema,
+                             .verified = s->verified };
     size_t i;
 
     s->agents = qmf_xcalloc(s->opt.nagents, sizeof(*s->agents));
@@ -696,6 +713,8 @@ parse_options(int argc, char **argv, struct sim_options *o)
         { "state-dir", required_argument, NULL, 'D' },
         { "trust", required_argument, NULL, 'T' },
         { "verbose", no_argument, NULL, 'v' },
+        { "quiet", no_argument, NULL, 'Q' },
+        { "verify-alone", no_argument, NULL, 'A' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -788,8 +807,10 @@ parse_options(int argc, char **argv, struct sim_options *o)
         case 'D': o->state_dir = optarg; break;
         case 'T': o->trust_dir = optarg; break;
         case 'v':
-            o->level = o->level == LOG_LEVEL_WARN ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
+            o->level = o->level <= LOG_LEVEL_WARN ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
             break;
+        case 'Q': o->level = LOG_LEVEL_ERROR; break;
+        case 'A': o->verify_alone = true; break;
         case 'h': usage(stdout, 0);
         default:  usage(stderr, 2);
         }
@@ -857,6 +878,9 @@ main(int argc, char **argv)
         fatalx(&s.log, "workers: %s", err.text);
     if (s.opt.ready_file)
         unlink(s.opt.ready_file);   /* a stale one would mislead a waiter */
+    /* A slot per broadcast in flight at once is plenty. */
+    if (!s.opt.verify_alone)
+        s.verified = trust_verified_new(256);
     s.rss_base_kib = rss_kib();
 
     if (make_scratch_state(&s, &cfg, &err) != 0)
@@ -907,6 +931,7 @@ main(int argc, char **argv)
     for (i = 0; i < s.opt.nagents; i++)
         agent_free(s.agents[i]);
     free(s.agents);
+    trust_verified_free(s.verified);
     if (s.opt.ready_file)
         unlink(s.opt.ready_file);
     remove_fixtures(&s);

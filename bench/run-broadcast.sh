@@ -6,6 +6,9 @@
 #
 #   bench/run-broadcast.sh [BUILD_DIR] [bench_broadcast flags...]
 #
+# With --compare-signatures it runs bench_signatures first (what signing
+# and verifying cost per request), then the round trips side by side.
+#
 # BUILD_DIR defaults to ./build; it must hold bench/bench_broadcast.
 set -euo pipefail
 
@@ -43,4 +46,13 @@ fi
 echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
      "$(awk '/MemTotal/ { printf "%.1f GiB RAM", $2 / 1048576 }' /proc/meminfo)," \
      "Linux $(uname -r), RabbitMQ $(dpkg-query -W -f '${Version}' rabbitmq-server 2>/dev/null || echo '?')"
+# Comparing signatures on and off: what one signature costs each party
+# first, so that one run prints every figure docs/SECURITY.md quotes.
+case " $* " in
+*" --compare-signatures "*)
+    sigbench=$build/bench/bench_signatures
+    [ -x "$sigbench" ] || { echo "run-broadcast.sh: $sigbench is missing" >&2; exit 2; }
+    "$sigbench"
+    echo ;;
+esac
 "$bench" --broker-pid "$(cat "$broker_dir/broker.pid")" "${args[@]}" "$url"

@@ -390,6 +390,13 @@ trust_credential_verify(const struct trust_credential *c, const struct trust_key
                       "does not match", c->name);
         return -1;
     }
+    return trust_credential_check_validity(c, now, skew, err);
+}
+
+int
+trust_credential_check_validity(const struct trust_credential *c, int64_t now, int64_t skew,
+                                qmf_error *err)
+{
     if (now + skew < c->not_before) {
         qmf_error_set(err, QMF_ERR_BAD_SIGNATURE, "credential of %s: not valid before %lld",
                       c->name, (long long)c->not_before);

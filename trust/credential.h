@@ -88,6 +88,10 @@ struct trust_credential *trust_credential_parse(const char *text, size_t len, qm
  * and that now (s) is within the validity period, give or take skew (s). */
 int trust_credential_verify(const struct trust_credential *c, const struct trust_key *issuer,
                             int64_t now, int64_t skew, qmf_error *err);
+/* Only the validity period part of that: for a credential whose issuer's
+ * signature was checked before (it never changes; the clock does). */
+int trust_credential_check_validity(const struct trust_credential *c, int64_t now,
+                                    int64_t skew, qmf_error *err);
 
 void trust_credential_free(struct trust_credential *c);
 

@@ -242,6 +242,17 @@ trust_message_is_signed(const struct bus_message *m)
     return bus_message_header(m, TRUST_HDR_SIGNATURE) != NULL;
 }
 
+static int
+check_revocation(const struct trust_store *s, const struct trust_credential *c, qmf_error *err)
+{
+    if (revoked(s, c->serial) || revoked(s, c->key_id)) {
+        qmf_error_set(err, QMF_ERR_BAD_SIGNATURE, "credential of %s (serial %s, key %s) is "
+                      "revoked", c->name, c->serial, c->key_id);
+        return -1;
+    }
+    return 0;
+}
+
 int
 trust_store_check_credential(const struct trust_store *s, const struct trust_credential *c,
                              int64_t now, int64_t skew, qmf_error *err)
@@ -258,12 +269,16 @@ trust_store_check_credential(const struct trust_store *s, const struct trust_cre
     }
     if (trust_credential_verify(c, s->issuers[i], now, skew, err) != 0)
         return -1;
-    if (revoked(s, c->serial) || revoked(s, c->key_id)) {
-        qmf_error_set(err, QMF_ERR_BAD_SIGNATURE, "credential of %s (serial %s, key %s) is "
-                      "revoked", c->name, c->serial, c->key_id);
+    return check_revocation(s, c, err);
+}
+
+int
+trust_store_recheck_credential(const struct trust_store *s, const struct trust_credential *c,
+                               int64_t now, int64_t skew, qmf_error *err)
+{
+    if (trust_credential_check_validity(c, now, skew, err) != 0)
         return -1;
-    }
-    return 0;
+    return check_revocation(s, c, err);
 }
 
 /* The signature header, decoded. */
@@ -291,8 +306,9 @@ signature_of(const struct bus_message *m, uint8_t sig[TRUST_SIG_LEN], qmf_error 
     return 0;
 }
 
-/* The directly trusted key m names, and who it is. */
-static struct trust_key *
+/* The raw bytes of the directly trusted key m names (the store's), and who
+ * it is. */
+static const uint8_t *
 direct_signer(const struct trust_store *s, const struct bus_message *m,
               struct trust_signer *out, qmf_error *err)
 {
@@ -329,17 +345,18 @@ direct_signer(const struct trust_store *s, const struct bus_message *m,
     snprintf(out->name, sizeof(out->name), "%s", s->direct[i].name);
     memcpy(out->key_id, trust_key_id(s->direct[i].key), sizeof(out->key_id));
     out->roles = s->direct[i].roles;
-    return trust_key_public(s->direct[i].key, err);
+    return trust_key_raw(s->direct[i].key);
 }
 
 int
 trust_store_check_signature(const struct trust_store *s, const struct bus_message *m,
                             enum trust_domain domain, const char *target,
                             const struct trust_credential *credential,
-                            struct trust_signer *out, qmf_error *err)
+                            struct trust_verified *verified, struct trust_signer *out,
+                            qmf_error *err)
 {
     uint8_t sig[TRUST_SIG_LEN], digest[TRUST_DIGEST_LEN];
-    struct trust_key *key;
+    const uint8_t *raw;
     bool ok;
 
     if (signature_of(m, sig, err) != 0)
@@ -349,21 +366,113 @@ trust_store_check_signature(const struct trust_store *s, const struct bus_messag
         memcpy(out->key_id, credential->key_id, sizeof(out->key_id));
         out->roles = credential->roles;
         out->credential = credential;
-        key = trust_key_from_raw(credential->key, err);
-    } else {
-        key = direct_signer(s, m, out, err);
-    }
-    if (key == NULL)
+        raw = credential->key;
+    } else if ((raw = direct_signer(s, m, out, err)) == NULL) {
         return -1;
+    }
     trust_message_digest(m, domain, target, digest);
-    ok = trust_verify(key, digest, sizeof(digest), sig);
-    trust_key_free(key);
+    ok = trust_verify_remembered(verified, raw, digest, sig);
     if (!ok) {
         qmf_error_set(err, QMF_ERR_BAD_SIGNATURE, "the signature of %s does not match the "
                       "message", out->name);
         return -1;
     }
     return 0;
+}
+
+struct trust_checked {
+    const struct trust_store *store;    /* what every credential held passed */
+    struct trust_credential **slots;
+    size_t nslots;
+};
+
+struct trust_checked *
+trust_checked_new(const struct trust_store *s, size_t slots)
+{
+    struct trust_checked *cc = qmf_xcalloc(1, sizeof(*cc));
+
+    cc->store = s;
+    cc->nslots = slots > 0 ? slots : 1;
+    cc->slots = qmf_xcalloc(cc->nslots, sizeof(*cc->slots));
+    return cc;
+}
+
+void
+trust_checked_free(struct trust_checked *cc)
+{
+    size_t i;
+
+    if (cc == NULL)
+        return;
+    for (i = 0; i < cc->nslots; i++)
+        trust_credential_free(cc->slots[i]);
+    free(cc->slots);
+    free(cc);
+}
+
+/* FNV-1a over the text; its tail is the issuer's signature, unlike in
+ * any other credential. */
+static struct trust_credential **
+checked_slot(struct trust_checked *cc, const char *text)
+{
+    uint64_t h = 14695981039346656037ULL;
+
+    for (; *text != '\0'; text++)
+        h = (h ^ (uint8_t)*text) * 1099511628211ULL;
+    return &cc->slots[h % cc->nslots];
+}
+
+const struct trust_credential *
+trust_checked_credential(struct trust_checked *cc, const char *text, int64_t now,
+                         int64_t skew, qmf_error *err)
+{
+    struct trust_credential **slot = checked_slot(cc, text), *c;
+
+    if (*slot != NULL && strcmp((*slot)->text, text) == 0)
+        return trust_store_recheck_credential(cc->store, *slot, now, skew, err) == 0 ? *slot
+                                                                                   : NULL;
+    if ((c = trust_credential_parse(text, strlen(text), err)) == NULL)
+        return NULL;
+    if (trust_store_check_credential(cc->store, c, now, skew, err) != 0) {
+        trust_credential_free(c);
+        return NULL;
+    }
+    trust_credential_free(*slot);
+    *slot = c;
+    return c;
+}
+
+int
+trust_store_check_answer(const struct trust_store *s, struct trust_checked *checked,
+                         const struct bus_message *m, int64_t now, int64_t skew,
+                         qmf_error *err)
+{
+    static const char prefix[] = "virtbus:agent:";
+    const char *agent = bus_message_header(m, "qmf.agent");
+    const char *text = bus_message_header(m, TRUST_HDR_CREDENTIAL);
+    const struct trust_credential *cred;
+    struct trust_signer who;
+    bool ok;
+
+    if (checked != NULL && checked->store != s)
+        abort();    /* its credentials passed another store's checks */
+    if (checked != NULL && text != NULL) {
+        memset(&who, 0, sizeof(who));
+        if ((cred = trust_checked_credential(checked, text, now, skew, err)) == NULL ||
+            trust_store_check_signature(s, m, TRUST_ANSWER, "", cred, NULL, &who, err) != 0)
+            return -1;
+    } else if (trust_store_check(s, m, TRUST_ANSWER, "", now, skew, &who, err) != 0) {
+        return -1;
+    }
+    ok = (who.roles & TRUST_ROLE_AGENT) && agent != NULL &&
+         strncmp(agent, prefix, sizeof(prefix) - 1) == 0 &&
+         strcmp(agent + sizeof(prefix) - 1, who.name) == 0;
+    if (!ok)
+        qmf_error_set(err, QMF_ERR_BAD_SIGNATURE, "an answer from %.200s is signed by %s, "
+                      "%s", agent ? agent : "an unnamed agent", who.name,
+                      (who.roles & TRUST_ROLE_AGENT) ? "another node" : "not an agent");
+    trust_signer_clear(&who);
+    return ok ? 0 : -1;
 }
 
 int
@@ -382,7 +491,7 @@ trust_store_check(const struct trust_store *s, const struct bus_message *m,
             return -1;
         }
     }
-    if (trust_store_check_signature(s, m, domain, target, out->owned, out, err) != 0) {
+    if (trust_store_check_signature(s, m, domain, target, out->owned, NULL, out, err) != 0) {
         trust_signer_clear(out);
         return -1;
     }

@@ -23,6 +23,7 @@
 #include "trust/credential.h"
 #include "trust/key.h"
 #include "trust/message.h"
+#include "trust/verified.h"
 
 struct trust_store_config {
     const char *const *issuer_keys;     /* NULL-terminated paths, or NULL */
@@ -65,20 +66,73 @@ int trust_store_check(const struct trust_store *s, const struct bus_message *m,
                       enum trust_domain domain, const char *target, int64_t now, int64_t skew,
                       struct trust_signer *out, qmf_error *err);
 
+/*
+ * Credentials checked against one store, by their exact text: one that
+ * comes again (a console sends the same with every request; a console
+ * hears every agent's with each broadcast) then costs its validity and
+ * revocation check (trust_store_recheck_credential), not its issuer's
+ * signature.  A direct-mapped table of slots, a newer credential replacing
+ * the one in its slot; about 2 KB per credential held.  Bound to the store
+ * s, which must outlive it: trust material reloaded is a new store and
+ * needs a new trust_checked (a reloaded agent builds a new guard).  Not
+ * locked: one thread uses it.
+ */
+struct trust_checked;
+
+struct trust_checked *trust_checked_new(const struct trust_store *s, size_t slots);
+void trust_checked_free(struct trust_checked *cc);
+
+/*
+ * The credential whose text is text, checked with cc's store at now
+ * (give or take skew s): parsed and checked in full the first time, its
+ * validity and revocation only after that.  Borrowed from cc until the
+ * next call; NULL (err says why) if it does not pass.
+ */
+const struct trust_credential *trust_checked_credential(struct trust_checked *cc,
+                                                        const char *text, int64_t now,
+                                                        int64_t skew, qmf_error *err);
+
+/*
+ * Checks an agent's answer (or event, or heartbeat) as trust_store_check
+ * does (TRUST_ANSWER), and that its signer speaks for the agent the answer
+ * names in qmf.agent ("virtbus:agent:<node>"): a credential with the role
+ * agent whose name is that node.  An agent's key signs for its node only.
+ * checked: the credentials checked before with s (trust_checked_new(s),
+ * no other store), or NULL.  About 75 µs
+ * for a credential checked before, twice that otherwise.
+ */
+int trust_store_check_answer(const struct trust_store *s, struct trust_checked *checked,
+                             const struct bus_message *m, int64_t now, int64_t skew,
+                             qmf_error *err);
+
 /* Checks a credential (its issuer, validity, revocation), as above. */
 int trust_store_check_credential(const struct trust_store *s, const struct trust_credential *c,
                                  int64_t now, int64_t skew, qmf_error *err);
+/*
+ * The same for a credential this store has accepted before: its validity
+ * period and revocation only, which change with the clock and never with
+ * the credential.  The issuer's signature is not checked again (it is
+ * the costly part, an Ed25519 verification, and a store never changes),
+ * so c must be the very credential that trust_store_check_credential
+ * accepted with s; a receiver that keeps checked credentials (the agent's
+ * guard) calls this one for those.
+ */
+int trust_store_recheck_credential(const struct trust_store *s,
+                                   const struct trust_credential *c, int64_t now,
+                                   int64_t skew, qmf_error *err);
 
 /*
  * The second half of trust_store_check, for a receiver that keeps checked
  * credentials: checks m's signature against credential (already checked
  * with trust_store_check_credential; it must be the one m carries), or,
  * credential NULL, against the directly trusted key m names.  out borrows
- * credential.
+ * credential.  verified: signatures verified before (verified.h), shared
+ * by the receivers of one loop, or NULL.
  */
 int trust_store_check_signature(const struct trust_store *s, const struct bus_message *m,
                                 enum trust_domain domain, const char *target,
                                 const struct trust_credential *credential,
-                                struct trust_signer *out, qmf_error *err);
+                                struct trust_verified *verified, struct trust_signer *out,
+                                qmf_error *err);
 
 #endif

@@ -51,6 +51,7 @@ struct virtbus_console {
     struct trust_key *sign_key;         /* NULL: requests go unsigned */
     char *sign_credential;              /* NULL: the bare key */
     struct trust_store *answer_store;   /* NULL: answers are not checked */
+    struct trust_checked *answer_credentials;  /* agents' credentials checked */
     bool up;
     bool lost;
     qmf_error last_error;

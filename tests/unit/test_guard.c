@@ -325,8 +325,10 @@ Test(guard, the_agent_signs_what_it_publishes)
     struct agent_guard *g;
     struct bus_message *m = bus_message_new();
     struct trust_store *store;
+    struct trust_checked *checked;
     struct trust_signer who;
     const char *issuers[2];
+    int round;
     struct trust_store_config sc = { issuers, NULL, NULL };
     qmf_error err;
 
@@ -344,8 +346,198 @@ Test(guard, the_agent_signs_what_it_publishes)
     cr_assert_str_eq(who.name, "hv1");
     cr_assert_eq(who.roles, TRUST_ROLE_AGENT);
     trust_signer_clear(&who);
+    /* As a console checks answers: signed for the node the answer names;
+     * with the credentials it checked before (the second time round, the
+     * agent's comes from there) and without. */
+    checked = trust_checked_new(store, 4);
+    for (round = 0; round < 3; round++) {
+        struct trust_checked *cc = round == 0 ? NULL : checked;
+
+        bus_message_set_header_string(m, "qmf.agent", "virtbus:agent:hv1");
+        cr_assert_eq(agent_guard_sign(g, m, &err), 0, "%s", err.text);
+        cr_assert_eq(trust_store_check_answer(store, cc, m, NOW_MS / 1000, 60, &err), 0,
+                     "round %d: %s", round, err.text);
+        bus_message_set_header_string(m, "qmf.agent", "virtbus:agent:hv2");
+        cr_assert_eq(agent_guard_sign(g, m, &err), 0, "%s", err.text);
+        cr_assert_eq(trust_store_check_answer(store, cc, m, NOW_MS / 1000, 60, &err), -1);
+        cr_assert(strstr(err.text, "another node") != NULL, "round %d: %s", round, err.text);
+    }
+    /* A credential checked before expires all the same: two days later. */
+    bus_message_set_header_string(m, "qmf.agent", "virtbus:agent:hv1");
+    cr_assert_eq(agent_guard_sign(g, m, &err), 0, "%s", err.text);
+    cr_assert_eq(trust_store_check_answer(store, checked, m, NOW_MS / 1000 + 2 * 86400, 60,
+                                          &err), -1);
+    cr_assert(strstr(err.text, "expired") != NULL, "%s", err.text);
+    /* And the body still counts, whatever was checked before. */
+    m->raw_body[0] = m->raw_body[0] == '[' ? ' ' : '[';
+    cr_assert_eq(trust_store_check_answer(store, checked, m, NOW_MS / 1000, 60, &err), -1);
+    cr_assert(strstr(err.text, "does not match") != NULL, "%s", err.text);
+    trust_checked_free(checked);
     trust_store_free(store);
     bus_message_free(m);
     agent_guard_free(g);
+    keys_fini(&k);
+}
+
+Test(guard, a_cached_credential_is_still_checked_for_expiry_and_tampering)
+{
+    struct keys k;
+    struct agent_guard *g;
+    struct agent_caller c;
+    struct bus_message *m, *late, *forged;
+    int64_t later_ms = NOW_MS + 2 * 86400 * 1000LL;
+    char *tampered;
+    qmf_error err;
+
+    keys_init(&k);
+    g = load(&k, true, NULL, NULL);
+    m = request(&k, NOW_MS - 1000, 30000);
+    cr_assert_eq(agent_guard_identify(g, m, "virtbus:agent:hv1", NOW_MS, &c, &err), 0, "%s",
+                 err.text);
+    /* Two days later alice's credential (a day long) has expired, though
+     * its issuer's signature, checked before, is not checked again. */
+    late = request(&k, later_ms - 1000, 30000);
+    cr_assert_eq(agent_guard_identify(g, late, "virtbus:agent:hv1", later_ms, &c, &err), -1);
+    cr_assert_eq(err.code, QMF_ERR_BAD_SIGNATURE);
+    cr_assert(strstr(err.text, "expired") != NULL, "%s", err.text);
+    /* A credential that differs from the cached one by one character of
+     * its issuer's signature is a credential of its own, checked in full. */
+    tampered = qmf_xstrdup(k.alice_cred);
+    tampered[strlen(tampered) - 10] = tampered[strlen(tampered) - 10] == 'A' ? 'B' : 'A';
+    forged = bus_message_new();
+    bus_message_set_header_string(forged, "qmf.opcode", "_method_request");
+    forged->message_id = qmf_xstrdup("id-2");
+    forged->created_ms = NOW_MS - 1000;
+    forged->ttl_ms = 30000;
+    forged->body = qmf_map();
+    cr_assert_eq(trust_message_sign(forged, TRUST_REQUEST, "virtbus:agent:hv1", k.alice,
+                                    tampered, &err), 0);
+    cr_assert_eq(agent_guard_identify(g, forged, "virtbus:agent:hv1", NOW_MS, &c, &err), -1);
+    cr_assert_eq(err.code, QMF_ERR_BAD_SIGNATURE);
+    /* The genuine one still passes. */
+    cr_assert_eq(agent_guard_identify(g, m, "virtbus:agent:hv1", NOW_MS, &c, &err), 0, "%s",
+                 err.text);
+    free(tampered);
+    bus_message_free(m);
+    bus_message_free(late);
+    bus_message_free(forged);
+    agent_guard_free(g);
+    keys_fini(&k);
+}
+
+/* Guards that share the signatures they verified, as the agents of one
+ * simulator do. */
+static struct agent_guard *
+load_sharing(struct keys *k, const char *issuer_pub, struct trust_verified *v)
+{
+    const char *issuers[] = { issuer_pub, NULL };
+    struct agent_guard_options o = {
+        .require_signatures = true, .issuer_keys = issuers, .key = k->agent_key,
+        .credential = k->agent_cred, .clock_skew = 60, .max_request_ttl = 86400,
+        .verified = v,
+    };
+    struct agent_guard *g;
+    char *notes = NULL;
+    qmf_error err;
+
+    cr_assert_eq(agent_guard_load(&o, &g, &notes, &err), 0, "%s", err.text);
+    free(notes);
+    return g;
+}
+
+Test(guard, agents_that_share_verified_signatures_still_check_everything_else)
+{
+    struct trust_verified *v = trust_verified_new(16);
+    struct trust_key *stranger = trust_key_generate(&(qmf_error){ 0 });
+    char *stranger_pub = qmf_xasprintf("%s/stranger.pub", dir);
+    struct agent_guard *first, *second, *elsewhere;
+    struct keys k;
+    struct agent_caller c;
+    struct bus_message *m;
+    uint64_t hits, misses;
+    qmf_error err;
+
+    keys_init(&k);
+    cr_assert_eq(trust_key_save_public(stranger, stranger_pub, &err), 0);
+    first = load_sharing(&k, k.issuer_pub, v);
+    second = load_sharing(&k, k.issuer_pub, v);
+    elsewhere = load_sharing(&k, stranger_pub, v);     /* trusts another issuer */
+    m = request(&k, NOW_MS - 1000, 30000);
+
+    cr_assert_eq(agent_guard_identify(first, m, "virtbus:agent:hv1", NOW_MS, &c, &err), 0,
+                 "%s", err.text);
+    cr_assert_eq(agent_guard_identify(second, m, "virtbus:agent:hv1", NOW_MS, &c, &err), 0,
+                 "%s", err.text);
+    cr_assert_str_eq(c.name, "alice");
+    trust_verified_counts(v, &hits, &misses);
+    cr_assert_eq(misses, 1, "verified once");
+    cr_assert_eq(hits, 1, "then remembered");
+    /* A guard that does not trust alice's issuer refuses her request, its
+     * signature remembered or not. */
+    cr_assert_eq(agent_guard_identify(elsewhere, m, "virtbus:agent:hv1", NOW_MS, &c, &err), -1);
+    cr_assert_eq(err.code, QMF_ERR_BAD_SIGNATURE);
+    cr_assert(strstr(err.text, "not trusted") != NULL, "%s", err.text);
+    /* The same bytes taken for a request to another node: another digest. */
+    cr_assert_eq(agent_guard_identify(second, m, "virtbus:agent:hv2", NOW_MS, &c, &err), -1);
+    cr_assert_eq(err.code, QMF_ERR_BAD_SIGNATURE);
+    /* And out of its window, it is expired for every one of them. */
+    cr_assert_eq(agent_guard_identify(second, m, "virtbus:agent:hv1", NOW_MS + 60000, &c,
+                                      &err), -1);
+    cr_assert_eq(err.code, QMF_ERR_EXPIRED);
+
+    bus_message_free(m);
+    agent_guard_free(first);
+    agent_guard_free(second);
+    agent_guard_free(elsewhere);
+    trust_verified_free(v);
+    trust_key_free(stranger);
+    free(stranger_pub);
+    keys_fini(&k);
+}
+
+Test(guard, a_reload_forgets_the_credentials_checked_before)
+{
+    struct keys k;
+    struct agent_guard *g, *reloaded;
+    struct agent_caller c;
+    struct bus_message *m;
+    struct trust_credential *cred;
+    char *rev_path = qmf_xasprintf("%s/revoked", dir), *rev, *notes = NULL;
+    const char *issuers[2];
+    struct agent_guard_options o = {
+        .require_signatures = true, .issuer_keys = issuers, .clock_skew = 60,
+        .max_request_ttl = 86400, .revoked = rev_path,
+    };
+    qmf_error err;
+
+    keys_init(&k);
+    issuers[0] = k.issuer_pub;
+    issuers[1] = NULL;
+    write_file(rev_path, "");
+    cr_assert_eq(agent_guard_load(&o, &g, &notes, &err), 0, "%s", err.text);
+    free(notes);
+    m = request(&k, NOW_MS - 1000, 30000);
+    cr_assert_eq(agent_guard_identify(g, m, "virtbus:agent:hv1", NOW_MS, &c, &err), 0, "%s",
+                 err.text);
+    cr_assert_eq(agent_guard_identify(g, m, "virtbus:agent:hv1", NOW_MS, &c, &err), 0, "%s",
+                 err.text);
+    /* alice's credential is revoked, and the agent reloads (SIGHUP builds
+     * a new guard from the files): the one it kept counts no more. */
+    cred = trust_credential_parse(k.alice_cred, strlen(k.alice_cred), &err);
+    cr_assert_not_null(cred, "%s", err.text);
+    rev = qmf_xasprintf("%s\n", cred->serial);
+    write_file(rev_path, rev);
+    cr_assert_eq(agent_guard_load(&o, &reloaded, &notes, &err), 0, "%s", err.text);
+    free(notes);
+    cr_assert_eq(agent_guard_identify(reloaded, m, "virtbus:agent:hv1", NOW_MS, &c, &err), -1);
+    cr_assert_eq(err.code, QMF_ERR_BAD_SIGNATURE);
+    cr_assert(strstr(err.text, "revoked") != NULL, "%s", err.text);
+
+    free(rev);
+    free(rev_path);
+    trust_credential_free(cred);
+    bus_message_free(m);
+    agent_guard_free(g);
+    agent_guard_free(reloaded);
     keys_fini(&k);
 }

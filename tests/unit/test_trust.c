@@ -18,6 +18,7 @@
 #include "trust/message.h"
 #include "trust/policy.h"
 #include "trust/store.h"
+#include "trust/verified.h"
 
 #define NOW 1767225600      /* 2026-01-01 */
 #define DAY 86400
@@ -616,5 +617,158 @@ Test(trust, revoked_credentials_and_keys_are_refused)
     cr_assert(strstr(err.text, "revoked") != NULL, "%s", err.text);
     bus_message_free(m);
     free(rev);
+    fixture_fini(&f);
+}
+
+Test(trust, a_recheck_is_of_the_validity_period_and_revocation_only)
+{
+    struct fixture f;
+    struct trust_credential *c;
+    struct trust_store *revoking;
+    char *rev_path, *issuer_path, *rev;
+    const char *issuers[2];
+    struct trust_store_config cfg = { issuers, NULL, NULL };
+    qmf_error err;
+
+    fixture_init(&f, NULL);
+    c = trust_credential_parse(f.alice_cred, strlen(f.alice_cred), &err);
+    cr_assert_not_null(c, "%s", err.text);
+    cr_assert_eq(trust_store_check_credential(f.store, c, NOW + DAY, 60, &err), 0, "%s",
+                 err.text);
+    cr_assert_eq(trust_store_recheck_credential(f.store, c, NOW + DAY, 60, &err), 0, "%s",
+                 err.text);
+    /* The clock moves on: a credential checked before expires all the same. */
+    cr_assert_eq(trust_store_recheck_credential(f.store, c, NOW + 366 * DAY, 60, &err), -1);
+    cr_assert(strstr(err.text, "expired") != NULL, "%s", err.text);
+    cr_assert_eq(trust_store_recheck_credential(f.store, c, NOW - 3600, 60, &err), -1);
+    cr_assert(strstr(err.text, "not valid before") != NULL, "%s", err.text);
+    /* Revoked by its serial, in a store that reads the revocation file. */
+    rev = qmf_xasprintf("%s\n", c->serial);
+    write_text("revoked", rev);
+    rev_path = path_of("revoked");
+    issuer_path = path_of("issuer.pub");
+    issuers[0] = issuer_path;
+    issuers[1] = NULL;
+    cfg.revoked = rev_path;
+    cr_assert_eq(trust_store_load(&cfg, &revoking, &err), 0, "%s", err.text);
+    cr_assert_eq(trust_store_recheck_credential(revoking, c, NOW + DAY, 60, &err), -1);
+    cr_assert(strstr(err.text, "revoked") != NULL, "%s", err.text);
+    trust_store_free(revoking);
+    trust_credential_free(c);
+    free(rev);
+    free(rev_path);
+    free(issuer_path);
+    fixture_fini(&f);
+}
+
+Test(trust, a_remembered_signature_answers_only_for_its_key_digest_and_signature)
+{
+    struct trust_key *alice = new_key(), *eve = new_key();
+    struct trust_verified *v = trust_verified_new(4);
+    uint8_t digest[TRUST_DIGEST_LEN], other[TRUST_DIGEST_LEN], sig[TRUST_SIG_LEN];
+    uint8_t forged[TRUST_SIG_LEN];
+    const uint8_t *raw = trust_key_raw(alice);
+    uint64_t hits, misses;
+    qmf_error err;
+
+    memset(digest, 0x11, sizeof(digest));
+    memcpy(other, digest, sizeof(other));
+    other[TRUST_DIGEST_LEN - 1] ^= 1;       /* the same slot: only its tail differs */
+    cr_assert_eq(trust_sign(alice, digest, sizeof(digest), sig, &err), 0, "%s", err.text);
+
+    cr_assert(trust_verify_remembered(v, raw, digest, sig));
+    cr_assert(trust_verify_remembered(v, raw, digest, sig));
+    trust_verified_counts(v, &hits, &misses);
+    cr_assert_eq(hits, 1);
+    cr_assert_eq(misses, 1);
+
+    /* The same digest and signature under another key, the same signature
+     * of another digest, another signature of the same digest: none is
+     * what was verified, each is verified, and each fails. */
+    cr_assert_not(trust_verify_remembered(v, trust_key_raw(eve), digest, sig));
+    cr_assert_not(trust_verify_remembered(v, raw, other, sig));
+    memcpy(forged, sig, sizeof(forged));
+    forged[7] ^= 0x40;
+    cr_assert_not(trust_verify_remembered(v, raw, digest, forged));
+    /* Failures are not remembered. */
+    cr_assert_not(trust_verify_remembered(v, raw, digest, forged));
+    trust_verified_counts(v, &hits, &misses);
+    cr_assert_eq(hits, 1);
+    cr_assert_eq(misses, 5);
+    /* Nor did they displace the success. */
+    cr_assert(trust_verify_remembered(v, raw, digest, sig));
+    trust_verified_counts(v, &hits, &misses);
+    cr_assert_eq(hits, 2);
+
+    /* Without a memory: plain verification. */
+    cr_assert(trust_verify_remembered(NULL, raw, digest, sig));
+    cr_assert_not(trust_verify_remembered(NULL, raw, digest, forged));
+    trust_verified_free(v);
+    trust_key_free(alice);
+    trust_key_free(eve);
+}
+
+Test(trust, checked_credentials_are_kept_by_their_exact_text_for_their_store_only)
+{
+    struct fixture f;
+    struct trust_checked *cc, *reloaded;
+    struct trust_store *revoking;
+    const struct trust_credential *c, *again;
+    struct trust_credential *parsed;
+    char *tampered, *rev, *rev_path, *issuer_path;
+    const char *issuers[2];
+    struct trust_store_config cfg = { issuers, NULL, NULL };
+    size_t len;
+    qmf_error err;
+
+    fixture_init(&f, NULL);
+    /* One slot: whatever comes next lands where alice's credential is. */
+    cc = trust_checked_new(f.store, 1);
+    c = trust_checked_credential(cc, f.alice_cred, NOW + DAY, 60, &err);
+    cr_assert_not_null(c, "%s", err.text);
+    cr_assert_str_eq(c->name, "alice");
+    again = trust_checked_credential(cc, f.alice_cred, NOW + DAY, 60, &err);
+    cr_assert_eq(again, c, "kept, not parsed again");
+
+    /* One character of the issuer's signature changed: not the credential
+     * kept, so checked in full, and refused. */
+    tampered = qmf_xstrdup(f.alice_cred);
+    len = strlen(tampered);
+    tampered[len - 5] = tampered[len - 5] == 'A' ? 'B' : 'A';
+    cr_assert_null(trust_checked_credential(cc, tampered, NOW + DAY, 60, &err));
+    cr_assert_eq(err.code, QMF_ERR_BAD_SIGNATURE);
+    /* A prefix of it is not it either. */
+    tampered[len - 5] = f.alice_cred[len - 5];
+    tampered[len - 1] = '\0';
+    cr_assert_null(trust_checked_credential(cc, tampered, NOW + DAY, 60, &err));
+    /* The genuine one, kept, still expires with the clock. */
+    cr_assert_not_null(trust_checked_credential(cc, f.alice_cred, NOW + DAY, 60, &err));
+    cr_assert_null(trust_checked_credential(cc, f.alice_cred, NOW + 366 * DAY, 60, &err));
+    cr_assert(strstr(err.text, "expired") != NULL, "%s", err.text);
+
+    /* Trust material reloaded with alice revoked is a new store, and the
+     * credentials kept for the old one are not the new one's. */
+    parsed = trust_credential_parse(f.alice_cred, strlen(f.alice_cred), &err);
+    cr_assert_not_null(parsed, "%s", err.text);
+    rev = qmf_xasprintf("%s\n", parsed->serial);
+    write_text("revoked", rev);
+    rev_path = path_of("revoked");
+    issuer_path = path_of("issuer.pub");
+    issuers[0] = issuer_path;
+    issuers[1] = NULL;
+    cfg.revoked = rev_path;
+    cr_assert_eq(trust_store_load(&cfg, &revoking, &err), 0, "%s", err.text);
+    reloaded = trust_checked_new(revoking, 1);
+    cr_assert_null(trust_checked_credential(reloaded, f.alice_cred, NOW + DAY, 60, &err));
+    cr_assert(strstr(err.text, "revoked") != NULL, "%s", err.text);
+
+    trust_checked_free(reloaded);
+    trust_checked_free(cc);
+    trust_store_free(revoking);
+    trust_credential_free(parsed);
+    free(tampered);
+    free(rev);
+    free(rev_path);
+    free(issuer_path);
     fixture_fini(&f);
 }

@@ -1,0 +1,98 @@
+/*
+ * Signatures verified before (see verified.h).
+ */
+#include "trust/verified.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "schema/qmf/value.h"
+
+struct verified_entry {
+    bool used;
+    uint8_t key[TRUST_KEY_LEN];
+    uint8_t digest[TRUST_DIGEST_LEN];
+    uint8_t sig[TRUST_SIG_LEN];
+};
+
+struct trust_verified {
+    struct verified_entry *slots;
+    size_t nslots;
+    uint64_t hits, misses;
+};
+
+struct trust_verified *
+trust_verified_new(size_t slots)
+{
+    struct trust_verified *v = qmf_xcalloc(1, sizeof(*v));
+
+    v->nslots = slots > 0 ? slots : 1;
+    v->slots = qmf_xcalloc(v->nslots, sizeof(*v->slots));
+    return v;
+}
+
+void
+trust_verified_free(struct trust_verified *v)
+{
+    if (v == NULL)
+        return;
+    free(v->slots);
+    free(v);
+}
+
+/* The digest is SHA-256 output: any of its bytes pick a slot evenly.  One
+ * who grinds digests into one slot only costs the agents verifications. */
+static struct verified_entry *
+slot_of(const struct trust_verified *v, const uint8_t digest[TRUST_DIGEST_LEN])
+{
+    uint64_t h;
+
+    memcpy(&h, digest, sizeof(h));
+    return &v->slots[h % v->nslots];
+}
+
+static bool
+same(const struct verified_entry *e, const uint8_t raw[TRUST_KEY_LEN],
+     const uint8_t digest[TRUST_DIGEST_LEN], const uint8_t sig[TRUST_SIG_LEN])
+{
+    return e->used && memcmp(e->digest, digest, TRUST_DIGEST_LEN) == 0 &&
+           memcmp(e->sig, sig, TRUST_SIG_LEN) == 0 &&
+           memcmp(e->key, raw, TRUST_KEY_LEN) == 0;
+}
+
+bool
+trust_verify_remembered(struct trust_verified *v, const uint8_t raw[TRUST_KEY_LEN],
+                        const uint8_t digest[TRUST_DIGEST_LEN],
+                        const uint8_t sig[TRUST_SIG_LEN])
+{
+    struct verified_entry *e = v != NULL ? slot_of(v, digest) : NULL;
+    struct trust_key *key;
+    qmf_error err;
+    bool ok;
+
+    if (e != NULL && same(e, raw, digest, sig)) {
+        v->hits++;
+        return true;
+    }
+    if ((key = trust_key_from_raw(raw, &err)) == NULL)
+        return false;
+    ok = trust_verify(key, digest, TRUST_DIGEST_LEN, sig);
+    trust_key_free(key);
+    if (e != NULL) {
+        v->misses++;
+        if (ok) {
+            e->used = true;
+            memcpy(e->key, raw, TRUST_KEY_LEN);
+            memcpy(e->digest, digest, TRUST_DIGEST_LEN);
+            memcpy(e->sig, sig, TRUST_SIG_LEN);
+        }
+    }
+    return ok;
+}
+
+void
+trust_verified_counts(const struct trust_verified *v, uint64_t *hits, uint64_t *misses)
+{
+    *hits = v != NULL ? v->hits : 0;
+    *misses = v != NULL ? v->misses : 0;
+}
