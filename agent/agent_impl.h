@@ -39,7 +39,7 @@ enum agent_state {
 #define AGENT_ANSWER_BATCH 100
 
 /* Where commands go that the broker gave up on (delivery_limit). */
-#define AGENT_DEAD_LETTERS "virtbus.dead-letters"
+#define AGENT_DEAD_LETTERS BUS_DEAD_LETTERS
 
 enum agent_driver_state {
     AGENT_DRIVER_DOWN,        /* no connection; maybe a retry pending */

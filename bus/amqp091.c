@@ -561,7 +561,7 @@ on_channel_close(struct a091_conn *c, amqp_channel_t channel,
     qmf_error why;
 
     memset(&ok, 0, sizeof(ok));
-    qmf_error_set(&why, QMF_ERR_TRANSPORT, "the broker closed channel %u: %u %.*s",
+    qmf_error_set(&why, a091_close_code(cl->reply_code), "the broker closed channel %u: %u %.*s",
                   (unsigned)channel, cl->reply_code, (int)cl->reply_text.len,
                   (const char *)cl->reply_text.bytes);
     if (amqp_send_method(c->amqp, channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok)
@@ -654,7 +654,8 @@ on_method(struct a091_conn *c, amqp_channel_t channel, const amqp_method_t *m)
         amqp_connection_close_ok_t ok;
 
         memset(&ok, 0, sizeof(ok));
-        qmf_error_set(&why, QMF_ERR_TRANSPORT, "the broker closed the connection: %u %.*s",
+        qmf_error_set(&why, a091_close_code(cl->reply_code),
+                      "the broker closed the connection: %u %.*s",
                       cl->reply_code, (int)cl->reply_text.len,
                       (const char *)cl->reply_text.bytes);
         amqp_send_method(c->amqp, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);

@@ -388,10 +388,57 @@ bus_key_escape(const char *name)
     return s;
 }
 
+int
+bus_sasl_from_name(const char *name, enum bus_sasl *out)
+{
+    if (strcmp(name, "plain") == 0)
+        *out = BUS_SASL_PLAIN;
+    else if (strcmp(name, "external") == 0)
+        *out = BUS_SASL_EXTERNAL;
+    else
+        return -1;
+    return 0;
+}
+
+int
+bus_topology_from_name(const char *name, bool *provisioned)
+{
+    if (strcmp(name, "declare") == 0)
+        *provisioned = false;
+    else if (strcmp(name, "provisioned") == 0)
+        *provisioned = true;
+    else
+        return -1;
+    return 0;
+}
+
+qmf_value *
+bus_queue_arguments(const struct bus_queue *q)
+{
+    qmf_value *args = qmf_map();
+    size_t i;
+
+    if (q->queue_type != NULL)
+        qmf_map_set(args, "x-queue-type", qmf_string(q->queue_type));
+    if (q->message_ttl_ms > 0)
+        qmf_map_set(args, "x-message-ttl", qmf_i64(q->message_ttl_ms));
+    if (q->delivery_limit > 0)
+        qmf_map_set(args, "x-delivery-limit", qmf_i64(q->delivery_limit));
+    if (q->dead_letter_exchange != NULL)
+        qmf_map_set(args, "x-dead-letter-exchange", qmf_string(q->dead_letter_exchange));
+    for (i = 0; i < qmf_map_len(q->arguments); i++)
+        qmf_map_set(args, q->arguments->u.map.items[i].key,
+                    qmf_dup(q->arguments->u.map.items[i].value));
+    return args;
+}
+
 qmf_value *
 bus_presence_queue(struct bus_queue *q)
 {
-    static const struct bus_binding binding = { BUS_EXCHANGE_TOPIC, BUS_PRESENCE_KEY };
+    static const struct bus_binding bindings[] = {
+        { BUS_EXCHANGE_TOPIC, BUS_PRESENCE_KEY },
+        { BUS_EXCHANGE_TOPIC, BUS_PRESENCE_MARKER_KEY },
+    };
     qmf_value *args = qmf_map();
 
     /* Ten minutes of heartbeats, in small segments so that retention
@@ -402,8 +449,26 @@ bus_presence_queue(struct bus_queue *q)
         .name = BUS_PRESENCE_QUEUE,
         .durable = true,
         .queue_type = "stream",
-        .bindings = &binding,
-        .nbindings = 1,
+        .bindings = bindings,
+        .nbindings = 2,
+        .arguments = args,
+    };
+    return args;
+}
+
+qmf_value *
+bus_jobs_queue(struct bus_queue *q)
+{
+    qmf_value *args = qmf_map();
+
+    /* A week of jobs, in small segments so that retention (applied per
+     * segment) drops old ones. */
+    qmf_map_set(args, "x-max-age", qmf_string("7D"));
+    qmf_map_set(args, "x-stream-max-segment-size-bytes", qmf_i64(4 * 1024 * 1024));
+    *q = (struct bus_queue){
+        .name = BUS_JOBS_QUEUE,
+        .durable = true,
+        .queue_type = "stream",
         .arguments = args,
     };
     return args;

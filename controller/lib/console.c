@@ -96,21 +96,51 @@ console_new_id(void)
  * The user of a broker URL ("amqp://user:pass@host/" -> "user"; "guest",
  * the AMQP default, without one).  Requests carry it as user_id, which the
  * broker checks against the authenticated user: agents can then record
- * who asked for a command.
+ * who asked for a command.  An EXTERNAL login's user comes from the
+ * certificate, which the broker may read as it is configured to: only a
+ * user the URL names is sent, none otherwise (the broker would refuse
+ * every request whose user_id is not its idea of the user).
  */
 static char *
-url_user(const char *url)
+url_user(const char *url, enum bus_sasl sasl)
 {
     const char *start = strstr(url, "://"), *at, *end;
+    const char *none = sasl == BUS_SASL_EXTERNAL ? NULL : "guest";
 
     if (start == NULL)
-        return qmf_xstrdup("guest");
+        return none ? qmf_xstrdup(none) : NULL;
     start += 3;
     at = strchr(start, '@');
     if (at == NULL || (strchr(start, '/') && strchr(start, '/') < at))
-        return qmf_xstrdup("guest");
+        return none ? qmf_xstrdup(none) : NULL;
     end = memchr(start, ':', (size_t)(at - start));
     return qmf_xstrndup(start, (size_t)((end ? end : at) - start));
+}
+
+void
+console_bus_options(const struct virtbus_console *c, struct bus_options *bo)
+{
+    bo->url = c->url;
+    bo->tls = c->tls;
+    bo->sasl = c->sasl;
+    bo->passive_exchanges = c->provisioned;
+}
+
+int
+console_check_writable(const struct virtbus_console *c, const char *what,
+                       qmf_error *err)
+{
+    if (!c->read_only)
+        return 0;
+    qmf_error_set(err, QMF_ERR_UNAUTHORIZED, "%s: this console is read-only (read_only = yes): "
+                  "its broker account may only broadcast queries", what);
+    return -1;
+}
+
+static char *
+strdup_or_null(const char *s)
+{
+    return s != NULL ? qmf_xstrdup(s) : NULL;
 }
 
 void
@@ -122,7 +152,7 @@ console_stamp(struct virtbus_console *c, struct bus_message *m, unsigned ttl_ms)
         m->ttl_ms = ttl_ms;
     if (m->created_ms == 0)
         m->created_ms = console_now_ms();
-    if (m->user_id == NULL)
+    if (m->user_id == NULL && c->user != NULL)
         m->user_id = qmf_xstrdup(c->user);
     /* The command's identity: agents answer a repeated one (a re-send
      * after a broker outage, a redelivery) from their journal. */
@@ -180,6 +210,8 @@ bus_down_cb(struct bus_conn *conn, const qmf_error *why, void *opaque)
     c->lost = true;
     if (why)
         c->last_error = *why;
+    if (why && why->code == QMF_ERR_UNAUTHORIZED)
+        c->refused = *why;
 }
 
 static const struct bus_handlers console_handlers = {
@@ -205,7 +237,14 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
 
     c->base = base;
     c->url = qmf_xstrdup(o->url);
-    c->user = url_user(o->url);
+    c->tls = (struct bus_tls){
+        .ca = strdup_or_null(o->tls.ca), .cert = strdup_or_null(o->tls.cert),
+        .key = strdup_or_null(o->tls.key), .no_verify_hostname = o->tls.no_verify_hostname,
+    };
+    c->sasl = o->sasl;
+    c->provisioned = o->provisioned;
+    c->read_only = o->read_only;
+    c->user = url_user(o->url, o->sasl);
     /* Before connecting: a key that cannot be read is the caller's mistake,
      * and nothing should have been sent unsigned meanwhile. */
     if (console_trust_load(c, o, err) != 0) {
@@ -264,7 +303,13 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
                              age_ms < (int64_t)o->presence_reuse_ms &&
                              console_presence_has_up(c, o->presence_nodes);
         if (!c->presence_reused) {
-            presence_args = bus_presence_queue(&queues[nq++]);
+            presence_args = bus_presence_queue(&queues[nq]);
+            /* Made by the administrator, with its bindings: only checked. */
+            if (c->provisioned) {
+                queues[nq].passive = true;
+                queues[nq].nbindings = 0;
+            }
+            nq++;
             presence_offset = qmf_map();
             /* Resume after what the cache knows, else read the stream
              * from window seconds ago (a stream offset may be an interval). */
@@ -280,7 +325,9 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
                 .arguments = presence_offset, .receive = console_on_presence, .opaque = c,
             };
             if (o->fleet && !c->fleet_reused) {
-                fleet_args = bus_fleet_queue(&queues[nq++]);
+                fleet_args = bus_fleet_queue(&queues[nq]);
+                /* Made by the administrator: only checked. */
+                queues[nq++].passive = c->provisioned;
                 subs[ns++] = (struct bus_subscription){
                     .source = "/queue/" BUS_FLEET_QUEUE, .credit = 2000,
                     .arguments = fleet_offset, .receive = console_on_fleet, .opaque = c,
@@ -288,7 +335,7 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
             }
         }
     }
-    bo.url = o->url;
+    console_bus_options(c, &bo);
     bo.name = "virtbus console";
     bo.reconnect = true;
     bo.queues = queues;
@@ -353,6 +400,9 @@ virtbus_console_close(struct virtbus_console *c)
     free(c->sign_credential);
     trust_store_free(c->answer_store);
     free(c->url);
+    free((char *)c->tls.ca);
+    free((char *)c->tls.cert);
+    free((char *)c->tls.key);
     free(c);
 }
 
