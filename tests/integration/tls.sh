@@ -147,6 +147,11 @@ status 1 "a key without its certificate" "$run/keyonly.conf" -c "$url" nodes
 said "the key without its certificate is named" "is given without its certificate"
 status 1 "EXTERNAL over amqp://" "$run/ops.conf" -c "amqp://127.0.0.1:$port/" nodes
 said "EXTERNAL needs amqps" "SASL EXTERNAL needs an amqps:// broker URL"
+{ external tls-ops; printf 'tls_key = "%s"\n' "$tls/tls-x1.key"; } | grep -v "tls-ops.key" \
+    >"$run/mismatch.conf"
+status 1 "a key that is not the certificate's" "$run/mismatch.conf" \
+    -c "amqps://tls-ops@127.0.0.1:$port/" nodes
+said "the key is named" "TLS: cannot use the client key $tls/tls-x1.key: key values mismatch"
 printf 'tls_ca = "%s"\n' "$run/nosuch.pem" >"$run/noca.conf"
 status 1 "a CA file that is not there" "$run/noca.conf" -c "$url" nodes
 said "the missing CA file is named" "TLS: cannot read the CA file $run/nosuch.pem"
