@@ -47,16 +47,20 @@ RMQ_BIN=/usr/lib/rabbitmq/bin
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 tls_port_busy() { (exec 3<>"/dev/tcp/127.0.0.2/$1") 2>/dev/null; }
+TLS_PORT_OFFSET=5000
 
 # A port that is free, and whose companions (dist at +20000, epmd at +10000,
-# TLS at +1 when asked, on both of its addresses) are free too.  The start
-# is spread by pid so parallel runs rarely collide.
+# TLS at +5000 when asked, on both of its addresses) are free too.  The
+# start is spread by pid so parallel runs rarely collide.  Brokers started
+# together get neighbouring pids, so a companion must not be a neighbour:
+# it may not be listening yet when the other broker picks its port.
 pick_port() {
     local with_tls=${1:-no}
     local p=$((30000 + ($$ % 5000)))
     local tries=0
     while port_busy "$p" || port_busy $((p + 10000)) || port_busy $((p + 20000)) ||
-          { [ "$with_tls" = yes ] && { port_busy $((p + 1)) || tls_port_busy $((p + 1)); }; }; do
+          { [ "$with_tls" = yes ] &&
+            { port_busy $((p + TLS_PORT_OFFSET)) || tls_port_busy $((p + TLS_PORT_OFFSET)); }; }; do
         p=$((p + 1)); tries=$((tries + 1))
         [ "$tries" -lt 500 ] || die "no free port found"
     done
@@ -130,9 +134,9 @@ CONF
         export RABBITMQ_ADVANCED_CONFIG_FILE=$dir/advanced.config
     fi
     if [ "$with_tls" = yes ]; then
-        echo $((port + 1)) > "$dir/tls_port"
+        echo $((port + TLS_PORT_OFFSET)) > "$dir/tls_port"
         make_certs
-        configure_tls "$((port + 1))"
+        configure_tls "$((port + TLS_PORT_OFFSET))"
     fi
     launch
     if [ "$with_tls" = yes ]; then url_tls_of; else url_of; fi
