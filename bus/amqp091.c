@@ -21,6 +21,7 @@
 
 #include <event2/event.h>
 #include <openssl/evp.h>
+#include <openssl/crypto.h>
 
 /* Frames handled per readiness before yielding to the rest of the loop. */
 #define A091_FRAME_BUDGET 512
@@ -994,6 +995,10 @@ connect_main(void *arg)
 
     qmf_error_clear(&err);
     amqp = a091_connect(job->cfg, &names, &err);
+    /* What TLS left in this thread's OpenSSL state (its error queue, its
+     * random generators) would go when the thread ends; a process that
+     * exits on this attempt's news need not wait for that. */
+    OPENSSL_thread_stop();
     pthread_mutex_lock(&job->lock);
     if (!job->cancelled) {
         job->amqp = amqp;
