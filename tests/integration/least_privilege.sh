@@ -227,6 +227,15 @@ grep -q 'lp-a1: .*suspend ok' "$run/job" && pass "console: the job's result" ||
 ops job list | grep -q "$job" && pass "console: the job is listed" || fail "job list"
 ops resume -n lp-a1 web2 >/dev/null
 
+# An account that may not declare, in a console that would.
+external lp-ops | grep -v broker_topology >"$run/ops-declare.conf"
+rc=0
+VIRTBUS_CONFIG=$run/ops-declare.conf "$virtbus" -c "amqps://lp-ops@127.0.0.1:$tls_port/" \
+    nodes >"$run/out" 2>&1 || rc=$?
+check "console without broker_topology = provisioned: refused" 1 "$rc"
+grep -q "403 ACCESS_REFUSED - access to exchange 'qmf.default.direct' .* (in exchange.declare)" \
+    "$run/out" && pass "the refused declaration is named" || fail "$(cat "$run/out")"
+
 # The reader is refused methods, by itself or (not told it is one) by the broker.
 rc=0
 mon suspend -n lp-a1 web1 >"$run/out" 2>&1 || rc=$?
