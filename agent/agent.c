@@ -401,6 +401,25 @@ static const struct bus_handlers agent_bus_handlers = {
     .down = bus_down_cb,
 };
 
+bool
+agent_bus_base(const struct agent *a, struct bus_options *opts)
+{
+    bool provisioned = false;
+
+    opts->url = a->cfg.broker;
+    opts->tls = (struct bus_tls){
+        .ca = a->cfg.tls_ca, .cert = a->cfg.tls_cert, .key = a->cfg.tls_key,
+        .no_verify_hostname = !a->cfg.tls_verify_hostname,
+    };
+    /* The configuration checked the words. */
+    if (a->cfg.sasl_mechanism != NULL)
+        bus_sasl_from_name(a->cfg.sasl_mechanism, &opts->sasl);
+    if (a->cfg.broker_topology != NULL)
+        bus_topology_from_name(a->cfg.broker_topology, &provisioned);
+    opts->passive_exchanges = provisioned;
+    return provisioned;
+}
+
 void
 agent_open_bus(struct agent *a)
 {
@@ -410,11 +429,8 @@ agent_open_bus(struct agent *a)
     struct bus_subscription subs[2];
     qmf_value *presence_args, *fleet_args, *queue_args;
     char *source, *query_source, *conn_name;
-    bool provisioned = false;
+    bool provisioned = agent_bus_base(a, &opts);
     qmf_error err;
-
-    if (a->cfg.broker_topology != NULL)
-        bus_topology_from_name(a->cfg.broker_topology, &provisioned);
 
     /* The command queue: targeted requests and broadcasts.  bus_open
      * copies all of this and declares it again on every reconnect.  A
@@ -488,7 +504,6 @@ agent_open_bus(struct agent *a)
         queues[1].passive = true;
         queues[1].nbindings = 0;
         queues[1].nunbindings = 0;
-        opts.passive_exchanges = true;
         opts.nqueues = 2;
     }
     source = bus_address_queue(a->queue);
@@ -506,14 +521,6 @@ agent_open_bus(struct agent *a)
         .receive = agent_on_broadcast_query,
         .opaque = a,
     };
-    opts.url = a->cfg.broker;
-    opts.tls = (struct bus_tls){
-        .ca = a->cfg.tls_ca, .cert = a->cfg.tls_cert, .key = a->cfg.tls_key,
-        .no_verify_hostname = !a->cfg.tls_verify_hostname,
-    };
-    /* The configuration checked the word. */
-    if (a->cfg.sasl_mechanism != NULL)
-        bus_sasl_from_name(a->cfg.sasl_mechanism, &opts.sasl);
     opts.heartbeat_s = (uint16_t)a->cfg.broker_heartbeat;
     opts.max_body = a->cfg.max_body;
     opts.name = conn_name;

@@ -20,8 +20,8 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <openssl/evp.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 /* Frames handled per readiness before yielding to the rest of the loop. */
 #define A091_FRAME_BUDGET 512

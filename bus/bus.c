@@ -432,6 +432,27 @@ bus_queue_arguments(const struct bus_queue *q)
     return args;
 }
 
+/* A stream kept max_age ("10m", "7D"), in small segments so that
+ * retention (applied per segment) actually drops old messages. */
+static qmf_value *
+stream_queue(struct bus_queue *q, const char *name, const char *max_age,
+             const struct bus_binding *bindings, size_t nbindings)
+{
+    qmf_value *args = qmf_map();
+
+    qmf_map_set(args, "x-max-age", qmf_string(max_age));
+    qmf_map_set(args, "x-stream-max-segment-size-bytes", qmf_i64(4 * 1024 * 1024));
+    *q = (struct bus_queue){
+        .name = name,
+        .durable = true,
+        .queue_type = "stream",
+        .bindings = bindings,
+        .nbindings = nbindings,
+        .arguments = args,
+    };
+    return args;
+}
+
 qmf_value *
 bus_presence_queue(struct bus_queue *q)
 {
@@ -439,55 +460,23 @@ bus_presence_queue(struct bus_queue *q)
         { BUS_EXCHANGE_TOPIC, BUS_PRESENCE_KEY },
         { BUS_EXCHANGE_TOPIC, BUS_PRESENCE_MARKER_KEY },
     };
-    qmf_value *args = qmf_map();
 
-    /* Ten minutes of heartbeats, in small segments so that retention
-     * (applied per segment) actually drops old ones. */
-    qmf_map_set(args, "x-max-age", qmf_string("10m"));
-    qmf_map_set(args, "x-stream-max-segment-size-bytes", qmf_i64(4 * 1024 * 1024));
-    *q = (struct bus_queue){
-        .name = BUS_PRESENCE_QUEUE,
-        .durable = true,
-        .queue_type = "stream",
-        .bindings = bindings,
-        .nbindings = 2,
-        .arguments = args,
-    };
-    return args;
+    /* Ten minutes of heartbeats. */
+    return stream_queue(q, BUS_PRESENCE_QUEUE, "10m", bindings, 2);
 }
 
 qmf_value *
 bus_jobs_queue(struct bus_queue *q)
 {
-    qmf_value *args = qmf_map();
-
-    /* A week of jobs, in small segments so that retention (applied per
-     * segment) drops old ones. */
-    qmf_map_set(args, "x-max-age", qmf_string("7D"));
-    qmf_map_set(args, "x-stream-max-segment-size-bytes", qmf_i64(4 * 1024 * 1024));
-    *q = (struct bus_queue){
-        .name = BUS_JOBS_QUEUE,
-        .durable = true,
-        .queue_type = "stream",
-        .arguments = args,
-    };
-    return args;
+    return stream_queue(q, BUS_JOBS_QUEUE, "7D", NULL, 0);
 }
 
 qmf_value *
 bus_fleet_queue(struct bus_queue *q)
 {
-    qmf_value *args = qmf_map();
+    static const struct bus_binding marker = { BUS_EXCHANGE_TOPIC, BUS_FLEET_MARKER_KEY };
 
     /* A week: consoles carry what is older forward (controller/lib/fleet.c),
      * so the stream only has to outlast the gaps between consoles. */
-    qmf_map_set(args, "x-max-age", qmf_string("7D"));
-    qmf_map_set(args, "x-stream-max-segment-size-bytes", qmf_i64(4 * 1024 * 1024));
-    *q = (struct bus_queue){
-        .name = BUS_FLEET_QUEUE,
-        .durable = true,
-        .queue_type = "stream",
-        .arguments = args,
-    };
-    return args;
+    return stream_queue(q, BUS_FLEET_QUEUE, "7D", &marker, 1);
 }

@@ -296,7 +296,10 @@ qmf_value *bus_presence_queue(struct bus_queue *q);
  * the returned arguments after bus_open().
  */
 #define BUS_FLEET_QUEUE "virtbus.fleet"
+/* Consoles' markers reach it by the topic exchange, as presence's do. */
+#define BUS_FLEET_MARKER_KEY "virtbus.fleet.marker"
 qmf_value *bus_fleet_queue(struct bus_queue *q);
+
 /* Where quorum queues put a command that kept killing its agent (agents'
  * command queues dead-letter to the direct exchange with this key). */
 #define BUS_DEAD_LETTERS "virtbus.dead-letters"

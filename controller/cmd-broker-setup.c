@@ -32,13 +32,16 @@ struct setup_role {
 
 static const struct setup_role setup_agent = {
     "agent",
-    /* its private query queue (server-named, exclusive) */
-    "^amq\\.gen-.*$",
-    /* bind the query queue; answers by direct reply-to (the default
-     * exchange) and to job queues (direct); indications (topic, by key) */
-    "^(amq\\.gen-.*|amq\\.default|qmf\\.default\\.(direct|topic))$",
-    /* its command queue, its query queue; the topic exchange to bind */
-    "^(virtbus\\.agent\\.%N|amq\\.gen-.*|qmf\\.default\\.topic)$",
+    /* its query queue, which is also the node's lock (exclusive): only its
+     * own node's */
+    "^virtbus\\.lock\\.%N$",
+    /* bind the query queue; answers by direct reply-to and fleet records
+     * (the default exchange), answers to job queues (direct); indications
+     * (topic, by key) */
+    "^(virtbus\\.lock\\.%N|amq\\.default|qmf\\.default\\.(direct|topic))$",
+    /* its command queue, its query queue; presence, to find who holds its
+     * lock; the topic exchange to bind */
+    "^(virtbus\\.agent\\.%N|virtbus\\.lock\\.%N|virtbus\\.presence|qmf\\.default\\.topic)$",
     "^agent\\.ind\\..+\\.virtbus\\.agent\\.%K$",
     "^console\\.request\\.(query|agent_locate)$",
 };
@@ -47,22 +50,23 @@ static const struct setup_role setup_console = {
     "console",
     /* its watch queue; job queues */
     "^(amq\\.gen-.*|virtbus\\.job\\..+)$",
-    /* bind those; requests (direct and topic); job records and markers by
-     * queue name (the default exchange) */
+    /* bind those; requests (direct and topic); job records, job markers and
+     * the fleet's records by queue name (the default exchange) */
     "^(amq\\.gen-.*|virtbus\\.job\\..+|amq\\.default|qmf\\.default\\.(direct|topic))$",
-    "^(amq\\.gen-.*|virtbus\\.job\\..+|virtbus\\.(presence|jobs)|qmf\\.default\\.(direct|topic))$",
-    "^(console\\.request\\.(query|agent_locate|method)|virtbus\\.presence\\.marker)$",
+    "^(amq\\.gen-.*|virtbus\\.job\\..+|virtbus\\.(presence|fleet|jobs)|"
+    "qmf\\.default\\.(direct|topic))$",
+    "^(console\\.request\\.(query|agent_locate|method)|virtbus\\.(presence|fleet)\\.marker)$",
     "^agent\\.ind\\..+$",
 };
 
 static const struct setup_role setup_reader = {
     "reader",
     "^amq\\.gen-.*$",
-    /* broadcast queries and presence markers only: no direct exchange, no
-     * default exchange, so no method request can be sent */
+    /* broadcast queries and markers only: no direct exchange, no default
+     * exchange, so no method request can be sent */
     "^(amq\\.gen-.*|qmf\\.default\\.topic)$",
-    "^(amq\\.gen-.*|virtbus\\.presence|qmf\\.default\\.topic)$",
-    "^(console\\.request\\.(query|agent_locate)|virtbus\\.presence\\.marker)$",
+    "^(amq\\.gen-.*|virtbus\\.(presence|fleet)|qmf\\.default\\.topic)$",
+    "^(console\\.request\\.(query|agent_locate)|virtbus\\.(presence|fleet)\\.marker)$",
     "^agent\\.ind\\..+$",
 };
 
@@ -285,6 +289,9 @@ setup_topology(struct setup *s, const qmf_value *agents)
     args = bus_jobs_queue(&q);
     setup_queue(s, &q);
     qmf_free(args);
+    args = bus_fleet_queue(&q);
+    setup_queue(s, &q);
+    qmf_free(args);
     for (i = 0; i < qmf_list_len(agents); i++)
         setup_command_queue(s, qmf_list_at(agents, i)->u.str.ptr);
 }
@@ -342,10 +349,12 @@ print_commands(const struct setup *s, const char *invocation)
            "# in by its certificate (SASL EXTERNAL, whose user is the certificate's\n"
            "# common name).  To log in with a password instead:\n"
            "#   rabbitmqctl change_password USER\n"
+           "# (rabbitmqctl reads the throwaway password on its standard input.)\n"
            "users=$(rabbitmqctl --silent list_users | cut -f1)\n"
            "user() {\n"
            "    printf '%%s\\n' \"$users\" | grep -qxF \"$1\" ||\n"
-           "        { rabbitmqctl add_user \"$1\" \"$(od -An -N16 -tx1 /dev/urandom | tr -d ' \\n')\" &&\n"
+           "        { { od -An -N16 -tx1 /dev/urandom | tr -d ' \\n'; echo; } |\n"
+           "              rabbitmqctl add_user \"$1\" >/dev/null &&\n"
            "          rabbitmqctl clear_password \"$1\"; }\n"
            "}\n");
     for (i = 0; i < qmf_list_len(s->users); i++) {

@@ -326,8 +326,12 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
             };
             if (o->fleet && !c->fleet_reused) {
                 fleet_args = bus_fleet_queue(&queues[nq]);
-                /* Made by the administrator: only checked. */
-                queues[nq++].passive = c->provisioned;
+                /* Made by the administrator, with its binding: only checked. */
+                if (c->provisioned) {
+                    queues[nq].passive = true;
+                    queues[nq].nbindings = 0;
+                }
+                nq++;
                 subs[ns++] = (struct bus_subscription){
                     .source = "/queue/" BUS_FLEET_QUEUE, .credit = 2000,
                     .arguments = fleet_offset, .receive = console_on_fleet, .opaque = c,

@@ -276,7 +276,7 @@ read_to_marker(struct virtbus_console *c, qmf_error *err)
         return -1;
     if (!console_run_until(c, &c->presence_complete, PRESENCE_TIMEOUT_MS)) {
         if (c->refused.code != QMF_OK) {
-            qmf_error_set(err, QMF_ERR_UNAUTHORIZED, "the presence marker was refused by "
+            qmf_error_set(err, QMF_ERR_TRANSPORT, "the presence marker was refused by "
                           "the broker: %s", c->refused.text);
             return -1;
         }

@@ -503,7 +503,8 @@ request(struct virtbus_console *c, const char *address, struct bus_message *m,
     if (p.quiet_ev)
         event_free(p.quiet_ev);
     if (rc == 0 && c->refused.code != QMF_OK) {
-        qmf_error_set(err, QMF_ERR_UNAUTHORIZED, "refused by the broker: %s%s", c->refused.text,
+        /* The broker's refusal, as its refusal of a login is: transport. */
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "refused by the broker: %s%s", c->refused.text,
                       c->read_only ? "" : " (a reader's account? set read_only = yes)");
         rc = -1;
     }

@@ -9,8 +9,9 @@
  *   amqp_probe URL OP...
  *
  * Each OP is a comma-separated word list; a queue "@" is the last queue
- * made by "private":
+ * made by "private" or "exclusive":
  *   private                      declare a server-named exclusive queue
+ *   exclusive,QUEUE              declare a named exclusive queue (a lock)
  *   declare,QUEUE                declare a durable queue (not passive)
  *   delete,QUEUE                 delete a queue
  *   purge,QUEUE                  purge a queue
@@ -148,6 +149,11 @@ run(struct probe *p, const char *op)
         if (outcome(p, op) == 0)
             snprintf(p->last_queue, sizeof(p->last_queue), "%.*s", (int)ok->queue.len,
                      (const char *)ok->queue.bytes);
+    } else if (n == 2 && strcmp(w[0], "exclusive") == 0) {
+        amqp_queue_declare(p->amqp, PROBE_CHANNEL, amqp_cstring_bytes(w[1]), 0, 0, 1, 1,
+                           amqp_empty_table);
+        if (outcome(p, op) == 0)
+            snprintf(p->last_queue, sizeof(p->last_queue), "%s", w[1]);
     } else if (n == 2 && strcmp(w[0], "declare") == 0) {
         amqp_queue_declare(p->amqp, PROBE_CHANNEL, queue_of(p, w[1]), 0, 1, 0, 0,
                            amqp_empty_table);

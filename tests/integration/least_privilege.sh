@@ -45,6 +45,10 @@ cleanup() {
 trap cleanup EXIT
 
 . "$(dirname "$0")/../harness/checks.sh"
+# Signed, as deployed: the operator an admin, the reader a reader.
+. "$(dirname "$0")/../harness/trust.sh"
+trust_init "$run/trust"
+reader_key=$(trust_caller lp-mon reader)
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); $1"; }
 ctl() { "$broker_sh" ctl "$broker" "$@"; }
 
@@ -98,7 +102,7 @@ VIRTBUS_CONFIG=/dev/null "$virtbus" -c "$guest" job list >/dev/null 2>"$run/err"
     fail "declaring console: $(cat "$run/err")"
 
 # What each account may and may not do, tried by hand ---------------------------
-for u in lp-a1 lp-a2 lp-ops lp-mon; do ctl change_password "$u" "pw-$u" >/dev/null; done
+for u in lp-a1 lp-a2 lp-ops lp-mon; do printf 'pw-%s\n' "$u" | ctl change_password "$u" >/dev/null; done
 as() { "$probe" "amqp://$1:pw-$1@127.0.0.1:$port/" "${@:2}"; }
 # expect ACCOUNT WANT OP: WANT is "ok" or "refused"
 expect() {
@@ -132,7 +136,10 @@ expect lp-a1 refused xdelete,qmf.default.topic
 expect lp-a1 refused xdeclare,qmf.default.topic,topic
 expect lp-a1 refused delete,virtbus.presence
 expect lp-a1 refused declare,virtbus.agent.lp-a2
-expect_all lp-a1 "ok private" "ok bind,@,qmf.default.topic,console.request.query" \
+# The query queue is the node's lock: another node's cannot be taken.
+expect lp-a1 refused exclusive,virtbus.lock.lp-a2
+expect_all lp-a1 "ok exclusive,virtbus.lock.lp-a1" \
+    "ok bind,@,qmf.default.topic,console.request.query" \
     "refused bind,@,qmf.default.topic,console.request.#" \
     "refused bind,@,qmf.default.topic,console.request.method" \
     "refused bind,@,qmf.default.direct,virtbus:agent:lp-a2"
@@ -164,15 +171,16 @@ external() {   # ACCOUNT: the lines of its configuration
 }
 start_agent() {   # NODE FIXTURE
     mkdir -p "$run/$1"
-    { external "$1"; printf 'state_dir = "%s"\nheartbeat_interval = 2\n' "$run/$1"; } >"$run/$1.conf"
+    { external "$1"; printf 'state_dir = "%s"\nheartbeat_interval = 2\n' "$run/$1"
+      trust_agent_conf "$1"; } >"$run/$1.conf"
     "$virtbusd" --foreground --config "$run/$1.conf" --node "$1" \
         --broker "amqps://127.0.0.1:$tls_port/" --uri "test://$VIRTBUS_FIXTURES/$2" \
         >"$run/$1.log" 2>&1 &
     pids+=($!)
 }
-external lp-ops >"$run/ops.conf"
-{ external lp-mon; printf 'read_only = yes\n'; } >"$run/mon.conf"
-external lp-mon >"$run/mon-writable.conf"
+{ external lp-ops; trust_cli_conf; } >"$run/ops.conf"
+{ external lp-mon; printf 'read_only = yes\nkey_file = "%s"\n' "$reader_key"; } >"$run/mon.conf"
+{ external lp-mon; printf 'key_file = "%s"\n' "$reader_key"; } >"$run/mon-writable.conf"
 ops() { VIRTBUS_CONFIG=$run/ops.conf "$virtbus" -c "amqps://lp-ops@127.0.0.1:$tls_port/" "$@"; }
 mon() { VIRTBUS_CONFIG=$run/mon.conf "$virtbus" -c "amqps://lp-mon@127.0.0.1:$tls_port/" "$@"; }
 up_nodes() { "$@" nodes -n 'lp-*' 2>/dev/null | awk 'NR > 1 && $2 == "up" { print $1 }' | paste -sd ' '; }
@@ -187,6 +195,20 @@ check "console: presence shows both agents" "lp-a1 lp-a2" "$(up_nodes ops)"
 check "console: the heartbeat written by name does not count" "" \
     "$(ops nodes -n 'lp-*' 2>/dev/null | awk '$1 == "lp-ghost"')"
 check "reader: presence shows both agents" "lp-a1 lp-a2" "$(up_nodes mon)"
+# A second agent of lp-a1, with the same account, finds the node's lock
+# held, and by whom (from presence, on a connection of its own with the
+# same TLS, login and topology), and refuses to serve.
+mkdir -p "$run/lp-a1-again"
+sed "s|\"$run/lp-a1\"|\"$run/lp-a1-again\"|" "$run/lp-a1.conf" >"$run/lp-a1-again.conf"
+"$virtbusd" --foreground --config "$run/lp-a1-again.conf" --node lp-a1 \
+    --broker "amqps://127.0.0.1:$tls_port/" --uri "test://$VIRTBUS_FIXTURES/node1.xml" \
+    >"$run/lp-a1-again.log" 2>&1 &
+again=$!
+pids+=($again)
+for _ in $(seq 1 300); do kill -0 "$again" 2>/dev/null || break; sleep 0.2; done
+grep -q "node lp-a1 is already served by another virtbusd" "$run/lp-a1-again.log" &&
+    pass "a second agent of a node finds who holds its lock" ||
+    fail "second lp-a1: $(cat "$run/lp-a1-again.log")"
 check "console: a targeted query" "db-test web1 web2" \
     "$(ops list -n lp-a1 | awk 'NR > 1 { print $2 }' | sort | paste -sd ' ')"
 check "console: a broadcast query" "lp-a1 lp-a2" \
@@ -228,11 +250,11 @@ ops job list | grep -q "$job" && pass "console: the job is listed" || fail "job 
 ops resume -n lp-a1 web2 >/dev/null
 
 # An account that may not declare, in a console that would.
-external lp-ops | grep -v broker_topology >"$run/ops-declare.conf"
+grep -v broker_topology "$run/ops.conf" >"$run/ops-declare.conf"
 rc=0
 VIRTBUS_CONFIG=$run/ops-declare.conf "$virtbus" -c "amqps://lp-ops@127.0.0.1:$tls_port/" \
     nodes >"$run/out" 2>&1 || rc=$?
-check "console without broker_topology = provisioned: refused" 1 "$rc"
+check "console without broker_topology = provisioned: refused" 4 "$rc"
 grep -q "403 ACCESS_REFUSED - access to exchange 'qmf.default.direct' .* (in exchange.declare)" \
     "$run/out" && pass "the refused declaration is named" || fail "$(cat "$run/out")"
 
@@ -245,7 +267,7 @@ check "reader: web1 untouched" "running" "$(state_of lp-a1 web1)"
 rc=0
 VIRTBUS_CONFIG=$run/mon-writable.conf "$virtbus" -c "amqps://lp-mon@127.0.0.1:$tls_port/" \
     list -n lp-a1 >"$run/out" 2>&1 || rc=$?
-check "reader without read_only: a targeted query fails" 1 "$rc"
+check "reader without read_only: a targeted query fails" 4 "$rc"
 grep -q "refused by the broker: .*403 ACCESS_REFUSED - access to exchange 'qmf.default.direct'" \
     "$run/out" && pass "reader without read_only: the broker's refusal is shown" ||
     fail "$(cat "$run/out")"

@@ -32,6 +32,9 @@ cleanup() {
 trap cleanup EXIT
 
 . "$(dirname "$0")/../harness/checks.sh"
+# Signed, as deployed (docs/SECURITY.md).
+. "$(dirname "$0")/../harness/trust.sh"
+trust_init "$run/trust"
 # status EXPECTED NAME CONFIG COMMAND...: the exit status of a virtbus
 # command run with that configuration file
 status() {
@@ -49,13 +52,13 @@ said() {
 ctl() { "$broker_sh" ctl "$broker" "$@" >/dev/null; }
 # A broker user for an EXTERNAL login: no password, every permission.
 cert_user() {
-    ctl add_user "$1" "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+    "$broker_sh" user "$broker" "$1" "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
     ctl clear_password "$1"
-    ctl set_permissions -p / "$1" '.*' '.*' '.*'
     "$broker_sh" client-cert "$broker" "$1" >/dev/null
 }
 start_agent() {   # NODE CONFIG BROKER_URL
     mkdir -p "$run/$1"
+    trust_agent_conf "$1" >>"$2"
     "$virtbusd" --foreground --config "$2" --node "$1" --broker "$3" \
         --uri "test://$VIRTBUS_FIXTURES/node1.xml" >"$run/$1.log" 2>&1 &
     pids+=($!)
@@ -76,12 +79,13 @@ domains() {
         sort | tr '\n' ' ' | sed 's/ $//'
 }
 
-printf 'tls_ca = "%s"\n' "$tls/ca.pem" >"$run/right.conf"
-printf 'tls_ca = "%s"\n' "$tls/wrong-ca.pem" >"$run/wrong.conf"
-printf 'tls_ca = "%s"\ntls_verify_hostname = no\n' "$tls/ca.pem" >"$run/nohost.conf"
+{ printf 'tls_ca = "%s"\n' "$tls/ca.pem"; trust_cli_conf; } >"$run/right.conf"
+{ printf 'tls_ca = "%s"\n' "$tls/wrong-ca.pem"; trust_cli_conf; } >"$run/wrong.conf"
+{ printf 'tls_ca = "%s"\ntls_verify_hostname = no\n' "$tls/ca.pem"; trust_cli_conf; } \
+    >"$run/nohost.conf"
 
 # A wrong CA -------------------------------------------------------------------
-status 1 "wrong CA: the CLI fails" "$run/wrong.conf" -c "$url" nodes
+status 4 "wrong CA: the CLI fails" "$run/wrong.conf" -c "$url" nodes
 said "wrong CA: the error says so" \
     "TLS: certificate verify failed (wrong CA?) connecting to amqps://guest@127.0.0.1:$port/"
 if grep -q "guest:guest" "$run/err"; then fail "the password is shown: $(cat "$run/err")"
@@ -105,7 +109,7 @@ check "localhost, a name of the certificate, works too" "db-test web1 web2" \
 
 # Host name verification ---------------------------------------------------------
 other="amqps://guest:guest@127.0.0.2:$port/"
-status 1 "a name the certificate lacks is refused" "$run/right.conf" -c "$other" nodes
+status 4 "a name the certificate lacks is refused" "$run/right.conf" -c "$other" nodes
 said "host name verification says so" \
     "TLS: the broker's certificate is not for '127.0.0.2' (host name verification failed)"
 status 0 "tls_verify_hostname = no accepts it (unsafe)" "$run/nohost.conf" -c "$other" nodes
@@ -120,8 +124,8 @@ external() {   # CERT_NAME: the TLS and EXTERNAL lines of a configuration
 }
 { external tls-x1; printf 'state_dir = "%s"\nheartbeat_interval = 2\n' "$run/tls-x1"; } \
     >"$run/agent-x1.conf"
-external tls-ops >"$run/ops.conf"
-external tls-nobody >"$run/nobody.conf"
+{ external tls-ops; trust_cli_conf; } >"$run/ops.conf"
+{ external tls-nobody; trust_cli_conf; } >"$run/nobody.conf"
 ext_url="amqps://127.0.0.1:$port/"
 start_agent tls-x1 "$run/agent-x1.conf" "$ext_url"
 wait_up tls-x1 "$run/ops.conf" "amqps://tls-ops@127.0.0.1:$port/" &&
@@ -135,28 +139,28 @@ status 0 "EXTERNAL: a method call" "$run/ops.conf" -c "amqps://tls-ops@127.0.0.1
 status 0 "EXTERNAL: and back" "$run/ops.conf" -c "amqps://tls-ops@127.0.0.1:$port/" \
     resume -n tls-x1 web1
 status 0 "EXTERNAL without a user in the URL" "$run/ops.conf" -c "$ext_url" nodes -n tls-x1
-status 1 "EXTERNAL: a certificate of no broker user" "$run/nobody.conf" -c "$ext_url" nodes
+status 4 "EXTERNAL: a certificate of no broker user" "$run/nobody.conf" -c "$ext_url" nodes
 said "the refusal names the mechanism" "Login was refused using authentication mechanism EXTERNAL"
-status 1 "the certificate's user has no password" "$run/right.conf" \
+status 4 "the certificate's user has no password" "$run/right.conf" \
     -c "amqps://tls-ops:guest@127.0.0.1:$port/" nodes
 said "a password login is refused" "Login was refused using authentication mechanism PLAIN"
 
 # Mistakes in the settings are said before any connect ---------------------------
 printf 'tls_ca = "%s"\ntls_key = "%s"\n' "$tls/ca.pem" "$tls/tls-ops.key" >"$run/keyonly.conf"
-status 1 "a key without its certificate" "$run/keyonly.conf" -c "$url" nodes
+status 2 "a key without its certificate" "$run/keyonly.conf" -c "$url" nodes
 said "the key without its certificate is named" "is given without its certificate"
-status 1 "EXTERNAL over amqp://" "$run/ops.conf" -c "amqp://127.0.0.1:$port/" nodes
+status 2 "EXTERNAL over amqp://" "$run/ops.conf" -c "amqp://127.0.0.1:$port/" nodes
 said "EXTERNAL needs amqps" "SASL EXTERNAL needs an amqps:// broker URL"
 { external tls-ops; printf 'tls_key = "%s"\n' "$tls/tls-x1.key"; } | grep -v "tls-ops.key" \
     >"$run/mismatch.conf"
-status 1 "a key that is not the certificate's" "$run/mismatch.conf" \
+status 4 "a key that is not the certificate's" "$run/mismatch.conf" \
     -c "amqps://tls-ops@127.0.0.1:$port/" nodes
 said "the key is named" "TLS: cannot use the client key $tls/tls-x1.key: key values mismatch"
 printf 'tls_ca = "%s"\n' "$run/nosuch.pem" >"$run/noca.conf"
-status 1 "a CA file that is not there" "$run/noca.conf" -c "$url" nodes
+status 4 "a CA file that is not there" "$run/noca.conf" -c "$url" nodes
 said "the missing CA file is named" "TLS: cannot read the CA file $run/nosuch.pem"
 printf 'tls_ca = "%s"\n' "$tls/ca.key" >"$run/badca.conf"
-status 1 "a CA file that holds no certificate" "$run/badca.conf" -c "$url" nodes
+status 4 "a CA file that holds no certificate" "$run/badca.conf" -c "$url" nodes
 said "the bad CA file is named" "TLS: cannot use the CA file $tls/ca.key"
 
 [ "$failures" -eq 0 ] || { echo "$failures check(s) failed" >&2; exit 1; }
