@@ -38,6 +38,9 @@ enum agent_state {
  * most this many objects. */
 #define AGENT_ANSWER_BATCH 100
 
+/* The schema's sstr bound: texts copied from requests into events. */
+#define AGENT_SSTR_MAX 255
+
 /* Where commands go that the broker gave up on (delivery_limit). */
 #define AGENT_DEAD_LETTERS BUS_DEAD_LETTERS
 
@@ -176,7 +179,18 @@ struct agent_publish {
 };
 int agent_publish(struct agent *a, const struct agent_publish *p,
                   qmf_value *body);
-/* Replies to a request's reply-to (nothing if it has none); body consumed. */
+/*
+ * Whether an address may receive replies (docs/PROTOCOL.md §3.3): a queue
+ * (/queue/Q) other than virtbus's own (virtbus.*, job queues excepted), or
+ * a key on qmf.default.direct (/exchange/qmf.default.direct/K, or a bare K)
+ * that is not an agent's command key (virtbus:agent:*) nor the
+ * dead-letter key.  Never another exchange: a reply-to naming
+ * qmf.default.topic would have the agent publish under other agents'
+ * indication keys.  false with error 4 saying why.
+ */
+bool agent_reply_address_allowed(const char *address, qmf_error *why);
+/* Replies to a request's reply-to (nothing if it has none, or if it is not
+ * a reply address); body consumed. */
 int agent_reply(struct agent *a, const struct bus_message *req,
                 const char *opcode, const char *content, bool partial,
                 qmf_value *body, bus_confirm_cb confirm, void *opaque);
@@ -194,6 +208,11 @@ void agent_push_objects(struct agent *a, qmf_value *data_list);
 void agent_push_all(struct agent *a);
 
 /* dispatch.c */
+/* Whether a request created at created_ms with ttl_ms is past its deadline
+ * at now_ms, and *late_ms by how much; overflow-safe for any values (both
+ * come from the sender).  0 for either means "never expires". */
+bool agent_request_expired(int64_t created_ms, uint64_t ttl_ms, int64_t now_ms,
+                           uint64_t *late_ms);
 /* A broadcast query or locate, from the agent's private queue: like
  * agent_on_request, but commands are refused there (they must reach the
  * durable queue to be kept while the agent is down). */
@@ -231,10 +250,12 @@ void agent_command_one(struct agent *a, struct bus_delivery *d, const struct bus
                        const struct agent_caller *caller, const struct schema_class *cls,
                        const struct schema_method *sm, method_fn fn, const qmf_value *args,
                        const char *object_name);
-void agent_command_where(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
-                         const struct agent_caller *caller, const struct schema_class *cls,
-                         const struct schema_method *sm, method_fn fn, const qmf_value *args,
-                         const qmf_where *where);
+/* -1 with err set, the delivery untouched, if where cannot be evaluated
+ * on some object (a regex limit): nothing has run. */
+int agent_command_where(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
+                        const struct agent_caller *caller, const struct schema_class *cls,
+                        const struct schema_method *sm, method_fn fn, const qmf_value *args,
+                        const qmf_where *where, qmf_error *err);
 /* Publishes again the outcomes the broker has not confirmed. */
 void agent_command_flush_spool(struct agent *a);
 /* What, with its message-id, makes a command itself (docs/PROTOCOL.md
@@ -248,6 +269,17 @@ void agent_command_digest(const struct bus_message *m, const struct agent_caller
 /* Who a commandResult names as requester: the verified caller of a signed
  * request, else the user-id it carried (or ""). */
 const char *agent_requester(const struct agent_caller *c, const struct bus_message *m);
+/*
+ * The values of a commandResult event for request m from caller (NULL:
+ * not known).  Every text taken from the request (requester, correlation
+ * id, class, object and method names) is cut to the schema's 255 bytes and
+ * made valid UTF-8: a record must not carry what it records unbounded.
+ * class_name NULL: "".
+ */
+qmf_value *agent_command_result(const struct agent_caller *caller, const struct bus_message *m,
+                                const char *class_name, const char *object_name,
+                                const char *method_name, const char *outcome,
+                                const qmf_error *err, int64_t duration_ns);
 
 /* audit.c: one line of the audit trail (docs/SECURITY.md §8) for a
  * command run (outcome "ok" or "error") or a request refused ("rejected",

@@ -26,6 +26,7 @@
 
 #include "agent/journal.h"
 #include "schema/qmf/digest.h"
+#include "schema/qmf/text.h"
 #include "schema/qmf/where.h"
 
 struct command;
@@ -123,25 +124,45 @@ agent_command_digest(const struct bus_message *m, const struct agent_caller *cal
 
 /* Outcomes ---------------------------------------------------------------------- */
 
+/* A text from the request, fit for an sstr of a commandResult. */
+static qmf_value *
+request_text(const char *s)
+{
+    char *clipped = qmf_text_clip(s ? s : "", s ? strlen(s) : 0, AGENT_SSTR_MAX);
+    qmf_value *v = qmf_string(clipped);
+
+    free(clipped);
+    return v;
+}
+
+qmf_value *
+agent_command_result(const struct agent_caller *caller, const struct bus_message *m,
+                     const char *class_name, const char *object_name,
+                     const char *method_name, const char *outcome, const qmf_error *err,
+                     int64_t duration_ns)
+{
+    qmf_value *v = qmf_map();
+
+    qmf_map_set(v, "requester", request_text(agent_requester(caller, m)));
+    qmf_map_set(v, "requesterKey", qmf_string(caller != NULL ? caller->key_id : ""));
+    qmf_map_set(v, "correlationId", request_text(m->correlation_id));
+    qmf_map_set(v, "opcode", qmf_string("_method_request"));
+    qmf_map_set(v, "className", request_text(class_name));
+    qmf_map_set(v, "objectName", request_text(object_name));
+    qmf_map_set(v, "methodName", request_text(method_name));
+    qmf_map_set(v, "outcome", qmf_string(outcome));
+    qmf_map_set(v, "errorCode", qmf_u32(err ? err->code : 0));
+    qmf_map_set(v, "errorText", qmf_string(err ? err->text : ""));
+    qmf_map_set(v, "durationNs", qmf_i64(duration_ns));
+    return v;
+}
+
 static qmf_value *
 command_result_values(const struct command *cmd, const struct command_object *o,
                       const char *outcome, const qmf_error *err)
 {
-    const struct bus_message *m = cmd->req;
-    qmf_value *v = qmf_map();
-
-    qmf_map_set(v, "requester", qmf_string(agent_requester(&cmd->caller, m)));
-    qmf_map_set(v, "requesterKey", qmf_string(cmd->caller.key_id));
-    qmf_map_set(v, "correlationId", qmf_string(m->correlation_id ? m->correlation_id : ""));
-    qmf_map_set(v, "opcode", qmf_string("_method_request"));
-    qmf_map_set(v, "className", qmf_string(cmd->cls->name));
-    qmf_map_set(v, "objectName", qmf_string(o->name));
-    qmf_map_set(v, "methodName", qmf_string(cmd->sm->name));
-    qmf_map_set(v, "outcome", qmf_string(outcome));
-    qmf_map_set(v, "errorCode", qmf_u32(err ? err->code : 0));
-    qmf_map_set(v, "errorText", qmf_string(err ? err->text : ""));
-    qmf_map_set(v, "durationNs", qmf_i64(o->duration_ns));
-    return v;
+    return agent_command_result(&cmd->caller, cmd->req, cmd->cls->name, o->name,
+                                cmd->sm->name, outcome, err, o->duration_ns);
 }
 
 /*
@@ -192,6 +213,8 @@ make_outcome(struct command *cmd, struct command_object *o, qmf_value *out_args)
     qmf_map_set(outcome, "correlation_id",
                 qmf_string(m->correlation_id ? m->correlation_id : ""));
     qmf_map_set(outcome, "durable", qmf_bool(m->durable));
+    /* For the spool's age bound. */
+    qmf_map_set(outcome, "recorded", qmf_i64(agent_now_ns()));
     return outcome;
 }
 
@@ -692,11 +715,11 @@ collect_name(const struct inv_object *o, void *opaque)
     qmf_list_append(opaque, qmf_string(o->name));
 }
 
-void
+int
 agent_command_where(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
                     const struct agent_caller *caller, const struct schema_class *cls,
                     const struct schema_method *sm, method_fn fn, const qmf_value *args,
-                    const qmf_where *where)
+                    const qmf_where *where, qmf_error *err)
 {
     const char *id = m->message_id;
     uint8_t digest[JOURNAL_DIGEST_LEN];
@@ -705,18 +728,26 @@ agent_command_where(struct agent *a, struct bus_delivery *d, const struct bus_me
 
     if (a->journal == NULL || id == NULL || id[0] == '\0') {
         names = qmf_list();
-        inv_select(&a->inv, cls, where, collect_name, names);
+        if (inv_select(&a->inv, cls, where, collect_name, names, err) != 0) {
+            qmf_free(names);
+            return -1;
+        }
         start_names(a, d, m, caller, cls, sm, fn, args, names);
         qmf_free(names);
-        return;
+        return 0;
     }
     agent_command_digest(m, caller, digest);
     if (journal_lookup(a->journal, id, "", digest, &record, NULL, NULL) == JOURNAL_DONE) {
         start_names(a, d, m, caller, cls, sm, fn, args, qmf_map_get(record, "objects"));
         qmf_free(record);
-        return;
+        return 0;
     }
     qmf_free(record);
+    names = qmf_list();
+    if (inv_select(&a->inv, cls, where, collect_name, names, err) != 0) {
+        qmf_free(names);
+        return -1;
+    }
     job = qmf_xcalloc(1, sizeof(*job));
     job->a = a;
     job->delivery = d;
@@ -727,9 +758,8 @@ agent_command_where(struct agent *a, struct bus_delivery *d, const struct bus_me
     job->sm = sm;
     job->fn = fn;
     job->args = args ? qmf_dup(args) : NULL;
-    job->names = qmf_list();
+    job->names = names;
     memcpy(job->digest, digest, sizeof(job->digest));
-    inv_select(&a->inv, cls, where, collect_name, job->names);
     /* Keyed by the command: its objects' jobs start only once it is done. */
     if (agent_submit(a, id, selection_work, selection_done, job) != 0) {
         bus_reject(d, true);
@@ -737,9 +767,21 @@ agent_command_where(struct agent *a, struct bus_delivery *d, const struct bus_me
         qmf_free(job->names);
         free(job);
     }
+    return 0;
 }
 
 /* The spool --------------------------------------------------------------------- */
+
+/*
+ * The spool's bound (docs/RELIABILITY.md): an outcome still undelivered
+ * this long after it was recorded gets one more try at the next flush and
+ * is then unpinned whatever the broker says.  It stays in the journal,
+ * which still answers a repeat of its command; what is lost is only the
+ * unsolicited re-publication.  Without the bound, outcomes the broker
+ * refuses for good would hold the journal until it refuses every command
+ * (error 11), across restarts.
+ */
+#define SPOOL_MAX_AGE_NS (3600 * INT64_C(1000000000))
 
 /* One outcome published again: delivered once both messages are confirmed. */
 struct spooled {
@@ -749,6 +791,7 @@ struct spooled {
     bool has_digest;
     unsigned pending;
     bool failed;
+    bool last_try;          /* past the age bound: unpinned either way */
 };
 
 static void
@@ -760,7 +803,12 @@ spooled_confirmed(bool ok, void *opaque)
         sp->failed = true;
     if (--sp->pending > 0)
         return;
-    if (!sp->failed && sp->a->journal != NULL)
+    if (sp->failed && sp->last_try)
+        log_warnx(&sp->a->log, "outcome of command %.100s on %.200s not delivered within "
+                  "%d s of its recording: no longer spooled (the journal keeps it for a "
+                  "repeat)", sp->id, sp->object[0] ? sp->object : "(request)",
+                  (int)(SPOOL_MAX_AGE_NS / 1000000000));
+    if ((!sp->failed || sp->last_try) && sp->a->journal != NULL)
         journal_delivered(sp->a->journal, sp->id, sp->object,
                           sp->has_digest ? sp->digest : NULL);
     free(sp->id);
@@ -840,6 +888,18 @@ spooled_group_confirmed(bool ok, void *opaque)
     free(g);
 }
 
+/* Whether an outcome is past the spool's age bound.  One recorded before
+ * outcomes carried their time counts as past it. */
+static bool
+outcome_too_old(const qmf_value *outcome)
+{
+    int64_t recorded;
+
+    if (!qmf_get_int64(qmf_map_get(outcome, "recorded"), &recorded))
+        return true;
+    return recorded < agent_now_ns() - SPOOL_MAX_AGE_NS;
+}
+
 static struct spooled *
 spooled_new(struct agent *a, const qmf_value *entry)
 {
@@ -847,6 +907,7 @@ spooled_new(struct agent *a, const qmf_value *entry)
     const uint8_t *digest = entry_digest(entry);
 
     sp->a = a;
+    sp->last_try = outcome_too_old(qmf_map_get(entry, "outcome"));
     sp->id = qmf_xstrdup(qmf_map_get_string(entry, "id"));
     sp->object = qmf_xstrdup(qmf_map_get_string(entry, "object"));
     if (digest != NULL) {

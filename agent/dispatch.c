@@ -37,28 +37,17 @@ static const struct {
     { "_method_request", handle_method },
 };
 
-/* The command record every executed (or refused) method leaves behind. */
+/* The command record every refused method leaves behind. */
 static void
 publish_command_result(struct agent *a, const struct bus_message *m,
-                       const struct agent_caller *caller, const char *class_name,
-                       const char *object_name, const char *method_name, const char *outcome,
-                       const qmf_error *err, int64_t duration_ns,
+                       const struct agent_caller *caller, const char *object_name,
+                       const char *method_name, const char *outcome, const qmf_error *err,
                        bus_confirm_cb confirm, void *opaque)
 {
-    qmf_value *v = qmf_map();
-
-    qmf_map_set(v, "requester", qmf_string(agent_requester(caller, m)));
-    qmf_map_set(v, "requesterKey", qmf_string(caller != NULL ? caller->key_id : ""));
-    qmf_map_set(v, "correlationId", qmf_string(m->correlation_id ? m->correlation_id : ""));
-    qmf_map_set(v, "opcode", qmf_string("_method_request"));
-    qmf_map_set(v, "className", qmf_string(class_name ? class_name : ""));
-    qmf_map_set(v, "objectName", qmf_string(object_name ? object_name : ""));
-    qmf_map_set(v, "methodName", qmf_string(method_name ? method_name : ""));
-    qmf_map_set(v, "outcome", qmf_string(outcome));
-    qmf_map_set(v, "errorCode", qmf_u32(err ? err->code : 0));
-    qmf_map_set(v, "errorText", qmf_string(err ? err->text : ""));
-    qmf_map_set(v, "durationNs", qmf_i64(duration_ns));
-    agent_publish_event(a, "commandResult", v, confirm, opaque);
+    agent_publish_event(a, "commandResult",
+                        agent_command_result(caller, m, NULL, object_name, method_name,
+                                             outcome, err, 0),
+                        confirm, opaque);
 }
 
 /* Broadcasts arrive through the topic exchange with console.* keys. */
@@ -68,16 +57,77 @@ is_broadcast(const struct bus_message *m)
     return m->subject != NULL && strncmp(m->subject, "console.", 8) == 0;
 }
 
-static bool
-request_expired(const struct bus_message *m, int64_t *late_ms)
+/*
+ * Whether now_ms is past created + ttl, and by how much.  Both come from
+ * the sender: the deadline saturates at INT64_MAX (a deadline past the end
+ * of time never comes), and the lateness is counted in uint64, where any
+ * difference of two int64 fits.
+ */
+bool
+agent_request_expired(int64_t created_ms, uint64_t ttl_ms, int64_t now_ms, uint64_t *late_ms)
 {
-    int64_t now_ms;
+    int64_t deadline;
 
-    if (m->ttl_ms == 0 || m->created_ms == 0)
+    if (ttl_ms == 0 || created_ms == 0)
         return false;
-    now_ms = agent_now_ns() / 1000000;
-    *late_ms = now_ms - (m->created_ms + (int64_t)m->ttl_ms);
-    return *late_ms > 0;
+    if (ttl_ms > (uint64_t)INT64_MAX || created_ms > INT64_MAX - (int64_t)ttl_ms)
+        deadline = INT64_MAX;
+    else
+        deadline = created_ms + (int64_t)ttl_ms;
+    if (now_ms <= deadline)
+        return false;
+    *late_ms = (uint64_t)now_ms - (uint64_t)deadline;
+    return true;
+}
+
+/*
+ * A field of a request map that must be a string when present: 0 with *out
+ * NULL when absent, -1 (error 5, naming the field) when of another kind.
+ * A wrongly typed field is never taken for an absent one: an _agent_name
+ * that is not a string would otherwise send a command to every agent.
+ */
+static int
+field_string(const qmf_value *map, const char *key, const char **out, qmf_error *err)
+{
+    const qmf_value *v = qmf_map_get(map, key);
+
+    *out = NULL;
+    if (v == NULL)
+        return 0;
+    if (v->kind != QMF_STRING) {
+        qmf_error_set(err, QMF_ERR_MALFORMED, "%s must be a string, not a %s", key,
+                      qmf_kind_name(v->kind));
+        return -1;
+    }
+    *out = v->u.str.ptr;
+    return 0;
+}
+
+/* The same for a map field (_object_id, _schema_id). */
+static int
+field_map(const qmf_value *map, const char *key, const qmf_value **out, qmf_error *err)
+{
+    const qmf_value *v = qmf_map_get(map, key);
+
+    *out = v;
+    if (v != NULL && v->kind != QMF_MAP) {
+        qmf_error_set(err, QMF_ERR_MALFORMED, "%s must be a map, not a %s", key,
+                      qmf_kind_name(v->kind));
+        return -1;
+    }
+    return 0;
+}
+
+/* The agent name of a request's _object_id, NULL if it names none. */
+static int
+object_owner(const qmf_value *body, const char **owner, qmf_error *err)
+{
+    const qmf_value *oid;
+
+    *owner = NULL;
+    if (field_map(body, "_object_id", &oid, err) != 0)
+        return -1;
+    return field_string(oid, "_agent_name", owner, err);
 }
 
 /* Requests for methods name their target in the body; for the record. */
@@ -116,7 +166,7 @@ refuse(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
     const char *outcome = err->code == QMF_ERR_EXPIRED ? "expired" : "rejected";
     bool method = opcode && strcmp(opcode, "_method_request") == 0;
 
-    log_info(&a->log, "refused %s from %s (%s): %s", opcode ? opcode : "request",
+    log_info(&a->log, "refused %.100s from %s (%.300s): %s", opcode ? opcode : "request",
              caller != NULL ? caller->name : "an unknown sender",
              m->reply_to ? m->reply_to : "no reply-to", err->text);
     agent_reply_exception(a, m, err, NULL, NULL);
@@ -124,8 +174,8 @@ refuse(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
         method_names(m, &object_name, &method_name);
     agent_audit(a, caller, m, method ? method_name : opcode, object_name, outcome, err);
     if (method) {
-        publish_command_result(a, m, caller, NULL, object_name, method_name, outcome,
-                               err, 0, refusal_recorded, d);
+        publish_command_result(a, m, caller, object_name, method_name, outcome, err,
+                               refusal_recorded, d);
         return;
     }
     bus_ack(d);
@@ -161,9 +211,10 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
     const qmf_value *target;
     struct agent_caller caller;
     bool method;
-    int64_t late_ms;
+    uint64_t late_ms;
     qmf_error err;
     size_t i;
+    int rc;
 
     if (a->state != AGENT_RUNNING) {
         /* Leave it for the next run of this agent. */
@@ -175,7 +226,11 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
         return;
     }
     if (opcode == NULL) {
-        qmf_error_set(&err, QMF_ERR_MALFORMED, "the request has no qmf.opcode");
+        if (qmf_map_get(m->headers, "qmf.opcode") != NULL)
+            qmf_error_set(&err, QMF_ERR_MALFORMED, "qmf.opcode must be a string, not a %s",
+                          qmf_kind_name(qmf_map_get(m->headers, "qmf.opcode")->kind));
+        else
+            qmf_error_set(&err, QMF_ERR_MALFORMED, "the request has no qmf.opcode");
         refuse(a, d, m, opcode, NULL, &err);
         return;
     }
@@ -192,7 +247,6 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
     if (target != NULL) {
         qmf_where *w = qmf_where_compile(target, &err);
         qmf_value *attrs;
-        bool match;
 
         if (w == NULL) {
             qmf_error_set(&err, QMF_ERR_INVALID_ARGS, "bad _target: %.400s", err.text);
@@ -200,14 +254,27 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
             return;
         }
         attrs = agent_attributes(a);
-        match = qmf_where_eval(w, attrs);
+        rc = qmf_where_test(w, attrs, &err);
         qmf_free(attrs);
         qmf_where_free(w);
-        if (!match) {
+        if (rc < 0) {
+            refuse(a, d, m, opcode, NULL, &err);
+            return;
+        }
+        if (rc == 0) {
             /* A broadcast for other agents: stay silent. */
             bus_ack(d);
             return;
         }
+    }
+    /* Nothing is sent to a reply-to that is not a reply address (§3.3):
+     * refused, recorded if a command, and the refusal goes nowhere (a
+     * refusal for another reason, above, goes nowhere either: agent_reply
+     * checks every address).  After _target, so that only the agents a
+     * broadcast is for record it. */
+    if (m->reply_to != NULL && !agent_reply_address_allowed(m->reply_to, &err)) {
+        refuse(a, d, m, opcode, NULL, &err);
+        return;
     }
     if (!durable && method) {
         qmf_error_set(&err, QMF_ERR_INVALID_ARGS,
@@ -227,11 +294,13 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
             refuse(a, d, m, opcode, signer_known ? &caller : NULL, &err);
             return;
         }
-    } else if (!caller.is_signed && request_expired(m, &late_ms) &&
+    } else if (!caller.is_signed &&
+               agent_request_expired(m->created_ms, m->ttl_ms, agent_now_ns() / 1000000,
+                                     &late_ms) &&
                !(method && command_on_record(a, m, &caller))) {
         qmf_error_set(&err, QMF_ERR_EXPIRED,
-                      "the request expired %lld ms before it could run (ttl %llu ms)",
-                      (long long)late_ms, (unsigned long long)m->ttl_ms);
+                      "the request expired %llu ms before it could run (ttl %llu ms)",
+                      (unsigned long long)late_ms, (unsigned long long)m->ttl_ms);
         refuse(a, d, m, opcode, &caller, &err);
         return;
     }
@@ -318,16 +387,18 @@ handle_locate(struct agent *a, struct bus_delivery *d,
 
     if (where != NULL) {
         qmf_where *w = qmf_where_compile(where, err);
-        bool match;
+        int match;
 
         if (w == NULL) {
             qmf_free(attrs);
             return -1;
         }
-        match = qmf_where_eval(w, attrs);
+        match = qmf_where_test(w, attrs, err);
         qmf_where_free(w);
-        if (!match) {
+        if (match != 1) {
             qmf_free(attrs);
+            if (match < 0)
+                return -1;
             bus_ack(d);
             return 0;
         }
@@ -438,22 +509,22 @@ static int
 requested_class(struct agent *a, const qmf_value *body,
                 const struct schema_class **cls, qmf_error *err)
 {
-    const qmf_value *sid = qmf_map_get(body, "_schema_id");
+    const qmf_value *sid;
     const char *name, *package;
 
     *cls = NULL;
+    if (field_map(body, "_schema_id", &sid, err) != 0)
+        return -1;
     if (sid == NULL)
         return 0;
-    if (sid->kind != QMF_MAP) {
-        qmf_error_set(err, QMF_ERR_MALFORMED, "_schema_id must be a map");
+    if (field_string(sid, "_package_name", &package, err) != 0)
         return -1;
-    }
-    package = qmf_map_get_string(sid, "_package_name");
     if (package != NULL && strcmp(package, SCHEMA_PACKAGE) != 0) {
         qmf_error_set(err, QMF_ERR_UNKNOWN_OBJECT, "unknown package '%.100s'", package);
         return -1;
     }
-    name = qmf_map_get_string(sid, "_class_name");
+    if (field_string(sid, "_class_name", &name, err) != 0)
+        return -1;
     if (name == NULL) {
         qmf_error_set(err, QMF_ERR_MALFORMED, "_schema_id has no _class_name");
         return -1;
@@ -526,12 +597,21 @@ query_objects(struct agent *a, const struct bus_message *m, const struct agent_c
     const qmf_value *where_expr = qmf_map_get(m->body, "_where");
     struct select_ctx ctx = { .a = a, .ids_only = ids_only };
     const struct schema_class *cls;
+    const char *agent = NULL, *name = NULL;
     qmf_where *where = NULL;
     bool *readable = NULL;
+    int rc = 0;
 
     if (requested_class(a, m->body, &cls, err) != 0 ||
         requested_properties(m->body, &ctx.properties, err) != 0)
         return -1;
+    if (oid != NULL && (object_owner(m->body, &agent, err) != 0 ||
+                        field_string(oid, "_object_name", &name, err) != 0))
+        return -1;
+    if (oid != NULL && name == NULL) {
+        qmf_error_set(err, QMF_ERR_MALFORMED, "_object_id needs an _object_name");
+        return -1;
+    }
     if (cls != NULL ? authorize_query(a, caller, cls, err) != 0
                     : (readable = readable_classes(a, caller, err)) == NULL)
         return -1;
@@ -542,27 +622,23 @@ query_objects(struct agent *a, const struct bus_message *m, const struct agent_c
     }
     ctx.results = qmf_list();
     if (oid != NULL) {
-        const char *agent = qmf_map_get_string(oid, "_agent_name");
-        const char *name = qmf_map_get_string(oid, "_object_name");
         const struct inv_object *o;
 
-        if (oid->kind != QMF_MAP || name == NULL) {
-            qmf_error_set(err, QMF_ERR_MALFORMED, "_object_id needs an _object_name");
-            qmf_where_free(where);
-            qmf_free(ctx.results);
-            free(readable);
-            return -1;
-        }
         /* An id of another agent is not ours to answer: empty result. */
         o = (agent == NULL || strcmp(agent, a->name) == 0) ? inv_get(&a->inv, name) : NULL;
         if (o != NULL && (cls == NULL || o->cls == cls) &&
-            (where == NULL || qmf_where_eval(where, o->values)))
+            (where == NULL || (rc = qmf_where_test(where, o->values, err)) == 1))
             select_one(o, &ctx);
     } else {
-        inv_select(&a->inv, cls, where, select_one, &ctx);
+        rc = inv_select(&a->inv, cls, where, select_one, &ctx, err);
     }
     qmf_where_free(where);
     free(readable);
+    if (rc < 0) {
+        /* A regex limit: no answer is better than a partial one. */
+        qmf_free(ctx.results);
+        return -1;
+    }
     reply_batches(a, m, ids_only ? "_object_id" : "_data", ctx.results);
     return 0;
 }
@@ -571,11 +647,12 @@ static int
 handle_query(struct agent *a, struct bus_delivery *d,
              const struct bus_message *m, const struct agent_caller *caller, qmf_error *err)
 {
-    const char *what = qmf_map_get_string(m->body, "_what");
+    const char *what, *owner;
     int rc;
 
-    const char *owner = qmf_map_get_string(qmf_map_get(m->body, "_object_id"), "_agent_name");
-
+    if (field_string(m->body, "_what", &what, err) != 0 ||
+        object_owner(m->body, &owner, err) != 0)
+        return -1;
     if (what == NULL) {
         qmf_error_set(err, QMF_ERR_MALFORMED, "_query_request needs a _what string");
         return -1;
@@ -616,9 +693,11 @@ check_method(struct agent *a, const struct bus_message *m, const struct agent_ca
              const struct schema_class *cls, struct method_check *mc, qmf_error *err)
 {
     const qmf_value *args = qmf_map_get(m->body, "_arguments");
-    const char *method_name = qmf_map_get_string(m->body, "_method_name");
+    const char *method_name;
 
     memset(mc, 0, sizeof(*mc));
+    if (field_string(m->body, "_method_name", &method_name, err) != 0)
+        return -1;
     if (method_name == NULL) {
         qmf_error_set(err, QMF_ERR_MALFORMED, "_method_request needs a _method_name string");
         return -1;
@@ -672,6 +751,7 @@ handle_method_where(struct agent *a, struct bus_delivery *d, const struct bus_me
     const struct schema_class *cls;
     struct method_check mc;
     qmf_where *where = NULL;
+    int rc;
 
     if (requested_class(a, m->body, &cls, err) != 0)
         return -1;
@@ -685,10 +765,10 @@ handle_method_where(struct agent *a, struct bus_delivery *d, const struct bus_me
         qmf_where_free(where);
         return -1;
     }
-    agent_command_where(a, d, m, caller, cls, mc.sm, mc.fn, mc.args, where);
+    rc = agent_command_where(a, d, m, caller, cls, mc.sm, mc.fn, mc.args, where, err);
     qmf_where_free(where);
     qmf_free(mc.args);
-    return 0;
+    return rc;
 }
 
 /* The failpoint "crash-on-method=Class.method" (agent_env.failpoints). */
@@ -711,21 +791,24 @@ static int
 handle_method(struct agent *a, struct bus_delivery *d,
               const struct bus_message *m, const struct agent_caller *caller, qmf_error *err)
 {
-    const qmf_value *oid = qmf_map_get(m->body, "_object_id");
-    const char *agent, *name;
+    const qmf_value *oid;
+    const char *agent, *name = NULL;
     const struct inv_object *o;
     struct method_check mc;
 
+    if (object_owner(m->body, &agent, err) != 0)
+        return -1;
+    oid = qmf_map_get(m->body, "_object_id");
     if (oid == NULL && qmf_map_get(m->body, "_schema_id") != NULL)
         return handle_method_where(a, d, m, caller, err);
-    if (oid == NULL || oid->kind != QMF_MAP ||
-        (name = qmf_map_get_string(oid, "_object_name")) == NULL) {
+    if (oid != NULL && field_string(oid, "_object_name", &name, err) != 0)
+        return -1;
+    if (name == NULL) {
         qmf_error_set(err, QMF_ERR_MALFORMED,
                       "_method_request needs an _object_id with an _object_name, "
                       "or a _schema_id (and _where) selecting objects");
         return -1;
     }
-    agent = qmf_map_get_string(oid, "_agent_name");
     if (agent != NULL && strcmp(agent, a->name) != 0) {
         if (is_broadcast(m)) {
             bus_ack(d);         /* another agent's object: not ours to answer */

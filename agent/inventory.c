@@ -23,6 +23,12 @@ entry_free(void *payload, const xmlChar *name)
     object_free(payload);
 }
 
+static void
+removal_free(void *payload, const xmlChar *name)
+{
+    free(payload);
+}
+
 #define KEY(s) ((const xmlChar *)(s))
 
 void
@@ -30,8 +36,10 @@ inv_init(struct inventory *inv, const struct schema *schema,
          const char *agent_name)
 {
     inv->objects = xmlHashCreate(64);
-    if (inv->objects == NULL)
+    inv->removed = xmlHashCreate(16);
+    if (inv->objects == NULL || inv->removed == NULL)
         abort();
+    inv->seq = 0;
     inv->schema = schema;
     inv->agent_name = agent_name;
 }
@@ -41,7 +49,15 @@ inv_free(struct inventory *inv)
 {
     if (inv->objects)
         xmlHashFree(inv->objects, entry_free);
-    inv->objects = NULL;
+    if (inv->removed)
+        xmlHashFree(inv->removed, removal_free);
+    inv->objects = inv->removed = NULL;
+}
+
+uint64_t
+inv_seq(const struct inventory *inv)
+{
+    return inv->seq;
 }
 
 struct inv_object *
@@ -50,9 +66,10 @@ inv_get(const struct inventory *inv, const char *name)
     return xmlHashLookup(inv->objects, KEY(name));
 }
 
-bool
-inv_put(struct inventory *inv, const struct schema_class *cls,
-        const char *name, qmf_value *values, int64_t now)
+/* inv_put, the change stamped seq. */
+static bool
+put_at(struct inventory *inv, const struct schema_class *cls, const char *name,
+       qmf_value *values, int64_t now, uint64_t seq)
 {
     struct inv_object *o = inv_get(inv, name);
 
@@ -65,6 +82,7 @@ inv_put(struct inventory *inv, const struct schema_class *cls,
         o->values = values;
         o->cls = cls;
         o->update_ts = now;
+        o->seq = seq;
         return true;
     }
     o = qmf_xcalloc(1, sizeof(*o));
@@ -72,8 +90,19 @@ inv_put(struct inventory *inv, const struct schema_class *cls,
     o->cls = cls;
     o->values = values;
     o->create_ts = o->update_ts = now;
+    o->seq = seq;
     if (xmlHashAddEntry(inv->objects, KEY(o->name), o) != 0)
         abort();
+    return true;
+}
+
+bool
+inv_put(struct inventory *inv, const struct schema_class *cls,
+        const char *name, qmf_value *values, int64_t now)
+{
+    if (!put_at(inv, cls, name, values, now, inv->seq + 1))
+        return false;
+    inv->seq++;
     return true;
 }
 
@@ -110,17 +139,33 @@ inv_object_data_with(const struct inventory *inv, const struct inv_object *o,
     return data;
 }
 
-qmf_value *
-inv_remove(struct inventory *inv, const char *name, int64_t now)
+/* inv_remove, the removal stamped seq. */
+static qmf_value *
+remove_at(struct inventory *inv, const char *name, int64_t now, uint64_t seq)
 {
     struct inv_object *o = inv_get(inv, name);
+    uint64_t *removal;
     qmf_value *data;
 
     if (o == NULL)
         return NULL;
     data = inv_object_data(inv, o, false);
     qmf_map_set(data, "_delete_ts", qmf_i64(now));
+    removal = qmf_xcalloc(1, sizeof(*removal));
+    *removal = seq;
+    if (xmlHashUpdateEntry(inv->removed, KEY(name), removal, removal_free) != 0)
+        abort();
     xmlHashRemoveEntry(inv->objects, KEY(name), entry_free);
+    return data;
+}
+
+qmf_value *
+inv_remove(struct inventory *inv, const char *name, int64_t now)
+{
+    qmf_value *data = remove_at(inv, name, now, inv->seq + 1);
+
+    if (data != NULL)
+        inv->seq++;
     return data;
 }
 
@@ -130,6 +175,8 @@ struct select_ctx {
     void (*fn)(const struct inv_object *o, void *opaque);
     void *opaque;
     size_t count;
+    qmf_error *err;
+    bool failed;                /* the predicate failed on an object: stop */
 };
 
 static void
@@ -137,11 +184,14 @@ select_scan(void *payload, void *data, const xmlChar *name)
 {
     const struct inv_object *o = payload;
     struct select_ctx *ctx = data;
+    int match;
 
-    if (ctx->cls != NULL && o->cls != ctx->cls)
+    if (ctx->failed || (ctx->cls != NULL && o->cls != ctx->cls))
         return;
-    if (ctx->where != NULL && !qmf_where_eval(ctx->where, o->values))
+    if (ctx->where != NULL && (match = qmf_where_test(ctx->where, o->values, ctx->err)) != 1) {
+        ctx->failed = match < 0;
         return;
+    }
     ctx->count++;
     if (ctx->fn)
         ctx->fn(o, ctx->opaque);
@@ -158,20 +208,25 @@ inv_count(const struct inventory *inv, const struct schema_class *cls)
     return ctx.count;
 }
 
-void
+int
 inv_select(const struct inventory *inv, const struct schema_class *cls,
            const qmf_where *where,
-           void (*fn)(const struct inv_object *o, void *opaque), void *opaque)
+           void (*fn)(const struct inv_object *o, void *opaque), void *opaque,
+           qmf_error *err)
 {
-    struct select_ctx ctx = { .cls = cls, .where = where, .fn = fn, .opaque = opaque };
+    struct select_ctx ctx = { .cls = cls, .where = where, .fn = fn, .opaque = opaque,
+                              .err = err };
 
     xmlHashScan(inv->objects, select_scan, &ctx);
+    return ctx.failed ? -1 : 0;
 }
 
-/* Collects the names of a class's objects that the snapshot lacks. */
+/* Collects the names of a class's objects that the snapshot lacks, but
+ * for those changed after it was asked for. */
 struct stale_ctx {
     const struct schema_class *cls;
     const qmf_value *snapshot;
+    uint64_t since;
     qmf_value *names;
 };
 
@@ -181,22 +236,49 @@ stale_scan(void *payload, void *data, const xmlChar *name)
     const struct inv_object *o = payload;
     struct stale_ctx *ctx = data;
 
-    if (o->cls == ctx->cls && qmf_map_get(ctx->snapshot, o->name) == NULL)
+    if (o->cls == ctx->cls && o->seq <= ctx->since &&
+        qmf_map_get(ctx->snapshot, o->name) == NULL)
         qmf_list_append(ctx->names, qmf_string(o->name));
+}
+
+/* Collects the removals made at or before since. */
+static void
+old_removal_scan(void *payload, void *data, const xmlChar *name)
+{
+    struct stale_ctx *ctx = data;
+
+    if (*(const uint64_t *)payload <= ctx->since)
+        qmf_list_append(ctx->names, qmf_string((const char *)name));
+}
+
+/* Whether the object changed, or was removed, after since. */
+static bool
+changed_after(const struct inventory *inv, const char *name, uint64_t since)
+{
+    const struct inv_object *o = inv_get(inv, name);
+    const uint64_t *removal;
+
+    if (o != NULL)
+        return o->seq > since;
+    removal = xmlHashLookup(inv->removed, KEY(name));
+    return removal != NULL && *removal > since;
 }
 
 void
 inv_replace_class(struct inventory *inv, const struct schema_class *cls,
-                  qmf_value *objects_by_name, int64_t now, qmf_value *changed)
+                  qmf_value *objects_by_name, uint64_t since, int64_t now,
+                  qmf_value *changed)
 {
-    struct stale_ctx ctx = { cls, objects_by_name, qmf_list() };
+    struct stale_ctx ctx = { cls, objects_by_name, since, qmf_list() };
     size_t i;
 
     /* Deletions first, so that a push never shows an object twice; the
      * table is not changed while it is scanned. */
     xmlHashScan(inv->objects, stale_scan, &ctx);
+    /* What the snapshot says is stamped since, not as a change of the
+     * loop's: a snapshot asked for later knows better. */
     for (i = 0; i < qmf_list_len(ctx.names); i++) {
-        qmf_value *gone = inv_remove(inv, qmf_list_at(ctx.names, i)->u.str.ptr, now);
+        qmf_value *gone = remove_at(inv, qmf_list_at(ctx.names, i)->u.str.ptr, now, since);
 
         if (changed)
             qmf_list_append(changed, gone);
@@ -208,8 +290,18 @@ inv_replace_class(struct inventory *inv, const struct schema_class *cls,
         struct qmf_pair *p = &objects_by_name->u.map.items[i];
         qmf_value *values = p->value;
 
+        if (changed_after(inv, p->key, since))
+            continue;
         p->value = qmf_void();      /* ownership moves to the inventory */
-        if (inv_put(inv, cls, p->key, values, now) && changed)
+        if (put_at(inv, cls, p->key, values, now, since) && changed)
             qmf_list_append(changed, inv_object_data(inv, inv_get(inv, p->key), false));
     }
+    /* Snapshots are applied in the order they were asked for: none to come
+     * predates since, so older removals matter no more. */
+    ctx.names = qmf_list();
+    xmlHashScan(inv->removed, old_removal_scan, &ctx);
+    for (i = 0; i < qmf_list_len(ctx.names); i++)
+        xmlHashRemoveEntry(inv->removed, KEY(qmf_list_at(ctx.names, i)->u.str.ptr),
+                           removal_free);
+    qmf_free(ctx.names);
 }

@@ -6,7 +6,8 @@
  * updates applied on the loop thread.
  *
  * Costs: lookups by name are O(1) (hash table); a query is O(N) in the
- * number of objects, times the cost of its predicate.
+ * number of objects, times the cost of its predicate; a removal is
+ * remembered (its name) until the next snapshot is applied.
  */
 #ifndef AGENT_INVENTORY_H
 #define AGENT_INVENTORY_H
@@ -25,10 +26,15 @@ struct inv_object {
     const struct schema_class *cls;
     qmf_value *values;                /* owned, typed per the schema */
     int64_t create_ts, update_ts;     /* ns since the epoch */
+    uint64_t seq;                     /* the inventory's seq at its last change */
 };
 
 struct inventory {
     xmlHashTablePtr objects;          /* name -> struct inv_object */
+    /* name -> uint64_t seq of its removal: removals a snapshot asked for
+     * earlier cannot know of (inv_replace_class prunes them). */
+    xmlHashTablePtr removed;
+    uint64_t seq;                     /* counts changes: see inv_seq */
     const struct schema *schema;
     const char *agent_name;           /* borrowed from the agent */
 };
@@ -61,20 +67,33 @@ qmf_value *inv_object_data_with(const struct inventory *inv,
 qmf_value *inv_object_id(const struct inventory *inv, const char *name);
 
 /* Calls fn for each object of cls (NULL: every class) matching where
- * (NULL: all), in no particular order.  fn must not add or remove. */
-void inv_select(const struct inventory *inv, const struct schema_class *cls,
-                const qmf_where *where,
-                void (*fn)(const struct inv_object *o, void *opaque),
-                void *opaque);
+ * (NULL: all), in no particular order.  fn must not add or remove.
+ * 0, or -1 with err set if where could not be evaluated on an object (a
+ * regex limit, qmf_where_test): the selection stops there, and fn may have
+ * been called for some objects already, so collect before acting. */
+int inv_select(const struct inventory *inv, const struct schema_class *cls,
+               const qmf_where *where,
+               void (*fn)(const struct inv_object *o, void *opaque),
+               void *opaque, qmf_error *err);
 
 /*
- * Replaces every object of the classes present in the snapshot: snapshot
- * maps object name -> {class name, values}.  Objects no longer present are
- * removed.  changed (a list, may be NULL) receives the data maps of objects
- * that were added, changed or deleted.
+ * A count of the changes made so far (puts that changed something, and
+ * removals).  A snapshot read off the loop is asked for at some inv_seq:
+ * what changed after that is newer than the snapshot may know.
+ */
+uint64_t inv_seq(const struct inventory *inv);
+
+/*
+ * Replaces every object of the class from a snapshot (object name ->
+ * values) asked for at inv_seq() == since.  Objects no longer present are
+ * removed.  Objects put or removed after since (a command's result, an
+ * event's refresh) are newer than the snapshot and stay as they are: a
+ * snapshot taken while a command created an object would otherwise remove
+ * it again.  changed (a list, may be NULL) receives the data maps of
+ * objects that were added, changed or deleted.
  */
 void inv_replace_class(struct inventory *inv, const struct schema_class *cls,
-                       qmf_value *objects_by_name, int64_t now,
+                       qmf_value *objects_by_name, uint64_t since, int64_t now,
                        qmf_value *changed);
 
 #endif

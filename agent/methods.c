@@ -168,13 +168,21 @@ node_get_capabilities(struct method_call *call, qmf_error *err)
     return 0;
 }
 
+/* ---- paths the caller names ----
+ *
+ * Only paths under allowed_paths reach these (command.c checks every
+ * argument the schema marks as a host path before anything runs), so
+ * libvirt's own account of a failure may be told: it says nothing about
+ * files the caller may not name. */
+
 /* Which domain the file holds is libvirt's secret: look at them all. */
 static int
 node_restore(struct method_call *call, qmf_error *err)
 {
+    const char *path = arg_string(call, "filename");
+
     call->reload_class = "Domain";
-    return DRV_CALL(call->a->drv, hypervisor, node_restore, err, call->a->dconn,
-                    arg_string(call, "filename"), err);
+    return DRV_CALL(call->a->drv, hypervisor, node_restore, err, call->a->dconn, path, err);
 }
 
 /* ---- Domain ---- */
@@ -194,8 +202,10 @@ GET_XML(domain_get_xml, hypervisor, domain_get_xml)
 static int
 domain_save(struct method_call *call, qmf_error *err)
 {
+    const char *path = arg_string(call, "filename");
+
     return DRV_CALL(call->a->drv, hypervisor, domain_save, err, call->a->dconn,
-                    call->object_key, arg_string(call, "filename"), err);
+                    call->object_key, path, err);
 }
 
 static int

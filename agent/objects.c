@@ -277,6 +277,7 @@ struct inventory_job {
     struct agent *a;
     struct agent_conf *conf;
     const char *only_class;      /* NULL: every class */
+    uint64_t since;              /* inv_seq when it was asked for */
     bool push_all;
     void (*done)(struct agent *a, bool ok);
     qmf_value *classes;          /* class name -> {object name -> values} */
@@ -353,7 +354,7 @@ inventory_done(void *arg)
             struct qmf_pair *p = &job->classes->u.map.items[i];
 
             inv_replace_class(&a->inv, schema_find_class(a->env.schema, p->key),
-                              p->value, now, changed);
+                              p->value, job->since, now, changed);
         }
         if (job->err.code != QMF_OK)
             log_warnx(&a->log, "inventory incomplete: %s", job->err.text);
@@ -396,6 +397,8 @@ agent_load_inventory(struct agent *a, const char *only_class, bool push_all,
     job->a = a;
     job->conf = agent_conf_ref(a->conf);
     job->only_class = only_class;
+    /* What the loop changes from now on is newer than the snapshot. */
+    job->since = inv_seq(&a->inv);
     job->push_all = push_all;
     job->done = done;
     /* One key for every load: loads never overlap and apply in order. */

@@ -57,6 +57,33 @@ agent_publish(struct agent *a, const struct agent_publish *p, qmf_value *body)
     return rc;
 }
 
+bool
+agent_reply_address_allowed(const char *address, qmf_error *why)
+{
+    char *exchange, *key;
+    bool ok;
+
+    if (bus_address_parse(address, &exchange, &key) != 0) {
+        qmf_error_set(why, QMF_ERR_INVALID_ARGS, "reply-to '%.200s' is not an address",
+                      address);
+        return false;
+    }
+    if (exchange[0] == '\0')
+        ok = strncmp(key, "virtbus.", 8) != 0 || strncmp(key, "virtbus.job.", 12) == 0;
+    else
+        ok = strcmp(exchange, BUS_EXCHANGE_DIRECT) == 0 &&
+             strncmp(key, "virtbus:agent:", 14) != 0 &&
+             strcmp(key, AGENT_DEAD_LETTERS) != 0;
+    if (!ok)
+        qmf_error_set(why, QMF_ERR_INVALID_ARGS,
+                      "reply-to '%.200s' is not a reply address: replies go to a queue or "
+                      "to a key of %s that is not an agent's (PROTOCOL.md 3.3)",
+                      address, BUS_EXCHANGE_DIRECT);
+    free(exchange);
+    free(key);
+    return ok;
+}
+
 int
 agent_reply(struct agent *a, const struct bus_message *req, const char *opcode,
             const char *content, bool partial, qmf_value *body,
@@ -78,10 +105,13 @@ agent_reply(struct agent *a, const struct bus_message *req, const char *opcode,
         .opaque = opaque,
     };
 
-    if (req->reply_to == NULL || req->reply_to[0] == '\0') {
+    if (req->reply_to == NULL || req->reply_to[0] == '\0' ||
+        !agent_reply_address_allowed(req->reply_to, NULL)) {
+        /* Fire-and-forget, or nowhere safe to answer (dispatch refused
+         * the request and said so once): nothing to send. */
         qmf_free(body);
         if (confirm)
-            confirm(true, opaque);     /* fire-and-forget: nothing to send */
+            confirm(true, opaque);
         return 0;
     }
     return agent_publish(a, &p, body);
@@ -216,6 +246,6 @@ agent_push_all(struct agent *a)
 {
     struct collect_ctx ctx = { a, qmf_list() };
 
-    inv_select(&a->inv, NULL, NULL, collect_data, &ctx);
+    inv_select(&a->inv, NULL, NULL, collect_data, &ctx, NULL);
     agent_push_objects(a, ctx.list);
 }

@@ -1202,6 +1202,22 @@ a091_publish(struct bus_conn *bc, const char *address, const struct bus_message 
     return 0;
 }
 
+static int
+a091_check_url(const char *url, qmf_error *err)
+{
+    char *buf = qmf_xstrdup(url);
+    struct amqp_connection_info info;
+    int rc = amqp_parse_url(buf, &info);
+
+    free(buf);
+    if (rc != AMQP_STATUS_OK) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "bad broker URL (expected "
+                      "amqp[s]://[user[:password]@]host[:port][/vhost])");
+        return -1;
+    }
+    return 0;
+}
+
 static const char *
 a091_queue_name(struct bus_conn *bc, size_t i)
 {
@@ -1275,6 +1291,7 @@ const struct bus_driver bus_amqp091_driver = {
     .name = "amqp091",
     .schemes = a091_schemes,
     .open = a091_open,
+    .check_url = a091_check_url,
     .publish = a091_publish,
     .ack = a091_ack,
     .reject = a091_reject,

@@ -45,14 +45,20 @@
 /* How long a polite close waits for the broker's connection.close-ok. */
 #define A091_CLOSE_TIMEOUT_MS 2000
 /*
- * The frame size we offer (the broker may lower it).  rabbitmq-c sizes its
- * outbound buffer and its per-channel frame pools by it, so the default
- * 128 KiB costs about half a MiB per connection, which a fleet simulator
- * with a thousand connections pays a thousand times.  Our messages are
- * mostly a few KiB; larger bodies are split into frames either way.  A
- * content header (properties and headers) must fit in one frame.
+ * The frame size we offer (the broker may lower it): RabbitMQ's own default
+ * and largest usual frame_max.  A content header (properties and headers)
+ * must fit in one frame, and rabbitmq-c drops the whole connection on a
+ * frame larger than what was negotiated.  The broker checks what its
+ * publishers send against their frame_max, never what it delivers against
+ * ours: with a smaller frame_max than the broker's, one message with a big
+ * header (33 KB against the 32 KiB this once was) took the agent's
+ * connection down at every redelivery.  Offering the broker's value means
+ * no 0-9-1 publisher can send a header we cannot read (a broker configured
+ * with a larger frame_max must be lowered to this; docs/TRANSPORTS.md).
+ * rabbitmq-c sizes its outbound buffer and its per-channel frame pools by
+ * it; pool pages are only touched as far as frames fill them.
  */
-#define A091_FRAME_MAX (32 * 1024)
+#define A091_FRAME_MAX (128 * 1024)
 
 struct a091_sub {
     char *queue;            /* the queue name, or NULL with by_index */

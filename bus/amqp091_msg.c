@@ -278,7 +278,6 @@ field_integer(const amqp_field_value_t *f, int64_t *out)
     case AMQP_FIELD_KIND_U32: *out = f->value.u32; return true;
     case AMQP_FIELD_KIND_I64: *out = f->value.i64; return true;
     case AMQP_FIELD_KIND_U64:
-    case AMQP_FIELD_KIND_TIMESTAMP:
         if (f->value.u64 > INT64_MAX)
             return false;
         *out = (int64_t)f->value.u64;
@@ -286,6 +285,41 @@ field_integer(const amqp_field_value_t *f, int64_t *out)
     default:
         return false;
     }
+}
+
+/* The `created` header in ms: an integer is ms already; an AMQP 0-9-1
+ * timestamp ('T') counts seconds, like the timestamp property. */
+static bool
+field_created_ms(const amqp_field_value_t *f, int64_t *out)
+{
+    if (f->kind == AMQP_FIELD_KIND_TIMESTAMP) {
+        if (f->value.u64 > (uint64_t)(INT64_MAX / 1000))
+            return false;
+        *out = (int64_t)f->value.u64 * 1000;
+        return true;
+    }
+    return field_integer(f, out);
+}
+
+/* Whether AMQP bytes hold a NUL: as C strings they would be cut there. */
+static bool
+bytes_have_nul(amqp_bytes_t b)
+{
+    return b.len > 0 && memchr(b.bytes, '\0', b.len) != NULL;
+}
+
+/*
+ * A received header or property that holds a NUL byte: the message is
+ * refused as malformed (body_error), never read cut short.  The first one
+ * found is named.
+ */
+static void
+refuse_nul(struct bus_message *m, const char *what, amqp_bytes_t name)
+{
+    if (m->body_error.code != 0)
+        return;
+    qmf_error_set(&m->body_error, QMF_ERR_MALFORMED, "%s '%.*s' holds a NUL byte", what,
+                  (int)(name.len < 64 ? name.len : 64), (const char *)name.bytes);
 }
 
 /* NULL for what a QMF header cannot hold (nested tables and arrays). */
@@ -339,10 +373,13 @@ a091_message_set_properties(struct bus_message *m, const amqp_basic_properties_t
             int64_t n;
             qmf_value *v;
 
+            if (bytes_have_nul(e->key) ||
+                (e->value.kind == AMQP_FIELD_KIND_UTF8 && bytes_have_nul(e->value.value.bytes)))
+                refuse_nul(m, "header", e->key);
             if (strcmp(key, "ttl") == 0 && field_integer(&e->value, &n) && n >= 0) {
                 m->ttl_ms = (uint64_t)n;
                 have_ttl = true;
-            } else if (strcmp(key, "created") == 0 && field_integer(&e->value, &n)) {
+            } else if (strcmp(key, "created") == 0 && field_created_ms(&e->value, &n)) {
                 m->created_ms = n;
                 have_created = true;
             } else if ((v = field_to_value(&e->value)) != NULL) {
@@ -363,12 +400,21 @@ a091_message_set_properties(struct bus_message *m, const amqp_basic_properties_t
     if (!have_created && (p->_flags & AMQP_BASIC_TIMESTAMP_FLAG) &&
         p->timestamp <= INT64_MAX / 1000)
         m->created_ms = (int64_t)p->timestamp * 1000;
-    if (p->_flags & AMQP_BASIC_CORRELATION_ID_FLAG)
+    if (p->_flags & AMQP_BASIC_CORRELATION_ID_FLAG) {
         m->correlation_id = bytes_dup(p->correlation_id);
-    if (p->_flags & AMQP_BASIC_REPLY_TO_FLAG)
+        if (bytes_have_nul(p->correlation_id))
+            refuse_nul(m, "property", amqp_cstring_bytes("correlation_id"));
+    }
+    /* A reply-to cut at a NUL would name another address: none then. */
+    if ((p->_flags & AMQP_BASIC_REPLY_TO_FLAG) && bytes_have_nul(p->reply_to))
+        refuse_nul(m, "property", amqp_cstring_bytes("reply_to"));
+    else if (p->_flags & AMQP_BASIC_REPLY_TO_FLAG)
         m->reply_to = reply_address(p->reply_to);
-    if (p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG)
+    if (p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG) {
         m->message_id = bytes_dup(p->message_id);
+        if (bytes_have_nul(p->message_id))
+            refuse_nul(m, "property", amqp_cstring_bytes("message_id"));
+    }
     if (p->_flags & AMQP_BASIC_USER_ID_FLAG)
         m->user_id = bytes_dup(p->user_id);
     m->durable = (p->_flags & AMQP_BASIC_DELIVERY_MODE_FLAG) && p->delivery_mode == 2;
@@ -389,6 +435,9 @@ a091_message_decode_body(struct bus_message *m, const char *content_type,
 {
     qmf_error err;
 
+    /* The headers were refused already: the body is not worth reading. */
+    if (m->body_error.code != 0)
+        return;
     qmf_error_clear(&err);
     if (content_type == NULL || content_type_is(content_type, BUS_CONTENT_JSON)) {
         m->body = qmf_from_json(body ? body : "", len, &err);

@@ -97,6 +97,19 @@ bus_url_redact(const char *url)
 }
 
 int
+bus_url_check(const char *url, qmf_error *err)
+{
+    const struct bus_driver *drv = bus_driver_for_url(url);
+
+    if (drv == NULL) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS,
+                      "no transport serves the broker URL's scheme (amqp:// or amqps://)");
+        return -1;
+    }
+    return drv->check_url != NULL ? drv->check_url(url, err) : 0;
+}
+
+int
 bus_open(struct bus_conn **out, struct event_base *base,
          const struct bus_options *opts, const struct bus_handlers *h,
          void *opaque, qmf_error *err)

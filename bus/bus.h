@@ -239,6 +239,9 @@ typedef void (*bus_confirm_cb)(bool ok, void *opaque);
 struct bus_driver {
     const char *name;            /* "amqp091", "amqp10" */
     const char *const *schemes;  /* URL schemes served, NULL-terminated */
+    /* Whether the backend can read the URL at all (syntax only; nothing
+     * is connected).  NULL: any URL of its schemes. */
+    int (*check_url)(const char *url, qmf_error *err);
     /* Starts connecting; `up` is called once connected and declared.
      * opts is copied: nothing it points to has to outlive the call. */
     int (*open)(struct bus_conn **out, struct event_base *base,
@@ -320,6 +323,10 @@ int bus_topology_from_name(const char *name, bool *provisioned);
 
 /* The driver for a URL's scheme, or NULL. */
 const struct bus_driver *bus_driver_for_url(const char *url);
+/* 0 if a transport serves the URL's scheme and can read the URL; else -1
+ * with QMF_ERR_INVALID_ARGS.  The text never repeats the URL, which may
+ * hold a password.  For checking a command line before connecting. */
+int bus_url_check(const char *url, qmf_error *err);
 
 /*
  * A broker URL as people may see it, in logs, errors and output:

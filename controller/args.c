@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "schema/qmf/codec.h"
+#include "schema/qmf/text.h"
 
 char *
 ctl_read_file(const char *path, qmf_error *err)
@@ -20,9 +22,17 @@ ctl_read_file(const char *path, qmf_error *err)
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
     char *buf = NULL;
     size_t len = 0, cap = 0, n;
+    struct stat st;
 
     if (f == NULL) {
         qmf_error_set(err, QMF_ERR_INVALID_ARGS, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    /* A device may never end (/dev/zero): only files, pipes and the like. */
+    if (fstat(fileno(f), &st) == 0 && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) &&
+        f != stdin) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "%s: a device, not a file", path);
+        fclose(f);
         return NULL;
     }
     do {
@@ -30,19 +40,29 @@ ctl_read_file(const char *path, qmf_error *err)
             cap = (cap ? cap * 2 : 8192);
             buf = qmf_xrealloc(buf, cap);
         }
-        n = fread(buf + len, 1, cap - len - 1, f);
+        /* One byte past the limit tells "too long" from "just fits". */
+        n = fread(buf + len, 1, cap - len - 1 < CTL_FILE_MAX + 1 - len ?
+                                cap - len - 1 : CTL_FILE_MAX + 1 - len, f);
         len += n;
-    } while (n > 0);
+    } while (n > 0 && len <= CTL_FILE_MAX);
     if (ferror(f)) {
         qmf_error_set(err, QMF_ERR_INVALID_ARGS, "%s: read error", path);
-        free(buf);
-        buf = NULL;
+    } else if (len > CTL_FILE_MAX) {
+        qmf_error_set(err, QMF_ERR_TOO_LARGE, "%s: more than %u bytes (what an agent "
+                      "takes in one request at most)", path, CTL_FILE_MAX);
+    } else if (qmf_text_has_nul(buf, len) || !qmf_utf8_valid(buf, len)) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "%s: not UTF-8 text (or holds a NUL byte)",
+                      path);
     } else {
         buf[len] = '\0';
+        if (f != stdin)
+            fclose(f);
+        return buf;
     }
+    free(buf);
     if (f != stdin)
         fclose(f);
-    return buf;
+    return NULL;
 }
 
 /* Suffixes as virsh reads them: K, M, G... and KiB, MiB... are powers of

@@ -336,7 +336,11 @@ qmf_value *ctl_arg_value(const struct schema_arg *arg, const char *text, qmf_err
 /* Sets argument `name` of m in args from text (errors name the argument). */
 int ctl_arg_set(const struct schema_method *m, qmf_value *args, const char *name,
                 const char *text, qmf_error *err);
-/* The contents of a file, NUL-terminated; NULL with an error. */
+/* The most a file argument may hold: an agent's default max_body. */
+#define CTL_FILE_MAX (4u * 1024 * 1024)
+/* The contents of a file (or "-", standard input), NUL-terminated: UTF-8
+ * text of at most CTL_FILE_MAX bytes, without NUL; a device is refused
+ * (/dev/zero would never end).  NULL with an error. */
 char *ctl_read_file(const char *path, qmf_error *err);
 /* "2G", "512M", "1024" (in `unit` bytes) as a count of units, rounded up. */
 bool ctl_parse_size(const char *text, uint64_t unit, uint64_t *out);

@@ -46,6 +46,11 @@ resolve_broker(struct ctl_ctx *ctx, const char *name)
     ctx->default_broker = ctx->url == NULL;
     if (ctx->default_broker)
         ctx->url = qmf_xstrdup(CTL_DEFAULT_BROKER);
+    /* A URL nothing can connect to is a bad command line, not a failure. */
+    if (bus_url_check(ctx->url, &err) != 0) {
+        ctl_warnx("%s", err.text);
+        return CTL_EXIT_USAGE;
+    }
     ctx->url_shown = bus_url_redact(ctx->url);
     return CTL_EXIT_OK;
 }

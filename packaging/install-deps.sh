@@ -11,15 +11,17 @@ prog=install-deps.sh
 build_pkgs=(
     build-essential cmake pkg-config
     librabbitmq-dev libqpid-proton11-dev libxml2-dev libjson-c-dev
-    libssl-dev libevent-dev libvirt-dev libcriterion-dev
+    libssl-dev libevent-dev libvirt-dev libcriterion-dev libpcre2-dev
 )
+# The fuzz harnesses (tests/fuzz): clang with libFuzzer.
+fuzz_pkgs=(clang libclang-rt-14-dev)
 # rabbitmq-server: the private test broker; libvirt-daemon: a private
 # libvirtd for reconnect tests; python3-qpid-proton: AMQP 1.0 interop tests.
 runtime_pkgs=(
     rabbitmq-server libvirt-clients libvirt-daemon python3-qpid-proton
     procps iproute2 util-linux openssl ca-certificates
 )
-pkgs=("${build_pkgs[@]}" "${runtime_pkgs[@]}")
+pkgs=("${build_pkgs[@]}" "${fuzz_pkgs[@]}" "${runtime_pkgs[@]}")
 
 die() { echo "$prog: $*" >&2; exit 1; }
 

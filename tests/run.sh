@@ -2,8 +2,9 @@
 # The whole test suite, exactly as CI runs it (.ci/run calls this script):
 # installs what is missing, then builds and runs the suite twice, once
 # plain and once under AddressSanitizer and UndefinedBehaviorSanitizer,
-# and then the unit tests and the integration tests that exercise threads
-# (ctest label "threads") under ThreadSanitizer.
+# then the unit tests and the integration tests that exercise threads
+# (ctest label "threads") under ThreadSanitizer, and last runs each
+# libFuzzer harness for 20 s (tests/fuzz/run.sh).
 # Each ctest run starts its own private broker (the broker/start fixture)
 # and stops it again.
 set -euo pipefail
@@ -27,4 +28,5 @@ for config in plain sanitize tsan; do
     echo "== $config tests"
     ctest --test-dir "$dir" --output-on-failure -j"$jobs" "${select[@]}"
 done
+tests/fuzz/run.sh
 echo "== all tests passed"

@@ -364,6 +364,19 @@ trust_b64_encode(const void *data, size_t len)
     return out;
 }
 
+/* The value of a base64url digit the caller has checked. */
+static int
+b64url_digit(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '-' ? 62 : 63;
+}
+
 int
 trust_b64_decode(const char *text, size_t text_len, uint8_t **out, size_t *out_len,
                  size_t max)
@@ -391,6 +404,12 @@ trust_b64_decode(const char *text, size_t text_len, uint8_t **out, size_t *out_l
             return -1;
         }
         std[i] = c;
+    }
+    /* The canonical form only (RFC 4648 §3.5): the bits past the last
+     * whole byte are zero, so that one byte string has one text. */
+    if (pad > 0 && (b64url_digit(text[text_len - 1]) & ((1 << (2 * pad)) - 1)) != 0) {
+        free(std);
+        return -1;
     }
     memset(std + text_len, '=', pad);
     std[padded] = '\0';

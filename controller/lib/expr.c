@@ -21,12 +21,11 @@
  *
  * Costs: O(length of the text) to tokenize and parse (one token of
  * lookahead, no backtracking), plus O(properties of the class) per field
- * lookup and one regcomp() per =~.
+ * lookup and one regex compile per =~ (the agents' engine, schema/qmf/regex.h).
  */
 #include "controller/lib/expr.h"
 
 #include <inttypes.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -34,6 +33,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "schema/qmf/regex.h"
+#include "schema/qmf/text.h"
+#include "schema/qmf/where.h"
 
 /* Nesting of parentheses and nots; with the lists around them this stays
  * under the 64 levels qmf_where_compile() accepts. */
@@ -763,10 +766,9 @@ static qmf_value *
 compile_match(struct parser *p, enum tok op, size_t op_start,
               struct operand *l, struct operand *r)
 {
-    char reason[256];
-    regex_t re;
+    qmf_regex *re;
+    qmf_error why;
     qmf_value *m;
-    int rc;
 
     if (l->kind != OPD_FIELD)
         return fail(p, l->start, "%s needs a field on its left",
@@ -782,11 +784,9 @@ compile_match(struct parser *p, enum tok op, size_t op_start,
                     family_names[type_family(l->prop->type)]);
     /* The agent compiles it the same way; a bad pattern is better caught
      * here, where the column is known. */
-    if ((rc = regcomp(&re, r->str, REG_EXTENDED | REG_NOSUB)) != 0) {
-        regerror(rc, &re, reason, sizeof(reason));
-        return fail(p, r->start, "bad regular expression: %s", reason);
-    }
-    regfree(&re);
+    if ((re = qmf_regex_compile(r->str, strlen(r->str), &why)) == NULL)
+        return fail(p, r->start, "%s", why.text);
+    qmf_regex_free(re);
     m = pred_new("re_match", qmf_string(l->str), literal_value(r, 1));
     return op == TOK_MATCH ? m : pred_new("not", m, NULL);
 }
@@ -1061,6 +1061,39 @@ parse_or(struct parser *p)
     return parse_chain(p, TOK_OR, "or", parse_and);
 }
 
+/*
+ * The agents' own check of the predicate (qmf_where_compile): the limits
+ * the grammar does not see (how many regexes, how deep) are theirs, and
+ * the console must agree with them.  true (and the error set) if refused.
+ */
+static bool
+agents_refuse(struct parser *p, const qmf_value *pred)
+{
+    qmf_where *w;
+    qmf_error why;
+
+    if ((w = qmf_where_compile(pred, &why)) != NULL) {
+        qmf_where_free(w);
+        return false;
+    }
+    fail(p, 0, "%s", why.text);
+    return true;
+}
+
+/* The text goes to agents inside a JSON or AMQP string: valid UTF-8 only. */
+static int
+check_utf8(struct parser *p)
+{
+    size_t len = strlen(p->text), i = 0, n;
+
+    while (i < len) {
+        if ((n = qmf_utf8_char_len(p->text + i, len - i)) == 0)
+            return fail_rc(p, i, "invalid UTF-8 (byte \\x%02x)", (unsigned char)p->text[i]);
+        i += n;
+    }
+    return 0;
+}
+
 qmf_value *
 virtbus_expr_compile(const char *text, const struct schema_class *cls, qmf_error *err)
 {
@@ -1069,7 +1102,7 @@ virtbus_expr_compile(const char *text, const struct schema_class *cls, qmf_error
     char b1[64], b2[64];
 
     qmf_error_clear(err);
-    if (next(&p) != 0)
+    if (check_utf8(&p) != 0 || next(&p) != 0)
         goto out;
     if (p.tok.kind == TOK_END) {
         fail(&p, p.tok.start, "empty expression");
@@ -1082,6 +1115,8 @@ virtbus_expr_compile(const char *text, const struct schema_class *cls, qmf_error
     } else if (p.tok.kind != TOK_END) {
         fail(&p, p.tok.start, "expected 'and', 'or' or the end%s, found %s",
              after(&p, b1, sizeof(b1)), found(&p, b2, sizeof(b2)));
+    } else if (agents_refuse(&p, e)) {
+        /* Nothing is sent that every agent would refuse. */
     } else {
         goto out;
     }

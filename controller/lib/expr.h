@@ -8,7 +8,8 @@
  *                    ["re_match", "name", ["quote", "^batch-"]]]
  *
  * Costs: one pass over the text, O(length); each =~ pattern is also
- * compiled once with regcomp() to report a bad pattern with its column.
+ * compiled once, by the agents' engine (schema/qmf/regex.h), to report a
+ * bad pattern with its column.
  */
 #ifndef VIRTBUS_EXPR_H
 #define VIRTBUS_EXPR_H

@@ -9,10 +9,14 @@
  * Decoding also takes what other QMF peers send: symbol as STRING (also as a
  * map key), array as LIST, char as UINT32, timestamp (ms) as INT64 ns (our
  * absTime unit) and a described value as its value, descriptor dropped.
- * Decimals and non-string map keys have no QMF meaning and are refused.
+ * Decimals and non-string map keys have no QMF meaning and are refused, and
+ * so are (QMF_ERR_MALFORMED) strings and keys that are not valid UTF-8 or
+ * hold a NUL, and maps with a key twice (AMQP keys are distinct; two
+ * readers could pick different values).  Binary values may hold anything.
  *
- * Costs: O(N) in the number of nodes.  proton's pn_data_t holds at most
- * 65535 nodes, so larger bodies cannot be built (the caller batches).
+ * Costs: O(N log N) in the number of nodes (each map's keys are sorted
+ * once to find repeats).  proton's pn_data_t holds at most 65535 nodes, so
+ * larger bodies cannot be built (the caller batches).
  */
 #include "schema/qmf/codec.h"
 
@@ -20,6 +24,8 @@
 #include <string.h>
 
 #include <proton/error.h>
+
+#include "schema/qmf/text.h"
 
 /* Deeper nesting is refused: proton decodes it, but we recurse on it. */
 #define AMQP_MAX_DEPTH 64
@@ -143,8 +149,10 @@ get_map(pn_data_t *data, int depth, qmf_error *err)
             return NULL;
         }
         key = pn_data_get_bytes(data);
-        if (memchr(key.start, '\0', key.size) != NULL)
+        if (qmf_text_has_nul(key.start, key.size))
             return malformed(map, err, "map key contains a NUL byte");
+        if (!qmf_utf8_valid(key.start, key.size))
+            return malformed(map, err, "map key is not valid UTF-8");
         if (!pn_data_next(data))
             return malformed(map, err, "map key without a value");
         if ((child = get_value(data, depth + 1, err)) == NULL) {
@@ -152,10 +160,12 @@ get_map(pn_data_t *data, int depth, qmf_error *err)
             return NULL;
         }
         ckey = qmf_xstrndup(key.start, key.size);
-        qmf_map_set(map, ckey, child);
+        qmf_map_append(map, ckey, child);
         free(ckey);
     }
     pn_data_exit(data);
+    if (qmf_map_has_duplicates(map))
+        return malformed(map, err, "map with a key twice");
     return map;
 }
 
@@ -203,6 +213,10 @@ get_value(pn_data_t *data, int depth, qmf_error *err)
     case PN_STRING:
     case PN_SYMBOL:
         bytes = pn_data_get_bytes(data);
+        if (qmf_text_has_nul(bytes.start, bytes.size))
+            return malformed(NULL, err, "string contains a NUL byte");
+        if (!qmf_utf8_valid(bytes.start, bytes.size))
+            return malformed(NULL, err, "string is not valid UTF-8");
         return qmf_stringn(bytes.start, bytes.size);
     case PN_BINARY:
         bytes = pn_data_get_binary(data);

@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "schema/qmf/text.h"
+
 void
 qmf_error_set(qmf_error *err, uint32_t code, const char *fmt, ...)
 {
@@ -15,6 +17,9 @@ qmf_error_set(qmf_error *err, uint32_t code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->text, sizeof(err->text), fmt, ap);
     va_end(ap);
+    /* Texts quote what was sent, and travel in _exception bodies and
+     * events: whatever was quoted (or cut mid-character), valid UTF-8. */
+    qmf_utf8_repair(err->text);
 }
 
 void

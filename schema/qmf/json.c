@@ -9,11 +9,21 @@
  *
  * and back: null -> VOID, true/false -> BOOL, integer -> INT64 (UINT64 above
  * INT64_MAX), other numbers -> DOUBLE, string -> STRING, array -> LIST,
- * object -> MAP.  json-c clamps integers beyond 64 bits to INT64_MIN or
- * UINT64_MAX; the schema's range check is the only guard there.
+ * object -> MAP.
+ *
+ * What json-c lets through and we refuse (QMF_ERR_MALFORMED), found by one
+ * lexical pass before parsing or checked on the tree after it:
+ *   - integers outside [INT64_MIN, UINT64_MAX] (json-c clamps them);
+ *   - NUL in a string or key, escaped or not (json-c cuts keys there, and
+ *     every string is used as a C string somewhere), and any other
+ *     unescaped control character (RFC 8259);
+ *   - lone or reversed UTF-16 surrogate escapes, and overlong or
+ *     surrogate UTF-8 bytes (json-c's UTF-8 check takes them).
+ * A repeated key keeps its last value (json-c's behaviour).
  *
  * Costs: both directions go through a json-c tree, O(N) time and memory in
- * the size of the document.
+ * the size of the document; maps are built without per-key lookups
+ * (json-c's keys are already unique).
  */
 #include "schema/qmf/codec.h"
 
@@ -25,6 +35,8 @@
 
 #include <json-c/json.h>
 #include <openssl/evp.h>
+
+#include "schema/qmf/text.h"
 
 /* Containers nested deeper than this are rejected rather than recursed on. */
 #define JSON_MAX_DEPTH 64
@@ -146,7 +158,8 @@ qmf_to_json(const qmf_value *v, size_t *len)
 
 /*
  * json-c reports integers above INT64_MAX by clamping the int64 reader, so
- * only a clamped value needs the uint64 reader.
+ * only a clamped value needs the uint64 reader.  (Integers beyond 64 bits
+ * never get here: json_prescan refuses them.)
  */
 static qmf_value *
 from_json_int(json_object *o)
@@ -159,11 +172,21 @@ from_json_int(json_object *o)
     return qmf_i64(i);
 }
 
-/* Recursion is bounded by the tokener's depth limit. */
 static qmf_value *
-from_json(json_object *o)
+bad_text(qmf_value *partial, qmf_error *err, const char *what)
 {
-    qmf_value *v;
+    qmf_free(partial);
+    qmf_error_set(err, QMF_ERR_MALFORMED, "malformed JSON: %s is not valid UTF-8", what);
+    return NULL;
+}
+
+/* Recursion is bounded by the tokener's depth limit.  NULL with err set if
+ * a string or key is not valid UTF-8 text. */
+static qmf_value *
+from_json(json_object *o, qmf_error *err)
+{
+    qmf_value *v, *child;
+    const char *str;
     size_t i, n;
 
     switch (json_object_get_type(o)) {
@@ -176,21 +199,152 @@ from_json(json_object *o)
     case json_type_double:
         return qmf_double(json_object_get_double(o));
     case json_type_string:
-        return qmf_stringn(json_object_get_string(o),
-                           (size_t)json_object_get_string_len(o));
+        str = json_object_get_string(o);
+        n = (size_t)json_object_get_string_len(o);
+        if (qmf_text_has_nul(str, n) || !qmf_utf8_valid(str, n))
+            return bad_text(NULL, err, "a string");
+        return qmf_stringn(str, n);
     case json_type_array:
         v = qmf_list();
         n = json_object_array_length(o);
-        for (i = 0; i < n; i++)
-            qmf_list_append(v, from_json(json_object_array_get_idx(o, i)));
+        for (i = 0; i < n; i++) {
+            if ((child = from_json(json_object_array_get_idx(o, i), err)) == NULL) {
+                qmf_free(v);
+                return NULL;
+            }
+            qmf_list_append(v, child);
+        }
         return v;
     case json_type_object:
         v = qmf_map();
-        json_object_object_foreach(o, key, child)
-            qmf_map_set(v, key, from_json(child));
+        json_object_object_foreach(o, key, value) {
+            if (!qmf_utf8_valid(key, strlen(key)))
+                return bad_text(v, err, "a key");
+            if ((child = from_json(value, err)) == NULL) {
+                qmf_free(v);
+                return NULL;
+            }
+            /* json-c keeps one value per key: no lookup needed. */
+            qmf_map_append(v, key, child);
+        }
         return v;
     }
     return qmf_void();
+}
+
+static int
+hex4(const char *p, const char *end, unsigned *out)
+{
+    unsigned v = 0;
+    int i;
+
+    if (end - p < 4)
+        return -1;
+    for (i = 0; i < 4; i++) {
+        char c = p[i];
+
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (unsigned)(c - 'A' + 10);
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* An integer's digits (no sign, no leading zeros but for "0") within the
+ * magnitude limit, given as a string of as many digits. */
+static bool
+digits_within(const char *p, size_t n, const char *limit)
+{
+    size_t lim = strlen(limit);
+
+    return n < lim || (n == lim && memcmp(p, limit, n) <= 0);
+}
+
+/*
+ * The lexical checks json-c does not make (see the top of this file), in
+ * one pass that only needs to know where strings and numbers are; what is
+ * not JSON at all is left to json-c to report.  0, or -1 with err set.
+ */
+static int
+json_prescan(const char *buf, size_t len, qmf_error *err)
+{
+    const char *p = buf, *end = buf + len, *why;
+    unsigned cp, low;
+
+    while (p < end) {
+        if (*p == '-' || (*p >= '0' && *p <= '9')) {
+            const char *start = p, *digits;
+            bool neg = *p == '-', integral = true;
+
+            if (neg)
+                p++;
+            digits = p;
+            while (p < end && *p >= '0' && *p <= '9')
+                p++;
+            if (p < end && (*p == '.' || *p == 'e' || *p == 'E'))
+                integral = false;
+            while (p < end && ((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' ||
+                               *p == 'E' || *p == '+' || *p == '-'))
+                p++;
+            if (integral && !digits_within(digits, (size_t)(p - start) - neg,
+                                           neg ? "9223372036854775808" :
+                                                 "18446744073709551615")) {
+                why = "an integer outside the 64-bit range";
+                p = start;
+                goto bad;
+            }
+            continue;
+        }
+        if (*p != '"') {
+            p++;
+            continue;
+        }
+        for (p++; p < end && *p != '"'; p++) {
+            if ((unsigned char)*p < 0x20) {
+                why = *p == '\0' ? "a NUL byte in a string" :
+                      "an unescaped control character in a string";
+                goto bad;
+            }
+            if (*p != '\\')
+                continue;
+            if (++p >= end)
+                break;
+            if (*p != 'u')
+                continue;
+            if (hex4(p + 1, end, &cp) != 0)
+                continue;       /* json-c reports the bad escape */
+            if (cp == 0) {
+                why = "\\u0000 (NUL) in a string";
+                goto bad;
+            }
+            if (cp >= 0xdc00 && cp <= 0xdfff) {
+                why = "a lone low surrogate escape in a string";
+                goto bad;
+            }
+            p += 4;
+            if (cp >= 0xd800 && cp <= 0xdbff) {
+                if (end - p < 3 || p[1] != '\\' || p[2] != 'u' ||
+                    hex4(p + 3, end, &low) != 0 || low < 0xdc00 || low > 0xdfff) {
+                    why = "a lone high surrogate escape in a string";
+                    goto bad;
+                }
+                p += 6;
+            }
+        }
+        p++;
+    }
+    return 0;
+bad:
+    qmf_error_set(err, QMF_ERR_MALFORMED, "malformed JSON at offset %zu: %s",
+                  (size_t)(p - buf), why);
+    return -1;
 }
 
 qmf_value *
@@ -207,6 +361,8 @@ qmf_from_json(const char *buf, size_t len, qmf_error *err)
                       "JSON body of %zu bytes is too large", len);
         return NULL;
     }
+    if (json_prescan(buf, len, err) != 0)
+        return NULL;
     /* json-c counts the values on its stack, the outermost one included. */
     tok = json_tokener_new_ex(JSON_MAX_DEPTH + 1);
     if (tok == NULL)
@@ -236,7 +392,7 @@ qmf_from_json(const char *buf, size_t len, qmf_error *err)
                       "the document", end);
         return NULL;
     }
-    v = from_json(o);
+    v = from_json(o, err);
     json_object_put(o);
     return v;
 }

@@ -98,15 +98,6 @@ out_of_range(const qmf_value *v, enum qmf_type t, const char *what,
     return -1;
 }
 
-static int
-non_integral(double d, enum qmf_type t, const char *what, qmf_error *err)
-{
-    qmf_error_set(err, QMF_ERR_INVALID_ARGS,
-                  "argument '%s': expected %s, got non-integral number %.17g",
-                  ARG(what), qmf_type_name(t), d);
-    return -1;
-}
-
 /* The range of an integer kind. */
 static void
 int_range(enum qmf_kind kind, int64_t *min, uint64_t *max)
@@ -124,9 +115,11 @@ int_range(enum qmf_kind kind, int64_t *min, uint64_t *max)
 }
 
 /*
- * Integers and integral floating values to an integer type.  A negative
- * value is held in `i` and any other in `u`, so that int64 and uint64 never
- * have to meet in one C type.
+ * Integers to an integer type, within its range.  A floating value is
+ * refused even when integral: 1e3 or 3.0 for a uint32 is a sender that
+ * does not know the type, and a double cannot say every uint64 anyway.
+ * A negative value is held in `i` and any other in `u`, so that int64 and
+ * uint64 never have to meet in one C type.
  */
 static int
 coerce_integer(qmf_value *v, enum qmf_type t, const char *what,
@@ -146,26 +139,6 @@ coerce_integer(qmf_value *v, enum qmf_type t, const char *what,
             i = v->u.i;
         else
             u = (uint64_t)v->u.i;
-    } else if (v->kind == QMF_FLOAT || v->kind == QMF_DOUBLE) {
-        double d = v->kind == QMF_FLOAT ? (double)v->u.f : v->u.d;
-        bool integral;
-
-        if (isnan(d))
-            return non_integral(d, t, what, err);
-        /* 2^64 and -2^63 are exact doubles; the casts below are in range
-         * and truncate, and a truncated double converts back exactly. */
-        if (d >= 18446744073709551616.0 || d < -9223372036854775808.0)
-            return out_of_range(v, t, what, err);
-        neg = d < 0;
-        if (neg) {
-            i = (int64_t)d;
-            integral = (double)i == d;
-        } else {
-            u = (uint64_t)d;
-            integral = (double)u == d;
-        }
-        if (!integral)
-            return non_integral(d, t, what, err);
     } else {
         return wrong_kind(v, t, what, err);
     }

@@ -40,10 +40,10 @@ enum qmf_kind qmf_type_kind(enum qmf_type t);
  * QMF_ERR_INVALID_ARGS and a text naming `what` (an argument or property
  * name).  Lossless conversions only: any integer kind to any integer type
  * within range, integers and doubles to float/double (a double is rounded to
- * the nearest float), integral doubles to integer types within range,
- * canonical UUID text to UUID and a UUID to its text for sstr/lstr, base64
- * text to binary, integers to absTime/deltaTime.  Strings are never parsed as
- * numbers.  Texts read "argument '<what>': expected uint64, got string",
+ * the nearest float), canonical UUID text to UUID and a UUID to its text for
+ * sstr/lstr, base64 text to binary, integers to absTime/deltaTime.  Strings
+ * are never parsed as numbers, and floating values never become integers
+ * (not even 3.0).  Texts read "argument '<what>': expected uint64, got string",
  * "argument '<what>': value 300 out of range for uint8", ...  On failure *v
  * is left as it was (still owned by the caller).
  */

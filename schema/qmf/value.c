@@ -284,6 +284,11 @@ qmf_dup(const qmf_value *v)
     }
 }
 
+/* Maps of this many keys or more are compared by sorting, not by lookups:
+ * lookups make a comparison of n keys O(n^2). */
+#define MAP_EQUAL_SORT_MIN 32
+static bool maps_equal_sorted(const qmf_value *a, const qmf_value *b);
+
 bool
 qmf_equal(const qmf_value *a, const qmf_value *b)
 {
@@ -316,6 +321,8 @@ qmf_equal(const qmf_value *a, const qmf_value *b)
         /* Maps are unordered on the wire: compare by key, not by position. */
         if (a->u.map.len != b->u.map.len)
             return false;
+        if (a->u.map.len >= MAP_EQUAL_SORT_MIN)
+            return maps_equal_sorted(a, b);
         for (i = 0; i < a->u.map.len; i++) {
             const qmf_value *other = qmf_map_get(b, a->u.map.items[i].key);
 
@@ -449,6 +456,14 @@ qmf_map_set(qmf_value *map, const char *key, qmf_value *v)
         map->u.map.items[idx].value = v;
         return v;
     }
+    return qmf_map_append(map, key, v);
+}
+
+qmf_value *
+qmf_map_append(qmf_value *map, const char *key, qmf_value *v)
+{
+    if (map == NULL || map->kind != QMF_MAP)
+        abort();
     if (map->u.map.len == map->u.map.cap) {
         map->u.map.cap = map->u.map.cap ? map->u.map.cap * 2 : 8;
         map->u.map.items = qmf_xrealloc(map->u.map.items,
@@ -458,6 +473,60 @@ qmf_map_set(qmf_value *map, const char *key, qmf_value *v)
     map->u.map.items[map->u.map.len].value = v;
     map->u.map.len++;
     return v;
+}
+
+static int
+pair_cmp(const void *a, const void *b)
+{
+    const struct qmf_pair *x = *(const struct qmf_pair *const *)a;
+    const struct qmf_pair *y = *(const struct qmf_pair *const *)b;
+
+    return strcmp(x->key, y->key);
+}
+
+/* The map's pairs sorted by key: an array the caller frees. */
+static const struct qmf_pair **
+sorted_pairs(const qmf_value *map)
+{
+    const struct qmf_pair **pairs = qmf_xcalloc(map->u.map.len, sizeof(*pairs));
+    size_t i;
+
+    for (i = 0; i < map->u.map.len; i++)
+        pairs[i] = &map->u.map.items[i];
+    qsort(pairs, map->u.map.len, sizeof(*pairs), pair_cmp);
+    return pairs;
+}
+
+bool
+qmf_map_has_duplicates(const qmf_value *map)
+{
+    const struct qmf_pair **pairs;
+    bool dup = false;
+    size_t i;
+
+    if (map == NULL || map->kind != QMF_MAP || map->u.map.len < 2)
+        return false;
+    pairs = sorted_pairs(map);
+    for (i = 1; i < map->u.map.len && !dup; i++)
+        dup = strcmp(pairs[i - 1]->key, pairs[i]->key) == 0;
+    free(pairs);
+    return dup;
+}
+
+/* Equal maps of n >= MAP_EQUAL_SORT_MIN keys each, in O(n log n). */
+static bool
+maps_equal_sorted(const qmf_value *a, const qmf_value *b)
+{
+    const struct qmf_pair **pa = sorted_pairs(a), **pb = sorted_pairs(b);
+    bool equal = true;
+    size_t i;
+
+    for (i = 0; i < a->u.map.len && equal; i++)
+        equal = strcmp(pa[i]->key, pb[i]->key) == 0 &&
+            qmf_equal(pa[i]->value, pb[i]->value);
+    free(pa);
+    free(pb);
+    return equal;
 }
 
 qmf_value *

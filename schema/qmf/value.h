@@ -10,7 +10,10 @@
  *
  * Costs: maps keep insertion order and look keys up linearly, O(N) in the
  * number of keys.  QMF maps are small (a handful to a few dozen keys), where
- * a scan beats hashing; large collections travel as lists.
+ * a scan beats hashing; large collections travel as lists.  What builds a
+ * map from outside input (the decoders) must not pay that per key: it
+ * appends with qmf_map_append() and checks once with
+ * qmf_map_has_duplicates(), O(N log N).  qmf_equal() sorts large maps.
  */
 #ifndef QMF_VALUE_H
 #define QMF_VALUE_H
@@ -112,6 +115,12 @@ bool qmf_get_double(const qmf_value *v, double *out);
  * returns v so that nested maps can be built in one expression. */
 qmf_value *qmf_map_set(qmf_value *map, const char *key, qmf_value *v);
 qmf_value *qmf_map_get(const qmf_value *map, const char *key);
+/* Appends key (copied) and v (taken) without looking for key: O(1)
+ * amortised.  The caller guarantees key is not in the map yet, or checks
+ * with qmf_map_has_duplicates() before anyone looks a key up. */
+qmf_value *qmf_map_append(qmf_value *map, const char *key, qmf_value *v);
+/* Whether two keys of map are equal: O(N log N). */
+bool qmf_map_has_duplicates(const qmf_value *map);
 /* The string value at key, or NULL if missing or not a string. */
 const char *qmf_map_get_string(const qmf_value *map, const char *key);
 /* Removes key and returns its value, now owned by the caller (or NULL). */

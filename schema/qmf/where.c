@@ -7,6 +7,9 @@
  * - ["and"] is true and ["or"] is false (empty conjunction/disjunction).
  * - re_match takes its pattern as ["quote", "re"] or, for re_match only, as
  *   a bare string, since QMF consoles write ["re_match", "name", "^web"].
+ *   Patterns are PCRE2's dialect with the limits of regex.h; a match that
+ *   reaches a limit makes the whole evaluation an error (qmf_where_test),
+ *   never a silent false that a "not" would turn into a selection.
  * - in (a virtbus extension) is ["in", a, ["quote", [v, ...]]]: true if a
  *   is eq to one of the values.  A list of node names is one operator, not
  *   fifty: every agent of a broadcast parses and compiles what it gets.
@@ -22,14 +25,18 @@
 #include "schema/qmf/where.h"
 
 #include <math.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "schema/qmf/regex.h"
+
 /* Deeper predicates are refused; compile and eval recurse on the tree. */
 #define WHERE_MAX_DEPTH 64
+/* Each regex may cost up to its match limit per object: a predicate may
+ * hold this many. */
+#define WHERE_MAX_REGEXES 16
 
 enum where_op {
     OP_TRUE, OP_FALSE, OP_AND, OP_OR, OP_NOT,
@@ -62,8 +69,7 @@ struct qmf_where {
     qmf_where **kids;           /* and, or, not */
     size_t nkids;
     struct operand lhs, rhs;    /* comparisons; exists uses lhs */
-    regex_t re;                 /* re_match */
-    bool has_re;
+    qmf_regex *re;              /* re_match */
 };
 
 /* Where in the expression compiling is, as $[i][j]... for error texts. */
@@ -71,6 +77,7 @@ struct compile_ctx {
     qmf_error *err;
     size_t path[WHERE_MAX_DEPTH + 2];
     int depth;
+    unsigned regexes;           /* compiled so far */
 };
 
 static qmf_where * __attribute__((format(printf, 2, 3)))
@@ -119,8 +126,7 @@ qmf_where_free(qmf_where *w)
     qmf_free(w->lhs.literal);
     free(w->rhs.field);
     qmf_free(w->rhs.literal);
-    if (w->has_re)
-        regfree(&w->re);
+    qmf_regex_free(w->re);
     free(w);
 }
 
@@ -187,9 +193,8 @@ static int
 compile_regex(struct compile_ctx *ctx, qmf_where *w, const qmf_value *v)
 {
     const qmf_value *pattern = v;
-    char reason[256];
+    qmf_error why;
     bool bad = false;
-    int rc;
 
     if (v->kind == QMF_LIST && (pattern = quoted(ctx, v, &bad)) == NULL) {
         if (!bad)
@@ -201,18 +206,15 @@ compile_regex(struct compile_ctx *ctx, qmf_where *w, const qmf_value *v)
                       qmf_kind_name(pattern->kind));
         return -1;
     }
-    if (has_nul(pattern)) {
-        compile_error(ctx, "re_match pattern contains a NUL byte");
+    if (++ctx->regexes > WHERE_MAX_REGEXES) {
+        compile_error(ctx, "more than %d re_match operators", WHERE_MAX_REGEXES);
         return -1;
     }
-    rc = regcomp(&w->re, pattern->u.str.ptr, REG_EXTENDED | REG_NOSUB);
-    if (rc != 0) {
-        regerror(rc, &w->re, reason, sizeof(reason));
-        compile_error(ctx, "bad regular expression '%.100s': %s",
-                      pattern->u.str.ptr, reason);
+    w->re = qmf_regex_compile(pattern->u.str.ptr, pattern->u.str.len, &why);
+    if (w->re == NULL) {
+        compile_error(ctx, "re_match '%.100s': %s", pattern->u.str.ptr, why.text);
         return -1;
     }
-    w->has_re = true;
     return 0;
 }
 
@@ -522,53 +524,46 @@ compare(const qmf_value *a, const qmf_value *b)
     }
 }
 
-static bool
-re_match(const regex_t *re, const qmf_value *v)
+/* 1, 0, or -1 with err set (a regex limit was reached). */
+static int
+re_match(const qmf_regex *re, const qmf_value *v, qmf_error *err)
 {
     if (v == NULL || v->kind != QMF_STRING)
-        return false;
-#ifdef REG_STARTEND
-    {
-        /* Match the whole string, even past an embedded NUL. */
-        regmatch_t range = { .rm_so = 0, .rm_eo = (regoff_t)v->u.str.len };
-
-        return regexec(re, v->u.str.ptr, 1, &range, REG_STARTEND) == 0;
-    }
-#else
-    return regexec(re, v->u.str.ptr, 0, NULL, 0) == 0;
-#endif
+        return 0;
+    /* The whole string, even past an embedded NUL. */
+    return qmf_regex_match(re, v->u.str.ptr, v->u.str.len, err);
 }
 
-bool
-qmf_where_eval(const qmf_where *w, const qmf_value *values)
+static int
+test(const qmf_where *w, const qmf_value *values, qmf_error *err)
 {
     const qmf_value *a, *b;
     enum order ord;
     size_t i;
+    int rc;
 
-    if (w == NULL)
-        return false;
     switch (w->op) {
     case OP_TRUE:
-        return true;
+        return 1;
     case OP_FALSE:
-        return false;
+        return 0;
     case OP_AND:
         for (i = 0; i < w->nkids; i++)
-            if (!qmf_where_eval(w->kids[i], values))
-                return false;
-        return true;
+            if ((rc = test(w->kids[i], values, err)) != 1)
+                return rc;
+        return 1;
     case OP_OR:
         for (i = 0; i < w->nkids; i++)
-            if (qmf_where_eval(w->kids[i], values))
-                return true;
-        return false;
+            if ((rc = test(w->kids[i], values, err)) != 0)
+                return rc;
+        return 0;
     case OP_NOT:
-        return !qmf_where_eval(w->kids[0], values);
+        rc = test(w->kids[0], values, err);
+        return rc < 0 ? rc : !rc;
     case OP_EXISTS:
         return operand_value(&w->lhs, values) != NULL;
     case OP_RE_MATCH:
-        return re_match(&w->re, operand_value(&w->lhs, values));
+        return re_match(w->re, operand_value(&w->lhs, values), err);
     default:
         break;
     }
@@ -576,12 +571,12 @@ qmf_where_eval(const qmf_where *w, const qmf_value *values)
     a = operand_value(&w->lhs, values);
     b = operand_value(&w->rhs, values);
     if (a == NULL || b == NULL)
-        return false;
+        return 0;
     if (w->op == OP_IN) {
         for (i = 0; i < qmf_list_len(b); i++)
             if (compare(a, qmf_list_at(b, i)) == ORD_EQ)
-                return true;
-        return false;
+                return 1;
+        return 0;
     }
     ord = compare(a, b);
     switch (w->op) {
@@ -591,6 +586,20 @@ qmf_where_eval(const qmf_where *w, const qmf_value *values)
     case OP_LE: return ord == ORD_LT || ord == ORD_EQ;
     case OP_GT: return ord == ORD_GT;
     case OP_GE: return ord == ORD_GT || ord == ORD_EQ;
-    default:    return false;
+    default:    return 0;
     }
+}
+
+int
+qmf_where_test(const qmf_where *w, const qmf_value *values, qmf_error *err)
+{
+    if (w == NULL)
+        return 0;
+    return test(w, values, err);
+}
+
+bool
+qmf_where_eval(const qmf_where *w, const qmf_value *values)
+{
+    return qmf_where_test(w, values, NULL) == 1;
 }

@@ -223,17 +223,19 @@ launch() {
     as_rabbit setsid "$RMQ_BIN/rabbitmq-server" >"$dir/log/startup.log" 2>&1 &
     echo $! > "$dir/launcher.pid"
 
-    # await_startup needs the node to be known first; give the pid file a bound.
+    # await_startup needs the node to be known first; give the pid file a
+    # bound.  The bounds are generous: on a busy machine the two Erlang VMs
+    # (the broker's and rabbitmqctl's) took over a minute and a half to boot.
     local i=0
     until [ -s "$dir/broker.pid" ]; do
         sleep 0.2; i=$((i + 1))
-        if [ "$i" -gt 300 ] || ! kill -0 "$(cat "$dir/launcher.pid")" 2>/dev/null; then
+        if [ "$i" -gt 600 ] || ! kill -0 "$(cat "$dir/launcher.pid")" 2>/dev/null; then
             tail -20 "$dir/log/startup.log" >&2 || true
             stop_pids; die "broker did not start"
         fi
     done
-    if ! as_rabbit timeout 120 "$RMQ_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" \
-            await_startup --timeout 110 >/dev/null 2>"$dir/log/await.err"; then
+    if ! as_rabbit timeout 240 "$RMQ_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" \
+            await_startup --timeout 230 >/dev/null 2>"$dir/log/await.err"; then
         cat "$dir/log/await.err" >&2
         tail -20 "$dir/log/startup.log" >&2 || true
         stop_pids; die "broker did not become ready"

@@ -136,6 +136,22 @@ printf "<domain type='test'><name>cli-file</name><memory>524288</memory><os><typ
 status 0 "call with @FILE" call -n cli-a2 Node domainDefineXML cli-a2 "xmlDesc=@$run/dom2.xml"
 check "defined from the file" "cli-a2 shutoff" "$(state_of cli-file)"
 VIRTBUS_BROKER=$dead status 2 "call: @FILE that does not exist" call Node domainDefineXML x xmlDesc=@/nonexistent
+# Bad input the outside probe found: each a usage error, before anything is sent.
+VIRTBUS_BROKER=$dead status 2 "call: @FILE that never ends (/dev/zero)" \
+    call Node domainDefineXML x xmlDesc=@/dev/zero
+status 2 "define from standard input that never ends" define -n cli-a1 - </dev/zero
+head -c 5000000 /dev/zero | tr '\0' x >"$run/big.xml"
+VIRTBUS_BROKER=$dead status 2 "call: @FILE over 4 MiB" call Node domainDefineXML x "xmlDesc=@$run/big.xml"
+printf '<domain>\377</domain>' >"$run/binary.xml"
+VIRTBUS_BROKER=$dead status 2 "call: @FILE that is not UTF-8" call Node domainDefineXML x "xmlDesc=@$run/binary.xml"
+status 2 "-c with an unparsable URL" -c 'amqp://[::1' nodes
+grep -q "bad broker URL" "$run/err" && pass "the bad URL is named" || fail "$(cat "$run/err")"
+status 2 "-c with a scheme nothing serves" -c 'ftp://x/' nodes
+status 2 "a password never shows" -c 'amqp://u:s3cret@[::1' nodes
+grep -q s3cret "$run/err" && fail "the password is in: $(cat "$run/err")" || pass "no password in the error"
+VIRTBUS_BROKER=$dead status 2 "--where with invalid UTF-8" list -n cli-a1 --where $'name == "caf\xe9"'
+grep -q "invalid UTF-8" "$run/err" && pass "the bad byte is reported" || fail "$(cat "$run/err")"
+VIRTBUS_BROKER=$dead status 2 "--where with a backreference" list -n cli-a1 --where 'name =~ "(a)\\1"'
 status 1 "migrate to an unknown node" migrate -n 'cli-*' web2 --to cli-zz
 grep -q "destination node 'cli-zz' is unknown" "$run/err" && pass "migrate names the destination" ||
     fail "$(cat "$run/err")"

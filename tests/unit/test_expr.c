@@ -535,7 +535,8 @@ Test(expr, bad_regular_expressions)
 
     cr_assert_null(v);
     cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
-    cr_assert(strncmp(err.text, "column 26: bad regular expression: ", 35) == 0, "%s", err.text);
+    cr_assert(strncmp(err.text, "column 26: bad regular expression at offset 4: ", 47) == 0,
+              "%s", err.text);
 }
 
 Test(expr, number_errors)
@@ -818,4 +819,35 @@ Test(expr, missing_fields_follow_qmf)
     cr_assert_not(eval_on("exists labels.tier", "Node", v));
     cr_assert(eval_on("exists labels.rack-row", "Node", v));
     qmf_free(v);
+}
+
+/* The CLI compiles patterns with the agents' engine: what agents refuse is
+ * refused here, before anything is sent. */
+Test(expr, regular_expressions_follow_the_agents_rules)
+{
+    assert_syntax_error("name =~ \"(|)(\\\\1\\\\1)*\"",
+                        "column 9: bad regular expression: backreferences are not supported");
+    assert_syntax_error("name !~ \"a\\\\C\"",
+                        "column 9: bad regular expression at offset 3: using \\C is disabled "
+                        "by the application");
+}
+
+/* The text travels inside a JSON string: invalid UTF-8 is refused with its
+ * column instead of being sent. */
+Test(expr, invalid_utf8_is_refused)
+{
+    assert_syntax_error("name == \"caf\xe9\"", "column 13: invalid UTF-8 (byte \\xe9)");
+    assert_syntax_error("\xc0\xaf == 1", "column 1: invalid UTF-8 (byte \\xc0)");
+}
+
+/* What the grammar allows but agents refuse is refused here too. */
+Test(expr, the_agents_limits_apply)
+{
+    char text[17 * 24 + 1] = "";
+    int i;
+
+    for (i = 0; i < 17; i++)
+        strcat(text, i ? " or name =~ \"^web\"" : "name =~ \"^web\"");
+    assert_syntax_error(text, "column 1: invalid _where at $[17][2]: more than 16 "
+                              "re_match operators");
 }

@@ -88,7 +88,7 @@ Test(inventory, snapshot_replaces_one_class)
     qmf_map_set(snapshot, "domain:a", domain("a", "running"));
     qmf_map_set(snapshot, "domain:c", domain("c", "paused"));
     qmf_map_set(snapshot, "domain:d", domain("d", "running"));
-    inv_replace_class(&inv, domain_cls, snapshot, 2, changed);
+    inv_replace_class(&inv, domain_cls, snapshot, inv_seq(&inv), 2, changed);
     qmf_free(snapshot);
 
     cr_assert_eq(qmf_list_len(changed), 3, "b deleted, c changed, d added");
@@ -101,6 +101,55 @@ Test(inventory, snapshot_replaces_one_class)
     cr_assert_eq(inv_count(&inv, domain_cls), 3);
     cr_assert_eq(inv_count(&inv, NULL), 4);
     qmf_free(changed);
+}
+
+/*
+ * A snapshot is read off the loop while commands change objects on it:
+ * what they did after the snapshot was asked for is newer than the
+ * snapshot, which must neither remove what they created nor bring back
+ * what they removed (a domain defined during the periodic reload vanished
+ * from queries until the next one).
+ */
+Test(inventory, snapshot_leaves_what_changed_since)
+{
+    qmf_value *snapshot = qmf_map(), *changed = qmf_list(), *later = qmf_map();
+    const struct inv_object *o;
+    uint64_t since;
+
+    inv_put(&inv, domain_cls, "domain:a", domain("a", "running"), 1);
+    inv_put(&inv, domain_cls, "domain:b", domain("b", "running"), 1);
+    inv_put(&inv, domain_cls, "domain:old", domain("old", "running"), 1);
+    since = inv_seq(&inv);
+    /* Meanwhile: c defined, a paused, b undefined by commands. */
+    inv_put(&inv, domain_cls, "domain:c", domain("c", "running"), 2);
+    inv_put(&inv, domain_cls, "domain:a", domain("a", "paused"), 2);
+    qmf_free(inv_remove(&inv, "domain:b", 2));
+    /* The snapshot saw none of it, and old gone. */
+    qmf_map_set(snapshot, "domain:a", domain("a", "running"));
+    qmf_map_set(snapshot, "domain:b", domain("b", "running"));
+    inv_replace_class(&inv, domain_cls, snapshot, since, 3, changed);
+    qmf_free(snapshot);
+
+    cr_assert_not_null(inv_get(&inv, "domain:c"), "created since: kept");
+    o = inv_get(&inv, "domain:a");
+    cr_assert_not_null(o);
+    cr_assert_str_eq(qmf_map_get_string(o->values, "state"), "paused",
+                     "changed since: the newer values kept");
+    cr_assert_null(inv_get(&inv, "domain:b"), "removed since: not brought back");
+    cr_assert_null(inv_get(&inv, "domain:old"), "gone before: removed");
+    cr_assert_eq(qmf_list_len(changed), 1, "only old's deletion is news");
+    qmf_free(changed);
+
+    /* A snapshot asked for after all that is believed again, b too. */
+    since = inv_seq(&inv);
+    qmf_map_set(later, "domain:a", domain("a", "running"));
+    qmf_map_set(later, "domain:b", domain("b", "running"));
+    inv_replace_class(&inv, domain_cls, later, since, 4, NULL);
+    qmf_free(later);
+    cr_assert_null(inv_get(&inv, "domain:c"));
+    cr_assert_not_null(inv_get(&inv, "domain:b"));
+    cr_assert_str_eq(qmf_map_get_string(inv_get(&inv, "domain:a")->values, "state"),
+                     "running");
 }
 
 static void
@@ -125,7 +174,7 @@ Test(inventory, select_by_class_and_where)
     qmf_list_append(quote, qmf_string("shutoff"));
     w = qmf_where_compile(expr, &err);
     cr_assert(w != NULL, "%s", err.text);
-    inv_select(&inv, domain_cls, w, collect, names);
+    cr_assert_eq(inv_select(&inv, domain_cls, w, collect, names, &err), 0);
     cr_assert_eq(qmf_list_len(names), 1);
     cr_assert_str_eq(qmf_list_at(names, 0)->u.str.ptr, "domain:b");
     qmf_where_free(w);

@@ -1203,7 +1203,7 @@ read_report(int fd, uint32_t *v)
     return 0;
 }
 
-Test(journal, sigkill_at_random_points_loses_no_acknowledged_outcome, .timeout = 110)
+Test(journal, sigkill_at_random_points_loses_no_acknowledged_outcome, .timeout = 300)
 {
     struct tmpdir t;
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
@@ -1461,7 +1461,8 @@ append_v1_record(int fd, unsigned type, const char *id, const qmf_value *tail_va
         p[3] = (unsigned char)attempt;
         p += 4;
     }
-    memcpy(p, tail, tail_len);
+    if (tail_len > 0)       /* memcpy from NULL is undefined, even of 0 bytes */
+        memcpy(p, tail, tail_len);
     p += tail_len;
     len = (size_t)(p - (buf + 4));
     buf[0] = buf[1] = 0;

@@ -365,7 +365,7 @@ Test(qmf_where, bad_regex_is_a_compile_error)
     qmf_value *expr = parse("[\"and\", [\"re_match\", \"name\", [\"quote\", \"(web\"]]]");
     qmf_error err;
     static const char want[] =
-        "invalid _where at $[1][2]: bad regular expression '(web': ";
+        "invalid _where at $[1][2]: re_match '(web': bad regular expression at offset 4: ";
 
     cr_assert_null(qmf_where_compile(expr, &err));
     cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
@@ -418,4 +418,114 @@ Test(qmf_where, in_a_list)
         "invalid _where at $[2]: in needs a quoted list of values, [\"quote\", [...]]");
     assert_compile_error("[\"in\", \"state\", \"running\"]",
         "invalid _where at $[2]: in needs a quoted list of values, [\"quote\", [...]]");
+}
+
+/* Regexes on untrusted input ------------------------------------------------ */
+
+/* The probe's crasher: glibc's regexec overflowed its stack on it and the
+ * agent died with SIGSEGV.  Backreferences are refused at compile time. */
+Test(qmf_where, backreferences_are_refused)
+{
+    assert_compile_error("[\"re_match\", \"name\", \"(|)(\\\\1\\\\1)*\"]",
+                         "invalid _where at $[2]: re_match '(|)(\\1\\1)*': bad regular "
+                         "expression: backreferences are not supported");
+    assert_compile_error("[\"re_match\", \"name\", \"(?<n>a)\\\\k<n>\"]",
+                         "invalid _where at $[2]: re_match '(?<n>a)\\k<n>': bad regular "
+                         "expression: backreferences are not supported");
+    assert_compile_error("[\"re_match\", \"name\", \"(?P<n>a)(?P=n)\"]",
+                         "invalid _where at $[2]: re_match '(?P<n>a)(?P=n)': bad regular "
+                         "expression: backreferences are not supported");
+}
+
+/* A match that reaches PCRE2's limit is an error, and "not" of it is the
+ * same error: it must never turn into a selection. */
+Test(qmf_where, a_match_over_its_limit_is_an_error_not_a_false)
+{
+    qmf_value *values = qmf_map();
+    qmf_where *w = compile_ok("[\"re_match\", \"s\", \"^(a|aa)+$\"]");
+    qmf_where *nw = compile_ok("[\"not\", [\"re_match\", \"s\", \"^(a|aa)+$\"]]");
+    qmf_where *ow = compile_ok("[\"or\", [\"true\"], [\"re_match\", \"s\", \"^(a|aa)+$\"]]");
+    qmf_error err;
+    char subject[64];
+
+    memset(subject, 'a', 60);
+    subject[60] = 'b';
+    qmf_map_set(values, "s", qmf_stringn(subject, 61));
+    cr_assert_eq(qmf_where_test(w, values, &err), -1);
+    cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
+    cr_assert(strstr(err.text, "match limit (100000 steps)") != NULL, "%s", err.text);
+    cr_assert_eq(qmf_where_test(nw, values, &err), -1, "not of an error is an error");
+    cr_assert_not(qmf_where_eval(nw, values), "and no match where only a bool is asked");
+    cr_assert_eq(qmf_where_test(ow, values, &err), 1, "or stops at its first true operand");
+    /* The same pattern on a short subject is an ordinary answer. */
+    qmf_map_set(values, "s", qmf_string("aaab"));
+    cr_assert_eq(qmf_where_test(w, values, &err), 0);
+    cr_assert_eq(qmf_where_test(nw, values, &err), 1);
+    qmf_where_free(w);
+    qmf_where_free(nw);
+    qmf_where_free(ow);
+    qmf_free(values);
+}
+
+/* a{1,32767} took glibc 8.4 GB; PCRE2 compiles it into one bounded repeat. */
+Test(qmf_where, large_counted_repeats_stay_small)
+{
+    assert_match("[\"re_match\", \"name\", \"^[a-z]{1,32767}-1\"]");
+    assert_no_match("[\"re_match\", \"name\", \"a{1,32767}\"]");
+}
+
+Test(qmf_where, regex_limits_are_named)
+{
+    char pattern[1100], *json;
+    qmf_value *expr;
+    qmf_error err;
+    int i;
+
+    memset(pattern, 'x', 1025);
+    pattern[1025] = '\0';
+    json = qmf_xasprintf("[\"re_match\", \"name\", \"%s\"]", pattern);
+    expr = parse(json);
+    cr_assert_null(qmf_where_compile(expr, &err));
+    cr_assert(strstr(err.text, "regular expression of 1025 bytes is over the limit of 1024"),
+              "%s", err.text);
+    qmf_free(expr);
+    free(json);
+
+    /* At most 16 regexes in one predicate. */
+    expr = qmf_list();
+    qmf_list_append(expr, qmf_string("or"));
+    for (i = 0; i < 17; i++) {
+        qmf_value *m = qmf_list_append(expr, qmf_list());
+
+        qmf_list_append(m, qmf_string("re_match"));
+        qmf_list_append(m, qmf_string("name"));
+        qmf_list_append(m, qmf_string("^web"));
+    }
+    cr_assert_null(qmf_where_compile(expr, &err));
+    cr_assert_str_eq(err.text, "invalid _where at $[17][2]: more than 16 re_match operators");
+    qmf_free(expr);
+
+    /* Not text: a pattern with invalid UTF-8. */
+    expr = qmf_list();
+    qmf_list_append(expr, qmf_string("re_match"));
+    qmf_list_append(expr, qmf_string("name"));
+    qmf_list_append(expr, qmf_stringn("\xff", 1));
+    cr_assert_null(qmf_where_compile(expr, &err));
+    cr_assert(strstr(err.text, "not valid UTF-8") != NULL, "%s", err.text);
+    qmf_free(expr);
+}
+
+/* PCRE2's dialect: what POSIX ERE lacked works, and nothing in the subject
+ * breaks matching (an invalid sequence only fails to match). */
+Test(qmf_where, pcre2_dialect)
+{
+    qmf_value *values = qmf_map();
+    qmf_where *w = compile_ok("[\"re_match\", \"s\", \"^\\\\w+-\\\\d+$\"]");
+
+    qmf_map_set(values, "s", qmf_string("web-10"));
+    cr_assert(qmf_where_eval(w, values));
+    qmf_map_set(values, "s", qmf_stringn("web\xff-10", 7));
+    cr_assert_not(qmf_where_eval(w, values));
+    qmf_where_free(w);
+    qmf_free(values);
 }

@@ -137,6 +137,17 @@ Test(trust, base64url_is_strict)
     cr_assert_eq(trust_b64_decode("AA A", 4, &out, &len, 16), -1, "whitespace");
     cr_assert_eq(trust_b64_decode("AAAAA", 5, &out, &len, 16), -1, "a dangling character");
     cr_assert_eq(trust_b64_decode("AAAAAAAA", 8, &out, &len, 5), -1, "over the maximum");
+    /* One text per byte string: the bits past the last byte must be zero
+     * (the fuzz harness found "tor" decoding, and re-encoding as "toQ"). */
+    cr_assert_eq(trust_b64_decode("tor", 3, &out, &len, 16), -1, "non-zero trailing bits");
+    cr_assert_eq(trust_b64_decode("AAB", 3, &out, &len, 16), -1, "two trailing bits");
+    cr_assert_eq(trust_b64_decode("AB", 2, &out, &len, 16), -1, "four trailing bits");
+    cr_assert_eq(trust_b64_decode("AQ", 2, &out, &len, 16), 0, "canonical");
+    cr_assert_eq(len, 1);
+    cr_assert_eq(out[0], 0x01);
+    free(out);
+    cr_assert_eq(trust_b64_decode("toQ", 3, &out, &len, 16), 0, "canonical");
+    free(out);
 }
 
 /* A credential for key, issued by issuer, valid for a year from NOW. */
