@@ -31,6 +31,10 @@
  * are part of a fault (how long a libvirtd stays down, a command runs),
  * never a guess at when something is done.  Only processes this program
  * started are stopped, by pid.
+ *
+ * The fleet signs, as one is deployed (docs/SECURITY.md): an issuer made
+ * for the run, a key and credential per agent, and an admin caller whose
+ * key signs every request this program and the CLI of scenario 6 send.
  */
 /* nftw(3) */
 #define _XOPEN_SOURCE 700
@@ -64,6 +68,9 @@
 #include "schema/qmf/codec.h"
 #include "schema/qmf/error.h"
 #include "schema/qmf/value.h"
+#include "trust/credential.h"
+#include "trust/key.h"
+#include "trust/message.h"
 
 #define REPLY_QUEUE "virtbus.faults.replies"
 #define EVENT_QUEUE "virtbus.faults.events"
@@ -220,6 +227,11 @@ struct faults {
     struct agent_proc **agents;
     size_t nagents;
     size_t stray_replies, other_dead_letters;
+    /* Trust for the run: the issuer's public key file, the caller every
+     * request is signed as, and a configuration for the CLI that does
+     * the same. */
+    struct trust_key *issuer, *caller;
+    char *trust_dir, *issuer_pub, *caller_credential, *cli_conf;
     /* The scenario running. */
     const char *scenario;
     unsigned checks_failed, scenarios_failed, scenarios_run;
@@ -602,6 +614,121 @@ remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
     return 0;
 }
 
+/* Trust ---------------------------------------------------------------------- */
+
+/*
+ * A key pair and a credential for name, signed by the run's issuer, as
+ * <trust_dir>/<name>.key and .cred; kept when they exist (an agent started
+ * again is the same node).  The credential's text is returned when
+ * credential_text is given.
+ */
+static int
+trust_issue(struct faults *f, const char *name, unsigned roles, char **credential_text)
+{
+    struct trust_credential fields = { 0 };
+    struct trust_key *k = NULL;
+    char *key_path = qmf_xasprintf("%s/%s.key", f->trust_dir, name);
+    char *cred_path = qmf_xasprintf("%s/%s.cred", f->trust_dir, name);
+    char *text = NULL, *line = NULL;
+    qmf_error err;
+    int rc = -1;
+
+    if (access(cred_path, F_OK) == 0 && credential_text == NULL) {
+        rc = 0;
+        goto out;
+    }
+    if ((k = trust_key_generate(&err)) == NULL ||
+        trust_key_save_private(k, key_path, &err) != 0)
+        goto fail;
+    fields.name = (char *)name;
+    memcpy(fields.key, trust_key_raw(k), TRUST_KEY_LEN);
+    fields.roles = roles;
+    fields.not_before = (int64_t)time(NULL) - 3600;
+    fields.not_after = (int64_t)time(NULL) + 7 * 86400;
+    if ((text = trust_credential_issue(f->issuer, &fields, &err)) == NULL)
+        goto fail;
+    line = qmf_xasprintf("%s\n", text);
+    if (write_file(cred_path, line) != 0) {
+        qmf_error_set(&err, QMF_ERR_INTERNAL, "cannot write %s", cred_path);
+        goto fail;
+    }
+    if (credential_text) {
+        *credential_text = text;
+        text = NULL;
+    }
+    rc = 0;
+    goto out;
+fail:
+    say(f, "cannot make the key and credential of %s: %s", name, err.text);
+out:
+    free(fields.serial);
+    trust_key_free(k);
+    free(text);
+    free(line);
+    free(key_path);
+    free(cred_path);
+    return rc;
+}
+
+/* The run's issuer, and the admin caller whose key signs every request. */
+static int
+trust_setup(struct faults *f)
+{
+    char *caller_key = NULL, *text = NULL;
+    qmf_error err;
+    int rc = -1;
+
+    f->trust_dir = qmf_xasprintf("%s/trust", f->dir);
+    f->issuer_pub = qmf_xasprintf("%s/issuer.pub", f->trust_dir);
+    f->cli_conf = qmf_xasprintf("%s/virtbus.conf", f->trust_dir);
+    caller_key = qmf_xasprintf("%s/faults.key", f->trust_dir);
+    if (mkdir(f->trust_dir, 0755) != 0 && errno != EEXIST) {
+        say(f, "cannot create %s: %s", f->trust_dir, strerror(errno));
+        goto out;
+    }
+    if ((f->issuer = trust_key_generate(&err)) == NULL ||
+        trust_key_save_public(f->issuer, f->issuer_pub, &err) != 0) {
+        say(f, "cannot make the issuer: %s", err.text);
+        goto out;
+    }
+    if (trust_issue(f, "faults", TRUST_ROLE_ADMIN, &f->caller_credential) != 0)
+        goto out;
+    if ((f->caller = trust_key_load(caller_key, &err)) == NULL) {
+        say(f, "cannot load %s: %s", caller_key, err.text);
+        goto out;
+    }
+    text = qmf_xasprintf("key_file = \"%s\"\nagent_issuer_keys = [ \"%s\" ]\n", caller_key,
+                         f->issuer_pub);
+    if (write_file(f->cli_conf, text) != 0) {
+        say(f, "cannot write %s", f->cli_conf);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(caller_key);
+    free(text);
+    return rc;
+}
+
+/* Signs a request for the agent at address (its routing key is signed). */
+static int
+trust_sign_request(struct faults *f, struct bus_message *m, const struct agent_proc *ap,
+                   qmf_error *err)
+{
+    return trust_message_sign(m, TRUST_REQUEST, ap->name, f->caller, f->caller_credential, err);
+}
+
+static void
+trust_teardown(struct faults *f)
+{
+    trust_key_free(f->issuer);
+    trust_key_free(f->caller);
+    free(f->caller_credential);
+    free(f->trust_dir);
+    free(f->issuer_pub);
+    free(f->cli_conf);
+}
+
 /* The broker ------------------------------------------------------------------ */
 
 static int
@@ -826,10 +953,15 @@ agent_write_conf(struct faults *f, struct agent_proc *ap)
         "heartbeat_interval = 2\n"
         "log_level = \"%s\"\n"
         /* The slow saves write into FIFOs in there. */
-        "allowed_paths = [ \"%s\" ]\n",
+        "allowed_paths = [ \"%s\" ]\n"
+        "issuer_keys = [ \"%s\" ]\n"
+        "key = \"%s/%s.key\"\n"
+        "credential = \"%s/%s.cred\"\n",
         ap->node, f->url, ap->lvd.uri, ap->state_dir, DELIVERY_LIMIT, ap->stop_timeout,
-        ap->ack_long_after, f->opt.verbose ? "debug" : "info", f->dir);
-    int rc = write_file(ap->conf, text);
+        ap->ack_long_after, f->opt.verbose ? "debug" : "info", f->dir, f->issuer_pub,
+        f->trust_dir, ap->node, f->trust_dir, ap->node);
+    int rc = trust_issue(f, ap->node, TRUST_ROLE_AGENT, NULL) != 0 ? -1
+                                                                  : write_file(ap->conf, text);
 
     if (rc != 0)
         say(f, "cannot write %s", ap->conf);
@@ -1094,7 +1226,8 @@ cmd_publish(struct faults *f, struct cmd *c)
     m->body = body;
     c->publishes++;
     c->state = CMD_SENDING;
-    if (bus_publish(f->bus, c->agent->address, m, cmd_confirmed, c, &err) != 0)
+    if (trust_sign_request(f, m, c->agent, &err) != 0 ||
+        bus_publish(f->bus, c->agent->address, m, cmd_confirmed, c, &err) != 0)
         c->state = CMD_UNSENT;
     bus_message_free(m);
 }
@@ -1446,7 +1579,8 @@ query_send(struct faults *f, struct agent_proc *ap, const char *class_name)
     sid = qmf_map_set(body, "_schema_id", qmf_map());
     qmf_map_set(sid, "_class_name", qmf_string(class_name));
     m->body = body;
-    if (bus_publish(f->bus, ap->address, m, NULL, NULL, &err) != 0) {
+    if (trust_sign_request(f, m, ap, &err) != 0 ||
+        bus_publish(f->bus, ap->address, m, NULL, NULL, &err) != 0) {
         say(f, "cannot send a query to %s: %s", ap->node, err.text);
         q->failed = q->done = true;
     }
@@ -2727,7 +2861,8 @@ scenario_controller(struct faults *f)
     char *redirect = qmf_xasprintf("exec \"$0\" \"$@\" >%s 2>%s", out, err_log);
     char *env_home = qmf_xasprintf("HOME=%s", home);
     char *env_cache = qmf_xasprintf("XDG_CACHE_HOME=%s/.cache", home);
-    const char *extra_env[] = { env_home, env_cache, NULL };
+    char *env_config = qmf_xasprintf("VIRTBUS_CONFIG=%s", f->cli_conf);
+    const char *extra_env[] = { env_home, env_cache, env_config, NULL };
     char *filename = qmf_xasprintf("filename=%s", fifo);
     /* By selection: a name found on several nodes is refused as ambiguous. */
     char *argv[] = { "/bin/sh", "-c", redirect, (char *)f->opt.virtbus, "-c", f->url,
@@ -2837,6 +2972,7 @@ out:
     free(redirect);
     free(env_home);
     free(env_cache);
+    free(env_config);
     free(filename);
     agents_teardown(f, ap, S6_AGENTS);
     return 0;
@@ -3063,7 +3199,7 @@ setup(struct faults *f)
     say(f, "work directory %s, seed %u", f->dir, f->opt.seed);
     /* broker.sh reads it (scenario 5, a command longer than it). */
     setenv("VIRTBUS_BROKER_CONSUMER_TIMEOUT_MS", CONSUMER_TIMEOUT_MS_TEXT, 1);
-    if (broker_start(f) != 0)
+    if (trust_setup(f) != 0 || broker_start(f) != 0)
         return -1;
     shown = bus_url_redact(f->url);
     say(f, "private broker at %s", shown);
@@ -3116,6 +3252,7 @@ teardown(struct faults *f, bool keep)
         event_free(f->term_ev);
     if (f->base)
         event_base_free(f->base);
+    trust_teardown(f);
     free(f->dir);
     free(f->broker_dir);
     free(f->url);

@@ -101,12 +101,28 @@ bus_url_check(const char *url, qmf_error *err)
 {
     const struct bus_driver *drv = bus_driver_for_url(url);
 
+    char *shown;
+    int rc;
+
     if (drv == NULL) {
+        shown = bus_url_redact(url);
         qmf_error_set(err, QMF_ERR_INVALID_ARGS,
-                      "no transport serves the broker URL's scheme (amqp:// or amqps://)");
+                      "no transport serves the scheme of broker %s (amqp:// or amqps://)",
+                      shown);
+        free(shown);
         return -1;
     }
-    return drv->check_url != NULL ? drv->check_url(url, err) : 0;
+    if (drv->check_url == NULL || (rc = drv->check_url(url, err)) == 0)
+        return 0;
+    /* The driver says what is wrong; which URL it was, without its password. */
+    if (err != NULL) {
+        qmf_error why = *err;
+
+        shown = bus_url_redact(url);
+        qmf_error_set(err, why.code, "broker %s: %s", shown, why.text);
+        free(shown);
+    }
+    return rc;
 }
 
 int
