@@ -23,15 +23,8 @@ run=$(mktemp -d)
 unset COLUMNS VIRTBUS_BROKER
 
 pids=()
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$run"
-}
-trap cleanup EXIT
-
 . "$(dirname "$0")/../harness/checks.sh"
+reap_on_exit "$run"
 # Signed, as deployed (docs/SECURITY.md).
 . "$(dirname "$0")/../harness/trust.sh"
 trust_init "$run/trust"
