@@ -192,6 +192,7 @@ a091_config_new(const struct bus_options *opts, qmf_error *err)
     size_t i;
 
     atomic_init(&cfg->refs, 1);
+    cfg->threads = opts->threads;
     cfg->url = qmf_xstrdup(opts->url);
     cfg->url_buf = qmf_xstrdup(opts->url);
     if (amqp_parse_url(cfg->url_buf, &cfg->info) != AMQP_STATUS_OK) {

@@ -90,6 +90,7 @@ struct a091_config {
     bool reconnect;
     bool passive_exchanges;
     uint32_t backoff_min_ms, backoff_max_ms;
+    struct bus_threads *threads;        /* the caller's; NULL: none */
     struct bus_queue *queues;
     size_t nqueues;
     struct a091_sub *subs;

@@ -5,8 +5,11 @@
  */
 #include "bus/bus.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 
@@ -508,4 +511,86 @@ bus_fleet_queue(struct bus_queue *q)
     /* A week: consoles carry what is older forward (controller/lib/fleet.c),
      * so the stream only has to outlast the gaps between consoles. */
     return stream_queue(q, BUS_FLEET_QUEUE, "7D", &marker, 1);
+}
+
+struct bus_threads {
+    pthread_mutex_t lock;
+    pthread_cond_t ended;       /* signalled as running drops */
+    unsigned running;
+    bool owner_gone;            /* the last thread to end frees it */
+};
+
+struct bus_threads *
+bus_threads_new(void)
+{
+    struct bus_threads *t = qmf_xcalloc(1, sizeof(*t));
+    pthread_condattr_t attr;
+
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->ended, &attr);
+    pthread_condattr_destroy(&attr);
+    return t;
+}
+
+static void
+threads_destroy(struct bus_threads *t)
+{
+    pthread_cond_destroy(&t->ended);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
+void
+bus_threads_enter(struct bus_threads *t)
+{
+    if (t == NULL)
+        return;
+    pthread_mutex_lock(&t->lock);
+    t->running++;
+    pthread_mutex_unlock(&t->lock);
+}
+
+void
+bus_threads_leave(struct bus_threads *t)
+{
+    bool last;
+
+    if (t == NULL)
+        return;
+    pthread_mutex_lock(&t->lock);
+    t->running--;
+    last = t->running == 0 && t->owner_gone;
+    pthread_cond_broadcast(&t->ended);
+    pthread_mutex_unlock(&t->lock);
+    if (last)
+        threads_destroy(t);
+}
+
+bool
+bus_threads_free(struct bus_threads *t, unsigned wait_ms)
+{
+    struct timespec deadline;
+    bool ended;
+
+    if (t == NULL)
+        return true;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += wait_ms / 1000;
+    deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&t->lock);
+    while (wait_ms > 0 && t->running > 0 &&
+           pthread_cond_timedwait(&t->ended, &t->lock, &deadline) != ETIMEDOUT)
+        ;
+    ended = t->running == 0;
+    t->owner_gone = true;
+    pthread_mutex_unlock(&t->lock);
+    if (ended)
+        threads_destroy(t);
+    return ended;
 }

@@ -211,6 +211,24 @@ struct bus_tls {
     bool no_verify_hostname;
 };
 
+/*
+ * The background threads of a caller's connections (connect attempts,
+ * goodbyes), for a process that must not exit while one still uses
+ * OpenSSL: a thread cut short by exit, or running on after OpenSSL's
+ * cleanup at exit, leaves its state behind.  The caller makes one, names
+ * it in the options of every connection it opens, and frees it last,
+ * waiting up to wait_ms for the threads to end (0: no wait, as a loop
+ * that goes on must).  Each thread holds it while it runs: it may be
+ * freed with threads still running.
+ */
+struct bus_threads;
+struct bus_threads *bus_threads_new(void);
+/* Whether all had ended (waited for at most wait_ms). */
+bool bus_threads_free(struct bus_threads *t, unsigned wait_ms);
+/* For transports: a thread starts (before it is created) and ends. */
+void bus_threads_enter(struct bus_threads *t);
+void bus_threads_leave(struct bus_threads *t);
+
 struct bus_options {
     const char *url;           /* amqp://user:pass@host:port/vhost; an
                                 * empty vhost ("...:5672/") means "/" */
@@ -226,6 +244,7 @@ struct bus_options {
     bool passive_exchanges;
     uint32_t reconnect_min_ms; /* first backoff; 0: 100 ms */
     uint32_t reconnect_max_ms; /* backoff cap; 0: 30 s */
+    struct bus_threads *threads; /* joined by the connection's threads; NULL */
     const struct bus_queue *queues;
     size_t nqueues;
     const struct bus_subscription *subs;

@@ -124,6 +124,7 @@ console_bus_options(const struct virtbus_console *c, struct bus_options *bo)
     bo->tls = c->tls;
     bo->sasl = c->sasl;
     bo->passive_exchanges = c->provisioned;
+    bo->threads = c->bus_threads;
 }
 
 int
@@ -236,6 +237,7 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
     int rc;
 
     c->base = base;
+    c->bus_threads = bus_threads_new();
     c->url = qmf_xstrdup(o->url);
     c->tls = (struct bus_tls){
         .ca = strdup_or_null(o->tls.ca), .cert = strdup_or_null(o->tls.cert),
@@ -374,24 +376,20 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
     return c;
 }
 
-void
-virtbus_console_close_wait(struct virtbus_console *c, unsigned timeout_ms)
+/* wait_ms 0: goodbyes go on in the background, after the console. */
+static void
+console_close(struct virtbus_console *c, unsigned wait_ms)
 {
     if (c == NULL)
         return;
-    if (c->bus)
-        bus_close_wait(c->bus, timeout_ms);
-    c->bus = NULL;
-    virtbus_console_close(c);
-}
-
-void
-virtbus_console_close(struct virtbus_console *c)
-{
-    if (c == NULL)
-        return;
-    if (c->bus)
+    if (c->bus != NULL && wait_ms > 0)
+        bus_close_wait(c->bus, wait_ms);
+    else if (c->bus != NULL)
         bus_close(c->bus);
+    /* The goodbyes of side connections (jobs, the fleet's read), and any
+     * connect attempt still at work: a process that exits under them
+     * leaves their TLS state behind. */
+    bus_threads_free(c->bus_threads, wait_ms);
     while (c->backlog_len > 0)
         bus_message_free(c->backlog[--c->backlog_len]);
     free(c->backlog);
@@ -408,6 +406,19 @@ virtbus_console_close(struct virtbus_console *c)
     free((char *)c->tls.cert);
     free((char *)c->tls.key);
     free(c);
+}
+
+void
+virtbus_console_close_wait(struct virtbus_console *c, unsigned timeout_ms)
+{
+    /* bus_close_wait's default */
+    console_close(c, timeout_ms > 0 ? timeout_ms : 2000);
+}
+
+void
+virtbus_console_close(struct virtbus_console *c)
+{
+    console_close(c, 0);
 }
 
 /* Signing and checking ------------------------------------------------------------ */

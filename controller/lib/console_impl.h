@@ -45,6 +45,9 @@ struct virtbus_console {
     struct event_base *base;
     struct schema *schema;
     struct bus_conn *bus;
+    /* The background threads of all the console's connections: waited
+     * for by virtbus_console_close_wait, before the process exits. */
+    struct bus_threads *bus_threads;
     char *url;
     struct bus_tls tls;      /* its strings owned */
     enum bus_sasl sasl;

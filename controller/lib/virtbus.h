@@ -109,8 +109,10 @@ struct virtbus_console *virtbus_console_open(struct event_base *base,
                                              qmf_error *err);
 void virtbus_console_close(struct virtbus_console *c);
 /* The same, saying goodbye to the broker before returning (blocking, up
- * to timeout_ms): for a program about to exit, which would otherwise
- * leave the broker to log an abrupt close. */
+ * to timeout_ms, 0: 2 s), then waiting as long again at most for the
+ * background threads of the console's other connections: for a program
+ * about to exit, which would otherwise leave the broker to log an abrupt
+ * close, and those threads' TLS state behind. */
 void virtbus_console_close_wait(struct virtbus_console *c, unsigned timeout_ms);
 /* The built-in schema (NULL only if it cannot be loaded, which a test of
  * the build catches). */
