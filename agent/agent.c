@@ -402,6 +402,25 @@ static const struct bus_handlers agent_bus_handlers = {
     .down = bus_down_cb,
 };
 
+bool
+agent_bus_base(const struct agent *a, struct bus_options *opts)
+{
+    bool provisioned = false;
+
+    opts->url = a->cfg.broker;
+    opts->tls = (struct bus_tls){
+        .ca = a->cfg.tls_ca, .cert = a->cfg.tls_cert, .key = a->cfg.tls_key,
+        .no_verify_hostname = !a->cfg.tls_verify_hostname,
+    };
+    /* The configuration checked the words. */
+    if (a->cfg.sasl_mechanism != NULL)
+        bus_sasl_from_name(a->cfg.sasl_mechanism, &opts->sasl);
+    if (a->cfg.broker_topology != NULL)
+        bus_topology_from_name(a->cfg.broker_topology, &provisioned);
+    opts->passive_exchanges = provisioned;
+    return provisioned;
+}
+
 void
 agent_open_bus(struct agent *a)
 {
@@ -411,6 +430,7 @@ agent_open_bus(struct agent *a)
     struct bus_subscription subs[2];
     qmf_value *presence_args, *fleet_args, *queue_args;
     char *source, *query_source, *conn_name;
+    bool provisioned = agent_bus_base(a, &opts);
     qmf_error err;
 
     /* The command queue: targeted requests and broadcasts.  bus_open
@@ -471,6 +491,22 @@ agent_open_bus(struct agent *a)
      * fleet's for the agent's records in it. */
     presence_args = bus_presence_queue(&queues[3]);
     fleet_args = bus_fleet_queue(&queues[4]);
+    opts.nqueues = 5;
+    /*
+     * Unless the broker's administrator made all but the query queue
+     * (virtbus broker-setup), with the command queue's bindings: then the
+     * agent only checks that its command queue exists and binds nothing
+     * but its query queue, so that its broker account needs no configure
+     * permission on shared things (which would let it delete them) and no
+     * read permission on the direct exchange (which would let it bind to
+     * other agents' keys).
+     */
+    if (provisioned) {
+        queues[1].passive = true;
+        queues[1].nbindings = 0;
+        queues[1].nunbindings = 0;
+        opts.nqueues = 2;
+    }
     source = bus_address_queue(a->queue);
     query_source = bus_address_queue(a->lock_queue);
     conn_name = qmf_xasprintf("virtbusd %s", a->cfg.node);
@@ -486,13 +522,11 @@ agent_open_bus(struct agent *a)
         .receive = agent_on_broadcast_query,
         .opaque = a,
     };
-    opts.url = a->cfg.broker;
     opts.heartbeat_s = (uint16_t)a->cfg.broker_heartbeat;
     opts.max_body = a->cfg.max_body;
     opts.name = conn_name;
     opts.reconnect = true;
     opts.queues = queues;
-    opts.nqueues = 5;
     opts.subs = subs;
     opts.nsubs = 2;
     if (bus_open(&a->bus, a->env.base, &opts, &agent_bus_handlers, a, &err) != 0) {

@@ -42,7 +42,7 @@ enum agent_state {
 #define AGENT_SSTR_MAX 255
 
 /* Where commands go that the broker gave up on (delivery_limit). */
-#define AGENT_DEAD_LETTERS "virtbus.dead-letters"
+#define AGENT_DEAD_LETTERS BUS_DEAD_LETTERS
 
 enum agent_driver_state {
     AGENT_DRIVER_DOWN,        /* no connection; maybe a retry pending */
@@ -328,6 +328,10 @@ void agent_identity_locked(struct agent *a, const qmf_error *why);
 void agent_identity_end_probe(struct agent *a);
 /* agent.c: (re)opens the broker connection; stops for good with why. */
 void agent_open_bus(struct agent *a);
+/* Fills the broker, TLS and login of every connection the agent opens, and
+ * says whether the administrator made the shared topology
+ * (broker_topology = "provisioned"): its queues are then only checked. */
+bool agent_bus_base(const struct agent *a, struct bus_options *opts);
 void agent_fail(struct agent *a, const qmf_error *why);
 
 /* heartbeat.c */

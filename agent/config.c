@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bus/bus.h"
 #include "schema/qmf/conf.h"
 
 enum config_kind {
@@ -38,6 +39,8 @@ static config_check_fn config_check_nonempty;
 static config_check_fn config_check_absolute;
 static config_check_fn config_check_queue_type;
 static config_check_fn config_check_optional_path;
+static config_check_fn config_check_sasl_mechanism;
+static config_check_fn config_check_broker_topology;
 
 #define CONFIG_AT(member) offsetof(struct agent_config, member)
 
@@ -71,6 +74,14 @@ static const struct config_key config_keys[] = {
     { "clock_skew", CONFIG_UNSIGNED, CONFIG_AT(clock_skew), 0, 3600, NULL },
     { "max_request_ttl", CONFIG_UNSIGNED, CONFIG_AT(max_request_ttl), 1, 2592000, NULL },
     { "allowed_paths", CONFIG_PATHS, CONFIG_AT(allowed_paths), 0, 0, config_check_absolute },
+    { "tls_ca", CONFIG_STRING, CONFIG_AT(tls_ca), 0, 0, config_check_absolute },
+    { "tls_cert", CONFIG_STRING, CONFIG_AT(tls_cert), 0, 0, config_check_absolute },
+    { "tls_key", CONFIG_STRING, CONFIG_AT(tls_key), 0, 0, config_check_absolute },
+    { "tls_verify_hostname", CONFIG_BOOL, CONFIG_AT(tls_verify_hostname), 0, 0, NULL },
+    { "sasl_mechanism", CONFIG_STRING, CONFIG_AT(sasl_mechanism), 0, 0,
+      config_check_sasl_mechanism },
+    { "broker_topology", CONFIG_STRING, CONFIG_AT(broker_topology), 0, 0,
+      config_check_broker_topology },
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -119,6 +130,23 @@ config_check_queue_type(const char *s)
     if (strcmp(s, "quorum") == 0 || strcmp(s, "classic") == 0)
         return NULL;
     return "expected \"quorum\" or \"classic\"";
+}
+
+static const char *
+config_check_sasl_mechanism(const char *s)
+{
+    enum bus_sasl sasl;
+
+    return bus_sasl_from_name(s, &sasl) == 0 ? NULL : "expected \"plain\" or \"external\"";
+}
+
+static const char *
+config_check_broker_topology(const char *s)
+{
+    bool provisioned;
+
+    return bus_topology_from_name(s, &provisioned) == 0 ? NULL
+           : "expected \"declare\" or \"provisioned\"";
 }
 
 static void *
@@ -338,6 +366,9 @@ agent_config_defaults(struct agent_config *cfg)
         .clock_skew = 60,
         .max_request_ttl = 86400,
         .allowed_paths = qmf_list(),
+        .tls_verify_hostname = true,
+        .sasl_mechanism = qmf_xstrdup("plain"),
+        .broker_topology = qmf_xstrdup("declare"),
     };
 }
 
@@ -366,6 +397,13 @@ agent_config_free(struct agent_config *cfg)
     cfg->issuer_keys = NULL;
     cfg->labels = NULL;
     cfg->allowed_paths = NULL;
+    free(cfg->tls_ca);
+    free(cfg->tls_cert);
+    free(cfg->tls_key);
+    free(cfg->sasl_mechanism);
+    free(cfg->broker_topology);
+    cfg->tls_ca = cfg->tls_cert = cfg->tls_key = cfg->sasl_mechanism = NULL;
+    cfg->broker_topology = NULL;
 }
 
 static char *
@@ -392,4 +430,9 @@ agent_config_copy(struct agent_config *dst, const struct agent_config *src)
     dst->policy = config_strdup_or_null(src->policy);
     dst->key = config_strdup_or_null(src->key);
     dst->credential = config_strdup_or_null(src->credential);
+    dst->tls_ca = config_strdup_or_null(src->tls_ca);
+    dst->tls_cert = config_strdup_or_null(src->tls_cert);
+    dst->tls_key = config_strdup_or_null(src->tls_key);
+    dst->sasl_mechanism = config_strdup_or_null(src->sasl_mechanism);
+    dst->broker_topology = config_strdup_or_null(src->broker_topology);
 }

@@ -51,6 +51,14 @@ struct agent_config {
     char *credential;           /* its credential; default /etc/virtbus/agent.cred */
     unsigned clock_skew;        /* s allowed between clocks; default 60, 0..3600 */
     unsigned max_request_ttl;   /* s a signed request may live; default 86400, 1..2592000 */
+
+    /* amqps (bus_tls): absolute paths of PEM files, or NULL */
+    char *tls_ca;               /* CAs the broker's certificate must chain to; NULL: the system's */
+    char *tls_cert;             /* client certificate */
+    char *tls_key;              /* its key; NULL: in tls_cert's file */
+    bool tls_verify_hostname;   /* default yes; no: unsafe, any host the CA vouched for */
+    char *sasl_mechanism;       /* "plain" (default: the URL's password) or "external" (tls_cert) */
+    char *broker_topology;      /* "declare" (default) or "provisioned" (virtbus broker-setup made it) */
 };
 
 /* Fills every default; cfg is treated as uninitialised (nothing is freed). */

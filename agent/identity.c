@@ -188,7 +188,11 @@ agent_identity_locked(struct agent *a, const qmf_error *why)
         .source = "/queue/" BUS_PRESENCE_QUEUE, .credit = 1000, .arguments = offset,
         .receive = probe_on_heartbeat, .opaque = a,
     };
-    opts.url = a->cfg.broker;
+    /* Made by the administrator, with its bindings: only checked. */
+    if (agent_bus_base(a, &opts)) {
+        presence.passive = true;
+        presence.nbindings = 0;
+    }
     opts.name = "virtbusd lock probe";
     opts.reconnect = true;
     opts.queues = &presence;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 /* Frames handled per readiness before yielding to the rest of the loop. */
@@ -561,7 +562,7 @@ on_channel_close(struct a091_conn *c, amqp_channel_t channel,
     qmf_error why;
 
     memset(&ok, 0, sizeof(ok));
-    qmf_error_set(&why, QMF_ERR_TRANSPORT, "the broker closed channel %u: %u %.*s",
+    qmf_error_set(&why, a091_close_code(cl->reply_code), "the broker closed channel %u: %u %.*s",
                   (unsigned)channel, cl->reply_code, (int)cl->reply_text.len,
                   (const char *)cl->reply_text.bytes);
     if (amqp_send_method(c->amqp, channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok)
@@ -654,7 +655,8 @@ on_method(struct a091_conn *c, amqp_channel_t channel, const amqp_method_t *m)
         amqp_connection_close_ok_t ok;
 
         memset(&ok, 0, sizeof(ok));
-        qmf_error_set(&why, QMF_ERR_TRANSPORT, "the broker closed the connection: %u %.*s",
+        qmf_error_set(&why, a091_close_code(cl->reply_code),
+                      "the broker closed the connection: %u %.*s",
                       cl->reply_code, (int)cl->reply_text.len,
                       (const char *)cl->reply_text.bytes);
         amqp_send_method(c->amqp, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
@@ -799,10 +801,22 @@ start_detached(void *(*main_fn)(void *), void *arg)
     return rc;
 }
 
+struct goodbye {
+    amqp_connection_state_t amqp;
+    struct bus_threads *threads;
+};
+
 static void *
 close_main(void *arg)
 {
-    a091_close_politely(arg, A091_CLOSE_TIMEOUT_MS);
+    struct goodbye *g = arg;
+
+    a091_close_politely(g->amqp, A091_CLOSE_TIMEOUT_MS);
+    /* TLS's goodbye made this thread OpenSSL state again (as connect_main
+     * says), which the owner of the threads may be waiting to see gone. */
+    OPENSSL_thread_stop();
+    bus_threads_leave(g->threads);
+    free(g);
     return NULL;
 }
 
@@ -816,16 +830,22 @@ close_main(void *arg)
  * here.
  */
 static void
-say_goodbye(amqp_connection_state_t amqp, unsigned wait_ms)
+say_goodbye(amqp_connection_state_t amqp, unsigned wait_ms, struct bus_threads *threads)
 {
     amqp_connection_close_t cl;
+    struct goodbye *g;
 
     if (wait_ms > 0) {
         a091_close_politely(amqp, wait_ms);
         return;
     }
-    if (start_detached(close_main, amqp) == 0)
+    g = qmf_xmalloc(sizeof(*g));
+    *g = (struct goodbye){ amqp, threads };
+    bus_threads_enter(threads);
+    if (start_detached(close_main, g) == 0)
         return;
+    bus_threads_leave(threads);
+    free(g);
     /* No thread: say goodbye at least, without waiting for the answer. */
     memset(&cl, 0, sizeof(cl));
     cl.reply_code = AMQP_REPLY_SUCCESS;
@@ -897,7 +917,7 @@ conn_end(struct a091_conn *c, const qmf_error *why, bool polite)
         return;
     amqp = teardown_amqp(c);
     if (polite)
-        say_goodbye(amqp, 0);
+        say_goodbye(amqp, 0, c->cfg->threads);
     else
         amqp_destroy_connection(amqp);
     c->state = A091_DOWN;
@@ -986,6 +1006,7 @@ connect_main(void *arg)
 {
     struct a091_job *job = arg;
     size_t nqueues = job->cfg->nqueues;
+    struct bus_threads *threads = job->cfg->threads;
     amqp_connection_state_t amqp;
     char **names = NULL;
     qmf_error err;
@@ -993,6 +1014,10 @@ connect_main(void *arg)
 
     qmf_error_clear(&err);
     amqp = a091_connect(job->cfg, &names, &err);
+    /* What TLS left in this thread's OpenSSL state (its error queue, its
+     * random generators) would go when the thread ends; a process that
+     * exits on this attempt's news need not wait for that. */
+    OPENSSL_thread_stop();
     pthread_mutex_lock(&job->lock);
     if (!job->cancelled) {
         job->amqp = amqp;
@@ -1006,11 +1031,14 @@ connect_main(void *arg)
     pthread_mutex_unlock(&job->lock);
     /* Past the unlock the job may be gone, unless this was the last ref.
      * Nobody wants the connection any more; this thread may block. */
-    if (amqp != NULL)
+    if (amqp != NULL) {
         a091_close_politely(amqp, A091_CLOSE_TIMEOUT_MS);
+        OPENSSL_thread_stop();  /* as close_main */
+    }
     a091_names_free(names, nqueues);
     if (last)
         job_free(job);
+    bus_threads_leave(threads);
     return NULL;
 }
 
@@ -1047,8 +1075,10 @@ start_attempt(struct a091_conn *c, qmf_error *err)
     job->refs = 2;
     job->done = c->ev_handover;
     job->cfg = a091_config_ref(c->cfg);
+    bus_threads_enter(c->cfg->threads);
     rc = start_detached(connect_main, job);
     if (rc != 0) {
+        bus_threads_leave(c->cfg->threads);
         job->refs = 0;
         job_free(job);
         qmf_error_set(err, QMF_ERR_INTERNAL, "cannot start a connect thread: %s",
@@ -1247,12 +1277,12 @@ close_conn(struct a091_conn *c, unsigned wait_ms)
         /* A connect thread still at work closes its result itself. */
         job_detach(c, &amqp, &names, &err);
         if (amqp != NULL)
-            say_goodbye(amqp, wait_ms);
+            say_goodbye(amqp, wait_ms, c->cfg->threads);
         a091_names_free(names, c->cfg->nqueues);
     }
     amqp = teardown_amqp(c);
     if (amqp != NULL)
-        say_goodbye(amqp, wait_ms);
+        say_goodbye(amqp, wait_ms, c->cfg->threads);
     c->state = A091_DOWN;
     event_del(c->ev_handover);
     event_del(c->ev_retry);

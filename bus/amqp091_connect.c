@@ -7,6 +7,7 @@
  */
 #include "bus/amqp091_int.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,9 @@
 
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 /* Where Debian keeps the system's trusted CAs, for amqps without options. */
 #define A091_SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
@@ -144,7 +148,41 @@ config_free(struct a091_config *cfg)
     free(cfg->url);
     free(cfg->url_buf);
     free(cfg->name);
+    free(cfg->tls_ca);
+    free(cfg->tls_cert);
+    free(cfg->tls_key);
     free(cfg);
+}
+
+/*
+ * The TLS files and the SASL mechanism.  What the options get wrong is
+ * said now, at bus_open(), rather than by every connect attempt; whether
+ * the files can be read is checked by each attempt, which reads them.
+ * The files only matter to amqps://: a configuration names one set for
+ * all its brokers, and the URL's scheme decides.
+ */
+static int
+tls_config(struct a091_config *cfg, const struct bus_options *opts, qmf_error *err)
+{
+    const struct bus_tls *tls = &opts->tls;
+
+    if (opts->sasl == BUS_SASL_EXTERNAL && (!cfg->info.ssl || tls->cert == NULL)) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS,
+                      "SASL EXTERNAL needs an amqps:// broker URL and a client "
+                      "certificate (tls_cert)");
+        return -1;
+    }
+    if (tls->key != NULL && tls->cert == NULL) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS,
+                      "a TLS key (%s) is given without its certificate", tls->key);
+        return -1;
+    }
+    cfg->tls_ca = xstrdup_or_null(tls->ca);
+    cfg->tls_cert = xstrdup_or_null(tls->cert);
+    cfg->tls_key = xstrdup_or_null(tls->key ? tls->key : tls->cert);
+    cfg->tls_verify_hostname = !tls->no_verify_hostname;
+    cfg->sasl_external = opts->sasl == BUS_SASL_EXTERNAL;
+    return 0;
 }
 
 struct a091_config *
@@ -154,6 +192,7 @@ a091_config_new(const struct bus_options *opts, qmf_error *err)
     size_t i;
 
     atomic_init(&cfg->refs, 1);
+    cfg->threads = opts->threads;
     cfg->url = qmf_xstrdup(opts->url);
     cfg->url_buf = qmf_xstrdup(opts->url);
     if (amqp_parse_url(cfg->url_buf, &cfg->info) != AMQP_STATUS_OK) {
@@ -168,9 +207,12 @@ a091_config_new(const struct bus_options *opts, qmf_error *err)
     if (cfg->info.vhost[0] == '\0')
         cfg->info.vhost = "/";
     cfg->name = xstrdup_or_null(opts->name);
+    if (tls_config(cfg, opts, err) != 0)
+        goto fail;
     cfg->heartbeat_s = opts->heartbeat_s ? opts->heartbeat_s : A091_DEFAULT_HEARTBEAT_S;
     cfg->max_body = opts->max_body ? opts->max_body : A091_DEFAULT_MAX_BODY;
     cfg->reconnect = opts->reconnect;
+    cfg->passive_exchanges = opts->passive_exchanges;
     cfg->backoff_min_ms = opts->reconnect_min_ms ? opts->reconnect_min_ms
                                                  : A091_DEFAULT_BACKOFF_MIN_MS;
     cfg->backoff_max_ms = opts->reconnect_max_ms ? opts->reconnect_max_ms
@@ -276,6 +318,19 @@ method_name(uint16_t class_id, uint16_t method_id)
     }
 }
 
+int
+a091_close_code(uint16_t reply_code)
+{
+    switch (reply_code) {
+    case AMQP_ACCESS_REFUSED:
+        return QMF_ERR_UNAUTHORIZED;
+    case AMQP_RESOURCE_LOCKED:
+        return QMF_ERR_LOCKED;
+    default:
+        return QMF_ERR_TRANSPORT;
+    }
+}
+
 void
 a091_reply_error(amqp_rpc_reply_t r, const char *what, qmf_error *err)
 {
@@ -294,7 +349,8 @@ a091_reply_error(amqp_rpc_reply_t r, const char *what, qmf_error *err)
         if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
             const amqp_connection_close_t *c = r.reply.decoded;
 
-            qmf_error_set(err, QMF_ERR_TRANSPORT, "%s: broker closed the connection: %u %.*s",
+            qmf_error_set(err, a091_close_code(c->reply_code),
+                          "%s: broker closed the connection: %u %.*s",
                           what, c->reply_code, (int)c->reply_text.len,
                           (const char *)c->reply_text.bytes);
         } else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
@@ -303,8 +359,7 @@ a091_reply_error(amqp_rpc_reply_t r, const char *what, qmf_error *err)
 
             /* With pipelining the refused method may be an earlier one
              * than the call that got the close: name it. */
-            qmf_error_set(err, c->reply_code == AMQP_RESOURCE_LOCKED ? QMF_ERR_LOCKED
-                                                                  : QMF_ERR_TRANSPORT,
+            qmf_error_set(err, a091_close_code(c->reply_code),
                           "%s: broker closed the channel: %u %.*s%s%s%s",
                           what, c->reply_code, (int)c->reply_text.len,
                           (const char *)c->reply_text.bytes, method ? " (in " : "",
@@ -392,29 +447,193 @@ send_nowait(amqp_connection_state_t amqp, amqp_channel_t channel,
     return false;
 }
 
+/* The broker as errors name it: the URL without its password (an EXTERNAL
+ * login has its user in the certificate, not the URL). */
+static void
+broker_text(const struct a091_config *cfg, char *buf, size_t size)
+{
+    const struct amqp_connection_info *i = &cfg->info;
+    const char *vhost = strcmp(i->vhost, "/") == 0 ? "" : i->vhost;
+
+    if (cfg->sasl_external)
+        snprintf(buf, size, "%s://%s:%d/%s", i->ssl ? "amqps" : "amqp", i->host, i->port,
+                 vhost);
+    else
+        snprintf(buf, size, "%s://%s@%s:%d/%s", i->ssl ? "amqps" : "amqp", i->user,
+                 i->host, i->port, vhost);
+}
+
+/* OpenSSL's reason for the last failure of this thread, emptying its queue;
+ * "" if it has none. */
+static const char *
+tls_reason(void)
+{
+    unsigned long e = ERR_peek_last_error();
+    const char *why = e != 0 ? ERR_reason_error_string(e) : NULL;
+
+    ERR_clear_error();
+    return why != NULL ? why : "";
+}
+
+/* A TLS file that could not be used: unreadable, or not what it should be. */
+static int
+tls_file_error(qmf_error *err, const char *what, const char *path)
+{
+    const char *why;
+
+    if (access(path, R_OK) != 0) {
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "TLS: cannot read %s %s: %s", what, path,
+                      strerror(errno));
+        ERR_clear_error();
+        return -1;
+    }
+    why = tls_reason();
+    qmf_error_set(err, QMF_ERR_TRANSPORT, "TLS: cannot use %s %s%s%s", what, path,
+                  *why ? ": " : "", why);
+    return -1;
+}
+
+/*
+ * What the certificate check of one connect attempt found: the first
+ * error, for the message.  rabbitmq-c only says "peer verify failed".
+ */
+struct tls_check {
+    int error;                  /* X509_V_OK, or the first X509_V_ERR_* */
+};
+
+/* Called by OpenSSL for each certificate of the chain; records and passes
+ * on its verdict, so that rabbitmq-c still decides. */
+static int
+tls_verify_cb(int ok, X509_STORE_CTX *store)
+{
+    SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct tls_check *check = ssl ? SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)) : NULL;
+
+    if (!ok && check != NULL && check->error == X509_V_OK)
+        check->error = X509_STORE_CTX_get_error(store);
+    return ok;
+}
+
+/*
+ * An SSL socket set up to verify the broker (and to show our certificate).
+ * The host name is checked by OpenSSL as part of the chain (RFC 6125, IP
+ * addresses too), not by rabbitmq-c 0.11, whose own check never matches
+ * an IP address of the certificate.
+ */
+static amqp_socket_t *
+tls_socket(amqp_connection_state_t amqp, const struct a091_config *cfg,
+           struct tls_check *check, qmf_error *err)
+{
+    const char *ca = cfg->tls_ca;
+    amqp_socket_t *sock = amqp_ssl_socket_new(amqp);
+    SSL_CTX *ctx;
+    X509_VERIFY_PARAM *param;
+
+    if (sock == NULL || (ctx = amqp_ssl_socket_get_context(sock)) == NULL) {
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "TLS: cannot create a socket: %s",
+                      tls_reason());
+        return NULL;
+    }
+    amqp_ssl_socket_set_verify_peer(sock, 1);
+    amqp_ssl_socket_set_verify_hostname(sock, 0);
+    check->error = X509_V_OK;
+    SSL_CTX_set_app_data(ctx, check);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, tls_verify_cb);
+    if (cfg->tls_verify_hostname) {
+        param = SSL_CTX_get0_param(ctx);
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        if (X509_VERIFY_PARAM_set1_ip_asc(param, cfg->info.host) != 1 &&
+            X509_VERIFY_PARAM_set1_host(param, cfg->info.host, 0) != 1) {
+            qmf_error_set(err, QMF_ERR_TRANSPORT, "TLS: cannot check host name '%s': %s",
+                          cfg->info.host, tls_reason());
+            return NULL;
+        }
+        ERR_clear_error();      /* what set1_ip_asc said of a name */
+    }
+    /* Without a CA of its own, the system's trust: a public broker. */
+    if (ca == NULL && access(A091_SYSTEM_CA_BUNDLE, R_OK) == 0)
+        ca = A091_SYSTEM_CA_BUNDLE;
+    if (ca != NULL && amqp_ssl_socket_set_cacert(sock, ca) != AMQP_STATUS_OK) {
+        tls_file_error(err, "the CA file", ca);
+        return NULL;
+    }
+    if (cfg->tls_cert != NULL &&
+        amqp_ssl_socket_set_key(sock, cfg->tls_cert, cfg->tls_key) != AMQP_STATUS_OK) {
+        if (access(cfg->tls_cert, R_OK) != 0)
+            tls_file_error(err, "the client certificate", cfg->tls_cert);
+        else
+            tls_file_error(err, "the client key", cfg->tls_key);
+        return NULL;
+    }
+    return sock;
+}
+
+/* Errors that mean the broker's certificate chains to no CA we trust. */
+static bool
+tls_untrusted(int error)
+{
+    switch (error) {
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Why a connect failed, in words that point at the fix. */
+static void
+open_error(const struct a091_config *cfg, const struct tls_check *check, int rc,
+           qmf_error *err)
+{
+    char broker[300];
+    const char *why;
+
+    broker_text(cfg, broker, sizeof(broker));
+    switch (rc) {
+    case AMQP_STATUS_SSL_PEER_VERIFY_FAILED:
+    case AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED:
+        if (check->error == X509_V_ERR_HOSTNAME_MISMATCH ||
+            check->error == X509_V_ERR_IP_ADDRESS_MISMATCH)
+            qmf_error_set(err, QMF_ERR_TRANSPORT, "TLS: the broker's certificate is not "
+                          "for '%s' (host name verification failed) connecting to %s",
+                          cfg->info.host, broker);
+        else
+            qmf_error_set(err, QMF_ERR_TRANSPORT, "TLS: certificate verify failed%s "
+                          "connecting to %s: %s", tls_untrusted(check->error) ?
+                          " (wrong CA?)" : "", broker,
+                          check->error != X509_V_OK ?
+                          X509_verify_cert_error_string(check->error) : "no certificate");
+        break;
+    case AMQP_STATUS_SSL_ERROR:
+    case AMQP_STATUS_SSL_CONNECTION_FAILED:
+        why = tls_reason();
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "TLS: handshake failed connecting to %s%s%s",
+                      broker, *why ? ": " : "", why);
+        break;
+    default:
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "cannot connect to %s: %s", broker,
+                      amqp_error_string2(rc));
+        break;
+    }
+}
+
 static int
 open_socket(amqp_connection_state_t amqp, const struct a091_config *cfg, qmf_error *err)
 {
     struct timeval tv = { A091_CONNECT_TIMEOUT_S, 0 };
+    struct tls_check check = { X509_V_OK };
     amqp_socket_t *sock;
     int rc;
 
     if (cfg->info.ssl) {
-        sock = amqp_ssl_socket_new(amqp);
-        if (sock != NULL) {
-            amqp_ssl_socket_set_verify_peer(sock, 1);
-            amqp_ssl_socket_set_verify_hostname(sock, 1);
-            if (access(A091_SYSTEM_CA_BUNDLE, R_OK) == 0 &&
-                amqp_ssl_socket_set_cacert(sock, A091_SYSTEM_CA_BUNDLE) != AMQP_STATUS_OK) {
-                qmf_error_set(err, QMF_ERR_TRANSPORT, "cannot load %s",
-                              A091_SYSTEM_CA_BUNDLE);
-                return -1;
-            }
-        }
-    } else {
-        sock = amqp_tcp_socket_new(amqp);
-    }
-    if (sock == NULL) {
+        if ((sock = tls_socket(amqp, cfg, &check, err)) == NULL)
+            return -1;
+    } else if ((sock = amqp_tcp_socket_new(amqp)) == NULL) {
         qmf_error_set(err, QMF_ERR_TRANSPORT, "cannot create a socket for %s:%d",
                       cfg->info.host, cfg->info.port);
         return -1;
@@ -422,9 +641,12 @@ open_socket(amqp_connection_state_t amqp, const struct a091_config *cfg, qmf_err
     amqp_set_handshake_timeout(amqp, &tv);
     amqp_set_rpc_timeout(amqp, &tv);
     rc = amqp_socket_open_noblock(sock, cfg->info.host, cfg->info.port, &tv);
+    /* The check lives on this stack; OpenSSL calls back only in the
+     * handshake, which is over. */
+    if (cfg->info.ssl)
+        SSL_CTX_set_app_data(amqp_ssl_socket_get_context(sock), NULL);
     if (rc != AMQP_STATUS_OK) {
-        qmf_error_set(err, QMF_ERR_TRANSPORT, "cannot connect to %s:%d: %s",
-                      cfg->info.host, cfg->info.port, amqp_error_string2(rc));
+        open_error(cfg, &check, rc, err);
         return -1;
     }
     return 0;
@@ -456,14 +678,27 @@ login(amqp_connection_state_t amqp, const struct a091_config *cfg, qmf_error *er
     }
     table.num_entries = n;
     table.entries = props;
-    r = amqp_login_with_properties(amqp, cfg->info.vhost, 0, A091_FRAME_MAX,
-                                   cfg->heartbeat_s, &table, AMQP_SASL_METHOD_PLAIN,
-                                   cfg->info.user, cfg->info.password);
+    /* EXTERNAL: the broker takes the user from our certificate and
+     * ignores the identity we send (RabbitMQ's rabbitmq_auth_mechanism_ssl);
+     * rabbitmq-c fails on an empty one. */
+    if (cfg->sasl_external)
+        r = amqp_login_with_properties(amqp, cfg->info.vhost, 0, A091_FRAME_MAX,
+                                       cfg->heartbeat_s, &table, AMQP_SASL_METHOD_EXTERNAL,
+                                       cfg->info.user);
+    else
+        r = amqp_login_with_properties(amqp, cfg->info.vhost, 0, A091_FRAME_MAX,
+                                       cfg->heartbeat_s, &table, AMQP_SASL_METHOD_PLAIN,
+                                       cfg->info.user, cfg->info.password);
     if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-        char what[160];
+        char what[200];
 
-        snprintf(what, sizeof(what), "login to %s:%d vhost '%s' as '%s'",
-                 cfg->info.host, cfg->info.port, cfg->info.vhost, cfg->info.user);
+        if (cfg->sasl_external)
+            snprintf(what, sizeof(what), "login to %s:%d vhost '%s' by certificate "
+                     "(SASL EXTERNAL, %s)", cfg->info.host, cfg->info.port, cfg->info.vhost,
+                     cfg->tls_cert);
+        else
+            snprintf(what, sizeof(what), "login to %s:%d vhost '%s' as '%s'",
+                     cfg->info.host, cfg->info.port, cfg->info.vhost, cfg->info.user);
         a091_reply_error(r, what, err);
         return -1;
     }
@@ -493,9 +728,11 @@ open_channels(amqp_connection_state_t amqp, qmf_error *err)
                        "opening the unconfirmed publish channel", err);
 }
 
+/* Passive: only check that it exists, which needs no permission (declaring
+ * needs the configure permission, which also allows deleting it). */
 static bool
 declare_exchange(amqp_connection_state_t amqp, const char *name, const char *type,
-                 qmf_error *err)
+                 bool passive, qmf_error *err)
 {
     amqp_exchange_declare_t declare;
     char what[200];
@@ -503,6 +740,7 @@ declare_exchange(amqp_connection_state_t amqp, const char *name, const char *typ
     memset(&declare, 0, sizeof(declare));
     declare.exchange = a091_bytes_of(name);
     declare.type = a091_bytes_of(type);
+    declare.passive = passive;
     declare.durable = 1;
     declare.nowait = 1;
     declare.arguments = amqp_empty_table;
@@ -515,39 +753,17 @@ static int
 declare_queue(amqp_connection_state_t amqp, const struct bus_queue *q, char **name,
               qmf_error *err)
 {
-    amqp_table_entry_t *args = qmf_xcalloc(4 + qmf_map_len(q->arguments), sizeof(*args));
+    qmf_value *arguments = bus_queue_arguments(q);
+    amqp_table_entry_t *args = qmf_xcalloc(qmf_map_len(arguments) + 1, sizeof(*args));
     amqp_queue_declare_t declare;
     char what[300];
     int n = 0;
     size_t i;
     bool ok;
 
-    if (q->queue_type != NULL) {
-        args[n].key = a091_bytes_of("x-queue-type");
-        args[n].value.kind = AMQP_FIELD_KIND_UTF8;
-        args[n].value.value.bytes = a091_bytes_of(q->queue_type);
-        n++;
-    }
-    if (q->message_ttl_ms > 0) {
-        args[n].key = a091_bytes_of("x-message-ttl");
-        args[n].value.kind = AMQP_FIELD_KIND_I64;
-        args[n].value.value.i64 = q->message_ttl_ms;
-        n++;
-    }
-    if (q->delivery_limit > 0) {
-        args[n].key = a091_bytes_of("x-delivery-limit");
-        args[n].value.kind = AMQP_FIELD_KIND_I64;
-        args[n].value.value.i64 = q->delivery_limit;
-        n++;
-    }
-    if (q->dead_letter_exchange != NULL) {
-        args[n].key = a091_bytes_of("x-dead-letter-exchange");
-        args[n].value.kind = AMQP_FIELD_KIND_UTF8;
-        args[n].value.value.bytes = a091_bytes_of(q->dead_letter_exchange);
-        n++;
-    }
-    if (q->arguments != NULL && a091_table_append(q->arguments, args, &n, err) != 0) {
+    if (a091_table_append(arguments, args, &n, err) != 0) {
         free(args);
+        qmf_free(arguments);
         return -1;
     }
     memset(&declare, 0, sizeof(declare));
@@ -578,6 +794,7 @@ declare_queue(amqp_connection_state_t amqp, const struct bus_queue *q, char **na
             *name = qmf_xstrndup(r->queue.bytes, r->queue.len);
     }
     free(args);
+    qmf_free(arguments);
     if (!ok)
         return -1;
     for (i = 0; i < q->nbindings; i++) {
@@ -620,8 +837,8 @@ declare_topology(amqp_connection_state_t amqp, const struct a091_config *cfg,
 {
     size_t i;
 
-    if (!declare_exchange(amqp, BUS_EXCHANGE_DIRECT, "direct", err) ||
-        !declare_exchange(amqp, BUS_EXCHANGE_TOPIC, "topic", err))
+    if (!declare_exchange(amqp, BUS_EXCHANGE_DIRECT, "direct", cfg->passive_exchanges, err) ||
+        !declare_exchange(amqp, BUS_EXCHANGE_TOPIC, "topic", cfg->passive_exchanges, err))
         return -1;
     for (i = 0; i < cfg->nqueues; i++) {
         if (declare_queue(amqp, &cfg->queues[i], &names[i], err) != 0)

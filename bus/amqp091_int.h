@@ -82,10 +82,15 @@ struct a091_config {
     char *url_buf;                      /* parsed in place; info points into it */
     struct amqp_connection_info info;
     char *name;
+    char *tls_ca, *tls_cert, *tls_key;  /* NULL: none (the system's CAs) */
+    bool tls_verify_hostname;
+    bool sasl_external;
     uint16_t heartbeat_s;
     size_t max_body;
     bool reconnect;
+    bool passive_exchanges;
     uint32_t backoff_min_ms, backoff_max_ms;
+    struct bus_threads *threads;        /* the caller's; NULL: none */
     struct bus_queue *queues;
     size_t nqueues;
     struct a091_sub *subs;
@@ -109,6 +114,11 @@ bool a091_consumer_index(amqp_bytes_t tag, size_t nsubs, size_t *i);
 amqp_connection_state_t a091_connect(const struct a091_config *cfg,
                                      char ***names, qmf_error *err);
 void a091_names_free(char **names, size_t n);
+/* The qmf_error code of a broker's close: QMF_ERR_UNAUTHORIZED for a
+ * permission refused (403), which asking again cannot mend;
+ * QMF_ERR_LOCKED for an exclusive queue another connection holds (405);
+ * else QMF_ERR_TRANSPORT. */
+int a091_close_code(uint16_t reply_code);
 /* Text of a failed RPC reply (a server close or a library status). */
 void a091_reply_error(amqp_rpc_reply_t r, const char *what, qmf_error *err);
 /*

@@ -5,8 +5,11 @@
  */
 #include "bus/bus.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 
@@ -417,41 +420,177 @@ bus_key_escape(const char *name)
     return s;
 }
 
-qmf_value *
-bus_presence_queue(struct bus_queue *q)
+int
+bus_sasl_from_name(const char *name, enum bus_sasl *out)
 {
-    static const struct bus_binding binding = { BUS_EXCHANGE_TOPIC, BUS_PRESENCE_KEY };
+    if (strcmp(name, "plain") == 0)
+        *out = BUS_SASL_PLAIN;
+    else if (strcmp(name, "external") == 0)
+        *out = BUS_SASL_EXTERNAL;
+    else
+        return -1;
+    return 0;
+}
+
+int
+bus_topology_from_name(const char *name, bool *provisioned)
+{
+    if (strcmp(name, "declare") == 0)
+        *provisioned = false;
+    else if (strcmp(name, "provisioned") == 0)
+        *provisioned = true;
+    else
+        return -1;
+    return 0;
+}
+
+qmf_value *
+bus_queue_arguments(const struct bus_queue *q)
+{
+    qmf_value *args = qmf_map();
+    size_t i;
+
+    if (q->queue_type != NULL)
+        qmf_map_set(args, "x-queue-type", qmf_string(q->queue_type));
+    if (q->message_ttl_ms > 0)
+        qmf_map_set(args, "x-message-ttl", qmf_i64(q->message_ttl_ms));
+    if (q->delivery_limit > 0)
+        qmf_map_set(args, "x-delivery-limit", qmf_i64(q->delivery_limit));
+    if (q->dead_letter_exchange != NULL)
+        qmf_map_set(args, "x-dead-letter-exchange", qmf_string(q->dead_letter_exchange));
+    for (i = 0; i < qmf_map_len(q->arguments); i++)
+        qmf_map_set(args, q->arguments->u.map.items[i].key,
+                    qmf_dup(q->arguments->u.map.items[i].value));
+    return args;
+}
+
+/* A stream kept max_age ("10m", "7D"), in small segments so that
+ * retention (applied per segment) actually drops old messages. */
+static qmf_value *
+stream_queue(struct bus_queue *q, const char *name, const char *max_age,
+             const struct bus_binding *bindings, size_t nbindings)
+{
     qmf_value *args = qmf_map();
 
-    /* Ten minutes of heartbeats, in small segments so that retention
-     * (applied per segment) actually drops old ones. */
-    qmf_map_set(args, "x-max-age", qmf_string("10m"));
+    qmf_map_set(args, "x-max-age", qmf_string(max_age));
     qmf_map_set(args, "x-stream-max-segment-size-bytes", qmf_i64(4 * 1024 * 1024));
     *q = (struct bus_queue){
-        .name = BUS_PRESENCE_QUEUE,
+        .name = name,
         .durable = true,
         .queue_type = "stream",
-        .bindings = &binding,
-        .nbindings = 1,
+        .bindings = bindings,
+        .nbindings = nbindings,
         .arguments = args,
     };
     return args;
 }
 
 qmf_value *
+bus_presence_queue(struct bus_queue *q)
+{
+    static const struct bus_binding bindings[] = {
+        { BUS_EXCHANGE_TOPIC, BUS_PRESENCE_KEY },
+        { BUS_EXCHANGE_TOPIC, BUS_PRESENCE_MARKER_KEY },
+    };
+
+    /* Ten minutes of heartbeats. */
+    return stream_queue(q, BUS_PRESENCE_QUEUE, "10m", bindings, 2);
+}
+
+qmf_value *
+bus_jobs_queue(struct bus_queue *q)
+{
+    return stream_queue(q, BUS_JOBS_QUEUE, "7D", NULL, 0);
+}
+
+qmf_value *
 bus_fleet_queue(struct bus_queue *q)
 {
-    qmf_value *args = qmf_map();
+    static const struct bus_binding marker = { BUS_EXCHANGE_TOPIC, BUS_FLEET_MARKER_KEY };
 
     /* A week: consoles carry what is older forward (controller/lib/fleet.c),
      * so the stream only has to outlast the gaps between consoles. */
-    qmf_map_set(args, "x-max-age", qmf_string("7D"));
-    qmf_map_set(args, "x-stream-max-segment-size-bytes", qmf_i64(4 * 1024 * 1024));
-    *q = (struct bus_queue){
-        .name = BUS_FLEET_QUEUE,
-        .durable = true,
-        .queue_type = "stream",
-        .arguments = args,
-    };
-    return args;
+    return stream_queue(q, BUS_FLEET_QUEUE, "7D", &marker, 1);
+}
+
+struct bus_threads {
+    pthread_mutex_t lock;
+    pthread_cond_t ended;       /* signalled as running drops */
+    unsigned running;
+    bool owner_gone;            /* the last thread to end frees it */
+};
+
+struct bus_threads *
+bus_threads_new(void)
+{
+    struct bus_threads *t = qmf_xcalloc(1, sizeof(*t));
+    pthread_condattr_t attr;
+
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->ended, &attr);
+    pthread_condattr_destroy(&attr);
+    return t;
+}
+
+static void
+threads_destroy(struct bus_threads *t)
+{
+    pthread_cond_destroy(&t->ended);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
+void
+bus_threads_enter(struct bus_threads *t)
+{
+    if (t == NULL)
+        return;
+    pthread_mutex_lock(&t->lock);
+    t->running++;
+    pthread_mutex_unlock(&t->lock);
+}
+
+void
+bus_threads_leave(struct bus_threads *t)
+{
+    bool last;
+
+    if (t == NULL)
+        return;
+    pthread_mutex_lock(&t->lock);
+    t->running--;
+    last = t->running == 0 && t->owner_gone;
+    pthread_cond_broadcast(&t->ended);
+    pthread_mutex_unlock(&t->lock);
+    if (last)
+        threads_destroy(t);
+}
+
+bool
+bus_threads_free(struct bus_threads *t, unsigned wait_ms)
+{
+    struct timespec deadline;
+    bool ended;
+
+    if (t == NULL)
+        return true;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += wait_ms / 1000;
+    deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&t->lock);
+    while (wait_ms > 0 && t->running > 0 &&
+           pthread_cond_timedwait(&t->ended, &t->lock, &deadline) != ETIMEDOUT)
+        ;
+    ended = t->running == 0;
+    t->owner_gone = true;
+    pthread_mutex_unlock(&t->lock);
+    if (ended)
+        threads_destroy(t);
+    return ended;
 }

@@ -146,6 +146,11 @@ struct bus_queue {
     const qmf_value *arguments;
 };
 
+/* The x-arguments a declaration of q carries (x-queue-type, x-message-ttl,
+ * x-delivery-limit, x-dead-letter-exchange, then q->arguments): a map the
+ * caller frees.  What `virtbus broker-setup` writes for the broker to make. */
+qmf_value *bus_queue_arguments(const struct bus_queue *q);
+
 struct bus_delivery;
 struct bus_conn;
 
@@ -173,21 +178,73 @@ struct bus_subscription {
 
 /* Connection state changes, on the loop thread.  `down` is said once per
  * loss: when an up connection is lost, or when the first attempt fails;
- * the retries that follow (with reconnect) are quiet until the next `up`. */
+ * the retries that follow (with reconnect) are quiet until the next `up`.
+ * Its `why` is QMF_ERR_UNAUTHORIZED when the broker refused something for
+ * want of a permission (a publish, a consumer, a login), which asking
+ * again will not mend. */
 struct bus_handlers {
     void (*up)(struct bus_conn *c, void *opaque);
     void (*down)(struct bus_conn *c, const qmf_error *why, void *opaque);
 };
 
+/* How a connection authenticates to the broker. */
+enum bus_sasl {
+    BUS_SASL_PLAIN,            /* the URL's user and password */
+    BUS_SASL_EXTERNAL,         /* the client certificate (amqps and tls_cert
+                                * needed); the broker takes the user from it */
+};
+
+/*
+ * Transport security for amqps:// (docs/TRANSPORTS.md, "TLS and SASL
+ * EXTERNAL").  The broker's certificate is always verified, against
+ * tls_ca, and so is its host name unless told otherwise.  Files are read
+ * at every connect attempt, on the connect thread: a renewed certificate
+ * is taken up by the next reconnect.
+ */
+struct bus_tls {
+    const char *ca;            /* PEM CA certificates; NULL: the system's */
+    const char *cert;          /* PEM client certificate; NULL: none */
+    const char *key;           /* its PEM private key (unencrypted); NULL:
+                                * in the certificate's file */
+    /* Unsafe: any certificate tls_ca signed then passes, whichever host it
+     * names.  Only for a broker reached by a name its certificate lacks. */
+    bool no_verify_hostname;
+};
+
+/*
+ * The background threads of a caller's connections (connect attempts,
+ * goodbyes), for a process that must not exit while one still uses
+ * OpenSSL: a thread cut short by exit, or running on after OpenSSL's
+ * cleanup at exit, leaves its state behind.  The caller makes one, names
+ * it in the options of every connection it opens, and frees it last,
+ * waiting up to wait_ms for the threads to end (0: no wait, as a loop
+ * that goes on must).  Each thread holds it while it runs: it may be
+ * freed with threads still running.
+ */
+struct bus_threads;
+struct bus_threads *bus_threads_new(void);
+/* Whether all had ended (waited for at most wait_ms). */
+bool bus_threads_free(struct bus_threads *t, unsigned wait_ms);
+/* For transports: a thread starts (before it is created) and ends. */
+void bus_threads_enter(struct bus_threads *t);
+void bus_threads_leave(struct bus_threads *t);
+
 struct bus_options {
     const char *url;           /* amqp://user:pass@host:port/vhost; an
                                 * empty vhost ("...:5672/") means "/" */
+    struct bus_tls tls;        /* amqps only */
+    enum bus_sasl sasl;
     uint16_t heartbeat_s;      /* AMQP heartbeat; 0: transport default */
     size_t max_body;           /* larger bodies are refused; 0: 4 MiB */
     const char *name;          /* connection name shown by the broker */
     bool reconnect;            /* retry with jittered backoff when lost */
+    /* The broker's administrator made the QMF exchanges (virtbus
+     * broker-setup): only check that they exist.  Declaring them needs the
+     * configure permission, which also allows deleting them. */
+    bool passive_exchanges;
     uint32_t reconnect_min_ms; /* first backoff; 0: 100 ms */
     uint32_t reconnect_max_ms; /* backoff cap; 0: 30 s */
+    struct bus_threads *threads; /* joined by the connection's threads; NULL */
     const struct bus_queue *queues;
     size_t nqueues;
     const struct bus_subscription *subs;
@@ -246,6 +303,10 @@ extern const struct bus_driver bus_amqp091_driver;
  */
 #define BUS_PRESENCE_QUEUE "virtbus.presence"
 #define BUS_PRESENCE_KEY "agent.ind.heartbeat.#"
+/* Consoles' markers reach the stream by the topic exchange with this key, so
+ * that a console needs no write access to the default exchange (which
+ * reaches every queue by name) to read presence. */
+#define BUS_PRESENCE_MARKER_KEY "virtbus.presence.marker"
 qmf_value *bus_presence_queue(struct bus_queue *q);
 
 /*
@@ -257,7 +318,27 @@ qmf_value *bus_presence_queue(struct bus_queue *q);
  * the returned arguments after bus_open().
  */
 #define BUS_FLEET_QUEUE "virtbus.fleet"
+/* Consoles' markers reach it by the topic exchange, as presence's do. */
+#define BUS_FLEET_MARKER_KEY "virtbus.fleet.marker"
 qmf_value *bus_fleet_queue(struct bus_queue *q);
+
+/* Where quorum queues put a command that kept killing its agent (agents'
+ * command queues dead-letter to the direct exchange with this key). */
+#define BUS_DEAD_LETTERS "virtbus.dead-letters"
+
+/* The stream of job records (docs/PROTOCOL.md §7.5), declared identically
+ * by every console; the caller frees the returned arguments. */
+#define BUS_JOBS_QUEUE "virtbus.jobs"
+qmf_value *bus_jobs_queue(struct bus_queue *q);
+
+/* "plain" or "external" (the configuration files' sasl_mechanism): 0, or
+ * -1 for another word. */
+int bus_sasl_from_name(const char *name, enum bus_sasl *out);
+
+/* "declare" (false) or "provisioned" (true: the administrator made the
+ * exchanges and shared queues), the configuration files' broker_topology:
+ * 0, or -1 for another word. */
+int bus_topology_from_name(const char *name, bool *provisioned);
 
 /* The driver for a URL's scheme, or NULL. */
 const struct bus_driver *bus_driver_for_url(const char *url);

@@ -32,6 +32,13 @@ static ctl_config_apply_fn ctl_config_apply_presence_reuse;
 static ctl_config_apply_fn ctl_config_apply_fleet_retention;
 static ctl_config_apply_fn ctl_config_apply_key_file;
 static ctl_config_apply_fn ctl_config_apply_agent_issuer_keys;
+static ctl_config_apply_fn ctl_config_apply_tls_ca;
+static ctl_config_apply_fn ctl_config_apply_tls_cert;
+static ctl_config_apply_fn ctl_config_apply_tls_key;
+static ctl_config_apply_fn ctl_config_apply_tls_verify_hostname;
+static ctl_config_apply_fn ctl_config_apply_sasl_mechanism;
+static ctl_config_apply_fn ctl_config_apply_broker_topology;
+static ctl_config_apply_fn ctl_config_apply_read_only;
 
 static const struct ctl_config_key ctl_config_keys[] = {
     { "broker", QMF_CONF_STRING, ctl_config_apply_broker },
@@ -43,6 +50,13 @@ static const struct ctl_config_key ctl_config_keys[] = {
     { "fleet_retention", QMF_CONF_INT, ctl_config_apply_fleet_retention },
     { "key_file", QMF_CONF_STRING, ctl_config_apply_key_file },
     { "agent_issuer_keys", QMF_CONF_STRING_LIST, ctl_config_apply_agent_issuer_keys },
+    { "tls_ca", QMF_CONF_STRING, ctl_config_apply_tls_ca },
+    { "tls_cert", QMF_CONF_STRING, ctl_config_apply_tls_cert },
+    { "tls_key", QMF_CONF_STRING, ctl_config_apply_tls_key },
+    { "tls_verify_hostname", QMF_CONF_BOOL, ctl_config_apply_tls_verify_hostname },
+    { "sasl_mechanism", QMF_CONF_STRING, ctl_config_apply_sasl_mechanism },
+    { "broker_topology", QMF_CONF_STRING, ctl_config_apply_broker_topology },
+    { "read_only", QMF_CONF_BOOL, ctl_config_apply_read_only },
 };
 
 #define CTL_CONFIG_NKEYS (sizeof(ctl_config_keys) / sizeof(ctl_config_keys[0]))
@@ -278,15 +292,82 @@ ctl_config_apply_fleet_retention(struct ctl_config *c, const struct qmf_conf_sta
 
 /* Relative paths would depend on where the controller happens to run. */
 static int
-ctl_config_apply_key_file(struct ctl_config *c, const struct qmf_conf_statement *st,
-                          qmf_error *err)
+apply_path(char **field, const struct qmf_conf_statement *st, qmf_error *err)
 {
     const char *s = st->value->u.str.ptr;
 
     if (*s != '/')
         return qmf_conf_error(err, st, "invalid value \"%.*s\" (expected an absolute path)",
                               QMF_CONF_SHOW_MAX, s);
-    ctl_config_set_string(&c->key_file, s);
+    ctl_config_set_string(field, s);
+    return 0;
+}
+
+static int
+ctl_config_apply_key_file(struct ctl_config *c, const struct qmf_conf_statement *st,
+                          qmf_error *err)
+{
+    return apply_path(&c->key_file, st, err);
+}
+
+static int
+ctl_config_apply_tls_ca(struct ctl_config *c, const struct qmf_conf_statement *st,
+                        qmf_error *err)
+{
+    return apply_path(&c->tls_ca, st, err);
+}
+
+static int
+ctl_config_apply_tls_cert(struct ctl_config *c, const struct qmf_conf_statement *st,
+                          qmf_error *err)
+{
+    return apply_path(&c->tls_cert, st, err);
+}
+
+static int
+ctl_config_apply_tls_key(struct ctl_config *c, const struct qmf_conf_statement *st,
+                         qmf_error *err)
+{
+    return apply_path(&c->tls_key, st, err);
+}
+
+static int
+ctl_config_apply_tls_verify_hostname(struct ctl_config *c, const struct qmf_conf_statement *st,
+                                     qmf_error *err)
+{
+    c->tls_verify_hostname = st->value->u.b;
+    return 0;
+}
+
+static int
+ctl_config_apply_read_only(struct ctl_config *c, const struct qmf_conf_statement *st,
+                           qmf_error *err)
+{
+    c->read_only = st->value->u.b;
+    return 0;
+}
+
+static int
+ctl_config_apply_broker_topology(struct ctl_config *c, const struct qmf_conf_statement *st,
+                                 qmf_error *err)
+{
+    const char *s = st->value->u.str.ptr;
+
+    if (bus_topology_from_name(s, &c->provisioned) != 0)
+        return qmf_conf_error(err, st, "invalid value \"%.*s\" (expected \"declare\" or "
+                              "\"provisioned\")", QMF_CONF_SHOW_MAX, s);
+    return 0;
+}
+
+static int
+ctl_config_apply_sasl_mechanism(struct ctl_config *c, const struct qmf_conf_statement *st,
+                                qmf_error *err)
+{
+    const char *s = st->value->u.str.ptr;
+
+    if (bus_sasl_from_name(s, &c->sasl) != 0)
+        return qmf_conf_error(err, st, "invalid value \"%.*s\" (expected \"plain\" or "
+                              "\"external\")", QMF_CONF_SHOW_MAX, s);
     return 0;
 }
 
@@ -354,6 +435,8 @@ ctl_config_defaults(struct ctl_config *c)
         .key_file = NULL,
         .agent_issuer_keys = qmf_list(),
         .paths_read = NULL,
+        .tls_verify_hostname = true,
+        .sasl = BUS_SASL_PLAIN,
     };
 }
 
@@ -368,8 +451,12 @@ ctl_config_free(struct ctl_config *c)
     free(c->key_file);
     qmf_free(c->agent_issuer_keys);
     free(c->paths_read);
+    free(c->tls_ca);
+    free(c->tls_cert);
+    free(c->tls_key);
     c->broker = c->key_file = c->paths_read = NULL;
     c->agent_issuer_keys = NULL;
+    c->tls_ca = c->tls_cert = c->tls_key = NULL;
     c->broker_aliases = c->node_groups = NULL;
 }
 
@@ -392,6 +479,9 @@ ctl_config_copy(struct ctl_config *dst, const struct ctl_config *src)
     dst->agent_issuer_keys = src->agent_issuer_keys != NULL ? qmf_dup(src->agent_issuer_keys)
                                                             : qmf_list();
     dst->paths_read = ctl_config_strdup_or_null(src->paths_read);
+    dst->tls_ca = ctl_config_strdup_or_null(src->tls_ca);
+    dst->tls_cert = ctl_config_strdup_or_null(src->tls_cert);
+    dst->tls_key = ctl_config_strdup_or_null(src->tls_key);
 }
 
 static void

@@ -7,8 +7,10 @@
 #ifndef CTL_CONFIG_H
 #define CTL_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
+#include "bus/bus.h"
 #include "schema/qmf/error.h"
 #include "schema/qmf/value.h"
 
@@ -49,6 +51,15 @@ struct ctl_config {
                                      credential of one of these issuers; a list
                                      of absolute paths, never NULL (empty: answers
                                      are not checked) */
+    /* amqps: absolute paths of PEM files, NULL if unset (tls_ca: the
+     * system's CAs) */
+    char *tls_ca;
+    char *tls_cert;
+    char *tls_key;
+    bool tls_verify_hostname;   /* default yes; no: unsafe */
+    enum bus_sasl sasl;         /* sasl_mechanism = "plain" (default) | "external" */
+    bool provisioned;           /* broker_topology = "declare" (default) | "provisioned" */
+    bool read_only;             /* default no; yes: a reader's broker account */
     char *paths_read;           /* for messages: the files read, ':'-separated;
                                    NULL if none */
 };

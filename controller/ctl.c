@@ -168,6 +168,13 @@ ctl_connect(struct ctl_ctx *ctx, bool presence, const char *const *watch_keys,
     char *cache, *fleet_cache;
     struct virtbus_console_options o = {
         .url = ctx->url,
+        .tls = {
+            .ca = ctx->config.tls_ca, .cert = ctx->config.tls_cert,
+            .key = ctx->config.tls_key, .no_verify_hostname = !ctx->config.tls_verify_hostname,
+        },
+        .sasl = ctx->config.sasl,
+        .provisioned = ctx->config.provisioned,
+        .read_only = ctx->config.read_only,
         .watch_keys = watch_keys,
         .presence = presence,
         .presence_window_s = ctx->presence_window_s,

@@ -106,6 +106,7 @@ extern const struct ctl_cmd_entry ctl_cmds_watch[];     /* cmd-watch.c */
 extern const struct ctl_cmd_entry ctl_cmds_schema[];    /* cmd-schema.c */
 extern const struct ctl_cmd_entry ctl_cmds_help[];      /* cmd-help.c */
 extern const struct ctl_cmd_entry ctl_cmds_key[];       /* cmd-key.c */
+extern const struct ctl_cmd_entry ctl_cmds_broker_setup[]; /* cmd-broker-setup.c */
 
 const struct ctl_cmd_entry *ctl_find_command(const char *name);
 /* The global usage and the list of commands (cmd-help.c). */

@@ -21,6 +21,7 @@ const struct ctl_cmd_section ctl_sections[] = {
     { "Storage pools and volumes", ctl_cmds_storage },
     { "Networks and interfaces", ctl_cmds_network },
     { "Keys and credentials", ctl_cmds_key },
+    { NULL, ctl_cmds_broker_setup },
     { "Any method, jobs, events", ctl_cmds_call },
     { NULL, ctl_cmds_job },
     { NULL, ctl_cmds_watch },

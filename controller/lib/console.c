@@ -96,21 +96,52 @@ console_new_id(void)
  * The user of a broker URL ("amqp://user:pass@host/" -> "user"; "guest",
  * the AMQP default, without one).  Requests carry it as user_id, which the
  * broker checks against the authenticated user: agents can then record
- * who asked for a command.
+ * who asked for a command.  An EXTERNAL login's user comes from the
+ * certificate, which the broker may read as it is configured to: only a
+ * user the URL names is sent, none otherwise (the broker would refuse
+ * every request whose user_id is not its idea of the user).
  */
 static char *
-url_user(const char *url)
+url_user(const char *url, enum bus_sasl sasl)
 {
     const char *start = strstr(url, "://"), *at, *end;
+    const char *none = sasl == BUS_SASL_EXTERNAL ? NULL : "guest";
 
     if (start == NULL)
-        return qmf_xstrdup("guest");
+        return none ? qmf_xstrdup(none) : NULL;
     start += 3;
     at = strchr(start, '@');
     if (at == NULL || (strchr(start, '/') && strchr(start, '/') < at))
-        return qmf_xstrdup("guest");
+        return none ? qmf_xstrdup(none) : NULL;
     end = memchr(start, ':', (size_t)(at - start));
     return qmf_xstrndup(start, (size_t)((end ? end : at) - start));
+}
+
+void
+console_bus_options(const struct virtbus_console *c, struct bus_options *bo)
+{
+    bo->url = c->url;
+    bo->tls = c->tls;
+    bo->sasl = c->sasl;
+    bo->passive_exchanges = c->provisioned;
+    bo->threads = c->bus_threads;
+}
+
+int
+console_check_writable(const struct virtbus_console *c, const char *what,
+                       qmf_error *err)
+{
+    if (!c->read_only)
+        return 0;
+    qmf_error_set(err, QMF_ERR_UNAUTHORIZED, "%s: this console is read-only (read_only = yes): "
+                  "its broker account may only broadcast queries", what);
+    return -1;
+}
+
+static char *
+strdup_or_null(const char *s)
+{
+    return s != NULL ? qmf_xstrdup(s) : NULL;
 }
 
 void
@@ -122,7 +153,7 @@ console_stamp(struct virtbus_console *c, struct bus_message *m, unsigned ttl_ms)
         m->ttl_ms = ttl_ms;
     if (m->created_ms == 0)
         m->created_ms = console_now_ms();
-    if (m->user_id == NULL)
+    if (m->user_id == NULL && c->user != NULL)
         m->user_id = qmf_xstrdup(c->user);
     /* The command's identity: agents answer a repeated one (a re-send
      * after a broker outage, a redelivery) from their journal. */
@@ -180,6 +211,8 @@ bus_down_cb(struct bus_conn *conn, const qmf_error *why, void *opaque)
     c->lost = true;
     if (why)
         c->last_error = *why;
+    if (why && why->code == QMF_ERR_UNAUTHORIZED)
+        c->refused = *why;
 }
 
 static const struct bus_handlers console_handlers = {
@@ -204,8 +237,16 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
     int rc;
 
     c->base = base;
+    c->bus_threads = bus_threads_new();
     c->url = qmf_xstrdup(o->url);
-    c->user = url_user(o->url);
+    c->tls = (struct bus_tls){
+        .ca = strdup_or_null(o->tls.ca), .cert = strdup_or_null(o->tls.cert),
+        .key = strdup_or_null(o->tls.key), .no_verify_hostname = o->tls.no_verify_hostname,
+    };
+    c->sasl = o->sasl;
+    c->provisioned = o->provisioned;
+    c->read_only = o->read_only;
+    c->user = url_user(o->url, o->sasl);
     /* Before connecting: a key that cannot be read is the caller's mistake,
      * and nothing should have been sent unsigned meanwhile. */
     if (console_trust_load(c, o, err) != 0) {
@@ -264,7 +305,13 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
                              age_ms < (int64_t)o->presence_reuse_ms &&
                              console_presence_has_up(c, o->presence_nodes);
         if (!c->presence_reused) {
-            presence_args = bus_presence_queue(&queues[nq++]);
+            presence_args = bus_presence_queue(&queues[nq]);
+            /* Made by the administrator, with its bindings: only checked. */
+            if (c->provisioned) {
+                queues[nq].passive = true;
+                queues[nq].nbindings = 0;
+            }
+            nq++;
             presence_offset = qmf_map();
             /* Resume after what the cache knows, else read the stream
              * from window seconds ago (a stream offset may be an interval). */
@@ -280,7 +327,13 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
                 .arguments = presence_offset, .receive = console_on_presence, .opaque = c,
             };
             if (o->fleet && !c->fleet_reused) {
-                fleet_args = bus_fleet_queue(&queues[nq++]);
+                fleet_args = bus_fleet_queue(&queues[nq]);
+                /* Made by the administrator, with its binding: only checked. */
+                if (c->provisioned) {
+                    queues[nq].passive = true;
+                    queues[nq].nbindings = 0;
+                }
+                nq++;
                 subs[ns++] = (struct bus_subscription){
                     .source = "/queue/" BUS_FLEET_QUEUE, .credit = 2000,
                     .arguments = fleet_offset, .receive = console_on_fleet, .opaque = c,
@@ -288,7 +341,7 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
             }
         }
     }
-    bo.url = o->url;
+    console_bus_options(c, &bo);
     bo.name = "virtbus console";
     bo.reconnect = true;
     bo.queues = queues;
@@ -323,24 +376,20 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
     return c;
 }
 
-void
-virtbus_console_close_wait(struct virtbus_console *c, unsigned timeout_ms)
+/* wait_ms 0: goodbyes go on in the background, after the console. */
+static void
+console_close(struct virtbus_console *c, unsigned wait_ms)
 {
     if (c == NULL)
         return;
-    if (c->bus)
-        bus_close_wait(c->bus, timeout_ms);
-    c->bus = NULL;
-    virtbus_console_close(c);
-}
-
-void
-virtbus_console_close(struct virtbus_console *c)
-{
-    if (c == NULL)
-        return;
-    if (c->bus)
+    if (c->bus != NULL && wait_ms > 0)
+        bus_close_wait(c->bus, wait_ms);
+    else if (c->bus != NULL)
         bus_close(c->bus);
+    /* The goodbyes of side connections (jobs, the fleet's read), and any
+     * connect attempt still at work: a process that exits under them
+     * leaves their TLS state behind. */
+    bus_threads_free(c->bus_threads, wait_ms);
     while (c->backlog_len > 0)
         bus_message_free(c->backlog[--c->backlog_len]);
     free(c->backlog);
@@ -354,7 +403,23 @@ virtbus_console_close(struct virtbus_console *c)
     trust_store_free(c->answer_store);
     trust_checked_free(c->answer_credentials);
     free(c->url);
+    free((char *)c->tls.ca);
+    free((char *)c->tls.cert);
+    free((char *)c->tls.key);
     free(c);
+}
+
+void
+virtbus_console_close_wait(struct virtbus_console *c, unsigned timeout_ms)
+{
+    /* bus_close_wait's default */
+    console_close(c, timeout_ms > 0 ? timeout_ms : 2000);
+}
+
+void
+virtbus_console_close(struct virtbus_console *c)
+{
+    console_close(c, 0);
 }
 
 /* Signing and checking ------------------------------------------------------------ */

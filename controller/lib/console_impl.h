@@ -45,9 +45,16 @@ struct virtbus_console {
     struct event_base *base;
     struct schema *schema;
     struct bus_conn *bus;
+    /* The background threads of all the console's connections: waited
+     * for by virtbus_console_close_wait, before the process exits. */
+    struct bus_threads *bus_threads;
     char *url;
+    struct bus_tls tls;      /* its strings owned */
+    enum bus_sasl sasl;
+    bool provisioned;        /* exchanges and shared streams: only checked */
+    bool read_only;          /* broadcast queries only */
     char *reply_to;
-    char *user;              /* the broker user, sent as user_id */
+    char *user;              /* the broker user, sent as user_id; NULL: unknown */
     struct trust_key *sign_key;         /* NULL: requests go unsigned */
     char *sign_credential;              /* NULL: the bare key */
     struct trust_store *answer_store;   /* NULL: answers are not checked */
@@ -55,6 +62,10 @@ struct virtbus_console {
     bool up;
     bool lost;
     qmf_error last_error;
+    /* The broker refused something this console sent, for want of a
+     * permission, and closed the connection for it: asking again would
+     * only be refused again.  Cleared by each request. */
+    qmf_error refused;
     uint64_t seq;
     char id[37];
     struct pending *current;
@@ -107,8 +118,16 @@ char *console_new_id(void);           /* a random UUID string */
 /* Sets what every request carries: ttl and creation time unless set, the
  * user, persistence for commands. */
 void console_stamp(struct virtbus_console *c, struct bus_message *m, unsigned ttl_ms);
+/* The broker, TLS and login of this console, for another connection of it;
+ * the rest of bo is left as it is. */
+void console_bus_options(const struct virtbus_console *c, struct bus_options *bo);
 /* Runs the loop until *flag or timeout_ms; false on timeout or a lost broker. */
 bool console_run_until(struct virtbus_console *c, const bool *flag, unsigned timeout_ms);
+
+/* Refuses (QMF_ERR_UNAUTHORIZED) what a read-only console may not send:
+ * 0 if it may. */
+int console_check_writable(const struct virtbus_console *c, const char *what,
+                           qmf_error *err);
 
 /* request.c: the reply queue's receiver, and the answer bookkeeping that
  * jobs share: init with the expected agents (NULL: any), absorb answers

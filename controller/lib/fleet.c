@@ -384,7 +384,9 @@ send_marker(struct virtbus_console *c, char **marker, bool *complete, qmf_error 
     free(*marker);
     *marker = console_new_id();
     *complete = false;
-    return virtbus_send(c, "/queue/" BUS_FLEET_QUEUE,
+    /* By the topic exchange, as presence markers go: a reader's broker
+     * account may not write to queues by name. */
+    return virtbus_send(c, "/exchange/" BUS_EXCHANGE_TOPIC "/" BUS_FLEET_MARKER_KEY,
                         fleet_message(FLEET_MARKER_OPCODE, qmf_map(), qmf_xstrdup(*marker)),
                         err);
 }
@@ -424,8 +426,13 @@ read_all(struct virtbus_console *c, qmf_error *err)
         .source = "/queue/" BUS_FLEET_QUEUE, .credit = 2000, .arguments = offset,
         .receive = on_full_read, .opaque = &r,
     };
-    opts.url = c->url;
+    console_bus_options(c, &opts);
     opts.name = "virtbus console (fleet)";
+    /* Made by the administrator, with its binding: only checked. */
+    if (c->provisioned) {
+        q.passive = true;
+        q.nbindings = 0;
+    }
     opts.queues = &q;
     opts.nqueues = 1;
     opts.subs = &sub;
@@ -452,6 +459,9 @@ carry_forward(struct virtbus_console *c)
     struct lh_entry *ent;
     qmf_error err;
 
+    /* Others carry: a reader's broker account may not write by name. */
+    if (c->read_only)
+        return;
     lh_foreach(c->fleet, ent) {
         struct fleet_entry *e = lh_entry_v(ent);
         qmf_value *body;
@@ -479,7 +489,8 @@ console_fleet_note_down(struct virtbus_console *c, const char *agent, const qmf_
 
     /* Only after reading the stream: from a cache taken as it is, every
      * command would write the same record again. */
-    if (!c->has_fleet || c->fleet_reused || console_fleet_forgot(c, agent, last_ms) ||
+    if (!c->has_fleet || c->fleet_reused || c->read_only ||
+        console_fleet_forgot(c, agent, last_ms) ||
         (lh_table_lookup_ex(c->fleet, agent, &found) &&
          ((struct fleet_entry *)found)->last_seen_ms >= last_ms))
         return;
@@ -562,6 +573,10 @@ virtbus_fleet_forget(struct virtbus_console *c, const char *node, qmf_error *err
     if (!c->has_fleet) {
         free(agent);
         qmf_error_set(err, QMF_ERR_INVALID_ARGS, "the console was opened without the fleet");
+        return -1;
+    }
+    if (console_check_writable(c, "forgetting a node", err) != 0) {
+        free(agent);
         return -1;
     }
     body = qmf_map();

@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JOBS_STREAM "virtbus.jobs"
 #define JOB_RECORD_OPCODE "_virtbus_job"
 #define JOB_MARKER_OPCODE "_virtbus_job_marker"
 #define JOB_PREFIX "virtbus.job."
@@ -74,11 +73,12 @@ side_open(struct virtbus_console *c, struct side *s, const struct bus_queue *que
           const char *what, qmf_error *err)
 {
     struct bus_options bo = {
-        .url = c->url, .name = "virtbus console (jobs)",
+        .name = "virtbus console (jobs)",
         .queues = queues, .nqueues = nqueues, .subs = subs, .nsubs = nsubs,
     };
 
     s->c = c;
+    console_bus_options(c, &bo);
     if (bus_open(&s->bus, c->base, &bo, &side_handlers, s, err) != 0)
         return -1;
     while (!s->up && !s->failed && !c->lost)
@@ -127,16 +127,15 @@ job_queue(struct bus_queue *q, struct bus_binding *b, const char *name, unsigned
     return args;
 }
 
+/* The jobs stream, which an administrator may have made (provisioned):
+ * then only checked, since declaring it would need the configure
+ * permission, which also allows deleting it. */
 static qmf_value *
-jobs_stream(struct bus_queue *q)
+jobs_stream(const struct virtbus_console *c, struct bus_queue *q)
 {
-    qmf_value *args = qmf_map();
+    qmf_value *args = bus_jobs_queue(q);
 
-    qmf_map_set(args, "x-max-age", qmf_string("7D"));
-    qmf_map_set(args, "x-stream-max-segment-size-bytes", qmf_i64(4 * 1024 * 1024));
-    *q = (struct bus_queue){
-        .name = JOBS_STREAM, .durable = true, .queue_type = "stream", .arguments = args,
-    };
+    q->passive = c->provisioned;
     return args;
 }
 
@@ -206,8 +205,7 @@ virtbus_job_submit(struct virtbus_console *c, const struct virtbus_agent_list *a
                    const qmf_value *args, const qmf_value *target, unsigned retention_s,
                    const char *description, char **job_id, qmf_error *err)
 {
-    char *id = console_new_id(), *name = qmf_xasprintf(JOB_PREFIX "%s", id);
-    char *queue_address = bus_address_queue(name), *address;
+    char *id, *name, *queue_address, *address;
     struct bus_queue queues[2];
     struct bus_binding binding;
     qmf_value *qargs, *sargs, *record, *expected;
@@ -217,10 +215,15 @@ virtbus_job_submit(struct virtbus_console *c, const struct virtbus_agent_list *a
     int rc = -1;
 
     *job_id = NULL;
+    if (console_check_writable(c, "a job", err) != 0)
+        return -1;
+    id = console_new_id();
+    name = qmf_xasprintf(JOB_PREFIX "%s", id);
+    queue_address = bus_address_queue(name);
     if (retention_s == 0)
         retention_s = 7 * 24 * 3600;
     qargs = job_queue(&queues[0], &binding, name, retention_s);
-    sargs = jobs_stream(&queues[1]);
+    sargs = jobs_stream(c, &queues[1]);
     record = qmf_map();
     qmf_map_set(record, "id", qmf_string(id));
     qmf_map_set(record, "created", qmf_i64(console_now_ms()));
@@ -236,7 +239,7 @@ virtbus_job_submit(struct virtbus_console *c, const struct virtbus_agent_list *a
         goto out;
     /* The record first, in the job queue and in the jobs stream. */
     if (publish_confirmed(c, s.bus, queue_address, record_message(record), err) != 0 ||
-        publish_confirmed(c, s.bus, "/queue/" JOBS_STREAM, record_message(record), err) != 0)
+        publish_confirmed(c, s.bus, "/queue/" BUS_JOBS_QUEUE, record_message(record), err) != 0)
         goto out;
 
     m = console_where_request(class_name, where, method, args);
@@ -469,9 +472,9 @@ virtbus_job_list(struct virtbus_console *c, struct virtbus_job **jobs, size_t *n
                  qmf_error *err)
 {
     struct bus_queue q;
-    qmf_value *qargs = jobs_stream(&q), *offset = qmf_map();
+    qmf_value *qargs = jobs_stream(c, &q), *offset = qmf_map();
     struct bus_subscription sub = {
-        .source = "/queue/" JOBS_STREAM, .credit = 2000, .receive = side_receive,
+        .source = "/queue/" BUS_JOBS_QUEUE, .credit = 2000, .receive = side_receive,
     };
     struct side s = { 0 };
     size_t i;
@@ -485,7 +488,7 @@ virtbus_job_list(struct virtbus_console *c, struct virtbus_job **jobs, size_t *n
     s.marker = console_new_id();
     s.ack_all = true;
     if (side_open(c, &s, &q, 1, &sub, 1, "reading the jobs stream", err) != 0 ||
-        read_to_marker(c, &s, JOBS_STREAM, err) != 0)
+        read_to_marker(c, &s, BUS_JOBS_QUEUE, err) != 0)
         goto out;
     *jobs = qmf_xcalloc(qmf_list_len(s.records) + 1, sizeof(**jobs));
     for (i = 0; i < qmf_list_len(s.records); i++)

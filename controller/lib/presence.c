@@ -207,6 +207,31 @@ heard(struct virtbus_console *c, const char *agent, const qmf_value *values)
                                                                      : VIRTBUS_NODE_BACK);
 }
 
+/*
+ * Whether a heartbeat came under its own agent's routing key,
+ * agent.ind.heartbeat.virtbus.agent.<escaped node>: with the broker's topic
+ * permissions (virtbus broker-setup) only that agent's account may publish
+ * it.  Anything else in the stream (a write by name through the default
+ * exchange, which agents' accounts may do to answer direct reply-to, or a
+ * marker's key) is no heartbeat.
+ */
+static bool
+heartbeat_key_ok(const struct bus_message *m, const char *agent)
+{
+    static const char prefix[] = "virtbus:agent:";
+    char *node_key, *want;
+    bool ok;
+
+    if (m->subject == NULL || strncmp(agent, prefix, sizeof(prefix) - 1) != 0)
+        return false;
+    node_key = bus_key_escape(agent + sizeof(prefix) - 1);
+    want = qmf_xasprintf("agent.ind.heartbeat.virtbus.agent.%s", node_key);
+    ok = strcmp(m->subject, want) == 0;
+    free(want);
+    free(node_key);
+    return ok;
+}
+
 void
 console_on_presence(struct bus_delivery *d, const struct bus_message *m, void *opaque)
 {
@@ -218,7 +243,8 @@ console_on_presence(struct bus_delivery *d, const struct bus_message *m, void *o
     if (qmf_get_int64(qmf_map_get(m->headers, "x-stream-offset"), &offset) &&
         offset > c->presence_offset)
         c->presence_offset = offset;
-    if (opcode && strcmp(opcode, "_agent_heartbeat_indication") == 0 && agent && m->body)
+    if (opcode && strcmp(opcode, "_agent_heartbeat_indication") == 0 && agent && m->body &&
+        heartbeat_key_ok(m, agent))
         heard(c, agent, qmf_map_get(m->body, "_values"));
     else if (opcode && strcmp(opcode, MARKER_OPCODE) == 0 && m->message_id &&
              c->presence_marker && strcmp(m->message_id, c->presence_marker) == 0)
@@ -237,14 +263,23 @@ read_to_marker(struct virtbus_console *c, qmf_error *err)
     free(c->presence_marker);
     c->presence_marker = console_new_id();
     c->presence_complete = false;
+    qmf_error_clear(&c->refused);
     m = bus_message_new();
     bus_message_set_header_string(m, "qmf.opcode", MARKER_OPCODE);
     bus_message_set_header_string(m, "method", "indication");
     m->message_id = qmf_xstrdup(c->presence_marker);
     m->body = qmf_map();
-    if (virtbus_send(c, "/queue/" BUS_PRESENCE_QUEUE, m, err) != 0)
+    /* By the topic exchange, bound to the stream for it: a broker account
+     * that may not write to every queue by name can still read presence. */
+    if (virtbus_send(c, "/exchange/" BUS_EXCHANGE_TOPIC "/" BUS_PRESENCE_MARKER_KEY, m,
+                     err) != 0)
         return -1;
     if (!console_run_until(c, &c->presence_complete, PRESENCE_TIMEOUT_MS)) {
+        if (c->refused.code != QMF_OK) {
+            qmf_error_set(err, QMF_ERR_TRANSPORT, "the presence marker was refused by "
+                          "the broker: %s", c->refused.text);
+            return -1;
+        }
         qmf_error_set(err, QMF_ERR_TIMEOUT,
                       "the presence stream did not answer within %d ms", PRESENCE_TIMEOUT_MS);
         return -1;

@@ -368,6 +368,28 @@ resend_unanswered(struct virtbus_console *c, struct pending *p, const struct bus
     }
 }
 
+/* A read-only console asks again the only way it may: by broadcast (the
+ * agents that answered already are not counted twice). */
+static void
+resend(struct virtbus_console *c, struct pending *p, const struct bus_message *m)
+{
+    const char *opcode = bus_message_header(m, "qmf.opcode");
+    struct bus_message *again;
+    char *address;
+    qmf_error err;
+
+    if (!c->read_only) {
+        resend_unanswered(c, p, m);
+        return;
+    }
+    again = bus_message_dup(m);
+    address = virtbus_broadcast_address(opcode && strcmp(opcode, "_agent_locate_request") == 0 ?
+                                        "agent_locate" : "query");
+    bus_publish(c->bus, address, again, NULL, NULL, &err);
+    bus_message_free(again);
+    free(address);
+}
+
 /*
  * Runs the loop until p is done (answered or timed out).  A broker lost
  * meanwhile is waited for (the bus reconnects by itself); then the
@@ -383,10 +405,13 @@ wait_answers(struct virtbus_console *c, struct pending *p, const struct bus_mess
             event_base_loop(c->base, EVLOOP_ONCE);
             continue;
         }
+        /* Refused for want of a permission: so would a repeat be. */
+        if (c->refused.code != QMF_OK)
+            break;
         while (c->lost && !p->done)
             event_base_loop(c->base, EVLOOP_ONCE);
         if (!p->done && p->expect_known)
-            resend_unanswered(c, p, m);
+            resend(c, p, m);
     }
 }
 
@@ -403,16 +428,23 @@ request(struct virtbus_console *c, const char *address, struct bus_message *m,
 {
     struct pending p = { 0 };
     unsigned timeout_ms = o->timeout_ms ? o->timeout_ms : 10000;
+    const char *opcode = bus_message_header(m, "qmf.opcode");
     struct timeval tv;
     int rc = 0;
 
     memset(out, 0, sizeof(*out));
+    if (opcode && strcmp(opcode, "_method_request") == 0 &&
+        console_check_writable(c, "a method call", err) != 0) {
+        bus_message_free(m);
+        return -1;
+    }
     if (!c->up) {
         bus_message_free(m);
         qmf_error_set(err, QMF_ERR_TRANSPORT, "not connected to the broker: %s",
                       c->last_error.code ? c->last_error.text : "connection lost");
         return -1;
     }
+    qmf_error_clear(&c->refused);
     console_pending_init(&p, expect);
     p.correlation_id = qmf_xasprintf("%s-%llu", c->id, (unsigned long long)++c->seq);
     p.opts = o;
@@ -433,7 +465,9 @@ request(struct virtbus_console *c, const char *address, struct bus_message *m,
         qmf_map_set(m->body, "_target", qmf_dup(o->target));
     c->current = &p;
 
-    if (o->batch > 0 && expect != NULL && !p.done) {
+    /* Batches send to each agent by name, which a read-only console may
+     * not: one broadcast instead. */
+    if (o->batch > 0 && expect != NULL && !p.done && !c->read_only) {
         struct virtbus_send_opts bo = *o;
 
         /* Each agent gets its own timeout from when it was sent. */
@@ -468,6 +502,12 @@ request(struct virtbus_console *c, const char *address, struct bus_message *m,
     c->current = NULL;
     if (p.quiet_ev)
         event_free(p.quiet_ev);
+    if (rc == 0 && c->refused.code != QMF_OK) {
+        /* The broker's refusal, as its refusal of a login is: transport. */
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "refused by the broker: %s%s", c->refused.text,
+                      c->read_only ? "" : " (a reader's account? set read_only = yes)");
+        rc = -1;
+    }
     if (rc == 0) {
         console_results_sort(&p.results);
         *out = p.results;
@@ -546,11 +586,14 @@ virtbus_locate(struct virtbus_console *c, const qmf_value *target, unsigned time
     return 0;
 }
 
-/* One agent: straight to it.  Several: one broadcast (or a batch). */
+/* One agent: straight to it.  Several: one broadcast (or a batch).  A
+ * read-only console may not write to the direct exchange: always a
+ * broadcast, and the request's _target chooses. */
 static char *
-address_for(const struct virtbus_agent_list *agents, const char *kind)
+address_for(const struct virtbus_console *c, const struct virtbus_agent_list *agents,
+            const char *kind)
 {
-    if (agents && agents->n == 1)
+    if (agents && agents->n == 1 && !c->read_only)
         return virtbus_agent_address(agents->items[0].name);
     return virtbus_broadcast_address(kind);
 }
@@ -572,7 +615,7 @@ virtbus_query_agents(struct virtbus_console *c, const struct virtbus_agent_list 
                      qmf_error *err)
 {
     qmf_value *body = qmf_map();
-    char *address = address_for(agents, "query");
+    char *address = address_for(c, agents, "query");
     int rc;
 
     qmf_map_set(body, "_what", qmf_string(what));
@@ -622,7 +665,7 @@ virtbus_call_where(struct virtbus_console *c, const struct virtbus_agent_list *a
                    const qmf_value *args, const struct virtbus_send_opts *o,
                    struct virtbus_results *out, qmf_error *err)
 {
-    char *address = address_for(agents, "method");
+    char *address = address_for(c, agents, "method");
     int rc;
 
     rc = request(c, address, console_where_request(class_name, where, method, args),

@@ -31,6 +31,21 @@ struct virtbus_console;
 
 struct virtbus_console_options {
     const char *url;                /* broker URL */
+    /* amqps: CA, client certificate and key, host name checks (copied);
+     * SASL EXTERNAL logs in by the client certificate.  With EXTERNAL, the
+     * URL's user (amqps://alice@host/), if any, is the broker user that
+     * requests carry as user-id; the broker checks it. */
+    struct bus_tls tls;
+    enum bus_sasl sasl;
+    /* The broker's administrator made the exchanges and the shared streams
+     * (virtbus broker-setup): they are only checked, not declared, so that
+     * the broker account needs no configure permission on them. */
+    bool provisioned;
+    /* The broker account may only broadcast queries (a reader's, from
+     * virtbus broker-setup): requests for one agent go by broadcast too,
+     * their _target choosing, and methods and jobs are refused here with
+     * QMF_ERR_UNAUTHORIZED rather than by the broker. */
+    bool read_only;
     unsigned connect_timeout_ms;    /* 0: 5000 */
     /* Topic bindings for a watch queue (e.g. "agent.ind.event.#"), NULL-
      * terminated; NULL: no watch queue. */
@@ -94,8 +109,10 @@ struct virtbus_console *virtbus_console_open(struct event_base *base,
                                              qmf_error *err);
 void virtbus_console_close(struct virtbus_console *c);
 /* The same, saying goodbye to the broker before returning (blocking, up
- * to timeout_ms): for a program about to exit, which would otherwise
- * leave the broker to log an abrupt close. */
+ * to timeout_ms, 0: 2 s), then waiting as long again at most for the
+ * background threads of the console's other connections: for a program
+ * about to exit, which would otherwise leave the broker to log an abrupt
+ * close, and those threads' TLS state behind. */
 void virtbus_console_close_wait(struct virtbus_console *c, unsigned timeout_ms);
 /* The built-in schema (NULL only if it cannot be loaded, which a test of
  * the build catches). */

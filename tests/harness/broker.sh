@@ -13,6 +13,19 @@
 #                         (again: the password changes), for tests of
 #                         credentials other than guest's
 #
+#   broker.sh start-tls DIR   start, with a TLS listener as well (on its
+#                         own port, on 127.0.0.1 and 127.0.0.2) and SASL
+#                         EXTERNAL; the certificates are made with openssl
+#                         into DIR/tls: ca.pem (the broker's CA, which also
+#                         signs client certificates), server.pem for
+#                         localhost and 127.0.0.1 only (so that 127.0.0.2
+#                         is "another name"), wrong-ca.pem (a CA nobody uses)
+#   broker.sh url-tls DIR print the amqps URL of a running TLS broker
+#   broker.sh client-cert DIR NAME   make DIR/tls/NAME.pem and NAME.key, a
+#                         client certificate with common name NAME signed
+#                         by the broker's CA (the user of an EXTERNAL login)
+#   broker.sh ctl DIR ARGS...        rabbitmqctl ARGS against this broker
+#
 # DIR is created if needed; it holds the data, logs, pid files and the URL.
 #
 # VIRTBUS_BROKER_CONSUMER_TIMEOUT_MS, if set at start, is the broker's
@@ -23,7 +36,9 @@ set -euo pipefail
 die() { echo "broker.sh: $*" >&2; exit 1; }
 
 cmd=${1:-}; dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || die "usage: broker.sh start|stop|restart|url DIR, user DIR NAME PASSWORD"
+[ -n "$cmd" ] && [ -n "$dir" ] ||
+    die "usage: broker.sh start|start-tls|stop|restart|url|url-tls DIR, user DIR NAME PASSWORD, client-cert DIR NAME, ctl DIR ARGS..."
+shift 2
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 
@@ -31,16 +46,24 @@ RMQ_BIN=/usr/lib/rabbitmq/bin
 [ -x "$RMQ_BIN/rabbitmq-server" ] || die "rabbitmq-server is not installed (run packaging/install-deps.sh)"
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+tls_port_busy() { (exec 3<>"/dev/tcp/127.0.0.2/$1") 2>/dev/null; }
+TLS_PORT_OFFSET=5000
 
-# A port that is free, and whose companions (dist at +20000, epmd at +10000)
-# are free too.  The start is spread by pid so parallel runs rarely collide.
+# A port that is free, and whose companions (dist at +20000, epmd at +10000,
+# TLS at +5000 when asked, on both of its addresses) are free too.  The
+# start is spread by pid so parallel runs rarely collide.  Brokers started
+# together get neighbouring pids, so a companion must not be a neighbour:
+# it may not be listening yet when the other broker picks its port.
 # All of them stay below the kernel's ephemeral range (32768 and up): a port
 # found free there may be taken by any outgoing connection before the
 # broker binds it (seen once in 20 fault-test runs: dist_port_already_used).
 pick_port() {
+    local with_tls=${1:-no}
     local p=$((7000 + ($$ % 5000)))
     local tries=0
-    while port_busy "$p" || port_busy $((p + 10000)) || port_busy $((p + 20000)); do
+    while port_busy "$p" || port_busy $((p + 10000)) || port_busy $((p + 20000)) ||
+          { [ "$with_tls" = yes ] &&
+            { port_busy $((p + TLS_PORT_OFFSET)) || tls_port_busy $((p + TLS_PORT_OFFSET)); }; }; do
         p=$((p + 1)); tries=$((tries + 1))
         [ "$tries" -lt 500 ] || die "no free port found"
     done
@@ -75,15 +98,25 @@ load_env() {
 }
 
 url_of() { echo "amqp://guest:guest@127.0.0.1:$(cat "$dir/port")/"; }
+url_tls_of() { echo "amqps://guest:guest@127.0.0.1:$(cat "$dir/tls_port")/"; }
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 start() {
-    if alive "$dir/broker.pid"; then url_of; return 0; fi
-    pick_port > "$dir/port"
+    local with_tls=${1:-no}
+    if alive "$dir/broker.pid"; then
+        if [ "$with_tls" = yes ]; then
+            [ -s "$dir/tls_port" ] || die "the broker in $dir runs without TLS"
+            url_tls_of
+        else
+            url_of
+        fi
+        return 0
+    fi
+    pick_port "$with_tls" > "$dir/port"
     load_env
     mkdir -p "$RABBITMQ_MNESIA_BASE" "$RABBITMQ_LOG_BASE"
-    rm -rf "$RABBITMQ_MNESIA_BASE"/* "$dir/broker.pid" "$dir/advanced.config"
+    rm -rf "$RABBITMQ_MNESIA_BASE"/* "$dir/broker.pid" "$dir/advanced.config" "$dir/tls_port"
     unset RABBITMQ_ADVANCED_CONFIG_FILE
     echo '[rabbitmq_amqp1_0].' > "$RABBITMQ_ENABLED_PLUGINS_FILE"
     # runuser goes through PAM, which resets the open-file limit to 1024:
@@ -103,7 +136,76 @@ CONF
         echo '[{rabbit, [{channel_tick_interval, 1000}]}].' > "$dir/advanced.config"
         export RABBITMQ_ADVANCED_CONFIG_FILE=$dir/advanced.config
     fi
+    if [ "$with_tls" = yes ]; then
+        echo $((port + TLS_PORT_OFFSET)) > "$dir/tls_port"
+        make_certs
+        configure_tls "$((port + TLS_PORT_OFFSET))"
+    fi
     launch
+    if [ "$with_tls" = yes ]; then url_tls_of; else url_of; fi
+}
+
+# A key and a certificate NAME.{key,pem} in DIR/tls, signed by CA (ca or
+# wrong-ca), with the given extensions.  EC keys: quick to make.
+issue_cert() {
+    local name=$1 cn=$2 ca=$3 ext=$4 t=$dir/tls
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$t/$name.key" -out "$t/$name.csr" -subj "/CN=$cn" 2>/dev/null
+    openssl x509 -req -in "$t/$name.csr" -CA "$t/$ca.pem" -CAkey "$t/$ca.key" \
+        -set_serial "0x$(openssl rand -hex 8)" -days 30 -out "$t/$name.pem" \
+        -extfile <(printf '%s\n' "$ext") 2>/dev/null
+    rm -f "$t/$name.csr"
+    [ -s "$t/$name.pem" ] || die "cannot make the certificate $name"
+}
+
+make_ca() {
+    local name=$1 t=$dir/tls
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$t/$name.key" -out "$t/$name.pem" -days 30 \
+        -subj "/CN=virtbus test $name $(cat "$dir/port")" 2>/dev/null
+    [ -s "$t/$name.pem" ] || die "cannot make the CA $name"
+}
+
+make_certs() {
+    command -v openssl >/dev/null || die "openssl is not installed"
+    rm -rf "$dir/tls"
+    mkdir -p "$dir/tls"
+    make_ca ca
+    make_ca wrong-ca
+    issue_cert server localhost ca \
+        "subjectAltName=DNS:localhost,IP:127.0.0.1
+extendedKeyUsage=serverAuth"
+}
+
+client_cert() {
+    local name=${1:-}
+    [ -n "$name" ] || die "usage: broker.sh client-cert DIR NAME"
+    [ -s "$dir/tls/ca.key" ] || die "no TLS broker was started in $dir"
+    case $name in *[!A-Za-z0-9._-]*) die "bad certificate name '$name'";; esac
+    issue_cert "$name" "$name" ca "extendedKeyUsage=clientAuth"
+    echo "$dir/tls/$name.pem $dir/tls/$name.key"
+}
+
+# The TLS listener (on two loopback addresses: the certificate names only
+# the first) and SASL EXTERNAL, which takes the user from the client
+# certificate's common name.  A client certificate is asked for but not
+# required, so that password logins work over TLS too.
+configure_tls() {
+    local tls_port=$1
+    echo '[rabbitmq_amqp1_0,rabbitmq_auth_mechanism_ssl].' > "$RABBITMQ_ENABLED_PLUGINS_FILE"
+    cat >> "$RABBITMQ_CONFIG_FILE.conf" <<CONF
+listeners.ssl.1 = 127.0.0.1:$tls_port
+listeners.ssl.2 = 127.0.0.2:$tls_port
+ssl_options.cacertfile = $dir/tls/ca.pem
+ssl_options.certfile = $dir/tls/server.pem
+ssl_options.keyfile = $dir/tls/server.key
+ssl_options.verify = verify_peer
+ssl_options.fail_if_no_peer_cert = false
+auth_mechanisms.1 = PLAIN
+auth_mechanisms.2 = AMQPLAIN
+auth_mechanisms.3 = EXTERNAL
+ssl_cert_login_from = common_name
+CONF
 }
 
 # Starts the broker configured in DIR and waits until it is ready.
@@ -141,7 +243,6 @@ launch() {
         tail -20 "$dir/log/startup.log" >&2 || true
         stop_pids; die "broker did not become ready"
     fi
-    url_of
 }
 
 stop_pid() {
@@ -167,6 +268,7 @@ restart() {
     stop_pids
     load_env
     launch
+    url_of
 }
 
 # A user of the running broker, with every right on "/"; the password goes
@@ -188,9 +290,18 @@ user() {
 
 case "$cmd" in
 start) start ;;
-user)  [ $# -eq 4 ] || die "usage: broker.sh user DIR NAME PASSWORD"; user "$3" "$4" ;;
+user)  [ $# -eq 2 ] || die "usage: broker.sh user DIR NAME PASSWORD"; user "$1" "$2" ;;
+start-tls) start yes ;;
 stop)  stop_pids ;;
 restart) restart ;;
 url)   alive "$dir/broker.pid" || die "no broker running in $dir"; url_of ;;
+url-tls)
+    alive "$dir/broker.pid" && [ -s "$dir/tls_port" ] || die "no TLS broker running in $dir"
+    url_tls_of ;;
+client-cert) client_cert "$@" ;;
+ctl)
+    alive "$dir/broker.pid" || die "no broker running in $dir"
+    load_env
+    as_rabbit "$RMQ_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" "$@" ;;
 *)     die "unknown command: $cmd" ;;
 esac

@@ -22,6 +22,14 @@ label(const struct agent_config *cfg, const char *name)
 }
 
 static void
+assert_str_or_null_eq(const char *a, const char *b)
+{
+    cr_assert((a == NULL) == (b == NULL), "%s vs %s", a ? a : "NULL", b ? b : "NULL");
+    if (a != NULL)
+        cr_assert_str_eq(a, b);
+}
+
+static void
 assert_configs_equal(const struct agent_config *a, const struct agent_config *b)
 {
     cr_assert((a->path == NULL) == (b->path == NULL));
@@ -55,6 +63,12 @@ assert_configs_equal(const struct agent_config *a, const struct agent_config *b)
     cr_assert_str_eq(a->credential, b->credential);
     cr_assert_eq(a->clock_skew, b->clock_skew);
     cr_assert_eq(a->max_request_ttl, b->max_request_ttl);
+    assert_str_or_null_eq(a->tls_ca, b->tls_ca);
+    assert_str_or_null_eq(a->tls_cert, b->tls_cert);
+    assert_str_or_null_eq(a->tls_key, b->tls_key);
+    cr_assert_eq(a->tls_verify_hostname, b->tls_verify_hostname);
+    cr_assert_str_eq(a->sasl_mechanism, b->sasl_mechanism);
+    cr_assert_str_eq(a->broker_topology, b->broker_topology);
 }
 
 Test(config, trust_keys_and_booleans)
@@ -136,6 +150,12 @@ Test(config, defaults)
     cr_assert_not_null(cfg.allowed_paths);
     cr_assert_eq(cfg.allowed_paths->kind, QMF_LIST);
     cr_assert_eq(qmf_list_len(cfg.allowed_paths), 0);
+    cr_assert_null(cfg.tls_ca);
+    cr_assert_null(cfg.tls_cert);
+    cr_assert_null(cfg.tls_key);
+    cr_assert(cfg.tls_verify_hostname);
+    cr_assert_str_eq(cfg.sasl_mechanism, "plain");
+    cr_assert_str_eq(cfg.broker_topology, "declare");
     agent_config_free(&cfg);
     cr_assert_null(cfg.node);
     cr_assert_null(cfg.labels);
@@ -158,7 +178,13 @@ Test(config, every_key)
         "max_body = 1024\n"
         "state_dir = \"/srv/virtbus\"\n"
         "log_level = \"debug\"\n"
-        "allowed_paths = [ \"/var/lib/libvirt/images\", \"/srv/save/\" ]\n";
+        "allowed_paths = [ \"/var/lib/libvirt/images\", \"/srv/save/\" ]\n"
+        "tls_ca = \"/etc/virtbus/ca.pem\"\n"
+        "tls_cert = \"/etc/virtbus/n.pem\"\n"
+        "tls_key = \"/etc/virtbus/n.key\"\n"
+        "tls_verify_hostname = no\n"
+        "sasl_mechanism = \"external\"\n"
+        "broker_topology = \"provisioned\"\n";
     struct agent_config cfg;
     qmf_error err;
 
@@ -184,6 +210,12 @@ Test(config, every_key)
     cr_assert_eq(qmf_list_len(cfg.allowed_paths), 2);
     cr_assert_str_eq(qmf_list_at(cfg.allowed_paths, 0)->u.str.ptr, "/var/lib/libvirt/images");
     cr_assert_str_eq(qmf_list_at(cfg.allowed_paths, 1)->u.str.ptr, "/srv/save/");
+    cr_assert_str_eq(cfg.tls_ca, "/etc/virtbus/ca.pem");
+    cr_assert_str_eq(cfg.tls_cert, "/etc/virtbus/n.pem");
+    cr_assert_str_eq(cfg.tls_key, "/etc/virtbus/n.key");
+    cr_assert(!cfg.tls_verify_hostname);
+    cr_assert_str_eq(cfg.sasl_mechanism, "external");
+    cr_assert_str_eq(cfg.broker_topology, "provisioned");
     agent_config_free(&cfg);
 }
 
@@ -352,6 +384,18 @@ static const struct error_case error_cases[] = {
     /* log level */
     { "log_level = \"verbose\"\n",
       "t.conf:1: log_level: unknown level \"verbose\" (expected error, warn, info or debug)" },
+    /* transport security */
+    { "tls_ca = \"ca.pem\"\n",
+      "t.conf:1: tls_ca: invalid value \"ca.pem\" (expected an absolute path)" },
+    { "tls_cert = \"n.pem\"\n",
+      "t.conf:1: tls_cert: invalid value \"n.pem\" (expected an absolute path)" },
+    { "tls_key = \"\"\n", "t.conf:1: tls_key: invalid value \"\" (expected an absolute path)" },
+    { "tls_verify_hostname = 2\n", "t.conf:1: tls_verify_hostname: expected yes or no, got \"2\"" },
+    { "sasl_mechanism = \"EXTERNAL\"\n",
+      "t.conf:1: sasl_mechanism: invalid value \"EXTERNAL\" (expected \"plain\" or \"external\")" },
+    { "broker_topology = \"passive\"\n",
+      "t.conf:1: broker_topology: invalid value \"passive\" (expected \"declare\" or "
+      "\"provisioned\")" },
 };
 
 Test(config, errors)
@@ -472,16 +516,20 @@ Test(config, copy_is_deep)
     qmf_error err;
 
     agent_config_defaults(&cfg);
-    cr_assert_eq(parse_text(&cfg, "labels = [ \"a=1\" ]\nworkers = 9\n", &err), 0);
+    cr_assert_eq(parse_text(&cfg, "labels = [ \"a=1\" ]\nworkers = 9\n"
+                            "tls_ca = \"/ca.pem\"\n", &err), 0);
     cfg.path = qmf_xstrdup("/etc/x.conf");
     agent_config_copy(&copy, &cfg);
     assert_configs_equal(&copy, &cfg);
     cr_assert_neq(copy.node, cfg.node);
     cr_assert_neq(copy.path, cfg.path);
     cr_assert_neq(copy.labels, cfg.labels);
+    cr_assert_neq(copy.tls_ca, cfg.tls_ca);
     cr_assert_neq(copy.queue_type, cfg.queue_type);
     cr_assert_neq(copy.state_dir, cfg.state_dir);
     cr_assert_neq(copy.allowed_paths, cfg.allowed_paths);
+    cr_assert_neq(copy.sasl_mechanism, cfg.sasl_mechanism);
+    cr_assert_neq(copy.broker_topology, cfg.broker_topology);
 
     /* The reload pattern: parse into the copy, the original stays. */
     cr_assert_eq(parse_text(&copy, "labels = [ \"b=2\" ]\nnode = \"other\"\n", &err), 0);
@@ -529,14 +577,22 @@ Test(config, example_file_documents_every_key_with_its_default)
     agent_config_defaults(&defaults);
     cr_assert_eq(agent_config_parse(&cfg, text, len, path, &err), 0, "%s", err.text);
     /* Every key of the table, each once (a duplicate would fail above). */
-    cr_assert_eq(keys, 28);
+    cr_assert_eq(keys, 34);
     cr_assert_str_eq(cfg.node, "node1");
     cr_assert_str_eq(label(&cfg, "tier"), "web");
     cr_assert_str_eq(label(&cfg, "rack"), "r1");
+    /* The keys without a default show examples. */
+    cr_assert_str_eq(cfg.tls_ca, "/etc/virtbus/broker-ca.pem");
+    cr_assert_str_eq(cfg.tls_cert, "/etc/virtbus/node1.pem");
+    cr_assert_str_eq(cfg.tls_key, "/etc/virtbus/node1.key");
     free(cfg.node);
     cfg.node = qmf_xstrdup(defaults.node);
     qmf_free(cfg.labels);
     cfg.labels = qmf_map();
+    free(cfg.tls_ca);
+    free(cfg.tls_cert);
+    free(cfg.tls_key);
+    cfg.tls_ca = cfg.tls_cert = cfg.tls_key = NULL;
     assert_configs_equal(&cfg, &defaults);
     free(text);
     free(path);

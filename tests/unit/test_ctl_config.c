@@ -37,6 +37,13 @@ assert_configs_equal(const struct ctl_config *a, const struct ctl_config *b)
     cr_assert_eq(a->fleet_retention, b->fleet_retention);
     assert_str_or_null_eq(a->key_file, b->key_file);
     assert_str_or_null_eq(a->paths_read, b->paths_read);
+    assert_str_or_null_eq(a->tls_ca, b->tls_ca);
+    assert_str_or_null_eq(a->tls_cert, b->tls_cert);
+    assert_str_or_null_eq(a->tls_key, b->tls_key);
+    cr_assert_eq(a->tls_verify_hostname, b->tls_verify_hostname);
+    cr_assert_eq(a->sasl, b->sasl);
+    cr_assert_eq(a->provisioned, b->provisioned);
+    cr_assert_eq(a->read_only, b->read_only);
 }
 
 /* A fresh config with text parsed into it; the test fails if it does not parse. */
@@ -179,6 +186,13 @@ Test(ctl_config, defaults)
     cr_assert_eq(c.timeout, CTL_CONFIG_DEFAULT_TIMEOUT);
     cr_assert_null(c.key_file);
     cr_assert_null(c.paths_read);
+    cr_assert_null(c.tls_ca);
+    cr_assert_null(c.tls_cert);
+    cr_assert_null(c.tls_key);
+    cr_assert(c.tls_verify_hostname);
+    cr_assert_eq(c.sasl, BUS_SASL_PLAIN);
+    cr_assert(!c.provisioned);
+    cr_assert(!c.read_only);
     ctl_config_free(&c);
     cr_assert_null(c.broker_aliases);
     cr_assert_null(c.node_groups);
@@ -196,7 +210,14 @@ Test(ctl_config, every_key)
         "]\n"
         "node_groups = [ \"web=web*, front1\", \"db=db01,db02\", \"rack_1.a=r1-[0-9]?,!x\" ]\n"
         "timeout = 86400\n"
-        "key_file = \"/etc/virtbus/controller.key\"\n";
+        "key_file = \"/etc/virtbus/controller.key\"\n"
+        "tls_ca = \"/etc/virtbus/ca.pem\"\n"
+        "tls_cert = \"/home/ops/ops.pem\"\n"
+        "tls_key = \"/home/ops/ops.key\"\n"
+        "tls_verify_hostname = no\n"
+        "sasl_mechanism = 'external'\n"
+        "broker_topology = 'provisioned'\n"
+        "read_only = yes\n";
     struct ctl_config c;
 
     config_from(&c, text);
@@ -212,6 +233,13 @@ Test(ctl_config, every_key)
     assert_members(&c, "rack_1.a", "r1-[0-9]?|!x");
     cr_assert_eq(c.timeout, 86400);
     cr_assert_str_eq(c.key_file, "/etc/virtbus/controller.key");
+    cr_assert_str_eq(c.tls_ca, "/etc/virtbus/ca.pem");
+    cr_assert_str_eq(c.tls_cert, "/home/ops/ops.pem");
+    cr_assert_str_eq(c.tls_key, "/home/ops/ops.key");
+    cr_assert(!c.tls_verify_hostname);
+    cr_assert_eq(c.sasl, BUS_SASL_EXTERNAL);
+    cr_assert(c.provisioned);
+    cr_assert(c.read_only);
     /* A parse is not a file read. */
     cr_assert_null(c.paths_read);
     ctl_config_free(&c);
@@ -632,6 +660,18 @@ static const struct error_case error_cases[] = {
       "t.conf:1: node_groups: group \"web\": invalid member \"@db\" (expected a node name or glob)" },
     { "node_groups = [ \"web=a/b\" ]\n",
       "t.conf:1: node_groups: group \"web\": invalid member \"a/b\" (expected a node name or glob)" },
+    /* transport security and accounts */
+    { "tls_ca = \"ca.pem\"\n",
+      "t.conf:1: tls_ca: invalid value \"ca.pem\" (expected an absolute path)" },
+    { "tls_cert = \"\"\n", "t.conf:1: tls_cert: invalid value \"\" (expected an absolute path)" },
+    { "tls_key = \"k\"\n", "t.conf:1: tls_key: invalid value \"k\" (expected an absolute path)" },
+    { "tls_verify_hostname = \"no\"\n",
+      "t.conf:1: tls_verify_hostname: expected yes or no, got \"no\"" },
+    { "sasl_mechanism = \"cram\"\n",
+      "t.conf:1: sasl_mechanism: invalid value \"cram\" (expected \"plain\" or \"external\")" },
+    { "broker_topology = \"\"\n",
+      "t.conf:1: broker_topology: invalid value \"\" (expected \"declare\" or \"provisioned\")" },
+    { "read_only = 2\n", "t.conf:1: read_only: expected yes or no, got \"2\"" },
     /* the line of a key after a multi-line list */
     { "node_groups = [\n\"a=1\",\n\"b=2\"\n]\nkey_file = \"k\"\n",
       "t.conf:5: key_file: invalid value \"k\" (expected an absolute path)" },
@@ -694,7 +734,7 @@ Test(ctl_config, example_file_documents_every_key)
     ctl_config_defaults(&defaults);
     cr_assert_eq(ctl_config_parse(&c, text, len, path, &err), 0, "%s", err.text);
     /* Every key of the table, each once (a duplicate would fail above). */
-    cr_assert_eq(keys, 8);
+    cr_assert_eq(keys, 15);
     /* The examples. */
     cr_assert_str_eq(c.broker, "prod");
     assert_url(&c, NULL, "amqps://ops:secret@broker.example.com:5671/prod");
@@ -702,7 +742,14 @@ Test(ctl_config, example_file_documents_every_key)
     assert_members(&c, "@web", "web*|front1");
     assert_members(&c, "@db", "db01|db02");
     cr_assert_str_eq(c.key_file, "/etc/virtbus/controller.key");
+    cr_assert_str_eq(c.tls_ca, "/etc/virtbus/broker-ca.pem");
+    cr_assert_str_eq(c.tls_cert, "/home/ops/.config/virtbus/ops.pem");
+    cr_assert_str_eq(c.tls_key, "/home/ops/.config/virtbus/ops.key");
     /* The rest are the defaults. */
+    free(c.tls_ca);
+    free(c.tls_cert);
+    free(c.tls_key);
+    c.tls_ca = c.tls_cert = c.tls_key = NULL;
     free(c.broker);
     c.broker = NULL;
     qmf_free(c.broker_aliases);
