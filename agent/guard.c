@@ -65,9 +65,7 @@ load_own(struct agent_guard *g, const struct agent_guard_options *o, char **note
          qmf_error *err)
 {
     struct trust_credential *c;
-    char buf[TRUST_CREDENTIAL_MAX + 2];
-    FILE *f;
-    size_t n;
+    char *text;
 
     if (!named(o->key) || access(o->key, F_OK) != 0) {
         note(notes, "no key of its own (%s): answers, events and heartbeats go unsigned",
@@ -85,16 +83,11 @@ load_own(struct agent_guard *g, const struct agent_guard_options *o, char **note
              "consoles must trust directly", named(o->credential) ? o->credential : "not set");
         return 0;
     }
-    if ((f = fopen(o->credential, "re")) == NULL) {
-        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "%s: %s", o->credential, strerror(errno));
+    if ((text = trust_credential_read(o->credential, err)) == NULL)
         return -1;
-    }
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    buf[strcspn(buf, "\r\n")] = '\0';
-    if ((c = trust_credential_parse(buf, strlen(buf), err)) == NULL) {
+    if ((c = trust_credential_parse(text, strlen(text), err)) == NULL) {
         qmf_error_set(err, QMF_ERR_INVALID_ARGS, "%s: not a credential", o->credential);
+        free(text);
         return -1;
     }
     if (memcmp(c->key, trust_key_raw(g->key), TRUST_KEY_LEN) != 0 ||
@@ -102,10 +95,11 @@ load_own(struct agent_guard *g, const struct agent_guard_options *o, char **note
         qmf_error_set(err, QMF_ERR_INVALID_ARGS, "%s: not an agent credential for the key "
                       "in %s", o->credential, o->key);
         trust_credential_free(c);
+        free(text);
         return -1;
     }
     trust_credential_free(c);
-    g->credential = qmf_xstrdup(buf);
+    g->credential = text;
     return 0;
 }
 

@@ -36,24 +36,6 @@ credential_path_for(const char *key_path)
     return qmf_xasprintf("%s.cred", key_path);
 }
 
-static char *
-read_credential(const char *path, qmf_error *err)
-{
-    char buf[TRUST_CREDENTIAL_MAX + 2];
-    FILE *f = fopen(path, "re");
-    size_t n;
-
-    if (f == NULL) {
-        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    buf[strcspn(buf, "\r\n")] = '\0';
-    return qmf_xstrdup(buf);
-}
-
 int
 ctl_identity_find(struct ctl_ctx *ctx, struct ctl_identity *id, bool required)
 {
@@ -81,7 +63,7 @@ ctl_identity_find(struct ctl_ctx *ctx, struct ctl_identity *id, bool required)
     id->credential_path = credential_path_for(id->key_path);
     if (access(id->credential_path, F_OK) != 0)
         return 0;       /* a key that agents trust directly */
-    if ((id->credential_text = read_credential(id->credential_path, &err)) == NULL ||
+    if ((id->credential_text = trust_credential_read(id->credential_path, &err)) == NULL ||
         (id->credential = trust_credential_parse(id->credential_text,
                                                  strlen(id->credential_text), &err)) == NULL) {
         ctl_warnx("%s: %s", id->credential_path, err.text);

@@ -5,6 +5,8 @@
  */
 #include "trust/credential.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,6 +186,24 @@ trust_credential_issue(const struct trust_key *issuer, struct trust_credential *
     free(s64);
     free(json);
     return text;
+}
+
+char *
+trust_credential_read(const char *path, qmf_error *err)
+{
+    char buf[TRUST_CREDENTIAL_MAX + 2];
+    FILE *f = fopen(path, "re");
+    size_t n;
+
+    if (f == NULL) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return qmf_xstrdup(buf);
 }
 
 void

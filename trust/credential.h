@@ -93,6 +93,11 @@ int trust_credential_verify(const struct trust_credential *c, const struct trust
 int trust_credential_check_validity(const struct trust_credential *c, int64_t now,
                                     int64_t skew, qmf_error *err);
 
+/* A credential file's text: its first line, at most TRUST_CREDENTIAL_MAX
+ * bytes read (a longer one fails to parse), malloc'd; NULL (err) if the
+ * file cannot be opened. */
+char *trust_credential_read(const char *path, qmf_error *err);
+
 void trust_credential_free(struct trust_credential *c);
 
 #endif

@@ -430,24 +430,6 @@ virtbus_console_close(struct virtbus_console *c)
  * fleet, a few MB at most. */
 #define ANSWER_CREDENTIALS 4096
 
-static char *
-read_line_file(const char *path, qmf_error *err)
-{
-    char buf[TRUST_CREDENTIAL_MAX + 2];
-    FILE *f = fopen(path, "re");
-    size_t n;
-
-    if (f == NULL) {
-        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    buf[strcspn(buf, "\r\n")] = '\0';
-    return qmf_xstrdup(buf);
-}
-
 /* The key, credential and answer check the options name. */
 static int
 console_trust_load(struct virtbus_console *c, const struct virtbus_console_options *o,
@@ -461,7 +443,7 @@ console_trust_load(struct virtbus_console *c, const struct virtbus_console_optio
             return -1;
         }
         if (o->credential_file != NULL &&
-            (c->sign_credential = read_line_file(o->credential_file, err)) == NULL)
+            (c->sign_credential = trust_credential_read(o->credential_file, err)) == NULL)
             return -1;
     }
     if (o->answer_issuer_keys != NULL) {

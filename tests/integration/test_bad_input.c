@@ -2208,21 +2208,6 @@ with_allowed_paths(struct agent_config *cfg, size_t index)
     qmf_list_append(cfg->allowed_paths, qmf_string(allowed_dir));
 }
 
-static char *
-read_line(const char *path)
-{
-    char buf[TRUST_CREDENTIAL_MAX + 2];
-    FILE *f = fopen(path, "re");
-    size_t n;
-
-    cr_assert_not_null(f, "%s", path);
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    buf[strcspn(buf, "\r\n")] = '\0';
-    return qmf_xstrdup(buf);
-}
-
 static void
 signer_load(struct signer *s, const char *key_path, const char *cred_path)
 {
@@ -2230,7 +2215,11 @@ signer_load(struct signer *s, const char *key_path, const char *cred_path)
 
     s->key = trust_key_load(key_path, &err);
     cr_assert_not_null(s->key, "%s", err.text);
-    s->credential = cred_path != NULL ? read_line(cred_path) : NULL;
+    s->credential = NULL;
+    if (cred_path != NULL) {
+        s->credential = trust_credential_read(cred_path, &err);
+        cr_assert_not_null(s->credential, "%s", err.text);
+    }
 }
 
 /* A fresh key with a credential of issuer's, valid from not_before to not_after. */
