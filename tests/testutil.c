@@ -78,3 +78,19 @@ rand_r(unsigned int *seed)
     return (int)(0x360000u + (*seed >> 8) % 0x7f00u);
 }
 #endif
+
+void
+test_tmpdir_make(char *dir, size_t size, const char *prefix)
+{
+    cr_assert_lt((size_t)snprintf(dir, size, "/tmp/%s-XXXXXX", prefix), size);
+    cr_assert_not_null(mkdtemp(dir), "mkdtemp %s", dir);
+}
+
+void
+test_tmpdir_remove(const char *dir)
+{
+    char *cmd = qmf_xasprintf("rm -rf '%s'", dir);
+
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    free(cmd);
+}

@@ -1,6 +1,9 @@
-/* Helpers shared by the tests: fixture paths and the private broker's URL. */
+/* Helpers shared by the tests: fixture paths, the private broker's URL,
+ * scratch directories. */
 #ifndef TESTUTIL_H
 #define TESTUTIL_H
+
+#include <stddef.h>
 
 /* Absolute path of tests/fixtures/<name>; static buffer per call site is not
  * used: the result is malloc'd and owned by the caller. */
@@ -11,5 +14,10 @@ char *test_fixture_uri(const char *name);
 char *test_broker_url(void);
 /* A name unique to this test process, for queues and nodes: prefix-<pid>-<n>. */
 char *test_unique_name(const char *prefix);
+/* A fresh directory /tmp/<prefix>-XXXXXX, its path in dir (size bytes);
+ * fails the test if it cannot be made.  test_tmpdir_remove removes it
+ * and everything in it. */
+void test_tmpdir_make(char *dir, size_t size, const char *prefix);
+void test_tmpdir_remove(const char *dir);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include <criterion/criterion.h>
 
+#include "tests/testutil.h"
 #include "agent/guard.h"
 #include "trust/message.h"
 
@@ -21,17 +22,13 @@ static char dir[64];
 static void
 make_dir(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/vbguard-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    test_tmpdir_make(dir, sizeof(dir), "vbguard");
 }
 
 static void
 remove_dir(void)
 {
-    char cmd[128];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
+    test_tmpdir_remove(dir);
 }
 
 TestSuite(guard, .init = make_dir, .fini = remove_dir);

@@ -13,6 +13,7 @@
 
 #include <criterion/criterion.h>
 
+#include "tests/testutil.h"
 #include "trust/credential.h"
 #include "trust/key.h"
 #include "trust/message.h"
@@ -28,17 +29,13 @@ static char dir[64];
 static void
 make_dir(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/vbtrust-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    test_tmpdir_make(dir, sizeof(dir), "vbtrust");
 }
 
 static void
 remove_dir(void)
 {
-    char cmd[128];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
+    test_tmpdir_remove(dir);
 }
 
 TestSuite(trust, .init = make_dir, .fini = remove_dir);
