@@ -70,7 +70,10 @@ Test(events, every_event_on_its_routing_key, .timeout = 180)
     a = fleet_add_agent(&f, "node1.xml", NULL);
     fleet_wait_ready(&f);
     item = fleet_expect_watch(&f, 0, "agentStarted", NULL);
-    cr_assert_str_eq(qmf_map_get_string(item, "_severity"), "notice");
+    /* QMFv2's int8 severity (5 notice), and the word beside it. */
+    cr_assert_eq(qmf_map_get(item, "_severity")->kind, QMF_INT8);
+    cr_assert_eq(qmf_map_get(item, "_severity")->u.i, SCHEMA_SEV_NOTICE);
+    cr_assert_str_eq(qmf_map_get_string(item, "_severity_name"), "notice");
     qmf_free(item);
 
     /* Domain lifecycle, and the object push that follows. */
