@@ -1211,7 +1211,7 @@ check_replay(struct catalogue *c, const struct bad_row *row, struct raw_request 
 
 static const struct bad_row rows[] = {
     /* Malformed JSON and wrong top-level types. */
-    { .name = "an empty body", QUERY, NULL, empty_body, E_MALFORMED, "unexpected end of data" },
+    { .name = "an empty body", QUERY, NULL, empty_body, E_MALFORMED, "has no body" },
     { .name = "an unclosed map", QUERY, "{", NULL, E_MALFORMED, "unexpected end of data" },
     { .name = "an unclosed string", QUERY, "{\"_what\": \"OBJECT}", NULL, E_MALFORMED,
       "unexpected end of data" },
