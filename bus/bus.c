@@ -374,7 +374,9 @@ bus_body_decode(struct bus_message *m, const char *content_type, const char *bod
         return;
     }
     if (m->body == NULL) {
-        m->body_error.code = err.code == QMF_ERR_TOO_LARGE ? QMF_ERR_TOO_LARGE : QMF_ERR_MALFORMED;
+        /* Error 5 even for proton's node limit: a body too deep or too
+         * wide to read is malformed (PROTOCOL.md §4.1); 8 is for size. */
+        m->body_error.code = QMF_ERR_MALFORMED;
         snprintf(m->body_error.text, sizeof(m->body_error.text), "%s",
                  err.text[0] != '\0' ? err.text : "the body cannot be decoded");
     }

@@ -253,21 +253,14 @@ qmf_get_pn_data(pn_data_t *data, qmf_error *err)
 /* A typical QMF body encodes in a few hundred bytes; bigger ones double. */
 #define AMQP_INITIAL_BUFFER 512
 
-int
-qmf_to_amqp(const qmf_value *v, char **buf, size_t *len)
+/* What data holds, encoded into *buf (malloc'd); frees data. */
+static int
+encode_data(pn_data_t *data, char **buf, size_t *len)
 {
-    pn_data_t *data = pn_data(0);
     size_t size = AMQP_INITIAL_BUFFER;
     char *out = NULL;
     ssize_t n;
-    int rc;
 
-    if (data == NULL)
-        return PN_OUT_OF_MEMORY;
-    if ((rc = put_value(data, v)) != 0) {
-        pn_data_free(data);
-        return rc;
-    }
     for (;;) {
         out = qmf_xrealloc(out, size);
         n = pn_data_encode(data, out, size);
@@ -283,6 +276,21 @@ qmf_to_amqp(const qmf_value *v, char **buf, size_t *len)
     *buf = out;
     *len = (size_t)n;
     return 0;
+}
+
+int
+qmf_to_amqp(const qmf_value *v, char **buf, size_t *len)
+{
+    pn_data_t *data = pn_data(0);
+    int rc;
+
+    if (data == NULL)
+        return PN_OUT_OF_MEMORY;
+    if ((rc = put_value(data, v)) != 0) {
+        pn_data_free(data);
+        return rc;
+    }
+    return encode_data(data, buf, len);
 }
 
 qmf_value *
@@ -330,36 +338,21 @@ int
 qmf_amqp_section_encode(uint64_t descriptor, const qmf_value *v, char **buf, size_t *len)
 {
     pn_data_t *data = pn_data(0);
-    size_t size = AMQP_INITIAL_BUFFER;
-    char *out = NULL;
-    ssize_t n;
     int rc;
 
     if (data == NULL)
         return PN_OUT_OF_MEMORY;
-    if ((rc = pn_data_put_described(data)) != 0)
-        goto done;
-    pn_data_enter(data);
-    if ((rc = pn_data_put_ulong(data, descriptor)) != 0 || (rc = put_value(data, v)) != 0)
-        goto done;
-    pn_data_exit(data);
-    for (;;) {
-        out = qmf_xrealloc(out, size);
-        n = pn_data_encode(data, out, size);
-        if (n != PN_OVERFLOW)
-            break;
-        size *= 2;
+    if ((rc = pn_data_put_described(data)) == 0) {
+        pn_data_enter(data);
+        if ((rc = pn_data_put_ulong(data, descriptor)) == 0)
+            rc = put_value(data, v);
+        pn_data_exit(data);
     }
-    if (n < 0) {
-        rc = (int)n;
-        free(out);
-        goto done;
+    if (rc != 0) {
+        pn_data_free(data);
+        return rc;
     }
-    *buf = out;
-    *len = (size_t)n;
-done:
-    pn_data_free(data);
-    return rc;
+    return encode_data(data, buf, len);
 }
 
 void
