@@ -23,6 +23,7 @@ web1 = "domain:10000000-0000-4000-8000-000000000001"
 
 def fail(why):
     print("FAIL " + why, flush=True)
+    conn.close()
     sys.exit(1)
 
 
