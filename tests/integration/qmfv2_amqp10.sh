@@ -13,19 +13,9 @@ url=amqp://guest:guest@127.0.0.1:$port/
 dir=$(mktemp -d)
 node=qmf10-$$
 pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() { echo "qmfv2_amqp10.sh: $*" >&2; cat "$dir"/*.log "$dir"/*.out >&2 || true; exit 1; }
-wait_for() {   # FILE PATTERN: bounded wait for a line
-    local i
-    for i in $(seq 1 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-    return 1
-}
+. "$top/tests/harness/checks.sh"
+reap_on_exit "$dir"
+die() { echo "qmfv2_amqp10.sh: $*" >&2; cat "$dir"/*.log "$dir"/*.out "$dir"/*.err >&2 || true; exit 1; }
 
 virtbus=$VIRTBUS_BIN_DIR/controller/virtbus
 . "$top/tests/harness/trust.sh"
@@ -40,9 +30,14 @@ trust_init "$dir/trust" operator
 "$VIRTBUS_BIN_DIR/agent/virtbusd" -f -c "$dir/agent.conf" -n "$node" -b "$url" -s "$dir" \
     -u "test://$VIRTBUS_FIXTURES/node1.xml" >"$dir/agent.log" 2>&1 &
 pids+=($!)
-wait_for "$dir/agent.log" "serving" || fail "the agent did not come up"
+for _ in $(seq 1 200); do   # a bounded wait for the agent
+    grep -q "serving" "$dir/agent.log" 2>/dev/null && break
+    sleep 0.1
+done
+grep -q "serving" "$dir/agent.log" || die "the agent did not come up"
 
 /usr/bin/python3 "$top/tests/harness/qmf10_console.py" "amqp://guest:guest@127.0.0.1:$port" \
-    "$node" >"$dir/console.out" 2>&1 || fail "the AMQP 1.0 console failed"
+    "$node" >"$dir/console.out" 2>"$dir/console.err" || die "the AMQP 1.0 console failed"
 cat "$dir/console.out"
-echo "qmfv2_amqp10.sh: ok"
+check "every check of the AMQP 1.0 console" "qmf10_console: all ok" "$(tail -n 1 "$dir/console.out")"
+exit "$failures"
