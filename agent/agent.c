@@ -321,7 +321,11 @@ agent_attributes(const struct agent *a)
     qmf_map_set(attrs, "_instance_id", qmf_string(a->instance_id));
     qmf_map_set(attrs, "_host", qmf_string(a->host));
     qmf_map_set(attrs, "_pid", qmf_u32((uint32_t)getpid()));
-    qmf_map_set(attrs, "_epoch", qmf_i64(a->epoch_ns));
+    /* QMFv2's epoch, the uint32 Qpid's consoles read: the start time in
+     * seconds, which grows from one start to the next as QMFv2's boot
+     * counter does; and the start time itself (docs/PROTOCOL.md §1.5). */
+    qmf_map_set(attrs, "_epoch", qmf_u32((uint32_t)(a->epoch_ns / 1000000000)));
+    qmf_map_set(attrs, "_start_time", qmf_i64(a->epoch_ns));
     for (i = 0; node && i < sizeof(from_node) / sizeof(from_node[0]); i++) {
         const qmf_value *v = qmf_map_get(node->values, from_node[i]);
 
