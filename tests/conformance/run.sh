@@ -42,17 +42,8 @@ EOF
 "$virtbusd" --foreground --config "$run/virtbusd.conf" >"$log" 2>&1 &
 pid=$!
 
-# Ready when it says it serves its node (bounded: a busy machine is slow).
-for _ in $(seq 1 300); do
-    grep -q "serving .*$node" "$log" && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.2
-done
-if ! grep -q "serving .*$node" "$log"; then
-    echo "the agent did not start serving node $node; its log:" >&2
-    cat "$log" >&2
-    exit 1
-fi
+. "$here/wait.sh"
+wait_serving "$pid" "$log" "serving .*$node" "virtbusd for node $node"
 
 # The name it logs, for the console to use only if discovery names none
 # (so that the later checks still show their own failures).

@@ -9,6 +9,7 @@ set -euo pipefail
 : "${VIRTBUS_TEST_BROKER_DIR:?run through ctest}"
 
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/wait.sh"
 url="amqp://guest:guest@127.0.0.1:$(cat "$VIRTBUS_TEST_BROKER_DIR/port")/"
 log=$(mktemp)
 
@@ -25,17 +26,7 @@ for transport in amqp091 amqp10; do
     /usr/bin/python3 -B "$here/reference_agent.py" --url "$url" --node "$node" \
         --transport "$transport" --seconds 600 >"$log" 2>&1 &
     pid=$!
-    # Ready once it listens (bounded: a busy machine is slow).
-    for _ in $(seq 1 300); do
-        grep -q "^serving" "$log" && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.2
-    done
-    if ! grep -q "^serving" "$log"; then
-        echo "the reference agent did not start over $transport:" >&2
-        cat "$log" >&2
-        exit 1
-    fi
+    wait_serving "$pid" "$log" "^serving" "the reference agent over $transport"
     /usr/bin/python3 -B "$here/qmf2_console.py" --url "$url" --node "$node" --domain selftest \
         --transport "$transport" || rc=1
     kill "$pid" 2>/dev/null || true
