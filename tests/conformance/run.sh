@@ -52,6 +52,10 @@ agent=$(sed -n 's/.* serving \([^ ]*\) on .*/\1/p' "$log" | head -n 1)
 rc=0
 /usr/bin/python3 -B "$here/qmf2_console.py" --url "$url" --node "$node" --transport "$transport" \
     ${agent:+--agent "$agent"} || rc=$?
+if ! kill -0 "$pid" 2>/dev/null; then
+    echo "virtbusd died during the checks" >&2
+    rc=1
+fi
 if [ "$rc" -ne 0 ]; then
     echo "--- agent log (last 40 lines)" >&2
     tail -n 40 "$log" >&2
