@@ -429,11 +429,11 @@ void
 agent_open_bus(struct agent *a)
 {
     struct bus_options opts = { 0 };
-    struct bus_binding bindings[5], old_broadcasts;
+    struct bus_binding bindings[7], old_broadcasts;
     struct bus_queue queues[5];
     struct bus_subscription subs[2];
     qmf_value *presence_args, *fleet_args, *queue_args;
-    char *source, *query_source, *conn_name;
+    char *source, *query_source, *conn_name, *locate_key;
     bool provisioned = agent_bus_base(a, &opts);
     qmf_error err;
 
@@ -446,6 +446,10 @@ agent_open_bus(struct agent *a)
     bindings[2] = (struct bus_binding){ BUS_EXCHANGE_DIRECT, AGENT_DEAD_LETTERS };
     bindings[3] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, "console.request.query" };
     bindings[4] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, "console.request.agent_locate" };
+    /* Python qmf2's locates: to all agents, and to one by name. */
+    locate_key = qmf_xasprintf("console.ind.locate.%s", a->name);
+    bindings[5] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, "console.ind.locate" };
+    bindings[6] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, locate_key };
     /* Earlier versions took every broadcast here. */
     old_broadcasts = (struct bus_binding){ BUS_EXCHANGE_TOPIC, "console.#" };
     queue_args = qmf_map();
@@ -468,7 +472,7 @@ agent_open_bus(struct agent *a)
         .exclusive = true,
         .auto_delete = true,
         .bindings = &bindings[3],
-        .nbindings = 2,
+        .nbindings = 4,
     };
     queues[1] = (struct bus_queue){
         .name = a->queue,
@@ -542,6 +546,7 @@ agent_open_bus(struct agent *a)
     qmf_free(presence_args);
     qmf_free(fleet_args);
     qmf_free(queue_args);
+    free(locate_key);
     free(source);
     free(query_source);
     free(conn_name);

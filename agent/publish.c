@@ -54,6 +54,10 @@ agent_publish(struct agent *a, const struct agent_publish *p, qmf_value *body)
         m->encoding = p->encoding;
         m->amqp10 = p->amqp10;
     }
+    /* 1.0 has no app-id property: Qpid's consoles read 0-10's as this
+     * application property, and drop a message without it. */
+    if (m->amqp10)
+        bus_message_set_header_string(m, "x-amqp-0-10.app-id", "qmf2");
     /* Last: the signature covers all of the above. */
     if (agent_guard_sign(a->guard, m, &err) != 0)
         log_warnx(&a->log, "cannot sign %s: %s", p->opcode, err.text);

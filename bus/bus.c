@@ -355,6 +355,11 @@ bus_body_decode(struct bus_message *m, const char *content_type, const char *bod
 
     qmf_error_clear(&err);
     if (len == 0) {
+        /* A request without a body is still answered in its encoding
+         * (Qpid's locate by name has none, and says amqp/list). */
+        if (content_type != NULL && (content_type_is(content_type, BUS_CONTENT_AMQP_LIST) ||
+                                     content_type_is(content_type, BUS_CONTENT_AMQP_MAP)))
+            m->encoding = BUS_ENCODING_AMQP;
         m->body_absent = true;
         qmf_error_set(&m->body_error, QMF_ERR_MALFORMED, "the message has no body");
         return;

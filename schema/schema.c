@@ -380,7 +380,7 @@ method_value(const struct schema_method *m)
  *   {_schema_id: {_package_name, _class_name, _type, _hash},
  *    _desc: str,
  *    _default_severity: "info" | "warn" | ...      (events only)
- *    _properties: [{_name, _type: QMFv2's "TYPE_INT" | "TYPE_LSTR" | ...,
+ *    _properties: [{_name, _type: QMFv2's "TYPE_INT" | "TYPE_STRING" | ...,
  *                   _subtype: ours, "uint64" | "sstr" | ..., _access: "RO" |
  *                   "RC" | "RW", _optional, _statistic, _index: bool,
  *                   _unit?: str, _references?: class name, _desc}, ...],

@@ -44,11 +44,11 @@ static const char *const qmfv2_codes[QMF_TYPE_COUNT] = {
     [QMF_T_INT8] = "TYPE_INT",     [QMF_T_INT16] = "TYPE_INT",
     [QMF_T_INT32] = "TYPE_INT",    [QMF_T_INT64] = "TYPE_INT",
     [QMF_T_BOOL] = "TYPE_BOOL",    [QMF_T_FLOAT] = "TYPE_FLOAT",
-    [QMF_T_DOUBLE] = "TYPE_FLOAT", [QMF_T_SSTR] = "TYPE_LSTR",
-    [QMF_T_LSTR] = "TYPE_LSTR",    [QMF_T_ABSTIME] = "TYPE_INT",
+    [QMF_T_DOUBLE] = "TYPE_FLOAT", [QMF_T_SSTR] = "TYPE_STRING",
+    [QMF_T_LSTR] = "TYPE_STRING",    [QMF_T_ABSTIME] = "TYPE_INT",
     [QMF_T_DELTATIME] = "TYPE_INT", [QMF_T_OBJID] = "TYPE_MAP",
     [QMF_T_UUID] = "TYPE_UUID",    [QMF_T_MAP] = "TYPE_MAP",
-    [QMF_T_LIST] = "TYPE_LIST",    [QMF_T_BINARY] = "TYPE_LSTR",
+    [QMF_T_LIST] = "TYPE_LIST",    [QMF_T_BINARY] = "TYPE_STRING",
 };
 
 const char *

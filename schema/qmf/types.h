@@ -33,7 +33,7 @@ int qmf_type_from_name(const char *name);
 const char *qmf_type_name(enum qmf_type t);
 /*
  * QMFv2's code for type t, as Apache Qpid's C++ console reads a schema's
- * _type: TYPE_INT, TYPE_FLOAT, TYPE_BOOL, TYPE_LSTR (strings and binary),
+ * _type: TYPE_INT, TYPE_FLOAT, TYPE_BOOL, TYPE_STRING (strings and binary),
  * TYPE_UUID, TYPE_MAP (maps and object ids) or TYPE_LIST.  Schema answers
  * carry it as _type and qmf_type_name() as _subtype (docs/PROTOCOL.md §5.5).
  */

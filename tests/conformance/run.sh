@@ -8,7 +8,10 @@
 #
 # The agent runs with `require_signatures = no`: a stock QMFv2 console
 # (Qpid's ConsoleSession, python qmf2, this one) cannot sign its requests,
-# and virtbus refuses unsigned requests by default.
+# and virtbus refuses unsigned requests by default.  Its indications
+# (heartbeats, events) are in QMFv2's encoding, `indication_encoding =
+# "amqp"`, and for the 1.0 console also in the 1.0 envelope: virtbus writes
+# JSON unless told, and Qpid's consoles read nothing else.
 set -euo pipefail
 : "${VIRTBUS_BIN_DIR:?run through ctest}"
 : "${VIRTBUS_FIXTURES:?run through ctest}"
@@ -37,7 +40,12 @@ state_dir = "$run"
 heartbeat_interval = 2
 # A stock QMFv2 console cannot sign: see the top of this file.
 require_signatures = no
+# Stock consoles read indications only in QMFv2's encoding.
+indication_encoding = "amqp"
 EOF
+if [ "$transport" = amqp10 ]; then
+    echo 'indication_amqp10 = yes' >>"$run/virtbusd.conf"
+fi
 
 "$virtbusd" --foreground --config "$run/virtbusd.conf" >"$log" 2>&1 &
 pid=$!

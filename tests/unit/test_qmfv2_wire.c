@@ -373,6 +373,16 @@ Test(bus_body, decoded_by_content_type)
     cr_assert_eq(m->encoding, BUS_ENCODING_AMQP);
     bus_message_free(m);
 
+    /* No body: absent, but its answer still goes in the encoding named. */
+    m = decoded("amqp/list", "", 0);
+    cr_assert(m->body_absent);
+    cr_assert_eq(m->encoding, BUS_ENCODING_AMQP);
+    bus_message_free(m);
+    m = decoded("application/json", "", 0);
+    cr_assert(m->body_absent);
+    cr_assert_eq(m->encoding, BUS_ENCODING_JSON);
+    bus_message_free(m);
+
     m = decoded("application/json; charset=utf-8", "[]", 2);
     cr_assert_eq(m->encoding, BUS_ENCODING_JSON);
     cr_assert_eq(qmf_list_len(m->body), 0);
@@ -462,7 +472,7 @@ Test(qmfv2_forms, every_type_has_a_qmfv2_code)
         cr_assert_eq(strncmp(qmf_type_qmfv2_code((enum qmf_type)t), "TYPE_", 5), 0, "%s",
                      qmf_type_name((enum qmf_type)t));
     cr_assert_str_eq(qmf_type_qmfv2_code(QMF_T_UINT64), "TYPE_INT");
-    cr_assert_str_eq(qmf_type_qmfv2_code(QMF_T_SSTR), "TYPE_LSTR");
+    cr_assert_str_eq(qmf_type_qmfv2_code(QMF_T_SSTR), "TYPE_STRING");
     cr_assert_str_eq(qmf_type_qmfv2_code(QMF_T_OBJID), "TYPE_MAP");
     cr_assert_str_eq(qmf_type_qmfv2_code(QMF_T_UUID), "TYPE_UUID");
 }

@@ -661,7 +661,7 @@ Test(schema, class_value_shape)
     cr_assert_eq(qmf_list_len(props), c->nprops);
     p = qmf_list_at(props, 0);
     cr_assert_str_eq(qmf_map_get_string(p, "_name"), "uuid");
-    cr_assert_str_eq(qmf_map_get_string(p, "_type"), "TYPE_LSTR");
+    cr_assert_str_eq(qmf_map_get_string(p, "_type"), "TYPE_STRING");
     cr_assert_str_eq(qmf_map_get_string(p, "_subtype"), "sstr");
     cr_assert_str_eq(qmf_map_get_string(p, "_access"), "RC");
     cr_assert(qmf_map_get(p, "_index")->u.b);
@@ -695,7 +695,7 @@ Test(schema, class_value_shape)
     cr_assert_eq(qmf_map_get(a, "_default")->kind, qmf_type_kind(QMF_T_UINT32));
     a = find_named(qmf_map_get(find_named(methods, "getXMLDesc"), "_arguments"), "description");
     cr_assert_str_eq(qmf_map_get_string(a, "_dir"), "O");
-    cr_assert_str_eq(qmf_map_get_string(a, "_type"), "TYPE_LSTR");
+    cr_assert_str_eq(qmf_map_get_string(a, "_type"), "TYPE_STRING");
     cr_assert_str_eq(qmf_map_get_string(a, "_subtype"), "lstr");
     qmf_free(v);
 
