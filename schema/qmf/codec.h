@@ -19,13 +19,22 @@
 #include "schema/qmf/error.h"
 #include "schema/qmf/value.h"
 
+/*
+ * A decoded body holds at most this many values, map keys counted: the
+ * most nodes qpid-proton's pn_data_t holds, so that whatever one encoding
+ * carries the other can.  It bounds what decoding one body costs, in time
+ * and in memory, whatever its shape.
+ */
+#define QMF_MAX_VALUES 65535
+
 /* JSON text of v, NUL-terminated, malloc'd; *len (if non-NULL) gets its length. */
 char *qmf_to_json(const qmf_value *v, size_t *len);
 /*
  * Parses exactly one JSON document (json-c strict mode, UTF-8, no value
  * inside more than 64 containers); NULL and QMF_ERR_MALFORMED on failure,
  * with json-c's reason and the byte offset (QMF_ERR_TOO_LARGE at 2 GiB,
- * json-c's limit).
+ * json-c's limit, and past QMF_MAX_VALUES values, counted before json-c
+ * runs).
  */
 qmf_value *qmf_from_json(const char *buf, size_t len, qmf_error *err);
 

@@ -284,15 +284,28 @@ double_overflows(const char *p, size_t n)
 /*
  * The lexical checks json-c does not make (see the top of this file), in
  * one pass that only needs to know where strings and numbers are; what is
- * not JSON at all is left to json-c to report.  0, or -1 with err set.
+ * not JSON at all is left to json-c to report.  It also counts the values
+ * (each starts with a quote, a digit or '-', a bracket, or the t, f or n
+ * of a word) and stops past QMF_MAX_VALUES, before json-c builds a hash
+ * table for every object: json-c's cost per value is what makes a body of
+ * many small values slow, not its size.  0, or -1 with err set.
  */
 static int
 json_prescan(const char *buf, size_t len, qmf_error *err)
 {
     const char *p = buf, *end = buf + len, *why;
     unsigned cp, low;
+    size_t values = 0;
 
     while (p < end) {
+        if (*p == '"' || *p == '-' || (*p >= '0' && *p <= '9') || *p == '{' ||
+            *p == '[' || *p == 't' || *p == 'f' || *p == 'n') {
+            if (++values > QMF_MAX_VALUES) {
+                qmf_error_set(err, QMF_ERR_TOO_LARGE, "JSON body at offset %zu: more than "
+                              "%d values", (size_t)(p - buf), QMF_MAX_VALUES);
+                return -1;
+            }
+        }
         if (*p == '-' || (*p >= '0' && *p <= '9')) {
             const char *start = p, *digits;
             bool neg = *p == '-', integral = true;
