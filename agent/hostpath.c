@@ -1,8 +1,8 @@
 /*
  * Host paths in method arguments against allowed_paths: resolving paths
  * (realpath(3) and the rule for files not yet written), and reading the
- * paths out of domain, device, pool and volume XML the way libvirt will
- * read them.  See hostpath.h for the contract.
+ * paths out of domain, device, pool, volume and network XML the way
+ * libvirt will read them.  See hostpath.h for the contract.
  */
 #include "agent/hostpath.h"
 
@@ -225,10 +225,15 @@ static const struct path_rule volume_rules[] = {
     { "path", "backingStore", NULL, 0 },
 };
 
+/* The directory dnsmasq serves to anyone on the network by TFTP. */
+static const struct path_rule network_rules[] = {
+    { "tftp", "ip", "root", 0 },
+};
+
 struct xml_walk {
     const struct path_rule *rules;
     size_t nrules;
-    bool passthrough_refused;   /* domain and device XML */
+    bool passthrough_refused;   /* domain, device and network XML */
     hostpath_fn *fn;
     void *opaque;
     qmf_error *err;
@@ -344,8 +349,8 @@ visit_element(struct xml_walk *w, xmlNodePtr n)
     return rc;
 }
 
-/* Depth first, without recursion; a domain's <metadata> belongs to
- * applications, and libvirt never reads paths from it. */
+/* Depth first, without recursion; a domain's (or network's) <metadata>
+ * belongs to applications, and libvirt never reads paths from it. */
 static int
 walk(struct xml_walk *w, xmlNodePtr root)
 {
@@ -478,6 +483,13 @@ hostpath_xml_each(enum schema_path kind, const char *xml, size_t len, size_t max
     case SCHEMA_PATH_VOLUME_XML:
         w.rules = volume_rules;
         w.nrules = sizeof(volume_rules) / sizeof(volume_rules[0]);
+        break;
+    case SCHEMA_PATH_NETWORK_XML:
+        /* <dnsmasq:options> hands dnsmasq, which runs as root, any option
+         * (a dhcp-script, a conf-file): refused as qemu:commandline is. */
+        w.rules = network_rules;
+        w.nrules = sizeof(network_rules) / sizeof(network_rules[0]);
+        w.passthrough_refused = true;
         break;
     default:
         qmf_error_set(err, QMF_ERR_INTERNAL, "no XML of kind '%s'", schema_path_name(kind));

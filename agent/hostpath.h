@@ -76,9 +76,10 @@ bool hostpath_allowed(const struct hostpath_set *set, const char *path, size_t l
  * only if at most max_len bytes.  Errors, as -1 with err set:
  *   QMF_ERR_TOO_LARGE     over max_len;
  *   QMF_ERR_INVALID_ARGS  a NUL byte, not well-formed, or a DOCTYPE;
- *   QMF_ERR_UNAUTHORIZED  (domain and device XML) an element in another
- *                         namespace outside <metadata>, such as
- *                         <qemu:commandline>: it hands the hypervisor
+ *   QMF_ERR_UNAUTHORIZED  (domain, device and network XML) an element in
+ *                         another namespace outside <metadata>, such as
+ *                         <qemu:commandline> or <dnsmasq:options>: it
+ *                         hands the hypervisor (or dnsmasq, as root)
  *                         arguments no one can check.
  */
 typedef int hostpath_fn(const char *value, const char *where, void *opaque);

@@ -1694,12 +1694,20 @@ static const struct bad_row rows[] = {
       "rejected" },
     { .name = "an external entity in domainDefineXML", METHOD, NULL, xxe_define, E_ARGS, "DOCTYPE",
       "rejected" },
-    /* Network XML names no host path: it goes to libvirt as it is, whose
-     * parser loads no entity (PROTOCOL.md 5, step 8). */
-    { .name = "billion laughs in networkDefineXML", METHOD, NULL, bomb_network,
-      QMF_ERR_LIBVIRT | 35, "entity reference loop", "error" },
-    { .name = "an external entity in networkDefineXML", METHOD, NULL, xxe_network,
-      QMF_ERR_LIBVIRT | 21, "missing name", "error" },
+    /* Network XML is read with the same care (PROTOCOL.md 5, step 8). */
+    { .name = "billion laughs in networkDefineXML", METHOD, NULL, bomb_network, E_ARGS,
+      "DOCTYPE", "rejected" },
+    { .name = "an external entity in networkDefineXML", METHOD, NULL, xxe_network, E_ARGS,
+      "DOCTYPE", "rejected" },
+    { .name = "dnsmasq:options in networkDefineXML", METHOD,
+      XML_ARG("networkDefineXML", "<network xmlns:dnsmasq='http://libvirt.org/schemas/"
+              "network/dnsmasq/1.0'><name>dm</name><dnsmasq:options><dnsmasq:option "
+              "value='dhcp-script=/tmp/x'/></dnsmasq:options></network>"), NULL,
+      E_UNAUTHORIZED, "<dnsmasq:options>", "rejected" },
+    { .name = "a TFTP root of /etc in networkCreateXML", METHOD,
+      XML_ARG("networkCreateXML", "<network><name>tftp</name><ip address='192.168.250.1' "
+              "netmask='255.255.255.0'><tftp root='/etc'/></ip></network>"), NULL,
+      E_UNAUTHORIZED, "ip/tftp/@root is not under allowed_paths", "rejected" },
     { .name = "20 MB of XML in domainDefineXML", METHOD, NULL, define_20mb, E_TOO_LARGE,
       "over the limit", "rejected" },
     { .name = "20 MB of XML in networkDefineXML", METHOD, NULL, network_20mb, E_TOO_LARGE,

@@ -438,6 +438,17 @@ Test(hostpath, device_pool_and_volume_xml_paths)
                  "target/path=/etc/x\nbackingStore/path=/srv/base.qcow2\n");
     expect_paths(SCHEMA_PATH_VOLUME_XML,
                  "<volume><name>v</name><capacity>1</capacity></volume>", "");
+
+    /* What dnsmasq serves by TFTP; the boot file is a name under it. */
+    expect_paths(SCHEMA_PATH_NETWORK_XML,
+                 "<network><name>pxe</name><metadata><tftp root='/not/read'/></metadata>"
+                 "<ip address='192.168.122.1' netmask='255.255.255.0'>"
+                 "<tftp root='/srv/tftp'/><dhcp><range start='192.168.122.2' "
+                 "end='192.168.122.254'/><bootp file='pxelinux.0'/></dhcp></ip></network>",
+                 "ip/tftp/@root=/srv/tftp\n");
+    expect_paths(SCHEMA_PATH_NETWORK_XML,
+                 "<network><name>n</name><forward mode='nat'/><bridge name='virbr9'/>"
+                 "</network>", "");
 }
 
 static int
@@ -478,6 +489,12 @@ Test(hostpath, xml_refusals)
         "<qemu:arg value='file=/etc/shadow'/></qemu:commandline></domain>";
     static const char nul[] = "<domain><name>a</name></domain>\0<x/>";
     static const char foreign[] = "<x:disk xmlns:x='urn:x'><source file='/a'/></x:disk>";
+    static const char dnsmasq[] =
+        "<network xmlns:dnsmasq='http://libvirt.org/schemas/network/dnsmasq/1.0'>"
+        "<name>n</name><dnsmasq:options><dnsmasq:option value='dhcp-script=/tmp/x'/>"
+        "</dnsmasq:options></network>";
+    static const char network_entity[] =
+        "<!DOCTYPE network [<!ENTITY n \"big\">]><network><name>&n;</name></network>";
     static const char three[] =
         "<volume><target><path>/a</path></target><backingStore><path>/b</path>"
         "</backingStore><target><path>/c</path></target></volume>";
@@ -498,6 +515,13 @@ Test(hostpath, xml_refusals)
                      "<qemu:commandline> (namespace http://libvirt.org/schemas/domain/qemu/1.0)");
     expect_xml_error(SCHEMA_PATH_DEVICE_XML, foreign, strlen(foreign), QMF_ERR_UNAUTHORIZED,
                      "<x:disk>");
+    /* Network XML, which libvirt once took as it came. */
+    expect_xml_error(SCHEMA_PATH_NETWORK_XML, network_entity, strlen(network_entity),
+                     QMF_ERR_INVALID_ARGS, "DOCTYPE");
+    expect_xml_error(SCHEMA_PATH_NETWORK_XML, dnsmasq, strlen(dnsmasq), QMF_ERR_UNAUTHORIZED,
+                     "<dnsmasq:options> (namespace http://libvirt.org/schemas/network/dnsmasq/1.0)");
+    expect_xml_error(SCHEMA_PATH_NETWORK_XML, "<network><name>n</network>", 26,
+                     QMF_ERR_INVALID_ARGS, "not well-formed");
     memset(big, ' ', sizeof(big));
     memcpy(big, "<domain>", 8);
     memcpy(big + sizeof(big) - 10, "</domain>", 10);

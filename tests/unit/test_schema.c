@@ -321,6 +321,8 @@ Test(schema, host_path_arguments_are_marked)
         { "Domain", "save", "filename", SCHEMA_PATH_FILE },
         { "Domain", "attachDevice", "xmlDesc", SCHEMA_PATH_DEVICE_XML },
         { "Pool", "createVolumeXML", "xmlDesc", SCHEMA_PATH_VOLUME_XML },
+        { "Node", "networkDefineXML", "xmlDesc", SCHEMA_PATH_NETWORK_XML },
+        { "Node", "networkCreateXML", "xmlDesc", SCHEMA_PATH_NETWORK_XML },
     };
     struct schema *s = builtin();
     size_t i, j, k, n = 0;
@@ -340,6 +342,7 @@ Test(schema, host_path_arguments_are_marked)
     cr_expect_eq(arg_of(s, "Domain", "detachDevice", "xmlDesc")->path, SCHEMA_PATH_NONE);
     cr_expect_str_eq(schema_path_name(SCHEMA_PATH_FILE), "file");
     cr_expect_str_eq(schema_path_name(SCHEMA_PATH_VOLUME_XML), "volume-xml");
+    cr_expect_str_eq(schema_path_name(SCHEMA_PATH_NETWORK_XML), "network-xml");
     schema_free(s);
 }
 
