@@ -412,6 +412,7 @@ agent_bus_base(const struct agent *a, struct bus_options *opts)
     bool provisioned = false;
 
     opts->url = a->cfg.broker;
+    opts->threads = a->env.bus_threads;
     opts->tls = (struct bus_tls){
         .ca = a->cfg.tls_ca, .cert = a->cfg.tls_cert, .key = a->cfg.tls_key,
         .no_verify_hostname = !a->cfg.tls_verify_hostname,

@@ -14,6 +14,7 @@
 
 #include "agent/config.h"
 #include "agent/workq.h"
+#include "bus/bus.h"
 #include "schema/qmf/error.h"
 #include "schema/schema.h"
 #include "trust/verified.h"
@@ -51,6 +52,13 @@ struct agent_env {
      * hosts of their own.  The host owns it; it must outlive the agents.
      */
     struct trust_verified *verified;
+    /*
+     * The background threads of the agents' broker connections (connect
+     * attempts, goodbyes; bus/bus.h), so that the process can wait for
+     * them before it exits, or NULL.  The host makes one for all its
+     * agents and frees it after them, with a bounded wait.
+     */
+    struct bus_threads *bus_threads;
 };
 
 /* The configuration is copied; env must outlive the agent. */

@@ -338,8 +338,8 @@ void agent_identity_locked(struct agent *a, const qmf_error *why);
 void agent_identity_end_probe(struct agent *a);
 /* agent.c: (re)opens the broker connection; stops for good with why. */
 void agent_open_bus(struct agent *a);
-/* Fills the broker, TLS and login of every connection the agent opens, and
- * says whether the administrator made the shared topology
+/* Fills the broker, TLS, login and the host's bus_threads of every
+ * connection the agent opens, and says whether the administrator made the shared topology
  * (broker_topology = "provisioned"): its queues are then only checked. */
 bool agent_bus_base(const struct agent *a, struct bus_options *opts);
 void agent_fail(struct agent *a, const qmf_error *why);

@@ -17,6 +17,7 @@
 #include "agent/config.h"
 #include "agent/log.h"
 #include "agent/workq.h"
+#include "bus/bus.h"
 #include "drivers/driver.h"
 #include "schema/schema.h"
 
@@ -25,6 +26,10 @@
  * were given one node name).  Documented in README.md; a service manager
  * should not restart on it. */
 #define EXIT_NODE_IN_USE 78
+/* How long exit waits for the broker connections' background threads:
+ * above a goodbye's own bound (2 s), under a connect attempt's against a
+ * broker that does not answer (15 s), which is given up on. */
+#define BUS_THREADS_WAIT_MS 3000
 
 struct daemon_state {
     struct event_base *base;
@@ -180,6 +185,7 @@ main(int argc, char **argv)
     struct agent_env env;
     struct schema *schema;
     struct workq *wq;
+    struct bus_threads *bus_threads;
     const char *config_path = NULL;
     bool foreground = false;
     qmf_error err;
@@ -231,12 +237,14 @@ main(int argc, char **argv)
     wq = workq_new(ds.base, cfg.workers, &err);
     if (wq == NULL)
         fatalx(&ds.log, "workers: %s", err.text);
+    bus_threads = bus_threads_new();
 
     env = (struct agent_env){
         .base = ds.base, .wq = wq, .schema = schema, .use_syslog = !foreground,
         /* Fault injection for the reliability tests (docs/RELIABILITY.md). */
         .failpoints = getenv("VIRTBUS_FAILPOINTS"),
         .failed = failed_cb, .failed_opaque = &ds,
+        .bus_threads = bus_threads,
     };
     ds.agent = agent_new(&env, &cfg, &err);
     if (ds.agent == NULL)
@@ -272,6 +280,10 @@ main(int argc, char **argv)
         event_free(ds.grace_ev);
     workq_free(wq);
     agent_free(ds.agent);
+    /* Last: the goodbye agent_free left to a thread, and any connect
+     * attempt, still use OpenSSL, which exit() cleans up under them. */
+    if (!bus_threads_free(bus_threads, BUS_THREADS_WAIT_MS))
+        log_warnx(&ds.log, "exiting with a broker connection's thread still at work");
     schema_free(schema);
     agent_config_free(&cfg);
     event_base_free(ds.base);

@@ -45,6 +45,10 @@
 #define READY_POLL_MS 50
 #define PROGRESS_EVERY_S 10         /* while not all serve */
 #define STOP_GRACE_S 30
+/* How long exit waits for the agents' connection threads (goodbyes,
+ * connect attempts), which run at once, each within 2 s when the broker
+ * answers; a thousand of them on two CPUs take longer. */
+#define BUS_THREADS_WAIT_MS 10000
 /* Descriptors besides one socket per agent: the loop, workers, libvirt,
  * connect threads in flight, stdio. */
 #define SPARE_FDS 64
@@ -90,6 +94,8 @@ struct sim {
      * them, and a real fleet verifies it on every host at once, in
      * parallel, not N times over on one thread.  NULL with --verify-alone. */
     struct trust_verified *verified;
+    /* Every agent's broker connection threads, waited for at exit. */
+    struct bus_threads *bus_threads;
     struct agent **agents;
     char *fixture_dir;          /* per-agent fixture copies, or NULL */
     char *scratch_state_dir;    /* the agents' journals, removed at exit */
@@ -518,7 +524,7 @@ create_agents(struct sim *s, const struct agent_config *base_cfg, char **uris,
               qmf_error *err)
 {
     struct agent_env env = { .base = s->base, .wq = s->wq, .schema = s->schema,
-                             .verified = s->verified };
+                             .verified = s->verified, .bus_threads = s->bus_threads };
     size_t i;
 
     s->agents = qmf_xcalloc(s->opt.nagents, sizeof(*s->agents));
@@ -870,6 +876,7 @@ main(int argc, char **argv)
     /* A slot per broadcast in flight at once is plenty. */
     if (!s.opt.verify_alone)
         s.verified = trust_verified_new(256);
+    s.bus_threads = bus_threads_new();
     s.rss_base_kib = rss_kib();
 
     if (make_scratch_state(&s, &cfg, &err) != 0)
@@ -920,6 +927,10 @@ main(int argc, char **argv)
     for (i = 0; i < s.opt.nagents; i++)
         agent_free(s.agents[i]);
     free(s.agents);
+    /* After the agents, whose goodbyes went to threads that use OpenSSL,
+     * which exit() cleans up under them. */
+    if (!bus_threads_free(s.bus_threads, BUS_THREADS_WAIT_MS))
+        log_warnx(&s.log, "exiting with broker connection threads still at work");
     trust_verified_free(s.verified);
     if (s.opt.ready_file)
         unlink(s.opt.ready_file);

@@ -50,7 +50,7 @@ main(int argc, char **argv)
     struct virtbus_console_options co = { 0 };
     struct virtbus_agent_list all, one;
     struct virtbus_console *console;
-    struct agent_env env;
+    struct agent_env env = { 0 };
     struct agent **agents;
     struct event_base *base;
     struct event *timer;
@@ -84,6 +84,7 @@ main(int argc, char **argv)
         fail("libvirt event loop", &err);
     env.base = base;
     env.use_syslog = false;
+    env.bus_threads = bus_threads_new();
     if ((env.schema = schema_load_builtin(&err)) == NULL)
         fail("schema", &err);
     if ((env.wq = workq_new(base, 4, &err)) == NULL)
@@ -198,6 +199,8 @@ main(int argc, char **argv)
     workq_free(env.wq);
     for (i = 0; i < nagents; i++)
         agent_free(agents[i]);
+    /* The agents' goodbyes, on threads that use OpenSSL, before exit. */
+    bus_threads_free(env.bus_threads, 3000);
     virtbus_agent_list_free(&all);
     free(agents);
     schema_free((struct schema *)env.schema);

@@ -144,6 +144,7 @@ fleet_init(struct test_fleet *f)
     cr_assert(f->schema != NULL, "%s", err.text);
     f->wq = workq_new(f->base, 4, &err);
     cr_assert(f->wq != NULL, "%s", err.text);
+    f->bus_threads = bus_threads_new();
     snprintf(f->state_dir, sizeof(f->state_dir), "/tmp/virtbus-state-XXXXXX");
     cr_assert_not_null(mkdtemp(f->state_dir));
     f->url = test_broker_url();
@@ -165,7 +166,8 @@ struct agent *
 fleet_add_agent_uri(struct test_fleet *f, const char *uri,
                     void (*cfg_edit)(struct agent_config *cfg, size_t index))
 {
-    struct agent_env env = { .base = f->base, .wq = f->wq, .schema = f->schema };
+    struct agent_env env = { .base = f->base, .wq = f->wq, .schema = f->schema,
+                             .bus_threads = f->bus_threads };
     struct agent_config cfg;
     struct agent *a;
     qmf_error err;
@@ -323,6 +325,8 @@ fleet_fini(struct test_fleet *f)
         agent_config_free(f->configs[i]);
         free(f->configs[i]);
     }
+    /* The agents' goodbyes went to threads; the test process exits next. */
+    bus_threads_free(f->bus_threads, FLEET_WAIT_MS);
     schema_free(f->schema);
     free(f->url);
     event_base_free(f->base);

@@ -50,6 +50,7 @@ struct test_fleet {
     struct event_base *base;
     struct workq *wq;
     struct schema *schema;
+    struct bus_threads *bus_threads;   /* the agents' connection threads */
     char *url;
     struct agent *agents[FLEET_MAX];
     char *nodes[FLEET_MAX];
