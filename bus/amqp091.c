@@ -9,15 +9,14 @@
  * because the connect thread wakes the loop with event_active().
  */
 #include "bus/amqp091_int.h"
+#include "bus/backend.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
@@ -93,8 +92,7 @@ struct a091_conn {
     int busy;                  /* our callbacks on the stack; free waits for 0 */
     bool down_reported;        /* down was said since the last up */
     uint64_t generation;       /* bumped on every new broker connection */
-    unsigned attempt;          /* failed attempts since the last up */
-    uint64_t prng;
+    struct bus_backoff backoff;
 
     struct a091_job *job;
     struct event *ev_handover, *ev_retry, *ev_fail, *ev_read, *ev_tick;
@@ -121,44 +119,10 @@ struct a091_conn {
 static void conn_lost(struct a091_conn *c, const qmf_error *why);
 static void conn_abandon(struct a091_conn *c, const qmf_error *why);
 
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static char *
 bytes_dup(amqp_bytes_t b)
 {
     return qmf_xstrndup(b.bytes ? (const char *)b.bytes : "", b.len);
-}
-
-/* xorshift64*: the backoff jitter, per connection (no global rand state). */
-static uint64_t
-prng_next(uint64_t *s)
-{
-    uint64_t x = *s;
-
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * UINT64_C(0x2545F4914F6CDD1D);
-}
-
-static uint64_t
-prng_seed(const struct a091_conn *c)
-{
-    uint64_t h = UINT64_C(0xcbf29ce484222325);
-    const char *p;
-
-    for (p = c->cfg->url; *p != '\0'; p++)
-        h = (h ^ (unsigned char)*p) * UINT64_C(0x100000001b3);
-    h ^= (uint64_t)time(NULL) ^ now_ns() ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)c;
-    return h ? h : 1;
 }
 
 /*
@@ -203,7 +167,7 @@ conn_usable(const struct a091_conn *c)
 static void
 conn_sent(struct a091_conn *c)
 {
-    c->last_out_ns = now_ns();
+    c->last_out_ns = bus_now_ns();
     if (amqp_frames_enqueued(c->amqp) || amqp_data_in_buffer(c->amqp))
         event_active(c->ev_read, 0, 0);
 }
@@ -730,7 +694,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 
     conn_enter(c);
     if (what & EV_READ)
-        c->last_in_ns = now_ns();
+        c->last_in_ns = bus_now_ns();
     conn_drain(c);
     conn_leave(c);
 }
@@ -748,7 +712,7 @@ static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct a091_conn *c = arg;
-    uint64_t now = now_ns(), interval = (uint64_t)c->heartbeat_s * 1000000000u;
+    uint64_t now = bus_now_ns(), interval = (uint64_t)c->heartbeat_s * 1000000000u;
 
     conn_enter(c);
     if (conn_usable(c)) {
@@ -781,25 +745,6 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Connection life ------------------------------------------------------------ */
-
-/* A detached thread; signals are the loop thread's business. */
-static int
-start_detached(void *(*main_fn)(void *), void *arg)
-{
-    pthread_attr_t attr;
-    pthread_t tid;
-    sigset_t all, old;
-    int rc;
-
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    rc = pthread_create(&tid, &attr, main_fn, arg);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    return rc;
-}
 
 struct goodbye {
     amqp_connection_state_t amqp;
@@ -842,7 +787,7 @@ say_goodbye(amqp_connection_state_t amqp, unsigned wait_ms, struct bus_threads *
     g = qmf_xmalloc(sizeof(*g));
     *g = (struct goodbye){ amqp, threads };
     bus_threads_enter(threads);
-    if (start_detached(close_main, g) == 0)
+    if (bus_thread_start(close_main, g) == 0)
         return;
     bus_threads_leave(threads);
     free(g);
@@ -890,17 +835,9 @@ report_down(struct a091_conn *c, const qmf_error *why)
 static void
 schedule_retry(struct a091_conn *c)
 {
-    uint64_t cap = c->cfg->backoff_min_ms, lo = c->cfg->backoff_min_ms, delay;
-    unsigned i;
+    uint64_t delay = bus_backoff_next_ms(&c->backoff);
     struct timeval tv;
 
-    /* Full jitter over [min, min * 2^attempt], capped. */
-    for (i = 0; i < c->attempt && cap < c->cfg->backoff_max_ms; i++)
-        cap *= 2;
-    if (cap > c->cfg->backoff_max_ms)
-        cap = c->cfg->backoff_max_ms;
-    delay = lo + prng_next(&c->prng) % (cap - lo + 1);
-    c->attempt++;
     tv.tv_sec = (time_t)(delay / 1000);
     tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
     c->state = A091_WAITING;
@@ -961,14 +898,14 @@ connection_up(struct a091_conn *c, amqp_connection_state_t amqp, char **names)
     c->amqp = amqp;
     c->generation++;
     c->state = A091_UP;
-    c->attempt = 0;
+    c->backoff.attempt = 0;
     c->pub_seq = 0;
     c->pub_reopening = false;
     c->unconfirmed_open = false;
     c->failing = false;
     c->down_reported = false;
     c->heartbeat_s = amqp_get_heartbeat(amqp);
-    c->last_in_ns = c->last_out_ns = now_ns();
+    c->last_in_ns = c->last_out_ns = bus_now_ns();
     c->ev_read = event_new(c->evbase, amqp_get_sockfd(amqp), EV_READ | EV_PERSIST,
                            on_readable, c);
     event_add(c->ev_read, NULL);
@@ -1076,7 +1013,7 @@ start_attempt(struct a091_conn *c, qmf_error *err)
     job->done = c->ev_handover;
     job->cfg = a091_config_ref(c->cfg);
     bus_threads_enter(c->cfg->threads);
-    rc = start_detached(connect_main, job);
+    rc = bus_thread_start(connect_main, job);
     if (rc != 0) {
         bus_threads_leave(c->cfg->threads);
         job->refs = 0;
@@ -1159,7 +1096,7 @@ a091_open(struct bus_conn **out, struct event_base *base,
     if (h != NULL)
         c->handlers = *h;
     c->opaque = opaque;
-    c->prng = prng_seed(c);
+    bus_backoff_init(&c->backoff, cfg->url, c, cfg->backoff_min_ms, cfg->backoff_max_ms);
     c->state = A091_DOWN;
     c->ev_handover = event_new(base, -1, 0, on_handover, c);
     c->ev_retry = evtimer_new(base, on_retry, c);
