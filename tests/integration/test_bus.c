@@ -1,10 +1,12 @@
 /*
- * Integration tests of the bus on AMQP 0-9-1 against the private broker:
- * round trips with every property, confirms, requeue, bad bodies, bodies
- * over the frame size, credit, heartbeats, dead peers and reconnects
- * (through an in-test TCP proxy that can freeze or cut the link), set-up
- * failures reported with the broker's reason, polite closes, and closing
- * from inside callbacks.
+ * Integration tests of the bus against the private broker, on the
+ * transport VIRTBUS_TEST_TRANSPORT names (AMQP 0-9-1 by default, or
+ * "amqp10"; ctest runs both): round trips with every property, confirms,
+ * requeue, bad bodies, bodies over the frame size, credit, heartbeats,
+ * dead peers and reconnects (through an in-test TCP proxy that can freeze
+ * or cut the link), set-up failures reported with the broker's reason,
+ * polite closes, and closing from inside callbacks.  Where the transports
+ * differ, each case says how and why.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -31,6 +33,13 @@
 
 /* Generous bounds: they only end a test that would otherwise hang. */
 #define WAIT_MS 15000
+
+/* Whether the bus under test is the AMQP 1.0 one. */
+static bool
+on_amqp10(void)
+{
+    return strcmp(test_transport(), "amqp10") == 0;
+}
 
 /* Bounded waits ------------------------------------------------------------ */
 
@@ -295,9 +304,15 @@ struct proxy {
     atomic_bool hung_up_after_close_ok;
 };
 
-/* connection.close-ok: a method frame on channel 0, class 10, method 51. */
+/* AMQP 0-9-1 connection.close-ok: a method frame on channel 0, class 10,
+ * method 51. */
 static const unsigned char close_ok_frame[] = {
     1, 0, 0, 0, 0, 0, 4, 0, 10, 0, 51, 0xce,
+};
+/* AMQP 1.0's answer to our close: a close performative (0x18) in an AMQP
+ * frame (data offset 2, type 0) on channel 0, past the frame's size. */
+static const unsigned char close_frame_10[] = {
+    2, 0, 0, 0, 0, 0x53, 0x18,
 };
 
 static int
@@ -335,8 +350,10 @@ proxy_read(struct bufferevent *bev, void *arg)
     if (i < 0)
         return;
     if (!is_client &&
-        evbuffer_search(bufferevent_get_input(bev), (const char *)close_ok_frame,
-                        sizeof(close_ok_frame), NULL).pos >= 0)
+        (evbuffer_search(bufferevent_get_input(bev), (const char *)close_ok_frame,
+                         sizeof(close_ok_frame), NULL).pos >= 0 ||
+         evbuffer_search(bufferevent_get_input(bev), (const char *)close_frame_10,
+                         sizeof(close_frame_10), NULL).pos >= 0))
         px->close_ok_seen = true;
     other = is_client ? px->server[i] : px->client[i];
     if (px->frozen || other == NULL)
@@ -411,7 +428,7 @@ proxy_start(struct proxy *px, struct event_base *base, const char *broker_url)
     cr_assert_eq(getsockname(evconnlistener_get_fd(px->listener), (struct sockaddr *)&sin,
                              &len), 0);
     px->port = ntohs(sin.sin_port);
-    return qmf_xasprintf("amqp://guest:guest@127.0.0.1:%d/", px->port);
+    return test_bus_url_port(px->port);
 }
 
 static void
@@ -483,7 +500,10 @@ Test(bus, driver_by_scheme)
 
     cr_assert_eq(bus_driver_for_url("amqp://h/"), &bus_amqp091_driver);
     cr_assert_eq(bus_driver_for_url("amqps://h/"), &bus_amqp091_driver);
+    cr_assert_eq(bus_driver_for_url("amqp10://h/"), &bus_amqp10_driver);
+    cr_assert_eq(bus_driver_for_url("amqps10://h/"), &bus_amqp10_driver);
     cr_assert_null(bus_driver_for_url("amqpx://h/"));
+    cr_assert_null(bus_driver_for_url("amqp1://h/"));
     cr_assert_null(bus_driver_for_url("amqp"));
     cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
     cr_assert_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
@@ -495,8 +515,8 @@ Test(bus, bad_options_are_refused)
 {
     struct event_base *base = new_base();
     struct bus_subscription sub = { .source = "#3", .receive = peer_hold };
-    struct bus_options opts = { .url = "amqp://guest:guest@127.0.0.1:1/",
-                                .subs = &sub, .nsubs = 1 };
+    char *url = test_bus_url_port(1);
+    struct bus_options opts = { .url = url, .subs = &sub, .nsubs = 1 };
     struct bus_conn *c;
     qmf_error err;
 
@@ -504,10 +524,11 @@ Test(bus, bad_options_are_refused)
     cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
     sub.source = "/exchange/x/y";
     cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
-    opts.url = "amqp://[broken";
+    opts.url = on_amqp10() ? "amqp10://[broken" : "amqp://[broken";
     opts.nsubs = 0;
     cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
     event_base_free(base);
+    free(url);
 }
 
 /* Against the broker ------------------------------------------------------------ */
@@ -516,7 +537,8 @@ Test(bus, publish_while_not_connected_fails, .timeout = 60)
 {
     struct event_base *base = new_base();
     struct peer p = { 0 };
-    struct bus_options opts = { .url = "amqp://guest:guest@127.0.0.1:1/" };
+    char *url = test_bus_url_port(1);
+    struct bus_options opts = { .url = url };
     struct bus_message *m = bus_message_new();
     qmf_error err;
 
@@ -535,12 +557,13 @@ Test(bus, publish_while_not_connected_fails, .timeout = 60)
     bus_message_free(m);
     bus_close(p.conn);
     event_base_free(base);
+    free(url);
 }
 
 Test(bus, round_trip_keeps_every_field, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-rt"), *address;
+    char *url = test_bus_url(), *queue = test_unique_name("bus-rt"), *address;
     struct peer cons = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
     struct bus_message *m = bus_message_new();
@@ -603,9 +626,13 @@ Test(bus, round_trip_keeps_every_field, .timeout = 60)
     cr_assert(qmf_equal(qmf_map_get(got->headers, "seq"), qmf_map_get(m->headers, "seq")));
     cr_assert(qmf_equal(qmf_map_get(got->headers, "big"), qmf_map_get(m->headers, "big")));
     cr_assert(qmf_equal(qmf_map_get(got->headers, "ratio"), qmf_map_get(m->headers, "ratio")));
-    /* No unsigned 64-bit type in RabbitMQ's tables: it comes back signed. */
+    /* No unsigned 64-bit type in RabbitMQ's tables: it comes back signed.
+     * AMQP 1.0's application-properties are typed: exact. */
     v = qmf_map_get(got->headers, "u64");
-    cr_assert(v != NULL && v->kind == QMF_INT64 && v->u.i == 9);
+    if (on_amqp10())
+        cr_assert(v != NULL && v->kind == QMF_UINT64 && v->u.u == 9);
+    else
+        cr_assert(v != NULL && v->kind == QMF_INT64 && v->u.i == 9);
     cr_assert_str_eq(bus_message_header(got, "uid"), "6ba7b810-9dad-11d1-80b4-00c04fd430c8");
     /* ttl and created are properties, not headers. */
     cr_assert_null(qmf_map_get(got->headers, "ttl"));
@@ -651,9 +678,14 @@ ask_and_answer(struct event_base *base, struct peer *asker, struct peer *server,
     WAIT_UNTIL(base, server->received == asked + 1, WAIT_MS);
     cr_assert_eq(server->received, asked + 1);
     got = server->held_msg[0];
-    /* The broker names the asker's channel; receivers see a plain queue. */
-    cr_assert(strncmp(got->reply_to, "/queue/amq.rabbitmq.reply-to.", 29) == 0, "%s",
-              got->reply_to);
+    /* The broker names the asker's channel; receivers see a plain queue.
+     * On 1.0 it is the stand-in queue the bus made (RabbitMQ 3.10's 1.0
+     * plugin cannot consume direct reply-to: its consumers all ack). */
+    if (on_amqp10())
+        cr_assert(strncmp(got->reply_to, "/queue/virtbus.tmp.", 19) == 0, "%s", got->reply_to);
+    else
+        cr_assert(strncmp(got->reply_to, "/queue/amq.rabbitmq.reply-to.", 29) == 0, "%s",
+                  got->reply_to);
     reply = bus_message_new();
     reply->correlation_id = qmf_xstrdup(text);
     cr_assert_eq(bus_publish(server->conn, got->reply_to, reply, count_confirm, &confirms,
@@ -672,7 +704,7 @@ ask_and_answer(struct event_base *base, struct peer *asker, struct peer *server,
 Test(bus, direct_reply_to, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-drt");
+    char *url = test_bus_url(), *queue = test_unique_name("bus-drt");
     struct peer asker = { 0 }, server = { 0 };
     struct bus_subscription sub = {
         .source = BUS_DIRECT_REPLY_TO, .no_ack = true, .receive = peer_hold, .opaque = &asker,
@@ -703,9 +735,16 @@ Test(bus, direct_reply_to, .timeout = 60)
     cr_assert_eq(bus_publish(asker.conn, "/exchange/virtbus.test.missing/x", m, NULL, NULL,
                              &err), 0, "%s", err.text);
     bus_message_free(m);
-    WAIT_UNTIL(base, asker.downs == 1 && asker.ups == 2, WAIT_MS);
-    cr_assert_eq(asker.downs, 1, "the connection was not started over");
-    cr_assert_eq(asker.ups, 2);
+    if (on_amqp10()) {
+        /* The refusal ends the publishing session only; the reply queue's
+         * receiver lives on another. */
+        IDLE(base, 300);
+        cr_assert_eq(asker.downs, 0, "%s", asker.down_err.text);
+    } else {
+        WAIT_UNTIL(base, asker.downs == 1 && asker.ups == 2, WAIT_MS);
+        cr_assert_eq(asker.downs, 1, "the connection was not started over");
+        cr_assert_eq(asker.ups, 2);
+    }
     ask_and_answer(base, &asker, &server, queue, "after the channel closed");
 
     bus_close(asker.conn);
@@ -743,7 +782,7 @@ count_prefixed(const struct peer *p, const char *prefix)
 Test(bus, unconfirmed_messages, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-unconfirmed"), *address;
+    char *url = test_bus_url(), *queue = test_unique_name("bus-unconfirmed"), *address;
     struct peer cons = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
     char text[32];
@@ -810,7 +849,7 @@ Test(bus, unconfirmed_messages, .timeout = 60)
 Test(bus, unbindings_remove_old_bindings, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-unbind"), *source;
+    char *url = test_bus_url(), *queue = test_unique_name("bus-unbind"), *source;
     struct bus_binding old_binding = { BUS_EXCHANGE_TOPIC, "bus-test.old.#" };
     struct bus_binding new_binding = { BUS_EXCHANGE_TOPIC, "bus-test.new" };
     struct bus_queue q = queue_spec(queue, &old_binding);
@@ -865,7 +904,7 @@ Test(bus, unbindings_remove_old_bindings, .timeout = 60)
 Test(bus, headers_must_be_scalars, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url();
+    char *url = test_bus_url();
     struct peer pub = { 0 };
     struct bus_message *m = bus_message_new();
     qmf_error err;
@@ -876,9 +915,15 @@ Test(bus, headers_must_be_scalars, .timeout = 60)
     bus_message_set_header(m, "nested", qmf_map());
     cr_assert_neq(bus_publish(pub.conn, "/queue/nowhere", m, NULL, NULL, &err), 0);
     cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
+    /* Past the signed range of 0-9-1 tables; a ulong of 1.0. */
     bus_message_set_header(m, "nested", qmf_u64(UINT64_MAX));
-    cr_assert_neq(bus_publish(pub.conn, "/queue/nowhere", m, NULL, NULL, &err), 0);
-    cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
+    if (on_amqp10()) {
+        cr_assert_eq(bus_publish(pub.conn, "/queue/nowhere", m, NULL, NULL, &err), 0, "%s",
+                     err.text);
+    } else {
+        cr_assert_neq(bus_publish(pub.conn, "/queue/nowhere", m, NULL, NULL, &err), 0);
+        cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
+    }
     cr_assert_neq(bus_publish(pub.conn, "/exchange//x", m, NULL, NULL, &err), 0);
     cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
     cr_assert(bus_is_up(pub.conn));
@@ -891,7 +936,7 @@ Test(bus, headers_must_be_scalars, .timeout = 60)
 Test(bus, reject_with_requeue_redelivers, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-requeue");
+    char *url = test_bus_url(), *queue = test_unique_name("bus-requeue");
     char *address = bus_address_queue(queue);
     struct peer cons = { .reject_first = true }, pub = { 0 };
     struct confirms confirms = { 0 };
@@ -926,7 +971,7 @@ struct bad_case {
 Test(bus, undecodable_bodies_still_arrive, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-bad");
+    char *url = test_bus_url(), *queue = test_unique_name("bus-bad");
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
     struct bus_queue q = queue_spec(queue, &binding);
     char *source = bus_address_queue(queue);
@@ -995,7 +1040,7 @@ Test(bus, undecodable_bodies_still_arrive, .timeout = 60)
 Test(bus, credit_bounds_unsettled_deliveries, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-credit");
+    char *url = test_bus_url(), *queue = test_unique_name("bus-credit");
     char *address = bus_address_queue(queue);
     struct peer cons = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
@@ -1036,7 +1081,7 @@ Test(bus, credit_bounds_unsettled_deliveries, .timeout = 60)
 Test(bus, server_named_queue_by_index, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *key = test_unique_name("bus-anon");
+    char *url = test_bus_url(), *key = test_unique_name("bus-anon");
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, key };
     struct bus_queue q = queue_spec(NULL, &binding);
     struct peer cons = { 0 }, pub = { 0 };
@@ -1049,7 +1094,12 @@ Test(bus, server_named_queue_by_index, .timeout = 60)
     open_publisher(&pub, base, url);
     WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
     cr_assert_not_null(bus_queue_name(cons.conn, 0));
-    cr_assert(strncmp(bus_queue_name(cons.conn, 0), "amq.gen-", 8) == 0);
+    /* The broker names it on 0-9-1; on 1.0 the bus does (see bus/amqp10_int.h). */
+    if (on_amqp10())
+        cr_assert(strncmp(bus_queue_name(cons.conn, 0), "virtbus.tmp.", 12) == 0, "%s",
+                  bus_queue_name(cons.conn, 0));
+    else
+        cr_assert(strncmp(bus_queue_name(cons.conn, 0), "amq.gen-", 8) == 0);
     cr_assert_null(bus_queue_name(cons.conn, 1));
     by_queue = bus_address_queue(bus_queue_name(cons.conn, 0));
     by_key = bus_address_exchange(BUS_EXCHANGE_DIRECT, key);
@@ -1074,7 +1124,7 @@ Test(bus, server_named_queue_by_index, .timeout = 60)
 Test(bus, no_ack_subscription_settles_itself, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-noack");
+    char *url = test_bus_url(), *queue = test_unique_name("bus-noack");
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
     struct bus_queue q = queue_spec(queue, &binding);
     struct peer cons = { 0 }, pub = { 0 };
@@ -1104,7 +1154,7 @@ Test(bus, no_ack_subscription_settles_itself, .timeout = 60)
 Test(bus, heartbeats_keep_an_idle_connection, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-hb");
+    char *url = test_bus_url(), *queue = test_unique_name("bus-hb");
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
     struct bus_queue q = queue_spec(queue, &binding);
     char *source = bus_address_queue(queue);
@@ -1136,7 +1186,7 @@ Test(bus, heartbeats_keep_an_idle_connection, .timeout = 60)
 Test(bus, dead_broker_is_detected_by_heartbeat, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *proxied;
+    char *url = test_bus_url(), *proxied;
     struct proxy px;
     struct peer p = { 0 };
     struct confirms confirms = { 0 };
@@ -1170,7 +1220,7 @@ Test(bus, dead_broker_is_detected_by_heartbeat, .timeout = 60)
 Test(bus, reconnects_and_resubscribes, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *proxied, *queue = test_unique_name("bus-reconnect");
+    char *url = test_bus_url(), *proxied, *queue = test_unique_name("bus-reconnect");
     char *address = bus_address_queue(queue);
     struct proxy px;
     struct peer cons = { 0 }, pub = { 0 };
@@ -1226,7 +1276,7 @@ Test(bus, reconnects_and_resubscribes, .timeout = 60)
 Test(bus, deleted_queue_cancels_and_reconnects, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-cancel");
+    char *url = test_bus_url(), *queue = test_unique_name("bus-cancel");
     char *address = bus_address_queue(queue);
     struct peer cons = { 0 }, pub = { 0 };
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
@@ -1237,6 +1287,10 @@ Test(bus, deleted_queue_cancels_and_reconnects, .timeout = 60)
                                 .subs = &sub, .nsubs = 1 };
     amqp_connection_state_t raw;
 
+    /* RabbitMQ 3.10's 1.0 plugin tells a receiver nothing when its queue
+     * is deleted: the link stays attached and silent. */
+    if (on_amqp10())
+        cr_skip_test("a queue deleted under an AMQP 1.0 receiver goes unnoticed");
     q.auto_delete = false;
     peer_open(&cons, base, &opts);
     open_publisher(&pub, base, url);
@@ -1282,7 +1336,7 @@ try_publish(struct retry_publish *r)
 Test(bus, publish_to_missing_exchange_keeps_the_connection, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *exchange = test_unique_name("bus-no-exchange");
+    char *url = test_bus_url(), *exchange = test_unique_name("bus-no-exchange");
     char *address = bus_address_exchange(exchange, "k");
     struct peer pub = { 0 };
     struct confirms lost = { 0 }, later = { 0 };
@@ -1308,7 +1362,7 @@ Test(bus, publish_to_missing_exchange_keeps_the_connection, .timeout = 60)
 Test(bus, close_inside_callbacks_is_safe, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-close");
+    char *url = test_bus_url(), *queue = test_unique_name("bus-close");
     char *address = bus_address_queue(queue);
     struct peer cons = { .close_in_receive = true, .ack_after_close_rc = 99 };
     struct peer pub = { 0 }, early = { .close_in_up = true }, racing = { 0 };
@@ -1381,7 +1435,7 @@ drop_queue(const char *url, const char *name)
 Test(bus, passive_declare_of_a_missing_queue_fails, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-passive");
+    char *url = test_bus_url(), *queue = test_unique_name("bus-passive");
     struct bus_queue q = { .name = queue, .passive = true };
     struct peer missing = { 0 }, bare = { 0 }, present = { 0 };
     struct bus_subscription sub = { .source = "#0", .receive = peer_hold };
@@ -1424,7 +1478,7 @@ Test(bus, passive_declare_of_a_missing_queue_fails, .timeout = 60)
 Test(bus, inequivalent_declare_reports_the_brokers_reason, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-inequivalent");
+    char *url = test_bus_url(), *queue = test_unique_name("bus-inequivalent");
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
     struct bus_queue q = queue_spec(queue, &binding);
     struct bus_options opts = { .url = url, .queues = &q, .nqueues = 1 };
@@ -1450,7 +1504,7 @@ Test(bus, inequivalent_declare_reports_the_brokers_reason, .timeout = 60)
 Test(bus, failed_bind_or_consume_reports_the_step, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-steps");
+    char *url = test_bus_url(), *queue = test_unique_name("bus-steps");
     char *exchange = test_unique_name("bus-no-such-exchange");
     char *missing = test_unique_name("bus-no-such-queue");
     char *source = bus_address_queue(missing);
@@ -1475,7 +1529,8 @@ Test(bus, failed_bind_or_consume_reports_the_step, .timeout = 60)
     cr_assert_eq(consume.ups, 0);
     snprintf(want, sizeof(want), "NOT_FOUND - no queue '%s'", missing);
     cr_assert(strstr(consume.down_err.text, want) != NULL, "%s", consume.down_err.text);
-    cr_assert(strstr(consume.down_err.text, "basic.consume") != NULL, "%s",
+    cr_assert(strstr(consume.down_err.text, on_amqp10() ? "attaching to /amq/queue/"
+                                                        : "basic.consume") != NULL, "%s",
               consume.down_err.text);
     bus_close(consume.conn);
 
@@ -1498,7 +1553,7 @@ Test(bus, failed_bind_or_consume_reports_the_step, .timeout = 60)
 Test(bus, large_body_round_trip, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url();
+    char *url = test_bus_url();
     char *qa = test_unique_name("bus-large-a"), *qb = test_unique_name("bus-large-b");
     char *to_a = bus_address_queue(qa), *to_b = bus_address_queue(qb);
     struct peer a = { 0 }, b = { 0 };
@@ -1554,7 +1609,7 @@ Test(bus, large_body_round_trip, .timeout = 60)
 Test(bus, close_waits_for_the_brokers_close_ok, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *proxied, *queue = test_unique_name("bus-polite");
+    char *url = test_bus_url(), *proxied, *queue = test_unique_name("bus-polite");
     struct bus_queue missing = { .name = queue, .passive = true };
     struct proxy px;
     struct peer p = { 0 }, failed = { 0 };
@@ -1565,6 +1620,8 @@ Test(bus, close_waits_for_the_brokers_close_ok, .timeout = 60)
     open_consumer(&p, base, proxied, queue, 10);
     WAIT_UNTIL(base, p.ups == 1, WAIT_MS);
     cr_assert_eq(p.ups, 1);
+    /* On 1.0 the topology's 0-9-1 connection came and went before. */
+    px.close_ok_seen = px.client_hung_up = px.hung_up_after_close_ok = false;
     bus_close(p.conn);
     WAIT_UNTIL(base, px.client_hung_up, WAIT_MS);
     cr_assert(px.client_hung_up);
@@ -1599,7 +1656,7 @@ run_loop(void *base)
 Test(bus, close_wait_says_goodbye_before_returning, .timeout = 60)
 {
     struct event_base *base = new_base(), *proxy_base = new_base();
-    char *url = test_broker_url(), *proxied, *queue = test_unique_name("bus-close-wait");
+    char *url = test_bus_url(), *proxied, *queue = test_unique_name("bus-close-wait");
     struct proxy px;
     struct peer p = { 0 };
     pthread_t loop;
@@ -1609,6 +1666,8 @@ Test(bus, close_wait_says_goodbye_before_returning, .timeout = 60)
     open_consumer(&p, base, proxied, queue, 10);
     WAIT_UNTIL(base, p.ups == 1, WAIT_MS);
     cr_assert_eq(p.ups, 1);
+    /* On 1.0 the topology's 0-9-1 connection came and went before. */
+    px.close_ok_seen = false;
     bus_close_wait(p.conn, WAIT_MS);
     /* The close-ok passed the proxy before it could reach us. */
     cr_assert(px.close_ok_seen);
