@@ -433,10 +433,9 @@ on_message(struct a10_conn *c, size_t i, pn_link_t *link, pn_delivery_t *pn)
     incoming_reset(in);
     pn_link_advance(link);
     if (c->paused) {
-        /* Nothing more is delivered: back to the queue. */
-        if (!no_ack)
-            pn_delivery_update(pn, PN_RELEASED);
-        pn_delivery_settle(pn);
+        /* Sent before the broker saw the detach: nothing more is
+         * delivered, and the broker requeues it with the connection
+         * (releasing it would count a delivery of it). */
         bus_message_free(m);
         return;
     }
@@ -757,6 +756,8 @@ on_link_closed(struct a10_conn *c, pn_link_t *link)
         sender_lost(c, link);
         return;
     }
+    if (pn_link_state(link) & PN_LOCAL_CLOSED)
+        return;     /* the answer to our detach (bus_pause) */
     /* A subscription ended: start over, which attaches it again. */
     condition_error(pn_link_remote_condition(link), "the broker detached a subscription",
                     &why);
@@ -1222,6 +1223,7 @@ connect_main(void *arg)
 {
     struct a10_job *job = arg;
     struct bus_threads *threads = job->cfg->threads;
+    size_t nall = job->cfg->nall;
     struct a10_wire wire;
     char **names = NULL;
     qmf_error err;
@@ -1249,7 +1251,8 @@ connect_main(void *arg)
         a10_wire_close(&wire);
         OPENSSL_thread_stop();
     }
-    a10_names_free(names, job->cfg->nall);
+    /* Past the unlock the job may be gone, unless this was the last ref. */
+    a10_names_free(names, nall);
     if (last)
         job_free(job);
     bus_threads_leave(threads);
@@ -1398,8 +1401,13 @@ a10_is_up(struct bus_conn *bc)
     return conn_usable((struct a10_conn *)bc);
 }
 
-/* Drains every receiver's credit and gives none back: nothing more comes;
- * what arrives meanwhile goes back to its queue (released). */
+/*
+ * Detaches every receiver (RabbitMQ cancels its consumer): nothing more
+ * comes; deliveries held stay valid and are settled on the session.  Not
+ * a drain of the credit: RabbitMQ 3.10.8 fails on one (function_clause in
+ * rabbit_classic_queue:handle_event, ending the session).  A reconnect
+ * attaches again, so pausing is for a connection about to be closed.
+ */
 static int
 a10_pause(struct bus_conn *bc)
 {
@@ -1410,7 +1418,7 @@ a10_pause(struct bus_conn *bc)
         return -1;
     c->paused = true;
     for (i = 0; i < c->cfg->nsubs; i++)
-        pn_link_drain(c->receivers[i], 0);
+        pn_link_close(c->receivers[i]);
     schedule_pump(c);
     return 0;
 }

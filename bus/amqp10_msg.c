@@ -203,6 +203,8 @@ put_application_properties(pn_data_t *data, const struct bus_message *m, qmf_err
 {
     size_t i;
 
+    if (qmf_map_len(m->headers) == 0 && m->ttl_ms == 0 && m->created_ms == 0)
+        return 0;
     begin_section(data, SEC_APPLICATION_PROPERTIES, false);
     for (i = 0; i < qmf_map_len(m->headers); i++) {
         const struct qmf_pair *pair = &m->headers->u.map.items[i];
@@ -286,6 +288,8 @@ a10_message_encode(const struct bus_message *m, const char *subject, const char 
         const qmf_value *v = m->body ? m->body : empty;
         int erc = qmf_to_amqp(v, &encoded, &body_len);
 
+        content_type = v->kind == QMF_MAP ? BUS_CONTENT_AMQP_MAP
+                     : v->kind == QMF_LIST ? BUS_CONTENT_AMQP_LIST : NULL;
         qmf_free(empty);
         if (erc != 0) {
             qmf_error_set(err, QMF_ERR_INVALID_ARGS, "the body cannot be written as AMQP");
@@ -293,8 +297,6 @@ a10_message_encode(const struct bus_message *m, const char *subject, const char 
         }
         typed = true;
         body = encoded;
-        content_type = v->kind == QMF_MAP ? BUS_CONTENT_AMQP_MAP
-                     : v->kind == QMF_LIST ? BUS_CONTENT_AMQP_LIST : NULL;
     }
     put_header_section(data, m);
     put_properties_section(data, m, subject, reply_to ? reply_to : m->reply_to, content_type);

@@ -296,6 +296,7 @@ struct proxy {
     struct evconnlistener *listener;
     int port, broker_port;
     bool frozen;
+    bool stalled;               /* reads nothing from the client: its writes back up */
     struct bufferevent *client[MAX_PIPES], *server[MAX_PIPES];
     /* The close handshake as the broker lives it: its connection.close-ok
      * went out, and whether the client hung up only after it. */
@@ -429,6 +430,24 @@ proxy_start(struct proxy *px, struct event_base *base, const char *broker_url)
                              &len), 0);
     px->port = ntohs(sin.sin_port);
     return test_bus_url_port(px->port);
+}
+
+/* Stops (or resumes) reading from the clients, as a broker that stopped
+ * reading would: their socket buffers fill. */
+static void
+proxy_stall(struct proxy *px, bool on)
+{
+    int i;
+
+    px->stalled = on;
+    for (i = 0; i < MAX_PIPES; i++) {
+        if (px->client[i] == NULL)
+            continue;
+        if (on)
+            bufferevent_disable(px->client[i], EV_READ);
+        else
+            bufferevent_enable(px->client[i], EV_READ);
+    }
 }
 
 static void
@@ -660,10 +679,11 @@ Test(bus, round_trip_keeps_every_field, .timeout = 60)
     free(url);
 }
 
-/* One request to the server's queue with direct reply-to, answered. */
+/* One request to the server's queue with direct reply-to, answered; the
+ * asker speaks AMQP 1.0 or not. */
 static void
-ask_and_answer(struct event_base *base, struct peer *asker, struct peer *server,
-               const char *queue, const char *text)
+ask_and_answer_on(struct event_base *base, struct peer *asker, bool asker_amqp10,
+                  struct peer *server, const char *queue, const char *text)
 {
     struct confirms confirms = { 0 };
     struct bus_message *m = bus_message_new(), *reply;
@@ -681,7 +701,7 @@ ask_and_answer(struct event_base *base, struct peer *asker, struct peer *server,
     /* The broker names the asker's channel; receivers see a plain queue.
      * On 1.0 it is the stand-in queue the bus made (RabbitMQ 3.10's 1.0
      * plugin cannot consume direct reply-to: its consumers all ack). */
-    if (on_amqp10())
+    if (asker_amqp10)
         cr_assert(strncmp(got->reply_to, "/queue/virtbus.tmp.", 19) == 0, "%s", got->reply_to);
     else
         cr_assert(strncmp(got->reply_to, "/queue/amq.rabbitmq.reply-to.", 29) == 0, "%s",
@@ -699,6 +719,13 @@ ask_and_answer(struct event_base *base, struct peer *asker, struct peer *server,
     bus_message_free(reply);
     bus_message_free(m);
     free(address);
+}
+
+static void
+ask_and_answer(struct event_base *base, struct peer *asker, struct peer *server,
+               const char *queue, const char *text)
+{
+    ask_and_answer_on(base, asker, on_amqp10(), server, queue, text);
 }
 
 Test(bus, direct_reply_to, .timeout = 60)
@@ -1679,4 +1706,737 @@ Test(bus, close_wait_says_goodbye_before_returning, .timeout = 60)
     free(proxied);
     free(queue);
     free(url);
+}
+
+/* Settlement, credit, pause ------------------------------------------------- */
+
+/* Opens a consumer of a queue that outlives it (deleted by the caller). */
+static void
+open_lasting_consumer(struct peer *p, struct event_base *base, const char *url,
+                      const char *queue, uint32_t credit)
+{
+    struct bus_queue q = { .name = queue };
+    char *source = bus_address_queue(queue);
+    struct bus_subscription sub = {
+        .source = source, .credit = credit, .receive = peer_hold, .opaque = p,
+    };
+    struct bus_options opts = { .url = url, .queues = &q, .nqueues = 1,
+                                .subs = &sub, .nsubs = 1 };
+
+    peer_open(p, base, &opts);
+    free(source);
+}
+
+/* Settles the oldest delivery held (ack, or reject with requeue). */
+static void
+peer_settle_first(struct peer *p, bool ack)
+{
+    cr_assert_gt(p->held_count, 0);
+    cr_assert_eq(ack ? bus_ack(p->held[0]) : bus_reject(p->held[0], true), 0);
+    memmove(p->held, p->held + 1, (size_t)(p->held_count - 1) * sizeof(p->held[0]));
+    memmove(p->held_msg, p->held_msg + 1, (size_t)(p->held_count - 1) * sizeof(p->held_msg[0]));
+    p->held_count--;
+}
+
+/* The broker takes a delivery as done only when the callee settles it:
+ * one unsettled when its connection goes is delivered again, and one
+ * acknowledged never is. */
+Test(bus, settles_only_when_the_callee_acks, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_bus_url(), *queue = test_unique_name("bus-settle");
+    char *address = bus_address_queue(queue);
+    struct peer a = { 0 }, b = { 0 }, c = { 0 }, pub = { 0 };
+    struct confirms confirms = { 0 };
+    struct bus_delivery *unsettled;
+
+    open_lasting_consumer(&a, base, url, queue, 10);
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, a.ups == 1 && pub.ups == 1, WAIT_MS);
+    publish_text(&pub, address, "once", &confirms);
+    WAIT_UNTIL(base, a.received == 1 && confirms.ok == 1, WAIT_MS);
+    cr_assert_eq(a.received, 1);
+    unsettled = a.held[0];
+    a.held_count = 0;
+    bus_close(a.conn);
+    /* The delivery outlives its connection; settling it now only frees it. */
+    cr_assert_neq(bus_ack(unsettled), 0);
+
+    open_lasting_consumer(&b, base, url, queue, 10);
+    WAIT_UNTIL(base, b.received == 1, WAIT_MS);
+    cr_assert_eq(b.received, 1, "the unsettled message did not come back");
+    cr_assert_str_eq(body_text(b.held_msg[0]), "once");
+    cr_assert_eq(peer_ack_all(&b), 0);
+    bus_close(b.conn);
+
+    /* Acknowledged: the next consumer gets the next message, not it. */
+    open_lasting_consumer(&c, base, url, queue, 10);
+    WAIT_UNTIL(base, c.ups == 1, WAIT_MS);
+    publish_text(&pub, address, "next", &confirms);
+    WAIT_UNTIL(base, c.received >= 1, WAIT_MS);
+    cr_assert_eq(c.received, 1);
+    cr_assert_str_eq(body_text(c.held_msg[0]), "next", "an acknowledged message came again");
+    cr_assert_eq(peer_ack_all(&c), 0);
+    bus_close(c.conn);
+    bus_close(pub.conn);
+    drop_queue(url, queue);
+    event_base_free(base);
+    free(address);
+    free(queue);
+    free(url);
+}
+
+/* Each settlement, ack or requeue, lets exactly one more delivery in. */
+Test(bus, each_settlement_gives_one_credit, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_bus_url(), *queue = test_unique_name("bus-credit-one");
+    char *address = bus_address_queue(queue);
+    struct peer cons = { 0 }, pub = { 0 };
+    struct confirms confirms = { 0 };
+    char text[16];
+    int i;
+
+    open_lasting_consumer(&cons, base, url, queue, 3);
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    for (i = 0; i < 10; i++) {
+        snprintf(text, sizeof(text), "c%d", i);
+        publish_text(&pub, address, text, &confirms);
+    }
+    WAIT_UNTIL(base, confirms.ok == 10 && cons.received == 3, WAIT_MS);
+    cr_assert_eq(cons.received, 3);
+    IDLE(base, 300);
+    cr_assert_eq(cons.received, 3, "deliveries came past the credit");
+    peer_settle_first(&cons, true);
+    WAIT_UNTIL(base, cons.received == 4, WAIT_MS);
+    IDLE(base, 300);
+    cr_assert_eq(cons.received, 4, "one ack let more than one in");
+    cr_assert_eq(cons.held_count, 3);
+    peer_settle_first(&cons, false);
+    WAIT_UNTIL(base, cons.received == 5, WAIT_MS);
+    IDLE(base, 300);
+    cr_assert_eq(cons.received, 5, "one requeue let more than one in");
+    cr_assert_eq(cons.max_held, 3);
+    while (cons.held_count > 0)
+        peer_settle_first(&cons, true);
+    bus_close(cons.conn);
+    bus_close(pub.conn);
+    drop_queue(url, queue);
+    event_base_free(base);
+    free(address);
+    free(queue);
+    free(url);
+}
+
+/* After bus_pause nothing more is delivered; what is held can still be
+ * settled, and what came meanwhile waits in the queue. */
+Test(bus, pause_stops_deliveries, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_bus_url(), *queue = test_unique_name("bus-pause");
+    char *address = bus_address_queue(queue);
+    struct peer cons = { 0 }, later = { 0 }, pub = { 0 };
+    struct confirms confirms = { 0 };
+
+    open_lasting_consumer(&cons, base, url, queue, 10);
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    publish_text(&pub, address, "before", &confirms);
+    WAIT_UNTIL(base, cons.received == 1 && confirms.ok == 1, WAIT_MS);
+    cr_assert_eq(bus_pause(cons.conn), 0);
+    publish_text(&pub, address, "after-1", &confirms);
+    publish_text(&pub, address, "after-2", &confirms);
+    WAIT_UNTIL(base, confirms.ok == 3, WAIT_MS);
+    IDLE(base, 500);
+    cr_assert_eq(cons.received, 1, "a paused subscription still delivers");
+    cr_assert(bus_is_up(cons.conn));
+    cr_assert_eq(peer_ack_all(&cons), 0, "a held delivery could not be settled");
+    bus_close(cons.conn);
+
+    open_lasting_consumer(&later, base, url, queue, 10);
+    WAIT_UNTIL(base, later.received == 2, WAIT_MS);
+    cr_assert_eq(later.received, 2);
+    cr_assert_str_eq(body_text(later.held_msg[0]), "after-1");
+    cr_assert_str_eq(body_text(later.held_msg[1]), "after-2");
+    cr_assert_eq(peer_ack_all(&later), 0);
+    bus_close(later.conn);
+    bus_close(pub.conn);
+    drop_queue(url, queue);
+    event_base_free(base);
+    free(address);
+    free(queue);
+    free(url);
+}
+
+/* A stream read from its first offset (the consumer argument x-stream-offset,
+ * on 1.0 RabbitMQ's source filter rabbitmq:stream-offset-spec). */
+Test(bus, stream_from_the_first_offset, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_bus_url(), *stream = test_unique_name("bus-stream");
+    char *address = bus_address_queue(stream);
+    qmf_value *args = qmf_map(), *offset = qmf_map();
+    struct bus_queue q = { .name = stream, .durable = true, .queue_type = "stream",
+                           .arguments = args };
+    struct peer pub = { 0 }, reader = { 0 };
+    struct bus_subscription sub = { .source = address, .credit = 10, .arguments = offset,
+                                    .receive = peer_hold, .opaque = &reader };
+    struct bus_options opts = { .url = url, .queues = &q, .nqueues = 1 };
+    struct confirms confirms = { 0 };
+    int i;
+
+    qmf_map_set(args, "x-max-age", qmf_string("1h"));
+    qmf_map_set(offset, "x-stream-offset", qmf_string("first"));
+    peer_open(&pub, base, &opts);
+    WAIT_UNTIL(base, pub.ups == 1, WAIT_MS);
+    cr_assert_eq(pub.ups, 1, "%s", pub.down_err.text);
+    publish_text(&pub, address, "s0", &confirms);
+    publish_text(&pub, address, "s1", &confirms);
+    publish_text(&pub, address, "s2", &confirms);
+    WAIT_UNTIL(base, confirms.ok == 3, WAIT_MS);
+    cr_assert_eq(confirms.ok, 3);
+
+    opts.subs = &sub;
+    opts.nsubs = 1;
+    peer_open(&reader, base, &opts);
+    WAIT_UNTIL(base, reader.received == 3, WAIT_MS);
+    cr_assert_eq(reader.received, 3, "%s", reader.down_err.text);
+    for (i = 0; i < 3; i++) {
+        char want[8];
+
+        snprintf(want, sizeof(want), "s%d", i);
+        cr_assert_str_eq(body_text(reader.held_msg[i]), want);
+    }
+    cr_assert_eq(peer_ack_all(&reader), 0);
+    bus_close(reader.conn);
+    bus_close(pub.conn);
+    drop_queue(url, stream);
+    qmf_free(args);
+    qmf_free(offset);
+    event_base_free(base);
+    free(address);
+    free(stream);
+    free(url);
+}
+
+/* A list body of several items arrives whole, and the connection stays:
+ * RabbitMQ 3.10 closes a 1.0 connection on an amqp-value list of two items
+ * or more, so the bus sends lists as amqp-sequence. */
+Test(bus, list_bodies_travel, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_bus_url(), *queue = test_unique_name("bus-list");
+    char *address = bus_address_queue(queue);
+    struct peer cons = { 0 }, pub = { 0 };
+    struct confirms confirms = { 0 };
+    struct bus_message *m = bus_message_new(), *raw = bus_message_new();
+    qmf_value *list = qmf_list();
+    qmf_error err;
+
+    qmf_list_append(list, qmf_string("a"));
+    qmf_list_append(list, qmf_i64(2));
+    qmf_list_append(list, qmf_map());
+    m->body = qmf_dup(list);
+    cr_assert_eq(qmf_to_amqp(list, &raw->raw_body, &raw->raw_len), 0);
+    raw->raw_content_type = qmf_xstrdup(BUS_CONTENT_AMQP_LIST);
+    open_lasting_consumer(&cons, base, url, queue, 10);
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    cr_assert_eq(bus_publish(pub.conn, address, m, count_confirm, &confirms, &err), 0, "%s",
+                 err.text);
+    cr_assert_eq(bus_publish(pub.conn, address, raw, count_confirm, &confirms, &err), 0, "%s",
+                 err.text);
+    WAIT_UNTIL(base, cons.received == 2 && confirms.ok == 2, WAIT_MS);
+    cr_assert_eq(cons.received, 2, "%s", pub.down_err.text);
+    cr_assert_eq(confirms.ok, 2);
+    cr_assert(qmf_equal(cons.held_msg[0]->body, list));
+    cr_assert(qmf_equal(cons.held_msg[1]->body, list));
+    cr_assert_str_eq(cons.held_msg[1]->raw_content_type, BUS_CONTENT_AMQP_LIST);
+    cr_assert_eq(pub.downs, 0, "%s", pub.down_err.text);
+    cr_assert_eq(peer_ack_all(&cons), 0);
+    bus_close(cons.conn);
+    bus_close(pub.conn);
+    drop_queue(url, queue);
+    bus_message_free(m);
+    bus_message_free(raw);
+    qmf_free(list);
+    event_base_free(base);
+    free(address);
+    free(queue);
+    free(url);
+}
+
+/* The broker restarts -------------------------------------------------------- */
+
+static char *
+broker_script(void)
+{
+    const char *fixtures = getenv("VIRTBUS_FIXTURES");
+
+    cr_assert_not_null(fixtures);
+    return qmf_xasprintf("%s/../harness/broker.sh", fixtures);
+}
+
+/* Runs broker.sh with args; its first line of output, malloc'd. */
+static char *
+broker_sh(const char *args)
+{
+    char *script = broker_script(), *cmd = qmf_xasprintf("%s %s", script, args);
+    char line[512] = "";
+    FILE *f = popen(cmd, "r");
+    int rc;
+
+    cr_assert_not_null(f);
+    if (fgets(line, sizeof(line), f) != NULL)
+        line[strcspn(line, "\n")] = '\0';
+    while (fgetc(f) != EOF)
+        ;
+    rc = pclose(f);
+    cr_assert_eq(rc, 0, "%s failed", cmd);
+    free(cmd);
+    free(script);
+    return qmf_xstrdup(line);
+}
+
+/* A durable queue and a persistent message survive a restart of the broker;
+ * the bus reconnects by itself and the message comes again. */
+Test(bus, reconnects_after_the_broker_restarts, .timeout = 300)
+{
+    struct event_base *base = new_base();
+    char dir[64], *args, *started, *url, *queue = test_unique_name("bus-restart");
+    char *address = bus_address_queue(queue);
+    struct bus_queue q = { .name = queue, .durable = true };
+    struct peer cons = { 0 }, pub = { 0 };
+    struct bus_subscription sub = { .source = address, .receive = peer_hold, .opaque = &cons };
+    struct bus_options opts = { .reconnect = true, .reconnect_min_ms = 50,
+                                .reconnect_max_ms = 500, .queues = &q, .nqueues = 1,
+                                .subs = &sub, .nsubs = 1 };
+    struct bus_message *m = bus_message_new();
+    struct confirms confirms = { 0 };
+    struct bus_delivery *stale;
+    qmf_error err;
+
+    test_tmpdir_make(dir, sizeof(dir), "vb-bus-broker");
+    args = qmf_xasprintf("start %s", dir);
+    started = broker_sh(args);
+    free(args);
+    url = test_bus_url_port(atoi(strrchr(started, ':') + 1));
+    opts.url = url;
+    peer_open(&cons, base, &opts);
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    cr_assert_eq(cons.ups, 1, "%s", cons.down_err.text);
+    m->body = qmf_map();
+    qmf_map_set(m->body, "text", qmf_string("persistent"));
+    m->durable = true;
+    cr_assert_eq(bus_publish(pub.conn, address, m, count_confirm, &confirms, &err), 0, "%s",
+                 err.text);
+    WAIT_UNTIL(base, cons.received == 1 && confirms.ok == 1, WAIT_MS);
+    cr_assert_eq(cons.received, 1);
+    stale = cons.held[0];
+    cons.held_count = 0;
+    bus_close(pub.conn);
+
+    args = qmf_xasprintf("restart %s", dir);
+    free(broker_sh(args));
+    free(args);
+    /* The loss is seen (the broker said goodbye, or the socket died), and
+     * the retries find the broker back. */
+    WAIT_UNTIL(base, cons.downs >= 1 && cons.ups == 2, 120000);
+    cr_assert_eq(cons.downs, 1, "down is said once per loss");
+    cr_assert_eq(cons.ups, 2, "%s", cons.down_err.text);
+    cr_assert_neq(bus_ack(stale), 0, "a delivery of the lost connection was settled");
+    WAIT_UNTIL(base, cons.received == 2, WAIT_MS);
+    cr_assert_eq(cons.received, 2, "the persistent message did not come again");
+    cr_assert_str_eq(body_text(cons.held_msg[0]), "persistent");
+    cr_assert(cons.held_msg[0]->durable);
+    cr_assert_eq(peer_ack_all(&cons), 0);
+    bus_close(cons.conn);
+
+    args = qmf_xasprintf("stop %s", dir);
+    free(broker_sh(args));
+    free(args);
+    test_tmpdir_remove(dir);
+    bus_message_free(m);
+    event_base_free(base);
+    free(started);
+    free(address);
+    free(queue);
+    free(url);
+}
+
+/* TLS and SASL EXTERNAL -------------------------------------------------------- */
+
+struct tls_broker {
+    char *dir, *ca, *wrong_ca;
+    int port;
+};
+
+static void
+tls_broker(struct tls_broker *t)
+{
+    const char *dir = getenv("VIRTBUS_TEST_TLS_BROKER_DIR");
+    char *path, line[32];
+    FILE *f;
+
+    cr_assert_not_null(dir, "run through ctest (the broker_tls fixture)");
+    path = qmf_xasprintf("%s/tls_port", dir);
+    f = fopen(path, "r");
+    cr_assert_not_null(f, "no TLS broker in %s", dir);
+    cr_assert_not_null(fgets(line, sizeof(line), f));
+    fclose(f);
+    free(path);
+    t->dir = qmf_xstrdup(dir);
+    t->port = atoi(line);
+    t->ca = qmf_xasprintf("%s/tls/ca.pem", dir);
+    t->wrong_ca = qmf_xasprintf("%s/tls/wrong-ca.pem", dir);
+}
+
+static void
+tls_broker_free(struct tls_broker *t)
+{
+    free(t->dir);
+    free(t->ca);
+    free(t->wrong_ca);
+}
+
+/* An amqps URL of the transport under test; userinfo may be "". */
+static char *
+tls_url(const struct tls_broker *t, const char *userinfo, const char *host)
+{
+    return qmf_xasprintf("%s://%s%s%s:%d/", on_amqp10() ? "amqps10" : "amqps", userinfo,
+                         userinfo[0] ? "@" : "", host, t->port);
+}
+
+/* A round trip through a queue of its own on a connection with opts. */
+static void
+tls_round_trip(struct event_base *base, struct bus_options *opts, const char *what)
+{
+    char *queue = test_unique_name("bus-tls"), *address = bus_address_queue(queue);
+    struct bus_queue q = { .name = queue, .auto_delete = true };
+    struct peer p = { 0 };
+    struct bus_subscription sub = { .source = address, .receive = peer_hold, .opaque = &p };
+    struct confirms confirms = { 0 };
+
+    opts->queues = &q;
+    opts->nqueues = 1;
+    opts->subs = &sub;
+    opts->nsubs = 1;
+    peer_open(&p, base, opts);
+    WAIT_UNTIL(base, p.ups + p.downs > 0, WAIT_MS);
+    cr_assert_eq(p.ups, 1, "%s: %s", what, p.down_err.text);
+    publish_text(&p, address, what, &confirms);
+    WAIT_UNTIL(base, p.received == 1 && confirms.ok == 1, WAIT_MS);
+    cr_assert_eq(p.received, 1, "%s", what);
+    cr_assert_str_eq(body_text(p.held_msg[0]), what);
+    cr_assert_eq(peer_ack_all(&p), 0);
+    bus_close(p.conn);
+    opts->queues = NULL;
+    opts->nqueues = 0;
+    opts->subs = NULL;
+    opts->nsubs = 0;
+    free(address);
+    free(queue);
+}
+
+/* The first attempt's failure, whose text must hold want. */
+static void
+tls_refused(struct event_base *base, const struct bus_options *opts, const char *want)
+{
+    struct peer p = { 0 };
+
+    open_and_settle(&p, base, opts);
+    cr_assert_eq(p.ups, 0, "connected although: %s", want);
+    cr_assert(strstr(p.down_err.text, want) != NULL, "%s", p.down_err.text);
+    cr_assert(strstr(p.down_err.text, "guest:") == NULL, "the password shows: %s",
+              p.down_err.text);
+    bus_close(p.conn);
+}
+
+/* Over TLS (the broker_tls fixture's broker): the right CA works, a wrong
+ * one fails saying so, a broker reached by a name its certificate lacks is
+ * refused unless host name verification is off, and a client certificate
+ * logs in with SASL EXTERNAL and no password at all. */
+Test(bus, tls_and_sasl_external, .timeout = 240)
+{
+    struct event_base *base = new_base();
+    struct tls_broker t;
+    char *url, *other, *ext_url, *user = test_unique_name("bus-ext"), *args, *files;
+    struct bus_options opts = { .name = "test tls" };
+
+    tls_broker(&t);
+    url = tls_url(&t, "guest:guest", "127.0.0.1");
+    other = tls_url(&t, "guest:guest", "127.0.0.2");
+    opts.url = url;
+    opts.tls.ca = t.ca;
+    tls_round_trip(base, &opts, "right CA");
+
+    opts.tls.ca = t.wrong_ca;
+    tls_refused(base, &opts, "certificate verify failed (wrong CA?)");
+
+    opts.tls.ca = t.ca;
+    opts.url = other;
+    tls_refused(base, &opts, "host name verification failed");
+    opts.tls.no_verify_hostname = true;
+    tls_round_trip(base, &opts, "another name, unchecked");
+    opts.tls.no_verify_hostname = false;
+
+    /* A user with no password: only its certificate logs it in. */
+    args = qmf_xasprintf("user %s %s %s", t.dir, user, "not-used-0");
+    free(broker_sh(args));
+    free(args);
+    args = qmf_xasprintf("ctl %s clear_password %s", t.dir, user);
+    free(broker_sh(args));
+    free(args);
+    args = qmf_xasprintf("client-cert %s %s", t.dir, user);
+    files = broker_sh(args);        /* "<cert> <key>" */
+    free(args);
+    *strchr(files, ' ') = '\0';
+    ext_url = tls_url(&t, "", "127.0.0.1");
+    opts.url = ext_url;
+    opts.sasl = BUS_SASL_EXTERNAL;
+    opts.tls.cert = files;
+    opts.tls.key = files + strlen(files) + 1;
+    tls_round_trip(base, &opts, "SASL EXTERNAL");
+    args = qmf_xasprintf("ctl %s delete_user %s", t.dir, user);
+    free(broker_sh(args));
+    free(args);
+
+    event_base_free(base);
+    tls_broker_free(&t);
+    free(files);
+    free(ext_url);
+    free(user);
+    free(other);
+    free(url);
+}
+
+/* AMQP 1.0 only ---------------------------------------------------------------- */
+
+/* What the 1.0 backend cannot do with RabbitMQ 3.10 is refused at
+ * bus_open, saying why (no broker needed). */
+Test(bus, amqp10_refuses_what_it_cannot_do)
+{
+    struct event_base *base = new_base();
+    struct bus_queue lock = { .name = "virtbus.lock.n1", .exclusive = true };
+    qmf_value *args = qmf_map();
+    struct bus_subscription sub = { .source = "/queue/q", .arguments = args,
+                                    .receive = peer_hold };
+    struct bus_options opts = { .url = "amqp10://guest:guest@127.0.0.1:1/",
+                                .queues = &lock, .nqueues = 1 };
+    struct bus_conn *c;
+    qmf_error err;
+
+    cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
+    cr_assert_eq(err.code, QMF_ERR_NOT_IMPLEMENTED, "%s", err.text);
+    cr_assert(strstr(err.text, "exclusive queue 'virtbus.lock.n1'") != NULL, "%s", err.text);
+    /* Checking that someone else's exclusive queue exists is fine. */
+    lock.passive = true;
+    cr_assert_eq(bus_open(&c, base, &opts, NULL, NULL, &err), 0, "%s", err.text);
+    bus_close(c);
+
+    opts.nqueues = 0;
+    opts.subs = &sub;
+    opts.nsubs = 1;
+    qmf_map_set(args, "x-priority", qmf_i64(5));
+    cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
+    cr_assert_eq(err.code, QMF_ERR_NOT_IMPLEMENTED, "%s", err.text);
+    cr_assert(strstr(err.text, "x-priority") != NULL, "%s", err.text);
+
+    opts.subs = NULL;
+    opts.nsubs = 0;
+    opts.url = "amqp10://guest:guest@127.0.0.1:1/";
+    opts.sasl = BUS_SASL_EXTERNAL;
+    cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
+    cr_assert(strstr(err.text, "amqps10://") != NULL, "%s", err.text);
+    qmf_free(args);
+    event_base_free(base);
+}
+
+/* Publishing into a broker that stopped reading is refused once
+ * A10_MAX_OUTGOING bytes wait, instead of buffering without bound, and
+ * works again once they went.  (rabbitmq-c writes synchronously: 0-9-1
+ * blocks instead, see docs/TRANSPORTS.md.) */
+Test(bus, amqp10_outgoing_buffer_is_bounded, .timeout = 120)
+{
+    struct event_base *base = new_base();
+    char *url = test_bus_url(), *proxied;
+    struct proxy px;
+    struct peer pub = { 0 };
+    struct bus_options opts = { .name = "test bound" };
+    struct bus_message *m = bus_message_new();
+    struct confirms confirms = { 0 };
+    struct retry_publish retry = { &pub, &confirms };
+    size_t size = 256 * 1024, sent = 0;
+    qmf_error err;
+    int i;
+
+    if (!on_amqp10())
+        cr_skip_test("AMQP 0-9-1 writes synchronously");
+    proxied = proxy_start(&px, base, url);
+    opts.url = proxied;
+    peer_open(&pub, base, &opts);
+    WAIT_UNTIL(base, pub.ups == 1, WAIT_MS);
+    cr_assert_eq(pub.ups, 1, "%s", pub.down_err.text);
+    proxy_stall(&px, true);
+    m->raw_body = qmf_xmalloc(size);
+    memset(m->raw_body, 'x', size);
+    m->raw_len = size;
+    m->raw_content_type = qmf_xstrdup("application/octet-stream");
+    for (i = 0; i < 1000; i++) {
+        if (bus_publish(pub.conn, "/queue/nowhere", m, NULL, NULL, &err) != 0)
+            break;
+        sent += size;
+        event_base_loop(base, EVLOOP_NONBLOCK);
+    }
+    cr_assert_lt(i, 1000, "publishing was never refused");
+    cr_assert_eq(err.code, QMF_ERR_TRANSPORT);
+    cr_assert(strstr(err.text, "wait to be sent") != NULL, "%s", err.text);
+    cr_assert_geq(sent, 16u * 1024 * 1024, "refused after %zu bytes", sent);
+    cr_assert(bus_is_up(pub.conn));
+
+    proxy_stall(&px, false);
+    WAIT_UNTIL(base, try_publish(&retry), WAIT_MS);
+    cr_assert_eq(pub.downs, 0, "%s", pub.down_err.text);
+    bus_message_free(m);
+    bus_close(pub.conn);
+    proxy_stop(&px);
+    event_base_free(base);
+    free(proxied);
+    free(url);
+}
+
+/* The next message of a queue as a 0-9-1 client gets it (basic.get, no
+ * ack), waiting for it with a bound; false if none came. */
+static bool
+raw_get(struct event_base *base, amqp_connection_state_t raw, const char *queue,
+        amqp_message_t *out)
+{
+    int i;
+
+    for (i = 0; i < WAIT_MS / 20; i++) {
+        amqp_rpc_reply_t r = amqp_basic_get(raw, 1, amqp_cstring_bytes(queue), 1);
+
+        cr_assert_eq(r.reply_type, AMQP_RESPONSE_NORMAL);
+        if (r.reply.id == AMQP_BASIC_GET_OK_METHOD) {
+            cr_assert_eq(amqp_read_message(raw, 1, out, 0).reply_type, AMQP_RESPONSE_NORMAL);
+            return true;
+        }
+        IDLE(base, 20);
+    }
+    return false;
+}
+
+static bool
+bytes_are(amqp_bytes_t b, const char *want, size_t len)
+{
+    return b.len == len && memcmp(b.bytes, want, len) == 0;
+}
+
+/* A 1.0 bus and a 0-9-1 bus on one broker: messages cross both ways with
+ * their body and properties (0-9-1's own reply-to form included), and a
+ * 0-9-1 asker's direct reply-to reaches it from a 1.0 server.  From 1.0 to
+ * 0-9-1 the message is looked at as the broker hands it to any 0-9-1
+ * client (RabbitMQ adds headers x-amqp-1.0-*, holding 1.0 sections, which
+ * the 0-9-1 bus's own reading must know, issue 12). */
+Test(bus, amqp10_and_091_interoperate, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url10 = test_bus_url(), *url091 = test_broker_url();
+    char *q10 = test_unique_name("bus-mixed-10"), *q091 = test_unique_name("bus-mixed-091");
+    char *to10 = bus_address_queue(q10), *to091 = bus_address_queue(q091);
+    struct peer c10 = { 0 }, c091 = { 0 }, asker = { 0 };
+    struct bus_subscription reply = { .source = BUS_DIRECT_REPLY_TO, .no_ack = true,
+                                      .receive = peer_hold, .opaque = &asker };
+    struct bus_options asker_opts = { .url = url091, .subs = &reply, .nsubs = 1 };
+    struct confirms confirms = { 0 };
+    struct bus_message *m = bus_message_new();
+    const struct bus_message *got;
+    amqp_connection_state_t raw;
+    amqp_message_t wire;
+    qmf_value *typed;
+    qmf_error err;
+
+    if (!on_amqp10())
+        cr_skip_test("run by the AMQP 1.0 pass");
+    open_lasting_consumer(&c10, base, url10, q10, 10);
+    open_publisher(&c091, base, url091);
+    make_queue(url091, q091);
+    peer_open(&asker, base, &asker_opts);
+    WAIT_UNTIL(base, c10.ups == 1 && c091.ups == 1 && asker.ups == 1, WAIT_MS);
+    cr_assert(c10.ups == 1 && c091.ups == 1 && asker.ups == 1);
+
+    /* 0-9-1 to 1.0: a JSON body, its properties, a reply-to address. */
+    m->body = qmf_map();
+    qmf_map_set(m->body, "text", qmf_string("from 0-9-1"));
+    m->correlation_id = qmf_xstrdup("corr-091");
+    m->message_id = qmf_xstrdup("mid-091");
+    m->reply_to = qmf_xstrdup("/exchange/qmf.default.direct/console.1");
+    m->ttl_ms = 60000;
+    m->durable = true;
+    cr_assert_eq(bus_publish(c091.conn, to10, m, count_confirm, &confirms, &err), 0, "%s",
+                 err.text);
+    WAIT_UNTIL(base, c10.received == 1 && confirms.ok == 1, WAIT_MS);
+    cr_assert_eq(c10.received, 1);
+    got = c10.held_msg[0];
+    cr_assert_eq(got->body_error.code, QMF_OK, "%s", got->body_error.text);
+    cr_assert(qmf_equal(got->body, m->body));
+    cr_assert_str_eq(got->correlation_id, "corr-091");
+    cr_assert_str_eq(got->message_id, "mid-091");
+    cr_assert_str_eq(got->reply_to, "/exchange/qmf.default.direct/console.1");
+    cr_assert_str_eq(got->subject, q10);
+    cr_assert_eq(got->ttl_ms, 60000);
+    cr_assert(got->durable);
+
+    /* 1.0 to 0-9-1: bytes as given (what a signature covers) and typed. */
+    bus_message_free(m);
+    m = bus_message_new();
+    m->body = qmf_map();
+    qmf_map_set(m->body, "text", qmf_string("from 1.0"));
+    m->correlation_id = qmf_xstrdup("corr-10");
+    cr_assert_eq(bus_message_encode(m, &err), 0);
+    cr_assert_eq(bus_publish(c10.conn, to091, m, count_confirm, &confirms, &err), 0, "%s",
+                 err.text);
+    cr_assert_eq(bus_publish(c10.conn, to091 /* typed: no raw body */, got, count_confirm,
+                             &confirms, &err), 0, "%s", err.text);
+    WAIT_UNTIL(base, confirms.ok == 3, WAIT_MS);
+    cr_assert_eq(confirms.ok, 3);
+    raw = test_raw_connect(url091);
+    cr_assert(raw_get(base, raw, q091, &wire));
+    cr_assert(bytes_are(wire.body, m->raw_body, m->raw_len), "not the bytes given");
+    cr_assert(bytes_are(wire.properties.content_type, BUS_CONTENT_JSON,
+                        strlen(BUS_CONTENT_JSON)));
+    cr_assert(bytes_are(wire.properties.correlation_id, "corr-10", 7));
+    amqp_destroy_message(&wire);
+    /* A typed body: RabbitMQ's type amqp-1.0, the amqp-value section. */
+    cr_assert(raw_get(base, raw, q091, &wire));
+    cr_assert(bytes_are(wire.properties.type, "amqp-1.0", 8));
+    cr_assert(bytes_are(wire.properties.content_type, BUS_CONTENT_AMQP_MAP,
+                        strlen(BUS_CONTENT_AMQP_MAP)));
+    cr_assert(wire.body.len > 3 && memcmp(wire.body.bytes, "\x00\x53\x77", 3) == 0);
+    typed = qmf_from_amqp((const char *)wire.body.bytes + 3, wire.body.len - 3, &err);
+    cr_assert_not_null(typed, "%s", err.text);
+    cr_assert(qmf_equal(typed, got->body));
+    qmf_free(typed);
+    amqp_destroy_message(&wire);
+    test_raw_close(raw);
+    cr_assert_eq(peer_ack_all(&c10), 0);
+
+    /* A 0-9-1 console's direct reply-to, answered over 1.0. */
+    ask_and_answer_on(base, &asker, false, &c10, q10, "0-9-1 asks, 1.0 answers");
+
+    bus_message_free(m);
+    bus_close(asker.conn);
+    bus_close(c10.conn);
+    bus_close(c091.conn);
+    drop_queue(url091, q10);
+    drop_queue(url091, q091);
+    event_base_free(base);
+    free(to10);
+    free(to091);
+    free(q10);
+    free(q091);
+    free(url10);
+    free(url091);
 }
