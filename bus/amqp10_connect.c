@@ -5,12 +5,12 @@
  * thread, the byte stream (TLS or not) the loop reads and writes, and the
  * polite close a goodbye thread or bus_close_wait() performs.
  *
- * TLS is OpenSSL driven here, not proton's pn_ssl: proton 0.37 checks the
- * broker's name against DNS names and the common name only (a broker
- * reached by the IP address its certificate names fails), it keeps its
- * SSL_CTX to itself (no X509_VERIFY_PARAM, no first chain error for the
- * message), and the handshake would then run on the loop.  With OpenSSL
- * here both transports verify the broker alike (bus/bus_tls.c).
+ * TLS is OpenSSL driven here, not proton's pn_ssl: proton 0.37 matches no
+ * IP address a certificate names (a broker reached by its address fails),
+ * it keeps its SSL_CTX to itself (no X509_VERIFY_PARAM, no first chain
+ * error for the message), and the handshake would then run on the loop.
+ * With OpenSSL here both transports verify the broker alike
+ * (bus/bus_tls.c; docs/TRANSPORTS.md, "AMQP 1.0", "TLS").
  */
 #include "bus/amqp10_int.h"
 
