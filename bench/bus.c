@@ -1,7 +1,8 @@
 /*
  * bench_bus: what the bus itself costs on each transport, side by side in
  * one run against one broker: a connection's set-up (bus_open to up, with
- * one queue and one subscription), a request's round trip (a queue to a
+ * one queue and one subscription, and with nothing at all), a request's
+ * round trip (a queue to a
  * server that answers at once, the answer by direct reply-to), and
  * confirmed messages through a queue per second.
  *
@@ -151,6 +152,19 @@ bench_url(const char *url, size_t runs, size_t messages)
         bus_close_wait(cons.conn, 0);
     }
     report("open to up", scheme, samples, runs);
+
+    /* The connection alone: nothing declared nor checked (on 1.0 no 0-9-1
+     * connection for the topology either). */
+    for (i = 0; i < runs; i++) {
+        struct bus_options bare = { .url = url, .name = "bench_bus", .passive_exchanges = true };
+
+        t0 = bench_now_ms();
+        if (open_side(&cons, base, &bare) != 0)
+            goto out;
+        samples[i] = bench_now_ms() - t0;
+        bus_close_wait(cons.conn, 0);
+    }
+    report("open to up, bare", scheme, samples, runs);
 
     /* Round trip: request to the server's queue, answer by direct reply-to. */
     sub.receive = answer;
