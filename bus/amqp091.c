@@ -11,7 +11,6 @@
 #include "bus/amqp091_int.h"
 #include "bus/backend.h"
 
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,32 +38,18 @@ struct a091_confirm {
     struct a091_confirm *next;
 };
 
-/*
- * One connect attempt, shared by the loop and the connect thread.  Whoever
- * drops the last reference frees it, so that a connection can be closed
- * while its thread still waits on the network.
- */
-struct a091_job {
-    pthread_mutex_t lock;
-    int refs;
-    bool cancelled;            /* the connection no longer wants the result */
-    struct event *done;        /* activated when the result is ready */
-    struct a091_config *cfg;
+/* What a connect attempt hands over. */
+struct a091_attempt {
     amqp_connection_state_t amqp;
     char **names;
-    qmf_error err;
 };
 
 struct a091_conn;
 
 struct a091_delivery {
-    struct bus_delivery_base base;
-    struct a091_conn *conn;    /* NULL once the connection is closed */
-    uint64_t generation;       /* the connection the tag belongs to */
+    struct bus_held held;      /* its generation: the connection the tag is of */
     uint64_t tag;
     bool no_ack;
-    struct bus_message *msg;
-    struct a091_delivery *prev, *next;
 };
 
 /* A message being assembled: basic.deliver, content header, body frames. */
@@ -94,7 +79,7 @@ struct a091_conn {
     uint64_t generation;       /* bumped on every new broker connection */
     struct bus_backoff backoff;
 
-    struct a091_job *job;
+    struct bus_job *job;
     struct event *ev_handover, *ev_retry, *ev_fail, *ev_read, *ev_tick;
 
     amqp_connection_state_t amqp;
@@ -113,7 +98,7 @@ struct a091_conn {
     /* One per channel (index: channel - 1): the broker may interleave
      * channels' frames, never one channel's content frames. */
     struct a091_incoming in[2];
-    struct a091_delivery *deliveries;
+    struct bus_held *deliveries;
 };
 
 static void conn_lost(struct a091_conn *c, const qmf_error *why);
@@ -139,7 +124,7 @@ conn_free(struct a091_conn *c)
         event_free(c->ev_retry);
     if (c->ev_fail)
         event_free(c->ev_fail);
-    a091_names_free(c->queue_names, c->cfg->nqueues);
+    bus_strings_free(c->queue_names, c->cfg->nqueues);
     a091_config_unref(c->cfg);
     free(c);
 }
@@ -271,31 +256,16 @@ delivery_new(struct a091_conn *c, uint64_t tag, bool no_ack, struct bus_message 
 {
     struct a091_delivery *d = qmf_xcalloc(1, sizeof(*d));
 
-    d->base.driver = &bus_amqp091_driver;
-    d->conn = c;
-    d->generation = c->generation;
+    bus_held_add(&d->held, &bus_amqp091_driver, c, &c->deliveries, c->generation, m);
     d->tag = tag;
     d->no_ack = no_ack;
-    d->msg = m;
-    d->next = c->deliveries;
-    if (c->deliveries)
-        c->deliveries->prev = d;
-    c->deliveries = d;
     return d;
 }
 
 static void
 delivery_free(struct a091_delivery *d)
 {
-    if (d->conn != NULL) {
-        if (d->prev)
-            d->prev->next = d->next;
-        else
-            d->conn->deliveries = d->next;
-        if (d->next)
-            d->next->prev = d->prev;
-    }
-    bus_message_free(d->msg);
+    bus_held_drop(&d->held);
     free(d);
 }
 
@@ -303,12 +273,12 @@ delivery_free(struct a091_delivery *d)
 static int
 delivery_settle(struct a091_delivery *d, bool ack, bool requeue)
 {
-    struct a091_conn *c = d->conn;
+    struct a091_conn *c = d->held.conn;
     int rc;
 
     if (d->no_ack)
         return 0;
-    if (c == NULL || !conn_usable(c) || d->generation != c->generation)
+    if (c == NULL || !conn_usable(c) || d->held.generation != c->generation)
         return -1;
     if (ack)
         rc = amqp_basic_ack(c->amqp, A091_CONSUME_CHANNEL, d->tag, 0);
@@ -835,13 +805,8 @@ report_down(struct a091_conn *c, const qmf_error *why)
 static void
 schedule_retry(struct a091_conn *c)
 {
-    uint64_t delay = bus_backoff_next_ms(&c->backoff);
-    struct timeval tv;
-
-    tv.tv_sec = (time_t)(delay / 1000);
-    tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
     c->state = A091_WAITING;
-    evtimer_add(c->ev_retry, &tv);
+    bus_backoff_arm(&c->backoff, c->ev_retry);
 }
 
 /* polite: the link still works, only the connection is of no more use. */
@@ -893,7 +858,7 @@ attempt_failed(struct a091_conn *c, const qmf_error *why)
 static void
 connection_up(struct a091_conn *c, amqp_connection_state_t amqp, char **names)
 {
-    a091_names_free(c->queue_names, c->cfg->nqueues);
+    bus_strings_free(c->queue_names, c->cfg->nqueues);
     c->queue_names = names;
     c->amqp = amqp;
     c->generation++;
@@ -927,102 +892,62 @@ connection_up(struct a091_conn *c, amqp_connection_state_t amqp, char **names)
 
 /* Connect thread ---------------------------------------------------------- */
 
-static void
-job_free(struct a091_job *job)
-{
-    if (job->amqp != NULL)
-        amqp_destroy_connection(job->amqp);
-    a091_names_free(job->names, job->cfg->nqueues);
-    a091_config_unref(job->cfg);
-    pthread_mutex_destroy(&job->lock);
-    free(job);
-}
-
 static void *
-connect_main(void *arg)
+attempt_run(void *arg, qmf_error *err)
 {
-    struct a091_job *job = arg;
-    size_t nqueues = job->cfg->nqueues;
-    struct bus_threads *threads = job->cfg->threads;
-    amqp_connection_state_t amqp;
-    char **names = NULL;
-    qmf_error err;
-    bool last;
+    struct a091_config *cfg = arg;
+    struct a091_attempt *a = qmf_xcalloc(1, sizeof(*a));
 
-    qmf_error_clear(&err);
-    amqp = a091_connect(job->cfg, &names, &err);
-    /* What TLS left in this thread's OpenSSL state (its error queue, its
-     * random generators) would go when the thread ends; a process that
-     * exits on this attempt's news need not wait for that. */
-    OPENSSL_thread_stop();
-    pthread_mutex_lock(&job->lock);
-    if (!job->cancelled) {
-        job->amqp = amqp;
-        job->names = names;
-        job->err = err;
-        amqp = NULL;
-        names = NULL;
-        event_active(job->done, 0, 0);
+    a->amqp = a091_connect(cfg, &a->names, err);
+    if (a->amqp == NULL) {
+        free(a);
+        return NULL;
     }
-    last = --job->refs == 0;
-    pthread_mutex_unlock(&job->lock);
-    /* Past the unlock the job may be gone, unless this was the last ref.
-     * Nobody wants the connection any more; this thread may block. */
-    if (amqp != NULL) {
-        a091_close_politely(amqp, A091_CLOSE_TIMEOUT_MS);
-        OPENSSL_thread_stop();  /* as close_main */
-    }
-    a091_names_free(names, nqueues);
-    if (last)
-        job_free(job);
-    bus_threads_leave(threads);
-    return NULL;
+    return a;
 }
+
+/* A connection nobody wants any more: closed politely, off the loop. */
+static void
+attempt_discard(void *arg, void *result)
+{
+    struct a091_config *cfg = arg;
+    struct a091_attempt *a = result;
+
+    a091_close_politely(a->amqp, A091_CLOSE_TIMEOUT_MS);
+    bus_strings_free(a->names, cfg->nqueues);
+    free(a);
+}
+
+static void
+attempt_release(void *arg)
+{
+    a091_config_unref(arg);
+}
+
+static const struct bus_job_ops attempt_ops = {
+    attempt_run, attempt_discard, attempt_release,
+};
 
 /* Takes the job away from the connection, with its result if any. */
 static void
 job_detach(struct a091_conn *c, amqp_connection_state_t *amqp, char ***names,
            qmf_error *err)
 {
-    struct a091_job *job = c->job;
-    bool last;
+    struct a091_attempt *a = bus_job_detach(c->job, err);
 
     c->job = NULL;
-    pthread_mutex_lock(&job->lock);
-    job->cancelled = true;
-    job->done = NULL;
-    *amqp = job->amqp;
-    *names = job->names;
-    *err = job->err;
-    job->amqp = NULL;
-    job->names = NULL;
-    last = --job->refs == 0;
-    pthread_mutex_unlock(&job->lock);
-    if (last)
-        job_free(job);
+    *amqp = a ? a->amqp : NULL;
+    *names = a ? a->names : NULL;
+    free(a);
 }
 
 static int
 start_attempt(struct a091_conn *c, qmf_error *err)
 {
-    struct a091_job *job = qmf_xcalloc(1, sizeof(*job));
-    int rc;
-
-    pthread_mutex_init(&job->lock, NULL);
-    job->refs = 2;
-    job->done = c->ev_handover;
-    job->cfg = a091_config_ref(c->cfg);
-    bus_threads_enter(c->cfg->threads);
-    rc = bus_thread_start(connect_main, job);
-    if (rc != 0) {
-        bus_threads_leave(c->cfg->threads);
-        job->refs = 0;
-        job_free(job);
-        qmf_error_set(err, QMF_ERR_INTERNAL, "cannot start a connect thread: %s",
-                      strerror(rc));
+    c->job = bus_job_start(&attempt_ops, a091_config_ref(c->cfg), c->ev_handover,
+                           c->cfg->threads, err);
+    if (c->job == NULL)
         return -1;
-    }
-    c->job = job;
     c->state = A091_CONNECTING;
     return 0;
 }
@@ -1202,7 +1127,6 @@ static void
 close_conn(struct a091_conn *c, unsigned wait_ms)
 {
     amqp_connection_state_t amqp;
-    struct a091_delivery *d;
 
     if (c == NULL || c->closed)
         return;
@@ -1215,7 +1139,7 @@ close_conn(struct a091_conn *c, unsigned wait_ms)
         job_detach(c, &amqp, &names, &err);
         if (amqp != NULL)
             say_goodbye(amqp, wait_ms, c->cfg->threads);
-        a091_names_free(names, c->cfg->nqueues);
+        bus_strings_free(names, c->cfg->nqueues);
     }
     amqp = teardown_amqp(c);
     if (amqp != NULL)
@@ -1226,9 +1150,7 @@ close_conn(struct a091_conn *c, unsigned wait_ms)
     event_del(c->ev_fail);
     /* Unsettled deliveries go back to their queues with the connection;
      * the application may still settle (and so free) what it holds. */
-    for (d = c->deliveries; d != NULL; d = d->next)
-        d->conn = NULL;
-    c->deliveries = NULL;
+    bus_held_orphan(&c->deliveries);
     conn_enter(c);
     confirms_fail_all(c);
     conn_leave(c);

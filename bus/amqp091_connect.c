@@ -19,6 +19,7 @@
 #include <amqp_tcp_socket.h>
 #include <openssl/ssl.h>
 
+#include "bus/backend.h"
 #include "bus/bus_tls.h"
 
 static char *
@@ -90,25 +91,9 @@ sub_copy(struct a091_sub *dst, const struct bus_subscription *src, size_t nqueue
                       "subscription '%s' has no receive callback", source);
         return -1;
     }
-    if (source[0] == '#') {
-        char *end;
-        unsigned long i = strtoul(source + 1, &end, 10);
-
-        if (end == source + 1 || *end != '\0' || i >= nqueues) {
-            qmf_error_set(err, QMF_ERR_INVALID_ARGS,
-                          "subscription source '%s' names no declared queue", source);
-            return -1;
-        }
-        dst->by_index = true;
-        dst->queue_index = i;
-    } else if (strncmp(source, "/queue/", 7) == 0 && source[7] != '\0') {
-        dst->queue = qmf_xstrdup(source + 7);
-    } else {
-        qmf_error_set(err, QMF_ERR_INVALID_ARGS,
-                      "subscription source '%s' is not \"/queue/Q\" or \"#<i>\"",
-                      source);
+    if (bus_source_parse(source, nqueues, &dst->queue, &dst->queue_index, err) != 0)
         return -1;
-    }
+    dst->by_index = dst->queue == NULL;
     dst->channel = A091_CONSUME_CHANNEL;
     if (dst->queue != NULL && strcmp(dst->queue, A091_DIRECT_REPLY_TO) == 0) {
         if (!src->no_ack) {
@@ -145,41 +130,8 @@ config_free(struct a091_config *cfg)
     free(cfg->url);
     free(cfg->url_buf);
     free(cfg->name);
-    free(cfg->tls_ca);
-    free(cfg->tls_cert);
-    free(cfg->tls_key);
+    bus_tls_conf_clear(&cfg->tls);
     free(cfg);
-}
-
-/*
- * The TLS files and the SASL mechanism.  What the options get wrong is
- * said now, at bus_open(), rather than by every connect attempt; whether
- * the files can be read is checked by each attempt, which reads them.
- * The files only matter to amqps://: a configuration names one set for
- * all its brokers, and the URL's scheme decides.
- */
-static int
-tls_config(struct a091_config *cfg, const struct bus_options *opts, qmf_error *err)
-{
-    const struct bus_tls *tls = &opts->tls;
-
-    if (opts->sasl == BUS_SASL_EXTERNAL && (!cfg->info.ssl || tls->cert == NULL)) {
-        qmf_error_set(err, QMF_ERR_INVALID_ARGS,
-                      "SASL EXTERNAL needs an amqps:// broker URL and a client "
-                      "certificate (tls_cert)");
-        return -1;
-    }
-    if (tls->key != NULL && tls->cert == NULL) {
-        qmf_error_set(err, QMF_ERR_INVALID_ARGS,
-                      "a TLS key (%s) is given without its certificate", tls->key);
-        return -1;
-    }
-    cfg->tls_ca = xstrdup_or_null(tls->ca);
-    cfg->tls_cert = xstrdup_or_null(tls->cert);
-    cfg->tls_key = xstrdup_or_null(tls->key ? tls->key : tls->cert);
-    cfg->tls_verify_hostname = !tls->no_verify_hostname;
-    cfg->sasl_external = opts->sasl == BUS_SASL_EXTERNAL;
-    return 0;
 }
 
 struct a091_config *
@@ -204,7 +156,9 @@ a091_config_new(const struct bus_options *opts, qmf_error *err)
     if (cfg->info.vhost[0] == '\0')
         cfg->info.vhost = "/";
     cfg->name = xstrdup_or_null(opts->name);
-    if (tls_config(cfg, opts, err) != 0)
+    /* The files only matter to amqps://: a configuration names one set
+     * for all its brokers, and the URL's scheme decides. */
+    if (bus_tls_conf_init(&cfg->tls, opts, cfg->info.ssl, "amqps", err) != 0)
         goto fail;
     cfg->heartbeat_s = opts->heartbeat_s ? opts->heartbeat_s : A091_DEFAULT_HEARTBEAT_S;
     cfg->max_body = opts->max_body ? opts->max_body : A091_DEFAULT_MAX_BODY;
@@ -277,18 +231,6 @@ a091_consumer_index(amqp_bytes_t tag, size_t nsubs, size_t *i)
         return false;
     *i = n;
     return true;
-}
-
-void
-a091_names_free(char **names, size_t n)
-{
-    size_t i;
-
-    if (names == NULL)
-        return;
-    for (i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
 }
 
 /* The methods the set-up pipelines, by the ids a channel.close names. */
@@ -452,7 +394,7 @@ broker_text(const struct a091_config *cfg, char *buf, size_t size)
     const struct amqp_connection_info *i = &cfg->info;
     const char *vhost = strcmp(i->vhost, "/") == 0 ? "" : i->vhost;
 
-    if (cfg->sasl_external)
+    if (cfg->tls.sasl_external)
         snprintf(buf, size, "%s://%s:%d/%s", i->ssl ? "amqps" : "amqp", i->host, i->port,
                  vhost);
     else
@@ -473,13 +415,6 @@ tls_socket(amqp_connection_state_t amqp, const struct a091_config *cfg,
 {
     amqp_socket_t *sock = amqp_ssl_socket_new(amqp);
     SSL_CTX *ctx;
-    struct bus_tls_files files = {
-        .host = cfg->info.host,
-        .ca = cfg->tls_ca,
-        .cert = cfg->tls_cert,
-        .key = cfg->tls_key,
-        .verify_hostname = cfg->tls_verify_hostname,
-    };
 
     if (sock == NULL || (ctx = amqp_ssl_socket_get_context(sock)) == NULL) {
         qmf_error_set(err, QMF_ERR_TRANSPORT, "TLS: cannot create a socket: %s",
@@ -488,7 +423,7 @@ tls_socket(amqp_connection_state_t amqp, const struct a091_config *cfg,
     }
     amqp_ssl_socket_set_verify_peer(sock, 1);
     amqp_ssl_socket_set_verify_hostname(sock, 0);
-    if (bus_tls_setup(ctx, &files, check, err) != 0)
+    if (bus_tls_setup(ctx, cfg->info.host, &cfg->tls, check, err) != 0)
         return NULL;
     return sock;
 }
@@ -576,7 +511,7 @@ login(amqp_connection_state_t amqp, const struct a091_config *cfg, qmf_error *er
     /* EXTERNAL: the broker takes the user from our certificate and
      * ignores the identity we send (RabbitMQ's rabbitmq_auth_mechanism_ssl);
      * rabbitmq-c fails on an empty one. */
-    if (cfg->sasl_external)
+    if (cfg->tls.sasl_external)
         r = amqp_login_with_properties(amqp, cfg->info.vhost, 0, A091_FRAME_MAX,
                                        cfg->heartbeat_s, &table, AMQP_SASL_METHOD_EXTERNAL,
                                        cfg->info.user);
@@ -587,10 +522,10 @@ login(amqp_connection_state_t amqp, const struct a091_config *cfg, qmf_error *er
     if (r.reply_type != AMQP_RESPONSE_NORMAL) {
         char what[200];
 
-        if (cfg->sasl_external)
+        if (cfg->tls.sasl_external)
             snprintf(what, sizeof(what), "login to %s:%d vhost '%s' by certificate "
                      "(SASL EXTERNAL, %s)", cfg->info.host, cfg->info.port, cfg->info.vhost,
-                     cfg->tls_cert);
+                     cfg->tls.cert);
         else
             snprintf(what, sizeof(what), "login to %s:%d vhost '%s' as '%s'",
                      cfg->info.host, cfg->info.port, cfg->info.vhost, cfg->info.user);
@@ -835,7 +770,7 @@ a091_connect(const struct a091_config *cfg, char ***names_out, qmf_error *err)
         return NULL;
     }
     if (open_socket(amqp, cfg, err) != 0 || login(amqp, cfg, err) != 0) {
-        a091_names_free(names, cfg->nqueues);
+        bus_strings_free(names, cfg->nqueues);
         amqp_destroy_connection(amqp);
         return NULL;
     }
@@ -845,7 +780,7 @@ a091_connect(const struct a091_config *cfg, char ***names_out, qmf_error *err)
         declare_topology(amqp, cfg, names, err) != 0 ||
         start_consumers(amqp, cfg, names, err) != 0 ||
         !confirm_setup(amqp, cfg, err)) {
-        a091_names_free(names, cfg->nqueues);
+        bus_strings_free(names, cfg->nqueues);
         a091_close_politely(amqp, A091_CLOSE_TIMEOUT_MS);
         return NULL;
     }

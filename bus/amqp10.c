@@ -17,7 +17,6 @@
  */
 #include "bus/amqp10_int.h"
 
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,31 +84,16 @@ struct a10_incoming {
 };
 
 struct a10_delivery {
-    struct bus_delivery_base base;
-    struct a10_conn *conn;     /* NULL once the connection is closed */
-    uint64_t generation;       /* the broker connection it came on */
+    struct bus_held held;
     pn_delivery_t *pn;         /* NULL once settled or its connection gone */
     size_t sub;
     bool no_ack;
-    struct bus_message *msg;
-    struct a10_delivery *prev, *next;
 };
 
-/*
- * One connect attempt, shared by the loop and the connect thread.  Whoever
- * drops the last reference frees it, so that a connection can be closed
- * while its thread still waits on the network.
- */
-struct a10_job {
-    pthread_mutex_t lock;
-    int refs;
-    bool cancelled;
-    struct event *done;
-    struct a10_config *cfg;
-    bool ok;
+/* What a connect attempt hands over. */
+struct a10_attempt {
     struct a10_wire wire;
     char **names;
-    qmf_error err;
 };
 
 struct a10_conn {
@@ -127,7 +111,7 @@ struct a10_conn {
     uint64_t epoch;            /* bumped whenever the driver goes away */
     struct bus_backoff backoff;
 
-    struct a10_job *job;
+    struct bus_job *job;
     struct event *ev_handover, *ev_retry, *ev_pump, *ev_tick, *ev_deadline;
     struct event *ev_read, *ev_write;
 
@@ -147,7 +131,7 @@ struct a10_conn {
     uint64_t tag_seq;
 
     struct a10_confirm *confirms;
-    struct a10_delivery *deliveries;
+    struct bus_held *deliveries;
 };
 
 static void conn_end(struct a10_conn *c, const qmf_error *why, bool polite);
@@ -172,7 +156,7 @@ conn_free(struct a10_conn *c)
     event_free(c->ev_pump);
     event_free(c->ev_tick);
     event_free(c->ev_deadline);
-    a10_names_free(c->queue_names, c->cfg->nall);
+    bus_strings_free(c->queue_names, c->cfg->nall);
     free(c->receivers);
     free(c->owed);
     free(c->incoming);
@@ -301,32 +285,17 @@ delivery_new(struct a10_conn *c, pn_delivery_t *pn, size_t sub, bool no_ack,
 {
     struct a10_delivery *d = qmf_xcalloc(1, sizeof(*d));
 
-    d->base.driver = &bus_amqp10_driver;
-    d->conn = c;
-    d->generation = c->generation;
+    bus_held_add(&d->held, &bus_amqp10_driver, c, &c->deliveries, c->generation, m);
     d->pn = pn;
     d->sub = sub;
     d->no_ack = no_ack;
-    d->msg = m;
-    d->next = c->deliveries;
-    if (c->deliveries)
-        c->deliveries->prev = d;
-    c->deliveries = d;
     return d;
 }
 
 static void
 delivery_free(struct a10_delivery *d)
 {
-    if (d->conn != NULL) {
-        if (d->prev)
-            d->prev->next = d->next;
-        else
-            d->conn->deliveries = d->next;
-        if (d->next)
-            d->next->prev = d->prev;
-    }
-    bus_message_free(d->msg);
+    bus_held_drop(&d->held);
     free(d);
 }
 
@@ -353,11 +322,11 @@ give_credit(struct a10_conn *c, size_t i)
 static int
 delivery_settle(struct a10_delivery *d, uint64_t outcome)
 {
-    struct a10_conn *c = d->conn;
+    struct a10_conn *c = d->held.conn;
 
     if (d->no_ack)
         return 0;
-    if (c == NULL || !conn_usable(c) || d->generation != c->generation || d->pn == NULL)
+    if (c == NULL || !conn_usable(c) || d->held.generation != c->generation || d->pn == NULL)
         return -1;
     pn_delivery_update(d->pn, outcome);
     pn_delivery_settle(d->pn);
@@ -793,9 +762,9 @@ on_transport_error(struct a10_conn *c)
     char what[300];
 
     if (name != NULL && strcmp(name, "amqp:unauthorized-access") == 0 &&
-        c->cfg->sasl_external)
+        c->cfg->tlsconf.sasl_external)
         snprintf(what, sizeof(what), "login to %s by certificate (SASL EXTERNAL, %s) refused",
-                 c->cfg->shown, c->cfg->tls_cert);
+                 c->cfg->shown, c->cfg->tlsconf.cert);
     else if (name != NULL && strcmp(name, "amqp:unauthorized-access") == 0)
         snprintf(what, sizeof(what), "login to %s refused", c->cfg->shown);
     else
@@ -865,26 +834,10 @@ handle(struct a10_conn *c, pn_event_t *e)
 static void
 flush_output(struct a10_conn *c)
 {
-    pn_bytes_t out;
-    char why[200];
     short want = 0;
-    ssize_t n;
 
-    while ((out = pn_connection_driver_write_buffer(&c->driver)).size > 0) {
-        n = a10_wire_write(&c->wire, out.start, out.size, &want, why, sizeof(why));
-        if (n > 0) {
-            pn_connection_driver_write_done(&c->driver, (size_t)n);
-            continue;
-        }
-        if (n == A10_IO_AGAIN) {
-            if (want == EV_WRITE)
-                event_add(c->ev_write, NULL);
-            return;
-        }
-        pn_connection_driver_errorf(&c->driver, "virtbus:io", "writing to the broker: %s", why);
-        pn_connection_driver_close(&c->driver);
-        return;
-    }
+    if (a10_drive_write(&c->driver, &c->wire, &want) == A10_IO_AGAIN && want == EV_WRITE)
+        event_add(c->ev_write, NULL);
 }
 
 static void
@@ -932,33 +885,14 @@ static void
 on_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct a10_conn *c = arg;
-    int budget = A10_READ_BUDGET;
-    char why[200];
-    pn_rwbytes_t in;
     short want = 0;
-    ssize_t n;
 
     if (!c->have_driver)
         return;
     conn_enter(c);
-    while (budget-- > 0 && !pn_connection_driver_read_closed(&c->driver) &&
-           (in = pn_connection_driver_read_buffer(&c->driver)).size > 0) {
-        n = a10_wire_read(&c->wire, in.start, in.size, &want, why, sizeof(why));
-        if (n > 0) {
-            pn_connection_driver_read_done(&c->driver, (size_t)n);
-            continue;
-        }
-        if (n == A10_IO_AGAIN) {
-            if (want == EV_WRITE)
-                event_add(c->ev_write, NULL);
-            break;
-        }
-        if (n == A10_IO_ERROR)
-            pn_connection_driver_errorf(&c->driver, "virtbus:io", "reading from the broker: %s",
-                                        why);
-        pn_connection_driver_read_close(&c->driver);
-        break;
-    }
+    if (a10_drive_read(&c->driver, &c->wire, A10_READ_BUDGET, &want) == A10_IO_AGAIN &&
+        want == EV_WRITE)
+        event_add(c->ev_write, NULL);
     pump(c);
     /* TLS may hold decrypted bytes the socket will not signal again. */
     if (c->have_driver && !c->closed && c->wire.ssl != NULL && SSL_pending(c->wire.ssl) > 0)
@@ -1061,7 +995,7 @@ release_driver(struct a10_conn *c, bool polite, unsigned wait_ms)
 static void
 teardown(struct a10_conn *c, bool polite, unsigned wait_ms)
 {
-    struct a10_delivery *d;
+    struct bus_held *h;
     struct a10_confirm *p;
     size_t i;
 
@@ -1075,8 +1009,8 @@ teardown(struct a10_conn *c, bool polite, unsigned wait_ms)
     event_del(c->ev_pump);
     event_del(c->ev_deadline);
     /* Nothing of proton is touched again from here on. */
-    for (d = c->deliveries; d != NULL; d = d->next)
-        d->pn = NULL;
+    for (h = c->deliveries; h != NULL; h = h->next)
+        ((struct a10_delivery *)h)->pn = NULL;
     for (p = c->confirms; p != NULL; p = p->next)
         p->pn = NULL;
     for (i = 0; i < c->cfg->nsubs; i++)
@@ -1104,13 +1038,8 @@ report_down(struct a10_conn *c, const qmf_error *why)
 static void
 schedule_retry(struct a10_conn *c)
 {
-    uint64_t delay = bus_backoff_next_ms(&c->backoff);
-    struct timeval tv;
-
-    tv.tv_sec = (time_t)(delay / 1000);
-    tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
     c->state = A10_WAITING;
-    evtimer_add(c->ev_retry, &tv);
+    bus_backoff_arm(&c->backoff, c->ev_retry);
 }
 
 /*
@@ -1153,13 +1082,13 @@ start_amqp(struct a10_conn *c, struct a10_wire *wire, char **names, qmf_error *e
     if (pc == NULL || t == NULL || pn_connection_driver_init(&c->driver, pc, t) != 0) {
         qmf_error_set(err, QMF_ERR_INTERNAL, "cannot create an AMQP 1.0 connection");
         a10_wire_close(wire);
-        a10_names_free(names, cfg->nall);
+        bus_strings_free(names, cfg->nall);
         return -1;
     }
     c->wire = *wire;
     c->have_driver = true;
     c->generation++;
-    a10_names_free(c->queue_names, cfg->nall);
+    bus_strings_free(c->queue_names, cfg->nall);
     c->queue_names = names;
     c->remote_open = false;
     c->attached = 0;
@@ -1169,14 +1098,14 @@ start_amqp(struct a10_conn *c, struct a10_wire *wire, char **names, qmf_error *e
     pn_transport_set_idle_timeout(t, (pn_millis_t)cfg->heartbeat_s * 2000);
     pn_transport_set_max_frame(t, A10_MAX_FRAME);
     sasl = pn_sasl(t);
-    pn_sasl_allowed_mechs(sasl, cfg->sasl_external ? "EXTERNAL" : "PLAIN");
+    pn_sasl_allowed_mechs(sasl, cfg->tlsconf.sasl_external ? "EXTERNAL" : "PLAIN");
     /* PLAIN over TLS: proton does not know of our TLS (bus_tls.c). */
     pn_sasl_set_allow_insecure_mechs(sasl, true);
     pn_connection_set_container(pc, cfg->name ? cfg->name : "virtbus");
     hostname = qmf_xasprintf("vhost:%s", cfg->vhost);   /* RabbitMQ's form */
     pn_connection_set_hostname(pc, hostname);
     free(hostname);
-    if (!cfg->sasl_external) {
+    if (!cfg->tlsconf.sasl_external) {
         pn_connection_set_user(pc, cfg->user);
         pn_connection_set_password(pc, cfg->password);
     }
@@ -1228,103 +1157,62 @@ start_amqp(struct a10_conn *c, struct a10_wire *wire, char **names, qmf_error *e
 
 /* Connect thread ---------------------------------------------------------- */
 
-static void
-job_free(struct a10_job *job)
-{
-    if (job->ok)
-        a10_wire_close(&job->wire);
-    a10_names_free(job->names, job->cfg->nall);
-    a10_config_unref(job->cfg);
-    pthread_mutex_destroy(&job->lock);
-    free(job);
-}
-
 static void *
-connect_main(void *arg)
+attempt_run(void *arg, qmf_error *err)
 {
-    struct a10_job *job = arg;
-    struct bus_threads *threads = job->cfg->threads;
-    size_t nall = job->cfg->nall;
-    struct a10_wire wire;
-    char **names = NULL;
-    qmf_error err;
-    bool ok, last;
+    struct a10_attempt *a = qmf_xcalloc(1, sizeof(*a));
 
-    qmf_error_clear(&err);
-    ok = a10_connect(job->cfg, &wire, &names, &err) == 0;
-    /* What TLS left in this thread's OpenSSL state goes now, not when the
-     * thread ends: a process may exit on this attempt's news. */
-    OPENSSL_thread_stop();
-    pthread_mutex_lock(&job->lock);
-    if (!job->cancelled) {
-        job->ok = ok;
-        job->wire = wire;
-        job->names = names;
-        job->err = err;
-        ok = false;
-        names = NULL;
-        event_active(job->done, 0, 0);
+    if (a10_connect(arg, &a->wire, &a->names, err) != 0) {
+        free(a);
+        return NULL;
     }
-    last = --job->refs == 0;
-    pthread_mutex_unlock(&job->lock);
-    /* Nobody wants the socket: no AMQP was said on it yet. */
-    if (ok) {
-        a10_wire_close(&wire);
-        OPENSSL_thread_stop();
-    }
-    /* Past the unlock the job may be gone, unless this was the last ref. */
-    a10_names_free(names, nall);
-    if (last)
-        job_free(job);
-    bus_threads_leave(threads);
-    return NULL;
+    return a;
 }
+
+/* A socket nobody wants any more: no AMQP was said on it yet. */
+static void
+attempt_discard(void *arg, void *result)
+{
+    const struct a10_config *cfg = arg;
+    struct a10_attempt *a = result;
+
+    a10_wire_close(&a->wire);
+    bus_strings_free(a->names, cfg->nall);
+    free(a);
+}
+
+static void
+attempt_release(void *arg)
+{
+    a10_config_unref(arg);
+}
+
+static const struct bus_job_ops attempt_ops = {
+    attempt_run, attempt_discard, attempt_release,
+};
 
 /* Takes the job away from the connection, with its result if any. */
 static bool
 job_detach(struct a10_conn *c, struct a10_wire *wire, char ***names, qmf_error *err)
 {
-    struct a10_job *job = c->job;
-    bool ok, last;
+    struct a10_attempt *a = bus_job_detach(c->job, err);
 
     c->job = NULL;
-    pthread_mutex_lock(&job->lock);
-    job->cancelled = true;
-    job->done = NULL;
-    ok = job->ok;
-    *wire = job->wire;
-    *names = job->names;
-    *err = job->err;
-    job->ok = false;
-    job->names = NULL;
-    last = --job->refs == 0;
-    pthread_mutex_unlock(&job->lock);
-    if (last)
-        job_free(job);
-    return ok;
+    if (a == NULL)
+        return false;
+    *wire = a->wire;
+    *names = a->names;
+    free(a);
+    return true;
 }
 
 static int
 start_attempt(struct a10_conn *c, qmf_error *err)
 {
-    struct a10_job *job = qmf_xcalloc(1, sizeof(*job));
-    int rc;
-
-    pthread_mutex_init(&job->lock, NULL);
-    job->refs = 2;
-    job->done = c->ev_handover;
-    job->cfg = a10_config_ref(c->cfg);
-    bus_threads_enter(c->cfg->threads);
-    rc = bus_thread_start(connect_main, job);
-    if (rc != 0) {
-        bus_threads_leave(c->cfg->threads);
-        job->refs = 0;
-        job_free(job);
-        qmf_error_set(err, QMF_ERR_INTERNAL, "cannot start a connect thread: %s",
-                      strerror(rc));
+    c->job = bus_job_start(&attempt_ops, a10_config_ref(c->cfg), c->ev_handover,
+                           c->cfg->threads, err);
+    if (c->job == NULL)
         return -1;
-    }
-    c->job = job;
     c->state = A10_CONNECTING;
     return 0;
 }
@@ -1449,7 +1337,6 @@ a10_pause(struct bus_conn *bc)
 static void
 close_conn(struct a10_conn *c, unsigned wait_ms)
 {
-    struct a10_delivery *d;
 
     if (c == NULL || c->closed)
         return;
@@ -1460,9 +1347,10 @@ close_conn(struct a10_conn *c, unsigned wait_ms)
         qmf_error err;
 
         /* A connect thread still at work closes its result itself. */
-        if (job_detach(c, &wire, &names, &err))
+        if (job_detach(c, &wire, &names, &err)) {
             a10_wire_close(&wire);
-        a10_names_free(names, c->cfg->nall);
+            bus_strings_free(names, c->cfg->nall);
+        }
     }
     teardown(c, true, wait_ms);
     c->state = A10_DOWN;
@@ -1470,9 +1358,7 @@ close_conn(struct a10_conn *c, unsigned wait_ms)
     event_del(c->ev_retry);
     /* Unsettled deliveries go back to their queues with the connection;
      * the application may still settle (and so free) what it holds. */
-    for (d = c->deliveries; d != NULL; d = d->next)
-        d->conn = NULL;
-    c->deliveries = NULL;
+    bus_held_orphan(&c->deliveries);
     conn_enter(c);
     confirms_fail_all(c);
     conn_leave(c);

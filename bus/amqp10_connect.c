@@ -39,12 +39,6 @@
 #define SCHEME_PLAIN "amqp10://"
 #define SCHEME_TLS "amqps10://"
 
-static char *
-xstrdup_or_null(const char *s)
-{
-    return s ? qmf_xstrdup(s) : NULL;
-}
-
 /*
  * The 0-9-1 form of a 1.0 URL ("amqp10://" -> "amqp://"): RabbitMQ serves
  * both protocols on one port, and rabbitmq-c's parser reads the rest (user,
@@ -103,7 +97,7 @@ config_free(struct a10_config *cfg)
         qmf_free(cfg->subs[i].stream_offset);
     }
     free(cfg->subs);
-    a10_names_free(cfg->names, cfg->nall);
+    bus_strings_free(cfg->names, cfg->nall);
     free(cfg->named_here);
     a091_config_unref(cfg->declare);
     free(cfg->url);
@@ -114,9 +108,7 @@ config_free(struct a10_config *cfg)
         OPENSSL_cleanse(cfg->password, strlen(cfg->password));
     free(cfg->password);
     free(cfg->vhost);
-    free(cfg->tls_ca);
-    free(cfg->tls_cert);
-    free(cfg->tls_key);
+    bus_tls_conf_clear(&cfg->tlsconf);
     free(cfg->name);
     free(cfg);
 }
@@ -171,23 +163,10 @@ sub_copy(struct a10_sub *dst, const struct bus_subscription *src, size_t nqueues
         dst->by_index = true;
         dst->queue_index = nqueues;
         dst->direct_reply = true;
-    } else if (source[0] == '#') {
-        char *end;
-        unsigned long i = strtoul(source + 1, &end, 10);
-
-        if (end == source + 1 || *end != '\0' || i >= nqueues) {
-            qmf_error_set(err, QMF_ERR_INVALID_ARGS,
-                          "subscription source '%s' names no declared queue", source);
-            return -1;
-        }
-        dst->by_index = true;
-        dst->queue_index = i;
-    } else if (strncmp(source, "/queue/", 7) == 0 && source[7] != '\0') {
-        dst->queue = qmf_xstrdup(source + 7);
     } else {
-        qmf_error_set(err, QMF_ERR_INVALID_ARGS,
-                      "subscription source '%s' is not \"/queue/Q\" or \"#<i>\"", source);
-        return -1;
+        if (bus_source_parse(source, nqueues, &dst->queue, &dst->queue_index, err) != 0)
+            return -1;
+        dst->by_index = dst->queue == NULL;
     }
     if (sub_arguments(dst, src, err) != 0) {
         free(dst->queue);
@@ -209,34 +188,9 @@ broker_text(const struct a10_config *cfg)
     const char *vhost = strcmp(cfg->vhost, "/") == 0 ? "" : cfg->vhost;
     const char *scheme = cfg->tls ? "amqps10" : "amqp10";
 
-    if (cfg->sasl_external)
+    if (cfg->tlsconf.sasl_external)
         return qmf_xasprintf("%s://%s:%d/%s", scheme, cfg->host, cfg->port, vhost);
     return qmf_xasprintf("%s://%s@%s:%d/%s", scheme, cfg->user, cfg->host, cfg->port, vhost);
-}
-
-/* The same checks of the TLS settings as 0-9-1 makes, said at bus_open(). */
-static int
-tls_config(struct a10_config *cfg, const struct bus_options *opts, qmf_error *err)
-{
-    const struct bus_tls *tls = &opts->tls;
-
-    if (opts->sasl == BUS_SASL_EXTERNAL && (!cfg->tls || tls->cert == NULL)) {
-        qmf_error_set(err, QMF_ERR_INVALID_ARGS,
-                      "SASL EXTERNAL needs an amqps10:// broker URL and a client "
-                      "certificate (tls_cert)");
-        return -1;
-    }
-    if (tls->key != NULL && tls->cert == NULL) {
-        qmf_error_set(err, QMF_ERR_INVALID_ARGS,
-                      "a TLS key (%s) is given without its certificate", tls->key);
-        return -1;
-    }
-    cfg->tls_ca = xstrdup_or_null(tls->ca);
-    cfg->tls_cert = xstrdup_or_null(tls->cert);
-    cfg->tls_key = xstrdup_or_null(tls->key ? tls->key : tls->cert);
-    cfg->tls_verify_hostname = !tls->no_verify_hostname;
-    cfg->sasl_external = opts->sasl == BUS_SASL_EXTERNAL;
-    return 0;
 }
 
 /*
@@ -283,21 +237,22 @@ declare_queues(struct a10_config *cfg, const struct bus_options *opts,
     return 0;
 }
 
-/* The options of the 0-9-1 connection that declares the topology. */
+/* The 0-9-1 connection that declares the topology: the caller's options
+ * but for the URL's scheme, the queues, and nothing consumed. */
 static struct a091_config *
 declare_config(const struct a10_config *cfg, const struct bus_options *opts,
                const char *url091, struct bus_queue *queues, qmf_error *err)
 {
-    struct bus_options o;
+    struct bus_options o = *opts;
     char *name = opts->name ? qmf_xasprintf("%s (topology)", opts->name) : NULL;
     struct a091_config *d;
 
-    memset(&o, 0, sizeof(o));
     o.url = url091;
-    o.tls = opts->tls;
-    o.sasl = opts->sasl;
     o.name = name;
-    o.passive_exchanges = opts->passive_exchanges;
+    o.reconnect = false;
+    o.threads = NULL;
+    o.subs = NULL;
+    o.nsubs = 0;
     o.queues = queues;
     o.nqueues = cfg->nall;
     d = a091_config_new(&o, err);
@@ -358,8 +313,8 @@ a10_config_new(const struct bus_options *opts, qmf_error *err)
     /* "amqp10://host/" means the default vhost, as for 0-9-1. */
     cfg->vhost = qmf_xstrdup(info.vhost[0] != '\0' ? info.vhost : "/");
     cfg->tls = info.ssl;
-    cfg->name = xstrdup_or_null(opts->name);
-    if (tls_config(cfg, opts, err) != 0)
+    cfg->name = opts->name ? qmf_xstrdup(opts->name) : NULL;
+    if (bus_tls_conf_init(&cfg->tlsconf, opts, cfg->tls, "amqps10", err) != 0)
         goto fail;
     cfg->shown = broker_text(cfg);
     cfg->heartbeat_s = opts->heartbeat_s ? opts->heartbeat_s : A10_DEFAULT_HEARTBEAT_S;
@@ -413,18 +368,6 @@ a10_config_unref(struct a10_config *cfg)
         config_free(cfg);
 }
 
-void
-a10_names_free(char **names, size_t n)
-{
-    size_t i;
-
-    if (names == NULL)
-        return;
-    for (i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-}
-
 /* Connect thread --------------------------------------------------------- */
 
 static char *
@@ -467,11 +410,11 @@ attempt_declare_config(const struct a10_config *cfg, char **names, qmf_error *er
     }
     memset(&o, 0, sizeof(o));
     o.url = d->url;
-    o.tls.ca = d->tls_ca;
-    o.tls.cert = d->tls_cert;
-    o.tls.key = d->tls_key;
-    o.tls.no_verify_hostname = !d->tls_verify_hostname;
-    o.sasl = d->sasl_external ? BUS_SASL_EXTERNAL : BUS_SASL_PLAIN;
+    o.tls.ca = d->tls.ca;
+    o.tls.cert = d->tls.cert;
+    o.tls.key = d->tls.key;
+    o.tls.no_verify_hostname = !d->tls.verify_hostname;
+    o.sasl = d->tls.sasl_external ? BUS_SASL_EXTERNAL : BUS_SASL_PLAIN;
     o.name = d->name;
     o.passive_exchanges = d->passive_exchanges;
     o.queues = queues;
@@ -494,7 +437,7 @@ declare_topology(const struct a10_config *cfg, char **names, qmf_error *err)
         return -1;
     amqp = a091_connect(d, &declared, err);
     if (amqp != NULL) {
-        a091_names_free(declared, d->nqueues);
+        bus_strings_free(declared, d->nqueues);
         a091_close_politely(amqp, A091_CLOSE_TIMEOUT_MS);
     } else if (err != NULL) {
         qmf_error why = *err;
@@ -590,13 +533,6 @@ static SSL *
 tls_handshake(const struct a10_config *cfg, int fd, uint64_t deadline_ns, qmf_error *err)
 {
     struct bus_tls_check check = { 0 };
-    struct bus_tls_files files = {
-        .host = cfg->host,
-        .ca = cfg->tls_ca,
-        .cert = cfg->tls_cert,
-        .key = cfg->tls_key,
-        .verify_hostname = cfg->tls_verify_hostname,
-    };
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     SSL *ssl = NULL;
     int rc;
@@ -609,7 +545,7 @@ tls_handshake(const struct a10_config *cfg, int fd, uint64_t deadline_ns, qmf_er
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     /* The loop writes from proton's buffer, which moves between calls. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    if (bus_tls_setup(ctx, &files, &check, err) != 0)
+    if (bus_tls_setup(ctx, cfg->host, &cfg->tlsconf, &check, err) != 0)
         goto fail;
     if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
         (!is_address(cfg->host) && SSL_set_tlsext_host_name(ssl, cfg->host) != 1)) {
@@ -676,7 +612,7 @@ fail:
     if (w->fd >= 0)
         close(w->fd);
     w->fd = -1;
-    a10_names_free(names, cfg->nall);
+    bus_strings_free(names, cfg->nall);
     return -1;
 }
 
@@ -774,11 +710,10 @@ a10_wire_close(struct a10_wire *w)
 
 /* Goodbye ---------------------------------------------------------------- */
 
-/* Writes what the driver has, without blocking; false once writing failed. */
-static bool
-goodbye_write(pn_connection_driver_t *d, struct a10_wire *w, short *want)
+int
+a10_drive_write(pn_connection_driver_t *d, struct a10_wire *w, short *want)
 {
-    char why[128];
+    char why[200];
     pn_bytes_t out;
     ssize_t n;
 
@@ -789,33 +724,36 @@ goodbye_write(pn_connection_driver_t *d, struct a10_wire *w, short *want)
             continue;
         }
         if (n == A10_IO_AGAIN)
-            return true;
-        pn_connection_driver_write_close(d);
-        pn_connection_driver_read_close(d);
-        return false;
+            return A10_IO_AGAIN;
+        pn_connection_driver_errorf(d, "virtbus:io", "writing to the broker: %s", why);
+        pn_connection_driver_close(d);
+        return A10_IO_ERROR;
     }
-    return true;
+    return 0;
 }
 
-/* Reads what is there, without blocking. */
-static void
-goodbye_read(pn_connection_driver_t *d, struct a10_wire *w, short *want)
+int
+a10_drive_read(pn_connection_driver_t *d, struct a10_wire *w, int budget, short *want)
 {
-    char why[128];
+    char why[200];
     pn_rwbytes_t in;
     ssize_t n;
 
-    while (!pn_connection_driver_read_closed(d) &&
+    while (budget-- > 0 && !pn_connection_driver_read_closed(d) &&
            (in = pn_connection_driver_read_buffer(d)).size > 0) {
         n = a10_wire_read(w, in.start, in.size, want, why, sizeof(why));
         if (n > 0) {
             pn_connection_driver_read_done(d, (size_t)n);
             continue;
         }
-        if (n != A10_IO_AGAIN)
-            pn_connection_driver_read_close(d);
-        return;
+        if (n == A10_IO_AGAIN)
+            return A10_IO_AGAIN;
+        if (n == A10_IO_ERROR)
+            pn_connection_driver_errorf(d, "virtbus:io", "reading from the broker: %s", why);
+        pn_connection_driver_read_close(d);
+        return (int)n;
     }
+    return 0;
 }
 
 void
@@ -838,9 +776,9 @@ a10_goodbye(pn_connection_driver_t *d, struct a10_wire *w, unsigned timeout_ms)
         if (conn != NULL && (pn_connection_state(conn) & PN_REMOTE_CLOSED) &&
             pn_connection_driver_write_buffer(d).size == 0)
             break;      /* both closes went: the rest is the broker's hang-up */
-        if (!goodbye_write(d, w, &want_write))
+        if (a10_drive_write(d, w, &want_write) == A10_IO_ERROR)
             break;
-        goodbye_read(d, w, &want_read);
+        a10_drive_read(d, w, INT32_MAX, &want_read);
         if (pn_connection_driver_has_event(d))
             continue;
         if ((left = ms_left(deadline)) == 0 || w->fd < 0)

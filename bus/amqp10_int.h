@@ -16,6 +16,7 @@
 #include <proton/connection_driver.h>
 
 #include "bus/bus.h"
+#include "bus/bus_tls.h"
 
 struct a091_config;
 
@@ -73,9 +74,7 @@ struct a10_config {
     char *user, *password;      /* password NULL with EXTERNAL */
     char *vhost;
     bool tls;
-    char *tls_ca, *tls_cert, *tls_key;
-    bool tls_verify_hostname;
-    bool sasl_external;
+    struct bus_tls_conf tlsconf;    /* amqps10 only, and the SASL mechanism */
     char *name;
     uint16_t heartbeat_s;
     size_t max_body;
@@ -120,6 +119,16 @@ ssize_t a10_wire_read(struct a10_wire *w, void *buf, size_t n, short *want,
                       char *why, size_t whysize);
 ssize_t a10_wire_write(struct a10_wire *w, const void *buf, size_t n, short *want,
                        char *why, size_t whysize);
+/*
+ * Moves bytes between a driver and its wire without blocking.  Writing:
+ * until all is written (0) or the wire would block (A10_IO_AGAIN, *want
+ * saying for what).  Reading: at most budget reads, until the driver has
+ * no room or the wire would block (A10_IO_AGAIN).  A failure is told to
+ * the driver (its transport error) and closes it: A10_IO_ERROR; the end of
+ * the stream closes its reading side: A10_IO_EOF.
+ */
+int a10_drive_write(pn_connection_driver_t *d, struct a10_wire *w, short *want);
+int a10_drive_read(pn_connection_driver_t *d, struct a10_wire *w, int budget, short *want);
 /* Closes the socket (with a TLS close_notify if it can) and frees. */
 void a10_wire_close(struct a10_wire *w);
 
@@ -130,7 +139,6 @@ void a10_wire_close(struct a10_wire *w);
  */
 int a10_connect(const struct a10_config *cfg, struct a10_wire *w, char ***names,
                 qmf_error *err);
-void a10_names_free(char **names, size_t n);
 
 /*
  * Ends a connection the way the broker expects: close (if not closed yet),

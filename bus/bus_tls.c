@@ -6,6 +6,7 @@
 #include "bus/bus_tls.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -53,9 +54,50 @@ tls_verify_cb(int ok, X509_STORE_CTX *store)
     return ok;
 }
 
+static char *
+strdup_or_null(const char *s)
+{
+    return s ? qmf_xstrdup(s) : NULL;
+}
+
 int
-bus_tls_setup(SSL_CTX *ctx, const struct bus_tls_files *f, struct bus_tls_check *check,
-              qmf_error *err)
+bus_tls_conf_init(struct bus_tls_conf *t, const struct bus_options *opts, bool tls_url,
+                  const char *tls_scheme, qmf_error *err)
+{
+    const struct bus_tls *tls = &opts->tls;
+
+    memset(t, 0, sizeof(*t));
+    if (opts->sasl == BUS_SASL_EXTERNAL && (!tls_url || tls->cert == NULL)) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS,
+                      "SASL EXTERNAL needs an %s:// broker URL and a client "
+                      "certificate (tls_cert)", tls_scheme);
+        return -1;
+    }
+    if (tls->key != NULL && tls->cert == NULL) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS,
+                      "a TLS key (%s) is given without its certificate", tls->key);
+        return -1;
+    }
+    t->ca = strdup_or_null(tls->ca);
+    t->cert = strdup_or_null(tls->cert);
+    t->key = strdup_or_null(tls->key ? tls->key : tls->cert);
+    t->verify_hostname = !tls->no_verify_hostname;
+    t->sasl_external = opts->sasl == BUS_SASL_EXTERNAL;
+    return 0;
+}
+
+void
+bus_tls_conf_clear(struct bus_tls_conf *t)
+{
+    free(t->ca);
+    free(t->cert);
+    free(t->key);
+    memset(t, 0, sizeof(*t));
+}
+
+int
+bus_tls_setup(SSL_CTX *ctx, const char *host, const struct bus_tls_conf *f,
+              struct bus_tls_check *check, qmf_error *err)
 {
     const char *ca = f->ca;
     X509_VERIFY_PARAM *param;
@@ -66,10 +108,10 @@ bus_tls_setup(SSL_CTX *ctx, const struct bus_tls_files *f, struct bus_tls_check 
     if (f->verify_hostname) {
         param = SSL_CTX_get0_param(ctx);
         X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-        if (X509_VERIFY_PARAM_set1_ip_asc(param, f->host) != 1 &&
-            X509_VERIFY_PARAM_set1_host(param, f->host, 0) != 1) {
+        if (X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1 &&
+            X509_VERIFY_PARAM_set1_host(param, host, 0) != 1) {
             qmf_error_set(err, QMF_ERR_TRANSPORT, "TLS: cannot check host name '%s': %s",
-                          f->host, bus_tls_reason());
+                          host, bus_tls_reason());
             return -1;
         }
         ERR_clear_error();      /* what set1_ip_asc said of a name */

@@ -11,6 +11,7 @@
 
 #include <openssl/ssl.h>
 
+#include "bus/bus.h"
 #include "schema/qmf/error.h"
 
 /* Where Debian keeps the system's trusted CAs, for TLS without tls_ca. */
@@ -26,25 +27,36 @@ struct bus_tls_check {
     int error;                  /* X509_V_OK, or the first X509_V_ERR_* */
 };
 
-/* The files and checks of a connection (pointers borrowed). */
-struct bus_tls_files {
-    const char *host;           /* the URL's host: a name or an address */
-    const char *ca;             /* NULL: the system's */
-    const char *cert, *key;     /* NULL: no client certificate */
+/* A connection's TLS settings and SASL mechanism, copied from bus_options. */
+struct bus_tls_conf {
+    char *ca;                   /* NULL: the system's */
+    char *cert, *key;           /* NULL: no client certificate; key defaults to cert */
     bool verify_hostname;
+    bool sasl_external;
 };
 
 /*
- * Sets ctx up: the CA files, the host name check (OpenSSL's, made as part
- * of the chain: RFC 6125 names, and IP addresses), the client certificate,
+ * Copies them from opts, refusing at bus_open() what cannot work: EXTERNAL
+ * without a TLS URL (tls_url false; tls_scheme names the one wanted) or a
+ * client certificate, a key without its certificate.  Whether the files
+ * can be read is each connect attempt's business: it reads them.
+ */
+int bus_tls_conf_init(struct bus_tls_conf *t, const struct bus_options *opts, bool tls_url,
+                      const char *tls_scheme, qmf_error *err);
+void bus_tls_conf_clear(struct bus_tls_conf *t);
+
+/*
+ * Sets ctx up: the CA files, the check of host (the URL's: a name or an
+ * address; OpenSSL's, made as part of the chain: RFC 6125 names, and IP
+ * addresses), the client certificate,
  * and a verify callback that records the first error into *check (which
  * must stay valid until the handshake is over).  The mode stays
  * SSL_VERIFY_NONE: the caller checks SSL_get_verify_result() after the
  * handshake, before it sends a byte of AMQP.  Reads the files: for connect
  * threads.
  */
-int bus_tls_setup(SSL_CTX *ctx, const struct bus_tls_files *f, struct bus_tls_check *check,
-                  qmf_error *err);
+int bus_tls_setup(SSL_CTX *ctx, const char *host, const struct bus_tls_conf *t,
+                  struct bus_tls_check *check, qmf_error *err);
 /* Forgets *check (before it goes out of scope). */
 void bus_tls_forget(SSL_CTX *ctx);
 

@@ -199,6 +199,25 @@ peer_open(struct peer *p, struct event_base *base, const struct bus_options *opt
                  "bus_open: %s", err.text);
 }
 
+/* Opens a consumer of the queue q declares. */
+static void
+open_queue_consumer(struct peer *p, struct event_base *base, const char *url,
+                    const struct bus_queue *q, uint32_t credit)
+{
+    char *source = bus_address_queue(q->name);
+    struct bus_subscription sub = {
+        .source = source, .credit = credit, .receive = peer_hold, .opaque = p,
+    };
+    struct bus_options opts = {
+        .url = url, .name = "test consumer",
+        .queues = q, .nqueues = 1, .subs = &sub, .nsubs = 1,
+    };
+
+    /* The options are copied: nothing here has to outlive the call. */
+    peer_open(p, base, &opts);
+    free(source);
+}
+
 /* Opens a consumer of one queue bound to the direct exchange by its name. */
 static void
 open_consumer(struct peer *p, struct event_base *base, const char *url,
@@ -206,18 +225,8 @@ open_consumer(struct peer *p, struct event_base *base, const char *url,
 {
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
     struct bus_queue q = queue_spec(queue, &binding);
-    char *source = bus_address_queue(queue);
-    struct bus_subscription sub = {
-        .source = source, .credit = credit, .receive = peer_hold, .opaque = p,
-    };
-    struct bus_options opts = {
-        .url = url, .name = "test consumer",
-        .queues = &q, .nqueues = 1, .subs = &sub, .nsubs = 1,
-    };
 
-    /* The options are copied: nothing here has to outlive the call. */
-    peer_open(p, base, &opts);
-    free(source);
+    open_queue_consumer(p, base, url, &q, credit);
 }
 
 static void
@@ -1716,15 +1725,8 @@ open_lasting_consumer(struct peer *p, struct event_base *base, const char *url,
                       const char *queue, uint32_t credit)
 {
     struct bus_queue q = { .name = queue };
-    char *source = bus_address_queue(queue);
-    struct bus_subscription sub = {
-        .source = source, .credit = credit, .receive = peer_hold, .opaque = p,
-    };
-    struct bus_options opts = { .url = url, .queues = &q, .nqueues = 1,
-                                .subs = &sub, .nsubs = 1 };
 
-    peer_open(p, base, &opts);
-    free(source);
+    open_queue_consumer(p, base, url, &q, credit);
 }
 
 /* Settles the oldest delivery held (ack, or reject with requeue). */
