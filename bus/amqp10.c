@@ -523,6 +523,7 @@ lane_sender(struct a10_lane *lane, const char *exchange)
         if (i == lane->nsenders)
             return NULL;
         pn_link_close(lane->senders[i].link);
+        pn_link_free(lane->senders[i].link);
         free(lane->senders[i].exchange);
         memmove(lane->senders + i, lane->senders + i + 1,
                 (--lane->nsenders - i) * sizeof(*lane->senders));
@@ -560,6 +561,7 @@ static void
 sender_lost(struct a10_conn *c, pn_link_t *link)
 {
     struct a10_lane *lanes[] = { &c->confirmed, &c->presettled };
+    uint64_t epoch = c->epoch;
     size_t i, j;
 
     for (i = 0; i < 2; i++) {
@@ -570,7 +572,8 @@ sender_lost(struct a10_conn *c, pn_link_t *link)
             memmove(lanes[i]->senders + j, lanes[i]->senders + j + 1,
                     (--lanes[i]->nsenders - j) * sizeof(*lanes[i]->senders));
             pn_link_close(link);
-            confirms_fail(c, NULL, link);
+            if (confirms_fail(c, NULL, link) && c->epoch == epoch)
+                pn_link_free(link);
             return;
         }
     }
@@ -758,21 +761,21 @@ on_transport_error(struct a10_conn *c)
 {
     pn_condition_t *cond = pn_transport_condition(c->driver.transport);
     const char *name = pn_condition_is_set(cond) ? pn_condition_get_name(cond) : NULL;
+    const char *text = pn_condition_get_description(cond);
+    bool refused = name != NULL && strcmp(name, "amqp:unauthorized-access") == 0;
     qmf_error why;
     char what[300];
 
-    if (name != NULL && strcmp(name, "amqp:unauthorized-access") == 0 &&
-        c->cfg->tlsconf.sasl_external)
+    if (refused && c->cfg->tlsconf.sasl_external)
         snprintf(what, sizeof(what), "login to %s by certificate (SASL EXTERNAL, %s) refused",
                  c->cfg->shown, c->cfg->tlsconf.cert);
-    else if (name != NULL && strcmp(name, "amqp:unauthorized-access") == 0)
+    else if (refused)
         snprintf(what, sizeof(what), "login to %s refused", c->cfg->shown);
     else
         snprintf(what, sizeof(what), "connection to the broker %s lost", c->cfg->shown);
     condition_error(cond, what, &why);
-    /* proton's word for a silent broker. */
-    if (name != NULL && strstr(pn_condition_get_description(cond) ? pn_condition_get_description(cond)
-                                                                 : "", "idle-timeout") != NULL)
+    /* proton's words for a silent broker. */
+    if (text != NULL && strstr(text, "idle-timeout") != NULL)
         qmf_error_set(&why, QMF_ERR_TRANSPORT, "no heartbeat from the broker %s for %d s",
                       c->cfg->shown, 2 * c->cfg->heartbeat_s);
     conn_end(c, &why, false);

@@ -2442,3 +2442,26 @@ Test(bus, amqp10_and_091_interoperate, .timeout = 60)
     free(url10);
     free(url091);
 }
+
+/* A login the broker refuses is QMF_ERR_UNAUTHORIZED (asking again will
+ * not mend it), said without the password; on 1.0 with nothing to declare
+ * this is the SASL outcome of the 1.0 connection itself. */
+Test(bus, refused_login_is_unauthorized, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_bus_url(), *bad;
+    struct bus_options opts = { .name = "test refused", .passive_exchanges = true };
+    struct peer p = { 0 };
+
+    bad = qmf_xasprintf("%.*sguest:wr0ng-s3cret@%s", (int)(strstr(url, "://") + 3 - url), url,
+                        strchr(url, '@') + 1);
+    opts.url = bad;
+    open_and_settle(&p, base, &opts);
+    cr_assert_eq(p.ups, 0);
+    cr_assert_eq(p.down_err.code, QMF_ERR_UNAUTHORIZED, "%s", p.down_err.text);
+    cr_assert_null(strstr(p.down_err.text, "wr0ng-s3cret"), "%s", p.down_err.text);
+    bus_close(p.conn);
+    event_base_free(base);
+    free(bad);
+    free(url);
+}
