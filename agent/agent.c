@@ -321,7 +321,11 @@ agent_attributes(const struct agent *a)
     qmf_map_set(attrs, "_instance_id", qmf_string(a->instance_id));
     qmf_map_set(attrs, "_host", qmf_string(a->host));
     qmf_map_set(attrs, "_pid", qmf_u32((uint32_t)getpid()));
-    qmf_map_set(attrs, "_epoch", qmf_i64(a->epoch_ns));
+    /* QMFv2's epoch, the uint32 Qpid's consoles read: the start time in
+     * seconds, which grows from one start to the next as QMFv2's boot
+     * counter does; and the start time itself (docs/PROTOCOL.md §1.5). */
+    qmf_map_set(attrs, "_epoch", qmf_u32((uint32_t)(a->epoch_ns / 1000000000)));
+    qmf_map_set(attrs, "_start_time", qmf_i64(a->epoch_ns));
     for (i = 0; node && i < sizeof(from_node) / sizeof(from_node[0]); i++) {
         const qmf_value *v = qmf_map_get(node->values, from_node[i]);
 
@@ -425,11 +429,11 @@ void
 agent_open_bus(struct agent *a)
 {
     struct bus_options opts = { 0 };
-    struct bus_binding bindings[5], old_broadcasts;
+    struct bus_binding bindings[7], old_broadcasts;
     struct bus_queue queues[5];
     struct bus_subscription subs[2];
     qmf_value *presence_args, *fleet_args, *queue_args;
-    char *source, *query_source, *conn_name;
+    char *source, *query_source, *conn_name, *locate_key;
     bool provisioned = agent_bus_base(a, &opts);
     qmf_error err;
 
@@ -442,6 +446,10 @@ agent_open_bus(struct agent *a)
     bindings[2] = (struct bus_binding){ BUS_EXCHANGE_DIRECT, AGENT_DEAD_LETTERS };
     bindings[3] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, "console.request.query" };
     bindings[4] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, "console.request.agent_locate" };
+    /* Python qmf2's locates: to all agents, and to one by name. */
+    locate_key = qmf_xasprintf("console.ind.locate.%s", a->name);
+    bindings[5] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, "console.ind.locate" };
+    bindings[6] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, locate_key };
     /* Earlier versions took every broadcast here. */
     old_broadcasts = (struct bus_binding){ BUS_EXCHANGE_TOPIC, "console.#" };
     queue_args = qmf_map();
@@ -464,7 +472,7 @@ agent_open_bus(struct agent *a)
         .exclusive = true,
         .auto_delete = true,
         .bindings = &bindings[3],
-        .nbindings = 2,
+        .nbindings = 4,
     };
     queues[1] = (struct bus_queue){
         .name = a->queue,
@@ -538,6 +546,7 @@ agent_open_bus(struct agent *a)
     qmf_free(presence_args);
     qmf_free(fleet_args);
     qmf_free(queue_args);
+    free(locate_key);
     free(source);
     free(query_source);
     free(conn_name);

@@ -41,6 +41,10 @@ enum agent_state {
 /* The schema's sstr bound: texts copied from requests into events. */
 #define AGENT_SSTR_MAX 255
 
+/* The keys of the topic exchange that replies may go to: where Qpid's
+ * consoles listen ("qmf.default.topic/direct-console.<id>"). */
+#define AGENT_TOPIC_REPLY_PREFIX "direct-console."
+
 /* Where commands go that the broker gave up on (delivery_limit). */
 #define AGENT_DEAD_LETTERS BUS_DEAD_LETTERS
 
@@ -174,6 +178,10 @@ struct agent_publish {
     bool partial;
     bool durable;           /* persistent: replies to persistent requests */
     bool unconfirmed;       /* may skip publisher confirms (bus_message) */
+    /* Answers: the request's encoding and envelope (bus_message);
+     * indications take the configuration's instead. */
+    enum bus_encoding encoding;
+    bool amqp10;
     bus_confirm_cb confirm;
     void *opaque;
 };
@@ -181,12 +189,14 @@ int agent_publish(struct agent *a, const struct agent_publish *p,
                   qmf_value *body);
 /*
  * Whether an address may receive replies (docs/PROTOCOL.md §3.3): a queue
- * (/queue/Q) other than virtbus's own (virtbus.*, job queues excepted), or
- * a key on qmf.default.direct (/exchange/qmf.default.direct/K, or a bare K)
- * that is not an agent's command key (virtbus:agent:*) nor the
- * dead-letter key.  Never another exchange: a reply-to naming
- * qmf.default.topic would have the agent publish under other agents'
- * indication keys.  false with error 4 saying why.
+ * (/queue/Q) other than virtbus's own (virtbus.*, job queues excepted), a
+ * key on qmf.default.direct (/exchange/qmf.default.direct/K, Qpid's
+ * "qmf.default.direct/K", or a bare K) that is not an agent's command key
+ * (virtbus:agent:*) nor the dead-letter key, or a direct-console.* key of
+ * qmf.default.topic (Qpid's consoles).  No other key of the topic
+ * exchange, nor another exchange: the agent would publish under other
+ * agents' indication keys, or a broadcast request.  false with error 4
+ * saying why.
  */
 bool agent_reply_address_allowed(const char *address, qmf_error *why);
 /* Replies to a request's reply-to (nothing if it has none, or if it is not

@@ -213,6 +213,11 @@ make_outcome(struct command *cmd, struct command_object *o, qmf_value *out_args)
     qmf_map_set(outcome, "correlation_id",
                 qmf_string(m->correlation_id ? m->correlation_id : ""));
     qmf_map_set(outcome, "durable", qmf_bool(m->durable));
+    /* An answer published again after a restart keeps the request's form. */
+    if (m->encoding == BUS_ENCODING_AMQP)
+        qmf_map_set(outcome, "encoding", qmf_string("amqp"));
+    if (m->amqp10)
+        qmf_map_set(outcome, "amqp10", qmf_bool(true));
     /* For the spool's age bound. */
     qmf_map_set(outcome, "recorded", qmf_i64(agent_now_ns()));
     return outcome;
@@ -566,6 +571,9 @@ command_start(struct agent *a, struct bus_delivery *d, const struct bus_message 
     cmd->req->user_id = m->user_id ? qmf_xstrdup(m->user_id) : NULL;
     cmd->req->message_id = id ? qmf_xstrdup(id) : NULL;
     cmd->req->durable = m->durable;
+    /* The answer goes in the request's encoding and envelope. */
+    cmd->req->encoding = m->encoding;
+    cmd->req->amqp10 = m->amqp10;
     cmd->caller = *caller;
     cmd->caller.credential = NULL;
     agent_command_digest(m, caller, cmd->digest);
@@ -867,6 +875,10 @@ recorded_request(const qmf_value *outcome)
     if (correlation && correlation[0])
         m->correlation_id = qmf_xstrdup(correlation);
     m->durable = durable && durable->kind == QMF_BOOL && durable->u.b;
+    if (qmf_map_get_string(outcome, "encoding") != NULL &&
+        bus_encoding_from_name(qmf_map_get_string(outcome, "encoding"), &m->encoding) != 0)
+        m->encoding = BUS_ENCODING_JSON;
+    m->amqp10 = qmf_map_get(outcome, "amqp10") != NULL;
     return m;
 }
 

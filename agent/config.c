@@ -41,6 +41,7 @@ static config_check_fn config_check_queue_type;
 static config_check_fn config_check_optional_path;
 static config_check_fn config_check_sasl_mechanism;
 static config_check_fn config_check_broker_topology;
+static config_check_fn config_check_encoding;
 
 #define CONFIG_AT(member) offsetof(struct agent_config, member)
 
@@ -82,6 +83,9 @@ static const struct config_key config_keys[] = {
       config_check_sasl_mechanism },
     { "broker_topology", CONFIG_STRING, CONFIG_AT(broker_topology), 0, 0,
       config_check_broker_topology },
+    { "indication_encoding", CONFIG_STRING, CONFIG_AT(indication_encoding), 0, 0,
+      config_check_encoding },
+    { "indication_amqp10", CONFIG_BOOL, CONFIG_AT(indication_amqp10), 0, 0, NULL },
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -130,6 +134,14 @@ config_check_queue_type(const char *s)
     if (strcmp(s, "quorum") == 0 || strcmp(s, "classic") == 0)
         return NULL;
     return "expected \"quorum\" or \"classic\"";
+}
+
+static const char *
+config_check_encoding(const char *s)
+{
+    enum bus_encoding encoding;
+
+    return bus_encoding_from_name(s, &encoding) == 0 ? NULL : "expected \"json\" or \"amqp\"";
 }
 
 static const char *
@@ -369,6 +381,7 @@ agent_config_defaults(struct agent_config *cfg)
         .tls_verify_hostname = true,
         .sasl_mechanism = qmf_xstrdup("plain"),
         .broker_topology = qmf_xstrdup("declare"),
+        .indication_encoding = qmf_xstrdup("json"),
     };
 }
 
@@ -402,8 +415,9 @@ agent_config_free(struct agent_config *cfg)
     free(cfg->tls_key);
     free(cfg->sasl_mechanism);
     free(cfg->broker_topology);
+    free(cfg->indication_encoding);
     cfg->tls_ca = cfg->tls_cert = cfg->tls_key = cfg->sasl_mechanism = NULL;
-    cfg->broker_topology = NULL;
+    cfg->broker_topology = cfg->indication_encoding = NULL;
 }
 
 static char *
@@ -435,4 +449,5 @@ agent_config_copy(struct agent_config *dst, const struct agent_config *src)
     dst->tls_key = config_strdup_or_null(src->tls_key);
     dst->sasl_mechanism = config_strdup_or_null(src->sasl_mechanism);
     dst->broker_topology = config_strdup_or_null(src->broker_topology);
+    dst->indication_encoding = config_strdup_or_null(src->indication_encoding);
 }

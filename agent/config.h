@@ -59,6 +59,11 @@ struct agent_config {
     bool tls_verify_hostname;   /* default yes; no: unsafe, any host the CA vouched for */
     char *sasl_mechanism;       /* "plain" (default: the URL's password) or "external" (tls_cert) */
     char *broker_topology;      /* "declare" (default) or "provisioned" (virtbus broker-setup made it) */
+
+    /* Indications (heartbeats, events, object pushes; docs/PROTOCOL.md
+     * §4.1): answers take the request's encoding, indications these. */
+    char *indication_encoding;  /* "json" (default) or "amqp" (amqp/map, amqp/list) */
+    bool indication_amqp10;     /* default no; yes: in AMQP 1.0's envelope on 0-9-1 */
 };
 
 /* Fills every default; cfg is treated as uninitialised (nothing is freed). */

@@ -118,16 +118,39 @@ field_map(const qmf_value *map, const char *key, const qmf_value **out, qmf_erro
     return 0;
 }
 
+/*
+ * A request's _object_id: *present, and its agent and object names (NULL
+ * when it names none).  The map {_agent_name, _object_name} (§1.2), or a
+ * string, as Python's qmf2 sends it: the object's name, of the agent the
+ * request was sent to.
+ */
+static int
+object_id(const qmf_value *body, bool *present, const char **agent, const char **name,
+          qmf_error *err)
+{
+    const qmf_value *oid = qmf_map_get(body, "_object_id");
+
+    *agent = *name = NULL;
+    *present = oid != NULL;
+    if (oid != NULL && oid->kind == QMF_STRING) {
+        *name = oid->u.str.ptr;
+        return 0;
+    }
+    if (field_map(body, "_object_id", &oid, err) != 0 ||
+        field_string(oid, "_agent_name", agent, err) != 0 ||
+        field_string(oid, "_object_name", name, err) != 0)
+        return -1;
+    return 0;
+}
+
 /* The agent name of a request's _object_id, NULL if it names none. */
 static int
 object_owner(const qmf_value *body, const char **owner, qmf_error *err)
 {
-    const qmf_value *oid;
+    const char *name;
+    bool present;
 
-    *owner = NULL;
-    if (field_map(body, "_object_id", &oid, err) != 0)
-        return -1;
-    return field_string(oid, "_agent_name", owner, err);
+    return object_id(body, &present, owner, &name, err);
 }
 
 /* Requests for methods name their target in the body; for the record. */
@@ -135,9 +158,13 @@ static void
 method_names(const struct bus_message *m, const char **object_name,
              const char **method_name)
 {
-    const qmf_value *oid = m->body ? qmf_map_get(m->body, "_object_id") : NULL;
+    const char *agent;
+    qmf_error err;
+    bool present;
 
-    *object_name = qmf_map_get_string(oid, "_object_name");
+    *object_name = NULL;
+    if (m->body != NULL && m->body->kind == QMF_MAP)
+        object_id(m->body, &present, &agent, object_name, &err);
     *method_name = m->body ? qmf_map_get_string(m->body, "_method_name") : NULL;
 }
 
@@ -210,6 +237,8 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
     const char *opcode = bus_message_header(m, "qmf.opcode");
     const qmf_value *target;
     struct agent_caller caller;
+    /* QMFv2's locate carries a predicate list, or nothing at all. */
+    bool locate = opcode != NULL && strcmp(opcode, "_agent_locate_request") == 0;
     bool method;
     uint64_t late_ms;
     qmf_error err;
@@ -221,7 +250,7 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
         bus_reject(d, true);
         return;
     }
-    if (m->body == NULL) {
+    if (m->body == NULL && !(locate && m->body_absent)) {
         refuse(a, d, m, opcode, NULL, &m->body_error);
         return;
     }
@@ -234,7 +263,7 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
         refuse(a, d, m, opcode, NULL, &err);
         return;
     }
-    if (m->body->kind != QMF_MAP) {
+    if (m->body != NULL && m->body->kind != QMF_MAP && !(locate && m->body->kind == QMF_LIST)) {
         qmf_error_set(&err, QMF_ERR_MALFORMED, "the body of %s must be a map, not a %s",
                       opcode, qmf_kind_name(m->body->kind));
         refuse(a, d, m, opcode, NULL, &err);
@@ -374,11 +403,26 @@ authorize_query(struct agent *a, const struct agent_caller *c,
 
 /* Locate ----------------------------------------------------------------- */
 
+/*
+ * A locate's predicate: virtbus's {"_where": predicate} (or {}), or
+ * QMFv2's body that is the predicate itself, a list, where [] (like no
+ * body at all) means every agent.  NULL: every agent.
+ */
+static const qmf_value *
+locate_predicate(const struct bus_message *m)
+{
+    if (m->body == NULL)
+        return NULL;
+    if (m->body->kind == QMF_LIST)
+        return qmf_list_len(m->body) > 0 ? m->body : NULL;
+    return qmf_map_get(m->body, "_where");
+}
+
 static int
 handle_locate(struct agent *a, struct bus_delivery *d,
               const struct bus_message *m, const struct agent_caller *caller, qmf_error *err)
 {
-    const qmf_value *where = qmf_map_get(m->body, "_where");
+    const qmf_value *where = locate_predicate(m);
     qmf_value *attrs, *body;
 
     if (authorize(a, caller, "locate", NULL, SCHEMA_ROLE_READER, err) != 0)
@@ -593,8 +637,8 @@ static int
 query_objects(struct agent *a, const struct bus_message *m, const struct agent_caller *caller,
               bool ids_only, qmf_error *err)
 {
-    const qmf_value *oid = qmf_map_get(m->body, "_object_id");
     const qmf_value *where_expr = qmf_map_get(m->body, "_where");
+    bool oid;
     struct select_ctx ctx = { .a = a, .ids_only = ids_only };
     const struct schema_class *cls;
     const char *agent = NULL, *name = NULL;
@@ -605,10 +649,9 @@ query_objects(struct agent *a, const struct bus_message *m, const struct agent_c
     if (requested_class(a, m->body, &cls, err) != 0 ||
         requested_properties(m->body, &ctx.properties, err) != 0)
         return -1;
-    if (oid != NULL && (object_owner(m->body, &agent, err) != 0 ||
-                        field_string(oid, "_object_name", &name, err) != 0))
+    if (object_id(m->body, &oid, &agent, &name, err) != 0)
         return -1;
-    if (oid != NULL && name == NULL) {
+    if (oid && name == NULL) {
         qmf_error_set(err, QMF_ERR_MALFORMED, "_object_id needs an _object_name");
         return -1;
     }
@@ -621,7 +664,7 @@ query_objects(struct agent *a, const struct bus_message *m, const struct agent_c
         return -1;
     }
     ctx.results = qmf_list();
-    if (oid != NULL) {
+    if (oid) {
         const struct inv_object *o;
 
         /* An id of another agent is not ours to answer: empty result. */
@@ -791,18 +834,15 @@ static int
 handle_method(struct agent *a, struct bus_delivery *d,
               const struct bus_message *m, const struct agent_caller *caller, qmf_error *err)
 {
-    const qmf_value *oid;
-    const char *agent, *name = NULL;
+    const char *agent, *name;
     const struct inv_object *o;
     struct method_check mc;
+    bool oid;
 
-    if (object_owner(m->body, &agent, err) != 0)
+    if (object_id(m->body, &oid, &agent, &name, err) != 0)
         return -1;
-    oid = qmf_map_get(m->body, "_object_id");
-    if (oid == NULL && qmf_map_get(m->body, "_schema_id") != NULL)
+    if (!oid && qmf_map_get(m->body, "_schema_id") != NULL)
         return handle_method_where(a, d, m, caller, err);
-    if (oid != NULL && field_string(oid, "_object_name", &name, err) != 0)
-        return -1;
     if (name == NULL) {
         qmf_error_set(err, QMF_ERR_MALFORMED,
                       "_method_request needs an _object_id with an _object_name, "

@@ -87,14 +87,14 @@ other_instance_alive(const struct agent *a, const qmf_value *v)
 {
     const char *node = qmf_map_get_string(v, "node");
     const char *instance = qmf_map_get_string(v, "_instance_id");
-    int64_t ts = 0, epoch = 0;
+    int64_t ts = 0;
     uint64_t interval = 0;
 
     if (node == NULL || strcmp(node, a->cfg.node) != 0 || qmf_map_get(v, "_stopping"))
         return false;
     /* An agent older than instance ids is told apart by its start time. */
-    qmf_get_int64(qmf_map_get(v, "_epoch"), &epoch);
-    if (instance ? strcmp(instance, a->instance_id) == 0 : epoch == a->epoch_ns)
+    if (instance ? strcmp(instance, a->instance_id) == 0
+                 : bus_agent_started_ns(v) == a->epoch_ns)
         return false;
     qmf_get_int64(qmf_map_get(v, "_timestamp"), &ts);
     qmf_get_uint64(qmf_map_get(v, "_heartbeat_interval"), &interval);
@@ -106,12 +106,11 @@ refuse(struct agent *a, const qmf_value *v)
 {
     const char *host = qmf_map_get_string(v, "_host");
     const char *instance = qmf_map_get_string(v, "_instance_id");
-    int64_t epoch = 0;
+    int64_t epoch = bus_agent_started_ns(v);
     uint64_t pid = 0;
     char started[40], pid_text[24] = "unknown";
     qmf_error why;
 
-    qmf_get_int64(qmf_map_get(v, "_epoch"), &epoch);
     if (qmf_get_uint64(qmf_map_get(v, "_pid"), &pid))
         snprintf(pid_text, sizeof(pid_text), "%llu", (unsigned long long)pid);
     format_time(epoch, started, sizeof(started));

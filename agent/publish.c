@@ -43,6 +43,21 @@ agent_publish(struct agent *a, const struct agent_publish *p, qmf_value *body)
     m->durable = p->durable;
     m->unconfirmed = p->unconfirmed;
     m->body = body;
+    /* Answers are written as their request was (agent_reply); indications
+     * as configured (docs/PROTOCOL.md §4.1).  Before signing: the
+     * signature covers the bytes as encoded. */
+    if (strcmp(opcode_method(p->opcode), "indication") == 0) {
+        if (bus_encoding_from_name(a->cfg.indication_encoding, &m->encoding) != 0)
+            m->encoding = BUS_ENCODING_JSON;
+        m->amqp10 = a->cfg.indication_amqp10;
+    } else {
+        m->encoding = p->encoding;
+        m->amqp10 = p->amqp10;
+    }
+    /* 1.0 has no app-id property: Qpid's consoles read 0-10's as this
+     * application property, and drop a message without it. */
+    if (m->amqp10)
+        bus_message_set_header_string(m, "x-amqp-0-10.app-id", "qmf2");
     /* Last: the signature covers all of the above. */
     if (agent_guard_sign(a->guard, m, &err) != 0)
         log_warnx(&a->log, "cannot sign %s: %s", p->opcode, err.text);
@@ -70,15 +85,22 @@ agent_reply_address_allowed(const char *address, qmf_error *why)
     }
     if (exchange[0] == '\0')
         ok = strncmp(key, "virtbus.", 8) != 0 || strncmp(key, "virtbus.job.", 12) == 0;
+    else if (strcmp(exchange, BUS_EXCHANGE_TOPIC) == 0)
+        /* Qpid's consoles listen on direct-console.<id> of the topic
+         * exchange; no other key there is a reply's (the agents'
+         * indications, the broadcasts agents read, the markers). */
+        ok = strncmp(key, AGENT_TOPIC_REPLY_PREFIX, strlen(AGENT_TOPIC_REPLY_PREFIX)) == 0 &&
+             key[strlen(AGENT_TOPIC_REPLY_PREFIX)] != '\0';
     else
         ok = strcmp(exchange, BUS_EXCHANGE_DIRECT) == 0 &&
              strncmp(key, "virtbus:agent:", 14) != 0 &&
              strcmp(key, AGENT_DEAD_LETTERS) != 0;
     if (!ok)
         qmf_error_set(why, QMF_ERR_INVALID_ARGS,
-                      "reply-to '%.200s' is not a reply address: replies go to a queue or "
-                      "to a key of %s that is not an agent's (PROTOCOL.md 3.3)",
-                      address, BUS_EXCHANGE_DIRECT);
+                      "reply-to '%.200s' is not a reply address: replies go to a queue, "
+                      "to a key of %s that is not an agent's, or to a " AGENT_TOPIC_REPLY_PREFIX
+                      "* key of %s (PROTOCOL.md 3.3)",
+                      address, BUS_EXCHANGE_DIRECT, BUS_EXCHANGE_TOPIC);
     free(exchange);
     free(key);
     return ok;
@@ -103,6 +125,10 @@ agent_reply(struct agent *a, const struct bus_message *req, const char *opcode,
         .unconfirmed = confirm == NULL && !req->durable,
         .confirm = confirm,
         .opaque = opaque,
+        /* In the form the request came in: a Qpid console reads only
+         * amqp/map and amqp/list, a 1.0 peer application-properties. */
+        .encoding = req->encoding,
+        .amqp10 = req->amqp10,
     };
 
     if (req->reply_to == NULL || req->reply_to[0] == '\0' ||
@@ -162,7 +188,10 @@ agent_publish_event(struct agent *a, const char *event, qmf_value *values,
     qmf_map_set(ev, "_schema_id", schema_id_value(cls));
     qmf_map_set(ev, "_values", values);
     qmf_map_set(ev, "_timestamp", qmf_i64(agent_now_ns()));
-    qmf_map_set(ev, "_severity", qmf_string(schema_severity_name(cls->severity)));
+    /* QMFv2's int8 (0 emerg .. 7 debug), which Qpid's consoles read;
+     * the word, which the routing key carries, beside it. */
+    qmf_map_set(ev, "_severity", qmf_int(QMF_INT8, (int64_t)cls->severity));
+    qmf_map_set(ev, "_severity_name", qmf_string(schema_severity_name(cls->severity)));
     address = qmf_xasprintf("/exchange/%s/agent.ind.event.org_libvirt.%s.%s.%s",
                             BUS_EXCHANGE_TOPIC, event,
                             schema_severity_name(cls->severity), a->key_name);

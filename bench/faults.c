@@ -626,10 +626,9 @@ static int
 trust_issue(struct faults *f, const char *name, unsigned roles, char **credential_text)
 {
     struct trust_credential fields = { 0 };
-    struct trust_key *k = NULL;
     char *key_path = qmf_xasprintf("%s/%s.key", f->trust_dir, name);
     char *cred_path = qmf_xasprintf("%s/%s.cred", f->trust_dir, name);
-    char *text = NULL, *line = NULL;
+    char *text = NULL;
     qmf_error err;
     int rc = -1;
 
@@ -637,21 +636,13 @@ trust_issue(struct faults *f, const char *name, unsigned roles, char **credentia
         rc = 0;
         goto out;
     }
-    if ((k = trust_key_generate(&err)) == NULL ||
-        trust_key_save_private(k, key_path, &err) != 0)
-        goto fail;
     fields.name = (char *)name;
-    memcpy(fields.key, trust_key_raw(k), TRUST_KEY_LEN);
     fields.roles = roles;
     fields.not_before = (int64_t)time(NULL) - 3600;
     fields.not_after = (int64_t)time(NULL) + 7 * 86400;
-    if ((text = trust_credential_issue(f->issuer, &fields, &err)) == NULL)
+    if ((text = trust_credential_issue_new_key(f->issuer, &fields, key_path, cred_path,
+                                               &err)) == NULL)
         goto fail;
-    line = qmf_xasprintf("%s\n", text);
-    if (write_file(cred_path, line) != 0) {
-        qmf_error_set(&err, QMF_ERR_INTERNAL, "cannot write %s", cred_path);
-        goto fail;
-    }
     if (credential_text) {
         *credential_text = text;
         text = NULL;
@@ -662,9 +653,7 @@ fail:
     say(f, "cannot make the key and credential of %s: %s", name, err.text);
 out:
     free(fields.serial);
-    trust_key_free(k);
     free(text);
-    free(line);
     free(key_path);
     free(cred_path);
     return rc;

@@ -475,9 +475,8 @@ agent_trust(const struct sim *s, struct agent_config *cfg, qmf_error *err)
     char *issuer_path = qmf_xasprintf("%s/issuer.key", s->opt.trust_dir);
     char *dir = qmf_xasprintf("%s/agents", s->opt.trust_dir);
     struct trust_credential fields = { 0 };
-    struct trust_key *issuer = NULL, *k = NULL;
+    struct trust_key *issuer = NULL;
     char *text = NULL;
-    FILE *f;
     int rc = -1;
 
     free(cfg->key);
@@ -489,34 +488,24 @@ agent_trust(const struct sim *s, struct agent_config *cfg, qmf_error *err)
         goto out;
     }
     if ((mkdir(dir, 0700) != 0 && errno != EEXIST) ||
-        (issuer = trust_key_load(issuer_path, err)) == NULL ||
-        (k = trust_key_generate(err)) == NULL) {
+        (issuer = trust_key_load(issuer_path, err)) == NULL) {
         if (err->text[0] == '\0')
             qmf_error_set(err, QMF_ERR_INVALID_ARGS, "%s: %s", dir, strerror(errno));
         goto out;
     }
     unlink(cfg->key);
-    if (trust_key_save_private(k, cfg->key, err) != 0)
-        goto out;
     fields.name = cfg->node;
-    memcpy(fields.key, trust_key_raw(k), TRUST_KEY_LEN);
     fields.roles = TRUST_ROLE_AGENT;
     fields.not_before = (int64_t)time(NULL) - 3600;
     fields.not_after = (int64_t)time(NULL) + 365 * 86400;
-    if ((text = trust_credential_issue(issuer, &fields, err)) == NULL)
+    if ((text = trust_credential_issue_new_key(issuer, &fields, cfg->key, cfg->credential,
+                                               err)) == NULL)
         goto out;
-    if ((f = fopen(cfg->credential, "w")) == NULL) {
-        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "%s: %s", cfg->credential, strerror(errno));
-        goto out;
-    }
-    fprintf(f, "%s\n", text);
-    fclose(f);
     rc = 0;
 out:
     free(text);
     free(fields.serial);
     trust_key_free(issuer);
-    trust_key_free(k);
     free(issuer_path);
     free(dir);
     return rc;

@@ -61,6 +61,7 @@ struct a091_incoming {
     uint64_t tag;
     struct bus_message *msg;
     char *content_type;
+    bool sections;             /* type amqp-1.0: the body is 1.0 sections */
     uint64_t body_size, received;
     char *body;
 };
@@ -380,11 +381,8 @@ incoming_complete(struct a091_conn *c, struct a091_incoming *slot)
                       "body of %llu bytes is over the limit of %zu",
                       (unsigned long long)in.body_size, c->cfg->max_body);
     } else {
-        a091_message_decode_body(m, in.content_type, in.body, (size_t)in.body_size);
-        /* What a signature covers: the bytes as they came. */
-        if (EVP_Digest(in.body != NULL ? in.body : "", (size_t)in.body_size, m->body_sha256,
-                       NULL, EVP_sha256(), NULL) == 1)
-            m->has_body_sha256 = true;
+        a091_message_decode_body(m, in.content_type, in.sections, in.body,
+                                 (size_t)in.body_size);
         m->raw_content_type = in.content_type;
         in.content_type = NULL;
     }
@@ -433,6 +431,9 @@ on_content_header(struct a091_conn *c, const amqp_frame_t *f)
         a091_message_set_properties(in->msg, p);
         if (p->_flags & AMQP_BASIC_CONTENT_TYPE_FLAG)
             in->content_type = bytes_dup(p->content_type);
+        in->sections = (p->_flags & AMQP_BASIC_TYPE_FLAG) &&
+                       p->type.len == strlen(A091_AMQP10_TYPE) &&
+                       memcmp(p->type.bytes, A091_AMQP10_TYPE, p->type.len) == 0;
         /* Too large: the body frames are counted and dropped, never kept. */
         if (size > c->cfg->max_body)
             in->too_large = true;

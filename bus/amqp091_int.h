@@ -134,6 +134,8 @@ struct a091_outgoing {
     char **texts;              /* strings made for the wire (UUIDs) */
     size_t ntexts;
     char expiration[24];
+    char *amqp10_properties;   /* the application-properties section */
+    size_t amqp10_properties_len;
     char *body;
     size_t body_len;
 };
@@ -151,8 +153,17 @@ void a091_message_set_properties(struct bus_message *m,
 int a091_table_append(const qmf_value *map, amqp_table_entry_t *entries, int *n,
                       qmf_error *err);
 
-/* Decodes the body by content type, or sets m->body_error. */
-void a091_message_decode_body(struct bus_message *m, const char *content_type,
+/* RabbitMQ's AMQP 1.0 plugin: the 0-9-1 type of a message whose body is
+ * AMQP 1.0 sections, and the header holding its application-properties
+ * section (the other x-amqp-1.0-* headers hold sections we do not read). */
+#define A091_AMQP10_TYPE "amqp-1.0"
+#define A091_AMQP10_HEADER_PREFIX "x-amqp-1.0-"
+#define A091_AMQP10_APP_PROPERTIES "x-amqp-1.0-app-properties"
+
+/* Decodes the body by content type (sections: AMQP 1.0 sections, as the
+ * type amqp-1.0 says), or sets m->body_error; either way sets
+ * m->body_sha256 over the body bytes a signature covers. */
+void a091_message_decode_body(struct bus_message *m, const char *content_type, bool sections,
                               const char *body, size_t len);
 
 /* A C string as AMQP bytes, borrowed (rabbitmq-c copies on send). */

@@ -1,12 +1,17 @@
 /*
  * AMQP 0-9-1 message mapping: bus_message to basic properties, headers
- * table and JSON body, and back.  RabbitMQ's table parser has no unsigned
- * 64-bit type, so UINT64 headers travel as signed longs (and come back as
- * INT64); see docs/TRANSPORTS.md.
+ * table and body (JSON or AMQP typed data), and back.  RabbitMQ's table
+ * parser has no unsigned 64-bit type, so UINT64 headers travel as signed
+ * longs (and come back as INT64); see docs/TRANSPORTS.md.  Messages of
+ * AMQP 1.0 peers cross RabbitMQ's 1.0 plugin in an envelope of their own
+ * (type amqp-1.0, sections as the body, application-properties in a
+ * header), unpacked on receipt and written for answers to such peers
+ * (docs/TRANSPORTS.md, "AMQP 1.0 peers on 0-9-1").
  */
 #include "bus/amqp091_int.h"
 
 #include <inttypes.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,17 +134,65 @@ a091_table_append(const qmf_value *map, amqp_table_entry_t *entries, int *n,
     return 0;
 }
 
+/*
+ * The AMQP 1.0 envelope of an answer to a 1.0 peer: type amqp-1.0, the
+ * headers again as an application-properties section in a header of
+ * their own (the plugin hands that section to 1.0 consumers, and no other
+ * header), and the body as one section: amqp-value for AMQP typed data,
+ * data for anything else (JSON).  The body bytes inside are those signed.
+ */
+static int
+envelope(struct a091_outgoing *o, const struct bus_message *m, const char *content_type,
+         amqp_table_entry_t *entry, qmf_error *err)
+{
+    static const qmf_value empty = { .kind = QMF_MAP };
+    char *section;
+    size_t len;
+    int rc;
+
+    rc = qmf_amqp_section_encode(QMF_AMQP_SECTION_APP_PROPERTIES,
+                                 m->headers != NULL ? m->headers : &empty,
+                                 &o->amqp10_properties, &o->amqp10_properties_len);
+    if (rc != 0) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS,
+                      "the headers cannot be written as AMQP 1.0 application-properties");
+        return -1;
+    }
+    entry->key = a091_bytes_of(A091_AMQP10_APP_PROPERTIES);
+    entry->value.kind = AMQP_FIELD_KIND_BYTES;
+    entry->value.value.bytes.bytes = o->amqp10_properties;
+    entry->value.value.bytes.len = o->amqp10_properties_len;
+    o->props._flags |= AMQP_BASIC_TYPE_FLAG;
+    o->props.type = a091_bytes_of(A091_AMQP10_TYPE);
+    if (strncmp(content_type, "amqp/", 5) == 0) {
+        /* An amqp-value section: its header, then the value as it is. */
+        section = qmf_xmalloc(o->body_len + 3);
+        section[0] = 0x00;
+        section[1] = 0x53;
+        section[2] = QMF_AMQP_SECTION_VALUE;
+        memcpy(section + 3, o->body, o->body_len);
+        len = o->body_len + 3;
+    } else {
+        qmf_amqp_data_section(o->body, o->body_len, &section, &len);
+    }
+    free(o->body);
+    o->body = section;
+    o->body_len = len;
+    return 0;
+}
+
 int
 a091_outgoing_build(struct a091_outgoing *o, const struct bus_message *m,
                     qmf_error *err)
 {
     amqp_basic_properties_t *p = &o->props;
     size_t nheaders = m->headers ? qmf_map_len(m->headers) : 0;
+    const char *content_type;
     size_t i, n = 0;
 
     memset(o, 0, sizeof(*o));
-    /* Two more for ttl and created. */
-    o->entries = qmf_xcalloc(nheaders + 2, sizeof(*o->entries));
+    /* Three more for ttl, created and the AMQP 1.0 envelope. */
+    o->entries = qmf_xcalloc(nheaders + 3, sizeof(*o->entries));
     o->texts = qmf_xcalloc(nheaders + 1, sizeof(*o->texts));
     for (i = 0; i < nheaders; i++) {
         const struct qmf_pair *pair = &m->headers->u.map.items[i];
@@ -179,14 +232,26 @@ a091_outgoing_build(struct a091_outgoing *o, const struct bus_message *m,
             p->timestamp = (uint64_t)m->created_ms / 1000;
         }
     }
+    if (m->raw_body != NULL) {
+        o->body = qmf_xmalloc(m->raw_len + 1);
+        memcpy(o->body, m->raw_body, m->raw_len);
+        o->body_len = m->raw_len;
+        content_type = m->raw_content_type != NULL ? m->raw_content_type : BUS_CONTENT_JSON;
+    } else if (bus_body_encode(m->body, m->encoding, &o->body, &o->body_len, &content_type,
+                               err) != 0) {
+        goto fail;
+    }
+    if (m->amqp10 && envelope(o, m, content_type, &o->entries[n], err) != 0)
+        goto fail;
+    if (m->amqp10)
+        n++;
     p->_flags |= AMQP_BASIC_HEADERS_FLAG;
     p->headers.num_entries = (int)n;
     p->headers.entries = o->entries;
 
     p->_flags |= AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
                  AMQP_BASIC_APP_ID_FLAG;
-    p->content_type = a091_bytes_of(m->raw_body && m->raw_content_type ?
-                               m->raw_content_type : BUS_CONTENT_JSON);
+    p->content_type = a091_bytes_of(content_type);
     p->delivery_mode = m->durable ? 2 : 1;
     p->app_id = a091_bytes_of("qmf2");
     if (m->correlation_id != NULL) {
@@ -208,20 +273,6 @@ a091_outgoing_build(struct a091_outgoing *o, const struct bus_message *m,
         p->user_id = a091_bytes_of(m->user_id);
     }
 
-    if (m->raw_body != NULL) {
-        o->body = qmf_xmalloc(m->raw_len + 1);
-        memcpy(o->body, m->raw_body, m->raw_len);
-        o->body_len = m->raw_len;
-    } else if (m->body != NULL) {
-        o->body = qmf_to_json(m->body, &o->body_len);
-        if (o->body == NULL) {
-            qmf_error_set(err, QMF_ERR_INVALID_ARGS, "the body cannot be written as JSON");
-            goto fail;
-        }
-    } else {
-        o->body = qmf_xstrdup("{}");
-        o->body_len = 2;
-    }
     return 0;
 
 fail:
@@ -238,6 +289,7 @@ a091_outgoing_clear(struct a091_outgoing *o)
         free(o->texts[i]);
     free(o->texts);
     free(o->entries);
+    free(o->amqp10_properties);
     free(o->body);
     memset(o, 0, sizeof(*o));
 }
@@ -358,21 +410,92 @@ field_to_value(const amqp_field_value_t *f)
     }
 }
 
+/*
+ * The application-properties of an AMQP 1.0 peer's message, from the
+ * section RabbitMQ's plugin put in a header: they become the headers (a
+ * value that is not a scalar, which AMQP forbids there, is left out), and
+ * ttl and created the message's, as their 0-9-1 headers would.
+ */
+static void
+set_amqp10_properties(struct bus_message *m, amqp_bytes_t section, bool *have_ttl,
+                      bool *have_created)
+{
+    struct qmf_amqp_section s;
+    size_t off = 0, i;
+    qmf_value *props;
+    qmf_error err;
+    int64_t n;
+
+    if (qmf_amqp_section_next(section.bytes, section.len, &off, &s, &err) != 1 ||
+        s.descriptor != QMF_AMQP_SECTION_APP_PROPERTIES || off != section.len) {
+        if (m->body_error.code == 0)
+            qmf_error_set(&m->body_error, QMF_ERR_MALFORMED,
+                          "the AMQP 1.0 application-properties cannot be read");
+        return;
+    }
+    if ((props = qmf_from_amqp(s.value, s.value_len, &err)) == NULL || props->kind != QMF_MAP) {
+        if (m->body_error.code == 0)
+            qmf_error_set(&m->body_error, QMF_ERR_MALFORMED,
+                          "AMQP 1.0 application-properties: %s",
+                          props == NULL ? err.text : "not a map");
+        qmf_free(props);
+        return;
+    }
+    for (i = 0; i < props->u.map.len; i++) {
+        const char *key = props->u.map.items[i].key;
+        qmf_value *v = props->u.map.items[i].value;
+
+        if (strcmp(key, "ttl") == 0 && qmf_get_int64(v, &n) && n >= 0) {
+            m->ttl_ms = (uint64_t)n;
+            *have_ttl = true;
+        } else if (strcmp(key, "created") == 0 && qmf_get_int64(v, &n)) {
+            m->created_ms = n;
+            *have_created = true;
+        } else if (v->kind != QMF_MAP && v->kind != QMF_LIST) {
+            qmf_map_set(m->headers, key, qmf_dup(v));
+        }
+    }
+    qmf_free(props);
+}
+
+static bool
+bytes_are(amqp_bytes_t b, const char *s)
+{
+    return b.len == strlen(s) && memcmp(b.bytes, s, b.len) == 0;
+}
+
 void
 a091_message_set_properties(struct bus_message *m, const amqp_basic_properties_t *p)
 {
     bool have_ttl = false, have_created = false;
+    amqp_bytes_t amqp10_props = { 0, NULL };
     int i;
 
     if (m->headers == NULL)
         m->headers = qmf_map();
+    if ((p->_flags & AMQP_BASIC_TYPE_FLAG) && bytes_are(p->type, A091_AMQP10_TYPE))
+        m->amqp10 = true;
     if (p->_flags & AMQP_BASIC_HEADERS_FLAG) {
         for (i = 0; i < p->headers.num_entries; i++) {
             const amqp_table_entry_t *e = &p->headers.entries[i];
-            char *key = bytes_dup(e->key);
+            char *key;
             int64_t n;
             qmf_value *v;
 
+            /* The plugin's sections (binary, NULs and all): the 1.0 peer's
+             * application-properties are read below, the rest was mapped
+             * onto the 0-9-1 properties already. */
+            if (e->key.len > strlen(A091_AMQP10_HEADER_PREFIX) &&
+                memcmp(e->key.bytes, A091_AMQP10_HEADER_PREFIX,
+                       strlen(A091_AMQP10_HEADER_PREFIX)) == 0) {
+                m->amqp10 = true;
+                if (bytes_are(e->key, A091_AMQP10_APP_PROPERTIES) &&
+                    (e->value.kind == AMQP_FIELD_KIND_BYTES ||
+                     e->value.kind == AMQP_FIELD_KIND_UTF8))
+                    amqp10_props = e->value.value.bytes;
+                continue;
+            }
+            key = bytes_dup(e->key);
             if (bytes_have_nul(e->key) ||
                 (e->value.kind == AMQP_FIELD_KIND_UTF8 && bytes_have_nul(e->value.value.bytes)))
                 refuse_nul(m, "header", e->key);
@@ -388,6 +511,8 @@ a091_message_set_properties(struct bus_message *m, const amqp_basic_properties_t
             free(key);
         }
     }
+    if (amqp10_props.bytes != NULL)
+        set_amqp10_properties(m, amqp10_props, &have_ttl, &have_created);
     if (!have_ttl && (p->_flags & AMQP_BASIC_EXPIRATION_FLAG)) {
         char *text = bytes_dup(p->expiration);
         char *end;
@@ -420,38 +545,120 @@ a091_message_set_properties(struct bus_message *m, const amqp_basic_properties_t
     m->durable = (p->_flags & AMQP_BASIC_DELIVERY_MODE_FLAG) && p->delivery_mode == 2;
 }
 
-/* The media type without parameters ("application/json; charset=utf-8"). */
-static bool
-content_type_is(const char *content_type, const char *want)
+/* What a signature covers (trust/message.h): the body bytes as they came. */
+static void
+body_digest(struct bus_message *m, const void *bytes, size_t len)
 {
-    size_t len = strcspn(content_type, "; \t");
+    if (EVP_Digest(bytes != NULL ? bytes : "", len, m->body_sha256, NULL, EVP_sha256(),
+                   NULL) == 1)
+        m->has_body_sha256 = true;
+}
 
-    return len == strlen(want) && strncasecmp(content_type, want, len) == 0;
+/*
+ * The body of an AMQP 1.0 peer's message: its sections.  One amqp-value
+ * is the body (a binary one holds bytes of the content type, as a data
+ * section does); data sections are the bytes of the content type, and
+ * amqp-sequence sections one list.  A signature covers the value's
+ * encoding, or the bytes (docs/TRANSPORTS.md).  Other sections (a
+ * footer) are skipped.
+ */
+static void
+decode_sections(struct bus_message *m, const char *content_type, const char *body, size_t len)
+{
+    struct qmf_amqp_section s;
+    char *bytes = NULL;
+    size_t off = 0, nbytes = 0, nvalues = 0, ndata = 0, nsequences = 0, i;
+    qmf_value *list = NULL, *v;
+    qmf_error err;
+    int rc;
+
+    while ((rc = qmf_amqp_section_next(body, len, &off, &s, &err)) == 1) {
+        if (s.descriptor == QMF_AMQP_SECTION_VALUE) {
+            nvalues++;
+        } else if (s.descriptor == QMF_AMQP_SECTION_DATA) {
+            ndata++;
+        } else if (s.descriptor == QMF_AMQP_SECTION_SEQUENCE) {
+            nsequences++;
+        } else {
+            continue;
+        }
+        /* The bytes covered: all of the body sections' values. */
+        bytes = qmf_xrealloc(bytes, nbytes + s.value_len + 1);
+        memcpy(bytes + nbytes, s.value, s.value_len);
+        nbytes += s.value_len;
+        if (s.descriptor == QMF_AMQP_SECTION_VALUE || s.descriptor == QMF_AMQP_SECTION_SEQUENCE) {
+            if ((v = qmf_from_amqp(s.value, s.value_len, &err)) == NULL) {
+                rc = -1;
+                break;
+            }
+            if (s.descriptor == QMF_AMQP_SECTION_VALUE) {
+                qmf_free(m->body);
+                m->body = v;
+                continue;
+            }
+            if (v->kind != QMF_LIST) {
+                qmf_free(v);
+                qmf_error_set(&err, QMF_ERR_MALFORMED, "an amqp-sequence that is not a list");
+                rc = -1;
+                break;
+            }
+            if (list == NULL)
+                list = qmf_list();
+            for (i = 0; i < v->u.list.len; i++)
+                qmf_list_append(list, v->u.list.items[i]);
+            v->u.list.len = 0;
+            qmf_free(v);
+        }
+    }
+    if (rc == 0 && nvalues + (ndata > 0) + (nsequences > 0) > 1) {
+        qmf_error_set(&err, QMF_ERR_MALFORMED,
+                      "malformed AMQP 1.0 message: more than one kind of body section");
+        rc = -1;
+    }
+    if (rc != 0) {
+        qmf_free(m->body);
+        m->body = NULL;
+        qmf_free(list);
+        if (m->body_error.code == 0)
+            m->body_error = err;
+        body_digest(m, body, len);
+        free(bytes);
+        return;
+    }
+    m->encoding = BUS_ENCODING_AMQP;
+    if (nsequences > 0) {
+        m->body = list;
+        body_digest(m, bytes, nbytes);
+    } else if (m->body != NULL && m->body->kind == QMF_BINARY) {
+        /* Bytes in an amqp-value: read as a data section's. */
+        v = m->body;
+        m->body = NULL;
+        bus_body_decode(m, content_type, v->u.str.ptr, v->u.str.len);
+        body_digest(m, v->u.str.ptr, v->u.str.len);
+        qmf_free(v);
+    } else if (m->body != NULL) {
+        body_digest(m, bytes, nbytes);
+    } else {
+        /* Data sections, or none at all (body_absent). */
+        bus_body_decode(m, content_type, bytes, nbytes);
+        body_digest(m, bytes, nbytes);
+    }
+    free(bytes);
 }
 
 void
-a091_message_decode_body(struct bus_message *m, const char *content_type,
+a091_message_decode_body(struct bus_message *m, const char *content_type, bool sections,
                          const char *body, size_t len)
 {
-    qmf_error err;
-
     /* The headers were refused already: the body is not worth reading. */
-    if (m->body_error.code != 0)
-        return;
-    qmf_error_clear(&err);
-    if (content_type == NULL || content_type_is(content_type, BUS_CONTENT_JSON)) {
-        m->body = qmf_from_json(body ? body : "", len, &err);
-    } else if (content_type_is(content_type, BUS_CONTENT_AMQP_MAP) ||
-               content_type_is(content_type, BUS_CONTENT_AMQP_LIST)) {
-        m->body = qmf_from_amqp(body ? body : "", len, &err);
-    } else {
-        qmf_error_set(&m->body_error, QMF_ERR_MALFORMED,
-                      "unsupported content-type '%.100s'", content_type);
+    if (m->body_error.code != 0) {
+        body_digest(m, body, len);
         return;
     }
-    if (m->body == NULL) {
-        m->body_error.code = QMF_ERR_MALFORMED;
-        snprintf(m->body_error.text, sizeof(m->body_error.text), "%s",
-                 err.text[0] != '\0' ? err.text : "the body cannot be decoded");
+    if (sections) {
+        decode_sections(m, content_type, body != NULL ? body : "", len);
+        return;
     }
+    bus_body_decode(m, content_type, body != NULL ? body : "", len);
+    body_digest(m, body, len);
 }

@@ -692,7 +692,7 @@ decode_body(struct bus_message *m, struct body *body, char *content_type, size_t
         qmf_error_set(&m->body_error, QMF_ERR_MALFORMED, "the message has no body");
         break;
     case BODY_DATA:
-        a091_message_decode_body(m, content_type, body->bytes.ptr, body->bytes.len);
+        a091_message_decode_body(m, content_type, false, body->bytes.ptr, body->bytes.len);
         break;
     case BODY_VALUE:
     case BODY_SEQUENCE:

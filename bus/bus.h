@@ -54,6 +54,20 @@
 #define BUS_CONTENT_AMQP_LIST "amqp/list"
 
 /*
+ * How a body is written: JSON (virtbus's default on 0-9-1) or AMQP 1.0
+ * typed data, content type amqp/map or amqp/list by the body's kind
+ * (QMFv2's encoding, which Qpid's consoles read; native on 1.0).
+ */
+enum bus_encoding {
+    BUS_ENCODING_JSON,
+    BUS_ENCODING_AMQP,
+};
+
+/* "json" or "amqp" (the configuration files' indication_encoding): 0, or
+ * -1 for another word. */
+int bus_encoding_from_name(const char *name, enum bus_encoding *out);
+
+/*
  * One message, as sent or as received.  The QMF application properties
  * (qmf.opcode, method, qmf.agent, qmf.content, partial, app-id, ...) are the
  * `headers` map: 0-9-1 carries them in the headers table, 1.0 in
@@ -79,6 +93,25 @@ struct bus_message {
     bool receiver_expires;
     qmf_value *headers;     /* map of scalars, never NULL once built */
     qmf_value *body;        /* decoded body, NULL if decoding failed */
+    /* Sending: how bus_message_encode writes body.  Received: how it came
+     * (AMQP for amqp/map and amqp/list, both AMQP 1.0's and 0-10's
+     * encodings), so that an answer can be written the same way. */
+    enum bus_encoding encoding;
+    /*
+     * AMQP 1.0's envelope on 0-9-1 (docs/TRANSPORTS.md, "AMQP 1.0 peers
+     * on 0-9-1").  Received: the message came from an AMQP 1.0 client
+     * through RabbitMQ's plugin (type "amqp-1.0", or its properties in
+     * x-amqp-1.0-* headers), which the receive path unpacked: headers
+     * hold its application-properties, body its amqp-value or data
+     * sections.  Sending: 0-9-1 publishes it the same way, so that a 1.0
+     * consumer gets real application-properties and an amqp-value body
+     * (the 0-9-1 headers go too, for 0-9-1 consumers).
+     */
+    bool amqp10;
+    /* Received: the message had no body at all (0 bytes, or no body
+     * section): body is NULL and body_error says so, and a request that
+     * needs no body (a locate) may go on without one. */
+    bool body_absent;
     /* Sending only: bytes sent as the body instead of encoding `body`, with
      * their content type (default application/json).  For signed messages
      * (bus_message_encode), relays, and tests that must send what no
@@ -98,9 +131,20 @@ struct bus_message {
 };
 
 struct bus_message *bus_message_new(void);
-/* Sending: encodes body into raw_body (JSON, as the bus would) unless
- * raw_body is set already, so that the bytes signed are the bytes sent. */
+/* Sending: encodes body into raw_body (by m->encoding, as the bus would)
+ * unless raw_body is set already, so that the bytes signed are the bytes
+ * sent; sets raw_content_type. */
 int bus_message_encode(struct bus_message *m, qmf_error *err);
+/* The same for a transport: body (NULL: an empty map) encoded as encoding
+ * says into *buf (malloc'd), and its content type (static). */
+int bus_body_encode(const qmf_value *body, enum bus_encoding encoding, char **buf,
+                    size_t *len, const char **content_type, qmf_error *err);
+/* Decodes a received body by its content type (NULL: JSON): AMQP 1.0 or
+ * 0-10 typed data for amqp/map and amqp/list, JSON for application/json;
+ * sets m->body and m->encoding, or m->body_error.  An empty body is
+ * body_absent. */
+void bus_body_decode(struct bus_message *m, const char *content_type, const char *body,
+                     size_t len);
 /* SHA-256 of the body bytes: as received, else of raw_body (call
  * bus_message_encode first when sending). */
 void bus_message_body_sha256(const struct bus_message *m, uint8_t out[32]);
@@ -323,6 +367,14 @@ qmf_value *bus_presence_queue(struct bus_queue *q);
 #define BUS_FLEET_MARKER_KEY "virtbus.fleet.marker"
 qmf_value *bus_fleet_queue(struct bus_queue *q);
 
+/*
+ * When an agent started, in ns, from its attributes (a heartbeat's or a
+ * locate answer's _values): _start_time; else _epoch, which agents before
+ * it sent in ns and QMFv2 agents send as a uint32 count (read as seconds);
+ * 0 when neither is there.
+ */
+int64_t bus_agent_started_ns(const qmf_value *attrs);
+
 /* Where quorum queues put a command that kept killing its agent (agents'
  * command queues dead-letter to the direct exchange with this key). */
 #define BUS_DEAD_LETTERS "virtbus.dead-letters"
@@ -397,8 +449,10 @@ struct bus_delivery_base {
 };
 
 /* Address helpers: "/exchange/X/key" -> X, key; "/queue/Q" -> "", Q
- * (the default exchange routes by queue name).  A bare string is taken as
- * a routing key on the QMF direct exchange, as QMFv2 reply-to was. */
+ * (the default exchange routes by queue name).  Qpid's form "X/subject"
+ * (an exchange and a routing key; Qpid's options after ';' are dropped)
+ * is read as "/exchange/X/subject", and a bare string, without '/', as a
+ * routing key on the QMF direct exchange, as QMFv2 reply-to was. */
 int bus_address_parse(const char *address, char **exchange, char **key);
 char *bus_address_exchange(const char *exchange, const char *key);
 char *bus_address_queue(const char *queue);

@@ -43,7 +43,7 @@ static const struct setup_role setup_agent = {
      * lock; the topic exchange to bind */
     "^(virtbus\\.agent\\.%N|virtbus\\.lock\\.%N|virtbus\\.presence|qmf\\.default\\.topic)$",
     "^agent\\.ind\\..+\\.virtbus\\.agent\\.%K$",
-    "^console\\.request\\.(query|agent_locate)$",
+    "^(console\\.request\\.(query|agent_locate)|console\\.ind\\.locate(\\.virtbus:agent:%N)?)$",
 };
 
 static const struct setup_role setup_console = {

@@ -167,20 +167,14 @@ parse_days(const char *text, long *days)
 static int
 write_credential(const char *path, const char *text)
 {
-    FILE *f;
+    qmf_error err;
 
     if (strcmp(path, "-") == 0) {
         printf("%s\n", text);
         return 0;
     }
-    if ((f = fopen(path, "wx")) == NULL) {
-        ctl_warnx("%s: %s", path, errno == EEXIST ? "exists already; not overwritten"
-                                                   : strerror(errno));
-        return -1;
-    }
-    fprintf(f, "%s\n", text);
-    if (fclose(f) != 0) {
-        ctl_warnx("%s: %s", path, strerror(errno));
+    if (trust_credential_save(text, path, false, &err) != 0) {
+        ctl_warnx("%s", err.text);
         return -1;
     }
     return 0;

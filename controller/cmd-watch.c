@@ -49,6 +49,24 @@ print_text(const char *node, const char *kind, const char *class_name, int64_t t
     printf("\n");
 }
 
+/* An event's severity as a word: _severity_name; _severity itself from
+ * agents before it (a word) or QMFv2 agents (an int8, 0 emerg .. 7 debug). */
+static const char *
+event_severity(const qmf_value *item)
+{
+    const char *name = qmf_map_get_string(item, "_severity_name");
+    int64_t n;
+
+    if (name != NULL)
+        return name;
+    if ((name = qmf_map_get_string(item, "_severity")) != NULL)
+        return name;
+    if (qmf_get_int64(qmf_map_get(item, "_severity"), &n) && n >= SCHEMA_SEV_EMERG &&
+        n <= SCHEMA_SEV_DEBUG)
+        return schema_severity_name((enum schema_severity)n);
+    return NULL;
+}
+
 static void
 print_json(const char *node, const char *kind, const char *class_name, int64_t ts,
            const qmf_value *item, const qmf_value *values)
@@ -59,8 +77,8 @@ print_json(const char *node, const char *kind, const char *class_name, int64_t t
     qmf_map_set(line, "kind", qmf_string(kind));
     qmf_map_set(line, "class", qmf_string(class_name ? class_name : ""));
     qmf_map_set(line, "timestamp", qmf_i64(ts));
-    if (qmf_map_get(item, "_severity"))
-        qmf_map_set(line, "severity", qmf_dup(qmf_map_get(item, "_severity")));
+    if (event_severity(item) != NULL)
+        qmf_map_set(line, "severity", qmf_string(event_severity(item)));
     if (strcmp(kind, "object") == 0) {
         qmf_map_set(line, "object", qmf_dup(qmf_map_get(qmf_map_get(item, "_object_id"),
                                                         "_object_name")));

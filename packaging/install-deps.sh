@@ -17,9 +17,12 @@ build_pkgs=(
 fuzz_pkgs=(clang libclang-rt-14-dev)
 # rabbitmq-server: the private test broker; libvirt-daemon: a private
 # libvirtd for reconnect tests; python3-qpid-proton: AMQP 1.0 interop tests.
+# python3-qpid-proton and python3-pika: the QMFv2 conformance console
+# (tests/conformance) over AMQP 1.0 and 0-9-1.
 runtime_pkgs=(
     rabbitmq-server libvirt-clients libvirt-daemon python3-qpid-proton
     procps iproute2 util-linux openssl ca-certificates
+    python3-pika
 )
 pkgs=("${build_pkgs[@]}" "${fuzz_pkgs[@]}" "${runtime_pkgs[@]}")
 

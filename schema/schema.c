@@ -330,7 +330,8 @@ property_value(const struct schema_property *pr)
     qmf_value *v = qmf_map();
 
     qmf_map_set(v, "_name", qmf_string(pr->name));
-    qmf_map_set(v, "_type", qmf_string(qmf_type_name(pr->type)));
+    qmf_map_set(v, "_type", qmf_string(qmf_type_qmfv2_code(pr->type)));
+    qmf_map_set(v, "_subtype", qmf_string(qmf_type_name(pr->type)));
     qmf_map_set(v, "_access", qmf_string(schema_access_name(pr->access)));
     qmf_map_set(v, "_optional", qmf_bool(pr->optional));
     qmf_map_set(v, "_statistic", qmf_bool(pr->statistic));
@@ -358,7 +359,8 @@ method_value(const struct schema_method *m)
         qmf_value *arg = qmf_list_append(args, qmf_map());
 
         qmf_map_set(arg, "_name", qmf_string(a->name));
-        qmf_map_set(arg, "_type", qmf_string(qmf_type_name(a->type)));
+        qmf_map_set(arg, "_type", qmf_string(qmf_type_qmfv2_code(a->type)));
+        qmf_map_set(arg, "_subtype", qmf_string(qmf_type_name(a->type)));
         qmf_map_set(arg, "_dir", qmf_string(schema_dir_name(a->dir)));
         qmf_map_set(arg, "_optional", qmf_bool(a->optional));
         if (a->default_value != NULL)
@@ -378,11 +380,12 @@ method_value(const struct schema_method *m)
  *   {_schema_id: {_package_name, _class_name, _type, _hash},
  *    _desc: str,
  *    _default_severity: "info" | "warn" | ...      (events only)
- *    _properties: [{_name, _type: "uint64" | "sstr" | ..., _access: "RO" |
+ *    _properties: [{_name, _type: QMFv2's "TYPE_INT" | "TYPE_STRING" | ...,
+ *                   _subtype: ours, "uint64" | "sstr" | ..., _access: "RO" |
  *                   "RC" | "RW", _optional, _statistic, _index: bool,
  *                   _unit?: str, _references?: class name, _desc}, ...],
  *    _methods: [{_name, _desc, _role: "reader" | "operator" | "admin",
- *                _arguments: [{_name, _type, _dir: "I" | "O" | "IO",
+ *                _arguments: [{_name, _type, _subtype, _dir: "I" | "O" | "IO",
  *                              _optional: bool, _default?: typed value,
  *                              _references?, _path?: "file" | "domain-xml" |
  *                              ..., _desc}, ...]}, ...]}

@@ -188,6 +188,36 @@ trust_credential_issue(const struct trust_key *issuer, struct trust_credential *
     return text;
 }
 
+int
+trust_credential_save(const char *text, const char *path, bool replace, qmf_error *err)
+{
+    char *line = qmf_xasprintf("%s\n", text);
+    int rc = trust_file_write(path, line, strlen(line), 0644, replace, err);
+
+    free(line);
+    return rc;
+}
+
+char *
+trust_credential_issue_new_key(const struct trust_key *issuer, struct trust_credential *fields,
+                               const char *key_path, const char *cred_path, qmf_error *err)
+{
+    struct trust_key *k;
+    char *text = NULL;
+
+    if ((k = trust_key_generate(err)) == NULL)
+        return NULL;
+    memcpy(fields->key, trust_key_raw(k), TRUST_KEY_LEN);
+    if (trust_key_save_private(k, key_path, err) == 0 &&
+        (text = trust_credential_issue(issuer, fields, err)) != NULL &&
+        trust_credential_save(text, cred_path, true, err) != 0) {
+        free(text);
+        text = NULL;
+    }
+    trust_key_free(k);
+    return text;
+}
+
 char *
 trust_credential_read(const char *path, qmf_error *err)
 {

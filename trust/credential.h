@@ -98,6 +98,21 @@ int trust_credential_check_validity(const struct trust_credential *c, int64_t no
  * file cannot be opened. */
 char *trust_credential_read(const char *path, qmf_error *err);
 
+/* Writes a credential's text as one line to a new file (mode 0644: it is
+ * public); an existing file is replaced only if replace. */
+int trust_credential_save(const char *text, const char *path, bool replace, qmf_error *err);
+
+/*
+ * What is done once for each caller or host, in one call: a new key pair,
+ * its private key saved to key_path (mode 0600, never over an existing
+ * file), and the issuer's credential for it (fields as for
+ * trust_credential_issue; the key is filled in) saved to cred_path.
+ * Returns the credential's text, malloc'd, or NULL.
+ */
+char *trust_credential_issue_new_key(const struct trust_key *issuer,
+                                     struct trust_credential *fields, const char *key_path,
+                                     const char *cred_path, qmf_error *err);
+
 void trust_credential_free(struct trust_credential *c);
 
 #endif

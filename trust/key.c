@@ -228,10 +228,10 @@ write_all(int fd, const char *data, size_t len)
     return 0;
 }
 
-/* Writes a new file aside and moves it into place: with link(2), which
- * refuses an existing path, or rename(2), which replaces it. */
-static int
-write_file(const char *path, const char *data, size_t len, mode_t mode, bool replace,
+/* Aside, then link(2), which refuses an existing path, or rename(2), which
+ * replaces it: a reader never sees half a file. */
+int
+trust_file_write(const char *path, const char *data, size_t len, mode_t mode, bool replace,
            qmf_error *err)
 {
     char *tmp = qmf_xasprintf("%s.%ld.tmp", path, (long)getpid());
@@ -271,7 +271,7 @@ trust_key_save_private(const struct trust_key *k, const char *path, qmf_error *e
     }
     if ((pem = key_pem(k, true, &len, err)) == NULL)
         return -1;
-    rc = write_file(path, pem, len, 0600, false, err);
+    rc = trust_file_write(path, pem, len, 0600, false, err);
     OPENSSL_cleanse(pem, len);
     free(pem);
     return rc;
@@ -286,7 +286,7 @@ trust_key_save_public(const struct trust_key *k, const char *path, qmf_error *er
 
     if (pem == NULL)
         return -1;
-    rc = write_file(path, pem, len, 0644, true, err);
+    rc = trust_file_write(path, pem, len, 0644, true, err);
     free(pem);
     return rc;
 }

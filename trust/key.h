@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "schema/qmf/error.h"
 
@@ -42,6 +43,14 @@ void trust_key_free(struct trust_key *k);
 int trust_key_save_private(const struct trust_key *k, const char *path, qmf_error *err);
 /* Writes the public key as PEM (mode 0644; an existing file is replaced). */
 int trust_key_save_public(const struct trust_key *k, const char *path, qmf_error *err);
+
+/*
+ * Writes data to a new file of that mode, written aside and moved into
+ * place so that a crash leaves no half file; an existing path is replaced,
+ * or (replace false) refused with "exists already; not overwritten".
+ */
+int trust_file_write(const char *path, const char *data, size_t len, mode_t mode,
+                     bool replace, qmf_error *err);
 
 bool trust_key_is_private(const struct trust_key *k);
 const uint8_t *trust_key_raw(const struct trust_key *k);       /* TRUST_KEY_LEN bytes */

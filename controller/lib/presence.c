@@ -107,12 +107,11 @@ heard_instance(struct presence_entry *e, const qmf_value *values, int64_t ts_ms)
     const char *id = qmf_map_get_string(values, "_instance_id");
     const char *host = qmf_map_get_string(values, "_host");
     struct presence_instance *in = NULL;
-    int64_t epoch_ns = 0;
+    int64_t epoch_ns = bus_agent_started_ns(values);
     uint64_t pid = 0;
     char *key;
     size_t i, oldest = 0;
 
-    qmf_get_int64(qmf_map_get(values, "_epoch"), &epoch_ns);
     qmf_get_uint64(qmf_map_get(values, "_pid"), &pid);
     /* An agent older than instance ids is one process per start. */
     key = id ? qmf_xstrdup(id) : qmf_xasprintf("epoch:%lld", (long long)epoch_ns);
@@ -378,7 +377,7 @@ cache_save(struct virtbus_console *c)
             qmf_map_set(v, "node", qmf_dup(qmf_map_get(e->attrs, "node")));
             qmf_map_set(v, "_host", qmf_string(e->inst[i].host));
             qmf_map_set(v, "_pid", qmf_u32(e->inst[i].pid));
-            qmf_map_set(v, "_epoch", qmf_i64(e->inst[i].started_ms * 1000000));
+            qmf_map_set(v, "_start_time", qmf_i64(e->inst[i].started_ms * 1000000));
             qmf_map_set(v, "_timestamp", qmf_i64(e->inst[i].last_ms * 1000000));
             qmf_list_append(list, v);
         }

@@ -253,21 +253,14 @@ qmf_get_pn_data(pn_data_t *data, qmf_error *err)
 /* A typical QMF body encodes in a few hundred bytes; bigger ones double. */
 #define AMQP_INITIAL_BUFFER 512
 
-int
-qmf_to_amqp(const qmf_value *v, char **buf, size_t *len)
+/* What data holds, encoded into *buf (malloc'd); frees data. */
+static int
+encode_data(pn_data_t *data, char **buf, size_t *len)
 {
-    pn_data_t *data = pn_data(0);
     size_t size = AMQP_INITIAL_BUFFER;
     char *out = NULL;
     ssize_t n;
-    int rc;
 
-    if (data == NULL)
-        return PN_OUT_OF_MEMORY;
-    if ((rc = put_value(data, v)) != 0) {
-        pn_data_free(data);
-        return rc;
-    }
     for (;;) {
         out = qmf_xrealloc(out, size);
         n = pn_data_encode(data, out, size);
@@ -283,6 +276,21 @@ qmf_to_amqp(const qmf_value *v, char **buf, size_t *len)
     *buf = out;
     *len = (size_t)n;
     return 0;
+}
+
+int
+qmf_to_amqp(const qmf_value *v, char **buf, size_t *len)
+{
+    pn_data_t *data = pn_data(0);
+    int rc;
+
+    if (data == NULL)
+        return PN_OUT_OF_MEMORY;
+    if ((rc = put_value(data, v)) != 0) {
+        pn_data_free(data);
+        return rc;
+    }
+    return encode_data(data, buf, len);
 }
 
 qmf_value *
@@ -322,4 +330,156 @@ qmf_from_amqp(const char *buf, size_t len, qmf_error *err)
     }
     pn_data_free(data);
     return v;
+}
+
+/* Sections ------------------------------------------------------------------ */
+
+int
+qmf_amqp_section_encode(uint64_t descriptor, const qmf_value *v, char **buf, size_t *len)
+{
+    pn_data_t *data = pn_data(0);
+    int rc;
+
+    if (data == NULL)
+        return PN_OUT_OF_MEMORY;
+    if ((rc = pn_data_put_described(data)) == 0) {
+        pn_data_enter(data);
+        if ((rc = pn_data_put_ulong(data, descriptor)) == 0)
+            rc = put_value(data, v);
+        pn_data_exit(data);
+    }
+    if (rc != 0) {
+        pn_data_free(data);
+        return rc;
+    }
+    return encode_data(data, buf, len);
+}
+
+void
+qmf_amqp_data_section(const void *bytes, size_t n, char **buf, size_t *len)
+{
+    /* 0x00 0x53 0x75 (described, smallulong 0x75), then vbin8 or vbin32. */
+    unsigned char *out = qmf_xmalloc(n + 8);
+    size_t o = 0;
+
+    out[o++] = 0x00;
+    out[o++] = 0x53;
+    out[o++] = QMF_AMQP_SECTION_DATA;
+    if (n <= 0xff) {
+        out[o++] = 0xa0;
+        out[o++] = (unsigned char)n;
+    } else {
+        out[o++] = 0xb0;
+        out[o++] = (unsigned char)(n >> 24);
+        out[o++] = (unsigned char)(n >> 16);
+        out[o++] = (unsigned char)(n >> 8);
+        out[o++] = (unsigned char)n;
+    }
+    if (n > 0)
+        memcpy(out + o, bytes, n);
+    *buf = (char *)out;
+    *len = o + n;
+}
+
+/* The section codes by their symbolic descriptors (amqp:<name>:list and
+ * the like), for peers that write those. */
+static bool
+section_code_of_symbol(pn_bytes_t sym, uint64_t *code)
+{
+    static const struct {
+        const char *name;
+        uint64_t code;
+    } names[] = {
+        { "amqp:header:list", 0x70 },
+        { "amqp:delivery-annotations:map", 0x71 },
+        { "amqp:message-annotations:map", 0x72 },
+        { "amqp:properties:list", 0x73 },
+        { "amqp:application-properties:map", 0x74 },
+        { "amqp:data:binary", 0x75 },
+        { "amqp:amqp-sequence:list", 0x76 },
+        { "amqp:amqp-value:*", 0x77 },
+        { "amqp:footer:map", 0x78 },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strlen(names[i].name) == sym.size && memcmp(names[i].name, sym.start, sym.size) == 0) {
+            *code = names[i].code;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The length of the one value that starts buf, decoded into data. */
+static ssize_t
+value_extent(pn_data_t *data, const char *buf, size_t len, qmf_error *err)
+{
+    ssize_t n;
+
+    pn_data_clear(data);
+    n = pn_data_decode(data, buf, len);
+    if (n == PN_OUT_OF_MEMORY) {
+        qmf_error_set(err, QMF_ERR_TOO_LARGE,
+                      "AMQP section has more values than proton holds (65535)");
+        return -1;
+    }
+    if (n <= 0) {
+        qmf_error_set(err, QMF_ERR_MALFORMED, "malformed AMQP 1.0 section: %s",
+                      n == PN_UNDERFLOW || n == 0 ? "truncated" : "undecodable");
+        return -1;
+    }
+    pn_data_rewind(data);
+    pn_data_next(data);
+    return n;
+}
+
+int
+qmf_amqp_section_next(const char *buf, size_t len, size_t *offset,
+                      struct qmf_amqp_section *out, qmf_error *err)
+{
+    size_t off = *offset;
+    pn_data_t *data;
+    ssize_t n;
+    int rc = -1;
+
+    if (off >= len)
+        return 0;
+    if (buf[off] != 0x00) {
+        qmf_error_set(err, QMF_ERR_MALFORMED,
+                      "malformed AMQP 1.0 message: a section at offset %zu is not described",
+                      off);
+        return -1;
+    }
+    off++;
+    if ((data = pn_data(0)) == NULL) {
+        qmf_error_set(err, QMF_ERR_INTERNAL, "out of memory in proton");
+        return -1;
+    }
+    if ((n = value_extent(data, buf + off, len - off, err)) < 0)
+        goto done;
+    if (pn_data_type(data) == PN_ULONG) {
+        out->descriptor = pn_data_get_ulong(data);
+    } else if (pn_data_type(data) != PN_SYMBOL ||
+               !section_code_of_symbol(pn_data_get_symbol(data), &out->descriptor)) {
+        qmf_error_set(err, QMF_ERR_MALFORMED,
+                      "malformed AMQP 1.0 message: a section's descriptor is not a section's");
+        goto done;
+    }
+    if (out->descriptor < QMF_AMQP_SECTION_HEADER || out->descriptor > QMF_AMQP_SECTION_FOOTER) {
+        qmf_error_set(err, QMF_ERR_MALFORMED,
+                      "malformed AMQP 1.0 message: descriptor 0x%llx is not a section's",
+                      (unsigned long long)out->descriptor);
+        goto done;
+    }
+    off += (size_t)n;
+    if ((n = value_extent(data, buf + off, len - off, err)) < 0)
+        goto done;
+    out->value = buf + off;
+    out->value_len = (size_t)n;
+    *offset = off + (size_t)n;
+    rc = 1;
+done:
+    pn_data_free(data);
+    return rc;
 }

@@ -10,7 +10,9 @@
 #ifndef QMF_CODEC_H
 #define QMF_CODEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <proton/codec.h>
 
@@ -46,5 +48,49 @@ qmf_value *qmf_get_pn_data(pn_data_t *data, qmf_error *err);
 int qmf_to_amqp(const qmf_value *v, char **buf, size_t *len);
 /* Decodes exactly one value: trailing bytes are QMF_ERR_MALFORMED. */
 qmf_value *qmf_from_amqp(const char *buf, size_t len, qmf_error *err);
+
+/*
+ * AMQP 1.0 message sections, as RabbitMQ's 1.0 plugin hands them to a
+ * 0-9-1 peer (and takes them from one): each is a described value, the
+ * descriptor one of these codes (or its symbolic name).
+ */
+#define QMF_AMQP_SECTION_HEADER         0x70
+#define QMF_AMQP_SECTION_APP_PROPERTIES 0x74
+#define QMF_AMQP_SECTION_DATA           0x75
+#define QMF_AMQP_SECTION_SEQUENCE       0x76
+#define QMF_AMQP_SECTION_VALUE          0x77
+#define QMF_AMQP_SECTION_FOOTER         0x78
+
+/* v as one section with the given descriptor, malloc'd into *buf: 0, or a
+ * negative proton error code as for qmf_put_pn_data(). */
+int qmf_amqp_section_encode(uint64_t descriptor, const qmf_value *v, char **buf, size_t *len);
+/* A data section holding n bytes, malloc'd into *buf. */
+void qmf_amqp_data_section(const void *bytes, size_t n, char **buf, size_t *len);
+
+/* One section of a buffer: its descriptor code, and where its value's
+ * encoding lies in the buffer. */
+struct qmf_amqp_section {
+    uint64_t descriptor;
+    const char *value;
+    size_t value_len;
+};
+/*
+ * Reads the section at *offset of buf and moves *offset past it: 1, 0 at
+ * the end of buf, or -1 with QMF_ERR_MALFORMED (not a described value, a
+ * descriptor that is not a section's, truncated) or QMF_ERR_TOO_LARGE
+ * (more values than proton holds).
+ */
+int qmf_amqp_section_next(const char *buf, size_t len, size_t *offset,
+                          struct qmf_amqp_section *out, qmf_error *err);
+
+/*
+ * AMQP 0-10's typed encoding of a map or list (a Qpid C++ peer's amqp/map
+ * and amqp/list over 0-10), decoding only; schema/qmf/amqp010.c has the
+ * mapping.  Shaped: the buffer starts with a 32-bit size that counts the
+ * rest of it exactly, which no AMQP 1.0 map or list of a body under
+ * 5 MB does (their first octet is 0xc1, 0xd1, 0xc0, 0xd0 or 0x45).
+ */
+bool qmf_amqp010_shaped(const char *buf, size_t len);
+qmf_value *qmf_from_amqp010(const char *buf, size_t len, bool is_list, qmf_error *err);
 
 #endif

@@ -36,6 +36,29 @@ static const enum qmf_kind type_kinds[QMF_TYPE_COUNT] = {
     [QMF_T_LIST] = QMF_LIST,       [QMF_T_BINARY] = QMF_BINARY,
 };
 
+/* Apache Qpid's QMFv2 data types, which its C++ console accepts and no
+ * other: coarser than ours, so the schema carries ours beside them. */
+static const char *const qmfv2_codes[QMF_TYPE_COUNT] = {
+    [QMF_T_UINT8] = "TYPE_INT",    [QMF_T_UINT16] = "TYPE_INT",
+    [QMF_T_UINT32] = "TYPE_INT",   [QMF_T_UINT64] = "TYPE_INT",
+    [QMF_T_INT8] = "TYPE_INT",     [QMF_T_INT16] = "TYPE_INT",
+    [QMF_T_INT32] = "TYPE_INT",    [QMF_T_INT64] = "TYPE_INT",
+    [QMF_T_BOOL] = "TYPE_BOOL",    [QMF_T_FLOAT] = "TYPE_FLOAT",
+    [QMF_T_DOUBLE] = "TYPE_FLOAT", [QMF_T_SSTR] = "TYPE_STRING",
+    [QMF_T_LSTR] = "TYPE_STRING",    [QMF_T_ABSTIME] = "TYPE_INT",
+    [QMF_T_DELTATIME] = "TYPE_INT", [QMF_T_OBJID] = "TYPE_MAP",
+    [QMF_T_UUID] = "TYPE_UUID",    [QMF_T_MAP] = "TYPE_MAP",
+    [QMF_T_LIST] = "TYPE_LIST",    [QMF_T_BINARY] = "TYPE_STRING",
+};
+
+const char *
+qmf_type_qmfv2_code(enum qmf_type t)
+{
+    if ((unsigned)t >= QMF_TYPE_COUNT)
+        return "TYPE_VOID";
+    return qmfv2_codes[t];
+}
+
 int
 qmf_type_from_name(const char *name)
 {

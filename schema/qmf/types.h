@@ -31,6 +31,13 @@ enum qmf_type {
 /* "uint32", "sstr", "absTime", ... as written in schema XML; -1 if unknown. */
 int qmf_type_from_name(const char *name);
 const char *qmf_type_name(enum qmf_type t);
+/*
+ * QMFv2's code for type t, as Apache Qpid's C++ console reads a schema's
+ * _type: TYPE_INT, TYPE_FLOAT, TYPE_BOOL, TYPE_STRING (strings and binary),
+ * TYPE_UUID, TYPE_MAP (maps and object ids) or TYPE_LIST.  Schema answers
+ * carry it as _type and qmf_type_name() as _subtype (docs/PROTOCOL.md §5.5).
+ */
+const char *qmf_type_qmfv2_code(enum qmf_type t);
 
 /* The wire kind values of type t are carried as. */
 enum qmf_kind qmf_type_kind(enum qmf_type t);

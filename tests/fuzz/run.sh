@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-harnesses=(json amqp where expr conf journal trust)
+harnesses=(json amqp amqp010 where expr conf journal trust)
 [ $# -gt 0 ] && harnesses=("$@")
 time_per=${FUZZ_TIME:-20}
 forks=${FUZZ_FORKS:-1}

@@ -85,12 +85,10 @@ test_trust_issue(struct test_trust *t, const char *name, unsigned roles, char **
                  char **cred_path)
 {
     struct trust_credential fields = { 0 };
-    struct trust_key *k;
     qmf_error err;
     char *kp = qmf_xasprintf("%s/%s.key", t->dir, name);
     char *cp = qmf_xasprintf("%s/%s.cred", t->dir, name), *text;
     unsigned copy = 1;
-    FILE *out;
 
     /* Two agents of one node (identity tests) each get a key. */
     while (access(kp, F_OK) == 0) {
@@ -101,23 +99,14 @@ test_trust_issue(struct test_trust *t, const char *name, unsigned roles, char **
         cp = qmf_xasprintf("%s/%s-%u.cred", t->dir, name, copy);
     }
 
-    k = trust_key_generate(&err);
-    cr_assert_not_null(k, "%s", err.text);
-    cr_assert(trust_key_save_private(k, kp, &err) == 0, "%s", err.text);
     fields.name = (char *)name;
-    memcpy(fields.key, trust_key_raw(k), TRUST_KEY_LEN);
     fields.roles = roles;
     fields.not_before = (int64_t)time(NULL) - 3600;
     fields.not_after = (int64_t)time(NULL) + 86400;
-    text = trust_credential_issue(t->issuer, &fields, &err);
+    text = trust_credential_issue_new_key(t->issuer, &fields, kp, cp, &err);
     cr_assert_not_null(text, "%s", err.text);
-    out = fopen(cp, "w");
-    cr_assert_not_null(out);
-    fprintf(out, "%s\n", text);
-    fclose(out);
     free(text);
     free(fields.serial);
-    trust_key_free(k);
     if (key_path)
         *key_path = kp;
     else

@@ -19,28 +19,10 @@
 #    broadcast), watches events, reads presence and runs an --async job;
 #    the reader lists, watches and reads presence, and is refused methods.
 set -euo pipefail
-: "${VIRTBUS_BIN_DIR:?run through ctest}"
-: "${VIRTBUS_FIXTURES:?run through ctest}"
-: "${VIRTBUS_TEST_TLS_BROKER_DIR:?run through ctest}"
-
-virtbus=$VIRTBUS_BIN_DIR/controller/virtbus
-virtbusd=$VIRTBUS_BIN_DIR/agent/virtbusd
 probe=$VIRTBUS_BIN_DIR/tests/amqp_probe
 source_dir=$(cd "$(dirname "$0")/../.." && pwd)
-broker_sh=$source_dir/tests/harness/broker.sh
-broker=$VIRTBUS_TEST_TLS_BROKER_DIR
-tls=$broker/tls
-port=$(cat "$broker/port")
-tls_port=$(cat "$broker/tls_port")
-run=$(mktemp -d)
-unset COLUMNS VIRTBUS_BROKER
-
-pids=()
-. "$(dirname "$0")/../harness/checks.sh"
-reap_on_exit "$run"
 # Signed, as deployed: the operator an admin, the reader a reader.
-. "$(dirname "$0")/../harness/trust.sh"
-trust_init "$run/trust"
+. "$source_dir/tests/harness/tls-test.sh"
 reader_key=$(trust_caller lp-mon reader)
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); $1"; }
 ctl() { "$broker_sh" ctl "$broker" "$@"; }

@@ -1211,7 +1211,7 @@ check_replay(struct catalogue *c, const struct bad_row *row, struct raw_request 
 
 static const struct bad_row rows[] = {
     /* Malformed JSON and wrong top-level types. */
-    { .name = "an empty body", QUERY, NULL, empty_body, E_MALFORMED, "unexpected end of data" },
+    { .name = "an empty body", QUERY, NULL, empty_body, E_MALFORMED, "has no body" },
     { .name = "an unclosed map", QUERY, "{", NULL, E_MALFORMED, "unexpected end of data" },
     { .name = "an unclosed string", QUERY, "{\"_what\": \"OBJECT}", NULL, E_MALFORMED,
       "unexpected end of data" },
@@ -1284,7 +1284,11 @@ static const struct bad_row rows[] = {
     { .name = "_package_name a number", QUERY,
       "{\"_what\": \"OBJECT\", \"_schema_id\": {\"_package_name\": 1, "
       "\"_class_name\": \"Domain\"}}", NULL, E_MALFORMED, "_package_name must be a string" },
-    { .name = "_object_id a string", METHOD, "{\"_object_id\": \"web1\", \"_method_name\": \"x\"}",
+    /* A string is an object name, as Python's qmf2 sends it (PROTOCOL §1.6). */
+    { .name = "_object_id a string naming no object", METHOD,
+      "{\"_object_id\": \"web1\", \"_method_name\": \"x\"}", NULL, E_OBJECT, "no object 'web1'",
+      "rejected" },
+    { .name = "_object_id a number", METHOD, "{\"_object_id\": 5, \"_method_name\": \"x\"}",
       NULL, E_MALFORMED, "_object_id must be a map", "rejected" },
     { .name = "_object_name a number", METHOD,
       "{\"_object_id\": {\"_agent_name\": \"@A\", \"_object_name\": 5}, "
@@ -1687,6 +1691,26 @@ header_string(const amqp_basic_properties_t *p, const char *key)
     return NULL;
 }
 
+/* A body by its content type: answers come in their request's encoding
+ * (JSON, or AMQP typed data for the rows sent as amqp/map). */
+static qmf_value *
+decode_reply(const amqp_message_t *msg, qmf_error *err)
+{
+    const amqp_basic_properties_t *p = &msg->properties;
+    struct bus_message *m = bus_message_new();
+    char *content_type = (p->_flags & AMQP_BASIC_CONTENT_TYPE_FLAG) ?
+                         qmf_xstrndup(p->content_type.bytes, p->content_type.len) : NULL;
+    qmf_value *body;
+
+    bus_body_decode(m, content_type, msg->body.bytes, msg->body.len);
+    body = m->body;
+    m->body = NULL;
+    *err = m->body_error;
+    bus_message_free(m);
+    free(content_type);
+    return body;
+}
+
 /* Takes whatever has arrived, without waiting. */
 static void
 raw_client_poll(struct raw_client *rc)
@@ -1704,7 +1728,7 @@ raw_client_poll(struct raw_client *rc)
             r.library_error == AMQP_STATUS_TIMEOUT)
             return;
         cr_assert_eq(r.reply_type, AMQP_RESPONSE_NORMAL, "the raw client lost the broker");
-        body = qmf_from_json(env.message.body.bytes, env.message.body.len, &err);
+        body = decode_reply(&env.message, &err);
         if (env.routing_key.len >= 6 && memcmp((char *)env.routing_key.bytes +
                                                env.routing_key.len - 6, "victim", 6) == 0) {
             rc->victim_messages++;

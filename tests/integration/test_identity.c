@@ -130,13 +130,16 @@ heartbeat_of(struct test_fleet *f, const char *node)
 static void
 assert_names(const char *text, const qmf_value *hb)
 {
-    int64_t epoch = 0;
+    int64_t epoch = 0, epoch_s = 0;
     uint64_t pid = 0;
     time_t t;
     struct tm tm;
     char started[40], *want;
 
-    cr_assert(qmf_get_int64(qmf_map_get(hb, "_epoch"), &epoch));
+    /* QMFv2's _epoch is a uint32 (seconds of the start); _start_time the ns. */
+    cr_assert(qmf_get_int64(qmf_map_get(hb, "_start_time"), &epoch));
+    cr_assert(qmf_get_int64(qmf_map_get(hb, "_epoch"), &epoch_s));
+    cr_assert_eq(epoch_s, epoch / 1000000000);
     cr_assert(qmf_get_uint64(qmf_map_get(hb, "_pid"), &pid));
     t = (time_t)(epoch / 1000000000);
     gmtime_r(&t, &tm);

@@ -8,26 +8,8 @@
 # tls_verify_hostname = no accepts it; SASL EXTERNAL logs an agent and the
 # CLI in by their certificates, with no password at all.
 set -euo pipefail
-: "${VIRTBUS_BIN_DIR:?run through ctest}"
-: "${VIRTBUS_FIXTURES:?run through ctest}"
-: "${VIRTBUS_TEST_TLS_BROKER_DIR:?run through ctest}"
-
-virtbus=$VIRTBUS_BIN_DIR/controller/virtbus
-virtbusd=$VIRTBUS_BIN_DIR/agent/virtbusd
-broker_sh=$(cd "$(dirname "$0")/../harness" && pwd)/broker.sh
-broker=$VIRTBUS_TEST_TLS_BROKER_DIR
-tls=$broker/tls
-port=$(cat "$broker/tls_port")
-url="amqps://guest:guest@127.0.0.1:$port/"
-run=$(mktemp -d)
-unset COLUMNS VIRTBUS_BROKER
-
-pids=()
-. "$(dirname "$0")/../harness/checks.sh"
-reap_on_exit "$run"
-# Signed, as deployed (docs/SECURITY.md).
-. "$(dirname "$0")/../harness/trust.sh"
-trust_init "$run/trust"
+. "$(dirname "$0")/../harness/tls-test.sh"
+url="amqps://guest:guest@127.0.0.1:$tls_port/"
 # status EXPECTED NAME CONFIG COMMAND...: the exit status of a virtbus
 # command run with that configuration file
 status() {
@@ -80,7 +62,7 @@ domains() {
 # A wrong CA -------------------------------------------------------------------
 status 4 "wrong CA: the CLI fails" "$run/wrong.conf" -c "$url" nodes
 said "wrong CA: the error says so" \
-    "TLS: certificate verify failed (wrong CA?) connecting to amqps://guest@127.0.0.1:$port/"
+    "TLS: certificate verify failed (wrong CA?) connecting to amqps://guest@127.0.0.1:$tls_port/"
 if grep -q "guest:guest" "$run/err"; then fail "the password is shown: $(cat "$run/err")"
 else pass "the password is not shown"; fi
 printf 'tls_ca = "%s"\nstate_dir = "%s"\n' "$tls/wrong-ca.pem" "$run/tls-wrong" >"$run/agent-wrong.conf"
@@ -98,10 +80,10 @@ wait_up tls-a1 "$run/right.conf" "$url" && pass "right CA: the agent is up over 
 check "right CA: the CLI lists its domains" "db-test web1 web2" \
     "$(domains tls-a1 "$run/right.conf" "$url")"
 check "localhost, a name of the certificate, works too" "db-test web1 web2" \
-    "$(domains tls-a1 "$run/right.conf" "amqps://guest:guest@localhost:$port/")"
+    "$(domains tls-a1 "$run/right.conf" "amqps://guest:guest@localhost:$tls_port/")"
 
 # Host name verification ---------------------------------------------------------
-other="amqps://guest:guest@127.0.0.2:$port/"
+other="amqps://guest:guest@127.0.0.2:$tls_port/"
 status 4 "a name the certificate lacks is refused" "$run/right.conf" -c "$other" nodes
 said "host name verification says so" \
     "TLS: the broker's certificate is not for '127.0.0.2' (host name verification failed)"
@@ -119,35 +101,35 @@ external() {   # CERT_NAME: the TLS and EXTERNAL lines of a configuration
     >"$run/agent-x1.conf"
 { external tls-ops; trust_cli_conf; } >"$run/ops.conf"
 { external tls-nobody; trust_cli_conf; } >"$run/nobody.conf"
-ext_url="amqps://127.0.0.1:$port/"
+ext_url="amqps://127.0.0.1:$tls_port/"
 start_agent tls-x1 "$run/agent-x1.conf" "$ext_url"
-wait_up tls-x1 "$run/ops.conf" "amqps://tls-ops@127.0.0.1:$port/" &&
+wait_up tls-x1 "$run/ops.conf" "amqps://tls-ops@127.0.0.1:$tls_port/" &&
     pass "EXTERNAL: the agent is up" || fail "tls-x1 not up: $(cat "$run/tls-x1.log")"
 check "EXTERNAL: the CLI lists its domains" "db-test web1 web2" \
-    "$(domains tls-x1 "$run/ops.conf" "amqps://tls-ops@127.0.0.1:$port/")"
+    "$(domains tls-x1 "$run/ops.conf" "amqps://tls-ops@127.0.0.1:$tls_port/")"
 # A command carries the user as user-id, which the broker checks against
 # the certificate's.
-status 0 "EXTERNAL: a method call" "$run/ops.conf" -c "amqps://tls-ops@127.0.0.1:$port/" \
+status 0 "EXTERNAL: a method call" "$run/ops.conf" -c "amqps://tls-ops@127.0.0.1:$tls_port/" \
     suspend -n tls-x1 web1
-status 0 "EXTERNAL: and back" "$run/ops.conf" -c "amqps://tls-ops@127.0.0.1:$port/" \
+status 0 "EXTERNAL: and back" "$run/ops.conf" -c "amqps://tls-ops@127.0.0.1:$tls_port/" \
     resume -n tls-x1 web1
 status 0 "EXTERNAL without a user in the URL" "$run/ops.conf" -c "$ext_url" nodes -n tls-x1
 status 4 "EXTERNAL: a certificate of no broker user" "$run/nobody.conf" -c "$ext_url" nodes
 said "the refusal names the mechanism" "Login was refused using authentication mechanism EXTERNAL"
 status 4 "the certificate's user has no password" "$run/right.conf" \
-    -c "amqps://tls-ops:guest@127.0.0.1:$port/" nodes
+    -c "amqps://tls-ops:guest@127.0.0.1:$tls_port/" nodes
 said "a password login is refused" "Login was refused using authentication mechanism PLAIN"
 
 # Mistakes in the settings are said before any connect ---------------------------
 printf 'tls_ca = "%s"\ntls_key = "%s"\n' "$tls/ca.pem" "$tls/tls-ops.key" >"$run/keyonly.conf"
 status 2 "a key without its certificate" "$run/keyonly.conf" -c "$url" nodes
 said "the key without its certificate is named" "is given without its certificate"
-status 2 "EXTERNAL over amqp://" "$run/ops.conf" -c "amqp://127.0.0.1:$port/" nodes
+status 2 "EXTERNAL over amqp://" "$run/ops.conf" -c "amqp://127.0.0.1:$tls_port/" nodes
 said "EXTERNAL needs amqps" "SASL EXTERNAL needs an amqps:// broker URL"
 { external tls-ops; printf 'tls_key = "%s"\n' "$tls/tls-x1.key"; } | grep -v "tls-ops.key" \
     >"$run/mismatch.conf"
 status 4 "a key that is not the certificate's" "$run/mismatch.conf" \
-    -c "amqps://tls-ops@127.0.0.1:$port/" nodes
+    -c "amqps://tls-ops@127.0.0.1:$tls_port/" nodes
 said "the key is named" "TLS: cannot use the client key $tls/tls-x1.key: key values mismatch"
 printf 'tls_ca = "%s"\n' "$run/nosuch.pem" >"$run/noca.conf"
 status 4 "a CA file that is not there" "$run/noca.conf" -c "$url" nodes

@@ -69,6 +69,8 @@ assert_configs_equal(const struct agent_config *a, const struct agent_config *b)
     cr_assert_eq(a->tls_verify_hostname, b->tls_verify_hostname);
     cr_assert_str_eq(a->sasl_mechanism, b->sasl_mechanism);
     cr_assert_str_eq(a->broker_topology, b->broker_topology);
+    cr_assert_str_eq(a->indication_encoding, b->indication_encoding);
+    cr_assert_eq(a->indication_amqp10, b->indication_amqp10);
 }
 
 Test(config, trust_keys_and_booleans)
@@ -530,6 +532,7 @@ Test(config, copy_is_deep)
     cr_assert_neq(copy.allowed_paths, cfg.allowed_paths);
     cr_assert_neq(copy.sasl_mechanism, cfg.sasl_mechanism);
     cr_assert_neq(copy.broker_topology, cfg.broker_topology);
+    cr_assert_neq(copy.indication_encoding, cfg.indication_encoding);
 
     /* The reload pattern: parse into the copy, the original stays. */
     cr_assert_eq(parse_text(&copy, "labels = [ \"b=2\" ]\nnode = \"other\"\n", &err), 0);
@@ -577,7 +580,7 @@ Test(config, example_file_documents_every_key_with_its_default)
     agent_config_defaults(&defaults);
     cr_assert_eq(agent_config_parse(&cfg, text, len, path, &err), 0, "%s", err.text);
     /* Every key of the table, each once (a duplicate would fail above). */
-    cr_assert_eq(keys, 34);
+    cr_assert_eq(keys, 36);
     cr_assert_str_eq(cfg.node, "node1");
     cr_assert_str_eq(label(&cfg, "tier"), "web");
     cr_assert_str_eq(label(&cfg, "rack"), "r1");

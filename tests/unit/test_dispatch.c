@@ -87,6 +87,26 @@ Test(dispatch, reply_addresses)
     cr_assert_not(allowed("/queue/"));
 }
 
+/* Qpid's consoles write reply-to as exchange/subject (issue 12, finding 5):
+ * read as such, and held to the same rule (issue 11): never an agent's
+ * key, never a broadcast. */
+Test(dispatch, qpid_reply_addresses)
+{
+    cr_assert(allowed("qmf.default.topic/direct-console.8e4a2c5d-1b2f-4b1a-9c3e-2f0f2f0f2f0f"));
+    cr_assert(allowed("qmf.default.direct/my-console"));
+    cr_assert(allowed("qmf.default.topic/direct-console.x; {node: {type: topic}}"));
+    cr_assert(allowed("/exchange/qmf.default.topic/direct-console.abc"));
+    cr_assert_not(allowed("/exchange/qmf.default.topic/direct-console."));
+    cr_assert_not(allowed("qmf.default.topic/agent.ind.heartbeat.virtbus.agent.victim"));
+    cr_assert_not(allowed("qmf.default.topic/console.request.method"));
+    cr_assert_not(allowed("qmf.default.topic/virtbus.presence.marker"));
+    cr_assert_not(allowed("qmf.default.direct/virtbus:agent:victim"));
+    cr_assert_not(allowed("amq.topic/direct-console.abc"));
+    cr_assert_not(allowed("no.such.exchange/x"));
+    cr_assert_not(allowed("/direct-console.abc"));
+    cr_assert_not(allowed("; {node: {type: topic}}"));
+}
+
 /* A commandResult carried a 1 MB objectName; the schema says sstr. */
 Test(dispatch, command_results_carry_bounded_valid_texts)
 {

@@ -661,19 +661,22 @@ Test(schema, class_value_shape)
     cr_assert_eq(qmf_list_len(props), c->nprops);
     p = qmf_list_at(props, 0);
     cr_assert_str_eq(qmf_map_get_string(p, "_name"), "uuid");
-    cr_assert_str_eq(qmf_map_get_string(p, "_type"), "sstr");
+    cr_assert_str_eq(qmf_map_get_string(p, "_type"), "TYPE_STRING");
+    cr_assert_str_eq(qmf_map_get_string(p, "_subtype"), "sstr");
     cr_assert_str_eq(qmf_map_get_string(p, "_access"), "RC");
     cr_assert(qmf_map_get(p, "_index")->u.b);
     cr_assert_null(qmf_map_get(p, "_unit"));
     p = find_named(props, "memory");
-    cr_assert_str_eq(qmf_map_get_string(p, "_type"), "uint64");
+    cr_assert_str_eq(qmf_map_get_string(p, "_type"), "TYPE_INT");
+    cr_assert_str_eq(qmf_map_get_string(p, "_subtype"), "uint64");
     cr_assert_str_eq(qmf_map_get_string(p, "_unit"), "KiB");
     cr_assert_eq(qmf_map_get(p, "_statistic")->kind, QMF_BOOL);
     cr_assert(qmf_map_get(p, "_statistic")->u.b);
     cr_assert_not(qmf_map_get(p, "_optional")->u.b);
     cr_assert_not_null(qmf_map_get_string(p, "_desc"));
     cr_assert_str_eq(qmf_map_get_string(find_named(props, "node"), "_references"), "Node");
-    cr_assert_str_eq(qmf_map_get_string(find_named(props, "node"), "_type"), "objId");
+    cr_assert_str_eq(qmf_map_get_string(find_named(props, "node"), "_type"), "TYPE_MAP");
+    cr_assert_str_eq(qmf_map_get_string(find_named(props, "node"), "_subtype"), "objId");
 
     methods = qmf_map_get(v, "_methods");
     cr_assert_eq(qmf_list_len(methods), c->nmethods);
@@ -692,7 +695,8 @@ Test(schema, class_value_shape)
     cr_assert_eq(qmf_map_get(a, "_default")->kind, qmf_type_kind(QMF_T_UINT32));
     a = find_named(qmf_map_get(find_named(methods, "getXMLDesc"), "_arguments"), "description");
     cr_assert_str_eq(qmf_map_get_string(a, "_dir"), "O");
-    cr_assert_str_eq(qmf_map_get_string(a, "_type"), "lstr");
+    cr_assert_str_eq(qmf_map_get_string(a, "_type"), "TYPE_STRING");
+    cr_assert_str_eq(qmf_map_get_string(a, "_subtype"), "lstr");
     qmf_free(v);
 
     v = schema_class_value(schema_find_class(s, "driverDisconnected"));

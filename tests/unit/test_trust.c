@@ -112,6 +112,48 @@ Test(trust, keys_round_trip_through_files_and_private_ones_are_0600)
     free(pp);
 }
 
+Test(trust, a_new_key_and_its_credential_are_issued_to_files)
+{
+    struct trust_key *issuer = new_key(), *k;
+    struct trust_credential fields = { .name = "web-1", .roles = TRUST_ROLE_AGENT };
+    struct trust_credential *c;
+    char *kp = path_of("web-1.key"), *cp = path_of("web-1.cred"), *text, *read;
+    struct stat st;
+    qmf_error err;
+
+    fields.not_before = 1000;
+    fields.not_after = 2000;
+    text = trust_credential_issue_new_key(issuer, &fields, kp, cp, &err);
+    cr_assert_not_null(text, "%s", err.text);
+    cr_assert_eq(stat(kp, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600);
+    cr_assert_eq(stat(cp, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0644);
+    read = trust_credential_read(cp, &err);
+    cr_assert_str_eq(read, text, "the file holds the credential returned");
+    c = trust_credential_parse(read, strlen(read), &err);
+    cr_assert_not_null(c, "%s", err.text);
+    k = trust_key_load(kp, &err);
+    cr_assert_not_null(k, "%s", err.text);
+    cr_assert_str_eq(c->key_id, trust_key_id(k), "the credential is for the key saved");
+    cr_assert_eq(trust_credential_verify(c, issuer, 1500, 0, &err), 0, "%s", err.text);
+
+    /* An existing key is never replaced, and nothing is issued then. */
+    cr_assert_null(trust_credential_issue_new_key(issuer, &fields, kp, cp, &err));
+    cr_assert(strstr(err.text, "exists") != NULL, "%s", err.text);
+    cr_assert_eq(trust_credential_save(text, cp, false, &err), -1);
+    cr_assert_eq(trust_credential_save(text, cp, true, &err), 0, "%s", err.text);
+
+    trust_credential_free(c);
+    trust_key_free(k);
+    trust_key_free(issuer);
+    free(fields.serial);
+    free(text);
+    free(read);
+    free(kp);
+    free(cp);
+}
+
 Test(trust, base64url_is_strict)
 {
     static const uint8_t data[] = { 0xfb, 0xff, 0x00, 0x10, 0x83 };
