@@ -144,6 +144,12 @@ int a091_outgoing_build(struct a091_outgoing *o, const struct bus_message *m,
                         qmf_error *err);
 void a091_outgoing_clear(struct a091_outgoing *o);
 
+/* The application-properties section of an AMQP 1.0 message (as the 1.0
+ * plugin hands it to 0-9-1, or as it came on 1.0): m's headers, and its
+ * ttl and created (*have_ttl, *have_created say so); a section that cannot
+ * be read makes m malformed. */
+void a091_amqp10_properties(struct bus_message *m, amqp_bytes_t section, bool *have_ttl,
+                            bool *have_created);
 /* The properties of a received content header, mapped onto m. */
 void a091_message_set_properties(struct bus_message *m,
                                  const amqp_basic_properties_t *p);

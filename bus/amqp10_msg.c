@@ -1,11 +1,11 @@
 /*
  * AMQP 1.0 message mapping: bus_message to the sections of a 1.0 message
  * (header, properties, application-properties, body) and back.  The
- * sections are written and walked here rather than with pn_message_t, so
- * that a body is sent as the very bytes given (signed messages) and read
- * as the very bytes received (what a signature covers), and so that a body
- * is never squeezed through pn_data_t's 65535 nodes on the way.  See
- * docs/TRANSPORTS.md, "AMQP 1.0: mapping".
+ * sections are written and walked here (with schema/qmf's section codec,
+ * as the 0-9-1 backend reads what RabbitMQ's plugin hands it) rather than
+ * with pn_message_t, so that a body is sent as the very bytes given
+ * (signed messages) and read as the very bytes received (what a signature
+ * covers).  See docs/TRANSPORTS.md, "AMQP 1.0", "Mapping".
  */
 #include "bus/amqp10_int.h"
 
@@ -15,22 +15,14 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/evp.h>
 #include <proton/codec.h>
 
 #include "bus/amqp091_int.h"
 #include "schema/qmf/codec.h"
 
-/* The section descriptors (AMQP 1.0 part 3.2). */
-#define SEC_HEADER 0x70
-#define SEC_DELIVERY_ANNOTATIONS 0x71
-#define SEC_MESSAGE_ANNOTATIONS 0x72
-#define SEC_PROPERTIES 0x73
-#define SEC_APPLICATION_PROPERTIES 0x74
-#define SEC_DATA 0x75
-#define SEC_SEQUENCE 0x76
-#define SEC_VALUE 0x77
-#define SEC_FOOTER 0x78
+/* The properties section's descriptor (AMQP 1.0 part 3.2.4); the others
+ * are schema/qmf/codec.h's. */
+#define SECTION_PROPERTIES 0x73
 
 /* A growing byte buffer. */
 struct bytes {
@@ -159,7 +151,7 @@ put_header_section(pn_data_t *data, const struct bus_message *m)
 
     if (!m->durable && !ttl)
         return;
-    begin_section(data, SEC_HEADER, true);
+    begin_section(data, QMF_AMQP_SECTION_HEADER, true);
     pn_data_put_bool(data, m->durable);
     if (ttl) {
         pn_data_put_null(data);     /* priority */
@@ -172,7 +164,7 @@ static void
 put_properties_section(pn_data_t *data, const struct bus_message *m, const char *subject,
                        const char *reply_to, const char *content_type)
 {
-    begin_section(data, SEC_PROPERTIES, true);
+    begin_section(data, SECTION_PROPERTIES, true);
     put_string(data, m->message_id);
     if (m->user_id != NULL)
         pn_data_put_binary(data, pn_bytes(strlen(m->user_id), m->user_id));
@@ -205,7 +197,7 @@ put_application_properties(pn_data_t *data, const struct bus_message *m, qmf_err
 
     if (qmf_map_len(m->headers) == 0 && m->ttl_ms == 0 && m->created_ms == 0)
         return 0;
-    begin_section(data, SEC_APPLICATION_PROPERTIES, false);
+    begin_section(data, QMF_AMQP_SECTION_APP_PROPERTIES, false);
     for (i = 0; i < qmf_map_len(m->headers); i++) {
         const struct qmf_pair *pair = &m->headers->u.map.items[i];
 
@@ -237,32 +229,26 @@ encoded_is_list(const char *bytes, size_t len)
 }
 
 /*
- * The body section.  An AMQP-typed body goes as amqp-value, except a list,
+ * The body section.  AMQP typed data goes as amqp-value, except a list,
  * which goes as amqp-sequence: RabbitMQ 3.10's 1.0 plugin closes the
- * connection on an amqp-value list of two items or more.
+ * connection on an amqp-value list of two items or more.  Other bytes
+ * (JSON) go as one data section.
  */
 static void
 put_body_section(struct bytes *out, const char *body, size_t len, bool typed)
 {
-    unsigned char head[8] = { 0x00, 0x53, 0 };
-    size_t n = 3;
+    unsigned char head[3] = { 0x00, 0x53, 0 };
+    char *section;
+    size_t n;
 
-    if (typed) {
-        head[2] = encoded_is_list(body, len) ? SEC_SEQUENCE : SEC_VALUE;
-    } else {
-        head[2] = SEC_DATA;
-        if (len < 256) {
-            head[n++] = 0xa0;
-            head[n++] = (unsigned char)len;
-        } else {
-            head[n++] = 0xb0;
-            head[n++] = (unsigned char)(len >> 24);
-            head[n++] = (unsigned char)(len >> 16);
-            head[n++] = (unsigned char)(len >> 8);
-            head[n++] = (unsigned char)len;
-        }
+    if (!typed) {
+        qmf_amqp_data_section(body, len, &section, &n);
+        bytes_append(out, section, n);
+        free(section);
+        return;
     }
-    bytes_append(out, head, n);
+    head[2] = encoded_is_list(body, len) ? QMF_AMQP_SECTION_SEQUENCE : QMF_AMQP_SECTION_VALUE;
+    bytes_append(out, head, sizeof(head));
     bytes_append(out, body, len);
 }
 
@@ -280,24 +266,15 @@ a10_message_encode(const struct bus_message *m, const char *subject, const char 
 
     if (m->raw_body != NULL) {
         content_type = m->raw_content_type ? m->raw_content_type : BUS_CONTENT_JSON;
-        typed = content_type_is_amqp(content_type);
         body = m->raw_body;
         body_len = m->raw_len;
-    } else {
-        qmf_value *empty = m->body == NULL ? qmf_map() : NULL;
-        const qmf_value *v = m->body ? m->body : empty;
-        int erc = qmf_to_amqp(v, &encoded, &body_len);
-
-        content_type = v->kind == QMF_MAP ? BUS_CONTENT_AMQP_MAP
-                     : v->kind == QMF_LIST ? BUS_CONTENT_AMQP_LIST : NULL;
-        qmf_free(empty);
-        if (erc != 0) {
-            qmf_error_set(err, QMF_ERR_INVALID_ARGS, "the body cannot be written as AMQP");
-            goto out;
-        }
-        typed = true;
+    } else if (bus_body_encode(m->body, m->encoding, &encoded, &body_len, &content_type,
+                               err) == 0) {
         body = encoded;
+    } else {
+        goto out;
     }
+    typed = content_type_is_amqp(content_type);
     put_header_section(data, m);
     put_properties_section(data, m, subject, reply_to ? reply_to : m->reply_to, content_type);
     if (put_application_properties(data, m, err) != 0)
@@ -321,157 +298,42 @@ out:
 
 /* Receiving -------------------------------------------------------------- */
 
-static uint32_t
-be32(const unsigned char *p)
+/* A section's bytes, descriptor and all. */
+static amqp_bytes_t
+section_bytes(const char *buf, size_t start, size_t end)
 {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    amqp_bytes_t b = { end - start, (void *)(buf + start) };
+
+    return b;
 }
 
-/* Descriptors nest: a described descriptor is legal, and bounded here. */
-#define MAX_DESCRIBED_DEPTH 4
-
-/*
- * The size of the encoded value at p (constructor and all), from its
- * constructor alone (AMQP 1.0 part 1.2: the high nibble gives the width);
- * 0 if it is not whole within n bytes or not a value.
- */
-static size_t
-value_size(const unsigned char *p, size_t n, int depth)
-{
-    size_t size, d, v;
-
-    if (n == 0)
-        return 0;
-    if (p[0] == 0x00) {
-        if (depth >= MAX_DESCRIBED_DEPTH || (d = value_size(p + 1, n - 1, depth + 1)) == 0 ||
-            (v = value_size(p + 1 + d, n - 1 - d, depth + 1)) == 0)
-            return 0;
-        return 1 + d + v;
-    }
-    switch (p[0] >> 4) {
-    case 0x4: size = 1; break;
-    case 0x5: size = 2; break;
-    case 0x6: size = 3; break;
-    case 0x7: size = 5; break;
-    case 0x8: size = 9; break;
-    case 0x9: size = 17; break;
-    case 0xa:
-    case 0xc:
-    case 0xe:
-        size = n >= 2 ? 2 + (size_t)p[1] : 0;
-        break;
-    case 0xb:
-    case 0xd:
-    case 0xf:
-        size = n >= 5 ? 5 + (size_t)be32(p + 1) : 0;
-        break;
-    default:
-        return 0;
-    }
-    return size <= n ? size : 0;
-}
-
-/* The section code of a descriptor: a ulong, or the symbolic name. */
-static bool
-descriptor_code(const unsigned char *p, size_t n, uint64_t *code)
-{
-    static const struct {
-        const char *name;
-        uint64_t code;
-    } names[] = {
-        { "amqp:header:list", SEC_HEADER },
-        { "amqp:delivery-annotations:map", SEC_DELIVERY_ANNOTATIONS },
-        { "amqp:message-annotations:map", SEC_MESSAGE_ANNOTATIONS },
-        { "amqp:properties:list", SEC_PROPERTIES },
-        { "amqp:application-properties:map", SEC_APPLICATION_PROPERTIES },
-        { "amqp:data:binary", SEC_DATA },
-        { "amqp:amqp-sequence:list", SEC_SEQUENCE },
-        { "amqp:amqp-value:*", SEC_VALUE },
-        { "amqp:footer:map", SEC_FOOTER },
-    };
-    size_t i, len, off;
-
-    if (n >= 2 && p[0] == 0x53) {
-        *code = p[1];
-        return true;
-    }
-    if (n >= 9 && p[0] == 0x80) {
-        *code = (uint64_t)be32(p + 1) << 32 | be32(p + 5);
-        return true;
-    }
-    if (n >= 1 && p[0] == 0x44) {
-        *code = 0;
-        return true;
-    }
-    if (n >= 2 && (p[0] == 0xa3 || p[0] == 0xb3)) {
-        off = p[0] == 0xa3 ? 2 : 5;
-        if (n < off)
-            return false;
-        len = p[0] == 0xa3 ? p[1] : be32(p + 1);
-        for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-            if (len == strlen(names[i].name) && off + len <= n &&
-                memcmp(p + off, names[i].name, len) == 0) {
-                *code = names[i].code;
-                return true;
-            }
-        }
-    }
-    return false;
-}
-
-/* The body as it came, section by section. */
-struct body {
-    enum { BODY_NONE, BODY_DATA, BODY_VALUE, BODY_SEQUENCE } kind;
-    struct bytes bytes;         /* data: the payload; value, sequence: encoded */
-    qmf_value *sequence;        /* the items of every amqp-sequence */
-    bool complete;              /* every section was read */
-    size_t received;            /* bytes of the message kept */
-    size_t sections;
-};
-
-/* The message is malformed: the first reason found is kept. */
-static void
-refuse(struct bus_message *m, const char *what, const char *why)
-{
-    if (m->body_error.code != 0)
-        return;
-    qmf_error_set(&m->body_error, QMF_ERR_MALFORMED, "%s %.200s", what, why);
-}
-
-/* A text property (an id may be a string, symbol, ulong, uuid or binary),
- * malloc'd; NULL for null, and a NUL byte refuses the message. */
+/* An id or text property as a string, malloc'd (an id may be a string,
+ * symbol, ulong, UUID or binary); NULL for null.  A NUL byte in a binary
+ * one makes the message malformed, as a string's did already. */
 static char *
-text_of(pn_data_t *data, struct bus_message *m, const char *field)
+text_of(const qmf_value *v, struct bus_message *m, const char *field)
 {
-    pn_bytes_t b;
     char buf[40];
 
-    switch (pn_data_type(data)) {
-    case PN_STRING:
-        b = pn_data_get_string(data);
-        break;
-    case PN_SYMBOL:
-        b = pn_data_get_symbol(data);
-        break;
-    case PN_BINARY:
-        b = pn_data_get_binary(data);
-        break;
-    case PN_ULONG:
-        snprintf(buf, sizeof(buf), "%" PRIu64, pn_data_get_ulong(data));
+    switch (v->kind) {
+    case QMF_STRING:
+        return qmf_xstrdup(v->u.str.ptr);
+    case QMF_BINARY:
+        if (v->u.str.len > 0 && memchr(v->u.str.ptr, '\0', v->u.str.len) != NULL &&
+            m->body_error.code == 0)
+            qmf_error_set(&m->body_error, QMF_ERR_MALFORMED, "property '%s' holds a NUL byte",
+                          field);
+        return qmf_xstrndup(v->u.str.ptr, v->u.str.len);
+    case QMF_UINT64:
+    case QMF_UINT32:
+        snprintf(buf, sizeof(buf), "%" PRIu64, v->u.u);
         return qmf_xstrdup(buf);
-    case PN_UUID:
-        qmf_uuid_format((const uint8_t *)pn_data_get_uuid(data).bytes, buf);
+    case QMF_UUID:
+        qmf_uuid_format(v->u.uuid, buf);
         return qmf_xstrdup(buf);
     default:
         return NULL;
     }
-    if (b.size > 0 && memchr(b.start, '\0', b.size) != NULL) {
-        char what[64];
-
-        snprintf(what, sizeof(what), "property '%s'", field);
-        refuse(m, what, "holds a NUL byte");
-    }
-    return qmf_xstrndup(b.start ? b.start : "", b.size);
 }
 
 /*
@@ -488,291 +350,112 @@ reply_address(char *reply_to)
     return reply_to;
 }
 
-/* Enters the list or map of a decoded section: false if it is not one. */
-static bool
-enter_section(pn_data_t *data)
-{
-    pn_data_rewind(data);
-    if (!pn_data_next(data) || pn_data_type(data) != PN_DESCRIBED)
-        return false;
-    pn_data_enter(data);
-    if (!pn_data_next(data) || !pn_data_next(data) ||
-        (pn_data_type(data) != PN_LIST && pn_data_type(data) != PN_MAP))
-        return false;
-    return pn_data_enter(data);
-}
-
-static void
-read_header(pn_data_t *data, struct bus_message *m, bool *have_ttl)
-{
-    size_t i;
-
-    if (!enter_section(data))
-        return;
-    for (i = 0; pn_data_next(data); i++) {
-        if (i == 0 && pn_data_type(data) == PN_BOOL)
-            m->durable = pn_data_get_bool(data);
-        else if (i == 2 && pn_data_type(data) == PN_UINT && !*have_ttl) {
-            m->ttl_ms = pn_data_get_uint(data);
-            *have_ttl = true;
-        }
-    }
-}
-
-static void
-read_properties(pn_data_t *data, struct bus_message *m, char **content_type,
-                bool *have_created)
-{
-    size_t i;
-
-    if (!enter_section(data))
-        return;
-    for (i = 0; pn_data_next(data); i++) {
-        switch (i) {
-        case 0:
-            m->message_id = text_of(data, m, "message-id");
-            break;
-        case 1:
-            m->user_id = text_of(data, m, "user-id");
-            break;
-        case 3:
-            m->subject = text_of(data, m, "subject");
-            break;
-        case 4:
-            m->reply_to = reply_address(text_of(data, m, "reply-to"));
-            break;
-        case 5:
-            m->correlation_id = text_of(data, m, "correlation-id");
-            break;
-        case 6:
-            *content_type = text_of(data, m, "content-type");
-            break;
-        case 9:
-            if (pn_data_type(data) == PN_TIMESTAMP && !*have_created) {
-                m->created_ms = pn_data_get_timestamp(data);
-                *have_created = true;
-            }
-            break;
-        default:
-            break;
-        }
-    }
-}
-
-/* application-properties: the headers, less ttl and created, which fill
- * ttl_ms and created_ms (as on 0-9-1).  Nested values are dropped. */
-static void
-read_application_properties(pn_data_t *data, struct bus_message *m, bool *have_ttl,
-                            bool *have_created)
-{
-    qmf_value *map;
-    qmf_error err;
-    size_t i;
-
-    pn_data_rewind(data);
-    if (!pn_data_next(data) || pn_data_type(data) != PN_DESCRIBED)
-        return;
-    pn_data_enter(data);
-    if (!pn_data_next(data) || !pn_data_next(data))
-        return;
-    qmf_error_clear(&err);
-    if ((map = qmf_get_pn_data(data, &err)) == NULL || map->kind != QMF_MAP) {
-        refuse(m, "application-properties:", map == NULL ? err.text : "not a map");
-        qmf_free(map);
-        return;
-    }
-    for (i = 0; i < qmf_map_len(map); i++) {
-        struct qmf_pair *pair = &map->u.map.items[i];
-        int64_t n;
-
-        if (strcmp(pair->key, "ttl") == 0 && qmf_get_int64(pair->value, &n) && n >= 0) {
-            m->ttl_ms = (uint64_t)n;
-            *have_ttl = true;
-        } else if (strcmp(pair->key, "created") == 0 && qmf_get_int64(pair->value, &n)) {
-            m->created_ms = n;
-            *have_created = true;
-        } else if (pair->value->kind != QMF_MAP && pair->value->kind != QMF_LIST) {
-            qmf_map_set(m->headers, pair->key, pair->value);
-            pair->value = NULL;
-        }
-    }
-    qmf_free(map);
-}
-
-/* One body section; false when the message's body is not one kind. */
-static bool
-add_body(struct body *body, uint64_t code, const unsigned char *value, size_t len)
-{
-    size_t off;
-
-    body->sections++;
-    switch (code) {
-    case SEC_DATA:
-        if (body->kind != BODY_NONE && body->kind != BODY_DATA)
-            return false;
-        body->kind = BODY_DATA;
-        if (value[0] != 0xa0 && value[0] != 0xb0)
-            return false;
-        off = value[0] == 0xa0 ? 2 : 5;
-        bytes_append(&body->bytes, value + off, len - off);
-        return true;
-    case SEC_SEQUENCE:
-        if (body->kind != BODY_NONE && body->kind != BODY_SEQUENCE)
-            return false;
-        body->kind = BODY_SEQUENCE;
-        bytes_append(&body->bytes, value, len);
-        return true;
-    default:
-        if (body->kind != BODY_NONE)
-            return false;
-        body->kind = BODY_VALUE;
-        bytes_append(&body->bytes, value, len);
-        return true;
-    }
-}
-
-/* The items of the amqp-sequence sections, one list, as the body. */
+/* The fields of a header or properties section, a list; NULL (and m
+ * malformed) if it cannot be read. */
 static qmf_value *
-decode_sequences(const struct bytes *bytes, qmf_error *err)
+section_list(struct bus_message *m, const struct qmf_amqp_section *s, const char *what)
 {
-    const unsigned char *p = (const unsigned char *)bytes->ptr;
-    size_t pos = 0, n, i;
-    qmf_value *all = qmf_list(), *part;
+    qmf_error err;
+    qmf_value *v = qmf_from_amqp(s->value, s->value_len, &err);
 
-    while (pos < bytes->len) {
-        n = value_size(p + pos, bytes->len - pos, 0);
-        if (n == 0 || (part = qmf_from_amqp(bytes->ptr + pos, n, err)) == NULL) {
-            qmf_free(all);
-            return NULL;
-        }
-        if (part->kind != QMF_LIST) {
-            qmf_free(part);
-            qmf_free(all);
-            qmf_error_set(err, QMF_ERR_MALFORMED, "an amqp-sequence holds no list");
-            return NULL;
-        }
-        for (i = 0; i < qmf_list_len(part); i++)
-            qmf_list_append(all, part->u.list.items[i]);
-        part->u.list.len = 0;      /* the items are all's now */
-        qmf_free(part);
-        pos += n;
-    }
-    return all;
+    if (v != NULL && v->kind == QMF_LIST)
+        return v;
+    if (m->body_error.code == 0)
+        qmf_error_set(&m->body_error, QMF_ERR_MALFORMED, "the %s: %s", what,
+                      v == NULL ? err.text : "not a list");
+    qmf_free(v);
+    return NULL;
 }
 
 static void
-decode_body(struct bus_message *m, struct body *body, char *content_type, size_t total,
-            size_t max_body)
+read_header(struct bus_message *m, const struct qmf_amqp_section *s, bool have_ttl)
 {
-    qmf_error err;
+    qmf_value *f = section_list(m, s, "header"), *v;
 
-    if (!body->complete && total == body->received) {
-        refuse(m, "the message's sections", "cannot be read");
-        free(content_type);
+    if (f == NULL)
         return;
+    if ((v = qmf_list_at(f, 0)) != NULL && v->kind == QMF_BOOL)
+        m->durable = v->u.b;
+    if ((v = qmf_list_at(f, 2)) != NULL && v->kind == QMF_UINT32 && !have_ttl)
+        m->ttl_ms = v->u.u;
+    qmf_free(f);
+}
+
+static char *
+read_properties(struct bus_message *m, const struct qmf_amqp_section *s, bool have_created)
+{
+    static const char *const names[] = {
+        "message-id", "user-id", "to", "subject", "reply-to", "correlation-id", "content-type",
+    };
+    char **fields[] = { &m->message_id, &m->user_id, NULL, &m->subject, &m->reply_to,
+                        &m->correlation_id, NULL };
+    qmf_value *f = section_list(m, s, "properties"), *v;
+    char *content_type = NULL;
+    size_t i;
+
+    if (f == NULL)
+        return NULL;
+    for (i = 0; i < sizeof(names) / sizeof(names[0]) && i < qmf_list_len(f); i++) {
+        v = qmf_list_at(f, i);
+        if (fields[i] != NULL) {
+            free(*fields[i]);
+            *fields[i] = text_of(v, m, names[i]);
+        } else if (i == 6) {
+            content_type = text_of(v, m, names[i]);
+        }
     }
-    if (!body->complete || body->bytes.len > max_body) {
-        qmf_error_set(&m->body_error, QMF_ERR_TOO_LARGE,
-                      "body of %zu bytes is over the limit of %zu",
-                      body->complete ? body->bytes.len : total, max_body);
-        free(content_type);
-        return;
-    }
-    /* What a signature covers: the body's bytes as they came. */
-    if (EVP_Digest(body->bytes.ptr != NULL ? body->bytes.ptr : "", body->bytes.len,
-                   m->body_sha256, NULL, EVP_sha256(), NULL) == 1)
-        m->has_body_sha256 = true;
-    if (m->body_error.code != 0) {
-        free(content_type);
-        return;
-    }
-    qmf_error_clear(&err);
-    switch (body->kind) {
-    case BODY_NONE:
-        qmf_error_set(&m->body_error, QMF_ERR_MALFORMED, "the message has no body");
-        break;
-    case BODY_DATA:
-        a091_message_decode_body(m, content_type, false, body->bytes.ptr, body->bytes.len);
-        break;
-    case BODY_VALUE:
-    case BODY_SEQUENCE:
-        m->body = body->kind == BODY_VALUE
-                      ? qmf_from_amqp(body->bytes.ptr ? body->bytes.ptr : "",
-                                      body->bytes.len, &err)
-                      : decode_sequences(&body->bytes, &err);
-        if (m->body == NULL)
-            qmf_error_set(&m->body_error, QMF_ERR_MALFORMED, "%s",
-                          err.text[0] != '\0' ? err.text : "the body cannot be decoded");
-        /* The encoding it came in, for an answer in kind. */
-        if (content_type == NULL && m->body != NULL && m->body->kind == QMF_MAP)
-            content_type = qmf_xstrdup(BUS_CONTENT_AMQP_MAP);
-        else if (content_type == NULL && m->body != NULL && m->body->kind == QMF_LIST)
-            content_type = qmf_xstrdup(BUS_CONTENT_AMQP_LIST);
-        break;
-    }
-    m->raw_content_type = content_type;
+    m->reply_to = reply_address(m->reply_to);
+    /* creation-time: the codec reads AMQP timestamps (ms) as ns. */
+    if ((v = qmf_list_at(f, 9)) != NULL && v->kind == QMF_INT64 && !have_created)
+        m->created_ms = v->u.i / 1000000;
+    qmf_free(f);
+    return content_type;
 }
 
 void
 a10_message_decode(struct bus_message *m, const char *bytes, size_t len, size_t total,
                    size_t max_body)
 {
-    const unsigned char *p = (const unsigned char *)bytes;
-    pn_data_t *data = pn_data(16);
-    struct body body = { .kind = BODY_NONE };
-    bool have_ttl = false, have_created = false, bad = false;
+    struct qmf_amqp_section s, header = { 0 }, properties = { 0 };
+    bool have_ttl = false, have_created = false, broken = false;
+    size_t off = 0, start = 0, body_len = 0;
     char *content_type = NULL;
-    size_t pos = 0;
+    qmf_error err;
+    int rc;
 
     if (m->headers == NULL)
         m->headers = qmf_map();
-    /* The application-properties and the header set ttl, created before
-     * the header's TTL and creation-time: read them first. */
-    while (pos < len && !bad) {
-        size_t d, v;
-        uint64_t code;
-
-        if (p[pos] != 0x00 || (d = value_size(p + pos + 1, len - pos - 1, 1)) == 0 ||
-            !descriptor_code(p + pos + 1, d, &code)) {
-            bad = true;
-            break;
-        }
-        v = value_size(p + pos + 1 + d, len - pos - 1 - d, 1);
-        if (v == 0)
-            break;      /* cut short (too large), or broken */
-        if (code == SEC_APPLICATION_PROPERTIES) {
-            pn_data_clear(data);
-            if (pn_data_decode(data, bytes + pos, 1 + d + v) < 0)
-                refuse(m, "application-properties", "cannot be decoded");
-            else
-                read_application_properties(data, m, &have_ttl, &have_created);
-        } else if (code >= SEC_DATA && code <= SEC_VALUE) {
-            if (!add_body(&body, code, p + pos + 1 + d, v))
-                bad = true;
-        }
-        pos += 1 + d + v;
+    m->amqp10 = true;
+    /* The application-properties' ttl and created come before the header's
+     * TTL and the creation-time (RabbitMQ gives a 1.0 receiver the seconds
+     * of a 0-9-1 timestamp as milliseconds): read them first. */
+    while ((rc = qmf_amqp_section_next(bytes ? bytes : "", len, &off, &s, &err)) == 1) {
+        if (s.descriptor == QMF_AMQP_SECTION_APP_PROPERTIES)
+            a091_amqp10_properties(m, section_bytes(bytes, start, off), &have_ttl,
+                                   &have_created);
+        else if (s.descriptor == QMF_AMQP_SECTION_HEADER)
+            header = s;
+        else if (s.descriptor == SECTION_PROPERTIES)
+            properties = s;
+        else if (s.descriptor >= QMF_AMQP_SECTION_DATA && s.descriptor <= QMF_AMQP_SECTION_VALUE)
+            body_len += s.value_len;
+        start = off;
     }
-    body.complete = pos == len && total == len && !bad;
-    body.received = len;
-    for (pos = 0; pos < len;) {
-        size_t d = value_size(p + pos + 1, len - pos - 1, 1), v;
-        uint64_t code;
-
-        if (p[pos] != 0x00 || d == 0 || !descriptor_code(p + pos + 1, d, &code) ||
-            (v = value_size(p + pos + 1 + d, len - pos - 1 - d, 1)) == 0 || code >= SEC_DATA)
-            break;
-        if (code == SEC_HEADER || code == SEC_PROPERTIES) {
-            pn_data_clear(data);
-            if (pn_data_decode(data, bytes + pos, 1 + d + v) < 0)
-                refuse(m, code == SEC_HEADER ? "header" : "properties", "cannot be decoded");
-            else if (code == SEC_HEADER)
-                read_header(data, m, &have_ttl);
-            else
-                read_properties(data, m, &content_type, &have_created);
-        }
-        pos += 1 + d + v;
+    broken = rc < 0;
+    if (header.value != NULL)
+        read_header(m, &header, have_ttl);
+    if (properties.value != NULL)
+        content_type = read_properties(m, &properties, have_created);
+    if (total > len || body_len > max_body) {
+        /* Kept only in part, or too large to keep: the properties count. */
+        qmf_error_set(&m->body_error, QMF_ERR_TOO_LARGE,
+                      "body of %zu bytes is over the limit of %zu",
+                      total > len ? total : body_len, max_body);
+    } else if (broken && m->body_error.code == 0) {
+        m->body_error = err;
+    } else {
+        /* The body sections, decoded as a 1.0 peer's through the plugin. */
+        a091_message_decode_body(m, content_type, true, bytes ? bytes : "", len);
     }
-    decode_body(m, &body, content_type, total, max_body);
-    free(body.bytes.ptr);
-    pn_data_free(data);
+    m->raw_content_type = content_type;
 }

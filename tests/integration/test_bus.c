@@ -1940,6 +1940,7 @@ Test(bus, list_bodies_travel, .timeout = 60)
     qmf_list_append(list, qmf_i64(2));
     qmf_list_append(list, qmf_map());
     m->body = qmf_dup(list);
+    m->encoding = BUS_ENCODING_AMQP;
     cr_assert_eq(qmf_to_amqp(list, &raw->raw_body, &raw->raw_len), 0);
     raw->raw_content_type = qmf_xstrdup(BUS_CONTENT_AMQP_LIST);
     open_lasting_consumer(&cons, base, url, queue, 10);
@@ -2340,20 +2341,20 @@ bytes_are(amqp_bytes_t b, const char *want, size_t len)
  * their body and properties (0-9-1's own reply-to form included), and a
  * 0-9-1 asker's direct reply-to reaches it from a 1.0 server.  From 1.0 to
  * 0-9-1 the message is looked at as the broker hands it to any 0-9-1
- * client (RabbitMQ adds headers x-amqp-1.0-*, holding 1.0 sections, which
- * the 0-9-1 bus's own reading must know, issue 12). */
+ * client (RabbitMQ adds headers x-amqp-1.0-*, holding 1.0 sections), and
+ * as the 0-9-1 bus reads it. */
 Test(bus, amqp10_and_091_interoperate, .timeout = 60)
 {
     struct event_base *base = new_base();
     char *url10 = test_bus_url(), *url091 = test_broker_url();
     char *q10 = test_unique_name("bus-mixed-10"), *q091 = test_unique_name("bus-mixed-091");
     char *to10 = bus_address_queue(q10), *to091 = bus_address_queue(q091);
-    struct peer c10 = { 0 }, c091 = { 0 }, asker = { 0 };
+    struct peer c10 = { 0 }, c091 = { 0 }, asker = { 0 }, r091 = { 0 };
     struct bus_subscription reply = { .source = BUS_DIRECT_REPLY_TO, .no_ack = true,
                                       .receive = peer_hold, .opaque = &asker };
     struct bus_options asker_opts = { .url = url091, .subs = &reply, .nsubs = 1 };
     struct confirms confirms = { 0 };
-    struct bus_message *m = bus_message_new();
+    struct bus_message *m = bus_message_new(), *typed_m;
     const struct bus_message *got;
     amqp_connection_state_t raw;
     amqp_message_t wire;
@@ -2400,8 +2401,11 @@ Test(bus, amqp10_and_091_interoperate, .timeout = 60)
     cr_assert_eq(bus_message_encode(m, &err), 0);
     cr_assert_eq(bus_publish(c10.conn, to091, m, count_confirm, &confirms, &err), 0, "%s",
                  err.text);
-    cr_assert_eq(bus_publish(c10.conn, to091 /* typed: no raw body */, got, count_confirm,
-                             &confirms, &err), 0, "%s", err.text);
+    typed_m = bus_message_new();
+    typed_m->body = qmf_dup(got->body);
+    typed_m->encoding = BUS_ENCODING_AMQP;
+    cr_assert_eq(bus_publish(c10.conn, to091, typed_m, count_confirm, &confirms, &err), 0,
+                 "%s", err.text);
     WAIT_UNTIL(base, confirms.ok == 3, WAIT_MS);
     cr_assert_eq(confirms.ok, 3);
     raw = test_raw_connect(url091);
@@ -2424,6 +2428,23 @@ Test(bus, amqp10_and_091_interoperate, .timeout = 60)
     amqp_destroy_message(&wire);
     test_raw_close(raw);
     cr_assert_eq(peer_ack_all(&c10), 0);
+
+    /* And as the 0-9-1 bus reads it: the application-properties are its
+     * headers again. */
+    bus_message_set_header_string(typed_m, "qmf.opcode", "_query_response");
+    open_lasting_consumer(&r091, base, url091, q091, 10);
+    WAIT_UNTIL(base, r091.ups == 1, WAIT_MS);
+    cr_assert_eq(bus_publish(c10.conn, to091, typed_m, count_confirm, &confirms, &err), 0,
+                 "%s", err.text);
+    WAIT_UNTIL(base, r091.received == 1, WAIT_MS);
+    cr_assert_eq(r091.received, 1);
+    cr_assert_eq(r091.held_msg[0]->body_error.code, QMF_OK, "%s",
+                 r091.held_msg[0]->body_error.text);
+    cr_assert(qmf_equal(r091.held_msg[0]->body, typed_m->body));
+    cr_assert_str_eq(bus_message_header(r091.held_msg[0], "qmf.opcode"), "_query_response");
+    cr_assert_eq(peer_ack_all(&r091), 0);
+    bus_close(r091.conn);
+    bus_message_free(typed_m);
 
     /* A 0-9-1 console's direct reply-to, answered over 1.0. */
     ask_and_answer_on(base, &asker, false, &c10, q10, "0-9-1 asks, 1.0 answers");
