@@ -9,15 +9,13 @@
  * because the connect thread wakes the loop with event_active().
  */
 #include "bus/amqp091_int.h"
+#include "bus/backend.h"
 
-#include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
@@ -40,32 +38,18 @@ struct a091_confirm {
     struct a091_confirm *next;
 };
 
-/*
- * One connect attempt, shared by the loop and the connect thread.  Whoever
- * drops the last reference frees it, so that a connection can be closed
- * while its thread still waits on the network.
- */
-struct a091_job {
-    pthread_mutex_t lock;
-    int refs;
-    bool cancelled;            /* the connection no longer wants the result */
-    struct event *done;        /* activated when the result is ready */
-    struct a091_config *cfg;
+/* What a connect attempt hands over. */
+struct a091_attempt {
     amqp_connection_state_t amqp;
     char **names;
-    qmf_error err;
 };
 
 struct a091_conn;
 
 struct a091_delivery {
-    struct bus_delivery_base base;
-    struct a091_conn *conn;    /* NULL once the connection is closed */
-    uint64_t generation;       /* the connection the tag belongs to */
+    struct bus_held held;      /* its generation: the connection the tag is of */
     uint64_t tag;
     bool no_ack;
-    struct bus_message *msg;
-    struct a091_delivery *prev, *next;
 };
 
 /* A message being assembled: basic.deliver, content header, body frames. */
@@ -94,10 +78,9 @@ struct a091_conn {
     int busy;                  /* our callbacks on the stack; free waits for 0 */
     bool down_reported;        /* down was said since the last up */
     uint64_t generation;       /* bumped on every new broker connection */
-    unsigned attempt;          /* failed attempts since the last up */
-    uint64_t prng;
+    struct bus_backoff backoff;
 
-    struct a091_job *job;
+    struct bus_job *job;
     struct event *ev_handover, *ev_retry, *ev_fail, *ev_read, *ev_tick;
 
     amqp_connection_state_t amqp;
@@ -116,50 +99,16 @@ struct a091_conn {
     /* One per channel (index: channel - 1): the broker may interleave
      * channels' frames, never one channel's content frames. */
     struct a091_incoming in[2];
-    struct a091_delivery *deliveries;
+    struct bus_held *deliveries;
 };
 
 static void conn_lost(struct a091_conn *c, const qmf_error *why);
 static void conn_abandon(struct a091_conn *c, const qmf_error *why);
 
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static char *
 bytes_dup(amqp_bytes_t b)
 {
     return qmf_xstrndup(b.bytes ? (const char *)b.bytes : "", b.len);
-}
-
-/* xorshift64*: the backoff jitter, per connection (no global rand state). */
-static uint64_t
-prng_next(uint64_t *s)
-{
-    uint64_t x = *s;
-
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * UINT64_C(0x2545F4914F6CDD1D);
-}
-
-static uint64_t
-prng_seed(const struct a091_conn *c)
-{
-    uint64_t h = UINT64_C(0xcbf29ce484222325);
-    const char *p;
-
-    for (p = c->cfg->url; *p != '\0'; p++)
-        h = (h ^ (unsigned char)*p) * UINT64_C(0x100000001b3);
-    h ^= (uint64_t)time(NULL) ^ now_ns() ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)c;
-    return h ? h : 1;
 }
 
 /*
@@ -176,7 +125,7 @@ conn_free(struct a091_conn *c)
         event_free(c->ev_retry);
     if (c->ev_fail)
         event_free(c->ev_fail);
-    a091_names_free(c->queue_names, c->cfg->nqueues);
+    bus_strings_free(c->queue_names, c->cfg->nqueues);
     a091_config_unref(c->cfg);
     free(c);
 }
@@ -204,7 +153,7 @@ conn_usable(const struct a091_conn *c)
 static void
 conn_sent(struct a091_conn *c)
 {
-    c->last_out_ns = now_ns();
+    c->last_out_ns = bus_now_ns();
     if (amqp_frames_enqueued(c->amqp) || amqp_data_in_buffer(c->amqp))
         event_active(c->ev_read, 0, 0);
 }
@@ -308,31 +257,16 @@ delivery_new(struct a091_conn *c, uint64_t tag, bool no_ack, struct bus_message 
 {
     struct a091_delivery *d = qmf_xcalloc(1, sizeof(*d));
 
-    d->base.driver = &bus_amqp091_driver;
-    d->conn = c;
-    d->generation = c->generation;
+    bus_held_add(&d->held, &bus_amqp091_driver, c, &c->deliveries, c->generation, m);
     d->tag = tag;
     d->no_ack = no_ack;
-    d->msg = m;
-    d->next = c->deliveries;
-    if (c->deliveries)
-        c->deliveries->prev = d;
-    c->deliveries = d;
     return d;
 }
 
 static void
 delivery_free(struct a091_delivery *d)
 {
-    if (d->conn != NULL) {
-        if (d->prev)
-            d->prev->next = d->next;
-        else
-            d->conn->deliveries = d->next;
-        if (d->next)
-            d->next->prev = d->prev;
-    }
-    bus_message_free(d->msg);
+    bus_held_drop(&d->held);
     free(d);
 }
 
@@ -340,12 +274,12 @@ delivery_free(struct a091_delivery *d)
 static int
 delivery_settle(struct a091_delivery *d, bool ack, bool requeue)
 {
-    struct a091_conn *c = d->conn;
+    struct a091_conn *c = d->held.conn;
     int rc;
 
     if (d->no_ack)
         return 0;
-    if (c == NULL || !conn_usable(c) || d->generation != c->generation)
+    if (c == NULL || !conn_usable(c) || d->held.generation != c->generation)
         return -1;
     if (ack)
         rc = amqp_basic_ack(c->amqp, A091_CONSUME_CHANNEL, d->tag, 0);
@@ -731,7 +665,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 
     conn_enter(c);
     if (what & EV_READ)
-        c->last_in_ns = now_ns();
+        c->last_in_ns = bus_now_ns();
     conn_drain(c);
     conn_leave(c);
 }
@@ -749,7 +683,7 @@ static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct a091_conn *c = arg;
-    uint64_t now = now_ns(), interval = (uint64_t)c->heartbeat_s * 1000000000u;
+    uint64_t now = bus_now_ns(), interval = (uint64_t)c->heartbeat_s * 1000000000u;
 
     conn_enter(c);
     if (conn_usable(c)) {
@@ -782,25 +716,6 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Connection life ------------------------------------------------------------ */
-
-/* A detached thread; signals are the loop thread's business. */
-static int
-start_detached(void *(*main_fn)(void *), void *arg)
-{
-    pthread_attr_t attr;
-    pthread_t tid;
-    sigset_t all, old;
-    int rc;
-
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    rc = pthread_create(&tid, &attr, main_fn, arg);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    return rc;
-}
 
 struct goodbye {
     amqp_connection_state_t amqp;
@@ -843,7 +758,7 @@ say_goodbye(amqp_connection_state_t amqp, unsigned wait_ms, struct bus_threads *
     g = qmf_xmalloc(sizeof(*g));
     *g = (struct goodbye){ amqp, threads };
     bus_threads_enter(threads);
-    if (start_detached(close_main, g) == 0)
+    if (bus_thread_start(close_main, g) == 0)
         return;
     bus_threads_leave(threads);
     free(g);
@@ -891,21 +806,8 @@ report_down(struct a091_conn *c, const qmf_error *why)
 static void
 schedule_retry(struct a091_conn *c)
 {
-    uint64_t cap = c->cfg->backoff_min_ms, lo = c->cfg->backoff_min_ms, delay;
-    unsigned i;
-    struct timeval tv;
-
-    /* Full jitter over [min, min * 2^attempt], capped. */
-    for (i = 0; i < c->attempt && cap < c->cfg->backoff_max_ms; i++)
-        cap *= 2;
-    if (cap > c->cfg->backoff_max_ms)
-        cap = c->cfg->backoff_max_ms;
-    delay = lo + prng_next(&c->prng) % (cap - lo + 1);
-    c->attempt++;
-    tv.tv_sec = (time_t)(delay / 1000);
-    tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
     c->state = A091_WAITING;
-    evtimer_add(c->ev_retry, &tv);
+    bus_backoff_arm(&c->backoff, c->ev_retry);
 }
 
 /* polite: the link still works, only the connection is of no more use. */
@@ -957,19 +859,19 @@ attempt_failed(struct a091_conn *c, const qmf_error *why)
 static void
 connection_up(struct a091_conn *c, amqp_connection_state_t amqp, char **names)
 {
-    a091_names_free(c->queue_names, c->cfg->nqueues);
+    bus_strings_free(c->queue_names, c->cfg->nqueues);
     c->queue_names = names;
     c->amqp = amqp;
     c->generation++;
     c->state = A091_UP;
-    c->attempt = 0;
+    c->backoff.attempt = 0;
     c->pub_seq = 0;
     c->pub_reopening = false;
     c->unconfirmed_open = false;
     c->failing = false;
     c->down_reported = false;
     c->heartbeat_s = amqp_get_heartbeat(amqp);
-    c->last_in_ns = c->last_out_ns = now_ns();
+    c->last_in_ns = c->last_out_ns = bus_now_ns();
     c->ev_read = event_new(c->evbase, amqp_get_sockfd(amqp), EV_READ | EV_PERSIST,
                            on_readable, c);
     event_add(c->ev_read, NULL);
@@ -991,102 +893,62 @@ connection_up(struct a091_conn *c, amqp_connection_state_t amqp, char **names)
 
 /* Connect thread ---------------------------------------------------------- */
 
-static void
-job_free(struct a091_job *job)
-{
-    if (job->amqp != NULL)
-        amqp_destroy_connection(job->amqp);
-    a091_names_free(job->names, job->cfg->nqueues);
-    a091_config_unref(job->cfg);
-    pthread_mutex_destroy(&job->lock);
-    free(job);
-}
-
 static void *
-connect_main(void *arg)
+attempt_run(void *arg, qmf_error *err)
 {
-    struct a091_job *job = arg;
-    size_t nqueues = job->cfg->nqueues;
-    struct bus_threads *threads = job->cfg->threads;
-    amqp_connection_state_t amqp;
-    char **names = NULL;
-    qmf_error err;
-    bool last;
+    struct a091_config *cfg = arg;
+    struct a091_attempt *a = qmf_xcalloc(1, sizeof(*a));
 
-    qmf_error_clear(&err);
-    amqp = a091_connect(job->cfg, &names, &err);
-    /* What TLS left in this thread's OpenSSL state (its error queue, its
-     * random generators) would go when the thread ends; a process that
-     * exits on this attempt's news need not wait for that. */
-    OPENSSL_thread_stop();
-    pthread_mutex_lock(&job->lock);
-    if (!job->cancelled) {
-        job->amqp = amqp;
-        job->names = names;
-        job->err = err;
-        amqp = NULL;
-        names = NULL;
-        event_active(job->done, 0, 0);
+    a->amqp = a091_connect(cfg, &a->names, err);
+    if (a->amqp == NULL) {
+        free(a);
+        return NULL;
     }
-    last = --job->refs == 0;
-    pthread_mutex_unlock(&job->lock);
-    /* Past the unlock the job may be gone, unless this was the last ref.
-     * Nobody wants the connection any more; this thread may block. */
-    if (amqp != NULL) {
-        a091_close_politely(amqp, A091_CLOSE_TIMEOUT_MS);
-        OPENSSL_thread_stop();  /* as close_main */
-    }
-    a091_names_free(names, nqueues);
-    if (last)
-        job_free(job);
-    bus_threads_leave(threads);
-    return NULL;
+    return a;
 }
+
+/* A connection nobody wants any more: closed politely, off the loop. */
+static void
+attempt_discard(void *arg, void *result)
+{
+    struct a091_config *cfg = arg;
+    struct a091_attempt *a = result;
+
+    a091_close_politely(a->amqp, A091_CLOSE_TIMEOUT_MS);
+    bus_strings_free(a->names, cfg->nqueues);
+    free(a);
+}
+
+static void
+attempt_release(void *arg)
+{
+    a091_config_unref(arg);
+}
+
+static const struct bus_job_ops attempt_ops = {
+    attempt_run, attempt_discard, attempt_release,
+};
 
 /* Takes the job away from the connection, with its result if any. */
 static void
 job_detach(struct a091_conn *c, amqp_connection_state_t *amqp, char ***names,
            qmf_error *err)
 {
-    struct a091_job *job = c->job;
-    bool last;
+    struct a091_attempt *a = bus_job_detach(c->job, err);
 
     c->job = NULL;
-    pthread_mutex_lock(&job->lock);
-    job->cancelled = true;
-    job->done = NULL;
-    *amqp = job->amqp;
-    *names = job->names;
-    *err = job->err;
-    job->amqp = NULL;
-    job->names = NULL;
-    last = --job->refs == 0;
-    pthread_mutex_unlock(&job->lock);
-    if (last)
-        job_free(job);
+    *amqp = a ? a->amqp : NULL;
+    *names = a ? a->names : NULL;
+    free(a);
 }
 
 static int
 start_attempt(struct a091_conn *c, qmf_error *err)
 {
-    struct a091_job *job = qmf_xcalloc(1, sizeof(*job));
-    int rc;
-
-    pthread_mutex_init(&job->lock, NULL);
-    job->refs = 2;
-    job->done = c->ev_handover;
-    job->cfg = a091_config_ref(c->cfg);
-    bus_threads_enter(c->cfg->threads);
-    rc = start_detached(connect_main, job);
-    if (rc != 0) {
-        bus_threads_leave(c->cfg->threads);
-        job->refs = 0;
-        job_free(job);
-        qmf_error_set(err, QMF_ERR_INTERNAL, "cannot start a connect thread: %s",
-                      strerror(rc));
+    c->job = bus_job_start(&attempt_ops, a091_config_ref(c->cfg), c->ev_handover,
+                           c->cfg->threads, err);
+    if (c->job == NULL)
         return -1;
-    }
-    c->job = job;
     c->state = A091_CONNECTING;
     return 0;
 }
@@ -1160,7 +1022,7 @@ a091_open(struct bus_conn **out, struct event_base *base,
     if (h != NULL)
         c->handlers = *h;
     c->opaque = opaque;
-    c->prng = prng_seed(c);
+    bus_backoff_init(&c->backoff, cfg->url, c, cfg->backoff_min_ms, cfg->backoff_max_ms);
     c->state = A091_DOWN;
     c->ev_handover = event_new(base, -1, 0, on_handover, c);
     c->ev_retry = evtimer_new(base, on_retry, c);
@@ -1266,7 +1128,6 @@ static void
 close_conn(struct a091_conn *c, unsigned wait_ms)
 {
     amqp_connection_state_t amqp;
-    struct a091_delivery *d;
 
     if (c == NULL || c->closed)
         return;
@@ -1279,7 +1140,7 @@ close_conn(struct a091_conn *c, unsigned wait_ms)
         job_detach(c, &amqp, &names, &err);
         if (amqp != NULL)
             say_goodbye(amqp, wait_ms, c->cfg->threads);
-        a091_names_free(names, c->cfg->nqueues);
+        bus_strings_free(names, c->cfg->nqueues);
     }
     amqp = teardown_amqp(c);
     if (amqp != NULL)
@@ -1290,9 +1151,7 @@ close_conn(struct a091_conn *c, unsigned wait_ms)
     event_del(c->ev_fail);
     /* Unsettled deliveries go back to their queues with the connection;
      * the application may still settle (and so free) what it holds. */
-    for (d = c->deliveries; d != NULL; d = d->next)
-        d->conn = NULL;
-    c->deliveries = NULL;
+    bus_held_orphan(&c->deliveries);
     conn_enter(c);
     confirms_fail_all(c);
     conn_leave(c);

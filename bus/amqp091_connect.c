@@ -17,12 +17,10 @@
 
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
-/* Where Debian keeps the system's trusted CAs, for amqps without options. */
-#define A091_SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
+#include "bus/backend.h"
+#include "bus/bus_tls.h"
 
 static char *
 xstrdup_or_null(const char *s)
@@ -93,25 +91,9 @@ sub_copy(struct a091_sub *dst, const struct bus_subscription *src, size_t nqueue
                       "subscription '%s' has no receive callback", source);
         return -1;
     }
-    if (source[0] == '#') {
-        char *end;
-        unsigned long i = strtoul(source + 1, &end, 10);
-
-        if (end == source + 1 || *end != '\0' || i >= nqueues) {
-            qmf_error_set(err, QMF_ERR_INVALID_ARGS,
-                          "subscription source '%s' names no declared queue", source);
-            return -1;
-        }
-        dst->by_index = true;
-        dst->queue_index = i;
-    } else if (strncmp(source, "/queue/", 7) == 0 && source[7] != '\0') {
-        dst->queue = qmf_xstrdup(source + 7);
-    } else {
-        qmf_error_set(err, QMF_ERR_INVALID_ARGS,
-                      "subscription source '%s' is not \"/queue/Q\" or \"#<i>\"",
-                      source);
+    if (bus_source_parse(source, nqueues, &dst->queue, &dst->queue_index, err) != 0)
         return -1;
-    }
+    dst->by_index = dst->queue == NULL;
     dst->channel = A091_CONSUME_CHANNEL;
     if (dst->queue != NULL && strcmp(dst->queue, A091_DIRECT_REPLY_TO) == 0) {
         if (!src->no_ack) {
@@ -148,41 +130,8 @@ config_free(struct a091_config *cfg)
     free(cfg->url);
     free(cfg->url_buf);
     free(cfg->name);
-    free(cfg->tls_ca);
-    free(cfg->tls_cert);
-    free(cfg->tls_key);
+    bus_tls_conf_clear(&cfg->tls);
     free(cfg);
-}
-
-/*
- * The TLS files and the SASL mechanism.  What the options get wrong is
- * said now, at bus_open(), rather than by every connect attempt; whether
- * the files can be read is checked by each attempt, which reads them.
- * The files only matter to amqps://: a configuration names one set for
- * all its brokers, and the URL's scheme decides.
- */
-static int
-tls_config(struct a091_config *cfg, const struct bus_options *opts, qmf_error *err)
-{
-    const struct bus_tls *tls = &opts->tls;
-
-    if (opts->sasl == BUS_SASL_EXTERNAL && (!cfg->info.ssl || tls->cert == NULL)) {
-        qmf_error_set(err, QMF_ERR_INVALID_ARGS,
-                      "SASL EXTERNAL needs an amqps:// broker URL and a client "
-                      "certificate (tls_cert)");
-        return -1;
-    }
-    if (tls->key != NULL && tls->cert == NULL) {
-        qmf_error_set(err, QMF_ERR_INVALID_ARGS,
-                      "a TLS key (%s) is given without its certificate", tls->key);
-        return -1;
-    }
-    cfg->tls_ca = xstrdup_or_null(tls->ca);
-    cfg->tls_cert = xstrdup_or_null(tls->cert);
-    cfg->tls_key = xstrdup_or_null(tls->key ? tls->key : tls->cert);
-    cfg->tls_verify_hostname = !tls->no_verify_hostname;
-    cfg->sasl_external = opts->sasl == BUS_SASL_EXTERNAL;
-    return 0;
 }
 
 struct a091_config *
@@ -207,7 +156,9 @@ a091_config_new(const struct bus_options *opts, qmf_error *err)
     if (cfg->info.vhost[0] == '\0')
         cfg->info.vhost = "/";
     cfg->name = xstrdup_or_null(opts->name);
-    if (tls_config(cfg, opts, err) != 0)
+    /* The files only matter to amqps://: a configuration names one set
+     * for all its brokers, and the URL's scheme decides. */
+    if (bus_tls_conf_init(&cfg->tls, opts, cfg->info.ssl, "amqps", err) != 0)
         goto fail;
     cfg->heartbeat_s = opts->heartbeat_s ? opts->heartbeat_s : A091_DEFAULT_HEARTBEAT_S;
     cfg->max_body = opts->max_body ? opts->max_body : A091_DEFAULT_MAX_BODY;
@@ -280,18 +231,6 @@ a091_consumer_index(amqp_bytes_t tag, size_t nsubs, size_t *i)
         return false;
     *i = n;
     return true;
-}
-
-void
-a091_names_free(char **names, size_t n)
-{
-    size_t i;
-
-    if (names == NULL)
-        return;
-    for (i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
 }
 
 /* The methods the set-up pipelines, by the ids a channel.close names. */
@@ -455,7 +394,7 @@ broker_text(const struct a091_config *cfg, char *buf, size_t size)
     const struct amqp_connection_info *i = &cfg->info;
     const char *vhost = strcmp(i->vhost, "/") == 0 ? "" : i->vhost;
 
-    if (cfg->sasl_external)
+    if (cfg->tls.sasl_external)
         snprintf(buf, size, "%s://%s:%d/%s", i->ssl ? "amqps" : "amqp", i->host, i->port,
                  vhost);
     else
@@ -463,157 +402,48 @@ broker_text(const struct a091_config *cfg, char *buf, size_t size)
                  i->host, i->port, vhost);
 }
 
-/* OpenSSL's reason for the last failure of this thread, emptying its queue;
- * "" if it has none. */
-static const char *
-tls_reason(void)
-{
-    unsigned long e = ERR_peek_last_error();
-    const char *why = e != 0 ? ERR_reason_error_string(e) : NULL;
-
-    ERR_clear_error();
-    return why != NULL ? why : "";
-}
-
-/* A TLS file that could not be used: unreadable, or not what it should be. */
-static int
-tls_file_error(qmf_error *err, const char *what, const char *path)
-{
-    const char *why;
-
-    if (access(path, R_OK) != 0) {
-        qmf_error_set(err, QMF_ERR_TRANSPORT, "TLS: cannot read %s %s: %s", what, path,
-                      strerror(errno));
-        ERR_clear_error();
-        return -1;
-    }
-    why = tls_reason();
-    qmf_error_set(err, QMF_ERR_TRANSPORT, "TLS: cannot use %s %s%s%s", what, path,
-                  *why ? ": " : "", why);
-    return -1;
-}
-
-/*
- * What the certificate check of one connect attempt found: the first
- * error, for the message.  rabbitmq-c only says "peer verify failed".
- */
-struct tls_check {
-    int error;                  /* X509_V_OK, or the first X509_V_ERR_* */
-};
-
-/* Called by OpenSSL for each certificate of the chain; records and passes
- * on its verdict, so that rabbitmq-c still decides. */
-static int
-tls_verify_cb(int ok, X509_STORE_CTX *store)
-{
-    SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
-    struct tls_check *check = ssl ? SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)) : NULL;
-
-    if (!ok && check != NULL && check->error == X509_V_OK)
-        check->error = X509_STORE_CTX_get_error(store);
-    return ok;
-}
-
 /*
  * An SSL socket set up to verify the broker (and to show our certificate).
  * The host name is checked by OpenSSL as part of the chain (RFC 6125, IP
  * addresses too), not by rabbitmq-c 0.11, whose own check never matches
- * an IP address of the certificate.
+ * an IP address of the certificate; rabbitmq-c checks the verdict after
+ * the handshake.
  */
 static amqp_socket_t *
 tls_socket(amqp_connection_state_t amqp, const struct a091_config *cfg,
-           struct tls_check *check, qmf_error *err)
+           struct bus_tls_check *check, qmf_error *err)
 {
-    const char *ca = cfg->tls_ca;
     amqp_socket_t *sock = amqp_ssl_socket_new(amqp);
     SSL_CTX *ctx;
-    X509_VERIFY_PARAM *param;
 
     if (sock == NULL || (ctx = amqp_ssl_socket_get_context(sock)) == NULL) {
         qmf_error_set(err, QMF_ERR_TRANSPORT, "TLS: cannot create a socket: %s",
-                      tls_reason());
+                      bus_tls_reason());
         return NULL;
     }
     amqp_ssl_socket_set_verify_peer(sock, 1);
     amqp_ssl_socket_set_verify_hostname(sock, 0);
-    check->error = X509_V_OK;
-    SSL_CTX_set_app_data(ctx, check);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, tls_verify_cb);
-    if (cfg->tls_verify_hostname) {
-        param = SSL_CTX_get0_param(ctx);
-        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-        if (X509_VERIFY_PARAM_set1_ip_asc(param, cfg->info.host) != 1 &&
-            X509_VERIFY_PARAM_set1_host(param, cfg->info.host, 0) != 1) {
-            qmf_error_set(err, QMF_ERR_TRANSPORT, "TLS: cannot check host name '%s': %s",
-                          cfg->info.host, tls_reason());
-            return NULL;
-        }
-        ERR_clear_error();      /* what set1_ip_asc said of a name */
-    }
-    /* Without a CA of its own, the system's trust: a public broker. */
-    if (ca == NULL && access(A091_SYSTEM_CA_BUNDLE, R_OK) == 0)
-        ca = A091_SYSTEM_CA_BUNDLE;
-    if (ca != NULL && amqp_ssl_socket_set_cacert(sock, ca) != AMQP_STATUS_OK) {
-        tls_file_error(err, "the CA file", ca);
+    if (bus_tls_setup(ctx, cfg->info.host, &cfg->tls, check, err) != 0)
         return NULL;
-    }
-    if (cfg->tls_cert != NULL &&
-        amqp_ssl_socket_set_key(sock, cfg->tls_cert, cfg->tls_key) != AMQP_STATUS_OK) {
-        if (access(cfg->tls_cert, R_OK) != 0)
-            tls_file_error(err, "the client certificate", cfg->tls_cert);
-        else
-            tls_file_error(err, "the client key", cfg->tls_key);
-        return NULL;
-    }
     return sock;
-}
-
-/* Errors that mean the broker's certificate chains to no CA we trust. */
-static bool
-tls_untrusted(int error)
-{
-    switch (error) {
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
-        return true;
-    default:
-        return false;
-    }
 }
 
 /* Why a connect failed, in words that point at the fix. */
 static void
-open_error(const struct a091_config *cfg, const struct tls_check *check, int rc,
+open_error(const struct a091_config *cfg, const struct bus_tls_check *check, int rc,
            qmf_error *err)
 {
     char broker[300];
-    const char *why;
 
     broker_text(cfg, broker, sizeof(broker));
     switch (rc) {
     case AMQP_STATUS_SSL_PEER_VERIFY_FAILED:
     case AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED:
-        if (check->error == X509_V_ERR_HOSTNAME_MISMATCH ||
-            check->error == X509_V_ERR_IP_ADDRESS_MISMATCH)
-            qmf_error_set(err, QMF_ERR_TRANSPORT, "TLS: the broker's certificate is not "
-                          "for '%s' (host name verification failed) connecting to %s",
-                          cfg->info.host, broker);
-        else
-            qmf_error_set(err, QMF_ERR_TRANSPORT, "TLS: certificate verify failed%s "
-                          "connecting to %s: %s", tls_untrusted(check->error) ?
-                          " (wrong CA?)" : "", broker,
-                          check->error != X509_V_OK ?
-                          X509_verify_cert_error_string(check->error) : "no certificate");
+        bus_tls_verify_error(check, cfg->info.host, broker, err);
         break;
     case AMQP_STATUS_SSL_ERROR:
     case AMQP_STATUS_SSL_CONNECTION_FAILED:
-        why = tls_reason();
-        qmf_error_set(err, QMF_ERR_TRANSPORT, "TLS: handshake failed connecting to %s%s%s",
-                      broker, *why ? ": " : "", why);
+        bus_tls_handshake_error(broker, err);
         break;
     default:
         qmf_error_set(err, QMF_ERR_TRANSPORT, "cannot connect to %s: %s", broker,
@@ -626,7 +456,7 @@ static int
 open_socket(amqp_connection_state_t amqp, const struct a091_config *cfg, qmf_error *err)
 {
     struct timeval tv = { A091_CONNECT_TIMEOUT_S, 0 };
-    struct tls_check check = { X509_V_OK };
+    struct bus_tls_check check = { 0 };
     amqp_socket_t *sock;
     int rc;
 
@@ -644,7 +474,7 @@ open_socket(amqp_connection_state_t amqp, const struct a091_config *cfg, qmf_err
     /* The check lives on this stack; OpenSSL calls back only in the
      * handshake, which is over. */
     if (cfg->info.ssl)
-        SSL_CTX_set_app_data(amqp_ssl_socket_get_context(sock), NULL);
+        bus_tls_forget(amqp_ssl_socket_get_context(sock));
     if (rc != AMQP_STATUS_OK) {
         open_error(cfg, &check, rc, err);
         return -1;
@@ -681,7 +511,7 @@ login(amqp_connection_state_t amqp, const struct a091_config *cfg, qmf_error *er
     /* EXTERNAL: the broker takes the user from our certificate and
      * ignores the identity we send (RabbitMQ's rabbitmq_auth_mechanism_ssl);
      * rabbitmq-c fails on an empty one. */
-    if (cfg->sasl_external)
+    if (cfg->tls.sasl_external)
         r = amqp_login_with_properties(amqp, cfg->info.vhost, 0, A091_FRAME_MAX,
                                        cfg->heartbeat_s, &table, AMQP_SASL_METHOD_EXTERNAL,
                                        cfg->info.user);
@@ -692,10 +522,10 @@ login(amqp_connection_state_t amqp, const struct a091_config *cfg, qmf_error *er
     if (r.reply_type != AMQP_RESPONSE_NORMAL) {
         char what[200];
 
-        if (cfg->sasl_external)
+        if (cfg->tls.sasl_external)
             snprintf(what, sizeof(what), "login to %s:%d vhost '%s' by certificate "
                      "(SASL EXTERNAL, %s)", cfg->info.host, cfg->info.port, cfg->info.vhost,
-                     cfg->tls_cert);
+                     cfg->tls.cert);
         else
             snprintf(what, sizeof(what), "login to %s:%d vhost '%s' as '%s'",
                      cfg->info.host, cfg->info.port, cfg->info.vhost, cfg->info.user);
@@ -940,7 +770,7 @@ a091_connect(const struct a091_config *cfg, char ***names_out, qmf_error *err)
         return NULL;
     }
     if (open_socket(amqp, cfg, err) != 0 || login(amqp, cfg, err) != 0) {
-        a091_names_free(names, cfg->nqueues);
+        bus_strings_free(names, cfg->nqueues);
         amqp_destroy_connection(amqp);
         return NULL;
     }
@@ -950,7 +780,7 @@ a091_connect(const struct a091_config *cfg, char ***names_out, qmf_error *err)
         declare_topology(amqp, cfg, names, err) != 0 ||
         start_consumers(amqp, cfg, names, err) != 0 ||
         !confirm_setup(amqp, cfg, err)) {
-        a091_names_free(names, cfg->nqueues);
+        bus_strings_free(names, cfg->nqueues);
         a091_close_politely(amqp, A091_CLOSE_TIMEOUT_MS);
         return NULL;
     }

@@ -15,6 +15,7 @@
 #include <amqp.h>
 
 #include "bus/bus.h"
+#include "bus/bus_tls.h"
 
 /* Consumers and their acks live on one channel, publishes on another: the
  * broker closes a channel that publishes to a missing exchange (a bad
@@ -82,9 +83,7 @@ struct a091_config {
     char *url_buf;                      /* parsed in place; info points into it */
     struct amqp_connection_info info;
     char *name;
-    char *tls_ca, *tls_cert, *tls_key;  /* NULL: none (the system's CAs) */
-    bool tls_verify_hostname;
-    bool sasl_external;
+    struct bus_tls_conf tls;            /* amqps only, and the SASL mechanism */
     uint16_t heartbeat_s;
     size_t max_body;
     bool reconnect;
@@ -113,7 +112,6 @@ bool a091_consumer_index(amqp_bytes_t tag, size_t nsubs, size_t *i);
  */
 amqp_connection_state_t a091_connect(const struct a091_config *cfg,
                                      char ***names, qmf_error *err);
-void a091_names_free(char **names, size_t n);
 /* The qmf_error code of a broker's close: QMF_ERR_UNAUTHORIZED for a
  * permission refused (403), which asking again cannot mend;
  * QMF_ERR_LOCKED for an exclusive queue another connection holds (405);
@@ -146,6 +144,12 @@ int a091_outgoing_build(struct a091_outgoing *o, const struct bus_message *m,
                         qmf_error *err);
 void a091_outgoing_clear(struct a091_outgoing *o);
 
+/* The application-properties section of an AMQP 1.0 message (as the 1.0
+ * plugin hands it to 0-9-1, or as it came on 1.0): m's headers, and its
+ * ttl and created (*have_ttl, *have_created say so); a section that cannot
+ * be read makes m malformed. */
+void a091_amqp10_properties(struct bus_message *m, amqp_bytes_t section, bool *have_ttl,
+                            bool *have_created);
 /* The properties of a received content header, mapped onto m. */
 void a091_message_set_properties(struct bus_message *m,
                                  const amqp_basic_properties_t *p);

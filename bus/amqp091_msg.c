@@ -416,9 +416,9 @@ field_to_value(const amqp_field_value_t *f)
  * value that is not a scalar, which AMQP forbids there, is left out), and
  * ttl and created the message's, as their 0-9-1 headers would.
  */
-static void
-set_amqp10_properties(struct bus_message *m, amqp_bytes_t section, bool *have_ttl,
-                      bool *have_created)
+void
+a091_amqp10_properties(struct bus_message *m, amqp_bytes_t section, bool *have_ttl,
+                       bool *have_created)
 {
     struct qmf_amqp_section s;
     size_t off = 0, i;
@@ -512,7 +512,7 @@ a091_message_set_properties(struct bus_message *m, const amqp_basic_properties_t
         }
     }
     if (amqp10_props.bytes != NULL)
-        set_amqp10_properties(m, amqp10_props, &have_ttl, &have_created);
+        a091_amqp10_properties(m, amqp10_props, &have_ttl, &have_created);
     if (!have_ttl && (p->_flags & AMQP_BASIC_EXPIRATION_FLAG)) {
         char *text = bytes_dup(p->expiration);
         char *end;
@@ -567,7 +567,7 @@ decode_sections(struct bus_message *m, const char *content_type, const char *bod
 {
     struct qmf_amqp_section s;
     char *bytes = NULL;
-    size_t off = 0, nbytes = 0, nvalues = 0, ndata = 0, nsequences = 0, i;
+    size_t off = 0, nbytes = 0, nvalues = 0, ndata = 0, nsequences = 0, i, skip;
     qmf_value *list = NULL, *v;
     qmf_error err;
     int rc;
@@ -577,6 +577,17 @@ decode_sections(struct bus_message *m, const char *content_type, const char *bod
             nvalues++;
         } else if (s.descriptor == QMF_AMQP_SECTION_DATA) {
             ndata++;
+            /* A data section's bytes: its binary without vbin8's or
+             * vbin32's constructor and size. */
+            if (s.value_len < 2 || ((unsigned char)s.value[0] != 0xa0 &&
+                                    ((unsigned char)s.value[0] != 0xb0 || s.value_len < 5))) {
+                qmf_error_set(&err, QMF_ERR_MALFORMED, "a data section that is not binary");
+                rc = -1;
+                break;
+            }
+            skip = (unsigned char)s.value[0] == 0xa0 ? 2 : 5;
+            s.value += skip;
+            s.value_len -= skip;
         } else if (s.descriptor == QMF_AMQP_SECTION_SEQUENCE) {
             nsequences++;
         } else {

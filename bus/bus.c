@@ -22,6 +22,7 @@
 /* Every transport this build knows, in lookup order. */
 static const struct bus_driver *const bus_drivers[] = {
     &bus_amqp091_driver,
+    &bus_amqp10_driver,
 };
 
 static const struct bus_driver *
@@ -114,7 +115,8 @@ bus_url_check(const char *url, qmf_error *err)
     if (drv == NULL) {
         shown = bus_url_redact(url);
         qmf_error_set(err, QMF_ERR_INVALID_ARGS,
-                      "no transport serves the scheme of broker %s (amqp:// or amqps://)",
+                      "no transport serves the scheme of broker %s "
+                      "(amqp://, amqps://, amqp10:// or amqps10://)",
                       shown);
         free(shown);
         return -1;

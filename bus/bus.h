@@ -337,6 +337,7 @@ struct bus_driver {
 };
 
 extern const struct bus_driver bus_amqp091_driver;
+extern const struct bus_driver bus_amqp10_driver;
 
 /*
  * Presence: a stream that keeps the agents' heartbeats for a while, so that

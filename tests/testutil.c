@@ -2,6 +2,7 @@
  * under ThreadSanitizer the rand_r that lets criterion start (see below). */
 #include "tests/testutil.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,32 @@ test_broker_url(void)
     port = atoi(line);
     cr_assert(port > 0);
     return qmf_xasprintf("amqp://guest:guest@127.0.0.1:%d/", port);
+}
+
+const char *
+test_transport(void)
+{
+    const char *t = getenv("VIRTBUS_TEST_TRANSPORT");
+
+    return t != NULL && strcmp(t, "amqp10") == 0 ? "amqp10" : "amqp091";
+}
+
+char *
+test_bus_url_port(int port)
+{
+    bool v10 = strcmp(test_transport(), "amqp10") == 0;
+
+    return qmf_xasprintf("%s://guest:guest@127.0.0.1:%d/", v10 ? "amqp10" : "amqp", port);
+}
+
+char *
+test_bus_url(void)
+{
+    char *url = test_broker_url(), *out;
+
+    out = test_bus_url_port(atoi(strrchr(url, ':') + 1));
+    free(url);
+    return out;
 }
 
 char *

@@ -10,8 +10,16 @@
 char *test_fixture_path(const char *name);
 /* "test://" URI of a fixture node XML, malloc'd. */
 char *test_fixture_uri(const char *name);
-/* The URL of the broker the ctest fixture started; fails the test if none. */
+/* The URL of the broker the ctest fixture started (AMQP 0-9-1, for raw
+ * rabbitmq-c and whatever only speaks 0-9-1); fails the test if none. */
 char *test_broker_url(void);
+/* The transport a test of the bus runs on: "amqp10" when
+ * VIRTBUS_TEST_TRANSPORT says so, else "amqp091". */
+const char *test_transport(void);
+/* The broker's URL in the scheme of that transport ("amqp10://..."). */
+char *test_bus_url(void);
+/* A URL of that transport for 127.0.0.1:port (guest), malloc'd. */
+char *test_bus_url_port(int port);
 /* A name unique to this test process, for queues and nodes: prefix-<pid>-<n>. */
 char *test_unique_name(const char *prefix);
 /* A fresh directory /tmp/<prefix>-XXXXXX, its path in dir (size bytes);

@@ -652,7 +652,9 @@ test_libvirtd_stop(struct test_libvirtd *d)
 amqp_connection_state_t
 test_raw_connect(const char *url)
 {
-    char *buf = qmf_xstrdup(url);
+    /* An AMQP 1.0 URL of a test names the same broker and port. */
+    char *buf = strncmp(url, "amqp10://", 9) == 0 ? qmf_xasprintf("amqp://%s", url + 9)
+                                                   : qmf_xstrdup(url);
     struct amqp_connection_info info;
     amqp_connection_state_t amqp = amqp_new_connection();
     amqp_socket_t *sock = amqp_tcp_socket_new(amqp);

@@ -136,7 +136,8 @@ void test_libvirtd_kill(struct test_libvirtd *d);    /* SIGKILL, by pid */
 void test_libvirtd_stop(struct test_libvirtd *d);    /* kill and clean up */
 
 /* rabbitmq-c used directly and blocking, to send or look at what the bus
- * never would: logged in, channel 1 open. */
+ * never would: logged in, channel 1 open (an amqp10:// URL of a test means
+ * the same broker). */
 amqp_connection_state_t test_raw_connect(const char *url);
 void test_raw_close(amqp_connection_state_t amqp);
 /* Messages ready in a queue (passive declare). */

@@ -1,10 +1,12 @@
 /*
- * Integration tests of the bus on AMQP 0-9-1 against the private broker:
- * round trips with every property, confirms, requeue, bad bodies, bodies
- * over the frame size, credit, heartbeats, dead peers and reconnects
- * (through an in-test TCP proxy that can freeze or cut the link), set-up
- * failures reported with the broker's reason, polite closes, and closing
- * from inside callbacks.
+ * Integration tests of the bus against the private broker, on the
+ * transport VIRTBUS_TEST_TRANSPORT names (AMQP 0-9-1 by default, or
+ * "amqp10"; ctest runs both): round trips with every property, confirms,
+ * requeue, bad bodies, bodies over the frame size, credit, heartbeats,
+ * dead peers and reconnects (through an in-test TCP proxy that can freeze
+ * or cut the link), set-up failures reported with the broker's reason,
+ * polite closes, and closing from inside callbacks.  Where the transports
+ * differ, each case says how and why.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -31,6 +33,13 @@
 
 /* Generous bounds: they only end a test that would otherwise hang. */
 #define WAIT_MS 15000
+
+/* Whether the bus under test is the AMQP 1.0 one. */
+static bool
+on_amqp10(void)
+{
+    return strcmp(test_transport(), "amqp10") == 0;
+}
 
 /* Bounded waits ------------------------------------------------------------ */
 
@@ -190,6 +199,25 @@ peer_open(struct peer *p, struct event_base *base, const struct bus_options *opt
                  "bus_open: %s", err.text);
 }
 
+/* Opens a consumer of the queue q declares. */
+static void
+open_queue_consumer(struct peer *p, struct event_base *base, const char *url,
+                    const struct bus_queue *q, uint32_t credit)
+{
+    char *source = bus_address_queue(q->name);
+    struct bus_subscription sub = {
+        .source = source, .credit = credit, .receive = peer_hold, .opaque = p,
+    };
+    struct bus_options opts = {
+        .url = url, .name = "test consumer",
+        .queues = q, .nqueues = 1, .subs = &sub, .nsubs = 1,
+    };
+
+    /* The options are copied: nothing here has to outlive the call. */
+    peer_open(p, base, &opts);
+    free(source);
+}
+
 /* Opens a consumer of one queue bound to the direct exchange by its name. */
 static void
 open_consumer(struct peer *p, struct event_base *base, const char *url,
@@ -197,18 +225,8 @@ open_consumer(struct peer *p, struct event_base *base, const char *url,
 {
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
     struct bus_queue q = queue_spec(queue, &binding);
-    char *source = bus_address_queue(queue);
-    struct bus_subscription sub = {
-        .source = source, .credit = credit, .receive = peer_hold, .opaque = p,
-    };
-    struct bus_options opts = {
-        .url = url, .name = "test consumer",
-        .queues = &q, .nqueues = 1, .subs = &sub, .nsubs = 1,
-    };
 
-    /* The options are copied: nothing here has to outlive the call. */
-    peer_open(p, base, &opts);
-    free(source);
+    open_queue_consumer(p, base, url, &q, credit);
 }
 
 static void
@@ -287,6 +305,7 @@ struct proxy {
     struct evconnlistener *listener;
     int port, broker_port;
     bool frozen;
+    bool stalled;               /* reads nothing from the client: its writes back up */
     struct bufferevent *client[MAX_PIPES], *server[MAX_PIPES];
     /* The close handshake as the broker lives it: its connection.close-ok
      * went out, and whether the client hung up only after it. */
@@ -295,9 +314,15 @@ struct proxy {
     atomic_bool hung_up_after_close_ok;
 };
 
-/* connection.close-ok: a method frame on channel 0, class 10, method 51. */
+/* AMQP 0-9-1 connection.close-ok: a method frame on channel 0, class 10,
+ * method 51. */
 static const unsigned char close_ok_frame[] = {
     1, 0, 0, 0, 0, 0, 4, 0, 10, 0, 51, 0xce,
+};
+/* AMQP 1.0's answer to our close: a close performative (0x18) in an AMQP
+ * frame (data offset 2, type 0) on channel 0, past the frame's size. */
+static const unsigned char close_frame_10[] = {
+    2, 0, 0, 0, 0, 0x53, 0x18,
 };
 
 static int
@@ -335,8 +360,10 @@ proxy_read(struct bufferevent *bev, void *arg)
     if (i < 0)
         return;
     if (!is_client &&
-        evbuffer_search(bufferevent_get_input(bev), (const char *)close_ok_frame,
-                        sizeof(close_ok_frame), NULL).pos >= 0)
+        (evbuffer_search(bufferevent_get_input(bev), (const char *)close_ok_frame,
+                         sizeof(close_ok_frame), NULL).pos >= 0 ||
+         evbuffer_search(bufferevent_get_input(bev), (const char *)close_frame_10,
+                         sizeof(close_frame_10), NULL).pos >= 0))
         px->close_ok_seen = true;
     other = is_client ? px->server[i] : px->client[i];
     if (px->frozen || other == NULL)
@@ -411,7 +438,25 @@ proxy_start(struct proxy *px, struct event_base *base, const char *broker_url)
     cr_assert_eq(getsockname(evconnlistener_get_fd(px->listener), (struct sockaddr *)&sin,
                              &len), 0);
     px->port = ntohs(sin.sin_port);
-    return qmf_xasprintf("amqp://guest:guest@127.0.0.1:%d/", px->port);
+    return test_bus_url_port(px->port);
+}
+
+/* Stops (or resumes) reading from the clients, as a broker that stopped
+ * reading would: their socket buffers fill. */
+static void
+proxy_stall(struct proxy *px, bool on)
+{
+    int i;
+
+    px->stalled = on;
+    for (i = 0; i < MAX_PIPES; i++) {
+        if (px->client[i] == NULL)
+            continue;
+        if (on)
+            bufferevent_disable(px->client[i], EV_READ);
+        else
+            bufferevent_enable(px->client[i], EV_READ);
+    }
 }
 
 static void
@@ -483,7 +528,10 @@ Test(bus, driver_by_scheme)
 
     cr_assert_eq(bus_driver_for_url("amqp://h/"), &bus_amqp091_driver);
     cr_assert_eq(bus_driver_for_url("amqps://h/"), &bus_amqp091_driver);
+    cr_assert_eq(bus_driver_for_url("amqp10://h/"), &bus_amqp10_driver);
+    cr_assert_eq(bus_driver_for_url("amqps10://h/"), &bus_amqp10_driver);
     cr_assert_null(bus_driver_for_url("amqpx://h/"));
+    cr_assert_null(bus_driver_for_url("amqp1://h/"));
     cr_assert_null(bus_driver_for_url("amqp"));
     cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
     cr_assert_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
@@ -495,8 +543,8 @@ Test(bus, bad_options_are_refused)
 {
     struct event_base *base = new_base();
     struct bus_subscription sub = { .source = "#3", .receive = peer_hold };
-    struct bus_options opts = { .url = "amqp://guest:guest@127.0.0.1:1/",
-                                .subs = &sub, .nsubs = 1 };
+    char *url = test_bus_url_port(1);
+    struct bus_options opts = { .url = url, .subs = &sub, .nsubs = 1 };
     struct bus_conn *c;
     qmf_error err;
 
@@ -504,10 +552,11 @@ Test(bus, bad_options_are_refused)
     cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
     sub.source = "/exchange/x/y";
     cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
-    opts.url = "amqp://[broken";
+    opts.url = on_amqp10() ? "amqp10://[broken" : "amqp://[broken";
     opts.nsubs = 0;
     cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
     event_base_free(base);
+    free(url);
 }
 
 /* Against the broker ------------------------------------------------------------ */
@@ -516,7 +565,8 @@ Test(bus, publish_while_not_connected_fails, .timeout = 60)
 {
     struct event_base *base = new_base();
     struct peer p = { 0 };
-    struct bus_options opts = { .url = "amqp://guest:guest@127.0.0.1:1/" };
+    char *url = test_bus_url_port(1);
+    struct bus_options opts = { .url = url };
     struct bus_message *m = bus_message_new();
     qmf_error err;
 
@@ -535,12 +585,13 @@ Test(bus, publish_while_not_connected_fails, .timeout = 60)
     bus_message_free(m);
     bus_close(p.conn);
     event_base_free(base);
+    free(url);
 }
 
 Test(bus, round_trip_keeps_every_field, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-rt"), *address;
+    char *url = test_bus_url(), *queue = test_unique_name("bus-rt"), *address;
     struct peer cons = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
     struct bus_message *m = bus_message_new();
@@ -603,9 +654,13 @@ Test(bus, round_trip_keeps_every_field, .timeout = 60)
     cr_assert(qmf_equal(qmf_map_get(got->headers, "seq"), qmf_map_get(m->headers, "seq")));
     cr_assert(qmf_equal(qmf_map_get(got->headers, "big"), qmf_map_get(m->headers, "big")));
     cr_assert(qmf_equal(qmf_map_get(got->headers, "ratio"), qmf_map_get(m->headers, "ratio")));
-    /* No unsigned 64-bit type in RabbitMQ's tables: it comes back signed. */
+    /* No unsigned 64-bit type in RabbitMQ's tables: it comes back signed.
+     * AMQP 1.0's application-properties are typed: exact. */
     v = qmf_map_get(got->headers, "u64");
-    cr_assert(v != NULL && v->kind == QMF_INT64 && v->u.i == 9);
+    if (on_amqp10())
+        cr_assert(v != NULL && v->kind == QMF_UINT64 && v->u.u == 9);
+    else
+        cr_assert(v != NULL && v->kind == QMF_INT64 && v->u.i == 9);
     cr_assert_str_eq(bus_message_header(got, "uid"), "6ba7b810-9dad-11d1-80b4-00c04fd430c8");
     /* ttl and created are properties, not headers. */
     cr_assert_null(qmf_map_get(got->headers, "ttl"));
@@ -633,10 +688,11 @@ Test(bus, round_trip_keeps_every_field, .timeout = 60)
     free(url);
 }
 
-/* One request to the server's queue with direct reply-to, answered. */
+/* One request to the server's queue with direct reply-to, answered; the
+ * asker speaks AMQP 1.0 or not. */
 static void
-ask_and_answer(struct event_base *base, struct peer *asker, struct peer *server,
-               const char *queue, const char *text)
+ask_and_answer_on(struct event_base *base, struct peer *asker, bool asker_amqp10,
+                  struct peer *server, const char *queue, const char *text)
 {
     struct confirms confirms = { 0 };
     struct bus_message *m = bus_message_new(), *reply;
@@ -651,9 +707,14 @@ ask_and_answer(struct event_base *base, struct peer *asker, struct peer *server,
     WAIT_UNTIL(base, server->received == asked + 1, WAIT_MS);
     cr_assert_eq(server->received, asked + 1);
     got = server->held_msg[0];
-    /* The broker names the asker's channel; receivers see a plain queue. */
-    cr_assert(strncmp(got->reply_to, "/queue/amq.rabbitmq.reply-to.", 29) == 0, "%s",
-              got->reply_to);
+    /* The broker names the asker's channel; receivers see a plain queue.
+     * On 1.0 it is the stand-in queue the bus made (RabbitMQ 3.10's 1.0
+     * plugin cannot consume direct reply-to: its consumers all ack). */
+    if (asker_amqp10)
+        cr_assert(strncmp(got->reply_to, "/queue/virtbus.tmp.", 19) == 0, "%s", got->reply_to);
+    else
+        cr_assert(strncmp(got->reply_to, "/queue/amq.rabbitmq.reply-to.", 29) == 0, "%s",
+                  got->reply_to);
     reply = bus_message_new();
     reply->correlation_id = qmf_xstrdup(text);
     cr_assert_eq(bus_publish(server->conn, got->reply_to, reply, count_confirm, &confirms,
@@ -669,10 +730,17 @@ ask_and_answer(struct event_base *base, struct peer *asker, struct peer *server,
     free(address);
 }
 
+static void
+ask_and_answer(struct event_base *base, struct peer *asker, struct peer *server,
+               const char *queue, const char *text)
+{
+    ask_and_answer_on(base, asker, on_amqp10(), server, queue, text);
+}
+
 Test(bus, direct_reply_to, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-drt");
+    char *url = test_bus_url(), *queue = test_unique_name("bus-drt");
     struct peer asker = { 0 }, server = { 0 };
     struct bus_subscription sub = {
         .source = BUS_DIRECT_REPLY_TO, .no_ack = true, .receive = peer_hold, .opaque = &asker,
@@ -703,9 +771,16 @@ Test(bus, direct_reply_to, .timeout = 60)
     cr_assert_eq(bus_publish(asker.conn, "/exchange/virtbus.test.missing/x", m, NULL, NULL,
                              &err), 0, "%s", err.text);
     bus_message_free(m);
-    WAIT_UNTIL(base, asker.downs == 1 && asker.ups == 2, WAIT_MS);
-    cr_assert_eq(asker.downs, 1, "the connection was not started over");
-    cr_assert_eq(asker.ups, 2);
+    if (on_amqp10()) {
+        /* The refusal ends the publishing session only; the reply queue's
+         * receiver lives on another. */
+        IDLE(base, 300);
+        cr_assert_eq(asker.downs, 0, "%s", asker.down_err.text);
+    } else {
+        WAIT_UNTIL(base, asker.downs == 1 && asker.ups == 2, WAIT_MS);
+        cr_assert_eq(asker.downs, 1, "the connection was not started over");
+        cr_assert_eq(asker.ups, 2);
+    }
     ask_and_answer(base, &asker, &server, queue, "after the channel closed");
 
     bus_close(asker.conn);
@@ -743,7 +818,7 @@ count_prefixed(const struct peer *p, const char *prefix)
 Test(bus, unconfirmed_messages, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-unconfirmed"), *address;
+    char *url = test_bus_url(), *queue = test_unique_name("bus-unconfirmed"), *address;
     struct peer cons = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
     char text[32];
@@ -810,7 +885,7 @@ Test(bus, unconfirmed_messages, .timeout = 60)
 Test(bus, unbindings_remove_old_bindings, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-unbind"), *source;
+    char *url = test_bus_url(), *queue = test_unique_name("bus-unbind"), *source;
     struct bus_binding old_binding = { BUS_EXCHANGE_TOPIC, "bus-test.old.#" };
     struct bus_binding new_binding = { BUS_EXCHANGE_TOPIC, "bus-test.new" };
     struct bus_queue q = queue_spec(queue, &old_binding);
@@ -865,7 +940,7 @@ Test(bus, unbindings_remove_old_bindings, .timeout = 60)
 Test(bus, headers_must_be_scalars, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url();
+    char *url = test_bus_url();
     struct peer pub = { 0 };
     struct bus_message *m = bus_message_new();
     qmf_error err;
@@ -876,9 +951,15 @@ Test(bus, headers_must_be_scalars, .timeout = 60)
     bus_message_set_header(m, "nested", qmf_map());
     cr_assert_neq(bus_publish(pub.conn, "/queue/nowhere", m, NULL, NULL, &err), 0);
     cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
+    /* Past the signed range of 0-9-1 tables; a ulong of 1.0. */
     bus_message_set_header(m, "nested", qmf_u64(UINT64_MAX));
-    cr_assert_neq(bus_publish(pub.conn, "/queue/nowhere", m, NULL, NULL, &err), 0);
-    cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
+    if (on_amqp10()) {
+        cr_assert_eq(bus_publish(pub.conn, "/queue/nowhere", m, NULL, NULL, &err), 0, "%s",
+                     err.text);
+    } else {
+        cr_assert_neq(bus_publish(pub.conn, "/queue/nowhere", m, NULL, NULL, &err), 0);
+        cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
+    }
     cr_assert_neq(bus_publish(pub.conn, "/exchange//x", m, NULL, NULL, &err), 0);
     cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
     cr_assert(bus_is_up(pub.conn));
@@ -891,7 +972,7 @@ Test(bus, headers_must_be_scalars, .timeout = 60)
 Test(bus, reject_with_requeue_redelivers, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-requeue");
+    char *url = test_bus_url(), *queue = test_unique_name("bus-requeue");
     char *address = bus_address_queue(queue);
     struct peer cons = { .reject_first = true }, pub = { 0 };
     struct confirms confirms = { 0 };
@@ -926,7 +1007,7 @@ struct bad_case {
 Test(bus, undecodable_bodies_still_arrive, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-bad");
+    char *url = test_bus_url(), *queue = test_unique_name("bus-bad");
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
     struct bus_queue q = queue_spec(queue, &binding);
     char *source = bus_address_queue(queue);
@@ -995,7 +1076,7 @@ Test(bus, undecodable_bodies_still_arrive, .timeout = 60)
 Test(bus, credit_bounds_unsettled_deliveries, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-credit");
+    char *url = test_bus_url(), *queue = test_unique_name("bus-credit");
     char *address = bus_address_queue(queue);
     struct peer cons = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
@@ -1036,7 +1117,7 @@ Test(bus, credit_bounds_unsettled_deliveries, .timeout = 60)
 Test(bus, server_named_queue_by_index, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *key = test_unique_name("bus-anon");
+    char *url = test_bus_url(), *key = test_unique_name("bus-anon");
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, key };
     struct bus_queue q = queue_spec(NULL, &binding);
     struct peer cons = { 0 }, pub = { 0 };
@@ -1049,7 +1130,12 @@ Test(bus, server_named_queue_by_index, .timeout = 60)
     open_publisher(&pub, base, url);
     WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
     cr_assert_not_null(bus_queue_name(cons.conn, 0));
-    cr_assert(strncmp(bus_queue_name(cons.conn, 0), "amq.gen-", 8) == 0);
+    /* The broker names it on 0-9-1; on 1.0 the bus does (see bus/amqp10_int.h). */
+    if (on_amqp10())
+        cr_assert(strncmp(bus_queue_name(cons.conn, 0), "virtbus.tmp.", 12) == 0, "%s",
+                  bus_queue_name(cons.conn, 0));
+    else
+        cr_assert(strncmp(bus_queue_name(cons.conn, 0), "amq.gen-", 8) == 0);
     cr_assert_null(bus_queue_name(cons.conn, 1));
     by_queue = bus_address_queue(bus_queue_name(cons.conn, 0));
     by_key = bus_address_exchange(BUS_EXCHANGE_DIRECT, key);
@@ -1074,7 +1160,7 @@ Test(bus, server_named_queue_by_index, .timeout = 60)
 Test(bus, no_ack_subscription_settles_itself, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-noack");
+    char *url = test_bus_url(), *queue = test_unique_name("bus-noack");
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
     struct bus_queue q = queue_spec(queue, &binding);
     struct peer cons = { 0 }, pub = { 0 };
@@ -1104,7 +1190,7 @@ Test(bus, no_ack_subscription_settles_itself, .timeout = 60)
 Test(bus, heartbeats_keep_an_idle_connection, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-hb");
+    char *url = test_bus_url(), *queue = test_unique_name("bus-hb");
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
     struct bus_queue q = queue_spec(queue, &binding);
     char *source = bus_address_queue(queue);
@@ -1136,7 +1222,7 @@ Test(bus, heartbeats_keep_an_idle_connection, .timeout = 60)
 Test(bus, dead_broker_is_detected_by_heartbeat, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *proxied;
+    char *url = test_bus_url(), *proxied;
     struct proxy px;
     struct peer p = { 0 };
     struct confirms confirms = { 0 };
@@ -1170,7 +1256,7 @@ Test(bus, dead_broker_is_detected_by_heartbeat, .timeout = 60)
 Test(bus, reconnects_and_resubscribes, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *proxied, *queue = test_unique_name("bus-reconnect");
+    char *url = test_bus_url(), *proxied, *queue = test_unique_name("bus-reconnect");
     char *address = bus_address_queue(queue);
     struct proxy px;
     struct peer cons = { 0 }, pub = { 0 };
@@ -1226,7 +1312,7 @@ Test(bus, reconnects_and_resubscribes, .timeout = 60)
 Test(bus, deleted_queue_cancels_and_reconnects, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-cancel");
+    char *url = test_bus_url(), *queue = test_unique_name("bus-cancel");
     char *address = bus_address_queue(queue);
     struct peer cons = { 0 }, pub = { 0 };
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
@@ -1237,6 +1323,10 @@ Test(bus, deleted_queue_cancels_and_reconnects, .timeout = 60)
                                 .subs = &sub, .nsubs = 1 };
     amqp_connection_state_t raw;
 
+    /* RabbitMQ 3.10's 1.0 plugin tells a receiver nothing when its queue
+     * is deleted: the link stays attached and silent. */
+    if (on_amqp10())
+        cr_skip_test("a queue deleted under an AMQP 1.0 receiver goes unnoticed");
     q.auto_delete = false;
     peer_open(&cons, base, &opts);
     open_publisher(&pub, base, url);
@@ -1282,7 +1372,7 @@ try_publish(struct retry_publish *r)
 Test(bus, publish_to_missing_exchange_keeps_the_connection, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *exchange = test_unique_name("bus-no-exchange");
+    char *url = test_bus_url(), *exchange = test_unique_name("bus-no-exchange");
     char *address = bus_address_exchange(exchange, "k");
     struct peer pub = { 0 };
     struct confirms lost = { 0 }, later = { 0 };
@@ -1308,7 +1398,7 @@ Test(bus, publish_to_missing_exchange_keeps_the_connection, .timeout = 60)
 Test(bus, close_inside_callbacks_is_safe, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-close");
+    char *url = test_bus_url(), *queue = test_unique_name("bus-close");
     char *address = bus_address_queue(queue);
     struct peer cons = { .close_in_receive = true, .ack_after_close_rc = 99 };
     struct peer pub = { 0 }, early = { .close_in_up = true }, racing = { 0 };
@@ -1381,7 +1471,7 @@ drop_queue(const char *url, const char *name)
 Test(bus, passive_declare_of_a_missing_queue_fails, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-passive");
+    char *url = test_bus_url(), *queue = test_unique_name("bus-passive");
     struct bus_queue q = { .name = queue, .passive = true };
     struct peer missing = { 0 }, bare = { 0 }, present = { 0 };
     struct bus_subscription sub = { .source = "#0", .receive = peer_hold };
@@ -1424,7 +1514,7 @@ Test(bus, passive_declare_of_a_missing_queue_fails, .timeout = 60)
 Test(bus, inequivalent_declare_reports_the_brokers_reason, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-inequivalent");
+    char *url = test_bus_url(), *queue = test_unique_name("bus-inequivalent");
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
     struct bus_queue q = queue_spec(queue, &binding);
     struct bus_options opts = { .url = url, .queues = &q, .nqueues = 1 };
@@ -1450,7 +1540,7 @@ Test(bus, inequivalent_declare_reports_the_brokers_reason, .timeout = 60)
 Test(bus, failed_bind_or_consume_reports_the_step, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *queue = test_unique_name("bus-steps");
+    char *url = test_bus_url(), *queue = test_unique_name("bus-steps");
     char *exchange = test_unique_name("bus-no-such-exchange");
     char *missing = test_unique_name("bus-no-such-queue");
     char *source = bus_address_queue(missing);
@@ -1475,7 +1565,8 @@ Test(bus, failed_bind_or_consume_reports_the_step, .timeout = 60)
     cr_assert_eq(consume.ups, 0);
     snprintf(want, sizeof(want), "NOT_FOUND - no queue '%s'", missing);
     cr_assert(strstr(consume.down_err.text, want) != NULL, "%s", consume.down_err.text);
-    cr_assert(strstr(consume.down_err.text, "basic.consume") != NULL, "%s",
+    cr_assert(strstr(consume.down_err.text, on_amqp10() ? "attaching to /amq/queue/"
+                                                        : "basic.consume") != NULL, "%s",
               consume.down_err.text);
     bus_close(consume.conn);
 
@@ -1498,7 +1589,7 @@ Test(bus, failed_bind_or_consume_reports_the_step, .timeout = 60)
 Test(bus, large_body_round_trip, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url();
+    char *url = test_bus_url();
     char *qa = test_unique_name("bus-large-a"), *qb = test_unique_name("bus-large-b");
     char *to_a = bus_address_queue(qa), *to_b = bus_address_queue(qb);
     struct peer a = { 0 }, b = { 0 };
@@ -1554,7 +1645,7 @@ Test(bus, large_body_round_trip, .timeout = 60)
 Test(bus, close_waits_for_the_brokers_close_ok, .timeout = 60)
 {
     struct event_base *base = new_base();
-    char *url = test_broker_url(), *proxied, *queue = test_unique_name("bus-polite");
+    char *url = test_bus_url(), *proxied, *queue = test_unique_name("bus-polite");
     struct bus_queue missing = { .name = queue, .passive = true };
     struct proxy px;
     struct peer p = { 0 }, failed = { 0 };
@@ -1565,6 +1656,8 @@ Test(bus, close_waits_for_the_brokers_close_ok, .timeout = 60)
     open_consumer(&p, base, proxied, queue, 10);
     WAIT_UNTIL(base, p.ups == 1, WAIT_MS);
     cr_assert_eq(p.ups, 1);
+    /* On 1.0 the topology's 0-9-1 connection came and went before. */
+    px.close_ok_seen = px.client_hung_up = px.hung_up_after_close_ok = false;
     bus_close(p.conn);
     WAIT_UNTIL(base, px.client_hung_up, WAIT_MS);
     cr_assert(px.client_hung_up);
@@ -1599,7 +1692,7 @@ run_loop(void *base)
 Test(bus, close_wait_says_goodbye_before_returning, .timeout = 60)
 {
     struct event_base *base = new_base(), *proxy_base = new_base();
-    char *url = test_broker_url(), *proxied, *queue = test_unique_name("bus-close-wait");
+    char *url = test_bus_url(), *proxied, *queue = test_unique_name("bus-close-wait");
     struct proxy px;
     struct peer p = { 0 };
     pthread_t loop;
@@ -1609,6 +1702,8 @@ Test(bus, close_wait_says_goodbye_before_returning, .timeout = 60)
     open_consumer(&p, base, proxied, queue, 10);
     WAIT_UNTIL(base, p.ups == 1, WAIT_MS);
     cr_assert_eq(p.ups, 1);
+    /* On 1.0 the topology's 0-9-1 connection came and went before. */
+    px.close_ok_seen = false;
     bus_close_wait(p.conn, WAIT_MS);
     /* The close-ok passed the proxy before it could reach us. */
     cr_assert(px.close_ok_seen);
@@ -1619,5 +1714,775 @@ Test(bus, close_wait_says_goodbye_before_returning, .timeout = 60)
     event_base_free(base);
     free(proxied);
     free(queue);
+    free(url);
+}
+
+/* Settlement, credit, pause ------------------------------------------------- */
+
+/* Opens a consumer of a queue that outlives it (deleted by the caller). */
+static void
+open_lasting_consumer(struct peer *p, struct event_base *base, const char *url,
+                      const char *queue, uint32_t credit)
+{
+    struct bus_queue q = { .name = queue };
+
+    open_queue_consumer(p, base, url, &q, credit);
+}
+
+/* Settles the oldest delivery held (ack, or reject with requeue). */
+static void
+peer_settle_first(struct peer *p, bool ack)
+{
+    cr_assert_gt(p->held_count, 0);
+    cr_assert_eq(ack ? bus_ack(p->held[0]) : bus_reject(p->held[0], true), 0);
+    memmove(p->held, p->held + 1, (size_t)(p->held_count - 1) * sizeof(p->held[0]));
+    memmove(p->held_msg, p->held_msg + 1, (size_t)(p->held_count - 1) * sizeof(p->held_msg[0]));
+    p->held_count--;
+}
+
+/* The broker takes a delivery as done only when the callee settles it:
+ * one unsettled when its connection goes is delivered again, and one
+ * acknowledged never is. */
+Test(bus, settles_only_when_the_callee_acks, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_bus_url(), *queue = test_unique_name("bus-settle");
+    char *address = bus_address_queue(queue);
+    struct peer a = { 0 }, b = { 0 }, c = { 0 }, pub = { 0 };
+    struct confirms confirms = { 0 };
+    struct bus_delivery *unsettled;
+
+    open_lasting_consumer(&a, base, url, queue, 10);
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, a.ups == 1 && pub.ups == 1, WAIT_MS);
+    publish_text(&pub, address, "once", &confirms);
+    WAIT_UNTIL(base, a.received == 1 && confirms.ok == 1, WAIT_MS);
+    cr_assert_eq(a.received, 1);
+    unsettled = a.held[0];
+    a.held_count = 0;
+    bus_close(a.conn);
+    /* The delivery outlives its connection; settling it now only frees it. */
+    cr_assert_neq(bus_ack(unsettled), 0);
+
+    open_lasting_consumer(&b, base, url, queue, 10);
+    WAIT_UNTIL(base, b.received == 1, WAIT_MS);
+    cr_assert_eq(b.received, 1, "the unsettled message did not come back");
+    cr_assert_str_eq(body_text(b.held_msg[0]), "once");
+    cr_assert_eq(peer_ack_all(&b), 0);
+    bus_close(b.conn);
+
+    /* Acknowledged: the next consumer gets the next message, not it. */
+    open_lasting_consumer(&c, base, url, queue, 10);
+    WAIT_UNTIL(base, c.ups == 1, WAIT_MS);
+    publish_text(&pub, address, "next", &confirms);
+    WAIT_UNTIL(base, c.received >= 1, WAIT_MS);
+    cr_assert_eq(c.received, 1);
+    cr_assert_str_eq(body_text(c.held_msg[0]), "next", "an acknowledged message came again");
+    cr_assert_eq(peer_ack_all(&c), 0);
+    bus_close(c.conn);
+    bus_close(pub.conn);
+    drop_queue(url, queue);
+    event_base_free(base);
+    free(address);
+    free(queue);
+    free(url);
+}
+
+/* Each settlement, ack or requeue, lets exactly one more delivery in. */
+Test(bus, each_settlement_gives_one_credit, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_bus_url(), *queue = test_unique_name("bus-credit-one");
+    char *address = bus_address_queue(queue);
+    struct peer cons = { 0 }, pub = { 0 };
+    struct confirms confirms = { 0 };
+    char text[16];
+    int i;
+
+    open_lasting_consumer(&cons, base, url, queue, 3);
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    for (i = 0; i < 10; i++) {
+        snprintf(text, sizeof(text), "c%d", i);
+        publish_text(&pub, address, text, &confirms);
+    }
+    WAIT_UNTIL(base, confirms.ok == 10 && cons.received == 3, WAIT_MS);
+    cr_assert_eq(cons.received, 3);
+    IDLE(base, 300);
+    cr_assert_eq(cons.received, 3, "deliveries came past the credit");
+    peer_settle_first(&cons, true);
+    WAIT_UNTIL(base, cons.received == 4, WAIT_MS);
+    IDLE(base, 300);
+    cr_assert_eq(cons.received, 4, "one ack let more than one in");
+    cr_assert_eq(cons.held_count, 3);
+    peer_settle_first(&cons, false);
+    WAIT_UNTIL(base, cons.received == 5, WAIT_MS);
+    IDLE(base, 300);
+    cr_assert_eq(cons.received, 5, "one requeue let more than one in");
+    cr_assert_eq(cons.max_held, 3);
+    while (cons.held_count > 0)
+        peer_settle_first(&cons, true);
+    bus_close(cons.conn);
+    bus_close(pub.conn);
+    drop_queue(url, queue);
+    event_base_free(base);
+    free(address);
+    free(queue);
+    free(url);
+}
+
+/* After bus_pause nothing more is delivered; what is held can still be
+ * settled, and what came meanwhile waits in the queue. */
+Test(bus, pause_stops_deliveries, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_bus_url(), *queue = test_unique_name("bus-pause");
+    char *address = bus_address_queue(queue);
+    struct peer cons = { 0 }, later = { 0 }, pub = { 0 };
+    struct confirms confirms = { 0 };
+
+    open_lasting_consumer(&cons, base, url, queue, 10);
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    publish_text(&pub, address, "before", &confirms);
+    WAIT_UNTIL(base, cons.received == 1 && confirms.ok == 1, WAIT_MS);
+    cr_assert_eq(bus_pause(cons.conn), 0);
+    publish_text(&pub, address, "after-1", &confirms);
+    publish_text(&pub, address, "after-2", &confirms);
+    WAIT_UNTIL(base, confirms.ok == 3, WAIT_MS);
+    IDLE(base, 500);
+    cr_assert_eq(cons.received, 1, "a paused subscription still delivers");
+    cr_assert(bus_is_up(cons.conn));
+    cr_assert_eq(peer_ack_all(&cons), 0, "a held delivery could not be settled");
+    bus_close(cons.conn);
+
+    open_lasting_consumer(&later, base, url, queue, 10);
+    WAIT_UNTIL(base, later.received == 2, WAIT_MS);
+    cr_assert_eq(later.received, 2);
+    cr_assert_str_eq(body_text(later.held_msg[0]), "after-1");
+    cr_assert_str_eq(body_text(later.held_msg[1]), "after-2");
+    cr_assert_eq(peer_ack_all(&later), 0);
+    bus_close(later.conn);
+    bus_close(pub.conn);
+    drop_queue(url, queue);
+    event_base_free(base);
+    free(address);
+    free(queue);
+    free(url);
+}
+
+/* A stream read from its first offset (the consumer argument x-stream-offset,
+ * on 1.0 RabbitMQ's source filter rabbitmq:stream-offset-spec). */
+Test(bus, stream_from_the_first_offset, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_bus_url(), *stream = test_unique_name("bus-stream");
+    char *address = bus_address_queue(stream);
+    qmf_value *args = qmf_map(), *offset = qmf_map();
+    struct bus_queue q = { .name = stream, .durable = true, .queue_type = "stream",
+                           .arguments = args };
+    struct peer pub = { 0 }, reader = { 0 };
+    struct bus_subscription sub = { .source = address, .credit = 10, .arguments = offset,
+                                    .receive = peer_hold, .opaque = &reader };
+    struct bus_options opts = { .url = url, .queues = &q, .nqueues = 1 };
+    struct confirms confirms = { 0 };
+    int i;
+
+    qmf_map_set(args, "x-max-age", qmf_string("1h"));
+    qmf_map_set(offset, "x-stream-offset", qmf_string("first"));
+    peer_open(&pub, base, &opts);
+    WAIT_UNTIL(base, pub.ups == 1, WAIT_MS);
+    cr_assert_eq(pub.ups, 1, "%s", pub.down_err.text);
+    publish_text(&pub, address, "s0", &confirms);
+    publish_text(&pub, address, "s1", &confirms);
+    publish_text(&pub, address, "s2", &confirms);
+    WAIT_UNTIL(base, confirms.ok == 3, WAIT_MS);
+    cr_assert_eq(confirms.ok, 3);
+
+    opts.subs = &sub;
+    opts.nsubs = 1;
+    peer_open(&reader, base, &opts);
+    WAIT_UNTIL(base, reader.received == 3, WAIT_MS);
+    cr_assert_eq(reader.received, 3, "%s", reader.down_err.text);
+    for (i = 0; i < 3; i++) {
+        char want[8];
+
+        snprintf(want, sizeof(want), "s%d", i);
+        cr_assert_str_eq(body_text(reader.held_msg[i]), want);
+    }
+    cr_assert_eq(peer_ack_all(&reader), 0);
+    bus_close(reader.conn);
+    bus_close(pub.conn);
+    drop_queue(url, stream);
+    qmf_free(args);
+    qmf_free(offset);
+    event_base_free(base);
+    free(address);
+    free(stream);
+    free(url);
+}
+
+/* A list body of several items arrives whole, and the connection stays:
+ * RabbitMQ 3.10 closes a 1.0 connection on an amqp-value list of two items
+ * or more, so the bus sends lists as amqp-sequence. */
+Test(bus, list_bodies_travel, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_bus_url(), *queue = test_unique_name("bus-list");
+    char *address = bus_address_queue(queue);
+    struct peer cons = { 0 }, pub = { 0 };
+    struct confirms confirms = { 0 };
+    struct bus_message *m = bus_message_new(), *raw = bus_message_new();
+    qmf_value *list = qmf_list();
+    qmf_error err;
+
+    qmf_list_append(list, qmf_string("a"));
+    qmf_list_append(list, qmf_i64(2));
+    qmf_list_append(list, qmf_map());
+    m->body = qmf_dup(list);
+    m->encoding = BUS_ENCODING_AMQP;
+    cr_assert_eq(qmf_to_amqp(list, &raw->raw_body, &raw->raw_len), 0);
+    raw->raw_content_type = qmf_xstrdup(BUS_CONTENT_AMQP_LIST);
+    open_lasting_consumer(&cons, base, url, queue, 10);
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    cr_assert_eq(bus_publish(pub.conn, address, m, count_confirm, &confirms, &err), 0, "%s",
+                 err.text);
+    cr_assert_eq(bus_publish(pub.conn, address, raw, count_confirm, &confirms, &err), 0, "%s",
+                 err.text);
+    WAIT_UNTIL(base, cons.received == 2 && confirms.ok == 2, WAIT_MS);
+    cr_assert_eq(cons.received, 2, "%s", pub.down_err.text);
+    cr_assert_eq(confirms.ok, 2);
+    cr_assert(qmf_equal(cons.held_msg[0]->body, list));
+    cr_assert(qmf_equal(cons.held_msg[1]->body, list));
+    cr_assert_str_eq(cons.held_msg[1]->raw_content_type, BUS_CONTENT_AMQP_LIST);
+    cr_assert_eq(pub.downs, 0, "%s", pub.down_err.text);
+    cr_assert_eq(peer_ack_all(&cons), 0);
+    bus_close(cons.conn);
+    bus_close(pub.conn);
+    drop_queue(url, queue);
+    bus_message_free(m);
+    bus_message_free(raw);
+    qmf_free(list);
+    event_base_free(base);
+    free(address);
+    free(queue);
+    free(url);
+}
+
+/* The broker restarts -------------------------------------------------------- */
+
+static char *
+broker_script(void)
+{
+    const char *fixtures = getenv("VIRTBUS_FIXTURES");
+
+    cr_assert_not_null(fixtures);
+    return qmf_xasprintf("%s/../harness/broker.sh", fixtures);
+}
+
+/* Runs broker.sh with args; its first line of output, malloc'd. */
+static char *
+broker_sh(const char *args)
+{
+    char *script = broker_script(), *cmd = qmf_xasprintf("%s %s", script, args);
+    char line[512] = "";
+    FILE *f = popen(cmd, "r");
+    int rc;
+
+    cr_assert_not_null(f);
+    if (fgets(line, sizeof(line), f) != NULL)
+        line[strcspn(line, "\n")] = '\0';
+    while (fgetc(f) != EOF)
+        ;
+    rc = pclose(f);
+    cr_assert_eq(rc, 0, "%s failed", cmd);
+    free(cmd);
+    free(script);
+    return qmf_xstrdup(line);
+}
+
+/* A durable queue and a persistent message survive a restart of the broker;
+ * the bus reconnects by itself and the message comes again. */
+Test(bus, reconnects_after_the_broker_restarts, .timeout = 300)
+{
+    struct event_base *base = new_base();
+    char dir[64], *args, *started, *url, *queue = test_unique_name("bus-restart");
+    char *address = bus_address_queue(queue);
+    struct bus_queue q = { .name = queue, .durable = true };
+    struct peer cons = { 0 }, pub = { 0 };
+    struct bus_subscription sub = { .source = address, .receive = peer_hold, .opaque = &cons };
+    struct bus_options opts = { .reconnect = true, .reconnect_min_ms = 50,
+                                .reconnect_max_ms = 500, .queues = &q, .nqueues = 1,
+                                .subs = &sub, .nsubs = 1 };
+    struct bus_message *m = bus_message_new();
+    struct confirms confirms = { 0 };
+    struct bus_delivery *stale;
+    qmf_error err;
+
+    test_tmpdir_make(dir, sizeof(dir), "vb-bus-broker");
+    args = qmf_xasprintf("start %s", dir);
+    started = broker_sh(args);
+    free(args);
+    url = test_bus_url_port(atoi(strrchr(started, ':') + 1));
+    opts.url = url;
+    peer_open(&cons, base, &opts);
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    cr_assert_eq(cons.ups, 1, "%s", cons.down_err.text);
+    m->body = qmf_map();
+    qmf_map_set(m->body, "text", qmf_string("persistent"));
+    m->durable = true;
+    cr_assert_eq(bus_publish(pub.conn, address, m, count_confirm, &confirms, &err), 0, "%s",
+                 err.text);
+    WAIT_UNTIL(base, cons.received == 1 && confirms.ok == 1, WAIT_MS);
+    cr_assert_eq(cons.received, 1);
+    stale = cons.held[0];
+    cons.held_count = 0;
+    bus_close(pub.conn);
+
+    args = qmf_xasprintf("restart %s", dir);
+    free(broker_sh(args));
+    free(args);
+    /* The loss is seen (the broker said goodbye, or the socket died), and
+     * the retries find the broker back. */
+    WAIT_UNTIL(base, cons.downs >= 1 && cons.ups == 2, 120000);
+    cr_assert_eq(cons.downs, 1, "down is said once per loss");
+    cr_assert_eq(cons.ups, 2, "%s", cons.down_err.text);
+    cr_assert_neq(bus_ack(stale), 0, "a delivery of the lost connection was settled");
+    WAIT_UNTIL(base, cons.received == 2, WAIT_MS);
+    cr_assert_eq(cons.received, 2, "the persistent message did not come again");
+    cr_assert_str_eq(body_text(cons.held_msg[0]), "persistent");
+    cr_assert(cons.held_msg[0]->durable);
+    cr_assert_eq(peer_ack_all(&cons), 0);
+    bus_close(cons.conn);
+
+    args = qmf_xasprintf("stop %s", dir);
+    free(broker_sh(args));
+    free(args);
+    test_tmpdir_remove(dir);
+    bus_message_free(m);
+    event_base_free(base);
+    free(started);
+    free(address);
+    free(queue);
+    free(url);
+}
+
+/* TLS and SASL EXTERNAL -------------------------------------------------------- */
+
+struct tls_broker {
+    char *dir, *ca, *wrong_ca;
+    int port;
+};
+
+static void
+tls_broker(struct tls_broker *t)
+{
+    const char *dir = getenv("VIRTBUS_TEST_TLS_BROKER_DIR");
+    char *path, line[32];
+    FILE *f;
+
+    cr_assert_not_null(dir, "run through ctest (the broker_tls fixture)");
+    path = qmf_xasprintf("%s/tls_port", dir);
+    f = fopen(path, "r");
+    cr_assert_not_null(f, "no TLS broker in %s", dir);
+    cr_assert_not_null(fgets(line, sizeof(line), f));
+    fclose(f);
+    free(path);
+    t->dir = qmf_xstrdup(dir);
+    t->port = atoi(line);
+    t->ca = qmf_xasprintf("%s/tls/ca.pem", dir);
+    t->wrong_ca = qmf_xasprintf("%s/tls/wrong-ca.pem", dir);
+}
+
+static void
+tls_broker_free(struct tls_broker *t)
+{
+    free(t->dir);
+    free(t->ca);
+    free(t->wrong_ca);
+}
+
+/* An amqps URL of the transport under test; userinfo may be "". */
+static char *
+tls_url(const struct tls_broker *t, const char *userinfo, const char *host)
+{
+    return qmf_xasprintf("%s://%s%s%s:%d/", on_amqp10() ? "amqps10" : "amqps", userinfo,
+                         userinfo[0] ? "@" : "", host, t->port);
+}
+
+/* A round trip through a queue of its own on a connection with opts. */
+static void
+tls_round_trip(struct event_base *base, struct bus_options *opts, const char *what)
+{
+    char *queue = test_unique_name("bus-tls"), *address = bus_address_queue(queue);
+    struct bus_queue q = { .name = queue, .auto_delete = true };
+    struct peer p = { 0 };
+    struct bus_subscription sub = { .source = address, .receive = peer_hold, .opaque = &p };
+    struct confirms confirms = { 0 };
+
+    opts->queues = &q;
+    opts->nqueues = 1;
+    opts->subs = &sub;
+    opts->nsubs = 1;
+    peer_open(&p, base, opts);
+    WAIT_UNTIL(base, p.ups + p.downs > 0, WAIT_MS);
+    cr_assert_eq(p.ups, 1, "%s: %s", what, p.down_err.text);
+    publish_text(&p, address, what, &confirms);
+    WAIT_UNTIL(base, p.received == 1 && confirms.ok == 1, WAIT_MS);
+    cr_assert_eq(p.received, 1, "%s", what);
+    cr_assert_str_eq(body_text(p.held_msg[0]), what);
+    cr_assert_eq(peer_ack_all(&p), 0);
+    bus_close(p.conn);
+    opts->queues = NULL;
+    opts->nqueues = 0;
+    opts->subs = NULL;
+    opts->nsubs = 0;
+    free(address);
+    free(queue);
+}
+
+/* The first attempt's failure, whose text must hold want. */
+static void
+tls_refused(struct event_base *base, const struct bus_options *opts, const char *want)
+{
+    struct peer p = { 0 };
+
+    open_and_settle(&p, base, opts);
+    cr_assert_eq(p.ups, 0, "connected although: %s", want);
+    cr_assert(strstr(p.down_err.text, want) != NULL, "%s", p.down_err.text);
+    cr_assert(strstr(p.down_err.text, "guest:") == NULL, "the password shows: %s",
+              p.down_err.text);
+    bus_close(p.conn);
+}
+
+/* Over TLS (the broker_tls fixture's broker): the right CA works, a wrong
+ * one fails saying so, a broker reached by a name its certificate lacks is
+ * refused unless host name verification is off, and a client certificate
+ * logs in with SASL EXTERNAL and no password at all. */
+Test(bus, tls_and_sasl_external, .timeout = 240)
+{
+    struct event_base *base = new_base();
+    struct tls_broker t;
+    char *url, *other, *ext_url, *user = test_unique_name("bus-ext"), *args, *files;
+    struct bus_options opts = { .name = "test tls" };
+
+    tls_broker(&t);
+    url = tls_url(&t, "guest:guest", "127.0.0.1");
+    other = tls_url(&t, "guest:guest", "127.0.0.2");
+    opts.url = url;
+    opts.tls.ca = t.ca;
+    tls_round_trip(base, &opts, "right CA");
+
+    opts.tls.ca = t.wrong_ca;
+    tls_refused(base, &opts, "certificate verify failed (wrong CA?)");
+
+    opts.tls.ca = t.ca;
+    opts.url = other;
+    tls_refused(base, &opts, "host name verification failed");
+    opts.tls.no_verify_hostname = true;
+    tls_round_trip(base, &opts, "another name, unchecked");
+    opts.tls.no_verify_hostname = false;
+
+    /* A user with no password: only its certificate logs it in. */
+    args = qmf_xasprintf("user %s %s %s", t.dir, user, "not-used-0");
+    free(broker_sh(args));
+    free(args);
+    args = qmf_xasprintf("ctl %s clear_password %s", t.dir, user);
+    free(broker_sh(args));
+    free(args);
+    args = qmf_xasprintf("client-cert %s %s", t.dir, user);
+    files = broker_sh(args);        /* "<cert> <key>" */
+    free(args);
+    *strchr(files, ' ') = '\0';
+    ext_url = tls_url(&t, "", "127.0.0.1");
+    opts.url = ext_url;
+    opts.sasl = BUS_SASL_EXTERNAL;
+    opts.tls.cert = files;
+    opts.tls.key = files + strlen(files) + 1;
+    tls_round_trip(base, &opts, "SASL EXTERNAL");
+    args = qmf_xasprintf("ctl %s delete_user %s", t.dir, user);
+    free(broker_sh(args));
+    free(args);
+
+    event_base_free(base);
+    tls_broker_free(&t);
+    free(files);
+    free(ext_url);
+    free(user);
+    free(other);
+    free(url);
+}
+
+/* AMQP 1.0 only ---------------------------------------------------------------- */
+
+/* What the 1.0 backend cannot do with RabbitMQ 3.10 is refused at
+ * bus_open, saying why (no broker needed). */
+Test(bus, amqp10_refuses_what_it_cannot_do)
+{
+    struct event_base *base = new_base();
+    struct bus_queue lock = { .name = "virtbus.lock.n1", .exclusive = true };
+    qmf_value *args = qmf_map();
+    struct bus_subscription sub = { .source = "/queue/q", .arguments = args,
+                                    .receive = peer_hold };
+    struct bus_options opts = { .url = "amqp10://guest:guest@127.0.0.1:1/",
+                                .queues = &lock, .nqueues = 1 };
+    struct bus_conn *c;
+    qmf_error err;
+
+    cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
+    cr_assert_eq(err.code, QMF_ERR_NOT_IMPLEMENTED, "%s", err.text);
+    cr_assert(strstr(err.text, "exclusive queue 'virtbus.lock.n1'") != NULL, "%s", err.text);
+    /* Checking that someone else's exclusive queue exists is fine. */
+    lock.passive = true;
+    cr_assert_eq(bus_open(&c, base, &opts, NULL, NULL, &err), 0, "%s", err.text);
+    bus_close(c);
+
+    opts.nqueues = 0;
+    opts.subs = &sub;
+    opts.nsubs = 1;
+    qmf_map_set(args, "x-priority", qmf_i64(5));
+    cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
+    cr_assert_eq(err.code, QMF_ERR_NOT_IMPLEMENTED, "%s", err.text);
+    cr_assert(strstr(err.text, "x-priority") != NULL, "%s", err.text);
+
+    opts.subs = NULL;
+    opts.nsubs = 0;
+    opts.url = "amqp10://guest:guest@127.0.0.1:1/";
+    opts.sasl = BUS_SASL_EXTERNAL;
+    cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
+    cr_assert(strstr(err.text, "amqps10://") != NULL, "%s", err.text);
+    qmf_free(args);
+    event_base_free(base);
+}
+
+/* Publishing into a broker that stopped reading is refused once
+ * A10_MAX_OUTGOING bytes wait, instead of buffering without bound, and
+ * works again once they went.  (rabbitmq-c writes synchronously: 0-9-1
+ * blocks instead, see docs/TRANSPORTS.md.) */
+Test(bus, amqp10_outgoing_buffer_is_bounded, .timeout = 120)
+{
+    struct event_base *base = new_base();
+    char *url = test_bus_url(), *proxied;
+    struct proxy px;
+    struct peer pub = { 0 };
+    struct bus_options opts = { .name = "test bound" };
+    struct bus_message *m = bus_message_new();
+    struct confirms confirms = { 0 };
+    struct retry_publish retry = { &pub, &confirms };
+    size_t size = 256 * 1024, sent = 0;
+    qmf_error err;
+    int i;
+
+    if (!on_amqp10())
+        cr_skip_test("AMQP 0-9-1 writes synchronously");
+    proxied = proxy_start(&px, base, url);
+    opts.url = proxied;
+    peer_open(&pub, base, &opts);
+    WAIT_UNTIL(base, pub.ups == 1, WAIT_MS);
+    cr_assert_eq(pub.ups, 1, "%s", pub.down_err.text);
+    proxy_stall(&px, true);
+    m->raw_body = qmf_xmalloc(size);
+    memset(m->raw_body, 'x', size);
+    m->raw_len = size;
+    m->raw_content_type = qmf_xstrdup("application/octet-stream");
+    for (i = 0; i < 1000; i++) {
+        if (bus_publish(pub.conn, "/queue/nowhere", m, NULL, NULL, &err) != 0)
+            break;
+        sent += size;
+        event_base_loop(base, EVLOOP_NONBLOCK);
+    }
+    cr_assert_lt(i, 1000, "publishing was never refused");
+    cr_assert_eq(err.code, QMF_ERR_TRANSPORT);
+    cr_assert(strstr(err.text, "wait to be sent") != NULL, "%s", err.text);
+    cr_assert_geq(sent, 16u * 1024 * 1024, "refused after %zu bytes", sent);
+    cr_assert(bus_is_up(pub.conn));
+
+    proxy_stall(&px, false);
+    WAIT_UNTIL(base, try_publish(&retry), WAIT_MS);
+    cr_assert_eq(pub.downs, 0, "%s", pub.down_err.text);
+    bus_message_free(m);
+    bus_close(pub.conn);
+    proxy_stop(&px);
+    event_base_free(base);
+    free(proxied);
+    free(url);
+}
+
+/* The next message of a queue as a 0-9-1 client gets it (basic.get, no
+ * ack), waiting for it with a bound; false if none came. */
+static bool
+raw_get(struct event_base *base, amqp_connection_state_t raw, const char *queue,
+        amqp_message_t *out)
+{
+    int i;
+
+    for (i = 0; i < WAIT_MS / 20; i++) {
+        amqp_rpc_reply_t r = amqp_basic_get(raw, 1, amqp_cstring_bytes(queue), 1);
+
+        cr_assert_eq(r.reply_type, AMQP_RESPONSE_NORMAL);
+        if (r.reply.id == AMQP_BASIC_GET_OK_METHOD) {
+            cr_assert_eq(amqp_read_message(raw, 1, out, 0).reply_type, AMQP_RESPONSE_NORMAL);
+            return true;
+        }
+        IDLE(base, 20);
+    }
+    return false;
+}
+
+static bool
+bytes_are(amqp_bytes_t b, const char *want, size_t len)
+{
+    return b.len == len && memcmp(b.bytes, want, len) == 0;
+}
+
+/* A 1.0 bus and a 0-9-1 bus on one broker: messages cross both ways with
+ * their body and properties (0-9-1's own reply-to form included), and a
+ * 0-9-1 asker's direct reply-to reaches it from a 1.0 server.  From 1.0 to
+ * 0-9-1 the message is looked at as the broker hands it to any 0-9-1
+ * client (RabbitMQ adds headers x-amqp-1.0-*, holding 1.0 sections), and
+ * as the 0-9-1 bus reads it. */
+Test(bus, amqp10_and_091_interoperate, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url10 = test_bus_url(), *url091 = test_broker_url();
+    char *q10 = test_unique_name("bus-mixed-10"), *q091 = test_unique_name("bus-mixed-091");
+    char *to10 = bus_address_queue(q10), *to091 = bus_address_queue(q091);
+    struct peer c10 = { 0 }, c091 = { 0 }, asker = { 0 }, r091 = { 0 };
+    struct bus_subscription reply = { .source = BUS_DIRECT_REPLY_TO, .no_ack = true,
+                                      .receive = peer_hold, .opaque = &asker };
+    struct bus_options asker_opts = { .url = url091, .subs = &reply, .nsubs = 1 };
+    struct confirms confirms = { 0 };
+    struct bus_message *m = bus_message_new(), *typed_m;
+    const struct bus_message *got;
+    amqp_connection_state_t raw;
+    amqp_message_t wire;
+    qmf_value *typed;
+    qmf_error err;
+
+    if (!on_amqp10())
+        cr_skip_test("run by the AMQP 1.0 pass");
+    open_lasting_consumer(&c10, base, url10, q10, 10);
+    open_publisher(&c091, base, url091);
+    make_queue(url091, q091);
+    peer_open(&asker, base, &asker_opts);
+    WAIT_UNTIL(base, c10.ups == 1 && c091.ups == 1 && asker.ups == 1, WAIT_MS);
+    cr_assert(c10.ups == 1 && c091.ups == 1 && asker.ups == 1);
+
+    /* 0-9-1 to 1.0: a JSON body, its properties, a reply-to address. */
+    m->body = qmf_map();
+    qmf_map_set(m->body, "text", qmf_string("from 0-9-1"));
+    m->correlation_id = qmf_xstrdup("corr-091");
+    m->message_id = qmf_xstrdup("mid-091");
+    m->reply_to = qmf_xstrdup("/exchange/qmf.default.direct/console.1");
+    m->ttl_ms = 60000;
+    m->durable = true;
+    cr_assert_eq(bus_publish(c091.conn, to10, m, count_confirm, &confirms, &err), 0, "%s",
+                 err.text);
+    WAIT_UNTIL(base, c10.received == 1 && confirms.ok == 1, WAIT_MS);
+    cr_assert_eq(c10.received, 1);
+    got = c10.held_msg[0];
+    cr_assert_eq(got->body_error.code, QMF_OK, "%s", got->body_error.text);
+    cr_assert(qmf_equal(got->body, m->body));
+    cr_assert_str_eq(got->correlation_id, "corr-091");
+    cr_assert_str_eq(got->message_id, "mid-091");
+    cr_assert_str_eq(got->reply_to, "/exchange/qmf.default.direct/console.1");
+    cr_assert_str_eq(got->subject, q10);
+    cr_assert_eq(got->ttl_ms, 60000);
+    cr_assert(got->durable);
+
+    /* 1.0 to 0-9-1: bytes as given (what a signature covers) and typed. */
+    bus_message_free(m);
+    m = bus_message_new();
+    m->body = qmf_map();
+    qmf_map_set(m->body, "text", qmf_string("from 1.0"));
+    m->correlation_id = qmf_xstrdup("corr-10");
+    cr_assert_eq(bus_message_encode(m, &err), 0);
+    cr_assert_eq(bus_publish(c10.conn, to091, m, count_confirm, &confirms, &err), 0, "%s",
+                 err.text);
+    typed_m = bus_message_new();
+    typed_m->body = qmf_dup(got->body);
+    typed_m->encoding = BUS_ENCODING_AMQP;
+    cr_assert_eq(bus_publish(c10.conn, to091, typed_m, count_confirm, &confirms, &err), 0,
+                 "%s", err.text);
+    WAIT_UNTIL(base, confirms.ok == 3, WAIT_MS);
+    cr_assert_eq(confirms.ok, 3);
+    raw = test_raw_connect(url091);
+    cr_assert(raw_get(base, raw, q091, &wire));
+    cr_assert(bytes_are(wire.body, m->raw_body, m->raw_len), "not the bytes given");
+    cr_assert(bytes_are(wire.properties.content_type, BUS_CONTENT_JSON,
+                        strlen(BUS_CONTENT_JSON)));
+    cr_assert(bytes_are(wire.properties.correlation_id, "corr-10", 7));
+    amqp_destroy_message(&wire);
+    /* A typed body: RabbitMQ's type amqp-1.0, the amqp-value section. */
+    cr_assert(raw_get(base, raw, q091, &wire));
+    cr_assert(bytes_are(wire.properties.type, "amqp-1.0", 8));
+    cr_assert(bytes_are(wire.properties.content_type, BUS_CONTENT_AMQP_MAP,
+                        strlen(BUS_CONTENT_AMQP_MAP)));
+    cr_assert(wire.body.len > 3 && memcmp(wire.body.bytes, "\x00\x53\x77", 3) == 0);
+    typed = qmf_from_amqp((const char *)wire.body.bytes + 3, wire.body.len - 3, &err);
+    cr_assert_not_null(typed, "%s", err.text);
+    cr_assert(qmf_equal(typed, got->body));
+    qmf_free(typed);
+    amqp_destroy_message(&wire);
+    test_raw_close(raw);
+    cr_assert_eq(peer_ack_all(&c10), 0);
+
+    /* And as the 0-9-1 bus reads it: the application-properties are its
+     * headers again. */
+    bus_message_set_header_string(typed_m, "qmf.opcode", "_query_response");
+    open_lasting_consumer(&r091, base, url091, q091, 10);
+    WAIT_UNTIL(base, r091.ups == 1, WAIT_MS);
+    cr_assert_eq(bus_publish(c10.conn, to091, typed_m, count_confirm, &confirms, &err), 0,
+                 "%s", err.text);
+    WAIT_UNTIL(base, r091.received == 1, WAIT_MS);
+    cr_assert_eq(r091.received, 1);
+    cr_assert_eq(r091.held_msg[0]->body_error.code, QMF_OK, "%s",
+                 r091.held_msg[0]->body_error.text);
+    cr_assert(qmf_equal(r091.held_msg[0]->body, typed_m->body));
+    cr_assert_str_eq(bus_message_header(r091.held_msg[0], "qmf.opcode"), "_query_response");
+    cr_assert_eq(peer_ack_all(&r091), 0);
+    bus_close(r091.conn);
+    bus_message_free(typed_m);
+
+    /* A 0-9-1 console's direct reply-to, answered over 1.0. */
+    ask_and_answer_on(base, &asker, false, &c10, q10, "0-9-1 asks, 1.0 answers");
+
+    bus_message_free(m);
+    bus_close(asker.conn);
+    bus_close(c10.conn);
+    bus_close(c091.conn);
+    drop_queue(url091, q10);
+    drop_queue(url091, q091);
+    event_base_free(base);
+    free(to10);
+    free(to091);
+    free(q10);
+    free(q091);
+    free(url10);
+    free(url091);
+}
+
+/* A login the broker refuses is QMF_ERR_UNAUTHORIZED (asking again will
+ * not mend it), said without the password; on 1.0 with nothing to declare
+ * this is the SASL outcome of the 1.0 connection itself. */
+Test(bus, refused_login_is_unauthorized, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_bus_url(), *bad;
+    struct bus_options opts = { .name = "test refused", .passive_exchanges = true };
+    struct peer p = { 0 };
+
+    bad = qmf_xasprintf("%.*sguest:wr0ng-s3cret@%s", (int)(strstr(url, "://") + 3 - url), url,
+                        strchr(url, '@') + 1);
+    opts.url = bad;
+    open_and_settle(&p, base, &opts);
+    cr_assert_eq(p.ups, 0);
+    cr_assert_eq(p.down_err.code, QMF_ERR_UNAUTHORIZED, "%s", p.down_err.text);
+    cr_assert_null(strstr(p.down_err.text, "wr0ng-s3cret"), "%s", p.down_err.text);
+    bus_close(p.conn);
+    event_base_free(base);
+    free(bad);
     free(url);
 }

@@ -69,3 +69,42 @@ Test(bus_url, text_without_a_scheme)
     assert_redacted("guest:s3cret@broker:5672", "guest@broker:5672", "s3cret");
     assert_redacted("prod", "prod", NULL);
 }
+
+/* AMQP 1.0 URLs: redacted alike, read by the amqp10 transport. */
+Test(bus_url, amqp10_urls)
+{
+    qmf_error err;
+
+    assert_redacted("amqp10://ops:s3cret@broker:5672/prod", "amqp10://ops@broker:5672/prod",
+                    "s3cret");
+    assert_redacted("amqps10://ops:s3cret@broker.example.com/", "amqps10://ops@broker.example.com/",
+                    "s3cret");
+    cr_assert_eq(bus_driver_for_url("amqp10://h/"), &bus_amqp10_driver);
+    cr_assert_eq(bus_driver_for_url("amqps10://h/"), &bus_amqp10_driver);
+    cr_assert_eq(bus_url_check("amqp10://ops:s3cret@broker:5672/prod", &err), 0, "%s", err.text);
+    cr_assert_eq(bus_url_check("amqps10://broker.example.com", &err), 0, "%s", err.text);
+    cr_assert_eq(bus_url_check("amqp10://u:s3cret@[::1]:5672/", &err), 0, "%s", err.text);
+}
+
+Test(bus_url, bad_amqp10_urls_are_refused_without_their_password)
+{
+    static const char *const bad[] = {
+        "amqp10://u:s3cret@host:port/",
+        "amqp10://u:s3cret@host:99999999999/",
+        "amqps10://u:s3cret@[broken/",
+    };
+    qmf_error err;
+    size_t i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_neq(bus_url_check(bad[i], &err), 0, "%s", bad[i]);
+        cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
+        cr_assert(strstr(err.text, "amqp[s]10://") != NULL, "%s", err.text);
+        cr_assert_null(strstr(err.text, "s3cret"), "%s shows the password: %s", bad[i],
+                       err.text);
+    }
+    /* A scheme nobody serves names the ones that are. */
+    cr_assert_neq(bus_url_check("amqp1://u:s3cret@h/", &err), 0);
+    cr_assert(strstr(err.text, "amqp10://") != NULL, "%s", err.text);
+    cr_assert_null(strstr(err.text, "s3cret"), "%s", err.text);
+}

@@ -1,0 +1,282 @@
+/*
+ * What the bus backends share in their connections' lives: detached helper
+ * threads and the jittered reconnect backoff.
+ */
+#include "bus/backend.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+int
+bus_thread_start(void *(*fn)(void *), void *arg)
+{
+    pthread_attr_t attr;
+    pthread_t tid;
+    sigset_t all, old;
+    int rc;
+
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&tid, &attr, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    return rc;
+}
+
+uint64_t
+bus_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* xorshift64* */
+static uint64_t
+prng_next(uint64_t *s)
+{
+    uint64_t x = *s;
+
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * UINT64_C(0x2545F4914F6CDD1D);
+}
+
+void
+bus_backoff_init(struct bus_backoff *b, const char *url, const void *owner,
+                 uint32_t min_ms, uint32_t max_ms)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    const char *p;
+
+    for (p = url; *p != '\0'; p++)
+        h = (h ^ (unsigned char)*p) * UINT64_C(0x100000001b3);
+    h ^= (uint64_t)time(NULL) ^ bus_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)owner;
+    b->prng = h ? h : 1;
+    b->min_ms = min_ms;
+    b->max_ms = max_ms < min_ms ? min_ms : max_ms;
+    b->attempt = 0;
+}
+
+uint64_t
+bus_backoff_next_ms(struct bus_backoff *b)
+{
+    uint64_t cap = b->min_ms, lo = b->min_ms;
+    unsigned i;
+
+    for (i = 0; i < b->attempt && cap < b->max_ms; i++)
+        cap *= 2;
+    if (cap > b->max_ms)
+        cap = b->max_ms;
+    b->attempt++;
+    return lo + prng_next(&b->prng) % (cap - lo + 1);
+}
+
+void
+bus_backoff_arm(struct bus_backoff *b, struct event *retry)
+{
+    uint64_t delay = bus_backoff_next_ms(b);
+    struct timeval tv;
+
+    tv.tv_sec = (time_t)(delay / 1000);
+    tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
+    evtimer_add(retry, &tv);
+}
+
+struct bus_job {
+    pthread_mutex_t lock;
+    int refs;
+    bool cancelled;            /* the connection no longer wants the result */
+    bool over;
+    struct event *done;
+    const struct bus_job_ops *ops;
+    void *arg;
+    struct bus_threads *threads;
+    void *result;
+    qmf_error err;
+};
+
+static void
+job_free(struct bus_job *job)
+{
+    job->ops->release(job->arg);
+    pthread_mutex_destroy(&job->lock);
+    free(job);
+}
+
+static void *
+job_main(void *p)
+{
+    struct bus_job *job = p;
+    struct bus_threads *threads = job->threads;
+    const struct bus_job_ops *ops = job->ops;
+    void *arg = job->arg, *result;
+    qmf_error err;
+    bool last;
+
+    qmf_error_clear(&err);
+    result = ops->run(arg, &err);
+    /* What TLS left in this thread's OpenSSL state (its error queue, its
+     * random generators) would go when the thread ends; a process that
+     * exits on this attempt's news need not wait for that. */
+    OPENSSL_thread_stop();
+    pthread_mutex_lock(&job->lock);
+    job->over = true;
+    if (!job->cancelled) {
+        job->result = result;
+        job->err = err;
+        result = NULL;
+        event_active(job->done, 0, 0);
+    }
+    last = --job->refs == 0;
+    pthread_mutex_unlock(&job->lock);
+    /* Nobody wants the result (the connection let go first, so this is
+     * the last reference); this thread may block. */
+    if (result != NULL) {
+        ops->discard(arg, result);
+        OPENSSL_thread_stop();
+    }
+    if (last)
+        job_free(job);
+    bus_threads_leave(threads);
+    return NULL;
+}
+
+struct bus_job *
+bus_job_start(const struct bus_job_ops *ops, void *arg, struct event *done,
+              struct bus_threads *threads, qmf_error *err)
+{
+    struct bus_job *job = calloc(1, sizeof(*job));
+    int rc;
+
+    if (job == NULL)
+        abort();
+    pthread_mutex_init(&job->lock, NULL);
+    job->refs = 2;
+    job->done = done;
+    job->ops = ops;
+    job->arg = arg;
+    job->threads = threads;
+    bus_threads_enter(threads);
+    rc = bus_thread_start(job_main, job);
+    if (rc != 0) {
+        bus_threads_leave(threads);
+        job_free(job);
+        qmf_error_set(err, QMF_ERR_INTERNAL, "cannot start a connect thread: %s",
+                      strerror(rc));
+        return NULL;
+    }
+    return job;
+}
+
+void *
+bus_job_detach(struct bus_job *job, qmf_error *err)
+{
+    void *result;
+    bool last;
+
+    pthread_mutex_lock(&job->lock);
+    job->cancelled = true;
+    job->done = NULL;
+    result = job->result;
+    job->result = NULL;
+    if (job->over)
+        *err = job->err;
+    else
+        qmf_error_clear(err);
+    last = --job->refs == 0;
+    pthread_mutex_unlock(&job->lock);
+    if (last)
+        job_free(job);
+    return result;
+}
+
+int
+bus_source_parse(const char *source, size_t nqueues, char **queue, size_t *index,
+                 qmf_error *err)
+{
+    *queue = NULL;
+    if (source[0] == '#') {
+        char *end;
+        unsigned long i = strtoul(source + 1, &end, 10);
+
+        if (end == source + 1 || *end != '\0' || i >= nqueues) {
+            qmf_error_set(err, QMF_ERR_INVALID_ARGS,
+                          "subscription source '%s' names no declared queue", source);
+            return -1;
+        }
+        *index = i;
+        return 0;
+    }
+    if (strncmp(source, "/queue/", 7) == 0 && source[7] != '\0') {
+        *queue = qmf_xstrdup(source + 7);
+        return 0;
+    }
+    qmf_error_set(err, QMF_ERR_INVALID_ARGS,
+                  "subscription source '%s' is not \"/queue/Q\" or \"#<i>\"", source);
+    return -1;
+}
+
+void
+bus_strings_free(char **v, size_t n)
+{
+    size_t i;
+
+    if (v == NULL)
+        return;
+    for (i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void
+bus_held_add(struct bus_held *d, const struct bus_driver *driver, void *conn,
+             struct bus_held **list, uint64_t generation, struct bus_message *m)
+{
+    d->base.driver = driver;
+    d->conn = conn;
+    d->list = list;
+    d->generation = generation;
+    d->msg = m;
+    d->prev = NULL;
+    d->next = *list;
+    if (*list)
+        (*list)->prev = d;
+    *list = d;
+}
+
+void
+bus_held_drop(struct bus_held *d)
+{
+    if (d->conn != NULL) {
+        if (d->prev)
+            d->prev->next = d->next;
+        else
+            *d->list = d->next;
+        if (d->next)
+            d->next->prev = d->prev;
+    }
+    bus_message_free(d->msg);
+    d->msg = NULL;
+}
+
+void
+bus_held_orphan(struct bus_held **list)
+{
+    struct bus_held *d;
+
+    for (d = *list; d != NULL; d = d->next)
+        d->conn = NULL;
+    *list = NULL;
+}

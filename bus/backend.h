@@ -1,0 +1,101 @@
+/*
+ * Private to the bus backends: what each transport's connection life needs
+ * alike, so that both behave the same (docs/TRANSPORTS.md, "Reconnect and
+ * close"): detached helper threads, and the jittered backoff between
+ * connect attempts.
+ */
+#ifndef BUS_BACKEND_H
+#define BUS_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "bus/bus.h"
+
+/*
+ * Starts fn(arg) on a detached thread that blocks every signal (signals
+ * are the loop thread's business): 0, or the pthread_create error.
+ */
+int bus_thread_start(void *(*fn)(void *), void *arg);
+
+/*
+ * The delay before the next connect attempt: full jitter, uniform in
+ * [min, min(max, min * 2^attempt)].  The jitter comes from a xorshift PRNG
+ * of the connection's own (no global rand state), seeded from time, pid,
+ * the connection's address and its URL.
+ */
+struct bus_backoff {
+    uint64_t prng;
+    uint32_t min_ms, max_ms;
+    unsigned attempt;           /* failed attempts since the last success */
+};
+
+void bus_backoff_init(struct bus_backoff *b, const char *url, const void *owner,
+                      uint32_t min_ms, uint32_t max_ms);
+/* The next delay, counting one more failed attempt. */
+uint64_t bus_backoff_next_ms(struct bus_backoff *b);
+
+/* Monotonic time. */
+uint64_t bus_now_ns(void);
+/* Arms the retry timer with the next delay of b. */
+void bus_backoff_arm(struct bus_backoff *b, struct event *retry);
+
+/*
+ * One connect attempt, run on a thread of its own and shared by the
+ * connection and the thread: whoever lets go last frees it, so that a
+ * connection can be closed while its thread still waits on the network.
+ */
+struct bus_job;
+struct bus_job_ops {
+    /* On the thread: the blocking part.  A result of the backend's
+     * (malloc'd), or NULL with *err set. */
+    void *(*run)(void *arg, qmf_error *err);
+    /* On the thread: a result nobody took, the connection being closed
+     * meanwhile.  Ends and frees it, and may block (a polite close). */
+    void (*discard)(void *arg, void *result);
+    /* The job is over: lets go of arg. */
+    void (*release)(void *arg);
+};
+
+/* Starts the thread; `done` is activated when the result is ready.  On
+ * failure, arg was released. */
+struct bus_job *bus_job_start(const struct bus_job_ops *ops, void *arg, struct event *done,
+                              struct bus_threads *threads, qmf_error *err);
+/* Takes the job from the connection, on the loop thread: its result, or
+ * NULL (with *err the reason when the attempt failed, clear when it is
+ * not over and the thread is left to discard what it finds). */
+void *bus_job_detach(struct bus_job *job, qmf_error *err);
+
+/*
+ * A delivery handed out and not yet settled.  Each backend's delivery
+ * starts with this, and its connection keeps the list, so that closing the
+ * connection can tell them all that it is gone.
+ */
+struct bus_held {
+    struct bus_delivery_base base;
+    void *conn;                 /* its connection; NULL once that is closed */
+    struct bus_held **list;     /* the connection's list of them */
+    uint64_t generation;        /* the broker connection it came on */
+    struct bus_message *msg;
+    struct bus_held *prev, *next;
+};
+
+void bus_held_add(struct bus_held *d, const struct bus_driver *driver, void *conn,
+                  struct bus_held **list, uint64_t generation, struct bus_message *m);
+/* Takes d off its connection's list (if that is still open) and frees its
+ * message; the caller frees d. */
+void bus_held_drop(struct bus_held *d);
+/* The connection closes: its deliveries only free when settled. */
+void bus_held_orphan(struct bus_held **list);
+
+/* A subscription's source: "/queue/Q" (*queue malloc'd) or "#<i>" of
+ * nqueues (*index); 0, or -1 with QMF_ERR_INVALID_ARGS. */
+int bus_source_parse(const char *source, size_t nqueues, char **queue, size_t *index,
+                     qmf_error *err);
+
+/* Frees n strings and their array. */
+void bus_strings_free(char **v, size_t n);
+
+#endif
