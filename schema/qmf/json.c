@@ -295,16 +295,26 @@ json_prescan(const char *buf, size_t len, qmf_error *err)
 {
     const char *p = buf, *end = buf + len, *why;
     unsigned cp, low;
-    size_t values = 0;
+    size_t values = 0, open = 0;
 
     while (p < end) {
         if (*p == '"' || *p == '-' || (*p >= '0' && *p <= '9') || *p == '{' ||
             *p == '[' || *p == 't' || *p == 'f' || *p == 'n') {
+            /* Depth first, as json-c would say it (a key counts as its
+             * value would: json-c refuses that value anyway). */
+            if (open > JSON_MAX_DEPTH) {
+                why = "nesting too deep";
+                goto bad;
+            }
             if (++values > QMF_MAX_VALUES) {
                 qmf_error_set(err, QMF_ERR_TOO_LARGE, "JSON body at offset %zu: more than "
                               "%d values", (size_t)(p - buf), QMF_MAX_VALUES);
                 return -1;
             }
+            if (*p == '{' || *p == '[')
+                open++;
+        } else if ((*p == '}' || *p == ']') && open > 0) {
+            open--;
         }
         if (*p == '-' || (*p >= '0' && *p <= '9')) {
             const char *start = p, *digits;
