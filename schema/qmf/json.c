@@ -26,7 +26,9 @@
  *
  * Costs: both directions go through a json-c tree, O(N) time and memory in
  * the size of the document; maps are built without per-key lookups
- * (json-c's keys are already unique).
+ * (json-c's keys are already unique).  json-c's cost is per value (a hash
+ * table for every object, even an empty one), so the prescan refuses a
+ * body of more than QMF_MAX_VALUES values before json-c sees it.
  */
 #include "schema/qmf/codec.h"
 
