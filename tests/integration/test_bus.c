@@ -1886,6 +1886,7 @@ Test(bus, stream_from_the_first_offset, .timeout = 60)
                                     .receive = peer_hold, .opaque = &reader };
     struct bus_options opts = { .url = url, .queues = &q, .nqueues = 1 };
     struct confirms confirms = { 0 };
+    int64_t at;
     int i;
 
     qmf_map_set(args, "x-max-age", qmf_string("1h"));
@@ -1909,6 +1910,10 @@ Test(bus, stream_from_the_first_offset, .timeout = 60)
 
         snprintf(want, sizeof(want), "s%d", i);
         cr_assert_str_eq(body_text(reader.held_msg[i]), want);
+        /* Where it is in the stream, for a reader that resumes. */
+        cr_assert(qmf_get_int64(qmf_map_get(reader.held_msg[i]->headers, "x-stream-offset"),
+                                &at), "no x-stream-offset");
+        cr_assert_geq(at, 0);
     }
     cr_assert_eq(peer_ack_all(&reader), 0);
     bus_close(reader.conn);
