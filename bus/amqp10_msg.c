@@ -20,8 +20,9 @@
 #include "bus/amqp091_int.h"
 #include "schema/qmf/codec.h"
 
-/* The properties section's descriptor (AMQP 1.0 part 3.2.4); the others
- * are schema/qmf/codec.h's. */
+/* The descriptors of the message-annotations and properties sections
+ * (AMQP 1.0 part 3.2); the others are schema/qmf/codec.h's. */
+#define SECTION_MESSAGE_ANNOTATIONS 0x72
 #define SECTION_PROPERTIES 0x73
 
 /* A growing byte buffer. */
@@ -412,6 +413,21 @@ read_properties(struct bus_message *m, const struct qmf_amqp_section *s, bool ha
     return content_type;
 }
 
+/* The message annotation x-stream-offset, which RabbitMQ gives a 1.0
+ * receiver of a stream: the header it is on 0-9-1. */
+static void
+read_annotations(struct bus_message *m, const struct qmf_amqp_section *s)
+{
+    qmf_error err;
+    qmf_value *map = qmf_from_amqp(s->value, s->value_len, &err);
+    int64_t offset;
+
+    if (map != NULL && map->kind == QMF_MAP &&
+        qmf_get_int64(qmf_map_get(map, "x-stream-offset"), &offset))
+        qmf_map_set(m->headers, "x-stream-offset", qmf_i64(offset));
+    qmf_free(map);
+}
+
 void
 a10_message_decode(struct bus_message *m, const char *bytes, size_t len, size_t total,
                    size_t max_body)
@@ -437,6 +453,8 @@ a10_message_decode(struct bus_message *m, const char *bytes, size_t len, size_t 
             header = s;
         else if (s.descriptor == SECTION_PROPERTIES)
             properties = s;
+        else if (s.descriptor == SECTION_MESSAGE_ANNOTATIONS)
+            read_annotations(m, &s);
         else if (s.descriptor >= QMF_AMQP_SECTION_DATA && s.descriptor <= QMF_AMQP_SECTION_VALUE)
             body_len += s.value_len;
         start = off;

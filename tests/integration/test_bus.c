@@ -1886,6 +1886,7 @@ Test(bus, stream_from_the_first_offset, .timeout = 60)
                                     .receive = peer_hold, .opaque = &reader };
     struct bus_options opts = { .url = url, .queues = &q, .nqueues = 1 };
     struct confirms confirms = { 0 };
+    int64_t at;
     int i;
 
     qmf_map_set(args, "x-max-age", qmf_string("1h"));
@@ -1909,6 +1910,10 @@ Test(bus, stream_from_the_first_offset, .timeout = 60)
 
         snprintf(want, sizeof(want), "s%d", i);
         cr_assert_str_eq(body_text(reader.held_msg[i]), want);
+        /* Where it is in the stream, for a reader that resumes. */
+        cr_assert(qmf_get_int64(qmf_map_get(reader.held_msg[i]->headers, "x-stream-offset"),
+                                &at), "no x-stream-offset");
+        cr_assert_geq(at, 0);
     }
     cr_assert_eq(peer_ack_all(&reader), 0);
     bus_close(reader.conn);
@@ -2002,12 +2007,31 @@ broker_sh(const char *args)
     return qmf_xstrdup(line);
 }
 
+/* The private broker of the restart test, stopped (by its pid files) and
+ * removed also when the test fails half-way (criterion runs .fini then). */
+static char private_broker_dir[64];
+
+static void
+private_broker_stop(void)
+{
+    char *args;
+
+    if (private_broker_dir[0] == '\0')
+        return;
+    args = qmf_xasprintf("stop %s", private_broker_dir);
+    free(broker_sh(args));
+    free(args);
+    test_tmpdir_remove(private_broker_dir);
+    private_broker_dir[0] = '\0';
+}
+
 /* A durable queue and a persistent message survive a restart of the broker;
  * the bus reconnects by itself and the message comes again. */
-Test(bus, reconnects_after_the_broker_restarts, .timeout = 300)
+Test(bus, reconnects_after_the_broker_restarts, .timeout = 300, .fini = private_broker_stop)
 {
     struct event_base *base = new_base();
-    char dir[64], *args, *started, *url, *queue = test_unique_name("bus-restart");
+    char *dir = private_broker_dir, *args, *started, *url;
+    char *queue = test_unique_name("bus-restart");
     char *address = bus_address_queue(queue);
     struct bus_queue q = { .name = queue, .durable = true };
     struct peer cons = { 0 }, pub = { 0 };
@@ -2020,7 +2044,7 @@ Test(bus, reconnects_after_the_broker_restarts, .timeout = 300)
     struct bus_delivery *stale;
     qmf_error err;
 
-    test_tmpdir_make(dir, sizeof(dir), "vb-bus-broker");
+    test_tmpdir_make(dir, sizeof(private_broker_dir), "vb-bus-broker");
     args = qmf_xasprintf("start %s", dir);
     started = broker_sh(args);
     free(args);
@@ -2056,11 +2080,6 @@ Test(bus, reconnects_after_the_broker_restarts, .timeout = 300)
     cr_assert(cons.held_msg[0]->durable);
     cr_assert_eq(peer_ack_all(&cons), 0);
     bus_close(cons.conn);
-
-    args = qmf_xasprintf("stop %s", dir);
-    free(broker_sh(args));
-    free(args);
-    test_tmpdir_remove(dir);
     bus_message_free(m);
     event_base_free(base);
     free(started);
