@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <proton/codec.h>
 
@@ -46,22 +45,6 @@ bytes_append(struct bytes *b, const void *p, size_t n)
     bytes_reserve(b, n);
     memcpy(b->ptr + b->len, p, n);
     b->len += n;
-}
-
-/* The media type without parameters ("application/json; charset=utf-8"). */
-static bool
-content_type_is(const char *content_type, const char *want)
-{
-    size_t len = strcspn(content_type, "; \t");
-
-    return len == strlen(want) && strncasecmp(content_type, want, len) == 0;
-}
-
-static bool
-content_type_is_amqp(const char *content_type)
-{
-    return content_type != NULL && (content_type_is(content_type, BUS_CONTENT_AMQP_MAP) ||
-                                     content_type_is(content_type, BUS_CONTENT_AMQP_LIST));
 }
 
 /* Sending ----------------------------------------------------------------- */
@@ -275,7 +258,7 @@ a10_message_encode(const struct bus_message *m, const char *subject, const char 
     } else {
         goto out;
     }
-    typed = content_type_is_amqp(content_type);
+    typed = bus_content_type_is_amqp(content_type);
     put_header_section(data, m);
     put_properties_section(data, m, subject, reply_to ? reply_to : m->reply_to, content_type);
     if (put_application_properties(data, m, err) != 0)

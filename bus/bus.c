@@ -349,6 +349,13 @@ content_type_is(const char *content_type, const char *want)
     return len == strlen(want) && strncasecmp(content_type, want, len) == 0;
 }
 
+bool
+bus_content_type_is_amqp(const char *content_type)
+{
+    return content_type != NULL && (content_type_is(content_type, BUS_CONTENT_AMQP_LIST) ||
+                                    content_type_is(content_type, BUS_CONTENT_AMQP_MAP));
+}
+
 void
 bus_body_decode(struct bus_message *m, const char *content_type, const char *body, size_t len)
 {
@@ -359,8 +366,7 @@ bus_body_decode(struct bus_message *m, const char *content_type, const char *bod
     if (len == 0) {
         /* A request without a body is still answered in its encoding
          * (Qpid's locate by name has none, and says amqp/list). */
-        if (content_type != NULL && (content_type_is(content_type, BUS_CONTENT_AMQP_LIST) ||
-                                     content_type_is(content_type, BUS_CONTENT_AMQP_MAP)))
+        if (bus_content_type_is_amqp(content_type))
             m->encoding = BUS_ENCODING_AMQP;
         m->body_absent = true;
         qmf_error_set(&m->body_error, QMF_ERR_MALFORMED, "the message has no body");

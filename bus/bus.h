@@ -52,6 +52,8 @@
 #define BUS_CONTENT_JSON     "application/json"
 #define BUS_CONTENT_AMQP_MAP "amqp/map"
 #define BUS_CONTENT_AMQP_LIST "amqp/list"
+/* amqp/map or amqp/list, parameters aside: QMFv2's typed encoding. */
+bool bus_content_type_is_amqp(const char *content_type);
 
 /*
  * How a body is written: JSON (virtbus's default on 0-9-1) or AMQP 1.0
