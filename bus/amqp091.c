@@ -91,6 +91,7 @@ struct a091_conn {
     bool failing;              /* a loss found inside an API call, handled soon */
     qmf_error fail_err;
 
+    bool paused;               /* a091_pause ran on this broker connection */
     bool pub_reopening;        /* the broker closed the publish channel */
     bool unconfirmed_open;     /* channel 3 is open (its open-ok came) */
     uint64_t pub_seq;          /* delivery tag of the last publish */
@@ -294,8 +295,10 @@ delivery_settle(struct a091_delivery *d, bool ack, bool requeue)
 }
 
 /* basic.cancel for every consumer, without waiting for cancel-ok (the
- * loop drops it): the broker stops delivering at once.  A reconnect would
- * consume again, so pausing is for a connection about to be closed. */
+ * loop drops it).  Deliveries already in flight until the broker reads
+ * the cancel are held back unsettled (on_deliver): the broker requeues
+ * them when the connection closes.  A reconnect would consume again, so
+ * pausing is for a connection about to be closed. */
 static int
 a091_pause(struct bus_conn *bc)
 {
@@ -304,6 +307,7 @@ a091_pause(struct bus_conn *bc)
 
     if (!conn_usable(c))
         return -1;
+    c->paused = true;
     for (i = 0; i < c->cfg->nsubs; i++) {
         char *tag = a091_consumer_tag(i);
         amqp_basic_cancel_t cancel = {
@@ -403,7 +407,7 @@ on_deliver(struct a091_conn *c, amqp_channel_t channel, const amqp_basic_deliver
         return;
     incoming_clear(in);
     in->stage = IN_HEADER;
-    if (!a091_consumer_index(dl->consumer_tag, c->cfg->nsubs, &i) ||
+    if (c->paused || !a091_consumer_index(dl->consumer_tag, c->cfg->nsubs, &i) ||
         c->cfg->subs[i].channel != channel) {
         in->discard = true;
         return;
@@ -863,6 +867,7 @@ connection_up(struct a091_conn *c, amqp_connection_state_t amqp, char **names)
     c->queue_names = names;
     c->amqp = amqp;
     c->generation++;
+    c->paused = false;
     c->state = A091_UP;
     c->backoff.attempt = 0;
     c->pub_seq = 0;
