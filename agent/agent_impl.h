@@ -182,6 +182,9 @@ struct agent_publish {
      * indications take the configuration's instead. */
     enum bus_encoding encoding;
     bool amqp10;
+    /* Answers: the asker's sealing key (its request's virtbus.reply-key),
+     * or NULL; the body goes sealed to it (trust/seal.h). */
+    const char *seal_to;
     bus_confirm_cb confirm;
     void *opaque;
 };

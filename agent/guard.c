@@ -14,6 +14,7 @@
 #include "schema/qmf/value.h"
 #include "trust/message.h"
 #include "trust/policy.h"
+#include "trust/seal.h"
 
 /*
  * Checked credentials kept (trust_checked): a console sends the same one
@@ -21,6 +22,8 @@
  * again.  A node hears from a handful of callers at a time.
  */
 #define CREDENTIAL_CACHE 64
+/* Consoles' sealing keys kept (trust_sealer): as many. */
+#define SEALING_CACHE 64
 
 struct agent_guard {
     bool require_signatures;
@@ -31,6 +34,7 @@ struct agent_guard {
     int64_t skew_ms, max_ttl_ms;
     struct trust_verified *verified;    /* borrowed; NULL: none */
     struct trust_checked *checked;  /* credentials that passed store */
+    struct trust_sealer *sealer;
 };
 
 static bool
@@ -129,6 +133,12 @@ agent_guard_load(const struct agent_guard_options *o, struct agent_guard **out, 
         return -1;
     }
     g->checked = trust_checked_new(g->store, CREDENTIAL_CACHE);
+    if ((g->sealer = trust_sealer_new(g->key, SEALING_CACHE, err)) == NULL) {
+        agent_guard_free(g);
+        free(*notes);
+        *notes = NULL;
+        return -1;
+    }
     if (trust_store_issuers(g->store) == 0 && trust_store_direct_keys(g->store) == 0)
         note(notes, "%s", g->require_signatures ?
              "no issuer key and no trusted key: every request will be refused" :
@@ -148,6 +158,7 @@ agent_guard_free(struct agent_guard *g)
     trust_store_free(g->store);
     trust_policy_free(g->policy);
     trust_checked_free(g->checked);
+    trust_sealer_free(g->sealer);
     trust_key_free(g->key);
     free(g->credential);
     free(g);
@@ -260,4 +271,24 @@ agent_guard_sign(const struct agent_guard *g, struct bus_message *m, qmf_error *
     if (g->key == NULL)
         return 0;
     return trust_message_sign(m, TRUST_ANSWER, "", g->key, g->credential, err);
+}
+
+int
+agent_guard_seal(struct agent_guard *g, struct bus_message *m, const char *peer,
+                 qmf_error *err)
+{
+    const char *type;
+    qmf_value *sealed;
+    char *plain;
+    size_t len;
+
+    if (bus_body_encode(m->body, m->encoding, &plain, &len, &type, err) != 0)
+        return -1;
+    sealed = trust_seal(g->sealer, peer, type, plain, len, err);
+    free(plain);
+    if (sealed == NULL)
+        return -1;
+    qmf_free(m->body);
+    m->body = sealed;
+    return 0;
 }

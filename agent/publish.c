@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "trust/seal.h"
+
 static const char *
 opcode_method(const char *opcode)
 {
@@ -58,6 +60,21 @@ agent_publish(struct agent *a, const struct agent_publish *p, qmf_value *body)
      * application property, and drop a message without it. */
     if (m->amqp10)
         bus_message_set_header_string(m, "x-amqp-0-10.app-id", "qmf2");
+    if (p->seal_to != NULL && agent_guard_seal(a->guard, m, p->seal_to, &err) != 0) {
+        /* Never the plain body instead: the asker said who may read it. */
+        qmf_value *values;
+
+        log_info(&a->log, "answer to %s not sent as asked: %s",
+                 p->correlation_id ? p->correlation_id : "(no correlation id)", err.text);
+        qmf_free(m->body);
+        m->body = qmf_map();
+        values = qmf_map_set(m->body, "_values", qmf_map());
+        qmf_map_set(values, "error_code", qmf_u32(err.code));
+        qmf_map_set(values, "error_text", qmf_string(err.text));
+        bus_message_set_header_string(m, "qmf.opcode", "_exception");
+        qmf_free(qmf_map_take(m->headers, "qmf.content"));
+        qmf_free(qmf_map_take(m->headers, "partial"));
+    }
     /* Last: the signature covers all of the above. */
     if (agent_guard_sign(a->guard, m, &err) != 0)
         log_warnx(&a->log, "cannot sign %s: %s", p->opcode, err.text);
@@ -129,6 +146,7 @@ agent_reply(struct agent *a, const struct bus_message *req, const char *opcode,
          * amqp/map and amqp/list, a 1.0 peer application-properties. */
         .encoding = req->encoding,
         .amqp10 = req->amqp10,
+        .seal_to = bus_message_header(req, TRUST_HDR_REPLY_KEY),
     };
 
     if (req->reply_to == NULL || req->reply_to[0] == '\0' ||

@@ -27,6 +27,7 @@
 #include "trust/credential.h"
 #include "trust/key.h"
 #include "trust/message.h"
+#include "trust/seal.h"
 #include "trust/store.h"
 
 /* Far more callers than the agent's credential cache has slots (64,
@@ -511,6 +512,63 @@ bench_sign_answers(const struct material *mat, size_t n, double *us)
     agent_guard_free(g);
 }
 
+/*
+ * Sealed answers (trust/seal.h): the agent seals a Node answer to a
+ * console's key, the console opens it; the first answer between two keys
+ * pays for the X25519 and the HKDF, the next ones find the AES key kept.
+ */
+static void
+bench_seal_answers(const struct material *mat, size_t n, double *us)
+{
+    struct trust_sealer *agent, *console, *fresh;
+    struct bus_message *m = node_answer(0);
+    qmf_value **sealed = qmf_xcalloc(n, sizeof(*sealed));
+    char *plain;
+    char *type;
+    size_t len, i;
+    qmf_error err;
+    double t;
+
+    encode(m);
+    if ((agent = trust_sealer_new(mat->agent, 64, &err)) == NULL ||
+        (console = trust_sealer_new(mat->caller[0], 64, &err)) == NULL)
+        die("sealer", &err);
+    for (i = 0; i < n; i++) {
+        /* A new console key each time: no AES key kept. */
+        if ((fresh = trust_sealer_new(NULL, 1, &err)) == NULL)
+            die("sealer", &err);
+        t = bench_now_s();
+        qmf_free(trust_seal(agent, trust_sealer_public(fresh), BUS_CONTENT_JSON, m->raw_body,
+                            m->raw_len, &err));
+        us[i] = (bench_now_s() - t) * 1e6;
+        trust_sealer_free(fresh);
+    }
+    report("agent: seal a Node answer, a console's first", us, n);
+    for (i = 0; i < n; i++) {
+        t = bench_now_s();
+        sealed[i] = trust_seal(agent, trust_sealer_public(console), BUS_CONTENT_JSON,
+                               m->raw_body, m->raw_len, &err);
+        us[i] = (bench_now_s() - t) * 1e6;
+        if (sealed[i] == NULL)
+            die("seal", &err);
+    }
+    report("agent: seal a Node answer, key kept", us, n);
+    for (i = 0; i < n; i++) {
+        t = bench_now_s();
+        if (trust_unseal(console, sealed[i], &plain, &len, &type, &err) != 0)
+            die("unseal", &err);
+        us[i] = (bench_now_s() - t) * 1e6;
+        free(plain);
+        free(type);
+        qmf_free(sealed[i]);
+    }
+    report("console: open a sealed Node answer, key kept", us, n);
+    free(sealed);
+    trust_sealer_free(agent);
+    trust_sealer_free(console);
+    bus_message_free(m);
+}
+
 /* What a console with answer_issuer_keys does to each answer
  * (console_answer_ok): check the signer, then that it speaks for the
  * agent the answer names. */
@@ -607,6 +665,7 @@ main(int argc, char **argv)
                    "agent: identify a query, cold (parse + issuer)", n, us);
     printf("Agent, per answer; console, per answer checked:\n");
     bench_sign_answers(&mat, n, us);
+    bench_seal_answers(&mat, n, us);
     bench_check_answers(&mat, true, "console: check an answer, credential cached", n, us);
     bench_check_answers(&mat, false, "console: check an answer, cold (parse + issuer)", n,
                         us);

@@ -39,6 +39,7 @@ static ctl_config_apply_fn ctl_config_apply_tls_verify_hostname;
 static ctl_config_apply_fn ctl_config_apply_sasl_mechanism;
 static ctl_config_apply_fn ctl_config_apply_broker_topology;
 static ctl_config_apply_fn ctl_config_apply_read_only;
+static ctl_config_apply_fn ctl_config_apply_seal_answers;
 
 static const struct ctl_config_key ctl_config_keys[] = {
     { "broker", QMF_CONF_STRING, ctl_config_apply_broker },
@@ -57,6 +58,7 @@ static const struct ctl_config_key ctl_config_keys[] = {
     { "sasl_mechanism", QMF_CONF_STRING, ctl_config_apply_sasl_mechanism },
     { "broker_topology", QMF_CONF_STRING, ctl_config_apply_broker_topology },
     { "read_only", QMF_CONF_BOOL, ctl_config_apply_read_only },
+    { "seal_answers", QMF_CONF_BOOL, ctl_config_apply_seal_answers },
 };
 
 #define CTL_CONFIG_NKEYS (sizeof(ctl_config_keys) / sizeof(ctl_config_keys[0]))
@@ -348,6 +350,14 @@ ctl_config_apply_read_only(struct ctl_config *c, const struct qmf_conf_statement
 }
 
 static int
+ctl_config_apply_seal_answers(struct ctl_config *c, const struct qmf_conf_statement *st,
+                              qmf_error *err)
+{
+    c->seal_answers = st->value->u.b;
+    return 0;
+}
+
+static int
 ctl_config_apply_broker_topology(struct ctl_config *c, const struct qmf_conf_statement *st,
                                  qmf_error *err)
 {
@@ -437,6 +447,7 @@ ctl_config_defaults(struct ctl_config *c)
         .paths_read = NULL,
         .tls_verify_hostname = true,
         .sasl = BUS_SASL_PLAIN,
+        .seal_answers = true,
     };
 }
 

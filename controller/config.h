@@ -60,6 +60,7 @@ struct ctl_config {
     enum bus_sasl sasl;         /* sasl_mechanism = "plain" (default) | "external" */
     bool provisioned;           /* broker_topology = "declare" (default) | "provisioned" */
     bool read_only;             /* default no; yes: a reader's broker account */
+    bool seal_answers;          /* default yes (with key_file): answers sealed to us */
     char *paths_read;           /* for messages: the files read, ':'-separated;
                                    NULL if none */
 };

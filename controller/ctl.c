@@ -175,6 +175,7 @@ ctl_connect(struct ctl_ctx *ctx, bool presence, const char *const *watch_keys,
         .sasl = ctx->config.sasl,
         .provisioned = ctx->config.provisioned,
         .read_only = ctx->config.read_only,
+        .plain_answers = !ctx->config.seal_answers,
         .watch_keys = watch_keys,
         .presence = presence,
         .presence_window_s = ctx->presence_window_s,
@@ -201,6 +202,7 @@ ctl_connect(struct ctl_ctx *ctx, bool presence, const char *const *watch_keys,
         issuers[i] = qmf_list_at(ctx->config.agent_issuer_keys, i)->u.str.ptr;
     o.answer_issuer_keys = nissuers > 0 ? issuers : NULL;
     ctx->answers_checked = nissuers > 0;
+    ctx->answers_sealed = id.key_path != NULL && ctx->config.seal_answers;
     /* A broker on the default port may not be the one meant: an empty
      * answer from it must not pass for an empty fleet unannounced. */
     if (ctx->default_broker && !ctx->quiet)

@@ -38,6 +38,7 @@ struct ctl_ctx {
     char *url_shown;            /* the same without its password, for people */
     bool default_broker;        /* nothing named a broker: the built-in one */
     bool answers_checked;       /* answers must be signed by the agent they name */
+    bool answers_sealed;        /* agents were asked to seal answers to us */
     unsigned presence_window_s; /* heartbeats read to know who is up */
     unsigned presence_reuse_ms; /* a presence cache this young is taken as is */
     unsigned fleet_retention_s; /* the fleet's memory forgets nodes unseen this long */

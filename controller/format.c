@@ -447,7 +447,10 @@ ctl_print_doc(const struct ctl_ctx *ctx, qmf_value *doc)
         qmf_map_set(doc, "default_broker", qmf_string(ctx->url_shown));
     /* Whether each answer was checked to be signed by the agent it names
      * (agent_issuer_keys): with the check on, one that fails is a failure. */
-    if (ctx->console != NULL)
+    if (ctx->console != NULL) {
         qmf_map_set(doc, "answers_verified", qmf_bool(ctx->answers_checked));
+        /* Whether agents were asked to seal them: only we could read them. */
+        qmf_map_set(doc, "answers_sealed", qmf_bool(ctx->answers_sealed));
+    }
     ctl_print_json(doc);
 }

@@ -16,7 +16,10 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/pem.h>
 
 #include "schema/qmf/value.h"
@@ -307,6 +310,50 @@ const char *
 trust_key_id(const struct trust_key *k)
 {
     return k->id;
+}
+
+int
+trust_key_derive_secret(const struct trust_key *k, const char *purpose, uint8_t out[32],
+                        qmf_error *err)
+{
+    uint8_t seed[TRUST_KEY_LEN];
+    size_t len = sizeof(seed);
+    int rc;
+
+    if (!k->is_private) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "deriving a secret needs a private key");
+        return -1;
+    }
+    if (EVP_PKEY_get_raw_private_key(k->pkey, seed, &len) != 1 || len != sizeof(seed)) {
+        ssl_error(err, QMF_ERR_INTERNAL, "reading the private key");
+        return -1;
+    }
+    rc = trust_hkdf_sha256(seed, sizeof(seed), purpose, strlen(purpose), out, 32, err);
+    OPENSSL_cleanse(seed, sizeof(seed));
+    return rc;
+}
+
+int
+trust_hkdf_sha256(const void *ikm, size_t ikm_len, const void *info, size_t info_len,
+                  uint8_t *out, size_t out_len, qmf_error *err)
+{
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    EVP_KDF_CTX *ctx = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, ikm_len),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, info_len),
+        OSSL_PARAM_construct_end(),
+    };
+    int ok = ctx != NULL && EVP_KDF_derive(ctx, out, out_len, params) == 1;
+
+    EVP_KDF_CTX_free(ctx);
+    EVP_KDF_free(kdf);
+    if (!ok) {
+        ssl_error(err, QMF_ERR_INTERNAL, "HKDF");
+        return -1;
+    }
+    return 0;
 }
 
 int

@@ -66,6 +66,17 @@ bool trust_verify(const struct trust_key *k, const void *msg, size_t len,
                   const uint8_t sig[TRUST_SIG_LEN]);
 
 /*
+ * 32 bytes that only the holder of private key k can compute, for purpose
+ * (HKDF-SHA256 over the private key, the purpose as its info): a second
+ * key bound to this one, without a second key file (trust/seal.h).
+ */
+int trust_key_derive_secret(const struct trust_key *k, const char *purpose,
+                            uint8_t out[32], qmf_error *err);
+/* HKDF-SHA256 (RFC 5869) without salt: out_len bytes from ikm and info. */
+int trust_hkdf_sha256(const void *ikm, size_t ikm_len, const void *info, size_t info_len,
+                      uint8_t *out, size_t out_len, qmf_error *err);
+
+/*
  * base64url without padding (RFC 4648 §5), the form every signature, key
  * and credential part takes on the wire and in files.  Decoding refuses
  * anything else (padding, whitespace, the other alphabet) and anything

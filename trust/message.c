@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 
 #include "schema/qmf/digest.h"
+#include "trust/seal.h"
 
 static void
 update_i64(EVP_MD_CTX *ctx, int64_t v)
@@ -57,6 +58,13 @@ trust_message_digest(const struct bus_message *m, enum trust_domain domain,
                                                               : BUS_CONTENT_JSON);
     bus_message_body_sha256(m, body);
     EVP_DigestUpdate(ctx, body, sizeof(body));
+    /* Only when present, so that the bytes of every other message stay as
+     * they were; the fixed-length body hash before it keeps this
+     * unambiguous. */
+    if (qmf_map_get(m->headers, TRUST_HDR_REPLY_KEY) != NULL) {
+        qmf_digest_update_string(ctx, TRUST_HDR_REPLY_KEY);
+        qmf_digest_update(ctx, qmf_map_get(m->headers, TRUST_HDR_REPLY_KEY));
+    }
     if (EVP_DigestFinal_ex(ctx, out, &len) != 1 || len != TRUST_DIGEST_LEN)
         abort();
     EVP_MD_CTX_free(ctx);

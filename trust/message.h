@@ -20,6 +20,9 @@
  *   the content type, and SHA-256 of the body bytes exactly as sent
  *   (bus_message_encode; a receiver hashes them as they came), so that
  *   nothing is decoded before its signature is checked against it
+ *   only if the message has it: the header virtbus.reply-key, tagged
+ *   with its name (the key answers are sealed to, trust/seal.h; signed
+ *   so that nobody on the way can swap in a key of their own)
  *
  * A direct reply-to, which the broker rewrites on its way, is signed as the
  * console wrote it ("/queue/amq.rabbitmq.reply-to").

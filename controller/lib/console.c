@@ -402,6 +402,7 @@ console_close(struct virtbus_console *c, unsigned wait_ms)
     free(c->sign_credential);
     trust_store_free(c->answer_store);
     trust_checked_free(c->answer_credentials);
+    trust_sealer_free(c->sealer);
     free(c->url);
     free((char *)c->tls.ca);
     free((char *)c->tls.cert);
@@ -429,6 +430,8 @@ virtbus_console_close(struct virtbus_console *c)
 /* Agents' credentials kept checked: a slot for each agent of a large
  * fleet, a few MB at most. */
 #define ANSWER_CREDENTIALS 4096
+/* Agents' sealing keys kept (trust_sealer), for as many. */
+#define ANSWER_SEALING_KEYS 4096
 
 /* The key, credential and answer check the options name. */
 static int
@@ -444,6 +447,9 @@ console_trust_load(struct virtbus_console *c, const struct virtbus_console_optio
         }
         if (o->credential_file != NULL &&
             (c->sign_credential = trust_credential_read(o->credential_file, err)) == NULL)
+            return -1;
+        if (!o->plain_answers &&
+            (c->sealer = trust_sealer_new(c->sign_key, ANSWER_SEALING_KEYS, err)) == NULL)
             return -1;
     }
     if (o->answer_issuer_keys != NULL) {
@@ -465,6 +471,9 @@ console_sign(struct virtbus_console *c, const char *address, struct bus_message 
 
     if (c->sign_key == NULL)
         return 0;
+    /* Signed with the rest: nobody on the way can swap in a key of theirs. */
+    if (c->sealer != NULL)
+        bus_message_set_header_string(m, TRUST_HDR_REPLY_KEY, trust_sealer_public(c->sealer));
     /* The routing key is signed: the request cannot be sent elsewhere. */
     if (bus_address_parse(address, &exchange, &key) != 0) {
         qmf_error_set(err, QMF_ERR_INVALID_ARGS, "bad address %s", address);
@@ -493,6 +502,39 @@ console_answer_ok(struct virtbus_console *c, const struct bus_message *m, qmf_er
     /* An agent's credential speaks for its node, and only for it. */
     return trust_store_check_answer(c->answer_store, c->answer_credentials, m,
                                     console_now_ms() / 1000, ANSWER_CLOCK_SKEW_S, err) == 0;
+}
+
+bool
+console_answer_open(struct virtbus_console *c, const struct bus_message *m,
+                     qmf_value **opened, qmf_error *err)
+{
+    struct bus_message *plain;
+    char *bytes, *type;
+    size_t len;
+
+    *opened = NULL;
+    if (!trust_body_is_sealed(m->body))
+        return true;
+    if (c->sealer == NULL) {
+        qmf_error_set(err, QMF_ERR_BAD_SIGNATURE, "a sealed answer, and this console has no "
+                      "key to open it");
+        return false;
+    }
+    if (trust_unseal(c->sealer, m->body, &bytes, &len, &type, err) != 0)
+        return false;
+    plain = bus_message_new();
+    bus_body_decode(plain, type, bytes, len);
+    free(bytes);
+    free(type);
+    if (plain->body == NULL) {
+        qmf_error_set(err, plain->body_error.code, "a sealed answer: %s", plain->body_error.text);
+        bus_message_free(plain);
+        return false;
+    }
+    *opened = plain->body;
+    plain->body = NULL;
+    bus_message_free(plain);
+    return true;
 }
 
 /* Sending without waiting ------------------------------------------------------ */

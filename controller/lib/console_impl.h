@@ -12,6 +12,7 @@
 
 #include "controller/lib/virtbus.h"
 #include "trust/key.h"
+#include "trust/seal.h"
 #include "trust/store.h"
 
 /* An agent is present while heartbeats keep coming; the presence window
@@ -59,6 +60,7 @@ struct virtbus_console {
     char *sign_credential;              /* NULL: the bare key */
     struct trust_store *answer_store;   /* NULL: answers are not checked */
     struct trust_checked *answer_credentials;  /* agents' credentials checked */
+    struct trust_sealer *sealer;        /* NULL: answers come in the clear */
     bool up;
     bool lost;
     qmf_error last_error;
@@ -135,7 +137,8 @@ int console_check_writable(const struct virtbus_console *c, const char *what,
 void console_on_reply(struct bus_delivery *d, const struct bus_message *m, void *opaque);
 void console_pending_init(struct pending *p, const struct virtbus_agent_list *expect);
 /* forged (or NULL): m failed the answer check, and stands for this error. */
-ssize_t console_absorb(struct pending *p, const struct bus_message *m, const qmf_error *forged);
+ssize_t console_absorb(struct pending *p, const struct bus_message *m, const qmf_value *body,
+                       const qmf_error *forged);
 /* Signs a request for its address, if the console has a key: last, once
  * the request is complete. */
 int console_sign(struct virtbus_console *c, const char *address, struct bus_message *m,
@@ -146,6 +149,14 @@ int console_publish_request(struct virtbus_console *c, const char *address,
 /* Whether an answer passes the answer check (true when there is none);
  * err says why not. */
 bool console_answer_ok(struct virtbus_console *c, const struct bus_message *m, qmf_error *err);
+/*
+ * The body of a checked answer to read: m->body, or (*opened, the
+ * caller's to free) the plain body of a sealed one.  false, with *err
+ * saying why, for a sealed answer this console cannot open, or whose
+ * plain body does not decode.
+ */
+bool console_answer_open(struct virtbus_console *c, const struct bus_message *m,
+                         qmf_value **opened, qmf_error *err);
 void console_results_sort(struct virtbus_results *r);
 void console_pending_clear(struct pending *p);
 /* A _method_request on the objects of a class that where selects (§7.4). */

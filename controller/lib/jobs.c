@@ -311,10 +311,14 @@ static ssize_t
 job_absorb(struct virtbus_console *c, struct pending *p, const struct bus_message *m)
 {
     qmf_error why;
-    bool ok = console_answer_ok(c, m, &why);
+    qmf_value *opened = NULL;
+    bool ok = console_answer_ok(c, m, &why) && console_answer_open(c, m, &opened, &why);
+    ssize_t i;
 
     p->checking = c->answer_store != NULL;
-    return console_absorb(p, m, ok ? NULL : &why);
+    i = console_absorb(p, m, opened ? opened : m->body, ok ? NULL : &why);
+    qmf_free(opened);
+    return i;
 }
 
 static void

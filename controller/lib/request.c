@@ -216,7 +216,8 @@ append_items(struct virtbus_result *r, const qmf_value *list)
  * ours, not complete yet, or a late duplicate).
  */
 ssize_t
-console_absorb(struct pending *p, const struct bus_message *m, const qmf_error *forged)
+console_absorb(struct pending *p, const struct bus_message *m, const qmf_value *body,
+               const qmf_error *forged)
 {
     const char *agent = bus_message_header(m, "qmf.agent");
     const char *opcode = bus_message_header(m, "qmf.opcode");
@@ -250,11 +251,11 @@ console_absorb(struct pending *p, const struct bus_message *m, const qmf_error *
         return (ssize_t)i;
     }
     r->verified = p->checking && (r->value == NULL || r->verified);
-    if (m->body == NULL) {
+    if (body == NULL) {
         r->status = VIRTBUS_FAILED;
         r->error = m->body_error;
     } else if (opcode && strcmp(opcode, "_exception") == 0) {
-        const qmf_value *values = qmf_map_get(m->body, "_values");
+        const qmf_value *values = qmf_map_get(body, "_values");
         const char *text = qmf_map_get_string(values, "error_text");
         uint64_t code = 0;
 
@@ -262,24 +263,24 @@ console_absorb(struct pending *p, const struct bus_message *m, const qmf_error *
         r->status = VIRTBUS_FAILED;
         qmf_error_set(&r->error, (uint32_t)code, "%s", text ? text : "(no text)");
     } else if (opcode && strcmp(opcode, "_query_response") == 0) {
-        append_items(r, m->body);
+        append_items(r, body);
         if (more)
             return -1;
         r->status = VIRTBUS_OK;
     } else if (opcode && strcmp(opcode, "_method_response") == 0 &&
-               qmf_map_get(m->body, "_results") != NULL) {
-        append_items(r, qmf_map_get(m->body, "_results"));
+               qmf_map_get(body, "_results") != NULL) {
+        append_items(r, qmf_map_get(body, "_results"));
         if (more)
             return -1;
         r->status = VIRTBUS_OK;
     } else if (opcode && strcmp(opcode, "_method_response") == 0) {
-        const qmf_value *out = qmf_map_get(m->body, "_arguments");
+        const qmf_value *out = qmf_map_get(body, "_arguments");
 
         r->value = out ? qmf_dup(out) : qmf_map();
         r->status = VIRTBUS_OK;
     } else {
         /* _agent_locate_response and anything else: keep the values. */
-        r->value = qmf_dup(qmf_map_get(m->body, "_values"));
+        r->value = qmf_dup(qmf_map_get(body, "_values"));
         r->status = VIRTBUS_OK;
     }
     if (r->status == VIRTBUS_OK)
@@ -298,11 +299,13 @@ console_on_reply(struct bus_delivery *d, const struct bus_message *m, void *opaq
     /* The message belongs to the delivery: settle (and free) it last. */
     if (p != NULL && !p->done && m->correlation_id != NULL &&
         strcmp(m->correlation_id, p->correlation_id) == 0) {
-        bool ok = console_answer_ok(c, m, &why);
+        qmf_value *opened = NULL;
+        bool ok = console_answer_ok(c, m, &why) && console_answer_open(c, m, &opened, &why);
 
         p->checking = c->answer_store != NULL;
-        if ((i = console_absorb(p, m, ok ? NULL : &why)) >= 0)
+        if ((i = console_absorb(p, m, opened ? opened : m->body, ok ? NULL : &why)) >= 0)
             complete(c, p, (size_t)i, true);
+        qmf_free(opened);
     }
     bus_ack(d);
 }

@@ -94,6 +94,12 @@ struct virtbus_console_options {
     const char *key_file;
     const char *credential_file;
     /*
+     * A console that signs asks agents to seal their answers to it, so
+     * that only it can read them (docs/SECURITY.md §3); true: it does
+     * not ask (answers travel in the clear, signed if agents sign).
+     */
+    bool plain_answers;
+    /*
      * Check every answer: signed by the agent it comes from, whose
      * credential (role agent, name = its node) one of these issuers signed
      * (PEM public keys, NULL-terminated).  An answer that fails is the

@@ -3,7 +3,8 @@
  * policy file decide, refusals are audited and recorded, a captured request
  * replayed is answered and never run twice, re-targeted or tampered with it
  * is refused, an expired one is refused, unsigned requests are refused by
- * default, and an answer not signed by its node is the node's failure.
+ * default, an answer not signed by its node is the node's failure, and
+ * answers are sealed so that only the asker can read them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,9 @@
 
 #include "agent/agent_impl.h"
 #include "tests/integration/harness.h"
+#include "schema/qmf/codec.h"
 #include "trust/credential.h"
+#include "trust/seal.h"
 
 #define WEB1 "domain:10000000-0000-4000-8000-000000000001"
 #define WEB2 "domain:10000000-0000-4000-8000-000000000002"
@@ -477,3 +480,163 @@ Test(trust_bus, an_answer_not_signed_by_its_node_is_that_node_s_failure, .timeou
     virtbus_result_clear(&r);
     fleet_fini(&f);
 }
+
+/* Sealed answers --------------------------------------------------------------- */
+
+struct next_message {
+    amqp_connection_state_t raw;
+    const char *queue;
+    amqp_message_t msg;
+    bool got;
+};
+
+/* Asked again after it said yes (fleet_run_until): it says yes again. */
+static bool
+got_message(void *arg)
+{
+    struct next_message *n = arg;
+    amqp_rpc_reply_t r;
+
+    if (n->got)
+        return true;
+    r = amqp_basic_get(n->raw, 1, amqp_cstring_bytes(n->queue), 1);
+    cr_assert_eq(r.reply_type, AMQP_RESPONSE_NORMAL);
+    if (r.reply.id != AMQP_BASIC_GET_OK_METHOD)
+        return false;
+    r = amqp_read_message(n->raw, 1, &n->msg, 0);
+    cr_assert_eq(r.reply_type, AMQP_RESPONSE_NORMAL);
+    n->got = true;
+    return true;
+}
+
+/* The body of the next message on queue, decoded from its JSON (the loop
+ * runs meanwhile: the agents live on it). */
+static qmf_value *
+captured_body(struct test_fleet *f, amqp_connection_state_t raw, const char *queue,
+              char **opcode)
+{
+    struct next_message n = { .raw = raw, .queue = queue };
+    amqp_table_t *h;
+    qmf_value *body;
+    qmf_error err;
+    int i;
+
+    cr_assert(fleet_run_until(f, got_message, &n, FLEET_WAIT_MS), "nothing came to %s", queue);
+    h = &n.msg.properties.headers;
+    *opcode = NULL;
+    for (i = 0; i < h->num_entries; i++)
+        if (h->entries[i].key.len == 10 && memcmp(h->entries[i].key.bytes, "qmf.opcode", 10) == 0)
+            *opcode = qmf_xstrndup(h->entries[i].value.value.bytes.bytes,
+                                   h->entries[i].value.value.bytes.len);
+    body = qmf_from_json(n.msg.body.bytes, n.msg.body.len, &err);
+    cr_assert_not_null(body, "%s", err.text);
+    amqp_destroy_message(&n.msg);
+    return body;
+}
+
+/* A signed query for Domain objects, answered into queue; reply_key, if
+ * given, is the sealing key asked for (a console without one). */
+static void
+send_query(struct test_fleet *f, struct virtbus_console *c, const char *queue,
+           const char *reply_key)
+{
+    struct bus_message *m = fleet_request("_query_request", qmf_map());
+    char *address = virtbus_agent_address(agent_name(f->agents[0]));
+    qmf_error err;
+
+    qmf_map_set(m->body, "_what", qmf_string("OBJECT"));
+    qmf_map_set(qmf_map_set(m->body, "_schema_id", qmf_map()), "_class_name",
+                qmf_string("Domain"));
+    m->reply_to = qmf_xasprintf("/queue/%s", queue);
+    if (reply_key != NULL)
+        bus_message_set_header_string(m, TRUST_HDR_REPLY_KEY, reply_key);
+    cr_assert(virtbus_send(c, address, m, &err) == 0, "%s", err.text);
+    free(address);
+}
+
+Test(trust_bus, answers_are_sealed_so_only_the_asker_reads_them, .timeout = 120)
+{
+    struct test_fleet f;
+    struct virtbus_console *plain;
+    struct virtbus_console_options o;
+    struct trust_key *key, *other;
+    struct trust_sealer *mine, *theirs;
+    amqp_connection_state_t raw;
+    amqp_queue_declare_ok_t *q;
+    qmf_value *body;
+    char *queue, *opcode, *text, *plain_body, *type;
+    size_t len;
+    qmf_error err;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    fleet_open_console(&f, NULL);
+    raw = test_raw_connect(f.url);
+    q = amqp_queue_declare(raw, 1, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table);
+    cr_assert_not_null(q);
+    queue = qmf_xstrndup(q->queue.bytes, q->queue.len);
+
+    /* What the broker, or a queue bound on the way, sees: no inventory. */
+    send_query(&f, f.console, queue, NULL);
+    body = captured_body(&f, raw, queue, &opcode);
+    cr_assert_str_eq(opcode, "_query_response");
+    cr_assert(trust_body_is_sealed(body), "the answer is not sealed");
+    text = qmf_to_json(body, NULL);
+    cr_assert_null(strstr(text, "web1"), "a sealed answer shows a domain's name: %s", text);
+    free(text);
+    /* The asker's key opens it; every process of that caller has it. */
+    key = trust_key_load(f.trust.console_key, &err);
+    cr_assert_not_null(key, "%s", err.text);
+    mine = trust_sealer_new(key, 4, &err);
+    cr_assert_not_null(mine, "%s", err.text);
+    cr_assert(trust_unseal(mine, body, &plain_body, &len, &type, &err) == 0, "%s", err.text);
+    cr_assert_str_eq(type, BUS_CONTENT_JSON);
+    cr_assert_not_null(strstr(plain_body, "web1"), "%s", plain_body);
+    free(plain_body);
+    free(type);
+    /* Another caller's key does not. */
+    other = trust_key_generate(&err);
+    theirs = trust_sealer_new(other, 4, &err);
+    cr_assert(trust_unseal(theirs, body, &plain_body, &len, &type, &err) != 0);
+    cr_assert_eq(err.code, QMF_ERR_BAD_SIGNATURE, "%#x %s", err.code, err.text);
+    qmf_free(body);
+    free(opcode);
+
+    /* A console told not to ask gets its answers in the clear. */
+    fleet_console_options(&f, &o);
+    o.plain_answers = true;
+    plain = virtbus_console_open(f.base, &o, &err);
+    cr_assert_not_null(plain, "%s", err.text);
+    send_query(&f, plain, queue, NULL);
+    body = captured_body(&f, raw, queue, &opcode);
+    cr_assert_str_eq(opcode, "_query_response");
+    cr_assert(!trust_body_is_sealed(body));
+    text = qmf_to_json(body, NULL);
+    cr_assert_not_null(strstr(text, "web1"), "%s", text);
+    free(text);
+    qmf_free(body);
+    free(opcode);
+    /* A key that is none (signed, so the caller's own mistake): refused,
+     * and the inventory is not sent instead. */
+    send_query(&f, plain, queue, "bm90LWEta2V5");
+    body = captured_body(&f, raw, queue, &opcode);
+    cr_assert_str_eq(opcode, "_exception");
+    cr_assert_eq(qmf_map_get(qmf_map_get(body, "_values"), "error_code")->u.u, QMF_ERR_INVALID_ARGS);
+    text = qmf_to_json(body, NULL);
+    cr_assert(strstr(text, TRUST_HDR_REPLY_KEY) != NULL && strstr(text, "web1") == NULL, "%s",
+              text);
+    free(text);
+    qmf_free(body);
+    free(opcode);
+    virtbus_console_close(plain);
+
+    trust_sealer_free(mine);
+    trust_sealer_free(theirs);
+    trust_key_free(key);
+    trust_key_free(other);
+    test_raw_close(raw);
+    free(queue);
+    fleet_fini(&f);
+}
+

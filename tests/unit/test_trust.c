@@ -1,7 +1,7 @@
 /*
  * Tests of the trust module: keys and their files, credentials (issued,
- * tampered with, expired, revoked), node selectors and the policy, and
- * signed messages checked against a trust store.
+ * tampered with, expired, revoked), node selectors and the policy,
+ * signed messages checked against a trust store, and sealed answers.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -13,11 +13,13 @@
 
 #include <criterion/criterion.h>
 
+#include "schema/qmf/codec.h"
 #include "tests/testutil.h"
 #include "trust/credential.h"
 #include "trust/key.h"
 #include "trust/message.h"
 #include "trust/policy.h"
+#include "trust/seal.h"
 #include "trust/store.h"
 #include "trust/verified.h"
 
@@ -560,12 +562,18 @@ static void change_opcode(struct bus_message *m)
 }
 static void change_user(struct bus_message *m) { m->user_id[0] = 'X'; }
 static void change_correlation(struct bus_message *m) { m->correlation_id[0] = 'X'; }
+/* Sealing key swapped in on the way (or added): the answer would go sealed
+ * to whoever swapped it. */
+static void change_reply_key(struct bus_message *m)
+{
+    bus_message_set_header_string(m, TRUST_HDR_REPLY_KEY, "c3dhcHBlZA");
+}
 
 Test(trust, every_signed_field_counts)
 {
     void (*changes[])(struct bus_message *) = {
         change_body, change_id, change_created, change_ttl, change_reply_to, change_opcode,
-        change_user, change_correlation, change_content_type,
+        change_user, change_correlation, change_content_type, change_reply_key,
     };
     struct fixture f;
     struct trust_signer who;
@@ -810,4 +818,121 @@ Test(trust, checked_credentials_are_kept_by_their_exact_text_for_their_store_onl
     free(rev_path);
     free(issuer_path);
     fixture_fini(&f);
+}
+
+/* Sealed answers ----------------------------------------------------------------- */
+
+Test(trust, a_sealed_body_opens_only_for_the_key_it_was_sealed_to)
+{
+    struct trust_key *console_key = new_key(), *again = NULL, *agent_key = new_key();
+    struct trust_sealer *console, *same, *agent, *stranger;
+    const char secret[] = "{\"_values\":{\"name\":\"web1\"}}";
+    qmf_value *body;
+    char *plain, *type, *text;
+    size_t len;
+    qmf_error err;
+
+    console = trust_sealer_new(console_key, 8, &err);
+    agent = trust_sealer_new(agent_key, 8, &err);
+    stranger = trust_sealer_new(NULL, 8, &err);
+    cr_assert(console && agent && stranger, "%s", err.text);
+    /* Derived from the signing key: every process of the caller has it. */
+    cr_assert_eq(trust_key_save_private(console_key, path_of("console.key"), &err), 0);
+    again = trust_key_load(path_of("console.key"), &err);
+    same = trust_sealer_new(again, 8, &err);
+    cr_assert_str_eq(trust_sealer_public(same), trust_sealer_public(console));
+    cr_assert_str_neq(trust_sealer_public(stranger), trust_sealer_public(console));
+
+    body = trust_seal(agent, trust_sealer_public(console), "application/json", secret,
+                      strlen(secret), &err);
+    cr_assert_not_null(body, "%s", err.text);
+    cr_assert(trust_body_is_sealed(body));
+    text = qmf_to_json(body, NULL);
+    cr_assert_null(strstr(text, "web1"), "%s", text);
+    free(text);
+    cr_assert_eq(trust_unseal(same, body, &plain, &len, &type, &err), 0, "%s", err.text);
+    cr_assert_eq(len, strlen(secret));
+    cr_assert_str_eq(plain, secret);
+    cr_assert_str_eq(type, "application/json");
+    free(plain);
+    free(type);
+    /* The cached key opens the next one too (a second answer). */
+    qmf_free(body);
+    body = trust_seal(agent, trust_sealer_public(console), "amqp/map", "", 0, &err);
+    cr_assert_eq(trust_unseal(console, body, &plain, &len, &type, &err), 0, "%s", err.text);
+    cr_assert_eq(len, 0);
+    cr_assert_str_eq(type, "amqp/map");
+    free(plain);
+    free(type);
+
+    cr_assert_eq(trust_unseal(stranger, body, &plain, &len, &type, &err), -1);
+    cr_assert_eq(err.code, QMF_ERR_BAD_SIGNATURE, "%s", err.text);
+    cr_assert_null(plain);
+    qmf_free(body);
+
+    trust_sealer_free(console);
+    trust_sealer_free(same);
+    trust_sealer_free(agent);
+    trust_sealer_free(stranger);
+    trust_key_free(console_key);
+    trust_key_free(again);
+    trust_key_free(agent_key);
+}
+
+/* One field of a sealed body replaced by text. */
+static qmf_value *
+altered(const qmf_value *body, const char *field, const char *text)
+{
+    qmf_value *copy = qmf_dup(body);
+
+    qmf_map_set(qmf_map_get(copy, "_sealed"), field, qmf_string(text));
+    return copy;
+}
+
+Test(trust, a_sealed_body_altered_or_malformed_is_refused)
+{
+    qmf_error err;
+    struct trust_sealer *console = trust_sealer_new(NULL, 2, &err);
+    struct trust_sealer *agent = trust_sealer_new(NULL, 2, &err);
+    const struct { const char *field, *text; uint32_t code; } cases[] = {
+        { "alg", "x25519-hkdf-sha256-aes-128-cbc", QMF_ERR_MALFORMED },
+        { "nonce", "AAAA", QMF_ERR_MALFORMED },
+        { "key", "not base64!", QMF_ERR_MALFORMED },
+        { "data", "AAAA", QMF_ERR_MALFORMED },                   /* shorter than a tag */
+        { "type", "amqp/map", QMF_ERR_BAD_SIGNATURE },          /* the AAD */
+        { "nonce", "AAAAAAAAAAAAAAAA", QMF_ERR_BAD_SIGNATURE },
+        /* A small-order point: no shared secret at all. */
+        { "key", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", QMF_ERR_INVALID_ARGS },
+    };
+    qmf_value *body, *bad;
+    const char *data;
+    char *plain, *type, *flipped;
+    size_t len, i;
+
+    body = trust_seal(agent, trust_sealer_public(console), "application/json", "{}", 2, &err);
+    cr_assert_not_null(body, "%s", err.text);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bad = altered(body, cases[i].field, cases[i].text);
+        cr_assert_eq(trust_unseal(console, bad, &plain, &len, &type, &err), -1, "case %zu", i);
+        cr_assert_eq(err.code, cases[i].code, "case %zu: %#x %s", i, err.code, err.text);
+        qmf_free(bad);
+    }
+    /* One bit of the ciphertext. */
+    data = qmf_map_get_string(qmf_map_get(body, "_sealed"), "data");
+    flipped = qmf_xstrdup(data);
+    flipped[0] = flipped[0] == 'A' ? 'B' : 'A';
+    bad = altered(body, "data", flipped);
+    cr_assert_eq(trust_unseal(console, bad, &plain, &len, &type, &err), -1);
+    cr_assert_eq(err.code, QMF_ERR_BAD_SIGNATURE, "%s", err.text);
+    qmf_free(bad);
+    free(flipped);
+    /* Sealing to a key that is none. */
+    cr_assert_null(trust_seal(agent, "AAAA", "application/json", "{}", 2, &err));
+    cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
+    cr_assert_null(trust_seal(agent, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                              "application/json", "{}", 2, &err));
+    cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
+    qmf_free(body);
+    trust_sealer_free(console);
+    trust_sealer_free(agent);
 }

@@ -1,0 +1,300 @@
+/*
+ * Sealed answers (see seal.h): X25519, HKDF-SHA256 and AES-256-GCM
+ * through OpenSSL's EVP interface.
+ */
+#include "trust/seal.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#define SEAL_KEY_LEN   32
+#define SEAL_NONCE_LEN 12
+#define SEAL_TAG_LEN   16
+#define SEAL_INFO      "virtbus seal 1"
+/* The content type names an encoding: a few dozen bytes. */
+#define SEAL_TYPE_MAX  128
+
+struct seal_slot {
+    bool used;
+    bool sealing;                  /* this side sealed (it is the agent) */
+    uint8_t peer[SEAL_KEY_LEN];
+    uint8_t aes[SEAL_KEY_LEN];
+};
+
+struct trust_sealer {
+    EVP_PKEY *pkey;
+    uint8_t pub[SEAL_KEY_LEN];
+    char *pub_text;
+    struct seal_slot *slots;
+    size_t nslots;
+};
+
+static void
+ssl_fail(qmf_error *err, const char *what)
+{
+    unsigned long e = ERR_get_error();
+    char buf[256] = "unknown error";
+
+    if (e != 0)
+        ERR_error_string_n(e, buf, sizeof(buf));
+    ERR_clear_error();
+    qmf_error_set(err, QMF_ERR_INTERNAL, "%s: %s", what, buf);
+}
+
+struct trust_sealer *
+trust_sealer_new(const struct trust_key *key, size_t slots, qmf_error *err)
+{
+    struct trust_sealer *s;
+    uint8_t seed[SEAL_KEY_LEN];
+    size_t len = sizeof(s->pub);
+
+    if (key != NULL) {
+        if (trust_key_derive_secret(key, "virtbus x25519 sealing key 1", seed, err) != 0)
+            return NULL;
+    } else if (RAND_bytes(seed, sizeof(seed)) != 1) {
+        ssl_fail(err, "making a sealing key");
+        return NULL;
+    }
+    s = qmf_xcalloc(1, sizeof(*s));
+    /* X25519 clamps any 32 bytes into a private key. */
+    s->pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, seed, sizeof(seed));
+    OPENSSL_cleanse(seed, sizeof(seed));
+    if (s->pkey == NULL || EVP_PKEY_get_raw_public_key(s->pkey, s->pub, &len) != 1 ||
+        len != sizeof(s->pub)) {
+        ssl_fail(err, "making a sealing key");
+        trust_sealer_free(s);
+        return NULL;
+    }
+    s->pub_text = trust_b64_encode(s->pub, sizeof(s->pub));
+    s->nslots = slots > 0 ? slots : 1;
+    s->slots = qmf_xcalloc(s->nslots, sizeof(*s->slots));
+    return s;
+}
+
+void
+trust_sealer_free(struct trust_sealer *s)
+{
+    if (s == NULL)
+        return;
+    EVP_PKEY_free(s->pkey);
+    if (s->slots != NULL)
+        OPENSSL_cleanse(s->slots, s->nslots * sizeof(*s->slots));
+    free(s->slots);
+    free(s->pub_text);
+    free(s);
+}
+
+const char *
+trust_sealer_public(const struct trust_sealer *s)
+{
+    return s->pub_text;
+}
+
+/* A base64url field of exactly want bytes (want 0: any length up to max). */
+static int
+field_bytes(const qmf_value *sealed, const char *name, size_t want, size_t max,
+            uint8_t **out, size_t *len, qmf_error *err)
+{
+    const char *text = qmf_map_get_string(sealed, name);
+
+    if (text == NULL ||
+        trust_b64_decode(text, strlen(text), out, len, want ? want : max) != 0 ||
+        (want != 0 && *len != want)) {
+        qmf_error_set(err, QMF_ERR_MALFORMED, "sealed body: '%s' is missing or not %s",
+                      name, want ? "the right length of base64url" : "base64url");
+        return -1;
+    }
+    return 0;
+}
+
+/* The AES key between this sealer and peer, from the cache or made now. */
+static const uint8_t *
+aes_key(struct trust_sealer *s, const uint8_t peer[SEAL_KEY_LEN], bool sealing,
+        qmf_error *err)
+{
+    uint64_t h;
+    struct seal_slot *slot;
+    uint8_t shared[SEAL_KEY_LEN], info[sizeof(SEAL_INFO) - 1 + 2 * SEAL_KEY_LEN];
+    size_t len = sizeof(shared);
+    EVP_PKEY *other;
+    EVP_PKEY_CTX *ctx;
+    int ok;
+
+    memcpy(&h, peer, sizeof(h));
+    slot = &s->slots[h % s->nslots];
+    if (slot->used && slot->sealing == sealing && memcmp(slot->peer, peer, SEAL_KEY_LEN) == 0)
+        return slot->aes;
+    other = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, SEAL_KEY_LEN);
+    ctx = EVP_PKEY_CTX_new(s->pkey, NULL);
+    /* OpenSSL refuses an all-zero secret: a small-order peer key. */
+    ok = other != NULL && ctx != NULL && EVP_PKEY_derive_init(ctx) == 1 &&
+         EVP_PKEY_derive_set_peer(ctx, other) == 1 &&
+         EVP_PKEY_derive(ctx, shared, &len) == 1 && len == sizeof(shared);
+    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_free(other);
+    if (!ok) {
+        ERR_clear_error();
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "%s is not a usable X25519 key",
+                      sealing ? TRUST_HDR_REPLY_KEY : "the sealed body's key");
+        return NULL;
+    }
+    /* Info: the agent's key, then the console's, whichever side this is. */
+    memcpy(info, SEAL_INFO, sizeof(SEAL_INFO) - 1);
+    memcpy(info + sizeof(SEAL_INFO) - 1, sealing ? s->pub : peer, SEAL_KEY_LEN);
+    memcpy(info + sizeof(SEAL_INFO) - 1 + SEAL_KEY_LEN, sealing ? peer : s->pub, SEAL_KEY_LEN);
+    ok = trust_hkdf_sha256(shared, sizeof(shared), info, sizeof(info), slot->aes,
+                           SEAL_KEY_LEN, err) == 0;
+    OPENSSL_cleanse(shared, sizeof(shared));
+    if (!ok) {
+        slot->used = false;
+        return NULL;
+    }
+    slot->used = true;
+    slot->sealing = sealing;
+    memcpy(slot->peer, peer, SEAL_KEY_LEN);
+    return slot->aes;
+}
+
+/* AES-256-GCM one way or the other; the content type is the AAD.  For
+ * opening, in ends with the tag; for sealing, out gets it appended. */
+static int
+gcm(bool seal, const uint8_t key[SEAL_KEY_LEN], const uint8_t nonce[SEAL_NONCE_LEN],
+    const char *type, const uint8_t *in, size_t in_len, uint8_t *out, qmf_error *err)
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    size_t body = seal ? in_len : in_len - SEAL_TAG_LEN;
+    int n = 0, fin = 0, ok;
+
+    if (ctx == NULL)
+        abort();
+    ok = EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce, seal ? 1 : 0) == 1 &&
+         EVP_CipherUpdate(ctx, NULL, &n, (const uint8_t *)type, (int)strlen(type)) == 1;
+    /* int lengths: bodies are bounded far below INT_MAX (max_body). */
+    ok = ok && EVP_CipherUpdate(ctx, out, &n, in, (int)body) == 1;
+    if (ok && !seal)
+        ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_LEN,
+                                 (void *)(in + body)) == 1;
+    ok = ok && EVP_CipherFinal_ex(ctx, out + n, &fin) == 1;
+    if (ok && seal)
+        ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, SEAL_TAG_LEN, out + body) == 1;
+    EVP_CIPHER_CTX_free(ctx);
+    if (!ok) {
+        ERR_clear_error();
+        if (seal)
+            qmf_error_set(err, QMF_ERR_INTERNAL, "sealing failed");
+        else
+            qmf_error_set(err, QMF_ERR_BAD_SIGNATURE, "the sealed body was not sealed for "
+                          "this console's key, or was altered");
+        return -1;
+    }
+    return 0;
+}
+
+qmf_value *
+trust_seal(struct trust_sealer *s, const char *peer, const char *content_type,
+           const void *plain, size_t len, qmf_error *err)
+{
+    uint8_t *peer_raw = NULL, nonce[SEAL_NONCE_LEN], *out;
+    size_t peer_len = 0;
+    const uint8_t *key;
+    qmf_value *body, *sealed;
+    char *text;
+
+    if (peer == NULL ||
+        trust_b64_decode(peer, strlen(peer), &peer_raw, &peer_len, SEAL_KEY_LEN) != 0 ||
+        peer_len != SEAL_KEY_LEN) {
+        free(peer_raw);
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "%s is not a base64url X25519 key",
+                      TRUST_HDR_REPLY_KEY);
+        return NULL;
+    }
+    key = aes_key(s, peer_raw, true, err);
+    free(peer_raw);
+    if (key == NULL)
+        return NULL;
+    if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
+        ssl_fail(err, "sealing");
+        return NULL;
+    }
+    out = qmf_xmalloc(len + SEAL_TAG_LEN);
+    if (gcm(true, key, nonce, content_type, plain, len, out, err) != 0) {
+        free(out);
+        return NULL;
+    }
+    body = qmf_map();
+    sealed = qmf_map_set(body, "_sealed", qmf_map());
+    qmf_map_set(sealed, "alg", qmf_string(TRUST_SEAL_ALG));
+    qmf_map_set(sealed, "key", qmf_string(s->pub_text));
+    text = trust_b64_encode(nonce, sizeof(nonce));
+    qmf_map_set(sealed, "nonce", qmf_string(text));
+    free(text);
+    qmf_map_set(sealed, "type", qmf_string(content_type));
+    text = trust_b64_encode(out, len + SEAL_TAG_LEN);
+    qmf_map_set(sealed, "data", qmf_string(text));
+    free(text);
+    free(out);
+    return body;
+}
+
+bool
+trust_body_is_sealed(const qmf_value *body)
+{
+    return body != NULL && body->kind == QMF_MAP && qmf_map_get(body, "_sealed") != NULL;
+}
+
+int
+trust_unseal(struct trust_sealer *s, const qmf_value *body, char **plain, size_t *len,
+             char **content_type, qmf_error *err)
+{
+    const qmf_value *sealed = qmf_map_get(body, "_sealed");
+    const char *alg = qmf_map_get_string(sealed, "alg");
+    const char *type = qmf_map_get_string(sealed, "type");
+    uint8_t *peer = NULL, *nonce = NULL, *data = NULL;
+    size_t peer_len, nonce_len, data_len;
+    const uint8_t *key;
+    int rc = -1;
+
+    *plain = *content_type = NULL;
+    *len = 0;
+    if (alg == NULL || strcmp(alg, TRUST_SEAL_ALG) != 0) {
+        qmf_error_set(err, QMF_ERR_MALFORMED, "sealed body: algorithm '%.64s' is not %s",
+                      alg ? alg : "(none)", TRUST_SEAL_ALG);
+        return -1;
+    }
+    if (type == NULL || strlen(type) > SEAL_TYPE_MAX) {
+        qmf_error_set(err, QMF_ERR_MALFORMED, "sealed body: no content type");
+        return -1;
+    }
+    /* data: bounded by the body it came in (max_body). */
+    if (field_bytes(sealed, "key", SEAL_KEY_LEN, 0, &peer, &peer_len, err) != 0 ||
+        field_bytes(sealed, "nonce", SEAL_NONCE_LEN, 0, &nonce, &nonce_len, err) != 0 ||
+        field_bytes(sealed, "data", 0, SIZE_MAX / 2, &data, &data_len, err) != 0)
+        goto out;
+    if (data_len < SEAL_TAG_LEN) {
+        qmf_error_set(err, QMF_ERR_MALFORMED, "sealed body: data shorter than its tag");
+        goto out;
+    }
+    if ((key = aes_key(s, peer, false, err)) == NULL)
+        goto out;
+    *plain = qmf_xmalloc(data_len - SEAL_TAG_LEN + 1);
+    if (gcm(false, key, nonce, type, data, data_len, (uint8_t *)*plain, err) != 0) {
+        free(*plain);
+        *plain = NULL;
+        goto out;
+    }
+    *len = data_len - SEAL_TAG_LEN;
+    (*plain)[*len] = '\0';
+    *content_type = qmf_xstrdup(type);
+    rc = 0;
+out:
+    free(peer);
+    free(nonce);
+    free(data);
+    return rc;
+}
