@@ -156,8 +156,10 @@ start_agent() {   # NODE FIXTURE
 { external lp-ops; trust_cli_conf; } >"$run/ops.conf"
 { external lp-mon; printf 'read_only = yes\nkey_file = "%s"\n' "$reader_key"; } >"$run/mon.conf"
 { external lp-mon; printf 'key_file = "%s"\n' "$reader_key"; } >"$run/mon-writable.conf"
-ops() { VIRTBUS_CONFIG=$run/ops.conf "$virtbus" -c "amqps://lp-ops@127.0.0.1:$tls_port/" "$@"; }
-mon() { VIRTBUS_CONFIG=$run/mon.conf "$virtbus" -c "amqps://lp-mon@127.0.0.1:$tls_port/" "$@"; }
+# EXEC=exec for one run in the background: the subshell becomes virtbus,
+# so that $! is virtbus's pid and the cleanup stops it, not its parent.
+ops() { VIRTBUS_CONFIG=$run/ops.conf ${EXEC:-} "$virtbus" -c "amqps://lp-ops@127.0.0.1:$tls_port/" "$@"; }
+mon() { VIRTBUS_CONFIG=$run/mon.conf ${EXEC:-} "$virtbus" -c "amqps://lp-mon@127.0.0.1:$tls_port/" "$@"; }
 up_nodes() { "$@" nodes -n 'lp-*' 2>/dev/null | awk 'NR > 1 && $2 == "up" { print $1 }' | paste -sd ' '; }
 state_of() {   # NODE DOMAIN (as the operator's console lists it)
     ops list -n "$1" | awk -v d="$2" '$2 == d { print $3 }'
@@ -192,9 +194,9 @@ check "reader: a query of one node (by broadcast)" "lp-a1" \
     "$(mon list -n lp-a1 | awk 'NR > 1 { print $1 }' | sort -u | paste -sd ' ')"
 
 # Watch events while the console acts.
-ops watch -n lp-a1 >"$run/ops-watch" 2>&1 &
+EXEC=exec ops watch -n lp-a1 >"$run/ops-watch" 2>&1 &
 pids+=($!)
-mon watch -n lp-a1 >"$run/mon-watch" 2>&1 &
+EXEC=exec mon watch -n lp-a1 >"$run/mon-watch" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 150); do
     grep -q 'watching' "$run/ops-watch" && grep -q 'watching' "$run/mon-watch" && break
