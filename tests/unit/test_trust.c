@@ -828,7 +828,7 @@ Test(trust, a_sealed_body_opens_only_for_the_key_it_was_sealed_to)
     struct trust_sealer *console, *same, *agent, *stranger;
     const char secret[] = "{\"_values\":{\"name\":\"web1\"}}";
     qmf_value *body;
-    char *plain, *type, *text;
+    char *plain, *type, *text, *path = path_of("console.key");
     size_t len;
     qmf_error err;
 
@@ -837,8 +837,9 @@ Test(trust, a_sealed_body_opens_only_for_the_key_it_was_sealed_to)
     stranger = trust_sealer_new(NULL, 8, &err);
     cr_assert(console && agent && stranger, "%s", err.text);
     /* Derived from the signing key: every process of the caller has it. */
-    cr_assert_eq(trust_key_save_private(console_key, path_of("console.key"), &err), 0);
-    again = trust_key_load(path_of("console.key"), &err);
+    cr_assert_eq(trust_key_save_private(console_key, path, &err), 0);
+    again = trust_key_load(path, &err);
+    free(path);
     same = trust_sealer_new(again, 8, &err);
     cr_assert_str_eq(trust_sealer_public(same), trust_sealer_public(console));
     cr_assert_str_neq(trust_sealer_public(stranger), trust_sealer_public(console));
