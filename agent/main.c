@@ -83,7 +83,9 @@ usage(FILE *f, int status)
         "  -f, --foreground      stay in the foreground and log to stderr\n"
         "  -p, --pidfile FILE    write the process id to FILE (locked while running)\n"
         "  -v, --verbose         log debug messages\n"
-        "  -V, --version         print the version and exit\n");
+        "  -V, --version         print the version and exit\n"
+        "  -h, --help            print this help and exit\n"
+        "See virtbusd(8) and virtbusd.conf(5).\n");
     exit(status);
 }
 
