@@ -4,7 +4,6 @@
  * hands over to one agent.
  */
 #include <sys/file.h>
-#include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -65,10 +64,21 @@ struct daemon_state {
     bool start_failed;
     struct event *watchdog_ev;  /* systemd keep-alives, or NULL */
     int pidfile_fd;             /* held (locked) while we run, or -1 */
-    const char *pidfile;
+    char *pidfile;              /* absolute: the daemon works in / */
 };
 
 static void stopped_cb(struct agent *a, void *opaque);
+
+/* path made absolute against the working directory (malloc'd). */
+static char *
+absolute_path(const char *path)
+{
+    char cwd[4096];
+
+    if (path[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
+        return qmf_xstrdup(path);
+    return qmf_xasprintf("%s/%s", cwd, path);
+}
 
 static void __attribute__((noreturn))
 usage(FILE *f, int status)
@@ -433,7 +443,7 @@ main(int argc, char **argv)
         case 'n': over.node = optarg; break;
         case 's': over.state_dir = optarg; break;
         case 'f': foreground = true; break;
-        case 'p': ds.pidfile = optarg; break;
+        case 'p': ds.pidfile = absolute_path(optarg); break;
         case 'v': over.log_level = LOG_LEVEL_DEBUG; break;
         case 'V': printf("virtbusd %s\n", VIRTBUS_VERSION_STRING); return 0;
         case 'h': usage(stdout, 0);
@@ -531,6 +541,7 @@ main(int argc, char **argv)
     agent_config_free(&cfg);
     event_base_free(ds.base);
     pidfile_remove(&ds);
+    free(ds.pidfile);
     if (ds.refused)
         return EXIT_NODE_IN_USE;
     return ds.start_failed ? EXIT_START_FAILED : 0;

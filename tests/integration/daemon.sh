@@ -62,7 +62,9 @@ start_fails "bad libvirt URI" "$run/missing.xml" -b "$url" -u "test://$run/missi
 
 # Detached: a good start ---------------------------------------------------------
 rc=0
-"$virtbusd" -c "$conf" -n "$node" -b "$url" -p "$run/virtbusd.pid" >"$run/out" 2>"$run/err" || rc=$?
+# A relative pid file is relative to where virtbusd was started.
+(cd "$run" && exec "$virtbusd" -c "$conf" -n "$node" -b "$url" -p virtbusd.pid) \
+    >"$run/out" 2>"$run/err" || rc=$?
 check "detached start exits 0 once ready" "0 ''" "$rc '$(cat "$run/err")'"
 daemon=$(cat "$run/virtbusd.pid" 2>/dev/null || echo none)
 pids+=("$daemon")
