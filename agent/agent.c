@@ -364,6 +364,7 @@ bus_up_cb(struct bus_conn *c, void *opaque)
     if (a->state == AGENT_STARTING)
         a->state = AGENT_RUNNING;
     log_info(&a->log, "serving %s on queue %s", a->name, a->queue);
+    agent_report_start(a, NULL);
     if (!a->started_event_sent) {
         qmf_value *v = qmf_map();
 
@@ -399,6 +400,8 @@ bus_down_cb(struct bus_conn *c, const qmf_error *why, void *opaque)
         return;
     }
     log_warnx(&a->log, "lost the broker: %s", why ? why->text : "closed");
+    if (why != NULL)
+        agent_report_start(a, why);
 }
 
 static const struct bus_handlers agent_bus_handlers = {
@@ -543,6 +546,7 @@ agent_open_bus(struct agent *a)
 
         log_warnx(&a->log, "cannot use broker %s: %s", shown, err.text);
         free(shown);
+        agent_report_start(a, &err);
     }
     qmf_free(presence_args);
     qmf_free(fleet_args);
@@ -551,6 +555,16 @@ agent_open_bus(struct agent *a)
     free(source);
     free(query_source);
     free(conn_name);
+}
+
+void
+agent_report_start(struct agent *a, const qmf_error *why)
+{
+    if (a->start_reported || (why == NULL && !agent_is_ready(a)))
+        return;
+    a->start_reported = true;
+    if (a->env.started)
+        a->env.started(a, why, a->env.started_opaque);
 }
 
 void

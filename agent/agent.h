@@ -59,6 +59,18 @@ struct agent_env {
      * agents and frees it after them, with a bounded wait.
      */
     struct bus_threads *bus_threads;
+    /*
+     * Called once, on the loop thread, when the agent's first start has an
+     * answer: why is NULL once the hypervisor and the broker are both up
+     * (agent_is_ready), or the failure of the first attempt to reach
+     * either (a refused login, a port nobody listens on, a bad URI).  The
+     * agent keeps retrying after a failure, as always; the host decides
+     * whether to wait or to stop it (virtbusd stops when someone waits for
+     * its start).  The callback must not free or stop the agent itself:
+     * it defers that to the loop.  NULL: nobody asks.
+     */
+    void (*started)(struct agent *a, const qmf_error *why, void *opaque);
+    void *started_opaque;
 };
 
 /* The configuration is copied; env must outlive the agent. */

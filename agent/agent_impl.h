@@ -125,6 +125,7 @@ struct agent {
     struct bus_conn *bus;
     bool bus_up;
     bool started_event_sent;
+    bool start_reported;     /* env.started was called */
 
     /* inv.agent_name is a->name; the rest of inv is the loop's. */
     struct inventory inv;
@@ -331,6 +332,9 @@ void agent_hypervisor_idle(struct agent *a);
 void agent_hypervisor_close(struct agent *a, void (*done)(struct agent *a));
 /* agent.c: the first connection attempt is over (either way). */
 void agent_hypervisor_ready(struct agent *a);
+/* agent.c: tells the host how the first start went (agent_env.started),
+ * once: why NULL reports success, and only when agent_is_ready(). */
+void agent_report_start(struct agent *a, const qmf_error *why);
 
 /* identity.c */
 void agent_identity_init(struct agent *a);

@@ -13,7 +13,7 @@
 #include "schema/qmf/error.h"
 #include "schema/qmf/value.h"
 
-#define AGENT_CONFIG_PATH "/etc/virtbus/virtbusd.conf"
+#define AGENT_CONFIG_PATH VIRTBUS_SYSCONFDIR "/virtbusd.conf"
 
 struct agent_config {
     char *path;                 /* file read, or NULL */

@@ -67,13 +67,19 @@ inventory_loaded(struct agent *a, bool ok)
     if (a->state == AGENT_STOPPING || a->state == AGENT_STOPPED)
         return;
     if (!ok) {
+        qmf_error err;
+
         agent_driver_lost(a, "the inventory could not be loaded");
+        qmf_error_set(&err, QMF_ERR_DRIVER_DOWN, "cannot load the inventory from %s",
+                      a->cfg.uri);
+        agent_report_start(a, &err);
         return;
     }
     a->driver_state = AGENT_DRIVER_UP;
     a->driver_up = true;
     a->driver_was_up = true;
     a->driver_backoff_ms = 0;
+    agent_report_start(a, NULL);
     if (reconnect) {
         qmf_value *v = qmf_map();
 
@@ -119,6 +125,7 @@ open_done(void *arg)
     } else if (job->conn == NULL) {
         log_warnx(&a->log, "cannot connect to %s: %s", a->cfg.uri, job->err.text);
         a->driver_state = AGENT_DRIVER_DOWN;
+        agent_report_start(a, &job->err);
         if (a->state != AGENT_STOPPING && a->state != AGENT_STOPPED) {
             schedule_retry(a);
             /* Serve anyway, so that operators see the node and why it is

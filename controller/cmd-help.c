@@ -30,7 +30,8 @@ ctl_help_print(FILE *f)
     }
     fprintf(f,
         "\nTargeting (-n, -l, --if, --all) and --where work on every command that\n"
-        "asks nodes; see virtbus help COMMAND and docs/CLI.md.\n"
+        "asks nodes; see virtbus help COMMAND, man virtbus and man virtbus-where\n"
+        "(the --where and --if language), man virtbus.conf and man virtbusd.\n"
         "Exit status: 0 all ok, 1 some failed, 2 usage, 3 some did not reply or are down.\n");
 }
 

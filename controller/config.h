@@ -14,7 +14,7 @@
 #include "schema/qmf/error.h"
 #include "schema/qmf/value.h"
 
-#define CTL_CONFIG_SYSTEM_PATH "/etc/virtbus/virtbus.conf"
+#define CTL_CONFIG_SYSTEM_PATH VIRTBUS_SYSCONFDIR "/virtbus.conf"
 #define CTL_CONFIG_DEFAULT_TIMEOUT 10
 #define CTL_CONFIG_MAX_TIMEOUT 86400
 #define CTL_CONFIG_DEFAULT_PRESENCE_WINDOW 20

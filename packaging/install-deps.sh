@@ -12,6 +12,7 @@ build_pkgs=(
     build-essential cmake pkg-config
     librabbitmq-dev libqpid-proton11-dev libxml2-dev libjson-c-dev
     libssl-dev libevent-dev libvirt-dev libcriterion-dev libpcre2-dev
+    libsystemd-dev
 )
 # The fuzz harnesses (tests/fuzz): clang with libFuzzer.
 fuzz_pkgs=(clang libclang-rt-14-dev)
@@ -24,7 +25,11 @@ runtime_pkgs=(
     procps iproute2 util-linux openssl ca-certificates
     python3-pika
 )
-pkgs=("${build_pkgs[@]}" "${fuzz_pkgs[@]}" "${runtime_pkgs[@]}")
+# The Debian packages (tests/packages.sh): dpkg-buildpackage and debhelper;
+# systemd for systemd-analyze verify; man-db and groff-base to find and
+# format the manual pages (tests/manpages.py).
+package_pkgs=(dpkg-dev debhelper systemd man-db groff-base)
+pkgs=("${build_pkgs[@]}" "${fuzz_pkgs[@]}" "${runtime_pkgs[@]}" "${package_pkgs[@]}")
 
 die() { echo "$prog: $*" >&2; exit 1; }
 

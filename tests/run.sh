@@ -3,8 +3,9 @@
 # installs what is missing, then builds and runs the suite twice, once
 # plain and once under AddressSanitizer and UndefinedBehaviorSanitizer,
 # then the unit tests and the integration tests that exercise threads
-# (ctest label "threads") under ThreadSanitizer, and last runs each
-# libFuzzer harness for 20 s (tests/fuzz/run.sh).
+# (ctest label "threads") under ThreadSanitizer, then runs each libFuzzer
+# harness for 20 s (tests/fuzz/run.sh), and last builds the Debian
+# packages, installs, runs and purges them (tests/packages.sh).
 # Each ctest run starts its own private broker (the broker/start fixture)
 # and stops it again.
 set -euo pipefail
@@ -29,4 +30,5 @@ for config in plain sanitize tsan; do
     ctest --test-dir "$dir" --output-on-failure -j"$jobs" "${select[@]}"
 done
 tests/fuzz/run.sh
+tests/packages.sh
 echo "== all tests passed"

@@ -19,6 +19,9 @@ fail() { echo "library.sh: $*" >&2; cat "$dir"/*.log >&2 2>/dev/null || true; ex
 
 cmake --install "$VIRTBUS_BIN_DIR" --prefix "$dir/prefix" >"$dir/install.log" 2>&1 ||
     fail "cmake --install failed"
+# Everything goes under the prefix given (the systemd unit once did not).
+outside=$(grep -v "^$dir/prefix/" "$VIRTBUS_BIN_DIR/install_manifest.txt" || true)
+[ -z "$outside" ] || fail "cmake --install --prefix wrote outside the prefix: $outside"
 pc=$(find "$dir/prefix" -name libvirtbus.pc -printf '%h\n' | head -1)
 [ -n "$pc" ] || fail "no libvirtbus.pc installed"
 export PKG_CONFIG_PATH=$pc
