@@ -131,14 +131,8 @@ cache_name_of_url(const char *url_shown)
     return out;
 }
 
-/*
- * Where presence (and the fleet's memory) is kept between commands:
- * $XDG_CACHE_HOME/virtbus (or ~/.cache/virtbus), one file per broker and
- * window ("presence") or per broker ("fleet").  NULL when there is no
- * such place.
- */
-static char *
-cache_path(const struct ctl_ctx *ctx, const char *what, const char *suffix)
+char *
+ctl_cache_path(const struct ctl_ctx *ctx, const char *what, const char *suffix)
 {
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     char *dir, *path, *name;
@@ -209,8 +203,8 @@ ctl_connect(struct ctl_ctx *ctx, bool presence, const char *const *watch_keys,
         ctl_warnx("no broker configured (-c, $VIRTBUS_BROKER or the configuration's "
                   "broker); using the default %s", ctx->url_shown);
     snprintf(window, sizeof(window), "-%us", ctx->presence_window_s);
-    o.presence_cache = cache = presence ? cache_path(ctx, "presence", window) : NULL;
-    o.fleet_cache = fleet_cache = presence ? cache_path(ctx, "fleet", "") : NULL;
+    o.presence_cache = cache = presence ? ctl_cache_path(ctx, "presence", window) : NULL;
+    o.fleet_cache = fleet_cache = presence ? ctl_cache_path(ctx, "fleet", "") : NULL;
     ctx->console = virtbus_console_open(ctx->base, &o, &err);
     free(cache);
     free(fleet_cache);

@@ -106,6 +106,7 @@ extern const struct ctl_cmd_entry ctl_cmds_job[];       /* cmd-job.c */
 extern const struct ctl_cmd_entry ctl_cmds_watch[];     /* cmd-watch.c */
 extern const struct ctl_cmd_entry ctl_cmds_schema[];    /* cmd-schema.c */
 extern const struct ctl_cmd_entry ctl_cmds_help[];      /* cmd-help.c */
+extern const struct ctl_cmd_entry ctl_cmds_completion[];    /* cmd-completion.c */
 extern const struct ctl_cmd_entry ctl_cmds_key[];       /* cmd-key.c */
 extern const struct ctl_cmd_entry ctl_cmds_broker_setup[]; /* cmd-broker-setup.c */
 
@@ -343,6 +344,13 @@ int ctl_arg_set(const struct schema_method *m, qmf_value *args, const char *name
  * text of at most CTL_FILE_MAX bytes, without NUL; a device is refused
  * (/dev/zero would never end).  NULL with an error. */
 char *ctl_read_file(const char *path, qmf_error *err);
+/*
+ * Where presence (and the fleet's memory) is kept between commands:
+ * $XDG_CACHE_HOME/virtbus (or ~/.cache/virtbus), one file per broker and
+ * window ("presence") or per broker ("fleet"); malloc'd.  NULL when there
+ * is no such place.
+ */
+char *ctl_cache_path(const struct ctl_ctx *ctx, const char *what, const char *suffix);
 /* "2G", "512M", "1024" (in `unit` bytes) as a count of units, rounded up. */
 bool ctl_parse_size(const char *text, uint64_t unit, uint64_t *out);
 /* The unit of an integer argument in bytes (1024 for KiB, 1 for bytes), or

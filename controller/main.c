@@ -27,6 +27,7 @@ const struct ctl_cmd_section ctl_sections[] = {
     { NULL, ctl_cmds_watch },
     { NULL, ctl_cmds_schema },
     { NULL, ctl_cmds_help },
+    { NULL, ctl_cmds_completion },
     { NULL, NULL },
 };
 

@@ -64,6 +64,7 @@ holds virtbus /etc/virtbus/virtbus.conf
 holds virtbus /usr/share/man/man1/virtbus.1.gz
 holds virtbus /usr/share/man/man5/virtbus.conf.5.gz
 holds virtbus /usr/share/man/man7/virtbus-where.7.gz
+holds virtbus /usr/share/bash-completion/completions/virtbus
 holds libvirtbus-dev /usr/include/virtbus/virtbus.h
 holds libvirtbus-dev "/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/pkgconfig/libvirtbus.pc"
 contents "$work"/libvirtbus0_*.deb | grep -q "/libvirtbus\.so\.0" &&

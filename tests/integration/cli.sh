@@ -51,6 +51,27 @@ done
 check "five agents up" "cli-a1 cli-a2 cli-a3 cli-b1 cli-b2" \
     "$("$virtbus" nodes -n 'cli-*' | awk 'NR > 1 && $2 == "up" { print $1 }' | tr '\n' ' ' | sed 's/ $//')"
 
+# Shell completion, written from the tables --------------------------------------
+# What bash offers for the last word of a command line, as a user's shell
+# would run the script (`virtbus completion nodes` found on PATH).
+comp() {
+    bash -c '. <("$1" completion bash) || exit 9
+             PATH=$(dirname "$1"):$PATH; shift
+             COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _virtbus
+             printf "%s\n" "${COMPREPLY[@]}"' _ "$virtbus" virtbus "$@" |
+        sort | tr '\n' ' ' | sed 's/ $//'
+}
+check "completion: a command" "shutdown" "$(comp shut)"
+check "completion: an option of the command" "--where" "$(comp list --whe)"
+check "completion: classes" "Domain" "$(comp call Dom)"
+check "completion: a class's methods" "managedSave migrate" "$(comp call Domain web1 m)"
+check "completion: a method's input arguments" "destinationUri=" "$(comp call Domain web1 migrate dest)"
+check "completion: node names, from presence" "cli-b1 cli-b2" "$(comp list -n cli-b)"
+check "completion: node groups, from the configuration" "@back @front" "$(comp list -n @)"
+check "completion: no node names after a valued option" "" "$(comp list --where cli-b)"
+"$virtbus" completion zsh | grep -q '^autoload -U +X bashcompinit' &&
+    pass "completion: zsh through bashcompinit" || fail "completion zsh"
+
 # Targeting: each form selects exactly its nodes -------------------------------
 check "-n glob" "cli-a1 cli-a2 cli-a3" "$("$virtbus" list -n 'cli-a*' | table_nodes)"
 check "-n list" "cli-a2 cli-b1" "$("$virtbus" list -n cli-a2,cli-b1 | table_nodes)"

@@ -1,0 +1,256 @@
+/*
+ * virtbus completion bash|zsh: a shell completion script written from the
+ * command tables and the schema, so that it never drifts from them; and
+ * virtbus completion nodes, the words the script asks for as it runs
+ * (node names from the caches of earlier commands, @groups from the
+ * configuration), read from files: completing never waits for a broker.
+ */
+#include "controller/ctl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "schema/qmf/codec.h"
+
+/* Option words, space-separated, for one command or for all of them. */
+struct words {
+    qmf_value *all;         /* every option word */
+    qmf_value *valued;      /* those that take the next word */
+};
+
+static void
+add_word(qmf_value *list, const char *word)
+{
+    size_t i;
+
+    for (i = 0; i < qmf_list_len(list); i++)
+        if (strcmp(qmf_list_at(list, i)->u.str.ptr, word) == 0)
+            return;
+    qmf_list_append(list, qmf_string(word));
+}
+
+static void
+collect_option(void *opaque, char short_name, const char *name, const char *arg,
+               const char *help)
+{
+    struct words *w = opaque;
+    char word[64];
+
+    (void)help;
+    snprintf(word, sizeof(word), "--%s", name);
+    add_word(w->all, word);
+    if (arg != NULL)
+        add_word(w->valued, word);
+    if (short_name != 0) {
+        snprintf(word, sizeof(word), "-%c", short_name);
+        add_word(w->all, word);
+        if (arg != NULL)
+            add_word(w->valued, word);
+    }
+}
+
+static void
+print_words(const qmf_value *list)
+{
+    size_t i;
+
+    for (i = 0; i < qmf_list_len(list); i++)
+        printf("%s%s", i ? " " : "", qmf_list_at(list, i)->u.str.ptr);
+}
+
+
+static void
+print_bash(const struct schema *schema)
+{
+    const struct ctl_cmd_section *s;
+    const struct ctl_cmd_entry *e;
+    struct words all = { qmf_list(), qmf_list() };
+    size_t i, j, k;
+
+    printf("# bash completion for virtbus, written by `virtbus completion bash`\n"
+           "# from its command tables and the schema.  Node names come from\n"
+           "# `virtbus completion nodes`: the caches of earlier commands.\n\n");
+    printf("_virtbus_commands='");
+    for (s = ctl_sections, i = 0; s->entries; s++)
+        for (e = s->entries; e->name; e++)
+            printf("%s%s", i++ ? " " : "", e->name);
+    printf("'\n_virtbus_classes='");
+    for (i = 0, j = 0; i < schema->nclasses; i++)
+        if (schema->classes[i].kind != SCHEMA_EVENT)
+            printf("%s%s", j++ ? " " : "", schema->classes[i].name);
+    printf("'\n\n_virtbus_options() {\n    case $1 in\n");
+    for (s = ctl_sections; s->entries; s++)
+        for (e = s->entries; e->name; e++) {
+            struct words w = { qmf_list(), qmf_list() };
+
+            ctl_options_each(e, collect_option, &w);
+            ctl_options_each(e, collect_option, &all);
+            printf("    %s) echo '", e->name);
+            print_words(w.all);
+            printf("' ;;\n");
+            qmf_free(w.all);
+            qmf_free(w.valued);
+        }
+    printf("    esac\n}\n\n_virtbus_valued='");
+    print_words(all.valued);
+    printf("'\n\n_virtbus_methods() {\n    case $1 in\n");
+    for (i = 0; i < schema->nclasses; i++) {
+        const struct schema_class *c = &schema->classes[i];
+
+        if (c->nmethods == 0)
+            continue;
+        printf("    %s) echo '", c->name);
+        for (j = 0; j < c->nmethods; j++)
+            printf("%s%s", j ? " " : "", c->methods[j].name);
+        printf("' ;;\n");
+    }
+    printf("    esac\n}\n\n_virtbus_arguments() {\n    case $1.$2 in\n");
+    for (i = 0; i < schema->nclasses; i++) {
+        const struct schema_class *c = &schema->classes[i];
+
+        for (j = 0; j < c->nmethods; j++) {
+            const struct schema_method *m = &c->methods[j];
+            bool any = false;
+
+            for (k = 0; k < m->nargs; k++) {
+                if (!(m->args[k].dir & SCHEMA_DIR_IN))
+                    continue;
+                printf(any ? " %s=" : "    %s.%s) echo '%s=", any ? m->args[k].name : c->name,
+                       m->name, m->args[k].name);
+                any = true;
+            }
+            if (any)
+                printf("' ;;\n");
+        }
+    }
+    printf("    esac\n}\n\n");
+    /* Why a hand-rolled loop and no _init_completion: bash-completion is
+     * not always installed, and COMP_WORDS is all this needs. */
+    printf("%s",
+        "_virtbus() {\n"
+        "    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}\n"
+        "    local cmd='' i w skip=0 pos=()\n"
+        "    for ((i = 1; i < COMP_CWORD; i++)); do\n"
+        "        w=${COMP_WORDS[i]}\n"
+        "        if ((skip)); then skip=0; continue; fi\n"
+        "        case \" $_virtbus_valued \" in *\" $w \"*) skip=1; continue ;; esac\n"
+        "        case $w in -*) continue ;; esac\n"
+        "        if [[ -z $cmd ]]; then cmd=$w; else pos+=(\"$w\"); fi\n"
+        "    done\n"
+        "    case $prev in\n"
+        "    -n|--node)\n"
+        "        COMPREPLY=($(compgen -W \"$(virtbus completion nodes 2>/dev/null)\" -- \"$cur\"))\n"
+        "        return ;;\n"
+        "    esac\n"
+        "    case \" $_virtbus_valued \" in *\" $prev \"*) return ;; esac\n"
+        "    if [[ $cur == -* ]]; then\n"
+        "        COMPREPLY=($(compgen -W \"$(_virtbus_options \"${cmd:-help}\")\" -- \"$cur\"))\n"
+        "        return\n"
+        "    fi\n"
+        "    if [[ -z $cmd ]]; then\n"
+        "        COMPREPLY=($(compgen -W \"$_virtbus_commands\" -- \"$cur\"))\n"
+        "        return\n"
+        "    fi\n"
+        "    case $cmd in\n"
+        "    help)\n"
+        "        ((${#pos[@]} == 0)) && COMPREPLY=($(compgen -W \"$_virtbus_commands call\" -- \"$cur\")) ;;\n"
+        "    call)\n"
+        "        case ${#pos[@]} in\n"
+        "        0) COMPREPLY=($(compgen -W \"$_virtbus_classes\" -- \"$cur\")) ;;\n"
+        "        1) ;;\n"
+        "        2) COMPREPLY=($(compgen -W \"$(_virtbus_methods \"${pos[0]}\")\" -- \"$cur\")) ;;\n"
+        "        *) compopt -o nospace 2>/dev/null\n"
+        "           COMPREPLY=($(compgen -W \"$(_virtbus_arguments \"${pos[0]}\" \"${pos[2]}\")\" -- \"$cur\")) ;;\n"
+        "        esac ;;\n"
+        "    *)\n"
+        "        COMPREPLY=($(compgen -f -- \"$cur\")) ;;\n"
+        "    esac\n"
+        "}\n");
+    printf("complete -F _virtbus virtbus\n");
+    qmf_free(all.all);
+    qmf_free(all.valued);
+}
+
+/* The node names a cache file holds: presence's "agents" and the fleet's
+ * "nodes", each entry's node (in its values, for the fleet). */
+static void
+nodes_of_cache(const char *path, qmf_value *out)
+{
+    static const char *const maps[] = { "agents", "nodes" };
+    qmf_value *doc;
+    qmf_error err;
+    char *text;
+    size_t i, j;
+
+    /* A cache not written yet is no error: there is nothing to offer. */
+    if (path == NULL || (text = ctl_read_file(path, &err)) == NULL)
+        return;
+    doc = qmf_from_json(text, strlen(text), &err);
+    free(text);
+    for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+        const qmf_value *m = qmf_map_get(doc, maps[i]);
+
+        for (j = 0; m != NULL && m->kind == QMF_MAP && j < m->u.map.len; j++) {
+            const qmf_value *v = m->u.map.items[j].value;
+            const char *node = qmf_map_get_string(v, "node");
+
+            if (node == NULL)
+                node = qmf_map_get_string(qmf_map_get(v, "values"), "node");
+            if (node != NULL)
+                add_word(out, node);
+        }
+    }
+    qmf_free(doc);
+}
+
+static void
+print_nodes(struct ctl_ctx *ctx)
+{
+    const qmf_value *groups = ctx->config.node_groups;
+    qmf_value *words = qmf_list();
+    char *path, window[32];
+    size_t i;
+
+    for (i = 0; groups != NULL && i < groups->u.map.len; i++) {
+        char *g = qmf_xasprintf("@%s", groups->u.map.items[i].key);
+
+        add_word(words, g);
+        free(g);
+    }
+    snprintf(window, sizeof(window), "-%us", ctx->presence_window_s);
+    path = ctl_cache_path(ctx, "presence", window);
+    nodes_of_cache(path, words);
+    free(path);
+    path = ctl_cache_path(ctx, "fleet", "");
+    nodes_of_cache(path, words);
+    free(path);
+    for (i = 0; i < qmf_list_len(words); i++)
+        printf("%s\n", qmf_list_at(words, i)->u.str.ptr);
+    qmf_free(words);
+}
+
+static int
+completion_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *a)
+{
+    if (a->argc != 1)
+        return ctl_usage(e, "one of bash, zsh or nodes");
+    if (strcmp(a->argv[0], "bash") == 0) {
+        print_bash(ctx->schema);
+    } else if (strcmp(a->argv[0], "zsh") == 0) {
+        /* zsh runs bash's completion functions through bashcompinit. */
+        printf("autoload -U +X bashcompinit && bashcompinit\n");
+        print_bash(ctx->schema);
+    } else if (strcmp(a->argv[0], "nodes") == 0) {
+        print_nodes(ctx);
+    } else {
+        return ctl_usage(e, "'%s' is none of bash, zsh or nodes", a->argv[0]);
+    }
+    return CTL_EXIT_OK;
+}
+
+const struct ctl_cmd_entry ctl_cmds_completion[] = {
+    { .name = "completion", .usage = "bash | zsh | nodes",
+      .summary = "a shell completion script, or the node names it completes",
+      .exec = completion_exec },
+    { 0 },
+};
