@@ -19,8 +19,6 @@
 #include "schema/schema.h"
 #include "trust/verified.h"
 
-#define VIRTBUS_VERSION_STRING "0.1.0"
-
 struct agent;
 
 /* What the hosting process provides and shares among its agents. */

@@ -203,7 +203,7 @@ help_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *a
     if (a->argc > 1)
         return ctl_usage(e, NULL);
     if (a->argc == 1 && (cmd = ctl_find_command(a->argv[0])) == NULL) {
-        ctl_warnx("unknown command '%s' (try virtbus help)", a->argv[0]);
+        ctl_unknown_command(a->argv[0]);
         return CTL_EXIT_USAGE;
     }
     if (ctx->json)

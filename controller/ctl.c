@@ -90,6 +90,68 @@ ctl_find_command(const char *name)
     return NULL;
 }
 
+/* Edits (insert, delete, substitute, swap two neighbours) from a to b,
+ * counted up to CTL_SUGGEST_MAX + 1: command names are short. */
+#define CTL_SUGGEST_MAX 2
+#define CTL_NAME_MAX 32
+
+static size_t
+edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), i, j;
+    size_t d[CTL_NAME_MAX + 1][CTL_NAME_MAX + 1];
+
+    if (la > CTL_NAME_MAX || lb > CTL_NAME_MAX)
+        return CTL_SUGGEST_MAX + 1;
+    for (i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (i = 1; i <= la; i++)
+        for (j = 1; j <= lb; j++) {
+            size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[la][lb];
+}
+
+const char *
+ctl_suggest_command(const char *name)
+{
+    const struct ctl_cmd_section *s;
+    const struct ctl_cmd_entry *e;
+    const char *best = NULL;
+    size_t best_d = CTL_SUGGEST_MAX + 1, d;
+
+    for (s = ctl_sections; s->entries; s++)
+        for (e = s->entries; e->name; e++)
+            if ((d = edit_distance(name, e->name)) < best_d) {
+                best_d = d;
+                best = e->name;
+            }
+    return best;
+}
+
+void
+ctl_unknown_command(const char *name)
+{
+    const char *near = ctl_suggest_command(name);
+
+    if (near != NULL)
+        ctl_warnx("unknown command '%s'; did you mean '%s'? (virtbus help lists them)", name,
+                  near);
+    else
+        ctl_warnx("unknown command '%s' (try virtbus help)", name);
+}
+
 /* mkdir -p, private: the cache says which nodes exist. */
 static int
 mkdir_parents(char *dir)

@@ -111,6 +111,10 @@ extern const struct ctl_cmd_entry ctl_cmds_key[];       /* cmd-key.c */
 extern const struct ctl_cmd_entry ctl_cmds_broker_setup[]; /* cmd-broker-setup.c */
 
 const struct ctl_cmd_entry *ctl_find_command(const char *name);
+/* The command nearest to a misspelled name (at most two edits), or NULL. */
+const char *ctl_suggest_command(const char *name);
+/* Says name is no command, and which one it may have meant. */
+void ctl_unknown_command(const char *name);
 /* The global usage and the list of commands (cmd-help.c). */
 void ctl_help_print(FILE *f);
 /* One command's usage, options and (verbs) method. */
@@ -147,6 +151,7 @@ struct ctl_args {
     const char *timeout;        /* --timeout */
     const char *connect;        /* -c */
     bool help;                  /* -h: the command's help */
+    bool version;               /* -V: the version */
     const char **values;        /* the entry's own options, by index; NULL: not given */
 };
 

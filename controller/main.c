@@ -114,6 +114,22 @@ setup(struct ctl_ctx *ctx, bool offline, const struct ctl_args *a)
     return CTL_EXIT_OK;
 }
 
+/* The program's, and the schema package it speaks. */
+static void
+print_version(const struct ctl_ctx *ctx)
+{
+    if (ctx->json) {
+        qmf_value *doc = qmf_map();
+
+        qmf_map_set(doc, "version", qmf_string(VIRTBUS_VERSION_STRING));
+        qmf_map_set(doc, "package", qmf_string(SCHEMA_PACKAGE));
+        ctl_print_json(doc);
+        qmf_free(doc);
+    } else {
+        printf("virtbus %s\n", VIRTBUS_VERSION_STRING);
+    }
+}
+
 static void
 teardown(struct ctl_ctx *ctx)
 {
@@ -140,12 +156,14 @@ main(int argc, char **argv)
     if (no_command)
         words[0] = help;
     if ((cmd = ctl_find_command(words[0])) == NULL) {
-        ctl_warnx("unknown command '%s' (try virtbus help)", words[0]);
+        ctl_unknown_command(words[0]);
         free(words);
         return CTL_EXIT_USAGE;
     }
     if ((rc = ctl_args_parse(&ctx, cmd, argc, words, &args)) == 0) {
-        if (no_command && !args.help) {
+        if (args.version) {
+            print_version(&ctx);
+        } else if (no_command && !args.help) {
             ctl_help_print(stderr);
             rc = CTL_EXIT_USAGE;
         } else if ((rc = setup(&ctx, args.help || (cmd->accepts & CTL_OFFLINE), &args)) == 0) {

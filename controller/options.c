@@ -43,6 +43,7 @@ static const struct shared_option shared_options[] = {
     { { "quiet", no_argument, NULL, 'q' }, 0, NULL, "print only errors" },
     { { "timeout", required_argument, NULL, 't' }, 0, "SECONDS", "how long to wait for answers" },
     { { "help", no_argument, NULL, 'h' }, 0, NULL, "this help" },
+    { { "version", no_argument, NULL, 'V' }, 0, NULL, "the version, and exit" },
 };
 #define NSHARED (sizeof(shared_options) / sizeof(shared_options[0]))
 
@@ -127,6 +128,7 @@ parse_one(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, int ch, char **arg
     case 't': a->timeout = optarg; break;
     case 'c': a->connect = optarg; break;
     case 'h': a->help = true; break;
+    case 'V': a->version = true; break;
     case 'n': push(&a->names, nnames, optarg); break;
     case 'l': push(&a->labels, nlabels, optarg); break;
     case OPT_IF: a->if_expr = optarg; break;

@@ -88,9 +88,13 @@ ctl_verb_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_arg
     }
     if ((a->where || act.one_node) && nobjects != 0)
         return ctl_usage(e, a->where ? "--where replaces the object names" : NULL);
-    if (!a->where && !act.one_node &&
-        (nobjects < 1 || ((v->flags & CTL_VERB_ONE) && nobjects != 1)))
-        return ctl_usage(e, NULL);
+    if (!a->where && !act.one_node && nobjects < 1)
+        return ctl_usage(e, nparams > 0 && a->argc > 0 ?
+                         "%d word(s) given: the objects come first, then %d more (%s)" :
+                         "no object named: give names or identities, or --where",
+                         a->argc, nparams, v->params);
+    if (!a->where && !act.one_node && (v->flags & CTL_VERB_ONE) && nobjects != 1)
+        return ctl_usage(e, "takes one object, %d given", nobjects);
     act.args = qmf_map();
     rc = v->preset ? apply_settings(m, act.args, v->preset, NULL, &err) : 0;
     if (rc == 0)

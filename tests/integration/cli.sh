@@ -72,6 +72,19 @@ check "completion: no node names after a valued option" "" "$(comp list --where 
 "$virtbus" completion zsh | grep -q '^autoload -U +X bashcompinit' &&
     pass "completion: zsh through bashcompinit" || fail "completion zsh"
 
+# Habits: --version, a misspelled command, a usage error that says why ----------
+check "--version" "virtbus $(sed -n 's/^project(virtbus VERSION \([0-9.]*\).*/\1/p' "$VIRTBUS_FIXTURES/../../CMakeLists.txt")" \
+    "$("$virtbus" --version)"
+check "--json --version" "org.libvirt" "$("$virtbus" --json --version | json "print(d['package'])")"
+rc=0; "$virtbus" shutdwon web1 2>"$run/err" || rc=$?
+check "a misspelled command: exit 2" 2 "$rc"
+grep -q "did you mean 'shutdown'" "$run/err" && pass "a misspelled command: a suggestion" ||
+    fail "no suggestion: $(cat "$run/err")"
+rc=0; "$virtbus" migrate web1 web2 --to cli-a2 2>"$run/err" || rc=$?
+check "two objects to a one-object verb: exit 2" 2 "$rc"
+grep -q "takes one object, 2 given" "$run/err" && pass "a usage error says what was wrong" ||
+    fail "usage error: $(cat "$run/err")"
+
 # Targeting: each form selects exactly its nodes -------------------------------
 check "-n glob" "cli-a1 cli-a2 cli-a3" "$("$virtbus" list -n 'cli-a*' | table_nodes)"
 check "-n list" "cli-a2 cli-b1" "$("$virtbus" list -n cli-a2,cli-b1 | table_nodes)"

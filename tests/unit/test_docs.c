@@ -10,6 +10,7 @@
 
 #include <criterion/criterion.h>
 
+#include "controller/lib/virtbus.h"
 #include "schema/schema.h"
 #include "tests/testutil.h"
 
@@ -96,4 +97,10 @@ Test(docs, protocol_lists_the_schema_as_built)
     schema_free(s);
     free(events);
     free(doc);
+}
+
+/* The library's header repeats the version CMake writes for the programs. */
+Test(docs, the_public_header_has_the_build_s_version)
+{
+    cr_assert_str_eq(VIRTBUS_VERSION, VIRTBUS_VERSION_STRING);
 }
