@@ -519,6 +519,7 @@ a091_message_set_properties(struct bus_message *m, const amqp_basic_properties_t
 {
     bool have_ttl = false, have_created = false;
     amqp_bytes_t amqp10_props = { 0, NULL }, amqp10_properties = { 0, NULL };
+    bool own_headers = false;
     int i;
 
     if (m->headers == NULL)
@@ -553,6 +554,7 @@ a091_message_set_properties(struct bus_message *m, const amqp_basic_properties_t
                 continue;
             }
             key = bytes_dup(e->key);
+            own_headers |= strncmp(key, "x-", 2) != 0;
             if (bytes_have_nul(e->key) ||
                 (e->value.kind == AMQP_FIELD_KIND_UTF8 && bytes_have_nul(e->value.value.bytes)))
                 refuse_nul(m, "header", e->key);
@@ -568,7 +570,10 @@ a091_message_set_properties(struct bus_message *m, const amqp_basic_properties_t
             free(key);
         }
     }
-    if (amqp10_props.bytes != NULL)
+    /* A 0-9-1 publisher's section only repeats its table (whose values
+     * are read already); a 1.0 client's table holds nothing but the
+     * plugin's and the broker's x- headers. */
+    if (amqp10_props.bytes != NULL && (m->amqp10 || !own_headers))
         a091_amqp10_properties(m, amqp10_props, &have_ttl, &have_created);
     if (!have_ttl && (p->_flags & AMQP_BASIC_EXPIRATION_FLAG)) {
         char *text = bytes_dup(p->expiration);
