@@ -100,8 +100,11 @@ agent_reply_address_allowed(const char *address, qmf_error *why)
                       address);
         return false;
     }
+    /* Of virtbus's own queues, a job's, and the 1.0 backend's stand-ins
+     * (a 1.0 console's for direct reply-to; bus.h). */
     if (exchange[0] == '\0')
-        ok = strncmp(key, "virtbus.", 8) != 0 || strncmp(key, "virtbus.job.", 12) == 0;
+        ok = strncmp(key, "virtbus.", 8) != 0 || strncmp(key, "virtbus.job.", 12) == 0 ||
+             strncmp(key, BUS_TEMP_QUEUE_PREFIX, strlen(BUS_TEMP_QUEUE_PREFIX)) == 0;
     else if (strcmp(exchange, BUS_EXCHANGE_TOPIC) == 0)
         /* Qpid's consoles listen on direct-console.<id> of the topic
          * exchange; no other key there is a reply's (the agents'

@@ -165,6 +165,9 @@ int a091_table_append(const qmf_value *map, amqp_table_entry_t *entries, int *n,
 #define A091_AMQP10_TYPE "amqp-1.0"
 #define A091_AMQP10_HEADER_PREFIX "x-amqp-1.0-"
 #define A091_AMQP10_APP_PROPERTIES "x-amqp-1.0-app-properties"
+/* The header holding its properties section (descriptor 0x73). */
+#define A091_AMQP10_PROPERTIES "x-amqp-1.0-properties"
+#define A091_AMQP10_PROPERTIES_CODE 0x73
 
 /* Decodes the body by content type (sections: AMQP 1.0 sections, as the
  * type amqp-1.0 says), or sets m->body_error; either way sets

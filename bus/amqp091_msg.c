@@ -135,24 +135,36 @@ a091_table_append(const qmf_value *map, amqp_table_entry_t *entries, int *n,
 }
 
 /*
- * The AMQP 1.0 envelope of an answer to a 1.0 peer: type amqp-1.0, the
- * headers again as an application-properties section in a header of
- * their own (the plugin hands that section to 1.0 consumers, and no other
- * header), and the body as one section: amqp-value for AMQP typed data,
- * data for anything else (JSON).  The body bytes inside are those signed.
+ * The headers (and ttl and created, as the table has them) again, as an
+ * AMQP 1.0 application-properties section in a header of its own: RabbitMQ
+ * 3.10's 1.0 plugin hands a 1.0 consumer that section and no other header
+ * (the table is lost on the way), whatever the message's type and body.
+ * Every message carries it, so that 1.0 consumers read 0-9-1 publishers'
+ * properties (docs/PROTOCOL.md §1.7); 0-9-1 consumers skip it.
  */
 static int
-envelope(struct a091_outgoing *o, const struct bus_message *m, const char *content_type,
-         amqp_table_entry_t *entry, qmf_error *err)
+app_properties_entry(struct a091_outgoing *o, const struct bus_message *m,
+                     amqp_table_entry_t *entry, qmf_error *err)
 {
-    static const qmf_value empty = { .kind = QMF_MAP };
-    char *section;
-    size_t len;
+    qmf_value *props = qmf_map();
+    size_t i;
     int rc;
 
-    rc = qmf_amqp_section_encode(QMF_AMQP_SECTION_APP_PROPERTIES,
-                                 m->headers != NULL ? m->headers : &empty,
+    for (i = 0; i < qmf_map_len(m->headers); i++) {
+        const struct qmf_pair *pair = &m->headers->u.map.items[i];
+
+        if (!is_reserved_header(pair->key))
+            qmf_map_set(props, pair->key, qmf_dup(pair->value));
+    }
+
+    if (m->ttl_ms > 0)
+        qmf_map_set(props, "ttl", qmf_i64(m->ttl_ms > INT64_MAX ? INT64_MAX
+                                                                 : (int64_t)m->ttl_ms));
+    if (m->created_ms != 0)
+        qmf_map_set(props, "created", qmf_i64(m->created_ms));
+    rc = qmf_amqp_section_encode(QMF_AMQP_SECTION_APP_PROPERTIES, props,
                                  &o->amqp10_properties, &o->amqp10_properties_len);
+    qmf_free(props);
     if (rc != 0) {
         qmf_error_set(err, QMF_ERR_INVALID_ARGS,
                       "the headers cannot be written as AMQP 1.0 application-properties");
@@ -162,6 +174,20 @@ envelope(struct a091_outgoing *o, const struct bus_message *m, const char *conte
     entry->value.kind = AMQP_FIELD_KIND_BYTES;
     entry->value.value.bytes.bytes = o->amqp10_properties;
     entry->value.value.bytes.len = o->amqp10_properties_len;
+    return 0;
+}
+
+/*
+ * The AMQP 1.0 envelope of an answer to a 1.0 peer: type amqp-1.0, and
+ * the body as one section: amqp-value for AMQP typed data, data for
+ * anything else (JSON).  The body bytes inside are those signed.
+ */
+static void
+envelope(struct a091_outgoing *o, const char *content_type)
+{
+    char *section;
+    size_t len;
+
     o->props._flags |= AMQP_BASIC_TYPE_FLAG;
     o->props.type = a091_bytes_of(A091_AMQP10_TYPE);
     if (strncmp(content_type, "amqp/", 5) == 0) {
@@ -178,7 +204,6 @@ envelope(struct a091_outgoing *o, const struct bus_message *m, const char *conte
     free(o->body);
     o->body = section;
     o->body_len = len;
-    return 0;
 }
 
 int
@@ -191,7 +216,7 @@ a091_outgoing_build(struct a091_outgoing *o, const struct bus_message *m,
     size_t i, n = 0;
 
     memset(o, 0, sizeof(*o));
-    /* Three more for ttl, created and the AMQP 1.0 envelope. */
+    /* Three more for ttl, created and the AMQP 1.0 application-properties. */
     o->entries = qmf_xcalloc(nheaders + 3, sizeof(*o->entries));
     o->texts = qmf_xcalloc(nheaders + 1, sizeof(*o->texts));
     for (i = 0; i < nheaders; i++) {
@@ -241,10 +266,11 @@ a091_outgoing_build(struct a091_outgoing *o, const struct bus_message *m,
                                err) != 0) {
         goto fail;
     }
-    if (m->amqp10 && envelope(o, m, content_type, &o->entries[n], err) != 0)
+    if (app_properties_entry(o, m, &o->entries[n], err) != 0)
         goto fail;
+    n++;
     if (m->amqp10)
-        n++;
+        envelope(o, content_type);
     p->_flags |= AMQP_BASIC_HEADERS_FLAG;
     p->headers.num_entries = (int)n;
     p->headers.entries = o->entries;
@@ -316,6 +342,30 @@ reply_address(amqp_bytes_t reply_to)
     if (reply_to.len > n && memcmp(reply_to.bytes, A091_DIRECT_REPLY_TO ".", n + 1) == 0)
         return qmf_xasprintf("/queue/%.*s", (int)reply_to.len, (const char *)reply_to.bytes);
     return bytes_dup(reply_to);
+}
+
+/*
+ * A 1.0 peer's reply-to as it wrote it, from its properties section: the
+ * plugin gives 0-9-1 "Q" for "/queue/Q", which reads as a key of the
+ * direct exchange, and a signature covers what the peer wrote.
+ */
+static void
+sent_reply_to(struct bus_message *m, amqp_bytes_t section)
+{
+    struct qmf_amqp_section s;
+    size_t off = 0;
+    qmf_value *fields = NULL, *v;
+    qmf_error err;
+
+    if (qmf_amqp_section_next(section.bytes, section.len, &off, &s, &err) == 1 &&
+        s.descriptor == A091_AMQP10_PROPERTIES_CODE)
+        fields = qmf_from_amqp(s.value, s.value_len, &err);
+    v = fields != NULL && fields->kind == QMF_LIST ? qmf_list_at(fields, 4) : NULL;
+    if (v != NULL && v->kind == QMF_STRING && memchr(v->u.str.ptr, '\0', v->u.str.len) == NULL) {
+        free(m->reply_to);
+        m->reply_to = qmf_xstrndup(v->u.str.ptr, v->u.str.len);
+    }
+    qmf_free(fields);
 }
 
 static bool
@@ -468,7 +518,8 @@ void
 a091_message_set_properties(struct bus_message *m, const amqp_basic_properties_t *p)
 {
     bool have_ttl = false, have_created = false;
-    amqp_bytes_t amqp10_props = { 0, NULL };
+    amqp_bytes_t amqp10_props = { 0, NULL }, amqp10_properties = { 0, NULL };
+    bool own_headers = false;
     int i;
 
     if (m->headers == NULL)
@@ -484,18 +535,26 @@ a091_message_set_properties(struct bus_message *m, const amqp_basic_properties_t
 
             /* The plugin's sections (binary, NULs and all): the 1.0 peer's
              * application-properties are read below, the rest was mapped
-             * onto the 0-9-1 properties already. */
+             * onto the 0-9-1 properties already.  The application-
+             * properties alone do not make a 1.0 peer's message: every
+             * 0-9-1 publisher of ours repeats its table so (for 1.0
+             * consumers); the other sections, or the type, do. */
             if (e->key.len > strlen(A091_AMQP10_HEADER_PREFIX) &&
                 memcmp(e->key.bytes, A091_AMQP10_HEADER_PREFIX,
                        strlen(A091_AMQP10_HEADER_PREFIX)) == 0) {
-                m->amqp10 = true;
-                if (bytes_are(e->key, A091_AMQP10_APP_PROPERTIES) &&
-                    (e->value.kind == AMQP_FIELD_KIND_BYTES ||
-                     e->value.kind == AMQP_FIELD_KIND_UTF8))
+                if (!bytes_are(e->key, A091_AMQP10_APP_PROPERTIES))
+                    m->amqp10 = true;
+                if (e->value.kind != AMQP_FIELD_KIND_BYTES &&
+                    e->value.kind != AMQP_FIELD_KIND_UTF8)
+                    continue;
+                if (bytes_are(e->key, A091_AMQP10_PROPERTIES))
+                    amqp10_properties = e->value.value.bytes;
+                else if (bytes_are(e->key, A091_AMQP10_APP_PROPERTIES))
                     amqp10_props = e->value.value.bytes;
                 continue;
             }
             key = bytes_dup(e->key);
+            own_headers |= strncmp(key, "x-", 2) != 0;
             if (bytes_have_nul(e->key) ||
                 (e->value.kind == AMQP_FIELD_KIND_UTF8 && bytes_have_nul(e->value.value.bytes)))
                 refuse_nul(m, "header", e->key);
@@ -511,7 +570,10 @@ a091_message_set_properties(struct bus_message *m, const amqp_basic_properties_t
             free(key);
         }
     }
-    if (amqp10_props.bytes != NULL)
+    /* A 0-9-1 publisher's section only repeats its table (whose values
+     * are read already); a 1.0 client's table holds nothing but the
+     * plugin's and the broker's x- headers. */
+    if (amqp10_props.bytes != NULL && (m->amqp10 || !own_headers))
         a091_amqp10_properties(m, amqp10_props, &have_ttl, &have_created);
     if (!have_ttl && (p->_flags & AMQP_BASIC_EXPIRATION_FLAG)) {
         char *text = bytes_dup(p->expiration);
@@ -535,6 +597,8 @@ a091_message_set_properties(struct bus_message *m, const amqp_basic_properties_t
         refuse_nul(m, "property", amqp_cstring_bytes("reply_to"));
     else if (p->_flags & AMQP_BASIC_REPLY_TO_FLAG)
         m->reply_to = reply_address(p->reply_to);
+    if (m->amqp10 && amqp10_properties.bytes != NULL)
+        sent_reply_to(m, amqp10_properties);
     if (p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG) {
         m->message_id = bytes_dup(p->message_id);
         if (bytes_have_nul(p->message_id))

@@ -90,10 +90,18 @@ struct a10_delivery {
     bool no_ack;
 };
 
+/* What a connect attempt works from: the options, and the lock connection
+ * of the attempt before, which it closes first. */
+struct a10_job_arg {
+    struct a10_config *cfg;
+    struct amqp_connection_state_t_ *stale_lock;
+};
+
 /* What a connect attempt hands over. */
 struct a10_attempt {
     struct a10_wire wire;
     char **names;
+    struct amqp_connection_state_t_ *lock;     /* holds cfg->nlocks locks, or NULL */
 };
 
 struct a10_conn {
@@ -119,6 +127,11 @@ struct a10_conn {
     pn_connection_driver_t driver;
     struct a10_wire wire;
     char **queue_names;        /* of the current or last attempt */
+    /* The 0-9-1 connection that holds the locks while the 1.0 one is up
+     * (watched), and after it, until the next attempt or the close lets
+     * it go (stale). */
+    struct a10_lock *lock;
+    struct amqp_connection_state_t_ *stale_lock;
 
     pn_session_t *rsession;
     pn_link_t **receivers;     /* [nsubs] */
@@ -994,6 +1007,29 @@ release_driver(struct a10_conn *c, bool polite, unsigned wait_ms)
     }
 }
 
+/* The lock connection stops being watched; it still holds the locks,
+ * until the next attempt or the close lets it go. */
+static void
+lock_unwatch(struct a10_conn *c)
+{
+    struct amqp_connection_state_t_ *amqp = a10_lock_unwatch(c->lock);
+
+    c->lock = NULL;
+    if (amqp == NULL)
+        return;
+    a10_lock_release(c->stale_lock, c->cfg->threads, 0);
+    c->stale_lock = amqp;
+}
+
+/* Lets the locks go, now (wait_ms) or on a thread (0). */
+static void
+lock_release(struct a10_conn *c, unsigned wait_ms)
+{
+    lock_unwatch(c);
+    a10_lock_release(c->stale_lock, c->cfg->threads, wait_ms);
+    c->stale_lock = NULL;
+}
+
 /* Takes the broker connection away from c. */
 static void
 teardown(struct a10_conn *c, bool polite, unsigned wait_ms)
@@ -1022,6 +1058,7 @@ teardown(struct a10_conn *c, bool polite, unsigned wait_ms)
     lane_forget(&c->presettled);
     c->rsession = NULL;
     c->have_driver = false;
+    lock_unwatch(c);
     release_driver(c, polite, wait_ms);
     memset(&c->driver, 0, sizeof(c->driver));
     c->wire.fd = -1;
@@ -1062,6 +1099,9 @@ conn_end(struct a10_conn *c, const qmf_error *why, bool polite)
         return;
     teardown(c, polite, 0);
     c->state = A10_DOWN;
+    /* No attempt will come to let the locks go. */
+    if (!c->cfg->reconnect)
+        lock_release(c, 0);
     if (!confirms_fail_all(c))
         return;
     if ((was_up || !c->down_reported || why->code == QMF_ERR_LOCKED) && !report_down(c, why))
@@ -1163,31 +1203,41 @@ start_amqp(struct a10_conn *c, struct a10_wire *wire, char **names, qmf_error *e
 static void *
 attempt_run(void *arg, qmf_error *err)
 {
+    struct a10_job_arg *j = arg;
     struct a10_attempt *a = qmf_xcalloc(1, sizeof(*a));
+    struct amqp_connection_state_t_ *stale = j->stale_lock;
 
-    if (a10_connect(arg, &a->wire, &a->names, err) != 0) {
+    j->stale_lock = NULL;
+    if (a10_connect(j->cfg, stale, &a->wire, &a->names, &a->lock, err) != 0) {
         free(a);
         return NULL;
     }
     return a;
 }
 
-/* A socket nobody wants any more: no AMQP was said on it yet. */
+/* A socket nobody wants any more: no AMQP was said on it yet; and the
+ * locks. */
 static void
 attempt_discard(void *arg, void *result)
 {
-    const struct a10_config *cfg = arg;
+    const struct a10_job_arg *j = arg;
     struct a10_attempt *a = result;
 
     a10_wire_close(&a->wire);
-    bus_strings_free(a->names, cfg->nall);
+    bus_strings_free(a->names, j->cfg->nall);
+    a10_lock_release(a->lock, NULL, A10_CLOSE_TIMEOUT_MS);
     free(a);
 }
 
 static void
 attempt_release(void *arg)
 {
-    a10_config_unref(arg);
+    struct a10_job_arg *j = arg;
+
+    /* Only when the thread never ran: this may be the loop. */
+    a10_lock_release(j->stale_lock, j->cfg->threads, 0);
+    a10_config_unref(j->cfg);
+    free(j);
 }
 
 static const struct bus_job_ops attempt_ops = {
@@ -1196,7 +1246,8 @@ static const struct bus_job_ops attempt_ops = {
 
 /* Takes the job away from the connection, with its result if any. */
 static bool
-job_detach(struct a10_conn *c, struct a10_wire *wire, char ***names, qmf_error *err)
+job_detach(struct a10_conn *c, struct a10_wire *wire, char ***names,
+           struct amqp_connection_state_t_ **lock, qmf_error *err)
 {
     struct a10_attempt *a = bus_job_detach(c->job, err);
 
@@ -1205,6 +1256,7 @@ job_detach(struct a10_conn *c, struct a10_wire *wire, char ***names, qmf_error *
         return false;
     *wire = a->wire;
     *names = a->names;
+    *lock = a->lock;
     free(a);
     return true;
 }
@@ -1212,18 +1264,34 @@ job_detach(struct a10_conn *c, struct a10_wire *wire, char ***names, qmf_error *
 static int
 start_attempt(struct a10_conn *c, qmf_error *err)
 {
-    c->job = bus_job_start(&attempt_ops, a10_config_ref(c->cfg), c->ev_handover,
-                           c->cfg->threads, err);
+    struct a10_job_arg *j = qmf_xcalloc(1, sizeof(*j));
+
+    j->cfg = a10_config_ref(c->cfg);
+    j->stale_lock = c->stale_lock;
+    c->stale_lock = NULL;
+    c->job = bus_job_start(&attempt_ops, j, c->ev_handover, c->cfg->threads, err);
     if (c->job == NULL)
         return -1;
     c->state = A10_CONNECTING;
     return 0;
 }
 
+/* The locks are lost: so is the connection, whose work they guard. */
+static void
+on_lock_lost(void *opaque, const qmf_error *why)
+{
+    struct a10_conn *c = opaque;
+
+    conn_enter(c);
+    conn_end(c, why, true);
+    conn_leave(c);
+}
+
 static void
 on_handover(evutil_socket_t fd, short what, void *arg)
 {
     struct a10_conn *c = arg;
+    struct amqp_connection_state_t_ *lock = NULL;
     struct a10_wire wire;
     char **names;
     qmf_error err;
@@ -1231,10 +1299,16 @@ on_handover(evutil_socket_t fd, short what, void *arg)
     if (c->job == NULL || c->closed)
         return;
     conn_enter(c);
-    if (!job_detach(c, &wire, &names, &err) || start_amqp(c, &wire, names, &err) != 0)
+    if (!job_detach(c, &wire, &names, &lock, &err)) {
         conn_end(c, &err, false);
-    else
+    } else if (start_amqp(c, &wire, names, &err) != 0) {
+        c->stale_lock = lock;
+        conn_end(c, &err, false);
+    } else {
+        if (lock != NULL)
+            c->lock = a10_lock_watch(c->evbase, lock, on_lock_lost, c);
         pump(c);
+    }
     conn_leave(c);
 }
 
@@ -1345,17 +1419,20 @@ close_conn(struct a10_conn *c, unsigned wait_ms)
         return;
     c->closed = true;
     if (c->job != NULL) {
+        struct amqp_connection_state_t_ *lock = NULL;
         struct a10_wire wire;
         char **names;
         qmf_error err;
 
         /* A connect thread still at work closes its result itself. */
-        if (job_detach(c, &wire, &names, &err)) {
+        if (job_detach(c, &wire, &names, &lock, &err)) {
             a10_wire_close(&wire);
             bus_strings_free(names, c->cfg->nall);
+            c->stale_lock = lock;
         }
     }
     teardown(c, true, wait_ms);
+    lock_release(c, wait_ms);
     c->state = A10_DOWN;
     event_del(c->ev_handover);
     event_del(c->ev_retry);

@@ -193,39 +193,41 @@ broker_text(const struct a10_config *cfg)
     return qmf_xasprintf("%s://%s@%s:%d/%s", scheme, cfg->user, cfg->host, cfg->port, vhost);
 }
 
+/* A named exclusive queue: a lock, held by the 0-9-1 connection. */
+static bool
+queue_is_lock(const struct bus_queue *q)
+{
+    return q->name != NULL && q->exclusive && !q->passive;
+}
+
 /*
  * The queues as the 0-9-1 declaration makes them.  A server-named queue
  * (and the stand-in for direct reply-to) is named here at each attempt and
  * declared auto-delete rather than exclusive: an exclusive queue belongs to
  * the connection that declares it, and RabbitMQ's 1.0 plugin declares none,
  * so no 1.0 receiver could ever consume one.  For the same reason a named
- * exclusive queue is refused.
+ * exclusive queue (a lock) gets such a stand-in, with its bindings, and
+ * itself is declared bare, by the connection that holds it.
  */
-static int
+static void
 declare_queues(struct a10_config *cfg, const struct bus_options *opts,
-               struct bus_queue *out, qmf_value **args, qmf_error *err)
+               struct bus_queue *out, qmf_value **args)
 {
     size_t i;
 
     for (i = 0; i < cfg->nall; i++) {
         const struct bus_queue *q = i < opts->nqueues ? &opts->queues[i] : NULL;
 
-        if (q != NULL && q->name != NULL && q->exclusive && !q->passive) {
-            qmf_error_set(err, QMF_ERR_NOT_IMPLEMENTED, "the exclusive queue '%s' cannot be "
-                          "consumed over AMQP 1.0: only the connection that declares an "
-                          "exclusive queue may use it, and RabbitMQ's 1.0 plugin declares "
-                          "none (docs/TRANSPORTS.md)", q->name);
-            return -1;
-        }
         if (q != NULL)
             out[i] = *q;
         else
             memset(&out[i], 0, sizeof(out[i]));
-        cfg->named_here[i] = out[i].name == NULL;
+        cfg->named_here[i] = out[i].name == NULL || (q != NULL && queue_is_lock(q));
         if (!cfg->named_here[i]) {
             cfg->names[i] = qmf_xstrdup(out[i].name);
             continue;
         }
+        out[i].name = NULL;
         out[i].exclusive = false;
         out[i].auto_delete = true;
         out[i].durable = false;
@@ -234,14 +236,52 @@ declare_queues(struct a10_config *cfg, const struct bus_options *opts,
         qmf_map_set(args[i], "x-expires", qmf_i64(A10_TEMP_QUEUE_EXPIRES_MS));
         out[i].arguments = args[i];
     }
-    return 0;
+}
+
+/* The locks, declared first (a connection refused one declares nothing
+ * else), bare: what is bound goes to their stand-ins. */
+static void
+declare_locks(struct a10_config *cfg, const struct bus_options *opts, struct bus_queue *out)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < opts->nqueues; i++) {
+        if (!queue_is_lock(&opts->queues[i]))
+            continue;
+        memset(&out[n], 0, sizeof(out[n]));
+        out[n].name = opts->queues[i].name;
+        out[n].exclusive = true;
+        out[n].auto_delete = true;
+        n++;
+    }
+    cfg->nlocks = n;
+}
+
+/* A subscription to a lock by its name consumes its stand-in. */
+static void
+subs_to_stand_ins(struct a10_config *cfg, const struct bus_options *opts)
+{
+    size_t i, j;
+
+    for (i = 0; i < cfg->nsubs; i++) {
+        struct a10_sub *s = &cfg->subs[i];
+
+        for (j = 0; s->queue != NULL && j < opts->nqueues; j++) {
+            if (queue_is_lock(&opts->queues[j]) && strcmp(s->queue, opts->queues[j].name) == 0) {
+                free(s->queue);
+                s->queue = NULL;
+                s->by_index = true;
+                s->queue_index = j;
+            }
+        }
+    }
 }
 
 /* The 0-9-1 connection that declares the topology: the caller's options
  * but for the URL's scheme, the queues, and nothing consumed. */
 static struct a091_config *
-declare_config(const struct a10_config *cfg, const struct bus_options *opts,
-               const char *url091, struct bus_queue *queues, qmf_error *err)
+declare_config(const struct bus_options *opts, const char *url091, struct bus_queue *queues,
+               size_t nqueues, qmf_error *err)
 {
     struct bus_options o = *opts;
     char *name = opts->name ? qmf_xasprintf("%s (topology)", opts->name) : NULL;
@@ -254,7 +294,7 @@ declare_config(const struct a10_config *cfg, const struct bus_options *opts,
     o.subs = NULL;
     o.nsubs = 0;
     o.queues = queues;
-    o.nqueues = cfg->nall;
+    o.nqueues = nqueues;
     d = a091_config_new(&o, err);
     free(name);
     return d;
@@ -266,8 +306,7 @@ topology_config(struct a10_config *cfg, const struct bus_options *opts, const ch
 {
     struct bus_queue *queues;
     qmf_value **args;
-    size_t i;
-    int rc = 0;
+    size_t i, nlocks = 0;
 
     cfg->nqueues = opts->nqueues;
     cfg->nall = opts->nqueues + (cfg->direct_reply ? 1 : 0);
@@ -276,16 +315,19 @@ topology_config(struct a10_config *cfg, const struct bus_options *opts, const ch
     /* Nothing to declare, nothing to check: no 0-9-1 at all. */
     if (cfg->nall == 0 && opts->passive_exchanges)
         return 0;
-    queues = qmf_xcalloc(cfg->nall + 1, sizeof(*queues));
+    for (i = 0; i < opts->nqueues; i++)
+        nlocks += queue_is_lock(&opts->queues[i]);
+    queues = qmf_xcalloc(nlocks + cfg->nall + 1, sizeof(*queues));
     args = qmf_xcalloc(cfg->nall + 1, sizeof(*args));
-    if (declare_queues(cfg, opts, queues, args, err) != 0 ||
-        (cfg->declare = declare_config(cfg, opts, url091, queues, err)) == NULL)
-        rc = -1;
+    declare_locks(cfg, opts, queues);
+    declare_queues(cfg, opts, queues + nlocks, args);
+    subs_to_stand_ins(cfg, opts);
+    cfg->declare = declare_config(opts, url091, queues, nlocks + cfg->nall, err);
     for (i = 0; i < cfg->nall; i++)
         qmf_free(args[i]);
     free(args);
     free(queues);
-    return rc;
+    return cfg->declare != NULL ? 0 : -1;
 }
 
 struct a10_config *
@@ -400,11 +442,11 @@ attempt_declare_config(const struct a10_config *cfg, char **names, qmf_error *er
         renamed |= cfg->named_here[i];
     if (!renamed)
         return a091_config_ref(cfg->declare);
-    queues = qmf_xcalloc(cfg->nall + 1, sizeof(*queues));
-    for (i = 0; i < cfg->nall; i++) {
+    queues = qmf_xcalloc(d->nqueues + 1, sizeof(*queues));
+    for (i = 0; i < d->nqueues; i++) {
         queues[i] = d->queues[i];
-        if (cfg->named_here[i]) {
-            queues[i].name = names[i];
+        if (i >= cfg->nlocks && cfg->named_here[i - cfg->nlocks]) {
+            queues[i].name = names[i - cfg->nlocks];
             queues[i].exclusive = false;
         }
     }
@@ -416,18 +458,22 @@ attempt_declare_config(const struct a10_config *cfg, char **names, qmf_error *er
     o.tls.no_verify_hostname = !d->tls.verify_hostname;
     o.sasl = d->tls.sasl_external ? BUS_SASL_EXTERNAL : BUS_SASL_PLAIN;
     o.name = d->name;
+    /* A lock connection lives as long as the 1.0 one, with heartbeats. */
+    o.heartbeat_s = d->heartbeat_s;
     o.passive_exchanges = d->passive_exchanges;
     o.queues = queues;
-    o.nqueues = cfg->nall;
+    o.nqueues = d->nqueues;
     out = a091_config_new(&o, err);
     free(queues);
     return out;
 }
 
-/* Declares (or checks) the exchanges and queues over AMQP 0-9-1, with
- * a connection that ends before the 1.0 one starts. */
+/* Declares (or checks) the exchanges and queues over AMQP 0-9-1, with a
+ * connection that ends before the 1.0 one starts, unless it holds locks:
+ * then it is *lock. */
 static int
-declare_topology(const struct a10_config *cfg, char **names, qmf_error *err)
+declare_topology(const struct a10_config *cfg, char **names, amqp_connection_state_t *lock,
+                 qmf_error *err)
 {
     struct a091_config *d = attempt_declare_config(cfg, names, err);
     amqp_connection_state_t amqp;
@@ -438,7 +484,10 @@ declare_topology(const struct a10_config *cfg, char **names, qmf_error *err)
     amqp = a091_connect(d, &declared, err);
     if (amqp != NULL) {
         bus_strings_free(declared, d->nqueues);
-        a091_close_politely(amqp, A091_CLOSE_TIMEOUT_MS);
+        if (cfg->nlocks > 0)
+            *lock = amqp;
+        else
+            a091_close_politely(amqp, A091_CLOSE_TIMEOUT_MS);
     } else if (err != NULL) {
         qmf_error why = *err;
 
@@ -446,6 +495,46 @@ declare_topology(const struct a10_config *cfg, char **names, qmf_error *err)
     }
     a091_config_unref(d);
     return amqp != NULL ? 0 : -1;
+}
+
+struct lock_goodbye {
+    amqp_connection_state_t amqp;
+    struct bus_threads *threads;
+};
+
+static void *
+lock_goodbye_main(void *arg)
+{
+    struct lock_goodbye *g = arg;
+
+    a091_close_politely(g->amqp, A091_CLOSE_TIMEOUT_MS);
+    OPENSSL_thread_stop();
+    bus_threads_leave(g->threads);
+    free(g);
+    return NULL;
+}
+
+void
+a10_lock_release(amqp_connection_state_t lock, struct bus_threads *threads, unsigned wait_ms)
+{
+    struct lock_goodbye *g;
+
+    if (lock == NULL)
+        return;
+    if (wait_ms > 0) {
+        a091_close_politely(lock, wait_ms);
+        return;
+    }
+    g = qmf_xmalloc(sizeof(*g));
+    g->amqp = lock;
+    g->threads = threads;
+    bus_threads_enter(threads);
+    if (bus_thread_start(lock_goodbye_main, g) != 0) {
+        /* No thread: the socket closes, and the broker frees the locks. */
+        bus_threads_leave(threads);
+        amqp_destroy_connection(lock);
+        free(g);
+    }
 }
 
 static uint64_t
@@ -588,7 +677,8 @@ fail:
 }
 
 int
-a10_connect(const struct a10_config *cfg, struct a10_wire *w, char ***names_out,
+a10_connect(const struct a10_config *cfg, amqp_connection_state_t stale_lock,
+            struct a10_wire *w, char ***names_out, amqp_connection_state_t *lock,
             qmf_error *err)
 {
     uint64_t deadline = bus_now_ns() + (uint64_t)A10_CONNECT_TIMEOUT_S * 1000000000u;
@@ -596,11 +686,14 @@ a10_connect(const struct a10_config *cfg, struct a10_wire *w, char ***names_out,
     size_t i;
 
     *names_out = NULL;
+    *lock = NULL;
     w->fd = -1;
     w->ssl = NULL;
+    /* Our own locks, from the connection before, must be free first. */
+    a10_lock_release(stale_lock, NULL, A091_CLOSE_TIMEOUT_MS);
     for (i = 0; i < cfg->nall; i++)
         names[i] = cfg->named_here[i] ? temp_queue_name() : qmf_xstrdup(cfg->names[i]);
-    if ((cfg->declare != NULL && declare_topology(cfg, names, err) != 0) ||
+    if ((cfg->declare != NULL && declare_topology(cfg, names, lock, err) != 0) ||
         (w->fd = tcp_connect(cfg, deadline, err)) < 0)
         goto fail;
     if (cfg->tls && (w->ssl = tls_handshake(cfg, w->fd, deadline, err)) == NULL)
@@ -612,6 +705,8 @@ fail:
     if (w->fd >= 0)
         close(w->fd);
     w->fd = -1;
+    a10_lock_release(*lock, NULL, A091_CLOSE_TIMEOUT_MS);
+    *lock = NULL;
     bus_strings_free(names, cfg->nall);
     return -1;
 }

@@ -13,12 +13,14 @@
 #include <sys/types.h>
 
 #include <openssl/ssl.h>
+#include <event2/event.h>
 #include <proton/connection_driver.h>
 
 #include "bus/bus.h"
 #include "bus/bus_tls.h"
 
 struct a091_config;
+struct amqp_connection_state_t_;
 
 #define A10_DEFAULT_HEARTBEAT_S 10
 #define A10_DEFAULT_MAX_BODY (4u * 1024 * 1024)
@@ -45,7 +47,7 @@ struct a091_config;
  * name per connect attempt, auto-delete (gone when our receiver detaches),
  * and expiring after a minute unused should the receiver never come.
  */
-#define A10_TEMP_QUEUE_PREFIX "virtbus.tmp."
+#define A10_TEMP_QUEUE_PREFIX BUS_TEMP_QUEUE_PREFIX
 #define A10_TEMP_QUEUE_EXPIRES_MS 60000
 
 /* One subscription: a receiver link on "/amq/queue/<queue>". */
@@ -95,6 +97,16 @@ struct a10_config {
     struct a10_sub *subs;
     size_t nsubs;
     bool direct_reply;          /* queue nqueues stands in for direct reply-to */
+    /*
+     * Named exclusive queues of the caller: locks (an agent's node lock).
+     * A 1.0 receiver cannot consume an exclusive queue, so the 0-9-1
+     * connection that declares the topology declares these first, as
+     * exclusive and without bindings, and stays open as long as the 1.0
+     * connection does, holding them; the caller's queue (its bindings,
+     * its subscriptions) gets a stand-in named here, as a server-named
+     * queue does.  declare->queues holds the locks first, then the nall.
+     */
+    size_t nlocks;
 };
 
 struct a10_config *a10_config_new(const struct bus_options *opts, qmf_error *err);
@@ -135,10 +147,31 @@ void a10_wire_close(struct a10_wire *w);
 /*
  * The blocking part of an attempt, run on a connect thread: the topology
  * over 0-9-1, then TCP (and TLS).  On success *w is connected and names
- * (cfg->nall of them) are the queues' actual names.
+ * (cfg->nall of them) are the queues' actual names.  With locks
+ * (cfg->nlocks), *lock is the 0-9-1 connection that holds them, for the
+ * caller to keep open, else NULL.  stale_lock, if not NULL, is the lock
+ * connection of an earlier attempt, which is closed first (so that this
+ * attempt does not find its own locks taken); it is consumed either way.
  */
-int a10_connect(const struct a10_config *cfg, struct a10_wire *w, char ***names,
+int a10_connect(const struct a10_config *cfg, struct amqp_connection_state_t_ *stale_lock,
+                struct a10_wire *w, char ***names, struct amqp_connection_state_t_ **lock,
                 qmf_error *err);
+/*
+ * Watches a lock connection from the loop (bus/amqp10_lock.c): sends its
+ * heartbeats, and calls lost once, on the loop, when the broker closes
+ * it, it fails, or it goes silent.  lost may unwatch it.
+ */
+struct a10_lock;
+typedef void (*a10_lock_lost_cb)(void *opaque, const qmf_error *why);
+struct a10_lock *a10_lock_watch(struct event_base *base, struct amqp_connection_state_t_ *amqp,
+                                a10_lock_lost_cb lost, void *opaque);
+/* Stops watching and frees l: the connection, for a10_lock_release, or
+ * NULL when the broker closed it already. */
+struct amqp_connection_state_t_ *a10_lock_unwatch(struct a10_lock *l);
+/* Says goodbye to a lock connection and frees it, here (wait_ms > 0: may
+ * block that long) or on a thread of its own (0, for the loop). */
+void a10_lock_release(struct amqp_connection_state_t_ *lock, struct bus_threads *threads,
+                      unsigned wait_ms);
 
 /*
  * Ends a connection the way the broker expects: close (if not closed yet),

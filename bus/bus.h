@@ -49,6 +49,14 @@
  */
 #define BUS_DIRECT_REPLY_TO "/queue/amq.rabbitmq.reply-to"
 
+/*
+ * Queues the AMQP 1.0 backend names itself where 0-9-1 would have the
+ * broker name them, or where 1.0 cannot consume the queue asked for: a
+ * server-named queue, the stand-in for direct reply-to (so a 1.0
+ * console's reply address), the stand-in for a lock's bindings.
+ */
+#define BUS_TEMP_QUEUE_PREFIX "virtbus.tmp."
+
 #define BUS_CONTENT_JSON     "application/json"
 #define BUS_CONTENT_AMQP_MAP "amqp/map"
 #define BUS_CONTENT_AMQP_LIST "amqp/list"

@@ -19,14 +19,18 @@ update_i64(EVP_MD_CTX *ctx, int64_t v)
     qmf_digest_update(ctx, &n);
 }
 
-/* The reply-to as the sender wrote it: the broker rewrites direct reply-to. */
+/* The reply-to as the sender wrote it: the broker rewrites direct reply-to,
+ * and the AMQP 1.0 backend sends its stand-in queue instead (bus.h). */
 static const char *
 signed_reply_to(const char *reply_to)
 {
+    static const char stand_in[] = "/queue/" BUS_TEMP_QUEUE_PREFIX;
     size_t n = strlen(BUS_DIRECT_REPLY_TO);
 
     if (reply_to != NULL && strncmp(reply_to, BUS_DIRECT_REPLY_TO, n) == 0 &&
         reply_to[n] == '.')
+        return BUS_DIRECT_REPLY_TO;
+    if (reply_to != NULL && strncmp(reply_to, stand_in, sizeof(stand_in) - 1) == 0)
         return BUS_DIRECT_REPLY_TO;
     return reply_to;
 }

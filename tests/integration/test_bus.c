@@ -2234,6 +2234,131 @@ Test(bus, tls_and_sasl_external, .timeout = 240)
     free(url);
 }
 
+/* Locks ---------------------------------------------------------------------------- */
+
+/* Has the shared test broker close the connection named name (its
+ * connection_name), as an administrator would. */
+static void
+broker_close_connection(const char *name)
+{
+    char *script = broker_script(), *cmd;
+    char *want = qmf_xasprintf("{\"connection_name\",\"%s\"}", name);
+    const char *dir = getenv("VIRTBUS_TEST_BROKER_DIR");
+    char line[4096], pid[4096] = "";
+    FILE *f;
+
+    cr_assert_not_null(dir);
+    cmd = qmf_xasprintf("%s ctl %s list_connections -q --no-table-headers pid "
+                        "client_properties", script, dir);
+    f = popen(cmd, "r");
+    cr_assert_not_null(f);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *tab = strchr(line, '\t');
+
+        if (tab != NULL && strstr(tab, want) != NULL) {
+            *tab = '\0';
+            snprintf(pid, sizeof(pid), "%s", line);
+        }
+    }
+    pclose(f);
+    free(cmd);
+    cr_assert(pid[0] != '\0', "the broker has no connection named '%s'", name);
+    cmd = qmf_xasprintf("%s ctl %s close_connection '%s' 'test: the lock goes'", script, dir,
+                        pid);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    free(cmd);
+    free(want);
+    free(script);
+}
+
+/*
+ * A named exclusive queue is a lock (bus.h), on either transport: a second
+ * connection is refused it with QMF_ERR_LOCKED, whichever transport it
+ * speaks; the holder consumes what its bindings route; the broker closing
+ * the connection that holds it ends the holder's connection (on 1.0 the
+ * lock is held by a 0-9-1 connection beside it, docs/TRANSPORTS.md); and
+ * then another connection takes it.
+ */
+Test(bus, a_named_exclusive_queue_is_a_lock, .timeout = 180)
+{
+    struct event_base *base = new_base();
+    char *url = test_bus_url(), *url091 = test_broker_url();
+    char *lock = test_unique_name("bus-lock");
+    char *address = bus_address_queue(lock);
+    char *topic = qmf_xasprintf("/exchange/" BUS_EXCHANGE_TOPIC "/%s", lock);
+    struct bus_binding binding = { BUS_EXCHANGE_TOPIC, lock };
+    struct bus_queue q = { .name = lock, .exclusive = true, .auto_delete = true,
+                           .bindings = &binding, .nbindings = 1 };
+    struct peer holder = { 0 }, other = { 0 }, other091 = { 0 }, next = { 0 }, pub = { 0 };
+    struct bus_subscription sub = { .source = address, .no_ack = true, .receive = peer_hold };
+    struct bus_options opts = { .url = url, .name = "test lock holder", .queues = &q,
+                                .nqueues = 1, .subs = &sub, .nsubs = 1 };
+    struct bus_message *m = bus_message_new();
+    qmf_error err;
+
+    sub.opaque = &holder;
+    peer_open(&holder, base, &opts);
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, holder.ups == 1 && pub.ups == 1, WAIT_MS);
+    cr_assert_eq(holder.ups, 1, "%s", holder.down_err.text);
+
+    /* Refused to others, on both transports. */
+    opts.name = "test lock other";
+    sub.opaque = &other;
+    peer_open(&other, base, &opts);
+    opts.url = url091;
+    sub.opaque = &other091;
+    peer_open(&other091, base, &opts);
+    WAIT_UNTIL(base, other.downs == 1 && other091.downs == 1, WAIT_MS);
+    cr_assert_eq(other.downs, 1);
+    cr_assert_eq(other.down_err.code, QMF_ERR_LOCKED, "%s", other.down_err.text);
+    cr_assert_eq(other091.down_err.code, QMF_ERR_LOCKED, "%s", other091.down_err.text);
+    cr_assert_eq(other.ups + other091.ups, 0);
+
+    /* The holder gets what is routed to it. */
+    m->body = qmf_map();
+    qmf_map_set(m->body, "text", qmf_string("locked"));
+    cr_assert_eq(bus_publish(pub.conn, topic, m, NULL, NULL, &err), 0, "%s", err.text);
+    WAIT_UNTIL(base, holder.received == 1, WAIT_MS);
+    cr_assert_eq(holder.received, 1);
+    cr_assert_eq(peer_ack_all(&holder), 0);
+
+    /* The connection that holds it goes: so does the holder's. */
+    broker_close_connection(on_amqp10() ? "test lock holder (topology)" : "test lock holder");
+    WAIT_UNTIL(base, holder.downs == 1, WAIT_MS);
+    cr_assert_eq(holder.downs, 1, "the holder did not see its lock go");
+
+    /* And the lock is free for another (which keeps asking while the
+     * broker has not yet let the lock go). */
+    opts.url = url;
+    opts.name = "test lock next";
+    opts.reconnect = true;
+    opts.reconnect_min_ms = 50;
+    opts.reconnect_max_ms = 500;
+    sub.opaque = &next;
+    peer_open(&next, base, &opts);
+    WAIT_UNTIL(base, next.ups == 1, WAIT_MS);
+    cr_assert_eq(next.ups, 1, "%s", next.down_err.text);
+    cr_assert_eq(bus_publish(pub.conn, topic, m, NULL, NULL, &err), 0, "%s", err.text);
+    WAIT_UNTIL(base, next.received == 1, WAIT_MS);
+    cr_assert_eq(next.received, 1);
+    cr_assert_eq(peer_ack_all(&next), 0);
+
+    bus_message_free(m);
+    bus_close(next.conn);
+    bus_close(holder.conn);
+    bus_close(other.conn);
+    bus_close(other091.conn);
+    bus_close(pub.conn);
+    IDLE(base, 100);
+    event_base_free(base);
+    free(topic);
+    free(address);
+    free(lock);
+    free(url091);
+    free(url);
+}
+
 /* AMQP 1.0 only ---------------------------------------------------------------- */
 
 /* What the 1.0 backend cannot do with RabbitMQ 3.10 is refused at
@@ -2241,24 +2366,13 @@ Test(bus, tls_and_sasl_external, .timeout = 240)
 Test(bus, amqp10_refuses_what_it_cannot_do)
 {
     struct event_base *base = new_base();
-    struct bus_queue lock = { .name = "virtbus.lock.n1", .exclusive = true };
     qmf_value *args = qmf_map();
     struct bus_subscription sub = { .source = "/queue/q", .arguments = args,
                                     .receive = peer_hold };
-    struct bus_options opts = { .url = "amqp10://guest:guest@127.0.0.1:1/",
-                                .queues = &lock, .nqueues = 1 };
+    struct bus_options opts = { .url = "amqp10://guest:guest@127.0.0.1:1/" };
     struct bus_conn *c;
     qmf_error err;
 
-    cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
-    cr_assert_eq(err.code, QMF_ERR_NOT_IMPLEMENTED, "%s", err.text);
-    cr_assert(strstr(err.text, "exclusive queue 'virtbus.lock.n1'") != NULL, "%s", err.text);
-    /* Checking that someone else's exclusive queue exists is fine. */
-    lock.passive = true;
-    cr_assert_eq(bus_open(&c, base, &opts, NULL, NULL, &err), 0, "%s", err.text);
-    bus_close(c);
-
-    opts.nqueues = 0;
     opts.subs = &sub;
     opts.nsubs = 1;
     qmf_map_set(args, "x-priority", qmf_i64(5));
