@@ -582,7 +582,9 @@ command_start(struct agent *a, struct bus_delivery *d, const struct bus_message 
     cmd->fn = fn;
     cmd->paths = hostpath_set_ref(a->paths);
     cmd->group = group;
-    cmd->journaled = a->journal != NULL && id != NULL && id[0] != '\0';
+    /* What changes nothing is run again when asked again, as a query is
+     * answered again: there is no effect to keep from happening twice. */
+    cmd->journaled = a->journal != NULL && id != NULL && id[0] != '\0' && !sm->readonly;
     cmd->objs = qmf_xcalloc(n ? n : 1, sizeof(*cmd->objs));
     cmd->n = n;
     cmd->refs = 1;
@@ -734,7 +736,7 @@ agent_command_where(struct agent *a, struct bus_delivery *d, const struct bus_me
     struct selection_job *job;
     qmf_value *names, *record = NULL;
 
-    if (a->journal == NULL || id == NULL || id[0] == '\0') {
+    if (a->journal == NULL || id == NULL || id[0] == '\0' || sm->readonly) {
         names = qmf_list();
         if (inv_select(&a->inv, cls, where, collect_name, names, err) != 0) {
             qmf_free(names);
