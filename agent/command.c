@@ -337,7 +337,10 @@ object_work(void *arg)
         o->started_ns = agent_mono_ns();
         o->rc = cmd->fn(&o->call, &o->err);
         o->duration_ns = agent_mono_ns() - o->started_ns;
-        if (agent_fetch_object(a, &cmd->conf->cfg, o->name, &o->fresh, &ferr) != 0)
+        /* What changes nothing leaves the object as the inventory has it:
+         * no second round of libvirt calls to read it again. */
+        if (!cmd->sm->readonly &&
+            agent_fetch_object(a, &cmd->conf->cfg, o->name, &o->fresh, &ferr) != 0)
             o->gone = ferr.code == QMF_ERR_UNKNOWN_OBJECT;
         if (o->call.created != NULL &&
             agent_fetch_object(a, &cmd->conf->cfg, o->call.created, &o->created_values,
