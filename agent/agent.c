@@ -463,9 +463,9 @@ agent_open_bus(struct agent *a)
      * Broadcast queries, locates and read-only methods come by a private
      * queue, gone with the connection and read without acks: an answer is
      * worth something only to a console waiting for it now, so nothing
-     * about a query needs to survive.  The broker spares a durable queue's work and an ack per
-     * agent and broadcast, and broadcasts stop piling up in the queues of
-     * agents that are gone.  Its name is the node's: exclusive, it is also
+     * about a query needs to survive.  The broker spares a durable queue's
+     * work and an ack per agent and broadcast, and broadcasts stop piling
+     * up in the queues of agents that are gone.  Its name is the node's: exclusive, it is also
      * the node's lock, which the broker gives one connection at a time.
      * Declared first, so that an agent refused it declares and consumes
      * nothing else (identity.c).
