@@ -433,7 +433,7 @@ void
 agent_open_bus(struct agent *a)
 {
     struct bus_options opts = { 0 };
-    struct bus_binding bindings[7], old_broadcasts;
+    struct bus_binding bindings[8], old_broadcasts;
     struct bus_queue queues[5];
     struct bus_subscription subs[2];
     qmf_value *presence_args, *fleet_args, *queue_args;
@@ -454,6 +454,8 @@ agent_open_bus(struct agent *a)
     locate_key = qmf_xasprintf("console.ind.locate.%s", a->name);
     bindings[5] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, "console.ind.locate" };
     bindings[6] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, locate_key };
+    /* Methods that change nothing travel as queries do (PROTOCOL.md §7.8). */
+    bindings[7] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, BUS_READ_METHOD_KEY };
     /* Earlier versions took every broadcast here. */
     old_broadcasts = (struct bus_binding){ BUS_EXCHANGE_TOPIC, "console.#" };
     queue_args = qmf_map();
@@ -461,12 +463,12 @@ agent_open_bus(struct agent *a)
     if (a->cfg.queue_expires > 0)
         qmf_map_set(queue_args, "x-expires", qmf_i64((int64_t)a->cfg.queue_expires * 1000));
     /*
-     * Broadcast queries and locates come by a private queue, gone with the
-     * connection and read without acks: an answer is worth something only
-     * to a console waiting for it now, so nothing about a query needs to
-     * survive.  The broker spares a durable queue's work and an ack per
-     * agent and broadcast, and broadcasts stop piling up in the queues of
-     * agents that are gone.  Its name is the node's: exclusive, it is also
+     * Broadcast queries, locates and read-only methods come by a private
+     * queue, gone with the connection and read without acks: an answer is
+     * worth something only to a console waiting for it now, so nothing
+     * about a query needs to survive.  The broker spares a durable queue's
+     * work and an ack per agent and broadcast, and broadcasts stop piling
+     * up in the queues of agents that are gone.  Its name is the node's: exclusive, it is also
      * the node's lock, which the broker gives one connection at a time.
      * Declared first, so that an agent refused it declares and consumes
      * nothing else (identity.c).
@@ -476,7 +478,7 @@ agent_open_bus(struct agent *a)
         .exclusive = true,
         .auto_delete = true,
         .bindings = &bindings[3],
-        .nbindings = 4,
+        .nbindings = 5,
     };
     queues[1] = (struct bus_queue){
         .name = a->queue,

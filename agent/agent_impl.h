@@ -142,6 +142,7 @@ struct agent {
     struct event *stats_ev;
 
     unsigned jobs_in_flight;    /* worker jobs holding a pointer to us */
+    unsigned journal_waits;     /* outcomes waiting for their END's fsync (command.c) */
     bool saying_goodbye;        /* the stop has passed its point of no return */
     void (*stopped_cb)(struct agent *a, void *opaque);
     void *stopped_opaque;

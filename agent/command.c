@@ -47,6 +47,10 @@ struct command_object {
     qmf_value *created_values;
     qmf_value *outcome;           /* what the journal holds */
     bool durable;                 /* END is on disk (or no journal) */
+    /* END queued (journal_end_queued): durable once the journal is on
+     * disk up to end_pos, which a sync job waits for off the object. */
+    bool end_queued;
+    uint64_t end_pos;
     /* BEGIN or END is on disk: whatever happens now, the journal gives
      * this object an outcome.  Set by a worker, read on the loop. */
     atomic_bool on_record;
@@ -299,6 +303,9 @@ object_work(void *arg)
     qmf_error jerr, ferr;
 
     if (cmd->journaled) {
+        /* The same command may have just ended, its END not yet on disk:
+         * it is then DONE, not begun. */
+        journal_settle(a->journal, id, o->name, cmd->digest);
         object_consult_journal(o);
         if (o->mode == CMD_REPLAY)
             return;
@@ -330,7 +337,10 @@ object_work(void *arg)
         o->started_ns = agent_mono_ns();
         o->rc = cmd->fn(&o->call, &o->err);
         o->duration_ns = agent_mono_ns() - o->started_ns;
-        if (agent_fetch_object(a, &cmd->conf->cfg, o->name, &o->fresh, &ferr) != 0)
+        /* What changes nothing leaves the object as the inventory has it:
+         * no second round of libvirt calls to read it again. */
+        if (!cmd->sm->readonly &&
+            agent_fetch_object(a, &cmd->conf->cfg, o->name, &o->fresh, &ferr) != 0)
             o->gone = ferr.code == QMF_ERR_UNKNOWN_OBJECT;
         if (o->call.created != NULL &&
             agent_fetch_object(a, &cmd->conf->cfg, o->call.created, &o->created_values,
@@ -340,9 +350,32 @@ object_work(void *arg)
     /* make_outcome takes the output arguments, and drops them on failure. */
     o->outcome = make_outcome(cmd, o, o->call.out);
     o->call.out = NULL;
+    /*
+     * The END is only queued: the object is free for its next command at
+     * once, whose BEGIN's fsync writes this END too, and many commands'
+     * records share each fsync.  Nothing is acked or answered before the
+     * END is on disk (object_done waits for it).
+     */
     if (!cmd->journaled)
         o->durable = true;
-    else if (journal_end(a->journal, id, o->name, cmd->digest, o->outcome, &jerr) == 0)
+    else if (journal_end_queued(a->journal, id, o->name, cmd->digest, o->outcome,
+                                &o->end_pos, &jerr) == 0)
+        o->end_queued = true;
+    else
+        qmf_error_set(&o->err, QMF_ERR_INTERNAL, "outcome not recorded: %s", jerr.text);
+}
+
+/* The journal's strand of an agent's jobs: one waiter at a time, which
+ * every END queued before its fsync shares. */
+#define JOURNAL_SYNC_STRAND "journal:sync"
+
+static void
+object_sync_work(void *arg)
+{
+    struct command_object *o = arg;
+    qmf_error jerr;
+
+    if (journal_sync(o->cmd->a->journal, o->end_pos, &jerr) == 0)
         o->durable = true;
     else
         qmf_error_set(&o->err, QMF_ERR_INTERNAL, "outcome not recorded: %s", jerr.text);
@@ -490,6 +523,52 @@ publish_event(struct command *cmd, struct command_object *o)
 
 /* Loop side ---------------------------------------------------------------- */
 
+/* The object has its outcome; the command finishes with its last one. */
+static void
+object_finished(struct command_object *o)
+{
+    struct command *cmd = o->cmd;
+
+    if (--cmd->remaining == 0)
+        command_finish(cmd);
+}
+
+static void
+object_synced(void *arg)
+{
+    struct command_object *o = arg;
+    struct agent *a = o->cmd->a;
+
+    a->journal_waits--;
+    object_finished(o);
+    agent_job_end(a);
+}
+
+/* Once its END is on disk, if it has one queued: waited for on a worker
+ * of the journal's strand, unless an fsync already covered it and no
+ * earlier outcome waits there (outcomes are answered in the order their
+ * objects' jobs ended). */
+static void
+object_settle(struct command_object *o)
+{
+    struct agent *a = o->cmd->a;
+
+    if (o->end_queued && !o->durable) {
+        if (a->journal_waits == 0 && journal_synced(a->journal, o->end_pos)) {
+            o->durable = true;
+        } else if (agent_submit(a, JOURNAL_SYNC_STRAND, object_sync_work, object_synced,
+                                o) == 0) {
+            a->journal_waits++;
+            return;
+        } else {
+            /* Not known to be on disk: the request goes back (command_finish). */
+            qmf_error_set(&o->err, QMF_ERR_INTERNAL,
+                          "outcome not recorded: cannot wait for the journal");
+        }
+    }
+    object_finished(o);
+}
+
 static void
 object_done(void *arg)
 {
@@ -520,8 +599,7 @@ object_done(void *arg)
                     o->rc == 0 ? NULL : &o->err);
         free(action);
     }
-    if (--cmd->remaining == 0)
-        command_finish(cmd);
+    object_settle(o);
     agent_job_end(a);
 }
 
@@ -582,7 +660,9 @@ command_start(struct agent *a, struct bus_delivery *d, const struct bus_message 
     cmd->fn = fn;
     cmd->paths = hostpath_set_ref(a->paths);
     cmd->group = group;
-    cmd->journaled = a->journal != NULL && id != NULL && id[0] != '\0';
+    /* What changes nothing is run again when asked again, as a query is
+     * answered again: there is no effect to keep from happening twice. */
+    cmd->journaled = a->journal != NULL && id != NULL && id[0] != '\0' && !sm->readonly;
     cmd->objs = qmf_xcalloc(n ? n : 1, sizeof(*cmd->objs));
     cmd->n = n;
     cmd->refs = 1;
@@ -734,7 +814,7 @@ agent_command_where(struct agent *a, struct bus_delivery *d, const struct bus_me
     struct selection_job *job;
     qmf_value *names, *record = NULL;
 
-    if (a->journal == NULL || id == NULL || id[0] == '\0') {
+    if (a->journal == NULL || id == NULL || id[0] == '\0' || sm->readonly) {
         names = qmf_list();
         if (inv_select(&a->inv, cls, where, collect_name, names, err) != 0) {
             qmf_free(names);

@@ -16,17 +16,17 @@
 
 typedef int (*request_fn)(struct agent *a, struct bus_delivery *d,
                           const struct bus_message *m, const struct agent_caller *caller,
-                          qmf_error *err);
+                          bool durable, qmf_error *err);
 
 static int handle_locate(struct agent *a, struct bus_delivery *d,
                          const struct bus_message *m, const struct agent_caller *caller,
-                         qmf_error *err);
+                         bool durable, qmf_error *err);
 static int handle_query(struct agent *a, struct bus_delivery *d,
                         const struct bus_message *m, const struct agent_caller *caller,
-                        qmf_error *err);
+                        bool durable, qmf_error *err);
 static int handle_method(struct agent *a, struct bus_delivery *d,
                          const struct bus_message *m, const struct agent_caller *caller,
-                         qmf_error *err);
+                         bool durable, qmf_error *err);
 
 static const struct {
     const char *opcode;
@@ -305,10 +305,14 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
         refuse(a, d, m, opcode, NULL, &err);
         return;
     }
-    if (!durable && method) {
+    /* By the query queue only methods that change nothing come, with
+     * their own key; check_method holds the method to that. */
+    if (!durable && method &&
+        (m->subject == NULL || strcmp(m->subject, BUS_READ_METHOD_KEY) != 0)) {
         qmf_error_set(&err, QMF_ERR_INVALID_ARGS,
                       "commands are broadcast with key console.request.method, "
-                      "where they wait for agents that are down");
+                      "where they wait for agents that are down (methods that change "
+                      "nothing with key " BUS_READ_METHOD_KEY ")");
         refuse(a, d, m, opcode, NULL, &err);
         return;
     }
@@ -336,7 +340,7 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
     for (i = 0; i < sizeof(request_handlers) / sizeof(request_handlers[0]); i++) {
         if (strcmp(opcode, request_handlers[i].opcode) != 0)
             continue;
-        if (request_handlers[i].handle(a, d, m, &caller, &err) != 0)
+        if (request_handlers[i].handle(a, d, m, &caller, durable, &err) != 0)
             refuse(a, d, m, opcode, &caller, &err);
         return;
     }
@@ -420,11 +424,13 @@ locate_predicate(const struct bus_message *m)
 
 static int
 handle_locate(struct agent *a, struct bus_delivery *d,
-              const struct bus_message *m, const struct agent_caller *caller, qmf_error *err)
+              const struct bus_message *m, const struct agent_caller *caller, bool durable,
+              qmf_error *err)
 {
     const qmf_value *where = locate_predicate(m);
     qmf_value *attrs, *body;
 
+    (void)durable;          /* a locate is the same by either queue */
     if (authorize(a, caller, "locate", NULL, SCHEMA_ROLE_READER, err) != 0)
         return -1;
     attrs = agent_attributes(a);
@@ -688,11 +694,13 @@ query_objects(struct agent *a, const struct bus_message *m, const struct agent_c
 
 static int
 handle_query(struct agent *a, struct bus_delivery *d,
-             const struct bus_message *m, const struct agent_caller *caller, qmf_error *err)
+             const struct bus_message *m, const struct agent_caller *caller, bool durable,
+             qmf_error *err)
 {
     const char *what, *owner;
     int rc;
 
+    (void)durable;          /* a query is the same by either queue */
     if (field_string(m->body, "_what", &what, err) != 0 ||
         object_owner(m->body, &owner, err) != 0)
         return -1;
@@ -733,7 +741,8 @@ struct method_check {
 
 static int
 check_method(struct agent *a, const struct bus_message *m, const struct agent_caller *caller,
-             const struct schema_class *cls, struct method_check *mc, qmf_error *err)
+             const struct schema_class *cls, bool durable, struct method_check *mc,
+             qmf_error *err)
 {
     const qmf_value *args = qmf_map_get(m->body, "_arguments");
     const char *method_name;
@@ -754,6 +763,15 @@ check_method(struct agent *a, const struct bus_message *m, const struct agent_ca
     if (mc->sm == NULL) {
         qmf_error_set(err, QMF_ERR_UNKNOWN_METHOD, "class %s has no method '%.100s'",
                       cls->name, method_name);
+        return -1;
+    }
+    /* The query queue keeps nothing for an agent that is down, and what
+     * comes by it is not journaled: only what changes nothing may. */
+    if (!durable && !mc->sm->readonly) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS,
+                      "%s.%s changes things: commands are broadcast with key "
+                      "console.request.method, where they wait for agents that are down",
+                      cls->name, mc->sm->name);
         return -1;
     }
     {
@@ -788,7 +806,7 @@ fail:
 /* A method on every object of a class that _where selects (§7.4). */
 static int
 handle_method_where(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
-                    const struct agent_caller *caller, qmf_error *err)
+                    const struct agent_caller *caller, bool durable, qmf_error *err)
 {
     const qmf_value *where_expr = qmf_map_get(m->body, "_where");
     const struct schema_class *cls;
@@ -804,7 +822,7 @@ handle_method_where(struct agent *a, struct bus_delivery *d, const struct bus_me
     }
     if (where_expr != NULL && (where = qmf_where_compile(where_expr, err)) == NULL)
         return -1;
-    if (check_method(a, m, caller, cls, &mc, err) != 0) {
+    if (check_method(a, m, caller, cls, durable, &mc, err) != 0) {
         qmf_where_free(where);
         return -1;
     }
@@ -832,7 +850,8 @@ failpoint_crash_on_method(const struct agent *a, const char *class_name, const c
 
 static int
 handle_method(struct agent *a, struct bus_delivery *d,
-              const struct bus_message *m, const struct agent_caller *caller, qmf_error *err)
+              const struct bus_message *m, const struct agent_caller *caller, bool durable,
+              qmf_error *err)
 {
     const char *agent, *name;
     const struct inv_object *o;
@@ -842,7 +861,7 @@ handle_method(struct agent *a, struct bus_delivery *d,
     if (object_id(m->body, &oid, &agent, &name, err) != 0)
         return -1;
     if (!oid && qmf_map_get(m->body, "_schema_id") != NULL)
-        return handle_method_where(a, d, m, caller, err);
+        return handle_method_where(a, d, m, caller, durable, err);
     if (name == NULL) {
         qmf_error_set(err, QMF_ERR_MALFORMED,
                       "_method_request needs an _object_id with an _object_name, "
@@ -865,7 +884,7 @@ handle_method(struct agent *a, struct bus_delivery *d,
         return -1;
     }
     failpoint_crash_on_method(a, o->cls->name, qmf_map_get_string(m->body, "_method_name"));
-    if (check_method(a, m, caller, o->cls, &mc, err) != 0)
+    if (check_method(a, m, caller, o->cls, durable, &mc, err) != 0)
         return -1;
     agent_command_one(a, d, m, caller, o->cls, mc.sm, mc.fn, mc.args, o->name);
     qmf_free(mc.args);

@@ -1279,9 +1279,11 @@ fail:
     return -1;
 }
 
-int
-journal_end(struct journal *j, const char *id, const char *object,
-            const uint8_t *digest, const qmf_value *result, qmf_error *err)
+/* journal_end and journal_end_queued: queued, then waited for unless
+ * *queued_pos is given, which gets the position to wait for instead. */
+static int
+end_record(struct journal *j, const char *id, const char *object, const uint8_t *digest,
+           const qmf_value *result, uint64_t *queued_pos, qmf_error *err)
 {
     struct entry *e;
     char *encoded = NULL, *rec;
@@ -1334,13 +1336,70 @@ journal_end(struct journal *j, const char *id, const char *object,
         e = entry_create(j, id, strlen(id), object, strlen(object), digest);
     pos = pending_append(j, rec, len, true);
     apply_end(j, e, rec, len, result_off, encoded_len, pos);
-    rc = journal_wait(j, pos, true, err);
+    if (queued_pos != NULL) {
+        *queued_pos = pos;
+        rc = 0;
+    } else {
+        rc = journal_wait(j, pos, true, err);
+    }
     pthread_mutex_unlock(&j->lock);
     return rc;
 fail:
     pthread_mutex_unlock(&j->lock);
     free(rec);
     return -1;
+}
+
+int
+journal_end(struct journal *j, const char *id, const char *object,
+            const uint8_t *digest, const qmf_value *result, qmf_error *err)
+{
+    return end_record(j, id, object, digest, result, NULL, err);
+}
+
+int
+journal_end_queued(struct journal *j, const char *id, const char *object,
+                   const uint8_t *digest, const qmf_value *result, uint64_t *pos,
+                   qmf_error *err)
+{
+    return end_record(j, id, object, digest, result, pos, err);
+}
+
+int
+journal_sync(struct journal *j, uint64_t pos, qmf_error *err)
+{
+    int rc;
+
+    pthread_mutex_lock(&j->lock);
+    rc = journal_wait(j, pos, true, err);
+    pthread_mutex_unlock(&j->lock);
+    return rc;
+}
+
+bool
+journal_synced(struct journal *j, uint64_t pos)
+{
+    bool synced;
+
+    pthread_mutex_lock(&j->lock);
+    synced = j->synced_pos >= pos;
+    pthread_mutex_unlock(&j->lock);
+    return synced;
+}
+
+void
+journal_settle(struct journal *j, const char *id, const char *object, const uint8_t *digest)
+{
+    struct entry *e;
+
+    if (id == NULL)
+        return;
+    pthread_mutex_lock(&j->lock);
+    e = entry_find(j, id, object_or_empty(object), digest);
+    /* A failed journal answers nothing more: the lookup says so. */
+    if (e != NULL && e->state == JOURNAL_DONE && e->end_pos > j->synced_pos)
+        (void)journal_wait(j, e->end_pos, true, NULL);
+    pthread_mutex_unlock(&j->lock);
 }
 
 void

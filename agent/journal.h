@@ -79,7 +79,8 @@
  * while a compaction copies the retained records into one buffer (a
  * memcpy of at most max_bytes, usually half of it, once per max_bytes / 4
  * of growth at least).  Concurrent begins and ends share fsyncs (group
- * commit).
+ * commit); journal_end_queued lets an END share the fsync of whatever is
+ * written next, without a thread waiting for it meanwhile.
  *
  * Files: besides path, "<path>.lock" (held with flock(2) while open; left
  * in place) and "<path>.tmp" (a compaction in progress; removed at open).
@@ -175,6 +176,28 @@ int journal_begin(struct journal *j, const char *id, const char *object,
  */
 int journal_end(struct journal *j, const char *id, const char *object,
                 const uint8_t *digest, const qmf_value *result, qmf_error *err);
+
+/*
+ * journal_end without the wait, so that the END shares an fsync with what
+ * comes after it (the next BEGIN on the object, other commands' records):
+ * the record is queued and *pos says how far the file must be on disk for
+ * it to count.  Until journal_sync(j, *pos) has returned 0 the outcome is
+ * not durable, and lookups report the command as BEGUN (journal_settle
+ * waits for it).  Refused as journal_end is.  Never blocks on disk.
+ */
+int journal_end_queued(struct journal *j, const char *id, const char *object,
+                       const uint8_t *digest, const qmf_value *result, uint64_t *pos,
+                       qmf_error *err);
+/* Returns once everything queued up to pos is on disk (fsync'd), leading a
+ * group commit if no one else does; -1 after an I/O error.  Blocking. */
+int journal_sync(struct journal *j, uint64_t pos, qmf_error *err);
+/* Whether everything up to pos is on disk.  Never blocks on disk. */
+bool journal_synced(struct journal *j, uint64_t pos);
+/* If the command has an END queued and not yet on disk, waits until it is
+ * (or the journal failed), so that a lookup then tells its true state.
+ * Blocking. */
+void journal_settle(struct journal *j, const char *id, const char *object,
+                    const uint8_t *digest);
 
 /*
  * The broker confirmed the outcome's messages.  Only queued in memory: the

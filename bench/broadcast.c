@@ -1300,6 +1300,10 @@ bench_cli(const struct bench_options *o, struct event_base *base)
     const char *list_argv[] = { o->cli, "-c", o->url, "list", "-n", CLI_PREFIX "-*", NULL };
     const char *names_argv[] = { o->cli, "-c", o->url, "list", "-n", NULL, NULL };
     const char *help_argv[] = { o->cli, "help", NULL };
+    /* Issue 13: a method that changes nothing costs about what a query does. */
+    const char *all_list_argv[] = { o->cli, "-c", o->url, "--all", "list", NULL };
+    const char *all_call_argv[] = { o->cli, "-c", o->url, "--all", "call", "Node",
+                                    "getCapabilities", NULL };
     struct fleet f[MAX_SIZES];
     size_t i, k, procs, lines = 0;
     char what[100], *names = qmf_xstrdup(""), *more;
@@ -1335,6 +1339,12 @@ bench_cli(const struct bench_options *o, struct event_base *base)
         snprintf(what, sizeof(what), "virtbus list -n %s-0001,...,%04zu (%zu process%s)",
                  CLI_PREFIX, o->cli_nodes, procs, procs == 1 ? "" : "es");
         time_command(what, names_argv, o->cli_runs, 1 + 3 * o->cli_nodes);
+        snprintf(what, sizeof(what), "virtbus --all list (%zu process%s)", procs,
+                 procs == 1 ? "" : "es");
+        time_command(what, all_list_argv, o->cli_runs, 0);
+        snprintf(what, sizeof(what), "virtbus --all call Node getCapabilities (%zu process%s)",
+                 procs, procs == 1 ? "" : "es");
+        time_command(what, all_call_argv, o->cli_runs, 0);
         if (i == 0) {
             time_command("virtbus help (process start-up, no broker)", help_argv,
                          o->cli_runs, 0);

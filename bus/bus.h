@@ -39,6 +39,9 @@
 /* The QMF exchanges. */
 #define BUS_EXCHANGE_DIRECT "qmf.default.direct"
 #define BUS_EXCHANGE_TOPIC  "qmf.default.topic"
+/* The broadcast key of methods that change nothing (docs/PROTOCOL.md
+ * §7.8): bound to agents' query queues, never to their command queues. */
+#define BUS_READ_METHOD_KEY "console.request.read"
 
 /*
  * A reply address private to one connection that needs no queue (RabbitMQ's

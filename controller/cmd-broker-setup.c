@@ -43,7 +43,7 @@ static const struct setup_role setup_agent = {
      * lock; the topic exchange to bind */
     "^(virtbus\\.agent\\.%N|virtbus\\.lock\\.%N|virtbus\\.presence|qmf\\.default\\.topic)$",
     "^agent\\.ind\\..+\\.virtbus\\.agent\\.%K$",
-    "^(console\\.request\\.(query|agent_locate)|console\\.ind\\.locate(\\.virtbus:agent:%N)?)$",
+    "^(console\\.request\\.(query|agent_locate|read)|console\\.ind\\.locate(\\.virtbus:agent:%N)?)$",
 };
 
 static const struct setup_role setup_console = {
@@ -55,18 +55,19 @@ static const struct setup_role setup_console = {
     "^(amq\\.gen-.*|virtbus\\.job\\..+|amq\\.default|qmf\\.default\\.(direct|topic))$",
     "^(amq\\.gen-.*|virtbus\\.job\\..+|virtbus\\.(presence|fleet|jobs)|"
     "qmf\\.default\\.(direct|topic))$",
-    "^(console\\.request\\.(query|agent_locate|method)|virtbus\\.(presence|fleet)\\.marker)$",
+    "^(console\\.request\\.(query|agent_locate|read|method)|virtbus\\.(presence|fleet)\\.marker)$",
     "^agent\\.ind\\..+$",
 };
 
 static const struct setup_role setup_reader = {
     "reader",
     "^amq\\.gen-.*$",
-    /* broadcast queries and markers only: no direct exchange, no default
-     * exchange, so no method request can be sent */
+    /* broadcast queries, read-only methods (which agents take by their
+     * query queues only) and markers: no direct exchange, no default
+     * exchange, so no command can be sent */
     "^(amq\\.gen-.*|qmf\\.default\\.topic)$",
     "^(amq\\.gen-.*|virtbus\\.(presence|fleet)|qmf\\.default\\.topic)$",
-    "^(console\\.request\\.(query|agent_locate)|virtbus\\.(presence|fleet)\\.marker)$",
+    "^(console\\.request\\.(query|agent_locate|read)|virtbus\\.(presence|fleet)\\.marker)$",
     "^agent\\.ind\\..+$",
 };
 

@@ -143,7 +143,8 @@ put_class_members(FILE *out, const struct schema_class *cl, size_t c)
             put_string(out, m->name);
             fputs(", .class_name = ", out);
             put_string(out, cl->name);
-            fprintf(out, ", .role = %d,\n      .args = ", (int)m->role);
+            fprintf(out, ", .role = %d, .readonly = %d,\n      .args = ", (int)m->role,
+                    m->readonly);
             if (m->nargs > 0)
                 fprintf(out, "args_%zu_%zu", c, i);
             else

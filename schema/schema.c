@@ -133,6 +133,10 @@ hash_class(struct schema_class *c)
         hash_field(&b, "method");
         hash_field(&b, m->name);
         hash_field(&b, schema_role_name(m->role));
+        /* Tagged, and only when set, as paths are: a peer must know which
+         * methods it may send by the fast path. */
+        if (m->readonly)
+            hash_field(&b, "readonly");
         hash_count(&b, m->nargs);
         for (j = 0; j < m->nargs; j++) {
             const struct schema_arg *a = &m->args[j];
@@ -353,6 +357,8 @@ method_value(const struct schema_method *m)
     qmf_map_set(v, "_name", qmf_string(m->name));
     qmf_map_set(v, "_desc", qmf_string(m->desc));
     qmf_map_set(v, "_role", qmf_string(schema_role_name(m->role)));
+    if (m->readonly)
+        qmf_map_set(v, "_readonly", qmf_bool(true));
     args = qmf_map_set(v, "_arguments", qmf_list());
     for (i = 0; i < m->nargs; i++) {
         const struct schema_arg *a = &m->args[i];
@@ -385,6 +391,7 @@ method_value(const struct schema_method *m)
  *                   "RC" | "RW", _optional, _statistic, _index: bool,
  *                   _unit?: str, _references?: class name, _desc}, ...],
  *    _methods: [{_name, _desc, _role: "reader" | "operator" | "admin",
+ *                _readonly?: true (it changes nothing: PROTOCOL.md §7.8),
  *                _arguments: [{_name, _type, _subtype, _dir: "I" | "O" | "IO",
  *                              _optional: bool, _default?: typed value,
  *                              _references?, _path?: "file" | "domain-xml" |

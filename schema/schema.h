@@ -75,6 +75,9 @@ struct schema_method {
     const char *class_name;  /* the owning class's name, for messages (borrowed) */
     char *desc;
     enum schema_role role;
+    /* Changes nothing anywhere: travels like a query (docs/PROTOCOL.md
+     * §7.8), never through the durable queue nor the journal. */
+    bool readonly;
     struct schema_arg *args;
     size_t nargs;
 };

@@ -489,7 +489,7 @@ static int
 parse_method(struct parser *p, xmlNodePtr n, const char *class_name,
              struct schema_method *m)
 {
-    static const char *const attrs[] = { "name", "role", "desc", NULL };
+    static const char *const attrs[] = { "name", "role", "readonly", "desc", NULL };
     static const char *const children[] = { "arg", NULL };
     xmlNodePtr c;
     size_t i;
@@ -498,9 +498,15 @@ parse_method(struct parser *p, xmlNodePtr n, const char *class_name,
     m->class_name = class_name;
     if (check_attrs(p, n, attrs) == -1 || attr_name(p, n, &m->name) == -1 ||
         attr_enum(p, n, "role", role_names, NELEM(role_names), &role) == -1 ||
+        attr_flag(p, n, "readonly", &m->readonly) == -1 ||
         attr_required(p, n, "desc", &m->desc) == -1)
         return -1;
     m->role = (enum schema_role)role;
+    /* A method that changes nothing needs no more than reading. */
+    if (m->readonly && m->role != SCHEMA_ROLE_READER) {
+        parse_fail(p, n, "a readonly method must have role reader");
+        return -1;
+    }
     m->args = qmf_xcalloc(count_children(n, "arg") + 1, sizeof(*m->args));
     for (c = n->children; c != NULL; c = c->next) {
         if (check_child(p, n, c, children) == -1)

@@ -371,6 +371,33 @@ resend_unanswered(struct virtbus_console *c, struct pending *p, const struct bus
     }
 }
 
+/*
+ * Whether m is a method request that changes nothing, by the console's
+ * schema (the class named by _schema_id; a call by object id names none):
+ * then it travels like a query (PROTOCOL.md §7.8), not persistent, and a
+ * read-only console may send it.
+ */
+static bool
+readonly_method(struct virtbus_console *c, const struct bus_message *m)
+{
+    const char *opcode = bus_message_header(m, "qmf.opcode");
+    const char *class_name, *method;
+    const struct schema_class *cls;
+    const struct schema_method *sm;
+    const struct schema *s;
+
+    if (opcode == NULL || strcmp(opcode, "_method_request") != 0 || m->body == NULL ||
+        m->body->kind != QMF_MAP)
+        return false;
+    class_name = qmf_map_get_string(qmf_map_get(m->body, "_schema_id"), "_class_name");
+    method = qmf_map_get_string(m->body, "_method_name");
+    if (class_name == NULL || method == NULL || (s = virtbus_console_schema(c)) == NULL ||
+        (cls = schema_find_class(s, class_name)) == NULL ||
+        (sm = schema_find_method(cls, method)) == NULL)
+        return false;
+    return sm->readonly;
+}
+
 /* A read-only console asks again the only way it may: by broadcast (the
  * agents that answered already are not counted twice). */
 static void
@@ -387,7 +414,7 @@ resend(struct virtbus_console *c, struct pending *p, const struct bus_message *m
     }
     again = bus_message_dup(m);
     address = virtbus_broadcast_address(opcode && strcmp(opcode, "_agent_locate_request") == 0 ?
-                                        "agent_locate" : "query");
+                                        "agent_locate" : readonly_method(c, m) ? "read" : "query");
     bus_publish(c->bus, address, again, NULL, NULL, &err);
     bus_message_free(again);
     free(address);
@@ -432,11 +459,12 @@ request(struct virtbus_console *c, const char *address, struct bus_message *m,
     struct pending p = { 0 };
     unsigned timeout_ms = o->timeout_ms ? o->timeout_ms : 10000;
     const char *opcode = bus_message_header(m, "qmf.opcode");
+    bool readonly = readonly_method(c, m);
     struct timeval tv;
     int rc = 0;
 
     memset(out, 0, sizeof(*out));
-    if (opcode && strcmp(opcode, "_method_request") == 0 &&
+    if (opcode && strcmp(opcode, "_method_request") == 0 && !readonly &&
         console_check_writable(c, "a method call", err) != 0) {
         bus_message_free(m);
         return -1;
@@ -464,6 +492,10 @@ request(struct virtbus_console *c, const char *address, struct bus_message *m,
     m->reply_to = qmf_xstrdup(c->reply_to);
     /* A request is worth running only while someone waits for it. */
     console_stamp(c, m, timeout_ms);
+    /* Worthless once nobody waits, as a query is: nothing to persist, and
+     * the broker may drop it once expired. */
+    if (readonly)
+        m->durable = m->receiver_expires = false;
     if (o->target != NULL && m->body != NULL && m->body->kind == QMF_MAP)
         qmf_map_set(m->body, "_target", qmf_dup(o->target));
     c->current = &p;
@@ -668,11 +700,12 @@ virtbus_call_where(struct virtbus_console *c, const struct virtbus_agent_list *a
                    const qmf_value *args, const struct virtbus_send_opts *o,
                    struct virtbus_results *out, qmf_error *err)
 {
-    char *address = address_for(c, agents, "method");
+    struct bus_message *m = console_where_request(class_name, where, method, args);
+    /* Several agents: by the query queues, if it changes nothing. */
+    char *address = address_for(c, agents, readonly_method(c, m) ? "read" : "method");
     int rc;
 
-    rc = request(c, address, console_where_request(class_name, where, method, args),
-                 agents, o, out, err);
+    rc = request(c, address, m, agents, o, out, err);
     free(address);
     return rc;
 }

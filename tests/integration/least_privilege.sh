@@ -241,6 +241,11 @@ mon suspend -n lp-a1 web1 >"$run/out" 2>&1 || rc=$?
 check "reader: a method call fails" 1 "$rc"
 grep -q 'read-only' "$run/out" && pass "reader: says it is read-only" || fail "$(cat "$run/out")"
 check "reader: web1 untouched" "running" "$(state_of lp-a1 web1)"
+# But what changes nothing it may call, by broadcast (PROTOCOL.md §7.8).
+rc=0
+mon call -n 'lp-*' Node getCapabilities >"$run/out" 2>&1 || rc=$?
+check "reader: a read-only method on every node (by broadcast)" 0 "$rc"
+grep -q '2 nodes: 2 ok' "$run/out" && pass "reader: both nodes answered it" || fail "$(cat "$run/out")"
 rc=0
 VIRTBUS_CONFIG=$run/mon-writable.conf "$virtbus" -c "amqps://lp-mon@127.0.0.1:$tls_port/" \
     list -n lp-a1 >"$run/out" 2>&1 || rc=$?

@@ -414,12 +414,17 @@ Test(agent, broadcast_queries_come_by_a_private_queue, .timeout = 120)
 
     agent_stop(f.agents[0], stopped_cb, &stopped);
     cr_assert(fleet_run_until(&f, flag_set, &stopped, 30000), "the agent did not stop");
-    for (i = 0; i < 4; i++) {
-        /* Two queries and a locate, then a command, which does wait in the
-         * durable queue: once it is there, so would be the others. */
-        static const char *const kinds[] = { "query", "query", "agent_locate", "method" };
+    for (i = 0; i < 5; i++) {
+        /* Two queries, a locate and a method that changes nothing, then a
+         * command, which does wait in the durable queue: once it is
+         * there, so would be the others. */
+        static const char *const kinds[] = { "query", "query", "agent_locate", "read",
+                                             "method" };
         struct bus_message *m = fleet_request(i < 3 ? "_query_request" : "_method_request",
-                                              parse("{\"_what\": \"OBJECT\"}"));
+                                              parse(i == 3 ? "{\"_object_id\": {\"_object_name\": "
+                                                             "\"node\"}, \"_method_name\": "
+                                                             "\"getCapabilities\"}"
+                                                           : "{\"_what\": \"OBJECT\"}"));
         char *address = virtbus_broadcast_address(kinds[i]);
         qmf_error err;
 
@@ -433,6 +438,55 @@ Test(agent, broadcast_queries_come_by_a_private_queue, .timeout = 120)
     amqp_queue_delete(raw, 1, amqp_cstring_bytes(queue), 0, 0);
     test_raw_close(raw);
     free(queue);
+    fleet_fini(&f);
+}
+
+/*
+ * Methods that change nothing are broadcast with their own key to the
+ * query queue and answered there (PROTOCOL.md §7.8); a method that changes
+ * things sent with that key is refused and does not run, as one sent with
+ * a query's key is.
+ */
+Test(agent, read_only_methods_come_by_the_query_queue, .timeout = 120)
+{
+    struct virtbus_result r;
+    struct test_fleet f;
+    qmf_value *body, *list;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    fleet_open_console(&f, NULL);
+
+    body = qmf_map();
+    qmf_map_set(body, "_object_id", fleet_object_id(&f, 0, "node"));
+    qmf_map_set(body, "_method_name", qmf_string("getCapabilities"));
+    r = ask_broadcast(&f, 0, "read", fleet_request("_method_request", body));
+    cr_assert_eq(r.status, VIRTBUS_OK, "%s", r.error.text);
+    cr_assert_not_null(strstr(qmf_map_get_string(r.value, "capabilities"), "<capabilities"));
+    virtbus_result_clear(&r);
+
+    /* By selection too: every Domain's description, as _results. */
+    body = parse("{\"_schema_id\": {\"_class_name\": \"Domain\"}, "
+                 "\"_method_name\": \"getXMLDesc\"}");
+    r = ask_broadcast(&f, 0, "read", fleet_request("_method_request", body));
+    cr_assert_eq(r.status, VIRTBUS_OK, "%s", r.error.text);
+    cr_assert_eq(qmf_list_len(r.value), 3);
+    virtbus_result_clear(&r);
+
+    body = qmf_map();
+    qmf_map_set(body, "_object_id", fleet_object_id(&f, 0, "domain:" WEB1_UUID));
+    qmf_map_set(body, "_method_name", qmf_string("suspend"));
+    expect_exception(ask_broadcast(&f, 0, "read", fleet_request("_method_request", body)),
+                     QMF_ERR_INVALID_ARGS, "changes things");
+    body = parse("{\"_schema_id\": {\"_class_name\": \"Domain\"}, "
+                 "\"_method_name\": \"suspend\"}");
+    expect_exception(ask_broadcast(&f, 0, "read", fleet_request("_method_request", body)),
+                     QMF_ERR_INVALID_ARGS, "changes things");
+    expect_still_serving(&f, 0);
+    list = fleet_query(&f, 0, "Domain", NULL);
+    cr_assert_str_eq(fleet_state(fleet_find(list, "web1")), "running", "the refused command ran");
+    qmf_free(list);
     fleet_fini(&f);
 }
 

@@ -438,8 +438,79 @@ Test(journal_bus, undeliverable_outcomes_do_not_hold_the_journal_full, .timeout 
     fleet_open_console(&f, NULL);
     cr_assert(fleet_run_until(&f, nothing_undelivered, f.agents[0], FLEET_WAIT_MS),
               "the undeliverable outcomes still pin the journal");
-    r = fleet_ask(&f, 0, command(&f, "cmd-after-full", WEB1, "getXMLDesc"));
+    /* A command that changes something: one that changes nothing would
+     * not need the journal (PROTOCOL.md §7.8). */
+    r = fleet_ask(&f, 0, command(&f, "cmd-after-full", WEB1, "suspend"));
     cr_assert_eq(r.status, VIRTBUS_OK, "%#x %s", r.error.code, r.error.text);
     virtbus_result_clear(&r);
+    fleet_fini(&f);
+}
+
+static void
+journal_counts(struct test_fleet *f, size_t *entries, unsigned long *fsyncs)
+{
+    struct journal_stats st;
+
+    cr_assert_not_null(f->agents[0]->journal, "the agent keeps no journal");
+    journal_get_stats(f->agents[0]->journal, &st);
+    *entries = st.entries;
+    *fsyncs = st.fsyncs;
+}
+
+/*
+ * A method that changes nothing (PROTOCOL.md §7.8) is neither begun nor
+ * ended in the journal, whichever way it comes: targeted, by the command
+ * queue, or broadcast by the query queue; asked again it runs again and
+ * answers the same.  A command that changes things still is journaled.
+ */
+Test(journal_bus, read_only_methods_leave_no_record, .timeout = 120)
+{
+    struct virtbus_agent_list one;
+    struct virtbus_results res;
+    struct virtbus_result r;
+    struct test_fleet f;
+    struct bus_message *m;
+    unsigned long fsyncs0, fsyncs1;
+    size_t entries0, entries1;
+    char *address;
+    qmf_error err;
+    int i;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    fleet_open_console(&f, NULL);
+    journal_counts(&f, &entries0, &fsyncs0);
+
+    for (i = 0; i < 2; i++) {
+        r = fleet_ask(&f, 0, command(&f, "cmd-read-1", WEB1, "getXMLDesc"));
+        cr_assert_eq(r.status, VIRTBUS_OK, "%#x %s", r.error.code, r.error.text);
+        cr_assert_not_null(strstr(qmf_map_get_string(r.value, "description"), "<domain"));
+        virtbus_result_clear(&r);
+    }
+    m = command(&f, "cmd-read-2", "node", "getCapabilities");
+    address = virtbus_broadcast_address("read");
+    fleet_agent_list(&f, 0, 1, &one);
+    cr_assert_eq(virtbus_request_message(f.console, address, m, &one, FLEET_REPLY_MS, &res,
+                                         &err), 0, "%s", err.text);
+    cr_assert_eq(res.n, 1);
+    cr_assert_eq(res.items[0].status, VIRTBUS_OK, "%s", res.items[0].error.text);
+    cr_assert_not_null(strstr(qmf_map_get_string(res.items[0].value, "capabilities"),
+                              "<capabilities"));
+    virtbus_results_free(&res);
+    virtbus_agent_list_free(&one);
+    free(address);
+    journal_counts(&f, &entries1, &fsyncs1);
+    cr_assert_eq(entries1, entries0, "%zu journal entries for read-only methods",
+                 entries1 - entries0);
+    cr_assert_eq(fsyncs1, fsyncs0, "%lu fsyncs for read-only methods", fsyncs1 - fsyncs0);
+
+    /* What the counts would show otherwise. */
+    r = fleet_ask(&f, 0, command(&f, "cmd-write-1", WEB1, "suspend"));
+    cr_assert_eq(r.status, VIRTBUS_OK, "%#x %s", r.error.code, r.error.text);
+    virtbus_result_clear(&r);
+    journal_counts(&f, &entries1, &fsyncs1);
+    cr_assert_eq(entries1, entries0 + 1);
+    cr_assert_geq(fsyncs1, fsyncs0 + 1);
     fleet_fini(&f);
 }

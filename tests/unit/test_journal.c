@@ -1524,3 +1524,118 @@ Test(journal, a_version_1_journal_is_read_and_rewritten_as_version_2)
     qmf_free(want);
     tmpdir_fini(&t);
 }
+
+static uint64_t
+end_queued_ok(struct journal *j, const char *id, const char *object, unsigned n)
+{
+    qmf_error err = { 0 };
+    qmf_value *v = outcome(id, n, 10);
+    uint64_t pos = 0;
+
+    cr_assert_eq(journal_end_queued(j, id, object, D(id), v, &pos, &err), 0, "end %s: %s", id,
+                 err.text);
+    cr_assert_gt(pos, 0);
+    qmf_free(v);
+    return pos;
+}
+
+static unsigned long
+fsyncs_of(struct journal *j)
+{
+    struct journal_stats st;
+
+    journal_get_stats(j, &st);
+    return st.fsyncs;
+}
+
+/*
+ * A queued END is no outcome until it is on disk: looked up it is still
+ * begun, the spool does not list it; the next BEGIN's one fsync writes
+ * both (group commit along an object's commands), and journal_sync of a
+ * position already on disk costs no fsync.
+ */
+Test(journal, a_queued_end_counts_once_on_disk_and_shares_the_next_fsync)
+{
+    struct tmpdir t;
+    struct journal *j;
+    qmf_error err = { 0 };
+    unsigned long fsyncs;
+    uint64_t pos;
+
+    tmpdir_init(&t);
+    j = open_ok(t.path, NULL, NULL);
+    begin_ok(j, "q-1", "obj");
+    fsyncs = fsyncs_of(j);
+    pos = end_queued_ok(j, "q-1", "obj", 2);
+    cr_assert_eq(fsyncs_of(j), fsyncs, "a queued END was fsync'd at once");
+    cr_assert_not(journal_synced(j, pos));
+    expect(j, "q-1", "obj", JOURNAL_BEGUN, 1, false, 0, 0);
+    cr_assert_eq(journal_undelivered(j, NULL, NULL), 0, "the spool lists an END not on disk");
+
+    begin_ok(j, "q-2", "obj");
+    cr_assert_eq(fsyncs_of(j), fsyncs + 1, "%lu fsyncs for one END and one BEGIN",
+                 fsyncs_of(j) - fsyncs);
+    cr_assert(journal_synced(j, pos), "the BEGIN's fsync did not write the END before it");
+    expect(j, "q-1", "obj", JOURNAL_DONE, 1, false, 2, 10);
+    cr_assert_eq(journal_sync(j, pos, &err), 0, "%s", err.text);
+    cr_assert_eq(fsyncs_of(j), fsyncs + 1);
+
+    /* Many queued ENDs, one fsync. */
+    pos = end_queued_ok(j, "q-2", "obj", 4);
+    begin_ok(j, "q-3", "other");
+    pos = end_queued_ok(j, "q-3", "other", 6);
+    fsyncs = fsyncs_of(j);
+    cr_assert_eq(journal_sync(j, pos, &err), 0, "%s", err.text);
+    cr_assert_eq(fsyncs_of(j), fsyncs + 1);
+    expect(j, "q-2", "obj", JOURNAL_DONE, 1, false, 4, 10);
+    expect(j, "q-3", "other", JOURNAL_DONE, 1, false, 6, 10);
+    cr_assert_eq(journal_undelivered(j, NULL, NULL), 3);
+
+    /* journal_settle waits for a queued END: then the lookup is true. */
+    pos = end_queued_ok(j, "q-4", "obj", 8);
+    journal_settle(j, "q-4", "obj", D("q-4"));
+    cr_assert(journal_synced(j, pos));
+    expect(j, "q-4", "obj", JOURNAL_DONE, 0, false, 8, 10);
+    journal_close(j);
+    tmpdir_fini(&t);
+}
+
+/*
+ * What a crash leaves: a queued END that no fsync covered may be gone
+ * (the command is found begun, never acked, answered "interrupted"); one
+ * that journal_sync returned for is there.  The child dies by SIGKILL
+ * right after, with nothing closed.
+ */
+Test(journal, a_queued_end_survives_a_crash_once_synced)
+{
+    struct tmpdir t;
+    struct journal *j;
+    int status;
+    pid_t pid;
+
+    tmpdir_init(&t);
+    pid = fork();
+    cr_assert(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        qmf_error err = { 0 };
+        qmf_value *v = outcome("c-synced", 2, 10);
+        uint64_t pos;
+
+        if (journal_open(&j, t.path, NULL, NULL, &err) != 0 ||
+            journal_begin(j, "c-synced", "obj", D("c-synced"), NULL, &err) != 0 ||
+            journal_end_queued(j, "c-synced", "obj", D("c-synced"), v, &pos, &err) != 0 ||
+            journal_sync(j, pos, &err) != 0 ||
+            journal_begin(j, "c-queued", "obj", D("c-queued"), NULL, &err) != 0 ||
+            journal_end_queued(j, "c-queued", "obj", D("c-queued"), v, &pos, &err) != 0)
+            _exit(1);
+        kill(getpid(), SIGKILL);
+        _exit(2);
+    }
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child status %#x", status);
+    j = open_ok(t.path, NULL, NULL);
+    expect(j, "c-synced", "obj", JOURNAL_DONE, 1, false, 2, 10);
+    expect(j, "c-queued", "obj", JOURNAL_BEGUN, 1, false, 0, 0);
+    journal_close(j);
+    tmpdir_fini(&t);
+}

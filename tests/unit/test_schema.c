@@ -346,6 +346,74 @@ Test(schema, host_path_arguments_are_marked)
     schema_free(s);
 }
 
+/* The methods that change nothing, and only those, travel as queries do. */
+Test(schema, read_only_methods_are_marked)
+{
+    static const struct { const char *cls, *method; } marked[] = {
+        { "Node", "getCapabilities" }, { "Node", "findStoragePoolSources" },
+        { "Domain", "getXMLDesc" }, { "Pool", "getXMLDesc" }, { "Volume", "getXMLDesc" },
+        { "Network", "getXMLDesc" }, { "Network", "dhcpLeases" },
+        { "Interface", "getXMLDesc" },
+    };
+    struct schema *s = builtin();
+    size_t i, j, n = 0;
+
+    for (i = 0; i < sizeof(marked) / sizeof(marked[0]); i++)
+        cr_expect(method_of(s, marked[i].cls, marked[i].method)->readonly,
+                  "%s.%s is not marked readonly", marked[i].cls, marked[i].method);
+    for (i = 0; i < s->nclasses; i++)
+        for (j = 0; j < s->classes[i].nmethods; j++) {
+            const struct schema_method *m = &s->classes[i].methods[j];
+
+            n += m->readonly;
+            cr_expect(!m->readonly || m->role == SCHEMA_ROLE_READER, "%s.%s",
+                      s->classes[i].name, m->name);
+        }
+    cr_expect_eq(n, sizeof(marked) / sizeof(marked[0]), "%zu methods are marked", n);
+    /* Changes the pool's state as libvirt sees it. */
+    cr_expect_not(method_of(s, "Pool", "refresh")->readonly);
+    schema_free(s);
+}
+
+/* The mark is part of the class (a peer routes by it), and only a
+ * reader's method may carry it. */
+Test(schema, readonly_mark_loads_hashes_and_is_checked)
+{
+    char *marked = edit(base_xml, "role=\"operator\"", "role=\"reader\" readonly=\"y\"");
+    char *plain = edit(base_xml, "role=\"operator\"", "role=\"reader\"");
+    qmf_error err = { 0, "" };
+    struct schema *a = load_text(marked, &err), *b;
+    qmf_value *v;
+
+    cr_assert_not_null(a, "%s", err.text);
+    b = load_text(plain, &err);
+    cr_assert_not_null(b, "%s", err.text);
+    cr_assert(a->classes[0].methods[0].readonly);
+    cr_assert_not(b->classes[0].methods[0].readonly);
+    cr_assert(memcmp(schema_class_hash(&a->classes[0]), schema_class_hash(&b->classes[0]),
+                     16) != 0, "the readonly mark does not enter _hash");
+    v = schema_class_value(&a->classes[0]);
+    {
+        const qmf_value *mark = qmf_map_get(qmf_list_at(qmf_map_get(v, "_methods"), 0),
+                                            "_readonly");
+
+        cr_assert(mark != NULL && mark->kind == QMF_BOOL && mark->u.b);
+    }
+    qmf_free(v);
+    v = schema_class_value(&b->classes[0]);
+    cr_assert_null(qmf_map_get(qmf_list_at(qmf_map_get(v, "_methods"), 0), "_readonly"));
+    qmf_free(v);
+    schema_free(a);
+    schema_free(b);
+    free(marked);
+    free(plain);
+
+    expect_error("role=\"operator\"", "role=\"operator\" readonly=\"y\"",
+                 "t.xml:5: <method name=\"grow\">: a readonly method must have role reader");
+    expect_error("role=\"operator\"", "role=\"reader\" readonly=\"maybe\"",
+                 "t.xml:5: <method name=\"grow\">: bad readonly \"maybe\": use y or n");
+}
+
 Test(schema, events)
 {
     static const char *const names[] = { "domainLifecycle", "domainReboot",
@@ -573,7 +641,8 @@ assert_same_class(const struct schema_class *x, const struct schema_class *y)
         assert_same_text(m->name, n->name, x->name);
         assert_same_text(m->desc, n->desc, m->name);
         assert_same_text(m->class_name, n->class_name, m->name);
-        cr_assert(m->role == n->role && m->nargs == n->nargs, "%s.%s", x->name, m->name);
+        cr_assert(m->role == n->role && m->readonly == n->readonly && m->nargs == n->nargs,
+                  "%s.%s", x->name, m->name);
         for (j = 0; j < m->nargs; j++) {
             const struct schema_arg *a = &m->args[j], *b = &n->args[j];
 
