@@ -34,9 +34,8 @@ struct trust_key {
     char id[TRUST_KEY_ID_LEN + 1];
 };
 
-/* Sets err from OpenSSL's queue (draining it), prefixed by what failed. */
-static void
-ssl_error(qmf_error *err, uint32_t code, const char *what)
+void
+trust_ssl_error(qmf_error *err, uint32_t code, const char *what)
 {
     unsigned long e = ERR_get_error();
     char buf[256] = "unknown error";
@@ -79,7 +78,7 @@ key_wrap(EVP_PKEY *pkey, const char *name, qmf_error *err)
     k = qmf_xcalloc(1, sizeof(*k));
     k->pkey = pkey;
     if (EVP_PKEY_get_raw_public_key(pkey, k->raw, &len) != 1 || len != TRUST_KEY_LEN) {
-        ssl_error(err, QMF_ERR_INVALID_ARGS, name);
+        trust_ssl_error(err, QMF_ERR_INVALID_ARGS, name);
         trust_key_free(k);
         return NULL;
     }
@@ -96,7 +95,7 @@ trust_key_generate(qmf_error *err)
     EVP_PKEY *pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 
     if (pkey == NULL) {
-        ssl_error(err, QMF_ERR_INTERNAL, "cannot make an Ed25519 key");
+        trust_ssl_error(err, QMF_ERR_INTERNAL, "cannot make an Ed25519 key");
         return NULL;
     }
     return key_wrap(pkey, "new key", err);
@@ -123,7 +122,7 @@ trust_key_parse_pem(const char *pem, size_t len, const char *name, qmf_error *er
     }
     BIO_free(bio);
     if (pkey == NULL) {
-        ssl_error(err, QMF_ERR_INVALID_ARGS, name);
+        trust_ssl_error(err, QMF_ERR_INVALID_ARGS, name);
         return NULL;
     }
     return key_wrap(pkey, name, err);
@@ -165,7 +164,7 @@ trust_key_from_raw(const uint8_t raw[TRUST_KEY_LEN], qmf_error *err)
                                                     TRUST_KEY_LEN);
 
     if (pkey == NULL) {
-        ssl_error(err, QMF_ERR_INVALID_ARGS, "not an Ed25519 public key");
+        trust_ssl_error(err, QMF_ERR_INVALID_ARGS, "not an Ed25519 public key");
         return NULL;
     }
     return key_wrap(pkey, "public key", err);
@@ -200,7 +199,7 @@ key_pem(const struct trust_key *k, bool private_part, size_t *len, qmf_error *er
     ok = private_part ? PEM_write_bio_PrivateKey(bio, k->pkey, NULL, NULL, 0, NULL, NULL)
                       : PEM_write_bio_PUBKEY(bio, k->pkey);
     if (!ok) {
-        ssl_error(err, QMF_ERR_INTERNAL, "cannot write the key");
+        trust_ssl_error(err, QMF_ERR_INTERNAL, "cannot write the key");
         BIO_free(bio);
         return NULL;
     }
@@ -325,7 +324,7 @@ trust_key_derive_secret(const struct trust_key *k, const char *purpose, uint8_t 
         return -1;
     }
     if (EVP_PKEY_get_raw_private_key(k->pkey, seed, &len) != 1 || len != sizeof(seed)) {
-        ssl_error(err, QMF_ERR_INTERNAL, "reading the private key");
+        trust_ssl_error(err, QMF_ERR_INTERNAL, "reading the private key");
         return -1;
     }
     rc = trust_hkdf_sha256(seed, sizeof(seed), purpose, strlen(purpose), out, 32, err);
@@ -350,7 +349,7 @@ trust_hkdf_sha256(const void *ikm, size_t ikm_len, const void *info, size_t info
     EVP_KDF_CTX_free(ctx);
     EVP_KDF_free(kdf);
     if (!ok) {
-        ssl_error(err, QMF_ERR_INTERNAL, "HKDF");
+        trust_ssl_error(err, QMF_ERR_INTERNAL, "HKDF");
         return -1;
     }
     return 0;
@@ -374,7 +373,7 @@ trust_sign(const struct trust_key *k, const void *msg, size_t len,
          EVP_DigestSign(ctx, sig, &siglen, msg, len) == 1 && siglen == TRUST_SIG_LEN;
     EVP_MD_CTX_free(ctx);
     if (!ok) {
-        ssl_error(err, QMF_ERR_INTERNAL, "signing failed");
+        trust_ssl_error(err, QMF_ERR_INTERNAL, "signing failed");
         return -1;
     }
     return 0;

@@ -72,6 +72,9 @@ bool trust_verify(const struct trust_key *k, const void *msg, size_t len,
  */
 int trust_key_derive_secret(const struct trust_key *k, const char *purpose,
                             uint8_t out[32], qmf_error *err);
+/* Sets err from OpenSSL's error queue (draining it), prefixed by what
+ * failed. */
+void trust_ssl_error(qmf_error *err, uint32_t code, const char *what);
 /* HKDF-SHA256 (RFC 5869) without salt: out_len bytes from ikm and info. */
 int trust_hkdf_sha256(const void *ikm, size_t ikm_len, const void *info, size_t info_len,
                       uint8_t *out, size_t out_len, qmf_error *err);

@@ -35,18 +35,6 @@ struct trust_sealer {
     size_t nslots;
 };
 
-static void
-ssl_fail(qmf_error *err, const char *what)
-{
-    unsigned long e = ERR_get_error();
-    char buf[256] = "unknown error";
-
-    if (e != 0)
-        ERR_error_string_n(e, buf, sizeof(buf));
-    ERR_clear_error();
-    qmf_error_set(err, QMF_ERR_INTERNAL, "%s: %s", what, buf);
-}
-
 struct trust_sealer *
 trust_sealer_new(const struct trust_key *key, size_t slots, qmf_error *err)
 {
@@ -58,7 +46,7 @@ trust_sealer_new(const struct trust_key *key, size_t slots, qmf_error *err)
         if (trust_key_derive_secret(key, "virtbus x25519 sealing key 1", seed, err) != 0)
             return NULL;
     } else if (RAND_bytes(seed, sizeof(seed)) != 1) {
-        ssl_fail(err, "making a sealing key");
+        trust_ssl_error(err, QMF_ERR_INTERNAL, "making a sealing key");
         return NULL;
     }
     s = qmf_xcalloc(1, sizeof(*s));
@@ -67,7 +55,7 @@ trust_sealer_new(const struct trust_key *key, size_t slots, qmf_error *err)
     OPENSSL_cleanse(seed, sizeof(seed));
     if (s->pkey == NULL || EVP_PKEY_get_raw_public_key(s->pkey, s->pub, &len) != 1 ||
         len != sizeof(s->pub)) {
-        ssl_fail(err, "making a sealing key");
+        trust_ssl_error(err, QMF_ERR_INTERNAL, "making a sealing key");
         trust_sealer_free(s);
         return NULL;
     }
@@ -219,7 +207,7 @@ trust_seal(struct trust_sealer *s, const char *peer, const char *content_type,
     if (key == NULL)
         return NULL;
     if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
-        ssl_fail(err, "sealing");
+        trust_ssl_error(err, QMF_ERR_INTERNAL, "sealing");
         return NULL;
     }
     out = qmf_xmalloc(len + SEAL_TAG_LEN);
