@@ -20,7 +20,7 @@ ctl_help_print(FILE *f)
         "  -c, --connect NAME|URL   broker alias or URL (default $VIRTBUS_BROKER, the\n"
         "                           configured broker, then " CTL_DEFAULT_BROKER ")\n"
         "      --json               one JSON document on stdout\n"
-        "  -q, --quiet              print only errors\n"
+        "  -q, --quiet              the data only: no headers, notices or summaries\n"
         "  -t, --timeout SECONDS    how long to wait for answers (default 10)\n");
     for (s = ctl_sections; s->entries; s++) {
         if (s->title)

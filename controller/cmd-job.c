@@ -165,8 +165,8 @@ job_list(struct ctl_ctx *ctx)
     }
     if (ctx->json)
         ctl_print_doc(ctx, doc);
-    else if (!ctx->quiet)
-        ctl_table_print(t, stdout);
+    else
+        ctl_print_table(ctx, t);
     ctl_table_free(t);
     qmf_free(doc);
     for (i = 0; i < n; i++)

@@ -126,13 +126,13 @@ nodes_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *
             qmf_list_append(list, json_node(all[i]));
         ctl_print_doc(ctx, doc);
         qmf_free(doc);
-    } else if (!ctx->quiet) {
+    } else {
         t = ctl_table_new(NCOLS, headers);
         ctl_table_optional(t, 7);
         ctl_table_optional(t, 3);
         for (i = 0; i < n; i++)
             add_row(t, all[i]);
-        ctl_table_print(t, stdout);
+        ctl_print_table(ctx, t);
         ctl_table_free(t);
     }
     free(all);

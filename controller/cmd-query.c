@@ -288,9 +288,9 @@ listing_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args
     add_rows(l, &res, refs, t, rows);
     ctl_outcomes_add_failures(&out, &res);
     ctl_outcomes_add_down(&out, &nodes.down);
-    if (!ctx->json && !ctx->quiet) {
+    if (!ctx->json) {
         ctl_table_sort(t, l->sort, l->sort[2] ? 3 : 2);
-        ctl_table_print(t, stdout);
+        ctl_print_table(ctx, t);
     }
     rc = ctl_outcomes_warn(ctx, &out, errors);
     if (doc) {
@@ -322,8 +322,6 @@ show_object(struct ctl_ctx *ctx, const struct schema_class *cls, const struct ct
             qmf_map_set(doc, "stale", qmf_bool(true));
         return;
     }
-    if (ctx->quiet)
-        return;
     printf("node: %s\nclass: %s\nobject: %s\n", f->owner->node, cls->name, oname ? oname : "");
     if (qmf_map_get(f->data, "_stale"))
         printf("stale: yes\n");

@@ -52,7 +52,7 @@ schema_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args 
             continue;
         if (list)
             qmf_list_append(list, schema_class_value(&s->classes[i]));
-        else if (!ctx->quiet)
+        else
             print_class(&s->classes[i]);
         found = true;
     }

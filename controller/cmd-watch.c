@@ -105,7 +105,7 @@ print_item(struct watch_state *ws, const char *node, const char *content,
         qmf_get_int64(qmf_map_get(item, "_update_ts"), &ts);
     if (ws->ctx->json)
         print_json(node, kind, class_name, ts, item, values);
-    else if (!ws->ctx->quiet)
+    else
         print_text(node, kind, class_name, ts, item, values);
     return true;
 }

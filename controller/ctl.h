@@ -44,7 +44,8 @@ struct ctl_ctx {
     unsigned fleet_retention_s; /* the fleet's memory forgets nodes unseen this long */
     unsigned fleet_reuse_ms;    /* a fleet cache this young is taken as is */
     bool json;
-    bool quiet;
+    bool quiet;                 /* -q: the data only, no headers, notices or summaries */
+    bool no_header;             /* --no-header */
     bool progress;              /* stderr is a terminal and not quiet */
     unsigned timeout_ms;
     struct ctl_config config;
@@ -430,7 +431,9 @@ void ctl_table_add_owned(struct ctl_table *t, char **cells);
 void ctl_table_sort(struct ctl_table *t, const size_t *cols, size_t ncols);
 /* On a terminal, fits its width: optional columns go first, then the
  * widest columns are cut with "…". */
-void ctl_table_print(const struct ctl_table *t, FILE *f);
+void ctl_table_print(const struct ctl_table *t, FILE *f, bool header);
+/* On stdout, its header left out with -q or --no-header. */
+void ctl_print_table(const struct ctl_ctx *ctx, const struct ctl_table *t);
 void ctl_table_free(struct ctl_table *t);
 
 /* A value for a table cell: strings as is, maps as k=v,..., malloc'd. */

@@ -232,7 +232,14 @@ fit(const struct ctl_table *t, size_t *width, bool *shown, size_t columns)
 }
 
 void
-ctl_table_print(const struct ctl_table *t, FILE *f)
+ctl_print_table(const struct ctl_ctx *ctx, const struct ctl_table *t)
+{
+    /* -q is virsh's: the data, without what a person reads around it. */
+    ctl_table_print(t, stdout, !ctx->quiet && !ctx->no_header);
+}
+
+void
+ctl_table_print(const struct ctl_table *t, FILE *f, bool header)
 {
     size_t *width = qmf_xcalloc(t->ncols, sizeof(size_t));
     bool *shown = qmf_xcalloc(t->ncols, sizeof(bool));
@@ -248,7 +255,8 @@ ctl_table_print(const struct ctl_table *t, FILE *f)
                 width[i] = text_width(t->rows[r][i]);
     if (columns)
         fit(t, width, shown, columns);
-    print_row(f, t->headers, width, shown, t->ncols);
+    if (header)
+        print_row(f, t->headers, width, shown, t->ncols);
     for (r = 0; r < t->nrows; r++)
         print_row(f, t->rows[r], width, shown, t->ncols);
     free(width);

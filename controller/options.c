@@ -11,7 +11,7 @@
 #include <string.h>
 
 enum {
-    OPT_JSON = 256, OPT_IF, OPT_ALL, OPT_BATCH, OPT_BATCH_SLEEP, OPT_ASYNC,
+    OPT_JSON = 256, OPT_NO_HEADER, OPT_IF, OPT_ALL, OPT_BATCH, OPT_BATCH_SLEEP, OPT_ASYNC,
     OPT_OWN = 1024,             /* + index of the entry's own option */
 };
 
@@ -40,7 +40,9 @@ static const struct shared_option shared_options[] = {
       "leave a job on the broker, print its id and exit (virtbus job)" },
     { { "connect", required_argument, NULL, 'c' }, 0, "NAME|URL", "the broker: an alias or a URL" },
     { { "json", no_argument, NULL, OPT_JSON }, 0, NULL, "one JSON document on stdout" },
-    { { "quiet", no_argument, NULL, 'q' }, 0, NULL, "print only errors" },
+    { { "quiet", no_argument, NULL, 'q' }, 0, NULL,
+      "the data only: no headers, notices or summaries" },
+    { { "no-header", no_argument, NULL, OPT_NO_HEADER }, 0, NULL, "tables without their header" },
     { { "timeout", required_argument, NULL, 't' }, 0, "SECONDS", "how long to wait for answers" },
     { { "help", no_argument, NULL, 'h' }, 0, NULL, "this help" },
     { { "version", no_argument, NULL, 'V' }, 0, NULL, "the version, and exit" },
@@ -125,6 +127,7 @@ parse_one(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, int ch, char **arg
     switch (ch) {
     case OPT_JSON: ctx->json = true; break;
     case 'q': ctx->quiet = true; break;
+    case OPT_NO_HEADER: ctx->no_header = true; break;
     case 't': a->timeout = optarg; break;
     case 'c': a->connect = optarg; break;
     case 'h': a->help = true; break;

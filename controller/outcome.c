@@ -295,7 +295,8 @@ new_output_table(const char *class_name, const qmf_value *keys)
 /* An output argument printed as is: text, or a list of maps as a table
  * with NODE and the object first. */
 static void
-print_raw_outputs(const struct ctl_outcome *const *v, size_t n, const struct ctl_report *r)
+print_raw_outputs(const struct ctl_ctx *ctx, const struct ctl_outcome *const *v, size_t n,
+                  const struct ctl_report *r)
 {
     struct ctl_table *t = NULL;
     qmf_value *keys = qmf_map();
@@ -340,18 +341,19 @@ print_raw_outputs(const struct ctl_outcome *const *v, size_t n, const struct ctl
         }
     }
     if (t)
-        ctl_table_print(t, stdout);
+        ctl_print_table(ctx, t);
     ctl_table_free(t);
     qmf_free(keys);
 }
 
 static void
-print_oks(const struct ctl_outcome *const *v, size_t n, const struct ctl_report *r)
+print_oks(const struct ctl_ctx *ctx, const struct ctl_outcome *const *v, size_t n,
+          const struct ctl_report *r)
 {
     size_t i;
 
     if (r->print) {
-        print_raw_outputs(v, n, r);
+        print_raw_outputs(ctx, v, n, r);
         return;
     }
     for (i = 0; i < n; i++) {
@@ -403,8 +405,9 @@ ctl_outcomes_report(struct ctl_ctx *ctx, const struct ctl_report *r,
         ctl_print_doc(ctx, doc);
         qmf_free(doc);
     } else {
-        if (!ctx->quiet)
-            print_oks(v, o->n, r);
+        /* -q keeps what a verb prints (XML, leases), not its "ok" lines. */
+        if (!ctx->quiet || r->print)
+            print_oks(ctx, v, o->n, r);
         for (i = 0; i < o->n; i++)
             warn_outcome(v[i]);
         if (!ctx->quiet && (s.objects[0] + s.objects[1] > 1 || rc != 0 ||

@@ -76,6 +76,13 @@ check "completion: no node names after a valued option" "" "$(comp list --where 
 check "--version" "virtbus $(sed -n 's/^project(virtbus VERSION \([0-9.]*\).*/\1/p' "$VIRTBUS_FIXTURES/../../CMakeLists.txt")" \
     "$("$virtbus" --version)"
 check "--json --version" "org.libvirt" "$("$virtbus" --json --version | json "print(d['package'])")"
+# -q keeps the data (as virsh -q), --no-header only drops the header.
+check "-q: the rows, no header" "cli-a1 cli-a1 cli-a1" \
+    "$("$virtbus" -q list -n cli-a1 | awk '{ print $1 }' | paste -sd ' ')"
+check "--no-header: the rows" "db-test web1 web2" \
+    "$("$virtbus" list --no-header -n cli-a1 | awk '{ print $2 }' | sort | paste -sd ' ')"
+"$virtbus" -q dumpxml -n cli-a1 web1 | grep -q '<name>web1</name>' &&
+    pass "-q keeps a verb's printed output" || fail "-q dumpxml printed no XML"
 rc=0; "$virtbus" shutdwon web1 2>"$run/err" || rc=$?
 check "a misspelled command: exit 2" 2 "$rc"
 grep -q "did you mean 'shutdown'" "$run/err" && pass "a misspelled command: a suggestion" ||
