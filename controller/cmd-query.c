@@ -350,8 +350,21 @@ show_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *a
         return rc;
     if ((rc = ctl_resolve(ctx, cls, &nodes, a->argv + 1, 1, &found, &out)) == 0) {
         doc = ctx->json ? qmf_map() : NULL;
-        if (found.n == 1)
+        if (found.n == 1) {
             show_object(ctx, cls, &found.items[0], doc);
+        } else if (found.n > 1) {
+            /* The name on each of the nodes named (-n ...): one after the
+             * other, or in --json one map each under "objects". */
+            qmf_value *list = doc ? qmf_map_set(doc, "objects", qmf_list()) : NULL;
+            size_t i;
+
+            for (i = 0; i < found.n; i++) {
+                if (!doc && i > 0)
+                    putchar('\n');
+                show_object(ctx, cls, &found.items[i], list ? qmf_list_append(list, qmf_map())
+                                                            : NULL);
+            }
+        }
         rc = ctl_outcomes_warn(ctx, &out, doc ? qmf_map_set(doc, "errors", qmf_list()) : NULL);
     }
     if (doc) {

@@ -159,6 +159,36 @@ find_name(const struct schema_class *cls, const struct virtbus_results *answers,
     return n;
 }
 
+/*
+ * Nodes named by the user (-n, -l, --if, --all): a name acts on each of
+ * them that has it, as in Salt and MCollective; only a node holding two
+ * objects of that name is ambiguous.
+ */
+static void
+add_on_each_node(const struct schema_class *cls, const struct virtbus_results *answers,
+                 const char *name, const char *what, struct ctl_found_set *out,
+                 struct ctl_outcomes *errors)
+{
+    size_t i, j, count;
+    qmf_error err;
+
+    for (i = 0; i < answers->n; i++) {
+        const struct virtbus_result *r = &answers->items[i];
+        const qmf_value *only = NULL;
+
+        for (j = 0, count = 0; r->status == VIRTBUS_OK && j < qmf_list_len(r->value); j++)
+            if (matches(cls, r, qmf_list_at(r->value, j), name) && count++ == 0)
+                only = qmf_list_at(r->value, j);
+        if (count == 1) {
+            add_found(out, r, only, name);
+        } else if (count > 1) {
+            qmf_error_set(&err, QMF_ERR_AMBIGUOUS, "%s '%s' is ambiguous on %s: found %zu "
+                          "times; name it by a unique identity", what, name, r->node, count);
+            ctl_outcome_add(errors, r->node, name, NULL, CTL_FAILED, &err, NULL);
+        }
+    }
+}
+
 int
 ctl_resolve(struct ctl_ctx *ctx, const struct schema_class *cls, const struct ctl_nodes *nodes,
             char *const *names, int n, struct ctl_found_set *out, struct ctl_outcomes *errors)
@@ -188,14 +218,17 @@ ctl_resolve(struct ctl_ctx *ctx, const struct schema_class *cls, const struct ct
 
         if (count == 1)
             add_found(out, first.owner, first.data, names[i]);
+        else if (count > 1 && nodes->targeted)
+            add_on_each_node(cls, &out->answers, names[i], what, out, errors);
         else if (count == 0)
             qmf_error_set(&err, QMF_ERR_UNKNOWN_OBJECT, "no %s '%s' on the targeted nodes%s",
                           what, names[i], why);
         else
             qmf_error_set(&err, QMF_ERR_AMBIGUOUS, "%s '%s' is ambiguous: found %zu times "
-                          "(on %s); name it by a unique identity or narrow with -n",
+                          "(on %s); name the nodes (-n, -l, --if or --all: it then acts on "
+                          "each), select with --where, or name it by a unique identity",
                           what, names[i], count, owners);
-        if (count != 1)
+        if (count == 0 || (count > 1 && !nodes->targeted))
             ctl_outcome_add(errors, NULL, names[i], NULL, CTL_FAILED, &err, NULL);
         missing = missing || count == 0;
         free(owners);
