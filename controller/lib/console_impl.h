@@ -157,6 +157,13 @@ bool console_answer_ok(struct virtbus_console *c, const struct bus_message *m, q
  */
 bool console_answer_open(struct virtbus_console *c, const struct bus_message *m,
                          qmf_value **opened, qmf_error *err);
+/*
+ * One answer to p, live or kept by a job's queue: checked
+ * (console_answer_ok), opened if sealed, then absorbed.  Returns what
+ * console_absorb does.
+ */
+ssize_t console_take_answer(struct virtbus_console *c, struct pending *p,
+                            const struct bus_message *m);
 void console_results_sort(struct virtbus_results *r);
 void console_pending_clear(struct pending *p);
 /* A _method_request on the objects of a class that where selects (§7.4). */

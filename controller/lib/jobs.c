@@ -306,21 +306,6 @@ side_marker(struct side *s, struct bus_delivery *d, const struct bus_message *m)
         bus_reject(d, true);
 }
 
-/* An answer a job's queue kept, checked as a live answer would be. */
-static ssize_t
-job_absorb(struct virtbus_console *c, struct pending *p, const struct bus_message *m)
-{
-    qmf_error why;
-    qmf_value *opened = NULL;
-    bool ok = console_answer_ok(c, m, &why) && console_answer_open(c, m, &opened, &why);
-    ssize_t i;
-
-    p->checking = c->answer_store != NULL;
-    i = console_absorb(p, m, opened ? opened : m->body, ok ? NULL : &why);
-    qmf_free(opened);
-    return i;
-}
-
 static void
 side_receive(struct bus_delivery *d, const struct bus_message *m, void *opaque)
 {
@@ -337,7 +322,7 @@ side_receive(struct bus_delivery *d, const struct bus_message *m, void *opaque)
         qmf_list_append(s->records, qmf_dup(m->body));
     } else if (s->pending != NULL) {
         /* Waiting: answers are taken as they come. */
-        if (job_absorb(s->c, s->pending, m) >= 0)
+        if (console_take_answer(s->c, s->pending, m) >= 0)
             s->complete = expected_answered(s->pending, s->nexpected);
     } else {
         s->messages = qmf_xrealloc(s->messages, (s->nmessages + 1) * sizeof(*s->messages));
@@ -444,7 +429,8 @@ virtbus_job_fetch(struct virtbus_console *c, const char *job_id, bool wait,
     s.nexpected = out->expected.n;
     for (i = 0; i < s.nmessages; i++)
         if (s.messages[i]->correlation_id && strcmp(s.messages[i]->correlation_id, job_id) == 0)
-            job_absorb(c, &p, s.messages[i]);
+            /* Kept by the job's queue, checked as a live answer would be. */
+            console_take_answer(c, &p, s.messages[i]);
     s.complete = expected_answered(&p, s.nexpected);
     if (wait && !s.complete) {
         s.pending = &p;

@@ -288,25 +288,32 @@ console_absorb(struct pending *p, const struct bus_message *m, const qmf_value *
     return (ssize_t)i;
 }
 
+ssize_t
+console_take_answer(struct virtbus_console *c, struct pending *p, const struct bus_message *m)
+{
+    qmf_error why;
+    qmf_value *opened = NULL;
+    bool ok = console_answer_ok(c, m, &why) && console_answer_open(c, m, &opened, &why);
+    ssize_t i;
+
+    p->checking = c->answer_store != NULL;
+    i = console_absorb(p, m, opened ? opened : m->body, ok ? NULL : &why);
+    qmf_free(opened);
+    return i;
+}
+
 void
 console_on_reply(struct bus_delivery *d, const struct bus_message *m, void *opaque)
 {
     struct virtbus_console *c = opaque;
     struct pending *p = c->current;
-    qmf_error why;
     ssize_t i;
 
     /* The message belongs to the delivery: settle (and free) it last. */
     if (p != NULL && !p->done && m->correlation_id != NULL &&
-        strcmp(m->correlation_id, p->correlation_id) == 0) {
-        qmf_value *opened = NULL;
-        bool ok = console_answer_ok(c, m, &why) && console_answer_open(c, m, &opened, &why);
-
-        p->checking = c->answer_store != NULL;
-        if ((i = console_absorb(p, m, opened ? opened : m->body, ok ? NULL : &why)) >= 0)
-            complete(c, p, (size_t)i, true);
-        qmf_free(opened);
-    }
+        strcmp(m->correlation_id, p->correlation_id) == 0 &&
+        (i = console_take_answer(c, p, m)) >= 0)
+        complete(c, p, (size_t)i, true);
     bus_ack(d);
 }
 
