@@ -24,6 +24,18 @@ opcode_method(const char *opcode)
     return "response";     /* *_response and _exception */
 }
 
+/* An _exception's body: {"_values": {"error_code", "error_text"}}. */
+static qmf_value *
+exception_body(const qmf_error *err)
+{
+    qmf_value *body = qmf_map();
+    qmf_value *values = qmf_map_set(body, "_values", qmf_map());
+
+    qmf_map_set(values, "error_code", qmf_u32(err->code));
+    qmf_map_set(values, "error_text", qmf_string(err->text));
+    return body;
+}
+
 int
 agent_publish(struct agent *a, const struct agent_publish *p, qmf_value *body)
 {
@@ -62,15 +74,10 @@ agent_publish(struct agent *a, const struct agent_publish *p, qmf_value *body)
         bus_message_set_header_string(m, "x-amqp-0-10.app-id", "qmf2");
     if (p->seal_to != NULL && agent_guard_seal(a->guard, m, p->seal_to, &err) != 0) {
         /* Never the plain body instead: the asker said who may read it. */
-        qmf_value *values;
-
         log_info(&a->log, "answer to %s not sent as asked: %s",
                  p->correlation_id ? p->correlation_id : "(no correlation id)", err.text);
         qmf_free(m->body);
-        m->body = qmf_map();
-        values = qmf_map_set(m->body, "_values", qmf_map());
-        qmf_map_set(values, "error_code", qmf_u32(err.code));
-        qmf_map_set(values, "error_text", qmf_string(err.text));
+        m->body = exception_body(&err);
         bus_message_set_header_string(m, "qmf.opcode", "_exception");
         qmf_free(qmf_map_take(m->headers, "qmf.content"));
         qmf_free(qmf_map_take(m->headers, "partial"));
@@ -168,14 +175,10 @@ int
 agent_reply_exception(struct agent *a, const struct bus_message *req,
                       const qmf_error *err, bus_confirm_cb confirm, void *opaque)
 {
-    qmf_value *body = qmf_map();
-    qmf_value *values = qmf_map_set(body, "_values", qmf_map());
-
-    qmf_map_set(values, "error_code", qmf_u32(err->code));
-    qmf_map_set(values, "error_text", qmf_string(err->text));
     log_debug(&a->log, "exception %u to %s: %s", err->code,
               req->reply_to ? req->reply_to : "(no reply-to)", err->text);
-    return agent_reply(a, req, "_exception", NULL, false, body, confirm, opaque);
+    return agent_reply(a, req, "_exception", NULL, false, exception_body(err), confirm,
+                       opaque);
 }
 
 int
