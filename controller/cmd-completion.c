@@ -12,7 +12,9 @@
 
 #include "schema/qmf/codec.h"
 
-/* Option words, space-separated, for one command or for all of them. */
+/* Option words, space-separated, for one command or for all of them.
+ * A few dozen: the linear dedupe in add_word is fine there, not for
+ * node names (print_nodes sorts). */
 struct words {
     qmf_value *all;         /* every option word */
     qmf_value *valued;      /* those that take the next word */
@@ -197,12 +199,20 @@ nodes_of_cache(const char *path, qmf_value *out)
             if (node == NULL)
                 node = qmf_map_get_string(qmf_map_get(v, "values"), "node");
             if (node != NULL)
-                add_word(out, node);
+                qmf_list_append(out, qmf_string(node));
         }
     }
     qmf_free(doc);
 }
 
+static int
+compare_strings(const void *a, const void *b)
+{
+    return strcmp((*(qmf_value *const *)a)->u.str.ptr, (*(qmf_value *const *)b)->u.str.ptr);
+}
+
+/* Each node in both caches (and in presence once per instance): sorted,
+ * then printed once, so that 10,000 nodes cost n log n, not n². */
 static void
 print_nodes(struct ctl_ctx *ctx)
 {
@@ -211,12 +221,8 @@ print_nodes(struct ctl_ctx *ctx)
     char *path, window[32];
     size_t i;
 
-    for (i = 0; groups != NULL && i < groups->u.map.len; i++) {
-        char *g = qmf_xasprintf("@%s", groups->u.map.items[i].key);
-
-        add_word(words, g);
-        free(g);
-    }
+    for (i = 0; groups != NULL && i < groups->u.map.len; i++)
+        qmf_list_append(words, qmf_stringf("@%s", groups->u.map.items[i].key));
     snprintf(window, sizeof(window), "-%us", ctx->presence_window_s);
     path = ctl_cache_path(ctx, "presence", window);
     nodes_of_cache(path, words);
@@ -224,8 +230,12 @@ print_nodes(struct ctl_ctx *ctx)
     path = ctl_cache_path(ctx, "fleet", "");
     nodes_of_cache(path, words);
     free(path);
+    if (words->u.list.len > 1)
+        qsort(words->u.list.items, words->u.list.len, sizeof(*words->u.list.items),
+              compare_strings);
     for (i = 0; i < qmf_list_len(words); i++)
-        printf("%s\n", qmf_list_at(words, i)->u.str.ptr);
+        if (i == 0 || compare_strings(&words->u.list.items[i - 1], &words->u.list.items[i]) != 0)
+            printf("%s\n", qmf_list_at(words, i)->u.str.ptr);
     qmf_free(words);
 }
 
