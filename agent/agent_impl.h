@@ -184,9 +184,11 @@ struct agent_publish {
      * indications take the configuration's instead. */
     enum bus_encoding encoding;
     bool amqp10;
-    /* Answers: the asker's sealing key (its request's virtbus.reply-key),
-     * or NULL; the body goes sealed to it (trust/seal.h). */
-    const char *seal_to;
+    /* Answers: the asker's X25519 key (its request's virtbus.reply-key),
+     * or NULL; the answer is authenticated to it and, seal set, sealed
+     * to it (trust/seal.h). */
+    const char *reply_key;
+    bool seal;
     bus_confirm_cb confirm;
     void *opaque;
 };

@@ -224,7 +224,7 @@ agent_guard_identify(struct agent_guard *g, const struct bus_message *m, const c
                                          g->skew_ms / 1000, err)) == NULL)
         return -1;
     if (trust_store_check_signature(g->store, m, TRUST_REQUEST, target, cred, g->verified,
-                                    &signer, err) != 0)
+                                    NULL, &signer, err) != 0)
         return -1;
     out->is_signed = true;
     memcpy(out->name, signer.name, sizeof(out->name));
@@ -266,10 +266,13 @@ agent_guard_signs(const struct agent_guard *g)
 }
 
 int
-agent_guard_sign(const struct agent_guard *g, struct bus_message *m, qmf_error *err)
+agent_guard_sign(const struct agent_guard *g, struct bus_message *m, const char *reply_key,
+                 qmf_error *err)
 {
     if (g->key == NULL)
         return 0;
+    if (reply_key != NULL)
+        return trust_message_mac(m, g->sealer, reply_key, g->key, g->credential, err);
     return trust_message_sign(m, TRUST_ANSWER, "", g->key, g->credential, err);
 }
 

@@ -90,14 +90,20 @@ struct agent_action {
 int agent_guard_authorize(const struct agent_guard *g, const struct agent_caller *c,
                           const struct agent_action *act, qmf_error *err);
 
-/* Signs a message the agent is about to publish, if it has a key. */
-int agent_guard_sign(const struct agent_guard *g, struct bus_message *m, qmf_error *err);
+/*
+ * Signs a message the agent is about to publish, if it has a key; an
+ * answer to a request with a reply-key (virtbus.reply-key) gets a MAC for
+ * that console instead (trust/seal.h), QMF_ERR_INVALID_ARGS if it is no
+ * key.
+ */
+int agent_guard_sign(const struct agent_guard *g, struct bus_message *m,
+                     const char *reply_key, qmf_error *err);
 bool agent_guard_signs(const struct agent_guard *g);
 /*
  * Seals m's body for peer, the asker's sealing key (its request's
  * virtbus.reply-key; trust/seal.h): the body is encoded as m->encoding
  * says and replaced by its sealed form.  Before agent_guard_sign.  The
- * sealing key is derived from the agent's key, or random without one.
+ * sealing key is the twin of the agent's key, or random without one.
  * QMF_ERR_INVALID_ARGS for a peer key that is none.
  */
 int agent_guard_seal(struct agent_guard *g, struct bus_message *m, const char *peer,

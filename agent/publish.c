@@ -36,10 +36,33 @@ exception_body(const qmf_error *err)
     return body;
 }
 
+/*
+ * An answer that cannot go as its asker said (sealed or authenticated to
+ * a reply-key that is no key) goes as an _exception saying why, in the
+ * clear: never the plain body instead, as the asker said who may read it.
+ */
+static void
+answer_refused(struct agent *a, struct bus_message *m, const struct agent_publish *p,
+               const qmf_error *why)
+{
+    log_info(&a->log, "answer to %s not sent as asked: %s",
+             p->correlation_id ? p->correlation_id : "(no correlation id)", why->text);
+    qmf_free(m->body);
+    m->body = exception_body(why);
+    /* Encoded already if its MAC failed: those bytes are the answer's. */
+    free(m->raw_body);
+    m->raw_body = NULL;
+    m->raw_len = 0;
+    bus_message_set_header_string(m, "qmf.opcode", "_exception");
+    qmf_free(qmf_map_take(m->headers, "qmf.content"));
+    qmf_free(qmf_map_take(m->headers, "partial"));
+}
+
 int
 agent_publish(struct agent *a, const struct agent_publish *p, qmf_value *body)
 {
     struct bus_message *m = bus_message_new();
+    const char *reply_key = p->reply_key;
     qmf_error err;
     int rc;
 
@@ -72,18 +95,17 @@ agent_publish(struct agent *a, const struct agent_publish *p, qmf_value *body)
      * application property, and drop a message without it. */
     if (m->amqp10)
         bus_message_set_header_string(m, "x-amqp-0-10.app-id", "qmf2");
-    if (p->seal_to != NULL && agent_guard_seal(a->guard, m, p->seal_to, &err) != 0) {
-        /* Never the plain body instead: the asker said who may read it. */
-        log_info(&a->log, "answer to %s not sent as asked: %s",
-                 p->correlation_id ? p->correlation_id : "(no correlation id)", err.text);
-        qmf_free(m->body);
-        m->body = exception_body(&err);
-        bus_message_set_header_string(m, "qmf.opcode", "_exception");
-        qmf_free(qmf_map_take(m->headers, "qmf.content"));
-        qmf_free(qmf_map_take(m->headers, "partial"));
+    if (reply_key != NULL && p->seal && agent_guard_seal(a->guard, m, reply_key, &err) != 0) {
+        answer_refused(a, m, p, &err);
+        reply_key = NULL;
     }
-    /* Last: the signature covers all of the above. */
-    if (agent_guard_sign(a->guard, m, &err) != 0)
+    /* Last: the signature or MAC covers all of the above. */
+    rc = agent_guard_sign(a->guard, m, reply_key, &err);
+    if (rc != 0 && reply_key != NULL) {
+        answer_refused(a, m, p, &err);
+        rc = agent_guard_sign(a->guard, m, NULL, &err);
+    }
+    if (rc != 0)
         log_warnx(&a->log, "cannot sign %s: %s", p->opcode, err.text);
     rc = bus_publish(a->bus, p->address, m, p->confirm, p->opaque, &err);
     bus_message_free(m);
@@ -133,6 +155,16 @@ agent_reply_address_allowed(const char *address, qmf_error *why)
     return ok;
 }
 
+/* Whether the asker said "no" to sealing (virtbus.seal; anything else, or
+ * nothing, seals). */
+static bool
+answers_plain(const struct bus_message *req)
+{
+    const char *seal = bus_message_header(req, TRUST_HDR_SEAL);
+
+    return seal != NULL && strcmp(seal, "no") == 0;
+}
+
 int
 agent_reply(struct agent *a, const struct bus_message *req, const char *opcode,
             const char *content, bool partial, qmf_value *body,
@@ -156,7 +188,8 @@ agent_reply(struct agent *a, const struct bus_message *req, const char *opcode,
          * amqp/map and amqp/list, a 1.0 peer application-properties. */
         .encoding = req->encoding,
         .amqp10 = req->amqp10,
-        .seal_to = bus_message_header(req, TRUST_HDR_REPLY_KEY),
+        .reply_key = bus_message_header(req, TRUST_HDR_REPLY_KEY),
+        .seal = !answers_plain(req),
     };
 
     if (req->reply_to == NULL || req->reply_to[0] == '\0' ||

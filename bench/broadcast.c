@@ -48,6 +48,7 @@
 #include "trust/credential.h"
 #include "trust/key.h"
 #include "trust/message.h"
+#include "trust/seal.h"
 #include "trust/store.h"
 
 #define SIM_PREFIX "bench"
@@ -72,12 +73,17 @@
  *  on        the same, but the simulated agents share what they verified
  *            (the simulator's default): a broadcast is verified once, as
  *            a real fleet's hosts verify it at once, in parallel;
- *  answers   on, and the console also checks every answer's signature
- *            (answer_issuer_keys; the CLI's agent_issuer_keys).
+ *  answers   on, and the console also checks every answer's MAC
+ *            (answer_issuer_keys; the CLI's agent_issuer_keys);
+ *  sealed    on, and the agents seal every answer, as the CLI asks by
+ *            default (seal_answers = yes).
+ * Off to answers, the console asks for answers in the clear
+ * (plain_answers; seal_answers = no): what they measure is signatures.
  */
-enum sig_mode { SIG_OFF, SIG_ALONE, SIG_ON, SIG_ANSWERS, NSIG_MODES };
+enum sig_mode { SIG_OFF, SIG_ALONE, SIG_ON, SIG_ANSWERS, SIG_SEALED, NSIG_MODES };
 
-static const char *const sig_mode_names[NSIG_MODES] = { "off", "on-alone", "on", "answers" };
+static const char *const sig_mode_names[NSIG_MODES] = { "off", "on-alone", "on", "answers",
+                                                        "sealed" };
 
 /* The files of every mode, in one directory of the work directory. */
 struct trust_files {
@@ -89,6 +95,7 @@ struct trust_files {
     char *cli_home;                 /* an XDG_CONFIG_HOME with no key in it */
     /* Loaded, for the pipelined run's own signing and checking. */
     struct trust_key *caller;
+    struct trust_sealer *sealer;    /* the caller's X25519 twin */
     char *credential;
     struct trust_store *answers;
     struct trust_checked *answer_credentials;   /* as the library keeps them */
@@ -285,7 +292,8 @@ trust_make(const char *workdir, struct trust_files *t)
         trust_key_save_private(issuer, t->issuer_key, &err) != 0 ||
         trust_key_save_public(issuer, t->issuer_pub, &err) != 0 ||
         (t->caller = trust_key_generate(&err)) == NULL ||
-        trust_key_save_private(t->caller, t->caller_key, &err) != 0)
+        trust_key_save_private(t->caller, t->caller_key, &err) != 0 ||
+        (t->sealer = trust_sealer_new(t->caller, 4096, &err)) == NULL)
         die("trust material: %s", err.text);
     fields.name = "bench";
     memcpy(fields.key, trust_key_raw(t->caller), TRUST_KEY_LEN);
@@ -311,13 +319,17 @@ trust_make(const char *workdir, struct trust_files *t)
     t->cli_conf[SIG_OFF] = qmf_xasprintf("%s/cli-off.conf", t->dir);
     write_file(t->cli_conf[SIG_OFF], "# unsigned: no key_file, and none in XDG_CONFIG_HOME\n");
     t->cli_conf[SIG_ON] = qmf_xasprintf("%s/cli-on.conf", t->dir);
-    text = qmf_xasprintf("key_file = \"%s\"\n", t->caller_key);
+    text = qmf_xasprintf("key_file = \"%s\"\nseal_answers = no\n", t->caller_key);
     write_file(t->cli_conf[SIG_ON], text);
     free(text);
     t->cli_conf[SIG_ALONE] = qmf_xstrdup(t->cli_conf[SIG_ON]);
+    t->cli_conf[SIG_SEALED] = qmf_xasprintf("%s/cli-sealed.conf", t->dir);
+    text = qmf_xasprintf("key_file = \"%s\"\n", t->caller_key);
+    write_file(t->cli_conf[SIG_SEALED], text);
+    free(text);
     t->cli_conf[SIG_ANSWERS] = qmf_xasprintf("%s/cli-answers.conf", t->dir);
-    text = qmf_xasprintf("key_file = \"%s\"\nagent_issuer_keys = [ \"%s\" ]\n",
-                         t->caller_key, t->issuer_pub);
+    text = qmf_xasprintf("key_file = \"%s\"\nseal_answers = no\n"
+                         "agent_issuer_keys = [ \"%s\" ]\n", t->caller_key, t->issuer_pub);
     write_file(t->cli_conf[SIG_ANSWERS], text);
     free(text);
 
@@ -371,6 +383,7 @@ trust_free(struct trust_files *t)
         free(t->cli_conf[m]);
     free(t->cli_home);
     trust_key_free(t->caller);
+    trust_sealer_free(t->sealer);
     free(t->credential);
     trust_store_free(t->answers);
     trust_checked_free(t->answer_credentials);
@@ -390,6 +403,7 @@ console_open(const struct bench_options *o, struct event_base *base, enum sig_mo
     if (m != SIG_OFF) {
         co.key_file = o->trust.caller_key;
         co.credential_file = o->trust.caller_cred;
+        co.plain_answers = m != SIG_SEALED;
     }
     if (m == SIG_ANSWERS)
         co.answer_issuer_keys = issuers;
@@ -879,7 +893,14 @@ pipeline_send(struct pipeline *p)
     qmf_map_set(m->body, "_what", qmf_string("OBJECT"));
     sid = qmf_map_set(m->body, "_schema_id", qmf_map());
     qmf_map_set(sid, "_class_name", qmf_string("Node"));
-    /* As the library signs (console_sign): for the routing key. */
+    /* As the library signs (console_sign): answers authenticated to us,
+     * for the routing key. */
+    if (p->mode != SIG_OFF) {
+        bus_message_set_header_string(m, TRUST_HDR_REPLY_KEY,
+                                      trust_sealer_public(p->trust->sealer));
+        if (p->mode != SIG_SEALED)
+            bus_message_set_header_string(m, TRUST_HDR_SEAL, "no");
+    }
     if (p->mode != SIG_OFF &&
         trust_message_sign(m, TRUST_REQUEST, QUERY_KEY, p->trust->caller, p->trust->credential,
                            &err) != 0)
@@ -908,10 +929,22 @@ pipeline_receive(struct bus_delivery *d, const struct bus_message *m, void *opaq
         if (p->mode == SIG_ANSWERS) {
             qmf_error err;
 
-            if (trust_store_check_answer(p->trust->answers, p->trust->answer_credentials, m,
+            if (trust_store_check_answer(p->trust->answers, p->trust->answer_credentials,
+                                         p->trust->sealer, m,
                                          (int64_t)time(NULL), ANSWER_CLOCK_SKEW_S,
                                          &err) != 0)
                 p->unverified++;
+        }
+        if (p->mode == SIG_SEALED && trust_body_is_sealed(m->body)) {
+            char *plain, *type;
+            size_t len;
+            qmf_error err;
+
+            /* Opened as the library opens them, so that the figure counts it. */
+            if (trust_unseal(p->trust->sealer, m->body, &plain, &len, &type, &err) != 0)
+                p->unverified++;
+            free(plain);
+            free(type);
         }
         if (!bus_message_header(m, "partial") && ++p->replies[i] == p->n) {
             if (++p->complete == p->total)
@@ -1501,13 +1534,14 @@ bench_compare(const struct bench_options *o, struct virtbus_console *const *cons
            "off.  CPU: ms per Node query\nbroadcast in the fleet process, this console and "
            "the broker%s, averaged over rounds.\n", o->broker_pid ? "" : " (no --broker-pid: 0)");
     printf("off: agents with require_signatures = no and no key, an unsigned console.\n"
-           "on-alone: agents trust an issuer, check every request and sign every answer; "
-           "the console\n  signs; each simulated agent verifies every request itself, N "
-           "times over on one thread.\n"
+           "on-alone: agents trust an issuer, check every request and authenticate every "
+           "answer\n  (a MAC for the console); the console signs; each simulated agent "
+           "verifies every\n  request itself, N times over on one thread.\n"
            "on: the same, the simulated agents sharing the signatures they verified, so "
            "that a\n  broadcast is verified once, as a fleet's hosts verify it at once "
            "(the simulator's default).\n"
-           "answers: on, and the console checks every answer (answer_issuer_keys).\n");
+           "answers: on, and the console checks every answer (answer_issuer_keys).\n"
+           "sealed: on, and the agents seal every answer (seal_answers = yes, as shipped).\n");
     for (i = 0; i < o->nsizes; i++) {
         struct compare_cell cells[NSIG_MODES];
 
@@ -1537,7 +1571,7 @@ usage(FILE *f, int status)
     fprintf(f,
         "usage: bench_broadcast [-N 10,100,500,1000] [-k BROADCASTS] [-w WINDOW] [--no-echo]\n"
         "                       [--cli-nodes N] [--cli-runs R] [--cli-procs 1,2]\n"
-        "                       [--signatures off|on-alone|on|answers]\n"
+        "                       [--signatures off|on-alone|on|answers|sealed]\n"
         "                       [--compare-signatures [--rounds R]] [--broker-pid PID]\n"
         "                       [--fleetsim PATH] [--cli PATH] [--workdir DIR]\n"
         "                       BROKER_URL [-- FLEETSIM_FLAGS...]\n"
@@ -1549,11 +1583,12 @@ usage(FILE *f, int status)
         "  --cli-runs R      runs of each command (default 20)\n"
         "  --cli-procs LIST  simulator processes the CLI's fleet is split into (default 1,2)\n"
         "  --signatures MODE off: agents accept unsigned requests and sign nothing, the\n"
-        "                    console signs nothing; on (default): agents check requests\n"
-        "                    and sign answers, the console and the CLI sign; on-alone:\n"
-        "                    on, every simulated agent verifying each request itself\n"
-        "                    (fleetsim --verify-alone); answers: on, and the console and\n"
-        "                    the CLI check every answer\n"
+        "                    console signs nothing; on: agents check requests and\n"
+        "                    authenticate answers, the console and the CLI sign;\n"
+        "                    on-alone: on, every simulated agent verifying each request\n"
+        "                    itself (fleetsim --verify-alone); answers: on, and the\n"
+        "                    console and the CLI check every answer; sealed (default):\n"
+        "                    on, and answers sealed, as shipped\n"
         "  --compare-signatures  instead of the figures above: the round trip of each\n"
         "                    mode side by side, for each N of -N, in interleaved rounds\n"
         "  --rounds R        rounds of each mode when comparing (default 4)\n"
@@ -1629,7 +1664,7 @@ main(int argc, char **argv)
     };
     struct bench_options o = {
         .broadcasts = 50, .window = 8, .cli_nodes = 50, .cli_runs = 20, .echo = true,
-        .fleetsim = VIRTBUS_FLEETSIM_PATH, .cli = VIRTBUS_CLI_PATH, .mode = SIG_ON,
+        .fleetsim = VIRTBUS_FLEETSIM_PATH, .cli = VIRTBUS_CLI_PATH, .mode = SIG_SEALED,
         .rounds = NSIG_MODES,
     };
     const char *echo_body = NULL, *ready = NULL;
@@ -1717,8 +1752,9 @@ main(int argc, char **argv)
     printf("Signatures %s: %s.\n", sig_mode_names[o.mode],
            o.mode == SIG_OFF ? "agents accept unsigned requests and sign nothing" :
            o.mode == SIG_ALONE ? "as on, each simulated agent verifying on its own" :
-           o.mode == SIG_ON ? "agents check every request and sign every answer; the "
-                              "console signs its requests" :
+           o.mode == SIG_ON ? "agents check every request and authenticate every answer; "
+                              "the console signs its requests" :
+           o.mode == SIG_SEALED ? "as on, and agents seal every answer (as shipped)" :
            "as on, and the console checks every answer");
     printf("Round trip of one broadcast with every reply in, ms.  msg/s: (requests + replies)"
            " / s.\nCPU: ms per query broadcast in the fleet process, this console and the"

@@ -486,29 +486,36 @@ bench_identify_unsigned(const struct material *mat, size_t n, double *us)
     agent_guard_free(g);
 }
 
-/* What an agent does to each message it publishes (agent_publish). */
+/* What an agent does to each message it publishes (agent_publish): a
+ * signature, or, for a console that sent its reply-key, a MAC. */
 static void
-bench_sign_answers(const struct material *mat, size_t n, double *us)
+bench_sign_answers(const struct material *mat, bool mac, const char *what, size_t n,
+                   double *us)
 {
     struct bus_message **ms = qmf_xcalloc(n, sizeof(*ms));
     struct agent_guard *g = guard_new(mat, true);
+    struct trust_sealer *console;
     qmf_error err;
     double t;
     size_t i;
 
+    if ((console = trust_sealer_new(mat->caller[0], 4, &err)) == NULL)
+        die("sealer", &err);
     for (i = 0; i < n; i++) {
         ms[i] = node_answer(i);
         encode(ms[i]);
     }
-    printf("  (a Node answer body: %zu bytes of JSON)\n", ms[0]->raw_len);
+    if (!mac)
+        printf("  (a Node answer body: %zu bytes of JSON)\n", ms[0]->raw_len);
     for (i = 0; i < n; i++) {
         t = bench_now_s();
-        if (agent_guard_sign(g, ms[i], &err) != 0)
+        if (agent_guard_sign(g, ms[i], mac ? trust_sealer_public(console) : NULL, &err) != 0)
             die("sign answer", &err);
         us[i] = (bench_now_s() - t) * 1e6;
     }
-    report("agent: sign a Node answer (agent_guard_sign)", us, n);
+    report(what, us, n);
     free_messages(ms, n);
+    trust_sealer_free(console);
     agent_guard_free(g);
 }
 
@@ -574,19 +581,21 @@ bench_seal_answers(const struct material *mat, size_t n, double *us)
  * agent the answer names. */
 static bool
 answer_ok(const struct trust_store *s, struct trust_checked *checked,
-          const struct bus_message *m)
+          struct trust_sealer *console, const struct bus_message *m)
 {
     qmf_error err;
 
-    return trust_store_check_answer(s, checked, m, now_ms() / 1000, 300, &err) == 0;
+    return trust_store_check_answer(s, checked, console, m, now_ms() / 1000, 300, &err) == 0;
 }
 
 /* cached: the console has checked the agent's credential before, as it
- * has after an agent's first answer; else each answer is checked whole. */
+ * has after an agent's first answer; else each answer is checked whole.
+ * mac: answers to the console's reply-key, with a MAC, not a signature. */
 static void
-bench_check_answers(const struct material *mat, bool cached, const char *what, size_t n,
-                    double *us)
+bench_check_answers(const struct material *mat, bool cached, bool mac, const char *what,
+                    size_t n, double *us)
 {
+    struct trust_sealer *agent = NULL, *console = NULL;
     const char *issuers[] = { mat->issuer_pub, NULL };
     struct trust_store_config sc = { .issuer_keys = issuers };
     struct bus_message **ms = qmf_xcalloc(n, sizeof(*ms));
@@ -600,18 +609,24 @@ bench_check_answers(const struct material *mat, bool cached, const char *what, s
         die("trust store", &err);
     if (cached)
         checked = trust_checked_new(s, 64);
+    if (mac && ((agent = trust_sealer_new(mat->agent, 4, &err)) == NULL ||
+                (console = trust_sealer_new(mat->caller[0], 4, &err)) == NULL))
+        die("sealer", &err);
     for (i = 0; i < n; i++) {
         ms[i] = node_answer(i);
-        if (trust_message_sign(ms[i], TRUST_ANSWER, "", mat->agent, mat->agent_cred,
-                               &err) != 0)
+        if ((mac ? trust_message_mac(ms[i], agent, trust_sealer_public(console), mat->agent,
+                                     mat->agent_cred, &err)
+                 : trust_message_sign(ms[i], TRUST_ANSWER, "", mat->agent, mat->agent_cred,
+                                      &err)) != 0)
             die("sign answer", &err);
         as_received(ms[i], "");
     }
-    if (cached && !answer_ok(s, checked, ms[0]))
+    /* Kept after the first: the credential, and the console's MAC key. */
+    if (cached && !answer_ok(s, checked, console, ms[0]))
         die("an answer did not check", NULL);
     for (i = 0; i < n; i++) {
         t = bench_now_s();
-        if (!answer_ok(s, checked, ms[i]))
+        if (!answer_ok(s, checked, console, ms[i]))
             die("an answer did not check", NULL);
         us[i] = (bench_now_s() - t) * 1e6;
     }
@@ -619,6 +634,8 @@ bench_check_answers(const struct material *mat, bool cached, const char *what, s
     free_messages(ms, n);
     trust_checked_free(checked);
     trust_store_free(s);
+    trust_sealer_free(agent);
+    trust_sealer_free(console);
 }
 
 int
@@ -664,11 +681,15 @@ main(int argc, char **argv)
     bench_identify(&mat, query_node, BROADCAST_QUERY_KEY, COLD_CALLERS,
                    "agent: identify a query, cold (parse + issuer)", n, us);
     printf("Agent, per answer; console, per answer checked:\n");
-    bench_sign_answers(&mat, n, us);
+    bench_sign_answers(&mat, false, "agent: sign a Node answer (no reply-key)", n, us);
+    bench_sign_answers(&mat, true, "agent: MAC a Node answer (to a reply-key)", n, us);
     bench_seal_answers(&mat, n, us);
-    bench_check_answers(&mat, true, "console: check an answer, credential cached", n, us);
-    bench_check_answers(&mat, false, "console: check an answer, cold (parse + issuer)", n,
+    bench_check_answers(&mat, true, false, "console: check a signed answer, cred. cached", n,
                         us);
+    bench_check_answers(&mat, false, false, "console: check a signed answer, cold", n, us);
+    bench_check_answers(&mat, true, true, "console: check a MACed answer, cred. cached", n,
+                        us);
+    bench_check_answers(&mat, false, true, "console: check a MACed answer, cold", n, us);
     material_free(&mat);
     free(us);
     return 0;

@@ -312,24 +312,31 @@ trust_key_id(const struct trust_key *k)
 }
 
 int
-trust_key_derive_secret(const struct trust_key *k, const char *purpose, uint8_t out[32],
-                        qmf_error *err)
+trust_key_x25519_secret(const struct trust_key *k, uint8_t out[32], qmf_error *err)
 {
-    uint8_t seed[TRUST_KEY_LEN];
+    uint8_t seed[TRUST_KEY_LEN], h[64];
     size_t len = sizeof(seed);
-    int rc;
+    int ok;
 
     if (!k->is_private) {
-        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "deriving a secret needs a private key");
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "an X25519 key needs a private key");
         return -1;
     }
     if (EVP_PKEY_get_raw_private_key(k->pkey, seed, &len) != 1 || len != sizeof(seed)) {
         trust_ssl_error(err, QMF_ERR_INTERNAL, "reading the private key");
         return -1;
     }
-    rc = trust_hkdf_sha256(seed, sizeof(seed), purpose, strlen(purpose), out, 32, err);
+    /* RFC 8032 §5.1.5: the scalar is the first half of SHA-512(seed);
+     * X25519 clamps it as Ed25519 does. */
+    ok = EVP_Digest(seed, sizeof(seed), h, NULL, EVP_sha512(), NULL) == 1;
+    memcpy(out, h, 32);
     OPENSSL_cleanse(seed, sizeof(seed));
-    return rc;
+    OPENSSL_cleanse(h, sizeof(h));
+    if (!ok) {
+        trust_ssl_error(err, QMF_ERR_INTERNAL, "SHA-512");
+        return -1;
+    }
+    return 0;
 }
 
 int

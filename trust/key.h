@@ -66,12 +66,11 @@ bool trust_verify(const struct trust_key *k, const void *msg, size_t len,
                   const uint8_t sig[TRUST_SIG_LEN]);
 
 /*
- * 32 bytes that only the holder of private key k can compute, for purpose
- * (HKDF-SHA256 over the private key, the purpose as its info): a second
- * key bound to this one, without a second key file (trust/seal.h).
+ * The X25519 secret of private key k: its Ed25519 secret scalar (RFC 8032
+ * §5.1.5), whose public key trust_x25519_of_ed25519 finds from k's.  A
+ * second key bound to this one, without a second key file (trust/seal.h).
  */
-int trust_key_derive_secret(const struct trust_key *k, const char *purpose,
-                            uint8_t out[32], qmf_error *err);
+int trust_key_x25519_secret(const struct trust_key *k, uint8_t out[32], qmf_error *err);
 /* Sets err from OpenSSL's error queue (draining it), prefixed by what
  * failed. */
 void trust_ssl_error(qmf_error *err, uint32_t code, const char *what);

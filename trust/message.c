@@ -40,6 +40,7 @@ trust_message_digest(const struct bus_message *m, enum trust_domain domain,
                      const char *target, uint8_t out[TRUST_DIGEST_LEN])
 {
     static const char *const headers[] = { "qmf.opcode", "qmf.agent", "qmf.content", "partial" };
+    static const char *const optional[] = { TRUST_HDR_REPLY_KEY, TRUST_HDR_SEAL };
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     uint8_t body[32];
     unsigned int len = 0;
@@ -65,18 +66,22 @@ trust_message_digest(const struct bus_message *m, enum trust_domain domain,
     /* Only when present, so that the bytes of every other message stay as
      * they were; the fixed-length body hash before it keeps this
      * unambiguous. */
-    if (qmf_map_get(m->headers, TRUST_HDR_REPLY_KEY) != NULL) {
-        qmf_digest_update_string(ctx, TRUST_HDR_REPLY_KEY);
-        qmf_digest_update(ctx, qmf_map_get(m->headers, TRUST_HDR_REPLY_KEY));
-    }
+    for (i = 0; i < sizeof(optional) / sizeof(optional[0]); i++)
+        if (qmf_map_get(m->headers, optional[i]) != NULL) {
+            qmf_digest_update_string(ctx, optional[i]);
+            qmf_digest_update(ctx, qmf_map_get(m->headers, optional[i]));
+        }
     if (EVP_DigestFinal_ex(ctx, out, &len) != 1 || len != TRUST_DIGEST_LEN)
         abort();
     EVP_MD_CTX_free(ctx);
 }
 
-int
-trust_message_sign(struct bus_message *m, enum trust_domain domain, const char *target,
-                   const struct trust_key *key, const char *credential, qmf_error *err)
+/* Signs m, or, sealer non-NULL, authenticates it to the console whose
+ * reply-key is peer; then names the signer. */
+static int
+authenticate(struct bus_message *m, enum trust_domain domain, const char *target,
+             const struct trust_key *key, const char *credential,
+             struct trust_sealer *sealer, const char *peer, qmf_error *err)
 {
     uint8_t digest[TRUST_DIGEST_LEN], sig[TRUST_SIG_LEN];
     char *text;
@@ -89,11 +94,20 @@ trust_message_sign(struct bus_message *m, enum trust_domain domain, const char *
     /* The signature headers are not covered; stale ones must not stay. */
     qmf_free(qmf_map_take(m->headers, TRUST_HDR_CREDENTIAL));
     qmf_free(qmf_map_take(m->headers, TRUST_HDR_KEY));
+    qmf_free(qmf_map_take(m->headers, TRUST_HDR_SIGNATURE));
+    qmf_free(qmf_map_take(m->headers, TRUST_HDR_MAC));
     trust_message_digest(m, domain, target, digest);
-    if (trust_sign(key, digest, sizeof(digest), sig, err) != 0)
-        return -1;
-    text = trust_b64_encode(sig, sizeof(sig));
-    bus_message_set_header_string(m, TRUST_HDR_SIGNATURE, text);
+    if (sealer != NULL) {
+        if (trust_answer_mac(sealer, peer, digest, sig, err) != 0)
+            return -1;
+        text = trust_b64_encode(sig, TRUST_MAC_LEN);
+        bus_message_set_header_string(m, TRUST_HDR_MAC, text);
+    } else {
+        if (trust_sign(key, digest, sizeof(digest), sig, err) != 0)
+            return -1;
+        text = trust_b64_encode(sig, sizeof(sig));
+        bus_message_set_header_string(m, TRUST_HDR_SIGNATURE, text);
+    }
     free(text);
     if (credential != NULL) {
         bus_message_set_header_string(m, TRUST_HDR_CREDENTIAL, credential);
@@ -103,4 +117,18 @@ trust_message_sign(struct bus_message *m, enum trust_domain domain, const char *
         free(text);
     }
     return 0;
+}
+
+int
+trust_message_sign(struct bus_message *m, enum trust_domain domain, const char *target,
+                   const struct trust_key *key, const char *credential, qmf_error *err)
+{
+    return authenticate(m, domain, target, key, credential, NULL, NULL, err);
+}
+
+int
+trust_message_mac(struct bus_message *m, struct trust_sealer *sealer, const char *peer,
+                  const struct trust_key *key, const char *credential, qmf_error *err)
+{
+    return authenticate(m, TRUST_ANSWER, "", key, credential, sealer, peer, err);
 }

@@ -6,6 +6,8 @@
  *   virtbus.credential  the signer's credential (credential.h), or
  *   virtbus.key         base64url of its raw public key, for a key the
  *                       receiver trusts directly (a trust directory)
+ *   virtbus.mac         instead of the signature, on an answer to a
+ *                       request with a reply-key (below)
  *
  * The signature covers SHA-256 of a canonical byte string (each field
  * tagged and length-prefixed, as schema/qmf/digest.h feeds values):
@@ -20,9 +22,13 @@
  *   the content type, and SHA-256 of the body bytes exactly as sent
  *   (bus_message_encode; a receiver hashes them as they came), so that
  *   nothing is decoded before its signature is checked against it
- *   only if the message has it: the header virtbus.reply-key, tagged
- *   with its name (the key answers are sealed to, trust/seal.h; signed
- *   so that nobody on the way can swap in a key of their own)
+ *   only if the message has them, each tagged with its name: the headers
+ *   virtbus.reply-key (the key answers are sealed and authenticated to,
+ *   trust/seal.h; signed so that nobody on the way can swap in a key of
+ *   their own) and virtbus.seal
+ *
+ * An answer to a request with a reply-key carries virtbus.mac instead of
+ * virtbus.signature: HMAC-SHA256 of the same digest (trust/seal.h).
  *
  * A direct reply-to, which the broker rewrites on its way, is signed as the
  * console wrote it ("/queue/amq.rabbitmq.reply-to").
@@ -56,5 +62,14 @@ void trust_message_digest(const struct bus_message *m, enum trust_domain domain,
  */
 int trust_message_sign(struct bus_message *m, enum trust_domain domain, const char *target,
                        const struct trust_key *key, const char *credential, qmf_error *err);
+
+/*
+ * As trust_message_sign for an answer (TRUST_ANSWER), but authenticated
+ * with virtbus.mac to the console whose reply-key is peer, with sealer,
+ * the X25519 twin of key (trust/seal.h).
+ */
+struct trust_sealer;
+int trust_message_mac(struct bus_message *m, struct trust_sealer *sealer, const char *peer,
+                      const struct trust_key *key, const char *credential, qmf_error *err);
 
 #endif

@@ -1,6 +1,6 @@
 /*
- * Sealed answers (see seal.h): X25519, HKDF-SHA256 and AES-256-GCM
- * through OpenSSL's EVP interface.
+ * Sealed and authenticated answers (see seal.h): X25519, HKDF-SHA256,
+ * AES-256-GCM and HMAC-SHA256 through OpenSSL's EVP interface.
  */
 #include "trust/seal.h"
 
@@ -8,23 +8,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #define SEAL_KEY_LEN   32
 #define SEAL_NONCE_LEN 12
 #define SEAL_TAG_LEN   16
 #define SEAL_INFO      "virtbus seal 1"
+#define MAC_INFO       "virtbus answer mac 1"
 /* The content type names an encoding: a few dozen bytes. */
 #define SEAL_TYPE_MAX  128
 
+/* Who a kept key is shared with, and what names it. */
+enum peer_kind {
+    PEER_CONSOLE,       /* on an agent: a console, by its X25519 reply-key */
+    PEER_AGENT,         /* on a console: an agent, by its X25519 key (a sealed body's) */
+    PEER_SIGNER,        /* on a console: an agent, by its Ed25519 key (its credential's) */
+};
+
 struct seal_slot {
     bool used;
-    bool sealing;                  /* this side sealed (it is the agent) */
+    enum peer_kind kind;
     uint8_t peer[SEAL_KEY_LEN];
     uint8_t aes[SEAL_KEY_LEN];
+    uint8_t mac[SEAL_KEY_LEN];
 };
 
 struct trust_sealer {
@@ -43,7 +54,8 @@ trust_sealer_new(const struct trust_key *key, size_t slots, qmf_error *err)
     size_t len = sizeof(s->pub);
 
     if (key != NULL) {
-        if (trust_key_derive_secret(key, "virtbus x25519 sealing key 1", seed, err) != 0)
+        /* The X25519 twin of the Ed25519 key (seal.h): its secret scalar. */
+        if (trust_key_x25519_secret(key, seed, err) != 0)
             return NULL;
     } else if (RAND_bytes(seed, sizeof(seed)) != 1) {
         trust_ssl_error(err, QMF_ERR_INTERNAL, "making a sealing key");
@@ -101,24 +113,62 @@ field_bytes(const qmf_value *sealed, const char *name, size_t want, size_t max,
     return 0;
 }
 
-/* The AES key between this sealer and peer, from the cache or made now. */
-static const uint8_t *
-aes_key(struct trust_sealer *s, const uint8_t peer[SEAL_KEY_LEN], bool sealing,
-        qmf_error *err)
+/*
+ * The two keys of an agent and a console from their X25519 secret: AES
+ * for sealing, HMAC for authenticating, each HKDF-SHA256 with its own
+ * label + the agent's public key + the console's, whichever side this is.
+ */
+static int
+peer_keys_derive(const uint8_t shared[SEAL_KEY_LEN], const uint8_t agent[SEAL_KEY_LEN],
+                 const uint8_t console[SEAL_KEY_LEN], struct seal_slot *slot, qmf_error *err)
 {
+    uint8_t info[sizeof(MAC_INFO) - 1 + 2 * SEAL_KEY_LEN];
+    size_t label;
+
+    label = sizeof(SEAL_INFO) - 1;
+    memcpy(info, SEAL_INFO, label);
+    memcpy(info + label, agent, SEAL_KEY_LEN);
+    memcpy(info + label + SEAL_KEY_LEN, console, SEAL_KEY_LEN);
+    if (trust_hkdf_sha256(shared, SEAL_KEY_LEN, info, label + 2 * SEAL_KEY_LEN, slot->aes,
+                          SEAL_KEY_LEN, err) != 0)
+        return -1;
+    label = sizeof(MAC_INFO) - 1;
+    memcpy(info, MAC_INFO, label);
+    memcpy(info + label, agent, SEAL_KEY_LEN);
+    memcpy(info + label + SEAL_KEY_LEN, console, SEAL_KEY_LEN);
+    return trust_hkdf_sha256(shared, SEAL_KEY_LEN, info, label + 2 * SEAL_KEY_LEN, slot->mac,
+                             SEAL_KEY_LEN, err);
+}
+
+/* The keys between this sealer and peer, from the cache or made now. */
+static const struct seal_slot *
+peer_keys(struct trust_sealer *s, const uint8_t peer[SEAL_KEY_LEN], enum peer_kind kind,
+          qmf_error *err)
+{
+    static const char *const what[] = {
+        [PEER_CONSOLE] = TRUST_HDR_REPLY_KEY " is not a usable X25519 key",
+        [PEER_AGENT] = "the sealed body's key is not a usable X25519 key",
+        [PEER_SIGNER] = "the signer's key has no usable X25519 twin",
+    };
     uint64_t h;
     struct seal_slot *slot;
-    uint8_t shared[SEAL_KEY_LEN], info[sizeof(SEAL_INFO) - 1 + 2 * SEAL_KEY_LEN];
+    uint8_t x25519[SEAL_KEY_LEN], shared[SEAL_KEY_LEN];
     size_t len = sizeof(shared);
-    EVP_PKEY *other;
+    EVP_PKEY *other = NULL;
     EVP_PKEY_CTX *ctx;
     int ok;
 
     memcpy(&h, peer, sizeof(h));
-    slot = &s->slots[h % s->nslots];
-    if (slot->used && slot->sealing == sealing && memcmp(slot->peer, peer, SEAL_KEY_LEN) == 0)
-        return slot->aes;
-    other = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, SEAL_KEY_LEN);
+    slot = &s->slots[(h ^ kind) % s->nslots];
+    if (slot->used && slot->kind == kind && memcmp(slot->peer, peer, SEAL_KEY_LEN) == 0)
+        return slot;
+    /* The map costs a modular inverse: done once per agent, kept here. */
+    if (kind == PEER_SIGNER)
+        ok = trust_x25519_of_ed25519(peer, x25519) == 0;
+    else
+        ok = memcpy(x25519, peer, SEAL_KEY_LEN) != NULL;
+    if (ok)
+        other = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, x25519, SEAL_KEY_LEN);
     ctx = EVP_PKEY_CTX_new(s->pkey, NULL);
     /* OpenSSL refuses an all-zero secret: a small-order peer key. */
     ok = other != NULL && ctx != NULL && EVP_PKEY_derive_init(ctx) == 1 &&
@@ -128,25 +178,21 @@ aes_key(struct trust_sealer *s, const uint8_t peer[SEAL_KEY_LEN], bool sealing,
     EVP_PKEY_free(other);
     if (!ok) {
         ERR_clear_error();
-        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "%s is not a usable X25519 key",
-                      sealing ? TRUST_HDR_REPLY_KEY : "the sealed body's key");
+        qmf_error_set(err, kind == PEER_CONSOLE ? QMF_ERR_INVALID_ARGS : QMF_ERR_BAD_SIGNATURE,
+                      "%s", what[kind]);
         return NULL;
     }
-    /* Info: the agent's key, then the console's, whichever side this is. */
-    memcpy(info, SEAL_INFO, sizeof(SEAL_INFO) - 1);
-    memcpy(info + sizeof(SEAL_INFO) - 1, sealing ? s->pub : peer, SEAL_KEY_LEN);
-    memcpy(info + sizeof(SEAL_INFO) - 1 + SEAL_KEY_LEN, sealing ? peer : s->pub, SEAL_KEY_LEN);
-    ok = trust_hkdf_sha256(shared, sizeof(shared), info, sizeof(info), slot->aes,
-                           SEAL_KEY_LEN, err) == 0;
+    ok = peer_keys_derive(shared, kind == PEER_CONSOLE ? s->pub : x25519,
+                          kind == PEER_CONSOLE ? x25519 : s->pub, slot, err) == 0;
     OPENSSL_cleanse(shared, sizeof(shared));
     if (!ok) {
         slot->used = false;
         return NULL;
     }
     slot->used = true;
-    slot->sealing = sealing;
+    slot->kind = kind;
     memcpy(slot->peer, peer, SEAL_KEY_LEN);
-    return slot->aes;
+    return slot;
 }
 
 /* AES-256-GCM one way or the other; the content type is the AAD.  For
@@ -184,15 +230,13 @@ gcm(bool seal, const uint8_t key[SEAL_KEY_LEN], const uint8_t nonce[SEAL_NONCE_L
     return 0;
 }
 
-qmf_value *
-trust_seal(struct trust_sealer *s, const char *peer, const char *content_type,
-           const void *plain, size_t len, qmf_error *err)
+/* An agent's keys for the console whose reply-key is peer (base64url). */
+static const struct seal_slot *
+console_keys(struct trust_sealer *s, const char *peer, qmf_error *err)
 {
-    uint8_t *peer_raw = NULL, nonce[SEAL_NONCE_LEN], *out;
+    uint8_t *peer_raw = NULL;
     size_t peer_len = 0;
-    const uint8_t *key;
-    qmf_value *body, *sealed;
-    char *text;
+    const struct seal_slot *keys;
 
     if (peer == NULL ||
         trust_b64_decode(peer, strlen(peer), &peer_raw, &peer_len, SEAL_KEY_LEN) != 0 ||
@@ -202,16 +246,28 @@ trust_seal(struct trust_sealer *s, const char *peer, const char *content_type,
                       TRUST_HDR_REPLY_KEY);
         return NULL;
     }
-    key = aes_key(s, peer_raw, true, err);
+    keys = peer_keys(s, peer_raw, PEER_CONSOLE, err);
     free(peer_raw);
-    if (key == NULL)
+    return keys;
+}
+
+qmf_value *
+trust_seal(struct trust_sealer *s, const char *peer, const char *content_type,
+           const void *plain, size_t len, qmf_error *err)
+{
+    uint8_t nonce[SEAL_NONCE_LEN], *out;
+    const struct seal_slot *keys;
+    qmf_value *body, *sealed;
+    char *text;
+
+    if ((keys = console_keys(s, peer, err)) == NULL)
         return NULL;
     if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
         trust_ssl_error(err, QMF_ERR_INTERNAL, "sealing");
         return NULL;
     }
     out = qmf_xmalloc(len + SEAL_TAG_LEN);
-    if (gcm(true, key, nonce, content_type, plain, len, out, err) != 0) {
+    if (gcm(true, keys->aes, nonce, content_type, plain, len, out, err) != 0) {
         free(out);
         return NULL;
     }
@@ -245,7 +301,7 @@ trust_unseal(struct trust_sealer *s, const qmf_value *body, char **plain, size_t
     const char *type = qmf_map_get_string(sealed, "type");
     uint8_t *peer = NULL, *nonce = NULL, *data = NULL;
     size_t peer_len, nonce_len, data_len;
-    const uint8_t *key;
+    const struct seal_slot *keys;
     int rc = -1;
 
     *plain = *content_type = NULL;
@@ -268,10 +324,10 @@ trust_unseal(struct trust_sealer *s, const qmf_value *body, char **plain, size_t
         qmf_error_set(err, QMF_ERR_MALFORMED, "sealed body: data shorter than its tag");
         goto out;
     }
-    if ((key = aes_key(s, peer, false, err)) == NULL)
+    if ((keys = peer_keys(s, peer, PEER_AGENT, err)) == NULL)
         goto out;
     *plain = qmf_xmalloc(data_len - SEAL_TAG_LEN + 1);
-    if (gcm(false, key, nonce, type, data, data_len, (uint8_t *)*plain, err) != 0) {
+    if (gcm(false, keys->aes, nonce, type, data, data_len, (uint8_t *)*plain, err) != 0) {
         free(*plain);
         *plain = NULL;
         goto out;
@@ -285,4 +341,83 @@ out:
     free(nonce);
     free(data);
     return rc;
+}
+
+/* Authenticated answers ----------------------------------------------------- */
+
+/* u = (1 + y) / (1 - y) mod 2^255 - 19 (RFC 7748 §4.1).  Not constant
+ * time: public keys only. */
+int
+trust_x25519_of_ed25519(const uint8_t ed[TRUST_KEY_LEN], uint8_t out[32])
+{
+    uint8_t le[TRUST_KEY_LEN];
+    BN_CTX *ctx = BN_CTX_new();
+    BIGNUM *p, *y, *num, *den;
+    int ok;
+
+    if (ctx == NULL)
+        abort();
+    BN_CTX_start(ctx);
+    p = BN_CTX_get(ctx);
+    y = BN_CTX_get(ctx);
+    num = BN_CTX_get(ctx);
+    den = BN_CTX_get(ctx);
+    memcpy(le, ed, sizeof(le));
+    le[TRUST_KEY_LEN - 1] &= 0x7f;      /* the top bit is x's sign */
+    ok = den != NULL && BN_set_word(p, 1) && BN_lshift(p, p, 255) && BN_sub_word(p, 19) &&
+         BN_lebin2bn(le, sizeof(le), y) != NULL && BN_cmp(y, p) < 0 &&
+         BN_copy(num, y) != NULL && BN_add_word(num, 1) && BN_one(den) &&
+         BN_mod_sub(den, den, y, p, ctx) && !BN_is_zero(den) &&
+         BN_mod_inverse(den, den, p, ctx) != NULL && BN_mod_mul(num, num, den, p, ctx) &&
+         BN_bn2lebinpad(num, out, SEAL_KEY_LEN) == SEAL_KEY_LEN;
+    BN_CTX_end(ctx);
+    BN_CTX_free(ctx);
+    ERR_clear_error();
+    return ok ? 0 : -1;
+}
+
+static void
+answer_mac(const struct seal_slot *keys, const uint8_t digest[TRUST_DIGEST_LEN],
+           uint8_t mac[TRUST_MAC_LEN])
+{
+    unsigned int len = TRUST_MAC_LEN;
+
+    if (HMAC(EVP_sha256(), keys->mac, SEAL_KEY_LEN, digest, TRUST_DIGEST_LEN, mac, &len) ==
+            NULL || len != TRUST_MAC_LEN)
+        abort();    /* only out of memory */
+}
+
+int
+trust_answer_mac(struct trust_sealer *s, const char *peer,
+                 const uint8_t digest[TRUST_DIGEST_LEN], uint8_t mac[TRUST_MAC_LEN],
+                 qmf_error *err)
+{
+    const struct seal_slot *keys = console_keys(s, peer, err);
+
+    if (keys == NULL)
+        return -1;
+    answer_mac(keys, digest, mac);
+    return 0;
+}
+
+int
+trust_answer_mac_check(struct trust_sealer *s, const uint8_t signer[TRUST_KEY_LEN],
+                       const uint8_t digest[TRUST_DIGEST_LEN],
+                       const uint8_t mac[TRUST_MAC_LEN], qmf_error *err)
+{
+    uint8_t want[TRUST_MAC_LEN];
+    const struct seal_slot *keys;
+    bool ok;
+
+    if ((keys = peer_keys(s, signer, PEER_SIGNER, err)) == NULL)
+        return -1;
+    answer_mac(keys, digest, want);
+    ok = CRYPTO_memcmp(want, mac, TRUST_MAC_LEN) == 0;
+    OPENSSL_cleanse(want, sizeof(want));
+    if (!ok) {
+        qmf_error_set(err, QMF_ERR_BAD_SIGNATURE, "the answer's %s does not match it",
+                      TRUST_HDR_MAC);
+        return -1;
+    }
+    return 0;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "schema/qmf/value.h"
+#include "trust/seal.h"
 
 #define REVOKED_FILE_MAX (4 * 1024 * 1024)
 #define KEY_TEXT_MAX 16384
@@ -281,11 +282,13 @@ trust_store_recheck_credential(const struct trust_store *s, const struct trust_c
     return check_revocation(s, c, err);
 }
 
-/* The signature header, decoded. */
+/* The signature header (or, for an answer, the MAC header: want is then
+ * TRUST_MAC_LEN), decoded. */
 static int
-signature_of(const struct bus_message *m, uint8_t sig[TRUST_SIG_LEN], qmf_error *err)
+authenticator_of(const struct bus_message *m, const char *header, size_t want,
+                 uint8_t *out, qmf_error *err)
 {
-    const char *text = bus_message_header(m, TRUST_HDR_SIGNATURE);
+    const char *text = bus_message_header(m, header);
     uint8_t *raw;
     size_t len;
 
@@ -293,15 +296,14 @@ signature_of(const struct bus_message *m, uint8_t sig[TRUST_SIG_LEN], qmf_error 
         qmf_error_set(err, QMF_ERR_BAD_SIGNATURE, "the message is not signed");
         return -1;
     }
-    if (trust_b64_decode(text, strlen(text), &raw, &len, TRUST_SIG_LEN) != 0 ||
-        len != TRUST_SIG_LEN) {
+    if (trust_b64_decode(text, strlen(text), &raw, &len, want) != 0 || len != want) {
         if (raw != NULL)
             free(raw);
-        qmf_error_set(err, QMF_ERR_BAD_SIGNATURE, "%s is not an Ed25519 signature",
-                      TRUST_HDR_SIGNATURE);
+        qmf_error_set(err, QMF_ERR_BAD_SIGNATURE, "%s is not %s", header,
+                      want == TRUST_SIG_LEN ? "an Ed25519 signature" : "an HMAC-SHA256");
         return -1;
     }
-    memcpy(sig, raw, TRUST_SIG_LEN);
+    memcpy(out, raw, want);
     free(raw);
     return 0;
 }
@@ -352,14 +354,17 @@ int
 trust_store_check_signature(const struct trust_store *s, const struct bus_message *m,
                             enum trust_domain domain, const char *target,
                             const struct trust_credential *credential,
-                            struct trust_verified *verified, struct trust_signer *out,
-                            qmf_error *err)
+                            struct trust_verified *verified, struct trust_sealer *sealer,
+                            struct trust_signer *out, qmf_error *err)
 {
     uint8_t sig[TRUST_SIG_LEN], digest[TRUST_DIGEST_LEN];
+    bool mac = sealer != NULL && domain == TRUST_ANSWER &&
+               bus_message_header(m, TRUST_HDR_MAC) != NULL;
     const uint8_t *raw;
     bool ok;
 
-    if (signature_of(m, sig, err) != 0)
+    if (mac ? authenticator_of(m, TRUST_HDR_MAC, TRUST_MAC_LEN, sig, err) != 0
+            : authenticator_of(m, TRUST_HDR_SIGNATURE, TRUST_SIG_LEN, sig, err) != 0)
         return -1;
     if (credential != NULL) {
         snprintf(out->name, sizeof(out->name), "%s", credential->name);
@@ -371,6 +376,8 @@ trust_store_check_signature(const struct trust_store *s, const struct bus_messag
         return -1;
     }
     trust_message_digest(m, domain, target, digest);
+    if (mac)
+        return trust_answer_mac_check(sealer, raw, digest, sig, err);
     ok = trust_verify_remembered(verified, raw, digest, sig);
     if (!ok) {
         qmf_error_set(err, QMF_ERR_BAD_SIGNATURE, "the signature of %s does not match the "
@@ -442,10 +449,15 @@ trust_checked_credential(struct trust_checked *cc, const char *text, int64_t now
     return c;
 }
 
+static int check_message(const struct trust_store *s, const struct bus_message *m,
+                         enum trust_domain domain, const char *target, int64_t now,
+                         int64_t skew, struct trust_sealer *sealer, struct trust_signer *out,
+                         qmf_error *err);
+
 int
 trust_store_check_answer(const struct trust_store *s, struct trust_checked *checked,
-                         const struct bus_message *m, int64_t now, int64_t skew,
-                         qmf_error *err)
+                         struct trust_sealer *sealer, const struct bus_message *m,
+                         int64_t now, int64_t skew, qmf_error *err)
 {
     static const char prefix[] = "virtbus:agent:";
     const char *agent = bus_message_header(m, "qmf.agent");
@@ -459,9 +471,10 @@ trust_store_check_answer(const struct trust_store *s, struct trust_checked *chec
     if (checked != NULL && text != NULL) {
         memset(&who, 0, sizeof(who));
         if ((cred = trust_checked_credential(checked, text, now, skew, err)) == NULL ||
-            trust_store_check_signature(s, m, TRUST_ANSWER, "", cred, NULL, &who, err) != 0)
+            trust_store_check_signature(s, m, TRUST_ANSWER, "", cred, NULL, sealer, &who,
+                                        err) != 0)
             return -1;
-    } else if (trust_store_check(s, m, TRUST_ANSWER, "", now, skew, &who, err) != 0) {
+    } else if (check_message(s, m, TRUST_ANSWER, "", now, skew, sealer, &who, err) != 0) {
         return -1;
     }
     ok = (who.roles & TRUST_ROLE_AGENT) && agent != NULL &&
@@ -475,10 +488,10 @@ trust_store_check_answer(const struct trust_store *s, struct trust_checked *chec
     return ok ? 0 : -1;
 }
 
-int
-trust_store_check(const struct trust_store *s, const struct bus_message *m,
-                  enum trust_domain domain, const char *target, int64_t now, int64_t skew,
-                  struct trust_signer *out, qmf_error *err)
+static int
+check_message(const struct trust_store *s, const struct bus_message *m,
+              enum trust_domain domain, const char *target, int64_t now, int64_t skew,
+              struct trust_sealer *sealer, struct trust_signer *out, qmf_error *err)
 {
     const char *text = bus_message_header(m, TRUST_HDR_CREDENTIAL);
 
@@ -491,9 +504,18 @@ trust_store_check(const struct trust_store *s, const struct bus_message *m,
             return -1;
         }
     }
-    if (trust_store_check_signature(s, m, domain, target, out->owned, NULL, out, err) != 0) {
+    if (trust_store_check_signature(s, m, domain, target, out->owned, NULL, sealer, out,
+                                    err) != 0) {
         trust_signer_clear(out);
         return -1;
     }
     return 0;
+}
+
+int
+trust_store_check(const struct trust_store *s, const struct bus_message *m,
+                  enum trust_domain domain, const char *target, int64_t now, int64_t skew,
+                  struct trust_signer *out, qmf_error *err)
+{
+    return check_message(s, m, domain, target, now, skew, NULL, out, err);
 }

@@ -78,6 +78,7 @@ int trust_store_check(const struct trust_store *s, const struct bus_message *m,
  * locked: one thread uses it.
  */
 struct trust_checked;
+struct trust_sealer;
 
 struct trust_checked *trust_checked_new(const struct trust_store *s, size_t slots);
 void trust_checked_free(struct trust_checked *cc);
@@ -98,12 +99,14 @@ const struct trust_credential *trust_checked_credential(struct trust_checked *cc
  * names in qmf.agent ("virtbus:agent:<node>"): a credential with the role
  * agent whose name is that node.  An agent's key signs for its node only.
  * checked: the credentials checked before with s (trust_checked_new(s),
- * no other store), or NULL.  About 75 µs
- * for a credential checked before, twice that otherwise.
+ * no other store), or NULL.  sealer: the console's X25519 key, which
+ * answers to its reply-key are authenticated to (virtbus.mac, seal.h), or
+ * NULL to accept signatures only.  About 75 µs for a signature and a
+ * credential checked before, twice that otherwise; a MAC about 2 µs.
  */
 int trust_store_check_answer(const struct trust_store *s, struct trust_checked *checked,
-                             const struct bus_message *m, int64_t now, int64_t skew,
-                             qmf_error *err);
+                             struct trust_sealer *sealer, const struct bus_message *m,
+                             int64_t now, int64_t skew, qmf_error *err);
 
 /* Checks a credential (its issuer, validity, revocation), as above. */
 int trust_store_check_credential(const struct trust_store *s, const struct trust_credential *c,
@@ -125,14 +128,16 @@ int trust_store_recheck_credential(const struct trust_store *s,
  * The second half of trust_store_check, for a receiver that keeps checked
  * credentials: checks m's signature against credential (already checked
  * with trust_store_check_credential; it must be the one m carries), or,
- * credential NULL, against the directly trusted key m names.  out borrows
- * credential.  verified: signatures verified before (verified.h), shared
+ * credential NULL, against the directly trusted key m names; or, sealer
+ * non-NULL and m an answer with virtbus.mac, checks that MAC (seal.h).
+ * out borrows credential.  verified: signatures verified before (verified.h), shared
  * by the receivers of one loop, or NULL.
  */
 int trust_store_check_signature(const struct trust_store *s, const struct bus_message *m,
                                 enum trust_domain domain, const char *target,
                                 const struct trust_credential *credential,
-                                struct trust_verified *verified, struct trust_signer *out,
+                                struct trust_verified *verified,
+                                struct trust_sealer *sealer, struct trust_signer *out,
                                 qmf_error *err);
 
 #endif

@@ -448,9 +448,10 @@ console_trust_load(struct virtbus_console *c, const struct virtbus_console_optio
         if (o->credential_file != NULL &&
             (c->sign_credential = trust_credential_read(o->credential_file, err)) == NULL)
             return -1;
-        if (!o->plain_answers &&
-            (c->sealer = trust_sealer_new(c->sign_key, ANSWER_SEALING_KEYS, err)) == NULL)
+        /* Answers are authenticated to it even when they come in the clear. */
+        if ((c->sealer = trust_sealer_new(c->sign_key, ANSWER_SEALING_KEYS, err)) == NULL)
             return -1;
+        c->plain_answers = o->plain_answers;
     }
     if (o->answer_issuer_keys != NULL) {
         struct trust_store_config sc = { .issuer_keys = o->answer_issuer_keys };
@@ -471,9 +472,13 @@ console_sign(struct virtbus_console *c, const char *address, struct bus_message 
 
     if (c->sign_key == NULL)
         return 0;
-    /* Signed with the rest: nobody on the way can swap in a key of theirs. */
-    if (c->sealer != NULL)
+    /* Signed with the rest: nobody on the way can swap in a key of theirs,
+     * or strip the seal.  A caller's own key stays: its answers are then
+     * for that key's holder. */
+    if (bus_message_header(m, TRUST_HDR_REPLY_KEY) == NULL)
         bus_message_set_header_string(m, TRUST_HDR_REPLY_KEY, trust_sealer_public(c->sealer));
+    if (c->plain_answers)
+        bus_message_set_header_string(m, TRUST_HDR_SEAL, "no");
     /* The routing key is signed: the request cannot be sent elsewhere. */
     if (bus_address_parse(address, &exchange, &key) != 0) {
         qmf_error_set(err, QMF_ERR_INVALID_ARGS, "bad address %s", address);
@@ -500,7 +505,7 @@ console_answer_ok(struct virtbus_console *c, const struct bus_message *m, qmf_er
     if (c->answer_store == NULL)
         return true;
     /* An agent's credential speaks for its node, and only for it. */
-    return trust_store_check_answer(c->answer_store, c->answer_credentials, m,
+    return trust_store_check_answer(c->answer_store, c->answer_credentials, c->sealer, m,
                                     console_now_ms() / 1000, ANSWER_CLOCK_SKEW_S, err) == 0;
 }
 

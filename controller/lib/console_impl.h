@@ -60,7 +60,8 @@ struct virtbus_console {
     char *sign_credential;              /* NULL: the bare key */
     struct trust_store *answer_store;   /* NULL: answers are not checked */
     struct trust_checked *answer_credentials;  /* agents' credentials checked */
-    struct trust_sealer *sealer;        /* NULL: answers come in the clear */
+    struct trust_sealer *sealer;        /* X25519 twin of sign_key; NULL: not signing */
+    bool plain_answers;                 /* agents are asked not to seal answers */
     bool up;
     bool lost;
     qmf_error last_error;

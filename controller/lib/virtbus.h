@@ -95,8 +95,9 @@ struct virtbus_console_options {
     const char *credential_file;
     /*
      * A console that signs asks agents to seal their answers to it, so
-     * that only it can read them (docs/SECURITY.md §3); true: it does
-     * not ask (answers travel in the clear, signed if agents sign).
+     * that only it can read them, and to authenticate them to it with a
+     * MAC (docs/SECURITY.md §3); true: it asks for the MAC only (answers
+     * travel in the clear).
      */
     bool plain_answers;
     /*

@@ -13,6 +13,7 @@
  * first.  A row is data; adding a case is adding a row.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -2322,13 +2323,22 @@ run_rows_in_a_burst(struct catalogue *c)
 
 /* Set-up ----------------------------------------------------------------------------- */
 
-/* The directory the agents' allowed_paths names (cfg_edit takes no argument). */
-static char *allowed_dir;
+/* The test's directory: named by its pid, so that cfg_edit, which takes no
+ * argument, finds it without a global. */
+static char *
+catalogue_dir(void)
+{
+    return qmf_xasprintf("/tmp/virtbus-catalogue-%ld", (long)getpid());
+}
 
 static void
 with_allowed_paths(struct agent_config *cfg, size_t index)
 {
-    qmf_list_append(cfg->allowed_paths, qmf_string(allowed_dir));
+    char *dir = catalogue_dir();
+
+    (void)index;
+    qmf_list_append(cfg->allowed_paths, qmf_stringf("%s/allowed", dir));
+    free(dir);
 }
 
 static void
@@ -2406,8 +2416,8 @@ make_paths(struct catalogue *c)
 {
     char *p;
 
-    c->dir = qmf_xstrdup("/tmp/virtbus-catalogue-XXXXXX");
-    cr_assert_not_null(mkdtemp(c->dir));
+    c->dir = catalogue_dir();
+    cr_assert_eq(mkdir(c->dir, 0700), 0, "%s: %s", c->dir, strerror(errno));
     c->allowed = qmf_xasprintf("%s/allowed", c->dir);
     cr_assert_eq(mkdir(c->allowed, 0700), 0);
     p = qmf_xasprintf("%s/out", c->allowed);
@@ -2419,7 +2429,6 @@ make_paths(struct catalogue *c)
     p = qmf_xasprintf("%s/dangling", c->allowed);
     cr_assert_eq(symlink("/etc/virtbus-catalogue-nothing-here", p), 0);
     free(p);
-    allowed_dir = c->allowed;
 }
 
 static void
@@ -2438,7 +2447,6 @@ remove_paths(struct catalogue *c)
     rmdir(c->dir);
     free(c->allowed);
     free(c->dir);
-    allowed_dir = NULL;
 }
 
 /* Memory ------------------------------------------------------------------------------ */

@@ -511,9 +511,10 @@ got_message(void *arg)
 
 /* The body of the next message on queue, decoded from its JSON (the loop
  * runs meanwhile: the agents live on it). */
+/* mac, if not NULL: whether it came with virtbus.mac and no signature. */
 static qmf_value *
 captured_body(struct test_fleet *f, amqp_connection_state_t raw, const char *queue,
-              char **opcode)
+              char **opcode, bool *mac)
 {
     struct next_message n = { .raw = raw, .queue = queue };
     amqp_table_t *h;
@@ -524,10 +525,22 @@ captured_body(struct test_fleet *f, amqp_connection_state_t raw, const char *que
     cr_assert(fleet_run_until(f, got_message, &n, FLEET_WAIT_MS), "nothing came to %s", queue);
     h = &n.msg.properties.headers;
     *opcode = NULL;
-    for (i = 0; i < h->num_entries; i++)
-        if (h->entries[i].key.len == 10 && memcmp(h->entries[i].key.bytes, "qmf.opcode", 10) == 0)
+    if (mac != NULL)
+        *mac = false;
+    for (i = 0; i < h->num_entries; i++) {
+        amqp_bytes_t k = h->entries[i].key;
+
+        if (k.len == 10 && memcmp(k.bytes, "qmf.opcode", 10) == 0)
             *opcode = qmf_xstrndup(h->entries[i].value.value.bytes.bytes,
                                    h->entries[i].value.value.bytes.len);
+        if (mac != NULL && k.len == strlen(TRUST_HDR_MAC) &&
+            memcmp(k.bytes, TRUST_HDR_MAC, k.len) == 0)
+            *mac = true;
+    }
+    for (i = 0; mac != NULL && i < h->num_entries; i++)
+        if (h->entries[i].key.len == strlen(TRUST_HDR_SIGNATURE) &&
+            memcmp(h->entries[i].key.bytes, TRUST_HDR_SIGNATURE, h->entries[i].key.len) == 0)
+            *mac = false;
     body = qmf_from_json(n.msg.body.bytes, n.msg.body.len, &err);
     cr_assert_not_null(body, "%s", err.text);
     amqp_destroy_message(&n.msg);
@@ -567,6 +580,7 @@ Test(trust_bus, answers_are_sealed_so_only_the_asker_reads_them, .timeout = 120)
     char *queue, *opcode, *text, *plain_body, *type;
     size_t len;
     qmf_error err;
+    bool mac;
 
     fleet_init(&f);
     fleet_add_agent(&f, "node1.xml", NULL);
@@ -579,9 +593,10 @@ Test(trust_bus, answers_are_sealed_so_only_the_asker_reads_them, .timeout = 120)
 
     /* What the broker, or a queue bound on the way, sees: no inventory. */
     send_query(&f, f.console, queue, NULL);
-    body = captured_body(&f, raw, queue, &opcode);
+    body = captured_body(&f, raw, queue, &opcode, &mac);
     cr_assert_str_eq(opcode, "_query_response");
     cr_assert(trust_body_is_sealed(body), "the answer is not sealed");
+    cr_assert(mac, "a sealed answer is not authenticated with %s alone", TRUST_HDR_MAC);
     text = qmf_to_json(body, NULL);
     cr_assert_null(strstr(text, "web1"), "a sealed answer shows a domain's name: %s", text);
     free(text);
@@ -609,9 +624,10 @@ Test(trust_bus, answers_are_sealed_so_only_the_asker_reads_them, .timeout = 120)
     plain = virtbus_console_open(f.base, &o, &err);
     cr_assert_not_null(plain, "%s", err.text);
     send_query(&f, plain, queue, NULL);
-    body = captured_body(&f, raw, queue, &opcode);
+    body = captured_body(&f, raw, queue, &opcode, &mac);
     cr_assert_str_eq(opcode, "_query_response");
     cr_assert(!trust_body_is_sealed(body));
+    cr_assert(mac, "an answer in the clear is not authenticated with %s", TRUST_HDR_MAC);
     text = qmf_to_json(body, NULL);
     cr_assert_not_null(strstr(text, "web1"), "%s", text);
     free(text);
@@ -620,7 +636,8 @@ Test(trust_bus, answers_are_sealed_so_only_the_asker_reads_them, .timeout = 120)
     /* A key that is none (signed, so the caller's own mistake): refused,
      * and the inventory is not sent instead. */
     send_query(&f, plain, queue, "bm90LWEta2V5");
-    body = captured_body(&f, raw, queue, &opcode);
+    body = captured_body(&f, raw, queue, &opcode, &mac);
+    cr_assert(!mac, "an answer to a key that is none has a MAC");
     cr_assert_str_eq(opcode, "_exception");
     cr_assert_eq(qmf_map_get(qmf_map_get(body, "_values"), "error_code")->u.u, QMF_ERR_INVALID_ARGS);
     text = qmf_to_json(body, NULL);

@@ -14,6 +14,7 @@
 #include "tests/testutil.h"
 #include "agent/guard.h"
 #include "trust/message.h"
+#include "trust/seal.h"
 
 #define NOW_MS 1767225600000LL
 
@@ -336,7 +337,7 @@ Test(guard, the_agent_signs_what_it_publishes)
     bus_message_set_header_string(m, "qmf.opcode", "_data_indication");
     bus_message_set_header_string(m, "qmf.agent", "virtbus:agent:hv1");
     m->body = qmf_list();
-    cr_assert_eq(agent_guard_sign(g, m, &err), 0, "%s", err.text);
+    cr_assert_eq(agent_guard_sign(g, m, NULL, &err), 0, "%s", err.text);
     cr_assert_eq(trust_store_load(&sc, &store, &err), 0);
     cr_assert_eq(trust_store_check(store, m, TRUST_ANSWER, "", NOW_MS / 1000, 60, &who, &err),
                  0, "%s", err.text);
@@ -351,26 +352,97 @@ Test(guard, the_agent_signs_what_it_publishes)
         struct trust_checked *cc = round == 0 ? NULL : checked;
 
         bus_message_set_header_string(m, "qmf.agent", "virtbus:agent:hv1");
-        cr_assert_eq(agent_guard_sign(g, m, &err), 0, "%s", err.text);
-        cr_assert_eq(trust_store_check_answer(store, cc, m, NOW_MS / 1000, 60, &err), 0,
+        cr_assert_eq(agent_guard_sign(g, m, NULL, &err), 0, "%s", err.text);
+        cr_assert_eq(trust_store_check_answer(store, cc, NULL, m, NOW_MS / 1000, 60, &err), 0,
                      "round %d: %s", round, err.text);
         bus_message_set_header_string(m, "qmf.agent", "virtbus:agent:hv2");
-        cr_assert_eq(agent_guard_sign(g, m, &err), 0, "%s", err.text);
-        cr_assert_eq(trust_store_check_answer(store, cc, m, NOW_MS / 1000, 60, &err), -1);
+        cr_assert_eq(agent_guard_sign(g, m, NULL, &err), 0, "%s", err.text);
+        cr_assert_eq(trust_store_check_answer(store, cc, NULL, m, NOW_MS / 1000, 60, &err), -1);
         cr_assert(strstr(err.text, "another node") != NULL, "round %d: %s", round, err.text);
     }
     /* A credential checked before expires all the same: two days later. */
     bus_message_set_header_string(m, "qmf.agent", "virtbus:agent:hv1");
-    cr_assert_eq(agent_guard_sign(g, m, &err), 0, "%s", err.text);
-    cr_assert_eq(trust_store_check_answer(store, checked, m, NOW_MS / 1000 + 2 * 86400, 60,
+    cr_assert_eq(agent_guard_sign(g, m, NULL, &err), 0, "%s", err.text);
+    cr_assert_eq(trust_store_check_answer(store, checked, NULL, m, NOW_MS / 1000 + 2 * 86400, 60,
                                           &err), -1);
     cr_assert(strstr(err.text, "expired") != NULL, "%s", err.text);
     /* And the body still counts, whatever was checked before. */
     m->raw_body[0] = m->raw_body[0] == '[' ? ' ' : '[';
-    cr_assert_eq(trust_store_check_answer(store, checked, m, NOW_MS / 1000, 60, &err), -1);
+    cr_assert_eq(trust_store_check_answer(store, checked, NULL, m, NOW_MS / 1000, 60, &err), -1);
     cr_assert(strstr(err.text, "does not match") != NULL, "%s", err.text);
     trust_checked_free(checked);
     trust_store_free(store);
+    bus_message_free(m);
+    agent_guard_free(g);
+    keys_fini(&k);
+}
+
+Test(guard, an_answer_to_a_reply_key_is_authenticated_to_that_console_alone)
+{
+    struct keys k;
+    struct agent_guard *g;
+    struct bus_message *m = bus_message_new();
+    struct trust_store *store;
+    struct trust_checked *checked;
+    struct trust_sealer *console, *stranger;
+    const char *issuers[2];
+    struct trust_store_config sc = { issuers, NULL, NULL };
+    qmf_error err;
+
+    keys_init(&k);
+    issuers[0] = k.issuer_pub;
+    issuers[1] = NULL;
+    g = load(&k, true, NULL, NULL);
+    console = trust_sealer_new(k.alice, 4, &err);
+    stranger = trust_sealer_new(NULL, 4, &err);
+    cr_assert(console && stranger, "%s", err.text);
+    cr_assert_eq(trust_store_load(&sc, &store, &err), 0);
+    checked = trust_checked_new(store, 4);
+    bus_message_set_header_string(m, "qmf.opcode", "_query_response");
+    bus_message_set_header_string(m, "qmf.agent", "virtbus:agent:hv1");
+    m->correlation_id = qmf_xstrdup("7");
+    m->body = qmf_list();
+
+    cr_assert_eq(agent_guard_sign(g, m, trust_sealer_public(console), &err), 0, "%s",
+                 err.text);
+    cr_assert_not_null(bus_message_header(m, TRUST_HDR_MAC));
+    cr_assert_null(bus_message_header(m, TRUST_HDR_SIGNATURE));
+    cr_assert_eq(trust_store_check_answer(store, checked, console, m, NOW_MS / 1000, 60, &err),
+                 0, "%s", err.text);
+    /* Without the credentials kept, the same. */
+    cr_assert_eq(trust_store_check_answer(store, NULL, console, m, NOW_MS / 1000, 60, &err),
+                 0, "%s", err.text);
+    /* Only the console it was made for can check it... */
+    cr_assert_eq(trust_store_check_answer(store, checked, stranger, m, NOW_MS / 1000, 60,
+                                          &err), -1);
+    cr_assert_eq(err.code, QMF_ERR_BAD_SIGNATURE);
+    /* ...and a receiver that takes signatures only does not take it. */
+    cr_assert_eq(trust_store_check_answer(store, checked, NULL, m, NOW_MS / 1000, 60, &err),
+                 -1);
+    cr_assert(strstr(err.text, "not signed") != NULL, "%s", err.text);
+    /* Still for the node the credential names, and for these bytes. */
+    bus_message_set_header_string(m, "qmf.agent", "virtbus:agent:hv2");
+    cr_assert_eq(agent_guard_sign(g, m, trust_sealer_public(console), &err), 0, "%s",
+                 err.text);
+    cr_assert_eq(trust_store_check_answer(store, checked, console, m, NOW_MS / 1000, 60, &err),
+                 -1);
+    cr_assert(strstr(err.text, "another node") != NULL, "%s", err.text);
+    bus_message_set_header_string(m, "qmf.agent", "virtbus:agent:hv1");
+    cr_assert_eq(agent_guard_sign(g, m, trust_sealer_public(console), &err), 0, "%s",
+                 err.text);
+    free(m->correlation_id);
+    m->correlation_id = qmf_xstrdup("8");
+    cr_assert_eq(trust_store_check_answer(store, checked, console, m, NOW_MS / 1000, 60, &err),
+                 -1);
+    cr_assert(strstr(err.text, TRUST_HDR_MAC) != NULL, "%s", err.text);
+    /* A reply-key that is no key: no MAC, and the caller hears why. */
+    cr_assert_eq(agent_guard_sign(g, m, "bm90LWEta2V5", &err), -1);
+    cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
+
+    trust_checked_free(checked);
+    trust_store_free(store);
+    trust_sealer_free(console);
+    trust_sealer_free(stranger);
     bus_message_free(m);
     agent_guard_free(g);
     keys_fini(&k);

@@ -880,6 +880,69 @@ Test(trust, a_sealed_body_opens_only_for_the_key_it_was_sealed_to)
     trust_key_free(agent_key);
 }
 
+Test(trust, a_signing_key_s_x25519_twin_is_known_from_its_public_key)
+{
+    uint8_t twin[32], identity[TRUST_KEY_LEN] = { 1 };
+    qmf_error err;
+    int i;
+
+    /* What makes a credential name an agent's X25519 key: the public half
+     * mapped onto Curve25519 is the key the private half derives. */
+    for (i = 0; i < 16; i++) {
+        struct trust_key *k = new_key();
+        struct trust_sealer *s = trust_sealer_new(k, 1, &err);
+        char *text;
+
+        cr_assert_not_null(s, "%s", err.text);
+        cr_assert_eq(trust_x25519_of_ed25519(trust_key_raw(k), twin), 0);
+        text = trust_b64_encode(twin, sizeof(twin));
+        cr_assert_str_eq(text, trust_sealer_public(s), "key %d", i);
+        free(text);
+        trust_sealer_free(s);
+        trust_key_free(k);
+    }
+    /* y = 1, the neutral element, has no twin (1 - y has no inverse). */
+    cr_assert_eq(trust_x25519_of_ed25519(identity, twin), -1);
+}
+
+Test(trust, an_answer_mac_is_good_only_between_its_agent_and_console)
+{
+    struct trust_key *agent_key = new_key(), *console_key = new_key(), *other_key = new_key();
+    struct trust_sealer *agent = trust_sealer_new(agent_key, 4, NULL);
+    struct trust_sealer *console = trust_sealer_new(console_key, 4, NULL);
+    struct trust_sealer *other = trust_sealer_new(other_key, 4, NULL);
+    uint8_t digest[TRUST_DIGEST_LEN], mac[TRUST_MAC_LEN];
+    qmf_error err;
+
+    memset(digest, 0x5a, sizeof(digest));
+    cr_assert_eq(trust_answer_mac(agent, trust_sealer_public(console), digest, mac, &err), 0,
+                 "%s", err.text);
+    /* The console knows the agent by its Ed25519 key (its credential's). */
+    cr_assert_eq(trust_answer_mac_check(console, trust_key_raw(agent_key), digest, mac, &err),
+                 0, "%s", err.text);
+    /* Kept per peer: the second check is of the cached key. */
+    cr_assert_eq(trust_answer_mac_check(console, trust_key_raw(agent_key), digest, mac, &err),
+                 0, "%s", err.text);
+    /* Another agent's key, another console, another digest: no. */
+    cr_assert_eq(trust_answer_mac_check(console, trust_key_raw(other_key), digest, mac, &err),
+                 -1);
+    cr_assert_eq(err.code, QMF_ERR_BAD_SIGNATURE);
+    cr_assert_eq(trust_answer_mac_check(other, trust_key_raw(agent_key), digest, mac, &err),
+                 -1);
+    digest[31] ^= 1;
+    cr_assert_eq(trust_answer_mac_check(console, trust_key_raw(agent_key), digest, mac, &err),
+                 -1);
+    /* A reply-key that is no key gets no MAC. */
+    cr_assert_eq(trust_answer_mac(agent, "bm90LWEta2V5", digest, mac, &err), -1);
+    cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
+    trust_sealer_free(agent);
+    trust_sealer_free(console);
+    trust_sealer_free(other);
+    trust_key_free(agent_key);
+    trust_key_free(console_key);
+    trust_key_free(other_key);
+}
+
 /* One field of a sealed body replaced by text. */
 static qmf_value *
 altered(const qmf_value *body, const char *field, const char *text)
@@ -902,8 +965,9 @@ Test(trust, a_sealed_body_altered_or_malformed_is_refused)
         { "data", "AAAA", QMF_ERR_MALFORMED },                   /* shorter than a tag */
         { "type", "amqp/map", QMF_ERR_BAD_SIGNATURE },          /* the AAD */
         { "nonce", "AAAAAAAAAAAAAAAA", QMF_ERR_BAD_SIGNATURE },
-        /* A small-order point: no shared secret at all. */
-        { "key", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", QMF_ERR_INVALID_ARGS },
+        /* A small-order point: no shared secret at all, an answer that
+         * cannot be from anyone. */
+        { "key", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", QMF_ERR_BAD_SIGNATURE },
     };
     qmf_value *body, *bad;
     const char *data;
