@@ -2,7 +2,7 @@
  * The agent's configuration: a libvirt-style `key = value` file
  * (virtqemud.conf syntax), read at start and again on SIGHUP.  Keys are
  * described by one table in config.c, which drives both parsing and
- * validation; packaging/virtbusd.conf documents every key.
+ * validation; packaging/virtbusd.conf.in documents every key.
  */
 #ifndef AGENT_CONFIG_H
 #define AGENT_CONFIG_H
@@ -47,8 +47,8 @@ struct agent_config {
     char *trust_dir;            /* directly trusted caller keys; default "" */
     char *revoked;              /* revocation file; default "" */
     char *policy;               /* policy file; default "": the built-in role rules */
-    char *key;                  /* the agent's private key; default /etc/virtbus/agent.key */
-    char *credential;           /* its credential; default /etc/virtbus/agent.cred */
+    char *key;                  /* the agent's private key; default <sysconfdir>/virtbus/agent.key */
+    char *credential;           /* its credential; default <sysconfdir>/virtbus/agent.cred */
     unsigned clock_skew;        /* s allowed between clocks; default 60, 0..3600 */
     unsigned max_request_ttl;   /* s a signed request may live; default 86400, 1..2592000 */
 

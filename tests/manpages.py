@@ -75,7 +75,7 @@ for line in text.splitlines():
 check("virtbus.1 options", options, named)
 
 # The configuration files: the keys of the example files.
-for conf, page_name in (("virtbusd.conf", "virtbusd.conf.5"), ("virtbus.conf", "virtbus.conf.5")):
+for conf, page_name in (("virtbusd.conf.in", "virtbusd.conf.5"), ("virtbus.conf", "virtbus.conf.5")):
     with open(src + "/packaging/" + conf) as f:
         keys = re.findall(r"^#([a-z_]+) = ", f.read(), re.M)
     check(page_name + " keys", keys,
