@@ -236,7 +236,7 @@ message_node(const struct bus_message *m)
 }
 
 static void
-on_heartbeat(struct exp_state *st, struct exp_node *n, const qmf_value *values)
+on_heartbeat(struct exp_node *n, const qmf_value *values)
 {
     int64_t ts = 0;
 
@@ -283,7 +283,7 @@ on_message(const struct bus_message *m, void *opaque)
         (n = node_find(st, node)) == NULL)
         return;
     if (strcmp(opcode, "_agent_heartbeat_indication") == 0) {
-        on_heartbeat(st, n, qmf_map_get(m->body, "_values"));
+        on_heartbeat(n, qmf_map_get(m->body, "_values"));
         return;
     }
     if (content == NULL || m->body->kind != QMF_LIST)
