@@ -30,16 +30,17 @@ start_agent() {   # NAME FIXTURE
     pids+=($!)
     agent_pid[$name]=$!
 }
-# wait_for WHAT COMMAND...: polls COMMAND (every 0.2 s, up to 120 s: a
-# bound for a busy machine, not a figure) until it succeeds.
+# wait_for WHAT COMMAND...: polls COMMAND every 0.2 s until it succeeds,
+# for up to $wait_bound seconds (default 120: a bound for a busy machine,
+# not a figure; shorter to see a broken build fail sooner).
 wait_for() {
-    local what=$1 i
+    local what=$1 end=$((SECONDS + ${wait_bound:-120}))
     shift
-    for i in $(seq 1 600); do
+    while [ "$SECONDS" -lt "$end" ]; do
         if "$@" >/dev/null 2>&1; then pass "$what"; return 0; fi
         sleep 0.2
     done
-    fail "$what: not within 120 s"
+    fail "$what: not within ${wait_bound:-120} s"
 }
 up_count() {
     "$virtbus" --json nodes -n 'exp-*' 2>/dev/null |
@@ -51,7 +52,9 @@ start_agent exp-a3 node3.xml
 three_up() { [ "$(up_count)" = 3 ]; }
 wait_for "three agents up" three_up
 
-"$virtbus" exporter --listen 127.0.0.1:0 --forget-after 20 >"$run/exporter.out" \
+# --refresh 0: every change below must come from what agents publish, not
+# from a periodic query.
+"$virtbus" exporter --listen 127.0.0.1:0 --refresh 0 --forget-after 20 >"$run/exporter.out" \
     2>"$run/exporter.err" &
 exporter=$!
 pids+=($exporter)
