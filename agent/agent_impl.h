@@ -107,6 +107,9 @@ struct agent {
     int64_t probe_start_ns;
     qmf_error failure;      /* code set: another instance serves the node */
     unsigned heartbeats_to_fleet; /* until the next record in the fleet's memory */
+    /* Method requests acted on since the start, by commandResult outcome
+     * (agent_command_outcomes), for the heartbeat's _commands. */
+    uint64_t commands[4];
 
     /* Hypervisor.  Workers may read drv (never changed after agent_new)
      * and dconn: it is set and cleared on the loop thread only while no
@@ -293,6 +296,10 @@ const char *agent_requester(const struct agent_caller *c, const struct bus_messa
  * made valid UTF-8: a record must not carry what it records unbounded.
  * class_name NULL: "".
  */
+/* Counts a commandResult the agent publishes for the first time (not a
+ * replay from the journal) in a->commands, by its outcome. */
+void agent_count_command(struct agent *a, const qmf_value *command_result);
+
 qmf_value *agent_command_result(const struct agent_caller *caller, const struct bus_message *m,
                                 const char *class_name, const char *object_name,
                                 const char *method_name, const char *outcome,

@@ -517,6 +517,7 @@ publish_event(struct command *cmd, struct command_object *o)
 {
     const qmf_value *event = qmf_map_get(o->outcome, "event");
 
+    agent_count_command(cmd->a, event);
     agent_publish_event(cmd->a, "commandResult", event ? qmf_dup(event) : qmf_map(),
                         object_confirmed, o);
 }

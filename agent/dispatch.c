@@ -44,10 +44,11 @@ publish_command_result(struct agent *a, const struct bus_message *m,
                        const char *method_name, const char *outcome, const qmf_error *err,
                        bus_confirm_cb confirm, void *opaque)
 {
-    agent_publish_event(a, "commandResult",
-                        agent_command_result(caller, m, NULL, object_name, method_name,
-                                             outcome, err, 0),
-                        confirm, opaque);
+    qmf_value *v = agent_command_result(caller, m, NULL, object_name, method_name, outcome,
+                                        err, 0);
+
+    agent_count_command(a, v);
+    agent_publish_event(a, "commandResult", v, confirm, opaque);
 }
 
 /* Broadcasts arrive through the topic exchange with console.* keys. */

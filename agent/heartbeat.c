@@ -6,6 +6,38 @@
 #include "agent/agent_impl.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+/* The outcomes of a commandResult (docs/PROTOCOL.md §10.7), in the order
+ * of struct agent's commands[]. */
+static const char *const command_outcomes[] = { "ok", "error", "expired", "rejected" };
+_Static_assert(sizeof(command_outcomes) / sizeof(*command_outcomes) ==
+               sizeof(((struct agent *)0)->commands) / sizeof(uint64_t),
+               "one count per outcome");
+
+void
+agent_count_command(struct agent *a, const qmf_value *command_result)
+{
+    const char *outcome = qmf_map_get_string(command_result, "outcome");
+    size_t i;
+
+    for (i = 0; outcome != NULL && i < sizeof(command_outcomes) / sizeof(*command_outcomes); i++)
+        if (strcmp(outcome, command_outcomes[i]) == 0)
+            a->commands[i]++;
+}
+
+/* The counts as the heartbeat's _commands: every outcome, zeros too, so
+ * that a reader sees a counter from the agent's start on. */
+static qmf_value *
+command_counts(const struct agent *a)
+{
+    qmf_value *counts = qmf_map();
+    size_t i;
+
+    for (i = 0; i < sizeof(command_outcomes) / sizeof(*command_outcomes); i++)
+        qmf_map_set(counts, command_outcomes[i], qmf_u64(a->commands[i]));
+    return counts;
+}
 
 void
 agent_heartbeat_send(struct agent *a, bool last)
@@ -19,6 +51,7 @@ agent_heartbeat_send(struct agent *a, bool last)
 
     qmf_map_set(values, "_timestamp", qmf_i64(agent_now_ns()));
     qmf_map_set(values, "_heartbeat_interval", qmf_u32(a->cfg.heartbeat_interval));
+    qmf_map_set(values, "_commands", command_counts(a));
     /* The last one, once no command runs: consoles count the agent down
      * at once, not after three missed intervals, and do not wait for it. */
     if (last)

@@ -105,6 +105,7 @@ extern const struct ctl_cmd_entry ctl_cmds_network[];   /* cmd-network.c */
 extern const struct ctl_cmd_entry ctl_cmds_call[];      /* cmd-call.c */
 extern const struct ctl_cmd_entry ctl_cmds_job[];       /* cmd-job.c */
 extern const struct ctl_cmd_entry ctl_cmds_watch[];     /* cmd-watch.c */
+extern const struct ctl_cmd_entry ctl_cmds_exporter[];  /* cmd-exporter.c */
 extern const struct ctl_cmd_entry ctl_cmds_schema[];    /* cmd-schema.c */
 extern const struct ctl_cmd_entry ctl_cmds_help[];      /* cmd-help.c */
 extern const struct ctl_cmd_entry ctl_cmds_completion[];    /* cmd-completion.c */

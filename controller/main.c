@@ -25,6 +25,7 @@ const struct ctl_cmd_section ctl_sections[] = {
     { "Any method, jobs, events", ctl_cmds_call },
     { NULL, ctl_cmds_job },
     { NULL, ctl_cmds_watch },
+    { NULL, ctl_cmds_exporter },
     { NULL, ctl_cmds_schema },
     { NULL, ctl_cmds_help },
     { NULL, ctl_cmds_completion },

@@ -19,11 +19,12 @@ fuzz_pkgs=(clang libclang-rt-14-dev)
 # rabbitmq-server: the private test broker; libvirt-daemon: a private
 # libvirtd for reconnect tests; python3-qpid-proton: AMQP 1.0 interop tests.
 # python3-qpid-proton and python3-pika: the QMFv2 conformance console
-# (tests/conformance) over AMQP 1.0 and 0-9-1.
+# (tests/conformance) over AMQP 1.0 and 0-9-1.  curl: the exporter's
+# scrapes (tests/integration/exporter.sh).
 runtime_pkgs=(
     rabbitmq-server libvirt-clients libvirt-daemon python3-qpid-proton
     procps iproute2 util-linux openssl ca-certificates
-    python3-pika
+    python3-pika curl
 )
 # The Debian packages (tests/packages.sh): dpkg-buildpackage and debhelper;
 # systemd for systemd-analyze verify; man-db and groff-base to find and

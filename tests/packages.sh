@@ -4,8 +4,9 @@
 # copy of the tree, checks what they hold, installs them with dpkg,
 # checks the systemd unit with systemd-analyze verify, runs the installed
 # virtbusd (as its system user, detached, with its configuration where the
-# package put it) and virtbus against a private broker with libvirt's test
-# driver, then purges them and checks that nothing is left.
+# package put it), virtbus and one scrape of `virtbus exporter` against a
+# private broker with libvirt's test driver, then purges them and checks
+# that nothing is left.
 #
 #   tests/packages.sh [WORKDIR]   WORKDIR (default: a temporary directory)
 #                                 receives the build and the .deb files
@@ -22,8 +23,10 @@ chmod 755 "$work"
 pkgs=(virtbusd virtbus libvirtbus0 libvirtbus-dev)
 broker_dir=$work/broker
 daemon=
+exporter=
 cleanup() {
     if [ -n "$daemon" ]; then kill "$daemon" 2>/dev/null || true; fi
+    if [ -n "$exporter" ]; then kill "$exporter" 2>/dev/null || true; fi
     if [ -f "$broker_dir/port" ]; then "$src/tests/harness/broker.sh" stop "$broker_dir" >/dev/null 2>&1 || true; fi
     dpkg --purge "${pkgs[@]}" >/dev/null 2>&1 || true
     [ -n "$keep_work" ] || rm -rf "$work"
@@ -125,6 +128,24 @@ check "it runs as virtbus" virtbus "$(ps -o user= -p "${daemon:-0}" 2>/dev/null 
 "$virtbus" -q suspend -n "$node" web1 >"$work/suspend" 2>&1 &&
     "$virtbus" list -n "$node" --where 'state == "paused"' 2>&1 | grep -q web1 &&
     pass "and runs a command through it" || fail "virtbus suspend: $(cat "$work/suspend")"
+# One scrape of the installed exporter (on a free port, which it prints).
+"$virtbus" exporter --listen 127.0.0.1:0 >/dev/null 2>"$work/exporter.err" &
+exporter=$!
+metrics_url=
+for _ in $(seq 1 150); do
+    metrics_url=$(sed -n 's/^virtbus: exporter listening on \(http:.*\)$/\1/p' "$work/exporter.err")
+    [ -n "$metrics_url" ] && curl -sf --max-time 20 "$metrics_url" >"$work/scrape" 2>/dev/null &&
+        grep -q "^virtbus_domain_state{node=\"$node\",domain=\"web1\",.*state=\"paused\"} 1$" \
+            "$work/scrape" && break
+    sleep 0.2
+done
+grep -q "^virtbus_node_up{node=\"$node\"} 1$" "$work/scrape" 2>/dev/null &&
+    grep -q "state=\"paused\"} 1$" "$work/scrape" &&
+    pass "the installed virtbus exporter serves the node's metrics" ||
+    fail "virtbus exporter: $(cat "$work/exporter.err" "$work/scrape" 2>/dev/null | head -n 20)"
+kill -TERM "$exporter"
+wait "$exporter" && pass "the exporter stops on SIGTERM" || fail "the exporter's exit status"
+exporter=
 kill -TERM "$daemon"
 for _ in $(seq 1 150); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.2; done
 kill -0 "$daemon" 2>/dev/null && fail "virtbusd outlived SIGTERM by 30 s" || { pass "virtbusd stops"; daemon=; }
