@@ -724,6 +724,34 @@ out:
     return ok ? 0 : -1;
 }
 
+static bool
+is_lenient(const struct bus_queue *q)
+{
+    return q->lenient && q->name != NULL && !q->passive;
+}
+
+/*
+ * The lenient queues, once everything else is confirmed: a refusal on
+ * channel 1 (a lock held elsewhere) has been read by then, and is not
+ * taken for one of theirs.
+ */
+static int
+declare_lenient_queues(amqp_connection_state_t amqp, const struct a091_config *cfg,
+                       qmf_error *err)
+{
+    char *name;
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < cfg->nqueues && rc == 0; i++) {
+        if (!is_lenient(&cfg->queues[i]))
+            continue;
+        rc = declare_lenient_queue(amqp, &cfg->queues[i], &name, err);
+        free(name);
+    }
+    return rc;
+}
+
 static int
 declare_topology(amqp_connection_state_t amqp, const struct a091_config *cfg,
                  char **names, qmf_error *err)
@@ -734,11 +762,9 @@ declare_topology(amqp_connection_state_t amqp, const struct a091_config *cfg,
         !declare_exchange(amqp, BUS_EXCHANGE_TOPIC, "topic", cfg->passive_exchanges, err))
         return -1;
     for (i = 0; i < cfg->nqueues; i++) {
-        const struct bus_queue *q = &cfg->queues[i];
-
-        if ((q->lenient && q->name != NULL && !q->passive
-                 ? declare_lenient_queue(amqp, q, &names[i], err)
-                 : declare_queue(amqp, q, &names[i], err)) != 0)
+        if (is_lenient(&cfg->queues[i]))
+            names[i] = qmf_xstrdup(cfg->queues[i].name);
+        else if (declare_queue(amqp, &cfg->queues[i], &names[i], err) != 0)
             return -1;
     }
     return 0;
@@ -846,7 +872,8 @@ a091_connect(const struct a091_config *cfg, char ***names_out, qmf_error *err)
     if (!open_channels(amqp, err) ||
         declare_topology(amqp, cfg, names, err) != 0 ||
         start_consumers(amqp, cfg, names, err) != 0 ||
-        !confirm_setup(amqp, cfg, err)) {
+        !confirm_setup(amqp, cfg, err) ||
+        declare_lenient_queues(amqp, cfg, err) != 0) {
         bus_strings_free(names, cfg->nqueues);
         a091_close_politely(amqp, A091_CLOSE_TIMEOUT_MS);
         return NULL;

@@ -201,11 +201,13 @@ struct bus_queue {
     /* More x-arguments (e.g. x-max-age for a stream): a map of strings
      * and integers, or NULL. */
     const qmf_value *arguments;
-    /* Nice to have, not needed to serve: declared (with its bindings) on
-     * a channel of its own, so that a refusal leaves the queue as it is
-     * and the connection goes on: a queue an earlier version declared
-     * with other arguments (PRECONDITION_FAILED), or a classic queue
-     * whose cluster node is down (NOT_FOUND).  0-9-1 topology only. */
+    /* Nice to have, not needed to serve: declared (with its bindings)
+     * after the rest of the set-up is confirmed, on a channel of its own
+     * and waiting for each answer (a round trip each), so that a refusal
+     * leaves the queue as it is and the connection goes on: a queue an
+     * earlier version declared with other arguments (PRECONDITION_FAILED),
+     * or a classic queue whose cluster node is down (NOT_FOUND).  0-9-1
+     * topology (which the 1.0 bus declares by 0-9-1 too). */
     bool lenient;
 };
 
