@@ -1563,7 +1563,8 @@ console_open(struct faults *f)
     /*
      * Durable quorum queues, so that what agents send while this console
      * reconnects, or while the broker restarts, is kept; the dead-letter
-     * queue is declared exactly as the agents declare it.
+     * queue is declared as the agents declare it (of their queue_type),
+     * but not leniently: this broker is new, and the console consumes it.
      */
     const struct bus_queue queues[] = {
         { .name = REPLY_QUEUE, .durable = true, .queue_type = "quorum",
@@ -1572,7 +1573,7 @@ console_open(struct faults *f)
           .bindings = event_bindings,
           .nbindings = sizeof(event_bindings) / sizeof(event_bindings[0]) },
         { .name = DEAD_LETTERS, .durable = true, .queue_type = "quorum",
-          .bindings = dead_binding, .nbindings = 1, .lenient = true },
+          .bindings = dead_binding, .nbindings = 1 },
     };
     char *sources[3];
     struct bus_subscription subs[3];

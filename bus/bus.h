@@ -207,7 +207,8 @@ struct bus_queue {
      * leaves the queue as it is and the connection goes on: a queue an
      * earlier version declared with other arguments (PRECONDITION_FAILED),
      * or a classic queue whose cluster node is down (NOT_FOUND).  0-9-1
-     * topology (which the 1.0 bus declares by 0-9-1 too). */
+     * topology (which the 1.0 bus declares by 0-9-1 too).  Not for a
+     * queue the connection consumes: its consumers start before. */
     bool lenient;
 };
 
