@@ -239,10 +239,10 @@ struct faults {
     unsigned cluster_base;          /* --cluster: node N's AMQP port is base + N - 1 */
     unsigned cluster_faults;        /* --cluster: node kills so far (they alternate) */
     double failover_worst;          /* --cluster: the longest time until every agent was back */
-    /* Scenario 1's pace: command k of n is not sent before
-     * paced_from + pace_s * k / n. */
+    /* Scenario 1's pace (paced_n: while it runs): an agent's command k of
+     * n is not sent before paced_from + pace_s * k / n. */
     double paced_from;
-    size_t paced_sent, paced_n;
+    size_t paced_n;
     struct child broker_cmd;        /* broker.sh, while it runs */
     bool broker_running;
     struct bus_conn *bus;
@@ -1309,11 +1309,11 @@ pump_agent(struct faults *f, struct agent_proc *ap)
     while (ap->next < ap->ncmds && ap->outstanding < ap->window) {
         struct cmd *c;
 
+        /* Each agent's share at the same pace, so that none starves. */
         if (f->paced_n > 0 &&
-            bench_now_s() < f->paced_from + (double)f->opt.pace_s * f->paced_sent / f->paced_n)
+            bench_now_s() < f->paced_from + (double)f->opt.pace_s * ap->next / ap->ncmds)
             break;
         c = ap->cmds[ap->next++];
-        f->paced_sent++;
         ap->outstanding++;
         cmd_publish(f, c);
         /* Sent twice at once, as a console asking again would: both copies
@@ -2165,7 +2165,6 @@ scenario_stream(struct faults *f)
     t_start = bench_now_s();
     if (f->opt.pace_s > 0) {
         f->paced_from = t_start;
-        f->paced_sent = 0;
         f->paced_n = N;
     }
     say(f, "stream of %zu commands started%s", N, f->opt.pace_s ? ", paced" : "");
