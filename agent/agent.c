@@ -363,7 +363,7 @@ bus_up_cb(struct bus_conn *c, void *opaque)
     a->bus_up = true;
     if (a->state == AGENT_STARTING)
         a->state = AGENT_RUNNING;
-    log_info(&a->log, "serving %s on queue %s", a->name, a->queue);
+    log_info(&a->log, "serving %s on queue %s (broker %s)", a->name, a->queue, bus_broker(c));
     agent_report_start(a, NULL);
     if (!a->started_event_sent) {
         qmf_value *v = qmf_map();
@@ -493,13 +493,18 @@ agent_open_bus(struct agent *a)
         .arguments = queue_args,
     };
     /* Dead letters wait for an operator; every agent declares the queue
-     * (identically) so that it exists before the first one arrives. */
+     * (identically) so that it exists before the first one arrives.  Of
+     * the command queues' type, so that on a cluster it outlives a node;
+     * lenient, because earlier versions made it classic (a refused
+     * redeclare leaves that one be), and because such a classic queue
+     * whose node is down must not keep the agent off the broker. */
     queues[2] = (struct bus_queue){
         .name = AGENT_DEAD_LETTERS,
         .durable = true,
-        .queue_type = "classic",
+        .queue_type = a->cfg.queue_type,
         .bindings = &bindings[2],
         .nbindings = 1,
+        .lenient = true,
     };
     /* The presence stream must exist for heartbeats to be kept, and the
      * fleet's for the agent's records in it. */

@@ -21,6 +21,8 @@ enum config_kind {
     CONFIG_LOG_LEVEL,           /* enum log_level, from a string */
     CONFIG_BOOL,                /* bool, from yes or no */
     CONFIG_PATHS,               /* qmf_value * list of absolute paths */
+    CONFIG_BROKERS,             /* char *, from "url" or [ "url", ... ]:
+                                 * the URLs separated by spaces (bus.h) */
 };
 
 /* Returns NULL if s is acceptable, else why not (shown in parentheses). */
@@ -47,7 +49,7 @@ static config_check_fn config_check_encoding;
 
 static const struct config_key config_keys[] = {
     { "node", CONFIG_STRING, CONFIG_AT(node), 0, 0, config_check_node },
-    { "broker", CONFIG_STRING, CONFIG_AT(broker), 0, 0, config_check_nonempty },
+    { "broker", CONFIG_BROKERS, CONFIG_AT(broker), 0, 0, NULL },
     { "uri", CONFIG_STRING, CONFIG_AT(uri), 0, 0, config_check_nonempty },
     { "labels", CONFIG_LABELS, CONFIG_AT(labels), 0, 0, NULL },
     { "heartbeat_interval", CONFIG_UNSIGNED, CONFIG_AT(heartbeat_interval), 1, 3600, NULL },
@@ -190,6 +192,8 @@ config_kind_type(enum config_kind kind)
         return QMF_CONF_STRING_LIST;
     case CONFIG_BOOL:
         return QMF_CONF_BOOL;
+    case CONFIG_BROKERS:
+        return QMF_CONF_STRINGS;
     case CONFIG_STRING:
     case CONFIG_LOG_LEVEL:
     default:
@@ -217,6 +221,7 @@ config_apply(void *opaque, const struct qmf_conf_statement *st, qmf_error *err)
     const qmf_value *v = st->value;
     qmf_value *labels, **map;
     const char *why;
+    char *joined;
     int64_t n;
     char **str;
     size_t i;
@@ -258,6 +263,21 @@ config_apply(void *opaque, const struct qmf_conf_statement *st, qmf_error *err)
         return 0;
     case CONFIG_BOOL:
         *(bool *)config_field(cfg, key) = v->u.b;
+        return 0;
+    case CONFIG_BROKERS:
+        joined = bus_url_list_join(v, &why);
+        if (joined == NULL && v->kind == QMF_STRING) {
+            joined = bus_url_redact(v->u.str.ptr);
+            qmf_conf_error(err, st, "invalid value \"%.*s\" (%s)", QMF_CONF_SHOW_MAX,
+                           joined, why);
+            free(joined);
+            return -1;
+        }
+        if (joined == NULL)
+            return qmf_conf_error(err, st, "%s", why);
+        str = config_field(cfg, key);
+        free(*str);
+        *str = joined;
         return 0;
     case CONFIG_PATHS:
         for (i = 0; i < qmf_list_len(v); i++) {

@@ -84,9 +84,10 @@ static void __attribute__((noreturn))
 usage(FILE *f, int status)
 {
     fprintf(f,
-        "usage: virtbusd [-fv] [-c FILE] [-b URL] [-u URI] [-n NODE] [-s DIR] [-p FILE]\n"
+        "usage: virtbusd [-fv] [-c FILE] [-b URL]... [-u URI] [-n NODE] [-s DIR] [-p FILE]\n"
         "  -c, --config FILE     configuration file (default " DEFAULT_CONFIG ")\n"
-        "  -b, --broker URL      broker URL, e.g. amqp://user:pass@host:5672/\n"
+        "  -b, --broker URL      broker URL, e.g. amqp://user:pass@host:5672/;\n"
+        "                        again for each node of a cluster\n"
         "  -u, --uri URI         libvirt URI, e.g. qemu:///system or test:///default\n"
         "  -n, --node NAME       node name (default: the host name)\n"
         "  -s, --state-dir DIR   journal and spool directory\n"
@@ -104,6 +105,21 @@ replace(char **slot, const char *value)
 {
     free(*slot);
     *slot = qmf_xstrdup(value);
+}
+
+/* Each -b adds a broker to the list (bus.h: separated by spaces). */
+static void
+add_broker(char **list, const char *url)
+{
+    char *more;
+
+    if (*list == NULL) {
+        *list = qmf_xstrdup(url);
+        return;
+    }
+    more = qmf_xasprintf("%s %s", *list, url);
+    free(*list);
+    *list = more;
 }
 
 /* Command-line values win over the file; they are re-applied on reload. */
@@ -431,6 +447,7 @@ main(int argc, char **argv)
     struct workq *wq;
     struct bus_threads *bus_threads;
     const char *config_path = NULL;
+    char *brokers = NULL;
     bool foreground = false;
     qmf_error err;
     int ch;
@@ -438,7 +455,7 @@ main(int argc, char **argv)
     while ((ch = getopt_long(argc, argv, "c:b:u:n:s:fp:vVh", options, NULL)) != -1) {
         switch (ch) {
         case 'c': config_path = optarg; break;
-        case 'b': over.broker = optarg; break;
+        case 'b': add_broker(&brokers, optarg); over.broker = brokers; break;
         case 'u': over.uri = optarg; break;
         case 'n': over.node = optarg; break;
         case 's': over.state_dir = optarg; break;
@@ -542,6 +559,7 @@ main(int argc, char **argv)
     event_base_free(ds.base);
     pidfile_remove(&ds);
     free(ds.pidfile);
+    free(brokers);
     if (ds.refused)
         return EXIT_NODE_IN_USE;
     return ds.start_failed ? EXIT_START_FAILED : 0;

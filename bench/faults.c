@@ -21,6 +21,13 @@
  *   6. the controller (virtbus) broadcasting while the broker restarts:
  *      every node's outcome reported, each command run once.
  *
+ * With --cluster the broker is a 3-node RabbitMQ cluster
+ * (tests/harness/cluster.sh) and agents, console and controller are given
+ * its three URLs; a "broker restart" of scenarios 1 and 6 becomes a
+ * SIGKILL of one node, in turn the node an agent is connected to and the
+ * node that leads its command queue (a quorum queue), restarted after the
+ * agents are back.  It prints how long the agents took to come back.
+ *
  *   virtbus-faults [--short] [-s 1,2,...] [-n COMMANDS] [-a AGENTS] [-w WINDOW]
  *                  [-r RESTARTS] [-k KILLS] [-d DIR] [--keep] [-v]
  *
@@ -100,6 +107,14 @@
  * It covers an agent's reconnect backoff after a broker restart (30 s)
  * with room for a busy machine; only a failing run waits that long. */
 #define STALL_S 120.0
+/*
+ * --cluster: an outstanding command with no answer for this long after the
+ * stream stood still is asked again (same message-id), as the controller
+ * does (docs/CLUSTER.md): RabbitMQ 3.10 was seen to drop answers published
+ * into a quorum queue while it elected a leader, and confirm them.  The
+ * agent answers a command it ran from its journal.
+ */
+#define REASK_S 5.0
 
 struct faults;
 
@@ -108,11 +123,12 @@ struct options {
     size_t commands, agents, window;
     size_t dup_every;               /* scenario 1: every Nth command sent twice; 0: none */
     unsigned restarts, kills;
+    unsigned pace_s;                /* scenario 1: send the stream over this long; 0: at once */
     unsigned queued, short_ttl_ms;  /* scenario 2 */
     unsigned seed;
     const char *dir;
-    const char *virtbusd, *broker_sh, *virtbus;
-    bool keep, verbose, is_short;
+    const char *virtbusd, *broker_sh, *virtbus, *cluster_sh;
+    bool keep, verbose, is_short, cluster;
 };
 
 /* A process this program started. */
@@ -200,6 +216,13 @@ struct query {
 /* An injected fault of scenario 1 and how long the stream took to recover. */
 struct fault {
     bool broker;
+    /* --cluster: the node SIGKILLed, why (the node of `agent`, or the
+     * leader of its queue), and when every agent that was connected to
+     * it served again from another (t_rejoined; 0: none was). */
+    unsigned node;
+    bool leader;
+    size_t moved;
+    double t_rejoined;
     struct agent_proc *agent;
     pid_t pid;
     double t_begin, t_stopped, t_back;
@@ -212,7 +235,14 @@ struct faults {
     bool interrupted;
     double t0;
     uint64_t prng;
-    char *dir, *broker_dir, *url;
+    char *dir, *broker_dir, *url;      /* --cluster: the nodes' URLs, space-separated */
+    unsigned cluster_base;          /* --cluster: node N's AMQP port is base + N - 1 */
+    unsigned cluster_faults;        /* --cluster: node kills so far (they alternate) */
+    double failover_worst;          /* --cluster: the longest time until every agent was back */
+    /* Scenario 1's pace (paced_n: while it runs): an agent's command k of
+     * n is not sent before paced_from + pace_s * k / n. */
+    double paced_from;
+    size_t paced_n;
     struct child broker_cmd;        /* broker.sh, while it runs */
     bool broker_running;
     struct bus_conn *bus;
@@ -720,14 +750,18 @@ trust_teardown(struct faults *f)
 
 /* The broker ------------------------------------------------------------------ */
 
+/* broker.sh VERB DIR, or with --cluster cluster.sh VERB DIR [NODE]. */
 static int
-broker_run(struct faults *f, const char *verb)
+broker_run_node(struct faults *f, const char *verb, unsigned node)
 {
     char *log = qmf_xasprintf("%s/broker-sh.log", f->dir);
-    char *argv[] = { (char *)f->opt.broker_sh, (char *)verb, f->broker_dir, NULL };
+    char node_text[16];
+    char *argv[] = { (char *)(f->opt.cluster ? f->opt.cluster_sh : f->opt.broker_sh),
+                     (char *)verb, f->broker_dir, node ? node_text : NULL, NULL };
     int rc;
 
-    f->broker_cmd.what = "broker.sh";
+    snprintf(node_text, sizeof(node_text), "%u", node);
+    f->broker_cmd.what = f->opt.cluster ? "cluster.sh" : "broker.sh";
     rc = run_command(f, &f->broker_cmd, argv, log, BROKER_WAIT_S);
     child_unregister(f, &f->broker_cmd);
     free(log);
@@ -735,9 +769,15 @@ broker_run(struct faults *f, const char *verb)
 }
 
 static int
+broker_run(struct faults *f, const char *verb)
+{
+    return broker_run_node(f, verb, 0);
+}
+
+static int
 broker_start(struct faults *f)
 {
-    char *port_path = qmf_xasprintf("%s/port", f->broker_dir);
+    char *port_path = qmf_xasprintf("%s/%s", f->broker_dir, f->opt.cluster ? "base" : "port");
     char port[32] = "";
     FILE *fp;
 
@@ -756,7 +796,14 @@ broker_start(struct faults *f)
     }
     fclose(fp);
     port[strcspn(port, "\n")] = '\0';
-    f->url = qmf_xasprintf("amqp://guest:guest@127.0.0.1:%s/", port);
+    if (f->opt.cluster) {
+        f->cluster_base = (unsigned)strtoul(port, NULL, 10);
+        f->url = qmf_xasprintf("amqp://guest:guest@127.0.0.1:%u/ amqp://guest:guest@127.0.0.1:%u/ "
+                               "amqp://guest:guest@127.0.0.1:%u/", f->cluster_base,
+                               f->cluster_base + 1, f->cluster_base + 2);
+    } else {
+        f->url = qmf_xasprintf("amqp://guest:guest@127.0.0.1:%s/", port);
+    }
     free(port_path);
     return 0;
 }
@@ -925,14 +972,33 @@ agent_by_name(struct faults *f, const char *name)
     return NULL;
 }
 
+/* broker = [ "url", ... ]: the configuration's form of a list of URLs. */
+static char *
+broker_list_text(const char *urls)
+{
+    size_t n, i;
+    char **v = bus_url_split(urls, &n), *text = qmf_xstrdup("["), *more;
+
+    for (i = 0; i < n; i++) {
+        more = qmf_xasprintf("%s%s \"%s\"", text, i ? "," : "", v[i]);
+        free(text);
+        text = more;
+    }
+    more = qmf_xasprintf("%s ]", text);
+    free(text);
+    bus_url_list_free(v, n);
+    return more;
+}
+
 /* Its configuration file: everything at the shipped defaults (quorum
  * queue, delivery limit, prefetch, workers) unless said here. */
 static int
 agent_write_conf(struct faults *f, struct agent_proc *ap)
 {
+    char *brokers = broker_list_text(f->url);
     char *text = qmf_xasprintf(
         "node = \"%s\"\n"
-        "broker = \"%s\"\n"
+        "broker = %s\n"
         "uri = \"%s\"\n"
         "state_dir = \"%s\"\n"
         "queue_type = \"quorum\"\n"
@@ -946,7 +1012,7 @@ agent_write_conf(struct faults *f, struct agent_proc *ap)
         "issuer_keys = [ \"%s\" ]\n"
         "key = \"%s/%s.key\"\n"
         "credential = \"%s/%s.cred\"\n",
-        ap->node, f->url, ap->lvd.uri, ap->state_dir, DELIVERY_LIMIT, ap->stop_timeout,
+        ap->node, brokers, ap->lvd.uri, ap->state_dir, DELIVERY_LIMIT, ap->stop_timeout,
         ap->ack_long_after, f->opt.verbose ? "debug" : "info", f->dir, f->issuer_pub,
         f->trust_dir, ap->node, f->trust_dir, ap->node);
     int rc = trust_issue(f, ap->node, TRUST_ROLE_AGENT, NULL) != 0 ? -1
@@ -955,6 +1021,7 @@ agent_write_conf(struct faults *f, struct agent_proc *ap)
     if (rc != 0)
         say(f, "cannot write %s", ap->conf);
     free(text);
+    free(brokers);
     return rc;
 }
 
@@ -1240,8 +1307,13 @@ pump_agent(struct faults *f, struct agent_proc *ap)
             cmd_publish(f, c);
     }
     while (ap->next < ap->ncmds && ap->outstanding < ap->window) {
-        struct cmd *c = ap->cmds[ap->next++];
+        struct cmd *c;
 
+        /* Each agent's share at the same pace, so that none starves. */
+        if (f->paced_n > 0 &&
+            bench_now_s() < f->paced_from + (double)f->opt.pace_s * ap->next / ap->ncmds)
+            break;
+        c = ap->cmds[ap->next++];
         ap->outstanding++;
         cmd_publish(f, c);
         /* Sent twice at once, as a console asking again would: both copies
@@ -1491,7 +1563,8 @@ console_open(struct faults *f)
     /*
      * Durable quorum queues, so that what agents send while this console
      * reconnects, or while the broker restarts, is kept; the dead-letter
-     * queue is declared exactly as the agents declare it.
+     * queue is declared as the agents declare it (of their queue_type),
+     * but not leniently: this broker is new, and the console consumes it.
      */
     const struct bus_queue queues[] = {
         { .name = REPLY_QUEUE, .durable = true, .queue_type = "quorum",
@@ -1499,7 +1572,7 @@ console_open(struct faults *f)
         { .name = EVENT_QUEUE, .durable = true, .queue_type = "quorum",
           .bindings = event_bindings,
           .nbindings = sizeof(event_bindings) / sizeof(event_bindings[0]) },
-        { .name = DEAD_LETTERS, .durable = true, .queue_type = "classic",
+        { .name = DEAD_LETTERS, .durable = true, .queue_type = "quorum",
           .bindings = dead_binding, .nbindings = 1 },
     };
     char *sources[3];
@@ -1778,11 +1851,244 @@ restart_broker(struct faults *f, struct fault *ft)
     return true;
 }
 
+/* The broker the agent's log says it serves on last ("serving ...
+ * (broker URL)"), and how many times it said so. */
+static unsigned
+agent_serving(const struct agent_proc *ap, unsigned *port)
+{
+    FILE *fp = fopen(ap->log, "r");
+    char line[4096], *b;
+    unsigned times = 0;
+
+    *port = 0;
+    while (fp && fgets(line, sizeof(line), fp)) {
+        if (strstr(line, "] info: serving ") == NULL || (b = strstr(line, "(broker ")) == NULL)
+            continue;
+        times++;
+        b = strrchr(b, ':');
+        *port = b ? (unsigned)strtoul(b + 1, NULL, 10) : 0;
+    }
+    if (fp)
+        fclose(fp);
+    return times;
+}
+
+/* --cluster: the node (1..3) ap is connected to; 0 if unknown. */
+static unsigned
+agent_cluster_node(const struct faults *f, const struct agent_proc *ap)
+{
+    unsigned port;
+
+    agent_serving(ap, &port);
+    return port >= f->cluster_base && port < f->cluster_base + 3 ? port - f->cluster_base + 1
+                                                                 : 0;
+}
+
+/* --cluster: the node (1..3) that leads ap's command queue, as node `ask`
+ * says; 0 if unknown. */
+static unsigned
+queue_leader_node(struct faults *f, const struct agent_proc *ap, unsigned ask)
+{
+    char *out = qmf_xasprintf("%s/leaders.txt", f->dir);
+    char *queue = qmf_xasprintf("virtbus.agent.%s\t", ap->node);
+    char ask_text[16], line[512], *at;
+    char *argv[] = { (char *)f->opt.cluster_sh, "ctl", f->broker_dir, ask_text, "list_queues",
+                     "-q", "name", "leader", NULL };
+    struct child c = { .what = "cluster.sh ctl" };
+    unsigned node = 0;
+    FILE *fp;
+
+    snprintf(ask_text, sizeof(ask_text), "%u", ask);
+    if (run_command(f, &c, argv, out, BROKER_WAIT_S) == 0 && (fp = fopen(out, "r")) != NULL) {
+        while (node == 0 && fgets(line, sizeof(line), fp))
+            if (strncmp(line, queue, strlen(queue)) == 0 && (at = strrchr(line, '-')) != NULL)
+                node = (unsigned)strtoul(at + 1, NULL, 10);
+        fclose(fp);
+    }
+    child_unregister(f, &c);
+    free(queue);
+    free(out);
+    return node >= 1 && node <= 3 ? node : 0;
+}
+
+struct rejoin_wait {
+    struct agent_proc **v;
+    size_t n;
+    const bool *moved;
+    const unsigned *times;
+};
+
+/* Every agent that was on the killed node serves again (from another). */
+static bool
+agents_rejoined(struct faults *f, void *arg)
+{
+    struct rejoin_wait *w = arg;
+    unsigned port;
+    size_t i;
+
+    for (i = 0; i < w->n; i++)
+        if (w->moved[i] && agent_serving(w->v[i], &port) <= w->times[i])
+            return false;
+    return true;
+}
+
+/*
+ * --cluster's broker fault: SIGKILL one node of the three, in turn the one
+ * ap is connected to and the one leading ap's queue; wait until every
+ * agent that was on it serves from another; then start the node again
+ * (it rejoins), so that the next fault finds three.
+ */
+static bool
+kill_cluster_node(struct faults *f, struct fault *ft, struct agent_proc **v, size_t n,
+                  struct agent_proc *ap)
+{
+    bool *moved = qmf_xcalloc(n, sizeof(*moved));
+    unsigned *times = qmf_xcalloc(n, sizeof(*times)), port;
+    struct rejoin_wait w = { v, n, moved, times };
+    char *pid_path = NULL, pid_text[32] = "";
+    bool ok = false;
+    pid_t pid = 0;
+    FILE *fp;
+    size_t i;
+
+    ft->broker = true;
+    ft->agent = ap;
+    ft->leader = f->cluster_faults++ % 2 == 1;
+    ft->node = ft->leader ? queue_leader_node(f, ap, 1 + f->cluster_faults % 3)
+                          : agent_cluster_node(f, ap);
+    if (ft->node == 0) {
+        say(f, "cannot tell which node %s %s", ft->leader ? "leads the queue of" :
+            "is connected to", ap->node);
+        goto out;
+    }
+    pid_path = qmf_xasprintf("%s/n%u/broker.pid", f->broker_dir, ft->node);
+    if ((fp = fopen(pid_path, "r")) != NULL) {
+        if (fgets(pid_text, sizeof(pid_text), fp) != NULL)
+            pid = (pid_t)strtol(pid_text, NULL, 10);
+        fclose(fp);
+    }
+    if (pid <= 0) {
+        say(f, "no pid in %s", pid_path);
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        moved[i] = agent_cluster_node(f, v[i]) == ft->node;
+        times[i] = agent_serving(v[i], &port);
+        ft->moved += moved[i];
+    }
+    say(f, "fault: SIGKILL cluster node %u (pid %d), %s %s; %zu agent(s) connected to it",
+        ft->node, (int)pid, ft->leader ? "the leader of the queue of" : "the node of",
+        ap->node, ft->moved);
+    ft->t_begin = bench_now_s();
+    if (kill(pid, SIGKILL) != 0) {
+        say(f, "kill %d: %s", (int)pid, strerror(errno));
+        goto out;
+    }
+    ft->t_stopped = ft->t_begin;
+    if (!run_until(f, agents_rejoined, &w, READY_WAIT_S)) {
+        say(f, "the agents of node %u did not come back within %.0f s", ft->node, READY_WAIT_S);
+        goto out;
+    }
+    ft->t_rejoined = bench_now_s();
+    if (broker_run_node(f, "restart", ft->node) != 0)
+        goto out;
+    ft->t_back = bench_now_s();
+    say(f, "node %u: its agents served from other nodes after %.2f s; it was back in the "
+        "cluster after %.1f s", ft->node, ft->t_rejoined - ft->t_begin, ft->t_back - ft->t_begin);
+    ok = true;
+out:
+    free(pid_path);
+    free(moved);
+    free(times);
+    return ok;
+}
+
+/* --cluster: every confirmed command of v still unanswered is sent again
+ * (same message-id); how many. */
+static size_t
+reask_unanswered(struct faults *f, struct agent_proc **v, size_t n)
+{
+    size_t i, j, count = 0;
+
+    for (i = 0; i < n; i++) {
+        for (j = v[i]->lo; j < v[i]->next; j++) {
+            struct cmd *c = v[i]->cmds[j];
+
+            if (c->answers == 0 && !c->dead_lettered && c->state == CMD_CONFIRMED) {
+                c->state = CMD_UNSENT;
+                count++;
+            }
+        }
+        pump_agent(f, v[i]);
+    }
+    return count;
+}
+
+/*
+ * Runs the stream until cond holds or it stood still STALL_S.  With
+ * --cluster, a stream that stood still REASK_S asks its unanswered
+ * commands again first (*reasked counts them).
+ */
+static bool
+stream_wait(struct faults *f, cond_fn cond, void *arg, struct agent_proc **v, size_t n,
+            size_t *reasked)
+{
+    size_t seen = f->answered;
+    double t_moved = bench_now_s();
+
+    if (!f->opt.cluster)
+        return run_while_moving(f, cond, arg, STALL_S);
+    while (!run_while_moving(f, cond, arg, REASK_S)) {
+        if (f->answered != seen) {
+            seen = f->answered;
+            t_moved = bench_now_s();
+        }
+        if (f->interrupted || bench_now_s() - t_moved >= STALL_S)
+            return false;
+        *reasked += reask_unanswered(f, v, n);
+    }
+    return true;
+}
+
+/* The latest first answer after t among v: when every agent answered again. */
+static double
+all_answering_after(struct agent_proc **v, size_t n, double t, size_t *waiting)
+{
+    double last = t, a;
+    size_t i;
+
+    *waiting = 0;
+    for (i = 0; i < n; i++) {
+        if ((a = first_answer_after(v[i], t)) < 0)
+            (*waiting)++;
+        else if (a > last)
+            last = a;
+    }
+    return last;
+}
+
 static void
 print_recovery(struct faults *f, const struct fault *ft, size_t index, struct agent_proc **v,
                size_t n)
 {
     size_t i;
+
+    if (ft->node != 0) {
+        size_t waiting;
+        double all = all_answering_after(v, n, ft->t_begin, &waiting) - ft->t_begin;
+        double rejoin = ft->moved ? ft->t_rejoined - ft->t_begin : 0;
+
+        printf("    fault %zu: t=%.1fs SIGKILL cluster node %u (%s %s): %zu agent(s) "
+               "reconnected to other nodes within %.2f s; every agent answering within "
+               "%.2f s of the kill%s\n", index, ft->t_begin - f->t0, ft->node,
+               ft->leader ? "leader of the queue of" : "connected to", ft->agent->node,
+               ft->moved, rejoin, all, waiting ? " (some streams were done)" : "");
+        if (all > f->failover_worst)
+            f->failover_worst = all;
+        if (rejoin > f->failover_worst)
+            f->failover_worst = rejoin;
+        return;
+    }
 
     if (!ft->broker) {
         double t = first_answer_after(ft->agent, ft->t_back);
@@ -1830,6 +2136,7 @@ scenario_stream(struct faults *f)
     size_t executed = 0, twice = 0, lost = 0, interrupted = 0, int_effect = 0, errors = 0;
     size_t phantom = 0, conflicting = 0, stray = 0, answered_again = 0, resent = 0;
     size_t no_record = 0, dead = 0, int_records = 0, first_cmd = f->ncmds, dup_sent = 0;
+    size_t reasked = 0;
     struct answered_at_least goal = { f->answered, 0 };
     double t_start, t_sent_all = 0, t_done;
     bool setup_ok = true;
@@ -1856,7 +2163,11 @@ scenario_stream(struct faults *f)
     all.v = &f->cmds[first_cmd];
     all.n = N;
     t_start = bench_now_s();
-    say(f, "stream of %zu commands started", N);
+    if (f->opt.pace_s > 0) {
+        f->paced_from = t_start;
+        f->paced_n = N;
+    }
+    say(f, "stream of %zu commands started%s", N, f->opt.pace_s ? ", paced" : "");
     for (i = 0; i < A; i++)
         stream(f, v[i], W);
 
@@ -1870,11 +2181,14 @@ scenario_stream(struct faults *f)
                        (restarts + 1) * (f->opt.kills + 1) <= (kills + 1) * (f->opt.restarts + 1));
 
         goal.n = N * (j + 1) / (nfaults + 1);
-        if (!run_while_moving(f, answered_at_least, &goal, STALL_S)) {
+        if (!stream_wait(f, answered_at_least, &goal, v, A, &reasked)) {
             say(f, "the stream stalled at %zu answers", f->answered - goal.base);
             break;
         }
-        if (broker) {
+        if (broker && f->opt.cluster) {
+            kill_cluster_node(f, &faults[j], v, A, v[restarts % A]);
+            restarts++;
+        } else if (broker) {
             restart_broker(f, &faults[j]);
             restarts++;
         } else {
@@ -1882,13 +2196,14 @@ scenario_stream(struct faults *f)
             kills++;
         }
     }
-    run_while_moving(f, range_answered, &all, STALL_S);
+    stream_wait(f, range_answered, &all, v, A, &reasked);
     t_done = bench_now_s();
     for (i = 0; i < N; i++)
         if (all.v[i]->t_sent > t_sent_all)
             t_sent_all = all.v[i]->t_sent;
     say(f, "stream done: %zu of %zu commands answered in %.1f s", f->answered - goal.base, N,
         t_done - t_start);
+    f->paced_n = 0;
     run_while_recording(f, range_recorded, &all);
 
     if (find_effects(f, v, A, &stray) != 0)
@@ -1938,6 +2253,13 @@ scenario_stream(struct faults *f)
     for (j = 0; j < nfaults; j++)
         if (faults[j].t_begin > 0)
             print_recovery(f, &faults[j], j + 1, v, A);
+    if (f->opt.cluster)
+        printf("  asked again after %.0f s without an answer (same message-id, as the "
+               "controller does): %zu command(s)\n", REASK_S, reasked);
+    if (f->opt.cluster)
+        printf("  failover: every agent back (serving from another node, and answering) "
+               "within %.2f s of a node's SIGKILL, the longest of %zu\n", f->failover_worst,
+               restarts);
 
     check(f, kills == f->opt.kills && restarts == f->opt.restarts,
           "%zu of %u kills and %zu of %u broker restarts done", kills, f->opt.kills,
@@ -2900,8 +3222,23 @@ scenario_controller(struct faults *f)
             goto out;
         }
     }
-    if (!check(f, restart_broker(f, &ft), "the broker restarted"))
+    if (f->opt.cluster) {
+        struct fault leader = { 0 };
+
+        /* The node of one agent, then the leader of another's queue. */
+        f->cluster_faults += f->cluster_faults % 2;
+        if (!check(f, kill_cluster_node(f, &ft, ap, S6_AGENTS, ap[0]),
+                   "the node of %s SIGKILLed, and back", ap[0]->node) ||
+            !check(f, kill_cluster_node(f, &leader, ap, S6_AGENTS, ap[1]),
+                   "the leader of the queue of %s SIGKILLed, and back", ap[1]->node))
+            goto out;
+        printf("  failover: %zu and %zu agent(s) served from other nodes within %.2f s and "
+               "%.2f s of the kills\n", ft.moved, leader.moved,
+               ft.moved ? ft.t_rejoined - ft.t_begin : 0,
+               leader.moved ? leader.t_rejoined - leader.t_begin : 0);
+    } else if (!check(f, restart_broker(f, &ft), "the broker restarted")) {
         goto out;
+    }
     /* The saves end only now, after the broker came back. */
     drained = drain_fifo(fifo);
     exited = run_until(f, child_gone, &cli, S6_CLI_TIMEOUT_S + 30.0);
@@ -3049,6 +3386,12 @@ usage(FILE *fp, int status)
         "      --keep           keep the work directory (logs, journals) even on success\n"
         "      --virtbusd PATH  the agent program (default: this build's)\n"
         "      --broker-sh PATH tests/harness/broker.sh\n"
+        "      --cluster        a 3-node RabbitMQ cluster instead of one broker; its\n"
+        "                       node SIGKILLs (the node of an agent, the leader of its\n"
+        "                       queue) replace the broker restarts; scenarios 1 and 6\n"
+        "      --cluster-sh PATH tests/harness/cluster.sh\n"
+        "      --pace S         scenario 1: send the stream over S seconds (default 0;\n"
+        "                       with --cluster 90, so that every kill lands in it)\n"
         "  -v, --verbose        progress and agents' debug logs\n");
     exit(status);
 }
@@ -3084,6 +3427,9 @@ parse_options(struct options *o, int argc, char **argv)
         { "keep", no_argument, NULL, 'K' },
         { "virtbusd", required_argument, NULL, 'V' },
         { "broker-sh", required_argument, NULL, 'B' },
+        { "cluster", no_argument, NULL, 'C' },
+        { "pace", required_argument, NULL, 'P' },
+        { "cluster-sh", required_argument, NULL, 'L' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -3096,8 +3442,9 @@ parse_options(struct options *o, int argc, char **argv)
         .restarts = 3, .kills = 5, .queued = 100, .short_ttl_ms = 1500,
         .seed = (unsigned)time(NULL) ^ (unsigned)getpid(),
         .virtbusd = VIRTBUS_VIRTBUSD_PATH, .broker_sh = VIRTBUS_BROKER_SH,
-        .virtbus = VIRTBUS_CLI_PATH,
+        .virtbus = VIRTBUS_CLI_PATH, .cluster_sh = VIRTBUS_CLUSTER_SH,
     };
+    bool set_s = false, set_p = false;
     while ((ch = getopt_long(argc, argv, "s:n:a:w:r:k:d:vh", longopts, NULL)) != -1) {
         switch (ch) {
         case 'S': o->is_short = true; break;
@@ -3105,6 +3452,7 @@ parse_options(struct options *o, int argc, char **argv)
             char *copy = qmf_xstrdup(optarg), *tok, *save = NULL;
 
             o->scenarios = 0;
+            set_s = true;
             for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
                 o->scenarios |= 1u << parse_size(tok, "--scenarios", 1, 6);
             free(copy);
@@ -3121,6 +3469,9 @@ parse_options(struct options *o, int argc, char **argv)
         case 'K': o->keep = true; break;
         case 'V': o->virtbusd = optarg; break;
         case 'B': o->broker_sh = optarg; break;
+        case 'C': o->cluster = true; break;
+        case 'P': o->pace_s = (unsigned)parse_size(optarg, "--pace", 0, 86400); set_p = true; break;
+        case 'L': o->cluster_sh = optarg; break;
         case 'v': o->verbose = true; break;
         case 'h': usage(stdout, 0);
         default: usage(stderr, 2);
@@ -3134,9 +3485,22 @@ parse_options(struct options *o, int argc, char **argv)
         if (!set_a)
             o->agents = 4;
         if (!set_r)
-            o->restarts = 1;
+            o->restarts = o->cluster ? 2 : 1;
         if (!set_k)
-            o->kills = 2;
+            o->kills = o->cluster ? 0 : 2;
+    }
+    if (o->cluster) {
+        /* A node's restart takes 15 to 30 s here: spread the stream so
+         * that the kills, a third and two thirds through, land in it. */
+        if (!set_p)
+            o->pace_s = 90;
+        /* The others need broker.sh's settings (consumer_timeout). */
+        if (!set_s)
+            o->scenarios = (1u << 1) | (1u << 6);
+        if (o->scenarios & ~((1u << 1) | (1u << 6))) {
+            fprintf(stderr, "virtbus-faults: --cluster runs scenarios 1 and 6 only\n");
+            exit(2);
+        }
     }
 }
 
@@ -3146,10 +3510,11 @@ setup(struct faults *f)
     struct timeval tick = { 0, TICK_MS * 1000 };
     char *shown;
 
-    if (access(f->opt.virtbusd, X_OK) != 0 || access(f->opt.broker_sh, X_OK) != 0 ||
+    if (access(f->opt.virtbusd, X_OK) != 0 ||
+        access(f->opt.cluster ? f->opt.cluster_sh : f->opt.broker_sh, X_OK) != 0 ||
         access(LIBVIRTD, X_OK) != 0) {
         say(f, "missing %s, %s or %s (packaging/install-deps.sh installs libvirtd)",
-            f->opt.virtbusd, f->opt.broker_sh, LIBVIRTD);
+            f->opt.virtbusd, f->opt.cluster ? f->opt.cluster_sh : f->opt.broker_sh, LIBVIRTD);
         return -1;
     }
     if (f->opt.dir) {

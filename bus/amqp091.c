@@ -69,7 +69,9 @@ struct a091_incoming {
 struct a091_conn {
     struct bus_conn_base base;
     struct event_base *evbase;
-    struct a091_config *cfg;
+    struct a091_config *cfg;   /* of the broker in use or tried: cfgs[backoff.url] */
+    void **cfgs;               /* one per broker of the list, alike but the URL */
+    size_t ncfgs;
     struct bus_handlers handlers;
     void *opaque;
 
@@ -106,6 +108,18 @@ struct a091_conn {
 static void conn_lost(struct a091_conn *c, const qmf_error *why);
 static void conn_abandon(struct a091_conn *c, const qmf_error *why);
 
+static void *
+config_make(const struct bus_options *opts, qmf_error *err)
+{
+    return a091_config_new(opts, err);
+}
+
+static void
+config_unref(void *cfg)
+{
+    a091_config_unref(cfg);
+}
+
 static char *
 bytes_dup(amqp_bytes_t b)
 {
@@ -127,7 +141,7 @@ conn_free(struct a091_conn *c)
     if (c->ev_fail)
         event_free(c->ev_fail);
     bus_strings_free(c->queue_names, c->cfg->nqueues);
-    a091_config_unref(c->cfg);
+    bus_configs_free(c->cfgs, c->ncfgs, config_unref);
     free(c);
 }
 
@@ -807,11 +821,13 @@ report_down(struct a091_conn *c, const qmf_error *why)
     return !c->closed;
 }
 
+/* The next attempt goes to the next broker of the list. */
 static void
 schedule_retry(struct a091_conn *c)
 {
     c->state = A091_WAITING;
     bus_backoff_arm(&c->backoff, c->ev_retry);
+    c->cfg = c->cfgs[bus_backoff_next_url(&c->backoff)];
 }
 
 /* polite: the link still works, only the connection is of no more use. */
@@ -1015,19 +1031,24 @@ a091_open(struct bus_conn **out, struct event_base *base,
 {
     struct a091_config *cfg;
     struct a091_conn *c;
+    void **cfgs;
+    size_t n;
 
     *out = NULL;
-    cfg = a091_config_new(opts, err);
-    if (cfg == NULL)
+    cfgs = bus_configs_new(opts, config_make, config_unref, &n, err);
+    if (cfgs == NULL)
         return -1;
+    cfg = cfgs[0];
     c = qmf_xcalloc(1, sizeof(*c));
     c->base.driver = &bus_amqp091_driver;
     c->evbase = base;
-    c->cfg = cfg;
+    c->cfgs = cfgs;
+    c->ncfgs = n;
     if (h != NULL)
         c->handlers = *h;
     c->opaque = opaque;
-    bus_backoff_init(&c->backoff, cfg->url, c, cfg->backoff_min_ms, cfg->backoff_max_ms);
+    bus_backoff_init(&c->backoff, opts->url, c, cfg->backoff_min_ms, cfg->backoff_max_ms, n);
+    c->cfg = cfgs[c->backoff.url];
     c->state = A091_DOWN;
     c->ev_handover = event_new(base, -1, 0, on_handover, c);
     c->ev_retry = evtimer_new(base, on_retry, c);
@@ -1174,6 +1195,12 @@ a091_close_wait(struct bus_conn *bc, unsigned timeout_ms)
     close_conn((struct a091_conn *)bc, timeout_ms > 0 ? timeout_ms : A091_CLOSE_TIMEOUT_MS);
 }
 
+static const char *
+a091_broker(struct bus_conn *bc)
+{
+    return ((struct a091_conn *)bc)->cfg->shown;
+}
+
 static const char *const a091_schemes[] = { "amqp", "amqps", NULL };
 
 const struct bus_driver bus_amqp091_driver = {
@@ -1189,4 +1216,5 @@ const struct bus_driver bus_amqp091_driver = {
     .pause = a091_pause,
     .close = a091_close,
     .close_wait = a091_close_wait,
+    .broker = a091_broker,
 };

@@ -128,6 +128,7 @@ config_free(struct a091_config *cfg)
     }
     free(cfg->subs);
     free(cfg->url);
+    free(cfg->shown);
     free(cfg->url_buf);
     free(cfg->name);
     bus_tls_conf_clear(&cfg->tls);
@@ -143,6 +144,7 @@ a091_config_new(const struct bus_options *opts, qmf_error *err)
     atomic_init(&cfg->refs, 1);
     cfg->threads = opts->threads;
     cfg->url = qmf_xstrdup(opts->url);
+    cfg->shown = bus_url_redact(opts->url);
     cfg->url_buf = qmf_xstrdup(opts->url);
     if (amqp_parse_url(cfg->url_buf, &cfg->info) != AMQP_STATUS_OK) {
         char *shown = bus_url_redact(opts->url);
@@ -661,6 +663,95 @@ declare_queue(amqp_connection_state_t amqp, const struct bus_queue *q, char **na
     return 0;
 }
 
+/*
+ * Whether a failed call on the lenient channel was only the broker's
+ * refusal, which closed that channel (answered here), not the connection.
+ */
+static bool
+lenient_refused(amqp_connection_state_t amqp)
+{
+    amqp_rpc_reply_t r = amqp_get_rpc_reply(amqp);
+    amqp_channel_close_ok_t ok;
+
+    if (r.reply_type != AMQP_RESPONSE_SERVER_EXCEPTION ||
+        r.reply.id != AMQP_CHANNEL_CLOSE_METHOD)
+        return false;
+    memset(&ok, 0, sizeof(ok));
+    return amqp_send_method(amqp, A091_LENIENT_CHANNEL, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) ==
+           AMQP_STATUS_OK;
+}
+
+/* A lenient queue (bus_queue.lenient): synchronous, on its own channel;
+ * -1 only when the connection itself failed. */
+static int
+declare_lenient_queue(amqp_connection_state_t amqp, const struct bus_queue *q, char **name,
+                      qmf_error *err)
+{
+    qmf_value *arguments = bus_queue_arguments(q);
+    amqp_table_entry_t *args = qmf_xcalloc(qmf_map_len(arguments) + 1, sizeof(*args));
+    amqp_table_t table = { 0, args };
+    char what[300];
+    bool ok = true;
+    size_t i;
+
+    *name = qmf_xstrdup(q->name);
+    snprintf(what, sizeof(what), "declaring queue '%s'", q->name);
+    if (a091_table_append(arguments, args, &table.num_entries, err) != 0 ||
+        !rpc_ok(amqp, amqp_channel_open(amqp, A091_LENIENT_CHANNEL), what, err)) {
+        ok = false;
+        goto out;
+    }
+    if (amqp_queue_declare(amqp, A091_LENIENT_CHANNEL, a091_bytes_of(q->name), 0, q->durable,
+                           q->exclusive, q->auto_delete, table) == NULL) {
+        ok = lenient_refused(amqp);
+        goto out;
+    }
+    for (i = 0; i < q->nbindings; i++) {
+        if (amqp_queue_bind(amqp, A091_LENIENT_CHANNEL, a091_bytes_of(q->name),
+                            a091_bytes_of(q->bindings[i].exchange),
+                            a091_bytes_of(q->bindings[i].key), amqp_empty_table) == NULL) {
+            ok = lenient_refused(amqp);
+            goto out;
+        }
+    }
+    ok = amqp_channel_close(amqp, A091_LENIENT_CHANNEL, AMQP_REPLY_SUCCESS).reply_type ==
+         AMQP_RESPONSE_NORMAL;
+out:
+    if (!ok && err != NULL && err->code == QMF_OK)
+        rpc_ok(amqp, NULL, what, err);
+    free(args);
+    qmf_free(arguments);
+    return ok ? 0 : -1;
+}
+
+static bool
+is_lenient(const struct bus_queue *q)
+{
+    return q->lenient && q->name != NULL && !q->passive;
+}
+
+/*
+ * The lenient queues, once everything else is confirmed: a refusal on
+ * channel 1 (a lock held elsewhere) has been read by then, and is not
+ * taken for one of theirs.
+ */
+static int
+declare_lenient_queues(amqp_connection_state_t amqp, const struct a091_config *cfg,
+                       qmf_error *err)
+{
+    char *name;
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < cfg->nqueues && rc == 0; i++) {
+        if (!is_lenient(&cfg->queues[i]))
+            continue;
+        rc = declare_lenient_queue(amqp, &cfg->queues[i], &name, err);
+        free(name);
+    }
+    return rc;
+}
+
 static int
 declare_topology(amqp_connection_state_t amqp, const struct a091_config *cfg,
                  char **names, qmf_error *err)
@@ -671,7 +762,9 @@ declare_topology(amqp_connection_state_t amqp, const struct a091_config *cfg,
         !declare_exchange(amqp, BUS_EXCHANGE_TOPIC, "topic", cfg->passive_exchanges, err))
         return -1;
     for (i = 0; i < cfg->nqueues; i++) {
-        if (declare_queue(amqp, &cfg->queues[i], &names[i], err) != 0)
+        if (is_lenient(&cfg->queues[i]))
+            names[i] = qmf_xstrdup(cfg->queues[i].name);
+        else if (declare_queue(amqp, &cfg->queues[i], &names[i], err) != 0)
             return -1;
     }
     return 0;
@@ -779,7 +872,8 @@ a091_connect(const struct a091_config *cfg, char ***names_out, qmf_error *err)
     if (!open_channels(amqp, err) ||
         declare_topology(amqp, cfg, names, err) != 0 ||
         start_consumers(amqp, cfg, names, err) != 0 ||
-        !confirm_setup(amqp, cfg, err)) {
+        !confirm_setup(amqp, cfg, err) ||
+        declare_lenient_queues(amqp, cfg, err) != 0) {
         bus_strings_free(names, cfg->nqueues);
         a091_close_politely(amqp, A091_CLOSE_TIMEOUT_MS);
         return NULL;

@@ -25,6 +25,9 @@
 /* Publishes nobody waits a confirm for (bus_message.unconfirmed): confirms
  * cost the broker about a tenth of an answer's work. */
 #define A091_UNCONFIRMED_CHANNEL 3
+/* A lenient queue's declaration (bus_queue.lenient): refused, it costs
+ * this channel only, and only for the set-up. */
+#define A091_LENIENT_CHANNEL 4
 
 /*
  * RabbitMQ's direct reply-to: a reply address that needs no queue, so a
@@ -80,6 +83,7 @@ struct a091_sub {
 struct a091_config {
     atomic_int refs;
     char *url;
+    char *shown;                        /* url without its password */
     char *url_buf;                      /* parsed in place; info points into it */
     struct amqp_connection_info info;
     char *name;

@@ -107,7 +107,9 @@ struct a10_attempt {
 struct a10_conn {
     struct bus_conn_base base;
     struct event_base *evbase;
-    struct a10_config *cfg;
+    struct a10_config *cfg;    /* of the broker in use or tried: cfgs[backoff.url] */
+    void **cfgs;               /* one per broker of the list, alike but the URL */
+    size_t ncfgs;
     struct bus_handlers handlers;
     void *opaque;
 
@@ -148,6 +150,18 @@ struct a10_conn {
 };
 
 static void conn_end(struct a10_conn *c, const qmf_error *why, bool polite);
+
+static void *
+config_make(const struct bus_options *opts, qmf_error *err)
+{
+    return a10_config_new(opts, err);
+}
+
+static void
+config_unref(void *cfg)
+{
+    a10_config_unref(cfg);
+}
 static void pump(struct a10_conn *c);
 
 static uint64_t
@@ -173,7 +187,7 @@ conn_free(struct a10_conn *c)
     free(c->receivers);
     free(c->owed);
     free(c->incoming);
-    a10_config_unref(c->cfg);
+    bus_configs_free(c->cfgs, c->ncfgs, config_unref);
     free(c);
 }
 
@@ -1075,11 +1089,13 @@ report_down(struct a10_conn *c, const qmf_error *why)
     return !c->closed;
 }
 
+/* The next attempt goes to the next broker of the list. */
 static void
 schedule_retry(struct a10_conn *c)
 {
     c->state = A10_WAITING;
     bus_backoff_arm(&c->backoff, c->ev_retry);
+    c->cfg = c->cfgs[bus_backoff_next_url(&c->backoff)];
 }
 
 /*
@@ -1336,19 +1352,24 @@ a10_open(struct bus_conn **out, struct event_base *base, const struct bus_option
 {
     struct a10_config *cfg;
     struct a10_conn *c;
+    void **cfgs;
+    size_t n;
 
     *out = NULL;
-    cfg = a10_config_new(opts, err);
-    if (cfg == NULL)
+    cfgs = bus_configs_new(opts, config_make, config_unref, &n, err);
+    if (cfgs == NULL)
         return -1;
+    cfg = cfgs[0];
     c = qmf_xcalloc(1, sizeof(*c));
     c->base.driver = &bus_amqp10_driver;
     c->evbase = base;
-    c->cfg = cfg;
+    c->cfgs = cfgs;
+    c->ncfgs = n;
     if (h != NULL)
         c->handlers = *h;
     c->opaque = opaque;
-    bus_backoff_init(&c->backoff, cfg->url, c, cfg->backoff_min_ms, cfg->backoff_max_ms);
+    bus_backoff_init(&c->backoff, opts->url, c, cfg->backoff_min_ms, cfg->backoff_max_ms, n);
+    c->cfg = cfgs[c->backoff.url];
     c->state = A10_DOWN;
     c->wire.fd = -1;
     c->receivers = qmf_xcalloc(cfg->nsubs + 1, sizeof(*c->receivers));
@@ -1456,6 +1477,12 @@ a10_close_wait(struct bus_conn *bc, unsigned timeout_ms)
     close_conn((struct a10_conn *)bc, timeout_ms > 0 ? timeout_ms : A10_CLOSE_TIMEOUT_MS);
 }
 
+static const char *
+a10_broker(struct bus_conn *bc)
+{
+    return ((struct a10_conn *)bc)->cfg->shown;
+}
+
 static const char *const a10_schemes[] = { "amqp10", "amqps10", NULL };
 
 const struct bus_driver bus_amqp10_driver = {
@@ -1471,4 +1498,5 @@ const struct bus_driver bus_amqp10_driver = {
     .pause = a10_pause,
     .close = a10_close,
     .close_wait = a10_close_wait,
+    .broker = a10_broker,
 };

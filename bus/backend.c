@@ -55,7 +55,7 @@ prng_next(uint64_t *s)
 
 void
 bus_backoff_init(struct bus_backoff *b, const char *url, const void *owner,
-                 uint32_t min_ms, uint32_t max_ms)
+                 uint32_t min_ms, uint32_t max_ms, size_t nurls)
 {
     uint64_t h = UINT64_C(0xcbf29ce484222325);
     const char *p;
@@ -67,6 +67,15 @@ bus_backoff_init(struct bus_backoff *b, const char *url, const void *owner,
     b->min_ms = min_ms;
     b->max_ms = max_ms < min_ms ? min_ms : max_ms;
     b->attempt = 0;
+    b->nurls = nurls ? nurls : 1;
+    b->url = (size_t)(prng_next(&b->prng) % b->nurls);
+}
+
+size_t
+bus_backoff_next_url(struct bus_backoff *b)
+{
+    b->url = (b->url + 1) % b->nurls;
+    return b->url;
 }
 
 uint64_t
@@ -75,7 +84,7 @@ bus_backoff_next_ms(struct bus_backoff *b)
     uint64_t cap = b->min_ms, lo = b->min_ms;
     unsigned i;
 
-    for (i = 0; i < b->attempt && cap < b->max_ms; i++)
+    for (i = 0; i < b->attempt / b->nurls && cap < b->max_ms; i++)
         cap *= 2;
     if (cap > b->max_ms)
         cap = b->max_ms;
@@ -92,6 +101,46 @@ bus_backoff_arm(struct bus_backoff *b, struct event *retry)
     tv.tv_sec = (time_t)(delay / 1000);
     tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
     evtimer_add(retry, &tv);
+}
+
+void **
+bus_configs_new(const struct bus_options *opts,
+                void *(*make)(const struct bus_options *opts, qmf_error *err),
+                void (*unref)(void *cfg), size_t *n, qmf_error *err)
+{
+    struct bus_options one = *opts;
+    char **urls;
+    void **cfgs;
+    size_t nurls, i;
+
+    urls = bus_url_split(opts->url, &nurls);
+    if (nurls == 0) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "no broker URL");
+        return NULL;
+    }
+    cfgs = qmf_xcalloc(nurls, sizeof(*cfgs));
+    for (i = 0; i < nurls; i++) {
+        one.url = urls[i];
+        cfgs[i] = make(&one, err);
+        if (cfgs[i] == NULL) {
+            bus_configs_free(cfgs, i, unref);
+            cfgs = NULL;
+            break;
+        }
+    }
+    bus_url_list_free(urls, nurls);
+    *n = cfgs != NULL ? nurls : 0;
+    return cfgs;
+}
+
+void
+bus_configs_free(void **cfgs, size_t n, void (*unref)(void *cfg))
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        unref(cfgs[i]);
+    free(cfgs);
 }
 
 struct bus_job {

@@ -22,20 +22,39 @@ int bus_thread_start(void *(*fn)(void *), void *arg);
 
 /*
  * The delay before the next connect attempt: full jitter, uniform in
- * [min, min(max, min * 2^attempt)].  The jitter comes from a xorshift PRNG
- * of the connection's own (no global rand state), seeded from time, pid,
- * the connection's address and its URL.
+ * [min, min(max, min * 2^round)], where a round is one attempt at each of
+ * the nurls brokers of the list: a cluster's other nodes are tried at
+ * once, and only a cluster that is all gone makes the backoff grow.  The
+ * jitter comes from a xorshift PRNG of the connection's own (no global
+ * rand state), seeded from time, pid, the connection's address and its
+ * URL.
  */
 struct bus_backoff {
     uint64_t prng;
     uint32_t min_ms, max_ms;
     unsigned attempt;           /* failed attempts since the last success */
+    size_t nurls;               /* brokers in the list, >= 1 */
+    size_t url;                 /* the one to try next */
 };
 
+/* url: the list as given; the first broker to try is picked at random. */
 void bus_backoff_init(struct bus_backoff *b, const char *url, const void *owner,
-                      uint32_t min_ms, uint32_t max_ms);
+                      uint32_t min_ms, uint32_t max_ms, size_t nurls);
 /* The next delay, counting one more failed attempt. */
 uint64_t bus_backoff_next_ms(struct bus_backoff *b);
+/* The broker of the list to try at the next attempt, after a loss or a
+ * failure: the next one in turn. */
+size_t bus_backoff_next_url(struct bus_backoff *b);
+
+/*
+ * One configuration per broker of opts->url's list, made by make(opts
+ * with url one of them): an array of *n, or NULL with *err set (what was
+ * made is let go with unref).  Free with bus_configs_free.
+ */
+void **bus_configs_new(const struct bus_options *opts,
+                       void *(*make)(const struct bus_options *opts, qmf_error *err),
+                       void (*unref)(void *cfg), size_t *n, qmf_error *err);
+void bus_configs_free(void **cfgs, size_t n, void (*unref)(void *cfg));
 
 /* Monotonic time. */
 uint64_t bus_now_ns(void);

@@ -77,14 +77,12 @@ cut_short_userinfo(const char *start, const char *end)
  * cannot be host:port, an '@' further on marks the end of the userinfo,
  * so that none of the password shows.
  */
-char *
-bus_url_redact(const char *url)
+static char *
+redact_one(const char *url)
 {
     const char *start, *end, *at = NULL, *colon, *p;
     char *out;
 
-    if (url == NULL)
-        return NULL;
     start = strstr(url, "://");
     start = start ? start + 3 : url;
     end = start + strcspn(start, "/?#");
@@ -104,8 +102,87 @@ bus_url_redact(const char *url)
     return out;
 }
 
-int
-bus_url_check(const char *url, qmf_error *err)
+char **
+bus_url_split(const char *urls, size_t *n)
+{
+    char **v = NULL;
+    const char *p = urls;
+    size_t len;
+
+    *n = 0;
+    for (;;) {
+        p += strspn(p, BUS_URL_SEPARATORS);
+        if (*p == '\0')
+            break;
+        len = strcspn(p, BUS_URL_SEPARATORS);
+        v = qmf_xrealloc(v, (*n + 1) * sizeof(*v));
+        v[*n] = qmf_xstrndup(p, len);
+        (*n)++;
+        p += len;
+    }
+    return v;
+}
+
+void
+bus_url_list_free(char **v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+char *
+bus_url_list_join(const qmf_value *v, const char **why)
+{
+    size_t n = v->kind == QMF_LIST ? qmf_list_len(v) : 1, i, len = 0;
+    const char *one;
+    char *out = NULL;
+
+    if (n == 0) {
+        *why = "must name at least one broker";
+        return NULL;
+    }
+    for (i = 0; i < n; i++) {
+        one = (v->kind == QMF_LIST ? qmf_list_at(v, i) : v)->u.str.ptr;
+        if (*one == '\0' || one[strcspn(one, BUS_URL_SEPARATORS)] != '\0') {
+            *why = *one == '\0' ? "must not be empty"
+                                 : "a URL holds no white space (encode it as %20)";
+            free(out);
+            return NULL;
+        }
+        out = qmf_xrealloc(out, len + strlen(one) + 2);
+        len += (size_t)sprintf(out + len, "%s%s", i ? " " : "", one);
+    }
+    return out;
+}
+
+char *
+bus_url_redact(const char *url)
+{
+    char **v, *out, *one;
+    size_t n, i, len = 0;
+
+    if (url == NULL)
+        return NULL;
+    if (url[strcspn(url, BUS_URL_SEPARATORS)] == '\0')
+        return redact_one(url);
+    v = bus_url_split(url, &n);
+    out = qmf_xstrdup("");
+    for (i = 0; i < n; i++) {
+        one = redact_one(v[i]);
+        out = qmf_xrealloc(out, len + strlen(one) + 2);
+        len += (size_t)sprintf(out + len, "%s%s", i ? " " : "", one);
+        free(one);
+    }
+    bus_url_list_free(v, n);
+    return out;
+}
+
+/* One URL of a list. */
+static int
+url_check_one(const char *url, qmf_error *err)
 {
     const struct bus_driver *drv = bus_driver_for_url(url);
 
@@ -135,6 +212,32 @@ bus_url_check(const char *url, qmf_error *err)
 }
 
 int
+bus_url_check(const char *url, qmf_error *err)
+{
+    char **v;
+    size_t n, i;
+    int rc = 0;
+
+    v = bus_url_split(url != NULL ? url : "", &n);
+    if (n == 0) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "no broker URL");
+        rc = -1;
+    }
+    for (i = 0; i < n && rc == 0; i++) {
+        rc = url_check_one(v[i], err);
+        /* One connection goes through the list: one transport for all. */
+        if (rc == 0 && bus_driver_for_url(v[i]) != bus_driver_for_url(v[0])) {
+            qmf_error_set(err, QMF_ERR_INVALID_ARGS,
+                          "the brokers of a list must share one transport "
+                          "(URL %zu of %zu has another scheme)", i + 1, n);
+            rc = -1;
+        }
+    }
+    bus_url_list_free(v, n);
+    return rc;
+}
+
+int
 bus_open(struct bus_conn **out, struct event_base *base,
          const struct bus_options *opts, const struct bus_handlers *h,
          void *opaque, qmf_error *err)
@@ -146,7 +249,7 @@ bus_open(struct bus_conn **out, struct event_base *base,
         qmf_error_set(err, QMF_ERR_INVALID_ARGS, "bus_open needs a loop and a URL");
         return -1;
     }
-    drv = bus_driver_for_url(opts->url);
+    drv = bus_driver_for_url(opts->url + strspn(opts->url, BUS_URL_SEPARATORS));
     if (drv == NULL) {
         char *shown = bus_url_redact(opts->url);
 
@@ -161,6 +264,14 @@ bus_open(struct bus_conn **out, struct event_base *base,
         return -1;
     }
     return drv->open(out, base, opts, h, opaque, err);
+}
+
+const char *
+bus_broker(struct bus_conn *c)
+{
+    if (c == NULL || conn_driver(c)->broker == NULL)
+        return "";
+    return conn_driver(c)->broker(c);
 }
 
 int

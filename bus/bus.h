@@ -201,6 +201,15 @@ struct bus_queue {
     /* More x-arguments (e.g. x-max-age for a stream): a map of strings
      * and integers, or NULL. */
     const qmf_value *arguments;
+    /* Nice to have, not needed to serve: declared (with its bindings)
+     * after the rest of the set-up is confirmed, on a channel of its own
+     * and waiting for each answer (a round trip each), so that a refusal
+     * leaves the queue as it is and the connection goes on: a queue an
+     * earlier version declared with other arguments (PRECONDITION_FAILED),
+     * or a classic queue whose cluster node is down (NOT_FOUND).  0-9-1
+     * topology (which the 1.0 bus declares by 0-9-1 too).  Not for a
+     * queue the connection consumes: its consumers start before. */
+    bool lenient;
 };
 
 /* The x-arguments a declaration of q carries (x-queue-type, x-message-ttl,
@@ -287,8 +296,12 @@ void bus_threads_enter(struct bus_threads *t);
 void bus_threads_leave(struct bus_threads *t);
 
 struct bus_options {
-    const char *url;           /* amqp://user:pass@host:port/vhost; an
-                                * empty vhost ("...:5672/") means "/" */
+    /* amqp://user:pass@host:port/vhost (an empty vhost, "...:5672/",
+     * means "/"); or several, separated by white space, of one transport:
+     * the nodes of a cluster.  The first attempt goes to one picked at
+     * random (so that a fleet spreads over the nodes), each retry to the
+     * next in the list; the backoff grows only once a whole round failed. */
+    const char *url;
     struct bus_tls tls;        /* amqps only */
     enum bus_sasl sasl;
     uint16_t heartbeat_s;      /* AMQP heartbeat; 0: transport default */
@@ -347,6 +360,10 @@ struct bus_driver {
      * timeout_ms (0: the backend's default) for the broker's answer.
      * NULL: close. */
     void (*close_wait)(struct bus_conn *c, unsigned timeout_ms);
+    /* The broker of the list that the connection uses or tries now, as
+     * bus_url_redact shows it (no password); owned by the connection,
+     * valid until it closes. */
+    const char *(*broker)(struct bus_conn *c);
 };
 
 extern const struct bus_driver bus_amqp091_driver;
@@ -408,7 +425,8 @@ int bus_topology_from_name(const char *name, bool *provisioned);
 
 /* The driver for a URL's scheme, or NULL. */
 const struct bus_driver *bus_driver_for_url(const char *url);
-/* 0 if a transport serves the URL's scheme and can read the URL; else -1
+/* 0 if a transport serves the URL's scheme and can read the URL (each
+ * URL of a list, all of one transport); else -1
  * with QMF_ERR_INVALID_ARGS.  The text never repeats the URL, which may
  * hold a password.  For checking a command line before connecting. */
 int bus_url_check(const char *url, qmf_error *err);
@@ -418,9 +436,24 @@ int bus_url_check(const char *url, qmf_error *err);
  * "amqp://user:secret@host:5672/vh" -> "amqp://user@host:5672/vh".  Only
  * the password goes; the rest stays as written (percent-encoding
  * included).  Text that is not a well-formed URL loses everything that
- * could be a password.  Malloc'd; NULL for NULL.
+ * could be a password.  Each URL of a list so.  Malloc'd; NULL for NULL.
  */
 char *bus_url_redact(const char *url);
+
+/* White space separates the URLs of a list (options.url, the
+ * configuration's broker = [ ... ] and repeated -b join them so): no URL
+ * holds it unencoded. */
+#define BUS_URL_SEPARATORS " \t\n"
+/* The URLs of a list, malloc'd (n of them; none for an empty text); free
+ * with bus_url_list_free. */
+char **bus_url_split(const char *urls, size_t *n);
+void bus_url_list_free(char **v, size_t n);
+/* The text of a list from the configuration files' broker = "url" or
+ * broker = [ "url", ... ] (a string or a list of strings), malloc'd; NULL
+ * and *why (static text) when it is empty or a URL holds white space. */
+char *bus_url_list_join(const qmf_value *v, const char **why);
+/* The broker c uses or tries now (redacted; see bus_driver.broker). */
+const char *bus_broker(struct bus_conn *c);
 
 /*
  * The generic entry points: they find the driver and turn a NULL entry into

@@ -274,7 +274,7 @@ setup_topology(struct setup *s, const qmf_value *agents)
         BUS_EXCHANGE_DIRECT, BUS_DEAD_LETTERS
     };
     const struct bus_queue dead_letters = {
-        .name = BUS_DEAD_LETTERS, .durable = true, .queue_type = "classic",
+        .name = BUS_DEAD_LETTERS, .durable = true, .queue_type = s->queue_type,
         .bindings = &dead_letter_binding, .nbindings = 1,
     };
     struct bus_queue q;

@@ -42,7 +42,7 @@ static ctl_config_apply_fn ctl_config_apply_read_only;
 static ctl_config_apply_fn ctl_config_apply_seal_answers;
 
 static const struct ctl_config_key ctl_config_keys[] = {
-    { "broker", QMF_CONF_STRING, ctl_config_apply_broker },
+    { "broker", QMF_CONF_STRINGS, ctl_config_apply_broker },
     { "broker_aliases", QMF_CONF_STRING_LIST, ctl_config_apply_aliases },
     { "node_groups", QMF_CONF_STRING_LIST, ctl_config_apply_groups },
     { "timeout", QMF_CONF_INT, ctl_config_apply_timeout },
@@ -99,6 +99,22 @@ ctl_config_looks_like_url(const char *s)
     return strncmp(p, "://", 3) == 0;
 }
 
+/* One URL, or several separated by white space (a cluster's nodes). */
+static bool
+ctl_config_urls_ok(const char *s)
+{
+    char **v = NULL;
+    size_t n, i;
+    bool ok;
+
+    v = bus_url_split(s, &n);
+    ok = n > 0;
+    for (i = 0; i < n && ok; i++)
+        ok = ctl_config_looks_like_url(v[i]);
+    bus_url_list_free(v, n);
+    return ok;
+}
+
 /* A node name, or a glob over node names as fnmatch(3) reads it. */
 static bool
 ctl_config_member_ok(const char *s, size_t len)
@@ -122,18 +138,34 @@ static int
 ctl_config_apply_broker(struct ctl_config *c, const struct qmf_conf_statement *st,
                         qmf_error *err)
 {
-    const char *s = st->value->u.str.ptr;
-    char *shown;
+    const char *why = NULL;
+    char *s, *shown;
+    bool ok;
     int rc;
 
-    if (!ctl_config_looks_like_url(s) && !ctl_config_name_ok(s)) {
+    /* One string: a URL (or several, space-separated) or an alias; a
+     * list: URLs, the nodes of a cluster. */
+    if (st->value->kind == QMF_STRING) {
+        s = qmf_xstrdup(st->value->u.str.ptr);
+        ok = ctl_config_urls_ok(s) || ctl_config_name_ok(s);
+    } else {
+        s = bus_url_list_join(st->value, &why);
+        if (s == NULL)
+            return qmf_conf_error(err, st, "%s", why);
+        ok = ctl_config_urls_ok(s);
+    }
+    if (!ok) {
         shown = bus_url_redact(s);
-        rc = qmf_conf_error(err, st, "invalid value \"%.*s\" (expected a URL or "
-                            "a broker alias)", QMF_CONF_SHOW_MAX, shown);
+        rc = qmf_conf_error(err, st, "invalid value \"%.*s\" (expected %s)",
+                            QMF_CONF_SHOW_MAX, shown,
+                            st->value->kind == QMF_STRING ? "a URL or a broker alias"
+                                                          : "a list of URLs");
         free(shown);
+        free(s);
         return rc;
     }
-    ctl_config_set_string(&c->broker, s);
+    free(c->broker);
+    c->broker = s;
     return 0;
 }
 
@@ -154,7 +186,7 @@ ctl_config_apply_aliases(struct ctl_config *c, const struct qmf_conf_statement *
                            QMF_CONF_SHOW_MAX, alias->key, CTL_CONFIG_NAME_RULE);
             goto fail;
         }
-        if (!ctl_config_looks_like_url(alias->value->u.str.ptr)) {
+        if (!ctl_config_urls_ok(alias->value->u.str.ptr)) {
             char *shown = bus_url_redact(alias->value->u.str.ptr);
 
             qmf_conf_error(err, st, "alias \"%.*s\": \"%.*s\" is not a URL "
@@ -645,7 +677,7 @@ ctl_config_broker_url(const struct ctl_config *c, const char *name, char **url,
         *url = qmf_xstrdup(alias_url);
         return 0;
     }
-    if (ctl_config_looks_like_url(name)) {
+    if (ctl_config_urls_ok(name)) {
         *url = qmf_xstrdup(name);
         return 0;
     }

@@ -25,8 +25,11 @@
 #define CTL_CONFIG_MAX_FLEET_RETENTION 315360000   /* ten years */
 
 struct ctl_config {
-    char *broker;               /* default broker: URL or alias; NULL if unset */
-    qmf_value *broker_aliases;  /* map alias -> URL string, from
+    char *broker;               /* default broker: URL, alias, or the URLs of
+                                   broker = [ "amqp://a", "amqp://b" ]
+                                   separated by spaces; NULL if unset */
+    qmf_value *broker_aliases;  /* map alias -> URL string (or URLs separated
+                                   by spaces: a cluster's nodes), from
                                    broker_aliases = [ "prod=amqps://...", ... ]; never NULL */
     qmf_value *node_groups;     /* map group -> list of node names and globs
                                    (strings), from node_groups = [ "web=web*,front1" ];

@@ -74,6 +74,8 @@ conf_type_expected(enum qmf_conf_type type)
         return "a list of strings";
     case QMF_CONF_BOOL:
         return "yes or no";
+    case QMF_CONF_STRINGS:
+        return "a string or a list of strings";
     case QMF_CONF_STRING:
     default:
         return "a string";
@@ -364,6 +366,10 @@ conf_mistyped(const qmf_value *v, enum qmf_conf_type type)
         return v->kind == QMF_INT64 ? NULL : v;
     case QMF_CONF_BOOL:
         return v->kind == QMF_BOOL ? NULL : v;
+    case QMF_CONF_STRINGS:
+        if (v->kind == QMF_STRING)
+            return NULL;
+        /* FALLTHROUGH */
     case QMF_CONF_STRING_LIST:
         if (v->kind != QMF_LIST)
             return v;

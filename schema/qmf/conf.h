@@ -37,6 +37,8 @@ enum qmf_conf_type {
     QMF_CONF_INT,               /* 42: a QMF_INT64 */
     QMF_CONF_STRING_LIST,       /* [ "a", "b" ]: a QMF_LIST of QMF_STRING */
     QMF_CONF_BOOL,              /* yes or no: a QMF_BOOL */
+    QMF_CONF_STRINGS,           /* "a" or [ "a", "b" ]: a QMF_STRING or a
+                                 * QMF_LIST of QMF_STRING, as written */
 };
 
 struct qmf_conf_statement {

@@ -6,18 +6,29 @@
 # and checks that no command was lost or run twice.  It fails if any check
 # does.  Every wait is for a state, with a bound; the whole run takes
 # about 3 minutes on a quiet machine, 7 on a very busy one.
+#
+# faults.sh cluster: the same against a 3-node RabbitMQ cluster
+# (tests/harness/cluster.sh): scenarios 1 and 6, where SIGKILLs of the
+# node an agent is connected to and of the node that leads its queue
+# replace the broker restarts.
 set -euo pipefail
 : "${VIRTBUS_BIN_DIR:?run through ctest}"
 
 faults=$VIRTBUS_BIN_DIR/bench/virtbus-faults
-broker_sh=$(cd "$(dirname "$0")/../harness" && pwd)/broker.sh
+harness=$(cd "$(dirname "$0")/../harness" && pwd)
+broker_sh=$harness/broker.sh
+mode=(--broker-sh "$broker_sh")
+if [ "${1:-}" = cluster ]; then
+    broker_sh=$harness/cluster.sh
+    mode=(--cluster --cluster-sh "$broker_sh")
+fi
 run=$(mktemp -d /tmp/virtbus-faults-ci-XXXXXX)
 # The broker runs as rabbitmq and must reach its directory.
 chmod 755 "$run"
 
 cleanup() {
     # Should virtbus-faults itself be killed, its broker would outlive it.
-    if [ -f "$run/broker/broker.pid" ]; then
+    if [ -f "$run/broker/broker.pid" ] || [ -f "$run/broker/base" ]; then
         "$broker_sh" stop "$run/broker" >/dev/null 2>&1 || true
     fi
     rm -rf "$run"
@@ -29,9 +40,9 @@ trap cleanup EXIT
 rc=0
 # A bound for a hang, not a time limit: a busy machine takes twice as long.
 # Under ctest's 1260 s: SIGTERM leaves it time to stop what it started.
-timeout --signal=TERM 1200 "$faults" --short --dir "$run" --broker-sh "$broker_sh" || rc=$?
+timeout --signal=TERM 1200 "$faults" --short --dir "$run" "${mode[@]}" || rc=$?
 if [ "$rc" -ne 0 ]; then
-    echo "FAIL: virtbus-faults --short exited $rc" >&2
+    echo "FAIL: virtbus-faults --short ${mode[0]} exited $rc" >&2
     for log in "$run"/broker-sh.log "$run"/faults-*/virtbusd.log; do
         [ -f "$log" ] || continue
         echo "--- last lines of $log" >&2
@@ -39,4 +50,4 @@ if [ "$rc" -ne 0 ]; then
     done
     exit 1
 fi
-echo "ok: virtbus-faults --short"
+echo "ok: virtbus-faults --short ${mode[0]}"

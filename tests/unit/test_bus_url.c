@@ -108,3 +108,27 @@ Test(bus_url, bad_amqp10_urls_are_refused_without_their_password)
     cr_assert(strstr(err.text, "amqp10://") != NULL, "%s", err.text);
     cr_assert_null(strstr(err.text, "s3cret"), "%s", err.text);
 }
+
+/* A cluster's list: each URL loses its password; the list is checked URL
+ * by URL, and must stay on one transport. */
+Test(bus_url, lists)
+{
+    qmf_error err;
+    char **v, *got;
+    size_t n;
+
+    got = bus_url_redact("amqp://u:s3cret@a:1/  amqp://u:s3cret@b:2/\tamqp://c/");
+    cr_assert_str_eq(got, "amqp://u@a:1/ amqp://u@b:2/ amqp://c/");
+    free(got);
+    v = bus_url_split("  amqp://a/ amqp://b/ ", &n);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(v[0], "amqp://a/");
+    cr_assert_str_eq(v[1], "amqp://b/");
+    bus_url_list_free(v, n);
+    cr_assert_eq(bus_url_check("amqp://a/ amqps://b/", &err), 0, "%s", err.text);
+    cr_assert_neq(bus_url_check("amqp://u:s3cret@a/ amqp10://u:s3cret@b/", &err), 0);
+    cr_assert_null(strstr(err.text, "s3cret"));
+    cr_assert_neq(bus_url_check("amqp://a/ bogus://u:s3cret@b/", &err), 0);
+    cr_assert_null(strstr(err.text, "s3cret"), "%s", err.text);
+    cr_assert_neq(bus_url_check(" ", &err), 0);
+}

@@ -164,6 +164,19 @@ Test(config, defaults)
     cr_assert_null(cfg.allowed_paths);
 }
 
+/* broker = [ ... ]: the nodes of a cluster, kept space-separated (bus.h). */
+Test(config, broker_list)
+{
+    struct agent_config cfg;
+    qmf_error err;
+
+    agent_config_defaults(&cfg);
+    cr_assert_eq(parse_text(&cfg, "broker = [ \"amqp://u:p@a:1/\",\n  \"amqp://u:p@b:2/\", ]\n",
+                            &err), 0, "%s", err.text);
+    cr_assert_str_eq(cfg.broker, "amqp://u:p@a:1/ amqp://u:p@b:2/");
+    agent_config_free(&cfg);
+}
+
 Test(config, every_key)
 {
     static const char text[] =
@@ -314,7 +327,11 @@ static const struct error_case error_cases[] = {
     { "max_body = [ 1 ]\n", "t.conf:1: max_body: expected an integer, got a list" },
     { "node = 5\n", "t.conf:1: node: expected a string, got 5" },
     { "uri = [ \"a\" ]\n", "t.conf:1: uri: expected a string, got a list" },
-    { "broker = amqp\n", "t.conf:1: broker: expected a string, got \"amqp\"" },
+    { "broker = amqp\n", "t.conf:1: broker: expected a string or a list of strings, got \"amqp\"" },
+    { "broker = [ ]\n", "t.conf:1: broker: must name at least one broker" },
+    { "broker = [ \"amqp://h/\", \"\" ]\n", "t.conf:1: broker: must not be empty" },
+    { "broker = [ \"amqp://h/ amqp://i/\" ]\n",
+      "t.conf:1: broker: a URL holds no white space (encode it as %20)" },
     { "log_level = 3\n", "t.conf:1: log_level: expected a string, got 3" },
     { "labels = \"a=b\"\n", "t.conf:1: labels: expected a list of strings, got \"a=b\"" },
     { "labels = [ 1 ]\n", "t.conf:1: labels: expected a list of strings, got 1" },

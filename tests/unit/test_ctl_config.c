@@ -282,6 +282,25 @@ Test(ctl_config, broker_url)
     ctl_config_free(&c);
 }
 
+/* A cluster: a list as the default broker, an alias naming a list, and a
+ * list given as the -c argument; each comes out space-separated (bus.h). */
+Test(ctl_config, broker_lists)
+{
+    struct ctl_config c;
+
+    config_from(&c, "broker = [ \"amqp://a:1/\", \"amqp://b:2/\",\n  \"amqp://c:3/\" ]\n"
+                    "broker_aliases = [ \"prod=amqps://p1/ amqps://p2/\" ]\n");
+    assert_url(&c, NULL, "amqp://a:1/ amqp://b:2/ amqp://c:3/");
+    assert_url(&c, "prod", "amqps://p1/ amqps://p2/");
+    assert_url(&c, "amqp://x/ amqp://y/", "amqp://x/ amqp://y/");
+    assert_url_error(&c, "amqp://x/ y", "unknown broker alias 'amqp://x/ y' (aliases: prod)");
+    ctl_config_free(&c);
+    /* A one-item list is one broker. */
+    config_from(&c, "broker = [ \"amqp://a/\" ]\n");
+    assert_url(&c, NULL, "amqp://a/");
+    ctl_config_free(&c);
+}
+
 Test(ctl_config, default_broker)
 {
     struct ctl_config c;
@@ -585,9 +604,18 @@ static const struct error_case error_cases[] = {
     { "timeout = \"10\"\n", "t.conf:1: timeout: expected an integer, got \"10\"" },
     { "timeout = ten\n", "t.conf:1: timeout: expected an integer, got \"ten\"" },
     { "timeout = [ 1 ]\n", "t.conf:1: timeout: expected an integer, got a list" },
-    { "broker = 5\n", "t.conf:1: broker: expected a string, got 5" },
-    { "broker = amqp://h/\n", "t.conf:1: broker: expected a string, got \"amqp://h/\"" },
-    { "broker = [ \"amqp://h/\" ]\n", "t.conf:1: broker: expected a string, got a list" },
+    { "broker = 5\n", "t.conf:1: broker: expected a string or a list of strings, got 5" },
+    { "broker = amqp://h/\n",
+      "t.conf:1: broker: expected a string or a list of strings, got \"amqp://h/\"" },
+    { "broker = [ 5 ]\n", "t.conf:1: broker: expected a string or a list of strings, got 5" },
+    { "broker = [ ]\n", "t.conf:1: broker: must name at least one broker" },
+    { "broker = [ \"amqp://h/\", \"\" ]\n", "t.conf:1: broker: must not be empty" },
+    { "broker = [ \"amqp://h/\", \"prod\" ]\n",
+      "t.conf:1: broker: invalid value \"amqp://h/ prod\" (expected a list of URLs)" },
+    { "broker = [ \"amqp://u:s3cret@h/\", \"h2\" ]\n",
+      "t.conf:1: broker: invalid value \"amqp://u@h/ h2\" (expected a list of URLs)" },
+    { "broker_aliases = [ \"c=amqp://a/ b\" ]\n",
+      "t.conf:1: broker_aliases: alias \"c\": \"amqp://a/ b\" is not a URL (expected scheme://...)" },
     { "key_file = 1\n", "t.conf:1: key_file: expected a string, got 1" },
     { "broker_aliases = \"a=amqp://h/\"\n",
       "t.conf:1: broker_aliases: expected a list of strings, got \"a=amqp://h/\"" },
