@@ -102,10 +102,12 @@ setup(struct ctl_ctx *ctx, bool offline, const struct ctl_args *a)
     if (a->timeout && (rc = parse_timeout(a->timeout, &ctx->timeout_ms)) != 0)
         return rc;
     signal(SIGPIPE, SIG_IGN);
-    /* A line at a time for a person; a table for a program goes out in a
-     * few writes, not one per line (watch streams: it sets its own). */
-    if (isatty(STDOUT_FILENO))
-        setvbuf(stdout, NULL, _IOLBF, 0);
+    /* A line at a time, into a pipe too: the per-node lines on stdout must
+     * come out before the summary on stderr in `2>&1 | ...`.  Into a pipe,
+     * values are single fields for awk (--raw on a terminal). */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (!isatty(STDOUT_FILENO))
+        ctx->raw = true;
     /* The bus hands connections over from a connect thread. */
     if (evthread_use_pthreads() != 0 || (ctx->base = event_base_new()) == NULL) {
         ctl_warnx("cannot create the event loop");

@@ -42,7 +42,7 @@ ctl_outcomes_add_down(struct ctl_outcomes *o, const struct virtbus_agent_list *d
     size_t i;
 
     for (i = 0; i < down->n; i++) {
-        char *ago = ctl_format_ago(down->items[i].last_seen_ns);
+        char *ago = ctl_format_ago(down->items[i].last_seen_ns, false);
 
         if (down->items[i].last_seen_ns)
             qmf_error_set(&err, QMF_ERR_TIMEOUT, "down: last heartbeat %s", ago);

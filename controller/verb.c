@@ -376,6 +376,7 @@ ctl_act(struct ctl_ctx *ctx, struct ctl_args *a, struct ctl_action *act)
     struct ctl_nodes nodes;
     qmf_value *where;
     char *node_name = NULL;
+    bool stop = false;
     int rc;
 
     if ((rc = preflight(a, act, &where)) != 0) {
@@ -389,10 +390,14 @@ ctl_act(struct ctl_ctx *ctx, struct ctl_args *a, struct ctl_action *act)
         act->objects = &node_name;
         act->nobjects = 1;
     }
-    if (rc == 0 && a->async)
-        rc = submit_job(ctx, a, act, &nodes, where, &out);
-    else if (rc == 0 && (rc = run(ctx, a, act, &nodes, where, &out)) == 0)
-        rc = ctl_outcomes_report(ctx, &report, &out, NULL);
+    if (rc == 0)
+        rc = ctl_guard(ctx, a, act, &nodes, where, &stop);
+    if (rc == 0 && !stop) {
+        if (a->async)
+            rc = submit_job(ctx, a, act, &nodes, where, &out);
+        else if ((rc = run(ctx, a, act, &nodes, where, &out)) == 0)
+            rc = ctl_outcomes_report(ctx, &report, &out, NULL);
+    }
     ctl_outcomes_clear(&out);
     ctl_nodes_clear(&nodes);
     qmf_free(where);
