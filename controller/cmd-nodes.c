@@ -103,6 +103,7 @@ nodes_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *
 
     ctl_table_optional(t, 7);
     ctl_table_optional(t, 3);
+    ctl_table_state_column(t, 1);
     rc = a->argc != 0 ? ctl_usage(e, NULL) : ctl_table_apply_options(ctx, e, a, t, "node");
     if (rc != 0) {
         ctl_table_free(t);

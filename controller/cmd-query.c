@@ -202,6 +202,8 @@ new_table(const struct listing *l)
     for (i = 0; i < n; i++)
         if (l->cols[i].optional)
             ctl_table_optional(t, i);
+        else if (strcmp(l->cols[i].header, "STATE") == 0)
+            ctl_table_state_column(t, i);
     return t;
 }
 

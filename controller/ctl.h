@@ -47,6 +47,7 @@ struct ctl_ctx {
     bool quiet;                 /* -q: the data only, no headers, notices or summaries */
     bool no_header;             /* --no-header */
     bool raw;                   /* --raw, or stdout is no terminal: a field per value */
+    bool colour_out, colour_err;    /* --color, NO_COLOR, and terminals decide */
     bool progress;              /* stderr is a terminal and not quiet */
     unsigned timeout_ms;
     struct ctl_config config;
@@ -151,6 +152,7 @@ struct ctl_args {
     const char *batch;          /* --batch N or N% */
     unsigned batch_sleep_ms;
     bool async;
+    const char *color;          /* --color auto|always|never; NULL: auto */
     bool dry_run;               /* --dry-run: the targets, nothing sent */
     bool yes;                   /* --yes: no confirmation asked */
     const char *timeout;        /* --timeout */
@@ -288,6 +290,10 @@ void ctl_outcomes_add_failures(struct ctl_outcomes *o, const struct virtbus_resu
  * _object_name). */
 void ctl_outcomes_add_where_results(struct ctl_outcomes *o, const struct virtbus_results *r);
 void ctl_outcomes_clear(struct ctl_outcomes *o);
+
+/* The namespace of the root that holds several XML documents (dumpxml of
+ * several objects, docs/CLI.md). */
+#define CTL_DOCUMENTS_NS "urn:x-virtbus:documents:1"
 
 /* How outcomes are printed. */
 struct ctl_report {
@@ -448,8 +454,19 @@ void ctl_table_sort(struct ctl_table *t, const size_t *cols, size_t ncols);
  * widest columns are cut with "…". */
 void ctl_table_print(const struct ctl_table *t, FILE *f, bool header);
 /* The same, raw: nothing cut, "-" for an empty cell, "_" for a header's
- * spaces, so that awk sees as many fields in each line. */
-void ctl_table_print_raw(const struct ctl_table *t, FILE *f, bool header, bool raw);
+ * spaces, so that awk sees as many fields in each line; with colour, the
+ * words of state columns coloured. */
+void ctl_table_print_raw(const struct ctl_table *t, FILE *f, bool header, bool raw,
+                         bool colour);
+/* A column of states (running, down ...), coloured on a terminal. */
+void ctl_table_state_column(struct ctl_table *t, size_t col);
+/* Colour: SGR sequences, and the one a state word gets (green: running,
+ * up; yellow: paused, no reply; red: shutoff, down, failed), or NULL. */
+#define CTL_SGR_GREEN "\033[32m"
+#define CTL_SGR_YELLOW "\033[33m"
+#define CTL_SGR_RED "\033[31m"
+#define CTL_SGR_RESET "\033[0m"
+const char *ctl_colour_of(const char *word);
 /* Prints only the columns of a comma-separated list ("name,state"; the
  * headers in any case, "-" or "_" for a space), in its order.  An unknown
  * one is an error that lists the valid ones. */

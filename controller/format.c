@@ -23,6 +23,7 @@ struct ctl_table {
     size_t nsort;
     size_t *chosen;             /* -o: the columns printed, in order; NULL: all */
     size_t nchosen;
+    bool *state;                /* columns whose words are coloured on a terminal */
 };
 
 struct ctl_table *
@@ -34,6 +35,7 @@ ctl_table_new(size_t ncols, const char *const *headers)
     t->ncols = ncols;
     t->headers = qmf_xcalloc(ncols, sizeof(char *));
     t->optional = qmf_xcalloc(ncols, sizeof(bool));
+    t->state = qmf_xcalloc(ncols, sizeof(bool));
     for (i = 0; i < ncols; i++)
         t->headers[i] = qmf_xstrdup(headers[i]);
     return t;
@@ -43,6 +45,34 @@ void
 ctl_table_optional(struct ctl_table *t, size_t col)
 {
     t->optional[col] = true;
+}
+
+void
+ctl_table_state_column(struct ctl_table *t, size_t col)
+{
+    t->state[col] = true;
+}
+
+const char *
+ctl_colour_of(const char *word)
+{
+    static const char *const good[] = { "running", "up", "active", "ok", NULL };
+    static const char *const between[] = { "paused", "pmsuspended", "blocked", "clash",
+                                           "no reply", NULL };
+    static const char *const bad[] = { "shutoff", "shutdown", "crashed", "down", "inactive",
+                                       "failed", NULL };
+    size_t i;
+
+    for (i = 0; good[i]; i++)
+        if (strcmp(word, good[i]) == 0)
+            return CTL_SGR_GREEN;
+    for (i = 0; between[i]; i++)
+        if (strcmp(word, between[i]) == 0)
+            return CTL_SGR_YELLOW;
+    for (i = 0; bad[i]; i++)
+        if (strcmp(word, bad[i]) == 0)
+            return CTL_SGR_RED;
+    return NULL;
 }
 
 void
@@ -137,11 +167,13 @@ text_width(const char *s)
 
 /* A cell cut to width columns, ending in "…" when cut. */
 static void
-print_cell(FILE *f, const char *cell, size_t width, bool pad)
+print_cell(FILE *f, const char *cell, size_t width, bool pad, const char *sgr)
 {
     size_t w = text_width(cell), shown = 0;
     const char *p = cell;
 
+    if (sgr)
+        fputs(sgr, f);
     if (w <= width) {
         fputs(cell, f);
         shown = w;
@@ -156,6 +188,8 @@ print_cell(FILE *f, const char *cell, size_t width, bool pad)
         fputs("\xe2\x80\xa6", f);    /* … */
         shown++;
     }
+    if (sgr)
+        fputs(CTL_SGR_RESET, f);
     while (pad && shown++ < width)
         fputc(' ', f);
 }
@@ -165,7 +199,7 @@ print_cell(FILE *f, const char *cell, size_t width, bool pad)
  * header for awk. */
 static void
 print_row(FILE *f, char *const *cells, const size_t *order, const size_t *width,
-          const bool *shown, size_t ncols, bool raw)
+          const bool *shown, size_t ncols, bool raw, const bool *colour)
 {
     size_t i, last = 0;
     bool first = true;
@@ -180,7 +214,8 @@ print_row(FILE *f, char *const *cells, const size_t *order, const size_t *width,
             continue;
         if (!first)
             fputs("  ", f);
-        print_cell(f, raw && *cell == '\0' ? "-" : cell, width[i], i != last);
+        print_cell(f, raw && *cell == '\0' ? "-" : cell, width[i], i != last,
+                   colour && colour[order[i]] ? ctl_colour_of(cell) : NULL);
         first = false;
     }
     fputc('\n', f);
@@ -344,17 +379,17 @@ void
 ctl_print_table(const struct ctl_ctx *ctx, const struct ctl_table *t)
 {
     /* -q is virsh's: the data, without what a person reads around it. */
-    ctl_table_print_raw(t, stdout, !ctx->quiet && !ctx->no_header, ctx->raw);
+    ctl_table_print_raw(t, stdout, !ctx->quiet && !ctx->no_header, ctx->raw, ctx->colour_out);
 }
 
 void
 ctl_table_print(const struct ctl_table *t, FILE *f, bool header)
 {
-    ctl_table_print_raw(t, f, header, false);
+    ctl_table_print_raw(t, f, header, false, false);
 }
 
 void
-ctl_table_print_raw(const struct ctl_table *t, FILE *f, bool header, bool raw)
+ctl_table_print_raw(const struct ctl_table *t, FILE *f, bool header, bool raw, bool colour)
 {
     size_t n = t->chosen ? t->nchosen : t->ncols;
     size_t *order = qmf_xcalloc(n, sizeof(size_t));
@@ -388,9 +423,9 @@ ctl_table_print_raw(const struct ctl_table *t, FILE *f, bool header, bool raw)
     if (columns)
         fit(t, order, n, width, shown, columns);
     if (header)
-        print_row(f, headers, order, width, shown, n, raw);
+        print_row(f, headers, order, width, shown, n, raw, NULL);
     for (r = 0; r < t->nrows; r++)
-        print_row(f, t->rows[r], order, width, shown, n, raw);
+        print_row(f, t->rows[r], order, width, shown, n, raw, colour ? t->state : NULL);
     for (i = 0; i < t->ncols; i++)
         free(headers[i]);
     free(headers);
@@ -415,6 +450,7 @@ ctl_table_free(struct ctl_table *t)
         free(t->headers[i]);
     free(t->headers);
     free(t->optional);
+    free(t->state);
     free(t->chosen);
     free(t->rows);
     free(t);

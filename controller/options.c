@@ -11,7 +11,7 @@
 #include <string.h>
 
 enum {
-    OPT_JSON = 256, OPT_NO_HEADER, OPT_RAW, OPT_IF, OPT_ALL, OPT_BATCH, OPT_BATCH_SLEEP, OPT_ASYNC, OPT_DRY_RUN, OPT_YES,
+    OPT_JSON = 256, OPT_NO_HEADER, OPT_RAW, OPT_COLOR, OPT_IF, OPT_ALL, OPT_BATCH, OPT_BATCH_SLEEP, OPT_ASYNC, OPT_DRY_RUN, OPT_YES,
     OPT_OWN = 1024,             /* + index of the entry's own option */
 };
 
@@ -47,6 +47,8 @@ static const struct shared_option shared_options[] = {
     { { "quiet", no_argument, NULL, 'q' }, 0, NULL,
       "the data only: no headers, notices or summaries" },
     { { "no-header", no_argument, NULL, OPT_NO_HEADER }, 0, NULL, "tables without their header" },
+    { { "color", required_argument, NULL, OPT_COLOR }, 0, "WHEN",
+      "colour states and failures: auto (on a terminal, unless $NO_COLOR), always, never" },
     { { "raw", no_argument, NULL, OPT_RAW }, 0, NULL,
       "one field per value, as into a pipe: sizes in bytes, times in RFC 3339" },
     { { "timeout", required_argument, NULL, 't' }, 0, "SECONDS", "how long to wait for answers" },
@@ -135,6 +137,12 @@ parse_one(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, int ch, char **arg
     case 'q': ctx->quiet = true; break;
     case OPT_NO_HEADER: ctx->no_header = true; break;
     case OPT_RAW: ctx->raw = true; break;
+    case OPT_COLOR:
+        if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "always") != 0 &&
+            strcmp(optarg, "never") != 0)
+            return ctl_usage(e, "--color: expected auto, always or never, got '%s'", optarg);
+        a->color = optarg;
+        break;
     case 't': a->timeout = optarg; break;
     case 'c': a->connect = optarg; break;
     case 'h': a->help = true; break;

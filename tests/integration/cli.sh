@@ -114,13 +114,29 @@ awk '{ n[NF]++ } END { exit length(n) != 1 }' "$run/nodes" &&
 check "list into a pipe: memory in bytes" "web1 1610612736" \
     "$("$virtbus" list -n cli-a1 | awk '$2 == "web1" { print $2, $6 }')"
 # On a terminal, sizes are for people; --raw makes them fields there too.
+esc=$'\e'
 if command -v script >/dev/null; then
-    script -qec "$virtbus list -n cli-a1 --no-header 2>/dev/null" /dev/null | tr -d '\r' >"$run/tty"
+    script -qec "$virtbus list -n cli-a1 --no-header --color=never 2>/dev/null" /dev/null | tr -d '\r' >"$run/tty"
     grep -Eq '^cli-a1 +web1 +running .* 1.5 GiB' "$run/tty" && pass "on a terminal: 1.5 GiB" || fail "tty: $(cat "$run/tty")"
-    script -qec "$virtbus list -n cli-a1 --no-header --raw 2>/dev/null" /dev/null | tr -d '\r' >"$run/tty"
+    script -qec "$virtbus list -n cli-a1 --no-header --raw --color=never 2>/dev/null" /dev/null | tr -d '\r' >"$run/tty"
     grep -Eq '^cli-a1 +web1 +running .* 1610612736' "$run/tty" && pass "--raw on a terminal: bytes" ||
         fail "tty --raw: $(cat "$run/tty")"
+    # Colour: the state column on a terminal, unless NO_COLOR or --color=never.
+    TERM=xterm script -qec "$virtbus list -n cli-a1 --no-header 2>/dev/null" /dev/null >"$run/tty"
+    grep -q "${esc}\[32mrunning${esc}\[0m" "$run/tty" && pass "on a terminal: running in green" ||
+        fail "no colour on a terminal: $(cat -v "$run/tty")"
+    TERM=xterm NO_COLOR=1 script -qec "$virtbus list -n cli-a1 --no-header 2>/dev/null" /dev/null >"$run/tty"
+    grep -q "$esc" "$run/tty" && fail "NO_COLOR: $(cat -v "$run/tty")" || pass "NO_COLOR: no colour"
+    script -qec "$virtbus list -n cli-a1 --no-header --color=never 2>/dev/null" /dev/null >"$run/tty"
+    grep -q "$esc" "$run/tty" && fail "--color=never: $(cat -v "$run/tty")" || pass "--color=never: no colour"
 fi
+"$virtbus" list -n cli-a1 | grep -q "$esc" && fail "colour into a pipe" || pass "into a pipe: no colour"
+"$virtbus" list -n cli-a1 --color=always | grep -q "${esc}\[32mrunning" && pass "--color=always into a pipe" ||
+    fail "--color=always: no colour"
+rc=0; "$virtbus" --color=always start -n 'cli-a1' nosuch 2>"$run/err" || rc=$?
+grep -q "nosuch: ${esc}\[31mfailed${esc}\[0m: error" "$run/err" &&
+    pass "a failure's status coloured red" || fail "failure colour (exit $rc): $(cat -v "$run/err")"
+VIRTBUS_BROKER=$dead0 status 2 "--color with a bad value is a usage error" list --color=sometimes
 
 # Targeting: each form selects exactly its nodes -------------------------------
 check "-n glob" "cli-a1 cli-a2 cli-a3" "$("$virtbus" list -n 'cli-a*' | table_nodes)"
@@ -205,6 +221,18 @@ check "volume created" "2147483648" "$("$virtbus" vols -n cli-a1 | awk '$3 == "c
 status 0 "vol-delete by path" vol-delete -n 'cli-*' "$("$virtbus" vols -n cli-a1 --json |
     json "print([v['path'] for v in d['volumes'] if v['name'] == 'cli.img'][0])")"
 "$virtbus" dumpxml -n 'cli-*' cache1 | grep -q '<name>cache1</name>' && pass "dumpxml" || fail "dumpxml"
+# Several documents stay one valid XML document: each in a <virtbus:document>
+# of one root, named by node and object.
+"$virtbus" dumpxml -n 'cli-*' web1 web2 cache1 >"$run/docs.xml"
+xmllint --noout "$run/docs.xml" && pass "dumpxml of several objects: valid XML" ||
+    fail "dumpxml of several: $(head -c 300 "$run/docs.xml")"
+check "dumpxml of several: each document named" "cli-a1 web1 web1|cli-a1 web2 web2|cli-a3 cache1 cache1" \
+    "$(python3 -c '
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+assert root.tag == "{urn:x-virtbus:documents:1}documents", root.tag
+print("|".join("%s %s %s" % (d.get("node"), d.get("name"), d.find("domain/name").text) for d in root))
+' "$run/docs.xml")"
 
 # Destructive verbs: --dry-run sends nothing; on more nodes than
 # confirm_above they ask on a terminal, and want --yes without one.
