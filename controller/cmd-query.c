@@ -290,6 +290,7 @@ listing_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args
         ctl_nodes_clear(&nodes);
         return ctl_fail(&err);
     }
+    ctl_names_remember(ctx, l->class_name, &res, a->where != NULL);
     refs = fetch_ref_names(ctx, l, &nodes);
     if (ctx->json) {
         doc = qmf_map();

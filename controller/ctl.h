@@ -291,6 +291,13 @@ void ctl_outcomes_add_failures(struct ctl_outcomes *o, const struct virtbus_resu
 void ctl_outcomes_add_where_results(struct ctl_outcomes *o, const struct virtbus_results *r);
 void ctl_outcomes_clear(struct ctl_outcomes *o);
 
+/* Keeps the names of the objects of a class each node answered with, for
+ * completion, in the names cache beside the presence cache (per broker);
+ * partial (--where): added to what the node had, else replacing it.
+ * Nodes that did not answer keep theirs.  A write failure is ignored. */
+void ctl_names_remember(struct ctl_ctx *ctx, const char *class_name,
+                        const struct virtbus_results *res, bool partial);
+
 /* The namespace of the root that holds several XML documents (dumpxml of
  * several objects, docs/CLI.md). */
 #define CTL_DOCUMENTS_NS "urn:x-virtbus:documents:1"

@@ -70,6 +70,19 @@ check "completion: a method's input arguments" "destinationUri=" "$(comp call Do
 check "completion: node names, from presence" "cli-b1 cli-b2" "$(comp list -n cli-b)"
 check "completion: node groups, from the configuration" "@back @front" "$(comp list -n @)"
 check "completion: no node names after a valued option" "" "$(comp list --where cli-b)"
+# Object names, from the names cache that listings leave (never a broker).
+"$virtbus" list -n 'cli-*' >/dev/null
+"$virtbus" pools -n 'cli-*' >/dev/null
+check "completion: domain names of a verb, from the names cache" "web1 web2" "$(comp shutdown web)"
+check "completion: each name once (fleet-01 on two nodes)" "fleet-01" "$(comp destroy fleet-01)"
+check "completion: a one-object verb's object" "batch-01 batch-02 batch-03 batch-04" "$(comp migrate batch)"
+check "completion: not after a one-object verb's object" "" "$(comp migrate web1 batch)"
+check "completion: pool names" "node1-pool node2-pool node3-pool" "$(comp pool-refresh node)"
+check "completion: show CLASS NAME" "db-test db1" "$(comp show domain db)"
+check "completion: call CLASS NAME" "cache1" "$(comp call Domain cac)"
+# A --where listing adds what it saw: the names it did not select stay.
+"$virtbus" list -n cli-a1 --where 'name == "web1"' >/dev/null
+check "completion: a --where listing keeps the other names" "web1 web2" "$(comp start web)"
 "$virtbus" completion zsh | grep -q '^autoload -U +X bashcompinit' &&
     pass "completion: zsh through bashcompinit" || fail "completion zsh"
 
