@@ -183,6 +183,16 @@ typedef void (*ctl_option_fn)(void *opaque, char short_name, const char *name,
                               const char *arg, const char *help);
 void ctl_options_each(const struct ctl_cmd_entry *e, ctl_option_fn fn, void *opaque);
 
+/* Ctrl-C (ctl.c): SIGINT, while the loop runs, interrupts the console's
+ * waits (virtbus_console_interrupt) instead of killing the process, so
+ * that what answered is still reported.  Through an evsignal: nothing
+ * is done in a signal handler.  NULL if there is no console. */
+struct event *ctl_interrupt_catch(struct ctl_ctx *ctx);
+/* Stops catching it (the default action again); true if it came. */
+bool ctl_interrupt_release(struct ctl_ctx *ctx, struct event *ev);
+/* The exit status of an interrupted command, as the shell's for SIGINT. */
+#define CTL_EXIT_INTERRUPTED 130
+
 /* Connection and targeting (ctl.c, target.c) ---------------------------------- */
 
 /* Opens the console (with presence, and watch bindings or NULL; a recent
