@@ -336,45 +336,7 @@ kill -STOP "${pids[1]}"
 status 3 "a silent node is no reply" list -n cli-a1,cli-a2 --timeout 1
 grep -q 'cli-a2: no reply' "$run/err" && pass "no reply names the node" || fail "$(cat "$run/err")"
 status 3 "no reply wins over failed" destroy -n 'cli-a*' --timeout 1 --where 'name == "db-test"'
-# Ctrl-C while waiting for the silent node: the CLI reports who answered.
-# On a terminal (script), progress says when cli-a1 has answered and cli-a2
-# is awaited: then SIGINT goes to the CLI (script's child, by pid).
-if command -v script >/dev/null; then
-    script -qfec "exec $virtbus suspend -n cli-a1,cli-a2 --where 'name == \"none\"' --timeout 120 --color=never" \
-        "$run/int.tty" </dev/null >/dev/null 2>&1 &
-    script_pid=$!
-    for _ in $(seq 1 300); do grep -q '1/2 answered' "$run/int.tty" 2>/dev/null && break; sleep 0.2; done
-    int_pid=$(pgrep -P "$script_pid" || true)
-    [ -n "$int_pid" ] && kill -INT "$int_pid" || fail "no CLI under script: $(cat -v "$run/int.tty")"
-    rc=0; wait "$script_pid" || rc=$?
-    check "Ctrl-C: exit 130" 130 "$rc"
-    grep -q "interrupted: answered: cli-a1; not answered: cli-a2" "$run/int.tty" &&
-        pass "Ctrl-C names the nodes that answered and those that did not" || fail "$(cat -v "$run/int.tty")"
-    grep -q "cli-a2: no reply: interrupted before it answered" "$run/int.tty" &&
-        pass "Ctrl-C: the silent node's outcome says so" || fail "$(cat -v "$run/int.tty")"
-fi
-# A job keeps the answers: Ctrl-C during `job wait` gives the id that
-# fetches the rest, and `job show ID` does once the node is back.  SIGINT
-# goes once cli-a1's answer is in and the CLI catches SIGINT (SigCgt).
-# (exit 3 if cli-a2 is down by now: the job waits for it in its queue)
-id=$("$virtbus" --async -n cli-a1,cli-a2 suspend --where 'name == "none"' 2>/dev/null) || true
-a1_in() { "$virtbus" --json job show "$id" 2>/dev/null |
-          json "assert [r for r in d['results'] if r['node'] == 'cli-a1' and r['status'] == 'ok']"; }
-for _ in $(seq 1 150); do a1_in && break; sleep 0.2; done
-"$virtbus" job wait "$id" --timeout 120 >"$run/int.out" 2>"$run/int.err" &
-int_pid=$!
-catches_int() { [ $(( 0x$(awk '/^SigCgt:/ { print $2 }' "/proc/$int_pid/status" 2>/dev/null || echo 0) & 2 )) -ne 0 ]; }
-for _ in $(seq 1 150); do catches_int && break; sleep 0.1; done
-kill -INT "$int_pid"
-rc=0; wait "$int_pid" || rc=$?
-check "Ctrl-C in job wait: exit 130" 130 "$rc"
-grep -q "virtbus job show $id" "$run/int.err" && pass "Ctrl-C in job wait prints the job id to fetch the rest" ||
-    fail "$(cat "$run/int.out" "$run/int.err")"
 kill -CONT "${pids[1]}"
-job_done() { "$virtbus" --json job show "$id" 2>/dev/null | json "assert d['job']['complete']"; }
-for _ in $(seq 1 150); do job_done && break; sleep 0.2; done
-"$virtbus" --json job show "$id" | json "assert d['job']['complete'] and sorted(r['node'] for r in d['results']) == ['cli-a1', 'cli-a2'], d" &&
-    pass "job show fetches the rest once the node answered" || fail "$("$virtbus" job show "$id" 2>&1)"
 
 # Fire-and-forget jobs --------------------------------------------------------------
 id=$("$virtbus" --async -n 'cli-*' suspend cache1)
