@@ -3,12 +3,16 @@
  * command tables and the schema, so that it never drifts from them; and
  * virtbus completion nodes, the words the script asks for as it runs
  * (node names from the caches of earlier commands, @groups from the
- * configuration), read from files: completing never waits for a broker.
+ * configuration), read from files: completing never waits for a broker;
+ * and virtbus completion names CLASS, the object names that listings
+ * (list, pools ...) left in the names cache, which this file keeps.
  */
 #include "controller/ctl.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "schema/qmf/codec.h"
 
@@ -93,6 +97,18 @@ print_bash(const struct schema *schema)
             qmf_free(w.all);
             qmf_free(w.valued);
         }
+    printf("    esac\n}\n\n");
+    /* The class whose names a verb's Nth positional takes (N from 0). */
+    printf("_virtbus_class() {\n    case $1 in\n");
+    for (s = ctl_sections; s->entries; s++)
+        for (e = s->entries; e->name; e++) {
+            if (e->verb == NULL || (e->verb->flags & CTL_VERB_NODE))
+                continue;
+            if (e->verb->flags & CTL_VERB_ONE)
+                printf("    %s) (($2 == 0)) && echo %s ;;\n", e->name, e->verb->class_name);
+            else
+                printf("    %s) echo %s ;;\n", e->name, e->verb->class_name);
+        }
     printf("    esac\n}\n\n_virtbus_valued='");
     print_words(all.valued);
     printf("'\n\n_virtbus_methods() {\n    case $1 in\n");
@@ -159,13 +175,24 @@ print_bash(const struct schema *schema)
         "    call)\n"
         "        case ${#pos[@]} in\n"
         "        0) COMPREPLY=($(compgen -W \"$_virtbus_classes\" -- \"$cur\")) ;;\n"
-        "        1) ;;\n"
+        "        1) COMPREPLY=($(compgen -W \"$(virtbus completion names \"${pos[0]}\" 2>/dev/null)\" -- \"$cur\")) ;;\n"
         "        2) COMPREPLY=($(compgen -W \"$(_virtbus_methods \"${pos[0]}\")\" -- \"$cur\")) ;;\n"
         "        *) compopt -o nospace 2>/dev/null\n"
         "           COMPREPLY=($(compgen -W \"$(_virtbus_arguments \"${pos[0]}\" \"${pos[2]}\")\" -- \"$cur\")) ;;\n"
         "        esac ;;\n"
+        "    show)\n"
+        "        case ${#pos[@]} in\n"
+        "        0) COMPREPLY=($(compgen -W \"$_virtbus_classes\" -- \"$cur\")) ;;\n"
+        "        1) COMPREPLY=($(compgen -W \"$(virtbus completion names \"${pos[0]}\" 2>/dev/null)\" -- \"$cur\")) ;;\n"
+        "        esac ;;\n"
         "    *)\n"
-        "        COMPREPLY=($(compgen -f -- \"$cur\")) ;;\n"
+        "        local cls\n"
+        "        cls=$(_virtbus_class \"$cmd\" ${#pos[@]})\n"
+        "        if [[ -n $cls ]]; then\n"
+        "            COMPREPLY=($(compgen -W \"$(virtbus completion names \"$cls\" 2>/dev/null)\" -- \"$cur\"))\n"
+        "        else\n"
+        "            COMPREPLY=($(compgen -f -- \"$cur\"))\n"
+        "        fi ;;\n"
         "    esac\n"
         "}\n");
     printf("complete -F _virtbus virtbus\n");
@@ -211,6 +238,20 @@ compare_strings(const void *a, const void *b)
     return strcmp((*(qmf_value *const *)a)->u.str.ptr, (*(qmf_value *const *)b)->u.str.ptr);
 }
 
+/* A list of strings sorted, then printed once each: n log n, not n². */
+static void
+print_sorted_once(qmf_value *words)
+{
+    size_t i;
+
+    if (words->u.list.len > 1)
+        qsort(words->u.list.items, words->u.list.len, sizeof(*words->u.list.items),
+              compare_strings);
+    for (i = 0; i < qmf_list_len(words); i++)
+        if (i == 0 || compare_strings(&words->u.list.items[i - 1], &words->u.list.items[i]) != 0)
+            printf("%s\n", qmf_list_at(words, i)->u.str.ptr);
+}
+
 /* Each node in both caches (and in presence once per instance): sorted,
  * then printed once, so that 10,000 nodes cost n log n, not n². */
 static void
@@ -230,20 +271,113 @@ print_nodes(struct ctl_ctx *ctx)
     path = ctl_cache_path(ctx, "fleet", "");
     nodes_of_cache(path, words);
     free(path);
-    if (words->u.list.len > 1)
-        qsort(words->u.list.items, words->u.list.len, sizeof(*words->u.list.items),
-              compare_strings);
-    for (i = 0; i < qmf_list_len(words); i++)
-        if (i == 0 || compare_strings(&words->u.list.items[i - 1], &words->u.list.items[i]) != 0)
-            printf("%s\n", qmf_list_at(words, i)->u.str.ptr);
+    print_sorted_once(words);
     qmf_free(words);
+}
+
+static qmf_value *
+read_names(const char *path)
+{
+    qmf_value *doc = NULL;
+    qmf_error err;
+    char *text;
+
+    if (path && (text = ctl_read_file(path, &err)) != NULL) {
+        doc = qmf_from_json(text, strlen(text), &err);
+        free(text);
+    }
+    if (doc == NULL || doc->kind != QMF_MAP) {
+        qmf_free(doc);
+        doc = qmf_map();
+    }
+    return doc;
+}
+
+void
+ctl_names_remember(struct ctl_ctx *ctx, const char *class_name,
+                   const struct virtbus_results *res, bool partial)
+{
+    char *path = ctl_cache_path(ctx, "names", ""), *text, *tmp;
+    qmf_value *doc = read_names(path), *per_node;
+    size_t i, j, k, len;
+    int fd;
+
+    if (path == NULL) {
+        qmf_free(doc);
+        return;
+    }
+    per_node = qmf_map_get(doc, class_name);
+    if (per_node == NULL || per_node->kind != QMF_MAP)
+        per_node = qmf_map_set(doc, class_name, qmf_map());
+    for (i = 0; i < res->n; i++) {
+        const struct virtbus_result *r = &res->items[i];
+        qmf_value *names;
+
+        if (r->status != VIRTBUS_OK)
+            continue;       /* what it had before is still the best guess */
+        names = partial ? qmf_map_get(per_node, r->node) : NULL;
+        if (names == NULL || names->kind != QMF_LIST)
+            names = qmf_map_set(per_node, r->node, qmf_list());
+        for (j = 0; j < qmf_list_len(r->value); j++) {
+            const char *name = ctl_object_label(qmf_list_at(r->value, j));
+            bool known = false;
+
+            for (k = 0; partial && k < qmf_list_len(names) && !known; k++)
+                known = strcmp(qmf_list_at(names, k)->u.str.ptr, name) == 0;
+            if (!known)
+                qmf_list_append(names, qmf_string(name));
+        }
+    }
+    text = qmf_to_json(doc, &len);
+    tmp = qmf_xasprintf("%s.%ld.tmp", path, (long)getpid());
+    /* A cache for completion: failing to write it is no error. */
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >= 0) {
+        bool ok = write(fd, text, len) == (ssize_t)len;
+
+        if (close(fd) != 0 || !ok || rename(tmp, path) != 0)
+            unlink(tmp);
+    }
+    free(tmp);
+    free(text);
+    free(path);
+    qmf_free(doc);
+}
+
+/* The names of a class (any case) on every node the cache knows, sorted,
+ * each once. */
+static void
+print_names(struct ctl_ctx *ctx, const char *class_name)
+{
+    char *path = ctl_cache_path(ctx, "names", "");
+    qmf_value *doc = read_names(path), *words = qmf_list();
+    const qmf_value *per_node = NULL;
+    size_t i, j;
+
+    for (i = 0; i < qmf_map_len(doc); i++)
+        if (strcasecmp(doc->u.map.items[i].key, class_name) == 0)
+            per_node = doc->u.map.items[i].value;
+    for (i = 0; per_node && per_node->kind == QMF_MAP && i < per_node->u.map.len; i++) {
+        const qmf_value *names = per_node->u.map.items[i].value;
+
+        for (j = 0; names->kind == QMF_LIST && j < qmf_list_len(names); j++)
+            if (qmf_list_at(names, j)->kind == QMF_STRING)
+                qmf_list_append(words, qmf_dup(qmf_list_at(names, j)));
+    }
+    print_sorted_once(words);
+    qmf_free(words);
+    qmf_free(doc);
+    free(path);
 }
 
 static int
 completion_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *a)
 {
+    if (a->argc == 2 && strcmp(a->argv[0], "names") == 0) {
+        print_names(ctx, a->argv[1]);
+        return CTL_EXIT_OK;
+    }
     if (a->argc != 1)
-        return ctl_usage(e, "one of bash, zsh or nodes");
+        return ctl_usage(e, "one of bash, zsh, nodes or names CLASS");
     if (strcmp(a->argv[0], "bash") == 0) {
         print_bash(ctx->schema);
     } else if (strcmp(a->argv[0], "zsh") == 0) {
@@ -253,14 +387,14 @@ completion_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_a
     } else if (strcmp(a->argv[0], "nodes") == 0) {
         print_nodes(ctx);
     } else {
-        return ctl_usage(e, "'%s' is none of bash, zsh or nodes", a->argv[0]);
+        return ctl_usage(e, "'%s' is none of bash, zsh, nodes or names CLASS", a->argv[0]);
     }
     return CTL_EXIT_OK;
 }
 
 const struct ctl_cmd_entry ctl_cmds_completion[] = {
-    { .name = "completion", .usage = "bash | zsh | nodes",
-      .summary = "a shell completion script, or the node names it completes",
+    { .name = "completion", .usage = "bash | zsh | nodes | names CLASS",
+      .summary = "a shell completion script, or the node or object names it completes",
       .exec = completion_exec },
     { 0 },
 };

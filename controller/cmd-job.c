@@ -68,13 +68,26 @@ job_fetch(struct ctl_ctx *ctx, const char *id, bool wait)
     qmf_error err;
     int rc;
 
+    struct event *sigint;
+    bool interrupted;
+
     if ((rc = ctl_connect(ctx, false, NULL, NULL)) != 0)
         return rc;
-    if (virtbus_job_fetch(ctx->console, id, wait, ctx->timeout_ms, &job, &err) != 0) {
+    sigint = wait ? ctl_interrupt_catch(ctx) : NULL;
+    rc = virtbus_job_fetch(ctx->console, id, wait, ctx->timeout_ms, &job, &err);
+    interrupted = ctl_interrupt_release(ctx, sigint);
+    if (rc != 0 && !interrupted) {
         ctl_warnx("job %s: %s", id, err.text);
         return ctl_exit_of(&err);
     }
-    rc = report_job(ctx, &job);
+    rc = rc == 0 ? report_job(ctx, &job) : 0;
+    /* Ctrl-C: what came so far is above; the job keeps the rest. */
+    if (interrupted) {
+        ctl_warnx("interrupted: %s; the rest later with `virtbus job show %s` (or wait "
+                  "again with `virtbus job wait %s`)", job.complete ? "every node answered" :
+                  "some nodes may not have answered yet", id, id);
+        rc = CTL_EXIT_INTERRUPTED;
+    }
     virtbus_job_clear(&job);
     return rc;
 }

@@ -16,7 +16,7 @@ static const char *const headers[] = {
 #define NCOLS (sizeof(headers) / sizeof(headers[0]))
 
 static void
-add_row(struct ctl_table *t, const struct virtbus_agent *n)
+add_row(struct ctl_table *t, const struct virtbus_agent *n, bool raw)
 {
     char **cells = qmf_xcalloc(NCOLS, sizeof(char *));
     uint64_t version = 0;
@@ -28,7 +28,7 @@ add_row(struct ctl_table *t, const struct virtbus_agent *n)
                ctl_format_version(version) : qmf_xstrdup("");
     cells[4] = ctl_format_value(qmf_map_get(n->attrs, "domains"));
     cells[5] = ctl_format_value(qmf_map_get(n->attrs, "labels"));
-    cells[6] = ctl_format_ago(n->last_seen_ns);
+    cells[6] = ctl_format_ago(n->last_seen_ns, raw);
     cells[7] = ctl_format_value(qmf_map_get(n->attrs, "driver"));
     ctl_table_add_owned(t, cells);
 }
@@ -96,21 +96,29 @@ nodes_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *
 {
     const struct virtbus_agent **all;
     struct ctl_nodes nodes;
-    struct ctl_table *t;
+    struct ctl_table *t = ctl_table_new(NCOLS, headers);
     qmf_value *doc, *list;
     size_t i, n;
     int rc;
 
-    if (a->argc != 0)
-        return ctl_usage(e, NULL);
+    ctl_table_optional(t, 7);
+    ctl_table_optional(t, 3);
+    ctl_table_state_column(t, 1);
+    rc = a->argc != 0 ? ctl_usage(e, NULL) : ctl_table_apply_options(ctx, e, a, t, "node");
+    if (rc != 0) {
+        ctl_table_free(t);
+        return rc;
+    }
     /* A longer look back than other commands take: nodes lost a little
      * while ago are listed too, as down. */
     ctx->presence_window_s *= 3;
     /* Asked who is up, it answers from the streams, never from a cache. */
     ctx->presence_reuse_ms = 0;
     ctx->fleet_reuse_ms = 0;
-    if ((rc = ctl_discover(ctx, e, a, &nodes)) != 0)
+    if ((rc = ctl_discover(ctx, e, a, &nodes)) != 0) {
+        ctl_table_free(t);
         return rc;
+    }
     n = nodes.up.n + nodes.down.n;
     all = qmf_xcalloc(n + 1, sizeof(*all));
     for (i = 0; i < n; i++)
@@ -127,14 +135,11 @@ nodes_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *
         ctl_print_doc(ctx, doc);
         qmf_free(doc);
     } else {
-        t = ctl_table_new(NCOLS, headers);
-        ctl_table_optional(t, 7);
-        ctl_table_optional(t, 3);
         for (i = 0; i < n; i++)
-            add_row(t, all[i]);
+            add_row(t, all[i], ctx->raw);
         ctl_print_table(ctx, t);
-        ctl_table_free(t);
     }
+    ctl_table_free(t);
     free(all);
     ctl_nodes_clear(&nodes);
     return CTL_EXIT_OK;
@@ -204,7 +209,7 @@ node_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *a
 
 const struct ctl_cmd_entry ctl_cmds_nodes[] = {
     { .name = "nodes", .usage = "", .summary = "the nodes, up or down, and what they run",
-      .accepts = CTL_TARGETS, .exec = nodes_exec },
+      .accepts = CTL_TARGETS, .options = ctl_table_options, .exec = nodes_exec },
     { .name = "node", .usage = "forget NODE...",
       .summary = "retire nodes that are down from the fleet's memory",
       .exec = node_exec },

@@ -135,7 +135,8 @@ fetch_ref_names(struct ctl_ctx *ctx, const struct listing *l, const struct ctl_n
 }
 
 static char *
-cell(const struct column *c, const char *node, const qmf_value *values, const qmf_value *refs)
+cell(const struct column *c, const char *node, const qmf_value *values, const qmf_value *refs,
+     bool raw)
 {
     const qmf_value *v = c->property ? qmf_map_get(values, c->property) : NULL;
     uint64_t u = 0;
@@ -145,9 +146,9 @@ cell(const struct column *c, const char *node, const qmf_value *values, const qm
 
     switch (c->how) {
     case CELL_KIB:
-        return qmf_get_uint64(v, &u) ? ctl_format_kib(u) : qmf_xstrdup("");
+        return qmf_get_uint64(v, &u) ? ctl_format_kib(u, raw) : qmf_xstrdup("");
     case CELL_BYTES:
-        return qmf_get_uint64(v, &u) ? ctl_format_bytes(u) : qmf_xstrdup("");
+        return qmf_get_uint64(v, &u) ? ctl_format_bytes(u, raw) : qmf_xstrdup("");
     case CELL_ID:
         return qmf_get_int64(v, &i) && i < 0 ? qmf_xstrdup("-") : ctl_format_value(v);
     case CELL_REF:
@@ -179,7 +180,7 @@ json_row(const struct listing *l, const char *node, const qmf_value *data,
 
         if (l->cols[i].how != CELL_REF)
             continue;
-        name = cell(&l->cols[i], node, values, refs);
+        name = cell(&l->cols[i], node, values, refs, false);
         qmf_map_set(row, l->ref_json_key, qmf_string(name));
         free(name);
     }
@@ -201,12 +202,14 @@ new_table(const struct listing *l)
     for (i = 0; i < n; i++)
         if (l->cols[i].optional)
             ctl_table_optional(t, i);
+        else if (strcmp(l->cols[i].header, "STATE") == 0)
+            ctl_table_state_column(t, i);
     return t;
 }
 
 static void
 add_rows(const struct listing *l, const struct virtbus_results *res, const qmf_value *refs,
-         struct ctl_table *t, qmf_value *json_rows)
+         struct ctl_table *t, qmf_value *json_rows, bool raw)
 {
     size_t i, j, c, n = count_columns(l);
 
@@ -223,7 +226,7 @@ add_rows(const struct listing *l, const struct virtbus_results *res, const qmf_v
             }
             cells = qmf_xcalloc(n, sizeof(char *));
             for (c = 0; c < n; c++)
-                cells[c] = cell(&l->cols[c], r->node, qmf_map_get(data, "_values"), refs);
+                cells[c] = cell(&l->cols[c], r->node, qmf_map_get(data, "_values"), refs, raw);
             ctl_table_add_owned(t, cells);
         }
     }
@@ -260,9 +263,17 @@ listing_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args
 
     if (a->argc != 0)
         return ctl_usage(e, NULL);
-    if (a->where && (where = ctl_compile_expr("--where", a->where, cls)) == NULL)
+    t = new_table(l);
+    if ((rc = ctl_table_apply_options(ctx, e, a, t, "name")) != 0) {
+        ctl_table_free(t);
+        return rc;
+    }
+    if (a->where && (where = ctl_compile_expr("--where", a->where, cls)) == NULL) {
+        ctl_table_free(t);
         return CTL_EXIT_USAGE;
+    }
     if ((rc = ctl_discover(ctx, e, a, &nodes)) != 0) {
+        ctl_table_free(t);
         qmf_free(where);
         return rc;
     }
@@ -275,17 +286,18 @@ listing_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args
     ctl_progress_end(&progress);
     qmf_free(where);
     if (rc != 0) {
+        ctl_table_free(t);
         ctl_nodes_clear(&nodes);
         return ctl_fail(&err);
     }
+    ctl_names_remember(ctx, l->class_name, &res, a->where != NULL);
     refs = fetch_ref_names(ctx, l, &nodes);
     if (ctx->json) {
         doc = qmf_map();
         rows = qmf_map_set(doc, l->json_key, qmf_list());
         errors = qmf_map_set(doc, "errors", qmf_list());
     }
-    t = new_table(l);
-    add_rows(l, &res, refs, t, rows);
+    add_rows(l, &res, refs, t, rows, ctx->raw);
     ctl_outcomes_add_failures(&out, &res);
     ctl_outcomes_add_down(&out, &nodes.down);
     if (!ctx->json) {
@@ -379,7 +391,8 @@ show_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *a
 
 #define LISTING(name_, summary_)                                                    \
     { .name = (name_), .usage = "", .summary = (summary_),                          \
-      .accepts = CTL_TARGETS | CTL_WHERE | CTL_BATCH, .exec = listing_exec }
+      .accepts = CTL_TARGETS | CTL_WHERE | CTL_BATCH, .options = ctl_table_options,        \
+      .exec = listing_exec }
 
 const struct ctl_cmd_entry ctl_cmds_query[] = {
     LISTING("list", "the domains of the targeted nodes, with their state"),

@@ -19,6 +19,7 @@
 
 struct watch_state {
     struct ctl_ctx *ctx;
+    int64_t lost_ns;                            /* the connection is down since; 0: up */
     unsigned long count, max;
     const struct virtbus_agent_list *allowed;   /* NULL: every node */
     const char *single;                         /* the one node, or NULL */
@@ -134,6 +135,15 @@ on_message(const struct bus_message *m, void *opaque)
     }
 }
 
+static int64_t
+now_ns(void)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
 /*
  * A node going silent or coming back, from presence:
  *   2026-11-25T22:02:54.674Z node1 silent last_heartbeat=2026-11-25T22:02:39.601Z
@@ -148,34 +158,70 @@ on_presence(const struct virtbus_agent *a, enum virtbus_presence_change what, vo
         [VIRTBUS_NODE_BACK] = "back", [VIRTBUS_NODE_NEW] = "new",
     };
     struct watch_state *ws = opaque;
-    struct timespec now;
-    int64_t now_ns;
+    int64_t now = now_ns();
     char when[40], last[40];
 
     if ((ws->allowed && !ctl_nodes_find(ws->allowed, a->node)) ||
         (ws->single && strcmp(ws->single, a->node) != 0) || ws->ctx->quiet)
         return;
-    clock_gettime(CLOCK_REALTIME, &now);
-    now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
     if (ws->ctx->json) {
         qmf_value *line = qmf_map(), *values;
 
         qmf_map_set(line, "node", qmf_string(a->node));
         qmf_map_set(line, "kind", qmf_string("presence"));
         qmf_map_set(line, "class", qmf_string(words[what]));
-        qmf_map_set(line, "timestamp", qmf_i64(now_ns));
+        qmf_map_set(line, "timestamp", qmf_i64(now));
         values = qmf_map_set(line, "values", qmf_map());
         qmf_map_set(values, "last_heartbeat", qmf_i64(a->last_seen_ns));
         ctl_print_json(line);
         qmf_free(line);
         return;
     }
-    ctl_format_time(now_ns, when, sizeof(when));
+    ctl_format_time(now, when, sizeof(when));
     ctl_format_time(a->last_seen_ns, last, sizeof(last));
     if (what == VIRTBUS_NODE_SILENT || what == VIRTBUS_NODE_STOPPED)
         printf("%s %s %s last_heartbeat=%s\n", when, a->node, words[what], last);
     else
         printf("%s %s %s\n", when, a->node, words[what]);
+}
+
+/*
+ * The broker connection lost, and back, with the gap:
+ *   2026-11-25T22:02:54.674Z connection lost: broker closed the connection: ...
+ *   2026-11-25T22:03:10.002Z connection back after 15.3s (what was published meanwhile is not shown)
+ * Each failed attempt to reconnect is not a line of its own.
+ */
+static void
+on_connection(bool up, const qmf_error *why, void *opaque)
+{
+    struct watch_state *ws = opaque;
+    int64_t now = now_ns(), gap = up ? now - ws->lost_ns : 0;
+    char when[40];
+
+    if (up == (ws->lost_ns == 0))
+        return;
+    ws->lost_ns = up ? 0 : now;
+    if (ws->ctx->json) {
+        qmf_value *line = qmf_map(), *values;
+
+        qmf_map_set(line, "kind", qmf_string("connection"));
+        qmf_map_set(line, "class", qmf_string(up ? "back" : "lost"));
+        qmf_map_set(line, "timestamp", qmf_i64(now));
+        values = qmf_map_set(line, "values", qmf_map());
+        if (up)
+            qmf_map_set(values, "gap_ns", qmf_i64(gap));
+        else
+            qmf_map_set(values, "error", qmf_string(why ? why->text : ""));
+        ctl_print_json(line);
+        qmf_free(line);
+        return;
+    }
+    ctl_format_time(now, when, sizeof(when));
+    if (up)
+        printf("%s connection back after %.1fs (what was published meanwhile is not shown)\n",
+               when, (double)gap / 1e9);
+    else
+        printf("%s connection lost%s%s\n", when, why ? ": " : "", why ? why->text : "");
 }
 
 static void
@@ -314,7 +360,9 @@ watch_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *
                 objects ? (cls ? cls->name : "all") : "", objects ? " objects" : "",
                 ctl_args_targeted(a) ? "the targeted nodes" : "all nodes");
     }
+    virtbus_console_on_connection(ctx->console, on_connection, &ws);
     rc = virtbus_watch(ctx->console, on_message, &ws, &err);
+    virtbus_console_on_connection(ctx->console, NULL, NULL);
     event_free(sigint_ev);
     event_free(sigterm_ev);
     ctl_nodes_clear(&nodes);

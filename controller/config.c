@@ -30,6 +30,7 @@ static ctl_config_apply_fn ctl_config_apply_timeout;
 static ctl_config_apply_fn ctl_config_apply_presence_window;
 static ctl_config_apply_fn ctl_config_apply_presence_reuse;
 static ctl_config_apply_fn ctl_config_apply_fleet_retention;
+static ctl_config_apply_fn ctl_config_apply_confirm_above;
 static ctl_config_apply_fn ctl_config_apply_key_file;
 static ctl_config_apply_fn ctl_config_apply_agent_issuer_keys;
 static ctl_config_apply_fn ctl_config_apply_tls_ca;
@@ -49,6 +50,7 @@ static const struct ctl_config_key ctl_config_keys[] = {
     { "presence_window", QMF_CONF_INT, ctl_config_apply_presence_window },
     { "presence_reuse_ms", QMF_CONF_INT, ctl_config_apply_presence_reuse },
     { "fleet_retention", QMF_CONF_INT, ctl_config_apply_fleet_retention },
+    { "confirm_above", QMF_CONF_INT, ctl_config_apply_confirm_above },
     { "key_file", QMF_CONF_STRING, ctl_config_apply_key_file },
     { "agent_issuer_keys", QMF_CONF_STRING_LIST, ctl_config_apply_agent_issuer_keys },
     { "tls_ca", QMF_CONF_STRING, ctl_config_apply_tls_ca },
@@ -324,6 +326,14 @@ ctl_config_apply_fleet_retention(struct ctl_config *c, const struct qmf_conf_sta
     return apply_seconds(&c->fleet_retention, st, 0, CTL_CONFIG_MAX_FLEET_RETENTION, err);
 }
 
+/* A count of nodes: the range check is the same as for seconds. */
+static int
+ctl_config_apply_confirm_above(struct ctl_config *c, const struct qmf_conf_statement *st,
+                               qmf_error *err)
+{
+    return apply_seconds(&c->confirm_above, st, 0, CTL_CONFIG_MAX_CONFIRM_ABOVE, err);
+}
+
 /* Relative paths would depend on where the controller happens to run. */
 static int
 apply_path(char **field, const struct qmf_conf_statement *st, qmf_error *err)
@@ -474,6 +484,7 @@ ctl_config_defaults(struct ctl_config *c)
         .timeout = CTL_CONFIG_DEFAULT_TIMEOUT,
         .presence_window = CTL_CONFIG_DEFAULT_PRESENCE_WINDOW,
         .presence_reuse_ms = CTL_CONFIG_DEFAULT_PRESENCE_REUSE_MS,
+        .confirm_above = CTL_CONFIG_DEFAULT_CONFIRM_ABOVE,
         .key_file = NULL,
         .agent_issuer_keys = qmf_list(),
         .paths_read = NULL,

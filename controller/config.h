@@ -23,6 +23,8 @@
 #define CTL_CONFIG_MAX_PRESENCE_REUSE_MS 60000
 #define CTL_CONFIG_MAX_PRESENCE_WINDOW 3600
 #define CTL_CONFIG_MAX_FLEET_RETENTION 315360000   /* ten years */
+#define CTL_CONFIG_DEFAULT_CONFIRM_ABOVE 10
+#define CTL_CONFIG_MAX_CONFIRM_ABOVE 1000000
 
 struct ctl_config {
     char *broker;               /* default broker: URL, alias, or the URLs of
@@ -46,6 +48,10 @@ struct ctl_config {
      * (listed down) unless forgotten earlier; 0 (the default): until
      * `virtbus node forget`.  Range 0..315360000. */
     unsigned fleet_retention;
+    /* A destructive verb (destroy, undefine, pool-delete, vol-wipe ...) on
+     * more nodes than this asks first on a terminal and wants --yes
+     * without one.  Default 10, range 0 (never asks) ..1000000. */
+    unsigned confirm_above;
     char *key_file;             /* the caller's signing key (absolute path; its
                                    credential is beside it, .cred for .key);
                                    NULL: ~/.config/virtbus/caller.key if it exists */

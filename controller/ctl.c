@@ -2,6 +2,8 @@
  * classes and expressions, send options and progress. */
 #include "controller/ctl.h"
 
+#include <signal.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -214,6 +216,39 @@ ctl_cache_path(const struct ctl_ctx *ctx, const char *what, const char *suffix)
     free(name);
     free(dir);
     return path;
+}
+
+static void
+on_interrupt(evutil_socket_t sig, short what, void *arg)
+{
+    struct ctl_ctx *ctx = arg;
+
+    (void)sig;
+    (void)what;
+    virtbus_console_interrupt(ctx->console, true);
+}
+
+struct event *
+ctl_interrupt_catch(struct ctl_ctx *ctx)
+{
+    struct event *ev;
+
+    if (ctx->console == NULL || (ev = evsignal_new(ctx->base, SIGINT, on_interrupt, ctx)) == NULL)
+        return NULL;
+    event_add(ev, NULL);
+    return ev;
+}
+
+bool
+ctl_interrupt_release(struct ctl_ctx *ctx, struct event *ev)
+{
+    bool came = ctx->console && virtbus_console_interrupted(ctx->console);
+
+    if (ev)
+        event_free(ev);
+    if (ctx->console)
+        virtbus_console_interrupt(ctx->console, false);
+    return came;
 }
 
 int

@@ -46,6 +46,8 @@ struct ctl_ctx {
     bool json;
     bool quiet;                 /* -q: the data only, no headers, notices or summaries */
     bool no_header;             /* --no-header */
+    bool raw;                   /* --raw, or stdout is no terminal: a field per value */
+    bool colour_out, colour_err;    /* --color, NO_COLOR, and terminals decide */
     bool progress;              /* stderr is a terminal and not quiet */
     unsigned timeout_ms;
     struct ctl_config config;
@@ -73,8 +75,9 @@ enum {
     CTL_BATCH = 1 << 2,         /* --batch, --batch-sleep */
     CTL_ASYNC = 1 << 3,         /* --async */
     CTL_OFFLINE = 1 << 4,       /* needs neither broker nor configuration */
+    CTL_GUARDED = 1 << 5,       /* --dry-run, --yes */
 };
-#define CTL_ACTING (CTL_TARGETS | CTL_WHERE | CTL_BATCH | CTL_ASYNC)
+#define CTL_ACTING (CTL_TARGETS | CTL_WHERE | CTL_BATCH | CTL_ASYNC | CTL_GUARDED)
 
 struct ctl_args;
 struct ctl_verb;
@@ -150,6 +153,9 @@ struct ctl_args {
     const char *batch;          /* --batch N or N% */
     unsigned batch_sleep_ms;
     bool async;
+    const char *color;          /* --color auto|always|never; NULL: auto */
+    bool dry_run;               /* --dry-run: the targets, nothing sent */
+    bool yes;                   /* --yes: no confirmation asked */
     const char *timeout;        /* --timeout */
     const char *connect;        /* -c */
     bool help;                  /* -h: the command's help */
@@ -177,6 +183,16 @@ bool ctl_args_targeted(const struct ctl_args *a);
 typedef void (*ctl_option_fn)(void *opaque, char short_name, const char *name,
                               const char *arg, const char *help);
 void ctl_options_each(const struct ctl_cmd_entry *e, ctl_option_fn fn, void *opaque);
+
+/* Ctrl-C (ctl.c): SIGINT, while the loop runs, interrupts the console's
+ * waits (virtbus_console_interrupt) instead of killing the process, so
+ * that what answered is still reported.  Through an evsignal: nothing
+ * is done in a signal handler.  NULL if there is no console. */
+struct event *ctl_interrupt_catch(struct ctl_ctx *ctx);
+/* Stops catching it (the default action again); true if it came. */
+bool ctl_interrupt_release(struct ctl_ctx *ctx, struct event *ev);
+/* The exit status of an interrupted command, as the shell's for SIGINT. */
+#define CTL_EXIT_INTERRUPTED 130
 
 /* Connection and targeting (ctl.c, target.c) ---------------------------------- */
 
@@ -286,6 +302,17 @@ void ctl_outcomes_add_failures(struct ctl_outcomes *o, const struct virtbus_resu
 void ctl_outcomes_add_where_results(struct ctl_outcomes *o, const struct virtbus_results *r);
 void ctl_outcomes_clear(struct ctl_outcomes *o);
 
+/* Keeps the names of the objects of a class each node answered with, for
+ * completion, in the names cache beside the presence cache (per broker);
+ * partial (--where): added to what the node had, else replacing it.
+ * Nodes that did not answer keep theirs.  A write failure is ignored. */
+void ctl_names_remember(struct ctl_ctx *ctx, const char *class_name,
+                        const struct virtbus_results *res, bool partial);
+
+/* The namespace of the root that holds several XML documents (dumpxml of
+ * several objects, docs/CLI.md). */
+#define CTL_DOCUMENTS_NS "urn:x-virtbus:documents:1"
+
 /* How outcomes are printed. */
 struct ctl_report {
     const char *command;        /* "shutdown", "call" (JSON) */
@@ -369,6 +396,7 @@ uint64_t ctl_arg_unit(const struct schema_arg *arg);
 enum {
     CTL_VERB_ONE = 1 << 0,      /* exactly one object (followed by arguments) */
     CTL_VERB_NODE = 1 << 1,     /* the object is the Node of one -n node */
+    CTL_VERB_DESTRUCTIVE = 1 << 2,  /* loses data or state: confirmed on many nodes */
 };
 
 struct ctl_verb {
@@ -417,6 +445,16 @@ struct ctl_action {
 /* Runs an action: targets, resolves names or sends to a selection, or
  * submits a job with --async, then reports.  Returns the exit status. */
 int ctl_act(struct ctl_ctx *ctx, struct ctl_args *a, struct ctl_action *act);
+/*
+ * Before an action is sent (guard.c): with --dry-run, prints its targets
+ * (nodes and objects; --where costs a query) and sets *stop; a destructive
+ * one on more nodes than the configuration's confirm_above asks on the
+ * terminal, or without one refuses unless --yes (exit 2), and sets *stop
+ * unless it may go on.  Blocks on the terminal while it asks.  Returns an
+ * exit status.
+ */
+int ctl_guard(struct ctl_ctx *ctx, const struct ctl_args *a, const struct ctl_action *act,
+              const struct ctl_nodes *nodes, const qmf_value *where, bool *stop);
 
 /* Output (format.c) ---------------------------------------------------------------- */
 
@@ -433,19 +471,45 @@ void ctl_table_sort(struct ctl_table *t, const size_t *cols, size_t ncols);
 /* On a terminal, fits its width: optional columns go first, then the
  * widest columns are cut with "…". */
 void ctl_table_print(const struct ctl_table *t, FILE *f, bool header);
+/* The same, raw: nothing cut, "-" for an empty cell, "_" for a header's
+ * spaces, so that awk sees as many fields in each line; with colour, the
+ * words of state columns coloured. */
+void ctl_table_print_raw(const struct ctl_table *t, FILE *f, bool header, bool raw,
+                         bool colour);
+/* A column of states (running, down ...), coloured on a terminal. */
+void ctl_table_state_column(struct ctl_table *t, size_t col);
+/* Colour: SGR sequences, and the one a state word gets (green: running,
+ * up; yellow: paused, no reply; red: shutoff, down, failed), or NULL. */
+#define CTL_SGR_GREEN "\033[32m"
+#define CTL_SGR_YELLOW "\033[33m"
+#define CTL_SGR_RED "\033[31m"
+#define CTL_SGR_RESET "\033[0m"
+const char *ctl_colour_of(const char *word);
+/* Prints only the columns of a comma-separated list ("name,state"; the
+ * headers in any case, "-" or "_" for a space), in its order.  An unknown
+ * one is an error that lists the valid ones. */
+int ctl_table_choose(struct ctl_table *t, const char *list, qmf_error *err);
+/* --name and -o/--columns of the commands that print a table. */
+extern const struct ctl_option ctl_table_options[];
+/* Applies them to t (name_column: the one --name prints); a usage error
+ * (before anything is sent: call it with the table still empty). */
+int ctl_table_apply_options(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e,
+                            const struct ctl_args *a, struct ctl_table *t,
+                            const char *name_column);
 /* On stdout, its header left out with -q or --no-header. */
 void ctl_print_table(const struct ctl_ctx *ctx, const struct ctl_table *t);
 void ctl_table_free(struct ctl_table *t);
 
 /* A value for a table cell: strings as is, maps as k=v,..., malloc'd. */
 char *ctl_format_value(const qmf_value *v);
-/* KiB as "512 MiB", "1.5 GiB"; malloc'd. */
-char *ctl_format_kib(uint64_t kib);
-char *ctl_format_bytes(uint64_t bytes);
+/* KiB as "512 MiB", "1.5 GiB"; malloc'd.  Raw: a count of bytes. */
+char *ctl_format_kib(uint64_t kib, bool raw);
+char *ctl_format_bytes(uint64_t bytes, bool raw);
 /* libvirt's version encoding (major*1000000+minor*1000+micro) as "9.0.0". */
 char *ctl_format_version(uint64_t v);
-/* How long ago a wall-clock time in ns was: "2s ago", "5m ago", "never". */
-char *ctl_format_ago(int64_t ns);
+/* How long ago a wall-clock time in ns was: "2s ago", "5m ago", "never".
+ * Raw: the time itself, RFC 3339 in UTC ("2026-11-25T21:40:39.123Z"). */
+char *ctl_format_ago(int64_t ns, bool raw);
 /* ISO 8601 UTC with milliseconds; buf needs 32 bytes. */
 void ctl_format_time(int64_t ns, char *buf, size_t len);
 /* Prints v as one line of JSON on stdout. */

@@ -4,6 +4,7 @@
  */
 #include "controller/ctl.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -20,6 +21,9 @@ struct ctl_table {
     size_t nrows, cap;
     const size_t *sort_cols;     /* only valid during ctl_table_sort */
     size_t nsort;
+    size_t *chosen;             /* -o: the columns printed, in order; NULL: all */
+    size_t nchosen;
+    bool *state;                /* columns whose words are coloured on a terminal */
 };
 
 struct ctl_table *
@@ -31,6 +35,7 @@ ctl_table_new(size_t ncols, const char *const *headers)
     t->ncols = ncols;
     t->headers = qmf_xcalloc(ncols, sizeof(char *));
     t->optional = qmf_xcalloc(ncols, sizeof(bool));
+    t->state = qmf_xcalloc(ncols, sizeof(bool));
     for (i = 0; i < ncols; i++)
         t->headers[i] = qmf_xstrdup(headers[i]);
     return t;
@@ -40,6 +45,34 @@ void
 ctl_table_optional(struct ctl_table *t, size_t col)
 {
     t->optional[col] = true;
+}
+
+void
+ctl_table_state_column(struct ctl_table *t, size_t col)
+{
+    t->state[col] = true;
+}
+
+const char *
+ctl_colour_of(const char *word)
+{
+    static const char *const good[] = { "running", "up", "active", "ok", NULL };
+    static const char *const between[] = { "paused", "pmsuspended", "blocked", "clash",
+                                           "no reply", NULL };
+    static const char *const bad[] = { "shutoff", "shutdown", "crashed", "down", "inactive",
+                                       "failed", NULL };
+    size_t i;
+
+    for (i = 0; good[i]; i++)
+        if (strcmp(word, good[i]) == 0)
+            return CTL_SGR_GREEN;
+    for (i = 0; between[i]; i++)
+        if (strcmp(word, between[i]) == 0)
+            return CTL_SGR_YELLOW;
+    for (i = 0; bad[i]; i++)
+        if (strcmp(word, bad[i]) == 0)
+            return CTL_SGR_RED;
+    return NULL;
 }
 
 void
@@ -134,11 +167,13 @@ text_width(const char *s)
 
 /* A cell cut to width columns, ending in "…" when cut. */
 static void
-print_cell(FILE *f, const char *cell, size_t width, bool pad)
+print_cell(FILE *f, const char *cell, size_t width, bool pad, const char *sgr)
 {
     size_t w = text_width(cell), shown = 0;
     const char *p = cell;
 
+    if (sgr)
+        fputs(sgr, f);
     if (w <= width) {
         fputs(cell, f);
         shown = w;
@@ -153,13 +188,18 @@ print_cell(FILE *f, const char *cell, size_t width, bool pad)
         fputs("\xe2\x80\xa6", f);    /* … */
         shown++;
     }
+    if (sgr)
+        fputs(CTL_SGR_RESET, f);
     while (pad && shown++ < width)
         fputc(' ', f);
 }
 
-/* The last column is not padded, so lines carry no trailing blanks. */
+/* The last column is not padded, so lines carry no trailing blanks.  Raw,
+ * an empty cell is "-", so that every row has as many fields as the
+ * header for awk. */
 static void
-print_row(FILE *f, char *const *cells, const size_t *width, const bool *shown, size_t ncols)
+print_row(FILE *f, char *const *cells, const size_t *order, const size_t *width,
+          const bool *shown, size_t ncols, bool raw, const bool *colour)
 {
     size_t i, last = 0;
     bool first = true;
@@ -168,11 +208,14 @@ print_row(FILE *f, char *const *cells, const size_t *width, const bool *shown, s
         if (shown[i])
             last = i;
     for (i = 0; i < ncols; i++) {
+        const char *cell = cells[order[i]];
+
         if (!shown[i])
             continue;
         if (!first)
             fputs("  ", f);
-        print_cell(f, cells[i], width[i], i != last);
+        print_cell(f, raw && *cell == '\0' ? "-" : cell, width[i], i != last,
+                   colour && colour[order[i]] ? ctl_colour_of(cell) : NULL);
         first = false;
     }
     fputc('\n', f);
@@ -208,57 +251,185 @@ total_width(const size_t *width, const bool *shown, size_t ncols)
 }
 
 /* Optional columns go first, from the right; then the widest column
- * loses a column at a time, down to its header's width (at least 4). */
+ * loses a column at a time, down to its header's width (at least 4).
+ * Columns chosen with -o are none of them optional: they were asked for. */
 static void
-fit(const struct ctl_table *t, size_t *width, bool *shown, size_t columns)
+fit(const struct ctl_table *t, const size_t *order, size_t n, size_t *width, bool *shown,
+    size_t columns)
 {
     size_t i;
 
-    for (i = t->ncols; i > 0 && total_width(width, shown, t->ncols) > columns; i--)
-        if (t->optional[i - 1])
+    for (i = n; i > 0 && total_width(width, shown, n) > columns; i--)
+        if (!t->chosen && t->optional[order[i - 1]])
             shown[i - 1] = false;
-    while (total_width(width, shown, t->ncols) > columns) {
-        size_t widest = t->ncols, floor;
+    while (total_width(width, shown, n) > columns) {
+        size_t widest = n, floor;
 
-        for (i = 0; i < t->ncols; i++) {
-            floor = text_width(t->headers[i]) > 4 ? text_width(t->headers[i]) : 4;
-            if (shown[i] && width[i] > floor && (widest == t->ncols || width[i] > width[widest]))
+        for (i = 0; i < n; i++) {
+            floor = text_width(t->headers[order[i]]) > 4 ? text_width(t->headers[order[i]]) : 4;
+            if (shown[i] && width[i] > floor && (widest == n || width[i] > width[widest]))
                 widest = i;
         }
-        if (widest == t->ncols)
+        if (widest == n)
             break;
         width[widest]--;
     }
+}
+
+/* A header as it is written in -o: lower case, "-" for a space. */
+static char *
+column_word(const char *header)
+{
+    char *w = qmf_xstrdup(header), *p;
+
+    for (p = w; *p; p++)
+        *p = *p == ' ' ? '-' : (char)tolower((unsigned char)*p);
+    return w;
+}
+
+/* Whether word (len bytes, as the user wrote it: any case, "_" or "-"
+ * for a space) names a column. */
+static bool
+column_matches(const char *header, const char *word, size_t len)
+{
+    char *w = column_word(header);
+    bool same = strlen(w) == len;
+    size_t i;
+
+    for (i = 0; same && i < len; i++)
+        same = w[i] == (word[i] == '_' ? '-' : tolower((unsigned char)word[i]));
+    free(w);
+    return same;
+}
+
+int
+ctl_table_choose(struct ctl_table *t, const char *list, qmf_error *err)
+{
+    const char *p = list;
+    size_t i;
+
+    free(t->chosen);
+    t->chosen = qmf_xcalloc(strlen(list) / 2 + 2, sizeof(size_t));
+    t->nchosen = 0;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+
+        for (i = 0; i < t->ncols && !column_matches(t->headers[i], p, len); i++)
+            ;
+        if (i == t->ncols) {
+            char *valid = qmf_xstrdup(""), *next, *w;
+            size_t j;
+
+            for (j = 0; j < t->ncols; j++) {
+                w = column_word(t->headers[j]);
+                next = qmf_xasprintf("%s%s%s", valid, j ? ", " : "", w);
+                free(w);
+                free(valid);
+                valid = next;
+            }
+            qmf_error_set(err, QMF_ERR_INVALID_ARGS, "unknown column '%.*s': choose from %s",
+                          (int)len, p, valid);
+            free(valid);
+            free(t->chosen);
+            t->chosen = NULL;
+            return -1;
+        }
+        t->chosen[t->nchosen++] = i;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    if (t->nchosen == 0) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "no column chosen");
+        free(t->chosen);
+        t->chosen = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+const struct ctl_option ctl_table_options[] = {
+    { "name", 0, NULL, "names only, one per line", NULL },
+    { "columns", 'o', "LIST", "only these columns, in this order (e.g. node,name,state)",
+      NULL },
+    { 0 },
+};
+
+int
+ctl_table_apply_options(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e,
+                        const struct ctl_args *a, struct ctl_table *t,
+                        const char *name_column)
+{
+    const char *columns = ctl_args_get(a, e, "columns");
+    bool names = ctl_args_get(a, e, "name") != NULL;
+    qmf_error err;
+
+    if (names && columns)
+        return ctl_usage(e, "--name and --columns: choose one");
+    if (names) {
+        columns = name_column;
+        ctx->no_header = true;
+    }
+    if (columns && ctl_table_choose(t, columns, &err) != 0)
+        return ctl_usage(e, "--columns: %s", err.text);
+    return CTL_EXIT_OK;
 }
 
 void
 ctl_print_table(const struct ctl_ctx *ctx, const struct ctl_table *t)
 {
     /* -q is virsh's: the data, without what a person reads around it. */
-    ctl_table_print(t, stdout, !ctx->quiet && !ctx->no_header);
+    ctl_table_print_raw(t, stdout, !ctx->quiet && !ctx->no_header, ctx->raw, ctx->colour_out);
 }
 
 void
 ctl_table_print(const struct ctl_table *t, FILE *f, bool header)
 {
-    size_t *width = qmf_xcalloc(t->ncols, sizeof(size_t));
-    bool *shown = qmf_xcalloc(t->ncols, sizeof(bool));
-    size_t r, i, columns = terminal_width(f);
+    ctl_table_print_raw(t, f, header, false, false);
+}
+
+void
+ctl_table_print_raw(const struct ctl_table *t, FILE *f, bool header, bool raw, bool colour)
+{
+    size_t n = t->chosen ? t->nchosen : t->ncols;
+    size_t *order = qmf_xcalloc(n, sizeof(size_t));
+    size_t *width = qmf_xcalloc(n, sizeof(size_t));
+    bool *shown = qmf_xcalloc(n, sizeof(bool));
+    char **headers = qmf_xcalloc(t->ncols, sizeof(char *));
+    size_t r, i, columns = raw ? 0 : terminal_width(f);
 
     for (i = 0; i < t->ncols; i++) {
-        width[i] = text_width(t->headers[i]);
+        char *p;
+
+        /* Raw, "LAST SEEN" is one field as its cells are. */
+        headers[i] = qmf_xstrdup(t->headers[i]);
+        for (p = headers[i]; raw && *p; p++)
+            if (*p == ' ')
+                *p = '_';
+    }
+    for (i = 0; i < n; i++) {
+        order[i] = t->chosen ? t->chosen[i] : i;
+        width[i] = text_width(headers[order[i]]);
         shown[i] = true;
     }
     for (r = 0; r < t->nrows; r++)
-        for (i = 0; i < t->ncols; i++)
-            if (text_width(t->rows[r][i]) > width[i])
-                width[i] = text_width(t->rows[r][i]);
+        for (i = 0; i < n; i++) {
+            const char *cell = t->rows[r][order[i]];
+            size_t w = raw && *cell == '\0' ? 1 : text_width(cell);
+
+            if (w > width[i])
+                width[i] = w;
+        }
     if (columns)
-        fit(t, width, shown, columns);
+        fit(t, order, n, width, shown, columns);
     if (header)
-        print_row(f, t->headers, width, shown, t->ncols);
+        print_row(f, headers, order, width, shown, n, raw, NULL);
     for (r = 0; r < t->nrows; r++)
-        print_row(f, t->rows[r], width, shown, t->ncols);
+        print_row(f, t->rows[r], order, width, shown, n, raw, colour ? t->state : NULL);
+    for (i = 0; i < t->ncols; i++)
+        free(headers[i]);
+    free(headers);
+    free(order);
     free(width);
     free(shown);
 }
@@ -279,6 +450,8 @@ ctl_table_free(struct ctl_table *t)
         free(t->headers[i]);
     free(t->headers);
     free(t->optional);
+    free(t->state);
+    free(t->chosen);
     free(t->rows);
     free(t);
 }
@@ -367,25 +540,34 @@ format_scaled(uint64_t n, size_t u)
 }
 
 char *
-ctl_format_kib(uint64_t kib)
+ctl_format_kib(uint64_t kib, bool raw)
 {
+    if (raw)
+        return qmf_xasprintf("%llu", (unsigned long long)kib * 1024);
     return format_scaled(kib, 1);
 }
 
 char *
-ctl_format_bytes(uint64_t bytes)
+ctl_format_bytes(uint64_t bytes, bool raw)
 {
+    if (raw)
+        return qmf_xasprintf("%llu", (unsigned long long)bytes);
     return format_scaled(bytes, 0);
 }
 
 char *
-ctl_format_ago(int64_t ns)
+ctl_format_ago(int64_t ns, bool raw)
 {
     struct timespec now;
+    char when[40];
     int64_t secs;
 
     if (ns <= 0)
         return qmf_xstrdup("never");
+    if (raw) {
+        ctl_format_time(ns, when, sizeof(when));
+        return qmf_xstrdup(when);
+    }
     clock_gettime(CLOCK_REALTIME, &now);
     secs = (now.tv_sec * 1000000000LL + now.tv_nsec - ns) / 1000000000LL;
     if (secs < 0)

@@ -72,6 +72,20 @@ parse_timeout(const char *text, unsigned *ms)
     return CTL_EXIT_OK;
 }
 
+/* Colour on a terminal that can show it, unless $NO_COLOR (any value but
+ * empty, no-color.org) says no; --color always or never decides alone. */
+static bool
+want_colour(const char *when, int fd)
+{
+    const char *term = getenv("TERM"), *no = getenv("NO_COLOR");
+
+    if (when && strcmp(when, "always") == 0)
+        return true;
+    if (when && strcmp(when, "never") == 0)
+        return false;
+    return isatty(fd) && !(no && *no) && !(term && strcmp(term, "dumb") == 0);
+}
+
 /* The schema, the configuration and the broker (unless the command needs
  * none), the timeout, the event loop. */
 static int
@@ -103,10 +117,14 @@ setup(struct ctl_ctx *ctx, bool offline, const struct ctl_args *a)
     if (a->timeout && (rc = parse_timeout(a->timeout, &ctx->timeout_ms)) != 0)
         return rc;
     signal(SIGPIPE, SIG_IGN);
-    /* A line at a time for a person; a table for a program goes out in a
-     * few writes, not one per line (watch streams: it sets its own). */
-    if (isatty(STDOUT_FILENO))
-        setvbuf(stdout, NULL, _IOLBF, 0);
+    /* A line at a time, into a pipe too: the per-node lines on stdout must
+     * come out before the summary on stderr in `2>&1 | ...`.  Into a pipe,
+     * values are single fields for awk (--raw on a terminal). */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (!isatty(STDOUT_FILENO))
+        ctx->raw = true;
+    ctx->colour_out = want_colour(a->color, STDOUT_FILENO);
+    ctx->colour_err = want_colour(a->color, STDERR_FILENO);
     /* The bus hands connections over from a connect thread. */
     if (evthread_use_pthreads() != 0 || (ctx->base = event_base_new()) == NULL) {
         ctl_warnx("cannot create the event loop");

@@ -11,7 +11,7 @@
 #include <string.h>
 
 enum {
-    OPT_JSON = 256, OPT_NO_HEADER, OPT_IF, OPT_ALL, OPT_BATCH, OPT_BATCH_SLEEP, OPT_ASYNC,
+    OPT_JSON = 256, OPT_NO_HEADER, OPT_RAW, OPT_COLOR, OPT_IF, OPT_ALL, OPT_BATCH, OPT_BATCH_SLEEP, OPT_ASYNC, OPT_DRY_RUN, OPT_YES,
     OPT_OWN = 1024,             /* + index of the entry's own option */
 };
 
@@ -38,11 +38,19 @@ static const struct shared_option shared_options[] = {
       "pause between sends in a batch" },
     { { "async", no_argument, NULL, OPT_ASYNC }, CTL_ASYNC, NULL,
       "leave a job on the broker, print its id and exit (virtbus job)" },
+    { { "dry-run", no_argument, NULL, OPT_DRY_RUN }, CTL_GUARDED, NULL,
+      "print the nodes and objects it would act on, and send nothing" },
+    { { "yes", no_argument, NULL, OPT_YES }, CTL_GUARDED, NULL,
+      "no confirmation for a destructive verb on more than confirm_above nodes" },
     { { "connect", required_argument, NULL, 'c' }, 0, "NAME|URL", "the broker: an alias or a URL" },
     { { "json", no_argument, NULL, OPT_JSON }, 0, NULL, "one JSON document on stdout" },
     { { "quiet", no_argument, NULL, 'q' }, 0, NULL,
       "the data only: no headers, notices or summaries" },
     { { "no-header", no_argument, NULL, OPT_NO_HEADER }, 0, NULL, "tables without their header" },
+    { { "color", required_argument, NULL, OPT_COLOR }, 0, "WHEN",
+      "colour states and failures: auto (on a terminal, unless $NO_COLOR), always, never" },
+    { { "raw", no_argument, NULL, OPT_RAW }, 0, NULL,
+      "one field per value, as into a pipe: sizes in bytes, times in RFC 3339" },
     { { "timeout", required_argument, NULL, 't' }, 0, "SECONDS", "how long to wait for answers" },
     { { "help", no_argument, NULL, 'h' }, 0, NULL, "this help" },
     { { "version", no_argument, NULL, 'V' }, 0, NULL, "the version, and exit" },
@@ -128,6 +136,13 @@ parse_one(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, int ch, char **arg
     case OPT_JSON: ctx->json = true; break;
     case 'q': ctx->quiet = true; break;
     case OPT_NO_HEADER: ctx->no_header = true; break;
+    case OPT_RAW: ctx->raw = true; break;
+    case OPT_COLOR:
+        if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "always") != 0 &&
+            strcmp(optarg, "never") != 0)
+            return ctl_usage(e, "--color: expected auto, always or never, got '%s'", optarg);
+        a->color = optarg;
+        break;
     case 't': a->timeout = optarg; break;
     case 'c': a->connect = optarg; break;
     case 'h': a->help = true; break;
@@ -138,6 +153,8 @@ parse_one(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, int ch, char **arg
     case OPT_ALL: a->all = true; break;
     case 'w': a->where = optarg; break;
     case OPT_ASYNC: a->async = true; break;
+    case OPT_DRY_RUN: a->dry_run = true; break;
+    case OPT_YES: a->yes = true; break;
     case OPT_BATCH:
         if (!valid_batch(optarg))
             return ctl_usage(e, "--batch: expected a count or a percentage, got '%s'", optarg);

@@ -42,7 +42,7 @@ ctl_outcomes_add_down(struct ctl_outcomes *o, const struct virtbus_agent_list *d
     size_t i;
 
     for (i = 0; i < down->n; i++) {
-        char *ago = ctl_format_ago(down->items[i].last_seen_ns);
+        char *ago = ctl_format_ago(down->items[i].last_seen_ns, false);
 
         if (down->items[i].last_seen_ns)
             qmf_error_set(&err, QMF_ERR_TIMEOUT, "down: last heartbeat %s", ago);
@@ -191,22 +191,26 @@ ctl_outcome_json(const struct ctl_outcome *oc)
     return e;
 }
 
-/* "node2: db1: failed: error 0x10037 (libvirt): ..." on stderr. */
+/* "node2: db1: failed: error 0x10037 (libvirt): ..." on stderr; with
+ * colour, the status word coloured. */
 static void
-warn_outcome(const struct ctl_outcome *oc)
+warn_outcome(const struct ctl_outcome *oc, bool colour)
 {
     const char *node = oc->node ? oc->node : "", *sep = oc->node ? ": " : "";
+    const char *on = "", *off = colour ? CTL_SGR_RESET : "";
 
+    if (colour)
+        on = oc->status == CTL_FAILED ? CTL_SGR_RED : CTL_SGR_YELLOW;
     if (oc->status == CTL_FAILED)
-        ctl_warnx("%s%s%s%sfailed: error %#x (%s): %s", node, sep,
-                  oc->object ? oc->object : "", oc->object ? ": " : "",
+        ctl_warnx("%s%s%s%s%sfailed%s: error %#x (%s): %s", node, sep,
+                  oc->object ? oc->object : "", oc->object ? ": " : "", on, off,
                   oc->error.code, qmf_error_name(oc->error.code), oc->error.text);
     else if (oc->status == CTL_NO_REPLY && strncmp(oc->error.text, "no ", 3) == 0)
-        ctl_warnx("%s%s%s", node, sep, oc->error.text);
+        ctl_warnx("%s%s%s%s%s", node, sep, on, oc->error.text, off);
     else if (oc->status == CTL_NO_REPLY)
-        ctl_warnx("%s%sno reply: %s", node, sep, oc->error.text);
+        ctl_warnx("%s%s%sno reply%s: %s", node, sep, on, off, oc->error.text);
     else if (oc->status == CTL_DOWN)
-        ctl_warnx("%s%s%s", node, sep, oc->error.text);
+        ctl_warnx("%s%s%s%s%s", node, sep, on, oc->error.text, off);
 }
 
 int
@@ -221,7 +225,7 @@ ctl_outcomes_warn(struct ctl_ctx *ctx, const struct ctl_outcomes *o, qmf_value *
         if (json_errors)
             qmf_list_append(json_errors, ctl_outcome_json(v[i]));
         else
-            warn_outcome(v[i]);
+            warn_outcome(v[i], ctx->colour_err);
     }
     free(v);
     return ctl_outcomes_exit(o);
@@ -292,6 +296,53 @@ new_output_table(const char *class_name, const qmf_value *keys)
     return t;
 }
 
+/* text with XML's five special characters escaped, for an attribute. */
+static void
+print_xml_escaped(const char *text)
+{
+    for (; *text; text++) {
+        switch (*text) {
+        case '&': fputs("&amp;", stdout); break;
+        case '<': fputs("&lt;", stdout); break;
+        case '>': fputs("&gt;", stdout); break;
+        case '"': fputs("&quot;", stdout); break;
+        case '\'': fputs("&apos;", stdout); break;
+        default: putchar(*text);
+        }
+    }
+}
+
+/*
+ * One XML document as is; of several (oc: whose), each inside a
+ * <virtbus:document node="..." name="..."> of one <virtbus:documents>
+ * root, so that the whole output stays one valid XML document.  An XML
+ * declaration cannot be inside an element: it is left out there.
+ */
+static void
+print_document(const char *text, const struct ctl_outcome *oc, bool *wrapped)
+{
+    size_t len;
+
+    if (oc) {
+        if (!*wrapped)
+            printf("<virtbus:documents xmlns:virtbus=\"%s\">\n", CTL_DOCUMENTS_NS);
+        *wrapped = true;
+        text += strspn(text, " \t\r\n");
+        if (strncmp(text, "<?xml", 5) == 0 && strstr(text, "?>"))
+            text = strstr(text, "?>") + 2;
+        text += strspn(text, " \t\r\n");
+        fputs("<virtbus:document node=\"", stdout);
+        print_xml_escaped(oc->node ? oc->node : "");
+        fputs("\" name=\"", stdout);
+        print_xml_escaped(oc->object ? oc->object : "");
+        fputs("\">\n", stdout);
+    }
+    len = strlen(text);
+    printf("%s%s", text, len && text[len - 1] == '\n' ? "" : "\n");
+    if (oc)
+        printf("</virtbus:document>\n");
+}
+
 /* An output argument printed as is: text, or a list of maps as a table
  * with NODE and the object first. */
 static void
@@ -301,6 +352,7 @@ print_raw_outputs(const struct ctl_ctx *ctx, const struct ctl_outcome *const *v,
     struct ctl_table *t = NULL;
     qmf_value *keys = qmf_map();
     size_t i, j, k, oks = 0;
+    bool wrapped = false;
 
     for (i = 0; i < n; i++)
         oks += v[i]->status == CTL_OK && v[i]->object;
@@ -310,10 +362,7 @@ print_raw_outputs(const struct ctl_ctx *ctx, const struct ctl_outcome *const *v,
         if (v[i]->status != CTL_OK || out == NULL)
             continue;
         if (out->kind == QMF_STRING) {
-            if (oks > 1)
-                printf("# %s: %s\n", v[i]->node, v[i]->object);
-            printf("%s%s", out->u.str.ptr,
-                   out->u.str.len && out->u.str.ptr[out->u.str.len - 1] == '\n' ? "" : "\n");
+            print_document(out->u.str.ptr, oks > 1 ? v[i] : NULL, &wrapped);
             continue;
         }
         for (j = 0; j < qmf_list_len(out); j++) {
@@ -340,6 +389,8 @@ print_raw_outputs(const struct ctl_ctx *ctx, const struct ctl_outcome *const *v,
             ctl_table_add_owned(t, cells);
         }
     }
+    if (wrapped)
+        printf("</virtbus:documents>\n");
     if (t)
         ctl_print_table(ctx, t);
     ctl_table_free(t);
@@ -409,7 +460,7 @@ ctl_outcomes_report(struct ctl_ctx *ctx, const struct ctl_report *r,
         if (!ctx->quiet || r->print)
             print_oks(ctx, v, o->n, r);
         for (i = 0; i < o->n; i++)
-            warn_outcome(v[i]);
+            warn_outcome(v[i], ctx->colour_err);
         if (!ctx->quiet && (s.objects[0] + s.objects[1] > 1 || rc != 0 ||
                             s.objects[0] + s.objects[1] == 0))
             print_summary(r, &s);

@@ -133,6 +133,13 @@ act_on_names(struct ctl_ctx *ctx, struct ctl_action *act, const struct ctl_nodes
         struct virtbus_result res;
         qmf_error err;
 
+        if (virtbus_console_interrupted(ctx->console)) {
+            /* Ctrl-C: the objects not called yet are not called. */
+            qmf_error_set(&err, QMF_ERR_TIMEOUT, "not sent: interrupted");
+            ctl_outcome_add(out, f->owner->node, ctl_object_label(f->data), oname,
+                            CTL_NO_REPLY, &err, NULL);
+            continue;
+        }
         if (virtbus_call(ctx->console, f->owner->agent, qmf_map_get(f->data, "_object_id"),
                          act->method->name, act->args, ctx->timeout_ms, &res, &err) != 0) {
             ctl_outcome_add(out, f->owner->node, ctl_object_label(f->data), oname,
@@ -367,6 +374,41 @@ run(struct ctl_ctx *ctx, const struct ctl_args *a, struct ctl_action *act,
     return rc;
 }
 
+/*
+ * After Ctrl-C: which nodes answered and which did not.  A command waited
+ * for, unlike --async, leaves no job: its answers come to this process
+ * alone, so what the others did cannot be fetched later; say how to see.
+ */
+static void
+warn_interrupted(const struct ctl_outcomes *o)
+{
+    char *answered = qmf_xstrdup(""), *waiting = qmf_xstrdup(""), *next;
+    size_t i, j;
+
+    for (i = 0; i < o->n; i++) {
+        const struct ctl_outcome *oc = &o->items[i];
+        char **list = oc->status == CTL_NO_REPLY &&
+                      strstr(oc->error.text, "interrupted") ? &waiting : &answered;
+        bool seen = oc->node == NULL;
+
+        for (j = 0; j < i && !seen; j++)
+            seen = o->items[j].node && strcmp(o->items[j].node, oc->node) == 0 &&
+                   (list == &waiting) == (o->items[j].status == CTL_NO_REPLY &&
+                                          strstr(o->items[j].error.text, "interrupted") != NULL);
+        if (seen)
+            continue;
+        next = qmf_xasprintf("%s%s%s", *list, **list ? ", " : "", oc->node);
+        free(*list);
+        *list = next;
+    }
+    ctl_warnx("interrupted: answered: %s; not answered: %s.  Their requests were sent and "
+              "may still run; a command not left as a job (--async) keeps no answers to "
+              "fetch later: check with `virtbus list` (or `virtbus job` for --async)",
+              *answered ? answered : "none", *waiting ? waiting : "none");
+    free(answered);
+    free(waiting);
+}
+
 int
 ctl_act(struct ctl_ctx *ctx, struct ctl_args *a, struct ctl_action *act)
 {
@@ -376,6 +418,7 @@ ctl_act(struct ctl_ctx *ctx, struct ctl_args *a, struct ctl_action *act)
     struct ctl_nodes nodes;
     qmf_value *where;
     char *node_name = NULL;
+    bool stop = false;
     int rc;
 
     if ((rc = preflight(a, act, &where)) != 0) {
@@ -389,10 +432,23 @@ ctl_act(struct ctl_ctx *ctx, struct ctl_args *a, struct ctl_action *act)
         act->objects = &node_name;
         act->nobjects = 1;
     }
-    if (rc == 0 && a->async)
+    if (rc == 0)
+        rc = ctl_guard(ctx, a, act, &nodes, where, &stop);
+    if (rc == 0 && !stop && a->async) {
         rc = submit_job(ctx, a, act, &nodes, where, &out);
-    else if (rc == 0 && (rc = run(ctx, a, act, &nodes, where, &out)) == 0)
-        rc = ctl_outcomes_report(ctx, &report, &out, NULL);
+    } else if (rc == 0 && !stop) {
+        struct event *sigint = ctl_interrupt_catch(ctx);
+
+        rc = run(ctx, a, act, &nodes, where, &out);
+        if (ctl_interrupt_release(ctx, sigint)) {
+            if (rc == 0)
+                ctl_outcomes_report(ctx, &report, &out, NULL);
+            warn_interrupted(&out);
+            rc = CTL_EXIT_INTERRUPTED;
+        } else if (rc == 0) {
+            rc = ctl_outcomes_report(ctx, &report, &out, NULL);
+        }
+    }
     ctl_outcomes_clear(&out);
     ctl_nodes_clear(&nodes);
     qmf_free(where);

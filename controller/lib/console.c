@@ -185,7 +185,7 @@ console_run_until(struct virtbus_console *c, const bool *flag, unsigned timeout_
     struct event *timer = evtimer_new(c->base, flag_cb, &expired);
 
     evtimer_add(timer, &tv);
-    while (!*flag && !expired && !c->lost)
+    while (!*flag && !expired && !c->lost && !c->interrupted)
         event_base_loop(c->base, EVLOOP_ONCE);
     event_free(timer);
     return *flag;
@@ -197,9 +197,12 @@ static void
 bus_up_cb(struct bus_conn *conn, void *opaque)
 {
     struct virtbus_console *c = opaque;
+    bool was_lost = c->lost;
 
     c->up = true;
     c->lost = false;
+    if (was_lost && c->connection_fn)
+        c->connection_fn(true, NULL, c->connection_opaque);
 }
 
 static void
@@ -213,6 +216,28 @@ bus_down_cb(struct bus_conn *conn, const qmf_error *why, void *opaque)
         c->last_error = *why;
     if (why && why->code == QMF_ERR_UNAUTHORIZED)
         c->refused = *why;
+    if (c->connection_fn)
+        c->connection_fn(false, why, c->connection_opaque);
+}
+
+void
+virtbus_console_interrupt(struct virtbus_console *c, bool on)
+{
+    c->interrupted = on;
+}
+
+bool
+virtbus_console_interrupted(const struct virtbus_console *c)
+{
+    return c->interrupted;
+}
+
+void
+virtbus_console_on_connection(struct virtbus_console *c, virtbus_connection_fn fn,
+                              void *opaque)
+{
+    c->connection_fn = fn;
+    c->connection_opaque = opaque;
 }
 
 static const struct bus_handlers console_handlers = {

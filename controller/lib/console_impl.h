@@ -65,6 +65,11 @@ struct virtbus_console {
     bool up;
     bool lost;
     qmf_error last_error;
+    /* virtbus_console_interrupt(): waits end at once, until cleared. */
+    bool interrupted;
+    /* Told when the connection is lost and when it is back (watch). */
+    virtbus_connection_fn connection_fn;
+    void *connection_opaque;
     /* The broker refused something this console sent, for want of a
      * permission, and closed the connection for it: asking again would
      * only be refused again.  Cleared by each request. */

@@ -437,7 +437,9 @@ resend(struct virtbus_console *c, struct pending *p, const struct bus_message *m
 static void
 wait_answers(struct virtbus_console *c, struct pending *p, const struct bus_message *m)
 {
-    while (!p->done) {
+    size_t i;
+
+    while (!p->done && !c->interrupted) {
         if (!c->lost) {
             event_base_loop(c->base, EVLOOP_ONCE);
             continue;
@@ -445,11 +447,16 @@ wait_answers(struct virtbus_console *c, struct pending *p, const struct bus_mess
         /* Refused for want of a permission: so would a repeat be. */
         if (c->refused.code != QMF_OK)
             break;
-        while (c->lost && !p->done)
+        while (c->lost && !p->done && !c->interrupted)
             event_base_loop(c->base, EVLOOP_ONCE);
-        if (!p->done && p->expect_known)
+        if (!p->done && !c->interrupted && p->expect_known)
             resend(c, p, m);
     }
+    /* Interrupted: those still owed an answer say so, not "no reply". */
+    for (i = 0; !p->done && c->interrupted && i < p->results.n; i++)
+        if (p->results.items[i].status == VIRTBUS_NO_REPLY)
+            qmf_error_set(&p->results.items[i].error, QMF_ERR_TIMEOUT,
+                          "interrupted before it answered");
 }
 
 /*

@@ -338,6 +338,26 @@ void virtbus_result_clear(struct virtbus_result *r);
  * virtbus_console_open() on; what arrived since (up to 10000 messages) is
  * handed over first, so no event is missed between calls.
  */
+/*
+ * Interrupts the console's waits (on the loop thread, e.g. from a SIGINT
+ * evsignal): a request returns at once, the agents still owed an answer
+ * as NO_REPLY "interrupted before it answered"; a job fetch that waits
+ * returns what came so far.  Until cleared (on false), every wait ends
+ * at once.  What was sent is not taken back.
+ */
+void virtbus_console_interrupt(struct virtbus_console *c, bool on);
+bool virtbus_console_interrupted(const struct virtbus_console *c);
+
+/*
+ * Called on the loop thread when the console's broker connection goes
+ * down (up false, why: the reason if known; again on each failed attempt
+ * to reconnect) and when it is back (up true, why NULL).  The connection
+ * reconnects by itself, and the watch queue is bound again; what was
+ * published while it was down is not seen.  fn NULL stops it.
+ */
+typedef void (*virtbus_connection_fn)(bool up, const qmf_error *why, void *opaque);
+void virtbus_console_on_connection(struct virtbus_console *c, virtbus_connection_fn fn,
+                                   void *opaque);
 typedef void (*virtbus_watch_fn)(const struct bus_message *m, void *opaque);
 int virtbus_watch(struct virtbus_console *c, virtbus_watch_fn fn, void *opaque,
                   qmf_error *err);

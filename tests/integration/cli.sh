@@ -10,6 +10,7 @@ set -euo pipefail
 pids=()
 . "$(dirname "$0")/../harness/cli-test.sh"
 url="amqp://guest:guest@127.0.0.1:$port/"
+dead0="amqp://guest:guest@127.0.0.1:1/"   # usage errors come before any connection
 export VIRTBUS_BROKER=$url VIRTBUS_CONFIG=$run/virtbus.conf
 
 # The sorted, space-separated NODE column of a table (or of JSON rows).
@@ -69,6 +70,19 @@ check "completion: a method's input arguments" "destinationUri=" "$(comp call Do
 check "completion: node names, from presence" "cli-b1 cli-b2" "$(comp list -n cli-b)"
 check "completion: node groups, from the configuration" "@back @front" "$(comp list -n @)"
 check "completion: no node names after a valued option" "" "$(comp list --where cli-b)"
+# Object names, from the names cache that listings leave (never a broker).
+"$virtbus" list -n 'cli-*' >/dev/null
+"$virtbus" pools -n 'cli-*' >/dev/null
+check "completion: domain names of a verb, from the names cache" "web1 web2" "$(comp shutdown web)"
+check "completion: each name once (fleet-01 on two nodes)" "fleet-01" "$(comp destroy fleet-01)"
+check "completion: a one-object verb's object" "batch-01 batch-02 batch-03 batch-04" "$(comp migrate batch)"
+check "completion: not after a one-object verb's object" "" "$(comp migrate web1 batch)"
+check "completion: pool names" "node1-pool node2-pool node3-pool" "$(comp pool-refresh node)"
+check "completion: show CLASS NAME" "db-test db1" "$(comp show domain db)"
+check "completion: call CLASS NAME" "cache1" "$(comp call Domain cac)"
+# A --where listing adds what it saw: the names it did not select stay.
+"$virtbus" list -n cli-a1 --where 'name == "web1"' >/dev/null
+check "completion: a --where listing keeps the other names" "web1 web2" "$(comp start web)"
 "$virtbus" completion zsh | grep -q '^autoload -U +X bashcompinit' &&
     pass "completion: zsh through bashcompinit" || fail "completion zsh"
 
@@ -91,6 +105,51 @@ rc=0; "$virtbus" migrate web1 web2 --to cli-a2 2>"$run/err" || rc=$?
 check "two objects to a one-object verb: exit 2" 2 "$rc"
 grep -q "takes one object, 2 given" "$run/err" && pass "a usage error says what was wrong" ||
     fail "usage error: $(cat "$run/err")"
+
+# --name and -o/--columns choose what a table prints.
+check "--name: names only" "db-test web1 web2" "$("$virtbus" list -n cli-a1 --name | sort | paste -sd ' ')"
+check "nodes --name" "cli-a1 cli-a2" "$("$virtbus" nodes -n cli-a1,cli-a2 --name | paste -sd ' ')"
+check "-o: the columns, in order, with their header" "STATE NAME|running web1" \
+    "$("$virtbus" list -n cli-a1 -o state,NAME | awk '$2 == "NAME" || $2 == "web1"' | sed 's/  */ /g' | paste -sd '|')"
+check "--columns with a header's space as -" "NODE LAST_SEEN" \
+    "$("$virtbus" nodes -n cli-a1 --columns node,last-seen | head -1 | sed 's/  */ /g')"
+VIRTBUS_BROKER=$dead0 status 2 "-o with an unknown column is a usage error" list -n cli-a1 -o name,colour
+grep -q "unknown column 'colour': choose from node, name, state, id, vcpus, memory, uuid" "$run/err" &&
+    pass "the unknown column's error lists the valid ones" || fail "$(cat "$run/err")"
+VIRTBUS_BROKER=$dead0 status 2 "--name with -o is a usage error" list -n cli-a1 --name -o name
+# Into a pipe (or with --raw) a value is one field: sizes in bytes, times in
+# RFC 3339, an empty cell "-"; every row has as many fields as the header.
+"$virtbus" nodes -n cli-a1,cli-a2 >"$run/nodes"
+awk 'NR > 1 && $7 !~ /^20[0-9-]+T[0-9:.]+Z$/ { bad = 1 } END { exit bad || NR < 3 }' "$run/nodes" &&
+    pass "nodes into a pipe: LAST_SEEN is one RFC 3339 field" || fail "$(cat "$run/nodes")"
+awk '{ n[NF]++ } END { exit length(n) != 1 }' "$run/nodes" &&
+    pass "nodes into a pipe: as many fields in each line" || fail "$(cat "$run/nodes")"
+check "list into a pipe: memory in bytes" "web1 1610612736" \
+    "$("$virtbus" list -n cli-a1 | awk '$2 == "web1" { print $2, $6 }')"
+# On a terminal, sizes are for people; --raw makes them fields there too.
+esc=$'\e'
+if command -v script >/dev/null; then
+    script -qec "$virtbus list -n cli-a1 --no-header --color=never 2>/dev/null" /dev/null | tr -d '\r' >"$run/tty"
+    grep -Eq '^cli-a1 +web1 +running .* 1.5 GiB' "$run/tty" && pass "on a terminal: 1.5 GiB" || fail "tty: $(cat "$run/tty")"
+    script -qec "$virtbus list -n cli-a1 --no-header --raw --color=never 2>/dev/null" /dev/null | tr -d '\r' >"$run/tty"
+    grep -Eq '^cli-a1 +web1 +running .* 1610612736' "$run/tty" && pass "--raw on a terminal: bytes" ||
+        fail "tty --raw: $(cat "$run/tty")"
+    # Colour: the state column on a terminal, unless NO_COLOR or --color=never.
+    TERM=xterm script -qec "$virtbus list -n cli-a1 --no-header 2>/dev/null" /dev/null >"$run/tty"
+    grep -q "${esc}\[32mrunning${esc}\[0m" "$run/tty" && pass "on a terminal: running in green" ||
+        fail "no colour on a terminal: $(cat -v "$run/tty")"
+    TERM=xterm NO_COLOR=1 script -qec "$virtbus list -n cli-a1 --no-header 2>/dev/null" /dev/null >"$run/tty"
+    grep -q "$esc" "$run/tty" && fail "NO_COLOR: $(cat -v "$run/tty")" || pass "NO_COLOR: no colour"
+    script -qec "$virtbus list -n cli-a1 --no-header --color=never 2>/dev/null" /dev/null >"$run/tty"
+    grep -q "$esc" "$run/tty" && fail "--color=never: $(cat -v "$run/tty")" || pass "--color=never: no colour"
+fi
+"$virtbus" list -n cli-a1 | grep -q "$esc" && fail "colour into a pipe" || pass "into a pipe: no colour"
+"$virtbus" list -n cli-a1 --color=always | grep -q "${esc}\[32mrunning" && pass "--color=always into a pipe" ||
+    fail "--color=always: no colour"
+rc=0; "$virtbus" --color=always start -n 'cli-a1' nosuch 2>"$run/err" || rc=$?
+grep -q "nosuch: ${esc}\[31mfailed${esc}\[0m: error" "$run/err" &&
+    pass "a failure's status coloured red" || fail "failure colour (exit $rc): $(cat -v "$run/err")"
+VIRTBUS_BROKER=$dead0 status 2 "--color with a bad value is a usage error" list --color=sometimes
 
 # Targeting: each form selects exactly its nodes -------------------------------
 check "-n glob" "cli-a1 cli-a2 cli-a3" "$("$virtbus" list -n 'cli-a*' | table_nodes)"
@@ -143,6 +202,11 @@ status 0 "a verb with -n acts on each node that has the name" suspend -n 'cli-b*
 check "both fleet-01 suspended" "cli-b1 paused cli-b2 paused" "$(state_of fleet-01 | sort | paste -sd ' ')"
 status 0 "and resumed" resume -n 'cli-b*' fleet-01
 check "both fleet-01 running" "cli-b1 running cli-b2 running" "$(state_of fleet-01 | sort | paste -sd ' ')"
+# Into a pipe, stdout is line-buffered: the ok lines come before the summary.
+"$virtbus" suspend -n 'cli-b*' fleet-01 2>&1 | cat >"$run/merged"
+check "ok lines before the summary in a pipe" "ok ok summary" \
+    "$(awk '/suspend ok$/ { print "ok" } /^suspend: 2 nodes/ { print "summary" }' "$run/merged" | paste -sd ' ')"
+status 0 "resumed again" resume -n 'cli-b*' fleet-01
 status 0 "shutdown by name" shutdown -n 'cli-*' web1
 check "web1 shut off" "cli-a1 shutoff" "$(state_of web1)"
 status 0 "start by UUID" start -n 'cli-*' 10000000-0000-4000-8000-000000000001
@@ -160,16 +224,68 @@ status 1 "destroying a stopped domain fails" destroy -n 'cli-*' db-test
 grep -q 'cli-a1: db-test: failed: error' "$run/err" && pass "failure names node and domain" ||
     fail "failure line: $(cat "$run/err")"
 status 0 "setmem with a size" setmem -n 'cli-*' web2 1G
-check "setmem 1G" "1 GiB" "$("$virtbus" list -n cli-a1 | awk '$2 == "web2" { print $6, $7 }')"
+check "setmem 1G (into a pipe: bytes)" "1073741824" "$("$virtbus" list -n cli-a1 | awk '$2 == "web2" { print $6 }')"
 printf "<domain type='test'><name>cli-new</name><memory>524288</memory><os><type>hvm</type></os></domain>\n" >"$run/dom.xml"
 status 2 "define needs -n" define "$run/dom.xml"
 status 0 "define on one node" define -n cli-a3 "$run/dom.xml"
 check "defined" "cli-a3 shutoff" "$(state_of cli-new)"
 status 0 "vol-create with a size" vol-create -n 'cli-*' node1-pool cli.img 2G --format raw
-check "volume created" "2 GiB" "$("$virtbus" vols -n cli-a1 | awk '$3 == "cli.img" { print $4, $5 }')"
+check "volume created" "2147483648" "$("$virtbus" vols -n cli-a1 | awk '$3 == "cli.img" { print $4 }')"
 status 0 "vol-delete by path" vol-delete -n 'cli-*' "$("$virtbus" vols -n cli-a1 --json |
     json "print([v['path'] for v in d['volumes'] if v['name'] == 'cli.img'][0])")"
 "$virtbus" dumpxml -n 'cli-*' cache1 | grep -q '<name>cache1</name>' && pass "dumpxml" || fail "dumpxml"
+# Several documents stay one valid XML document: each in a <virtbus:document>
+# of one root, named by node and object.
+"$virtbus" dumpxml -n 'cli-*' web1 web2 cache1 >"$run/docs.xml"
+xmllint --noout "$run/docs.xml" && pass "dumpxml of several objects: valid XML" ||
+    fail "dumpxml of several: $(head -c 300 "$run/docs.xml")"
+check "dumpxml of several: each document named" "cli-a1 web1 web1|cli-a1 web2 web2|cli-a3 cache1 cache1" \
+    "$(python3 -c '
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+assert root.tag == "{urn:x-virtbus:documents:1}documents", root.tag
+print("|".join("%s %s %s" % (d.get("node"), d.get("name"), d.find("domain/name").text) for d in root))
+' "$run/docs.xml")"
+
+# Destructive verbs: --dry-run sends nothing; on more nodes than
+# confirm_above they ask on a terminal, and want --yes without one.
+{ cat "$VIRTBUS_CONFIG"; echo "confirm_above = 1"; } >"$run/confirm.conf"
+both_running="cli-b1 running cli-b2 running"
+check "fleet-01 running on both" "$both_running" "$(state_of fleet-01 | sort | paste -sd ' ')"
+VIRTBUS_CONFIG=$run/confirm.conf status 0 "--dry-run by name" destroy -n 'cli-b*' fleet-01 --dry-run
+check "--dry-run lists nodes and objects" "cli-b1: fleet-01: would destroy|cli-b2: fleet-01: would destroy" \
+    "$(sort "$run/out" | paste -sd '|')"
+grep -q "nothing sent" "$run/err" && pass "--dry-run says nothing was sent" || fail "$(cat "$run/err")"
+VIRTBUS_CONFIG=$run/confirm.conf status 0 "--dry-run by --where" --json destroy -n 'cli-b*' \
+    --where 'name =~ "^fleet-0[12]$"' --dry-run
+json "assert sorted((t['node'], t['object']) for t in d['targets']) == [('cli-b1', 'fleet-01'), ('cli-b1', 'fleet-02'), ('cli-b2', 'fleet-01'), ('cli-b2', 'fleet-02')], d" \
+    <"$run/out" && pass "--dry-run --where: the selected objects" || fail "$(cat "$run/out")"
+check "--dry-run left the domains running" "$both_running|$both_running" \
+    "$(state_of fleet-01 | sort | paste -sd ' ')|$(state_of fleet-02 | sort | paste -sd ' ')"
+VIRTBUS_CONFIG=$run/confirm.conf status 2 "more than confirm_above without a terminal: refused" \
+    destroy -n 'cli-b*' fleet-01 </dev/null
+grep -q -- "confirm with --yes" "$run/err" && pass "the refusal says --yes" || fail "$(cat "$run/err")"
+check "the refusal sent nothing" "$both_running" "$(state_of fleet-01 | sort | paste -sd ' ')"
+VIRTBUS_CONFIG=$run/confirm.conf status 0 "not more than confirm_above: no question" \
+    suspend -n cli-b1 fleet-01 </dev/null
+status 0 "(resumed)" resume -n cli-b1 fleet-01
+if command -v script >/dev/null; then
+    printf 'n\n' | VIRTBUS_CONFIG=$run/confirm.conf \
+        script -qec "$virtbus destroy -n 'cli-b*' fleet-01" /dev/null | tr -d '\r' >"$run/tty" || true
+    grep -q 'destroy 2 objects on 2 nodes? \[y/N\]' "$run/tty" && grep -q "not confirmed" "$run/tty" &&
+        pass "on a terminal: asked, and no is no" || fail "tty: $(cat "$run/tty")"
+    check "declined: nothing sent" "$both_running" "$(state_of fleet-01 | sort | paste -sd ' ')"
+    printf 'y\n' | VIRTBUS_CONFIG=$run/confirm.conf \
+        script -qec "$virtbus destroy -n 'cli-b*' fleet-01" /dev/null | tr -d '\r' >"$run/tty" || true
+    check "on a terminal, yes destroys" "cli-b1 shutoff cli-b2 shutoff" \
+        "$(state_of fleet-01 | sort | paste -sd ' ')"
+    status 0 "(started again)" start -n 'cli-b*' fleet-01
+fi
+VIRTBUS_CONFIG=$run/confirm.conf status 0 "--yes: no question" destroy -n 'cli-b*' fleet-01 --yes </dev/null
+check "--yes destroyed both" "cli-b1 shutoff cli-b2 shutoff" "$(state_of fleet-01 | sort | paste -sd ' ')"
+status 0 "(started again)" start -n 'cli-b*' fleet-01
+VIRTBUS_CONFIG=$run/confirm.conf status 2 "call of a destructive method is guarded too" \
+    call -n 'cli-b*' Domain destroy fleet-01 </dev/null
 
 # call: arguments checked against the schema before anything is sent -------------
 dead="amqp://guest:guest@127.0.0.1:1/"

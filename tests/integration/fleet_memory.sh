@@ -100,8 +100,9 @@ old_enough() {
 until_true 60 old_enough && pass "the killed node is still listed past the window" ||
     fail "the killed node is not listed past the window: $(field "$tag-b" status)"
 check "it is down" down "$(field "$tag-b" status)"
-"$virtbus" nodes -n "$tag-*" | awk -v n="$tag-b" '$1 == n { print $2, $(NF-2), $(NF-1) }' >"$run/row"
-grep -Eq '^down [0-9]+s ago$' "$run/row" && pass "nodes: down, last seen Ns ago" || fail "row: $(cat "$run/row")"
+"$virtbus" nodes -n "$tag-*" | awk -v n="$tag-b" '$1 == n { print $2, $7 }' >"$run/row"
+grep -Eq '^down 20[0-9-]+T[0-9:.]+Z$' "$run/row" && pass "nodes: down, last seen as one RFC 3339 field" ||
+    fail "row: $(cat "$run/row")"
 status 3 "--all counts the down node" list --all --timeout 5
 grep -q "$tag-b: down: last heartbeat" "$run/err" && pass "--all reports it down" || fail "$(cat "$run/err")"
 status 3 "a pattern counts it" list -n "$tag-*"

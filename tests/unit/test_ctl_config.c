@@ -35,6 +35,7 @@ assert_configs_equal(const struct ctl_config *a, const struct ctl_config *b)
     cr_assert_eq(a->presence_window, b->presence_window);
     cr_assert_eq(a->presence_reuse_ms, b->presence_reuse_ms);
     cr_assert_eq(a->fleet_retention, b->fleet_retention);
+    cr_assert_eq(a->confirm_above, b->confirm_above);
     assert_str_or_null_eq(a->key_file, b->key_file);
     assert_str_or_null_eq(a->paths_read, b->paths_read);
     assert_str_or_null_eq(a->tls_ca, b->tls_ca);
@@ -252,6 +253,11 @@ Test(ctl_config, every_key)
 
     config_from(&c, "presence_reuse_ms = 0\n");
     cr_assert_eq(c.presence_reuse_ms, 0);
+    cr_assert_eq(c.confirm_above, CTL_CONFIG_DEFAULT_CONFIRM_ABOVE);
+    ctl_config_free(&c);
+
+    config_from(&c, "confirm_above = 0\n");
+    cr_assert_eq(c.confirm_above, 0);
     ctl_config_free(&c);
 }
 
@@ -629,6 +635,7 @@ static const struct error_case error_cases[] = {
     { "timeout = 86401\n", "t.conf:1: timeout: 86401 is out of range 1..86400" },
     { "presence_window = 4\n", "t.conf:1: presence_window: 4 is out of range 5..3600" },
     { "presence_window = 3601\n", "t.conf:1: presence_window: 3601 is out of range 5..3600" },
+    { "confirm_above = -1\n", "t.conf:1: confirm_above: -1 is out of range 0..1000000" },
     { "presence_reuse_ms = 60001\n",
       "t.conf:1: presence_reuse_ms: 60001 is out of range 0..60000" },
     { "timeout = 99999999999999999999\n",
@@ -762,7 +769,7 @@ Test(ctl_config, example_file_documents_every_key)
     ctl_config_defaults(&defaults);
     cr_assert_eq(ctl_config_parse(&c, text, len, path, &err), 0, "%s", err.text);
     /* Every key of the table, each once (a duplicate would fail above). */
-    cr_assert_eq(keys, 16);
+    cr_assert_eq(keys, 17);
     /* The examples. */
     cr_assert_str_eq(c.broker, "prod");
     assert_url(&c, NULL, "amqps://ops:secret@broker.example.com:5671/prod");
