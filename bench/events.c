@@ -72,6 +72,7 @@ struct run {
     bool idle;
     bool events_only;           /* commandResult not bound: no load progress */
     bool expired;
+    bool paused;                /* the event domain, once its last trigger ran */
     double *sent_ms;            /* per trigger, monotonic */
     double *agent_ms;           /* _timestamp to arrival */
     double *console_ms;         /* request sent to arrival */
@@ -113,8 +114,8 @@ static void
 trigger(struct run *r)
 {
     r->sent_ms[r->triggered] = bench_now_ms();
-    send_request(r, "domain:" EVENT_DOMAIN_UUID, r->triggered % 2 == 0 ? "suspend" : "resume",
-                 NULL);
+    send_request(r, "domain:" EVENT_DOMAIN_UUID, r->paused ? "resume" : "suspend", NULL);
+    r->paused = !r->paused;
     r->triggered++;
 }
 
@@ -186,6 +187,7 @@ on_event(const struct bus_message *m, void *opaque)
 {
     struct run *r = opaque;
     double now_real = realtime_ms(), now = bench_now_ms();
+    bool sampled = false;
     size_t i;
 
     for (i = 0; m->body && i < qmf_list_len(m->body); i++) {
@@ -209,10 +211,11 @@ on_event(const struct bus_message *m, void *opaque)
         r->done_at_last = r->load_done;
         r->last_event_ms = now;
         r->seen++;
+        sampled = true;
     }
     if (finished(r)) {
         virtbus_watch_stop(r->console);
-    } else if (r->idle && r->seen == r->triggered) {
+    } else if (r->idle && sampled && r->seen == r->triggered) {
         struct timeval gap = { 0, IDLE_GAP_MS * 1000 };
 
         evtimer_add(r->next_ev, &gap);
