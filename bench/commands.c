@@ -27,6 +27,7 @@
 #include "agent/agent_impl.h"
 #include "agent/journal.h"
 #include "bench/measure.h"
+#include "bench/request.h"
 #include "controller/lib/virtbus.h"
 #include "drivers/driver.h"
 
@@ -90,21 +91,14 @@ agent_ready(const struct wait_state *w)
 static struct bus_message *
 set_autostart(const char *agent, size_t object, size_t i, const char *run)
 {
-    struct bus_message *m = bus_message_new();
-    qmf_value *body = qmf_map(), *oid, *args;
+    char *name = qmf_xasprintf("domain:f0000000-0000-4000-8000-%012zu", object + 1);
+    qmf_value *args = qmf_map();
+    struct bus_message *m;
 
-    bus_message_set_header_string(m, "qmf.opcode", "_method_request");
-    bus_message_set_header_string(m, "method", "request");
-    oid = qmf_map_set(body, "_object_id", qmf_map());
-    qmf_map_set(oid, "_agent_name", qmf_string(agent));
-    qmf_map_set(oid, "_object_name",
-                qmf_stringf("domain:f0000000-0000-4000-8000-%012zu", object + 1));
-    qmf_map_set(body, "_method_name", qmf_string("setAutostart"));
-    args = qmf_map_set(body, "_arguments", qmf_map());
     qmf_map_set(args, "autostart", qmf_bool(i % 2 == 0));
-    m->body = body;
-    m->message_id = qmf_xasprintf("%s-%zu", run, i);
-    m->ttl_ms = DONE_WAIT_S * 1000;
+    m = bench_method_request(agent, name, "setAutostart", args,
+                             qmf_xasprintf("%s-%zu", run, i), DONE_WAIT_S * 1000);
+    free(name);
     return m;
 }
 
