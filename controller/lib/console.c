@@ -171,9 +171,11 @@ console_stamp(struct virtbus_console *c, struct bus_message *m, unsigned ttl_ms)
 static int console_trust_load(struct virtbus_console *c,
                               const struct virtbus_console_options *o, qmf_error *err);
 
-static void
-flag_cb(evutil_socket_t fd, short what, void *arg)
+void
+console_flag_cb(evutil_socket_t fd, short what, void *arg)
 {
+    (void)fd;
+    (void)what;
     *(bool *)arg = true;
 }
 
@@ -182,7 +184,7 @@ console_run_until(struct virtbus_console *c, const bool *flag, unsigned timeout_
 {
     struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
     bool expired = false;
-    struct event *timer = evtimer_new(c->base, flag_cb, &expired);
+    struct event *timer = evtimer_new(c->base, console_flag_cb, &expired);
 
     evtimer_add(timer, &tv);
     while (!*flag && !expired && !c->lost && !c->interrupted)

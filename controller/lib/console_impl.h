@@ -129,6 +129,8 @@ void console_stamp(struct virtbus_console *c, struct bus_message *m, unsigned tt
 /* The broker, TLS and login of this console, for another connection of it;
  * the rest of bo is left as it is. */
 void console_bus_options(const struct virtbus_console *c, struct bus_options *bo);
+/* An event callback that sets the bool arg points to. */
+void console_flag_cb(evutil_socket_t fd, short what, void *arg);
 /* Runs the loop until *flag or timeout_ms; false on timeout or a lost broker. */
 bool console_run_until(struct virtbus_console *c, const bool *flag, unsigned timeout_ms);
 

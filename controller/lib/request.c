@@ -427,21 +427,42 @@ resend(struct virtbus_console *c, struct pending *p, const struct bus_message *m
     free(address);
 }
 
+/* After a lost connection, how long without a new answer before the
+ * agents still owed one are asked again. */
+#define RESEND_QUIET_S 5
+
 /*
  * Runs the loop until p is done (answered or timed out).  A broker lost
  * meanwhile is waited for (the bus reconnects by itself); then the
  * agents still owed an answer are asked again with the same message-id:
  * answers sent while the broker was away are gone, and agents answer a
  * repeated command from their journal instead of running it twice.
+ * From then on they are asked again whenever RESEND_QUIET_S pass without
+ * a new answer: in a cluster, an answer sent while a node was rejoining
+ * can be lost with no loss of this console's own connection to say so.
  */
 static void
 wait_answers(struct virtbus_console *c, struct pending *p, const struct bus_message *m)
 {
-    size_t i;
+    struct timeval quiet = { RESEND_QUIET_S, 0 };
+    struct event *again = NULL;
+    bool fired = false;
+    size_t i, seen = 0;
 
     while (!p->done && !c->interrupted) {
         if (!c->lost) {
             event_base_loop(c->base, EVLOOP_ONCE);
+            if (again == NULL || p->done)
+                continue;
+            if (p->answered + p->failed != seen) {
+                seen = p->answered + p->failed;
+                fired = false;
+                evtimer_add(again, &quiet);
+            } else if (fired) {
+                fired = false;
+                resend(c, p, m);
+                evtimer_add(again, &quiet);
+            }
             continue;
         }
         /* Refused for want of a permission: so would a repeat be. */
@@ -449,9 +470,17 @@ wait_answers(struct virtbus_console *c, struct pending *p, const struct bus_mess
             break;
         while (c->lost && !p->done && !c->interrupted)
             event_base_loop(c->base, EVLOOP_ONCE);
-        if (!p->done && !c->interrupted && p->expect_known)
+        if (!p->done && !c->interrupted && p->expect_known) {
             resend(c, p, m);
+            if (again == NULL)
+                again = evtimer_new(c->base, console_flag_cb, &fired);
+            seen = p->answered + p->failed;
+            fired = false;
+            evtimer_add(again, &quiet);
+        }
     }
+    if (again != NULL)
+        event_free(again);
     /* Interrupted: those still owed an answer say so, not "no reply". */
     for (i = 0; !p->done && c->interrupted && i < p->results.n; i++)
         if (p->results.items[i].status == VIRTBUS_NO_REPLY)
