@@ -476,6 +476,11 @@ hostpath_xml_each(enum schema_path kind, const char *xml, size_t len, size_t max
         w.nrules = sizeof(domain_rules) / sizeof(domain_rules[0]);
         w.passthrough_refused = true;
         break;
+    case SCHEMA_PATH_DEVICE_MATCH:
+        /* Only parsed: libvirt compares these paths with the domain's
+         * devices and opens none of them. */
+        w.passthrough_refused = true;
+        break;
     case SCHEMA_PATH_POOL_XML:
         w.rules = pool_rules;
         w.nrules = sizeof(pool_rules) / sizeof(pool_rules[0]);

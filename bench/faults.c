@@ -246,6 +246,9 @@ struct faults {
     struct child broker_cmd;        /* broker.sh, while it runs */
     bool broker_running;
     struct bus_conn *bus;
+    /* The console's connect and goodbye threads: joined before OpenSSL's
+     * cleanup at exit. */
+    struct bus_threads *bus_threads;
     bool bus_up;
     unsigned bus_ups;
     struct cmd **cmds;
@@ -1596,6 +1599,11 @@ console_open(struct faults *f)
     o.reconnect = true;
     o.reconnect_min_ms = 100;
     o.reconnect_max_ms = 1000;
+    if (f->bus_threads == NULL && (f->bus_threads = bus_threads_new()) == NULL) {
+        say(f, "cannot open the console: out of memory");
+        return -1;
+    }
+    o.threads = f->bus_threads;
     o.queues = queues;
     o.nqueues = 3;
     o.subs = subs;
@@ -3577,6 +3585,9 @@ teardown(struct faults *f, bool keep)
     if (f->bus)
         bus_close_wait(f->bus, 2000);
     f->bus = NULL;
+    if (f->bus_threads && !bus_threads_free(f->bus_threads, 2000))
+        say(f, "the console's bus threads had not ended after 2 s");
+    f->bus_threads = NULL;
     if (f->broker_running && broker_run(f, "stop") != 0)
         say(f, "could not stop the broker in %s", f->broker_dir);
     for (i = 0; i < f->ncmds; i++)

@@ -28,16 +28,36 @@ job_json(const struct virtbus_job *j)
     qmf_map_set(m, "created_ns", qmf_i64(j->created_ns));
     qmf_map_set(m, "description", qmf_string(j->description ? j->description : ""));
     qmf_map_set(m, "complete", qmf_bool(j->complete));
+    qmf_map_set(m, "record", qmf_string(virtbus_record_auth_name(j->record_auth)));
+    if (j->record_signer)
+        qmf_map_set(m, "signer", qmf_string(j->record_signer));
     nodes = qmf_map_set(m, "nodes", qmf_list());
     for (i = 0; i < j->expected.n; i++)
         qmf_list_append(nodes, qmf_string(j->expected.items[i].node));
     return m;
 }
 
+/* Who made the job, when it was not this caller: ", by alice", ... */
+static const char *
+job_origin(const struct virtbus_job *j, char *buf, size_t len)
+{
+    switch (j->record_auth) {
+    case VIRTBUS_RECORD_VERIFIED:
+        snprintf(buf, len, ", by %s", j->record_signer ? j->record_signer : "?");
+        return buf;
+    case VIRTBUS_RECORD_UNCHECKED:
+        return ", its record signed but not checked (no answer_issuer_keys)";
+    case VIRTBUS_RECORD_UNSIGNED:
+        return ", its record unsigned";
+    default:
+        return "";
+    }
+}
+
 static int
 report_job(struct ctl_ctx *ctx, const struct virtbus_job *j)
 {
-    char *verb = job_verb(j->description), when[40];
+    char *verb = job_verb(j->description), when[40], origin[100];
     struct ctl_report r = { .command = "job", .verb = verb };
     struct ctl_outcomes out = { 0 };
     qmf_value *extra = qmf_map();
@@ -50,8 +70,9 @@ report_job(struct ctl_ctx *ctx, const struct virtbus_job *j)
             qmf_error_set(&out.items[i].error, QMF_ERR_TIMEOUT, "no result yet");
     if (!ctx->json && !ctx->quiet) {
         ctl_format_time(j->created_ns, when, sizeof(when));
-        printf("job %s: %s, created %s, %s\n", j->id, j->description ? j->description : "",
-               when, j->complete ? "complete" : "incomplete");
+        printf("job %s: %s, created %s%s, %s\n", j->id, j->description ? j->description : "",
+               when, job_origin(j, origin, sizeof(origin)),
+               j->complete ? "complete" : "incomplete");
     }
     qmf_map_set(extra, "job", job_json(j));
     rc = ctl_outcomes_report(ctx, &r, &out, extra);
@@ -161,8 +182,14 @@ job_list(struct ctl_ctx *ctx)
     list = qmf_map_set(doc, "jobs", qmf_list());
     t = ctl_table_new(5, headers);
     for (i = 0; i < n; i++) {
-        char **cells = qmf_xcalloc(5, sizeof(char *)), when[40];
+        char **cells, when[40];
 
+        /* Not ours, and not provably anyone's: a job nobody may have sent. */
+        if (jobs[i].record_auth == VIRTBUS_RECORD_REFUSED) {
+            ctl_warnx("job %s: its record is refused: %s", jobs[i].id, jobs[i].record_error);
+            continue;
+        }
+        cells = qmf_xcalloc(5, sizeof(char *));
         job_state_of(ctx, &jobs[i], &st);
         e = qmf_list_append(list, job_json(&jobs[i]));
         qmf_map_set(e, "status", qmf_string(st.status));

@@ -34,13 +34,15 @@ enum schema_role { SCHEMA_ROLE_READER, SCHEMA_ROLE_OPERATOR, SCHEMA_ROLE_ADMIN }
 /*
  * What an argument says about the host's file system (docs/SECURITY.md,
  * "Host paths"): nothing; a path the agent's libvirt reads or writes; or
- * an XML document of that kind whose embedded paths libvirt will use.
- * The agent refuses paths outside its allowed_paths before running.
+ * an XML document of that kind whose embedded paths libvirt will use; or
+ * a device XML that only names a device to match, read with the same care
+ * but whose paths libvirt only compares.  The agent refuses paths outside
+ * its allowed_paths before running.
  */
 enum schema_path {
     SCHEMA_PATH_NONE, SCHEMA_PATH_FILE, SCHEMA_PATH_DOMAIN_XML,
     SCHEMA_PATH_DEVICE_XML, SCHEMA_PATH_POOL_XML, SCHEMA_PATH_VOLUME_XML,
-    SCHEMA_PATH_NETWORK_XML,
+    SCHEMA_PATH_NETWORK_XML, SCHEMA_PATH_DEVICE_MATCH,
 };
 enum schema_severity {
     SCHEMA_SEV_EMERG, SCHEMA_SEV_ALERT, SCHEMA_SEV_CRIT, SCHEMA_SEV_ERROR,

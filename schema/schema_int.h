@@ -13,7 +13,8 @@ static const char *const access_names[] = { "RO", "RC", "RW" };
 static const char *const dir_names[] = { NULL, "I", "O", "IO" };
 static const char *const role_names[] = { "reader", "operator", "admin" };
 static const char *const path_names[] = {
-    "", "file", "domain-xml", "device-xml", "pool-xml", "volume-xml", "network-xml",
+    "",         "file",       "domain-xml",  "device-xml",
+    "pool-xml", "volume-xml", "network-xml", "device-match",
 };
 static const char *const severity_names[] = {
     "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug",

@@ -49,7 +49,8 @@ trust_message_digest(const struct bus_message *m, enum trust_domain domain,
     if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
         abort();    /* only out of memory */
     qmf_digest_update_string(ctx, domain == TRUST_REQUEST ? "virtbus request 1"
-                                                          : "virtbus answer 1");
+                                  : domain == TRUST_ANSWER ? "virtbus answer 1"
+                                                           : "virtbus job record 1");
     qmf_digest_update_string(ctx, target != NULL ? target : "");
     for (i = 0; i < sizeof(headers) / sizeof(headers[0]); i++)
         qmf_digest_update(ctx, qmf_map_get(m->headers, headers[i]));

@@ -12,10 +12,12 @@
  * The signature covers SHA-256 of a canonical byte string (each field
  * tagged and length-prefixed, as schema/qmf/digest.h feeds values):
  *
- *   "virtbus request 1" or "virtbus answer 1"   (a signed answer can never
- *                                                pass for a request)
+ *   "virtbus request 1", "virtbus answer 1" or "virtbus job record 1"
+ *                     (a signed answer or job record can never pass for a
+ *                     request, nor the other way round)
  *   the routing key it was published with (requests: the target, so that
- *   a captured request cannot be re-targeted; answers: "")
+ *   a captured request cannot be re-targeted; answers: ""; job records:
+ *   the job's id, so that a record cannot pass for another job's)
  *   qmf.opcode, qmf.agent, qmf.content, partial (headers)
  *   message-id, correlation-id, reply-to, user-id
  *   created, ttl (integers, ms)
@@ -45,7 +47,7 @@
 #define TRUST_HDR_CREDENTIAL "virtbus.credential"
 #define TRUST_HDR_KEY        "virtbus.key"
 
-enum trust_domain { TRUST_REQUEST, TRUST_ANSWER };
+enum trust_domain { TRUST_REQUEST, TRUST_ANSWER, TRUST_JOB_RECORD };
 
 #define TRUST_DIGEST_LEN 32
 

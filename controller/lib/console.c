@@ -452,8 +452,6 @@ virtbus_console_close(struct virtbus_console *c)
 
 /* Signing and checking ------------------------------------------------------------ */
 
-/* Agents allow this much between their clock and a credential's validity. */
-#define ANSWER_CLOCK_SKEW_S 300
 /* Agents' credentials kept checked: a slot for each agent of a large
  * fleet, a few MB at most. */
 #define ANSWER_CREDENTIALS 4096
@@ -533,7 +531,7 @@ console_answer_ok(struct virtbus_console *c, const struct bus_message *m, qmf_er
         return true;
     /* An agent's credential speaks for its node, and only for it. */
     return trust_store_check_answer(c->answer_store, c->answer_credentials, c->sealer, m,
-                                    console_now_ms() / 1000, ANSWER_CLOCK_SKEW_S, err) == 0;
+                                    console_now_ms() / 1000, CONSOLE_ANSWER_SKEW_S, err) == 0;
 }
 
 bool

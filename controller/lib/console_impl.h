@@ -154,6 +154,9 @@ int console_sign(struct virtbus_console *c, const char *address, struct bus_mess
 /* console_sign, then publishes it; m stays the caller's. */
 int console_publish_request(struct virtbus_console *c, const char *address,
                             struct bus_message *m, qmf_error *err);
+/* Clocks (ours and the agents') may differ this much from a credential's
+ * validity period. */
+#define CONSOLE_ANSWER_SKEW_S 300
 /* Whether an answer passes the answer check (true when there is none);
  * err says why not. */
 bool console_answer_ok(struct virtbus_console *c, const struct bus_message *m, qmf_error *err);
@@ -177,6 +180,19 @@ void console_pending_clear(struct pending *p);
 /* A _method_request on the objects of a class that where selects (§7.4). */
 struct bus_message *console_where_request(const char *class_name, const qmf_value *where,
                                           const char *method, const qmf_value *args);
+
+/* job_record.c: a job's record as published (signed for job_id if the
+ * console signs; NULL, err set, if signing failed), and how far a record
+ * read back can be believed: -1 (err says why) for a signature that does
+ * not match, or, on a console that checks answers, for a record unsigned
+ * or not from a trusted issuer's caller.  signer: the caller's name
+ * (VERIFIED), or NULL; the caller frees it. */
+#define CONSOLE_JOB_RECORD_OPCODE "_virtbus_job"
+struct bus_message *console_job_record(struct virtbus_console *c, const qmf_value *record,
+                                       const char *job_id, qmf_error *err);
+int console_job_record_check(struct virtbus_console *c, const struct bus_message *m,
+                             const char *job_id, enum virtbus_record_auth *auth,
+                             char **signer, qmf_error *err);
 
 /* presence.c: the presence stream's receiver; the options for it. */
 void console_on_presence(struct bus_delivery *d, const struct bus_message *m, void *opaque);

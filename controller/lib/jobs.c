@@ -21,12 +21,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JOB_RECORD_OPCODE "_virtbus_job"
 #define JOB_MARKER_OPCODE "_virtbus_job_marker"
 #define JOB_PREFIX "virtbus.job."
 #define SIDE_TIMEOUT_MS 10000
 /* Fire-and-forget requests wait for their agents this long at most. */
 #define JOB_REQUEST_TTL_MS (24u * 3600 * 1000)
+
+/* A job record read, and how far it can be believed. */
+struct record_read {
+    qmf_value *body;
+    enum virtbus_record_auth auth;
+    char *signer, *error;
+};
 
 /* A second, short-lived connection on the same loop: for declaring and
  * consuming queues the console did not know about when it opened. */
@@ -36,7 +42,8 @@ struct side {
     bool up, failed;
     qmf_error err;
     /* What a consumer collects. */
-    qmf_value *records;           /* job records (list of maps) */
+    struct record_read *records;  /* job records */
+    size_t nrecords;
     struct bus_message **messages;
     size_t nmessages;
     char *marker;
@@ -107,7 +114,12 @@ side_close(struct side *s)
     for (i = 0; i < s->nmessages; i++)
         bus_message_free(s->messages[i]);
     free(s->messages);
-    qmf_free(s->records);
+    for (i = 0; i < s->nrecords; i++) {
+        qmf_free(s->records[i].body);
+        free(s->records[i].signer);
+        free(s->records[i].error);
+    }
+    free(s->records);
     free(s->marker);
 }
 
@@ -170,18 +182,6 @@ publish_confirmed(struct virtbus_console *c, struct bus_conn *bus, const char *a
     return 0;
 }
 
-static struct bus_message *
-record_message(const qmf_value *record)
-{
-    struct bus_message *m = bus_message_new();
-
-    bus_message_set_header_string(m, "qmf.opcode", JOB_RECORD_OPCODE);
-    bus_message_set_header_string(m, "method", "indication");
-    m->durable = true;
-    m->body = qmf_dup(record);
-    return m;
-}
-
 /* Several agents without a target: a broadcast that they alone act on. */
 static qmf_value *
 agents_target(const struct virtbus_agent_list *agents)
@@ -238,8 +238,9 @@ virtbus_job_submit(struct virtbus_console *c, const struct virtbus_agent_list *a
     if (side_open(c, &s, queues, 2, NULL, 0, "creating the job queue", err) != 0)
         goto out;
     /* The record first, in the job queue and in the jobs stream. */
-    if (publish_confirmed(c, s.bus, queue_address, record_message(record), err) != 0 ||
-        publish_confirmed(c, s.bus, "/queue/" BUS_JOBS_QUEUE, record_message(record), err) != 0)
+    if ((m = console_job_record(c, record, id, err)) == NULL ||
+        publish_confirmed(c, s.bus, queue_address, bus_message_dup(m), err) != 0 ||
+        publish_confirmed(c, s.bus, "/queue/" BUS_JOBS_QUEUE, m, err) != 0)
         goto out;
 
     m = console_where_request(class_name, where, method, args);
@@ -316,10 +317,19 @@ side_receive(struct bus_delivery *d, const struct bus_message *m, void *opaque)
         side_marker(s, d, m);
         return;
     }
-    if (opcode && strcmp(opcode, JOB_RECORD_OPCODE) == 0 && m->body) {
-        if (s->records == NULL)
-            s->records = qmf_list();
-        qmf_list_append(s->records, qmf_dup(m->body));
+    if (opcode && strcmp(opcode, CONSOLE_JOB_RECORD_OPCODE) == 0 && m->body) {
+        struct record_read *r;
+        const char *id = qmf_map_get_string(m->body, "id");
+        qmf_error why;
+
+        s->records = qmf_xrealloc(s->records, (s->nrecords + 1) * sizeof(*s->records));
+        r = &s->records[s->nrecords++];
+        memset(r, 0, sizeof(*r));
+        r->body = qmf_dup(m->body);
+        if (console_job_record_check(s->c, m, id ? id : "", &r->auth, &r->signer, &why) != 0) {
+            r->auth = VIRTBUS_RECORD_REFUSED;
+            r->error = qmf_xstrdup(why.text);
+        }
     } else if (s->pending != NULL) {
         /* Waiting: answers are taken as they come. */
         if (console_take_answer(s->c, s->pending, m) >= 0)
@@ -363,14 +373,17 @@ read_to_marker(struct virtbus_console *c, struct side *s, const char *queue, qmf
 }
 
 static void
-job_from_record(struct virtbus_job *j, const qmf_value *record)
+job_from_record(struct virtbus_job *j, const struct record_read *r)
 {
-    const qmf_value *expected = qmf_map_get(record, "expected");
+    const qmf_value *record = r->body, *expected = qmf_map_get(record, "expected");
     const char *text;
     int64_t created = 0;
     size_t i;
 
     memset(j, 0, sizeof(*j));
+    j->record_auth = r->auth;
+    j->record_signer = r->signer ? qmf_xstrdup(r->signer) : NULL;
+    j->record_error = r->error ? qmf_xstrdup(r->error) : NULL;
     j->id = qmf_xstrdup((text = qmf_map_get_string(record, "id")) ? text : "");
     text = qmf_map_get_string(record, "description");
     j->description = qmf_xstrdup(text ? text : "");
@@ -414,14 +427,29 @@ virtbus_job_fetch(struct virtbus_console *c, const char *job_id, bool wait,
     }
     if (read_to_marker(c, &s, name, err) != 0)
         goto out;
-    if (qmf_list_len(s.records) == 0) {
+    if (s.nrecords == 0) {
         /* Or another console holds it: a queue hands each message to one
          * reader at a time. */
         qmf_error_set(err, QMF_ERR_MALFORMED, "no record of the job in its queue: "
                       "another console may be reading it");
         goto out;
     }
-    job_from_record(out, qmf_list_at(s.records, 0));
+    /* Whoever may publish to the queue could have put one there first. */
+    for (i = 0; i < s.nrecords; i++) {
+        const char *id = qmf_map_get_string(s.records[i].body, "id");
+
+        if (s.records[i].auth != VIRTBUS_RECORD_REFUSED && id && strcmp(id, job_id) == 0)
+            break;
+    }
+    if (i == s.nrecords) {
+        const char *id = qmf_map_get_string(s.records[0].body, "id");
+
+        qmf_error_set(err, QMF_ERR_BAD_SIGNATURE, "the job's record is refused: %s",
+                      s.records[0].error ? s.records[0].error :
+                      id == NULL ? "it names no job" : "it is another job's");
+        goto out;
+    }
+    job_from_record(out, &s.records[i]);
     console_pending_init(&p, &out->expected);
     /* The expected agents first; then any other that answered: a node
      * down when the job was sent, that ran it once back. */
@@ -480,10 +508,10 @@ virtbus_job_list(struct virtbus_console *c, struct virtbus_job **jobs, size_t *n
     if (side_open(c, &s, &q, 1, &sub, 1, "reading the jobs stream", err) != 0 ||
         read_to_marker(c, &s, BUS_JOBS_QUEUE, err) != 0)
         goto out;
-    *jobs = qmf_xcalloc(qmf_list_len(s.records) + 1, sizeof(**jobs));
-    for (i = 0; i < qmf_list_len(s.records); i++)
-        job_from_record(&(*jobs)[i], qmf_list_at(s.records, i));
-    *n = qmf_list_len(s.records);
+    *jobs = qmf_xcalloc(s.nrecords + 1, sizeof(**jobs));
+    for (i = 0; i < s.nrecords; i++)
+        job_from_record(&(*jobs)[i], &s.records[i]);
+    *n = s.nrecords;
     qsort(*jobs, *n, sizeof(**jobs), compare_jobs_newest_first);
     rc = 0;
 out:
@@ -498,6 +526,8 @@ virtbus_job_clear(struct virtbus_job *j)
 {
     free(j->id);
     free(j->description);
+    free(j->record_signer);
+    free(j->record_error);
     virtbus_agent_list_free(&j->expected);
     virtbus_results_free(&j->results);
     memset(j, 0, sizeof(*j));

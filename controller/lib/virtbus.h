@@ -300,10 +300,25 @@ int virtbus_call_where(struct virtbus_console *c, const struct virtbus_agent_lis
  * only the agents of `agents` act on it (it goes straight to one, or is
  * broadcast with a target naming them).
  */
+/* Who wrote a job's record, as far as this console can tell (a record
+ * names the job's nodes; docs/SECURITY.md, "Job records"). */
+enum virtbus_record_auth {
+    VIRTBUS_RECORD_UNSIGNED,    /* by a console that does not sign */
+    VIRTBUS_RECORD_UNCHECKED,   /* signed; this console checks no signers */
+    VIRTBUS_RECORD_OWN,         /* signed with this console's own key */
+    VIRTBUS_RECORD_VERIFIED,    /* by a caller of a trusted issuer (answer_issuer_keys) */
+    VIRTBUS_RECORD_REFUSED,     /* a bad signature, or not signed as this console
+                                 * requires: record_error says why; listed only */
+};
+const char *virtbus_record_auth_name(enum virtbus_record_auth a);   /* "own", ... */
+
 struct virtbus_job {
     char *id;
     int64_t created_ns;
     char *description;              /* e.g. "Domain.shutdown where ... on 12 nodes" */
+    enum virtbus_record_auth record_auth;
+    char *record_signer;            /* VERIFIED: the caller's name; else NULL */
+    char *record_error;             /* REFUSED: why; else NULL */
     struct virtbus_agent_list expected;
     /* One per expected agent (NO_REPLY until in), and one per agent that
      * answered unexpected: one down when the job was sent, back since. */

@@ -714,14 +714,15 @@ static const char external_entity[] =
     "<?xml version=\\\"1.0\\\"?><!DOCTYPE d [<!ENTITY xxe SYSTEM "
     "\\\"file:///etc/passwd\\\">]>";
 
-/* A method of the node with one xmlDesc argument. */
+/* A method of an object (the node's, unless a domain's) with one xmlDesc
+ * argument. */
 static void
-node_xml_call(struct raw_request *r, const struct catalogue *c, const char *method,
-              const char *xml, size_t xml_len)
+object_xml_call(struct raw_request *r, const struct catalogue *c, const char *object,
+                const char *method, const char *xml, size_t xml_len)
 {
     char *head = qmf_xasprintf("{\"_object_id\": {\"_agent_name\": \"%s\", \"_object_name\": "
-                               "\"node\"}, \"_method_name\": \"%s\", \"_arguments\": "
-                               "{\"xmlDesc\": \"", c->agent, method);
+                               "\"%s\"}, \"_method_name\": \"%s\", \"_arguments\": "
+                               "{\"xmlDesc\": \"", c->agent, object, method);
     size_t hl = strlen(head), len = hl + xml_len + 3;
     char *body = qmf_xmalloc(len + 1);
 
@@ -731,6 +732,13 @@ node_xml_call(struct raw_request *r, const struct catalogue *c, const char *meth
     body[len] = '\0';
     set_body(r, body, len);
     free(head);
+}
+
+static void
+node_xml_call(struct raw_request *r, const struct catalogue *c, const char *method,
+              const char *xml, size_t xml_len)
+{
+    object_xml_call(r, c, "node", method, xml, xml_len);
 }
 
 /* A domain (or network) padded with an XML comment to n bytes, whose disk
@@ -822,6 +830,17 @@ static void
 bomb_define(struct raw_request *r, const struct catalogue *c)
 {
     entity_call(r, c, "domainDefineXML", billion_laughs, "domain", "lol9");
+}
+
+/* The XML that names a device to detach opens no path, but is read with
+ * the same care. */
+static void
+bomb_detach(struct raw_request *r, const struct catalogue *c)
+{
+    char *xml = qmf_xasprintf("%s<disk><target dev='&lol9;'/></disk>", billion_laughs);
+
+    object_xml_call(r, c, DOMAIN_WEB1, "detachDevice", xml, strlen(xml));
+    free(xml);
 }
 
 static void
@@ -1695,6 +1714,12 @@ static const struct bad_row rows[] = {
       "rejected" },
     { .name = "an external entity in domainDefineXML", METHOD, NULL, xxe_define, E_ARGS, "DOCTYPE",
       "rejected" },
+    { .name = "billion laughs in detachDevice", METHOD, NULL, bomb_detach, E_ARGS, "DOCTYPE",
+      "rejected" },
+    { .name = "qemu:commandline in detachDevice", METHOD,
+      CALL(WEB1, "detachDevice", "{\"xmlDesc\": \"<disk xmlns:qemu='http://libvirt.org/"
+           "schemas/domain/qemu/1.0'><qemu:arg value='x'/></disk>\"}"), NULL,
+      E_UNAUTHORIZED, "<qemu:arg>", "rejected" },
     /* Network XML is read with the same care (PROTOCOL.md 5, step 8). */
     { .name = "billion laughs in networkDefineXML", METHOD, NULL, bomb_network, E_ARGS,
       "DOCTYPE", "rejected" },

@@ -3,8 +3,9 @@
  * policy file decide, refusals are audited and recorded, a captured request
  * replayed is answered and never run twice, re-targeted or tampered with it
  * is refused, an expired one is refused, unsigned requests are refused by
- * default, an answer not signed by its node is the node's failure, and
- * answers are sealed so that only the asker can read them.
+ * default, an answer not signed by its node is the node's failure,
+ * answers are sealed so that only the asker can read them, and job records
+ * are believed only as far as their signatures go.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +29,10 @@ static const char *const watch[] = {
     "agent.ind.event.org_libvirt.commandResult.*.virtbus.agent.*", NULL,
 };
 
-/* A console of the fleet's broker signing as another caller. */
+/* A console of the fleet's broker: signing as key/cred (NULL: unsigned),
+ * checking answers and job records against the issuer or not. */
 static struct virtbus_console *
-console_as(struct test_fleet *f, const char *key, const char *cred)
+console_checking(struct test_fleet *f, const char *key, const char *cred, bool checks)
 {
     struct virtbus_console_options o;
     struct virtbus_console *c;
@@ -39,9 +41,18 @@ console_as(struct test_fleet *f, const char *key, const char *cred)
     fleet_console_options(f, &o);
     o.key_file = key;
     o.credential_file = cred;
+    if (!checks)
+        o.answer_issuer_keys = NULL;
     c = virtbus_console_open(f->base, &o, &err);
     cr_assert_not_null(c, "%s", err.text);
     return c;
+}
+
+/* A console of the fleet's broker signing as another caller. */
+static struct virtbus_console *
+console_as(struct test_fleet *f, const char *key, const char *cred)
+{
+    return console_checking(f, key, cred, true);
 }
 
 /* Calls a method on agent i's object through c; returns the result. */
@@ -657,3 +668,157 @@ Test(trust_bus, answers_are_sealed_so_only_the_asker_reads_them, .timeout = 120)
     fleet_fini(&f);
 }
 
+
+static qmf_value *
+json(const char *text)
+{
+    qmf_error err;
+    qmf_value *v = qmf_from_json(text, strlen(text), &err);
+
+    cr_assert_not_null(v, "%s", err.text);
+    return v;
+}
+
+static char *
+submit_job(struct test_fleet *f, struct virtbus_console *c)
+{
+    struct virtbus_agent_list agents = { 0 };
+    qmf_value *where = json("[\"eq\", \"name\", [\"quote\", \"web1\"]]");
+    qmf_value *args = json("{\"autostart\": true}");
+    char *id;
+    qmf_error err;
+
+    fleet_agent_list(f, 0, 1, &agents);
+    cr_assert(virtbus_job_submit(c, &agents, "Domain", where, "setAutostart", args, NULL, 600,
+                                 "a job", &id, &err) == 0, "%s", err.text);
+    virtbus_agent_list_free(&agents);
+    qmf_free(where);
+    qmf_free(args);
+    return id;
+}
+
+/* What reader c makes of job id's record: its auth, or REFUSED with the
+ * error's text in *why (the caller frees it). */
+static enum virtbus_record_auth
+read_job(struct virtbus_console *c, const char *id, char **signer, char **why)
+{
+    struct virtbus_job job;
+    enum virtbus_record_auth auth;
+    qmf_error err;
+
+    *signer = *why = NULL;
+    if (virtbus_job_fetch(c, id, false, 0, &job, &err) != 0) {
+        cr_assert_eq(err.code, QMF_ERR_BAD_SIGNATURE, "%#x %s", err.code, err.text);
+        *why = qmf_xstrdup(err.text);
+        return VIRTBUS_RECORD_REFUSED;
+    }
+    cr_assert_str_eq(job.id, id);
+    auth = job.record_auth;
+    *signer = job.record_signer ? qmf_xstrdup(job.record_signer) : NULL;
+    virtbus_job_clear(&job);
+    return auth;
+}
+
+/* A copy of job id's record (from replaced by to, if given) into the new
+ * job queue of id2, as anyone who may publish to job queues could make. */
+static void
+copy_record(amqp_connection_state_t raw, const char *id, const char *id2,
+            const char *from, const char *to)
+{
+    char *queue = qmf_xasprintf("virtbus.job.%s", id), *queue2 = qmf_xasprintf("virtbus.job.%s", id2);
+    amqp_message_t msg;
+    amqp_rpc_reply_t r;
+    char *body = NULL;
+
+    r = amqp_basic_get(raw, 1, amqp_cstring_bytes(queue), 0);
+    cr_assert(r.reply_type == AMQP_RESPONSE_NORMAL && r.reply.id == AMQP_BASIC_GET_OK_METHOD,
+              "the record of %s is not in its queue", id);
+    cr_assert_eq(amqp_read_message(raw, 1, &msg, 0).reply_type, AMQP_RESPONSE_NORMAL);
+    /* Put back at once: the job keeps its record. */
+    cr_assert_eq(amqp_basic_reject(raw, 1,
+                                   ((amqp_basic_get_ok_t *)r.reply.decoded)->delivery_tag, 1), 0);
+    cr_assert_not_null(amqp_queue_declare(raw, 1, amqp_cstring_bytes(queue2), 0, 1, 0, 0,
+                                          amqp_empty_table));
+    if (from != NULL) {
+        char *at;
+
+        body = qmf_xstrndup(msg.body.bytes, msg.body.len);
+        cr_assert_not_null(at = strstr(body, from), "'%s' not in %s", from, body);
+        cr_assert_eq(strlen(from), strlen(to));
+        memcpy(at, to, strlen(to));
+        msg.body = amqp_cstring_bytes(body);
+    }
+    cr_assert_eq(amqp_basic_publish(raw, 1, amqp_empty_bytes, amqp_cstring_bytes(queue2), 0, 0,
+                                    &msg.properties, msg.body), AMQP_STATUS_OK);
+    if (body != NULL) {
+        msg.body = amqp_empty_bytes;
+        free(body);
+    }
+    amqp_destroy_message(&msg);
+    free(queue);
+    free(queue2);
+}
+
+Test(trust_bus, job_records_are_signed_and_checked_by_their_readers, .timeout = 120)
+{
+    struct test_fleet f;
+    struct virtbus_console *bob, *blind, *anon;
+    amqp_connection_state_t raw;
+    char *bob_key, *bob_cred, *job, *anon_job, *signer, *why, *fake;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    fleet_open_console(&f, NULL);
+    test_trust_issue(&f.trust, "bob", TRUST_ROLE_OPERATOR, &bob_key, &bob_cred);
+    bob = console_checking(&f, bob_key, bob_cred, true);
+    blind = console_checking(&f, NULL, NULL, false);
+    anon = console_checking(&f, NULL, NULL, false);
+    raw = test_raw_connect(f.url);
+
+    /* The job's maker knows its own key; another caller checks the maker's
+     * credential with the issuer's key; a console that checks nothing can
+     * only say it was signed. */
+    job = submit_job(&f, f.console);
+    cr_assert_eq(read_job(f.console, job, &signer, &why), VIRTBUS_RECORD_OWN, "%s", why);
+    cr_assert_null(signer);
+    cr_assert_eq(read_job(bob, job, &signer, &why), VIRTBUS_RECORD_VERIFIED, "%s", why);
+    cr_assert_str_eq(signer, "tests");
+    free(signer);
+    cr_assert_eq(read_job(blind, job, &signer, &why), VIRTBUS_RECORD_UNCHECKED, "%s", why);
+
+    /* Unsigned: refused by a console that checks, shown as such otherwise. */
+    anon_job = submit_job(&f, anon);
+    cr_assert_eq(read_job(bob, anon_job, &signer, &why), VIRTBUS_RECORD_REFUSED);
+    cr_assert(strstr(why, "not signed") != NULL, "%s", why);
+    free(why);
+    cr_assert_eq(read_job(blind, anon_job, &signer, &why), VIRTBUS_RECORD_UNSIGNED, "%s", why);
+
+    /* Copied into another job's queue: signed for its own job only. */
+    fake = qmf_xasprintf("%s-copy", job);
+    copy_record(raw, job, fake, NULL, NULL);
+    cr_assert_eq(read_job(f.console, fake, &signer, &why), VIRTBUS_RECORD_REFUSED);
+    cr_assert(strstr(why, "another job's") != NULL, "%s", why);
+    free(why);
+    free(fake);
+    /* Changed on the way: the signature no longer matches. */
+    fake = qmf_xasprintf("%s-more", job);
+    copy_record(raw, job, fake, "\"a job\"", "\"a jab\"");
+    cr_assert_eq(read_job(f.console, fake, &signer, &why), VIRTBUS_RECORD_REFUSED);
+    cr_assert(strstr(why, "does not match") != NULL, "%s", why);
+    free(why);
+    cr_assert_eq(read_job(bob, fake, &signer, &why), VIRTBUS_RECORD_REFUSED);
+    cr_assert(strstr(why, "does not match") != NULL, "%s", why);
+    free(why);
+    free(fake);
+
+    test_raw_close(raw);
+    virtbus_console_close(bob);
+    virtbus_console_close(blind);
+    virtbus_console_close(anon);
+    free(bob_key);
+    free(bob_cred);
+    free(job);
+    free(anon_job);
+    fleet_fini(&f);
+}

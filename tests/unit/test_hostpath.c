@@ -528,6 +528,16 @@ Test(hostpath, xml_refusals)
     expect_xml_error(SCHEMA_PATH_DOMAIN_XML, big, sizeof(big) - 1, QMF_ERR_TOO_LARGE,
                      "over the limit of 4096");
     cr_expect_eq(hostpath_xml_each(SCHEMA_PATH_FILE, "<a/>", 4, 100, collect, NULL, &err), -1);
+    /* The XML that only names a device to detach: read with the same care,
+     * its paths not handed out (libvirt only compares them). */
+    expect_xml_error(SCHEMA_PATH_DEVICE_MATCH, entity, strlen(entity), QMF_ERR_INVALID_ARGS,
+                     "DOCTYPE");
+    expect_xml_error(SCHEMA_PATH_DEVICE_MATCH, foreign, strlen(foreign), QMF_ERR_UNAUTHORIZED,
+                     "<x:disk>");
+    expect_xml_error(SCHEMA_PATH_DEVICE_MATCH, "<disk><source file='/a'/>", 25,
+                     QMF_ERR_INVALID_ARGS, "not well-formed");
+    expect_paths(SCHEMA_PATH_DEVICE_MATCH,
+                 "<disk type='file'><source file='/etc/shadow'/><target dev='vdb'/></disk>", "");
 
     /* Pool XML keeps its namespaced mount options; the callback can stop. */
     expect_paths(SCHEMA_PATH_POOL_XML,

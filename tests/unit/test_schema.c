@@ -320,6 +320,7 @@ Test(schema, host_path_arguments_are_marked)
         { "Node", "restore", "filename", SCHEMA_PATH_FILE },
         { "Domain", "save", "filename", SCHEMA_PATH_FILE },
         { "Domain", "attachDevice", "xmlDesc", SCHEMA_PATH_DEVICE_XML },
+        { "Domain", "detachDevice", "xmlDesc", SCHEMA_PATH_DEVICE_MATCH },
         { "Pool", "createVolumeXML", "xmlDesc", SCHEMA_PATH_VOLUME_XML },
         { "Node", "networkDefineXML", "xmlDesc", SCHEMA_PATH_NETWORK_XML },
         { "Node", "networkCreateXML", "xmlDesc", SCHEMA_PATH_NETWORK_XML },
@@ -336,10 +337,9 @@ Test(schema, host_path_arguments_are_marked)
             for (k = 0; k < s->classes[i].methods[j].nargs; k++)
                 n += s->classes[i].methods[j].args[k].path != SCHEMA_PATH_NONE;
     cr_expect_eq(n, sizeof(marked) / sizeof(marked[0]), "%zu arguments are marked", n);
-    /* libvirt chooses the managed save file; a device to detach is only
-     * identified by its XML, never opened. */
+    /* libvirt chooses the managed save file. */
     cr_expect_eq(method_of(s, "Domain", "managedSave")->nargs, 0);
-    cr_expect_eq(arg_of(s, "Domain", "detachDevice", "xmlDesc")->path, SCHEMA_PATH_NONE);
+    cr_expect_str_eq(schema_path_name(SCHEMA_PATH_DEVICE_MATCH), "device-match");
     cr_expect_str_eq(schema_path_name(SCHEMA_PATH_FILE), "file");
     cr_expect_str_eq(schema_path_name(SCHEMA_PATH_VOLUME_XML), "volume-xml");
     cr_expect_str_eq(schema_path_name(SCHEMA_PATH_NETWORK_XML), "network-xml");
