@@ -19,7 +19,7 @@
  * the work directory and removed at the end.
  *
  *   bench_broadcast [-N 10,100,500,1000] [-k 50] [-w 8] [--cli-nodes 50] [--cli-procs 1,2]
- *                   [--cli-runs 20] [--signatures MODE | --compare-signatures [--rounds R]]
+ *                   [--cli-runs 20] [--signatures MODE | --compare-signatures [--rounds R] [--modes LIST]]
  *                   [--broker-pid PID] BROKER_URL [-- FLEETSIM_FLAGS]
  */
 #include <dirent.h>
@@ -122,6 +122,10 @@ struct bench_options {
     enum sig_mode mode;         /* of the fleets, consoles and CLI */
     bool compare;               /* --compare-signatures */
     size_t rounds;              /* of each mode, when comparing */
+    /* The modes compared (--modes; off always): fewer modes, more rounds
+     * in the same time. */
+    enum sig_mode modes[NSIG_MODES];
+    size_t nmodes;
     struct trust_files trust;
 };
 
@@ -1475,6 +1479,9 @@ compare_print(const struct bench_options *o, size_t n, struct compare_cell *cell
            "cons", "broker", "1 min");
     for (m = 0; m < NSIG_MODES; m++) {
         struct compare_cell *c = &cells[m];
+
+        if (c->nsamples == 0)
+            continue;
         double node50 = bench_quantile(c->node, c->nsamples, 0.5);
         double node99 = bench_quantile(c->node, c->nsamples, 0.99);
         double dom50 = bench_quantile(c->dom, c->nsamples, 0.5);
@@ -1505,12 +1512,14 @@ compare_print(const struct bench_options *o, size_t n, struct compare_cell *cell
      * ticks are 10 ms). */
     printf("CPU per agent and Node query, fleet:");
     for (m = 0; m < NSIG_MODES; m++)
-        printf(" %s %.0f µs%s", sig_mode_names[m],
-               cells[m].fleet_ms / rounds / (double)n * 1e3, m + 1 < NSIG_MODES ? "," : "");
+        if (cells[m].nsamples > 0)
+            printf("%s %s %.0f µs", m > 0 ? "," : "", sig_mode_names[m],
+                   cells[m].fleet_ms / rounds / (double)n * 1e3);
     printf("\n                         console:");
     for (m = 0; m < NSIG_MODES; m++)
-        printf(" %s %.0f µs%s", sig_mode_names[m],
-               cells[m].self_ms / rounds / (double)n * 1e3, m + 1 < NSIG_MODES ? "," : "");
+        if (cells[m].nsamples > 0)
+            printf("%s %s %.0f µs", m > 0 ? "," : "", sig_mode_names[m],
+                   cells[m].self_ms / rounds / (double)n * 1e3);
     printf("\n");
     fflush(stdout);
 }
@@ -1551,8 +1560,8 @@ bench_compare(const struct bench_options *o, struct virtbus_console *const *cons
             cells[m].dom = qmf_xcalloc(o->rounds * o->broadcasts, sizeof(double));
         }
         for (r = 0; r < o->rounds; r++)
-            for (j = 0; j < NSIG_MODES; j++) {
-                m = (enum sig_mode)((r + j) % NSIG_MODES);
+            for (j = 0; j < o->nmodes; j++) {
+                m = o->modes[(r + j) % o->nmodes];
                 compare_once(o, consoles[m], m, o->sizes[i], r, &cells[m]);
             }
         compare_print(o, o->sizes[i], cells);
@@ -1572,7 +1581,8 @@ usage(FILE *f, int status)
         "usage: bench_broadcast [-N 10,100,500,1000] [-k BROADCASTS] [-w WINDOW] [--no-echo]\n"
         "                       [--cli-nodes N] [--cli-runs R] [--cli-procs 1,2]\n"
         "                       [--signatures off|on-alone|on|answers|sealed]\n"
-        "                       [--compare-signatures [--rounds R]] [--broker-pid PID]\n"
+        "                       [--compare-signatures [--rounds R] [--modes LIST]]\n"
+        "                       [--broker-pid PID]\n"
         "                       [--fleetsim PATH] [--cli PATH] [--workdir DIR]\n"
         "                       BROKER_URL [-- FLEETSIM_FLAGS...]\n"
         "  -N LIST           fleet sizes (default 10,100,500,1000)\n"
@@ -1592,6 +1602,7 @@ usage(FILE *f, int status)
         "  --compare-signatures  instead of the figures above: the round trip of each\n"
         "                    mode side by side, for each N of -N, in interleaved rounds\n"
         "  --rounds R        rounds of each mode when comparing (default 4)\n"
+        "  --modes LIST      the modes compared, e.g. off,on (default: all; off always)\n"
         "  --broker-pid PID  the broker's pid, to report its CPU time per broadcast\n"
         "  --fleetsim PATH, --cli PATH   the programs to run (default: this build's)\n"
         "  --workdir DIR     where the trust material and scratch files go ($TMPDIR)\n"
@@ -1616,6 +1627,32 @@ parse_list(const char *s, size_t *out, size_t *n)
     free(copy);
     if (*n == 0)
         usage(stderr, 2);
+}
+
+/* "off,on" -> { SIG_OFF, SIG_ON }: off first, whether named or not. */
+static int
+parse_modes(const char *list, enum sig_mode *modes, size_t *n)
+{
+    char *copy = qmf_xstrdup(list), *save = NULL, *name;
+    enum sig_mode m;
+    size_t k;
+
+    modes[0] = SIG_OFF;
+    *n = 1;
+    for (name = strtok_r(copy, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+        for (m = 0; m < NSIG_MODES && strcmp(name, sig_mode_names[m]) != 0; m++)
+            ;
+        if (m == NSIG_MODES) {
+            free(copy);
+            return -1;
+        }
+        for (k = 0; k < *n && modes[k] != m; k++)
+            ;
+        if (k == *n)
+            modes[(*n)++] = m;
+    }
+    free(copy);
+    return 0;
 }
 
 static int
@@ -1655,6 +1692,7 @@ main(int argc, char **argv)
         { "signatures", required_argument, NULL, 'G' },
         { "compare-signatures", no_argument, NULL, 'X' },
         { "rounds", required_argument, NULL, 'r' },
+        { "modes", required_argument, NULL, 'M' },
         /* Internal: this program as the echo consumers' process. */
         { "echo-serve", required_argument, NULL, 'S' },
         { "echo-body", required_argument, NULL, 'B' },
@@ -1698,6 +1736,10 @@ main(int argc, char **argv)
             o.mode = m;
             break;
         case 'X': o.compare = true; break;
+        case 'M':
+            if (parse_modes(optarg, o.modes, &o.nmodes) != 0)
+                usage(stderr, 2);
+            break;
         case 'r':
             o.rounds = parse_size_arg(optarg, 1);
             if (o.rounds > MAX_ROUNDS)
@@ -1712,6 +1754,9 @@ main(int argc, char **argv)
     }
     if (optind >= argc)
         usage(stderr, 2);
+    if (o.nmodes == 0)
+        for (m = 0; m < NSIG_MODES; m++)
+            o.modes[o.nmodes++] = m;
     o.url = argv[optind++];
     signal(SIGPIPE, SIG_IGN);
     if (echo_serve_n > 0) {
