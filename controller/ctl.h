@@ -462,8 +462,6 @@ struct ctl_table;
 struct ctl_table *ctl_table_new(size_t ncols, const char *const *headers);
 /* A column the table may leave out to fit the terminal. */
 void ctl_table_optional(struct ctl_table *t, size_t col);
-/* Adds a row of ncols strings (copied). */
-void ctl_table_add(struct ctl_table *t, const char *const *cells);
 /* Adds a row of ncols malloc'd strings, taking them over. */
 void ctl_table_add_owned(struct ctl_table *t, char **cells);
 /* Sorts rows by the given columns, in order (numbers compare naturally). */

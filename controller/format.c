@@ -90,17 +90,6 @@ ctl_table_add_owned(struct ctl_table *t, char **cells)
     t->rows[t->nrows++] = cells;
 }
 
-void
-ctl_table_add(struct ctl_table *t, const char *const *cells)
-{
-    char **row = qmf_xcalloc(t->ncols, sizeof(char *));
-    size_t i;
-
-    for (i = 0; i < t->ncols; i++)
-        row[i] = qmf_xstrdup(cells[i] ? cells[i] : "");
-    ctl_table_add_owned(t, row);
-}
-
 /* Numbers by value, everything else by bytes: "web10" after "web9" would
  * need natural sort; names are compared as the operator wrote them. */
 static int
