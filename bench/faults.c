@@ -1779,6 +1779,27 @@ struct log_wait {
     const char *path, *text;
 };
 
+/* The last n (at most 64) lines of an agent's log, for a check that
+ * failed on something only the log explains. */
+static void
+show_log_tail(const char *path, size_t n)
+{
+    char ring[64][512];
+    FILE *fp = fopen(path, "r");
+    size_t count = 0, i;
+
+    if (fp == NULL)
+        return;
+    n = n > 64 ? 64 : n;
+    while (fgets(ring[count % n], sizeof(ring[0]), fp))
+        count++;
+    fclose(fp);
+    printf("    --- the last %zu lines of %s\n", count < n ? count : n, path);
+    for (i = count < n ? 0 : count - n; i < count; i++)
+        printf("    | %s", ring[i % n]);
+    fflush(stdout);
+}
+
 /* An agent said something in its log: a state it reports nowhere else. */
 static bool
 log_has(struct faults *f, void *arg)
@@ -2792,6 +2813,7 @@ scenario_sigterm(struct faults *f)
     qmf_value *doms = NULL;
     struct log_wait stopping = { ap->log, "command(s) still running" };
     bool took_term, alive_after_term, drained = true, exited0;
+    unsigned failed_before = f->checks_failed;
     char how[64];
 
     printf("scenario 5: SIGTERM while %d commands run (Domain.save into FIFOs nobody reads "
@@ -2894,6 +2916,8 @@ scenario_sigterm(struct faults *f)
           "(%zu of %d)", before_exit, SLOW_SAVES);
     check(f, after_early == 0, "commands sent after SIGTERM waited in the queue "
           "(%zu answered before the restart)", after_early);
+    if (f->checks_failed > failed_before)
+        show_log_tail(ap->log, 40);
     if (ap->proc.pid != 0)
         child_stop(f, &ap->proc, SIGKILL, 10);
     t_restart = bench_now_s();
