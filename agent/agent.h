@@ -28,12 +28,13 @@ struct agent_env {
     const struct schema *schema;
     bool use_syslog;          /* log to syslog instead of stderr */
     /*
-     * Fault injection, for tests only: a comma-separated list of points,
-     * e.g. "crash-on-method=Domain.reboot" makes the agent abort when a
-     * request for that method arrives (before it is journaled), as a
-     * poison command would.  NULL in production.
+     * Called on the loop thread when a method request for an object has
+     * arrived, before it is checked or journaled; NULL in production.  The
+     * fault tests' agent (tests/harness/failpoints.c) crashes there, as a
+     * poison command would.
      */
-    const char *failpoints;
+    void (*dispatching)(const char *class_name, const char *method, void *opaque);
+    void *dispatching_opaque;
     /*
      * Called on the loop thread once an agent has stopped for good on its
      * own, because another instance serves its node (agent_failure() says

@@ -833,21 +833,6 @@ handle_method_where(struct agent *a, struct bus_delivery *d, const struct bus_me
     return rc;
 }
 
-/* The failpoint "crash-on-method=Class.method" (agent_env.failpoints). */
-static void
-failpoint_crash_on_method(const struct agent *a, const char *class_name, const char *method)
-{
-    char *point;
-
-    if (a->env.failpoints == NULL || class_name == NULL || method == NULL)
-        return;
-    point = qmf_xasprintf("crash-on-method=%s.%s", class_name, method);
-    if (strstr(a->env.failpoints, point) != NULL) {
-        log_warnx(&a->log, "failpoint %s: crashing", point);
-        abort();
-    }
-    free(point);
-}
 
 static int
 handle_method(struct agent *a, struct bus_delivery *d,
@@ -884,7 +869,9 @@ handle_method(struct agent *a, struct bus_delivery *d,
                       name, a->cfg.node);
         return -1;
     }
-    failpoint_crash_on_method(a, o->cls->name, qmf_map_get_string(m->body, "_method_name"));
+    if (a->env.dispatching != NULL && qmf_map_get_string(m->body, "_method_name") != NULL)
+        a->env.dispatching(o->cls->name, qmf_map_get_string(m->body, "_method_name"),
+                           a->env.dispatching_opaque);
     if (check_method(a, m, caller, o->cls, durable, &mc, err) != 0)
         return -1;
     agent_command_one(a, d, m, caller, o->cls, mc.sm, mc.fn, mc.args, o->name);

@@ -28,6 +28,9 @@
 #include "bus/bus.h"
 #include "drivers/driver.h"
 #include "schema/schema.h"
+#ifdef VIRTBUS_FAILPOINTS
+#include "tests/harness/failpoints.h"
+#endif
 
 #define DEFAULT_CONFIG AGENT_CONFIG_PATH
 /* Another virtbusd serves this node (sysexits.h EX_CONFIG: two agents
@@ -506,12 +509,14 @@ main(int argc, char **argv)
 
     env = (struct agent_env){
         .base = ds.base, .wq = wq, .schema = schema, .use_syslog = !foreground,
-        /* Fault injection for the reliability tests (docs/RELIABILITY.md). */
-        .failpoints = getenv("VIRTBUS_FAILPOINTS"),
         .failed = failed_cb, .failed_opaque = &ds,
         .started = started_cb, .started_opaque = &ds,
         .bus_threads = bus_threads,
     };
+#ifdef VIRTBUS_FAILPOINTS
+    /* The fault tests' build of this program only (docs/RELIABILITY.md). */
+    failpoints_install(&env, getenv("VIRTBUS_FAILPOINTS"));
+#endif
     ds.agent = agent_new(&env, &cfg, &err);
     if (ds.agent == NULL)
         fatalx(&ds.log, "%s", err.text);

@@ -128,6 +128,7 @@ struct options {
     unsigned seed;
     const char *dir;
     const char *virtbusd, *broker_sh, *virtbus, *cluster_sh;
+    const char *virtbusd_failpoints;   /* for an agent with failpoints */
     bool keep, verbose, is_short, cluster;
 };
 
@@ -1031,7 +1032,9 @@ agent_write_conf(struct faults *f, struct agent_proc *ap)
 static int
 agent_spawn(struct faults *f, struct agent_proc *ap)
 {
-    char *argv[] = { (char *)f->opt.virtbusd, "-f", "-c", ap->conf, NULL };
+    /* The shipped program, but where a fault is injected. */
+    char *argv[] = { (char *)(ap->failpoints ? f->opt.virtbusd_failpoints : f->opt.virtbusd),
+                     "-f", "-c", ap->conf, NULL };
     char *fp = ap->failpoints ? qmf_xasprintf("VIRTBUS_FAILPOINTS=%s", ap->failpoints) : NULL;
     const char *env[] = { fp, NULL };
     int rc;
@@ -3417,6 +3420,8 @@ usage(FILE *fp, int status)
         "  -d, --dir DIR        work directory (default: a new /tmp/virtbus-faults-*)\n"
         "      --keep           keep the work directory (logs, journals) even on success\n"
         "      --virtbusd PATH  the agent program (default: this build's)\n"
+        "      --virtbusd-failpoints PATH  the same with failpoints, for scenario 4's\n"
+        "                       poison command (default: this build's)\n"
         "      --broker-sh PATH tests/harness/broker.sh\n"
         "      --cluster        a 3-node RabbitMQ cluster instead of one broker; its\n"
         "                       node SIGKILLs (the node of an agent, the leader of its\n"
@@ -3458,6 +3463,7 @@ parse_options(struct options *o, int argc, char **argv)
         { "dir", required_argument, NULL, 'd' },
         { "keep", no_argument, NULL, 'K' },
         { "virtbusd", required_argument, NULL, 'V' },
+        { "virtbusd-failpoints", required_argument, NULL, 'F' },
         { "broker-sh", required_argument, NULL, 'B' },
         { "cluster", no_argument, NULL, 'C' },
         { "pace", required_argument, NULL, 'P' },
@@ -3474,6 +3480,7 @@ parse_options(struct options *o, int argc, char **argv)
         .restarts = 3, .kills = 5, .queued = 100, .short_ttl_ms = 1500,
         .seed = (unsigned)time(NULL) ^ (unsigned)getpid(),
         .virtbusd = VIRTBUS_VIRTBUSD_PATH, .broker_sh = VIRTBUS_BROKER_SH,
+        .virtbusd_failpoints = VIRTBUS_VIRTBUSD_FAILPOINTS_PATH,
         .virtbus = VIRTBUS_CLI_PATH, .cluster_sh = VIRTBUS_CLUSTER_SH,
     };
     bool set_s = false, set_p = false;
@@ -3500,6 +3507,7 @@ parse_options(struct options *o, int argc, char **argv)
         case 'd': o->dir = optarg; break;
         case 'K': o->keep = true; break;
         case 'V': o->virtbusd = optarg; break;
+        case 'F': o->virtbusd_failpoints = optarg; break;
         case 'B': o->broker_sh = optarg; break;
         case 'C': o->cluster = true; break;
         case 'P': o->pace_s = (unsigned)parse_size(optarg, "--pace", 0, 86400); set_p = true; break;
@@ -3542,11 +3550,12 @@ setup(struct faults *f)
     struct timeval tick = { 0, TICK_MS * 1000 };
     char *shown;
 
-    if (access(f->opt.virtbusd, X_OK) != 0 ||
+    if (access(f->opt.virtbusd, X_OK) != 0 || access(f->opt.virtbusd_failpoints, X_OK) != 0 ||
         access(f->opt.cluster ? f->opt.cluster_sh : f->opt.broker_sh, X_OK) != 0 ||
         access(LIBVIRTD, X_OK) != 0) {
-        say(f, "missing %s, %s or %s (packaging/install-deps.sh installs libvirtd)",
-            f->opt.virtbusd, f->opt.cluster ? f->opt.cluster_sh : f->opt.broker_sh, LIBVIRTD);
+        say(f, "missing %s, %s, %s or %s (packaging/install-deps.sh installs libvirtd)",
+            f->opt.virtbusd, f->opt.virtbusd_failpoints,
+            f->opt.cluster ? f->opt.cluster_sh : f->opt.broker_sh, LIBVIRTD);
         return -1;
     }
     if (f->opt.dir) {
