@@ -87,15 +87,6 @@ fail(const char *what, const qmf_error *err)
     exit(1);
 }
 
-static double
-realtime_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static void
 send_request(struct run *r, const char *object_name, const char *method, qmf_value *args)
 {
@@ -186,7 +177,7 @@ static void
 on_event(const struct bus_message *m, void *opaque)
 {
     struct run *r = opaque;
-    double now_real = realtime_ms(), now = bench_now_ms();
+    double now_real = bench_realtime_ms(), now = bench_now_ms();
     bool sampled = false;
     size_t i;
 
@@ -244,15 +235,10 @@ print_figure(const char *label, double *ms, size_t n)
 static void
 print_loadavg(const char *when)
 {
-    char line[128] = "?";
-    FILE *f = fopen("/proc/loadavg", "r");
+    char line[128];
 
-    if (f != NULL) {
-        if (fgets(line, sizeof(line), f) == NULL)
-            snprintf(line, sizeof(line), "?\n");
-        fclose(f);
-    }
-    printf("  load average %s: %s", when, line);
+    bench_loadavg(line, sizeof(line));
+    printf("  load average %s: %s\n", when, line);
 }
 
 /*

@@ -125,7 +125,8 @@ usage(FILE *f, int status)
         "                        [--state-dir DIR] [--trust DIR] [--verify-alone]\n"
         "                        [-v | --quiet]\n"
         "  -n, --agents N          agents to run (default %d)\n"
-        "  -b, --broker URL        broker URL (default $VIRTBUS_BROKER or the agent default)\n"
+        "  -b, --broker URL        broker URL, amqp:// or amqp10:// (default $VIRTBUS_BROKER or\n"
+        "                          the agent default)\n"
         "  -p, --prefix NAME       node names NAME-0001, NAME-0002, ... (default " DEFAULT_PREFIX ")\n"
         "      --first K           number the agents from K (default 1): simulators that\n"
         "                          share a prefix, one per CPU, make one fleet\n"
@@ -193,12 +194,17 @@ parse_count(const char *flag, const char *s, unsigned long min, unsigned long ma
     return 0;
 }
 
-/* A thousand sockets need more than the usual soft limit of 1024. */
+/* A thousand sockets need more than the usual soft limit of 1024.  An
+ * agent on AMQP 1.0 holds two: its 1.0 connection and the 0-9-1 one that
+ * keeps its node lock (docs/TRANSPORTS.md, "Locks"). */
 static void
 raise_fd_limit(struct sim *s)
 {
+    const char *url = s->opt.broker ? s->opt.broker : "";
+    size_t per_agent = strncmp(url, "amqp10:", 7) == 0 || strncmp(url, "amqps10:", 8) == 0
+                       ? 2 : 1;
     struct rlimit rl;
-    size_t need = s->opt.nagents + SPARE_FDS;
+    size_t need = per_agent * s->opt.nagents + SPARE_FDS;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
         log_warn(&s->log, "getrlimit");

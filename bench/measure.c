@@ -4,7 +4,9 @@
  */
 #include "bench/measure.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 double
@@ -20,6 +22,29 @@ double
 bench_now_ms(void)
 {
     return bench_now_s() * 1e3;
+}
+
+double
+bench_realtime_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+void
+bench_loadavg(char *buf, size_t size)
+{
+    FILE *f = fopen("/proc/loadavg", "r");
+
+    snprintf(buf, size, "?");
+    if (f == NULL)
+        return;
+    if (fgets(buf, (int)size, f) == NULL)
+        snprintf(buf, size, "?");
+    buf[strcspn(buf, "\n")] = '\0';
+    fclose(f);
 }
 
 static int

@@ -11,6 +11,13 @@
 double bench_now_s(void);
 double bench_now_ms(void);
 
+/* The wall clock (CLOCK_REALTIME) in ms since the epoch: for comparing
+ * with a timestamp another process took on this machine. */
+double bench_realtime_ms(void);
+
+/* The first line of /proc/loadavg, without its newline ("?" if unread). */
+void bench_loadavg(char *buf, size_t size);
+
 /* Sorts samples in place, ascending. */
 void bench_sort(double *samples, size_t n);
 
