@@ -615,7 +615,10 @@ on_outcome(struct a10_conn *c, pn_delivery_t *pn)
 
     if (state == 0 && !pn_delivery_settled(pn))
         return;
+    /* Forgotten before the settle: proton can still hand this delivery
+     * over again (an update queued before it), and p is freed below. */
     p = pn_delivery_get_context(pn);
+    pn_delivery_set_context(pn, NULL);
     pn_delivery_settle(pn);
     if (p != NULL) {
         p->pn = NULL;
