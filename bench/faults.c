@@ -29,7 +29,11 @@
  * agents are back.  It prints how long the agents took to come back.
  *
  *   virtbus-faults [--short] [-s 1,2,...] [-n COMMANDS] [-a AGENTS] [-w WINDOW]
- *                  [-r RESTARTS] [-k KILLS] [-d DIR] [--keep] [-v]
+ *                  [-r RESTARTS] [-k KILLS] [-d DIR] [--transport amqp091|amqp10]
+ *                  [--keep] [-v]
+ *
+ * With --transport amqp10 the agents, the console and the controller speak
+ * AMQP 1.0 to the same broker (its rabbitmq_amqp1_0 plugin).
  *
  * Every scenario prints its figures (sent, executed, executed twice, lost,
  * interrupted, time to recover) and its checks; the exit status is 0 only
