@@ -29,7 +29,11 @@
  * agents are back.  It prints how long the agents took to come back.
  *
  *   virtbus-faults [--short] [-s 1,2,...] [-n COMMANDS] [-a AGENTS] [-w WINDOW]
- *                  [-r RESTARTS] [-k KILLS] [-d DIR] [--keep] [-v]
+ *                  [-r RESTARTS] [-k KILLS] [-d DIR] [--transport amqp091|amqp10]
+ *                  [--keep] [-v]
+ *
+ * With --transport amqp10 the agents, the console and the controller speak
+ * AMQP 1.0 to the same broker (its rabbitmq_amqp1_0 plugin).
  *
  * Every scenario prints its figures (sent, executed, executed twice, lost,
  * interrupted, time to recover) and its checks; the exit status is 0 only
@@ -129,6 +133,7 @@ struct options {
     const char *dir;
     const char *virtbusd, *broker_sh, *virtbus, *cluster_sh;
     const char *virtbusd_failpoints;   /* for an agent with failpoints */
+    const char *scheme;             /* of every URL: "amqp" (0-9-1) or "amqp10" */
     bool keep, verbose, is_short, cluster;
 };
 
@@ -252,6 +257,9 @@ struct faults {
     struct bus_threads *bus_threads;
     bool bus_up;
     unsigned bus_ups;
+    /* --transport amqp10: the dead letters, read over 0-9-1 (console_open). */
+    struct bus_conn *dead_bus;
+    bool dead_bus_up;
     struct cmd **cmds;
     size_t ncmds, cmds_cap, answered, answer_seq, event_seq;
     struct query **queries;
@@ -802,11 +810,13 @@ broker_start(struct faults *f)
     port[strcspn(port, "\n")] = '\0';
     if (f->opt.cluster) {
         f->cluster_base = (unsigned)strtoul(port, NULL, 10);
-        f->url = qmf_xasprintf("amqp://guest:guest@127.0.0.1:%u/ amqp://guest:guest@127.0.0.1:%u/ "
-                               "amqp://guest:guest@127.0.0.1:%u/", f->cluster_base,
-                               f->cluster_base + 1, f->cluster_base + 2);
+        f->url = qmf_xasprintf("%s://guest:guest@127.0.0.1:%u/ %s://guest:guest@127.0.0.1:%u/ "
+                               "%s://guest:guest@127.0.0.1:%u/", f->opt.scheme, f->cluster_base,
+                               f->opt.scheme, f->cluster_base + 1, f->opt.scheme,
+                               f->cluster_base + 2);
     } else {
-        f->url = qmf_xasprintf("amqp://guest:guest@127.0.0.1:%s/", port);
+        /* RabbitMQ's AMQP 1.0 plugin listens on the 0-9-1 port. */
+        f->url = qmf_xasprintf("%s://guest:guest@127.0.0.1:%s/", f->opt.scheme, port);
     }
     free(port_path);
     return 0;
@@ -1543,10 +1553,52 @@ console_down(struct bus_conn *c, const qmf_error *why, void *opaque)
 
 static const struct bus_handlers console_handlers = { console_up, console_down };
 
+static void
+dead_bus_up(struct bus_conn *c, void *opaque)
+{
+    struct faults *f = opaque;
+
+    f->dead_bus_up = true;
+}
+
+static void
+dead_bus_down(struct bus_conn *c, const qmf_error *why, void *opaque)
+{
+    struct faults *f = opaque;
+
+    f->dead_bus_up = false;
+    debug(f, "the dead-letter reader lost the broker: %s", why ? why->text : "closed");
+}
+
+static const struct bus_handlers dead_bus_handlers = { dead_bus_up, dead_bus_down };
+
 static bool
 console_is_up(struct faults *f, void *arg)
 {
-    return f->bus_up;
+    return f->bus_up && (f->dead_bus == NULL || f->dead_bus_up);
+}
+
+/* The URLs with amqp10 (and amqps10) made 0-9-1's. */
+static char *
+urls_091(const char *urls)
+{
+    char *out = qmf_xmalloc(strlen(urls) + 1), *o = out;
+    const char *p = urls;
+
+    while (*p != '\0') {
+        if ((strncmp(p, "amqp10://", 9) == 0 || strncmp(p, "amqps10://", 10) == 0) &&
+            (p == urls || p[-1] == ' ')) {
+            size_t n = p[4] == 's' ? 5 : 4;
+
+            memcpy(o, p, n);
+            o += n;
+            p += n + 2;
+        } else {
+            *o++ = *p++;
+        }
+    }
+    *o = '\0';
+    return out;
 }
 
 static int
@@ -1611,6 +1663,35 @@ console_open(struct faults *f)
     o.nqueues = 3;
     o.subs = subs;
     o.nsubs = 3;
+    /*
+     * Over AMQP 1.0 RabbitMQ 3.10's plugin gives a dead letter without the
+     * headers the broker adds (x-first-death-reason): they are in the 0-9-1
+     * headers table, of which a 1.0 receiver gets nothing (TRANSPORTS.md,
+     * "AMQP 1.0 peers on 0-9-1").  So the dead letters, whose reason the
+     * poison scenario checks, are read over 0-9-1; everything else of the
+     * console stays on 1.0.
+     */
+    if (strcmp(f->opt.scheme, "amqp10") == 0) {
+        struct bus_options dead = o;
+        char *url = urls_091(f->url);
+
+        dead.url = url;
+        dead.name = "virtbus-faults (dead letters)";
+        dead.queues = &queues[2];
+        dead.nqueues = 1;
+        dead.subs = &subs[2];
+        dead.nsubs = 1;
+        o.nqueues = 2;
+        o.nsubs = 2;
+        rc = bus_open(&f->dead_bus, f->base, &dead, &dead_bus_handlers, f, &err);
+        free(url);
+        if (rc != 0) {
+            for (i = 0; i < 3; i++)
+                free(sources[i]);
+            say(f, "cannot open the dead-letter reader: %s", err.text);
+            return -1;
+        }
+    }
     rc = bus_open(&f->bus, f->base, &o, &console_handlers, f, &err);
     for (i = 0; i < 3; i++)
         free(sources[i]);
@@ -3405,7 +3486,7 @@ usage(FILE *fp, int status)
     fprintf(fp,
         "usage: virtbus-faults [--short] [-s LIST] [-n COMMANDS] [-a AGENTS] [-w WINDOW]\n"
         "                      [--twice N] [-r RESTARTS] [-k KILLS] [--seed N] [-d DIR]\n"
-        "                      [--keep] [-v]\n"
+        "                      [--transport amqp091|amqp10] [--keep] [-v]\n"
         "  --short              the CI run: scenario 1 with 1000 commands across 4 agents,\n"
         "                       1 broker restart and 2 kills; the others as always\n"
         "  -s, --scenarios LIST which scenarios, e.g. 1,3 (default: 1,2,3,4,5,6)\n"
@@ -3417,6 +3498,8 @@ usage(FILE *fp, int status)
         "  -r, --restarts N     scenario 1: broker restarts (default 3)\n"
         "  -k, --kills N        scenario 1: agent SIGKILLs (default 5)\n"
         "      --seed N         fault timing (default: from the clock)\n"
+        "      --transport T    the agents', the console's and the controller's: amqp091\n"
+        "                       (default) or amqp10 (RabbitMQ's AMQP 1.0 plugin)\n"
         "  -d, --dir DIR        work directory (default: a new /tmp/virtbus-faults-*)\n"
         "      --keep           keep the work directory (logs, journals) even on success\n"
         "      --virtbusd PATH  the agent program (default: this build's)\n"
@@ -3468,6 +3551,7 @@ parse_options(struct options *o, int argc, char **argv)
         { "cluster", no_argument, NULL, 'C' },
         { "pace", required_argument, NULL, 'P' },
         { "cluster-sh", required_argument, NULL, 'L' },
+        { "transport", required_argument, NULL, 'X' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -3481,7 +3565,7 @@ parse_options(struct options *o, int argc, char **argv)
         .seed = (unsigned)time(NULL) ^ (unsigned)getpid(),
         .virtbusd = VIRTBUS_VIRTBUSD_PATH, .broker_sh = VIRTBUS_BROKER_SH,
         .virtbusd_failpoints = VIRTBUS_VIRTBUSD_FAILPOINTS_PATH,
-        .virtbus = VIRTBUS_CLI_PATH, .cluster_sh = VIRTBUS_CLUSTER_SH,
+        .virtbus = VIRTBUS_CLI_PATH, .cluster_sh = VIRTBUS_CLUSTER_SH, .scheme = "amqp",
     };
     bool set_s = false, set_p = false;
     while ((ch = getopt_long(argc, argv, "s:n:a:w:r:k:d:vh", longopts, NULL)) != -1) {
@@ -3512,6 +3596,17 @@ parse_options(struct options *o, int argc, char **argv)
         case 'C': o->cluster = true; break;
         case 'P': o->pace_s = (unsigned)parse_size(optarg, "--pace", 0, 86400); set_p = true; break;
         case 'L': o->cluster_sh = optarg; break;
+        case 'X':
+            if (strcmp(optarg, "amqp091") == 0) {
+                o->scheme = "amqp";
+            } else if (strcmp(optarg, "amqp10") == 0) {
+                o->scheme = "amqp10";
+            } else {
+                fprintf(stderr, "virtbus-faults: --transport: expected amqp091 or amqp10, "
+                        "got \"%s\"\n", optarg);
+                exit(2);
+            }
+            break;
         case 'v': o->verbose = true; break;
         case 'h': usage(stdout, 0);
         default: usage(stderr, 2);
@@ -3618,6 +3713,9 @@ teardown(struct faults *f, bool keep)
     if (f->bus)
         bus_close_wait(f->bus, 2000);
     f->bus = NULL;
+    if (f->dead_bus)
+        bus_close_wait(f->dead_bus, 2000);
+    f->dead_bus = NULL;
     if (f->bus_threads && !bus_threads_free(f->bus_threads, 2000))
         say(f, "the console's bus threads had not ended after 2 s");
     f->bus_threads = NULL;

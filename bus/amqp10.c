@@ -615,7 +615,10 @@ on_outcome(struct a10_conn *c, pn_delivery_t *pn)
 
     if (state == 0 && !pn_delivery_settled(pn))
         return;
+    /* Forgotten before the settle: proton can still hand this delivery
+     * over again (an update queued before it), and p is freed below. */
     p = pn_delivery_get_context(pn);
+    pn_delivery_set_context(pn, NULL);
     pn_delivery_settle(pn);
     if (p != NULL) {
         p->pn = NULL;
@@ -1460,8 +1463,14 @@ close_conn(struct a10_conn *c, unsigned wait_ms)
     /* Unsettled deliveries go back to their queues with the connection;
      * the application may still settle (and so free) what it holds. */
     bus_held_orphan(&c->deliveries);
+    /* Every one of them: confirms_fail_all() stops at the first callback
+     * once the connection is closed, which it already is here (an agent
+     * stopping with several outcomes unconfirmed leaked all but one). */
     conn_enter(c);
-    confirms_fail_all(c);
+    while (c->confirms != NULL) {
+        c->confirms->pn = NULL;
+        confirm_done(c, c->confirms, false);
+    }
     conn_leave(c);
 }
 

@@ -29,7 +29,9 @@
 #include <amqp.h>
 #include <event2/event.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 #include <proton/connection.h>
 
 #include "bus/amqp091_int.h"
@@ -412,10 +414,48 @@ a10_config_unref(struct a10_config *cfg)
 
 /* Connect thread --------------------------------------------------------- */
 
+/*
+ * The broker user this attempt logs in as, as RabbitMQ will name it: the
+ * URL's for PLAIN; for EXTERNAL the common name of the client certificate
+ * (RabbitMQ's ssl_cert_login_from = common_name, which the accounts of
+ * `virtbus broker-setup` assume).  Reads the certificate: connect thread.
+ */
 static char *
-temp_queue_name(void)
+login_user(const struct a10_config *cfg, qmf_error *err)
 {
-    unsigned char r[12];
+    X509 *cert = NULL;
+    X509_NAME *subject;
+    unsigned char *utf8 = NULL;
+    char *user = NULL;
+    FILE *fp;
+    int at, len;
+
+    if (!cfg->tlsconf.sasl_external)
+        return qmf_xstrdup(cfg->user);
+    if ((fp = fopen(cfg->tlsconf.cert, "r")) != NULL) {
+        cert = PEM_read_X509(fp, NULL, NULL, NULL);
+        fclose(fp);
+    }
+    subject = cert ? X509_get_subject_name(cert) : NULL;
+    at = subject ? X509_NAME_get_index_by_NID(subject, NID_commonName, -1) : -1;
+    if (at >= 0 && (len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(
+                        X509_NAME_get_entry(subject, at)))) >= 0)
+        user = qmf_xstrndup((const char *)utf8, (size_t)len);
+    if (user == NULL)
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "%s: %s", cfg->tlsconf.cert,
+                      cert ? "the certificate has no common name to log in as"
+                           : "cannot read the client certificate");
+    OPENSSL_free(utf8);
+    X509_free(cert);
+    ERR_clear_error();
+    return user;
+}
+
+/* A stand-in's name, new at each attempt: the account's (bus.h). */
+static char *
+temp_queue_name(const char *user)
+{
+    unsigned char r[BUS_TEMP_QUEUE_HEX / 2];
     char hex[sizeof(r) * 2 + 1];
     size_t i;
 
@@ -423,7 +463,37 @@ temp_queue_name(void)
         abort();    /* only out of entropy, which Linux never is */
     for (i = 0; i < sizeof(r); i++)
         snprintf(hex + 2 * i, 3, "%02x", r[i]);
-    return qmf_xasprintf(A10_TEMP_QUEUE_PREFIX "%s", hex);
+    return qmf_xasprintf(A10_TEMP_QUEUE_PREFIX "%s.%s", user, hex);
+}
+
+/* The names of this attempt's queues, the stand-ins new. */
+static int
+attempt_names(const struct a10_config *cfg, char **names, qmf_error *err)
+{
+    char *login = NULL, *user = NULL;
+    size_t i;
+
+    for (i = 0; i < cfg->nall; i++) {
+        if (!cfg->named_here[i]) {
+            names[i] = qmf_xstrdup(cfg->names[i]);
+            continue;
+        }
+        if (user == NULL) {
+            if ((login = login_user(cfg, err)) == NULL)
+                return -1;
+            if ((user = bus_temp_queue_user(login)) == NULL) {
+                qmf_error_set(err, QMF_ERR_INVALID_ARGS, "the broker user name is too long "
+                              "to name a queue of its own (%d bytes at most)",
+                              BUS_TEMP_QUEUE_USER_MAX);
+                free(login);
+                return -1;
+            }
+            free(login);
+        }
+        names[i] = temp_queue_name(user);
+    }
+    free(user);
+    return 0;
 }
 
 /* The 0-9-1 options of this attempt: the queues named here get their
@@ -683,7 +753,6 @@ a10_connect(const struct a10_config *cfg, amqp_connection_state_t stale_lock,
 {
     uint64_t deadline = bus_now_ns() + (uint64_t)A10_CONNECT_TIMEOUT_S * 1000000000u;
     char **names = qmf_xcalloc(cfg->nall + 1, sizeof(*names));
-    size_t i;
 
     *names_out = NULL;
     *lock = NULL;
@@ -691,9 +760,8 @@ a10_connect(const struct a10_config *cfg, amqp_connection_state_t stale_lock,
     w->ssl = NULL;
     /* Our own locks, from the connection before, must be free first. */
     a10_lock_release(stale_lock, NULL, A091_CLOSE_TIMEOUT_MS);
-    for (i = 0; i < cfg->nall; i++)
-        names[i] = cfg->named_here[i] ? temp_queue_name() : qmf_xstrdup(cfg->names[i]);
-    if ((cfg->declare != NULL && declare_topology(cfg, names, lock, err) != 0) ||
+    if (attempt_names(cfg, names, err) != 0 ||
+        (cfg->declare != NULL && declare_topology(cfg, names, lock, err) != 0) ||
         (w->fd = tcp_connect(cfg, deadline, err)) < 0)
         goto fail;
     if (cfg->tls && (w->ssl = tls_handshake(cfg, w->fd, deadline, err)) == NULL)

@@ -626,6 +626,29 @@ bus_address_exchange(const char *exchange, const char *key)
 }
 
 char *
+bus_temp_queue_user(const char *user)
+{
+    size_t len = strlen(user), i;
+    char *out = qmf_xmalloc(3 * len + 1), *o = out;
+
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)user[i];
+
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '.' || c == '_' || c == '-')
+            *o++ = (char)c;
+        else
+            o += snprintf(o, 4, "%%%02X", c);
+    }
+    *o = '\0';
+    if ((size_t)(o - out) > BUS_TEMP_QUEUE_USER_MAX) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+char *
 bus_address_queue(const char *queue)
 {
     return qmf_xasprintf(QUEUE_PREFIX "%s", queue);

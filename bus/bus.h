@@ -59,6 +59,21 @@
  * console's reply address), the stand-in for a lock's bindings.
  */
 #define BUS_TEMP_QUEUE_PREFIX "virtbus.tmp."
+/*
+ * Those names are their broker user's: BUS_TEMP_QUEUE_PREFIX "<user>.<24 hex
+ * digits>", so that an account may be granted its own stand-ins and no
+ * other's (docs/TRANSPORTS.md, "Least-privilege broker accounts").  The
+ * hex part has a fixed length, so ^virtbus\.tmp\.a\.[0-9a-f]{24}$ matches
+ * none of user "a.b"'s.
+ */
+#define BUS_TEMP_QUEUE_HEX 24
+#define BUS_TEMP_QUEUE_USER_MAX 200     /* bytes, escaped: queue names end at 255 */
+/*
+ * The <user> part for a broker user: letters, digits, '.', '_' and '-' as
+ * they are, any other byte as %XX (so two users never share a form).
+ * NULL if that is longer than BUS_TEMP_QUEUE_USER_MAX.  The caller frees.
+ */
+char *bus_temp_queue_user(const char *user);
 
 #define BUS_CONTENT_JSON     "application/json"
 #define BUS_CONTENT_AMQP_MAP "amqp/map"

@@ -20,9 +20,11 @@
  * names of exchanges and queues (configure, write, read) and over the
  * routing keys of qmf.default.topic (topic write, topic read).  In an
  * agent's, "%N" stands for its node and "%K" for the routing-key form of
- * it, both quoted for a regex.  RabbitMQ expands {username} in topic
- * permissions only, and without quoting it (a '.' of a node name would
- * match any character): so each account gets its own, quoted.
+ * it, both quoted for a regex; in every account's, "%T" for the account's
+ * part of the AMQP 1.0 stand-in queues' names (bus.h), quoted.  RabbitMQ
+ * expands {username} in topic permissions only, and without quoting it (a
+ * '.' of a node name would match any character): so each account gets its
+ * own, quoted.
  */
 struct setup_role {
     const char *name;
@@ -30,18 +32,25 @@ struct setup_role {
     const char *topic_write, *topic_read;
 };
 
+/* The account's own stand-in queues, which an AMQP 1.0 client declares,
+ * binds and consumes where 0-9-1 would have a server-named or exclusive
+ * queue: never another account's. */
+#define SETUP_TEMP "virtbus\\.tmp\\.%T\\.[0-9a-f]{24}"
+_Static_assert(BUS_TEMP_QUEUE_HEX == 24, "SETUP_TEMP counts the stand-ins' hex digits");
+
 static const struct setup_role setup_agent = {
     "agent",
     /* its query queue, which is also the node's lock (exclusive): only its
      * own node's */
-    "^virtbus\\.lock\\.%N$",
+    "^(virtbus\\.lock\\.%N|" SETUP_TEMP ")$",
     /* bind the query queue; answers by direct reply-to and fleet records
      * (the default exchange), answers to job queues (direct); indications
      * (topic, by key) */
-    "^(virtbus\\.lock\\.%N|amq\\.default|qmf\\.default\\.(direct|topic))$",
+    "^(virtbus\\.lock\\.%N|" SETUP_TEMP "|amq\\.default|qmf\\.default\\.(direct|topic))$",
     /* its command queue, its query queue; presence, to find who holds its
      * lock; the topic exchange to bind */
-    "^(virtbus\\.agent\\.%N|virtbus\\.lock\\.%N|virtbus\\.presence|qmf\\.default\\.topic)$",
+    "^(virtbus\\.agent\\.%N|virtbus\\.lock\\.%N|" SETUP_TEMP "|virtbus\\.presence|"
+    "qmf\\.default\\.topic)$",
     "^agent\\.ind\\..+\\.virtbus\\.agent\\.%K$",
     "^(console\\.request\\.(query|agent_locate|read)|console\\.ind\\.locate(\\.virtbus:agent:%N)?)$",
 };
@@ -49,11 +58,12 @@ static const struct setup_role setup_agent = {
 static const struct setup_role setup_console = {
     "console",
     /* its watch queue; job queues */
-    "^(amq\\.gen-.*|virtbus\\.job\\..+)$",
+    "^(amq\\.gen-.*|" SETUP_TEMP "|virtbus\\.job\\..+)$",
     /* bind those; requests (direct and topic); job records, job markers and
      * the fleet's records by queue name (the default exchange) */
-    "^(amq\\.gen-.*|virtbus\\.job\\..+|amq\\.default|qmf\\.default\\.(direct|topic))$",
-    "^(amq\\.gen-.*|virtbus\\.job\\..+|virtbus\\.(presence|fleet|jobs)|"
+    "^(amq\\.gen-.*|" SETUP_TEMP "|virtbus\\.job\\..+|amq\\.default|"
+    "qmf\\.default\\.(direct|topic))$",
+    "^(amq\\.gen-.*|" SETUP_TEMP "|virtbus\\.job\\..+|virtbus\\.(presence|fleet|jobs)|"
     "qmf\\.default\\.(direct|topic))$",
     "^(console\\.request\\.(query|agent_locate|read|method)|virtbus\\.(presence|fleet)\\.marker)$",
     "^agent\\.ind\\..+$",
@@ -61,12 +71,12 @@ static const struct setup_role setup_console = {
 
 static const struct setup_role setup_reader = {
     "reader",
-    "^amq\\.gen-.*$",
+    "^(amq\\.gen-.*|" SETUP_TEMP ")$",
     /* broadcast queries, read-only methods (which agents take by their
      * query queues only) and markers: no direct exchange, no default
      * exchange, so no command can be sent */
-    "^(amq\\.gen-.*|qmf\\.default\\.topic)$",
-    "^(amq\\.gen-.*|virtbus\\.(presence|fleet)|qmf\\.default\\.topic)$",
+    "^(amq\\.gen-.*|" SETUP_TEMP "|qmf\\.default\\.topic)$",
+    "^(amq\\.gen-.*|" SETUP_TEMP "|virtbus\\.(presence|fleet)|qmf\\.default\\.topic)$",
     "^(console\\.request\\.(query|agent_locate|read)|virtbus\\.(presence|fleet)\\.marker)$",
     "^agent\\.ind\\..+$",
 };
@@ -86,7 +96,7 @@ struct setup {
 static bool
 setup_name_ok(const char *s)
 {
-    if (*s == '\0')
+    if (*s == '\0' || strlen(s) > BUS_TEMP_QUEUE_USER_MAX)
         return false;
     for (; *s != '\0'; s++)
         if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
@@ -108,8 +118,9 @@ setup_names(const char *option, const char *text)
         end = strchr(p, ',');
         name = end ? qmf_xstrndup(p, (size_t)(end - p)) : qmf_xstrdup(p);
         if (!setup_name_ok(name)) {
-            ctl_warnx("--%s: '%s' is not a name (letters, digits, '.', '_' and '-')",
-                      option, name);
+            ctl_warnx("--%s: '%s' is not a name (letters, digits, '.', '_' and '-'; "
+                      "at most %d)",
+                      option, name, BUS_TEMP_QUEUE_USER_MAX);
             free(name);
             qmf_free(names);
             return NULL;
@@ -136,19 +147,21 @@ setup_regex_quote(const char *s)
     return out;
 }
 
-/* pattern with %N and %K replaced by node's quoted forms. */
+/* pattern with %N and %K replaced by node's quoted forms, %T by user's. */
 static char *
-setup_expand(const char *pattern, const char *node)
+setup_expand(const char *pattern, const char *node, const char *user)
 {
-    char *key = node ? bus_key_escape(node) : NULL;
+    char *key = node ? bus_key_escape(node) : NULL, *temp = bus_temp_queue_user(user);
     char *qnode = node ? setup_regex_quote(node) : NULL, *qkey = key ? setup_regex_quote(key) : NULL;
-    size_t cap = strlen(pattern) + 1 + (qnode ? 2 * (strlen(qnode) + strlen(qkey)) : 0);
+    char *qtemp = setup_regex_quote(temp);
+    size_t cap = strlen(pattern) + 1 + 3 * strlen(qtemp) +
+                 (qnode ? 2 * (strlen(qnode) + strlen(qkey)) : 0);
     char *out = qmf_xmalloc(cap), *o = out;
     const char *p;
 
     for (p = pattern; *p != '\0'; p++) {
-        if (p[0] == '%' && (p[1] == 'N' || p[1] == 'K') && node != NULL) {
-            const char *with = p[1] == 'N' ? qnode : qkey;
+        if (p[0] == '%' && (((p[1] == 'N' || p[1] == 'K') && node != NULL) || p[1] == 'T')) {
+            const char *with = p[1] == 'N' ? qnode : p[1] == 'K' ? qkey : qtemp;
 
             memcpy(o, with, strlen(with));
             o += strlen(with);
@@ -161,14 +174,16 @@ setup_expand(const char *pattern, const char *node)
     free(key);
     free(qnode);
     free(qkey);
+    free(temp);
+    free(qtemp);
     return out;
 }
 
-/* The regex of pattern for node, as a string value. */
+/* The regex of pattern for node and user, as a string value. */
 static qmf_value *
-setup_regex(const char *pattern, const char *node)
+setup_regex(const char *pattern, const char *node, const char *user)
 {
-    char *text = setup_expand(pattern, node);
+    char *text = setup_expand(pattern, node, user);
     qmf_value *v = qmf_string(text);
 
     free(text);
@@ -191,14 +206,14 @@ setup_account(struct setup *s, const struct setup_role *role, const char *user,
     qmf_list_append(s->roles, qmf_string(role->name));
     qmf_map_set(p, "user", qmf_string(user));
     qmf_map_set(p, "vhost", qmf_string(s->vhost));
-    qmf_map_set(p, "configure", setup_regex(role->configure, node));
-    qmf_map_set(p, "write", setup_regex(role->write, node));
-    qmf_map_set(p, "read", setup_regex(role->read, node));
+    qmf_map_set(p, "configure", setup_regex(role->configure, node, user));
+    qmf_map_set(p, "write", setup_regex(role->write, node, user));
+    qmf_map_set(p, "read", setup_regex(role->read, node, user));
     qmf_map_set(t, "user", qmf_string(user));
     qmf_map_set(t, "vhost", qmf_string(s->vhost));
     qmf_map_set(t, "exchange", qmf_string(BUS_EXCHANGE_TOPIC));
-    qmf_map_set(t, "write", setup_regex(role->topic_write, node));
-    qmf_map_set(t, "read", setup_regex(role->topic_read, node));
+    qmf_map_set(t, "write", setup_regex(role->topic_write, node, user));
+    qmf_map_set(t, "read", setup_regex(role->topic_read, node, user));
 }
 
 static void

@@ -11,6 +11,9 @@
 # (tests/harness/cluster.sh): scenarios 1 and 6, where SIGKILLs of the
 # node an agent is connected to and of the node that leads its queue
 # replace the broker restarts.
+#
+# faults.sh amqp10: the same short run with the agents, the console and
+# the controller on AMQP 1.0 (RabbitMQ's plugin, on the same broker).
 set -euo pipefail
 : "${VIRTBUS_BIN_DIR:?run through ctest}"
 
@@ -18,10 +21,15 @@ faults=$VIRTBUS_BIN_DIR/bench/virtbus-faults
 harness=$(cd "$(dirname "$0")/../harness" && pwd)
 broker_sh=$harness/broker.sh
 mode=(--broker-sh "$broker_sh")
-if [ "${1:-}" = cluster ]; then
+case "${1:-}" in
+cluster)
     broker_sh=$harness/cluster.sh
-    mode=(--cluster --cluster-sh "$broker_sh")
-fi
+    mode=(--cluster --cluster-sh "$broker_sh") ;;
+amqp10)
+    mode+=(--transport amqp10) ;;
+"") ;;
+*) echo "usage: faults.sh [cluster|amqp10]" >&2; exit 2 ;;
+esac
 run=$(mktemp -d /tmp/virtbus-faults-ci-XXXXXX)
 # The broker runs as rabbitmq and must reach its directory.
 chmod 755 "$run"
@@ -42,7 +50,7 @@ rc=0
 # Under ctest's 1260 s: SIGTERM leaves it time to stop what it started.
 timeout --signal=TERM 1200 "$faults" --short --dir "$run" "${mode[@]}" || rc=$?
 if [ "$rc" -ne 0 ]; then
-    echo "FAIL: virtbus-faults --short ${mode[0]} exited $rc" >&2
+    echo "FAIL: virtbus-faults --short ${mode[*]} exited $rc" >&2
     for log in "$run"/broker-sh.log "$run"/faults-*/virtbusd.log; do
         [ -f "$log" ] || continue
         echo "--- last lines of $log" >&2
@@ -50,4 +58,4 @@ if [ "$rc" -ne 0 ]; then
     done
     exit 1
 fi
-echo "ok: virtbus-faults --short ${mode[0]}"
+echo "ok: virtbus-faults --short ${mode[*]}"

@@ -17,7 +17,11 @@
 #    logging in by certificate (SASL EXTERNAL), do all their work: the
 #    agents serve; the console lists, calls methods (targeted and
 #    broadcast), watches events, reads presence and runs an --async job;
-#    the reader lists, watches and reads presence, and is refused methods.
+#    the reader lists, watches and reads presence, and is refused methods;
+#  - the same accounts on AMQP 1.0: an agent serves, the operator's console
+#    lists, calls and runs a job, the reader lists; and the 1.0 bus's
+#    stand-in queues are each account's own: another account can neither
+#    consume, purge nor delete them, nor declare one in its name.
 set -euo pipefail
 probe=$VIRTBUS_BIN_DIR/tests/amqp_probe
 source_dir=$(cd "$(dirname "$0")/../.." && pwd)
@@ -31,7 +35,7 @@ ctl() { "$broker_sh" ctl "$broker" "$@"; }
 mkdir -p "$run/bin"
 printf '#!/bin/sh\nexec "%s" ctl "%s" "$@"\n' "$broker_sh" "$broker" >"$run/bin/rabbitmqctl"
 chmod +x "$run/bin/rabbitmqctl"
-"$virtbus" broker-setup --agents lp-a1,lp-a2 --consoles lp-ops --readers lp-mon >"$run/setup.sh"
+"$virtbus" broker-setup --agents lp-a1,lp-a2,lp-a3 --consoles lp-ops --readers lp-mon >"$run/setup.sh"
 PATH=$run/bin:$PATH sh "$run/setup.sh" >"$run/setup.log" 2>&1 &&
     pass "the broker-setup script runs" || fail "broker-setup script: $(cat "$run/setup.log")"
 PATH=$run/bin:$PATH sh "$run/setup.sh" >"$run/setup.log" 2>&1 &&
@@ -77,7 +81,7 @@ VIRTBUS_CONFIG=/dev/null "$virtbus" -c "$guest" job list >/dev/null 2>"$run/err"
     fail "declaring console: $(cat "$run/err")"
 
 # What each account may and may not do, tried by hand ---------------------------
-for u in lp-a1 lp-a2 lp-ops lp-mon; do printf 'pw-%s\n' "$u" | ctl change_password "$u" >/dev/null; done
+for u in lp-a1 lp-a2 lp-a3 lp-ops lp-mon; do printf 'pw-%s\n' "$u" | ctl change_password "$u" >/dev/null; done
 as() { "$probe" "amqp://$1:pw-$1@127.0.0.1:$port/" "${@:2}"; }
 # expect ACCOUNT WANT OP: WANT is "ok" or "refused"
 expect() {
@@ -138,18 +142,18 @@ expect_all lp-ops "ok private" "ok bind,@,qmf.default.topic,agent.ind.event.#" \
 expect lp-ops ok publish,-,virtbus.presence,_agent_heartbeat_indication,virtbus:agent:lp-ghost
 
 # The accounts at work, logging in by certificate --------------------------------
-for u in lp-a1 lp-a2 lp-ops lp-mon; do "$broker_sh" client-cert "$broker" "$u" >/dev/null; done
+for u in lp-a1 lp-a2 lp-a3 lp-ops lp-mon; do "$broker_sh" client-cert "$broker" "$u" >/dev/null; done
 external() {   # ACCOUNT: the lines of its configuration
     printf 'tls_ca = "%s"\ntls_cert = "%s"\ntls_key = "%s"\nsasl_mechanism = "external"\n' \
         "$tls/ca.pem" "$tls/$1.pem" "$tls/$1.key"
     printf 'broker_topology = "provisioned"\n'
 }
-start_agent() {   # NODE FIXTURE
+start_agent() {   # NODE FIXTURE [SCHEME]
     mkdir -p "$run/$1"
     { external "$1"; printf 'state_dir = "%s"\nheartbeat_interval = 2\n' "$run/$1"
       trust_agent_conf "$1"; } >"$run/$1.conf"
     "$virtbusd" --foreground --config "$run/$1.conf" --node "$1" \
-        --broker "amqps://127.0.0.1:$tls_port/" --uri "test://$VIRTBUS_FIXTURES/$2" \
+        --broker "${3:-amqps}://127.0.0.1:$tls_port/" --uri "test://$VIRTBUS_FIXTURES/$2" \
         >"$run/$1.log" 2>&1 &
     pids+=($!)
 }
@@ -160,6 +164,9 @@ start_agent() {   # NODE FIXTURE
 # so that $! is virtbus's pid and the cleanup stops it, not its parent.
 ops() { VIRTBUS_CONFIG=$run/ops.conf ${EXEC:-} "$virtbus" -c "amqps://lp-ops@127.0.0.1:$tls_port/" "$@"; }
 mon() { VIRTBUS_CONFIG=$run/mon.conf ${EXEC:-} "$virtbus" -c "amqps://lp-mon@127.0.0.1:$tls_port/" "$@"; }
+# The same accounts on AMQP 1.0.
+ops10() { VIRTBUS_CONFIG=$run/ops.conf "$virtbus" -c "amqps10://lp-ops@127.0.0.1:$tls_port/" "$@"; }
+mon10() { VIRTBUS_CONFIG=$run/mon.conf "$virtbus" -c "amqps10://lp-mon@127.0.0.1:$tls_port/" "$@"; }
 up_nodes() { "$@" nodes -n 'lp-*' 2>/dev/null | awk 'NR > 1 && $2 == "up" { print $1 }' | paste -sd ' '; }
 state_of() {   # NODE DOMAIN (as the operator's console lists it)
     ops list -n "$1" | awk -v d="$2" '$2 == d { print $3 }'
@@ -253,5 +260,43 @@ check "reader without read_only: a targeted query fails" 4 "$rc"
 grep -q "refused by the broker: .*403 ACCESS_REFUSED - access to exchange 'qmf.default.direct'" \
     "$run/out" && pass "reader without read_only: the broker's refusal is shown" ||
     fail "$(cat "$run/out")"
+
+# AMQP 1.0, with the same accounts ------------------------------------------------
+start_agent lp-a3 node3.xml amqps10
+for _ in $(seq 1 150); do [ "$(up_nodes ops10)" = "lp-a1 lp-a2 lp-a3" ] && break; sleep 0.2; done
+check "1.0 console: presence shows the three agents, the 1.0 one too" "lp-a1 lp-a2 lp-a3" \
+    "$(up_nodes ops10)"
+check "1.0 console: a targeted query of the 1.0 agent" "batch-03 batch-04 cache1" \
+    "$(ops10 list -n lp-a3 | awk 'NR > 1 { print $2 }' | sort | paste -sd ' ')"
+check "1.0 console: a broadcast query reaches agents of both transports" "lp-a1 lp-a2 lp-a3" \
+    "$(ops10 list -n 'lp-*' | awk 'NR > 1 { print $1 }' | sort -u | paste -sd ' ')"
+ops10 suspend -n lp-a3 cache1 >"$run/out" 2>&1 && pass "1.0 console: a method call on the 1.0 agent" ||
+    fail "1.0 suspend: $(cat "$run/out")"
+check "cache1 suspended" "paused" "$(ops10 list -n lp-a3 | awk '$2 == "cache1" { print $3 }')"
+job=$(ops10 --async resume -n lp-a3 cache1 2>"$run/err") && pass "1.0 console: an --async job" ||
+    fail "1.0 --async: $(cat "$run/err")"
+ops10 job wait "$job" >"$run/job" 2>&1 || true
+grep -q 'lp-a3: .*resume ok' "$run/job" && pass "1.0 console: the job's result" ||
+    fail "1.0 job: $(cat "$run/job")"
+check "cache1 running again" "running" "$(ops10 list -n lp-a3 | awk '$2 == "cache1" { print $3 }')"
+check "1.0 reader: a query of the 1.0 agent (by broadcast)" "lp-a3" \
+    "$(mon10 list -n lp-a3 | awk 'NR > 1 { print $1 }' | sort -u | paste -sd ' ')"
+grep -q 'lost the broker' "$run/lp-a3.log" && fail "the 1.0 agent lost the broker: $(cat "$run/lp-a3.log")"
+pass "the 1.0 agent kept its connection"
+
+# Its stand-in (of its lock, bound to the broadcasts) is its account's.
+stand_in=$(ctl --silent list_queues name | grep -x 'virtbus\.tmp\.lp-a3\.[0-9a-f]\{24\}' | head -1 || true)
+[ -n "$stand_in" ] && pass "the 1.0 agent's stand-in is named for its account: $stand_in" ||
+    fail "no stand-in of lp-a3: $(ctl --silent list_queues name | grep tmp || true)"
+hex() { od -An -N12 -tx1 /dev/urandom | tr -d ' \n'; }
+own=virtbus.tmp.lp-a1.$(hex)
+expect_all lp-a1 "ok declare,$own" "ok delete,$own"
+expect lp-a1 refused consume,"$stand_in"
+expect lp-a1 refused purge,"$stand_in"
+expect lp-a1 refused delete,"$stand_in"
+expect lp-a1 refused declare,virtbus.tmp.lp-a3.$(hex)
+expect lp-ops refused consume,"$stand_in"
+expect lp-ops refused delete,"$stand_in"
+expect lp-mon refused consume,"$stand_in"
 
 [ "$failures" -eq 0 ] || { echo "$failures check(s) failed" >&2; exit 1; }

@@ -132,3 +132,40 @@ Test(bus_url, lists)
     cr_assert_null(strstr(err.text, "s3cret"), "%s", err.text);
     cr_assert_neq(bus_url_check(" ", &err), 0);
 }
+
+/* The user part of the AMQP 1.0 stand-ins' names (bus.h): queue-name safe,
+ * and never the same for two users, so that broker-setup can grant each
+ * account its own. */
+Test(bus_url, stand_in_names_are_the_users_own)
+{
+    static const struct { const char *user, *want; } cases[] = {
+        { "lp-a1", "lp-a1" },
+        { "node_1.rack", "node_1.rack" },
+        { "John Doe", "John%20Doe" },
+        { "a/b", "a%2Fb" },
+        { "50%", "50%25" },          /* the escape itself is escaped */
+        { "a%2Fb", "a%252Fb" },      /* so it never meets "a/b"'s */
+        { "caf\xc3\xa9", "caf%C3%A9" },
+        { "", "" },
+    };
+    char long_user[BUS_TEMP_QUEUE_USER_MAX + 2];
+    char *got;
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        got = bus_temp_queue_user(cases[i].user);
+        cr_assert_str_eq(got, cases[i].want, "%s", cases[i].user);
+        free(got);
+    }
+    memset(long_user, 'u', BUS_TEMP_QUEUE_USER_MAX);
+    long_user[BUS_TEMP_QUEUE_USER_MAX] = '\0';
+    got = bus_temp_queue_user(long_user);
+    cr_assert_not_null(got, "a name of the longest length");
+    free(got);
+    long_user[BUS_TEMP_QUEUE_USER_MAX - 1] = ' ';   /* 3 bytes escaped: too long */
+    cr_assert_null(bus_temp_queue_user(long_user));
+    long_user[BUS_TEMP_QUEUE_USER_MAX - 1] = 'u';
+    long_user[BUS_TEMP_QUEUE_USER_MAX] = 'u';
+    long_user[BUS_TEMP_QUEUE_USER_MAX + 1] = '\0';
+    cr_assert_null(bus_temp_queue_user(long_user));
+}
