@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Ctrl-C in the virtbus CLI: an acting command waiting on a silent node
-# reports which nodes answered and which did not (exit 130), and `job wait`
+# reports which nodes answered and which did not (exit 130) and the job
+# that keeps every answer, the silent node's too once it comes; `job wait`
 # gives the job id that fetches the rest, which `job show` then does.  Two
 # real agents on the test broker; one is stopped (SIGSTOP) to stay silent.
 set -euo pipefail
@@ -42,6 +43,11 @@ if command -v script >/dev/null; then
         pass "Ctrl-C names the nodes that answered and those that did not" || fail "$(cat -v "$run/int.tty")"
     grep -q "ci-a2: no reply: interrupted before it answered" "$run/int.tty" &&
         pass "Ctrl-C: the silent node's outcome says so" || fail "$(cat -v "$run/int.tty")"
+    # A command waited for is kept as a job once interrupted: the line
+    # names it, and ci-a2's answer, still to come, is fetched with it.
+    plain_job=$(grep -o 'virtbus job show [0-9a-f-]*' "$run/int.tty" | head -n 1 | cut -d' ' -f4)
+    [ -n "$plain_job" ] && pass "Ctrl-C of a command waited for names the job that keeps the rest" ||
+        fail "no job id: $(cat -v "$run/int.tty")"
 fi
 # A job keeps the answers: Ctrl-C during `job wait` gives the id that
 # fetches the rest, and `job show ID` does once the node is back.  SIGINT
@@ -67,6 +73,16 @@ job_done() { { "$virtbus" --json job show "$id" 2>/dev/null || true; } | json "a
 for _ in $(seq 1 150); do job_done && break; sleep 0.2; done
 "$virtbus" --json job show "$id" | json "assert d['job']['complete'] and sorted(r['node'] for r in d['results']) == ['ci-a1', 'ci-a2'], d" &&
     pass "job show fetches the rest once the node answered" || fail "$("$virtbus" job show "$id" 2>&1)"
+# The job Ctrl-C left: ci-a2 answered after the CLI had gone, into it.
+if [ -n "${plain_job:-}" ]; then
+    plain_done() { { "$virtbus" --json job show "$plain_job" 2>/dev/null || true; } |
+                   json "assert d['job']['complete']"; }
+    for _ in $(seq 1 150); do plain_done && break; sleep 0.2; done
+    "$virtbus" --json job show "$plain_job" |
+        json "assert d['job']['complete'] and sorted((r['node'], r['status']) for r in d['results']) == [('ci-a1', 'ok'), ('ci-a2', 'ok')], d" &&
+        pass "job show of the interrupted command lists every node's outcome, the late one too" ||
+        fail "$("$virtbus" job show "$plain_job" 2>&1)"
+fi
 
 
 [ "$failures" -eq 0 ] || { echo "$failures failure(s)" >&2; exit 1; }
