@@ -4,7 +4,8 @@
  * which method arguments.  ctl_verb_exec() turns a command line into an
  * action, and ctl_act() runs any action, `virtbus call` too: objects named
  * are found first and called one by one; objects selected with --where
- * are called with one broadcast per node; --async leaves a job instead.
+ * are called with one broadcast per node; --async leaves a job instead,
+ * and so does Ctrl-C of a command still owed answers (the console's).
  */
 #include "controller/ctl.h"
 

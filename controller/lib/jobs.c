@@ -15,6 +15,10 @@
  * A selection's request is a broadcast, also with one node up: a matching
  * node that is down waits for it in its durable queue, and its answer,
  * once it is back, is part of the job's results.
+ *
+ * A command interrupted while waited for becomes a job afterwards
+ * (console_job_keep): the same command, asked again with the job's
+ * reply-to, which the agents' journals answer rather than run twice.
  */
 #include "controller/lib/console_impl.h"
 
