@@ -34,6 +34,11 @@
 /* How long the broker keeps a job unused, unless told otherwise. */
 #define JOB_RETENTION_S (7u * 24 * 3600)
 
+/* Publishing with a confirm, waited for: the job exists once we say so. */
+struct confirm_wait {
+    bool done, ok;
+};
+
 /* A second, short-lived connection on the same loop: for declaring and
  * consuming queues the console did not know about when it opened. */
 struct side {
@@ -53,6 +58,9 @@ struct side {
     struct pending *pending;      /* when waiting: answers go here live */
     size_t nexpected;             /* the first results of pending */
     bool complete;
+    /* The publish waited for: here, not on the stack, since closing
+     * reports a confirm still pending (failed) after the wait gave up. */
+    struct confirm_wait confirm;
 };
 
 static void
@@ -145,11 +153,6 @@ jobs_stream(const struct virtbus_console *c, struct bus_queue *q)
     return args;
 }
 
-/* Publishing with a confirm, waited for: the job exists once we say so. */
-struct confirm_wait {
-    bool done, ok;
-};
-
 static void
 confirmed(bool ok, void *opaque)
 {
@@ -160,16 +163,18 @@ confirmed(bool ok, void *opaque)
 }
 
 static int
-publish_confirmed(struct virtbus_console *c, struct bus_conn *bus, const char *address,
+publish_confirmed(struct virtbus_console *c, struct side *s, const char *address,
                   struct bus_message *m, qmf_error *err)
 {
-    struct confirm_wait w = { false, false };
-    int rc = bus_publish(bus, address, m, confirmed, &w, err);
+    struct confirm_wait *w = &s->confirm;
+    int rc;
 
+    *w = (struct confirm_wait){ false, false };
+    rc = bus_publish(s->bus, address, m, confirmed, w, err);
     bus_message_free(m);
     if (rc != 0)
         return -1;
-    if (!console_run_until(c, &w.done, SIDE_TIMEOUT_MS) || !w.ok) {
+    if (!console_run_until(c, &w->done, SIDE_TIMEOUT_MS) || !w->ok) {
         qmf_error_set(err, QMF_ERR_TRANSPORT, "the broker did not confirm %s", address);
         return -1;
     }
@@ -238,8 +243,8 @@ job_create(struct virtbus_console *c, struct side *s, const char *id, const char
 
     /* The record first, in the job queue and in the jobs stream. */
     if (side_open(c, s, queues, 2, NULL, 0, "creating the job queue", err) == 0 &&
-        publish_confirmed(c, s->bus, queue_address, record_message(record), err) == 0 &&
-        publish_confirmed(c, s->bus, "/queue/" BUS_JOBS_QUEUE, record_message(record), err) == 0)
+        publish_confirmed(c, s, queue_address, record_message(record), err) == 0 &&
+        publish_confirmed(c, s, "/queue/" BUS_JOBS_QUEUE, record_message(record), err) == 0)
         rc = 0;
     qmf_free(qargs);
     qmf_free(sargs);
@@ -293,7 +298,7 @@ virtbus_job_submit(struct virtbus_console *c, const struct virtbus_agent_list *a
                                                 : virtbus_broadcast_address("method");
     rc = console_sign(c, address, m, err);
     if (rc == 0)
-        rc = publish_confirmed(c, s.bus, address, m, err);
+        rc = publish_confirmed(c, &s, address, m, err);
     else
         bus_message_free(m);
     free(address);

@@ -522,8 +522,10 @@ keep_as_job(struct virtbus_console *c, const struct pending *p, const char *addr
                   qmf_xasprintf("%s.%s", class_name ? class_name : "object",
                                 qmf_map_get_string(m->body, "_method_name"));
     if (owed > 0) {
-        /* The interrupt ended the waits for answers, not these: a second
-         * one does. */
+        /* Answers coming meanwhile go to the job, and a batch sends no
+         * more: nothing is current.  The interrupt ended the waits for
+         * answers, not these: a second one does. */
+        c->current = NULL;
         c->interrupted = false;
         console_job_keep(c, m, addresses, n, &asked, description, &c->interrupt_job,
                          &c->interrupt_job_err);
