@@ -4,7 +4,8 @@
  * which method arguments.  ctl_verb_exec() turns a command line into an
  * action, and ctl_act() runs any action, `virtbus call` too: objects named
  * are found first and called one by one; objects selected with --where
- * are called with one broadcast per node; --async leaves a job instead.
+ * are called with one broadcast per node; --async leaves a job instead,
+ * and so does Ctrl-C of a command still owed answers (the console's).
  */
 #include "controller/ctl.h"
 
@@ -113,6 +114,50 @@ ctl_verb_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_arg
     return rc;
 }
 
+static char *
+describe(const struct ctl_action *act, const struct ctl_args *a, size_t nnodes)
+{
+    char *what = qmf_xstrdup(""), *next;
+    int i;
+
+    for (i = 0; i < act->nobjects; i++) {
+        next = qmf_xasprintf("%s %s", what, act->objects[i]);
+        free(what);
+        what = next;
+    }
+    if (a->where) {
+        free(what);
+        what = qmf_xasprintf(" where %s", a->where);
+    }
+    next = qmf_xasprintf("%s.%s%s on %zu node%s", act->cls->name, act->method->name, what,
+                         nnodes, nnodes == 1 ? "" : "s");
+    free(what);
+    return next;
+}
+
+/* What a command's job, should Ctrl-C leave one, is recorded as doing. */
+static void
+describe_job(struct ctl_ctx *ctx, const struct ctl_action *act, const struct ctl_args *a,
+             size_t nnodes)
+{
+    char *desc = describe(act, a, nnodes);
+
+    virtbus_console_describe(ctx->console, desc);
+    free(desc);
+}
+
+/* The same for one object's call, by name, on its node. */
+static void
+describe_call(struct ctl_ctx *ctx, const struct ctl_action *act, const char *node,
+              const char *object)
+{
+    char *desc = qmf_xasprintf("%s.%s %s on %s", act->cls->name, act->method->name,
+                               object ? object : "(object)", node);
+
+    virtbus_console_describe(ctx->console, desc);
+    free(desc);
+}
+
 /* Objects by name: found first, then called one at a time, each on its
  * own node. */
 static int
@@ -140,6 +185,7 @@ act_on_names(struct ctl_ctx *ctx, struct ctl_action *act, const struct ctl_nodes
                             CTL_NO_REPLY, &err, NULL);
             continue;
         }
+        describe_call(ctx, act, f->owner->node, oname);
         if (virtbus_call(ctx->console, f->owner->agent, qmf_map_get(f->data, "_object_id"),
                          act->method->name, act->args, ctx->timeout_ms, &res, &err) != 0) {
             ctl_outcome_add(out, f->owner->node, ctl_object_label(f->data), oname,
@@ -180,6 +226,7 @@ act_on_selection(struct ctl_ctx *ctx, const struct ctl_args *a, struct ctl_actio
     if (nodes->up.n == 0)
         return CTL_EXIT_OK;
     ctl_send_opts(ctx, a, nodes->up.n, nodes->predicate, &progress, &opts);
+    describe_job(ctx, act, a, nodes->up.n);
     rc = virtbus_call_where(ctx->console, &nodes->up, act->cls->name, where,
                             act->method->name, act->args, &opts, &res, &err);
     ctl_progress_end(&progress);
@@ -188,27 +235,6 @@ act_on_selection(struct ctl_ctx *ctx, const struct ctl_args *a, struct ctl_actio
     ctl_outcomes_add_where_results(out, &res);
     virtbus_results_free(&res);
     return CTL_EXIT_OK;
-}
-
-static char *
-describe(const struct ctl_action *act, const struct ctl_args *a, size_t nnodes)
-{
-    char *what = qmf_xstrdup(""), *next;
-    int i;
-
-    for (i = 0; i < act->nobjects; i++) {
-        next = qmf_xasprintf("%s %s", what, act->objects[i]);
-        free(what);
-        what = next;
-    }
-    if (a->where) {
-        free(what);
-        what = qmf_xasprintf(" where %s", a->where);
-    }
-    next = qmf_xasprintf("%s.%s%s on %zu node%s", act->cls->name, act->method->name, what,
-                         nnodes, nnodes == 1 ? "" : "s");
-    free(what);
-    return next;
 }
 
 /*
@@ -374,39 +400,63 @@ run(struct ctl_ctx *ctx, const struct ctl_args *a, struct ctl_action *act,
     return rc;
 }
 
+/* Which of the interrupted command's lists an outcome goes to: 0
+ * answered, 1 not answered yet, 2 not sent. */
+static int
+interrupted_list(const struct ctl_outcome *oc)
+{
+    if (oc->status != CTL_NO_REPLY || strstr(oc->error.text, "interrupted") == NULL)
+        return 0;
+    return strstr(oc->error.text, "not sent") ? 2 : 1;
+}
+
 /*
- * After Ctrl-C: which nodes answered and which did not.  A command waited
- * for, unlike --async, leaves no job: its answers come to this process
- * alone, so what the others did cannot be fetched later; say how to see.
+ * After Ctrl-C: which nodes answered, which did not and which were not
+ * asked; and the job that keeps what those still owing an answer say
+ * (the console leaves one for a command: PROTOCOL.md §7.5).
  */
 static void
-warn_interrupted(const struct ctl_outcomes *o)
+warn_interrupted(const struct ctl_outcomes *o, const char *job, const qmf_error *job_err)
 {
-    char *answered = qmf_xstrdup(""), *waiting = qmf_xstrdup(""), *next;
+    char *lists[3], *next, *rest;
     size_t i, j;
+    int k;
 
+    for (k = 0; k < 3; k++)
+        lists[k] = qmf_xstrdup("");
     for (i = 0; i < o->n; i++) {
         const struct ctl_outcome *oc = &o->items[i];
-        char **list = oc->status == CTL_NO_REPLY &&
-                      strstr(oc->error.text, "interrupted") ? &waiting : &answered;
+        char **list = &lists[interrupted_list(oc)];
         bool seen = oc->node == NULL;
 
         for (j = 0; j < i && !seen; j++)
             seen = o->items[j].node && strcmp(o->items[j].node, oc->node) == 0 &&
-                   (list == &waiting) == (o->items[j].status == CTL_NO_REPLY &&
-                                          strstr(o->items[j].error.text, "interrupted") != NULL);
+                   interrupted_list(&o->items[j]) == interrupted_list(oc);
         if (seen)
             continue;
         next = qmf_xasprintf("%s%s%s", *list, **list ? ", " : "", oc->node);
         free(*list);
         *list = next;
     }
-    ctl_warnx("interrupted: answered: %s; not answered: %s.  Their requests were sent and "
-              "may still run; a command not left as a job (--async) keeps no answers to "
-              "fetch later: check with `virtbus list` (or `virtbus job` for --async)",
-              *answered ? answered : "none", *waiting ? waiting : "none");
-    free(answered);
-    free(waiting);
+    if (job != NULL)
+        rest = qmf_xasprintf("Their requests were sent and may still run; every answer, "
+                             "those still to come too, with `virtbus job show %s` (or "
+                             "`virtbus job wait %s`)", job, job);
+    else if (*lists[1] && job_err->code != QMF_OK)
+        rest = qmf_xasprintf("Their requests were sent and may still run; their answers "
+                             "could not be kept as a job (%s): check with `virtbus list`",
+                             job_err->text);
+    else if (*lists[1])
+        rest = qmf_xstrdup("Their requests were sent and may still run: check with "
+                           "`virtbus list`");
+    else
+        rest = qmf_xstrdup("Every node asked answered");
+    ctl_warnx("interrupted: answered: %s; not answered: %s%s%s.  %s",
+              *lists[0] ? lists[0] : "none", *lists[1] ? lists[1] : "none",
+              *lists[2] ? "; not sent: " : "", lists[2], rest);
+    for (k = 0; k < 3; k++)
+        free(lists[k]);
+    free(rest);
 }
 
 int
@@ -441,9 +491,16 @@ ctl_act(struct ctl_ctx *ctx, struct ctl_args *a, struct ctl_action *act)
 
         rc = run(ctx, a, act, &nodes, where, &out);
         if (ctl_interrupt_release(ctx, sigint)) {
+            qmf_error job_err;
+            const char *job = virtbus_console_interrupted_job(ctx->console, &job_err);
+            qmf_value *extra = qmf_map();
+
+            if (job != NULL)
+                qmf_map_set(extra, "job", qmf_string(job));
             if (rc == 0)
-                ctl_outcomes_report(ctx, &report, &out, NULL);
-            warn_interrupted(&out);
+                ctl_outcomes_report(ctx, &report, &out, extra);
+            warn_interrupted(&out, job, &job_err);
+            qmf_free(extra);
             rc = CTL_EXIT_INTERRUPTED;
         } else if (rc == 0) {
             rc = ctl_outcomes_report(ctx, &report, &out, NULL);

@@ -234,6 +234,21 @@ virtbus_console_interrupted(const struct virtbus_console *c)
     return c->interrupted;
 }
 
+const char *
+virtbus_console_interrupted_job(const struct virtbus_console *c, qmf_error *err)
+{
+    if (err != NULL)
+        *err = c->interrupt_job_err;
+    return c->interrupt_job;
+}
+
+void
+virtbus_console_describe(struct virtbus_console *c, const char *description)
+{
+    free(c->description);
+    c->description = description ? qmf_xstrdup(description) : NULL;
+}
+
 void
 virtbus_console_on_connection(struct virtbus_console *c, virtbus_connection_fn fn,
                               void *opaque)
@@ -424,6 +439,8 @@ console_close(struct virtbus_console *c, unsigned wait_ms)
     console_fleet_free(c);
     schema_free(c->schema);
     free(c->reply_to);
+    free(c->interrupt_job);
+    free(c->description);
     free(c->user);
     trust_key_free(c->sign_key);
     free(c->sign_credential);

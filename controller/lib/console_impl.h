@@ -67,6 +67,12 @@ struct virtbus_console {
     qmf_error last_error;
     /* virtbus_console_interrupt(): waits end at once, until cleared. */
     bool interrupted;
+    /* The job an interrupted method request left (NULL: none, and
+     * interrupt_job_err says why if one was tried), and the description
+     * its record gets (virtbus_console_describe; NULL: Class.method). */
+    char *interrupt_job;
+    qmf_error interrupt_job_err;
+    char *description;
     /* Told when the connection is lost and when it is back (watch). */
     virtbus_connection_fn connection_fn;
     void *connection_opaque;
@@ -193,6 +199,14 @@ struct bus_message *console_job_record(struct virtbus_console *c, const qmf_valu
 int console_job_record_check(struct virtbus_console *c, const struct bus_message *m,
                              const char *job_id, enum virtbus_record_auth *auth,
                              char **signer, qmf_error *err);
+/* jobs.c: the answers of request m, interrupted, kept as a job for the
+ * agents of `expected`: the job's queue and record made, m sent again to
+ * each of addresses with the job's reply-to (signed again).  *job_id is
+ * the caller's to free. */
+int console_job_keep(struct virtbus_console *c, const struct bus_message *m,
+                     char *const *addresses, size_t naddresses,
+                     const struct virtbus_agent_list *expected, const char *description,
+                     char **job_id, qmf_error *err);
 
 /* presence.c: the presence stream's receiver; the options for it. */
 void console_on_presence(struct bus_delivery *d, const struct bus_message *m, void *opaque);

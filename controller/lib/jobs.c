@@ -15,6 +15,10 @@
  * A selection's request is a broadcast, also with one node up: a matching
  * node that is down waits for it in its durable queue, and its answer,
  * once it is back, is part of the job's results.
+ *
+ * A command interrupted while waited for becomes a job afterwards
+ * (console_job_keep): the same command, asked again with the job's
+ * reply-to, which the agents' journals answer rather than run twice.
  */
 #include "controller/lib/console_impl.h"
 
@@ -26,6 +30,13 @@
 #define SIDE_TIMEOUT_MS 10000
 /* Fire-and-forget requests wait for their agents this long at most. */
 #define JOB_REQUEST_TTL_MS (24u * 3600 * 1000)
+/* How long the broker keeps a job unused, unless told otherwise. */
+#define JOB_RETENTION_S (7u * 24 * 3600)
+
+/* Publishing with a confirm, waited for: the job exists once we say so. */
+struct confirm_wait {
+    bool done, ok;
+};
 
 /* A job record read, and how far it can be believed. */
 struct record_read {
@@ -54,6 +65,9 @@ struct side {
     struct pending *pending;      /* when waiting: answers go here live */
     size_t nexpected;             /* the first results of pending */
     bool complete;
+    /* The publish waited for: here, not on the stack, since closing
+     * reports a confirm still pending (failed) after the wait gave up. */
+    struct confirm_wait confirm;
 };
 
 static void
@@ -151,11 +165,6 @@ jobs_stream(const struct virtbus_console *c, struct bus_queue *q)
     return args;
 }
 
-/* Publishing with a confirm, waited for: the job exists once we say so. */
-struct confirm_wait {
-    bool done, ok;
-};
-
 static void
 confirmed(bool ok, void *opaque)
 {
@@ -166,16 +175,18 @@ confirmed(bool ok, void *opaque)
 }
 
 static int
-publish_confirmed(struct virtbus_console *c, struct bus_conn *bus, const char *address,
+publish_confirmed(struct virtbus_console *c, struct side *s, const char *address,
                   struct bus_message *m, qmf_error *err)
 {
-    struct confirm_wait w = { false, false };
-    int rc = bus_publish(bus, address, m, confirmed, &w, err);
+    struct confirm_wait *w = &s->confirm;
+    int rc;
 
+    *w = (struct confirm_wait){ false, false };
+    rc = bus_publish(s->bus, address, m, confirmed, w, err);
     bus_message_free(m);
     if (rc != 0)
         return -1;
-    if (!console_run_until(c, &w.done, SIDE_TIMEOUT_MS) || !w.ok) {
+    if (!console_run_until(c, &w->done, SIDE_TIMEOUT_MS) || !w->ok) {
         qmf_error_set(err, QMF_ERR_TRANSPORT, "the broker did not confirm %s", address);
         return -1;
     }
@@ -199,48 +210,85 @@ agents_target(const struct virtbus_agent_list *agents)
     return pred;
 }
 
-int
-virtbus_job_submit(struct virtbus_console *c, const struct virtbus_agent_list *agents,
-                   const char *class_name, const qmf_value *where, const char *method,
-                   const qmf_value *args, const qmf_value *target, unsigned retention_s,
-                   const char *description, char **job_id, qmf_error *err)
+/*
+ * A job's queue and record, for the agents of `expected`: the queue
+ * declared and the record published into it and into the jobs stream,
+ * confirmed, on s (opened here; the caller closes it).
+ */
+static int
+job_create(struct virtbus_console *c, struct side *s, const char *id, const char *class_name,
+           const char *method, const struct virtbus_agent_list *expected,
+           unsigned retention_s, const char *description, qmf_error *err)
 {
-    char *id, *name, *queue_address, *address;
+    char *name = qmf_xasprintf(JOB_PREFIX "%s", id);
+    char *queue_address = bus_address_queue(name);
     struct bus_queue queues[2];
     struct bus_binding binding;
-    qmf_value *qargs, *sargs, *record, *expected;
-    struct side s = { 0 };
-    struct bus_message *m;
+    qmf_value *qargs, *sargs, *record, *names;
+    struct bus_message *m = NULL;
     size_t i;
     int rc = -1;
 
-    *job_id = NULL;
-    if (console_check_writable(c, "a job", err) != 0)
-        return -1;
-    id = console_new_id();
-    name = qmf_xasprintf(JOB_PREFIX "%s", id);
-    queue_address = bus_address_queue(name);
-    if (retention_s == 0)
-        retention_s = 7 * 24 * 3600;
     qargs = job_queue(&queues[0], &binding, name, retention_s);
     sargs = jobs_stream(c, &queues[1]);
     record = qmf_map();
     qmf_map_set(record, "id", qmf_string(id));
     qmf_map_set(record, "created", qmf_i64(console_now_ms()));
     qmf_map_set(record, "description", qmf_string(description ? description : ""));
-    qmf_map_set(record, "className", qmf_string(class_name));
-    qmf_map_set(record, "methodName", qmf_string(method));
+    qmf_map_set(record, "className", qmf_string(class_name ? class_name : ""));
+    qmf_map_set(record, "methodName", qmf_string(method ? method : ""));
     qmf_map_set(record, "retention", qmf_u32(retention_s));
-    expected = qmf_map_set(record, "expected", qmf_list());
-    for (i = 0; i < agents->n; i++)
-        qmf_list_append(expected, qmf_string(agents->items[i].name));
+    names = qmf_map_set(record, "expected", qmf_list());
+    for (i = 0; i < expected->n; i++)
+        qmf_list_append(names, qmf_string(expected->items[i].name));
 
-    if (side_open(c, &s, queues, 2, NULL, 0, "creating the job queue", err) != 0)
-        goto out;
     /* The record first, in the job queue and in the jobs stream. */
-    if ((m = console_job_record(c, record, id, err)) == NULL ||
-        publish_confirmed(c, s.bus, queue_address, bus_message_dup(m), err) != 0 ||
-        publish_confirmed(c, s.bus, "/queue/" BUS_JOBS_QUEUE, m, err) != 0)
+    if (side_open(c, s, queues, 2, NULL, 0, "creating the job queue", err) == 0 &&
+        (m = console_job_record(c, record, id, err)) != NULL &&
+        publish_confirmed(c, s, queue_address, bus_message_dup(m), err) == 0) {
+        rc = publish_confirmed(c, s, "/queue/" BUS_JOBS_QUEUE, m, err);
+        m = NULL;       /* publish_confirmed took it */
+    }
+    bus_message_free(m);
+    qmf_free(qargs);
+    qmf_free(sargs);
+    qmf_free(record);
+    free(queue_address);
+    free(name);
+    return rc;
+}
+
+/* A request of job id: its answers go to the job's queue. */
+static void
+job_request(struct bus_message *m, const char *id)
+{
+    char *name = qmf_xasprintf(JOB_PREFIX "%s", id);
+
+    free(m->correlation_id);
+    m->correlation_id = qmf_xstrdup(id);
+    free(m->reply_to);
+    m->reply_to = bus_address_exchange(BUS_EXCHANGE_DIRECT, name);
+    free(name);
+}
+
+int
+virtbus_job_submit(struct virtbus_console *c, const struct virtbus_agent_list *agents,
+                   const char *class_name, const qmf_value *where, const char *method,
+                   const qmf_value *args, const qmf_value *target, unsigned retention_s,
+                   const char *description, char **job_id, qmf_error *err)
+{
+    char *id, *address;
+    struct side s = { 0 };
+    struct bus_message *m;
+    int rc = -1;
+
+    *job_id = NULL;
+    if (console_check_writable(c, "a job", err) != 0)
+        return -1;
+    id = console_new_id();
+    if (retention_s == 0)
+        retention_s = JOB_RETENTION_S;
+    if (job_create(c, &s, id, class_name, method, agents, retention_s, description, err) != 0)
         goto out;
 
     m = console_where_request(class_name, where, method, args);
@@ -248,14 +296,13 @@ virtbus_job_submit(struct virtbus_console *c, const struct virtbus_agent_list *a
         qmf_map_set(m->body, "_target", qmf_dup(target));
     else if (agents->n > 1)
         qmf_map_set(m->body, "_target", agents_target(agents));
-    m->correlation_id = qmf_xstrdup(id);
-    m->reply_to = bus_address_exchange(BUS_EXCHANGE_DIRECT, name);
+    job_request(m, id);
     console_stamp(c, m, JOB_REQUEST_TTL_MS);
     address = agents->n == 1 && target == NULL ? virtbus_agent_address(agents->items[0].name)
                                                 : virtbus_broadcast_address("method");
     rc = console_sign(c, address, m, err);
     if (rc == 0)
-        rc = publish_confirmed(c, s.bus, address, m, err);
+        rc = publish_confirmed(c, &s, address, m, err);
     else
         bus_message_free(m);
     free(address);
@@ -263,11 +310,67 @@ virtbus_job_submit(struct virtbus_console *c, const struct virtbus_agent_list *a
         *job_id = qmf_xstrdup(id);
 out:
     side_close(&s);
-    qmf_free(qargs);
-    qmf_free(sargs);
-    qmf_free(record);
-    free(queue_address);
-    free(name);
+    free(id);
+    return rc;
+}
+
+/* Confirms of several publishes, waited for together. */
+struct confirm_count {
+    size_t pending;
+    bool done, failed;
+};
+
+static void
+counted(bool ok, void *opaque)
+{
+    struct confirm_count *cc = opaque;
+
+    cc->failed |= !ok;
+    cc->done = --cc->pending == 0;
+}
+
+int
+console_job_keep(struct virtbus_console *c, const struct bus_message *m,
+                 char *const *addresses, size_t naddresses,
+                 const struct virtbus_agent_list *expected, const char *description,
+                 char **job_id, qmf_error *err)
+{
+    const qmf_value *body = m->body;
+    const char *class_name = qmf_map_get_string(qmf_map_get(body, "_schema_id"), "_class_name");
+    char *id = console_new_id();
+    struct confirm_count cc = { 0 };
+    struct side s = { 0 };
+    size_t i;
+    int rc = -1;
+
+    *job_id = NULL;
+    if (job_create(c, &s, id, class_name, qmf_map_get_string(body, "_method_name"), expected,
+                   JOB_RETENTION_S, description, err) != 0)
+        goto out;
+    /* The same command (message-id, content, deadline) answers from the
+     * agents' journals once it ran; only where the answer goes changes. */
+    rc = 0;
+    for (i = 0; rc == 0 && i < naddresses; i++) {
+        struct bus_message *again = bus_message_dup(m);
+
+        job_request(again, id);
+        cc.pending++;
+        if ((rc = console_sign(c, addresses[i], again, err)) == 0)
+            rc = bus_publish(s.bus, addresses[i], again, counted, &cc, err);
+        if (rc != 0)
+            cc.pending--;
+        bus_message_free(again);
+    }
+    if (rc == 0 && cc.pending > 0 &&
+        (!console_run_until(c, &cc.done, SIDE_TIMEOUT_MS) || cc.failed)) {
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "the broker did not confirm the requests of "
+                      "job %s", id);
+        rc = -1;
+    }
+    if (rc == 0)
+        *job_id = qmf_xstrdup(id);
+out:
+    side_close(&s);
     free(id);
     return rc;
 }

@@ -489,6 +489,56 @@ wait_answers(struct virtbus_console *c, struct pending *p, const struct bus_mess
 }
 
 /*
+ * Interrupted while agents still owe an answer: a command is kept as a
+ * job (PROTOCOL.md §7.5), so that what they answer is not lost with this
+ * process.  It is sent again as it went: in a batch to each agent sent
+ * to, by name; else to address once.  Agents a batch never sent to are
+ * not part of it.
+ */
+static void
+keep_as_job(struct virtbus_console *c, const struct pending *p, const char *address,
+            const struct bus_message *m)
+{
+    const char *class_name = qmf_map_get_string(qmf_map_get(m->body, "_schema_id"),
+                                                "_class_name");
+    struct virtbus_agent_list asked = { 0 };
+    char **addresses = qmf_xcalloc(p->results.n + 1, sizeof(*addresses)), *description;
+    size_t i, n = 0, owed = 0;
+
+    asked.items = qmf_xcalloc(p->results.n + 1, sizeof(*asked.items));
+    for (i = 0; i < p->results.n; i++) {
+        const struct virtbus_result *r = &p->results.items[i];
+
+        if (p->in_flight_flags != NULL && i >= p->next_to_send)
+            continue;
+        asked.items[asked.n++] = (struct virtbus_agent){ .name = r->agent, .node = r->node };
+        owed += r->status == VIRTBUS_NO_REPLY;
+        if (p->in_flight_flags != NULL)
+            addresses[n++] = virtbus_agent_address(r->agent);
+    }
+    if (p->in_flight_flags == NULL)
+        addresses[n++] = qmf_xstrdup(address);
+    description = c->description ? qmf_xstrdup(c->description) :
+                  qmf_xasprintf("%s.%s", class_name ? class_name : "object",
+                                qmf_map_get_string(m->body, "_method_name"));
+    if (owed > 0) {
+        /* Answers coming meanwhile go to the job, and a batch sends no
+         * more: nothing is current.  The interrupt ended the waits for
+         * answers, not these: a second one does. */
+        c->current = NULL;
+        c->interrupted = false;
+        console_job_keep(c, m, addresses, n, &asked, description, &c->interrupt_job,
+                         &c->interrupt_job_err);
+        c->interrupted = true;
+    }
+    for (i = 0; i < n; i++)
+        free(addresses[i]);
+    free(addresses);
+    free(asked.items);
+    free(description);
+}
+
+/*
  * Sends m (consumed) and collects answers.  With expect, every agent of it
  * gets a result; else answers are collected until a quiet period.  With
  * o->batch, m goes to each expected agent in turn (targeted), at most
@@ -503,12 +553,14 @@ request(struct virtbus_console *c, const char *address, struct bus_message *m,
     unsigned timeout_ms = o->timeout_ms ? o->timeout_ms : 10000;
     const char *opcode = bus_message_header(m, "qmf.opcode");
     bool readonly = readonly_method(c, m);
+    /* Changes something: worth keeping the answers of, if interrupted. */
+    bool command = opcode && strcmp(opcode, "_method_request") == 0 && !readonly;
     struct timeval tv;
+    size_t i;
     int rc = 0;
 
     memset(out, 0, sizeof(*out));
-    if (opcode && strcmp(opcode, "_method_request") == 0 && !readonly &&
-        console_check_writable(c, "a method call", err) != 0) {
+    if (command && console_check_writable(c, "a method call", err) != 0) {
         bus_message_free(m);
         return -1;
     }
@@ -519,6 +571,9 @@ request(struct virtbus_console *c, const char *address, struct bus_message *m,
         return -1;
     }
     qmf_error_clear(&c->refused);
+    free(c->interrupt_job);
+    c->interrupt_job = NULL;
+    qmf_error_clear(&c->interrupt_job_err);
     console_pending_init(&p, expect);
     p.correlation_id = qmf_xasprintf("%s-%llu", c->id, (unsigned long long)++c->seq);
     p.opts = o;
@@ -560,6 +615,10 @@ request(struct virtbus_console *c, const char *address, struct bus_message *m,
         event_add(p.batch_ev, &tv);
         send_more(c, &p);
         wait_answers(c, &p, m);
+        for (i = p.next_to_send; c->interrupted && i < p.results.n; i++)
+            qmf_error_set(&p.results.items[i].error, QMF_ERR_TIMEOUT, "not sent: interrupted");
+        if (command && c->interrupted && !p.done)
+            keep_as_job(c, &p, address, m);
         event_free(p.batch_ev);
         free(p.deadline_ms);
         free(p.in_flight_flags);
@@ -573,6 +632,8 @@ request(struct virtbus_console *c, const char *address, struct bus_message *m,
             p.sent = p.results.n;
             report(&p);
             wait_answers(c, &p, m);
+            if (command && c->interrupted && !p.done)
+                keep_as_job(c, &p, address, m);
         }
         event_free(p.timeout_ev);
     }

@@ -364,6 +364,22 @@ void virtbus_console_interrupt(struct virtbus_console *c, bool on);
 bool virtbus_console_interrupted(const struct virtbus_console *c);
 
 /*
+ * A method request that changes something and is interrupted while some
+ * agents still owe an answer leaves a job (docs/PROTOCOL.md §7.5): the
+ * agents asked are asked again for the same command (its message-id, so
+ * that their journals answer it instead of running it twice) with the
+ * job's queue as reply-to, and any console reads every answer there
+ * later, those still to come too (virtbus_job_fetch).  This is the job's
+ * id, or NULL: no request interrupted so, or the job could not be made
+ * (then err, if not NULL, says why; else it is cleared).  Owned by the
+ * console; valid until its next request.  Queries leave no job.
+ */
+const char *virtbus_console_interrupted_job(const struct virtbus_console *c, qmf_error *err);
+/* The description recorded with the job an interrupted request leaves,
+ * for the requests from now on (copied; NULL: "Class.method"). */
+void virtbus_console_describe(struct virtbus_console *c, const char *description);
+
+/*
  * Called on the loop thread when the console's broker connection goes
  * down (up false, why: the reason if known; again on each failed attempt
  * to reconnect) and when it is back (up true, why NULL).  The connection

@@ -3,7 +3,8 @@
  * message-id, sender and content) is answered from the journal instead of
  * running again, while another command under a reused message-id runs; a
  * command a crash left begun is answered as interrupted and not run; an
- * outcome the broker never confirmed is published again at start.
+ * outcome the broker never confirmed is published again at start; a
+ * command interrupted in the console is kept as a job its agent answers.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +98,68 @@ Test(journal_bus, a_repeated_command_is_answered_not_run_again, .timeout = 120)
                                 "outcome", "ok", NULL));
     qmf_free(fleet_expect_watch(&f, 0, "commandResult", "methodName", "destroy",
                                 "outcome", "error", NULL));
+    fleet_fini(&f);
+}
+
+/*
+ * A command interrupted while its agent still owes the answer (Ctrl-C in
+ * the CLI) is kept as a job: sent again with the job's reply-to under the
+ * same message-id, it is answered from the journal, and the answer is in
+ * the job for any console to fetch.  A query interrupted leaves none.
+ */
+Test(journal_bus, an_interrupted_command_is_kept_as_a_job, .timeout = 120)
+{
+    struct test_fleet f;
+    struct virtbus_result r;
+    struct virtbus_results res;
+    struct virtbus_agent_list one;
+    struct virtbus_job job;
+    qmf_value *oid;
+    qmf_error err;
+    char *id;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    fleet_open_console(&f, watch);
+    fleet_agent_list(&f, 0, 1, &one);
+    oid = fleet_object_id(&f, 0, WEB1);
+
+    /* Interrupted before the loop ever ran: the agent had not answered. */
+    virtbus_console_describe(f.console, "Domain.destroy web1");
+    virtbus_console_interrupt(f.console, true);
+    cr_assert(virtbus_call(f.console, agent_name(f.agents[0]), oid, "destroy", NULL,
+                           FLEET_REPLY_MS, &r, &err) == 0, "%s", err.text);
+    virtbus_result_clear(&r);
+    cr_assert_not_null(virtbus_console_interrupted_job(f.console, &err), "%s", err.text);
+    id = qmf_xstrdup(virtbus_console_interrupted_job(f.console, NULL));
+    virtbus_console_interrupt(f.console, false);
+
+    cr_assert(virtbus_job_fetch(f.console, id, true, FLEET_WAIT_MS, &job, &err) == 0,
+              "%s", err.text);
+    cr_assert(job.complete, "the agent's answer is in the job");
+    cr_assert_str_eq(job.description, "Domain.destroy web1");
+    cr_assert_eq(job.results.n, 1);
+    /* Run twice, destroy would fail ("not running"). */
+    cr_assert_eq(job.results.items[0].status, VIRTBUS_OK, "%#x %s",
+                 job.results.items[0].error.code, job.results.items[0].error.text);
+    virtbus_job_clear(&job);
+    cr_assert_str_eq(state_of(&f, "web1"), "shutoff");
+    qmf_free(fleet_expect_watch(&f, 0, "commandResult", "methodName", "destroy",
+                                "outcome", "ok", NULL));
+
+    /* A read changes nothing: no job. */
+    virtbus_console_interrupt(f.console, true);
+    cr_assert(virtbus_query(f.console, &one, "OBJECT", "Domain", NULL, FLEET_REPLY_MS, &res,
+                            &err) == 0, "%s", err.text);
+    virtbus_results_free(&res);
+    cr_assert_null(virtbus_console_interrupted_job(f.console, &err));
+    cr_assert_eq(err.code, QMF_OK, "%s", err.text);
+    virtbus_console_interrupt(f.console, false);
+
+    free(id);
+    qmf_free(oid);
+    virtbus_agent_list_free(&one);
     fleet_fini(&f);
 }
 
