@@ -13,6 +13,7 @@
 
 #include <sys/random.h>
 
+#include "schema/qmf/names.h"
 #include "trust/message.h"
 
 #define CONNECT_TIMEOUT_MS 5000
@@ -26,20 +27,20 @@ static void on_watch(struct bus_delivery *d, const struct bus_message *m, void *
 char *
 virtbus_agent_name(const char *node)
 {
-    return qmf_xasprintf("virtbus:agent:%s", node);
+    return qmf_name_agent(node);
 }
 
 char *
 virtbus_agent_address(const char *agent_name)
 {
-    return bus_address_exchange(BUS_EXCHANGE_DIRECT, agent_name);
+    return qmf_name_exchange_address(BUS_EXCHANGE_DIRECT, agent_name);
 }
 
 char *
 virtbus_broadcast_address(const char *kind)
 {
-    char *key = qmf_xasprintf("console.request.%s", kind);
-    char *address = bus_address_exchange(BUS_EXCHANGE_TOPIC, key);
+    char *key = qmf_name_broadcast_key(kind);
+    char *address = qmf_name_exchange_address(BUS_EXCHANGE_TOPIC, key);
 
     free(key);
     return address;
@@ -350,7 +351,7 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
                 qmf_map_set(presence_offset, "x-stream-offset", qmf_string(offset));
             }
             subs[ns++] = (struct bus_subscription){
-                .source = "/queue/" BUS_PRESENCE_QUEUE, .credit = 2000,
+                .source = QMF_NAME_PRESENCE_ADDRESS, .credit = 2000,
                 .arguments = presence_offset, .receive = console_on_presence, .opaque = c,
             };
             if (o->fleet && !c->fleet_reused) {
@@ -362,7 +363,7 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
                 }
                 nq++;
                 subs[ns++] = (struct bus_subscription){
-                    .source = "/queue/" BUS_FLEET_QUEUE, .credit = 2000,
+                    .source = QMF_NAME_FLEET_ADDRESS, .credit = 2000,
                     .arguments = fleet_offset, .receive = console_on_fleet, .opaque = c,
                 };
             }
@@ -507,7 +508,7 @@ console_sign(struct virtbus_console *c, const char *address, struct bus_message 
     if (c->plain_answers)
         bus_message_set_header_string(m, TRUST_HDR_SEAL, "no");
     /* The routing key is signed: the request cannot be sent elsewhere. */
-    if (bus_address_parse(address, &exchange, &key) != 0) {
+    if (qmf_name_address_parse(address, &exchange, &key) != 0) {
         qmf_error_set(err, QMF_ERR_INVALID_ARGS, "bad address %s", address);
         return -1;
     }

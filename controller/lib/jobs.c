@@ -17,13 +17,13 @@
  * once it is back, is part of the job's results.
  */
 #include "controller/lib/console_impl.h"
+#include "schema/qmf/names.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define JOB_RECORD_OPCODE "_virtbus_job"
 #define JOB_MARKER_OPCODE "_virtbus_job_marker"
-#define JOB_PREFIX "virtbus.job."
 #define SIDE_TIMEOUT_MS 10000
 /* Fire-and-forget requests wait for their agents this long at most. */
 #define JOB_REQUEST_TTL_MS (24u * 3600 * 1000)
@@ -218,8 +218,8 @@ virtbus_job_submit(struct virtbus_console *c, const struct virtbus_agent_list *a
     if (console_check_writable(c, "a job", err) != 0)
         return -1;
     id = console_new_id();
-    name = qmf_xasprintf(JOB_PREFIX "%s", id);
-    queue_address = bus_address_queue(name);
+    name = qmf_name_job_queue(id);
+    queue_address = qmf_name_queue_address(name);
     if (retention_s == 0)
         retention_s = 7 * 24 * 3600;
     qargs = job_queue(&queues[0], &binding, name, retention_s);
@@ -239,7 +239,7 @@ virtbus_job_submit(struct virtbus_console *c, const struct virtbus_agent_list *a
         goto out;
     /* The record first, in the job queue and in the jobs stream. */
     if (publish_confirmed(c, s.bus, queue_address, record_message(record), err) != 0 ||
-        publish_confirmed(c, s.bus, "/queue/" BUS_JOBS_QUEUE, record_message(record), err) != 0)
+        publish_confirmed(c, s.bus, QMF_NAME_JOBS_ADDRESS, record_message(record), err) != 0)
         goto out;
 
     m = console_where_request(class_name, where, method, args);
@@ -248,7 +248,7 @@ virtbus_job_submit(struct virtbus_console *c, const struct virtbus_agent_list *a
     else if (agents->n > 1)
         qmf_map_set(m->body, "_target", agents_target(agents));
     m->correlation_id = qmf_xstrdup(id);
-    m->reply_to = bus_address_exchange(BUS_EXCHANGE_DIRECT, name);
+    m->reply_to = qmf_name_exchange_address(BUS_EXCHANGE_DIRECT, name);
     console_stamp(c, m, JOB_REQUEST_TTL_MS);
     address = agents->n == 1 && target == NULL ? virtbus_agent_address(agents->items[0].name)
                                                 : virtbus_broadcast_address("method");
@@ -342,7 +342,7 @@ static int
 read_to_marker(struct virtbus_console *c, struct side *s, const char *queue, qmf_error *err)
 {
     struct bus_message *m = bus_message_new();
-    char *address = bus_address_queue(queue);
+    char *address = qmf_name_queue_address(queue);
     int rc;
 
     bus_message_set_header_string(m, "qmf.opcode", JOB_MARKER_OPCODE);
@@ -378,14 +378,12 @@ job_from_record(struct virtbus_job *j, const qmf_value *record)
     j->created_ns = created * 1000000;
     for (i = 0; i < qmf_list_len(expected); i++) {
         const qmf_value *name = qmf_list_at(expected, i);
-        const char *colon;
 
         if (name->kind != QMF_STRING)
             continue;
-        colon = strrchr(name->u.str.ptr, ':');
         virtbus_agent_list_add(&j->expected, &(struct virtbus_agent){
             .name = (char *)name->u.str.ptr,
-            .node = (char *)(colon ? colon + 1 : name->u.str.ptr),
+            .node = (char *)qmf_name_agent_label(name->u.str.ptr),
         });
     }
 }
@@ -394,7 +392,7 @@ int
 virtbus_job_fetch(struct virtbus_console *c, const char *job_id, bool wait,
                   unsigned timeout_ms, struct virtbus_job *out, qmf_error *err)
 {
-    char *name = qmf_xasprintf(JOB_PREFIX "%s", job_id);
+    char *name = qmf_name_job_queue(job_id);
     struct bus_queue q = { .name = name, .passive = true };
     struct bus_subscription sub = {
         .source = "#0", .credit = 65535, .receive = side_receive,
@@ -464,7 +462,7 @@ virtbus_job_list(struct virtbus_console *c, struct virtbus_job **jobs, size_t *n
     struct bus_queue q;
     qmf_value *qargs = jobs_stream(c, &q), *offset = qmf_map();
     struct bus_subscription sub = {
-        .source = "/queue/" BUS_JOBS_QUEUE, .credit = 2000, .receive = side_receive,
+        .source = QMF_NAME_JOBS_ADDRESS, .credit = 2000, .receive = side_receive,
     };
     struct side s = { 0 };
     size_t i;

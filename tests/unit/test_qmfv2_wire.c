@@ -419,7 +419,7 @@ assert_address(const char *address, const char *exchange, const char *key)
 {
     char *x, *k;
 
-    cr_assert_eq(bus_address_parse(address, &x, &k), 0, "%s", address);
+    cr_assert_eq(qmf_name_address_parse(address, &x, &k), 0, "%s", address);
     cr_assert_str_eq(x, exchange, "%s", address);
     cr_assert_str_eq(k, key, "%s", address);
     free(x);
@@ -440,8 +440,8 @@ Test(bus_address, qpid_forms)
     assert_address("x/", "x", "");
     assert_address("/exchange/qmf.default.direct/a/b", "qmf.default.direct", "a/b");
     assert_address("/queue/q", "", "q");
-    cr_assert_eq(bus_address_parse("; {create: always}", &x, &k), -1);
-    cr_assert_eq(bus_address_parse("/topic/x", &x, &k), -1);
+    cr_assert_eq(qmf_name_address_parse("; {create: always}", &x, &k), -1);
+    cr_assert_eq(qmf_name_address_parse("/topic/x", &x, &k), -1);
 }
 
 /* Agent attributes and schema codes ------------------------------------------ */
