@@ -130,6 +130,26 @@ Test(names, address_parse)
     assert_not_address("  ;");
 }
 
+/* Qpid's reply-to forms (what tests/unit/test_qmfv2_wire.c held when
+ * the parser was the bus's). */
+Test(names, address_qpid_forms)
+{
+    char *x, *k;
+
+    assert_address("qmf.default.topic/direct-console.abc", "qmf.default.topic",
+                   "direct-console.abc");
+    assert_address("qmf.default.direct/name", "qmf.default.direct", "name");
+    assert_address("qmf.default.topic/direct-console.abc; {node: {type: topic}}",
+                   "qmf.default.topic", "direct-console.abc");
+    assert_address("qmf.default.topic", "qmf.default.direct", "qmf.default.topic");
+    assert_address("bare-key", QMF_NAME_EXCHANGE_DIRECT, "bare-key");
+    assert_address("x/", "x", "");
+    assert_address("/exchange/qmf.default.direct/a/b", "qmf.default.direct", "a/b");
+    assert_address("/queue/q", "", "q");
+    cr_assert_eq(qmf_name_address_parse("; {create: always}", &x, &k), -1);
+    cr_assert_eq(qmf_name_address_parse("/topic/x", &x, &k), -1);
+}
+
 Test(names, node_ok)
 {
     char long_node[QMF_NAME_MAX + 2];
