@@ -261,8 +261,9 @@ on_event(struct exp_node *n, const qmf_value *item)
 }
 
 static void
-on_message(const struct bus_message *m, void *opaque)
+on_message(const struct virtbus_message *watched, void *opaque)
 {
+    const struct bus_message *m = virtbus_message_bus(watched);
     struct exp_state *st = opaque;
     const char *opcode = bus_message_header(m, "qmf.opcode");
     const char *content = bus_message_header(m, "qmf.content");

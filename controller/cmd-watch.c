@@ -113,8 +113,9 @@ print_item(struct watch_state *ws, const char *node, const char *content,
 }
 
 static void
-on_message(const struct bus_message *m, void *opaque)
+on_message(const struct virtbus_message *watched, void *opaque)
 {
+    const struct bus_message *m = virtbus_message_bus(watched);
     struct watch_state *ws = opaque;
     const char *agent = bus_message_header(m, "qmf.agent");
     const char *content = bus_message_header(m, "qmf.content");

@@ -271,10 +271,10 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
         .ca = strdup_or_null(o->tls.ca), .cert = strdup_or_null(o->tls.cert),
         .key = strdup_or_null(o->tls.key), .no_verify_hostname = o->tls.no_verify_hostname,
     };
-    c->sasl = o->sasl;
+    c->sasl = o->sasl == VIRTBUS_SASL_EXTERNAL ? BUS_SASL_EXTERNAL : BUS_SASL_PLAIN;
     c->provisioned = o->provisioned;
     c->read_only = o->read_only;
-    c->user = url_user(o->url, o->sasl);
+    c->user = url_user(o->url, c->sasl);
     /* Before connecting: a key that cannot be read is the caller's mistake,
      * and nothing should have been sent unsigned meanwhile. */
     if (console_trust_load(c, o, err) != 0) {
@@ -597,7 +597,7 @@ on_watch(struct bus_delivery *d, const struct bus_message *m, void *opaque)
     struct virtbus_console *c = opaque;
 
     if (c->watching && c->watch_fn) {
-        c->watch_fn(m, c->watch_opaque);
+        c->watch_fn(virtbus_message_of_bus(m), c->watch_opaque);
     } else if (c->backlog_len < WATCH_BACKLOG_MAX) {
         c->backlog = qmf_xrealloc(c->backlog, (c->backlog_len + 1) * sizeof(*c->backlog));
         c->backlog[c->backlog_len++] = bus_message_dup(m);
@@ -605,6 +605,24 @@ on_watch(struct bus_delivery *d, const struct bus_message *m, void *opaque)
         c->backlog_dropped++;
     }
     bus_ack(d);
+}
+
+const char *
+virtbus_message_header(const struct virtbus_message *m, const char *name)
+{
+    return bus_message_header(virtbus_message_bus(m), name);
+}
+
+const char *
+virtbus_message_subject(const struct virtbus_message *m)
+{
+    return virtbus_message_bus(m)->subject;
+}
+
+const qmf_value *
+virtbus_message_body(const struct virtbus_message *m)
+{
+    return virtbus_message_bus(m)->body;
 }
 
 /* Hands the backlog to the watcher, oldest first; stops early if the
@@ -615,7 +633,7 @@ drain_backlog(struct virtbus_console *c)
     size_t i = 0, j;
 
     while (i < c->backlog_len && c->watching) {
-        c->watch_fn(c->backlog[i], c->watch_opaque);
+        c->watch_fn(virtbus_message_of_bus(c->backlog[i]), c->watch_opaque);
         bus_message_free(c->backlog[i]);
         i++;
     }
