@@ -5,6 +5,7 @@
  */
 #include "agent/agent_impl.h"
 #include "agent/journal.h"
+#include "schema/qmf/names.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -184,7 +185,7 @@ agent_new(const struct agent_env *env, const struct agent_config *cfg,
           qmf_error *err)
 {
     struct agent *a;
-    char *node_key, *ident;
+    char *ident;
 
     if (cfg->node == NULL || cfg->node[0] == '\0') {
         qmf_error_set(err, QMF_ERR_INVALID_ARGS, "the agent needs a node name");
@@ -197,13 +198,11 @@ agent_new(const struct agent_env *env, const struct agent_config *cfg,
     log_init(&a->log, ident, cfg->log_level, env->use_syslog);
     free(ident);
 
-    node_key = bus_key_escape(cfg->node);
-    a->name = qmf_xasprintf("virtbus:agent:%s", cfg->node);
-    a->key_name = qmf_xasprintf("virtbus.agent.%s", node_key);
-    a->queue = qmf_xasprintf("virtbus.agent.%s", cfg->node);
-    a->heartbeat_key = qmf_xasprintf("agent.ind.heartbeat.%s", a->key_name);
-    a->lock_queue = qmf_xasprintf("virtbus.lock.%s", cfg->node);
-    free(node_key);
+    a->name = qmf_name_agent(cfg->node);
+    a->key_name = qmf_name_agent_key(cfg->node);
+    a->queue = qmf_name_command_queue(cfg->node);
+    a->heartbeat_key = qmf_name_heartbeat_key(cfg->node);
+    a->lock_queue = qmf_name_lock_queue(cfg->node);
     agent_identity_init(a);
 
     if ((a->guard = guard_from_config(a, cfg, err)) == NULL) {
@@ -446,18 +445,18 @@ agent_open_bus(struct agent *a)
      * command delivered delivery_limit times without being acked (it
      * keeps crashing the agent) is moved to the dead-letter queue. */
     bindings[0] = (struct bus_binding){ BUS_EXCHANGE_DIRECT, a->name };
-    bindings[1] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, "console.request.method" };
+    bindings[1] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, QMF_NAME_BROADCAST_PREFIX QMF_NAME_KIND_METHOD };
     bindings[2] = (struct bus_binding){ BUS_EXCHANGE_DIRECT, AGENT_DEAD_LETTERS };
-    bindings[3] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, "console.request.query" };
-    bindings[4] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, "console.request.agent_locate" };
+    bindings[3] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, QMF_NAME_BROADCAST_PREFIX QMF_NAME_KIND_QUERY };
+    bindings[4] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, QMF_NAME_BROADCAST_PREFIX QMF_NAME_KIND_LOCATE };
     /* Python qmf2's locates: to all agents, and to one by name. */
-    locate_key = qmf_xasprintf("console.ind.locate.%s", a->name);
-    bindings[5] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, "console.ind.locate" };
+    locate_key = qmf_name_qpid_locate_key(a->name);
+    bindings[5] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, QMF_NAME_QPID_LOCATE_KEY };
     bindings[6] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, locate_key };
     /* Methods that change nothing travel as queries do (PROTOCOL.md §7.8). */
     bindings[7] = (struct bus_binding){ BUS_EXCHANGE_TOPIC, BUS_READ_METHOD_KEY };
     /* Earlier versions took every broadcast here. */
-    old_broadcasts = (struct bus_binding){ BUS_EXCHANGE_TOPIC, "console.#" };
+    old_broadcasts = (struct bus_binding){ BUS_EXCHANGE_TOPIC, QMF_NAME_OLD_BROADCASTS_KEY };
     queue_args = qmf_map();
     qmf_map_set(queue_args, "x-dead-letter-routing-key", qmf_string(AGENT_DEAD_LETTERS));
     if (a->cfg.queue_expires > 0)
@@ -526,8 +525,8 @@ agent_open_bus(struct agent *a)
         queues[1].nunbindings = 0;
         opts.nqueues = 2;
     }
-    source = bus_address_queue(a->queue);
-    query_source = bus_address_queue(a->lock_queue);
+    source = qmf_name_queue_address(a->queue);
+    query_source = qmf_name_queue_address(a->lock_queue);
     conn_name = qmf_xasprintf("virtbusd %s", a->cfg.node);
     subs[0] = (struct bus_subscription){
         .source = source,

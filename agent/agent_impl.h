@@ -43,7 +43,7 @@ enum agent_state {
 
 /* The keys of the topic exchange that replies may go to: where Qpid's
  * consoles listen ("qmf.default.topic/direct-console.<id>"). */
-#define AGENT_TOPIC_REPLY_PREFIX "direct-console."
+#define AGENT_TOPIC_REPLY_PREFIX QMF_NAME_TOPIC_REPLY_PREFIX
 
 /* Where commands go that the broker gave up on (delivery_limit). */
 #define AGENT_DEAD_LETTERS BUS_DEAD_LETTERS

@@ -4,6 +4,7 @@
  * is alive and what to expect; some of them also go to the fleet's memory.
  */
 #include "agent/agent_impl.h"
+#include "schema/qmf/names.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -63,13 +64,13 @@ agent_heartbeat_send(struct agent *a, bool last)
      * at a cost per node that does not grow with the heartbeat rate.
      */
     if (last || a->heartbeats_to_fleet == 0) {
-        p.address = "/queue/" BUS_FLEET_QUEUE;
+        p.address = QMF_NAME_FLEET_ADDRESS;
         agent_publish(a, &p, qmf_dup(body));
         a->heartbeats_to_fleet = (a->cfg.fleet_interval + a->cfg.heartbeat_interval - 1) /
                                  a->cfg.heartbeat_interval;
     }
     a->heartbeats_to_fleet--;
-    address = qmf_xasprintf("/exchange/%s/%s", BUS_EXCHANGE_TOPIC, a->heartbeat_key);
+    address = qmf_name_exchange_address(QMF_NAME_EXCHANGE_TOPIC, a->heartbeat_key);
     p.address = address;
     agent_publish(a, &p, body);
     free(address);

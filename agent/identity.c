@@ -15,6 +15,7 @@
  * the lock, so no command runs on two hosts at once.
  */
 #include "agent/agent_impl.h"
+#include "schema/qmf/names.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -184,7 +185,7 @@ agent_identity_locked(struct agent *a, const qmf_error *why)
     snprintf(from, sizeof(from), "%us", 2 * a->cfg.heartbeat_interval + PROBE_SLACK_S);
     qmf_map_set(offset, "x-stream-offset", qmf_string(from));
     sub = (struct bus_subscription){
-        .source = "/queue/" BUS_PRESENCE_QUEUE, .credit = 1000, .arguments = offset,
+        .source = QMF_NAME_PRESENCE_ADDRESS, .credit = 1000, .arguments = offset,
         .receive = probe_on_heartbeat, .opaque = a,
     };
     /* Made by the administrator, with its bindings: only checked. */

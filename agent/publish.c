@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "schema/qmf/names.h"
 #include "trust/seal.h"
 
 static const char *
@@ -124,7 +125,7 @@ agent_reply_address_allowed(const char *address, qmf_error *why)
     char *exchange, *key;
     bool ok;
 
-    if (bus_address_parse(address, &exchange, &key) != 0) {
+    if (qmf_name_address_parse(address, &exchange, &key) != 0) {
         qmf_error_set(why, QMF_ERR_INVALID_ARGS, "reply-to '%.200s' is not an address",
                       address);
         return false;
@@ -132,7 +133,8 @@ agent_reply_address_allowed(const char *address, qmf_error *why)
     /* Of virtbus's own queues, a job's, and the 1.0 backend's stand-ins
      * (a 1.0 console's for direct reply-to; bus.h). */
     if (exchange[0] == '\0')
-        ok = strncmp(key, "virtbus.", 8) != 0 || strncmp(key, "virtbus.job.", 12) == 0 ||
+        ok = strncmp(key, QMF_NAME_QUEUE_PREFIX, strlen(QMF_NAME_QUEUE_PREFIX)) != 0 ||
+             strncmp(key, QMF_NAME_JOB_PREFIX, strlen(QMF_NAME_JOB_PREFIX)) == 0 ||
              strncmp(key, BUS_TEMP_QUEUE_PREFIX, strlen(BUS_TEMP_QUEUE_PREFIX)) == 0;
     else if (strcmp(exchange, BUS_EXCHANGE_TOPIC) == 0)
         /* Qpid's consoles listen on direct-console.<id> of the topic
@@ -142,7 +144,7 @@ agent_reply_address_allowed(const char *address, qmf_error *why)
              key[strlen(AGENT_TOPIC_REPLY_PREFIX)] != '\0';
     else
         ok = strcmp(exchange, BUS_EXCHANGE_DIRECT) == 0 &&
-             strncmp(key, "virtbus:agent:", 14) != 0 &&
+             strncmp(key, QMF_NAME_AGENT_PREFIX, strlen(QMF_NAME_AGENT_PREFIX)) != 0 &&
              strcmp(key, AGENT_DEAD_LETTERS) != 0;
     if (!ok)
         qmf_error_set(why, QMF_ERR_INVALID_ARGS,
@@ -227,7 +229,7 @@ agent_publish_event(struct agent *a, const char *event, qmf_value *values,
     };
     qmf_value *body, *ev;
     qmf_error err;
-    char *address;
+    char *key, *address;
     int rc;
 
     if (cls == NULL || cls->kind != SCHEMA_EVENT) {
@@ -249,9 +251,9 @@ agent_publish_event(struct agent *a, const char *event, qmf_value *values,
      * the word, which the routing key carries, beside it. */
     qmf_map_set(ev, "_severity", qmf_int(QMF_INT8, (int64_t)cls->severity));
     qmf_map_set(ev, "_severity_name", qmf_string(schema_severity_name(cls->severity)));
-    address = qmf_xasprintf("/exchange/%s/agent.ind.event.org_libvirt.%s.%s.%s",
-                            BUS_EXCHANGE_TOPIC, event,
-                            schema_severity_name(cls->severity), a->key_name);
+    key = qmf_name_event_key(event, schema_severity_name(cls->severity), a->cfg.node);
+    address = qmf_name_exchange_address(QMF_NAME_EXCHANGE_TOPIC, key);
+    free(key);
     p.address = address;
     rc = agent_publish(a, &p, body);
     free(address);
@@ -264,8 +266,8 @@ agent_publish_event(struct agent *a, const char *event, qmf_value *values,
 static void
 push_class(struct agent *a, const char *class_name, qmf_value *objects)
 {
-    char *address = qmf_xasprintf("/exchange/%s/agent.ind.data.org_libvirt.%s.%s",
-                                  BUS_EXCHANGE_TOPIC, class_name, a->key_name);
+    char *key = qmf_name_data_key(class_name, a->cfg.node);
+    char *address = qmf_name_exchange_address(QMF_NAME_EXCHANGE_TOPIC, key);
     struct agent_publish p = {
         .address = address,
         .opcode = "_data_indication",
@@ -285,6 +287,7 @@ push_class(struct agent *a, const char *class_name, qmf_value *objects)
     }
     objects->u.list.len = 0;
     free(address);
+    free(key);
 }
 
 void

@@ -43,7 +43,7 @@
 
 #include "bench/measure.h"
 #include "bus/bus.h"
-#include "controller/lib/virtbus.h"
+#include "controller/lib/virtbus_bus.h"
 #include "schema/qmf/codec.h"
 #include "trust/credential.h"
 #include "trust/key.h"
@@ -841,7 +841,7 @@ static int
 query_echo(struct virtbus_console *c, const struct virtbus_agent_list *agents,
            struct virtbus_results *out, qmf_error *err)
 {
-    char *address = bus_address_exchange(BUS_EXCHANGE_TOPIC, ECHO_KEY);
+    char *address = qmf_name_exchange_address(BUS_EXCHANGE_TOPIC, ECHO_KEY);
     qmf_value *body = qmf_map(), *sid;
     int rc;
 
@@ -992,7 +992,7 @@ measure_pipelined(struct event_base *base, const struct bench_options *o, enum f
     const char *url = o->url;
     char *key = qmf_xasprintf("virtbus.bench.%ld", (long)getpid());
     char *address = kind == FLEET_SIM ? virtbus_broadcast_address("query")
-                                      : bus_address_exchange(BUS_EXCHANGE_TOPIC, ECHO_KEY);
+                                      : qmf_name_exchange_address(BUS_EXCHANGE_TOPIC, ECHO_KEY);
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, key };
     struct bus_queue queue = { .exclusive = true, .auto_delete = true,
                                .bindings = &binding, .nbindings = 1 };
@@ -1004,7 +1004,7 @@ measure_pipelined(struct event_base *base, const struct bench_options *o, enum f
     qmf_error err;
     size_t i;
 
-    p.reply_to = bus_address_exchange(BUS_EXCHANGE_DIRECT, key);
+    p.reply_to = qmf_name_exchange_address(BUS_EXCHANGE_DIRECT, key);
     p.address = address;
     p.agent_prefix = kind == FLEET_SIM ? "virtbus:agent:" SIM_PREFIX "-"
                                        : "virtbus:agent:" ECHO_PREFIX "-";

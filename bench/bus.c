@@ -139,7 +139,7 @@ bench_url(const char *url, size_t runs, size_t messages)
     qmf_map_set(args, "x-expires", qmf_i64(60000));
     snprintf(scheme, sizeof(scheme), "%.*s", (int)strcspn(url, ":"), url);
     snprintf(queue, sizeof(queue), "bench-bus-%ld-%s", (long)getpid(), scheme);
-    address = bus_address_queue(queue);
+    address = qmf_name_queue_address(queue);
     sub.source = address;
 
     /* Set-up: open to up, closed again. */

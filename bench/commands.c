@@ -28,7 +28,7 @@
 #include "agent/journal.h"
 #include "bench/measure.h"
 #include "bench/request.h"
-#include "controller/lib/virtbus.h"
+#include "controller/lib/virtbus_bus.h"
 #include "drivers/driver.h"
 
 #define FLEET_DOMAINS 60

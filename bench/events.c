@@ -41,7 +41,7 @@
 
 #include "bench/measure.h"
 #include "bench/request.h"
-#include "controller/lib/virtbus.h"
+#include "controller/lib/virtbus_bus.h"
 
 #define PREFIX_MAX 64
 #define READY_WAIT_S 120
@@ -174,8 +174,9 @@ finished(const struct run *r)
 }
 
 static void
-on_event(const struct bus_message *m, void *opaque)
+on_event(const struct virtbus_message *watched, void *opaque)
 {
+    const struct bus_message *m = virtbus_message_bus(watched);
     struct run *r = opaque;
     double now_real = bench_realtime_ms(), now = bench_now_ms();
     bool sampled = false;

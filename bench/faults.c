@@ -940,7 +940,7 @@ agent_new(struct faults *f, const char *node, const char *failpoints)
     mkdir(adir, 0755);
     ap->node = qmf_xstrdup(node);
     ap->name = qmf_xasprintf("virtbus:agent:%s", node);
-    ap->address = bus_address_exchange(BUS_EXCHANGE_DIRECT, ap->name);
+    ap->address = qmf_name_exchange_address(BUS_EXCHANGE_DIRECT, ap->name);
     ap->conf = qmf_xasprintf("%s/virtbusd.conf", adir);
     ap->log = qmf_xasprintf("%s/virtbusd.log", adir);
     ap->state_dir = qmf_xasprintf("%s/state", adir);
@@ -1280,7 +1280,7 @@ cmd_publish(struct faults *f, struct cmd *c)
     bus_message_set_header_string(m, "method", "request");
     m->message_id = qmf_xstrdup(c->id);
     m->correlation_id = qmf_xstrdup(c->id);
-    m->reply_to = bus_address_exchange(BUS_EXCHANGE_DIRECT, REPLY_QUEUE);
+    m->reply_to = qmf_name_exchange_address(BUS_EXCHANGE_DIRECT, REPLY_QUEUE);
     m->durable = true;
     m->receiver_expires = true;     /* as the console sends commands */
     m->ttl_ms = c->ttl_ms;
@@ -1641,7 +1641,7 @@ console_open(struct faults *f)
     int rc;
 
     for (i = 0; i < 3; i++)
-        sources[i] = bus_address_queue(queues[i].name);
+        sources[i] = qmf_name_queue_address(queues[i].name);
     subs[0] = (struct bus_subscription){ .source = sources[0], .credit = 1000,
                                          .receive = on_reply, .opaque = f };
     subs[1] = (struct bus_subscription){ .source = sources[1], .credit = 1000,
@@ -1726,7 +1726,7 @@ query_send(struct faults *f, struct agent_proc *ap, const char *class_name)
     bus_message_set_header_string(m, "method", "request");
     m->message_id = qmf_xstrdup(q->id);
     m->correlation_id = qmf_xstrdup(q->id);
-    m->reply_to = bus_address_exchange(BUS_EXCHANGE_DIRECT, REPLY_QUEUE);
+    m->reply_to = qmf_name_exchange_address(BUS_EXCHANGE_DIRECT, REPLY_QUEUE);
     m->ttl_ms = 60000;
     m->created_ms = wall_ms();
     qmf_map_set(body, "_what", qmf_string("OBJECT"));

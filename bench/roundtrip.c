@@ -16,7 +16,7 @@
 
 #include "agent/agent.h"
 #include "bench/measure.h"
-#include "controller/lib/virtbus.h"
+#include "controller/lib/virtbus_bus.h"
 #include "drivers/driver.h"
 
 #define WEB1 "domain:10000000-0000-4000-8000-000000000001"

@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "schema/qmf/codec.h"
+#include "schema/qmf/names.h"
 
 static bool
 is_reserved_header(const char *key)
@@ -340,7 +341,8 @@ reply_address(amqp_bytes_t reply_to)
     size_t n = strlen(A091_DIRECT_REPLY_TO);
 
     if (reply_to.len > n && memcmp(reply_to.bytes, A091_DIRECT_REPLY_TO ".", n + 1) == 0)
-        return qmf_xasprintf("/queue/%.*s", (int)reply_to.len, (const char *)reply_to.bytes);
+        return qmf_xasprintf(QMF_NAME_QUEUE_ADDRESS_PREFIX "%.*s", (int)reply_to.len,
+                             (const char *)reply_to.bytes);
     return bytes_dup(reply_to);
 }
 

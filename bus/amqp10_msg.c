@@ -17,7 +17,7 @@
 #include <proton/codec.h>
 
 #include "bus/amqp091_int.h"
-#include "schema/qmf/codec.h"
+#include "schema/qmf/codec_amqp.h"
 
 /* The descriptors of the message-annotations and properties sections
  * (AMQP 1.0 part 3.2); the others are schema/qmf/codec.h's. */

@@ -255,6 +255,8 @@ int
 bus_source_parse(const char *source, size_t nqueues, char **queue, size_t *index,
                  qmf_error *err)
 {
+    size_t prefix = strlen(QMF_NAME_QUEUE_ADDRESS_PREFIX);
+
     *queue = NULL;
     if (source[0] == '#') {
         char *end;
@@ -268,8 +270,8 @@ bus_source_parse(const char *source, size_t nqueues, char **queue, size_t *index
         *index = i;
         return 0;
     }
-    if (strncmp(source, "/queue/", 7) == 0 && source[7] != '\0') {
-        *queue = qmf_xstrdup(source + 7);
+    if (strncmp(source, QMF_NAME_QUEUE_ADDRESS_PREFIX, prefix) == 0 && source[prefix] != '\0') {
+        *queue = qmf_xstrdup(source + prefix);
         return 0;
     }
     qmf_error_set(err, QMF_ERR_INVALID_ARGS,

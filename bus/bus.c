@@ -560,69 +560,18 @@ bus_message_set_header_string(struct bus_message *m, const char *name,
     bus_message_set_header(m, name, qmf_string(s));
 }
 
-/* Addresses ----------------------------------------------------------------- */
-
-#define EXCHANGE_PREFIX "/exchange/"
-#define QUEUE_PREFIX "/queue/"
+/* Addresses: schema/qmf/names.c's, by the names the transports use. */
 
 int
 bus_address_parse(const char *address, char **exchange, char **key)
 {
-    const char *sep;
-    size_t len;
-
-    *exchange = NULL;
-    *key = NULL;
-    if (address == NULL || address[0] == '\0')
-        return -1;
-    if (strncmp(address, EXCHANGE_PREFIX, strlen(EXCHANGE_PREFIX)) == 0) {
-        const char *x = address + strlen(EXCHANGE_PREFIX);
-        const char *slash = strchr(x, '/');
-        size_t xlen = slash ? (size_t)(slash - x) : strlen(x);
-
-        /* The default exchange has no /exchange/ form: it is /queue/Q. */
-        if (xlen == 0)
-            return -1;
-        *exchange = qmf_xstrndup(x, xlen);
-        *key = qmf_xstrdup(slash ? slash + 1 : "");
-        return 0;
-    }
-    if (strncmp(address, QUEUE_PREFIX, strlen(QUEUE_PREFIX)) == 0) {
-        const char *q = address + strlen(QUEUE_PREFIX);
-
-        if (q[0] == '\0')
-            return -1;
-        *exchange = qmf_xstrdup("");
-        *key = qmf_xstrdup(q);
-        return 0;
-    }
-    /* Any other absolute form (/topic/..., /amq/...) is not ours. */
-    if (address[0] == '/')
-        return -1;
-    /* Qpid's "name/subject; {options}": the options say how a Qpid
-     * client would create the node, nothing a publisher needs. */
-    len = strcspn(address, ";");
-    while (len > 0 && (address[len - 1] == ' ' || address[len - 1] == '\t'))
-        len--;
-    if (len == 0)
-        return -1;
-    sep = memchr(address, '/', len);
-    if (sep == NULL) {
-        *exchange = qmf_xstrdup(BUS_EXCHANGE_DIRECT);
-        *key = qmf_xstrndup(address, len);
-        return 0;
-    }
-    if (sep == address)
-        return -1;
-    *exchange = qmf_xstrndup(address, (size_t)(sep - address));
-    *key = qmf_xstrndup(sep + 1, len - (size_t)(sep - address) - 1);
-    return 0;
+    return qmf_name_address_parse(address, exchange, key);
 }
 
 char *
 bus_address_exchange(const char *exchange, const char *key)
 {
-    return qmf_xasprintf(EXCHANGE_PREFIX "%s/%s", exchange, key ? key : "");
+    return qmf_name_exchange_address(exchange, key);
 }
 
 char *
@@ -651,22 +600,13 @@ bus_temp_queue_user(const char *user)
 char *
 bus_address_queue(const char *queue)
 {
-    return qmf_xasprintf(QUEUE_PREFIX "%s", queue);
+    return qmf_name_queue_address(queue);
 }
 
 char *
 bus_key_escape(const char *name)
 {
-    char *s, *p;
-
-    if (name == NULL)
-        return NULL;
-    s = qmf_xstrdup(name);
-    for (p = s; *p != '\0'; p++) {
-        if (*p == '.' || *p == '#' || *p == '*')
-            *p = '_';
-    }
-    return s;
+    return qmf_name_key_escape(name);
 }
 
 int

@@ -34,14 +34,15 @@
 #include <event2/event.h>
 
 #include "schema/qmf/error.h"
+#include "schema/qmf/names.h"
 #include "schema/qmf/value.h"
 
 /* The QMF exchanges. */
-#define BUS_EXCHANGE_DIRECT "qmf.default.direct"
-#define BUS_EXCHANGE_TOPIC  "qmf.default.topic"
+#define BUS_EXCHANGE_DIRECT QMF_NAME_EXCHANGE_DIRECT
+#define BUS_EXCHANGE_TOPIC  QMF_NAME_EXCHANGE_TOPIC
 /* The broadcast key of methods that change nothing (docs/PROTOCOL.md
  * §7.8): bound to agents' query queues, never to their command queues. */
-#define BUS_READ_METHOD_KEY "console.request.read"
+#define BUS_READ_METHOD_KEY QMF_NAME_READ_METHOD_KEY
 
 /*
  * A reply address private to one connection that needs no queue (RabbitMQ's
@@ -50,7 +51,7 @@
  * are lost with the connection, like an exclusive queue's.  Receivers see a
  * per-connection "/queue/amq.rabbitmq.reply-to.<...>" and just publish there.
  */
-#define BUS_DIRECT_REPLY_TO "/queue/amq.rabbitmq.reply-to"
+#define BUS_DIRECT_REPLY_TO QMF_NAME_DIRECT_REPLY_TO
 
 /*
  * Queues the AMQP 1.0 backend names itself where 0-9-1 would have the
@@ -391,12 +392,12 @@ extern const struct bus_driver bus_amqp10_driver;
  * other arguments would fail).  Fills q and returns its arguments map,
  * which the caller frees after bus_open().
  */
-#define BUS_PRESENCE_QUEUE "virtbus.presence"
-#define BUS_PRESENCE_KEY "agent.ind.heartbeat.#"
+#define BUS_PRESENCE_QUEUE QMF_NAME_PRESENCE_QUEUE
+#define BUS_PRESENCE_KEY QMF_NAME_PRESENCE_KEY
 /* Consoles' markers reach the stream by the topic exchange with this key, so
  * that a console needs no write access to the default exchange (which
  * reaches every queue by name) to read presence. */
-#define BUS_PRESENCE_MARKER_KEY "virtbus.presence.marker"
+#define BUS_PRESENCE_MARKER_KEY QMF_NAME_PRESENCE_MARKER_KEY
 qmf_value *bus_presence_queue(struct bus_queue *q);
 
 /*
@@ -407,9 +408,9 @@ qmf_value *bus_presence_queue(struct bus_queue *q);
  * identically by agents and consoles, as presence is; the caller frees
  * the returned arguments after bus_open().
  */
-#define BUS_FLEET_QUEUE "virtbus.fleet"
+#define BUS_FLEET_QUEUE QMF_NAME_FLEET_QUEUE
 /* Consoles' markers reach it by the topic exchange, as presence's do. */
-#define BUS_FLEET_MARKER_KEY "virtbus.fleet.marker"
+#define BUS_FLEET_MARKER_KEY QMF_NAME_FLEET_MARKER_KEY
 qmf_value *bus_fleet_queue(struct bus_queue *q);
 
 /*
@@ -422,11 +423,11 @@ int64_t bus_agent_started_ns(const qmf_value *attrs);
 
 /* Where quorum queues put a command that kept killing its agent (agents'
  * command queues dead-letter to the direct exchange with this key). */
-#define BUS_DEAD_LETTERS "virtbus.dead-letters"
+#define BUS_DEAD_LETTERS QMF_NAME_DEAD_LETTERS
 
 /* The stream of job records (docs/PROTOCOL.md §7.5), declared identically
  * by every console; the caller frees the returned arguments. */
-#define BUS_JOBS_QUEUE "virtbus.jobs"
+#define BUS_JOBS_QUEUE QMF_NAME_JOBS_QUEUE
 qmf_value *bus_jobs_queue(struct bus_queue *q);
 
 /* "plain" or "external" (the configuration files' sasl_mechanism): 0, or
@@ -509,16 +510,13 @@ struct bus_delivery_base {
     const struct bus_driver *driver;
 };
 
-/* Address helpers: "/exchange/X/key" -> X, key; "/queue/Q" -> "", Q
- * (the default exchange routes by queue name).  Qpid's form "X/subject"
- * (an exchange and a routing key; Qpid's options after ';' are dropped)
- * is read as "/exchange/X/subject", and a bare string, without '/', as a
- * routing key on the QMF direct exchange, as QMFv2 reply-to was. */
+/* The transports' names for schema/qmf/names.h's address helpers and key
+ * escaping (qmf_name_address_parse, qmf_name_exchange_address,
+ * qmf_name_queue_address, qmf_name_key_escape), which everything else
+ * calls by those names. */
 int bus_address_parse(const char *address, char **exchange, char **key);
 char *bus_address_exchange(const char *exchange, const char *key);
 char *bus_address_queue(const char *queue);
-
-/* The routing-key form of a name: '.' becomes '_' (and '#', '*' too). */
 char *bus_key_escape(const char *name);
 
 #endif

@@ -22,6 +22,7 @@
 
 #include "bus/bus.h"
 #include "controller/openmetrics.h"
+#include "schema/qmf/names.h"
 
 #define EXPORTER_DEFAULT_LISTEN "127.0.0.1:9837"
 #define EXPORTER_DEFAULT_REFRESH_S 300
@@ -219,20 +220,11 @@ static const char *
 message_node(const struct bus_message *m)
 {
     const char *agent = bus_message_header(m, "qmf.agent");
-    const char *node, *tail;
-    char *escaped;
-    bool ok;
+    const char *node;
 
-    if (agent == NULL || m->subject == NULL || strncmp(agent, "virtbus:agent:", 14) != 0)
+    if (!qmf_name_key_is_agents(m->subject, agent) || qmf_name_agent_node(agent, &node) != 0)
         return NULL;
-    node = agent + 14;
-    tail = strstr(m->subject, ".virtbus.agent.");
-    if (tail == NULL)
-        return NULL;
-    escaped = bus_key_escape(node);
-    ok = strcmp(tail + 15, escaped) == 0;
-    free(escaped);
-    return ok ? node : NULL;
+    return node;
 }
 
 static void
@@ -269,8 +261,9 @@ on_event(struct exp_node *n, const qmf_value *item)
 }
 
 static void
-on_message(const struct bus_message *m, void *opaque)
+on_message(const struct virtbus_message *watched, void *opaque)
 {
+    const struct bus_message *m = virtbus_message_bus(watched);
     struct exp_state *st = opaque;
     const char *opcode = bus_message_header(m, "qmf.opcode");
     const char *content = bus_message_header(m, "qmf.content");
@@ -804,17 +797,31 @@ exporter_clear(struct exp_state *st)
         event_free(st->sigterm_ev);
 }
 
+/* Connects, watching what the state is kept from (docs/PROTOCOL.md §2.3):
+ * every agent's heartbeats, Domain and Pool pushes, and events. */
+static int
+exporter_connect(struct ctl_ctx *ctx)
+{
+    char *keys[] = {
+        qmf_name_heartbeat_key(NULL),
+        qmf_name_data_key("Domain", NULL),
+        qmf_name_data_key("Pool", NULL),
+        qmf_name_event_key(NULL, NULL, NULL),
+        NULL,
+    };
+    size_t i;
+    int rc;
+
+    /* The console copies them. */
+    rc = ctl_connect(ctx, true, (const char *const *)keys, NULL);
+    for (i = 0; keys[i] != NULL; i++)
+        free(keys[i]);
+    return rc;
+}
+
 static int
 exporter_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *a)
 {
-    /* What the state is kept from (docs/PROTOCOL.md §2.3). */
-    static const char *const keys[] = {
-        "agent.ind.heartbeat.virtbus.agent.*",
-        "agent.ind.data.org_libvirt.Domain.virtbus.agent.*",
-        "agent.ind.data.org_libvirt.Pool.virtbus.agent.*",
-        "agent.ind.event.org_libvirt.*.*.virtbus.agent.*",
-        NULL,
-    };
     struct exp_state st = { .ctx = ctx };
     const char *listen = ctl_args_get(a, e, "listen");
     struct timeval tv = { 0, 0 };
@@ -830,7 +837,7 @@ exporter_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_arg
     ctx->presence_reuse_ms = 0;
     ctx->fleet_reuse_ms = 0;
     if ((rc = listen_http(&st, e, listen ? listen : EXPORTER_DEFAULT_LISTEN)) != 0 ||
-        (rc = ctl_connect(ctx, true, keys, NULL)) != 0 || (rc = exporter_start(&st)) != 0) {
+        (rc = exporter_connect(ctx)) != 0 || (rc = exporter_start(&st)) != 0) {
         exporter_clear(&st);
         return rc;
     }

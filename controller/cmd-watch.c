@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "bus/bus.h"
+#include "schema/qmf/names.h"
 #include "schema/qmf/where.h"
 
 struct watch_state {
@@ -112,8 +113,9 @@ print_item(struct watch_state *ws, const char *node, const char *content,
 }
 
 static void
-on_message(const struct bus_message *m, void *opaque)
+on_message(const struct virtbus_message *watched, void *opaque)
 {
+    const struct bus_message *m = virtbus_message_bus(watched);
     struct watch_state *ws = opaque;
     const char *agent = bus_message_header(m, "qmf.agent");
     const char *content = bus_message_header(m, "qmf.content");
@@ -122,7 +124,7 @@ on_message(const struct bus_message *m, void *opaque)
 
     if (m->body == NULL || m->body->kind != QMF_LIST || agent == NULL || content == NULL)
         return;
-    node = strrchr(agent, ':') ? strrchr(agent, ':') + 1 : agent;
+    node = qmf_name_agent_label(agent);
     if (ws->allowed && !ctl_nodes_find(ws->allowed, node))
         return;
     for (i = 0; i < m->body->u.list.len; i++) {
@@ -248,17 +250,12 @@ static void
 watch_keys(const char *event, const char *class_name, bool data, const char *node,
            char **keys)
 {
-    char *node_key = node ? bus_key_escape(node) : qmf_xstrdup("*");
     size_t n = 0;
 
-    /* agent.ind.event.org_libvirt.<event>.<severity>.virtbus.agent.<node> */
     if (event || class_name == NULL)
-        keys[n++] = qmf_xasprintf("agent.ind.event.org_libvirt.%s.*.virtbus.agent.%s",
-                                  event ? event : "*", node_key);
+        keys[n++] = qmf_name_event_key(event, NULL, node);
     if (data || class_name)
-        keys[n++] = qmf_xasprintf("agent.ind.data.org_libvirt.%s.virtbus.agent.%s",
-                                  class_name ? class_name : "*", node_key);
-    free(node_key);
+        keys[n++] = qmf_name_data_key(class_name, node);
 }
 
 static int

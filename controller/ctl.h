@@ -13,7 +13,7 @@
 #include <event2/event.h>
 
 #include "controller/config.h"
-#include "controller/lib/virtbus.h"
+#include "controller/lib/virtbus_bus.h"
 #include "trust/credential.h"
 #include "trust/key.h"
 

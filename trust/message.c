@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 
 #include "schema/qmf/digest.h"
+#include "schema/qmf/names.h"
 #include "trust/seal.h"
 
 static void
@@ -24,7 +25,7 @@ update_i64(EVP_MD_CTX *ctx, int64_t v)
 static const char *
 signed_reply_to(const char *reply_to)
 {
-    static const char stand_in[] = "/queue/" BUS_TEMP_QUEUE_PREFIX;
+    static const char stand_in[] = QMF_NAME_QUEUE_ADDRESS_PREFIX BUS_TEMP_QUEUE_PREFIX;
     size_t n = strlen(BUS_DIRECT_REPLY_TO);
 
     if (reply_to != NULL && strncmp(reply_to, BUS_DIRECT_REPLY_TO, n) == 0 &&

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "schema/qmf/names.h"
 #include "schema/qmf/value.h"
 #include "trust/seal.h"
 
@@ -459,8 +460,8 @@ trust_store_check_answer(const struct trust_store *s, struct trust_checked *chec
                          struct trust_sealer *sealer, const struct bus_message *m,
                          int64_t now, int64_t skew, qmf_error *err)
 {
-    static const char prefix[] = "virtbus:agent:";
     const char *agent = bus_message_header(m, "qmf.agent");
+    const char *node;
     const char *text = bus_message_header(m, TRUST_HDR_CREDENTIAL);
     const struct trust_credential *cred;
     struct trust_signer who;
@@ -477,9 +478,8 @@ trust_store_check_answer(const struct trust_store *s, struct trust_checked *chec
     } else if (check_message(s, m, TRUST_ANSWER, "", now, skew, sealer, &who, err) != 0) {
         return -1;
     }
-    ok = (who.roles & TRUST_ROLE_AGENT) && agent != NULL &&
-         strncmp(agent, prefix, sizeof(prefix) - 1) == 0 &&
-         strcmp(agent + sizeof(prefix) - 1, who.name) == 0;
+    ok = (who.roles & TRUST_ROLE_AGENT) && qmf_name_agent_node(agent, &node) == 0 &&
+         strcmp(node, who.name) == 0;
     if (!ok)
         qmf_error_set(err, QMF_ERR_BAD_SIGNATURE, "an answer from %.200s is signed by %s, "
                       "%s", agent ? agent : "an unnamed agent", who.name,

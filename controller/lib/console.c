@@ -13,6 +13,7 @@
 
 #include <sys/random.h>
 
+#include "schema/qmf/names.h"
 #include "trust/message.h"
 
 #define CONNECT_TIMEOUT_MS 5000
@@ -26,20 +27,20 @@ static void on_watch(struct bus_delivery *d, const struct bus_message *m, void *
 char *
 virtbus_agent_name(const char *node)
 {
-    return qmf_xasprintf("virtbus:agent:%s", node);
+    return qmf_name_agent(node);
 }
 
 char *
 virtbus_agent_address(const char *agent_name)
 {
-    return bus_address_exchange(BUS_EXCHANGE_DIRECT, agent_name);
+    return qmf_name_exchange_address(BUS_EXCHANGE_DIRECT, agent_name);
 }
 
 char *
 virtbus_broadcast_address(const char *kind)
 {
-    char *key = qmf_xasprintf("console.request.%s", kind);
-    char *address = bus_address_exchange(BUS_EXCHANGE_TOPIC, key);
+    char *key = qmf_name_broadcast_key(kind);
+    char *address = qmf_name_exchange_address(BUS_EXCHANGE_TOPIC, key);
 
     free(key);
     return address;
@@ -285,10 +286,10 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
         .ca = strdup_or_null(o->tls.ca), .cert = strdup_or_null(o->tls.cert),
         .key = strdup_or_null(o->tls.key), .no_verify_hostname = o->tls.no_verify_hostname,
     };
-    c->sasl = o->sasl;
+    c->sasl = o->sasl == VIRTBUS_SASL_EXTERNAL ? BUS_SASL_EXTERNAL : BUS_SASL_PLAIN;
     c->provisioned = o->provisioned;
     c->read_only = o->read_only;
-    c->user = url_user(o->url, o->sasl);
+    c->user = url_user(o->url, c->sasl);
     /* Before connecting: a key that cannot be read is the caller's mistake,
      * and nothing should have been sent unsigned meanwhile. */
     if (console_trust_load(c, o, err) != 0) {
@@ -365,7 +366,7 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
                 qmf_map_set(presence_offset, "x-stream-offset", qmf_string(offset));
             }
             subs[ns++] = (struct bus_subscription){
-                .source = "/queue/" BUS_PRESENCE_QUEUE, .credit = 2000,
+                .source = QMF_NAME_PRESENCE_ADDRESS, .credit = 2000,
                 .arguments = presence_offset, .receive = console_on_presence, .opaque = c,
             };
             if (o->fleet && !c->fleet_reused) {
@@ -377,7 +378,7 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
                 }
                 nq++;
                 subs[ns++] = (struct bus_subscription){
-                    .source = "/queue/" BUS_FLEET_QUEUE, .credit = 2000,
+                    .source = QMF_NAME_FLEET_ADDRESS, .credit = 2000,
                     .arguments = fleet_offset, .receive = console_on_fleet, .opaque = c,
                 };
             }
@@ -522,7 +523,7 @@ console_sign(struct virtbus_console *c, const char *address, struct bus_message 
     if (c->plain_answers)
         bus_message_set_header_string(m, TRUST_HDR_SEAL, "no");
     /* The routing key is signed: the request cannot be sent elsewhere. */
-    if (bus_address_parse(address, &exchange, &key) != 0) {
+    if (qmf_name_address_parse(address, &exchange, &key) != 0) {
         qmf_error_set(err, QMF_ERR_INVALID_ARGS, "bad address %s", address);
         return -1;
     }
@@ -611,7 +612,7 @@ on_watch(struct bus_delivery *d, const struct bus_message *m, void *opaque)
     struct virtbus_console *c = opaque;
 
     if (c->watching && c->watch_fn) {
-        c->watch_fn(m, c->watch_opaque);
+        c->watch_fn(virtbus_message_of_bus(m), c->watch_opaque);
     } else if (c->backlog_len < WATCH_BACKLOG_MAX) {
         c->backlog = qmf_xrealloc(c->backlog, (c->backlog_len + 1) * sizeof(*c->backlog));
         c->backlog[c->backlog_len++] = bus_message_dup(m);
@@ -619,6 +620,24 @@ on_watch(struct bus_delivery *d, const struct bus_message *m, void *opaque)
         c->backlog_dropped++;
     }
     bus_ack(d);
+}
+
+const char *
+virtbus_message_header(const struct virtbus_message *m, const char *name)
+{
+    return bus_message_header(virtbus_message_bus(m), name);
+}
+
+const char *
+virtbus_message_subject(const struct virtbus_message *m)
+{
+    return virtbus_message_bus(m)->subject;
+}
+
+const qmf_value *
+virtbus_message_body(const struct virtbus_message *m)
+{
+    return virtbus_message_bus(m)->body;
 }
 
 /* Hands the backlog to the watcher, oldest first; stops early if the
@@ -629,7 +648,7 @@ drain_backlog(struct virtbus_console *c)
     size_t i = 0, j;
 
     while (i < c->backlog_len && c->watching) {
-        c->watch_fn(c->backlog[i], c->watch_opaque);
+        c->watch_fn(virtbus_message_of_bus(c->backlog[i]), c->watch_opaque);
         bus_message_free(c->backlog[i]);
         i++;
     }

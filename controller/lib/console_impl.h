@@ -11,6 +11,7 @@
 #include <json-c/linkhash.h>
 
 #include "controller/lib/virtbus.h"
+#include "controller/lib/virtbus_bus.h"
 #include "trust/key.h"
 #include "trust/seal.h"
 #include "trust/store.h"

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "schema/qmf/codec.h"
+#include "schema/qmf/names.h"
 
 #define FLEET_MARKER_OPCODE "_console_fleet_marker"
 #define FLEET_FORGET_OPCODE "_virtbus_node_forget"
@@ -386,7 +387,7 @@ send_marker(struct virtbus_console *c, char **marker, bool *complete, qmf_error 
     *complete = false;
     /* By the topic exchange, as presence markers go: a reader's broker
      * account may not write to queues by name. */
-    return virtbus_send(c, "/exchange/" BUS_EXCHANGE_TOPIC "/" BUS_FLEET_MARKER_KEY,
+    return virtbus_send(c, QMF_NAME_FLEET_MARKER_ADDRESS,
                         fleet_message(FLEET_MARKER_OPCODE, qmf_map(), qmf_xstrdup(*marker)),
                         err);
 }
@@ -423,7 +424,7 @@ read_all(struct virtbus_console *c, qmf_error *err)
     c->fleet_offset = -1;
     qmf_map_set(offset, "x-stream-offset", qmf_string("first"));
     sub = (struct bus_subscription){
-        .source = "/queue/" BUS_FLEET_QUEUE, .credit = 2000, .arguments = offset,
+        .source = QMF_NAME_FLEET_ADDRESS, .credit = 2000, .arguments = offset,
         .receive = on_full_read, .opaque = &r,
     };
     console_bus_options(c, &opts);
@@ -473,7 +474,7 @@ carry_forward(struct virtbus_console *c)
         qmf_map_set(body, "agent", qmf_string(e->name));
         qmf_map_set(body, "_values", qmf_dup(e->values));
         qmf_map_set(body, "_carried", qmf_i64(now * 1000000));
-        if (virtbus_send(c, "/queue/" BUS_FLEET_QUEUE,
+        if (virtbus_send(c, QMF_NAME_FLEET_ADDRESS,
                          fleet_message(FLEET_CARRY_OPCODE, body, NULL), &err) == 0)
             e->recorded_ms = now;
     }
@@ -498,7 +499,7 @@ console_fleet_note_down(struct virtbus_console *c, const char *agent, const qmf_
     qmf_map_set(body, "agent", qmf_string(agent));
     qmf_map_set(body, "_values", qmf_dup(values));
     qmf_map_set(body, "_carried", qmf_i64(now * 1000000));
-    if (virtbus_send(c, "/queue/" BUS_FLEET_QUEUE, fleet_message(FLEET_CARRY_OPCODE, body, NULL),
+    if (virtbus_send(c, QMF_NAME_FLEET_ADDRESS, fleet_message(FLEET_CARRY_OPCODE, body, NULL),
                      &err) == 0)
         remember(c, agent, values, now);
 }
@@ -586,7 +587,7 @@ virtbus_fleet_forget(struct virtbus_console *c, const char *node, qmf_error *err
     m = fleet_message(FLEET_FORGET_OPCODE, body, console_new_id());
     console_stamp(c, m, 0);
     m->durable = true;
-    rc = bus_publish(c->bus, "/queue/" BUS_FLEET_QUEUE, m, confirmed, &w, err);
+    rc = bus_publish(c->bus, QMF_NAME_FLEET_ADDRESS, m, confirmed, &w, err);
     bus_message_free(m);
     if (rc == 0 && (!console_run_until(c, &w.done, FLEET_TIMEOUT_MS) || !w.ok)) {
         qmf_error_set(err, QMF_ERR_TRANSPORT, "the broker did not take the forget record of %s",

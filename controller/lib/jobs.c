@@ -21,12 +21,12 @@
  * reply-to, which the agents' journals answer rather than run twice.
  */
 #include "controller/lib/console_impl.h"
+#include "schema/qmf/names.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define JOB_MARKER_OPCODE "_virtbus_job_marker"
-#define JOB_PREFIX "virtbus.job."
 #define SIDE_TIMEOUT_MS 10000
 /* Fire-and-forget requests wait for their agents this long at most. */
 #define JOB_REQUEST_TTL_MS (24u * 3600 * 1000)
@@ -220,8 +220,8 @@ job_create(struct virtbus_console *c, struct side *s, const char *id, const char
            const char *method, const struct virtbus_agent_list *expected,
            unsigned retention_s, const char *description, qmf_error *err)
 {
-    char *name = qmf_xasprintf(JOB_PREFIX "%s", id);
-    char *queue_address = bus_address_queue(name);
+    char *name = qmf_name_job_queue(id);
+    char *queue_address = qmf_name_queue_address(name);
     struct bus_queue queues[2];
     struct bus_binding binding;
     qmf_value *qargs, *sargs, *record, *names;
@@ -246,7 +246,7 @@ job_create(struct virtbus_console *c, struct side *s, const char *id, const char
     if (side_open(c, s, queues, 2, NULL, 0, "creating the job queue", err) == 0 &&
         (m = console_job_record(c, record, id, err)) != NULL &&
         publish_confirmed(c, s, queue_address, bus_message_dup(m), err) == 0) {
-        rc = publish_confirmed(c, s, "/queue/" BUS_JOBS_QUEUE, m, err);
+        rc = publish_confirmed(c, s, QMF_NAME_JOBS_ADDRESS, m, err);
         m = NULL;       /* publish_confirmed took it */
     }
     bus_message_free(m);
@@ -262,12 +262,12 @@ job_create(struct virtbus_console *c, struct side *s, const char *id, const char
 static void
 job_request(struct bus_message *m, const char *id)
 {
-    char *name = qmf_xasprintf(JOB_PREFIX "%s", id);
+    char *name = qmf_name_job_queue(id);
 
     free(m->correlation_id);
     m->correlation_id = qmf_xstrdup(id);
     free(m->reply_to);
-    m->reply_to = bus_address_exchange(BUS_EXCHANGE_DIRECT, name);
+    m->reply_to = qmf_name_exchange_address(BUS_EXCHANGE_DIRECT, name);
     free(name);
 }
 
@@ -455,7 +455,7 @@ static int
 read_to_marker(struct virtbus_console *c, struct side *s, const char *queue, qmf_error *err)
 {
     struct bus_message *m = bus_message_new();
-    char *address = bus_address_queue(queue);
+    char *address = qmf_name_queue_address(queue);
     int rc;
 
     bus_message_set_header_string(m, "qmf.opcode", JOB_MARKER_OPCODE);
@@ -494,14 +494,12 @@ job_from_record(struct virtbus_job *j, const struct record_read *r)
     j->created_ns = created * 1000000;
     for (i = 0; i < qmf_list_len(expected); i++) {
         const qmf_value *name = qmf_list_at(expected, i);
-        const char *colon;
 
         if (name->kind != QMF_STRING)
             continue;
-        colon = strrchr(name->u.str.ptr, ':');
         virtbus_agent_list_add(&j->expected, &(struct virtbus_agent){
             .name = (char *)name->u.str.ptr,
-            .node = (char *)(colon ? colon + 1 : name->u.str.ptr),
+            .node = (char *)qmf_name_agent_label(name->u.str.ptr),
         });
     }
 }
@@ -510,7 +508,7 @@ int
 virtbus_job_fetch(struct virtbus_console *c, const char *job_id, bool wait,
                   unsigned timeout_ms, struct virtbus_job *out, qmf_error *err)
 {
-    char *name = qmf_xasprintf(JOB_PREFIX "%s", job_id);
+    char *name = qmf_name_job_queue(job_id);
     struct bus_queue q = { .name = name, .passive = true };
     struct bus_subscription sub = {
         .source = "#0", .credit = 65535, .receive = side_receive,
@@ -595,7 +593,7 @@ virtbus_job_list(struct virtbus_console *c, struct virtbus_job **jobs, size_t *n
     struct bus_queue q;
     qmf_value *qargs = jobs_stream(c, &q), *offset = qmf_map();
     struct bus_subscription sub = {
-        .source = "/queue/" BUS_JOBS_QUEUE, .credit = 2000, .receive = side_receive,
+        .source = QMF_NAME_JOBS_ADDRESS, .credit = 2000, .receive = side_receive,
     };
     struct side s = { 0 };
     size_t i;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "schema/qmf/codec.h"
+#include "schema/qmf/names.h"
 #include "schema/qmf/where.h"
 
 /* Cache files are small (a few hundred bytes an agent); anything bigger
@@ -217,17 +218,15 @@ heard(struct virtbus_console *c, const char *agent, const qmf_value *values)
 static bool
 heartbeat_key_ok(const struct bus_message *m, const char *agent)
 {
-    static const char prefix[] = "virtbus:agent:";
-    char *node_key, *want;
+    const char *node;
+    char *want;
     bool ok;
 
-    if (m->subject == NULL || strncmp(agent, prefix, sizeof(prefix) - 1) != 0)
+    if (m->subject == NULL || qmf_name_agent_node(agent, &node) != 0)
         return false;
-    node_key = bus_key_escape(agent + sizeof(prefix) - 1);
-    want = qmf_xasprintf("agent.ind.heartbeat.virtbus.agent.%s", node_key);
+    want = qmf_name_heartbeat_key(node);
     ok = strcmp(m->subject, want) == 0;
     free(want);
-    free(node_key);
     return ok;
 }
 
@@ -270,7 +269,7 @@ read_to_marker(struct virtbus_console *c, qmf_error *err)
     m->body = qmf_map();
     /* By the topic exchange, bound to the stream for it: a broker account
      * that may not write to every queue by name can still read presence. */
-    if (virtbus_send(c, "/exchange/" BUS_EXCHANGE_TOPIC "/" BUS_PRESENCE_MARKER_KEY, m,
+    if (virtbus_send(c, QMF_NAME_PRESENCE_MARKER_ADDRESS, m,
                      err) != 0)
         return -1;
     if (!console_run_until(c, &c->presence_complete, PRESENCE_TIMEOUT_MS)) {

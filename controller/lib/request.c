@@ -10,6 +10,7 @@
  * to sort N results at the end.
  */
 #include "controller/lib/console_impl.h"
+#include "schema/qmf/names.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -64,9 +65,7 @@ virtbus_agent_list_free(struct virtbus_agent_list *l)
 static char *
 node_of_agent(const char *agent)
 {
-    const char *colon = strrchr(agent, ':');
-
-    return qmf_xstrdup(colon ? colon + 1 : agent);
+    return qmf_xstrdup(qmf_name_agent_label(agent));
 }
 
 static size_t

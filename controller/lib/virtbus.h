@@ -17,7 +17,6 @@
 
 #include <event2/event.h>
 
-#include "bus/bus.h"
 #include "schema/qmf/error.h"
 #include "schema/qmf/value.h"
 #include "schema/schema.h"
@@ -29,14 +28,34 @@ const char *virtbus_version(void);
 
 struct virtbus_console;
 
+/* How a console authenticates to the broker. */
+enum virtbus_sasl {
+    VIRTBUS_SASL_PLAIN,             /* the URL's user and password */
+    VIRTBUS_SASL_EXTERNAL,          /* the client certificate (amqps) */
+};
+
+/*
+ * Transport security for amqps:// (docs/TRANSPORTS.md, "TLS and SASL
+ * EXTERNAL").  The broker's certificate is always verified, against ca
+ * (NULL: the system's CAs), and so is its host name unless
+ * no_verify_hostname.  cert and key (PEM; key NULL: in cert's file) are
+ * the client's, for SASL EXTERNAL.
+ */
+struct virtbus_tls {
+    const char *ca;
+    const char *cert;
+    const char *key;
+    bool no_verify_hostname;
+};
+
 struct virtbus_console_options {
     const char *url;                /* broker URL */
     /* amqps: CA, client certificate and key, host name checks (copied);
      * SASL EXTERNAL logs in by the client certificate.  With EXTERNAL, the
      * URL's user (amqps://alice@host/), if any, is the broker user that
      * requests carry as user-id; the broker checks it. */
-    struct bus_tls tls;
-    enum bus_sasl sasl;
+    struct virtbus_tls tls;
+    enum virtbus_sasl sasl;
     /* The broker's administrator made the exchanges and the shared streams
      * (virtbus broker-setup): they are only checked, not declared, so that
      * the broker account needs no configure permission on them. */
@@ -389,7 +408,19 @@ void virtbus_console_describe(struct virtbus_console *c, const char *description
 typedef void (*virtbus_connection_fn)(bool up, const qmf_error *why, void *opaque);
 void virtbus_console_on_connection(struct virtbus_console *c, virtbus_connection_fn fn,
                                    void *opaque);
-typedef void (*virtbus_watch_fn)(const struct bus_message *m, void *opaque);
+/*
+ * A message as a watch hands it over, valid during the callback only.
+ * Its QMF application properties are headers (qmf.agent, qmf.content,
+ * ...; NULL when absent or not a string), its subject the routing key it
+ * was published with, its body the decoded body (NULL if it could not be
+ * decoded).
+ */
+struct virtbus_message;
+const char *virtbus_message_header(const struct virtbus_message *m, const char *name);
+const char *virtbus_message_subject(const struct virtbus_message *m);
+const qmf_value *virtbus_message_body(const struct virtbus_message *m);
+
+typedef void (*virtbus_watch_fn)(const struct virtbus_message *m, void *opaque);
 int virtbus_watch(struct virtbus_console *c, virtbus_watch_fn fn, void *opaque,
                   qmf_error *err);
 void virtbus_watch_stop(struct virtbus_console *c);
@@ -401,21 +432,6 @@ int virtbus_request(struct virtbus_console *c, const char *address,
                     const char *opcode, qmf_value *body,
                     const struct virtbus_agent_list *expect, unsigned timeout_ms,
                     struct virtbus_results *out, qmf_error *err);
-
-/* The same with a prepared message (consumed), for tools and tests that
- * send what the calls above would not: its correlation-id and reply-to
- * are set here, and its ttl and creation time unless already set. */
-int virtbus_request_message(struct virtbus_console *c, const char *address,
-                            struct bus_message *m,
-                            const struct virtbus_agent_list *expect,
-                            unsigned timeout_ms, struct virtbus_results *out,
-                            qmf_error *err);
-
-/* Publishes a message (consumed) without waiting for any answer: a
- * fire-and-forget request when it has no reply-to.  Its ttl and creation
- * time are set unless already set, and the console's user as user_id. */
-int virtbus_send(struct virtbus_console *c, const char *address,
-                 struct bus_message *m, qmf_error *err);
 
 /* The reply-to address of this console. */
 const char *virtbus_console_reply_to(const struct virtbus_console *c);

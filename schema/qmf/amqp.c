@@ -18,7 +18,7 @@
  * once to find repeats).  proton's pn_data_t holds at most 65535 nodes, so
  * larger bodies cannot be built (the caller batches).
  */
-#include "schema/qmf/codec.h"
+#include "schema/qmf/codec_amqp.h"
 
 #include <stdlib.h>
 #include <string.h>

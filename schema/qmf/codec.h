@@ -3,6 +3,9 @@
  * data (qpid-proton's codec) for AMQP 1.0 bodies.  docs/PROTOCOL.md has the
  * mapping table.
  *
+ * Nothing here needs proton's headers, so that a JSON user does not see
+ * them: the functions on a pn_data_t are codec_amqp.h's.
+ *
  * AMQP 1.0 is typed, so its round trip is exact.  JSON is not: decoding
  * yields INT64 (UINT64 above INT64_MAX), DOUBLE, STRING, BOOL, VOID, MAP and
  * LIST, and the schema's declared types are restored with qmf_coerce().
@@ -13,8 +16,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <proton/codec.h>
 
 #include "schema/qmf/error.h"
 #include "schema/qmf/value.h"
@@ -38,22 +39,9 @@ char *qmf_to_json(const qmf_value *v, size_t *len);
  */
 qmf_value *qmf_from_json(const char *buf, size_t len, qmf_error *err);
 
-/*
- * Appends v at the current position of data: 0, or a negative proton error
- * code (PN_OUT_OF_MEMORY past proton's 65535 nodes), after which data holds
- * a partial value and should be discarded.
- */
-int qmf_put_pn_data(pn_data_t *data, const qmf_value *v);
-/*
- * Reads the value at the current node of data (after pn_data_next()) and
- * leaves data on that node.  NULL and QMF_ERR_MALFORMED for types QMF has
- * no kind for, non-string map keys, or a value inside more than 64
- * containers (the same bound as JSON).
- */
-qmf_value *qmf_get_pn_data(pn_data_t *data, qmf_error *err);
-
 /* v encoded as one AMQP 1.0 value (map, list, ...), malloc'd into *buf:
- * 0, or a negative proton error code as for qmf_put_pn_data(). */
+ * 0, or a negative proton error code (PN_OUT_OF_MEMORY past proton's 65535
+ * nodes). */
 int qmf_to_amqp(const qmf_value *v, char **buf, size_t *len);
 /* Decodes exactly one value: trailing bytes are QMF_ERR_MALFORMED. */
 qmf_value *qmf_from_amqp(const char *buf, size_t len, qmf_error *err);
@@ -71,7 +59,7 @@ qmf_value *qmf_from_amqp(const char *buf, size_t len, qmf_error *err);
 #define QMF_AMQP_SECTION_FOOTER         0x78
 
 /* v as one section with the given descriptor, malloc'd into *buf: 0, or a
- * negative proton error code as for qmf_put_pn_data(). */
+ * negative proton error code as for qmf_to_amqp(). */
 int qmf_amqp_section_encode(uint64_t descriptor, const qmf_value *v, char **buf, size_t *len);
 /* A data section holding n bytes, malloc'd into *buf. */
 void qmf_amqp_data_section(const void *bytes, size_t n, char **buf, size_t *len);

@@ -497,8 +497,9 @@ take_seen(struct watch_expect *w)
 }
 
 static void
-watch_fn(const struct bus_message *m, void *opaque)
+watch_fn(const struct virtbus_message *watched, void *opaque)
 {
+    const struct bus_message *m = virtbus_message_bus(watched);
     struct watch_expect *w = opaque;
     const char *agent = bus_message_header(m, "qmf.agent");
     size_t i;

@@ -204,7 +204,7 @@ static void
 open_queue_consumer(struct peer *p, struct event_base *base, const char *url,
                     const struct bus_queue *q, uint32_t credit)
 {
-    char *source = bus_address_queue(q->name);
+    char *source = qmf_name_queue_address(q->name);
     struct bus_subscription sub = {
         .source = source, .credit = credit, .receive = peer_hold, .opaque = p,
     };
@@ -481,40 +481,40 @@ Test(bus, address_forms)
 {
     char *x, *k, *s;
 
-    cr_assert_eq(bus_address_parse("/exchange/qmf.default.topic/agent.ind.#", &x, &k), 0);
+    cr_assert_eq(qmf_name_address_parse("/exchange/qmf.default.topic/agent.ind.#", &x, &k), 0);
     cr_assert_str_eq(x, "qmf.default.topic");
     cr_assert_str_eq(k, "agent.ind.#");
     free(x);
     free(k);
-    cr_assert_eq(bus_address_parse("/exchange/amq.direct", &x, &k), 0);
+    cr_assert_eq(qmf_name_address_parse("/exchange/amq.direct", &x, &k), 0);
     cr_assert_str_eq(x, "amq.direct");
     cr_assert_str_eq(k, "");
     free(x);
     free(k);
-    cr_assert_eq(bus_address_parse("/queue/virtbus.agent.n1", &x, &k), 0);
+    cr_assert_eq(qmf_name_address_parse("/queue/virtbus.agent.n1", &x, &k), 0);
     cr_assert_str_eq(x, "");
     cr_assert_str_eq(k, "virtbus.agent.n1");
     free(x);
     free(k);
-    cr_assert_eq(bus_address_parse("console.replies.1", &x, &k), 0);
+    cr_assert_eq(qmf_name_address_parse("console.replies.1", &x, &k), 0);
     cr_assert_str_eq(x, BUS_EXCHANGE_DIRECT);
     cr_assert_str_eq(k, "console.replies.1");
     free(x);
     free(k);
-    cr_assert_neq(bus_address_parse("/exchange//key", &x, &k), 0);
+    cr_assert_neq(qmf_name_address_parse("/exchange//key", &x, &k), 0);
     cr_assert_null(x);
-    cr_assert_neq(bus_address_parse("/queue/", &x, &k), 0);
-    cr_assert_neq(bus_address_parse("/topic/x", &x, &k), 0);
-    cr_assert_neq(bus_address_parse("", &x, &k), 0);
-    cr_assert_neq(bus_address_parse(NULL, &x, &k), 0);
+    cr_assert_neq(qmf_name_address_parse("/queue/", &x, &k), 0);
+    cr_assert_neq(qmf_name_address_parse("/topic/x", &x, &k), 0);
+    cr_assert_neq(qmf_name_address_parse("", &x, &k), 0);
+    cr_assert_neq(qmf_name_address_parse(NULL, &x, &k), 0);
 
-    s = bus_address_exchange("qmf.default.direct", "a.b");
+    s = qmf_name_exchange_address("qmf.default.direct", "a.b");
     cr_assert_str_eq(s, "/exchange/qmf.default.direct/a.b");
     free(s);
-    s = bus_address_queue("q1");
+    s = qmf_name_queue_address("q1");
     cr_assert_str_eq(s, "/queue/q1");
     free(s);
-    s = bus_key_escape("host.example.com#1*2");
+    s = qmf_name_key_escape("host.example.com#1*2");
     cr_assert_str_eq(s, "host_example_com_1_2");
     free(s);
 }
@@ -628,7 +628,7 @@ Test(bus, round_trip_keeps_every_field, .timeout = 60)
     m->ttl_ms = 60000;
     m->created_ms = 1700000000123LL;
     m->durable = true;
-    address = bus_address_exchange(BUS_EXCHANGE_DIRECT, queue);
+    address = qmf_name_exchange_address(BUS_EXCHANGE_DIRECT, queue);
     cr_assert_eq(bus_publish(pub.conn, address, m, count_confirm, &confirms, &err), 0,
                  "%s", err.text);
 
@@ -697,7 +697,7 @@ ask_and_answer_on(struct event_base *base, struct peer *asker, bool asker_amqp10
     struct confirms confirms = { 0 };
     struct bus_message *m = bus_message_new(), *reply;
     const struct bus_message *got;
-    char *address = bus_address_queue(queue);
+    char *address = qmf_name_queue_address(queue);
     int asked = server->received, answered = asker->received;
     qmf_error err;
 
@@ -827,7 +827,7 @@ Test(bus, unconfirmed_messages, .timeout = 60)
     open_consumer(&cons, base, url, queue, 100);
     open_publisher(&pub, base, url);
     WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
-    address = bus_address_exchange(BUS_EXCHANGE_DIRECT, queue);
+    address = qmf_name_exchange_address(BUS_EXCHANGE_DIRECT, queue);
     for (i = 0; i < 10; i++) {
         snprintf(text, sizeof(text), "u%d", i);
         publish_unconfirmed(&pub, address, text);
@@ -894,10 +894,10 @@ Test(bus, unbindings_remove_old_bindings, .timeout = 60)
     struct bus_options opts = { .url = url, .name = "test unbind", .queues = &q, .nqueues = 1,
                                 .subs = &sub, .nsubs = 1 };
     amqp_connection_state_t raw = test_raw_connect(url);
-    char *old_key = bus_address_exchange(BUS_EXCHANGE_TOPIC, "bus-test.old.x");
-    char *new_key = bus_address_exchange(BUS_EXCHANGE_TOPIC, "bus-test.new");
+    char *old_key = qmf_name_exchange_address(BUS_EXCHANGE_TOPIC, "bus-test.old.x");
+    char *new_key = qmf_name_exchange_address(BUS_EXCHANGE_TOPIC, "bus-test.new");
 
-    source = bus_address_queue(queue);
+    source = qmf_name_queue_address(queue);
     sub.source = source;
     /* Kept while the first consumer holds it; the second declares it anew. */
     q.auto_delete = false;
@@ -973,7 +973,7 @@ Test(bus, reject_with_requeue_redelivers, .timeout = 60)
 {
     struct event_base *base = new_base();
     char *url = test_bus_url(), *queue = test_unique_name("bus-requeue");
-    char *address = bus_address_queue(queue);
+    char *address = qmf_name_queue_address(queue);
     struct peer cons = { .reject_first = true }, pub = { 0 };
     struct confirms confirms = { 0 };
 
@@ -1010,7 +1010,7 @@ Test(bus, undecodable_bodies_still_arrive, .timeout = 60)
     char *url = test_bus_url(), *queue = test_unique_name("bus-bad");
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
     struct bus_queue q = queue_spec(queue, &binding);
-    char *source = bus_address_queue(queue);
+    char *source = qmf_name_queue_address(queue);
     struct peer cons = { 0 };
     struct bus_subscription sub = { .source = source, .receive = peer_hold, .opaque = &cons };
     struct bus_options opts = { .url = url, .max_body = 1024,
@@ -1077,7 +1077,7 @@ Test(bus, credit_bounds_unsettled_deliveries, .timeout = 60)
 {
     struct event_base *base = new_base();
     char *url = test_bus_url(), *queue = test_unique_name("bus-credit");
-    char *address = bus_address_queue(queue);
+    char *address = qmf_name_queue_address(queue);
     struct peer cons = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
     int i;
@@ -1141,8 +1141,8 @@ Test(bus, server_named_queue_by_index, .timeout = 60)
     else
         cr_assert(strncmp(bus_queue_name(cons.conn, 0), "amq.gen-", 8) == 0);
     cr_assert_null(bus_queue_name(cons.conn, 1));
-    by_queue = bus_address_queue(bus_queue_name(cons.conn, 0));
-    by_key = bus_address_exchange(BUS_EXCHANGE_DIRECT, key);
+    by_queue = qmf_name_queue_address(bus_queue_name(cons.conn, 0));
+    by_key = qmf_name_exchange_address(BUS_EXCHANGE_DIRECT, key);
     publish_text(&pub, by_queue, "by-queue", NULL);
     publish_text(&pub, key, "bare-key", NULL);
     publish_text(&pub, by_key, "by-key", NULL);
@@ -1168,7 +1168,7 @@ Test(bus, no_ack_subscription_settles_itself, .timeout = 60)
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
     struct bus_queue q = queue_spec(queue, &binding);
     struct peer cons = { 0 }, pub = { 0 };
-    char *source = bus_address_queue(queue);
+    char *source = qmf_name_queue_address(queue);
     struct bus_subscription sub = { .source = source, .credit = 1, .no_ack = true,
                                     .receive = peer_hold, .opaque = &cons };
     struct bus_options opts = { .url = url, .queues = &q, .nqueues = 1,
@@ -1197,7 +1197,7 @@ Test(bus, heartbeats_keep_an_idle_connection, .timeout = 60)
     char *url = test_bus_url(), *queue = test_unique_name("bus-hb");
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
     struct bus_queue q = queue_spec(queue, &binding);
-    char *source = bus_address_queue(queue);
+    char *source = qmf_name_queue_address(queue);
     struct peer p = { 0 };
     struct confirms confirms = { 0 };
     struct bus_subscription sub = { .source = source, .receive = peer_hold, .opaque = &p };
@@ -1261,7 +1261,7 @@ Test(bus, reconnects_and_resubscribes, .timeout = 60)
 {
     struct event_base *base = new_base();
     char *url = test_bus_url(), *proxied, *queue = test_unique_name("bus-reconnect");
-    char *address = bus_address_queue(queue);
+    char *address = qmf_name_queue_address(queue);
     struct proxy px;
     struct peer cons = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
@@ -1317,7 +1317,7 @@ Test(bus, deleted_queue_cancels_and_reconnects, .timeout = 60)
 {
     struct event_base *base = new_base();
     char *url = test_bus_url(), *queue = test_unique_name("bus-cancel");
-    char *address = bus_address_queue(queue);
+    char *address = qmf_name_queue_address(queue);
     struct peer cons = { 0 }, pub = { 0 };
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
     struct bus_queue q = queue_spec(queue, &binding);
@@ -1377,7 +1377,7 @@ Test(bus, publish_to_missing_exchange_keeps_the_connection, .timeout = 60)
 {
     struct event_base *base = new_base();
     char *url = test_bus_url(), *exchange = test_unique_name("bus-no-exchange");
-    char *address = bus_address_exchange(exchange, "k");
+    char *address = qmf_name_exchange_address(exchange, "k");
     struct peer pub = { 0 };
     struct confirms lost = { 0 }, later = { 0 };
     struct retry_publish retry = { &pub, &later };
@@ -1403,7 +1403,7 @@ Test(bus, close_inside_callbacks_is_safe, .timeout = 60)
 {
     struct event_base *base = new_base();
     char *url = test_bus_url(), *queue = test_unique_name("bus-close");
-    char *address = bus_address_queue(queue);
+    char *address = qmf_name_queue_address(queue);
     struct peer cons = { .close_in_receive = true, .ack_after_close_rc = 99 };
     struct peer pub = { 0 }, early = { .close_in_up = true }, racing = { 0 };
     struct bus_options opts = { .url = url };
@@ -1547,7 +1547,7 @@ Test(bus, failed_bind_or_consume_reports_the_step, .timeout = 60)
     char *url = test_bus_url(), *queue = test_unique_name("bus-steps");
     char *exchange = test_unique_name("bus-no-such-exchange");
     char *missing = test_unique_name("bus-no-such-queue");
-    char *source = bus_address_queue(missing);
+    char *source = qmf_name_queue_address(missing);
     struct bus_binding binding = { exchange, "k" };
     struct bus_queue q = queue_spec(queue, &binding);
     struct peer bind = { 0 }, consume = { 0 }, good = { 0 };
@@ -1595,7 +1595,7 @@ Test(bus, large_body_round_trip, .timeout = 60)
     struct event_base *base = new_base();
     char *url = test_bus_url();
     char *qa = test_unique_name("bus-large-a"), *qb = test_unique_name("bus-large-b");
-    char *to_a = bus_address_queue(qa), *to_b = bus_address_queue(qb);
+    char *to_a = qmf_name_queue_address(qa), *to_b = qmf_name_queue_address(qb);
     struct peer a = { 0 }, b = { 0 };
     struct confirms confirms = { 0 };
     struct bus_message *m = bus_message_new();
@@ -1751,7 +1751,7 @@ Test(bus, settles_only_when_the_callee_acks, .timeout = 60)
 {
     struct event_base *base = new_base();
     char *url = test_bus_url(), *queue = test_unique_name("bus-settle");
-    char *address = bus_address_queue(queue);
+    char *address = qmf_name_queue_address(queue);
     struct peer a = { 0 }, b = { 0 }, c = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
     struct bus_delivery *unsettled;
@@ -1797,7 +1797,7 @@ Test(bus, each_settlement_gives_one_credit, .timeout = 60)
 {
     struct event_base *base = new_base();
     char *url = test_bus_url(), *queue = test_unique_name("bus-credit-one");
-    char *address = bus_address_queue(queue);
+    char *address = qmf_name_queue_address(queue);
     struct peer cons = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
     char text[16];
@@ -1841,7 +1841,7 @@ Test(bus, pause_stops_deliveries, .timeout = 60)
 {
     struct event_base *base = new_base();
     char *url = test_bus_url(), *queue = test_unique_name("bus-pause");
-    char *address = bus_address_queue(queue);
+    char *address = qmf_name_queue_address(queue);
     struct peer cons = { 0 }, later = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
 
@@ -1881,7 +1881,7 @@ Test(bus, stream_from_the_first_offset, .timeout = 60)
 {
     struct event_base *base = new_base();
     char *url = test_bus_url(), *stream = test_unique_name("bus-stream");
-    char *address = bus_address_queue(stream);
+    char *address = qmf_name_queue_address(stream);
     qmf_value *args = qmf_map(), *offset = qmf_map();
     struct bus_queue q = { .name = stream, .durable = true, .queue_type = "stream",
                            .arguments = args };
@@ -1938,7 +1938,7 @@ Test(bus, list_bodies_travel, .timeout = 60)
 {
     struct event_base *base = new_base();
     char *url = test_bus_url(), *queue = test_unique_name("bus-list");
-    char *address = bus_address_queue(queue);
+    char *address = qmf_name_queue_address(queue);
     struct peer cons = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
     struct bus_message *m = bus_message_new(), *raw = bus_message_new();
@@ -2036,7 +2036,7 @@ Test(bus, reconnects_after_the_broker_restarts, .timeout = 300, .fini = private_
     struct event_base *base = new_base();
     char *dir = private_broker_dir, *args, *started, *url;
     char *queue = test_unique_name("bus-restart");
-    char *address = bus_address_queue(queue);
+    char *address = qmf_name_queue_address(queue);
     struct bus_queue q = { .name = queue, .durable = true };
     struct peer cons = { 0 }, pub = { 0 };
     struct bus_subscription sub = { .source = address, .receive = peer_hold, .opaque = &cons };
@@ -2139,7 +2139,7 @@ tls_url(const struct tls_broker *t, const char *userinfo, const char *host)
 static void
 tls_round_trip(struct event_base *base, struct bus_options *opts, const char *what)
 {
-    char *queue = test_unique_name("bus-tls"), *address = bus_address_queue(queue);
+    char *queue = test_unique_name("bus-tls"), *address = qmf_name_queue_address(queue);
     struct bus_queue q = { .name = queue, .auto_delete = true };
     struct peer p = { 0 };
     struct bus_subscription sub = { .source = address, .receive = peer_hold, .opaque = &p };
@@ -2288,7 +2288,7 @@ Test(bus, a_named_exclusive_queue_is_a_lock, .timeout = 180)
     struct event_base *base = new_base();
     char *url = test_bus_url(), *url091 = test_broker_url();
     char *lock = test_unique_name("bus-lock");
-    char *address = bus_address_queue(lock);
+    char *address = qmf_name_queue_address(lock);
     char *topic = qmf_xasprintf("/exchange/" BUS_EXCHANGE_TOPIC "/%s", lock);
     struct bus_binding binding = { BUS_EXCHANGE_TOPIC, lock };
     struct bus_queue q = { .name = lock, .exclusive = true, .auto_delete = true,
@@ -2485,7 +2485,7 @@ Test(bus, amqp10_and_091_interoperate, .timeout = 60)
     struct event_base *base = new_base();
     char *url10 = test_bus_url(), *url091 = test_broker_url();
     char *q10 = test_unique_name("bus-mixed-10"), *q091 = test_unique_name("bus-mixed-091");
-    char *to10 = bus_address_queue(q10), *to091 = bus_address_queue(q091);
+    char *to10 = qmf_name_queue_address(q10), *to091 = qmf_name_queue_address(q091);
     struct peer c10 = { 0 }, c091 = { 0 }, asker = { 0 }, r091 = { 0 };
     struct bus_subscription reply = { .source = BUS_DIRECT_REPLY_TO, .no_ack = true,
                                       .receive = peer_hold, .opaque = &asker };

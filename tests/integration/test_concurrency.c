@@ -65,8 +65,9 @@ struct heartbeat_count {
 };
 
 static void
-count_heartbeats(const struct bus_message *m, void *opaque)
+count_heartbeats(const struct virtbus_message *watched, void *opaque)
 {
+    const struct bus_message *m = virtbus_message_bus(watched);
     struct heartbeat_count *h = opaque;
     const char *opcode = bus_message_header(m, "qmf.opcode");
     const char *agent = bus_message_header(m, "qmf.agent");

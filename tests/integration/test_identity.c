@@ -337,7 +337,7 @@ static void
 forge_heartbeat(struct test_fleet *f, const char *node, const qmf_value *like)
 {
     struct bus_message *m = bus_message_new();
-    char *agent = virtbus_agent_name(node), *key = bus_key_escape(node), *address;
+    char *agent = virtbus_agent_name(node), *key = qmf_name_key_escape(node), *address;
     qmf_value *v = qmf_dup(like);
     struct timespec now;
     int64_t now_ns;

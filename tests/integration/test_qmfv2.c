@@ -90,7 +90,7 @@ raw_open(struct raw *r, const char *url)
     memset(r, 0, sizeof(*r));
     r->amqp = test_raw_connect(url);
     name = raw_queue(r, NULL, NULL);
-    r->reply_queue = bus_address_queue(name);
+    r->reply_queue = qmf_name_queue_address(name);
     free(name);
 }
 

@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 
 #include "controller/lib/virtbus.h"
+#include "schema/qmf/names.h"
 #include "schema/schema.h"
 #include "tests/testutil.h"
 
@@ -103,4 +104,50 @@ Test(docs, protocol_lists_the_schema_as_built)
 Test(docs, the_public_header_has_the_build_s_version)
 {
     cr_assert_str_eq(VIRTBUS_VERSION, VIRTBUS_VERSION_STRING);
+}
+
+/* The text of the section that starts with heading, up to the next one. */
+static char *
+section_at(const char *doc, const char *heading)
+{
+    const char *start = strstr(doc, heading), *end;
+
+    cr_assert_not_null(start, "no \"%s\" in PROTOCOL.md", heading);
+    end = strstr(start + strlen(heading), "\n#");
+    return qmf_xstrndup(start, end ? (size_t)(end - start) : strlen(start));
+}
+
+/* Whether text has a table cell that starts with `name` as code. */
+static void
+assert_code_cell(const char *text, char *name)
+{
+    char *cell = qmf_xasprintf("| `%s`", name);
+
+    cr_assert_not_null(strstr(text, cell), "PROTOCOL.md §2.3 lacks %s", cell);
+    free(cell);
+    free(name);
+}
+
+/* §2.3's routing keys are what the names module builds, placeholders
+ * (which need no escaping) given for the variable parts. */
+Test(docs, traffic_keys_are_the_names_module_s)
+{
+    char *doc = read_protocol(), *traffic = section_at(doc, "### 2.3 Traffic");
+    char *kinds = qmf_xasprintf("`%s`, `%s`, `%s`", QMF_NAME_KIND_LOCATE, QMF_NAME_KIND_QUERY,
+                                QMF_NAME_KIND_READ);
+
+    assert_code_cell(traffic, qmf_name_agent("<node>"));
+    assert_code_cell(traffic, qmf_name_broadcast_key("<kind>"));
+    cr_assert_not_null(strstr(traffic, kinds), "the broadcast kinds: %s", kinds);
+    cr_assert_not_null(strstr(traffic, "or `" QMF_NAME_KIND_METHOD "`"));
+    assert_code_cell(traffic, qmf_name_heartbeat_key("<node>"));
+    assert_code_cell(traffic, qmf_name_data_key("<Class>", "<node>"));
+    assert_code_cell(traffic, qmf_name_event_key("<event>", "<severity>", "<node>"));
+    assert_code_cell(traffic, qmf_xstrdup(QMF_NAME_PRESENCE_MARKER_KEY));
+    assert_code_cell(traffic, qmf_xstrdup(QMF_NAME_FLEET_MARKER_KEY));
+    cr_assert_not_null(strstr(traffic, "| `" QMF_NAME_EXCHANGE_DIRECT "` |"));
+    cr_assert_not_null(strstr(traffic, "| `" QMF_NAME_EXCHANGE_TOPIC "` |"));
+    free(kinds);
+    free(traffic);
+    free(doc);
 }

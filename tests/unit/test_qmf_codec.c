@@ -8,7 +8,7 @@
 #include <criterion/criterion.h>
 #include <proton/codec.h>
 
-#include "schema/qmf/codec.h"
+#include "schema/qmf/codec_amqp.h"
 #include "schema/qmf/types.h"
 
 static const uint8_t sample_uuid[16] = {

@@ -412,38 +412,6 @@ Test(bus_body, encoding_names)
     cr_assert_eq(bus_encoding_from_name("amqp/map", &e), -1);
 }
 
-/* Addresses ----------------------------------------------------------------- */
-
-static void
-assert_address(const char *address, const char *exchange, const char *key)
-{
-    char *x, *k;
-
-    cr_assert_eq(bus_address_parse(address, &x, &k), 0, "%s", address);
-    cr_assert_str_eq(x, exchange, "%s", address);
-    cr_assert_str_eq(k, key, "%s", address);
-    free(x);
-    free(k);
-}
-
-Test(bus_address, qpid_forms)
-{
-    char *x, *k;
-
-    assert_address("qmf.default.topic/direct-console.abc", "qmf.default.topic",
-                   "direct-console.abc");
-    assert_address("qmf.default.direct/name", "qmf.default.direct", "name");
-    assert_address("qmf.default.topic/direct-console.abc; {node: {type: topic}}",
-                   "qmf.default.topic", "direct-console.abc");
-    assert_address("qmf.default.topic", "qmf.default.direct", "qmf.default.topic");
-    assert_address("bare-key", BUS_EXCHANGE_DIRECT, "bare-key");
-    assert_address("x/", "x", "");
-    assert_address("/exchange/qmf.default.direct/a/b", "qmf.default.direct", "a/b");
-    assert_address("/queue/q", "", "q");
-    cr_assert_eq(bus_address_parse("; {create: always}", &x, &k), -1);
-    cr_assert_eq(bus_address_parse("/topic/x", &x, &k), -1);
-}
-
 /* Agent attributes and schema codes ------------------------------------------ */
 
 Test(qmfv2_forms, agent_start_time_from_either_epoch)
