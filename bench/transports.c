@@ -38,7 +38,7 @@
 #include "bench/bare10.h"
 #include "bench/measure.h"
 #include "bench/request.h"
-#include "controller/lib/virtbus.h"
+#include "controller/lib/virtbus_bus.h"
 
 #define MAX_SIZES 8
 #define TIMEOUT_MS 30000
@@ -348,8 +348,9 @@ next_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-on_event(const struct bus_message *m, void *opaque)
+on_event(const struct virtbus_message *watched, void *opaque)
 {
+    const struct bus_message *m = virtbus_message_bus(watched);
     struct event_run *r = opaque;
     double now = bench_now_ms(), now_real = bench_realtime_ms();
     size_t i;

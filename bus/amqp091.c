@@ -1088,7 +1088,11 @@ a091_publish(struct bus_conn *bc, const char *address, const struct bus_message 
                       address ? address : "(null)");
         return -1;
     }
-    if (a091_outgoing_build(&o, m, err) != 0) {
+    /* Direct reply-to reaches the 0-9-1 channel that asked, and nobody
+     * else; a 1.0 client's replies go to a queue of its own. */
+    if (a091_outgoing_build(&o, m, exchange[0] == '\0' &&
+                            strncmp(key, A091_DIRECT_REPLY_TO ".",
+                                    strlen(A091_DIRECT_REPLY_TO) + 1) == 0, err) != 0) {
         free(exchange);
         free(key);
         return -1;

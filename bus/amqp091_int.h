@@ -144,8 +144,11 @@ struct a091_outgoing {
     size_t body_len;
 };
 
+/* for_091_asker: m goes to the direct reply-to of a 0-9-1 channel, which
+ * reads the headers table: the AMQP 1.0 copy of the properties is left out
+ * (a few hundred bytes per answer, a credential's twice over). */
 int a091_outgoing_build(struct a091_outgoing *o, const struct bus_message *m,
-                        qmf_error *err);
+                        bool for_091_asker, qmf_error *err);
 void a091_outgoing_clear(struct a091_outgoing *o);
 
 /* The application-properties section of an AMQP 1.0 message (as the 1.0

@@ -141,7 +141,8 @@ a091_table_append(const qmf_value *map, amqp_table_entry_t *entries, int *n,
  * 3.10's 1.0 plugin hands a 1.0 consumer that section and no other header
  * (the table is lost on the way), whatever the message's type and body.
  * Every message carries it, so that 1.0 consumers read 0-9-1 publishers'
- * properties (docs/PROTOCOL.md §1.7); 0-9-1 consumers skip it.
+ * properties (docs/PROTOCOL.md §1.7); 0-9-1 consumers skip it.  But for
+ * answers by direct reply-to, which only a 0-9-1 channel can read.
  */
 static int
 app_properties_entry(struct a091_outgoing *o, const struct bus_message *m,
@@ -209,7 +210,7 @@ envelope(struct a091_outgoing *o, const char *content_type)
 
 int
 a091_outgoing_build(struct a091_outgoing *o, const struct bus_message *m,
-                    qmf_error *err)
+                    bool for_091_asker, qmf_error *err)
 {
     amqp_basic_properties_t *p = &o->props;
     size_t nheaders = m->headers ? qmf_map_len(m->headers) : 0;
@@ -267,9 +268,11 @@ a091_outgoing_build(struct a091_outgoing *o, const struct bus_message *m,
                                err) != 0) {
         goto fail;
     }
-    if (app_properties_entry(o, m, &o->entries[n], err) != 0)
-        goto fail;
-    n++;
+    if (!for_091_asker || m->amqp10) {
+        if (app_properties_entry(o, m, &o->entries[n], err) != 0)
+            goto fail;
+        n++;
+    }
     if (m->amqp10)
         envelope(o, content_type);
     p->_flags |= AMQP_BASIC_HEADERS_FLAG;
