@@ -727,6 +727,7 @@ copy_record(amqp_connection_state_t raw, const char *id, const char *id2,
 {
     char *queue = qmf_xasprintf("virtbus.job.%s", id), *queue2 = qmf_xasprintf("virtbus.job.%s", id2);
     amqp_message_t msg;
+    amqp_bytes_t original;
     amqp_rpc_reply_t r;
     char *body = NULL;
 
@@ -734,6 +735,7 @@ copy_record(amqp_connection_state_t raw, const char *id, const char *id2,
     cr_assert(r.reply_type == AMQP_RESPONSE_NORMAL && r.reply.id == AMQP_BASIC_GET_OK_METHOD,
               "the record of %s is not in its queue", id);
     cr_assert_eq(amqp_read_message(raw, 1, &msg, 0).reply_type, AMQP_RESPONSE_NORMAL);
+    original = msg.body;
     /* Put back at once: the job keeps its record. */
     cr_assert_eq(amqp_basic_reject(raw, 1,
                                    ((amqp_basic_get_ok_t *)r.reply.decoded)->delivery_tag, 1), 0);
@@ -750,10 +752,9 @@ copy_record(amqp_connection_state_t raw, const char *id, const char *id2,
     }
     cr_assert_eq(amqp_basic_publish(raw, 1, amqp_empty_bytes, amqp_cstring_bytes(queue2), 0, 0,
                                     &msg.properties, msg.body), AMQP_STATUS_OK);
-    if (body != NULL) {
-        msg.body = amqp_empty_bytes;
-        free(body);
-    }
+    /* rabbitmq-c frees what it read, not the copy. */
+    msg.body = original;
+    free(body);
     amqp_destroy_message(&msg);
     free(queue);
     free(queue2);
