@@ -192,6 +192,9 @@ struct agent_publish {
      * to it (trust/seal.h). */
     const char *reply_key;
     bool seal;
+    /* Answers: the asker checks no credential (trust/seal.h,
+     * virtbus.answer-credential). */
+    bool key_only;
     bus_confirm_cb confirm;
     void *opaque;
 };

@@ -267,13 +267,15 @@ agent_guard_signs(const struct agent_guard *g)
 
 int
 agent_guard_sign(const struct agent_guard *g, struct bus_message *m, const char *reply_key,
-                 qmf_error *err)
+                 bool key_only, qmf_error *err)
 {
+    const char *credential = key_only ? NULL : g->credential;
+
     if (g->key == NULL)
         return 0;
     if (reply_key != NULL)
-        return trust_message_mac(m, g->sealer, reply_key, g->key, g->credential, err);
-    return trust_message_sign(m, TRUST_ANSWER, "", g->key, g->credential, err);
+        return trust_message_mac(m, g->sealer, reply_key, g->key, credential, err);
+    return trust_message_sign(m, TRUST_ANSWER, "", g->key, credential, err);
 }
 
 int

@@ -94,10 +94,12 @@ int agent_guard_authorize(const struct agent_guard *g, const struct agent_caller
  * Signs a message the agent is about to publish, if it has a key; an
  * answer to a request with a reply-key (virtbus.reply-key) gets a MAC for
  * that console instead (trust/seal.h), QMF_ERR_INVALID_ARGS if it is no
- * key.
+ * key.  key_only: the asker checks no credential
+ * (virtbus.answer-credential: no), so the answer names the agent's key
+ * rather than carrying its credential.
  */
 int agent_guard_sign(const struct agent_guard *g, struct bus_message *m,
-                     const char *reply_key, qmf_error *err);
+                     const char *reply_key, bool key_only, qmf_error *err);
 bool agent_guard_signs(const struct agent_guard *g);
 /*
  * Seals m's body for peer, the asker's sealing key (its request's

@@ -101,10 +101,10 @@ agent_publish(struct agent *a, const struct agent_publish *p, qmf_value *body)
         reply_key = NULL;
     }
     /* Last: the signature or MAC covers all of the above. */
-    rc = agent_guard_sign(a->guard, m, reply_key, &err);
+    rc = agent_guard_sign(a->guard, m, reply_key, p->key_only, &err);
     if (rc != 0 && reply_key != NULL) {
         answer_refused(a, m, p, &err);
-        rc = agent_guard_sign(a->guard, m, NULL, &err);
+        rc = agent_guard_sign(a->guard, m, NULL, p->key_only, &err);
     }
     if (rc != 0)
         log_warnx(&a->log, "cannot sign %s: %s", p->opcode, err.text);
@@ -167,6 +167,16 @@ answers_plain(const struct bus_message *req)
     return seal != NULL && strcmp(seal, "no") == 0;
 }
 
+/* Whether the asker said it checks no credential: then a credential on
+ * every answer is only bytes for the broker to move. */
+static bool
+answers_key_only(const struct bus_message *req)
+{
+    const char *want = bus_message_header(req, TRUST_HDR_ANSWER_CREDENTIAL);
+
+    return want != NULL && strcmp(want, "no") == 0;
+}
+
 int
 agent_reply(struct agent *a, const struct bus_message *req, const char *opcode,
             const char *content, bool partial, qmf_value *body,
@@ -192,6 +202,7 @@ agent_reply(struct agent *a, const struct bus_message *req, const char *opcode,
         .amqp10 = req->amqp10,
         .reply_key = bus_message_header(req, TRUST_HDR_REPLY_KEY),
         .seal = !answers_plain(req),
+        .key_only = answers_key_only(req),
     };
 
     if (req->reply_to == NULL || req->reply_to[0] == '\0' ||

@@ -509,7 +509,8 @@ bench_sign_answers(const struct material *mat, bool mac, const char *what, size_
         printf("  (a Node answer body: %zu bytes of JSON)\n", ms[0]->raw_len);
     for (i = 0; i < n; i++) {
         t = bench_now_s();
-        if (agent_guard_sign(g, ms[i], mac ? trust_sealer_public(console) : NULL, &err) != 0)
+        if (agent_guard_sign(g, ms[i], mac ? trust_sealer_public(console) : NULL, false,
+                             &err) != 0)
             die("sign answer", &err);
         us[i] = (bench_now_s() - t) * 1e6;
     }

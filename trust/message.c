@@ -41,7 +41,8 @@ trust_message_digest(const struct bus_message *m, enum trust_domain domain,
                      const char *target, uint8_t out[TRUST_DIGEST_LEN])
 {
     static const char *const headers[] = { "qmf.opcode", "qmf.agent", "qmf.content", "partial" };
-    static const char *const optional[] = { TRUST_HDR_REPLY_KEY, TRUST_HDR_SEAL };
+    static const char *const optional[] = { TRUST_HDR_REPLY_KEY, TRUST_HDR_SEAL,
+                                            TRUST_HDR_ANSWER_CREDENTIAL };
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     uint8_t body[32];
     unsigned int len = 0;

@@ -27,7 +27,7 @@
  *   only if the message has them, each tagged with its name: the headers
  *   virtbus.reply-key (the key answers are sealed and authenticated to,
  *   trust/seal.h; signed so that nobody on the way can swap in a key of
- *   their own) and virtbus.seal
+ *   their own), virtbus.seal and virtbus.answer-credential
  *
  * An answer to a request with a reply-key carries virtbus.mac instead of
  * virtbus.signature: HMAC-SHA256 of the same digest (trust/seal.h).

@@ -269,6 +269,10 @@ job_request(struct bus_message *m, const char *id)
     free(m->reply_to);
     m->reply_to = qmf_name_exchange_address(BUS_EXCHANGE_DIRECT, name);
     free(name);
+    /* Whoever fetches the answers later may check the agents' credentials
+     * (a command asked again for a job had said it would not). */
+    if (m->headers != NULL)
+        qmf_free(qmf_map_take(m->headers, TRUST_HDR_ANSWER_CREDENTIAL));
 }
 
 int

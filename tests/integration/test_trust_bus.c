@@ -523,17 +523,42 @@ got_message(void *arg)
 /* The body of the next message on queue, decoded from its JSON (the loop
  * runs meanwhile: the agents live on it). */
 /* mac, if not NULL: whether it came with virtbus.mac and no signature. */
+/* The next message on queue, as it travelled (the loop runs meanwhile). */
+static amqp_message_t
+next_raw(struct test_fleet *f, amqp_connection_state_t raw, const char *queue)
+{
+    struct next_message n = { .raw = raw, .queue = queue };
+
+    cr_assert(fleet_run_until(f, got_message, &n, FLEET_WAIT_MS), "nothing came to %s", queue);
+    return n.msg;
+}
+
+/* A header's string value as it travelled, or NULL. */
+static char *
+raw_header(const amqp_message_t *msg, const char *name)
+{
+    const amqp_table_t *h = &msg->properties.headers;
+    int i;
+
+    for (i = 0; i < h->num_entries; i++)
+        if (h->entries[i].key.len == strlen(name) &&
+            memcmp(h->entries[i].key.bytes, name, h->entries[i].key.len) == 0 &&
+            h->entries[i].value.kind == AMQP_FIELD_KIND_UTF8)
+            return qmf_xstrndup(h->entries[i].value.value.bytes.bytes,
+                                h->entries[i].value.value.bytes.len);
+    return NULL;
+}
+
 static qmf_value *
 captured_body(struct test_fleet *f, amqp_connection_state_t raw, const char *queue,
               char **opcode, bool *mac)
 {
-    struct next_message n = { .raw = raw, .queue = queue };
+    struct next_message n = { .msg = next_raw(f, raw, queue) };
     amqp_table_t *h;
     qmf_value *body;
     qmf_error err;
     int i;
 
-    cr_assert(fleet_run_until(f, got_message, &n, FLEET_WAIT_MS), "nothing came to %s", queue);
     h = &n.msg.properties.headers;
     *opcode = NULL;
     if (mac != NULL)
@@ -562,7 +587,7 @@ captured_body(struct test_fleet *f, amqp_connection_state_t raw, const char *que
  * given, is the sealing key asked for (a console without one). */
 static void
 send_query(struct test_fleet *f, struct virtbus_console *c, const char *queue,
-           const char *reply_key)
+           const char *reply_key, const char *answer_credential)
 {
     struct bus_message *m = fleet_request("_query_request", qmf_map());
     char *address = virtbus_agent_address(agent_name(f->agents[0]));
@@ -574,6 +599,8 @@ send_query(struct test_fleet *f, struct virtbus_console *c, const char *queue,
     m->reply_to = qmf_xasprintf("/queue/%s", queue);
     if (reply_key != NULL)
         bus_message_set_header_string(m, TRUST_HDR_REPLY_KEY, reply_key);
+    if (answer_credential != NULL)
+        bus_message_set_header_string(m, TRUST_HDR_ANSWER_CREDENTIAL, answer_credential);
     cr_assert(virtbus_send(c, address, m, &err) == 0, "%s", err.text);
     free(address);
 }
@@ -603,7 +630,7 @@ Test(trust_bus, answers_are_sealed_so_only_the_asker_reads_them, .timeout = 120)
     queue = qmf_xstrndup(q->queue.bytes, q->queue.len);
 
     /* What the broker, or a queue bound on the way, sees: no inventory. */
-    send_query(&f, f.console, queue, NULL);
+    send_query(&f, f.console, queue, NULL, NULL);
     body = captured_body(&f, raw, queue, &opcode, &mac);
     cr_assert_str_eq(opcode, "_query_response");
     cr_assert(trust_body_is_sealed(body), "the answer is not sealed");
@@ -634,7 +661,7 @@ Test(trust_bus, answers_are_sealed_so_only_the_asker_reads_them, .timeout = 120)
     o.plain_answers = true;
     plain = virtbus_console_open(f.base, &o, &err);
     cr_assert_not_null(plain, "%s", err.text);
-    send_query(&f, plain, queue, NULL);
+    send_query(&f, plain, queue, NULL, NULL);
     body = captured_body(&f, raw, queue, &opcode, &mac);
     cr_assert_str_eq(opcode, "_query_response");
     cr_assert(!trust_body_is_sealed(body));
@@ -646,7 +673,7 @@ Test(trust_bus, answers_are_sealed_so_only_the_asker_reads_them, .timeout = 120)
     free(opcode);
     /* A key that is none (signed, so the caller's own mistake): refused,
      * and the inventory is not sent instead. */
-    send_query(&f, plain, queue, "bm90LWEta2V5");
+    send_query(&f, plain, queue, "bm90LWEta2V5", NULL);
     body = captured_body(&f, raw, queue, &opcode, &mac);
     cr_assert(!mac, "an answer to a key that is none has a MAC");
     cr_assert_str_eq(opcode, "_exception");
@@ -668,6 +695,81 @@ Test(trust_bus, answers_are_sealed_so_only_the_asker_reads_them, .timeout = 120)
     fleet_fini(&f);
 }
 
+/* Whether the answer next on queue names its agent by credential (else by
+ * key), and is authenticated with a MAC. */
+static bool
+answer_has_credential(struct test_fleet *f, amqp_connection_state_t raw, const char *queue)
+{
+    amqp_message_t msg = next_raw(f, raw, queue);
+    char *credential = raw_header(&msg, TRUST_HDR_CREDENTIAL);
+    char *key = raw_header(&msg, TRUST_HDR_KEY);
+    char *mac = raw_header(&msg, TRUST_HDR_MAC);
+    bool has = credential != NULL;
+
+    cr_assert((credential != NULL) != (key != NULL), "credential %s, key %s", credential, key);
+    cr_assert_not_null(mac, "the answer is not authenticated with %s", TRUST_HDR_MAC);
+    free(credential);
+    free(key);
+    free(mac);
+    amqp_destroy_message(&msg);
+    return has;
+}
+
+Test(trust_bus, answers_carry_the_credential_only_to_askers_that_check_it, .timeout = 120)
+{
+    struct test_fleet f;
+    struct virtbus_console *unchecking;
+    struct virtbus_console_options o;
+    amqp_connection_state_t raw;
+    amqp_queue_declare_ok_t *q;
+    amqp_message_t msg;
+    char *requests, *answers, *said;
+    qmf_error err;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    fleet_open_console(&f, NULL);
+    raw = test_raw_connect(f.url);
+    requests = tap(raw, agent_name(f.agents[0]));
+    q = amqp_queue_declare(raw, 1, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table);
+    cr_assert_not_null(q);
+    answers = qmf_xstrndup(q->queue.bytes, q->queue.len);
+
+    /* A console without issuer keys for answers says so, and is answered. */
+    fleet_console_options(&f, &o);
+    o.answer_issuer_keys = NULL;
+    unchecking = virtbus_console_open(f.base, &o, &err);
+    cr_assert_not_null(unchecking, "%s", err.text);
+    expect_ok(call(&f, unchecking, 0, WEB1, "getXMLDesc"));
+    msg = capture(raw, requests);
+    said = raw_header(&msg, TRUST_HDR_ANSWER_CREDENTIAL);
+    cr_assert(said != NULL && strcmp(said, "no") == 0, "%s: %s", TRUST_HDR_ANSWER_CREDENTIAL,
+              said);
+    free(said);
+    amqp_destroy_message(&msg);
+    /* One that checks does not, and its check passes: the credential came. */
+    expect_ok(call(&f, f.console, 0, WEB1, "getXMLDesc"));
+    msg = capture(raw, requests);
+    cr_assert_null(raw_header(&msg, TRUST_HDR_ANSWER_CREDENTIAL));
+    amqp_destroy_message(&msg);
+
+    /* The agent's side, seen on the wire: the key only where asked. */
+    send_query(&f, f.console, answers, NULL, "no");
+    cr_assert(!answer_has_credential(&f, raw, answers), "the credential came all the same");
+    send_query(&f, f.console, answers, NULL, NULL);
+    cr_assert(answer_has_credential(&f, raw, answers), "the credential did not come");
+    /* Answers to anyone else's queue (a job's, an integration's) keep it:
+     * their readers may check. */
+    send_query(&f, unchecking, answers, NULL, NULL);
+    cr_assert(answer_has_credential(&f, raw, answers), "an answer to a queue lost its credential");
+
+    virtbus_console_close(unchecking);
+    test_raw_close(raw);
+    free(requests);
+    free(answers);
+    fleet_fini(&f);
+}
 
 static qmf_value *
 json(const char *text)

@@ -337,7 +337,7 @@ Test(guard, the_agent_signs_what_it_publishes)
     bus_message_set_header_string(m, "qmf.opcode", "_data_indication");
     bus_message_set_header_string(m, "qmf.agent", "virtbus:agent:hv1");
     m->body = qmf_list();
-    cr_assert_eq(agent_guard_sign(g, m, NULL, &err), 0, "%s", err.text);
+    cr_assert_eq(agent_guard_sign(g, m, NULL, false, &err), 0, "%s", err.text);
     cr_assert_eq(trust_store_load(&sc, &store, &err), 0);
     cr_assert_eq(trust_store_check(store, m, TRUST_ANSWER, "", NOW_MS / 1000, 60, &who, &err),
                  0, "%s", err.text);
@@ -352,17 +352,17 @@ Test(guard, the_agent_signs_what_it_publishes)
         struct trust_checked *cc = round == 0 ? NULL : checked;
 
         bus_message_set_header_string(m, "qmf.agent", "virtbus:agent:hv1");
-        cr_assert_eq(agent_guard_sign(g, m, NULL, &err), 0, "%s", err.text);
+        cr_assert_eq(agent_guard_sign(g, m, NULL, false, &err), 0, "%s", err.text);
         cr_assert_eq(trust_store_check_answer(store, cc, NULL, m, NOW_MS / 1000, 60, &err), 0,
                      "round %d: %s", round, err.text);
         bus_message_set_header_string(m, "qmf.agent", "virtbus:agent:hv2");
-        cr_assert_eq(agent_guard_sign(g, m, NULL, &err), 0, "%s", err.text);
+        cr_assert_eq(agent_guard_sign(g, m, NULL, false, &err), 0, "%s", err.text);
         cr_assert_eq(trust_store_check_answer(store, cc, NULL, m, NOW_MS / 1000, 60, &err), -1);
         cr_assert(strstr(err.text, "another node") != NULL, "round %d: %s", round, err.text);
     }
     /* A credential checked before expires all the same: two days later. */
     bus_message_set_header_string(m, "qmf.agent", "virtbus:agent:hv1");
-    cr_assert_eq(agent_guard_sign(g, m, NULL, &err), 0, "%s", err.text);
+    cr_assert_eq(agent_guard_sign(g, m, NULL, false, &err), 0, "%s", err.text);
     cr_assert_eq(trust_store_check_answer(store, checked, NULL, m, NOW_MS / 1000 + 2 * 86400, 60,
                                           &err), -1);
     cr_assert(strstr(err.text, "expired") != NULL, "%s", err.text);
@@ -403,7 +403,7 @@ Test(guard, an_answer_to_a_reply_key_is_authenticated_to_that_console_alone)
     m->correlation_id = qmf_xstrdup("7");
     m->body = qmf_list();
 
-    cr_assert_eq(agent_guard_sign(g, m, trust_sealer_public(console), &err), 0, "%s",
+    cr_assert_eq(agent_guard_sign(g, m, trust_sealer_public(console), false, &err), 0, "%s",
                  err.text);
     cr_assert_not_null(bus_message_header(m, TRUST_HDR_MAC));
     cr_assert_null(bus_message_header(m, TRUST_HDR_SIGNATURE));
@@ -422,21 +422,35 @@ Test(guard, an_answer_to_a_reply_key_is_authenticated_to_that_console_alone)
     cr_assert(strstr(err.text, "not signed") != NULL, "%s", err.text);
     /* Still for the node the credential names, and for these bytes. */
     bus_message_set_header_string(m, "qmf.agent", "virtbus:agent:hv2");
-    cr_assert_eq(agent_guard_sign(g, m, trust_sealer_public(console), &err), 0, "%s",
+    cr_assert_eq(agent_guard_sign(g, m, trust_sealer_public(console), false, &err), 0, "%s",
                  err.text);
     cr_assert_eq(trust_store_check_answer(store, checked, console, m, NOW_MS / 1000, 60, &err),
                  -1);
     cr_assert(strstr(err.text, "another node") != NULL, "%s", err.text);
     bus_message_set_header_string(m, "qmf.agent", "virtbus:agent:hv1");
-    cr_assert_eq(agent_guard_sign(g, m, trust_sealer_public(console), &err), 0, "%s",
+    cr_assert_eq(agent_guard_sign(g, m, trust_sealer_public(console), false, &err), 0, "%s",
                  err.text);
     free(m->correlation_id);
     m->correlation_id = qmf_xstrdup("8");
     cr_assert_eq(trust_store_check_answer(store, checked, console, m, NOW_MS / 1000, 60, &err),
                  -1);
     cr_assert(strstr(err.text, TRUST_HDR_MAC) != NULL, "%s", err.text);
+    /* An asker that checks no credential gets the agent's key named
+     * instead: still authenticated to it, but nothing a console holding
+     * only issuer keys can take. */
+    cr_assert_eq(agent_guard_sign(g, m, trust_sealer_public(console), true, &err), 0, "%s",
+                 err.text);
+    cr_assert_not_null(bus_message_header(m, TRUST_HDR_MAC));
+    cr_assert_not_null(bus_message_header(m, TRUST_HDR_KEY));
+    cr_assert_null(bus_message_header(m, TRUST_HDR_CREDENTIAL));
+    cr_assert_eq(trust_store_check_answer(store, NULL, console, m, NOW_MS / 1000, 60, &err),
+                 -1);
+    cr_assert_eq(agent_guard_sign(g, m, trust_sealer_public(console), false, &err), 0, "%s",
+                 err.text);
+    cr_assert_null(bus_message_header(m, TRUST_HDR_KEY), "a stale key header stayed");
+    cr_assert_not_null(bus_message_header(m, TRUST_HDR_CREDENTIAL));
     /* A reply-key that is no key: no MAC, and the caller hears why. */
-    cr_assert_eq(agent_guard_sign(g, m, "bm90LWEta2V5", &err), -1);
+    cr_assert_eq(agent_guard_sign(g, m, "bm90LWEta2V5", false, &err), -1);
     cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
 
     trust_checked_free(checked);

@@ -568,12 +568,19 @@ static void change_reply_key(struct bus_message *m)
 {
     bus_message_set_header_string(m, TRUST_HDR_REPLY_KEY, "c3dhcHBlZA");
 }
+/* Added on the way: the asker's answers would come without the
+ * credential it checks, and be refused. */
+static void change_answer_credential(struct bus_message *m)
+{
+    bus_message_set_header_string(m, TRUST_HDR_ANSWER_CREDENTIAL, "no");
+}
 
 Test(trust, every_signed_field_counts)
 {
     void (*changes[])(struct bus_message *) = {
         change_body, change_id, change_created, change_ttl, change_reply_to, change_opcode,
         change_user, change_correlation, change_content_type, change_reply_key,
+        change_answer_credential,
     };
     struct fixture f;
     struct trust_signer who;
