@@ -479,12 +479,12 @@ proxy_stop(struct proxy *px)
 
 /*
  * Each case's loop, the URL of the broker on the transport under test, and
- * a queue name of its own (named after the case), made before the case and
- * freed after it.  File scope because criterion's .init and .fini take no
- * argument; each case runs in a process of its own.
+ * a queue name of its own (named after the case) with its address, made
+ * before the case and freed after it.  File scope because criterion's .init
+ * and .fini take no argument; each case runs in a process of its own.
  */
 static struct event_base *case_base;
-static char *case_url, *case_queue;
+static char *case_url, *case_queue, *case_address;
 
 static void
 case_setup(void)
@@ -494,6 +494,7 @@ case_setup(void)
     case_base = new_base();
     case_url = test_bus_url();
     case_queue = test_unique_name(prefix);
+    case_address = qmf_name_queue_address(case_queue);
     free(prefix);
 }
 
@@ -503,6 +504,7 @@ case_teardown(void)
     event_base_free(case_base);
     free(case_url);
     free(case_queue);
+    free(case_address);
 }
 
 TestSuite(bus, .init = case_setup, .fini = case_teardown);
@@ -976,14 +978,13 @@ Test(bus, headers_must_be_scalars, .timeout = 60)
 
 Test(bus, reject_with_requeue_redelivers, .timeout = 60)
 {
-    char *address = qmf_name_queue_address(case_queue);
     struct peer cons = { .reject_first = true }, pub = { 0 };
     struct confirms confirms = { 0 };
 
     open_consumer(&cons, case_base, case_url, case_queue, 10);
     open_publisher(&pub, case_base, case_url);
     WAIT_UNTIL(case_base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
-    publish_text(&pub, address, "again", &confirms);
+    publish_text(&pub, case_address, "again", &confirms);
     /* The confirm and the deliveries travel separately: wait for both. */
     WAIT_UNTIL(case_base, cons.received == 2 && confirms.ok == 1, WAIT_MS);
     cr_assert_eq(cons.received, 2);
@@ -993,7 +994,6 @@ Test(bus, reject_with_requeue_redelivers, .timeout = 60)
     cr_assert_eq(confirms.ok, 1);
     bus_close(cons.conn);
     bus_close(pub.conn);
-    free(address);
 }
 
 struct bad_case {
@@ -1008,9 +1008,8 @@ Test(bus, undecodable_bodies_still_arrive, .timeout = 60)
 {
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, case_queue };
     struct bus_queue q = queue_spec(case_queue, &binding);
-    char *source = qmf_name_queue_address(case_queue);
     struct peer cons = { 0 };
-    struct bus_subscription sub = { .source = source, .receive = peer_hold, .opaque = &cons };
+    struct bus_subscription sub = { .source = case_address, .receive = peer_hold, .opaque = &cons };
     struct bus_options opts = { .url = case_url, .max_body = 1024,
                                 .queues = &q, .nqueues = 1, .subs = &sub, .nsubs = 1 };
     char big[2048];
@@ -1065,12 +1064,10 @@ Test(bus, undecodable_bodies_still_arrive, .timeout = 60)
     bus_close(cons.conn);
     qmf_free(map);
     free(amqp_body);
-    free(source);
 }
 
 Test(bus, credit_bounds_unsettled_deliveries, .timeout = 60)
 {
-    char *address = qmf_name_queue_address(case_queue);
     struct peer cons = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
     int i;
@@ -1082,7 +1079,7 @@ Test(bus, credit_bounds_unsettled_deliveries, .timeout = 60)
         char text[16];
 
         snprintf(text, sizeof(text), "m%d", i);
-        publish_text(&pub, address, text, &confirms);
+        publish_text(&pub, case_address, text, &confirms);
     }
     WAIT_UNTIL(case_base, confirms.ok == 20 && cons.received == 5, WAIT_MS);
     cr_assert_eq(confirms.ok, 20);
@@ -1101,7 +1098,6 @@ Test(bus, credit_bounds_unsettled_deliveries, .timeout = 60)
     cr_assert_eq(peer_ack_all(&cons), 0);
     bus_close(cons.conn);
     bus_close(pub.conn);
-    free(address);
 }
 
 Test(bus, server_named_queue_by_index, .timeout = 60)
@@ -1153,8 +1149,7 @@ Test(bus, no_ack_subscription_settles_itself, .timeout = 60)
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, case_queue };
     struct bus_queue q = queue_spec(case_queue, &binding);
     struct peer cons = { 0 }, pub = { 0 };
-    char *source = qmf_name_queue_address(case_queue);
-    struct bus_subscription sub = { .source = source, .credit = 1, .no_ack = true,
+    struct bus_subscription sub = { .source = case_address, .credit = 1, .no_ack = true,
                                     .receive = peer_hold, .opaque = &cons };
     struct bus_options opts = { .url = case_url, .queues = &q, .nqueues = 1,
                                 .subs = &sub, .nsubs = 1 };
@@ -1162,25 +1157,23 @@ Test(bus, no_ack_subscription_settles_itself, .timeout = 60)
     peer_open(&cons, case_base, &opts);
     open_publisher(&pub, case_base, case_url);
     WAIT_UNTIL(case_base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
-    publish_text(&pub, source, "one", NULL);
-    publish_text(&pub, source, "two", NULL);
+    publish_text(&pub, case_address, "one", NULL);
+    publish_text(&pub, case_address, "two", NULL);
     /* Credit does not hold back auto-settled deliveries. */
     WAIT_UNTIL(case_base, cons.received == 2, WAIT_MS);
     cr_assert_eq(cons.received, 2);
     cr_assert_eq(peer_ack_all(&cons), 0);
     bus_close(cons.conn);
     bus_close(pub.conn);
-    free(source);
 }
 
 Test(bus, heartbeats_keep_an_idle_connection, .timeout = 60)
 {
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, case_queue };
     struct bus_queue q = queue_spec(case_queue, &binding);
-    char *source = qmf_name_queue_address(case_queue);
     struct peer p = { 0 };
     struct confirms confirms = { 0 };
-    struct bus_subscription sub = { .source = source, .receive = peer_hold, .opaque = &p };
+    struct bus_subscription sub = { .source = case_address, .receive = peer_hold, .opaque = &p };
     struct bus_options opts = { .url = case_url, .heartbeat_s = 1, .queues = &q, .nqueues = 1,
                                 .subs = &sub, .nsubs = 1 };
 
@@ -1191,13 +1184,12 @@ Test(bus, heartbeats_keep_an_idle_connection, .timeout = 60)
     IDLE(case_base, 3500);
     cr_assert_eq(p.downs, 0, "%s", p.down_err.text);
     cr_assert(bus_is_up(p.conn));
-    publish_text(&p, source, "still here", &confirms);
+    publish_text(&p, case_address, "still here", &confirms);
     WAIT_UNTIL(case_base, p.received == 1 && confirms.ok == 1, WAIT_MS);
     cr_assert_eq(p.received, 1);
     cr_assert_eq(confirms.ok, 1);
     cr_assert_eq(peer_ack_all(&p), 0);
     bus_close(p.conn);
-    free(source);
 }
 
 Test(bus, dead_broker_is_detected_by_heartbeat, .timeout = 60)
@@ -1234,13 +1226,12 @@ Test(bus, dead_broker_is_detected_by_heartbeat, .timeout = 60)
 Test(bus, reconnects_and_resubscribes, .timeout = 60)
 {
     char *proxied;
-    char *address = qmf_name_queue_address(case_queue);
     struct proxy px;
     struct peer cons = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, case_queue };
     struct bus_queue q = queue_spec(case_queue, &binding);
-    struct bus_subscription sub = { .source = address, .receive = peer_hold, .opaque = &cons };
+    struct bus_subscription sub = { .source = case_address, .receive = peer_hold, .opaque = &cons };
     struct bus_options opts = { .reconnect = true, .reconnect_min_ms = 50,
                                 .reconnect_max_ms = 200, .queues = &q, .nqueues = 1,
                                 .subs = &sub, .nsubs = 1 };
@@ -1254,7 +1245,7 @@ Test(bus, reconnects_and_resubscribes, .timeout = 60)
     peer_open(&cons, case_base, &opts);
     open_publisher(&pub, case_base, case_url);
     WAIT_UNTIL(case_base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
-    publish_text(&pub, address, "before", NULL);
+    publish_text(&pub, case_address, "before", NULL);
     WAIT_UNTIL(case_base, cons.received == 1, WAIT_MS);
     cr_assert_eq(cons.received, 1);
     stale = cons.held[0];
@@ -1267,7 +1258,7 @@ Test(bus, reconnects_and_resubscribes, .timeout = 60)
     /* Its tag belonged to the lost connection: settling only frees it. */
     cr_assert_neq(bus_ack(stale), 0);
     /* The unacked message was requeued and comes again, then a new one. */
-    publish_text(&pub, address, "after", &confirms);
+    publish_text(&pub, case_address, "after", &confirms);
     WAIT_UNTIL(case_base, cons.held_count == 2, WAIT_MS);
     cr_assert_eq(cons.held_count, 2);
     cr_assert_str_eq(body_text(cons.held_msg[0]), "before");
@@ -1280,16 +1271,14 @@ Test(bus, reconnects_and_resubscribes, .timeout = 60)
     test_raw_close(raw);
     proxy_stop(&px);
     free(proxied);
-    free(address);
 }
 
 Test(bus, deleted_queue_cancels_and_reconnects, .timeout = 60)
 {
-    char *address = qmf_name_queue_address(case_queue);
     struct peer cons = { 0 }, pub = { 0 };
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, case_queue };
     struct bus_queue q = queue_spec(case_queue, &binding);
-    struct bus_subscription sub = { .source = address, .receive = peer_hold, .opaque = &cons };
+    struct bus_subscription sub = { .source = case_address, .receive = peer_hold, .opaque = &cons };
     struct bus_options opts = { .url = case_url, .reconnect = true, .reconnect_min_ms = 50,
                                 .reconnect_max_ms = 200, .queues = &q, .nqueues = 1,
                                 .subs = &sub, .nsubs = 1 };
@@ -1310,7 +1299,7 @@ Test(bus, deleted_queue_cancels_and_reconnects, .timeout = 60)
     cr_assert_eq(cons.downs, 1);
     cr_assert_eq(cons.ups, 2);
     cr_assert(strstr(cons.down_err.text, "cancelled") != NULL, "%s", cons.down_err.text);
-    publish_text(&pub, address, "redeclared", NULL);
+    publish_text(&pub, case_address, "redeclared", NULL);
     WAIT_UNTIL(case_base, cons.received == 1, WAIT_MS);
     cr_assert_eq(cons.received, 1);
     cr_assert_eq(peer_ack_all(&cons), 0);
@@ -1319,7 +1308,6 @@ Test(bus, deleted_queue_cancels_and_reconnects, .timeout = 60)
     raw = test_raw_connect(case_url);
     amqp_queue_delete(raw, 1, amqp_cstring_bytes(case_queue), 0, 0);
     test_raw_close(raw);
-    free(address);
 }
 
 struct retry_publish {
@@ -1363,7 +1351,6 @@ Test(bus, publish_to_missing_exchange_keeps_the_connection, .timeout = 60)
 
 Test(bus, close_inside_callbacks_is_safe, .timeout = 60)
 {
-    char *address = qmf_name_queue_address(case_queue);
     struct peer cons = { .close_in_receive = true, .ack_after_close_rc = 99 };
     struct peer pub = { 0 }, early = { .close_in_up = true }, racing = { 0 };
     struct bus_options opts = { .url = case_url };
@@ -1375,8 +1362,8 @@ Test(bus, close_inside_callbacks_is_safe, .timeout = 60)
     cr_assert_eq(early.ups, 1);
     cr_assert_null(early.conn);
 
-    publish_text(&pub, address, "first", NULL);
-    publish_text(&pub, address, "second", NULL);
+    publish_text(&pub, case_address, "first", NULL);
+    publish_text(&pub, case_address, "second", NULL);
     WAIT_UNTIL(case_base, cons.received >= 1, WAIT_MS);
     cr_assert_eq(cons.received, 1);
     cr_assert_null(cons.conn);
@@ -1394,7 +1381,6 @@ Test(bus, close_inside_callbacks_is_safe, .timeout = 60)
 
     cr_assert(bus_is_up(pub.conn));
     bus_close(pub.conn);
-    free(address);
 }
 
 /* Set-up and close ------------------------------------------------------------ */
@@ -1680,7 +1666,6 @@ peer_settle_first(struct peer *p, bool ack)
  * acknowledged never is. */
 Test(bus, settles_only_when_the_callee_acks, .timeout = 60)
 {
-    char *address = qmf_name_queue_address(case_queue);
     struct peer a = { 0 }, b = { 0 }, c = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
     struct bus_delivery *unsettled;
@@ -1688,7 +1673,7 @@ Test(bus, settles_only_when_the_callee_acks, .timeout = 60)
     open_lasting_consumer(&a, case_base, case_url, case_queue, 10);
     open_publisher(&pub, case_base, case_url);
     WAIT_UNTIL(case_base, a.ups == 1 && pub.ups == 1, WAIT_MS);
-    publish_text(&pub, address, "once", &confirms);
+    publish_text(&pub, case_address, "once", &confirms);
     WAIT_UNTIL(case_base, a.received == 1 && confirms.ok == 1, WAIT_MS);
     cr_assert_eq(a.received, 1);
     unsettled = a.held[0];
@@ -1707,7 +1692,7 @@ Test(bus, settles_only_when_the_callee_acks, .timeout = 60)
     /* Acknowledged: the next consumer gets the next message, not it. */
     open_lasting_consumer(&c, case_base, case_url, case_queue, 10);
     WAIT_UNTIL(case_base, c.ups == 1, WAIT_MS);
-    publish_text(&pub, address, "next", &confirms);
+    publish_text(&pub, case_address, "next", &confirms);
     WAIT_UNTIL(case_base, c.received >= 1, WAIT_MS);
     cr_assert_eq(c.received, 1);
     cr_assert_str_eq(body_text(c.held_msg[0]), "next", "an acknowledged message came again");
@@ -1715,13 +1700,11 @@ Test(bus, settles_only_when_the_callee_acks, .timeout = 60)
     bus_close(c.conn);
     bus_close(pub.conn);
     drop_queue(case_url, case_queue);
-    free(address);
 }
 
 /* Each settlement, ack or requeue, lets exactly one more delivery in. */
 Test(bus, each_settlement_gives_one_credit, .timeout = 60)
 {
-    char *address = qmf_name_queue_address(case_queue);
     struct peer cons = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
     char text[16];
@@ -1732,7 +1715,7 @@ Test(bus, each_settlement_gives_one_credit, .timeout = 60)
     WAIT_UNTIL(case_base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
     for (i = 0; i < 10; i++) {
         snprintf(text, sizeof(text), "c%d", i);
-        publish_text(&pub, address, text, &confirms);
+        publish_text(&pub, case_address, text, &confirms);
     }
     WAIT_UNTIL(case_base, confirms.ok == 10 && cons.received == 3, WAIT_MS);
     cr_assert_eq(cons.received, 3);
@@ -1753,25 +1736,23 @@ Test(bus, each_settlement_gives_one_credit, .timeout = 60)
     bus_close(cons.conn);
     bus_close(pub.conn);
     drop_queue(case_url, case_queue);
-    free(address);
 }
 
 /* After bus_pause nothing more is delivered; what is held can still be
  * settled, and what came meanwhile waits in the queue. */
 Test(bus, pause_stops_deliveries, .timeout = 60)
 {
-    char *address = qmf_name_queue_address(case_queue);
     struct peer cons = { 0 }, later = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
 
     open_lasting_consumer(&cons, case_base, case_url, case_queue, 10);
     open_publisher(&pub, case_base, case_url);
     WAIT_UNTIL(case_base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
-    publish_text(&pub, address, "before", &confirms);
+    publish_text(&pub, case_address, "before", &confirms);
     WAIT_UNTIL(case_base, cons.received == 1 && confirms.ok == 1, WAIT_MS);
     cr_assert_eq(bus_pause(cons.conn), 0);
-    publish_text(&pub, address, "after-1", &confirms);
-    publish_text(&pub, address, "after-2", &confirms);
+    publish_text(&pub, case_address, "after-1", &confirms);
+    publish_text(&pub, case_address, "after-2", &confirms);
     WAIT_UNTIL(case_base, confirms.ok == 3, WAIT_MS);
     IDLE(case_base, 500);
     cr_assert_eq(cons.received, 1, "a paused subscription still delivers");
@@ -1788,7 +1769,6 @@ Test(bus, pause_stops_deliveries, .timeout = 60)
     bus_close(later.conn);
     bus_close(pub.conn);
     drop_queue(case_url, case_queue);
-    free(address);
 }
 
 /* A stream read from its first offset (the consumer argument x-stream-offset,
@@ -1849,7 +1829,6 @@ Test(bus, stream_from_the_first_offset, .timeout = 60)
  * or more, so the bus sends lists as amqp-sequence. */
 Test(bus, list_bodies_travel, .timeout = 60)
 {
-    char *address = qmf_name_queue_address(case_queue);
     struct peer cons = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
     struct bus_message *m = bus_message_new(), *raw = bus_message_new();
@@ -1866,9 +1845,9 @@ Test(bus, list_bodies_travel, .timeout = 60)
     open_lasting_consumer(&cons, case_base, case_url, case_queue, 10);
     open_publisher(&pub, case_base, case_url);
     WAIT_UNTIL(case_base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
-    cr_assert_eq(bus_publish(pub.conn, address, m, count_confirm, &confirms, &err), 0, "%s",
+    cr_assert_eq(bus_publish(pub.conn, case_address, m, count_confirm, &confirms, &err), 0, "%s",
                  err.text);
-    cr_assert_eq(bus_publish(pub.conn, address, raw, count_confirm, &confirms, &err), 0, "%s",
+    cr_assert_eq(bus_publish(pub.conn, case_address, raw, count_confirm, &confirms, &err), 0, "%s",
                  err.text);
     WAIT_UNTIL(case_base, cons.received == 2 && confirms.ok == 2, WAIT_MS);
     cr_assert_eq(cons.received, 2, "%s", pub.down_err.text);
@@ -1884,7 +1863,6 @@ Test(bus, list_bodies_travel, .timeout = 60)
     bus_message_free(m);
     bus_message_free(raw);
     qmf_free(list);
-    free(address);
 }
 
 /* The broker restarts -------------------------------------------------------- */
@@ -1942,10 +1920,9 @@ private_broker_stop(void)
 Test(bus, reconnects_after_the_broker_restarts, .timeout = 300, .fini = private_broker_stop)
 {
     char *dir = private_broker_dir, *args, *started, *url;
-    char *address = qmf_name_queue_address(case_queue);
     struct bus_queue q = { .name = case_queue, .durable = true };
     struct peer cons = { 0 }, pub = { 0 };
-    struct bus_subscription sub = { .source = address, .receive = peer_hold, .opaque = &cons };
+    struct bus_subscription sub = { .source = case_address, .receive = peer_hold, .opaque = &cons };
     struct bus_options opts = { .reconnect = true, .reconnect_min_ms = 50,
                                 .reconnect_max_ms = 500, .queues = &q, .nqueues = 1,
                                 .subs = &sub, .nsubs = 1 };
@@ -1967,7 +1944,7 @@ Test(bus, reconnects_after_the_broker_restarts, .timeout = 300, .fini = private_
     m->body = qmf_map();
     qmf_map_set(m->body, "text", qmf_string("persistent"));
     m->durable = true;
-    cr_assert_eq(bus_publish(pub.conn, address, m, count_confirm, &confirms, &err), 0, "%s",
+    cr_assert_eq(bus_publish(pub.conn, case_address, m, count_confirm, &confirms, &err), 0, "%s",
                  err.text);
     WAIT_UNTIL(case_base, cons.received == 1 && confirms.ok == 1, WAIT_MS);
     cr_assert_eq(cons.received, 1);
@@ -1992,7 +1969,6 @@ Test(bus, reconnects_after_the_broker_restarts, .timeout = 300, .fini = private_
     bus_close(cons.conn);
     bus_message_free(m);
     free(started);
-    free(address);
     free(url);
 }
 
