@@ -211,6 +211,7 @@ struct faults {
 /* What a wait waits for: a condition of the run, and its argument. */
 typedef bool (*cond_fn)(struct faults *f, void *arg);
 
+/* The arguments of the conditions that more than one scenario waits for. */
 struct cmd_range {
     struct cmd **v;
     size_t n;
@@ -228,7 +229,6 @@ struct fifo_wait {
     pid_t pid;
     unsigned n;
 };
-
 
 /* Time and output ----------------------------------------------------------- */
 int64_t wall_ms(void);
