@@ -1,5 +1,5 @@
 /*
- * Fault injection for the fault tests (bench/faults.c), built only into
+ * Fault injection for the fault tests (tests/faults/), built only into
  * their copy of virtbusd (virtbusd-failpoints), never into the shipped one.
  */
 #ifndef TESTS_HARNESS_FAILPOINTS_H

@@ -17,7 +17,7 @@
 set -euo pipefail
 : "${VIRTBUS_BIN_DIR:?run through ctest}"
 
-faults=$VIRTBUS_BIN_DIR/bench/virtbus-faults
+faults=$VIRTBUS_BIN_DIR/tests/faults/virtbus-faults
 harness=$(cd "$(dirname "$0")/../harness" && pwd)
 broker_sh=$harness/broker.sh
 mode=(--broker-sh "$broker_sh")

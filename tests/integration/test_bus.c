@@ -475,6 +475,40 @@ proxy_stop(struct proxy *px)
     evconnlistener_free(px->listener);
 }
 
+/* The fixture every case shares ---------------------------------------------- */
+
+/*
+ * Each case's loop, the URL of the broker on the transport under test, and
+ * a queue name of its own (named after the case) with its address, made
+ * before the case and freed after it.  File scope because criterion's .init
+ * and .fini take no argument; each case runs in a process of its own.
+ */
+static struct event_base *case_base;
+static char *case_url, *case_queue, *case_address;
+
+static void
+case_setup(void)
+{
+    char *prefix = qmf_xasprintf("bus-%s", criterion_current_test->name);
+
+    case_base = new_base();
+    case_url = test_bus_url();
+    case_queue = test_unique_name(prefix);
+    case_address = qmf_name_queue_address(case_queue);
+    free(prefix);
+}
+
+static void
+case_teardown(void)
+{
+    event_base_free(case_base);
+    free(case_url);
+    free(case_queue);
+    free(case_address);
+}
+
+TestSuite(bus, .init = case_setup, .fini = case_teardown);
+
 /* Tests that need no broker ---------------------------------------------------- */
 
 Test(bus, address_forms)
@@ -521,7 +555,6 @@ Test(bus, address_forms)
 
 Test(bus, driver_by_scheme)
 {
-    struct event_base *base = new_base();
     struct bus_options opts = { .url = "http://example.org/" };
     struct bus_conn *c;
     qmf_error err;
@@ -533,29 +566,26 @@ Test(bus, driver_by_scheme)
     cr_assert_null(bus_driver_for_url("amqpx://h/"));
     cr_assert_null(bus_driver_for_url("amqp1://h/"));
     cr_assert_null(bus_driver_for_url("amqp"));
-    cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
+    cr_assert_neq(bus_open(&c, case_base, &opts, NULL, NULL, &err), 0);
     cr_assert_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
     cr_assert_null(c);
-    event_base_free(base);
 }
 
 Test(bus, bad_options_are_refused)
 {
-    struct event_base *base = new_base();
     struct bus_subscription sub = { .source = "#3", .receive = peer_hold };
     char *url = test_bus_url_port(1);
     struct bus_options opts = { .url = url, .subs = &sub, .nsubs = 1 };
     struct bus_conn *c;
     qmf_error err;
 
-    cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
+    cr_assert_neq(bus_open(&c, case_base, &opts, NULL, NULL, &err), 0);
     cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
     sub.source = "/exchange/x/y";
-    cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
+    cr_assert_neq(bus_open(&c, case_base, &opts, NULL, NULL, &err), 0);
     opts.url = on_amqp10() ? "amqp10://[broken" : "amqp://[broken";
     opts.nsubs = 0;
-    cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
-    event_base_free(base);
+    cr_assert_neq(bus_open(&c, case_base, &opts, NULL, NULL, &err), 0);
     free(url);
 }
 
@@ -563,18 +593,17 @@ Test(bus, bad_options_are_refused)
 
 Test(bus, publish_while_not_connected_fails, .timeout = 60)
 {
-    struct event_base *base = new_base();
     struct peer p = { 0 };
     char *url = test_bus_url_port(1);
     struct bus_options opts = { .url = url };
     struct bus_message *m = bus_message_new();
     qmf_error err;
 
-    peer_open(&p, base, &opts);
+    peer_open(&p, case_base, &opts);
     /* Still connecting: refused at once, not queued. */
     cr_assert_neq(bus_publish(p.conn, "/queue/x", m, NULL, NULL, &err), 0);
     cr_assert_eq(err.code, QMF_ERR_TRANSPORT);
-    WAIT_UNTIL(base, p.downs > 0, WAIT_MS);
+    WAIT_UNTIL(case_base, p.downs > 0, WAIT_MS);
     cr_assert_eq(p.downs, 1);
     cr_assert_eq(p.ups, 0);
     cr_assert_eq(p.down_err.code, QMF_ERR_TRANSPORT);
@@ -584,14 +613,12 @@ Test(bus, publish_while_not_connected_fails, .timeout = 60)
     cr_assert_eq(err.code, QMF_ERR_TRANSPORT);
     bus_message_free(m);
     bus_close(p.conn);
-    event_base_free(base);
     free(url);
 }
 
 Test(bus, round_trip_keeps_every_field, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *queue = test_unique_name("bus-rt"), *address;
+    char *address;
     struct peer cons = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
     struct bus_message *m = bus_message_new();
@@ -600,11 +627,11 @@ Test(bus, round_trip_keeps_every_field, .timeout = 60)
     uint8_t uuid[16];
     qmf_error err;
 
-    open_consumer(&cons, base, url, queue, 10);
-    open_publisher(&pub, base, url);
-    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    open_consumer(&cons, case_base, case_url, case_queue, 10);
+    open_publisher(&pub, case_base, case_url);
+    WAIT_UNTIL(case_base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
     cr_assert(bus_is_up(cons.conn) && bus_is_up(pub.conn));
-    cr_assert_str_eq(bus_queue_name(cons.conn, 0), queue);
+    cr_assert_str_eq(bus_queue_name(cons.conn, 0), case_queue);
 
     m->body = qmf_map();
     qmf_map_set(m->body, "name", qmf_string("vm-1"));
@@ -628,18 +655,18 @@ Test(bus, round_trip_keeps_every_field, .timeout = 60)
     m->ttl_ms = 60000;
     m->created_ms = 1700000000123LL;
     m->durable = true;
-    address = qmf_name_exchange_address(BUS_EXCHANGE_DIRECT, queue);
+    address = qmf_name_exchange_address(BUS_EXCHANGE_DIRECT, case_queue);
     cr_assert_eq(bus_publish(pub.conn, address, m, count_confirm, &confirms, &err), 0,
                  "%s", err.text);
 
-    WAIT_UNTIL(base, cons.received == 1 && confirms.ok == 1, WAIT_MS);
+    WAIT_UNTIL(case_base, cons.received == 1 && confirms.ok == 1, WAIT_MS);
     cr_assert_eq(confirms.ok, 1);
     cr_assert_eq(confirms.failed, 0);
     cr_assert_eq(cons.received, 1);
     got = cons.held_msg[0];
     cr_assert_eq(got->body_error.code, QMF_OK, "%s", got->body_error.text);
     cr_assert(qmf_equal(got->body, m->body));
-    cr_assert_str_eq(got->subject, queue);
+    cr_assert_str_eq(got->subject, case_queue);
     cr_assert_str_eq(got->correlation_id, "corr-1");
     cr_assert_str_eq(got->reply_to, "/exchange/qmf.default.direct/console.1");
     cr_assert_str_eq(got->message_id, "mid-1");
@@ -671,7 +698,7 @@ Test(bus, round_trip_keeps_every_field, .timeout = 60)
     bus_message_free(m);
     m = bus_message_new();
     cr_assert_eq(bus_publish(pub.conn, address, m, NULL, NULL, &err), 0, "%s", err.text);
-    WAIT_UNTIL(base, cons.received == 2, WAIT_MS);
+    WAIT_UNTIL(case_base, cons.received == 2, WAIT_MS);
     cr_assert_eq(cons.received, 2);
     got = cons.held_msg[0];
     cr_assert(got->body != NULL && got->body->kind == QMF_MAP && qmf_map_len(got->body) == 0);
@@ -683,9 +710,6 @@ Test(bus, round_trip_keeps_every_field, .timeout = 60)
     free(address);
     bus_close(cons.conn);
     bus_close(pub.conn);
-    event_base_free(base);
-    free(queue);
-    free(url);
 }
 
 /* One request to the server's queue with direct reply-to, answered; the
@@ -739,13 +763,11 @@ ask_and_answer(struct event_base *base, struct peer *asker, struct peer *server,
 
 Test(bus, direct_reply_to, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *queue = test_unique_name("bus-drt");
     struct peer asker = { 0 }, server = { 0 };
     struct bus_subscription sub = {
         .source = BUS_DIRECT_REPLY_TO, .no_ack = true, .receive = peer_hold, .opaque = &asker,
     };
-    struct bus_options opts = { .url = url, .name = "test asker", .subs = &sub, .nsubs = 1,
+    struct bus_options opts = { .url = case_url, .name = "test asker", .subs = &sub, .nsubs = 1,
                                 .reconnect = true };
     struct bus_message *m;
     struct bus_conn *c;
@@ -753,15 +775,15 @@ Test(bus, direct_reply_to, .timeout = 60)
 
     /* RabbitMQ takes direct reply-to only without acknowledgements. */
     sub.no_ack = false;
-    cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
+    cr_assert_neq(bus_open(&c, case_base, &opts, NULL, NULL, &err), 0);
     cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
     sub.no_ack = true;
 
-    peer_open(&asker, base, &opts);
-    open_consumer(&server, base, url, queue, 10);
-    WAIT_UNTIL(base, asker.ups == 1 && server.ups == 1, WAIT_MS);
+    peer_open(&asker, case_base, &opts);
+    open_consumer(&server, case_base, case_url, case_queue, 10);
+    WAIT_UNTIL(case_base, asker.ups == 1 && server.ups == 1, WAIT_MS);
     cr_assert(bus_is_up(asker.conn) && bus_is_up(server.conn));
-    ask_and_answer(base, &asker, &server, queue, "first");
+    ask_and_answer(case_base, &asker, &server, case_queue, "first");
 
     /* A publish the broker refuses closes the asker's publish channel, and
      * the reply consumer with it: answers to requests in flight are lost,
@@ -774,20 +796,17 @@ Test(bus, direct_reply_to, .timeout = 60)
     if (on_amqp10()) {
         /* The refusal ends the publishing session only; the reply queue's
          * receiver lives on another. */
-        IDLE(base, 300);
+        IDLE(case_base, 300);
         cr_assert_eq(asker.downs, 0, "%s", asker.down_err.text);
     } else {
-        WAIT_UNTIL(base, asker.downs == 1 && asker.ups == 2, WAIT_MS);
+        WAIT_UNTIL(case_base, asker.downs == 1 && asker.ups == 2, WAIT_MS);
         cr_assert_eq(asker.downs, 1, "the connection was not started over");
         cr_assert_eq(asker.ups, 2);
     }
-    ask_and_answer(base, &asker, &server, queue, "after the channel closed");
+    ask_and_answer(case_base, &asker, &server, case_queue, "after the channel closed");
 
     bus_close(asker.conn);
     bus_close(server.conn);
-    event_base_free(base);
-    free(queue);
-    free(url);
 }
 
 static void
@@ -817,22 +836,21 @@ count_prefixed(const struct peer *p, const char *prefix)
  * channel they take (a publish to a missing exchange). */
 Test(bus, unconfirmed_messages, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *queue = test_unique_name("bus-unconfirmed"), *address;
+    char *address;
     struct peer cons = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
     char text[32];
     int i, j;
 
-    open_consumer(&cons, base, url, queue, 100);
-    open_publisher(&pub, base, url);
-    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
-    address = qmf_name_exchange_address(BUS_EXCHANGE_DIRECT, queue);
+    open_consumer(&cons, case_base, case_url, case_queue, 100);
+    open_publisher(&pub, case_base, case_url);
+    WAIT_UNTIL(case_base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    address = qmf_name_exchange_address(BUS_EXCHANGE_DIRECT, case_queue);
     for (i = 0; i < 10; i++) {
         snprintf(text, sizeof(text), "u%d", i);
         publish_unconfirmed(&pub, address, text);
     }
-    WAIT_UNTIL(base, cons.received == 10, WAIT_MS);
+    WAIT_UNTIL(case_base, cons.received == 10, WAIT_MS);
     cr_assert_eq(cons.received, 10);
     for (i = 0; i < 10; i++) {
         snprintf(text, sizeof(text), "u%d", i);
@@ -846,12 +864,12 @@ Test(bus, unconfirmed_messages, .timeout = 60)
     for (i = 0; i < 500 && count_prefixed(&cons, "probe") == 0; i++) {
         publish_unconfirmed(&pub, address, "probe");
         publish_text(&pub, address, "confirmed", &confirms);
-        WAIT_UNTIL(base, count_prefixed(&cons, "probe") > 0, 10);
+        WAIT_UNTIL(case_base, count_prefixed(&cons, "probe") > 0, 10);
         if (cons.held_count > MAX_HELD / 2)
             cr_assert_eq(peer_ack_all(&cons), 0);
     }
     cr_assert_gt(count_prefixed(&cons, "probe"), 0, "unconfirmed messages stopped for good");
-    WAIT_UNTIL(base, confirms.ok + confirms.failed == i, WAIT_MS);
+    WAIT_UNTIL(case_base, confirms.ok + confirms.failed == i, WAIT_MS);
     cr_assert_eq(confirms.failed, 0);
     cr_assert_eq(confirms.ok, i);
     cr_assert_eq(peer_ack_all(&cons), 0);
@@ -862,7 +880,7 @@ Test(bus, unconfirmed_messages, .timeout = 60)
     }
     /* Probes and confirmed messages still on their way may come between
      * (other channels); the ten come all, in order. */
-    WAIT_UNTIL(base, count_prefixed(&cons, "again") == 10, WAIT_MS);
+    WAIT_UNTIL(case_base, count_prefixed(&cons, "again") == 10, WAIT_MS);
     cr_assert_eq(count_prefixed(&cons, "again"), 10);
     for (i = 0, j = 0; i < cons.held_count; i++) {
         if (strncmp(body_text(cons.held_msg[i]), "again", 5) != 0)
@@ -875,38 +893,34 @@ Test(bus, unconfirmed_messages, .timeout = 60)
 
     bus_close(cons.conn);
     bus_close(pub.conn);
-    event_base_free(base);
     free(address);
-    free(queue);
-    free(url);
 }
 
 /* A queue declared again without an old binding drops it (unbindings). */
 Test(bus, unbindings_remove_old_bindings, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *queue = test_unique_name("bus-unbind"), *source;
+    char *source;
     struct bus_binding old_binding = { BUS_EXCHANGE_TOPIC, "bus-test.old.#" };
     struct bus_binding new_binding = { BUS_EXCHANGE_TOPIC, "bus-test.new" };
-    struct bus_queue q = queue_spec(queue, &old_binding);
+    struct bus_queue q = queue_spec(case_queue, &old_binding);
     struct peer first = { 0 }, second = { 0 }, pub = { 0 };
     struct bus_subscription sub = { .receive = peer_hold };
-    struct bus_options opts = { .url = url, .name = "test unbind", .queues = &q, .nqueues = 1,
+    struct bus_options opts = { .url = case_url, .name = "test unbind", .queues = &q, .nqueues = 1,
                                 .subs = &sub, .nsubs = 1 };
-    amqp_connection_state_t raw = test_raw_connect(url);
+    amqp_connection_state_t raw = test_raw_connect(case_url);
     char *old_key = qmf_name_exchange_address(BUS_EXCHANGE_TOPIC, "bus-test.old.x");
     char *new_key = qmf_name_exchange_address(BUS_EXCHANGE_TOPIC, "bus-test.new");
 
-    source = qmf_name_queue_address(queue);
+    source = qmf_name_queue_address(case_queue);
     sub.source = source;
     /* Kept while the first consumer holds it; the second declares it anew. */
     q.auto_delete = false;
     sub.opaque = &first;
-    peer_open(&first, base, &opts);
-    open_publisher(&pub, base, url);
-    WAIT_UNTIL(base, first.ups == 1 && pub.ups == 1, WAIT_MS);
+    peer_open(&first, case_base, &opts);
+    open_publisher(&pub, case_base, case_url);
+    WAIT_UNTIL(case_base, first.ups == 1 && pub.ups == 1, WAIT_MS);
     publish_text(&pub, old_key, "old", NULL);
-    WAIT_UNTIL(base, first.received == 1, WAIT_MS);
+    WAIT_UNTIL(case_base, first.received == 1, WAIT_MS);
     cr_assert_eq(first.received, 1, "the old binding did not work to begin with");
     cr_assert_eq(peer_ack_all(&first), 0);
     bus_close(first.conn);
@@ -915,11 +929,11 @@ Test(bus, unbindings_remove_old_bindings, .timeout = 60)
     q.unbindings = &old_binding;
     q.nunbindings = 1;
     sub.opaque = &second;
-    peer_open(&second, base, &opts);
-    WAIT_UNTIL(base, second.ups == 1, WAIT_MS);
+    peer_open(&second, case_base, &opts);
+    WAIT_UNTIL(case_base, second.ups == 1, WAIT_MS);
     publish_text(&pub, old_key, "old again", NULL);
     publish_text(&pub, new_key, "new", NULL);
-    WAIT_UNTIL(base, second.received == 1, WAIT_MS);
+    WAIT_UNTIL(case_base, second.received == 1, WAIT_MS);
     cr_assert_eq(second.received, 1);
     cr_assert_str_eq(body_text(second.held_msg[0]), "new",
                      "a message came by the binding that was removed");
@@ -927,26 +941,21 @@ Test(bus, unbindings_remove_old_bindings, .timeout = 60)
 
     bus_close(second.conn);
     bus_close(pub.conn);
-    amqp_queue_delete(raw, 1, amqp_cstring_bytes(queue), 0, 0);
+    amqp_queue_delete(raw, 1, amqp_cstring_bytes(case_queue), 0, 0);
     test_raw_close(raw);
-    event_base_free(base);
     free(old_key);
     free(new_key);
     free(source);
-    free(queue);
-    free(url);
 }
 
 Test(bus, headers_must_be_scalars, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url();
     struct peer pub = { 0 };
     struct bus_message *m = bus_message_new();
     qmf_error err;
 
-    open_publisher(&pub, base, url);
-    WAIT_UNTIL(base, pub.ups == 1, WAIT_MS);
+    open_publisher(&pub, case_base, case_url);
+    WAIT_UNTIL(case_base, pub.ups == 1, WAIT_MS);
     cr_assert_eq(pub.ups, 1);
     bus_message_set_header(m, "nested", qmf_map());
     cr_assert_neq(bus_publish(pub.conn, "/queue/nowhere", m, NULL, NULL, &err), 0);
@@ -965,24 +974,19 @@ Test(bus, headers_must_be_scalars, .timeout = 60)
     cr_assert(bus_is_up(pub.conn));
     bus_message_free(m);
     bus_close(pub.conn);
-    event_base_free(base);
-    free(url);
 }
 
 Test(bus, reject_with_requeue_redelivers, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *queue = test_unique_name("bus-requeue");
-    char *address = qmf_name_queue_address(queue);
     struct peer cons = { .reject_first = true }, pub = { 0 };
     struct confirms confirms = { 0 };
 
-    open_consumer(&cons, base, url, queue, 10);
-    open_publisher(&pub, base, url);
-    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
-    publish_text(&pub, address, "again", &confirms);
+    open_consumer(&cons, case_base, case_url, case_queue, 10);
+    open_publisher(&pub, case_base, case_url);
+    WAIT_UNTIL(case_base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    publish_text(&pub, case_address, "again", &confirms);
     /* The confirm and the deliveries travel separately: wait for both. */
-    WAIT_UNTIL(base, cons.received == 2 && confirms.ok == 1, WAIT_MS);
+    WAIT_UNTIL(case_base, cons.received == 2 && confirms.ok == 1, WAIT_MS);
     cr_assert_eq(cons.received, 2);
     cr_assert_eq(cons.held_count, 1);
     cr_assert_str_eq(body_text(cons.held_msg[0]), "again");
@@ -990,10 +994,6 @@ Test(bus, reject_with_requeue_redelivers, .timeout = 60)
     cr_assert_eq(confirms.ok, 1);
     bus_close(cons.conn);
     bus_close(pub.conn);
-    event_base_free(base);
-    free(address);
-    free(queue);
-    free(url);
 }
 
 struct bad_case {
@@ -1006,14 +1006,11 @@ struct bad_case {
 
 Test(bus, undecodable_bodies_still_arrive, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *queue = test_unique_name("bus-bad");
-    struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
-    struct bus_queue q = queue_spec(queue, &binding);
-    char *source = qmf_name_queue_address(queue);
+    struct bus_binding binding = { BUS_EXCHANGE_DIRECT, case_queue };
+    struct bus_queue q = queue_spec(case_queue, &binding);
     struct peer cons = { 0 };
-    struct bus_subscription sub = { .source = source, .receive = peer_hold, .opaque = &cons };
-    struct bus_options opts = { .url = url, .max_body = 1024,
+    struct bus_subscription sub = { .source = case_address, .receive = peer_hold, .opaque = &cons };
+    struct bus_options opts = { .url = case_url, .max_body = 1024,
                                 .queues = &q, .nqueues = 1, .subs = &sub, .nsubs = 1 };
     char big[2048];
     char *amqp_body;
@@ -1037,15 +1034,15 @@ Test(bus, undecodable_bodies_still_arrive, .timeout = 60)
         };
         size_t ncases = sizeof(cases) / sizeof(cases[0]);
 
-        peer_open(&cons, base, &opts);
-        WAIT_UNTIL(base, cons.ups == 1, WAIT_MS);
+        peer_open(&cons, case_base, &opts);
+        WAIT_UNTIL(case_base, cons.ups == 1, WAIT_MS);
         cr_assert_eq(cons.ups, 1);
-        raw = test_raw_connect(url);
+        raw = test_raw_connect(case_url);
         for (i = 0; i < ncases; i++)
-            raw_publish(raw, queue, cases[i].content_type, cases[i].correlation_id,
+            raw_publish(raw, case_queue, cases[i].content_type, cases[i].correlation_id,
                         cases[i].body, cases[i].len);
         test_raw_close(raw);
-        WAIT_UNTIL(base, cons.received == (int)ncases, WAIT_MS);
+        WAIT_UNTIL(case_base, cons.received == (int)ncases, WAIT_MS);
         cr_assert_eq(cons.received, (int)ncases);
         for (i = 0; i < ncases; i++) {
             const struct bus_message *m = cons.held_msg[i];
@@ -1065,70 +1062,58 @@ Test(bus, undecodable_bodies_still_arrive, .timeout = 60)
     }
     cr_assert_eq(peer_ack_all(&cons), 0);
     bus_close(cons.conn);
-    event_base_free(base);
     qmf_free(map);
     free(amqp_body);
-    free(source);
-    free(queue);
-    free(url);
 }
 
 Test(bus, credit_bounds_unsettled_deliveries, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *queue = test_unique_name("bus-credit");
-    char *address = qmf_name_queue_address(queue);
     struct peer cons = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
     int i;
 
-    open_consumer(&cons, base, url, queue, 5);
-    open_publisher(&pub, base, url);
-    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    open_consumer(&cons, case_base, case_url, case_queue, 5);
+    open_publisher(&pub, case_base, case_url);
+    WAIT_UNTIL(case_base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
     for (i = 0; i < 20; i++) {
         char text[16];
 
         snprintf(text, sizeof(text), "m%d", i);
-        publish_text(&pub, address, text, &confirms);
+        publish_text(&pub, case_address, text, &confirms);
     }
-    WAIT_UNTIL(base, confirms.ok == 20 && cons.received == 5, WAIT_MS);
+    WAIT_UNTIL(case_base, confirms.ok == 20 && cons.received == 5, WAIT_MS);
     cr_assert_eq(confirms.ok, 20);
     cr_assert_eq(cons.received, 5);
     /* Fifteen more are waiting in the queue; none may come unasked. */
-    IDLE(base, 500);
+    IDLE(case_base, 500);
     cr_assert_eq(cons.received, 5);
     while (cons.received < 20) {
         int before = cons.received;
 
         cr_assert_eq(peer_ack_all(&cons), 0);
-        WAIT_UNTIL(base, cons.received >= before + 5, WAIT_MS);
+        WAIT_UNTIL(case_base, cons.received >= before + 5, WAIT_MS);
         cr_assert_eq(cons.received, before + 5);
     }
     cr_assert_eq(cons.max_held, 5);
     cr_assert_eq(peer_ack_all(&cons), 0);
     bus_close(cons.conn);
     bus_close(pub.conn);
-    event_base_free(base);
-    free(address);
-    free(queue);
-    free(url);
 }
 
 Test(bus, server_named_queue_by_index, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *key = test_unique_name("bus-anon");
+    char *key = test_unique_name("bus-anon");
     struct bus_binding binding = { BUS_EXCHANGE_DIRECT, key };
     struct bus_queue q = queue_spec(NULL, &binding);
     struct peer cons = { 0 }, pub = { 0 };
     struct bus_subscription sub = { .source = "#0", .receive = peer_hold, .opaque = &cons };
-    struct bus_options opts = { .url = url, .queues = &q, .nqueues = 1,
+    struct bus_options opts = { .url = case_url, .queues = &q, .nqueues = 1,
                                 .subs = &sub, .nsubs = 1 };
     char *by_queue, *by_key;
 
-    peer_open(&cons, base, &opts);
-    open_publisher(&pub, base, url);
-    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    peer_open(&cons, case_base, &opts);
+    open_publisher(&pub, case_base, case_url);
+    WAIT_UNTIL(case_base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
     cr_assert_not_null(bus_queue_name(cons.conn, 0));
     /* The broker names it on 0-9-1; on 1.0 the bus does (see bus/amqp10_int.h). */
     /* The bus names it on 1.0, as its broker user's (guest): an account
@@ -1146,7 +1131,7 @@ Test(bus, server_named_queue_by_index, .timeout = 60)
     publish_text(&pub, by_queue, "by-queue", NULL);
     publish_text(&pub, key, "bare-key", NULL);
     publish_text(&pub, by_key, "by-key", NULL);
-    WAIT_UNTIL(base, cons.received == 3, WAIT_MS);
+    WAIT_UNTIL(case_base, cons.received == 3, WAIT_MS);
     cr_assert_eq(cons.received, 3);
     cr_assert_str_eq(body_text(cons.held_msg[0]), "by-queue");
     cr_assert_str_eq(body_text(cons.held_msg[1]), "bare-key");
@@ -1154,79 +1139,62 @@ Test(bus, server_named_queue_by_index, .timeout = 60)
     cr_assert_eq(peer_ack_all(&cons), 0);
     bus_close(cons.conn);
     bus_close(pub.conn);
-    event_base_free(base);
     free(by_queue);
     free(by_key);
     free(key);
-    free(url);
 }
 
 Test(bus, no_ack_subscription_settles_itself, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *queue = test_unique_name("bus-noack");
-    struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
-    struct bus_queue q = queue_spec(queue, &binding);
+    struct bus_binding binding = { BUS_EXCHANGE_DIRECT, case_queue };
+    struct bus_queue q = queue_spec(case_queue, &binding);
     struct peer cons = { 0 }, pub = { 0 };
-    char *source = qmf_name_queue_address(queue);
-    struct bus_subscription sub = { .source = source, .credit = 1, .no_ack = true,
+    struct bus_subscription sub = { .source = case_address, .credit = 1, .no_ack = true,
                                     .receive = peer_hold, .opaque = &cons };
-    struct bus_options opts = { .url = url, .queues = &q, .nqueues = 1,
+    struct bus_options opts = { .url = case_url, .queues = &q, .nqueues = 1,
                                 .subs = &sub, .nsubs = 1 };
 
-    peer_open(&cons, base, &opts);
-    open_publisher(&pub, base, url);
-    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
-    publish_text(&pub, source, "one", NULL);
-    publish_text(&pub, source, "two", NULL);
+    peer_open(&cons, case_base, &opts);
+    open_publisher(&pub, case_base, case_url);
+    WAIT_UNTIL(case_base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    publish_text(&pub, case_address, "one", NULL);
+    publish_text(&pub, case_address, "two", NULL);
     /* Credit does not hold back auto-settled deliveries. */
-    WAIT_UNTIL(base, cons.received == 2, WAIT_MS);
+    WAIT_UNTIL(case_base, cons.received == 2, WAIT_MS);
     cr_assert_eq(cons.received, 2);
     cr_assert_eq(peer_ack_all(&cons), 0);
     bus_close(cons.conn);
     bus_close(pub.conn);
-    event_base_free(base);
-    free(source);
-    free(queue);
-    free(url);
 }
 
 Test(bus, heartbeats_keep_an_idle_connection, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *queue = test_unique_name("bus-hb");
-    struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
-    struct bus_queue q = queue_spec(queue, &binding);
-    char *source = qmf_name_queue_address(queue);
+    struct bus_binding binding = { BUS_EXCHANGE_DIRECT, case_queue };
+    struct bus_queue q = queue_spec(case_queue, &binding);
     struct peer p = { 0 };
     struct confirms confirms = { 0 };
-    struct bus_subscription sub = { .source = source, .receive = peer_hold, .opaque = &p };
-    struct bus_options opts = { .url = url, .heartbeat_s = 1, .queues = &q, .nqueues = 1,
+    struct bus_subscription sub = { .source = case_address, .receive = peer_hold, .opaque = &p };
+    struct bus_options opts = { .url = case_url, .heartbeat_s = 1, .queues = &q, .nqueues = 1,
                                 .subs = &sub, .nsubs = 1 };
 
-    peer_open(&p, base, &opts);
-    WAIT_UNTIL(base, p.ups == 1, WAIT_MS);
+    peer_open(&p, case_base, &opts);
+    WAIT_UNTIL(case_base, p.ups == 1, WAIT_MS);
     cr_assert_eq(p.ups, 1);
     /* The broker drops a client silent for two intervals (2 s). */
-    IDLE(base, 3500);
+    IDLE(case_base, 3500);
     cr_assert_eq(p.downs, 0, "%s", p.down_err.text);
     cr_assert(bus_is_up(p.conn));
-    publish_text(&p, source, "still here", &confirms);
-    WAIT_UNTIL(base, p.received == 1 && confirms.ok == 1, WAIT_MS);
+    publish_text(&p, case_address, "still here", &confirms);
+    WAIT_UNTIL(case_base, p.received == 1 && confirms.ok == 1, WAIT_MS);
     cr_assert_eq(p.received, 1);
     cr_assert_eq(confirms.ok, 1);
     cr_assert_eq(peer_ack_all(&p), 0);
     bus_close(p.conn);
-    event_base_free(base);
-    free(source);
-    free(queue);
-    free(url);
 }
 
 Test(bus, dead_broker_is_detected_by_heartbeat, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *proxied;
+    char *proxied;
     struct proxy px;
     struct peer p = { 0 };
     struct confirms confirms = { 0 };
@@ -1234,15 +1202,15 @@ Test(bus, dead_broker_is_detected_by_heartbeat, .timeout = 60)
     struct bus_message *m = bus_message_new();
     qmf_error err;
 
-    proxied = proxy_start(&px, base, url);
+    proxied = proxy_start(&px, case_base, case_url);
     opts.url = proxied;
-    peer_open(&p, base, &opts);
-    WAIT_UNTIL(base, p.ups == 1, WAIT_MS);
+    peer_open(&p, case_base, &opts);
+    WAIT_UNTIL(case_base, p.ups == 1, WAIT_MS);
     cr_assert_eq(p.ups, 1);
     px.frozen = true;
     /* Sent into the void: it must be reported failed with the loss. */
     publish_text(&p, "/queue/nowhere", "lost", &confirms);
-    WAIT_UNTIL(base, p.downs == 1, WAIT_MS);
+    WAIT_UNTIL(case_base, p.downs == 1, WAIT_MS);
     cr_assert_eq(p.downs, 1);
     cr_assert(strstr(p.down_err.text, "heartbeat") != NULL, "%s", p.down_err.text);
     cr_assert_eq(confirms.failed, 1);
@@ -1252,22 +1220,18 @@ Test(bus, dead_broker_is_detected_by_heartbeat, .timeout = 60)
     bus_message_free(m);
     bus_close(p.conn);
     proxy_stop(&px);
-    event_base_free(base);
     free(proxied);
-    free(url);
 }
 
 Test(bus, reconnects_and_resubscribes, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *proxied, *queue = test_unique_name("bus-reconnect");
-    char *address = qmf_name_queue_address(queue);
+    char *proxied;
     struct proxy px;
     struct peer cons = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
-    struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
-    struct bus_queue q = queue_spec(queue, &binding);
-    struct bus_subscription sub = { .source = address, .receive = peer_hold, .opaque = &cons };
+    struct bus_binding binding = { BUS_EXCHANGE_DIRECT, case_queue };
+    struct bus_queue q = queue_spec(case_queue, &binding);
+    struct bus_subscription sub = { .source = case_address, .receive = peer_hold, .opaque = &cons };
     struct bus_options opts = { .reconnect = true, .reconnect_min_ms = 50,
                                 .reconnect_max_ms = 200, .queues = &q, .nqueues = 1,
                                 .subs = &sub, .nsubs = 1 };
@@ -1276,53 +1240,46 @@ Test(bus, reconnects_and_resubscribes, .timeout = 60)
 
     /* It must outlive the cut to keep the unacked message. */
     q.auto_delete = false;
-    proxied = proxy_start(&px, base, url);
+    proxied = proxy_start(&px, case_base, case_url);
     opts.url = proxied;
-    peer_open(&cons, base, &opts);
-    open_publisher(&pub, base, url);
-    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
-    publish_text(&pub, address, "before", NULL);
-    WAIT_UNTIL(base, cons.received == 1, WAIT_MS);
+    peer_open(&cons, case_base, &opts);
+    open_publisher(&pub, case_base, case_url);
+    WAIT_UNTIL(case_base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    publish_text(&pub, case_address, "before", NULL);
+    WAIT_UNTIL(case_base, cons.received == 1, WAIT_MS);
     cr_assert_eq(cons.received, 1);
     stale = cons.held[0];
     cons.held_count = 0;
 
     proxy_cut(&px);
-    WAIT_UNTIL(base, cons.downs == 1 && cons.ups == 2, WAIT_MS);
+    WAIT_UNTIL(case_base, cons.downs == 1 && cons.ups == 2, WAIT_MS);
     cr_assert_eq(cons.downs, 1);
     cr_assert_eq(cons.ups, 2, "%s", cons.down_err.text);
     /* Its tag belonged to the lost connection: settling only frees it. */
     cr_assert_neq(bus_ack(stale), 0);
     /* The unacked message was requeued and comes again, then a new one. */
-    publish_text(&pub, address, "after", &confirms);
-    WAIT_UNTIL(base, cons.held_count == 2, WAIT_MS);
+    publish_text(&pub, case_address, "after", &confirms);
+    WAIT_UNTIL(case_base, cons.held_count == 2, WAIT_MS);
     cr_assert_eq(cons.held_count, 2);
     cr_assert_str_eq(body_text(cons.held_msg[0]), "before");
     cr_assert_str_eq(body_text(cons.held_msg[1]), "after");
     cr_assert_eq(peer_ack_all(&cons), 0);
     bus_close(cons.conn);
     bus_close(pub.conn);
-    raw = test_raw_connect(url);
-    amqp_queue_delete(raw, 1, amqp_cstring_bytes(queue), 0, 0);
+    raw = test_raw_connect(case_url);
+    amqp_queue_delete(raw, 1, amqp_cstring_bytes(case_queue), 0, 0);
     test_raw_close(raw);
     proxy_stop(&px);
-    event_base_free(base);
     free(proxied);
-    free(address);
-    free(queue);
-    free(url);
 }
 
 Test(bus, deleted_queue_cancels_and_reconnects, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *queue = test_unique_name("bus-cancel");
-    char *address = qmf_name_queue_address(queue);
     struct peer cons = { 0 }, pub = { 0 };
-    struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
-    struct bus_queue q = queue_spec(queue, &binding);
-    struct bus_subscription sub = { .source = address, .receive = peer_hold, .opaque = &cons };
-    struct bus_options opts = { .url = url, .reconnect = true, .reconnect_min_ms = 50,
+    struct bus_binding binding = { BUS_EXCHANGE_DIRECT, case_queue };
+    struct bus_queue q = queue_spec(case_queue, &binding);
+    struct bus_subscription sub = { .source = case_address, .receive = peer_hold, .opaque = &cons };
+    struct bus_options opts = { .url = case_url, .reconnect = true, .reconnect_min_ms = 50,
                                 .reconnect_max_ms = 200, .queues = &q, .nqueues = 1,
                                 .subs = &sub, .nsubs = 1 };
     amqp_connection_state_t raw;
@@ -1332,29 +1289,25 @@ Test(bus, deleted_queue_cancels_and_reconnects, .timeout = 60)
     if (on_amqp10())
         cr_skip_test("a queue deleted under an AMQP 1.0 receiver goes unnoticed");
     q.auto_delete = false;
-    peer_open(&cons, base, &opts);
-    open_publisher(&pub, base, url);
-    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
-    raw = test_raw_connect(url);
-    cr_assert_not_null(amqp_queue_delete(raw, 1, amqp_cstring_bytes(queue), 0, 0));
+    peer_open(&cons, case_base, &opts);
+    open_publisher(&pub, case_base, case_url);
+    WAIT_UNTIL(case_base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    raw = test_raw_connect(case_url);
+    cr_assert_not_null(amqp_queue_delete(raw, 1, amqp_cstring_bytes(case_queue), 0, 0));
     test_raw_close(raw);
-    WAIT_UNTIL(base, cons.ups == 2, WAIT_MS);
+    WAIT_UNTIL(case_base, cons.ups == 2, WAIT_MS);
     cr_assert_eq(cons.downs, 1);
     cr_assert_eq(cons.ups, 2);
     cr_assert(strstr(cons.down_err.text, "cancelled") != NULL, "%s", cons.down_err.text);
-    publish_text(&pub, address, "redeclared", NULL);
-    WAIT_UNTIL(base, cons.received == 1, WAIT_MS);
+    publish_text(&pub, case_address, "redeclared", NULL);
+    WAIT_UNTIL(case_base, cons.received == 1, WAIT_MS);
     cr_assert_eq(cons.received, 1);
     cr_assert_eq(peer_ack_all(&cons), 0);
     bus_close(cons.conn);
     bus_close(pub.conn);
-    raw = test_raw_connect(url);
-    amqp_queue_delete(raw, 1, amqp_cstring_bytes(queue), 0, 0);
+    raw = test_raw_connect(case_url);
+    amqp_queue_delete(raw, 1, amqp_cstring_bytes(case_queue), 0, 0);
     test_raw_close(raw);
-    event_base_free(base);
-    free(address);
-    free(queue);
-    free(url);
 }
 
 struct retry_publish {
@@ -1375,69 +1328,59 @@ try_publish(struct retry_publish *r)
 
 Test(bus, publish_to_missing_exchange_keeps_the_connection, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *exchange = test_unique_name("bus-no-exchange");
+    char *exchange = test_unique_name("bus-no-exchange");
     char *address = qmf_name_exchange_address(exchange, "k");
     struct peer pub = { 0 };
     struct confirms lost = { 0 }, later = { 0 };
     struct retry_publish retry = { &pub, &later };
 
-    open_publisher(&pub, base, url);
-    WAIT_UNTIL(base, pub.ups == 1, WAIT_MS);
+    open_publisher(&pub, case_base, case_url);
+    WAIT_UNTIL(case_base, pub.ups == 1, WAIT_MS);
     publish_text(&pub, address, "nowhere", &lost);
-    WAIT_UNTIL(base, lost.failed == 1, WAIT_MS);
+    WAIT_UNTIL(case_base, lost.failed == 1, WAIT_MS);
     cr_assert_eq(lost.failed, 1);
-    WAIT_UNTIL(base, try_publish(&retry), WAIT_MS);
-    WAIT_UNTIL(base, later.ok == 1, WAIT_MS);
+    WAIT_UNTIL(case_base, try_publish(&retry), WAIT_MS);
+    WAIT_UNTIL(case_base, later.ok == 1, WAIT_MS);
     cr_assert_eq(later.ok, 1);
     cr_assert_eq(pub.downs, 0, "%s", pub.down_err.text);
     cr_assert(bus_is_up(pub.conn));
     bus_close(pub.conn);
-    event_base_free(base);
     free(address);
     free(exchange);
-    free(url);
 }
 
 Test(bus, close_inside_callbacks_is_safe, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *queue = test_unique_name("bus-close");
-    char *address = qmf_name_queue_address(queue);
     struct peer cons = { .close_in_receive = true, .ack_after_close_rc = 99 };
     struct peer pub = { 0 }, early = { .close_in_up = true }, racing = { 0 };
-    struct bus_options opts = { .url = url };
+    struct bus_options opts = { .url = case_url };
 
-    open_consumer(&cons, base, url, queue, 10);
-    open_publisher(&pub, base, url);
-    peer_open(&early, base, &opts);
-    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1 && early.ups == 1, WAIT_MS);
+    open_consumer(&cons, case_base, case_url, case_queue, 10);
+    open_publisher(&pub, case_base, case_url);
+    peer_open(&early, case_base, &opts);
+    WAIT_UNTIL(case_base, cons.ups == 1 && pub.ups == 1 && early.ups == 1, WAIT_MS);
     cr_assert_eq(early.ups, 1);
     cr_assert_null(early.conn);
 
-    publish_text(&pub, address, "first", NULL);
-    publish_text(&pub, address, "second", NULL);
-    WAIT_UNTIL(base, cons.received >= 1, WAIT_MS);
+    publish_text(&pub, case_address, "first", NULL);
+    publish_text(&pub, case_address, "second", NULL);
+    WAIT_UNTIL(case_base, cons.received >= 1, WAIT_MS);
     cr_assert_eq(cons.received, 1);
     cr_assert_null(cons.conn);
     cr_assert_neq(cons.ack_after_close_rc, 0);
     /* Nothing more arrives through the closed connection. */
-    IDLE(base, 300);
+    IDLE(case_base, 300);
     cr_assert_eq(cons.received, 1);
 
     /* Closed while its connect thread is still at work. */
-    peer_open(&racing, base, &opts);
+    peer_open(&racing, case_base, &opts);
     bus_close(racing.conn);
-    IDLE(base, 500);
+    IDLE(case_base, 500);
     cr_assert_eq(racing.ups, 0);
     cr_assert_eq(racing.downs, 0);
 
     cr_assert(bus_is_up(pub.conn));
     bus_close(pub.conn);
-    event_base_free(base);
-    free(address);
-    free(queue);
-    free(url);
 }
 
 /* Set-up and close ------------------------------------------------------------ */
@@ -1474,18 +1417,16 @@ drop_queue(const char *url, const char *name)
 /* What a job lookup does: a passive declare, then a consumer on it. */
 Test(bus, passive_declare_of_a_missing_queue_fails, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *queue = test_unique_name("bus-passive");
-    struct bus_queue q = { .name = queue, .passive = true };
+    struct bus_queue q = { .name = case_queue, .passive = true };
     struct peer missing = { 0 }, bare = { 0 }, present = { 0 };
     struct bus_subscription sub = { .source = "#0", .receive = peer_hold };
-    struct bus_options opts = { .url = url, .queues = &q, .nqueues = 1,
+    struct bus_options opts = { .url = case_url, .queues = &q, .nqueues = 1,
                                 .subs = &sub, .nsubs = 1 };
     char want[200];
 
-    snprintf(want, sizeof(want), "NOT_FOUND - no queue '%s'", queue);
+    snprintf(want, sizeof(want), "NOT_FOUND - no queue '%s'", case_queue);
     sub.opaque = &missing;
-    open_and_settle(&missing, base, &opts);
+    open_and_settle(&missing, case_base, &opts);
     cr_assert_eq(missing.ups, 0);
     cr_assert_eq(missing.down_err.code, QMF_ERR_TRANSPORT);
     cr_assert(strstr(missing.down_err.text, want) != NULL, "%s", missing.down_err.text);
@@ -1496,66 +1437,56 @@ Test(bus, passive_declare_of_a_missing_queue_fails, .timeout = 60)
 
     /* The declare alone, nothing after it: its failure still surfaces. */
     opts.nsubs = 0;
-    open_and_settle(&bare, base, &opts);
+    open_and_settle(&bare, case_base, &opts);
     cr_assert_eq(bare.ups, 0);
     cr_assert(strstr(bare.down_err.text, want) != NULL, "%s", bare.down_err.text);
     bus_close(bare.conn);
 
     /* Once the queue exists the same options connect. */
-    make_queue(url, queue);
+    make_queue(case_url, case_queue);
     opts.nsubs = 1;
     sub.opaque = &present;
-    open_and_settle(&present, base, &opts);
+    open_and_settle(&present, case_base, &opts);
     cr_assert_eq(present.ups, 1, "%s", present.down_err.text);
-    cr_assert_str_eq(bus_queue_name(present.conn, 0), queue);
+    cr_assert_str_eq(bus_queue_name(present.conn, 0), case_queue);
     bus_close(present.conn);
-    drop_queue(url, queue);
-    event_base_free(base);
-    free(queue);
-    free(url);
+    drop_queue(case_url, case_queue);
 }
 
 Test(bus, inequivalent_declare_reports_the_brokers_reason, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *queue = test_unique_name("bus-inequivalent");
-    struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
-    struct bus_queue q = queue_spec(queue, &binding);
-    struct bus_options opts = { .url = url, .queues = &q, .nqueues = 1 };
+    struct bus_binding binding = { BUS_EXCHANGE_DIRECT, case_queue };
+    struct bus_queue q = queue_spec(case_queue, &binding);
+    struct bus_options opts = { .url = case_url, .queues = &q, .nqueues = 1 };
     struct peer p = { 0 };
 
     /* The queue exists without a TTL; declaring it with one must fail. */
-    make_queue(url, queue);
+    make_queue(case_url, case_queue);
     q.auto_delete = false;
     q.message_ttl_ms = 1000;
-    open_and_settle(&p, base, &opts);
+    open_and_settle(&p, case_base, &opts);
     cr_assert_eq(p.ups, 0);
     cr_assert(strstr(p.down_err.text, "PRECONDITION_FAILED - inequivalent arg 'x-message-ttl'")
               != NULL, "%s", p.down_err.text);
     bus_close(p.conn);
-    drop_queue(url, queue);
-    event_base_free(base);
-    free(queue);
-    free(url);
+    drop_queue(case_url, case_queue);
 }
 
 /* Each pipelined step of its own: a bind to a missing exchange, a consumer
  * of a missing queue; and a good set-up after a failed one on the broker. */
 Test(bus, failed_bind_or_consume_reports_the_step, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *queue = test_unique_name("bus-steps");
     char *exchange = test_unique_name("bus-no-such-exchange");
     char *missing = test_unique_name("bus-no-such-queue");
     char *source = qmf_name_queue_address(missing);
     struct bus_binding binding = { exchange, "k" };
-    struct bus_queue q = queue_spec(queue, &binding);
+    struct bus_queue q = queue_spec(case_queue, &binding);
     struct peer bind = { 0 }, consume = { 0 }, good = { 0 };
     struct bus_subscription sub = { .source = source, .receive = peer_hold, .opaque = &consume };
-    struct bus_options opts = { .url = url, .queues = &q, .nqueues = 1 };
+    struct bus_options opts = { .url = case_url, .queues = &q, .nqueues = 1 };
     char want[200];
 
-    open_and_settle(&bind, base, &opts);
+    open_and_settle(&bind, case_base, &opts);
     cr_assert_eq(bind.ups, 0);
     snprintf(want, sizeof(want), "NOT_FOUND - no exchange '%s'", exchange);
     cr_assert(strstr(bind.down_err.text, want) != NULL, "%s", bind.down_err.text);
@@ -1565,7 +1496,7 @@ Test(bus, failed_bind_or_consume_reports_the_step, .timeout = 60)
     opts.nqueues = 0;
     opts.subs = &sub;
     opts.nsubs = 1;
-    open_and_settle(&consume, base, &opts);
+    open_and_settle(&consume, case_base, &opts);
     cr_assert_eq(consume.ups, 0);
     snprintf(want, sizeof(want), "NOT_FOUND - no queue '%s'", missing);
     cr_assert(strstr(consume.down_err.text, want) != NULL, "%s", consume.down_err.text);
@@ -1577,23 +1508,18 @@ Test(bus, failed_bind_or_consume_reports_the_step, .timeout = 60)
     binding.exchange = BUS_EXCHANGE_DIRECT;
     opts.nqueues = 1;
     opts.nsubs = 0;
-    open_and_settle(&good, base, &opts);
+    open_and_settle(&good, case_base, &opts);
     cr_assert_eq(good.ups, 1, "%s", good.down_err.text);
     bus_close(good.conn);
-    event_base_free(base);
     free(source);
     free(missing);
     free(exchange);
-    free(queue);
-    free(url);
 }
 
 /* Over the frame size (32 KiB) both ways: rabbitmq-c splits what we send,
  * the broker splits what we receive. */
 Test(bus, large_body_round_trip, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url();
     char *qa = test_unique_name("bus-large-a"), *qb = test_unique_name("bus-large-b");
     char *to_a = qmf_name_queue_address(qa), *to_b = qmf_name_queue_address(qb);
     struct peer a = { 0 }, b = { 0 };
@@ -1606,16 +1532,16 @@ Test(bus, large_body_round_trip, .timeout = 60)
     for (i = 0; i < len; i++)
         blob[i] = (char)('a' + i % 26);
     blob[len] = '\0';
-    open_consumer(&a, base, url, qa, 10);
-    open_consumer(&b, base, url, qb, 10);
-    WAIT_UNTIL(base, a.ups == 1 && b.ups == 1, WAIT_MS);
+    open_consumer(&a, case_base, case_url, qa, 10);
+    open_consumer(&b, case_base, case_url, qb, 10);
+    WAIT_UNTIL(case_base, a.ups == 1 && b.ups == 1, WAIT_MS);
     cr_assert(a.ups == 1 && b.ups == 1);
 
     m->body = qmf_map();
     qmf_map_set(m->body, "blob", qmf_string(blob));
     cr_assert_eq(bus_publish(a.conn, to_b, m, count_confirm, &confirms, &err), 0, "%s",
                  err.text);
-    WAIT_UNTIL(base, b.received == 1 && confirms.ok == 1, WAIT_MS);
+    WAIT_UNTIL(case_base, b.received == 1 && confirms.ok == 1, WAIT_MS);
     cr_assert_eq(confirms.ok, 1);
     cr_assert_eq(b.received, 1);
     cr_assert_eq(b.held_msg[0]->body_error.code, QMF_OK, "%s", b.held_msg[0]->body_error.text);
@@ -1624,7 +1550,7 @@ Test(bus, large_body_round_trip, .timeout = 60)
     /* And back, as received. */
     cr_assert_eq(bus_publish(b.conn, to_a, b.held_msg[0], count_confirm, &confirms, &err), 0,
                  "%s", err.text);
-    WAIT_UNTIL(base, a.received == 1 && confirms.ok == 2, WAIT_MS);
+    WAIT_UNTIL(case_base, a.received == 1 && confirms.ok == 2, WAIT_MS);
     cr_assert_eq(confirms.ok, 2);
     cr_assert_eq(a.received, 1);
     cr_assert(qmf_equal(a.held_msg[0]->body, m->body));
@@ -1634,13 +1560,11 @@ Test(bus, large_body_round_trip, .timeout = 60)
     bus_message_free(m);
     bus_close(a.conn);
     bus_close(b.conn);
-    event_base_free(base);
     free(blob);
     free(to_a);
     free(to_b);
     free(qa);
     free(qb);
-    free(url);
 }
 
 /* Hanging up before the broker's close-ok makes it log "client
@@ -1648,40 +1572,36 @@ Test(bus, large_body_round_trip, .timeout = 60)
  * loop), and so must a set-up that failed. */
 Test(bus, close_waits_for_the_brokers_close_ok, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *proxied, *queue = test_unique_name("bus-polite");
-    struct bus_queue missing = { .name = queue, .passive = true };
+    char *proxied;
+    struct bus_queue missing = { .name = case_queue, .passive = true };
     struct proxy px;
     struct peer p = { 0 }, failed = { 0 };
     struct bus_options opts = { .name = "polite" };
 
-    proxied = proxy_start(&px, base, url);
+    proxied = proxy_start(&px, case_base, case_url);
     opts.url = proxied;
-    open_consumer(&p, base, proxied, queue, 10);
-    WAIT_UNTIL(base, p.ups == 1, WAIT_MS);
+    open_consumer(&p, case_base, proxied, case_queue, 10);
+    WAIT_UNTIL(case_base, p.ups == 1, WAIT_MS);
     cr_assert_eq(p.ups, 1);
     /* On 1.0 the topology's 0-9-1 connection came and went before. */
     px.close_ok_seen = px.client_hung_up = px.hung_up_after_close_ok = false;
     bus_close(p.conn);
-    WAIT_UNTIL(base, px.client_hung_up, WAIT_MS);
+    WAIT_UNTIL(case_base, px.client_hung_up, WAIT_MS);
     cr_assert(px.client_hung_up);
     cr_assert(px.hung_up_after_close_ok);
 
     px.close_ok_seen = px.client_hung_up = px.hung_up_after_close_ok = false;
     opts.queues = &missing;
     opts.nqueues = 1;
-    open_and_settle(&failed, base, &opts);
+    open_and_settle(&failed, case_base, &opts);
     cr_assert_eq(failed.ups, 0);
-    WAIT_UNTIL(base, px.client_hung_up, WAIT_MS);
+    WAIT_UNTIL(case_base, px.client_hung_up, WAIT_MS);
     cr_assert(px.client_hung_up);
     cr_assert(px.hung_up_after_close_ok);
     bus_close(failed.conn);
 
     proxy_stop(&px);
-    event_base_free(base);
     free(proxied);
-    free(queue);
-    free(url);
 }
 
 static void *
@@ -1695,16 +1615,16 @@ run_loop(void *base)
  * The proxy runs on a loop of its own, since this one blocks. */
 Test(bus, close_wait_says_goodbye_before_returning, .timeout = 60)
 {
-    struct event_base *base = new_base(), *proxy_base = new_base();
-    char *url = test_bus_url(), *proxied, *queue = test_unique_name("bus-close-wait");
+    struct event_base *proxy_base = new_base();
+    char *proxied;
     struct proxy px;
     struct peer p = { 0 };
     pthread_t loop;
 
-    proxied = proxy_start(&px, proxy_base, url);
+    proxied = proxy_start(&px, proxy_base, case_url);
     cr_assert_eq(pthread_create(&loop, NULL, run_loop, proxy_base), 0);
-    open_consumer(&p, base, proxied, queue, 10);
-    WAIT_UNTIL(base, p.ups == 1, WAIT_MS);
+    open_consumer(&p, case_base, proxied, case_queue, 10);
+    WAIT_UNTIL(case_base, p.ups == 1, WAIT_MS);
     cr_assert_eq(p.ups, 1);
     /* On 1.0 the topology's 0-9-1 connection came and went before. */
     px.close_ok_seen = false;
@@ -1715,10 +1635,7 @@ Test(bus, close_wait_says_goodbye_before_returning, .timeout = 60)
     cr_assert_eq(pthread_join(loop, NULL), 0);
     proxy_stop(&px);
     event_base_free(proxy_base);
-    event_base_free(base);
     free(proxied);
-    free(queue);
-    free(url);
 }
 
 /* Settlement, credit, pause ------------------------------------------------- */
@@ -1749,18 +1666,15 @@ peer_settle_first(struct peer *p, bool ack)
  * acknowledged never is. */
 Test(bus, settles_only_when_the_callee_acks, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *queue = test_unique_name("bus-settle");
-    char *address = qmf_name_queue_address(queue);
     struct peer a = { 0 }, b = { 0 }, c = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
     struct bus_delivery *unsettled;
 
-    open_lasting_consumer(&a, base, url, queue, 10);
-    open_publisher(&pub, base, url);
-    WAIT_UNTIL(base, a.ups == 1 && pub.ups == 1, WAIT_MS);
-    publish_text(&pub, address, "once", &confirms);
-    WAIT_UNTIL(base, a.received == 1 && confirms.ok == 1, WAIT_MS);
+    open_lasting_consumer(&a, case_base, case_url, case_queue, 10);
+    open_publisher(&pub, case_base, case_url);
+    WAIT_UNTIL(case_base, a.ups == 1 && pub.ups == 1, WAIT_MS);
+    publish_text(&pub, case_address, "once", &confirms);
+    WAIT_UNTIL(case_base, a.received == 1 && confirms.ok == 1, WAIT_MS);
     cr_assert_eq(a.received, 1);
     unsettled = a.held[0];
     a.held_count = 0;
@@ -1768,119 +1682,100 @@ Test(bus, settles_only_when_the_callee_acks, .timeout = 60)
     /* The delivery outlives its connection; settling it now only frees it. */
     cr_assert_neq(bus_ack(unsettled), 0);
 
-    open_lasting_consumer(&b, base, url, queue, 10);
-    WAIT_UNTIL(base, b.received == 1, WAIT_MS);
+    open_lasting_consumer(&b, case_base, case_url, case_queue, 10);
+    WAIT_UNTIL(case_base, b.received == 1, WAIT_MS);
     cr_assert_eq(b.received, 1, "the unsettled message did not come back");
     cr_assert_str_eq(body_text(b.held_msg[0]), "once");
     cr_assert_eq(peer_ack_all(&b), 0);
     bus_close(b.conn);
 
     /* Acknowledged: the next consumer gets the next message, not it. */
-    open_lasting_consumer(&c, base, url, queue, 10);
-    WAIT_UNTIL(base, c.ups == 1, WAIT_MS);
-    publish_text(&pub, address, "next", &confirms);
-    WAIT_UNTIL(base, c.received >= 1, WAIT_MS);
+    open_lasting_consumer(&c, case_base, case_url, case_queue, 10);
+    WAIT_UNTIL(case_base, c.ups == 1, WAIT_MS);
+    publish_text(&pub, case_address, "next", &confirms);
+    WAIT_UNTIL(case_base, c.received >= 1, WAIT_MS);
     cr_assert_eq(c.received, 1);
     cr_assert_str_eq(body_text(c.held_msg[0]), "next", "an acknowledged message came again");
     cr_assert_eq(peer_ack_all(&c), 0);
     bus_close(c.conn);
     bus_close(pub.conn);
-    drop_queue(url, queue);
-    event_base_free(base);
-    free(address);
-    free(queue);
-    free(url);
+    drop_queue(case_url, case_queue);
 }
 
 /* Each settlement, ack or requeue, lets exactly one more delivery in. */
 Test(bus, each_settlement_gives_one_credit, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *queue = test_unique_name("bus-credit-one");
-    char *address = qmf_name_queue_address(queue);
     struct peer cons = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
     char text[16];
     int i;
 
-    open_lasting_consumer(&cons, base, url, queue, 3);
-    open_publisher(&pub, base, url);
-    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    open_lasting_consumer(&cons, case_base, case_url, case_queue, 3);
+    open_publisher(&pub, case_base, case_url);
+    WAIT_UNTIL(case_base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
     for (i = 0; i < 10; i++) {
         snprintf(text, sizeof(text), "c%d", i);
-        publish_text(&pub, address, text, &confirms);
+        publish_text(&pub, case_address, text, &confirms);
     }
-    WAIT_UNTIL(base, confirms.ok == 10 && cons.received == 3, WAIT_MS);
+    WAIT_UNTIL(case_base, confirms.ok == 10 && cons.received == 3, WAIT_MS);
     cr_assert_eq(cons.received, 3);
-    IDLE(base, 300);
+    IDLE(case_base, 300);
     cr_assert_eq(cons.received, 3, "deliveries came past the credit");
     peer_settle_first(&cons, true);
-    WAIT_UNTIL(base, cons.received == 4, WAIT_MS);
-    IDLE(base, 300);
+    WAIT_UNTIL(case_base, cons.received == 4, WAIT_MS);
+    IDLE(case_base, 300);
     cr_assert_eq(cons.received, 4, "one ack let more than one in");
     cr_assert_eq(cons.held_count, 3);
     peer_settle_first(&cons, false);
-    WAIT_UNTIL(base, cons.received == 5, WAIT_MS);
-    IDLE(base, 300);
+    WAIT_UNTIL(case_base, cons.received == 5, WAIT_MS);
+    IDLE(case_base, 300);
     cr_assert_eq(cons.received, 5, "one requeue let more than one in");
     cr_assert_eq(cons.max_held, 3);
     while (cons.held_count > 0)
         peer_settle_first(&cons, true);
     bus_close(cons.conn);
     bus_close(pub.conn);
-    drop_queue(url, queue);
-    event_base_free(base);
-    free(address);
-    free(queue);
-    free(url);
+    drop_queue(case_url, case_queue);
 }
 
 /* After bus_pause nothing more is delivered; what is held can still be
  * settled, and what came meanwhile waits in the queue. */
 Test(bus, pause_stops_deliveries, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *queue = test_unique_name("bus-pause");
-    char *address = qmf_name_queue_address(queue);
     struct peer cons = { 0 }, later = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
 
-    open_lasting_consumer(&cons, base, url, queue, 10);
-    open_publisher(&pub, base, url);
-    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
-    publish_text(&pub, address, "before", &confirms);
-    WAIT_UNTIL(base, cons.received == 1 && confirms.ok == 1, WAIT_MS);
+    open_lasting_consumer(&cons, case_base, case_url, case_queue, 10);
+    open_publisher(&pub, case_base, case_url);
+    WAIT_UNTIL(case_base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    publish_text(&pub, case_address, "before", &confirms);
+    WAIT_UNTIL(case_base, cons.received == 1 && confirms.ok == 1, WAIT_MS);
     cr_assert_eq(bus_pause(cons.conn), 0);
-    publish_text(&pub, address, "after-1", &confirms);
-    publish_text(&pub, address, "after-2", &confirms);
-    WAIT_UNTIL(base, confirms.ok == 3, WAIT_MS);
-    IDLE(base, 500);
+    publish_text(&pub, case_address, "after-1", &confirms);
+    publish_text(&pub, case_address, "after-2", &confirms);
+    WAIT_UNTIL(case_base, confirms.ok == 3, WAIT_MS);
+    IDLE(case_base, 500);
     cr_assert_eq(cons.received, 1, "a paused subscription still delivers");
     cr_assert(bus_is_up(cons.conn));
     cr_assert_eq(peer_ack_all(&cons), 0, "a held delivery could not be settled");
     bus_close(cons.conn);
 
-    open_lasting_consumer(&later, base, url, queue, 10);
-    WAIT_UNTIL(base, later.received == 2, WAIT_MS);
+    open_lasting_consumer(&later, case_base, case_url, case_queue, 10);
+    WAIT_UNTIL(case_base, later.received == 2, WAIT_MS);
     cr_assert_eq(later.received, 2);
     cr_assert_str_eq(body_text(later.held_msg[0]), "after-1");
     cr_assert_str_eq(body_text(later.held_msg[1]), "after-2");
     cr_assert_eq(peer_ack_all(&later), 0);
     bus_close(later.conn);
     bus_close(pub.conn);
-    drop_queue(url, queue);
-    event_base_free(base);
-    free(address);
-    free(queue);
-    free(url);
+    drop_queue(case_url, case_queue);
 }
 
 /* A stream read from its first offset (the consumer argument x-stream-offset,
  * on 1.0 RabbitMQ's source filter rabbitmq:stream-offset-spec). */
 Test(bus, stream_from_the_first_offset, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *stream = test_unique_name("bus-stream");
+    char *stream = test_unique_name("bus-stream");
     char *address = qmf_name_queue_address(stream);
     qmf_value *args = qmf_map(), *offset = qmf_map();
     struct bus_queue q = { .name = stream, .durable = true, .queue_type = "stream",
@@ -1888,26 +1783,26 @@ Test(bus, stream_from_the_first_offset, .timeout = 60)
     struct peer pub = { 0 }, reader = { 0 };
     struct bus_subscription sub = { .source = address, .credit = 10, .arguments = offset,
                                     .receive = peer_hold, .opaque = &reader };
-    struct bus_options opts = { .url = url, .queues = &q, .nqueues = 1 };
+    struct bus_options opts = { .url = case_url, .queues = &q, .nqueues = 1 };
     struct confirms confirms = { 0 };
     int64_t at;
     int i;
 
     qmf_map_set(args, "x-max-age", qmf_string("1h"));
     qmf_map_set(offset, "x-stream-offset", qmf_string("first"));
-    peer_open(&pub, base, &opts);
-    WAIT_UNTIL(base, pub.ups == 1, WAIT_MS);
+    peer_open(&pub, case_base, &opts);
+    WAIT_UNTIL(case_base, pub.ups == 1, WAIT_MS);
     cr_assert_eq(pub.ups, 1, "%s", pub.down_err.text);
     publish_text(&pub, address, "s0", &confirms);
     publish_text(&pub, address, "s1", &confirms);
     publish_text(&pub, address, "s2", &confirms);
-    WAIT_UNTIL(base, confirms.ok == 3, WAIT_MS);
+    WAIT_UNTIL(case_base, confirms.ok == 3, WAIT_MS);
     cr_assert_eq(confirms.ok, 3);
 
     opts.subs = &sub;
     opts.nsubs = 1;
-    peer_open(&reader, base, &opts);
-    WAIT_UNTIL(base, reader.received == 3, WAIT_MS);
+    peer_open(&reader, case_base, &opts);
+    WAIT_UNTIL(case_base, reader.received == 3, WAIT_MS);
     cr_assert_eq(reader.received, 3, "%s", reader.down_err.text);
     for (i = 0; i < 3; i++) {
         char want[8];
@@ -1922,13 +1817,11 @@ Test(bus, stream_from_the_first_offset, .timeout = 60)
     cr_assert_eq(peer_ack_all(&reader), 0);
     bus_close(reader.conn);
     bus_close(pub.conn);
-    drop_queue(url, stream);
+    drop_queue(case_url, stream);
     qmf_free(args);
     qmf_free(offset);
-    event_base_free(base);
     free(address);
     free(stream);
-    free(url);
 }
 
 /* A list body of several items arrives whole, and the connection stays:
@@ -1936,9 +1829,6 @@ Test(bus, stream_from_the_first_offset, .timeout = 60)
  * or more, so the bus sends lists as amqp-sequence. */
 Test(bus, list_bodies_travel, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *queue = test_unique_name("bus-list");
-    char *address = qmf_name_queue_address(queue);
     struct peer cons = { 0 }, pub = { 0 };
     struct confirms confirms = { 0 };
     struct bus_message *m = bus_message_new(), *raw = bus_message_new();
@@ -1952,14 +1842,14 @@ Test(bus, list_bodies_travel, .timeout = 60)
     m->encoding = BUS_ENCODING_AMQP;
     cr_assert_eq(qmf_to_amqp(list, &raw->raw_body, &raw->raw_len), 0);
     raw->raw_content_type = qmf_xstrdup(BUS_CONTENT_AMQP_LIST);
-    open_lasting_consumer(&cons, base, url, queue, 10);
-    open_publisher(&pub, base, url);
-    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
-    cr_assert_eq(bus_publish(pub.conn, address, m, count_confirm, &confirms, &err), 0, "%s",
+    open_lasting_consumer(&cons, case_base, case_url, case_queue, 10);
+    open_publisher(&pub, case_base, case_url);
+    WAIT_UNTIL(case_base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    cr_assert_eq(bus_publish(pub.conn, case_address, m, count_confirm, &confirms, &err), 0, "%s",
                  err.text);
-    cr_assert_eq(bus_publish(pub.conn, address, raw, count_confirm, &confirms, &err), 0, "%s",
+    cr_assert_eq(bus_publish(pub.conn, case_address, raw, count_confirm, &confirms, &err), 0, "%s",
                  err.text);
-    WAIT_UNTIL(base, cons.received == 2 && confirms.ok == 2, WAIT_MS);
+    WAIT_UNTIL(case_base, cons.received == 2 && confirms.ok == 2, WAIT_MS);
     cr_assert_eq(cons.received, 2, "%s", pub.down_err.text);
     cr_assert_eq(confirms.ok, 2);
     cr_assert(qmf_equal(cons.held_msg[0]->body, list));
@@ -1969,14 +1859,10 @@ Test(bus, list_bodies_travel, .timeout = 60)
     cr_assert_eq(peer_ack_all(&cons), 0);
     bus_close(cons.conn);
     bus_close(pub.conn);
-    drop_queue(url, queue);
+    drop_queue(case_url, case_queue);
     bus_message_free(m);
     bus_message_free(raw);
     qmf_free(list);
-    event_base_free(base);
-    free(address);
-    free(queue);
-    free(url);
 }
 
 /* The broker restarts -------------------------------------------------------- */
@@ -2033,13 +1919,10 @@ private_broker_stop(void)
  * the bus reconnects by itself and the message comes again. */
 Test(bus, reconnects_after_the_broker_restarts, .timeout = 300, .fini = private_broker_stop)
 {
-    struct event_base *base = new_base();
     char *dir = private_broker_dir, *args, *started, *url;
-    char *queue = test_unique_name("bus-restart");
-    char *address = qmf_name_queue_address(queue);
-    struct bus_queue q = { .name = queue, .durable = true };
+    struct bus_queue q = { .name = case_queue, .durable = true };
     struct peer cons = { 0 }, pub = { 0 };
-    struct bus_subscription sub = { .source = address, .receive = peer_hold, .opaque = &cons };
+    struct bus_subscription sub = { .source = case_address, .receive = peer_hold, .opaque = &cons };
     struct bus_options opts = { .reconnect = true, .reconnect_min_ms = 50,
                                 .reconnect_max_ms = 500, .queues = &q, .nqueues = 1,
                                 .subs = &sub, .nsubs = 1 };
@@ -2054,16 +1937,16 @@ Test(bus, reconnects_after_the_broker_restarts, .timeout = 300, .fini = private_
     free(args);
     url = test_bus_url_port(atoi(strrchr(started, ':') + 1));
     opts.url = url;
-    peer_open(&cons, base, &opts);
-    open_publisher(&pub, base, url);
-    WAIT_UNTIL(base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
+    peer_open(&cons, case_base, &opts);
+    open_publisher(&pub, case_base, url);
+    WAIT_UNTIL(case_base, cons.ups == 1 && pub.ups == 1, WAIT_MS);
     cr_assert_eq(cons.ups, 1, "%s", cons.down_err.text);
     m->body = qmf_map();
     qmf_map_set(m->body, "text", qmf_string("persistent"));
     m->durable = true;
-    cr_assert_eq(bus_publish(pub.conn, address, m, count_confirm, &confirms, &err), 0, "%s",
+    cr_assert_eq(bus_publish(pub.conn, case_address, m, count_confirm, &confirms, &err), 0, "%s",
                  err.text);
-    WAIT_UNTIL(base, cons.received == 1 && confirms.ok == 1, WAIT_MS);
+    WAIT_UNTIL(case_base, cons.received == 1 && confirms.ok == 1, WAIT_MS);
     cr_assert_eq(cons.received, 1);
     stale = cons.held[0];
     cons.held_count = 0;
@@ -2074,21 +1957,18 @@ Test(bus, reconnects_after_the_broker_restarts, .timeout = 300, .fini = private_
     free(args);
     /* The loss is seen (the broker said goodbye, or the socket died), and
      * the retries find the broker back. */
-    WAIT_UNTIL(base, cons.downs >= 1 && cons.ups == 2, 120000);
+    WAIT_UNTIL(case_base, cons.downs >= 1 && cons.ups == 2, 120000);
     cr_assert_eq(cons.downs, 1, "down is said once per loss");
     cr_assert_eq(cons.ups, 2, "%s", cons.down_err.text);
     cr_assert_neq(bus_ack(stale), 0, "a delivery of the lost connection was settled");
-    WAIT_UNTIL(base, cons.received == 2, WAIT_MS);
+    WAIT_UNTIL(case_base, cons.received == 2, WAIT_MS);
     cr_assert_eq(cons.received, 2, "the persistent message did not come again");
     cr_assert_str_eq(body_text(cons.held_msg[0]), "persistent");
     cr_assert(cons.held_msg[0]->durable);
     cr_assert_eq(peer_ack_all(&cons), 0);
     bus_close(cons.conn);
     bus_message_free(m);
-    event_base_free(base);
     free(started);
-    free(address);
-    free(queue);
     free(url);
 }
 
@@ -2186,7 +2066,6 @@ tls_refused(struct event_base *base, const struct bus_options *opts, const char 
  * logs in with SASL EXTERNAL and no password at all. */
 Test(bus, tls_and_sasl_external, .timeout = 240)
 {
-    struct event_base *base = new_base();
     struct tls_broker t;
     char *url, *other, *ext_url, *user = test_unique_name("bus-ext"), *args, *files;
     struct bus_options opts = { .name = "test tls" };
@@ -2196,16 +2075,16 @@ Test(bus, tls_and_sasl_external, .timeout = 240)
     other = tls_url(&t, "guest:guest", "127.0.0.2");
     opts.url = url;
     opts.tls.ca = t.ca;
-    tls_round_trip(base, &opts, "right CA");
+    tls_round_trip(case_base, &opts, "right CA");
 
     opts.tls.ca = t.wrong_ca;
-    tls_refused(base, &opts, "certificate verify failed (wrong CA?)");
+    tls_refused(case_base, &opts, "certificate verify failed (wrong CA?)");
 
     opts.tls.ca = t.ca;
     opts.url = other;
-    tls_refused(base, &opts, "host name verification failed");
+    tls_refused(case_base, &opts, "host name verification failed");
     opts.tls.no_verify_hostname = true;
-    tls_round_trip(base, &opts, "another name, unchecked");
+    tls_round_trip(case_base, &opts, "another name, unchecked");
     opts.tls.no_verify_hostname = false;
 
     /* A user with no password: only its certificate logs it in. */
@@ -2224,12 +2103,11 @@ Test(bus, tls_and_sasl_external, .timeout = 240)
     opts.sasl = BUS_SASL_EXTERNAL;
     opts.tls.cert = files;
     opts.tls.key = files + strlen(files) + 1;
-    tls_round_trip(base, &opts, "SASL EXTERNAL");
+    tls_round_trip(case_base, &opts, "SASL EXTERNAL");
     args = qmf_xasprintf("ctl %s delete_user %s", t.dir, user);
     free(broker_sh(args));
     free(args);
 
-    event_base_free(base);
     tls_broker_free(&t);
     free(files);
     free(ext_url);
@@ -2285,8 +2163,7 @@ broker_close_connection(const char *name)
  */
 Test(bus, a_named_exclusive_queue_is_a_lock, .timeout = 180)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *url091 = test_broker_url();
+    char *url091 = test_broker_url();
     char *lock = test_unique_name("bus-lock");
     char *address = qmf_name_queue_address(lock);
     char *topic = qmf_xasprintf("/exchange/" BUS_EXCHANGE_TOPIC "/%s", lock);
@@ -2295,25 +2172,25 @@ Test(bus, a_named_exclusive_queue_is_a_lock, .timeout = 180)
                            .bindings = &binding, .nbindings = 1 };
     struct peer holder = { 0 }, other = { 0 }, other091 = { 0 }, next = { 0 }, pub = { 0 };
     struct bus_subscription sub = { .source = address, .no_ack = true, .receive = peer_hold };
-    struct bus_options opts = { .url = url, .name = "test lock holder", .queues = &q,
+    struct bus_options opts = { .url = case_url, .name = "test lock holder", .queues = &q,
                                 .nqueues = 1, .subs = &sub, .nsubs = 1 };
     struct bus_message *m = bus_message_new();
     qmf_error err;
 
     sub.opaque = &holder;
-    peer_open(&holder, base, &opts);
-    open_publisher(&pub, base, url);
-    WAIT_UNTIL(base, holder.ups == 1 && pub.ups == 1, WAIT_MS);
+    peer_open(&holder, case_base, &opts);
+    open_publisher(&pub, case_base, case_url);
+    WAIT_UNTIL(case_base, holder.ups == 1 && pub.ups == 1, WAIT_MS);
     cr_assert_eq(holder.ups, 1, "%s", holder.down_err.text);
 
     /* Refused to others, on both transports. */
     opts.name = "test lock other";
     sub.opaque = &other;
-    peer_open(&other, base, &opts);
+    peer_open(&other, case_base, &opts);
     opts.url = url091;
     sub.opaque = &other091;
-    peer_open(&other091, base, &opts);
-    WAIT_UNTIL(base, other.downs == 1 && other091.downs == 1, WAIT_MS);
+    peer_open(&other091, case_base, &opts);
+    WAIT_UNTIL(case_base, other.downs == 1 && other091.downs == 1, WAIT_MS);
     cr_assert_eq(other.downs, 1);
     cr_assert_eq(other.down_err.code, QMF_ERR_LOCKED, "%s", other.down_err.text);
     cr_assert_eq(other091.down_err.code, QMF_ERR_LOCKED, "%s", other091.down_err.text);
@@ -2323,28 +2200,28 @@ Test(bus, a_named_exclusive_queue_is_a_lock, .timeout = 180)
     m->body = qmf_map();
     qmf_map_set(m->body, "text", qmf_string("locked"));
     cr_assert_eq(bus_publish(pub.conn, topic, m, NULL, NULL, &err), 0, "%s", err.text);
-    WAIT_UNTIL(base, holder.received == 1, WAIT_MS);
+    WAIT_UNTIL(case_base, holder.received == 1, WAIT_MS);
     cr_assert_eq(holder.received, 1);
     cr_assert_eq(peer_ack_all(&holder), 0);
 
     /* The connection that holds it goes: so does the holder's. */
     broker_close_connection(on_amqp10() ? "test lock holder (topology)" : "test lock holder");
-    WAIT_UNTIL(base, holder.downs == 1, WAIT_MS);
+    WAIT_UNTIL(case_base, holder.downs == 1, WAIT_MS);
     cr_assert_eq(holder.downs, 1, "the holder did not see its lock go");
 
     /* And the lock is free for another (which keeps asking while the
      * broker has not yet let the lock go). */
-    opts.url = url;
+    opts.url = case_url;
     opts.name = "test lock next";
     opts.reconnect = true;
     opts.reconnect_min_ms = 50;
     opts.reconnect_max_ms = 500;
     sub.opaque = &next;
-    peer_open(&next, base, &opts);
-    WAIT_UNTIL(base, next.ups == 1, WAIT_MS);
+    peer_open(&next, case_base, &opts);
+    WAIT_UNTIL(case_base, next.ups == 1, WAIT_MS);
     cr_assert_eq(next.ups, 1, "%s", next.down_err.text);
     cr_assert_eq(bus_publish(pub.conn, topic, m, NULL, NULL, &err), 0, "%s", err.text);
-    WAIT_UNTIL(base, next.received == 1, WAIT_MS);
+    WAIT_UNTIL(case_base, next.received == 1, WAIT_MS);
     cr_assert_eq(next.received, 1);
     cr_assert_eq(peer_ack_all(&next), 0);
 
@@ -2354,13 +2231,11 @@ Test(bus, a_named_exclusive_queue_is_a_lock, .timeout = 180)
     bus_close(other.conn);
     bus_close(other091.conn);
     bus_close(pub.conn);
-    IDLE(base, 100);
-    event_base_free(base);
+    IDLE(case_base, 100);
     free(topic);
     free(address);
     free(lock);
     free(url091);
-    free(url);
 }
 
 /* AMQP 1.0 only ---------------------------------------------------------------- */
@@ -2369,7 +2244,6 @@ Test(bus, a_named_exclusive_queue_is_a_lock, .timeout = 180)
  * bus_open, saying why (no broker needed). */
 Test(bus, amqp10_refuses_what_it_cannot_do)
 {
-    struct event_base *base = new_base();
     qmf_value *args = qmf_map();
     struct bus_subscription sub = { .source = "/queue/q", .arguments = args,
                                     .receive = peer_hold };
@@ -2380,7 +2254,7 @@ Test(bus, amqp10_refuses_what_it_cannot_do)
     opts.subs = &sub;
     opts.nsubs = 1;
     qmf_map_set(args, "x-priority", qmf_i64(5));
-    cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
+    cr_assert_neq(bus_open(&c, case_base, &opts, NULL, NULL, &err), 0);
     cr_assert_eq(err.code, QMF_ERR_NOT_IMPLEMENTED, "%s", err.text);
     cr_assert(strstr(err.text, "x-priority") != NULL, "%s", err.text);
 
@@ -2388,10 +2262,9 @@ Test(bus, amqp10_refuses_what_it_cannot_do)
     opts.nsubs = 0;
     opts.url = "amqp10://guest:guest@127.0.0.1:1/";
     opts.sasl = BUS_SASL_EXTERNAL;
-    cr_assert_neq(bus_open(&c, base, &opts, NULL, NULL, &err), 0);
+    cr_assert_neq(bus_open(&c, case_base, &opts, NULL, NULL, &err), 0);
     cr_assert(strstr(err.text, "amqps10://") != NULL, "%s", err.text);
     qmf_free(args);
-    event_base_free(base);
 }
 
 /* Publishing into a broker that stopped reading is refused once
@@ -2400,8 +2273,7 @@ Test(bus, amqp10_refuses_what_it_cannot_do)
  * blocks instead, see docs/TRANSPORTS.md.) */
 Test(bus, amqp10_outgoing_buffer_is_bounded, .timeout = 120)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *proxied;
+    char *proxied;
     struct proxy px;
     struct peer pub = { 0 };
     struct bus_options opts = { .name = "test bound" };
@@ -2414,10 +2286,10 @@ Test(bus, amqp10_outgoing_buffer_is_bounded, .timeout = 120)
 
     if (!on_amqp10())
         cr_skip_test("AMQP 0-9-1 writes synchronously");
-    proxied = proxy_start(&px, base, url);
+    proxied = proxy_start(&px, case_base, case_url);
     opts.url = proxied;
-    peer_open(&pub, base, &opts);
-    WAIT_UNTIL(base, pub.ups == 1, WAIT_MS);
+    peer_open(&pub, case_base, &opts);
+    WAIT_UNTIL(case_base, pub.ups == 1, WAIT_MS);
     cr_assert_eq(pub.ups, 1, "%s", pub.down_err.text);
     proxy_stall(&px, true);
     m->raw_body = qmf_xmalloc(size);
@@ -2428,7 +2300,7 @@ Test(bus, amqp10_outgoing_buffer_is_bounded, .timeout = 120)
         if (bus_publish(pub.conn, "/queue/nowhere", m, NULL, NULL, &err) != 0)
             break;
         sent += size;
-        event_base_loop(base, EVLOOP_NONBLOCK);
+        event_base_loop(case_base, EVLOOP_NONBLOCK);
     }
     cr_assert_lt(i, 1000, "publishing was never refused");
     cr_assert_eq(err.code, QMF_ERR_TRANSPORT);
@@ -2437,14 +2309,12 @@ Test(bus, amqp10_outgoing_buffer_is_bounded, .timeout = 120)
     cr_assert(bus_is_up(pub.conn));
 
     proxy_stall(&px, false);
-    WAIT_UNTIL(base, try_publish(&retry), WAIT_MS);
+    WAIT_UNTIL(case_base, try_publish(&retry), WAIT_MS);
     cr_assert_eq(pub.downs, 0, "%s", pub.down_err.text);
     bus_message_free(m);
     bus_close(pub.conn);
     proxy_stop(&px);
-    event_base_free(base);
     free(proxied);
-    free(url);
 }
 
 /* The next message of a queue as a 0-9-1 client gets it (basic.get, no
@@ -2482,8 +2352,7 @@ bytes_are(amqp_bytes_t b, const char *want, size_t len)
  * as the 0-9-1 bus reads it. */
 Test(bus, amqp10_and_091_interoperate, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url10 = test_bus_url(), *url091 = test_broker_url();
+    char *url091 = test_broker_url();
     char *q10 = test_unique_name("bus-mixed-10"), *q091 = test_unique_name("bus-mixed-091");
     char *to10 = qmf_name_queue_address(q10), *to091 = qmf_name_queue_address(q091);
     struct peer c10 = { 0 }, c091 = { 0 }, asker = { 0 }, r091 = { 0 };
@@ -2500,11 +2369,11 @@ Test(bus, amqp10_and_091_interoperate, .timeout = 60)
 
     if (!on_amqp10())
         cr_skip_test("run by the AMQP 1.0 pass");
-    open_lasting_consumer(&c10, base, url10, q10, 10);
-    open_publisher(&c091, base, url091);
+    open_lasting_consumer(&c10, case_base, case_url, q10, 10);
+    open_publisher(&c091, case_base, url091);
     make_queue(url091, q091);
-    peer_open(&asker, base, &asker_opts);
-    WAIT_UNTIL(base, c10.ups == 1 && c091.ups == 1 && asker.ups == 1, WAIT_MS);
+    peer_open(&asker, case_base, &asker_opts);
+    WAIT_UNTIL(case_base, c10.ups == 1 && c091.ups == 1 && asker.ups == 1, WAIT_MS);
     cr_assert(c10.ups == 1 && c091.ups == 1 && asker.ups == 1);
 
     /* 0-9-1 to 1.0: a JSON body, its properties, a reply-to address. */
@@ -2517,7 +2386,7 @@ Test(bus, amqp10_and_091_interoperate, .timeout = 60)
     m->durable = true;
     cr_assert_eq(bus_publish(c091.conn, to10, m, count_confirm, &confirms, &err), 0, "%s",
                  err.text);
-    WAIT_UNTIL(base, c10.received == 1 && confirms.ok == 1, WAIT_MS);
+    WAIT_UNTIL(case_base, c10.received == 1 && confirms.ok == 1, WAIT_MS);
     cr_assert_eq(c10.received, 1);
     got = c10.held_msg[0];
     cr_assert_eq(got->body_error.code, QMF_OK, "%s", got->body_error.text);
@@ -2543,17 +2412,17 @@ Test(bus, amqp10_and_091_interoperate, .timeout = 60)
     typed_m->encoding = BUS_ENCODING_AMQP;
     cr_assert_eq(bus_publish(c10.conn, to091, typed_m, count_confirm, &confirms, &err), 0,
                  "%s", err.text);
-    WAIT_UNTIL(base, confirms.ok == 3, WAIT_MS);
+    WAIT_UNTIL(case_base, confirms.ok == 3, WAIT_MS);
     cr_assert_eq(confirms.ok, 3);
     raw = test_raw_connect(url091);
-    cr_assert(raw_get(base, raw, q091, &wire));
+    cr_assert(raw_get(case_base, raw, q091, &wire));
     cr_assert(bytes_are(wire.body, m->raw_body, m->raw_len), "not the bytes given");
     cr_assert(bytes_are(wire.properties.content_type, BUS_CONTENT_JSON,
                         strlen(BUS_CONTENT_JSON)));
     cr_assert(bytes_are(wire.properties.correlation_id, "corr-10", 7));
     amqp_destroy_message(&wire);
     /* A typed body: RabbitMQ's type amqp-1.0, the amqp-value section. */
-    cr_assert(raw_get(base, raw, q091, &wire));
+    cr_assert(raw_get(case_base, raw, q091, &wire));
     cr_assert(bytes_are(wire.properties.type, "amqp-1.0", 8));
     cr_assert(bytes_are(wire.properties.content_type, BUS_CONTENT_AMQP_MAP,
                         strlen(BUS_CONTENT_AMQP_MAP)));
@@ -2569,11 +2438,11 @@ Test(bus, amqp10_and_091_interoperate, .timeout = 60)
     /* And as the 0-9-1 bus reads it: the application-properties are its
      * headers again. */
     bus_message_set_header_string(typed_m, "qmf.opcode", "_query_response");
-    open_lasting_consumer(&r091, base, url091, q091, 10);
-    WAIT_UNTIL(base, r091.ups == 1, WAIT_MS);
+    open_lasting_consumer(&r091, case_base, url091, q091, 10);
+    WAIT_UNTIL(case_base, r091.ups == 1, WAIT_MS);
     cr_assert_eq(bus_publish(c10.conn, to091, typed_m, count_confirm, &confirms, &err), 0,
                  "%s", err.text);
-    WAIT_UNTIL(base, r091.received == 1, WAIT_MS);
+    WAIT_UNTIL(case_base, r091.received == 1, WAIT_MS);
     cr_assert_eq(r091.received, 1);
     cr_assert_eq(r091.held_msg[0]->body_error.code, QMF_OK, "%s",
                  r091.held_msg[0]->body_error.text);
@@ -2584,7 +2453,7 @@ Test(bus, amqp10_and_091_interoperate, .timeout = 60)
     bus_message_free(typed_m);
 
     /* A 0-9-1 console's direct reply-to, answered over 1.0. */
-    ask_and_answer_on(base, &asker, false, &c10, q10, "0-9-1 asks, 1.0 answers");
+    ask_and_answer_on(case_base, &asker, false, &c10, q10, "0-9-1 asks, 1.0 answers");
 
     bus_message_free(m);
     bus_close(asker.conn);
@@ -2592,12 +2461,10 @@ Test(bus, amqp10_and_091_interoperate, .timeout = 60)
     bus_close(c091.conn);
     drop_queue(url091, q10);
     drop_queue(url091, q091);
-    event_base_free(base);
     free(to10);
     free(to091);
     free(q10);
     free(q091);
-    free(url10);
     free(url091);
 }
 
@@ -2606,20 +2473,17 @@ Test(bus, amqp10_and_091_interoperate, .timeout = 60)
  * this is the SASL outcome of the 1.0 connection itself. */
 Test(bus, refused_login_is_unauthorized, .timeout = 60)
 {
-    struct event_base *base = new_base();
-    char *url = test_bus_url(), *bad;
+    char *bad;
     struct bus_options opts = { .name = "test refused", .passive_exchanges = true };
     struct peer p = { 0 };
 
-    bad = qmf_xasprintf("%.*sguest:wr0ng-s3cret@%s", (int)(strstr(url, "://") + 3 - url), url,
-                        strchr(url, '@') + 1);
+    bad = qmf_xasprintf("%.*sguest:wr0ng-s3cret@%s", (int)(strstr(case_url, "://") + 3 - case_url), case_url,
+                        strchr(case_url, '@') + 1);
     opts.url = bad;
-    open_and_settle(&p, base, &opts);
+    open_and_settle(&p, case_base, &opts);
     cr_assert_eq(p.ups, 0);
     cr_assert_eq(p.down_err.code, QMF_ERR_UNAUTHORIZED, "%s", p.down_err.text);
     cr_assert_null(strstr(p.down_err.text, "wr0ng-s3cret"), "%s", p.down_err.text);
     bus_close(p.conn);
-    event_base_free(base);
     free(bad);
-    free(url);
 }

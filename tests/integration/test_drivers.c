@@ -419,6 +419,26 @@ domain_get(struct drv_test *t, const char *uuid)
     return d;
 }
 
+/* The fixture every case shares: its loop, started before the case, and
+ * whatever connection it opened, closed after it.  File scope because
+ * criterion's .init and .fini take no argument; each case runs in a
+ * process of its own. */
+static struct drv_test drv;
+
+static void
+case_setup(void)
+{
+    test_start(&drv);
+}
+
+static void
+case_teardown(void)
+{
+    test_finish(&drv);
+}
+
+TestSuite(drivers, .init = case_setup, .fini = case_teardown);
+
 /* ---- the event loop on its own ---- */
 
 struct loop_probe {
@@ -478,78 +498,70 @@ run_loop_briefly(struct event_base *base, int ms)
 
 Test(drivers, loop_install_rules)
 {
-    struct drv_test t;
     struct event_base *other;
     qmf_error err = { 0 };
 
-    test_start(&t);
-    cr_expect_eq(drv_event_loop_install(t.base, &err), 0, "same base again: %s", err.text);
+    cr_expect_eq(drv_event_loop_install(drv.base, &err), 0, "same base again: %s", err.text);
     other = event_base_new();
     cr_expect_eq(drv_event_loop_install(other, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_INTERNAL);
     cr_expect_eq(drv_event_loop_install(NULL, &err), -1);
     event_base_free(other);
-    test_finish(&t);
 }
 
 Test(drivers, loop_zero_timeout_fires_until_disabled)
 {
-    struct drv_test t;
     struct loop_probe p = { .stop_at = 5 };
 
-    test_start(&t);
-    p.base = t.base;
+    p.base = drv.base;
     p.timer = virEventAddTimeout(0, probe_timer, &p, probe_free);
     cr_assert_geq(p.timer, 0);
-    run_loop_briefly(t.base, WAIT_SECONDS * 1000);
+    run_loop_briefly(drv.base, WAIT_SECONDS * 1000);
     cr_assert_eq(p.fired, 5, "a 0 timeout fired %d times before -1", p.fired);
     /* Disabled: the loop must now sleep through its whole run. */
-    run_loop_briefly(t.base, 200);
+    run_loop_briefly(drv.base, 200);
     cr_expect_eq(p.fired, 5, "a disabled timeout fired again");
 
     /* Re-enabled with a period, it fires again. */
     p.stop_at = 7;
     virEventUpdateTimeout(p.timer, 10);
-    run_loop_briefly(t.base, WAIT_SECONDS * 1000);
+    run_loop_briefly(drv.base, WAIT_SECONDS * 1000);
     cr_expect_eq(p.fired, 7);
 
     cr_assert_eq(virEventRemoveTimeout(p.timer), 0);
     cr_expect_not(p.freed, "ff ran inside remove");
-    event_base_loop(t.base, EVLOOP_NONBLOCK);
+    event_base_loop(drv.base, EVLOOP_NONBLOCK);
     cr_expect(p.freed, "ff did not run on the loop");
     cr_expect_eq(virEventRemoveTimeout(p.timer), -1, "removed twice");
-    test_finish(&t);
 }
 
 Test(drivers, loop_handles_translate_events)
 {
-    struct drv_test t;
     struct loop_probe p = { 0 };
     int fds[2], watch;
 
-    test_start(&t);
-    p.base = t.base;
+    p.base = drv.base;
     cr_assert_eq(pipe(fds), 0);
     watch = virEventAddHandle(fds[0], VIR_EVENT_HANDLE_READABLE, probe_handle,
                               &p, probe_free);
     cr_assert_geq(watch, 0);
 
     cr_assert_eq(write(fds[1], "x", 1), 1);
-    run_loop_briefly(t.base, WAIT_SECONDS * 1000);
+    run_loop_briefly(drv.base, WAIT_SECONDS * 1000);
     cr_assert_eq(p.handle_calls, 1);
     cr_expect_eq(p.handle_events, VIR_EVENT_HANDLE_READABLE);
 
     /* Disabled: pending data must not wake it. */
     virEventUpdateHandle(watch, 0);
     cr_assert_eq(write(fds[1], "y", 1), 1);
-    run_loop_briefly(t.base, 200);
+    run_loop_briefly(drv.base, 200);
     cr_expect_eq(p.handle_calls, 1, "a disabled handle was called");
 
     /* Re-enabled, with the writer gone: readable and hung up. */
     close(fds[1]);
     p.handle_events = 0;
     virEventUpdateHandle(watch, VIR_EVENT_HANDLE_READABLE);
-    run_loop_briefly(t.base, WAIT_SECONDS * 1000);
+    run_loop_briefly(drv.base, WAIT_SECONDS * 1000);
     cr_assert_eq(p.handle_calls, 2);
     cr_expect(p.handle_events & VIR_EVENT_HANDLE_READABLE);
     cr_expect(p.handle_events & VIR_EVENT_HANDLE_HANGUP,
@@ -557,66 +569,57 @@ Test(drivers, loop_handles_translate_events)
 
     cr_assert_eq(virEventRemoveHandle(watch), 0);
     cr_expect_not(p.freed, "ff ran inside remove");
-    event_base_loop(t.base, EVLOOP_NONBLOCK);
+    event_base_loop(drv.base, EVLOOP_NONBLOCK);
     cr_expect(p.freed);
     close(fds[0]);
-    test_finish(&t);
 }
 
 Test(drivers, loop_handle_writable)
 {
-    struct drv_test t;
     struct loop_probe p = { 0 };
     int fds[2], watch;
 
-    test_start(&t);
-    p.base = t.base;
+    p.base = drv.base;
     cr_assert_eq(pipe(fds), 0);
     watch = virEventAddHandle(fds[1], VIR_EVENT_HANDLE_WRITABLE, probe_handle,
                               &p, NULL);
     cr_assert_geq(watch, 0);
-    run_loop_briefly(t.base, WAIT_SECONDS * 1000);
+    run_loop_briefly(drv.base, WAIT_SECONDS * 1000);
     cr_assert_eq(p.handle_calls, 1);
     cr_expect_eq(p.handle_events, VIR_EVENT_HANDLE_WRITABLE);
     cr_assert_eq(virEventRemoveHandle(watch), 0);
     close(fds[0]);
     close(fds[1]);
-    test_finish(&t);
 }
 
 /* ---- the libvirt backend on the test driver ---- */
 
 Test(drivers, open_rejects_bad_uris)
 {
-    struct drv_test t;
     struct drv_conn *c = NULL;
     qmf_error err = { 0 };
 
-    test_start(&t);
-    cr_expect_eq(drv_libvirt_backend.open(&c, NULL, &test_events, &t, &err), -1);
+    cr_expect_eq(drv_libvirt_backend.open(&c, NULL, &test_events, &drv, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_INVALID_ARGS);
-    cr_expect_eq(drv_libvirt_backend.open(&c, "", &test_events, &t, &err), -1);
+    cr_expect_eq(drv_libvirt_backend.open(&c, "", &test_events, &drv, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_INVALID_ARGS);
     cr_expect_eq(drv_libvirt_backend.open(&c, "test:///nonexistent/virtbus.xml",
-                                          &test_events, &t, &err), -1);
+                                          &test_events, &drv, &err), -1);
     cr_expect_eq(err.code & QMF_ERR_LIBVIRT, QMF_ERR_LIBVIRT, "code %#x", err.code);
     cr_expect_neq(err.text[0], '\0');
     cr_expect_null(c);
     cr_expect_eq(drv_backend_for_uri("qemu:///system"), &drv_libvirt_backend);
-    test_finish(&t);
 }
 
 Test(drivers, node_info_has_every_property)
 {
-    struct drv_test t;
     qmf_value *node = NULL;
     qmf_error err = { 0 };
     unsigned long lib_ver;
     char *uri;
 
-    test_start(&t);
-    t.conn = test_open(&t, "node1.xml");
-    cr_assert_eq(LV_HV->node_info(t.conn, &node, &err), 0, "%s", err.text);
+    drv.conn = test_open(&drv, "node1.xml");
+    cr_assert_eq(LV_HV->node_info(drv.conn, &node, &err), 0, "%s", err.text);
     expect_props(node, node_props, NPROPS(node_props), "Node");
 
     uri = test_fixture_uri("node1.xml");
@@ -639,19 +642,16 @@ Test(drivers, node_info_has_every_property)
     cr_expect_eq(get_u(node, "libvirtVersion"), lib_ver);    /* in-process driver */
     cr_expect_leq(get_u(node, "freeMemory"), get_u(node, "memory"));
     qmf_free(node);
-    test_finish(&t);
 }
 
 Test(drivers, domain_list_has_the_fixture_domains)
 {
-    struct drv_test t;
     qmf_value *list = NULL, *d;
     qmf_error err = { 0 };
     size_t i;
 
-    test_start(&t);
-    t.conn = test_open(&t, "node1.xml");
-    cr_assert_eq(LV_HV->domain_list(t.conn, &list, &err), 0, "%s", err.text);
+    drv.conn = test_open(&drv, "node1.xml");
+    cr_assert_eq(LV_HV->domain_list(drv.conn, &list, &err), 0, "%s", err.text);
     cr_assert_eq(qmf_list_len(list), 3);
     for (i = 0; i < qmf_list_len(list); i++)
         expect_props(qmf_list_at(list, i), domain_props, NPROPS(domain_props), "Domain");
@@ -680,135 +680,120 @@ Test(drivers, domain_list_has_the_fixture_domains)
     cr_expect_not(get_b(d, "active"));
     cr_expect_eq(qmf_map_get(d, "id")->u.i, -1);
     qmf_free(list);
-    test_finish(&t);
 }
 
 Test(drivers, domain_get_known_and_unknown)
 {
-    struct drv_test t;
     qmf_value *d = NULL;
     qmf_error err = { 0 };
 
-    test_start(&t);
-    t.conn = test_open(&t, "node1.xml");
-    d = domain_get(&t, WEB2_UUID);
+    drv.conn = test_open(&drv, "node1.xml");
+    d = domain_get(&drv, WEB2_UUID);
     expect_props(d, domain_props, NPROPS(domain_props), "Domain");
     cr_expect_str_eq(get_s(d, "name"), "web2");
     cr_expect_str_eq(get_s(d, "uuid"), WEB2_UUID);
     qmf_free(d);
     d = NULL;
 
-    cr_expect_eq(LV_HV->domain_get(t.conn, MISSING_UUID, &d, &err), -1);
+    cr_expect_eq(LV_HV->domain_get(drv.conn, MISSING_UUID, &d, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT, "code %#x: %s", err.code, err.text);
     cr_expect_not_null(strstr(err.text, MISSING_UUID), "%s", err.text);
     cr_expect_null(d);
 
     /* Another node's domain is not on this one. */
-    cr_expect_eq(LV_HV->domain_get(t.conn, DB1_UUID, &d, &err), -1);
+    cr_expect_eq(LV_HV->domain_get(drv.conn, DB1_UUID, &d, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
 
-    cr_expect_eq(LV_HV->domain_get(t.conn, "not-a-uuid", &d, &err), -1);
+    cr_expect_eq(LV_HV->domain_get(drv.conn, "not-a-uuid", &d, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
-    cr_expect_eq(LV_HV->domain_shutdown(t.conn, MISSING_UUID, &err), -1);
+    cr_expect_eq(LV_HV->domain_shutdown(drv.conn, MISSING_UUID, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
-    test_finish(&t);
 }
 
 Test(drivers, actions_change_state_and_raise_events)
 {
-    struct drv_test t;
     qmf_value *d;
     qmf_error err = { 0 };
 
-    test_start(&t);
-    t.conn = test_open(&t, "node1.xml");
+    drv.conn = test_open(&drv, "node1.xml");
 
-    expect_event(&t, WEB1_UUID, "stopped", "shutdown");
-    cr_assert_eq(LV_HV->domain_shutdown(t.conn, WEB1_UUID, &err), 0,
+    expect_event(&drv, WEB1_UUID, "stopped", "shutdown");
+    cr_assert_eq(LV_HV->domain_shutdown(drv.conn, WEB1_UUID, &err), 0,
                  "%s", err.text);
-    cr_assert(wait_event(&t), "no stopped/shutdown event for web1");
-    d = domain_get(&t, WEB1_UUID);
+    cr_assert(wait_event(&drv), "no stopped/shutdown event for web1");
+    d = domain_get(&drv, WEB1_UUID);
     cr_expect_str_eq(get_s(d, "state"), "shutoff");
     cr_expect_str_eq(get_s(d, "reason"), "shutdown");
     cr_expect_not(get_b(d, "active"));
     qmf_free(d);
 
-    expect_event(&t, DBTEST_UUID, "started", "booted");
-    cr_assert_eq(LV_HV->domain_create(t.conn, DBTEST_UUID, 0, &err), 0,
+    expect_event(&drv, DBTEST_UUID, "started", "booted");
+    cr_assert_eq(LV_HV->domain_create(drv.conn, DBTEST_UUID, 0, &err), 0,
                  "%s", err.text);
-    cr_assert(wait_event(&t), "no started/booted event for db-test");
-    d = domain_get(&t, DBTEST_UUID);
+    cr_assert(wait_event(&drv), "no started/booted event for db-test");
+    d = domain_get(&drv, DBTEST_UUID);
     cr_expect_str_eq(get_s(d, "state"), "running");
     cr_expect_str_eq(get_s(d, "reason"), "booted");
     cr_expect(get_b(d, "active"));
     cr_expect_gt(qmf_map_get(d, "id")->u.i, 0);
     qmf_free(d);
 
-    expect_event(&t, DBTEST_UUID, "stopped", "destroyed");
-    cr_assert_eq(LV_HV->domain_destroy(t.conn, DBTEST_UUID, &err), 0,
+    expect_event(&drv, DBTEST_UUID, "stopped", "destroyed");
+    cr_assert_eq(LV_HV->domain_destroy(drv.conn, DBTEST_UUID, &err), 0,
                  "%s", err.text);
-    cr_assert(wait_event(&t), "no stopped/destroyed event for db-test");
-    d = domain_get(&t, DBTEST_UUID);
+    cr_assert(wait_event(&drv), "no stopped/destroyed event for db-test");
+    d = domain_get(&drv, DBTEST_UUID);
     cr_expect_str_eq(get_s(d, "state"), "shutoff");
     cr_expect_str_eq(get_s(d, "reason"), "destroyed");
     qmf_free(d);
 
     /* libvirt's own refusal, code and text. */
-    cr_assert_eq(LV_HV->domain_destroy(t.conn, DBTEST_UUID, &err), -1);
+    cr_assert_eq(LV_HV->domain_destroy(drv.conn, DBTEST_UUID, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_LIBVIRT | VIR_ERR_OPERATION_INVALID,
                  "code %#x: %s", err.code, err.text);
     cr_expect_not_null(strstr(err.text, "domain is not running"), "%s", err.text);
-    test_finish(&t);
 }
 
 Test(drivers, events_reach_a_loop_on_another_thread)
 {
-    struct drv_test t;
     qmf_error err = { 0 };
 
-    test_start(&t);
-    test_loop_thread_start(&t);
+    test_loop_thread_start(&drv);
     /* Opened while the loop runs: libvirt registers its timer from here. */
-    t.conn = test_open(&t, "node1.xml");
-    expect_event(&t, WEB2_UUID, "stopped", "destroyed");
-    cr_assert_eq(LV_HV->domain_destroy(t.conn, WEB2_UUID, &err), 0,
+    drv.conn = test_open(&drv, "node1.xml");
+    expect_event(&drv, WEB2_UUID, "stopped", "destroyed");
+    cr_assert_eq(LV_HV->domain_destroy(drv.conn, WEB2_UUID, &err), 0,
                  "%s", err.text);
-    cr_assert(wait_threaded(&t, event_matched), "no stopped/destroyed event for web2");
-    expect_event(&t, WEB2_UUID, "started", "booted");
-    cr_assert_eq(LV_HV->domain_create(t.conn, WEB2_UUID, 0, &err), 0,
+    cr_assert(wait_threaded(&drv, event_matched), "no stopped/destroyed event for web2");
+    expect_event(&drv, WEB2_UUID, "started", "booted");
+    cr_assert_eq(LV_HV->domain_create(drv.conn, WEB2_UUID, 0, &err), 0,
                  "%s", err.text);
-    cr_assert(wait_threaded(&t, event_matched), "no started/booted event for web2");
-    test_loop_thread_stop(&t);
-    test_finish(&t);
+    cr_assert(wait_threaded(&drv, event_matched), "no started/booted event for web2");
+    test_loop_thread_stop(&drv);
 }
 
 Test(drivers, no_events_after_close)
 {
-    struct drv_test t;
     qmf_error err = { 0 };
     int before;
 
-    test_start(&t);
-    t.conn = test_open(&t, "node1.xml");
+    drv.conn = test_open(&drv, "node1.xml");
     /* Queued, not yet dispatched: close must drop it. */
-    cr_assert_eq(LV_HV->domain_destroy(t.conn, WEB1_UUID, &err), 0);
-    before = t.lifecycle_count;
-    drv_libvirt_backend.close(t.conn);
-    t.conn = NULL;
-    run_loop_briefly(t.base, 200);
-    cr_expect_eq(t.lifecycle_count, before, "an event arrived after close");
-    test_finish(&t);
+    cr_assert_eq(LV_HV->domain_destroy(drv.conn, WEB1_UUID, &err), 0);
+    before = drv.lifecycle_count;
+    drv_libvirt_backend.close(drv.conn);
+    drv.conn = NULL;
+    run_loop_briefly(drv.base, 200);
+    cr_expect_eq(drv.lifecycle_count, before, "an event arrived after close");
 }
 
 Test(drivers, pools_and_networks)
 {
-    struct drv_test t;
     qmf_value *pools = NULL, *nets = NULL, *p, *n;
     qmf_error err = { 0 };
 
-    test_start(&t);
-    t.conn = test_open(&t, "node1.xml");
-    cr_assert_eq(LV_ST->pool_list(t.conn, &pools, &err), 0, "%s", err.text);
+    drv.conn = test_open(&drv, "node1.xml");
+    cr_assert_eq(LV_ST->pool_list(drv.conn, &pools, &err), 0, "%s", err.text);
     cr_assert_eq(qmf_list_len(pools), 1);
     p = qmf_list_at(pools, 0);
     expect_props(p, pool_props, NPROPS(pool_props), "Pool");
@@ -822,7 +807,7 @@ Test(drivers, pools_and_networks)
     cr_expect_eq(get_u(p, "available"), 94ULL << 30);
     cr_expect(get_b(p, "persistent"));
 
-    cr_assert_eq(LV_NET->network_list(t.conn, &nets, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_NET->network_list(drv.conn, &nets, &err), 0, "%s", err.text);
     cr_assert_eq(qmf_list_len(nets), 1);
     n = qmf_list_at(nets, 0);
     expect_props(n, network_props, NPROPS(network_props), "Network");
@@ -834,19 +819,16 @@ Test(drivers, pools_and_networks)
     cr_expect(get_b(n, "persistent"));
     qmf_free(pools);
     qmf_free(nets);
-    test_finish(&t);
 }
 
 Test(drivers, network_forward_modes)
 {
-    struct drv_test t;
     struct drv_conn *c2, *c3;
     qmf_value *nets = NULL;
     qmf_error err = { 0 };
 
-    test_start(&t);
-    c2 = test_open(&t, "node2.xml");
-    c3 = test_open(&t, "node3.xml");
+    c2 = test_open(&drv, "node2.xml");
+    c3 = test_open(&drv, "node3.xml");
     cr_assert_eq(LV_NET->network_list(c2, &nets, &err), 0, "%s", err.text);
     cr_expect_str_eq(get_s(qmf_list_at(nets, 0), "forwardMode"), "route");
     qmf_free(nets);
@@ -855,22 +837,19 @@ Test(drivers, network_forward_modes)
     qmf_free(nets);
     drv_libvirt_backend.close(c2);
     drv_libvirt_backend.close(c3);
-    test_finish(&t);
 }
 
 Test(drivers, two_connections_keep_separate_state)
 {
-    struct drv_test t;
     struct drv_conn *c2;
     qmf_value *l1 = NULL, *l2 = NULL, *d;
     qmf_error err = { 0 };
 
-    test_start(&t);
-    t.conn = test_open(&t, "node1.xml");
-    c2 = test_open(&t, "node2.xml");
-    cr_assert_eq(LV_HV->domain_destroy(t.conn, WEB1_UUID, &err), 0,
+    drv.conn = test_open(&drv, "node1.xml");
+    c2 = test_open(&drv, "node2.xml");
+    cr_assert_eq(LV_HV->domain_destroy(drv.conn, WEB1_UUID, &err), 0,
                  "%s", err.text);
-    cr_assert_eq(LV_HV->domain_list(t.conn, &l1, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_HV->domain_list(drv.conn, &l1, &err), 0, "%s", err.text);
     cr_assert_eq(LV_HV->domain_list(c2, &l2, &err), 0, "%s", err.text);
     cr_expect_eq(qmf_list_len(l1), 3);
     cr_expect_eq(qmf_list_len(l2), 3);
@@ -886,7 +865,6 @@ Test(drivers, two_connections_keep_separate_state)
     qmf_free(l1);
     qmf_free(l2);
     drv_libvirt_backend.close(c2);
-    test_finish(&t);
 }
 
 static int
@@ -904,15 +882,13 @@ count_state(const qmf_value *list, const char *state)
 Test(drivers, all_fixtures_open)
 {
     static const char *const fixtures[] = { "node1.xml", "node2.xml", "node3.xml" };
-    struct drv_test t;
     struct drv_conn *c;
     qmf_value *doms = NULL, *pools = NULL, *nets = NULL;
     qmf_error err = { 0 };
     size_t i;
 
-    test_start(&t);
     for (i = 0; i < 3; i++) {
-        c = test_open(&t, fixtures[i]);
+        c = test_open(&drv, fixtures[i]);
         cr_assert_eq(LV_HV->domain_list(c, &doms, &err), 0, "%s", err.text);
         cr_expect_eq(qmf_list_len(doms), 3, "%s", fixtures[i]);
         cr_expect_geq(count_state(doms, "running"), 1, "%s", fixtures[i]);
@@ -926,17 +902,15 @@ Test(drivers, all_fixtures_open)
         qmf_free(nets);
         drv_libvirt_backend.close(c);
     }
-    c = test_open(&t, "node3.xml");
+    c = test_open(&drv, "node3.xml");
     cr_assert_eq(LV_HV->domain_list(c, &doms, &err), 0, "%s", err.text);
     cr_expect_str_eq(get_s(find_by(doms, "name", "batch-03"), "state"), "paused");
     qmf_free(doms);
     drv_libvirt_backend.close(c);
-    test_finish(&t);
 }
 
 Test(drivers, fleet_fixture_is_large_and_mixed)
 {
-    struct drv_test t;
     qmf_value *doms = NULL, *pools = NULL, *nets = NULL;
     qmf_error err = { 0 };
     virConnectPtr raw;
@@ -944,16 +918,15 @@ Test(drivers, fleet_fixture_is_large_and_mixed)
     char *uri;
     int i, n;
 
-    test_start(&t);
-    t.conn = test_open(&t, "fleet.xml");
-    cr_assert_eq(LV_HV->domain_list(t.conn, &doms, &err), 0, "%s", err.text);
+    drv.conn = test_open(&drv, "fleet.xml");
+    cr_assert_eq(LV_HV->domain_list(drv.conn, &doms, &err), 0, "%s", err.text);
     cr_expect_geq(qmf_list_len(doms), 50);
     cr_expect_gt(count_state(doms, "running"), 0);
     cr_expect_gt(count_state(doms, "shutoff"), 0);
     cr_expect_gt(count_state(doms, "paused"), 0);
-    cr_assert_eq(LV_ST->pool_list(t.conn, &pools, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_ST->pool_list(drv.conn, &pools, &err), 0, "%s", err.text);
     cr_expect_eq(qmf_list_len(pools), 2);
-    cr_assert_eq(LV_NET->network_list(t.conn, &nets, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_NET->network_list(drv.conn, &nets, &err), 0, "%s", err.text);
     cr_expect_eq(qmf_list_len(nets), 2);
     qmf_free(doms);
     qmf_free(pools);
@@ -969,7 +942,6 @@ Test(drivers, fleet_fixture_is_large_and_mixed)
     free(ifaces);
     virConnectClose(raw);
     free(uri);
-    test_finish(&t);
 }
 
 /* ---- the other entry points and their events ---- */
@@ -998,179 +970,173 @@ wait_for(struct drv_test *t, const char *what)
 
 Test(drivers, domain_actions_and_their_events)
 {
-    struct drv_test t;
     qmf_value *d;
     qmf_error err = { 0 };
     char dir[] = "/tmp/virtbus-save-XXXXXX", *path, *xml = NULL, *uuid = NULL;
 
-    test_start(&t);
-    t.conn = test_open(&t, "node1.xml");
+    drv.conn = test_open(&drv, "node1.xml");
     cr_assert_not_null(mkdtemp(dir));
     path = qmf_xasprintf("%s/web1.save", dir);
 
-    expect_event(&t, WEB1_UUID, "suspended", "paused");
-    cr_assert_eq(LV_HV->domain_suspend(t.conn, WEB1_UUID, &err), 0, "%s", err.text);
-    wait_for(&t, "suspended/paused");
-    d = domain_get(&t, WEB1_UUID);
+    expect_event(&drv, WEB1_UUID, "suspended", "paused");
+    cr_assert_eq(LV_HV->domain_suspend(drv.conn, WEB1_UUID, &err), 0, "%s", err.text);
+    wait_for(&drv, "suspended/paused");
+    d = domain_get(&drv, WEB1_UUID);
     cr_expect_str_eq(get_s(d, "state"), "paused");
     cr_expect_str_eq(get_s(d, "reason"), "user");
     qmf_free(d);
-    expect_event(&t, WEB1_UUID, "resumed", "unpaused");
-    cr_assert_eq(LV_HV->domain_resume(t.conn, WEB1_UUID, &err), 0, "%s", err.text);
-    wait_for(&t, "resumed/unpaused");
+    expect_event(&drv, WEB1_UUID, "resumed", "unpaused");
+    cr_assert_eq(LV_HV->domain_resume(drv.conn, WEB1_UUID, &err), 0, "%s", err.text);
+    wait_for(&drv, "resumed/unpaused");
 
-    cr_assert_eq(LV_HV->domain_set_vcpus(t.conn, WEB1_UUID, 1, &err), 0, "%s", err.text);
-    cr_assert_eq(LV_HV->domain_set_memory(t.conn, WEB1_UUID, 1024 * 1024, &err), 0,
+    cr_assert_eq(LV_HV->domain_set_vcpus(drv.conn, WEB1_UUID, 1, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_HV->domain_set_memory(drv.conn, WEB1_UUID, 1024 * 1024, &err), 0,
                  "%s", err.text);
-    d = domain_get(&t, WEB1_UUID);
+    d = domain_get(&drv, WEB1_UUID);
     cr_expect_eq(get_u(d, "numVcpus"), 1);
     cr_expect_eq(get_u(d, "memory"), 1024 * 1024);
     qmf_free(d);
-    cr_expect_eq(LV_HV->domain_set_memory(t.conn, WEB1_UUID, 8ULL << 20, &err), -1,
+    cr_expect_eq(LV_HV->domain_set_memory(drv.conn, WEB1_UUID, 8ULL << 20, &err), -1,
                  "more than maximumMemory");
     cr_expect_eq(err.code & QMF_ERR_LIBVIRT, QMF_ERR_LIBVIRT, "%#x %s", err.code, err.text);
 
-    cr_assert_eq(LV_HV->domain_reboot(t.conn, WEB1_UUID, &err), 0, "%s", err.text);
-    cr_assert_eq(LV_HV->domain_reset(t.conn, WEB1_UUID, &err), 0, "%s", err.text);
-    cr_assert_eq(LV_HV->domain_set_autostart(t.conn, WEB1_UUID, true, &err), 0, "%s", err.text);
-    d = domain_get(&t, WEB1_UUID);
+    cr_assert_eq(LV_HV->domain_reboot(drv.conn, WEB1_UUID, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_HV->domain_reset(drv.conn, WEB1_UUID, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_HV->domain_set_autostart(drv.conn, WEB1_UUID, true, &err), 0, "%s", err.text);
+    d = domain_get(&drv, WEB1_UUID);
     cr_expect_str_eq(get_s(d, "state"), "running");
     cr_expect(get_b(d, "autostart"));
     qmf_free(d);
 
-    cr_assert_eq(LV_HV->domain_get_xml(t.conn, WEB1_UUID, 0, &xml, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_HV->domain_get_xml(drv.conn, WEB1_UUID, 0, &xml, &err), 0, "%s", err.text);
     cr_expect_not_null(strstr(xml, "<name>web1</name>"), "%s", xml);
     free(xml);
 
     /* Save and restore through a file. */
-    expect_event(&t, WEB1_UUID, "stopped", "saved");
-    cr_assert_eq(LV_HV->domain_save(t.conn, WEB1_UUID, path, &err), 0, "%s", err.text);
-    wait_for(&t, "stopped/saved");
+    expect_event(&drv, WEB1_UUID, "stopped", "saved");
+    cr_assert_eq(LV_HV->domain_save(drv.conn, WEB1_UUID, path, &err), 0, "%s", err.text);
+    wait_for(&drv, "stopped/saved");
     cr_expect_eq(access(path, F_OK), 0, "no state file %s", path);
-    expect_event(&t, WEB1_UUID, "started", "restored");
-    cr_assert_eq(LV_HV->node_restore(t.conn, path, &err), 0, "%s", err.text);
-    wait_for(&t, "started/restored");
-    d = domain_get(&t, WEB1_UUID);
+    expect_event(&drv, WEB1_UUID, "started", "restored");
+    cr_assert_eq(LV_HV->node_restore(drv.conn, path, &err), 0, "%s", err.text);
+    wait_for(&drv, "started/restored");
+    d = domain_get(&drv, WEB1_UUID);
     cr_expect_str_eq(get_s(d, "reason"), "restored");
     qmf_free(d);
-    cr_expect_eq(LV_HV->node_restore(t.conn, "/nonexistent/virtbus.save", &err), -1);
+    cr_expect_eq(LV_HV->node_restore(drv.conn, "/nonexistent/virtbus.save", &err), -1);
     cr_expect_eq(err.code & QMF_ERR_LIBVIRT, QMF_ERR_LIBVIRT, "%#x %s", err.code, err.text);
 
-    expect_event(&t, WEB2_UUID, "stopped", "saved");
-    cr_assert_eq(LV_HV->domain_managed_save(t.conn, WEB2_UUID, &err), 0, "%s", err.text);
-    wait_for(&t, "stopped/saved (managed)");
+    expect_event(&drv, WEB2_UUID, "stopped", "saved");
+    cr_assert_eq(LV_HV->domain_managed_save(drv.conn, WEB2_UUID, &err), 0, "%s", err.text);
+    wait_for(&drv, "stopped/saved (managed)");
 
     /* What the test driver cannot do, with libvirt's own code. */
-    cr_expect_eq(LV_HV->domain_attach_device(t.conn, WEB1_UUID,
+    cr_expect_eq(LV_HV->domain_attach_device(drv.conn, WEB1_UUID,
                  "<disk type='file' device='disk'><source file='/tmp/x.img'/>"
                  "<target dev='vdb' bus='virtio'/></disk>", true, false, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_LIBVIRT | VIR_ERR_NO_SUPPORT, "%#x %s", err.code, err.text);
-    cr_expect_eq(LV_HV->domain_migrate(t.conn, WEB1_UUID, "test:///default", 0, "copy", 100,
+    cr_expect_eq(LV_HV->domain_migrate(drv.conn, WEB1_UUID, "test:///default", 0, "copy", 100,
                                        &err), -1);
     cr_expect_eq(err.code, QMF_ERR_LIBVIRT | VIR_ERR_ARGUMENT_UNSUPPORTED,
                  "%#x %s", err.code, err.text);
-    cr_expect_eq(LV_HV->domain_migrate(t.conn, MISSING_UUID, "test:///default", 0, NULL, 0,
+    cr_expect_eq(LV_HV->domain_migrate(drv.conn, MISSING_UUID, "test:///default", 0, NULL, 0,
                                        &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
 
     /* Define, then undefine, a domain of our own. */
-    expect_event(&t, EV_DOM_UUID, "defined", "added");
-    cr_assert_eq(LV_HV->domain_define_xml(t.conn,
+    expect_event(&drv, EV_DOM_UUID, "defined", "added");
+    cr_assert_eq(LV_HV->domain_define_xml(drv.conn,
                  "<domain type='test'><name>ev-dom</name><uuid>" EV_DOM_UUID "</uuid>"
                  "<memory>65536</memory><os><type>hvm</type></os></domain>",
                  &uuid, &err), 0, "%s", err.text);
     cr_expect_str_eq(uuid, EV_DOM_UUID);
     free(uuid);
-    wait_for(&t, "defined/added");
-    expect_event(&t, EV_DOM_UUID, "undefined", "removed");
-    cr_assert_eq(LV_HV->domain_undefine(t.conn, EV_DOM_UUID, &err), 0, "%s", err.text);
-    wait_for(&t, "undefined/removed");
-    cr_expect_eq(LV_HV->domain_get(t.conn, EV_DOM_UUID, &d, &err), -1);
+    wait_for(&drv, "defined/added");
+    expect_event(&drv, EV_DOM_UUID, "undefined", "removed");
+    cr_assert_eq(LV_HV->domain_undefine(drv.conn, EV_DOM_UUID, &err), 0, "%s", err.text);
+    wait_for(&drv, "undefined/removed");
+    cr_expect_eq(LV_HV->domain_get(drv.conn, EV_DOM_UUID, &d, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
-    cr_expect_eq(LV_HV->domain_define_xml(t.conn, "<domain>", &uuid, &err), -1);
+    cr_expect_eq(LV_HV->domain_define_xml(drv.conn, "<domain>", &uuid, &err), -1);
     cr_expect_eq(err.code & QMF_ERR_LIBVIRT, QMF_ERR_LIBVIRT, "%#x %s", err.code, err.text);
     cr_expect_null(uuid);
 
-    cr_assert_eq(LV_HV->node_capabilities(t.conn, &xml, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_HV->node_capabilities(drv.conn, &xml, &err), 0, "%s", err.text);
     cr_expect_not_null(strstr(xml, "<capabilities>"));
     free(xml);
 
     unlink(path);
     rmdir(dir);
     free(path);
-    test_finish(&t);
 }
 
 Test(drivers, pool_lifecycle_events)
 {
-    struct drv_test t;
     qmf_value *p = NULL;
     qmf_error err = { 0 };
     char *uuid = NULL, *xml = NULL;
 
-    test_start(&t);
-    t.conn = test_open(&t, "node1.xml");
+    drv.conn = test_open(&drv, "node1.xml");
 
-    expect_kind(&t, "pool", EV_POOL_UUID, "defined", "");
-    cr_assert_eq(LV_ST->pool_define_xml(t.conn,
+    expect_kind(&drv, "pool", EV_POOL_UUID, "defined", "");
+    cr_assert_eq(LV_ST->pool_define_xml(drv.conn,
                  "<pool type='dir'><name>ev-pool</name><uuid>" EV_POOL_UUID "</uuid>"
                  "<target><path>/var/lib/virtbus/ev-pool</path></target></pool>",
                  &uuid, &err), 0, "%s", err.text);
     cr_expect_str_eq(uuid, EV_POOL_UUID);
     free(uuid);
-    wait_for(&t, "pool defined");
-    cr_assert_eq(LV_ST->pool_get(t.conn, EV_POOL_UUID, &p, &err), 0, "%s", err.text);
+    wait_for(&drv, "pool defined");
+    cr_assert_eq(LV_ST->pool_get(drv.conn, EV_POOL_UUID, &p, &err), 0, "%s", err.text);
     expect_props(p, pool_props, NPROPS(pool_props), "Pool");
     cr_expect_str_eq(get_s(p, "state"), "inactive");
     qmf_free(p);
 
-    cr_assert_eq(LV_ST->pool_build(t.conn, EV_POOL_UUID, 0, &err), 0, "%s", err.text);
-    expect_kind(&t, "pool", EV_POOL_UUID, "started", "");
-    cr_assert_eq(LV_ST->pool_create(t.conn, EV_POOL_UUID, &err), 0, "%s", err.text);
-    wait_for(&t, "pool started");
-    expect_kind(&t, "pool", EV_POOL_UUID, "refreshed", "");
-    cr_assert_eq(LV_ST->pool_refresh(t.conn, EV_POOL_UUID, &err), 0, "%s", err.text);
-    wait_for(&t, "pool refreshed");
-    cr_assert_eq(LV_ST->pool_get_xml(t.conn, EV_POOL_UUID, 0, &xml, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_ST->pool_build(drv.conn, EV_POOL_UUID, 0, &err), 0, "%s", err.text);
+    expect_kind(&drv, "pool", EV_POOL_UUID, "started", "");
+    cr_assert_eq(LV_ST->pool_create(drv.conn, EV_POOL_UUID, &err), 0, "%s", err.text);
+    wait_for(&drv, "pool started");
+    expect_kind(&drv, "pool", EV_POOL_UUID, "refreshed", "");
+    cr_assert_eq(LV_ST->pool_refresh(drv.conn, EV_POOL_UUID, &err), 0, "%s", err.text);
+    wait_for(&drv, "pool refreshed");
+    cr_assert_eq(LV_ST->pool_get_xml(drv.conn, EV_POOL_UUID, 0, &xml, &err), 0, "%s", err.text);
     cr_expect_not_null(strstr(xml, "<name>ev-pool</name>"), "%s", xml);
     free(xml);
-    expect_kind(&t, "pool", EV_POOL_UUID, "stopped", "");
-    cr_assert_eq(LV_ST->pool_destroy(t.conn, EV_POOL_UUID, &err), 0, "%s", err.text);
-    wait_for(&t, "pool stopped");
-    cr_expect_eq(LV_ST->pool_refresh(t.conn, EV_POOL_UUID, &err), -1, "refreshing a stopped pool");
+    expect_kind(&drv, "pool", EV_POOL_UUID, "stopped", "");
+    cr_assert_eq(LV_ST->pool_destroy(drv.conn, EV_POOL_UUID, &err), 0, "%s", err.text);
+    wait_for(&drv, "pool stopped");
+    cr_expect_eq(LV_ST->pool_refresh(drv.conn, EV_POOL_UUID, &err), -1, "refreshing a stopped pool");
     cr_expect_eq(err.code, QMF_ERR_LIBVIRT | VIR_ERR_OPERATION_INVALID, "%#x %s", err.code,
                  err.text);
-    expect_kind(&t, "pool", EV_POOL_UUID, "deleted", "");
-    cr_assert_eq(LV_ST->pool_delete(t.conn, EV_POOL_UUID, 0, &err), 0, "%s", err.text);
-    wait_for(&t, "pool deleted");
-    expect_kind(&t, "pool", EV_POOL_UUID, "undefined", "");
-    cr_assert_eq(LV_ST->pool_undefine(t.conn, EV_POOL_UUID, &err), 0, "%s", err.text);
-    wait_for(&t, "pool undefined");
-    cr_expect_eq(LV_ST->pool_get(t.conn, EV_POOL_UUID, &p, &err), -1);
+    expect_kind(&drv, "pool", EV_POOL_UUID, "deleted", "");
+    cr_assert_eq(LV_ST->pool_delete(drv.conn, EV_POOL_UUID, 0, &err), 0, "%s", err.text);
+    wait_for(&drv, "pool deleted");
+    expect_kind(&drv, "pool", EV_POOL_UUID, "undefined", "");
+    cr_assert_eq(LV_ST->pool_undefine(drv.conn, EV_POOL_UUID, &err), 0, "%s", err.text);
+    wait_for(&drv, "pool undefined");
+    cr_expect_eq(LV_ST->pool_get(drv.conn, EV_POOL_UUID, &p, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
-    cr_expect_eq(LV_ST->pool_create(t.conn, "not-a-uuid", &err), -1);
+    cr_expect_eq(LV_ST->pool_create(drv.conn, "not-a-uuid", &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
 
     /* A transient pool starts at once. */
-    expect_kind(&t, "pool", EV_POOL_UUID, "started", "");
-    cr_assert_eq(LV_ST->pool_create_xml(t.conn,
+    expect_kind(&drv, "pool", EV_POOL_UUID, "started", "");
+    cr_assert_eq(LV_ST->pool_create_xml(drv.conn,
                  "<pool type='dir'><name>ev-pool</name><uuid>" EV_POOL_UUID "</uuid>"
                  "<target><path>/var/lib/virtbus/ev-pool</path></target></pool>",
                  &uuid, &err), 0, "%s", err.text);
     free(uuid);
-    wait_for(&t, "transient pool started");
-    cr_assert_eq(LV_ST->pool_get(t.conn, EV_POOL_UUID, &p, &err), 0, "%s", err.text);
+    wait_for(&drv, "transient pool started");
+    cr_assert_eq(LV_ST->pool_get(drv.conn, EV_POOL_UUID, &p, &err), 0, "%s", err.text);
     cr_expect_not(get_b(p, "persistent"));
     cr_expect_str_eq(get_s(p, "state"), "running");
     qmf_free(p);
 
-    cr_assert_eq(LV_ST->find_pool_sources(t.conn, "logical", NULL, &xml, &err), 0,
+    cr_assert_eq(LV_ST->find_pool_sources(drv.conn, "logical", NULL, &xml, &err), 0,
                  "%s", err.text);
     cr_expect_not_null(strstr(xml, "<sources>"), "%s", xml);
     free(xml);
-    cr_expect_eq(LV_ST->find_pool_sources(t.conn, "dir", NULL, &xml, &err), -1);
+    cr_expect_eq(LV_ST->find_pool_sources(drv.conn, "dir", NULL, &xml, &err), -1);
     cr_expect_eq(err.code & QMF_ERR_LIBVIRT, QMF_ERR_LIBVIRT, "%#x %s", err.code, err.text);
-    test_finish(&t);
 }
 
 Test(drivers, network_lifecycle_events)
@@ -1179,86 +1145,78 @@ Test(drivers, network_lifecycle_events)
         "<network><name>ev-net</name><uuid>" EV_NET_UUID "</uuid>"
         "<bridge name='virbr77'/><forward mode='route'/>"
         "<ip address='192.168.77.1' netmask='255.255.255.0'/></network>";
-    struct drv_test t;
     qmf_value *n = NULL;
     qmf_error err = { 0 };
     char *uuid = NULL, *xml = NULL;
 
-    test_start(&t);
-    t.conn = test_open(&t, "node1.xml");
+    drv.conn = test_open(&drv, "node1.xml");
 
-    expect_kind(&t, "network", EV_NET_UUID, "defined", "");
-    cr_assert_eq(LV_NET->network_define_xml(t.conn, net_xml, &uuid, &err), 0, "%s", err.text);
+    expect_kind(&drv, "network", EV_NET_UUID, "defined", "");
+    cr_assert_eq(LV_NET->network_define_xml(drv.conn, net_xml, &uuid, &err), 0, "%s", err.text);
     cr_expect_str_eq(uuid, EV_NET_UUID);
     free(uuid);
-    wait_for(&t, "network defined");
-    expect_kind(&t, "network", EV_NET_UUID, "started", "");
-    cr_assert_eq(LV_NET->network_create(t.conn, EV_NET_UUID, &err), 0, "%s", err.text);
-    wait_for(&t, "network started");
-    cr_assert_eq(LV_NET->network_set_autostart(t.conn, EV_NET_UUID, true, &err), 0,
+    wait_for(&drv, "network defined");
+    expect_kind(&drv, "network", EV_NET_UUID, "started", "");
+    cr_assert_eq(LV_NET->network_create(drv.conn, EV_NET_UUID, &err), 0, "%s", err.text);
+    wait_for(&drv, "network started");
+    cr_assert_eq(LV_NET->network_set_autostart(drv.conn, EV_NET_UUID, true, &err), 0,
                  "%s", err.text);
-    cr_assert_eq(LV_NET->network_get(t.conn, EV_NET_UUID, &n, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_NET->network_get(drv.conn, EV_NET_UUID, &n, &err), 0, "%s", err.text);
     expect_props(n, network_props, NPROPS(network_props), "Network");
     cr_expect(get_b(n, "active"));
     cr_expect(get_b(n, "autostart"));
     cr_expect_str_eq(get_s(n, "forwardMode"), "route");
     cr_expect_str_eq(get_s(n, "bridge"), "virbr77");
     qmf_free(n);
-    cr_assert_eq(LV_NET->network_get_xml(t.conn, EV_NET_UUID, 0, &xml, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_NET->network_get_xml(drv.conn, EV_NET_UUID, 0, &xml, &err), 0, "%s", err.text);
     cr_expect_not_null(strstr(xml, "<name>ev-net</name>"), "%s", xml);
     free(xml);
-    cr_expect_eq(LV_NET->network_dhcp_leases(t.conn, EV_NET_UUID, NULL, &n, &err), -1);
+    cr_expect_eq(LV_NET->network_dhcp_leases(drv.conn, EV_NET_UUID, NULL, &n, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_LIBVIRT | VIR_ERR_NO_SUPPORT, "%#x %s", err.code, err.text);
-    expect_kind(&t, "network", EV_NET_UUID, "stopped", "");
-    cr_assert_eq(LV_NET->network_destroy(t.conn, EV_NET_UUID, &err), 0, "%s", err.text);
-    wait_for(&t, "network stopped");
-    expect_kind(&t, "network", EV_NET_UUID, "undefined", "");
-    cr_assert_eq(LV_NET->network_undefine(t.conn, EV_NET_UUID, &err), 0, "%s", err.text);
-    wait_for(&t, "network undefined");
-    cr_expect_eq(LV_NET->network_get(t.conn, EV_NET_UUID, &n, &err), -1);
+    expect_kind(&drv, "network", EV_NET_UUID, "stopped", "");
+    cr_assert_eq(LV_NET->network_destroy(drv.conn, EV_NET_UUID, &err), 0, "%s", err.text);
+    wait_for(&drv, "network stopped");
+    expect_kind(&drv, "network", EV_NET_UUID, "undefined", "");
+    cr_assert_eq(LV_NET->network_undefine(drv.conn, EV_NET_UUID, &err), 0, "%s", err.text);
+    wait_for(&drv, "network undefined");
+    cr_expect_eq(LV_NET->network_get(drv.conn, EV_NET_UUID, &n, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
 
-    expect_kind(&t, "network", EV_NET_UUID, "started", "");
-    cr_assert_eq(LV_NET->network_create_xml(t.conn, net_xml, &uuid, &err), 0, "%s", err.text);
+    expect_kind(&drv, "network", EV_NET_UUID, "started", "");
+    cr_assert_eq(LV_NET->network_create_xml(drv.conn, net_xml, &uuid, &err), 0, "%s", err.text);
     free(uuid);
-    wait_for(&t, "transient network started");
-    test_finish(&t);
+    wait_for(&drv, "transient network started");
 }
 
 /* Every event entry but the domain lifecycle may be NULL. */
 Test(drivers, null_event_entries_are_skipped)
 {
-    struct drv_test t;
     qmf_error err = { 0 };
     char *uri = test_fixture_uri("node1.xml");
 
-    test_start(&t);
-    cr_assert_eq(drv_libvirt_backend.open(&t.conn, uri, &sparse_events, &t, &err), 0,
+    cr_assert_eq(drv_libvirt_backend.open(&drv.conn, uri, &sparse_events, &drv, &err), 0,
                  "%s", err.text);
-    cr_assert_eq(LV_ST->pool_refresh(t.conn, NODE1_POOL_UUID, &err), 0, "%s", err.text);
-    cr_assert_eq(LV_NET->network_destroy(t.conn, NODE1_NET_UUID, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_ST->pool_refresh(drv.conn, NODE1_POOL_UUID, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_NET->network_destroy(drv.conn, NODE1_NET_UUID, &err), 0, "%s", err.text);
     /* libvirt dispatches its queue in order: once this event is here, the
      * pool and network events went through the NULL entries (and were
      * dropped, not called). */
-    expect_event(&t, WEB1_UUID, "stopped", "destroyed");
-    cr_assert_eq(LV_HV->domain_destroy(t.conn, WEB1_UUID, &err), 0, "%s", err.text);
-    wait_for(&t, "stopped/destroyed");
+    expect_event(&drv, WEB1_UUID, "stopped", "destroyed");
+    cr_assert_eq(LV_HV->domain_destroy(drv.conn, WEB1_UUID, &err), 0, "%s", err.text);
+    wait_for(&drv, "stopped/destroyed");
     free(uri);
-    test_finish(&t);
 }
 
 Test(drivers, volumes)
 {
-    struct drv_test t;
     qmf_value *list = NULL, *v = NULL;
     const qmf_value *pool_ref;
     qmf_error err = { 0 };
     char *key = NULL, *copy = NULL, *xml = NULL;
     size_t i;
 
-    test_start(&t);
-    t.conn = test_open(&t, "node1.xml");
-    cr_assert_eq(LV_ST->volume_list(t.conn, &list, &err), 0, "%s", err.text);
+    drv.conn = test_open(&drv, "node1.xml");
+    cr_assert_eq(LV_ST->volume_list(drv.conn, &list, &err), 0, "%s", err.text);
     cr_assert_eq(qmf_list_len(list), 2);
     for (i = 0; i < qmf_list_len(list); i++)
         expect_props(qmf_list_at(list, i), volume_props, NPROPS(volume_props), "Volume");
@@ -1276,70 +1234,67 @@ Test(drivers, volumes)
     qmf_free(list);
 
     /* A name that XML must escape. */
-    cr_assert_eq(LV_ST->pool_create_volume(t.conn, NODE1_POOL_UUID, "a&b<c>'\".img",
+    cr_assert_eq(LV_ST->pool_create_volume(drv.conn, NODE1_POOL_UUID, "a&b<c>'\".img",
                                            1 << 20, "qcow2", &key, &err), 0, "%s", err.text);
-    cr_assert_eq(LV_ST->volume_get(t.conn, key, &v, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_ST->volume_get(drv.conn, key, &v, &err), 0, "%s", err.text);
     cr_expect_str_eq(get_s(v, "name"), "a&b<c>'\".img");
     cr_expect_str_eq(get_s(v, "format"), "qcow2");
     cr_expect_eq(get_u(v, "capacity"), 1 << 20);
     cr_expect_str_eq(get_s(qmf_map_get(v, "storagePool"), "_object_name"),
                      "pool:" NODE1_POOL_UUID);
     qmf_free(v);
-    cr_assert_eq(LV_ST->volume_get_xml(t.conn, key, 0, &xml, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_ST->volume_get_xml(drv.conn, key, 0, &xml, &err), 0, "%s", err.text);
     cr_expect_not_null(strstr(xml, "a&amp;b&lt;c&gt;"), "%s", xml);
     free(xml);
 
-    cr_assert_eq(LV_ST->volume_clone(t.conn, key, "copy.img", &copy, &err), 0, "%s", err.text);
-    cr_assert_eq(LV_ST->volume_get(t.conn, copy, &v, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_ST->volume_clone(drv.conn, key, "copy.img", &copy, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_ST->volume_get(drv.conn, copy, &v, &err), 0, "%s", err.text);
     cr_expect_str_eq(get_s(v, "name"), "copy.img");
     cr_expect_eq(get_u(v, "capacity"), 1 << 20);
     qmf_free(v);
-    cr_expect_eq(LV_ST->volume_clone(t.conn, key, "copy.img", &xml, &err), -1, "clone twice");
+    cr_expect_eq(LV_ST->volume_clone(drv.conn, key, "copy.img", &xml, &err), -1, "clone twice");
     cr_expect_eq(err.code & QMF_ERR_LIBVIRT, QMF_ERR_LIBVIRT, "%#x %s", err.code, err.text);
 
-    cr_expect_eq(LV_ST->volume_wipe(t.conn, copy, &err), -1);
+    cr_expect_eq(LV_ST->volume_wipe(drv.conn, copy, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_LIBVIRT | VIR_ERR_NO_SUPPORT, "%#x %s", err.code, err.text);
-    cr_expect_eq(LV_ST->volume_resize(t.conn, copy, 2 << 20, &err), -1);
+    cr_expect_eq(LV_ST->volume_resize(drv.conn, copy, 2 << 20, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_LIBVIRT | VIR_ERR_NO_SUPPORT, "%#x %s", err.code, err.text);
 
-    cr_assert_eq(LV_ST->volume_delete(t.conn, copy, &err), 0, "%s", err.text);
-    cr_expect_eq(LV_ST->volume_get(t.conn, copy, &v, &err), -1);
+    cr_assert_eq(LV_ST->volume_delete(drv.conn, copy, &err), 0, "%s", err.text);
+    cr_expect_eq(LV_ST->volume_get(drv.conn, copy, &v, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT, "%#x %s", err.code, err.text);
-    cr_expect_eq(LV_ST->volume_delete(t.conn, copy, &err), -1);
+    cr_expect_eq(LV_ST->volume_delete(drv.conn, copy, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
     free(copy);
 
-    cr_assert_eq(LV_ST->pool_create_volume_xml(t.conn, NODE1_POOL_UUID,
+    cr_assert_eq(LV_ST->pool_create_volume_xml(drv.conn, NODE1_POOL_UUID,
                  "<volume><name>x.raw</name><capacity>4096</capacity></volume>", &copy,
                  &err), 0, "%s", err.text);
-    cr_assert_eq(LV_ST->volume_list(t.conn, &list, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_ST->volume_list(drv.conn, &list, &err), 0, "%s", err.text);
     cr_expect_eq(qmf_list_len(list), 4);
     qmf_free(list);
-    cr_expect_eq(LV_ST->pool_create_volume_xml(t.conn, NODE1_POOL_UUID, "<volume/>", &xml,
+    cr_expect_eq(LV_ST->pool_create_volume_xml(drv.conn, NODE1_POOL_UUID, "<volume/>", &xml,
                                                &err), -1);
     cr_expect_eq(err.code & QMF_ERR_LIBVIRT, QMF_ERR_LIBVIRT, "%#x %s", err.code, err.text);
 
     /* A stopped pool's volumes are not listed. */
-    cr_assert_eq(LV_ST->pool_destroy(t.conn, NODE1_POOL_UUID, &err), 0, "%s", err.text);
-    cr_assert_eq(LV_ST->volume_list(t.conn, &list, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_ST->pool_destroy(drv.conn, NODE1_POOL_UUID, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_ST->volume_list(drv.conn, &list, &err), 0, "%s", err.text);
     cr_expect_eq(qmf_list_len(list), 0);
     qmf_free(list);
     free(key);
     free(copy);
-    test_finish(&t);
 }
 
 Test(drivers, interfaces)
 {
-    struct drv_test t;
     qmf_value *list = NULL, *i0;
     qmf_error err = { 0 };
     char *xml = NULL;
     size_t i;
 
-    test_start(&t);
-    t.conn = test_open(&t, "fleet.xml");
-    cr_assert_eq(LV_NET->interface_list(t.conn, &list, &err), 0, "%s", err.text);
+    drv.conn = test_open(&drv, "fleet.xml");
+    cr_assert_eq(LV_NET->interface_list(drv.conn, &list, &err), 0, "%s", err.text);
     cr_assert_eq(qmf_list_len(list), 2);
     for (i = 0; i < qmf_list_len(list); i++)
         expect_props(qmf_list_at(list, i), interface_props, NPROPS(interface_props),
@@ -1350,19 +1305,18 @@ Test(drivers, interfaces)
     cr_expect(get_b(i0, "active"));
     qmf_free(list);
 
-    cr_assert_eq(LV_NET->interface_destroy(t.conn, "eth1", &err), 0, "%s", err.text);
-    cr_assert_eq(LV_NET->interface_get(t.conn, "eth1", &i0, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_NET->interface_destroy(drv.conn, "eth1", &err), 0, "%s", err.text);
+    cr_assert_eq(LV_NET->interface_get(drv.conn, "eth1", &i0, &err), 0, "%s", err.text);
     cr_expect_not(get_b(i0, "active"));
     qmf_free(i0);
-    cr_expect_eq(LV_NET->interface_destroy(t.conn, "eth1", &err), -1, "already down");
+    cr_expect_eq(LV_NET->interface_destroy(drv.conn, "eth1", &err), -1, "already down");
     cr_expect_eq(err.code & QMF_ERR_LIBVIRT, QMF_ERR_LIBVIRT, "%#x %s", err.code, err.text);
-    cr_assert_eq(LV_NET->interface_create(t.conn, "eth1", &err), 0, "%s", err.text);
-    cr_assert_eq(LV_NET->interface_get_xml(t.conn, "eth0", 0, &xml, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_NET->interface_create(drv.conn, "eth1", &err), 0, "%s", err.text);
+    cr_assert_eq(LV_NET->interface_get_xml(drv.conn, "eth0", 0, &xml, &err), 0, "%s", err.text);
     cr_expect_not_null(strstr(xml, "name='eth0'"), "%s", xml);
     free(xml);
-    cr_expect_eq(LV_NET->interface_get(t.conn, "eth9", &i0, &err), -1);
+    cr_expect_eq(LV_NET->interface_get(drv.conn, "eth9", &i0, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT, "%#x %s", err.code, err.text);
-    test_finish(&t);
 }
 
 /* ---- NULL entries ---- */
@@ -1433,43 +1387,40 @@ Test(drivers, null_entries_are_not_implemented)
 
 Test(drivers, remote_events_and_connection_loss)
 {
-    struct drv_test t;
     struct test_libvirtd d = { .pid = 0 };
     qmf_value *list = NULL;
     qmf_error err = { 0 };
     char *path, *uri;
 
     test_libvirtd_start(&d);
-    test_start(&t);
-    test_loop_thread_start(&t);
+    test_loop_thread_start(&drv);
     path = test_fixture_path("node1.xml");
     uri = qmf_xasprintf("test+unix://%s?socket=%s", path, d.socket);
-    cr_assert_eq(drv_libvirt_backend.open(&t.conn, uri, &test_events, &t, &err), 0,
+    cr_assert_eq(drv_libvirt_backend.open(&drv.conn, uri, &test_events, &drv, &err), 0,
                  "opening %s: %s", uri, err.text);
 
-    cr_assert_eq(LV_HV->domain_list(t.conn, &list, &err), 0, "%s", err.text);
+    cr_assert_eq(LV_HV->domain_list(drv.conn, &list, &err), 0, "%s", err.text);
     cr_expect_eq(qmf_list_len(list), 3);
     qmf_free(list);
 
     /* The event travels over the socket: it needs the loop's fd watch. */
-    expect_event(&t, WEB1_UUID, "stopped", "shutdown");
-    cr_assert_eq(LV_HV->domain_shutdown(t.conn, WEB1_UUID, &err), 0,
+    expect_event(&drv, WEB1_UUID, "stopped", "shutdown");
+    cr_assert_eq(LV_HV->domain_shutdown(drv.conn, WEB1_UUID, &err), 0,
                  "%s", err.text);
-    cr_assert(wait_threaded(&t, event_matched), "no remote stopped/shutdown event");
+    cr_assert(wait_threaded(&drv, event_matched), "no remote stopped/shutdown event");
 
     test_libvirtd_kill(&d);
-    cr_assert(wait_threaded(&t, disconnected), "no disconnected callback");
-    cr_expect_eq(t.disconnects, 1);
-    cr_expect(t.disconnect_on_loop_thread, "disconnected ran off the loop thread");
-    cr_expect_neq(t.disconnect_reason[0], '\0');
+    cr_assert(wait_threaded(&drv, disconnected), "no disconnected callback");
+    cr_expect_eq(drv.disconnects, 1);
+    cr_expect(drv.disconnect_on_loop_thread, "disconnected ran off the loop thread");
+    cr_expect_neq(drv.disconnect_reason[0], '\0');
 
-    cr_expect_eq(LV_HV->domain_list(t.conn, &list, &err), -1);
+    cr_expect_eq(LV_HV->domain_list(drv.conn, &list, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_DRIVER_DOWN, "code %#x: %s", err.code, err.text);
-    cr_expect_eq(LV_HV->node_info(t.conn, &list, &err), -1);
+    cr_expect_eq(LV_HV->node_info(drv.conn, &list, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_DRIVER_DOWN);
 
-    test_loop_thread_stop(&t);
-    test_finish(&t);
+    test_loop_thread_stop(&drv);
     test_libvirtd_stop(&d);
     free(path);
     free(uri);
