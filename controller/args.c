@@ -146,7 +146,8 @@ integer_value(const struct schema_arg *arg, const char *text, qmf_error *err)
         i = strtoll(text, &end, base);
         if (end != text && *end == '\0' && errno == 0)
             return qmf_i64(i);
-    } else if (text[0] != '-') {
+    } else if (text[0] != '-' && !isspace((unsigned char)text[0])) {
+        /* strtoull skips blanks and negates: " -1" would be 2^64 - 1. */
         u = strtoull(text, &end, base);
         if (end != text && *end == '\0' && errno == 0)
             return qmf_u64(u);

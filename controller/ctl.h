@@ -1,6 +1,6 @@
 /*
  * The virtbus CLI: the shared context, the command entry tables (tmux
- * style: a table of entries per file, a list of tables in main.c), the
+ * style: a table of entries per file, a list of tables in commands.c), the
  * shared option parser, targeting, object resolution, the verb machinery,
  * outcomes and their summary, and the output helpers.
  */
@@ -92,7 +92,7 @@ struct ctl_cmd_entry {
     const struct ctl_verb *verb;        /* verbs only */
 };
 
-/* The commands, in sections for `virtbus help` (main.c); a NULL title
+/* The commands, in sections for `virtbus help` (commands.c); a NULL title
  * continues the section above.  Ended by { NULL, NULL }. */
 struct ctl_cmd_section {
     const char *title;
@@ -220,6 +220,17 @@ struct ctl_nodes {
 int ctl_discover(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e,
                  const struct ctl_args *a, struct ctl_nodes *out);
 void ctl_nodes_clear(struct ctl_nodes *n);
+/* The agent predicate of the targeting flags (-n words split at commas,
+ * @groups expanded, into names; -l; --if; none: every node), before
+ * anything is sent: a bad flag prints the usage and returns
+ * CTL_EXIT_USAGE with *out NULL. */
+int ctl_target_predicate(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e,
+                         const struct ctl_args *a, qmf_value *names, qmf_value **out);
+/* Splits n->presence by n->predicate into n->up and n->down; a literal
+ * name of `names` that presence does not know is a usage error, and a
+ * target (n->targeted) that matches nothing a failure, each with a
+ * message.  Returns an exit status. */
+int ctl_nodes_select(struct ctl_nodes *n, const qmf_value *names);
 /* The agent of a node in a list, or NULL. */
 const struct virtbus_agent *ctl_nodes_find(const struct virtbus_agent_list *l,
                                            const char *node);
@@ -357,7 +368,16 @@ struct ctl_found_set {
 int ctl_resolve(struct ctl_ctx *ctx, const struct schema_class *cls,
                 const struct ctl_nodes *nodes, char *const *names, int n,
                 struct ctl_found_set *out, struct ctl_outcomes *errors);
+/* The matching half of ctl_resolve: finds each name in out->answers (the
+ * up nodes' answers to a query of the class) and adds the failures. */
+void ctl_resolve_answers(const struct schema_class *cls, const struct ctl_nodes *nodes,
+                         char *const *names, int n, struct ctl_found_set *out,
+                         struct ctl_outcomes *errors);
 void ctl_found_set_clear(struct ctl_found_set *s);
+/* The query predicate that finds names: ["or", ["eq", field, ["quote",
+ * name]], ...] over the class's identities (name, index properties, path)
+ * and the names. */
+qmf_value *ctl_names_predicate(const struct schema_class *cls, char *const *names, int n);
 /* ["eq", field, ["quote", text]] */
 qmf_value *ctl_equals(const char *field, const char *text);
 /* The name of an object for people: its name, else its _object_name. */
@@ -442,6 +462,17 @@ struct ctl_action {
                    qmf_value *args);
 };
 
+/* The action a verb's command line asks for (e->verb): its objects, and
+ * its arguments from the positionals after them, the preset and the
+ * options; a bad command line prints the usage and returns
+ * CTL_EXIT_USAGE.  On success act->args is the caller's. */
+int ctl_verb_action(const struct ctl_ctx *ctx, const struct ctl_cmd_entry *e,
+                    const struct ctl_args *a, struct ctl_action *act);
+/* What ctl_act refuses before anything is sent: a bad --where (compiled
+ * into *where, the caller's), arguments the schema refuses (unless the
+ * action prepares them), a Node verb without -n, and an acting selection
+ * no targeting flag narrows.  Returns an exit status. */
+int ctl_act_preflight(const struct ctl_args *a, struct ctl_action *act, qmf_value **where);
 /* Runs an action: targets, resolves names or sends to a selection, or
  * submits a job with --async, then reports.  Returns the exit status. */
 int ctl_act(struct ctl_ctx *ctx, struct ctl_args *a, struct ctl_action *act);

@@ -1,7 +1,7 @@
 /*
  * virtbus: the controller CLI, virsh for a fleet.  main() parses the global
  * flags, reads the configuration and hands over to one command of the
- * tables below (one table per cmd-*.c file).
+ * tables (commands.c: one table per cmd-*.c file).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -13,24 +13,6 @@
 #include <event2/thread.h>
 
 #include "controller/ctl.h"
-
-const struct ctl_cmd_section ctl_sections[] = {
-    { "Fleet", ctl_cmds_nodes },
-    { NULL, ctl_cmds_query },
-    { "Domains", ctl_cmds_domain },
-    { "Storage pools and volumes", ctl_cmds_storage },
-    { "Networks and interfaces", ctl_cmds_network },
-    { "Keys and credentials", ctl_cmds_key },
-    { NULL, ctl_cmds_broker_setup },
-    { "Any method, jobs, events", ctl_cmds_call },
-    { NULL, ctl_cmds_job },
-    { NULL, ctl_cmds_watch },
-    { NULL, ctl_cmds_exporter },
-    { NULL, ctl_cmds_schema },
-    { NULL, ctl_cmds_help },
-    { NULL, ctl_cmds_completion },
-    { NULL, NULL },
-};
 
 /* -c NAME, then $VIRTBUS_BROKER, then the configured default, each an
  * alias or a URL; then the built-in default. */

@@ -124,9 +124,31 @@ valid_batch(const char *text)
     return *end == '\0' && n <= 1000000;
 }
 
+/*
+ * getopt_long reports a flag given a value (--json=1) as an unknown
+ * option, with optopt its val: a character for the short ones (-h), above
+ * 255 for the others, which "-%c" cannot print.  The word is the last
+ * one getopt read; a short option's error may stand in a cluster (-xq)
+ * after it, which the val tells apart.
+ */
+static bool
+flag_given_value(const struct option *longs, const char *word, int val)
+{
+    size_t i, len;
+
+    if (val == 0 || strncmp(word, "--", 2) != 0 || strchr(word, '=') == NULL)
+        return false;
+    len = (size_t)(strchr(word, '=') - word) - 2;
+    for (i = 0; longs[i].name; i++)
+        if (longs[i].val == val && longs[i].has_arg == no_argument &&
+            strncmp(longs[i].name, word + 2, len) == 0)
+            return true;
+    return false;
+}
+
 static int
-parse_one(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, int ch, char **argv,
-          struct ctl_args *a, size_t *nnames, size_t *nlabels)
+parse_one(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, const struct option *longs,
+          int ch, char **argv, struct ctl_args *a, size_t *nnames, size_t *nlabels)
 {
     double secs;
     char *end;
@@ -169,6 +191,9 @@ parse_one(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, int ch, char **arg
     case ':':
         return ctl_usage(e, "option '%s' needs a value", argv[optind - 1]);
     case '?':
+        if (flag_given_value(longs, argv[optind - 1], optopt))
+            return ctl_usage(e, "option '%.*s' takes no value",
+                             (int)strcspn(argv[optind - 1], "="), argv[optind - 1]);
         if (optopt)
             return ctl_usage(e, "unknown option '-%c'", optopt);
         return ctl_usage(e, "unknown option '%s'", argv[optind - 1]);
@@ -202,7 +227,7 @@ ctl_args_parse(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, int argc,
     optind = 0;                 /* a fresh scan: main's getopt used '+' */
     opterr = 0;
     while (rc == 0 && (ch = getopt_long(argc, argv, shorts, longs, NULL)) != -1)
-        rc = parse_one(ctx, e, ch, argv, a, &nnames, &nlabels);
+        rc = parse_one(ctx, e, longs, ch, argv, a, &nnames, &nlabels);
     free(longs);
     free(shorts);
     a->argc = argc - optind;
@@ -255,20 +280,39 @@ ctl_options_each(const struct ctl_cmd_entry *e, ctl_option_fn fn, void *opaque)
     }
 }
 
-/* Whether a shared option word ("-n", "--where") takes the next word. */
-static bool
-takes_value(const char *word)
+static const struct option *
+shared_short(char c)
 {
     size_t i;
 
-    for (i = 0; i < NSHARED; i++) {
-        const struct option *o = &shared_options[i].opt;
+    for (i = 0; i < NSHARED; i++)
+        if (shared_options[i].opt.val == c)
+            return &shared_options[i].opt;
+    return NULL;
+}
 
-        if (!o->has_arg)
-            continue;
-        if (word[1] == '-' ? strcmp(word + 2, o->name) == 0 :
-            (o->val < 256 && word[1] == o->val && word[2] == '\0'))
-            return true;
+/* Whether a shared option word ("-n", "--where", "-qn") takes the next
+ * word: in a cluster of short flags, the first one that takes a value
+ * takes the rest of the word, or the next word if it is the last. */
+static bool
+takes_value(const char *word)
+{
+    const struct option *o;
+    size_t i;
+
+    if (word[1] == '-') {
+        for (i = 0; i < NSHARED; i++) {
+            o = &shared_options[i].opt;
+            if (o->has_arg && strcmp(word + 2, o->name) == 0)
+                return true;
+        }
+        return false;
+    }
+    for (i = 1; word[i]; i++) {
+        if ((o = shared_short(word[i])) == NULL)
+            return false;
+        if (o->has_arg)
+            return word[i + 1] == '\0';
     }
     return false;
 }

@@ -38,9 +38,8 @@ ctl_equals(const char *field, const char *text)
     return eq;
 }
 
-/* ["or", ["eq", field, ["quote", name]], ...] over fields x names. */
-static qmf_value *
-names_predicate(const struct schema_class *cls, char *const *names, int n)
+qmf_value *
+ctl_names_predicate(const struct schema_class *cls, char *const *names, int n)
 {
     const char *fields[MAX_IDENTITY];
     size_t nfields = identity_fields(cls, fields), f;
@@ -194,21 +193,31 @@ ctl_resolve(struct ctl_ctx *ctx, const struct schema_class *cls, const struct ct
             char *const *names, int n, struct ctl_found_set *out, struct ctl_outcomes *errors)
 {
     bool is_node = strcmp(cls->name, "Node") == 0;
-    qmf_value *where = is_node ? NULL : names_predicate(cls, names, n);
+    qmf_value *where = is_node ? NULL : ctl_names_predicate(cls, names, n);
     struct virtbus_send_opts opts = { .target = nodes->predicate, .timeout_ms = ctx->timeout_ms };
-    char *what = lower(cls->name), *why;
-    bool missing = false;
     qmf_error err;
-    int i, rc;
+    int rc;
 
     memset(out, 0, sizeof(*out));
     rc = virtbus_query_agents(ctx->console, &nodes->up, "OBJECT", cls->name, where, &opts,
                               &out->answers, &err);
     qmf_free(where);
-    if (rc != 0) {
-        free(what);
+    if (rc != 0)
         return ctl_fail(&err);
-    }
+    ctl_resolve_answers(cls, nodes, names, n, out, errors);
+    return CTL_EXIT_OK;
+}
+
+void
+ctl_resolve_answers(const struct schema_class *cls, const struct ctl_nodes *nodes,
+                    char *const *names, int n, struct ctl_found_set *out,
+                    struct ctl_outcomes *errors)
+{
+    char *what = lower(cls->name), *why;
+    bool missing = false;
+    qmf_error err;
+    int i;
+
     ctl_outcomes_add_failures(errors, &out->answers);
     why = missed_nodes(nodes, &out->answers);
     for (i = 0; i < n; i++) {
@@ -239,7 +248,6 @@ ctl_resolve(struct ctl_ctx *ctx, const struct schema_class *cls, const struct ct
         ctl_outcomes_add_down(errors, &nodes->down);
     free(why);
     free(what);
-    return CTL_EXIT_OK;
 }
 
 void

@@ -80,11 +80,9 @@ check_unknown(const struct ctl_nodes *n, const qmf_value *names)
     return rc;
 }
 
-/* The target's predicate, before anything is sent: bad flags are usage
- * errors. */
-static int
-build_predicate(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, const struct ctl_args *a,
-                qmf_value *names, qmf_value **out)
+int
+ctl_target_predicate(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e,
+                     const struct ctl_args *a, qmf_value *names, qmf_value **out)
 {
     struct virtbus_target t = { .labels = a->labels, .all = a->all };
     const char **list = NULL;
@@ -93,6 +91,7 @@ build_predicate(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, const struct
     size_t i;
     int rc;
 
+    *out = NULL;
     if (a->if_expr) {
         pred = ctl_compile_expr("--if", a->if_expr, schema_find_class(ctx->schema, "Node"));
         if (pred == NULL)
@@ -119,6 +118,21 @@ build_predicate(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, const struct
 }
 
 int
+ctl_nodes_select(struct ctl_nodes *n, const qmf_value *names)
+{
+    int rc;
+
+    virtbus_select(&n->presence, n->predicate, &n->up, &n->down);
+    if ((rc = check_unknown(n, names)) != 0)
+        return rc;
+    if (n->targeted && n->up.n + n->down.n == 0) {
+        ctl_warnx("no node matches the target (virtbus nodes lists them)");
+        return CTL_EXIT_FAILED;
+    }
+    return CTL_EXIT_OK;
+}
+
+int
 ctl_discover(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, const struct ctl_args *a,
              struct ctl_nodes *out)
 {
@@ -128,7 +142,7 @@ ctl_discover(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, const struct ct
 
     memset(out, 0, sizeof(*out));
     out->targeted = ctl_args_targeted(a);
-    rc = build_predicate(ctx, e, a, names, &out->predicate);
+    rc = ctl_target_predicate(ctx, e, a, names, &out->predicate);
     if (rc == 0 && ctx->console == NULL) {
         const char **exact = qmf_xcalloc(qmf_list_len(names) + 1, sizeof(*exact));
         size_t i, n = 0;
@@ -145,16 +159,8 @@ ctl_discover(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, const struct ct
         ctl_warnx("%s", err.text);
         rc = err.code == QMF_ERR_TIMEOUT ? CTL_EXIT_BROKER : ctl_exit_of(&err);
     }
-    if (rc == 0) {
-        virtbus_select(&out->presence, out->predicate, &out->up, &out->down);
-        rc = check_unknown(out, names);
-    }
-    if (rc == 0) {
-        if (ctl_args_targeted(a) && out->up.n + out->down.n == 0) {
-            ctl_warnx("no node matches the target (virtbus nodes lists them)");
-            rc = CTL_EXIT_FAILED;
-        }
-    }
+    if (rc == 0)
+        rc = ctl_nodes_select(out, names);
     qmf_free(names);
     /* Callers return at once on a failure: nothing of it is theirs. */
     if (rc != 0)

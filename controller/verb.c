@@ -72,43 +72,62 @@ count_words(const char *s)
 }
 
 int
-ctl_verb_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *a)
+ctl_verb_action(const struct ctl_ctx *ctx, const struct ctl_cmd_entry *e,
+                const struct ctl_args *a, struct ctl_action *act)
 {
     const struct ctl_verb *v = e->verb;
     const struct schema_class *cls = schema_find_class(ctx->schema, v->class_name);
     const struct schema_method *m = cls ? schema_find_method(cls, v->method) : NULL;
     int nparams = count_words(v->params), nobjects = a->argc - nparams, rc;
-    struct ctl_action act = { .entry = e, .cls = cls, .method = m, .print = v->print,
-                              .prepare = v->prepare, .one_node = v->flags & CTL_VERB_NODE };
+    bool one_node = v->flags & CTL_VERB_NODE;
     qmf_error err;
     size_t i;
 
+    *act = (struct ctl_action){ .entry = e, .cls = cls, .method = m, .print = v->print,
+                                .prepare = v->prepare, .one_node = one_node };
     if (m == NULL) {
         ctl_warnx("%s: the schema has no %s.%s", e->name, v->class_name, v->method);
         return CTL_EXIT_FAILED;
     }
-    if ((a->where || act.one_node) && nobjects != 0)
-        return ctl_usage(e, a->where ? "--where replaces the object names" : NULL);
-    if (!a->where && !act.one_node && nobjects < 1)
+    /* No object names here: the words are the arguments alone. */
+    if (a->where && nobjects > 0)
+        return ctl_usage(e, "--where replaces the object names");
+    if ((a->where || one_node) && nobjects != 0)
+        return ctl_usage(e, "%s%d word(s) expected (%s), %d given",
+                         a->where ? "with --where, " : "", nparams,
+                         v->params ? v->params : "none", a->argc);
+    if (!a->where && !one_node && nobjects < 1)
         return ctl_usage(e, nparams > 0 && a->argc > 0 ?
                          "%d word(s) given: the objects come first, then %d more (%s)" :
                          "no object named: give names or identities, or --where",
                          a->argc, nparams, v->params);
-    if (!a->where && !act.one_node && (v->flags & CTL_VERB_ONE) && nobjects != 1)
+    if (!a->where && !one_node && (v->flags & CTL_VERB_ONE) && nobjects != 1)
         return ctl_usage(e, "takes one object, %d given", nobjects);
-    act.args = qmf_map();
-    rc = v->preset ? apply_settings(m, act.args, v->preset, NULL, &err) : 0;
+    act->args = qmf_map();
+    rc = v->preset ? apply_settings(m, act->args, v->preset, NULL, &err) : 0;
     if (rc == 0)
-        rc = apply_params(m, act.args, v->params, a->argv + nobjects, &err);
+        rc = apply_params(m, act->args, v->params, a->argv + nobjects, &err);
     for (i = 0; rc == 0 && e->options && e->options[i].name; i++)
         if (a->values[i] && e->options[i].sets)
-            rc = apply_settings(m, act.args, e->options[i].sets, a->values[i], &err);
+            rc = apply_settings(m, act->args, e->options[i].sets, a->values[i], &err);
     if (rc != 0) {
-        qmf_free(act.args);
+        qmf_free(act->args);
+        act->args = NULL;
         return ctl_usage(e, "%s", err.text);
     }
-    act.objects = a->where ? NULL : a->argv;
-    act.nobjects = a->where ? 0 : nobjects;
+    act->objects = a->where ? NULL : a->argv;
+    act->nobjects = a->where ? 0 : nobjects;
+    return CTL_EXIT_OK;
+}
+
+int
+ctl_verb_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *a)
+{
+    struct ctl_action act;
+    int rc;
+
+    if ((rc = ctl_verb_action(ctx, e, a, &act)) != 0)
+        return rc;
     rc = ctl_act(ctx, a, &act);
     qmf_free(act.args);
     return rc;
@@ -361,10 +380,8 @@ check_args(const struct ctl_cmd_entry *e, const struct schema_method *m, qmf_val
     return CTL_EXIT_OK;
 }
 
-/* What can be refused before anything is sent: the predicate, the
- * arguments, and a selection that no targeting flag narrows. */
-static int
-preflight(const struct ctl_args *a, struct ctl_action *act, qmf_value **where)
+int
+ctl_act_preflight(const struct ctl_args *a, struct ctl_action *act, qmf_value **where)
 {
     bool reader = act->method->role == SCHEMA_ROLE_READER;
     int rc;
@@ -471,7 +488,7 @@ ctl_act(struct ctl_ctx *ctx, struct ctl_args *a, struct ctl_action *act)
     bool stop = false;
     int rc;
 
-    if ((rc = preflight(a, act, &where)) != 0) {
+    if ((rc = ctl_act_preflight(a, act, &where)) != 0) {
         qmf_free(where);
         return rc;
     }

@@ -121,3 +121,35 @@ test_tmpdir_remove(const char *dir)
     cr_assert_eq(system(cmd), 0, "%s", cmd);
     free(cmd);
 }
+
+void
+test_capture_begin(struct test_capture *c, int fd)
+{
+    fflush(stdout);
+    fflush(stderr);
+    c->fd = fd;
+    c->file = tmpfile();
+    cr_assert_not_null(c->file);
+    c->saved_fd = dup(fd);
+    cr_assert(c->saved_fd >= 0);
+    cr_assert(dup2(fileno(c->file), fd) >= 0);
+}
+
+char *
+test_capture_end(struct test_capture *c)
+{
+    long len;
+    char *text;
+
+    fflush(stdout);
+    fflush(stderr);
+    cr_assert(dup2(c->saved_fd, c->fd) >= 0);
+    close(c->saved_fd);
+    len = (long)lseek(fileno(c->file), 0, SEEK_END);
+    cr_assert(len >= 0);
+    text = qmf_xmalloc((size_t)len + 1);
+    cr_assert_eq(pread(fileno(c->file), text, (size_t)len, 0), len);
+    text[len] = '\0';
+    fclose(c->file);
+    return text;
+}

@@ -4,6 +4,7 @@
 #define TESTUTIL_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* Absolute path of tests/fixtures/<name>; static buffer per call site is not
  * used: the result is malloc'd and owned by the caller. */
@@ -27,5 +28,15 @@ char *test_unique_name(const char *prefix);
  * and everything in it. */
 void test_tmpdir_make(char *dir, size_t size, const char *prefix);
 void test_tmpdir_remove(const char *dir);
+
+/* What is written to a file descriptor (1 or 2) between test_capture_begin
+ * and test_capture_end, which returns it NUL-terminated (the caller
+ * frees).  stdio's buffers are flushed at both ends. */
+struct test_capture {
+    FILE *file;
+    int fd, saved_fd;
+};
+void test_capture_begin(struct test_capture *c, int fd);
+char *test_capture_end(struct test_capture *c);
 
 #endif

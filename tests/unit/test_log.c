@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 
 #include "agent/log.h"
+#include "tests/testutil.h"
 
 #define STAMP "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z"
 
@@ -20,38 +21,6 @@ assert_matches(const char *text, const char *pattern)
     cr_assert_eq(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB), 0);
     cr_assert_eq(regexec(&re, text, 0, NULL, 0), 0, "\"%s\" does not match /%s/", text, pattern);
     regfree(&re);
-}
-
-/* Captures what is written to fd 2 between capture_begin and capture_end. */
-struct capture {
-    FILE *file;
-    int saved_fd;
-};
-
-static void
-capture_begin(struct capture *c)
-{
-    c->file = tmpfile();
-    cr_assert_not_null(c->file);
-    c->saved_fd = dup(STDERR_FILENO);
-    cr_assert(c->saved_fd >= 0);
-    cr_assert(dup2(fileno(c->file), STDERR_FILENO) >= 0);
-}
-
-static char *
-capture_end(struct capture *c)
-{
-    long len;
-    char *text;
-
-    cr_assert(dup2(c->saved_fd, STDERR_FILENO) >= 0);
-    close(c->saved_fd);
-    len = (long)lseek(fileno(c->file), 0, SEEK_END);
-    cr_assert(len >= 0);
-    text = calloc(1, (size_t)len + 1);
-    cr_assert_eq(pread(fileno(c->file), text, (size_t)len, 0), len);
-    fclose(c->file);
-    return text;
 }
 
 Test(log, line_format)
@@ -90,11 +59,11 @@ Test(log, long_lines_are_truncated_but_end_with_newline)
 Test(log, levels_filter_and_write_one_line_each)
 {
     struct log_ctx lg;
-    struct capture c;
+    struct test_capture c;
     char *out;
 
     log_init(&lg, "virtbusd[n]", LOG_LEVEL_INFO, false);
-    capture_begin(&c);
+    test_capture_begin(&c, STDERR_FILENO);
     log_debug(&lg, "hidden %d", 1);
     log_info(&lg, "shown %d", 2);
     log_warnx(&lg, "warned %s", "x");
@@ -103,7 +72,7 @@ Test(log, levels_filter_and_write_one_line_each)
     cr_assert_eq(errno, ENOENT, "logging must not clobber errno");
     lg.level = LOG_LEVEL_ERROR;
     log_info(&lg, "hidden too");
-    out = capture_end(&c);
+    out = test_capture_end(&c);
 
     assert_matches(out, "^" STAMP " virtbusd\\[n\\] info: shown 2\n"
                         STAMP " virtbusd\\[n\\] warn: warned x\n"
@@ -113,13 +82,13 @@ Test(log, levels_filter_and_write_one_line_each)
 
 Test(log, null_context_is_info_to_stderr)
 {
-    struct capture c;
+    struct test_capture c;
     char *out;
 
-    capture_begin(&c);
+    test_capture_begin(&c, STDERR_FILENO);
     log_debug(NULL, "hidden");
     log_info(NULL, "default");
-    out = capture_end(&c);
+    out = test_capture_end(&c);
     assert_matches(out, "^" STAMP " virtbus info: default\n$");
     free(out);
 }
