@@ -183,9 +183,9 @@ print_cell(FILE *f, const char *cell, size_t width, bool pad, const char *sgr)
         fputc(' ', f);
 }
 
-/* The last column is not padded, so lines carry no trailing blanks.  Raw,
- * an empty cell is "-", so that every row has as many fields as the
- * header for awk. */
+/* The last cell with text is not padded, nor followed by the blanks of
+ * empty ones, so lines carry no trailing blanks.  Raw, an empty cell is
+ * "-", so that every row has as many fields as the header for awk. */
 static void
 print_row(FILE *f, char *const *cells, const size_t *order, const size_t *width,
           const bool *shown, size_t ncols, bool raw, const bool *colour)
@@ -194,9 +194,9 @@ print_row(FILE *f, char *const *cells, const size_t *order, const size_t *width,
     bool first = true;
 
     for (i = 0; i < ncols; i++)
-        if (shown[i])
+        if (shown[i] && (raw || *cells[order[i]]))
             last = i;
-    for (i = 0; i < ncols; i++) {
+    for (i = 0; i <= last && i < ncols; i++) {
         const char *cell = cells[order[i]];
 
         if (!shown[i])
@@ -519,7 +519,8 @@ format_scaled(uint64_t n, size_t u)
     static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
     double d = (double)n;
 
-    while (d >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+    /* 1023.96 rounds to 1024.0 below: that is the next unit's 1.0. */
+    while (d >= 1023.95 && u + 1 < sizeof(units) / sizeof(units[0])) {
         d /= 1024;
         u++;
     }
