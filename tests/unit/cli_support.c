@@ -70,6 +70,36 @@ cli_line_free(struct cli_line *l)
     memset(l, 0, sizeof(*l));
 }
 
+void
+cli_result_add(struct virtbus_results *r, const char *node, enum virtbus_status status,
+               const char *value_json, uint32_t code, const char *text)
+{
+    struct virtbus_result *res;
+
+    r->items = qmf_xrealloc(r->items, (r->n + 1) * sizeof(*r->items));
+    res = memset(&r->items[r->n++], 0, sizeof(*res));
+    res->node = qmf_xstrdup(node);
+    res->agent = qmf_xasprintf("virtbus:agent:%s", node);
+    res->status = status;
+    res->value = value_json ? cli_json(value_json) : NULL;
+    if (text != NULL)
+        qmf_error_set(&res->error, code, "%s", text);
+}
+
+void
+cli_agent_add(struct virtbus_agent_list *l, const char *node, bool up, const char *attrs_json,
+              int64_t last_seen_ns)
+{
+    struct virtbus_agent a = { .node = (char *)node, .up = up, .last_seen_ns = last_seen_ns };
+
+    a.name = qmf_xasprintf("virtbus:agent:%s", node);
+    a.attrs = cli_json(attrs_json ? attrs_json : "{}");
+    qmf_map_set(a.attrs, "node", qmf_string(node));
+    virtbus_agent_list_add(l, &a);
+    free(a.name);
+    qmf_free(a.attrs);
+}
+
 qmf_value *
 cli_json(const char *text)
 {

@@ -28,6 +28,15 @@ int cli_parse(struct ctl_ctx *ctx, struct cli_line *l, const char *const *words)
 #define CLI_PARSE(ctx, l, ...) cli_parse((ctx), (l), (const char *const[]){ __VA_ARGS__, NULL })
 void cli_line_free(struct cli_line *l);
 
+/* Appends an agent's answer: OK with a value (JSON), or FAILED or
+ * NO_REPLY with an error. */
+void cli_result_add(struct virtbus_results *r, const char *node, enum virtbus_status status,
+                    const char *value_json, uint32_t code, const char *text);
+/* Appends an agent as presence knows it: its node, up or down, its
+ * attributes (JSON; "node" is added) and last heartbeat. */
+void cli_agent_add(struct virtbus_agent_list *l, const char *node, bool up,
+                   const char *attrs_json, int64_t last_seen_ns);
+
 /* A value from JSON text (the test fails on bad JSON). */
 qmf_value *cli_json(const char *text);
 /* The JSON text of v, malloc'd. */
