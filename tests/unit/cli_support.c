@@ -115,3 +115,12 @@ cli_to_json(const qmf_value *v)
 {
     return qmf_to_json(v, NULL);
 }
+
+void
+cli_assert_json(const qmf_value *v, const char *want)
+{
+    char *got = cli_to_json(v);
+
+    cr_assert_str_eq(got, want);
+    free(got);
+}

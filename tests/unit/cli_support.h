@@ -41,5 +41,7 @@ void cli_agent_add(struct virtbus_agent_list *l, const char *node, bool up,
 qmf_value *cli_json(const char *text);
 /* The JSON text of v, malloc'd. */
 char *cli_to_json(const qmf_value *v);
+/* Fails the test unless v's JSON text is want. */
+void cli_assert_json(const qmf_value *v, const char *want);
 
 #endif

@@ -253,12 +253,9 @@ Test(cli_args, setting_an_argument_by_name)
         schema_find_method(schema_find_class(ctx->schema, "Domain"), "getXMLDesc");
     qmf_value *args = qmf_map();
     qmf_error err;
-    char *json;
 
     cr_assert_eq(ctl_arg_set(m, args, "flags", "2", &err), 0, "%s", err.text);
-    json = cli_to_json(args);
-    cr_assert_str_eq(json, "{\"flags\":2}");
-    free(json);
+    cli_assert_json(args, "{\"flags\":2}");
     cr_assert_eq(ctl_arg_set(m, args, "description", "x", &err), -1);
     cr_assert_str_eq(err.text, "Domain.getXMLDesc has no input argument 'description' "
                      "(virtbus help call Domain getXMLDesc)");
@@ -309,13 +306,9 @@ verb_done(struct verb_case *c)
 static void
 assert_verb_args(struct verb_case *c, const char *want_json, int nobjects)
 {
-    char *json;
-
     cr_assert_eq(c->rc, 0, "%s", c->err);
     cr_assert_str_eq(c->err, "");
-    json = cli_to_json(c->act.args);
-    cr_assert_str_eq(json, want_json);
-    free(json);
+    cli_assert_json(c->act.args, want_json);
     cr_assert_eq(c->act.nobjects, nobjects);
     verb_done(c);
 }

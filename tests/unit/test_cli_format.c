@@ -45,6 +45,15 @@ printed(const struct ctl_table *t, bool header, bool raw, bool colour)
 }
 
 static void
+assert_printed(const struct ctl_table *t, bool header, bool raw, bool colour, const char *want)
+{
+    char *out = printed(t, header, raw, colour);
+
+    cr_assert_str_eq(out, want);
+    free(out);
+}
+
+static void
 add_row(struct ctl_table *t, const char *const *cells, size_t n)
 {
     char **row = qmf_xcalloc(n, sizeof(char *));
@@ -72,31 +81,19 @@ domains(void)
 Test(cli_format, a_table_is_aligned_without_trailing_blanks)
 {
     struct ctl_table *t = domains();
-    char *out = printed(t, true, false, false);
 
-    cr_assert_str_eq(out, "NODE   NAME   STATE    LAST SEEN\n"
-                          "hv10   web1   running  2s ago\n"
-                          "hv9    db     shutoff\n"
-                          "hv100  cache  paused\n");
-    free(out);
-    out = printed(t, false, false, false);
-    cr_assert_str_eq(out, "hv10   web1   running  2s ago\n"
-                          "hv9    db     shutoff\n"
-                          "hv100  cache  paused\n");
-    free(out);
-    ctl_table_free(t);
-}
-
-Test(cli_format, raw_tables_have_a_field_per_value)
-{
-    struct ctl_table *t = domains();
-    char *out = printed(t, true, true, false);
-
-    cr_assert_str_eq(out, "NODE   NAME   STATE    LAST_SEEN\n"
-                          "hv10   web1   running  2s ago\n"
-                          "hv9    db     shutoff  -\n"
-                          "hv100  cache  paused   -\n");
-    free(out);
+    assert_printed(t, true, false, false, "NODE   NAME   STATE    LAST SEEN\n"
+                                          "hv10   web1   running  2s ago\n"
+                                          "hv9    db     shutoff\n"
+                                          "hv100  cache  paused\n");
+    assert_printed(t, false, false, false, "hv10   web1   running  2s ago\n"
+                                           "hv9    db     shutoff\n"
+                                           "hv100  cache  paused\n");
+    /* Raw: a field per value, for awk. */
+    assert_printed(t, true, true, false, "NODE   NAME   STATE    LAST_SEEN\n"
+                                         "hv10   web1   running  2s ago\n"
+                                         "hv9    db     shutoff  -\n"
+                                         "hv100  cache  paused   -\n");
     ctl_table_free(t);
 }
 
@@ -104,21 +101,16 @@ Test(cli_format, rows_sort_by_columns_numbers_by_value)
 {
     struct ctl_table *t = ctl_table_new(2, (const char *const[]){ "NAME", "CPUS" });
     const size_t by_cpus_then_name[] = { 1, 0 }, by_name[] = { 0 };
-    char *out;
 
     ROW(t, "web9", "10");
     ROW(t, "web10", "9");
     ROW(t, "db", "100");
     ROW(t, "app", "10");
     ctl_table_sort(t, by_cpus_then_name, 2);
-    out = printed(t, false, false, false);
-    cr_assert_str_eq(out, "web10  9\napp    10\nweb9   10\ndb     100\n");
-    free(out);
+    assert_printed(t, false, false, false, "web10  9\napp    10\nweb9   10\ndb     100\n");
     /* Names compare as bytes: web10 before web9. */
     ctl_table_sort(t, by_name, 1);
-    out = printed(t, false, false, false);
-    cr_assert_str_eq(out, "app    10\ndb     100\nweb10  9\nweb9   10\n");
-    free(out);
+    assert_printed(t, false, false, false, "app    10\ndb     100\nweb10  9\nweb9   10\n");
     ctl_table_free(t);
 }
 
@@ -129,13 +121,10 @@ Test(cli_format, chosen_columns_in_their_order)
     char *out;
 
     cr_assert_eq(ctl_table_choose(t, "Last_Seen,name", &err), 0, "%s", err.text);
-    out = printed(t, true, false, false);
-    cr_assert_str_eq(out, "LAST SEEN  NAME\n2s ago     web1\n           db\n           cache\n");
-    free(out);
+    assert_printed(t, true, false, false,
+                   "LAST SEEN  NAME\n2s ago     web1\n           db\n           cache\n");
     cr_assert_eq(ctl_table_choose(t, "state,last-seen,", &err), 0, "%s", err.text);
-    out = printed(t, false, false, false);
-    cr_assert_str_eq(out, "running  2s ago\nshutoff\npaused\n");
-    free(out);
+    assert_printed(t, false, false, false, "running  2s ago\nshutoff\npaused\n");
 
     cr_assert_eq(ctl_table_choose(t, "name,size", &err), -1);
     cr_assert_str_eq(err.text, "unknown column 'size': choose from node, name, state, "
@@ -231,12 +220,11 @@ Test(cli_format, state_words_are_coloured_in_state_columns_only)
     cr_assert_null(ctl_colour_of("Running"));
     cr_assert_null(ctl_colour_of(""));
     ctl_table_state_column(t, 2);
-    out = printed(t, false, false, true);
     /* The padding is outside the colour, so columns stay aligned. */
-    cr_assert_str_eq(out, "hv10   web1   " CTL_SGR_GREEN "running" CTL_SGR_RESET "  2s ago\n"
-                          "hv9    db     " CTL_SGR_RED "shutoff" CTL_SGR_RESET "\n"
-                          "hv100  cache  " CTL_SGR_YELLOW "paused" CTL_SGR_RESET "\n");
-    free(out);
+    assert_printed(t, false, false, true,
+                   "hv10   web1   " CTL_SGR_GREEN "running" CTL_SGR_RESET "  2s ago\n"
+                   "hv9    db     " CTL_SGR_RED "shutoff" CTL_SGR_RESET "\n"
+                   "hv100  cache  " CTL_SGR_YELLOW "paused" CTL_SGR_RESET "\n");
     /* Without colour, no escape at all. */
     out = printed(t, false, false, false);
     cr_assert_null(strchr(out, '\033'));
@@ -299,45 +287,40 @@ Test(cli_format, on_a_terminal_optional_columns_go_then_the_widest_is_cut)
     ctl_table_free(t);
 }
 
+/* ctl_format_value of v, which it frees. */
 static void
-assert_formatted(const qmf_value *v, const char *want)
+assert_cell(qmf_value *v, const char *want)
 {
     char *got = ctl_format_value(v);
 
     cr_assert_str_eq(got, want);
     free(got);
+    qmf_free(v);
 }
 
 Test(cli_format, values_for_cells)
 {
     static const uint8_t uuid[16] = { 0x5a, 0x6c, 0x4f, 0x4e, 0x0e, 0x1d, 0x4c, 0x4a,
                                       0x9a, 0x40, 0x3f, 0x8e, 0x8b, 0x1d, 0x2c, 0x7a };
-    qmf_value *v;
 
-    assert_formatted(NULL, "");
-    v = qmf_void(); assert_formatted(v, ""); qmf_free(v);
-    v = qmf_bool(true); assert_formatted(v, "yes"); qmf_free(v);
-    v = qmf_bool(false); assert_formatted(v, "no"); qmf_free(v);
-    v = qmf_string("web1"); assert_formatted(v, "web1"); qmf_free(v);
-    v = qmf_uuid(uuid); assert_formatted(v, "5a6c4f4e-0e1d-4c4a-9a40-3f8e8b1d2c7a"); qmf_free(v);
-    v = qmf_double(1.5); assert_formatted(v, "1.5"); qmf_free(v);
-    v = qmf_float(0.25f); assert_formatted(v, "0.25"); qmf_free(v);
-    v = qmf_i32(-5); assert_formatted(v, "-5"); qmf_free(v);
-    v = qmf_u64(UINT64_MAX); assert_formatted(v, "18446744073709551615"); qmf_free(v);
-    v = qmf_binary("abc", 3); assert_formatted(v, "(3 bytes)"); qmf_free(v);
-    v = cli_json("{\"rack\":\"r1\",\"role\":\"db\",\"n\":[1,2]}");
-    assert_formatted(v, "rack=r1,role=db,n=1,2");
-    qmf_free(v);
-    v = cli_json("[\"a\",true,3]");
-    assert_formatted(v, "a,yes,3");
-    qmf_free(v);
+    assert_cell(NULL, "");
+    assert_cell(qmf_void(), "");
+    assert_cell(qmf_bool(true), "yes");
+    assert_cell(qmf_bool(false), "no");
+    assert_cell(qmf_string("web1"), "web1");
+    assert_cell(qmf_uuid(uuid), "5a6c4f4e-0e1d-4c4a-9a40-3f8e8b1d2c7a");
+    assert_cell(qmf_double(1.5), "1.5");
+    assert_cell(qmf_float(0.25f), "0.25");
+    assert_cell(qmf_i32(-5), "-5");
+    assert_cell(qmf_u64(UINT64_MAX), "18446744073709551615");
+    assert_cell(qmf_binary("abc", 3), "(3 bytes)");
+    assert_cell(cli_json("{\"rack\":\"r1\",\"role\":\"db\",\"n\":[1,2]}"),
+                "rack=r1,role=db,n=1,2");
+    assert_cell(cli_json("[\"a\",true,3]"), "a,yes,3");
     /* An object id reads as its object name. */
-    v = cli_json("{\"_object_name\":\"domain:5a6c\",\"_agent_name\":\"virtbus:agent:hv1\"}");
-    assert_formatted(v, "domain:5a6c");
-    qmf_free(v);
-    v = cli_json("{}");
-    assert_formatted(v, "");
-    qmf_free(v);
+    assert_cell(cli_json("{\"_object_name\":\"domain:5a6c\","
+                         "\"_agent_name\":\"virtbus:agent:hv1\"}"), "domain:5a6c");
+    assert_cell(cli_json("{}"), "");
 }
 
 static void
@@ -396,41 +379,32 @@ Test(cli_format, how_long_ago)
     assert_text(raw, "2025-11-25T21:40:39.123Z");
 }
 
-Test(cli_format, fields_with_their_schema_units)
+Test(cli_format, fields_with_their_schema_units_and_json_documents)
 {
     struct ctl_ctx *ctx = cli_ctx_new();
     qmf_value *v = cli_json("{\"memory\":1024,\"arch\":\"x86_64\",\"labels\":{\"rack\":\"r1\"}}");
+    qmf_value *doc = cli_json("{\"command\":\"list\"}");
     struct test_capture c;
     char *out;
 
     test_capture_begin(&c, STDOUT_FILENO);
     ctl_print_fields(stdout, "  ", v, schema_find_class(ctx->schema, "Node"));
     ctl_print_fields(stdout, "", v, NULL);
-    out = test_capture_end(&c);
-    cr_assert_str_eq(out, "  memory: 1024 KiB\n  arch: x86_64\n  labels: rack=r1\n"
-                          "memory: 1024\narch: x86_64\nlabels: rack=r1\n");
-    free(out);
-    qmf_free(v);
-    cli_ctx_free(ctx);
-}
-
-Test(cli_format, a_json_document_says_when_the_broker_is_the_default)
-{
-    struct ctl_ctx *ctx = cli_ctx_new();
-    qmf_value *doc = cli_json("{\"command\":\"list\"}");
-    struct test_capture c;
-    char *out;
-
-    test_capture_begin(&c, STDOUT_FILENO);
+    /* A document says when the broker is the built-in default; without a
+     * console, nothing of how answers came. */
     ctl_print_doc(ctx, doc);
     ctx->default_broker = true;
     ctx->url_shown = (char *)"amqp://guest@127.0.0.1:5672/";
     ctl_print_doc(ctx, doc);
     out = test_capture_end(&c);
-    cr_assert_str_eq(out, "{\"command\":\"list\"}\n"
-                          "{\"command\":\"list\",\"default_broker\":\"amqp://guest@127.0.0.1:5672/\"}\n");
+    cr_assert_str_eq(out, "  memory: 1024 KiB\n  arch: x86_64\n  labels: rack=r1\n"
+                          "memory: 1024\narch: x86_64\nlabels: rack=r1\n"
+                          "{\"command\":\"list\"}\n"
+                          "{\"command\":\"list\","
+                          "\"default_broker\":\"amqp://guest@127.0.0.1:5672/\"}\n");
     ctx->url_shown = NULL;
     free(out);
     qmf_free(doc);
+    qmf_free(v);
     cli_ctx_free(ctx);
 }

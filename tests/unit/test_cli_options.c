@@ -85,24 +85,31 @@ Test(cli_options, targeting_and_acting_options_of_a_verb)
     cli_ctx_free(ctx);
 }
 
+/* Whether a `list` command line targets nodes. */
+static bool
+targets_nodes(struct ctl_ctx *ctx, const char *const *words)
+{
+    struct cli_line l;
+    bool targeted;
+
+    cr_assert_eq(cli_parse(ctx, &l, words), 0, "%s", l.err);
+    targeted = ctl_args_targeted(&l.args);
+    cli_line_free(&l);
+    return targeted;
+}
+#define TARGETS(ctx, ...) targets_nodes((ctx), (const char *const[]){ "list", __VA_ARGS__, NULL })
+
 Test(cli_options, each_targeting_flag_alone_targets)
 {
     struct ctl_ctx *ctx = cli_ctx_new();
-    struct cli_line l;
 
-    CLI_PARSE(ctx, &l, "list", "-l", "a=b");
-    cr_assert(ctl_args_targeted(&l.args));
-    cli_line_free(&l);
-    CLI_PARSE(ctx, &l, "list", "--if", "cpus > 1");
-    cr_assert(ctl_args_targeted(&l.args));
-    cli_line_free(&l);
-    CLI_PARSE(ctx, &l, "list", "--all");
-    cr_assert(ctl_args_targeted(&l.args));
-    cli_line_free(&l);
+    cr_assert(TARGETS(ctx, "-l", "a=b"));
+    cr_assert(TARGETS(ctx, "--if", "cpus > 1"));
+    cr_assert(TARGETS(ctx, "--all"));
+    cr_assert(TARGETS(ctx, "-n", "web1"));
     /* --where chooses objects, not nodes. */
-    CLI_PARSE(ctx, &l, "list", "--where", "name == \"a\"");
-    cr_assert_not(ctl_args_targeted(&l.args));
-    cli_line_free(&l);
+    cr_assert_not(TARGETS(ctx, "--where", "name == \"a\""));
+    cr_assert_not(TARGETS(ctx, "--json"));
     cli_ctx_free(ctx);
 }
 
@@ -240,61 +247,44 @@ Test(cli_options, batch_bounds_that_are_accepted)
     cli_ctx_free(ctx);
 }
 
-Test(cli_options, unknown_and_incomplete_options)
-{
-    struct ctl_ctx *ctx = cli_ctx_new();
-    struct cli_line l;
-
-    CLI_PARSE(ctx, &l, "start", "d1", "-n");
-    assert_usage_error(&l, "option '-n' needs a value");
-    cli_line_free(&l);
-    CLI_PARSE(ctx, &l, "start", "d1", "--where");
-    assert_usage_error(&l, "option '--where' needs a value");
-    cli_line_free(&l);
-    CLI_PARSE(ctx, &l, "start", "--frobnicate", "d1");
-    assert_usage_error(&l, "unknown option '--frobnicate'");
-    cli_line_free(&l);
-    CLI_PARSE(ctx, &l, "start", "-Z", "d1");
-    assert_usage_error(&l, "unknown option '-Z'");
-    cli_line_free(&l);
+/* Command lines the parser refuses, and why. */
+static const struct {
+    const char *const *words;
+    const char *why;
+} refused[] = {
+    { (const char *const[]){ "start", "d1", "-n", NULL }, "option '-n' needs a value" },
+    { (const char *const[]){ "start", "d1", "--where", NULL }, "option '--where' needs a value" },
+    { (const char *const[]){ "start", "--frobnicate", "d1", NULL },
+      "unknown option '--frobnicate'" },
+    { (const char *const[]){ "start", "-Z", "d1", NULL }, "unknown option '-Z'" },
     /* In a cluster: the unknown letter, not the word. */
-    CLI_PARSE(ctx, &l, "start", "-qZ", "d1");
-    assert_usage_error(&l, "unknown option '-Z'");
-    cli_line_free(&l);
-    /* A shared option the command does not take is unknown to it. */
-    CLI_PARSE(ctx, &l, "schema", "-n", "web1");
-    assert_usage_error(&l, "unknown option '-n'");
-    cli_line_free(&l);
-    CLI_PARSE(ctx, &l, "nodes", "--where", "x");
-    assert_usage_error(&l, "unknown option '--where'");
-    cli_line_free(&l);
-    /* Another command's own option too. */
-    CLI_PARSE(ctx, &l, "shutdown", "--paused", "d1");
-    assert_usage_error(&l, "unknown option '--paused'");
-    cli_line_free(&l);
-    cli_ctx_free(ctx);
-}
+    { (const char *const[]){ "start", "-qZ", "d1", NULL }, "unknown option '-Z'" },
+    /* A shared option the command does not take is unknown to it... */
+    { (const char *const[]){ "schema", "-n", "web1", NULL }, "unknown option '-n'" },
+    { (const char *const[]){ "nodes", "--where", "x", NULL }, "unknown option '--where'" },
+    /* ...and so is another command's own option. */
+    { (const char *const[]){ "shutdown", "--paused", "d1", NULL }, "unknown option '--paused'" },
+    /* getopt reports a flag given a value with the flag's val as optopt:
+     * the message once printed a NUL byte ("-\0") or the flag's short name. */
+    { (const char *const[]){ "schema", "--json=1", NULL }, "option '--json' takes no value" },
+    { (const char *const[]){ "schema", "--help=x", NULL }, "option '--help' takes no value" },
+    { (const char *const[]){ "start", "--paused=yes", "d1", NULL },
+      "option '--paused' takes no value" },
+    /* Abbreviated, as getopt_long accepts it. */
+    { (const char *const[]){ "schema", "--js=1", NULL }, "option '--js' takes no value" },
+};
 
-/* getopt reports a flag given a value with the flag's val as optopt: the
- * message once printed a NUL byte ("-\0") or the flag's short name. */
-Test(cli_options, a_flag_given_a_value_says_so)
+Test(cli_options, unknown_incomplete_and_misused_options)
 {
     struct ctl_ctx *ctx = cli_ctx_new();
     struct cli_line l;
+    size_t i;
 
-    CLI_PARSE(ctx, &l, "schema", "--json=1");
-    assert_usage_error(&l, "option '--json' takes no value");
-    cli_line_free(&l);
-    CLI_PARSE(ctx, &l, "schema", "--help=x");
-    assert_usage_error(&l, "option '--help' takes no value");
-    cli_line_free(&l);
-    CLI_PARSE(ctx, &l, "start", "--paused=yes", "d1");
-    assert_usage_error(&l, "option '--paused' takes no value");
-    cli_line_free(&l);
-    /* Abbreviated, as getopt_long accepts it. */
-    CLI_PARSE(ctx, &l, "schema", "--js=1");
-    assert_usage_error(&l, "option '--js' takes no value");
-    cli_line_free(&l);
+    for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        cli_parse(ctx, &l, refused[i].words);
+        assert_usage_error(&l, refused[i].why);
+        cli_line_free(&l);
+    }
     cli_ctx_free(ctx);
 }
 

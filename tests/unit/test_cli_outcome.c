@@ -70,6 +70,19 @@ printed_free(struct printed *p)
     free(p->err);
 }
 
+/* Reports o and checks all it printed, and its status. */
+static void
+assert_report(struct ctl_ctx *ctx, const struct ctl_report *r, const struct ctl_outcomes *o,
+              int rc, const char *want_out, const char *want_err)
+{
+    struct printed p = report(ctx, r, o, NULL);
+
+    cr_assert_eq(p.rc, rc);
+    cr_assert_str_eq(p.out, want_out);
+    cr_assert_str_eq(p.err, want_err);
+    printed_free(&p);
+}
+
 static const struct ctl_report shutdown_report = {
     .command = "shutdown", .verb = "shutdown", .class_name = "Domain", .method = "shutdown",
 };
@@ -136,7 +149,6 @@ Test(cli_outcome, where_answers_name_their_objects)
 {
     struct virtbus_results r = { 0 };
     struct ctl_outcomes o = { 0 };
-    char *json;
 
     cli_result_add(&r, "hv1", VIRTBUS_OK,
                    "[{\"_object_id\":{\"_object_name\":\"domain:u1\"},\"_name\":\"web1\","
@@ -153,9 +165,7 @@ Test(cli_outcome, where_answers_name_their_objects)
     cr_assert_str_eq(o.items[1].object, "web1");
     cr_assert_str_eq(o.items[1].object_name, "domain:u1");
     cr_assert_eq(o.items[1].status, CTL_OK);
-    json = cli_to_json(o.items[1].output);
-    cr_assert_str_eq(json, "{\"description\":\"<domain/>\"}");
-    free(json);
+    cli_assert_json(o.items[1].output, "{\"description\":\"<domain/>\"}");
     /* Without a _name, the object name. */
     cr_assert_str_eq(o.items[2].object, "domain:u2");
     cr_assert_eq(o.items[2].status, CTL_FAILED);
@@ -169,32 +179,29 @@ Test(cli_outcome, where_answers_name_their_objects)
     virtbus_results_free(&r);
 }
 
+static void
+assert_outcome_json(const struct ctl_outcome *oc, const char *want)
+{
+    qmf_value *v = ctl_outcome_json(oc);
+
+    cli_assert_json(v, want);
+    qmf_free(v);
+}
+
 Test(cli_outcome, json_elements)
 {
     struct ctl_outcomes o;
-    qmf_value *v;
-    char *json;
 
     mixed(&o);
-    v = ctl_outcome_json(&o.items[0]);
-    json = cli_to_json(v);
-    cr_assert_str_eq(json, "{\"node\":\"hv2\",\"object\":\"web2\",\"object_name\":\"domain:u2\","
-                           "\"status\":\"ok\",\"output\":{\"count\":2}}");
-    free(json);
-    qmf_free(v);
-    v = ctl_outcome_json(&o.items[5]);
-    json = cli_to_json(v);
-    cr_assert_str_eq(json, "{\"node\":null,\"object\":\"ghost\",\"status\":\"failed\","
-                           "\"error_code\":1,\"error_text\":\"no domain 'ghost' on the "
-                           "targeted nodes\"}");
-    free(json);
-    qmf_free(v);
-    v = ctl_outcome_json(&o.items[3]);
-    json = cli_to_json(v);
-    cr_assert_str_eq(json, "{\"node\":\"hv3\",\"object\":null,\"status\":\"no-reply\","
-                           "\"error_code\":13,\"error_text\":\"no reply in time\"}");
-    free(json);
-    qmf_free(v);
+    assert_outcome_json(&o.items[0], "{\"node\":\"hv2\",\"object\":\"web2\","
+                        "\"object_name\":\"domain:u2\",\"status\":\"ok\","
+                        "\"output\":{\"count\":2}}");
+    assert_outcome_json(&o.items[5], "{\"node\":null,\"object\":\"ghost\","
+                        "\"status\":\"failed\",\"error_code\":1,"
+                        "\"error_text\":\"no domain 'ghost' on the targeted nodes\"}");
+    assert_outcome_json(&o.items[3], "{\"node\":\"hv3\",\"object\":null,"
+                        "\"status\":\"no-reply\",\"error_code\":13,"
+                        "\"error_text\":\"no reply in time\"}");
     ctl_outcomes_clear(&o);
 }
 
@@ -205,21 +212,19 @@ Test(cli_outcome, text_report_ok_lines_failures_and_summary)
     struct printed p;
 
     mixed(&o);
-    p = report(ctx, &shutdown_report, &o, NULL);
-    cr_assert_eq(p.rc, CTL_EXIT_NO_REPLY);
     /* Sorted by node, then object; outputs under their line. */
-    cr_assert_str_eq(p.out, "hv1: web1: shutdown ok\n"
-                            "hv2: web2: shutdown ok\n"
-                            "  count: 2\n");
-    cr_assert_str_eq(p.err, "virtbus: ghost: failed: error 0x1 (unknown-object): no domain "
-                            "'ghost' on the targeted nodes\n"
-                            "virtbus: hv1: db1: failed: error 0x10037 (libvirt): Requested "
-                            "operation is not valid\n"
-                            "virtbus: hv3: no reply in time\n"
-                            "virtbus: hv4: down: never heard from\n"
-                            "shutdown: 4 nodes: 1 ok, 1 failed, 1 no reply, 1 down; "
-                            "4 objects: 2 ok, 2 failed\n");
-    printed_free(&p);
+    assert_report(ctx, &shutdown_report, &o, CTL_EXIT_NO_REPLY,
+                  "hv1: web1: shutdown ok\n"
+                  "hv2: web2: shutdown ok\n"
+                  "  count: 2\n",
+                  "virtbus: ghost: failed: error 0x1 (unknown-object): no domain "
+                  "'ghost' on the targeted nodes\n"
+                  "virtbus: hv1: db1: failed: error 0x10037 (libvirt): Requested "
+                  "operation is not valid\n"
+                  "virtbus: hv3: no reply in time\n"
+                  "virtbus: hv4: down: never heard from\n"
+                  "shutdown: 4 nodes: 1 ok, 1 failed, 1 no reply, 1 down; "
+                  "4 objects: 2 ok, 2 failed\n");
 
     /* -q: the failures only. */
     ctx->quiet = true;
@@ -236,23 +241,16 @@ Test(cli_outcome, one_object_done_needs_no_summary)
 {
     struct ctl_ctx *ctx = cli_ctx_new();
     struct ctl_outcomes o = { 0 };
-    struct printed p;
 
     ctl_outcome_add(&o, "hv1", "web1", NULL, CTL_OK, NULL, NULL);
-    p = report(ctx, &shutdown_report, &o, NULL);
-    cr_assert_eq(p.rc, CTL_EXIT_OK);
-    cr_assert_str_eq(p.out, "hv1: web1: shutdown ok\n");
-    cr_assert_str_eq(p.err, "");
-    printed_free(&p);
+    assert_report(ctx, &shutdown_report, &o, CTL_EXIT_OK, "hv1: web1: shutdown ok\n", "");
     ctl_outcomes_clear(&o);
 
     /* Nothing done at all is said. */
     ctl_outcome_add(&o, "hv1", NULL, NULL, CTL_OK, NULL, NULL);
-    p = report(ctx, &shutdown_report, &o, NULL);
-    cr_assert_str_eq(p.out, "");
-    cr_assert_str_eq(p.err, "shutdown: 1 node: 1 ok, 0 failed, 0 no reply, 0 down; "
-                            "0 objects: 0 ok, 0 failed\n");
-    printed_free(&p);
+    assert_report(ctx, &shutdown_report, &o, CTL_EXIT_OK, "",
+                  "shutdown: 1 node: 1 ok, 0 failed, 0 no reply, 0 down; "
+                  "0 objects: 0 ok, 0 failed\n");
     ctl_outcomes_clear(&o);
     cli_ctx_free(ctx);
 }
@@ -285,7 +283,7 @@ Test(cli_outcome, warnings_as_json_elements)
     qmf_value *errors = qmf_list();
     struct ctl_outcomes o;
     struct test_capture c;
-    char *err, *json;
+    char *err;
 
     mixed(&o);
     test_capture_begin(&c, STDERR_FILENO);
@@ -294,10 +292,8 @@ Test(cli_outcome, warnings_as_json_elements)
     cr_assert_str_eq(err, "");
     free(err);
     cr_assert_eq(qmf_list_len(errors), 4);
-    json = cli_to_json(qmf_list_at(errors, 3));
-    cr_assert_str_eq(json, "{\"node\":\"hv4\",\"object\":null,\"status\":\"down\","
+    cli_assert_json(qmf_list_at(errors, 3), "{\"node\":\"hv4\",\"object\":null,\"status\":\"down\","
                            "\"error_code\":13,\"error_text\":\"down: never heard from\"}");
-    free(json);
     qmf_free(errors);
     ctl_outcomes_clear(&o);
     cli_ctx_free(ctx);
@@ -309,7 +305,6 @@ Test(cli_outcome, json_report_is_one_document)
     qmf_value *extra = cli_json("{\"job\":\"j-1\"}"), *doc;
     struct ctl_outcomes o;
     struct printed p;
-    char *json;
 
     ctx->json = true;
     mixed(&o);
@@ -325,10 +320,9 @@ Test(cli_outcome, json_report_is_one_document)
     /* Sorted as the text: the name found nowhere first. */
     cr_assert_str_eq(qmf_map_get_string(qmf_list_at(qmf_map_get(doc, "results"), 0),
                                         "object"), "ghost");
-    json = cli_to_json(qmf_map_get(doc, "summary"));
-    cr_assert_str_eq(json, "{\"nodes\":{\"total\":4,\"ok\":1,\"failed\":1,\"no_reply\":1,"
-                           "\"down\":1},\"objects\":{\"total\":4,\"ok\":2,\"failed\":2}}");
-    free(json);
+    cli_assert_json(qmf_map_get(doc, "summary"),
+                    "{\"nodes\":{\"total\":4,\"ok\":1,\"failed\":1,\"no_reply\":1,"
+                    "\"down\":1},\"objects\":{\"total\":4,\"ok\":2,\"failed\":2}}");
     qmf_free(doc);
     printed_free(&p);
     qmf_free(extra);
@@ -345,15 +339,11 @@ Test(cli_outcome, one_document_is_printed_as_is)
 {
     struct ctl_ctx *ctx = cli_ctx_new();
     struct ctl_outcomes o = { 0 };
-    struct printed p;
 
     ctl_outcome_add(&o, "hv1", "web1", NULL, CTL_OK, NULL,
                     cli_json("{\"description\":\"<?xml version=\\\"1.0\\\"?>\\n<domain/>\"}"));
-    p = report(ctx, &dumpxml_report, &o, NULL);
-    cr_assert_eq(p.rc, CTL_EXIT_OK);
-    cr_assert_str_eq(p.out, "<?xml version=\"1.0\"?>\n<domain/>\n");
-    cr_assert_str_eq(p.err, "");
-    printed_free(&p);
+    assert_report(ctx, &dumpxml_report, &o, CTL_EXIT_OK,
+                  "<?xml version=\"1.0\"?>\n<domain/>\n", "");
     ctl_outcomes_clear(&o);
     cli_ctx_free(ctx);
 }
@@ -363,7 +353,6 @@ Test(cli_outcome, several_documents_are_one_xml_document)
     struct ctl_ctx *ctx = cli_ctx_new();
     struct ctl_outcomes o = { 0 };
     qmf_error err = error_of(QMF_ERR_UNKNOWN_OBJECT, "gone");
-    struct printed p;
 
     ctl_outcome_add(&o, "hv1", "web1", NULL, CTL_OK, NULL,
                     cli_json("{\"description\":\"<?xml version=\\\"1.0\\\"?>\\n<domain>"
@@ -371,21 +360,18 @@ Test(cli_outcome, several_documents_are_one_xml_document)
     ctl_outcome_add(&o, "hv2", "a&b\"<'>", NULL, CTL_OK, NULL,
                     cli_json("{\"description\":\"<domain/>\"}"));
     ctl_outcome_add(&o, "hv3", "c", NULL, CTL_FAILED, &err, NULL);
-    p = report(ctx, &dumpxml_report, &o, NULL);
-    cr_assert_eq(p.rc, CTL_EXIT_FAILED);
-    cr_assert_str_eq(p.out,
-                     "<virtbus:documents xmlns:virtbus=\"" CTL_DOCUMENTS_NS "\">\n"
-                     "<virtbus:document node=\"hv1\" name=\"web1\">\n"
-                     "<domain><name>web1</name></domain>\n"
-                     "</virtbus:document>\n"
-                     "<virtbus:document node=\"hv2\" name=\"a&amp;b&quot;&lt;&apos;&gt;\">\n"
-                     "<domain/>\n"
-                     "</virtbus:document>\n"
-                     "</virtbus:documents>\n");
-    cr_assert_str_eq(p.err, "virtbus: hv3: c: failed: error 0x1 (unknown-object): gone\n"
-                            "dumpxml: 3 nodes: 2 ok, 1 failed, 0 no reply, 0 down; "
-                            "3 objects: 2 ok, 1 failed\n");
-    printed_free(&p);
+    assert_report(ctx, &dumpxml_report, &o, CTL_EXIT_FAILED,
+                  "<virtbus:documents xmlns:virtbus=\"" CTL_DOCUMENTS_NS "\">\n"
+                  "<virtbus:document node=\"hv1\" name=\"web1\">\n"
+                  "<domain><name>web1</name></domain>\n"
+                  "</virtbus:document>\n"
+                  "<virtbus:document node=\"hv2\" name=\"a&amp;b&quot;&lt;&apos;&gt;\">\n"
+                  "<domain/>\n"
+                  "</virtbus:document>\n"
+                  "</virtbus:documents>\n",
+                  "virtbus: hv3: c: failed: error 0x1 (unknown-object): gone\n"
+                  "dumpxml: 3 nodes: 2 ok, 1 failed, 0 no reply, 0 down; "
+                  "3 objects: 2 ok, 1 failed\n");
     ctl_outcomes_clear(&o);
     cli_ctx_free(ctx);
 }
@@ -398,7 +384,6 @@ Test(cli_outcome, a_list_of_maps_is_a_table)
     };
     struct ctl_ctx *ctx = cli_ctx_new();
     struct ctl_outcomes o = { 0 };
-    struct printed p;
 
     ctl_outcome_add(&o, "hv2", "default", NULL, CTL_OK, NULL,
                     cli_json("{\"leases\":[{\"mac\":\"52:54:00:00:00:02\",\"ipaddr\":"
@@ -406,13 +391,13 @@ Test(cli_outcome, a_list_of_maps_is_a_table)
     ctl_outcome_add(&o, "hv1", "default", NULL, CTL_OK, NULL,
                     cli_json("{\"leases\":[{\"mac\":\"52:54:00:00:00:01\",\"ipaddr\":"
                              "\"10.0.0.1\",\"hostname\":\"web1\"}]}"));
-    p = report(ctx, &leases_report, &o, NULL);
-    cr_assert_eq(p.rc, CTL_EXIT_OK);
     /* Columns: NODE, the class, then every key any row has. */
-    cr_assert_str_eq(p.out, "NODE  NETWORK  mac                ipaddr    hostname\n"
-                            "hv1   default  52:54:00:00:00:01  10.0.0.1  web1\n"
-                            "hv2   default  52:54:00:00:00:02  10.0.0.2\n");
-    printed_free(&p);
+    assert_report(ctx, &leases_report, &o, CTL_EXIT_OK,
+                  "NODE  NETWORK  mac                ipaddr    hostname\n"
+                  "hv1   default  52:54:00:00:00:01  10.0.0.1  web1\n"
+                  "hv2   default  52:54:00:00:00:02  10.0.0.2\n",
+                  "net-dhcp-leases: 2 nodes: 2 ok, 0 failed, 0 no reply, 0 down; "
+                  "2 objects: 2 ok, 0 failed\n");
     ctl_outcomes_clear(&o);
     cli_ctx_free(ctx);
 }

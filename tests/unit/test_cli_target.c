@@ -46,15 +46,6 @@ targeting_free(struct targeting *t)
     memset(t, 0, sizeof(*t));
 }
 
-static void
-assert_json(const qmf_value *v, const char *want)
-{
-    char *got = cli_to_json(v);
-
-    cr_assert_str_eq(got, want);
-    free(got);
-}
-
 /* Presence: web1 (up, rack r1, 8 CPUs), web2 (down, rack r1), db1 (up,
  * rack r2, 2 CPUs), app1 (up, no labels). */
 static void
@@ -137,11 +128,11 @@ Test(cli_target, names_split_at_commas_and_groups_expand)
     cr_assert_eq(ctl_config_parse(&ctx->config, conf, strlen(conf), "t.conf", &err), 0, "%s",
                  err.text);
     cr_assert_eq(TARGET(ctx, &t, "-n", "web1,web2", "-n", "db1"), 0, "%s", t.err);
-    assert_json(t.names, "[\"web1\",\"web2\",\"db1\"]");
+    cli_assert_json(t.names, "[\"web1\",\"web2\",\"db1\"]");
     cr_assert_not_null(t.predicate);
     targeting_free(&t);
     cr_assert_eq(TARGET(ctx, &t, "-n", "@web,app1", "--node", "@db"), 0, "%s", t.err);
-    assert_json(t.names, "[\"web*\",\"front1\",\"app1\",\"db1\"]");
+    cli_assert_json(t.names, "[\"web*\",\"front1\",\"app1\",\"db1\"]");
     targeting_free(&t);
     cli_ctx_free(ctx);
 }
@@ -338,13 +329,14 @@ Test(cli_resolve, names_are_sought_by_every_identity_of_the_class)
     qmf_value *w;
 
     w = ctl_names_predicate(schema_find_class(ctx->schema, "Domain"), NAMES("web1"));
-    assert_json(w, "[\"or\",[\"eq\",\"uuid\",[\"quote\",\"web1\"]],"
+    cli_assert_json(w, "[\"or\",[\"eq\",\"uuid\",[\"quote\",\"web1\"]],"
                    "[\"eq\",\"name\",[\"quote\",\"web1\"]]]");
     qmf_free(w);
     w = ctl_names_predicate(schema_find_class(ctx->schema, "Volume"), NAMES("v", "/p"));
-    assert_json(w, "[\"or\",[\"eq\",\"key\",[\"quote\",\"v\"]],[\"eq\",\"path\",[\"quote\",\"v\"]],"
-                   "[\"eq\",\"name\",[\"quote\",\"v\"]],[\"eq\",\"key\",[\"quote\",\"/p\"]],"
-                   "[\"eq\",\"path\",[\"quote\",\"/p\"]],[\"eq\",\"name\",[\"quote\",\"/p\"]]]");
+    cli_assert_json(w, "[\"or\",[\"eq\",\"key\",[\"quote\",\"v\"]],"
+                    "[\"eq\",\"path\",[\"quote\",\"v\"]],[\"eq\",\"name\",[\"quote\",\"v\"]],"
+                    "[\"eq\",\"key\",[\"quote\",\"/p\"]],[\"eq\",\"path\",[\"quote\",\"/p\"]],"
+                    "[\"eq\",\"name\",[\"quote\",\"/p\"]]]");
     qmf_free(w);
     cli_ctx_free(ctx);
 }
@@ -363,6 +355,6 @@ Test(cli_resolve, labels_of_objects)
     cr_assert_str_eq(ctl_object_label(v), "?");
     qmf_free(v);
     v = ctl_equals("name", "a\"b");
-    assert_json(v, "[\"eq\",\"name\",[\"quote\",\"a\\\"b\"]]");
+    cli_assert_json(v, "[\"eq\",\"name\",[\"quote\",\"a\\\"b\"]]");
     qmf_free(v);
 }
