@@ -171,7 +171,7 @@ guard(struct ctl_ctx *ctx, size_t ndown, const char *const *words)
     cr_assert_eq(ctl_verb_action(ctx, l.entry, &l.args, &act), 0);
     cr_assert_eq(ctl_act_preflight(&l.args, &act, &where), 0);
     for (i = 0; i < ndown; i++) {
-        char node[16];
+        char node[32];
 
         snprintf(node, sizeof(node), "hv%zu", i + 1);
         cli_agent_add(&nodes.down, node, false, NULL, 0);
