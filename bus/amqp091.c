@@ -4,7 +4,8 @@
  * (amqp091_connect.c) and hands the ready connection to the loop; from then
  * on only the loop thread touches it: frames are read without blocking as
  * the socket becomes readable, heartbeats are sent and checked by a timer,
- * and publisher confirms, deliveries and broker closes are handled here.
+ * and publisher confirms, deliveries and broker closes are handled here,
+ * as is late topology (bus_declare, bus_subscribe: a channel each).
  * The process must call evthread_use_pthreads() before creating the loop,
  * because the connect thread wakes the loop with event_active().
  */

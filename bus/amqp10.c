@@ -10,7 +10,8 @@
  * senders that want outcomes (publisher confirms) on another, pre-settled
  * senders on a third.  RabbitMQ ends a whole session when it refuses one
  * link (a missing exchange, say), so a refused publish costs its session
- * only, as a refused publish costs its channel on 0-9-1.
+ * only, as a refused publish costs its channel on 0-9-1.  Late
+ * subscriptions (bus_subscribe) get a session each for the same reason.
  *
  * The process must call evthread_use_pthreads() before creating the loop,
  * because the connect thread wakes the loop with event_active().

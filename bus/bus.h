@@ -415,12 +415,14 @@ struct bus_driver {
                    bus_done_cb done, void *opaque, qmf_error *err);
     /*
      * subscribe: sub->source must be "/queue/Q"; queue, if not NULL, is
-     * declared first (its name must be Q's), on every start.  started
-     * (with sub->opaque) is called each time the consumer starts or is
-     * refused: once now, then once per reconnect, which starts it again
-     * until it is cancelled, as the subscriptions of bus_options are.  A
-     * refused or broker-cancelled subscription stays refused until the
-     * next reconnect.  *out is the caller's until bus_unsubscribe().
+     * declared first (its name must be Q's), at every start.  started
+     * (with sub->opaque) is called on the loop each time the consumer
+     * starts or is refused: for this start, then for each reconnect,
+     * which starts it again until it is cancelled, as the subscriptions
+     * of bus_options are.  A subscription refused or cancelled by the
+     * broker (its queue deleted) stays stopped until the next reconnect;
+     * the connection goes on.  *out is the caller's until
+     * bus_unsubscribe().
      */
     int (*subscribe)(struct bus_conn *c, const struct bus_queue *queue,
                      const struct bus_subscription *sub, bus_done_cb started,
