@@ -5,7 +5,8 @@
  * requeue, bad bodies, bodies over the frame size, credit, heartbeats,
  * dead peers and reconnects (through an in-test TCP proxy that can freeze
  * or cut the link), set-up failures reported with the broker's reason,
- * polite closes, and closing from inside callbacks.  Where the transports
+ * polite closes, closing from inside callbacks, and late topology (declared
+ * and subscribed on an open connection).  Where the transports
  * differ, each case says how and why.
  */
 #include <arpa/inet.h>
@@ -2845,6 +2846,78 @@ Test(bus, late_subscription_survives_a_reconnect, .timeout = 60)
     proxy_stop(&px);
     event_base_free(base);
     free(proxied);
+    free(address);
+    free(queue);
+    free(url);
+}
+
+/* The broker cancels a late consumer whose queue is deleted: started says
+ * so, and the connection (its other subscriptions) goes on. */
+Test(bus, late_subscription_cancelled_by_the_broker, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_bus_url(), *queue = test_unique_name("bus-late-gone");
+    char *address = qmf_name_queue_address(queue);
+    struct bus_queue q = { .name = queue, .durable = true };
+    struct late_peer lp = { 0 };
+    struct bus_sub *s;
+    amqp_connection_state_t raw;
+
+    if (on_amqp10())
+        cr_skip_test("a queue deleted under an AMQP 1.0 receiver goes unnoticed");
+    open_publisher(&lp.peer, base, url);
+    WAIT_UNTIL(base, lp.peer.ups == 1, WAIT_MS);
+    s = late_subscribe(&lp, lp.peer.conn, &q, address);
+    WAIT_UNTIL(base, lp.news.ok == 1, WAIT_MS);
+    cr_assert_eq(lp.news.ok, 1, "%s", lp.news.last.text);
+    raw = test_raw_connect(url);
+    cr_assert_not_null(amqp_queue_delete(raw, 1, amqp_cstring_bytes(queue), 0, 0));
+    test_raw_close(raw);
+    WAIT_UNTIL(base, lp.news.refused == 1, WAIT_MS);
+    cr_assert_eq(lp.news.refused, 1);
+    cr_assert(strstr(lp.news.last.text, "cancelled") != NULL, "%s", lp.news.last.text);
+    IDLE(base, 200);
+    cr_assert_eq(lp.peer.downs, 0, "%s", lp.peer.down_err.text);
+    cr_assert(bus_is_up(lp.peer.conn));
+    bus_unsubscribe(s);
+    bus_close(lp.peer.conn);
+    event_base_free(base);
+    free(address);
+    free(queue);
+    free(url);
+}
+
+/* bus_pause stops late subscriptions too. */
+Test(bus, pause_stops_late_subscriptions, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_bus_url(), *queue = test_unique_name("bus-late-pause");
+    char *address = qmf_name_queue_address(queue);
+    struct bus_queue q = queue_spec(queue, NULL);
+    struct late_peer lp = { 0 };
+    struct peer pub = { 0 };
+    struct confirms confirms = { 0 };
+    struct bus_sub *s;
+
+    open_publisher(&lp.peer, base, url);
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, lp.peer.ups == 1 && pub.ups == 1, WAIT_MS);
+    /* Kept once its consumer is gone: what is published waits there. */
+    q.auto_delete = false;
+    s = late_subscribe(&lp, lp.peer.conn, &q, address);
+    WAIT_UNTIL(base, lp.news.ok == 1, WAIT_MS);
+    cr_assert_eq(lp.news.ok, 1, "%s", lp.news.last.text);
+    cr_assert_eq(bus_pause(lp.peer.conn), 0);
+    IDLE(base, 300);
+    publish_text(&pub, address, "paused", &confirms);
+    WAIT_UNTIL(base, confirms.ok == 1, WAIT_MS);
+    IDLE(base, 300);
+    cr_assert_eq(lp.peer.received, 0);
+    bus_unsubscribe(s);
+    bus_close(lp.peer.conn);
+    bus_close(pub.conn);
+    raw_queue_delete(url, queue);
+    event_base_free(base);
     free(address);
     free(queue);
     free(url);
