@@ -4,7 +4,8 @@
  * (amqp091_connect.c) and hands the ready connection to the loop; from then
  * on only the loop thread touches it: frames are read without blocking as
  * the socket becomes readable, heartbeats are sent and checked by a timer,
- * and publisher confirms, deliveries and broker closes are handled here.
+ * and publisher confirms, deliveries and broker closes are handled here,
+ * as is late topology (bus_declare, bus_subscribe: a channel each).
  * The process must call evthread_use_pthreads() before creating the loop,
  * because the connect thread wakes the loop with event_active().
  */
@@ -46,10 +47,14 @@ struct a091_attempt {
 
 struct a091_conn;
 
+struct a091_late;
+
 struct a091_delivery {
     struct bus_held held;      /* its generation: the connection the tag is of */
     uint64_t tag;
     bool no_ack;
+    amqp_channel_t channel;    /* where it is settled */
+    struct a091_late *late;    /* its late subscription, or NULL */
 };
 
 /* A message being assembled: basic.deliver, content header, body frames. */
@@ -64,6 +69,30 @@ struct a091_incoming {
     bool sections;             /* type amqp-1.0: the body is 1.0 sections */
     uint64_t body_size, received;
     char *body;
+    struct a091_late *late;    /* the late subscription it is for, or NULL */
+};
+
+/* Late topology has channels of its own, so that a refusal (a missing
+ * queue, a permission) costs that channel and never the connection. */
+#define A091_LATE_CHANNEL_FIRST 16
+#define A091_LATE_CHANNEL_LAST 2000
+
+/* A late declaration (bus_declare) or subscription (bus_subscribe). */
+struct a091_late {
+    struct bus_sub_base base;
+    struct a091_conn *conn;    /* NULL once the connection is closed */
+    bool subscription;         /* else a one-off declaration */
+    struct bus_queue *queues;  /* declared at each start */
+    size_t nqueues;
+    struct a091_sub sub;       /* a subscription's consumer */
+    char *tag;                 /* its consumer tag */
+    bus_done_cb done;          /* a declaration's done, a subscription's started */
+    void *opaque;
+    amqp_channel_t channel;    /* 0: none open */
+    bool cancelled;
+    unsigned held;             /* its deliveries not yet settled */
+    struct a091_incoming in;
+    struct a091_late *next;
 };
 
 struct a091_conn {
@@ -103,10 +132,16 @@ struct a091_conn {
      * channels' frames, never one channel's content frames. */
     struct a091_incoming in[2];
     struct bus_held *deliveries;
+
+    struct a091_late *lates;
+    amqp_channel_t last_late_channel;
+    uint64_t late_serial;      /* names late consumers, never twice */
 };
 
 static void conn_lost(struct a091_conn *c, const qmf_error *why);
 static void conn_abandon(struct a091_conn *c, const qmf_error *why);
+static void incoming_clear(struct a091_incoming *in);
+static void late_free(struct a091_late *l);
 
 static void *
 config_make(const struct bus_options *opts, qmf_error *err)
@@ -265,24 +300,248 @@ confirms_fail_all(struct a091_conn *c)
     return !c->closed;
 }
 
+/* Late topology ----------------------------------------------------------- */
+
+static struct a091_late *
+late_by_channel(struct a091_conn *c, amqp_channel_t channel)
+{
+    struct a091_late *l;
+
+    if (channel < A091_LATE_CHANNEL_FIRST)
+        return NULL;
+    for (l = c->lates; l != NULL; l = l->next) {
+        if (l->channel == channel)
+            return l;
+    }
+    return NULL;
+}
+
+/* A channel no late topology uses, 0 if none is left.  Numbers come round
+ * again only after the whole range: an answer still on its way for a
+ * channel closed just now is not taken for the new one's. */
+static amqp_channel_t
+late_channel_new(struct a091_conn *c)
+{
+    unsigned tries;
+
+    for (tries = 0; tries <= A091_LATE_CHANNEL_LAST - A091_LATE_CHANNEL_FIRST; tries++) {
+        amqp_channel_t next = c->last_late_channel + 1;
+
+        if (next < A091_LATE_CHANNEL_FIRST || next > A091_LATE_CHANNEL_LAST)
+            next = A091_LATE_CHANNEL_FIRST;
+        c->last_late_channel = next;
+        if (late_by_channel(c, next) == NULL)
+            return next;
+    }
+    return 0;
+}
+
+static struct a091_late *
+late_new(struct a091_conn *c, const struct bus_queue *queues, size_t nqueues, bus_done_cb done,
+         void *opaque)
+{
+    struct a091_late *l = qmf_xcalloc(1, sizeof(*l));
+    size_t i;
+
+    l->base.driver = &bus_amqp091_driver;
+    l->conn = c;
+    l->queues = qmf_xcalloc(nqueues + 1, sizeof(*l->queues));
+    for (i = 0; i < nqueues; i++)
+        a091_queue_copy(&l->queues[i], &queues[i]);
+    l->nqueues = nqueues;
+    l->tag = qmf_xasprintf("virtbus-late-%llu", (unsigned long long)++c->late_serial);
+    l->done = done;
+    l->opaque = opaque;
+    l->next = c->lates;
+    c->lates = l;
+    return l;
+}
+
+/* Closing its channel also gives back to the queue whatever is still
+ * unacknowledged there. */
+static void
+late_free(struct a091_late *l)
+{
+    struct a091_conn *c = l->conn;
+    struct a091_late **p;
+    size_t i;
+
+    if (c != NULL) {
+        if (l->channel != 0 && conn_usable(c)) {
+            amqp_channel_close_t cl;
+            int rc;
+
+            memset(&cl, 0, sizeof(cl));
+            cl.reply_code = AMQP_REPLY_SUCCESS;
+            rc = amqp_send_method(c->amqp, l->channel, AMQP_CHANNEL_CLOSE_METHOD, &cl);
+            if (rc != AMQP_STATUS_OK)
+                conn_fail_soon(c, "closing a channel: %s", amqp_error_string2(rc));
+            else
+                conn_sent(c);
+        }
+        for (p = &c->lates; *p != NULL; p = &(*p)->next) {
+            if (*p == l) {
+                *p = l->next;
+                break;
+            }
+        }
+    }
+    for (i = 0; i < l->nqueues; i++)
+        a091_queue_clear(&l->queues[i]);
+    free(l->queues);
+    a091_sub_clear(&l->sub);
+    free(l->tag);
+    incoming_clear(&l->in);
+    free(l);
+}
+
+/*
+ * Opens a channel for l and sends, without waiting, its declarations and
+ * then its consume (consume-ok answers), or for a declaration a passive
+ * declare of an exchange that exists (its declare-ok means that all before
+ * it went through).  A refusal closes the channel instead; the loop takes
+ * either (late_on_method).
+ */
+static int
+late_start(struct a091_conn *c, struct a091_late *l, qmf_error *err)
+{
+    amqp_channel_open_t open;
+    amqp_exchange_declare_t check;
+    size_t i;
+    int rc;
+
+    incoming_clear(&l->in);
+    l->channel = late_channel_new(c);
+    if (l->channel == 0) {
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "no channel left for late topology");
+        return -1;
+    }
+    memset(&open, 0, sizeof(open));
+    rc = amqp_send_method(c->amqp, l->channel, AMQP_CHANNEL_OPEN_METHOD, &open);
+    if (rc != AMQP_STATUS_OK) {
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "opening a channel: %s", amqp_error_string2(rc));
+        goto failed;
+    }
+    for (i = 0; i < l->nqueues; i++) {
+        char *name = NULL;
+
+        rc = a091_declare_queue(c->amqp, l->channel, &l->queues[i], &name, err);
+        free(name);
+        if (rc != 0)
+            goto failed;
+    }
+    if (l->subscription) {
+        if (a091_send_consume(c->amqp, &l->sub, l->channel, l->tag, l->sub.queue, false,
+                              err) != 0)
+            goto failed;
+    } else {
+        memset(&check, 0, sizeof(check));
+        check.exchange = a091_bytes_of(BUS_EXCHANGE_DIRECT);
+        check.type = a091_bytes_of("direct");
+        check.passive = 1;
+        check.arguments = amqp_empty_table;
+        rc = amqp_send_method(c->amqp, l->channel, AMQP_EXCHANGE_DECLARE_METHOD, &check);
+        if (rc != AMQP_STATUS_OK) {
+            qmf_error_set(err, QMF_ERR_TRANSPORT, "declaring: %s", amqp_error_string2(rc));
+            goto failed;
+        }
+    }
+    conn_sent(c);
+    return 0;
+
+failed:
+    /* Only the socket fails a send: the connection is lost. */
+    conn_fail_soon(c, "%s", err->text);
+    l->channel = 0;
+    return -1;
+}
+
+static int
+late_cancel_consumer(struct a091_conn *c, struct a091_late *l)
+{
+    amqp_basic_cancel_t cancel = {
+        .consumer_tag = a091_bytes_of(l->tag),
+        .nowait = 1,
+    };
+    int rc = amqp_send_method(c->amqp, l->channel, AMQP_BASIC_CANCEL_METHOD, &cancel);
+
+    if (rc != AMQP_STATUS_OK) {
+        conn_fail_soon(c, "cancelling a consumer: %s", amqp_error_string2(rc));
+        return -1;
+    }
+    return 0;
+}
+
+/* A broker connection is up: every late subscription starts again. */
+static void
+late_restart(struct a091_conn *c)
+{
+    struct a091_late *l;
+    qmf_error err;
+
+    for (l = c->lates; l != NULL && conn_usable(c); l = l->next) {
+        if (l->subscription && !l->cancelled)
+            late_start(c, l, &err);
+    }
+}
+
+/* The broker connection went: its channels with it.  Declarations still
+ * waiting are over (done says why); returns false if a callback closed c. */
+static bool
+late_connection_lost(struct a091_conn *c, const qmf_error *why)
+{
+    struct a091_late *l;
+
+    for (l = c->lates; l != NULL; l = l->next) {
+        incoming_clear(&l->in);
+        l->channel = 0;
+    }
+    for (;;) {
+        bus_done_cb done;
+        void *opaque;
+
+        for (l = c->lates; l != NULL && l->subscription; l = l->next)
+            ;
+        if (l == NULL)
+            return true;
+        done = l->done;
+        opaque = l->opaque;
+        late_free(l);
+        if (done != NULL)
+            done((struct bus_conn *)c, why, opaque);
+        if (c->closed)
+            return false;
+    }
+}
+
 /* Deliveries ----------------------------------------------------------------- */
 
 static struct a091_delivery *
-delivery_new(struct a091_conn *c, uint64_t tag, bool no_ack, struct bus_message *m)
+delivery_new(struct a091_conn *c, uint64_t tag, bool no_ack, amqp_channel_t channel,
+             struct a091_late *late, struct bus_message *m)
 {
     struct a091_delivery *d = qmf_xcalloc(1, sizeof(*d));
 
     bus_held_add(&d->held, &bus_amqp091_driver, c, &c->deliveries, c->generation, m);
     d->tag = tag;
     d->no_ack = no_ack;
+    d->channel = channel;
+    d->late = late;
+    if (late != NULL)
+        late->held++;
     return d;
 }
 
+/* The last delivery of a cancelled late subscription ends it. */
 static void
 delivery_free(struct a091_delivery *d)
 {
+    struct a091_late *late = d->late;
+
     bus_held_drop(&d->held);
     free(d);
+    if (late != NULL && --late->held == 0 && late->cancelled)
+        late_free(late);
 }
 
 /* basic.ack or basic.reject, if the delivery's connection is the live one. */
@@ -294,12 +553,13 @@ delivery_settle(struct a091_delivery *d, bool ack, bool requeue)
 
     if (d->no_ack)
         return 0;
-    if (c == NULL || !conn_usable(c) || d->held.generation != c->generation)
+    if (c == NULL || !conn_usable(c) || d->held.generation != c->generation ||
+        (d->late != NULL && d->late->channel != d->channel))
         return -1;
     if (ack)
-        rc = amqp_basic_ack(c->amqp, A091_CONSUME_CHANNEL, d->tag, 0);
+        rc = amqp_basic_ack(c->amqp, d->channel, d->tag, 0);
     else
-        rc = amqp_basic_reject(c->amqp, A091_CONSUME_CHANNEL, d->tag, requeue);
+        rc = amqp_basic_reject(c->amqp, d->channel, d->tag, requeue);
     if (rc != AMQP_STATUS_OK) {
         conn_fail_soon(c, "settling a delivery: %s", amqp_error_string2(rc));
         return -1;
@@ -317,6 +577,7 @@ static int
 a091_pause(struct bus_conn *bc)
 {
     struct a091_conn *c = (struct a091_conn *)bc;
+    struct a091_late *l;
     size_t i;
 
     if (!conn_usable(c))
@@ -336,6 +597,10 @@ a091_pause(struct bus_conn *bc)
             conn_fail_soon(c, "cancelling a consumer: %s", amqp_error_string2(rc));
             return -1;
         }
+    }
+    for (l = c->lates; l != NULL; l = l->next) {
+        if (l->subscription && l->channel != 0 && late_cancel_consumer(c, l) != 0)
+            return -1;
     }
     conn_sent(c);
     return 0;
@@ -376,16 +641,20 @@ incoming_clear(struct a091_incoming *in)
 static struct a091_incoming *
 incoming_of(struct a091_conn *c, amqp_channel_t channel)
 {
-    if (channel != A091_CONSUME_CHANNEL && channel != A091_PUBLISH_CHANNEL)
-        return NULL;
-    return &c->in[channel - 1];
+    struct a091_late *l;
+
+    if (channel == A091_CONSUME_CHANNEL || channel == A091_PUBLISH_CHANNEL)
+        return &c->in[channel - 1];
+    l = late_by_channel(c, channel);
+    return l != NULL ? &l->in : NULL;
 }
 
 static void
 incoming_complete(struct a091_conn *c, struct a091_incoming *slot)
 {
     struct a091_incoming in = *slot;
-    const struct a091_sub *sub;
+    const struct a091_sub *sub = in.late != NULL ? &in.late->sub : &c->cfg->subs[in.sub];
+    amqp_channel_t channel = in.late != NULL ? in.late->channel : sub->channel;
     struct a091_delivery *d;
     struct bus_message *m = in.msg;
 
@@ -406,8 +675,7 @@ incoming_complete(struct a091_conn *c, struct a091_incoming *slot)
     }
     free(in.content_type);
     free(in.body);
-    sub = &c->cfg->subs[in.sub];
-    d = delivery_new(c, in.tag, sub->no_ack, m);
+    d = delivery_new(c, in.tag, sub->no_ack, channel, in.late, m);
     sub->receive((struct bus_delivery *)d, m, sub->opaque);
 }
 
@@ -415,17 +683,28 @@ static void
 on_deliver(struct a091_conn *c, amqp_channel_t channel, const amqp_basic_deliver_t *dl)
 {
     struct a091_incoming *in = incoming_of(c, channel);
-    size_t i;
+    struct a091_late *late = late_by_channel(c, channel);
+    size_t i = 0;
+    bool ours;
 
     if (in == NULL)
         return;
     incoming_clear(in);
     in->stage = IN_HEADER;
-    if (c->paused || !a091_consumer_index(dl->consumer_tag, c->cfg->nsubs, &i) ||
-        c->cfg->subs[i].channel != channel) {
+    /* A late subscription's, sent before the broker saw its cancel, is
+     * held back unsettled: the channel's close requeues it. */
+    if (late != NULL)
+        ours = !late->cancelled && late->subscription &&
+               dl->consumer_tag.len == strlen(late->tag) &&
+               memcmp(dl->consumer_tag.bytes, late->tag, dl->consumer_tag.len) == 0;
+    else
+        ours = a091_consumer_index(dl->consumer_tag, c->cfg->nsubs, &i) &&
+               c->cfg->subs[i].channel == channel;
+    if (c->paused || !ours) {
         in->discard = true;
         return;
     }
+    in->late = late;
     in->sub = i;
     in->tag = dl->delivery_tag;
     in->msg = bus_message_new();
@@ -549,10 +828,78 @@ on_channel_close(struct a091_conn *c, amqp_channel_t channel,
     conn_abandon(c, &why);
 }
 
+/*
+ * What the broker says on a late channel.  A declaration ends with its
+ * check's declare-ok, or with the channel's close (a refusal); a
+ * subscription starts with consume-ok, or is refused so, or is cancelled
+ * by the broker (its queue deleted), and then waits for the next
+ * reconnect.  The done callback comes last: it may end l, or c.
+ */
+static void
+late_on_method(struct a091_conn *c, struct a091_late *l, const amqp_method_t *m)
+{
+    bus_done_cb done = l->cancelled ? NULL : l->done;
+    void *opaque = l->opaque;
+    qmf_error why;
+
+    switch (m->id) {
+    case AMQP_BASIC_DELIVER_METHOD:
+        on_deliver(c, l->channel, m->decoded);
+        return;
+    case AMQP_EXCHANGE_DECLARE_OK_METHOD:
+        if (l->subscription)
+            return;
+        late_free(l);
+        break;
+    case AMQP_BASIC_CONSUME_OK_METHOD:
+        break;
+    case AMQP_BASIC_CANCEL_METHOD:
+        /* Its channel stays open: what it holds may still be settled. */
+        qmf_error_set(&why, QMF_ERR_TRANSPORT, "the broker cancelled the subscription to '%s'",
+                      l->sub.queue);
+        if (done != NULL)
+            done((struct bus_conn *)c, &why, opaque);
+        return;
+    case AMQP_CHANNEL_CLOSE_METHOD: {
+        const amqp_channel_close_t *cl = m->decoded;
+        amqp_channel_close_ok_t ok;
+
+        qmf_error_set(&why, a091_close_code(cl->reply_code), "%s refused: %u %.*s",
+                      l->subscription ? "subscribing" : "declaring", cl->reply_code,
+                      (int)cl->reply_text.len, (const char *)cl->reply_text.bytes);
+        memset(&ok, 0, sizeof(ok));
+        if (amqp_send_method(c->amqp, l->channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok)
+            != AMQP_STATUS_OK)
+            conn_fail_soon(c, "answering a channel's close");
+        incoming_clear(&l->in);
+        l->channel = 0;
+        if (!l->subscription || (l->cancelled && l->held == 0))
+            late_free(l);
+        if (done != NULL)
+            done((struct bus_conn *)c, &why, opaque);
+        return;
+    }
+    default:
+        /* channel.open-ok, basic.qos-ok, basic.cancel-ok. */
+        return;
+    }
+    if (done != NULL)
+        done((struct bus_conn *)c, NULL, opaque);
+}
+
 static void
 on_method(struct a091_conn *c, amqp_channel_t channel, const amqp_method_t *m)
 {
     qmf_error why;
+
+    if (channel >= A091_LATE_CHANNEL_FIRST) {
+        struct a091_late *l = late_by_channel(c, channel);
+
+        /* Else the answers to a channel we closed: they need nothing. */
+        if (l != NULL)
+            late_on_method(c, l, m);
+        return;
+    }
 
     switch (m->id) {
     case AMQP_BASIC_DELIVER_METHOD:
@@ -844,7 +1191,7 @@ conn_end(struct a091_conn *c, const qmf_error *why, bool polite)
     else
         amqp_destroy_connection(amqp);
     c->state = A091_DOWN;
-    if (!confirms_fail_all(c) || !report_down(c, why))
+    if (!confirms_fail_all(c) || !late_connection_lost(c, why) || !report_down(c, why))
         return;
     if (c->cfg->reconnect && c->state == A091_DOWN)
         schedule_retry(c);
@@ -905,6 +1252,7 @@ connection_up(struct a091_conn *c, amqp_connection_state_t amqp, char **names)
         c->ev_tick = event_new(c->evbase, -1, EV_PERSIST, on_tick, c);
         event_add(c->ev_tick, &tv);
     }
+    late_restart(c);
     if (c->handlers.up != NULL)
         c->handlers.up((struct bus_conn *)c, c->opaque);
     /* Deliveries that arrived with the last replies of the set-up are
@@ -1153,6 +1501,103 @@ a091_is_up(struct bus_conn *bc)
     return conn_usable((struct a091_conn *)bc);
 }
 
+/* The connection closes: late topology ends with it, but for the
+ * subscriptions whose deliveries are still held, which their last
+ * settlement frees. */
+static void
+late_orphan(struct a091_conn *c)
+{
+    struct a091_late *l = c->lates, *next;
+
+    c->lates = NULL;
+    for (; l != NULL; l = next) {
+        next = l->next;
+        l->conn = NULL;
+        l->channel = 0;
+        l->cancelled = true;
+        if (l->held == 0)
+            late_free(l);
+    }
+}
+
+static int
+a091_declare(struct bus_conn *bc, const struct bus_queue *queues, size_t nqueues,
+             bus_done_cb done, void *opaque, qmf_error *err)
+{
+    struct a091_conn *c = (struct a091_conn *)bc;
+    struct a091_late *l;
+    size_t i;
+
+    if (!conn_usable(c)) {
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "not connected to the broker");
+        return -1;
+    }
+    if (nqueues == 0) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "a declaration of no queue");
+        return -1;
+    }
+    for (i = 0; i < nqueues; i++) {
+        if (queues[i].name == NULL) {
+            qmf_error_set(err, QMF_ERR_INVALID_ARGS, "a late declaration needs named queues");
+            return -1;
+        }
+    }
+    l = late_new(c, queues, nqueues, done, opaque);
+    if (late_start(c, l, err) != 0) {
+        late_free(l);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+a091_subscribe(struct bus_conn *bc, const struct bus_queue *queue,
+               const struct bus_subscription *sub, bus_done_cb started, struct bus_sub **out,
+               qmf_error *err)
+{
+    struct a091_conn *c = (struct a091_conn *)bc;
+    struct a091_late *l;
+
+    *out = NULL;
+    if (!conn_usable(c)) {
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "not connected to the broker");
+        return -1;
+    }
+    l = late_new(c, queue, queue != NULL ? 1 : 0, started, sub->opaque);
+    l->subscription = true;
+    if (a091_sub_copy(&l->sub, sub, 0, err) != 0) {
+        late_free(l);
+        return -1;
+    }
+    /* Direct reply-to lives on the publish channel: for bus_options. */
+    if (l->sub.channel != A091_CONSUME_CHANNEL ||
+        (queue != NULL && (queue->name == NULL || strcmp(queue->name, l->sub.queue) != 0))) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "a late subscription consumes a named queue, "
+                      "the one it declares");
+        late_free(l);
+        return -1;
+    }
+    if (late_start(c, l, err) != 0) {
+        late_free(l);
+        return -1;
+    }
+    *out = (struct bus_sub *)l;
+    return 0;
+}
+
+static void
+a091_unsubscribe(struct bus_sub *bs)
+{
+    struct a091_late *l = (struct a091_late *)bs;
+    struct a091_conn *c = l->conn;
+
+    l->cancelled = true;
+    if (c != NULL && l->channel != 0 && conn_usable(c) && late_cancel_consumer(c, l) == 0)
+        conn_sent(c);
+    if (l->held == 0)
+        late_free(l);
+}
+
 /* wait_ms: 0 closes in the background, otherwise here (bus_close_wait). */
 static void
 close_conn(struct a091_conn *c, unsigned wait_ms)
@@ -1182,6 +1627,7 @@ close_conn(struct a091_conn *c, unsigned wait_ms)
     /* Unsettled deliveries go back to their queues with the connection;
      * the application may still settle (and so free) what it holds. */
     bus_held_orphan(&c->deliveries);
+    late_orphan(c);
     conn_enter(c);
     confirms_fail_all(c);
     conn_leave(c);
@@ -1221,4 +1667,7 @@ const struct bus_driver bus_amqp091_driver = {
     .close = a091_close,
     .close_wait = a091_close_wait,
     .broker = a091_broker,
+    .declare = a091_declare,
+    .subscribe = a091_subscribe,
+    .unsubscribe = a091_unsubscribe,
 };

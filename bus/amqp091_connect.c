@@ -53,8 +53,8 @@ bindings_free(const struct bus_binding *b, size_t n)
     free((struct bus_binding *)b);
 }
 
-static void
-queue_copy(struct bus_queue *dst, const struct bus_queue *src)
+void
+a091_queue_copy(struct bus_queue *dst, const struct bus_queue *src)
 {
     *dst = *src;
     dst->name = xstrdup_or_null(src->name);
@@ -68,8 +68,8 @@ queue_copy(struct bus_queue *dst, const struct bus_queue *src)
         dst->exclusive = true;
 }
 
-static void
-queue_clear(struct bus_queue *q)
+void
+a091_queue_clear(struct bus_queue *q)
 {
     free((char *)q->name);
     free((char *)q->queue_type);
@@ -79,8 +79,8 @@ queue_clear(struct bus_queue *q)
     qmf_free((qmf_value *)q->arguments);
 }
 
-static int
-sub_copy(struct a091_sub *dst, const struct bus_subscription *src, size_t nqueues,
+int
+a091_sub_copy(struct a091_sub *dst, const struct bus_subscription *src, size_t nqueues,
          qmf_error *err)
 {
     const char *source = src->source ? src->source : "";
@@ -114,18 +114,25 @@ sub_copy(struct a091_sub *dst, const struct bus_subscription *src, size_t nqueue
     return 0;
 }
 
+void
+a091_sub_clear(struct a091_sub *s)
+{
+    free(s->queue);
+    qmf_free(s->arguments);
+    s->queue = NULL;
+    s->arguments = NULL;
+}
+
 static void
 config_free(struct a091_config *cfg)
 {
     size_t i;
 
     for (i = 0; i < cfg->nqueues; i++)
-        queue_clear(&cfg->queues[i]);
+        a091_queue_clear(&cfg->queues[i]);
     free(cfg->queues);
-    for (i = 0; i < cfg->nsubs; i++) {
-        free(cfg->subs[i].queue);
-        qmf_free(cfg->subs[i].arguments);
-    }
+    for (i = 0; i < cfg->nsubs; i++)
+        a091_sub_clear(&cfg->subs[i]);
     free(cfg->subs);
     free(cfg->url);
     free(cfg->shown);
@@ -176,14 +183,14 @@ a091_config_new(const struct bus_options *opts, qmf_error *err)
     if (opts->nqueues > 0) {
         cfg->queues = qmf_xcalloc(opts->nqueues, sizeof(*cfg->queues));
         for (i = 0; i < opts->nqueues; i++) {
-            queue_copy(&cfg->queues[i], &opts->queues[i]);
+            a091_queue_copy(&cfg->queues[i], &opts->queues[i]);
             cfg->nqueues++;
         }
     }
     if (opts->nsubs > 0) {
         cfg->subs = qmf_xcalloc(opts->nsubs, sizeof(*cfg->subs));
         for (i = 0; i < opts->nsubs; i++) {
-            if (sub_copy(&cfg->subs[i], &opts->subs[i], cfg->nqueues, err) != 0)
+            if (a091_sub_copy(&cfg->subs[i], &opts->subs[i], cfg->nqueues, err) != 0)
                 goto fail;
             cfg->nsubs++;
             if (cfg->subs[i].channel == A091_PUBLISH_CHANNEL)
@@ -581,9 +588,9 @@ declare_exchange(amqp_connection_state_t amqp, const char *name, const char *typ
                        what, err);
 }
 
-static int
-declare_queue(amqp_connection_state_t amqp, const struct bus_queue *q, char **name,
-              qmf_error *err)
+int
+a091_declare_queue(amqp_connection_state_t amqp, amqp_channel_t channel,
+                   const struct bus_queue *q, char **name, qmf_error *err)
 {
     qmf_value *arguments = bus_queue_arguments(q);
     amqp_table_entry_t *args = qmf_xcalloc(qmf_map_len(arguments) + 1, sizeof(*args));
@@ -611,14 +618,14 @@ declare_queue(amqp_connection_state_t amqp, const struct bus_queue *q, char **na
         /* Its answer would only repeat the name; a passive declare of a
          * missing queue still fails, at confirm_setup(). */
         declare.nowait = 1;
-        ok = send_nowait(amqp, A091_CONSUME_CHANNEL, AMQP_QUEUE_DECLARE_METHOD, &declare,
+        ok = send_nowait(amqp, channel, AMQP_QUEUE_DECLARE_METHOD, &declare,
                          what, err);
         *name = qmf_xstrdup(q->name);
     } else {
         /* The broker picks the name and the bindings need it: this one
          * waits, which also confirms everything sent before it. */
         const amqp_queue_declare_ok_t *r =
-            amqp_simple_rpc_decoded(amqp, A091_CONSUME_CHANNEL, AMQP_QUEUE_DECLARE_METHOD,
+            amqp_simple_rpc_decoded(amqp, channel, AMQP_QUEUE_DECLARE_METHOD,
                                     AMQP_QUEUE_DECLARE_OK_METHOD, &declare);
 
         ok = rpc_ok(amqp, r, what, err);
@@ -641,7 +648,7 @@ declare_queue(amqp_connection_state_t amqp, const struct bus_queue *q, char **na
         bind.arguments = amqp_empty_table;
         snprintf(what, sizeof(what), "binding queue '%s' to '%s' with '%s'", *name,
                  b->exchange, b->key);
-        if (!send_nowait(amqp, A091_CONSUME_CHANNEL, AMQP_QUEUE_BIND_METHOD, &bind, what, err))
+        if (!send_nowait(amqp, channel, AMQP_QUEUE_BIND_METHOD, &bind, what, err))
             return -1;
     }
     /* Unbinding what is not bound is fine with RabbitMQ. */
@@ -656,7 +663,7 @@ declare_queue(amqp_connection_state_t amqp, const struct bus_queue *q, char **na
         unbind.arguments = amqp_empty_table;
         snprintf(what, sizeof(what), "unbinding queue '%s' from '%s' with '%s'", *name,
                  b->exchange, b->key);
-        if (!send_nowait(amqp, A091_CONSUME_CHANNEL, AMQP_QUEUE_UNBIND_METHOD, &unbind, what,
+        if (!send_nowait(amqp, channel, AMQP_QUEUE_UNBIND_METHOD, &unbind, what,
                          err))
             return -1;
     }
@@ -764,19 +771,18 @@ declare_topology(amqp_connection_state_t amqp, const struct a091_config *cfg,
     for (i = 0; i < cfg->nqueues; i++) {
         if (is_lenient(&cfg->queues[i]))
             names[i] = qmf_xstrdup(cfg->queues[i].name);
-        else if (declare_queue(amqp, &cfg->queues[i], &names[i], err) != 0)
+        else if (a091_declare_queue(amqp, A091_CONSUME_CHANNEL, &cfg->queues[i], &names[i],
+                                    err) != 0)
             return -1;
     }
     return 0;
 }
 
-/* Starts subscription i on queue, on its channel, without waiting. */
-static int
-send_consume(amqp_connection_state_t amqp, const struct a091_config *cfg, size_t i,
-             const char *queue, qmf_error *err)
+int
+a091_send_consume(amqp_connection_state_t amqp, const struct a091_sub *s,
+                  amqp_channel_t channel, const char *tag, const char *queue, bool nowait,
+                  qmf_error *err)
 {
-    const struct a091_sub *s = &cfg->subs[i];
-    char *tag = a091_consumer_tag(i);
     amqp_table_entry_t *entries = qmf_xcalloc(qmf_map_len(s->arguments) + 1,
                                               sizeof(*entries));
     amqp_basic_qos_t qos;
@@ -792,17 +798,16 @@ send_consume(amqp_connection_state_t amqp, const struct a091_config *cfg, size_t
     consume.queue = a091_bytes_of(queue);
     consume.consumer_tag = a091_bytes_of(tag);
     consume.no_ack = s->no_ack;
-    consume.nowait = 1;
+    consume.nowait = nowait;
     consume.arguments.entries = entries;
     snprintf(what, sizeof(what), "setting prefetch %u for queue '%s'",
              (unsigned)s->credit, queue);
-    ok = send_nowait(amqp, s->channel, AMQP_BASIC_QOS_METHOD, &qos, what, err);
+    ok = send_nowait(amqp, channel, AMQP_BASIC_QOS_METHOD, &qos, what, err);
     snprintf(what, sizeof(what), "consuming from queue '%s'", queue);
     ok = ok && a091_table_append(s->arguments, entries, &consume.arguments.num_entries,
                                  err) == 0 &&
-         send_nowait(amqp, s->channel, AMQP_BASIC_CONSUME_METHOD, &consume, what, err);
+         send_nowait(amqp, channel, AMQP_BASIC_CONSUME_METHOD, &consume, what, err);
     free(entries);
-    free(tag);
     return ok ? 0 : -1;
 }
 
@@ -814,9 +819,12 @@ start_consumers(amqp_connection_state_t amqp, const struct a091_config *cfg,
 
     for (i = 0; i < cfg->nsubs; i++) {
         const struct a091_sub *s = &cfg->subs[i];
+        char *tag = a091_consumer_tag(i);
+        int rc = a091_send_consume(amqp, s, s->channel, tag,
+                                   s->by_index ? names[s->queue_index] : s->queue, true, err);
 
-        if (send_consume(amqp, cfg, i, s->by_index ? names[s->queue_index] : s->queue,
-                              err) != 0)
+        free(tag);
+        if (rc != 0)
             return -1;
     }
     return 0;

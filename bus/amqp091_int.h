@@ -101,6 +101,27 @@ struct a091_config {
     bool publish_channel_consumes;      /* a subscription (direct reply-to) is on 2 */
 };
 
+/* Deep copies, and what frees them (the structures themselves aside). */
+void a091_queue_copy(struct bus_queue *dst, const struct bus_queue *src);
+void a091_queue_clear(struct bus_queue *q);
+/* nqueues: how many queues "#<i>" may name (0: none). */
+int a091_sub_copy(struct a091_sub *dst, const struct bus_subscription *src, size_t nqueues,
+                  qmf_error *err);
+void a091_sub_clear(struct a091_sub *s);
+
+/*
+ * Sends queue q's declaration and bindings on channel without waiting,
+ * *name its name (malloc'd).  A server-named queue (no name) waits for
+ * the broker's answer: for the connect thread only.
+ */
+int a091_declare_queue(amqp_connection_state_t amqp, amqp_channel_t channel,
+                       const struct bus_queue *q, char **name, qmf_error *err);
+/* Sends basic.qos (s's credit) and basic.consume of queue under tag on
+ * channel; nowait false: the broker answers consume-ok. */
+int a091_send_consume(amqp_connection_state_t amqp, const struct a091_sub *s,
+                      amqp_channel_t channel, const char *tag, const char *queue, bool nowait,
+                      qmf_error *err);
+
 struct a091_config *a091_config_new(const struct bus_options *opts, qmf_error *err);
 struct a091_config *a091_config_ref(struct a091_config *cfg);
 void a091_config_unref(struct a091_config *cfg);

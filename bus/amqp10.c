@@ -10,7 +10,8 @@
  * senders that want outcomes (publisher confirms) on another, pre-settled
  * senders on a third.  RabbitMQ ends a whole session when it refuses one
  * link (a missing exchange, say), so a refused publish costs its session
- * only, as a refused publish costs its channel on 0-9-1.
+ * only, as a refused publish costs its channel on 0-9-1.  Late
+ * subscriptions (bus_subscribe) get a session each for the same reason.
  *
  * The process must call evthread_use_pthreads() before creating the loop,
  * because the connect thread wakes the loop with event_active().
@@ -36,6 +37,7 @@
 #include <proton/terminus.h>
 #include <proton/transport.h>
 
+#include "bus/amqp091_int.h"
 #include "bus/backend.h"
 
 /* Reads per readiness before yielding to the rest of the loop. */
@@ -83,11 +85,41 @@ struct a10_incoming {
     size_t total;              /* bytes of the message so far, kept or not */
 };
 
+struct a10_late;
+
 struct a10_delivery {
     struct bus_held held;
     pn_delivery_t *pn;         /* NULL once settled or its connection gone */
     size_t sub;
+    struct a10_late *late;     /* its late subscription (then not sub), or NULL */
     bool no_ack;
+};
+
+/*
+ * A late declaration (bus_declare) or subscription (bus_subscribe).  Its
+ * queues are declared over 0-9-1 on a thread; a subscription's receiver
+ * has a session of its own, since RabbitMQ ends the session of a refused
+ * attach: the refusal costs that session, never the connection.  The
+ * session's context is the late topology, so that events find it.
+ */
+struct a10_late {
+    struct bus_sub_base base;
+    struct a10_conn *conn;     /* NULL once the connection is closed */
+    bool subscription;         /* else a one-off declaration */
+    struct bus_queue *queues;  /* declared at each start */
+    size_t nqueues;
+    struct a10_sub sub;
+    bus_done_cb done;          /* a declaration's done, a subscription's started */
+    void *opaque;
+    bool cancelled;
+    unsigned held;             /* its deliveries not yet settled */
+    struct bus_job *job;       /* declaring */
+    struct event *ev_declared;
+    pn_session_t *session;     /* NULL: not attached */
+    pn_link_t *link;
+    struct a10_incoming in;
+    uint32_t owed;             /* credit settled, not yet given back */
+    struct a10_late *next;
 };
 
 /* What a connect attempt works from: the options, and the lock connection
@@ -147,9 +179,13 @@ struct a10_conn {
 
     struct a10_confirm *confirms;
     struct bus_held *deliveries;
+    struct a10_late *lates;
+    uint64_t late_serial;      /* names late receivers */
 };
 
 static void conn_end(struct a10_conn *c, const qmf_error *why, bool polite);
+static void late_free(struct a10_late *l);
+static void late_credit(struct a10_late *l);
 
 static void *
 config_make(const struct bus_options *opts, qmf_error *err)
@@ -319,11 +355,16 @@ delivery_new(struct a10_conn *c, pn_delivery_t *pn, size_t sub, bool no_ack,
     return d;
 }
 
+/* The last delivery of a cancelled late subscription ends it. */
 static void
 delivery_free(struct a10_delivery *d)
 {
+    struct a10_late *late = d->late;
+
     bus_held_drop(&d->held);
     free(d);
+    if (late != NULL && --late->held == 0 && late->cancelled)
+        late_free(late);
 }
 
 /*
@@ -334,14 +375,20 @@ delivery_free(struct a10_delivery *d)
  * than `credit` minus what is unsettled.
  */
 static void
+credit_back(pn_link_t *link, uint32_t *owed, uint32_t credit)
+{
+    uint32_t batch = credit / 4;
+
+    if (++*owed >= (batch > 0 ? batch : 1)) {
+        pn_link_flow(link, (int)*owed);
+        *owed = 0;
+    }
+}
+
+static void
 give_credit(struct a10_conn *c, size_t i)
 {
-    uint32_t batch = c->cfg->subs[i].credit / 4;
-
-    if (++c->owed[i] >= (batch > 0 ? batch : 1)) {
-        pn_link_flow(c->receivers[i], (int)c->owed[i]);
-        c->owed[i] = 0;
-    }
+    credit_back(c->receivers[i], &c->owed[i], c->cfg->subs[i].credit);
 }
 
 /* The outcome, and the credit back (unless paused): at most `credit`
@@ -358,7 +405,9 @@ delivery_settle(struct a10_delivery *d, uint64_t outcome)
     pn_delivery_update(d->pn, outcome);
     pn_delivery_settle(d->pn);
     d->pn = NULL;
-    if (!c->paused)
+    if (d->late != NULL)
+        late_credit(d->late);
+    else if (!c->paused)
         give_credit(c, d->sub);
     schedule_pump(c);
     return 0;
@@ -436,18 +485,26 @@ incoming_reset(struct a10_incoming *in)
 }
 
 /* A complete message on receiver i: to the subscription's callback. */
-static void
-on_message(struct a10_conn *c, size_t i, pn_link_t *link, pn_delivery_t *pn)
+/* The message in, complete: decoded, and the link moved on. */
+static struct bus_message *
+message_take(struct a10_conn *c, struct a10_incoming *in, pn_link_t *link)
 {
-    const struct a10_sub *sub = &c->cfg->subs[i];
-    struct a10_incoming *in = &c->incoming[i];
     struct bus_message *m = bus_message_new();
-    bool no_ack = sub->no_ack || pn_delivery_settled(pn);
-    struct a10_delivery *d;
 
     a10_message_decode(m, in->buf, in->len, in->total, c->cfg->max_body);
     incoming_reset(in);
     pn_link_advance(link);
+    return m;
+}
+
+static void
+on_message(struct a10_conn *c, size_t i, pn_link_t *link, pn_delivery_t *pn)
+{
+    const struct a10_sub *sub = &c->cfg->subs[i];
+    struct bus_message *m = message_take(c, &c->incoming[i], link);
+    bool no_ack = sub->no_ack || pn_delivery_settled(pn);
+    struct a10_delivery *d;
+
     if (c->paused) {
         /* Sent before the broker saw the detach: nothing more is
          * delivered, and the broker requeues it with the connection
@@ -464,12 +521,64 @@ on_message(struct a10_conn *c, size_t i, pn_link_t *link, pn_delivery_t *pn)
     sub->receive((struct bus_delivery *)d, m, sub->opaque);
 }
 
+static struct a10_late *
+late_of_link(pn_link_t *link)
+{
+    return pn_session_get_context(pn_link_session(link));
+}
+
+/* A delivery on a late subscription's receiver, once complete. */
+static void
+late_incoming(struct a10_conn *c, struct a10_late *l, pn_delivery_t *pn)
+{
+    pn_link_t *link = pn_delivery_link(pn);
+    struct a10_delivery *d;
+    struct bus_message *m;
+    bool no_ack;
+
+    if (link != l->link || pn != pn_link_current(link))
+        return;
+    if (pn_delivery_aborted(pn)) {
+        incoming_reset(&l->in);
+        pn_delivery_settle(pn);
+        pn_link_advance(link);
+        late_credit(l);
+        return;
+    }
+    if (!pn_delivery_readable(pn))
+        return;
+    incoming_take(c, &l->in, link);
+    if (pn_delivery_partial(pn))
+        return;
+    m = message_take(c, &l->in, link);
+    if (l->cancelled || c->paused) {
+        /* Sent before the broker saw the detach: the end of the session
+         * requeues it. */
+        bus_message_free(m);
+        return;
+    }
+    no_ack = l->sub.no_ack || pn_delivery_settled(pn);
+    if (no_ack) {
+        pn_delivery_settle(pn);
+        pn = NULL;
+        late_credit(l);
+    }
+    d = delivery_new(c, pn, 0, no_ack, m);
+    d->late = l;
+    l->held++;
+    l->sub.receive((struct bus_delivery *)d, m, l->sub.opaque);
+}
+
 static void
 on_incoming(struct a10_conn *c, pn_delivery_t *pn)
 {
     pn_link_t *link = pn_delivery_link(pn);
     size_t i = link_index(link);
 
+    if (late_of_link(link) != NULL) {
+        late_incoming(c, late_of_link(link), pn);
+        return;
+    }
     if (i >= c->cfg->nsubs || link != c->receivers[i] || pn != pn_link_current(link))
         return;
     if (pn_delivery_aborted(pn)) {
@@ -717,6 +826,273 @@ fail:
     return -1;
 }
 
+/* Late topology ------------------------------------------------------------ */
+
+static pn_link_t *receiver_open(pn_session_t *session, const char *name,
+                                const struct a10_sub *s, const char *queue);
+
+/* What a late declaration's thread works from. */
+struct a10_late_job {
+    struct a10_config *cfg;
+    struct bus_queue *queues;
+    size_t nqueues;
+};
+
+static void *
+late_job_run(void *arg, qmf_error *err)
+{
+    const struct a10_late_job *j = arg;
+
+    if (a10_declare_late(j->cfg, j->queues, j->nqueues, err) != 0)
+        return NULL;
+    return qmf_xcalloc(1, 1);      /* "done": nothing to hand over */
+}
+
+static void
+late_job_discard(void *arg, void *result)
+{
+    free(result);
+}
+
+static void
+late_job_release(void *arg)
+{
+    struct a10_late_job *j = arg;
+    size_t i;
+
+    for (i = 0; i < j->nqueues; i++)
+        a091_queue_clear(&j->queues[i]);
+    free(j->queues);
+    a10_config_unref(j->cfg);
+    free(j);
+}
+
+static const struct bus_job_ops late_job_ops = {
+    late_job_run, late_job_discard, late_job_release,
+};
+
+static struct bus_queue *
+queues_copy(const struct bus_queue *queues, size_t n)
+{
+    struct bus_queue *out = qmf_xcalloc(n + 1, sizeof(*out));
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        a091_queue_copy(&out[i], &queues[i]);
+    return out;
+}
+
+static void
+late_credit(struct a10_late *l)
+{
+    if (!l->cancelled && l->link != NULL)
+        credit_back(l->link, &l->owed, l->sub.credit);
+}
+
+/* Its declaration's thread, if one runs, goes on without it. */
+static void
+late_job_drop(struct a10_late *l)
+{
+    qmf_error ignored;
+
+    if (l->job != NULL)
+        free(bus_job_detach(l->job, &ignored));
+    l->job = NULL;
+}
+
+/* Forgets its receiver (the driver is gone, or the broker ended the
+ * session): what it holds can no longer be settled. */
+static void
+late_detach(struct a10_late *l)
+{
+    struct bus_held *h;
+
+    if (l->conn != NULL) {
+        for (h = l->conn->deliveries; h != NULL; h = h->next) {
+            if (((struct a10_delivery *)h)->late == l)
+                ((struct a10_delivery *)h)->pn = NULL;
+        }
+    }
+    incoming_reset(&l->in);
+    l->session = NULL;
+    l->link = NULL;
+}
+
+/* Ends l; the end of its session gives back to the queue whatever is
+ * still unsettled there. */
+static void
+late_free(struct a10_late *l)
+{
+    struct a10_conn *c = l->conn;
+    struct a10_late **p;
+    size_t i;
+
+    late_job_drop(l);
+    if (l->ev_declared != NULL)
+        event_free(l->ev_declared);
+    if (c != NULL) {
+        if (l->session != NULL && c->have_driver) {
+            if (!(pn_link_state(l->link) & PN_LOCAL_CLOSED))
+                pn_link_close(l->link);
+            pn_session_set_context(l->session, NULL);
+            pn_session_close(l->session);
+            schedule_pump(c);
+        }
+        for (p = &c->lates; *p != NULL; p = &(*p)->next) {
+            if (*p == l) {
+                *p = l->next;
+                break;
+            }
+        }
+    }
+    for (i = 0; i < l->nqueues; i++)
+        a091_queue_clear(&l->queues[i]);
+    free(l->queues);
+    a10_sub_clear(&l->sub);
+    incoming_reset(&l->in);
+    free(l);
+}
+
+static void
+late_attach(struct a10_conn *c, struct a10_late *l)
+{
+    char name[48];
+
+    snprintf(name, sizeof(name), "virtbus-late-%llu", (unsigned long long)++c->late_serial);
+    l->session = pn_session(c->driver.connection);
+    pn_session_set_context(l->session, l);
+    pn_session_open(l->session);
+    l->link = receiver_open(l->session, name, &l->sub, l->sub.queue);
+    l->owed = 0;
+    schedule_pump(c);
+}
+
+static void on_late_declared(evutil_socket_t fd, short what, void *arg);
+
+/* Declares l's queues (a thread) and then attaches, or attaches at once. */
+static int
+late_begin(struct a10_conn *c, struct a10_late *l, qmf_error *err)
+{
+    struct a10_late_job *j;
+
+    if (l->nqueues == 0) {
+        late_attach(c, l);
+        return 0;
+    }
+    j = qmf_xcalloc(1, sizeof(*j));
+    j->cfg = a10_config_ref(c->cfg);
+    j->queues = queues_copy(l->queues, l->nqueues);
+    j->nqueues = l->nqueues;
+    l->job = bus_job_start(&late_job_ops, j, l->ev_declared, c->cfg->threads, err);
+    return l->job != NULL ? 0 : -1;
+}
+
+/* A declaration's thread is over.  done, or started, comes last: it may
+ * end l or c. */
+static void
+on_late_declared(evutil_socket_t fd, short what, void *arg)
+{
+    struct a10_late *l = arg;
+    struct a10_conn *c = l->conn;
+    bus_done_cb done = l->done;
+    void *opaque = l->opaque;
+    qmf_error err;
+    void *result;
+
+    if (l->job == NULL || c == NULL)
+        return;
+    result = bus_job_detach(l->job, &err);
+    l->job = NULL;
+    free(result);
+    conn_enter(c);
+    if (result != NULL && l->subscription) {
+        /* Else it attaches once the connection is back. */
+        if (conn_usable(c))
+            late_attach(c, l);
+        done = NULL;
+    } else if (!l->subscription) {
+        late_free(l);
+    }
+    if (done != NULL)
+        done((struct bus_conn *)c, result != NULL ? NULL : &err, opaque);
+    conn_leave(c);
+}
+
+static struct a10_late *
+late_new(struct a10_conn *c, const struct bus_queue *queues, size_t nqueues, bus_done_cb done,
+         void *opaque)
+{
+    struct a10_late *l = qmf_xcalloc(1, sizeof(*l));
+
+    l->base.driver = &bus_amqp10_driver;
+    l->conn = c;
+    l->queues = queues_copy(queues, nqueues);
+    l->nqueues = nqueues;
+    l->done = done;
+    l->opaque = opaque;
+    l->ev_declared = event_new(c->evbase, -1, 0, on_late_declared, l);
+    l->next = c->lates;
+    c->lates = l;
+    return l;
+}
+
+/* The broker ended a late subscription (refused its attach, or detached
+ * it): it waits for the next reconnect. */
+static void
+late_refused(struct a10_conn *c, struct a10_late *l, pn_condition_t *cond)
+{
+    bus_done_cb done = l->cancelled ? NULL : l->done;
+    qmf_error why;
+
+    condition_error(cond, "the broker ended a late subscription", &why);
+    if (l->session != NULL) {
+        pn_session_set_context(l->session, NULL);
+        pn_session_close(l->session);
+        schedule_pump(c);
+    }
+    late_detach(l);
+    if (l->cancelled && l->held == 0)
+        late_free(l);
+    else if (done != NULL)
+        done((struct bus_conn *)c, &why, l->opaque);
+}
+
+/* The connection is up again: every late subscription starts again. */
+static void
+late_restart(struct a10_conn *c)
+{
+    struct a10_late *l;
+    qmf_error err;
+
+    for (l = c->lates; l != NULL; l = l->next) {
+        if (l->subscription && !l->cancelled && l->job == NULL && l->session == NULL &&
+            late_begin(c, l, &err) != 0 && l->done != NULL) {
+            l->done((struct bus_conn *)c, &err, l->opaque);
+            return;     /* the callback may have changed the list */
+        }
+    }
+}
+
+/* The connection closes: late topology ends with it, but for the
+ * subscriptions whose deliveries are still held, which their last
+ * settlement frees. */
+static void
+late_orphan(struct a10_conn *c)
+{
+    struct a10_late *l = c->lates, *next;
+
+    c->lates = NULL;
+    for (; l != NULL; l = next) {
+        next = l->next;
+        late_job_drop(l);
+        late_detach(l);
+        l->conn = NULL;
+        l->cancelled = true;
+        if (l->held == 0)
+            late_free(l);
+    }
+}
+
 /* Events -------------------------------------------------------------------- */
 
 /* Says up once the broker attached every receiver. */
@@ -732,6 +1108,8 @@ check_up(struct a10_conn *c)
     if (c->handlers.up != NULL)
         c->handlers.up((struct bus_conn *)c, c->opaque);
     take_waiting(c);
+    if (conn_usable(c))
+        late_restart(c);
 }
 
 /* The receiver a refusal during the set-up was about: the first one the
@@ -755,6 +1133,12 @@ on_session_closed(struct a10_conn *c, pn_session_t *s)
     char what[300];
     const char *source;
 
+    if (pn_session_get_context(s) != NULL) {
+        struct a10_late *l = pn_session_get_context(s);
+
+        late_refused(c, l, pn_session_remote_condition(s));
+        return;
+    }
     if (s == c->confirmed.session) {
         lane_reset(c, &c->confirmed);
     } else if (s == c->presettled.session) {
@@ -779,7 +1163,13 @@ on_link_closed(struct a10_conn *c, pn_link_t *link)
         return;
     }
     if (pn_link_state(link) & PN_LOCAL_CLOSED)
-        return;     /* the answer to our detach (bus_pause) */
+        return;     /* the answer to our detach (bus_pause, bus_unsubscribe) */
+    if (late_of_link(link) != NULL) {
+        late_refused(c, late_of_link(link), pn_link_remote_condition(link));
+        return;
+    }
+    if (pn_link_session(link) != c->rsession)
+        return;     /* a late subscription's that has ended */
     /* A subscription ended: start over, which attaches it again. */
     condition_error(pn_link_remote_condition(link), "the broker detached a subscription",
                     &why);
@@ -832,7 +1222,12 @@ handle(struct a10_conn *c, pn_event_t *e)
     case PN_LINK_REMOTE_OPEN:
         if (pn_link_is_receiver(pn_event_link(e)) &&
             pn_terminus_get_address(pn_link_remote_source(pn_event_link(e))) != NULL) {
-            c->attached++;
+            struct a10_late *l = late_of_link(pn_event_link(e));
+
+            if (l != NULL && !l->cancelled && l->done != NULL)
+                l->done((struct bus_conn *)c, NULL, l->opaque);
+            else if (l == NULL && pn_link_session(pn_event_link(e)) == c->rsession)
+                c->attached++;
             check_up(c);
         }
         break;
@@ -1053,6 +1448,7 @@ teardown(struct a10_conn *c, bool polite, unsigned wait_ms)
 {
     struct bus_held *h;
     struct a10_confirm *p;
+    struct a10_late *l;
     size_t i;
 
     if (!c->have_driver)
@@ -1073,6 +1469,8 @@ teardown(struct a10_conn *c, bool polite, unsigned wait_ms)
         incoming_reset(&c->incoming[i]);
     lane_forget(&c->confirmed);
     lane_forget(&c->presettled);
+    for (l = c->lates; l != NULL; l = l->next)
+        late_detach(l);
     c->rsession = NULL;
     c->have_driver = false;
     lock_unwatch(c);
@@ -1129,6 +1527,37 @@ conn_end(struct a10_conn *c, const qmf_error *why, bool polite)
         schedule_retry(c);
 }
 
+/* A receiver of s on queue, attached and given its credit. */
+static pn_link_t *
+receiver_open(pn_session_t *session, const char *name, const struct a10_sub *s,
+              const char *queue)
+{
+    char *source = qmf_xasprintf("/amq/queue/%s", queue);
+    pn_link_t *l = pn_receiver(session, name);
+
+    pn_terminus_set_address(pn_link_source(l), source);
+    free(source);
+    if (s->stream_offset != NULL) {
+        pn_data_t *filter = pn_terminus_filter(pn_link_source(l));
+        int64_t offset = 0;
+
+        pn_data_put_map(filter);
+        pn_data_enter(filter);
+        pn_data_put_symbol(filter, pn_bytes(27, "rabbitmq:stream-offset-spec"));
+        if (s->stream_offset->kind == QMF_STRING)
+            pn_data_put_string(filter, pn_bytes(s->stream_offset->u.str.len,
+                                                s->stream_offset->u.str.ptr));
+        else if (qmf_get_int64(s->stream_offset, &offset))
+            pn_data_put_long(filter, offset);
+        pn_data_exit(filter);
+    }
+    pn_link_set_snd_settle_mode(l, s->no_ack ? PN_SND_SETTLED : PN_SND_UNSETTLED);
+    pn_link_set_rcv_settle_mode(l, PN_RCV_FIRST);
+    pn_link_open(l);
+    pn_link_flow(l, (int)(s->credit > INT32_MAX ? INT32_MAX : s->credit));
+    return l;
+}
+
 /* The AMQP side of a connection, on the socket the connect thread made. */
 static int
 start_amqp(struct a10_conn *c, struct a10_wire *wire, char **names, qmf_error *err)
@@ -1176,35 +1605,11 @@ start_amqp(struct a10_conn *c, struct a10_wire *wire, char **names, qmf_error *e
     pn_session_open(c->rsession);
     for (i = 0; i < cfg->nsubs; i++) {
         const struct a10_sub *s = &cfg->subs[i];
-        const char *queue = s->by_index ? names[s->queue_index] : s->queue;
-        char *source = qmf_xasprintf("/amq/queue/%s", queue);
-        pn_link_t *l;
-
 
         snprintf(name, sizeof(name), "virtbus-%zu", i);
-        l = c->receivers[i] = pn_receiver(c->rsession, name);
-        pn_link_set_context(l, (void *)(uintptr_t)(i + 1));
-        pn_terminus_set_address(pn_link_source(l), source);
-        free(source);
-        if (s->stream_offset != NULL) {
-            pn_data_t *filter = pn_terminus_filter(pn_link_source(l));
-
-            pn_data_put_map(filter);
-            pn_data_enter(filter);
-            pn_data_put_symbol(filter, pn_bytes(27, "rabbitmq:stream-offset-spec"));
-            int64_t offset = 0;
-
-            if (s->stream_offset->kind == QMF_STRING)
-                pn_data_put_string(filter, pn_bytes(s->stream_offset->u.str.len,
-                                                    s->stream_offset->u.str.ptr));
-            else if (qmf_get_int64(s->stream_offset, &offset))
-                pn_data_put_long(filter, offset);
-            pn_data_exit(filter);
-        }
-        pn_link_set_snd_settle_mode(l, s->no_ack ? PN_SND_SETTLED : PN_SND_UNSETTLED);
-        pn_link_set_rcv_settle_mode(l, PN_RCV_FIRST);
-        pn_link_open(l);
-        pn_link_flow(l, (int)(s->credit > INT32_MAX ? INT32_MAX : s->credit));
+        c->receivers[i] = receiver_open(c->rsession, name, s,
+                                        s->by_index ? names[s->queue_index] : s->queue);
+        pn_link_set_context(c->receivers[i], (void *)(uintptr_t)(i + 1));
         c->owed[i] = 0;
     }
     lane_open(c, &c->confirmed);
@@ -1423,6 +1828,7 @@ static int
 a10_pause(struct bus_conn *bc)
 {
     struct a10_conn *c = (struct a10_conn *)bc;
+    struct a10_late *l;
     size_t i;
 
     if (!conn_usable(c))
@@ -1430,8 +1836,105 @@ a10_pause(struct bus_conn *bc)
     c->paused = true;
     for (i = 0; i < c->cfg->nsubs; i++)
         pn_link_close(c->receivers[i]);
+    for (l = c->lates; l != NULL; l = l->next) {
+        if (l->link != NULL)
+            pn_link_close(l->link);
+    }
     schedule_pump(c);
     return 0;
+}
+
+/* What 1.0 cannot declare late: a queue with no name, or an exclusive
+ * one (its declaring connection ends at once). */
+static int
+late_queues_check(const struct bus_queue *queues, size_t n, qmf_error *err)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (queues[i].name == NULL || queues[i].exclusive) {
+            qmf_error_set(err, QMF_ERR_INVALID_ARGS, "a late declaration on AMQP 1.0 needs "
+                          "named queues, not exclusive");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+a10_declare(struct bus_conn *bc, const struct bus_queue *queues, size_t nqueues,
+            bus_done_cb done, void *opaque, qmf_error *err)
+{
+    struct a10_conn *c = (struct a10_conn *)bc;
+    struct a10_late *l;
+
+    if (!conn_usable(c)) {
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "not connected to the broker");
+        return -1;
+    }
+    if (nqueues == 0) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "a declaration of no queue");
+        return -1;
+    }
+    if (late_queues_check(queues, nqueues, err) != 0)
+        return -1;
+    l = late_new(c, queues, nqueues, done, opaque);
+    if (late_begin(c, l, err) != 0) {
+        late_free(l);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+a10_subscribe(struct bus_conn *bc, const struct bus_queue *queue,
+              const struct bus_subscription *sub, bus_done_cb started, struct bus_sub **out,
+              qmf_error *err)
+{
+    struct a10_conn *c = (struct a10_conn *)bc;
+    struct a10_late *l;
+
+    *out = NULL;
+    if (!conn_usable(c)) {
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "not connected to the broker");
+        return -1;
+    }
+    if (late_queues_check(queue, queue != NULL ? 1 : 0, err) != 0)
+        return -1;
+    l = late_new(c, queue, queue != NULL ? 1 : 0, started, sub->opaque);
+    l->subscription = true;
+    if (a10_sub_copy(&l->sub, sub, 0, err) != 0) {
+        late_free(l);
+        return -1;
+    }
+    if (l->sub.direct_reply || l->sub.queue == NULL ||
+        (queue != NULL && strcmp(queue->name, l->sub.queue) != 0)) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "a late subscription consumes a named queue, "
+                      "the one it declares");
+        late_free(l);
+        return -1;
+    }
+    if (late_begin(c, l, err) != 0) {
+        late_free(l);
+        return -1;
+    }
+    *out = (struct bus_sub *)l;
+    return 0;
+}
+
+static void
+a10_unsubscribe(struct bus_sub *bs)
+{
+    struct a10_late *l = (struct a10_late *)bs;
+
+    l->cancelled = true;
+    late_job_drop(l);
+    if (l->conn != NULL && l->link != NULL && l->conn->have_driver) {
+        pn_link_close(l->link);
+        schedule_pump(l->conn);
+    }
+    if (l->held == 0)
+        late_free(l);
 }
 
 /* wait_ms: 0 closes in the background, otherwise here (bus_close_wait). */
@@ -1463,6 +1966,7 @@ close_conn(struct a10_conn *c, unsigned wait_ms)
     /* Unsettled deliveries go back to their queues with the connection;
      * the application may still settle (and so free) what it holds. */
     bus_held_orphan(&c->deliveries);
+    late_orphan(c);
     /* Every one of them: confirms_fail_all() stops at the first callback
      * once the connection is closed, which it already is here (an agent
      * stopping with several outcomes unconfirmed leaked all but one). */
@@ -1508,4 +2012,7 @@ const struct bus_driver bus_amqp10_driver = {
     .close = a10_close,
     .close_wait = a10_close_wait,
     .broker = a10_broker,
+    .declare = a10_declare,
+    .subscribe = a10_subscribe,
+    .unsubscribe = a10_unsubscribe,
 };

@@ -94,11 +94,10 @@ config_free(struct a10_config *cfg)
 {
     size_t i;
 
-    for (i = 0; i < cfg->nsubs; i++) {
-        free(cfg->subs[i].queue);
-        qmf_free(cfg->subs[i].stream_offset);
-    }
+    for (i = 0; i < cfg->nsubs; i++)
+        a10_sub_clear(&cfg->subs[i]);
     free(cfg->subs);
+    free(cfg->url091);
     bus_strings_free(cfg->names, cfg->nall);
     free(cfg->named_here);
     a091_config_unref(cfg->declare);
@@ -143,8 +142,17 @@ sub_arguments(struct a10_sub *dst, const struct bus_subscription *src, qmf_error
     return 0;
 }
 
-static int
-sub_copy(struct a10_sub *dst, const struct bus_subscription *src, size_t nqueues,
+void
+a10_sub_clear(struct a10_sub *s)
+{
+    free(s->queue);
+    qmf_free(s->stream_offset);
+    s->queue = NULL;
+    s->stream_offset = NULL;
+}
+
+int
+a10_sub_copy(struct a10_sub *dst, const struct bus_subscription *src, size_t nqueues,
          qmf_error *err)
 {
     const char *source = src->source ? src->source : "";
@@ -372,7 +380,7 @@ a10_config_new(const struct bus_options *opts, qmf_error *err)
     if (opts->nsubs > 0) {
         cfg->subs = qmf_xcalloc(opts->nsubs, sizeof(*cfg->subs));
         for (i = 0; i < opts->nsubs; i++) {
-            if (sub_copy(&cfg->subs[i], &opts->subs[i], opts->nqueues, err) != 0)
+            if (a10_sub_copy(&cfg->subs[i], &opts->subs[i], opts->nqueues, err) != 0)
                 goto fail;
             cfg->nsubs++;
             if (cfg->subs[i].direct_reply) {
@@ -387,7 +395,8 @@ a10_config_new(const struct bus_options *opts, qmf_error *err)
     }
     if (topology_config(cfg, opts, url091, err) != 0)
         goto fail;
-    free(url091);
+    cfg->url091 = url091;
+    cfg->passive_exchanges = opts->passive_exchanges;
     free(buf);
     return cfg;
 
@@ -562,6 +571,44 @@ declare_topology(const struct a10_config *cfg, char **names, amqp_connection_sta
         qmf_error why = *err;
 
         qmf_error_set(err, why.code, "declaring the topology over AMQP 0-9-1: %s", why.text);
+    }
+    a091_config_unref(d);
+    return amqp != NULL ? 0 : -1;
+}
+
+int
+a10_declare_late(const struct a10_config *cfg, const struct bus_queue *queues, size_t nqueues,
+                 qmf_error *err)
+{
+    char *name = qmf_xasprintf("%s (topology)", cfg->name ? cfg->name : "virtbus");
+    struct bus_options o;
+    struct a091_config *d;
+    amqp_connection_state_t amqp = NULL;
+    char **declared = NULL;
+
+    memset(&o, 0, sizeof(o));
+    o.url = cfg->url091;
+    o.tls.ca = cfg->tlsconf.ca;
+    o.tls.cert = cfg->tlsconf.cert;
+    o.tls.key = cfg->tlsconf.key;
+    o.tls.no_verify_hostname = !cfg->tlsconf.verify_hostname;
+    o.sasl = cfg->tlsconf.sasl_external ? BUS_SASL_EXTERNAL : BUS_SASL_PLAIN;
+    o.name = name;
+    o.heartbeat_s = cfg->heartbeat_s;
+    o.passive_exchanges = cfg->passive_exchanges;
+    o.queues = queues;
+    o.nqueues = nqueues;
+    d = a091_config_new(&o, err);
+    free(name);
+    if (d != NULL)
+        amqp = a091_connect(d, &declared, err);
+    if (amqp != NULL) {
+        bus_strings_free(declared, d->nqueues);
+        a091_close_politely(amqp, A091_CLOSE_TIMEOUT_MS);
+    } else if (err != NULL) {
+        qmf_error why = *err;
+
+        qmf_error_set(err, why.code, "declaring over AMQP 0-9-1: %s", why.text);
     }
     a091_config_unref(d);
     return amqp != NULL ? 0 : -1;

@@ -107,7 +107,21 @@ struct a10_config {
      * queue does.  declare->queues holds the locks first, then the nall.
      */
     size_t nlocks;
+    /* The broker's 0-9-1 URL and whether the exchanges are only checked:
+     * for late declarations (a10_declare_late). */
+    char *url091;
+    bool passive_exchanges;
 };
+
+/* A subscription's copy (nqueues: how many queues "#<i>" may name), and
+ * what frees it (the structure itself aside). */
+int a10_sub_copy(struct a10_sub *dst, const struct bus_subscription *src, size_t nqueues,
+                 qmf_error *err);
+void a10_sub_clear(struct a10_sub *s);
+/* Declares queues (named, not exclusive) over a 0-9-1 connection of its
+ * own, closed before it returns: blocks, for a thread. */
+int a10_declare_late(const struct a10_config *cfg, const struct bus_queue *queues,
+                     size_t nqueues, qmf_error *err);
 
 struct a10_config *a10_config_new(const struct bus_options *opts, qmf_error *err);
 struct a10_config *a10_config_ref(struct a10_config *cfg);

@@ -326,6 +326,50 @@ bus_pause(struct bus_conn *c)
     return conn_driver(c)->pause(c);
 }
 
+/* Whether the entry point `what` of c's driver exists: false, with err
+ * saying so, for no connection or no such entry. */
+static bool
+entry_exists(struct bus_conn *c, bool has_entry, const char *what, qmf_error *err)
+{
+    if (c == NULL) {
+        qmf_error_set(err, QMF_ERR_TRANSPORT, "no broker connection");
+        return false;
+    }
+    if (!has_entry)
+        qmf_error_set(err, QMF_ERR_NOT_IMPLEMENTED, "%s not supported by %s", what,
+                      conn_driver(c)->name);
+    return has_entry;
+}
+
+int
+bus_declare(struct bus_conn *c, const struct bus_queue *queues, size_t nqueues,
+            bus_done_cb done, void *opaque, qmf_error *err)
+{
+    if (!entry_exists(c, c != NULL && conn_driver(c)->declare != NULL, "declare", err))
+        return -1;
+    return conn_driver(c)->declare(c, queues, nqueues, done, opaque, err);
+}
+
+int
+bus_subscribe(struct bus_conn *c, const struct bus_queue *queue,
+              const struct bus_subscription *sub, bus_done_cb started, struct bus_sub **out,
+              qmf_error *err)
+{
+    *out = NULL;
+    if (!entry_exists(c, c != NULL && conn_driver(c)->subscribe != NULL, "subscribe", err))
+        return -1;
+    return conn_driver(c)->subscribe(c, queue, sub, started, out, err);
+}
+
+void
+bus_unsubscribe(struct bus_sub *s)
+{
+    const struct bus_driver *drv = s != NULL ? ((struct bus_sub_base *)s)->driver : NULL;
+
+    if (drv != NULL && drv->unsubscribe != NULL)
+        drv->unsubscribe(s);
+}
+
 bool
 bus_is_up(struct bus_conn *c)
 {

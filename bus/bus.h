@@ -17,6 +17,12 @@
  *    up front in bus_options and re-established by the backend on every
  *    (re)connect: 0-9-1 declares them, 1.0 attaches one receiver link per
  *    subscription;
+ *  - more can come once the connection is open ("late" topology, for what
+ *    the caller did not know at open: a job's queue, a stream read once):
+ *    bus_declare() and bus_subscribe(), each reported by a callback.  A
+ *    late subscription is re-established on every reconnect, with the
+ *    queue it declares, until bus_unsubscribe(); a bare late declaration
+ *    is made once (see bus_driver.declare);
  *  - each subscription has a credit window: at most `credit` unsettled
  *    deliveries (0-9-1 basic.qos prefetch; 1.0 link credit, replenished as
  *    deliveries are settled);
@@ -341,6 +347,15 @@ struct bus_options {
  * before the broker took responsibility for the message. */
 typedef void (*bus_confirm_cb)(bool ok, void *opaque);
 
+/* How a late declaration or subscription went: err NULL when the broker
+ * took it, else why not (QMF_ERR_UNAUTHORIZED for a permission refused;
+ * the broker's reason otherwise, e.g. a passive declare of a missing
+ * queue). */
+typedef void (*bus_done_cb)(struct bus_conn *c, const qmf_error *err, void *opaque);
+
+/* A subscription added to an open connection (bus_subscribe). */
+struct bus_sub;
+
 struct bus_driver {
     const char *name;            /* "amqp091", "amqp10" */
     const char *const *schemes;  /* URL schemes served, NULL-terminated */
@@ -380,6 +395,47 @@ struct bus_driver {
      * bus_url_redact shows it (no password); owned by the connection,
      * valid until it closes. */
     const char *(*broker)(struct bus_conn *c);
+
+    /*
+     * Late topology, on an up connection (else it fails at once, as
+     * publish does).  Nothing blocks the loop: 0-9-1 sends it on a
+     * channel of its own (a refusal costs that channel, never the
+     * connection); 1.0 declares over a short 0-9-1 connection on a thread
+     * (RabbitMQ 3.10's 1.0 plugin declares nothing) and attaches a
+     * receiver on a session of its own (RabbitMQ ends the session of a
+     * refused attach).
+     *
+     * declare: the named queues (and their bindings), then done once, on
+     * the loop.  Made once: a queue that dies with the connection is not
+     * made again after a reconnect (subscribe with it for that).  Queues
+     * need a name; 1.0 takes no exclusive one (its declaring connection
+     * ends at once).
+     */
+    int (*declare)(struct bus_conn *c, const struct bus_queue *queues, size_t nqueues,
+                   bus_done_cb done, void *opaque, qmf_error *err);
+    /*
+     * subscribe: sub->source must be "/queue/Q"; queue, if not NULL, is
+     * declared first (its name must be Q's), at every start.  started
+     * (with sub->opaque) is called on the loop each time the consumer
+     * starts or is refused: for this start, then for each reconnect,
+     * which starts it again until it is cancelled, as the subscriptions
+     * of bus_options are.  A subscription refused or cancelled by the
+     * broker (its queue deleted) stays stopped until the next reconnect;
+     * the connection goes on.  *out is the caller's until
+     * bus_unsubscribe().
+     */
+    int (*subscribe)(struct bus_conn *c, const struct bus_queue *queue,
+                     const struct bus_subscription *sub, bus_done_cb started,
+                     struct bus_sub **out, qmf_error *err);
+    /*
+     * Cancels s (0-9-1 basic.cancel; 1.0 detach): nothing more is
+     * delivered, started is never called again, and s is freed.
+     * Deliveries held stay valid and must still be settled: bus_reject()
+     * with requeue gives them back to the queue (its channel or session
+     * stays open for that, and ends with the last one).  Call it before
+     * bus_close(), which frees what is left.
+     */
+    void (*unsubscribe)(struct bus_sub *s);
 };
 
 extern const struct bus_driver bus_amqp091_driver;
@@ -488,6 +544,13 @@ int bus_reject(struct bus_delivery *d, bool requeue);
 const char *bus_queue_name(struct bus_conn *c, size_t i);
 bool bus_is_up(struct bus_conn *c);
 int bus_pause(struct bus_conn *c);
+/* Late topology: see bus_driver.declare, subscribe and unsubscribe. */
+int bus_declare(struct bus_conn *c, const struct bus_queue *queues, size_t nqueues,
+                bus_done_cb done, void *opaque, qmf_error *err);
+int bus_subscribe(struct bus_conn *c, const struct bus_queue *queue,
+                  const struct bus_subscription *sub, bus_done_cb started,
+                  struct bus_sub **out, qmf_error *err);
+void bus_unsubscribe(struct bus_sub *s);
 void bus_close(struct bus_conn *c);
 /*
  * bus_close for a process that is done with its loop, such as a command
@@ -507,6 +570,9 @@ struct bus_conn_base {
     const struct bus_driver *driver;
 };
 struct bus_delivery_base {
+    const struct bus_driver *driver;
+};
+struct bus_sub_base {
     const struct bus_driver *driver;
 };
 

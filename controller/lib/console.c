@@ -429,7 +429,7 @@ console_close(struct virtbus_console *c, unsigned wait_ms)
         bus_close_wait(c->bus, wait_ms);
     else if (c->bus != NULL)
         bus_close(c->bus);
-    /* The goodbyes of side connections (jobs, the fleet's read), and any
+    /* The goodbyes of side connections (the fleet's read), and any
      * connect attempt still at work: a process that exits under them
      * leaves their TLS state behind. */
     bus_threads_free(c->bus_threads, wait_ms);

@@ -5,9 +5,12 @@
  * job's record (who was asked what), and the record also goes to the jobs
  * stream (virtbus.jobs) so that `job list` can find recent jobs.
  *
- * Fetching is non-destructive: a side connection consumes the job queue
+ * Everything goes by the console's own connection, with late topology
+ * (bus_declare, bus_subscribe): creating declares the job's queue there.
+ * Fetching is non-destructive: a late subscription consumes the job queue
  * without acknowledging, reads up to a marker it wrote itself (so it knows
- * it has read everything), and closes; the broker requeues what it read.
+ * it has read everything), is cancelled, and gives every message it read
+ * back to the queue (reject with requeue).
  * Agents publish replies persistent and with confirms before they ack the
  * request, so nothing is lost between an agent finishing and a console
  * asking, even with no console running in between.
@@ -27,16 +30,73 @@
 #include <string.h>
 
 #define JOB_MARKER_OPCODE "_virtbus_job_marker"
-#define SIDE_TIMEOUT_MS 10000
+/* How long the broker has to answer a declaration, a confirm, a marker. */
+#define JOB_BROKER_TIMEOUT_MS 10000
 /* Fire-and-forget requests wait for their agents this long at most. */
 #define JOB_REQUEST_TTL_MS (24u * 3600 * 1000)
 /* How long the broker keeps a job unused, unless told otherwise. */
 #define JOB_RETENTION_S (7u * 24 * 3600)
 
-/* Publishing with a confirm, waited for: the job exists once we say so. */
-struct confirm_wait {
-    bool done, ok;
+/*
+ * What the bus reports back (confirms, a declaration's end), counted, to a
+ * wait that may give up first: the reports still come later (a confirm
+ * fails when the connection goes), so a wait that gave up leaves the
+ * outcome to its last report to free.
+ */
+struct outcome {
+    size_t pending;            /* reports still to come */
+    bool done, failed, abandoned;
+    qmf_error err;             /* the first failure's, when the bus says why */
 };
+
+static struct outcome *
+outcome_new(void)
+{
+    return qmf_xcalloc(1, sizeof(struct outcome));
+}
+
+static void
+outcome_report(struct outcome *o, bool ok, const qmf_error *why)
+{
+    if (!ok && !o->failed && why != NULL)
+        o->err = *why;
+    o->failed |= !ok;
+    if (--o->pending > 0)
+        return;
+    o->done = true;
+    if (o->abandoned)
+        free(o);
+}
+
+static void
+outcome_confirmed(bool ok, void *opaque)
+{
+    outcome_report(opaque, ok, NULL);
+}
+
+static void
+outcome_declared(struct bus_conn *conn, const qmf_error *err, void *opaque)
+{
+    outcome_report(opaque, err == NULL, err);
+}
+
+/* Waits for every report and frees o: true if they came and none failed
+ * (else *why, if not NULL, has the first failure's reason, if any). */
+static bool
+outcome_wait(struct virtbus_console *c, struct outcome *o, qmf_error *why)
+{
+    bool ok;
+
+    if (o->pending > 0 && !console_run_until(c, &o->done, JOB_BROKER_TIMEOUT_MS)) {
+        o->abandoned = true;
+        return false;
+    }
+    ok = !o->failed;
+    if (!ok && why != NULL)
+        *why = o->err;
+    free(o);
+    return ok;
+}
 
 /* A job record read, and how far it can be believed. */
 struct record_read {
@@ -45,14 +105,13 @@ struct record_read {
     char *signer, *error;
 };
 
-/* A second, short-lived connection on the same loop: for declaring and
- * consuming queues the console did not know about when it opened. */
-struct side {
+/* A one-off read of a queue or a stream on the console's connection: a
+ * late subscription, and what it collects. */
+struct reader {
     struct virtbus_console *c;    /* whose answer check applies */
-    struct bus_conn *bus;
-    bool up, failed;
-    qmf_error err;
-    /* What a consumer collects. */
+    struct bus_sub *sub;
+    bool answered, started;       /* the broker started it, or refused it */
+    qmf_error err;                /* why it was refused */
     struct record_read *records;  /* job records */
     size_t nrecords;
     struct bus_message **messages;
@@ -60,81 +119,63 @@ struct side {
     char *marker;
     bool marker_seen;
     bool ack_all;                 /* a stream: acks only renew credit */
-    struct bus_delivery **held;   /* unacknowledged, settled after close */
+    struct bus_delivery **held;   /* unacknowledged, given back at the end */
     size_t nheld;
     struct pending *pending;      /* when waiting: answers go here live */
     size_t nexpected;             /* the first results of pending */
     bool complete;
-    /* The publish waited for: here, not on the stack, since closing
-     * reports a confirm still pending (failed) after the wait gave up. */
-    struct confirm_wait confirm;
 };
 
 static void
-side_up(struct bus_conn *conn, void *opaque)
+reader_started(struct bus_conn *conn, const qmf_error *err, void *opaque)
 {
-    ((struct side *)opaque)->up = true;
+    struct reader *r = opaque;
+
+    r->answered = true;
+    r->started = err == NULL;
+    if (err != NULL)
+        r->err = *err;
 }
 
-static void
-side_down(struct bus_conn *conn, const qmf_error *why, void *opaque)
-{
-    struct side *s = opaque;
-
-    s->failed = true;
-    if (why)
-        s->err = *why;
-}
-
-static const struct bus_handlers side_handlers = { .up = side_up, .down = side_down };
-
+/* Subscribes r to source (declaring queue first) and waits until the
+ * broker started it. */
 static int
-side_open(struct virtbus_console *c, struct side *s, const struct bus_queue *queues,
-          size_t nqueues, const struct bus_subscription *subs, size_t nsubs,
-          const char *what, qmf_error *err)
+reader_open(struct virtbus_console *c, struct reader *r, const struct bus_queue *queue,
+            struct bus_subscription *sub, const char *what, qmf_error *err)
 {
-    struct bus_options bo = {
-        .name = "virtbus console (jobs)",
-        .queues = queues, .nqueues = nqueues, .subs = subs, .nsubs = nsubs,
-    };
-
-    s->c = c;
-    console_bus_options(c, &bo);
-    if (bus_open(&s->bus, c->base, &bo, &side_handlers, s, err) != 0)
+    r->c = c;
+    sub->opaque = r;
+    if (bus_subscribe(c->bus, queue, sub, reader_started, &r->sub, err) != 0)
         return -1;
-    while (!s->up && !s->failed && !c->lost)
-        event_base_loop(c->base, EVLOOP_ONCE);
-    if (!s->up) {
+    if (!console_run_until(c, &r->answered, JOB_BROKER_TIMEOUT_MS) || !r->started) {
         qmf_error_set(err, QMF_ERR_TRANSPORT, "%s: %s", what,
-                      s->err.code ? s->err.text : "the broker connection failed");
-        bus_close(s->bus);
-        s->bus = NULL;
+                      r->answered ? r->err.text : "the broker did not answer");
         return -1;
     }
     return 0;
 }
 
+/* Cancels the subscription, then gives back to the queue every message it
+ * read: reading stays non-destructive. */
 static void
-side_close(struct side *s)
+reader_close(struct reader *r)
 {
     size_t i;
 
-    if (s->bus)
-        bus_close(s->bus);      /* unacknowledged deliveries go back */
-    /* Detached by the close: settling them now only frees them. */
-    for (i = 0; i < s->nheld; i++)
-        bus_reject(s->held[i], true);
-    free(s->held);
-    for (i = 0; i < s->nmessages; i++)
-        bus_message_free(s->messages[i]);
-    free(s->messages);
-    for (i = 0; i < s->nrecords; i++) {
-        qmf_free(s->records[i].body);
-        free(s->records[i].signer);
-        free(s->records[i].error);
+    bus_unsubscribe(r->sub);
+    for (i = 0; i < r->nheld; i++)
+        bus_reject(r->held[i], true);
+    free(r->held);
+    for (i = 0; i < r->nmessages; i++)
+        bus_message_free(r->messages[i]);
+    free(r->messages);
+    for (i = 0; i < r->nrecords; i++) {
+        qmf_free(r->records[i].body);
+        free(r->records[i].signer);
+        free(r->records[i].error);
     }
-    free(s->records);
-    free(s->marker);
+    free(r->records);
+    free(r->marker);
 }
 
 /* The job queue, declared with the arguments every declaration must
@@ -165,28 +206,21 @@ jobs_stream(const struct virtbus_console *c, struct bus_queue *q)
     return args;
 }
 
-static void
-confirmed(bool ok, void *opaque)
-{
-    struct confirm_wait *w = opaque;
-
-    w->done = true;
-    w->ok = ok;
-}
-
 static int
-publish_confirmed(struct virtbus_console *c, struct side *s, const char *address,
-                  struct bus_message *m, qmf_error *err)
+publish_confirmed(struct virtbus_console *c, const char *address, struct bus_message *m,
+                  qmf_error *err)
 {
-    struct confirm_wait *w = &s->confirm;
+    struct outcome *o = outcome_new();
     int rc;
 
-    *w = (struct confirm_wait){ false, false };
-    rc = bus_publish(s->bus, address, m, confirmed, w, err);
+    o->pending = 1;
+    rc = bus_publish(c->bus, address, m, outcome_confirmed, o, err);
     bus_message_free(m);
-    if (rc != 0)
+    if (rc != 0) {
+        free(o);
         return -1;
-    if (!console_run_until(c, &w->done, SIDE_TIMEOUT_MS) || !w->ok) {
+    }
+    if (!outcome_wait(c, o, NULL)) {
         qmf_error_set(err, QMF_ERR_TRANSPORT, "the broker did not confirm %s", address);
         return -1;
     }
@@ -210,13 +244,35 @@ agents_target(const struct virtbus_agent_list *agents)
     return pred;
 }
 
+/* The queues declared, on the console's connection, and waited for. */
+static int
+declare_waited(struct virtbus_console *c, const struct bus_queue *queues, size_t n,
+               const char *what, qmf_error *err)
+{
+    struct outcome *o = outcome_new();
+    qmf_error why;
+
+    o->pending = 1;
+    if (bus_declare(c->bus, queues, n, outcome_declared, o, err) != 0) {
+        free(o);
+        return -1;
+    }
+    qmf_error_clear(&why);
+    if (!outcome_wait(c, o, &why)) {
+        qmf_error_set(err, why.code ? why.code : QMF_ERR_TRANSPORT, "%s: %s", what,
+                      why.code ? why.text : "the broker did not answer");
+        return -1;
+    }
+    return 0;
+}
+
 /*
  * A job's queue and record, for the agents of `expected`: the queue
  * declared and the record published into it and into the jobs stream,
- * confirmed, on s (opened here; the caller closes it).
+ * confirmed.
  */
 static int
-job_create(struct virtbus_console *c, struct side *s, const char *id, const char *class_name,
+job_create(struct virtbus_console *c, const char *id, const char *class_name,
            const char *method, const struct virtbus_agent_list *expected,
            unsigned retention_s, const char *description, qmf_error *err)
 {
@@ -243,10 +299,10 @@ job_create(struct virtbus_console *c, struct side *s, const char *id, const char
         qmf_list_append(names, qmf_string(expected->items[i].name));
 
     /* The record first, in the job queue and in the jobs stream. */
-    if (side_open(c, s, queues, 2, NULL, 0, "creating the job queue", err) == 0 &&
+    if (declare_waited(c, queues, 2, "creating the job queue", err) == 0 &&
         (m = console_job_record(c, record, id, err)) != NULL &&
-        publish_confirmed(c, s, queue_address, bus_message_dup(m), err) == 0) {
-        rc = publish_confirmed(c, s, QMF_NAME_JOBS_ADDRESS, m, err);
+        publish_confirmed(c, queue_address, bus_message_dup(m), err) == 0) {
+        rc = publish_confirmed(c, QMF_NAME_JOBS_ADDRESS, m, err);
         m = NULL;       /* publish_confirmed took it */
     }
     bus_message_free(m);
@@ -282,7 +338,6 @@ virtbus_job_submit(struct virtbus_console *c, const struct virtbus_agent_list *a
                    const char *description, char **job_id, qmf_error *err)
 {
     char *id, *address;
-    struct side s = { 0 };
     struct bus_message *m;
     int rc = -1;
 
@@ -292,7 +347,7 @@ virtbus_job_submit(struct virtbus_console *c, const struct virtbus_agent_list *a
     id = console_new_id();
     if (retention_s == 0)
         retention_s = JOB_RETENTION_S;
-    if (job_create(c, &s, id, class_name, method, agents, retention_s, description, err) != 0)
+    if (job_create(c, id, class_name, method, agents, retention_s, description, err) != 0)
         goto out;
 
     m = console_where_request(class_name, where, method, args);
@@ -306,31 +361,15 @@ virtbus_job_submit(struct virtbus_console *c, const struct virtbus_agent_list *a
                                                 : virtbus_broadcast_address("method");
     rc = console_sign(c, address, m, err);
     if (rc == 0)
-        rc = publish_confirmed(c, &s, address, m, err);
+        rc = publish_confirmed(c, address, m, err);
     else
         bus_message_free(m);
     free(address);
     if (rc == 0)
         *job_id = qmf_xstrdup(id);
 out:
-    side_close(&s);
     free(id);
     return rc;
-}
-
-/* Confirms of several publishes, waited for together. */
-struct confirm_count {
-    size_t pending;
-    bool done, failed;
-};
-
-static void
-counted(bool ok, void *opaque)
-{
-    struct confirm_count *cc = opaque;
-
-    cc->failed |= !ok;
-    cc->done = --cc->pending == 0;
 }
 
 int
@@ -342,31 +381,33 @@ console_job_keep(struct virtbus_console *c, const struct bus_message *m,
     const qmf_value *body = m->body;
     const char *class_name = qmf_map_get_string(qmf_map_get(body, "_schema_id"), "_class_name");
     char *id = console_new_id();
-    struct confirm_count cc = { 0 };
-    struct side s = { 0 };
+    struct outcome *confirms;
     size_t i;
     int rc = -1;
 
     *job_id = NULL;
-    if (job_create(c, &s, id, class_name, qmf_map_get_string(body, "_method_name"), expected,
+    if (job_create(c, id, class_name, qmf_map_get_string(body, "_method_name"), expected,
                    JOB_RETENTION_S, description, err) != 0)
         goto out;
     /* The same command (message-id, content, deadline) answers from the
      * agents' journals once it ran; only where the answer goes changes. */
     rc = 0;
+    confirms = outcome_new();
+    /* One more than the publishes until all are out: none can end it early. */
+    confirms->pending = 1;
     for (i = 0; rc == 0 && i < naddresses; i++) {
         struct bus_message *again = bus_message_dup(m);
 
         job_request(again, id);
-        cc.pending++;
+        confirms->pending++;
         if ((rc = console_sign(c, addresses[i], again, err)) == 0)
-            rc = bus_publish(s.bus, addresses[i], again, counted, &cc, err);
+            rc = bus_publish(c->bus, addresses[i], again, outcome_confirmed, confirms, err);
         if (rc != 0)
-            cc.pending--;
+            confirms->pending--;
         bus_message_free(again);
     }
-    if (rc == 0 && cc.pending > 0 &&
-        (!console_run_until(c, &cc.done, SIDE_TIMEOUT_MS) || cc.failed)) {
+    outcome_report(confirms, true, NULL);
+    if (!outcome_wait(c, confirms, NULL) && rc == 0) {
         qmf_error_set(err, QMF_ERR_TRANSPORT, "the broker did not confirm the requests of "
                       "job %s", id);
         rc = -1;
@@ -374,7 +415,6 @@ console_job_keep(struct virtbus_console *c, const struct bus_message *m,
     if (rc == 0)
         *job_id = qmf_xstrdup(id);
 out:
-    side_close(&s);
     free(id);
     return rc;
 }
@@ -401,27 +441,27 @@ expected_answered(const struct pending *p, size_t nexpected)
  * own marker held there).  A stream gives every reader everything.
  */
 static void
-side_marker(struct side *s, struct bus_delivery *d, const struct bus_message *m)
+reader_marker(struct reader *s, struct bus_delivery *d, const struct bus_message *m)
 {
     bool ours = m->message_id && s->marker && strcmp(m->message_id, s->marker) == 0;
 
     if (ours)
         s->marker_seen = true;
     if (ours || s->ack_all || m->created_ms == 0 ||
-        console_now_ms() - m->created_ms > SIDE_TIMEOUT_MS)
+        console_now_ms() - m->created_ms > JOB_BROKER_TIMEOUT_MS)
         bus_ack(d);
     else
         bus_reject(d, true);
 }
 
 static void
-side_receive(struct bus_delivery *d, const struct bus_message *m, void *opaque)
+reader_receive(struct bus_delivery *d, const struct bus_message *m, void *opaque)
 {
-    struct side *s = opaque;
+    struct reader *s = opaque;
     const char *opcode = bus_message_header(m, "qmf.opcode");
 
     if (opcode && strcmp(opcode, JOB_MARKER_OPCODE) == 0) {
-        side_marker(s, d, m);
+        reader_marker(s, d, m);
         return;
     }
     if (opcode && strcmp(opcode, CONSOLE_JOB_RECORD_OPCODE) == 0 && m->body) {
@@ -445,7 +485,7 @@ side_receive(struct bus_delivery *d, const struct bus_message *m, void *opaque)
         s->messages = qmf_xrealloc(s->messages, (s->nmessages + 1) * sizeof(*s->messages));
         s->messages[s->nmessages++] = bus_message_dup(m);
     }
-    /* Queues: left unacknowledged, so that closing puts them back.
+    /* Queues: left unacknowledged, given back at the end.
      * Streams: acknowledged (that only renews the credit). */
     if (s->ack_all) {
         bus_ack(d);
@@ -456,7 +496,7 @@ side_receive(struct bus_delivery *d, const struct bus_message *m, void *opaque)
 }
 
 static int
-read_to_marker(struct virtbus_console *c, struct side *s, const char *queue, qmf_error *err)
+read_to_marker(struct virtbus_console *c, struct reader *s, const char *queue, qmf_error *err)
 {
     struct bus_message *m = bus_message_new();
     char *address = qmf_name_queue_address(queue);
@@ -466,14 +506,14 @@ read_to_marker(struct virtbus_console *c, struct side *s, const char *queue, qmf
     m->message_id = qmf_xstrdup(s->marker);
     m->created_ms = console_now_ms();     /* how others know it is stale */
     m->body = qmf_map();
-    rc = bus_publish(s->bus, address, m, NULL, NULL, err);
+    rc = bus_publish(c->bus, address, m, NULL, NULL, err);
     bus_message_free(m);
     free(address);
     if (rc != 0)
         return -1;
-    if (!console_run_until(c, &s->marker_seen, SIDE_TIMEOUT_MS)) {
+    if (!console_run_until(c, &s->marker_seen, JOB_BROKER_TIMEOUT_MS)) {
         qmf_error_set(err, QMF_ERR_TIMEOUT, "%s did not answer within %d ms", queue,
-                      SIDE_TIMEOUT_MS);
+                      JOB_BROKER_TIMEOUT_MS);
         return -1;
     }
     return 0;
@@ -513,19 +553,19 @@ virtbus_job_fetch(struct virtbus_console *c, const char *job_id, bool wait,
                   unsigned timeout_ms, struct virtbus_job *out, qmf_error *err)
 {
     char *name = qmf_name_job_queue(job_id);
+    char *source = qmf_name_queue_address(name);
     struct bus_queue q = { .name = name, .passive = true };
     struct bus_subscription sub = {
-        .source = "#0", .credit = 65535, .receive = side_receive,
+        .source = source, .credit = 65535, .receive = reader_receive,
     };
-    struct side s = { 0 };
+    struct reader s = { 0 };
     struct pending p;
     size_t i;
     int rc = -1;
 
     memset(out, 0, sizeof(*out));
-    sub.opaque = &s;
     s.marker = console_new_id();
-    if (side_open(c, &s, &q, 1, &sub, 1, "opening the job", err) != 0) {
+    if (reader_open(c, &s, &q, &sub, "opening the job", err) != 0) {
         qmf_error_set(err, QMF_ERR_UNKNOWN_OBJECT,
                       "no job %s (it expired, or never existed)", job_id);
         goto out;
@@ -576,7 +616,8 @@ virtbus_job_fetch(struct virtbus_console *c, const char *job_id, bool wait,
     console_pending_clear(&p);
     rc = 0;
 out:
-    side_close(&s);
+    reader_close(&s);
+    free(source);
     free(name);
     return rc;
 }
@@ -597,9 +638,9 @@ virtbus_job_list(struct virtbus_console *c, struct virtbus_job **jobs, size_t *n
     struct bus_queue q;
     qmf_value *qargs = jobs_stream(c, &q), *offset = qmf_map();
     struct bus_subscription sub = {
-        .source = QMF_NAME_JOBS_ADDRESS, .credit = 2000, .receive = side_receive,
+        .source = QMF_NAME_JOBS_ADDRESS, .credit = 2000, .receive = reader_receive,
     };
-    struct side s = { 0 };
+    struct reader s = { 0 };
     size_t i;
     int rc = -1;
 
@@ -607,10 +648,9 @@ virtbus_job_list(struct virtbus_console *c, struct virtbus_job **jobs, size_t *n
     *n = 0;
     qmf_map_set(offset, "x-stream-offset", qmf_string("first"));
     sub.arguments = offset;
-    sub.opaque = &s;
     s.marker = console_new_id();
     s.ack_all = true;
-    if (side_open(c, &s, &q, 1, &sub, 1, "reading the jobs stream", err) != 0 ||
+    if (reader_open(c, &s, &q, &sub, "reading the jobs stream", err) != 0 ||
         read_to_marker(c, &s, BUS_JOBS_QUEUE, err) != 0)
         goto out;
     *jobs = qmf_xcalloc(s.nrecords + 1, sizeof(**jobs));
@@ -620,7 +660,7 @@ virtbus_job_list(struct virtbus_console *c, struct virtbus_job **jobs, size_t *n
     qsort(*jobs, *n, sizeof(**jobs), compare_jobs_newest_first);
     rc = 0;
 out:
-    side_close(&s);
+    reader_close(&s);
     qmf_free(qargs);
     qmf_free(offset);
     return rc;

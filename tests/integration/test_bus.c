@@ -5,7 +5,8 @@
  * requeue, bad bodies, bodies over the frame size, credit, heartbeats,
  * dead peers and reconnects (through an in-test TCP proxy that can freeze
  * or cut the link), set-up failures reported with the broker's reason,
- * polite closes, and closing from inside callbacks.  Where the transports
+ * polite closes, closing from inside callbacks, and late topology (declared
+ * and subscribed on an open connection).  Where the transports
  * differ, each case says how and why.
  */
 #include <arpa/inet.h>
@@ -2486,4 +2487,302 @@ Test(bus, refused_login_is_unauthorized, .timeout = 60)
     cr_assert_null(strstr(p.down_err.text, "wr0ng-s3cret"), "%s", p.down_err.text);
     bus_close(p.conn);
     free(bad);
+}
+
+/* Late topology --------------------------------------------------------------- */
+
+/* What bus_declare's done or a late subscription's started said. */
+struct late_news {
+    int ok, refused;
+    qmf_error last;
+};
+
+static void
+late_noted(struct bus_conn *c, const qmf_error *err, void *opaque)
+{
+    struct late_news *n = opaque;
+
+    if (err == NULL) {
+        n->ok++;
+    } else {
+        n->refused++;
+        n->last = *err;
+    }
+}
+
+/* A late subscription's callbacks share its opaque: a peer, its news
+ * after it. */
+struct late_peer {
+    struct peer peer;
+    struct late_news news;
+};
+
+static void
+late_peer_started(struct bus_conn *c, const qmf_error *err, void *opaque)
+{
+    late_noted(c, err, &((struct late_peer *)opaque)->news);
+}
+
+static struct bus_sub *
+late_subscribe(struct late_peer *lp, struct bus_conn *conn, const struct bus_queue *q,
+               const char *address)
+{
+    struct bus_subscription sub = {
+        .source = address, .credit = 10, .receive = peer_hold, .opaque = lp,
+    };
+    struct bus_sub *s = NULL;
+    qmf_error err;
+
+    cr_assert_eq(bus_subscribe(conn, q, &sub, late_peer_started, &s, &err), 0,
+                 "bus_subscribe: %s", err.text);
+    return s;
+}
+
+static void
+late_declare(struct bus_conn *conn, const struct bus_queue *q, struct late_news *news)
+{
+    qmf_error err;
+
+    cr_assert_eq(bus_declare(conn, q, 1, late_noted, news, &err), 0, "bus_declare: %s",
+                 err.text);
+}
+
+static void
+raw_queue_delete(const char *url, const char *queue)
+{
+    amqp_connection_state_t raw = test_raw_connect(url);
+
+    amqp_queue_delete(raw, 1, amqp_cstring_bytes(queue), 0, 0);
+    test_raw_close(raw);
+}
+
+/* A connection that declared nothing at open declares a queue, consumes
+ * it, cancels, and gives back what it read: a second subscription reads
+ * the same messages again. */
+Test(bus, late_declare_subscribe_and_give_back, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_bus_url(), *queue = test_unique_name("bus-late");
+    char *address = qmf_name_queue_address(queue);
+    char *routed = qmf_name_exchange_address(BUS_EXCHANGE_DIRECT, queue);
+    struct bus_binding binding = { BUS_EXCHANGE_DIRECT, queue };
+    struct bus_queue q = { .name = queue, .durable = true, .bindings = &binding,
+                           .nbindings = 1 };
+    struct late_peer lp = { 0 };
+    struct late_news declared = { 0 };
+    struct confirms confirms = { 0 };
+    struct bus_sub *s;
+    int i;
+
+    open_publisher(&lp.peer, base, url);
+    WAIT_UNTIL(base, lp.peer.ups == 1, WAIT_MS);
+    late_declare(lp.peer.conn, &q, &declared);
+    WAIT_UNTIL(base, declared.ok + declared.refused == 1, WAIT_MS);
+    cr_assert_eq(declared.ok, 1, "%s", declared.last.text);
+    /* By the binding it declared, and straight to the queue. */
+    publish_text(&lp.peer, routed, "one", &confirms);
+    publish_text(&lp.peer, address, "two", &confirms);
+    WAIT_UNTIL(base, confirms.ok == 2, WAIT_MS);
+    cr_assert_eq(confirms.ok, 2);
+
+    s = late_subscribe(&lp, lp.peer.conn, NULL, address);
+    WAIT_UNTIL(base, lp.news.ok == 1 && lp.peer.held_count == 2, WAIT_MS);
+    cr_assert_eq(lp.news.ok, 1, "%s", lp.news.last.text);
+    cr_assert_eq(lp.peer.held_count, 2);
+    bus_unsubscribe(s);
+    /* Cancelled: the deliveries held stay valid, and go back. */
+    for (i = 0; i < lp.peer.held_count; i++)
+        cr_assert_eq(bus_reject(lp.peer.held[i], true), 0);
+    lp.peer.held_count = 0;
+    IDLE(base, 200);
+    cr_assert_eq(lp.peer.received, 2, "nothing comes once cancelled");
+
+    s = late_subscribe(&lp, lp.peer.conn, &q, address);
+    WAIT_UNTIL(base, lp.news.ok == 2 && lp.peer.held_count == 2, WAIT_MS);
+    cr_assert_eq(lp.peer.held_count, 2, "what was given back comes again");
+    cr_assert_eq(peer_ack_all(&lp.peer), 0);
+    bus_unsubscribe(s);
+    cr_assert(bus_is_up(lp.peer.conn));
+    bus_close(lp.peer.conn);
+    raw_queue_delete(url, queue);
+    event_base_free(base);
+    free(routed);
+    free(address);
+    free(queue);
+    free(url);
+}
+
+/* A refused late declaration or subscription says why, and costs nothing
+ * else: the connection stays up and goes on working. */
+Test(bus, late_refusals_keep_the_connection, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_bus_url(), *missing = test_unique_name("bus-late-missing");
+    char *queue = test_unique_name("bus-late-ok");
+    char *missing_address = qmf_name_queue_address(missing);
+    char *address = qmf_name_queue_address(queue);
+    struct bus_queue passive = { .name = missing, .passive = true };
+    struct bus_queue q = queue_spec(queue, NULL);
+    struct late_peer lp = { 0 }, refused = { 0 };
+    struct late_news declared = { 0 };
+    struct bus_sub *bad, *good;
+    struct bus_subscription wrong = { .source = "#0", .receive = peer_hold };
+    qmf_error err;
+
+    open_publisher(&lp.peer, base, url);
+    WAIT_UNTIL(base, lp.peer.ups == 1, WAIT_MS);
+    late_declare(lp.peer.conn, &passive, &declared);
+    bad = late_subscribe(&refused, lp.peer.conn, &passive, missing_address);
+    WAIT_UNTIL(base, declared.refused == 1 && refused.news.refused == 1, WAIT_MS);
+    cr_assert_eq(declared.refused, 1);
+    cr_assert_eq(declared.ok, 0);
+    cr_assert(strstr(declared.last.text, "NOT_FOUND") != NULL ||
+              strstr(declared.last.text, "404") != NULL, "%s", declared.last.text);
+    cr_assert_eq(refused.news.refused, 1);
+    /* Only options.queues have indexes. */
+    cr_assert_neq(bus_subscribe(lp.peer.conn, NULL, &wrong, late_peer_started, &good, &err),
+                  0);
+    cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
+
+    good = late_subscribe(&lp, lp.peer.conn, &q, address);
+    WAIT_UNTIL(base, lp.news.ok == 1, WAIT_MS);
+    cr_assert_eq(lp.news.ok, 1, "%s", lp.news.last.text);
+    publish_text(&lp.peer, address, "still", NULL);
+    WAIT_UNTIL(base, lp.peer.held_count == 1, WAIT_MS);
+    cr_assert_eq(lp.peer.held_count, 1);
+    cr_assert_str_eq(body_text(lp.peer.held_msg[0]), "still");
+    cr_assert_eq(peer_ack_all(&lp.peer), 0);
+    cr_assert_eq(lp.peer.downs, 0, "%s", lp.peer.down_err.text);
+    bus_unsubscribe(bad);
+    bus_unsubscribe(good);
+    bus_close(lp.peer.conn);
+    event_base_free(base);
+    free(address);
+    free(missing_address);
+    free(queue);
+    free(missing);
+    free(url);
+}
+
+/* A late subscription is started again, with the queue it declares, on
+ * every reconnect, until it is cancelled. */
+Test(bus, late_subscription_survives_a_reconnect, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_bus_url(), *proxied, *queue = test_unique_name("bus-late-again");
+    char *address = qmf_name_queue_address(queue);
+    struct bus_queue q = queue_spec(queue, NULL);
+    struct proxy px;
+    struct late_peer lp = { 0 };
+    struct peer pub = { 0 };
+    struct bus_options opts = { .reconnect = true, .reconnect_min_ms = 50,
+                                .reconnect_max_ms = 200 };
+    struct bus_sub *s;
+
+    proxied = proxy_start(&px, base, url);
+    opts.url = proxied;
+    peer_open(&lp.peer, base, &opts);
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, lp.peer.ups == 1 && pub.ups == 1, WAIT_MS);
+    s = late_subscribe(&lp, lp.peer.conn, &q, address);
+    WAIT_UNTIL(base, lp.news.ok == 1, WAIT_MS);
+    cr_assert_eq(lp.news.ok, 1, "%s", lp.news.last.text);
+
+    /* The auto-delete queue goes with its consumer: declared again. */
+    proxy_cut(&px);
+    WAIT_UNTIL(base, lp.peer.ups == 2 && lp.news.ok == 2, WAIT_MS);
+    cr_assert_eq(lp.peer.ups, 2, "%s", lp.peer.down_err.text);
+    cr_assert_eq(lp.news.ok, 2, "%s", lp.news.last.text);
+    publish_text(&pub, address, "after", NULL);
+    WAIT_UNTIL(base, lp.peer.held_count == 1, WAIT_MS);
+    cr_assert_eq(lp.peer.held_count, 1);
+    cr_assert_str_eq(body_text(lp.peer.held_msg[0]), "after");
+    cr_assert_eq(peer_ack_all(&lp.peer), 0);
+
+    /* Cancelled, it stays so across the next one. */
+    bus_unsubscribe(s);
+    proxy_cut(&px);
+    WAIT_UNTIL(base, lp.peer.ups == 3, WAIT_MS);
+    IDLE(base, 300);
+    cr_assert_eq(lp.news.ok, 2);
+    bus_close(lp.peer.conn);
+    bus_close(pub.conn);
+    proxy_stop(&px);
+    event_base_free(base);
+    free(proxied);
+    free(address);
+    free(queue);
+    free(url);
+}
+
+/* The broker cancels a late consumer whose queue is deleted: started says
+ * so, and the connection (its other subscriptions) goes on. */
+Test(bus, late_subscription_cancelled_by_the_broker, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_bus_url(), *queue = test_unique_name("bus-late-gone");
+    char *address = qmf_name_queue_address(queue);
+    struct bus_queue q = { .name = queue, .durable = true };
+    struct late_peer lp = { 0 };
+    struct bus_sub *s;
+    amqp_connection_state_t raw;
+
+    if (on_amqp10())
+        cr_skip_test("a queue deleted under an AMQP 1.0 receiver goes unnoticed");
+    open_publisher(&lp.peer, base, url);
+    WAIT_UNTIL(base, lp.peer.ups == 1, WAIT_MS);
+    s = late_subscribe(&lp, lp.peer.conn, &q, address);
+    WAIT_UNTIL(base, lp.news.ok == 1, WAIT_MS);
+    cr_assert_eq(lp.news.ok, 1, "%s", lp.news.last.text);
+    raw = test_raw_connect(url);
+    cr_assert_not_null(amqp_queue_delete(raw, 1, amqp_cstring_bytes(queue), 0, 0));
+    test_raw_close(raw);
+    WAIT_UNTIL(base, lp.news.refused == 1, WAIT_MS);
+    cr_assert_eq(lp.news.refused, 1);
+    cr_assert(strstr(lp.news.last.text, "cancelled") != NULL, "%s", lp.news.last.text);
+    IDLE(base, 200);
+    cr_assert_eq(lp.peer.downs, 0, "%s", lp.peer.down_err.text);
+    cr_assert(bus_is_up(lp.peer.conn));
+    bus_unsubscribe(s);
+    bus_close(lp.peer.conn);
+    event_base_free(base);
+    free(address);
+    free(queue);
+    free(url);
+}
+
+/* bus_pause stops late subscriptions too. */
+Test(bus, pause_stops_late_subscriptions, .timeout = 60)
+{
+    struct event_base *base = new_base();
+    char *url = test_bus_url(), *queue = test_unique_name("bus-late-pause");
+    char *address = qmf_name_queue_address(queue);
+    struct bus_queue q = queue_spec(queue, NULL);
+    struct late_peer lp = { 0 };
+    struct peer pub = { 0 };
+    struct confirms confirms = { 0 };
+    struct bus_sub *s;
+
+    open_publisher(&lp.peer, base, url);
+    open_publisher(&pub, base, url);
+    WAIT_UNTIL(base, lp.peer.ups == 1 && pub.ups == 1, WAIT_MS);
+    /* Kept once its consumer is gone: what is published waits there. */
+    q.auto_delete = false;
+    s = late_subscribe(&lp, lp.peer.conn, &q, address);
+    WAIT_UNTIL(base, lp.news.ok == 1, WAIT_MS);
+    cr_assert_eq(lp.news.ok, 1, "%s", lp.news.last.text);
+    cr_assert_eq(bus_pause(lp.peer.conn), 0);
+    IDLE(base, 300);
+    publish_text(&pub, address, "paused", &confirms);
+    WAIT_UNTIL(base, confirms.ok == 1, WAIT_MS);
+    IDLE(base, 300);
+    cr_assert_eq(lp.peer.received, 0);
+    bus_unsubscribe(s);
+    bus_close(lp.peer.conn);
+    bus_close(pub.conn);
+    raw_queue_delete(url, queue);
+    event_base_free(base);
+    free(address);
+    free(queue);
+    free(url);
 }
