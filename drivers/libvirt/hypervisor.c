@@ -260,41 +260,42 @@ drv_domain_save(struct drv_conn *c, const char *uuid, const char *path,
     return rc;
 }
 
-/* live and config select VIR_DOMAIN_AFFECT_*; neither means "current". */
-static unsigned int
-drv_lv_affect(bool live, bool config)
+/*
+ * Attaches or detaches (change) a device; live and config select
+ * VIR_DOMAIN_AFFECT_*, neither means "current".
+ */
+static int
+drv_lv_change_device(struct drv_conn *c, const char *uuid, const char *xml, bool live,
+                     bool config, int (*change)(virDomainPtr, const char *, unsigned int),
+                     qmf_error *err)
 {
-    return (live ? VIR_DOMAIN_AFFECT_LIVE : 0) | (config ? VIR_DOMAIN_AFFECT_CONFIG : 0);
+    unsigned int affect = (live ? VIR_DOMAIN_AFFECT_LIVE : 0) |
+                          (config ? VIR_DOMAIN_AFFECT_CONFIG : 0);
+    virDomainPtr dom;
+    int rc = 0;
+
+    if ((dom = drv_lv_lookup(c, &drv_domains, uuid, err)) == NULL)
+        return -1;
+    if (change(dom, xml, affect) < 0)
+        rc = drv_lv_fail(c, err);
+    virDomainFree(dom);
+    return rc;
 }
 
 int
 drv_domain_attach_device(struct drv_conn *c, const char *uuid, const char *xml,
                          bool live, bool config, qmf_error *err)
 {
-    virDomainPtr dom;
-    int rc = 0;
-
-    if ((dom = drv_lv_lookup(c, &drv_domains, uuid, err)) == NULL)
-        return -1;
-    if (virDomainAttachDeviceFlags(dom, xml, drv_lv_affect(live, config)) < 0)
-        rc = drv_lv_fail(c, err);
-    virDomainFree(dom);
-    return rc;
+    return drv_lv_change_device(c, uuid, xml, live, config, virDomainAttachDeviceFlags,
+                                err);
 }
 
 int
 drv_domain_detach_device(struct drv_conn *c, const char *uuid, const char *xml,
                          bool live, bool config, qmf_error *err)
 {
-    virDomainPtr dom;
-    int rc = 0;
-
-    if ((dom = drv_lv_lookup(c, &drv_domains, uuid, err)) == NULL)
-        return -1;
-    if (virDomainDetachDeviceFlags(dom, xml, drv_lv_affect(live, config)) < 0)
-        rc = drv_lv_fail(c, err);
-    virDomainFree(dom);
-    return rc;
+    return drv_lv_change_device(c, uuid, xml, live, config, virDomainDetachDeviceFlags,
+                                err);
 }
 
 int
