@@ -209,12 +209,6 @@ agent_new(const struct agent_env *env, const struct agent_config *cfg,
         agent_free(a);
         return NULL;
     }
-    a->drv = drv_backend_for_uri(cfg->uri);
-    if (a->drv == NULL) {
-        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "no driver serves URI '%s'", cfg->uri);
-        agent_free(a);
-        return NULL;
-    }
     inv_init(&a->inv, env->schema, a->name);
     agent_use_allowed_paths(a);
     a->state = AGENT_NEW;
@@ -235,7 +229,7 @@ agent_free(struct agent *a)
     if (a->bus)
         bus_close(a->bus);
     if (a->dconn)
-        a->drv->close(a->dconn);
+        drv_close(a->dconn);
     if (a->journal)
         journal_close(a->journal);
     inv_free(&a->inv);

@@ -111,11 +111,9 @@ struct agent {
      * (agent_command_outcomes), for the heartbeat's _commands. */
     uint64_t commands[4];
 
-    /* Hypervisor.  Workers may read drv (never changed after agent_new)
-     * and dconn: it is set and cleared on the loop thread only while no
-     * job that uses it is queued or running (the submit and the done of
-     * each job order them). */
-    const struct drv_backend *drv;
+    /* Hypervisor.  Workers may read dconn: it is set and cleared on the
+     * loop thread only while no job that uses it is queued or running (the
+     * submit and the done of each job order them). */
     struct drv_conn *dconn;
     enum agent_driver_state driver_state;
     bool driver_up;          /* connected and inventory loaded */
@@ -246,7 +244,7 @@ void agent_on_request(struct bus_delivery *d, const struct bus_message *m,
 
 /* methods.c: the worker-side implementation of a method, or NULL. */
 struct method_call {
-    struct agent *a;             /* of which methods read drv and dconn only */
+    struct agent *a;             /* of which methods read dconn only */
     const struct schema_class *cls;
     const struct schema_method *method;
     const char *object_name;     /* "domain:<uuid>", "node", ... */
@@ -260,8 +258,12 @@ struct method_call {
      * after a pool is deleted): the class is reloaded afterwards. */
     const char *reload_class;
 };
-typedef int (*method_fn)(struct method_call *call, qmf_error *err);
-method_fn agent_find_method(const char *class_name, const char *method_name);
+struct agent_method;
+const struct agent_method *agent_find_method(const char *class_name,
+                                             const char *method_name);
+/* Runs the method on the worker thread: 0, or -1 with err set. */
+int agent_run_method(const struct agent_method *m, struct method_call *call,
+                     qmf_error *err);
 /* The i-th entry of the method table (false past the end), so that a test
  * can hold the table against the schema. */
 bool agent_method_entry(size_t i, const char **class_name, const char **method_name);
@@ -271,14 +273,14 @@ bool agent_method_entry(size_t i, const char **class_name, const char **method_n
  * The delivery is settled by the command. */
 void agent_command_one(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
                        const struct agent_caller *caller, const struct schema_class *cls,
-                       const struct schema_method *sm, method_fn fn, const qmf_value *args,
-                       const char *object_name);
+                       const struct schema_method *sm, const struct agent_method *impl,
+                       const qmf_value *args, const char *object_name);
 /* -1 with err set, the delivery untouched, if where cannot be evaluated
  * on some object (a regex limit): nothing has run. */
 int agent_command_where(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
                         const struct agent_caller *caller, const struct schema_class *cls,
-                        const struct schema_method *sm, method_fn fn, const qmf_value *args,
-                        const qmf_where *where, qmf_error *err);
+                        const struct schema_method *sm, const struct agent_method *impl,
+                        const qmf_value *args, const qmf_where *where, qmf_error *err);
 /* Publishes again the outcomes the broker has not confirmed. */
 void agent_command_flush_spool(struct agent *a);
 /* What, with its message-id, makes a command itself (docs/PROTOCOL.md

@@ -67,7 +67,7 @@ struct command {
     uint8_t digest[JOURNAL_DIGEST_LEN];     /* with the id, what the journal knows it by */
     const struct schema_class *cls;
     const struct schema_method *sm;
-    method_fn fn;
+    const struct agent_method *impl;
     struct hostpath_set *paths;   /* allowed_paths when it arrived (a reference) */
     bool group;                   /* selected by _where: answered as _results */
     bool journaled;
@@ -335,7 +335,7 @@ object_work(void *arg)
         }
         atomic_store(&o->on_record, cmd->journaled);
         o->started_ns = agent_mono_ns();
-        o->rc = cmd->fn(&o->call, &o->err);
+        o->rc = agent_run_method(cmd->impl, &o->call, &o->err);
         o->duration_ns = agent_mono_ns() - o->started_ns;
         /* What changes nothing leaves the object as the inventory has it:
          * no second round of libvirt calls to read it again. */
@@ -634,8 +634,8 @@ long_command_cb(evutil_socket_t fd, short what, void *arg)
 static void
 command_start(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
               const struct agent_caller *caller, const struct schema_class *cls,
-              const struct schema_method *sm, method_fn fn, const qmf_value *args,
-              const char *const *names, size_t n, bool group)
+              const struct schema_method *sm, const struct agent_method *impl,
+              const qmf_value *args, const char *const *names, size_t n, bool group)
 {
     struct command *cmd = qmf_xcalloc(1, sizeof(*cmd));
     const char *id = m->message_id;
@@ -658,7 +658,7 @@ command_start(struct agent *a, struct bus_delivery *d, const struct bus_message 
     agent_command_digest(m, caller, cmd->digest);
     cmd->cls = cls;
     cmd->sm = sm;
-    cmd->fn = fn;
+    cmd->impl = impl;
     cmd->paths = hostpath_set_ref(a->paths);
     cmd->group = group;
     /* What changes nothing is run again when asked again, as a query is
@@ -720,10 +720,10 @@ command_start(struct agent *a, struct bus_delivery *d, const struct bus_message 
 void
 agent_command_one(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
                   const struct agent_caller *caller, const struct schema_class *cls,
-                  const struct schema_method *sm, method_fn fn, const qmf_value *args,
-                  const char *object_name)
+                  const struct schema_method *sm, const struct agent_method *impl,
+                  const qmf_value *args, const char *object_name)
 {
-    command_start(a, d, m, caller, cls, sm, fn, args, &object_name, 1, false);
+    command_start(a, d, m, caller, cls, sm, impl, args, &object_name, 1, false);
 }
 
 /* Selections ------------------------------------------------------------------- *
@@ -741,7 +741,7 @@ struct selection_job {
     struct agent_caller caller;     /* credential not kept */
     const struct schema_class *cls;
     const struct schema_method *sm;
-    method_fn fn;
+    const struct agent_method *impl;
     qmf_value *args;
     qmf_value *names;               /* list of object names */
     uint8_t digest[JOURNAL_DIGEST_LEN];
@@ -764,15 +764,15 @@ selection_work(void *arg)
 static void
 start_names(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
             const struct agent_caller *caller, const struct schema_class *cls,
-            const struct schema_method *sm, method_fn fn, const qmf_value *args,
-            const qmf_value *names)
+            const struct schema_method *sm, const struct agent_method *impl,
+            const qmf_value *args, const qmf_value *names)
 {
     size_t n = qmf_list_len(names), i;
     const char **v = qmf_xcalloc(n + 1, sizeof(*v));
 
     for (i = 0; i < n; i++)
         v[i] = qmf_list_at(names, i)->u.str.ptr;
-    command_start(a, d, m, caller, cls, sm, fn, args, v, n, true);
+    command_start(a, d, m, caller, cls, sm, impl, args, v, n, true);
     free(v);
 }
 
@@ -785,7 +785,7 @@ selection_done(void *arg)
     if (job->recorded) {
         /* Not an outcome anyone waits for: nothing to publish. */
         journal_delivered(a->journal, job->m->message_id, "", job->digest);
-        start_names(a, job->delivery, job->m, &job->caller, job->cls, job->sm, job->fn,
+        start_names(a, job->delivery, job->m, &job->caller, job->cls, job->sm, job->impl,
                     job->args, job->names);
     } else {
         log_warnx(&a->log, "command %s: %s; leaving it to the broker", job->m->message_id,
@@ -807,8 +807,8 @@ collect_name(const struct inv_object *o, void *opaque)
 int
 agent_command_where(struct agent *a, struct bus_delivery *d, const struct bus_message *m,
                     const struct agent_caller *caller, const struct schema_class *cls,
-                    const struct schema_method *sm, method_fn fn, const qmf_value *args,
-                    const qmf_where *where, qmf_error *err)
+                    const struct schema_method *sm, const struct agent_method *impl,
+                    const qmf_value *args, const qmf_where *where, qmf_error *err)
 {
     const char *id = m->message_id;
     uint8_t digest[JOURNAL_DIGEST_LEN];
@@ -821,13 +821,13 @@ agent_command_where(struct agent *a, struct bus_delivery *d, const struct bus_me
             qmf_free(names);
             return -1;
         }
-        start_names(a, d, m, caller, cls, sm, fn, args, names);
+        start_names(a, d, m, caller, cls, sm, impl, args, names);
         qmf_free(names);
         return 0;
     }
     agent_command_digest(m, caller, digest);
     if (journal_lookup(a->journal, id, "", digest, &record, NULL, NULL) == JOURNAL_DONE) {
-        start_names(a, d, m, caller, cls, sm, fn, args, qmf_map_get(record, "objects"));
+        start_names(a, d, m, caller, cls, sm, impl, args, qmf_map_get(record, "objects"));
         qmf_free(record);
         return 0;
     }
@@ -845,7 +845,7 @@ agent_command_where(struct agent *a, struct bus_delivery *d, const struct bus_me
     job->caller.credential = NULL;
     job->cls = cls;
     job->sm = sm;
-    job->fn = fn;
+    job->impl = impl;
     job->args = args ? qmf_dup(args) : NULL;
     job->names = names;
     memcpy(job->digest, digest, sizeof(job->digest));

@@ -736,7 +736,7 @@ handle_query(struct agent *a, struct bus_delivery *d,
 /* What a method request asks, checked against the schema, for one class. */
 struct method_check {
     const struct schema_method *sm;
-    method_fn fn;
+    const struct agent_method *impl;
     qmf_value *args;            /* checked and coerced; owned */
 };
 
@@ -786,11 +786,11 @@ check_method(struct agent *a, const struct bus_message *m, const struct agent_ca
     mc->args = args ? qmf_dup(args) : NULL;
     if (schema_check_args(mc->sm, &mc->args, err) != 0)
         goto fail;
-    mc->fn = agent_find_method(cls->name, mc->sm->name);
-    if (mc->fn == NULL) {
+    mc->impl = agent_find_method(cls->name, mc->sm->name);
+    if (mc->impl == NULL) {
         qmf_error_set(err, QMF_ERR_NOT_IMPLEMENTED,
-                      "%s.%s is not implemented by this agent (driver %s)",
-                      cls->name, mc->sm->name, a->drv->name);
+                      "%s.%s is not implemented by this agent (driver libvirt)",
+                      cls->name, mc->sm->name);
         goto fail;
     }
     if (!a->driver_up) {
@@ -827,7 +827,7 @@ handle_method_where(struct agent *a, struct bus_delivery *d, const struct bus_me
         qmf_where_free(where);
         return -1;
     }
-    rc = agent_command_where(a, d, m, caller, cls, mc.sm, mc.fn, mc.args, where, err);
+    rc = agent_command_where(a, d, m, caller, cls, mc.sm, mc.impl, mc.args, where, err);
     qmf_where_free(where);
     qmf_free(mc.args);
     return rc;
@@ -874,7 +874,7 @@ handle_method(struct agent *a, struct bus_delivery *d,
                            a->env.dispatching_opaque);
     if (check_method(a, m, caller, o->cls, durable, &mc, err) != 0)
         return -1;
-    agent_command_one(a, d, m, caller, o->cls, mc.sm, mc.fn, mc.args, o->name);
+    agent_command_one(a, d, m, caller, o->cls, mc.sm, mc.impl, mc.args, o->name);
     qmf_free(mc.args);
     return 0;
 }

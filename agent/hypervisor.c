@@ -107,8 +107,8 @@ open_work(void *arg)
 {
     struct open_job *job = arg;
 
-    if (job->a->drv->open(&job->conn, job->conf->cfg.uri, &agent_driver_events,
-                          job->a, &job->err) != 0)
+    if (drv_open(&job->conn, job->conf->cfg.uri, &agent_driver_events, job->a,
+                 &job->err) != 0)
         job->conn = NULL;
 }
 
@@ -184,7 +184,7 @@ close_work(void *arg)
 {
     struct close_job *job = arg;
 
-    job->a->drv->close(job->conn);
+    drv_close(job->conn);
 }
 
 static void
@@ -217,7 +217,7 @@ close_conn(struct agent *a, void (*done)(struct agent *a))
     a->driver_state = AGENT_DRIVER_CLOSING;
     if (agent_submit(a, "driver", close_work, close_done, job) != 0) {
         /* The pool refuses work only at teardown: close inline. */
-        a->drv->close(job->conn);
+        drv_close(job->conn);
         free(job);
         a->driver_state = AGENT_DRIVER_DOWN;
         if (done)

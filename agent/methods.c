@@ -1,16 +1,14 @@
 /*
- * The method table: for every method of the org.libvirt schema, the
- * adapter that runs it on a worker thread through the driver tables.
- * DRV_CALL turns an entry the backend lacks into "not implemented" naming
- * the backend.  Arguments arrive checked and coerced against the schema
- * (dispatch.c), with defaults filled in; optional ones without a default
- * may be absent.  Of the agent, adapters only read call->a->drv and
- * call->a->dconn, and its name (agent_object_ref): what workers may read.
- *
- * Most methods have one of a few shapes (an action on the target object,
- * with or without flags; its XML; a define from XML on the Node), written
- * once as macros below, so that each such method is one line; the rest are
- * written out.
+ * The method table: for every method of the org.libvirt schema, what runs
+ * it on a worker thread.  Most methods are one libvirt call on one object
+ * family (drivers/driver.h) in one of a few shapes (an action on the target
+ * object, with or without the method's flags; its XML; its autostart; a
+ * Node method making an object from XML), so their row names the shape,
+ * the family and the action, and run_method below is the whole of their
+ * code; the rest are written out.  Arguments arrive checked and coerced
+ * against the schema (dispatch.c), with defaults filled in; optional ones
+ * without a default may be absent.  Of the agent, methods only read
+ * call->a->dconn and its name (agent_object_ref): what workers may read.
  */
 #include "agent/agent_impl.h"
 
@@ -65,92 +63,15 @@ out_created(struct method_call *call, const char *arg, const char *class_name,
     free(key);
 }
 
-/* ---- the common shapes ---- */
-
-/* An action on the target object; reload names a class it may change. */
-#define ACTION(fn, table, entry, reload)                                         \
-    static int fn(struct method_call *call, qmf_error *err)                      \
-    {                                                                            \
-        call->reload_class = (reload);                                           \
-        return DRV_CALL(call->a->drv, table, entry, err, call->a->dconn,         \
-                        call->object_key, err);                                  \
-    }
-
-/* The same with the method's `flags` argument. */
-#define ACTION_FLAGS(fn, table, entry, reload)                                   \
-    static int fn(struct method_call *call, qmf_error *err)                      \
-    {                                                                            \
-        call->reload_class = (reload);                                           \
-        return DRV_CALL(call->a->drv, table, entry, err, call->a->dconn,         \
-                        call->object_key, (uint32_t)arg_uint(call, "flags"),     \
-                        err);                                                    \
-    }
-
-/* setAutostart(autostart). */
-#define SET_AUTOSTART(fn, table, entry)                                          \
-    static int fn(struct method_call *call, qmf_error *err)                      \
-    {                                                                            \
-        return DRV_CALL(call->a->drv, table, entry, err, call->a->dconn,         \
-                        call->object_key, arg_bool(call, "autostart"), err);     \
-    }
-
-/* getXMLDesc(flags) -> description. */
-#define GET_XML(fn, table, entry)                                                \
-    static int fn(struct method_call *call, qmf_error *err)                      \
-    {                                                                            \
-        char *xml = NULL;                                                        \
-                                                                                 \
-        if (DRV_CALL(call->a->drv, table, entry, err, call->a->dconn,            \
-                     call->object_key, (uint32_t)arg_uint(call, "flags"), &xml,  \
-                     err) != 0)                                                  \
-            return -1;                                                           \
-        out_text(call, "description", xml);                                      \
-        return 0;                                                                \
-    }
-
-/* A Node method making an object from xmlDesc -> its objId as `out`. */
-#define FROM_XML(fn, table, entry, out, class_name, reload)                     \
-    static int fn(struct method_call *call, qmf_error *err)                      \
-    {                                                                            \
-        char *key = NULL;                                                        \
-                                                                                 \
-        call->reload_class = (reload);                                           \
-        if (DRV_CALL(call->a->drv, table, entry, err, call->a->dconn,            \
-                     arg_string(call, "xmlDesc"), &key, err) != 0)               \
-            return -1;                                                           \
-        out_created(call, (out), (class_name), key);                             \
-        return 0;                                                                \
-    }
-
-/* ---- Node ---- */
-
-FROM_XML(node_domain_define_xml, hypervisor, domain_define_xml, "domain", "Domain", NULL)
-FROM_XML(node_pool_define_xml, storage, pool_define_xml, "pool", "Pool", NULL)
-/* A started pool brings its volumes along. */
-FROM_XML(node_pool_create_xml, storage, pool_create_xml, "pool", "Pool", "Volume")
-FROM_XML(node_network_define_xml, network, network_define_xml, "network", "Network", NULL)
-FROM_XML(node_network_create_xml, network, network_create_xml, "network", "Network", NULL)
-
-static int
-node_domain_create_xml(struct method_call *call, qmf_error *err)
-{
-    char *uuid = NULL;
-
-    if (DRV_CALL(call->a->drv, hypervisor, domain_create_xml, err, call->a->dconn,
-                 arg_string(call, "xmlDesc"), (uint32_t)arg_uint(call, "flags"),
-                 &uuid, err) != 0)
-        return -1;
-    out_created(call, "domain", "Domain", uuid);
-    return 0;
-}
+/* ---- methods written out ---- */
 
 static int
 node_find_pool_sources(struct method_call *call, qmf_error *err)
 {
     char *xml = NULL;
 
-    if (DRV_CALL(call->a->drv, storage, find_pool_sources, err, call->a->dconn,
-                 arg_string(call, "type"), arg_string(call, "srcSpec"), &xml, err) != 0)
+    if (drv_find_pool_sources(call->a->dconn, arg_string(call, "type"),
+                              arg_string(call, "srcSpec"), &xml, err) != 0)
         return -1;
     out_text(call, "xmlDesc", xml);
     return 0;
@@ -161,8 +82,7 @@ node_get_capabilities(struct method_call *call, qmf_error *err)
 {
     char *xml = NULL;
 
-    if (DRV_CALL(call->a->drv, hypervisor, node_capabilities, err, call->a->dconn,
-                 &xml, err) != 0)
+    if (drv_node_capabilities(call->a->dconn, &xml, err) != 0)
         return -1;
     out_text(call, "capabilities", xml);
     return 0;
@@ -175,98 +95,66 @@ node_get_capabilities(struct method_call *call, qmf_error *err)
  * libvirt's own account of a failure may be told: it says nothing about
  * files the caller may not name. */
 
-/* Which domain the file holds is libvirt's secret: look at them all. */
+/* Which domain the file holds is libvirt's secret: its row reloads them all. */
 static int
 node_restore(struct method_call *call, qmf_error *err)
 {
-    const char *path = arg_string(call, "filename");
-
-    call->reload_class = "Domain";
-    return DRV_CALL(call->a->drv, hypervisor, node_restore, err, call->a->dconn, path, err);
+    return drv_node_restore(call->a->dconn, arg_string(call, "filename"), err);
 }
-
-/* ---- Domain ---- */
-
-ACTION_FLAGS(domain_create, hypervisor, domain_create, NULL)
-ACTION(domain_destroy, hypervisor, domain_destroy, NULL)
-ACTION(domain_undefine, hypervisor, domain_undefine, NULL)
-ACTION(domain_suspend, hypervisor, domain_suspend, NULL)
-ACTION(domain_resume, hypervisor, domain_resume, NULL)
-ACTION(domain_shutdown, hypervisor, domain_shutdown, NULL)
-ACTION(domain_reboot, hypervisor, domain_reboot, NULL)
-ACTION(domain_reset, hypervisor, domain_reset, NULL)
-ACTION(domain_managed_save, hypervisor, domain_managed_save, NULL)
-SET_AUTOSTART(domain_set_autostart, hypervisor, domain_set_autostart)
-GET_XML(domain_get_xml, hypervisor, domain_get_xml)
 
 static int
 domain_save(struct method_call *call, qmf_error *err)
 {
-    const char *path = arg_string(call, "filename");
-
-    return DRV_CALL(call->a->drv, hypervisor, domain_save, err, call->a->dconn,
-                    call->object_key, path, err);
+    return drv_domain_save(call->a->dconn, call->object_key,
+                           arg_string(call, "filename"), err);
 }
 
 static int
 domain_attach_device(struct method_call *call, qmf_error *err)
 {
-    return DRV_CALL(call->a->drv, hypervisor, domain_attach_device, err,
-                    call->a->dconn, call->object_key, arg_string(call, "xmlDesc"),
-                    arg_bool(call, "live"), arg_bool(call, "config"), err);
+    return drv_domain_attach_device(call->a->dconn, call->object_key,
+                                    arg_string(call, "xmlDesc"), arg_bool(call, "live"),
+                                    arg_bool(call, "config"), err);
 }
 
 static int
 domain_detach_device(struct method_call *call, qmf_error *err)
 {
-    return DRV_CALL(call->a->drv, hypervisor, domain_detach_device, err,
-                    call->a->dconn, call->object_key, arg_string(call, "xmlDesc"),
-                    arg_bool(call, "live"), arg_bool(call, "config"), err);
+    return drv_domain_detach_device(call->a->dconn, call->object_key,
+                                    arg_string(call, "xmlDesc"), arg_bool(call, "live"),
+                                    arg_bool(call, "config"), err);
 }
 
 static int
 domain_set_vcpus(struct method_call *call, qmf_error *err)
 {
-    return DRV_CALL(call->a->drv, hypervisor, domain_set_vcpus, err, call->a->dconn,
-                    call->object_key, (uint32_t)arg_uint(call, "count"), err);
+    return drv_domain_set_vcpus(call->a->dconn, call->object_key,
+                                (uint32_t)arg_uint(call, "count"), err);
 }
 
 static int
 domain_set_memory(struct method_call *call, qmf_error *err)
 {
-    return DRV_CALL(call->a->drv, hypervisor, domain_set_memory, err, call->a->dconn,
-                    call->object_key, arg_uint(call, "memory"), err);
+    return drv_domain_set_memory(call->a->dconn, call->object_key,
+                                 arg_uint(call, "memory"), err);
 }
 
 static int
 domain_migrate(struct method_call *call, qmf_error *err)
 {
-    return DRV_CALL(call->a->drv, hypervisor, domain_migrate, err, call->a->dconn,
-                    call->object_key, arg_string(call, "destinationUri"),
-                    (uint32_t)arg_uint(call, "flags"), arg_string(call, "dname"),
-                    arg_uint(call, "bandwidth"), err);
+    return drv_domain_migrate(call->a->dconn, call->object_key,
+                              arg_string(call, "destinationUri"),
+                              (uint32_t)arg_uint(call, "flags"), arg_string(call, "dname"),
+                              arg_uint(call, "bandwidth"), err);
 }
-
-/* ---- Pool ---- */
-
-/* Starting, stopping, building, deleting or rescanning a pool changes
- * which volumes there are: the Volume class is reloaded after them. */
-GET_XML(pool_get_xml, storage, pool_get_xml)
-ACTION(pool_create, storage, pool_create, "Volume")
-ACTION_FLAGS(pool_build, storage, pool_build, "Volume")
-ACTION(pool_destroy, storage, pool_destroy, "Volume")
-ACTION_FLAGS(pool_delete, storage, pool_delete, "Volume")
-ACTION(pool_undefine, storage, pool_undefine, NULL)
-ACTION(pool_refresh, storage, pool_refresh, "Volume")
 
 static int
 pool_create_volume_xml(struct method_call *call, qmf_error *err)
 {
     char *key = NULL;
 
-    call->reload_class = "Volume";
-    if (DRV_CALL(call->a->drv, storage, pool_create_volume_xml, err, call->a->dconn,
-                 call->object_key, arg_string(call, "xmlDesc"), &key, err) != 0)
+    if (drv_pool_create_volume_xml(call->a->dconn, call->object_key,
+                                   arg_string(call, "xmlDesc"), &key, err) != 0)
         return -1;
     out_created(call, "volume", "Volume", key);
     return 0;
@@ -277,27 +165,19 @@ pool_create_volume(struct method_call *call, qmf_error *err)
 {
     char *key = NULL;
 
-    call->reload_class = "Volume";
-    if (DRV_CALL(call->a->drv, storage, pool_create_volume, err, call->a->dconn,
-                 call->object_key, arg_string(call, "name"), arg_uint(call, "capacity"),
-                 arg_string(call, "format"), &key, err) != 0)
+    if (drv_pool_create_volume(call->a->dconn, call->object_key, arg_string(call, "name"),
+                               arg_uint(call, "capacity"), arg_string(call, "format"),
+                               &key, err) != 0)
         return -1;
     out_created(call, "volume", "Volume", key);
     return 0;
 }
 
-/* ---- Volume ---- */
-
-/* A deleted volume needs no reload: the agent finds its target gone. */
-GET_XML(volume_get_xml, storage, volume_get_xml)
-ACTION(volume_delete, storage, volume_delete, NULL)
-ACTION(volume_wipe, storage, volume_wipe, NULL)
-
 static int
 volume_resize(struct method_call *call, qmf_error *err)
 {
-    return DRV_CALL(call->a->drv, storage, volume_resize, err, call->a->dconn,
-                    call->object_key, arg_uint(call, "capacity"), err);
+    return drv_volume_resize(call->a->dconn, call->object_key,
+                             arg_uint(call, "capacity"), err);
 }
 
 static int
@@ -305,105 +185,123 @@ volume_clone(struct method_call *call, qmf_error *err)
 {
     char *key = NULL;
 
-    if (DRV_CALL(call->a->drv, storage, volume_clone, err, call->a->dconn,
-                 call->object_key, arg_string(call, "name"), &key, err) != 0)
+    if (drv_volume_clone(call->a->dconn, call->object_key, arg_string(call, "name"),
+                         &key, err) != 0)
         return -1;
     out_created(call, "volume", "Volume", key);
     return 0;
 }
-
-/* ---- Network ---- */
-
-GET_XML(network_get_xml, network, network_get_xml)
-ACTION(network_create, network, network_create, NULL)
-ACTION(network_destroy, network, network_destroy, NULL)
-ACTION(network_undefine, network, network_undefine, NULL)
-SET_AUTOSTART(network_set_autostart, network, network_set_autostart)
 
 static int
 network_dhcp_leases(struct method_call *call, qmf_error *err)
 {
     qmf_value *leases = NULL;
 
-    if (DRV_CALL(call->a->drv, network, network_dhcp_leases, err, call->a->dconn,
-                 call->object_key, arg_string(call, "mac"), &leases, err) != 0)
+    if (drv_network_dhcp_leases(call->a->dconn, call->object_key,
+                                arg_string(call, "mac"), &leases, err) != 0)
         return -1;
     qmf_map_set(call->out, "leases", leases != NULL ? leases : qmf_list());
     return 0;
 }
 
-/* ---- Interface ---- */
-
-GET_XML(interface_get_xml, network, interface_get_xml)
-ACTION(interface_create, network, interface_create, NULL)
-ACTION(interface_destroy, network, interface_destroy, NULL)
-
 /* ---- the table ---- */
 
-static const struct method_entry {
+enum method_shape {
+    OWN,                /* the row's own function */
+    ACT,                /* an action on the target object */
+    ACT_FLAGS,          /* the same with the method's `flags` argument */
+    SET_AUTOSTART,      /* setAutostart(autostart) */
+    GET_XML,            /* getXMLDesc(flags) -> description */
+    DEFINE_XML,         /* a Node method defining an object from xmlDesc */
+    CREATE_XML,         /* the same, started, with the method's `flags` */
+};
+
+struct agent_method {
     const char *class_name;
     const char *method_name;
-    method_fn fn;
-} method_table[] = {
-    { "Node", "domainDefineXML", node_domain_define_xml },
-    { "Node", "domainCreateXML", node_domain_create_xml },
-    { "Node", "storagePoolDefineXML", node_pool_define_xml },
-    { "Node", "storagePoolCreateXML", node_pool_create_xml },
-    { "Node", "networkDefineXML", node_network_define_xml },
-    { "Node", "networkCreateXML", node_network_create_xml },
-    { "Node", "findStoragePoolSources", node_find_pool_sources },
-    { "Node", "getCapabilities", node_get_capabilities },
-    { "Node", "restore", node_restore },
+    enum method_shape shape;
+    /* The family acted on, or (DEFINE_XML, CREATE_XML) made. */
+    const struct drv_family *family;
+    enum drv_action action;
+    /* A class the method may change as a whole, reloaded afterwards. */
+    const char *reload_class;
+    /* DEFINE_XML, CREATE_XML: the output argument and class of what is made. */
+    const char *out_arg;
+    const char *out_class;
+    int (*own)(struct method_call *call, qmf_error *err);
+};
 
-    { "Domain", "create", domain_create },
-    { "Domain", "destroy", domain_destroy },
-    { "Domain", "undefine", domain_undefine },
-    { "Domain", "suspend", domain_suspend },
-    { "Domain", "resume", domain_resume },
-    { "Domain", "save", domain_save },
-    { "Domain", "shutdown", domain_shutdown },
-    { "Domain", "reboot", domain_reboot },
-    { "Domain", "getXMLDesc", domain_get_xml },
-    { "Domain", "migrate", domain_migrate },
-    { "Domain", "reset", domain_reset },
-    { "Domain", "managedSave", domain_managed_save },
-    { "Domain", "setAutostart", domain_set_autostart },
-    { "Domain", "attachDevice", domain_attach_device },
-    { "Domain", "detachDevice", domain_detach_device },
-    { "Domain", "setVcpus", domain_set_vcpus },
-    { "Domain", "setMemory", domain_set_memory },
+#define FAMILY(shape_, family_, action_, reload)                                \
+    .shape = (shape_), .family = &(family_), .action = (action_), .reload_class = (reload)
+#define FROM_XML(shape_, family_, reload, arg, class_name)                       \
+    .shape = (shape_), .family = &(family_), .reload_class = (reload),          \
+    .out_arg = (arg), .out_class = (class_name)
+#define OWN_FN(fn, reload) .shape = OWN, .own = (fn), .reload_class = (reload)
 
-    { "Pool", "getXMLDesc", pool_get_xml },
-    { "Pool", "create", pool_create },
-    { "Pool", "build", pool_build },
-    { "Pool", "destroy", pool_destroy },
-    { "Pool", "delete", pool_delete },
-    { "Pool", "undefine", pool_undefine },
-    { "Pool", "createVolumeXML", pool_create_volume_xml },
-    { "Pool", "refresh", pool_refresh },
-    { "Pool", "createVolume", pool_create_volume },
+/* Starting, stopping, building, deleting or rescanning a pool changes
+ * which volumes there are: the Volume class is reloaded after them.  A
+ * deleted volume needs no reload: the agent finds its target gone. */
+static const struct agent_method method_table[] = {
+    { "Node", "domainDefineXML", FROM_XML(DEFINE_XML, drv_domains, NULL, "domain", "Domain") },
+    { "Node", "domainCreateXML", FROM_XML(CREATE_XML, drv_domains, NULL, "domain", "Domain") },
+    { "Node", "storagePoolDefineXML", FROM_XML(DEFINE_XML, drv_pools, NULL, "pool", "Pool") },
+    /* A started pool brings its volumes along. */
+    { "Node", "storagePoolCreateXML", FROM_XML(CREATE_XML, drv_pools, "Volume", "pool", "Pool") },
+    { "Node", "networkDefineXML", FROM_XML(DEFINE_XML, drv_networks, NULL, "network", "Network") },
+    { "Node", "networkCreateXML", FROM_XML(CREATE_XML, drv_networks, NULL, "network", "Network") },
+    { "Node", "findStoragePoolSources", OWN_FN(node_find_pool_sources, NULL) },
+    { "Node", "getCapabilities", OWN_FN(node_get_capabilities, NULL) },
+    { "Node", "restore", OWN_FN(node_restore, "Domain") },
 
-    { "Volume", "getXMLDesc", volume_get_xml },
-    { "Volume", "delete", volume_delete },
-    { "Volume", "wipe", volume_wipe },
-    { "Volume", "resize", volume_resize },
-    { "Volume", "clone", volume_clone },
+    { "Domain", "create", FAMILY(ACT_FLAGS, drv_domains, DRV_CREATE, NULL) },
+    { "Domain", "destroy", FAMILY(ACT, drv_domains, DRV_DESTROY, NULL) },
+    { "Domain", "undefine", FAMILY(ACT, drv_domains, DRV_UNDEFINE, NULL) },
+    { "Domain", "suspend", FAMILY(ACT, drv_domains, DRV_SUSPEND, NULL) },
+    { "Domain", "resume", FAMILY(ACT, drv_domains, DRV_RESUME, NULL) },
+    { "Domain", "save", OWN_FN(domain_save, NULL) },
+    { "Domain", "shutdown", FAMILY(ACT, drv_domains, DRV_SHUTDOWN, NULL) },
+    { "Domain", "reboot", FAMILY(ACT, drv_domains, DRV_REBOOT, NULL) },
+    { "Domain", "getXMLDesc", FAMILY(GET_XML, drv_domains, 0, NULL) },
+    { "Domain", "migrate", OWN_FN(domain_migrate, NULL) },
+    { "Domain", "reset", FAMILY(ACT, drv_domains, DRV_RESET, NULL) },
+    { "Domain", "managedSave", FAMILY(ACT, drv_domains, DRV_MANAGED_SAVE, NULL) },
+    { "Domain", "setAutostart", FAMILY(SET_AUTOSTART, drv_domains, 0, NULL) },
+    { "Domain", "attachDevice", OWN_FN(domain_attach_device, NULL) },
+    { "Domain", "detachDevice", OWN_FN(domain_detach_device, NULL) },
+    { "Domain", "setVcpus", OWN_FN(domain_set_vcpus, NULL) },
+    { "Domain", "setMemory", OWN_FN(domain_set_memory, NULL) },
 
-    { "Network", "getXMLDesc", network_get_xml },
-    { "Network", "create", network_create },
-    { "Network", "destroy", network_destroy },
-    { "Network", "undefine", network_undefine },
-    { "Network", "setAutostart", network_set_autostart },
-    { "Network", "dhcpLeases", network_dhcp_leases },
+    { "Pool", "getXMLDesc", FAMILY(GET_XML, drv_pools, 0, NULL) },
+    { "Pool", "create", FAMILY(ACT, drv_pools, DRV_CREATE, "Volume") },
+    { "Pool", "build", FAMILY(ACT_FLAGS, drv_pools, DRV_BUILD, "Volume") },
+    { "Pool", "destroy", FAMILY(ACT, drv_pools, DRV_DESTROY, "Volume") },
+    { "Pool", "delete", FAMILY(ACT_FLAGS, drv_pools, DRV_DELETE, "Volume") },
+    { "Pool", "undefine", FAMILY(ACT, drv_pools, DRV_UNDEFINE, NULL) },
+    { "Pool", "createVolumeXML", OWN_FN(pool_create_volume_xml, "Volume") },
+    { "Pool", "refresh", FAMILY(ACT, drv_pools, DRV_REFRESH, "Volume") },
+    { "Pool", "createVolume", OWN_FN(pool_create_volume, "Volume") },
 
-    { "Interface", "getXMLDesc", interface_get_xml },
-    { "Interface", "create", interface_create },
-    { "Interface", "destroy", interface_destroy },
+    { "Volume", "getXMLDesc", FAMILY(GET_XML, drv_volumes, 0, NULL) },
+    { "Volume", "delete", FAMILY(ACT, drv_volumes, DRV_DELETE, NULL) },
+    { "Volume", "wipe", FAMILY(ACT, drv_volumes, DRV_WIPE, NULL) },
+    { "Volume", "resize", OWN_FN(volume_resize, NULL) },
+    { "Volume", "clone", OWN_FN(volume_clone, NULL) },
+
+    { "Network", "getXMLDesc", FAMILY(GET_XML, drv_networks, 0, NULL) },
+    { "Network", "create", FAMILY(ACT, drv_networks, DRV_CREATE, NULL) },
+    { "Network", "destroy", FAMILY(ACT, drv_networks, DRV_DESTROY, NULL) },
+    { "Network", "undefine", FAMILY(ACT, drv_networks, DRV_UNDEFINE, NULL) },
+    { "Network", "setAutostart", FAMILY(SET_AUTOSTART, drv_networks, 0, NULL) },
+    { "Network", "dhcpLeases", OWN_FN(network_dhcp_leases, NULL) },
+
+    { "Interface", "getXMLDesc", FAMILY(GET_XML, drv_interfaces, 0, NULL) },
+    { "Interface", "create", FAMILY(ACT, drv_interfaces, DRV_CREATE, NULL) },
+    { "Interface", "destroy", FAMILY(ACT, drv_interfaces, DRV_DESTROY, NULL) },
 };
 
 #define NMETHODS (sizeof(method_table) / sizeof(method_table[0]))
 
-method_fn
+const struct agent_method *
 agent_find_method(const char *class_name, const char *method_name)
 {
     size_t i;
@@ -411,7 +309,7 @@ agent_find_method(const char *class_name, const char *method_name)
     for (i = 0; i < NMETHODS; i++)
         if (strcmp(method_table[i].class_name, class_name) == 0 &&
             strcmp(method_table[i].method_name, method_name) == 0)
-            return method_table[i].fn;
+            return &method_table[i];
     return NULL;
 }
 
@@ -423,4 +321,40 @@ agent_method_entry(size_t i, const char **class_name, const char **method_name)
     *class_name = method_table[i].class_name;
     *method_name = method_table[i].method_name;
     return true;
+}
+
+int
+agent_run_method(const struct agent_method *m, struct method_call *call, qmf_error *err)
+{
+    struct drv_conn *c = call->a->dconn;
+    uint32_t flags = (uint32_t)arg_uint(call, "flags");
+    char *text = NULL;
+
+    call->reload_class = m->reload_class;
+    switch (m->shape) {
+    case ACT:
+        return drv_act(c, m->family, m->action, call->object_key, 0, err);
+    case ACT_FLAGS:
+        return drv_act(c, m->family, m->action, call->object_key, flags, err);
+    case SET_AUTOSTART:
+        return drv_set_autostart(c, m->family, call->object_key,
+                                 arg_bool(call, "autostart"), err);
+    case GET_XML:
+        if (drv_get_xml(c, m->family, call->object_key, flags, &text, err) != 0)
+            return -1;
+        out_text(call, "description", text);
+        return 0;
+    case DEFINE_XML:
+    case CREATE_XML:
+        if ((m->shape == DEFINE_XML
+                 ? drv_define_xml(c, m->family, arg_string(call, "xmlDesc"), &text, err)
+                 : drv_create_xml(c, m->family, arg_string(call, "xmlDesc"), flags, &text,
+                                  err)) != 0)
+            return -1;
+        out_created(call, m->out_arg, m->out_class, text);
+        return 0;
+    case OWN:
+        break;
+    }
+    return m->own(call, err);
 }

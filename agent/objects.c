@@ -1,57 +1,16 @@
 /*
  * The agent's object classes: how objects of each schema class are named,
- * listed and fetched through the driver tables, and how what a worker
+ * listed and fetched through their driver families, and how what a worker
  * fetched reaches the inventory (and, when it changed, the bus).
  *
  * Worker-side functions (fetch, the inventory job's work) only read
- * a->drv, a->dconn, a->name, the schema and the configuration snapshot
+ * a->dconn, a->name, the schema and the configuration snapshot
  * their job took; everything else runs on the loop thread.
  */
 #include "agent/agent_impl.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-typedef int (*class_list_fn)(struct agent *a, qmf_value **list, qmf_error *err);
-typedef int (*class_get_fn)(struct agent *a, const char *key, qmf_value **values,
-                            qmf_error *err);
-
-/* The node is one object, so its "list" is its info. */
-static int
-node_list(struct agent *a, qmf_value **list, qmf_error *err)
-{
-    qmf_value *values;
-
-    if (DRV_CALL(a->drv, hypervisor, node_info, err, a->dconn, &values, err) != 0)
-        return -1;
-    *list = qmf_list();
-    qmf_list_append(*list, values);
-    return 0;
-}
-
-static int
-node_get(struct agent *a, const char *key, qmf_value **values, qmf_error *err)
-{
-    return DRV_CALL(a->drv, hypervisor, node_info, err, a->dconn, values, err);
-}
-
-#define CLASS_OPS(kind, table)                                                   \
-    static int kind##_list(struct agent *a, qmf_value **list, qmf_error *err)    \
-    {                                                                            \
-        return DRV_CALL(a->drv, table, kind##_list, err, a->dconn, list, err);   \
-    }                                                                            \
-    static int kind##_get(struct agent *a, const char *key, qmf_value **values,  \
-                          qmf_error *err)                                        \
-    {                                                                            \
-        return DRV_CALL(a->drv, table, kind##_get, err, a->dconn, key, values,   \
-                        err);                                                    \
-    }
-
-CLASS_OPS(domain, hypervisor)
-CLASS_OPS(pool, storage)
-CLASS_OPS(volume, storage)
-CLASS_OPS(network, network)
-CLASS_OPS(interface, network)
 
 /*
  * The published classes.  An object's stable name is its prefix and the
@@ -62,17 +21,41 @@ static const struct object_class {
     const char *class_name;
     const char *prefix;
     const char *key_property;        /* NULL: the name is the prefix */
-    class_list_fn list;
-    class_get_fn get;
+    const struct drv_family *family; /* NULL: the node */
 } object_classes[] = {
-    { "Node", "node", NULL, node_list, node_get },
-    { "Domain", "domain:", "uuid", domain_list, domain_get },
-    { "Pool", "pool:", "uuid", pool_list, pool_get },
-    { "Volume", "volume:", "key", volume_list, volume_get },
-    { "Network", "network:", "uuid", network_list, network_get },
-    { "Interface", "interface:", "name", interface_list, interface_get },
+    { "Node", "node", NULL, NULL },
+    { "Domain", "domain:", "uuid", &drv_domains },
+    { "Pool", "pool:", "uuid", &drv_pools },
+    { "Volume", "volume:", "key", &drv_volumes },
+    { "Network", "network:", "uuid", &drv_networks },
+    { "Interface", "interface:", "name", &drv_interfaces },
 };
 #define NCLASSES (sizeof(object_classes) / sizeof(object_classes[0]))
+
+/* Every object of a class; the node is one object, so its list is its info. */
+static int
+class_list(struct agent *a, const struct object_class *oc, qmf_value **list,
+           qmf_error *err)
+{
+    qmf_value *values;
+
+    if (oc->family != NULL)
+        return drv_list(a->dconn, oc->family, list, err);
+    if (drv_node_info(a->dconn, &values, err) != 0)
+        return -1;
+    *list = qmf_list();
+    qmf_list_append(*list, values);
+    return 0;
+}
+
+static int
+class_get(struct agent *a, const struct object_class *oc, const char *key,
+          qmf_value **values, qmf_error *err)
+{
+    if (oc->family != NULL)
+        return drv_get(a->dconn, oc->family, key, values, err);
+    return drv_node_info(a->dconn, values, err);
+}
 
 static const struct object_class *
 class_by_name(const char *class_name)
@@ -177,7 +160,7 @@ agent_fetch_object(struct agent *a, const struct agent_config *cfg,
         return -1;
     }
     cls = schema_find_class(a->env.schema, oc->class_name);
-    if (oc->get(a, key, values, err) != 0 || finish_values(a, cfg, cls, *values, err) != 0) {
+    if (class_get(a, oc, key, values, err) != 0 || finish_values(a, cfg, cls, *values, err) != 0) {
         qmf_free(*values);
         *values = NULL;
         return -1;
@@ -295,7 +278,7 @@ collect_class(struct inventory_job *job, const struct object_class *oc)
     qmf_error err;
     size_t i;
 
-    if (oc->list(job->a, &list, &err) != 0) {
+    if (class_list(job->a, oc, &list, &err) != 0) {
         if (err.code == QMF_ERR_DRIVER_DOWN) {
             job->err = err;
             return -1;

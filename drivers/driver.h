@@ -1,16 +1,20 @@
 /*
- * Drivers: the hypervisor, storage and network entry points the agent
- * executes commands and builds its inventory through.
+ * Drivers: how the agent reaches libvirt to execute commands and build its
+ * inventory.
  *
- * Like libvirt's own driver tables, a backend fills static const tables with
- * designated initializers, and an entry left NULL means "this backend cannot
- * do that": DRV_CALL turns it into QMF_ERR_NOT_IMPLEMENTED naming the
- * backend.  Inventory entries return property maps keyed by the names of the
- * org.libvirt schema (schema/org.libvirt.xml), so the schema stays the one
- * place where properties are defined.
+ * libvirt is the only backend and has driver tables of its own, so there
+ * is no table of ours in front of it: each libvirt object family (domains,
+ * pools, volumes, networks, host interfaces) is described once, as a row
+ * of libvirt functions (drivers/libvirt/libvirt_impl.h), and the calls
+ * below take the family and run the one generic list, get, XML, define or
+ * action on it.  What fits no family shape (the Node, migration, volume
+ * cloning, ...) is a plain function of its own.  Inventory calls return
+ * property maps keyed by the names of the org.libvirt schema
+ * (schema/org.libvirt.xml), so the schema stays the one place where
+ * properties are defined.
  *
- * Threading: every entry point may block (libvirt talks to daemons and
- * disks) and must be called off the event loop, from worker threads.  The
+ * Threading: every call below may block (libvirt talks to daemons and
+ * disks) and must be made off the event loop, from worker threads.  The
  * event callbacks in struct drv_events arrive on the event loop thread.
  */
 #ifndef DRV_DRIVER_H
@@ -50,155 +54,13 @@ struct drv_events {
     void (*disconnected)(void *opaque, const char *reason);
 };
 
-/*
- * Conventions for every entry below: return 0, or -1 with err set; a
- * vanished object is QMF_ERR_UNKNOWN_OBJECT; a libvirt failure is
- * QMF_ERR_LIBVIRT | virErrorNumber with libvirt's text.  Objects are named
- * by their stable key: a domain, pool or network by UUID string, a volume
- * by its key, an interface by its name.  Strings returned through char **
- * are malloc'd and owned by the caller.  Property maps carry objId
- * properties (Volume.storagePool) with only "_object_name" set; the owner
- * fills in "_agent_name".
- */
-struct drv_hypervisor {
-    const char *name;
-    /* Node properties: hostname, uri, libvirtVersion, ..., freeMemory, arch. */
-    int (*node_info)(struct drv_conn *c, qmf_value **values, qmf_error *err);
-    int (*node_capabilities)(struct drv_conn *c, char **xml, qmf_error *err);
-    /* Restores a domain saved with domain_save. */
-    int (*node_restore)(struct drv_conn *c, const char *path, qmf_error *err);
-
-    /* A list of Domain property maps, one per defined or running domain. */
-    int (*domain_list)(struct drv_conn *c, qmf_value **list, qmf_error *err);
-    /* One Domain property map. */
-    int (*domain_get)(struct drv_conn *c, const char *uuid, qmf_value **values,
-                      qmf_error *err);
-    int (*domain_define_xml)(struct drv_conn *c, const char *xml, char **uuid,
-                             qmf_error *err);
-    int (*domain_create_xml)(struct drv_conn *c, const char *xml, uint32_t flags,
-                             char **uuid, qmf_error *err);
-    int (*domain_create)(struct drv_conn *c, const char *uuid, uint32_t flags,
-                         qmf_error *err);
-    int (*domain_shutdown)(struct drv_conn *c, const char *uuid, qmf_error *err);
-    int (*domain_destroy)(struct drv_conn *c, const char *uuid, qmf_error *err);
-    int (*domain_reboot)(struct drv_conn *c, const char *uuid, qmf_error *err);
-    int (*domain_reset)(struct drv_conn *c, const char *uuid, qmf_error *err);
-    int (*domain_suspend)(struct drv_conn *c, const char *uuid, qmf_error *err);
-    int (*domain_resume)(struct drv_conn *c, const char *uuid, qmf_error *err);
-    int (*domain_undefine)(struct drv_conn *c, const char *uuid, qmf_error *err);
-    int (*domain_save)(struct drv_conn *c, const char *uuid, const char *path,
-                       qmf_error *err);
-    int (*domain_managed_save)(struct drv_conn *c, const char *uuid, qmf_error *err);
-    int (*domain_set_autostart)(struct drv_conn *c, const char *uuid, bool autostart,
-                                qmf_error *err);
-    int (*domain_get_xml)(struct drv_conn *c, const char *uuid, uint32_t flags,
-                          char **xml, qmf_error *err);
-    int (*domain_attach_device)(struct drv_conn *c, const char *uuid, const char *xml,
-                                bool live, bool config, qmf_error *err);
-    int (*domain_detach_device)(struct drv_conn *c, const char *uuid, const char *xml,
-                                bool live, bool config, qmf_error *err);
-    int (*domain_set_vcpus)(struct drv_conn *c, const char *uuid, uint32_t count,
-                            qmf_error *err);
-    int (*domain_set_memory)(struct drv_conn *c, const char *uuid, uint64_t kib,
-                             qmf_error *err);
-    /* Live migration to dest_uri through libvirt's migration API; dname
-     * may be NULL, bandwidth 0 means no limit (MiB/s). */
-    int (*domain_migrate)(struct drv_conn *c, const char *uuid, const char *dest_uri,
-                          uint32_t flags, const char *dname, uint64_t bandwidth,
-                          qmf_error *err);
-};
-
-struct drv_storage {
-    const char *name;
-    int (*pool_list)(struct drv_conn *c, qmf_value **list, qmf_error *err);
-    int (*pool_get)(struct drv_conn *c, const char *uuid, qmf_value **values,
-                    qmf_error *err);
-    int (*pool_define_xml)(struct drv_conn *c, const char *xml, char **uuid,
-                           qmf_error *err);
-    int (*pool_create_xml)(struct drv_conn *c, const char *xml, char **uuid,
-                           qmf_error *err);
-    int (*pool_create)(struct drv_conn *c, const char *uuid, qmf_error *err);
-    int (*pool_build)(struct drv_conn *c, const char *uuid, uint32_t flags,
-                      qmf_error *err);
-    int (*pool_destroy)(struct drv_conn *c, const char *uuid, qmf_error *err);
-    int (*pool_delete)(struct drv_conn *c, const char *uuid, uint32_t flags,
-                       qmf_error *err);
-    int (*pool_undefine)(struct drv_conn *c, const char *uuid, qmf_error *err);
-    int (*pool_refresh)(struct drv_conn *c, const char *uuid, qmf_error *err);
-    int (*pool_get_xml)(struct drv_conn *c, const char *uuid, uint32_t flags,
-                        char **xml, qmf_error *err);
-    int (*pool_create_volume_xml)(struct drv_conn *c, const char *pool_uuid,
-                                  const char *xml, char **key, qmf_error *err);
-    /* A volume without writing XML; format NULL means raw. */
-    int (*pool_create_volume)(struct drv_conn *c, const char *pool_uuid,
-                              const char *name, uint64_t capacity, const char *format,
-                              char **key, qmf_error *err);
-    int (*find_pool_sources)(struct drv_conn *c, const char *type, const char *spec,
-                             char **xml, qmf_error *err);
-
-    /* Every volume of every active pool. */
-    int (*volume_list)(struct drv_conn *c, qmf_value **list, qmf_error *err);
-    int (*volume_get)(struct drv_conn *c, const char *key, qmf_value **values,
-                      qmf_error *err);
-    int (*volume_get_xml)(struct drv_conn *c, const char *key, uint32_t flags,
-                          char **xml, qmf_error *err);
-    int (*volume_delete)(struct drv_conn *c, const char *key, qmf_error *err);
-    int (*volume_wipe)(struct drv_conn *c, const char *key, qmf_error *err);
-    int (*volume_resize)(struct drv_conn *c, const char *key, uint64_t capacity,
-                         qmf_error *err);
-    /* A copy of the volume in the same pool. */
-    int (*volume_clone)(struct drv_conn *c, const char *key, const char *name,
-                        char **new_key, qmf_error *err);
-};
-
-struct drv_network {
-    const char *name;
-    int (*network_list)(struct drv_conn *c, qmf_value **list, qmf_error *err);
-    int (*network_get)(struct drv_conn *c, const char *uuid, qmf_value **values,
-                       qmf_error *err);
-    int (*network_define_xml)(struct drv_conn *c, const char *xml, char **uuid,
-                              qmf_error *err);
-    int (*network_create_xml)(struct drv_conn *c, const char *xml, char **uuid,
-                              qmf_error *err);
-    int (*network_create)(struct drv_conn *c, const char *uuid, qmf_error *err);
-    int (*network_destroy)(struct drv_conn *c, const char *uuid, qmf_error *err);
-    int (*network_undefine)(struct drv_conn *c, const char *uuid, qmf_error *err);
-    int (*network_set_autostart)(struct drv_conn *c, const char *uuid, bool autostart,
-                                 qmf_error *err);
-    int (*network_get_xml)(struct drv_conn *c, const char *uuid, uint32_t flags,
-                           char **xml, qmf_error *err);
-    /* A list of lease maps {iface, expiryTime, type, mac, iaid, ipaddr,
-     * prefix, hostname, clientid}; mac NULL: all leases. */
-    int (*network_dhcp_leases)(struct drv_conn *c, const char *uuid, const char *mac,
-                               qmf_value **leases, qmf_error *err);
-
-    int (*interface_list)(struct drv_conn *c, qmf_value **list, qmf_error *err);
-    int (*interface_get)(struct drv_conn *c, const char *name, qmf_value **values,
-                         qmf_error *err);
-    int (*interface_get_xml)(struct drv_conn *c, const char *name, uint32_t flags,
-                             char **xml, qmf_error *err);
-    int (*interface_create)(struct drv_conn *c, const char *name, qmf_error *err);
-    int (*interface_destroy)(struct drv_conn *c, const char *name, qmf_error *err);
-};
-
-struct drv_backend {
-    const char *name;
-    /* Blocking: opens the hypervisor connection for uri (passed to the
-     * hypervisor unchanged, so its aliases work) and registers for events. */
-    int (*open)(struct drv_conn **out, const char *uri,
-                const struct drv_events *events, void *opaque, qmf_error *err);
-    /* Blocking: unregisters events and closes.  After it returns no event
-     * callback for this connection runs. */
-    void (*close)(struct drv_conn *c);
-    const struct drv_hypervisor *hypervisor;
-    const struct drv_storage *storage;
-    const struct drv_network *network;
-};
-
-extern const struct drv_backend drv_libvirt_backend;
-
-/* The backend for a URI: libvirt serves them all today. */
-const struct drv_backend *drv_backend_for_uri(const char *uri);
+/* Opens the hypervisor connection for uri (passed to libvirt unchanged, so
+ * its aliases work) and registers for events. */
+int drv_open(struct drv_conn **out, const char *uri, const struct drv_events *events,
+             void *opaque, qmf_error *err);
+/* Unregisters events and closes.  After it returns no event callback for
+ * this connection runs.  NULL is a no-op. */
+void drv_close(struct drv_conn *c);
 
 /*
  * Hooks libvirt's event machinery into a libevent loop.  libvirt holds one
@@ -208,17 +70,105 @@ const struct drv_backend *drv_backend_for_uri(const char *uri);
 int drv_event_loop_install(struct event_base *base, qmf_error *err);
 
 /*
- * Calls one entry point of a backend's table, or reports a NULL entry (or
- * table) as QMF_ERR_NOT_IMPLEMENTED naming the backend and the entry:
- *
- *   DRV_CALL(backend, hypervisor, domain_suspend, err, conn, uuid, err)
+ * Conventions for every call below: return 0, or -1 with err set; a
+ * vanished object is QMF_ERR_UNKNOWN_OBJECT; a libvirt failure is
+ * QMF_ERR_LIBVIRT | virErrorNumber with libvirt's text; a family that
+ * lacks what is asked (a pool has no suspend) is QMF_ERR_NOT_IMPLEMENTED.
+ * Objects are named by their stable key: a domain, pool or network by UUID
+ * string, a volume by its key, an interface by its name.  Strings returned
+ * through char ** are malloc'd and owned by the caller.  Property maps
+ * carry objId properties (Volume.storagePool) with only "_object_name"
+ * set; the owner fills in "_agent_name".
  */
-#define DRV_CALL(backend, table, entry, err, ...)                          \
-    ((backend)->table != NULL && (backend)->table->entry != NULL           \
-         ? (backend)->table->entry(__VA_ARGS__)                            \
-         : drv_not_supported((backend), #entry, (err)))
+struct drv_family;
+extern const struct drv_family drv_domains;
+extern const struct drv_family drv_pools;
+extern const struct drv_family drv_volumes;      /* of every active pool */
+extern const struct drv_family drv_networks;
+extern const struct drv_family drv_interfaces;
 
-int drv_not_supported(const struct drv_backend *b, const char *entry,
+/* The libvirt actions that take an object (and maybe flags) and nothing
+ * else; each family says which of them it has. */
+enum drv_action {
+    DRV_CREATE,
+    DRV_DESTROY,
+    DRV_UNDEFINE,
+    DRV_SUSPEND,
+    DRV_RESUME,
+    DRV_SHUTDOWN,
+    DRV_REBOOT,
+    DRV_RESET,
+    DRV_MANAGED_SAVE,
+    DRV_BUILD,
+    DRV_DELETE,
+    DRV_REFRESH,
+    DRV_WIPE,
+    DRV_NACTIONS
+};
+
+/* A list of property maps, one per object of the family. */
+int drv_list(struct drv_conn *c, const struct drv_family *f, qmf_value **list,
+             qmf_error *err);
+/* One object's property map. */
+int drv_get(struct drv_conn *c, const struct drv_family *f, const char *key,
+            qmf_value **values, qmf_error *err);
+int drv_get_xml(struct drv_conn *c, const struct drv_family *f, const char *key,
+                uint32_t flags, char **xml, qmf_error *err);
+/* A persistent object from XML, left stopped; *key names it. */
+int drv_define_xml(struct drv_conn *c, const struct drv_family *f, const char *xml,
+                   char **key, qmf_error *err);
+/* A started (transient) object from XML; flags reach libvirt where its
+ * call takes them (domains). */
+int drv_create_xml(struct drv_conn *c, const struct drv_family *f, const char *xml,
+                   uint32_t flags, char **key, qmf_error *err);
+/* flags reach libvirt where its call takes them, and are ignored elsewhere. */
+int drv_act(struct drv_conn *c, const struct drv_family *f, enum drv_action action,
+            const char *key, uint32_t flags, qmf_error *err);
+int drv_set_autostart(struct drv_conn *c, const struct drv_family *f, const char *key,
+                      bool autostart, qmf_error *err);
+
+/* ---- what fits no family shape ---- */
+
+/* Node properties: hostname, uri, libvirtVersion, ..., freeMemory, arch. */
+int drv_node_info(struct drv_conn *c, qmf_value **values, qmf_error *err);
+int drv_node_capabilities(struct drv_conn *c, char **xml, qmf_error *err);
+/* Restores a domain saved with drv_domain_save. */
+int drv_node_restore(struct drv_conn *c, const char *path, qmf_error *err);
+
+int drv_domain_save(struct drv_conn *c, const char *uuid, const char *path,
+                    qmf_error *err);
+int drv_domain_attach_device(struct drv_conn *c, const char *uuid, const char *xml,
+                             bool live, bool config, qmf_error *err);
+int drv_domain_detach_device(struct drv_conn *c, const char *uuid, const char *xml,
+                             bool live, bool config, qmf_error *err);
+int drv_domain_set_vcpus(struct drv_conn *c, const char *uuid, uint32_t count,
+                         qmf_error *err);
+int drv_domain_set_memory(struct drv_conn *c, const char *uuid, uint64_t kib,
+                          qmf_error *err);
+/* Live migration to dest_uri through libvirt's migration API; dname may be
+ * NULL, bandwidth 0 means no limit (MiB/s). */
+int drv_domain_migrate(struct drv_conn *c, const char *uuid, const char *dest_uri,
+                       uint32_t flags, const char *dname, uint64_t bandwidth,
+                       qmf_error *err);
+
+int drv_pool_create_volume_xml(struct drv_conn *c, const char *pool_uuid,
+                               const char *xml, char **key, qmf_error *err);
+/* A volume without writing XML; format NULL means raw. */
+int drv_pool_create_volume(struct drv_conn *c, const char *pool_uuid, const char *name,
+                           uint64_t capacity, const char *format, char **key,
+                           qmf_error *err);
+int drv_find_pool_sources(struct drv_conn *c, const char *type, const char *spec,
+                          char **xml, qmf_error *err);
+
+int drv_volume_resize(struct drv_conn *c, const char *key, uint64_t capacity,
                       qmf_error *err);
+/* A copy of the volume in the same pool. */
+int drv_volume_clone(struct drv_conn *c, const char *key, const char *name,
+                     char **new_key, qmf_error *err);
+
+/* A list of lease maps {iface, expiryTime, type, mac, iaid, ipaddr, prefix,
+ * hostname, clientid}; mac NULL: all leases. */
+int drv_network_dhcp_leases(struct drv_conn *c, const char *uuid, const char *mac,
+                            qmf_value **leases, qmf_error *err);
 
 #endif

@@ -331,8 +331,8 @@ drv_lv_pool_lifecycle(virConnectPtr conn, virStoragePoolPtr pool, int event,
                       int detail, void *opaque)
 {
     drv_lv_report_pool(pool, drv_lv_name(drv_lv_pool_event_names,
-                                         DRV_LV_NELEMS(drv_lv_pool_event_names),
-                                         event, "unknown"), opaque);
+                       DRV_LV_NELEMS(drv_lv_pool_event_names),
+                       event, "unknown"), opaque);
 }
 
 /* A refresh changes the pool's volumes and sizes: to the owner it is one
@@ -367,8 +367,8 @@ static void
 drv_lv_connection_closed(virConnectPtr conn, int reason, void *opaque)
 {
     drv_lv_mark_lost(opaque, drv_lv_name(drv_lv_close_reasons,
-                                         DRV_LV_NELEMS(drv_lv_close_reasons),
-                                         reason, "connection closed"));
+                     DRV_LV_NELEMS(drv_lv_close_reasons),
+                     reason, "connection closed"));
 }
 
 /*
@@ -529,38 +529,11 @@ drv_lv_check_alive(struct drv_conn *c, qmf_error *err)
     return 0;
 }
 
-/* ---- lists ---- */
-
-int
-drv_lv_collect(struct drv_conn *c, void **objs, int n, drv_lv_values_fn values,
-               const void *ctx, void (*free_obj)(void *obj), int vanished,
-               qmf_value **list, qmf_error *err)
-{
-    qmf_value *v = NULL;
-    qmf_error e = { .code = QMF_OK };
-    int i, rc = 0;
-
-    if (*list == NULL)
-        *list = qmf_list();
-    for (i = 0; i < n; i++) {
-        /* One undefined since it was listed is skipped, not an error. */
-        if (rc == 0 && values(c, objs[i], ctx, &v, &e) == 0)
-            qmf_list_append(*list, v);
-        else if (rc == 0 && e.code != (QMF_ERR_LIBVIRT | (uint32_t)vanished))
-            rc = -1;
-        free_obj(objs[i]);
-    }
-    free(objs);
-    if (rc < 0 && err != NULL)
-        *err = e;
-    return rc;
-}
-
 /* ---- open and close ---- */
 
-static int
-drv_lv_open(struct drv_conn **out, const char *uri,
-            const struct drv_events *events, void *opaque, qmf_error *err)
+int
+drv_open(struct drv_conn **out, const char *uri, const struct drv_events *events,
+         void *opaque, qmf_error *err)
 {
     struct drv_conn *c;
     qmf_error e = { .code = QMF_OK };
@@ -615,8 +588,8 @@ fail:
     return -1;
 }
 
-static void
-drv_lv_close(struct drv_conn *c)
+void
+drv_close(struct drv_conn *c)
 {
     if (c == NULL)
         return;
@@ -634,12 +607,3 @@ drv_lv_close(struct drv_conn *c)
     free(c->uri);
     free(c);
 }
-
-const struct drv_backend drv_libvirt_backend = {
-    .name = "libvirt",
-    .open = drv_lv_open,
-    .close = drv_lv_close,
-    .hypervisor = &drv_lv_hypervisor,
-    .storage = &drv_lv_storage,
-    .network = &drv_lv_network,
-};

@@ -1,7 +1,7 @@
 /*
- * The libvirt backend's hypervisor table: the Node (its facts,
- * capabilities and restore) and domains (inventory maps and every action
- * of the org.libvirt Domain class).
+ * The libvirt backend's Node (its facts, capabilities and restore) and
+ * domains: their family row, their inventory maps and the Domain actions
+ * that fit no family shape.
  *
  * Versions (Node): libvirtVersion is the library on the hypervisor side
  * (virConnectGetLibVersion; the daemon's for remote URIs), apiVersion the
@@ -100,8 +100,8 @@ static const struct drv_lv_names drv_lv_state_reasons[] = {
 
 /* ---- node ---- */
 
-static int
-drv_lv_node_info(struct drv_conn *c, qmf_value **values, qmf_error *err)
+int
+drv_node_info(struct drv_conn *c, qmf_value **values, qmf_error *err)
 {
     static const char *const exprs[] = { "string(/capabilities/host/cpu/arch)" };
     unsigned long lib_ver, api_ver, hv_ver;
@@ -175,8 +175,8 @@ out:
     return rc;
 }
 
-static int
-drv_lv_node_capabilities(struct drv_conn *c, char **xml, qmf_error *err)
+int
+drv_node_capabilities(struct drv_conn *c, char **xml, qmf_error *err)
 {
     *xml = NULL;
     if (drv_lv_check_alive(c, err) < 0)
@@ -186,8 +186,8 @@ drv_lv_node_capabilities(struct drv_conn *c, char **xml, qmf_error *err)
     return 0;
 }
 
-static int
-drv_lv_node_restore(struct drv_conn *c, const char *path, qmf_error *err)
+int
+drv_node_restore(struct drv_conn *c, const char *path, qmf_error *err)
 {
     if (drv_lv_check_alive(c, err) < 0)
         return -1;
@@ -243,213 +243,16 @@ drv_lv_domain_values(struct drv_conn *c, void *obj, const void *ctx,
     return 0;
 }
 
-static void
-drv_lv_domain_free(void *obj)
-{
-    virDomainFree(obj);
-}
+/* ---- domain actions that fit no family shape ---- */
 
-static int
-drv_lv_domain_list(struct drv_conn *c, qmf_value **list, qmf_error *err)
-{
-    virDomainPtr *doms = NULL;
-    int n;
-
-    *list = NULL;
-    if (drv_lv_check_alive(c, err) < 0)
-        return -1;
-    if ((n = virConnectListAllDomains(c->conn, &doms, 0)) < 0)
-        return drv_lv_fail(c, err);
-    if (drv_lv_collect(c, (void **)doms, n, drv_lv_domain_values, NULL,
-                       drv_lv_domain_free, VIR_ERR_NO_DOMAIN, list, err) < 0) {
-        qmf_free(*list);
-        *list = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-/* The domain with uuid on a live connection, or NULL with err set. */
-static virDomainPtr
-drv_lv_domain_open(struct drv_conn *c, const char *uuid, qmf_error *err)
-{
-    uint8_t raw[16];
-    virDomainPtr dom;
-
-    if (drv_lv_check_alive(c, err) < 0)
-        return NULL;
-    if (uuid == NULL || !qmf_uuid_parse(uuid, raw)) {
-        qmf_error_set(err, QMF_ERR_UNKNOWN_OBJECT, "no domain with uuid '%s'",
-                      uuid != NULL ? uuid : "");
-        return NULL;
-    }
-    if ((dom = virDomainLookupByUUIDString(c->conn, uuid)) == NULL)
-        drv_lv_fail_lookup(c, VIR_ERR_NO_DOMAIN, "domain with uuid", uuid, err);
-    return dom;
-}
-
-static int
-drv_lv_domain_get(struct drv_conn *c, const char *uuid, qmf_value **values,
-                  qmf_error *err)
-{
-    virDomainPtr dom;
-    qmf_error e = { .code = QMF_OK };
-    int rc;
-
-    *values = NULL;
-    if ((dom = drv_lv_domain_open(c, uuid, err)) == NULL)
-        return -1;
-    rc = drv_lv_domain_values(c, dom, NULL, values, &e);
-    if (rc < 0 && e.code == (QMF_ERR_LIBVIRT | VIR_ERR_NO_DOMAIN))
-        qmf_error_set(err, QMF_ERR_UNKNOWN_OBJECT, "no domain with uuid '%s'", uuid);
-    else if (rc < 0 && err != NULL)
-        *err = e;
-    virDomainFree(dom);
-    return rc;
-}
-
-/* The UUID of a domain libvirt just returned (malloc'd), and frees it. */
-static int
-drv_lv_domain_uuid(struct drv_conn *c, virDomainPtr dom, char **uuid,
-                   qmf_error *err)
-{
-    char buf[VIR_UUID_STRING_BUFLEN];
-    int rc = 0;
-
-    if (virDomainGetUUIDString(dom, buf) < 0)
-        rc = drv_lv_fail(c, err);
-    else
-        *uuid = qmf_xstrdup(buf);
-    virDomainFree(dom);
-    return rc;
-}
-
-static int
-drv_lv_domain_define_xml(struct drv_conn *c, const char *xml, char **uuid,
-                         qmf_error *err)
-{
-    virDomainPtr dom;
-
-    *uuid = NULL;
-    if (drv_lv_check_alive(c, err) < 0)
-        return -1;
-    if ((dom = virDomainDefineXML(c->conn, xml)) == NULL)
-        return drv_lv_fail(c, err);
-    return drv_lv_domain_uuid(c, dom, uuid, err);
-}
-
-static int
-drv_lv_domain_create_xml(struct drv_conn *c, const char *xml, uint32_t flags,
-                         char **uuid, qmf_error *err)
-{
-    virDomainPtr dom;
-
-    *uuid = NULL;
-    if (drv_lv_check_alive(c, err) < 0)
-        return -1;
-    if ((dom = virDomainCreateXML(c->conn, xml, flags)) == NULL)
-        return drv_lv_fail(c, err);
-    return drv_lv_domain_uuid(c, dom, uuid, err);
-}
-
-/* ---- domain actions ---- */
-
-/* Runs one of libvirt's plain domain actions on the domain with uuid. */
-static int
-drv_lv_domain_act(struct drv_conn *c, const char *uuid, int (*act)(virDomainPtr),
-                  qmf_error *err)
+int
+drv_domain_save(struct drv_conn *c, const char *uuid, const char *path,
+                qmf_error *err)
 {
     virDomainPtr dom;
     int rc = 0;
 
-    if ((dom = drv_lv_domain_open(c, uuid, err)) == NULL)
-        return -1;
-    if (act(dom) < 0)
-        rc = drv_lv_fail(c, err);
-    virDomainFree(dom);
-    return rc;
-}
-
-/* The same for an action with flags. */
-static int
-drv_lv_domain_act_flags(struct drv_conn *c, const char *uuid,
-                        int (*act)(virDomainPtr, unsigned int), unsigned int flags,
-                        qmf_error *err)
-{
-    virDomainPtr dom;
-    int rc = 0;
-
-    if ((dom = drv_lv_domain_open(c, uuid, err)) == NULL)
-        return -1;
-    if (act(dom, flags) < 0)
-        rc = drv_lv_fail(c, err);
-    virDomainFree(dom);
-    return rc;
-}
-
-static int
-drv_lv_domain_create(struct drv_conn *c, const char *uuid, uint32_t flags,
-                     qmf_error *err)
-{
-    return drv_lv_domain_act_flags(c, uuid, virDomainCreateWithFlags, flags, err);
-}
-
-static int
-drv_lv_domain_shutdown(struct drv_conn *c, const char *uuid, qmf_error *err)
-{
-    return drv_lv_domain_act(c, uuid, virDomainShutdown, err);
-}
-
-static int
-drv_lv_domain_destroy(struct drv_conn *c, const char *uuid, qmf_error *err)
-{
-    return drv_lv_domain_act(c, uuid, virDomainDestroy, err);
-}
-
-static int
-drv_lv_domain_reboot(struct drv_conn *c, const char *uuid, qmf_error *err)
-{
-    return drv_lv_domain_act_flags(c, uuid, virDomainReboot, 0, err);
-}
-
-static int
-drv_lv_domain_reset(struct drv_conn *c, const char *uuid, qmf_error *err)
-{
-    return drv_lv_domain_act_flags(c, uuid, virDomainReset, 0, err);
-}
-
-static int
-drv_lv_domain_suspend(struct drv_conn *c, const char *uuid, qmf_error *err)
-{
-    return drv_lv_domain_act(c, uuid, virDomainSuspend, err);
-}
-
-static int
-drv_lv_domain_resume(struct drv_conn *c, const char *uuid, qmf_error *err)
-{
-    return drv_lv_domain_act(c, uuid, virDomainResume, err);
-}
-
-static int
-drv_lv_domain_undefine(struct drv_conn *c, const char *uuid, qmf_error *err)
-{
-    return drv_lv_domain_act(c, uuid, virDomainUndefine, err);
-}
-
-static int
-drv_lv_domain_managed_save(struct drv_conn *c, const char *uuid, qmf_error *err)
-{
-    return drv_lv_domain_act_flags(c, uuid, virDomainManagedSave, 0, err);
-}
-
-static int
-drv_lv_domain_save(struct drv_conn *c, const char *uuid, const char *path,
-                   qmf_error *err)
-{
-    virDomainPtr dom;
-    int rc = 0;
-
-    if ((dom = drv_lv_domain_open(c, uuid, err)) == NULL)
+    if ((dom = drv_lv_lookup(c, &drv_domains, uuid, err)) == NULL)
         return -1;
     if (virDomainSave(dom, path) < 0)
         rc = drv_lv_fail(c, err);
@@ -457,82 +260,52 @@ drv_lv_domain_save(struct drv_conn *c, const char *uuid, const char *path,
     return rc;
 }
 
+/*
+ * Attaches or detaches (change) a device; live and config select
+ * VIR_DOMAIN_AFFECT_*, neither means "current".
+ */
 static int
-drv_lv_domain_set_autostart(struct drv_conn *c, const char *uuid, bool autostart,
-                            qmf_error *err)
+drv_lv_change_device(struct drv_conn *c, const char *uuid, const char *xml, bool live,
+                     bool config, int (*change)(virDomainPtr, const char *, unsigned int),
+                     qmf_error *err)
 {
+    unsigned int affect = (live ? VIR_DOMAIN_AFFECT_LIVE : 0) |
+                          (config ? VIR_DOMAIN_AFFECT_CONFIG : 0);
     virDomainPtr dom;
     int rc = 0;
 
-    if ((dom = drv_lv_domain_open(c, uuid, err)) == NULL)
+    if ((dom = drv_lv_lookup(c, &drv_domains, uuid, err)) == NULL)
         return -1;
-    if (virDomainSetAutostart(dom, autostart ? 1 : 0) < 0)
+    if (change(dom, xml, affect) < 0)
         rc = drv_lv_fail(c, err);
     virDomainFree(dom);
     return rc;
 }
 
-static int
-drv_lv_domain_get_xml(struct drv_conn *c, const char *uuid, uint32_t flags,
-                      char **xml, qmf_error *err)
+int
+drv_domain_attach_device(struct drv_conn *c, const char *uuid, const char *xml,
+                         bool live, bool config, qmf_error *err)
+{
+    return drv_lv_change_device(c, uuid, xml, live, config, virDomainAttachDeviceFlags,
+                                err);
+}
+
+int
+drv_domain_detach_device(struct drv_conn *c, const char *uuid, const char *xml,
+                         bool live, bool config, qmf_error *err)
+{
+    return drv_lv_change_device(c, uuid, xml, live, config, virDomainDetachDeviceFlags,
+                                err);
+}
+
+int
+drv_domain_set_vcpus(struct drv_conn *c, const char *uuid, uint32_t count,
+                     qmf_error *err)
 {
     virDomainPtr dom;
     int rc = 0;
 
-    *xml = NULL;
-    if ((dom = drv_lv_domain_open(c, uuid, err)) == NULL)
-        return -1;
-    if ((*xml = virDomainGetXMLDesc(dom, flags)) == NULL)
-        rc = drv_lv_fail(c, err);
-    virDomainFree(dom);
-    return rc;
-}
-
-/* live and config select VIR_DOMAIN_AFFECT_*; neither means "current". */
-static unsigned int
-drv_lv_affect(bool live, bool config)
-{
-    return (live ? VIR_DOMAIN_AFFECT_LIVE : 0) | (config ? VIR_DOMAIN_AFFECT_CONFIG : 0);
-}
-
-static int
-drv_lv_domain_attach_device(struct drv_conn *c, const char *uuid, const char *xml,
-                            bool live, bool config, qmf_error *err)
-{
-    virDomainPtr dom;
-    int rc = 0;
-
-    if ((dom = drv_lv_domain_open(c, uuid, err)) == NULL)
-        return -1;
-    if (virDomainAttachDeviceFlags(dom, xml, drv_lv_affect(live, config)) < 0)
-        rc = drv_lv_fail(c, err);
-    virDomainFree(dom);
-    return rc;
-}
-
-static int
-drv_lv_domain_detach_device(struct drv_conn *c, const char *uuid, const char *xml,
-                            bool live, bool config, qmf_error *err)
-{
-    virDomainPtr dom;
-    int rc = 0;
-
-    if ((dom = drv_lv_domain_open(c, uuid, err)) == NULL)
-        return -1;
-    if (virDomainDetachDeviceFlags(dom, xml, drv_lv_affect(live, config)) < 0)
-        rc = drv_lv_fail(c, err);
-    virDomainFree(dom);
-    return rc;
-}
-
-static int
-drv_lv_domain_set_vcpus(struct drv_conn *c, const char *uuid, uint32_t count,
-                        qmf_error *err)
-{
-    virDomainPtr dom;
-    int rc = 0;
-
-    if ((dom = drv_lv_domain_open(c, uuid, err)) == NULL)
+    if ((dom = drv_lv_lookup(c, &drv_domains, uuid, err)) == NULL)
         return -1;
     if (virDomainSetVcpus(dom, count) < 0)
         rc = drv_lv_fail(c, err);
@@ -540,9 +313,9 @@ drv_lv_domain_set_vcpus(struct drv_conn *c, const char *uuid, uint32_t count,
     return rc;
 }
 
-static int
-drv_lv_domain_set_memory(struct drv_conn *c, const char *uuid, uint64_t kib,
-                         qmf_error *err)
+int
+drv_domain_set_memory(struct drv_conn *c, const char *uuid, uint64_t kib,
+                      qmf_error *err)
 {
     virDomainPtr dom;
     int rc = 0;
@@ -552,7 +325,7 @@ drv_lv_domain_set_memory(struct drv_conn *c, const char *uuid, uint64_t kib,
                       (unsigned long long)kib);
         return -1;
     }
-    if ((dom = drv_lv_domain_open(c, uuid, err)) == NULL)
+    if ((dom = drv_lv_lookup(c, &drv_domains, uuid, err)) == NULL)
         return -1;
     if (virDomainSetMemory(dom, (unsigned long)kib) < 0)
         rc = drv_lv_fail(c, err);
@@ -567,16 +340,16 @@ drv_lv_domain_set_memory(struct drv_conn *c, const char *uuid, uint64_t kib,
  * VIR_MIGRATE_PARAM_URI: the destination picks the address its
  * hypervisor listens on.
  */
-static int
-drv_lv_domain_migrate(struct drv_conn *c, const char *uuid, const char *dest_uri,
-                      uint32_t flags, const char *dname, uint64_t bandwidth,
-                      qmf_error *err)
+int
+drv_domain_migrate(struct drv_conn *c, const char *uuid, const char *dest_uri,
+                   uint32_t flags, const char *dname, uint64_t bandwidth,
+                   qmf_error *err)
 {
     virTypedParameterPtr params = NULL;
     int nparams = 0, maxparams = 0, rc = 0;
     virDomainPtr dom;
 
-    if ((dom = drv_lv_domain_open(c, uuid, err)) == NULL)
+    if ((dom = drv_lv_lookup(c, &drv_domains, uuid, err)) == NULL)
         return -1;
     if ((dname != NULL && *dname != '\0' &&
          virTypedParamsAddString(&params, &nparams, &maxparams,
@@ -592,30 +365,32 @@ drv_lv_domain_migrate(struct drv_conn *c, const char *uuid, const char *dest_uri
     return rc;
 }
 
-const struct drv_hypervisor drv_lv_hypervisor = {
-    .name = "libvirt",
-    .node_info = drv_lv_node_info,
-    .node_capabilities = drv_lv_node_capabilities,
-    .node_restore = drv_lv_node_restore,
-    .domain_list = drv_lv_domain_list,
-    .domain_get = drv_lv_domain_get,
-    .domain_define_xml = drv_lv_domain_define_xml,
-    .domain_create_xml = drv_lv_domain_create_xml,
-    .domain_create = drv_lv_domain_create,
-    .domain_shutdown = drv_lv_domain_shutdown,
-    .domain_destroy = drv_lv_domain_destroy,
-    .domain_reboot = drv_lv_domain_reboot,
-    .domain_reset = drv_lv_domain_reset,
-    .domain_suspend = drv_lv_domain_suspend,
-    .domain_resume = drv_lv_domain_resume,
-    .domain_undefine = drv_lv_domain_undefine,
-    .domain_save = drv_lv_domain_save,
-    .domain_managed_save = drv_lv_domain_managed_save,
-    .domain_set_autostart = drv_lv_domain_set_autostart,
-    .domain_get_xml = drv_lv_domain_get_xml,
-    .domain_attach_device = drv_lv_domain_attach_device,
-    .domain_detach_device = drv_lv_domain_detach_device,
-    .domain_set_vcpus = drv_lv_domain_set_vcpus,
-    .domain_set_memory = drv_lv_domain_set_memory,
-    .domain_migrate = drv_lv_domain_migrate,
+
+const struct drv_family drv_domains = {
+    .name = "domain",
+    .key_name = "uuid",
+    .label = "domain with uuid",
+    .not_found = VIR_ERR_NO_DOMAIN,
+    .lookup = (drv_lv_lookup_fn)virDomainLookupByUUIDString,
+    .free = (drv_lv_obj_fn)virDomainFree,
+    .uuid = (drv_lv_uuid_fn)virDomainGetUUIDString,
+    .list_all = (drv_lv_list_all_fn)virConnectListAllDomains,
+    .values = drv_lv_domain_values,
+    .xml_desc = (drv_lv_xml_desc_fn)virDomainGetXMLDesc,
+    .define_xml = (drv_lv_from_xml_fn)virDomainDefineXML,
+    .create_xml_flags = (drv_lv_from_xml_flags_fn)virDomainCreateXML,
+    .set_autostart = (drv_lv_set_autostart_fn)virDomainSetAutostart,
+    .act = {
+        [DRV_DESTROY] = (drv_lv_obj_fn)virDomainDestroy,
+        [DRV_UNDEFINE] = (drv_lv_obj_fn)virDomainUndefine,
+        [DRV_SUSPEND] = (drv_lv_obj_fn)virDomainSuspend,
+        [DRV_RESUME] = (drv_lv_obj_fn)virDomainResume,
+        [DRV_SHUTDOWN] = (drv_lv_obj_fn)virDomainShutdown,
+    },
+    .act_flags = {
+        [DRV_CREATE] = (drv_lv_obj_flags_fn)virDomainCreateWithFlags,
+        [DRV_REBOOT] = (drv_lv_obj_flags_fn)virDomainReboot,
+        [DRV_RESET] = (drv_lv_obj_flags_fn)virDomainReset,
+        [DRV_MANAGED_SAVE] = (drv_lv_obj_flags_fn)virDomainManagedSave,
+    },
 };

@@ -1,7 +1,8 @@
 /*
  * Private to the libvirt backend: the connection, its notifications, error
- * mapping and XML helpers shared by conn.c (open, close, errors, events),
- * xml.c, hypervisor.c (node and domains), storage.c (pools and volumes) and
+ * mapping, XML helpers and the object family row shared by conn.c (open,
+ * close, errors, events), xml.c, family.c (what every family does alike),
+ * hypervisor.c (node and domains), storage.c (pools and volumes) and
  * network.c (networks and host interfaces).
  */
 #ifndef DRV_LIBVIRT_IMPL_H
@@ -86,18 +87,73 @@ int drv_lv_fail_lookup(struct drv_conn *c, int not_found, const char *what,
 /* -1 with DRIVER_DOWN when c is NULL or its connection was lost. */
 int drv_lv_check_alive(struct drv_conn *c, qmf_error *err);
 
-/*
- * Inventory lists: turns n libvirt objects into a list of property maps
- * with values(c, objs[i], ctx, ...) and frees every object with free_obj.
- * An object for which values fails with QMF_ERR_LIBVIRT | vanished (it
- * went away since it was listed) is skipped; any other failure fails the
- * list.  objs itself is freed too.  Appends to *list (created if NULL).
- */
+/* One object's property map, for the family's lists and gets; ctx is what
+ * the list passes along (a volume's pool UUID), NULL for a get. */
 typedef int (*drv_lv_values_fn)(struct drv_conn *c, void *obj, const void *ctx,
                                 qmf_value **values, qmf_error *err);
-int drv_lv_collect(struct drv_conn *c, void **objs, int n, drv_lv_values_fn values,
-                   const void *ctx, void (*free_obj)(void *obj), int vanished,
-                   qmf_value **list, qmf_error *err);
+
+/*
+ * A libvirt object family, described once: its libvirt functions, which
+ * family.c calls through void * (every libvirt object handle is a pointer
+ * to an opaque struct, and the ABIs virtbus builds for pass all object
+ * pointers alike, so the casts in the rows change no call).  An entry left
+ * NULL is something the family cannot do.
+ */
+typedef void *(*drv_lv_lookup_fn)(virConnectPtr conn, const char *key);
+typedef int (*drv_lv_obj_fn)(void *obj);
+typedef int (*drv_lv_obj_flags_fn)(void *obj, unsigned int flags);
+typedef int (*drv_lv_uuid_fn)(void *obj, char *buf);
+typedef const char *(*drv_lv_key_fn)(void *obj);
+typedef int (*drv_lv_list_all_fn)(virConnectPtr conn, void ***objs, unsigned int flags);
+typedef char *(*drv_lv_xml_desc_fn)(void *obj, unsigned int flags);
+typedef void *(*drv_lv_from_xml_fn)(virConnectPtr conn, const char *xml);
+typedef void *(*drv_lv_from_xml_flags_fn)(virConnectPtr conn, const char *xml,
+                                          unsigned int flags);
+typedef int (*drv_lv_set_autostart_fn)(void *obj, int autostart);
+
+struct drv_family {
+    const char *name;               /* "domain", in error texts */
+    const char *key_name;           /* "uuid", "key" or "name" */
+    const char *label;              /* "domain with uuid": "no <label> '<key>'" */
+    int not_found;                  /* libvirt's VIR_ERR_NO_* for the family */
+    drv_lv_lookup_fn lookup;
+    drv_lv_obj_fn free;
+    /* The key of an object: UUID-keyed families have uuid, the others key. */
+    drv_lv_uuid_fn uuid;
+    drv_lv_key_fn key;
+    drv_lv_list_all_fn list_all;
+    /* Instead of list_all, for a family not listed in one call (volumes). */
+    int (*list)(struct drv_conn *c, qmf_value **list, qmf_error *err);
+    drv_lv_values_fn values;
+    drv_lv_xml_desc_fn xml_desc;
+    /* libvirt's define and create calls come with flags or without. */
+    drv_lv_from_xml_fn define_xml;
+    drv_lv_from_xml_flags_fn define_xml_flags;
+    drv_lv_from_xml_fn create_xml;
+    drv_lv_from_xml_flags_fn create_xml_flags;
+    drv_lv_set_autostart_fn set_autostart;
+    /* Each action with flags or without (at most one of the two). */
+    drv_lv_obj_fn act[DRV_NACTIONS];
+    drv_lv_obj_flags_fn act_flags[DRV_NACTIONS];
+};
+
+/* The object of family f with key on a live connection, or NULL with err
+ * set; release it with f->free. */
+void *drv_lv_lookup(struct drv_conn *c, const struct drv_family *f, const char *key,
+                    qmf_error *err);
+/* The key of an object libvirt just returned (malloc'd), and frees it. */
+int drv_lv_key_of(struct drv_conn *c, const struct drv_family *f, void *obj,
+                  char **key, qmf_error *err);
+
+/*
+ * Inventory lists: turns n objects of family f into a list of property maps
+ * with f->values(c, objs[i], ctx, ...) and frees every object.  An object
+ * for which values fails with f->not_found (it went away since it was
+ * listed) is skipped; any other failure fails the list.  objs itself is
+ * freed too.  Appends to *list (created if NULL).
+ */
+int drv_lv_collect(struct drv_conn *c, const struct drv_family *f, void **objs, int n,
+                   const void *ctx, qmf_value **list, qmf_error *err);
 
 /*
  * XML (xml.c).  XPath string expressions over a libvirt XML description;
@@ -115,10 +171,5 @@ int drv_lv_volume_xml_renamed(const char *xml, const char *name, char **out,
 
 /* Sets map[key] to a string, unless s is empty (optional properties). */
 void drv_lv_set_optional(qmf_value *map, const char *key, const char *s);
-
-/* The entry tables. */
-extern const struct drv_hypervisor drv_lv_hypervisor;
-extern const struct drv_storage drv_lv_storage;
-extern const struct drv_network drv_lv_network;
 
 #endif

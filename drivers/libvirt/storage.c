@@ -1,7 +1,7 @@
 /*
- * The libvirt backend's storage table: pools and their volumes as
- * org.libvirt property maps, and every action of the Pool and Volume
- * classes.  A volume is named by its key, libvirt's host-wide identifier;
+ * The libvirt backend's storage: the family rows of pools and volumes,
+ * their org.libvirt property maps, and the Pool and Volume actions that fit
+ * no family shape.  A volume is named by its key, libvirt's host-wide identifier;
  * its Pool reference carries only the pool's object name, the agent adds
  * its own name.
  */
@@ -18,54 +18,6 @@ static const char *const drv_lv_pool_states[] = {
     [VIR_STORAGE_POOL_DEGRADED] = "degraded",
     [VIR_STORAGE_POOL_INACCESSIBLE] = "inaccessible",
 };
-
-/* ---- lookups ---- */
-
-static virStoragePoolPtr
-drv_lv_pool_open(struct drv_conn *c, const char *uuid, qmf_error *err)
-{
-    uint8_t raw[16];
-    virStoragePoolPtr pool;
-
-    if (drv_lv_check_alive(c, err) < 0)
-        return NULL;
-    if (uuid == NULL || !qmf_uuid_parse(uuid, raw)) {
-        qmf_error_set(err, QMF_ERR_UNKNOWN_OBJECT, "no pool with uuid '%s'",
-                      uuid != NULL ? uuid : "");
-        return NULL;
-    }
-    if ((pool = virStoragePoolLookupByUUIDString(c->conn, uuid)) == NULL)
-        drv_lv_fail_lookup(c, VIR_ERR_NO_STORAGE_POOL, "pool with uuid", uuid, err);
-    return pool;
-}
-
-static virStorageVolPtr
-drv_lv_volume_open(struct drv_conn *c, const char *key, qmf_error *err)
-{
-    virStorageVolPtr vol;
-
-    if (drv_lv_check_alive(c, err) < 0)
-        return NULL;
-    if (key == NULL || *key == '\0') {
-        qmf_error_set(err, QMF_ERR_UNKNOWN_OBJECT, "no volume with an empty key");
-        return NULL;
-    }
-    if ((vol = virStorageVolLookupByKey(c->conn, key)) == NULL)
-        drv_lv_fail_lookup(c, VIR_ERR_NO_STORAGE_VOL, "volume with key", key, err);
-    return vol;
-}
-
-static void
-drv_lv_pool_free(void *obj)
-{
-    virStoragePoolFree(obj);
-}
-
-static void
-drv_lv_volume_free(void *obj)
-{
-    virStorageVolFree(obj);
-}
 
 /* ---- pool inventory ---- */
 
@@ -114,218 +66,31 @@ drv_lv_pool_values(struct drv_conn *c, void *obj, const void *ctx,
     return 0;
 }
 
-static int
-drv_lv_pool_list(struct drv_conn *c, qmf_value **list, qmf_error *err)
-{
-    virStoragePoolPtr *pools = NULL;
-    int n;
+/* ---- actions that fit no family shape ---- */
 
-    *list = NULL;
-    if (drv_lv_check_alive(c, err) < 0)
-        return -1;
-    if ((n = virConnectListAllStoragePools(c->conn, &pools, 0)) < 0)
-        return drv_lv_fail(c, err);
-    if (drv_lv_collect(c, (void **)pools, n, drv_lv_pool_values, NULL,
-                       drv_lv_pool_free, VIR_ERR_NO_STORAGE_POOL, list, err) < 0) {
-        qmf_free(*list);
-        *list = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-static int
-drv_lv_pool_get(struct drv_conn *c, const char *uuid, qmf_value **values,
-                qmf_error *err)
-{
-    virStoragePoolPtr pool;
-    qmf_error e = { .code = QMF_OK };
-    int rc;
-
-    *values = NULL;
-    if ((pool = drv_lv_pool_open(c, uuid, err)) == NULL)
-        return -1;
-    rc = drv_lv_pool_values(c, pool, NULL, values, &e);
-    if (rc < 0 && e.code == (QMF_ERR_LIBVIRT | VIR_ERR_NO_STORAGE_POOL))
-        qmf_error_set(err, QMF_ERR_UNKNOWN_OBJECT, "no pool with uuid '%s'", uuid);
-    else if (rc < 0 && err != NULL)
-        *err = e;
-    virStoragePoolFree(pool);
-    return rc;
-}
-
-/* ---- pool actions ---- */
-
-/* The UUID of a pool libvirt just returned (malloc'd), and frees it. */
-static int
-drv_lv_pool_uuid(struct drv_conn *c, virStoragePoolPtr pool, char **uuid,
-                 qmf_error *err)
-{
-    char buf[VIR_UUID_STRING_BUFLEN];
-    int rc = 0;
-
-    if (virStoragePoolGetUUIDString(pool, buf) < 0)
-        rc = drv_lv_fail(c, err);
-    else
-        *uuid = qmf_xstrdup(buf);
-    virStoragePoolFree(pool);
-    return rc;
-}
-
-static int
-drv_lv_pool_define_xml(struct drv_conn *c, const char *xml, char **uuid,
-                       qmf_error *err)
-{
-    virStoragePoolPtr pool;
-
-    *uuid = NULL;
-    if (drv_lv_check_alive(c, err) < 0)
-        return -1;
-    if ((pool = virStoragePoolDefineXML(c->conn, xml, 0)) == NULL)
-        return drv_lv_fail(c, err);
-    return drv_lv_pool_uuid(c, pool, uuid, err);
-}
-
-static int
-drv_lv_pool_create_xml(struct drv_conn *c, const char *xml, char **uuid,
-                       qmf_error *err)
-{
-    virStoragePoolPtr pool;
-
-    *uuid = NULL;
-    if (drv_lv_check_alive(c, err) < 0)
-        return -1;
-    if ((pool = virStoragePoolCreateXML(c->conn, xml, 0)) == NULL)
-        return drv_lv_fail(c, err);
-    return drv_lv_pool_uuid(c, pool, uuid, err);
-}
-
-/* Runs one of libvirt's pool actions taking flags on the pool with uuid. */
-static int
-drv_lv_pool_act(struct drv_conn *c, const char *uuid,
-                int (*act)(virStoragePoolPtr, unsigned int), unsigned int flags,
-                qmf_error *err)
-{
-    virStoragePoolPtr pool;
-    int rc = 0;
-
-    if ((pool = drv_lv_pool_open(c, uuid, err)) == NULL)
-        return -1;
-    if (act(pool, flags) < 0)
-        rc = drv_lv_fail(c, err);
-    virStoragePoolFree(pool);
-    return rc;
-}
-
-/* The few pool actions without flags. */
-static int
-drv_lv_pool_act_plain(struct drv_conn *c, const char *uuid,
-                      int (*act)(virStoragePoolPtr), qmf_error *err)
-{
-    virStoragePoolPtr pool;
-    int rc = 0;
-
-    if ((pool = drv_lv_pool_open(c, uuid, err)) == NULL)
-        return -1;
-    if (act(pool) < 0)
-        rc = drv_lv_fail(c, err);
-    virStoragePoolFree(pool);
-    return rc;
-}
-
-static int
-drv_lv_pool_create(struct drv_conn *c, const char *uuid, qmf_error *err)
-{
-    return drv_lv_pool_act(c, uuid, virStoragePoolCreate, 0, err);
-}
-
-static int
-drv_lv_pool_build(struct drv_conn *c, const char *uuid, uint32_t flags,
-                  qmf_error *err)
-{
-    return drv_lv_pool_act(c, uuid, virStoragePoolBuild, flags, err);
-}
-
-static int
-drv_lv_pool_destroy(struct drv_conn *c, const char *uuid, qmf_error *err)
-{
-    return drv_lv_pool_act_plain(c, uuid, virStoragePoolDestroy, err);
-}
-
-static int
-drv_lv_pool_delete(struct drv_conn *c, const char *uuid, uint32_t flags,
-                   qmf_error *err)
-{
-    return drv_lv_pool_act(c, uuid, virStoragePoolDelete, flags, err);
-}
-
-static int
-drv_lv_pool_undefine(struct drv_conn *c, const char *uuid, qmf_error *err)
-{
-    return drv_lv_pool_act_plain(c, uuid, virStoragePoolUndefine, err);
-}
-
-static int
-drv_lv_pool_refresh(struct drv_conn *c, const char *uuid, qmf_error *err)
-{
-    return drv_lv_pool_act(c, uuid, virStoragePoolRefresh, 0, err);
-}
-
-static int
-drv_lv_pool_get_xml(struct drv_conn *c, const char *uuid, uint32_t flags,
-                    char **xml, qmf_error *err)
-{
-    virStoragePoolPtr pool;
-    int rc = 0;
-
-    *xml = NULL;
-    if ((pool = drv_lv_pool_open(c, uuid, err)) == NULL)
-        return -1;
-    if ((*xml = virStoragePoolGetXMLDesc(pool, flags)) == NULL)
-        rc = drv_lv_fail(c, err);
-    virStoragePoolFree(pool);
-    return rc;
-}
-
-/* The key of a volume libvirt just created (malloc'd), and frees it. */
-static int
-drv_lv_volume_key(struct drv_conn *c, virStorageVolPtr vol, char **key,
-                  qmf_error *err)
-{
-    const char *k = virStorageVolGetKey(vol);
-    int rc = 0;
-
-    if (k == NULL)
-        rc = drv_lv_fail(c, err);
-    else
-        *key = qmf_xstrdup(k);
-    virStorageVolFree(vol);
-    return rc;
-}
-
-static int
-drv_lv_pool_create_volume_xml(struct drv_conn *c, const char *pool_uuid,
-                              const char *xml, char **key, qmf_error *err)
+int
+drv_pool_create_volume_xml(struct drv_conn *c, const char *pool_uuid,
+                           const char *xml, char **key, qmf_error *err)
 {
     virStoragePoolPtr pool;
     virStorageVolPtr vol;
     int rc;
 
     *key = NULL;
-    if ((pool = drv_lv_pool_open(c, pool_uuid, err)) == NULL)
+    if ((pool = drv_lv_lookup(c, &drv_pools, pool_uuid, err)) == NULL)
         return -1;
     if ((vol = virStorageVolCreateXML(pool, xml, 0)) == NULL)
         rc = drv_lv_fail(c, err);
     else
-        rc = drv_lv_volume_key(c, vol, key, err);
+        rc = drv_lv_key_of(c, &drv_volumes, vol, key, err);
     virStoragePoolFree(pool);
     return rc;
 }
 
-static int
-drv_lv_pool_create_volume(struct drv_conn *c, const char *pool_uuid,
-                          const char *name, uint64_t capacity, const char *format,
-                          char **key, qmf_error *err)
+int
+drv_pool_create_volume(struct drv_conn *c, const char *pool_uuid,
+                       const char *name, uint64_t capacity, const char *format,
+                       char **key, qmf_error *err)
 {
     char *xml;
     int rc;
@@ -333,14 +98,14 @@ drv_lv_pool_create_volume(struct drv_conn *c, const char *pool_uuid,
     *key = NULL;
     if (drv_lv_volume_xml(name, capacity, format, &xml, err) < 0)
         return -1;
-    rc = drv_lv_pool_create_volume_xml(c, pool_uuid, xml, key, err);
+    rc = drv_pool_create_volume_xml(c, pool_uuid, xml, key, err);
     free(xml);
     return rc;
 }
 
-static int
-drv_lv_find_pool_sources(struct drv_conn *c, const char *type, const char *spec,
-                         char **xml, qmf_error *err)
+int
+drv_find_pool_sources(struct drv_conn *c, const char *type, const char *spec,
+                      char **xml, qmf_error *err)
 {
     *xml = NULL;
     if (drv_lv_check_alive(c, err) < 0)
@@ -431,8 +196,7 @@ drv_lv_pool_volumes(struct drv_conn *c, virStoragePoolPtr pool, qmf_value **list
             *err = e;
         return -1;
     }
-    return drv_lv_collect(c, (void **)vols, n, drv_lv_volume_values, uuid,
-                          drv_lv_volume_free, VIR_ERR_NO_STORAGE_VOL, list, err);
+    return drv_lv_collect(c, &drv_volumes, (void **)vols, n, uuid, list, err);
 }
 
 static int
@@ -461,80 +225,14 @@ drv_lv_volume_list(struct drv_conn *c, qmf_value **list, qmf_error *err)
     return rc;
 }
 
-static int
-drv_lv_volume_get(struct drv_conn *c, const char *key, qmf_value **values,
+int
+drv_volume_resize(struct drv_conn *c, const char *key, uint64_t capacity,
                   qmf_error *err)
 {
     virStorageVolPtr vol;
-    qmf_error e = { .code = QMF_OK };
-    int rc;
-
-    *values = NULL;
-    if ((vol = drv_lv_volume_open(c, key, err)) == NULL)
-        return -1;
-    rc = drv_lv_volume_values(c, vol, NULL, values, &e);
-    if (rc < 0 && e.code == (QMF_ERR_LIBVIRT | VIR_ERR_NO_STORAGE_VOL))
-        qmf_error_set(err, QMF_ERR_UNKNOWN_OBJECT, "no volume with key '%s'", key);
-    else if (rc < 0 && err != NULL)
-        *err = e;
-    virStorageVolFree(vol);
-    return rc;
-}
-
-/* ---- volume actions ---- */
-
-static int
-drv_lv_volume_get_xml(struct drv_conn *c, const char *key, uint32_t flags,
-                      char **xml, qmf_error *err)
-{
-    virStorageVolPtr vol;
     int rc = 0;
 
-    *xml = NULL;
-    if ((vol = drv_lv_volume_open(c, key, err)) == NULL)
-        return -1;
-    if ((*xml = virStorageVolGetXMLDesc(vol, flags)) == NULL)
-        rc = drv_lv_fail(c, err);
-    virStorageVolFree(vol);
-    return rc;
-}
-
-/* Runs one of libvirt's volume actions taking flags on the volume with key. */
-static int
-drv_lv_volume_act(struct drv_conn *c, const char *key,
-                  int (*act)(virStorageVolPtr, unsigned int), qmf_error *err)
-{
-    virStorageVolPtr vol;
-    int rc = 0;
-
-    if ((vol = drv_lv_volume_open(c, key, err)) == NULL)
-        return -1;
-    if (act(vol, 0) < 0)
-        rc = drv_lv_fail(c, err);
-    virStorageVolFree(vol);
-    return rc;
-}
-
-static int
-drv_lv_volume_delete(struct drv_conn *c, const char *key, qmf_error *err)
-{
-    return drv_lv_volume_act(c, key, virStorageVolDelete, err);
-}
-
-static int
-drv_lv_volume_wipe(struct drv_conn *c, const char *key, qmf_error *err)
-{
-    return drv_lv_volume_act(c, key, virStorageVolWipe, err);
-}
-
-static int
-drv_lv_volume_resize(struct drv_conn *c, const char *key, uint64_t capacity,
-                     qmf_error *err)
-{
-    virStorageVolPtr vol;
-    int rc = 0;
-
-    if ((vol = drv_lv_volume_open(c, key, err)) == NULL)
+    if ((vol = drv_lv_lookup(c, &drv_volumes, key, err)) == NULL)
         return -1;
     if (virStorageVolResize(vol, capacity, 0) < 0)
         rc = drv_lv_fail(c, err);
@@ -543,9 +241,9 @@ drv_lv_volume_resize(struct drv_conn *c, const char *key, uint64_t capacity,
 }
 
 /* The copy's XML is the source's with the new name. */
-static int
-drv_lv_volume_clone(struct drv_conn *c, const char *key, const char *name,
-                    char **new_key, qmf_error *err)
+int
+drv_volume_clone(struct drv_conn *c, const char *key, const char *name,
+                 char **new_key, qmf_error *err)
 {
     virStorageVolPtr vol, copy;
     virStoragePoolPtr pool = NULL;
@@ -553,7 +251,7 @@ drv_lv_volume_clone(struct drv_conn *c, const char *key, const char *name,
     int rc = -1;
 
     *new_key = NULL;
-    if ((vol = drv_lv_volume_open(c, key, err)) == NULL)
+    if ((vol = drv_lv_lookup(c, &drv_volumes, key, err)) == NULL)
         return -1;
     if ((pool = virStoragePoolLookupByVolume(vol)) == NULL ||
         (xml = virStorageVolGetXMLDesc(vol, 0)) == NULL) {
@@ -566,7 +264,7 @@ drv_lv_volume_clone(struct drv_conn *c, const char *key, const char *name,
         drv_lv_fail(c, err);
         goto out;
     }
-    rc = drv_lv_volume_key(c, copy, new_key, err);
+    rc = drv_lv_key_of(c, &drv_volumes, copy, new_key, err);
 
 out:
     free(xml);
@@ -577,27 +275,44 @@ out:
     return rc;
 }
 
-const struct drv_storage drv_lv_storage = {
-    .name = "libvirt",
-    .pool_list = drv_lv_pool_list,
-    .pool_get = drv_lv_pool_get,
-    .pool_define_xml = drv_lv_pool_define_xml,
-    .pool_create_xml = drv_lv_pool_create_xml,
-    .pool_create = drv_lv_pool_create,
-    .pool_build = drv_lv_pool_build,
-    .pool_destroy = drv_lv_pool_destroy,
-    .pool_delete = drv_lv_pool_delete,
-    .pool_undefine = drv_lv_pool_undefine,
-    .pool_refresh = drv_lv_pool_refresh,
-    .pool_get_xml = drv_lv_pool_get_xml,
-    .pool_create_volume_xml = drv_lv_pool_create_volume_xml,
-    .pool_create_volume = drv_lv_pool_create_volume,
-    .find_pool_sources = drv_lv_find_pool_sources,
-    .volume_list = drv_lv_volume_list,
-    .volume_get = drv_lv_volume_get,
-    .volume_get_xml = drv_lv_volume_get_xml,
-    .volume_delete = drv_lv_volume_delete,
-    .volume_wipe = drv_lv_volume_wipe,
-    .volume_resize = drv_lv_volume_resize,
-    .volume_clone = drv_lv_volume_clone,
+const struct drv_family drv_pools = {
+    .name = "pool",
+    .key_name = "uuid",
+    .label = "pool with uuid",
+    .not_found = VIR_ERR_NO_STORAGE_POOL,
+    .lookup = (drv_lv_lookup_fn)virStoragePoolLookupByUUIDString,
+    .free = (drv_lv_obj_fn)virStoragePoolFree,
+    .uuid = (drv_lv_uuid_fn)virStoragePoolGetUUIDString,
+    .list_all = (drv_lv_list_all_fn)virConnectListAllStoragePools,
+    .values = drv_lv_pool_values,
+    .xml_desc = (drv_lv_xml_desc_fn)virStoragePoolGetXMLDesc,
+    .define_xml_flags = (drv_lv_from_xml_flags_fn)virStoragePoolDefineXML,
+    .create_xml_flags = (drv_lv_from_xml_flags_fn)virStoragePoolCreateXML,
+    .act = {
+        [DRV_DESTROY] = (drv_lv_obj_fn)virStoragePoolDestroy,
+        [DRV_UNDEFINE] = (drv_lv_obj_fn)virStoragePoolUndefine,
+    },
+    .act_flags = {
+        [DRV_CREATE] = (drv_lv_obj_flags_fn)virStoragePoolCreate,
+        [DRV_BUILD] = (drv_lv_obj_flags_fn)virStoragePoolBuild,
+        [DRV_DELETE] = (drv_lv_obj_flags_fn)virStoragePoolDelete,
+        [DRV_REFRESH] = (drv_lv_obj_flags_fn)virStoragePoolRefresh,
+    },
+};
+
+const struct drv_family drv_volumes = {
+    .name = "volume",
+    .key_name = "key",
+    .label = "volume with key",
+    .not_found = VIR_ERR_NO_STORAGE_VOL,
+    .lookup = (drv_lv_lookup_fn)virStorageVolLookupByKey,
+    .free = (drv_lv_obj_fn)virStorageVolFree,
+    .key = (drv_lv_key_fn)virStorageVolGetKey,
+    .list = drv_lv_volume_list,
+    .values = drv_lv_volume_values,
+    .xml_desc = (drv_lv_xml_desc_fn)virStorageVolGetXMLDesc,
+    .act_flags = {
+        [DRV_DELETE] = (drv_lv_obj_flags_fn)virStorageVolDelete,
+        [DRV_WIPE] = (drv_lv_obj_flags_fn)virStorageVolWipe,
+    },
 };

@@ -80,11 +80,6 @@ static const struct prop network_props[] = {
 
 #define NPROPS(a) (sizeof(a) / sizeof((a)[0]))
 
-/* The libvirt backend's tables, called directly. */
-#define LV_HV (drv_libvirt_backend.hypervisor)
-#define LV_ST (drv_libvirt_backend.storage)
-#define LV_NET (drv_libvirt_backend.network)
-
 /* One test's loop, connection and what the driver told it. */
 struct drv_test {
     struct event_base *base;
@@ -216,7 +211,7 @@ test_open(struct drv_test *t, const char *fixture)
     struct drv_conn *c = NULL;
     qmf_error err = { 0 };
 
-    cr_assert_eq(drv_libvirt_backend.open(&c, uri, &test_events, t, &err), 0,
+    cr_assert_eq(drv_open(&c, uri, &test_events, t, &err), 0,
                  "opening %s: %s", uri, err.text);
     cr_assert_not_null(c);
     free(uri);
@@ -259,7 +254,7 @@ test_finish(struct drv_test *t)
 
     test_loop_thread_stop(t);
     if (t->conn != NULL)
-        drv_libvirt_backend.close(t->conn);
+        drv_close(t->conn);
     for (i = 0; i < 3; i++)
         event_base_loop(t->base, EVLOOP_NONBLOCK);
     event_base_free(t->base);
@@ -414,7 +409,7 @@ domain_get(struct drv_test *t, const char *uuid)
     qmf_value *d = NULL;
     qmf_error err = { 0 };
 
-    cr_assert_eq(LV_HV->domain_get(t->conn, uuid, &d, &err), 0,
+    cr_assert_eq(drv_get(t->conn, &drv_domains, uuid, &d, &err), 0,
                  "%s", err.text);
     return d;
 }
@@ -599,16 +594,15 @@ Test(drivers, open_rejects_bad_uris)
     struct drv_conn *c = NULL;
     qmf_error err = { 0 };
 
-    cr_expect_eq(drv_libvirt_backend.open(&c, NULL, &test_events, &drv, &err), -1);
+    cr_expect_eq(drv_open(&c, NULL, &test_events, &drv, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_INVALID_ARGS);
-    cr_expect_eq(drv_libvirt_backend.open(&c, "", &test_events, &drv, &err), -1);
+    cr_expect_eq(drv_open(&c, "", &test_events, &drv, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_INVALID_ARGS);
-    cr_expect_eq(drv_libvirt_backend.open(&c, "test:///nonexistent/virtbus.xml",
-                                          &test_events, &drv, &err), -1);
+    cr_expect_eq(drv_open(&c, "test:///nonexistent/virtbus.xml",
+                          &test_events, &drv, &err), -1);
     cr_expect_eq(err.code & QMF_ERR_LIBVIRT, QMF_ERR_LIBVIRT, "code %#x", err.code);
     cr_expect_neq(err.text[0], '\0');
     cr_expect_null(c);
-    cr_expect_eq(drv_backend_for_uri("qemu:///system"), &drv_libvirt_backend);
 }
 
 Test(drivers, node_info_has_every_property)
@@ -619,7 +613,7 @@ Test(drivers, node_info_has_every_property)
     char *uri;
 
     drv.conn = test_open(&drv, "node1.xml");
-    cr_assert_eq(LV_HV->node_info(drv.conn, &node, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_node_info(drv.conn, &node, &err), 0, "%s", err.text);
     expect_props(node, node_props, NPROPS(node_props), "Node");
 
     uri = test_fixture_uri("node1.xml");
@@ -651,7 +645,7 @@ Test(drivers, domain_list_has_the_fixture_domains)
     size_t i;
 
     drv.conn = test_open(&drv, "node1.xml");
-    cr_assert_eq(LV_HV->domain_list(drv.conn, &list, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_list(drv.conn, &drv_domains, &list, &err), 0, "%s", err.text);
     cr_assert_eq(qmf_list_len(list), 3);
     for (i = 0; i < qmf_list_len(list); i++)
         expect_props(qmf_list_at(list, i), domain_props, NPROPS(domain_props), "Domain");
@@ -695,18 +689,18 @@ Test(drivers, domain_get_known_and_unknown)
     qmf_free(d);
     d = NULL;
 
-    cr_expect_eq(LV_HV->domain_get(drv.conn, MISSING_UUID, &d, &err), -1);
+    cr_expect_eq(drv_get(drv.conn, &drv_domains, MISSING_UUID, &d, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT, "code %#x: %s", err.code, err.text);
     cr_expect_not_null(strstr(err.text, MISSING_UUID), "%s", err.text);
     cr_expect_null(d);
 
     /* Another node's domain is not on this one. */
-    cr_expect_eq(LV_HV->domain_get(drv.conn, DB1_UUID, &d, &err), -1);
+    cr_expect_eq(drv_get(drv.conn, &drv_domains, DB1_UUID, &d, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
 
-    cr_expect_eq(LV_HV->domain_get(drv.conn, "not-a-uuid", &d, &err), -1);
+    cr_expect_eq(drv_get(drv.conn, &drv_domains, "not-a-uuid", &d, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
-    cr_expect_eq(LV_HV->domain_shutdown(drv.conn, MISSING_UUID, &err), -1);
+    cr_expect_eq(drv_act(drv.conn, &drv_domains, DRV_SHUTDOWN, MISSING_UUID, 0, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
 }
 
@@ -718,7 +712,7 @@ Test(drivers, actions_change_state_and_raise_events)
     drv.conn = test_open(&drv, "node1.xml");
 
     expect_event(&drv, WEB1_UUID, "stopped", "shutdown");
-    cr_assert_eq(LV_HV->domain_shutdown(drv.conn, WEB1_UUID, &err), 0,
+    cr_assert_eq(drv_act(drv.conn, &drv_domains, DRV_SHUTDOWN, WEB1_UUID, 0, &err), 0,
                  "%s", err.text);
     cr_assert(wait_event(&drv), "no stopped/shutdown event for web1");
     d = domain_get(&drv, WEB1_UUID);
@@ -728,7 +722,7 @@ Test(drivers, actions_change_state_and_raise_events)
     qmf_free(d);
 
     expect_event(&drv, DBTEST_UUID, "started", "booted");
-    cr_assert_eq(LV_HV->domain_create(drv.conn, DBTEST_UUID, 0, &err), 0,
+    cr_assert_eq(drv_act(drv.conn, &drv_domains, DRV_CREATE, DBTEST_UUID, 0, &err), 0,
                  "%s", err.text);
     cr_assert(wait_event(&drv), "no started/booted event for db-test");
     d = domain_get(&drv, DBTEST_UUID);
@@ -739,7 +733,7 @@ Test(drivers, actions_change_state_and_raise_events)
     qmf_free(d);
 
     expect_event(&drv, DBTEST_UUID, "stopped", "destroyed");
-    cr_assert_eq(LV_HV->domain_destroy(drv.conn, DBTEST_UUID, &err), 0,
+    cr_assert_eq(drv_act(drv.conn, &drv_domains, DRV_DESTROY, DBTEST_UUID, 0, &err), 0,
                  "%s", err.text);
     cr_assert(wait_event(&drv), "no stopped/destroyed event for db-test");
     d = domain_get(&drv, DBTEST_UUID);
@@ -748,7 +742,7 @@ Test(drivers, actions_change_state_and_raise_events)
     qmf_free(d);
 
     /* libvirt's own refusal, code and text. */
-    cr_assert_eq(LV_HV->domain_destroy(drv.conn, DBTEST_UUID, &err), -1);
+    cr_assert_eq(drv_act(drv.conn, &drv_domains, DRV_DESTROY, DBTEST_UUID, 0, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_LIBVIRT | VIR_ERR_OPERATION_INVALID,
                  "code %#x: %s", err.code, err.text);
     cr_expect_not_null(strstr(err.text, "domain is not running"), "%s", err.text);
@@ -762,11 +756,11 @@ Test(drivers, events_reach_a_loop_on_another_thread)
     /* Opened while the loop runs: libvirt registers its timer from here. */
     drv.conn = test_open(&drv, "node1.xml");
     expect_event(&drv, WEB2_UUID, "stopped", "destroyed");
-    cr_assert_eq(LV_HV->domain_destroy(drv.conn, WEB2_UUID, &err), 0,
+    cr_assert_eq(drv_act(drv.conn, &drv_domains, DRV_DESTROY, WEB2_UUID, 0, &err), 0,
                  "%s", err.text);
     cr_assert(wait_threaded(&drv, event_matched), "no stopped/destroyed event for web2");
     expect_event(&drv, WEB2_UUID, "started", "booted");
-    cr_assert_eq(LV_HV->domain_create(drv.conn, WEB2_UUID, 0, &err), 0,
+    cr_assert_eq(drv_act(drv.conn, &drv_domains, DRV_CREATE, WEB2_UUID, 0, &err), 0,
                  "%s", err.text);
     cr_assert(wait_threaded(&drv, event_matched), "no started/booted event for web2");
     test_loop_thread_stop(&drv);
@@ -779,9 +773,9 @@ Test(drivers, no_events_after_close)
 
     drv.conn = test_open(&drv, "node1.xml");
     /* Queued, not yet dispatched: close must drop it. */
-    cr_assert_eq(LV_HV->domain_destroy(drv.conn, WEB1_UUID, &err), 0);
+    cr_assert_eq(drv_act(drv.conn, &drv_domains, DRV_DESTROY, WEB1_UUID, 0, &err), 0);
     before = drv.lifecycle_count;
-    drv_libvirt_backend.close(drv.conn);
+    drv_close(drv.conn);
     drv.conn = NULL;
     run_loop_briefly(drv.base, 200);
     cr_expect_eq(drv.lifecycle_count, before, "an event arrived after close");
@@ -793,7 +787,7 @@ Test(drivers, pools_and_networks)
     qmf_error err = { 0 };
 
     drv.conn = test_open(&drv, "node1.xml");
-    cr_assert_eq(LV_ST->pool_list(drv.conn, &pools, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_list(drv.conn, &drv_pools, &pools, &err), 0, "%s", err.text);
     cr_assert_eq(qmf_list_len(pools), 1);
     p = qmf_list_at(pools, 0);
     expect_props(p, pool_props, NPROPS(pool_props), "Pool");
@@ -807,7 +801,7 @@ Test(drivers, pools_and_networks)
     cr_expect_eq(get_u(p, "available"), 94ULL << 30);
     cr_expect(get_b(p, "persistent"));
 
-    cr_assert_eq(LV_NET->network_list(drv.conn, &nets, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_list(drv.conn, &drv_networks, &nets, &err), 0, "%s", err.text);
     cr_assert_eq(qmf_list_len(nets), 1);
     n = qmf_list_at(nets, 0);
     expect_props(n, network_props, NPROPS(network_props), "Network");
@@ -829,14 +823,14 @@ Test(drivers, network_forward_modes)
 
     c2 = test_open(&drv, "node2.xml");
     c3 = test_open(&drv, "node3.xml");
-    cr_assert_eq(LV_NET->network_list(c2, &nets, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_list(c2, &drv_networks, &nets, &err), 0, "%s", err.text);
     cr_expect_str_eq(get_s(qmf_list_at(nets, 0), "forwardMode"), "route");
     qmf_free(nets);
-    cr_assert_eq(LV_NET->network_list(c3, &nets, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_list(c3, &drv_networks, &nets, &err), 0, "%s", err.text);
     cr_expect_str_eq(get_s(qmf_list_at(nets, 0), "forwardMode"), "none");
     qmf_free(nets);
-    drv_libvirt_backend.close(c2);
-    drv_libvirt_backend.close(c3);
+    drv_close(c2);
+    drv_close(c3);
 }
 
 Test(drivers, two_connections_keep_separate_state)
@@ -847,10 +841,10 @@ Test(drivers, two_connections_keep_separate_state)
 
     drv.conn = test_open(&drv, "node1.xml");
     c2 = test_open(&drv, "node2.xml");
-    cr_assert_eq(LV_HV->domain_destroy(drv.conn, WEB1_UUID, &err), 0,
+    cr_assert_eq(drv_act(drv.conn, &drv_domains, DRV_DESTROY, WEB1_UUID, 0, &err), 0,
                  "%s", err.text);
-    cr_assert_eq(LV_HV->domain_list(drv.conn, &l1, &err), 0, "%s", err.text);
-    cr_assert_eq(LV_HV->domain_list(c2, &l2, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_list(drv.conn, &drv_domains, &l1, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_list(c2, &drv_domains, &l2, &err), 0, "%s", err.text);
     cr_expect_eq(qmf_list_len(l1), 3);
     cr_expect_eq(qmf_list_len(l2), 3);
     cr_expect_null(find_by(l2, "name", "web1"));
@@ -864,7 +858,7 @@ Test(drivers, two_connections_keep_separate_state)
     cr_expect_str_eq(get_s(find_by(l2, "name", "batch-01"), "state"), "shutoff");
     qmf_free(l1);
     qmf_free(l2);
-    drv_libvirt_backend.close(c2);
+    drv_close(c2);
 }
 
 static int
@@ -889,24 +883,24 @@ Test(drivers, all_fixtures_open)
 
     for (i = 0; i < 3; i++) {
         c = test_open(&drv, fixtures[i]);
-        cr_assert_eq(LV_HV->domain_list(c, &doms, &err), 0, "%s", err.text);
+        cr_assert_eq(drv_list(c, &drv_domains, &doms, &err), 0, "%s", err.text);
         cr_expect_eq(qmf_list_len(doms), 3, "%s", fixtures[i]);
         cr_expect_geq(count_state(doms, "running"), 1, "%s", fixtures[i]);
         cr_expect_geq(count_state(doms, "shutoff"), 1, "%s", fixtures[i]);
-        cr_assert_eq(LV_ST->pool_list(c, &pools, &err), 0, "%s", err.text);
+        cr_assert_eq(drv_list(c, &drv_pools, &pools, &err), 0, "%s", err.text);
         cr_expect_eq(qmf_list_len(pools), 1, "%s", fixtures[i]);
-        cr_assert_eq(LV_NET->network_list(c, &nets, &err), 0, "%s", err.text);
+        cr_assert_eq(drv_list(c, &drv_networks, &nets, &err), 0, "%s", err.text);
         cr_expect_eq(qmf_list_len(nets), 1, "%s", fixtures[i]);
         qmf_free(doms);
         qmf_free(pools);
         qmf_free(nets);
-        drv_libvirt_backend.close(c);
+        drv_close(c);
     }
     c = test_open(&drv, "node3.xml");
-    cr_assert_eq(LV_HV->domain_list(c, &doms, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_list(c, &drv_domains, &doms, &err), 0, "%s", err.text);
     cr_expect_str_eq(get_s(find_by(doms, "name", "batch-03"), "state"), "paused");
     qmf_free(doms);
-    drv_libvirt_backend.close(c);
+    drv_close(c);
 }
 
 Test(drivers, fleet_fixture_is_large_and_mixed)
@@ -919,14 +913,14 @@ Test(drivers, fleet_fixture_is_large_and_mixed)
     int i, n;
 
     drv.conn = test_open(&drv, "fleet.xml");
-    cr_assert_eq(LV_HV->domain_list(drv.conn, &doms, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_list(drv.conn, &drv_domains, &doms, &err), 0, "%s", err.text);
     cr_expect_geq(qmf_list_len(doms), 50);
     cr_expect_gt(count_state(doms, "running"), 0);
     cr_expect_gt(count_state(doms, "shutoff"), 0);
     cr_expect_gt(count_state(doms, "paused"), 0);
-    cr_assert_eq(LV_ST->pool_list(drv.conn, &pools, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_list(drv.conn, &drv_pools, &pools, &err), 0, "%s", err.text);
     cr_expect_eq(qmf_list_len(pools), 2);
-    cr_assert_eq(LV_NET->network_list(drv.conn, &nets, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_list(drv.conn, &drv_networks, &nets, &err), 0, "%s", err.text);
     cr_expect_eq(qmf_list_len(nets), 2);
     qmf_free(doms);
     qmf_free(pools);
@@ -979,73 +973,78 @@ Test(drivers, domain_actions_and_their_events)
     path = qmf_xasprintf("%s/web1.save", dir);
 
     expect_event(&drv, WEB1_UUID, "suspended", "paused");
-    cr_assert_eq(LV_HV->domain_suspend(drv.conn, WEB1_UUID, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_act(drv.conn, &drv_domains, DRV_SUSPEND, WEB1_UUID, 0, &err),
+                 0, "%s", err.text);
     wait_for(&drv, "suspended/paused");
     d = domain_get(&drv, WEB1_UUID);
     cr_expect_str_eq(get_s(d, "state"), "paused");
     cr_expect_str_eq(get_s(d, "reason"), "user");
     qmf_free(d);
     expect_event(&drv, WEB1_UUID, "resumed", "unpaused");
-    cr_assert_eq(LV_HV->domain_resume(drv.conn, WEB1_UUID, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_act(drv.conn, &drv_domains, DRV_RESUME, WEB1_UUID, 0, &err),
+                 0, "%s", err.text);
     wait_for(&drv, "resumed/unpaused");
 
-    cr_assert_eq(LV_HV->domain_set_vcpus(drv.conn, WEB1_UUID, 1, &err), 0, "%s", err.text);
-    cr_assert_eq(LV_HV->domain_set_memory(drv.conn, WEB1_UUID, 1024 * 1024, &err), 0,
+    cr_assert_eq(drv_domain_set_vcpus(drv.conn, WEB1_UUID, 1, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_domain_set_memory(drv.conn, WEB1_UUID, 1024 * 1024, &err), 0,
                  "%s", err.text);
     d = domain_get(&drv, WEB1_UUID);
     cr_expect_eq(get_u(d, "numVcpus"), 1);
     cr_expect_eq(get_u(d, "memory"), 1024 * 1024);
     qmf_free(d);
-    cr_expect_eq(LV_HV->domain_set_memory(drv.conn, WEB1_UUID, 8ULL << 20, &err), -1,
+    cr_expect_eq(drv_domain_set_memory(drv.conn, WEB1_UUID, 8ULL << 20, &err), -1,
                  "more than maximumMemory");
     cr_expect_eq(err.code & QMF_ERR_LIBVIRT, QMF_ERR_LIBVIRT, "%#x %s", err.code, err.text);
 
-    cr_assert_eq(LV_HV->domain_reboot(drv.conn, WEB1_UUID, &err), 0, "%s", err.text);
-    cr_assert_eq(LV_HV->domain_reset(drv.conn, WEB1_UUID, &err), 0, "%s", err.text);
-    cr_assert_eq(LV_HV->domain_set_autostart(drv.conn, WEB1_UUID, true, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_act(drv.conn, &drv_domains, DRV_REBOOT, WEB1_UUID, 0, &err),
+                 0, "%s", err.text);
+    cr_assert_eq(drv_act(drv.conn, &drv_domains, DRV_RESET, WEB1_UUID, 0, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_set_autostart(drv.conn, &drv_domains, WEB1_UUID, true, &err),
+                 0, "%s", err.text);
     d = domain_get(&drv, WEB1_UUID);
     cr_expect_str_eq(get_s(d, "state"), "running");
     cr_expect(get_b(d, "autostart"));
     qmf_free(d);
 
-    cr_assert_eq(LV_HV->domain_get_xml(drv.conn, WEB1_UUID, 0, &xml, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_get_xml(drv.conn, &drv_domains, WEB1_UUID, 0, &xml, &err), 0, "%s", err.text);
     cr_expect_not_null(strstr(xml, "<name>web1</name>"), "%s", xml);
     free(xml);
 
     /* Save and restore through a file. */
     expect_event(&drv, WEB1_UUID, "stopped", "saved");
-    cr_assert_eq(LV_HV->domain_save(drv.conn, WEB1_UUID, path, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_domain_save(drv.conn, WEB1_UUID, path, &err), 0, "%s", err.text);
     wait_for(&drv, "stopped/saved");
     cr_expect_eq(access(path, F_OK), 0, "no state file %s", path);
     expect_event(&drv, WEB1_UUID, "started", "restored");
-    cr_assert_eq(LV_HV->node_restore(drv.conn, path, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_node_restore(drv.conn, path, &err), 0, "%s", err.text);
     wait_for(&drv, "started/restored");
     d = domain_get(&drv, WEB1_UUID);
     cr_expect_str_eq(get_s(d, "reason"), "restored");
     qmf_free(d);
-    cr_expect_eq(LV_HV->node_restore(drv.conn, "/nonexistent/virtbus.save", &err), -1);
+    cr_expect_eq(drv_node_restore(drv.conn, "/nonexistent/virtbus.save", &err), -1);
     cr_expect_eq(err.code & QMF_ERR_LIBVIRT, QMF_ERR_LIBVIRT, "%#x %s", err.code, err.text);
 
     expect_event(&drv, WEB2_UUID, "stopped", "saved");
-    cr_assert_eq(LV_HV->domain_managed_save(drv.conn, WEB2_UUID, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_act(drv.conn, &drv_domains, DRV_MANAGED_SAVE, WEB2_UUID, 0, &err),
+                 0, "%s", err.text);
     wait_for(&drv, "stopped/saved (managed)");
 
     /* What the test driver cannot do, with libvirt's own code. */
-    cr_expect_eq(LV_HV->domain_attach_device(drv.conn, WEB1_UUID,
+    cr_expect_eq(drv_domain_attach_device(drv.conn, WEB1_UUID,
                  "<disk type='file' device='disk'><source file='/tmp/x.img'/>"
                  "<target dev='vdb' bus='virtio'/></disk>", true, false, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_LIBVIRT | VIR_ERR_NO_SUPPORT, "%#x %s", err.code, err.text);
-    cr_expect_eq(LV_HV->domain_migrate(drv.conn, WEB1_UUID, "test:///default", 0, "copy", 100,
-                                       &err), -1);
+    cr_expect_eq(drv_domain_migrate(drv.conn, WEB1_UUID, "test:///default", 0, "copy", 100,
+                                    &err), -1);
     cr_expect_eq(err.code, QMF_ERR_LIBVIRT | VIR_ERR_ARGUMENT_UNSUPPORTED,
                  "%#x %s", err.code, err.text);
-    cr_expect_eq(LV_HV->domain_migrate(drv.conn, MISSING_UUID, "test:///default", 0, NULL, 0,
-                                       &err), -1);
+    cr_expect_eq(drv_domain_migrate(drv.conn, MISSING_UUID, "test:///default", 0, NULL, 0,
+                                    &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
 
     /* Define, then undefine, a domain of our own. */
     expect_event(&drv, EV_DOM_UUID, "defined", "added");
-    cr_assert_eq(LV_HV->domain_define_xml(drv.conn,
+    cr_assert_eq(drv_define_xml(drv.conn, &drv_domains,
                  "<domain type='test'><name>ev-dom</name><uuid>" EV_DOM_UUID "</uuid>"
                  "<memory>65536</memory><os><type>hvm</type></os></domain>",
                  &uuid, &err), 0, "%s", err.text);
@@ -1053,15 +1052,16 @@ Test(drivers, domain_actions_and_their_events)
     free(uuid);
     wait_for(&drv, "defined/added");
     expect_event(&drv, EV_DOM_UUID, "undefined", "removed");
-    cr_assert_eq(LV_HV->domain_undefine(drv.conn, EV_DOM_UUID, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_act(drv.conn, &drv_domains, DRV_UNDEFINE, EV_DOM_UUID, 0, &err),
+                 0, "%s", err.text);
     wait_for(&drv, "undefined/removed");
-    cr_expect_eq(LV_HV->domain_get(drv.conn, EV_DOM_UUID, &d, &err), -1);
+    cr_expect_eq(drv_get(drv.conn, &drv_domains, EV_DOM_UUID, &d, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
-    cr_expect_eq(LV_HV->domain_define_xml(drv.conn, "<domain>", &uuid, &err), -1);
+    cr_expect_eq(drv_define_xml(drv.conn, &drv_domains, "<domain>", &uuid, &err), -1);
     cr_expect_eq(err.code & QMF_ERR_LIBVIRT, QMF_ERR_LIBVIRT, "%#x %s", err.code, err.text);
     cr_expect_null(uuid);
 
-    cr_assert_eq(LV_HV->node_capabilities(drv.conn, &xml, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_node_capabilities(drv.conn, &xml, &err), 0, "%s", err.text);
     cr_expect_not_null(strstr(xml, "<capabilities>"));
     free(xml);
 
@@ -1079,63 +1079,70 @@ Test(drivers, pool_lifecycle_events)
     drv.conn = test_open(&drv, "node1.xml");
 
     expect_kind(&drv, "pool", EV_POOL_UUID, "defined", "");
-    cr_assert_eq(LV_ST->pool_define_xml(drv.conn,
+    cr_assert_eq(drv_define_xml(drv.conn, &drv_pools,
                  "<pool type='dir'><name>ev-pool</name><uuid>" EV_POOL_UUID "</uuid>"
                  "<target><path>/var/lib/virtbus/ev-pool</path></target></pool>",
                  &uuid, &err), 0, "%s", err.text);
     cr_expect_str_eq(uuid, EV_POOL_UUID);
     free(uuid);
     wait_for(&drv, "pool defined");
-    cr_assert_eq(LV_ST->pool_get(drv.conn, EV_POOL_UUID, &p, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_get(drv.conn, &drv_pools, EV_POOL_UUID, &p, &err), 0, "%s", err.text);
     expect_props(p, pool_props, NPROPS(pool_props), "Pool");
     cr_expect_str_eq(get_s(p, "state"), "inactive");
     qmf_free(p);
 
-    cr_assert_eq(LV_ST->pool_build(drv.conn, EV_POOL_UUID, 0, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_act(drv.conn, &drv_pools, DRV_BUILD, EV_POOL_UUID, 0, &err),
+                 0, "%s", err.text);
     expect_kind(&drv, "pool", EV_POOL_UUID, "started", "");
-    cr_assert_eq(LV_ST->pool_create(drv.conn, EV_POOL_UUID, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_act(drv.conn, &drv_pools, DRV_CREATE, EV_POOL_UUID, 0, &err),
+                 0, "%s", err.text);
     wait_for(&drv, "pool started");
     expect_kind(&drv, "pool", EV_POOL_UUID, "refreshed", "");
-    cr_assert_eq(LV_ST->pool_refresh(drv.conn, EV_POOL_UUID, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_act(drv.conn, &drv_pools, DRV_REFRESH, EV_POOL_UUID, 0, &err),
+                 0, "%s", err.text);
     wait_for(&drv, "pool refreshed");
-    cr_assert_eq(LV_ST->pool_get_xml(drv.conn, EV_POOL_UUID, 0, &xml, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_get_xml(drv.conn, &drv_pools, EV_POOL_UUID, 0, &xml, &err), 0, "%s", err.text);
     cr_expect_not_null(strstr(xml, "<name>ev-pool</name>"), "%s", xml);
     free(xml);
     expect_kind(&drv, "pool", EV_POOL_UUID, "stopped", "");
-    cr_assert_eq(LV_ST->pool_destroy(drv.conn, EV_POOL_UUID, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_act(drv.conn, &drv_pools, DRV_DESTROY, EV_POOL_UUID, 0, &err),
+                 0, "%s", err.text);
     wait_for(&drv, "pool stopped");
-    cr_expect_eq(LV_ST->pool_refresh(drv.conn, EV_POOL_UUID, &err), -1, "refreshing a stopped pool");
+    cr_expect_eq(drv_act(drv.conn, &drv_pools, DRV_REFRESH, EV_POOL_UUID, 0, &err),
+                 -1, "refreshing a stopped pool");
     cr_expect_eq(err.code, QMF_ERR_LIBVIRT | VIR_ERR_OPERATION_INVALID, "%#x %s", err.code,
                  err.text);
     expect_kind(&drv, "pool", EV_POOL_UUID, "deleted", "");
-    cr_assert_eq(LV_ST->pool_delete(drv.conn, EV_POOL_UUID, 0, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_act(drv.conn, &drv_pools, DRV_DELETE, EV_POOL_UUID, 0, &err),
+                 0, "%s", err.text);
     wait_for(&drv, "pool deleted");
     expect_kind(&drv, "pool", EV_POOL_UUID, "undefined", "");
-    cr_assert_eq(LV_ST->pool_undefine(drv.conn, EV_POOL_UUID, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_act(drv.conn, &drv_pools, DRV_UNDEFINE, EV_POOL_UUID, 0, &err),
+                 0, "%s", err.text);
     wait_for(&drv, "pool undefined");
-    cr_expect_eq(LV_ST->pool_get(drv.conn, EV_POOL_UUID, &p, &err), -1);
+    cr_expect_eq(drv_get(drv.conn, &drv_pools, EV_POOL_UUID, &p, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
-    cr_expect_eq(LV_ST->pool_create(drv.conn, "not-a-uuid", &err), -1);
+    cr_expect_eq(drv_act(drv.conn, &drv_pools, DRV_CREATE, "not-a-uuid", 0, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
 
     /* A transient pool starts at once. */
     expect_kind(&drv, "pool", EV_POOL_UUID, "started", "");
-    cr_assert_eq(LV_ST->pool_create_xml(drv.conn,
+    cr_assert_eq(drv_create_xml(drv.conn, &drv_pools,
                  "<pool type='dir'><name>ev-pool</name><uuid>" EV_POOL_UUID "</uuid>"
                  "<target><path>/var/lib/virtbus/ev-pool</path></target></pool>",
-                 &uuid, &err), 0, "%s", err.text);
+                 0, &uuid, &err), 0, "%s", err.text);
     free(uuid);
     wait_for(&drv, "transient pool started");
-    cr_assert_eq(LV_ST->pool_get(drv.conn, EV_POOL_UUID, &p, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_get(drv.conn, &drv_pools, EV_POOL_UUID, &p, &err), 0, "%s", err.text);
     cr_expect_not(get_b(p, "persistent"));
     cr_expect_str_eq(get_s(p, "state"), "running");
     qmf_free(p);
 
-    cr_assert_eq(LV_ST->find_pool_sources(drv.conn, "logical", NULL, &xml, &err), 0,
+    cr_assert_eq(drv_find_pool_sources(drv.conn, "logical", NULL, &xml, &err), 0,
                  "%s", err.text);
     cr_expect_not_null(strstr(xml, "<sources>"), "%s", xml);
     free(xml);
-    cr_expect_eq(LV_ST->find_pool_sources(drv.conn, "dir", NULL, &xml, &err), -1);
+    cr_expect_eq(drv_find_pool_sources(drv.conn, "dir", NULL, &xml, &err), -1);
     cr_expect_eq(err.code & QMF_ERR_LIBVIRT, QMF_ERR_LIBVIRT, "%#x %s", err.code, err.text);
 }
 
@@ -1152,38 +1159,43 @@ Test(drivers, network_lifecycle_events)
     drv.conn = test_open(&drv, "node1.xml");
 
     expect_kind(&drv, "network", EV_NET_UUID, "defined", "");
-    cr_assert_eq(LV_NET->network_define_xml(drv.conn, net_xml, &uuid, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_define_xml(drv.conn, &drv_networks, net_xml, &uuid, &err), 0, "%s", err.text);
     cr_expect_str_eq(uuid, EV_NET_UUID);
     free(uuid);
     wait_for(&drv, "network defined");
     expect_kind(&drv, "network", EV_NET_UUID, "started", "");
-    cr_assert_eq(LV_NET->network_create(drv.conn, EV_NET_UUID, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_act(drv.conn, &drv_networks, DRV_CREATE, EV_NET_UUID, 0, &err),
+                 0, "%s", err.text);
     wait_for(&drv, "network started");
-    cr_assert_eq(LV_NET->network_set_autostart(drv.conn, EV_NET_UUID, true, &err), 0,
+    cr_assert_eq(drv_set_autostart(drv.conn, &drv_networks, EV_NET_UUID, true, &err), 0,
                  "%s", err.text);
-    cr_assert_eq(LV_NET->network_get(drv.conn, EV_NET_UUID, &n, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_get(drv.conn, &drv_networks, EV_NET_UUID, &n, &err), 0, "%s", err.text);
     expect_props(n, network_props, NPROPS(network_props), "Network");
     cr_expect(get_b(n, "active"));
     cr_expect(get_b(n, "autostart"));
     cr_expect_str_eq(get_s(n, "forwardMode"), "route");
     cr_expect_str_eq(get_s(n, "bridge"), "virbr77");
     qmf_free(n);
-    cr_assert_eq(LV_NET->network_get_xml(drv.conn, EV_NET_UUID, 0, &xml, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_get_xml(drv.conn, &drv_networks, EV_NET_UUID, 0, &xml, &err),
+                 0, "%s", err.text);
     cr_expect_not_null(strstr(xml, "<name>ev-net</name>"), "%s", xml);
     free(xml);
-    cr_expect_eq(LV_NET->network_dhcp_leases(drv.conn, EV_NET_UUID, NULL, &n, &err), -1);
+    cr_expect_eq(drv_network_dhcp_leases(drv.conn, EV_NET_UUID, NULL, &n, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_LIBVIRT | VIR_ERR_NO_SUPPORT, "%#x %s", err.code, err.text);
     expect_kind(&drv, "network", EV_NET_UUID, "stopped", "");
-    cr_assert_eq(LV_NET->network_destroy(drv.conn, EV_NET_UUID, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_act(drv.conn, &drv_networks, DRV_DESTROY, EV_NET_UUID, 0, &err),
+                 0, "%s", err.text);
     wait_for(&drv, "network stopped");
     expect_kind(&drv, "network", EV_NET_UUID, "undefined", "");
-    cr_assert_eq(LV_NET->network_undefine(drv.conn, EV_NET_UUID, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_act(drv.conn, &drv_networks, DRV_UNDEFINE, EV_NET_UUID, 0, &err),
+                 0, "%s", err.text);
     wait_for(&drv, "network undefined");
-    cr_expect_eq(LV_NET->network_get(drv.conn, EV_NET_UUID, &n, &err), -1);
+    cr_expect_eq(drv_get(drv.conn, &drv_networks, EV_NET_UUID, &n, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
 
     expect_kind(&drv, "network", EV_NET_UUID, "started", "");
-    cr_assert_eq(LV_NET->network_create_xml(drv.conn, net_xml, &uuid, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_create_xml(drv.conn, &drv_networks, net_xml, 0, &uuid, &err),
+                 0, "%s", err.text);
     free(uuid);
     wait_for(&drv, "transient network started");
 }
@@ -1194,15 +1206,18 @@ Test(drivers, null_event_entries_are_skipped)
     qmf_error err = { 0 };
     char *uri = test_fixture_uri("node1.xml");
 
-    cr_assert_eq(drv_libvirt_backend.open(&drv.conn, uri, &sparse_events, &drv, &err), 0,
+    cr_assert_eq(drv_open(&drv.conn, uri, &sparse_events, &drv, &err), 0,
                  "%s", err.text);
-    cr_assert_eq(LV_ST->pool_refresh(drv.conn, NODE1_POOL_UUID, &err), 0, "%s", err.text);
-    cr_assert_eq(LV_NET->network_destroy(drv.conn, NODE1_NET_UUID, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_act(drv.conn, &drv_pools, DRV_REFRESH, NODE1_POOL_UUID, 0, &err),
+                 0, "%s", err.text);
+    cr_assert_eq(drv_act(drv.conn, &drv_networks, DRV_DESTROY, NODE1_NET_UUID, 0, &err),
+                 0, "%s", err.text);
     /* libvirt dispatches its queue in order: once this event is here, the
      * pool and network events went through the NULL entries (and were
      * dropped, not called). */
     expect_event(&drv, WEB1_UUID, "stopped", "destroyed");
-    cr_assert_eq(LV_HV->domain_destroy(drv.conn, WEB1_UUID, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_act(drv.conn, &drv_domains, DRV_DESTROY, WEB1_UUID, 0, &err),
+                 0, "%s", err.text);
     wait_for(&drv, "stopped/destroyed");
     free(uri);
 }
@@ -1216,7 +1231,7 @@ Test(drivers, volumes)
     size_t i;
 
     drv.conn = test_open(&drv, "node1.xml");
-    cr_assert_eq(LV_ST->volume_list(drv.conn, &list, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_list(drv.conn, &drv_volumes, &list, &err), 0, "%s", err.text);
     cr_assert_eq(qmf_list_len(list), 2);
     for (i = 0; i < qmf_list_len(list); i++)
         expect_props(qmf_list_at(list, i), volume_props, NPROPS(volume_props), "Volume");
@@ -1234,52 +1249,53 @@ Test(drivers, volumes)
     qmf_free(list);
 
     /* A name that XML must escape. */
-    cr_assert_eq(LV_ST->pool_create_volume(drv.conn, NODE1_POOL_UUID, "a&b<c>'\".img",
-                                           1 << 20, "qcow2", &key, &err), 0, "%s", err.text);
-    cr_assert_eq(LV_ST->volume_get(drv.conn, key, &v, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_pool_create_volume(drv.conn, NODE1_POOL_UUID, "a&b<c>'\".img",
+                                        1 << 20, "qcow2", &key, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_get(drv.conn, &drv_volumes, key, &v, &err), 0, "%s", err.text);
     cr_expect_str_eq(get_s(v, "name"), "a&b<c>'\".img");
     cr_expect_str_eq(get_s(v, "format"), "qcow2");
     cr_expect_eq(get_u(v, "capacity"), 1 << 20);
     cr_expect_str_eq(get_s(qmf_map_get(v, "storagePool"), "_object_name"),
                      "pool:" NODE1_POOL_UUID);
     qmf_free(v);
-    cr_assert_eq(LV_ST->volume_get_xml(drv.conn, key, 0, &xml, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_get_xml(drv.conn, &drv_volumes, key, 0, &xml, &err), 0, "%s", err.text);
     cr_expect_not_null(strstr(xml, "a&amp;b&lt;c&gt;"), "%s", xml);
     free(xml);
 
-    cr_assert_eq(LV_ST->volume_clone(drv.conn, key, "copy.img", &copy, &err), 0, "%s", err.text);
-    cr_assert_eq(LV_ST->volume_get(drv.conn, copy, &v, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_volume_clone(drv.conn, key, "copy.img", &copy, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_get(drv.conn, &drv_volumes, copy, &v, &err), 0, "%s", err.text);
     cr_expect_str_eq(get_s(v, "name"), "copy.img");
     cr_expect_eq(get_u(v, "capacity"), 1 << 20);
     qmf_free(v);
-    cr_expect_eq(LV_ST->volume_clone(drv.conn, key, "copy.img", &xml, &err), -1, "clone twice");
+    cr_expect_eq(drv_volume_clone(drv.conn, key, "copy.img", &xml, &err), -1, "clone twice");
     cr_expect_eq(err.code & QMF_ERR_LIBVIRT, QMF_ERR_LIBVIRT, "%#x %s", err.code, err.text);
 
-    cr_expect_eq(LV_ST->volume_wipe(drv.conn, copy, &err), -1);
+    cr_expect_eq(drv_act(drv.conn, &drv_volumes, DRV_WIPE, copy, 0, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_LIBVIRT | VIR_ERR_NO_SUPPORT, "%#x %s", err.code, err.text);
-    cr_expect_eq(LV_ST->volume_resize(drv.conn, copy, 2 << 20, &err), -1);
+    cr_expect_eq(drv_volume_resize(drv.conn, copy, 2 << 20, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_LIBVIRT | VIR_ERR_NO_SUPPORT, "%#x %s", err.code, err.text);
 
-    cr_assert_eq(LV_ST->volume_delete(drv.conn, copy, &err), 0, "%s", err.text);
-    cr_expect_eq(LV_ST->volume_get(drv.conn, copy, &v, &err), -1);
+    cr_assert_eq(drv_act(drv.conn, &drv_volumes, DRV_DELETE, copy, 0, &err), 0, "%s", err.text);
+    cr_expect_eq(drv_get(drv.conn, &drv_volumes, copy, &v, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT, "%#x %s", err.code, err.text);
-    cr_expect_eq(LV_ST->volume_delete(drv.conn, copy, &err), -1);
+    cr_expect_eq(drv_act(drv.conn, &drv_volumes, DRV_DELETE, copy, 0, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT);
     free(copy);
 
-    cr_assert_eq(LV_ST->pool_create_volume_xml(drv.conn, NODE1_POOL_UUID,
+    cr_assert_eq(drv_pool_create_volume_xml(drv.conn, NODE1_POOL_UUID,
                  "<volume><name>x.raw</name><capacity>4096</capacity></volume>", &copy,
-                 &err), 0, "%s", err.text);
-    cr_assert_eq(LV_ST->volume_list(drv.conn, &list, &err), 0, "%s", err.text);
+                                            &err), 0, "%s", err.text);
+    cr_assert_eq(drv_list(drv.conn, &drv_volumes, &list, &err), 0, "%s", err.text);
     cr_expect_eq(qmf_list_len(list), 4);
     qmf_free(list);
-    cr_expect_eq(LV_ST->pool_create_volume_xml(drv.conn, NODE1_POOL_UUID, "<volume/>", &xml,
-                                               &err), -1);
+    cr_expect_eq(drv_pool_create_volume_xml(drv.conn, NODE1_POOL_UUID, "<volume/>", &xml,
+                                            &err), -1);
     cr_expect_eq(err.code & QMF_ERR_LIBVIRT, QMF_ERR_LIBVIRT, "%#x %s", err.code, err.text);
 
     /* A stopped pool's volumes are not listed. */
-    cr_assert_eq(LV_ST->pool_destroy(drv.conn, NODE1_POOL_UUID, &err), 0, "%s", err.text);
-    cr_assert_eq(LV_ST->volume_list(drv.conn, &list, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_act(drv.conn, &drv_pools, DRV_DESTROY, NODE1_POOL_UUID, 0, &err),
+                 0, "%s", err.text);
+    cr_assert_eq(drv_list(drv.conn, &drv_volumes, &list, &err), 0, "%s", err.text);
     cr_expect_eq(qmf_list_len(list), 0);
     qmf_free(list);
     free(key);
@@ -1294,7 +1310,7 @@ Test(drivers, interfaces)
     size_t i;
 
     drv.conn = test_open(&drv, "fleet.xml");
-    cr_assert_eq(LV_NET->interface_list(drv.conn, &list, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_list(drv.conn, &drv_interfaces, &list, &err), 0, "%s", err.text);
     cr_assert_eq(qmf_list_len(list), 2);
     for (i = 0; i < qmf_list_len(list); i++)
         expect_props(qmf_list_at(list, i), interface_props, NPROPS(interface_props),
@@ -1305,82 +1321,65 @@ Test(drivers, interfaces)
     cr_expect(get_b(i0, "active"));
     qmf_free(list);
 
-    cr_assert_eq(LV_NET->interface_destroy(drv.conn, "eth1", &err), 0, "%s", err.text);
-    cr_assert_eq(LV_NET->interface_get(drv.conn, "eth1", &i0, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_act(drv.conn, &drv_interfaces, DRV_DESTROY, "eth1", 0, &err),
+                 0, "%s", err.text);
+    cr_assert_eq(drv_get(drv.conn, &drv_interfaces, "eth1", &i0, &err), 0, "%s", err.text);
     cr_expect_not(get_b(i0, "active"));
     qmf_free(i0);
-    cr_expect_eq(LV_NET->interface_destroy(drv.conn, "eth1", &err), -1, "already down");
+    cr_expect_eq(drv_act(drv.conn, &drv_interfaces, DRV_DESTROY, "eth1", 0, &err),
+                 -1, "already down");
     cr_expect_eq(err.code & QMF_ERR_LIBVIRT, QMF_ERR_LIBVIRT, "%#x %s", err.code, err.text);
-    cr_assert_eq(LV_NET->interface_create(drv.conn, "eth1", &err), 0, "%s", err.text);
-    cr_assert_eq(LV_NET->interface_get_xml(drv.conn, "eth0", 0, &xml, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_act(drv.conn, &drv_interfaces, DRV_CREATE, "eth1", 0, &err),
+                 0, "%s", err.text);
+    cr_assert_eq(drv_get_xml(drv.conn, &drv_interfaces, "eth0", 0, &xml, &err), 0, "%s", err.text);
     cr_expect_not_null(strstr(xml, "name='eth0'"), "%s", xml);
     free(xml);
-    cr_expect_eq(LV_NET->interface_get(drv.conn, "eth9", &i0, &err), -1);
+    cr_expect_eq(drv_get(drv.conn, &drv_interfaces, "eth9", &i0, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_UNKNOWN_OBJECT, "%#x %s", err.code, err.text);
 }
 
-/* ---- NULL entries ---- */
-
-static const struct drv_hypervisor stub_hypervisor = {
-    .name = "stub",
-};
-
-static const struct drv_network stub_network = {
-    .name = "stub",
-    .network_list = NULL,
-};
-
-static const struct drv_backend stub_backend = {
-    .name = "stub",
-    .hypervisor = &stub_hypervisor,
-    .storage = NULL,
-    .network = &stub_network,
-};
+/* ---- what a family lacks ---- */
 
 Test(drivers, null_entries_are_not_implemented)
 {
-    /* Not a real connection: DRV_CALL must not get as far as using it. */
-    struct drv_conn *fake = (struct drv_conn *)&stub_backend;
-    const struct drv_backend *b = &stub_backend;
+    /* Refused before the connection is looked at: none is needed. */
     qmf_value *v = NULL;
     char *s = NULL;
     qmf_error err = { 0 };
 
-    cr_expect_eq(DRV_CALL(b, hypervisor, node_info, &err, fake, &v, &err), -1);
+    cr_expect_eq(drv_act(NULL, &drv_pools, DRV_SUSPEND, NODE1_POOL_UUID, 0, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
-    cr_expect_str_eq(err.text, "node_info is not implemented by the stub driver");
-    cr_expect_eq(DRV_CALL(b, hypervisor, domain_list, &err, fake, &v, &err), -1);
+    cr_expect_str_eq(err.text, "suspend of a pool is not implemented by the libvirt driver");
+    cr_expect_eq(drv_act(NULL, &drv_networks, DRV_SHUTDOWN, WEB1_UUID, 0, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
-    cr_expect_eq(DRV_CALL(b, hypervisor, domain_get, &err, fake, WEB1_UUID, &v, &err), -1);
+    cr_expect_str_eq(err.text,
+                     "shutdown of a network is not implemented by the libvirt driver");
+    cr_expect_eq(drv_act(NULL, &drv_interfaces, DRV_UNDEFINE, "eth0", 0, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
-    cr_expect_eq(DRV_CALL(b, hypervisor, domain_create, &err, fake, WEB1_UUID, 0, &err), -1);
+    cr_expect_eq(drv_act(NULL, &drv_domains, DRV_NACTIONS, WEB1_UUID, 0, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
-    cr_expect_eq(DRV_CALL(b, hypervisor, domain_migrate, &err, fake, WEB1_UUID,
-                          "test:///default", 0, NULL, 0, &err), -1);
-    cr_expect_str_eq(err.text, "domain_migrate is not implemented by the stub driver");
-    cr_expect_eq(DRV_CALL(b, hypervisor, domain_shutdown, &err, fake, WEB1_UUID, &err), -1);
+    cr_expect_eq(drv_set_autostart(NULL, &drv_volumes, "k", true, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
-    cr_expect_str_eq(err.text, "domain_shutdown is not implemented by the stub driver");
-    /* A NULL table is the same as NULL entries. */
-    cr_expect_eq(DRV_CALL(b, storage, pool_list, &err, fake, &v, &err), -1);
+    cr_expect_str_eq(err.text, "autostart of a volume is not implemented by the libvirt driver");
+    cr_expect_eq(drv_define_xml(NULL, &drv_interfaces, "<interface/>", &s, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
-    cr_expect_str_eq(err.text, "pool_list is not implemented by the stub driver");
-    cr_expect_eq(DRV_CALL(b, storage, volume_get_xml, &err, fake, "k", 0, &s, &err), -1);
+    cr_expect_eq(drv_create_xml(NULL, &drv_volumes, "<volume/>", 0, &s, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
-    cr_expect_eq(DRV_CALL(b, network, network_list, &err, fake, &v, &err), -1);
-    cr_expect_eq(err.code, QMF_ERR_NOT_IMPLEMENTED);
-    cr_expect_eq(DRV_CALL(b, network, interface_destroy, &err, fake, "eth0", &err), -1);
-    cr_expect_str_eq(err.text, "interface_destroy is not implemented by the stub driver");
+    cr_expect_str_eq(err.text,
+                     "create from XML of a volume is not implemented by the libvirt driver");
     cr_expect_null(v);
     cr_expect_null(s);
 
-    /* A real backend without a connection is "driver down", not a crash. */
-    cr_expect_eq(LV_HV->domain_list(NULL, &v, &err), -1);
+    /* What a family has, without a connection, is "driver down", not a crash. */
+    cr_expect_eq(drv_list(NULL, &drv_domains, &v, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_DRIVER_DOWN);
-    cr_expect_eq(LV_ST->volume_wipe(NULL, "k", &err), -1);
+    cr_expect_eq(drv_act(NULL, &drv_volumes, DRV_WIPE, "k", 0, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_DRIVER_DOWN);
-    cr_expect_eq(LV_NET->interface_create(NULL, "eth0", &err), -1);
+    cr_expect_eq(drv_act(NULL, &drv_interfaces, DRV_CREATE, "eth0", 0, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_DRIVER_DOWN);
+    cr_expect_eq(drv_node_info(NULL, &v, &err), -1);
+    cr_expect_eq(err.code, QMF_ERR_DRIVER_DOWN);
+    cr_expect_null(v);
 }
 
 /* ---- a private libvirtd: remote connections and their loss ---- */
@@ -1396,16 +1395,16 @@ Test(drivers, remote_events_and_connection_loss)
     test_loop_thread_start(&drv);
     path = test_fixture_path("node1.xml");
     uri = qmf_xasprintf("test+unix://%s?socket=%s", path, d.socket);
-    cr_assert_eq(drv_libvirt_backend.open(&drv.conn, uri, &test_events, &drv, &err), 0,
+    cr_assert_eq(drv_open(&drv.conn, uri, &test_events, &drv, &err), 0,
                  "opening %s: %s", uri, err.text);
 
-    cr_assert_eq(LV_HV->domain_list(drv.conn, &list, &err), 0, "%s", err.text);
+    cr_assert_eq(drv_list(drv.conn, &drv_domains, &list, &err), 0, "%s", err.text);
     cr_expect_eq(qmf_list_len(list), 3);
     qmf_free(list);
 
     /* The event travels over the socket: it needs the loop's fd watch. */
     expect_event(&drv, WEB1_UUID, "stopped", "shutdown");
-    cr_assert_eq(LV_HV->domain_shutdown(drv.conn, WEB1_UUID, &err), 0,
+    cr_assert_eq(drv_act(drv.conn, &drv_domains, DRV_SHUTDOWN, WEB1_UUID, 0, &err), 0,
                  "%s", err.text);
     cr_assert(wait_threaded(&drv, event_matched), "no remote stopped/shutdown event");
 
@@ -1415,9 +1414,9 @@ Test(drivers, remote_events_and_connection_loss)
     cr_expect(drv.disconnect_on_loop_thread, "disconnected ran off the loop thread");
     cr_expect_neq(drv.disconnect_reason[0], '\0');
 
-    cr_expect_eq(LV_HV->domain_list(drv.conn, &list, &err), -1);
+    cr_expect_eq(drv_list(drv.conn, &drv_domains, &list, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_DRIVER_DOWN, "code %#x: %s", err.code, err.text);
-    cr_expect_eq(LV_HV->node_info(drv.conn, &list, &err), -1);
+    cr_expect_eq(drv_node_info(drv.conn, &list, &err), -1);
     cr_expect_eq(err.code, QMF_ERR_DRIVER_DOWN);
 
     test_loop_thread_stop(&drv);
