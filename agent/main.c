@@ -28,6 +28,7 @@
 #include "bus/bus.h"
 #include "drivers/driver.h"
 #include "schema/schema.h"
+#include "virtbus_version.h"
 #ifdef VIRTBUS_FAILPOINTS
 #include "tests/harness/failpoints.h"
 #endif
@@ -465,7 +466,7 @@ main(int argc, char **argv)
         case 'f': foreground = true; break;
         case 'p': ds.pidfile = absolute_path(optarg); break;
         case 'v': over.log_level = LOG_LEVEL_DEBUG; break;
-        case 'V': printf("virtbusd %s\n", VIRTBUS_VERSION_STRING); return 0;
+        case 'V': printf("virtbusd %s\n", VIRTBUS_VERSION); return 0;
         case 'h': usage(stdout, 0);
         default:  usage(stderr, 2);
         }

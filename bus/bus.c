@@ -583,8 +583,7 @@ bus_temp_queue_user(const char *user)
     for (i = 0; i < len; i++) {
         unsigned char c = (unsigned char)user[i];
 
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '.' || c == '_' || c == '-')
+        if (qmf_name_char_ok((char)c))
             *o++ = (char)c;
         else
             o += snprintf(o, 4, "%%%02X", c);
