@@ -310,28 +310,12 @@ bus_reject(struct bus_delivery *d, bool requeue)
     return delivery_driver(d)->reject(d, requeue);
 }
 
-const char *
-bus_queue_name(struct bus_conn *c, size_t i)
-{
-    if (c == NULL || conn_driver(c)->queue_name == NULL)
-        return NULL;
-    return conn_driver(c)->queue_name(c, i);
-}
-
 int
 bus_pause(struct bus_conn *c)
 {
     if (c == NULL || conn_driver(c)->pause == NULL)
         return -1;
     return conn_driver(c)->pause(c);
-}
-
-bool
-bus_is_up(struct bus_conn *c)
-{
-    if (c == NULL || conn_driver(c)->is_up == NULL)
-        return false;
-    return conn_driver(c)->is_up(c);
 }
 
 void
