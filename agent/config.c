@@ -26,9 +26,11 @@ static qmf_conf_apply_fn config_apply_log_level;
 
 static const struct qmf_conf_key config_keys[] = {
     QMF_CONF_STRING_KEY("node", node, qmf_conf_check_name),
-    QMF_CONF_CUSTOM_KEY("broker", broker, QMF_CONF_STRINGS, config_apply_brokers),
+    QMF_CONF_CUSTOM_KEY("broker", broker, QMF_CONF_STRINGS, config_apply_brokers,
+                        QMF_CONF_OWNS_STRING),
     QMF_CONF_STRING_KEY("uri", uri, qmf_conf_check_nonempty),
-    QMF_CONF_CUSTOM_KEY("labels", labels, QMF_CONF_STRING_LIST, config_apply_labels),
+    QMF_CONF_CUSTOM_KEY("labels", labels, QMF_CONF_STRING_LIST, config_apply_labels,
+                        QMF_CONF_OWNS_VALUE),
     QMF_CONF_UNSIGNED_KEY("heartbeat_interval", heartbeat_interval, 1, 3600),
     QMF_CONF_UNSIGNED_KEY("stats_interval", stats_interval, 1, 86400),
     QMF_CONF_UNSIGNED_KEY("fleet_interval", fleet_interval, 1, 86400),
@@ -42,7 +44,8 @@ static const struct qmf_conf_key config_keys[] = {
     QMF_CONF_UNSIGNED_KEY("queue_expires", queue_expires, 0, 31536000),
     QMF_CONF_UNSIGNED_KEY("stop_timeout", stop_timeout, 1, 86400),
     QMF_CONF_UNSIGNED_KEY("ack_long_commands_after", ack_long_commands_after, 0, 86400),
-    QMF_CONF_CUSTOM_KEY("log_level", log_level, QMF_CONF_STRING, config_apply_log_level),
+    QMF_CONF_CUSTOM_KEY("log_level", log_level, QMF_CONF_STRING, config_apply_log_level,
+                        QMF_CONF_OWNS_NOTHING),
     QMF_CONF_BOOL_KEY("require_signatures", require_signatures),
     QMF_CONF_LIST_KEY("issuer_keys", issuer_keys, qmf_conf_check_absolute),
     QMF_CONF_STRING_KEY("trust_dir", trust_dir, qmf_conf_check_optional_path),
@@ -255,64 +258,22 @@ agent_config_free(struct agent_config *cfg)
 {
     if (cfg == NULL)
         return;
+    qmf_conf_table_free(&config_table, cfg);
     free(cfg->path);
-    free(cfg->node);
-    free(cfg->broker);
-    free(cfg->uri);
-    qmf_free(cfg->labels);
-    qmf_free(cfg->allowed_paths);
-    free(cfg->queue_type);
-    free(cfg->state_dir);
-    qmf_free(cfg->issuer_keys);
-    free(cfg->trust_dir);
-    free(cfg->revoked);
-    free(cfg->policy);
-    free(cfg->key);
-    free(cfg->credential);
-    cfg->path = cfg->node = cfg->broker = cfg->uri = NULL;
-    cfg->queue_type = cfg->state_dir = NULL;
-    cfg->trust_dir = cfg->revoked = cfg->policy = cfg->key = cfg->credential = NULL;
-    cfg->issuer_keys = NULL;
-    cfg->labels = NULL;
-    cfg->allowed_paths = NULL;
-    free(cfg->tls_ca);
-    free(cfg->tls_cert);
-    free(cfg->tls_key);
-    free(cfg->sasl_mechanism);
-    free(cfg->broker_topology);
-    free(cfg->indication_encoding);
-    cfg->tls_ca = cfg->tls_cert = cfg->tls_key = cfg->sasl_mechanism = NULL;
-    cfg->broker_topology = cfg->indication_encoding = NULL;
-}
-
-static char *
-config_strdup_or_null(const char *s)
-{
-    return s != NULL ? qmf_xstrdup(s) : NULL;
+    cfg->path = NULL;
 }
 
 void
 agent_config_copy(struct agent_config *dst, const struct agent_config *src)
 {
     *dst = *src;
-    dst->path = config_strdup_or_null(src->path);
-    dst->node = config_strdup_or_null(src->node);
-    dst->broker = config_strdup_or_null(src->broker);
-    dst->uri = config_strdup_or_null(src->uri);
-    dst->labels = src->labels != NULL ? qmf_dup(src->labels) : qmf_map();
-    dst->allowed_paths = src->allowed_paths != NULL ? qmf_dup(src->allowed_paths) : qmf_list();
-    dst->queue_type = config_strdup_or_null(src->queue_type);
-    dst->state_dir = config_strdup_or_null(src->state_dir);
-    dst->issuer_keys = src->issuer_keys != NULL ? qmf_dup(src->issuer_keys) : qmf_list();
-    dst->trust_dir = config_strdup_or_null(src->trust_dir);
-    dst->revoked = config_strdup_or_null(src->revoked);
-    dst->policy = config_strdup_or_null(src->policy);
-    dst->key = config_strdup_or_null(src->key);
-    dst->credential = config_strdup_or_null(src->credential);
-    dst->tls_ca = config_strdup_or_null(src->tls_ca);
-    dst->tls_cert = config_strdup_or_null(src->tls_cert);
-    dst->tls_key = config_strdup_or_null(src->tls_key);
-    dst->sasl_mechanism = config_strdup_or_null(src->sasl_mechanism);
-    dst->broker_topology = config_strdup_or_null(src->broker_topology);
-    dst->indication_encoding = config_strdup_or_null(src->indication_encoding);
+    qmf_conf_table_copy(&config_table, dst, src);
+    dst->path = src->path != NULL ? qmf_xstrdup(src->path) : NULL;
+    /* Never NULL, even copied from a configuration filled by hand. */
+    if (dst->labels == NULL)
+        dst->labels = qmf_map();
+    if (dst->allowed_paths == NULL)
+        dst->allowed_paths = qmf_list();
+    if (dst->issuer_keys == NULL)
+        dst->issuer_keys = qmf_list();
 }

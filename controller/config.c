@@ -24,11 +24,12 @@ static qmf_conf_apply_fn ctl_config_apply_broker_topology;
 #define QMF_CONF_STRUCT struct ctl_config
 
 static const struct qmf_conf_key ctl_config_keys[] = {
-    QMF_CONF_CUSTOM_KEY("broker", broker, QMF_CONF_STRINGS, ctl_config_apply_broker),
+    QMF_CONF_CUSTOM_KEY("broker", broker, QMF_CONF_STRINGS, ctl_config_apply_broker,
+                        QMF_CONF_OWNS_STRING),
     QMF_CONF_CUSTOM_KEY("broker_aliases", broker_aliases, QMF_CONF_STRING_LIST,
-                        ctl_config_apply_aliases),
+                        ctl_config_apply_aliases, QMF_CONF_OWNS_VALUE),
     QMF_CONF_CUSTOM_KEY("node_groups", node_groups, QMF_CONF_STRING_LIST,
-                        ctl_config_apply_groups),
+                        ctl_config_apply_groups, QMF_CONF_OWNS_VALUE),
     QMF_CONF_UNSIGNED_KEY("timeout", timeout, 1, CTL_CONFIG_MAX_TIMEOUT),
     QMF_CONF_UNSIGNED_KEY("presence_window", presence_window, CTL_CONFIG_MIN_PRESENCE_WINDOW,
                           CTL_CONFIG_MAX_PRESENCE_WINDOW),
@@ -43,9 +44,9 @@ static const struct qmf_conf_key ctl_config_keys[] = {
     QMF_CONF_STRING_KEY("tls_key", tls_key, qmf_conf_check_absolute),
     QMF_CONF_BOOL_KEY("tls_verify_hostname", tls_verify_hostname),
     QMF_CONF_CUSTOM_KEY("sasl_mechanism", sasl, QMF_CONF_STRING,
-                        ctl_config_apply_sasl_mechanism),
+                        ctl_config_apply_sasl_mechanism, QMF_CONF_OWNS_NOTHING),
     QMF_CONF_CUSTOM_KEY("broker_topology", provisioned, QMF_CONF_STRING,
-                        ctl_config_apply_broker_topology),
+                        ctl_config_apply_broker_topology, QMF_CONF_OWNS_NOTHING),
     QMF_CONF_BOOL_KEY("read_only", read_only),
     QMF_CONF_BOOL_KEY("seal_answers", seal_answers),
 };
@@ -293,25 +294,9 @@ ctl_config_free(struct ctl_config *c)
 {
     if (c == NULL)
         return;
-    free(c->broker);
-    qmf_free(c->broker_aliases);
-    qmf_free(c->node_groups);
-    free(c->key_file);
-    qmf_free(c->agent_issuer_keys);
+    qmf_conf_table_free(&ctl_config_table, c);
     free(c->paths_read);
-    free(c->tls_ca);
-    free(c->tls_cert);
-    free(c->tls_key);
-    c->broker = c->key_file = c->paths_read = NULL;
-    c->agent_issuer_keys = NULL;
-    c->tls_ca = c->tls_cert = c->tls_key = NULL;
-    c->broker_aliases = c->node_groups = NULL;
-}
-
-static char *
-ctl_config_strdup_or_null(const char *s)
-{
-    return s != NULL ? qmf_xstrdup(s) : NULL;
+    c->paths_read = NULL;
 }
 
 /* Every load works on a copy and swaps it in on success. */
@@ -319,17 +304,15 @@ static void
 ctl_config_copy(struct ctl_config *dst, const struct ctl_config *src)
 {
     *dst = *src;
-    dst->broker = ctl_config_strdup_or_null(src->broker);
-    dst->broker_aliases = src->broker_aliases != NULL ? qmf_dup(src->broker_aliases)
-                                                      : qmf_map();
-    dst->node_groups = src->node_groups != NULL ? qmf_dup(src->node_groups) : qmf_map();
-    dst->key_file = ctl_config_strdup_or_null(src->key_file);
-    dst->agent_issuer_keys = src->agent_issuer_keys != NULL ? qmf_dup(src->agent_issuer_keys)
-                                                            : qmf_list();
-    dst->paths_read = ctl_config_strdup_or_null(src->paths_read);
-    dst->tls_ca = ctl_config_strdup_or_null(src->tls_ca);
-    dst->tls_cert = ctl_config_strdup_or_null(src->tls_cert);
-    dst->tls_key = ctl_config_strdup_or_null(src->tls_key);
+    qmf_conf_table_copy(&ctl_config_table, dst, src);
+    dst->paths_read = src->paths_read != NULL ? qmf_xstrdup(src->paths_read) : NULL;
+    /* Never NULL, even copied from a configuration filled by hand. */
+    if (dst->broker_aliases == NULL)
+        dst->broker_aliases = qmf_map();
+    if (dst->node_groups == NULL)
+        dst->node_groups = qmf_map();
+    if (dst->agent_issuer_keys == NULL)
+        dst->agent_issuer_keys = qmf_list();
 }
 
 static void

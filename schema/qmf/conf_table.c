@@ -121,6 +121,69 @@ qmf_conf_table_parse(const struct qmf_conf_table *table, const char *text, size_
     return qmf_conf_parse(text, text != NULL ? len : 0, name, &conf_table_reader, &read, err);
 }
 
+static enum qmf_conf_owns
+conf_table_owns(const struct qmf_conf_key *key)
+{
+    switch (key->kind) {
+    case QMF_CONF_KIND_STRING:
+        return QMF_CONF_OWNS_STRING;
+    case QMF_CONF_KIND_LIST:
+        return QMF_CONF_OWNS_VALUE;
+    case QMF_CONF_KIND_CUSTOM:
+        return key->owns;
+    default:
+        return QMF_CONF_OWNS_NOTHING;
+    }
+}
+
+void
+qmf_conf_table_free(const struct qmf_conf_table *table, void *cfg)
+{
+    size_t i;
+
+    for (i = 0; i < table->nkeys; i++) {
+        void *field = (char *)cfg + table->keys[i].offset;
+
+        switch (conf_table_owns(&table->keys[i])) {
+        case QMF_CONF_OWNS_STRING:
+            free(*(char **)field);
+            *(char **)field = NULL;
+            break;
+        case QMF_CONF_OWNS_VALUE:
+            qmf_free(*(qmf_value **)field);
+            *(qmf_value **)field = NULL;
+            break;
+        case QMF_CONF_OWNS_NOTHING:
+            break;
+        }
+    }
+}
+
+void
+qmf_conf_table_copy(const struct qmf_conf_table *table, void *dst, const void *src)
+{
+    size_t i;
+
+    for (i = 0; i < table->nkeys; i++) {
+        size_t offset = table->keys[i].offset;
+        void *to = (char *)dst + offset;
+        const void *from = (const char *)src + offset;
+
+        switch (conf_table_owns(&table->keys[i])) {
+        case QMF_CONF_OWNS_STRING:
+            *(char **)to = *(char *const *)from != NULL ? qmf_xstrdup(*(char *const *)from)
+                                                         : NULL;
+            break;
+        case QMF_CONF_OWNS_VALUE:
+            *(qmf_value **)to = *(qmf_value *const *)from != NULL
+                                ? qmf_dup(*(qmf_value *const *)from) : NULL;
+            break;
+        case QMF_CONF_OWNS_NOTHING:
+            break;
+        }
+    }
+}
+
 const char *
 qmf_conf_check_nonempty(const char *s)
 {

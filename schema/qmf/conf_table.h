@@ -32,6 +32,14 @@ enum qmf_conf_kind {
     QMF_CONF_KIND_CUSTOM,       /* apply, for a value of type */
 };
 
+/* What a custom key's field holds, for qmf_conf_table_free and _copy
+ * (string keys hold a char *, list keys a qmf_value *). */
+enum qmf_conf_owns {
+    QMF_CONF_OWNS_NOTHING,      /* a plain value */
+    QMF_CONF_OWNS_STRING,       /* a malloc'd char *, or NULL */
+    QMF_CONF_OWNS_VALUE,        /* a qmf_value *, or NULL */
+};
+
 struct qmf_conf_key {
     const char *name;
     enum qmf_conf_kind kind;
@@ -40,21 +48,23 @@ struct qmf_conf_key {
     qmf_conf_check_fn *check;           /* QMF_CONF_KIND_STRING and _LIST */
     enum qmf_conf_type type;            /* QMF_CONF_KIND_CUSTOM */
     qmf_conf_apply_fn *apply;           /* QMF_CONF_KIND_CUSTOM */
+    enum qmf_conf_owns owns;            /* QMF_CONF_KIND_CUSTOM */
 };
 
 /* Table entries; the program defines QMF_CONF_STRUCT as its struct type first. */
 #define QMF_CONF_STRING_KEY(name, member, check) \
-    { name, QMF_CONF_KIND_STRING, offsetof(QMF_CONF_STRUCT, member), 0, 0, check, 0, NULL }
+    { name, QMF_CONF_KIND_STRING, offsetof(QMF_CONF_STRUCT, member), 0, 0, check, 0, NULL, 0 }
 #define QMF_CONF_UNSIGNED_KEY(name, member, min, max) \
-    { name, QMF_CONF_KIND_UNSIGNED, offsetof(QMF_CONF_STRUCT, member), min, max, NULL, 0, NULL }
+    { name, QMF_CONF_KIND_UNSIGNED, offsetof(QMF_CONF_STRUCT, member), min, max, NULL, 0, NULL, 0 }
 #define QMF_CONF_SIZE_KEY(name, member, min, max) \
-    { name, QMF_CONF_KIND_SIZE, offsetof(QMF_CONF_STRUCT, member), min, max, NULL, 0, NULL }
+    { name, QMF_CONF_KIND_SIZE, offsetof(QMF_CONF_STRUCT, member), min, max, NULL, 0, NULL, 0 }
 #define QMF_CONF_BOOL_KEY(name, member) \
-    { name, QMF_CONF_KIND_BOOL, offsetof(QMF_CONF_STRUCT, member), 0, 0, NULL, 0, NULL }
+    { name, QMF_CONF_KIND_BOOL, offsetof(QMF_CONF_STRUCT, member), 0, 0, NULL, 0, NULL, 0 }
 #define QMF_CONF_LIST_KEY(name, member, check) \
-    { name, QMF_CONF_KIND_LIST, offsetof(QMF_CONF_STRUCT, member), 0, 0, check, 0, NULL }
-#define QMF_CONF_CUSTOM_KEY(name, member, type, apply) \
-    { name, QMF_CONF_KIND_CUSTOM, offsetof(QMF_CONF_STRUCT, member), 0, 0, NULL, type, apply }
+    { name, QMF_CONF_KIND_LIST, offsetof(QMF_CONF_STRUCT, member), 0, 0, check, 0, NULL, 0 }
+#define QMF_CONF_CUSTOM_KEY(name, member, type, apply, owns) \
+    { name, QMF_CONF_KIND_CUSTOM, offsetof(QMF_CONF_STRUCT, member), 0, 0, NULL, type, apply, \
+      owns }
 
 struct qmf_conf_table {
     const struct qmf_conf_key *keys;
@@ -68,6 +78,14 @@ struct qmf_conf_table {
  */
 int qmf_conf_table_parse(const struct qmf_conf_table *table, const char *text, size_t len,
                          const char *name, void *cfg, qmf_error *err);
+
+/* Frees what the table's fields of cfg hold, and NULLs them; the fields
+ * no key describes are the caller's. */
+void qmf_conf_table_free(const struct qmf_conf_table *table, void *cfg);
+
+/* Makes the table's fields of dst, a shallow copy of src (*dst = *src),
+ * copies of their own; NULL stays NULL. */
+void qmf_conf_table_copy(const struct qmf_conf_table *table, void *dst, const void *src);
 
 /* The checks both programs use. */
 qmf_conf_check_fn qmf_conf_check_nonempty;

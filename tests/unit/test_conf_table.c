@@ -34,7 +34,7 @@ static const struct qmf_conf_key sample_keys[] = {
     QMF_CONF_SIZE_KEY("bytes", bytes, 0, 1u << 20),
     QMF_CONF_BOOL_KEY("on", on),
     QMF_CONF_LIST_KEY("paths", paths, qmf_conf_check_absolute),
-    QMF_CONF_CUSTOM_KEY("doubled", doubled, QMF_CONF_INT, apply_doubled),
+    QMF_CONF_CUSTOM_KEY("doubled", doubled, QMF_CONF_INT, apply_doubled, QMF_CONF_OWNS_NOTHING),
 };
 
 static const struct qmf_conf_table sample_table = {
@@ -44,8 +44,9 @@ static const struct qmf_conf_table sample_table = {
 static void
 sample_free(struct sample *s)
 {
-    free(s->name);
-    qmf_free(s->paths);
+    qmf_conf_table_free(&sample_table, s);
+    cr_assert_null(s->name);
+    cr_assert_null(s->paths);
 }
 
 /* The error text of reading text into a fresh sample. */
@@ -122,4 +123,23 @@ Test(conf_table, optional_path_takes_empty_or_absolute)
     cr_assert_null(qmf_conf_check_optional_path("/etc/k"));
     cr_assert_str_eq(qmf_conf_check_optional_path("k"), "expected an absolute path");
     cr_assert_str_eq(qmf_conf_check_nonempty(""), "must not be empty");
+}
+
+Test(conf_table, a_copy_owns_its_strings_and_values)
+{
+    static const char text[] = "name = \"a\"\npaths = [ \"/p\" ]\ncount = 3\n";
+    struct sample s = { 0 }, copy;
+    qmf_error err = { 0 };
+
+    cr_assert_eq(qmf_conf_table_parse(&sample_table, text, strlen(text), "t.conf", &s, &err),
+                 0, "%s", err.text);
+    copy = s;
+    qmf_conf_table_copy(&sample_table, &copy, &s);
+    cr_assert_neq(copy.name, s.name);
+    cr_assert_neq(copy.paths, s.paths);
+    sample_free(&s);
+    cr_assert_str_eq(copy.name, "a");
+    cr_assert_str_eq(qmf_list_at(copy.paths, 0)->u.str.ptr, "/p");
+    cr_assert_eq(copy.count, 3);
+    sample_free(&copy);
 }
