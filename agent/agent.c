@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "virtbus_version.h"
+
 static void agent_maybe_finish_stop(struct agent *a);
 
 int64_t
@@ -329,7 +331,7 @@ agent_attributes(const struct agent *a)
     qmf_map_set(attrs, "domains",
                 qmf_u32((uint32_t)inv_count(&a->inv,
                                             schema_find_class(a->env.schema, "Domain"))));
-    qmf_map_set(attrs, "version", qmf_string(VIRTBUS_VERSION_STRING));
+    qmf_map_set(attrs, "version", qmf_string(VIRTBUS_VERSION));
     qmf_map_set(attrs, "driver", qmf_string(a->driver_up ? "connected" : "disconnected"));
     return attrs;
 }
@@ -361,7 +363,7 @@ bus_up_cb(struct bus_conn *c, void *opaque)
     if (!a->started_event_sent) {
         qmf_value *v = qmf_map();
 
-        qmf_map_set(v, "version", qmf_string(VIRTBUS_VERSION_STRING));
+        qmf_map_set(v, "version", qmf_string(VIRTBUS_VERSION));
         qmf_map_set(v, "uri", qmf_string(a->cfg.uri));
         agent_publish_event(a, "agentStarted", v, NULL, NULL);
         a->started_event_sent = true;

@@ -201,24 +201,6 @@ log_msg(const struct log_ctx *lg, enum log_level level, const char *fmt, ...)
 }
 
 void
-log_warn(const struct log_ctx *lg, const char *fmt, ...)
-{
-    char text[LOG_LINE_MAX], reason[256];
-    int saved_errno = errno;
-    va_list ap;
-
-    if (!log_enabled(lg, LOG_LEVEL_WARN))
-        return;
-    if (strerror_r(saved_errno, reason, sizeof(reason)) != 0)
-        snprintf(reason, sizeof(reason), "error %d", saved_errno);
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    log_msg(lg, LOG_LEVEL_WARN, "%s: %s", text, reason);
-    errno = saved_errno;
-}
-
-void
 log_warnx(const struct log_ctx *lg, const char *fmt, ...)
 {
     va_list ap;

@@ -28,9 +28,6 @@ struct log_ctx {
 void log_init(struct log_ctx *lg, const char *ident, enum log_level level,
               bool use_syslog);
 
-/* Appends ": strerror(errno)", with errno as it was on entry. */
-void log_warn(const struct log_ctx *lg, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 void log_warnx(const struct log_ctx *lg, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void log_info(const struct log_ctx *lg, const char *fmt, ...)

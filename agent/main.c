@@ -28,6 +28,7 @@
 #include "bus/bus.h"
 #include "drivers/driver.h"
 #include "schema/schema.h"
+#include "virtbus_version.h"
 #ifdef VIRTBUS_FAILPOINTS
 #include "tests/harness/failpoints.h"
 #endif
@@ -49,6 +50,7 @@ struct daemon_state {
     struct event_base *base;
     unsigned stop_timeout;      /* s running commands get at SIGTERM */
     struct agent *agent;
+    struct workq *wq;           /* the agent's workers */
     struct log_ctx log;
     const char *config_path;
     const struct agent_config *overrides;
@@ -376,10 +378,15 @@ static void
 grace_expired_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct daemon_state *ds = arg;
+    struct workq_stats workers;
 
+    /* Which jobs hold the exit up: those in a worker are inside a libvirt
+     * call; those queued wait for a worker (or for one on the same object). */
+    workq_get_stats(ds->wq, &workers);
     if (agent_jobs_running(ds->agent) > 0)
-        log_warnx(&ds->log, "%u job(s) still running after %u s; exiting anyway",
-                  agent_jobs_running(ds->agent), ds->stop_timeout);
+        log_warnx(&ds->log, "%u job(s) still running after %u s (%u in a worker, %u queued); "
+                  "exiting anyway", agent_jobs_running(ds->agent), ds->stop_timeout,
+                  workers.running, workers.queued);
     else
         log_warnx(&ds->log, "still stopping after %u s (the broker did not confirm the "
                   "goodbye); exiting anyway", ds->stop_timeout);
@@ -465,7 +472,7 @@ main(int argc, char **argv)
         case 'f': foreground = true; break;
         case 'p': ds.pidfile = absolute_path(optarg); break;
         case 'v': over.log_level = LOG_LEVEL_DEBUG; break;
-        case 'V': printf("virtbusd %s\n", VIRTBUS_VERSION_STRING); return 0;
+        case 'V': printf("virtbusd %s\n", VIRTBUS_VERSION); return 0;
         case 'h': usage(stdout, 0);
         default:  usage(stderr, 2);
         }
@@ -505,6 +512,7 @@ main(int argc, char **argv)
     wq = workq_new(ds.base, cfg.workers, &err);
     if (wq == NULL)
         fatalx(&ds.log, "workers: %s", err.text);
+    ds.wq = wq;
     bus_threads = bus_threads_new();
 
     env = (struct agent_env){

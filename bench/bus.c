@@ -21,6 +21,7 @@
 
 #include "bench/measure.h"
 #include "bus/bus.h"
+#include "tests/harness/support.h"
 
 struct side {
     struct bus_conn *conn;

@@ -34,6 +34,7 @@
 #include "bus/bus.h"
 #include "drivers/driver.h"
 #include "schema/schema.h"
+#include "tests/harness/support.h"
 #include "trust/credential.h"
 #include "trust/key.h"
 #include "trust/verified.h"

@@ -310,14 +310,6 @@ bus_reject(struct bus_delivery *d, bool requeue)
     return delivery_driver(d)->reject(d, requeue);
 }
 
-const char *
-bus_queue_name(struct bus_conn *c, size_t i)
-{
-    if (c == NULL || conn_driver(c)->queue_name == NULL)
-        return NULL;
-    return conn_driver(c)->queue_name(c, i);
-}
-
 int
 bus_pause(struct bus_conn *c)
 {
@@ -368,14 +360,6 @@ bus_unsubscribe(struct bus_sub *s)
 
     if (drv != NULL && drv->unsubscribe != NULL)
         drv->unsubscribe(s);
-}
-
-bool
-bus_is_up(struct bus_conn *c)
-{
-    if (c == NULL || conn_driver(c)->is_up == NULL)
-        return false;
-    return conn_driver(c)->is_up(c);
 }
 
 void
@@ -627,8 +611,7 @@ bus_temp_queue_user(const char *user)
     for (i = 0; i < len; i++) {
         unsigned char c = (unsigned char)user[i];
 
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '.' || c == '_' || c == '-')
+        if (qmf_name_char_ok((char)c))
             *o++ = (char)c;
         else
             o += snprintf(o, 4, "%%%02X", c);

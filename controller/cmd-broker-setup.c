@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "schema/qmf/codec.h"
+#include "schema/qmf/names.h"
 
 #define SETUP_DEFAULT_DELIVERY_LIMIT 5
 #define SETUP_MAX_DELIVERY_LIMIT 1000
@@ -92,15 +93,14 @@ struct setup {
 };
 
 /* Names become broker user names, queue names and regexes: the node
- * name's characters only (agent/config.c). */
+ * name's characters only (qmf_name_char_ok). */
 static bool
 setup_name_ok(const char *s)
 {
     if (*s == '\0' || strlen(s) > BUS_TEMP_QUEUE_USER_MAX)
         return false;
     for (; *s != '\0'; s++)
-        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
-              (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' || *s == '-'))
+        if (!qmf_name_char_ok(*s))
             return false;
     return true;
 }

@@ -1,7 +1,7 @@
 /*
- * The controller's configuration file: a table of keys, each with the
- * function that checks and stores its value, over the shared libvirt-style
- * reader (schema/qmf/conf.h); and the lookups the CLI makes in it.
+ * The controller's configuration file: one table of keys that says where
+ * each value goes and what it must look like (schema/qmf/conf_table.h);
+ * and the lookups the CLI makes in it.
  */
 #include "controller/config.h"
 
@@ -12,80 +12,48 @@
 #include <sys/stat.h>
 
 #include "bus/bus.h"
-#include "schema/qmf/conf.h"
+#include "schema/qmf/conf_table.h"
+#include "schema/qmf/names.h"
 
-typedef int ctl_config_apply_fn(struct ctl_config *c,
-                                const struct qmf_conf_statement *st, qmf_error *err);
+static qmf_conf_apply_fn ctl_config_apply_broker;
+static qmf_conf_apply_fn ctl_config_apply_aliases;
+static qmf_conf_apply_fn ctl_config_apply_groups;
+static qmf_conf_apply_fn ctl_config_apply_sasl_mechanism;
+static qmf_conf_apply_fn ctl_config_apply_broker_topology;
 
-struct ctl_config_key {
-    const char *name;
-    enum qmf_conf_type type;
-    ctl_config_apply_fn *apply;
+#define QMF_CONF_STRUCT struct ctl_config
+
+static const struct qmf_conf_key ctl_config_keys[] = {
+    QMF_CONF_CUSTOM_KEY("broker", broker, QMF_CONF_STRINGS, ctl_config_apply_broker,
+                        QMF_CONF_OWNS_STRING),
+    QMF_CONF_CUSTOM_KEY("broker_aliases", broker_aliases, QMF_CONF_STRING_LIST,
+                        ctl_config_apply_aliases, QMF_CONF_OWNS_VALUE),
+    QMF_CONF_CUSTOM_KEY("node_groups", node_groups, QMF_CONF_STRING_LIST,
+                        ctl_config_apply_groups, QMF_CONF_OWNS_VALUE),
+    QMF_CONF_UNSIGNED_KEY("timeout", timeout, 1, CTL_CONFIG_MAX_TIMEOUT),
+    QMF_CONF_UNSIGNED_KEY("presence_window", presence_window, CTL_CONFIG_MIN_PRESENCE_WINDOW,
+                          CTL_CONFIG_MAX_PRESENCE_WINDOW),
+    QMF_CONF_UNSIGNED_KEY("presence_reuse_ms", presence_reuse_ms, 0,
+                          CTL_CONFIG_MAX_PRESENCE_REUSE_MS),
+    QMF_CONF_UNSIGNED_KEY("fleet_retention", fleet_retention, 0, CTL_CONFIG_MAX_FLEET_RETENTION),
+    QMF_CONF_UNSIGNED_KEY("confirm_above", confirm_above, 0, CTL_CONFIG_MAX_CONFIRM_ABOVE),
+    QMF_CONF_STRING_KEY("key_file", key_file, qmf_conf_check_absolute),
+    QMF_CONF_LIST_KEY("agent_issuer_keys", agent_issuer_keys, qmf_conf_check_absolute),
+    QMF_CONF_STRING_KEY("tls_ca", tls_ca, qmf_conf_check_absolute),
+    QMF_CONF_STRING_KEY("tls_cert", tls_cert, qmf_conf_check_absolute),
+    QMF_CONF_STRING_KEY("tls_key", tls_key, qmf_conf_check_absolute),
+    QMF_CONF_BOOL_KEY("tls_verify_hostname", tls_verify_hostname),
+    QMF_CONF_CUSTOM_KEY("sasl_mechanism", sasl, QMF_CONF_STRING,
+                        ctl_config_apply_sasl_mechanism, QMF_CONF_OWNS_NOTHING),
+    QMF_CONF_CUSTOM_KEY("broker_topology", provisioned, QMF_CONF_STRING,
+                        ctl_config_apply_broker_topology, QMF_CONF_OWNS_NOTHING),
+    QMF_CONF_BOOL_KEY("read_only", read_only),
+    QMF_CONF_BOOL_KEY("seal_answers", seal_answers),
 };
 
-static ctl_config_apply_fn ctl_config_apply_broker;
-static ctl_config_apply_fn ctl_config_apply_aliases;
-static ctl_config_apply_fn ctl_config_apply_groups;
-static ctl_config_apply_fn ctl_config_apply_timeout;
-static ctl_config_apply_fn ctl_config_apply_presence_window;
-static ctl_config_apply_fn ctl_config_apply_presence_reuse;
-static ctl_config_apply_fn ctl_config_apply_fleet_retention;
-static ctl_config_apply_fn ctl_config_apply_confirm_above;
-static ctl_config_apply_fn ctl_config_apply_key_file;
-static ctl_config_apply_fn ctl_config_apply_agent_issuer_keys;
-static ctl_config_apply_fn ctl_config_apply_tls_ca;
-static ctl_config_apply_fn ctl_config_apply_tls_cert;
-static ctl_config_apply_fn ctl_config_apply_tls_key;
-static ctl_config_apply_fn ctl_config_apply_tls_verify_hostname;
-static ctl_config_apply_fn ctl_config_apply_sasl_mechanism;
-static ctl_config_apply_fn ctl_config_apply_broker_topology;
-static ctl_config_apply_fn ctl_config_apply_read_only;
-static ctl_config_apply_fn ctl_config_apply_seal_answers;
-
-static const struct ctl_config_key ctl_config_keys[] = {
-    { "broker", QMF_CONF_STRINGS, ctl_config_apply_broker },
-    { "broker_aliases", QMF_CONF_STRING_LIST, ctl_config_apply_aliases },
-    { "node_groups", QMF_CONF_STRING_LIST, ctl_config_apply_groups },
-    { "timeout", QMF_CONF_INT, ctl_config_apply_timeout },
-    { "presence_window", QMF_CONF_INT, ctl_config_apply_presence_window },
-    { "presence_reuse_ms", QMF_CONF_INT, ctl_config_apply_presence_reuse },
-    { "fleet_retention", QMF_CONF_INT, ctl_config_apply_fleet_retention },
-    { "confirm_above", QMF_CONF_INT, ctl_config_apply_confirm_above },
-    { "key_file", QMF_CONF_STRING, ctl_config_apply_key_file },
-    { "agent_issuer_keys", QMF_CONF_STRING_LIST, ctl_config_apply_agent_issuer_keys },
-    { "tls_ca", QMF_CONF_STRING, ctl_config_apply_tls_ca },
-    { "tls_cert", QMF_CONF_STRING, ctl_config_apply_tls_cert },
-    { "tls_key", QMF_CONF_STRING, ctl_config_apply_tls_key },
-    { "tls_verify_hostname", QMF_CONF_BOOL, ctl_config_apply_tls_verify_hostname },
-    { "sasl_mechanism", QMF_CONF_STRING, ctl_config_apply_sasl_mechanism },
-    { "broker_topology", QMF_CONF_STRING, ctl_config_apply_broker_topology },
-    { "read_only", QMF_CONF_BOOL, ctl_config_apply_read_only },
-    { "seal_answers", QMF_CONF_BOOL, ctl_config_apply_seal_answers },
+static const struct qmf_conf_table ctl_config_table = {
+    ctl_config_keys, sizeof(ctl_config_keys) / sizeof(ctl_config_keys[0])
 };
-
-#define CTL_CONFIG_NKEYS (sizeof(ctl_config_keys) / sizeof(ctl_config_keys[0]))
-
-#define CTL_CONFIG_NAME_RULE "only letters, digits, '.', '_' and '-' are allowed"
-
-static bool
-ctl_config_name_char(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-           (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-}
-
-/* Alias and group names: short words that can never be read as a URL or
- * a node glob. */
-static bool
-ctl_config_name_ok(const char *s)
-{
-    if (*s == '\0')
-        return false;
-    for (; *s != '\0'; s++)
-        if (!ctl_config_name_char(*s))
-            return false;
-    return true;
-}
 
 /* scheme "://" as in RFC 3986: a letter, then letters, digits, '+', '-', '.'. */
 static bool
@@ -124,22 +92,15 @@ ctl_config_member_ok(const char *s, size_t len)
     size_t i;
 
     for (i = 0; i < len; i++)
-        if (!ctl_config_name_char(s[i]) && strchr("*?[]!", s[i]) == NULL)
+        if (!qmf_name_char_ok(s[i]) && strchr("*?[]!", s[i]) == NULL)
             return false;
     return true;
 }
 
-static void
-ctl_config_set_string(char **field, const char *s)
-{
-    free(*field);
-    *field = qmf_xstrdup(s);
-}
-
 static int
-ctl_config_apply_broker(struct ctl_config *c, const struct qmf_conf_statement *st,
-                        qmf_error *err)
+ctl_config_apply_broker(void *field, const struct qmf_conf_statement *st, qmf_error *err)
 {
+    char **broker = field;
     const char *why = NULL;
     char *s, *shown;
     bool ok;
@@ -149,7 +110,8 @@ ctl_config_apply_broker(struct ctl_config *c, const struct qmf_conf_statement *s
      * list: URLs, the nodes of a cluster. */
     if (st->value->kind == QMF_STRING) {
         s = qmf_xstrdup(st->value->u.str.ptr);
-        ok = ctl_config_urls_ok(s) || ctl_config_name_ok(s);
+        /* An alias name can never be read as a URL. */
+        ok = ctl_config_urls_ok(s) || qmf_conf_check_name(s) == NULL;
     } else {
         s = bus_url_list_join(st->value, &why);
         if (s == NULL)
@@ -166,26 +128,26 @@ ctl_config_apply_broker(struct ctl_config *c, const struct qmf_conf_statement *s
         free(s);
         return rc;
     }
-    free(c->broker);
-    c->broker = s;
+    free(*broker);
+    *broker = s;
     return 0;
 }
 
 static int
-ctl_config_apply_aliases(struct ctl_config *c, const struct qmf_conf_statement *st,
-                         qmf_error *err)
+ctl_config_apply_aliases(void *field, const struct qmf_conf_statement *st, qmf_error *err)
 {
-    qmf_value *aliases = qmf_conf_pairs(st, "alias", err);
+    qmf_value *aliases = qmf_conf_pairs(st, "alias", err), **slot = field;
     const struct qmf_pair *alias;
+    const char *why;
     size_t i;
 
     if (aliases == NULL)
         return -1;
     for (i = 0; i < qmf_map_len(aliases); i++) {
         alias = &aliases->u.map.items[i];
-        if (!ctl_config_name_ok(alias->key)) {
+        if ((why = qmf_conf_check_name(alias->key)) != NULL) {
             qmf_conf_error(err, st, "alias \"%.*s\" has an invalid name (%s)",
-                           QMF_CONF_SHOW_MAX, alias->key, CTL_CONFIG_NAME_RULE);
+                           QMF_CONF_SHOW_MAX, alias->key, why);
             goto fail;
         }
         if (!ctl_config_urls_ok(alias->value->u.str.ptr)) {
@@ -198,8 +160,8 @@ ctl_config_apply_aliases(struct ctl_config *c, const struct qmf_conf_statement *
             goto fail;
         }
     }
-    qmf_free(c->broker_aliases);
-    c->broker_aliases = aliases;
+    qmf_free(*slot);
+    *slot = aliases;
     return 0;
 
 fail:
@@ -250,11 +212,11 @@ fail:
 }
 
 static int
-ctl_config_apply_groups(struct ctl_config *c, const struct qmf_conf_statement *st,
-                        qmf_error *err)
+ctl_config_apply_groups(void *field, const struct qmf_conf_statement *st, qmf_error *err)
 {
-    qmf_value *pairs = qmf_conf_pairs(st, "group", err), *groups, *members;
+    qmf_value *pairs = qmf_conf_pairs(st, "group", err), *groups, *members, **slot = field;
     const struct qmf_pair *group;
+    const char *why;
     size_t i;
 
     if (pairs == NULL)
@@ -262,9 +224,9 @@ ctl_config_apply_groups(struct ctl_config *c, const struct qmf_conf_statement *s
     groups = qmf_map();
     for (i = 0; i < qmf_map_len(pairs); i++) {
         group = &pairs->u.map.items[i];
-        if (!ctl_config_name_ok(group->key)) {
+        if ((why = qmf_conf_check_name(group->key)) != NULL) {
             qmf_conf_error(err, st, "group \"%.*s\" has an invalid name (%s)",
-                           QMF_CONF_SHOW_MAX, group->key, CTL_CONFIG_NAME_RULE);
+                           QMF_CONF_SHOW_MAX, group->key, why);
             goto fail;
         }
         members = ctl_config_split_members(st, group->key, group->value->u.str.ptr, err);
@@ -273,8 +235,8 @@ ctl_config_apply_groups(struct ctl_config *c, const struct qmf_conf_statement *s
         qmf_map_set(groups, group->key, members);
     }
     qmf_free(pairs);
-    qmf_free(c->node_groups);
-    c->node_groups = groups;
+    qmf_free(*slot);
+    *slot = groups;
     return 0;
 
 fail:
@@ -284,195 +246,28 @@ fail:
 }
 
 static int
-apply_seconds(unsigned *slot, const struct qmf_conf_statement *st, int min, int max,
-              qmf_error *err)
-{
-    int64_t n = st->value->u.i;
-
-    if (n < min || n > max)
-        return qmf_conf_error(err, st, "%lld is out of range %d..%d", (long long)n,
-                              min, max);
-    *slot = (unsigned)n;
-    return 0;
-}
-
-static int
-ctl_config_apply_timeout(struct ctl_config *c, const struct qmf_conf_statement *st,
-                         qmf_error *err)
-{
-    return apply_seconds(&c->timeout, st, 1, CTL_CONFIG_MAX_TIMEOUT, err);
-}
-
-static int
-ctl_config_apply_presence_window(struct ctl_config *c, const struct qmf_conf_statement *st,
-                                 qmf_error *err)
-{
-    return apply_seconds(&c->presence_window, st, CTL_CONFIG_MIN_PRESENCE_WINDOW,
-                         CTL_CONFIG_MAX_PRESENCE_WINDOW, err);
-}
-
-/* The range check is the same as for seconds; only the unit differs. */
-static int
-ctl_config_apply_presence_reuse(struct ctl_config *c, const struct qmf_conf_statement *st,
-                                qmf_error *err)
-{
-    return apply_seconds(&c->presence_reuse_ms, st, 0, CTL_CONFIG_MAX_PRESENCE_REUSE_MS, err);
-}
-
-static int
-ctl_config_apply_fleet_retention(struct ctl_config *c, const struct qmf_conf_statement *st,
-                                 qmf_error *err)
-{
-    return apply_seconds(&c->fleet_retention, st, 0, CTL_CONFIG_MAX_FLEET_RETENTION, err);
-}
-
-/* A count of nodes: the range check is the same as for seconds. */
-static int
-ctl_config_apply_confirm_above(struct ctl_config *c, const struct qmf_conf_statement *st,
-                               qmf_error *err)
-{
-    return apply_seconds(&c->confirm_above, st, 0, CTL_CONFIG_MAX_CONFIRM_ABOVE, err);
-}
-
-/* Relative paths would depend on where the controller happens to run. */
-static int
-apply_path(char **field, const struct qmf_conf_statement *st, qmf_error *err)
-{
-    const char *s = st->value->u.str.ptr;
-
-    if (*s != '/')
-        return qmf_conf_error(err, st, "invalid value \"%.*s\" (expected an absolute path)",
-                              QMF_CONF_SHOW_MAX, s);
-    ctl_config_set_string(field, s);
-    return 0;
-}
-
-static int
-ctl_config_apply_key_file(struct ctl_config *c, const struct qmf_conf_statement *st,
-                          qmf_error *err)
-{
-    return apply_path(&c->key_file, st, err);
-}
-
-static int
-ctl_config_apply_tls_ca(struct ctl_config *c, const struct qmf_conf_statement *st,
-                        qmf_error *err)
-{
-    return apply_path(&c->tls_ca, st, err);
-}
-
-static int
-ctl_config_apply_tls_cert(struct ctl_config *c, const struct qmf_conf_statement *st,
-                          qmf_error *err)
-{
-    return apply_path(&c->tls_cert, st, err);
-}
-
-static int
-ctl_config_apply_tls_key(struct ctl_config *c, const struct qmf_conf_statement *st,
-                         qmf_error *err)
-{
-    return apply_path(&c->tls_key, st, err);
-}
-
-static int
-ctl_config_apply_tls_verify_hostname(struct ctl_config *c, const struct qmf_conf_statement *st,
-                                     qmf_error *err)
-{
-    c->tls_verify_hostname = st->value->u.b;
-    return 0;
-}
-
-static int
-ctl_config_apply_read_only(struct ctl_config *c, const struct qmf_conf_statement *st,
-                           qmf_error *err)
-{
-    c->read_only = st->value->u.b;
-    return 0;
-}
-
-static int
-ctl_config_apply_seal_answers(struct ctl_config *c, const struct qmf_conf_statement *st,
-                              qmf_error *err)
-{
-    c->seal_answers = st->value->u.b;
-    return 0;
-}
-
-static int
-ctl_config_apply_broker_topology(struct ctl_config *c, const struct qmf_conf_statement *st,
+ctl_config_apply_broker_topology(void *field, const struct qmf_conf_statement *st,
                                  qmf_error *err)
 {
     const char *s = st->value->u.str.ptr;
 
-    if (bus_topology_from_name(s, &c->provisioned) != 0)
+    if (bus_topology_from_name(s, field) != 0)
         return qmf_conf_error(err, st, "invalid value \"%.*s\" (expected \"declare\" or "
                               "\"provisioned\")", QMF_CONF_SHOW_MAX, s);
     return 0;
 }
 
 static int
-ctl_config_apply_sasl_mechanism(struct ctl_config *c, const struct qmf_conf_statement *st,
+ctl_config_apply_sasl_mechanism(void *field, const struct qmf_conf_statement *st,
                                 qmf_error *err)
 {
     const char *s = st->value->u.str.ptr;
 
-    if (bus_sasl_from_name(s, &c->sasl) != 0)
+    if (bus_sasl_from_name(s, field) != 0)
         return qmf_conf_error(err, st, "invalid value \"%.*s\" (expected \"plain\" or "
                               "\"external\")", QMF_CONF_SHOW_MAX, s);
     return 0;
 }
-
-static int
-ctl_config_apply_agent_issuer_keys(struct ctl_config *c, const struct qmf_conf_statement *st,
-                                   qmf_error *err)
-{
-    size_t i;
-
-    for (i = 0; i < qmf_list_len(st->value); i++) {
-        const char *s = qmf_list_at(st->value, i)->u.str.ptr;
-
-        if (*s != '/')
-            return qmf_conf_error(err, st, "invalid entry \"%.*s\" (expected an absolute path)",
-                                  QMF_CONF_SHOW_MAX, s);
-    }
-    qmf_free(c->agent_issuer_keys);
-    c->agent_issuer_keys = qmf_dup(st->value);
-    return 0;
-}
-
-static const struct ctl_config_key *
-ctl_config_find_key(const char *name)
-{
-    size_t i;
-
-    for (i = 0; i < CTL_CONFIG_NKEYS; i++)
-        if (strcmp(ctl_config_keys[i].name, name) == 0)
-            return &ctl_config_keys[i];
-    return NULL;
-}
-
-static bool
-ctl_config_key_type(void *opaque, const char *name, enum qmf_conf_type *type)
-{
-    const struct ctl_config_key *key = ctl_config_find_key(name);
-
-    if (key == NULL)
-        return false;
-    *type = key->type;
-    return true;
-}
-
-static int
-ctl_config_statement(void *opaque, const struct qmf_conf_statement *st, qmf_error *err)
-{
-    return ctl_config_find_key(st->key)->apply(opaque, st, err);
-}
-
-static const struct qmf_conf_reader ctl_config_reader = {
-    .key_type = ctl_config_key_type,
-    .statement = ctl_config_statement,
-};
 
 void
 ctl_config_defaults(struct ctl_config *c)
@@ -499,25 +294,9 @@ ctl_config_free(struct ctl_config *c)
 {
     if (c == NULL)
         return;
-    free(c->broker);
-    qmf_free(c->broker_aliases);
-    qmf_free(c->node_groups);
-    free(c->key_file);
-    qmf_free(c->agent_issuer_keys);
+    qmf_conf_table_free(&ctl_config_table, c);
     free(c->paths_read);
-    free(c->tls_ca);
-    free(c->tls_cert);
-    free(c->tls_key);
-    c->broker = c->key_file = c->paths_read = NULL;
-    c->agent_issuer_keys = NULL;
-    c->tls_ca = c->tls_cert = c->tls_key = NULL;
-    c->broker_aliases = c->node_groups = NULL;
-}
-
-static char *
-ctl_config_strdup_or_null(const char *s)
-{
-    return s != NULL ? qmf_xstrdup(s) : NULL;
+    c->paths_read = NULL;
 }
 
 /* Every load works on a copy and swaps it in on success. */
@@ -525,17 +304,15 @@ static void
 ctl_config_copy(struct ctl_config *dst, const struct ctl_config *src)
 {
     *dst = *src;
-    dst->broker = ctl_config_strdup_or_null(src->broker);
-    dst->broker_aliases = src->broker_aliases != NULL ? qmf_dup(src->broker_aliases)
-                                                      : qmf_map();
-    dst->node_groups = src->node_groups != NULL ? qmf_dup(src->node_groups) : qmf_map();
-    dst->key_file = ctl_config_strdup_or_null(src->key_file);
-    dst->agent_issuer_keys = src->agent_issuer_keys != NULL ? qmf_dup(src->agent_issuer_keys)
-                                                            : qmf_list();
-    dst->paths_read = ctl_config_strdup_or_null(src->paths_read);
-    dst->tls_ca = ctl_config_strdup_or_null(src->tls_ca);
-    dst->tls_cert = ctl_config_strdup_or_null(src->tls_cert);
-    dst->tls_key = ctl_config_strdup_or_null(src->tls_key);
+    qmf_conf_table_copy(&ctl_config_table, dst, src);
+    dst->paths_read = src->paths_read != NULL ? qmf_xstrdup(src->paths_read) : NULL;
+    /* Never NULL, even copied from a configuration filled by hand. */
+    if (dst->broker_aliases == NULL)
+        dst->broker_aliases = qmf_map();
+    if (dst->node_groups == NULL)
+        dst->node_groups = qmf_map();
+    if (dst->agent_issuer_keys == NULL)
+        dst->agent_issuer_keys = qmf_list();
 }
 
 static void
@@ -552,8 +329,7 @@ ctl_config_parse(struct ctl_config *c, const char *text, size_t len,
     struct ctl_config tmp;
 
     ctl_config_copy(&tmp, c);
-    if (qmf_conf_parse(text, text != NULL ? len : 0, name, &ctl_config_reader, &tmp,
-                       err) < 0) {
+    if (qmf_conf_table_parse(&ctl_config_table, text, len, name, &tmp, err) < 0) {
         ctl_config_free(&tmp);
         return -1;
     }
@@ -572,7 +348,7 @@ ctl_config_load_into(struct ctl_config *c, const char *path, qmf_error *err)
     text = qmf_conf_read_file(path, QMF_CONF_FILE_MAX, &len, err);
     if (text == NULL)
         return -1;
-    rc = qmf_conf_parse(text, len, path, &ctl_config_reader, c, err);
+    rc = qmf_conf_table_parse(&ctl_config_table, text, len, path, c, err);
     free(text);
     if (rc < 0)
         return -1;

@@ -13,6 +13,7 @@
 #include <event2/thread.h>
 
 #include "controller/ctl.h"
+#include "virtbus_version.h"
 
 /* -c NAME, then $VIRTBUS_BROKER, then the configured default, each an
  * alias or a URL; then the built-in default. */
@@ -122,12 +123,12 @@ print_version(const struct ctl_ctx *ctx)
     if (ctx->json) {
         qmf_value *doc = qmf_map();
 
-        qmf_map_set(doc, "version", qmf_string(VIRTBUS_VERSION_STRING));
+        qmf_map_set(doc, "version", qmf_string(VIRTBUS_VERSION));
         qmf_map_set(doc, "package", qmf_string(SCHEMA_PACKAGE));
         ctl_print_json(doc);
         qmf_free(doc);
     } else {
-        printf("virtbus %s\n", VIRTBUS_VERSION_STRING);
+        printf("virtbus %s\n", VIRTBUS_VERSION);
     }
 }
 

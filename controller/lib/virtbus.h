@@ -20,8 +20,7 @@
 #include "schema/qmf/error.h"
 #include "schema/qmf/value.h"
 #include "schema/schema.h"
-
-#define VIRTBUS_VERSION "0.1.0"
+#include "virtbus_version.h"
 
 /* The version of the library a program runs with. */
 const char *virtbus_version(void);

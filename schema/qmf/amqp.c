@@ -324,7 +324,7 @@ qmf_from_amqp(const char *buf, size_t len, qmf_error *err)
     } else {
         pn_data_rewind(data);
         if (pn_data_next(data))
-            v = get_value(data, 0, err);
+            v = qmf_get_pn_data(data, err);
         else
             qmf_error_set(err, QMF_ERR_MALFORMED, "malformed AMQP body: empty");
     }

@@ -25,6 +25,13 @@ qmf_name_key_escape(const char *name)
 }
 
 bool
+qmf_name_char_ok(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-';
+}
+
+bool
 qmf_name_node_ok(const char *s)
 {
     size_t n;
@@ -32,12 +39,7 @@ qmf_name_node_ok(const char *s)
     if (s == NULL || *s == '\0')
         return false;
     for (n = 0; s[n] != '\0'; n++) {
-        char c = s[n];
-
-        if (n >= QMF_NAME_MAX)
-            return false;
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
+        if (n >= QMF_NAME_MAX || !qmf_name_char_ok(s[n]))
             return false;
     }
     return true;

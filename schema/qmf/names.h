@@ -86,8 +86,12 @@
  * NULL for NULL. */
 char *qmf_name_key_escape(const char *name);
 
+/* The characters a name may hold where it becomes part of a queue name or
+ * a routing key: letters, digits, '.', '_' and '-'. */
+bool qmf_name_char_ok(char c);
+
 /* Whether s is a node name as the agent's configuration allows it: 1 to
- * QMF_NAME_MAX bytes of letters, digits, '.', '_' and '-'. */
+ * QMF_NAME_MAX bytes of qmf_name_char_ok. */
 bool qmf_name_node_ok(const char *s);
 
 /* "virtbus:agent:<node>", the node as it is. */

@@ -29,6 +29,7 @@
 
 #include "bus/bus.h"
 #include "schema/qmf/codec.h"
+#include "tests/harness/support.h"
 #include "tests/integration/harness.h"
 #include "tests/testutil.h"
 

@@ -100,10 +100,22 @@ Test(docs, protocol_lists_the_schema_as_built)
     free(doc);
 }
 
-/* The library's header repeats the version CMake writes for the programs. */
-Test(docs, the_public_header_has_the_build_s_version)
+/* CMake writes the version for the programs and the library's header
+ * (virtbus_version.h); the Debian packages take theirs from the changelog,
+ * which dpkg reads before any build, so it has to say the same. */
+Test(docs, the_debian_changelog_has_the_build_s_version)
 {
-    cr_assert_str_eq(VIRTBUS_VERSION, VIRTBUS_VERSION_STRING);
+    char *path = test_fixture_path("../../debian/changelog"), line[256], *expected;
+    FILE *f = fopen(path, "r");
+
+    cr_assert_not_null(f, "cannot open %s", path);
+    cr_assert_not_null(fgets(line, sizeof(line), f));
+    fclose(f);
+    expected = qmf_xasprintf("virtbus (%s) ", VIRTBUS_VERSION);
+    cr_assert(strncmp(line, expected, strlen(expected)) == 0,
+              "debian/changelog starts \"%s\", not \"%s\"", line, expected);
+    free(expected);
+    free(path);
 }
 
 /* The text of the section that starts with heading, up to the next one. */

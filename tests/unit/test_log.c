@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 
 #include "agent/log.h"
+#include "tests/harness/support.h"
 #include "tests/testutil.h"
 
 #define STAMP "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z"
