@@ -365,32 +365,49 @@ drv_domain_migrate(struct drv_conn *c, const char *uuid, const char *dest_uri,
     return rc;
 }
 
+DRV_LV_LOOKUP_THUNK(virDomainLookupByUUIDString)
+DRV_LV_OBJ_THUNK(virDomainFree)
+DRV_LV_UUID_THUNK(virDomainGetUUIDString)
+DRV_LV_LIST_ALL_THUNK(virConnectListAllDomains, virConnectPtr, virDomainPtr)
+DRV_LV_XML_DESC_THUNK(virDomainGetXMLDesc)
+DRV_LV_FROM_XML_THUNK(virDomainDefineXML)
+DRV_LV_FROM_XML_FLAGS_THUNK(virDomainCreateXML)
+DRV_LV_SET_AUTOSTART_THUNK(virDomainSetAutostart)
+DRV_LV_OBJ_THUNK(virDomainDestroy)
+DRV_LV_OBJ_THUNK(virDomainUndefine)
+DRV_LV_OBJ_THUNK(virDomainSuspend)
+DRV_LV_OBJ_THUNK(virDomainResume)
+DRV_LV_OBJ_THUNK(virDomainShutdown)
+DRV_LV_OBJ_FLAGS_THUNK(virDomainCreateWithFlags)
+DRV_LV_OBJ_FLAGS_THUNK(virDomainReboot)
+DRV_LV_OBJ_FLAGS_THUNK(virDomainReset)
+DRV_LV_OBJ_FLAGS_THUNK(virDomainManagedSave)
 
 const struct drv_family drv_domains = {
     .name = "domain",
     .key_name = "uuid",
     .label = "domain with uuid",
     .not_found = VIR_ERR_NO_DOMAIN,
-    .lookup = (drv_lv_lookup_fn)virDomainLookupByUUIDString,
-    .free = (drv_lv_obj_fn)virDomainFree,
-    .uuid = (drv_lv_uuid_fn)virDomainGetUUIDString,
-    .list_all = (drv_lv_list_all_fn)virConnectListAllDomains,
+    .lookup = drv_lv_call_virDomainLookupByUUIDString,
+    .free = drv_lv_call_virDomainFree,
+    .uuid = drv_lv_call_virDomainGetUUIDString,
+    .list_all = drv_lv_call_virConnectListAllDomains,
     .values = drv_lv_domain_values,
-    .xml_desc = (drv_lv_xml_desc_fn)virDomainGetXMLDesc,
-    .define_xml = (drv_lv_from_xml_fn)virDomainDefineXML,
-    .create_xml_flags = (drv_lv_from_xml_flags_fn)virDomainCreateXML,
-    .set_autostart = (drv_lv_set_autostart_fn)virDomainSetAutostart,
+    .xml_desc = drv_lv_call_virDomainGetXMLDesc,
+    .define_xml = drv_lv_call_virDomainDefineXML,
+    .create_xml_flags = drv_lv_call_virDomainCreateXML,
+    .set_autostart = drv_lv_call_virDomainSetAutostart,
     .act = {
-        [DRV_DESTROY] = (drv_lv_obj_fn)virDomainDestroy,
-        [DRV_UNDEFINE] = (drv_lv_obj_fn)virDomainUndefine,
-        [DRV_SUSPEND] = (drv_lv_obj_fn)virDomainSuspend,
-        [DRV_RESUME] = (drv_lv_obj_fn)virDomainResume,
-        [DRV_SHUTDOWN] = (drv_lv_obj_fn)virDomainShutdown,
+        [DRV_DESTROY] = drv_lv_call_virDomainDestroy,
+        [DRV_UNDEFINE] = drv_lv_call_virDomainUndefine,
+        [DRV_SUSPEND] = drv_lv_call_virDomainSuspend,
+        [DRV_RESUME] = drv_lv_call_virDomainResume,
+        [DRV_SHUTDOWN] = drv_lv_call_virDomainShutdown,
     },
     .act_flags = {
-        [DRV_CREATE] = (drv_lv_obj_flags_fn)virDomainCreateWithFlags,
-        [DRV_REBOOT] = (drv_lv_obj_flags_fn)virDomainReboot,
-        [DRV_RESET] = (drv_lv_obj_flags_fn)virDomainReset,
-        [DRV_MANAGED_SAVE] = (drv_lv_obj_flags_fn)virDomainManagedSave,
+        [DRV_CREATE] = drv_lv_call_virDomainCreateWithFlags,
+        [DRV_REBOOT] = drv_lv_call_virDomainReboot,
+        [DRV_RESET] = drv_lv_call_virDomainReset,
+        [DRV_MANAGED_SAVE] = drv_lv_call_virDomainManagedSave,
     },
 };

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
@@ -93,11 +94,15 @@ typedef int (*drv_lv_values_fn)(struct drv_conn *c, void *obj, const void *ctx,
                                 qmf_value **values, qmf_error *err);
 
 /*
- * A libvirt object family, described once: its libvirt functions, which
- * family.c calls through void * (every libvirt object handle is a pointer
- * to an opaque struct, and the ABIs virtbus builds for pass all object
- * pointers alike, so the casts in the rows change no call).  An entry left
- * NULL is something the family cannot do.
+ * A libvirt object family, described once: the libvirt call behind each
+ * thing it does.  family.c handles every object as void * (each libvirt
+ * object handle is a pointer to an opaque struct), but a libvirt function
+ * taking a virDomainPtr is not of a type taking void *, and calling it
+ * through such a pointer is undefined, whatever the ABI.  So a row names
+ * thunks of exactly the row's types, each calling its libvirt function
+ * with the void * converted to the handle (and the handle back to void *),
+ * as ISO C allows; the macros below write them.  An entry left NULL is
+ * something the family cannot do.
  */
 typedef void *(*drv_lv_lookup_fn)(virConnectPtr conn, const char *key);
 typedef int (*drv_lv_obj_fn)(void *obj);
@@ -110,6 +115,53 @@ typedef void *(*drv_lv_from_xml_fn)(virConnectPtr conn, const char *xml);
 typedef void *(*drv_lv_from_xml_flags_fn)(virConnectPtr conn, const char *xml,
                                           unsigned int flags);
 typedef int (*drv_lv_set_autostart_fn)(void *obj, int autostart);
+
+/*
+ * DRV_LV_<SHAPE>_THUNK(fn) defines drv_lv_call_<fn>, of the row type
+ * drv_lv_<shape>_fn, calling the libvirt function fn; a row entry then
+ * names drv_lv_call_<fn>.  A libvirt function of another shape does not
+ * compile (-Werror) where a cast would have hidden it.
+ */
+#define DRV_LV_THUNK(fn, ret, params, args) \
+    static ret drv_lv_call_##fn params { return fn args; }
+#define DRV_LV_LOOKUP_THUNK(fn) \
+    DRV_LV_THUNK(fn, void *, (virConnectPtr conn, const char *key), (conn, key))
+#define DRV_LV_OBJ_THUNK(fn) DRV_LV_THUNK(fn, int, (void *obj), (obj))
+#define DRV_LV_OBJ_FLAGS_THUNK(fn) \
+    DRV_LV_THUNK(fn, int, (void *obj, unsigned int flags), (obj, flags))
+#define DRV_LV_UUID_THUNK(fn) DRV_LV_THUNK(fn, int, (void *obj, char *buf), (obj, buf))
+#define DRV_LV_KEY_THUNK(fn) DRV_LV_THUNK(fn, const char *, (void *obj), (obj))
+#define DRV_LV_XML_DESC_THUNK(fn) \
+    DRV_LV_THUNK(fn, char *, (void *obj, unsigned int flags), (obj, flags))
+#define DRV_LV_FROM_XML_THUNK(fn) \
+    DRV_LV_THUNK(fn, void *, (virConnectPtr conn, const char *xml), (conn, xml))
+#define DRV_LV_FROM_XML_FLAGS_THUNK(fn) \
+    DRV_LV_THUNK(fn, void *, (virConnectPtr conn, const char *xml, unsigned int flags), \
+                 (conn, xml, flags))
+#define DRV_LV_SET_AUTOSTART_THUNK(fn) \
+    DRV_LV_THUNK(fn, int, (void *obj, int autostart), (obj, autostart))
+
+/*
+ * The same for a libvirt call listing every obj_type under parent_type (a
+ * connection; for volumes, a pool) into an array it allocates.  An array
+ * of obj_type may not be read as one of void *, so the thunk hands back a
+ * void * array of its own, each object converted, and frees libvirt's.
+ * With parent_type virConnectPtr it is a drv_lv_list_all_fn.
+ */
+#define DRV_LV_LIST_ALL_THUNK(fn, parent_type, obj_type)                       \
+    static int drv_lv_call_##fn(parent_type parent, void ***objs,              \
+                                unsigned int flags)                            \
+    {                                                                          \
+        obj_type *typed = NULL;                                                \
+        int i, n = fn(parent, &typed, flags);                                  \
+                                                                               \
+        if (n >= 0)                                                            \
+            *objs = qmf_xcalloc((size_t)n, sizeof(**objs));                    \
+        for (i = 0; i < n; i++)                                                \
+            (*objs)[i] = typed[i];                                             \
+        free(typed);                                                           \
+        return n;                                                              \
+    }
 
 struct drv_family {
     const char *name;               /* "domain", in error texts */

@@ -134,40 +134,60 @@ drv_lv_interface_values(struct drv_conn *c, void *obj, const void *ctx,
     return 0;
 }
 
+DRV_LV_LOOKUP_THUNK(virNetworkLookupByUUIDString)
+DRV_LV_OBJ_THUNK(virNetworkFree)
+DRV_LV_UUID_THUNK(virNetworkGetUUIDString)
+DRV_LV_LIST_ALL_THUNK(virConnectListAllNetworks, virConnectPtr, virNetworkPtr)
+DRV_LV_XML_DESC_THUNK(virNetworkGetXMLDesc)
+DRV_LV_FROM_XML_THUNK(virNetworkDefineXML)
+DRV_LV_FROM_XML_THUNK(virNetworkCreateXML)
+DRV_LV_SET_AUTOSTART_THUNK(virNetworkSetAutostart)
+DRV_LV_OBJ_THUNK(virNetworkCreate)
+DRV_LV_OBJ_THUNK(virNetworkDestroy)
+DRV_LV_OBJ_THUNK(virNetworkUndefine)
+
 const struct drv_family drv_networks = {
     .name = "network",
     .key_name = "uuid",
     .label = "network with uuid",
     .not_found = VIR_ERR_NO_NETWORK,
-    .lookup = (drv_lv_lookup_fn)virNetworkLookupByUUIDString,
-    .free = (drv_lv_obj_fn)virNetworkFree,
-    .uuid = (drv_lv_uuid_fn)virNetworkGetUUIDString,
-    .list_all = (drv_lv_list_all_fn)virConnectListAllNetworks,
+    .lookup = drv_lv_call_virNetworkLookupByUUIDString,
+    .free = drv_lv_call_virNetworkFree,
+    .uuid = drv_lv_call_virNetworkGetUUIDString,
+    .list_all = drv_lv_call_virConnectListAllNetworks,
     .values = drv_lv_network_values,
-    .xml_desc = (drv_lv_xml_desc_fn)virNetworkGetXMLDesc,
-    .define_xml = (drv_lv_from_xml_fn)virNetworkDefineXML,
-    .create_xml = (drv_lv_from_xml_fn)virNetworkCreateXML,
-    .set_autostart = (drv_lv_set_autostart_fn)virNetworkSetAutostart,
+    .xml_desc = drv_lv_call_virNetworkGetXMLDesc,
+    .define_xml = drv_lv_call_virNetworkDefineXML,
+    .create_xml = drv_lv_call_virNetworkCreateXML,
+    .set_autostart = drv_lv_call_virNetworkSetAutostart,
     .act = {
-        [DRV_CREATE] = (drv_lv_obj_fn)virNetworkCreate,
-        [DRV_DESTROY] = (drv_lv_obj_fn)virNetworkDestroy,
-        [DRV_UNDEFINE] = (drv_lv_obj_fn)virNetworkUndefine,
+        [DRV_CREATE] = drv_lv_call_virNetworkCreate,
+        [DRV_DESTROY] = drv_lv_call_virNetworkDestroy,
+        [DRV_UNDEFINE] = drv_lv_call_virNetworkUndefine,
     },
 };
+
+DRV_LV_LOOKUP_THUNK(virInterfaceLookupByName)
+DRV_LV_OBJ_THUNK(virInterfaceFree)
+DRV_LV_KEY_THUNK(virInterfaceGetName)
+DRV_LV_LIST_ALL_THUNK(virConnectListAllInterfaces, virConnectPtr, virInterfacePtr)
+DRV_LV_XML_DESC_THUNK(virInterfaceGetXMLDesc)
+DRV_LV_OBJ_FLAGS_THUNK(virInterfaceCreate)
+DRV_LV_OBJ_FLAGS_THUNK(virInterfaceDestroy)
 
 const struct drv_family drv_interfaces = {
     .name = "interface",
     .key_name = "name",
     .label = "interface",
     .not_found = VIR_ERR_NO_INTERFACE,
-    .lookup = (drv_lv_lookup_fn)virInterfaceLookupByName,
-    .free = (drv_lv_obj_fn)virInterfaceFree,
-    .key = (drv_lv_key_fn)virInterfaceGetName,
-    .list_all = (drv_lv_list_all_fn)virConnectListAllInterfaces,
+    .lookup = drv_lv_call_virInterfaceLookupByName,
+    .free = drv_lv_call_virInterfaceFree,
+    .key = drv_lv_call_virInterfaceGetName,
+    .list_all = drv_lv_call_virConnectListAllInterfaces,
     .values = drv_lv_interface_values,
-    .xml_desc = (drv_lv_xml_desc_fn)virInterfaceGetXMLDesc,
+    .xml_desc = drv_lv_call_virInterfaceGetXMLDesc,
     .act_flags = {
-        [DRV_CREATE] = (drv_lv_obj_flags_fn)virInterfaceCreate,
-        [DRV_DESTROY] = (drv_lv_obj_flags_fn)virInterfaceDestroy,
+        [DRV_CREATE] = drv_lv_call_virInterfaceCreate,
+        [DRV_DESTROY] = drv_lv_call_virInterfaceDestroy,
     },
 };

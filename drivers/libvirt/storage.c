@@ -175,18 +175,20 @@ drv_lv_volume_values(struct drv_conn *c, void *obj, const void *ctx,
     return 0;
 }
 
+DRV_LV_LIST_ALL_THUNK(virStoragePoolListAllVolumes, virStoragePoolPtr, virStorageVolPtr)
+
 /* The volumes of one active pool, appended to *list. */
 static int
 drv_lv_pool_volumes(struct drv_conn *c, virStoragePoolPtr pool, qmf_value **list,
                     qmf_error *err)
 {
     char uuid[VIR_UUID_STRING_BUFLEN];
-    virStorageVolPtr *vols = NULL;
+    void **vols = NULL;
     qmf_error e = { .code = QMF_OK };
     int n;
 
     if (virStoragePoolGetUUIDString(pool, uuid) < 0 ||
-        (n = virStoragePoolListAllVolumes(pool, &vols, 0)) < 0) {
+        (n = drv_lv_call_virStoragePoolListAllVolumes(pool, &vols, 0)) < 0) {
         drv_lv_fail(c, &e);
         /* Gone or stopped since the pools were listed: no volumes. */
         if (e.code == (QMF_ERR_LIBVIRT | VIR_ERR_NO_STORAGE_POOL) ||
@@ -196,7 +198,7 @@ drv_lv_pool_volumes(struct drv_conn *c, virStoragePoolPtr pool, qmf_value **list
             *err = e;
         return -1;
     }
-    return drv_lv_collect(c, &drv_volumes, (void **)vols, n, uuid, list, err);
+    return drv_lv_collect(c, &drv_volumes, vols, n, uuid, list, err);
 }
 
 static int
@@ -275,44 +277,65 @@ out:
     return rc;
 }
 
+DRV_LV_LOOKUP_THUNK(virStoragePoolLookupByUUIDString)
+DRV_LV_OBJ_THUNK(virStoragePoolFree)
+DRV_LV_UUID_THUNK(virStoragePoolGetUUIDString)
+DRV_LV_LIST_ALL_THUNK(virConnectListAllStoragePools, virConnectPtr, virStoragePoolPtr)
+DRV_LV_XML_DESC_THUNK(virStoragePoolGetXMLDesc)
+DRV_LV_FROM_XML_FLAGS_THUNK(virStoragePoolDefineXML)
+DRV_LV_FROM_XML_FLAGS_THUNK(virStoragePoolCreateXML)
+DRV_LV_OBJ_THUNK(virStoragePoolDestroy)
+DRV_LV_OBJ_THUNK(virStoragePoolUndefine)
+DRV_LV_OBJ_FLAGS_THUNK(virStoragePoolCreate)
+DRV_LV_OBJ_FLAGS_THUNK(virStoragePoolBuild)
+DRV_LV_OBJ_FLAGS_THUNK(virStoragePoolDelete)
+DRV_LV_OBJ_FLAGS_THUNK(virStoragePoolRefresh)
+
 const struct drv_family drv_pools = {
     .name = "pool",
     .key_name = "uuid",
     .label = "pool with uuid",
     .not_found = VIR_ERR_NO_STORAGE_POOL,
-    .lookup = (drv_lv_lookup_fn)virStoragePoolLookupByUUIDString,
-    .free = (drv_lv_obj_fn)virStoragePoolFree,
-    .uuid = (drv_lv_uuid_fn)virStoragePoolGetUUIDString,
-    .list_all = (drv_lv_list_all_fn)virConnectListAllStoragePools,
+    .lookup = drv_lv_call_virStoragePoolLookupByUUIDString,
+    .free = drv_lv_call_virStoragePoolFree,
+    .uuid = drv_lv_call_virStoragePoolGetUUIDString,
+    .list_all = drv_lv_call_virConnectListAllStoragePools,
     .values = drv_lv_pool_values,
-    .xml_desc = (drv_lv_xml_desc_fn)virStoragePoolGetXMLDesc,
-    .define_xml_flags = (drv_lv_from_xml_flags_fn)virStoragePoolDefineXML,
-    .create_xml_flags = (drv_lv_from_xml_flags_fn)virStoragePoolCreateXML,
+    .xml_desc = drv_lv_call_virStoragePoolGetXMLDesc,
+    .define_xml_flags = drv_lv_call_virStoragePoolDefineXML,
+    .create_xml_flags = drv_lv_call_virStoragePoolCreateXML,
     .act = {
-        [DRV_DESTROY] = (drv_lv_obj_fn)virStoragePoolDestroy,
-        [DRV_UNDEFINE] = (drv_lv_obj_fn)virStoragePoolUndefine,
+        [DRV_DESTROY] = drv_lv_call_virStoragePoolDestroy,
+        [DRV_UNDEFINE] = drv_lv_call_virStoragePoolUndefine,
     },
     .act_flags = {
-        [DRV_CREATE] = (drv_lv_obj_flags_fn)virStoragePoolCreate,
-        [DRV_BUILD] = (drv_lv_obj_flags_fn)virStoragePoolBuild,
-        [DRV_DELETE] = (drv_lv_obj_flags_fn)virStoragePoolDelete,
-        [DRV_REFRESH] = (drv_lv_obj_flags_fn)virStoragePoolRefresh,
+        [DRV_CREATE] = drv_lv_call_virStoragePoolCreate,
+        [DRV_BUILD] = drv_lv_call_virStoragePoolBuild,
+        [DRV_DELETE] = drv_lv_call_virStoragePoolDelete,
+        [DRV_REFRESH] = drv_lv_call_virStoragePoolRefresh,
     },
 };
+
+DRV_LV_LOOKUP_THUNK(virStorageVolLookupByKey)
+DRV_LV_OBJ_THUNK(virStorageVolFree)
+DRV_LV_KEY_THUNK(virStorageVolGetKey)
+DRV_LV_XML_DESC_THUNK(virStorageVolGetXMLDesc)
+DRV_LV_OBJ_FLAGS_THUNK(virStorageVolDelete)
+DRV_LV_OBJ_FLAGS_THUNK(virStorageVolWipe)
 
 const struct drv_family drv_volumes = {
     .name = "volume",
     .key_name = "key",
     .label = "volume with key",
     .not_found = VIR_ERR_NO_STORAGE_VOL,
-    .lookup = (drv_lv_lookup_fn)virStorageVolLookupByKey,
-    .free = (drv_lv_obj_fn)virStorageVolFree,
-    .key = (drv_lv_key_fn)virStorageVolGetKey,
+    .lookup = drv_lv_call_virStorageVolLookupByKey,
+    .free = drv_lv_call_virStorageVolFree,
+    .key = drv_lv_call_virStorageVolGetKey,
     .list = drv_lv_volume_list,
     .values = drv_lv_volume_values,
-    .xml_desc = (drv_lv_xml_desc_fn)virStorageVolGetXMLDesc,
+    .xml_desc = drv_lv_call_virStorageVolGetXMLDesc,
     .act_flags = {
-        [DRV_DELETE] = (drv_lv_obj_flags_fn)virStorageVolDelete,
-        [DRV_WIPE] = (drv_lv_obj_flags_fn)virStorageVolWipe,
+        [DRV_DELETE] = drv_lv_call_virStorageVolDelete,
+        [DRV_WIPE] = drv_lv_call_virStorageVolWipe,
     },
 };
