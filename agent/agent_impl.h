@@ -264,10 +264,6 @@ const char *agent_requester(const struct agent_caller *c, const struct bus_messa
  * made valid UTF-8: a record must not carry what it records unbounded.
  * class_name NULL: "".
  */
-/* Counts a commandResult the agent publishes for the first time (not a
- * replay from the journal) in a->commands, by its outcome. */
-void agent_count_command(struct agent *a, const qmf_value *command_result);
-
 qmf_value *agent_command_result(const struct agent_caller *caller, const struct bus_message *m,
                                 const char *class_name, const char *object_name,
                                 const char *method_name, const char *outcome,
@@ -332,6 +328,10 @@ void agent_fail(struct agent *a, const qmf_error *why);
 /* heartbeat.c */
 /* Agent attributes: heartbeats, locate responses and _target predicates. */
 qmf_value *agent_attributes(const struct agent *a);
+/* Counts a commandResult the agent publishes for the first time (not a
+ * replay from the journal) in a->commands, by its outcome, for the
+ * heartbeat's _commands. */
+void agent_count_command(struct agent *a, const qmf_value *command_result);
 void agent_heartbeat_start(struct agent *a);
 void agent_heartbeat_stop(struct agent *a);
 void agent_heartbeat_send(struct agent *a, bool last);
