@@ -1,95 +1,32 @@
 /*
  * The agent's lifecycle: start (hypervisor first, then the broker), the
- * broker connection, worker job bookkeeping, and graceful stop.  Requests
- * are handled in dispatch.c, the hypervisor connection in hypervisor.c.
+ * broker connection, reloads, and graceful stop.  Requests are handled in
+ * dispatch.c, the hypervisor connection in hypervisor.c; worker jobs are
+ * counted in jobs.c, which tells this file when the last one has ended.
  */
 #include "agent/agent_impl.h"
+#include "agent/clock.h"
 #include "agent/journal.h"
 #include "schema/qmf/names.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "virtbus_version.h"
 
 static void agent_maybe_finish_stop(struct agent *a);
 
-int64_t
-agent_now_ns(void)
+/* The last worker job has ended: a stop may go on, or a lost hypervisor
+ * connection be closed, now that no job can see either. */
+static void
+agent_jobs_idle(void *opaque)
 {
-    struct timespec ts;
+    struct agent *a = opaque;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int64_t
-agent_mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int
-agent_submit(struct agent *a, const char *object_name, void (*work)(void *),
-             void (*done)(void *), void *job)
-{
-    /* The key orders jobs per object across every agent of the pool. */
-    char *key = qmf_xasprintf("%s/%s", a->name, object_name);
-    int rc;
-
-    a->jobs_in_flight++;
-    rc = workq_submit(a->env.wq, key, work, done, job);
-    free(key);
-    if (rc != 0) {
-        a->jobs_in_flight--;
-        log_warnx(&a->log, "the worker pool refused a job for %s", object_name);
-    }
-    return rc;
-}
-
-void
-agent_job_end(struct agent *a)
-{
-    if (--a->jobs_in_flight > 0)
-        return;
     if (a->state == AGENT_STOPPING)
         agent_maybe_finish_stop(a);
     else
         agent_hypervisor_idle(a);
-}
-
-/* Configuration snapshots ------------------------------------------------- */
-
-struct agent_conf *
-agent_conf_new(const struct agent_config *cfg)
-{
-    struct agent_conf *c = qmf_xcalloc(1, sizeof(*c));
-
-    atomic_init(&c->refs, 1);
-    agent_config_copy(&c->cfg, cfg);
-    return c;
-}
-
-struct agent_conf *
-agent_conf_ref(struct agent_conf *c)
-{
-    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
-    return c;
-}
-
-void
-agent_conf_unref(struct agent_conf *c)
-{
-    /* acq_rel: every holder's reads happen before the free. */
-    if (c == NULL || atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
-        return;
-    agent_config_free(&c->cfg);
-    free(c);
 }
 
 /* Makes c the configuration in force (taking its reference). */
@@ -205,6 +142,7 @@ agent_new(const struct agent_env *env, const struct agent_config *cfg,
     a->queue = qmf_name_command_queue(cfg->node);
     a->heartbeat_key = qmf_name_heartbeat_key(cfg->node);
     a->lock_queue = qmf_name_lock_queue(cfg->node);
+    jobs_init(&a->jobs, env->wq, a->name, &a->log, agent_jobs_idle, a);
     agent_identity_init(a);
 
     if ((a->guard = guard_from_config(a, cfg, err)) == NULL) {
@@ -291,49 +229,6 @@ agent_reconfigure(struct agent *a, const struct agent_config *cfg,
         agent_refresh_object(a, "node");
     log_info(&a->log, "configuration reloaded");
     return 0;
-}
-
-/* Agent attributes ------------------------------------------------------ */
-
-qmf_value *
-agent_attributes(const struct agent *a)
-{
-    static const char *const from_node[] = {
-        "hostname", "uri", "hypervisorType", "hypervisorVersion",
-        "libvirtVersion", "arch", "memory", "cpus",
-    };
-    const struct inv_object *node = inv_get(&a->inv, "node");
-    qmf_value *attrs = qmf_map();
-    size_t i;
-
-    qmf_map_set(attrs, "_vendor", qmf_string("virtbus"));
-    qmf_map_set(attrs, "_product", qmf_string("agent"));
-    qmf_map_set(attrs, "_instance", qmf_string(a->cfg.node));
-    qmf_map_set(attrs, "_name", qmf_string(a->name));
-    qmf_map_set(attrs, "node", qmf_string(a->cfg.node));
-    /* Which process this is: two agents of one node name are a clash
-     * that consoles must be able to see (docs/PROTOCOL.md §1.5). */
-    qmf_map_set(attrs, "_instance_id", qmf_string(a->instance_id));
-    qmf_map_set(attrs, "_host", qmf_string(a->host));
-    qmf_map_set(attrs, "_pid", qmf_u32((uint32_t)getpid()));
-    /* QMFv2's epoch, the uint32 Qpid's consoles read: the start time in
-     * seconds, which grows from one start to the next as QMFv2's boot
-     * counter does; and the start time itself (docs/PROTOCOL.md §1.5). */
-    qmf_map_set(attrs, "_epoch", qmf_u32((uint32_t)(a->epoch_ns / 1000000000)));
-    qmf_map_set(attrs, "_start_time", qmf_i64(a->epoch_ns));
-    for (i = 0; node && i < sizeof(from_node) / sizeof(from_node[0]); i++) {
-        const qmf_value *v = qmf_map_get(node->values, from_node[i]);
-
-        if (v)
-            qmf_map_set(attrs, from_node[i], qmf_dup(v));
-    }
-    qmf_map_set(attrs, "labels", qmf_dup(a->cfg.labels));
-    qmf_map_set(attrs, "domains",
-                qmf_u32((uint32_t)inv_count(&a->inv,
-                                            schema_find_class(a->env.schema, "Domain"))));
-    qmf_map_set(attrs, "version", qmf_string(VIRTBUS_VERSION));
-    qmf_map_set(attrs, "driver", qmf_string(a->driver_up ? "connected" : "disconnected"));
-    return attrs;
 }
 
 /* Broker connection ------------------------------------------------------- */
@@ -586,7 +481,7 @@ agent_start(struct agent *a)
     if (a->state != AGENT_NEW)
         return -1;
     a->state = AGENT_STARTING;
-    a->epoch_ns = agent_now_ns();
+    a->epoch_ns = clock_wall_ns();
     broker = bus_url_redact(a->cfg.broker);
     log_info(&a->log, "starting: node %s, hypervisor %s, broker %s",
              a->cfg.node, a->cfg.uri, broker);
@@ -634,7 +529,7 @@ agent_maybe_finish_stop(struct agent *a)
 {
     qmf_value *v;
 
-    if (a->jobs_in_flight > 0 || a->state != AGENT_STOPPING || a->saying_goodbye)
+    if (a->jobs.running > 0 || a->state != AGENT_STOPPING || a->saying_goodbye)
         return;
     a->saying_goodbye = true;
     agent_heartbeat_stop(a);
@@ -683,7 +578,7 @@ agent_instance_id(const struct agent *a)
 unsigned
 agent_jobs_running(const struct agent *a)
 {
-    return a->jobs_in_flight;
+    return a->jobs.running;
 }
 
 void
@@ -700,7 +595,7 @@ agent_stop(struct agent *a, void (*done)(struct agent *a, void *opaque),
     }
     if (a->state == AGENT_STOPPING)
         return;
-    log_info(&a->log, "stopping: %u command(s) still running", a->jobs_in_flight);
+    log_info(&a->log, "stopping: %u command(s) still running", a->jobs.running);
     a->state = AGENT_STOPPING;
     /* Take no more commands: they wait in the queue for the next start. */
     if (a->bus)

@@ -2,18 +2,18 @@
  * The agent's insides, shared by its files: agent.c (lifecycle, broker),
  * hypervisor.c (the libvirt connection), objects.c (classes and
  * inventory loading), publish.c, dispatch.c (requests), methods.c (the
- * method table), events.c (hypervisor events) and heartbeat.c.
+ * method table), events.c (hypervisor events) and heartbeat.c.  Worker
+ * jobs are submitted and counted by jobs.c, the clocks read by clock.c.
  *
  * Threading: everything here runs on the loop thread, and struct agent
  * belongs to it, unless a comment says otherwise.  A worker job (see
- * agent_submit) reads only what its job struct owns, the configuration
- * snapshot it took when it was submitted (struct agent_conf), and the
- * fields of struct agent marked "workers may read" below.
+ * jobs_submit) reads only what its job struct owns, the configuration
+ * snapshot it took when it was submitted (struct agent_conf, config.h),
+ * and the fields of struct agent marked "workers may read" below.
  */
 #ifndef AGENT_IMPL_H
 #define AGENT_IMPL_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -21,6 +21,7 @@
 #include "agent/guard.h"
 #include "agent/hostpath.h"
 #include "agent/inventory.h"
+#include "agent/jobs.h"
 #include "agent/journal.h"
 #include "agent/log.h"
 #include "bus/bus.h"
@@ -56,25 +57,6 @@ enum agent_driver_state {
     AGENT_DRIVER_LOST,        /* lost; closed once no job uses it */
     AGENT_DRIVER_CLOSING,     /* a close job runs */
 };
-
-/*
- * A configuration as loaded, never changed afterwards and shared by
- * reference: the agent holds the one in force, and each worker job that
- * reads configuration holds the one in force when it was submitted, so a
- * reload never changes or frees what a worker is reading.  The count is
- * atomic so that a reference may be dropped on any thread; the last one
- * frees.
- */
-struct agent_conf {
-    atomic_uint refs;
-    struct agent_config cfg;
-};
-
-/* A deep copy of cfg, with one reference. */
-struct agent_conf *agent_conf_new(const struct agent_config *cfg);
-/* Another reference to c (returned). */
-struct agent_conf *agent_conf_ref(struct agent_conf *c);
-void agent_conf_unref(struct agent_conf *c);
 
 struct agent {
     /* Workers may read env (never changed after agent_new). */
@@ -142,31 +124,12 @@ struct agent {
     struct event *heartbeat_ev;
     struct event *stats_ev;
 
-    unsigned jobs_in_flight;    /* worker jobs holding a pointer to us */
+    struct jobs jobs;           /* worker jobs holding a pointer to us */
     unsigned journal_waits;     /* outcomes waiting for their END's fsync (command.c) */
     bool saying_goodbye;        /* the stop has passed its point of no return */
     void (*stopped_cb)(struct agent *a, void *opaque);
     void *stopped_opaque;
 };
-
-/* Time, in ns since the epoch (wall clock) and monotonic. */
-int64_t agent_now_ns(void);
-int64_t agent_mono_ns(void);
-
-/*
- * Runs work on a worker thread, ordered after every earlier job of the
- * same agent and object, then done on the loop thread.  done must end
- * with agent_job_end(a): stopping and reconnecting wait for jobs to end.
- * A job that needs configuration takes agent_conf_ref(a->conf) before
- * submitting and drops it in done.
- * Returns -1 (and counts nothing) if the pool refuses the job.
- */
-int agent_submit(struct agent *a, const char *object_name, void (*work)(void *),
-                 void (*done)(void *), void *job);
-void agent_job_end(struct agent *a);
-
-/* Agent attributes: locate responses, heartbeats and _target predicates. */
-qmf_value *agent_attributes(const struct agent *a);
 
 /*
  * Publishing.  body is consumed.  opcode sets qmf.opcode and `method`;
@@ -301,10 +264,6 @@ const char *agent_requester(const struct agent_caller *c, const struct bus_messa
  * made valid UTF-8: a record must not carry what it records unbounded.
  * class_name NULL: "".
  */
-/* Counts a commandResult the agent publishes for the first time (not a
- * replay from the journal) in a->commands, by its outcome. */
-void agent_count_command(struct agent *a, const qmf_value *command_result);
-
 qmf_value *agent_command_result(const struct agent_caller *caller, const struct bus_message *m,
                                 const char *class_name, const char *object_name,
                                 const char *method_name, const char *outcome,
@@ -367,6 +326,12 @@ bool agent_bus_base(const struct agent *a, struct bus_options *opts);
 void agent_fail(struct agent *a, const qmf_error *why);
 
 /* heartbeat.c */
+/* Agent attributes: heartbeats, locate responses and _target predicates. */
+qmf_value *agent_attributes(const struct agent *a);
+/* Counts a commandResult the agent publishes for the first time (not a
+ * replay from the journal) in a->commands, by its outcome, for the
+ * heartbeat's _commands. */
+void agent_count_command(struct agent *a, const qmf_value *command_result);
 void agent_heartbeat_start(struct agent *a);
 void agent_heartbeat_stop(struct agent *a);
 void agent_heartbeat_send(struct agent *a, bool last);

@@ -5,6 +5,7 @@
  * facility.
  */
 #include "agent/agent_impl.h"
+#include "agent/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -63,7 +64,7 @@ audit_done(void *arg)
     agent_conf_unref(job->conf);
     free(job->line);
     free(job);
-    agent_job_end(a);
+    jobs_end(&a->jobs);
 }
 
 static qmf_value *
@@ -95,7 +96,7 @@ agent_audit(struct agent *a, const struct agent_caller *c, const struct bus_mess
     char when[64], *roles, *json;
     size_t len;
 
-    iso_time(agent_now_ns(), when, sizeof(when));
+    iso_time(clock_wall_ns(), when, sizeof(when));
     roles = trust_roles_format(c != NULL ? c->roles : 0);
     qmf_map_set(v, "time", qmf_string(when));
     qmf_map_set(v, "node", qmf_string(a->cfg.node));
@@ -119,7 +120,7 @@ agent_audit(struct agent *a, const struct agent_caller *c, const struct bus_mess
     job->conf = agent_conf_ref(a->conf);
     job->line = qmf_xasprintf("%s\n", json);
     free(json);
-    if (agent_submit(a, "audit", audit_work, audit_done, job) != 0) {
+    if (jobs_submit(&a->jobs, "audit", audit_work, audit_done, job) != 0) {
         log_warnx(&a->log, "audit: %s", job->line);
         agent_conf_unref(job->conf);
         free(job->line);

@@ -19,6 +19,7 @@
  * "qmf2" every time) is thus never answered with another command's outcome.
  */
 #include "agent/agent_impl.h"
+#include "agent/clock.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -223,7 +224,7 @@ make_outcome(struct command *cmd, struct command_object *o, qmf_value *out_args)
     if (m->amqp10)
         qmf_map_set(outcome, "amqp10", qmf_bool(true));
     /* For the spool's age bound. */
-    qmf_map_set(outcome, "recorded", qmf_i64(agent_now_ns()));
+    qmf_map_set(outcome, "recorded", qmf_i64(clock_wall_ns()));
     return outcome;
 }
 
@@ -334,9 +335,9 @@ object_work(void *arg)
             return;
         }
         atomic_store(&o->on_record, cmd->journaled);
-        o->started_ns = agent_mono_ns();
+        o->started_ns = clock_mono_ns();
         o->rc = agent_run_method(cmd->impl, &o->call, &o->err);
-        o->duration_ns = agent_mono_ns() - o->started_ns;
+        o->duration_ns = clock_mono_ns() - o->started_ns;
         /* What changes nothing leaves the object as the inventory has it:
          * no second round of libvirt calls to read it again. */
         if (!cmd->sm->readonly &&
@@ -542,7 +543,7 @@ object_synced(void *arg)
 
     a->journal_waits--;
     object_finished(o);
-    agent_job_end(a);
+    jobs_end(&a->jobs);
 }
 
 /* Once its END is on disk, if it has one queued: waited for on a worker
@@ -557,8 +558,8 @@ object_settle(struct command_object *o)
     if (o->end_queued && !o->durable) {
         if (a->journal_waits == 0 && journal_synced(a->journal, o->end_pos)) {
             o->durable = true;
-        } else if (agent_submit(a, JOURNAL_SYNC_STRAND, object_sync_work, object_synced,
-                                o) == 0) {
+        } else if (jobs_submit(&a->jobs, JOURNAL_SYNC_STRAND, object_sync_work,
+                               object_synced, o) == 0) {
             a->journal_waits++;
             return;
         } else {
@@ -601,7 +602,7 @@ object_done(void *arg)
         free(action);
     }
     object_settle(o);
-    agent_job_end(a);
+    jobs_end(&a->jobs);
 }
 
 /*
@@ -706,7 +707,7 @@ command_start(struct agent *a, struct bus_delivery *d, const struct bus_message 
 
         if (o->mode == CMD_REPLAY)
             continue;
-        if (agent_submit(a, o->name, object_work, object_done, o) != 0) {
+        if (jobs_submit(&a->jobs, o->name, object_work, object_done, o) != 0) {
             o->rc = -1;
             qmf_error_set(&o->err, QMF_ERR_INTERNAL, "cannot queue the method");
             o->outcome = make_outcome(cmd, o, NULL);
@@ -795,7 +796,7 @@ selection_done(void *arg)
     qmf_free(job->args);
     qmf_free(job->names);
     free(job);
-    agent_job_end(a);
+    jobs_end(&a->jobs);
 }
 
 static void
@@ -850,7 +851,7 @@ agent_command_where(struct agent *a, struct bus_delivery *d, const struct bus_me
     job->names = names;
     memcpy(job->digest, digest, sizeof(job->digest));
     /* Keyed by the command: its objects' jobs start only once it is done. */
-    if (agent_submit(a, id, selection_work, selection_done, job) != 0) {
+    if (jobs_submit(&a->jobs, id, selection_work, selection_done, job) != 0) {
         bus_reject(d, true);
         qmf_free(job->args);
         qmf_free(job->names);
@@ -990,7 +991,7 @@ outcome_too_old(const qmf_value *outcome)
 
     if (!qmf_get_int64(qmf_map_get(outcome, "recorded"), &recorded))
         return true;
-    return recorded < agent_now_ns() - SPOOL_MAX_AGE_NS;
+    return recorded < clock_wall_ns() - SPOOL_MAX_AGE_NS;
 }
 
 static struct spooled *

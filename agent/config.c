@@ -1,7 +1,8 @@
 /*
  * The agent's configuration file: one table of keys that says where each
  * value goes and what it must look like (schema/qmf/conf_table.h), with
- * the defaults, copies and frees of struct agent_config.
+ * the defaults, copies and frees of struct agent_config, and the shared
+ * snapshots of it that worker jobs read (struct agent_conf).
  */
 #include "agent/config.h"
 
@@ -276,4 +277,33 @@ agent_config_copy(struct agent_config *dst, const struct agent_config *src)
         dst->allowed_paths = qmf_list();
     if (dst->issuer_keys == NULL)
         dst->issuer_keys = qmf_list();
+}
+
+/* Configuration snapshots ------------------------------------------------- */
+
+struct agent_conf *
+agent_conf_new(const struct agent_config *cfg)
+{
+    struct agent_conf *c = qmf_xcalloc(1, sizeof(*c));
+
+    atomic_init(&c->refs, 1);
+    agent_config_copy(&c->cfg, cfg);
+    return c;
+}
+
+struct agent_conf *
+agent_conf_ref(struct agent_conf *c)
+{
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+    return c;
+}
+
+void
+agent_conf_unref(struct agent_conf *c)
+{
+    /* acq_rel: every holder's reads happen before the free. */
+    if (c == NULL || atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    agent_config_free(&c->cfg);
+    free(c);
 }

@@ -7,6 +7,7 @@
 #ifndef AGENT_CONFIG_H
 #define AGENT_CONFIG_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "agent/log.h"
@@ -91,5 +92,24 @@ void agent_config_free(struct agent_config *cfg);
  * success.  dst is treated as uninitialised (nothing is freed).
  */
 void agent_config_copy(struct agent_config *dst, const struct agent_config *src);
+
+/*
+ * A configuration as loaded, never changed afterwards and shared by
+ * reference: the agent holds the one in force, and each worker job that
+ * reads configuration holds the one in force when it was submitted, so a
+ * reload never changes or frees what a worker is reading.  The count is
+ * atomic so that a reference may be dropped on any thread; the last one
+ * frees.
+ */
+struct agent_conf {
+    atomic_uint refs;
+    struct agent_config cfg;
+};
+
+/* A deep copy of cfg, with one reference. */
+struct agent_conf *agent_conf_new(const struct agent_config *cfg);
+/* Another reference to c (returned). */
+struct agent_conf *agent_conf_ref(struct agent_conf *c);
+void agent_conf_unref(struct agent_conf *c);
 
 #endif

@@ -8,6 +8,7 @@
  * _exception at worst, and the agent keeps serving.
  */
 #include "agent/agent_impl.h"
+#include "agent/clock.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -317,7 +318,7 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
         refuse(a, d, m, opcode, NULL, &err);
         return;
     }
-    if (agent_guard_identify(a->guard, m, m->subject, agent_now_ns() / 1000000, &caller,
+    if (agent_guard_identify(a->guard, m, m->subject, clock_wall_ns() / 1000000, &caller,
                              &err) != 0) {
         /* Signed, and out of its window: a repeat of a command taken in
          * time is answered from the journal, not refused as expired,
@@ -329,7 +330,7 @@ dispatch(struct agent *a, struct bus_delivery *d, const struct bus_message *m, b
             return;
         }
     } else if (!caller.is_signed &&
-               agent_request_expired(m->created_ms, m->ttl_ms, agent_now_ns() / 1000000,
+               agent_request_expired(m->created_ms, m->ttl_ms, clock_wall_ns() / 1000000,
                                      &late_ms) &&
                !(method && command_on_record(a, m, &caller))) {
         qmf_error_set(&err, QMF_ERR_EXPIRED,

@@ -2,12 +2,17 @@
  * Heartbeats: every heartbeat_interval seconds the agent announces itself
  * and its attributes on the topic exchange, which is how consoles learn who
  * is alive and what to expect; some of them also go to the fleet's memory.
+ * The same attributes answer locates and decide _target predicates.
  */
 #include "agent/agent_impl.h"
+#include "agent/clock.h"
 #include "schema/qmf/names.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "virtbus_version.h"
 
 /* The outcomes of a commandResult (docs/PROTOCOL.md §10.7), in the order
  * of struct agent's commands[]. */
@@ -40,6 +45,47 @@ command_counts(const struct agent *a)
     return counts;
 }
 
+qmf_value *
+agent_attributes(const struct agent *a)
+{
+    static const char *const from_node[] = {
+        "hostname", "uri", "hypervisorType", "hypervisorVersion",
+        "libvirtVersion", "arch", "memory", "cpus",
+    };
+    const struct inv_object *node = inv_get(&a->inv, "node");
+    qmf_value *attrs = qmf_map();
+    size_t i;
+
+    qmf_map_set(attrs, "_vendor", qmf_string("virtbus"));
+    qmf_map_set(attrs, "_product", qmf_string("agent"));
+    qmf_map_set(attrs, "_instance", qmf_string(a->cfg.node));
+    qmf_map_set(attrs, "_name", qmf_string(a->name));
+    qmf_map_set(attrs, "node", qmf_string(a->cfg.node));
+    /* Which process this is: two agents of one node name are a clash
+     * that consoles must be able to see (docs/PROTOCOL.md §1.5). */
+    qmf_map_set(attrs, "_instance_id", qmf_string(a->instance_id));
+    qmf_map_set(attrs, "_host", qmf_string(a->host));
+    qmf_map_set(attrs, "_pid", qmf_u32((uint32_t)getpid()));
+    /* QMFv2's epoch, the uint32 Qpid's consoles read: the start time in
+     * seconds, which grows from one start to the next as QMFv2's boot
+     * counter does; and the start time itself (docs/PROTOCOL.md §1.5). */
+    qmf_map_set(attrs, "_epoch", qmf_u32((uint32_t)(a->epoch_ns / 1000000000)));
+    qmf_map_set(attrs, "_start_time", qmf_i64(a->epoch_ns));
+    for (i = 0; node && i < sizeof(from_node) / sizeof(from_node[0]); i++) {
+        const qmf_value *v = qmf_map_get(node->values, from_node[i]);
+
+        if (v)
+            qmf_map_set(attrs, from_node[i], qmf_dup(v));
+    }
+    qmf_map_set(attrs, "labels", qmf_dup(a->cfg.labels));
+    qmf_map_set(attrs, "domains",
+                qmf_u32((uint32_t)inv_count(&a->inv,
+                                            schema_find_class(a->env.schema, "Domain"))));
+    qmf_map_set(attrs, "version", qmf_string(VIRTBUS_VERSION));
+    qmf_map_set(attrs, "driver", qmf_string(a->driver_up ? "connected" : "disconnected"));
+    return attrs;
+}
+
 void
 agent_heartbeat_send(struct agent *a, bool last)
 {
@@ -50,7 +96,7 @@ agent_heartbeat_send(struct agent *a, bool last)
         .opcode = "_agent_heartbeat_indication",
     };
 
-    qmf_map_set(values, "_timestamp", qmf_i64(agent_now_ns()));
+    qmf_map_set(values, "_timestamp", qmf_i64(clock_wall_ns()));
     qmf_map_set(values, "_heartbeat_interval", qmf_u32(a->cfg.heartbeat_interval));
     qmf_map_set(values, "_commands", command_counts(a));
     /* The last one, once no command runs: consoles count the agent down

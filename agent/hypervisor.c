@@ -6,9 +6,11 @@
  * publishes driverReconnected and a full fresh inventory.
  *
  * A lost connection is closed only once no worker job uses it any more
- * (agent_job_end calls back here), so no job ever sees it freed.
+ * (the last job's end calls back here, through agent.c), so no job ever
+ * sees it freed.
  */
 #include "agent/agent_impl.h"
+#include "agent/clock.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -140,7 +142,7 @@ open_done(void *arg)
     }
     agent_conf_unref(job->conf);
     free(job);
-    agent_job_end(a);
+    jobs_end(&a->jobs);
 }
 
 static void
@@ -154,7 +156,7 @@ connect_driver(struct agent *a)
     job->a = a;
     job->conf = agent_conf_ref(a->conf);
     a->driver_state = AGENT_DRIVER_CONNECTING;
-    if (agent_submit(a, "driver", open_work, open_done, job) != 0) {
+    if (jobs_submit(&a->jobs, "driver", open_work, open_done, job) != 0) {
         agent_conf_unref(job->conf);
         free(job);
         a->driver_state = AGENT_DRIVER_DOWN;
@@ -164,7 +166,7 @@ connect_driver(struct agent *a)
 void
 agent_hypervisor_start(struct agent *a)
 {
-    a->rng = (uint64_t)agent_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)a;
+    a->rng = (uint64_t)clock_wall_ns() ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)a;
     if (a->rng == 0)
         a->rng = 1;
     a->driver_retry_ev = evtimer_new(a->env.base, retry_cb, a);
@@ -196,7 +198,7 @@ close_done(void *arg)
 
     free(job);
     a->driver_state = AGENT_DRIVER_DOWN;
-    agent_job_end(a);
+    jobs_end(&a->jobs);
     if (done != NULL)
         done(a);
     else if (a->state != AGENT_STOPPING && a->state != AGENT_STOPPED)
@@ -215,7 +217,7 @@ close_conn(struct agent *a, void (*done)(struct agent *a))
     a->dconn = NULL;
     a->driver_up = false;
     a->driver_state = AGENT_DRIVER_CLOSING;
-    if (agent_submit(a, "driver", close_work, close_done, job) != 0) {
+    if (jobs_submit(&a->jobs, "driver", close_work, close_done, job) != 0) {
         /* The pool refuses work only at teardown: close inline. */
         drv_close(job->conn);
         free(job);
@@ -247,7 +249,7 @@ agent_driver_lost(struct agent *a, const char *reason)
 void
 agent_hypervisor_idle(struct agent *a)
 {
-    if (a->jobs_in_flight == 0 && a->driver_state == AGENT_DRIVER_LOST &&
+    if (a->jobs.running == 0 && a->driver_state == AGENT_DRIVER_LOST &&
         a->state != AGENT_STOPPING)
         close_conn(a, NULL);
 }

@@ -15,6 +15,7 @@
  * the lock, so no command runs on two hosts at once.
  */
 #include "agent/agent_impl.h"
+#include "agent/clock.h"
 #include "schema/qmf/names.h"
 
 #include <errno.h>
@@ -177,7 +178,7 @@ agent_identity_locked(struct agent *a, const qmf_error *why)
     a->bus = NULL;
     if (a->state == AGENT_STOPPING || a->state == AGENT_STOPPED)
         return;
-    a->probe_start_ns = agent_now_ns();
+    a->probe_start_ns = clock_wall_ns();
     /* Back far enough for the holder's last heartbeat; later ones come
      * live, until the timer gives up. */
     presence_args = bus_presence_queue(&presence);

@@ -17,6 +17,7 @@
  * and a lookup decodes the outcome from the END record.
  */
 #include "agent/journal.h"
+#include "agent/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +27,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <libxml/hash.h>
@@ -163,15 +163,6 @@ get_u64(const unsigned char *p)
     return (uint64_t)get_u32(p) << 32 | get_u32(p + 4);
 }
 
-static int64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static int
 checksum(const struct journal *j, const void *data, size_t len,
          unsigned char out[REC_SUM_BYTES])
@@ -243,7 +234,7 @@ record_encode(const struct journal *j, enum rec_type type, const char *id,
         memcpy(p, digest, JOURNAL_DIGEST_LEN);
         p += JOURNAL_DIGEST_LEN;
     }
-    put_u64(p, (uint64_t)now_ns());
+    put_u64(p, (uint64_t)clock_wall_ns());
     p += 8;
     if (type == REC_BEGIN) {
         put_u32(p, attempt);

@@ -8,6 +8,7 @@
  * their job took; everything else runs on the loop thread.
  */
 #include "agent/agent_impl.h"
+#include "agent/clock.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -174,7 +175,7 @@ agent_apply_object(struct agent *a, const char *object_name, qmf_value *values,
 {
     const char *key;
     const struct object_class *oc = class_of_object(object_name, &key);
-    int64_t now = agent_now_ns();
+    int64_t now = clock_wall_ns();
     qmf_value *changed = qmf_list();
 
     if (values != NULL && oc != NULL) {
@@ -232,7 +233,7 @@ refresh_done(void *arg)
     agent_conf_unref(job->conf);
     free(job->object_name);
     free(job);
-    agent_job_end(a);
+    jobs_end(&a->jobs);
 }
 
 void
@@ -247,7 +248,7 @@ agent_refresh_object(struct agent *a, const char *object_name)
     job->a = a;
     job->conf = agent_conf_ref(a->conf);
     job->object_name = qmf_xstrdup(object_name);
-    if (agent_submit(a, object_name, refresh_work, refresh_done, job) != 0) {
+    if (jobs_submit(&a->jobs, object_name, refresh_work, refresh_done, job) != 0) {
         agent_conf_unref(job->conf);
         free(job->object_name);
         free(job);
@@ -329,7 +330,7 @@ inventory_done(void *arg)
     struct inventory_job *job = arg;
     struct agent *a = job->a;
     qmf_value *changed = qmf_list();
-    int64_t now = agent_now_ns();
+    int64_t now = clock_wall_ns();
     size_t i;
 
     if (job->ok) {
@@ -361,7 +362,7 @@ inventory_done(void *arg)
     qmf_free(job->classes);
     agent_conf_unref(job->conf);
     free(job);
-    agent_job_end(a);
+    jobs_end(&a->jobs);
 }
 
 void
@@ -385,7 +386,7 @@ agent_load_inventory(struct agent *a, const char *only_class, bool push_all,
     job->push_all = push_all;
     job->done = done;
     /* One key for every load: loads never overlap and apply in order. */
-    if (agent_submit(a, "inventory", inventory_work, inventory_done, job) != 0) {
+    if (jobs_submit(&a->jobs, "inventory", inventory_work, inventory_done, job) != 0) {
         agent_conf_unref(job->conf);
         free(job);
         log_warnx(&a->log, "cannot queue the inventory load");

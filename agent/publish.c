@@ -4,6 +4,7 @@
  * events and object pushes.
  */
 #include "agent/agent_impl.h"
+#include "agent/clock.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +78,7 @@ agent_publish(struct agent *a, const struct agent_publish *p, qmf_value *body)
         bus_message_set_header(m, "partial", qmf_bool(true));
     if (p->correlation_id)
         m->correlation_id = qmf_xstrdup(p->correlation_id);
-    m->created_ms = agent_now_ns() / 1000000;
+    m->created_ms = clock_wall_ns() / 1000000;
     m->durable = p->durable;
     m->unconfirmed = p->unconfirmed;
     m->body = body;
@@ -257,7 +258,7 @@ agent_publish_event(struct agent *a, const char *event, qmf_value *values,
     ev = qmf_list_append(body, qmf_map());
     qmf_map_set(ev, "_schema_id", schema_id_value(cls));
     qmf_map_set(ev, "_values", values);
-    qmf_map_set(ev, "_timestamp", qmf_i64(agent_now_ns()));
+    qmf_map_set(ev, "_timestamp", qmf_i64(clock_wall_ns()));
     /* QMFv2's int8 (0 emerg .. 7 debug), which Qpid's consoles read;
      * the word, which the routing key carries, beside it. */
     qmf_map_set(ev, "_severity", qmf_int(QMF_INT8, (int64_t)cls->severity));

@@ -155,7 +155,7 @@ open_done(void *arg)
     job->done(a);
     agent_conf_unref(job->conf);
     free(job);
-    agent_job_end(a);
+    jobs_end(&a->jobs);
 }
 
 void
@@ -166,7 +166,7 @@ agent_state_open(struct agent *a, void (*done)(struct agent *a))
     job->a = a;
     job->conf = agent_conf_ref(a->conf);
     job->done = done;
-    if (agent_submit(a, "journal", open_work, open_done, job) != 0) {
+    if (jobs_submit(&a->jobs, "journal", open_work, open_done, job) != 0) {
         agent_conf_unref(job->conf);
         free(job);
         done(a);
@@ -189,7 +189,7 @@ close_done(void *arg)
     void (*done)(struct agent *a) = job->done;
 
     free(job);
-    agent_job_end(a);
+    jobs_end(&a->jobs);
     done(a);
 }
 
@@ -207,7 +207,7 @@ agent_state_close(struct agent *a, void (*done)(struct agent *a))
     job->journal = a->journal;
     job->done = done;
     a->journal = NULL;
-    if (agent_submit(a, "journal", close_work, close_done, job) != 0) {
+    if (jobs_submit(&a->jobs, "journal", close_work, close_done, job) != 0) {
         journal_close(job->journal);     /* only at teardown */
         free(job);
         done(a);
