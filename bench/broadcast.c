@@ -19,7 +19,7 @@
  * the work directory and removed at the end.
  *
  *   bench_broadcast [-N 10,100,500,1000] [-k 50] [-w 8] [--cli-nodes 50] [--cli-procs 1,2]
- *                   [--cli-runs 20] [--signatures MODE | --compare-signatures [--rounds R] [--modes LIST]]
+ *                   [--fleet-procs P] [--cli-runs 20] [--signatures MODE | --compare-signatures [--rounds R] [--modes LIST]]
  *                   [--broker-pid PID] BROKER_URL [-- FLEETSIM_FLAGS]
  */
 #include <dirent.h>
@@ -58,6 +58,9 @@
 #define REQUEST_TIMEOUT_MS 30000
 #define STOP_WAIT_S 60
 #define MAX_SIZES 16
+/* Simulator processes one fleet may be split into (--fleet-procs): each
+ * agent takes a few descriptors, and one process has at most its limit. */
+#define MAX_FLEET_PROCS 64
 #define ECHO_OPEN_BATCH 50        /* connections opened at a time */
 #define QUERY_KEY "console.request.query"
 #define ANSWER_CLOCK_SKEW_S 300   /* as the library allows */
@@ -106,6 +109,7 @@ struct bench_options {
     size_t nsizes;
     size_t cli_procs[MAX_SIZES];    /* simulator processes for the CLI timing */
     size_t ncli_procs;
+    size_t fleet_procs;         /* simulator processes of the measured fleet */
     size_t broadcasts;          /* per measurement */
     size_t window;              /* pipelined broadcasts in flight */
     size_t cli_nodes;           /* 0: skip the CLI timing */
@@ -238,14 +242,27 @@ cpu_ms(pid_t pid)
  * the broker (if its pid is known).  Clock ticks are 10 ms: figures are
  * coarse unless a measurement has many broadcasts. */
 struct cpu_use {
-    pid_t fleet, broker;
+    pid_t fleet[MAX_FLEET_PROCS], broker;
+    size_t nfleet;
     double fleet_ms, self_ms, broker_ms;
 };
+
+/* The fleet's processes together. */
+static double
+fleet_cpu_ms(const struct cpu_use *u)
+{
+    double ms = 0;
+    size_t i;
+
+    for (i = 0; i < u->nfleet; i++)
+        ms += cpu_ms(u->fleet[i]);
+    return ms;
+}
 
 static void
 cpu_start(struct cpu_use *u)
 {
-    u->fleet_ms = -cpu_ms(u->fleet);
+    u->fleet_ms = -fleet_cpu_ms(u);
     u->self_ms = -cpu_ms(getpid());
     u->broker_ms = -cpu_ms(u->broker);
 }
@@ -253,7 +270,7 @@ cpu_start(struct cpu_use *u)
 static void
 cpu_stop(struct cpu_use *u, size_t per)
 {
-    u->fleet_ms = (u->fleet_ms + cpu_ms(u->fleet)) / (double)per;
+    u->fleet_ms = (u->fleet_ms + fleet_cpu_ms(u)) / (double)per;
     u->self_ms = (u->self_ms + cpu_ms(getpid())) / (double)per;
     u->broker_ms = u->broker ? (u->broker_ms + cpu_ms(u->broker)) / (double)per : 0;
 }
@@ -1151,35 +1168,63 @@ bench_size(const struct bench_options *o, struct event_base *base,
     struct virtbus_console *console = consoles[o->mode];
     struct cpu_use pids = { .broker = o->broker_pid };
     struct virtbus_results warm;
+    struct virtbus_agent_list all = { 0 };
     char before[32], after[32], *body_file;
-    struct fleet f;
+    struct fleet f, parts[MAX_FLEET_PROCS];
     struct row r = { .has_dom = true, .has_meth = true };
     size_t presence_runs = o->broadcasts / 5 ? o->broadcasts / 5 : 1;
+    size_t procs = o->fleet_procs < n ? o->fleet_procs : n, first = 1, k;
     qmf_error err;
 
     loadavg(before, sizeof(before));
-    fleet_start(o, FLEET_SIM, o->mode, SIM_PREFIX, n, NULL, &f);
-    pids.fleet = f.pid;
+    /* The agents in procs simulator processes, numbered on across them;
+     * all is a view of their lists (the fleets own the entries). */
+    all.items = qmf_xcalloc(n, sizeof(*all.items));
+    for (k = 0; k < procs; k++) {
+        size_t part = n / procs + (k < n % procs);
+
+        fleet_start_from(o, FLEET_SIM, o->mode, SIM_PREFIX, first, part, NULL, &parts[k]);
+        memcpy(all.items + all.n, parts[k].agents.items, part * sizeof(*all.items));
+        all.n += part;
+        first += part;
+        pids.fleet[pids.nfleet++] = parts[k].pid;
+    }
     /* Warm-up: connections, caches, the agents' first inventory pushes. */
-    if (query_node(console, &f.agents, &warm, &err) != 0)
+    if (query_node(console, &all, &warm, &err) != 0)
         die("warm-up: %s", err.text);
     body_file = save_node_answer(o, &warm);
     virtbus_results_free(&warm);
-    measure(console, &f.agents, query_node, o->broadcasts, &pids, &r.node, NULL);
-    measure(console, &f.agents, query_domain, o->broadcasts, &pids, &r.dom, NULL);
-    measure(console, &f.agents, method_getxml, o->broadcasts, &pids, &r.meth, NULL);
-    r.piped = measure_pipelined(base, o, FLEET_SIM, o->mode, n, o->broadcasts, o->window);
+    measure(console, &all, query_node, o->broadcasts, &pids, &r.node, NULL);
+    measure(console, &all, query_domain, o->broadcasts, &pids, &r.dom, NULL);
+    measure(console, &all, method_getxml, o->broadcasts, &pids, &r.meth, NULL);
+    /* The pipelined run starts a fleet of its own, in one process. */
+    r.piped = procs == 1 ? measure_pipelined(base, o, FLEET_SIM, o->mode, n, o->broadcasts,
+                                             o->window)
+                         : 0;
     r.presence_ms = measure_presence(base, o->url, SIM_PREFIX, presence_runs, &r.presence_up);
     loadavg(after, sizeof(after));
+    /* Start time: the slowest part; memory: all parts together. */
+    f = parts[0];
+    for (k = 1; k < procs; k++) {
+        if (parts[k].start_s > f.start_s)
+            f.start_s = parts[k].start_s;
+        f.rss_kib += parts[k].rss_kib;
+        f.rss_base_kib += parts[k].rss_base_kib;
+    }
     print_row("agent", n, &r, &f, before, after);
-    fleet_stop(o, &f);
+    if (procs > 1)
+        printf("        the agents in %zu simulator processes; no pipelined run\n", procs);
+    free(all.items);
+    for (k = 0; k < procs; k++)
+        fleet_stop(o, &parts[k]);
 
     if (o->echo) {
         memset(&r, 0, sizeof(r));
         r.presence_ms = -1;
         loadavg(before, sizeof(before));
         fleet_start(o, FLEET_ECHO, SIG_OFF, ECHO_PREFIX, n, body_file, &f);
-        pids.fleet = f.pid;
+        pids.fleet[0] = f.pid;
+        pids.nfleet = 1;
         console = consoles[SIG_OFF];
         if (query_echo(console, &f.agents, &warm, &err) != 0)
             die("echo warm-up: %s", err.text);
@@ -1439,7 +1484,8 @@ compare_once(const struct bench_options *o, struct virtbus_console *c, enum sig_
 
     loadavg(round == 0 ? cell->load_first : cell->load_last, sizeof(cell->load_first));
     fleet_start(o, FLEET_SIM, m, SIM_PREFIX, n, NULL, &f);
-    pids.fleet = f.pid;
+    pids.fleet[0] = f.pid;
+    pids.nfleet = 1;
     /* Connections, caches (the agents' checked credentials), inventories. */
     for (i = 0; i < WARMUP_BROADCASTS; i++) {
         if (query_node(c, &f.agents, &warm, &err) != 0)
@@ -1580,6 +1626,7 @@ usage(FILE *f, int status)
     fprintf(f,
         "usage: bench_broadcast [-N 10,100,500,1000] [-k BROADCASTS] [-w WINDOW] [--no-echo]\n"
         "                       [--cli-nodes N] [--cli-runs R] [--cli-procs 1,2]\n"
+        "                       [--fleet-procs P]\n"
         "                       [--signatures off|on-alone|on|answers|sealed]\n"
         "                       [--compare-signatures [--rounds R] [--modes LIST]]\n"
         "                       [--broker-pid PID]\n"
@@ -1592,6 +1639,8 @@ usage(FILE *f, int status)
         "  --cli-nodes N     fleet size for the whole-command timing (default 50; 0: skip)\n"
         "  --cli-runs R      runs of each command (default 20)\n"
         "  --cli-procs LIST  simulator processes the CLI's fleet is split into (default 1,2)\n"
+        "  --fleet-procs P   simulator processes the measured fleet is split into (default 1;\n"
+        "                    more than one skips the pipelined run)\n"
         "  --signatures MODE off: agents accept unsigned requests and sign nothing, the\n"
         "                    console signs nothing; on: agents check requests and\n"
         "                    authenticate answers, the console and the CLI sign;\n"
@@ -1685,6 +1734,7 @@ main(int argc, char **argv)
         { "cli-nodes", required_argument, NULL, 'C' },
         { "cli-runs", required_argument, NULL, 'R' },
         { "cli-procs", required_argument, NULL, 'p' },
+        { "fleet-procs", required_argument, NULL, 'Q' },
         { "broker-pid", required_argument, NULL, 'P' },
         { "fleetsim", required_argument, NULL, 'F' },
         { "cli", required_argument, NULL, 'V' },
@@ -1702,6 +1752,7 @@ main(int argc, char **argv)
     };
     struct bench_options o = {
         .broadcasts = 50, .window = 8, .cli_nodes = 50, .cli_runs = 20, .echo = true,
+        .fleet_procs = 1,
         .fleetsim = VIRTBUS_FLEETSIM_PATH, .cli = VIRTBUS_CLI_PATH, .mode = SIG_SEALED,
         .rounds = NSIG_MODES,
     };
@@ -1719,6 +1770,11 @@ main(int argc, char **argv)
         switch (ch) {
         case 'N': parse_list(optarg, o.sizes, &o.nsizes); break;
         case 'p': parse_list(optarg, o.cli_procs, &o.ncli_procs); break;
+        case 'Q':
+            o.fleet_procs = parse_size_arg(optarg, 1);
+            if (o.fleet_procs > MAX_FLEET_PROCS)
+                usage(stderr, 2);
+            break;
         case 'k': o.broadcasts = parse_size_arg(optarg, 1); break;
         case 'w': o.window = parse_size_arg(optarg, 1); break;
         case 'E': o.echo = false; break;

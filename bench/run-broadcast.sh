@@ -55,4 +55,10 @@ case " $* " in
     "$sigbench"
     echo ;;
 esac
-"$bench" --broker-pid "$(cat "$broker_dir/broker.pid")" "${args[@]}" "$url"
+# The URL goes before "--": what follows it is for the simulator.
+own=() sim=()
+for ((i = 0; i < ${#args[@]}; i++)); do
+    if [ "${args[i]}" = -- ]; then sim=("${args[@]:i}"); break; fi
+    own+=("${args[i]}")
+done
+"$bench" --broker-pid "$(cat "$broker_dir/broker.pid")" "${own[@]}" "$url" "${sim[@]}"
