@@ -278,7 +278,7 @@ inv_replace_class(struct inventory *inv, const struct schema_class *cls,
     /* What the snapshot says is stamped since, not as a change of the
      * loop's: a snapshot asked for later knows better. */
     for (i = 0; i < qmf_list_len(ctx.names); i++) {
-        qmf_value *gone = remove_at(inv, qmf_list_at(ctx.names, i)->u.str.ptr, now, since);
+        qmf_value *gone = remove_at(inv, qmf_as_string(qmf_list_at(ctx.names, i)), now, since);
 
         if (changed)
             qmf_list_append(changed, gone);
@@ -287,7 +287,7 @@ inv_replace_class(struct inventory *inv, const struct schema_class *cls,
     }
     qmf_free(ctx.names);
     for (i = 0; i < qmf_map_len(objects_by_name); i++) {
-        struct qmf_pair *p = &objects_by_name->u.map.items[i];
+        struct qmf_pair *p = qmf_map_at(objects_by_name, i);
         qmf_value *values = p->value;
 
         if (changed_after(inv, p->key, since))
@@ -301,7 +301,7 @@ inv_replace_class(struct inventory *inv, const struct schema_class *cls,
     ctx.names = qmf_list();
     xmlHashScan(inv->removed, old_removal_scan, &ctx);
     for (i = 0; i < qmf_list_len(ctx.names); i++)
-        xmlHashRemoveEntry(inv->removed, KEY(qmf_list_at(ctx.names, i)->u.str.ptr),
+        xmlHashRemoveEntry(inv->removed, KEY(qmf_as_string(qmf_list_at(ctx.names, i))),
                            removal_free);
     qmf_free(ctx.names);
 }

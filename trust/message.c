@@ -15,9 +15,10 @@
 static void
 update_i64(EVP_MD_CTX *ctx, int64_t v)
 {
-    qmf_value n = { .kind = QMF_INT64, .u.i = v };
+    qmf_value *n = qmf_i64(v);
 
-    qmf_digest_update(ctx, &n);
+    qmf_digest_update(ctx, n);
+    qmf_free(n);
 }
 
 /* The reply-to as the sender wrote it: the broker rewrites direct reply-to,

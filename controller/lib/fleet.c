@@ -263,12 +263,12 @@ cache_load(struct virtbus_console *c, const char *path)
         forgotten && forgotten->kind == QMF_MAP) {
         qmf_free(c->fleet_forgotten);
         c->fleet_forgotten = qmf_dup(forgotten);
-        for (i = 0; i < nodes->u.map.len; i++) {
-            const qmf_value *n = nodes->u.map.items[i].value;
+        for (i = 0; i < qmf_map_len(nodes); i++) {
+            const qmf_value *n = qmf_map_at(nodes, i)->value;
             int64_t recorded = 0;
 
             qmf_get_int64(qmf_map_get(n, "recorded"), &recorded);
-            remember(c, nodes->u.map.items[i].key, qmf_map_get(n, "values"), recorded);
+            remember(c, qmf_map_at(nodes, i)->key, qmf_map_get(n, "values"), recorded);
         }
         c->fleet_offset = offset;
         c->fleet_last = qmf_xstrdup(last);
@@ -309,9 +309,9 @@ cache_save(struct virtbus_console *c)
     for (i = 0; i < qmf_map_len(c->fleet_forgotten); i++) {
         int64_t at = 0;
 
-        qmf_get_int64(c->fleet_forgotten->u.map.items[i].value, &at);
+        qmf_get_int64(qmf_map_at(c->fleet_forgotten, i)->value, &at);
         if (now - at < FLEET_FORGOTTEN_KEEP_MS)
-            qmf_map_set(forgotten, c->fleet_forgotten->u.map.items[i].key, qmf_i64(at));
+            qmf_map_set(forgotten, qmf_map_at(c->fleet_forgotten, i)->key, qmf_i64(at));
     }
     text = qmf_to_json(doc, &len);
     tmp = qmf_xasprintf("%s.%ld.tmp", c->fleet_cache, (long)getpid());

@@ -326,13 +326,13 @@ console_presence_load(struct virtbus_console *c, const char *path)
         window == c->presence_window_s && agents && agents->kind == QMF_MAP &&
         console_now_ms() - saved >= 0 &&
         console_now_ms() - saved < (int64_t)c->presence_window_s * 1000) {
-        for (i = 0; i < agents->u.map.len; i++)
-            heard(c, agents->u.map.items[i].key, agents->u.map.items[i].value);
+        for (i = 0; i < qmf_map_len(agents); i++)
+            heard(c, qmf_map_at(agents, i)->key, qmf_map_at(agents, i)->value);
         /* The other instances heard in the window, as heartbeats. */
         for (i = 0; i < qmf_map_len(instances); i++)
-            for (j = 0; j < qmf_list_len(instances->u.map.items[i].value); j++)
-                heard(c, instances->u.map.items[i].key,
-                      qmf_list_at(instances->u.map.items[i].value, j));
+            for (j = 0; j < qmf_list_len(qmf_map_at(instances, i)->value); j++)
+                heard(c, qmf_map_at(instances, i)->key,
+                      qmf_list_at(qmf_map_at(instances, i)->value, j));
         c->presence_offset = offset;
         c->presence_saved_ms = saved;
         ok = true;
@@ -618,7 +618,7 @@ names_predicate(const char *const *names)
     /* One "in" for all the names: every agent parses what is sent.  A
      * single name stays an "eq", which agents older than "in" understand. */
     if (qmf_list_len(exact) == 1)
-        qmf_list_append(any, compare("eq", "node", quoted(qmf_list_at(exact, 0)->u.str.ptr)));
+        qmf_list_append(any, compare("eq", "node", quoted(qmf_as_string(qmf_list_at(exact, 0)))));
     if (qmf_list_len(exact) > 1) {
         qmf_value *list = qmf_list();
 

@@ -205,8 +205,8 @@ append_items(struct virtbus_result *r, const qmf_value *list)
 
     if (r->value == NULL)
         r->value = qmf_list();
-    for (i = 0; list && list->kind == QMF_LIST && i < list->u.list.len; i++)
-        qmf_list_append(r->value, qmf_dup(list->u.list.items[i]));
+    for (i = 0; list && list->kind == QMF_LIST && i < qmf_list_len(list); i++)
+        qmf_list_append(r->value, qmf_dup(qmf_list_at(list, i)));
 }
 
 /*
@@ -221,7 +221,7 @@ console_absorb(struct pending *p, const struct bus_message *m, const qmf_value *
     const char *agent = bus_message_header(m, "qmf.agent");
     const char *opcode = bus_message_header(m, "qmf.opcode");
     const qmf_value *partial = qmf_map_get(m->headers, "partial");
-    bool more = partial && partial->kind == QMF_BOOL && partial->u.b;
+    bool more = partial && partial->kind == QMF_BOOL && qmf_as_bool(partial);
     struct virtbus_result *r;
     size_t i;
 
