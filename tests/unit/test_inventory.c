@@ -1,4 +1,5 @@
 /* The inventory: change detection, deletion pushes, snapshots, selection. */
+#include <stdio.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
