@@ -624,6 +624,19 @@ qmf_list_steal(qmf_value *list, size_t i)
     return item;
 }
 
+qmf_value *
+qmf_list_replace(qmf_value *list, size_t i, qmf_value *v)
+{
+    qmf_value *old = qmf_list_at(list, i);
+
+    if (old == NULL) {
+        qmf_free(v);
+        return NULL;
+    }
+    list->u.list.items[i] = v;
+    return old;
+}
+
 void
 qmf_list_sort(qmf_value *list, int (*cmp)(const void *, const void *))
 {

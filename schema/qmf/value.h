@@ -164,6 +164,9 @@ qmf_value *qmf_list_remove(qmf_value *list, size_t i);
  * slot: for taking a list apart item by item in O(1) each just before
  * qmf_free()ing it (which skips the NULLs).  NULL past the end. */
 qmf_value *qmf_list_steal(qmf_value *list, size_t i);
+/* Puts v (taken) in the i-th slot and returns what was there, now owned by
+ * the caller; past the end, returns NULL and frees v. */
+qmf_value *qmf_list_replace(qmf_value *list, size_t i, qmf_value *v);
 /* Sorts the items in place with qsort(); cmp receives two qmf_value **. */
 void qmf_list_sort(qmf_value *list, int (*cmp)(const void *, const void *));
 
