@@ -26,9 +26,9 @@
 #include <string.h>
 
 #include "agent/journal.h"
-#include "schema/qmf/digest.h"
-#include "schema/qmf/text.h"
-#include "schema/qmf/where.h"
+#include "core/digest.h"
+#include "core/text.h"
+#include "core/where.h"
 
 struct command;
 

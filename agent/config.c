@@ -1,6 +1,6 @@
 /*
  * The agent's configuration file: one table of keys that says where each
- * value goes and what it must look like (schema/qmf/conf_table.h), with
+ * value goes and what it must look like (core/conf_table.h), with
  * the defaults, copies and frees of struct agent_config, and the shared
  * snapshots of it that worker jobs read (struct agent_conf).
  */
@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "bus/bus.h"
-#include "schema/qmf/conf_table.h"
-#include "schema/qmf/names.h"
+#include "core/conf_table.h"
+#include "core/names.h"
 
 static qmf_conf_check_fn config_check_queue_type;
 static qmf_conf_check_fn config_check_sasl_mechanism;

@@ -15,9 +15,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "schema/qmf/dict.h"
-#include "schema/qmf/value.h"
-#include "schema/qmf/where.h"
+#include "core/dict.h"
+#include "core/value.h"
+#include "core/where.h"
 #include "schema/schema.h"
 
 struct inv_object {

@@ -31,8 +31,8 @@
 
 #include <openssl/evp.h>
 
-#include "schema/qmf/codec.h"
-#include "schema/qmf/dict.h"
+#include "core/codec.h"
+#include "core/dict.h"
 
 #define JOURNAL_MAGIC       "VBJOURNL"
 #define JOURNAL_VERSION     2

@@ -100,8 +100,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "schema/qmf/error.h"
-#include "schema/qmf/value.h"
+#include "core/error.h"
+#include "core/value.h"
 
 #define JOURNAL_DEFAULT_MAX_ENTRIES 100000
 #define JOURNAL_DEFAULT_MAX_BYTES   (64u * 1024 * 1024)

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "schema/qmf/names.h"
+#include "core/names.h"
 #include "trust/seal.h"
 
 static const char *

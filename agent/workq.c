@@ -9,7 +9,7 @@
  * than one job ready or running, and the ready queue stays FIFO for
  * fairness between strands.
  *
- * The strand table is the core's dictionary (schema/qmf/dict.h), which
+ * The strand table is the core's dictionary (core/dict.h), which
  * clears what removals leave when it grows: a long-lived daemon that sees
  * many short-lived keys (every guest ever created) keeps O(1) lookups.
  */
@@ -24,8 +24,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "schema/qmf/dict.h"
-#include "schema/qmf/value.h"
+#include "core/dict.h"
+#include "core/value.h"
 
 struct workq_strand;
 

@@ -17,8 +17,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "schema/qmf/codec.h"
-#include "schema/qmf/names.h"
+#include "core/codec.h"
+#include "core/names.h"
 
 static bool
 is_reserved_header(const char *key)

@@ -1,7 +1,7 @@
 /*
  * AMQP 1.0 message mapping: bus_message to the sections of a 1.0 message
  * (header, properties, application-properties, body) and back.  The
- * sections are written and walked here (with schema/qmf's section codec,
+ * sections are written and walked here (with the core's section codec,
  * as the 0-9-1 backend reads what RabbitMQ's plugin hands it) rather than
  * with pn_message_t, so that a body is sent as the very bytes given
  * (signed messages) and read as the very bytes received (what a signature
@@ -17,10 +17,10 @@
 #include <proton/codec.h>
 
 #include "bus/amqp091_int.h"
-#include "schema/qmf/codec_amqp.h"
+#include "core/codec_amqp.h"
 
 /* The descriptors of the message-annotations and properties sections
- * (AMQP 1.0 part 3.2); the others are schema/qmf/codec.h's. */
+ * (AMQP 1.0 part 3.2); the others are core/codec.h's. */
 #define SECTION_MESSAGE_ANNOTATIONS 0x72
 #define SECTION_PROPERTIES 0x73
 

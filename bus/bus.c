@@ -17,7 +17,7 @@
 
 #include <proton/error.h>
 
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 
 /* Every transport this build knows, in lookup order. */
 static const struct bus_driver *const bus_drivers[] = {
@@ -588,7 +588,7 @@ bus_message_set_header_string(struct bus_message *m, const char *name,
     bus_message_set_header(m, name, qmf_string(s));
 }
 
-/* Addresses: schema/qmf/names.c's, by the names the transports use. */
+/* Addresses: core/names.c's, by the names the transports use. */
 
 int
 bus_address_parse(const char *address, char **exchange, char **key)

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "schema/qmf/codec.h"
-#include "schema/qmf/names.h"
+#include "core/codec.h"
+#include "core/names.h"
 
 #define SETUP_DEFAULT_DELIVERY_LIMIT 5
 #define SETUP_MAX_DELIVERY_LIMIT 1000

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 
 /* Option words, space-separated, for one command or for all of them.
  * A few dozen: the linear dedupe in add_word is fine there, not for

@@ -22,7 +22,7 @@
 
 #include "bus/bus.h"
 #include "controller/openmetrics.h"
-#include "schema/qmf/names.h"
+#include "core/names.h"
 
 #define EXPORTER_DEFAULT_LISTEN "127.0.0.1:9837"
 #define EXPORTER_DEFAULT_REFRESH_S 300

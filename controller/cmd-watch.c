@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "bus/bus.h"
-#include "schema/qmf/names.h"
-#include "schema/qmf/where.h"
+#include "core/names.h"
+#include "core/where.h"
 
 struct watch_state {
     struct ctl_ctx *ctx;

@@ -1,6 +1,6 @@
 /*
  * The controller's configuration file: one table of keys that says where
- * each value goes and what it must look like (schema/qmf/conf_table.h);
+ * each value goes and what it must look like (core/conf_table.h);
  * and the lookups the CLI makes in it.
  */
 #include "controller/config.h"
@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 
 #include "bus/bus.h"
-#include "schema/qmf/conf_table.h"
-#include "schema/qmf/names.h"
+#include "core/conf_table.h"
+#include "core/names.h"
 
 static qmf_conf_apply_fn ctl_config_apply_broker;
 static qmf_conf_apply_fn ctl_config_apply_aliases;

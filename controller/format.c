@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 
 struct ctl_table {
     size_t ncols;

@@ -13,8 +13,8 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "schema/qmf/codec.h"
-#include "schema/qmf/value.h"
+#include "core/codec.h"
+#include "core/value.h"
 #include "trust/policy.h"
 
 #define SIGNED_PREFIX "virtbus credential 1\n"

@@ -8,8 +8,8 @@
 
 #include <openssl/evp.h>
 
-#include "schema/qmf/digest.h"
-#include "schema/qmf/names.h"
+#include "core/digest.h"
+#include "core/names.h"
 #include "trust/seal.h"
 
 static void

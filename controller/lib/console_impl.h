@@ -10,7 +10,7 @@
 
 #include "controller/lib/virtbus.h"
 #include "controller/lib/virtbus_bus.h"
-#include "schema/qmf/dict.h"
+#include "core/dict.h"
 #include "trust/key.h"
 #include "trust/seal.h"
 #include "trust/store.h"

@@ -21,7 +21,7 @@
  *
  * Costs: O(length of the text) to tokenize and parse (one token of
  * lookahead, no backtracking), plus O(properties of the class) per field
- * lookup and one regex compile per =~ (the agents' engine, schema/qmf/regex.h).
+ * lookup and one regex compile per =~ (the agents' engine, core/regex.h).
  */
 #include "controller/lib/expr.h"
 
@@ -34,9 +34,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "schema/qmf/regex.h"
-#include "schema/qmf/text.h"
-#include "schema/qmf/where.h"
+#include "core/regex.h"
+#include "core/text.h"
+#include "core/where.h"
 
 /* Nesting of parentheses and nots; with the lists around them this stays
  * under the 64 levels qmf_where_compile() accepts. */

@@ -28,8 +28,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "schema/qmf/codec.h"
-#include "schema/qmf/names.h"
+#include "core/codec.h"
+#include "core/names.h"
 
 #define FLEET_MARKER_OPCODE "_console_fleet_marker"
 #define FLEET_FORGET_OPCODE "_virtbus_node_forget"

@@ -24,7 +24,7 @@
  * reply-to, which the agents' journals answer rather than run twice.
  */
 #include "controller/lib/console_impl.h"
-#include "schema/qmf/names.h"
+#include "core/names.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -17,9 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "schema/qmf/codec.h"
-#include "schema/qmf/names.h"
-#include "schema/qmf/where.h"
+#include "core/codec.h"
+#include "core/names.h"
+#include "core/where.h"
 
 /* Cache files are small (a few hundred bytes an agent); anything bigger
  * than this is not one of ours. */

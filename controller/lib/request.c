@@ -10,7 +10,7 @@
  * to sort N results at the end.
  */
 #include "controller/lib/console_impl.h"
-#include "schema/qmf/names.h"
+#include "core/names.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 #include "tests/faults/faults.h"
 
 #define S6_AGENTS 3

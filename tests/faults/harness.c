@@ -29,7 +29,7 @@
 #include <event2/thread.h>
 #include <libvirt/virterror.h>
 
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 #include "trust/credential.h"
 #include "trust/key.h"
 #include "trust/message.h"

@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "schema/qmf/text.h"
+#include "core/text.h"
 
 bool
 fuzz_comparable(const qmf_value *v)

@@ -28,7 +28,7 @@
 #include <event2/thread.h>
 
 #include "bus/bus.h"
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 #include "tests/harness/support.h"
 #include "tests/integration/harness.h"
 #include "tests/testutil.h"

@@ -28,7 +28,7 @@
 #include <libvirt/virterror.h>
 
 #include "drivers/driver.h"
-#include "schema/qmf/value.h"
+#include "core/value.h"
 #include "tests/integration/harness.h"
 #include "tests/testutil.h"
 

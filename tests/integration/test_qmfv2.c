@@ -16,7 +16,7 @@
 #include <proton/codec.h>
 
 #include "bus/bus.h"
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 #include "tests/integration/harness.h"
 #include "tests/testutil.h"
 

@@ -18,7 +18,7 @@
 
 #include "agent/agent_impl.h"
 #include "tests/integration/harness.h"
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 #include "trust/credential.h"
 #include "trust/seal.h"
 

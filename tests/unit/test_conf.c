@@ -6,7 +6,7 @@
 
 #include <criterion/criterion.h>
 
-#include "schema/qmf/conf.h"
+#include "core/conf.h"
 
 /* The keys the tests know, each with its type. */
 static const struct {

@@ -1,11 +1,11 @@
-/* Tests of configuration keys read through a table (schema/qmf/conf_table.h):
+/* Tests of configuration keys read through a table (core/conf_table.h):
  * each kind stores where its offset says, and refuses in the common words. */
 #include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
 
-#include "schema/qmf/conf_table.h"
+#include "core/conf_table.h"
 
 struct sample {
     char *name;

@@ -10,7 +10,7 @@
 #include <criterion/criterion.h>
 
 #include "agent/agent_impl.h"
-#include "schema/qmf/text.h"
+#include "core/text.h"
 
 #define NOW INT64_C(1700000000000)
 

@@ -27,8 +27,8 @@
 #include <openssl/evp.h>
 
 #include "agent/journal.h"
-#include "schema/qmf/codec.h"
-#include "schema/qmf/value.h"
+#include "core/codec.h"
+#include "core/value.h"
 
 #define HEADER_LEN 16
 

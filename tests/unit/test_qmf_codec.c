@@ -8,8 +8,8 @@
 #include <criterion/criterion.h>
 #include <proton/codec.h>
 
-#include "schema/qmf/codec_amqp.h"
-#include "schema/qmf/types.h"
+#include "core/codec_amqp.h"
+#include "core/types.h"
 
 static const uint8_t sample_uuid[16] = {
     0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x11, 0xd1,

@@ -10,8 +10,8 @@
 
 #include <criterion/criterion.h>
 
-#include "schema/qmf/dict.h"
-#include "schema/qmf/value.h"
+#include "core/dict.h"
+#include "core/value.h"
 
 static void
 count_free(void *value)

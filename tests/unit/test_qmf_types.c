@@ -6,7 +6,7 @@
 
 #include <criterion/criterion.h>
 
-#include "schema/qmf/types.h"
+#include "core/types.h"
 
 /* Coerces a copy of v (consumed) to t; returns it, or NULL with err set. */
 static qmf_value *

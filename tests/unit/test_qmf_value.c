@@ -7,7 +7,7 @@
 
 #include <criterion/criterion.h>
 
-#include "schema/qmf/value.h"
+#include "core/value.h"
 
 Test(qmf_value, scalar_constructors_keep_kind_and_value)
 {

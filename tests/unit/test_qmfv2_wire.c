@@ -10,8 +10,8 @@
 #include <criterion/criterion.h>
 
 #include "bus/bus.h"
-#include "schema/qmf/codec.h"
-#include "schema/qmf/types.h"
+#include "core/codec.h"
+#include "core/types.h"
 
 /* An AMQP 0-10 encoding under construction. */
 struct buf {

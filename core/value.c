@@ -1,5 +1,5 @@
 /* QMF values: construction, ownership, comparison and container access. */
-#include "schema/qmf/value.h"
+#include "core/value.h"
 
 #include <sys/types.h>
 #include <stdarg.h>

@@ -2,7 +2,7 @@
  * QMF values: the typed variant every message body, object and argument is
  * made of.  The kinds are the wire types QMFv2 carries (those of qpid's
  * Variant plus binary); schema-level types such as absTime or objId are
- * mapped onto them by schema/qmf/types.h.
+ * mapped onto them by core/types.h.
  *
  * Ownership is a plain tree: a container owns its children, setters take
  * ownership of the value they are given, getters return borrowed pointers.

@@ -2,13 +2,13 @@
  * Configuration keys read through a table (conf_table.h): the checks and
  * the storing that every kind of key shares.
  */
-#include "schema/qmf/conf_table.h"
+#include "core/conf_table.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "schema/qmf/names.h"
-#include "schema/qmf/value.h"
+#include "core/names.h"
+#include "core/value.h"
 
 struct conf_table_read {
     const struct qmf_conf_table *table;

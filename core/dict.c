@@ -6,7 +6,7 @@
  * happens once entries and marks fill two thirds of the slots, so a rebuild
  * always frees at least a third of the index for new keys: O(1) amortised.
  */
-#include "schema/qmf/dict.h"
+#include "core/dict.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,7 +14,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "schema/qmf/value.h"
+#include "core/value.h"
 
 #define SLOT_EMPTY 0
 #define SLOT_REMOVED SIZE_MAX   /* probing goes on past it */

@@ -22,7 +22,7 @@
  *   to the first dot must name a map, and the rest is looked up in it the
  *   same way.
  */
-#include "schema/qmf/where.h"
+#include "core/where.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "schema/qmf/regex.h"
+#include "core/regex.h"
 
 /* Deeper predicates are refused; compile and eval recurse on the tree. */
 #define WHERE_MAX_DEPTH 64

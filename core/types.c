@@ -1,5 +1,5 @@
 /* QMF schema types: their names, their wire kinds, and coercion onto them. */
-#include "schema/qmf/types.h"
+#include "core/types.h"
 
 #include <inttypes.h>
 #include <math.h>

@@ -3,7 +3,7 @@
  * `key = value` statements, with the key names and value types checked
  * here so that every program reports them in the same words.
  */
-#include "schema/qmf/conf.h"
+#include "core/conf.h"
 
 #include <errno.h>
 #include <stdarg.h>
