@@ -7,7 +7,7 @@
 #include "agent/agent_impl.h"
 #include "agent/clock.h"
 #include "agent/journal.h"
-#include "schema/qmf/names.h"
+#include "core/names.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +56,7 @@ agent_use_allowed_paths(struct agent *a)
     size_t i;
 
     for (i = 0; i < qmf_list_len(a->cfg.allowed_paths); i++) {
-        const char *given = qmf_list_at(a->cfg.allowed_paths, i)->u.str.ptr;
+        const char *given = qmf_as_string(qmf_list_at(a->cfg.allowed_paths, i));
         const char *dir = hostpath_set_dir(set, i);
 
         if (dir == NULL)
@@ -108,7 +108,7 @@ guard_from_config(struct agent *a, const struct agent_config *cfg, qmf_error *er
     int rc;
 
     for (i = 0; i < n; i++)
-        issuers[i] = qmf_list_at(cfg->issuer_keys, i)->u.str.ptr;
+        issuers[i] = qmf_as_string(qmf_list_at(cfg->issuer_keys, i));
     rc = agent_guard_load(&o, &g, &notes, err);
     free(issuers);
     if (rc != 0)

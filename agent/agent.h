@@ -15,7 +15,7 @@
 #include "agent/config.h"
 #include "agent/workq.h"
 #include "bus/bus.h"
-#include "schema/qmf/error.h"
+#include "core/error.h"
 #include "schema/schema.h"
 #include "trust/verified.h"
 

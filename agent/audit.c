@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 
 /* Request fields quoted in a line are cut to this: the line stays a line. */
 #define AUDIT_FIELD_MAX 256

@@ -26,9 +26,9 @@
 #include <string.h>
 
 #include "agent/journal.h"
-#include "schema/qmf/digest.h"
-#include "schema/qmf/text.h"
-#include "schema/qmf/where.h"
+#include "core/digest.h"
+#include "core/text.h"
+#include "core/where.h"
 
 struct command;
 
@@ -772,7 +772,7 @@ start_names(struct agent *a, struct bus_delivery *d, const struct bus_message *m
     const char **v = qmf_xcalloc(n + 1, sizeof(*v));
 
     for (i = 0; i < n; i++)
-        v[i] = qmf_list_at(names, i)->u.str.ptr;
+        v[i] = qmf_as_string(qmf_list_at(names, i));
     command_start(a, d, m, caller, cls, sm, impl, args, v, n, true);
     free(v);
 }
@@ -931,8 +931,8 @@ entry_digest(const qmf_value *e)
 {
     const qmf_value *d = qmf_map_get(e, "digest");
 
-    return d != NULL && d->kind == QMF_BINARY && d->u.str.len == JOURNAL_DIGEST_LEN ?
-        (const uint8_t *)d->u.str.ptr : NULL;
+    return d != NULL && d->kind == QMF_BINARY && qmf_bytes_len(d) == JOURNAL_DIGEST_LEN ?
+        (const uint8_t *)qmf_as_string(d) : NULL;
 }
 
 /* Two collected entries of one command (on different objects). */
@@ -956,7 +956,7 @@ recorded_request(const qmf_value *outcome)
         m->reply_to = qmf_xstrdup(reply_to);
     if (correlation && correlation[0])
         m->correlation_id = qmf_xstrdup(correlation);
-    m->durable = durable && durable->kind == QMF_BOOL && durable->u.b;
+    m->durable = durable && durable->kind == QMF_BOOL && qmf_as_bool(durable);
     if (qmf_map_get_string(outcome, "encoding") != NULL &&
         bus_encoding_from_name(qmf_map_get_string(outcome, "encoding"), &m->encoding) != 0)
         m->encoding = BUS_ENCODING_JSON;
@@ -1055,7 +1055,7 @@ agent_command_flush_spool(struct agent *a)
         }
         group = qmf_map_get(outcome, "group");
         req = recorded_request(outcome);
-        if (!(group && group->kind == QMF_BOOL && group->u.b)) {
+        if (!(group && group->kind == QMF_BOOL && qmf_as_bool(group))) {
             const qmf_value *reply = qmf_map_get(outcome, "reply");
             struct spooled *sp = spooled_new(a, e);
 
@@ -1080,10 +1080,8 @@ agent_command_flush_spool(struct agent *a)
             g->items[g->n++] = sp;
             qmf_list_append(items, qmf_dup(qmf_map_get(fo, "item")));
             spool_publish_event(a, fo, sp);
-            if (j > i) {
-                qmf_free(f);
-                ctx.entries->u.list.items[j] = qmf_void();
-            }
+            if (j > i)
+                qmf_free(qmf_list_replace(ctx.entries, j, qmf_void()));
         }
         agent_reply(a, req, "_method_response", NULL, false, body, spooled_group_confirmed, g);
         bus_message_free(req);

@@ -1,6 +1,6 @@
 /*
  * The agent's configuration file: one table of keys that says where each
- * value goes and what it must look like (schema/qmf/conf_table.h), with
+ * value goes and what it must look like (core/conf_table.h), with
  * the defaults, copies and frees of struct agent_config, and the shared
  * snapshots of it that worker jobs read (struct agent_conf).
  */
@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "bus/bus.h"
-#include "schema/qmf/conf_table.h"
-#include "schema/qmf/names.h"
+#include "core/conf_table.h"
+#include "core/names.h"
 
 static qmf_conf_check_fn config_check_queue_type;
 static qmf_conf_check_fn config_check_sasl_mechanism;
@@ -107,10 +107,10 @@ config_check_broker_topology(const char *s)
 static int
 config_apply_log_level(void *field, const struct qmf_conf_statement *st, qmf_error *err)
 {
-    if (log_level_parse(st->value->u.str.ptr, field) < 0)
+    if (log_level_parse(qmf_as_string(st->value), field) < 0)
         return qmf_conf_error(err, st,
                               "unknown level \"%.*s\" (expected error, warn, info or debug)",
-                              QMF_CONF_SHOW_MAX, st->value->u.str.ptr);
+                              QMF_CONF_SHOW_MAX, qmf_as_string(st->value));
     return 0;
 }
 
@@ -136,7 +136,7 @@ config_apply_brokers(void *field, const struct qmf_conf_statement *st, qmf_error
 
     joined = bus_url_list_join(v, &why);
     if (joined == NULL && v->kind == QMF_STRING) {
-        joined = bus_url_redact(v->u.str.ptr);
+        joined = bus_url_redact(qmf_as_string(v));
         qmf_conf_error(err, st, "invalid value \"%.*s\" (%s)", QMF_CONF_SHOW_MAX,
                        joined, why);
         free(joined);

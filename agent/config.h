@@ -11,8 +11,8 @@
 #include <stddef.h>
 
 #include "agent/log.h"
-#include "schema/qmf/error.h"
-#include "schema/qmf/value.h"
+#include "core/error.h"
+#include "core/value.h"
 
 #define AGENT_CONFIG_PATH VIRTBUS_SYSCONFDIR "/virtbusd.conf"
 

@@ -101,7 +101,7 @@ field_string(const qmf_value *map, const char *key, const char **out, qmf_error 
                       qmf_kind_name(v->kind));
         return -1;
     }
-    *out = v->u.str.ptr;
+    *out = qmf_as_string(v);
     return 0;
 }
 
@@ -135,7 +135,7 @@ object_id(const qmf_value *body, bool *present, const char **agent, const char *
     *agent = *name = NULL;
     *present = oid != NULL;
     if (oid != NULL && oid->kind == QMF_STRING) {
-        *name = oid->u.str.ptr;
+        *name = qmf_as_string(oid);
         return 0;
     }
     if (field_map(body, "_object_id", &oid, err) != 0 ||
@@ -476,13 +476,10 @@ reply_batches(struct agent *a, const struct bus_message *m, const char *content,
         qmf_value *batch = qmf_list();
         size_t end = i + AGENT_ANSWER_BATCH < n ? i + AGENT_ANSWER_BATCH : n;
 
-        for (; i < end; i++) {
-            qmf_list_append(batch, results->u.list.items[i]);
-            results->u.list.items[i] = NULL;
-        }
+        for (; i < end; i++)
+            qmf_list_append(batch, qmf_list_steal(results, i));
         agent_reply(a, m, "_query_response", content, i < n, batch, NULL, NULL);
     } while (i < n);
-    results->u.list.len = 0;
     qmf_free(results);
 }
 
@@ -515,7 +512,7 @@ select_one(const struct inv_object *o, void *opaque)
     } else {
         values = qmf_map();
         for (i = 0; i < qmf_list_len(ctx->properties); i++) {
-            const char *name = qmf_list_at(ctx->properties, i)->u.str.ptr;
+            const char *name = qmf_as_string(qmf_list_at(ctx->properties, i));
             const qmf_value *v = qmf_map_get(o->values, name);
 
             if (v != NULL)

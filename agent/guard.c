@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "schema/qmf/value.h"
+#include "core/value.h"
 #include "trust/message.h"
 #include "trust/policy.h"
 #include "trust/seal.h"

@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "bus/bus.h"
-#include "schema/qmf/error.h"
+#include "core/error.h"
 #include "trust/credential.h"
 #include "trust/store.h"
 #include "trust/verified.h"

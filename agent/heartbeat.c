@@ -6,7 +6,7 @@
  */
 #include "agent/agent_impl.h"
 #include "agent/clock.h"
-#include "schema/qmf/names.h"
+#include "core/names.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -125,7 +125,7 @@ hostpath_set_new(const qmf_value *dirs, size_t max_xml)
         const qmf_value *d = qmf_list_at(dirs, i);
 
         if (d->kind == QMF_STRING)
-            set->dirs[i] = hostpath_resolve(d->u.str.ptr, d->u.str.len);
+            set->dirs[i] = hostpath_resolve(qmf_as_bytes(d), qmf_bytes_len(d));
     }
     set->max_xml = max_xml;
     return set;
@@ -550,13 +550,13 @@ hostpath_check_args(const struct hostpath_set *set, const struct schema_method *
         if (a->path == SCHEMA_PATH_NONE || v == NULL || v->kind != QMF_STRING)
             continue;
         if (a->path == SCHEMA_PATH_FILE) {
-            if (!hostpath_allowed(set, v->u.str.ptr, v->u.str.len)) {
+            if (!hostpath_allowed(set, qmf_as_bytes(v), qmf_bytes_len(v))) {
                 hostpath_refuse(err, m, a->name, NULL);
                 return -1;
             }
             continue;
         }
-        rc = hostpath_xml_each(a->path, v->u.str.ptr, v->u.str.len,
+        rc = hostpath_xml_each(a->path, qmf_as_bytes(v), qmf_bytes_len(v),
                                set != NULL ? set->max_xml : 0, check_xml_path, &check, &xerr);
         if (rc < 0) {
             qmf_error_set(err, xerr.code, "%s.%s: argument '%s': %s", m->class_name, m->name,

@@ -16,7 +16,7 @@
  */
 #include "agent/agent_impl.h"
 #include "agent/clock.h"
-#include "schema/qmf/names.h"
+#include "core/names.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,44 +1,28 @@
 /*
  * The inventory: the agent's objects by name, and their QMF data maps.
- * libxml2's hash table holds them: it removes entries for real, so lookups
- * stay O(1) however many guests come and go over an agent's life.
+ * The core's dictionary holds them: it clears what removals leave, so
+ * lookups stay O(1) however many guests come and go over an agent's life.
  */
 #include "agent/inventory.h"
 
 #include <stdlib.h>
 
 static void
-object_free(struct inv_object *o)
+object_free(void *payload)
 {
-    if (o == NULL)
-        return;
+    struct inv_object *o = payload;
+
     qmf_free(o->values);
     free(o->name);
     free(o);
 }
 
-static void
-entry_free(void *payload, const xmlChar *name)
-{
-    object_free(payload);
-}
-
-static void
-removal_free(void *payload, const xmlChar *name)
-{
-    free(payload);
-}
-
-#define KEY(s) ((const xmlChar *)(s))
-
 void
 inv_init(struct inventory *inv, const struct schema *schema,
          const char *agent_name)
 {
-    inv->objects = xmlHashCreate(64);
-    inv->removed = xmlHashCreate(16);
-    if (inv->objects == NULL || inv->removed == NULL)
-        abort();
+    inv->objects = qmf_dict_new(object_free);
+    inv->removed = qmf_dict_new(free);      /* uint64_t seq of the removal */
     inv->seq = 0;
     inv->schema = schema;
     inv->agent_name = agent_name;
@@ -47,10 +31,8 @@ inv_init(struct inventory *inv, const struct schema *schema,
 void
 inv_free(struct inventory *inv)
 {
-    if (inv->objects)
-        xmlHashFree(inv->objects, entry_free);
-    if (inv->removed)
-        xmlHashFree(inv->removed, removal_free);
+    qmf_dict_free(inv->objects);
+    qmf_dict_free(inv->removed);
     inv->objects = inv->removed = NULL;
 }
 
@@ -63,7 +45,7 @@ inv_seq(const struct inventory *inv)
 struct inv_object *
 inv_get(const struct inventory *inv, const char *name)
 {
-    return xmlHashLookup(inv->objects, KEY(name));
+    return qmf_dict_get(inv->objects, name);
 }
 
 /* inv_put, the change stamped seq. */
@@ -91,8 +73,7 @@ put_at(struct inventory *inv, const struct schema_class *cls, const char *name,
     o->values = values;
     o->create_ts = o->update_ts = now;
     o->seq = seq;
-    if (xmlHashAddEntry(inv->objects, KEY(o->name), o) != 0)
-        abort();
+    qmf_dict_add(inv->objects, o->name, o);
     return true;
 }
 
@@ -153,9 +134,8 @@ remove_at(struct inventory *inv, const char *name, int64_t now, uint64_t seq)
     qmf_map_set(data, "_delete_ts", qmf_i64(now));
     removal = qmf_xcalloc(1, sizeof(*removal));
     *removal = seq;
-    if (xmlHashUpdateEntry(inv->removed, KEY(name), removal, removal_free) != 0)
-        abort();
-    xmlHashRemoveEntry(inv->objects, KEY(name), entry_free);
+    qmf_dict_set(inv->removed, name, removal);
+    qmf_dict_remove(inv->objects, name);
     return data;
 }
 
@@ -169,43 +149,17 @@ inv_remove(struct inventory *inv, const char *name, int64_t now)
     return data;
 }
 
-struct select_ctx {
-    const struct schema_class *cls;
-    const qmf_where *where;
-    void (*fn)(const struct inv_object *o, void *opaque);
-    void *opaque;
-    size_t count;
-    qmf_error *err;
-    bool failed;                /* the predicate failed on an object: stop */
-};
-
-static void
-select_scan(void *payload, void *data, const xmlChar *name)
-{
-    const struct inv_object *o = payload;
-    struct select_ctx *ctx = data;
-    int match;
-
-    if (ctx->failed || (ctx->cls != NULL && o->cls != ctx->cls))
-        return;
-    if (ctx->where != NULL && (match = qmf_where_test(ctx->where, o->values, ctx->err)) != 1) {
-        ctx->failed = match < 0;
-        return;
-    }
-    ctx->count++;
-    if (ctx->fn)
-        ctx->fn(o, ctx->opaque);
-}
-
 size_t
 inv_count(const struct inventory *inv, const struct schema_class *cls)
 {
-    struct select_ctx ctx = { .cls = cls };
+    const struct inv_object *o;
+    size_t cursor = 0, count = 0;
 
     if (cls == NULL)
-        return (size_t)xmlHashSize(inv->objects);
-    xmlHashScan(inv->objects, select_scan, &ctx);
-    return ctx.count;
+        return qmf_dict_len(inv->objects);
+    while ((o = qmf_dict_next(inv->objects, &cursor, NULL)) != NULL)
+        count += o->cls == cls;
+    return count;
 }
 
 int
@@ -214,41 +168,22 @@ inv_select(const struct inventory *inv, const struct schema_class *cls,
            void (*fn)(const struct inv_object *o, void *opaque), void *opaque,
            qmf_error *err)
 {
-    struct select_ctx ctx = { .cls = cls, .where = where, .fn = fn, .opaque = opaque,
-                              .err = err };
+    const struct inv_object *o;
+    size_t cursor = 0;
+    int match;
 
-    xmlHashScan(inv->objects, select_scan, &ctx);
-    return ctx.failed ? -1 : 0;
-}
-
-/* Collects the names of a class's objects that the snapshot lacks, but
- * for those changed after it was asked for. */
-struct stale_ctx {
-    const struct schema_class *cls;
-    const qmf_value *snapshot;
-    uint64_t since;
-    qmf_value *names;
-};
-
-static void
-stale_scan(void *payload, void *data, const xmlChar *name)
-{
-    const struct inv_object *o = payload;
-    struct stale_ctx *ctx = data;
-
-    if (o->cls == ctx->cls && o->seq <= ctx->since &&
-        qmf_map_get(ctx->snapshot, o->name) == NULL)
-        qmf_list_append(ctx->names, qmf_string(o->name));
-}
-
-/* Collects the removals made at or before since. */
-static void
-old_removal_scan(void *payload, void *data, const xmlChar *name)
-{
-    struct stale_ctx *ctx = data;
-
-    if (*(const uint64_t *)payload <= ctx->since)
-        qmf_list_append(ctx->names, qmf_string((const char *)name));
+    while ((o = qmf_dict_next(inv->objects, &cursor, NULL)) != NULL) {
+        if (cls != NULL && o->cls != cls)
+            continue;
+        if (where != NULL && (match = qmf_where_test(where, o->values, err)) != 1) {
+            if (match < 0)
+                return -1;      /* the predicate failed on an object: stop */
+            continue;
+        }
+        if (fn)
+            fn(o, opaque);
+    }
+    return 0;
 }
 
 /* Whether the object changed, or was removed, after since. */
@@ -260,7 +195,7 @@ changed_after(const struct inventory *inv, const char *name, uint64_t since)
 
     if (o != NULL)
         return o->seq > since;
-    removal = xmlHashLookup(inv->removed, KEY(name));
+    removal = qmf_dict_get(inv->removed, name);
     return removal != NULL && *removal > since;
 }
 
@@ -269,25 +204,28 @@ inv_replace_class(struct inventory *inv, const struct schema_class *cls,
                   qmf_value *objects_by_name, uint64_t since, int64_t now,
                   qmf_value *changed)
 {
-    struct stale_ctx ctx = { cls, objects_by_name, since, qmf_list() };
-    size_t i;
+    const struct inv_object *o;
+    const uint64_t *removal;
+    const char *name;
+    size_t cursor = 0, i;
 
-    /* Deletions first, so that a push never shows an object twice; the
-     * table is not changed while it is scanned. */
-    xmlHashScan(inv->objects, stale_scan, &ctx);
-    /* What the snapshot says is stamped since, not as a change of the
-     * loop's: a snapshot asked for later knows better. */
-    for (i = 0; i < qmf_list_len(ctx.names); i++) {
-        qmf_value *gone = remove_at(inv, qmf_list_at(ctx.names, i)->u.str.ptr, now, since);
+    /* Deletions first, so that a push never shows an object twice: the
+     * class's objects that the snapshot lacks, but for those changed after
+     * it was asked for.  What the snapshot says is stamped since, not as a
+     * change of the loop's: a snapshot asked for later knows better. */
+    while ((o = qmf_dict_next(inv->objects, &cursor, NULL)) != NULL) {
+        qmf_value *gone;
 
+        if (o->cls != cls || o->seq > since || qmf_map_get(objects_by_name, o->name) != NULL)
+            continue;
+        gone = remove_at(inv, o->name, now, since);
         if (changed)
             qmf_list_append(changed, gone);
         else
             qmf_free(gone);
     }
-    qmf_free(ctx.names);
     for (i = 0; i < qmf_map_len(objects_by_name); i++) {
-        struct qmf_pair *p = &objects_by_name->u.map.items[i];
+        struct qmf_pair *p = qmf_map_at(objects_by_name, i);
         qmf_value *values = p->value;
 
         if (changed_after(inv, p->key, since))
@@ -298,10 +236,8 @@ inv_replace_class(struct inventory *inv, const struct schema_class *cls,
     }
     /* Snapshots are applied in the order they were asked for: none to come
      * predates since, so older removals matter no more. */
-    ctx.names = qmf_list();
-    xmlHashScan(inv->removed, old_removal_scan, &ctx);
-    for (i = 0; i < qmf_list_len(ctx.names); i++)
-        xmlHashRemoveEntry(inv->removed, KEY(qmf_list_at(ctx.names, i)->u.str.ptr),
-                           removal_free);
-    qmf_free(ctx.names);
+    cursor = 0;
+    while ((removal = qmf_dict_next(inv->removed, &cursor, &name)) != NULL)
+        if (*removal <= since)
+            qmf_dict_remove(inv->removed, name);
 }

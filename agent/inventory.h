@@ -15,10 +15,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <libxml/hash.h>
-
-#include "schema/qmf/value.h"
-#include "schema/qmf/where.h"
+#include "core/dict.h"
+#include "core/value.h"
+#include "core/where.h"
 #include "schema/schema.h"
 
 struct inv_object {
@@ -30,10 +29,10 @@ struct inv_object {
 };
 
 struct inventory {
-    xmlHashTablePtr objects;          /* name -> struct inv_object */
+    struct qmf_dict *objects;         /* name -> struct inv_object */
     /* name -> uint64_t seq of its removal: removals a snapshot asked for
      * earlier cannot know of (inv_replace_class prunes them). */
-    xmlHashTablePtr removed;
+    struct qmf_dict *removed;
     uint64_t seq;                     /* counts changes: see inv_seq */
     const struct schema *schema;
     const char *agent_name;           /* borrowed from the agent */

@@ -3,7 +3,7 @@
 
 #include <stdlib.h>
 
-#include "schema/qmf/value.h"
+#include "core/value.h"
 
 void
 jobs_init(struct jobs *jobs, struct workq *wq, const char *owner,

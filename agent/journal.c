@@ -29,11 +29,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <libxml/hash.h>
-#include <libxml/parser.h>
 #include <openssl/evp.h>
 
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
+#include "core/dict.h"
 
 #define JOURNAL_MAGIC       "VBJOURNL"
 #define JOURNAL_VERSION     2
@@ -84,8 +83,8 @@ struct journal {
     EVP_MD *sha256;
     struct journal_limits lim;
 
-    xmlHashTablePtr index;      /* (id, object, digest in hex) -> struct entry */
-    xmlHashTablePtr latest;     /* (id, object) -> the entry that came last */
+    struct qmf_dict *index;     /* tuple_key(id, object, digest in hex) -> struct entry */
+    struct qmf_dict *latest;    /* tuple_key(id, object, NULL) -> the entry that came last */
     struct entry *head, *tail;
     size_t entries, entry_bytes;
     size_t pinned_entries, pinned_bytes;    /* BEGUN, or DONE undelivered */
@@ -115,8 +114,6 @@ struct record {
     size_t result_off, result_len;  /* from the record's start */
     size_t len;                     /* the whole record */
 };
-
-#define KEY(s) ((const xmlChar *)(s))
 
 static void
 buf_append(struct buf *b, const void *data, size_t len)
@@ -398,13 +395,26 @@ digest_hex(const uint8_t *digest, char out[DIGEST_HEX_LEN])
     }
 }
 
-static struct entry *
-entry_find(struct journal *j, const char *id, const char *object, const uint8_t *digest)
+/* The tables' key for (id, object, digest): id and object prefixed with
+ * their lengths, so that no two tuples share a key whatever they hold.
+ * `latest` uses it without a digest. */
+static char *
+tuple_key(const char *id, const char *object, const uint8_t *digest)
 {
     char hex[DIGEST_HEX_LEN];
 
     digest_hex(digest, hex);
-    return xmlHashLookup3(j->index, KEY(id), KEY(object), KEY(hex));
+    return qmf_xasprintf("%zu:%s%zu:%s%s", strlen(id), id, strlen(object), object, hex);
+}
+
+static struct entry *
+entry_find(struct journal *j, const char *id, const char *object, const uint8_t *digest)
+{
+    char *key = tuple_key(id, object, digest);
+    struct entry *e = qmf_dict_get(j->index, key);
+
+    free(key);
+    return e;
 }
 
 /* A delivered outcome of a command since superseded: it answers nothing,
@@ -446,7 +456,7 @@ entry_create(struct journal *j, const char *id, size_t id_len,
              const char *object, size_t object_len, const uint8_t *digest)
 {
     struct entry *e = qmf_xcalloc(1, sizeof(*e));
-    char hex[DIGEST_HEX_LEN];
+    char *key;
 
     e->id = qmf_xstrndup(id, id_len);
     e->object = qmf_xstrndup(object, object_len);
@@ -455,9 +465,9 @@ entry_create(struct journal *j, const char *id, size_t id_len,
         e->has_digest = true;
     }
     e->state = JOURNAL_UNKNOWN;
-    digest_hex(digest, hex);
-    if (xmlHashAddEntry3(j->index, KEY(e->id), KEY(e->object), KEY(hex), e) != 0)
-        abort();    /* only out of memory: the key was looked up first */
+    key = tuple_key(e->id, e->object, digest);
+    qmf_dict_add(j->index, key, e);     /* the caller looked it up first */
+    free(key);
     list_append(j, e);
     j->entries++;
     return e;
@@ -477,14 +487,15 @@ entry_digest(const struct entry *e)
 static void
 entry_make_latest(struct journal *j, struct entry *e)
 {
-    struct entry *before = xmlHashLookup2(j->latest, KEY(e->id), KEY(e->object));
+    char *key = tuple_key(e->id, e->object, NULL);
+    struct entry *before = qmf_dict_get(j->latest, key);
 
     if (before != e) {
         if (before != NULL)
             before->superseded = true;
-        if (xmlHashUpdateEntry2(j->latest, KEY(e->id), KEY(e->object), e, NULL) != 0)
-            abort();    /* only out of memory */
+        qmf_dict_set(j->latest, key, e);
     }
+    free(key);
     e->superseded = false;
     list_unlink(j, e);
     list_append(j, e);
@@ -504,13 +515,15 @@ entry_free(struct entry *e)
 static void
 entry_remove(struct journal *j, struct entry *e)
 {
-    char hex[DIGEST_HEX_LEN];
+    char *key = tuple_key(e->id, e->object, entry_digest(e));
 
     account(j, e, -1);
-    digest_hex(entry_digest(e), hex);
-    xmlHashRemoveEntry3(j->index, KEY(e->id), KEY(e->object), KEY(hex), NULL);
-    if (xmlHashLookup2(j->latest, KEY(e->id), KEY(e->object)) == e)
-        xmlHashRemoveEntry2(j->latest, KEY(e->id), KEY(e->object), NULL);
+    qmf_dict_take(j->index, key);
+    free(key);
+    key = tuple_key(e->id, e->object, NULL);
+    if (qmf_dict_get(j->latest, key) == e)
+        qmf_dict_take(j->latest, key);
+    free(key);
     list_unlink(j, e);
     j->entries--;
     entry_free(e);
@@ -1004,10 +1017,8 @@ journal_free(struct journal *j)
         next = e->next;
         entry_free(e);
     }
-    if (j->index != NULL)
-        xmlHashFree(j->index, NULL);
-    if (j->latest != NULL)
-        xmlHashFree(j->latest, NULL);
+    qmf_dict_free(j->index);
+    qmf_dict_free(j->latest);
     if (j->fd >= 0)
         close(j->fd);
     if (j->lock_fd >= 0)
@@ -1045,7 +1056,6 @@ journal_open(struct journal **out, const char *path,
                       JOURNAL_MIN_ENTRIES, JOURNAL_MIN_BYTES);
         return -1;
     }
-    xmlInitParser();    /* libxml2's hash seeds itself from its global state */
     j = qmf_xcalloc(1, sizeof(*j));
     pthread_mutex_init(&j->lock, NULL);
     pthread_cond_init(&j->turn, NULL);
@@ -1057,8 +1067,8 @@ journal_open(struct journal **out, const char *path,
         slash == path ? qmf_xstrdup("/") : qmf_xstrndup(path, (size_t)(slash - path));
     j->lim.max_entries = lim != NULL ? lim->max_entries : JOURNAL_DEFAULT_MAX_ENTRIES;
     j->lim.max_bytes = lim != NULL ? lim->max_bytes : JOURNAL_DEFAULT_MAX_BYTES;
-    if ((j->index = xmlHashCreate(256)) == NULL || (j->latest = xmlHashCreate(256)) == NULL)
-        abort();
+    j->index = qmf_dict_new(NULL);
+    j->latest = qmf_dict_new(NULL);
     if ((j->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL) {
         qmf_error_set(err, QMF_ERR_INTERNAL, "journal: OpenSSL has no SHA-256");
         goto fail;

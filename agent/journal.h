@@ -85,8 +85,8 @@
  * Files: besides path, "<path>.lock" (held with flock(2) while open; left
  * in place) and "<path>.tmp" (a compaction in progress; removed at open).
  *
- * Costs: lookups are O(1) (libxml2's hash tables on id, object and digest,
- * and on id and object for the latest command) plus
+ * Costs: lookups are O(1) (the core's dictionaries on id, object and
+ * digest, and on id and object for the latest command) plus
  * decoding the outcome; begin and end are O(record) plus an fsync;
  * compaction is O(retained bytes), amortised O(1) per record; listings are
  * O(entries).  journal_open reads, checksums and decodes every record
@@ -100,8 +100,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "schema/qmf/error.h"
-#include "schema/qmf/value.h"
+#include "core/error.h"
+#include "core/value.h"
 
 #define JOURNAL_DEFAULT_MAX_ENTRIES 100000
 #define JOURNAL_DEFAULT_MAX_BYTES   (64u * 1024 * 1024)

@@ -38,7 +38,7 @@ arg_bool(const struct method_call *call, const char *name)
 {
     const qmf_value *v = qmf_map_get(call->args, name);
 
-    return v != NULL && v->kind == QMF_BOOL && v->u.b;
+    return v != NULL && v->kind == QMF_BOOL && qmf_as_bool(v);
 }
 
 /* A text output argument (lstr); text is consumed. */

@@ -290,7 +290,7 @@ collect_class(struct inventory_job *job, const struct object_class *oc)
     }
     by_name = qmf_map_set(job->classes, oc->class_name, qmf_map());
     for (i = 0; i < qmf_list_len(list); i++) {
-        qmf_value *values = list->u.list.items[i];
+        qmf_value *values = qmf_list_at(list, i);
         char *name;
 
         if (finish_values(job->a, &job->conf->cfg, cls, values, &err) != 0) {
@@ -299,8 +299,7 @@ collect_class(struct inventory_job *job, const struct object_class *oc)
         }
         if ((name = object_name_of(oc, values)) == NULL)
             continue;
-        qmf_map_set(by_name, name, values);
-        list->u.list.items[i] = qmf_void();
+        qmf_map_set(by_name, name, qmf_list_steal(list, i));
         free(name);
     }
     qmf_free(list);
@@ -335,7 +334,7 @@ inventory_done(void *arg)
 
     if (job->ok) {
         for (i = 0; i < qmf_map_len(job->classes); i++) {
-            struct qmf_pair *p = &job->classes->u.map.items[i];
+            struct qmf_pair *p = qmf_map_at(job->classes, i);
 
             inv_replace_class(&a->inv, schema_find_class(a->env.schema, p->key),
                               p->value, job->since, now, changed);

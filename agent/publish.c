@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "schema/qmf/names.h"
+#include "core/names.h"
 #include "trust/seal.h"
 
 static const char *
@@ -291,13 +291,10 @@ push_class(struct agent *a, const char *class_name, qmf_value *objects)
         qmf_value *batch = qmf_list();
         size_t end = i + PUSH_BATCH < n ? i + PUSH_BATCH : n;
 
-        for (; i < end; i++) {
-            qmf_list_append(batch, objects->u.list.items[i]);
-            objects->u.list.items[i] = NULL;
-        }
+        for (; i < end; i++)
+            qmf_list_append(batch, qmf_list_steal(objects, i));
         agent_publish(a, &p, batch);
     }
-    objects->u.list.len = 0;
     free(address);
     free(key);
 }
@@ -311,7 +308,7 @@ agent_push_objects(struct agent *a, qmf_value *data_list)
     /* One routing key per class, so that consumers bind per class:
      * bucket first (O(objects x classes)), then send each bucket. */
     for (i = 0; i < qmf_list_len(data_list); i++) {
-        qmf_value *d = data_list->u.list.items[i];
+        qmf_value *d = qmf_list_at(data_list, i);
         const char *cls = qmf_map_get_string(qmf_map_get(d, "_schema_id"), "_class_name");
         qmf_value *bucket;
 
@@ -320,11 +317,10 @@ agent_push_objects(struct agent *a, qmf_value *data_list)
         bucket = qmf_map_get(by_class, cls);
         if (bucket == NULL)
             bucket = qmf_map_set(by_class, cls, qmf_list());
-        qmf_list_append(bucket, d);
-        data_list->u.list.items[i] = qmf_void();
+        qmf_list_append(bucket, qmf_list_steal(data_list, i));
     }
     for (i = 0; i < qmf_map_len(by_class); i++)
-        push_class(a, by_class->u.map.items[i].key, by_class->u.map.items[i].value);
+        push_class(a, qmf_map_at(by_class, i)->key, qmf_map_at(by_class, i)->value);
     qmf_free(by_class);
     qmf_free(data_list);
 }

@@ -121,8 +121,8 @@ open_work(void *arg)
         journal_begun(job->journal, collect_begun, &begun);
     for (i = 0; i < qmf_list_len(begun.list); i++) {
         const qmf_value *cmd = qmf_list_at(begun.list, i);
-        const char *id = qmf_list_at(cmd, 0)->u.str.ptr;
-        const char *object = qmf_list_at(cmd, 1)->u.str.ptr;
+        const char *id = qmf_as_string(qmf_list_at(cmd, 0));
+        const char *object = qmf_as_string(qmf_list_at(cmd, 1));
         const qmf_value *digest = qmf_list_at(cmd, 2);
         /* Prepared at begin, it knows where the answer goes; without it
          * the answer waits for a redelivery to know. */
@@ -131,7 +131,7 @@ open_work(void *arg)
         qmf_error err;
 
         if (journal_end(job->journal, id, object,
-                        digest->kind == QMF_BINARY ? (const uint8_t *)digest->u.str.ptr : NULL,
+                        digest->kind == QMF_BINARY ? (const uint8_t *)qmf_as_string(digest) : NULL,
                         outcome, &err) == 0)
             job->recovered++;
         qmf_free(outcome);

@@ -9,10 +9,9 @@
  * than one job ready or running, and the ready queue stays FIFO for
  * fairness between strands.
  *
- * The strand table is libxml2's xmlHash: it unlinks removed entries, so a
- * long-lived daemon that sees many short-lived keys (every guest ever
- * created) keeps O(1) lookups, where open addressing with tombstones (json-c's
- * linkhash) would slowly degrade.
+ * The strand table is the core's dictionary (core/dict.h), which
+ * clears what removals leave when it grows: a long-lived daemon that sees
+ * many short-lived keys (every guest ever created) keeps O(1) lookups.
  */
 #include "agent/workq.h"
 
@@ -25,10 +24,8 @@
 #include <string.h>
 #include <time.h>
 
-#include <libxml/hash.h>
-#include <libxml/parser.h>
-
-#include "schema/qmf/value.h"
+#include "core/dict.h"
+#include "core/value.h"
 
 struct workq_strand;
 
@@ -59,7 +56,7 @@ struct workq {
     pthread_cond_t idle_cv;         /* nothing queued or running */
     struct workq_jobs ready;
     struct workq_jobs done;         /* work returned, done callback not run */
-    xmlHashTablePtr strands;        /* key -> struct workq_strand */
+    struct qmf_dict *strands;       /* key -> struct workq_strand */
     unsigned running, queued, done_pending;
     unsigned long completed;
     bool stopping;
@@ -83,7 +80,7 @@ workq_strand_next(struct workq *wq, struct workq_strand *strand)
         STAILQ_INSERT_TAIL(&wq->ready, next, link);
         return;
     }
-    xmlHashRemoveEntry(wq->strands, (const xmlChar *)strand->key, NULL);
+    qmf_dict_take(wq->strands, strand->key);
     workq_strand_free(strand);
 }
 
@@ -176,8 +173,7 @@ workq_destroy(struct workq *wq)
 {
     if (wq->done_ev != NULL)
         event_free(wq->done_ev);
-    if (wq->strands != NULL)
-        xmlHashFree(wq->strands, NULL);
+    qmf_dict_free(wq->strands);
     pthread_cond_destroy(&wq->idle_cv);
     pthread_cond_destroy(&wq->work_cv);
     pthread_mutex_destroy(&wq->lock);
@@ -200,9 +196,6 @@ workq_new(struct event_base *base, unsigned nthreads, qmf_error *err)
                       nthreads, WORKQ_MAX_THREADS);
         return NULL;
     }
-    /* xmlHashCreate seeds itself from libxml2's shared state. */
-    xmlInitParser();
-
     wq = qmf_xcalloc(1, sizeof(*wq));
     wq->base = base;
     wq->nthreads = nthreads;
@@ -217,10 +210,10 @@ workq_new(struct event_base *base, unsigned nthreads, qmf_error *err)
     pthread_cond_init(&wq->idle_cv, &attr);
     pthread_condattr_destroy(&attr);
 
-    wq->strands = xmlHashCreate(0);
+    wq->strands = qmf_dict_new(NULL);
     wq->done_ev = event_new(base, -1, 0, workq_done_cb, wq);
-    if (wq->strands == NULL || wq->done_ev == NULL) {
-        qmf_error_set(err, QMF_ERR_INTERNAL, "workq: cannot allocate the strand table or event");
+    if (wq->done_ev == NULL) {
+        qmf_error_set(err, QMF_ERR_INTERNAL, "workq: cannot allocate the done event");
         workq_destroy(wq);
         return NULL;
     }
@@ -260,7 +253,7 @@ workq_submit(struct workq *wq, const char *key, workq_fn work,
     if (wq->stopping)
         goto refuse;
     if (key != NULL) {
-        strand = xmlHashLookup(wq->strands, (const xmlChar *)key);
+        strand = qmf_dict_get(wq->strands, key);
         if (strand != NULL) {
             job->strand = strand;
             STAILQ_INSERT_TAIL(&strand->waiting, job, link);
@@ -271,10 +264,7 @@ workq_submit(struct workq *wq, const char *key, workq_fn work,
         strand = qmf_xcalloc(1, sizeof(*strand));
         strand->key = qmf_xstrdup(key);
         STAILQ_INIT(&strand->waiting);
-        if (xmlHashAddEntry(wq->strands, (const xmlChar *)strand->key, strand) != 0) {
-            workq_strand_free(strand);
-            goto refuse;
-        }
+        qmf_dict_add(wq->strands, strand->key, strand);
         job->strand = strand;
     }
     STAILQ_INSERT_TAIL(&wq->ready, job, link);

@@ -22,7 +22,7 @@
 
 #include <event2/event.h>
 
-#include "schema/qmf/error.h"
+#include "core/error.h"
 
 /* workq_new refuses more threads than this. */
 #define WORKQ_MAX_THREADS 1024

@@ -44,7 +44,7 @@
 #include "bench/measure.h"
 #include "bus/bus.h"
 #include "controller/lib/virtbus_bus.h"
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 #include "trust/credential.h"
 #include "trust/key.h"
 #include "trust/message.h"

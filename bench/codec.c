@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "bench/measure.h"
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 
 static qmf_value *
 domain_batch(size_t n)

@@ -134,7 +134,7 @@ check_effects(struct virtbus_console *c, struct agent *a, size_t commands, size_
             if (u == NULL || strcmp(u, uuid) != 0)
                 continue;
             found = autostart != NULL && autostart->kind == QMF_BOOL &&
-                    autostart->u.b == (last % 2 == 0);
+                    qmf_as_bool(autostart) == (last % 2 == 0);
         }
         wrong += !found;
     }

@@ -3,7 +3,7 @@
  */
 #include "bench/request.h"
 
-#include "schema/qmf/value.h"
+#include "core/value.h"
 
 struct bus_message *
 bench_method_request(const char *agent, const char *object_name, const char *method,

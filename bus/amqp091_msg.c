@@ -17,8 +17,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "schema/qmf/codec.h"
-#include "schema/qmf/names.h"
+#include "core/codec.h"
+#include "core/names.h"
 
 static bool
 is_reserved_header(const char *key)
@@ -36,58 +36,58 @@ header_to_field(struct a091_outgoing *o, const char *key, const qmf_value *v,
         break;
     case QMF_BOOL:
         f->kind = AMQP_FIELD_KIND_BOOLEAN;
-        f->value.boolean = v->u.b;
+        f->value.boolean = qmf_as_bool(v);
         break;
     case QMF_UINT8:
         f->kind = AMQP_FIELD_KIND_U8;
-        f->value.u8 = (uint8_t)v->u.u;
+        f->value.u8 = (uint8_t)qmf_as_uint(v);
         break;
     case QMF_UINT16:
         f->kind = AMQP_FIELD_KIND_U16;
-        f->value.u16 = (uint16_t)v->u.u;
+        f->value.u16 = (uint16_t)qmf_as_uint(v);
         break;
     case QMF_UINT32:
         f->kind = AMQP_FIELD_KIND_U32;
-        f->value.u32 = (uint32_t)v->u.u;
+        f->value.u32 = (uint32_t)qmf_as_uint(v);
         break;
     case QMF_UINT64:
-        if (v->u.u > INT64_MAX) {
+        if (qmf_as_uint(v) > INT64_MAX) {
             qmf_error_set(err, QMF_ERR_INVALID_ARGS,
                           "header '%s' is above the signed 64-bit range of "
                           "AMQP 0-9-1 tables", key);
             return -1;
         }
         f->kind = AMQP_FIELD_KIND_I64;
-        f->value.i64 = (int64_t)v->u.u;
+        f->value.i64 = (int64_t)qmf_as_uint(v);
         break;
     case QMF_INT8:
         f->kind = AMQP_FIELD_KIND_I8;
-        f->value.i8 = (int8_t)v->u.i;
+        f->value.i8 = (int8_t)qmf_as_int(v);
         break;
     case QMF_INT16:
         f->kind = AMQP_FIELD_KIND_I16;
-        f->value.i16 = (int16_t)v->u.i;
+        f->value.i16 = (int16_t)qmf_as_int(v);
         break;
     case QMF_INT32:
         f->kind = AMQP_FIELD_KIND_I32;
-        f->value.i32 = (int32_t)v->u.i;
+        f->value.i32 = (int32_t)qmf_as_int(v);
         break;
     case QMF_INT64:
         f->kind = AMQP_FIELD_KIND_I64;
-        f->value.i64 = v->u.i;
+        f->value.i64 = qmf_as_int(v);
         break;
     case QMF_FLOAT:
         f->kind = AMQP_FIELD_KIND_F32;
-        f->value.f32 = v->u.f;
+        f->value.f32 = qmf_as_float(v);
         break;
     case QMF_DOUBLE:
         f->kind = AMQP_FIELD_KIND_F64;
-        f->value.f64 = v->u.d;
+        f->value.f64 = qmf_as_double(v);
         break;
     case QMF_UUID: {
         char *text = qmf_xmalloc(37);
 
-        qmf_uuid_format(v->u.uuid, text);
+        qmf_uuid_format(qmf_as_uuid(v), text);
         o->texts[o->ntexts++] = text;
         f->kind = AMQP_FIELD_KIND_UTF8;
         f->value.bytes = a091_bytes_of(text);
@@ -95,13 +95,13 @@ header_to_field(struct a091_outgoing *o, const char *key, const qmf_value *v,
     }
     case QMF_STRING:
         f->kind = AMQP_FIELD_KIND_UTF8;
-        f->value.bytes.bytes = v->u.str.ptr;
-        f->value.bytes.len = v->u.str.len;
+        f->value.bytes.bytes = (void *)qmf_as_bytes(v);  /* rabbitmq-c copies on send */
+        f->value.bytes.len = qmf_bytes_len(v);
         break;
     case QMF_BINARY:
         f->kind = AMQP_FIELD_KIND_BYTES;
-        f->value.bytes.bytes = v->u.str.ptr;
-        f->value.bytes.len = v->u.str.len;
+        f->value.bytes.bytes = (void *)qmf_as_bytes(v);  /* rabbitmq-c copies on send */
+        f->value.bytes.len = qmf_bytes_len(v);
         break;
     case QMF_MAP:
     case QMF_LIST:
@@ -121,7 +121,7 @@ a091_table_append(const qmf_value *map, amqp_table_entry_t *entries, int *n,
     size_t i;
 
     for (i = 0; i < qmf_map_len(map); i++) {
-        const struct qmf_pair *pair = &map->u.map.items[i];
+        const struct qmf_pair *pair = qmf_map_at(map, i);
 
         if (pair->value->kind == QMF_UUID) {
             qmf_error_set(err, QMF_ERR_INVALID_ARGS, "argument '%s' is a uuid", pair->key);
@@ -153,7 +153,7 @@ app_properties_entry(struct a091_outgoing *o, const struct bus_message *m,
     int rc;
 
     for (i = 0; i < qmf_map_len(m->headers); i++) {
-        const struct qmf_pair *pair = &m->headers->u.map.items[i];
+        const struct qmf_pair *pair = qmf_map_at(m->headers, i);
 
         if (!is_reserved_header(pair->key))
             qmf_map_set(props, pair->key, qmf_dup(pair->value));
@@ -222,7 +222,7 @@ a091_outgoing_build(struct a091_outgoing *o, const struct bus_message *m,
     o->entries = qmf_xcalloc(nheaders + 3, sizeof(*o->entries));
     o->texts = qmf_xcalloc(nheaders + 1, sizeof(*o->texts));
     for (i = 0; i < nheaders; i++) {
-        const struct qmf_pair *pair = &m->headers->u.map.items[i];
+        const struct qmf_pair *pair = qmf_map_at(m->headers, i);
 
         if (is_reserved_header(pair->key))
             continue;
@@ -366,9 +366,9 @@ sent_reply_to(struct bus_message *m, amqp_bytes_t section)
         s.descriptor == A091_AMQP10_PROPERTIES_CODE)
         fields = qmf_from_amqp(s.value, s.value_len, &err);
     v = fields != NULL && fields->kind == QMF_LIST ? qmf_list_at(fields, 4) : NULL;
-    if (v != NULL && v->kind == QMF_STRING && memchr(v->u.str.ptr, '\0', v->u.str.len) == NULL) {
+    if (v != NULL && v->kind == QMF_STRING && memchr(qmf_as_bytes(v), '\0', qmf_bytes_len(v)) == NULL) {
         free(m->reply_to);
-        m->reply_to = qmf_xstrndup(v->u.str.ptr, v->u.str.len);
+        m->reply_to = qmf_xstrndup(qmf_as_bytes(v), qmf_bytes_len(v));
     }
     qmf_free(fields);
 }
@@ -496,9 +496,9 @@ a091_amqp10_properties(struct bus_message *m, amqp_bytes_t section, bool *have_t
         qmf_free(props);
         return;
     }
-    for (i = 0; i < props->u.map.len; i++) {
-        const char *key = props->u.map.items[i].key;
-        qmf_value *v = props->u.map.items[i].value;
+    for (i = 0; i < qmf_map_len(props); i++) {
+        const char *key = qmf_map_at(props, i)->key;
+        qmf_value *v = qmf_map_at(props, i)->value;
 
         if (strcmp(key, "ttl") == 0 && qmf_get_int64(v, &n) && n >= 0) {
             m->ttl_ms = (uint64_t)n;
@@ -684,9 +684,8 @@ decode_sections(struct bus_message *m, const char *content_type, const char *bod
             }
             if (list == NULL)
                 list = qmf_list();
-            for (i = 0; i < v->u.list.len; i++)
-                qmf_list_append(list, v->u.list.items[i]);
-            v->u.list.len = 0;
+            for (i = 0; i < qmf_list_len(v); i++)
+                qmf_list_append(list, qmf_list_steal(v, i));
             qmf_free(v);
         }
     }
@@ -713,8 +712,8 @@ decode_sections(struct bus_message *m, const char *content_type, const char *bod
         /* Bytes in an amqp-value: read as a data section's. */
         v = m->body;
         m->body = NULL;
-        bus_body_decode(m, content_type, v->u.str.ptr, v->u.str.len);
-        body_digest(m, v->u.str.ptr, v->u.str.len);
+        bus_body_decode(m, content_type, qmf_as_bytes(v), qmf_bytes_len(v));
+        body_digest(m, qmf_as_bytes(v), qmf_bytes_len(v));
         qmf_free(v);
     } else if (m->body != NULL) {
         body_digest(m, bytes, nbytes);

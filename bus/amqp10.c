@@ -1545,8 +1545,8 @@ receiver_open(pn_session_t *session, const char *name, const struct a10_sub *s,
         pn_data_enter(filter);
         pn_data_put_symbol(filter, pn_bytes(27, "rabbitmq:stream-offset-spec"));
         if (s->stream_offset->kind == QMF_STRING)
-            pn_data_put_string(filter, pn_bytes(s->stream_offset->u.str.len,
-                                                s->stream_offset->u.str.ptr));
+            pn_data_put_string(filter, pn_bytes(qmf_bytes_len(s->stream_offset),
+                                                qmf_as_bytes(s->stream_offset)));
         else if (qmf_get_int64(s->stream_offset, &offset))
             pn_data_put_long(filter, offset);
         pn_data_exit(filter);

@@ -122,7 +122,7 @@ sub_arguments(struct a10_sub *dst, const struct bus_subscription *src, qmf_error
     size_t i;
 
     for (i = 0; i < qmf_map_len(src->arguments); i++) {
-        const struct qmf_pair *pair = &src->arguments->u.map.items[i];
+        const struct qmf_pair *pair = qmf_map_at(src->arguments, i);
 
         if (strcmp(pair->key, "x-stream-offset") != 0) {
             qmf_error_set(err, QMF_ERR_NOT_IMPLEMENTED, "consumer argument '%s' of "

@@ -1,7 +1,7 @@
 /*
  * AMQP 1.0 message mapping: bus_message to the sections of a 1.0 message
  * (header, properties, application-properties, body) and back.  The
- * sections are written and walked here (with schema/qmf's section codec,
+ * sections are written and walked here (with the core's section codec,
  * as the 0-9-1 backend reads what RabbitMQ's plugin hands it) rather than
  * with pn_message_t, so that a body is sent as the very bytes given
  * (signed messages) and read as the very bytes received (what a signature
@@ -17,10 +17,10 @@
 #include <proton/codec.h>
 
 #include "bus/amqp091_int.h"
-#include "schema/qmf/codec_amqp.h"
+#include "core/codec_amqp.h"
 
 /* The descriptors of the message-annotations and properties sections
- * (AMQP 1.0 part 3.2); the others are schema/qmf/codec.h's. */
+ * (AMQP 1.0 part 3.2); the others are core/codec.h's. */
 #define SECTION_MESSAGE_ANNOTATIONS 0x72
 #define SECTION_PROPERTIES 0x73
 
@@ -115,7 +115,7 @@ put_header(pn_data_t *data, const char *key, const qmf_value *v, qmf_error *err)
                       qmf_kind_name(v->kind));
         return -1;
     case QMF_UUID:
-        qmf_uuid_format(v->u.uuid, text);
+        qmf_uuid_format(qmf_as_uuid(v), text);
         put_string(data, text);
         return 0;
     default:
@@ -183,7 +183,7 @@ put_application_properties(pn_data_t *data, const struct bus_message *m, qmf_err
         return 0;
     begin_section(data, QMF_AMQP_SECTION_APP_PROPERTIES, false);
     for (i = 0; i < qmf_map_len(m->headers); i++) {
-        const struct qmf_pair *pair = &m->headers->u.map.items[i];
+        const struct qmf_pair *pair = qmf_map_at(m->headers, i);
 
         if (is_reserved_header(pair->key))
             continue;
@@ -301,19 +301,19 @@ text_of(const qmf_value *v, struct bus_message *m, const char *field)
 
     switch (v->kind) {
     case QMF_STRING:
-        return qmf_xstrdup(v->u.str.ptr);
+        return qmf_xstrdup(qmf_as_string(v));
     case QMF_BINARY:
-        if (v->u.str.len > 0 && memchr(v->u.str.ptr, '\0', v->u.str.len) != NULL &&
+        if (qmf_bytes_len(v) > 0 && memchr(qmf_as_bytes(v), '\0', qmf_bytes_len(v)) != NULL &&
             m->body_error.code == 0)
             qmf_error_set(&m->body_error, QMF_ERR_MALFORMED, "property '%s' holds a NUL byte",
                           field);
-        return qmf_xstrndup(v->u.str.ptr, v->u.str.len);
+        return qmf_xstrndup(qmf_as_bytes(v), qmf_bytes_len(v));
     case QMF_UINT64:
     case QMF_UINT32:
-        snprintf(buf, sizeof(buf), "%" PRIu64, v->u.u);
+        snprintf(buf, sizeof(buf), "%" PRIu64, qmf_as_uint(v));
         return qmf_xstrdup(buf);
     case QMF_UUID:
-        qmf_uuid_format(v->u.uuid, buf);
+        qmf_uuid_format(qmf_as_uuid(v), buf);
         return qmf_xstrdup(buf);
     default:
         return NULL;
@@ -359,9 +359,9 @@ read_header(struct bus_message *m, const struct qmf_amqp_section *s, bool have_t
     if (f == NULL)
         return;
     if ((v = qmf_list_at(f, 0)) != NULL && v->kind == QMF_BOOL)
-        m->durable = v->u.b;
+        m->durable = qmf_as_bool(v);
     if ((v = qmf_list_at(f, 2)) != NULL && v->kind == QMF_UINT32 && !have_ttl)
-        m->ttl_ms = v->u.u;
+        m->ttl_ms = qmf_as_uint(v);
     qmf_free(f);
 }
 
@@ -391,7 +391,7 @@ read_properties(struct bus_message *m, const struct qmf_amqp_section *s, bool ha
     m->reply_to = reply_address(m->reply_to);
     /* creation-time: the codec reads AMQP timestamps (ms) as ns. */
     if ((v = qmf_list_at(f, 9)) != NULL && v->kind == QMF_INT64 && !have_created)
-        m->created_ms = v->u.i / 1000000;
+        m->created_ms = qmf_as_int(v) / 1000000;
     qmf_free(f);
     return content_type;
 }

@@ -17,7 +17,7 @@
 
 #include <proton/error.h>
 
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 
 /* Every transport this build knows, in lookup order. */
 static const struct bus_driver *const bus_drivers[] = {
@@ -145,7 +145,7 @@ bus_url_list_join(const qmf_value *v, const char **why)
         return NULL;
     }
     for (i = 0; i < n; i++) {
-        one = (v->kind == QMF_LIST ? qmf_list_at(v, i) : v)->u.str.ptr;
+        one = qmf_as_string(v->kind == QMF_LIST ? qmf_list_at(v, i) : v);
         if (*one == '\0' || one[strcspn(one, BUS_URL_SEPARATORS)] != '\0') {
             *why = *one == '\0' ? "must not be empty"
                                  : "a URL holds no white space (encode it as %20)";
@@ -588,7 +588,7 @@ bus_message_set_header_string(struct bus_message *m, const char *name,
     bus_message_set_header(m, name, qmf_string(s));
 }
 
-/* Addresses: schema/qmf/names.c's, by the names the transports use. */
+/* Addresses: core/names.c's, by the names the transports use. */
 
 int
 bus_address_parse(const char *address, char **exchange, char **key)
@@ -675,8 +675,8 @@ bus_queue_arguments(const struct bus_queue *q)
     if (q->dead_letter_exchange != NULL)
         qmf_map_set(args, "x-dead-letter-exchange", qmf_string(q->dead_letter_exchange));
     for (i = 0; i < qmf_map_len(q->arguments); i++)
-        qmf_map_set(args, q->arguments->u.map.items[i].key,
-                    qmf_dup(q->arguments->u.map.items[i].value));
+        qmf_map_set(args, qmf_map_at(q->arguments, i)->key,
+                    qmf_dup(qmf_map_at(q->arguments, i)->value));
     return args;
 }
 

@@ -39,9 +39,9 @@
 
 #include <event2/event.h>
 
-#include "schema/qmf/error.h"
-#include "schema/qmf/names.h"
-#include "schema/qmf/value.h"
+#include "core/error.h"
+#include "core/names.h"
+#include "core/value.h"
 
 /* The QMF exchanges. */
 #define BUS_EXCHANGE_DIRECT QMF_NAME_EXCHANGE_DIRECT
@@ -576,7 +576,7 @@ struct bus_sub_base {
     const struct bus_driver *driver;
 };
 
-/* The transports' names for schema/qmf/names.h's address helpers and key
+/* The transports' names for core/names.h's address helpers and key
  * escaping (qmf_name_address_parse, qmf_name_exchange_address,
  * qmf_name_queue_address, qmf_name_key_escape), which everything else
  * calls by those names. */

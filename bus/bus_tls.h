@@ -12,7 +12,7 @@
 #include <openssl/ssl.h>
 
 #include "bus/bus.h"
-#include "schema/qmf/error.h"
+#include "core/error.h"
 
 /* Where Debian keeps the system's trusted CAs, for TLS without tls_ca. */
 #define BUS_TLS_SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"

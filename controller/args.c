@@ -13,8 +13,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "schema/qmf/codec.h"
-#include "schema/qmf/text.h"
+#include "core/codec.h"
+#include "core/text.h"
 
 char *
 ctl_read_file(const char *path, qmf_error *err)

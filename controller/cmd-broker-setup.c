@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "schema/qmf/codec.h"
-#include "schema/qmf/names.h"
+#include "core/codec.h"
+#include "core/names.h"
 
 #define SETUP_DEFAULT_DELIVERY_LIMIT 5
 #define SETUP_MAX_DELIVERY_LIMIT 1000
@@ -309,7 +309,7 @@ setup_topology(struct setup *s, const qmf_value *agents)
     setup_queue(s, &q);
     qmf_free(args);
     for (i = 0; i < qmf_list_len(agents); i++)
-        setup_command_queue(s, qmf_list_at(agents, i)->u.str.ptr);
+        setup_command_queue(s, qmf_as_string(qmf_list_at(agents, i)));
 }
 
 /* One resource a line: readable, and a diff shows what changed. */
@@ -320,9 +320,9 @@ print_definitions(const qmf_value *defs)
 
     printf("{\n");
     for (i = 0; i < qmf_map_len(defs); i++) {
-        const qmf_value *list = defs->u.map.items[i].value;
+        const qmf_value *list = qmf_map_at(defs, i)->value;
 
-        printf("  \"%s\": [", defs->u.map.items[i].key);
+        printf("  \"%s\": [", qmf_map_at(defs, i)->key);
         for (j = 0; j < qmf_list_len(list); j++) {
             char *text = qmf_to_json(qmf_list_at(list, j), NULL);
 
@@ -379,7 +379,7 @@ print_commands(const struct setup *s, const char *invocation)
         const qmf_value *t = qmf_list_at(s->topic_permissions, i);
         const char *name = qmf_map_get_string(u, "name");
 
-        printf("\n# %s %s\nuser '%s'\n", qmf_list_at(s->roles, i)->u.str.ptr, name, name);
+        printf("\n# %s %s\nuser '%s'\n", qmf_as_string(qmf_list_at(s->roles, i)), name, name);
         printf("rabbitmqctl set_permissions -p \"$vhost\" '%s' \\\n    '%s' \\\n    '%s' \\\n"
                "    '%s'\n", name, qmf_map_get_string(p, "configure"),
                qmf_map_get_string(p, "write"), qmf_map_get_string(p, "read"));
@@ -458,7 +458,7 @@ broker_setup_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl
             goto out;
         /* One broker user, one account. */
         for (i = 0; i < qmf_list_len(names[k]); i++) {
-            const char *name = qmf_list_at(names[k], i)->u.str.ptr;
+            const char *name = qmf_as_string(qmf_list_at(names[k], i));
 
             if (qmf_map_get(seen, name) != NULL) {
                 ctl_warnx("'%s' is named twice: each broker user has one account", name);
@@ -481,7 +481,7 @@ broker_setup_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl
     s.bindings = qmf_map_set(s.defs, "bindings", qmf_list());
     for (k = 0; k < 3; k++)
         for (i = 0; i < qmf_list_len(names[k]); i++) {
-            const char *name = qmf_list_at(names[k], i)->u.str.ptr;
+            const char *name = qmf_as_string(qmf_list_at(names[k], i));
 
             setup_account(&s, kinds[k].role, name, kinds[k].role == &setup_agent ? name : NULL);
         }

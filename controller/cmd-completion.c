@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 
 /* Option words, space-separated, for one command or for all of them.
  * A few dozen: the linear dedupe in add_word is fine there, not for
@@ -30,7 +30,7 @@ add_word(qmf_value *list, const char *word)
     size_t i;
 
     for (i = 0; i < qmf_list_len(list); i++)
-        if (strcmp(qmf_list_at(list, i)->u.str.ptr, word) == 0)
+        if (strcmp(qmf_as_string(qmf_list_at(list, i)), word) == 0)
             return;
     qmf_list_append(list, qmf_string(word));
 }
@@ -61,7 +61,7 @@ print_words(const qmf_value *list)
     size_t i;
 
     for (i = 0; i < qmf_list_len(list); i++)
-        printf("%s%s", i ? " " : "", qmf_list_at(list, i)->u.str.ptr);
+        printf("%s%s", i ? " " : "", qmf_as_string(qmf_list_at(list, i)));
 }
 
 
@@ -219,8 +219,8 @@ nodes_of_cache(const char *path, qmf_value *out)
     for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
         const qmf_value *m = qmf_map_get(doc, maps[i]);
 
-        for (j = 0; m != NULL && m->kind == QMF_MAP && j < m->u.map.len; j++) {
-            const qmf_value *v = m->u.map.items[j].value;
+        for (j = 0; m != NULL && m->kind == QMF_MAP && j < qmf_map_len(m); j++) {
+            const qmf_value *v = qmf_map_at(m, j)->value;
             const char *node = qmf_map_get_string(v, "node");
 
             if (node == NULL)
@@ -235,7 +235,7 @@ nodes_of_cache(const char *path, qmf_value *out)
 static int
 compare_strings(const void *a, const void *b)
 {
-    return strcmp((*(qmf_value *const *)a)->u.str.ptr, (*(qmf_value *const *)b)->u.str.ptr);
+    return strcmp(qmf_as_string(*(qmf_value *const *)a), qmf_as_string(*(qmf_value *const *)b));
 }
 
 /* A list of strings sorted, then printed once each: n log n, not n². */
@@ -244,12 +244,11 @@ print_sorted_once(qmf_value *words)
 {
     size_t i;
 
-    if (words->u.list.len > 1)
-        qsort(words->u.list.items, words->u.list.len, sizeof(*words->u.list.items),
-              compare_strings);
+    qmf_list_sort(words, compare_strings);
     for (i = 0; i < qmf_list_len(words); i++)
-        if (i == 0 || compare_strings(&words->u.list.items[i - 1], &words->u.list.items[i]) != 0)
-            printf("%s\n", qmf_list_at(words, i)->u.str.ptr);
+        if (i == 0 || strcmp(qmf_as_string(qmf_list_at(words, i - 1)),
+                             qmf_as_string(qmf_list_at(words, i))) != 0)
+            printf("%s\n", qmf_as_string(qmf_list_at(words, i)));
 }
 
 /* Each node in both caches (and in presence once per instance): sorted,
@@ -262,8 +261,8 @@ print_nodes(struct ctl_ctx *ctx)
     char *path, window[32];
     size_t i;
 
-    for (i = 0; groups != NULL && i < groups->u.map.len; i++)
-        qmf_list_append(words, qmf_stringf("@%s", groups->u.map.items[i].key));
+    for (i = 0; groups != NULL && i < qmf_map_len(groups); i++)
+        qmf_list_append(words, qmf_stringf("@%s", qmf_map_at(groups, i)->key));
     snprintf(window, sizeof(window), "-%us", ctx->presence_window_s);
     path = ctl_cache_path(ctx, "presence", window);
     nodes_of_cache(path, words);
@@ -323,7 +322,7 @@ ctl_names_remember(struct ctl_ctx *ctx, const char *class_name,
             bool known = false;
 
             for (k = 0; partial && k < qmf_list_len(names) && !known; k++)
-                known = strcmp(qmf_list_at(names, k)->u.str.ptr, name) == 0;
+                known = strcmp(qmf_as_string(qmf_list_at(names, k)), name) == 0;
             if (!known)
                 qmf_list_append(names, qmf_string(name));
         }
@@ -354,10 +353,10 @@ print_names(struct ctl_ctx *ctx, const char *class_name)
     size_t i, j;
 
     for (i = 0; i < qmf_map_len(doc); i++)
-        if (strcasecmp(doc->u.map.items[i].key, class_name) == 0)
-            per_node = doc->u.map.items[i].value;
-    for (i = 0; per_node && per_node->kind == QMF_MAP && i < per_node->u.map.len; i++) {
-        const qmf_value *names = per_node->u.map.items[i].value;
+        if (strcasecmp(qmf_map_at(doc, i)->key, class_name) == 0)
+            per_node = qmf_map_at(doc, i)->value;
+    for (i = 0; per_node && per_node->kind == QMF_MAP && i < qmf_map_len(per_node); i++) {
+        const qmf_value *names = qmf_map_at(per_node, i)->value;
 
         for (j = 0; names->kind == QMF_LIST && j < qmf_list_len(names); j++)
             if (qmf_list_at(names, j)->kind == QMF_STRING)

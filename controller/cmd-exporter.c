@@ -22,7 +22,7 @@
 
 #include "bus/bus.h"
 #include "controller/openmetrics.h"
-#include "schema/qmf/names.h"
+#include "core/names.h"
 
 #define EXPORTER_DEFAULT_LISTEN "127.0.0.1:9837"
 #define EXPORTER_DEFAULT_REFRESH_S 300
@@ -521,9 +521,9 @@ render_nodes(struct evbuffer *b, const struct exp_state *st)
 
         for (j = 0; j < qmf_map_len(events); j++) {
             const char *labels[] = { "node", st->nodes[i]->node, "event",
-                                     events->u.map.items[j].key, NULL };
+                                     qmf_map_at(events, j)->key, NULL };
 
-            if (qmf_get_uint64(events->u.map.items[j].value, &v))
+            if (qmf_get_uint64(qmf_map_at(events, j)->value, &v))
                 om_sample_u64(b, "virtbus_agent_events", OM_COUNTER, labels, v);
         }
     }
@@ -570,7 +570,7 @@ render_objects(struct evbuffer *b, const struct exp_state *st, const struct obje
         const qmf_value *objects = domains ? st->nodes[i]->domains : st->nodes[i]->pools;
 
         for (j = 0; st->nodes[i]->up && j < qmf_map_len(objects); j++) {
-            const qmf_value *values = qmf_map_get(objects->u.map.items[j].value, "_values");
+            const qmf_value *values = qmf_map_get(qmf_map_at(objects, j)->value, "_values");
             const char *labels[] = { "node", st->nodes[i]->node,
                                      label, qmf_map_get_string(values, "name"),
                                      "uuid", qmf_map_get_string(values, "uuid"), NULL };
@@ -603,7 +603,7 @@ render_domain_states(struct evbuffer *b, const struct exp_state *st)
         const qmf_value *objects = st->nodes[i]->domains;
 
         for (j = 0; st->nodes[i]->up && j < qmf_map_len(objects); j++) {
-            const qmf_value *values = qmf_map_get(objects->u.map.items[j].value, "_values");
+            const qmf_value *values = qmf_map_get(qmf_map_at(objects, j)->value, "_values");
             const char *state = qmf_map_get_string(values, "state");
             const char *labels[] = { "node", st->nodes[i]->node,
                                      "domain", qmf_map_get_string(values, "name"),

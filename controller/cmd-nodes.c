@@ -47,11 +47,11 @@ json_node(const struct virtbus_agent *n)
     qmf_map_set(o, "clash", qmf_bool(n->clash));
     qmf_map_set(o, "instances", n->instances ? qmf_dup(n->instances) : qmf_list());
     for (i = 0; i < qmf_map_len(n->attrs); i++) {
-        const char *key = n->attrs->u.map.items[i].key;
+        const char *key = qmf_map_at(n->attrs, i)->key;
 
         /* The heartbeat's own keys are said above. */
         if (key[0] != '_' && strcmp(key, "node") != 0)
-            qmf_map_set(o, key, qmf_dup(n->attrs->u.map.items[i].value));
+            qmf_map_set(o, key, qmf_dup(qmf_map_at(n->attrs, i)->value));
     }
     return o;
 }

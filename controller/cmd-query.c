@@ -173,8 +173,8 @@ json_row(const struct listing *l, const char *node, const qmf_value *data,
     qmf_map_set(row, "object", qmf_dup(qmf_map_get(qmf_map_get(data, "_object_id"),
                                                    "_object_name")));
     for (i = 0; i < qmf_map_len(values); i++)
-        if (strcmp(values->u.map.items[i].key, "node") != 0)
-            qmf_map_set(row, values->u.map.items[i].key, qmf_dup(values->u.map.items[i].value));
+        if (strcmp(qmf_map_at(values, i)->key, "node") != 0)
+            qmf_map_set(row, qmf_map_at(values, i)->key, qmf_dup(qmf_map_at(values, i)->value));
     for (i = 0; l->ref_json_key && i < count_columns(l); i++) {
         char *name;
 

@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "bus/bus.h"
-#include "schema/qmf/names.h"
-#include "schema/qmf/where.h"
+#include "core/names.h"
+#include "core/where.h"
 
 struct watch_state {
     struct ctl_ctx *ctx;
@@ -42,10 +42,10 @@ print_text(const char *node, const char *kind, const char *class_name, int64_t t
     for (i = 0; i < qmf_map_len(values); i++) {
         char *cell;
 
-        if (strcmp(values->u.map.items[i].key, "node") == 0)
+        if (strcmp(qmf_map_at(values, i)->key, "node") == 0)
             continue;
-        cell = ctl_format_value(values->u.map.items[i].value);
-        printf(" %s=%s", values->u.map.items[i].key, cell);
+        cell = ctl_format_value(qmf_map_at(values, i)->value);
+        printf(" %s=%s", qmf_map_at(values, i)->key, cell);
         free(cell);
     }
     printf("\n");
@@ -127,8 +127,8 @@ on_message(const struct virtbus_message *watched, void *opaque)
     node = qmf_name_agent_label(agent);
     if (ws->allowed && !ctl_nodes_find(ws->allowed, node))
         return;
-    for (i = 0; i < m->body->u.list.len; i++) {
-        if (!print_item(ws, node, content, m->body->u.list.items[i]))
+    for (i = 0; i < qmf_list_len(m->body); i++) {
+        if (!print_item(ws, node, content, qmf_list_at(m->body, i)))
             continue;
         if (ws->max && ++ws->count >= ws->max) {
             virtbus_watch_stop(ws->ctx->console);

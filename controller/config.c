@@ -1,6 +1,6 @@
 /*
  * The controller's configuration file: one table of keys that says where
- * each value goes and what it must look like (schema/qmf/conf_table.h);
+ * each value goes and what it must look like (core/conf_table.h);
  * and the lookups the CLI makes in it.
  */
 #include "controller/config.h"
@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 
 #include "bus/bus.h"
-#include "schema/qmf/conf_table.h"
-#include "schema/qmf/names.h"
+#include "core/conf_table.h"
+#include "core/names.h"
 
 static qmf_conf_apply_fn ctl_config_apply_broker;
 static qmf_conf_apply_fn ctl_config_apply_aliases;
@@ -109,7 +109,7 @@ ctl_config_apply_broker(void *field, const struct qmf_conf_statement *st, qmf_er
     /* One string: a URL (or several, space-separated) or an alias; a
      * list: URLs, the nodes of a cluster. */
     if (st->value->kind == QMF_STRING) {
-        s = qmf_xstrdup(st->value->u.str.ptr);
+        s = qmf_xstrdup(qmf_as_string(st->value));
         /* An alias name can never be read as a URL. */
         ok = ctl_config_urls_ok(s) || qmf_conf_check_name(s) == NULL;
     } else {
@@ -144,14 +144,14 @@ ctl_config_apply_aliases(void *field, const struct qmf_conf_statement *st, qmf_e
     if (aliases == NULL)
         return -1;
     for (i = 0; i < qmf_map_len(aliases); i++) {
-        alias = &aliases->u.map.items[i];
+        alias = qmf_map_at(aliases, i);
         if ((why = qmf_conf_check_name(alias->key)) != NULL) {
             qmf_conf_error(err, st, "alias \"%.*s\" has an invalid name (%s)",
                            QMF_CONF_SHOW_MAX, alias->key, why);
             goto fail;
         }
-        if (!ctl_config_urls_ok(alias->value->u.str.ptr)) {
-            char *shown = bus_url_redact(alias->value->u.str.ptr);
+        if (!ctl_config_urls_ok(qmf_as_string(alias->value))) {
+            char *shown = bus_url_redact(qmf_as_string(alias->value));
 
             qmf_conf_error(err, st, "alias \"%.*s\": \"%.*s\" is not a URL "
                            "(expected scheme://...)", QMF_CONF_SHOW_MAX, alias->key,
@@ -223,13 +223,13 @@ ctl_config_apply_groups(void *field, const struct qmf_conf_statement *st, qmf_er
         return -1;
     groups = qmf_map();
     for (i = 0; i < qmf_map_len(pairs); i++) {
-        group = &pairs->u.map.items[i];
+        group = qmf_map_at(pairs, i);
         if ((why = qmf_conf_check_name(group->key)) != NULL) {
             qmf_conf_error(err, st, "group \"%.*s\" has an invalid name (%s)",
                            QMF_CONF_SHOW_MAX, group->key, why);
             goto fail;
         }
-        members = ctl_config_split_members(st, group->key, group->value->u.str.ptr, err);
+        members = ctl_config_split_members(st, group->key, qmf_as_string(group->value), err);
         if (members == NULL)
             goto fail;
         qmf_map_set(groups, group->key, members);
@@ -249,7 +249,7 @@ static int
 ctl_config_apply_broker_topology(void *field, const struct qmf_conf_statement *st,
                                  qmf_error *err)
 {
-    const char *s = st->value->u.str.ptr;
+    const char *s = qmf_as_string(st->value);
 
     if (bus_topology_from_name(s, field) != 0)
         return qmf_conf_error(err, st, "invalid value \"%.*s\" (expected \"declare\" or "
@@ -261,7 +261,7 @@ static int
 ctl_config_apply_sasl_mechanism(void *field, const struct qmf_conf_statement *st,
                                 qmf_error *err)
 {
-    const char *s = st->value->u.str.ptr;
+    const char *s = qmf_as_string(st->value);
 
     if (bus_sasl_from_name(s, field) != 0)
         return qmf_conf_error(err, st, "invalid value \"%.*s\" (expected \"plain\" or "
@@ -437,8 +437,8 @@ ctl_config_join_keys(const qmf_value *map)
     size_t i;
 
     for (i = 0; i < qmf_map_len(map); i++) {
-        next = joined != NULL ? qmf_xasprintf("%s, %s", joined, map->u.map.items[i].key)
-                              : qmf_xstrdup(map->u.map.items[i].key);
+        next = joined != NULL ? qmf_xasprintf("%s, %s", joined, qmf_map_at(map, i)->key)
+                              : qmf_xstrdup(qmf_map_at(map, i)->key);
         free(joined);
         joined = next;
     }

@@ -11,8 +11,8 @@
 #include <stddef.h>
 
 #include "bus/bus.h"
-#include "schema/qmf/error.h"
-#include "schema/qmf/value.h"
+#include "core/error.h"
+#include "core/value.h"
 
 #define CTL_CONFIG_SYSTEM_PATH VIRTBUS_SYSCONFDIR "/virtbus.conf"
 #define CTL_CONFIG_DEFAULT_TIMEOUT 10

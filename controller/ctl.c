@@ -290,7 +290,7 @@ ctl_connect(struct ctl_ctx *ctx, bool presence, const char *const *watch_keys,
     o.key_file = id.key_path;
     o.credential_file = id.credential_text != NULL ? id.credential_path : NULL;
     for (i = 0; i < nissuers; i++)
-        issuers[i] = qmf_list_at(ctx->config.agent_issuer_keys, i)->u.str.ptr;
+        issuers[i] = qmf_as_string(qmf_list_at(ctx->config.agent_issuer_keys, i));
     o.answer_issuer_keys = nissuers > 0 ? issuers : NULL;
     ctx->answers_checked = nissuers > 0;
     ctx->answers_sealed = id.key_path != NULL && ctx->config.seal_answers;

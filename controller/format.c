@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 
 struct ctl_table {
     size_t ncols;
@@ -457,11 +457,11 @@ ctl_format_value(const qmf_value *v)
     case QMF_VOID:
         return qmf_xstrdup("");
     case QMF_BOOL:
-        return qmf_xstrdup(v->u.b ? "yes" : "no");
+        return qmf_xstrdup(qmf_as_bool(v) ? "yes" : "no");
     case QMF_STRING:
-        return qmf_xstrdup(v->u.str.ptr);
+        return qmf_xstrdup(qmf_as_string(v));
     case QMF_UUID:
-        qmf_uuid_format(v->u.uuid, buf);
+        qmf_uuid_format(qmf_as_uuid(v), buf);
         return qmf_xstrdup(buf);
     case QMF_FLOAT:
     case QMF_DOUBLE: {
@@ -479,10 +479,10 @@ ctl_format_value(const qmf_value *v)
         out = qmf_xstrdup("");
 
         /* labels and the like: k=v,k=v */
-        for (i = 0; i < v->u.map.len; i++) {
-            char *cell = ctl_format_value(v->u.map.items[i].value);
+        for (i = 0; i < qmf_map_len(v); i++) {
+            char *cell = ctl_format_value(qmf_map_at(v, i)->value);
             char *next = qmf_xasprintf("%s%s%s=%s", out, i ? "," : "",
-                                       v->u.map.items[i].key, cell);
+                                       qmf_map_at(v, i)->key, cell);
 
             free(cell);
             free(out);
@@ -493,8 +493,8 @@ ctl_format_value(const qmf_value *v)
     case QMF_LIST: {
         char *out = qmf_xstrdup("");
 
-        for (i = 0; i < v->u.list.len; i++) {
-            char *cell = ctl_format_value(v->u.list.items[i]);
+        for (i = 0; i < qmf_list_len(v); i++) {
+            char *cell = ctl_format_value(qmf_list_at(v, i));
             char *next = qmf_xasprintf("%s%s%s", out, i ? "," : "", cell);
 
             free(cell);
@@ -504,11 +504,11 @@ ctl_format_value(const qmf_value *v)
         return out;
     }
     case QMF_BINARY:
-        return qmf_xasprintf("(%zu bytes)", v->u.str.len);
+        return qmf_xasprintf("(%zu bytes)", qmf_bytes_len(v));
     default:
         if (qmf_is_unsigned(v))
-            return qmf_xasprintf("%llu", (unsigned long long)v->u.u);
-        return qmf_xasprintf("%lld", (long long)v->u.i);
+            return qmf_xasprintf("%llu", (unsigned long long)qmf_as_uint(v));
+        return qmf_xasprintf("%lld", (long long)qmf_as_int(v));
     }
 }
 
@@ -592,9 +592,9 @@ ctl_print_fields(FILE *f, const char *indent, const qmf_value *map,
     size_t i;
 
     for (i = 0; i < qmf_map_len(map); i++) {
-        const char *key = map->u.map.items[i].key;
+        const char *key = qmf_map_at(map, i)->key;
         const struct schema_property *p = cls ? schema_find_property(cls, key) : NULL;
-        char *value = ctl_format_value(map->u.map.items[i].value);
+        char *value = ctl_format_value(qmf_map_at(map, i)->value);
 
         fprintf(f, "%s%s: %s%s%s\n", indent, key, value, p && p->unit ? " " : "",
                 p && p->unit ? p->unit : "");

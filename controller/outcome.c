@@ -289,7 +289,7 @@ new_output_table(const char *class_name, const qmf_value *keys)
     headers[0] = "NODE";
     headers[1] = upper;
     for (k = 0; k < qmf_map_len(keys); k++)
-        headers[k + 2] = keys->u.map.items[k].key;
+        headers[k + 2] = qmf_map_at(keys, k)->key;
     t = ctl_table_new(qmf_map_len(keys) + 2, headers);
     free(headers);
     free(upper);
@@ -362,15 +362,15 @@ print_raw_outputs(const struct ctl_ctx *ctx, const struct ctl_outcome *const *v,
         if (v[i]->status != CTL_OK || out == NULL)
             continue;
         if (out->kind == QMF_STRING) {
-            print_document(out->u.str.ptr, oks > 1 ? v[i] : NULL, &wrapped);
+            print_document(qmf_as_string(out), oks > 1 ? v[i] : NULL, &wrapped);
             continue;
         }
         for (j = 0; j < qmf_list_len(out); j++) {
             const qmf_value *row = qmf_list_at(out, j);
 
             for (k = 0; k < qmf_map_len(row); k++)
-                if (!qmf_map_get(keys, row->u.map.items[k].key))
-                    qmf_map_set(keys, row->u.map.items[k].key, qmf_void());
+                if (!qmf_map_get(keys, qmf_map_at(row, k)->key))
+                    qmf_map_set(keys, qmf_map_at(row, k)->key, qmf_void());
         }
     }
     for (i = 0; qmf_map_len(keys) > 0 && i < n; i++) {
@@ -385,7 +385,7 @@ print_raw_outputs(const struct ctl_ctx *ctx, const struct ctl_outcome *const *v,
             cells[0] = qmf_xstrdup(v[i]->node);
             cells[1] = qmf_xstrdup(v[i]->object);
             for (k = 0; k < qmf_map_len(keys); k++)
-                cells[k + 2] = ctl_format_value(qmf_map_get(row, keys->u.map.items[k].key));
+                cells[k + 2] = ctl_format_value(qmf_map_get(row, qmf_map_at(keys, k)->key));
             ctl_table_add_owned(t, cells);
         }
     }
@@ -447,8 +447,8 @@ ctl_outcomes_report(struct ctl_ctx *ctx, const struct ctl_report *r,
         if (r->method)
             qmf_map_set(doc, "method", qmf_string(r->method));
         for (i = 0; json_extra && i < qmf_map_len(json_extra); i++)
-            qmf_map_set(doc, json_extra->u.map.items[i].key,
-                        qmf_dup(json_extra->u.map.items[i].value));
+            qmf_map_set(doc, qmf_map_at(json_extra, i)->key,
+                        qmf_dup(qmf_map_at(json_extra, i)->value));
         results = qmf_map_set(doc, "results", qmf_list());
         for (i = 0; i < o->n; i++)
             qmf_list_append(results, ctl_outcome_json(v[i]));

@@ -69,7 +69,7 @@ check_unknown(const struct ctl_nodes *n, const qmf_value *names)
     size_t i;
 
     for (i = 0; i < qmf_list_len(names); i++) {
-        const char *name = qmf_list_at(names, i)->u.str.ptr;
+        const char *name = qmf_as_string(qmf_list_at(names, i));
 
         if (virtbus_target_is_pattern(name) || ctl_nodes_find(&n->presence, name))
             continue;
@@ -104,7 +104,7 @@ ctl_target_predicate(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e,
     if (qmf_list_len(names) > 0) {
         list = qmf_xcalloc(qmf_list_len(names) + 1, sizeof(*list));
         for (i = 0; i < qmf_list_len(names); i++)
-            list[i] = qmf_list_at(names, i)->u.str.ptr;
+            list[i] = qmf_as_string(qmf_list_at(names, i));
     }
     t.names = list;
     t.predicate = pred;
@@ -148,8 +148,8 @@ ctl_discover(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, const struct ct
         size_t i, n = 0;
 
         for (i = 0; i < qmf_list_len(names); i++)
-            if (!virtbus_target_is_pattern(qmf_list_at(names, i)->u.str.ptr))
-                exact[n++] = qmf_list_at(names, i)->u.str.ptr;
+            if (!virtbus_target_is_pattern(qmf_as_string(qmf_list_at(names, i))))
+                exact[n++] = qmf_as_string(qmf_list_at(names, i));
         rc = ctl_connect(ctx, true, NULL, exact);
         free(exact);
     }

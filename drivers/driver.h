@@ -25,8 +25,8 @@
 
 #include <event2/event.h>
 
-#include "schema/qmf/error.h"
-#include "schema/qmf/value.h"
+#include "core/error.h"
+#include "core/value.h"
 
 struct drv_conn;
 

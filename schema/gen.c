@@ -60,21 +60,21 @@ put_default(FILE *out, const qmf_value *v, size_t c, size_t m, size_t a)
     fprintf(out, "static qmf_value d_%zu_%zu_%zu = { .kind = %d, ", c, m, a, (int)v->kind);
     switch (v->kind) {
     case QMF_BOOL:
-        fprintf(out, ".u.b = %s", v->u.b ? "true" : "false");
+        fprintf(out, ".u.b = %s", qmf_as_bool(v) ? "true" : "false");
         break;
     case QMF_UINT8: case QMF_UINT16: case QMF_UINT32: case QMF_UINT64:
-        fprintf(out, ".u.u = UINT64_C(%" PRIu64 ")", v->u.u);
+        fprintf(out, ".u.u = UINT64_C(%" PRIu64 ")", qmf_as_uint(v));
         break;
     case QMF_INT8: case QMF_INT16: case QMF_INT32: case QMF_INT64:
-        if (v->u.i == INT64_MIN)
+        if (qmf_as_int(v) == INT64_MIN)
             fputs(".u.i = INT64_MIN", out);
         else
-            fprintf(out, ".u.i = INT64_C(%" PRId64 ")", v->u.i);
+            fprintf(out, ".u.i = INT64_C(%" PRId64 ")", qmf_as_int(v));
         break;
     case QMF_STRING:
         fputs(".u.str = { ", out);
-        put_string(out, v->u.str.ptr);
-        fprintf(out, ", %zu }", v->u.str.len);
+        put_string(out, qmf_as_string(v));
+        fprintf(out, ", %zu }", qmf_bytes_len(v));
         break;
     default:
         die("a default of kind %s has no C form here; extend gen.c", qmf_kind_name(v->kind));

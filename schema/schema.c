@@ -70,25 +70,25 @@ hash_value(struct hashbuf *b, const qmf_value *v)
     hash_field(b, qmf_kind_name(v->kind));
     switch (v->kind) {
     case QMF_BOOL:
-        hash_field(b, v->u.b ? "true" : "false");
+        hash_field(b, qmf_as_bool(v) ? "true" : "false");
         return;
     case QMF_UINT8: case QMF_UINT16: case QMF_UINT32: case QMF_UINT64:
-        snprintf(text, sizeof(text), "%llu", (unsigned long long)v->u.u);
+        snprintf(text, sizeof(text), "%llu", (unsigned long long)qmf_as_uint(v));
         break;
     case QMF_INT8: case QMF_INT16: case QMF_INT32: case QMF_INT64:
-        snprintf(text, sizeof(text), "%lld", (long long)v->u.i);
+        snprintf(text, sizeof(text), "%lld", (long long)qmf_as_int(v));
         break;
     case QMF_FLOAT:
-        snprintf(text, sizeof(text), "%.9g", (double)v->u.f);
+        snprintf(text, sizeof(text), "%.9g", (double)qmf_as_float(v));
         break;
     case QMF_DOUBLE:
-        snprintf(text, sizeof(text), "%.17g", v->u.d);
+        snprintf(text, sizeof(text), "%.17g", qmf_as_double(v));
         break;
     case QMF_UUID:
-        qmf_uuid_format(v->u.uuid, text);
+        qmf_uuid_format(qmf_as_uuid(v), text);
         break;
     case QMF_STRING:
-        hash_field(b, v->u.str.ptr);
+        hash_field(b, qmf_as_string(v));
         return;
     default:
         /* parse_default makes no other kinds. */
@@ -455,8 +455,8 @@ schema_check_args(const struct schema_method *m, qmf_value **args, qmf_error *er
                       qmf_kind_name(map->kind));
         return -1;
     }
-    for (i = 0; i < map->u.map.len;) {
-        struct qmf_pair *pair = &map->u.map.items[i];
+    for (i = 0; i < qmf_map_len(map);) {
+        struct qmf_pair *pair = qmf_map_at(map, i);
         const struct schema_arg *a = schema_find_arg(m, pair->key);
 
         if (a == NULL) {
@@ -507,8 +507,8 @@ schema_check_values(const struct schema_class *c, qmf_value *values, qmf_error *
                       c->name);
         return -1;
     }
-    for (i = 0; i < values->u.map.len; i++) {
-        struct qmf_pair *pair = &values->u.map.items[i];
+    for (i = 0; i < qmf_map_len(values); i++) {
+        struct qmf_pair *pair = qmf_map_at(values, i);
 
         if ((pr = schema_find_property(c, pair->key)) == NULL) {
             qmf_error_set(err, QMF_ERR_INVALID_ARGS, "unknown property '%s' of %s",

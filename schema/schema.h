@@ -20,9 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "schema/qmf/error.h"
-#include "schema/qmf/types.h"
-#include "schema/qmf/value.h"
+#include "core/error.h"
+#include "core/types.h"
+#include "core/value.h"
 
 #define SCHEMA_PACKAGE "org.libvirt"
 

@@ -70,6 +70,8 @@ holds virtbus /usr/share/man/man7/virtbus-where.7.gz
 holds virtbus /usr/share/bash-completion/completions/virtbus
 holds libvirtbus-dev /usr/include/virtbus/virtbus.h
 holds libvirtbus-dev /usr/include/virtbus/virtbus_version.h
+holds libvirtbus-dev /usr/include/virtbus/core/value.h
+holds libvirtbus-dev /usr/include/virtbus/schema/schema.h
 holds libvirtbus-dev "/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/pkgconfig/libvirtbus.pc"
 contents "$work"/libvirtbus0_*.deb | grep -q "/libvirtbus\.so\.0" &&
     pass "libvirtbus0 holds libvirtbus.so.0" || fail "libvirtbus0 lacks libvirtbus.so.0"

@@ -10,7 +10,7 @@
 
 #include <criterion/criterion.h>
 
-#include "schema/qmf/value.h"
+#include "core/value.h"
 
 char *
 test_fixture_path(const char *name)

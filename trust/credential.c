@@ -13,8 +13,8 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "schema/qmf/codec.h"
-#include "schema/qmf/value.h"
+#include "core/codec.h"
+#include "core/value.h"
 #include "trust/policy.h"
 
 #define SIGNED_PREFIX "virtbus credential 1\n"
@@ -276,9 +276,9 @@ take_strings(const qmf_value *v, char ***out, qmf_error *err)
     for (i = 0; i < n; i++) {
         const qmf_value *s = qmf_list_at(v, i);
 
-        if (s->kind != QMF_STRING || s->u.str.len == 0 || s->u.str.len > 2 * TRUST_NAME_MAX)
+        if (s->kind != QMF_STRING || qmf_bytes_len(s) == 0 || qmf_bytes_len(s) > 2 * TRUST_NAME_MAX)
             return bad(err, "classes and methods must be lists of names");
-        (*out)[i] = qmf_xstrdup(s->u.str.ptr);
+        (*out)[i] = qmf_xstrdup(qmf_as_string(s));
     }
     return 0;
 }
@@ -301,16 +301,16 @@ fill(struct trust_credential *c, const qmf_value *p, qmf_error *err)
     if (p->kind != QMF_MAP)
         return bad(err, "the payload is not an object");
     for (i = 0; i < qmf_map_len(p); i++) {
-        const char *k = p->u.map.items[i].key;
-        const qmf_value *v = p->u.map.items[i].value;
+        const char *k = qmf_map_at(p, i)->key;
+        const qmf_value *v = qmf_map_at(p, i)->value;
 
         if (strcmp(k, "name") == 0) {
-            if (v->kind != QMF_STRING || !trust_name_ok(v->u.str.ptr))
+            if (v->kind != QMF_STRING || !trust_name_ok(qmf_as_string(v)))
                 return bad(err, "bad name");
-            c->name = qmf_xstrdup(v->u.str.ptr);
+            c->name = qmf_xstrdup(qmf_as_string(v));
         } else if (strcmp(k, "key") == 0) {
             if (v->kind != QMF_STRING ||
-                trust_b64_decode(v->u.str.ptr, v->u.str.len, &raw, &raw_len, TRUST_KEY_LEN) != 0)
+                trust_b64_decode(qmf_as_bytes(v), qmf_bytes_len(v), &raw, &raw_len, TRUST_KEY_LEN) != 0)
                 return bad(err, "bad key");
             if (raw_len != TRUST_KEY_LEN) {
                 free(raw);
@@ -324,7 +324,7 @@ fill(struct trust_credential *c, const qmf_value *p, qmf_error *err)
                 return bad(err, "roles must be a list of role names");
             while (n-- > 0) {
                 const qmf_value *r = qmf_list_at(v, n);
-                unsigned bit = r->kind == QMF_STRING ? trust_role_parse(r->u.str.ptr) : 0;
+                unsigned bit = r->kind == QMF_STRING ? trust_role_parse(qmf_as_string(r)) : 0;
 
                 if (bit == 0)
                     return bad(err, "unknown role");
@@ -333,9 +333,9 @@ fill(struct trust_credential *c, const qmf_value *p, qmf_error *err)
         } else if (strcmp(k, "nodes") == 0) {
             qmf_error why;
 
-            if (v->kind != QMF_STRING || trust_selector_check(v->u.str.ptr, &why) != 0)
+            if (v->kind != QMF_STRING || trust_selector_check(qmf_as_string(v), &why) != 0)
                 return bad(err, "bad nodes selector");
-            c->nodes = qmf_xstrdup(v->u.str.ptr);
+            c->nodes = qmf_xstrdup(qmf_as_string(v));
         } else if (strcmp(k, "classes") == 0) {
             if (c->classes != NULL || take_strings(v, &c->classes, err) != 0)
                 return -1;
@@ -349,14 +349,14 @@ fill(struct trust_credential *c, const qmf_value *p, qmf_error *err)
             if (!qmf_is_integer(v) || !qmf_get_int64(v, &c->not_after))
                 return bad(err, "not_after must be an integer");
         } else if (strcmp(k, "serial") == 0) {
-            if (v->kind != QMF_STRING || !hex_ok(v->u.str.ptr, 8, 64))
+            if (v->kind != QMF_STRING || !hex_ok(qmf_as_string(v), 8, 64))
                 return bad(err, "bad serial");
-            c->serial = qmf_xstrdup(v->u.str.ptr);
+            c->serial = qmf_xstrdup(qmf_as_string(v));
         } else if (strcmp(k, "issuer") == 0) {
-            if (v->kind != QMF_STRING || !hex_ok(v->u.str.ptr, TRUST_KEY_ID_LEN,
+            if (v->kind != QMF_STRING || !hex_ok(qmf_as_string(v), TRUST_KEY_ID_LEN,
                                                  TRUST_KEY_ID_LEN))
                 return bad(err, "bad issuer");
-            memcpy(c->issuer, v->u.str.ptr, TRUST_KEY_ID_LEN + 1);
+            memcpy(c->issuer, qmf_as_string(v), TRUST_KEY_ID_LEN + 1);
         } else {
             return bad(err, "unknown field");
         }

@@ -23,7 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "schema/qmf/error.h"
+#include "core/error.h"
 #include "trust/key.h"
 
 #define TRUST_CREDENTIAL_PREFIX "vbc1."

@@ -22,7 +22,7 @@
 #include <openssl/kdf.h>
 #include <openssl/pem.h>
 
-#include "schema/qmf/value.h"
+#include "core/value.h"
 
 /* PEM files are small; anything larger is not a key. */
 #define KEY_FILE_MAX 16384

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "schema/qmf/error.h"
+#include "core/error.h"
 
 #define TRUST_KEY_LEN     32    /* raw Ed25519 public key */
 #define TRUST_SIG_LEN     64    /* Ed25519 signature */

@@ -8,16 +8,17 @@
 
 #include <openssl/evp.h>
 
-#include "schema/qmf/digest.h"
-#include "schema/qmf/names.h"
+#include "core/digest.h"
+#include "core/names.h"
 #include "trust/seal.h"
 
 static void
 update_i64(EVP_MD_CTX *ctx, int64_t v)
 {
-    qmf_value n = { .kind = QMF_INT64, .u.i = v };
+    qmf_value *n = qmf_i64(v);
 
-    qmf_digest_update(ctx, &n);
+    qmf_digest_update(ctx, n);
+    qmf_free(n);
 }
 
 /* The reply-to as the sender wrote it: the broker rewrites direct reply-to,

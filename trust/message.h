@@ -10,7 +10,7 @@
  *                       request with a reply-key (below)
  *
  * The signature covers SHA-256 of a canonical byte string (each field
- * tagged and length-prefixed, as schema/qmf/digest.h feeds values):
+ * tagged and length-prefixed, as core/digest.h feeds values):
  *
  *   "virtbus request 1", "virtbus answer 1" or "virtbus job record 1"
  *                     (a signed answer or job record can never pass for a

@@ -44,8 +44,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "schema/qmf/error.h"
-#include "schema/qmf/value.h"
+#include "core/error.h"
+#include "core/value.h"
 #include "trust/key.h"
 #include "trust/message.h"
 

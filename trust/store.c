@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "schema/qmf/names.h"
-#include "schema/qmf/value.h"
+#include "core/names.h"
+#include "core/value.h"
 #include "trust/seal.h"
 
 #define REVOKED_FILE_MAX (4 * 1024 * 1024)

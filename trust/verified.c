@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "schema/qmf/value.h"
+#include "core/value.h"
 
 struct verified_entry {
     bool used;

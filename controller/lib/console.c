@@ -13,7 +13,7 @@
 
 #include <sys/random.h>
 
-#include "schema/qmf/names.h"
+#include "core/names.h"
 #include "trust/message.h"
 
 #define CONNECT_TIMEOUT_MS 5000

@@ -8,10 +8,9 @@
 
 #include <sys/types.h>
 
-#include <json-c/linkhash.h>
-
 #include "controller/lib/virtbus.h"
 #include "controller/lib/virtbus_bus.h"
+#include "core/dict.h"
 #include "trust/key.h"
 #include "trust/seal.h"
 #include "trust/store.h"
@@ -25,7 +24,7 @@
 struct pending {
     char *correlation_id;
     bool expect_known;               /* results pre-filled, one per agent */
-    struct lh_table *index;          /* agent name -> result index + 1 */
+    struct qmf_dict *index;          /* agent name -> result index + 1 */
     struct virtbus_results results;
     size_t sent;                     /* agents asked so far */
     size_t answered, failed;         /* complete results */
@@ -97,7 +96,7 @@ struct virtbus_console {
 
     /* Presence: heartbeats read from the stream, by agent name. */
     bool has_presence;
-    struct lh_table *presence;       /* agent name -> struct presence_entry */
+    struct qmf_dict *presence;       /* agent name -> struct presence_entry */
     char *presence_marker;           /* our marker's message id */
     bool presence_complete;          /* the marker came back */
     unsigned presence_window_s;
@@ -112,7 +111,7 @@ struct virtbus_console {
 
     /* The fleet's memory (fleet.c). */
     bool has_fleet;
-    struct lh_table *fleet;          /* agent name -> struct fleet_entry */
+    struct qmf_dict *fleet;          /* agent name -> struct fleet_entry */
     qmf_value *fleet_forgotten;      /* agent name -> ms it was last forgotten */
     char *fleet_marker;
     bool fleet_complete;

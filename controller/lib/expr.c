@@ -21,7 +21,7 @@
  *
  * Costs: O(length of the text) to tokenize and parse (one token of
  * lookahead, no backtracking), plus O(properties of the class) per field
- * lookup and one regex compile per =~ (the agents' engine, schema/qmf/regex.h).
+ * lookup and one regex compile per =~ (the agents' engine, core/regex.h).
  */
 #include "controller/lib/expr.h"
 
@@ -34,9 +34,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "schema/qmf/regex.h"
-#include "schema/qmf/text.h"
-#include "schema/qmf/where.h"
+#include "core/regex.h"
+#include "core/text.h"
+#include "core/where.h"
 
 /* Nesting of parentheses and nots; with the lists around them this stays
  * under the 64 levels qmf_where_compile() accepts. */
@@ -578,7 +578,7 @@ pred_is(const qmf_value *v, const char *op)
 {
     const qmf_value *head = qmf_list_at(v, 0);
 
-    return head != NULL && head->kind == QMF_STRING && strcmp(head->u.str.ptr, op) == 0;
+    return head != NULL && head->kind == QMF_STRING && strcmp(qmf_as_string(head), op) == 0;
 }
 
 /* Appends x to the n-ary list `all`; an x of the same operator gives its
@@ -592,10 +592,9 @@ absorb(qmf_value *all, qmf_value *x, const char *op)
         qmf_list_append(all, x);
         return;
     }
-    for (i = 1; i < x->u.list.len; i++)
-        qmf_list_append(all, x->u.list.items[i]);
-    x->u.list.len = 1;      /* the operands moved; only the head is freed */
-    qmf_free(x);
+    for (i = 1; i < qmf_list_len(x); i++)
+        qmf_list_append(all, qmf_list_steal(x, i));
+    qmf_free(x);            /* the operands moved; only the head is left */
 }
 
 static void

@@ -1,6 +1,6 @@
 /*
  * The human predicate syntax of `--where` and `--if`, compiled into QMF
- * _where lists (schema/qmf/where.h), so that agents only ever evaluate
+ * _where lists (core/where.h), so that agents only ever evaluate
  * QMF.  docs/EXPRESSIONS.md has the grammar, the examples and the errors.
  *
  *     state == "running" and name =~ "^batch-"
@@ -8,7 +8,7 @@
  *                    ["re_match", "name", ["quote", "^batch-"]]]
  *
  * Costs: one pass over the text, O(length); each =~ pattern is also
- * compiled once, by the agents' engine (schema/qmf/regex.h), to report a
+ * compiled once, by the agents' engine (core/regex.h), to report a
  * bad pattern with its column.
  */
 #ifndef VIRTBUS_EXPR_H
@@ -16,8 +16,8 @@
 
 #include <stddef.h>
 
-#include "schema/qmf/error.h"
-#include "schema/qmf/value.h"
+#include "core/error.h"
+#include "core/value.h"
 #include "schema/schema.h"
 
 /*

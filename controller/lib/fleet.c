@@ -28,8 +28,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "schema/qmf/codec.h"
-#include "schema/qmf/names.h"
+#include "core/codec.h"
+#include "core/names.h"
 
 #define FLEET_MARKER_OPCODE "_console_fleet_marker"
 #define FLEET_FORGET_OPCODE "_virtbus_node_forget"
@@ -64,9 +64,9 @@ struct fleet_reader {
 };
 
 static void
-entry_free(struct lh_entry *ent)
+entry_free(void *ent)
 {
-    struct fleet_entry *e = lh_entry_v(ent);
+    struct fleet_entry *e = ent;
 
     free(e->name);
     qmf_free(e->values);
@@ -96,18 +96,15 @@ remember(struct virtbus_console *c, const char *agent, const qmf_value *values,
          int64_t recorded_ms)
 {
     int64_t last_ms = values_ms(values, "_timestamp");
-    struct fleet_entry *e = NULL;
-    void *found;
+    struct fleet_entry *e;
 
     if (values == NULL || values->kind != QMF_MAP || console_fleet_forgot(c, agent, last_ms))
         return;
-    if (lh_table_lookup_ex(c->fleet, agent, &found)) {
-        e = found;
-    } else {
+    if ((e = qmf_dict_get(c->fleet, agent)) == NULL) {
         e = qmf_xcalloc(1, sizeof(*e));
         e->name = qmf_xstrdup(agent);
         e->last_seen_ms = -1;
-        lh_table_insert(c->fleet, e->name, e);
+        qmf_dict_add(c->fleet, e->name, e);
     }
     if (last_ms > e->last_seen_ms) {
         qmf_free(e->values);
@@ -122,13 +119,12 @@ static void
 forget(struct virtbus_console *c, const char *agent, int64_t at_ms)
 {
     int64_t before;
-    void *found;
+    const struct fleet_entry *known;
 
     if (!qmf_get_int64(qmf_map_get(c->fleet_forgotten, agent), &before) || at_ms > before)
         qmf_map_set(c->fleet_forgotten, agent, qmf_i64(at_ms));
-    if (lh_table_lookup_ex(c->fleet, agent, &found) &&
-        ((struct fleet_entry *)found)->last_seen_ms <= at_ms)
-        lh_table_delete(c->fleet, agent);
+    if ((known = qmf_dict_get(c->fleet, agent)) != NULL && known->last_seen_ms <= at_ms)
+        qmf_dict_remove(c->fleet, agent);
 }
 
 /* What a record is, to know the stream again where a cache stopped. */
@@ -263,12 +259,12 @@ cache_load(struct virtbus_console *c, const char *path)
         forgotten && forgotten->kind == QMF_MAP) {
         qmf_free(c->fleet_forgotten);
         c->fleet_forgotten = qmf_dup(forgotten);
-        for (i = 0; i < nodes->u.map.len; i++) {
-            const qmf_value *n = nodes->u.map.items[i].value;
+        for (i = 0; i < qmf_map_len(nodes); i++) {
+            const qmf_value *n = qmf_map_at(nodes, i)->value;
             int64_t recorded = 0;
 
             qmf_get_int64(qmf_map_get(n, "recorded"), &recorded);
-            remember(c, nodes->u.map.items[i].key, qmf_map_get(n, "values"), recorded);
+            remember(c, qmf_map_at(nodes, i)->key, qmf_map_get(n, "values"), recorded);
         }
         c->fleet_offset = offset;
         c->fleet_last = qmf_xstrdup(last);
@@ -284,7 +280,8 @@ cache_save(struct virtbus_console *c)
 {
     qmf_value *doc, *nodes, *forgotten;
     int64_t now = console_now_ms();
-    struct lh_entry *ent;
+    size_t cursor = 0;
+    void *ent;
     char *text, *tmp;
     size_t len, i;
     int fd;
@@ -298,8 +295,8 @@ cache_save(struct virtbus_console *c)
      * again. */
     qmf_map_set(doc, "saved", qmf_i64(c->fleet_reused ? c->fleet_saved_ms : now));
     nodes = qmf_map_set(doc, "nodes", qmf_map());
-    lh_foreach(c->fleet, ent) {
-        const struct fleet_entry *e = lh_entry_v(ent);
+    while ((ent = qmf_dict_next(c->fleet, &cursor, NULL)) != NULL) {
+        const struct fleet_entry *e = ent;
         qmf_value *n = qmf_map_set(nodes, e->name, qmf_map());
 
         qmf_map_set(n, "values", qmf_dup(e->values));
@@ -309,9 +306,9 @@ cache_save(struct virtbus_console *c)
     for (i = 0; i < qmf_map_len(c->fleet_forgotten); i++) {
         int64_t at = 0;
 
-        qmf_get_int64(c->fleet_forgotten->u.map.items[i].value, &at);
+        qmf_get_int64(qmf_map_at(c->fleet_forgotten, i)->value, &at);
         if (now - at < FLEET_FORGOTTEN_KEEP_MS)
-            qmf_map_set(forgotten, c->fleet_forgotten->u.map.items[i].key, qmf_i64(at));
+            qmf_map_set(forgotten, qmf_map_at(c->fleet_forgotten, i)->key, qmf_i64(at));
     }
     text = qmf_to_json(doc, &len);
     tmp = qmf_xasprintf("%s.%ld.tmp", c->fleet_cache, (long)getpid());
@@ -335,7 +332,7 @@ console_fleet_init(struct virtbus_console *c, const char *cache, unsigned retent
     int64_t age;
 
     c->has_fleet = true;
-    c->fleet = lh_kchar_table_new(64, entry_free);
+    c->fleet = qmf_dict_new(entry_free);
     c->fleet_forgotten = qmf_map();
     c->fleet_offset = -1;
     c->fleet_retention_s = retention_s;
@@ -355,8 +352,7 @@ console_fleet_init(struct virtbus_console *c, const char *cache, unsigned retent
 void
 console_fleet_free(struct virtbus_console *c)
 {
-    if (c->fleet)
-        lh_table_free(c->fleet);
+    qmf_dict_free(c->fleet);
     c->fleet = NULL;
     qmf_free(c->fleet_forgotten);
     c->fleet_forgotten = NULL;
@@ -417,8 +413,8 @@ read_all(struct virtbus_console *c, qmf_error *err)
     struct bus_conn *conn = NULL;
     int rc;
 
-    lh_table_free(c->fleet);
-    c->fleet = lh_kchar_table_new(64, entry_free);
+    qmf_dict_free(c->fleet);
+    c->fleet = qmf_dict_new(entry_free);
     qmf_free(c->fleet_forgotten);
     c->fleet_forgotten = qmf_map();
     c->fleet_offset = -1;
@@ -457,14 +453,15 @@ static void
 carry_forward(struct virtbus_console *c)
 {
     int64_t now = console_now_ms();
-    struct lh_entry *ent;
+    size_t cursor = 0;
+    void *ent;
     qmf_error err;
 
     /* Others carry: a reader's broker account may not write by name. */
     if (c->read_only)
         return;
-    lh_foreach(c->fleet, ent) {
-        struct fleet_entry *e = lh_entry_v(ent);
+    while ((ent = qmf_dict_next(c->fleet, &cursor, NULL)) != NULL) {
+        struct fleet_entry *e = ent;
         qmf_value *body;
 
         if (now - e->recorded_ms < FLEET_CARRY_AFTER_MS ||
@@ -486,14 +483,13 @@ console_fleet_note_down(struct virtbus_console *c, const char *agent, const qmf_
     int64_t last_ms = values_ms(values, "_timestamp"), now = console_now_ms();
     qmf_value *body;
     qmf_error err;
-    void *found;
+    const struct fleet_entry *known;
 
     /* Only after reading the stream: from a cache taken as it is, every
      * command would write the same record again. */
     if (!c->has_fleet || c->fleet_reused || c->read_only ||
         console_fleet_forgot(c, agent, last_ms) ||
-        (lh_table_lookup_ex(c->fleet, agent, &found) &&
-         ((struct fleet_entry *)found)->last_seen_ms >= last_ms))
+        ((known = qmf_dict_get(c->fleet, agent)) != NULL && known->last_seen_ms >= last_ms))
         return;
     body = qmf_map();
     qmf_map_set(body, "agent", qmf_string(agent));
@@ -522,18 +518,18 @@ void
 console_fleet_add_remembered(struct virtbus_console *c, struct virtbus_agent_list *out,
                              int64_t now_ms)
 {
-    struct lh_entry *ent;
-    void *present;
+    size_t cursor = 0;
+    void *ent;
 
     if (!c->has_fleet)
         return;
-    lh_foreach(c->fleet, ent) {
-        const struct fleet_entry *e = lh_entry_v(ent);
+    while ((ent = qmf_dict_next(c->fleet, &cursor, NULL)) != NULL) {
+        const struct fleet_entry *e = ent;
         const char *node = qmf_map_get_string(e->values, "node");
         uint64_t interval = 0;
         struct virtbus_agent a;
 
-        if (lh_table_lookup_ex(c->presence, e->name, &present) ||
+        if (qmf_dict_get(c->presence, e->name) != NULL ||
             (c->fleet_retention_s && now_ms - e->last_seen_ms > c->fleet_retention_s * 1000LL))
             continue;
         qmf_get_uint64(qmf_map_get(e->values, "_heartbeat_interval"), &interval);

@@ -24,7 +24,7 @@
  * reply-to, which the agents' journals answer rather than run twice.
  */
 #include "controller/lib/console_impl.h"
-#include "schema/qmf/names.h"
+#include "core/names.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -542,8 +542,8 @@ job_from_record(struct virtbus_job *j, const struct record_read *r)
         if (name->kind != QMF_STRING)
             continue;
         virtbus_agent_list_add(&j->expected, &(struct virtbus_agent){
-            .name = (char *)name->u.str.ptr,
-            .node = (char *)qmf_name_agent_label(name->u.str.ptr),
+            .name = (char *)qmf_as_string(name),
+            .node = (char *)qmf_name_agent_label(qmf_as_string(name)),
         });
     }
 }

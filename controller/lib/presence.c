@@ -17,9 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "schema/qmf/codec.h"
-#include "schema/qmf/names.h"
-#include "schema/qmf/where.h"
+#include "core/codec.h"
+#include "core/names.h"
+#include "core/where.h"
 
 /* Cache files are small (a few hundred bytes an agent); anything bigger
  * than this is not one of ours. */
@@ -56,11 +56,11 @@ instance_clear(struct presence_instance *in)
     memset(in, 0, sizeof(*in));
 }
 
-/* The table's keys are the entries' own names: freed with them. */
+/* An entry that the table drops (its key is the table's own copy). */
 static void
-entry_free(struct lh_entry *ent)
+entry_free(void *ent)
 {
-    struct presence_entry *e = lh_entry_v(ent);
+    struct presence_entry *e = ent;
     size_t i;
 
     for (i = 0; i < e->ninst; i++)
@@ -73,7 +73,7 @@ entry_free(struct lh_entry *ent)
 void
 console_presence_init(struct virtbus_console *c)
 {
-    c->presence = lh_kchar_table_new(64, entry_free);
+    c->presence = qmf_dict_new(entry_free);
 }
 
 void
@@ -82,8 +82,7 @@ console_presence_free(struct virtbus_console *c)
     if (c->follow_ev)
         event_free(c->follow_ev);
     c->follow_ev = NULL;
-    if (c->presence)
-        lh_table_free(c->presence);
+    qmf_dict_free(c->presence);
     c->presence = NULL;
     free(c->presence_marker);
     c->presence_marker = NULL;
@@ -177,23 +176,21 @@ follow_tell(struct virtbus_console *c, struct presence_entry *e,
 static void
 heard(struct virtbus_console *c, const char *agent, const qmf_value *values)
 {
-    struct presence_entry *e = NULL;
-    void *found;
+    struct presence_entry *e;
     int64_t ts_ns = 0;
     uint64_t interval = 0;
     bool known;
 
     if (values == NULL || values->kind != QMF_MAP)
         return;
-    if (lh_table_lookup_ex(c->presence, agent, &found))
-        e = found;
+    e = qmf_dict_get(c->presence, agent);
     known = e != NULL;
     qmf_get_int64(qmf_map_get(values, "_timestamp"), &ts_ns);
     qmf_get_uint64(qmf_map_get(values, "_heartbeat_interval"), &interval);
     if (e == NULL) {
         e = qmf_xcalloc(1, sizeof(*e));
         e->name = qmf_xstrdup(agent);
-        lh_table_insert(c->presence, e->name, e);
+        qmf_dict_add(c->presence, e->name, e);
     }
     heard_instance(e, values, ts_ns / 1000000);
     if (known && ts_ns / 1000000 <= e->last_seen_ms)
@@ -326,13 +323,13 @@ console_presence_load(struct virtbus_console *c, const char *path)
         window == c->presence_window_s && agents && agents->kind == QMF_MAP &&
         console_now_ms() - saved >= 0 &&
         console_now_ms() - saved < (int64_t)c->presence_window_s * 1000) {
-        for (i = 0; i < agents->u.map.len; i++)
-            heard(c, agents->u.map.items[i].key, agents->u.map.items[i].value);
+        for (i = 0; i < qmf_map_len(agents); i++)
+            heard(c, qmf_map_at(agents, i)->key, qmf_map_at(agents, i)->value);
         /* The other instances heard in the window, as heartbeats. */
         for (i = 0; i < qmf_map_len(instances); i++)
-            for (j = 0; j < qmf_list_len(instances->u.map.items[i].value); j++)
-                heard(c, instances->u.map.items[i].key,
-                      qmf_list_at(instances->u.map.items[i].value, j));
+            for (j = 0; j < qmf_list_len(qmf_map_at(instances, i)->value); j++)
+                heard(c, qmf_map_at(instances, i)->key,
+                      qmf_list_at(qmf_map_at(instances, i)->value, j));
         c->presence_offset = offset;
         c->presence_saved_ms = saved;
         ok = true;
@@ -345,7 +342,8 @@ static void
 cache_save(struct virtbus_console *c)
 {
     qmf_value *doc = qmf_map(), *agents, *instances;
-    struct lh_entry *ent;
+    size_t cursor = 0;
+    void *ent;
     char *text, *tmp;
     size_t len;
     int fd;
@@ -359,8 +357,8 @@ cache_save(struct virtbus_console *c)
     qmf_map_set(doc, "window", qmf_u32(c->presence_window_s));
     agents = qmf_map_set(doc, "agents", qmf_map());
     instances = qmf_map_set(doc, "instances", qmf_map());
-    lh_foreach(c->presence, ent) {
-        const struct presence_entry *e = lh_entry_v(ent);
+    while ((ent = qmf_dict_next(c->presence, &cursor, NULL)) != NULL) {
+        const struct presence_entry *e = ent;
         qmf_value *list = NULL;
         size_t i;
 
@@ -430,12 +428,13 @@ static void
 snapshot(struct virtbus_console *c, struct virtbus_agent_list *out)
 {
     int64_t now_ms = console_now_ms();
-    struct lh_entry *ent;
+    size_t cursor = 0;
+    void *ent;
 
     memset(out, 0, sizeof(*out));
-    out->items = qmf_xcalloc((size_t)lh_table_length(c->presence) + 1, sizeof(*out->items));
-    lh_foreach(c->presence, ent) {
-        const struct presence_entry *e = lh_entry_v(ent);
+    out->items = qmf_xcalloc(qmf_dict_len(c->presence) + 1, sizeof(*out->items));
+    while ((ent = qmf_dict_next(c->presence, &cursor, NULL)) != NULL) {
+        const struct presence_entry *e = ent;
 
         if (!console_fleet_forgot(c, e->name, e->last_seen_ms))
             list_one(c, e, now_ms, &out->items[out->n++]);
@@ -454,7 +453,7 @@ console_presence_has_up(struct virtbus_console *c, const char *const *nodes)
         char *agent = virtbus_agent_name(nodes[i]);
         void *e;
 
-        ok = lh_table_lookup_ex(c->presence, agent, &e) && entry_up(e, now_ms);
+        ok = (e = qmf_dict_get(c->presence, agent)) != NULL && entry_up(e, now_ms);
         free(agent);
     }
     return ok;
@@ -477,14 +476,15 @@ virtbus_presence(struct virtbus_console *c, struct virtbus_agent_list *out, qmf_
     }
     /* A reused cache is not saved again: its age must keep growing. */
     if (!c->presence_reused) {
-        struct lh_entry *ent;
+        size_t cursor = 0;
+    void *ent;
         int64_t now_ms = console_now_ms();
 
         if (read_to_marker(c, err) != 0)
             return -1;
         cache_save(c);
-        lh_foreach(c->presence, ent) {
-            const struct presence_entry *e = lh_entry_v(ent);
+        while ((ent = qmf_dict_next(c->presence, &cursor, NULL)) != NULL) {
+            const struct presence_entry *e = ent;
 
             if (!entry_up(e, now_ms))
                 console_fleet_note_down(c, e->name, e->attrs);
@@ -500,10 +500,11 @@ follow_check(evutil_socket_t fd, short what, void *arg)
 {
     struct virtbus_console *c = arg;
     int64_t now_ms = console_now_ms();
-    struct lh_entry *ent;
+    size_t cursor = 0;
+    void *ent;
 
-    lh_foreach(c->presence, ent) {
-        struct presence_entry *e = lh_entry_v(ent);
+    while ((ent = qmf_dict_next(c->presence, &cursor, NULL)) != NULL) {
+        struct presence_entry *e = ent;
 
         if (c->follow_fn && e->followed_up && !entry_up(e, now_ms))
             follow_tell(c, e, VIRTBUS_NODE_SILENT);
@@ -516,7 +517,8 @@ virtbus_presence_follow(struct virtbus_console *c, virtbus_presence_fn fn, void 
 {
     struct timeval second = { 1, 0 };
     int64_t now_ms = console_now_ms();
-    struct lh_entry *ent;
+    size_t cursor = 0;
+    void *ent;
 
     if (!c->has_presence || c->presence_reused) {
         qmf_error_set(err, QMF_ERR_INVALID_ARGS, "the console does not read presence");
@@ -530,8 +532,8 @@ virtbus_presence_follow(struct virtbus_console *c, virtbus_presence_fn fn, void 
     if (fn == NULL)
         return 0;
     /* What is known now is the baseline: only changes are told. */
-    lh_foreach(c->presence, ent) {
-        struct presence_entry *e = lh_entry_v(ent);
+    while ((ent = qmf_dict_next(c->presence, &cursor, NULL)) != NULL) {
+        struct presence_entry *e = ent;
 
         e->followed_up = entry_up(e, now_ms);
     }
@@ -618,7 +620,7 @@ names_predicate(const char *const *names)
     /* One "in" for all the names: every agent parses what is sent.  A
      * single name stays an "eq", which agents older than "in" understand. */
     if (qmf_list_len(exact) == 1)
-        qmf_list_append(any, compare("eq", "node", quoted(qmf_list_at(exact, 0)->u.str.ptr)));
+        qmf_list_append(any, compare("eq", "node", quoted(qmf_as_string(qmf_list_at(exact, 0)))));
     if (qmf_list_len(exact) > 1) {
         qmf_value *list = qmf_list();
 

@@ -10,7 +10,7 @@
  * to sort N results at the end.
  */
 #include "controller/lib/console_impl.h"
-#include "schema/qmf/names.h"
+#include "core/names.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -82,9 +82,8 @@ result_add(struct pending *p, const char *agent)
     res->status = VIRTBUS_NO_REPLY;
     qmf_error_set(&res->error, QMF_ERR_TIMEOUT, "no reply");
     p->results.n++;
-    /* Keyed by the result's own copy of the name, which lives as long as
-     * the table; the value is the index + 1. */
-    lh_table_insert(p->index, res->agent, (void *)(uintptr_t)(i + 1));
+    /* The value is the index + 1: never NULL. */
+    qmf_dict_add(p->index, agent, (void *)(uintptr_t)(i + 1));
     return i;
 }
 
@@ -93,7 +92,7 @@ result_find(struct pending *p, const char *agent, size_t *i)
 {
     void *v;
 
-    if (!lh_table_lookup_ex(p->index, agent, &v))
+    if ((v = qmf_dict_get(p->index, agent)) == NULL)
         return false;
     *i = (uintptr_t)v - 1;
     return true;
@@ -205,8 +204,8 @@ append_items(struct virtbus_result *r, const qmf_value *list)
 
     if (r->value == NULL)
         r->value = qmf_list();
-    for (i = 0; list && list->kind == QMF_LIST && i < list->u.list.len; i++)
-        qmf_list_append(r->value, qmf_dup(list->u.list.items[i]));
+    for (i = 0; list && list->kind == QMF_LIST && i < qmf_list_len(list); i++)
+        qmf_list_append(r->value, qmf_dup(qmf_list_at(list, i)));
 }
 
 /*
@@ -221,7 +220,7 @@ console_absorb(struct pending *p, const struct bus_message *m, const qmf_value *
     const char *agent = bus_message_header(m, "qmf.agent");
     const char *opcode = bus_message_header(m, "qmf.opcode");
     const qmf_value *partial = qmf_map_get(m->headers, "partial");
-    bool more = partial && partial->kind == QMF_BOOL && partial->u.b;
+    bool more = partial && partial->kind == QMF_BOOL && qmf_as_bool(partial);
     struct virtbus_result *r;
     size_t i;
 
@@ -322,7 +321,7 @@ console_pending_init(struct pending *p, const struct virtbus_agent_list *expect)
     size_t i;
 
     memset(p, 0, sizeof(*p));
-    p->index = lh_kchar_table_new(expect ? (int)expect->n * 2 + 16 : 64, NULL);
+    p->index = qmf_dict_new(NULL);
     if (expect != NULL) {
         p->expect_known = true;
         for (i = 0; i < expect->n; i++)
@@ -334,7 +333,7 @@ console_pending_init(struct pending *p, const struct virtbus_agent_list *expect)
 void
 console_pending_clear(struct pending *p)
 {
-    lh_table_free(p->index);
+    qmf_dict_free(p->index);
     free(p->correlation_id);
     virtbus_results_free(&p->results);
 }

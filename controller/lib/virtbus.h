@@ -17,8 +17,8 @@
 
 #include <event2/event.h>
 
-#include "schema/qmf/error.h"
-#include "schema/qmf/value.h"
+#include "core/error.h"
+#include "core/value.h"
 #include "schema/schema.h"
 #include "virtbus_version.h"
 

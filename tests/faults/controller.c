@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 #include "tests/faults/faults.h"
 
 #define S6_AGENTS 3
@@ -142,7 +142,7 @@ scenario_controller(struct faults *f)
         qmf_value *doms = libvirtd_domains(f, &ap[i]->lvd);
         const qmf_value *test = doms ? qmf_map_get(doms, "test") : NULL;
 
-        saved += test && test->kind == QMF_BOOL && !test->u.b;
+        saved += test && test->kind == QMF_BOOL && !qmf_as_bool(test);
         replayed += file_contains(ap[i]->log, "answered from the journal");
         qmf_free(doms);
     }

@@ -17,8 +17,8 @@
 
 #include "bench/measure.h"
 #include "bus/bus.h"
-#include "schema/qmf/error.h"
-#include "schema/qmf/value.h"
+#include "core/error.h"
+#include "core/value.h"
 
 #define REPLY_QUEUE "virtbus.faults.replies"
 #define EVENT_QUEUE "virtbus.faults.events"

@@ -29,7 +29,7 @@
 #include <event2/thread.h>
 #include <libvirt/virterror.h>
 
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 #include "trust/credential.h"
 #include "trust/key.h"
 #include "trust/message.h"
@@ -1171,7 +1171,7 @@ query_answered(struct query *q, const struct bus_message *m)
     }
     for (i = 0; i < qmf_list_len(m->body); i++)
         qmf_list_append(q->results, qmf_dup(qmf_list_at(m->body, i)));
-    if (!(partial && partial->kind == QMF_BOOL && partial->u.b))
+    if (!(partial && partial->kind == QMF_BOOL && qmf_as_bool(partial)))
         q->done = true;
 }
 
@@ -1272,7 +1272,7 @@ on_dead_letter(struct bus_delivery *d, const struct bus_message *m, void *opaque
             size_t i;
 
             for (i = 0; i < qmf_map_len(m->headers); i++)
-                debug(f, "  header %s", m->headers->u.map.items[i].key);
+                debug(f, "  header %s", qmf_map_at(m->headers, i)->key);
         }
         /* Settled, if never answered: the window moves on. */
         if (c->answers == 0 && c->agent->outstanding > 0) {
@@ -1580,7 +1580,7 @@ find_effects(struct faults *f, struct agent_proc **v, size_t n, size_t *stray)
         if (names == NULL)
             return -1;
         for (j = 0; j < qmf_map_len(names); j++) {
-            const char *name = names->u.map.items[j].key;
+            const char *name = qmf_map_at(names, j)->key;
             struct cmd *c = cmd_by_id(f, name);
 
             if (c != NULL && c->agent == v[i])

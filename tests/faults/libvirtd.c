@@ -125,7 +125,7 @@ scenario_libvirtd(struct faults *f)
 
         if (name == NULL || qmf_map_get(names, name) == NULL)
             stale++;
-        if (st && st->kind == QMF_BOOL && st->u.b)
+        if (st && st->kind == QMF_BOOL && qmf_as_bool(st))
             fresh = false;
     }
     if (names)

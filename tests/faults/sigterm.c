@@ -168,7 +168,7 @@ scenario_sigterm(struct faults *f)
     {
         const qmf_value *test = doms ? qmf_map_get(doms, "test") : NULL;
 
-        check(f, test && test->kind == QMF_BOOL && test->u.b,
+        check(f, test && test->kind == QMF_BOOL && qmf_as_bool(test),
               "the guest \"test\" still runs: stopping the agent touched no guest");
     }
     check_no_crashes(f, &ap, 1);
@@ -239,7 +239,7 @@ scenario_stop_timeout(struct faults *f)
     doms = libvirtd_domains(f, &ap->lvd);
     test = doms ? qmf_map_get(doms, "test") : NULL;
     printf("  figures: sent 1, interrupted 1 (effect happened: %s), answered %u time(s)\n",
-           drained && test && test->kind == QMF_BOOL && !test->u.b ? "yes, the guest is "
+           drained && test && test->kind == QMF_BOOL && !qmf_as_bool(test) ? "yes, the guest is "
            "saved" : "no", save->answers);
     check(f, is_interrupted(save),
           "after the restart it is answered interrupted (15), not run again%s%s",

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "schema/qmf/codec.h"
-#include "schema/qmf/text.h"
+#include "core/codec.h"
+#include "core/text.h"
 #include "tests/fuzz/fuzz.h"
 
 int

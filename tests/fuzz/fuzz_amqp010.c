@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "bus/amqp091_int.h"
-#include "schema/qmf/codec.h"
-#include "schema/qmf/text.h"
+#include "core/codec.h"
+#include "core/text.h"
 #include "tests/fuzz/fuzz.h"
 
 static void

@@ -1,5 +1,5 @@
 /*
- * The configuration readers: the shared syntax (schema/qmf/conf.c) through
+ * The configuration readers: the shared syntax (core/conf.c) through
  * the agent's reader (agent_config_parse), the controller's
  * (ctl_config_parse), a reader that takes any key with a type chosen from
  * its name, and the trust policy file (trust_policy_parse).  The first
@@ -9,8 +9,8 @@
 
 #include "agent/config.h"
 #include "controller/config.h"
-#include "schema/qmf/conf.h"
-#include "schema/qmf/text.h"
+#include "core/conf.h"
+#include "core/text.h"
 #include "trust/policy.h"
 #include "tests/fuzz/fuzz.h"
 

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "controller/lib/expr.h"
-#include "schema/qmf/text.h"
-#include "schema/qmf/where.h"
+#include "core/text.h"
+#include "core/where.h"
 #include "schema/schema.h"
 #include "tests/fuzz/fuzz.h"
 

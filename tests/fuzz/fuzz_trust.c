@@ -18,8 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "schema/qmf/codec.h"
-#include "schema/qmf/text.h"
+#include "core/codec.h"
+#include "core/text.h"
 #include "trust/credential.h"
 #include "trust/key.h"
 #include "trust/policy.h"

@@ -6,9 +6,9 @@
  */
 #include <string.h>
 
-#include "schema/qmf/codec.h"
-#include "schema/qmf/text.h"
-#include "schema/qmf/where.h"
+#include "core/codec.h"
+#include "core/text.h"
+#include "core/where.h"
 #include "tests/fuzz/fuzz.h"
 
 int

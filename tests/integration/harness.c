@@ -482,15 +482,12 @@ take_seen(struct watch_expect *w)
     size_t i;
 
     for (i = 0; i < qmf_list_len(seen); i++) {
-        qmf_value *entry = seen->u.list.items[i];
+        qmf_value *entry = qmf_list_at(seen, i);
 
         if (!item_matches(w, qmf_map_get_string(entry, "agent"), qmf_map_get(entry, "item")))
             continue;
         w->found = qmf_map_take(entry, "item");
-        qmf_free(entry);
-        memmove(&seen->u.list.items[i], &seen->u.list.items[i + 1],
-                (seen->u.list.len - i - 1) * sizeof(qmf_value *));
-        seen->u.list.len--;
+        qmf_free(qmf_list_remove(seen, i));
         return true;
     }
     return false;

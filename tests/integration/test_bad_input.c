@@ -27,8 +27,8 @@
 #include <proton/codec.h>
 
 #include "bus/amqp091_int.h"
-#include "schema/qmf/codec.h"
-#include "schema/qmf/text.h"
+#include "core/codec.h"
+#include "core/text.h"
 #include "tests/integration/harness.h"
 #include "trust/message.h"
 

@@ -19,7 +19,7 @@
 #include <criterion/criterion.h>
 
 #include "agent/agent_impl.h"
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 #include "tests/integration/harness.h"
 #include "tests/testutil.h"
 

@@ -28,7 +28,7 @@
 #include <libvirt/virterror.h>
 
 #include "drivers/driver.h"
-#include "schema/qmf/value.h"
+#include "core/value.h"
 #include "tests/integration/harness.h"
 #include "tests/testutil.h"
 
@@ -381,7 +381,7 @@ get_u(const qmf_value *map, const char *key)
     qmf_value *v = qmf_map_get(map, key);
 
     cr_assert_not_null(v, "no %s", key);
-    return v->u.u;
+    return qmf_as_uint(v);
 }
 
 static bool
@@ -391,7 +391,7 @@ get_b(const qmf_value *map, const char *key)
 
     cr_assert_not_null(v, "no %s", key);
     cr_assert_eq(v->kind, QMF_BOOL);
-    return v->u.b;
+    return qmf_as_bool(v);
 }
 
 static const char *
@@ -655,7 +655,7 @@ Test(drivers, domain_list_has_the_fixture_domains)
     cr_expect_str_eq(get_s(d, "uuid"), WEB1_UUID);
     cr_expect_str_eq(get_s(d, "state"), "running");
     cr_expect(get_b(d, "active"));
-    cr_expect_gt(qmf_map_get(d, "id")->u.i, 0);
+    cr_expect_gt(qmf_as_int(qmf_map_get(d, "id")), 0);
     cr_expect_eq(get_u(d, "numVcpus"), 2);
     cr_expect_eq(get_u(d, "maximumMemory"), 2048 * 1024);
     cr_expect_eq(get_u(d, "memory"), 1536 * 1024);
@@ -672,7 +672,7 @@ Test(drivers, domain_list_has_the_fixture_domains)
     cr_expect_str_eq(get_s(d, "uuid"), DBTEST_UUID);
     cr_expect_str_eq(get_s(d, "state"), "shutoff");
     cr_expect_not(get_b(d, "active"));
-    cr_expect_eq(qmf_map_get(d, "id")->u.i, -1);
+    cr_expect_eq(qmf_as_int(qmf_map_get(d, "id")), -1);
     qmf_free(list);
 }
 
@@ -729,7 +729,7 @@ Test(drivers, actions_change_state_and_raise_events)
     cr_expect_str_eq(get_s(d, "state"), "running");
     cr_expect_str_eq(get_s(d, "reason"), "booted");
     cr_expect(get_b(d, "active"));
-    cr_expect_gt(qmf_map_get(d, "id")->u.i, 0);
+    cr_expect_gt(qmf_as_int(qmf_map_get(d, "id")), 0);
     qmf_free(d);
 
     expect_event(&drv, DBTEST_UUID, "stopped", "destroyed");

@@ -21,7 +21,7 @@
 #include <criterion/criterion.h>
 
 #include "bus/bus.h"
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 #include "tests/integration/harness.h"
 #include "tests/testutil.h"
 
@@ -100,7 +100,7 @@ expect_only(struct test_fleet *f, const char *node, const struct agent *server)
 
     cr_assert_eq(qmf_list_len(ids), 1, "%zu agents answer for node %s", qmf_list_len(ids),
                  node);
-    cr_assert_str_eq(qmf_list_at(ids, 0)->u.str.ptr, agent_instance_id(server));
+    cr_assert_str_eq(qmf_as_string(qmf_list_at(ids, 0)), agent_instance_id(server));
     qmf_free(ids);
 }
 
@@ -425,7 +425,7 @@ Test(identity, nodes_flags_heartbeats_from_two_instances, .timeout = 120)
     doc = qmf_from_json(out, strlen(out), &err);
     cr_assert_not_null(doc, "%s: %s", err.text, out);
     node = qmf_list_at(qmf_map_get(doc, "nodes"), 0);
-    cr_assert_eq(qmf_map_get(node, "clash")->u.b, false, "%s", out);
+    cr_assert_eq(qmf_as_bool(qmf_map_get(node, "clash")), false, "%s", out);
     qmf_free(doc);
     free(out);
     free(err_text);
@@ -438,7 +438,7 @@ Test(identity, nodes_flags_heartbeats_from_two_instances, .timeout = 120)
     cr_assert_not_null(doc, "%s: %s", err.text, out);
     node = qmf_list_at(qmf_map_get(doc, "nodes"), 0);
     cr_assert_not_null(qmf_map_get(node, "clash"), "%s", out);
-    cr_assert(qmf_map_get(node, "clash")->u.b, "two instances not flagged: %s", out);
+    cr_assert(qmf_as_bool(qmf_map_get(node, "clash")), "two instances not flagged: %s", out);
     cr_assert_eq(qmf_list_len(qmf_map_get(node, "instances")), 2, "%s", out);
     for (i = 0; i < 2; i++) {
         const char *host = qmf_map_get_string(qmf_list_at(qmf_map_get(node, "instances"), i),

@@ -307,7 +307,7 @@ expect_bool(struct test_fleet *f, const char *class_name, const char *object_nam
     qmf_value *v = must_have(f, class_name, object_name);
     const qmf_value *b = qmf_map_get(v, prop);
 
-    cr_expect(b != NULL && b->kind == QMF_BOOL && b->u.b == want, "%s.%s is not %s",
+    cr_expect(b != NULL && b->kind == QMF_BOOL && qmf_as_bool(b) == want, "%s.%s is not %s",
               object_name, prop, want ? "true" : "false");
     qmf_free(v);
 }

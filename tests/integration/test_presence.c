@@ -14,7 +14,7 @@
 
 #include <criterion/criterion.h>
 
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 #include "tests/integration/harness.h"
 #include "tests/testutil.h"
 

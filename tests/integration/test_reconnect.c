@@ -17,7 +17,7 @@ is_stale(const qmf_value *data)
 {
     const qmf_value *v = qmf_map_get(data, "_stale");
 
-    return v != NULL && v->kind == QMF_BOOL && v->u.b;
+    return v != NULL && v->kind == QMF_BOOL && qmf_as_bool(v);
 }
 
 static const char *

@@ -7,6 +7,7 @@
  * answers are sealed so that only the asker can read them, and job records
  * are believed only as far as their signatures go.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,7 @@
 
 #include "agent/agent_impl.h"
 #include "tests/integration/harness.h"
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 #include "trust/credential.h"
 #include "trust/seal.h"
 
@@ -617,6 +618,7 @@ Test(trust_bus, answers_are_sealed_so_only_the_asker_reads_them, .timeout = 120)
     qmf_value *body;
     char *queue, *opcode, *text, *plain_body, *type;
     size_t len;
+    uint64_t code = 0;
     qmf_error err;
     bool mac;
 
@@ -677,7 +679,9 @@ Test(trust_bus, answers_are_sealed_so_only_the_asker_reads_them, .timeout = 120)
     body = captured_body(&f, raw, queue, &opcode, &mac);
     cr_assert(!mac, "an answer to a key that is none has a MAC");
     cr_assert_str_eq(opcode, "_exception");
-    cr_assert_eq(qmf_map_get(qmf_map_get(body, "_values"), "error_code")->u.u, QMF_ERR_INVALID_ARGS);
+    /* The wire may widen the code's kind: compare its number. */
+    cr_assert(qmf_get_uint64(qmf_map_get(qmf_map_get(body, "_values"), "error_code"), &code) &&
+              code == QMF_ERR_INVALID_ARGS, "error_code %" PRIu64, code);
     text = qmf_to_json(body, NULL);
     cr_assert(strstr(text, TRUST_HDR_REPLY_KEY) != NULL && strstr(text, "web1") == NULL, "%s",
               text);

@@ -8,7 +8,7 @@
 
 #include <criterion/criterion.h>
 
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 #include "tests/testutil.h"
 
 struct ctl_ctx *

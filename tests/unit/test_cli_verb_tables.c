@@ -11,7 +11,7 @@
 
 #include <criterion/criterion.h>
 
-#include "schema/qmf/types.h"
+#include "core/types.h"
 #include "tests/unit/cli_support.h"
 
 /* Methods with no verb of their own, on purpose: their answers are

@@ -6,7 +6,7 @@
 
 #include <criterion/criterion.h>
 
-#include "schema/qmf/conf.h"
+#include "core/conf.h"
 
 /* The keys the tests know, each with its type. */
 static const struct {
@@ -43,7 +43,7 @@ test_statement(void *opaque, const struct qmf_conf_statement *st, qmf_error *err
     qmf_value *record;
 
     if (strcmp(st->key, "fail") == 0)
-        return qmf_conf_error(err, st, "refused \"%s\"", st->value->u.str.ptr);
+        return qmf_conf_error(err, st, "refused \"%s\"", qmf_as_string(st->value));
     record = qmf_list_append(opaque, qmf_list());
     qmf_list_append(record, qmf_string(st->file));
     qmf_list_append(record, qmf_i64(st->line));
@@ -78,10 +78,10 @@ assert_stmt(const qmf_value *got, size_t i, unsigned line, const char *key)
 {
     const qmf_value *s = stmt(got, i);
 
-    cr_assert_str_eq(qmf_list_at(s, 0)->u.str.ptr, "t.conf");
-    cr_assert_eq(qmf_list_at(s, 1)->u.i, line, "statement %zu: line %lld, wanted %u",
-                 i, (long long)qmf_list_at(s, 1)->u.i, line);
-    cr_assert_str_eq(qmf_list_at(s, 2)->u.str.ptr, key);
+    cr_assert_str_eq(qmf_as_string(qmf_list_at(s, 0)), "t.conf");
+    cr_assert_eq(qmf_as_int(qmf_list_at(s, 1)), line, "statement %zu: line %lld, wanted %u",
+                 i, (long long)qmf_as_int(qmf_list_at(s, 1)), line);
+    cr_assert_str_eq(qmf_as_string(qmf_list_at(s, 2)), key);
 }
 
 static const char *
@@ -90,7 +90,7 @@ stmt_string(const qmf_value *got, size_t i)
     const qmf_value *v = qmf_list_at(stmt(got, i), 3);
 
     cr_assert_eq(v->kind, QMF_STRING);
-    return v->u.str.ptr;
+    return qmf_as_string(v);
 }
 
 static int64_t
@@ -99,7 +99,7 @@ stmt_int(const qmf_value *got, size_t i)
     const qmf_value *v = qmf_list_at(stmt(got, i), 3);
 
     cr_assert_eq(v->kind, QMF_INT64);
-    return v->u.i;
+    return qmf_as_int(v);
 }
 
 static const qmf_value *
@@ -167,8 +167,8 @@ Test(conf, escapes_and_quotes)
     cr_assert_eq(parse(text, &got, &err), 0, "%s", err.text);
     cr_assert_str_eq(stmt_string(got, 0), "q\"uo\\te\nd # not a comment\t'");
     cr_assert_str_eq(stmt_string(got, 1), "it's \"fine\"");
-    cr_assert_str_eq(qmf_list_at(stmt_list(got, 2), 0)->u.str.ptr, "x\ty");
-    cr_assert_str_eq(qmf_list_at(stmt_list(got, 2), 1)->u.str.ptr, "");
+    cr_assert_str_eq(qmf_as_string(qmf_list_at(stmt_list(got, 2), 0)), "x\ty");
+    cr_assert_str_eq(qmf_as_string(qmf_list_at(stmt_list(got, 2), 1)), "");
     qmf_free(got);
 }
 
@@ -373,8 +373,8 @@ Test(conf, pairs)
     cr_assert_not_null(map, "%s", err.text);
     cr_assert_eq(qmf_map_len(map), 4);
     /* File order is kept. */
-    cr_assert_str_eq(map->u.map.items[0].key, "a");
-    cr_assert_str_eq(map->u.map.items[3].key, "d");
+    cr_assert_str_eq(qmf_map_at(map, 0)->key, "a");
+    cr_assert_str_eq(qmf_map_at(map, 3)->key, "d");
     cr_assert_str_eq(qmf_map_get_string(map, "a"), "1");
     cr_assert_str_eq(qmf_map_get_string(map, "b"), "");
     cr_assert_str_eq(qmf_map_get_string(map, "c"), "x=y");

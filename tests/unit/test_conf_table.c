@@ -1,11 +1,11 @@
-/* Tests of configuration keys read through a table (schema/qmf/conf_table.h):
+/* Tests of configuration keys read through a table (core/conf_table.h):
  * each kind stores where its offset says, and refuses in the common words. */
 #include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
 
-#include "schema/qmf/conf_table.h"
+#include "core/conf_table.h"
 
 struct sample {
     char *name;
@@ -20,9 +20,9 @@ struct sample {
 static int
 apply_doubled(void *field, const struct qmf_conf_statement *st, qmf_error *err)
 {
-    if (st->value->u.i > 1000)
+    if (qmf_as_int(st->value) > 1000)
         return qmf_conf_error(err, st, "too big to double");
-    *(int *)field = (int)st->value->u.i * 2;
+    *(int *)field = (int)qmf_as_int(st->value) * 2;
     return 0;
 }
 
@@ -77,7 +77,7 @@ Test(conf_table, every_kind_lands_in_its_field)
     cr_assert_eq(s.bytes, 4096);
     cr_assert(s.on);
     cr_assert_eq(qmf_list_len(s.paths), 2);
-    cr_assert_str_eq(qmf_list_at(s.paths, 1)->u.str.ptr, "/b");
+    cr_assert_str_eq(qmf_as_string(qmf_list_at(s.paths, 1)), "/b");
     cr_assert_eq(s.doubled, 42);
     sample_free(&s);
 }
@@ -139,7 +139,7 @@ Test(conf_table, a_copy_owns_its_strings_and_values)
     cr_assert_neq(copy.paths, s.paths);
     sample_free(&s);
     cr_assert_str_eq(copy.name, "a");
-    cr_assert_str_eq(qmf_list_at(copy.paths, 0)->u.str.ptr, "/p");
+    cr_assert_str_eq(qmf_as_string(qmf_list_at(copy.paths, 0)), "/p");
     cr_assert_eq(copy.count, 3);
     sample_free(&copy);
 }

@@ -223,8 +223,8 @@ Test(config, every_key)
     cr_assert_str_eq(cfg.state_dir, "/srv/virtbus");
     cr_assert_eq(cfg.log_level, LOG_LEVEL_DEBUG);
     cr_assert_eq(qmf_list_len(cfg.allowed_paths), 2);
-    cr_assert_str_eq(qmf_list_at(cfg.allowed_paths, 0)->u.str.ptr, "/var/lib/libvirt/images");
-    cr_assert_str_eq(qmf_list_at(cfg.allowed_paths, 1)->u.str.ptr, "/srv/save/");
+    cr_assert_str_eq(qmf_as_string(qmf_list_at(cfg.allowed_paths, 0)), "/var/lib/libvirt/images");
+    cr_assert_str_eq(qmf_as_string(qmf_list_at(cfg.allowed_paths, 1)), "/srv/save/");
     cr_assert_str_eq(cfg.tls_ca, "/etc/virtbus/ca.pem");
     cr_assert_str_eq(cfg.tls_cert, "/etc/virtbus/n.pem");
     cr_assert_str_eq(cfg.tls_key, "/etc/virtbus/n.key");

@@ -72,7 +72,7 @@ members(const struct ctl_config *c, const char *group)
     for (i = 0; i < qmf_list_len(list); i++) {
         cr_assert_eq(qmf_list_at(list, i)->kind, QMF_STRING);
         next = qmf_xasprintf("%s%s%s", joined, i > 0 ? "|" : "",
-                             qmf_list_at(list, i)->u.str.ptr);
+                             qmf_as_string(qmf_list_at(list, i)));
         free(joined);
         joined = next;
     }

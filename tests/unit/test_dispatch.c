@@ -10,7 +10,7 @@
 #include <criterion/criterion.h>
 
 #include "agent/agent_impl.h"
-#include "schema/qmf/text.h"
+#include "core/text.h"
 
 #define NOW INT64_C(1700000000000)
 
@@ -130,8 +130,8 @@ Test(dispatch, command_results_carry_bounded_valid_texts)
         const qmf_value *s = qmf_map_get(v, keys[i]);
 
         cr_assert_not_null(s, "%s", keys[i]);
-        cr_assert_leq(s->u.str.len, AGENT_SSTR_MAX, "%s of %zu bytes", keys[i], s->u.str.len);
-        cr_assert(qmf_utf8_valid(s->u.str.ptr, s->u.str.len), "%s is not UTF-8", keys[i]);
+        cr_assert_leq(qmf_bytes_len(s), AGENT_SSTR_MAX, "%s of %zu bytes", keys[i], qmf_bytes_len(s));
+        cr_assert(qmf_utf8_valid(qmf_as_bytes(s), qmf_bytes_len(s)), "%s is not UTF-8", keys[i]);
     }
     cr_assert_str_eq(qmf_map_get_string(v, "correlationId"), "corr-?");
     cr_assert_eq(strlen(qmf_map_get_string(v, "objectName")), AGENT_SSTR_MAX);

@@ -11,7 +11,7 @@
 #include <criterion/criterion.h>
 
 #include "controller/lib/virtbus.h"
-#include "schema/qmf/names.h"
+#include "core/names.h"
 #include "schema/schema.h"
 #include "tests/testutil.h"
 

@@ -11,8 +11,8 @@
 #include <criterion/criterion.h>
 
 #include "controller/lib/expr.h"
-#include "schema/qmf/codec.h"
-#include "schema/qmf/where.h"
+#include "core/codec.h"
+#include "core/where.h"
 #include "schema/schema.h"
 
 /* ---- Helpers ------------------------------------------------------------ */

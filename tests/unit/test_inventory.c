@@ -1,4 +1,5 @@
 /* The inventory: change detection, deletion pushes, snapshots, selection. */
+#include <stdio.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -176,7 +177,7 @@ Test(inventory, select_by_class_and_where)
     cr_assert(w != NULL, "%s", err.text);
     cr_assert_eq(inv_select(&inv, domain_cls, w, collect, names, &err), 0);
     cr_assert_eq(qmf_list_len(names), 1);
-    cr_assert_str_eq(qmf_list_at(names, 0)->u.str.ptr, "domain:b");
+    cr_assert_str_eq(qmf_as_string(qmf_list_at(names, 0)), "domain:b");
     qmf_where_free(w);
     qmf_free(expr);
     qmf_free(names);

@@ -13,7 +13,7 @@
 #include <event2/thread.h>
 
 #include "agent/jobs.h"
-#include "schema/qmf/value.h"
+#include "core/value.h"
 #include "tests/testutil.h"
 
 /* Safety bound on every loop run, far above what any test needs. */

@@ -1,11 +1,11 @@
-/* Unit tests for schema/qmf/names.c: every builder, and the parsers on
+/* Unit tests for core/names.c: every builder, and the parsers on
  * good and bad input. */
 #include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
 
-#include "schema/qmf/names.h"
+#include "core/names.h"
 
 /* Frees what a builder returned after comparing it. */
 static void

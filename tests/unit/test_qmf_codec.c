@@ -8,8 +8,8 @@
 #include <criterion/criterion.h>
 #include <proton/codec.h>
 
-#include "schema/qmf/codec_amqp.h"
-#include "schema/qmf/types.h"
+#include "core/codec_amqp.h"
+#include "core/types.h"
 
 static const uint8_t sample_uuid[16] = {
     0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x11, 0xd1,
@@ -78,11 +78,11 @@ Test(qmf_codec, amqp_round_trip_of_every_kind_is_exact)
 
     cr_assert(qmf_equal(v, back));
     /* Each kind also on its own, as the top-level value. */
-    for (i = 0; i < v->u.map.len; i++) {
-        qmf_value *one = amqp_round_trip(v->u.map.items[i].value);
+    for (i = 0; i < qmf_map_len(v); i++) {
+        qmf_value *one = amqp_round_trip(qmf_map_at(v, i)->value);
 
-        cr_assert(qmf_equal(one, v->u.map.items[i].value), "%s",
-                  v->u.map.items[i].key);
+        cr_assert(qmf_equal(one, qmf_map_at(v, i)->value), "%s",
+                  qmf_map_at(v, i)->key);
         qmf_free(one);
     }
     qmf_free(v);
@@ -95,7 +95,7 @@ Test(qmf_codec, amqp_keeps_nan_and_infinity)
     qmf_value *nan2 = amqp_round_trip(nan), *inf2 = amqp_round_trip(inf);
 
     cr_assert_eq(nan2->kind, QMF_DOUBLE);
-    cr_assert(isnan(nan2->u.d));
+    cr_assert(isnan(qmf_as_double(nan2)));
     cr_assert(qmf_equal(inf, inf2));
     qmf_free(nan);
     qmf_free(inf);
@@ -146,7 +146,7 @@ Test(qmf_codec, pn_data_put_and_get_leave_the_cursor_usable)
     second = qmf_get_pn_data(data, &err);
     cr_assert(qmf_equal(first, v));
     cr_assert_eq(second->kind, QMF_INT32);
-    cr_assert_eq(second->u.i, 42);
+    cr_assert_eq(qmf_as_int(second), 42);
     cr_assert_not(pn_data_next(data));
     qmf_free(v);
     qmf_free(first);
@@ -211,20 +211,20 @@ Test(qmf_codec, amqp_decodes_what_other_peers_send)
     cr_assert_not_null(v, "%s", err.text);
     cr_assert_str_eq(qmf_map_get_string(v, "name"), "web-1", "symbol key and value");
     cr_assert_eq(qmf_map_get(v, "when")->kind, QMF_INT64);
-    cr_assert_eq(qmf_map_get(v, "when")->u.i, INT64_C(1700000000123000000),
+    cr_assert_eq(qmf_as_int(qmf_map_get(v, "when")), INT64_C(1700000000123000000),
                  "timestamp ms become absTime ns");
     cr_assert_eq(qmf_map_get(v, "char")->kind, QMF_UINT32);
-    cr_assert_eq(qmf_map_get(v, "char")->u.u, 0x1F600);
+    cr_assert_eq(qmf_as_uint(qmf_map_get(v, "char")), 0x1F600);
     arr = qmf_map_get(v, "array");
     cr_assert_eq(arr->kind, QMF_LIST);
     cr_assert_eq(qmf_list_len(arr), 2);
     cr_assert_eq(qmf_list_at(arr, 1)->kind, QMF_INT32);
-    cr_assert_eq(qmf_list_at(arr, 1)->u.i, 2);
+    cr_assert_eq(qmf_as_int(qmf_list_at(arr, 1)), 2);
     cr_assert_eq(qmf_map_get(v, "described")->kind, QMF_UINT64);
-    cr_assert_eq(qmf_map_get(v, "described")->u.u, 7);
+    cr_assert_eq(qmf_as_uint(qmf_map_get(v, "described")), 7);
     arr = qmf_map_get(v, "darray");
     cr_assert_eq(qmf_list_len(arr), 1);
-    cr_assert_str_eq(qmf_list_at(arr, 0)->u.str.ptr, "x");
+    cr_assert_str_eq(qmf_as_string(qmf_list_at(arr, 0)), "x");
     qmf_free(v);
 }
 
@@ -476,16 +476,16 @@ Test(qmf_codec, json_decodes_to_its_own_kinds)
     qmf_value *v = json_decode_ok(text, sizeof(text) - 1), *s;
 
     cr_assert_eq(qmf_map_get(v, "i")->kind, QMF_INT64);
-    cr_assert_eq(qmf_map_get(v, "i")->u.i, -7);
+    cr_assert_eq(qmf_as_int(qmf_map_get(v, "i")), -7);
     cr_assert_eq(qmf_map_get(v, "big")->kind, QMF_UINT64);
-    cr_assert_eq(qmf_map_get(v, "big")->u.u, UINT64_C(9223372036854775808));
+    cr_assert_eq(qmf_as_uint(qmf_map_get(v, "big")), UINT64_C(9223372036854775808));
     cr_assert_eq(qmf_map_get(v, "d")->kind, QMF_DOUBLE);
     cr_assert_eq(qmf_map_get(v, "e")->kind, QMF_DOUBLE);
-    cr_assert_eq(qmf_map_get(v, "e")->u.d, 1000.0);
+    cr_assert_eq(qmf_as_double(qmf_map_get(v, "e")), 1000.0);
     s = qmf_map_get(v, "s");
     cr_assert_eq(s->kind, QMF_STRING);
-    cr_assert_eq(s->u.str.len, 8, "escapes become UTF-8, a surrogate pair one character");
-    cr_assert_eq(memcmp(s->u.str.ptr, "a\xc3\xa9\xf0\x9f\x8c\x8d" "b", 8), 0);
+    cr_assert_eq(qmf_bytes_len(s), 8, "escapes become UTF-8, a surrogate pair one character");
+    cr_assert_eq(memcmp(qmf_as_string(s), "a\xc3\xa9\xf0\x9f\x8c\x8d" "b", 8), 0);
     cr_assert_eq(qmf_map_get(v, "t")->kind, QMF_BOOL);
     cr_assert_eq(qmf_map_get(v, "n")->kind, QMF_VOID);
     cr_assert_eq(qmf_map_get(v, "l")->kind, QMF_LIST);
@@ -498,11 +498,11 @@ Test(qmf_codec, json_bare_scalars_parse_without_a_terminator)
     qmf_value *v = json_decode_ok("42", 2);
 
     cr_assert_eq(v->kind, QMF_INT64);
-    cr_assert_eq(v->u.i, 42);
+    cr_assert_eq(qmf_as_int(v), 42);
     qmf_free(v);
     /* Only the first two bytes count: "42" is not "423". */
     v = json_decode_ok("423", 2);
-    cr_assert_eq(v->u.i, 42);
+    cr_assert_eq(qmf_as_int(v), 42);
     qmf_free(v);
     v = json_decode_ok(" null \n", 7);
     cr_assert_eq(v->kind, QMF_VOID);
@@ -658,9 +658,9 @@ restore_object_types(qmf_value *o)
         qmf_value **slot = NULL;
         size_t k;
 
-        for (k = 0; k < values->u.map.len; k++)
-            if (strcmp(values->u.map.items[k].key, domain_props[i].name) == 0)
-                slot = &values->u.map.items[k].value;
+        for (k = 0; k < qmf_map_len(values); k++)
+            if (strcmp(qmf_map_at(values, k)->key, domain_props[i].name) == 0)
+                slot = &qmf_map_at(values, k)->value;
         cr_assert_not_null(slot, "%s missing", domain_props[i].name);
         cr_assert_eq(qmf_coerce(slot, domain_props[i].type, domain_props[i].name,
                                 &err), 0, "%s", err.text);
@@ -745,8 +745,8 @@ Test(qmf_codec, json_refuses_integers_beyond_64_bits)
     REFUSED("-100000000000000000000", "64-bit range");
     v = json_decode_ok("[18446744073709551615, -9223372036854775808, 1e30, \"99999999999999999999\"]",
                        strlen("[18446744073709551615, -9223372036854775808, 1e30, \"99999999999999999999\"]"));
-    cr_assert_eq(qmf_list_at(v, 0)->u.u, UINT64_MAX);
-    cr_assert_eq(qmf_list_at(v, 1)->u.i, INT64_MIN);
+    cr_assert_eq(qmf_as_uint(qmf_list_at(v, 0)), UINT64_MAX);
+    cr_assert_eq(qmf_as_int(qmf_list_at(v, 1)), INT64_MIN);
     cr_assert_eq(qmf_list_at(v, 2)->kind, QMF_DOUBLE, "a non-integer literal is a double");
     cr_assert_eq(qmf_list_at(v, 3)->kind, QMF_STRING, "digits in a string are a string");
     qmf_free(v);
@@ -827,7 +827,7 @@ Test(qmf_codec, amqp_refuses_strings_that_are_not_text)
     cr_assert_str_eq(err.text, "malformed AMQP body: map with a key twice");
     v = decode_foreign(fill_binary_with_nul, &err);
     cr_assert_not_null(v, "binary values may hold anything: %s", err.text);
-    cr_assert_eq(v->u.str.len, 3);
+    cr_assert_eq(qmf_bytes_len(v), 3);
     qmf_free(v);
 }
 
@@ -855,8 +855,8 @@ Test(qmf_codec, json_large_map_decodes_without_per_key_lookups, .timeout = 60)
     v = qmf_from_json(text, len, &err);
     cr_assert_not_null(v, "%s", err.text);
     cr_assert_eq(qmf_map_len(v), n);
-    cr_assert_eq(qmf_map_get(v, "k32766")->u.i, 32766);
-    cr_assert_eq(qmf_map_get(v, "k0")->u.i, 0);
+    cr_assert_eq(qmf_as_int(qmf_map_get(v, "k32766")), 32766);
+    cr_assert_eq(qmf_as_int(qmf_map_get(v, "k0")), 0);
     /* Comparing two such maps is not quadratic either. */
     w = qmf_from_json(text, len, &err);
     cr_assert(qmf_equal(v, w));
@@ -910,7 +910,7 @@ Test(qmf_codec, json_repeated_key_keeps_the_last_value)
     qmf_value *v = json_decode_ok("{\"a\": 1, \"b\": 2, \"a\": 3}", 24);
 
     cr_assert_eq(qmf_map_len(v), 2);
-    cr_assert_eq(qmf_map_get(v, "a")->u.i, 3);
+    cr_assert_eq(qmf_as_int(qmf_map_get(v, "a")), 3);
     cr_assert_not(qmf_map_has_duplicates(v));
     qmf_free(v);
 }

@@ -1,5 +1,5 @@
 /*
- * schema/qmf/codec.h is for every codec user, JSON's included: it must
+ * core/codec.h is for every codec user, JSON's included: it must
  * not bring qpid-proton's headers with it (codec_amqp.h has the pn_data_t
  * functions).  The check is that this file compiles.
  */
@@ -7,10 +7,10 @@
 
 #include <criterion/criterion.h>
 
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 
 #ifdef PROTON_CODEC_H
-#error "schema/qmf/codec.h includes <proton/codec.h>"
+#error "core/codec.h includes <proton/codec.h>"
 #endif
 
 Test(qmf_codec_header, json_without_proton)

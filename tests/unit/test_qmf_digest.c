@@ -7,9 +7,9 @@
 #include <criterion/criterion.h>
 #include <openssl/evp.h>
 
-#include "schema/qmf/codec.h"
-#include "schema/qmf/digest.h"
-#include "schema/qmf/value.h"
+#include "core/codec.h"
+#include "core/digest.h"
+#include "core/value.h"
 
 static void
 digest_of(const qmf_value *v, unsigned char out[32])

@@ -1,11 +1,11 @@
-/* Unit tests for schema/qmf/text.c: strict UTF-8, repair and clipping. */
+/* Unit tests for core/text.c: strict UTF-8, repair and clipping. */
 #include <string.h>
 #include <stdlib.h>
 
 #include <criterion/criterion.h>
 
-#include "schema/qmf/error.h"
-#include "schema/qmf/text.h"
+#include "core/error.h"
+#include "core/text.h"
 
 #define VALID(lit) qmf_utf8_valid(lit, sizeof(lit) - 1)
 

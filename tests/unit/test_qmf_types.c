@@ -6,7 +6,7 @@
 
 #include <criterion/criterion.h>
 
-#include "schema/qmf/types.h"
+#include "core/types.h"
 
 /* Coerces a copy of v (consumed) to t; returns it, or NULL with err set. */
 static qmf_value *
@@ -71,25 +71,25 @@ Test(qmf_types, integers_within_range)
     qmf_value *v;
 
     v = coerced(qmf_i64(255), QMF_T_UINT8, &err);
-    cr_assert_eq(v->u.u, 255);
+    cr_assert_eq(qmf_as_uint(v), 255);
     qmf_free(v);
     v = coerced(qmf_i64(-128), QMF_T_INT8, &err);
-    cr_assert_eq(v->u.i, -128);
+    cr_assert_eq(qmf_as_int(v), -128);
     qmf_free(v);
     v = coerced(qmf_u64(UINT64_MAX), QMF_T_UINT64, &err);
-    cr_assert_eq(v->u.u, UINT64_MAX);
+    cr_assert_eq(qmf_as_uint(v), UINT64_MAX);
     qmf_free(v);
     v = coerced(qmf_i64(INT64_MIN), QMF_T_INT64, &err);
-    cr_assert_eq(v->u.i, INT64_MIN);
+    cr_assert_eq(qmf_as_int(v), INT64_MIN);
     qmf_free(v);
     v = coerced(qmf_u64(INT64_MAX), QMF_T_INT64, &err);
-    cr_assert_eq(v->u.i, INT64_MAX);
+    cr_assert_eq(qmf_as_int(v), INT64_MAX);
     qmf_free(v);
     v = coerced(qmf_uint(QMF_UINT8, 7), QMF_T_INT16, &err);
-    cr_assert_eq(v->u.i, 7);
+    cr_assert_eq(qmf_as_int(v), 7);
     qmf_free(v);
     v = coerced(qmf_int(QMF_INT8, 7), QMF_T_UINT32, &err);
-    cr_assert_eq(v->u.u, 7);
+    cr_assert_eq(qmf_as_uint(v), 7);
     qmf_free(v);
 }
 
@@ -134,7 +134,7 @@ Test(qmf_types, wrong_kinds_name_both_sides)
     cr_assert_eq(err.code, QMF_ERR_INVALID_ARGS);
     cr_assert_str_eq(err.text, "argument 'memory': expected uint64, got string");
     cr_assert_eq(v->kind, QMF_STRING, "a failed coercion leaves the value");
-    cr_assert_str_eq(v->u.str.ptr, "1024");
+    cr_assert_str_eq(qmf_as_string(v), "1024");
     qmf_free(v);
 
     assert_fails(qmf_i64(1), QMF_T_BOOL, "argument 'x': expected bool, got int64");
@@ -167,7 +167,7 @@ Test(qmf_types, booleans_stay_booleans)
     qmf_error err;
     qmf_value *v = coerced(qmf_bool(false), QMF_T_BOOL, &err);
 
-    cr_assert_not(v->u.b);
+    cr_assert_not(qmf_as_bool(v));
     qmf_free(v);
 }
 
@@ -177,19 +177,19 @@ Test(qmf_types, floating_types)
     qmf_value *v;
 
     v = coerced(qmf_i64(3), QMF_T_FLOAT, &err);
-    cr_assert_eq(v->u.f, 3.0f);
+    cr_assert_eq(qmf_as_float(v), 3.0f);
     qmf_free(v);
     v = coerced(qmf_double(0.1), QMF_T_FLOAT, &err);
-    cr_assert_eq(v->u.f, 0.1f, "rounded to the nearest float");
+    cr_assert_eq(qmf_as_float(v), 0.1f, "rounded to the nearest float");
     qmf_free(v);
     v = coerced(qmf_u64(UINT64_MAX), QMF_T_DOUBLE, &err);
-    cr_assert_eq(v->u.d, 18446744073709551616.0);
+    cr_assert_eq(qmf_as_double(v), 18446744073709551616.0);
     qmf_free(v);
     v = coerced(qmf_float(0.5f), QMF_T_DOUBLE, &err);
-    cr_assert_eq(v->u.d, 0.5);
+    cr_assert_eq(qmf_as_double(v), 0.5);
     qmf_free(v);
     v = coerced(qmf_double(INFINITY), QMF_T_FLOAT, &err);
-    cr_assert(isinf(v->u.f));
+    cr_assert(isinf(qmf_as_float(v)));
     qmf_free(v);
     assert_fails(qmf_double(1e300), QMF_T_FLOAT,
                  "argument 'x': value 1.0000000000000001e+300 out of range for float");
@@ -204,12 +204,12 @@ Test(qmf_types, sstr_and_lstr_lengths)
     memset(s, 'a', 100000);
     s[100000] = '\0';
     v = coerced(qmf_stringn(s, 255), QMF_T_SSTR, &err);
-    cr_assert_eq(v->u.str.len, 255);
+    cr_assert_eq(qmf_bytes_len(v), 255);
     qmf_free(v);
     assert_fails(qmf_stringn(s, 256), QMF_T_SSTR,
                  "argument 'x': string of 256 bytes is too long for sstr (at most 255)");
     v = coerced(qmf_string(s), QMF_T_LSTR, &err);
-    cr_assert_eq(v->u.str.len, 100000, "lstr has no 64 KiB cap");
+    cr_assert_eq(qmf_bytes_len(v), 100000, "lstr has no 64 KiB cap");
     qmf_free(v);
     free(s);
 }
@@ -226,13 +226,13 @@ Test(qmf_types, uuids_from_text_and_to_text)
     qmf_value *v;
 
     v = coerced(qmf_string(SAMPLE_UUID_TEXT), QMF_T_UUID, &err);
-    cr_assert_eq(memcmp(v->u.uuid, sample_uuid, 16), 0);
+    cr_assert_eq(memcmp(qmf_as_uuid(v), sample_uuid, 16), 0);
     qmf_free(v);
     v = coerced(qmf_uuid(sample_uuid), QMF_T_UUID, &err);
-    cr_assert_eq(memcmp(v->u.uuid, sample_uuid, 16), 0);
+    cr_assert_eq(memcmp(qmf_as_uuid(v), sample_uuid, 16), 0);
     qmf_free(v);
     v = coerced(qmf_uuid(sample_uuid), QMF_T_SSTR, &err);
-    cr_assert_str_eq(v->u.str.ptr, SAMPLE_UUID_TEXT);
+    cr_assert_str_eq(qmf_as_string(v), SAMPLE_UUID_TEXT);
     qmf_free(v);
     assert_fails(qmf_string("deadbeef"), QMF_T_UUID,
                  "argument 'x': 'deadbeef' is not a UUID "
@@ -249,20 +249,20 @@ Test(qmf_types, binary_from_base64)
     qmf_value *v;
 
     v = coerced(qmf_string("AAEC/w=="), QMF_T_BINARY, &err);
-    cr_assert_eq(v->u.str.len, 4);
-    cr_assert_eq(memcmp(v->u.str.ptr, "\x00\x01\x02\xff", 4), 0);
+    cr_assert_eq(qmf_bytes_len(v), 4);
+    cr_assert_eq(memcmp(qmf_as_bytes(v), "\x00\x01\x02\xff", 4), 0);
     qmf_free(v);
     v = coerced(qmf_string("AAE="), QMF_T_BINARY, &err);
-    cr_assert_eq(v->u.str.len, 2);
+    cr_assert_eq(qmf_bytes_len(v), 2);
     qmf_free(v);
     v = coerced(qmf_string("AAEC"), QMF_T_BINARY, &err);
-    cr_assert_eq(v->u.str.len, 3);
+    cr_assert_eq(qmf_bytes_len(v), 3);
     qmf_free(v);
     v = coerced(qmf_string(""), QMF_T_BINARY, &err);
-    cr_assert_eq(v->u.str.len, 0);
+    cr_assert_eq(qmf_bytes_len(v), 0);
     qmf_free(v);
     v = coerced(qmf_binary("\x01", 1), QMF_T_BINARY, &err);
-    cr_assert_eq(v->u.str.len, 1);
+    cr_assert_eq(qmf_bytes_len(v), 1);
     qmf_free(v);
     assert_fails(qmf_string("abc"), QMF_T_BINARY,
                  "argument 'x': expected binary, got a string that is not base64");
@@ -315,7 +315,7 @@ Test(qmf_types, containers_keep_their_contents)
 
     qmf_map_set(m, "a", qmf_i64(1));
     v = coerced(m, QMF_T_MAP, &err);
-    cr_assert_eq(qmf_map_get(v, "a")->u.i, 1);
+    cr_assert_eq(qmf_as_int(qmf_map_get(v, "a")), 1);
     qmf_free(v);
     v = coerced(qmf_list(), QMF_T_LIST, &err);
     cr_assert_eq(qmf_list_len(v), 0);

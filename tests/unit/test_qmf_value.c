@@ -7,7 +7,7 @@
 
 #include <criterion/criterion.h>
 
-#include "schema/qmf/value.h"
+#include "core/value.h"
 
 Test(qmf_value, scalar_constructors_keep_kind_and_value)
 {
@@ -16,13 +16,13 @@ Test(qmf_value, scalar_constructors_keep_kind_and_value)
     qmf_value *vd = qmf_void();
 
     cr_assert_eq(b->kind, QMF_BOOL);
-    cr_assert(b->u.b);
+    cr_assert(qmf_as_bool(b));
     cr_assert_eq(u->kind, QMF_UINT64);
-    cr_assert_eq(u->u.u, UINT64_MAX);
+    cr_assert_eq(qmf_as_uint(u), UINT64_MAX);
     cr_assert_eq(i->kind, QMF_INT32);
-    cr_assert_eq(i->u.i, -5);
-    cr_assert_eq(d->u.d, 2.5);
-    cr_assert_eq(f->u.f, 1.5f);
+    cr_assert_eq(qmf_as_int(i), -5);
+    cr_assert_eq(qmf_as_double(d), 2.5);
+    cr_assert_eq(qmf_as_float(f), 1.5f);
     cr_assert_eq(vd->kind, QMF_VOID);
     qmf_free(b);
     qmf_free(u);
@@ -36,8 +36,8 @@ Test(qmf_value, exact_kind_constructors_truncate_to_their_width)
 {
     qmf_value *u8 = qmf_uint(QMF_UINT8, 300), *i8 = qmf_int(QMF_INT8, 200);
 
-    cr_assert_eq(u8->u.u, 44);
-    cr_assert_eq(i8->u.i, -56);
+    cr_assert_eq(qmf_as_uint(u8), 44);
+    cr_assert_eq(qmf_as_int(i8), -56);
     qmf_free(u8);
     qmf_free(i8);
 }
@@ -47,14 +47,14 @@ Test(qmf_value, strings_and_binary_keep_length_and_nul)
     qmf_value *s = qmf_stringn("a\0b", 3), *f = qmf_stringf("%s-%d", "x", 7);
     qmf_value *bin = qmf_binary("\x00\xff", 2), *empty = qmf_binary(NULL, 0);
 
-    cr_assert_eq(s->u.str.len, 3);
-    cr_assert_eq(memcmp(s->u.str.ptr, "a\0b", 4), 0);
-    cr_assert_str_eq(f->u.str.ptr, "x-7");
-    cr_assert_eq(f->u.str.len, 3);
+    cr_assert_eq(qmf_bytes_len(s), 3);
+    cr_assert_eq(memcmp(qmf_as_string(s), "a\0b", 4), 0);
+    cr_assert_str_eq(qmf_as_string(f), "x-7");
+    cr_assert_eq(qmf_bytes_len(f), 3);
     cr_assert_eq(bin->kind, QMF_BINARY);
-    cr_assert_eq(bin->u.str.len, 2);
-    cr_assert_eq((unsigned char)bin->u.str.ptr[1], 0xff);
-    cr_assert_eq(empty->u.str.len, 0);
+    cr_assert_eq(qmf_bytes_len(bin), 2);
+    cr_assert_eq((unsigned char)qmf_as_bytes(bin)[1], 0xff);
+    cr_assert_eq(qmf_bytes_len(empty), 0);
     qmf_free(s);
     qmf_free(f);
     qmf_free(bin);
@@ -143,11 +143,11 @@ Test(qmf_value, map_set_replaces_and_take_removes)
 
     taken = qmf_map_take(m, "k0");
     cr_assert_not_null(taken);
-    cr_assert_eq(taken->u.i, 0);
+    cr_assert_eq(qmf_as_int(taken), 0);
     qmf_free(taken);
     cr_assert_eq(qmf_map_len(m), 19);
     cr_assert_null(qmf_map_get(m, "k0"));
-    cr_assert_eq(qmf_map_get(m, "k19")->u.i, 19, "later keys survive the move");
+    cr_assert_eq(qmf_as_int(qmf_map_get(m, "k19")), 19, "later keys survive the move");
     cr_assert_null(qmf_map_take(m, "k0"));
     cr_assert_null(qmf_map_get(m, "missing"));
     cr_assert_null(qmf_map_get(NULL, "x"));
@@ -162,7 +162,7 @@ Test(qmf_value, list_append_and_index)
     for (i = 0; i < 17; i++)
         qmf_list_append(l, qmf_i32(i * 10));
     cr_assert_eq(qmf_list_len(l), 17);
-    cr_assert_eq(qmf_list_at(l, 16)->u.i, 160);
+    cr_assert_eq(qmf_as_int(qmf_list_at(l, 16)), 160);
     cr_assert_null(qmf_list_at(l, 17));
     cr_assert_eq(qmf_list_len(NULL), 0);
     qmf_free(l);

@@ -6,8 +6,8 @@
 
 #include <criterion/criterion.h>
 
-#include "schema/qmf/codec.h"
-#include "schema/qmf/where.h"
+#include "core/codec.h"
+#include "core/where.h"
 
 static const uint8_t sample_uuid[16] = {
     0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x11, 0xd1,

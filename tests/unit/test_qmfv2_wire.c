@@ -10,8 +10,8 @@
 #include <criterion/criterion.h>
 
 #include "bus/bus.h"
-#include "schema/qmf/codec.h"
-#include "schema/qmf/types.h"
+#include "core/codec.h"
+#include "core/types.h"
 
 /* An AMQP 0-10 encoding under construction. */
 struct buf {
@@ -109,27 +109,27 @@ Test(amqp010, every_kind_maps_onto_its_qmf_kind)
     v = decode010(&m, false, &err);
     cr_assert_not_null(v, "%s", err.text);
     cr_assert_eq(qmf_map_get(v, "i8")->kind, QMF_INT8);
-    cr_assert_eq(qmf_map_get(v, "i8")->u.i, -1);
-    cr_assert_eq(qmf_map_get(v, "u8")->u.u, 200);
-    cr_assert(qmf_map_get(v, "b")->u.b);
-    cr_assert_eq(qmf_map_get(v, "i16")->u.i, -2);
-    cr_assert_eq(qmf_map_get(v, "u16")->u.u, 60000);
-    cr_assert_eq(qmf_map_get(v, "i32")->u.i, -3);
+    cr_assert_eq(qmf_as_int(qmf_map_get(v, "i8")), -1);
+    cr_assert_eq(qmf_as_uint(qmf_map_get(v, "u8")), 200);
+    cr_assert(qmf_as_bool(qmf_map_get(v, "b")));
+    cr_assert_eq(qmf_as_int(qmf_map_get(v, "i16")), -2);
+    cr_assert_eq(qmf_as_uint(qmf_map_get(v, "u16")), 60000);
+    cr_assert_eq(qmf_as_int(qmf_map_get(v, "i32")), -3);
     cr_assert_eq(qmf_map_get(v, "u32")->kind, QMF_UINT32);
-    cr_assert_eq(qmf_map_get(v, "u32")->u.u, 4000000000u);
-    cr_assert_float_eq(qmf_map_get(v, "f")->u.f, 1.5f, 0);
-    cr_assert_eq(qmf_map_get(v, "i64")->u.i, -7);
-    cr_assert_eq(qmf_map_get(v, "u64")->u.u, UINT64_MAX);
-    cr_assert_float_eq(qmf_map_get(v, "d")->u.d, -2.25, 0);
-    cr_assert_eq(qmf_map_get(v, "dt")->u.i, INT64_C(1700000000) * 1000000000, "seconds as ns");
-    cr_assert_eq(memcmp(qmf_map_get(v, "uuid")->u.uuid, uuid, 16), 0);
+    cr_assert_eq(qmf_as_uint(qmf_map_get(v, "u32")), 4000000000u);
+    cr_assert_float_eq(qmf_as_float(qmf_map_get(v, "f")), 1.5f, 0);
+    cr_assert_eq(qmf_as_int(qmf_map_get(v, "i64")), -7);
+    cr_assert_eq(qmf_as_uint(qmf_map_get(v, "u64")), UINT64_MAX);
+    cr_assert_float_eq(qmf_as_double(qmf_map_get(v, "d")), -2.25, 0);
+    cr_assert_eq(qmf_as_int(qmf_map_get(v, "dt")), INT64_C(1700000000) * 1000000000, "seconds as ns");
+    cr_assert_eq(memcmp(qmf_as_uuid(qmf_map_get(v, "uuid")), uuid, 16), 0);
     cr_assert_str_eq(qmf_map_get_string(v, "str"), "h\xc3\xa9llo");
     cr_assert_str_eq(qmf_map_get_string(v, "lat"), "\xc3\xa9x", "Latin-1 made UTF-8");
     cr_assert_str_eq(qmf_map_get_string(v, "text"), "ok", "vbin holding text: a string");
     cr_assert_eq(qmf_map_get(v, "bin")->kind, QMF_BINARY, "vbin holding a NUL: binary");
     cr_assert_eq(qmf_map_get(v, "void")->kind, QMF_VOID);
     cr_assert_eq(qmf_list_len(qmf_map_get(v, "list")), 2);
-    cr_assert_str_eq(qmf_list_at(qmf_map_get(v, "list"), 1)->u.str.ptr, "two");
+    cr_assert_str_eq(qmf_as_string(qmf_list_at(qmf_map_get(v, "list"), 1)), "two");
     qmf_free(v);
 }
 
@@ -152,7 +152,7 @@ Test(amqp010, lists_and_arrays)
     cr_assert_not_null(v, "%s", err.text);
     cr_assert_eq(v->kind, QMF_LIST);
     cr_assert_eq(qmf_list_len(qmf_list_at(v, 1)), 2);
-    cr_assert_eq(qmf_list_at(qmf_list_at(v, 1), 1)->u.u, 9);
+    cr_assert_eq(qmf_as_uint(qmf_list_at(qmf_list_at(v, 1), 1)), 9);
     qmf_free(v);
 }
 
@@ -276,7 +276,7 @@ Test(amqp_sections, written_and_read_back)
     cr_assert_eq(s.descriptor, QMF_AMQP_SECTION_DATA);
     v = qmf_from_amqp(s.value, s.value_len, &err);
     cr_assert_eq(v->kind, QMF_BINARY);
-    cr_assert_eq(v->u.str.len, 2);
+    cr_assert_eq(qmf_bytes_len(v), 2);
     qmf_free(v);
     cr_assert_eq(qmf_amqp_section_next(all, alen + dlen, &off, &s, &err), 0, "the end");
     free(all);

@@ -261,14 +261,14 @@ Test(schema, methods_of_the_brief)
     cr_assert(a->optional);
     cr_assert_not_null(a->default_value);
     cr_assert_eq(a->default_value->kind, qmf_type_kind(QMF_T_UINT32));
-    cr_assert_eq(a->default_value->u.u, 0);
+    cr_assert_eq(qmf_as_uint(a->default_value), 0);
     cr_assert_eq(arg_of(s, "Domain", "migrate", "bandwidth")->type, QMF_T_UINT64);
     cr_assert(arg_of(s, "Domain", "migrate", "dname")->optional);
     a = arg_of(s, "Domain", "attachDevice", "live");
     cr_assert_eq(a->type, QMF_T_BOOL);
     cr_assert_eq(a->default_value->kind, QMF_BOOL);
-    cr_assert(a->default_value->u.b);
-    cr_assert_not(arg_of(s, "Domain", "detachDevice", "config")->default_value->u.b);
+    cr_assert(qmf_as_bool(a->default_value));
+    cr_assert_not(qmf_as_bool(arg_of(s, "Domain", "detachDevice", "config")->default_value));
     cr_assert_eq(arg_of(s, "Domain", "getXMLDesc", "description")->dir, SCHEMA_DIR_OUT);
     cr_assert_eq(arg_of(s, "Domain", "setMemory", "memory")->type, QMF_T_UINT64);
     cr_assert_eq(arg_of(s, "Domain", "setVcpus", "count")->type, QMF_T_UINT32);
@@ -277,7 +277,7 @@ Test(schema, methods_of_the_brief)
 
     a = arg_of(s, "Pool", "createVolume", "format");
     cr_assert_eq(a->default_value->kind, QMF_STRING);
-    cr_assert_str_eq(a->default_value->u.str.ptr, "raw");
+    cr_assert_str_eq(qmf_as_string(a->default_value), "raw");
     cr_assert_eq(arg_of(s, "Pool", "createVolume", "capacity")->type, QMF_T_UINT64);
     cr_assert_str_eq(arg_of(s, "Pool", "createVolumeXML", "volume")->references, "Volume");
     cr_assert_eq(arg_of(s, "Volume", "resize", "capacity")->type, QMF_T_UINT64);
@@ -397,7 +397,7 @@ Test(schema, readonly_mark_loads_hashes_and_is_checked)
         const qmf_value *mark = qmf_map_get(qmf_list_at(qmf_map_get(v, "_methods"), 0),
                                             "_readonly");
 
-        cr_assert(mark != NULL && mark->kind == QMF_BOOL && mark->u.b);
+        cr_assert(mark != NULL && mark->kind == QMF_BOOL && qmf_as_bool(mark));
     }
     qmf_free(v);
     v = schema_class_value(&b->classes[0]);
@@ -694,7 +694,7 @@ Test(schema, id_value_shape)
     hash = qmf_map_get(id, "_hash");
     cr_assert_not_null(hash);
     cr_assert_eq(hash->kind, QMF_UUID);
-    cr_assert(memcmp(hash->u.uuid, schema_class_hash(c), 16) == 0);
+    cr_assert(memcmp(qmf_as_uuid(hash), schema_class_hash(c), 16) == 0);
     qmf_free(id);
 
     id = schema_id_value(schema_find_class(s, "domainLifecycle"));
@@ -736,15 +736,15 @@ Test(schema, class_value_shape)
     cr_assert_str_eq(qmf_map_get_string(p, "_type"), "TYPE_STRING");
     cr_assert_str_eq(qmf_map_get_string(p, "_subtype"), "sstr");
     cr_assert_str_eq(qmf_map_get_string(p, "_access"), "RC");
-    cr_assert(qmf_map_get(p, "_index")->u.b);
+    cr_assert(qmf_as_bool(qmf_map_get(p, "_index")));
     cr_assert_null(qmf_map_get(p, "_unit"));
     p = find_named(props, "memory");
     cr_assert_str_eq(qmf_map_get_string(p, "_type"), "TYPE_INT");
     cr_assert_str_eq(qmf_map_get_string(p, "_subtype"), "uint64");
     cr_assert_str_eq(qmf_map_get_string(p, "_unit"), "KiB");
     cr_assert_eq(qmf_map_get(p, "_statistic")->kind, QMF_BOOL);
-    cr_assert(qmf_map_get(p, "_statistic")->u.b);
-    cr_assert_not(qmf_map_get(p, "_optional")->u.b);
+    cr_assert(qmf_as_bool(qmf_map_get(p, "_statistic")));
+    cr_assert_not(qmf_as_bool(qmf_map_get(p, "_optional")));
     cr_assert_not_null(qmf_map_get_string(p, "_desc"));
     cr_assert_str_eq(qmf_map_get_string(find_named(props, "node"), "_references"), "Node");
     cr_assert_str_eq(qmf_map_get_string(find_named(props, "node"), "_type"), "TYPE_MAP");
@@ -760,10 +760,10 @@ Test(schema, class_value_shape)
     a = qmf_list_at(args, 0);
     cr_assert_str_eq(qmf_map_get_string(a, "_name"), "destinationUri");
     cr_assert_str_eq(qmf_map_get_string(a, "_dir"), "I");
-    cr_assert_not(qmf_map_get(a, "_optional")->u.b);
+    cr_assert_not(qmf_as_bool(qmf_map_get(a, "_optional")));
     cr_assert_null(qmf_map_get(a, "_default"));
     a = find_named(args, "flags");
-    cr_assert(qmf_map_get(a, "_optional")->u.b);
+    cr_assert(qmf_as_bool(qmf_map_get(a, "_optional")));
     cr_assert_eq(qmf_map_get(a, "_default")->kind, qmf_type_kind(QMF_T_UINT32));
     a = find_named(qmf_map_get(find_named(methods, "getXMLDesc"), "_arguments"), "description");
     cr_assert_str_eq(qmf_map_get_string(a, "_dir"), "O");
@@ -792,11 +792,11 @@ Test(schema, check_args_coerces_and_fills_defaults)
                  "%s", err.text);
     v = qmf_map_get(args, "bandwidth");
     cr_assert_eq(v->kind, QMF_UINT64);
-    cr_assert_eq(v->u.u, 100);
+    cr_assert_eq(qmf_as_uint(v), 100);
     v = qmf_map_get(args, "flags");
     cr_assert_not_null(v, "default not filled");
     cr_assert_eq(v->kind, QMF_UINT32);
-    cr_assert_eq(v->u.u, 0);
+    cr_assert_eq(qmf_as_uint(v), 0);
     cr_assert_null(qmf_map_get(args, "dname"), "an optional without default stays absent");
     cr_assert_str_eq(qmf_map_get_string(args, "destinationUri"), "qemu+ssh://b/system");
     qmf_free(args);
@@ -816,8 +816,8 @@ Test(schema, check_args_coerces_and_fills_defaults)
     qmf_map_set(args, "xmlDesc", qmf_string("<disk/>"));
     qmf_map_set(args, "config", qmf_bool(true));
     cr_assert_eq(schema_check_args(method_of(s, "Domain", "attachDevice"), &args, &err), 0);
-    cr_assert(qmf_map_get(args, "live")->u.b);
-    cr_assert(qmf_map_get(args, "config")->u.b, "a given value is not replaced by the default");
+    cr_assert(qmf_as_bool(qmf_map_get(args, "live")));
+    cr_assert(qmf_as_bool(qmf_map_get(args, "config")), "a given value is not replaced by the default");
     qmf_free(args);
 
     args = qmf_map();
@@ -921,7 +921,7 @@ Test(schema, check_values)
     qmf_map_set(values, "active", qmf_bool(false));
     cr_assert_eq(schema_check_values(c, values, &err), 0, "%s", err.text);
     cr_assert_eq(qmf_map_get(values, "id")->kind, QMF_INT32);
-    cr_assert_eq(qmf_map_get(values, "id")->u.i, -1);
+    cr_assert_eq(qmf_as_int(qmf_map_get(values, "id")), -1);
     cr_assert_eq(qmf_map_get(values, "memory")->kind, QMF_UINT64);
     cr_assert_eq(qmf_map_get(values, "numVcpus")->kind, QMF_UINT32);
 

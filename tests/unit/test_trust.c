@@ -13,7 +13,7 @@
 
 #include <criterion/criterion.h>
 
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 #include "tests/testutil.h"
 #include "trust/credential.h"
 #include "trust/key.h"

@@ -18,7 +18,7 @@
 #include <event2/thread.h>
 
 #include "agent/workq.h"
-#include "schema/qmf/value.h"
+#include "core/value.h"
 
 /* Safety bound on every loop run and wait, far above what any test needs. */
 #define SAFETY_SECONDS 60

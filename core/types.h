@@ -8,8 +8,8 @@
 
 #include <stdbool.h>
 
-#include "schema/qmf/error.h"
-#include "schema/qmf/value.h"
+#include "core/error.h"
+#include "core/value.h"
 
 enum qmf_type {
     QMF_T_UINT8, QMF_T_UINT16, QMF_T_UINT32, QMF_T_UINT64,

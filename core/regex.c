@@ -1,5 +1,5 @@
 /* Bounded regular expressions on PCRE2 (see regex.h for the dialect). */
-#include "schema/qmf/regex.h"
+#include "core/regex.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -8,8 +8,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "schema/qmf/text.h"
-#include "schema/qmf/value.h"
+#include "core/text.h"
+#include "core/value.h"
 
 /* A limit in a message: the macros give its digits. */
 #define QMF_REGEX_STR(x) QMF_REGEX_STR2(x)

@@ -8,7 +8,7 @@
  * _values; ["quote", x] is the literal x; any other scalar is a literal.
  * A field name with dots that is not itself a key descends into nested maps
  * ("labels.tier").  Numbers compare as numbers across kinds; re_match uses
- * PCRE2 without backreferences (schema/qmf/regex.h), and its pattern may also be a bare
+ * PCRE2 without backreferences (core/regex.h), and its pattern may also be a bare
  * string (["re_match", "name", "^web"], as QMF consoles write it).  A
  * comparison with a missing field, or between kinds with no common order
  * (string and number), is false.  where.c lists the finer points.
@@ -22,8 +22,8 @@
 
 #include <stdbool.h>
 
-#include "schema/qmf/error.h"
-#include "schema/qmf/value.h"
+#include "core/error.h"
+#include "core/value.h"
 
 typedef struct qmf_where qmf_where;
 

@@ -1,5 +1,5 @@
 /* QMF values: construction, ownership, comparison and container access. */
-#include "schema/qmf/value.h"
+#include "core/value.h"
 
 #include <sys/types.h>
 #include <stdarg.h>
@@ -599,6 +599,117 @@ qmf_list_at(const qmf_value *list, size_t i)
     if (list == NULL || list->kind != QMF_LIST || i >= list->u.list.len)
         return NULL;
     return list->u.list.items[i];
+}
+
+qmf_value *
+qmf_list_remove(qmf_value *list, size_t i)
+{
+    qmf_value *item = qmf_list_at(list, i);
+
+    if (item == NULL)
+        return NULL;
+    memmove(&list->u.list.items[i], &list->u.list.items[i + 1],
+            (list->u.list.len - i - 1) * sizeof(*list->u.list.items));
+    list->u.list.len--;
+    return item;
+}
+
+qmf_value *
+qmf_list_steal(qmf_value *list, size_t i)
+{
+    qmf_value *item = qmf_list_at(list, i);
+
+    if (item != NULL)
+        list->u.list.items[i] = NULL;
+    return item;
+}
+
+qmf_value *
+qmf_list_replace(qmf_value *list, size_t i, qmf_value *v)
+{
+    qmf_value *old = qmf_list_at(list, i);
+
+    if (old == NULL) {
+        qmf_free(v);
+        return NULL;
+    }
+    list->u.list.items[i] = v;
+    return old;
+}
+
+void
+qmf_list_sort(qmf_value *list, int (*cmp)(const void *, const void *))
+{
+    if (qmf_list_len(list) > 1)
+        qsort(list->u.list.items, list->u.list.len, sizeof(*list->u.list.items), cmp);
+}
+
+struct qmf_pair *
+qmf_map_at(const qmf_value *map, size_t i)
+{
+    if (map == NULL || map->kind != QMF_MAP || i >= map->u.map.len)
+        return NULL;
+    return &map->u.map.items[i];
+}
+
+bool
+qmf_as_bool(const qmf_value *v)
+{
+    return v != NULL && v->kind == QMF_BOOL && v->u.b;
+}
+
+uint64_t
+qmf_as_uint(const qmf_value *v)
+{
+    return qmf_is_unsigned(v) ? v->u.u : 0;
+}
+
+int64_t
+qmf_as_int(const qmf_value *v)
+{
+    return qmf_is_signed(v) ? v->u.i : 0;
+}
+
+float
+qmf_as_float(const qmf_value *v)
+{
+    return v != NULL && v->kind == QMF_FLOAT ? v->u.f : 0.0f;
+}
+
+double
+qmf_as_double(const qmf_value *v)
+{
+    return v != NULL && v->kind == QMF_DOUBLE ? v->u.d : 0.0;
+}
+
+const uint8_t *
+qmf_as_uuid(const qmf_value *v)
+{
+    return v != NULL && v->kind == QMF_UUID ? v->u.uuid : NULL;
+}
+
+const char *
+qmf_as_string(const qmf_value *v)
+{
+    return v != NULL && v->kind == QMF_STRING ? v->u.str.ptr : NULL;
+}
+
+static bool
+holds_bytes(const qmf_value *v)
+{
+    return v != NULL && (v->kind == QMF_STRING || v->kind == QMF_BINARY);
+}
+
+const char *
+qmf_as_bytes(const qmf_value *v)
+{
+    return holds_bytes(v) ? v->u.str.ptr : NULL;
+}
+
+size_t
+qmf_bytes_len(const qmf_value *v)
+{
+    return holds_bytes(v) ? v->u.str.len : 0;
 }
 
 void

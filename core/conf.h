@@ -22,8 +22,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "schema/qmf/error.h"
-#include "schema/qmf/value.h"
+#include "core/error.h"
+#include "core/value.h"
 
 /* Config files are a few kilobytes; anything near this is a mistake. */
 #define QMF_CONF_FILE_MAX (1024 * 1024)

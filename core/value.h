@@ -2,7 +2,7 @@
  * QMF values: the typed variant every message body, object and argument is
  * made of.  The kinds are the wire types QMFv2 carries (those of qpid's
  * Variant plus binary); schema-level types such as absTime or objId are
- * mapped onto them by schema/qmf/types.h.
+ * mapped onto them by core/types.h.
  *
  * Ownership is a plain tree: a container owns its children, setters take
  * ownership of the value they are given, getters return borrowed pointers.
@@ -50,6 +50,10 @@ struct qmf_pair {
     qmf_value *value;
 };
 
+/* The union is private to the value module (value.c, the codecs amqp.c,
+ * json.c and digest.c, and the static tables that schema/gen.c emits):
+ * everything else reads a value through the accessors below, so that the
+ * layout can change without touching callers.  `kind` is public. */
 struct qmf_value {
     enum qmf_kind kind;
     union {
@@ -111,6 +115,24 @@ bool qmf_get_int64(const qmf_value *v, int64_t *out);
 bool qmf_get_uint64(const qmf_value *v, uint64_t *out);
 bool qmf_get_double(const qmf_value *v, double *out);
 
+/* Typed readers.  Each reads exactly the kind (or kinds) it names, with no
+ * conversion; for any other kind, or NULL, it returns the zero of its type
+ * (false, 0, NULL).  Where zero is a valid value, test v->kind first.
+ * qmf_as_uint covers UINT8..UINT64, qmf_as_int INT8..INT64. */
+bool qmf_as_bool(const qmf_value *v);
+uint64_t qmf_as_uint(const qmf_value *v);
+int64_t qmf_as_int(const qmf_value *v);
+float qmf_as_float(const qmf_value *v);
+double qmf_as_double(const qmf_value *v);
+const uint8_t *qmf_as_uuid(const qmf_value *v);
+/* A STRING's text, NUL-terminated (a string may hold NULs before the end:
+ * qmf_bytes_len tells its true length). */
+const char *qmf_as_string(const qmf_value *v);
+/* The bytes of a STRING or a BINARY (NUL-terminated either way) and their
+ * count. */
+const char *qmf_as_bytes(const qmf_value *v);
+size_t qmf_bytes_len(const qmf_value *v);
+
 /* Maps.  qmf_map_set takes ownership of v, replaces an existing key, and
  * returns v so that nested maps can be built in one expression. */
 qmf_value *qmf_map_set(qmf_value *map, const char *key, qmf_value *v);
@@ -126,11 +148,27 @@ const char *qmf_map_get_string(const qmf_value *map, const char *key);
 /* Removes key and returns its value, now owned by the caller (or NULL). */
 qmf_value *qmf_map_take(qmf_value *map, const char *key);
 size_t qmf_map_len(const qmf_value *map);
+/* The i-th pair in insertion order, or NULL past the end or if map is not
+ * a map.  Its value may be replaced in place (the pair owns it); its key
+ * must not be changed. */
+struct qmf_pair *qmf_map_at(const qmf_value *map, size_t i);
 
 /* Lists.  qmf_list_append takes ownership and returns v. */
 qmf_value *qmf_list_append(qmf_value *list, qmf_value *v);
 size_t qmf_list_len(const qmf_value *list);
 qmf_value *qmf_list_at(const qmf_value *list, size_t i);
+/* Removes the i-th item, closing the gap (O(N - i)); returns it, now owned
+ * by the caller, or NULL past the end. */
+qmf_value *qmf_list_remove(qmf_value *list, size_t i);
+/* Returns the i-th item, now owned by the caller, and leaves NULL in its
+ * slot: for taking a list apart item by item in O(1) each just before
+ * qmf_free()ing it (which skips the NULLs).  NULL past the end. */
+qmf_value *qmf_list_steal(qmf_value *list, size_t i);
+/* Puts v (taken) in the i-th slot and returns what was there, now owned by
+ * the caller; past the end, returns NULL and frees v. */
+qmf_value *qmf_list_replace(qmf_value *list, size_t i, qmf_value *v);
+/* Sorts the items in place with qsort(); cmp receives two qmf_value **. */
+void qmf_list_sort(qmf_value *list, int (*cmp)(const void *, const void *));
 
 /* UUIDs in canonical 8-4-4-4-12 text form; buf needs 37 bytes. */
 void qmf_uuid_format(const uint8_t uuid[16], char buf[37]);

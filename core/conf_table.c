@@ -2,13 +2,13 @@
  * Configuration keys read through a table (conf_table.h): the checks and
  * the storing that every kind of key shares.
  */
-#include "schema/qmf/conf_table.h"
+#include "core/conf_table.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "schema/qmf/names.h"
-#include "schema/qmf/value.h"
+#include "core/names.h"
+#include "core/value.h"
 
 struct conf_table_read {
     const struct qmf_conf_table *table;
@@ -70,15 +70,15 @@ conf_table_store(void *opaque, const struct qmf_conf_statement *st, qmf_error *e
 
     switch (key->kind) {
     case QMF_CONF_KIND_STRING:
-        if (key->check != NULL && (why = key->check(v->u.str.ptr)) != NULL)
+        if (key->check != NULL && (why = key->check(qmf_as_string(v))) != NULL)
             return qmf_conf_error(err, st, "invalid value \"%.*s\" (%s)",
-                                  QMF_CONF_SHOW_MAX, v->u.str.ptr, why);
+                                  QMF_CONF_SHOW_MAX, qmf_as_string(v), why);
         free(*(char **)field);
-        *(char **)field = qmf_xstrdup(v->u.str.ptr);
+        *(char **)field = qmf_xstrdup(qmf_as_string(v));
         return 0;
     case QMF_CONF_KIND_UNSIGNED:
     case QMF_CONF_KIND_SIZE:
-        n = v->u.i;
+        n = qmf_as_int(v);
         if (n < 0 || (unsigned long long)n < key->min || (unsigned long long)n > key->max)
             return qmf_conf_error(err, st, "%lld is out of range %llu..%llu",
                                   (long long)n, key->min, key->max);
@@ -88,11 +88,11 @@ conf_table_store(void *opaque, const struct qmf_conf_statement *st, qmf_error *e
             *(unsigned *)field = (unsigned)n;
         return 0;
     case QMF_CONF_KIND_BOOL:
-        *(bool *)field = v->u.b;
+        *(bool *)field = qmf_as_bool(v);
         return 0;
     case QMF_CONF_KIND_LIST:
         for (i = 0; key->check != NULL && i < qmf_list_len(v); i++) {
-            const char *entry = qmf_list_at(v, i)->u.str.ptr;
+            const char *entry = qmf_as_string(qmf_list_at(v, i));
 
             if ((why = key->check(entry)) != NULL)
                 return qmf_conf_error(err, st, "invalid entry \"%.*s\" (%s)",

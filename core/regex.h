@@ -27,7 +27,7 @@
 
 #include <stddef.h>
 
-#include "schema/qmf/error.h"
+#include "core/error.h"
 
 #define QMF_REGEX_MAX_PATTERN   1024     /* bytes */
 #define QMF_REGEX_MATCH_LIMIT   100000   /* PCRE2 match() calls per match */

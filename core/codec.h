@@ -17,8 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "schema/qmf/error.h"
-#include "schema/qmf/value.h"
+#include "core/error.h"
+#include "core/value.h"
 
 /*
  * A decoded body holds at most this many values, map keys counted: the
@@ -82,7 +82,7 @@ int qmf_amqp_section_next(const char *buf, size_t len, size_t *offset,
 
 /*
  * AMQP 0-10's typed encoding of a map or list (a Qpid C++ peer's amqp/map
- * and amqp/list over 0-10), decoding only; schema/qmf/amqp010.c has the
+ * and amqp/list over 0-10), decoding only; core/amqp010.c has the
  * mapping.  Shaped: the buffer starts with a 32-bit size that counts the
  * rest of it exactly, which no AMQP 1.0 map or list of a body under
  * 5 MB does (their first octet is 0xc1, 0xd1, 0xc0, 0xd0 or 0x45).

@@ -1,9 +1,9 @@
 /* UTF-8 validation and repair for text that comes from outside. */
-#include "schema/qmf/text.h"
+#include "core/text.h"
 
 #include <string.h>
 
-#include "schema/qmf/value.h"
+#include "core/value.h"
 
 size_t
 qmf_utf8_char_len(const char *str, size_t avail)

@@ -2,7 +2,7 @@
  * Configuration keys described by a table: where each value goes in the
  * program's configuration struct and what it must look like.  The agent's
  * and the controller's files are both read this way, over the shared
- * syntax (schema/qmf/conf.h), so that the same kind of key is checked, and
+ * syntax (core/conf.h), so that the same kind of key is checked, and
  * its errors worded, the same in both.
  */
 #ifndef QMF_CONF_TABLE_H
@@ -11,8 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "schema/qmf/conf.h"
-#include "schema/qmf/error.h"
+#include "core/conf.h"
+#include "core/error.h"
 
 /* NULL if s is acceptable, else why not (shown in parentheses). */
 typedef const char *qmf_conf_check_fn(const char *s);

@@ -30,7 +30,7 @@
  * table for every object, even an empty one), so the prescan refuses a
  * body of more than QMF_MAX_VALUES values before json-c sees it.
  */
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 
 #include <limits.h>
 #include <math.h>
@@ -41,7 +41,7 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
-#include "schema/qmf/text.h"
+#include "core/text.h"
 
 /* Containers nested deeper than this are rejected rather than recursed on. */
 #define JSON_MAX_DEPTH 64

@@ -22,7 +22,7 @@
  *   to the first dot must name a map, and the rest is looked up in it the
  *   same way.
  */
-#include "schema/qmf/where.h"
+#include "core/where.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "schema/qmf/regex.h"
+#include "core/regex.h"
 
 /* Deeper predicates are refused; compile and eval recurse on the tree. */
 #define WHERE_MAX_DEPTH 64
@@ -133,7 +133,7 @@ qmf_where_free(qmf_where *w)
 static bool
 has_nul(const qmf_value *s)
 {
-    return memchr(s->u.str.ptr, '\0', s->u.str.len) != NULL;
+    return memchr(qmf_as_bytes(s), '\0', qmf_bytes_len(s)) != NULL;
 }
 
 /* ["quote", x] -> x, or NULL (with an error set if it looked like one). */
@@ -144,7 +144,7 @@ quoted(struct compile_ctx *ctx, const qmf_value *v, bool *bad)
 
     *bad = false;
     if (head == NULL || head->kind != QMF_STRING ||
-        strcmp(head->u.str.ptr, "quote") != 0)
+        strcmp(qmf_as_string(head), "quote") != 0)
         return NULL;
     if (qmf_list_len(v) != 2) {
         *bad = true;
@@ -168,7 +168,7 @@ compile_operand(struct compile_ctx *ctx, const qmf_value *v,
             compile_error(ctx, "field name contains a NUL byte");
             return -1;
         }
-        out->field = qmf_xstrdup(v->u.str.ptr);
+        out->field = qmf_xstrdup(qmf_as_string(v));
         return 0;
     case QMF_LIST:
         if ((lit = quoted(ctx, v, &bad)) != NULL) {
@@ -210,9 +210,9 @@ compile_regex(struct compile_ctx *ctx, qmf_where *w, const qmf_value *v)
         compile_error(ctx, "more than %d re_match operators", WHERE_MAX_REGEXES);
         return -1;
     }
-    w->re = qmf_regex_compile(pattern->u.str.ptr, pattern->u.str.len, &why);
+    w->re = qmf_regex_compile(qmf_as_bytes(pattern), qmf_bytes_len(pattern), &why);
     if (w->re == NULL) {
-        compile_error(ctx, "re_match '%.100s': %s", pattern->u.str.ptr, why.text);
+        compile_error(ctx, "re_match '%.100s': %s", qmf_as_string(pattern), why.text);
         return -1;
     }
     return 0;
@@ -303,10 +303,10 @@ compile_pred(struct compile_ctx *ctx, const qmf_value *expr)
         return NULL;
     }
     for (i = 0; i < sizeof(operators) / sizeof(operators[0]); i++)
-        if (strcmp(head->u.str.ptr, operators[i].name) == 0)
+        if (strcmp(qmf_as_string(head), operators[i].name) == 0)
             break;
     if (i == sizeof(operators) / sizeof(operators[0]) || has_nul(head)) {
-        compile_error(ctx, "unknown operator '%.64s'", head->u.str.ptr);
+        compile_error(ctx, "unknown operator '%.64s'", qmf_as_string(head));
         leave(ctx);
         return NULL;
     }
@@ -339,11 +339,11 @@ map_find(const qmf_value *map, const char *name, size_t len)
 {
     size_t i;
 
-    for (i = 0; i < map->u.map.len; i++) {
-        const char *key = map->u.map.items[i].key;
+    for (i = 0; i < qmf_map_len(map); i++) {
+        const char *key = qmf_map_at(map, i)->key;
 
         if (strncmp(key, name, len) == 0 && key[len] == '\0')
-            return map->u.map.items[i].value;
+            return qmf_map_at(map, i)->value;
     }
     return NULL;
 }
@@ -389,7 +389,7 @@ flip(enum order o)
 static bool
 is_negative(const qmf_value *v)
 {
-    return qmf_is_signed(v) && v->u.i < 0;
+    return qmf_is_signed(v) && qmf_as_int(v) < 0;
 }
 
 /* Exact integer order: negatives only meet negatives as int64, the rest
@@ -404,7 +404,7 @@ compare_integers(const qmf_value *a, const qmf_value *b)
             return ORD_LT;
         if (!is_negative(a))
             return ORD_GT;
-        return SIGN(a->u.i, b->u.i);
+        return SIGN(qmf_as_int(a), qmf_as_int(b));
     }
     qmf_get_uint64(a, &ua);
     qmf_get_uint64(b, &ub);
@@ -432,8 +432,8 @@ compare_integer_double(const qmf_value *a, double d)
         if (d >= 0)
             return ORD_LT;
         t = (int64_t)d;
-        if (a->u.i != t)
-            return SIGN(a->u.i, t);
+        if (qmf_as_int(a) != t)
+            return SIGN(qmf_as_int(a), t);
         frac = d - (double)t;
     } else {
         uint64_t u, t;
@@ -486,11 +486,11 @@ compare_uuid_string(const qmf_value *u, const qmf_value *s)
     uint8_t parsed[16];
     char text[37];
 
-    if (!has_nul(s) && qmf_uuid_parse(s->u.str.ptr, parsed))
-        return compare_bytes((const char *)u->u.uuid, 16,
+    if (!has_nul(s) && qmf_uuid_parse(qmf_as_string(s), parsed))
+        return compare_bytes((const char *)qmf_as_uuid(u), 16,
                              (const char *)parsed, 16);
-    qmf_uuid_format(u->u.uuid, text);
-    return compare_bytes(text, 36, s->u.str.ptr, s->u.str.len);
+    qmf_uuid_format(qmf_as_uuid(u), text);
+    return compare_bytes(text, 36, qmf_as_bytes(s), qmf_bytes_len(s));
 }
 
 static enum order
@@ -508,14 +508,14 @@ compare(const qmf_value *a, const qmf_value *b)
     case QMF_VOID:
         return ORD_EQ;
     case QMF_BOOL:
-        return a->u.b == b->u.b ? ORD_EQ : ORD_NE;
+        return qmf_as_bool(a) == qmf_as_bool(b) ? ORD_EQ : ORD_NE;
     case QMF_UUID:
-        return compare_bytes((const char *)a->u.uuid, 16,
-                             (const char *)b->u.uuid, 16);
+        return compare_bytes((const char *)qmf_as_uuid(a), 16,
+                             (const char *)qmf_as_uuid(b), 16);
     case QMF_STRING:
     case QMF_BINARY:
-        return compare_bytes(a->u.str.ptr, a->u.str.len,
-                             b->u.str.ptr, b->u.str.len);
+        return compare_bytes(qmf_as_bytes(a), qmf_bytes_len(a),
+                             qmf_as_bytes(b), qmf_bytes_len(b));
     case QMF_MAP:
     case QMF_LIST:
         return qmf_equal(a, b) ? ORD_EQ : ORD_NE;
@@ -531,7 +531,7 @@ re_match(const qmf_regex *re, const qmf_value *v, qmf_error *err)
     if (v == NULL || v->kind != QMF_STRING)
         return 0;
     /* The whole string, even past an embedded NUL. */
-    return qmf_regex_match(re, v->u.str.ptr, v->u.str.len, err);
+    return qmf_regex_match(re, qmf_as_bytes(v), qmf_bytes_len(v), err);
 }
 
 static int

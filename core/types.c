@@ -1,5 +1,5 @@
 /* QMF schema types: their names, their wire kinds, and coercion onto them. */
-#include "schema/qmf/types.h"
+#include "core/types.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -109,12 +109,12 @@ out_of_range(const qmf_value *v, enum qmf_type t, const char *what,
     char num[64];
 
     if (qmf_is_unsigned(v))
-        snprintf(num, sizeof(num), "%" PRIu64, v->u.u);
+        snprintf(num, sizeof(num), "%" PRIu64, qmf_as_uint(v));
     else if (qmf_is_signed(v))
-        snprintf(num, sizeof(num), "%" PRId64, v->u.i);
+        snprintf(num, sizeof(num), "%" PRId64, qmf_as_int(v));
     else
         snprintf(num, sizeof(num), "%.17g",
-                 v->kind == QMF_FLOAT ? (double)v->u.f : v->u.d);
+                 v->kind == QMF_FLOAT ? (double)qmf_as_float(v) : qmf_as_double(v));
     qmf_error_set(err, QMF_ERR_INVALID_ARGS,
                   "argument '%s': value %s out of range for %s", ARG(what),
                   num, qmf_type_name(t));
@@ -145,9 +145,10 @@ int_range(enum qmf_kind kind, int64_t *min, uint64_t *max)
  * uint64 never have to meet in one C type.
  */
 static int
-coerce_integer(qmf_value *v, enum qmf_type t, const char *what,
+coerce_integer(qmf_value **slot, enum qmf_type t, const char *what,
                qmf_error *err)
 {
+    qmf_value *v = *slot;
     enum qmf_kind kind = qmf_type_kind(t);
     bool neg;
     int64_t i = 0, min;
@@ -155,13 +156,13 @@ coerce_integer(qmf_value *v, enum qmf_type t, const char *what,
 
     if (qmf_is_unsigned(v)) {
         neg = false;
-        u = v->u.u;
+        u = qmf_as_uint(v);
     } else if (qmf_is_signed(v)) {
-        neg = v->u.i < 0;
+        neg = qmf_as_int(v) < 0;
         if (neg)
-            i = v->u.i;
+            i = qmf_as_int(v);
         else
-            u = (uint64_t)v->u.i;
+            u = (uint64_t)qmf_as_int(v);
     } else {
         return wrong_kind(v, t, what, err);
     }
@@ -169,25 +170,28 @@ coerce_integer(qmf_value *v, enum qmf_type t, const char *what,
     int_range(kind, &min, &max);
     if (neg ? i < min : u > max)
         return out_of_range(v, t, what, err);
-    v->kind = kind;
-    if (kind >= QMF_UINT8 && kind <= QMF_UINT64)
-        v->u.u = u;
-    else
-        v->u.i = neg ? i : (int64_t)u;
+    if (v->kind == kind)
+        return 0;
+    *slot = kind >= QMF_UINT8 && kind <= QMF_UINT64 ? qmf_uint(kind, u)
+                                                    : qmf_int(kind, neg ? i : (int64_t)u);
+    qmf_free(v);
     return 0;
 }
 
 static int
-coerce_floating(qmf_value *v, enum qmf_type t, const char *what,
+coerce_floating(qmf_value **slot, enum qmf_type t, const char *what,
                 qmf_error *err)
 {
+    qmf_value *v = *slot;
     double d;
 
     if (!qmf_get_double(v, &d))
         return wrong_kind(v, t, what, err);
     if (t == QMF_T_DOUBLE) {
-        v->kind = QMF_DOUBLE;
-        v->u.d = d;
+        if (v->kind != QMF_DOUBLE) {
+            *slot = qmf_double(d);
+            qmf_free(v);
+        }
         return 0;
     }
     /* Rounding to the nearest float is accepted, also down to FLT_MAX from
@@ -195,8 +199,10 @@ coerce_floating(qmf_value *v, enum qmf_type t, const char *what,
      * FLT_MAX); overflowing to infinity is not. */
     if (isfinite(d) && (d >= 0x1.ffffffp127 || d <= -0x1.ffffffp127))
         return out_of_range(v, t, what, err);
-    v->kind = QMF_FLOAT;
-    v->u.f = (float)d;
+    if (v->kind != QMF_FLOAT) {
+        *slot = qmf_float((float)d);
+        qmf_free(v);
+    }
     return 0;
 }
 
@@ -208,16 +214,16 @@ coerce_string(qmf_value **v, enum qmf_type t, const char *what,
     if ((*v)->kind == QMF_UUID) {
         char text[37];
 
-        qmf_uuid_format((*v)->u.uuid, text);
+        qmf_uuid_format(qmf_as_uuid(*v), text);
         qmf_free(*v);
         *v = qmf_string(text);
     }
     if ((*v)->kind != QMF_STRING)
         return wrong_kind(*v, t, what, err);
-    if (t == QMF_T_SSTR && (*v)->u.str.len > SSTR_MAX) {
+    if (t == QMF_T_SSTR && qmf_bytes_len(*v) > SSTR_MAX) {
         qmf_error_set(err, QMF_ERR_INVALID_ARGS,
                       "argument '%s': string of %zu bytes is too long for "
-                      "sstr (at most %d)", ARG(what), (*v)->u.str.len,
+                      "sstr (at most %d)", ARG(what), qmf_bytes_len(*v),
                       SSTR_MAX);
         return -1;
     }
@@ -233,12 +239,12 @@ coerce_uuid(qmf_value **v, const char *what, qmf_error *err)
         return 0;
     if ((*v)->kind != QMF_STRING)
         return wrong_kind(*v, QMF_T_UUID, what, err);
-    if (strlen((*v)->u.str.ptr) != (*v)->u.str.len ||
-        !qmf_uuid_parse((*v)->u.str.ptr, uuid)) {
+    if (strlen(qmf_as_bytes(*v)) != qmf_bytes_len(*v) ||
+        !qmf_uuid_parse(qmf_as_string(*v), uuid)) {
         qmf_error_set(err, QMF_ERR_INVALID_ARGS,
                       "argument '%s': '%.64s' is not a UUID "
                       "(expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
-                      ARG(what), (*v)->u.str.ptr);
+                      ARG(what), qmf_as_string(*v));
         return -1;
     }
     qmf_free(*v);
@@ -259,8 +265,8 @@ coerce_binary(qmf_value **v, const char *what, qmf_error *err)
         return 0;
     if ((*v)->kind != QMF_STRING)
         return wrong_kind(*v, QMF_T_BINARY, what, err);
-    text = (*v)->u.str.ptr;
-    len = (*v)->u.str.len;
+    text = qmf_as_string(*v);
+    len = qmf_bytes_len(*v);
     if (len % 4 != 0 || len > INT32_MAX || strlen(text) != len)
         goto bad;
     out = qmf_xmalloc(len / 4 * 3 + 1);
@@ -299,8 +305,8 @@ coerce_objid(const qmf_value *v, const char *what, qmf_error *err)
                       "'_agent_name' and '_object_name'", ARG(what));
         return -1;
     }
-    for (i = 0; i < v->u.map.len; i++) {
-        const char *key = v->u.map.items[i].key;
+    for (i = 0; i < qmf_map_len(v); i++) {
+        const char *key = qmf_map_at(v, i)->key;
 
         if (strcmp(key, "_agent_name") != 0 &&
             strcmp(key, "_object_name") != 0) {
@@ -323,10 +329,10 @@ qmf_coerce(qmf_value **v, enum qmf_type t, const char *what, qmf_error *err)
     case QMF_T_UINT8: case QMF_T_UINT16: case QMF_T_UINT32: case QMF_T_UINT64:
     case QMF_T_INT8: case QMF_T_INT16: case QMF_T_INT32: case QMF_T_INT64:
     case QMF_T_ABSTIME: case QMF_T_DELTATIME:
-        return coerce_integer(*v, t, what, err);
+        return coerce_integer(v, t, what, err);
     case QMF_T_FLOAT:
     case QMF_T_DOUBLE:
-        return coerce_floating(*v, t, what, err);
+        return coerce_floating(v, t, what, err);
     case QMF_T_BOOL:
         return (*v)->kind == QMF_BOOL ? 0 : wrong_kind(*v, t, what, err);
     case QMF_T_SSTR:

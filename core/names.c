@@ -1,10 +1,10 @@
 /* The protocol's names: builders and parsers (docs/PROTOCOL.md §1.1, §2). */
-#include "schema/qmf/names.h"
+#include "core/names.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "schema/qmf/value.h"
+#include "core/value.h"
 
 #define WILDCARD "*"
 #define INDICATION_PACKAGE "org_libvirt"

@@ -23,12 +23,12 @@
  * bytes cannot hold, and nesting deeper than 64 (the other codecs'
  * bound).  Costs: O(N log N) in the number of values, like amqp.c.
  */
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "schema/qmf/text.h"
+#include "core/text.h"
 
 #define A010_MAX_DEPTH 64
 

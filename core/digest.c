@@ -2,7 +2,7 @@
  * Canonical digests of QMF values (see digest.h): one byte stream per value,
  * independent of how the value travelled.
  */
-#include "schema/qmf/digest.h"
+#include "core/digest.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -3,7 +3,7 @@
  * `key = value` statements, with the key names and value types checked
  * here so that every program reports them in the same words.
  */
-#include "schema/qmf/conf.h"
+#include "core/conf.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -344,11 +344,11 @@ static void
 conf_describe(const qmf_value *v, char *buf, size_t size)
 {
     if (v->kind == QMF_STRING)
-        snprintf(buf, size, "\"%.*s\"", QMF_CONF_SHOW_MAX, v->u.str.ptr);
+        snprintf(buf, size, "\"%.*s\"", QMF_CONF_SHOW_MAX, qmf_as_string(v));
     else if (v->kind == QMF_LIST)
         snprintf(buf, size, "a list");
     else if (v->kind == QMF_INT64)
-        snprintf(buf, size, "%lld", (long long)v->u.i);
+        snprintf(buf, size, "%lld", (long long)qmf_as_int(v));
     else
         snprintf(buf, size, "a %s", qmf_kind_name(v->kind));
 }
@@ -405,7 +405,7 @@ conf_parse_statement(struct conf_parser *ps, const struct qmf_conf_reader *reade
     }
     if ((first = qmf_map_get(seen, key)) != NULL) {
         conf_error(ps, st.line, key, "duplicate key (first set on line %u)",
-                   (unsigned)first->u.i);
+                   (unsigned)qmf_as_int(first));
         goto out;
     }
     qmf_map_set(seen, key, qmf_i64(st.line));
@@ -488,7 +488,7 @@ qmf_conf_pairs(const struct qmf_conf_statement *st, const char *what, qmf_error 
 
     for (i = 0; i < qmf_list_len(st->value); i++) {
         item = qmf_list_at(st->value, i);
-        text = item->u.str.ptr;
+        text = qmf_as_string(item);
         eq = strchr(text, '=');
         if (eq == NULL) {
             qmf_conf_error(err, st, "%s \"%.*s\" has no '='", what,

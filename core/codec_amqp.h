@@ -8,7 +8,7 @@
 
 #include <proton/codec.h>
 
-#include "schema/qmf/codec.h"
+#include "core/codec.h"
 
 /*
  * Appends v at the current position of data: 0, or a negative proton error

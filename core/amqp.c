@@ -18,14 +18,14 @@
  * once to find repeats).  proton's pn_data_t holds at most 65535 nodes, so
  * larger bodies cannot be built (the caller batches).
  */
-#include "schema/qmf/codec_amqp.h"
+#include "core/codec_amqp.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include <proton/error.h>
 
-#include "schema/qmf/text.h"
+#include "core/text.h"
 
 /* Deeper nesting is refused: proton decodes it, but we recurse on it. */
 #define AMQP_MAX_DEPTH 64

@@ -9,7 +9,7 @@
 
 #include <openssl/evp.h>
 
-#include "schema/qmf/value.h"
+#include "core/value.h"
 
 /*
  * Feeds v's canonical form to an initialised digest: a tag per kind, then

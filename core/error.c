@@ -1,10 +1,10 @@
 /* QMF error values: setting them and naming their codes. */
-#include "schema/qmf/error.h"
+#include "core/error.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "schema/qmf/text.h"
+#include "core/text.h"
 
 void
 qmf_error_set(qmf_error *err, uint32_t code, const char *fmt, ...)
