@@ -1526,21 +1526,11 @@ a091_declare(struct bus_conn *bc, const struct bus_queue *queues, size_t nqueues
 {
     struct a091_conn *c = (struct a091_conn *)bc;
     struct a091_late *l;
-    size_t i;
 
+    /* bus_declare checked the queues. */
     if (!conn_usable(c)) {
         qmf_error_set(err, QMF_ERR_TRANSPORT, "not connected to the broker");
         return -1;
-    }
-    if (nqueues == 0) {
-        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "a declaration of no queue");
-        return -1;
-    }
-    for (i = 0; i < nqueues; i++) {
-        if (queues[i].name == NULL) {
-            qmf_error_set(err, QMF_ERR_INVALID_ARGS, "a late declaration needs named queues");
-            return -1;
-        }
     }
     l = late_new(c, queues, nqueues, done, opaque);
     if (late_start(c, l, err) != 0) {

@@ -333,11 +333,33 @@ entry_exists(struct bus_conn *c, bool has_entry, const char *what, qmf_error *er
     return has_entry;
 }
 
+/* What no transport can declare late: nothing, or a queue the broker is
+ * to name (the name would come back only to the declaring channel). */
+static int
+late_queues_named(const struct bus_queue *queues, size_t nqueues, qmf_error *err)
+{
+    size_t i;
+
+    for (i = 0; i < nqueues; i++) {
+        if (queues[i].name == NULL) {
+            qmf_error_set(err, QMF_ERR_INVALID_ARGS, "a late declaration needs named queues");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int
 bus_declare(struct bus_conn *c, const struct bus_queue *queues, size_t nqueues,
             bus_done_cb done, void *opaque, qmf_error *err)
 {
     if (!entry_exists(c, c != NULL && conn_driver(c)->declare != NULL, "declare", err))
+        return -1;
+    if (nqueues == 0) {
+        qmf_error_set(err, QMF_ERR_INVALID_ARGS, "a declaration of no queue");
+        return -1;
+    }
+    if (late_queues_named(queues, nqueues, err) != 0)
         return -1;
     return conn_driver(c)->declare(c, queues, nqueues, done, opaque, err);
 }
@@ -348,7 +370,8 @@ bus_subscribe(struct bus_conn *c, const struct bus_queue *queue,
               qmf_error *err)
 {
     *out = NULL;
-    if (!entry_exists(c, c != NULL && conn_driver(c)->subscribe != NULL, "subscribe", err))
+    if (!entry_exists(c, c != NULL && conn_driver(c)->subscribe != NULL, "subscribe", err) ||
+        late_queues_named(queue, queue != NULL ? 1 : 0, err) != 0)
         return -1;
     return conn_driver(c)->subscribe(c, queue, sub, started, out, err);
 }
