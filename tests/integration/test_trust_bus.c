@@ -554,33 +554,22 @@ static qmf_value *
 captured_body(struct test_fleet *f, amqp_connection_state_t raw, const char *queue,
               char **opcode, bool *mac)
 {
-    struct next_message n = { .msg = next_raw(f, raw, queue) };
-    amqp_table_t *h;
+    amqp_message_t msg = next_raw(f, raw, queue);
     qmf_value *body;
     qmf_error err;
-    int i;
 
-    h = &n.msg.properties.headers;
-    *opcode = NULL;
-    if (mac != NULL)
-        *mac = false;
-    for (i = 0; i < h->num_entries; i++) {
-        amqp_bytes_t k = h->entries[i].key;
+    *opcode = raw_header(&msg, "qmf.opcode");
+    if (mac != NULL) {
+        char *tag = raw_header(&msg, TRUST_HDR_MAC);
+        char *signature = raw_header(&msg, TRUST_HDR_SIGNATURE);
 
-        if (k.len == 10 && memcmp(k.bytes, "qmf.opcode", 10) == 0)
-            *opcode = qmf_xstrndup(h->entries[i].value.value.bytes.bytes,
-                                   h->entries[i].value.value.bytes.len);
-        if (mac != NULL && k.len == strlen(TRUST_HDR_MAC) &&
-            memcmp(k.bytes, TRUST_HDR_MAC, k.len) == 0)
-            *mac = true;
+        *mac = tag != NULL && signature == NULL;
+        free(tag);
+        free(signature);
     }
-    for (i = 0; mac != NULL && i < h->num_entries; i++)
-        if (h->entries[i].key.len == strlen(TRUST_HDR_SIGNATURE) &&
-            memcmp(h->entries[i].key.bytes, TRUST_HDR_SIGNATURE, h->entries[i].key.len) == 0)
-            *mac = false;
-    body = qmf_from_json(n.msg.body.bytes, n.msg.body.len, &err);
+    body = qmf_from_json(msg.body.bytes, msg.body.len, &err);
     cr_assert_not_null(body, "%s", err.text);
-    amqp_destroy_message(&n.msg);
+    amqp_destroy_message(&msg);
     return body;
 }
 
