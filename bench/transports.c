@@ -413,7 +413,9 @@ bench_calls(const struct options *o, struct virtbus_console *c, struct bench_bar
         if (b == NULL)
             continue;
         t0 = bench_now_ms();
-        bare_failed += bench_bare_request(b, address, "_method_request", body, true,
+        /* getXMLDesc changes nothing: it travels as a query does
+         * (PROTOCOL.md §7.8), from virtbus and from the bare client. */
+        bare_failed += bench_bare_request(b, address, "_method_request", body, false,
                                           o->reply_queue, 1, TIMEOUT_MS, &exceptions) != 1;
         bare_ms[i] = bench_now_ms() - t0;
         bare_failed += exceptions;

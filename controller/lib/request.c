@@ -377,8 +377,30 @@ resend_unanswered(struct virtbus_console *c, struct pending *p, const struct bus
 }
 
 /*
+ * A call by object id names no class (QMFv2's request carries none): the
+ * method is read-only if every class that has it says so.  The agent still
+ * judges by the object's class; only the message's persistence rides on it.
+ */
+static bool
+readonly_everywhere(const struct schema *s, const char *method)
+{
+    const struct schema_method *sm;
+    bool found = false;
+    size_t i;
+
+    for (i = 0; i < s->nclasses; i++) {
+        if ((sm = schema_find_method(&s->classes[i], method)) == NULL)
+            continue;
+        if (!sm->readonly)
+            return false;
+        found = true;
+    }
+    return found;
+}
+
+/*
  * Whether m is a method request that changes nothing, by the console's
- * schema (the class named by _schema_id; a call by object id names none):
+ * schema (the class named by _schema_id, or every class with the method):
  * then it travels like a query (PROTOCOL.md §7.8), not persistent, and a
  * read-only console may send it.
  */
@@ -396,8 +418,11 @@ readonly_method(struct virtbus_console *c, const struct bus_message *m)
         return false;
     class_name = qmf_map_get_string(qmf_map_get(m->body, "_schema_id"), "_class_name");
     method = qmf_map_get_string(m->body, "_method_name");
-    if (class_name == NULL || method == NULL || (s = virtbus_console_schema(c)) == NULL ||
-        (cls = schema_find_class(s, class_name)) == NULL ||
+    if (method == NULL || (s = virtbus_console_schema(c)) == NULL)
+        return false;
+    if (class_name == NULL)
+        return readonly_everywhere(s, method);
+    if ((cls = schema_find_class(s, class_name)) == NULL ||
         (sm = schema_find_method(cls, method)) == NULL)
         return false;
     return sm->readonly;
@@ -592,6 +617,11 @@ request(struct virtbus_console *c, const char *address, struct bus_message *m,
      * the broker may drop it once expired. */
     if (readonly)
         m->durable = m->receiver_expires = false;
+    /* Only a command's publish needs the broker's word: the answers
+     * confirm the rest, and the timeout covers their loss.  (On 1.0 an
+     * unconfirmed message goes pre-settled: one disposition less per
+     * request, and no confirm for the broker to track.) */
+    m->unconfirmed = !command;
     if (o->target != NULL && m->body != NULL && m->body->kind == QMF_MAP)
         qmf_map_set(m->body, "_target", qmf_dup(o->target));
     c->current = &p;

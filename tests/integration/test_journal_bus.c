@@ -577,3 +577,110 @@ Test(journal_bus, read_only_methods_leave_no_record, .timeout = 120)
     cr_assert_geq(fsyncs1, fsyncs0 + 1);
     fleet_fini(&f);
 }
+
+/* Method requests seen on their way to one agent: how persistent each was. */
+struct request_tap {
+    struct bus_conn *bus;
+    bool up;
+    size_t seen, durable;
+    char durable_method[64];
+};
+
+static void
+request_tap_up(struct bus_conn *c, void *opaque)
+{
+    (void)c;
+    ((struct request_tap *)opaque)->up = true;
+}
+
+static const struct bus_handlers request_tap_handlers = { .up = request_tap_up };
+
+static void
+request_tap_receive(struct bus_delivery *d, const struct bus_message *m, void *opaque)
+{
+    struct request_tap *t = opaque;
+    const char *method = m->body ? qmf_map_get_string(m->body, "_method_name") : NULL;
+
+    t->seen++;
+    if (m->durable) {
+        t->durable++;
+        snprintf(t->durable_method, sizeof(t->durable_method), "%s", method ? method : "?");
+    }
+    bus_ack(d);
+}
+
+static bool
+request_tap_is_up(void *arg)
+{
+    return ((struct request_tap *)arg)->up;
+}
+
+static bool
+request_tap_saw(void *arg)
+{
+    return ((struct request_tap *)arg)->seen > 0;
+}
+
+/*
+ * A call by object id names no class (QMFv2's method request has none),
+ * yet a method that changes nothing in every class that has it still
+ * travels as a query does (PROTOCOL.md §7.8): not persistent.  A command
+ * stays persistent.
+ */
+Test(journal_bus, a_read_only_call_by_object_id_travels_as_a_query, .timeout = 120)
+{
+    struct request_tap tap = { 0 };
+    struct virtbus_result r;
+    struct test_fleet f;
+    qmf_value *oid;
+    char *address, *exchange, *key;
+    qmf_error err;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    fleet_open_console(&f, NULL);
+
+    /* A second queue bound as the agent's own, so it sees each request. */
+    address = virtbus_agent_address(agent_name(f.agents[0]));
+    cr_assert_eq(bus_address_parse(address, &exchange, &key), 0, "%s", address);
+    {
+        struct bus_binding binding = { exchange, key };
+        struct bus_queue q = { .exclusive = true, .auto_delete = true,
+                               .bindings = &binding, .nbindings = 1 };
+        struct bus_subscription sub = { .source = "#0", .no_ack = true,
+                                        .receive = request_tap_receive, .opaque = &tap };
+        struct bus_options o = { .url = f.url, .name = "test request tap", .queues = &q,
+                                 .nqueues = 1, .subs = &sub, .nsubs = 1 };
+
+        cr_assert_eq(bus_open(&tap.bus, f.base, &o, &request_tap_handlers, &tap, &err), 0,
+                     "%s", err.text);
+        cr_assert(fleet_run_until(&f, request_tap_is_up, &tap, FLEET_WAIT_MS),
+                  "the tap did not connect");
+    }
+
+    oid = fleet_object_id(&f, 0, WEB1);
+    cr_assert_eq(virtbus_call(f.console, agent_name(f.agents[0]), oid, "getXMLDesc", NULL,
+                              FLEET_REPLY_MS, &r, &err), 0, "%s", err.text);
+    cr_assert_eq(r.status, VIRTBUS_OK, "%#x %s", r.error.code, r.error.text);
+    virtbus_result_clear(&r);
+    cr_assert(fleet_run_until(&f, request_tap_saw, &tap, FLEET_WAIT_MS), "no request seen");
+    cr_assert_eq(tap.durable, 0, "getXMLDesc by object id went persistent");
+
+    /* What the tap would show otherwise. */
+    tap.seen = 0;
+    cr_assert_eq(virtbus_call(f.console, agent_name(f.agents[0]), oid, "suspend", NULL,
+                              FLEET_REPLY_MS, &r, &err), 0, "%s", err.text);
+    cr_assert_eq(r.status, VIRTBUS_OK, "%#x %s", r.error.code, r.error.text);
+    virtbus_result_clear(&r);
+    cr_assert(fleet_run_until(&f, request_tap_saw, &tap, FLEET_WAIT_MS), "no command seen");
+    cr_assert_eq(tap.durable, 1, "the command went persistent %zu times", tap.durable);
+    cr_assert_str_eq(tap.durable_method, "suspend");
+
+    qmf_free(oid);
+    free(exchange);
+    free(key);
+    free(address);
+    bus_close(tap.bus);
+    fleet_fini(&f);
+}
