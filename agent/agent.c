@@ -176,6 +176,7 @@ agent_free(struct agent *a)
     agent_guard_free(a->guard);
     hostpath_set_unref(a->paths);
     agent_conf_unref(a->conf);
+    free(a->audit_pending);
     free(a->name);
     free(a->key_name);
     free(a->queue);

@@ -125,6 +125,11 @@ struct agent {
     struct event *stats_ev;
 
     struct jobs jobs;           /* worker jobs holding a pointer to us */
+    /* Audit lines made while the last batch was being written (audit.c):
+     * one append job at a time, each taking every line made meanwhile. */
+    char *audit_pending;
+    size_t audit_pending_len, audit_pending_cap;
+    bool audit_writing;
     unsigned journal_waits;     /* outcomes waiting for their END's fsync (command.c) */
     bool saying_goodbye;        /* the stop has passed its point of no return */
     void (*stopped_cb)(struct agent *a, void *opaque);

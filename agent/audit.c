@@ -1,8 +1,10 @@
 /*
  * The audit trail (docs/SECURITY.md §8): one JSON line per command run and
  * per request refused, appended to <state_dir>/<node>.audit by a worker
- * (in order: one job key) and, for a daemon, sent to syslog's authpriv
- * facility.
+ * and, for a daemon, sent to syslog's authpriv facility.  One append is
+ * in flight at a time, and it takes every line made since the last one:
+ * in order, and at a command rate in the thousands, one open and write
+ * per batch instead of per line (and one thread hop less per command).
  */
 #include "agent/agent_impl.h"
 #include "agent/clock.h"
@@ -20,13 +22,19 @@
 /* Request fields quoted in a line are cut to this: the line stays a line. */
 #define AUDIT_FIELD_MAX 256
 
+/* Past this much waiting to be written (a disk that stalls), new lines go
+ * to the log instead: memory stays bounded, and nothing is lost unseen. */
+#define AUDIT_PENDING_MAX (4u << 20)
+
 struct audit_job {
     struct agent *a;
     struct agent_conf *conf;
-    char *line;
+    char *lines;
     bool failed;
     int error;
 };
+
+static void audit_flush(struct agent *a);
 
 static void
 audit_work(void *arg)
@@ -34,10 +42,10 @@ audit_work(void *arg)
     struct audit_job *job = arg;
     char *path = qmf_xasprintf("%s/%s.audit", job->conf->cfg.state_dir, job->conf->cfg.node);
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    size_t len = strlen(job->line), off = 0;
+    size_t len = strlen(job->lines), off = 0;
 
     while (fd >= 0 && off < len) {
-        ssize_t n = write(fd, job->line + off, len - off);
+        ssize_t n = write(fd, job->lines + off, len - off);
 
         if (n < 0 && errno == EINTR)
             continue;
@@ -62,9 +70,60 @@ audit_done(void *arg)
         log_warnx(&a->log, "audit: cannot append to %s/%s.audit: %s", a->cfg.state_dir,
                   a->cfg.node, strerror(job->error));
     agent_conf_unref(job->conf);
-    free(job->line);
+    free(job->lines);
     free(job);
+    a->audit_writing = false;
+    audit_flush(a);
     jobs_end(&a->jobs);
+}
+
+/* Hands the lines made so far to a worker, unless one is writing. */
+static void
+audit_flush(struct agent *a)
+{
+    struct audit_job *job;
+
+    if (a->audit_writing || a->audit_pending_len == 0)
+        return;
+    job = qmf_xcalloc(1, sizeof(*job));
+    job->a = a;
+    job->conf = agent_conf_ref(a->conf);
+    job->lines = a->audit_pending;
+    a->audit_pending = NULL;
+    a->audit_pending_len = a->audit_pending_cap = 0;
+    if (jobs_submit(&a->jobs, "audit", audit_work, audit_done, job) != 0) {
+        log_warnx(&a->log, "audit: %s", job->lines);
+        agent_conf_unref(job->conf);
+        free(job->lines);
+        free(job);
+        return;
+    }
+    a->audit_writing = true;
+}
+
+static void
+audit_append(struct agent *a, const char *json)
+{
+    size_t len = strlen(json);
+
+    if (a->audit_pending_len + len + 2 > AUDIT_PENDING_MAX) {
+        log_warnx(&a->log, "audit: %zu bytes wait to be written; not queued: %s",
+                  a->audit_pending_len, json);
+        return;
+    }
+    if (a->audit_pending_len + len + 2 > a->audit_pending_cap) {
+        size_t cap = a->audit_pending_cap ? a->audit_pending_cap : 1024;
+
+        while (cap < a->audit_pending_len + len + 2)
+            cap *= 2;
+        a->audit_pending = qmf_xrealloc(a->audit_pending, cap);
+        a->audit_pending_cap = cap;
+    }
+    memcpy(a->audit_pending + a->audit_pending_len, json, len);
+    a->audit_pending_len += len;
+    a->audit_pending[a->audit_pending_len++] = '\n';
+    a->audit_pending[a->audit_pending_len] = '\0';
+    audit_flush(a);
 }
 
 static qmf_value *
@@ -91,7 +150,6 @@ void
 agent_audit(struct agent *a, const struct agent_caller *c, const struct bus_message *m,
             const char *action, const char *object, const char *outcome, const qmf_error *err)
 {
-    struct audit_job *job;
     qmf_value *v = qmf_map();
     char when[64], *roles, *json;
     size_t len;
@@ -115,17 +173,8 @@ agent_audit(struct agent *a, const struct agent_caller *c, const struct bus_mess
     qmf_free(v);
     if (a->env.use_syslog)
         syslog(LOG_AUTHPRIV | LOG_NOTICE, "%s: audit: %s", a->log.ident, json);
-    job = qmf_xcalloc(1, sizeof(*job));
-    job->a = a;
-    job->conf = agent_conf_ref(a->conf);
-    job->line = qmf_xasprintf("%s\n", json);
+    audit_append(a, json);
     free(json);
-    if (jobs_submit(&a->jobs, "audit", audit_work, audit_done, job) != 0) {
-        log_warnx(&a->log, "audit: %s", job->line);
-        agent_conf_unref(job->conf);
-        free(job->line);
-        free(job);
-    }
 }
 
 const char *

@@ -918,3 +918,86 @@ Test(trust_bus, job_records_are_signed_and_checked_by_their_readers, .timeout = 
     free(anon_job);
     fleet_fini(&f);
 }
+
+/* Counts the lines of text holding what, and whether every line is JSON. */
+static size_t
+lines_holding(char *text, const char *what, bool *all_json)
+{
+    char *line, *save = NULL;
+    size_t n = 0;
+
+    *all_json = true;
+    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        qmf_error err;
+        qmf_value *v = qmf_from_json(line, strlen(line), &err);
+
+        *all_json = *all_json && v != NULL;
+        qmf_free(v);
+        n += strstr(line, what) != NULL;
+    }
+    return n;
+}
+
+struct audit_count {
+    struct test_fleet *f;
+    const char *what;
+    size_t want;
+};
+
+static bool
+audit_count_reached(void *arg)
+{
+    struct audit_count *c = arg;
+    char *text = audit_of(c->f, 0);
+    bool all_json;
+    size_t n = lines_holding(text, c->what, &all_json);
+
+    free(text);
+    return n >= c->want;
+}
+
+/*
+ * Commands on several objects at once finish close together, and their
+ * audit lines are written in batches (agent/audit.c): every one still
+ * lands, whole, one per line.
+ */
+Test(trust_bus, a_burst_of_commands_is_audited_line_by_line, .timeout = 120)
+{
+    struct virtbus_send_opts o = { .timeout_ms = FLEET_REPLY_MS };
+    struct audit_count want;
+    struct virtbus_agent_list one;
+    struct virtbus_results res;
+    struct test_fleet f;
+    qmf_value *domains;
+    char *text;
+    bool all_json;
+    size_t ndomains, round;
+    qmf_error err;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "fleet.xml", NULL);
+    fleet_wait_ready(&f);
+    fleet_open_console(&f, NULL);
+    domains = fleet_query(&f, 0, "Domain", NULL);
+    ndomains = qmf_list_len(domains);
+    qmf_free(domains);
+    cr_assert_geq(ndomains, 60, "fleet.xml has %zu domains", ndomains);
+
+    fleet_agent_list(&f, 0, 1, &one);
+    for (round = 0; round < 5; round++) {
+        cr_assert_eq(virtbus_call_where(f.console, &one, "Domain", NULL, "getXMLDesc", NULL, &o,
+                                        &res, &err), 0, "%s", err.text);
+        cr_assert_eq(res.items[0].status, VIRTBUS_OK, "%s", res.items[0].error.text);
+        virtbus_results_free(&res);
+    }
+    virtbus_agent_list_free(&one);
+
+    want = (struct audit_count){ &f, "\"action\":\"Domain.getXMLDesc\"", 5 * ndomains };
+    cr_assert(fleet_run_until(&f, audit_count_reached, &want, FLEET_WAIT_MS),
+              "fewer audit lines than the %zu commands", want.want);
+    text = audit_of(&f, 0);
+    cr_assert_eq(lines_holding(text, want.what, &all_json), want.want);
+    cr_assert(all_json, "a line of the trail is no JSON");
+    free(text);
+    fleet_fini(&f);
+}
