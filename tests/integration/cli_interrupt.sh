@@ -4,10 +4,13 @@
 # that keeps every answer, the silent node's too once it comes; `job wait`
 # gives the job id that fetches the rest, which `job show` then does.  Two
 # real agents on the test broker; one is stopped (SIGSTOP) to stay silent.
+# With VIRTBUS_TEST_TRANSPORT=amqp10 the agents and the CLI speak AMQP 1.0.
 set -euo pipefail
 pids=()
 . "$(dirname "$0")/../harness/cli-test.sh"
-url="amqp://guest:guest@127.0.0.1:$port/"
+scheme=amqp
+[ "${VIRTBUS_TEST_TRANSPORT:-}" = amqp10 ] && scheme=amqp10
+url="$scheme://guest:guest@127.0.0.1:$port/"
 export VIRTBUS_BROKER=$url VIRTBUS_CONFIG=$run/virtbus.conf
 
 . "$(dirname "$0")/../harness/trust.sh"

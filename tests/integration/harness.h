@@ -62,7 +62,9 @@ struct test_fleet {
     struct test_trust trust;
 };
 
-/* Loop, libvirt event hook, schema and workers; no agent yet. */
+/* Loop, libvirt event hook, schema and workers; no agent yet.  url, which
+ * the agents and the console use, is of the test's transport
+ * (test_bus_url: AMQP 1.0 when VIRTBUS_TEST_TRANSPORT=amqp10). */
 void fleet_init(struct test_fleet *f);
 /* Starts an agent on tests/fixtures/<fixture>; its node name is unique to
  * this test process.  cfg_edit, if given, adjusts its configuration; index

@@ -1,14 +1,17 @@
 /*
  * The agent end to end, on the real broker and real libvirt test drivers:
  * locate, query, method call and event; bad requests answered with
- * _exception while the agent keeps serving; several agents on one loop.
+ * _exception while the agent keeps serving; several agents on one loop;
+ * answers too big for one message, which come in parts.  The file runs
+ * twice (tests/CMakeLists.txt): on AMQP 0-9-1 and, with
+ * VIRTBUS_TEST_TRANSPORT=amqp10, with the agents and the console on 1.0.
  */
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <criterion/criterion.h>
 
+#include "agent/agent_impl.h"
 #include "core/codec.h"
 #include "tests/integration/harness.h"
 #include "tests/testutil.h"
@@ -170,6 +173,20 @@ Test(agent, locate_query_call_event, .timeout = 120)
     fleet_fini(&f);
 }
 
+/* What virtbus_call answers for method on agent 0's object_name. */
+static struct virtbus_result
+call_result(struct test_fleet *f, const char *object_name, const char *method)
+{
+    qmf_value *id = fleet_object_id(f, 0, object_name);
+    struct virtbus_result r;
+    qmf_error err;
+
+    cr_assert(virtbus_call(f->console, agent_name(f->agents[0]), id, method, NULL,
+                           FLEET_REPLY_MS, &r, &err) == 0, "%s", err.text);
+    qmf_free(id);
+    return r;
+}
+
 static void
 small_bodies(struct agent_config *cfg, size_t index)
 {
@@ -193,6 +210,12 @@ Test(agent, bad_requests_get_exceptions, .timeout = 120)
     qmf_map_set(body, "_method_name", qmf_string("fly"));
     expect_exception(fleet_ask(&f, 0, fleet_request("_method_request", body)),
                      QMF_ERR_UNKNOWN_METHOD, "no method 'fly'");
+    /* The same by virtbus_call: a name in the wrong case, a method of
+     * another class. */
+    expect_exception(call_result(&f, "domain:" WEB1_UUID, "GETXMLDESC"), QMF_ERR_UNKNOWN_METHOD,
+                     "no method 'GETXMLDESC'");
+    expect_exception(call_result(&f, "node", "suspend"), QMF_ERR_UNKNOWN_METHOD,
+                     "no method 'suspend'");
     expect_still_serving(&f, 0);
 
     /* Unknown object. */
@@ -372,6 +395,24 @@ ask_broadcast(struct test_fleet *f, size_t i, const char *kind, struct bus_messa
     return r;
 }
 
+static void
+wake(evutil_socket_t fd, short what, void *arg)
+{
+}
+
+struct queue_wait {
+    amqp_connection_state_t raw;
+    const char *queue;
+};
+
+static bool
+queue_not_empty(void *arg)
+{
+    const struct queue_wait *w = arg;
+
+    return test_raw_queue_depth(w->raw, w->queue) > 0;
+}
+
 /*
  * Broadcast queries come by the agent's private queue: answered there, a
  * command sent that way is refused (it could not wait for a stopped
@@ -431,8 +472,17 @@ Test(agent, broadcast_queries_come_by_a_private_queue, .timeout = 120)
         cr_assert_eq(virtbus_send(f.console, address, m, &err), 0, "%s", err.text);
         free(address);
     }
-    for (i = 0; i < 200 && test_raw_queue_depth(raw, queue) == 0; i++)
-        usleep(20000);
+    {
+        /* The loop runs meanwhile: on AMQP 1.0 it is what writes the
+         * console's sends out; a timer wakes it to look at the queue. */
+        struct event *tick = event_new(f.base, -1, EV_PERSIST, wake, NULL);
+        struct timeval period = { 0, 20000 };
+        struct queue_wait w = { raw, queue };
+
+        event_add(tick, &period);
+        fleet_run_until(&f, queue_not_empty, &w, FLEET_WAIT_MS);
+        event_free(tick);
+    }
     cr_assert_eq(test_raw_queue_depth(raw, queue), 1,
                  "broadcast queries reached the queue of an agent that is gone");
     amqp_queue_delete(raw, 1, amqp_cstring_bytes(queue), 0, 0);
@@ -525,4 +575,115 @@ Test(agent, queries_send_only_the_properties_asked_for, .timeout = 120)
                      QMF_ERR_INVALID_ARGS, "item 1");
     expect_still_serving(&f, 0);
     fleet_fini(&f);
+}
+
+/* Domains enough for an answer of three messages: two full ones marked
+ * partial, then the rest. */
+#define MANY_DOMAINS (2 * AGENT_ANSWER_BATCH + 50)
+
+/* A test-driver node of MANY_DOMAINS running domains many-000..., written
+ * to dir; returns its URI (malloc'd). */
+static char *
+many_domains_node(const char *dir)
+{
+    char *path = qmf_xasprintf("%s/many.xml", dir), *uri;
+    FILE *out = fopen(path, "w");
+    int i;
+
+    cr_assert_not_null(out, "%s", path);
+    fprintf(out, "<node>\n");
+    for (i = 0; i < MANY_DOMAINS; i++)
+        fprintf(out, "<domain type='test'><name>many-%03d</name>"
+                "<uuid>30000000-0000-4000-8000-%012d</uuid><memory>65536</memory>"
+                "<vcpu>1</vcpu><os><type>hvm</type></os></domain>\n", i, i);
+    fprintf(out, "</node>\n");
+    cr_assert_eq(fclose(out), 0);
+    uri = qmf_xasprintf("test://%s", path);
+    free(path);
+    return uri;
+}
+
+/* Every many-NNN domain exactly once in items: objects (their _values'
+ * name) or a command's per-object results (their _name). */
+static void
+expect_each_domain_once(const qmf_value *items, bool values, const char *what)
+{
+    bool seen[MANY_DOMAINS] = { false };
+    size_t i;
+
+    cr_assert_eq(qmf_list_len(items), MANY_DOMAINS, "%s: %zu of %d domains", what,
+                 qmf_list_len(items), MANY_DOMAINS);
+    for (i = 0; i < qmf_list_len(items); i++) {
+        const qmf_value *item = qmf_list_at(items, i);
+        const char *name = values ? qmf_map_get_string(qmf_map_get(item, "_values"), "name")
+                                  : qmf_map_get_string(item, "_name");
+        int n;
+
+        cr_assert(name != NULL && sscanf(name, "many-%d", &n) == 1 && n >= 0 &&
+                  n < MANY_DOMAINS, "%s: item %zu names no domain of ours", what, i);
+        cr_assert(!seen[n], "%s: %s twice", what, name);
+        seen[n] = true;
+    }
+}
+
+/*
+ * Partial responses: an agent answers a query of more objects than one
+ * message holds, and a command on as many, in several messages, every
+ * one but the last marked `partial`; the console puts the parts together
+ * and ends on the last.  (A console that took the first part for the
+ * whole would have AGENT_ANSWER_BATCH objects, one that did not see the
+ * last as the end would time out, and one that kept a part twice would
+ * have a domain twice.)
+ */
+Test(agent, answers_in_parts_are_put_together, .timeout = 180)
+{
+    struct virtbus_send_opts o = { .timeout_ms = FLEET_REPLY_MS };
+    struct virtbus_agent_list one;
+    struct virtbus_results res;
+    struct test_fleet f;
+    char dir[64], *uri;
+    qmf_value *list;
+    qmf_error err;
+    size_t i;
+
+    test_tmpdir_make(dir, sizeof(dir), "virtbus-many");
+    uri = many_domains_node(dir);
+    fleet_init(&f);
+    fleet_add_agent_uri(&f, uri, NULL);
+    fleet_wait_ready(&f);
+    fleet_open_console(&f, NULL);
+    fleet_agent_list(&f, 0, 1, &one);
+
+    list = fleet_query(&f, 0, "Domain", NULL);
+    expect_each_domain_once(list, true, "OBJECT query");
+    qmf_free(list);
+
+    cr_assert(virtbus_query(f.console, &one, "OBJECT_ID", "Domain", NULL, FLEET_REPLY_MS,
+                            &res, &err) == 0, "%s", err.text);
+    cr_assert_eq(res.items[0].status, VIRTBUS_OK, "%s", res.items[0].error.text);
+    cr_assert_eq(qmf_list_len(res.items[0].value), MANY_DOMAINS, "OBJECT_ID query: %zu",
+                 qmf_list_len(res.items[0].value));
+    virtbus_results_free(&res);
+
+    /* A command on every domain: its _results in parts, then each one
+     * paused. */
+    cr_assert(virtbus_call_where(f.console, &one, "Domain", NULL, "suspend", NULL, &o, &res,
+                                 &err) == 0, "%s", err.text);
+    cr_assert_eq(res.n, 1);
+    cr_assert_eq(res.items[0].status, VIRTBUS_OK, "%s", res.items[0].error.text);
+    expect_each_domain_once(res.items[0].value, false, "suspend's _results");
+    for (i = 0; i < qmf_list_len(res.items[0].value); i++)
+        cr_assert_not_null(qmf_map_get(qmf_list_at(res.items[0].value, i), "_arguments"),
+                           "suspend of item %zu failed", i);
+    virtbus_results_free(&res);
+    list = fleet_query(&f, 0, "Domain", NULL);
+    expect_each_domain_once(list, true, "OBJECT query after suspend");
+    for (i = 0; i < qmf_list_len(list); i++)
+        cr_assert_str_eq(fleet_state(qmf_list_at(list, i)), "paused");
+    qmf_free(list);
+
+    virtbus_agent_list_free(&one);
+    fleet_fini(&f);
+    free(uri);
+    test_tmpdir_remove(dir);
 }
