@@ -438,6 +438,7 @@ console_close(struct virtbus_console *c, unsigned wait_ms)
     free(c->backlog);
     console_presence_free(c);
     console_fleet_free(c);
+    console_jobs_free(c);
     schema_free(c->schema);
     free(c->reply_to);
     free(c->interrupt_job);

@@ -83,6 +83,9 @@ struct virtbus_console {
     uint64_t seq;
     char id[37];
     struct pending *current;
+    /* Job waits that gave up before the broker answered (jobs.c): their
+     * reports may still come; whatever is left goes with the console. */
+    struct outcome *abandoned;
 
     /* Watch. */
     bool has_watch;
@@ -237,5 +240,7 @@ void console_fleet_note_down(struct virtbus_console *c, const char *agent,
 bool console_fleet_forgot(const struct virtbus_console *c, const char *agent,
                           int64_t last_seen_ms);
 void console_fleet_free(struct virtbus_console *c);
+/* jobs.c: frees the waits given up on; after the bus is closed. */
+void console_jobs_free(struct virtbus_console *c);
 
 #endif

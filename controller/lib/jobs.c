@@ -45,8 +45,11 @@
  */
 struct outcome {
     size_t pending;            /* reports still to come */
-    bool done, failed, abandoned;
+    bool done, failed;
     qmf_error err;             /* the first failure's, when the bus says why */
+    /* Given up on: in the console's list, which frees it at close if its
+     * last report never comes (a connection closed first). */
+    struct outcome **abandoned, *prev, *next;
 };
 
 static struct outcome *
@@ -64,8 +67,27 @@ outcome_report(struct outcome *o, bool ok, const qmf_error *why)
     if (--o->pending > 0)
         return;
     o->done = true;
-    if (o->abandoned)
+    if (o->abandoned == NULL)
+        return;
+    if (o->prev != NULL)
+        o->prev->next = o->next;
+    else
+        *o->abandoned = o->next;
+    if (o->next != NULL)
+        o->next->prev = o->prev;
+    free(o);
+}
+
+void
+console_jobs_free(struct virtbus_console *c)
+{
+    struct outcome *o, *next;
+
+    for (o = c->abandoned; o != NULL; o = next) {
+        next = o->next;
         free(o);
+    }
+    c->abandoned = NULL;
 }
 
 static void
@@ -88,7 +110,11 @@ outcome_wait(struct virtbus_console *c, struct outcome *o, qmf_error *why)
     bool ok;
 
     if (o->pending > 0 && !console_run_until(c, &o->done, JOB_BROKER_TIMEOUT_MS)) {
-        o->abandoned = true;
+        o->abandoned = &c->abandoned;
+        o->next = c->abandoned;
+        if (c->abandoned != NULL)
+            c->abandoned->prev = o;
+        c->abandoned = o;
         return false;
     }
     ok = !o->failed;
