@@ -842,6 +842,82 @@ expect_all_threads(struct journal *j)
     }
 }
 
+/* Many waiters at once, as an agent's 64 workers are: each group commit
+ * wakes its own batch and hands the next one to one of the rest.  Each
+ * round starts its threads together and gives each one command, so that
+ * when the first batch is done its threads have nothing more to do: the
+ * waiters behind it get through only if one of them is woken to lead. */
+#define CROWD 32
+#define CROWD_ROUNDS 20
+
+struct crowd_member {
+    struct journal *j;
+    pthread_barrier_t *start;
+    unsigned round, index;
+    bool failed;
+};
+
+static void *
+crowd_run(void *arg)
+{
+    struct crowd_member *m = arg;
+    qmf_error err;
+    qmf_value *v;
+    char id[32];
+
+    snprintf(id, sizeof(id), "c%u-%u", m->round, m->index);
+    pthread_barrier_wait(m->start);
+    if (journal_begin(m->j, id, "obj", D(id), NULL, &err) != 0) {
+        m->failed = true;
+        return NULL;
+    }
+    v = outcome(id, m->round * 1000 + m->index, 0);
+    m->failed = journal_end(m->j, id, "obj", D(id), v, &err) != 0;
+    qmf_free(v);
+    return NULL;
+}
+
+Test(journal, a_crowd_of_waiters_all_get_through, .timeout = 120)
+{
+    struct crowd_member members[CROWD];
+    pthread_t threads[CROWD];
+    pthread_barrier_t start;
+    struct journal_stats st;
+    struct tmpdir t;
+    struct journal *j;
+    char id[32];
+    unsigned r, w;
+
+    tmpdir_init(&t);
+    j = open_ok(t.path, NULL, NULL);
+    for (r = 0; r < CROWD_ROUNDS; r++) {
+        cr_assert_eq(pthread_barrier_init(&start, NULL, CROWD), 0);
+        for (w = 0; w < CROWD; w++) {
+            members[w] = (struct crowd_member){ .j = j, .start = &start, .round = r, .index = w };
+            cr_assert_eq(pthread_create(&threads[w], NULL, crowd_run, &members[w]), 0);
+        }
+        for (w = 0; w < CROWD; w++) {
+            pthread_join(threads[w], NULL);
+            cr_assert(!members[w].failed, "round %u, thread %u", r, w);
+        }
+        pthread_barrier_destroy(&start);
+    }
+    for (r = 0; r < CROWD_ROUNDS; r++)
+        for (w = 0; w < CROWD; w++) {
+            qmf_value *res = NULL;
+
+            snprintf(id, sizeof(id), "c%u-%u", r, w);
+            cr_assert_eq(journal_lookup(j, id, "obj", D(id), &res, NULL, NULL), JOURNAL_DONE,
+                         "%s", id);
+            qmf_free(res);
+        }
+    journal_get_stats(j, &st);
+    /* Shared fsyncs: fewer than two per command. */
+    cr_assert_lt(st.fsyncs, 2u * CROWD * CROWD_ROUNDS);
+    journal_close(j);
+    tmpdir_fini(&t);
+}
+
 Test(journal, concurrent_begins_and_ends_from_four_threads)
 {
     struct tmpdir t;
