@@ -511,7 +511,7 @@ static const struct ctl_option broker_setup_options[] = {
     { "queue-type", 0, "TYPE", "agents' command queues: quorum (default) or classic", NULL },
     { "delivery-limit", 0, "N", "quorum command queues: deliveries before dead-lettering "
       "(default 5)", NULL },
-    { NULL },
+    { 0 },
 };
 
 const struct ctl_cmd_entry ctl_cmds_broker_setup[] = {

@@ -545,7 +545,7 @@ static const struct object_metric domain_metrics[] = {
     { "virtbus_domain_cpu_seconds", "seconds",
       "CPU time the domain used (refreshed every stats_interval of the agent)", "cpuTime",
       OM_COUNTER, 1e-9 },
-    { NULL },
+    { 0 },
 };
 
 static const struct object_metric pool_metrics[] = {
@@ -555,7 +555,7 @@ static const struct object_metric pool_metrics[] = {
       OM_GAUGE, 1 },
     { "virtbus_pool_available_bytes", "bytes", "The pool's free space", "available",
       OM_GAUGE, 1 },
-    { NULL },
+    { 0 },
 };
 
 /* One family over the objects of every node up (label: domain or pool). */

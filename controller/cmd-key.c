@@ -349,7 +349,7 @@ static const struct ctl_option key_options[] = {
     { "methods", 0, "LIST", "issue: only these Class.method globs (queries: Class.query)", NULL },
     { "days", 0, "N", "issue: valid for N days (default 90)", NULL },
     { "output", 'o', "FILE", "issue: write the credential to FILE (default: stdout)", NULL },
-    { NULL },
+    { 0 },
 };
 
 const struct ctl_cmd_entry ctl_cmds_key[] = {

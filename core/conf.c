@@ -25,7 +25,7 @@ conf_show(size_t len)
     return (int)(len < QMF_CONF_SHOW_MAX ? len : QMF_CONF_SHOW_MAX);
 }
 
-static int
+static int __attribute__((format(printf, 5, 0)))
 conf_verror(qmf_error *err, const char *file, unsigned line, const char *key,
             const char *fmt, va_list ap)
 {

@@ -60,7 +60,7 @@ qmf_xstrndup(const char *s, size_t n)
     return p;
 }
 
-static char *
+static char * __attribute__((format(printf, 1, 0)))
 xvasprintf(const char *fmt, va_list ap)
 {
     va_list aq;

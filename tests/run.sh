@@ -4,7 +4,8 @@
 # plain and once under AddressSanitizer and UndefinedBehaviorSanitizer,
 # then the unit tests and the integration tests that exercise threads
 # (ctest label "threads") under ThreadSanitizer, then runs each libFuzzer
-# harness for 20 s (tests/fuzz/run.sh), and last builds the Debian
+# harness for 20 s (tests/fuzz/run.sh) after building the tree with clang
+# (warnings only, no tests), and last builds the Debian
 # packages, installs, runs and purges them (tests/packages.sh).
 # Each ctest run starts its own private broker (the broker/start fixture)
 # and stops it again.
@@ -29,6 +30,11 @@ for config in plain sanitize tsan; do
     echo "== $config tests"
     ctest --test-dir "$dir" --output-on-failure -j"$jobs" "${select[@]}"
 done
+# A second compiler, build only: clang's warnings differ from gcc's, and
+# -Werror holds for both.
+echo "== clang build"
+CC=clang cmake -S . -B build/test-clang -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build/test-clang -j"$jobs"
 tests/fuzz/run.sh
 tests/packages.sh
 echo "== all tests passed"

@@ -385,6 +385,7 @@ capture(amqp_connection_state_t raw, const char *queue)
     amqp_message_t msg;
     int tries;
 
+    memset(&msg, 0, sizeof(msg));
     for (tries = 0; tries < 250; tries++) {
         amqp_rpc_reply_t r = amqp_basic_get(raw, 1, amqp_cstring_bytes(queue), 1);
 
