@@ -440,6 +440,32 @@ guard_new(const struct material *mat, bool require_signatures)
 }
 
 /*
+ * Times agent_guard_identify over ms[i % nms], i < n, after a first call
+ * on ms[0] that fills the guard's caches.
+ */
+static void
+time_identify(struct agent_guard *g, struct bus_message **ms, size_t nms, const char *key,
+              const char *what, size_t n, double *us)
+{
+    struct agent_caller caller;
+    qmf_error err;
+    double t;
+    size_t i;
+
+    if (agent_guard_identify(g, ms[0], key, now_ms(), &caller, &err) != 0)
+        die("identify", &err);
+    for (i = 0; i < n; i++) {
+        int64_t now = now_ms();
+
+        t = bench_now_s();
+        if (agent_guard_identify(g, ms[i % nms], key, now, &caller, &err) != 0)
+            die("identify", &err);
+        us[i] = (bench_now_s() - t) * 1e6;
+    }
+    report(what, us, n);
+}
+
+/*
  * What an agent does first with a request (agent_guard_identify): warm, one
  * caller whose credential the guard has checked before; cold, callers that
  * cycle through more credentials than its cache holds.
@@ -450,23 +476,8 @@ bench_identify(const struct material *mat, make_fn make, const char *key, size_t
 {
     struct bus_message **ms = signed_requests(mat, make, key, n, callers);
     struct agent_guard *g = guard_new(mat, true);
-    struct agent_caller caller;
-    qmf_error err;
-    double t;
-    size_t i;
 
-    /* The first request of the warm case fills the cache. */
-    if (agent_guard_identify(g, ms[0], key, now_ms(), &caller, &err) != 0)
-        die("identify", &err);
-    for (i = 0; i < n; i++) {
-        int64_t now = now_ms();
-
-        t = bench_now_s();
-        if (agent_guard_identify(g, ms[i], key, now, &caller, &err) != 0)
-            die("identify", &err);
-        us[i] = (bench_now_s() - t) * 1e6;
-    }
-    report(what, us, n);
+    time_identify(g, ms, n, key, what, n, us);
     agent_guard_free(g);
     free_messages(ms, n);
 }
@@ -483,22 +494,9 @@ bench_identify_shared(const struct material *mat, size_t n, double *us)
     struct bus_message **ms = signed_requests(mat, query_node, BROADCAST_QUERY_KEY, 1, 1);
     struct trust_verified *verified = trust_verified_new(64);
     struct agent_guard *g = guard_new_sharing(mat, true, verified);
-    struct agent_caller caller;
-    qmf_error err;
-    double t;
-    size_t i;
 
-    if (agent_guard_identify(g, ms[0], BROADCAST_QUERY_KEY, now_ms(), &caller, &err) != 0)
-        die("identify", &err);
-    for (i = 0; i < n; i++) {
-        int64_t now = now_ms();
-
-        t = bench_now_s();
-        if (agent_guard_identify(g, ms[0], BROADCAST_QUERY_KEY, now, &caller, &err) != 0)
-            die("identify", &err);
-        us[i] = (bench_now_s() - t) * 1e6;
-    }
-    report("agent: identify a query verified before (fleetsim)", us, n);
+    time_identify(g, ms, 1, BROADCAST_QUERY_KEY,
+                  "agent: identify a query verified before (fleetsim)", n, us);
     agent_guard_free(g);
     trust_verified_free(verified);
     free_messages(ms, 1);
