@@ -115,6 +115,8 @@ struct bench_options {
     size_t cli_nodes;           /* 0: skip the CLI timing */
     size_t cli_runs;
     bool echo;                  /* also measure bare bus consumers */
+    bool keeper;                /* presence again with a keeper (virtbus keeper) */
+    bool presence_only;         /* no broadcasts: presence alone */
     const char *url;
     const char *fleetsim;
     const char *cli;
@@ -1058,13 +1060,18 @@ measure_pipelined(struct event_base *base, const struct bench_options *o, enum f
 /*
  * How long virtbus_presence() takes for a fresh console (the start of
  * every CLI command) with this fleet in the window; p50 of `runs`.  Its
- * cost follows the heartbeats in the window, not only the agents.
+ * cost follows the heartbeats in the window, not only the agents.  With
+ * a cache file, the console's opening counts too (it loads the cache),
+ * and the first run only leaves one; *summaries counts the runs told by
+ * a keeper's summary.
  */
 static double
-measure_presence(struct event_base *base, const char *url, const char *prefix,
-                 size_t runs, size_t *up_seen)
+measure_presence_from(struct event_base *base, const char *url, const char *prefix,
+                      size_t runs, const char *cache, bool with_open, size_t *up_seen,
+                      size_t *summaries)
 {
-    struct virtbus_console_options co = { .url = url, .presence = true };
+    size_t warmups = cache ? 1 : 0;
+    struct virtbus_console_options co = { .url = url, .presence = true, .presence_cache = cache };
     double *samples = qmf_xcalloc(runs, sizeof(double)), t, p50;
     char *glob = qmf_xasprintf("%s-*", prefix);
     const char *names[] = { glob, NULL };
@@ -1075,16 +1082,24 @@ measure_presence(struct event_base *base, const char *url, const char *prefix,
 
     if ((predicate = virtbus_target_predicate(&target, &err)) == NULL)
         die("target: %s", err.text);
-    for (i = 0; i < runs; i++) {
+    if (summaries)
+        *summaries = 0;
+    /* With a cache: one read first, to leave it there. */
+    for (i = 0; i < runs + warmups; i++) {
         struct virtbus_agent_list found = { 0 }, up = { 0 }, down = { 0 };
         struct virtbus_console *c;
 
+        t = bench_now_ms();
         if ((c = virtbus_console_open(base, &co, &err)) == NULL)
             die("console: %s", err.text);
-        t = bench_now_ms();
+        if (!with_open)
+            t = bench_now_ms();
         if (virtbus_presence(c, &found, &err) != 0)
             die("presence: %s", err.text);
-        samples[i] = bench_now_ms() - t;
+        if (i >= warmups)
+            samples[i - warmups] = bench_now_ms() - t;
+        if (summaries && i >= warmups)
+            *summaries += virtbus_presence_from_summary(c);
         virtbus_select(&found, predicate, &up, &down);
         *up_seen = up.n;
         virtbus_console_close(c);
@@ -1097,6 +1112,64 @@ measure_presence(struct event_base *base, const char *url, const char *prefix,
     free(glob);
     free(samples);
     return p50;
+}
+
+
+static double
+measure_presence(struct event_base *base, const char *url, const char *prefix,
+                 size_t runs, size_t *up_seen)
+{
+    return measure_presence_from(base, url, prefix, runs, NULL, false, up_seen, NULL);
+}
+
+/*
+ * Presence with a keeper: `virtbus keeper` (a child process) reads the
+ * heartbeats and writes summaries; fresh consoles read those.  Prints the
+ * read with and without a cache (opening the console included: it loads
+ * the cache) and the keeper's CPU a second.
+ */
+static void
+measure_keeper(const struct bench_options *o, struct event_base *base, size_t n, size_t runs)
+{
+    const char *argv[] = { o->cli, "-q", "-c", o->url, "keeper", NULL };
+    char *cache = qmf_xasprintf("%s/bench_broadcast-%ld.presence", o->workdir, (long)getpid());
+    size_t up = 0, told = 0, waited;
+    double cold, warm, cpu0, t0, cpu_per_s, ready_ms;
+    pid_t pid = fork();
+
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        setenv("VIRTBUS_CONFIG", "/dev/null", 1);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    /* Until a fresh console takes its summary, with every agent up. */
+    t0 = bench_now_ms();
+    for (waited = 0; waited < 600 && (told == 0 || up != n); waited++) {
+        measure_presence_from(base, o->url, SIM_PREFIX, 1, NULL, false, &up, &told);
+        if (told == 0 || up != n)
+            idle_ms(base, 200);
+    }
+    ready_ms = bench_now_ms() - t0;
+    if (told == 0 || up != n)
+        die("keeper: no summary with all %zu agents after %.0f ms", n, ready_ms);
+    cpu0 = cpu_ms(pid);
+    t0 = bench_now_ms();
+    idle_ms(base, 5000);
+    cpu_per_s = (cpu_ms(pid) - cpu0) / ((bench_now_ms() - t0) / 1000.0);
+    cold = measure_presence_from(base, o->url, SIM_PREFIX, runs, NULL, true, &up, &told);
+    unlink(cache);
+    warm = measure_presence_from(base, o->url, SIM_PREFIX, runs, cache, true, &up, &told);
+    printf("        keeper: open + presence p50 %.1f ms fresh, %.1f ms with the cache of the"
+           " last (%zu of %zu runs told by a summary, %zu agents up); keeper %.0f ms CPU a"
+           " second; first summary taken %.0f ms after its start\n",
+           cold, warm, told, runs, up, cpu_per_s, ready_ms);
+    fflush(stdout);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    unlink(cache);
+    free(cache);
 }
 
 /* One fleet size ------------------------------------------------------------- */
@@ -1194,13 +1267,17 @@ bench_size(const struct bench_options *o, struct event_base *base,
         die("warm-up: %s", err.text);
     body_file = save_node_answer(o, &warm);
     virtbus_results_free(&warm);
-    measure(console, &all, query_node, o->broadcasts, &pids, &r.node, NULL);
-    measure(console, &all, query_domain, o->broadcasts, &pids, &r.dom, NULL);
-    measure(console, &all, method_getxml, o->broadcasts, &pids, &r.meth, NULL);
-    /* The pipelined run starts a fleet of its own, in one process. */
-    r.piped = procs == 1 ? measure_pipelined(base, o, FLEET_SIM, o->mode, n, o->broadcasts,
-                                             o->window)
-                         : 0;
+    if (o->presence_only) {
+        r.has_dom = r.has_meth = false;
+    } else {
+        measure(console, &all, query_node, o->broadcasts, &pids, &r.node, NULL);
+        measure(console, &all, query_domain, o->broadcasts, &pids, &r.dom, NULL);
+        measure(console, &all, method_getxml, o->broadcasts, &pids, &r.meth, NULL);
+        /* The pipelined run starts a fleet of its own, in one process. */
+        r.piped = procs == 1 ? measure_pipelined(base, o, FLEET_SIM, o->mode, n,
+                                                 o->broadcasts, o->window)
+                             : 0;
+    }
     r.presence_ms = measure_presence(base, o->url, SIM_PREFIX, presence_runs, &r.presence_up);
     loadavg(after, sizeof(after));
     /* Start time: the slowest part; memory: all parts together. */
@@ -1214,6 +1291,8 @@ bench_size(const struct bench_options *o, struct event_base *base,
     print_row("agent", n, &r, &f, before, after);
     if (procs > 1)
         printf("        the agents in %zu simulator processes; no pipelined run\n", procs);
+    if (o->keeper)
+        measure_keeper(o, base, n, presence_runs);
     free(all.items);
     for (k = 0; k < procs; k++)
         fleet_stop(o, &parts[k]);
@@ -1630,12 +1709,15 @@ usage(FILE *f, int status)
         "                       [--signatures off|on-alone|on|answers|sealed]\n"
         "                       [--compare-signatures [--rounds R] [--modes LIST]]\n"
         "                       [--broker-pid PID]\n"
+        "                       [--keeper] [--presence-only]\n"
         "                       [--fleetsim PATH] [--cli PATH] [--workdir DIR]\n"
         "                       BROKER_URL [-- FLEETSIM_FLAGS...]\n"
         "  -N LIST           fleet sizes (default 10,100,500,1000)\n"
         "  -k BROADCASTS     broadcasts per figure (default 50)\n"
         "  -w WINDOW         broadcasts in flight in the pipelined run (default 8)\n"
         "  --no-echo         skip the bare-consumer baseline\n"
+        "  --keeper          presence again with a keeper (virtbus keeper) running\n"
+        "  --presence-only   no broadcasts, presence alone (and the echo baseline)\n"
         "  --cli-nodes N     fleet size for the whole-command timing (default 50; 0: skip)\n"
         "  --cli-runs R      runs of each command (default 20)\n"
         "  --cli-procs LIST  simulator processes the CLI's fleet is split into (default 1,2)\n"
@@ -1731,6 +1813,8 @@ main(int argc, char **argv)
         { "broadcasts", required_argument, NULL, 'k' },
         { "window", required_argument, NULL, 'w' },
         { "no-echo", no_argument, NULL, 'E' },
+        { "keeper", no_argument, NULL, 'K' },
+        { "presence-only", no_argument, NULL, 'O' },
         { "cli-nodes", required_argument, NULL, 'C' },
         { "cli-runs", required_argument, NULL, 'R' },
         { "cli-procs", required_argument, NULL, 'p' },
@@ -1778,6 +1862,8 @@ main(int argc, char **argv)
         case 'k': o.broadcasts = parse_size_arg(optarg, 1); break;
         case 'w': o.window = parse_size_arg(optarg, 1); break;
         case 'E': o.echo = false; break;
+        case 'K': o.keeper = true; break;
+        case 'O': o.presence_only = true; break;
         case 'C': o.cli_nodes = parse_size_arg(optarg, 0); break;
         case 'R': o.cli_runs = parse_size_arg(optarg, 1); break;
         case 'P': o.broker_pid = (pid_t)parse_size_arg(optarg, 1); break;

@@ -749,6 +749,19 @@ bus_presence_queue(struct bus_queue *q)
 }
 
 qmf_value *
+bus_summary_queue(struct bus_queue *q)
+{
+    static const struct bus_binding bindings[] = {
+        { BUS_EXCHANGE_TOPIC, BUS_SUMMARY_KEY },
+        { BUS_EXCHANGE_TOPIC, BUS_PRESENCE_MARKER_KEY },
+    };
+
+    /* A reader needs the newest whole summary, at most a keeper's
+     * full_every old (a minute by default): five minutes is plenty. */
+    return stream_queue(q, BUS_SUMMARY_QUEUE, "5m", bindings, 2);
+}
+
+qmf_value *
 bus_jobs_queue(struct bus_queue *q)
 {
     return stream_queue(q, BUS_JOBS_QUEUE, "7D", NULL, 0);

@@ -459,6 +459,16 @@ extern const struct bus_driver bus_amqp10_driver;
 qmf_value *bus_presence_queue(struct bus_queue *q);
 
 /*
+ * A presence keeper's summaries of presence (docs/PROTOCOL.md §7.3.1):
+ * a stream bound to the summaries' key and to the presence markers' (one
+ * marker then serves both streams).  Declared identically by keepers and
+ * consoles; the caller frees the returned arguments.
+ */
+#define BUS_SUMMARY_QUEUE QMF_NAME_SUMMARY_QUEUE
+#define BUS_SUMMARY_KEY QMF_NAME_SUMMARY_KEY
+qmf_value *bus_summary_queue(struct bus_queue *q);
+
+/*
  * The fleet's memory: a stream of records of the nodes seen (agents write
  * one at start, every fleet_interval and as they stop) and of the nodes
  * an operator retired, so that a node that went silent is still known

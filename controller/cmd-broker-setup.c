@@ -65,8 +65,10 @@ static const struct setup_role setup_console = {
     "^(amq\\.gen-.*|" SETUP_TEMP "|virtbus\\.job\\..+|amq\\.default|"
     "qmf\\.default\\.(direct|topic))$",
     "^(amq\\.gen-.*|" SETUP_TEMP "|virtbus\\.job\\..+|virtbus\\.(presence|fleet|jobs)|"
-    "qmf\\.default\\.(direct|topic))$",
-    "^(console\\.request\\.(query|agent_locate|read|method)|virtbus\\.(presence|fleet)\\.marker)$",
+    "virtbus\\.presence\\.summaries|qmf\\.default\\.(direct|topic))$",
+    /* ...and presence summaries: any console may keep presence */
+    "^(console\\.request\\.(query|agent_locate|read|method)|virtbus\\.(presence|fleet)\\.marker|"
+    "virtbus\\.presence\\.summary)$",
     "^agent\\.ind\\..+$",
 };
 
@@ -77,7 +79,8 @@ static const struct setup_role setup_reader = {
      * query queues only) and markers: no direct exchange, no default
      * exchange, so no command can be sent */
     "^(amq\\.gen-.*|" SETUP_TEMP "|qmf\\.default\\.topic)$",
-    "^(amq\\.gen-.*|" SETUP_TEMP "|virtbus\\.(presence|fleet)|qmf\\.default\\.topic)$",
+    "^(amq\\.gen-.*|" SETUP_TEMP "|virtbus\\.(presence|fleet)|virtbus\\.presence\\.summaries|"
+    "qmf\\.default\\.topic)$",
     "^(console\\.request\\.(query|agent_locate|read)|virtbus\\.(presence|fleet)\\.marker)$",
     "^agent\\.ind\\..+$",
 };
@@ -300,6 +303,9 @@ setup_topology(struct setup *s, const qmf_value *agents)
     setup_exchange(s, BUS_EXCHANGE_TOPIC, "topic");
     setup_queue(s, &dead_letters);
     args = bus_presence_queue(&q);
+    setup_queue(s, &q);
+    qmf_free(args);
+    args = bus_summary_queue(&q);
     setup_queue(s, &q);
     qmf_free(args);
     args = bus_jobs_queue(&q);

@@ -8,6 +8,7 @@
 const struct ctl_cmd_section ctl_sections[] = {
     { "Fleet", ctl_cmds_nodes },
     { NULL, ctl_cmds_query },
+    { NULL, ctl_cmds_keeper },
     { "Domains", ctl_cmds_domain },
     { "Storage pools and volumes", ctl_cmds_storage },
     { "Networks and interfaces", ctl_cmds_network },

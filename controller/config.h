@@ -44,6 +44,10 @@ struct ctl_config {
      * takes it as it is instead of reading the stream.  Default 2000,
      * range 0 (always read) ..60000. */
     unsigned presence_reuse_ms;
+    /* Read presence from a keeper's summary where one runs (`virtbus
+     * keeper`), else from the heartbeats.  Default yes; no: always the
+     * heartbeats (a node is then seen within its first second). */
+    bool presence_summaries;
     /* Seconds a node that is no longer seen stays in the fleet's memory
      * (listed down) unless forgotten earlier; 0 (the default): until
      * `virtbus node forget`.  Range 0..315360000. */

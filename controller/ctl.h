@@ -41,6 +41,7 @@ struct ctl_ctx {
     bool answers_sealed;        /* agents were asked to seal answers to us */
     unsigned presence_window_s; /* heartbeats read to know who is up */
     unsigned presence_reuse_ms; /* a presence cache this young is taken as is */
+    bool presence_no_summaries; /* the heartbeats, never a keeper's summary */
     unsigned fleet_retention_s; /* the fleet's memory forgets nodes unseen this long */
     unsigned fleet_reuse_ms;    /* a fleet cache this young is taken as is */
     bool json;
@@ -108,6 +109,7 @@ extern const struct ctl_cmd_entry ctl_cmds_network[];   /* cmd-network.c */
 extern const struct ctl_cmd_entry ctl_cmds_call[];      /* cmd-call.c */
 extern const struct ctl_cmd_entry ctl_cmds_job[];       /* cmd-job.c */
 extern const struct ctl_cmd_entry ctl_cmds_watch[];     /* cmd-watch.c */
+extern const struct ctl_cmd_entry ctl_cmds_keeper[];    /* cmd-keeper.c */
 extern const struct ctl_cmd_entry ctl_cmds_exporter[];  /* cmd-exporter.c */
 extern const struct ctl_cmd_entry ctl_cmds_schema[];    /* cmd-schema.c */
 extern const struct ctl_cmd_entry ctl_cmds_help[];      /* cmd-help.c */

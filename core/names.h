@@ -60,6 +60,10 @@
 #define QMF_NAME_PRESENCE_QUEUE "virtbus.presence"
 #define QMF_NAME_PRESENCE_KEY "agent.ind.heartbeat.#"
 #define QMF_NAME_PRESENCE_MARKER_KEY "virtbus.presence.marker"
+/* A presence keeper's summaries (§7.3.1): their stream, and the key they
+ * must come by (not the stream's name, which the default exchange uses). */
+#define QMF_NAME_SUMMARY_QUEUE "virtbus.presence.summaries"
+#define QMF_NAME_SUMMARY_KEY "virtbus.presence.summary"
 /* The fleet's memory (§7.6) and its consoles' markers. */
 #define QMF_NAME_FLEET_QUEUE "virtbus.fleet"
 #define QMF_NAME_FLEET_MARKER_KEY "virtbus.fleet.marker"
@@ -77,6 +81,9 @@
 #define QMF_NAME_PRESENCE_ADDRESS QMF_NAME_QUEUE_ADDRESS_PREFIX QMF_NAME_PRESENCE_QUEUE
 #define QMF_NAME_FLEET_ADDRESS QMF_NAME_QUEUE_ADDRESS_PREFIX QMF_NAME_FLEET_QUEUE
 #define QMF_NAME_JOBS_ADDRESS QMF_NAME_QUEUE_ADDRESS_PREFIX QMF_NAME_JOBS_QUEUE
+#define QMF_NAME_SUMMARY_ADDRESS QMF_NAME_QUEUE_ADDRESS_PREFIX QMF_NAME_SUMMARY_QUEUE
+#define QMF_NAME_SUMMARY_KEY_ADDRESS \
+    QMF_NAME_EXCHANGE_ADDRESS_PREFIX QMF_NAME_EXCHANGE_TOPIC "/" QMF_NAME_SUMMARY_KEY
 #define QMF_NAME_PRESENCE_MARKER_ADDRESS \
     QMF_NAME_EXCHANGE_ADDRESS_PREFIX QMF_NAME_EXCHANGE_TOPIC "/" QMF_NAME_PRESENCE_MARKER_KEY
 #define QMF_NAME_FLEET_MARKER_ADDRESS \

@@ -194,6 +194,39 @@ console_run_until(struct virtbus_console *c, const bool *flag, unsigned timeout_
     return *flag;
 }
 
+void
+console_wait_done(struct bus_conn *conn, const qmf_error *err, void *opaque)
+{
+    struct console_wait *w = opaque;
+
+    w->done = true;
+    w->ok = err == NULL;
+    if (err != NULL)
+        w->err = *err;
+}
+
+void
+console_wait_confirmed(bool ok, void *opaque)
+{
+    struct console_wait *w = opaque;
+
+    w->done = true;
+    w->ok = ok;
+    if (!ok)
+        qmf_error_set(&w->err, QMF_ERR_TRANSPORT, "the broker did not take it");
+}
+
+int
+console_wait_for(struct virtbus_console *c, struct console_wait *w, unsigned timeout_ms,
+                 const char *what, qmf_error *err)
+{
+    if (console_run_until(c, &w->done, timeout_ms) && w->ok)
+        return 0;
+    qmf_error_set(err, w->done ? w->err.code : QMF_ERR_TIMEOUT, "%s: %s", what,
+                  w->done ? w->err.text : "the broker did not answer");
+    return -1;
+}
+
 /* Connection ------------------------------------------------------------------ */
 
 static void
@@ -337,6 +370,12 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
         c->presence_marker = console_new_id();
         c->presence_offset = -1;
         resume = o->presence_cache && console_presence_load(c, o->presence_cache);
+        for (i = 0; o->presence_nodes && o->presence_nodes[i]; i++) {
+            c->presence_named = qmf_xrealloc(c->presence_named,
+                                             (i + 2) * sizeof(*c->presence_named));
+            c->presence_named[i] = qmf_xstrdup(o->presence_nodes[i]);
+            c->presence_named[i + 1] = NULL;
+        }
         age_ms = console_now_ms() - c->presence_saved_ms;
         if (o->fleet) {
             fleet_offset = console_fleet_init(c, o->fleet_cache, o->fleet_retention_s,
@@ -347,7 +386,14 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
         c->presence_reused = resume && o->presence_reuse_ms > 0 && age_ms >= 0 &&
                              age_ms < (int64_t)o->presence_reuse_ms &&
                              console_presence_has_up(c, o->presence_nodes);
-        if (!c->presence_reused) {
+        /* A keeper's summary first, unless a recent cache says there was
+         * none: then the heartbeats from the start, as without keepers. */
+        c->summaries = !o->presence_no_summaries &&
+                       !(resume && !c->presence_keeper_seen &&
+                         console_now_ms() - c->keeper_checked_ms >= 0 &&
+                         console_now_ms() - c->keeper_checked_ms < PRESENCE_KEEPER_RECHECK_MS);
+        if (!c->presence_reused && !c->summaries) {
+            c->heartbeats_subscribed = true;
             presence_args = bus_presence_queue(&queues[nq]);
             /* Made by the administrator, with its bindings: only checked. */
             if (c->provisioned) {
@@ -358,7 +404,7 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
             presence_offset = qmf_map();
             /* Resume after what the cache knows, else read the stream
              * from window seconds ago (a stream offset may be an interval). */
-            if (resume) {
+            if (c->presence_offset >= 0) {
                 qmf_map_set(presence_offset, "x-stream-offset",
                             qmf_i64(c->presence_offset + 1));
             } else {
@@ -369,19 +415,19 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
                 .source = QMF_NAME_PRESENCE_ADDRESS, .credit = 2000,
                 .arguments = presence_offset, .receive = console_on_presence, .opaque = c,
             };
-            if (o->fleet && !c->fleet_reused) {
-                fleet_args = bus_fleet_queue(&queues[nq]);
-                /* Made by the administrator, with its binding: only checked. */
-                if (c->provisioned) {
-                    queues[nq].passive = true;
-                    queues[nq].nbindings = 0;
-                }
-                nq++;
-                subs[ns++] = (struct bus_subscription){
-                    .source = QMF_NAME_FLEET_ADDRESS, .credit = 2000,
-                    .arguments = fleet_offset, .receive = console_on_fleet, .opaque = c,
-                };
+        }
+        if (!c->presence_reused && o->fleet && !c->fleet_reused) {
+            fleet_args = bus_fleet_queue(&queues[nq]);
+            /* Made by the administrator, with its binding: only checked. */
+            if (c->provisioned) {
+                queues[nq].passive = true;
+                queues[nq].nbindings = 0;
             }
+            nq++;
+            subs[ns++] = (struct bus_subscription){
+                .source = QMF_NAME_FLEET_ADDRESS, .credit = 2000,
+                .arguments = fleet_offset, .receive = console_on_fleet, .opaque = c,
+            };
         }
     }
     console_bus_options(c, &bo);

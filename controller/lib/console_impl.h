@@ -1,7 +1,8 @@
 /*
  * The console's insides, shared by its files: console.c (connection,
  * watch, send), request.c (requests and their answers), presence.c
- * (who is alive, targeting) and jobs.c (fire-and-forget jobs).
+ * (who is alive, targeting), summary.c (presence from a keeper's
+ * summaries, and the keeper) and jobs.c (fire-and-forget jobs).
  */
 #ifndef VIRTBUS_CONSOLE_IMPL_H
 #define VIRTBUS_CONSOLE_IMPL_H
@@ -19,6 +20,47 @@
  * is how far back a console reads them, and so who it can report down. */
 #define PRESENCE_WINDOW_S 20
 #define PRESENCE_MISSED 3        /* intervals without a heartbeat: down */
+/* How long a cache's "no keeper was found" holds before a console looks
+ * for a keeper's summary again. */
+#define PRESENCE_KEEPER_RECHECK_MS 60000
+/* Instances of one agent told apart; more than two is already a clash. */
+#define PRESENCE_MAX_INSTANCES 4
+
+/* One process heartbeating as an agent. */
+struct presence_instance {
+    char *id;                /* _instance_id, or the start time of an older agent */
+    char *host;
+    uint32_t pid;
+    int64_t started_ms, last_ms;
+};
+
+/* What presence knows of one agent. */
+struct presence_entry {
+    char *name;
+    qmf_value *attrs;
+    int64_t last_seen_ms;
+    uint32_t interval_s;
+    struct presence_instance inst[PRESENCE_MAX_INSTANCES];
+    size_t ninst;
+    bool followed_up;        /* up, as last told to virtbus_presence_follow */
+    /* When its heartbeat said something new (besides the time): what a
+     * keeper's summary must repeat (summary.c). */
+    int64_t changed_ms;
+};
+
+struct presence_keeper;
+
+/*
+ * A broker's answer waited for on the loop: a consumer started, a declare
+ * done, a publish confirmed.  The callbacks may come after the wait gave
+ * up (or again, for a consumer, at each reconnect): a wait lives as long
+ * as what it waits for can still answer (its console, or a reader that
+ * cancels its consumer first), never on the stack.
+ */
+struct console_wait {
+    bool done, ok;
+    qmf_error err;
+};
 
 /* One synchronous request (or batch of them) and its answers. */
 struct pending {
@@ -107,6 +149,19 @@ struct virtbus_console {
     char *presence_cache;            /* file to resume from next time, or NULL */
     int64_t presence_saved_ms;       /* when the loaded cache was saved */
     bool presence_reused;            /* the cache is the answer; no stream */
+    /* Presence from a keeper's summaries (summary.c), unless told not to;
+     * then the heartbeats are read only if no fresh summary is found. */
+    bool summaries;
+    struct summary_read *summary;    /* the read under way, or NULL */
+    bool heartbeats_subscribed;      /* the presence stream is read */
+    struct bus_sub *presence_sub;    /* when subscribed late, its reader */
+    struct console_wait presence_sub_wait;
+    bool presence_from_summary;      /* what virtbus_presence() last told */
+    bool presence_keeper_seen;       /* the loaded cache came from a summary */
+    int64_t keeper_checked_ms;       /* when a console last looked for one */
+    int64_t summary_as_of_ns;        /* of the summary presence came from */
+    char **presence_named;           /* presence_nodes, NULL-terminated, or NULL */
+    struct presence_keeper *keeper;  /* virtbus_presence_keep() */
     /* Presence changes followed (virtbus_presence_follow). */
     virtbus_presence_fn follow_fn;
     void *follow_opaque;
@@ -126,6 +181,7 @@ struct virtbus_console {
     bool fleet_reused;               /* the cache is the answer; no stream */
     char *fleet_cache;
     int64_t fleet_saved_ms;
+    struct console_wait forget_wait; /* a forget record's confirm */
     unsigned fleet_retention_s;
 };
 
@@ -142,6 +198,13 @@ void console_bus_options(const struct virtbus_console *c, struct bus_options *bo
 void console_flag_cb(evutil_socket_t fd, short what, void *arg);
 /* Runs the loop until *flag or timeout_ms; false on timeout or a lost broker. */
 bool console_run_until(struct virtbus_console *c, const bool *flag, unsigned timeout_ms);
+/* bus_done_cb and bus_confirm_cb for a struct console_wait (opaque); then
+ * wait_for runs the loop until it is done or timeout_ms passed: 0 if it
+ * went well, else -1 and err says "what: why". */
+void console_wait_done(struct bus_conn *conn, const qmf_error *err, void *opaque);
+void console_wait_confirmed(bool ok, void *opaque);
+int console_wait_for(struct virtbus_console *c, struct console_wait *w, unsigned timeout_ms,
+                     const char *what, qmf_error *err);
 
 /* Refuses (QMF_ERR_UNAUTHORIZED) what a read-only console may not send:
  * 0 if it may. */
@@ -220,6 +283,24 @@ void console_presence_free(struct virtbus_console *c);
 bool console_presence_load(struct virtbus_console *c, const char *path);
 /* Whether presence has every one of nodes (NULL-terminated, or NULL) up. */
 bool console_presence_has_up(struct virtbus_console *c, const char *const *nodes);
+/* A heartbeat's values for agent, as if read from the stream. */
+void console_presence_heard(struct virtbus_console *c, const char *agent,
+                            const qmf_value *values);
+/* Up: a heartbeat within PRESENCE_MISSED intervals, and not the last one. */
+bool console_presence_entry_up(const struct presence_entry *e, int64_t now_ms);
+/* The instances of e other than its latest heartbeat, as heartbeat values
+ * (a list), or NULL if it has one only. */
+qmf_value *console_presence_instances(const struct presence_entry *e);
+/* Subscribes to the presence stream from offset (consumer arguments) and
+ * waits until the broker started it. */
+int console_presence_subscribe(struct virtbus_console *c, const qmf_value *offset,
+                               qmf_error *err);
+
+/* summary.c: presence from the newest fresh summary of a keeper.  1: read
+ * (presence is the keeper's); 0: none fresh, read the heartbeats; -1:
+ * error. */
+int console_summary_read(struct virtbus_console *c, qmf_error *err);
+void console_summary_free(struct virtbus_console *c);
 
 /* fleet.c: the fleet's memory.  init loads the cache and returns the
  * stream offset to subscribe from (a map of consumer arguments, caller

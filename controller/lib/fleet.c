@@ -542,26 +542,11 @@ console_fleet_add_remembered(struct virtbus_console *c, struct virtbus_agent_lis
     }
 }
 
-/* Confirms ------------------------------------------------------------------------ */
-
-struct confirm_wait {
-    bool done, ok;
-};
-
-static void
-confirmed(bool ok, void *opaque)
-{
-    struct confirm_wait *w = opaque;
-
-    w->ok = ok;
-    w->done = true;
-}
-
 int
 virtbus_fleet_forget(struct virtbus_console *c, const char *node, qmf_error *err)
 {
     char *agent = virtbus_agent_name(node);
-    struct confirm_wait w = { false, false };
+    struct console_wait *w = &c->forget_wait;
     struct bus_message *m;
     qmf_value *body;
     int64_t now = console_now_ms();
@@ -583,9 +568,10 @@ virtbus_fleet_forget(struct virtbus_console *c, const char *node, qmf_error *err
     m = fleet_message(FLEET_FORGET_OPCODE, body, console_new_id());
     console_stamp(c, m, 0);
     m->durable = true;
-    rc = bus_publish(c->bus, QMF_NAME_FLEET_ADDRESS, m, confirmed, &w, err);
+    *w = (struct console_wait){ 0 };
+    rc = bus_publish(c->bus, QMF_NAME_FLEET_ADDRESS, m, console_wait_confirmed, w, err);
     bus_message_free(m);
-    if (rc == 0 && (!console_run_until(c, &w.done, FLEET_TIMEOUT_MS) || !w.ok)) {
+    if (rc == 0 && console_wait_for(c, w, FLEET_TIMEOUT_MS, "the forget record", err) != 0) {
         qmf_error_set(err, QMF_ERR_TRANSPORT, "the broker did not take the forget record of %s",
                       node);
         rc = -1;

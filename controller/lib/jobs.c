@@ -136,8 +136,7 @@ struct record_read {
 struct reader {
     struct virtbus_console *c;    /* whose answer check applies */
     struct bus_sub *sub;
-    bool answered, started;       /* the broker started it, or refused it */
-    qmf_error err;                /* why it was refused */
+    struct console_wait started;  /* the broker started it, or refused it */
     struct record_read *records;  /* job records */
     size_t nrecords;
     struct bus_message **messages;
@@ -152,15 +151,13 @@ struct reader {
     bool complete;
 };
 
+/* The reader's start (or refusal): its opaque is r, as for its deliveries. */
 static void
 reader_started(struct bus_conn *conn, const qmf_error *err, void *opaque)
 {
     struct reader *r = opaque;
 
-    r->answered = true;
-    r->started = err == NULL;
-    if (err != NULL)
-        r->err = *err;
+    console_wait_done(conn, err, &r->started);
 }
 
 /* Subscribes r to source (declaring queue first) and waits until the
@@ -173,12 +170,7 @@ reader_open(struct virtbus_console *c, struct reader *r, const struct bus_queue 
     sub->opaque = r;
     if (bus_subscribe(c->bus, queue, sub, reader_started, &r->sub, err) != 0)
         return -1;
-    if (!console_run_until(c, &r->answered, JOB_BROKER_TIMEOUT_MS) || !r->started) {
-        qmf_error_set(err, QMF_ERR_TRANSPORT, "%s: %s", what,
-                      r->answered ? r->err.text : "the broker did not answer");
-        return -1;
-    }
-    return 0;
+    return console_wait_for(c, &r->started, JOB_BROKER_TIMEOUT_MS, what, err);
 }
 
 /* Cancels the subscription, then gives back to the queue every message it

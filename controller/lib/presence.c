@@ -27,26 +27,6 @@
 
 #define MARKER_OPCODE "_console_presence_marker"
 #define PRESENCE_TIMEOUT_MS 10000
-/* Instances of one agent told apart; more than two is already a clash. */
-#define PRESENCE_MAX_INSTANCES 4
-
-/* One process heartbeating as an agent. */
-struct presence_instance {
-    char *id;                /* _instance_id, or the start time of an older agent */
-    char *host;
-    uint32_t pid;
-    int64_t started_ms, last_ms;
-};
-
-struct presence_entry {
-    char *name;
-    qmf_value *attrs;
-    int64_t last_seen_ms;
-    uint32_t interval_s;
-    struct presence_instance inst[PRESENCE_MAX_INSTANCES];
-    size_t ninst;
-    bool followed_up;        /* up, as last told to virtbus_presence_follow */
-};
 
 static void
 instance_clear(struct presence_instance *in)
@@ -88,11 +68,15 @@ console_presence_free(struct virtbus_console *c)
     c->presence_marker = NULL;
     free(c->presence_cache);
     c->presence_cache = NULL;
+    for (size_t i = 0; c->presence_named && c->presence_named[i]; i++)
+        free(c->presence_named[i]);
+    free(c->presence_named);
+    c->presence_named = NULL;
+    console_summary_free(c);
 }
 
-/* Up: a heartbeat within PRESENCE_MISSED intervals, and not the last one. */
-static bool
-entry_up(const struct presence_entry *e, int64_t now_ms)
+bool
+console_presence_entry_up(const struct presence_entry *e, int64_t now_ms)
 {
     uint32_t interval = e->interval_s ? e->interval_s : 5;
 
@@ -100,8 +84,15 @@ entry_up(const struct presence_entry *e, int64_t now_ms)
            qmf_map_get(e->attrs, "_stopping") == NULL;
 }
 
-/* Which process sent a heartbeat, kept per agent to see two at once. */
-static void
+static bool
+entry_up(const struct presence_entry *e, int64_t now_ms)
+{
+    return console_presence_entry_up(e, now_ms);
+}
+
+/* Which process sent a heartbeat, kept per agent to see two at once:
+ * true if it is one not heard of before. */
+static bool
 heard_instance(struct presence_entry *e, const qmf_value *values, int64_t ts_ms)
 {
     const char *id = qmf_map_get_string(values, "_instance_id");
@@ -111,6 +102,7 @@ heard_instance(struct presence_entry *e, const qmf_value *values, int64_t ts_ms)
     uint64_t pid = 0;
     char *key;
     size_t i, oldest = 0;
+    bool fresh = false;
 
     qmf_get_uint64(qmf_map_get(values, "_pid"), &pid);
     /* An agent older than instance ids is one process per start. */
@@ -122,6 +114,7 @@ heard_instance(struct presence_entry *e, const qmf_value *values, int64_t ts_ms)
             oldest = i;
     }
     if (in == NULL) {
+        fresh = true;
         in = e->ninst < PRESENCE_MAX_INSTANCES ? &e->inst[e->ninst++] : &e->inst[oldest];
         instance_clear(in);
         in->id = key;
@@ -134,6 +127,7 @@ heard_instance(struct presence_entry *e, const qmf_value *values, int64_t ts_ms)
     }
     if (ts_ms > in->last_ms)
         in->last_ms = ts_ms;
+    return fresh;
 }
 
 /*
@@ -173,13 +167,33 @@ follow_tell(struct virtbus_console *c, struct presence_entry *e,
     qmf_free(a.instances);
 }
 
+/* Whether two heartbeats' values say the same but for their time. */
+static bool
+same_but_time(const qmf_value *a, const qmf_value *b)
+{
+    size_t i, n = qmf_map_len(a);
+
+    if (a == NULL || b == NULL || n != qmf_map_len(b))
+        return false;
+    /* Agents build them in one order: a reordering counts as a change. */
+    for (i = 0; i < n; i++) {
+        const struct qmf_pair *pa = qmf_map_at(a, i), *pb = qmf_map_at(b, i);
+
+        if (strcmp(pa->key, pb->key) != 0)
+            return false;
+        if (strcmp(pa->key, "_timestamp") != 0 && !qmf_equal(pa->value, pb->value))
+            return false;
+    }
+    return true;
+}
+
 static void
 heard(struct virtbus_console *c, const char *agent, const qmf_value *values)
 {
     struct presence_entry *e;
     int64_t ts_ns = 0;
     uint64_t interval = 0;
-    bool known;
+    bool known, new_instance;
 
     if (values == NULL || values->kind != QMF_MAP)
         return;
@@ -192,9 +206,13 @@ heard(struct virtbus_console *c, const char *agent, const qmf_value *values)
         e->name = qmf_xstrdup(agent);
         qmf_dict_add(c->presence, e->name, e);
     }
-    heard_instance(e, values, ts_ns / 1000000);
+    new_instance = heard_instance(e, values, ts_ns / 1000000);
+    if (!known || new_instance)
+        e->changed_ms = console_now_ms();
     if (known && ts_ns / 1000000 <= e->last_seen_ms)
         return;         /* not newer than one already read */
+    if (!same_but_time(e->attrs, values))
+        e->changed_ms = console_now_ms();
     qmf_free(e->attrs);
     e->attrs = qmf_dup(values);
     e->last_seen_ms = ts_ns / 1000000;
@@ -202,6 +220,12 @@ heard(struct virtbus_console *c, const char *agent, const qmf_value *values)
     if (c->follow_fn && entry_up(e, console_now_ms()) != e->followed_up)
         follow_tell(c, e, !known ? VIRTBUS_NODE_NEW : e->followed_up ? VIRTBUS_NODE_STOPPED
                                                                      : VIRTBUS_NODE_BACK);
+}
+
+void
+console_presence_heard(struct virtbus_console *c, const char *agent, const qmf_value *values)
+{
+    heard(c, agent, values);
 }
 
 /*
@@ -248,13 +272,100 @@ console_on_presence(struct bus_delivery *d, const struct bus_message *m, void *o
     bus_ack(d);
 }
 
+/* The reader's start (or refusal): its opaque is the console, as for its
+ * deliveries; called again at each reconnect. */
+static void
+presence_started(struct bus_conn *conn, const qmf_error *err, void *opaque)
+{
+    struct virtbus_console *c = opaque;
+
+    console_wait_done(conn, err, &c->presence_sub_wait);
+}
+
+int
+console_presence_subscribe(struct virtbus_console *c, const qmf_value *offset, qmf_error *err)
+{
+    struct bus_queue q;
+    qmf_value *args = bus_presence_queue(&q);
+    struct bus_subscription sub = {
+        .source = QMF_NAME_PRESENCE_ADDRESS, .credit = 2000, .arguments = offset,
+        .receive = console_on_presence, .opaque = c,
+    };
+    int rc;
+
+    /* Made by the administrator, with its bindings: only checked. */
+    if (c->provisioned) {
+        q.passive = true;
+        q.nbindings = 0;
+    }
+    c->presence_sub_wait = (struct console_wait){ 0 };
+    rc = bus_subscribe(c->bus, &q, &sub, presence_started, &c->presence_sub, err);
+    qmf_free(args);
+    if (rc != 0)
+        return -1;
+    c->heartbeats_subscribed = true;
+    return console_wait_for(c, &c->presence_sub_wait, PRESENCE_TIMEOUT_MS,
+                            "reading the presence stream", err);
+}
+
+/* The heartbeats, from where the loaded cache ended or else from the
+ * window's start: when no summary told presence. */
+static int
+subscribe_heartbeats(struct virtbus_console *c, qmf_error *err)
+{
+    qmf_value *offset = qmf_map();
+    char window[32];
+    int rc;
+
+    if (c->presence_offset >= 0) {
+        qmf_map_set(offset, "x-stream-offset", qmf_i64(c->presence_offset + 1));
+    } else {
+        snprintf(window, sizeof(window), "%us", c->presence_window_s);
+        qmf_map_set(offset, "x-stream-offset", qmf_string(window));
+    }
+    rc = console_presence_subscribe(c, offset, err);
+    qmf_free(offset);
+    return rc;
+}
+
+static int
+subscribe_heartbeats_since(struct virtbus_console *c, int64_t since_ns, qmf_error *err)
+{
+    qmf_value *offset = qmf_map();
+    int64_t back_s = (console_now_ms() * 1000000 - since_ns) / 1000000000 + 3;
+    int rc;
+
+    qmf_map_set(offset, "x-stream-offset", qmf_stringf("%llds", (long long)back_s));
+    rc = console_presence_subscribe(c, offset, err);
+    qmf_free(offset);
+    return rc;
+}
+
 /* Reads the stream up to a fresh marker: everything published before the
- * call is then known (the first call reads the whole window). */
+ * call is then known (the first call reads the whole window).  Or, from
+ * a console that may, the newest fresh summary of a keeper instead. */
 static int
 read_to_marker(struct virtbus_console *c, qmf_error *err)
 {
     struct bus_message *m;
 
+    c->presence_from_summary = false;
+    if (c->summaries && !c->heartbeats_subscribed) {
+        int rc = console_summary_read(c, err);
+
+        if (rc < 0)
+            return -1;
+        c->presence_from_summary = rc == 1;
+        if (rc == 1 && console_presence_has_up(c, (const char *const *)c->presence_named))
+            return c->has_fleet && !c->fleet_reused ? console_fleet_read(c, err) : 0;
+        /* No summary: the heartbeats.  Or a node named that the summary
+         * lacks or has down, which may have started since the keeper's
+         * last tick: the heartbeats since (a little before: the keeper
+         * reads them late), on top of the summary. */
+        if ((rc == 1 ? subscribe_heartbeats_since(c, c->summary_as_of_ns, err)
+                     : subscribe_heartbeats(c, err)) != 0)
+            return -1;
+    }
     free(c->presence_marker);
     c->presence_marker = console_new_id();
     c->presence_complete = false;
@@ -284,7 +395,9 @@ read_to_marker(struct virtbus_console *c, qmf_error *err)
 
 /* The cache ---------------------------------------------------------------------
  *
- * {"offset": <last stream offset read>, "saved": <ms>, "window": <s>,
+ * {"offset": <last stream offset read, -1 after a summary>, "saved": <ms>,
+ *  "window": <s>, "keeper": <told by a keeper's summary>,
+ *  "keeper_checked": <ms, when a console last looked for a summary>,
  *  "agents": {"<agent name>": <heartbeat _values>, ...}}
  * Written whole to a temporary file and renamed, so a reader never sees
  * half of one; read only if saved within the window, else the stream may
@@ -330,12 +443,38 @@ console_presence_load(struct virtbus_console *c, const char *path)
             for (j = 0; j < qmf_list_len(qmf_map_at(instances, i)->value); j++)
                 heard(c, qmf_map_at(instances, i)->key,
                       qmf_list_at(qmf_map_at(instances, i)->value, j));
-        c->presence_offset = offset;
+        c->presence_offset = offset < 0 ? -1 : offset;
         c->presence_saved_ms = saved;
+        c->presence_keeper_seen = qmf_as_bool(qmf_map_get(doc, "keeper"));
+        qmf_get_int64(qmf_map_get(doc, "keeper_checked"), &c->keeper_checked_ms);
         ok = true;
     }
     qmf_free(doc);
     return ok;
+}
+
+qmf_value *
+console_presence_instances(const struct presence_entry *e)
+{
+    qmf_value *list;
+    size_t i;
+
+    if (e->ninst < 2)
+        return NULL;
+    /* Each instance as the heartbeat values that tell it apart. */
+    list = qmf_list();
+    for (i = 0; i < e->ninst; i++) {
+        qmf_value *v = qmf_list_append(list, qmf_map());
+
+        if (strncmp(e->inst[i].id, "epoch:", 6) != 0)
+            qmf_map_set(v, "_instance_id", qmf_string(e->inst[i].id));
+        qmf_map_set(v, "node", qmf_dup(qmf_map_get(e->attrs, "node")));
+        qmf_map_set(v, "_host", qmf_string(e->inst[i].host));
+        qmf_map_set(v, "_pid", qmf_u32(e->inst[i].pid));
+        qmf_map_set(v, "_start_time", qmf_i64(e->inst[i].started_ms * 1000000));
+        qmf_map_set(v, "_timestamp", qmf_i64(e->inst[i].last_ms * 1000000));
+    }
+    return list;
 }
 
 static void
@@ -348,36 +487,26 @@ cache_save(struct virtbus_console *c)
     size_t len;
     int fd;
 
-    if (c->presence_cache == NULL || c->presence_offset < 0) {
+    /* From a summary there is no offset in the heartbeats to resume from:
+     * the cache is then good for presence_reuse_ms only. */
+    if (c->presence_cache == NULL || (c->presence_offset < 0 && !c->presence_from_summary)) {
         qmf_free(doc);
         return;
     }
-    qmf_map_set(doc, "offset", qmf_i64(c->presence_offset));
+    qmf_map_set(doc, "offset", qmf_i64(c->presence_from_summary ? -1 : c->presence_offset));
+    qmf_map_set(doc, "keeper", qmf_bool(c->presence_from_summary));
+    qmf_map_set(doc, "keeper_checked", qmf_i64(c->keeper_checked_ms));
     qmf_map_set(doc, "saved", qmf_i64(console_now_ms()));
     qmf_map_set(doc, "window", qmf_u32(c->presence_window_s));
     agents = qmf_map_set(doc, "agents", qmf_map());
     instances = qmf_map_set(doc, "instances", qmf_map());
     while ((ent = qmf_dict_next(c->presence, &cursor, NULL)) != NULL) {
         const struct presence_entry *e = ent;
-        qmf_value *list = NULL;
-        size_t i;
+        qmf_value *list = console_presence_instances(e);
 
         qmf_map_set(agents, e->name, qmf_dup(e->attrs));
-        /* Each instance as the heartbeat values that tell it apart. */
-        for (i = 0; e->ninst > 1 && i < e->ninst; i++) {
-            qmf_value *v = qmf_map();
-
-            if (list == NULL)
-                list = qmf_map_set(instances, e->name, qmf_list());
-            if (strncmp(e->inst[i].id, "epoch:", 6) != 0)
-                qmf_map_set(v, "_instance_id", qmf_string(e->inst[i].id));
-            qmf_map_set(v, "node", qmf_dup(qmf_map_get(e->attrs, "node")));
-            qmf_map_set(v, "_host", qmf_string(e->inst[i].host));
-            qmf_map_set(v, "_pid", qmf_u32(e->inst[i].pid));
-            qmf_map_set(v, "_start_time", qmf_i64(e->inst[i].started_ms * 1000000));
-            qmf_map_set(v, "_timestamp", qmf_i64(e->inst[i].last_ms * 1000000));
-            qmf_list_append(list, v);
-        }
+        if (list != NULL)
+            qmf_map_set(instances, e->name, list);
     }
     text = qmf_to_json(doc, &len);
     tmp = qmf_xasprintf("%s.%ld.tmp", c->presence_cache, (long)getpid());
@@ -523,6 +652,17 @@ virtbus_presence_follow(struct virtbus_console *c, virtbus_presence_fn fn, void 
     if (!c->has_presence || c->presence_reused) {
         qmf_error_set(err, QMF_ERR_INVALID_ARGS, "the console does not read presence");
         return -1;
+    }
+    /* Told by a summary: follow the heartbeats from now on. */
+    if (fn != NULL && !c->heartbeats_subscribed) {
+        qmf_value *next = qmf_map();
+        int rc;
+
+        qmf_map_set(next, "x-stream-offset", qmf_string("next"));
+        rc = console_presence_subscribe(c, next, err);
+        qmf_free(next);
+        if (rc != 0)
+            return -1;
     }
     c->follow_fn = fn;
     c->follow_opaque = opaque;

@@ -126,6 +126,10 @@ struct virtbus_console_options {
      * as they come.
      */
     const char *const *answer_issuer_keys;
+    /* Read presence from the heartbeats only, never from a keeper's
+     * summaries (docs/PROTOCOL.md §7.3.1): a keeper's own console, or one
+     * that must see a node within its first second. */
+    bool presence_no_summaries;
 };
 
 /* Connects (running the loop until connected or timed out). */
@@ -184,10 +188,40 @@ void virtbus_agent_list_add(struct virtbus_agent_list *l, const struct virtbus_a
  * of heartbeats the broker keeps), up or down, sorted by node, without a
  * wait window: the console reads the stream up to a marker it wrote
  * itself, so it knows when it has read everything.  Cost: the heartbeats
- * of the window, O(agents x window / interval).
+ * of the window, O(agents x window / interval).  Or, where a keeper runs
+ * (virtbus_presence_keep) and unless presence_no_summaries, its newest
+ * summary: O(agents) in a few messages, as of at most a second or so ago
+ * (docs/PROTOCOL.md §7.3.1).
  */
 int virtbus_presence(struct virtbus_console *c, struct virtbus_agent_list *out,
                      qmf_error *err);
+/* Whether the last virtbus_presence() was told by a keeper's summary. */
+bool virtbus_presence_from_summary(struct virtbus_console *c);
+
+/*
+ * Keeping presence for other consoles: after reading the whole window,
+ * the console writes a summary of it every interval_ms (0: 1000) on its
+ * loop, a full one every full_every_s (0: 60) and deltas against it in
+ * between, for as long as the loop runs.  The console must read the
+ * heartbeats (presence on, presence_no_summaries, no presence_reuse_ms).
+ * keep_stop writes a last record that sends readers back to the
+ * heartbeats at once; close the console after it.
+ */
+struct virtbus_keeper_options {
+    unsigned interval_ms;
+    unsigned full_every_s;
+    unsigned part_agents;           /* agents per message of a full summary (0: 1000) */
+};
+struct virtbus_keeper_stats {
+    unsigned long full, delta;      /* summaries written */
+    unsigned long records;          /* messages written (parts count one each) */
+    size_t agents;                  /* in the last full summary */
+    size_t delta_agents;            /* in the last delta */
+};
+int virtbus_presence_keep(struct virtbus_console *c, const struct virtbus_keeper_options *o,
+                          qmf_error *err);
+int virtbus_presence_keep_stop(struct virtbus_console *c, qmf_error *err);
+void virtbus_keeper_stats(struct virtbus_console *c, struct virtbus_keeper_stats *out);
 
 /*
  * Following presence: after virtbus_presence(), fn is called on the loop

@@ -111,6 +111,9 @@ expect lp-a1 ok publish,qmf.default.topic,agent.ind.heartbeat.virtbus.agent.lp-a
 expect lp-a1 refused publish,qmf.default.topic,agent.ind.heartbeat.virtbus.agent.lp-a2
 expect lp-a1 ok publish,qmf.default.topic,agent.ind.event.org_libvirt.domainLifecycle.info.virtbus.agent.lp-a1
 expect lp-a1 refused publish,qmf.default.topic,agent.ind.event.org_libvirt.domainLifecycle.info.virtbus.agent.lp-a2
+# Presence summaries are the consoles' to write: a host's account could
+# otherwise hide the other nodes from every console.
+expect lp-a1 refused publish,qmf.default.topic,virtbus.presence.summary
 expect lp-a1 refused xdelete,qmf.default.topic
 expect lp-a1 refused xdeclare,qmf.default.topic,topic
 expect lp-a1 refused delete,virtbus.presence
@@ -127,12 +130,14 @@ expect lp-mon refused publish,qmf.default.direct,virtbus:agent:lp-a1,_method_req
 expect lp-mon refused publish,qmf.default.topic,console.request.method,_method_request
 expect lp-mon refused publish,-,virtbus.agent.lp-a1,_method_request
 expect lp-mon refused consume,virtbus.agent.lp-a1
+expect lp-mon refused publish,qmf.default.topic,virtbus.presence.summary
 expect lp-mon refused purge,virtbus.agent.lp-a1
 expect_all lp-mon "ok private" "ok bind,@,qmf.default.topic,agent.ind.#" \
     "refused bind,@,qmf.default.topic,console.request.#" \
     "refused bind,@,qmf.default.direct,virtbus:agent:lp-a1"
 expect lp-ops ok publish,qmf.default.direct,nobody
 expect lp-ops refused consume,virtbus.agent.lp-a1
+expect lp-ops ok publish,qmf.default.topic,virtbus.presence.summary
 expect lp-ops refused purge,virtbus.agent.lp-a1
 expect lp-ops refused xdelete,qmf.default.direct
 expect lp-ops refused delete,virtbus.presence

@@ -34,6 +34,7 @@ assert_configs_equal(const struct ctl_config *a, const struct ctl_config *b)
     cr_assert_eq(a->timeout, b->timeout);
     cr_assert_eq(a->presence_window, b->presence_window);
     cr_assert_eq(a->presence_reuse_ms, b->presence_reuse_ms);
+    cr_assert_eq(a->presence_summaries, b->presence_summaries);
     cr_assert_eq(a->fleet_retention, b->fleet_retention);
     cr_assert_eq(a->confirm_above, b->confirm_above);
     assert_str_or_null_eq(a->key_file, b->key_file);
@@ -254,6 +255,11 @@ Test(ctl_config, every_key)
     config_from(&c, "presence_reuse_ms = 0\n");
     cr_assert_eq(c.presence_reuse_ms, 0);
     cr_assert_eq(c.confirm_above, CTL_CONFIG_DEFAULT_CONFIRM_ABOVE);
+    cr_assert(c.presence_summaries, "summaries are read by default");
+    ctl_config_free(&c);
+
+    config_from(&c, "presence_summaries = no\n");
+    cr_assert_not(c.presence_summaries);
     ctl_config_free(&c);
 
     config_from(&c, "confirm_above = 0\n");
@@ -769,7 +775,7 @@ Test(ctl_config, example_file_documents_every_key)
     ctl_config_defaults(&defaults);
     cr_assert_eq(ctl_config_parse(&c, text, len, path, &err), 0, "%s", err.text);
     /* Every key of the table, each once (a duplicate would fail above). */
-    cr_assert_eq(keys, 17);
+    cr_assert_eq(keys, 18);
     /* The examples. */
     cr_assert_str_eq(c.broker, "prod");
     assert_url(&c, NULL, "amqps://ops:secret@broker.example.com:5671/prod");
