@@ -116,6 +116,7 @@ struct bench_options {
     size_t cli_runs;
     bool echo;                  /* also measure bare bus consumers */
     bool keeper;                /* presence again with a keeper (virtbus keeper) */
+    unsigned keeper_window;     /* its presence_window (0: the default) */
     bool presence_only;         /* no broadcasts: presence alone */
     const char *url;
     const char *fleetsim;
@@ -1133,6 +1134,7 @@ measure_keeper(const struct bench_options *o, struct event_base *base, size_t n,
 {
     const char *argv[] = { o->cli, "-q", "-c", o->url, "keeper", NULL };
     char *cache = qmf_xasprintf("%s/bench_broadcast-%ld.presence", o->workdir, (long)getpid());
+    char *conf = qmf_xasprintf("%s/bench_broadcast-%ld.keeper.conf", o->workdir, (long)getpid());
     size_t up = 0, told = 0, waited;
     double cold, warm, cpu0, t0, cpu_per_s, ready_ms;
     pid_t pid = fork();
@@ -1140,20 +1142,45 @@ measure_keeper(const struct bench_options *o, struct event_base *base, size_t n,
     if (pid < 0)
         die("fork: %s", strerror(errno));
     if (pid == 0) {
-        setenv("VIRTBUS_CONFIG", "/dev/null", 1);
+        /* Agents heartbeating slower need a longer window. */
+        if (o->keeper_window) {
+            FILE *f = fopen(conf, "w");
+
+            if (f == NULL)
+                _exit(126);
+            fprintf(f, "presence_window = %u\n", o->keeper_window);
+            fclose(f);
+            setenv("VIRTBUS_CONFIG", conf, 1);
+        } else {
+            setenv("VIRTBUS_CONFIG", "/dev/null", 1);
+        }
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
-    /* Until a fresh console takes its summary, with every agent up. */
+    /* Until a fresh console takes its summary, with every agent up: each
+     * try that does not is said, with what it found. */
     t0 = bench_now_ms();
-    for (waited = 0; waited < 600 && (told == 0 || up != n); waited++) {
-        measure_presence_from(base, o->url, SIM_PREFIX, 1, NULL, false, &up, &told);
-        if (told == 0 || up != n)
-            idle_ms(base, 200);
+    for (waited = 0; waited < 30 && (told == 0 || up != n); waited++) {
+        double ms = measure_presence_from(base, o->url, SIM_PREFIX, 1, NULL, false, &up, &told);
+
+        if (told == 0 || up != n) {
+            printf("        keeper: at %.1f s, a read of %.0f ms %s, %zu agents up\n",
+                   (bench_now_ms() - t0) / 1000.0, ms,
+                   told ? "from a summary" : "from the heartbeats", up);
+            fflush(stdout);
+            idle_ms(base, 500);
+        }
     }
     ready_ms = bench_now_ms() - t0;
-    if (told == 0 || up != n)
-        die("keeper: no summary with all %zu agents after %.0f ms", n, ready_ms);
+    if (told == 0 || up != n) {
+        printf("        keeper: no summary with all %zu agents after %.0f ms\n", n, ready_ms);
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        unlink(conf);
+        free(conf);
+        free(cache);
+        return;
+    }
     cpu0 = cpu_ms(pid);
     t0 = bench_now_ms();
     idle_ms(base, 5000);
@@ -1169,6 +1196,8 @@ measure_keeper(const struct bench_options *o, struct event_base *base, size_t n,
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
     unlink(cache);
+    unlink(conf);
+    free(conf);
     free(cache);
 }
 
@@ -1268,6 +1297,9 @@ bench_size(const struct bench_options *o, struct event_base *base,
     body_file = save_node_answer(o, &warm);
     virtbus_results_free(&warm);
     if (o->presence_only) {
+        /* A window's worth of heartbeats, as a fleet that has run a while
+         * has: a fleet just started has fewer, and reads faster. */
+        idle_ms(base, 21000);
         r.has_dom = r.has_meth = false;
     } else {
         measure(console, &all, query_node, o->broadcasts, &pids, &r.node, NULL);
@@ -1709,7 +1741,7 @@ usage(FILE *f, int status)
         "                       [--signatures off|on-alone|on|answers|sealed]\n"
         "                       [--compare-signatures [--rounds R] [--modes LIST]]\n"
         "                       [--broker-pid PID]\n"
-        "                       [--keeper] [--presence-only]\n"
+        "                       [--keeper [--keeper-window S]] [--presence-only]\n"
         "                       [--fleetsim PATH] [--cli PATH] [--workdir DIR]\n"
         "                       BROKER_URL [-- FLEETSIM_FLAGS...]\n"
         "  -N LIST           fleet sizes (default 10,100,500,1000)\n"
@@ -1717,6 +1749,7 @@ usage(FILE *f, int status)
         "  -w WINDOW         broadcasts in flight in the pipelined run (default 8)\n"
         "  --no-echo         skip the bare-consumer baseline\n"
         "  --keeper          presence again with a keeper (virtbus keeper) running\n"
+        "  --keeper-window S the keeper's presence_window (for agents' --heartbeat > 6)\n"
         "  --presence-only   no broadcasts, presence alone (and the echo baseline)\n"
         "  --cli-nodes N     fleet size for the whole-command timing (default 50; 0: skip)\n"
         "  --cli-runs R      runs of each command (default 20)\n"
@@ -1814,6 +1847,7 @@ main(int argc, char **argv)
         { "window", required_argument, NULL, 'w' },
         { "no-echo", no_argument, NULL, 'E' },
         { "keeper", no_argument, NULL, 'K' },
+        { "keeper-window", required_argument, NULL, 'W' },
         { "presence-only", no_argument, NULL, 'O' },
         { "cli-nodes", required_argument, NULL, 'C' },
         { "cli-runs", required_argument, NULL, 'R' },
@@ -1863,6 +1897,7 @@ main(int argc, char **argv)
         case 'w': o.window = parse_size_arg(optarg, 1); break;
         case 'E': o.echo = false; break;
         case 'K': o.keeper = true; break;
+        case 'W': o.keeper = true; o.keeper_window = (unsigned)parse_size_arg(optarg, 5); break;
         case 'O': o.presence_only = true; break;
         case 'C': o.cli_nodes = parse_size_arg(optarg, 0); break;
         case 'R': o.cli_runs = parse_size_arg(optarg, 1); break;

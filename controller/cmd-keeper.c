@@ -55,9 +55,10 @@ keeper_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args 
     ko = (struct virtbus_keeper_options){
         .interval_ms = (unsigned)interval, .full_every_s = (unsigned)full_every,
     };
-    /* Every heartbeat, from the whole window: no summary (its own) and no
-     * cache. */
+    /* Every heartbeat, from the whole window: no summary (its own), no
+     * cache, and none of the fleet's memory (which a summary leaves out). */
     ctx->presence_no_summaries = true;
+    ctx->no_fleet_memory = true;
     ctx->presence_reuse_ms = 0;
     ctx->fleet_reuse_ms = 0;
     if ((rc = ctl_connect(ctx, true, NULL, NULL)) != 0)

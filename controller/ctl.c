@@ -273,7 +273,7 @@ ctl_connect(struct ctl_ctx *ctx, bool presence, const char *const *watch_keys,
         .presence_reuse_ms = ctx->presence_reuse_ms,
         .presence_nodes = named_nodes,
         .presence_no_summaries = ctx->presence_no_summaries || !ctx->config.presence_summaries,
-        .fleet = presence,
+        .fleet = presence && !ctx->no_fleet_memory,
         .fleet_retention_s = ctx->fleet_retention_s,
         .fleet_reuse_ms = ctx->fleet_reuse_ms,
     };

@@ -42,6 +42,7 @@ struct ctl_ctx {
     unsigned presence_window_s; /* heartbeats read to know who is up */
     unsigned presence_reuse_ms; /* a presence cache this young is taken as is */
     bool presence_no_summaries; /* the heartbeats, never a keeper's summary */
+    bool no_fleet_memory;       /* presence without the fleet's memory */
     unsigned fleet_retention_s; /* the fleet's memory forgets nodes unseen this long */
     unsigned fleet_reuse_ms;    /* a fleet cache this young is taken as is */
     bool json;

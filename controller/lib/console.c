@@ -194,6 +194,20 @@ console_run_until(struct virtbus_console *c, const bool *flag, unsigned timeout_
     return *flag;
 }
 
+bool
+console_run_while_coming(struct virtbus_console *c, const bool *flag, const uint64_t *counter,
+                         unsigned idle_ms)
+{
+    uint64_t before;
+
+    do {
+        before = *counter;
+        if (console_run_until(c, flag, idle_ms))
+            return true;
+    } while (*counter != before && !c->lost && !c->interrupted);
+    return false;
+}
+
 void
 console_wait_done(struct bus_conn *conn, const qmf_error *err, void *opaque)
 {

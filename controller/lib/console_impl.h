@@ -144,6 +144,7 @@ struct virtbus_console {
     struct qmf_dict *presence;       /* agent name -> struct presence_entry */
     char *presence_marker;           /* our marker's message id */
     bool presence_complete;          /* the marker came back */
+    uint64_t presence_delivered;     /* messages read from the stream */
     unsigned presence_window_s;
     int64_t presence_offset;         /* the last stream offset read, or -1 */
     char *presence_cache;            /* file to resume from next time, or NULL */
@@ -182,6 +183,7 @@ struct virtbus_console {
     char *fleet_cache;
     int64_t fleet_saved_ms;
     struct console_wait forget_wait; /* a forget record's confirm */
+    uint64_t fleet_delivered;        /* records read from the stream */
     unsigned fleet_retention_s;
 };
 
@@ -198,6 +200,11 @@ void console_bus_options(const struct virtbus_console *c, struct bus_options *bo
 void console_flag_cb(evutil_socket_t fd, short what, void *arg);
 /* Runs the loop until *flag or timeout_ms; false on timeout or a lost broker. */
 bool console_run_until(struct virtbus_console *c, const bool *flag, unsigned timeout_ms);
+/* The same for reading a stream to a marker: however long it takes, as
+ * long as *counter (messages read) keeps growing; false once nothing came
+ * for idle_ms (10,000 agents' records take seconds to read). */
+bool console_run_while_coming(struct virtbus_console *c, const bool *flag,
+                              const uint64_t *counter, unsigned idle_ms);
 /* bus_done_cb and bus_confirm_cb for a struct console_wait (opaque); then
  * wait_for runs the loop until it is done or timeout_ms passed: 0 if it
  * went well, else -1 and err says "what: why". */
@@ -301,6 +308,9 @@ int console_presence_subscribe(struct virtbus_console *c, const qmf_value *offse
  * error. */
 int console_summary_read(struct virtbus_console *c, qmf_error *err);
 void console_summary_free(struct virtbus_console *c);
+/* A marker came back in the presence stream: a keeper's, it writes its
+ * next record. */
+void console_keeper_marker(struct virtbus_console *c, const char *message_id);
 
 /* fleet.c: the fleet's memory.  init loads the cache and returns the
  * stream offset to subscribe from (a map of consumer arguments, caller

@@ -173,6 +173,7 @@ on_record(struct fleet_reader *r, struct bus_delivery *d, const struct bus_messa
     char *mark = record_mark(m);
     int64_t offset = -1;
 
+    c->fleet_delivered++;
     qmf_get_int64(qmf_map_get(m->headers, "x-stream-offset"), &offset);
     /* Resuming, the first record must be the one the cache ended with:
      * anything else means the stream was made anew (a new broker). */
@@ -391,9 +392,9 @@ send_marker(struct virtbus_console *c, char **marker, bool *complete, qmf_error 
 static int
 wait_marker(struct virtbus_console *c, const bool *complete, qmf_error *err)
 {
-    if (console_run_until(c, complete, FLEET_TIMEOUT_MS))
+    if (console_run_while_coming(c, complete, &c->fleet_delivered, FLEET_TIMEOUT_MS))
         return 0;
-    qmf_error_set(err, QMF_ERR_TIMEOUT, "the fleet's memory did not answer within %d ms",
+    qmf_error_set(err, QMF_ERR_TIMEOUT, "the fleet's memory sent nothing for %d ms",
                   FLEET_TIMEOUT_MS);
     return -1;
 }

@@ -259,6 +259,7 @@ console_on_presence(struct bus_delivery *d, const struct bus_message *m, void *o
     const char *agent = bus_message_header(m, "qmf.agent");
     int64_t offset;
 
+    c->presence_delivered++;
     if (qmf_get_int64(qmf_map_get(m->headers, "x-stream-offset"), &offset) &&
         offset > c->presence_offset)
         c->presence_offset = offset;
@@ -268,6 +269,8 @@ console_on_presence(struct bus_delivery *d, const struct bus_message *m, void *o
     else if (opcode && strcmp(opcode, MARKER_OPCODE) == 0 && m->message_id &&
              c->presence_marker && strcmp(m->message_id, c->presence_marker) == 0)
         c->presence_complete = true;
+    else if (opcode && strcmp(opcode, MARKER_OPCODE) == 0 && m->message_id && c->keeper)
+        console_keeper_marker(c, m->message_id);
     /* Stream deliveries are acknowledged only to renew the credit. */
     bus_ack(d);
 }
@@ -380,14 +383,15 @@ read_to_marker(struct virtbus_console *c, qmf_error *err)
     if (virtbus_send(c, QMF_NAME_PRESENCE_MARKER_ADDRESS, m,
                      err) != 0)
         return -1;
-    if (!console_run_until(c, &c->presence_complete, PRESENCE_TIMEOUT_MS)) {
+    if (!console_run_while_coming(c, &c->presence_complete, &c->presence_delivered,
+                                  PRESENCE_TIMEOUT_MS)) {
         if (c->refused.code != QMF_OK) {
             qmf_error_set(err, QMF_ERR_TRANSPORT, "the presence marker was refused by "
                           "the broker: %s", c->refused.text);
             return -1;
         }
         qmf_error_set(err, QMF_ERR_TIMEOUT,
-                      "the presence stream did not answer within %d ms", PRESENCE_TIMEOUT_MS);
+                      "the presence stream sent nothing for %d ms", PRESENCE_TIMEOUT_MS);
         return -1;
     }
     return c->has_fleet && !c->fleet_reused ? console_fleet_read(c, err) : 0;
@@ -554,9 +558,8 @@ list_one(const struct virtbus_console *c, const struct presence_entry *e, int64_
  * fleet's memory adds.  An agent forgotten since its last heartbeat is
  * left out. */
 static void
-snapshot(struct virtbus_console *c, struct virtbus_agent_list *out)
+snapshot(struct virtbus_console *c, int64_t now_ms, struct virtbus_agent_list *out)
 {
-    int64_t now_ms = console_now_ms();
     size_t cursor = 0;
     void *ent;
 
@@ -598,16 +601,21 @@ compare_agents(const void *a, const void *b)
 int
 virtbus_presence(struct virtbus_console *c, struct virtbus_agent_list *out, qmf_error *err)
 {
+    int64_t now_ms;
+
     memset(out, 0, sizeof(*out));
     if (!c->has_presence) {
         qmf_error_set(err, QMF_ERR_INVALID_ARGS, "the console was opened without presence");
         return -1;
     }
+    /* Up or down as of the read's start: the stream up to the marker is
+     * the state then, and reading 10,000 agents' heartbeats takes longer
+     * than an agent has to heartbeat again. */
+    now_ms = console_now_ms();
     /* A reused cache is not saved again: its age must keep growing. */
     if (!c->presence_reused) {
         size_t cursor = 0;
-    void *ent;
-        int64_t now_ms = console_now_ms();
+        void *ent;
 
         if (read_to_marker(c, err) != 0)
             return -1;
@@ -619,7 +627,7 @@ virtbus_presence(struct virtbus_console *c, struct virtbus_agent_list *out, qmf_
                 console_fleet_note_down(c, e->name, e->attrs);
         }
     }
-    snapshot(c, out);
+    snapshot(c, now_ms, out);
     qsort(out->items, out->n, sizeof(*out->items), compare_agents);
     return 0;
 }

@@ -20,14 +20,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/codec.h"
 #include "core/names.h"
 
 #define SUMMARY_OPCODE "_virtbus_presence_summary"
 #define MARKER_OPCODE "_console_presence_marker"
 #define SUMMARY_TIMEOUT_MS 10000
 /* Agents per part of a full summary: well under the 4 MiB that readers
- * take by default, at a heartbeat's usual size (under 1 KiB). */
+ * take by default, at a heartbeat's usual size (under 1 KiB).  A part is
+ * cut sooner if its values would pass half of what a reader decodes in
+ * one body (QMF_MAX_VALUES): about 60 a heartbeat. */
 #define SUMMARY_PART_AGENTS 1000
+#define SUMMARY_PART_VALUES (QMF_MAX_VALUES / 2)
 #define SUMMARY_MAX_PARTS 100000
 /* A delta that repeats more agents than this (or a quarter of them) is
  * replaced by a new full summary. */
@@ -39,6 +43,8 @@
  * into the stream too, and the last chunk may hold only those. */
 #define SUMMARY_LOOK_BACK "5s"
 #define KEEPER_MAX_INTERVAL_MS 1000
+/* A keeper's marker not back after this long is sent again. */
+#define KEEPER_MARKER_RESEND_MS 5000
 
 #define KEEPER_DEFAULT_INTERVAL_MS 1000
 #define KEEPER_DEFAULT_FULL_EVERY_S 60
@@ -52,6 +58,10 @@ struct presence_keeper {
     bool active;                /* ticking: between keep and keep_stop */
     struct console_wait wait;   /* the declare, the last record's confirm */
     struct event *tick;
+    /* Its marker in the presence stream: when it comes back, everything
+     * up to its sending has been read, and a record is written as of then. */
+    char *marker;
+    int64_t marker_sent_ms;
     unsigned interval_ms, full_every_ms, part_agents;
     char *id;
     uint64_t seq;               /* the last record's */
@@ -416,6 +426,7 @@ console_summary_free(struct virtbus_console *c)
     if (k != NULL) {
         if (k->tick)
             event_free(k->tick);
+        free(k->marker);
         qmf_dict_free(k->base_state);
         free(k->id);
         free(k);
@@ -443,6 +454,22 @@ agent_entry(const struct presence_entry *e, bool up)
     if (instances)
         qmf_map_set(entry, "instances", instances);
     return entry;
+}
+
+/* Values in v, itself included, as a reader's decoder counts them: a
+ * map's keys too. */
+static size_t
+count_values(const qmf_value *v)
+{
+    size_t n = 1, i;
+
+    if (v != NULL && v->kind == QMF_MAP)
+        for (i = 0; i < qmf_map_len(v); i++)
+            n += 1 + count_values(qmf_map_at(v, i)->value);
+    else if (v != NULL && v->kind == QMF_LIST)
+        for (i = 0; i < qmf_list_len(v); i++)
+            n += count_values(qmf_list_at(v, i));
+    return n;
 }
 
 static qmf_value *
@@ -485,70 +512,77 @@ record_send(struct virtbus_console *c, qmf_value *body, bool wait, qmf_error *er
     return rc;
 }
 
+/* now_ms: the wall clock, against which changes are dated; as_of_ms: how
+ * far the keeper has read, at which agents are judged up or down. */
 static int
-publish_full(struct virtbus_console *c, int64_t now_ms, qmf_error *err)
+publish_full(struct virtbus_console *c, int64_t now_ms, int64_t as_of_ms, qmf_error *err)
 {
     struct presence_keeper *k = c->keeper;
-    int64_t as_of_ns = now_ms * 1000000;
-    size_t cursor = 0, known = 0, part = 0, parts;
-    qmf_value *body = NULL;
-    uint64_t seq;
+    int64_t as_of_ns = as_of_ms * 1000000;
+    qmf_value *parts = qmf_list(), *agents = NULL;
+    size_t cursor = 0, known = 0, values = 0, n, i;
+    uint64_t seq = k->seq + 1;
     void *ent;
     int rc = 0;
 
-    while ((ent = qmf_dict_next(c->presence, &cursor, NULL)) != NULL)
-        known += keeper_knows(c, ent, now_ms);
-    parts = known ? (known + k->part_agents - 1) / k->part_agents : 1;
     qmf_dict_free(k->base_state);
     k->base_state = qmf_dict_new(NULL);
-    seq = k->seq + 1;
-    cursor = 0;
-    for (;;) {
-        struct presence_entry *e = qmf_dict_next(c->presence, &cursor, NULL);
-        bool up;
+    /* The parts first, to number them. */
+    while ((ent = qmf_dict_next(c->presence, &cursor, NULL)) != NULL) {
+        const struct presence_entry *e = ent;
+        bool up = console_presence_entry_up(e, as_of_ms);
+        qmf_value *entry;
 
-        if (e != NULL && !keeper_knows(c, e, now_ms))
+        if (!keeper_knows(c, e, as_of_ms))
             continue;
-        if (body == NULL) {
-            body = record_new(k, "full", as_of_ns);
-            /* Every part has the summary's seq: the first part's. */
-            qmf_map_set(body, "seq", qmf_u64(seq));
-            qmf_map_set(body, "part", qmf_u32((uint32_t)part));
-            qmf_map_set(body, "parts", qmf_u32((uint32_t)parts));
-            qmf_map_set(body, "agents", qmf_map());
+        entry = agent_entry(e, up);
+        n = count_values(entry);
+        if (agents != NULL && (qmf_map_len(agents) == k->part_agents ||
+                               values + n > SUMMARY_PART_VALUES))
+            agents = NULL;
+        if (agents == NULL) {
+            qmf_value *body = qmf_list_append(parts, record_new(k, "full", as_of_ns));
+
+            agents = qmf_map_set(body, "agents", qmf_map());
+            values = count_values(body);
         }
-        if (e != NULL) {
-            up = console_presence_entry_up(e, now_ms);
-            qmf_map_append(qmf_map_get(body, "agents"), e->name, agent_entry(e, up));
-            qmf_dict_add(k->base_state, e->name, up ? BASE_UP : BASE_DOWN);
-        }
-        if (e == NULL || qmf_map_len(qmf_map_get(body, "agents")) == k->part_agents) {
-            if (rc == 0)
-                rc = record_send(c, body, false, err);
-            else
-                qmf_free(body);
-            body = NULL;
-            part++;
-            if (e == NULL || part == parts)
-                break;
-        }
+        qmf_map_append(agents, e->name, entry);
+        values += n;
+        qmf_dict_add(k->base_state, e->name, up ? BASE_UP : BASE_DOWN);
+        known++;
     }
+    if (qmf_list_len(parts) == 0)
+        qmf_map_set(qmf_list_append(parts, record_new(k, "full", as_of_ns)), "agents", qmf_map());
+    n = qmf_list_len(parts);
+    for (i = 0; i < n; i++) {
+        qmf_value *body = qmf_list_steal(parts, i);
+
+        /* Every part has the summary's seq: the first part's. */
+        qmf_map_set(body, "seq", qmf_u64(seq));
+        qmf_map_set(body, "part", qmf_u32((uint32_t)i));
+        qmf_map_set(body, "parts", qmf_u32((uint32_t)n));
+        if (rc == 0)
+            rc = record_send(c, body, false, err);
+        else
+            qmf_free(body);
+    }
+    qmf_free(parts);
     k->seq = seq;
     k->base = seq;
     k->base_ms = now_ms;
     k->base_as_of_ns = as_of_ns;
-    k->base_parts = (uint32_t)parts;
+    k->base_parts = (uint32_t)n;
     k->stats.full++;
     k->stats.agents = known;
     return rc;
 }
 
 static int
-publish_delta(struct virtbus_console *c, int64_t now_ms, qmf_error *err)
+publish_delta(struct virtbus_console *c, int64_t now_ms, int64_t as_of_ms, qmf_error *err)
 {
     struct presence_keeper *k = c->keeper;
     qmf_value *agents = qmf_map(), *body;
-    size_t cursor = 0, limit = qmf_dict_len(c->presence) / 4;
+    size_t cursor = 0, limit = qmf_dict_len(c->presence) / 4, values = 0;
     void *ent;
 
     if (limit < SUMMARY_DELTA_MIN)
@@ -556,20 +590,22 @@ publish_delta(struct virtbus_console *c, int64_t now_ms, qmf_error *err)
     while ((ent = qmf_dict_next(c->presence, &cursor, NULL)) != NULL) {
         const struct presence_entry *e = ent;
         const void *was = qmf_dict_get(k->base_state, e->name);
-        bool up = console_presence_entry_up(e, now_ms);
+        bool up = console_presence_entry_up(e, as_of_ms);
 
-        if (!keeper_knows(c, e, now_ms) && was == NULL)
+        if (!keeper_knows(c, e, as_of_ms) && was == NULL)
             continue;
         if (was != NULL && (was == BASE_UP) == up && e->changed_ms < k->base_ms &&
             e->ninst < 2)
             continue;
-        qmf_map_append(agents, e->name, agent_entry(e, up));
-        if (qmf_map_len(agents) > limit) {
+        values += count_values(qmf_map_append(agents, e->name, agent_entry(e, up)));
+        /* One body must stay readable, and a full summary is cheaper to
+         * read than a delta about as large. */
+        if (qmf_map_len(agents) > limit || values > SUMMARY_PART_VALUES) {
             qmf_free(agents);
-            return publish_full(c, now_ms, err);
+            return publish_full(c, now_ms, as_of_ms, err);
         }
     }
-    body = record_new(k, "delta", now_ms * 1000000);
+    body = record_new(k, "delta", as_of_ms * 1000000);
     qmf_map_set(body, "base", qmf_u64(k->base));
     qmf_map_set(body, "base_as_of", qmf_i64(k->base_as_of_ns));
     qmf_map_set(body, "base_parts", qmf_u32(k->base_parts));
@@ -579,22 +615,54 @@ publish_delta(struct virtbus_console *c, int64_t now_ms, qmf_error *err)
     return record_send(c, body, false, err);
 }
 
+/* A tick sends the keeper's marker into the presence stream, unless one
+ * is on its way; the record is written when it comes back. */
 static void
 keeper_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct virtbus_console *c = arg;
     struct presence_keeper *k = c->keeper;
     int64_t now_ms = console_now_ms();
+    struct bus_message *m;
     qmf_error err;
 
     /* Not connected: the records would be lost; readers see the keeper
      * stale meanwhile and read the heartbeats. */
-    if (!c->up)
+    if (!c->up || (k->marker != NULL && now_ms - k->marker_sent_ms < KEEPER_MARKER_RESEND_MS))
         return;
+    free(k->marker);
+    k->marker = console_new_id();
+    k->marker_sent_ms = now_ms;
+    m = bus_message_new();
+    bus_message_set_header_string(m, "qmf.opcode", MARKER_OPCODE);
+    bus_message_set_header_string(m, "method", "indication");
+    m->message_id = qmf_xstrdup(k->marker);
+    m->body = qmf_map();
+    virtbus_send(c, QMF_NAME_PRESENCE_MARKER_ADDRESS, m, &err);
+}
+
+/*
+ * The keeper's marker came back: every heartbeat sent before it has been
+ * read.  The record is as of the marker's sending, so a keeper that falls
+ * behind the stream writes records as old as its reading, which readers
+ * find stale, rather than call agents down whose heartbeats it has not
+ * read yet.
+ */
+void
+console_keeper_marker(struct virtbus_console *c, const char *message_id)
+{
+    struct presence_keeper *k = c->keeper;
+    int64_t now_ms = console_now_ms();
+    qmf_error err;
+
+    if (k == NULL || !k->active || k->marker == NULL || strcmp(message_id, k->marker) != 0)
+        return;
+    free(k->marker);
+    k->marker = NULL;
     if (k->base == 0 || now_ms - k->base_ms >= (int64_t)k->full_every_ms)
-        publish_full(c, now_ms, &err);
+        publish_full(c, now_ms, k->marker_sent_ms, &err);
     else
-        publish_delta(c, now_ms, &err);
+        publish_delta(c, now_ms, k->marker_sent_ms, &err);
 }
 
 /* The summaries' stream, before the first summary: one published to a
@@ -626,6 +694,7 @@ virtbus_presence_keep(struct virtbus_console *c, const struct virtbus_keeper_opt
     struct presence_keeper *k = c->keeper;
     struct virtbus_agent_list l;
     struct timeval tv;
+    int64_t read_ms;
 
     if (!c->has_presence || c->summaries || c->presence_reused) {
         qmf_error_set(err, QMF_ERR_INVALID_ARGS, "a keeper's console must read the "
@@ -655,10 +724,11 @@ virtbus_presence_keep(struct virtbus_console *c, const struct virtbus_keeper_opt
     k->part_agents = o && o->part_agents ? o->part_agents : SUMMARY_PART_AGENTS;
     k->base = 0;
     /* The whole window first: a summary of half of it would be wrong. */
+    read_ms = console_now_ms();
     if (declare_stream(c, err) != 0 || virtbus_presence(c, &l, err) != 0)
         return -1;
     virtbus_agent_list_free(&l);
-    if (publish_full(c, console_now_ms(), err) != 0)
+    if (publish_full(c, console_now_ms(), read_ms, err) != 0)
         return -1;
     k->active = true;
     k->tick = event_new(c->base, -1, EV_PERSIST, keeper_tick, c);
@@ -678,6 +748,8 @@ virtbus_presence_keep_stop(struct virtbus_console *c, qmf_error *err)
     k->active = false;
     event_free(k->tick);
     k->tick = NULL;
+    free(k->marker);
+    k->marker = NULL;
     /* Readers then read the heartbeats at once, rather than trust the
      * last summary until it is stale. */
     return record_send(c, record_new(k, "stopping", console_now_ms() * 1000000), true, err);
