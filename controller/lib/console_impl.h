@@ -20,6 +20,7 @@
  * is how far back a console reads them, and so who it can report down. */
 #define PRESENCE_WINDOW_S 20
 #define PRESENCE_MISSED 3        /* intervals without a heartbeat: down */
+#define PRESENCE_MARKER_OPCODE "_console_presence_marker"
 /* How long a cache's "no keeper was found" holds before a console looks
  * for a keeper's summary again. */
 #define PRESENCE_KEEPER_RECHECK_MS 60000
@@ -290,6 +291,9 @@ void console_presence_free(struct virtbus_console *c);
 bool console_presence_load(struct virtbus_console *c, const char *path);
 /* Whether presence has every one of nodes (NULL-terminated, or NULL) up. */
 bool console_presence_has_up(struct virtbus_console *c, const char *const *nodes);
+/* Writes a presence marker with message id id, into the presence stream
+ * and the summaries' (PROTOCOL.md §7.3, §7.3.1). */
+int console_presence_marker_send(struct virtbus_console *c, const char *id, qmf_error *err);
 /* A heartbeat's values for agent, as if read from the stream. */
 void console_presence_heard(struct virtbus_console *c, const char *agent,
                             const qmf_value *values);

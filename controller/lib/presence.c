@@ -25,7 +25,6 @@
  * than this is not one of ours. */
 #define CACHE_MAX (64u * 1024 * 1024)
 
-#define MARKER_OPCODE "_console_presence_marker"
 #define PRESENCE_TIMEOUT_MS 10000
 
 static void
@@ -266,10 +265,10 @@ console_on_presence(struct bus_delivery *d, const struct bus_message *m, void *o
     if (opcode && strcmp(opcode, "_agent_heartbeat_indication") == 0 && agent && m->body &&
         heartbeat_key_ok(m, agent))
         heard(c, agent, qmf_map_get(m->body, "_values"));
-    else if (opcode && strcmp(opcode, MARKER_OPCODE) == 0 && m->message_id &&
+    else if (opcode && strcmp(opcode, PRESENCE_MARKER_OPCODE) == 0 && m->message_id &&
              c->presence_marker && strcmp(m->message_id, c->presence_marker) == 0)
         c->presence_complete = true;
-    else if (opcode && strcmp(opcode, MARKER_OPCODE) == 0 && m->message_id && c->keeper)
+    else if (opcode && strcmp(opcode, PRESENCE_MARKER_OPCODE) == 0 && m->message_id && c->keeper)
         console_keeper_marker(c, m->message_id);
     /* Stream deliveries are acknowledged only to renew the credit. */
     bus_ack(d);
@@ -331,6 +330,20 @@ subscribe_heartbeats(struct virtbus_console *c, qmf_error *err)
     return rc;
 }
 
+int
+console_presence_marker_send(struct virtbus_console *c, const char *id, qmf_error *err)
+{
+    struct bus_message *m = bus_message_new();
+
+    bus_message_set_header_string(m, "qmf.opcode", PRESENCE_MARKER_OPCODE);
+    bus_message_set_header_string(m, "method", "indication");
+    m->message_id = qmf_xstrdup(id);
+    m->body = qmf_map();
+    /* By the topic exchange, bound to the stream for it: a broker account
+     * that may not write to every queue by name can still read presence. */
+    return virtbus_send(c, QMF_NAME_PRESENCE_MARKER_ADDRESS, m, err);
+}
+
 static int
 subscribe_heartbeats_since(struct virtbus_console *c, int64_t since_ns, qmf_error *err)
 {
@@ -350,8 +363,6 @@ subscribe_heartbeats_since(struct virtbus_console *c, int64_t since_ns, qmf_erro
 static int
 read_to_marker(struct virtbus_console *c, qmf_error *err)
 {
-    struct bus_message *m;
-
     c->presence_from_summary = false;
     if (c->summaries && !c->heartbeats_subscribed) {
         int rc = console_summary_read(c, err);
@@ -373,15 +384,7 @@ read_to_marker(struct virtbus_console *c, qmf_error *err)
     c->presence_marker = console_new_id();
     c->presence_complete = false;
     qmf_error_clear(&c->refused);
-    m = bus_message_new();
-    bus_message_set_header_string(m, "qmf.opcode", MARKER_OPCODE);
-    bus_message_set_header_string(m, "method", "indication");
-    m->message_id = qmf_xstrdup(c->presence_marker);
-    m->body = qmf_map();
-    /* By the topic exchange, bound to the stream for it: a broker account
-     * that may not write to every queue by name can still read presence. */
-    if (virtbus_send(c, QMF_NAME_PRESENCE_MARKER_ADDRESS, m,
-                     err) != 0)
+    if (console_presence_marker_send(c, c->presence_marker, err) != 0)
         return -1;
     if (!console_run_while_coming(c, &c->presence_complete, &c->presence_delivered,
                                   PRESENCE_TIMEOUT_MS)) {

@@ -24,7 +24,6 @@
 #include "core/names.h"
 
 #define SUMMARY_OPCODE "_virtbus_presence_summary"
-#define MARKER_OPCODE "_console_presence_marker"
 #define SUMMARY_TIMEOUT_MS 10000
 /* Agents per part of a full summary: well under the 4 MiB that readers
  * take by default, at a heartbeat's usual size (under 1 KiB).  A part is
@@ -33,8 +32,8 @@
 #define SUMMARY_PART_AGENTS 1000
 #define SUMMARY_PART_VALUES (QMF_MAX_VALUES / 2)
 #define SUMMARY_MAX_PARTS 100000
-/* A delta that repeats more agents than this (or a quarter of them) is
- * replaced by a new full summary. */
+/* A delta that would repeat more than a quarter of the agents (and more
+ * than this many) is replaced by a new full summary. */
 #define SUMMARY_DELTA_MIN 64
 /* Missed ticks after which a keeper's newest record is stale. */
 #define SUMMARY_MISSED_TICKS 3
@@ -158,7 +157,7 @@ on_summary(struct bus_delivery *d, const struct bus_message *m, void *opaque)
     const char *opcode = bus_message_header(m, "qmf.opcode");
     struct summary_record rec;
 
-    if (opcode && strcmp(opcode, MARKER_OPCODE) == 0 && m->message_id &&
+    if (opcode && strcmp(opcode, PRESENCE_MARKER_OPCODE) == 0 && m->message_id &&
         r->c->presence_marker && strcmp(m->message_id, r->c->presence_marker) == 0) {
         r->marker_seen = true;
     } else if (opcode && strcmp(opcode, SUMMARY_OPCODE) == 0 && m->subject &&
@@ -221,19 +220,13 @@ read_from(struct summary_read *r, const char *offset, uint32_t credit, struct bu
                             "reading the presence summaries", err);
 }
 
+/* Bound to both streams: one marker serves whichever is read. */
 static int
 send_marker(struct virtbus_console *c, qmf_error *err)
 {
-    struct bus_message *m = bus_message_new();
-
     free(c->presence_marker);
     c->presence_marker = console_new_id();
-    bus_message_set_header_string(m, "qmf.opcode", MARKER_OPCODE);
-    bus_message_set_header_string(m, "method", "indication");
-    m->message_id = qmf_xstrdup(c->presence_marker);
-    m->body = qmf_map();
-    /* Bound to both streams: one marker serves whichever is read. */
-    return virtbus_send(c, QMF_NAME_PRESENCE_MARKER_ADDRESS, m, err);
+    return console_presence_marker_send(c, c->presence_marker, err);
 }
 
 /* The newest record read before the marker, or NULL. */
@@ -623,7 +616,6 @@ keeper_tick(evutil_socket_t fd, short what, void *arg)
     struct virtbus_console *c = arg;
     struct presence_keeper *k = c->keeper;
     int64_t now_ms = console_now_ms();
-    struct bus_message *m;
     qmf_error err;
 
     /* Not connected: the records would be lost; readers see the keeper
@@ -633,12 +625,7 @@ keeper_tick(evutil_socket_t fd, short what, void *arg)
     free(k->marker);
     k->marker = console_new_id();
     k->marker_sent_ms = now_ms;
-    m = bus_message_new();
-    bus_message_set_header_string(m, "qmf.opcode", MARKER_OPCODE);
-    bus_message_set_header_string(m, "method", "indication");
-    m->message_id = qmf_xstrdup(k->marker);
-    m->body = qmf_map();
-    virtbus_send(c, QMF_NAME_PRESENCE_MARKER_ADDRESS, m, &err);
+    console_presence_marker_send(c, k->marker, &err);
 }
 
 /*
