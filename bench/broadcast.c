@@ -1124,39 +1124,55 @@ measure_presence(struct event_base *base, const char *url, const char *prefix,
 }
 
 /*
- * Presence with a keeper: `virtbus keeper` (a child process) reads the
- * heartbeats and writes summaries; fresh consoles read those.  Prints the
+ * `virtbus keeper` as a child process, with a configuration of its own:
+ * presence_window from --keeper-window (written to conf), else none.  The
+ * environment is set for the child in the parent (a child of a threaded
+ * process may only exec), then put back.
+ */
+static pid_t
+keeper_start(const struct bench_options *o, const char *conf)
+{
+    const char *argv[] = { o->cli, "-q", "-c", o->url, "keeper", NULL };
+    const char *was = getenv("VIRTBUS_CONFIG");
+    char *saved = was ? qmf_xstrdup(was) : NULL;
+    pid_t pid;
+
+    if (o->keeper_window) {
+        char *text = qmf_xasprintf("presence_window = %u\n", o->keeper_window);
+
+        write_file(conf, text);
+        free(text);
+    }
+    setenv("VIRTBUS_CONFIG", o->keeper_window ? conf : "/dev/null", 1);
+    pid = fork();
+    if (pid == 0) {
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    if (saved)
+        setenv("VIRTBUS_CONFIG", saved, 1);
+    else
+        unsetenv("VIRTBUS_CONFIG");
+    free(saved);
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    return pid;
+}
+
+/*
+ * Presence with a keeper: fresh consoles read its summaries.  Prints the
  * read with and without a cache (opening the console included: it loads
  * the cache) and the keeper's CPU a second.
  */
 static void
 measure_keeper(const struct bench_options *o, struct event_base *base, size_t n, size_t runs)
 {
-    const char *argv[] = { o->cli, "-q", "-c", o->url, "keeper", NULL };
     char *cache = qmf_xasprintf("%s/bench_broadcast-%ld.presence", o->workdir, (long)getpid());
     char *conf = qmf_xasprintf("%s/bench_broadcast-%ld.keeper.conf", o->workdir, (long)getpid());
     size_t up = 0, told = 0, waited;
     double cold, warm, cpu0, t0, cpu_per_s, ready_ms;
-    pid_t pid = fork();
+    pid_t pid = keeper_start(o, conf);
 
-    if (pid < 0)
-        die("fork: %s", strerror(errno));
-    if (pid == 0) {
-        /* Agents heartbeating slower need a longer window. */
-        if (o->keeper_window) {
-            FILE *f = fopen(conf, "w");
-
-            if (f == NULL)
-                _exit(126);
-            fprintf(f, "presence_window = %u\n", o->keeper_window);
-            fclose(f);
-            setenv("VIRTBUS_CONFIG", conf, 1);
-        } else {
-            setenv("VIRTBUS_CONFIG", "/dev/null", 1);
-        }
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
     /* Until a fresh console takes its summary, with every agent up: each
      * try that does not is said, with what it found. */
     t0 = bench_now_ms();
@@ -1174,12 +1190,7 @@ measure_keeper(const struct bench_options *o, struct event_base *base, size_t n,
     ready_ms = bench_now_ms() - t0;
     if (told == 0 || up != n) {
         printf("        keeper: no summary with all %zu agents after %.0f ms\n", n, ready_ms);
-        kill(pid, SIGTERM);
-        waitpid(pid, NULL, 0);
-        unlink(conf);
-        free(conf);
-        free(cache);
-        return;
+        goto out;
     }
     cpu0 = cpu_ms(pid);
     t0 = bench_now_ms();
@@ -1193,6 +1204,7 @@ measure_keeper(const struct bench_options *o, struct event_base *base, size_t n,
            " second; first summary taken %.0f ms after its start\n",
            cold, warm, told, runs, up, cpu_per_s, ready_ms);
     fflush(stdout);
+out:
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
     unlink(cache);

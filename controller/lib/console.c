@@ -194,6 +194,16 @@ console_run_until(struct virtbus_console *c, const bool *flag, unsigned timeout_
     return *flag;
 }
 
+void
+console_shared_queue(const struct virtbus_console *c, struct bus_queue *q)
+{
+    /* Made by the administrator, with its bindings: only checked. */
+    if (c->provisioned) {
+        q->passive = true;
+        q->nbindings = 0;
+    }
+}
+
 bool
 console_run_while_coming(struct virtbus_console *c, const bool *flag, const uint64_t *counter,
                          unsigned idle_ms)
@@ -236,7 +246,9 @@ console_wait_for(struct virtbus_console *c, struct console_wait *w, unsigned tim
 {
     if (console_run_until(c, &w->done, timeout_ms) && w->ok)
         return 0;
-    qmf_error_set(err, w->done ? w->err.code : QMF_ERR_TIMEOUT, "%s: %s", what,
+    /* A refusal too is a transport error (docs/TRANSPORTS.md), as a
+     * refused login is. */
+    qmf_error_set(err, QMF_ERR_TRANSPORT, "%s: %s", what,
                   w->done ? w->err.text : "the broker did not answer");
     return -1;
 }
@@ -374,7 +386,6 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
         c->has_watch = true;
     }
     if (o->presence) {
-        char offset[32];
         int64_t age_ms;
         bool resume, fleet_fresh = true;
 
@@ -409,22 +420,10 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
         if (!c->presence_reused && !c->summaries) {
             c->heartbeats_subscribed = true;
             presence_args = bus_presence_queue(&queues[nq]);
-            /* Made by the administrator, with its bindings: only checked. */
-            if (c->provisioned) {
-                queues[nq].passive = true;
-                queues[nq].nbindings = 0;
-            }
+            console_shared_queue(c, &queues[nq]);
             nq++;
             presence_offset = qmf_map();
-            /* Resume after what the cache knows, else read the stream
-             * from window seconds ago (a stream offset may be an interval). */
-            if (c->presence_offset >= 0) {
-                qmf_map_set(presence_offset, "x-stream-offset",
-                            qmf_i64(c->presence_offset + 1));
-            } else {
-                snprintf(offset, sizeof(offset), "%us", c->presence_window_s);
-                qmf_map_set(presence_offset, "x-stream-offset", qmf_string(offset));
-            }
+            qmf_map_set(presence_offset, "x-stream-offset", console_presence_start(c));
             subs[ns++] = (struct bus_subscription){
                 .source = QMF_NAME_PRESENCE_ADDRESS, .credit = 2000,
                 .arguments = presence_offset, .receive = console_on_presence, .opaque = c,
@@ -432,11 +431,7 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
         }
         if (!c->presence_reused && o->fleet && !c->fleet_reused) {
             fleet_args = bus_fleet_queue(&queues[nq]);
-            /* Made by the administrator, with its binding: only checked. */
-            if (c->provisioned) {
-                queues[nq].passive = true;
-                queues[nq].nbindings = 0;
-            }
+            console_shared_queue(c, &queues[nq]);
             nq++;
             subs[ns++] = (struct bus_subscription){
                 .source = QMF_NAME_FLEET_ADDRESS, .credit = 2000,

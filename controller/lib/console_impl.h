@@ -154,7 +154,6 @@ struct virtbus_console {
     /* Presence from a keeper's summaries (summary.c), unless told not to;
      * then the heartbeats are read only if no fresh summary is found. */
     bool summaries;
-    struct summary_read *summary;    /* the read under way, or NULL */
     bool heartbeats_subscribed;      /* the presence stream is read */
     struct bus_sub *presence_sub;    /* when subscribed late, its reader */
     struct console_wait presence_sub_wait;
@@ -201,6 +200,9 @@ void console_bus_options(const struct virtbus_console *c, struct bus_options *bo
 void console_flag_cb(evutil_socket_t fd, short what, void *arg);
 /* Runs the loop until *flag or timeout_ms; false on timeout or a lost broker. */
 bool console_run_until(struct virtbus_console *c, const bool *flag, unsigned timeout_ms);
+/* A queue the administrator makes where the topology is provisioned:
+ * there it is only checked (a passive declare, no bindings). */
+void console_shared_queue(const struct virtbus_console *c, struct bus_queue *q);
 /* The same for reading a stream to a marker: however long it takes, as
  * long as *counter (messages read) keeps growing; false once nothing came
  * for idle_ms (10,000 agents' records take seconds to read). */
@@ -302,10 +304,12 @@ bool console_presence_entry_up(const struct presence_entry *e, int64_t now_ms);
 /* The instances of e other than its latest heartbeat, as heartbeat values
  * (a list), or NULL if it has one only. */
 qmf_value *console_presence_instances(const struct presence_entry *e);
-/* Subscribes to the presence stream from offset (consumer arguments) and
- * waits until the broker started it. */
-int console_presence_subscribe(struct virtbus_console *c, const qmf_value *offset,
-                               qmf_error *err);
+/* Subscribes to the presence stream from offset (an x-stream-offset,
+ * taken) and waits until the broker started it. */
+int console_presence_subscribe(struct virtbus_console *c, qmf_value *offset, qmf_error *err);
+/* Where reading the heartbeats starts: after what the loaded cache knew,
+ * else the window's start (an x-stream-offset). */
+qmf_value *console_presence_start(const struct virtbus_console *c);
 
 /* summary.c: presence from the newest fresh summary of a keeper.  1: read
  * (presence is the keeper's); 0: none fresh, read the heartbeats; -1:

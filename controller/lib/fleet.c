@@ -426,11 +426,7 @@ read_all(struct virtbus_console *c, qmf_error *err)
     };
     console_bus_options(c, &opts);
     opts.name = "virtbus console (fleet)";
-    /* Made by the administrator, with its binding: only checked. */
-    if (c->provisioned) {
-        q.passive = true;
-        q.nbindings = 0;
-    }
+    console_shared_queue(c, &q);
     opts.queues = &q;
     opts.nqueues = 1;
     opts.subs = &sub;

@@ -285,24 +285,22 @@ presence_started(struct bus_conn *conn, const qmf_error *err, void *opaque)
 }
 
 int
-console_presence_subscribe(struct virtbus_console *c, const qmf_value *offset, qmf_error *err)
+console_presence_subscribe(struct virtbus_console *c, qmf_value *offset, qmf_error *err)
 {
     struct bus_queue q;
-    qmf_value *args = bus_presence_queue(&q);
+    qmf_value *args = bus_presence_queue(&q), *from = qmf_map();
     struct bus_subscription sub = {
-        .source = QMF_NAME_PRESENCE_ADDRESS, .credit = 2000, .arguments = offset,
+        .source = QMF_NAME_PRESENCE_ADDRESS, .credit = 2000, .arguments = from,
         .receive = console_on_presence, .opaque = c,
     };
     int rc;
 
-    /* Made by the administrator, with its bindings: only checked. */
-    if (c->provisioned) {
-        q.passive = true;
-        q.nbindings = 0;
-    }
+    qmf_map_set(from, "x-stream-offset", offset);
+    console_shared_queue(c, &q);
     c->presence_sub_wait = (struct console_wait){ 0 };
     rc = bus_subscribe(c->bus, &q, &sub, presence_started, &c->presence_sub, err);
     qmf_free(args);
+    qmf_free(from);
     if (rc != 0)
         return -1;
     c->heartbeats_subscribed = true;
@@ -310,24 +308,12 @@ console_presence_subscribe(struct virtbus_console *c, const qmf_value *offset, q
                             "reading the presence stream", err);
 }
 
-/* The heartbeats, from where the loaded cache ended or else from the
- * window's start: when no summary told presence. */
-static int
-subscribe_heartbeats(struct virtbus_console *c, qmf_error *err)
+qmf_value *
+console_presence_start(const struct virtbus_console *c)
 {
-    qmf_value *offset = qmf_map();
-    char window[32];
-    int rc;
-
-    if (c->presence_offset >= 0) {
-        qmf_map_set(offset, "x-stream-offset", qmf_i64(c->presence_offset + 1));
-    } else {
-        snprintf(window, sizeof(window), "%us", c->presence_window_s);
-        qmf_map_set(offset, "x-stream-offset", qmf_string(window));
-    }
-    rc = console_presence_subscribe(c, offset, err);
-    qmf_free(offset);
-    return rc;
+    /* A stream offset may be an interval: "20s". */
+    return c->presence_offset >= 0 ? qmf_i64(c->presence_offset + 1)
+                                   : qmf_stringf("%us", c->presence_window_s);
 }
 
 int
@@ -344,17 +330,13 @@ console_presence_marker_send(struct virtbus_console *c, const char *id, qmf_erro
     return virtbus_send(c, QMF_NAME_PRESENCE_MARKER_ADDRESS, m, err);
 }
 
-static int
-subscribe_heartbeats_since(struct virtbus_console *c, int64_t since_ns, qmf_error *err)
+/* The stream offset of the heartbeats since since_ns, and a little more:
+ * the keeper reads them late, and time offsets are whole seconds. */
+static qmf_value *
+heartbeats_since(int64_t since_ns)
 {
-    qmf_value *offset = qmf_map();
-    int64_t back_s = (console_now_ms() * 1000000 - since_ns) / 1000000000 + 3;
-    int rc;
-
-    qmf_map_set(offset, "x-stream-offset", qmf_stringf("%llds", (long long)back_s));
-    rc = console_presence_subscribe(c, offset, err);
-    qmf_free(offset);
-    return rc;
+    return qmf_stringf("%llds",
+                       (long long)((console_now_ms() * 1000000 - since_ns) / 1000000000 + 3));
 }
 
 /* Reads the stream up to a fresh marker: everything published before the
@@ -376,8 +358,8 @@ read_to_marker(struct virtbus_console *c, qmf_error *err)
          * lacks or has down, which may have started since the keeper's
          * last tick: the heartbeats since (a little before: the keeper
          * reads them late), on top of the summary. */
-        if ((rc == 1 ? subscribe_heartbeats_since(c, c->summary_as_of_ns, err)
-                     : subscribe_heartbeats(c, err)) != 0)
+        if (console_presence_subscribe(c, rc == 1 ? heartbeats_since(c->summary_as_of_ns)
+                                                  : console_presence_start(c), err) != 0)
             return -1;
     }
     free(c->presence_marker);
@@ -665,16 +647,9 @@ virtbus_presence_follow(struct virtbus_console *c, virtbus_presence_fn fn, void 
         return -1;
     }
     /* Told by a summary: follow the heartbeats from now on. */
-    if (fn != NULL && !c->heartbeats_subscribed) {
-        qmf_value *next = qmf_map();
-        int rc;
-
-        qmf_map_set(next, "x-stream-offset", qmf_string("next"));
-        rc = console_presence_subscribe(c, next, err);
-        qmf_free(next);
-        if (rc != 0)
-            return -1;
-    }
+    if (fn != NULL && !c->heartbeats_subscribed &&
+        console_presence_subscribe(c, qmf_string("next"), err) != 0)
+        return -1;
     c->follow_fn = fn;
     c->follow_opaque = opaque;
     if (c->follow_ev)

@@ -205,11 +205,7 @@ read_from(struct summary_read *r, const char *offset, uint32_t credit, struct bu
     int rc;
 
     qmf_map_set(where, "x-stream-offset", qmf_string(offset));
-    /* Made by the administrator, with its bindings: only checked. */
-    if (c->provisioned) {
-        q.passive = true;
-        q.nbindings = 0;
-    }
+    console_shared_queue(c, &q);
     r->started = (struct console_wait){ 0 };
     rc = bus_subscribe(c->bus, &q, &sub, read_started, out, err);
     qmf_free(args);
@@ -352,7 +348,6 @@ console_summary_read(struct virtbus_console *c, qmf_error *err)
     int rc = -1;
 
     r->c = c;
-    c->summary = r;
     c->keeper_checked_ms = console_now_ms();
     if (read_from(r, SUMMARY_LOOK_BACK, 200, &r->newest_sub, err) != 0) {
         /* Refused (an account from before summaries, a provisioned broker
@@ -381,9 +376,8 @@ console_summary_read(struct virtbus_console *c, qmf_error *err)
                       1000) * 1000000)
         goto out;
     if (!want_base(r, top)) {
-        /* The full summary is older than the last chunk: from its time
-         * on (a stream's time offsets are whole seconds, hence the one
-         * more). */
+        /* The full summary is older than the look-back: from its time on
+         * (a stream's time offsets are whole seconds, hence the more). */
         base_ns = strcmp(top->kind, "full") == 0 ? top->as_of_ns : top->base_as_of_ns;
         snprintf(offset, sizeof(offset), "%llds",
                  (long long)((now_ns - base_ns) / 1000000000 + 2));
@@ -394,19 +388,13 @@ console_summary_read(struct virtbus_console *c, qmf_error *err)
             goto out;
         }
         /* No part for a whole timeout: gone from the stream. */
-        while (!r->complete) {
-            uint64_t before = r->have_parts;
-
-            if (!console_run_until(c, &r->complete, SUMMARY_TIMEOUT_MS) &&
-                r->have_parts == before)
-                goto out;
-        }
+        if (!console_run_while_coming(c, &r->complete, &r->have_parts, SUMMARY_TIMEOUT_MS))
+            goto out;
     }
     apply(c, r, top);
     c->summary_as_of_ns = top->as_of_ns;
     rc = 1;
 out:
-    c->summary = NULL;
     read_free(r);
     return rc;
 }
@@ -662,10 +650,7 @@ declare_stream(struct virtbus_console *c, qmf_error *err)
     qmf_value *args = bus_summary_queue(&q);
     int rc;
 
-    if (c->provisioned) {
-        q.passive = true;
-        q.nbindings = 0;
-    }
+    console_shared_queue(c, &q);
     *w = (struct console_wait){ 0 };
     rc = bus_declare(c->bus, &q, 1, console_wait_done, w, err);
     qmf_free(args);

@@ -16,11 +16,15 @@
 #include "tests/integration/harness.h"
 #include "tests/testutil.h"
 
-/* A console as the CLI opens one: summaries first. */
+/* A console reading presence: from summaries first, as the CLI's do,
+ * unless no_summaries (a keeper's); named: presence_nodes. */
 static struct virtbus_console *
-open_reader(struct test_fleet *f)
+open_presence(struct test_fleet *f, const char *const *named, bool no_summaries)
 {
-    struct virtbus_console_options o = { .url = f->url, .presence = true };
+    struct virtbus_console_options o = {
+        .url = f->url, .presence = true, .presence_nodes = named,
+        .presence_no_summaries = no_summaries,
+    };
     struct virtbus_console *c;
     qmf_error err;
 
@@ -29,19 +33,20 @@ open_reader(struct test_fleet *f)
     return c;
 }
 
+static struct virtbus_console *
+open_reader(struct test_fleet *f)
+{
+    return open_presence(f, NULL, false);
+}
+
 /* A keeper on the fleet's loop: a tick every 200 ms, one agent a part. */
 static struct virtbus_console *
 start_keeper(struct test_fleet *f)
 {
-    struct virtbus_console_options o = {
-        .url = f->url, .presence = true, .presence_no_summaries = true,
-    };
     struct virtbus_keeper_options k = { .interval_ms = 200, .part_agents = 1 };
-    struct virtbus_console *c;
+    struct virtbus_console *c = open_presence(f, NULL, true);
     qmf_error err;
 
-    c = virtbus_console_open(f->base, &o, &err);
-    cr_assert_not_null(c, "%s", err.text);
     cr_assert_eq(virtbus_presence_keep(c, &k, &err), 0, "%s", err.text);
     return c;
 }
@@ -206,7 +211,6 @@ Test(keeper, a_node_that_stops_is_down_in_the_next_delta, .timeout = 120)
 Test(keeper, a_node_named_after_the_last_summary_is_found_in_the_heartbeats, .timeout = 120)
 {
     static const char *const fixtures[] = { "node2.xml", "node3.xml", "fleet.xml", "node1.xml" };
-    struct virtbus_console_options o;
     struct virtbus_console *keeper, *c;
     struct virtbus_keeper_stats before, after;
     struct test_fleet f;
@@ -225,11 +229,7 @@ Test(keeper, a_node_named_after_the_last_summary_is_found_in_the_heartbeats, .ti
         fleet_add_agent(&f, fixtures[i], NULL);
         fleet_wait_ready(&f);
         named[0] = f.nodes[f.n - 1];
-        o = (struct virtbus_console_options){
-            .url = f.url, .presence = true, .presence_nodes = named,
-        };
-        c = virtbus_console_open(f.base, &o, NULL);
-        cr_assert_not_null(c);
+        c = open_presence(&f, named, false);
         cr_assert_eq(state_of(c, named[0], &summary), 1, "a node just started is not up");
         virtbus_console_close(c);
         virtbus_keeper_stats(keeper, &after);
