@@ -38,6 +38,7 @@
 #define EXIT_WAIT_S (STOP_TIMEOUT_S + 30.0)
 #define ANSWER_WAIT_S 90.0        /* a few commands taken, under way or answered */
 #define BROKER_WAIT_S 480.0       /* broker.sh start or restart: its own bounds */
+#define LEADER_WAIT_S 30.0        /* --cluster: a queue leader to be named */
 #define DELIVERY_LIMIT 5          /* the agents' default (packaging/virtbusd.conf) */
 /* The private broker's consumer_timeout: short, so that a command can
  * outlast it here; long enough that no prefetched command waits that long. */

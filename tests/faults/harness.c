@@ -1766,6 +1766,28 @@ queue_leader_node(struct faults *f, const struct agent_proc *ap, unsigned ask)
     return node >= 1 && node <= 3 ? node : 0;
 }
 
+/*
+ * --cluster: the node that leads ap's command queue, asking node `first`
+ * and then the others, for up to LEADER_WAIT_S: a node that has just
+ * rejoined may not answer yet, and right after a kill the queue may still
+ * be electing its leader.  0 if none said.
+ */
+static unsigned
+queue_leader(struct faults *f, const struct agent_proc *ap, unsigned first)
+{
+    double t_end = bench_now_s() + LEADER_WAIT_S;
+    unsigned i, node;
+
+    do {
+        for (i = 0; i < 3; i++)
+            if ((node = queue_leader_node(f, ap, 1 + (first - 1 + i) % 3)) != 0)
+                return node;
+        debug(f, "no node says which leads the queue of %s yet", ap->node);
+        run_for(f, 0.5);
+    } while (bench_now_s() < t_end);
+    return 0;
+}
+
 struct rejoin_wait {
     struct agent_proc **v;
     size_t n;
@@ -1809,7 +1831,7 @@ kill_cluster_node(struct faults *f, struct fault *ft, struct agent_proc **v, siz
     ft->broker = true;
     ft->agent = ap;
     ft->leader = f->cluster_faults++ % 2 == 1;
-    ft->node = ft->leader ? queue_leader_node(f, ap, 1 + f->cluster_faults % 3)
+    ft->node = ft->leader ? queue_leader(f, ap, 1 + f->cluster_faults % 3)
                           : agent_cluster_node(f, ap);
     if (ft->node == 0) {
         say(f, "cannot tell which node %s %s", ft->leader ? "leads the queue of" :
