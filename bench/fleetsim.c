@@ -8,13 +8,17 @@
  *
  * Agents are started in paced batches (a connect storm of a thousand TCP
  * and AMQP handshakes would only make the broker slower); once every agent
- * serves, one line is printed and the ready file written.  SIGTERM and
- * SIGINT stop every agent gracefully.
+ * serves, one line is printed and the ready file written.  After that it
+ * keeps counting: when agents stop serving (a broker restart) and all
+ * serve again, one more line says how long the fleet took to be whole,
+ * and the again file is written (bench/run-storm.sh reads it).  SIGTERM
+ * and SIGINT stop every agent gracefully.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +70,7 @@ struct sim_options {
     const char *fixture;
     const char *config;
     const char *ready_file;
+    const char *again_file;
     const char *queue_type;
     enum label_scheme labels;
     const char **extra_labels;      /* "key=value", every agent */
@@ -107,6 +112,12 @@ struct sim {
     double t_start;             /* monotonic s, first agent started */
     double t_last_progress;
     long rss_base_kib;          /* before any agent existed */
+    /* After the first time every agent served: the last outage's course,
+     * monotonic s (0: not yet), and the fewest serving during it. */
+    bool whole;
+    unsigned outages;
+    double t_lost, t_half, t_nine_tenths;
+    size_t fewest;
     struct event *start_ev;
     struct event *poll_ev;
     struct event *grace_ev;
@@ -122,7 +133,8 @@ usage(FILE *f, int status)
         "                        [--labels standard|none] [--label KEY=VALUE]...\n"
         "                        [--heartbeat S] [--stats-interval S]\n"
         "                        [--queue-type classic|quorum] [--workers N]\n"
-        "                        [--start-rate N] [--ready-file FILE] [-c FILE]\n"
+        "                        [--start-rate N] [--ready-file FILE] [--again-file FILE]\n"
+        "                        [-c FILE]\n"
         "                        [--state-dir DIR] [--trust DIR] [--verify-alone]\n"
         "                        [-v | --quiet]\n"
         "  -n, --agents N          agents to run (default %d)\n"
@@ -142,6 +154,10 @@ usage(FILE *f, int status)
         "  -w, --workers N         worker threads shared by all agents (default 4)\n"
         "  -r, --start-rate N      agents started per %d ms (default %d)\n"
         "  -R, --ready-file FILE   written once every agent serves, removed at exit\n"
+        "      --again-file FILE   written each time every agent serves again after some\n"
+        "                          stopped (a broker restart): when the first stopped,\n"
+        "                          when half, nine tenths and all served again (epoch\n"
+        "                          seconds); removed at exit\n"
         "  -c, --config FILE       agent configuration applied to every agent first\n"
         "  -D, --state-dir DIR     the agents' journals (default: a scratch directory,\n"
         "                          removed at exit)\n"
@@ -556,30 +572,41 @@ create_agents(struct sim *s, const struct agent_config *base_cfg, char **uris,
     return 0;
 }
 
-static void
-write_ready_file(struct sim *s, double secs, long rss)
+/* path, written with fmt's text and renamed into place, so that a waiter
+ * never reads half a file; nothing if path is NULL. */
+static void __attribute__((format(printf, 3, 4)))
+write_status_file(struct sim *s, const char *path, const char *fmt, ...)
 {
-    char *tmp, *broker;
+    char *tmp;
+    va_list ap;
     FILE *f;
 
-    if (s->opt.ready_file == NULL)
+    if (path == NULL)
         return;
-    /* Renamed into place, so that a waiter never reads half a file. */
-    tmp = qmf_xasprintf("%s.tmp", s->opt.ready_file);
+    tmp = qmf_xasprintf("%s.tmp", path);
     f = fopen(tmp, "w");
     if (f == NULL) {
         log_warn(&s->log, "%s", tmp);
         free(tmp);
         return;
     }
-    broker = bus_url_redact(s->opt.broker);
-    fprintf(f, "pid=%ld\nagents=%zu\nprefix=%s\nbroker=%s\nseconds=%.3f\nrss_kib=%ld\n"
-            "rss_base_kib=%ld\n", (long)getpid(), s->opt.nagents, s->opt.prefix,
-            broker, secs, rss, s->rss_base_kib);
-    free(broker);
-    if (fclose(f) != 0 || rename(tmp, s->opt.ready_file) != 0)
-        log_warn(&s->log, "%s", s->opt.ready_file);
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    if (fclose(f) != 0 || rename(tmp, path) != 0)
+        log_warn(&s->log, "%s", path);
     free(tmp);
+}
+
+static void
+write_ready_file(struct sim *s, double secs, long rss)
+{
+    char *broker = bus_url_redact(s->opt.broker);
+
+    write_status_file(s, s->opt.ready_file, "pid=%ld\nagents=%zu\nprefix=%s\nbroker=%s\n"
+                      "seconds=%.3f\nrss_kib=%ld\nrss_base_kib=%ld\n", (long)getpid(),
+                      s->opt.nagents, s->opt.prefix, broker, secs, rss, s->rss_base_kib);
+    free(broker);
 }
 
 static size_t
@@ -592,8 +619,68 @@ count_ready(const struct sim *s)
     return n;
 }
 
-/* O(N) per poll, 20 times a second until every agent serves: negligible
- * next to the handshakes it waits for. */
+/* A monotonic time as epoch seconds, for a reader in another process. */
+static double
+epoch_of(double mono)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9 - (bench_now_s() - mono);
+}
+
+/* The last outage, once every agent serves again. */
+static void
+write_again_file(struct sim *s, double t_whole)
+{
+    write_status_file(s, s->opt.again_file, "pid=%ld\nagents=%zu\noutages=%u\nfewest=%zu\n"
+                      "lost_at=%.3f\nhalf_at=%.3f\nnine_tenths_at=%.3f\nwhole_at=%.3f\n",
+                      (long)getpid(), s->opt.nagents, s->outages, s->fewest,
+                      epoch_of(s->t_lost), epoch_of(s->t_half), epoch_of(s->t_nine_tenths),
+                      epoch_of(t_whole));
+}
+
+/* After the first readiness: follows an outage (some agents not serving)
+ * until every agent serves again. */
+static void
+follow_outage(struct sim *s, size_t ready, double t)
+{
+    size_t n = s->opt.nagents;
+
+    if (s->whole) {
+        if (ready == n)
+            return;
+        s->whole = false;
+        s->outages++;
+        s->t_lost = t;
+        s->t_half = s->t_nine_tenths = 0;
+        s->fewest = ready;
+        return;
+    }
+    if (ready < s->fewest)
+        s->fewest = ready;
+    /* Counted once the fleet fell below them, so that "half back" means
+     * back, not "not lost yet". */
+    if (s->fewest < n / 2 && s->t_half == 0 && ready >= n / 2)
+        s->t_half = t;
+    if (s->fewest < n - n / 10 && s->t_nine_tenths == 0 && ready >= n - n / 10)
+        s->t_nine_tenths = t;
+    if (ready < n)
+        return;
+    if (s->t_half == 0)
+        s->t_half = t;
+    if (s->t_nine_tenths == 0)
+        s->t_nine_tenths = t;
+    s->whole = true;
+    printf("fleetsim: all %zu agents serving again %.2f s after the first stopped "
+           "(half after %.2f s, nine tenths after %.2f s; fewest serving %zu)\n", n,
+           t - s->t_lost, s->t_half - s->t_lost, s->t_nine_tenths - s->t_lost, s->fewest);
+    fflush(stdout);
+    write_again_file(s, t);
+}
+
+/* O(N) per poll, 20 times a second: negligible next to the handshakes it
+ * waits for, and to the heartbeats it keeps watching after. */
 static void
 poll_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -602,6 +689,10 @@ poll_cb(evutil_socket_t fd, short what, void *arg)
     double t = bench_now_s();
     long rss;
 
+    if (s->whole || s->outages > 0) {
+        follow_outage(s, ready, t);
+        return;
+    }
     if (ready < s->opt.nagents) {
         if (t - s->t_last_progress >= PROGRESS_EVERY_S) {
             s->t_last_progress = t;
@@ -610,7 +701,7 @@ poll_cb(evutil_socket_t fd, short what, void *arg)
         }
         return;
     }
-    event_del(s->poll_ev);
+    s->whole = true;
     rss = rss_kib();
     printf("fleetsim: %zu agents ready in %.2f s, RSS %.1f MiB (%.0f KiB per agent)\n",
            s->opt.nagents, t - s->t_start, rss / 1024.0,
@@ -711,6 +802,7 @@ parse_options(int argc, char **argv, struct sim_options *o)
         { "workers", required_argument, NULL, 'w' },
         { "start-rate", required_argument, NULL, 'r' },
         { "ready-file", required_argument, NULL, 'R' },
+        { "again-file", required_argument, NULL, 'G' },
         { "config", required_argument, NULL, 'c' },
         { "state-dir", required_argument, NULL, 'D' },
         { "trust", required_argument, NULL, 'T' },
@@ -805,6 +897,7 @@ parse_options(int argc, char **argv, struct sim_options *o)
             o->start_rate = (unsigned)v;
             break;
         case 'R': o->ready_file = optarg; break;
+        case 'G': o->again_file = optarg; break;
         case 'c': o->config = optarg; break;
         case 'D': o->state_dir = optarg; break;
         case 'T': o->trust_dir = optarg; break;
@@ -880,6 +973,8 @@ main(int argc, char **argv)
         fatalx(&s.log, "workers: %s", err.text);
     if (s.opt.ready_file)
         unlink(s.opt.ready_file);   /* a stale one would mislead a waiter */
+    if (s.opt.again_file)
+        unlink(s.opt.again_file);
     /* A slot per broadcast in flight at once is plenty. */
     if (!s.opt.verify_alone)
         s.verified = trust_verified_new(256);
@@ -941,6 +1036,8 @@ main(int argc, char **argv)
     trust_verified_free(s.verified);
     if (s.opt.ready_file)
         unlink(s.opt.ready_file);
+    if (s.opt.again_file)
+        unlink(s.opt.again_file);
     remove_fixtures(&s);
     remove_scratch_state(&s);
     schema_free(s.schema);
