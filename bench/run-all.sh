@@ -9,7 +9,7 @@
 #
 #   bench/run-all.sh [BUILD_DIR] [--quick]
 #
-# About 15 minutes on a quiet 2-CPU machine; --quick takes fewer samples
+# About 8 minutes on a quiet 2-CPU machine; --quick takes fewer samples
 # (about 6 minutes), for a look rather than a figure.  Run it on a quiet
 # machine: every part shares the CPUs with the broker.
 set -euo pipefail
