@@ -62,10 +62,11 @@ url=$(VIRTBUS_BROKER_LOG_LEVEL=${VIRTBUS_BROKER_LOG_LEVEL:-warning} \
 printf 'require_signatures = no\nkey = ""\ncredential = ""\n' >"$work/agents.conf"
 
 now() { date +%s.%N; }
-# Waits up to $2 s for every file named by the glob $1 to exist ($procs of
-# them) and, with $3, to say outages=$3.
+# Waits up to $3 s for $2 files named by the glob $1 to exist and, with
+# $4, to say outages=$4; fails at once if a simulator died, since it will
+# never write its file.
 wait_files() {
-    local pattern=$1 bound=$2 outages=${3:-} t0 n f
+    local pattern=$1 want=$2 bound=$3 outages=${4:-} t0 n f pid
     t0=$(date +%s)
     while :; do
         n=0
@@ -74,9 +75,14 @@ wait_files() {
             if [ -n "$outages" ] && ! grep -qx "outages=$outages" "$f"; then continue; fi
             n=$((n + 1))
         done
-        [ "$n" -ge "$procs" ] && return 0
+        [ "$n" -ge "$want" ] && return 0
+        for pid in "${pids[@]}"; do
+            kill -0 "$pid" 2>/dev/null && continue
+            echo "run-storm.sh: simulator $pid exited (logs: $work/sim.*.log)" >&2
+            return 1
+        done
         if [ $(($(date +%s) - t0)) -ge "$bound" ]; then
-            echo "run-storm.sh: only $n of $procs simulators after $bound s" >&2
+            echo "run-storm.sh: only $n of $want simulators after $bound s" >&2
             return 1
         fi
         sleep 0.2
@@ -104,14 +110,7 @@ for ((i = 0; i < procs; i++)); do
         >"$work/sim.$i.log" 2>&1 &
     pids+=($!)
     first=$((first + n))
-    t_part=$(date +%s)
-    until [ -f "$work/ready.$i" ]; do
-        if [ $(($(date +%s) - t_part)) -ge 300 ] || ! kill -0 "${pids[i]}" 2>/dev/null; then
-            echo "run-storm.sh: simulator $i not ready after $(($(date +%s) - t_part)) s" >&2
-            exit 1
-        fi
-        sleep 0.2
-    done
+    wait_files "$work/ready.$i" 1 300 || exit 1
 done
 echo "fleet ready in $(since "$(now)" "$t0") s"
 
@@ -119,7 +118,7 @@ for ((r = 1; r <= restarts; r++)); do
     t_stop=$(now)
     "$src/tests/harness/broker.sh" restart "$broker_dir" >/dev/null
     t_up=$(now)
-    wait_files "$work/again.*" 600 "$r" || exit 1
+    wait_files "$work/again.*" "$procs" 600 "$r" || exit 1
     echo "restart $r: broker down $(since "$t_up" "$t_stop") s; agents back after it was up:" \
          "half $(since "$(latest half_at)" "$t_up") s," \
          "nine tenths $(since "$(latest nine_tenths_at)" "$t_up") s," \
