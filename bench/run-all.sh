@@ -2,10 +2,11 @@
 # Every figure of docs/PERFORMANCE.md's summary table in one run, each
 # next to the raw-broker baselines measured in the same run (issue 13 §7):
 # the raw fan-out (bench_rawfanout: rabbitmq-c alone) and bare bus
-# consumers (bench_broadcast's echo rows).  Each part starts a private
-# broker of its own and stops it.  MCollective is not run: a fleet of
-# mcollectived daemons over STOMP is not scripted yet, so its figures stay
-# the reference ones (ENVIRONMENT-NOTES.md).
+# consumers (bench_broadcast's echo rows), and MCollective's whole
+# `mco rpc` to 50 and 200 daemons (bench/run-mcollective.sh), beside
+# virtbus's whole command to 50 agents.  Each part starts a private broker
+# of its own and stops it.  Without Debian's mcollective packages the
+# MCollective part says so and the run goes on.
 #
 #   bench/run-all.sh [BUILD_DIR] [--quick]
 #
@@ -42,6 +43,11 @@ part "raw-broker baseline: one publish to N queues, answered at once (rabbitmq-c
 "$src/bench/with-broker.sh" "$build" bench_rawfanout -N 10,50,100,1000 -k "$raw"
 part "broadcasts, bare bus consumers, and the whole command at 50 nodes (virtbus list, call Node getCapabilities)"
 "$src/bench/run-broadcast.sh" "$build" -N 10,100,1000 -k "$k" --cli-runs "$runs" --cli-procs 2
+part "MCollective: the whole mco rpc to 50 and 200 mcollectived daemons over STOMP"
+for n in 50 200; do
+    "$src/bench/run-mcollective.sh" -N "$n" -k "$runs" ||
+        echo "run-all.sh: the MCollective baseline did not run (status $?)"
+done
 part "signatures on and off (issue 11 §10)"
 "$src/bench/run-broadcast.sh" "$build" -N 50,1000 -k "$k" --no-echo --cli-nodes 0 \
     --compare-signatures --rounds "$rounds" --modes on,sealed

@@ -12,6 +12,7 @@
 #include "bus/amqp091_int.h"
 #include "bus/backend.h"
 
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,12 @@ struct a091_confirm {
     bus_confirm_cb cb;
     void *opaque;
     struct a091_confirm *next;
+};
+
+/* What a connect attempt is given: its broker and its patience. */
+struct a091_try {
+    struct a091_config *cfg;
+    unsigned timeout_s;
 };
 
 /* What a connect attempt hands over. */
@@ -110,6 +117,9 @@ struct a091_conn {
     bool down_reported;        /* down was said since the last up */
     uint64_t generation;       /* bumped on every new broker connection */
     struct bus_backoff backoff;
+    struct bus_patience patience;
+    unsigned attempt_timeout_s;  /* of the attempt running */
+    uint64_t attempt_start_ns;
 
     struct bus_job *job;
     struct event *ev_handover, *ev_retry, *ev_fail, *ev_read, *ev_tick;
@@ -1035,6 +1045,15 @@ on_readable(evutil_socket_t fd, short what, void *arg)
     conn_leave(c);
 }
 
+static bool
+input_waiting(struct a091_conn *c)
+{
+    struct pollfd p = { .fd = amqp_get_sockfd(c->amqp), .events = POLLIN };
+
+    return amqp_data_in_buffer(c->amqp) ||
+           (p.fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN));
+}
+
 /*
  * Heartbeats.  rabbitmq-c sends a due heartbeat only from inside its frame
  * wait, i.e. when we read; and it detects a silent peer only in a wait with
@@ -1052,6 +1071,14 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 
     conn_enter(c);
     if (conn_usable(c)) {
+        /* A loop that was kept busy longer than that (a host under load,
+         * a simulator's thousand agents) may run this timer before the
+         * read that would have said the broker spoke: bytes waiting are
+         * word from it. */
+        if (now - c->last_in_ns > 2 * interval && input_waiting(c)) {
+            c->last_in_ns = now;
+            event_active(c->ev_read, EV_READ, 0);
+        }
         if (now - c->last_in_ns > 2 * interval) {
             qmf_error why;
 
@@ -1168,12 +1195,16 @@ report_down(struct a091_conn *c, const qmf_error *why)
     return !c->closed;
 }
 
-/* The next attempt goes to the next broker of the list. */
+/* The next attempt goes to the next broker of the list; far: after a
+ * delay near the backoff's cap, a broker being too busy. */
 static void
-schedule_retry(struct a091_conn *c)
+schedule_retry(struct a091_conn *c, bool far)
 {
     c->state = A091_WAITING;
-    bus_backoff_arm(&c->backoff, c->ev_retry);
+    if (far)
+        bus_backoff_arm_far(&c->backoff, c->ev_retry);
+    else
+        bus_backoff_arm(&c->backoff, c->ev_retry);
     c->cfg = c->cfgs[bus_backoff_next_url(&c->backoff)];
 }
 
@@ -1194,7 +1225,7 @@ conn_end(struct a091_conn *c, const qmf_error *why, bool polite)
     if (!confirms_fail_all(c) || !late_connection_lost(c, why) || !report_down(c, why))
         return;
     if (c->cfg->reconnect && c->state == A091_DOWN)
-        schedule_retry(c);
+        schedule_retry(c, false);
 }
 
 static void
@@ -1213,14 +1244,31 @@ conn_abandon(struct a091_conn *c, const qmf_error *why)
 static void
 attempt_failed(struct a091_conn *c, const qmf_error *why)
 {
+    qmf_error own;
+    /* A broker that far behind is helped by fewer attempts, not more:
+     * the next one waits near the cap (unless other brokers of the list
+     * may be less busy). */
+    bool far = c->ncfgs == 1 && bus_patience_last_slow(&c->patience);
+
     c->state = A091_DOWN;
+    /* Our own abandoned attempt, still alive on a broker that is behind,
+     * is the likelier holder: retried like any failure, not reported as
+     * a lock held elsewhere, which would have an agent look for another
+     * of itself (and add to a broker already struggling).  Not soon: the
+     * broker frees the lock only once it has caught up with our goodbye. */
+    if (why->code == QMF_ERR_LOCKED && bus_patience_own_lock(&c->patience, bus_now_ns())) {
+        qmf_error_set(&own, QMF_ERR_TRANSPORT, "%s (taken for this connection's own "
+                      "earlier attempt, which the broker has not closed yet)", why->text);
+        why = &own;
+        far = true;
+    }
     /* Only the first failure after an up (or the very first attempt) is
      * news; the retries that follow stay quiet.  A lock held elsewhere is
      * news every time: the caller decides whether to go on. */
     if ((!c->down_reported || why->code == QMF_ERR_LOCKED) && !report_down(c, why))
         return;
     if (c->cfg->reconnect)
-        schedule_retry(c);
+        schedule_retry(c, far);
 }
 
 static void
@@ -1233,6 +1281,7 @@ connection_up(struct a091_conn *c, amqp_connection_state_t amqp, char **names)
     c->paused = false;
     c->state = A091_UP;
     c->backoff.attempt = 0;
+    bus_patience_reset(&c->patience);
     c->pub_seq = 0;
     c->pub_reopening = false;
     c->unconfirmed_open = false;
@@ -1265,10 +1314,10 @@ connection_up(struct a091_conn *c, amqp_connection_state_t amqp, char **names)
 static void *
 attempt_run(void *arg, qmf_error *err)
 {
-    struct a091_config *cfg = arg;
+    struct a091_try *t = arg;
     struct a091_attempt *a = qmf_xcalloc(1, sizeof(*a));
 
-    a->amqp = a091_connect(cfg, &a->names, err);
+    a->amqp = a091_connect(t->cfg, t->timeout_s, &a->names, err);
     if (a->amqp == NULL) {
         free(a);
         return NULL;
@@ -1280,18 +1329,21 @@ attempt_run(void *arg, qmf_error *err)
 static void
 attempt_discard(void *arg, void *result)
 {
-    struct a091_config *cfg = arg;
+    struct a091_try *t = arg;
     struct a091_attempt *a = result;
 
     a091_close_politely(a->amqp, A091_CLOSE_TIMEOUT_MS);
-    bus_strings_free(a->names, cfg->nqueues);
+    bus_strings_free(a->names, t->cfg->nqueues);
     free(a);
 }
 
 static void
 attempt_release(void *arg)
 {
-    a091_config_unref(arg);
+    struct a091_try *t = arg;
+
+    a091_config_unref(t->cfg);
+    free(t);
 }
 
 static const struct bus_job_ops attempt_ops = {
@@ -1314,8 +1366,14 @@ job_detach(struct a091_conn *c, amqp_connection_state_t *amqp, char ***names,
 static int
 start_attempt(struct a091_conn *c, qmf_error *err)
 {
-    c->job = bus_job_start(&attempt_ops, a091_config_ref(c->cfg), c->ev_handover,
-                           c->cfg->threads, err);
+    struct a091_try *t = qmf_xcalloc(1, sizeof(*t));
+
+    t->cfg = a091_config_ref(c->cfg);
+    t->timeout_s = bus_patience_timeout_s(&c->patience, A091_CONNECT_TIMEOUT_S,
+                                          A091_CONNECT_TIMEOUT_MAX_S);
+    c->attempt_timeout_s = t->timeout_s;
+    c->attempt_start_ns = bus_now_ns();
+    c->job = bus_job_start(&attempt_ops, t, c->ev_handover, c->cfg->threads, err);
     if (c->job == NULL)
         return -1;
     c->state = A091_CONNECTING;
@@ -1334,10 +1392,15 @@ on_handover(evutil_socket_t fd, short what, void *arg)
         return;
     conn_enter(c);
     job_detach(c, &amqp, &names, &err);
-    if (amqp != NULL)
+    if (amqp != NULL) {
         connection_up(c, amqp, names);
-    else
+    } else {
+        uint64_t now = bus_now_ns();
+
+        bus_patience_failed(&c->patience, c->attempt_timeout_s, now - c->attempt_start_ns,
+                            now);
         attempt_failed(c, &err);
+    }
     conn_leave(c);
 }
 

@@ -461,10 +461,14 @@ open_error(const struct a091_config *cfg, const struct bus_tls_check *check, int
     }
 }
 
+/* The TCP connect keeps the short bound: a host that does not answer
+ * is not busy, and a cluster's other nodes are waiting to be tried. */
 static int
-open_socket(amqp_connection_state_t amqp, const struct a091_config *cfg, qmf_error *err)
+open_socket(amqp_connection_state_t amqp, const struct a091_config *cfg, unsigned timeout_s,
+            qmf_error *err)
 {
     struct timeval tv = { A091_CONNECT_TIMEOUT_S, 0 };
+    struct timeval broker_tv = { (time_t)timeout_s, 0 };
     struct bus_tls_check check = { 0 };
     amqp_socket_t *sock;
     int rc;
@@ -477,8 +481,8 @@ open_socket(amqp_connection_state_t amqp, const struct a091_config *cfg, qmf_err
                       cfg->info.host, cfg->info.port);
         return -1;
     }
-    amqp_set_handshake_timeout(amqp, &tv);
-    amqp_set_rpc_timeout(amqp, &tv);
+    amqp_set_handshake_timeout(amqp, &broker_tv);
+    amqp_set_rpc_timeout(amqp, &broker_tv);
     rc = amqp_socket_open_noblock(sock, cfg->info.host, cfg->info.port, &tv);
     /* The check lives on this stack; OpenSSL calls back only in the
      * handshake, which is over. */
@@ -859,7 +863,8 @@ confirm_setup(amqp_connection_state_t amqp, const struct a091_config *cfg, qmf_e
 }
 
 amqp_connection_state_t
-a091_connect(const struct a091_config *cfg, char ***names_out, qmf_error *err)
+a091_connect(const struct a091_config *cfg, unsigned timeout_s, char ***names_out,
+             qmf_error *err)
 {
     amqp_connection_state_t amqp = amqp_new_connection();
     char **names = qmf_xcalloc(cfg->nqueues + 1, sizeof(*names));
@@ -870,7 +875,7 @@ a091_connect(const struct a091_config *cfg, char ***names_out, qmf_error *err)
         free(names);
         return NULL;
     }
-    if (open_socket(amqp, cfg, err) != 0 || login(amqp, cfg, err) != 0) {
+    if (open_socket(amqp, cfg, timeout_s, err) != 0 || login(amqp, cfg, err) != 0) {
         bus_strings_free(names, cfg->nqueues);
         amqp_destroy_connection(amqp);
         return NULL;

@@ -44,8 +44,13 @@
 #define A091_DEFAULT_CREDIT 100
 #define A091_DEFAULT_BACKOFF_MIN_MS 100
 #define A091_DEFAULT_BACKOFF_MAX_MS 30000
-/* Bounds every blocking step of the connect thread (TCP, handshake, RPCs). */
+/* Bounds every blocking step of the connect thread (TCP, handshake, RPCs)
+ * at first.  The handshake's and RPCs' bound doubles after each attempt
+ * that failed slowly, up to the MAX: a broker that is merely behind (a
+ * thousands-strong fleet reconnecting at once) is waited for, since an
+ * attempt given up costs it the same work and serves nobody. */
 #define A091_CONNECT_TIMEOUT_S 15
+#define A091_CONNECT_TIMEOUT_MAX_S 120
 /* How long a polite close waits for the broker's connection.close-ok. */
 #define A091_CLOSE_TIMEOUT_MS 2000
 /*
@@ -135,7 +140,7 @@ bool a091_consumer_index(amqp_bytes_t tag, size_t nsubs, size_t *i);
  * channels, confirm mode, the topology and the consumers.  On success the
  * connection is returned with names[i] the actual name of queues[i].
  */
-amqp_connection_state_t a091_connect(const struct a091_config *cfg,
+amqp_connection_state_t a091_connect(const struct a091_config *cfg, unsigned timeout_s,
                                      char ***names, qmf_error *err);
 /* The qmf_error code of a broker's close: QMF_ERR_UNAUTHORIZED for a
  * permission refused (403), which asking again cannot mend;

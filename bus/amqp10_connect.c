@@ -560,7 +560,7 @@ declare_topology(const struct a10_config *cfg, char **names, amqp_connection_sta
 
     if (d == NULL)
         return -1;
-    amqp = a091_connect(d, &declared, err);
+    amqp = a091_connect(d, A091_CONNECT_TIMEOUT_S, &declared, err);
     if (amqp != NULL) {
         bus_strings_free(declared, d->nqueues);
         if (cfg->nlocks > 0)
@@ -601,7 +601,7 @@ a10_declare_late(const struct a10_config *cfg, const struct bus_queue *queues, s
     d = a091_config_new(&o, err);
     free(name);
     if (d != NULL)
-        amqp = a091_connect(d, &declared, err);
+        amqp = a091_connect(d, A091_CONNECT_TIMEOUT_S, &declared, err);
     if (amqp != NULL) {
         bus_strings_free(declared, d->nqueues);
         a091_close_politely(amqp, A091_CLOSE_TIMEOUT_MS);

@@ -1,6 +1,6 @@
 /*
  * What the bus backends share in their connections' lives: detached helper
- * threads and the jittered reconnect backoff.
+ * threads, the jittered reconnect backoff, and patience with a slow broker.
  */
 #include "bus/backend.h"
 
@@ -92,15 +92,76 @@ bus_backoff_next_ms(struct bus_backoff *b)
     return lo + prng_next(&b->prng) % (cap - lo + 1);
 }
 
-void
-bus_backoff_arm(struct bus_backoff *b, struct event *retry)
+uint64_t
+bus_backoff_next_far_ms(struct bus_backoff *b)
 {
-    uint64_t delay = bus_backoff_next_ms(b);
+    uint64_t lo = b->max_ms / 2 > b->min_ms ? b->max_ms / 2 : b->min_ms;
+
+    b->attempt++;
+    return lo + prng_next(&b->prng) % (b->max_ms - lo + 1);
+}
+
+static void
+arm(struct event *retry, uint64_t delay)
+{
     struct timeval tv;
 
     tv.tv_sec = (time_t)(delay / 1000);
     tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
     evtimer_add(retry, &tv);
+}
+
+void
+bus_backoff_arm(struct bus_backoff *b, struct event *retry)
+{
+    arm(retry, bus_backoff_next_ms(b));
+}
+
+void
+bus_backoff_arm_far(struct bus_backoff *b, struct event *retry)
+{
+    arm(retry, bus_backoff_next_far_ms(b));
+}
+
+unsigned
+bus_patience_timeout_s(const struct bus_patience *p, unsigned base_s, unsigned max_s)
+{
+    unsigned t = base_s, i;
+
+    for (i = 0; i < p->slow && t < max_s; i++)
+        t *= 2;
+    return t < max_s ? t : max_s;
+}
+
+void
+bus_patience_failed(struct bus_patience *p, unsigned timeout_s, uint64_t elapsed_ns,
+                    uint64_t now_ns)
+{
+    p->last_slow = elapsed_ns >= (uint64_t)timeout_s * 1000000000u;
+    if (!p->last_slow)
+        return;
+    p->slow++;
+    p->own_lock_until_ns = now_ns + (uint64_t)BUS_PATIENCE_OWN_LOCK_S * 1000000000u;
+}
+
+bool
+bus_patience_last_slow(const struct bus_patience *p)
+{
+    return p->last_slow;
+}
+
+bool
+bus_patience_own_lock(const struct bus_patience *p, uint64_t now_ns)
+{
+    return p->own_lock_until_ns != 0 && now_ns < p->own_lock_until_ns;
+}
+
+void
+bus_patience_reset(struct bus_patience *p)
+{
+    p->slow = 0;
+    p->last_slow = false;
+    p->own_lock_until_ns = 0;
 }
 
 void **

@@ -7,6 +7,7 @@
 #ifndef BUS_BACKEND_H
 #define BUS_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +48,41 @@ uint64_t bus_backoff_next_ms(struct bus_backoff *b);
 size_t bus_backoff_next_url(struct bus_backoff *b);
 
 /*
+ * How long a connect attempt waits for a broker that answers slowly, and
+ * what a slow failure leaves behind.  An attempt that failed after at
+ * least its whole timeout found the broker behind, not gone: the next one
+ * waits twice as long (up to max_s), since one given up costs the broker
+ * the same work and serves nobody.  And the broker may yet complete the
+ * attempt we gave up on, exclusive queues and all, and close it only when
+ * it reaches our goodbye, minutes later when thousands of clients
+ * reconnect at once: for OWN_LOCK_S after such an attempt, an exclusive
+ * queue refused as locked is taken for one held by our own abandoned
+ * connection, a reason to retry, not news that another process holds it.
+ * Were it another's after all, nothing is lost meanwhile but the news:
+ * the lock keeps this connection out either way.
+ */
+#define BUS_PATIENCE_OWN_LOCK_S 600
+struct bus_patience {
+    unsigned slow;              /* slow failures since the last success */
+    bool last_slow;             /* the last failure was slow */
+    uint64_t own_lock_until_ns; /* monotonic; 0: none abandoned */
+};
+
+/* The handshake and RPC bound of the next attempt: base_s doubled per
+ * slow failure, at most max_s. */
+unsigned bus_patience_timeout_s(const struct bus_patience *p, unsigned base_s,
+                                unsigned max_s);
+/* An attempt with that bound failed after elapsed_ns, at now_ns. */
+void bus_patience_failed(struct bus_patience *p, unsigned timeout_s, uint64_t elapsed_ns,
+                         uint64_t now_ns);
+/* Whether the last attempt failed slowly. */
+bool bus_patience_last_slow(const struct bus_patience *p);
+/* Whether a lock refused at now_ns may be our own abandoned attempt's. */
+bool bus_patience_own_lock(const struct bus_patience *p, uint64_t now_ns);
+/* The broker took a connection: patience starts over. */
+void bus_patience_reset(struct bus_patience *p);
+
+/*
  * One configuration per broker of opts->url's list, made by make(opts
  * with url one of them): an array of *n, or NULL with *err set (what was
  * made is let go with unref).  Free with bus_configs_free.
@@ -60,6 +96,10 @@ void bus_configs_free(void **cfgs, size_t n, void (*unref)(void *cfg));
 uint64_t bus_now_ns(void);
 /* Arms the retry timer with the next delay of b. */
 void bus_backoff_arm(struct bus_backoff *b, struct event *retry);
+/* The same, with a delay uniform in [max / 2, max], whatever the round:
+ * for a broker known to be too busy for what comes sooner. */
+uint64_t bus_backoff_next_far_ms(struct bus_backoff *b);
+void bus_backoff_arm_far(struct bus_backoff *b, struct event *retry);
 
 /*
  * One connect attempt, run on a thread of its own and shared by the

@@ -203,7 +203,11 @@ struct bus_binding {
  * broker refuses it to every other (RESOURCE_LOCKED), and frees it when
  * that connection dies.  A connect attempt that meets such a refusal
  * fails with QMF_ERR_LOCKED, and `down` says so on every attempt, not
- * only the first: the caller decides whether to keep trying.
+ * only the first: the caller decides whether to keep trying.  Except
+ * soon after one of this connection's own attempts timed out against a
+ * slow broker (over AMQP 0-9-1): the broker may still hold the queue for
+ * that abandoned attempt, and the refusal is retried like any failure
+ * (bus/backend.h, struct bus_patience).
  */
 struct bus_queue {
     const char *name;          /* NULL: a server-named exclusive queue */

@@ -34,6 +34,12 @@
 # VIRTBUS_BROKER_CONSUMER_TIMEOUT_MS, if set at start, is the broker's
 # consumer_timeout, checked every second (RabbitMQ checks each minute by
 # default): for tests of commands that outlast it.
+# VIRTBUS_BROKER_HANDSHAKE_TIMEOUT_MS, if set at start, is the broker's
+# handshake_timeout (RabbitMQ's default 10 s): thousands of connections
+# at once need longer (docs/CLUSTER.md, "Sizing").
+# VIRTBUS_BROKER_STOMP_PORT, if set at start (no TLS), also enables the
+# STOMP plugin on 127.0.0.1 at that port: for MCollective, the baseline
+# of bench/run-mcollective.sh.
 set -euo pipefail
 
 die() { echo "broker.sh: $*" >&2; exit 1; }
@@ -134,6 +140,13 @@ log.file.level = ${VIRTBUS_BROKER_LOG_LEVEL:-info}
 # Tests publish bursts; keep the broker from throttling on a small disk.
 disk_free_limit.absolute = 50MB
 CONF
+    if [ -n "${VIRTBUS_BROKER_STOMP_PORT:-}" ]; then
+        echo '[rabbitmq_amqp1_0,rabbitmq_stomp].' > "$RABBITMQ_ENABLED_PLUGINS_FILE"
+        echo "stomp.listeners.tcp.1 = 127.0.0.1:$VIRTBUS_BROKER_STOMP_PORT" >> "$RABBITMQ_CONFIG_FILE.conf"
+    fi
+    if [ -n "${VIRTBUS_BROKER_HANDSHAKE_TIMEOUT_MS:-}" ]; then
+        echo "handshake_timeout = $VIRTBUS_BROKER_HANDSHAKE_TIMEOUT_MS" >> "$RABBITMQ_CONFIG_FILE.conf"
+    fi
     if [ -n "${VIRTBUS_BROKER_CONSUMER_TIMEOUT_MS:-}" ]; then
         echo "consumer_timeout = $VIRTBUS_BROKER_CONSUMER_TIMEOUT_MS" >> "$RABBITMQ_CONFIG_FILE.conf"
         echo '[{rabbit, [{channel_tick_interval, 1000}]}].' > "$dir/advanced.config"

@@ -1,6 +1,7 @@
 /* Tests of the reconnect backoff over a list of brokers (bus/backend.h):
  * a cluster's other nodes are tried at once, and the delay grows only
- * once a whole round of the list failed. */
+ * once a whole round of the list failed; and the patience with a slow
+ * broker (struct bus_patience). */
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -77,4 +78,71 @@ Test(backoff, first_broker_spread)
         seen[b[i].url] = true;
     }
     cr_assert(seen[0] && seen[1] && seen[2], "64 connections did not use all 3 nodes");
+}
+
+/* A slow failure doubles the next attempt's patience, up to the cap; a
+ * quick one (a refusal) changes nothing; success starts over. */
+Test(patience, grows_only_after_slow_failures)
+{
+    struct bus_patience p = { 0 };
+    const uint64_t s = 1000000000u;
+    unsigned t;
+
+    cr_assert_eq(bus_patience_timeout_s(&p, 15, 120), 15);
+    bus_patience_failed(&p, 15, 2 * s, 100 * s);
+    cr_assert_eq(bus_patience_timeout_s(&p, 15, 120), 15, "a refusal is not slowness");
+    cr_assert_not(bus_patience_own_lock(&p, 100 * s));
+    bus_patience_failed(&p, 15, 15 * s, 100 * s);
+    cr_assert_eq(bus_patience_timeout_s(&p, 15, 120), 30);
+    bus_patience_failed(&p, 30, 31 * s, 200 * s);
+    cr_assert_eq(bus_patience_timeout_s(&p, 15, 120), 60);
+    for (t = 0; t < 40; t++)
+        bus_patience_failed(&p, 120, 121 * s, 300 * s);
+    cr_assert_eq(bus_patience_timeout_s(&p, 15, 120), 120);
+    bus_patience_reset(&p);
+    cr_assert_eq(bus_patience_timeout_s(&p, 15, 120), 15);
+    cr_assert_not(bus_patience_own_lock(&p, 300 * s));
+}
+
+/* A lock refused soon after an attempt was abandoned is taken for that
+ * attempt's; later, or with none abandoned, it is someone else's. */
+Test(patience, own_lock_window_follows_the_abandoned_attempt)
+{
+    struct bus_patience p = { 0 };
+    const uint64_t s = 1000000000u;
+
+    cr_assert_not(bus_patience_own_lock(&p, 1 * s));
+    bus_patience_failed(&p, 15, 16 * s, 1000 * s);
+    cr_assert(bus_patience_own_lock(&p, 1001 * s));
+    cr_assert(bus_patience_own_lock(&p, (1000 + BUS_PATIENCE_OWN_LOCK_S) * s - 1));
+    cr_assert_not(bus_patience_own_lock(&p, (1000 + BUS_PATIENCE_OWN_LOCK_S) * s));
+}
+
+/* A far delay stays within [max / 2, max], from the first attempt on. */
+Test(backoff, far_delays_sit_near_the_cap)
+{
+    struct bus_backoff b = { 0 };
+    unsigned i;
+
+    bus_backoff_init(&b, "amqp://a/", &b, 100, 30000, 1);
+    for (i = 0; i < 100; i++) {
+        uint64_t d = bus_backoff_next_far_ms(&b);
+
+        cr_assert(d >= 15000 && d <= 30000, "%llu not in [15000, 30000]",
+                  (unsigned long long)d);
+    }
+}
+
+/* Whether the last failure was slow follows each failure. */
+Test(patience, last_slow_follows_each_failure)
+{
+    struct bus_patience p = { 0 };
+    const uint64_t s = 1000000000u;
+
+    cr_assert_not(bus_patience_last_slow(&p));
+    bus_patience_failed(&p, 15, 15 * s, 100 * s);
+    cr_assert(bus_patience_last_slow(&p));
+    bus_patience_failed(&p, 30, 1 * s, 101 * s);
+    cr_assert_not(bus_patience_last_slow(&p));
+    cr_assert(bus_patience_own_lock(&p, 102 * s), "a quick failure keeps the window");
 }
