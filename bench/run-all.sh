@@ -43,11 +43,6 @@ part "raw-broker baseline: one publish to N queues, answered at once (rabbitmq-c
 "$src/bench/with-broker.sh" "$build" bench_rawfanout -N 10,50,100,1000 -k "$raw"
 part "broadcasts, bare bus consumers, and the whole command at 50 nodes (virtbus list, call Node getCapabilities)"
 "$src/bench/run-broadcast.sh" "$build" -N 10,100,1000 -k "$k" --cli-runs "$runs" --cli-procs 2
-part "MCollective: the whole mco rpc to 50 and 200 mcollectived daemons over STOMP"
-for n in 50 200; do
-    "$src/bench/run-mcollective.sh" -N "$n" -k "$runs" ||
-        echo "run-all.sh: the MCollective baseline did not run (status $?)"
-done
 part "signatures on and off (issue 11 §10)"
 "$src/bench/run-broadcast.sh" "$build" -N 50,1000 -k "$k" --no-echo --cli-nodes 0 \
     --compare-signatures --rounds "$rounds" --modes on,sealed
@@ -62,5 +57,11 @@ part "libvirt event to a monitoring consumer, idle and under $load commands (iss
 "$src/bench/run-events.sh" "$build" -n "$events" -l "$load" -s 50
 part "reconnect storm after a broker restart, 1,000 agents (issue 13 §2)"
 "$src/bench/run-storm.sh" "$build" -N 1000 -P 2
+# Last: 200 Ruby daemons load the machine for a minute after they stop.
+part "MCollective: the whole mco rpc to 50 and 200 mcollectived daemons over STOMP"
+for n in 50 200; do
+    "$src/bench/run-mcollective.sh" -N "$n" -k "$runs" ||
+        echo "run-all.sh: the MCollective baseline did not run (status $?)"
+done
 echo
 echo "run-all.sh: done $(date -u +%H:%M:%S) UTC"
