@@ -467,8 +467,11 @@ static int
 open_socket(amqp_connection_state_t amqp, const struct a091_config *cfg, unsigned timeout_s,
             qmf_error *err)
 {
+    unsigned rpc_s = timeout_s * A091_SETUP_RPC_FACTOR;
     struct timeval tv = { A091_CONNECT_TIMEOUT_S, 0 };
     struct timeval broker_tv = { (time_t)timeout_s, 0 };
+    struct timeval rpc_tv = { (time_t)(rpc_s < A091_CONNECT_TIMEOUT_MAX_S ? rpc_s
+                                       : A091_CONNECT_TIMEOUT_MAX_S), 0 };
     struct bus_tls_check check = { 0 };
     amqp_socket_t *sock;
     int rc;
@@ -482,7 +485,7 @@ open_socket(amqp_connection_state_t amqp, const struct a091_config *cfg, unsigne
         return -1;
     }
     amqp_set_handshake_timeout(amqp, &broker_tv);
-    amqp_set_rpc_timeout(amqp, &broker_tv);
+    amqp_set_rpc_timeout(amqp, &rpc_tv);
     rc = amqp_socket_open_noblock(sock, cfg->info.host, cfg->info.port, &tv);
     /* The check lives on this stack; OpenSSL calls back only in the
      * handshake, which is over. */

@@ -51,6 +51,13 @@
  * attempt given up costs it the same work and serves nobody. */
 #define A091_CONNECT_TIMEOUT_S 15
 #define A091_CONNECT_TIMEOUT_MAX_S 120
+/* The set-up's RPCs, once logged in, wait this many times longer (up to
+ * the MAX): heartbeats are on by then, and rabbitmq-c's waits fail on a
+ * silent broker after two of them anyway, so the longer bound only spares
+ * a broker that is alive but behind.  Thousands of agents reconnecting
+ * at once each got a share of such a broker too small to finish within
+ * 15 s, gave up, and cost it the work: for minutes none finished. */
+#define A091_SETUP_RPC_FACTOR 4
 /* How long a polite close waits for the broker's connection.close-ok. */
 #define A091_CLOSE_TIMEOUT_MS 2000
 /*
