@@ -68,8 +68,9 @@ struct bus_patience {
     uint64_t own_lock_until_ns; /* monotonic; 0: none abandoned */
 };
 
-/* The handshake and RPC bound of the next attempt: base_s doubled per
- * slow failure, at most max_s. */
+/* The bound of the next attempt: base_s doubled per slow failure, at
+ * most max_s (a backend may scale it for some steps, as 0-9-1 does for
+ * the set-up's RPCs). */
 unsigned bus_patience_timeout_s(const struct bus_patience *p, unsigned base_s,
                                 unsigned max_s);
 /* An attempt with that bound failed after elapsed_ns, at now_ns. */
