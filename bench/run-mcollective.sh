@@ -36,8 +36,8 @@ broker_dir=$work/broker scratch=$work
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 stomp=$((6000 + $$ % 900))
 while port_busy "$stomp"; do stomp=$((stomp + 1)); done
-# The broker's log at warning, as for the other fleets: MCollective's
-# reply queues are a connection-free churn of their own.
+# The broker's log at warning, as for the other benchmarks' fleets: each
+# daemon and each mco run is a connection, logged at info.
 VIRTBUS_BROKER_LOG_LEVEL=warning VIRTBUS_BROKER_STOMP_PORT=$stomp \
     "$src/tests/harness/broker.sh" start "$broker_dir" >/dev/null
 # The connector publishes to these and expects them made.
