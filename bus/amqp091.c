@@ -1048,10 +1048,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 static bool
 input_waiting(struct a091_conn *c)
 {
-    struct pollfd p = { .fd = amqp_get_sockfd(c->amqp), .events = POLLIN };
-
-    return amqp_data_in_buffer(c->amqp) ||
-           (p.fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN));
+    return amqp_data_in_buffer(c->amqp) || bus_fd_ready(amqp_get_sockfd(c->amqp), POLLIN);
 }
 
 /*

@@ -328,10 +328,7 @@ a091_reply_error(amqp_rpc_reply_t r, const char *what, qmf_error *err)
 static bool
 socket_writable(amqp_connection_state_t amqp)
 {
-    struct pollfd p = { .fd = amqp_get_sockfd(amqp), .events = POLLOUT };
-
-    return p.fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLOUT) &&
-           !(p.revents & (POLLERR | POLLHUP));
+    return bus_fd_ready(amqp_get_sockfd(amqp), POLLOUT);
 }
 
 void

@@ -1357,10 +1357,8 @@ on_pump(evutil_socket_t fd, short what, void *arg)
 static bool
 input_waiting(const struct a10_conn *c)
 {
-    struct pollfd p = { .fd = c->wire.fd, .events = POLLIN };
-
     return (c->wire.ssl != NULL && SSL_pending(c->wire.ssl) > 0) ||
-           (p.fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN));
+           bus_fd_ready(c->wire.fd, POLLIN);
 }
 
 /* The heartbeat and idle check.  A loop kept busy past the idle timeout

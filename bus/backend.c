@@ -4,6 +4,7 @@
  */
 #include "bus/backend.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -38,6 +39,18 @@ bus_now_ns(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+bool
+bus_fd_ready(int fd, short events)
+{
+    struct pollfd p = { .fd = fd, .events = events };
+
+    /* A hung-up socket still reads (what is left, then the end), but
+     * a write to it fails, although Linux reports it writable. */
+    short broken = POLLERR | POLLNVAL | ((events & POLLOUT) ? POLLHUP : 0);
+
+    return fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & events) && !(p.revents & broken);
 }
 
 /* xorshift64* */

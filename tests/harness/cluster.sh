@@ -90,6 +90,9 @@ ctl() {
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+# Waits up to 15 s for the process of pid file $1 to be gone.
+await_gone() { for _ in $(seq 1 150); do alive "$1" || return 0; sleep 0.1; done; ! alive "$1"; }
+
 stop_pid() {
     local f=$1 sig=${2:-TERM} pid i
     [ -f "$f" ] || return 0
@@ -185,7 +188,9 @@ start() {
 restart_node() {
     local n=$1
     [ -s "$dir/base" ] || die "no cluster was started in $dir"
-    alive "$dir/n$n/broker.pid" && die "node $n is running"
+    # A caller that has just SIGKILLed the node by pid may come here before
+    # the node is gone: give the dying node time to be reaped.
+    await_gone "$dir/n$n/broker.pid" || die "node $n is running"
     # A node killed by pid leaves its launcher to end by itself.
     stop_pid "$dir/n$n/launcher.pid"
     rm -f "$dir/n$n/broker.pid"
@@ -203,7 +208,7 @@ kill)
     alive "$dir/n$1/broker.pid" || die "node $1 is not running"
     kill -KILL "$(cat "$dir/n$1/broker.pid")"
     # Wait until it is gone, so that the caller's next step sees it dead.
-    for _ in $(seq 1 150); do alive "$dir/n$1/broker.pid" || break; sleep 0.1; done
+    await_gone "$dir/n$1/broker.pid" || true
     stop_pid "$dir/n$1/launcher.pid"
     rm -f "$dir/n$1/broker.pid" ;;
 restart) node_check "${1:-}"; restart_node "$1" ;;
