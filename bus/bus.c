@@ -4,6 +4,7 @@
  * backend shares (messages, addresses, routing-key escaping).
  */
 #include "bus/bus.h"
+#include "bus/backend.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -300,6 +301,18 @@ bus_ack(struct bus_delivery *d)
     if (d == NULL || delivery_driver(d)->ack == NULL)
         return -1;
     return delivery_driver(d)->ack(d);
+}
+
+qmf_value *
+bus_take_body(struct bus_delivery *d)
+{
+    /* Every backend's delivery starts with its bus_held. */
+    struct bus_message *m = d ? ((struct bus_held *)d)->msg : NULL;
+    qmf_value *body = m ? m->body : NULL;
+
+    if (m != NULL)
+        m->body = NULL;
+    return body;
 }
 
 int

@@ -557,6 +557,10 @@ int bus_publish(struct bus_conn *c, const char *address,
  * meanwhile (the broker then redelivers the message). */
 int bus_ack(struct bus_delivery *d);
 int bus_reject(struct bus_delivery *d, bool requeue);
+/* The body of d's message, now owned by the caller (the message's is NULL
+ * from then on): a receiver that keeps a large body takes it rather than
+ * copy it. */
+qmf_value *bus_take_body(struct bus_delivery *d);
 int bus_pause(struct bus_conn *c);
 /* Late topology: see bus_driver.declare, subscribe and unsubscribe. */
 int bus_declare(struct bus_conn *c, const struct bus_queue *queues, size_t nqueues,

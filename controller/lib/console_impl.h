@@ -296,9 +296,8 @@ bool console_presence_has_up(struct virtbus_console *c, const char *const *nodes
 /* Writes a presence marker with message id id, into the presence stream
  * and the summaries' (PROTOCOL.md §7.3, §7.3.1). */
 int console_presence_marker_send(struct virtbus_console *c, const char *id, qmf_error *err);
-/* A heartbeat's values for agent, as if read from the stream. */
-void console_presence_heard(struct virtbus_console *c, const char *agent,
-                            const qmf_value *values);
+/* A heartbeat's values for agent, as if read from the stream; takes values. */
+void console_presence_heard(struct virtbus_console *c, const char *agent, qmf_value *values);
 /* Up: a heartbeat within PRESENCE_MISSED intervals, and not the last one. */
 bool console_presence_entry_up(const struct presence_entry *e, int64_t now_ms);
 /* The instances of e other than its latest heartbeat, as heartbeat values

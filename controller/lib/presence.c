@@ -186,16 +186,20 @@ same_but_time(const qmf_value *a, const qmf_value *b)
     return true;
 }
 
+/* Takes values: at 10,000 agents a copy of each heartbeat's would be a
+ * good part of a read. */
 static void
-heard(struct virtbus_console *c, const char *agent, const qmf_value *values)
+heard(struct virtbus_console *c, const char *agent, qmf_value *values)
 {
     struct presence_entry *e;
     int64_t ts_ns = 0;
     uint64_t interval = 0;
     bool known, new_instance;
 
-    if (values == NULL || values->kind != QMF_MAP)
+    if (values == NULL || values->kind != QMF_MAP) {
+        qmf_free(values);
         return;
+    }
     e = qmf_dict_get(c->presence, agent);
     known = e != NULL;
     qmf_get_int64(qmf_map_get(values, "_timestamp"), &ts_ns);
@@ -208,12 +212,14 @@ heard(struct virtbus_console *c, const char *agent, const qmf_value *values)
     new_instance = heard_instance(e, values, ts_ns / 1000000);
     if (!known || new_instance)
         e->changed_ms = console_now_ms();
-    if (known && ts_ns / 1000000 <= e->last_seen_ms)
+    if (known && ts_ns / 1000000 <= e->last_seen_ms) {
+        qmf_free(values);
         return;         /* not newer than one already read */
+    }
     if (!same_but_time(e->attrs, values))
         e->changed_ms = console_now_ms();
     qmf_free(e->attrs);
-    e->attrs = qmf_dup(values);
+    e->attrs = values;
     e->last_seen_ms = ts_ns / 1000000;
     e->interval_s = (uint32_t)interval;
     if (c->follow_fn && entry_up(e, console_now_ms()) != e->followed_up)
@@ -222,7 +228,7 @@ heard(struct virtbus_console *c, const char *agent, const qmf_value *values)
 }
 
 void
-console_presence_heard(struct virtbus_console *c, const char *agent, const qmf_value *values)
+console_presence_heard(struct virtbus_console *c, const char *agent, qmf_value *values)
 {
     heard(c, agent, values);
 }
@@ -263,9 +269,12 @@ console_on_presence(struct bus_delivery *d, const struct bus_message *m, void *o
         offset > c->presence_offset)
         c->presence_offset = offset;
     if (opcode && strcmp(opcode, "_agent_heartbeat_indication") == 0 && agent && m->body &&
-        heartbeat_key_ok(m, agent))
-        heard(c, agent, qmf_map_get(m->body, "_values"));
-    else if (opcode && strcmp(opcode, PRESENCE_MARKER_OPCODE) == 0 && m->message_id &&
+        heartbeat_key_ok(m, agent)) {
+        qmf_value *body = bus_take_body(d);
+
+        heard(c, agent, qmf_map_take(body, "_values"));
+        qmf_free(body);
+    } else if (opcode && strcmp(opcode, PRESENCE_MARKER_OPCODE) == 0 && m->message_id &&
              c->presence_marker && strcmp(m->message_id, c->presence_marker) == 0)
         c->presence_complete = true;
     else if (opcode && strcmp(opcode, PRESENCE_MARKER_OPCODE) == 0 && m->message_id && c->keeper)
@@ -426,12 +435,12 @@ console_presence_load(struct virtbus_console *c, const char *path)
         console_now_ms() - saved >= 0 &&
         console_now_ms() - saved < (int64_t)c->presence_window_s * 1000) {
         for (i = 0; i < qmf_map_len(agents); i++)
-            heard(c, qmf_map_at(agents, i)->key, qmf_map_at(agents, i)->value);
+            heard(c, qmf_map_at(agents, i)->key, qmf_map_steal(agents, i));
         /* The other instances heard in the window, as heartbeats. */
         for (i = 0; i < qmf_map_len(instances); i++)
             for (j = 0; j < qmf_list_len(qmf_map_at(instances, i)->value); j++)
                 heard(c, qmf_map_at(instances, i)->key,
-                      qmf_list_at(qmf_map_at(instances, i)->value, j));
+                      qmf_list_steal(qmf_map_at(instances, i)->value, j));
         c->presence_offset = offset < 0 ? -1 : offset;
         c->presence_saved_ms = saved;
         c->presence_keeper_seen = qmf_as_bool(qmf_map_get(doc, "keeper"));
@@ -466,11 +475,18 @@ console_presence_instances(const struct presence_entry *e)
     return list;
 }
 
+/*
+ * The agents' values are lent to the document for its encoding and taken
+ * back after: at 10,000 agents a copy of them all cost as much as the
+ * encoding.  Keys go in by qmf_map_append, as the dictionary's are unique
+ * (qmf_map_set would look each up: quadratic).
+ */
 static void
 cache_save(struct virtbus_console *c)
 {
     qmf_value *doc = qmf_map(), *agents, *instances;
-    size_t cursor = 0;
+    struct presence_entry **lent;
+    size_t cursor = 0, nlent = 0, i;
     void *ent;
     char *text, *tmp;
     size_t len;
@@ -489,15 +505,23 @@ cache_save(struct virtbus_console *c)
     qmf_map_set(doc, "window", qmf_u32(c->presence_window_s));
     agents = qmf_map_set(doc, "agents", qmf_map());
     instances = qmf_map_set(doc, "instances", qmf_map());
+    lent = qmf_xcalloc(qmf_dict_len(c->presence) + 1, sizeof(*lent));
     while ((ent = qmf_dict_next(c->presence, &cursor, NULL)) != NULL) {
-        const struct presence_entry *e = ent;
+        struct presence_entry *e = ent;
         qmf_value *list = console_presence_instances(e);
 
-        qmf_map_set(agents, e->name, qmf_dup(e->attrs));
+        if (e->attrs != NULL) {
+            qmf_map_append(agents, e->name, e->attrs);
+            e->attrs = NULL;
+            lent[nlent++] = e;
+        }
         if (list != NULL)
-            qmf_map_set(instances, e->name, list);
+            qmf_map_append(instances, e->name, list);
     }
     text = qmf_to_json(doc, &len);
+    for (i = 0; i < nlent; i++)
+        lent[i]->attrs = qmf_map_steal(agents, i);
+    free(lent);
     tmp = qmf_xasprintf("%s.%ld.tmp", c->presence_cache, (long)getpid());
     /* A cache is an optimisation: failing to write one is not an error. */
     if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >= 0) {
