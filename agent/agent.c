@@ -436,6 +436,7 @@ agent_open_bus(struct agent *a)
     opts.max_body = a->cfg.max_body;
     opts.name = conn_name;
     opts.reconnect = true;
+    opts.reconnect_max_ms = a->cfg.reconnect_max * 1000;
     opts.queues = queues;
     opts.subs = subs;
     opts.nsubs = 2;

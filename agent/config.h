@@ -28,6 +28,7 @@ struct agent_config {
     unsigned workers;           /* default 4, range 1..256 */
     unsigned prefetch;          /* default 64, range 1..65535 */
     unsigned broker_heartbeat;  /* AMQP heartbeat s, default 10, 0..3600 */
+    unsigned reconnect_max;     /* s, the broker reconnect backoff's cap; default 30, 1..3600 */
     char *queue_type;           /* "quorum" (default) | "classic" */
     size_t max_body;            /* bytes, default 4194304, range 1024..268435456 */
     char *state_dir;            /* default "/var/lib/virtbus" */

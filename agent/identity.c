@@ -196,6 +196,7 @@ agent_identity_locked(struct agent *a, const qmf_error *why)
     }
     opts.name = "virtbusd lock probe";
     opts.reconnect = true;
+    opts.reconnect_max_ms = a->cfg.reconnect_max * 1000;
     opts.queues = &presence;
     opts.nqueues = 1;
     opts.subs = &sub;

@@ -45,6 +45,7 @@ assert_configs_equal(const struct agent_config *a, const struct agent_config *b)
     cr_assert_eq(a->workers, b->workers);
     cr_assert_eq(a->prefetch, b->prefetch);
     cr_assert_eq(a->broker_heartbeat, b->broker_heartbeat);
+    cr_assert_eq(a->reconnect_max, b->reconnect_max);
     cr_assert_str_eq(a->queue_type, b->queue_type);
     cr_assert_eq(a->max_body, b->max_body);
     cr_assert_str_eq(a->state_dir, b->state_dir);
@@ -144,6 +145,7 @@ Test(config, defaults)
     cr_assert_eq(cfg.workers, 4);
     cr_assert_eq(cfg.prefetch, 64);
     cr_assert_eq(cfg.broker_heartbeat, 10);
+    cr_assert_eq(cfg.reconnect_max, 30);
     cr_assert_str_eq(cfg.queue_type, "quorum");
     cr_assert_eq(cfg.max_body, 4194304);
     cr_assert_str_eq(cfg.state_dir, "/var/lib/virtbus");
@@ -189,6 +191,7 @@ Test(config, every_key)
         "workers = 256\n"
         "prefetch = 65535\n"
         "broker_heartbeat = 0\n"
+        "reconnect_max = 3600\n"
         "queue_type = \"classic\"\n"
         "max_body = 1024\n"
         "state_dir = \"/srv/virtbus\"\n"
@@ -218,6 +221,7 @@ Test(config, every_key)
     cr_assert_eq(cfg.workers, 256);
     cr_assert_eq(cfg.prefetch, 65535);
     cr_assert_eq(cfg.broker_heartbeat, 0);
+    cr_assert_eq(cfg.reconnect_max, 3600);
     cr_assert_str_eq(cfg.queue_type, "classic");
     cr_assert_eq(cfg.max_body, 1024);
     cr_assert_str_eq(cfg.state_dir, "/srv/virtbus");
@@ -242,13 +246,15 @@ Test(config, upper_bounds_and_lower_bounds)
     agent_config_defaults(&cfg);
     cr_assert_eq(parse_text(&cfg, "max_body = 268435456\nheartbeat_interval = 1\n"
                                   "stats_interval = 1\nworkers = 1\nprefetch = 1\n"
-                                  "broker_heartbeat = 3600\n", &err), 0, "%s", err.text);
+                                  "broker_heartbeat = 3600\nreconnect_max = 1\n", &err), 0,
+                 "%s", err.text);
     cr_assert_eq(cfg.max_body, 268435456);
     cr_assert_eq(cfg.heartbeat_interval, 1);
     cr_assert_eq(cfg.stats_interval, 1);
     cr_assert_eq(cfg.workers, 1);
     cr_assert_eq(cfg.prefetch, 1);
     cr_assert_eq(cfg.broker_heartbeat, 3600);
+    cr_assert_eq(cfg.reconnect_max, 1);
     agent_config_free(&cfg);
 }
 
@@ -344,6 +350,7 @@ static const struct error_case error_cases[] = {
       "t.conf:1: heartbeat_interval: 3601 is out of range 1..3600" },
     { "stats_interval = 86401\n", "t.conf:1: stats_interval: 86401 is out of range 1..86400" },
     { "broker_heartbeat = 3601\n", "t.conf:1: broker_heartbeat: 3601 is out of range 0..3600" },
+    { "reconnect_max = 0\n", "t.conf:1: reconnect_max: 0 is out of range 1..3600" },
     { "max_body = 1023\n", "t.conf:1: max_body: 1023 is out of range 1024..268435456" },
     { "max_body = 268435457\n",
       "t.conf:1: max_body: 268435457 is out of range 1024..268435456" },
@@ -596,7 +603,7 @@ Test(config, example_file_documents_every_key_with_its_default)
     agent_config_defaults(&defaults);
     cr_assert_eq(agent_config_parse(&cfg, text, len, path, &err), 0, "%s", err.text);
     /* Every key of the table, each once (a duplicate would fail above). */
-    cr_assert_eq(keys, 36);
+    cr_assert_eq(keys, 37);
     cr_assert_str_eq(cfg.node, "node1");
     cr_assert_str_eq(label(&cfg, "tier"), "web");
     cr_assert_str_eq(label(&cfg, "rack"), "r1");
