@@ -8,6 +8,7 @@
  * (list, pools ...) left in the names cache, which this file keeps.
  */
 #include "controller/ctl.h"
+#include "controller/lib/cache_file.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -200,36 +201,29 @@ print_bash(const struct schema *schema)
     qmf_free(all.valued);
 }
 
-/* The node names a cache file holds: presence's "agents" and the fleet's
- * "nodes", each entry's node (in its values, for the fleet). */
+/* The node names a cache file holds (controller/lib/cache_file.h): each
+ * line's agent, by the node its values name. */
 static void
 nodes_of_cache(const char *path, qmf_value *out)
 {
-    static const char *const maps[] = { "agents", "nodes" };
-    qmf_value *doc;
-    qmf_error err;
+    const char *cursor, *end;
+    qmf_value *line;
     char *text;
-    size_t i, j;
+    size_t len;
 
     /* A cache not written yet is no error: there is nothing to offer. */
-    if (path == NULL || (text = ctl_read_file(path, &err)) == NULL)
+    if (path == NULL || (text = cache_file_read(path, CACHE_FILE_MAX, &len)) == NULL)
         return;
-    doc = qmf_from_json(text, strlen(text), &err);
-    free(text);
-    for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
-        const qmf_value *m = qmf_map_get(doc, maps[i]);
+    cursor = text;
+    end = text + len;
+    while (cache_file_next(&cursor, end, &line)) {
+        const char *node = qmf_map_get_string(qmf_map_get(line, "values"), "node");
 
-        for (j = 0; m != NULL && m->kind == QMF_MAP && j < qmf_map_len(m); j++) {
-            const qmf_value *v = qmf_map_at(m, j)->value;
-            const char *node = qmf_map_get_string(v, "node");
-
-            if (node == NULL)
-                node = qmf_map_get_string(qmf_map_get(v, "values"), "node");
-            if (node != NULL)
-                qmf_list_append(out, qmf_string(node));
-        }
+        if (node != NULL)
+            qmf_list_append(out, qmf_string(node));
+        qmf_free(line);
     }
-    qmf_free(doc);
+    free(text);
 }
 
 static int

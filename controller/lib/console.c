@@ -394,7 +394,8 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
         console_presence_init(c);
         c->presence_marker = console_new_id();
         c->presence_offset = -1;
-        resume = o->presence_cache && console_presence_load(c, o->presence_cache);
+        resume = o->presence_cache &&
+                 console_presence_load(c, o->presence_cache, o->presence_reuse_ms);
         for (i = 0; o->presence_nodes && o->presence_nodes[i]; i++) {
             c->presence_named = qmf_xrealloc(c->presence_named,
                                              (i + 2) * sizeof(*c->presence_named));

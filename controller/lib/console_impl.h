@@ -289,8 +289,10 @@ void console_on_presence(struct bus_delivery *d, const struct bus_message *m, vo
 void console_presence_init(struct virtbus_console *c);
 void console_presence_free(struct virtbus_console *c);
 /* Loads a presence cache: true if it is fresh enough to resume from
- * c->presence_offset (its agents are then known already). */
-bool console_presence_load(struct virtbus_console *c, const char *path);
+ * c->presence_offset.  Its agents are then known already, unless it was
+ * told by a keeper's summary and is older than reuse_ms (a summary will
+ * be read instead). */
+bool console_presence_load(struct virtbus_console *c, const char *path, unsigned reuse_ms);
 /* Whether presence has every one of nodes (NULL-terminated, or NULL) up. */
 bool console_presence_has_up(struct virtbus_console *c, const char *const *nodes);
 /* Writes a presence marker with message id id, into the presence stream

@@ -21,6 +21,7 @@
  * them.  One whose cache is younger than fleet_reuse_ms reads nothing.
  */
 #include "controller/lib/console_impl.h"
+#include "controller/lib/cache_file.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -46,7 +47,6 @@
 /* How long a forget is kept: longer than any record it must hide can
  * still come back from a cache or the stream. */
 #define FLEET_FORGOTTEN_KEEP_MS (14 * DAY_MS)
-#define FLEET_CACHE_MAX (64u * 1024 * 1024)
 
 struct fleet_entry {
     char *name;
@@ -215,114 +215,103 @@ on_full_read(struct bus_delivery *d, const struct bus_message *m, void *opaque)
 
 /* The cache --------------------------------------------------------------------
  *
+ * JSON lines (cache_file.h).  The header:
  * {"offset": <last stream offset read>, "last": <what lies there>,
- *  "saved": <ms>, "nodes": {"<agent>": {"values": {...}, "recorded": <ms>}},
- *  "forgotten": {"<agent>": <ms>}}
- * written whole to a temporary file and renamed, as the presence cache. */
-
-static qmf_value *
-read_json_file(const char *path)
-{
-    qmf_value *doc = NULL;
-    qmf_error err;
-    char *text;
-    FILE *f;
-    long len;
-
-    if ((f = fopen(path, "r")) == NULL)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) > 0 && (size_t)len < FLEET_CACHE_MAX &&
-        fseek(f, 0, SEEK_SET) == 0) {
-        text = qmf_xmalloc((size_t)len);
-        if (fread(text, 1, (size_t)len, f) == (size_t)len)
-            doc = qmf_from_json(text, (size_t)len, &err);
-        free(text);
-    }
-    fclose(f);
-    return doc;
-}
+ *  "saved": <ms>}
+ * then a line per node remembered, {"agent": "<agent>", "values": {...},
+ * "recorded": <ms>}, and per node forgotten lately, {"forgotten":
+ * "<agent>", "at": <ms>}. */
 
 static bool
 cache_load(struct virtbus_console *c, const char *path)
 {
-    qmf_value *doc = read_json_file(path), *nodes, *forgotten;
+    qmf_value *head = NULL, *line;
     int64_t offset, saved, now = console_now_ms();
-    const char *last;
-    size_t i;
+    const char *last, *cursor, *end;
+    char *text;
+    size_t len;
     bool ok = false;
 
-    nodes = qmf_map_get(doc, "nodes");
-    forgotten = qmf_map_get(doc, "forgotten");
-    last = qmf_map_get_string(doc, "last");
-    if (qmf_get_int64(qmf_map_get(doc, "offset"), &offset) && offset >= 0 && last &&
-        qmf_get_int64(qmf_map_get(doc, "saved"), &saved) && now - saved >= 0 &&
-        now - saved < FLEET_CACHE_MAX_AGE_MS && nodes && nodes->kind == QMF_MAP &&
-        forgotten && forgotten->kind == QMF_MAP) {
+    if ((text = cache_file_read(path, CACHE_FILE_MAX, &len)) == NULL)
+        return false;
+    cursor = text;
+    end = text + len;
+    cache_file_next(&cursor, end, &head);
+    last = qmf_map_get_string(head, "last");
+    if (qmf_get_int64(qmf_map_get(head, "offset"), &offset) && offset >= 0 && last &&
+        qmf_get_int64(qmf_map_get(head, "saved"), &saved) && now - saved >= 0 &&
+        now - saved < FLEET_CACHE_MAX_AGE_MS) {
         qmf_free(c->fleet_forgotten);
-        c->fleet_forgotten = qmf_dup(forgotten);
-        for (i = 0; i < qmf_map_len(nodes); i++) {
-            const qmf_value *n = qmf_map_at(nodes, i)->value;
-            int64_t recorded = 0;
+        c->fleet_forgotten = qmf_map();
+        while (cache_file_next(&cursor, end, &line)) {
+            const char *agent = qmf_map_get_string(line, "agent");
+            const char *forgotten = qmf_map_get_string(line, "forgotten");
+            int64_t ms = 0;
 
-            qmf_get_int64(qmf_map_get(n, "recorded"), &recorded);
-            remember(c, qmf_map_at(nodes, i)->key, qmf_map_get(n, "values"), recorded);
+            if (agent != NULL) {
+                qmf_get_int64(qmf_map_get(line, "recorded"), &ms);
+                remember(c, agent, qmf_map_get(line, "values"), ms);
+            } else if (forgotten != NULL && qmf_get_int64(qmf_map_get(line, "at"), &ms)) {
+                qmf_map_set(c->fleet_forgotten, forgotten, qmf_i64(ms));
+            }
+            qmf_free(line);
         }
         c->fleet_offset = offset;
         c->fleet_last = qmf_xstrdup(last);
         c->fleet_saved_ms = saved;
         ok = true;
     }
-    qmf_free(doc);
+    qmf_free(head);
+    free(text);
     return ok;
 }
 
 static void
 cache_save(struct virtbus_console *c)
 {
-    qmf_value *doc, *nodes, *forgotten;
+    struct cache_file_writer w;
+    qmf_value *head;
     int64_t now = console_now_ms();
-    size_t cursor = 0;
+    size_t cursor = 0, i;
     void *ent;
-    char *text, *tmp;
-    size_t len, i;
-    int fd;
 
-    if (c->fleet_cache == NULL || c->fleet_offset < 0 || c->fleet_last == NULL)
+    if (c->fleet_cache == NULL || c->fleet_offset < 0 || c->fleet_last == NULL ||
+        !cache_file_begin(&w, c->fleet_cache))
         return;
-    doc = qmf_map();
-    qmf_map_set(doc, "offset", qmf_i64(c->fleet_offset));
-    qmf_map_set(doc, "last", qmf_string(c->fleet_last));
+    head = qmf_map();
+    qmf_map_set(head, "offset", qmf_i64(c->fleet_offset));
+    qmf_map_set(head, "last", qmf_string(c->fleet_last));
     /* A cache taken as it is keeps its age, or it would never be read
      * again. */
-    qmf_map_set(doc, "saved", qmf_i64(c->fleet_reused ? c->fleet_saved_ms : now));
-    nodes = qmf_map_set(doc, "nodes", qmf_map());
+    qmf_map_set(head, "saved", qmf_i64(c->fleet_reused ? c->fleet_saved_ms : now));
+    cache_file_put(&w, head);
+    qmf_free(head);
     while ((ent = qmf_dict_next(c->fleet, &cursor, NULL)) != NULL) {
-        const struct fleet_entry *e = ent;
-        qmf_value *n = qmf_map_set(nodes, e->name, qmf_map());
+        struct fleet_entry *e = ent;
+        qmf_value *line = qmf_map();
 
-        qmf_map_set(n, "values", qmf_dup(e->values));
-        qmf_map_set(n, "recorded", qmf_i64(e->recorded_ms));
+        qmf_map_set(line, "agent", qmf_string(e->name));
+        /* Lent for the encoding, not copied. */
+        qmf_map_set(line, "values", e->values ? e->values : qmf_map());
+        qmf_map_set(line, "recorded", qmf_i64(e->recorded_ms));
+        cache_file_put(&w, line);
+        e->values = qmf_map_take(line, "values");
+        qmf_free(line);
     }
-    forgotten = qmf_map_set(doc, "forgotten", qmf_map());
     for (i = 0; i < qmf_map_len(c->fleet_forgotten); i++) {
         int64_t at = 0;
 
         qmf_get_int64(qmf_map_at(c->fleet_forgotten, i)->value, &at);
-        if (now - at < FLEET_FORGOTTEN_KEEP_MS)
-            qmf_map_set(forgotten, qmf_map_at(c->fleet_forgotten, i)->key, qmf_i64(at));
-    }
-    text = qmf_to_json(doc, &len);
-    tmp = qmf_xasprintf("%s.%ld.tmp", c->fleet_cache, (long)getpid());
-    /* A cache is an optimisation: failing to write one is not an error. */
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >= 0) {
-        bool ok = write(fd, text, len) == (ssize_t)len;
+        if (now - at < FLEET_FORGOTTEN_KEEP_MS) {
+            qmf_value *line = qmf_map();
 
-        if (close(fd) != 0 || !ok || rename(tmp, c->fleet_cache) != 0)
-            unlink(tmp);
+            qmf_map_set(line, "forgotten", qmf_string(qmf_map_at(c->fleet_forgotten, i)->key));
+            qmf_map_set(line, "at", qmf_i64(at));
+            cache_file_put(&w, line);
+            qmf_free(line);
+        }
     }
-    free(tmp);
-    free(text);
-    qmf_free(doc);
+    cache_file_commit(&w);
 }
 
 qmf_value *

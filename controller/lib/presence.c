@@ -10,20 +10,15 @@
  * Costs: O(heartbeats in the window) to read; O(agents) to list or select.
  */
 #include "controller/lib/console_impl.h"
+#include "controller/lib/cache_file.h"
 
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/codec.h"
 #include "core/names.h"
 #include "core/where.h"
-
-/* Cache files are small (a few hundred bytes an agent); anything bigger
- * than this is not one of ours. */
-#define CACHE_MAX (64u * 1024 * 1024)
 
 #define PRESENCE_TIMEOUT_MS 10000
 
@@ -393,61 +388,74 @@ read_to_marker(struct virtbus_console *c, qmf_error *err)
 
 /* The cache ---------------------------------------------------------------------
  *
+ * JSON lines (cache_file.h).  The header:
  * {"offset": <last stream offset read, -1 after a summary>, "saved": <ms>,
  *  "window": <s>, "keeper": <told by a keeper's summary>,
- *  "keeper_checked": <ms, when a console last looked for a summary>,
- *  "agents": {"<agent name>": <heartbeat _values>, ...}}
- * Written whole to a temporary file and renamed, so a reader never sees
- * half of one; read only if saved within the window, else the stream may
- * have dropped what lies between. */
+ *  "keeper_checked": <ms, when a console last looked for a summary>}
+ * then a line per agent:
+ * {"agent": "<agent name>", "values": <its heartbeat _values>,
+ *  "instances": [<heartbeat values>, ...]}   (instances: two or more only)
+ * A console that reads a keeper's summary anyway needs the header alone
+ * (the agents are megabytes at 10,000 of them).  Read only if saved
+ * within the window, else the stream may have dropped what lies between. */
+
+static void
+cache_take_agent(struct virtbus_console *c, qmf_value *line)
+{
+    const char *agent = qmf_map_get_string(line, "agent");
+    qmf_value *instances = qmf_map_get(line, "instances");
+    size_t i;
+
+    if (agent == NULL)
+        return;
+    heard(c, agent, qmf_map_take(line, "values"));
+    /* The other instances heard in the window, as heartbeats. */
+    for (i = 0; i < qmf_list_len(instances); i++)
+        heard(c, agent, qmf_list_steal(instances, i));
+}
 
 bool
-console_presence_load(struct virtbus_console *c, const char *path)
+console_presence_load(struct virtbus_console *c, const char *path, unsigned reuse_ms)
 {
-    qmf_value *doc = NULL, *agents, *instances;
-    int64_t offset, saved;
+    qmf_value *head = NULL, *line;
+    int64_t offset, saved = 0, age_ms;
     uint64_t window;
-    qmf_error err;
-    char *text = NULL;
-    FILE *f;
-    long len;
-    size_t i, j;
+    const char *cursor, *end;
+    char *text;
+    size_t len;
     bool ok = false;
 
     c->presence_offset = -1;
     c->presence_cache = qmf_xstrdup(path);
-    if ((f = fopen(path, "r")) == NULL)
+    if ((text = cache_file_read(path, CACHE_FILE_MAX, &len)) == NULL)
         return false;
-    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) > 0 && (size_t)len < CACHE_MAX &&
-        fseek(f, 0, SEEK_SET) == 0) {
-        text = qmf_xmalloc((size_t)len);
-        if (fread(text, 1, (size_t)len, f) == (size_t)len)
-            doc = qmf_from_json(text, (size_t)len, &err);
-    }
-    fclose(f);
-    free(text);
-    agents = qmf_map_get(doc, "agents");
-    instances = qmf_map_get(doc, "instances");
-    if (qmf_get_int64(qmf_map_get(doc, "offset"), &offset) &&
-        qmf_get_int64(qmf_map_get(doc, "saved"), &saved) &&
-        qmf_get_uint64(qmf_map_get(doc, "window"), &window) &&
-        window == c->presence_window_s && agents && agents->kind == QMF_MAP &&
-        console_now_ms() - saved >= 0 &&
-        console_now_ms() - saved < (int64_t)c->presence_window_s * 1000) {
-        for (i = 0; i < qmf_map_len(agents); i++)
-            heard(c, qmf_map_at(agents, i)->key, qmf_map_steal(agents, i));
-        /* The other instances heard in the window, as heartbeats. */
-        for (i = 0; i < qmf_map_len(instances); i++)
-            for (j = 0; j < qmf_list_len(qmf_map_at(instances, i)->value); j++)
-                heard(c, qmf_map_at(instances, i)->key,
-                      qmf_list_steal(qmf_map_at(instances, i)->value, j));
+    cursor = text;
+    end = text + len;
+    cache_file_next(&cursor, end, &head);
+    qmf_get_int64(qmf_map_get(head, "saved"), &saved);
+    age_ms = console_now_ms() - saved;
+    if (qmf_get_int64(qmf_map_get(head, "offset"), &offset) &&
+        qmf_map_get(head, "saved") != NULL &&
+        qmf_get_uint64(qmf_map_get(head, "window"), &window) &&
+        window == c->presence_window_s && age_ms >= 0 &&
+        age_ms < (int64_t)c->presence_window_s * 1000) {
+        /* Its agents count if the stream is read on from its offset, or
+         * if it is young enough to be taken as it is; else a summary
+         * replaces them. */
+        if (offset >= 0 || (reuse_ms > 0 && age_ms < (int64_t)reuse_ms)) {
+            while (cache_file_next(&cursor, end, &line)) {
+                cache_take_agent(c, line);
+                qmf_free(line);
+            }
+        }
         c->presence_offset = offset < 0 ? -1 : offset;
         c->presence_saved_ms = saved;
-        c->presence_keeper_seen = qmf_as_bool(qmf_map_get(doc, "keeper"));
-        qmf_get_int64(qmf_map_get(doc, "keeper_checked"), &c->keeper_checked_ms);
+        c->presence_keeper_seen = qmf_as_bool(qmf_map_get(head, "keeper"));
+        qmf_get_int64(qmf_map_get(head, "keeper_checked"), &c->keeper_checked_ms);
         ok = true;
     }
-    qmf_free(doc);
+    qmf_free(head);
+    free(text);
     return ok;
 }
 
@@ -475,64 +483,42 @@ console_presence_instances(const struct presence_entry *e)
     return list;
 }
 
-/*
- * The agents' values are lent to the document for its encoding and taken
- * back after: at 10,000 agents a copy of them all cost as much as the
- * encoding.  Keys go in by qmf_map_append, as the dictionary's are unique
- * (qmf_map_set would look each up: quadratic).
- */
+/* Each agent's values are lent to its line for the encoding and taken
+ * back after: a copy of them all cost as much as the encoding. */
 static void
 cache_save(struct virtbus_console *c)
 {
-    qmf_value *doc = qmf_map(), *agents, *instances;
-    struct presence_entry **lent;
-    size_t cursor = 0, nlent = 0, i;
+    struct cache_file_writer w;
+    qmf_value *head;
+    size_t cursor = 0;
     void *ent;
-    char *text, *tmp;
-    size_t len;
-    int fd;
 
     /* From a summary there is no offset in the heartbeats to resume from:
      * the cache is then good for presence_reuse_ms only. */
-    if (c->presence_cache == NULL || (c->presence_offset < 0 && !c->presence_from_summary)) {
-        qmf_free(doc);
+    if (c->presence_cache == NULL || (c->presence_offset < 0 && !c->presence_from_summary) ||
+        !cache_file_begin(&w, c->presence_cache))
         return;
-    }
-    qmf_map_set(doc, "offset", qmf_i64(c->presence_from_summary ? -1 : c->presence_offset));
-    qmf_map_set(doc, "keeper", qmf_bool(c->presence_from_summary));
-    qmf_map_set(doc, "keeper_checked", qmf_i64(c->keeper_checked_ms));
-    qmf_map_set(doc, "saved", qmf_i64(console_now_ms()));
-    qmf_map_set(doc, "window", qmf_u32(c->presence_window_s));
-    agents = qmf_map_set(doc, "agents", qmf_map());
-    instances = qmf_map_set(doc, "instances", qmf_map());
-    lent = qmf_xcalloc(qmf_dict_len(c->presence) + 1, sizeof(*lent));
+    head = qmf_map();
+    qmf_map_set(head, "offset", qmf_i64(c->presence_from_summary ? -1 : c->presence_offset));
+    qmf_map_set(head, "keeper", qmf_bool(c->presence_from_summary));
+    qmf_map_set(head, "keeper_checked", qmf_i64(c->keeper_checked_ms));
+    qmf_map_set(head, "saved", qmf_i64(console_now_ms()));
+    qmf_map_set(head, "window", qmf_u32(c->presence_window_s));
+    cache_file_put(&w, head);
+    qmf_free(head);
     while ((ent = qmf_dict_next(c->presence, &cursor, NULL)) != NULL) {
         struct presence_entry *e = ent;
-        qmf_value *list = console_presence_instances(e);
+        qmf_value *line = qmf_map(), *list = console_presence_instances(e);
 
-        if (e->attrs != NULL) {
-            qmf_map_append(agents, e->name, e->attrs);
-            e->attrs = NULL;
-            lent[nlent++] = e;
-        }
+        qmf_map_set(line, "agent", qmf_string(e->name));
+        qmf_map_set(line, "values", e->attrs ? e->attrs : qmf_map());
         if (list != NULL)
-            qmf_map_append(instances, e->name, list);
+            qmf_map_set(line, "instances", list);
+        cache_file_put(&w, line);
+        e->attrs = qmf_map_take(line, "values");
+        qmf_free(line);
     }
-    text = qmf_to_json(doc, &len);
-    for (i = 0; i < nlent; i++)
-        lent[i]->attrs = qmf_map_steal(agents, i);
-    free(lent);
-    tmp = qmf_xasprintf("%s.%ld.tmp", c->presence_cache, (long)getpid());
-    /* A cache is an optimisation: failing to write one is not an error. */
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >= 0) {
-        bool ok = write(fd, text, len) == (ssize_t)len;
-
-        if (close(fd) != 0 || !ok || rename(tmp, c->presence_cache) != 0)
-            unlink(tmp);
-    }
-    free(tmp);
-    free(text);
-    qmf_free(doc);
+    cache_file_commit(&w);
 }
 
 static void

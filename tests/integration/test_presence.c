@@ -14,6 +14,7 @@
 
 #include <criterion/criterion.h>
 
+#include "controller/lib/cache_file.h"
 #include "core/codec.h"
 #include "tests/integration/harness.h"
 #include "tests/testutil.h"
@@ -77,40 +78,116 @@ start_with_cache(struct test_fleet *f, char *path)
     virtbus_console_close(c);
 }
 
+/*
+ * A cache file (JSON lines: the header, then a line per agent) as one map:
+ * the header's keys, and "agents" {name: values} and "instances" for
+ * presence's lines, "nodes" {name: {"values", "recorded"}} and "forgotten"
+ * {name: at} for the fleet's.  write_cache() writes such a map back.
+ */
 static qmf_value *
 read_cache(const char *path)
 {
-    qmf_error err;
-    qmf_value *v;
-    char *buf;
-    long len;
-    FILE *f = fopen(path, "r");
+    qmf_value *doc = NULL, *line;
+    const char *cursor, *end;
+    size_t len;
+    char *text = cache_file_read(path, CACHE_FILE_MAX, &len);
 
-    /* Other tests' agents may be in it too: read it whole. */
-    cr_assert_not_null(f, "no cache written at %s", path);
-    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
-    len = ftell(f);
-    cr_assert_gt(len, 0);
-    rewind(f);
-    buf = qmf_xmalloc((size_t)len);
-    cr_assert_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    v = qmf_from_json(buf, (size_t)len, &err);
-    cr_assert_not_null(v, "%s", err.text);
-    free(buf);
-    return v;
+    cr_assert_not_null(text, "no cache written at %s", path);
+    cursor = text;
+    end = text + len;
+    cr_assert(cache_file_next(&cursor, end, &doc) && doc != NULL, "no header in %s", path);
+    while (cache_file_next(&cursor, end, &line)) {
+        const char *agent = qmf_map_get_string(line, "agent");
+        const char *forgotten = qmf_map_get_string(line, "forgotten");
+
+        cr_assert_not_null(line, "a line of %s is not JSON", path);
+        if (forgotten != NULL) {
+            if (qmf_map_get(doc, "forgotten") == NULL)
+                qmf_map_set(doc, "forgotten", qmf_map());
+            qmf_map_set(qmf_map_get(doc, "forgotten"), forgotten,
+                        qmf_map_take(line, "at"));
+        } else if (qmf_map_get(line, "recorded") != NULL) {
+            qmf_value *n;
+
+            if (qmf_map_get(doc, "nodes") == NULL)
+                qmf_map_set(doc, "nodes", qmf_map());
+            n = qmf_map_set(qmf_map_get(doc, "nodes"), agent, qmf_map());
+            qmf_map_set(n, "values", qmf_map_take(line, "values"));
+            qmf_map_set(n, "recorded", qmf_map_take(line, "recorded"));
+        } else {
+            cr_assert_not_null(agent);
+            if (qmf_map_get(doc, "agents") == NULL)
+                qmf_map_set(doc, "agents", qmf_map());
+            qmf_map_set(qmf_map_get(doc, "agents"), agent, qmf_map_take(line, "values"));
+            if (qmf_map_get(line, "instances") != NULL) {
+                if (qmf_map_get(doc, "instances") == NULL)
+                    qmf_map_set(doc, "instances", qmf_map());
+                qmf_map_set(qmf_map_get(doc, "instances"), agent,
+                            qmf_map_take(line, "instances"));
+            }
+        }
+        qmf_free(line);
+    }
+    /* The tests add to these: present even when empty. */
+    if (qmf_map_get(doc, "last") != NULL && qmf_map_get(doc, "nodes") == NULL)
+        qmf_map_set(doc, "nodes", qmf_map());
+    if (qmf_map_get(doc, "last") == NULL && qmf_map_get(doc, "agents") == NULL)
+        qmf_map_set(doc, "agents", qmf_map());
+    free(text);
+    return doc;
+}
+
+/* A line {what: name, k1: v1, k2: v2}, without the keys whose value is NULL. */
+static void
+put_line(struct cache_file_writer *w, const char *what, const char *name, const char *k1,
+         const qmf_value *v1, const char *k2, const qmf_value *v2)
+{
+    qmf_value *line = qmf_map();
+
+    qmf_map_set(line, what, qmf_string(name));
+    if (v1 != NULL)
+        qmf_map_set(line, k1, qmf_dup(v1));
+    if (v2 != NULL)
+        qmf_map_set(line, k2, qmf_dup(v2));
+    cache_file_put(w, line);
+    qmf_free(line);
 }
 
 static void
 write_cache(const char *path, const qmf_value *doc)
 {
-    char *text = qmf_to_json(doc, NULL);
-    FILE *f = fopen(path, "w");
+    static const char *const lines[] = { "agents", "instances", "nodes", "forgotten" };
+    qmf_value *head = qmf_map();
+    struct cache_file_writer w;
+    const qmf_value *m;
+    size_t i, j;
 
-    cr_assert_not_null(f);
-    fputs(text, f);
-    fclose(f);
-    free(text);
+    for (i = 0; i < qmf_map_len(doc); i++) {
+        const struct qmf_pair *p = qmf_map_at(doc, i);
+        bool of_lines = false;
+
+        for (j = 0; j < sizeof(lines) / sizeof(lines[0]); j++)
+            of_lines |= strcmp(p->key, lines[j]) == 0;
+        if (!of_lines)
+            qmf_map_set(head, p->key, qmf_dup(p->value));
+    }
+    cr_assert(cache_file_begin(&w, path));
+    cache_file_put(&w, head);
+    m = qmf_map_get(doc, "agents");
+    for (i = 0; i < qmf_map_len(m); i++)
+        put_line(&w, "agent", qmf_map_at(m, i)->key, "values", qmf_map_at(m, i)->value,
+                 "instances", qmf_map_get(qmf_map_get(doc, "instances"), qmf_map_at(m, i)->key));
+    m = qmf_map_get(doc, "nodes");
+    for (i = 0; i < qmf_map_len(m); i++)
+        put_line(&w, "agent", qmf_map_at(m, i)->key,
+                 "values", qmf_map_get(qmf_map_at(m, i)->value, "values"),
+                 "recorded", qmf_map_get(qmf_map_at(m, i)->value, "recorded"));
+    m = qmf_map_get(doc, "forgotten");
+    for (i = 0; i < qmf_map_len(m); i++)
+        put_line(&w, "forgotten", qmf_map_at(m, i)->key, "at", qmf_map_at(m, i)->value, NULL,
+                 NULL);
+    cache_file_commit(&w);
+    qmf_free(head);
 }
 
 /* 1: listed up, 0: listed down, -1: not listed. */
@@ -254,6 +331,43 @@ Test(presence, a_recent_cache_is_taken_as_is_unless_it_misses_a_named_node, .tim
     cr_assert(lists(c, f.nodes[1]), "a named node missing from the cache was not looked for");
     virtbus_console_close(c);
 
+    unlink(path);
+    fleet_fini(&f);
+}
+
+/* A cache told by a keeper's summary has no offset to resume from: its
+ * agents count only when it is taken as it is, else a summary (or, with
+ * no keeper, the window) replaces them, and they are not even read. */
+Test(presence, a_cache_from_a_summary_counts_only_when_taken_as_is, .timeout = 120)
+{
+    char path[] = "/tmp/virtbus-presence-XXXXXX";
+    struct virtbus_console *c;
+    struct test_fleet f;
+    struct timespec now;
+    qmf_value *doc;
+    int64_t now_ns;
+
+    start_with_cache(&f, path);
+    doc = read_cache(path);
+    clock_gettime(CLOCK_REALTIME, &now);
+    now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    qmf_map_set(qmf_map_get(doc, "agents"), "virtbus:agent:ghost", ghost(now_ns));
+    qmf_map_set(doc, "offset", qmf_i64(-1));
+    qmf_map_set(doc, "keeper", qmf_bool(true));
+    qmf_map_set(doc, "saved", qmf_i64(now_ns / 1000000 - 1000));
+    write_cache(path, doc);
+
+    c = open_console_reusing(&f, path, 60000, NULL);
+    cr_assert(lists(c, "ghost"), "a recent cache was not taken as it is");
+    virtbus_console_close(c);
+
+    /* Older than reuse_ms: no keeper runs, so the window is read. */
+    c = open_console_reusing(&f, path, 500, NULL);
+    cr_assert_not(lists(c, "ghost"), "the agents of a summary's cache were used");
+    cr_assert(lists(c, f.nodes[0]), "the window was not read");
+    virtbus_console_close(c);
+
+    qmf_free(doc);
     unlink(path);
     fleet_fini(&f);
 }
