@@ -394,6 +394,7 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
         console_presence_init(c);
         c->presence_marker = console_new_id();
         c->presence_offset = -1;
+        c->presence_reuse_ms = o->presence_reuse_ms;
         resume = o->presence_cache &&
                  console_presence_load(c, o->presence_cache, o->presence_reuse_ms);
         for (i = 0; o->presence_nodes && o->presence_nodes[i]; i++) {
@@ -409,7 +410,8 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
             c->fleet_reused = fleet_fresh;
         }
         /* A cache "from the future" (the clock went back) is not fresh. */
-        c->presence_reused = resume && o->presence_reuse_ms > 0 && age_ms >= 0 &&
+        c->presence_reused = resume && c->presence_cache_whole && o->presence_reuse_ms > 0 &&
+                             age_ms >= 0 &&
                              age_ms < (int64_t)o->presence_reuse_ms &&
                              console_presence_has_up(c, o->presence_nodes);
         /* A keeper's summary first, unless a recent cache says there was

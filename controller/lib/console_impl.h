@@ -151,6 +151,11 @@ struct virtbus_console {
     char *presence_cache;            /* file to resume from next time, or NULL */
     int64_t presence_saved_ms;       /* when the loaded cache was saved */
     bool presence_reused;            /* the cache is the answer; no stream */
+    unsigned presence_reuse_ms;      /* the option: this console's own reuse */
+    bool presence_cache_whole;       /* the loaded cache has its agents */
+    /* Read since the cache was saved: it is saved at the close, after the
+     * command's work (megabytes at 10,000 agents). */
+    bool presence_unsaved;
     /* Presence from a keeper's summaries (summary.c), unless told not to;
      * then the heartbeats are read only if no fresh summary is found. */
     bool summaries;

@@ -50,9 +50,14 @@ console_presence_init(struct virtbus_console *c)
     c->presence = qmf_dict_new(entry_free);
 }
 
+static void cache_save(struct virtbus_console *c);
+
 void
 console_presence_free(struct virtbus_console *c)
 {
+    if (c->presence_unsaved)
+        cache_save(c);
+    c->presence_unsaved = false;
     if (c->follow_ev)
         event_free(c->follow_ev);
     c->follow_ev = NULL;
@@ -391,8 +396,9 @@ read_to_marker(struct virtbus_console *c, qmf_error *err)
  * JSON lines (cache_file.h).  The header:
  * {"offset": <last stream offset read, -1 after a summary>, "saved": <ms>,
  *  "window": <s>, "keeper": <told by a keeper's summary>,
- *  "keeper_checked": <ms, when a console last looked for a summary>}
- * then a line per agent:
+ *  "keeper_checked": <ms, when a console last looked for a summary>,
+ *  "agents": <whether the agents' lines follow>}
+ * then (if so) a line per agent:
  * {"agent": "<agent name>", "values": <its heartbeat _values>,
  *  "instances": [<heartbeat values>, ...]}   (instances: two or more only)
  * A console that reads a keeper's summary anyway needs the header alone
@@ -442,13 +448,15 @@ console_presence_load(struct virtbus_console *c, const char *path, unsigned reus
         /* Its agents count if the stream is read on from its offset, or
          * if it is young enough to be taken as it is; else a summary
          * replaces them. */
-        if (offset >= 0 || (reuse_ms > 0 && age_ms < (int64_t)reuse_ms)) {
+        c->presence_cache_whole = qmf_as_bool(qmf_map_get(head, "agents"));
+        if (c->presence_cache_whole &&
+            (offset >= 0 || (reuse_ms > 0 && age_ms < (int64_t)reuse_ms))) {
             while (cache_file_next(&cursor, end, &line)) {
                 cache_take_agent(c, line);
                 qmf_free(line);
             }
         }
-        c->presence_offset = offset < 0 ? -1 : offset;
+        c->presence_offset = offset < 0 || !c->presence_cache_whole ? -1 : offset;
         c->presence_saved_ms = saved;
         c->presence_keeper_seen = qmf_as_bool(qmf_map_get(head, "keeper"));
         qmf_get_int64(qmf_map_get(head, "keeper_checked"), &c->keeper_checked_ms);
@@ -492,6 +500,7 @@ cache_save(struct virtbus_console *c)
     qmf_value *head;
     size_t cursor = 0;
     void *ent;
+    bool with_agents;
 
     /* From a summary there is no offset in the heartbeats to resume from:
      * the cache is then good for presence_reuse_ms only. */
@@ -504,9 +513,14 @@ cache_save(struct virtbus_console *c)
     qmf_map_set(head, "keeper_checked", qmf_i64(c->keeper_checked_ms));
     qmf_map_set(head, "saved", qmf_i64(console_now_ms()));
     qmf_map_set(head, "window", qmf_u32(c->presence_window_s));
+    /* After a summary the agents serve only a console that takes the
+     * cache as it is: one that would not (going by this one's option)
+     * needs the header alone. */
+    with_agents = c->presence_reuse_ms > 0 || !c->presence_from_summary;
+    qmf_map_set(head, "agents", qmf_bool(with_agents));
     cache_file_put(&w, head);
     qmf_free(head);
-    while ((ent = qmf_dict_next(c->presence, &cursor, NULL)) != NULL) {
+    while (with_agents && (ent = qmf_dict_next(c->presence, &cursor, NULL)) != NULL) {
         struct presence_entry *e = ent;
         qmf_value *line = qmf_map(), *list = console_presence_instances(e);
 
@@ -614,7 +628,7 @@ virtbus_presence(struct virtbus_console *c, struct virtbus_agent_list *out, qmf_
 
         if (read_to_marker(c, err) != 0)
             return -1;
-        cache_save(c);
+        c->presence_unsaved = true;
         while ((ent = qmf_dict_next(c->presence, &cursor, NULL)) != NULL) {
             const struct presence_entry *e = ent;
 

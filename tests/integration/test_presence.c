@@ -96,6 +96,8 @@ read_cache(const char *path)
     cursor = text;
     end = text + len;
     cr_assert(cache_file_next(&cursor, end, &doc) && doc != NULL, "no header in %s", path);
+    /* Presence's header says whether its agents' lines follow. */
+    qmf_free(qmf_map_take(doc, "agents"));
     while (cache_file_next(&cursor, end, &line)) {
         const char *agent = qmf_map_get_string(line, "agent");
         const char *forgotten = qmf_map_get_string(line, "forgotten");
@@ -171,6 +173,8 @@ write_cache(const char *path, const qmf_value *doc)
         if (!of_lines)
             qmf_map_set(head, p->key, qmf_dup(p->value));
     }
+    if (qmf_map_get(doc, "agents") != NULL)
+        qmf_map_set(head, "agents", qmf_bool(true));
     cr_assert(cache_file_begin(&w, path));
     cache_file_put(&w, head);
     m = qmf_map_get(doc, "agents");
@@ -365,6 +369,16 @@ Test(presence, a_cache_from_a_summary_counts_only_when_taken_as_is, .timeout = 1
     c = open_console_reusing(&f, path, 500, NULL);
     cr_assert_not(lists(c, "ghost"), "the agents of a summary's cache were used");
     cr_assert(lists(c, f.nodes[0]), "the window was not read");
+    virtbus_console_close(c);
+
+    /* A console that reuses none saves the header alone after a summary,
+     * which no console then takes as it is, however recent. */
+    qmf_free(qmf_map_take(doc, "agents"));
+    clock_gettime(CLOCK_REALTIME, &now);
+    qmf_map_set(doc, "saved", qmf_i64((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000));
+    write_cache(path, doc);
+    c = open_console_reusing(&f, path, 60000, NULL);
+    cr_assert(lists(c, f.nodes[0]), "a cache without its agents was taken as it is");
     virtbus_console_close(c);
 
     qmf_free(doc);
