@@ -386,6 +386,57 @@ Test(presence, a_cache_from_a_summary_counts_only_when_taken_as_is, .timeout = 1
     fleet_fini(&f);
 }
 
+/* A cache of more values than one JSON document may hold (QMF_MAX_VALUES):
+ * when the cache was one document, one of about a thousand agents or more
+ * was never read. */
+Test(presence, a_cache_of_thousands_of_agents_is_read, .timeout = 120)
+{
+    char path[] = "/tmp/virtbus-presence-XXXXXX";
+    struct virtbus_agent_list l;
+    struct virtbus_console *c;
+    struct test_fleet f;
+    struct timespec now;
+    qmf_value *doc, *agents;
+    qmf_error err;
+    size_t i, j, ghosts = 0, values = 0;
+
+    start_with_cache(&f, path);
+    doc = read_cache(path);
+    agents = qmf_map_get(doc, "agents");
+    clock_gettime(CLOCK_REALTIME, &now);
+    for (i = 0; i < 3000; i++) {
+        char node[32], name[64];
+        qmf_value *v = ghost((int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
+
+        snprintf(node, sizeof(node), "ghost-%04zu", i);
+        snprintf(name, sizeof(name), "virtbus:agent:%s", node);
+        qmf_map_set(v, "node", qmf_string(node));
+        /* A heartbeat's size: about 30 values. */
+        for (j = 0; j < 25; j++) {
+            char key[16];
+
+            snprintf(key, sizeof(key), "fact%02zu", j);
+            qmf_map_set(v, key, qmf_u32((uint32_t)j));
+        }
+        values += 2 + 2 * qmf_map_len(v);
+        qmf_map_append(agents, name, v);
+    }
+    cr_assert_gt(values, QMF_MAX_VALUES);
+    write_cache(path, doc);
+
+    c = open_console_reusing(&f, path, 60000, NULL);
+    cr_assert(virtbus_presence(c, &l, &err) == 0, "%s", err.text);
+    for (i = 0; i < l.n; i++)
+        ghosts += strncmp(l.items[i].node, "ghost-", 6) == 0;
+    cr_assert_eq(ghosts, 3000, "%zu of 3000 agents read from the cache", ghosts);
+    virtbus_agent_list_free(&l);
+    virtbus_console_close(c);
+
+    qmf_free(doc);
+    unlink(path);
+    fleet_fini(&f);
+}
+
 /* A console with presence and the fleet's memory, kept in cache (or NULL),
  * reading presence window_s back. */
 static struct virtbus_console *
