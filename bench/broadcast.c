@@ -1216,8 +1216,8 @@ measure_keeper(const struct bench_options *o, struct event_base *base, size_t n,
     /* A console that reuses caches (presence_reuse_ms, the CLI's 2 s)
      * saves the agents too, at its close; one that takes none here (1 ms)
      * shows that cost: a command whose cache is older than its reuse. */
-    saving = measure_presence_from(base, o->url, SIM_PREFIX, runs, cache, 1, true, &up,
-                                   &told, &saving_close);
+    saving = measure_presence_from(base, o->url, SIM_PREFIX, runs, cache, 1, true,
+                                   &reused_up, &reused_told, &saving_close);
     /* ...and one that takes it as it is: a cache a minute old counts. */
     reused = measure_presence_from(base, o->url, SIM_PREFIX, runs, cache, 60000, true,
                                    &reused_up, &reused_told, NULL);

@@ -46,9 +46,10 @@ bus_fd_ready(int fd, short events)
 {
     struct pollfd p = { .fd = fd, .events = events };
 
-    /* A hung-up socket still reads (what is left, then the end), but
-     * a write to it fails, although Linux reports it writable. */
-    short broken = POLLERR | POLLNVAL | ((events & POLLOUT) ? POLLHUP : 0);
+    /* A socket in error or hung up still reads (what is left, then the
+     * error or the end, which the read reports), but a write to it fails,
+     * although Linux reports it writable. */
+    short broken = POLLNVAL | ((events & POLLOUT) ? POLLERR | POLLHUP : 0);
 
     return fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & events) && !(p.revents & broken);
 }

@@ -96,7 +96,7 @@ void bus_configs_free(void **cfgs, size_t n, void (*unref)(void *cfg));
 /* Monotonic time. */
 uint64_t bus_now_ns(void);
 /* Whether fd is ready now for events (POLLIN or POLLOUT), without waiting;
- * a socket in error, or hung up for POLLOUT, is not ready. */
+ * a socket in error or hung up is not ready for POLLOUT. */
 bool bus_fd_ready(int fd, short events);
 /* Arms the retry timer with the next delay of b. */
 void bus_backoff_arm(struct bus_backoff *b, struct event *retry);

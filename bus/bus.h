@@ -559,7 +559,7 @@ int bus_ack(struct bus_delivery *d);
 int bus_reject(struct bus_delivery *d, bool requeue);
 /* The body of d's message, now owned by the caller (the message's is NULL
  * from then on): a receiver that keeps a large body takes it rather than
- * copy it. */
+ * copy it.  Before settling d, which frees the message. */
 qmf_value *bus_take_body(struct bus_delivery *d);
 int bus_pause(struct bus_conn *c);
 /* Late topology: see bus_driver.declare, subscribe and unsubscribe. */

@@ -625,17 +625,6 @@ qmf_list_steal(qmf_value *list, size_t i)
 }
 
 qmf_value *
-qmf_map_steal(qmf_value *map, size_t i)
-{
-    struct qmf_pair *p = qmf_map_at(map, i);
-    qmf_value *v = p ? p->value : NULL;
-
-    if (p != NULL)
-        p->value = NULL;
-    return v;
-}
-
-qmf_value *
 qmf_list_replace(qmf_value *list, size_t i, qmf_value *v)
 {
     qmf_value *old = qmf_list_at(list, i);

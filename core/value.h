@@ -153,10 +153,6 @@ size_t qmf_map_len(const qmf_value *map);
  * must not be changed. */
 struct qmf_pair *qmf_map_at(const qmf_value *map, size_t i);
 
-/* Returns the i-th pair's value, now owned by the caller, and leaves NULL
- * in its place: for taking a map apart, as qmf_list_steal() a list. */
-qmf_value *qmf_map_steal(qmf_value *map, size_t i);
-
 /* Lists.  qmf_list_append takes ownership and returns v. */
 qmf_value *qmf_list_append(qmf_value *list, qmf_value *v);
 size_t qmf_list_len(const qmf_value *list);

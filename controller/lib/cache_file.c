@@ -34,11 +34,30 @@ cache_file_begin(struct cache_file_writer *w, const char *path)
     return true;
 }
 
+bool
+cache_file_format_ok(const qmf_value *head)
+{
+    uint64_t format;
+
+    return qmf_get_uint64(qmf_map_get(head, "format"), &format) && format == CACHE_FILE_FORMAT;
+}
+
 void
 cache_file_put(struct cache_file_writer *w, const qmf_value *doc)
 {
     size_t len;
-    char *text = qmf_to_json(doc, &len);
+    char *text;
+
+    if (!w->has_header) {
+        qmf_value *head = qmf_dup(doc);
+
+        w->has_header = true;
+        qmf_map_set(head, "format", qmf_u32(CACHE_FILE_FORMAT));
+        cache_file_put(w, head);
+        qmf_free(head);
+        return;
+    }
+    text = qmf_to_json(doc, &len);
 
     /* A failed write shows in ferror() at the commit. */
     fwrite(text, 1, len, w->f);

@@ -17,10 +17,16 @@
  * one of ours. */
 #define CACHE_FILE_MAX (64u * 1024 * 1024)
 
+/* The header's "format": a cache of another (format 1 was one JSON
+ * document, with no such key) is no cache. */
+#define CACHE_FILE_FORMAT 2
+bool cache_file_format_ok(const qmf_value *head);
+
 /* A cache being written: to a temporary file, renamed over the cache by
  * cache_file_commit, so that a reader never sees half of one. */
 struct cache_file_writer {
     FILE *f;
+    bool has_header;
     char *tmp;
     char *path;
 };
@@ -28,7 +34,7 @@ struct cache_file_writer {
 /* false if the temporary file cannot be made (a cache is an optimisation:
  * the caller then writes none). */
 bool cache_file_begin(struct cache_file_writer *w, const char *path);
-/* Writes doc as one line. */
+/* Writes doc as one line; the first is the header, which gets "format". */
 void cache_file_put(struct cache_file_writer *w, const qmf_value *doc);
 /* Renames the file over the cache, or removes it if a write failed. */
 void cache_file_commit(struct cache_file_writer *w);

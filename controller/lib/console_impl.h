@@ -156,6 +156,7 @@ struct virtbus_console {
     /* Read since the cache was saved: it is saved at the close, after the
      * command's work (megabytes at 10,000 agents). */
     bool presence_unsaved;
+    int64_t presence_read_ms;        /* when the last read began */
     /* Presence from a keeper's summaries (summary.c), unless told not to;
      * then the heartbeats are read only if no fresh summary is found. */
     bool summaries;

@@ -216,7 +216,7 @@ on_full_read(struct bus_delivery *d, const struct bus_message *m, void *opaque)
 /* The cache --------------------------------------------------------------------
  *
  * JSON lines (cache_file.h).  The header:
- * {"offset": <last stream offset read>, "last": <what lies there>,
+ * {"format": 2, "offset": <last stream offset read>, "last": <what lies there>,
  *  "saved": <ms>}
  * then a line per node remembered, {"agent": "<agent>", "values": {...},
  * "recorded": <ms>}, and per node forgotten lately, {"forgotten":
@@ -238,7 +238,8 @@ cache_load(struct virtbus_console *c, const char *path)
     end = text + len;
     cache_file_next(&cursor, end, &head);
     last = qmf_map_get_string(head, "last");
-    if (qmf_get_int64(qmf_map_get(head, "offset"), &offset) && offset >= 0 && last &&
+    if (cache_file_format_ok(head) && qmf_get_int64(qmf_map_get(head, "offset"), &offset) &&
+        offset >= 0 && last &&
         qmf_get_int64(qmf_map_get(head, "saved"), &saved) && now - saved >= 0 &&
         now - saved < FLEET_CACHE_MAX_AGE_MS) {
         qmf_free(c->fleet_forgotten);

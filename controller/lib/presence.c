@@ -394,7 +394,8 @@ read_to_marker(struct virtbus_console *c, qmf_error *err)
 /* The cache ---------------------------------------------------------------------
  *
  * JSON lines (cache_file.h).  The header:
- * {"offset": <last stream offset read, -1 after a summary>, "saved": <ms>,
+ * {"format": 2, "offset": <last stream offset read, -1 after a summary>,
+ *  "saved": <ms, when the read began>,
  *  "window": <s>, "keeper": <told by a keeper's summary>,
  *  "keeper_checked": <ms, when a console last looked for a summary>,
  *  "agents": <whether the agents' lines follow>}
@@ -440,7 +441,7 @@ console_presence_load(struct virtbus_console *c, const char *path, unsigned reus
     cache_file_next(&cursor, end, &head);
     qmf_get_int64(qmf_map_get(head, "saved"), &saved);
     age_ms = console_now_ms() - saved;
-    if (qmf_get_int64(qmf_map_get(head, "offset"), &offset) &&
+    if (cache_file_format_ok(head) && qmf_get_int64(qmf_map_get(head, "offset"), &offset) &&
         qmf_map_get(head, "saved") != NULL &&
         qmf_get_uint64(qmf_map_get(head, "window"), &window) &&
         window == c->presence_window_s && age_ms >= 0 &&
@@ -511,7 +512,9 @@ cache_save(struct virtbus_console *c)
     qmf_map_set(head, "offset", qmf_i64(c->presence_from_summary ? -1 : c->presence_offset));
     qmf_map_set(head, "keeper", qmf_bool(c->presence_from_summary));
     qmf_map_set(head, "keeper_checked", qmf_i64(c->keeper_checked_ms));
-    qmf_map_set(head, "saved", qmf_i64(console_now_ms()));
+    /* As of the read, not of the close: a long command must not make
+     * its cache look younger than what it knows. */
+    qmf_map_set(head, "saved", qmf_i64(c->presence_read_ms));
     qmf_map_set(head, "window", qmf_u32(c->presence_window_s));
     /* After a summary the agents serve only a console that takes the
      * cache as it is: one that would not (going by this one's option)
@@ -629,6 +632,7 @@ virtbus_presence(struct virtbus_console *c, struct virtbus_agent_list *out, qmf_
         if (read_to_marker(c, err) != 0)
             return -1;
         c->presence_unsaved = true;
+        c->presence_read_ms = now_ms;
         while ((ent = qmf_dict_next(c->presence, &cursor, NULL)) != NULL) {
             const struct presence_entry *e = ent;
 

@@ -559,6 +559,23 @@ Test(presence, the_fleet_remembers_a_node_presence_lost_and_a_cache_of_another_s
                  "a cache of another stream was taken");
     cr_assert_eq(memory_state(&f, path, 1, f.nodes[0], NULL), 0);
 
+    /* A cache of the former format (one JSON document, its nodes inside)
+     * is no cache: the stream is read again, and nothing is lost. */
+    qmf_free(doc);
+    doc = read_cache(path);
+    qmf_free(qmf_map_take(doc, "format"));
+    {
+        char *text = qmf_to_json(doc, NULL);
+        FILE *old = fopen(path, "w");
+
+        cr_assert_not_null(old);
+        fputs(text, old);
+        fclose(old);
+        free(text);
+    }
+    cr_assert_eq(memory_state(&f, path, 1, f.nodes[0], NULL), 0,
+                 "a cache of the former format was taken, and the fleet's memory lost");
+
     qmf_free(doc);
     unlink(path);
     free(ghost_node);

@@ -154,24 +154,6 @@ Test(qmf_value, map_set_replaces_and_take_removes)
     qmf_free(m);
 }
 
-Test(qmf_value, map_steal_takes_the_value_and_keeps_the_key)
-{
-    qmf_value *m = qmf_map(), *inner = qmf_map_set(m, "a", qmf_map()), *taken;
-
-    qmf_map_set(inner, "x", qmf_string("kept"));
-    qmf_map_set(m, "b", qmf_u32(2));
-    taken = qmf_map_steal(m, 0);
-    cr_assert_eq(taken, inner, "the value itself, not a copy");
-    cr_assert_str_eq(qmf_map_get_string(taken, "x"), "kept");
-    cr_assert_eq(qmf_map_len(m), 2, "the pair stays");
-    cr_assert_str_eq(qmf_map_at(m, 0)->key, "a");
-    cr_assert_null(qmf_map_at(m, 0)->value);
-    cr_assert_null(qmf_map_steal(m, 2), "past the end");
-    cr_assert_null(qmf_map_steal(NULL, 0));
-    qmf_free(m);        /* skips the stolen slot */
-    qmf_free(taken);
-}
-
 Test(qmf_value, list_append_and_index)
 {
     qmf_value *l = qmf_list();
