@@ -206,24 +206,21 @@ print_bash(const struct schema *schema)
 static void
 nodes_of_cache(const char *path, qmf_value *out)
 {
-    const char *cursor, *end;
-    qmf_value *line;
-    char *text;
-    size_t len;
+    struct cache_file_reader r;
+    qmf_value *head, *line;
 
     /* A cache not written yet is no error: there is nothing to offer. */
-    if (path == NULL || (text = cache_file_read(path, CACHE_FILE_MAX, &len)) == NULL)
+    if (path == NULL || (head = cache_file_open(&r, path)) == NULL)
         return;
-    cursor = text;
-    end = text + len;
-    while (cache_file_next(&cursor, end, &line)) {
+    qmf_free(head);
+    while (cache_file_next(&r, &line)) {
         const char *node = qmf_map_get_string(qmf_map_get(line, "values"), "node");
 
         if (node != NULL)
             qmf_list_append(out, qmf_string(node));
         qmf_free(line);
     }
-    free(text);
+    cache_file_close(&r);
 }
 
 static int

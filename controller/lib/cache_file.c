@@ -1,19 +1,20 @@
 /*
  * The consoles' cache files: JSON lines, written whole to a temporary file
- * and renamed (cache_file.h).
+ * and renamed, read a line at a time (cache_file.h).
  */
 #include "controller/lib/cache_file.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/codec.h"
 #include "core/error.h"
 
 bool
-cache_file_begin(struct cache_file_writer *w, const char *path)
+cache_file_begin(struct cache_file_writer *w, const char *path, qmf_value *head)
 {
     int fd;
 
@@ -31,33 +32,16 @@ cache_file_begin(struct cache_file_writer *w, const char *path)
         return false;
     }
     w->path = qmf_xstrdup(path);
+    qmf_map_set(head, "format", qmf_u32(CACHE_FILE_FORMAT));
+    cache_file_put(w, head);
     return true;
-}
-
-bool
-cache_file_format_ok(const qmf_value *head)
-{
-    uint64_t format;
-
-    return qmf_get_uint64(qmf_map_get(head, "format"), &format) && format == CACHE_FILE_FORMAT;
 }
 
 void
 cache_file_put(struct cache_file_writer *w, const qmf_value *doc)
 {
     size_t len;
-    char *text;
-
-    if (!w->has_header) {
-        qmf_value *head = qmf_dup(doc);
-
-        w->has_header = true;
-        qmf_map_set(head, "format", qmf_u32(CACHE_FILE_FORMAT));
-        cache_file_put(w, head);
-        qmf_free(head);
-        return;
-    }
-    text = qmf_to_json(doc, &len);
+    char *text = qmf_to_json(doc, &len);
 
     /* A failed write shows in ferror() at the commit. */
     fwrite(text, 1, len, w->f);
@@ -77,42 +61,46 @@ cache_file_commit(struct cache_file_writer *w)
     memset(w, 0, sizeof(*w));
 }
 
-char *
-cache_file_read(const char *path, size_t max, size_t *len)
+qmf_value *
+cache_file_open(struct cache_file_reader *r, const char *path)
 {
-    char *text = NULL;
-    FILE *f;
-    long n;
+    qmf_value *head = NULL;
+    uint64_t format;
+    struct stat st;
 
-    *len = 0;
-    if ((f = fopen(path, "r")) == NULL)
+    memset(r, 0, sizeof(*r));
+    if ((r->f = fopen(path, "r")) == NULL)
         return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && (size_t)n < max &&
-        fseek(f, 0, SEEK_SET) == 0) {
-        text = qmf_xmalloc((size_t)n + 1);
-        if (fread(text, 1, (size_t)n, f) == (size_t)n) {
-            text[n] = '\0';
-            *len = (size_t)n;
-        } else {
-            free(text);
-            text = NULL;
-        }
-    }
-    fclose(f);
-    return text;
+    /* The bound makes each line's read bounded too. */
+    if (fstat(fileno(r->f), &st) == 0 && st.st_size < (off_t)CACHE_FILE_MAX &&
+        cache_file_next(r, &head) &&
+        qmf_get_uint64(qmf_map_get(head, "format"), &format) && format == CACHE_FILE_FORMAT)
+        return head;
+    qmf_free(head);
+    cache_file_close(r);
+    return NULL;
 }
 
 bool
-cache_file_next(const char **cursor, const char *end, qmf_value **doc)
+cache_file_next(struct cache_file_reader *r, qmf_value **doc)
 {
-    const char *line = *cursor, *nl;
+    ssize_t n;
     qmf_error err;
 
     *doc = NULL;
-    if (line >= end)
+    if ((n = getline(&r->line, &r->size, r->f)) <= 0)
         return false;
-    nl = memchr(line, '\n', (size_t)(end - line));
-    *cursor = nl ? nl + 1 : end;
-    *doc = qmf_from_json(line, (size_t)((nl ? nl : end) - line), &err);
+    if (r->line[n - 1] == '\n')
+        n--;
+    *doc = qmf_from_json(r->line, (size_t)n, &err);
     return true;
+}
+
+void
+cache_file_close(struct cache_file_reader *r)
+{
+    if (r->f != NULL)
+        fclose(r->f);
+    free(r->line);
+    memset(r, 0, sizeof(*r));
 }

@@ -395,8 +395,7 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
         c->presence_marker = console_new_id();
         c->presence_offset = -1;
         c->presence_reuse_ms = o->presence_reuse_ms;
-        resume = o->presence_cache &&
-                 console_presence_load(c, o->presence_cache, o->presence_reuse_ms);
+        resume = o->presence_cache && console_presence_load(c, o->presence_cache);
         for (i = 0; o->presence_nodes && o->presence_nodes[i]; i++) {
             c->presence_named = qmf_xrealloc(c->presence_named,
                                              (i + 2) * sizeof(*c->presence_named));
@@ -410,9 +409,8 @@ virtbus_console_open(struct event_base *base, const struct virtbus_console_optio
             c->fleet_reused = fleet_fresh;
         }
         /* A cache "from the future" (the clock went back) is not fresh. */
-        c->presence_reused = resume && c->presence_cache_whole && o->presence_reuse_ms > 0 &&
-                             age_ms >= 0 &&
-                             age_ms < (int64_t)o->presence_reuse_ms &&
+        c->presence_reused = resume && c->presence_cache_whole && c->presence_reuse_ms > 0 &&
+                             age_ms >= 0 && age_ms < (int64_t)c->presence_reuse_ms &&
                              console_presence_has_up(c, o->presence_nodes);
         /* A keeper's summary first, unless a recent cache says there was
          * none: then the heartbeats from the start, as without keepers. */

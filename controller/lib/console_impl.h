@@ -296,9 +296,9 @@ void console_presence_init(struct virtbus_console *c);
 void console_presence_free(struct virtbus_console *c);
 /* Loads a presence cache: true if it is fresh enough to resume from
  * c->presence_offset.  Its agents are then known already, unless it was
- * told by a keeper's summary and is older than reuse_ms (a summary will
- * be read instead). */
-bool console_presence_load(struct virtbus_console *c, const char *path, unsigned reuse_ms);
+ * told by a keeper's summary and is older than c->presence_reuse_ms (a
+ * summary will be read instead). */
+bool console_presence_load(struct virtbus_console *c, const char *path);
 /* Whether presence has every one of nodes (NULL-terminated, or NULL) up. */
 bool console_presence_has_up(struct virtbus_console *c, const char *const *nodes);
 /* Writes a presence marker with message id id, into the presence stream

@@ -225,26 +225,21 @@ on_full_read(struct bus_delivery *d, const struct bus_message *m, void *opaque)
 static bool
 cache_load(struct virtbus_console *c, const char *path)
 {
-    qmf_value *head = NULL, *line;
+    struct cache_file_reader r;
+    qmf_value *head, *line;
     int64_t offset, saved, now = console_now_ms();
-    const char *last, *cursor, *end;
-    char *text;
-    size_t len;
+    const char *last;
     bool ok = false;
 
-    if ((text = cache_file_read(path, CACHE_FILE_MAX, &len)) == NULL)
+    if ((head = cache_file_open(&r, path)) == NULL)
         return false;
-    cursor = text;
-    end = text + len;
-    cache_file_next(&cursor, end, &head);
     last = qmf_map_get_string(head, "last");
-    if (cache_file_format_ok(head) && qmf_get_int64(qmf_map_get(head, "offset"), &offset) &&
-        offset >= 0 && last &&
+    if (qmf_get_int64(qmf_map_get(head, "offset"), &offset) && offset >= 0 && last &&
         qmf_get_int64(qmf_map_get(head, "saved"), &saved) && now - saved >= 0 &&
         now - saved < FLEET_CACHE_MAX_AGE_MS) {
         qmf_free(c->fleet_forgotten);
         c->fleet_forgotten = qmf_map();
-        while (cache_file_next(&cursor, end, &line)) {
+        while (cache_file_next(&r, &line)) {
             const char *agent = qmf_map_get_string(line, "agent");
             const char *forgotten = qmf_map_get_string(line, "forgotten");
             int64_t ms = 0;
@@ -263,7 +258,7 @@ cache_load(struct virtbus_console *c, const char *path)
         ok = true;
     }
     qmf_free(head);
-    free(text);
+    cache_file_close(&r);
     return ok;
 }
 
@@ -276,8 +271,7 @@ cache_save(struct virtbus_console *c)
     size_t cursor = 0, i;
     void *ent;
 
-    if (c->fleet_cache == NULL || c->fleet_offset < 0 || c->fleet_last == NULL ||
-        !cache_file_begin(&w, c->fleet_cache))
+    if (c->fleet_cache == NULL || c->fleet_offset < 0 || c->fleet_last == NULL)
         return;
     head = qmf_map();
     qmf_map_set(head, "offset", qmf_i64(c->fleet_offset));
@@ -285,7 +279,10 @@ cache_save(struct virtbus_console *c)
     /* A cache taken as it is keeps its age, or it would never be read
      * again. */
     qmf_map_set(head, "saved", qmf_i64(c->fleet_reused ? c->fleet_saved_ms : now));
-    cache_file_put(&w, head);
+    if (!cache_file_begin(&w, c->fleet_cache, head)) {
+        qmf_free(head);
+        return;
+    }
     qmf_free(head);
     while ((ent = qmf_dict_next(c->fleet, &cursor, NULL)) != NULL) {
         struct fleet_entry *e = ent;

@@ -422,37 +422,32 @@ cache_take_agent(struct virtbus_console *c, qmf_value *line)
 }
 
 bool
-console_presence_load(struct virtbus_console *c, const char *path, unsigned reuse_ms)
+console_presence_load(struct virtbus_console *c, const char *path)
 {
-    qmf_value *head = NULL, *line;
+    struct cache_file_reader r;
+    qmf_value *head, *line;
     int64_t offset, saved = 0, age_ms;
     uint64_t window;
-    const char *cursor, *end;
-    char *text;
-    size_t len;
     bool ok = false;
 
     c->presence_offset = -1;
     c->presence_cache = qmf_xstrdup(path);
-    if ((text = cache_file_read(path, CACHE_FILE_MAX, &len)) == NULL)
+    if ((head = cache_file_open(&r, path)) == NULL)
         return false;
-    cursor = text;
-    end = text + len;
-    cache_file_next(&cursor, end, &head);
     qmf_get_int64(qmf_map_get(head, "saved"), &saved);
     age_ms = console_now_ms() - saved;
-    if (cache_file_format_ok(head) && qmf_get_int64(qmf_map_get(head, "offset"), &offset) &&
+    if (qmf_get_int64(qmf_map_get(head, "offset"), &offset) &&
         qmf_map_get(head, "saved") != NULL &&
         qmf_get_uint64(qmf_map_get(head, "window"), &window) &&
         window == c->presence_window_s && age_ms >= 0 &&
         age_ms < (int64_t)c->presence_window_s * 1000) {
         /* Its agents count if the stream is read on from its offset, or
          * if it is young enough to be taken as it is; else a summary
-         * replaces them. */
+         * replaces them, and they are not read at all. */
         c->presence_cache_whole = qmf_as_bool(qmf_map_get(head, "agents"));
         if (c->presence_cache_whole &&
-            (offset >= 0 || (reuse_ms > 0 && age_ms < (int64_t)reuse_ms))) {
-            while (cache_file_next(&cursor, end, &line)) {
+            (offset >= 0 || (c->presence_reuse_ms > 0 && age_ms < (int64_t)c->presence_reuse_ms))) {
+            while (cache_file_next(&r, &line)) {
                 cache_take_agent(c, line);
                 qmf_free(line);
             }
@@ -464,7 +459,7 @@ console_presence_load(struct virtbus_console *c, const char *path, unsigned reus
         ok = true;
     }
     qmf_free(head);
-    free(text);
+    cache_file_close(&r);
     return ok;
 }
 
@@ -505,8 +500,7 @@ cache_save(struct virtbus_console *c)
 
     /* From a summary there is no offset in the heartbeats to resume from:
      * the cache is then good for presence_reuse_ms only. */
-    if (c->presence_cache == NULL || (c->presence_offset < 0 && !c->presence_from_summary) ||
-        !cache_file_begin(&w, c->presence_cache))
+    if (c->presence_cache == NULL || (c->presence_offset < 0 && !c->presence_from_summary))
         return;
     head = qmf_map();
     qmf_map_set(head, "offset", qmf_i64(c->presence_from_summary ? -1 : c->presence_offset));
@@ -521,7 +515,10 @@ cache_save(struct virtbus_console *c)
      * needs the header alone. */
     with_agents = c->presence_reuse_ms > 0 || !c->presence_from_summary;
     qmf_map_set(head, "agents", qmf_bool(with_agents));
-    cache_file_put(&w, head);
+    if (!cache_file_begin(&w, c->presence_cache, head)) {
+        qmf_free(head);
+        return;
+    }
     qmf_free(head);
     while (with_agents && (ent = qmf_dict_next(c->presence, &cursor, NULL)) != NULL) {
         struct presence_entry *e = ent;

@@ -87,18 +87,13 @@ start_with_cache(struct test_fleet *f, char *path)
 static qmf_value *
 read_cache(const char *path)
 {
-    qmf_value *doc = NULL, *line;
-    const char *cursor, *end;
-    size_t len;
-    char *text = cache_file_read(path, CACHE_FILE_MAX, &len);
+    struct cache_file_reader r;
+    qmf_value *doc = cache_file_open(&r, path), *line;
 
-    cr_assert_not_null(text, "no cache written at %s", path);
-    cursor = text;
-    end = text + len;
-    cr_assert(cache_file_next(&cursor, end, &doc) && doc != NULL, "no header in %s", path);
+    cr_assert_not_null(doc, "no cache of this format written at %s", path);
     /* Presence's header says whether its agents' lines follow. */
     qmf_free(qmf_map_take(doc, "agents"));
-    while (cache_file_next(&cursor, end, &line)) {
+    while (cache_file_next(&r, &line)) {
         const char *agent = qmf_map_get_string(line, "agent");
         const char *forgotten = qmf_map_get_string(line, "forgotten");
 
@@ -135,7 +130,7 @@ read_cache(const char *path)
         qmf_map_set(doc, "nodes", qmf_map());
     if (qmf_map_get(doc, "last") == NULL && qmf_map_get(doc, "agents") == NULL)
         qmf_map_set(doc, "agents", qmf_map());
-    free(text);
+    cache_file_close(&r);
     return doc;
 }
 
@@ -175,8 +170,7 @@ write_cache(const char *path, const qmf_value *doc)
     }
     if (qmf_map_get(doc, "agents") != NULL)
         qmf_map_set(head, "agents", qmf_bool(true));
-    cr_assert(cache_file_begin(&w, path));
-    cache_file_put(&w, head);
+    cr_assert(cache_file_begin(&w, path, head));
     m = qmf_map_get(doc, "agents");
     for (i = 0; i < qmf_map_len(m); i++)
         put_line(&w, "agent", qmf_map_at(m, i)->key, "values", qmf_map_at(m, i)->value,
