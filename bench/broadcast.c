@@ -1066,12 +1066,14 @@ measure_pipelined(struct event_base *base, const struct bench_options *o, enum f
  * and the first run only leaves one; a cache saved less than reuse_ms
  * before is taken as it is (presence_reuse_ms).  *summaries counts the
  * runs told by a keeper's summary.  *close_p50 (if not NULL): the close,
- * which saves the cache.
+ * which saves the cache.  by_node: as a command to nodes by name does,
+ * virtbus_presence_nodes() (the agents' values not read) instead of
+ * virtbus_presence().
  */
 static double
 measure_presence_from(struct event_base *base, const char *url, const char *prefix,
                       size_t runs, const char *cache, unsigned reuse_ms, bool with_open,
-                      size_t *up_seen, size_t *summaries, double *close_p50)
+                      bool by_node, size_t *up_seen, size_t *summaries, double *close_p50)
 {
     size_t warmups = cache ? 1 : 0;
     struct virtbus_console_options co = {
@@ -1100,7 +1102,8 @@ measure_presence_from(struct event_base *base, const char *url, const char *pref
             die("console: %s", err.text);
         if (!with_open)
             t = bench_now_ms();
-        if (virtbus_presence(c, &found, &err) != 0)
+        if ((by_node ? virtbus_presence_nodes(c, &found, &err)
+                     : virtbus_presence(c, &found, &err)) != 0)
             die("presence: %s", err.text);
         if (i >= warmups)
             samples[i - warmups] = bench_now_ms() - t;
@@ -1131,7 +1134,8 @@ static double
 measure_presence(struct event_base *base, const char *url, const char *prefix,
                  size_t runs, size_t *up_seen)
 {
-    return measure_presence_from(base, url, prefix, runs, NULL, 0, false, up_seen, NULL, NULL);
+    return measure_presence_from(base, url, prefix, runs, NULL, 0, false, false, up_seen, NULL,
+                                 NULL);
 }
 
 /*
@@ -1173,7 +1177,9 @@ keeper_start(const struct bench_options *o, const char *conf)
 /*
  * Presence with a keeper: fresh consoles read its summaries.  Prints the
  * read with and without a cache (opening the console included: it loads
- * the cache) and the keeper's CPU a second.
+ * the cache) and the keeper's CPU a second.  As a command to nodes by
+ * name reads it (virtbus_presence_nodes), and, for the cache taken as it
+ * is, with every agent's values too (virtbus_presence).
  */
 static void
 measure_keeper(const struct bench_options *o, struct event_base *base, size_t n, size_t runs)
@@ -1181,14 +1187,14 @@ measure_keeper(const struct bench_options *o, struct event_base *base, size_t n,
     char *cache = qmf_xasprintf("%s/bench_broadcast-%ld.presence", o->workdir, (long)getpid());
     char *conf = qmf_xasprintf("%s/bench_broadcast-%ld.keeper.conf", o->workdir, (long)getpid());
     size_t up = 0, told = 0, reused_told = 0, reused_up = 0, waited;
-    double cold, warm, saving, saving_close, reused, cpu0, t0, cpu_per_s, ready_ms;
+    double cold, warm, saving, saving_close, reused, reused_all, cpu0, t0, cpu_per_s, ready_ms;
     pid_t pid = keeper_start(o, conf);
 
     /* Until a fresh console takes its summary, with every agent up: each
      * try that does not is said, with what it found. */
     t0 = bench_now_ms();
     for (waited = 0; waited < 30 && (told == 0 || up != n); waited++) {
-        double ms = measure_presence_from(base, o->url, SIM_PREFIX, 1, NULL, 0, false, &up,
+        double ms = measure_presence_from(base, o->url, SIM_PREFIX, 1, NULL, 0, false, false, &up,
                                           &told, NULL);
 
         if (told == 0 || up != n) {
@@ -1208,25 +1214,27 @@ measure_keeper(const struct bench_options *o, struct event_base *base, size_t n,
     t0 = bench_now_ms();
     idle_ms(base, 5000);
     cpu_per_s = (cpu_ms(pid) - cpu0) / ((bench_now_ms() - t0) / 1000.0);
-    cold = measure_presence_from(base, o->url, SIM_PREFIX, runs, NULL, 0, true, &up, &told,
-                                 NULL);
+    cold = measure_presence_from(base, o->url, SIM_PREFIX, runs, NULL, 0, true, true, &up,
+                                 &told, NULL);
     unlink(cache);
-    warm = measure_presence_from(base, o->url, SIM_PREFIX, runs, cache, 0, true, &up, &told,
-                                 NULL);
+    warm = measure_presence_from(base, o->url, SIM_PREFIX, runs, cache, 0, true, true, &up,
+                                 &told, NULL);
     /* A console that reuses caches (presence_reuse_ms, the CLI's 2 s)
      * saves the agents too, at its close; one that takes none here (1 ms)
      * shows that cost: a command whose cache is older than its reuse. */
-    saving = measure_presence_from(base, o->url, SIM_PREFIX, runs, cache, 1, true,
+    saving = measure_presence_from(base, o->url, SIM_PREFIX, runs, cache, 1, true, true,
                                    &reused_up, &reused_told, &saving_close);
     /* ...and one that takes it as it is: a cache a minute old counts. */
-    reused = measure_presence_from(base, o->url, SIM_PREFIX, runs, cache, 60000, true,
+    reused = measure_presence_from(base, o->url, SIM_PREFIX, runs, cache, 60000, true, true,
                                    &reused_up, &reused_told, NULL);
-    printf("        keeper: open + presence p50 %.1f ms fresh, %.1f ms with the cache of the"
-           " last (%zu of %zu runs told by a summary, %zu agents up); with caches saved"
+    reused_all = measure_presence_from(base, o->url, SIM_PREFIX, runs, cache, 60000, true,
+                                       false, &reused_up, &reused_told, NULL);
+    printf("        keeper: open + presence (by node) p50 %.1f ms fresh, %.1f ms with the cache"
+           " of the last (%zu of %zu runs told by a summary, %zu agents up); with caches saved"
            " whole %.1f ms, and %.1f ms to close (the save); %.1f ms taking the cache as it"
-           " is (%zu agents up); keeper %.0f ms CPU a second; first summary taken %.0f ms"
-           " after its start\n", cold, warm, told, runs, up, saving, saving_close, reused,
-           reused_up, cpu_per_s, ready_ms);
+           " is (%zu agents up), %.1f ms with every agent's values; keeper %.0f ms CPU a"
+           " second; first summary taken %.0f ms after its start\n", cold, warm, told, runs,
+           up, saving, saving_close, reused, reused_up, reused_all, cpu_per_s, ready_ms);
     fflush(stdout);
 out:
     kill(pid, SIGTERM);

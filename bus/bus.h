@@ -59,6 +59,10 @@
  */
 #define BUS_DIRECT_REPLY_TO QMF_NAME_DIRECT_REPLY_TO
 
+/* The headers of signatures, MACs and signers (trust/message.h) begin so:
+ * a received message with none has no body_sha256 (nothing will check it). */
+#define BUS_TRUST_HEADER_PREFIX "virtbus."
+
 /*
  * Queues the AMQP 1.0 backend names itself where 0-9-1 would have the
  * broker name them, or where 1.0 cannot consume the queue asked for: a
@@ -156,7 +160,8 @@ struct bus_message {
     size_t raw_len;
     char *raw_content_type;
     /* Received: SHA-256 of the body bytes exactly as they came, what a
-     * signature covers (trust/message.h). */
+     * signature covers (trust/message.h); only for a message with headers
+     * BUS_TRUST_HEADER_PREFIX "*". */
     uint8_t body_sha256[32];
     bool has_body_sha256;
     /* Set on receive when the body could not be decoded: code is

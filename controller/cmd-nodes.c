@@ -115,7 +115,7 @@ nodes_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *
     /* Asked who is up, it answers from the streams, never from a cache. */
     ctx->presence_reuse_ms = 0;
     ctx->fleet_reuse_ms = 0;
-    if ((rc = ctl_discover(ctx, e, a, &nodes)) != 0) {
+    if ((rc = ctl_discover(ctx, e, a, true, &nodes)) != 0) {
         ctl_table_free(t);
         return rc;
     }

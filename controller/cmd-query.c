@@ -272,7 +272,7 @@ listing_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args
         ctl_table_free(t);
         return CTL_EXIT_USAGE;
     }
-    if ((rc = ctl_discover(ctx, e, a, &nodes)) != 0) {
+    if ((rc = ctl_discover(ctx, e, a, false, &nodes)) != 0) {
         ctl_table_free(t);
         qmf_free(where);
         return rc;
@@ -358,7 +358,7 @@ show_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *a
         return ctl_usage(e, NULL);
     if ((cls = ctl_find_class(ctx, a->argv[0])) == NULL)
         return CTL_EXIT_USAGE;
-    if ((rc = ctl_discover(ctx, e, a, &nodes)) != 0)
+    if ((rc = ctl_discover(ctx, e, a, false, &nodes)) != 0)
         return rc;
     if ((rc = ctl_resolve(ctx, cls, &nodes, a->argv + 1, 1, &found, &out)) == 0) {
         doc = ctx->json ? qmf_map() : NULL;

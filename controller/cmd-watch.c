@@ -324,7 +324,7 @@ watch_exec(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, struct ctl_args *
     rc = ctl_connect(ctx, true, (const char *const *)keys, NULL);
     free(keys[0]);
     free(keys[1]);
-    if (rc == 0 && filter && (rc = ctl_discover(ctx, e, a, &nodes)) == 0) {
+    if (rc == 0 && filter && (rc = ctl_discover(ctx, e, a, false, &nodes)) == 0) {
         /* up and down alike: a down node may come back */
         for (size_t i = 0; i < nodes.down.n; i++)
             virtbus_agent_list_add(&nodes.up, &nodes.down.items[i]);

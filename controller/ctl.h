@@ -219,9 +219,11 @@ struct ctl_nodes {
  * connects, reads presence and the fleet's memory and selects; no flag
  * means every node (acting commands refuse that earlier where it matters).
  * A node named literally that is unknown is a usage error.  Returns an
- * exit status; out is empty unless it is 0. */
+ * exit status; out is empty unless it is 0.  Without values, the nodes'
+ * heartbeat values (attrs) are read only if the target selects by them:
+ * a warm start of a large fleet then decodes none. */
 int ctl_discover(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e,
-                 const struct ctl_args *a, struct ctl_nodes *out);
+                 const struct ctl_args *a, bool values, struct ctl_nodes *out);
 void ctl_nodes_clear(struct ctl_nodes *n);
 /* The agent predicate of the targeting flags (-n words split at commas,
  * @groups expanded, into names; -l; --if; none: every node), before

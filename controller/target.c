@@ -134,7 +134,7 @@ ctl_nodes_select(struct ctl_nodes *n, const qmf_value *names)
 
 int
 ctl_discover(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, const struct ctl_args *a,
-             struct ctl_nodes *out)
+             bool values, struct ctl_nodes *out)
 {
     qmf_value *names = qmf_list();
     qmf_error err;
@@ -155,7 +155,9 @@ ctl_discover(struct ctl_ctx *ctx, const struct ctl_cmd_entry *e, const struct ct
     }
     /* The stream is the broker's: one that does not serve it is no node's
      * silence. */
-    if (rc == 0 && virtbus_presence(ctx->console, &out->presence, &err) != 0) {
+    values = values || !virtbus_target_on_nodes(out->predicate);
+    if (rc == 0 && (values ? virtbus_presence(ctx->console, &out->presence, &err)
+                           : virtbus_presence_nodes(ctx->console, &out->presence, &err)) != 0) {
         ctl_warnx("%s", err.text);
         rc = err.code == QMF_ERR_TIMEOUT ? CTL_EXIT_BROKER : ctl_exit_of(&err);
     }

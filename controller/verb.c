@@ -492,7 +492,7 @@ ctl_act(struct ctl_ctx *ctx, struct ctl_args *a, struct ctl_action *act)
         qmf_free(where);
         return rc;
     }
-    rc = ctl_discover(ctx, act->entry, a, &nodes);
+    rc = ctl_discover(ctx, act->entry, a, act->prepare != NULL, &nodes);
     if (rc == 0 && act->prepare && (rc = act->prepare(ctx, act->entry, a, &nodes, act->args)) == 0)
         rc = check_args(act->entry, act->method, &act->args);
     if (rc == 0 && act->one_node && (rc = pick_one_node(act->entry, &nodes, &node_name)) == 0) {

@@ -290,14 +290,17 @@ double_overflows(const char *p, size_t n)
  * (each starts with a quote, a digit or '-', a bracket, or the t, f or n
  * of a word) and stops past QMF_MAX_VALUES, before json-c builds a hash
  * table for every object: json-c's cost per value is what makes a body of
- * many small values slow, not its size.  0, or -1 with err set.
+ * many small values slow, not its size.  *deepest: the most brackets open
+ * around one value.  0, or -1 with err set.
  */
 static int
-json_prescan(const char *buf, size_t len, qmf_error *err)
+json_prescan(const char *buf, size_t len, size_t *deepest, qmf_error *err)
 {
     const char *p = buf, *end = buf + len, *why;
     unsigned cp, low;
     size_t values = 0, open = 0;
+
+    *deepest = 0;
 
     while (p < end) {
         if (*p == '"' || *p == '-' || (*p >= '0' && *p <= '9') || *p == '{' ||
@@ -308,6 +311,8 @@ json_prescan(const char *buf, size_t len, qmf_error *err)
                 why = "nesting too deep";
                 goto bad;
             }
+            if (open > *deepest)
+                *deepest = open;
             if (++values > QMF_MAX_VALUES) {
                 qmf_error_set(err, QMF_ERR_TOO_LARGE, "JSON body at offset %zu: more than "
                               "%d values", (size_t)(p - buf), QMF_MAX_VALUES);
@@ -402,7 +407,7 @@ qmf_from_json(const char *buf, size_t len, qmf_error *err)
     json_tokener *tok;
     json_object *o;
     enum json_tokener_error jerr;
-    size_t end;
+    size_t end, deepest;
     qmf_value *v;
 
     if (len >= INT_MAX) {
@@ -410,10 +415,16 @@ qmf_from_json(const char *buf, size_t len, qmf_error *err)
                       "JSON body of %zu bytes is too large", len);
         return NULL;
     }
-    if (json_prescan(buf, len, err) != 0)
+    if (json_prescan(buf, len, &deepest, err) != 0)
         return NULL;
-    /* json-c counts the values on its stack, the outermost one included. */
-    tok = json_tokener_new_ex(JSON_MAX_DEPTH + 1);
+    /* json-c counts the values on its stack, the outermost one included;
+     * one more for slack.  A stack for the document's own depth, not the
+     * most allowed: at 32 bytes a level, the most is a request of over a
+     * kilobyte, which makes glibc consolidate every small chunk freed
+     * since the last such request, on every decode (a tenth of an
+     * agent's time). */
+    tok = json_tokener_new_ex((int)(deepest + 2 < JSON_MAX_DEPTH + 1 ? deepest + 2
+                                                                    : JSON_MAX_DEPTH + 1));
     if (tok == NULL)
         jcheck(NULL);
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);

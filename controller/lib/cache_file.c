@@ -4,14 +4,17 @@
  */
 #include "controller/lib/cache_file.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/codec.h"
 #include "core/error.h"
+#include "core/text.h"
 
 bool
 cache_file_begin(struct cache_file_writer *w, const char *path, qmf_value *head)
@@ -82,17 +85,142 @@ cache_file_open(struct cache_file_reader *r, const char *path)
 }
 
 bool
-cache_file_next(struct cache_file_reader *r, qmf_value **doc)
+cache_file_next_text(struct cache_file_reader *r, const char **line, size_t *len)
 {
     ssize_t n;
-    qmf_error err;
 
-    *doc = NULL;
     if ((n = getline(&r->line, &r->size, r->f)) <= 0)
         return false;
     if (r->line[n - 1] == '\n')
-        n--;
-    *doc = qmf_from_json(r->line, (size_t)n, &err);
+        r->line[--n] = '\0';
+    *line = r->line;
+    *len = (size_t)n;
+    return true;
+}
+
+bool
+cache_file_next(struct cache_file_reader *r, qmf_value **doc)
+{
+    const char *line;
+    size_t len;
+    qmf_error err;
+
+    *doc = NULL;
+    if (!cache_file_next_text(r, &line, &len))
+        return false;
+    *doc = qmf_from_json(line, len, &err);
+    return true;
+}
+
+bool
+cache_file_plain(const char *s)
+{
+    const unsigned char *p;
+
+    for (p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == '"' || *p == '\\' || *p == 0x7f)
+            return false;
+    return qmf_utf8_valid(s, (size_t)(p - (const unsigned char *)s));
+}
+
+void
+cache_file_put_scalars(struct cache_file_writer *w, const char *const *keys, char **texts,
+                       size_t n, const char *values_json, const qmf_value *values)
+{
+    char *encoded = NULL;
+    size_t i, len;
+
+    for (i = 0; i < n; i++) {
+        fprintf(w->f, "%s\"%s\": %s", i ? ", " : "{", keys[i], texts[i]);
+        free(texts[i]);
+    }
+    if (values_json == NULL)
+        values_json = encoded = qmf_to_json(values, &len);
+    else
+        len = strlen(values_json);
+    fprintf(w->f, "%s\"values\": ", n ? ", " : "{");
+    fwrite(values_json, 1, len, w->f);
+    fputs("}\n", w->f);
+    free(encoded);
+}
+
+qmf_value *
+cache_file_take_values(char **json)
+{
+    qmf_value *v;
+    qmf_error err;
+
+    v = qmf_from_json(*json, strlen(*json), &err);
+    if (v == NULL || v->kind != QMF_MAP) {
+        qmf_free(v);
+        v = qmf_map();
+    }
+    free(*json);
+    *json = NULL;
+    return v;
+}
+
+/* Past s's text if it starts the line at *p, else false. */
+static bool
+expect(const char **p, const char *end, const char *s)
+{
+    size_t n = strlen(s);
+
+    if ((size_t)(end - *p) < n || memcmp(*p, s, n) != 0)
+        return false;
+    *p += n;
+    return true;
+}
+
+bool
+cache_file_split(const char *line, size_t len, struct cache_scalar *out, size_t max,
+                 size_t *n, const char **values, size_t *values_len)
+{
+    const char *p = line, *end = line + len, *q;
+
+    *n = 0;
+    if (!expect(&p, end, "{"))
+        return false;
+    for (;;) {
+        struct cache_scalar *f;
+
+        if (*n > 0 && !expect(&p, end, ", "))
+            return false;
+        if (expect(&p, end, "\"values\": "))
+            break;
+        if (*n == max || !expect(&p, end, "\""))
+            return false;
+        f = &out[(*n)++];
+        /* Keys and strings hold nothing escaped: the first quote ends them. */
+        if ((q = memchr(p, '"', (size_t)(end - p))) == NULL)
+            return false;
+        f->key = p;
+        f->key_len = (size_t)(q - p);
+        p = q + 1;
+        if (!expect(&p, end, ": "))
+            return false;
+        f->string = p < end && *p == '"';
+        if (f->string) {
+            p++;
+            if ((q = memchr(p, '"', (size_t)(end - p))) == NULL)
+                return false;
+            f->text = p;
+            f->len = (size_t)(q - p);
+            p = q + 1;
+        } else {
+            f->text = p;
+            while (p < end && *p != ',' && *p != '}')
+                p++;
+            f->len = (size_t)(p - f->text);
+            if (f->len == 0)
+                return false;
+        }
+    }
+    /* The values are the rest, an object, but for the line's own brace. */
+    if (end - p < 3 || *p != '{' || end[-1] != '}' || end[-2] != '}')
+        return false;
+    *values = p;
+    *values_len = (size_t)(end - 1 - p);
     return true;
 }
 
@@ -103,4 +231,33 @@ cache_file_close(struct cache_file_reader *r)
         fclose(r->f);
     free(r->line);
     memset(r, 0, sizeof(*r));
+}
+
+const struct cache_scalar *
+cache_scalar_get(const struct cache_scalar *s, size_t n, const char *key)
+{
+    size_t i, len = strlen(key);
+
+    for (i = 0; i < n; i++)
+        if (s[i].key_len == len && memcmp(s[i].key, key, len) == 0)
+            return &s[i];
+    return NULL;
+}
+
+bool
+cache_scalar_i64(const struct cache_scalar *s, int64_t *v)
+{
+    char buf[24], *end;
+    long long n;
+
+    if (s == NULL || s->string || s->len == 0 || s->len >= sizeof(buf))
+        return false;
+    memcpy(buf, s->text, s->len);
+    buf[s->len] = '\0';
+    errno = 0;
+    n = strtoll(buf, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return false;
+    *v = n;
+    return true;
 }

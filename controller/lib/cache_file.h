@@ -38,6 +38,45 @@ void cache_file_put(struct cache_file_writer *w, const qmf_value *doc);
 /* Renames the file over the cache, or removes it if a write failed. */
 void cache_file_commit(struct cache_file_writer *w);
 
+/*
+ * Lines that can be read without decoding an agent's values: its scalars
+ * first, then "values" last, {"k1": s1, ..., "values": {...}}, written
+ * with nothing to escape.  A reader takes the scalars and keeps the
+ * values' text (decoded when they are needed: for 10,000 agents, decoding
+ * them all was most of a warm start).  Any other line is read as JSON.
+ */
+struct cache_scalar {
+    const char *key;            /* not NUL-terminated */
+    size_t key_len;
+    /* A string's bytes without its quotes, or a number's or a word's. */
+    const char *text;
+    size_t len;
+    bool string;
+};
+#define CACHE_SCALARS_MAX 16
+
+/* Whether s goes in a line as it is: no quote, backslash or control
+ * character, and valid UTF-8. */
+bool cache_file_plain(const char *s);
+/* Writes {"keys[0]": texts[0], ..., "values": ...}: texts are JSON
+ * already (a string quoted, and plain), and freed; the values are
+ * values_json as kept, else values encoded. */
+void cache_file_put_scalars(struct cache_file_writer *w, const char *const *keys,
+                            char **texts, size_t n, const char *values_json,
+                            const qmf_value *values);
+/* Values kept as their text (*json, freed and set NULL), decoded: a map,
+ * an empty one if the file was damaged since it was written. */
+qmf_value *cache_file_take_values(char **json);
+/* Splits such a line: up to max scalars into out (*n of them) and the
+ * values' text.  false if the line is not of that shape. */
+bool cache_file_split(const char *line, size_t len, struct cache_scalar *out, size_t max,
+                      size_t *n, const char **values, size_t *values_len);
+/* The scalar named key among n, or NULL. */
+const struct cache_scalar *cache_scalar_get(const struct cache_scalar *s, size_t n,
+                                            const char *key);
+/* A scalar as a whole number: false if it is not one. */
+bool cache_scalar_i64(const struct cache_scalar *s, int64_t *v);
+
 /* A cache being read, a line at a time: a reader that needs the header
  * alone reads no more of the file. */
 struct cache_file_reader {
@@ -51,6 +90,9 @@ struct cache_file_reader {
 qmf_value *cache_file_open(struct cache_file_reader *r, const char *path);
 /* The next line as *doc (NULL if it is not JSON).  false at the end. */
 bool cache_file_next(struct cache_file_reader *r, qmf_value **doc);
+/* The next line's text (without its newline, NUL-terminated, valid until
+ * the next read).  false at the end. */
+bool cache_file_next_text(struct cache_file_reader *r, const char **line, size_t *len);
 void cache_file_close(struct cache_file_reader *r);
 
 #endif

@@ -38,7 +38,12 @@ struct presence_instance {
 /* What presence knows of one agent. */
 struct presence_entry {
     char *name;
+    /* Its newest heartbeat's values; NULL while they are still attrs_json,
+     * as a cache gave them (console_presence_attrs decodes them). */
     qmf_value *attrs;
+    char *attrs_json;
+    char *node;              /* the values' "node", NULL if none */
+    bool stopping;           /* the values' "_stopping" */
     int64_t last_seen_ms;
     uint32_t interval_s;
     struct presence_instance inst[PRESENCE_MAX_INSTANCES];
@@ -69,6 +74,7 @@ struct pending {
     bool expect_known;               /* results pre-filled, one per agent */
     struct qmf_dict *index;          /* agent name -> result index + 1 */
     struct virtbus_results results;
+    size_t results_cap;              /* items allocated */
     size_t sent;                     /* agents asked so far */
     size_t answered, failed;         /* complete results */
     bool checking;                   /* answers are checked (verified) */
@@ -299,6 +305,8 @@ void console_presence_free(struct virtbus_console *c);
  * told by a keeper's summary and is older than c->presence_reuse_ms (a
  * summary will be read instead). */
 bool console_presence_load(struct virtbus_console *c, const char *path);
+/* The entry's values, decoded from the cache's text the first time. */
+const qmf_value *console_presence_attrs(struct presence_entry *e);
 /* Whether presence has every one of nodes (NULL-terminated, or NULL) up. */
 bool console_presence_has_up(struct virtbus_console *c, const char *const *nodes);
 /* Writes a presence marker with message id id, into the presence stream
@@ -336,8 +344,9 @@ qmf_value *console_fleet_init(struct virtbus_console *c, const char *cache,
                               unsigned retention_s, bool *fresh, unsigned fresh_ms);
 void console_on_fleet(struct bus_delivery *d, const struct bus_message *m, void *opaque);
 int console_fleet_read(struct virtbus_console *c, qmf_error *err);
+/* with_attrs false: the agents without their values (virtbus_presence_nodes). */
 void console_fleet_add_remembered(struct virtbus_console *c, struct virtbus_agent_list *out,
-                                  int64_t now_ms);
+                                  int64_t now_ms, bool with_attrs);
 /* Presence found an agent down: its last heartbeat goes to the memory
  * (and the stream) unless the memory knows a later one. */
 void console_fleet_note_down(struct virtbus_console *c, const char *agent,

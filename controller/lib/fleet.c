@@ -50,7 +50,12 @@
 
 struct fleet_entry {
     char *name;
-    qmf_value *values;       /* the agent's newest known heartbeat values */
+    /* The agent's newest known heartbeat values; NULL while they are still
+     * values_json, as a cache gave them (entry_values decodes them). */
+    qmf_value *values;
+    char *values_json;
+    char *node;              /* their "node", NULL if none */
+    uint32_t interval_s;     /* their _heartbeat_interval */
     int64_t last_seen_ms;    /* their _timestamp */
     int64_t recorded_ms;     /* when the stream last got a record of it */
 };
@@ -70,7 +75,17 @@ entry_free(void *ent)
 
     free(e->name);
     qmf_free(e->values);
+    free(e->values_json);
+    free(e->node);
     free(e);
+}
+
+static const qmf_value *
+entry_values(struct fleet_entry *e)
+{
+    if (e->values == NULL && e->values_json != NULL)
+        e->values = cache_file_take_values(&e->values_json);
+    return e->values;
 }
 
 static int64_t
@@ -107,9 +122,18 @@ remember(struct virtbus_console *c, const char *agent, const qmf_value *values,
         qmf_dict_add(c->fleet, e->name, e);
     }
     if (last_ms > e->last_seen_ms) {
+        const char *node = qmf_map_get_string(values, "node");
+        uint64_t interval = 0;
+
         qmf_free(e->values);
+        free(e->values_json);
+        e->values_json = NULL;
         e->values = qmf_dup(values);
         e->last_seen_ms = last_ms;
+        free(e->node);
+        e->node = node ? qmf_xstrdup(node) : NULL;
+        qmf_get_uint64(qmf_map_get(values, "_heartbeat_interval"), &interval);
+        e->interval_s = (uint32_t)interval;
     }
     if (recorded_ms > e->recorded_ms)
         e->recorded_ms = recorded_ms;
@@ -218,9 +242,50 @@ on_full_read(struct bus_delivery *d, const struct bus_message *m, void *opaque)
  * JSON lines (cache_file.h).  The header:
  * {"format": 2, "offset": <last stream offset read>, "last": <what lies there>,
  *  "saved": <ms>}
- * then a line per node remembered, {"agent": "<agent>", "values": {...},
- * "recorded": <ms>}, and per node forgotten lately, {"forgotten":
+ * then a line per node remembered, its values read only when needed,
+ * {"agent": "<agent>", "node": "<node>", "seen": <ms>, "interval": <s>,
+ * "recorded": <ms>, "values": {...}} (names with nothing to escape:
+ * cache_file_put_scalars), else {"agent": "<agent>", "values": {...},
+ * "recorded": <ms>}; and per node forgotten lately, {"forgotten":
  * "<agent>", "at": <ms>}. */
+
+/* A remembered node's line (cache_file_put_scalars), its values kept as
+ * their text: false if it is not such a line, or names an agent read
+ * already. */
+static bool
+cache_take_plain(struct virtbus_console *c, const char *line, size_t len)
+{
+    struct cache_scalar f[CACHE_SCALARS_MAX];
+    const struct cache_scalar *agent, *node;
+    int64_t seen, interval, recorded;
+    struct fleet_entry *e;
+    const char *values;
+    size_t n, values_len;
+    char *name;
+
+    if (!cache_file_split(line, len, f, CACHE_SCALARS_MAX, &n, &values, &values_len) ||
+        (agent = cache_scalar_get(f, n, "agent")) == NULL || !agent->string ||
+        (node = cache_scalar_get(f, n, "node")) == NULL || !node->string ||
+        !cache_scalar_i64(cache_scalar_get(f, n, "seen"), &seen) ||
+        !cache_scalar_i64(cache_scalar_get(f, n, "interval"), &interval) ||
+        interval < 0 || interval > UINT32_MAX ||
+        !cache_scalar_i64(cache_scalar_get(f, n, "recorded"), &recorded))
+        return false;
+    name = qmf_xstrndup(agent->text, agent->len);
+    if (qmf_dict_get(c->fleet, name) != NULL) {
+        free(name);
+        return false;
+    }
+    e = qmf_xcalloc(1, sizeof(*e));
+    e->name = name;
+    e->node = qmf_xstrndup(node->text, node->len);
+    e->values_json = qmf_xstrndup(values, values_len);
+    e->interval_s = (uint32_t)interval;
+    e->last_seen_ms = seen;
+    e->recorded_ms = recorded;
+    qmf_dict_add(c->fleet, e->name, e);
+    return true;
+}
 
 static bool
 cache_load(struct virtbus_console *c, const char *path)
@@ -228,7 +293,9 @@ cache_load(struct virtbus_console *c, const char *path)
     struct cache_file_reader r;
     qmf_value *head, *line;
     int64_t offset, saved, now = console_now_ms();
-    const char *last;
+    const char *last, *text;
+    size_t len;
+    qmf_error err;
     bool ok = false;
 
     if ((head = cache_file_open(&r, path)) == NULL)
@@ -239,11 +306,15 @@ cache_load(struct virtbus_console *c, const char *path)
         now - saved < FLEET_CACHE_MAX_AGE_MS) {
         qmf_free(c->fleet_forgotten);
         c->fleet_forgotten = qmf_map();
-        while (cache_file_next(&r, &line)) {
-            const char *agent = qmf_map_get_string(line, "agent");
-            const char *forgotten = qmf_map_get_string(line, "forgotten");
+        while (cache_file_next_text(&r, &text, &len)) {
+            const char *agent, *forgotten;
             int64_t ms = 0;
 
+            if (cache_take_plain(c, text, len) ||
+                (line = qmf_from_json(text, len, &err)) == NULL)
+                continue;
+            agent = qmf_map_get_string(line, "agent");
+            forgotten = qmf_map_get_string(line, "forgotten");
             if (agent != NULL) {
                 qmf_get_int64(qmf_map_get(line, "recorded"), &ms);
                 remember(c, agent, qmf_map_get(line, "values"), ms);
@@ -260,6 +331,34 @@ cache_load(struct virtbus_console *c, const char *path)
     qmf_free(head);
     cache_file_close(&r);
     return ok;
+}
+
+/* A node's line: its values as they came if still undecoded; else lent
+ * to the line for the encoding, not copied. */
+static void
+cache_put_entry(struct cache_file_writer *w, struct fleet_entry *e)
+{
+    qmf_value *line;
+
+    if (e->node != NULL && cache_file_plain(e->name) && cache_file_plain(e->node)) {
+        static const char *const keys[] = { "agent", "node", "seen", "interval", "recorded" };
+        char *texts[] = {
+            qmf_xasprintf("\"%s\"", e->name), qmf_xasprintf("\"%s\"", e->node),
+            qmf_xasprintf("%lld", (long long)e->last_seen_ms),
+            qmf_xasprintf("%u", e->interval_s), qmf_xasprintf("%lld", (long long)e->recorded_ms),
+        };
+
+        cache_file_put_scalars(w, keys, texts, 5, e->values_json, e->values);
+        return;
+    }
+    line = qmf_map();
+    qmf_map_set(line, "agent", qmf_string(e->name));
+    entry_values(e);
+    qmf_map_set(line, "values", e->values ? e->values : qmf_map());
+    qmf_map_set(line, "recorded", qmf_i64(e->recorded_ms));
+    cache_file_put(w, line);
+    e->values = qmf_map_take(line, "values");
+    qmf_free(line);
 }
 
 static void
@@ -284,18 +383,8 @@ cache_save(struct virtbus_console *c)
         return;
     }
     qmf_free(head);
-    while ((ent = qmf_dict_next(c->fleet, &cursor, NULL)) != NULL) {
-        struct fleet_entry *e = ent;
-        qmf_value *line = qmf_map();
-
-        qmf_map_set(line, "agent", qmf_string(e->name));
-        /* Lent for the encoding, not copied. */
-        qmf_map_set(line, "values", e->values ? e->values : qmf_map());
-        qmf_map_set(line, "recorded", qmf_i64(e->recorded_ms));
-        cache_file_put(&w, line);
-        e->values = qmf_map_take(line, "values");
-        qmf_free(line);
-    }
+    while ((ent = qmf_dict_next(c->fleet, &cursor, NULL)) != NULL)
+        cache_put_entry(&w, ent);
     for (i = 0; i < qmf_map_len(c->fleet_forgotten); i++) {
         int64_t at = 0;
 
@@ -453,7 +542,7 @@ carry_forward(struct virtbus_console *c)
             continue;
         body = qmf_map();
         qmf_map_set(body, "agent", qmf_string(e->name));
-        qmf_map_set(body, "_values", qmf_dup(e->values));
+        qmf_map_set(body, "_values", qmf_dup(entry_values(e)));
         qmf_map_set(body, "_carried", qmf_i64(now * 1000000));
         if (virtbus_send(c, QMF_NAME_FLEET_ADDRESS,
                          fleet_message(FLEET_CARRY_OPCODE, body, NULL), &err) == 0)
@@ -500,7 +589,7 @@ console_fleet_read(struct virtbus_console *c, qmf_error *err)
 
 void
 console_fleet_add_remembered(struct virtbus_console *c, struct virtbus_agent_list *out,
-                             int64_t now_ms)
+                             int64_t now_ms, bool with_attrs)
 {
     size_t cursor = 0;
     void *ent;
@@ -508,21 +597,22 @@ console_fleet_add_remembered(struct virtbus_console *c, struct virtbus_agent_lis
     if (!c->has_fleet)
         return;
     while ((ent = qmf_dict_next(c->fleet, &cursor, NULL)) != NULL) {
-        const struct fleet_entry *e = ent;
-        const char *node = qmf_map_get_string(e->values, "node");
-        uint64_t interval = 0;
-        struct virtbus_agent a;
+        struct fleet_entry *e = ent;
+        struct virtbus_agent *a;
 
         if (qmf_dict_get(c->presence, e->name) != NULL ||
             (c->fleet_retention_s && now_ms - e->last_seen_ms > c->fleet_retention_s * 1000LL))
             continue;
-        qmf_get_uint64(qmf_map_get(e->values, "_heartbeat_interval"), &interval);
-        a = (struct virtbus_agent){
-            .name = e->name, .node = (char *)(node ? node : e->name), .attrs = e->values,
-            .last_seen_ns = e->last_seen_ms * 1000000, .interval_s = (uint32_t)interval,
+        /* Not virtbus_agent_list_add: it gives an agent without attrs an
+         * empty map. */
+        out->items = qmf_xrealloc(out->items, (out->n + 1) * sizeof(*out->items));
+        a = &out->items[out->n++];
+        *a = (struct virtbus_agent){
+            .name = qmf_xstrdup(e->name), .node = qmf_xstrdup(e->node ? e->node : e->name),
+            .attrs = with_attrs ? qmf_dup(entry_values(e)) : NULL,
+            .last_seen_ns = e->last_seen_ms * 1000000, .interval_s = e->interval_s,
             .remembered = true,
         };
-        virtbus_agent_list_add(out, &a);
     }
 }
 

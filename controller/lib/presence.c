@@ -40,8 +40,31 @@ entry_free(void *ent)
     for (i = 0; i < e->ninst; i++)
         instance_clear(&e->inst[i]);
     free(e->name);
+    free(e->node);
     qmf_free(e->attrs);
+    free(e->attrs_json);
     free(e);
+}
+
+const qmf_value *
+console_presence_attrs(struct presence_entry *e)
+{
+    if (e->attrs == NULL && e->attrs_json != NULL)
+        e->attrs = cache_file_take_values(&e->attrs_json);
+    return e->attrs;
+}
+
+/* What is kept of the values apart from them, for listing without them. */
+static void
+entry_note_values(struct presence_entry *e)
+{
+    const char *node = qmf_map_get_string(e->attrs, "node");
+
+    if (node == NULL || e->node == NULL || strcmp(node, e->node) != 0) {
+        free(e->node);
+        e->node = node ? qmf_xstrdup(node) : NULL;
+    }
+    e->stopping = qmf_map_get(e->attrs, "_stopping") != NULL;
 }
 
 void
@@ -80,7 +103,7 @@ console_presence_entry_up(const struct presence_entry *e, int64_t now_ms)
     uint32_t interval = e->interval_s ? e->interval_s : 5;
 
     return now_ms - e->last_seen_ms <= (int64_t)PRESENCE_MISSED * interval * 1000 &&
-           qmf_map_get(e->attrs, "_stopping") == NULL;
+           !e->stopping;
 }
 
 static bool
@@ -148,8 +171,8 @@ entry_clash(const struct presence_entry *e, int64_t since_ms)
     return false;
 }
 
-static void list_one(const struct virtbus_console *c, const struct presence_entry *e,
-                     int64_t now_ms, struct virtbus_agent *a);
+static void list_one(const struct virtbus_console *c, struct presence_entry *e,
+                     int64_t now_ms, bool with_attrs, struct virtbus_agent *a);
 
 static void
 follow_tell(struct virtbus_console *c, struct presence_entry *e,
@@ -158,7 +181,7 @@ follow_tell(struct virtbus_console *c, struct presence_entry *e,
     struct virtbus_agent a;
 
     e->followed_up = what == VIRTBUS_NODE_BACK || what == VIRTBUS_NODE_NEW;
-    list_one(c, e, console_now_ms(), &a);
+    list_one(c, e, console_now_ms(), true, &a);
     c->follow_fn(&a, what, c->follow_opaque);
     free(a.name);
     free(a.node);
@@ -216,10 +239,11 @@ heard(struct virtbus_console *c, const char *agent, qmf_value *values)
         qmf_free(values);
         return;         /* not newer than one already read */
     }
-    if (!same_but_time(e->attrs, values))
+    if (!same_but_time(console_presence_attrs(e), values))
         e->changed_ms = console_now_ms();
     qmf_free(e->attrs);
     e->attrs = values;
+    entry_note_values(e);
     e->last_seen_ms = ts_ns / 1000000;
     e->interval_s = (uint32_t)interval;
     if (c->follow_fn && entry_up(e, console_now_ms()) != e->followed_up)
@@ -399,7 +423,12 @@ read_to_marker(struct virtbus_console *c, qmf_error *err)
  *  "window": <s>, "keeper": <told by a keeper's summary>,
  *  "keeper_checked": <ms, when a console last looked for a summary>,
  *  "agents": <whether the agents' lines follow>}
- * then (if so) a line per agent:
+ * then (if so) a line per agent, of one process, its strings plain
+ * (cache_file_put_scalars), its values read only when needed:
+ * {"agent": "<agent name>", "node": "<node>", "seen": <ms>, "interval": <s>,
+ *  "stopping": <bool>, "id": "<instance id>", "host": "<host>", "pid": <pid>,
+ *  "started": <ms>, "last": <ms>, "values": <its heartbeat _values>}
+ * or of any other agent, read whole:
  * {"agent": "<agent name>", "values": <its heartbeat _values>,
  *  "instances": [<heartbeat values>, ...]}   (instances: two or more only)
  * A console that reads a keeper's summary anyway needs the header alone
@@ -421,13 +450,83 @@ cache_take_agent(struct virtbus_console *c, qmf_value *line)
         heard(c, agent, qmf_list_steal(instances, i));
 }
 
+static char *
+scalar_dup(const struct cache_scalar *s)
+{
+    return s != NULL && s->string ? qmf_xstrndup(s->text, s->len) : NULL;
+}
+
+/* A line of one process, its values kept as their text: false if it is
+ * not such a line, or names an agent read already. */
+static bool
+cache_take_plain(struct virtbus_console *c, const char *line, size_t len)
+{
+    struct cache_scalar f[CACHE_SCALARS_MAX];
+    const struct cache_scalar *agent, *node, *id, *host, *stopping;
+    int64_t seen, interval, pid, started, last;
+    struct presence_entry *e;
+    const char *values;
+    size_t n, values_len;
+    char *name;
+
+    if (!cache_file_split(line, len, f, CACHE_SCALARS_MAX, &n, &values, &values_len) ||
+        (agent = cache_scalar_get(f, n, "agent")) == NULL || !agent->string ||
+        (node = cache_scalar_get(f, n, "node")) == NULL || !node->string ||
+        (id = cache_scalar_get(f, n, "id")) == NULL || !id->string ||
+        (host = cache_scalar_get(f, n, "host")) == NULL || !host->string ||
+        (stopping = cache_scalar_get(f, n, "stopping")) == NULL || stopping->string ||
+        !cache_scalar_i64(cache_scalar_get(f, n, "seen"), &seen) ||
+        !cache_scalar_i64(cache_scalar_get(f, n, "interval"), &interval) ||
+        interval < 0 || interval > UINT32_MAX ||
+        !cache_scalar_i64(cache_scalar_get(f, n, "pid"), &pid) || pid < 0 || pid > UINT32_MAX ||
+        !cache_scalar_i64(cache_scalar_get(f, n, "started"), &started) ||
+        !cache_scalar_i64(cache_scalar_get(f, n, "last"), &last))
+        return false;
+    name = scalar_dup(agent);
+    if (qmf_dict_get(c->presence, name) != NULL) {
+        free(name);
+        return false;
+    }
+    e = qmf_xcalloc(1, sizeof(*e));
+    e->name = name;
+    e->node = scalar_dup(node);
+    e->attrs_json = qmf_xstrndup(values, values_len);
+    e->stopping = stopping->len == 4 && memcmp(stopping->text, "true", 4) == 0;
+    e->last_seen_ms = seen;
+    e->interval_s = (uint32_t)interval;
+    e->inst[0].id = scalar_dup(id);
+    e->inst[0].host = scalar_dup(host);
+    e->inst[0].pid = (uint32_t)pid;
+    e->inst[0].started_ms = started;
+    e->inst[0].last_ms = last;
+    e->ninst = 1;
+    e->changed_ms = console_now_ms();
+    qmf_dict_add(c->presence, e->name, e);
+    return true;
+}
+
+static void
+cache_take_line(struct virtbus_console *c, const char *text, size_t len)
+{
+    qmf_value *line;
+    qmf_error err;
+
+    if (cache_take_plain(c, text, len))
+        return;
+    if ((line = qmf_from_json(text, len, &err)) != NULL)
+        cache_take_agent(c, line);
+    qmf_free(line);
+}
+
 bool
 console_presence_load(struct virtbus_console *c, const char *path)
 {
     struct cache_file_reader r;
-    qmf_value *head, *line;
+    qmf_value *head;
     int64_t offset, saved = 0, age_ms;
     uint64_t window;
+    const char *text;
+    size_t len;
     bool ok = false;
 
     c->presence_offset = -1;
@@ -447,10 +546,8 @@ console_presence_load(struct virtbus_console *c, const char *path)
         c->presence_cache_whole = qmf_as_bool(qmf_map_get(head, "agents"));
         if (c->presence_cache_whole &&
             (offset >= 0 || (c->presence_reuse_ms > 0 && age_ms < (int64_t)c->presence_reuse_ms))) {
-            while (cache_file_next(&r, &line)) {
-                cache_take_agent(c, line);
-                qmf_free(line);
-            }
+            while (cache_file_next_text(&r, &text, &len))
+                cache_take_line(c, text, len);
         }
         c->presence_offset = offset < 0 || !c->presence_cache_whole ? -1 : offset;
         c->presence_saved_ms = saved;
@@ -478,7 +575,8 @@ console_presence_instances(const struct presence_entry *e)
 
         if (strncmp(e->inst[i].id, "epoch:", 6) != 0)
             qmf_map_set(v, "_instance_id", qmf_string(e->inst[i].id));
-        qmf_map_set(v, "node", qmf_dup(qmf_map_get(e->attrs, "node")));
+        if (e->node != NULL)
+            qmf_map_set(v, "node", qmf_string(e->node));
         qmf_map_set(v, "_host", qmf_string(e->inst[i].host));
         qmf_map_set(v, "_pid", qmf_u32(e->inst[i].pid));
         qmf_map_set(v, "_start_time", qmf_i64(e->inst[i].started_ms * 1000000));
@@ -487,8 +585,45 @@ console_presence_instances(const struct presence_entry *e)
     return list;
 }
 
-/* Each agent's values are lent to its line for the encoding and taken
- * back after: a copy of them all cost as much as the encoding. */
+/* One agent's line: of one process, its values as they came if still
+ * undecoded; else lent to the line for the encoding and taken back after
+ * (a copy of them all cost as much as the encoding). */
+static void
+cache_put_agent(struct cache_file_writer *w, struct presence_entry *e)
+{
+    qmf_value *line, *list;
+
+    if (e->ninst == 1 && e->node != NULL && cache_file_plain(e->name) &&
+        cache_file_plain(e->node) && cache_file_plain(e->inst[0].id) &&
+        cache_file_plain(e->inst[0].host)) {
+        static const char *const keys[] = { "agent", "node", "seen", "interval", "stopping",
+                                            "id", "host", "pid", "started", "last" };
+        char *texts[] = {
+            qmf_xasprintf("\"%s\"", e->name), qmf_xasprintf("\"%s\"", e->node),
+            qmf_xasprintf("%lld", (long long)e->last_seen_ms), qmf_xasprintf("%u", e->interval_s),
+            qmf_xstrdup(e->stopping ? "true" : "false"),
+            qmf_xasprintf("\"%s\"", e->inst[0].id), qmf_xasprintf("\"%s\"", e->inst[0].host),
+            qmf_xasprintf("%u", e->inst[0].pid),
+            qmf_xasprintf("%lld", (long long)e->inst[0].started_ms),
+            qmf_xasprintf("%lld", (long long)e->inst[0].last_ms),
+        };
+
+        cache_file_put_scalars(w, keys, texts, 10, e->attrs_json, e->attrs);
+        return;
+    }
+    line = qmf_map();
+    list = console_presence_instances(e);
+    qmf_map_set(line, "agent", qmf_string(e->name));
+    console_presence_attrs(e);
+    qmf_map_set(line, "values", e->attrs ? e->attrs : qmf_map());
+    if (list != NULL)
+        qmf_map_set(line, "instances", list);
+    cache_file_put(w, line);
+    e->attrs = qmf_map_take(line, "values");
+    qmf_free(line);
+}
+
+/* The whole cache, at the console's close. */
 static void
 cache_save(struct virtbus_console *c)
 {
@@ -520,37 +655,29 @@ cache_save(struct virtbus_console *c)
         return;
     }
     qmf_free(head);
-    while (with_agents && (ent = qmf_dict_next(c->presence, &cursor, NULL)) != NULL) {
-        struct presence_entry *e = ent;
-        qmf_value *line = qmf_map(), *list = console_presence_instances(e);
-
-        qmf_map_set(line, "agent", qmf_string(e->name));
-        qmf_map_set(line, "values", e->attrs ? e->attrs : qmf_map());
-        if (list != NULL)
-            qmf_map_set(line, "instances", list);
-        cache_file_put(&w, line);
-        e->attrs = qmf_map_take(line, "values");
-        qmf_free(line);
-    }
+    while (with_agents && (ent = qmf_dict_next(c->presence, &cursor, NULL)) != NULL)
+        cache_put_agent(&w, ent);
     cache_file_commit(&w);
 }
 
+/* Without attrs: neither values nor instances (virtbus_presence_nodes). */
 static void
-list_one(const struct virtbus_console *c, const struct presence_entry *e, int64_t now_ms,
-         struct virtbus_agent *a)
+list_one(const struct virtbus_console *c, struct presence_entry *e, int64_t now_ms,
+         bool with_attrs, struct virtbus_agent *a)
 {
-    const char *node = qmf_map_get_string(e->attrs, "node");
     size_t i;
 
     memset(a, 0, sizeof(*a));
     a->name = qmf_xstrdup(e->name);
-    a->node = qmf_xstrdup(node ? node : e->name);
-    a->attrs = qmf_dup(e->attrs);
+    a->node = qmf_xstrdup(e->node ? e->node : e->name);
     a->last_seen_ns = e->last_seen_ms * 1000000;
     a->interval_s = e->interval_s;
     a->up = entry_up(e, now_ms);
     /* Only what the window holds: a clash long over is no news. */
     a->clash = entry_clash(e, now_ms - (int64_t)c->presence_window_s * 1000);
+    if (!with_attrs)
+        return;
+    a->attrs = qmf_dup(console_presence_attrs(e));
     a->instances = qmf_list();
     for (i = 0; i < e->ninst; i++) {
         qmf_value *in = qmf_list_append(a->instances, qmf_map());
@@ -567,7 +694,8 @@ list_one(const struct virtbus_console *c, const struct presence_entry *e, int64_
  * fleet's memory adds.  An agent forgotten since its last heartbeat is
  * left out. */
 static void
-snapshot(struct virtbus_console *c, int64_t now_ms, struct virtbus_agent_list *out)
+snapshot(struct virtbus_console *c, int64_t now_ms, bool with_attrs,
+         struct virtbus_agent_list *out)
 {
     size_t cursor = 0;
     void *ent;
@@ -575,12 +703,12 @@ snapshot(struct virtbus_console *c, int64_t now_ms, struct virtbus_agent_list *o
     memset(out, 0, sizeof(*out));
     out->items = qmf_xcalloc(qmf_dict_len(c->presence) + 1, sizeof(*out->items));
     while ((ent = qmf_dict_next(c->presence, &cursor, NULL)) != NULL) {
-        const struct presence_entry *e = ent;
+        struct presence_entry *e = ent;
 
         if (!console_fleet_forgot(c, e->name, e->last_seen_ms))
-            list_one(c, e, now_ms, &out->items[out->n++]);
+            list_one(c, e, now_ms, with_attrs, &out->items[out->n++]);
     }
-    console_fleet_add_remembered(c, out, now_ms);
+    console_fleet_add_remembered(c, out, now_ms, with_attrs);
 }
 
 bool
@@ -607,8 +735,9 @@ compare_agents(const void *a, const void *b)
                   ((const struct virtbus_agent *)b)->node);
 }
 
-int
-virtbus_presence(struct virtbus_console *c, struct virtbus_agent_list *out, qmf_error *err)
+static int
+presence_list(struct virtbus_console *c, bool with_attrs, struct virtbus_agent_list *out,
+              qmf_error *err)
 {
     int64_t now_ms;
 
@@ -631,15 +760,28 @@ virtbus_presence(struct virtbus_console *c, struct virtbus_agent_list *out, qmf_
         c->presence_unsaved = true;
         c->presence_read_ms = now_ms;
         while ((ent = qmf_dict_next(c->presence, &cursor, NULL)) != NULL) {
-            const struct presence_entry *e = ent;
+            struct presence_entry *e = ent;
 
             if (!entry_up(e, now_ms))
-                console_fleet_note_down(c, e->name, e->attrs);
+                console_fleet_note_down(c, e->name, console_presence_attrs(e));
         }
     }
-    snapshot(c, now_ms, out);
+    snapshot(c, now_ms, with_attrs, out);
     qsort(out->items, out->n, sizeof(*out->items), compare_agents);
     return 0;
+}
+
+int
+virtbus_presence(struct virtbus_console *c, struct virtbus_agent_list *out, qmf_error *err)
+{
+    return presence_list(c, true, out, err);
+}
+
+int
+virtbus_presence_nodes(struct virtbus_console *c, struct virtbus_agent_list *out,
+                       qmf_error *err)
+{
+    return presence_list(c, false, out, err);
 }
 
 static void
@@ -844,6 +986,8 @@ virtbus_select(const struct virtbus_agent_list *presence, const qmf_value *predi
                struct virtbus_agent_list *up, struct virtbus_agent_list *down)
 {
     qmf_where *w = NULL;
+    qmf_value *node_only = NULL;
+    bool by_node = virtbus_target_on_nodes(predicate);
     qmf_error err;
     size_t i;
 
@@ -855,9 +999,47 @@ virtbus_select(const struct virtbus_agent_list *presence, const qmf_value *predi
     for (i = 0; i < presence->n; i++) {
         const struct virtbus_agent *a = &presence->items[i];
 
-        if (w != NULL && !qmf_where_eval(w, a->attrs))
+        if (w != NULL && a->attrs == NULL) {
+            /* Listed by node only: its node is all there is to match. */
+            if (!by_node)
+                continue;
+            if (node_only == NULL)
+                node_only = qmf_map();
+            qmf_map_set(node_only, "node", qmf_string(a->node));
+        }
+        if (w != NULL && !qmf_where_eval(w, a->attrs ? a->attrs : node_only))
             continue;
         virtbus_agent_list_add(a->up ? up : down, a);
     }
     qmf_where_free(w);
+    qmf_free(node_only);
+}
+
+/* Every operand a literal, the field "node", or an expression of them. */
+static bool
+on_nodes(const qmf_value *p)
+{
+    const char *op;
+    size_t i;
+
+    if (p == NULL || p->kind != QMF_LIST || qmf_list_len(p) == 0 ||
+        (op = qmf_as_string(qmf_list_at(p, 0))) == NULL)
+        return false;
+    if (strcmp(op, "quote") == 0)
+        return true;
+    for (i = 1; i < qmf_list_len(p); i++) {
+        const qmf_value *arg = qmf_list_at(p, i);
+
+        /* A string names a field; a list is quoted or an expression. */
+        if (arg->kind == QMF_STRING ? strcmp(qmf_as_string(arg), "node") != 0
+                                    : arg->kind == QMF_LIST && !on_nodes(arg))
+            return false;
+    }
+    return true;
+}
+
+bool
+virtbus_target_on_nodes(const qmf_value *predicate)
+{
+    return predicate == NULL || on_nodes(predicate);
 }

@@ -74,7 +74,12 @@ result_add(struct pending *p, const char *agent)
     struct virtbus_result *res;
     size_t i = p->results.n;
 
-    p->results.items = qmf_xrealloc(p->results.items, (i + 1) * sizeof(*p->results.items));
+    /* Doubling: a broadcast to 10,000 agents adds 10,000 results. */
+    if (i == p->results_cap) {
+        p->results_cap = p->results_cap ? p->results_cap * 2 : 16;
+        p->results.items = qmf_xrealloc(p->results.items,
+                                        p->results_cap * sizeof(*p->results.items));
+    }
     res = &p->results.items[i];
     memset(res, 0, sizeof(*res));
     res->agent = qmf_xstrdup(agent);

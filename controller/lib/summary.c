@@ -424,12 +424,12 @@ keeper_knows(const struct virtbus_console *c, const struct presence_entry *e, in
 }
 
 static qmf_value *
-agent_entry(const struct presence_entry *e, bool up)
+agent_entry(struct presence_entry *e, bool up)
 {
     qmf_value *entry = qmf_map(), *instances = console_presence_instances(e);
 
     qmf_map_set(entry, "up", qmf_bool(up));
-    qmf_map_set(entry, "values", qmf_dup(e->attrs));
+    qmf_map_set(entry, "values", qmf_dup(console_presence_attrs(e)));
     if (instances)
         qmf_map_set(entry, "instances", instances);
     return entry;
@@ -511,7 +511,7 @@ publish_full(struct virtbus_console *c, int64_t now_ms, int64_t as_of_ms, qmf_er
     k->base_state = qmf_dict_new(NULL);
     /* The parts first, to number them. */
     while ((ent = qmf_dict_next(c->presence, &cursor, NULL)) != NULL) {
-        const struct presence_entry *e = ent;
+        struct presence_entry *e = ent;
         bool up = console_presence_entry_up(e, as_of_ms);
         qmf_value *entry;
 
@@ -570,7 +570,7 @@ publish_delta(struct virtbus_console *c, int64_t now_ms, int64_t as_of_ms, qmf_e
     if (limit < SUMMARY_DELTA_MIN)
         limit = SUMMARY_DELTA_MIN;
     while ((ent = qmf_dict_next(c->presence, &cursor, NULL)) != NULL) {
-        const struct presence_entry *e = ent;
+        struct presence_entry *e = ent;
         const void *was = qmf_dict_get(k->base_state, e->name);
         bool up = console_presence_entry_up(e, as_of_ms);
 

@@ -132,7 +132,11 @@ struct virtbus_console_options {
     bool presence_no_summaries;
 };
 
-/* Connects (running the loop until connected or timed out). */
+/* Connects (running the loop until connected or timed out).  The
+ * connection is made on a worker thread, which wakes the loop when done:
+ * the process must call evthread_use_pthreads() before it creates base,
+ * or each open waits out its timeout (libevent's loop cannot be woken
+ * from another thread without it). */
 struct virtbus_console *virtbus_console_open(struct event_base *base,
                                              const struct virtbus_console_options *o,
                                              qmf_error *err);
@@ -195,6 +199,15 @@ void virtbus_agent_list_add(struct virtbus_agent_list *l, const struct virtbus_a
  */
 int virtbus_presence(struct virtbus_console *c, struct virtbus_agent_list *out,
                      qmf_error *err);
+/*
+ * The same agents, by name, node and state only: attrs and instances NULL.
+ * The values of agents a cache gave are then not even decoded, which for
+ * thousands of agents is most of what virtbus_presence() costs.  What a
+ * command addressed by node names needs (virtbus_select() matches such
+ * agents on their node name alone: virtbus_target_on_nodes()).
+ */
+int virtbus_presence_nodes(struct virtbus_console *c, struct virtbus_agent_list *out,
+                           qmf_error *err);
 /* Whether the last virtbus_presence() was told by a keeper's summary. */
 bool virtbus_presence_from_summary(struct virtbus_console *c);
 
@@ -266,8 +279,14 @@ qmf_value *virtbus_target_predicate(const struct virtbus_target *t, qmf_error *e
 /* Whether a target name is a shell glob (many nodes) rather than a node. */
 bool virtbus_target_is_pattern(const char *name);
 
+/* Whether a predicate looks at nothing but "node" (names, globs, --all):
+ * then virtbus_presence_nodes() lists enough to select with it. */
+bool virtbus_target_on_nodes(const qmf_value *predicate);
 /* The agents of a presence list matching a predicate (NULL: all), split
- * into those up and those down; lists are deep copies. */
+ * into those up and those down; lists are deep copies (an agent without
+ * attrs gets an empty map).  An agent without attrs
+ * (virtbus_presence_nodes) is matched on its node name alone: a predicate
+ * on anything else selects none of them. */
 void virtbus_select(const struct virtbus_agent_list *presence, const qmf_value *predicate,
                     struct virtbus_agent_list *up, struct virtbus_agent_list *down);
 

@@ -188,6 +188,17 @@ write_cache(const char *path, const qmf_value *doc)
     qmf_free(head);
 }
 
+static const struct virtbus_agent *
+find_agent(const struct virtbus_agent_list *l, const char *node)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++)
+        if (strcmp(l->items[i].node, node) == 0)
+            return &l->items[i];
+    return NULL;
+}
+
 /* 1: listed up, 0: listed down, -1: not listed. */
 static int
 up_state(struct virtbus_console *c, const char *node)
@@ -329,6 +340,96 @@ Test(presence, a_recent_cache_is_taken_as_is_unless_it_misses_a_named_node, .tim
     cr_assert(lists(c, f.nodes[1]), "a named node missing from the cache was not looked for");
     virtbus_console_close(c);
 
+    unlink(path);
+    fleet_fini(&f);
+}
+
+/* The agents' own lines (cache_file_split's shape) carry what listing by
+ * node needs beside the values, so that a console taking the cache reads
+ * no agent's values until something asks for them; either way the same
+ * agents, and the values as they were. */
+Test(presence, a_cache_lists_nodes_without_their_values_and_keeps_them, .timeout = 120)
+{
+    char path[] = "/tmp/virtbus-presence-XXXXXX";
+    struct cache_scalar scalars[CACHE_SCALARS_MAX];
+    struct virtbus_agent_list by_node, all, up, down;
+    struct cache_file_reader r;
+    struct virtbus_console *c;
+    struct test_fleet f;
+    const struct cache_scalar *agent;
+    const struct virtbus_agent *mine;
+    const char *line, *values, *names[2] = { NULL, NULL };
+    const struct virtbus_target target = { .names = names };
+    const struct virtbus_target labelled = { .labels = (const char *[]){ "rack=r1", NULL } };
+    qmf_value *head, *doc, *again, *predicate;
+    size_t len, n, values_len;
+    char *name;
+    bool found = false;
+    qmf_error err;
+
+    /* The stream is every test's: the cache has other agents too. */
+    start_with_cache(&f, path);
+    names[0] = f.nodes[0];
+    name = virtbus_agent_name(f.nodes[0]);
+    cr_assert_not_null(head = cache_file_open(&r, path));
+    while (cache_file_next_text(&r, &line, &len))
+        if (cache_file_split(line, len, scalars, CACHE_SCALARS_MAX, &n, &values, &values_len) &&
+            (agent = cache_scalar_get(scalars, n, "agent")) != NULL &&
+            agent->len == strlen(name) && memcmp(agent->text, name, agent->len) == 0) {
+            found = true;
+            cr_assert_not_null(cache_scalar_get(scalars, n, "node"), "%s", line);
+            cr_assert_not_null(cache_scalar_get(scalars, n, "seen"), "%s", line);
+        }
+    cr_assert(found, "no line of scalars for %s", name);
+    cache_file_close(&r);
+    qmf_free(head);
+    doc = read_cache(path);
+
+    c = open_console_reusing(&f, path, 60000, NULL);
+    cr_assert(virtbus_presence_nodes(c, &by_node, &err) == 0, "%s", err.text);
+    cr_assert_not_null(mine = find_agent(&by_node, f.nodes[0]));
+    cr_assert(mine->up);
+    cr_assert_null(mine->attrs);
+    cr_assert_null(mine->instances);
+    /* Selected by its node name as with its values... */
+    predicate = virtbus_target_predicate(&target, &err);
+    cr_assert(virtbus_target_on_nodes(predicate));
+    virtbus_select(&by_node, predicate, &up, &down);
+    cr_assert_eq(up.n, 1);
+    cr_assert_str_eq(up.items[0].node, f.nodes[0]);
+    virtbus_agent_list_free(&up);
+    virtbus_agent_list_free(&down);
+    qmf_free(predicate);
+    /* ...never by what only values say: that needs virtbus_presence(). */
+    predicate = virtbus_target_predicate(&labelled, &err);
+    cr_assert_not(virtbus_target_on_nodes(predicate));
+    virtbus_select(&by_node, predicate, &up, &down);
+    cr_assert_eq(up.n + down.n, 0);
+    virtbus_agent_list_free(&up);
+    virtbus_agent_list_free(&down);
+    qmf_free(predicate);
+    /* The values, when asked for: as the cache has them. */
+    cr_assert(virtbus_presence(c, &all, &err) == 0, "%s", err.text);
+    cr_assert_eq(all.n, by_node.n);
+    cr_assert_not_null(mine = find_agent(&all, f.nodes[0]));
+    cr_assert(qmf_equal(mine->attrs, qmf_map_get(qmf_map_get(doc, "agents"), name)));
+    cr_assert_not_null(mine->instances);
+    virtbus_agent_list_free(&by_node);
+    virtbus_agent_list_free(&all);
+    virtbus_console_close(c);
+
+    /* A console that reads on from the cache saves it again, its agent
+     * still there (its values as they came, unless a heartbeat since). */
+    c = open_console(&f, path);
+    cr_assert(virtbus_presence_nodes(c, &by_node, &err) == 0, "%s", err.text);
+    virtbus_agent_list_free(&by_node);
+    virtbus_console_close(c);
+    again = read_cache(path);
+    cr_assert_not_null(qmf_map_get(qmf_map_get(again, "agents"), name));
+
+    free(name);
+    qmf_free(again);
+    qmf_free(doc);
     unlink(path);
     fleet_fini(&f);
 }

@@ -73,18 +73,25 @@ nodes_of(const struct virtbus_agent_list *l)
 }
 
 /* Selects from presence with a command line's flags: "up|down", or
- * "error: <message>". */
+ * "error: <message>".  by_node: from presence listed without values
+ * (virtbus_presence_nodes), as ctl_discover lists it when the target
+ * looks at node names only. */
 static char *
-selection(struct ctl_ctx *ctx, const char *const *words)
+selection_from(struct ctl_ctx *ctx, const char *const *words, bool by_node)
 {
     struct targeting t = { 0 };
     struct ctl_nodes n = { 0 };
     struct test_capture c;
     char *up, *down, *out;
+    size_t i;
     int rc;
 
     cr_assert_eq(target(ctx, &t, words), 0, "%s", t.err);
     presence(&n.presence);
+    for (i = 0; by_node && i < n.presence.n; i++) {
+        qmf_free(n.presence.items[i].attrs);
+        n.presence.items[i].attrs = NULL;
+    }
     n.predicate = t.predicate;
     t.predicate = NULL;
     n.targeted = ctl_args_targeted(&t.line.args);
@@ -106,6 +113,26 @@ selection(struct ctl_ctx *ctx, const char *const *words)
         free(down);
     }
     ctl_nodes_clear(&n);
+    targeting_free(&t);
+    return out;
+}
+
+/* The selection; where the target looks at node names only, the same from
+ * presence without values, or a warm start of a large fleet (which reads
+ * none) would select otherwise. */
+static char *
+selection(struct ctl_ctx *ctx, const char *const *words)
+{
+    struct targeting t = { 0 };
+    char *out = selection_from(ctx, words, false);
+
+    cr_assert_eq(target(ctx, &t, words), 0, "%s", t.err);
+    if (virtbus_target_on_nodes(t.predicate)) {
+        char *by_node = selection_from(ctx, words, true);
+
+        cr_assert_str_eq(by_node, out, "by node alone: %s, with values: %s", by_node, out);
+        free(by_node);
+    }
     targeting_free(&t);
     return out;
 }
@@ -188,6 +215,39 @@ Test(cli_target, presence_is_split_into_up_and_down_nodes)
     assert_selects(SELECT(ctx, "-l", "rack=r1", "-n", "*1"), "web1|");
     assert_selects(SELECT(ctx, "--if", "cpus >= 4"), "app1,web1|web2");
     assert_selects(SELECT(ctx, "--if", "cpus >= 4", "-l", "rack=r1", "-n", "web2"), "|web2");
+    cli_ctx_free(ctx);
+}
+
+/* What presence without values can select: node names and globs, --all;
+ * labels and --if need every node's values. */
+Test(cli_target, targets_on_node_names_alone_are_told_apart)
+{
+    static const struct {
+        const char *words[6];
+        bool on_nodes;
+    } cases[] = {
+        { { "list", "--all" }, true },
+        { { "list", "--json" }, true },
+        { { "list", "-n", "web1" }, true },
+        { { "list", "-n", "web1,db1,app1" }, true },
+        { { "list", "-n", "web*" }, true },
+        { { "list", "-l", "rack=r1" }, false },
+        { { "list", "-l", "rack=r1", "-n", "web1" }, false },
+        { { "list", "--if", "cpus >= 4" }, false },
+        { { "list", "--if", "cpus >= 4 or cpus < 2" }, false },
+    };
+    struct ctl_ctx *ctx = cli_ctx_new();
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct targeting t = { 0 };
+
+        cr_assert_eq(target(ctx, &t, cases[i].words), 0, "%s", t.err);
+        cr_assert_eq(virtbus_target_on_nodes(t.predicate), cases[i].on_nodes,
+                     "case %zu (%s %s)", i, cases[i].words[1],
+                     cases[i].words[2] ? cases[i].words[2] : "");
+        targeting_free(&t);
+    }
     cli_ctx_free(ctx);
 }
 
