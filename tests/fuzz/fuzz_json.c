@@ -2,13 +2,36 @@
  * The JSON codec: qmf_from_json on anything; whatever it accepts must be
  * written by qmf_to_json as JSON that reads back equal (JSON's own kinds
  * only come out of the decoder, so the round trip is exact for them).
+ * The same input as a line of a console's cache (cache_file_split): its
+ * scalars and values must lie inside it.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "controller/lib/cache_file.h"
 #include "core/codec.h"
 #include "core/text.h"
 #include "tests/fuzz/fuzz.h"
+
+static void
+cache_line(const char *line, size_t size)
+{
+    struct cache_scalar s[CACHE_SCALARS_MAX];
+    const char *values;
+    size_t n, len, i;
+    int64_t v;
+
+    if (!cache_file_split(line, size, s, CACHE_SCALARS_MAX, &n, &values, &len))
+        return;
+    FUZZ_ASSERT(n <= CACHE_SCALARS_MAX);
+    FUZZ_ASSERT(values >= line && values + len <= line + size && len >= 2);
+    for (i = 0; i < n; i++) {
+        FUZZ_ASSERT(s[i].key >= line && s[i].key + s[i].key_len <= line + size);
+        FUZZ_ASSERT(s[i].text >= line && s[i].text + s[i].len <= line + size);
+        FUZZ_ASSERT(s[i].key_len != 6 || memcmp(s[i].key, "values", 6) != 0);
+        (void)cache_scalar_i64(&s[i], &v);
+    }
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -18,6 +41,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *text;
     size_t len;
 
+    cache_line((const char *)data, size);
     if (v == NULL) {
         FUZZ_ASSERT(err.code == QMF_ERR_MALFORMED || err.code == QMF_ERR_TOO_LARGE);
         FUZZ_ASSERT(qmf_utf8_valid(err.text, strlen(err.text)));
