@@ -75,7 +75,8 @@ cache_file_open(struct cache_file_reader *r, const char *path)
     if ((r->f = fopen(path, "r")) == NULL)
         return NULL;
     /* The bound makes each line's read bounded too. */
-    if (fstat(fileno(r->f), &st) == 0 && st.st_size < (off_t)CACHE_FILE_MAX &&
+    if (fstat(fileno(r->f), &st) == 0 && S_ISREG(st.st_mode) &&
+        st.st_size < (off_t)CACHE_FILE_MAX &&
         cache_file_next(r, &head) &&
         qmf_get_uint64(qmf_map_get(head, "format"), &format) && format == CACHE_FILE_FORMAT)
         return head;
@@ -206,6 +207,10 @@ cache_file_split(const char *line, size_t len, struct cache_scalar *out, size_t 
                 return false;
             f->text = p;
             f->len = (size_t)(q - p);
+            /* An escape is JSON's to read (the writer writes none). */
+            for (; p < q; p++)
+                if ((unsigned char)*p < 0x20 || *p == '\\')
+                    return false;
             p = q + 1;
         } else {
             f->text = p;
@@ -250,7 +255,9 @@ cache_scalar_i64(const struct cache_scalar *s, int64_t *v)
     char buf[24], *end;
     long long n;
 
-    if (s == NULL || s->string || s->len == 0 || s->len >= sizeof(buf))
+    /* JSON's numbers only: no sign but '-', no space. */
+    if (s == NULL || s->string || s->len == 0 || s->len >= sizeof(buf) ||
+        (s->text[0] != '-' && (s->text[0] < '0' || s->text[0] > '9')))
         return false;
     memcpy(buf, s->text, s->len);
     buf[s->len] = '\0';

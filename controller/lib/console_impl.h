@@ -348,7 +348,10 @@ int console_fleet_read(struct virtbus_console *c, qmf_error *err);
 void console_fleet_add_remembered(struct virtbus_console *c, struct virtbus_agent_list *out,
                                   int64_t now_ms, bool with_attrs);
 /* Presence found an agent down: its last heartbeat goes to the memory
- * (and the stream) unless the memory knows a later one. */
+ * (and the stream) unless the memory knows a later one, or has no need
+ * of it (console_fleet_note_wanted, which needs no values). */
+bool console_fleet_note_wanted(const struct virtbus_console *c, const char *agent,
+                               int64_t last_ms);
 void console_fleet_note_down(struct virtbus_console *c, const char *agent,
                              const qmf_value *values);
 /* Whether the fleet's memory forgot an agent after last_seen_ms. */

@@ -550,19 +550,26 @@ carry_forward(struct virtbus_console *c)
     }
 }
 
+bool
+console_fleet_note_wanted(const struct virtbus_console *c, const char *agent, int64_t last_ms)
+{
+    const struct fleet_entry *known;
+
+    /* Only after reading the stream: from a cache taken as it is, every
+     * command would write the same record again. */
+    return c->has_fleet && !c->fleet_reused && !c->read_only &&
+           !console_fleet_forgot(c, agent, last_ms) &&
+           ((known = qmf_dict_get(c->fleet, agent)) == NULL || known->last_seen_ms < last_ms);
+}
+
 void
 console_fleet_note_down(struct virtbus_console *c, const char *agent, const qmf_value *values)
 {
     int64_t last_ms = values_ms(values, "_timestamp"), now = console_now_ms();
     qmf_value *body;
     qmf_error err;
-    const struct fleet_entry *known;
 
-    /* Only after reading the stream: from a cache taken as it is, every
-     * command would write the same record again. */
-    if (!c->has_fleet || c->fleet_reused || c->read_only ||
-        console_fleet_forgot(c, agent, last_ms) ||
-        ((known = qmf_dict_get(c->fleet, agent)) != NULL && known->last_seen_ms >= last_ms))
+    if (!console_fleet_note_wanted(c, agent, last_ms))
         return;
     body = qmf_map();
     qmf_map_set(body, "agent", qmf_string(agent));
@@ -607,9 +614,12 @@ console_fleet_add_remembered(struct virtbus_console *c, struct virtbus_agent_lis
          * empty map. */
         out->items = qmf_xrealloc(out->items, (out->n + 1) * sizeof(*out->items));
         a = &out->items[out->n++];
+        /* Without attrs only where the node says all a target needs
+         * (virtbus_select); NULL values are none known. */
         *a = (struct virtbus_agent){
             .name = qmf_xstrdup(e->name), .node = qmf_xstrdup(e->node ? e->node : e->name),
-            .attrs = with_attrs ? qmf_dup(entry_values(e)) : NULL,
+            .attrs = !with_attrs && e->node != NULL ? NULL
+                     : entry_values(e) != NULL ? qmf_dup(entry_values(e)) : qmf_map(),
             .last_seen_ns = e->last_seen_ms * 1000000, .interval_s = e->interval_s,
             .remembered = true,
         };

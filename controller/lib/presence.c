@@ -660,7 +660,8 @@ cache_save(struct virtbus_console *c)
     cache_file_commit(&w);
 }
 
-/* Without attrs: neither values nor instances (virtbus_presence_nodes). */
+/* Without attrs: neither values nor instances (virtbus_presence_nodes),
+ * but for an agent whose values name no node. */
 static void
 list_one(const struct virtbus_console *c, struct presence_entry *e, int64_t now_ms,
          bool with_attrs, struct virtbus_agent *a)
@@ -675,9 +676,13 @@ list_one(const struct virtbus_console *c, struct presence_entry *e, int64_t now_
     a->up = entry_up(e, now_ms);
     /* Only what the window holds: a clash long over is no news. */
     a->clash = entry_clash(e, now_ms - (int64_t)c->presence_window_s * 1000);
-    if (!with_attrs)
+    /* One whose values name no node is matched on them, as it would be
+     * with them all: its agent name is no node name. */
+    if (!with_attrs && e->node != NULL)
         return;
     a->attrs = qmf_dup(console_presence_attrs(e));
+    if (!with_attrs)
+        return;
     a->instances = qmf_list();
     for (i = 0; i < e->ninst; i++) {
         qmf_value *in = qmf_list_append(a->instances, qmf_map());
@@ -762,7 +767,9 @@ presence_list(struct virtbus_console *c, bool with_attrs, struct virtbus_agent_l
         while ((ent = qmf_dict_next(c->presence, &cursor, NULL)) != NULL) {
             struct presence_entry *e = ent;
 
-            if (!entry_up(e, now_ms))
+            /* Asked first: the values of every agent down are not worth
+             * decoding to be told that the memory knows them. */
+            if (!entry_up(e, now_ms) && console_fleet_note_wanted(c, e->name, e->last_seen_ms))
                 console_fleet_note_down(c, e->name, console_presence_attrs(e));
         }
     }

@@ -200,7 +200,9 @@ void virtbus_agent_list_add(struct virtbus_agent_list *l, const struct virtbus_a
 int virtbus_presence(struct virtbus_console *c, struct virtbus_agent_list *out,
                      qmf_error *err);
 /*
- * The same agents, by name, node and state only: attrs and instances NULL.
+ * The same agents, by name, node and state only: attrs and instances NULL
+ * (attrs given only to an agent whose values name no node, which is then
+ * matched on them).
  * The values of agents a cache gave are then not even decoded, which for
  * thousands of agents is most of what virtbus_presence() costs.  What a
  * command addressed by node names needs (virtbus_select() matches such

@@ -83,6 +83,7 @@ Test(cache_file, other_lines_are_left_to_the_json_decoder)
         /* As the JSON encoder writes an agent with more than one process. */
         "{\"agent\": \"a\", \"values\": {}, \"instances\": [{}]}",
         "{\"agent\": \"a\\\"b\", \"values\": {}}",  /* an escape */
+        "{\"agent\": \"w\\u0065b\", \"values\": {}}",  /* an escape that ends no string */
         "{\"agent\": \"a\", \"seen\": , \"values\": {}}",
         "{\"agent\": \"a\"}",
         "{\"forgotten\": \"a\", \"at\": 1}",
@@ -100,6 +101,17 @@ Test(cache_file, other_lines_are_left_to_the_json_decoder)
     /* More scalars than the reader takes. */
     cr_assert_not(cache_file_split("{\"a\": 1, \"b\": 2, \"values\": {}}", 28, s, 1, &n,
                                    (const char **)&values, &i));
+}
+
+/* A cache is a file of our own: a device or a pipe named as one is none
+ * (reading /dev/zero a line at a time would never end). */
+Test(cache_file, only_a_regular_file_is_a_cache)
+{
+    struct cache_file_reader r;
+
+    cr_assert_null(cache_file_open(&r, "/dev/zero"));
+    cr_assert_null(cache_file_open(&r, "/dev/null"));
+    cr_assert_null(cache_file_open(&r, "/nonexistent/virtbus-cache"));
 }
 
 Test(cache_file, only_plain_strings_go_in_a_line_as_they_are)
@@ -126,6 +138,10 @@ Test(cache_file, a_number_is_whole_or_not_one)
     s = (struct cache_scalar){ .text = "1.5", .len = 3 };
     cr_assert_not(cache_scalar_i64(&s, &v));
     s = (struct cache_scalar){ .text = "99999999999999999999", .len = 20 };
+    cr_assert_not(cache_scalar_i64(&s, &v));
+    s = (struct cache_scalar){ .text = "+5", .len = 2 };
+    cr_assert_not(cache_scalar_i64(&s, &v));
+    s = (struct cache_scalar){ .text = " 5", .len = 2 };
     cr_assert_not(cache_scalar_i64(&s, &v));
     s = (struct cache_scalar){ .text = "7", .len = 1, .string = true };
     cr_assert_not(cache_scalar_i64(&s, &v));
