@@ -51,7 +51,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     default:
         m = bus_message_new();
         /* As a signed message: its body's digest is taken too. */
-        m->headers = qmf_map();
         qmf_map_set(m->headers, BUS_TRUST_HEADER_PREFIX "signature", qmf_string("x"));
         a091_message_decode_body(m, data[0] % 4 == 2 ? "amqp/map" : "application/json", true,
                                  in, size - 1);
