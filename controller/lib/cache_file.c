@@ -174,32 +174,21 @@ expect(const char **p, const char *end, const char *s)
 }
 
 bool
-cache_file_split(const char *line, size_t len, struct cache_scalar *out, size_t max,
-                 size_t *n, const char **values, size_t *values_len)
+cache_file_split(const char *line, size_t len, const char *const *keys, size_t n,
+                 struct cache_scalar *out, const char **values, size_t *values_len)
 {
     const char *p = line, *end = line + len, *q;
+    size_t i;
 
-    *n = 0;
     if (!expect(&p, end, "{"))
         return false;
-    for (;;) {
-        struct cache_scalar *f;
+    for (i = 0; i < n; i++) {
+        struct cache_scalar *f = &out[i];
 
-        if (*n > 0 && !expect(&p, end, ", "))
+        if ((i > 0 && !expect(&p, end, ", ")) || !expect(&p, end, "\"") ||
+            !expect(&p, end, keys[i]) || !expect(&p, end, "\": "))
             return false;
-        if (expect(&p, end, "\"values\": "))
-            break;
-        if (*n == max || !expect(&p, end, "\""))
-            return false;
-        f = &out[(*n)++];
-        /* Keys and strings hold nothing escaped: the first quote ends them. */
-        if ((q = memchr(p, '"', (size_t)(end - p))) == NULL)
-            return false;
-        f->key = p;
-        f->key_len = (size_t)(q - p);
-        p = q + 1;
-        if (!expect(&p, end, ": "))
-            return false;
+        /* Strings hold nothing escaped: the first quote ends them. */
         f->string = p < end && *p == '"';
         if (f->string) {
             p++;
@@ -222,7 +211,8 @@ cache_file_split(const char *line, size_t len, struct cache_scalar *out, size_t 
         }
     }
     /* The values are the rest, an object, but for the line's own brace. */
-    if (end - p < 3 || *p != '{' || end[-1] != '}' || end[-2] != '}')
+    if (!expect(&p, end, n > 0 ? ", \"values\": " : "\"values\": ") ||
+        end - p < 3 || *p != '{' || end[-1] != '}' || end[-2] != '}')
         return false;
     *values = p;
     *values_len = (size_t)(end - 1 - p);
@@ -236,17 +226,6 @@ cache_file_close(struct cache_file_reader *r)
         fclose(r->f);
     free(r->line);
     memset(r, 0, sizeof(*r));
-}
-
-const struct cache_scalar *
-cache_scalar_get(const struct cache_scalar *s, size_t n, const char *key)
-{
-    size_t i, len = strlen(key);
-
-    for (i = 0; i < n; i++)
-        if (s[i].key_len == len && memcmp(s[i].key, key, len) == 0)
-            return &s[i];
-    return NULL;
 }
 
 bool
@@ -266,5 +245,16 @@ cache_scalar_i64(const struct cache_scalar *s, int64_t *v)
     if (errno != 0 || *end != '\0')
         return false;
     *v = n;
+    return true;
+}
+
+bool
+cache_scalar_u32(const struct cache_scalar *s, uint32_t *v)
+{
+    int64_t n;
+
+    if (!cache_scalar_i64(s, &n) || n < 0 || n > UINT32_MAX)
+        return false;
+    *v = (uint32_t)n;
     return true;
 }

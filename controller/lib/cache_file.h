@@ -40,20 +40,18 @@ void cache_file_commit(struct cache_file_writer *w);
 
 /*
  * Lines that can be read without decoding an agent's values: its scalars
- * first, then "values" last, {"k1": s1, ..., "values": {...}}, written
- * with nothing to escape.  A reader takes the scalars and keeps the
- * values' text (decoded when they are needed: for 10,000 agents, decoding
- * them all was most of a warm start).  Any other line is read as JSON.
+ * first, under keys the writer and the reader share, in their order, then
+ * "values" last, {"k1": s1, ..., "values": {...}}, written with nothing to
+ * escape.  A reader takes the scalars and keeps the values' text (decoded
+ * when they are needed: for 10,000 agents, decoding them all was most of
+ * a warm start).  Any other line is read as JSON.
  */
 struct cache_scalar {
-    const char *key;            /* not NUL-terminated */
-    size_t key_len;
     /* A string's bytes without its quotes, or a number's or a word's. */
     const char *text;
     size_t len;
     bool string;
 };
-#define CACHE_SCALARS_MAX 16
 
 /* Whether s goes in a line as it is: no quote, backslash or control
  * character, and valid UTF-8. */
@@ -67,15 +65,14 @@ void cache_file_put_scalars(struct cache_file_writer *w, const char *const *keys
 /* Values kept as their text (*json, freed and set NULL), decoded: a map,
  * an empty one if the file was damaged since it was written. */
 qmf_value *cache_file_take_values(char **json);
-/* Splits such a line: up to max scalars into out (*n of them) and the
- * values' text.  false if the line is not of that shape. */
-bool cache_file_split(const char *line, size_t len, struct cache_scalar *out, size_t max,
-                      size_t *n, const char **values, size_t *values_len);
-/* The scalar named key among n, or NULL. */
-const struct cache_scalar *cache_scalar_get(const struct cache_scalar *s, size_t n,
-                                            const char *key);
-/* A scalar as a whole number: false if it is not one. */
+/* Splits such a line of the n keys, in their order: out[i] is keys[i]'s
+ * scalar, then the values' text.  false if the line is not of that shape. */
+bool cache_file_split(const char *line, size_t len, const char *const *keys, size_t n,
+                      struct cache_scalar *out, const char **values, size_t *values_len);
+/* A scalar as a whole number: false if it is not one (or, for u32, out of
+ * its range). */
 bool cache_scalar_i64(const struct cache_scalar *s, int64_t *v);
+bool cache_scalar_u32(const struct cache_scalar *s, uint32_t *v);
 
 /* A cache being read, a line at a time: a reader that needs the header
  * alone reads no more of the file. */

@@ -249,38 +249,43 @@ on_full_read(struct bus_delivery *d, const struct bus_message *m, void *opaque)
  * "recorded": <ms>}; and per node forgotten lately, {"forgotten":
  * "<agent>", "at": <ms>}. */
 
-/* A remembered node's line (cache_file_put_scalars), its values kept as
- * their text: false if it is not such a line, or names an agent read
- * already. */
+/* The scalars of a remembered node's line (cache_file_split), in their
+ * order. */
+enum { LINE_AGENT, LINE_NODE, LINE_SEEN, LINE_INTERVAL, LINE_RECORDED, LINE_SCALARS };
+static const char *const line_keys[LINE_SCALARS] = {
+    [LINE_AGENT] = "agent", [LINE_NODE] = "node", [LINE_SEEN] = "seen",
+    [LINE_INTERVAL] = "interval", [LINE_RECORDED] = "recorded",
+};
+
+/* A remembered node's line, its values kept as their text: false if it is
+ * not such a line, or names an agent read already. */
 static bool
 cache_take_plain(struct virtbus_console *c, const char *line, size_t len)
 {
-    struct cache_scalar f[CACHE_SCALARS_MAX];
-    const struct cache_scalar *agent, *node;
-    int64_t seen, interval, recorded;
+    struct cache_scalar f[LINE_SCALARS];
+    int64_t seen, recorded;
+    uint32_t interval;
     struct fleet_entry *e;
     const char *values;
-    size_t n, values_len;
+    size_t values_len;
     char *name;
 
-    if (!cache_file_split(line, len, f, CACHE_SCALARS_MAX, &n, &values, &values_len) ||
-        (agent = cache_scalar_get(f, n, "agent")) == NULL || !agent->string ||
-        (node = cache_scalar_get(f, n, "node")) == NULL || !node->string ||
-        !cache_scalar_i64(cache_scalar_get(f, n, "seen"), &seen) ||
-        !cache_scalar_i64(cache_scalar_get(f, n, "interval"), &interval) ||
-        interval < 0 || interval > UINT32_MAX ||
-        !cache_scalar_i64(cache_scalar_get(f, n, "recorded"), &recorded))
+    if (!cache_file_split(line, len, line_keys, LINE_SCALARS, f, &values, &values_len) ||
+        !f[LINE_AGENT].string || !f[LINE_NODE].string ||
+        !cache_scalar_i64(&f[LINE_SEEN], &seen) ||
+        !cache_scalar_u32(&f[LINE_INTERVAL], &interval) ||
+        !cache_scalar_i64(&f[LINE_RECORDED], &recorded))
         return false;
-    name = qmf_xstrndup(agent->text, agent->len);
+    name = qmf_xstrndup(f[LINE_AGENT].text, f[LINE_AGENT].len);
     if (qmf_dict_get(c->fleet, name) != NULL) {
         free(name);
         return false;
     }
     e = qmf_xcalloc(1, sizeof(*e));
     e->name = name;
-    e->node = qmf_xstrndup(node->text, node->len);
+    e->node = qmf_xstrndup(f[LINE_NODE].text, f[LINE_NODE].len);
     e->values_json = qmf_xstrndup(values, values_len);
-    e->interval_s = (uint32_t)interval;
+    e->interval_s = interval;
     e->last_seen_ms = seen;
     e->recorded_ms = recorded;
     qmf_dict_add(c->fleet, e->name, e);
@@ -341,14 +346,15 @@ cache_put_entry(struct cache_file_writer *w, struct fleet_entry *e)
     qmf_value *line;
 
     if (e->node != NULL && cache_file_plain(e->name) && cache_file_plain(e->node)) {
-        static const char *const keys[] = { "agent", "node", "seen", "interval", "recorded" };
-        char *texts[] = {
-            qmf_xasprintf("\"%s\"", e->name), qmf_xasprintf("\"%s\"", e->node),
-            qmf_xasprintf("%lld", (long long)e->last_seen_ms),
-            qmf_xasprintf("%u", e->interval_s), qmf_xasprintf("%lld", (long long)e->recorded_ms),
+        char *texts[LINE_SCALARS] = {
+            [LINE_AGENT] = qmf_xasprintf("\"%s\"", e->name),
+            [LINE_NODE] = qmf_xasprintf("\"%s\"", e->node),
+            [LINE_SEEN] = qmf_xasprintf("%lld", (long long)e->last_seen_ms),
+            [LINE_INTERVAL] = qmf_xasprintf("%u", e->interval_s),
+            [LINE_RECORDED] = qmf_xasprintf("%lld", (long long)e->recorded_ms),
         };
 
-        cache_file_put_scalars(w, keys, texts, 5, e->values_json, e->values);
+        cache_file_put_scalars(w, line_keys, texts, LINE_SCALARS, e->values_json, e->values);
         return;
     }
     line = qmf_map();

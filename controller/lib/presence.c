@@ -450,10 +450,22 @@ cache_take_agent(struct virtbus_console *c, qmf_value *line)
         heard(c, agent, qmf_list_steal(instances, i));
 }
 
+/* The scalars of an agent's line of one process (cache_file_split), in
+ * their order. */
+enum {
+    LINE_AGENT, LINE_NODE, LINE_SEEN, LINE_INTERVAL, LINE_STOPPING,
+    LINE_ID, LINE_HOST, LINE_PID, LINE_STARTED, LINE_LAST, LINE_SCALARS
+};
+static const char *const line_keys[LINE_SCALARS] = {
+    [LINE_AGENT] = "agent", [LINE_NODE] = "node", [LINE_SEEN] = "seen",
+    [LINE_INTERVAL] = "interval", [LINE_STOPPING] = "stopping", [LINE_ID] = "id",
+    [LINE_HOST] = "host", [LINE_PID] = "pid", [LINE_STARTED] = "started", [LINE_LAST] = "last",
+};
+
 static char *
 scalar_dup(const struct cache_scalar *s)
 {
-    return s != NULL && s->string ? qmf_xstrndup(s->text, s->len) : NULL;
+    return qmf_xstrndup(s->text, s->len);
 }
 
 /* A line of one process, its values kept as their text: false if it is
@@ -461,42 +473,38 @@ scalar_dup(const struct cache_scalar *s)
 static bool
 cache_take_plain(struct virtbus_console *c, const char *line, size_t len)
 {
-    struct cache_scalar f[CACHE_SCALARS_MAX];
-    const struct cache_scalar *agent, *node, *id, *host, *stopping;
-    int64_t seen, interval, pid, started, last;
+    struct cache_scalar f[LINE_SCALARS];
+    int64_t seen, started, last;
+    uint32_t interval, pid;
     struct presence_entry *e;
     const char *values;
-    size_t n, values_len;
+    size_t values_len;
     char *name;
 
-    if (!cache_file_split(line, len, f, CACHE_SCALARS_MAX, &n, &values, &values_len) ||
-        (agent = cache_scalar_get(f, n, "agent")) == NULL || !agent->string ||
-        (node = cache_scalar_get(f, n, "node")) == NULL || !node->string ||
-        (id = cache_scalar_get(f, n, "id")) == NULL || !id->string ||
-        (host = cache_scalar_get(f, n, "host")) == NULL || !host->string ||
-        (stopping = cache_scalar_get(f, n, "stopping")) == NULL || stopping->string ||
-        !cache_scalar_i64(cache_scalar_get(f, n, "seen"), &seen) ||
-        !cache_scalar_i64(cache_scalar_get(f, n, "interval"), &interval) ||
-        interval < 0 || interval > UINT32_MAX ||
-        !cache_scalar_i64(cache_scalar_get(f, n, "pid"), &pid) || pid < 0 || pid > UINT32_MAX ||
-        !cache_scalar_i64(cache_scalar_get(f, n, "started"), &started) ||
-        !cache_scalar_i64(cache_scalar_get(f, n, "last"), &last))
+    if (!cache_file_split(line, len, line_keys, LINE_SCALARS, f, &values, &values_len) ||
+        !f[LINE_AGENT].string || !f[LINE_NODE].string || !f[LINE_ID].string ||
+        !f[LINE_HOST].string || f[LINE_STOPPING].string ||
+        !cache_scalar_i64(&f[LINE_SEEN], &seen) ||
+        !cache_scalar_u32(&f[LINE_INTERVAL], &interval) ||
+        !cache_scalar_u32(&f[LINE_PID], &pid) ||
+        !cache_scalar_i64(&f[LINE_STARTED], &started) ||
+        !cache_scalar_i64(&f[LINE_LAST], &last))
         return false;
-    name = scalar_dup(agent);
+    name = scalar_dup(&f[LINE_AGENT]);
     if (qmf_dict_get(c->presence, name) != NULL) {
         free(name);
         return false;
     }
     e = qmf_xcalloc(1, sizeof(*e));
     e->name = name;
-    e->node = scalar_dup(node);
+    e->node = scalar_dup(&f[LINE_NODE]);
     e->attrs_json = qmf_xstrndup(values, values_len);
-    e->stopping = stopping->len == 4 && memcmp(stopping->text, "true", 4) == 0;
+    e->stopping = f[LINE_STOPPING].len == 4 && memcmp(f[LINE_STOPPING].text, "true", 4) == 0;
     e->last_seen_ms = seen;
-    e->interval_s = (uint32_t)interval;
-    e->inst[0].id = scalar_dup(id);
-    e->inst[0].host = scalar_dup(host);
-    e->inst[0].pid = (uint32_t)pid;
+    e->interval_s = interval;
+    e->inst[0].id = scalar_dup(&f[LINE_ID]);
+    e->inst[0].host = scalar_dup(&f[LINE_HOST]);
+    e->inst[0].pid = pid;
     e->inst[0].started_ms = started;
     e->inst[0].last_ms = last;
     e->ninst = 1;
@@ -596,19 +604,20 @@ cache_put_agent(struct cache_file_writer *w, struct presence_entry *e)
     if (e->ninst == 1 && e->node != NULL && cache_file_plain(e->name) &&
         cache_file_plain(e->node) && cache_file_plain(e->inst[0].id) &&
         cache_file_plain(e->inst[0].host)) {
-        static const char *const keys[] = { "agent", "node", "seen", "interval", "stopping",
-                                            "id", "host", "pid", "started", "last" };
-        char *texts[] = {
-            qmf_xasprintf("\"%s\"", e->name), qmf_xasprintf("\"%s\"", e->node),
-            qmf_xasprintf("%lld", (long long)e->last_seen_ms), qmf_xasprintf("%u", e->interval_s),
-            qmf_xstrdup(e->stopping ? "true" : "false"),
-            qmf_xasprintf("\"%s\"", e->inst[0].id), qmf_xasprintf("\"%s\"", e->inst[0].host),
-            qmf_xasprintf("%u", e->inst[0].pid),
-            qmf_xasprintf("%lld", (long long)e->inst[0].started_ms),
-            qmf_xasprintf("%lld", (long long)e->inst[0].last_ms),
+        char *texts[LINE_SCALARS] = {
+            [LINE_AGENT] = qmf_xasprintf("\"%s\"", e->name),
+            [LINE_NODE] = qmf_xasprintf("\"%s\"", e->node),
+            [LINE_SEEN] = qmf_xasprintf("%lld", (long long)e->last_seen_ms),
+            [LINE_INTERVAL] = qmf_xasprintf("%u", e->interval_s),
+            [LINE_STOPPING] = qmf_xstrdup(e->stopping ? "true" : "false"),
+            [LINE_ID] = qmf_xasprintf("\"%s\"", e->inst[0].id),
+            [LINE_HOST] = qmf_xasprintf("\"%s\"", e->inst[0].host),
+            [LINE_PID] = qmf_xasprintf("%u", e->inst[0].pid),
+            [LINE_STARTED] = qmf_xasprintf("%lld", (long long)e->inst[0].started_ms),
+            [LINE_LAST] = qmf_xasprintf("%lld", (long long)e->inst[0].last_ms),
         };
 
-        cache_file_put_scalars(w, keys, texts, 10, e->attrs_json, e->attrs);
+        cache_file_put_scalars(w, line_keys, texts, LINE_SCALARS, e->attrs_json, e->attrs);
         return;
     }
     line = qmf_map();

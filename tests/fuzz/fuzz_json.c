@@ -16,20 +16,22 @@
 static void
 cache_line(const char *line, size_t size)
 {
-    struct cache_scalar s[CACHE_SCALARS_MAX];
+    static const char *const keys[] = { "agent", "node", "seen" };
+    struct cache_scalar s[3];
     const char *values;
     size_t n, len, i;
     int64_t v;
+    uint32_t u;
 
-    if (!cache_file_split(line, size, s, CACHE_SCALARS_MAX, &n, &values, &len))
-        return;
-    FUZZ_ASSERT(n <= CACHE_SCALARS_MAX);
-    FUZZ_ASSERT(values >= line && values + len <= line + size && len >= 2);
-    for (i = 0; i < n; i++) {
-        FUZZ_ASSERT(s[i].key >= line && s[i].key + s[i].key_len <= line + size);
-        FUZZ_ASSERT(s[i].text >= line && s[i].text + s[i].len <= line + size);
-        FUZZ_ASSERT(s[i].key_len != 6 || memcmp(s[i].key, "values", 6) != 0);
-        (void)cache_scalar_i64(&s[i], &v);
+    for (n = 0; n <= 3; n++) {
+        if (!cache_file_split(line, size, keys, n, s, &values, &len))
+            continue;
+        FUZZ_ASSERT(values >= line && values + len <= line + size && len >= 2);
+        for (i = 0; i < n; i++) {
+            FUZZ_ASSERT(s[i].text >= line && s[i].text + s[i].len <= line + size);
+            (void)cache_scalar_i64(&s[i], &v);
+            (void)cache_scalar_u32(&s[i], &u);
+        }
     }
 }
 

@@ -14,14 +14,18 @@
 #include "core/codec.h"
 #include "tests/testutil.h"
 
+/* The keys of the lines these tests split. */
+static const char *const keys[] = { "agent", "seen", "stopping" };
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
 static bool
-split(const char *line, struct cache_scalar *s, size_t *n, char **values)
+split(const char *line, size_t n, struct cache_scalar *s, char **values)
 {
     const char *v;
     size_t len;
 
     *values = NULL;
-    if (!cache_file_split(line, strlen(line), s, CACHE_SCALARS_MAX, n, &v, &len))
+    if (!cache_file_split(line, strlen(line), keys, n, s, &v, &len))
         return false;
     *values = qmf_xstrndup(v, len);
     return true;
@@ -29,16 +33,15 @@ split(const char *line, struct cache_scalar *s, size_t *n, char **values)
 
 Test(cache_file, a_line_of_scalars_round_trips)
 {
-    static const char *const keys[] = { "agent", "seen", "stopping" };
     static const char values_in[] = "{\"a\": [1, {\"b\": \"}\"}]}";
     char path[] = "/tmp/virtbus-cache-XXXXXX", *values;
-    struct cache_scalar s[CACHE_SCALARS_MAX];
+    struct cache_scalar s[NKEYS];
     qmf_error err;
     struct cache_file_writer w;
     struct cache_file_reader r;
     qmf_value *head = qmf_map(), *got;
     const char *line;
-    size_t len, n;
+    size_t len;
     int64_t seen;
     int fd;
 
@@ -50,20 +53,18 @@ Test(cache_file, a_line_of_scalars_round_trips)
         char *texts[] = { qmf_xstrdup("\"virtbus:agent:h1\""), qmf_xstrdup("-42"),
                           qmf_xstrdup("false") };
 
-        cache_file_put_scalars(&w, keys, texts, 3, values_in, NULL);
+        cache_file_put_scalars(&w, keys, texts, NKEYS, values_in, NULL);
     }
     cache_file_commit(&w);
     qmf_free(head);
 
     cr_assert_not_null(head = cache_file_open(&r, path));
     cr_assert(cache_file_next_text(&r, &line, &len));
-    cr_assert(split(line, s, &n, &values), "%s", line);
-    cr_assert_eq(n, 3);
-    cr_assert_eq(cache_scalar_get(s, n, "agent")->len, strlen("virtbus:agent:h1"));
-    cr_assert(cache_scalar_get(s, n, "agent")->string);
-    cr_assert(cache_scalar_i64(cache_scalar_get(s, n, "seen"), &seen) && seen == -42);
-    cr_assert_not(cache_scalar_get(s, n, "stopping")->string);
-    cr_assert_null(cache_scalar_get(s, n, "values"));
+    cr_assert(split(line, NKEYS, s, &values), "%s", line);
+    cr_assert_eq(s[0].len, strlen("virtbus:agent:h1"));
+    cr_assert(s[0].string);
+    cr_assert(cache_scalar_i64(&s[1], &seen) && seen == -42);
+    cr_assert_not(s[2].string);
     cr_assert_str_eq(values, values_in);
     free(values);
     /* The line is JSON too, for anything else that reads it. */
@@ -79,32 +80,35 @@ Test(cache_file, a_line_of_scalars_round_trips)
 
 Test(cache_file, other_lines_are_left_to_the_json_decoder)
 {
-    static const char *const others[] = {
+    static const struct {
+        const char *line;
+        size_t keys;            /* split with the first this many keys */
+    } others[] = {
         /* As the JSON encoder writes an agent with more than one process. */
-        "{\"agent\": \"a\", \"values\": {}, \"instances\": [{}]}",
-        "{\"agent\": \"a\\\"b\", \"values\": {}}",  /* an escape */
-        "{\"agent\": \"w\\u0065b\", \"values\": {}}",  /* an escape that ends no string */
-        "{\"agent\": \"a\", \"seen\": , \"values\": {}}",
-        "{\"agent\": \"a\"}",
-        "{\"forgotten\": \"a\", \"at\": 1}",
-        "{\"agent\": \"a\", \"values\": [1]}",
-        "[\"agent\", \"values\"]",
-        "",
-        "{",
+        { "{\"agent\": \"a\", \"values\": {}, \"instances\": [{}]}", 1 },
+        { "{\"agent\": \"a\\\"b\", \"values\": {}}", 1 },  /* an escape */
+        { "{\"agent\": \"w\\u0065b\", \"values\": {}}", 1 },  /* an escape that ends no string */
+        { "{\"agent\": \"a\", \"seen\": , \"values\": {}}", 2 },
+        { "{\"agent\": \"a\"}", 1 },
+        { "{\"forgotten\": \"a\", \"at\": 1}", 1 },
+        { "{\"agent\": \"a\", \"values\": [1]}", 1 },
+        { "[\"agent\", \"values\"]", 1 },
+        { "", 1 },
+        { "{", 1 },
+        /* Keys the reader does not take, or not in its order, or too few. */
+        { "{\"agent\": \"a\", \"seen\": 2, \"values\": {}}", 1 },
+        { "{\"seen\": 2, \"agent\": \"a\", \"values\": {}}", 2 },
+        { "{\"agent\": \"a\", \"values\": {}}", 2 },
     };
-    struct cache_scalar s[CACHE_SCALARS_MAX];
+    struct cache_scalar s[NKEYS];
     char *values;
-    size_t i, n;
+    size_t i;
 
     for (i = 0; i < sizeof(others) / sizeof(others[0]); i++)
-        cr_assert_not(split(others[i], s, &n, &values), "split: %s", others[i]);
-    /* More scalars than the reader takes. */
-    cr_assert_not(cache_file_split("{\"a\": 1, \"b\": 2, \"values\": {}}", 28, s, 1, &n,
-                                   (const char **)&values, &i));
+        cr_assert_not(split(others[i].line, others[i].keys, s, &values), "split: %s",
+                      others[i].line);
 }
 
-/* A cache is a file of our own: a device or a pipe named as one is none
- * (reading /dev/zero a line at a time would never end). */
 Test(cache_file, only_a_regular_file_is_a_cache)
 {
     struct cache_file_reader r;
@@ -131,6 +135,7 @@ Test(cache_file, a_number_is_whole_or_not_one)
 {
     struct cache_scalar s = { .text = "12x", .len = 2 };
     int64_t v;
+    uint32_t u;
 
     cr_assert(cache_scalar_i64(&s, &v) && v == 12);
     s.len = 3;
@@ -146,4 +151,10 @@ Test(cache_file, a_number_is_whole_or_not_one)
     s = (struct cache_scalar){ .text = "7", .len = 1, .string = true };
     cr_assert_not(cache_scalar_i64(&s, &v));
     cr_assert_not(cache_scalar_i64(NULL, &v));
+    s = (struct cache_scalar){ .text = "4294967295", .len = 10 };
+    cr_assert(cache_scalar_u32(&s, &u) && u == UINT32_MAX);
+    s = (struct cache_scalar){ .text = "4294967296", .len = 10 };
+    cr_assert_not(cache_scalar_u32(&s, &u));
+    s = (struct cache_scalar){ .text = "-1", .len = 2 };
+    cr_assert_not(cache_scalar_u32(&s, &u));
 }
