@@ -258,3 +258,9 @@ cache_scalar_u32(const struct cache_scalar *s, uint32_t *v)
     *v = (uint32_t)n;
     return true;
 }
+
+char *
+cache_scalar_dup(const struct cache_scalar *s)
+{
+    return qmf_xstrndup(s->text, s->len);
+}

@@ -73,6 +73,8 @@ bool cache_file_split(const char *line, size_t len, const char *const *keys, siz
  * its range). */
 bool cache_scalar_i64(const struct cache_scalar *s, int64_t *v);
 bool cache_scalar_u32(const struct cache_scalar *s, uint32_t *v);
+/* A scalar's text, NUL-terminated (a string's without its quotes). */
+char *cache_scalar_dup(const struct cache_scalar *s);
 
 /* A cache being read, a line at a time: a reader that needs the header
  * alone reads no more of the file. */

@@ -276,14 +276,14 @@ cache_take_plain(struct virtbus_console *c, const char *line, size_t len)
         !cache_scalar_u32(&f[LINE_INTERVAL], &interval) ||
         !cache_scalar_i64(&f[LINE_RECORDED], &recorded))
         return false;
-    name = qmf_xstrndup(f[LINE_AGENT].text, f[LINE_AGENT].len);
+    name = cache_scalar_dup(&f[LINE_AGENT]);
     if (qmf_dict_get(c->fleet, name) != NULL) {
         free(name);
         return false;
     }
     e = qmf_xcalloc(1, sizeof(*e));
     e->name = name;
-    e->node = qmf_xstrndup(f[LINE_NODE].text, f[LINE_NODE].len);
+    e->node = cache_scalar_dup(&f[LINE_NODE]);
     e->values_json = qmf_xstrndup(values, values_len);
     e->interval_s = interval;
     e->last_seen_ms = seen;

@@ -462,12 +462,6 @@ static const char *const line_keys[LINE_SCALARS] = {
     [LINE_HOST] = "host", [LINE_PID] = "pid", [LINE_STARTED] = "started", [LINE_LAST] = "last",
 };
 
-static char *
-scalar_dup(const struct cache_scalar *s)
-{
-    return qmf_xstrndup(s->text, s->len);
-}
-
 /* A line of one process, its values kept as their text: false if it is
  * not such a line, or names an agent read already. */
 static bool
@@ -490,20 +484,20 @@ cache_take_plain(struct virtbus_console *c, const char *line, size_t len)
         !cache_scalar_i64(&f[LINE_STARTED], &started) ||
         !cache_scalar_i64(&f[LINE_LAST], &last))
         return false;
-    name = scalar_dup(&f[LINE_AGENT]);
+    name = cache_scalar_dup(&f[LINE_AGENT]);
     if (qmf_dict_get(c->presence, name) != NULL) {
         free(name);
         return false;
     }
     e = qmf_xcalloc(1, sizeof(*e));
     e->name = name;
-    e->node = scalar_dup(&f[LINE_NODE]);
+    e->node = cache_scalar_dup(&f[LINE_NODE]);
     e->attrs_json = qmf_xstrndup(values, values_len);
     e->stopping = f[LINE_STOPPING].len == 4 && memcmp(f[LINE_STOPPING].text, "true", 4) == 0;
     e->last_seen_ms = seen;
     e->interval_s = interval;
-    e->inst[0].id = scalar_dup(&f[LINE_ID]);
-    e->inst[0].host = scalar_dup(&f[LINE_HOST]);
+    e->inst[0].id = cache_scalar_dup(&f[LINE_ID]);
+    e->inst[0].host = cache_scalar_dup(&f[LINE_HOST]);
     e->inst[0].pid = pid;
     e->inst[0].started_ms = started;
     e->inst[0].last_ms = last;
