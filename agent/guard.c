@@ -204,6 +204,7 @@ agent_guard_identify(struct agent_guard *g, const struct bus_message *m, const c
                      int64_t now_ms, struct agent_caller *out, qmf_error *err)
 {
     const char *cred_text = bus_message_header(m, TRUST_HDR_CREDENTIAL);
+    const char *cred_id = bus_message_header(m, TRUST_HDR_CREDENTIAL_ID);
     const struct trust_credential *cred = NULL;
     struct trust_signer signer;
 
@@ -222,6 +223,11 @@ agent_guard_identify(struct agent_guard *g, const struct bus_message *m, const c
     if (cred_text != NULL &&
         (cred = trust_checked_credential(g->checked, cred_text, now_ms / 1000,
                                          g->skew_ms / 1000, err)) == NULL)
+        return -1;
+    /* Named by id: only a credential this guard checked whole before. */
+    if (cred_text == NULL && cred_id != NULL &&
+        (cred = trust_checked_credential_by_id(g->checked, cred_id, now_ms / 1000,
+                                               g->skew_ms / 1000, err)) == NULL)
         return -1;
     if (trust_store_check_signature(g->store, m, TRUST_REQUEST, target, cred, g->verified,
                                     NULL, &signer, err) != 0)

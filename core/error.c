@@ -54,6 +54,7 @@ qmf_error_name(uint32_t code)
     case QMF_ERR_AMBIGUOUS:       return "ambiguous";
     case QMF_ERR_INTERRUPTED:     return "interrupted";
     case QMF_ERR_LOCKED:          return "locked";
+    case QMF_ERR_CREDENTIAL_UNKNOWN: return "credential-unknown";
     default:                      return "unknown";
     }
 }

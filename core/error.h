@@ -30,6 +30,7 @@ enum qmf_error_code {
     QMF_ERR_AMBIGUOUS = 14,       /* a name matched objects on several nodes */
     QMF_ERR_INTERRUPTED = 15,     /* began, then the agent stopped: effect unknown */
     QMF_ERR_LOCKED = 16,          /* another connection holds the node's lock (local) */
+    QMF_ERR_CREDENTIAL_UNKNOWN = 17, /* a credential named by id the agent does not hold */
     QMF_ERR_LIBVIRT = 0x10000,    /* | virErrorNumber */
 };
 

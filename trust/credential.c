@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "core/codec.h"
@@ -458,4 +459,23 @@ trust_credential_check_validity(const struct trust_credential *c, int64_t now, i
         return -1;
     }
     return 0;
+}
+
+void
+trust_credential_id_raw(const char *text, uint8_t out[32])
+{
+    if (EVP_Digest(text, strlen(text), out, NULL, EVP_sha256(), NULL) != 1)
+        abort();    /* only out of memory */
+}
+
+void
+trust_credential_id(const char *text, char out[TRUST_CREDENTIAL_ID_LEN + 1])
+{
+    uint8_t raw[32];
+    char *b64;
+
+    trust_credential_id_raw(text, raw);
+    b64 = trust_b64_encode(raw, sizeof(raw));
+    snprintf(out, TRUST_CREDENTIAL_ID_LEN + 1, "%s", b64);
+    free(b64);
 }

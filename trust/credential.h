@@ -113,6 +113,15 @@ char *trust_credential_issue_new_key(const struct trust_key *issuer,
                                      struct trust_credential *fields, const char *key_path,
                                      const char *cred_path, qmf_error *err);
 
+/* A credential's id: base64url of SHA-256 of its text, 43 characters.
+ * It names the credential in requests to receivers that hold it already
+ * (trust/message.h); any change to the text, its signature included,
+ * changes it. */
+#define TRUST_CREDENTIAL_ID_LEN 43
+void trust_credential_id(const char *text, char out[TRUST_CREDENTIAL_ID_LEN + 1]);
+/* The same 32 bytes, before base64url. */
+void trust_credential_id_raw(const char *text, uint8_t out[32]);
+
 void trust_credential_free(struct trust_credential *c);
 
 #endif

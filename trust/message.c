@@ -10,6 +10,7 @@
 
 #include "core/digest.h"
 #include "core/names.h"
+#include "trust/credential.h"
 #include "trust/seal.h"
 
 static void
@@ -84,11 +85,11 @@ trust_message_digest(const struct bus_message *m, enum trust_domain domain,
  * reply-key is peer; then names the signer. */
 static int
 authenticate(struct bus_message *m, enum trust_domain domain, const char *target,
-             const struct trust_key *key, const char *credential,
+             const struct trust_key *key, const char *credential, bool by_id,
              struct trust_sealer *sealer, const char *peer, qmf_error *err)
 {
     uint8_t digest[TRUST_DIGEST_LEN], sig[TRUST_SIG_LEN];
-    char *text;
+    char *text, id[TRUST_CREDENTIAL_ID_LEN + 1];
 
     if (m->headers == NULL)
         m->headers = qmf_map();
@@ -97,6 +98,7 @@ authenticate(struct bus_message *m, enum trust_domain domain, const char *target
         return -1;
     /* The signature headers are not covered; stale ones must not stay. */
     qmf_free(qmf_map_take(m->headers, TRUST_HDR_CREDENTIAL));
+    qmf_free(qmf_map_take(m->headers, TRUST_HDR_CREDENTIAL_ID));
     qmf_free(qmf_map_take(m->headers, TRUST_HDR_KEY));
     qmf_free(qmf_map_take(m->headers, TRUST_HDR_SIGNATURE));
     qmf_free(qmf_map_take(m->headers, TRUST_HDR_MAC));
@@ -113,7 +115,10 @@ authenticate(struct bus_message *m, enum trust_domain domain, const char *target
         bus_message_set_header_string(m, TRUST_HDR_SIGNATURE, text);
     }
     free(text);
-    if (credential != NULL) {
+    if (credential != NULL && by_id) {
+        trust_credential_id(credential, id);
+        bus_message_set_header_string(m, TRUST_HDR_CREDENTIAL_ID, id);
+    } else if (credential != NULL) {
         bus_message_set_header_string(m, TRUST_HDR_CREDENTIAL, credential);
     } else {
         text = trust_b64_encode(trust_key_raw(key), TRUST_KEY_LEN);
@@ -127,12 +132,19 @@ int
 trust_message_sign(struct bus_message *m, enum trust_domain domain, const char *target,
                    const struct trust_key *key, const char *credential, qmf_error *err)
 {
-    return authenticate(m, domain, target, key, credential, NULL, NULL, err);
+    return authenticate(m, domain, target, key, credential, false, NULL, NULL, err);
+}
+
+int
+trust_request_sign(struct bus_message *m, const char *target, const struct trust_key *key,
+                   const char *credential, bool by_id, qmf_error *err)
+{
+    return authenticate(m, TRUST_REQUEST, target, key, credential, by_id, NULL, NULL, err);
 }
 
 int
 trust_message_mac(struct bus_message *m, struct trust_sealer *sealer, const char *peer,
                   const struct trust_key *key, const char *credential, qmf_error *err)
 {
-    return authenticate(m, TRUST_ANSWER, "", key, credential, sealer, peer, err);
+    return authenticate(m, TRUST_ANSWER, "", key, credential, false, sealer, peer, err);
 }

@@ -388,9 +388,14 @@ trust_store_check_signature(const struct trust_store *s, const struct bus_messag
     return 0;
 }
 
+struct checked_entry {
+    uint8_t id[32];                     /* trust_credential_id_raw of c's text */
+    struct trust_credential *c;
+};
+
 struct trust_checked {
     const struct trust_store *store;    /* what every credential held passed */
-    struct trust_credential **slots;
+    struct checked_entry *slots;
     size_t nslots;
 };
 
@@ -413,41 +418,80 @@ trust_checked_free(struct trust_checked *cc)
     if (cc == NULL)
         return;
     for (i = 0; i < cc->nslots; i++)
-        trust_credential_free(cc->slots[i]);
+        trust_credential_free(cc->slots[i].c);
     free(cc->slots);
     free(cc);
 }
 
-/* FNV-1a over the text; its tail is the issuer's signature, unlike in
- * any other credential. */
-static struct trust_credential **
-checked_slot(struct trust_checked *cc, const char *text)
+/* The id is SHA-256 output: any of its bytes pick a slot evenly.  Ids
+ * ground into one slot only cost their senders a credential sent whole. */
+static struct checked_entry *
+checked_slot(struct trust_checked *cc, const uint8_t id[32])
 {
-    uint64_t h = 14695981039346656037ULL;
+    uint64_t h;
 
-    for (; *text != '\0'; text++)
-        h = (h ^ (uint8_t)*text) * 1099511628211ULL;
+    memcpy(&h, id, sizeof(h));
     return &cc->slots[h % cc->nslots];
+}
+
+/* A credential held: its validity and revocation, which change with the
+ * clock and the store, never with the credential. */
+static const struct trust_credential *
+checked_again(struct trust_checked *cc, const struct trust_credential *c, int64_t now,
+              int64_t skew, qmf_error *err)
+{
+    return trust_store_recheck_credential(cc->store, c, now, skew, err) == 0 ? c : NULL;
 }
 
 const struct trust_credential *
 trust_checked_credential(struct trust_checked *cc, const char *text, int64_t now,
                          int64_t skew, qmf_error *err)
 {
-    struct trust_credential **slot = checked_slot(cc, text), *c;
+    struct checked_entry *slot;
+    struct trust_credential *c;
+    uint8_t id[32];
 
-    if (*slot != NULL && strcmp((*slot)->text, text) == 0)
-        return trust_store_recheck_credential(cc->store, *slot, now, skew, err) == 0 ? *slot
-                                                                                   : NULL;
+    trust_credential_id_raw(text, id);
+    slot = checked_slot(cc, id);
+    if (slot->c != NULL && memcmp(slot->id, id, sizeof(id)) == 0)
+        return checked_again(cc, slot->c, now, skew, err);
     if ((c = trust_credential_parse(text, strlen(text), err)) == NULL)
         return NULL;
     if (trust_store_check_credential(cc->store, c, now, skew, err) != 0) {
         trust_credential_free(c);
         return NULL;
     }
-    trust_credential_free(*slot);
-    *slot = c;
+    trust_credential_free(slot->c);
+    slot->c = c;
+    memcpy(slot->id, id, sizeof(id));
     return c;
+}
+
+const struct trust_credential *
+trust_checked_credential_by_id(struct trust_checked *cc, const char *id_text, int64_t now,
+                               int64_t skew, qmf_error *err)
+{
+    struct checked_entry *slot;
+    uint8_t *id = NULL;
+    size_t len = 0;
+    bool held;
+
+    if (trust_b64_decode(id_text, strlen(id_text), &id, &len, 32) != 0 || len != 32) {
+        free(id);
+        qmf_error_set(err, QMF_ERR_BAD_SIGNATURE, "%s is not a credential id",
+                      TRUST_HDR_CREDENTIAL_ID);
+        return NULL;
+    }
+    slot = checked_slot(cc, id);
+    held = slot->c != NULL && memcmp(slot->id, id, len) == 0;
+    free(id);
+    if (!held) {
+        qmf_error_set(err, QMF_ERR_CREDENTIAL_UNKNOWN, "the request names its credential by "
+                      "id (%s), and this agent does not hold it: send it whole",
+                      TRUST_HDR_CREDENTIAL_ID);
+        return NULL;
+    }
+    return checked_again(cc, slot->c, now, skew, err);
 }
 
 static int check_message(const struct trust_store *s, const struct bus_message *m,

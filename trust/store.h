@@ -67,9 +67,10 @@ int trust_store_check(const struct trust_store *s, const struct bus_message *m,
                       struct trust_signer *out, qmf_error *err);
 
 /*
- * Credentials checked against one store, by their exact text: one that
- * comes again (a console sends the same with every request; a console
- * hears every agent's with each broadcast) then costs its validity and
+ * Credentials checked against one store, by their id (SHA-256 of their
+ * exact text, trust_credential_id): one that comes again (a console sends
+ * the same with every request; a console hears every agent's with each
+ * broadcast), whole or named by its id, then costs its validity and
  * revocation check (trust_store_recheck_credential), not its issuer's
  * signature.  A direct-mapped table of slots, a newer credential replacing
  * the one in its slot; about 2 KB per credential held.  Bound to the store
@@ -92,6 +93,18 @@ void trust_checked_free(struct trust_checked *cc);
 const struct trust_credential *trust_checked_credential(struct trust_checked *cc,
                                                         const char *text, int64_t now,
                                                         int64_t skew, qmf_error *err);
+
+/*
+ * The credential held with id id_text (base64url, as virtbus.credential-id
+ * carries it), checked again at now as above; NULL with
+ * QMF_ERR_CREDENTIAL_UNKNOWN if cc does not hold it (the sender must send
+ * it whole), QMF_ERR_BAD_SIGNATURE if id_text is not an id, or why it no
+ * longer passes.
+ */
+const struct trust_credential *trust_checked_credential_by_id(struct trust_checked *cc,
+                                                              const char *id_text,
+                                                              int64_t now, int64_t skew,
+                                                              qmf_error *err);
 
 /*
  * Checks an agent's answer (or event, or heartbeat) as trust_store_check

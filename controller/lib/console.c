@@ -504,6 +504,7 @@ console_close(struct virtbus_console *c, unsigned wait_ms)
     free(c->sign_credential);
     trust_store_free(c->answer_store);
     trust_checked_free(c->answer_credentials);
+    qmf_dict_free(c->credential_held);
     trust_sealer_free(c->sealer);
     free(c->url);
     free((char *)c->tls.ca);
@@ -548,6 +549,7 @@ console_trust_load(struct virtbus_console *c, const struct virtbus_console_optio
         if (o->credential_file != NULL &&
             (c->sign_credential = trust_credential_read(o->credential_file, err)) == NULL)
             return -1;
+        c->credential_held = qmf_dict_new(NULL);
         /* Answers are authenticated to it even when they come in the clear. */
         if ((c->sealer = trust_sealer_new(c->sign_key, ANSWER_SEALING_KEYS, err)) == NULL)
             return -1;
@@ -565,7 +567,7 @@ console_trust_load(struct virtbus_console *c, const struct virtbus_console_optio
 
 int
 console_sign(struct virtbus_console *c, const char *address, struct bus_message *m,
-             qmf_error *err)
+             bool by_id, qmf_error *err)
 {
     char *exchange, *key;
     int rc;
@@ -590,17 +592,41 @@ console_sign(struct virtbus_console *c, const char *address, struct bus_message 
         qmf_error_set(err, QMF_ERR_INVALID_ARGS, "bad address %s", address);
         return -1;
     }
-    rc = trust_message_sign(m, TRUST_REQUEST, key, c->sign_key, c->sign_credential, err);
+    rc = trust_request_sign(m, key, c->sign_key, c->sign_credential, by_id, err);
     free(exchange);
     free(key);
     return rc;
 }
 
-int
-console_publish_request(struct virtbus_console *c, const char *address, struct bus_message *m,
-                        qmf_error *err)
+bool
+console_credential_by_id(struct virtbus_console *c, const struct bus_message *m,
+                         const char *agent)
 {
-    if (console_sign(c, address, m, err) != 0)
+    const char *opcode = bus_message_header(m, "qmf.opcode");
+    const struct pending *p = c->current;
+    size_t i;
+
+    /* Not commands: one refused for its credential is on the agent's
+     * record as refused, and a job's agents answer after its sender left. */
+    if (c->sign_credential == NULL || p == NULL || opcode == NULL ||
+        strcmp(opcode, "_query_request") != 0)
+        return false;
+    if (agent != NULL)
+        return qmf_dict_get(c->credential_held, agent) != NULL;
+    /* A broadcast: to a known set, each of which holds it. */
+    if (!p->expect_known || p->results.n == 0)
+        return false;
+    for (i = 0; i < p->results.n; i++)
+        if (qmf_dict_get(c->credential_held, p->results.items[i].agent) == NULL)
+            return false;
+    return true;
+}
+
+int
+console_publish_request(struct virtbus_console *c, const char *address, const char *agent,
+                        struct bus_message *m, qmf_error *err)
+{
+    if (console_sign(c, address, m, console_credential_by_id(c, m, agent), err) != 0)
         return -1;
     return bus_publish(c->bus, address, m, NULL, NULL, err);
 }
@@ -662,7 +688,7 @@ virtbus_send(struct virtbus_console *c, const char *address, struct bus_message 
         return -1;
     }
     console_stamp(c, m, SEND_TTL_MS);
-    rc = console_publish_request(c, address, m, err);
+    rc = console_publish_request(c, address, NULL, m, err);
     bus_message_free(m);
     return rc;
 }

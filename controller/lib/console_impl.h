@@ -89,6 +89,11 @@ struct pending {
     bool *in_flight_flags;
     struct event *batch_ev;          /* sends the next, and expires */
     int64_t next_send_ms;
+    /* The request as first sent, for agents to be sent it again. */
+    const struct bus_message *request;
+    /* Agents sent the credential whole after they answered that they did
+     * not hold it (QMF_ERR_CREDENTIAL_UNKNOWN): once each.  NULL: none. */
+    struct qmf_dict *sent_whole;
 };
 
 struct virtbus_console {
@@ -110,6 +115,9 @@ struct virtbus_console {
     struct trust_store *answer_store;   /* NULL: answers are not checked */
     struct trust_checked *answer_credentials;  /* agents' credentials checked */
     struct trust_sealer *sealer;        /* X25519 twin of sign_key; NULL: not signing */
+    /* Agents that answered a query signed with sign_credential: queries to
+     * them name it by id (virtbus.credential-id).  Values unused. */
+    struct qmf_dict *credential_held;
     bool plain_answers;                 /* agents are asked not to seal answers */
     bool up;
     bool lost;
@@ -242,12 +250,22 @@ void console_pending_init(struct pending *p, const struct virtbus_agent_list *ex
 ssize_t console_absorb(struct pending *p, const struct bus_message *m, const qmf_value *body,
                        const qmf_error *forged);
 /* Signs a request for its address, if the console has a key: last, once
- * the request is complete. */
+ * the request is complete.  by_id: the credential is named by its id
+ * (console_credential_by_id says when it may be). */
 int console_sign(struct virtbus_console *c, const char *address, struct bus_message *m,
-                 qmf_error *err);
-/* console_sign, then publishes it; m stays the caller's. */
+                 bool by_id, qmf_error *err);
+/*
+ * Whether m, about to go to agent (NULL: to every agent the current
+ * request expects), may name this console's credential by id: a query
+ * (asked again at no cost by an agent that does not hold it), to agents
+ * that each answered one signed with it before.
+ */
+bool console_credential_by_id(struct virtbus_console *c, const struct bus_message *m,
+                              const char *agent);
+/* console_sign (by id where console_credential_by_id allows it, for agent
+ * as there), then publishes it; m stays the caller's. */
 int console_publish_request(struct virtbus_console *c, const char *address,
-                            struct bus_message *m, qmf_error *err);
+                            const char *agent, struct bus_message *m, qmf_error *err);
 /* Clocks (ours and the agents') may differ this much from a credential's
  * validity period. */
 #define CONSOLE_ANSWER_SKEW_S 300

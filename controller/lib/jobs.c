@@ -377,7 +377,7 @@ virtbus_job_submit(struct virtbus_console *c, const struct virtbus_agent_list *a
     console_stamp(c, m, JOB_REQUEST_TTL_MS);
     address = agents->n == 1 && target == NULL ? virtbus_agent_address(agents->items[0].name)
                                                 : virtbus_broadcast_address("method");
-    rc = console_sign(c, address, m, err);
+    rc = console_sign(c, address, m, false, err);
     if (rc == 0)
         rc = publish_confirmed(c, address, m, err);
     else
@@ -418,7 +418,7 @@ console_job_keep(struct virtbus_console *c, const struct bus_message *m,
 
         job_request(again, id);
         confirms->pending++;
-        if ((rc = console_sign(c, addresses[i], again, err)) == 0)
+        if ((rc = console_sign(c, addresses[i], again, false, err)) == 0)
             rc = bus_publish(c->bus, addresses[i], again, outcome_confirmed, confirms, err);
         if (rc != 0)
             confirms->pending--;

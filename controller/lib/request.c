@@ -155,7 +155,7 @@ send_one(struct virtbus_console *c, struct pending *p, size_t i)
     p->in_flight++;
     p->sent++;
     report(p);
-    if (console_publish_request(c, address, m, &err) != 0) {
+    if (console_publish_request(c, address, p->results.items[i].agent, m, &err) != 0) {
         /* The broker connection is gone; the agent will be "no reply". */
         p->deadline_ms[i] = 0;
     }
@@ -291,6 +291,53 @@ console_absorb(struct pending *p, const struct bus_message *m, const qmf_value *
     return (ssize_t)i;
 }
 
+/*
+ * Follows which agents hold this console's credential, from their answers
+ * to its signed queries (console_credential_by_id), and sends the query
+ * again, with the credential, to an agent that answers that it does not
+ * hold it: once per agent and request, after which its answer stands.
+ * True if m was such an answer, and the agent is asked again.
+ */
+static bool
+follow_credential(struct virtbus_console *c, struct pending *p, const struct bus_message *m,
+                  const qmf_value *body)
+{
+    const char *agent = bus_message_header(m, "qmf.agent");
+    const char *opcode = bus_message_header(m, "qmf.opcode");
+    const char *asked = p->request ? bus_message_header(p->request, "qmf.opcode") : NULL;
+    struct bus_message *again;
+    char *address;
+    uint64_t code = 0;
+    qmf_error err;
+    size_t i;
+
+    if (c->credential_held == NULL || agent == NULL || asked == NULL ||
+        strcmp(asked, "_query_request") != 0 || !result_find(p, agent, &i))
+        return false;
+    if (opcode != NULL && strcmp(opcode, "_exception") == 0)
+        qmf_get_uint64(qmf_map_get(qmf_map_get(body, "_values"), "error_code"), &code);
+    if (code != QMF_ERR_CREDENTIAL_UNKNOWN) {
+        /* Its signer was refused, not its id: it may not hold it. */
+        if (code != QMF_ERR_BAD_SIGNATURE)
+            qmf_dict_set(c->credential_held, agent, (void *)1);
+        return false;
+    }
+    qmf_dict_remove(c->credential_held, agent);
+    if (p->sent_whole == NULL)
+        p->sent_whole = qmf_dict_new(NULL);
+    if (!qmf_dict_add(p->sent_whole, agent, (void *)1))
+        return false;
+    /* A read-only console may only broadcast; the agents that answered
+     * already are not counted twice. */
+    again = bus_message_dup(p->request);
+    address = c->read_only ? virtbus_broadcast_address("query")
+                           : virtbus_agent_address(agent);
+    console_publish_request(c, address, c->read_only ? NULL : agent, again, &err);
+    bus_message_free(again);
+    free(address);
+    return true;
+}
+
 ssize_t
 console_take_answer(struct virtbus_console *c, struct pending *p, const struct bus_message *m)
 {
@@ -299,6 +346,10 @@ console_take_answer(struct virtbus_console *c, struct pending *p, const struct b
     bool ok = console_answer_ok(c, m, &why) && console_answer_open(c, m, &opened, &why);
     ssize_t i;
 
+    if (ok && follow_credential(c, p, m, opened ? opened : m->body)) {
+        qmf_free(opened);
+        return -1;
+    }
     p->checking = c->answer_store != NULL;
     i = console_absorb(p, m, opened ? opened : m->body, ok ? NULL : &why);
     qmf_free(opened);
@@ -339,6 +390,7 @@ void
 console_pending_clear(struct pending *p)
 {
     qmf_dict_free(p->index);
+    qmf_dict_free(p->sent_whole);
     free(p->correlation_id);
     virtbus_results_free(&p->results);
 }
@@ -375,7 +427,7 @@ resend_unanswered(struct virtbus_console *c, struct pending *p, const struct bus
             continue;
         again = bus_message_dup(m);
         address = virtbus_agent_address(p->results.items[i].agent);
-        console_publish_request(c, address, again, &err);
+        console_publish_request(c, address, p->results.items[i].agent, again, &err);
         bus_message_free(again);
         free(address);
     }
@@ -629,6 +681,7 @@ request(struct virtbus_console *c, const char *address, struct bus_message *m,
     m->unconfirmed = !command;
     if (o->target != NULL && m->body != NULL && m->body->kind == QMF_MAP)
         qmf_map_set(m->body, "_target", qmf_dup(o->target));
+    p.request = m;
     c->current = &p;
 
     /* Batches send to each agent by name, which a read-only console may
@@ -660,7 +713,7 @@ request(struct virtbus_console *c, const char *address, struct bus_message *m,
         tv = (struct timeval){ timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
         p.timeout_ev = evtimer_new(c->base, done_cb, &p);
         evtimer_add(p.timeout_ev, &tv);
-        rc = p.done ? 0 : console_publish_request(c, address, m, err);
+        rc = p.done ? 0 : console_publish_request(c, address, NULL, m, err);
         if (rc == 0 && !p.done) {
             p.sent = p.results.n;
             report(&p);

@@ -765,6 +765,115 @@ Test(trust_bus, answers_carry_the_credential_only_to_askers_that_check_it, .time
     fleet_fini(&f);
 }
 
+/* A queue bound where broadcast queries go. */
+static char *
+tap_queries(amqp_connection_state_t raw)
+{
+    amqp_queue_declare_ok_t *q = amqp_queue_declare(raw, 1, amqp_empty_bytes, 0, 0, 1, 1,
+                                                    amqp_empty_table);
+    char *name;
+
+    cr_assert_not_null(q);
+    name = qmf_xstrndup(q->queue.bytes, q->queue.len);
+    cr_assert_not_null(amqp_queue_bind(raw, 1, q->queue, amqp_cstring_bytes(BUS_EXCHANGE_TOPIC),
+                                       amqp_cstring_bytes(QMF_NAME_BROADCAST_PREFIX "query"),
+                                       amqp_empty_table));
+    return name;
+}
+
+/* Queries both agents with one broadcast; both must answer. */
+static void
+query_both(struct test_fleet *f)
+{
+    struct virtbus_agent_list both;
+    struct virtbus_results res;
+    qmf_error err;
+    size_t i;
+
+    fleet_agent_list(f, 0, 2, &both);
+    cr_assert(virtbus_query(f->console, &both, "OBJECT", "Node", NULL, FLEET_REPLY_MS, &res,
+                            &err) == 0, "%s", err.text);
+    cr_assert_eq(res.n, 2);
+    for (i = 0; i < res.n; i++)
+        cr_assert_eq(res.items[i].status, VIRTBUS_OK, "%s: %#x %s", res.items[i].agent,
+                     res.items[i].error.code, res.items[i].error.text);
+    virtbus_results_free(&res);
+    virtbus_agent_list_free(&both);
+}
+
+/* Whether the next request on queue carries the credential whole (else
+ * by id, which must then be id). */
+static bool
+sent_whole(struct test_fleet *f, amqp_connection_state_t raw, const char *queue, const char *id)
+{
+    amqp_message_t msg = next_raw(f, raw, queue);
+    char *whole = raw_header(&msg, TRUST_HDR_CREDENTIAL);
+    char *named = raw_header(&msg, TRUST_HDR_CREDENTIAL_ID);
+    bool is_whole = whole != NULL;
+
+    cr_assert((whole != NULL) != (named != NULL), "credential %s, id %s", whole, named);
+    if (named != NULL)
+        cr_assert_str_eq(named, id);
+    free(whole);
+    free(named);
+    amqp_destroy_message(&msg);
+    return is_whole;
+}
+
+Test(trust_bus, queries_name_the_credential_by_id_to_agents_that_hold_it, .timeout = 120)
+{
+    struct test_fleet f;
+    struct agent_config cfg;
+    amqp_connection_state_t raw;
+    char *queries, *direct, *credential, id[TRUST_CREDENTIAL_ID_LEN + 1];
+    qmf_error err;
+
+    fleet_init(&f);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    fleet_open_console(&f, NULL);
+    credential = trust_credential_read(f.trust.console_cred, &err);
+    cr_assert_not_null(credential, "%s", err.text);
+    trust_credential_id(credential, id);
+    raw = test_raw_connect(f.url);
+    queries = tap_queries(raw);
+    direct = tap(raw, agent_name(f.agents[0]));
+
+    /* The first broadcast carries it: nobody was heard holding it. */
+    query_both(&f);
+    cr_assert(sent_whole(&f, raw, queries, id), "the first query named its credential by id");
+    /* Both answered, so both hold it: the next one names it. */
+    query_both(&f);
+    cr_assert_not(sent_whole(&f, raw, queries, id), "the credential came whole again");
+
+    /* Agent 0 reloads its trust material, and with it forgets what it
+     * checked.  The broadcast still names the credential; agent 0 answers
+     * that it does not hold it, nothing run, and is asked again, by name,
+     * with the credential: both answers come all the same. */
+    agent_config_copy(&cfg, &f.agents[0]->cfg);
+    cr_assert_eq(agent_reconfigure(f.agents[0], &cfg, &err), 0, "%s", err.text);
+    agent_config_free(&cfg);
+    query_both(&f);
+    cr_assert_not(sent_whole(&f, raw, queries, id), "the broadcast after the reload");
+    cr_assert(sent_whole(&f, raw, direct, id), "agent 0 was not sent the credential whole");
+    cr_assert(audit_has(&f, 0, "\"outcome\":\"rejected\"", "does not hold it", NULL),
+              "agent 0 did not refuse the id it does not hold");
+    /* It holds it again. */
+    query_both(&f);
+    cr_assert_not(sent_whole(&f, raw, queries, id), "the broadcast after agent 0 was asked again");
+
+    /* Commands always carry it: one refused for it would stay refused. */
+    expect_ok(call(&f, f.console, 0, WEB1, "getXMLDesc"));
+    cr_assert(sent_whole(&f, raw, direct, id), "a method request named its credential by id");
+
+    free(credential);
+    free(queries);
+    free(direct);
+    test_raw_close(raw);
+    fleet_fini(&f);
+}
+
 static qmf_value *
 json(const char *text)
 {

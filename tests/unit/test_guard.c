@@ -624,3 +624,85 @@ Test(guard, a_reload_forgets_the_credentials_checked_before)
     agent_guard_free(reloaded);
     keys_fini(&k);
 }
+
+/* A request signed as request() signs it, naming the credential by id. */
+static struct bus_message *
+request_by_id(struct keys *k, int64_t created_ms)
+{
+    struct bus_message *m = bus_message_new();
+    qmf_error err;
+
+    bus_message_set_header_string(m, "qmf.opcode", "_query_request");
+    m->message_id = qmf_xstrdup("id-2");
+    m->created_ms = created_ms;
+    m->ttl_ms = 30000;
+    m->body = qmf_map();
+    cr_assert_eq(trust_request_sign(m, "virtbus:agent:hv1", k->alice, k->alice_cred, true,
+                                    &err), 0, "%s", err.text);
+    return m;
+}
+
+Test(guard, a_credential_named_by_id_is_one_checked_whole_before)
+{
+    struct keys k;
+    struct agent_guard *g, *reloaded;
+    struct agent_caller c;
+    struct bus_message *whole, *by_id;
+    char id[TRUST_CREDENTIAL_ID_LEN + 1];
+    const char *issuers[2];
+    struct agent_guard_options o = {
+        .require_signatures = true, .issuer_keys = issuers, .clock_skew = 60,
+        .max_request_ttl = 86400,
+    };
+    char *notes = NULL;
+    qmf_error err;
+
+    keys_init(&k);
+    issuers[0] = k.issuer_pub;
+    issuers[1] = NULL;
+    g = load(&k, true, NULL, NULL);
+    by_id = request_by_id(&k, NOW_MS - 1000);
+    trust_credential_id(k.alice_cred, id);
+    cr_assert_str_eq(bus_message_header(by_id, TRUST_HDR_CREDENTIAL_ID), id);
+    cr_assert_null(bus_message_header(by_id, TRUST_HDR_CREDENTIAL));
+    cr_assert_eq(strlen(id), TRUST_CREDENTIAL_ID_LEN);
+
+    /* Never seen whole: not held, and nothing is taken on the id's word. */
+    cr_assert_eq(agent_guard_identify(g, by_id, "virtbus:agent:hv1", NOW_MS, &c, &err), -1);
+    cr_assert_eq(err.code, QMF_ERR_CREDENTIAL_UNKNOWN, "%s", err.text);
+    cr_assert_not(c.is_signed);
+    /* Once checked whole, the id names it: the same caller, the same roles. */
+    whole = request(&k, NOW_MS - 1000, 30000);
+    cr_assert_eq(agent_guard_identify(g, whole, "virtbus:agent:hv1", NOW_MS, &c, &err), 0,
+                 "%s", err.text);
+    cr_assert_eq(agent_guard_identify(g, by_id, "virtbus:agent:hv1", NOW_MS, &c, &err), 0,
+                 "%s", err.text);
+    cr_assert(c.is_signed);
+    cr_assert_str_eq(c.name, "alice");
+    cr_assert_eq(c.roles, TRUST_ROLE_OPERATOR);
+    cr_assert_not_null(c.credential);
+    /* The signature is still checked, against the held credential's key. */
+    cr_assert_eq(agent_guard_identify(g, by_id, "virtbus:agent:hv2", NOW_MS, &c, &err), -1);
+    cr_assert_eq(err.code, QMF_ERR_BAD_SIGNATURE, "%s", err.text);
+    /* And its validity, with the clock. */
+    cr_assert_eq(agent_guard_identify(g, by_id, "virtbus:agent:hv1", NOW_MS + 2 * 86400000LL,
+                                      &c, &err), -1);
+    cr_assert_eq(err.code, QMF_ERR_BAD_SIGNATURE, "%s", err.text);
+    /* An id that is not one. */
+    bus_message_set_header_string(by_id, TRUST_HDR_CREDENTIAL_ID, "not an id");
+    cr_assert_eq(agent_guard_identify(g, by_id, "virtbus:agent:hv1", NOW_MS, &c, &err), -1);
+    cr_assert_eq(err.code, QMF_ERR_BAD_SIGNATURE, "%s", err.text);
+    bus_message_set_header_string(by_id, TRUST_HDR_CREDENTIAL_ID, id);
+    /* A reload holds nothing of before. */
+    cr_assert_eq(agent_guard_load(&o, &reloaded, &notes, &err), 0, "%s", err.text);
+    free(notes);
+    cr_assert_eq(agent_guard_identify(reloaded, by_id, "virtbus:agent:hv1", NOW_MS, &c, &err),
+                 -1);
+    cr_assert_eq(err.code, QMF_ERR_CREDENTIAL_UNKNOWN, "%s", err.text);
+
+    bus_message_free(whole);
+    bus_message_free(by_id);
+    agent_guard_free(g);
+    agent_guard_free(reloaded);
+    keys_fini(&k);
+}
