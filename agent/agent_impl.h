@@ -161,6 +161,9 @@ struct agent_publish {
     /* Answers: the asker checks no credential (trust/seal.h,
      * virtbus.answer-credential). */
     bool key_only;
+    /* Answers: the id of the credential its request carried whole and
+     * that the agent now holds (virtbus.credential-held), or NULL. */
+    const char *credential_held;
     bus_confirm_cb confirm;
     void *opaque;
 };

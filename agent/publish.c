@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/names.h"
+#include "trust/credential.h"
 #include "trust/seal.h"
 
 static const char *
@@ -76,6 +77,8 @@ agent_publish(struct agent *a, const struct agent_publish *p, qmf_value *body)
         bus_message_set_header_string(m, "qmf.content", p->content);
     if (p->partial)
         bus_message_set_header(m, "partial", qmf_bool(true));
+    if (p->credential_held)
+        bus_message_set_header_string(m, TRUST_HDR_CREDENTIAL_HELD, p->credential_held);
     if (p->correlation_id)
         m->correlation_id = qmf_xstrdup(p->correlation_id);
     m->created_ms = clock_wall_ns() / 1000000;
@@ -183,6 +186,8 @@ agent_reply(struct agent *a, const struct bus_message *req, const char *opcode,
             const char *content, bool partial, qmf_value *body,
             bus_confirm_cb confirm, void *opaque)
 {
+    const char *credential = bus_message_header(req, TRUST_HDR_CREDENTIAL);
+    char held[TRUST_CREDENTIAL_ID_LEN + 1];
     struct agent_publish p = {
         .address = req->reply_to,
         .opcode = opcode,
@@ -206,6 +211,14 @@ agent_reply(struct agent *a, const struct bus_message *req, const char *opcode,
         .key_only = answers_key_only(req),
     };
 
+    /* Anything but an exception passed the guard, which now holds the
+     * credential: the asker may name it by id from now on (PROTOCOL.md
+     * §11).  Only to an asker that sent it whole: the others know. */
+    if (credential != NULL && bus_message_header(req, TRUST_HDR_SIGNATURE) != NULL &&
+        strcmp(opcode, "_exception") != 0) {
+        trust_credential_id(credential, held);
+        p.credential_held = held;
+    }
     if (req->reply_to == NULL || req->reply_to[0] == '\0' ||
         !agent_reply_address_allowed(req->reply_to, NULL)) {
         /* Fire-and-forget, or nowhere safe to answer (dispatch refused

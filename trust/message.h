@@ -53,6 +53,10 @@
 #define TRUST_HDR_CREDENTIAL "virtbus.credential"
 #define TRUST_HDR_KEY        "virtbus.key"
 #define TRUST_HDR_CREDENTIAL_ID "virtbus.credential-id"
+/* On an answer to a request that carried its credential whole: that
+ * credential's id, which the agent now holds (not covered by the MAC or
+ * signature: believing a false one costs a request sent again). */
+#define TRUST_HDR_CREDENTIAL_HELD "virtbus.credential-held"
 
 enum trust_domain { TRUST_REQUEST, TRUST_ANSWER, TRUST_JOB_RECORD };
 

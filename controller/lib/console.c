@@ -550,6 +550,7 @@ console_trust_load(struct virtbus_console *c, const struct virtbus_console_optio
             (c->sign_credential = trust_credential_read(o->credential_file, err)) == NULL)
             return -1;
         c->credential_held = qmf_dict_new(NULL);
+        trust_credential_id(c->sign_credential, c->credential_id);
         /* Answers are authenticated to it even when they come in the clear. */
         if ((c->sealer = trust_sealer_new(c->sign_key, ANSWER_SEALING_KEYS, err)) == NULL)
             return -1;
@@ -626,8 +627,12 @@ int
 console_publish_request(struct virtbus_console *c, const char *address, const char *agent,
                         struct bus_message *m, qmf_error *err)
 {
-    if (console_sign(c, address, m, console_credential_by_id(c, m, agent), err) != 0)
+    bool by_id = console_credential_by_id(c, m, agent);
+
+    if (console_sign(c, address, m, by_id, err) != 0)
         return -1;
+    if (by_id)
+        c->current->named_by_id = true;
     return bus_publish(c->bus, address, m, NULL, NULL, err);
 }
 

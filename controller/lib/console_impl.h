@@ -94,6 +94,7 @@ struct pending {
     /* Agents sent the credential whole after they answered that they did
      * not hold it (QMF_ERR_CREDENTIAL_UNKNOWN): once each.  NULL: none. */
     struct qmf_dict *sent_whole;
+    bool named_by_id;                /* some agent was sent the credential's id */
 };
 
 struct virtbus_console {
@@ -115,9 +116,11 @@ struct virtbus_console {
     struct trust_store *answer_store;   /* NULL: answers are not checked */
     struct trust_checked *answer_credentials;  /* agents' credentials checked */
     struct trust_sealer *sealer;        /* X25519 twin of sign_key; NULL: not signing */
-    /* Agents that answered a query signed with sign_credential: queries to
-     * them name it by id (virtbus.credential-id).  Values unused. */
+    /* Agents that said they hold sign_credential (virtbus.credential-held):
+     * queries to them name it by id (virtbus.credential-id).  Values
+     * unused. */
     struct qmf_dict *credential_held;
+    char credential_id[TRUST_CREDENTIAL_ID_LEN + 1];
     bool plain_answers;                 /* agents are asked not to seal answers */
     bool up;
     bool lost;

@@ -292,11 +292,12 @@ console_absorb(struct pending *p, const struct bus_message *m, const qmf_value *
 }
 
 /*
- * Follows which agents hold this console's credential, from their answers
- * to its signed queries (console_credential_by_id), and sends the query
- * again, with the credential, to an agent that answers that it does not
- * hold it: once per agent and request, after which its answer stands.
- * True if m was such an answer, and the agent is asked again.
+ * Follows which agents hold this console's credential, from what their
+ * answers say (virtbus.credential-held), and sends the query again, with
+ * the credential, to an agent that answers that it does not hold it (or,
+ * asked by id, that the signature failed: an agent from before ids):
+ * once per agent and request, after which its answer stands.  True if m
+ * was such an answer, and the agent is asked again.
  */
 static bool
 follow_credential(struct virtbus_console *c, struct pending *p, const struct bus_message *m,
@@ -305,6 +306,7 @@ follow_credential(struct virtbus_console *c, struct pending *p, const struct bus
     const char *agent = bus_message_header(m, "qmf.agent");
     const char *opcode = bus_message_header(m, "qmf.opcode");
     const char *asked = p->request ? bus_message_header(p->request, "qmf.opcode") : NULL;
+    const char *held;
     struct bus_message *again;
     char *address;
     uint64_t code = 0;
@@ -316,12 +318,12 @@ follow_credential(struct virtbus_console *c, struct pending *p, const struct bus
         return false;
     if (opcode != NULL && strcmp(opcode, "_exception") == 0)
         qmf_get_uint64(qmf_map_get(qmf_map_get(body, "_values"), "error_code"), &code);
-    if (code != QMF_ERR_CREDENTIAL_UNKNOWN) {
-        /* Its signer was refused, not its id: it may not hold it. */
-        if (code != QMF_ERR_BAD_SIGNATURE)
-            qmf_dict_set(c->credential_held, agent, (void *)1);
+    held = bus_message_header(m, TRUST_HDR_CREDENTIAL_HELD);
+    if (held != NULL && strcmp(held, c->credential_id) == 0)
+        qmf_dict_set(c->credential_held, agent, (void *)1);
+    if (code != QMF_ERR_CREDENTIAL_UNKNOWN &&
+        !(code == QMF_ERR_BAD_SIGNATURE && p->named_by_id))
         return false;
-    }
     qmf_dict_remove(c->credential_held, agent);
     if (p->sent_whole == NULL)
         p->sent_whole = qmf_dict_new(NULL);

@@ -867,6 +867,27 @@ Test(trust_bus, queries_name_the_credential_by_id_to_agents_that_hold_it, .timeo
     expect_ok(call(&f, f.console, 0, WEB1, "getXMLDesc"));
     cr_assert(sent_whole(&f, raw, direct, id), "a method request named its credential by id");
 
+    /* What the console goes by: an answer to a request that carried the
+     * credential whole says the agent holds it, by its id. */
+    {
+        amqp_queue_declare_ok_t *q = amqp_queue_declare(raw, 1, amqp_empty_bytes, 0, 0, 1, 1,
+                                                        amqp_empty_table);
+        char *answers, *held;
+        amqp_message_t msg;
+
+        cr_assert_not_null(q);
+        answers = qmf_xstrndup(q->queue.bytes, q->queue.len);
+        send_query(&f, f.console, answers, NULL, NULL);
+        cr_assert(sent_whole(&f, raw, direct, id), "a request outside a wait named it by id");
+        msg = next_raw(&f, raw, answers);
+        held = raw_header(&msg, TRUST_HDR_CREDENTIAL_HELD);
+        cr_assert(held != NULL && strcmp(held, id) == 0, "%s: %s, not %s",
+                  TRUST_HDR_CREDENTIAL_HELD, held, id);
+        free(held);
+        amqp_destroy_message(&msg);
+        free(answers);
+    }
+
     free(credential);
     free(queries);
     free(direct);
