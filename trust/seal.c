@@ -15,6 +15,8 @@
 #include <openssl/core_names.h>
 #include <openssl/rand.h>
 
+#include "core/ways.h"
+
 #define SEAL_KEY_LEN   32
 #define SEAL_NONCE_LEN 12
 #define SEAL_TAG_LEN   16
@@ -31,7 +33,7 @@ enum peer_kind {
 };
 
 struct seal_slot {
-    bool used;
+    uint64_t last_use;      /* the sealer's clock when last found; 0: empty */
     enum peer_kind kind;
     uint8_t peer[SEAL_KEY_LEN];
     uint8_t aes[SEAL_KEY_LEN];
@@ -48,6 +50,7 @@ struct trust_sealer {
     char *pub_text;
     struct seal_slot *slots;
     size_t nslots;
+    uint64_t clock;
 };
 
 struct trust_sealer *
@@ -184,6 +187,7 @@ peer_keys(struct trust_sealer *s, const uint8_t peer[SEAL_KEY_LEN], enum peer_ki
     };
     uint64_t h;
     struct seal_slot *slot;
+    size_t first, ways, i;
     uint8_t x25519[SEAL_KEY_LEN], shared[SEAL_KEY_LEN];
     size_t len = sizeof(shared);
     EVP_PKEY *other = NULL;
@@ -191,9 +195,19 @@ peer_keys(struct trust_sealer *s, const uint8_t peer[SEAL_KEY_LEN], enum peer_ki
     int ok;
 
     memcpy(&h, peer, sizeof(h));
-    slot = &s->slots[(h ^ kind) % s->nslots];
-    if (slot->used && slot->kind == kind && memcmp(slot->peer, peer, SEAL_KEY_LEN) == 0)
-        return slot;
+    ways = ways_set(h ^ kind, s->nslots, &first);
+    slot = &s->slots[first];
+    for (i = first; i < first + ways; i++) {
+        struct seal_slot *way = &s->slots[i];
+
+        if (way->last_use != 0 && way->kind == kind &&
+            memcmp(way->peer, peer, SEAL_KEY_LEN) == 0) {
+            way->last_use = ++s->clock;
+            return way;
+        }
+        if (way->last_use < slot->last_use)
+            slot = way;
+    }
     /* The map costs a modular inverse: done once per agent, kept here. */
     if (kind == PEER_SIGNER)
         ok = trust_x25519_of_ed25519(peer, x25519) == 0;
@@ -219,10 +233,10 @@ peer_keys(struct trust_sealer *s, const uint8_t peer[SEAL_KEY_LEN], enum peer_ki
          slot_hmac_key(s, slot, err) == 0;
     OPENSSL_cleanse(shared, sizeof(shared));
     if (!ok) {
-        slot->used = false;
+        slot->last_use = 0;
         return NULL;
     }
-    slot->used = true;
+    slot->last_use = ++s->clock;
     slot->kind = kind;
     memcpy(slot->peer, peer, SEAL_KEY_LEN);
     return slot;

@@ -14,6 +14,7 @@
 
 #include "core/names.h"
 #include "core/value.h"
+#include "core/ways.h"
 #include "trust/seal.h"
 
 #define REVOKED_FILE_MAX (4 * 1024 * 1024)
@@ -390,13 +391,15 @@ trust_store_check_signature(const struct trust_store *s, const struct bus_messag
 
 struct checked_entry {
     uint8_t id[32];                     /* trust_credential_id_raw of c's text */
-    struct trust_credential *c;
+    struct trust_credential *c;         /* NULL: empty */
+    uint64_t last_use;                  /* the table's clock when last found */
 };
 
 struct trust_checked {
     const struct trust_store *store;    /* what every credential held passed */
     struct checked_entry *slots;
     size_t nslots;
+    uint64_t clock;
 };
 
 struct trust_checked *
@@ -423,15 +426,30 @@ trust_checked_free(struct trust_checked *cc)
     free(cc);
 }
 
-/* The id is SHA-256 output: any of its bytes pick a slot evenly.  Ids
- * ground into one slot only cost their senders a credential sent whole. */
+/* The credential held with id, or NULL and, in *victim, the slot a new
+ * one would take.  The id is SHA-256 output: any of its bytes pick a set
+ * evenly.  Ids ground into one set only cost their senders a credential
+ * sent whole. */
 static struct checked_entry *
-checked_slot(struct trust_checked *cc, const uint8_t id[32])
+checked_slot(struct trust_checked *cc, const uint8_t id[32], struct checked_entry **victim)
 {
+    size_t first, ways, i;
     uint64_t h;
 
     memcpy(&h, id, sizeof(h));
-    return &cc->slots[h % cc->nslots];
+    ways = ways_set(h, cc->nslots, &first);
+    *victim = &cc->slots[first];
+    for (i = first; i < first + ways; i++) {
+        struct checked_entry *e = &cc->slots[i];
+
+        if (e->c != NULL && memcmp(e->id, id, sizeof(e->id)) == 0) {
+            e->last_use = ++cc->clock;
+            return e;
+        }
+        if (e->c == NULL || ((*victim)->c != NULL && e->last_use < (*victim)->last_use))
+            *victim = e;
+    }
+    return NULL;
 }
 
 /* A credential held: its validity and revocation, which change with the
@@ -447,14 +465,13 @@ const struct trust_credential *
 trust_checked_credential(struct trust_checked *cc, const char *text, int64_t now,
                          int64_t skew, qmf_error *err)
 {
-    struct checked_entry *slot;
+    struct checked_entry *held, *slot;
     struct trust_credential *c;
     uint8_t id[32];
 
     trust_credential_id_raw(text, id);
-    slot = checked_slot(cc, id);
-    if (slot->c != NULL && memcmp(slot->id, id, sizeof(id)) == 0)
-        return checked_again(cc, slot->c, now, skew, err);
+    if ((held = checked_slot(cc, id, &slot)) != NULL)
+        return checked_again(cc, held->c, now, skew, err);
     if ((c = trust_credential_parse(text, strlen(text), err)) == NULL)
         return NULL;
     if (trust_store_check_credential(cc->store, c, now, skew, err) != 0) {
@@ -464,6 +481,7 @@ trust_checked_credential(struct trust_checked *cc, const char *text, int64_t now
     trust_credential_free(slot->c);
     slot->c = c;
     memcpy(slot->id, id, sizeof(id));
+    slot->last_use = ++cc->clock;
     return c;
 }
 
@@ -471,10 +489,9 @@ const struct trust_credential *
 trust_checked_credential_by_id(struct trust_checked *cc, const char *id_text, int64_t now,
                                int64_t skew, qmf_error *err)
 {
-    struct checked_entry *slot;
+    struct checked_entry *held, *slot;
     uint8_t *id = NULL;
     size_t len = 0;
-    bool held;
 
     if (trust_b64_decode(id_text, strlen(id_text), &id, &len, 32) != 0 || len != 32) {
         free(id);
@@ -482,16 +499,15 @@ trust_checked_credential_by_id(struct trust_checked *cc, const char *id_text, in
                       TRUST_HDR_CREDENTIAL_ID);
         return NULL;
     }
-    slot = checked_slot(cc, id);
-    held = slot->c != NULL && memcmp(slot->id, id, len) == 0;
+    held = checked_slot(cc, id, &slot);
     free(id);
-    if (!held) {
+    if (held == NULL) {
         qmf_error_set(err, QMF_ERR_CREDENTIAL_UNKNOWN, "the request names its credential by "
                       "id (%s), and this agent does not hold it: send it whole",
                       TRUST_HDR_CREDENTIAL_ID);
         return NULL;
     }
-    return checked_again(cc, slot->c, now, skew, err);
+    return checked_again(cc, held->c, now, skew, err);
 }
 
 static int check_message(const struct trust_store *s, const struct bus_message *m,

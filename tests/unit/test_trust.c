@@ -762,6 +762,52 @@ Test(trust, a_remembered_signature_answers_only_for_its_key_digest_and_signature
     trust_key_free(eve);
 }
 
+Test(trust, checked_credentials_share_a_set_and_the_least_recently_used_goes)
+{
+    struct fixture f;
+    struct trust_checked *cc;
+    char *creds[5], name[16], id[TRUST_CREDENTIAL_ID_LEN + 1];
+    qmf_error err;
+    size_t i;
+
+    fixture_init(&f, NULL);
+    for (i = 0; i < 5; i++) {
+        snprintf(name, sizeof(name), "caller%zu", i);
+        creds[i] = issue(f.issuer, name, f.alice, TRUST_ROLE_READER, NULL);
+    }
+    /* Four slots are one set of four: four credentials all stay, whatever
+     * their ids (a direct-mapped table of four keeps all four one time in
+     * eleven). */
+    cc = trust_checked_new(f.store, 4);
+    for (i = 0; i < 4; i++)
+        cr_assert_not_null(trust_checked_credential(cc, creds[i], NOW + DAY, 60, &err), "%s",
+                           err.text);
+    for (i = 0; i < 4; i++) {
+        trust_credential_id(creds[i], id);
+        cr_assert_not_null(trust_checked_credential_by_id(cc, id, NOW + DAY, 60, &err),
+                           "credential %zu was pushed out: %s", i, err.text);
+    }
+    /* Found in that order, 0 is the least recently used: a fifth takes
+     * its place, and the others stay. */
+    cr_assert_not_null(trust_checked_credential(cc, creds[4], NOW + DAY, 60, &err), "%s",
+                       err.text);
+    trust_credential_id(creds[0], id);
+    cr_assert_null(trust_checked_credential_by_id(cc, id, NOW + DAY, 60, &err));
+    cr_assert_eq(err.code, QMF_ERR_CREDENTIAL_UNKNOWN, "%s", err.text);
+    for (i = 1; i < 5; i++) {
+        trust_credential_id(creds[i], id);
+        cr_assert_not_null(trust_checked_credential_by_id(cc, id, NOW + DAY, 60, &err),
+                           "credential %zu was pushed out: %s", i, err.text);
+    }
+    /* An id that is not base64url of 32 bytes is not an id. */
+    cr_assert_null(trust_checked_credential_by_id(cc, "AAAA", NOW + DAY, 60, &err));
+    cr_assert_eq(err.code, QMF_ERR_BAD_SIGNATURE, "%s", err.text);
+    for (i = 0; i < 5; i++)
+        free(creds[i]);
+    trust_checked_free(cc);
+    fixture_fini(&f);
+}
+
 Test(trust, checked_credentials_are_kept_by_their_exact_text_for_their_store_only)
 {
     struct fixture f;
