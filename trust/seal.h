@@ -65,8 +65,9 @@ struct trust_sealer;
 /*
  * An X25519 key: the twin of the private signing key key (the same for
  * every process that holds it), or, key NULL, a new random one.  slots: how
- * many peers' AES keys it keeps (a direct-mapped table; a newer peer
- * replaces the one in its slot).  Not locked: one thread uses it.
+ * many peers' AES keys it keeps (a set-associative table, core/ways.h; a
+ * newer peer replaces the least recently used of its set).  Not locked:
+ * one thread uses it.
  */
 struct trust_sealer *trust_sealer_new(const struct trust_key *key, size_t slots,
                                       qmf_error *err);

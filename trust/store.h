@@ -72,8 +72,9 @@ int trust_store_check(const struct trust_store *s, const struct bus_message *m,
  * the same with every request; a console hears every agent's with each
  * broadcast), whole or named by its id, then costs its validity and
  * revocation check (trust_store_recheck_credential), not its issuer's
- * signature.  A direct-mapped table of slots, a newer credential replacing
- * the one in its slot; about 2 KB per credential held.  Bound to the store
+ * signature.  A set-associative table of slots (core/ways.h), a newer
+ * credential replacing the least recently used of its set; about 2 KB per
+ * credential held.  Bound to the store
  * s, which must outlive it: trust material reloaded is a new store and
  * needs a new trust_checked (a reloaded agent builds a new guard).  Not
  * locked: one thread uses it.

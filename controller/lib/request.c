@@ -291,6 +291,9 @@ console_absorb(struct pending *p, const struct bus_message *m, const qmf_value *
     return (ssize_t)i;
 }
 
+/* Agents remembered as holding the console's credential: a fleet's. */
+#define CREDENTIAL_HELD_MAX 65536
+
 /*
  * Follows which agents hold this console's credential, from what their
  * answers say (virtbus.credential-held), and sends the query again, with
@@ -318,8 +321,11 @@ follow_credential(struct virtbus_console *c, struct pending *p, const struct bus
         return false;
     if (opcode != NULL && strcmp(opcode, "_exception") == 0)
         qmf_get_uint64(qmf_map_get(qmf_map_get(body, "_values"), "error_code"), &code);
+    /* Bounded: answers from names the console never asked about could
+     * come; past the bound, new agents are sent the credential whole. */
     held = bus_message_header(m, TRUST_HDR_CREDENTIAL_HELD);
-    if (held != NULL && strcmp(held, c->credential_id) == 0)
+    if (held != NULL && strcmp(held, c->credential_id) == 0 &&
+        qmf_dict_len(c->credential_held) < CREDENTIAL_HELD_MAX)
         qmf_dict_set(c->credential_held, agent, (void *)1);
     if (code != QMF_ERR_CREDENTIAL_UNKNOWN &&
         !(code == QMF_ERR_BAD_SIGNATURE && p->named_by_id))
