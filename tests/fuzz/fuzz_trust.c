@@ -5,7 +5,9 @@
  *   1  trust_b64_decode
  *   2  trust_key_parse_pem
  *   3  a signed request's check (trust_store_check): signature, credential
- *      and key headers and a JSON body, separated by newlines
+ *      and key headers and a JSON body, separated by newlines; then the
+ *      credential kept by a receiver (trust_checked) and the key line
+ *      taken for a credential id, and that credential's own id
  *   4  node selectors (trust_selector_check and _match)
  *   5  the store's own files: a trust directory key file, then (after a
  *      NUL byte) a revocation list
@@ -42,6 +44,7 @@ static const char alice_pub[] =
 
 static struct trust_key *issuer;
 static struct trust_store *store;
+static struct trust_checked *checked;
 static char dir[64];
 
 static void
@@ -92,6 +95,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     cfg.revoked = revoked;
     if (trust_store_load(&cfg, &store, &err) != 0)
         abort();
+    checked = trust_checked_new(store, 4);
     free(issuer_path);
     free(trust_dir);
     free(alice);
@@ -161,6 +165,31 @@ header(struct bus_message *m, const char *name, const uint8_t *s, size_t len)
         bus_message_set_header(m, name, qmf_stringn((const char *)s, len));
 }
 
+/* A receiver keeps a credential that passed; its id then names it, and
+ * anything else names nothing it holds, or is no id. */
+static void
+by_id(const uint8_t *cred, size_t cred_len, const uint8_t *id, size_t id_len)
+{
+    char *text = qmf_xstrndup((const char *)cred, cred_len);
+    char *named = qmf_xstrndup((const char *)id, id_len);
+    char own[TRUST_CREDENTIAL_ID_LEN + 1];
+    const struct trust_credential *c;
+    qmf_error err;
+
+    c = trust_checked_credential(checked, text, FUZZ_NOW, 300, &err);
+    if (c == NULL)
+        check_error(&err);
+    if (trust_checked_credential_by_id(checked, named, FUZZ_NOW, 300, &err) == NULL)
+        FUZZ_ASSERT(err.code == QMF_ERR_CREDENTIAL_UNKNOWN ||
+                    err.code == QMF_ERR_BAD_SIGNATURE);
+    if (c != NULL) {
+        trust_credential_id(text, own);
+        FUZZ_ASSERT(trust_checked_credential_by_id(checked, own, FUZZ_NOW, 300, &err) == c);
+    }
+    free(text);
+    free(named);
+}
+
 static void
 signed_request(const uint8_t *data, size_t size)
 {
@@ -188,6 +217,7 @@ signed_request(const uint8_t *data, size_t size)
         trust_signer_clear(&signer);
     else
         FUZZ_ASSERT(err.code == QMF_ERR_BAD_SIGNATURE);
+    by_id(cred, cred_len, key, key_len);
     bus_message_free(m);
 }
 
