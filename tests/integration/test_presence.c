@@ -14,6 +14,7 @@
 
 #include <criterion/criterion.h>
 
+#include "controller/ctl.h"
 #include "controller/lib/cache_file.h"
 #include "core/codec.h"
 #include "tests/integration/harness.h"
@@ -43,17 +44,6 @@ open_console(struct test_fleet *f, const char *cache)
     return open_console_reusing(f, cache, 0, NULL);
 }
 
-static const struct virtbus_agent *
-find_agent(const struct virtbus_agent_list *l, const char *node)
-{
-    size_t i;
-
-    for (i = 0; i < l->n; i++)
-        if (strcmp(l->items[i].node, node) == 0)
-            return &l->items[i];
-    return NULL;
-}
-
 static bool
 lists(struct virtbus_console *c, const char *node)
 {
@@ -62,7 +52,7 @@ lists(struct virtbus_console *c, const char *node)
     bool found;
 
     cr_assert(virtbus_presence(c, &l, &err) == 0, "%s", err.text);
-    found = find_agent(&l, node) != NULL;
+    found = ctl_nodes_find(&l, node) != NULL;
     virtbus_agent_list_free(&l);
     return found;
 }
@@ -207,7 +197,7 @@ up_state(struct virtbus_console *c, const char *node)
     int state;
 
     cr_assert(virtbus_presence(c, &l, &err) == 0, "%s", err.text);
-    state = (a = find_agent(&l, node)) == NULL ? -1 : a->up;
+    state = (a = ctl_nodes_find(&l, node)) == NULL ? -1 : a->up;
     virtbus_agent_list_free(&l);
     return state;
 }
@@ -389,7 +379,7 @@ Test(presence, a_cache_lists_nodes_without_their_values_and_keeps_them, .timeout
 
     c = open_console_reusing(&f, path, 60000, NULL);
     cr_assert(virtbus_presence_nodes(c, &by_node, &err) == 0, "%s", err.text);
-    cr_assert_not_null(mine = find_agent(&by_node, f.nodes[0]));
+    cr_assert_not_null(mine = ctl_nodes_find(&by_node, f.nodes[0]));
     cr_assert(mine->up);
     cr_assert_null(mine->attrs);
     cr_assert_null(mine->instances);
@@ -413,7 +403,7 @@ Test(presence, a_cache_lists_nodes_without_their_values_and_keeps_them, .timeout
     /* The values, when asked for: as the cache has them. */
     cr_assert(virtbus_presence(c, &all, &err) == 0, "%s", err.text);
     cr_assert_eq(all.n, by_node.n);
-    cr_assert_not_null(mine = find_agent(&all, f.nodes[0]));
+    cr_assert_not_null(mine = ctl_nodes_find(&all, f.nodes[0]));
     cr_assert(qmf_equal(mine->attrs, qmf_map_get(qmf_map_get(doc, "agents"), name)));
     cr_assert_not_null(mine->instances);
     virtbus_agent_list_free(&by_node);

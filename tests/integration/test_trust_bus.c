@@ -363,19 +363,34 @@ Test(trust_bus, an_expired_signed_request_is_refused, .timeout = 120)
 
 /* Captured off the wire ------------------------------------------------------- */
 
-/* A queue bound where agent i's requests go: what anyone who may bind sees. */
+/* A queue of raw's own (exclusive, auto-delete, named by the broker). */
 static char *
-tap(amqp_connection_state_t raw, const char *agent)
+private_queue(amqp_connection_state_t raw)
 {
     amqp_queue_declare_ok_t *q = amqp_queue_declare(raw, 1, amqp_empty_bytes, 0, 0, 1, 1,
                                                     amqp_empty_table);
-    char *name;
 
     cr_assert_not_null(q);
-    name = qmf_xstrndup(q->queue.bytes, q->queue.len);
-    cr_assert_not_null(amqp_queue_bind(raw, 1, q->queue, amqp_cstring_bytes(BUS_EXCHANGE_DIRECT),
-                                       amqp_cstring_bytes(agent), amqp_empty_table));
+    return qmf_xstrndup(q->queue.bytes, q->queue.len);
+}
+
+/* A queue bound to exchange with key: what anyone who may bind sees. */
+static char *
+tap_key(amqp_connection_state_t raw, const char *exchange, const char *key)
+{
+    char *name = private_queue(raw);
+
+    cr_assert_not_null(amqp_queue_bind(raw, 1, amqp_cstring_bytes(name),
+                                       amqp_cstring_bytes(exchange), amqp_cstring_bytes(key),
+                                       amqp_empty_table));
     return name;
+}
+
+/* A queue bound where agent i's requests go. */
+static char *
+tap(amqp_connection_state_t raw, const char *agent)
+{
+    return tap_key(raw, BUS_EXCHANGE_DIRECT, agent);
 }
 
 /* The next message of queue (bounded wait), as it travelled. */
@@ -604,7 +619,6 @@ Test(trust_bus, answers_are_sealed_so_only_the_asker_reads_them, .timeout = 120)
     struct trust_key *key, *other;
     struct trust_sealer *mine, *theirs;
     amqp_connection_state_t raw;
-    amqp_queue_declare_ok_t *q;
     qmf_value *body;
     char *queue, *opcode, *text, *plain_body, *type;
     size_t len;
@@ -617,9 +631,7 @@ Test(trust_bus, answers_are_sealed_so_only_the_asker_reads_them, .timeout = 120)
     fleet_wait_ready(&f);
     fleet_open_console(&f, NULL);
     raw = test_raw_connect(f.url);
-    q = amqp_queue_declare(raw, 1, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table);
-    cr_assert_not_null(q);
-    queue = qmf_xstrndup(q->queue.bytes, q->queue.len);
+    queue = private_queue(raw);
 
     /* What the broker, or a queue bound on the way, sees: no inventory. */
     send_query(&f, f.console, queue, NULL, NULL);
@@ -689,21 +701,35 @@ Test(trust_bus, answers_are_sealed_so_only_the_asker_reads_them, .timeout = 120)
     fleet_fini(&f);
 }
 
+/* Whether msg carries the credential whole, else the header other, which
+ * it must carry instead (not both); other's value in *value if asked. */
+static bool
+credential_or(const amqp_message_t *msg, const char *other, char **value)
+{
+    char *credential = raw_header(msg, TRUST_HDR_CREDENTIAL);
+    char *instead = raw_header(msg, other);
+    bool whole = credential != NULL;
+
+    cr_assert((credential != NULL) != (instead != NULL), "credential %s, %s %s", credential,
+              other, instead);
+    free(credential);
+    if (value != NULL)
+        *value = instead;
+    else
+        free(instead);
+    return whole;
+}
+
 /* Whether the answer next on queue names its agent by credential (else by
  * key), and is authenticated with a MAC. */
 static bool
 answer_has_credential(struct test_fleet *f, amqp_connection_state_t raw, const char *queue)
 {
     amqp_message_t msg = next_raw(f, raw, queue);
-    char *credential = raw_header(&msg, TRUST_HDR_CREDENTIAL);
-    char *key = raw_header(&msg, TRUST_HDR_KEY);
     char *mac = raw_header(&msg, TRUST_HDR_MAC);
-    bool has = credential != NULL;
+    bool has = credential_or(&msg, TRUST_HDR_KEY, NULL);
 
-    cr_assert((credential != NULL) != (key != NULL), "credential %s, key %s", credential, key);
     cr_assert_not_null(mac, "the answer is not authenticated with %s", TRUST_HDR_MAC);
-    free(credential);
-    free(key);
     free(mac);
     amqp_destroy_message(&msg);
     return has;
@@ -715,7 +741,6 @@ Test(trust_bus, answers_carry_the_credential_only_to_askers_that_check_it, .time
     struct virtbus_console *unchecking;
     struct virtbus_console_options o;
     amqp_connection_state_t raw;
-    amqp_queue_declare_ok_t *q;
     amqp_message_t msg;
     char *requests, *answers, *said;
     qmf_error err;
@@ -726,9 +751,7 @@ Test(trust_bus, answers_carry_the_credential_only_to_askers_that_check_it, .time
     fleet_open_console(&f, NULL);
     raw = test_raw_connect(f.url);
     requests = tap(raw, agent_name(f.agents[0]));
-    q = amqp_queue_declare(raw, 1, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table);
-    cr_assert_not_null(q);
-    answers = qmf_xstrndup(q->queue.bytes, q->queue.len);
+    answers = private_queue(raw);
 
     /* A console without issuer keys for answers says so, and is answered. */
     fleet_console_options(&f, &o);
@@ -765,22 +788,6 @@ Test(trust_bus, answers_carry_the_credential_only_to_askers_that_check_it, .time
     fleet_fini(&f);
 }
 
-/* A queue bound where broadcast queries go. */
-static char *
-tap_queries(amqp_connection_state_t raw)
-{
-    amqp_queue_declare_ok_t *q = amqp_queue_declare(raw, 1, amqp_empty_bytes, 0, 0, 1, 1,
-                                                    amqp_empty_table);
-    char *name;
-
-    cr_assert_not_null(q);
-    name = qmf_xstrndup(q->queue.bytes, q->queue.len);
-    cr_assert_not_null(amqp_queue_bind(raw, 1, q->queue, amqp_cstring_bytes(BUS_EXCHANGE_TOPIC),
-                                       amqp_cstring_bytes(QMF_NAME_BROADCAST_PREFIX "query"),
-                                       amqp_empty_table));
-    return name;
-}
-
 /* Queries both agents with one broadcast; both must answer. */
 static void
 query_both(struct test_fleet *f)
@@ -807,17 +814,14 @@ static bool
 sent_whole(struct test_fleet *f, amqp_connection_state_t raw, const char *queue, const char *id)
 {
     amqp_message_t msg = next_raw(f, raw, queue);
-    char *whole = raw_header(&msg, TRUST_HDR_CREDENTIAL);
-    char *named = raw_header(&msg, TRUST_HDR_CREDENTIAL_ID);
-    bool is_whole = whole != NULL;
+    char *named = NULL;
+    bool whole = credential_or(&msg, TRUST_HDR_CREDENTIAL_ID, &named);
 
-    cr_assert((whole != NULL) != (named != NULL), "credential %s, id %s", whole, named);
     if (named != NULL)
         cr_assert_str_eq(named, id);
-    free(whole);
     free(named);
     amqp_destroy_message(&msg);
-    return is_whole;
+    return whole;
 }
 
 Test(trust_bus, queries_name_the_credential_by_id_to_agents_that_hold_it, .timeout = 120)
@@ -837,7 +841,7 @@ Test(trust_bus, queries_name_the_credential_by_id_to_agents_that_hold_it, .timeo
     cr_assert_not_null(credential, "%s", err.text);
     trust_credential_id(credential, id);
     raw = test_raw_connect(f.url);
-    queries = tap_queries(raw);
+    queries = tap_key(raw, BUS_EXCHANGE_TOPIC, QMF_NAME_BROADCAST_PREFIX "query");
     direct = tap(raw, agent_name(f.agents[0]));
 
     /* The first broadcast carries it: nobody was heard holding it. */
@@ -870,13 +874,9 @@ Test(trust_bus, queries_name_the_credential_by_id_to_agents_that_hold_it, .timeo
     /* What the console goes by: an answer to a request that carried the
      * credential whole says the agent holds it, by its id. */
     {
-        amqp_queue_declare_ok_t *q = amqp_queue_declare(raw, 1, amqp_empty_bytes, 0, 0, 1, 1,
-                                                        amqp_empty_table);
-        char *answers, *held;
+        char *answers = private_queue(raw), *held;
         amqp_message_t msg;
 
-        cr_assert_not_null(q);
-        answers = qmf_xstrndup(q->queue.bytes, q->queue.len);
         send_query(&f, f.console, answers, NULL, NULL);
         cr_assert(sent_whole(&f, raw, direct, id), "a request outside a wait named it by id");
         msg = next_raw(&f, raw, answers);
