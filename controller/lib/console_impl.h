@@ -83,13 +83,13 @@ struct pending {
     struct event *quiet_ev;          /* unknown set: done when quiet */
     /* Batches: targeted sends, at most `window` unanswered at a time. */
     const struct virtbus_send_opts *opts;
-    const struct bus_message *template;
     size_t next_to_send, in_flight, window;
     int64_t *deadline_ms;            /* per result, while in flight */
     bool *in_flight_flags;
     struct event *batch_ev;          /* sends the next, and expires */
     int64_t next_send_ms;
-    /* The request as first sent, for agents to be sent it again. */
+    /* The request as first sent: what a batch sends each agent, and what
+     * an agent is sent again. */
     const struct bus_message *request;
     /* Agents sent the credential whole after they answered that they did
      * not hold it (QMF_ERR_CREDENTIAL_UNKNOWN): once each.  NULL: none. */

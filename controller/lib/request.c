@@ -146,7 +146,7 @@ batch_tick(evutil_socket_t fd, short what, void *arg)
 static void
 send_one(struct virtbus_console *c, struct pending *p, size_t i)
 {
-    struct bus_message *m = bus_message_dup(p->template);
+    struct bus_message *m = bus_message_dup(p->request);
     char *address = virtbus_agent_address(p->results.items[i].agent);
     qmf_error err;
 
@@ -700,7 +700,6 @@ request(struct virtbus_console *c, const char *address, struct bus_message *m,
         /* Each agent gets its own timeout from when it was sent. */
         bo.timeout_ms = timeout_ms;
         p.opts = &bo;
-        p.template = m;
         p.window = o->batch;
         p.deadline_ms = qmf_xcalloc(p.results.n, sizeof(*p.deadline_ms));
         p.in_flight_flags = qmf_xcalloc(p.results.n, sizeof(*p.in_flight_flags));
