@@ -233,9 +233,10 @@ make_outcome(struct command *cmd, struct command_object *o, qmf_value *out_args)
 /*
  * What the journal knows of this command on this object: its outcome (it
  * is answered, not run), or its BEGIN alone (an earlier run died in it).
- * Asked at dispatch and again when a worker takes the object: by then
- * another copy of the command (a console sending it again, a redelivery)
- * may have run first, ordered before this one on the same object.
+ * Asked when a worker takes the object, behind every command before it on
+ * that object (another copy of this one, sent again or redelivered, may
+ * have run first), and never on the loop: the journal's lock is the
+ * workers', and the loop must not wait for it on every command.
  */
 static void
 object_consult_journal(struct command_object *o)
@@ -640,7 +641,7 @@ command_start(struct agent *a, struct bus_delivery *d, const struct bus_message 
 {
     struct command *cmd = qmf_xcalloc(1, sizeof(*cmd));
     const char *id = m->message_id;
-    size_t i, runs = 0;
+    size_t i;
 
     cmd->a = a;
     cmd->conf = agent_conf_ref(a->conf);
@@ -680,8 +681,6 @@ command_start(struct agent *a, struct bus_delivery *d, const struct bus_message 
         o->label = label ? qmf_xstrdup(label) : NULL;
         colon = strchr(o->name, ':');     /* the key points into our copy */
         o->mode = CMD_RUN;
-        if (cmd->journaled)
-            object_consult_journal(o);
         o->call = (struct method_call){
             .a = a, .cls = cls, .method = sm,
             .object_name = o->name,
@@ -689,24 +688,18 @@ command_start(struct agent *a, struct bus_delivery *d, const struct bus_message 
             .args = args ? qmf_dup(args) : NULL,
             .out = qmf_map(),
         };
-        runs += o->mode != CMD_REPLAY;
     }
-    if (cmd->journaled && runs < n)
-        log_info(&a->log, "command %s: %zu of %zu outcome(s) answered from the journal",
-                 id, n - runs, n);
-    if (cmd->journaled && d != NULL && runs > 0 && a->cfg.ack_long_commands_after > 0) {
+    if (cmd->journaled && d != NULL && n > 0 && a->cfg.ack_long_commands_after > 0) {
         struct timeval tv = { a->cfg.ack_long_commands_after, 0 };
 
         cmd->long_ev = evtimer_new(a->env.base, long_command_cb, cmd);
         event_add(cmd->long_ev, &tv);
     }
     /* Count every job before the first one can finish. */
-    cmd->remaining = runs;
+    cmd->remaining = n;
     for (i = 0; i < n; i++) {
         struct command_object *o = &cmd->objs[i];
 
-        if (o->mode == CMD_REPLAY)
-            continue;
         if (jobs_submit(&a->jobs, o->name, object_work, object_done, o) != 0) {
             o->rc = -1;
             qmf_error_set(&o->err, QMF_ERR_INTERNAL, "cannot queue the method");

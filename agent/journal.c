@@ -1266,6 +1266,14 @@ journal_begin(struct journal *j, const char *id, const char *object,
                                                  err) != 0)
         return -1;
     object = object_or_empty(object);
+    /* Made before the lock, as a first attempt (nearly every BEGIN is):
+     * the loop and every worker share that lock. */
+    rec = record_encode(j, REC_BEGIN, id, object, digest, 1, prepared, prepared_len, &len,
+                        err);
+    if (rec == NULL) {
+        free(prepared);
+        return -1;
+    }
     pthread_mutex_lock(&j->lock);
     if (refuse_if_failed(j, err) != 0)
         goto fail;
@@ -1280,10 +1288,13 @@ journal_begin(struct journal *j, const char *id, const char *object,
                       *object != '\0' ? " on " : "", object);
         goto fail;
     }
-    rec = record_encode(j, REC_BEGIN, id, object, digest, e != NULL ? e->attempts + 1 : 1,
-                        prepared, prepared_len, &len, err);
-    if (rec == NULL)
-        goto fail;
+    if (e != NULL && e->attempts > 0) {
+        free(rec);
+        rec = record_encode(j, REC_BEGIN, id, object, digest, e->attempts + 1, prepared,
+                            prepared_len, &len, err);
+        if (rec == NULL)
+            goto fail;
+    }
     if ((e == NULL || e->state != JOURNAL_BEGUN) &&
         (j->pinned_entries >= j->lim.max_entries / 2 ||
          j->pinned_bytes + len > j->lim.max_bytes / 2)) {
@@ -1292,7 +1303,6 @@ journal_begin(struct journal *j, const char *id, const char *object,
                       "broker (%zu bytes), limit %zu or %zu bytes",
                       j->pinned_entries, j->pinned_bytes, j->lim.max_entries / 2,
                       j->lim.max_bytes / 2);
-        free(rec);
         goto fail;
     }
     if (e == NULL)
@@ -1306,6 +1316,7 @@ journal_begin(struct journal *j, const char *id, const char *object,
     return rc;
 fail:
     pthread_mutex_unlock(&j->lock);
+    free(rec);
     free(prepared);
     return -1;
 }
@@ -1444,15 +1455,20 @@ journal_delivered(struct journal *j, const char *id, const char *object,
     if (id == NULL)
         return;
     object = object_or_empty(object);
+    /* Made before the lock, which the loop (our caller) shares with every
+     * worker: the record does not depend on the entry. */
+    if ((rec = record_encode(j, REC_DELIVERED, id, object, digest, 0, NULL, 0, &len,
+                             NULL)) == NULL)
+        return;
     pthread_mutex_lock(&j->lock);
     e = entry_find(j, id, object, digest);
-    if (e != NULL && e->state == JOURNAL_DONE && !e->delivered &&
-        (rec = record_encode(j, REC_DELIVERED, id, object, digest, 0, NULL, 0, &len,
-                             NULL)) != NULL) {
+    if (e != NULL && e->state == JOURNAL_DONE && !e->delivered) {
         pending_append(j, rec, len, false);
         apply_delivered(j, e, rec, len);
+        rec = NULL;
     }
     pthread_mutex_unlock(&j->lock);
+    free(rec);
 }
 
 int

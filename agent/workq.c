@@ -13,11 +13,13 @@
  * clears what removals leave when it grows: a long-lived daemon that sees
  * many short-lived keys (every guest ever created) keeps O(1) lookups.
  */
+#define _GNU_SOURCE     /* SCHED_BATCH */
 #include "agent/workq.h"
 
 #include <sys/queue.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -90,6 +92,16 @@ workq_worker(void *opaque)
     struct workq *wq = opaque;
     struct workq_job *job;
     bool wake_loop;
+#ifdef SCHED_BATCH
+    /* A worker woken by the loop must not take the loop's CPU from it: the
+     * loop feeds every worker and answers for all of them, and on a host
+     * with few CPUs each such preemption stalls the whole agent.  Batch
+     * threads get their share of the CPU all the same, but do not preempt
+     * on wakeup.  Needs no privilege; where refused, nothing changes. */
+    struct sched_param batch = { .sched_priority = 0 };
+
+    (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &batch);
+#endif
 
     pthread_mutex_lock(&wq->lock);
     for (;;) {
