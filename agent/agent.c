@@ -166,6 +166,9 @@ agent_free(struct agent *a)
         event_free(a->driver_retry_ev);
     if (a->stats_ev)
         event_free(a->stats_ev);
+    if (a->push_ev)
+        event_free(a->push_ev);
+    qmf_free(a->push_pending);
     if (a->bus)
         bus_close(a->bus);
     if (a->dconn)

@@ -112,6 +112,10 @@ struct agent {
 
     /* inv.agent_name is a->name; the rest of inv is the loop's. */
     struct inventory inv;
+    /* Changes made during this pass of the loop, pushed together at its end
+     * (agent_push_soon): a burst of commands is a few pushes, not one each. */
+    qmf_value *push_pending;
+    struct event *push_ev;
     /* Trust material: who may ask what, and the agent's own key.  Loop
      * thread only; replaced as a whole on reload. */
     struct agent_guard *guard;
@@ -195,6 +199,9 @@ int agent_publish_event(struct agent *a, const char *event, qmf_value *values,
 /* Pushes changed objects (a list of data maps, consumed) as
  * _data_indications, batched, one routing key per class. */
 void agent_push_objects(struct agent *a, qmf_value *data_list);
+/* The same once the callbacks already queued on the loop have run, with
+ * every other change made meanwhile, in the order they were made. */
+void agent_push_soon(struct agent *a, qmf_value *data_list);
 /* Pushes every object: the snapshot consumers get at start and after a
  * reconnect. */
 void agent_push_all(struct agent *a);

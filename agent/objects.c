@@ -193,7 +193,7 @@ agent_apply_object(struct agent *a, const char *object_name, qmf_value *values,
         }
     }
     if (a->bus_up && qmf_list_len(changed) > 0)
-        agent_push_objects(a, changed);
+        agent_push_soon(a, changed);
     else
         qmf_free(changed);
 }

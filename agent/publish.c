@@ -312,8 +312,60 @@ push_class(struct agent *a, const char *class_name, qmf_value *objects)
     free(key);
 }
 
+static void push_now(struct agent *a, qmf_value *data_list);
+
+/* The pushes that waited for the end of the pass. */
+static void
+push_pending_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct agent *a = arg;
+    qmf_value *pending = a->push_pending;
+
+    (void)fd;
+    (void)what;
+    a->push_pending = NULL;
+    if (pending != NULL && a->bus_up)
+        push_now(a, pending);
+    else
+        qmf_free(pending);
+}
+
+void
+agent_push_soon(struct agent *a, qmf_value *data_list)
+{
+    size_t i;
+
+    if (a->push_ev == NULL)
+        a->push_ev = event_new(a->env.base, -1, 0, push_pending_cb, a);
+    if (a->push_ev == NULL) {
+        agent_push_objects(a, data_list);
+        return;
+    }
+    if (a->push_pending == NULL) {
+        a->push_pending = qmf_list();
+        event_active(a->push_ev, 0, 0);
+    }
+    for (i = 0; i < qmf_list_len(data_list); i++)
+        qmf_list_append(a->push_pending, qmf_list_steal(data_list, i));
+    qmf_free(data_list);
+}
+
 void
 agent_push_objects(struct agent *a, qmf_value *data_list)
+{
+    /* What waits for the end of the pass happened first. */
+    if (a->push_pending != NULL) {
+        qmf_value *pending = a->push_pending;
+
+        a->push_pending = NULL;
+        event_del(a->push_ev);
+        push_now(a, pending);
+    }
+    push_now(a, data_list);
+}
+
+static void
+push_now(struct agent *a, qmf_value *data_list)
 {
     qmf_value *by_class = qmf_map();
     size_t i;

@@ -16,6 +16,8 @@
 #include <criterion/criterion.h>
 
 #include "agent/agent_impl.h"
+#include "core/codec.h"
+#include "core/names.h"
 #include "tests/integration/harness.h"
 
 #define WEB1 "domain:10000000-0000-4000-8000-000000000001"
@@ -150,5 +152,83 @@ Test(events, every_event_on_its_routing_key, .timeout = 180)
     agent_stop(a, stopped, &done);
     cr_assert(fleet_run_until(&f, flag_set, &done, FLEET_WAIT_MS));
     qmf_free(fleet_expect_watch(&f, 0, "agentStopping", NULL));
+    fleet_fini(&f);
+}
+
+/* The domain's values as the inventory has them, autostart flipped. */
+static qmf_value *
+flipped_autostart(struct agent *a, const char *name)
+{
+    const struct inv_object *o = inv_get(&a->inv, name);
+    qmf_value *values;
+
+    cr_assert_not_null(o, "%s is in the inventory", name);
+    values = qmf_dup(o->values);
+    qmf_map_set(values, "autostart", qmf_bool(!qmf_as_bool(qmf_map_get(values, "autostart"))));
+    return values;
+}
+
+static bool
+never(void *arg)
+{
+    (void)arg;
+    return false;
+}
+
+Test(events, changes_of_one_pass_are_pushed_together_in_order, .timeout = 120)
+{
+    static const char *const names[] = {
+        "domain:10000000-0000-4000-8000-000000000002",
+        WEB1,
+        "domain:10000000-0000-4000-8000-000000000002",
+    };
+    struct test_fleet f;
+    amqp_connection_state_t raw;
+    amqp_queue_declare_ok_t *q;
+    amqp_message_t msg;
+    amqp_rpc_reply_t r;
+    struct agent *a;
+    qmf_value *body;
+    qmf_error err;
+    char *key, *queue;
+    size_t i;
+
+    fleet_init(&f);
+    a = fleet_add_agent(&f, "node1.xml", NULL);
+    fleet_wait_ready(&f);
+    raw = test_raw_connect(f.url);
+    q = amqp_queue_declare(raw, 1, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table);
+    cr_assert_not_null(q);
+    queue = qmf_xstrndup(q->queue.bytes, q->queue.len);
+    key = qmf_name_data_key("Domain", f.nodes[0]);
+    cr_assert_not_null(amqp_queue_bind(raw, 1, amqp_cstring_bytes(queue),
+                                       amqp_cstring_bytes("qmf.default.topic"),
+                                       amqp_cstring_bytes(key), amqp_empty_table));
+
+    /* Three changes, two objects, one pass (the loop is not running). */
+    for (i = 0; i < 3; i++)
+        agent_apply_object(a, names[i], flipped_autostart(a, names[i]), false);
+    fleet_run_until(&f, never, NULL, 1000);
+
+    r = amqp_basic_get(raw, 1, amqp_cstring_bytes(queue), 1);
+    cr_assert_eq(r.reply_type, AMQP_RESPONSE_NORMAL);
+    cr_assert_eq(r.reply.id, AMQP_BASIC_GET_OK_METHOD, "the changes were pushed");
+    r = amqp_read_message(raw, 1, &msg, 0);
+    cr_assert_eq(r.reply_type, AMQP_RESPONSE_NORMAL);
+    body = qmf_from_json(msg.body.bytes, msg.body.len, &err);
+    cr_assert_not_null(body, "%s", err.text);
+    cr_assert_eq(qmf_list_len(body), 3, "one push holds every change of the pass");
+    for (i = 0; i < 3; i++) {
+        const qmf_value *oid = qmf_map_get(qmf_list_at(body, i), "_object_id");
+
+        cr_assert_str_eq(qmf_map_get_string(oid, "_object_name"), names[i],
+                         "in the order they were made");
+    }
+    qmf_free(body);
+    amqp_destroy_message(&msg);
+
+    free(key);
+    free(queue);
+    test_raw_close(raw);
     fleet_fini(&f);
 }
