@@ -13,6 +13,7 @@
  *   bench_commands [-n COMMANDS] [-o OBJECTS] [-w WORKERS] [-p PREFETCH]
  *                  [-q classic|quorum] [-s STATE_BASE] BROKER_URL
  *
+ * WORKERS and PREFETCH default to the agent's (workers, prefetch).
  * Requests are unsigned (require_signatures = no): a signature's check
  * costs the agent about 70 us more per command (docs/SECURITY.md).
  */
@@ -161,7 +162,7 @@ int
 main(int argc, char **argv)
 {
     size_t commands = 20000, objects = FLEET_DOMAINS, i;
-    unsigned workers = 4, prefetch = 0;
+    unsigned workers = 0, prefetch = 0;
     const char *queue_type = "quorum", *state_base = "/var/tmp";
     const char *fixture = VIRTBUS_SOURCE_DIR "/tests/fixtures/fleet.xml";
     struct virtbus_console_options co = { 0 };
@@ -189,8 +190,7 @@ main(int argc, char **argv)
             goto usage;
         }
     }
-    if (optind + 1 != argc || commands == 0 || objects == 0 || objects > FLEET_DOMAINS ||
-        workers == 0)
+    if (optind + 1 != argc || commands == 0 || objects == 0 || objects > FLEET_DOMAINS)
         goto usage;
 
     snprintf(state_dir, sizeof(state_dir), "%s/vbcommands-bench-XXXXXX", state_base);
@@ -205,10 +205,12 @@ main(int argc, char **argv)
     env.bus_threads = bus_threads_new();
     if ((env.schema = schema_load_builtin(&err)) == NULL)
         fail("schema", &err);
+    agent_config_defaults(&cfg);
+    if (workers == 0)
+        workers = cfg.workers;       /* the agent's default */
     if ((env.wq = workq_new(base, workers, &err)) == NULL)
         fail("workers", &err);
 
-    agent_config_defaults(&cfg);
     free(cfg.node);
     cfg.node = qmf_xasprintf("benchcmd-%d", (int)getpid());
     free(cfg.broker);

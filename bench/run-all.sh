@@ -51,6 +51,8 @@ part "presence with a keeper, 1,000 agents (issue 13 §3)"
     --presence-only --keeper
 part "one agent's fire-and-forget commands, journal on (issue 13 §5)"
 "$src/bench/with-broker.sh" "$build" bench_commands -n "$cmds" -o 60 -w 64 -p 128 -s /var/tmp
+# The same with the agent's defaults (workers, prefetch).
+"$src/bench/with-broker.sh" "$build" bench_commands -n "$cmds" -o 60 -s /var/tmp
 part "the journal alone"
 "$build/bench/bench_journal" -n "$cmds" /var/tmp
 part "libvirt event to a monitoring consumer, idle and under $load commands (issue 13 §6)"
