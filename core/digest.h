@@ -25,4 +25,7 @@ void qmf_digest_update(EVP_MD_CTX *ctx, const qmf_value *v);
  * tag for NULL). */
 void qmf_digest_update_string(EVP_MD_CTX *ctx, const char *s);
 
+/* An integer, as qmf_digest_update feeds qmf_i64(v), without making one. */
+void qmf_digest_update_i64(EVP_MD_CTX *ctx, int64_t v);
+
 #endif

@@ -13,15 +13,6 @@
 #include "trust/credential.h"
 #include "trust/seal.h"
 
-static void
-update_i64(EVP_MD_CTX *ctx, int64_t v)
-{
-    qmf_value *n = qmf_i64(v);
-
-    qmf_digest_update(ctx, n);
-    qmf_free(n);
-}
-
 /* The reply-to as the sender wrote it: the broker rewrites direct reply-to,
  * and the AMQP 1.0 backend sends its stand-in queue instead (bus.h). */
 static const char *
@@ -62,8 +53,8 @@ trust_message_digest(const struct bus_message *m, enum trust_domain domain,
     qmf_digest_update_string(ctx, m->correlation_id);
     qmf_digest_update_string(ctx, signed_reply_to(m->reply_to));
     qmf_digest_update_string(ctx, m->user_id);
-    update_i64(ctx, m->created_ms);
-    update_i64(ctx, (int64_t)(m->ttl_ms > INT64_MAX ? INT64_MAX : m->ttl_ms));
+    qmf_digest_update_i64(ctx, m->created_ms);
+    qmf_digest_update_i64(ctx, (int64_t)(m->ttl_ms > INT64_MAX ? INT64_MAX : m->ttl_ms));
     qmf_digest_update_string(ctx, m->raw_content_type != NULL ? m->raw_content_type
                                                               : BUS_CONTENT_JSON);
     bus_message_body_sha256(m, body);

@@ -140,3 +140,119 @@ Test(qmf_digest, null_differs_from_every_value_and_strings_are_length_prefixed)
     qmf_free(empty);
     qmf_free(v);
 }
+
+/* The canonical bytes, written out by hand from digest.h's description. */
+struct stream {
+    unsigned char b[4096];
+    size_t len;
+};
+
+static void
+put(struct stream *s, const void *p, size_t n)
+{
+    cr_assert_leq(s->len + n, sizeof(s->b));
+    memcpy(s->b + s->len, p, n);
+    s->len += n;
+}
+
+static void
+put_byte(struct stream *s, unsigned char c)
+{
+    put(s, &c, 1);
+}
+
+static void
+put_u64_be(struct stream *s, uint64_t v)
+{
+    int i;
+
+    for (i = 7; i >= 0; i--)
+        put_byte(s, (unsigned char)(v >> (8 * i)));
+}
+
+static void
+put_string(struct stream *s, const char *str, size_t n)
+{
+    put_byte(s, 's');
+    put_u64_be(s, n);
+    put(s, str, n);
+}
+
+static void
+assert_digest_is(const qmf_value *v, const struct stream *s)
+{
+    unsigned char got[32], want[32];
+    unsigned len = 0;
+
+    digest_of(v, got);
+    cr_assert_eq(EVP_Digest(s->b, s->len, want, &len, EVP_sha256(), NULL), 1);
+    cr_assert_arr_eq(got, want, sizeof(got), "the digest is of the bytes digest.h describes");
+}
+
+Test(qmf_digest, the_bytes_are_those_the_header_describes)
+{
+    static char long_text[1000];
+    qmf_value *v = json("{\"t\": true, \"s\": \"ab\", \"n\": 7, \"m\": {}, \"l\": [1.5, \"c\"], "
+                        "\"i\": -5}");
+    struct stream s = { .len = 0 };
+    double d = 1.5;
+    uint64_t bits;
+
+    /* Keys sorted bytewise: i, l, m, n, s, t. */
+    put_byte(&s, 'm');
+    put_u64_be(&s, 6);
+    put_string(&s, "i", 1);
+    put_byte(&s, 'i');
+    put_byte(&s, '-');
+    put_u64_be(&s, 5);
+    put_string(&s, "l", 1);
+    put_byte(&s, 'l');
+    put_u64_be(&s, 2);
+    memcpy(&bits, &d, sizeof(bits));
+    put_byte(&s, 'd');
+    put_u64_be(&s, bits);
+    put_string(&s, "c", 1);
+    put_string(&s, "m", 1);
+    put_byte(&s, 'm');
+    put_u64_be(&s, 0);
+    put_string(&s, "n", 1);
+    put_byte(&s, 'i');
+    put_byte(&s, '+');
+    put_u64_be(&s, 7);
+    put_string(&s, "s", 1);
+    put_string(&s, "ab", 2);
+    put_string(&s, "t", 1);
+    put_byte(&s, 'b');
+    put_byte(&s, 1);
+    assert_digest_is(v, &s);
+    qmf_free(v);
+
+    /* A string longer than any buffer on the way. */
+    memset(long_text, 'a', sizeof(long_text));
+    v = qmf_stringn(long_text, sizeof(long_text));
+    s.len = 0;
+    put_string(&s, long_text, sizeof(long_text));
+    assert_digest_is(v, &s);
+    qmf_free(v);
+}
+
+Test(qmf_digest, an_integer_fed_alone_hashes_as_its_value)
+{
+    static const int64_t values[] = { 0, 1, -1, 1234567890123LL, INT64_MAX, INT64_MIN };
+    size_t i;
+
+    for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        qmf_value *v = qmf_i64(values[i]);
+        unsigned char a[32], b[32];
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        unsigned len = 0;
+
+        cr_assert_eq(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL), 1);
+        qmf_digest_update_i64(ctx, values[i]);
+        cr_assert_eq(EVP_DigestFinal_ex(ctx, a, &len), 1);
+        EVP_MD_CTX_free(ctx);
+        digest_of(v, b);
+        cr_assert_arr_eq(a, b, sizeof(a), "%lld", (long long)values[i]);
+        qmf_free(v);
+    }
+}
