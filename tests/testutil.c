@@ -153,3 +153,26 @@ test_capture_end(struct test_capture *c)
     fclose(c->file);
     return text;
 }
+
+void
+test_bytes_put(struct test_bytes *b, const void *p, size_t n)
+{
+    cr_assert_leq(b->n + n, sizeof(b->b));
+    memcpy(b->b + b->n, p, n);
+    b->n += n;
+}
+
+void
+test_bytes_put_u8(struct test_bytes *b, unsigned v)
+{
+    unsigned char c = (unsigned char)v;
+
+    test_bytes_put(b, &c, 1);
+}
+
+void
+test_bytes_put_be(struct test_bytes *b, uint64_t v, size_t n)
+{
+    while (n-- > 0)
+        test_bytes_put_u8(b, (unsigned)(v >> (8 * n)) & 0xff);
+}

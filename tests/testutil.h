@@ -4,6 +4,7 @@
 #define TESTUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Absolute path of tests/fixtures/<name>; static buffer per call site is not
@@ -38,5 +39,16 @@ struct test_capture {
 };
 void test_capture_begin(struct test_capture *c, int fd);
 char *test_capture_end(struct test_capture *c);
+
+/* Bytes written out by hand, as a test expects them on the wire or fed to
+ * a hash; a write past the end fails the test. */
+struct test_bytes {
+    unsigned char b[4096];
+    size_t n;
+};
+void test_bytes_put(struct test_bytes *b, const void *p, size_t n);
+void test_bytes_put_u8(struct test_bytes *b, unsigned v);
+/* v's low n bytes, most significant first. */
+void test_bytes_put_be(struct test_bytes *b, uint64_t v, size_t n);
 
 #endif

@@ -10,6 +10,7 @@
 #include "core/codec.h"
 #include "core/digest.h"
 #include "core/value.h"
+#include "tests/testutil.h"
 
 static void
 digest_of(const qmf_value *v, unsigned char out[32])
@@ -142,50 +143,22 @@ Test(qmf_digest, null_differs_from_every_value_and_strings_are_length_prefixed)
 }
 
 /* The canonical bytes, written out by hand from digest.h's description. */
-struct stream {
-    unsigned char b[4096];
-    size_t len;
-};
-
 static void
-put(struct stream *s, const void *p, size_t n)
+put_string(struct test_bytes *s, const char *str, size_t n)
 {
-    cr_assert_leq(s->len + n, sizeof(s->b));
-    memcpy(s->b + s->len, p, n);
-    s->len += n;
+    test_bytes_put_u8(s, 's');
+    test_bytes_put_be(s, n, 8);
+    test_bytes_put(s, str, n);
 }
 
 static void
-put_byte(struct stream *s, unsigned char c)
-{
-    put(s, &c, 1);
-}
-
-static void
-put_u64_be(struct stream *s, uint64_t v)
-{
-    int i;
-
-    for (i = 7; i >= 0; i--)
-        put_byte(s, (unsigned char)(v >> (8 * i)));
-}
-
-static void
-put_string(struct stream *s, const char *str, size_t n)
-{
-    put_byte(s, 's');
-    put_u64_be(s, n);
-    put(s, str, n);
-}
-
-static void
-assert_digest_is(const qmf_value *v, const struct stream *s)
+assert_digest_is(const qmf_value *v, const struct test_bytes *s)
 {
     unsigned char got[32], want[32];
     unsigned len = 0;
 
     digest_of(v, got);
-    cr_assert_eq(EVP_Digest(s->b, s->len, want, &len, EVP_sha256(), NULL), 1);
+    cr_assert_eq(EVP_Digest(s->b, s->n, want, &len, EVP_sha256(), NULL), 1);
     cr_assert_arr_eq(got, want, sizeof(got), "the digest is of the bytes digest.h describes");
 }
 
@@ -194,43 +167,43 @@ Test(qmf_digest, the_bytes_are_those_the_header_describes)
     static char long_text[1000];
     qmf_value *v = json("{\"t\": true, \"s\": \"ab\", \"n\": 7, \"m\": {}, \"l\": [1.5, \"c\"], "
                         "\"i\": -5}");
-    struct stream s = { .len = 0 };
+    struct test_bytes s = { .n = 0 };
     double d = 1.5;
     uint64_t bits;
 
     /* Keys sorted bytewise: i, l, m, n, s, t. */
-    put_byte(&s, 'm');
-    put_u64_be(&s, 6);
+    test_bytes_put_u8(&s, 'm');
+    test_bytes_put_be(&s, 6, 8);
     put_string(&s, "i", 1);
-    put_byte(&s, 'i');
-    put_byte(&s, '-');
-    put_u64_be(&s, 5);
+    test_bytes_put_u8(&s, 'i');
+    test_bytes_put_u8(&s, '-');
+    test_bytes_put_be(&s, 5, 8);
     put_string(&s, "l", 1);
-    put_byte(&s, 'l');
-    put_u64_be(&s, 2);
+    test_bytes_put_u8(&s, 'l');
+    test_bytes_put_be(&s, 2, 8);
     memcpy(&bits, &d, sizeof(bits));
-    put_byte(&s, 'd');
-    put_u64_be(&s, bits);
+    test_bytes_put_u8(&s, 'd');
+    test_bytes_put_be(&s, bits, 8);
     put_string(&s, "c", 1);
     put_string(&s, "m", 1);
-    put_byte(&s, 'm');
-    put_u64_be(&s, 0);
+    test_bytes_put_u8(&s, 'm');
+    test_bytes_put_be(&s, 0, 8);
     put_string(&s, "n", 1);
-    put_byte(&s, 'i');
-    put_byte(&s, '+');
-    put_u64_be(&s, 7);
+    test_bytes_put_u8(&s, 'i');
+    test_bytes_put_u8(&s, '+');
+    test_bytes_put_be(&s, 7, 8);
     put_string(&s, "s", 1);
     put_string(&s, "ab", 2);
     put_string(&s, "t", 1);
-    put_byte(&s, 'b');
-    put_byte(&s, 1);
+    test_bytes_put_u8(&s, 'b');
+    test_bytes_put_u8(&s, 1);
     assert_digest_is(v, &s);
     qmf_free(v);
 
     /* A string longer than any buffer on the way. */
     memset(long_text, 'a', sizeof(long_text));
     v = qmf_stringn(long_text, sizeof(long_text));
-    s.len = 0;
+    s.n = 0;
     put_string(&s, long_text, sizeof(long_text));
     assert_digest_is(v, &s);
     qmf_free(v);

@@ -12,62 +12,34 @@
 #include "bus/bus.h"
 #include "core/codec.h"
 #include "core/types.h"
-
-/* An AMQP 0-10 encoding under construction. */
-struct buf {
-    unsigned char b[1024];
-    size_t n;
-};
+#include "tests/testutil.h"
 
 static void
-put(struct buf *b, const void *p, size_t n)
+put_key(struct test_bytes *b, const char *k)
 {
-    cr_assert_lt(b->n + n, sizeof(b->b));
-    memcpy(b->b + b->n, p, n);
-    b->n += n;
+    test_bytes_put_u8(b, (unsigned)strlen(k));
+    test_bytes_put(b, k, strlen(k));
 }
 
 static void
-put_u8(struct buf *b, unsigned v)
+put_str16(struct test_bytes *b, const char *s)
 {
-    unsigned char c = (unsigned char)v;
-
-    put(b, &c, 1);
-}
-
-static void
-put_be(struct buf *b, uint64_t v, size_t n)
-{
-    while (n-- > 0)
-        put_u8(b, (unsigned)(v >> (8 * n)) & 0xff);
-}
-
-static void
-put_key(struct buf *b, const char *k)
-{
-    put_u8(b, (unsigned)strlen(k));
-    put(b, k, strlen(k));
-}
-
-static void
-put_str16(struct buf *b, const char *s)
-{
-    put_u8(b, 0x95);
-    put_be(b, strlen(s), 2);
-    put(b, s, strlen(s));
+    test_bytes_put_u8(b, 0x95);
+    test_bytes_put_be(b, strlen(s), 2);
+    test_bytes_put(b, s, strlen(s));
 }
 
 /* Wraps entries (count of them) as a map or list: size, count, entries. */
 static void
-wrap(struct buf *out, const struct buf *entries, uint32_t count)
+wrap(struct test_bytes *out, const struct test_bytes *entries, uint32_t count)
 {
-    put_be(out, entries->n + 4, 4);
-    put_be(out, count, 4);
-    put(out, entries->b, entries->n);
+    test_bytes_put_be(out, entries->n + 4, 4);
+    test_bytes_put_be(out, count, 4);
+    test_bytes_put(out, entries->b, entries->n);
 }
 
 static qmf_value *
-decode010(const struct buf *b, bool list, qmf_error *err)
+decode010(const struct test_bytes *b, bool list, qmf_error *err)
 {
     return qmf_from_amqp010((const char *)b->b, b->n, list, err);
 }
@@ -75,35 +47,35 @@ decode010(const struct buf *b, bool list, qmf_error *err)
 Test(amqp010, every_kind_maps_onto_its_qmf_kind)
 {
     static const uint8_t uuid[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
-    struct buf e = { .n = 0 }, inner = { .n = 0 }, list = { .n = 0 }, m = { .n = 0 };
+    struct test_bytes e = { .n = 0 }, inner = { .n = 0 }, list = { .n = 0 }, m = { .n = 0 };
     qmf_error err;
     qmf_value *v;
     union { float f; uint32_t u; } f = { .f = 1.5f };
     union { double d; uint64_t u; } d = { .d = -2.25 };
 
-    put_key(&e, "i8");    put_u8(&e, 0x01); put_u8(&e, 0xff);
-    put_key(&e, "u8");    put_u8(&e, 0x02); put_u8(&e, 200);
-    put_key(&e, "b");     put_u8(&e, 0x08); put_u8(&e, 1);
-    put_key(&e, "i16");   put_u8(&e, 0x11); put_be(&e, 0xfffe, 2);
-    put_key(&e, "u16");   put_u8(&e, 0x12); put_be(&e, 60000, 2);
-    put_key(&e, "i32");   put_u8(&e, 0x21); put_be(&e, 0xfffffffd, 4);
-    put_key(&e, "u32");   put_u8(&e, 0x22); put_be(&e, 4000000000u, 4);
-    put_key(&e, "f");     put_u8(&e, 0x23); put_be(&e, f.u, 4);
-    put_key(&e, "i64");   put_u8(&e, 0x31); put_be(&e, (uint64_t)INT64_C(-7), 8);
-    put_key(&e, "u64");   put_u8(&e, 0x32); put_be(&e, UINT64_MAX, 8);
-    put_key(&e, "d");     put_u8(&e, 0x33); put_be(&e, d.u, 8);
-    put_key(&e, "dt");    put_u8(&e, 0x38); put_be(&e, 1700000000, 8);
-    put_key(&e, "uuid");  put_u8(&e, 0x48); put(&e, uuid, 16);
+    put_key(&e, "i8");    test_bytes_put_u8(&e, 0x01); test_bytes_put_u8(&e, 0xff);
+    put_key(&e, "u8");    test_bytes_put_u8(&e, 0x02); test_bytes_put_u8(&e, 200);
+    put_key(&e, "b");     test_bytes_put_u8(&e, 0x08); test_bytes_put_u8(&e, 1);
+    put_key(&e, "i16");   test_bytes_put_u8(&e, 0x11); test_bytes_put_be(&e, 0xfffe, 2);
+    put_key(&e, "u16");   test_bytes_put_u8(&e, 0x12); test_bytes_put_be(&e, 60000, 2);
+    put_key(&e, "i32");   test_bytes_put_u8(&e, 0x21); test_bytes_put_be(&e, 0xfffffffd, 4);
+    put_key(&e, "u32");   test_bytes_put_u8(&e, 0x22); test_bytes_put_be(&e, 4000000000u, 4);
+    put_key(&e, "f");     test_bytes_put_u8(&e, 0x23); test_bytes_put_be(&e, f.u, 4);
+    put_key(&e, "i64");   test_bytes_put_u8(&e, 0x31); test_bytes_put_be(&e, (uint64_t)INT64_C(-7), 8);
+    put_key(&e, "u64");   test_bytes_put_u8(&e, 0x32); test_bytes_put_be(&e, UINT64_MAX, 8);
+    put_key(&e, "d");     test_bytes_put_u8(&e, 0x33); test_bytes_put_be(&e, d.u, 8);
+    put_key(&e, "dt");    test_bytes_put_u8(&e, 0x38); test_bytes_put_be(&e, 1700000000, 8);
+    put_key(&e, "uuid");  test_bytes_put_u8(&e, 0x48); test_bytes_put(&e, uuid, 16);
     put_key(&e, "str");   put_str16(&e, "h\xc3\xa9llo");
-    put_key(&e, "lat");   put_u8(&e, 0x84); put_u8(&e, 2); put(&e, "\xe9x", 2);
-    put_key(&e, "text");  put_u8(&e, 0x90); put_be(&e, 2, 2); put(&e, "ok", 2);
-    put_key(&e, "bin");   put_u8(&e, 0xa0); put_be(&e, 3, 4); put(&e, "a\0b", 3);
-    put_key(&e, "void");  put_u8(&e, 0xf0);
-    put_key(&e, "list");  put_u8(&e, 0xa9);
-    put_u8(&inner, 0x02); put_u8(&inner, 1);
+    put_key(&e, "lat");   test_bytes_put_u8(&e, 0x84); test_bytes_put_u8(&e, 2); test_bytes_put(&e, "\xe9x", 2);
+    put_key(&e, "text");  test_bytes_put_u8(&e, 0x90); test_bytes_put_be(&e, 2, 2); test_bytes_put(&e, "ok", 2);
+    put_key(&e, "bin");   test_bytes_put_u8(&e, 0xa0); test_bytes_put_be(&e, 3, 4); test_bytes_put(&e, "a\0b", 3);
+    put_key(&e, "void");  test_bytes_put_u8(&e, 0xf0);
+    put_key(&e, "list");  test_bytes_put_u8(&e, 0xa9);
+    test_bytes_put_u8(&inner, 0x02); test_bytes_put_u8(&inner, 1);
     put_str16(&inner, "two");
     wrap(&list, &inner, 2);
-    put(&e, list.b, list.n);
+    test_bytes_put(&e, list.b, list.n);
     wrap(&m, &e, 19);
 
     v = decode010(&m, false, &err);
@@ -135,18 +107,18 @@ Test(amqp010, every_kind_maps_onto_its_qmf_kind)
 
 Test(amqp010, lists_and_arrays)
 {
-    struct buf e = { .n = 0 }, l = { .n = 0 }, arr = { .n = 0 };
+    struct test_bytes e = { .n = 0 }, l = { .n = 0 }, arr = { .n = 0 };
     qmf_error err;
     qmf_value *v;
 
     put_str16(&e, "eq");
-    put_u8(&e, 0xaa);                      /* an array of two uint32 */
-    put_be(&arr, 1 + 4 + 8, 4);
-    put_u8(&arr, 0x22);
-    put_be(&arr, 2, 4);
-    put_be(&arr, 7, 4);
-    put_be(&arr, 9, 4);
-    put(&e, arr.b, arr.n);
+    test_bytes_put_u8(&e, 0xaa);                      /* an array of two uint32 */
+    test_bytes_put_be(&arr, 1 + 4 + 8, 4);
+    test_bytes_put_u8(&arr, 0x22);
+    test_bytes_put_be(&arr, 2, 4);
+    test_bytes_put_be(&arr, 7, 4);
+    test_bytes_put_be(&arr, 9, 4);
+    test_bytes_put(&e, arr.b, arr.n);
     wrap(&l, &e, 2);
     v = decode010(&l, true, &err);
     cr_assert_not_null(v, "%s", err.text);
@@ -158,7 +130,7 @@ Test(amqp010, lists_and_arrays)
 
 /* Each refusal is error 5, never a partial value. */
 static void
-assert_refused(const struct buf *b, bool list, const char *text)
+assert_refused(const struct test_bytes *b, bool list, const char *text)
 {
     qmf_error err;
     qmf_value *v = decode010(b, list, &err);
@@ -170,15 +142,15 @@ assert_refused(const struct buf *b, bool list, const char *text)
 
 Test(amqp010, refusals)
 {
-    struct buf e = { .n = 0 }, m = { .n = 0 };
+    struct test_bytes e = { .n = 0 }, m = { .n = 0 };
 
-    put_key(&e, "a"); put_u8(&e, 0x02); put_u8(&e, 1);
-    put_key(&e, "a"); put_u8(&e, 0x02); put_u8(&e, 2);
+    put_key(&e, "a"); test_bytes_put_u8(&e, 0x02); test_bytes_put_u8(&e, 1);
+    put_key(&e, "a"); test_bytes_put_u8(&e, 0x02); test_bytes_put_u8(&e, 2);
     wrap(&m, &e, 2);
     assert_refused(&m, false, "a key twice");
 
     e.n = m.n = 0;
-    put_key(&e, "s"); put_u8(&e, 0x96); put_be(&e, 2, 2); put(&e, "\0A", 2);
+    put_key(&e, "s"); test_bytes_put_u8(&e, 0x96); test_bytes_put_be(&e, 2, 2); test_bytes_put(&e, "\0A", 2);
     wrap(&m, &e, 1);
     assert_refused(&m, false, "unsupported type code 0x96");
 
@@ -194,20 +166,20 @@ Test(amqp010, refusals)
 
     /* A count of four billion entries in twelve bytes sizes nothing. */
     e.n = m.n = 0;
-    put_key(&e, "a"); put_u8(&e, 0xf0);
+    put_key(&e, "a"); test_bytes_put_u8(&e, 0xf0);
     wrap(&m, &e, UINT32_MAX);
     assert_refused(&m, false, "a count larger than its data");
 
     /* A value cut short, and a size that does not count the rest. */
     e.n = m.n = 0;
-    put_key(&e, "n"); put_u8(&e, 0x32); put_be(&e, 1, 4);
+    put_key(&e, "n"); test_bytes_put_u8(&e, 0x32); test_bytes_put_be(&e, 1, 4);
     wrap(&m, &e, 1);
     assert_refused(&m, false, "truncated");
     m.b[3]++;
     assert_refused(&m, false, "size does not match");
 
     e.n = m.n = 0;
-    put_key(&e, "d"); put_u8(&e, 0xc8); put_be(&e, 0, 5);
+    put_key(&e, "d"); test_bytes_put_u8(&e, 0xc8); test_bytes_put_be(&e, 0, 5);
     wrap(&m, &e, 1);
     assert_refused(&m, false, "unsupported type code 0xc8");
 }
