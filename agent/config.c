@@ -227,7 +227,7 @@ agent_config_defaults(struct agent_config *cfg)
         .heartbeat_interval = 5,
         .stats_interval = 30,
         .fleet_interval = 3600,
-        .workers = 16,
+        .workers = 32,
         .prefetch = 64,
         .broker_heartbeat = 10,
         .reconnect_max = 30,

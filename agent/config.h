@@ -25,7 +25,7 @@ struct agent_config {
     unsigned heartbeat_interval;/* s, default 5, range 1..3600 */
     unsigned stats_interval;    /* s, default 30, range 1..86400 */
     unsigned fleet_interval;    /* s between records in the fleet's memory; default 3600, 1..86400 */
-    unsigned workers;           /* default 16, range 1..256 */
+    unsigned workers;           /* default 32, range 1..256 */
     unsigned prefetch;          /* default 64, range 1..65535 */
     unsigned broker_heartbeat;  /* AMQP heartbeat s, default 10, 0..3600 */
     unsigned reconnect_max;     /* s, the broker reconnect backoff's cap; default 30, 1..3600 */

@@ -142,7 +142,7 @@ Test(config, defaults)
     cr_assert_eq(cfg.heartbeat_interval, 5);
     cr_assert_eq(cfg.stats_interval, 30);
     cr_assert_eq(cfg.fleet_interval, 3600);
-    cr_assert_eq(cfg.workers, 16);
+    cr_assert_eq(cfg.workers, 32);
     cr_assert_eq(cfg.prefetch, 64);
     cr_assert_eq(cfg.broker_heartbeat, 10);
     cr_assert_eq(cfg.reconnect_max, 30);
@@ -454,7 +454,7 @@ Test(config, nul_byte)
     agent_config_defaults(&cfg);
     cr_assert_eq(agent_config_parse(&cfg, text, sizeof(text) - 1, "t.conf", &err), -1);
     cr_assert_str_eq(err.text, "t.conf:2: NUL byte in the file");
-    cr_assert_eq(cfg.workers, 16);
+    cr_assert_eq(cfg.workers, 32);
     agent_config_free(&cfg);
 }
 
