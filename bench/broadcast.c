@@ -278,6 +278,38 @@ cpu_stop(struct cpu_use *u, size_t per)
     u->broker_ms = u->broker ? (u->broker_ms + cpu_ms(u->broker)) / (double)per : 0;
 }
 
+/* This process's resident memory in KiB, field "VmRSS:" (now) or "VmHWM:"
+ * (its peak since the last peak_reset); 0 if unknown. */
+static long
+self_kib(const char *field)
+{
+    char line[256];
+    long kib = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (strncmp(line, field, strlen(field)) == 0) {
+            kib = strtol(line + strlen(field), NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kib;
+}
+
+/* Starts a new peak (Linux: "5" to clear_refs resets VmHWM). */
+static void
+peak_reset(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+
+    if (f != NULL) {
+        fputs("5", f);
+        fclose(f);
+    }
+}
+
 /* Trust material ------------------------------------------------------------ */
 
 static void
@@ -756,6 +788,7 @@ struct latency {
     double p50, p99;
     double msgs_per_s;          /* (requests + replies) / elapsed */
     struct cpu_use cpu;         /* per broadcast */
+    long rss_kib, peak_kib;     /* this console's, before and at most during */
     size_t not_ok;              /* results other than OK, over all broadcasts */
     char first_error[160];
 };
@@ -792,6 +825,8 @@ measure(struct virtbus_console *c, const struct virtbus_agent_list *agents,
 
     memset(l, 0, sizeof(*l));
     l->cpu = *pids;
+    l->rss_kib = self_kib("VmRSS:");
+    peak_reset();
     cpu_start(&l->cpu);
     t0 = bench_now_ms();
     for (i = 0; i < k; i++) {
@@ -804,6 +839,7 @@ measure(struct virtbus_console *c, const struct virtbus_agent_list *agents,
     }
     l->msgs_per_s = (double)(k * (1 + agents->n)) / ((bench_now_ms() - t0) / 1e3);
     cpu_stop(&l->cpu, k);
+    l->peak_kib = self_kib("VmHWM:");
     if (keep != NULL)
         memcpy(keep, samples, k * sizeof(*samples));
     l->p50 = bench_quantile(samples, k, 0.50);
@@ -1365,6 +1401,11 @@ bench_size(const struct bench_options *o, struct event_base *base,
         f.rss_base_kib += parts[k].rss_base_kib;
     }
     print_row("agent", n, &r, &f, before, after);
+    if (!o->presence_only && r.node.rss_kib > 0 && r.node.peak_kib >= r.node.rss_kib)
+        printf("        console memory: %.1f MiB before the Node queries, at most %.1f MiB "
+               "during them: %.1f MiB for a broadcast's %zu answers\n",
+               r.node.rss_kib / 1024.0, r.node.peak_kib / 1024.0,
+               (r.node.peak_kib - r.node.rss_kib) / 1024.0, n);
     if (procs > 1)
         printf("        the agents in %zu simulator processes; no pipelined run\n", procs);
     if (o->keeper)
