@@ -6,8 +6,8 @@
  * the socket becomes readable, heartbeats are sent and checked by a timer,
  * and publisher confirms, deliveries and broker closes are handled here,
  * as is late topology (bus_declare, bus_subscribe: a channel each).
- * The process must call evthread_use_pthreads() before creating the loop,
- * because the connect thread wakes the loop with event_active().
+ * The connect thread wakes the loop through a descriptor of the attempt's
+ * (bus_job_start), never through libevent.
  */
 #include "bus/amqp091_int.h"
 #include "bus/backend.h"

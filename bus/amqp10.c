@@ -13,8 +13,8 @@
  * only, as a refused publish costs its channel on 0-9-1.  Late
  * subscriptions (bus_subscribe) get a session each for the same reason.
  *
- * The process must call evthread_use_pthreads() before creating the loop,
- * because the connect thread wakes the loop with event_active().
+ * The connect thread wakes the loop through a descriptor of the attempt's
+ * (bus_job_start), never through libevent.
  */
 #include "bus/amqp10_int.h"
 

@@ -6,9 +6,11 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -218,18 +220,51 @@ bus_configs_free(void **cfgs, size_t n, void (*unref)(void *cfg))
     free(cfgs);
 }
 
+/*
+ * The thread never calls libevent: it writes to wake_fd, which the loop
+ * watches, and the loop activates `done` itself.  event_active() from
+ * another thread needs evthread_use_pthreads() in the whole process; a
+ * library cannot count on its caller's having made that call, and without
+ * it the loop slept on until its next timer (a console's open waited out
+ * its timeout) and the two threads raced on the loop's queues.
+ */
 struct bus_job {
     pthread_mutex_t lock;
     int refs;
     bool cancelled;            /* the connection no longer wants the result */
     bool over;
     struct event *done;
+    int wake_fd;               /* an eventfd, written once, under lock */
+    struct event *ev_wake;     /* the loop's: wake_fd written, so activate done */
     const struct bus_job_ops *ops;
     void *arg;
     struct bus_threads *threads;
     void *result;
     qmf_error err;
 };
+
+/* On the loop thread, once the thread writes no more (cancelled, or never
+ * started): what only the loop touches. */
+static void
+job_unwatch(struct event *ev_wake, int wake_fd)
+{
+    if (ev_wake != NULL)
+        event_free(ev_wake);
+    if (wake_fd >= 0)
+        close(wake_fd);
+}
+
+/* Once, on the loop thread: the result is in.  Not read from wake_fd: the
+ * event fires once, and the descriptor goes with the job. */
+static void
+on_job_wake(evutil_socket_t fd, short what, void *arg)
+{
+    struct bus_job *job = arg;
+
+    (void)fd;
+    (void)what;
+    event_active(job->done, 0, 0);
+}
 
 static void
 job_free(struct bus_job *job)
@@ -261,7 +296,11 @@ job_main(void *p)
         job->result = result;
         job->err = err;
         result = NULL;
-        event_active(job->done, 0, 0);
+        /* An eventfd's counter cannot overflow from one write: this cannot
+         * fail while the loop holds the descriptor, which it closes only
+         * after cancelling. */
+        if (eventfd_write(job->wake_fd, 1) != 0)
+            abort();
     }
     last = --job->refs == 0;
     pthread_mutex_unlock(&job->lock);
@@ -292,10 +331,22 @@ bus_job_start(const struct bus_job_ops *ops, void *arg, struct event *done,
     job->ops = ops;
     job->arg = arg;
     job->threads = threads;
+    job->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (job->wake_fd >= 0)
+        job->ev_wake = event_new(event_get_base(done), job->wake_fd, EV_READ, on_job_wake, job);
+    if (job->ev_wake == NULL || event_add(job->ev_wake, NULL) != 0) {
+        rc = errno;
+        job_unwatch(job->ev_wake, job->wake_fd);
+        job_free(job);
+        qmf_error_set(err, QMF_ERR_INTERNAL, "cannot watch a connect thread: %s",
+                      strerror(rc));
+        return NULL;
+    }
     bus_threads_enter(threads);
     rc = bus_thread_start(job_main, job);
     if (rc != 0) {
         bus_threads_leave(threads);
+        job_unwatch(job->ev_wake, job->wake_fd);
         job_free(job);
         qmf_error_set(err, QMF_ERR_INTERNAL, "cannot start a connect thread: %s",
                       strerror(rc));
@@ -307,7 +358,9 @@ bus_job_start(const struct bus_job_ops *ops, void *arg, struct event *done,
 void *
 bus_job_detach(struct bus_job *job, qmf_error *err)
 {
+    struct event *ev_wake;
     void *result;
+    int wake_fd;
     bool last;
 
     pthread_mutex_lock(&job->lock);
@@ -319,8 +372,13 @@ bus_job_detach(struct bus_job *job, qmf_error *err)
         *err = job->err;
     else
         qmf_error_clear(err);
+    ev_wake = job->ev_wake;
+    wake_fd = job->wake_fd;
     last = --job->refs == 0;
     pthread_mutex_unlock(&job->lock);
+    /* Cancelled under the lock: the thread writes no more, and may free
+     * the job from now on. */
+    job_unwatch(ev_wake, wake_fd);
     if (last)
         job_free(job);
     return result;

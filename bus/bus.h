@@ -6,8 +6,9 @@
  * this header.  Everything runs on the caller's libevent loop; callbacks
  * arrive on the loop thread.  Nothing here blocks the loop: a backend that
  * needs a blocking connect does it on a thread of its own and hands the
- * connection over, waking the loop with event_active(), so the process must
- * call evthread_use_pthreads() before it creates the loop.
+ * connection over, waking the loop through a descriptor the loop watches
+ * (bus/backend.c): the thread calls nothing of libevent's, so the caller
+ * need not make its loop thread-safe (evthread_use_pthreads()).
  *
  * The model is shaped to fit both AMQP 0-9-1 and AMQP 1.0 (see
  * docs/TRANSPORTS.md):

@@ -137,10 +137,9 @@ struct virtbus_console_options {
 };
 
 /* Connects (running the loop until connected or timed out).  The
- * connection is made on a worker thread, which wakes the loop when done:
- * the process must call evthread_use_pthreads() before it creates base,
- * or each open waits out its timeout (libevent's loop cannot be woken
- * from another thread without it). */
+ * connection is made on a worker thread, which wakes the loop through a
+ * descriptor of its own: base need not be made thread-safe
+ * (evthread_use_pthreads() is not needed, and does no harm). */
 struct virtbus_console *virtbus_console_open(struct event_base *base,
                                              const struct virtbus_console_options *o,
                                              qmf_error *err);

@@ -8,7 +8,6 @@
 #include <stdio.h>
 
 #include <event2/event.h>
-#include <event2/thread.h>
 #include <virtbus.h>
 #include <expr.h>
 
@@ -30,7 +29,6 @@ main(int argc, char **argv)
     qmf_error err;
     size_t i, j;
 
-    evthread_use_pthreads();            /* before the loop: the bus uses threads */
     base = event_base_new();
     c = virtbus_console_open(base, &o, &err);
     if (c == NULL || virtbus_presence(c, &all, &err) != 0) {

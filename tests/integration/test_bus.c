@@ -618,6 +618,46 @@ Test(bus, publish_while_not_connected_fails, .timeout = 60)
     free(url);
 }
 
+/*
+ * A loop that is not thread-safe: this suite has no .init, so nothing in
+ * this case's process calls evthread_use_pthreads(), as a program using
+ * the library need not.  The connect thread must still wake the loop.
+ * The loop has a timer pending, as virtbus_console_open's has, but one
+ * that never fires here: the loop sleeps in the kernel until woken, and a
+ * wake that does not come hangs the case until its timeout.
+ */
+static void
+never_fires(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    cr_assert_fail("an hour went by");
+}
+
+Test(bus_loop_without_threads, the_connection_comes_up, .timeout = 60)
+{
+    struct event_base *base = event_base_new();
+    struct timeval hour = { 3600, 0 };
+    char *url = test_bus_url();
+    struct bus_options opts = { .url = url };
+    struct event *timer;
+    struct peer p = { 0 };
+
+    cr_assert_not_null(base);
+    timer = evtimer_new(base, never_fires, NULL);
+    evtimer_add(timer, &hour);
+    peer_open(&p, base, &opts);
+    while (p.ups == 0 && p.downs == 0)
+        cr_assert_geq(event_base_loop(base, EVLOOP_ONCE), 0);
+    cr_assert_eq(p.ups, 1, "down instead: %s", p.down_err.text);
+    cr_assert(bus_is_up(p.conn));
+    bus_close(p.conn);
+    event_free(timer);
+    event_base_free(base);
+    free(url);
+}
+
 Test(bus, round_trip_keeps_every_field, .timeout = 60)
 {
     char *address;
