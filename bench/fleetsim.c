@@ -213,13 +213,15 @@ parse_count(const char *flag, const char *s, unsigned long min, unsigned long ma
 
 /* A thousand sockets need more than the usual soft limit of 1024.  An
  * agent on AMQP 1.0 holds two: its 1.0 connection and the 0-9-1 one that
- * keeps its node lock (docs/TRANSPORTS.md, "Locks"). */
+ * keeps its node lock (docs/TRANSPORTS.md, "Locks").  While a connection
+ * is being made, its attempt holds one more, the eventfd that wakes the
+ * loop (bus/backend.c): after a broker restart every agent's at once. */
 static void
 raise_fd_limit(struct sim *s)
 {
     const char *url = s->opt.broker ? s->opt.broker : "";
-    size_t per_agent = strncmp(url, "amqp10:", 7) == 0 || strncmp(url, "amqps10:", 8) == 0
-                       ? 2 : 1;
+    size_t per_agent = (strncmp(url, "amqp10:", 7) == 0 || strncmp(url, "amqps10:", 8) == 0
+                        ? 2 : 1) + 1;
     struct rlimit rl;
     size_t need = per_agent * s->opt.nagents + SPARE_FDS;
 
