@@ -245,6 +245,7 @@ trust_credential_free(struct trust_credential *c)
     if (c == NULL)
         return;
     free(c->name);
+    trust_key_free(c->public_key);
     free(c->nodes);
     for (p = c->classes; p != NULL && *p != NULL; p++)
         free(*p);
@@ -319,6 +320,9 @@ fill(struct trust_credential *c, const qmf_value *p, qmf_error *err)
             }
             memcpy(c->key, raw, TRUST_KEY_LEN);
             free(raw);
+            trust_key_free(c->public_key);
+            if ((c->public_key = trust_key_from_raw(c->key, err)) == NULL)
+                return -1;
             trust_key_id_of(c->key, c->key_id);
         } else if (strcmp(k, "roles") == 0) {
             if (v->kind != QMF_LIST || (n = qmf_list_len(v)) == 0 || n > 8)

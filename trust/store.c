@@ -310,9 +310,8 @@ authenticator_of(const struct bus_message *m, const char *header, size_t want,
     return 0;
 }
 
-/* The raw bytes of the directly trusted key m names (the store's), and who
- * it is. */
-static const uint8_t *
+/* The directly trusted key m names (the store's), and who it is. */
+static const struct trust_key *
 direct_signer(const struct trust_store *s, const struct bus_message *m,
               struct trust_signer *out, qmf_error *err)
 {
@@ -349,7 +348,7 @@ direct_signer(const struct trust_store *s, const struct bus_message *m,
     snprintf(out->name, sizeof(out->name), "%s", s->direct[i].name);
     memcpy(out->key_id, trust_key_id(s->direct[i].key), sizeof(out->key_id));
     out->roles = s->direct[i].roles;
-    return trust_key_raw(s->direct[i].key);
+    return s->direct[i].key;
 }
 
 int
@@ -362,7 +361,7 @@ trust_store_check_signature(const struct trust_store *s, const struct bus_messag
     uint8_t sig[TRUST_SIG_LEN], digest[TRUST_DIGEST_LEN];
     bool mac = sealer != NULL && domain == TRUST_ANSWER &&
                bus_message_header(m, TRUST_HDR_MAC) != NULL;
-    const uint8_t *raw;
+    const struct trust_key *key;
     bool ok;
 
     if (mac ? authenticator_of(m, TRUST_HDR_MAC, TRUST_MAC_LEN, sig, err) != 0
@@ -373,14 +372,14 @@ trust_store_check_signature(const struct trust_store *s, const struct bus_messag
         memcpy(out->key_id, credential->key_id, sizeof(out->key_id));
         out->roles = credential->roles;
         out->credential = credential;
-        raw = credential->key;
-    } else if ((raw = direct_signer(s, m, out, err)) == NULL) {
+        key = credential->public_key;
+    } else if ((key = direct_signer(s, m, out, err)) == NULL) {
         return -1;
     }
     trust_message_digest(m, domain, target, digest);
     if (mac)
-        return trust_answer_mac_check(sealer, raw, digest, sig, err);
-    ok = trust_verify_remembered(verified, raw, digest, sig);
+        return trust_answer_mac_check(sealer, trust_key_raw(key), digest, sig, err);
+    ok = trust_verify_remembered(verified, key, digest, sig);
     if (!ok) {
         qmf_error_set(err, QMF_ERR_BAD_SIGNATURE, "the signature of %s does not match the "
                       "message", out->name);

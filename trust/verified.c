@@ -61,23 +61,19 @@ same(const struct verified_entry *e, const uint8_t raw[TRUST_KEY_LEN],
 }
 
 bool
-trust_verify_remembered(struct trust_verified *v, const uint8_t raw[TRUST_KEY_LEN],
+trust_verify_remembered(struct trust_verified *v, const struct trust_key *key,
                         const uint8_t digest[TRUST_DIGEST_LEN],
                         const uint8_t sig[TRUST_SIG_LEN])
 {
     struct verified_entry *e = v != NULL ? slot_of(v, digest) : NULL;
-    struct trust_key *key;
-    qmf_error err;
+    const uint8_t *raw = trust_key_raw(key);
     bool ok;
 
     if (e != NULL && same(e, raw, digest, sig)) {
         v->hits++;
         return true;
     }
-    if ((key = trust_key_from_raw(raw, &err)) == NULL)
-        return false;
     ok = trust_verify(key, digest, TRUST_DIGEST_LEN, sig);
-    trust_key_free(key);
     if (e != NULL) {
         v->misses++;
         if (ok) {

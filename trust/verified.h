@@ -29,11 +29,11 @@ struct trust_verified *trust_verified_new(size_t slots);
 void trust_verified_free(struct trust_verified *v);
 
 /*
- * Whether sig is the signature of digest by the Ed25519 public key raw:
+ * Whether sig is the signature of digest by the Ed25519 public key:
  * from v if that triple verified before, else by trust_verify (and then
  * remembered if it does).  v NULL: trust_verify every time.
  */
-bool trust_verify_remembered(struct trust_verified *v, const uint8_t raw[TRUST_KEY_LEN],
+bool trust_verify_remembered(struct trust_verified *v, const struct trust_key *key,
                              const uint8_t digest[TRUST_DIGEST_LEN],
                              const uint8_t sig[TRUST_SIG_LEN]);
 

@@ -721,7 +721,6 @@ Test(trust, a_remembered_signature_answers_only_for_its_key_digest_and_signature
     struct trust_verified *v = trust_verified_new(4);
     uint8_t digest[TRUST_DIGEST_LEN], other[TRUST_DIGEST_LEN], sig[TRUST_SIG_LEN];
     uint8_t forged[TRUST_SIG_LEN];
-    const uint8_t *raw = trust_key_raw(alice);
     uint64_t hits, misses;
     qmf_error err;
 
@@ -730,8 +729,8 @@ Test(trust, a_remembered_signature_answers_only_for_its_key_digest_and_signature
     other[TRUST_DIGEST_LEN - 1] ^= 1;       /* the same slot: only its tail differs */
     cr_assert_eq(trust_sign(alice, digest, sizeof(digest), sig, &err), 0, "%s", err.text);
 
-    cr_assert(trust_verify_remembered(v, raw, digest, sig));
-    cr_assert(trust_verify_remembered(v, raw, digest, sig));
+    cr_assert(trust_verify_remembered(v, alice, digest, sig));
+    cr_assert(trust_verify_remembered(v, alice, digest, sig));
     trust_verified_counts(v, &hits, &misses);
     cr_assert_eq(hits, 1);
     cr_assert_eq(misses, 1);
@@ -739,24 +738,24 @@ Test(trust, a_remembered_signature_answers_only_for_its_key_digest_and_signature
     /* The same digest and signature under another key, the same signature
      * of another digest, another signature of the same digest: none is
      * what was verified, each is verified, and each fails. */
-    cr_assert_not(trust_verify_remembered(v, trust_key_raw(eve), digest, sig));
-    cr_assert_not(trust_verify_remembered(v, raw, other, sig));
+    cr_assert_not(trust_verify_remembered(v, eve, digest, sig));
+    cr_assert_not(trust_verify_remembered(v, alice, other, sig));
     memcpy(forged, sig, sizeof(forged));
     forged[7] ^= 0x40;
-    cr_assert_not(trust_verify_remembered(v, raw, digest, forged));
+    cr_assert_not(trust_verify_remembered(v, alice, digest, forged));
     /* Failures are not remembered. */
-    cr_assert_not(trust_verify_remembered(v, raw, digest, forged));
+    cr_assert_not(trust_verify_remembered(v, alice, digest, forged));
     trust_verified_counts(v, &hits, &misses);
     cr_assert_eq(hits, 1);
     cr_assert_eq(misses, 5);
     /* Nor did they displace the success. */
-    cr_assert(trust_verify_remembered(v, raw, digest, sig));
+    cr_assert(trust_verify_remembered(v, alice, digest, sig));
     trust_verified_counts(v, &hits, &misses);
     cr_assert_eq(hits, 2);
 
     /* Without a memory: plain verification. */
-    cr_assert(trust_verify_remembered(NULL, raw, digest, sig));
-    cr_assert_not(trust_verify_remembered(NULL, raw, digest, forged));
+    cr_assert(trust_verify_remembered(NULL, alice, digest, sig));
+    cr_assert_not(trust_verify_remembered(NULL, alice, digest, forged));
     trust_verified_free(v);
     trust_key_free(alice);
     trust_key_free(eve);
