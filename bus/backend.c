@@ -4,9 +4,9 @@
  */
 #include "bus/backend.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
-#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>

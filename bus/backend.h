@@ -122,7 +122,9 @@ struct bus_job_ops {
     void (*release)(void *arg);
 };
 
-/* Starts the thread; `done` is activated when the result is ready.  On
+/* Starts the thread; `done` (an event of the loop's) is activated on the
+ * loop thread when the result is ready: the thread only writes to an
+ * eventfd that the loop watches, so the loop need not be thread-safe.  On
  * failure, arg was released. */
 struct bus_job *bus_job_start(const struct bus_job_ops *ops, void *arg, struct event *done,
                               struct bus_threads *threads, qmf_error *err);
