@@ -429,6 +429,15 @@ refuse_nul(struct bus_message *m, const char *what, amqp_bytes_t name)
                   (int)(name.len < 64 ? name.len : 64), (const char *)name.bytes);
 }
 
+static void
+refuse_headers(struct bus_message *m, size_t n)
+{
+    if (m->body_error.code != 0)
+        return;
+    qmf_error_set(&m->body_error, QMF_ERR_MALFORMED,
+                  "%zu headers, over the limit of %d", n, BUS_MAX_HEADERS);
+}
+
 /* NULL for what a QMF header cannot hold (nested tables and arrays). */
 static qmf_value *
 field_to_value(const amqp_field_value_t *f)
@@ -496,6 +505,11 @@ a091_amqp10_properties(struct bus_message *m, amqp_bytes_t section, bool *have_t
         qmf_free(props);
         return;
     }
+    if (qmf_map_len(props) + qmf_map_len(m->headers) > BUS_MAX_HEADERS) {
+        refuse_headers(m, qmf_map_len(props) + qmf_map_len(m->headers));
+        qmf_free(props);
+        return;
+    }
     for (i = 0; i < qmf_map_len(props); i++) {
         const char *key = qmf_map_at(props, i)->key;
         qmf_value *v = qmf_map_at(props, i)->value;
@@ -531,7 +545,9 @@ a091_message_set_properties(struct bus_message *m, const amqp_basic_properties_t
         m->headers = qmf_map();
     if ((p->_flags & AMQP_BASIC_TYPE_FLAG) && bytes_are(p->type, A091_AMQP10_TYPE))
         m->amqp10 = true;
-    if (p->_flags & AMQP_BASIC_HEADERS_FLAG) {
+    if ((p->_flags & AMQP_BASIC_HEADERS_FLAG) && p->headers.num_entries > BUS_MAX_HEADERS)
+        refuse_headers(m, (size_t)p->headers.num_entries);
+    else if (p->_flags & AMQP_BASIC_HEADERS_FLAG) {
         for (i = 0; i < p->headers.num_entries; i++) {
             const amqp_table_entry_t *e = &p->headers.entries[i];
             char *key;

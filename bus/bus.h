@@ -64,6 +64,13 @@
  * a received message with none has no body_sha256 (nothing will check it). */
 #define BUS_TRUST_HEADER_PREFIX "virtbus."
 
+/* A received message with more headers (0-9-1 headers and AMQP 1.0
+ * application-properties together) is refused as malformed before they are
+ * read: virtbus sends about twenty, and a 128 KiB header frame holds
+ * 20,000, each of which costs the loop a scan of those before it as the
+ * header map is built (docs/PROTOCOL.md §4.1, "Headers"). */
+#define BUS_MAX_HEADERS 256
+
 /*
  * Queues the AMQP 1.0 backend names itself where 0-9-1 would have the
  * broker name them, or where 1.0 cannot consume the queue asked for: a
