@@ -322,7 +322,7 @@ fill(struct trust_credential *c, const qmf_value *p, qmf_error *err)
             free(raw);
             trust_key_free(c->public_key);
             if ((c->public_key = trust_key_from_raw(c->key, err)) == NULL)
-                return -1;
+                return bad(err, "bad key");
             trust_key_id_of(c->key, c->key_id);
         } else if (strcmp(k, "roles") == 0) {
             if (v->kind != QMF_LIST || (n = qmf_list_len(v)) == 0 || n > 8)
