@@ -482,6 +482,33 @@ many_headers(struct raw_request *r, const struct catalogue *c)
     r->after_signing = add_many_headers;
 }
 
+/* A header that is a table nested 16,000 deep (about 112 KB): what
+ * decoding the headers does with depth, on the loop's stack. */
+static void
+add_deep_header(struct raw_request *r)
+{
+    size_t n = 16000, i;
+    amqp_table_entry_t *levels = qmf_xcalloc(n + 1, sizeof(*levels));
+    amqp_field_value_t top = { .kind = AMQP_FIELD_KIND_TABLE };
+
+    for (i = 0; i < n; i++) {
+        levels[i].key = amqp_cstring_bytes("a");
+        levels[i].value.kind = AMQP_FIELD_KIND_TABLE;
+        levels[i].value.value.table.num_entries = i + 1 < n ? 1 : 0;
+        levels[i].value.value.table.entries = i + 1 < n ? &levels[i + 1] : NULL;
+    }
+    top.value.table.num_entries = 1;
+    top.value.table.entries = levels;
+    keep(r, (char *)levels, 0);
+    add_header(r, "x-deep", top);
+}
+
+static void
+deep_header(struct raw_request *r, const struct catalogue *c)
+{
+    r->after_signing = add_deep_header;
+}
+
 /* A query whose _pad is a map of n keys. */
 static void
 keys_query(struct raw_request *r, size_t n)
@@ -1395,6 +1422,7 @@ static const struct bad_row rows[] = {
     { .name = "a header of 100 000 bytes", QUERY, ANY_OBJECT, big_header, ANSWERED },
     { .name = "10 000 headers", QUERY, ANY_OBJECT, many_headers, E_MALFORMED,
       "over the limit" },
+    { .name = "a header nested 16 000 tables deep", QUERY, ANY_OBJECT, deep_header, ANSWERED },
     /* Values: as many as AMQP 1.0 carries (qpid-proton's 65535 nodes,
      * map keys counted), whatever the bytes (PROTOCOL.md 4.1). */
     { .name = "a map of 200 000 keys", QUERY, NULL, many_keys, E_MALFORMED,
