@@ -323,7 +323,8 @@ fill(struct trust_credential *c, const qmf_value *p, qmf_error *err)
             trust_key_free(c->public_key);
             if ((c->public_key = trust_key_from_raw(c->key, err)) == NULL)
                 return bad(err, "bad key");
-            trust_key_id_of(c->key, c->key_id);
+            /* Made with the key: its id, the same hash of the same bytes. */
+            memcpy(c->key_id, trust_key_id(c->public_key), sizeof(c->key_id));
         } else if (strcmp(k, "roles") == 0) {
             if (v->kind != QMF_LIST || (n = qmf_list_len(v)) == 0 || n > 8)
                 return bad(err, "roles must be a list of role names");
