@@ -488,7 +488,7 @@ static void
 add_deep_header(struct raw_request *r)
 {
     size_t n = 16000, i;
-    amqp_table_entry_t *levels = qmf_xcalloc(n + 1, sizeof(*levels));
+    amqp_table_entry_t *levels = qmf_xcalloc(n, sizeof(*levels));
     amqp_field_value_t top = { .kind = AMQP_FIELD_KIND_TABLE };
 
     for (i = 0; i < n; i++) {
